@@ -1,0 +1,78 @@
+// The wire messages as they are decoded with PROTO_OPTIONS (proto field names,
+// enums as strings, int64 as numbers, every field present).
+import type { StructMessage } from "./struct.js";
+
+export type DecisionName = "ALLOW" | "DENY" | "STEP_UP";
+
+export interface ResourceMessage {
+  type: string;
+  id: string;
+  attributes?: StructMessage | null;
+}
+
+export interface DpopProofMessage {
+  proof: string;
+  method: string;
+  url: string;
+}
+
+export interface CheckRequestMessage {
+  token: string;
+  action: string;
+  resource?: ResourceMessage | null;
+  context?: StructMessage | null;
+  request_id?: string;
+  dpop?: DpopProofMessage | null;
+  dry_run?: boolean;
+}
+
+export interface ReasonMessage {
+  code: string;
+  message: string;
+}
+
+export interface ChallengeMessage {
+  error: string;
+  scopes: string[];
+  acr_values: string[];
+  max_age?: number | null;
+  description: string;
+}
+
+export interface ActorMessage {
+  subject: string;
+  client_id: string;
+}
+
+export interface PrincipalMessage {
+  subject: string;
+  client_id: string;
+  client_type: string;
+  actors: ActorMessage[];
+  scopes: string[];
+  acr: string;
+  auth_time: number;
+  issuer: string;
+  token_id: string;
+  expires_at: number;
+  delegation_depth: number;
+}
+
+export interface ObligationMessage {
+  type: string;
+  key: string;
+  amount: number;
+  limit: number;
+  window: string;
+  total: number;
+}
+
+export interface CheckResponseMessage {
+  decision: DecisionName | "DECISION_UNSPECIFIED";
+  reasons: ReasonMessage[];
+  challenge: ChallengeMessage | null;
+  principal: PrincipalMessage | null;
+  obligations: ObligationMessage[];
+  decision_id: string;
+  policy_revision: string;
+}

@@ -1,0 +1,77 @@
+// google.protobuf.Struct <-> plain JSON, for messages loaded with PROTO_OPTIONS
+// (oneofs: true gives every Value a `kind` naming the field that is set). The
+// well-known types come from protobufjs's own definitions, whose field names are
+// camelCase even with keepCase: true.
+import { isJsonObject, type JsonObject, type JsonValue } from "./json.js";
+
+export interface StructMessage {
+  fields?: Record<string, ValueMessage> | null;
+}
+
+export interface ValueMessage {
+  kind?: string | null;
+  nullValue?: unknown;
+  numberValue?: number | null;
+  stringValue?: string | null;
+  boolValue?: boolean | null;
+  structValue?: StructMessage | null;
+  listValue?: { values?: ValueMessage[] | null } | null;
+}
+
+/** Encodes a JSON object as a Struct message. Throws TypeError for values JSON cannot carry. */
+export function toStruct(object: JsonObject): StructMessage {
+  if (!isJsonObject(object)) throw new TypeError("a Struct must be built from a JSON object");
+  const fields: Record<string, ValueMessage> = {};
+  for (const [key, value] of Object.entries(object)) {
+    if (value === undefined) continue;
+    fields[key] = toValue(value);
+  }
+  return { fields };
+}
+
+function toValue(value: JsonValue): ValueMessage {
+  if (value === null) return { nullValue: "NULL_VALUE" };
+  switch (typeof value) {
+    case "boolean":
+      return { boolValue: value };
+    case "number":
+      if (!Number.isFinite(value)) throw new TypeError("numbers in a Struct must be finite");
+      return { numberValue: value };
+    case "string":
+      return { stringValue: value };
+    case "object":
+      if (Array.isArray(value)) return { listValue: { values: value.map(toValue) } };
+      return { structValue: toStruct(value) };
+    default:
+      throw new TypeError(`a ${typeof value} cannot be sent in a Struct`);
+  }
+}
+
+/** Decodes a Struct message into a JSON object; an absent Struct is an empty object. */
+export function fromStruct(struct: StructMessage | null | undefined): JsonObject {
+  const out: JsonObject = {};
+  for (const [key, value] of Object.entries(struct?.fields ?? {})) {
+    out[key] = fromValue(value);
+  }
+  return out;
+}
+
+function fromValue(value: ValueMessage): JsonValue {
+  switch (value.kind) {
+    case "nullValue":
+      return null;
+    case "numberValue":
+      return value.numberValue ?? 0;
+    case "stringValue":
+      return value.stringValue ?? "";
+    case "boolValue":
+      return value.boolValue ?? false;
+    case "structValue":
+      return fromStruct(value.structValue);
+    case "listValue":
+      return value.listValue?.values?.map(fromValue) ?? [];
+    default:
+      // A Value with no kind set is JSON null (proto3 JSON mapping).
+      return null;
+  }
+}

@@ -1,0 +1,116 @@
+import { readFileSync } from "node:fs";
+import * as grpc from "@grpc/grpc-js";
+import { isJsonObject, loadVerdictProto, toStruct, type CheckRequestMessage, type CheckResponseMessage, type JsonObject } from "@verdict/sdk/wire";
+import { stateDirFrom, type Environment } from "../config/index.js";
+import { devApiKeyPath } from "../dev/index.js";
+import { API_KEY_HEADER } from "../server/index.js";
+import { parseOptions, required, UsageError } from "./args.js";
+
+export const usage = `verdict check --token T --action A --resource TYPE/ID [options]
+
+  --addr HOST:PORT   Verdict's address (default 127.0.0.1:50051)
+  --api-key K        the calling API's key (default: the dev API key in .verdict/)
+  --token T          the access token ("-" reads it from standard input)
+  --action A         e.g. invoices:read
+  --resource TYPE/ID e.g. invoice/inv-42 (the id may be empty: invoice/)
+  --context JSON     a JSON object, e.g. '{"amount": 100}'
+  --request-id R     carried into logs and the audit trail
+  --dry-run          evaluate without applying obligations
+  --timeout-ms N     deadline of the call (default 5000)
+
+Prints the whole response as one JSON object. Exits 0 whatever the decision,
+non-zero only when no decision was obtained.`;
+
+export async function check(argv: string[], env: Environment): Promise<void> {
+  const options = parseOptions(argv, {
+    addr: { type: "string", default: "127.0.0.1:50051" },
+    "api-key": { type: "string" },
+    token: { type: "string" },
+    action: { type: "string" },
+    resource: { type: "string" },
+    context: { type: "string" },
+    "request-id": { type: "string" },
+    "dry-run": { type: "boolean", default: false },
+    "timeout-ms": { type: "string", default: "5000" },
+  });
+  let token = required(options.token, "--token");
+  if (token === "-") token = readFileSync(0, "utf8").trim();
+  const action = required(options.action, "--action");
+  const resource = required(options.resource, "--resource");
+  const slash = resource.indexOf("/");
+  if (slash <= 0) throw new UsageError("--resource must be TYPE/ID, e.g. invoice/inv-42");
+  const context = parseContext(options.context);
+  const timeoutMs = Number(options["timeout-ms"]);
+  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new UsageError("--timeout-ms must be a positive whole number");
+  const apiKey = options["api-key"] ?? readDevApiKey(env);
+
+  const request: CheckRequestMessage = {
+    token,
+    action,
+    resource: { type: resource.slice(0, slash), id: resource.slice(slash + 1) },
+    context: toStruct(context),
+    request_id: options["request-id"] ?? "",
+    dry_run: options["dry-run"] === true,
+  };
+  const response = await callCheck(options.addr as string, apiKey, request, timeoutMs);
+  process.stdout.write(JSON.stringify(inProtoOrder(response), null, 2) + "\n");
+}
+
+/** The response with its fields in the order of the .proto, for people reading it. */
+function inProtoOrder(response: CheckResponseMessage): CheckResponseMessage {
+  const { decision, reasons, challenge, principal, obligations, decision_id, policy_revision } = response;
+  return { decision, reasons, challenge, principal, obligations, decision_id, policy_revision };
+}
+
+function parseContext(text: string | undefined): JsonObject {
+  if (text === undefined) return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(`--context is not valid JSON: ${(error as Error).message}`);
+  }
+  if (!isJsonObject(value)) throw new UsageError("--context must be a JSON object, e.g. '{\"amount\": 100}'");
+  return value;
+}
+
+function readDevApiKey(env: Environment): string {
+  const path = devApiKeyPath(stateDirFrom(env));
+  try {
+    return readFileSync(path, "utf8").trim();
+  } catch {
+    throw new UsageError(`--api-key is required (no development key at ${path}; npm start creates one)`);
+  }
+}
+
+/** Thrown when Verdict gave no decision: unreachable, refused the caller, or rejected the request. */
+export class CheckCallError extends Error {
+  constructor(
+    readonly grpcCode: string,
+    readonly details: string,
+  ) {
+    super(`${grpcCode}: ${details}`);
+    this.name = "CheckCallError";
+  }
+}
+
+function callCheck(addr: string, apiKey: string, request: CheckRequestMessage, timeoutMs: number): Promise<CheckResponseMessage> {
+  const { PolicyDecisionService } = loadVerdictProto().verdict.v1;
+  const client = new PolicyDecisionService(addr, grpc.credentials.createInsecure());
+  const metadata = new grpc.Metadata();
+  metadata.set(API_KEY_HEADER, apiKey);
+  type UnaryCheck = (
+    request: CheckRequestMessage,
+    metadata: grpc.Metadata,
+    options: grpc.CallOptions,
+    callback: (error: grpc.ServiceError | null, response: CheckResponseMessage) => void,
+  ) => void;
+  const call = client["Check"] as UnaryCheck;
+  return new Promise((resolve, reject) => {
+    call.call(client, request, metadata, { deadline: Date.now() + timeoutMs }, (error, response) => {
+      client.close();
+      if (error) reject(new CheckCallError(grpc.status[error.code] ?? String(error.code), error.details));
+      else resolve(response);
+    });
+  });
+}

@@ -1,0 +1,81 @@
+import { join } from "node:path";
+import { loadConfigFile, stateDirFrom, type Config, type Environment } from "../config/index.js";
+import { devConfig, startLocalMongo, type MongoServerProcess } from "../dev/index.js";
+import { createLogger } from "../observability/index.js";
+import { startVerdict } from "../server/index.js";
+import { parseOptions, UsageError } from "./args.js";
+
+export const usage = `verdict serve (--config FILE | --profile dev) [--listen HOST:PORT]
+
+  --config FILE     YAML or JSON configuration (see docs/configuration.md)
+  --profile dev     local development: demo policies, the development issuer and
+                    API (key printed at start), local-mongo under .verdict/
+  --listen H:P      override the listen address`;
+
+export async function serve(argv: string[], env: Environment): Promise<void> {
+  const options = parseOptions(argv, {
+    config: { type: "string" },
+    profile: { type: "string" },
+    listen: { type: "string" },
+  });
+  if ((options.config === undefined) === (options.profile === undefined)) {
+    throw new UsageError("give either --config FILE or --profile dev");
+  }
+  if (options.profile !== undefined && options.profile !== "dev") throw new UsageError(`unknown profile ${options.profile}; the only profile is dev`);
+
+  const stateDir = stateDirFrom(env);
+  let config: Config;
+  let devApiKey: string | undefined;
+  if (options.profile === "dev") {
+    ({ config, apiKey: devApiKey } = await devConfig(env, stateDir, options.listen));
+  } else {
+    config = loadConfigFile(options.config as string, env);
+    if (options.listen) {
+      const [host, port] = [options.listen.slice(0, options.listen.lastIndexOf(":")), Number(options.listen.slice(options.listen.lastIndexOf(":") + 1))];
+      config = { ...config, listen: { host, port } };
+    }
+  }
+  const log = createLogger(config.logLevel);
+  if (config.profile === "dev") {
+    log.warn("[DEV PROFILE] development issuer and API key from .verdict/; never use this profile in production");
+  }
+
+  let database: MongoServerProcess | undefined;
+  let mongoUri = config.mongo.uri;
+  if (mongoUri === undefined) {
+    database = await startLocalMongo({ dbpath: join(stateDir, "mongo") });
+    mongoUri = database.uri;
+    log.info({ uri: mongoUri, data: join(stateDir, "mongo") }, "started local-mongo (set MONGODB_URI to use another server)");
+  }
+
+  let verdict;
+  try {
+    verdict = await startVerdict(config, { log, mongoUri });
+  } catch (error) {
+    await database?.stop();
+    throw error;
+  }
+  if (devApiKey) {
+    process.stderr.write(
+      `\nVerdict (dev profile) is serving on ${verdict.address}\n` +
+        `  development API key: ${devApiKey}\n` +
+        `  (verdict check uses it by default; mint tokens with: verdict dev-token --sub alice --client-id agent-1 --scope "invoices:read")\n\n`,
+    );
+  }
+
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ signal }, "shutting down: finishing calls in flight");
+      verdict
+        .stop()
+        .catch((error: unknown) => log.error({ err: error }, "error while stopping"))
+        .then(() => database?.stop())
+        .finally(resolve);
+    };
+    process.once("SIGINT", () => stop("SIGINT"));
+    process.once("SIGTERM", () => stop("SIGTERM"));
+  });
+}

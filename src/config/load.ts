@@ -1,0 +1,90 @@
+import { readFileSync } from "node:fs";
+import { dirname, isAbsolute, join, resolve } from "node:path";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+import { defaultBundlePath, packageRoot } from "../paths.js";
+import { configFileSchema, type ParsedConfigFile } from "./schema.js";
+import type { Config } from "./types.js";
+
+/** A configuration that cannot be used; the message says what to change. */
+export class ConfigError extends Error {
+  readonly code = "ERR_VERDICT_CONFIG";
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+/** The environment variables Verdict reads, all of them, here and nowhere else. */
+export interface Environment {
+  MONGODB_URI?: string;
+  VERDICT_HOME?: string;
+  VERDICT_LOG_LEVEL?: string;
+}
+
+export interface BuildOptions {
+  /** Relative paths in the file (jwks_file, bundle) are resolved from here. */
+  baseDir: string;
+  env: Environment;
+  profile?: Config["profile"];
+}
+
+export function stateDirFrom(env: Environment): string {
+  return env.VERDICT_HOME ? resolve(env.VERDICT_HOME) : join(packageRoot, ".verdict");
+}
+
+/** Reads a YAML or JSON configuration file and validates it. */
+export function loadConfigFile(path: string, env: Environment): Config {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    throw new ConfigError(`cannot read configuration ${path}: ${(error as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text); // YAML is a superset of JSON
+  } catch (error) {
+    throw new ConfigError(`configuration ${path} is not valid YAML or JSON: ${(error as Error).message}`);
+  }
+  return buildConfig(raw, { baseDir: dirname(resolve(path)), env });
+}
+
+/** Validates a configuration object (from a file or a profile) into the typed Config. */
+export function buildConfig(raw: unknown, options: BuildOptions): Config {
+  const parsed = configFileSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new ConfigError(`invalid configuration:\n${z.prettifyError(parsed.error)}`);
+  }
+  return toConfig(parsed.data, options);
+}
+
+function toConfig(file: ParsedConfigFile, { baseDir, env, profile = "production" }: BuildOptions): Config {
+  const at = (path: string) => (isAbsolute(path) ? path : resolve(baseDir, path));
+  const separator = file.listen.lastIndexOf(":");
+  const port = Number(file.listen.slice(separator + 1));
+  if (port > 65_535) throw new ConfigError(`listen: port ${port} is out of range`);
+  const logLevel = env.VERDICT_LOG_LEVEL ?? file.log_level;
+  const levels = configFileSchema.shape.log_level.unwrap().options as readonly string[];
+  if (!levels.includes(logLevel)) throw new ConfigError(`VERDICT_LOG_LEVEL must be one of ${levels.join(", ")}`);
+  return {
+    profile,
+    listen: { host: file.listen.slice(0, separator).replace(/^\[|\]$/g, ""), port },
+    issuers: file.issuers.map((entry) => ({
+      issuer: entry.issuer,
+      ...(entry.jwks_uri !== undefined ? { jwksUri: entry.jwks_uri } : {}),
+      ...(entry.jwks_file !== undefined ? { jwksFile: at(entry.jwks_file) } : {}),
+      algorithms: [...new Set(entry.algorithms)],
+    })),
+    apis: file.apis.map((entry) => ({ name: entry.name, audience: entry.audience, keySha256: entry.key_sha256 })),
+    bundlePath: file.bundle !== undefined ? at(file.bundle) : defaultBundlePath,
+    mongo: {
+      uri: file.mongodb_uri ?? (env.MONGODB_URI || undefined),
+      database: file.mongodb_database,
+      timeoutMs: file.state_timeout_ms,
+    },
+    token: { clockSkewSeconds: file.clock_skew_seconds, maxBytes: file.max_token_bytes },
+    logLevel: logLevel as Config["logLevel"],
+    stateDir: stateDirFrom(env),
+  };
+}

@@ -1,0 +1,44 @@
+import type { JsonObject } from "@verdict/sdk/wire";
+import type { Reason } from "../reasons/index.js";
+import type { AppliedObligation } from "../state/index.js";
+import type { Principal } from "../token/index.js";
+
+/** The API that is asking, as authenticated by the server layer. */
+export interface Caller {
+  name: string;
+  audience: string;
+}
+
+/** One Check, validated and normalized at the edge. */
+export interface CheckInput {
+  caller: Caller;
+  token: string;
+  action: string;
+  resource: { type: string; id: string; attributes: JsonObject };
+  context: JsonObject;
+  requestId: string;
+  dryRun: boolean;
+}
+
+export type DecisionName = "ALLOW" | "DENY" | "STEP_UP";
+
+export type ChallengeError = "invalid_token" | "insufficient_scope" | "insufficient_user_authentication";
+
+export interface Challenge {
+  error: ChallengeError;
+  scopes: string[];
+  acrValues: string[];
+  maxAge?: number;
+  /** Safe to show to the client. */
+  description: string;
+}
+
+export interface DecisionResult {
+  decisionId: string;
+  decision: DecisionName;
+  reasons: Reason[];
+  challenge?: Challenge;
+  principal?: Principal;
+  obligations: AppliedObligation[];
+  policyRevision: string;
+}

@@ -1,0 +1,107 @@
+// Starting a local MongoDB-wire server for development and tests: `mongod` when it
+// is on PATH, else the pinned local-mongo (mongo-java-server). Either listens on
+// 127.0.0.1 only and is stopped with the process that started it.
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { existsSync, mkdirSync } from "node:fs";
+import { createServer } from "node:net";
+import { toolPath } from "../paths.js";
+
+export interface MongoServerProcess {
+  uri: string;
+  kind: "local-mongo" | "mongod";
+  stop(): Promise<void>;
+}
+
+const READY_TIMEOUT_MS = 60_000;
+
+export function localMongoAvailable(): boolean {
+  return existsSync(toolPath("local-mongo"));
+}
+
+export function mongodOnPath(): boolean {
+  const probe = spawnSync("mongod", ["--version"], { stdio: "ignore" });
+  return !probe.error && probe.status === 0;
+}
+
+/** The pinned local-mongo; with `dbpath` its data persists there, else it lives in memory. */
+export async function startLocalMongo(options: { dbpath?: string; port?: number } = {}): Promise<MongoServerProcess> {
+  if (!localMongoAvailable()) throw new Error(`${toolPath("local-mongo")} is missing: run npm run tools (needs Java 17+ and Maven)`);
+  const args = ["--port", String(options.port ?? 0), "--exit-with-stdin"];
+  if (options.dbpath) {
+    mkdirSync(options.dbpath, { recursive: true });
+    args.push("--dbpath", options.dbpath);
+  }
+  // stdin stays open as a pipe: if this process dies, local-mongo sees EOF and exits.
+  const child = spawn(toolPath("local-mongo"), args, { stdio: ["pipe", "pipe", "pipe"] });
+  const port = await waitForLine(child, /local-mongo listening on 127\.0\.0\.1:(\d+)/, "local-mongo");
+  return { uri: `mongodb://127.0.0.1:${port}/?directConnection=true`, kind: "local-mongo", stop: () => stopChild(child) };
+}
+
+export async function startMongod(options: { dbpath: string }): Promise<MongoServerProcess> {
+  mkdirSync(options.dbpath, { recursive: true });
+  const port = await freePort();
+  const child = spawn("mongod", ["--port", String(port), "--bind_ip", "127.0.0.1", "--dbpath", options.dbpath, "--quiet"], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  await waitForLine(child, /Waiting for connections/, "mongod");
+  return { uri: `mongodb://127.0.0.1:${port}/?directConnection=true`, kind: "mongod", stop: () => stopChild(child) };
+}
+
+function waitForLine(child: ChildProcess, pattern: RegExp, name: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let output = "";
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`${name} did not start within ${READY_TIMEOUT_MS / 1000}s:\n${output.slice(-2000)}`));
+    }, READY_TIMEOUT_MS);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString("utf8");
+      const match = pattern.exec(output);
+      if (match) {
+        clearTimeout(timer);
+        // keep draining the pipes so a chatty server never blocks on a full buffer
+        child.stdout?.off("data", onData);
+        child.stderr?.removeAllListeners("data");
+        child.stdout?.resume();
+        child.stderr?.resume();
+        resolve(match[1] ?? "");
+      }
+    };
+    child.stdout?.on("data", onData);
+    child.stderr?.on("data", (chunk: Buffer) => {
+      output += chunk.toString("utf8");
+    });
+    child.once("error", (error) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} could not be started: ${error.message}`));
+    });
+    child.once("exit", (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited before it was ready (${signal ?? `exit ${code}`}):\n${output.slice(-2000)}`));
+    });
+  });
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const kill = setTimeout(() => child.kill("SIGKILL"), 10_000);
+    child.once("exit", () => {
+      clearTimeout(kill);
+      resolve();
+    });
+    child.kill("SIGTERM");
+  });
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+    });
+  });
+}

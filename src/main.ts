@@ -1,0 +1,62 @@
+// The `verdict` command.
+import { ConfigError, type Environment } from "./config/index.js";
+import { check, CheckCallError, usage as checkUsage } from "./cli/check.js";
+import { devToken, usage as devTokenUsage } from "./cli/dev-token.js";
+import { UsageError } from "./cli/args.js";
+import { policy, usage as policyUsage } from "./cli/policy.js";
+import { serve, usage as serveUsage } from "./cli/serve.js";
+
+const commands: Record<string, { run: (argv: string[], env: Environment) => Promise<void>; usage: string }> = {
+  serve: { run: serve, usage: serveUsage },
+  check: { run: check, usage: checkUsage },
+  "dev-token": { run: devToken, usage: devTokenUsage },
+  policy: { run: (argv) => policy(argv), usage: policyUsage },
+};
+
+const overview = `verdict: a policy decision point for APIs and the agents that call them
+
+  verdict serve      serve gRPC Check (--config FILE, or --profile dev)
+  verdict check      ask a running Verdict for one decision
+  verdict dev-token  mint a token from the local development issuer
+  verdict policy     build policy bundles
+
+verdict COMMAND --help shows a command's options.`;
+
+export async function main(argv: string[], env: Environment): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+    process.stdout.write(overview + "\n");
+    return name === undefined ? 2 : 0;
+  }
+  const command = commands[name];
+  if (!command) {
+    process.stderr.write(`verdict: unknown command ${name}\n\n${overview}\n`);
+    return 2;
+  }
+  if (rest.includes("--help") || rest.includes("-h")) {
+    process.stdout.write(command.usage + "\n");
+    return 0;
+  }
+  try {
+    await command.run(rest, env);
+    return 0;
+  } catch (error) {
+    if (error instanceof UsageError) {
+      process.stderr.write(`verdict ${name}: ${error.message}\n\n${command.usage}\n`);
+      return 2;
+    }
+    if (error instanceof ConfigError || error instanceof CheckCallError) {
+      process.stderr.write(`verdict ${name}: ${error.message}\n`);
+      return 1;
+    }
+    process.stderr.write(`verdict ${name}: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 1;
+  }
+}
+
+const env: Environment = {
+  ...(process.env["MONGODB_URI"] !== undefined ? { MONGODB_URI: process.env["MONGODB_URI"] } : {}),
+  ...(process.env["VERDICT_HOME"] !== undefined ? { VERDICT_HOME: process.env["VERDICT_HOME"] } : {}),
+  ...(process.env["VERDICT_LOG_LEVEL"] !== undefined ? { VERDICT_LOG_LEVEL: process.env["VERDICT_LOG_LEVEL"] } : {}),
+};
+process.exitCode = await main(process.argv.slice(2), env);

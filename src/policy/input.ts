@@ -1,0 +1,47 @@
+// The input document every policy sees (docs/policies.md). Snake_case, like the wire.
+import type { JsonObject } from "@verdict/sdk/wire";
+import type { Principal } from "../token/index.js";
+
+export interface PolicyPrincipal {
+  subject: string;
+  client_id: string;
+  client_type: string;
+  actors: { subject: string; client_id?: string }[];
+  delegation_depth: number;
+  scopes: string[];
+  acr?: string;
+  auth_time?: number;
+  issuer: string;
+  token_id?: string;
+  expires_at: number;
+  issued_at: number;
+}
+
+export interface PolicyInput {
+  action: string;
+  resource: { type: string; id: string; attributes: JsonObject };
+  context: JsonObject;
+  principal: PolicyPrincipal;
+  caller: { api: string; audience: string };
+  /** Results of the declared state queries, by name ({} when none were declared). */
+  state: JsonObject;
+  /** Seconds since the epoch, fixed for the whole decision. */
+  now: number;
+}
+
+export function policyPrincipal(principal: Principal): PolicyPrincipal {
+  return {
+    subject: principal.subject,
+    client_id: principal.clientId,
+    client_type: principal.clientType,
+    actors: principal.actors.map((actor) => ({ subject: actor.subject, ...(actor.clientId !== undefined ? { client_id: actor.clientId } : {}) })),
+    delegation_depth: principal.delegationDepth,
+    scopes: principal.scopes,
+    ...(principal.acr !== undefined ? { acr: principal.acr } : {}),
+    ...(principal.authTime !== undefined ? { auth_time: principal.authTime } : {}),
+    issuer: principal.issuer,
+    ...(principal.tokenId !== undefined ? { token_id: principal.tokenId } : {}),
+    expires_at: principal.expiresAt,
+    issued_at: principal.issuedAt,
+  };
+}

@@ -1,0 +1,90 @@
+// gRPC wiring: the PolicyDecisionService, the standard health service, caller
+// authentication, message limits and graceful shutdown.
+import * as grpc from "@grpc/grpc-js";
+import { HealthImplementation } from "grpc-health-check";
+import { loadVerdictProto, type CheckRequestMessage, type CheckResponseMessage } from "@verdict/sdk/wire";
+import type { Decider } from "../decide/index.js";
+import type { Logger } from "../observability/index.js";
+import { API_KEY_HEADER, type CallerRegistry } from "./callers.js";
+import { encodeCheckResponse } from "./encode.js";
+import { InvalidArgumentError, validateCheckRequest } from "./validate.js";
+
+export const SERVICE_NAME = "verdict.v1.PolicyDecisionService";
+const MAX_MESSAGE_BYTES = 256 * 1024;
+
+export interface GrpcServerOptions {
+  host: string;
+  port: number;
+  decider: Decider;
+  callers: CallerRegistry;
+  log: Logger;
+}
+
+export interface RunningGrpcServer {
+  port: number;
+  /** Stops taking calls, lets those in flight finish (up to graceMs), then closes. */
+  shutdown(graceMs?: number): Promise<void>;
+}
+
+type Handler = grpc.handleUnaryCall<CheckRequestMessage, CheckResponseMessage>;
+
+export async function startGrpcServer({ host, port, decider, callers, log }: GrpcServerOptions): Promise<RunningGrpcServer> {
+  const server = new grpc.Server({
+    "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
+    "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
+    "grpc.keepalive_time_ms": 60_000,
+    "grpc.keepalive_permit_without_calls": 1,
+    "grpc.http2.min_ping_interval_without_data_ms": 10_000,
+  });
+  const health = new HealthImplementation({ "": "SERVING", [SERVICE_NAME]: "SERVING" });
+
+  const check: Handler = (call, callback) => {
+    const caller = callers.authenticate(call.metadata);
+    if (!caller) {
+      log.warn({ peer: call.getPeer(), method: "Check" }, "unauthenticated caller refused");
+      callback({ code: grpc.status.UNAUTHENTICATED, details: `missing or unknown ${API_KEY_HEADER}` });
+      return;
+    }
+    let input;
+    try {
+      input = { ...validateCheckRequest(call.request), caller };
+    } catch (error) {
+      if (error instanceof InvalidArgumentError) {
+        callback({ code: grpc.status.INVALID_ARGUMENT, details: error.message });
+        return;
+      }
+      throw error;
+    }
+    decider.check(input).then(
+      (result) => callback(null, encodeCheckResponse(result)),
+      (error: unknown) => {
+        log.error({ err: error, caller: caller.name, requestId: input.requestId }, "Check failed; no decision was made");
+        callback({ code: grpc.status.INTERNAL, details: "internal error: no decision was made" });
+      },
+    );
+  };
+
+  const proto = loadVerdictProto();
+  server.addService(proto.verdict.v1.PolicyDecisionService.service, { Check: check });
+  health.addToServer(server);
+
+  const bound = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${host.includes(":") ? `[${host}]` : host}:${port}`, grpc.ServerCredentials.createInsecure(), (error, actual) =>
+      error ? reject(error) : resolve(actual),
+    ),
+  );
+
+  return {
+    port: bound,
+    shutdown: (graceMs = 10_000) =>
+      new Promise<void>((resolve) => {
+        health.setStatus("", "NOT_SERVING");
+        health.setStatus(SERVICE_NAME, "NOT_SERVING");
+        const force = setTimeout(() => server.forceShutdown(), graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      }),
+  };
+}

@@ -1,0 +1,130 @@
+// Turns verified claims into the principal policies see and APIs receive.
+import type { JWTPayload } from "jose";
+import { TokenError } from "./errors.js";
+
+export interface Actor {
+  subject: string;
+  clientId?: string;
+}
+
+export interface Principal {
+  subject: string;
+  clientId: string;
+  /** e.g. "ai-agent"; empty when the token does not say. */
+  clientType: string;
+  /** RFC 8693 act chain, outermost (current) actor first. */
+  actors: Actor[];
+  delegationDepth: number;
+  scopes: string[];
+  acr?: string;
+  authTime?: number;
+  issuer: string;
+  tokenId?: string;
+  expiresAt: number;
+  issuedAt: number;
+  audience: string[];
+}
+
+/** Deeper chains than this are refused outright; policies set their own, lower, limit. */
+export const MAX_ACT_DEPTH = 16;
+
+export function principalFromClaims(claims: JWTPayload): Principal {
+  const subject = requireString(claims, "sub");
+  const clientId = requireString(claims, "client_id");
+  const issuer = requireString(claims, "iss");
+  const expiresAt = requireNumber(claims, "exp");
+  const issuedAt = requireNumber(claims, "iat");
+  const clientType = optionalString(claims, "client_type") ?? "";
+  const acr = optionalString(claims, "acr");
+  const authTime = optionalNumber(claims, "auth_time");
+  const tokenId = optionalString(claims, "jti");
+  const actors = actorChain(claims["act"]);
+  return {
+    subject,
+    clientId,
+    clientType,
+    actors,
+    delegationDepth: actors.length,
+    scopes: scopesOf(claims),
+    ...(acr !== undefined ? { acr } : {}),
+    ...(authTime !== undefined ? { authTime } : {}),
+    issuer,
+    ...(tokenId !== undefined ? { tokenId } : {}),
+    expiresAt,
+    issuedAt,
+    audience: typeof claims.aud === "string" ? [claims.aud] : [...(claims.aud ?? [])],
+  };
+}
+
+/** `scope` (space-delimited string, RFC 9068) or `scp` (array of strings). */
+export function scopesOf(claims: JWTPayload): string[] {
+  const scope = claims["scope"];
+  const scp = claims["scp"];
+  if (scope !== undefined && scp !== undefined) {
+    throw new TokenError("claim_type_invalid", "The token carries both scope and scp.");
+  }
+  if (scope !== undefined) {
+    if (typeof scope !== "string") throw new TokenError("claim_type_invalid", "The scope claim must be a space-delimited string.");
+    return [...new Set(scope.split(" ").filter((s) => s.length > 0))];
+  }
+  if (scp !== undefined) {
+    if (!Array.isArray(scp) || !scp.every((s) => typeof s === "string" && s.length > 0 && !s.includes(" "))) {
+      throw new TokenError("claim_type_invalid", "The scp claim must be an array of scope strings.");
+    }
+    return [...new Set(scp as string[])];
+  }
+  return [];
+}
+
+function actorChain(act: unknown): Actor[] {
+  const actors: Actor[] = [];
+  let current = act;
+  while (current !== undefined) {
+    if (typeof current !== "object" || current === null || Array.isArray(current)) {
+      throw new TokenError("claim_type_invalid", "The act claim must be an object.");
+    }
+    if (actors.length >= MAX_ACT_DEPTH) {
+      throw new TokenError("claim_type_invalid", `The act chain is deeper than ${MAX_ACT_DEPTH}.`);
+    }
+    const record = current as Record<string, unknown>;
+    const subject = record["sub"];
+    const clientId = record["client_id"];
+    if (typeof subject !== "string" || subject.length === 0) {
+      throw new TokenError("claim_type_invalid", "Each act claim needs a sub string.");
+    }
+    if (clientId !== undefined && typeof clientId !== "string") {
+      throw new TokenError("claim_type_invalid", "An act claim's client_id must be a string.");
+    }
+    actors.push({ subject, ...(clientId !== undefined ? { clientId } : {}) });
+    current = record["act"];
+  }
+  return actors;
+}
+
+function requireString(claims: JWTPayload, name: string): string {
+  const value = claims[name];
+  if (value === undefined) throw new TokenError("claim_missing", `The token has no ${name} claim.`);
+  if (typeof value !== "string" || value.length === 0) throw new TokenError("claim_type_invalid", `The ${name} claim must be a non-empty string.`);
+  return value;
+}
+
+function requireNumber(claims: JWTPayload, name: string): number {
+  const value = claims[name];
+  if (value === undefined) throw new TokenError("claim_missing", `The token has no ${name} claim.`);
+  if (typeof value !== "number" || !Number.isFinite(value)) throw new TokenError("claim_type_invalid", `The ${name} claim must be a number.`);
+  return value;
+}
+
+function optionalString(claims: JWTPayload, name: string): string | undefined {
+  const value = claims[name];
+  if (value === undefined) return undefined;
+  if (typeof value !== "string") throw new TokenError("claim_type_invalid", `The ${name} claim must be a string.`);
+  return value;
+}
+
+function optionalNumber(claims: JWTPayload, name: string): number | undefined {
+  const value = claims[name];
+  if (value === undefined) return undefined;
+  if (typeof value !== "number" || !Number.isFinite(value)) throw new TokenError("claim_type_invalid", `The ${name} claim must be a number.`);
+  return value;
+}

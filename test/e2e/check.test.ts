@@ -1,0 +1,178 @@
+// Check over a real gRPC socket, with the compiled bundle and MongoDB over the wire.
+import * as grpc from "@grpc/grpc-js";
+import { protoPath as healthProtoPath } from "grpc-health-check";
+import * as protoLoader from "@grpc/proto-loader";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestVerdict, type TestVerdict } from "../support/verdict.js";
+
+let t: TestVerdict;
+
+beforeAll(async () => {
+  t = await startTestVerdict();
+});
+afterAll(async () => {
+  await t?.stop();
+});
+
+describe("Check over gRPC", () => {
+  it("allows reading invoices with the invoices:read scope and returns the verified principal", async () => {
+    const token = await t.issuer.token({ scope: "invoices:read", client_type: "ai-agent", acr: "pwd", auth_time: 1_700_000_000 });
+    const response = await t.client.check({ token, action: "invoices:read", resource: { type: "invoice", id: "inv-1" } });
+    expect(response.decision).toBe("ALLOW");
+    expect(response.reasons).toEqual([]);
+    expect(response.challenge).toBeNull();
+    expect(response.principal).toMatchObject({
+      subject: "user-123",
+      client_id: "agent-7",
+      client_type: "ai-agent",
+      scopes: ["invoices:read"],
+      acr: "pwd",
+      auth_time: 1_700_000_000,
+      issuer: t.issuer.issuer,
+      delegation_depth: 0,
+    });
+    expect(response.principal?.token_id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(response.decision_id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(response.policy_revision).toMatch(/^sha256:[0-9a-f]{16}$/);
+  });
+
+  it("denies a dispute without invoices:write, naming the scope in an insufficient_scope challenge", async () => {
+    const token = await t.issuer.token({ scope: "invoices:read" });
+    const response = await t.client.check({ token, action: "invoices:dispute" });
+    expect(response.decision).toBe("DENY");
+    expect(response.reasons.map((r) => r.code)).toEqual(["insufficient_scope"]);
+    expect(response.challenge).toMatchObject({ error: "insufficient_scope", scopes: ["invoices:write"] });
+  });
+
+  it("asks for step-up on a dispute with invoices:write but no MFA", async () => {
+    const token = await t.issuer.token({ scope: "invoices:read invoices:write", acr: "pwd" });
+    const response = await t.client.check({ token, action: "invoices:dispute" });
+    expect(response.decision).toBe("STEP_UP");
+    expect(response.reasons.map((r) => r.code)).toEqual(["step_up_required"]);
+    expect(response.challenge).toMatchObject({ error: "insufficient_user_authentication", acr_values: ["mfa"] });
+  });
+
+  it("allows a dispute once the user authenticated with MFA", async () => {
+    const token = await t.issuer.token({ scope: "invoices:write", acr: "mfa", auth_time: Math.floor(Date.now() / 1000) });
+    const response = await t.client.check({ token, action: "invoices:dispute" });
+    expect(response.decision).toBe("ALLOW");
+  });
+
+  it("denies a transfer over the per-transaction limit before touching the daily budget", async () => {
+    const token = await t.issuer.token({ scope: "payments:write", sub: "user-over" });
+    const response = await t.client.check({ token, action: "payments:transfer", resource: { type: "account", id: "acc-1" }, context: { amount: 501 } });
+    expect(response.decision).toBe("DENY");
+    expect(response.reasons.map((r) => r.code)).toEqual(["limit_exceeded"]);
+    expect(response.obligations).toEqual([]);
+  });
+
+  it("reports the reservation it made for an allowed transfer", async () => {
+    const token = await t.issuer.token({ scope: "payments:write", sub: "user-reports" });
+    const response = await t.client.check({ token, action: "payments:transfer", context: { amount: 250 } });
+    expect(response.decision).toBe("ALLOW");
+    expect(response.obligations).toEqual([
+      { type: "reserve", key: "payments%3Atransfer/daily_per_user/user-reports", amount: 250, limit: 1000, window: "day", total: 250 },
+    ]);
+  });
+
+  it("gives exactly 10 ALLOW and 40 DENY limit_exceeded for 50 concurrent transfers of 100 under a daily limit of 1000", async () => {
+    const token = await t.issuer.token({ scope: "payments:write", sub: "user-concurrent" });
+    const responses = await Promise.all(
+      Array.from({ length: 50 }, (_, i) =>
+        t.client.check({ token, action: "payments:transfer", resource: { type: "account", id: "acc-1" }, context: { amount: 100 }, requestId: `r-${i}` }),
+      ),
+    );
+    const allowed = responses.filter((r) => r.decision === "ALLOW");
+    const denied = responses.filter((r) => r.decision === "DENY");
+    expect(allowed).toHaveLength(10);
+    expect(denied).toHaveLength(40);
+    expect(denied.every((r) => r.reasons.map((x) => x.code).join() === "limit_exceeded")).toBe(true);
+    // every allowed reservation saw a distinct running total: 100, 200, ..., 1000
+    expect(allowed.map((r) => r.obligations[0]?.total).sort((a, b) => (a ?? 0) - (b ?? 0))).toEqual([100, 200, 300, 400, 500, 600, 700, 800, 900, 1000]);
+  });
+
+  it("keeps the budget untouched on a dry run", async () => {
+    const token = await t.issuer.token({ scope: "payments:write", sub: "user-dry" });
+    for (let i = 0; i < 12; i++) {
+      const response = await t.client.check({ token, action: "payments:transfer", context: { amount: 100 }, dryRun: true });
+      expect(response.decision).toBe("ALLOW");
+      expect(response.obligations).toEqual([]);
+    }
+  });
+});
+
+describe("callers", () => {
+  it("refuses a call without x-verdict-api-key with UNAUTHENTICATED", async () => {
+    const token = await t.issuer.token();
+    const result = await t.client.call({ token, action: "invoices:read" }, null);
+    expect(result).toMatchObject({ ok: false, code: grpc.status.UNAUTHENTICATED });
+  });
+
+  it("refuses an unknown key with UNAUTHENTICATED", async () => {
+    const token = await t.issuer.token();
+    const result = await t.client.call({ token, action: "invoices:read" }, "vdk_not_a_key");
+    expect(result).toMatchObject({ ok: false, code: grpc.status.UNAUTHENTICATED });
+  });
+});
+
+describe("bad input", () => {
+  it.each([
+    ["an empty token", ""],
+    ["a malformed token", "not-a-jwt"],
+    ["three garbage segments", "a.b.c"],
+  ])("denies %s with invalid_token and keeps serving", async (_, token) => {
+    const response = await t.client.check({ token, action: "invoices:read" });
+    expect(response.decision).toBe("DENY");
+    expect(response.challenge?.error).toBe("invalid_token");
+    expect(response.reasons[0]?.code).toMatch(/^token_(missing|malformed)$/);
+    const next = await t.client.check({ token: await t.issuer.token(), action: "invoices:read" });
+    expect(next.decision).toBe("ALLOW");
+  });
+
+  it("denies an unknown action with action_unknown", async () => {
+    const response = await t.client.check({ token: await t.issuer.token(), action: "invoices:burn" });
+    expect(response.decision).toBe("DENY");
+    expect(response.reasons.map((r) => r.code)).toEqual(["action_unknown"]);
+  });
+
+  it.each([
+    ["a missing action", { action: "" }, /action is required/],
+    ["an action with spaces", { action: "invoices read" }, /action must be/],
+    ["a missing resource", { resource: null }, /resource.type is required/],
+    ["a resource type with a slash", { resource: { type: "a/b", id: "1" } }, /resource.type must be/],
+  ])("rejects %s with INVALID_ARGUMENT and a clear message", async (_, override, message) => {
+    const token = await t.issuer.token();
+    const result = await t.client.call({ token, action: "invoices:read", ...override });
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(result.details).toMatch(message);
+    expect((await t.client.check({ token, action: "invoices:read" })).decision).toBe("ALLOW");
+  });
+
+  it("rejects a context nested deeper than the limit with INVALID_ARGUMENT", async () => {
+    let deep: Record<string, unknown> = { leaf: 1 };
+    for (let i = 0; i < 12; i++) deep = { nested: deep };
+    const result = await t.client.call({ token: await t.issuer.token(), action: "invoices:read", context: deep as never });
+    expect(result).toMatchObject({ ok: false, code: grpc.status.INVALID_ARGUMENT });
+  });
+});
+
+describe("health", () => {
+  it("answers SERVING for the service on grpc.health.v1.Health", async () => {
+    const definition = protoLoader.loadSync(healthProtoPath, { keepCase: true, enums: String });
+    const health = grpc.loadPackageDefinition(definition) as unknown as {
+      grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } };
+    };
+    const client = new health.grpc.health.v1.Health(t.address, grpc.credentials.createInsecure());
+    const status = await new Promise<unknown>((resolve, reject) =>
+      (client["Check"] as (req: unknown, cb: (e: Error | null, r: unknown) => void) => void).call(
+        client,
+        { service: "verdict.v1.PolicyDecisionService" },
+        (error, response) => (error ? reject(error) : resolve(response)),
+      ),
+    );
+    client.close();
+    expect(status).toEqual({ status: "SERVING" });
+  });
+});

@@ -1,0 +1,57 @@
+// A token issuer for tests: real keys, a real JWKS file, real signatures.
+import { randomUUID } from "node:crypto";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTHeaderParameters } from "jose";
+
+export const TEST_ISSUER = "https://issuer.test.example";
+export const TEST_AUDIENCE = "https://invoices.example";
+
+export interface TestIssuer {
+  issuer: string;
+  alg: string;
+  kid: string;
+  jwksPath: string;
+  privateKey: CryptoKey;
+  publicJwk: JWK;
+  /** A valid access token for TEST_AUDIENCE, with `claims` merged over the defaults. */
+  token(claims?: Record<string, unknown>, header?: Partial<JWTHeaderParameters>): Promise<string>;
+}
+
+export async function createTestIssuer(options: { issuer?: string; alg?: "ES256" | "RS256" | "PS256" | "EdDSA" } = {}): Promise<TestIssuer> {
+  const alg = options.alg ?? "ES256";
+  const issuer = options.issuer ?? TEST_ISSUER;
+  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
+  const exported = await exportJWK(publicKey);
+  const kid = await calculateJwkThumbprint(exported);
+  const publicJwk = { ...exported, kid, alg, use: "sig" };
+  const dir = mkdtempSync(join(tmpdir(), "verdict-issuer-"));
+  const jwksPath = join(dir, "jwks.json");
+  writeFileSync(jwksPath, JSON.stringify({ keys: [publicJwk] }));
+  return {
+    issuer,
+    alg,
+    kid,
+    jwksPath,
+    privateKey,
+    publicJwk,
+    async token(claims = {}, header = {}) {
+      const now = Math.floor(Date.now() / 1000);
+      const payload = {
+        iss: issuer,
+        aud: TEST_AUDIENCE,
+        sub: "user-123",
+        client_id: "agent-7",
+        iat: now,
+        exp: now + 600,
+        jti: randomUUID(),
+        scope: "invoices:read",
+        ...claims,
+      };
+      // undefined removes a default claim
+      for (const [key, value] of Object.entries(payload)) if (value === undefined) delete (payload as Record<string, unknown>)[key];
+      return new SignJWT(payload).setProtectedHeader({ alg, typ: "at+jwt", kid, ...header }).sign(privateKey);
+    },
+  };
+}

@@ -1,0 +1,61 @@
+// Starts a real Verdict (gRPC on a loopback port, the compiled bundle, MongoDB over
+// the wire) for a test, with a test issuer and one test API.
+import { randomBytes } from "node:crypto";
+import { inject } from "vitest";
+import { buildConfig, type Config, type ConfigFile } from "../../src/config/index.js";
+import { silentLogger, type Logger } from "../../src/observability/index.js";
+import { hashApiKey, startVerdict, type RunningVerdict } from "../../src/server/index.js";
+import { TestClient } from "./grpc.js";
+import { createTestIssuer, TEST_AUDIENCE, type TestIssuer } from "./issuer.js";
+import { mongoUri, uniqueDatabaseName } from "./mongo.js";
+
+export interface TestVerdict {
+  verdict: RunningVerdict;
+  config: Config;
+  issuer: TestIssuer;
+  apiKey: string;
+  client: TestClient;
+  address: string;
+  database: string;
+  stop(): Promise<void>;
+}
+
+export interface TestVerdictOptions {
+  /** Merged over the generated configuration file. */
+  config?: Partial<ConfigFile>;
+  issuer?: TestIssuer;
+  log?: Logger;
+  mongoUri?: string;
+}
+
+export async function startTestVerdict(options: TestVerdictOptions = {}): Promise<TestVerdict> {
+  const issuer = options.issuer ?? (await createTestIssuer());
+  const apiKey = `vdk_test_${randomBytes(16).toString("hex")}`;
+  const database = uniqueDatabaseName("verdict_test");
+  const file: ConfigFile = {
+    listen: "127.0.0.1:0",
+    issuers: [{ issuer: issuer.issuer, jwks_file: issuer.jwksPath, algorithms: [issuer.alg as "ES256"] }],
+    apis: [{ name: "invoices-api", audience: TEST_AUDIENCE, key_sha256: hashApiKey(apiKey) }],
+    bundle: inject("bundlePath"),
+    mongodb_database: database,
+    state_timeout_ms: 5_000,
+    ...options.config,
+  };
+  const config = buildConfig(file, { baseDir: process.cwd(), env: {} });
+  const verdict = await startVerdict(config, { log: options.log ?? silentLogger(), mongoUri: options.mongoUri ?? mongoUri() });
+  const address = `127.0.0.1:${verdict.port}`;
+  const client = new TestClient(address, apiKey);
+  return {
+    verdict,
+    config,
+    issuer,
+    apiKey,
+    client,
+    address,
+    database,
+    async stop() {
+      client.close();
+      await verdict.stop();
+    },
+  };
+}
