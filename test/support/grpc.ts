@@ -15,14 +15,14 @@ export interface CheckArgs {
 export type CallResult = { ok: true; response: CheckResponseMessage } | { ok: false; code: grpc.status; details: string };
 
 export class TestClient {
-  private readonly client: grpc.Client;
+  private readonly client: grpc.Client & Record<string, unknown>;
 
   constructor(
     address: string,
     private readonly apiKey: string | undefined,
   ) {
     const { PolicyDecisionService } = loadVerdictProto().verdict.v1;
-    this.client = new PolicyDecisionService(address, grpc.credentials.createInsecure());
+    this.client = new PolicyDecisionService(address, grpc.credentials.createInsecure()) as grpc.Client & Record<string, unknown>;
   }
 
   /** Resolves with the response; rejects when the call fails. */

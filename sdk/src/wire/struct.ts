@@ -56,8 +56,12 @@ export function fromStruct(struct: StructMessage | null | undefined): JsonObject
   return out;
 }
 
+const KINDS = ["nullValue", "numberValue", "stringValue", "boolValue", "structValue", "listValue"] as const;
+
 function fromValue(value: ValueMessage): JsonValue {
-  switch (value.kind) {
+  // Decoded messages name their kind; messages built in memory (toStruct) do not.
+  const kind = value.kind ?? KINDS.find((name) => value[name] !== undefined && value[name] !== null);
+  switch (kind) {
     case "nullValue":
       return null;
     case "numberValue":

@@ -1,0 +1,178 @@
+// The `verdict` command as a user runs it: separate processes, real sockets.
+import { spawn, type ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { decodeJwt, decodeProtectedHeader } from "jose";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { inject } from "vitest";
+import { writeDevIssuerJwks } from "../../src/dev/index.js";
+import { packageRoot } from "../../src/paths.js";
+import { mongoUri, uniqueDatabaseName } from "../support/mongo.js";
+
+const bin = join(packageRoot, "bin", "verdict.js");
+const home = mkdtempSync(join(tmpdir(), "verdict-home-"));
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function verdict(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, VERDICT_HOME: home, ...env } });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk));
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk));
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** Starts `verdict serve ...` and resolves with its address once it logs that it is serving. */
+function serve(args: string[], env: Record<string, string> = {}): Promise<{ child: ChildProcess; address: string; stderr: () => string }> {
+  const child = spawn(process.execPath, [bin, "serve", ...args], { env: { ...process.env, VERDICT_HOME: home, ...env } });
+  let stderr = "";
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`serve did not start:\n${stderr}`)), 30_000);
+    child.stderr?.on("data", (chunk: Buffer) => {
+      stderr += chunk;
+      const match = /"address":"([^"]+)".*"msg":"verdict is serving"/.exec(stderr);
+      if (match?.[1]) {
+        clearTimeout(timer);
+        resolve({ child, address: match[1], stderr: () => stderr });
+      }
+    });
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`serve exited with ${code}:\n${stderr}`));
+    });
+  });
+}
+
+function stop(child: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => {
+    child.once("exit", (code) => resolve(code));
+    child.kill("SIGTERM");
+  });
+}
+
+beforeAll(() => {
+  if (!existsSync(join(packageRoot, "dist", "main.js"))) throw new Error("dist/ is missing: npm test builds it (npm run build)");
+});
+
+describe("verdict dev-token", () => {
+  it("prints an at+jwt from the development issuer with the requested claims", async () => {
+    const run = await verdict(["dev-token", "--sub", "alice", "--client-id", "agent-1", "--scope", "invoices:read invoices:write", "--acr", "mfa", "--client-type", "ai-agent", "--ttl", "120"]);
+    expect(run.code).toBe(0);
+    const token = run.stdout.trim();
+    expect(decodeProtectedHeader(token)).toMatchObject({ alg: "ES256", typ: "at+jwt" });
+    const claims = decodeJwt(token);
+    expect(claims).toMatchObject({ iss: "urn:verdict:dev-issuer", aud: "urn:verdict:dev-api", sub: "alice", client_id: "agent-1", scope: "invoices:read invoices:write", acr: "mfa", client_type: "ai-agent" });
+    expect((claims.exp ?? 0) - (claims.iat ?? 0)).toBe(120);
+    expect(typeof claims.auth_time).toBe("number");
+    expect(existsSync(join(home, "dev-issuer.private.jwk.json"))).toBe(true);
+  });
+
+  it("explains a missing --sub and exits 2", async () => {
+    const run = await verdict(["dev-token", "--client-id", "a"]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain("--sub is required");
+  });
+});
+
+describe("verdict serve --profile dev and verdict check", () => {
+  let server: Awaited<ReturnType<typeof serve>>;
+
+  beforeAll(async () => {
+    server = await serve(["--profile", "dev", "--listen", "127.0.0.1:0"], { MONGODB_URI: mongoUri() });
+  });
+  afterAll(async () => {
+    if (server) expect(await stop(server.child)).toBe(0);
+  });
+
+  it("prints the development API key at start", async () => {
+    await vi.waitFor(() => expect(server.stderr()).toMatch(/development API key: vdk_dev_/), { timeout: 5_000 });
+  });
+
+  it("answers ALLOW, DENY and STEP_UP as one JSON object with enum names, exit 0 each time", async () => {
+    const token = (await verdict(["dev-token", "--sub", "alice", "--client-id", "agent-1", "--scope", "invoices:read"])).stdout.trim();
+    const writer = (await verdict(["dev-token", "--sub", "alice", "--client-id", "agent-1", "--scope", "invoices:write"])).stdout.trim();
+    const ask = (t: string, action: string) => verdict(["check", "--addr", server.address, "--token", t, "--action", action, "--resource", "invoice/inv-1"]);
+
+    const allow = await ask(token, "invoices:read");
+    expect(allow.code).toBe(0);
+    expect(JSON.parse(allow.stdout)).toMatchObject({ decision: "ALLOW", principal: { subject: "alice", client_id: "agent-1" } });
+
+    const deny = await ask(token, "invoices:dispute");
+    expect(deny.code).toBe(0);
+    expect(JSON.parse(deny.stdout)).toMatchObject({ decision: "DENY", reasons: [{ code: "insufficient_scope" }], challenge: { error: "insufficient_scope", scopes: ["invoices:write"] } });
+
+    const stepUp = await ask(writer, "invoices:dispute");
+    expect(stepUp.code).toBe(0);
+    const body = JSON.parse(stepUp.stdout);
+    expect(body).toMatchObject({ decision: "STEP_UP", challenge: { error: "insufficient_user_authentication", acr_values: ["mfa"] } });
+    expect(Object.keys(body)).toEqual(["decision", "reasons", "challenge", "principal", "obligations", "decision_id", "policy_revision"]);
+  });
+
+  it("exits non-zero, saying why, when the API key is wrong", async () => {
+    const run = await verdict(["check", "--addr", server.address, "--api-key", "wrong", "--token", "x", "--action", "invoices:read", "--resource", "invoice/1"]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain("UNAUTHENTICATED");
+  });
+
+  it("refuses a context that is not a JSON object before calling", async () => {
+    const run = await verdict(["check", "--addr", server.address, "--token", "x", "--action", "a", "--resource", "invoice/1", "--context", "[1,2]"]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain("--context must be a JSON object");
+  });
+});
+
+describe("verdict serve --config", () => {
+  it("serves with a YAML file and stops cleanly on SIGTERM", async () => {
+    const jwks = await writeDevIssuerJwks(home);
+    const dir = mkdtempSync(join(tmpdir(), "verdict-config-"));
+    const config = join(dir, "verdict.yaml");
+    writeFileSync(
+      config,
+      [
+        "listen: 127.0.0.1:0",
+        "issuers:",
+        "  - issuer: urn:verdict:dev-issuer",
+        `    jwks_file: ${jwks}`,
+        "    algorithms: [ES256]",
+        "apis:",
+        "  - name: billing",
+        "    audience: https://billing.example",
+        `    key_sha256: ${createHash("sha256").update("billing-key").digest("hex")}`,
+        `bundle: ${inject("bundlePath")}`,
+        `mongodb_uri: ${mongoUri()}`,
+        `mongodb_database: ${uniqueDatabaseName("cli")}`,
+      ].join("\n"),
+    );
+    const server = await serve(["--config", config]);
+    const token = (await verdict(["dev-token", "--sub", "bob", "--client-id", "c", "--scope", "invoices:read", "--aud", "https://billing.example"])).stdout.trim();
+    const run = await verdict(["check", "--addr", server.address, "--api-key", "billing-key", "--token", token, "--action", "invoices:read", "--resource", "invoice/9"]);
+    expect(JSON.parse(run.stdout).decision).toBe("ALLOW");
+    expect(await stop(server.child)).toBe(0);
+  });
+
+  it("refuses to start on an invalid configuration, naming the problem", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "verdict-config-"));
+    const config = join(dir, "verdict.json");
+    writeFileSync(config, JSON.stringify({ issuers: [], apis: [] }));
+    const run = await verdict(["serve", "--config", config]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain("at least one trusted issuer");
+  });
+});
+
+describe("verdict check without a server", () => {
+  it("exits non-zero when no decision can be obtained", async () => {
+    const run = await verdict(["check", "--addr", "127.0.0.1:1", "--api-key", "k", "--token", "t", "--action", "a", "--resource", "invoice/1", "--timeout-ms", "2000"]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/UNAVAILABLE|DEADLINE_EXCEEDED/);
+  });
+});

@@ -1,0 +1,140 @@
+// Token verification with real keys and real signatures (issue 2's rules; the
+// attack catalogue grows with the token issue).
+import { SignJWT, CompactEncrypt, generateKeyPair } from "jose";
+import { beforeAll, describe, expect, it } from "vitest";
+import { IssuerRegistry, TokenError, TokenVerifier } from "../../src/token/index.js";
+import { createTestIssuer, TEST_AUDIENCE, type TestIssuer } from "../support/issuer.js";
+
+let issuer: TestIssuer;
+let verifier: TokenVerifier;
+const now = () => Math.floor(Date.now() / 1000);
+
+beforeAll(async () => {
+  issuer = await createTestIssuer();
+  verifier = new TokenVerifier(IssuerRegistry.fromConfig([{ issuer: issuer.issuer, jwksFile: issuer.jwksPath, algorithms: ["ES256"] }]), {
+    clockSkewSeconds: 60,
+    maxBytes: 8192,
+  });
+});
+
+async function reasonFor(token: string, audience = TEST_AUDIENCE): Promise<string> {
+  try {
+    await verifier.verify(token, audience);
+  } catch (error) {
+    if (error instanceof TokenError) return error.code;
+    throw error;
+  }
+  return "ok";
+}
+
+describe("access token verification", () => {
+  it("accepts a valid at+jwt and returns its principal and hash (never the token)", async () => {
+    const token = await issuer.token({ scope: "invoices:read invoices:write", client_type: "ai-agent" });
+    const verified = await verifier.verify(token, TEST_AUDIENCE);
+    expect(verified.principal).toMatchObject({ subject: "user-123", clientId: "agent-7", clientType: "ai-agent", scopes: ["invoices:read", "invoices:write"] });
+    expect(verified.tokenHash).toMatch(/^[0-9a-f]{64}$/);
+    expect(JSON.stringify(verified)).not.toContain(token);
+  });
+
+  it("accepts typ application/at+jwt", async () => {
+    expect(await reasonFor(await issuer.token({}, { typ: "application/at+jwt" }))).toBe("ok");
+  });
+
+  it.each([
+    ["typ JWT (an ID token or a generic JWT)", { typ: "JWT" }],
+    ["no typ", { typ: undefined }],
+  ])("refuses %s with typ_invalid", async (_, header) => {
+    expect(await reasonFor(await issuer.token({}, header as never))).toBe("typ_invalid");
+  });
+
+  it("refuses a token for another API with audience_mismatch", async () => {
+    expect(await reasonFor(await issuer.token({ aud: "https://payments.example" }))).toBe("audience_mismatch");
+  });
+
+  it("accepts a token whose aud array includes the caller's audience", async () => {
+    expect(await reasonFor(await issuer.token({ aud: ["https://payments.example", TEST_AUDIENCE] }))).toBe("ok");
+  });
+
+  it("refuses an unknown issuer, and an issuer that differs only in a trailing slash", async () => {
+    expect(await reasonFor(await issuer.token({ iss: "https://evil.example" }))).toBe("issuer_unknown");
+    expect(await reasonFor(await issuer.token({ iss: `${issuer.issuer}/` }))).toBe("issuer_unknown");
+  });
+
+  it("honours exactly 60 s of skew on exp", async () => {
+    expect(await reasonFor(await issuer.token({ exp: now() - 50 }))).toBe("ok");
+    expect(await reasonFor(await issuer.token({ exp: now() - 70 }))).toBe("token_expired");
+  });
+
+  it("honours exactly 60 s of skew on nbf and iat", async () => {
+    expect(await reasonFor(await issuer.token({ nbf: now() + 50 }))).toBe("ok");
+    expect(await reasonFor(await issuer.token({ nbf: now() + 70 }))).toBe("token_not_yet_valid");
+    expect(await reasonFor(await issuer.token({ iat: now() + 70 }))).toBe("token_not_yet_valid");
+  });
+
+  it.each(["sub", "client_id", "exp", "iat", "jti", "aud"])("refuses a token without %s with claim_missing", async (claim) => {
+    expect(await reasonFor(await issuer.token({ [claim]: undefined }))).toBe("claim_missing");
+  });
+
+  it.each([
+    ["sub", 42],
+    ["client_id", ["a"]],
+    ["exp", "tomorrow"],
+    ["iat", "now"],
+  ])("refuses a %s of the wrong type with claim_type_invalid", async (claim, value) => {
+    expect(await reasonFor(await issuer.token({ [claim]: value }))).toBe("claim_type_invalid");
+  });
+
+  it("refuses a token signed by another key with the issuer's kid", async () => {
+    const { privateKey } = await generateKeyPair("ES256");
+    const forged = await new SignJWT({ iss: issuer.issuer, aud: TEST_AUDIENCE, sub: "u", client_id: "c", jti: "j" })
+      .setProtectedHeader({ alg: "ES256", typ: "at+jwt", kid: issuer.kid })
+      .setIssuedAt()
+      .setExpirationTime("5m")
+      .sign(privateKey);
+    expect(await reasonFor(forged)).toBe("signature_invalid");
+  });
+
+  it("refuses an edited payload under the original signature", async () => {
+    const [header, , signature] = (await issuer.token({ scope: "invoices:read" })).split(".");
+    const edited = Buffer.from(JSON.stringify({ iss: issuer.issuer, aud: TEST_AUDIENCE, sub: "admin", client_id: "c", iat: now(), exp: now() + 60, jti: "j", scope: "admin" })).toString("base64url");
+    expect(await reasonFor(`${header}.${edited}.${signature}`)).toBe("signature_invalid");
+  });
+
+  it("refuses alg none in any letter case", async () => {
+    const payload = Buffer.from(JSON.stringify({ iss: issuer.issuer, aud: TEST_AUDIENCE, sub: "u", client_id: "c", iat: now(), exp: now() + 60, jti: "j" })).toString("base64url");
+    for (const alg of ["none", "None", "NONE", "nOnE"]) {
+      const header = Buffer.from(JSON.stringify({ alg, typ: "at+jwt" })).toString("base64url");
+      expect(await reasonFor(`${header}.${payload}.`)).toBe("algorithm_not_allowed");
+    }
+  });
+
+  it("refuses an algorithm the issuer does not allow", async () => {
+    const rsa = await createTestIssuer({ alg: "RS256" });
+    expect(await reasonFor(await rsa.token())).toBe("algorithm_not_allowed");
+  });
+
+  it("refuses a token with an unknown kid with key_not_found", async () => {
+    expect(await reasonFor(await issuer.token({}, { kid: "not-a-known-kid" }))).toBe("key_not_found");
+  });
+
+  it("refuses a JWE", async () => {
+    const { publicKey } = await generateKeyPair("ECDH-ES+A256KW");
+    const jwe = await new CompactEncrypt(new TextEncoder().encode("{}")).setProtectedHeader({ alg: "ECDH-ES+A256KW", enc: "A256GCM" }).encrypt(publicKey);
+    expect(await reasonFor(jwe)).toBe("token_encrypted");
+  });
+
+  it("refuses a token over the size limit before parsing it", async () => {
+    expect(await reasonFor(await issuer.token({ padding: "x".repeat(9000) }))).toBe("token_too_large");
+  });
+
+  it.each([
+    ["", "token_missing"],
+    ["abc", "token_malformed"],
+    ["a.b", "token_malformed"],
+    ["a.b.c.d", "token_malformed"],
+    ["!!!.???.***", "token_malformed"],
+    [`${Buffer.from("[]").toString("base64url")}.e30.`, "token_malformed"],
+  ])("refuses %j with %s", async (token, code) => {
+    expect(await reasonFor(token)).toBe(code);
+  });
+});

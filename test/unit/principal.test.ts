@@ -1,0 +1,40 @@
+import { describe, expect, it } from "vitest";
+import { MAX_ACT_DEPTH, principalFromClaims, TokenError } from "../../src/token/index.js";
+
+const base = { iss: "https://i", sub: "user-1", client_id: "agent-1", aud: "a", exp: 2, iat: 1, jti: "j" };
+
+describe("principal from verified claims", () => {
+  it("splits a space-delimited scope claim and drops duplicates", () => {
+    expect(principalFromClaims({ ...base, scope: "a b  a" }).scopes).toEqual(["a", "b"]);
+  });
+
+  it("reads an scp array", () => {
+    expect(principalFromClaims({ ...base, scp: ["a", "b"] }).scopes).toEqual(["a", "b"]);
+  });
+
+  it.each([
+    ["a scope that is not a string", { scope: ["a"] }],
+    ["an scp that is not an array of strings", { scp: "a b" }],
+    ["both scope and scp", { scope: "a", scp: ["a"] }],
+    ["a client_type that is not a string", { client_type: 1 }],
+    ["an act that is not an object", { act: "agent" }],
+    ["an act without sub", { act: { client_id: "x" } }],
+  ])("refuses %s as claim_type_invalid", (_, claims) => {
+    expect(() => principalFromClaims({ ...base, ...claims })).toThrow(expect.objectContaining({ code: "claim_type_invalid" }));
+  });
+
+  it("turns a nested act claim into actors, outermost first, with its depth", () => {
+    const principal = principalFromClaims({
+      ...base,
+      act: { sub: "agent-b", client_id: "agent-b", act: { sub: "agent-a" } },
+    });
+    expect(principal.actors).toEqual([{ subject: "agent-b", clientId: "agent-b" }, { subject: "agent-a" }]);
+    expect(principal.delegationDepth).toBe(2);
+  });
+
+  it("refuses an act chain deeper than the hard limit", () => {
+    let act: Record<string, unknown> = { sub: "last" };
+    for (let i = 0; i < MAX_ACT_DEPTH; i++) act = { sub: `a${i}`, act };
+    expect(() => principalFromClaims({ ...base, act })).toThrow(TokenError);
+  });
+});
