@@ -33,7 +33,10 @@ function step(name, command, args, options = {}) {
 }
 
 const tools = step("tools (npm run tools)", process.execPath, [join(root, "scripts", "tools.mjs")]);
-const build = tools.ok && step("build (tsc -b)", "npm", ["run", "--silent", "build"]).ok;
+const build =
+  tools.ok &&
+  step("build (tsc -b)", "npm", ["run", "--silent", "build"]).ok &&
+  step("demo policy bundle (verdict policy build)", process.execPath, [join(root, "bin", "verdict.js"), "policy", "build"]).ok;
 if (build) step("type check of the tests", "npx", ["tsc", "-p", "test/tsconfig.json", "--noEmit"]);
 
 if (tools.ok) {
