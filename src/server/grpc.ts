@@ -28,7 +28,25 @@ export interface RunningGrpcServer {
 
 type Handler = grpc.handleUnaryCall<CheckRequestMessage, CheckResponseMessage>;
 
+function describeBindError(error: Error): string {
+  if (/EADDRINUSE/.test(error.message)) return "the address is already in use (is another Verdict running?)";
+  if (/EACCES/.test(error.message)) return "permission denied";
+  return error.message;
+}
+
+/** grpc-js reports through its own logger; send that into ours, errors only. */
+export function routeGrpcLogs(log: Logger): void {
+  grpc.setLogger({
+    error: (...args: unknown[]) => log.error({ component: "grpc-js" }, args.map(String).join(" ")),
+    warn: (...args: unknown[]) => log.warn({ component: "grpc-js" }, args.map(String).join(" ")),
+    info: () => {},
+    debug: () => {},
+  } as unknown as Console);
+  grpc.setLogVerbosity(grpc.logVerbosity.ERROR);
+}
+
 export async function startGrpcServer({ host, port, decider, callers, log }: GrpcServerOptions): Promise<RunningGrpcServer> {
+  routeGrpcLogs(log);
   const server = new grpc.Server({
     "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
     "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
@@ -68,9 +86,10 @@ export async function startGrpcServer({ host, port, decider, callers, log }: Grp
   server.addService(proto.verdict.v1.PolicyDecisionService.service, { Check: check });
   health.addToServer(server);
 
+  const address = `${host.includes(":") ? `[${host}]` : host}:${port}`;
   const bound = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${host.includes(":") ? `[${host}]` : host}:${port}`, grpc.ServerCredentials.createInsecure(), (error, actual) =>
-      error ? reject(error) : resolve(actual),
+    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (error, actual) =>
+      error ? reject(new Error(`cannot listen on ${address}: ${describeBindError(error)}`)) : resolve(actual),
     ),
   );
 

@@ -16,6 +16,7 @@ export const COLLECTIONS = { counters: "counters" } as const;
 
 export class StateStore {
   private indexesReady: Promise<void> | undefined;
+  private closed = false;
 
   private constructor(
     private readonly client: MongoClient,
@@ -69,9 +70,11 @@ export class StateStore {
   /** Creates indexes in the background, retrying until the database answers. */
   prepareInBackground(retryMs = 2_000): void {
     const attempt = () => {
+      if (this.closed) return;
       this.ensureIndexes().then(
         () => this.log.info({ database: this.db.databaseName }, "state indexes ready"),
         (error: unknown) => {
+          if (this.closed) return;
           this.log.warn({ err: (error as Error).message }, "state indexes not created yet; the database is unavailable, retrying");
           setTimeout(attempt, retryMs).unref();
         },
@@ -81,6 +84,7 @@ export class StateStore {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     await this.client.close();
   }
 }
