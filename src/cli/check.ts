@@ -16,6 +16,10 @@ export const usage = `verdict check --token T --action A --resource TYPE/ID [opt
   --context JSON     a JSON object, e.g. '{"amount": 100}'
   --request-id R     carried into logs and the audit trail
   --dry-run          evaluate without applying obligations
+  --dpop-proof P     the DPoP proof the client sent (with --dpop-method, --dpop-url)
+  --tls-ca FILE      connect with TLS, trusting this CA (PEM)
+  --tls-cert FILE    with --tls-key: a client certificate for mutual TLS
+  --tls-name NAME    the server name to verify (default: the host of --addr)
   --timeout-ms N     deadline of the call (default 5000)
 
 Prints the whole response as one JSON object. Exits 0 whatever the decision,
@@ -31,6 +35,13 @@ export async function check(argv: string[], env: Environment): Promise<void> {
     context: { type: "string" },
     "request-id": { type: "string" },
     "dry-run": { type: "boolean", default: false },
+    "dpop-proof": { type: "string" },
+    "dpop-method": { type: "string" },
+    "dpop-url": { type: "string" },
+    "tls-ca": { type: "string" },
+    "tls-cert": { type: "string" },
+    "tls-key": { type: "string" },
+    "tls-name": { type: "string" },
     "timeout-ms": { type: "string", default: "5000" },
   });
   let token = required(options.token, "--token");
@@ -42,7 +53,12 @@ export async function check(argv: string[], env: Environment): Promise<void> {
   const context = parseContext(options.context);
   const timeoutMs = Number(options["timeout-ms"]);
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new UsageError("--timeout-ms must be a positive whole number");
-  const apiKey = options["api-key"] ?? readDevApiKey(env);
+  const credentials = channelCredentials(options);
+  // With a client certificate the key is optional (mutual TLS identifies the caller).
+  const apiKey = options["api-key"] ?? (options["tls-cert"] ? undefined : readDevApiKey(env));
+  const dpop = options["dpop-proof"]
+    ? { proof: options["dpop-proof"], method: required(options["dpop-method"], "--dpop-method"), url: required(options["dpop-url"], "--dpop-url") }
+    : undefined;
 
   const request: CheckRequestMessage = {
     token,
@@ -51,8 +67,9 @@ export async function check(argv: string[], env: Environment): Promise<void> {
     context: toStruct(context),
     request_id: options["request-id"] ?? "",
     dry_run: options["dry-run"] === true,
+    ...(dpop ? { dpop } : {}),
   };
-  const response = await callCheck(options.addr as string, apiKey, request, timeoutMs);
+  const response = await callCheck(options.addr as string, apiKey, request, timeoutMs, credentials, options["tls-name"]);
   process.stdout.write(JSON.stringify(inProtoOrder(response), null, 2) + "\n");
 }
 
@@ -94,11 +111,38 @@ export class CheckCallError extends Error {
   }
 }
 
-function callCheck(addr: string, apiKey: string, request: CheckRequestMessage, timeoutMs: number): Promise<CheckResponseMessage> {
+function channelCredentials(options: { "tls-ca"?: string | undefined; "tls-cert"?: string | undefined; "tls-key"?: string | undefined }): grpc.ChannelCredentials {
+  const read = (path: string, flag: string) => {
+    try {
+      return readFileSync(path);
+    } catch {
+      throw new UsageError(`${flag}: cannot read ${path}`);
+    }
+  };
+  if ((options["tls-cert"] === undefined) !== (options["tls-key"] === undefined)) throw new UsageError("--tls-cert and --tls-key go together");
+  if (options["tls-ca"] === undefined) {
+    if (options["tls-cert"] !== undefined) throw new UsageError("--tls-cert needs --tls-ca");
+    return grpc.credentials.createInsecure();
+  }
+  return grpc.credentials.createSsl(
+    read(options["tls-ca"], "--tls-ca"),
+    options["tls-key"] !== undefined ? read(options["tls-key"], "--tls-key") : null,
+    options["tls-cert"] !== undefined ? read(options["tls-cert"], "--tls-cert") : null,
+  );
+}
+
+function callCheck(
+  addr: string,
+  apiKey: string | undefined,
+  request: CheckRequestMessage,
+  timeoutMs: number,
+  credentials: grpc.ChannelCredentials,
+  serverName: string | undefined,
+): Promise<CheckResponseMessage> {
   const { PolicyDecisionService } = loadVerdictProto().verdict.v1;
-  const client = new PolicyDecisionService(addr, grpc.credentials.createInsecure());
+  const client = new PolicyDecisionService(addr, credentials, serverName ? { "grpc.ssl_target_name_override": serverName } : {});
   const metadata = new grpc.Metadata();
-  metadata.set(API_KEY_HEADER, apiKey);
+  if (apiKey !== undefined) metadata.set(API_KEY_HEADER, apiKey);
   type UnaryCheck = (
     request: CheckRequestMessage,
     metadata: grpc.Metadata,

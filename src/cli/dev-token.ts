@@ -11,6 +11,7 @@ export const usage = `verdict dev-token --sub S --client-id C --scope "A B" [opt
   --aud U              audience (default ${DEV_API_AUDIENCE}, the dev API)
   --client-type T      e.g. ai-agent
   --act SUB[,SUB...]   delegation chain (RFC 8693 act), outermost actor first
+  --jkt THUMBPRINT     bind the token to a DPoP key (cnf.jkt, RFC 9449)
   --ttl SECONDS        lifetime (default 3600)
 
 Prints a token signed by the local development issuer (key under .verdict/).`;
@@ -24,6 +25,7 @@ export async function devToken(argv: string[], env: Environment): Promise<void> 
     aud: { type: "string", default: DEV_API_AUDIENCE },
     "client-type": { type: "string" },
     act: { type: "string" },
+    jkt: { type: "string" },
     ttl: { type: "string", default: "3600" },
   });
   const ttlSeconds = Number(options.ttl);
@@ -37,6 +39,7 @@ export async function devToken(argv: string[], env: Environment): Promise<void> 
     ...(options.acr ? { acr: options.acr } : {}),
     ...(options["client-type"] ? { clientType: options["client-type"] } : {}),
     ...(options.act ? { actors: options.act.split(",").map((subject) => ({ subject: subject.trim() })) } : {}),
+    ...(options.jkt ? { extraClaims: { cnf: { jkt: options.jkt } } } : {}),
   });
   process.stdout.write(token + "\n");
 }

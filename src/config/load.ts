@@ -59,6 +59,17 @@ export function buildConfig(raw: unknown, options: BuildOptions): Config {
   return toConfig(parsed.data, options);
 }
 
+function readSecret(path: string): string {
+  let secret: string;
+  try {
+    secret = readFileSync(path, "utf8").trim();
+  } catch (error) {
+    throw new ConfigError(`cannot read secret file ${path}: ${(error as NodeJS.ErrnoException).code ?? "error"}`);
+  }
+  if (secret === "") throw new ConfigError(`secret file ${path} is empty`);
+  return secret;
+}
+
 function toConfig(file: ParsedConfigFile, { baseDir, env, profile = "production" }: BuildOptions): Config {
   const at = (path: string) => (isAbsolute(path) ? path : resolve(baseDir, path));
   const separator = file.listen.lastIndexOf(":");
@@ -70,20 +81,68 @@ function toConfig(file: ParsedConfigFile, { baseDir, env, profile = "production"
   return {
     profile,
     listen: { host: file.listen.slice(0, separator).replace(/^\[|\]$/g, ""), port },
+    ...(file.tls
+      ? {
+          tls: {
+            certFile: at(file.tls.cert_file),
+            keyFile: at(file.tls.key_file),
+            ...(file.tls.client_ca_file !== undefined ? { clientCaFile: at(file.tls.client_ca_file) } : {}),
+          },
+        }
+      : {}),
+    insecurePlaintext: file.insecure_plaintext,
     issuers: file.issuers.map((entry) => ({
       issuer: entry.issuer,
       ...(entry.jwks_uri !== undefined ? { jwksUri: entry.jwks_uri } : {}),
       ...(entry.jwks_file !== undefined ? { jwksFile: at(entry.jwks_file) } : {}),
+      ...(entry.introspection
+        ? {
+            introspection: {
+              endpoint: entry.introspection.endpoint,
+              clientId: entry.introspection.client_id,
+              clientSecret: readSecret(at(entry.introspection.client_secret_file)),
+              timeoutMs: entry.introspection.timeout_ms,
+              cacheMaxSeconds: entry.introspection.cache_max_seconds,
+            },
+          }
+        : {}),
       algorithms: [...new Set(entry.algorithms)],
+      allowUntypedJwt: entry.allow_typ_jwt,
+      jwks: {
+        refreshSeconds: entry.jwks_refresh_seconds,
+        staleGraceSeconds: entry.jwks_stale_grace_seconds,
+        cooldownSeconds: entry.jwks_cooldown_seconds,
+        timeoutMs: entry.jwks_timeout_ms,
+      },
     })),
-    apis: file.apis.map((entry) => ({ name: entry.name, audience: entry.audience, keySha256: entry.key_sha256 })),
+    apis: file.apis.map((entry) => ({
+      name: entry.name,
+      audience: entry.audience,
+      ...(entry.key_sha256 !== undefined ? { keySha256: entry.key_sha256 } : {}),
+      ...(entry.client_certificate
+        ? {
+            clientCertificate: {
+              ...(entry.client_certificate.subject_cn !== undefined ? { subjectCn: entry.client_certificate.subject_cn } : {}),
+              ...(entry.client_certificate.dns_san !== undefined ? { dnsSan: entry.client_certificate.dns_san } : {}),
+              ...(entry.client_certificate.uri_san !== undefined ? { uriSan: entry.client_certificate.uri_san } : {}),
+            },
+          }
+        : {}),
+      scopes: [...new Set(entry.scopes)],
+      unknownScopes: entry.unknown_scopes,
+    })),
     bundlePath: file.bundle !== undefined ? at(file.bundle) : defaultBundlePath,
     mongo: {
       uri: file.mongodb_uri ?? (env.MONGODB_URI || undefined),
       database: file.mongodb_database,
       timeoutMs: file.state_timeout_ms,
     },
-    token: { clockSkewSeconds: file.clock_skew_seconds, maxBytes: file.max_token_bytes },
+    token: {
+      clockSkewSeconds: file.clock_skew_seconds,
+      maxBytes: file.max_token_bytes,
+      cacheEntries: file.token_cache_entries,
+      dpopMaxAgeSeconds: file.dpop_max_age_seconds,
+    },
     logLevel: logLevel as Config["logLevel"],
     stateDir: stateDirFrom(env),
   };

@@ -11,16 +11,50 @@ const hostPort = z
   .string()
   .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, "must be host:port, e.g. 127.0.0.1:50051");
 
+const seconds = (fallback: number, max: number) => z.number().int().min(0).max(max).default(fallback);
+
+const introspection = z
+  .object({
+    endpoint: z.url({ protocol: /^https?$/ }),
+    client_id: z.string().min(1),
+    /** A file holding Verdict's client secret at the authorization server (a mounted secret). */
+    client_secret_file: z.string().min(1),
+    timeout_ms: z.number().int().min(50).max(30_000).default(2_000),
+    cache_max_seconds: seconds(300, 3_600),
+  })
+  .strict();
+
 const issuer = z
   .object({
     issuer: z.string().min(1, "issuer must be the exact iss value of the tokens"),
     jwks_uri: z.url({ protocol: /^https?$/ }).optional(),
     jwks_file: z.string().min(1).optional(),
+    introspection: introspection.optional(),
     algorithms: z.array(z.enum(SUPPORTED_ALGORITHMS)).min(1).default([...DEFAULT_ALGORITHMS]),
+    /** Insecure: also accept typ "JWT" or no typ (tokens from before RFC 9068). */
+    allow_typ_jwt: z.boolean().default(false),
+    jwks_refresh_seconds: seconds(600, 86_400),
+    jwks_stale_grace_seconds: seconds(3_600, 7 * 86_400),
+    jwks_cooldown_seconds: seconds(30, 3_600),
+    jwks_timeout_ms: z.number().int().min(50).max(30_000).default(3_000),
   })
   .strict()
-  .refine((value) => (value.jwks_uri === undefined) !== (value.jwks_file === undefined), {
-    message: "each issuer needs exactly one of jwks_uri or jwks_file",
+  .refine((value) => [value.jwks_uri, value.jwks_file, value.introspection].filter((v) => v !== undefined).length === 1, {
+    message: "each issuer needs exactly one of jwks_uri, jwks_file or introspection",
+  });
+
+/** RFC 6749 §3.3 scope-token. */
+const scopeToken = z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]{1,128}$/, "a scope is 1-128 printable characters without spaces, quotes or backslashes");
+
+const clientCertificate = z
+  .object({
+    subject_cn: z.string().min(1).optional(),
+    dns_san: z.string().min(1).optional(),
+    uri_san: z.string().min(1).optional(),
+  })
+  .strict()
+  .refine((value) => value.subject_cn !== undefined || value.dns_san !== undefined || value.uri_san !== undefined, {
+    message: "client_certificate needs subject_cn, dns_san or uri_san",
   });
 
 const api = z
@@ -29,13 +63,36 @@ const api = z
     audience: z.string().min(1),
     key_sha256: z
       .string()
-      .regex(/^[0-9a-f]{64}$/, "key_sha256 must be the lowercase hex SHA-256 of the API's key, never the key itself"),
+      .regex(/^[0-9a-f]{64}$/, "key_sha256 must be the lowercase hex SHA-256 of the API's key, never the key itself")
+      .optional(),
+    client_certificate: clientCertificate.optional(),
+    /** Every scope this API knows; a token carrying another is refused (unknown_scope). */
+    scopes: z.array(scopeToken).min(1, "each API declares the scopes it knows"),
+    /** Insecure when "ignore": unknown scopes are dropped instead of refused. */
+    unknown_scopes: z.enum(["deny", "ignore"]).default("deny"),
+  })
+  .strict()
+  .refine((value) => value.key_sha256 !== undefined || value.client_certificate !== undefined, {
+    message: "each API needs a way to authenticate: key_sha256, client_certificate, or both",
+  });
+
+const tls = z
+  .object({
+    cert_file: z.string().min(1),
+    key_file: z.string().min(1),
+    /** Turns on mutual TLS: every caller presents a certificate issued by this CA. */
+    client_ca_file: z.string().min(1).optional(),
   })
   .strict();
+
+const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1", "[::1]"]);
 
 export const configFileSchema = z
   .object({
     listen: hostPort.default("127.0.0.1:50051"),
+    tls: tls.optional(),
+    /** Insecure: serve without TLS on a non-loopback address (API keys travel in clear). */
+    insecure_plaintext: z.boolean().default(false),
     issuers: z.array(issuer).min(1, "at least one trusted issuer is needed"),
     apis: z.array(api).min(1, "at least one calling API is needed"),
     bundle: z.string().min(1).optional(),
@@ -44,6 +101,8 @@ export const configFileSchema = z
     state_timeout_ms: z.number().int().min(1).max(60_000).default(50),
     clock_skew_seconds: z.number().int().min(0).max(60).default(60),
     max_token_bytes: z.number().int().min(512).max(65_536).default(8192),
+    token_cache_entries: z.number().int().min(0).max(1_000_000).default(10_000),
+    dpop_max_age_seconds: z.number().int().min(1).max(3_600).default(120),
     log_level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   })
   .strict()
@@ -60,6 +119,26 @@ export const configFileSchema = z
     for (const [i, entry] of value.issuers.entries()) {
       if (issuers.has(entry.issuer)) ctx.addIssue({ code: "custom", path: ["issuers", i, "issuer"], message: `duplicate issuer ${entry.issuer}` });
       issuers.add(entry.issuer);
+    }
+    if (value.issuers.filter((entry) => entry.introspection).length > 1) {
+      ctx.addIssue({ code: "custom", path: ["issuers"], message: "at most one issuer may use introspection (opaque tokens carry no issuer to choose by)" });
+    }
+    const mutualTls = value.tls?.client_ca_file !== undefined;
+    for (const [i, entry] of value.apis.entries()) {
+      if (entry.client_certificate && !mutualTls) {
+        ctx.addIssue({ code: "custom", path: ["apis", i, "client_certificate"], message: "client_certificate needs tls.client_ca_file (mutual TLS)" });
+      }
+      if (mutualTls && !entry.client_certificate) {
+        ctx.addIssue({ code: "custom", path: ["apis", i], message: "with mutual TLS every API needs a client_certificate identity" });
+      }
+    }
+    const host = value.listen.slice(0, value.listen.lastIndexOf(":"));
+    if (!value.tls && !value.insecure_plaintext && !LOOPBACK.has(host)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["listen"],
+        message: "listening beyond loopback without tls would send API keys and tokens in clear: configure tls, or set insecure_plaintext: true if a mesh encrypts the hop",
+      });
     }
   });
 

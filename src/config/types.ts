@@ -6,20 +6,47 @@ export interface IssuerConfig {
   issuer: string;
   jwksUri?: string;
   jwksFile?: string;
+  introspection?: {
+    endpoint: string;
+    clientId: string;
+    /** Read from client_secret_file at start. */
+    clientSecret: string;
+    timeoutMs: number;
+    cacheMaxSeconds: number;
+  };
   algorithms: Algorithm[];
+  allowUntypedJwt: boolean;
+  jwks: { refreshSeconds: number; staleGraceSeconds: number; cooldownSeconds: number; timeoutMs: number };
+}
+
+export interface ClientCertificateIdentity {
+  subjectCn?: string;
+  dnsSan?: string;
+  uriSan?: string;
 }
 
 export interface ApiConfig {
   name: string;
   audience: string;
   /** Lowercase hex SHA-256 of the API's key; the key itself is never stored. */
-  keySha256: string;
+  keySha256?: string;
+  clientCertificate?: ClientCertificateIdentity;
+  scopes: string[];
+  unknownScopes: "deny" | "ignore";
+}
+
+export interface TlsConfig {
+  certFile: string;
+  keyFile: string;
+  clientCaFile?: string;
 }
 
 export interface Config {
   /** "dev" only through `--profile dev`: local keys, printed API key. */
   profile: "production" | "dev";
   listen: { host: string; port: number };
+  tls?: TlsConfig;
+  insecurePlaintext: boolean;
   issuers: IssuerConfig[];
   apis: ApiConfig[];
   bundlePath: string;
@@ -29,7 +56,7 @@ export interface Config {
     database: string;
     timeoutMs: number;
   };
-  token: { clockSkewSeconds: number; maxBytes: number };
+  token: { clockSkewSeconds: number; maxBytes: number; cacheEntries: number; dpopMaxAgeSeconds: number };
   logLevel: LogLevel;
   /** Local files of a development setup (.verdict/): dev issuer key, local database. */
   stateDir: string;

@@ -5,8 +5,8 @@ import { randomUUID } from "node:crypto";
 import type { Logger } from "../observability/index.js";
 import { policyPrincipal, PolicyError, type PolicyDecision, type PolicyEngine, type PolicyInput } from "../policy/index.js";
 import { reason } from "../reasons/index.js";
-import { applyObligations, StateUnavailableError, type StateStore } from "../state/index.js";
-import { TokenError, type TokenVerifier, type VerifiedToken } from "../token/index.js";
+import { applyObligations, consumeOnce, StateUnavailableError, type StateStore } from "../state/index.js";
+import { sha256Hex, TokenError, verifyDpopProof, type DpopOptions, type TokenVerifier, type VerifiedToken } from "../token/index.js";
 import type { CheckInput, DecisionResult } from "./types.js";
 
 export interface PolicySource {
@@ -17,6 +17,7 @@ export interface DeciderDeps {
   verifier: TokenVerifier;
   policies: PolicySource;
   state: StateStore;
+  dpop: DpopOptions;
   log: Logger;
   /** Milliseconds since the epoch; injectable for tests. */
   now?: () => number;
@@ -29,6 +30,27 @@ export class Decider {
     this.now = deps.now ?? Date.now;
   }
 
+  /**
+   * The token, verified for the calling API; for a sender-constrained token
+   * (cnf.jkt), also the DPoP proof of possession, used at most once.
+   */
+  private async authenticate(input: CheckInput, nowMs: number): Promise<VerifiedToken> {
+    const now = nowMs / 1000;
+    const verified = await this.deps.verifier.verify(input.token, {
+      audience: input.caller.audience,
+      knownScopes: input.caller.scopes,
+      unknownScopes: input.caller.unknownScopes,
+      now,
+    });
+    const jkt = verified.principal.confirmationJkt;
+    if (jkt !== undefined) {
+      const proof = await verifyDpopProof(input.dpop, input.token, jkt, now, this.deps.dpop);
+      const first = await consumeOnce(this.deps.state, `dpop/${proof.jkt}/${sha256Hex(proof.jti)}`, new Date(proof.rememberUntil * 1000), new Date(nowMs));
+      if (!first) throw new TokenError("dpop_replayed");
+    }
+    return verified;
+  }
+
   async check(input: CheckInput): Promise<DecisionResult> {
     const decisionId = randomUUID();
     const nowMs = this.now();
@@ -37,14 +59,19 @@ export class Decider {
 
     let verified: VerifiedToken;
     try {
-      verified = await this.deps.verifier.verify(input.token, input.caller.audience, nowMs / 1000);
+      verified = await this.authenticate(input, nowMs);
     } catch (error) {
+      if (error instanceof StateUnavailableError) {
+        this.deps.log.warn({ decisionId, err: error.message }, "state unavailable for the DPoP replay check; denying");
+        return { ...base, decision: "DENY", reasons: [reason("state_unavailable")] };
+      }
       if (!(error instanceof TokenError)) throw error;
+      const dpop = error.code === "dpop_invalid" || error.code === "dpop_replayed";
       return {
         ...base,
         decision: "DENY",
         reasons: [reason(error.code, error.message)],
-        challenge: { error: "invalid_token", scopes: [], acrValues: [], description: error.message },
+        challenge: { error: dpop ? "invalid_dpop_proof" : "invalid_token", scopes: [], acrValues: [], description: error.message },
       };
     }
     const principal = verified.principal;

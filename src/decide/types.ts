@@ -7,6 +7,9 @@ import type { Principal } from "../token/index.js";
 export interface Caller {
   name: string;
   audience: string;
+  /** The scopes this API declares (a token with another is refused or trimmed). */
+  scopes: ReadonlySet<string>;
+  unknownScopes: "deny" | "ignore";
 }
 
 /** One Check, validated and normalized at the edge. */
@@ -18,11 +21,13 @@ export interface CheckInput {
   context: JsonObject;
   requestId: string;
   dryRun: boolean;
+  /** The DPoP proof the client sent to the API, with the request's method and URL. */
+  dpop?: { proof: string; method: string; url: string };
 }
 
 export type DecisionName = "ALLOW" | "DENY" | "STEP_UP";
 
-export type ChallengeError = "invalid_token" | "insufficient_scope" | "insufficient_user_authentication";
+export type ChallengeError = "invalid_token" | "invalid_dpop_proof" | "insufficient_scope" | "insufficient_user_authentication";
 
 export interface Challenge {
   error: ChallengeError;

@@ -14,7 +14,7 @@ export interface PolicyPrincipal {
   issuer: string;
   token_id?: string;
   expires_at: number;
-  issued_at: number;
+  issued_at?: number;
 }
 
 export interface PolicyInput {
@@ -42,6 +42,6 @@ export function policyPrincipal(principal: Principal): PolicyPrincipal {
     issuer: principal.issuer,
     ...(principal.tokenId !== undefined ? { token_id: principal.tokenId } : {}),
     expires_at: principal.expiresAt,
-    issued_at: principal.issuedAt,
+    ...(principal.issuedAt !== undefined ? { issued_at: principal.issuedAt } : {}),
   };
 }

@@ -21,7 +21,10 @@ export const TOKEN_REASONS = {
   claim_type_invalid: "A claim in the token has the wrong type.",
   claim_duplicate: "The token repeats a claim or header name.",
   unknown_scope: "The token carries a scope the calling API does not know.",
-  issuer_unavailable: "The issuer's keys could not be fetched; try again shortly.",
+  issuer_unavailable: "The issuer's keys or introspection endpoint could not be reached; try again shortly.",
+  token_inactive: "The issuer says this token is not active (revoked, expired or unknown).",
+  dpop_invalid: "The DPoP proof is missing or does not prove possession of the token's key for this request.",
+  dpop_replayed: "This DPoP proof was already used.",
 } as const;
 
 export const STATE_REASONS = {

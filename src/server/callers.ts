@@ -1,29 +1,86 @@
-// Which API is calling. Each API presents its key in the x-verdict-api-key
-// metadata; configuration holds only the key's SHA-256.
+// Which API is calling: its client certificate (mutual TLS) and/or its key in
+// the x-verdict-api-key metadata. Configuration holds only keys' SHA-256.
 import { createHash } from "node:crypto";
+import type { PeerCertificate } from "node:tls";
 import type { Metadata } from "@grpc/grpc-js";
-import type { ApiConfig } from "../config/index.js";
+import type { ApiConfig, ClientCertificateIdentity } from "../config/index.js";
 import type { Caller } from "../decide/index.js";
 
 export const API_KEY_HEADER = "x-verdict-api-key";
 
-export class CallerRegistry {
-  private readonly byKeyHash = new Map<string, Caller>();
+/** What the transport knows about a call. */
+export interface CallCredentials {
+  metadata: Metadata;
+  /** Present only when the client certificate verified against the configured CA. */
+  peerCertificate?: PeerCertificate | undefined;
+}
 
-  constructor(apis: readonly ApiConfig[]) {
-    for (const api of apis) this.byKeyHash.set(api.keySha256, { name: api.name, audience: api.audience });
+export type Authentication = { ok: true; caller: Caller } | { ok: false; why: string };
+
+interface Registered {
+  caller: Caller;
+  identity?: ClientCertificateIdentity;
+}
+
+export class CallerRegistry {
+  private readonly byKeyHash = new Map<string, Registered>();
+  private readonly withCertificates: Registered[] = [];
+
+  constructor(
+    apis: readonly ApiConfig[],
+    private readonly mutualTls: boolean,
+  ) {
+    for (const api of apis) {
+      const registered: Registered = {
+        caller: { name: api.name, audience: api.audience, scopes: new Set(api.scopes), unknownScopes: api.unknownScopes },
+        ...(api.clientCertificate ? { identity: api.clientCertificate } : {}),
+      };
+      if (api.keySha256) this.byKeyHash.set(api.keySha256, registered);
+      if (api.clientCertificate) this.withCertificates.push(registered);
+    }
   }
 
-  /** The caller whose key is in the metadata, or undefined when it is missing, repeated or unknown. */
-  authenticate(metadata: Metadata): Caller | undefined {
-    const values = metadata.get(API_KEY_HEADER);
-    if (values.length !== 1 || typeof values[0] !== "string" || values[0].length === 0 || values[0].length > 512) return undefined;
+  authenticate({ metadata, peerCertificate }: CallCredentials): Authentication {
+    const keys = metadata.get(API_KEY_HEADER);
+    if (keys.length > 1) return { ok: false, why: `${API_KEY_HEADER} sent more than once` };
+    const key = keys[0];
+    if (key !== undefined && (typeof key !== "string" || key.length === 0 || key.length > 512)) return { ok: false, why: `malformed ${API_KEY_HEADER}` };
     // A lookup by the key's hash: the hash is not secret, and comparing hashes
     // reveals nothing useful about the key through timing.
-    return this.byKeyHash.get(hashApiKey(values[0]));
+    const byKey = key !== undefined ? this.byKeyHash.get(hashApiKey(key)) : undefined;
+    if (key !== undefined && !byKey) return { ok: false, why: `unknown ${API_KEY_HEADER}` };
+
+    if (!this.mutualTls) return byKey ? { ok: true, caller: byKey.caller } : { ok: false, why: `missing ${API_KEY_HEADER}` };
+
+    if (!peerCertificate) return { ok: false, why: "no verified client certificate" };
+    const matches = this.withCertificates.filter((registered) => registered.identity && certificateMatches(peerCertificate, registered.identity));
+    if (matches.length !== 1) return { ok: false, why: matches.length === 0 ? "client certificate not registered for any API" : "client certificate matches several APIs" };
+    const byCertificate = matches[0] as Registered;
+    if (byKey && byKey !== byCertificate) return { ok: false, why: "the key and the client certificate name different APIs" };
+    return { ok: true, caller: byCertificate.caller };
   }
 }
 
 export function hashApiKey(key: string): string {
   return createHash("sha256").update(key, "utf8").digest("hex");
+}
+
+/** Every field the identity names must match the certificate. */
+export function certificateMatches(certificate: PeerCertificate, identity: ClientCertificateIdentity): boolean {
+  const cn = certificate.subject?.CN;
+  const commonNames = Array.isArray(cn) ? cn : cn !== undefined ? [cn] : [];
+  const names = subjectAltNames(certificate.subjectaltname);
+  if (identity.subjectCn !== undefined && !commonNames.includes(identity.subjectCn)) return false;
+  if (identity.dnsSan !== undefined && !names.dns.includes(identity.dnsSan)) return false;
+  if (identity.uriSan !== undefined && !names.uri.includes(identity.uriSan)) return false;
+  return true;
+}
+
+function subjectAltNames(text: string | undefined): { dns: string[]; uri: string[] } {
+  const out = { dns: [] as string[], uri: [] as string[] };
+  for (const entry of (text ?? "").split(/,\s*/)) {
+    if (entry.startsWith("DNS:")) out.dns.push(entry.slice(4));
+    else if (entry.startsWith("URI:")) out.uri.push(entry.slice(4));
+  }
+  return out;
 }

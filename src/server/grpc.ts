@@ -5,8 +5,10 @@ import { HealthImplementation } from "grpc-health-check";
 import { loadVerdictProto, type CheckRequestMessage, type CheckResponseMessage } from "@verdict/sdk/wire";
 import type { Decider } from "../decide/index.js";
 import type { Logger } from "../observability/index.js";
-import { API_KEY_HEADER, type CallerRegistry } from "./callers.js";
+import type { CallerRegistry } from "./callers.js";
 import { encodeCheckResponse } from "./encode.js";
+import { serverCredentials } from "./tls.js";
+import type { TlsConfig } from "../config/index.js";
 import { InvalidArgumentError, validateCheckRequest } from "./validate.js";
 
 export const SERVICE_NAME = "verdict.v1.PolicyDecisionService";
@@ -17,6 +19,7 @@ export interface GrpcServerOptions {
   port: number;
   decider: Decider;
   callers: CallerRegistry;
+  tls?: TlsConfig | undefined;
   log: Logger;
 }
 
@@ -45,7 +48,7 @@ export function routeGrpcLogs(log: Logger): void {
   grpc.setLogVerbosity(grpc.logVerbosity.ERROR);
 }
 
-export async function startGrpcServer({ host, port, decider, callers, log }: GrpcServerOptions): Promise<RunningGrpcServer> {
+export async function startGrpcServer({ host, port, decider, callers, tls, log }: GrpcServerOptions): Promise<RunningGrpcServer> {
   routeGrpcLogs(log);
   const server = new grpc.Server({
     "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
@@ -57,12 +60,13 @@ export async function startGrpcServer({ host, port, decider, callers, log }: Grp
   const health = new HealthImplementation({ "": "SERVING", [SERVICE_NAME]: "SERVING" });
 
   const check: Handler = (call, callback) => {
-    const caller = callers.authenticate(call.metadata);
-    if (!caller) {
-      log.warn({ peer: call.getPeer(), method: "Check" }, "unauthenticated caller refused");
-      callback({ code: grpc.status.UNAUTHENTICATED, details: `missing or unknown ${API_KEY_HEADER}` });
+    const authentication = callers.authenticate({ metadata: call.metadata, peerCertificate: call.getAuthContext().sslPeerCertificate });
+    if (!authentication.ok) {
+      log.warn({ peer: call.getPeer(), method: "Check", why: authentication.why }, "unauthenticated caller refused");
+      callback({ code: grpc.status.UNAUTHENTICATED, details: `caller not authenticated: ${authentication.why}` });
       return;
     }
+    const caller = authentication.caller;
     let input;
     try {
       input = { ...validateCheckRequest(call.request), caller };
@@ -88,7 +92,7 @@ export async function startGrpcServer({ host, port, decider, callers, log }: Grp
 
   const address = `${host.includes(":") ? `[${host}]` : host}:${port}`;
   const bound = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (error, actual) =>
+    server.bindAsync(address, serverCredentials(tls), (error, actual) =>
       error ? reject(new Error(`cannot listen on ${address}: ${describeBindError(error)}`)) : resolve(actual),
     ),
   );

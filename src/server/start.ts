@@ -21,23 +21,47 @@ export interface StartOptions {
   mongoUri: string;
 }
 
+/** Insecure options are explicit, and loud: each is logged at start. */
+function warnAboutInsecureSettings(config: Config, log: Logger): void {
+  for (const issuer of config.issuers) {
+    if (issuer.allowUntypedJwt) log.warn({ issuer: issuer.issuer }, "[INSECURE CONFIG] allow_typ_jwt: this issuer's tokens need not be typed at+jwt, so ID tokens may pass as access tokens");
+    if (issuer.jwksUri?.startsWith("http:")) log.warn({ issuer: issuer.issuer }, "[INSECURE CONFIG] jwks_uri is plain http: keys can be replaced in transit");
+    if (issuer.introspection?.endpoint.startsWith("http:")) log.warn({ issuer: issuer.issuer }, "[INSECURE CONFIG] introspection endpoint is plain http: tokens travel in clear");
+  }
+  for (const api of config.apis) {
+    if (api.unknownScopes === "ignore") log.warn({ api: api.name }, "[INSECURE CONFIG] unknown_scopes: ignore: scopes this API does not declare are dropped, not refused");
+  }
+  if (config.insecurePlaintext) log.warn({ listen: config.listen }, "[INSECURE CONFIG] insecure_plaintext: serving without TLS beyond loopback");
+}
+
 export async function startVerdict(config: Config, { log, mongoUri }: StartOptions): Promise<RunningVerdict> {
   const bundle = await loadBundle(config.bundlePath);
   const engine = await PolicyEngine.load(bundle);
   log.info({ revision: engine.revision, bundle: bundle.source }, "policy bundle loaded");
 
-  const verifier = new TokenVerifier(IssuerRegistry.fromConfig(config.issuers), config.token);
+  warnAboutInsecureSettings(config, log);
+  const issuers = IssuerRegistry.fromConfig(config.issuers, {
+    onJwksEvent: (event) => (event.type === "fetched" ? log.info(event, "issuer keys fetched") : log.warn(event, "issuer keys")),
+  });
+  const verifier = new TokenVerifier(issuers, config.token);
   const state = StateStore.open({ uri: mongoUri, database: config.mongo.database, timeoutMs: config.mongo.timeoutMs, log });
   state.prepareInBackground();
 
-  const decider = new Decider({ verifier, policies: { current: () => engine }, state, log });
+  const decider = new Decider({
+    verifier,
+    policies: { current: () => engine },
+    state,
+    dpop: { maxAgeSeconds: config.token.dpopMaxAgeSeconds, skewSeconds: config.token.clockSkewSeconds, maxBytes: config.token.maxBytes },
+    log,
+  });
   let grpcServer;
   try {
     grpcServer = await startGrpcServer({
       host: config.listen.host,
       port: config.listen.port,
       decider,
-      callers: new CallerRegistry(config.apis),
+      callers: new CallerRegistry(config.apis, config.tls?.clientCaFile !== undefined),
+      tls: config.tls,
       log,
     });
   } catch (error) {

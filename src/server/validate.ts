@@ -20,6 +20,8 @@ export const LIMITS = {
   maxNodes: 2_000,
   maxKeyLength: 256,
   maxStringLength: 8_192,
+  maxDpopProofLength: 8_192,
+  maxUrlLength: 2_048,
 } as const;
 
 const CONTROL = /[\u0000-\u001f\u007f]/;
@@ -45,6 +47,7 @@ export function validateCheckRequest(request: CheckRequestMessage): ValidatedChe
   if (requestId.length > LIMITS.maxRequestIdLength || !/^[\x21-\x7e]*$/.test(requestId)) {
     throw new InvalidArgumentError(`request_id must be at most ${LIMITS.maxRequestIdLength} printable ASCII characters`);
   }
+  const dpop = validateDpop(request);
   return {
     token: request.token ?? "",
     action,
@@ -52,7 +55,27 @@ export function validateCheckRequest(request: CheckRequestMessage): ValidatedChe
     context: boundedObject(request.context, "context"),
     requestId,
     dryRun: request.dry_run === true,
+    ...(dpop ? { dpop } : {}),
   };
+}
+
+function validateDpop(request: CheckRequestMessage): ValidatedCheck["dpop"] {
+  const dpop = request.dpop;
+  if (!dpop || (!dpop.proof && !dpop.method && !dpop.url)) return undefined;
+  if (!dpop.proof || dpop.proof.length > LIMITS.maxDpopProofLength || !/^[A-Za-z0-9_.-]+$/.test(dpop.proof)) {
+    throw new InvalidArgumentError(`dpop.proof must be a compact JWS of at most ${LIMITS.maxDpopProofLength} characters`);
+  }
+  if (!/^[A-Z]{1,16}$/.test(dpop.method ?? "")) throw new InvalidArgumentError("dpop.method must be the request's HTTP method, e.g. POST");
+  let url: URL | undefined;
+  try {
+    url = dpop.url && dpop.url.length <= LIMITS.maxUrlLength ? new URL(dpop.url) : undefined;
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== "https:" && url.protocol !== "http:")) {
+    throw new InvalidArgumentError(`dpop.url must be the request's absolute http(s) URL, at most ${LIMITS.maxUrlLength} characters`);
+  }
+  return { proof: dpop.proof, method: dpop.method, url: dpop.url };
 }
 
 function boundedObject(struct: StructMessage | null | undefined, where: string): JsonObject {

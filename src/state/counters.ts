@@ -1,5 +1,6 @@
 // Windowed counters with an atomic "add only if the total stays within the limit".
-import { MongoServerError, type Collection } from "mongodb";
+import type { Collection } from "mongodb";
+import { isDuplicateKey } from "./errors.js";
 import type { StateStore } from "./store.js";
 import { COLLECTIONS } from "./store.js";
 
@@ -21,8 +22,6 @@ export interface ReserveArgs {
 }
 
 export type ReserveResult = { ok: true; total: number } | { ok: false };
-
-const DUPLICATE_KEY = 11000;
 
 /**
  * Adds `amount` to the counter only if the total stays within `limit`, in one
@@ -61,9 +60,4 @@ export async function reserve(store: StateStore, args: ReserveArgs): Promise<Res
 export async function unreserve(store: StateStore, id: string, amount: number): Promise<void> {
   const counters: Collection<CounterDoc> = store.collection<CounterDoc>(COLLECTIONS.counters);
   await store.call("unreserve", (deadline) => counters.updateOne({ _id: id }, { $inc: { total: -amount } }, deadline));
-}
-
-function isDuplicateKey(error: unknown): boolean {
-  const cause = (error as { cause?: unknown }).cause ?? error;
-  return cause instanceof MongoServerError && cause.code === DUPLICATE_KEY;
 }

@@ -1,3 +1,5 @@
+import { MongoServerError } from "mongodb";
+
 /** The database could not be reached, or did not answer within the deadline. */
 export class StateUnavailableError extends Error {
   readonly code = "state_unavailable";
@@ -5,4 +7,10 @@ export class StateUnavailableError extends Error {
     super(message, options);
     this.name = "StateUnavailableError";
   }
+}
+
+/** A unique-key violation (E11000), directly or as the cause of a StateUnavailableError. */
+export function isDuplicateKey(error: unknown): boolean {
+  const cause = (error as { cause?: unknown }).cause ?? error;
+  return cause instanceof MongoServerError && cause.code === 11000;
 }

@@ -12,7 +12,7 @@ export interface StateStoreOptions {
   log: Logger;
 }
 
-export const COLLECTIONS = { counters: "counters" } as const;
+export const COLLECTIONS = { counters: "counters", once: "once_keys" } as const;
 
 export class StateStore {
   private indexesReady: Promise<void> | undefined;

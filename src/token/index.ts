@@ -1,5 +1,11 @@
 export { TokenError } from "./errors.js";
-export { IssuerRegistry, type TrustedIssuer } from "./issuers.js";
-export { fileKeys, remoteKeys, type KeyResolver } from "./keys.js";
+export { DPOP_ALGORITHMS, normalizeHtu, verifyDpopProof, type DpopOptions, type DpopRequest, type VerifiedProof } from "./dpop.js";
+export { IntrospectionClient, type IntrospectionOptions } from "./introspection.js";
+export { IssuerRegistry, type RegistryOptions, type TrustedIssuer } from "./issuers.js";
+export { fileKeySource } from "./jwks/file.js";
+export { RemoteJwks, type JwksEvent, type RemoteJwksOptions } from "./jwks/remote.js";
+export type { KeySource } from "./jwks/source.js";
+export { DuplicateMemberError, parseStrictJson } from "./json.js";
+export { KEY_BEARING_HEADERS, parseJwt } from "./jwt.js";
 export { MAX_ACT_DEPTH, principalFromClaims, scopesOf, type Actor, type Principal } from "./principal.js";
-export { sha256Hex, TokenVerifier, type VerifiedToken, type VerifierOptions } from "./verify.js";
+export { sha256Hex, TokenVerifier, type VerifiedToken, type VerifierOptions, type VerifyContext } from "./verify.js";

@@ -21,8 +21,11 @@ export interface Principal {
   issuer: string;
   tokenId?: string;
   expiresAt: number;
-  issuedAt: number;
+  /** Absent only for introspected tokens whose issuer does not say. */
+  issuedAt?: number;
   audience: string[];
+  /** RFC 7800 cnf.jkt: the thumbprint of the key this token is bound to (DPoP). */
+  confirmationJkt?: string;
 }
 
 /** Deeper chains than this are refused outright; policies set their own, lower, limit. */
@@ -33,12 +36,13 @@ export function principalFromClaims(claims: JWTPayload): Principal {
   const clientId = requireString(claims, "client_id");
   const issuer = requireString(claims, "iss");
   const expiresAt = requireNumber(claims, "exp");
-  const issuedAt = requireNumber(claims, "iat");
+  const issuedAt = optionalNumber(claims, "iat");
   const clientType = optionalString(claims, "client_type") ?? "";
   const acr = optionalString(claims, "acr");
   const authTime = optionalNumber(claims, "auth_time");
   const tokenId = optionalString(claims, "jti");
   const actors = actorChain(claims["act"]);
+  const confirmationJkt = confirmation(claims["cnf"]);
   return {
     subject,
     clientId,
@@ -51,9 +55,19 @@ export function principalFromClaims(claims: JWTPayload): Principal {
     issuer,
     ...(tokenId !== undefined ? { tokenId } : {}),
     expiresAt,
-    issuedAt,
+    ...(issuedAt !== undefined ? { issuedAt } : {}),
     audience: typeof claims.aud === "string" ? [claims.aud] : [...(claims.aud ?? [])],
+    ...(confirmationJkt !== undefined ? { confirmationJkt } : {}),
   };
+}
+
+function confirmation(cnf: unknown): string | undefined {
+  if (cnf === undefined) return undefined;
+  if (typeof cnf !== "object" || cnf === null || Array.isArray(cnf)) throw new TokenError("claim_type_invalid", "The cnf claim must be an object.");
+  const jkt = (cnf as Record<string, unknown>)["jkt"];
+  if (jkt === undefined) return undefined;
+  if (typeof jkt !== "string" || !/^[A-Za-z0-9_-]{43}$/.test(jkt)) throw new TokenError("claim_type_invalid", "cnf.jkt must be a base64url SHA-256 thumbprint.");
+  return jkt;
 }
 
 /** `scope` (space-delimited string, RFC 9068) or `scp` (array of strings). */

@@ -1,14 +1,38 @@
-// Access token verification (RFC 9068, RFC 8725): every rule a token must pass
-// before any of its claims is believed. Failures are TokenErrors with stable codes.
+// Access token verification: every rule a token must pass before any of its
+// claims is believed. Failures are TokenErrors with stable codes.
+//
+//   structure (size, segments, strict JSON, refused headers)
+//   -> issuer (exact iss) -> typ (RFC 9068) -> signature (issuer's keys, alg allowlist)
+//   -> claims (types, iss, aud includes the caller's audience, exp/nbf/iat with skew)
+//   -> scopes known to the calling API -> principal
+//
+// Verified claims are cached by the hash of the whole token; the checks that
+// depend on the request (audience, scopes, time) run on every use.
 import { createHash } from "node:crypto";
-import { errors as joseErrors, jwtVerify, type JWTPayload } from "jose";
+import { compactVerify, errors as joseErrors, type JWSHeaderParameters, type JWTPayload } from "jose";
+import { VerifiedTokenCache } from "./cache.js";
+import { checkClaims } from "./claims.js";
 import { TokenError } from "./errors.js";
-import type { IssuerRegistry } from "./issuers.js";
+import type { IssuerRegistry, TrustedIssuer } from "./issuers.js";
+import { looksLikeJwt, parseJwt } from "./jwt.js";
 import { principalFromClaims, type Principal } from "./principal.js";
 
 export interface VerifierOptions {
   clockSkewSeconds: number;
   maxBytes: number;
+  /** Entries in the verified-token cache (0 disables it). */
+  cacheEntries?: number;
+}
+
+/** What the calling API brings to a verification. */
+export interface VerifyContext {
+  audience: string;
+  /** The scopes the calling API declares; undefined: no check. */
+  knownScopes?: ReadonlySet<string>;
+  /** What to do with a scope the API does not know: deny (default) or drop it. */
+  unknownScopes?: "deny" | "ignore";
+  /** Seconds since the epoch. */
+  now: number;
 }
 
 export interface VerifiedToken {
@@ -16,103 +40,130 @@ export interface VerifiedToken {
   claims: JWTPayload;
   /** Hex SHA-256 of the whole token: what logs and records may carry instead of it. */
   tokenHash: string;
+  /** How the token was verified. */
+  via: "jwt" | "jwt-cached" | "introspection";
 }
 
 const ACCESS_TOKEN_TYPES = new Set(["at+jwt", "application/at+jwt"]);
-const REQUIRED_CLAIMS = ["iss", "aud", "exp", "iat", "sub", "client_id", "jti"];
+const LEGACY_TYPES = new Set(["jwt", "application/jwt"]);
 
 export function sha256Hex(text: string): string {
   return createHash("sha256").update(text).digest("hex");
 }
 
 export class TokenVerifier {
+  private readonly cache: VerifiedTokenCache | undefined;
+
   constructor(
     private readonly issuers: IssuerRegistry,
     private readonly options: VerifierOptions,
-  ) {}
+  ) {
+    const entries = options.cacheEntries ?? 10_000;
+    this.cache = entries > 0 ? new VerifiedTokenCache(entries) : undefined;
+  }
 
-  /**
-   * Verifies `token` for the API whose audience is `audience` (the caller's, never
-   * one the request names). `now` is in seconds.
-   */
-  async verify(token: string, audience: string, now: number = Date.now() / 1000): Promise<VerifiedToken> {
+  async verify(token: string, context: VerifyContext): Promise<VerifiedToken> {
     if (token.length === 0) throw new TokenError("token_missing");
     if (Buffer.byteLength(token, "utf8") > this.options.maxBytes) throw new TokenError("token_too_large");
+    const tokenHash = sha256Hex(token);
 
-    const parts = token.split(".");
-    if (parts.length === 5) throw new TokenError("token_encrypted");
-    if (parts.length !== 3 || parts.some((part) => !/^[A-Za-z0-9_-]*$/.test(part))) throw new TokenError("token_malformed");
-    const header = decodeSegment(parts[0] as string, "header");
-    const unverified = decodeSegment(parts[1] as string, "payload");
+    if (!looksLikeJwt(token)) return this.verifyOpaque(token, tokenHash, context);
 
-    const alg = header["alg"];
-    if (typeof alg !== "string") throw new TokenError("token_malformed", "The token header has no alg.");
-    const typ = header["typ"];
-    if (typeof typ !== "string" || !ACCESS_TOKEN_TYPES.has(typ.toLowerCase())) throw new TokenError("typ_invalid");
+    const cached = this.cache?.get(tokenHash);
+    if (cached) {
+      checkClaims(cached.claims as Record<string, unknown>, this.rules(cached.issuer, context, ["iat", "jti"]));
+      return { principal: this.principal(cached.claims, context), claims: cached.claims, tokenHash, via: "jwt-cached" };
+    }
 
-    const iss = unverified["iss"];
+    const { header, unverifiedClaims } = parseJwt(token, this.options.maxBytes);
+    const issuer = this.issuerOf(unverifiedClaims);
+    checkType(header, issuer);
+    if (!issuer.algorithms.includes(header["alg"] as string)) throw new TokenError("algorithm_not_allowed");
+    if (!issuer.keys) throw new TokenError("issuer_unknown", "The token's issuer is configured for opaque tokens only.");
+    if (token.endsWith(".")) throw new TokenError("signature_invalid", "The token is not signed.");
+
+    await verifySignature(token, issuer);
+    // The payload verified above is exactly the segment parsed (strictly) above.
+    const claims = unverifiedClaims as JWTPayload;
+    // Caller-independent rules first, so what is cached holds for every caller.
+    checkClaims(claims, { ...this.rules(issuer.issuer, context, ["iat", "jti"]), audience: firstAudience(claims) });
+    const principal = this.principal(claims, { ...context, knownScopes: undefined });
+    this.cache?.set(tokenHash, { claims, issuer: issuer.issuer }, ((claims.exp as number) + this.options.clockSkewSeconds) * 1000, context.now * 1000);
+
+    checkClaims(claims, this.rules(issuer.issuer, context, ["iat", "jti"]));
+    return { principal: this.scoped(principal, context), claims, tokenHash, via: "jwt" };
+  }
+
+  private async verifyOpaque(token: string, tokenHash: string, context: VerifyContext): Promise<VerifiedToken> {
+    if (token.split(".").length === 5) throw new TokenError("token_encrypted");
+    const issuer = this.issuers.opaque();
+    if (!issuer?.introspection || !/^[\x21-\x7e]+$/.test(token)) throw new TokenError("token_malformed");
+    const answer = await issuer.introspection.introspect(token, tokenHash);
+    // The issuer answered about its own token: iss is the issuer's unless it says otherwise.
+    const claims = { ...answer, iss: answer["iss"] ?? issuer.issuer } as Record<string, unknown>;
+    delete claims["active"];
+    checkClaims(claims, this.rules(issuer.issuer, context, []));
+    return { principal: this.principal(claims as JWTPayload, context), claims: claims as JWTPayload, tokenHash, via: "introspection" };
+  }
+
+  private issuerOf(claims: Record<string, unknown>): TrustedIssuer {
+    const iss = claims["iss"];
     if (iss === undefined) throw new TokenError("claim_missing", "The token has no iss claim.");
     if (typeof iss !== "string") throw new TokenError("claim_type_invalid", "The iss claim must be a string.");
     const issuer = this.issuers.find(iss);
     if (!issuer) throw new TokenError("issuer_unknown");
-    if (!issuer.algorithms.includes(alg)) throw new TokenError("algorithm_not_allowed");
+    return issuer;
+  }
 
-    let claims: JWTPayload;
-    try {
-      ({ payload: claims } = await jwtVerify(token, issuer.keys, {
-        issuer: issuer.issuer,
-        audience,
-        algorithms: [...issuer.algorithms],
-        clockTolerance: this.options.clockSkewSeconds,
-        currentDate: new Date(now * 1000),
-        requiredClaims: REQUIRED_CLAIMS,
-      }));
-    } catch (error) {
-      throw fromJoseError(error);
-    }
-    // jose checks that iat is a number but not that it is not in the future.
-    if (typeof claims.iat === "number" && claims.iat > now + this.options.clockSkewSeconds) {
-      throw new TokenError("token_not_yet_valid", "The token was issued in the future.");
-    }
-    return { principal: principalFromClaims(claims), claims, tokenHash: sha256Hex(token) };
+  private rules(issuer: string, context: VerifyContext, required: ("iat" | "jti")[]) {
+    return { issuer, audience: context.audience, now: context.now, skewSeconds: this.options.clockSkewSeconds, required };
+  }
+
+  private principal(claims: JWTPayload, context: VerifyContext): Principal {
+    return this.scoped(principalFromClaims(claims), context);
+  }
+
+  /** Applies the calling API's declared scopes. */
+  private scoped(principal: Principal, context: VerifyContext): Principal {
+    const known = context.knownScopes;
+    if (!known) return principal;
+    const unknown = principal.scopes.filter((scope) => !known.has(scope));
+    if (unknown.length === 0) return principal;
+    if ((context.unknownScopes ?? "deny") === "deny") throw new TokenError("unknown_scope");
+    return { ...principal, scopes: principal.scopes.filter((scope) => known.has(scope)) };
   }
 }
 
-function decodeSegment(segment: string, what: "header" | "payload"): Record<string, unknown> {
-  let value: unknown;
+function checkType(header: Record<string, unknown>, issuer: TrustedIssuer): void {
+  const typ = header["typ"];
+  if (typeof typ === "string" && ACCESS_TOKEN_TYPES.has(typ.toLowerCase())) return;
+  if (issuer.allowUntypedJwt && (typ === undefined || (typeof typ === "string" && LEGACY_TYPES.has(typ.toLowerCase())))) return;
+  throw new TokenError("typ_invalid");
+}
+
+/** Any one audience of the token, for the caller-independent pass of the rules. */
+function firstAudience(claims: JWTPayload): string {
+  const aud = claims.aud;
+  if (typeof aud === "string") return aud;
+  if (Array.isArray(aud) && typeof aud[0] === "string") return aud[0];
+  return "\u0000"; // checkClaims reports the missing or malformed aud
+}
+
+async function verifySignature(token: string, issuer: TrustedIssuer): Promise<void> {
+  const keys = issuer.keys;
+  if (!keys) throw new TokenError("issuer_unknown");
   try {
-    value = JSON.parse(Buffer.from(segment, "base64url").toString("utf8"));
-  } catch {
-    throw new TokenError("token_malformed", `The token ${what} is not base64url-encoded JSON.`);
+    await compactVerify(token, (header: JWSHeaderParameters) => keys.getKey(header), { algorithms: [...issuer.algorithms] });
+  } catch (error) {
+    throw fromJoseError(error);
   }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new TokenError("token_malformed", `The token ${what} is not a JSON object.`);
-  }
-  return value as Record<string, unknown>;
 }
 
 /** Maps jose's typed errors (by their stable codes) onto Verdict's reasons. */
 function fromJoseError(error: unknown): TokenError {
   if (error instanceof TokenError) return error;
-  if (error instanceof joseErrors.JWTClaimValidationFailed) {
-    if (error.reason === "missing") return new TokenError("claim_missing", `The token has no ${error.claim} claim.`);
-    if (error.reason === "invalid") return new TokenError("claim_type_invalid", `The ${error.claim} claim has the wrong type.`);
-    switch (error.claim) {
-      case "aud":
-        return new TokenError("audience_mismatch");
-      case "nbf":
-      case "iat":
-        return new TokenError("token_not_yet_valid");
-      case "iss":
-        return new TokenError("issuer_unknown");
-      default:
-        return new TokenError("claim_type_invalid", `The ${error.claim} claim is not acceptable.`);
-    }
-  }
   if (error instanceof joseErrors.JOSEError) {
     switch (error.code) {
-      case "ERR_JWT_EXPIRED":
-        return new TokenError("token_expired");
       case "ERR_JWS_SIGNATURE_VERIFICATION_FAILED":
         return new TokenError("signature_invalid");
       case "ERR_JOSE_ALG_NOT_ALLOWED":
@@ -123,13 +174,11 @@ function fromJoseError(error: unknown): TokenError {
       case "ERR_JWKS_TIMEOUT":
         return new TokenError("issuer_unavailable");
       case "ERR_JOSE_NOT_SUPPORTED":
-        return new TokenError("header_not_allowed");
-      case "ERR_JWS_INVALID":
-      case "ERR_JWT_INVALID":
+        return new TokenError("algorithm_not_allowed", "The token's algorithm or key type is not supported.");
       default:
         return new TokenError("token_malformed");
     }
   }
-  // fetch failures of a remote JWKS surface as plain errors
-  return new TokenError("issuer_unavailable");
+  // Anything else from key selection or import (a key unusable for this alg).
+  return new TokenError("signature_invalid");
 }

@@ -147,6 +147,7 @@ describe("verdict serve --config", () => {
         "  - name: billing",
         "    audience: https://billing.example",
         `    key_sha256: ${createHash("sha256").update("billing-key").digest("hex")}`,
+        "    scopes: [invoices:read]",
         `bundle: ${inject("bundlePath")}`,
         `mongodb_uri: ${mongoUri()}`,
         `mongodb_database: ${uniqueDatabaseName("cli")}`,

@@ -3,7 +3,7 @@
 import { SignJWT, CompactEncrypt, generateKeyPair } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
 import { IssuerRegistry, TokenError, TokenVerifier } from "../../src/token/index.js";
-import { createTestIssuer, TEST_AUDIENCE, type TestIssuer } from "../support/issuer.js";
+import { createTestIssuer, issuerConfig, TEST_AUDIENCE, type TestIssuer } from "../support/issuer.js";
 
 let issuer: TestIssuer;
 let verifier: TokenVerifier;
@@ -11,15 +11,12 @@ const now = () => Math.floor(Date.now() / 1000);
 
 beforeAll(async () => {
   issuer = await createTestIssuer();
-  verifier = new TokenVerifier(IssuerRegistry.fromConfig([{ issuer: issuer.issuer, jwksFile: issuer.jwksPath, algorithms: ["ES256"] }]), {
-    clockSkewSeconds: 60,
-    maxBytes: 8192,
-  });
+  verifier = new TokenVerifier(IssuerRegistry.fromConfig([issuerConfig(issuer)]), { clockSkewSeconds: 60, maxBytes: 8192, cacheEntries: 0 });
 });
 
 async function reasonFor(token: string, audience = TEST_AUDIENCE): Promise<string> {
   try {
-    await verifier.verify(token, audience);
+    await verifier.verify(token, { audience, now: Date.now() / 1000 });
   } catch (error) {
     if (error instanceof TokenError) return error.code;
     throw error;
@@ -30,7 +27,7 @@ async function reasonFor(token: string, audience = TEST_AUDIENCE): Promise<strin
 describe("access token verification", () => {
   it("accepts a valid at+jwt and returns its principal and hash (never the token)", async () => {
     const token = await issuer.token({ scope: "invoices:read invoices:write", client_type: "ai-agent" });
-    const verified = await verifier.verify(token, TEST_AUDIENCE);
+    const verified = await verifier.verify(token, { audience: TEST_AUDIENCE, now: now() });
     expect(verified.principal).toMatchObject({ subject: "user-123", clientId: "agent-7", clientType: "ai-agent", scopes: ["invoices:read", "invoices:write"] });
     expect(verified.tokenHash).toMatch(/^[0-9a-f]{64}$/);
     expect(JSON.stringify(verified)).not.toContain(token);

@@ -10,6 +10,7 @@ export interface CheckArgs {
   context?: JsonObject;
   requestId?: string;
   dryRun?: boolean;
+  dpop?: { proof: string; method: string; url: string };
 }
 
 export type CallResult = { ok: true; response: CheckResponseMessage } | { ok: false; code: grpc.status; details: string };
@@ -20,9 +21,11 @@ export class TestClient {
   constructor(
     address: string,
     private readonly apiKey: string | undefined,
+    credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+    options: grpc.ClientOptions = {},
   ) {
     const { PolicyDecisionService } = loadVerdictProto().verdict.v1;
-    this.client = new PolicyDecisionService(address, grpc.credentials.createInsecure()) as grpc.Client & Record<string, unknown>;
+    this.client = new PolicyDecisionService(address, credentials, options) as grpc.Client & Record<string, unknown>;
   }
 
   /** Resolves with the response; rejects when the call fails. */
@@ -42,6 +45,7 @@ export class TestClient {
         context: toStruct(args.context ?? {}),
         request_id: args.requestId ?? "",
         dry_run: args.dryRun ?? false,
+        ...(args.dpop ? { dpop: args.dpop } : {}),
       },
       apiKey,
     );

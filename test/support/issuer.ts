@@ -3,10 +3,25 @@ import { randomUUID } from "node:crypto";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { IssuerConfig } from "../../src/config/index.js";
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTHeaderParameters } from "jose";
 
 export const TEST_ISSUER = "https://issuer.test.example";
 export const TEST_AUDIENCE = "https://invoices.example";
+/** The scopes the test API declares. */
+export const TEST_SCOPES = ["invoices:read", "invoices:write", "payments:write"] as const;
+
+/** The configuration entry that trusts a test issuer through its JWKS file. */
+export function issuerConfig(issuer: TestIssuer, overrides: Partial<IssuerConfig> = {}): IssuerConfig {
+  return {
+    issuer: issuer.issuer,
+    jwksFile: issuer.jwksPath,
+    algorithms: [issuer.alg as IssuerConfig["algorithms"][number]],
+    allowUntypedJwt: false,
+    jwks: { refreshSeconds: 600, staleGraceSeconds: 3600, cooldownSeconds: 30, timeoutMs: 3000 },
+    ...overrides,
+  };
+}
 
 export interface TestIssuer {
   issuer: string;

@@ -6,7 +6,7 @@ import { buildConfig, type Config, type ConfigFile } from "../../src/config/inde
 import { silentLogger, type Logger } from "../../src/observability/index.js";
 import { hashApiKey, startVerdict, type RunningVerdict } from "../../src/server/index.js";
 import { TestClient } from "./grpc.js";
-import { createTestIssuer, TEST_AUDIENCE, type TestIssuer } from "./issuer.js";
+import { createTestIssuer, TEST_AUDIENCE, TEST_SCOPES, type TestIssuer } from "./issuer.js";
 import { mongoUri, uniqueDatabaseName } from "./mongo.js";
 
 export interface TestVerdict {
@@ -35,7 +35,7 @@ export async function startTestVerdict(options: TestVerdictOptions = {}): Promis
   const file: ConfigFile = {
     listen: "127.0.0.1:0",
     issuers: [{ issuer: issuer.issuer, jwks_file: issuer.jwksPath, algorithms: [issuer.alg as "ES256"] }],
-    apis: [{ name: "invoices-api", audience: TEST_AUDIENCE, key_sha256: hashApiKey(apiKey) }],
+    apis: [{ name: "invoices-api", audience: TEST_AUDIENCE, key_sha256: hashApiKey(apiKey), scopes: [...TEST_SCOPES] }],
     bundle: inject("bundlePath"),
     mongodb_database: database,
     state_timeout_ms: 5_000,

@@ -9,7 +9,7 @@ const KEY_HASH = "a".repeat(64);
 const valid: ConfigFile = {
   listen: "127.0.0.1:50051",
   issuers: [{ issuer: "https://issuer.example", jwks_uri: "https://issuer.example/jwks.json" }],
-  apis: [{ name: "invoices-api", audience: "https://invoices.example", key_sha256: KEY_HASH }],
+  apis: [{ name: "invoices-api", audience: "https://invoices.example", key_sha256: KEY_HASH, scopes: ["invoices:read"] }],
 };
 const build = (file: unknown, env = {}) => buildConfig(file, { baseDir: "/etc/verdict", env });
 
@@ -17,7 +17,7 @@ describe("configuration", () => {
   it("fills safe defaults: asymmetric algorithms, 60 s skew, 8 KiB tokens, 50 ms state deadline, the demo bundle", () => {
     const config = build(valid);
     expect(config.issuers[0]?.algorithms).toEqual(["ES256", "RS256", "PS256", "EdDSA"]);
-    expect(config.token).toEqual({ clockSkewSeconds: 60, maxBytes: 8192 });
+    expect(config.token).toEqual({ clockSkewSeconds: 60, maxBytes: 8192, cacheEntries: 10_000, dpopMaxAgeSeconds: 120 });
     expect(config.mongo).toEqual({ uri: undefined, database: "verdict", timeoutMs: 50 });
     expect(config.bundlePath).toBe(defaultBundlePath);
     expect(config.listen).toEqual({ host: "127.0.0.1", port: 50051 });
@@ -37,11 +37,11 @@ describe("configuration", () => {
 
   it.each([
     ["no issuers", { ...valid, issuers: [] }, /at least one trusted issuer/],
-    ["an issuer with both key sources", { ...valid, issuers: [{ issuer: "i", jwks_uri: "https://i/j", jwks_file: "f" }] }, /exactly one of jwks_uri or jwks_file/],
-    ["an issuer with no key source", { ...valid, issuers: [{ issuer: "i" }] }, /exactly one of jwks_uri or jwks_file/],
+    ["an issuer with both key sources", { ...valid, issuers: [{ issuer: "i", jwks_uri: "https://i/j", jwks_file: "f" }] }, /exactly one of jwks_uri, jwks_file or introspection/],
+    ["an issuer with no key source", { ...valid, issuers: [{ issuer: "i" }] }, /exactly one of jwks_uri, jwks_file or introspection/],
     ["HMAC", { ...valid, issuers: [{ issuer: "i", jwks_file: "f", algorithms: ["HS256"] }] }, /algorithms/],
     ["alg none", { ...valid, issuers: [{ issuer: "i", jwks_file: "f", algorithms: ["none"] }] }, /algorithms/],
-    ["a plaintext API key", { ...valid, apis: [{ name: "a", audience: "b", key_sha256: "secret" }] }, /never the key itself/],
+    ["a plaintext API key", { ...valid, apis: [{ name: "a", audience: "b", key_sha256: "secret", scopes: ["s"] }] }, /never the key itself/],
     ["two APIs with one audience", { ...valid, apis: [valid.apis[0], { ...valid.apis[0], name: "other" }] }, /share the audience/],
     ["an unknown key", { ...valid, listen_addr: "x" }, /listen_addr/],
     ["a skew over 60 s", { ...valid, clock_skew_seconds: 61 }, /clock_skew_seconds/],
@@ -56,11 +56,11 @@ describe("configuration", () => {
     const path = join(dir, "verdict.yaml");
     writeFileSync(
       path,
-      `listen: 0.0.0.0:6000\nissuers:\n  - issuer: https://issuer.example\n    jwks_file: jwks.json\n    algorithms: [ES256]\napis:\n  - name: a\n    audience: https://a.example\n    key_sha256: ${KEY_HASH}\n`,
+      `listen: 0.0.0.0:6000\ninsecure_plaintext: true\nissuers:\n  - issuer: https://issuer.example\n    jwks_file: jwks.json\n    algorithms: [ES256]\napis:\n  - name: a\n    audience: https://a.example\n    key_sha256: ${KEY_HASH}\n    scopes: [a:read]\n`,
     );
     const config = loadConfigFile(path, {});
     expect(config.listen).toEqual({ host: "0.0.0.0", port: 6000 });
-    expect(config.issuers[0]).toEqual({ issuer: "https://issuer.example", jwksFile: join(dir, "jwks.json"), algorithms: ["ES256"] });
+    expect(config.issuers[0]).toMatchObject({ issuer: "https://issuer.example", jwksFile: join(dir, "jwks.json"), algorithms: ["ES256"], allowUntypedJwt: false });
   });
 
   it("says which file could not be read", () => {

@@ -1,0 +1,63 @@
+// JSON for JOSE headers and claims sets, stricter than JSON.parse: a repeated
+// member name is an error (RFC 7515 §5.2, RFC 8725 §3.4) instead of "last wins",
+// which would let one part of a system read a different claim than another.
+
+export class DuplicateMemberError extends Error {
+  constructor(readonly member: string) {
+    super(`duplicate member name ${JSON.stringify(member)}`);
+    this.name = "DuplicateMemberError";
+  }
+}
+
+/** JSON.parse, but throws DuplicateMemberError when any object repeats a member name. */
+export function parseStrictJson(text: string): unknown {
+  const value: unknown = JSON.parse(text); // rejects malformed JSON first
+  assertNoDuplicateMembers(text);
+  return value;
+}
+
+/** Scans well-formed JSON text and throws on the first object that repeats a member name. */
+function assertNoDuplicateMembers(text: string): void {
+  // Each open object has the set of names seen so far; arrays push null.
+  const stack: (Set<string> | null)[] = [];
+  let expectingName = false;
+  let i = 0;
+  while (i < text.length) {
+    const ch = text[i];
+    if (ch === '"') {
+      const end = endOfString(text, i);
+      const top = stack[stack.length - 1];
+      if (expectingName && top) {
+        const name = JSON.parse(text.slice(i, end + 1)) as string;
+        if (top.has(name)) throw new DuplicateMemberError(name);
+        top.add(name);
+        expectingName = false;
+      }
+      i = end + 1;
+      continue;
+    }
+    if (ch === "{") {
+      stack.push(new Set());
+      expectingName = true;
+    } else if (ch === "[") {
+      stack.push(null);
+      expectingName = false;
+    } else if (ch === "}" || ch === "]") {
+      stack.pop();
+      expectingName = false;
+    } else if (ch === ",") {
+      expectingName = stack[stack.length - 1] instanceof Set;
+    }
+    i += 1;
+  }
+}
+
+function endOfString(text: string, start: number): number {
+  let i = start + 1;
+  while (i < text.length) {
+    if (text[i] === "\\") i += 2;
+    else if (text[i] === '"') return i;
+    else i += 1;
+  }
+  return i;
+}

@@ -1,0 +1,122 @@
+// An issuer's JWKS fetched over HTTP(S) and cached.
+//
+// - Fresh for the response's Cache-Control max-age (bounded), else refreshMs.
+// - While the issuer is unreachable, the last keys stay usable for staleGraceMs
+//   after they went stale; after that, verification fails with issuer_unavailable.
+// - A token naming an unknown kid triggers at most one refetch per cooldownMs, and
+//   concurrent refetches share one request: attackers cannot amplify fetches.
+// - Only the configured URL is ever fetched (never a token's jku/x5u).
+import { createLocalJWKSet, errors as joseErrors, type JSONWebKeySet, type JWSHeaderParameters } from "jose";
+import { TokenError } from "../errors.js";
+import type { KeySource } from "./source.js";
+
+export interface RemoteJwksOptions {
+  refreshMs: number;
+  staleGraceMs: number;
+  cooldownMs: number;
+  timeoutMs: number;
+  /** Bounds on a max-age from Cache-Control. */
+  minMaxAgeMs?: number;
+  maxMaxAgeMs?: number;
+  now?: () => number;
+  onEvent?: (event: JwksEvent) => void;
+}
+
+export type JwksEvent =
+  | { type: "fetched"; uri: string; keys: number; freshForMs: number }
+  | { type: "fetch_failed"; uri: string; error: string }
+  | { type: "serving_stale"; uri: string; staleForMs: number };
+
+type Selector = ReturnType<typeof createLocalJWKSet>;
+
+interface Snapshot {
+  select: Selector;
+  fetchedAt: number;
+  freshUntil: number;
+}
+
+export class RemoteJwks implements KeySource {
+  private snapshot: Snapshot | undefined;
+  private inflight: Promise<Snapshot> | undefined;
+  private lastAttemptAt = Number.NEGATIVE_INFINITY;
+  private readonly now: () => number;
+
+  constructor(
+    readonly uri: string,
+    private readonly options: RemoteJwksOptions,
+  ) {
+    this.now = options.now ?? Date.now;
+  }
+
+  /** How many HTTP requests this source has made (for tests and metrics). */
+  fetches = 0;
+
+  async getKey(header: JWSHeaderParameters) {
+    const snapshot = await this.current();
+    try {
+      return await snapshot.select(header);
+    } catch (error) {
+      if (!(error instanceof joseErrors.JWKSNoMatchingKey)) throw error;
+      // An unknown kid may mean the issuer rotated keys: refetch, at most once per cooldown.
+      if (this.now() - this.lastAttemptAt < this.options.cooldownMs) throw error;
+      const refreshed = await this.refresh().catch(() => undefined);
+      if (!refreshed) throw error;
+      return refreshed.select(header);
+    }
+  }
+
+  private async current(): Promise<Snapshot> {
+    const snapshot = this.snapshot;
+    const now = this.now();
+    if (snapshot && now < snapshot.freshUntil) return snapshot;
+    try {
+      if (snapshot && now - this.lastAttemptAt < this.options.cooldownMs) throw new Error("refetch cooling down");
+      return await this.refresh();
+    } catch (error) {
+      if (snapshot && now < snapshot.freshUntil + this.options.staleGraceMs) {
+        this.options.onEvent?.({ type: "serving_stale", uri: this.uri, staleForMs: now - snapshot.freshUntil });
+        return snapshot;
+      }
+      throw new TokenError("issuer_unavailable", `The issuer's keys could not be fetched (${(error as Error).message}).`);
+    }
+  }
+
+  private refresh(): Promise<Snapshot> {
+    this.inflight ??= this.fetchOnce().finally(() => {
+      this.inflight = undefined;
+    });
+    return this.inflight;
+  }
+
+  private async fetchOnce(): Promise<Snapshot> {
+    this.lastAttemptAt = this.now();
+    this.fetches += 1;
+    try {
+      const response = await fetch(this.uri, {
+        headers: { accept: "application/jwk-set+json, application/json" },
+        redirect: "error",
+        signal: AbortSignal.timeout(this.options.timeoutMs),
+      });
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      const body = (await response.json()) as JSONWebKeySet;
+      if (!body || !Array.isArray(body.keys)) throw new Error('the response has no "keys" array');
+      const freshForMs = this.freshFor(response.headers.get("cache-control"));
+      const fetchedAt = this.now();
+      const snapshot = { select: createLocalJWKSet(body), fetchedAt, freshUntil: fetchedAt + freshForMs };
+      this.snapshot = snapshot;
+      this.options.onEvent?.({ type: "fetched", uri: this.uri, keys: body.keys.length, freshForMs });
+      return snapshot;
+    } catch (error) {
+      this.options.onEvent?.({ type: "fetch_failed", uri: this.uri, error: (error as Error).message });
+      throw error;
+    }
+  }
+
+  private freshFor(cacheControl: string | null): number {
+    const match = cacheControl ? /(?:^|,)\s*max-age=(\d+)/i.exec(cacheControl) : null;
+    if (!match || /no-store|no-cache/i.test(cacheControl ?? "")) return this.options.refreshMs;
+    const min = this.options.minMaxAgeMs ?? 60_000;
+    const max = this.options.maxMaxAgeMs ?? 24 * 3_600_000;
+    return Math.min(max, Math.max(min, Number(match[1]) * 1000));
+  }
+}

@@ -1,0 +1,123 @@
+// The verified-token cache: it saves work, and never changes an answer.
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { IssuerRegistry, TokenError, TokenVerifier } from "../../src/token/index.js";
+import { createTestIssuer, issuerConfig, TEST_AUDIENCE, type TestIssuer } from "../support/issuer.js";
+
+let issuer: TestIssuer;
+let verifier: TokenVerifier;
+const now = () => Date.now() / 1000;
+
+beforeAll(async () => {
+  issuer = await createTestIssuer();
+});
+
+function fresh(cacheEntries = 100) {
+  verifier = new TokenVerifier(IssuerRegistry.fromConfig([issuerConfig(issuer)]), { clockSkewSeconds: 60, maxBytes: 8192, cacheEntries });
+  return verifier;
+}
+
+async function reason(token: string, context: Partial<Parameters<TokenVerifier["verify"]>[1]> = {}): Promise<string> {
+  try {
+    const verified = await verifier.verify(token, { audience: TEST_AUDIENCE, now: now(), ...context });
+    return verified.via;
+  } catch (error) {
+    if (error instanceof TokenError) return error.code;
+    throw error;
+  }
+}
+
+afterEach(() => fresh());
+
+describe("verified-token cache", () => {
+  it("serves a repeated token from the cache", async () => {
+    fresh();
+    const token = await issuer.token();
+    expect(await reason(token)).toBe("jwt");
+    expect(await reason(token)).toBe("jwt-cached");
+  });
+
+  it("is keyed by the whole token: an edited payload under a cached token's signature is refused", async () => {
+    fresh();
+    const token = await issuer.token({ scope: "invoices:read" });
+    expect(await reason(token)).toBe("jwt");
+    const [header, payload, signature] = token.split(".") as [string, string, string];
+    const edited = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(payload, "base64url").toString()), scope: "invoices:write" })).toString("base64url");
+    expect(await reason(`${header}.${edited}.${signature}`)).toBe("signature_invalid");
+  });
+
+  it("checks the audience on every use: a token cached for one API is refused to another", async () => {
+    fresh();
+    const token = await issuer.token({ aud: TEST_AUDIENCE });
+    expect(await reason(token)).toBe("jwt");
+    expect(await reason(token, { audience: "https://payments.example" })).toBe("audience_mismatch");
+  });
+
+  it("checks time on every use: a cached token expires", async () => {
+    fresh();
+    const token = await issuer.token({ exp: Math.floor(now()) + 10 });
+    expect(await reason(token)).toBe("jwt");
+    expect(await reason(token, { now: now() + 10 + 61 })).toBe("token_expired");
+  });
+
+  it("checks the caller's scopes on every use", async () => {
+    fresh();
+    const token = await issuer.token({ scope: "invoices:read admin:all" });
+    expect(await reason(token)).toBe("jwt");
+    expect(await reason(token, { knownScopes: new Set(["invoices:read"]) })).toBe("unknown_scope");
+  });
+
+  it("does not cache failures: a token refused once is verified again", async () => {
+    fresh();
+    const token = await issuer.token({ nbf: Math.floor(now()) + 120 });
+    expect(await reason(token)).toBe("token_not_yet_valid");
+    expect(await reason(token, { now: now() + 120 })).toBe("jwt");
+  });
+
+  it("is bounded: the oldest entries go first", async () => {
+    fresh(2);
+    const [a, b, c] = await Promise.all([issuer.token(), issuer.token(), issuer.token()]);
+    for (const token of [a, b, c]) expect(await reason(token as string)).toBe("jwt");
+    expect(await reason(c as string)).toBe("jwt-cached");
+    expect(await reason(a as string)).toBe("jwt");
+  });
+
+  it("can be turned off", async () => {
+    fresh(0);
+    const token = await issuer.token();
+    expect(await reason(token)).toBe("jwt");
+    expect(await reason(token)).toBe("jwt");
+  });
+});
+
+describe("unknown scopes", () => {
+  it("refuses a token with a scope the API does not declare", async () => {
+    fresh();
+    expect(await reason(await issuer.token({ scope: "invoices:read payments:write" }), { knownScopes: new Set(["invoices:read"]) })).toBe("unknown_scope");
+  });
+
+  it("drops unknown scopes instead when the API is configured to ignore them", async () => {
+    fresh();
+    const verified = await verifier.verify(await issuer.token({ scope: "invoices:read payments:write" }), {
+      audience: TEST_AUDIENCE,
+      now: now(),
+      knownScopes: new Set(["invoices:read"]),
+      unknownScopes: "ignore",
+    });
+    expect(verified.principal.scopes).toEqual(["invoices:read"]);
+  });
+
+  it("accepts scp arrays the same way", async () => {
+    fresh();
+    expect(await reason(await issuer.token({ scope: undefined, scp: ["invoices:read"] }), { knownScopes: new Set(["invoices:read"]) })).toBe("jwt");
+  });
+});
+
+describe("legacy issuers", () => {
+  it("accept typ JWT only when marked allow_typ_jwt", async () => {
+    const token = await issuer.token({}, { typ: "JWT" });
+    fresh();
+    expect(await reason(token)).toBe("typ_invalid");
+    verifier = new TokenVerifier(IssuerRegistry.fromConfig([issuerConfig(issuer, { allowUntypedJwt: true })]), { clockSkewSeconds: 60, maxBytes: 8192 });
+    expect(await reason(token)).toBe("jwt");
+  });
+});
