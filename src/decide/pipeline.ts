@@ -5,9 +5,9 @@ import { randomUUID } from "node:crypto";
 import type { Logger } from "../observability/index.js";
 import { policyPrincipal, PolicyError, type PolicyDecision, type PolicyEngine, type PolicyInput } from "../policy/index.js";
 import { reason } from "../reasons/index.js";
-import { applyObligations, consumeOnce, StateUnavailableError, type StateStore } from "../state/index.js";
+import { applyObligations, consumeOnce, isConsumed, readState, releaseDecision, StateUnavailableError, type ReleasedObligation, type ReleaseStatus, type StateStore } from "../state/index.js";
 import { sha256Hex, TokenError, verifyDpopProof, type DpopOptions, type TokenVerifier, type VerifiedToken } from "../token/index.js";
-import type { CheckInput, DecisionResult } from "./types.js";
+import type { Caller, CheckInput, DecisionResult } from "./types.js";
 
 export interface PolicySource {
   current(): PolicyEngine;
@@ -31,10 +31,18 @@ export class Decider {
   }
 
   /**
+   * Undoes the obligations of an earlier decision of this caller whose action did
+   * not happen. Idempotent. Throws StateUnavailableError when the database is down.
+   */
+  async release(decisionId: string, caller: Caller): Promise<{ status: ReleaseStatus; released: ReleasedObligation[] }> {
+    return releaseDecision(this.deps.state, decisionId, caller.name, new Date(this.now()));
+  }
+
+  /**
    * The token, verified for the calling API; for a sender-constrained token
    * (cnf.jkt), also the DPoP proof of possession, used at most once.
    */
-  private async authenticate(input: CheckInput, nowMs: number): Promise<VerifiedToken> {
+  private async authenticate(input: CheckInput, nowMs: number, decisionId: string): Promise<VerifiedToken> {
     const now = nowMs / 1000;
     const verified = await this.deps.verifier.verify(input.token, {
       audience: input.caller.audience,
@@ -45,7 +53,11 @@ export class Decider {
     const jkt = verified.principal.confirmationJkt;
     if (jkt !== undefined) {
       const proof = await verifyDpopProof(input.dpop, input.token, jkt, now, this.deps.dpop);
-      const first = await consumeOnce(this.deps.state, `dpop/${proof.jkt}/${sha256Hex(proof.jti)}`, new Date(proof.rememberUntil * 1000), new Date(nowMs));
+      const id = `dpop/${proof.jkt}/${sha256Hex(proof.jti)}`;
+      // A dry run writes nothing: it sees a replay, but does not use the proof up.
+      const first = input.dryRun
+        ? !(await isConsumed(this.deps.state, id, new Date(nowMs)))
+        : await consumeOnce(this.deps.state, id, new Date(proof.rememberUntil * 1000), new Date(nowMs), decisionId);
       if (!first) throw new TokenError("dpop_replayed");
     }
     return verified;
@@ -59,7 +71,7 @@ export class Decider {
 
     let verified: VerifiedToken;
     try {
-      verified = await this.authenticate(input, nowMs);
+      verified = await this.authenticate(input, nowMs, decisionId);
     } catch (error) {
       if (error instanceof StateUnavailableError) {
         this.deps.log.warn({ decisionId, err: error.message }, "state unavailable for the DPoP replay check; denying");
@@ -88,8 +100,15 @@ export class Decider {
 
     let decision: PolicyDecision;
     try {
+      // The state the policy declares it needs, in one round trip (none: no call).
+      const queries = await engine.stateQueries(policyInput);
+      policyInput.state = await readState(this.deps.state, queries, nowMs);
       decision = await engine.decide(policyInput);
     } catch (error) {
+      if (error instanceof StateUnavailableError) {
+        this.deps.log.warn({ decisionId, err: error.message }, "state unavailable; denying");
+        return { ...base, principal, decision: "DENY", reasons: [reason("state_unavailable")] };
+      }
       if (!(error instanceof PolicyError)) throw error;
       this.deps.log.error({ decisionId, policyRevision: engine.revision, err: error.message }, "policy error; denying");
       return { ...base, principal, decision: "DENY", reasons: [reason("policy_error")] };
@@ -134,10 +153,32 @@ export class Decider {
       return { ...base, principal, decision: "ALLOW", reasons: decision.reasons };
     }
     try {
-      const outcome = await applyObligations(this.deps.state, decision.obligations, nowMs, (error) =>
-        this.deps.log.error({ decisionId, err: (error as Error).message }, "could not give back an obligation; it stays held until its window ends"),
-      );
-      if (!outcome.ok) return { ...base, principal, decision: "DENY", reasons: [outcome.reason] };
+      const outcome = await applyObligations(this.deps.state, decision.obligations, {
+        nowMs,
+        decisionId,
+        api: input.caller.name,
+        onUndoFailure: (error) =>
+          this.deps.log.error({ decisionId, err: (error as Error).message }, "could not give back an obligation; it stays held until its window ends"),
+      });
+      if (!outcome.ok) {
+        if (outcome.onFailure.effect === "step_up") {
+          const stepUp = outcome.onFailure.stepUp;
+          return {
+            ...base,
+            principal,
+            decision: "STEP_UP",
+            reasons: [outcome.reason],
+            challenge: {
+              error: "insufficient_user_authentication",
+              scopes: [],
+              acrValues: stepUp.acrValues,
+              ...(stepUp.maxAge !== undefined ? { maxAge: stepUp.maxAge } : {}),
+              description: "A stronger or more recent authentication of the user is required.",
+            },
+          };
+        }
+        return { ...base, principal, decision: "DENY", reasons: [outcome.reason] };
+      }
       return { ...base, principal, decision: "ALLOW", reasons: decision.reasons, obligations: outcome.applied };
     } catch (error) {
       if (!(error instanceof StateUnavailableError)) throw error;

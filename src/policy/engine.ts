@@ -2,9 +2,10 @@
 import { loadPolicy } from "@open-policy-agent/opa-wasm";
 import type { Bundle } from "./bundle.js";
 import type { PolicyInput } from "./input.js";
-import { parseDecision, PolicyError, type PolicyDecision } from "./output.js";
+import { parseDecision, parseStateQueries, PolicyError, type PolicyDecision, type StateQuery } from "./output.js";
 
 export const DECISION_ENTRYPOINT = "verdict/decision";
+export const STATE_QUERIES_ENTRYPOINT = "verdict/state_queries";
 
 type LoadedPolicy = Awaited<ReturnType<typeof loadPolicy>>;
 
@@ -12,6 +13,7 @@ export class PolicyEngine {
   private constructor(
     private readonly policy: LoadedPolicy,
     readonly revision: string,
+    private readonly hasStateQueries: boolean,
   ) {}
 
   static async load(bundle: Bundle): Promise<PolicyEngine> {
@@ -26,7 +28,20 @@ export class PolicyEngine {
     if (!entrypoints.includes(DECISION_ENTRYPOINT)) {
       throw new PolicyError(`policy bundle ${bundle.source} has no ${DECISION_ENTRYPOINT} entrypoint (has: ${entrypoints.join(", ") || "none"})`);
     }
-    return new PolicyEngine(policy, bundle.revision);
+    return new PolicyEngine(policy, bundle.revision, entrypoints.includes(STATE_QUERIES_ENTRYPOINT));
+  }
+
+  /** Runs verdict/state_queries (an absent entry point or an undefined result needs no state). */
+  async stateQueries(input: PolicyInput): Promise<StateQuery[]> {
+    if (!this.hasStateQueries) return [];
+    let resultSet: unknown;
+    try {
+      resultSet = this.policy.evaluate(input, STATE_QUERIES_ENTRYPOINT);
+    } catch (error) {
+      throw new PolicyError(`${STATE_QUERIES_ENTRYPOINT} failed: ${(error as Error).message}`);
+    }
+    if (!Array.isArray(resultSet) || resultSet.length === 0) return [];
+    return parseStateQueries((resultSet[0] as { result?: unknown }).result);
   }
 
   /** Runs verdict/decision. Throws PolicyError for an evaluation error or a result that does not fit. */

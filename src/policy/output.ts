@@ -4,20 +4,52 @@ import type { Reason } from "../reasons/index.js";
 
 export type Effect = "allow" | "deny" | "step_up";
 
-/** Calendar windows, in UTC. */
-export type WindowSpec = { kind: "calendar"; unit: "minute" | "hour" | "day" };
+/** Calendar windows (UTC), or sliding windows of N seconds. */
+export type WindowSpec = { kind: "calendar"; unit: "minute" | "hour" | "day" } | { kind: "sliding"; seconds: number };
 
-export interface ReserveRequest {
-  type: "reserve";
+/** What happens to the decision when an obligation cannot be met. */
+export type ObligationFailure = { effect: "deny" } | { effect: "step_up"; stepUp: StepUp };
+
+interface ObligationBase {
   key: string[];
+  /** The reason reported when the obligation cannot be met. */
+  reason: Reason;
+  onFailure: ObligationFailure;
+}
+
+/** Add `amount` to the windowed counter `key` only if its total stays within `limit`. */
+export interface ReserveRequest extends ObligationBase {
+  type: "reserve";
   amount: number;
   limit: number;
   window: WindowSpec;
-  /** The reason reported when the reservation does not fit. */
-  reason: Reason;
 }
 
-export type ObligationRequest = ReserveRequest;
+/** Count one request in the window; at most `limit` per window. */
+export interface RateRequest extends ObligationBase {
+  type: "rate";
+  limit: number;
+  window: WindowSpec;
+}
+
+/** Consume `key` (e.g. a token's jti); a second use before `expiresAt` fails. */
+export interface OnceRequest extends ObligationBase {
+  type: "once";
+  /** Seconds since the epoch. */
+  expiresAt: number;
+}
+
+export type ObligationRequest = ReserveRequest | RateRequest | OnceRequest;
+
+/** A real-time value a decision needs, read before verdict/decision runs. */
+export interface StateQuery {
+  /** The name under input.state. */
+  name: string;
+  /** The total of the windowed counter `key` (what reserve and rate obligations add to). */
+  type: "counter";
+  key: string[];
+  window: WindowSpec;
+}
 
 export interface StepUp {
   acrValues: string[];
@@ -43,6 +75,9 @@ export class PolicyError extends Error {
 const CODE = /^[a-z][a-z0-9_]{0,63}$/;
 const KEY_PART = /^[^\u0000-\u001f\u007f]{1,256}$/;
 const MAX_KEY_PARTS = 8;
+const MAX_STATE_QUERIES = 16;
+/** Sliding windows keep one entry per request, so they are bounded to a day. */
+const MAX_SLIDING_SECONDS = 86_400;
 
 export function parseDecision(raw: unknown): PolicyDecision {
   const value = object(raw, "decision");
@@ -87,24 +122,58 @@ function parseStepUp(raw: unknown, where: string): StepUp {
   return { acrValues, ...(maxAge !== undefined ? { maxAge: maxAge as number } : {}) };
 }
 
+const DEFAULT_FAILURE_REASONS: Record<ObligationRequest["type"], Reason> = {
+  reserve: { code: "limit_exceeded", message: "The request would exceed a limit." },
+  rate: { code: "rate_limited", message: "Too many requests in the window." },
+  once: { code: "token_replayed", message: "This single-use key was already used." },
+};
+
 function parseObligation(raw: unknown, where: string): ObligationRequest {
   const value = object(raw, where);
-  switch (value["type"]) {
-    case "reserve": {
-      const amount = positiveNumber(value["amount"], `${where}.amount`);
-      const limit = positiveNumber(value["limit"], `${where}.limit`);
+  const type = value["type"];
+  if (type !== "reserve" && type !== "rate" && type !== "once") throw new PolicyError(`${where}.type must be reserve, rate or once`);
+  const base: ObligationBase = {
+    key: parseKey(value["key"], `${where}.key`),
+    reason: value["reason"] !== undefined ? parseReason(value["reason"], `${where}.reason`) : DEFAULT_FAILURE_REASONS[type],
+    onFailure: parseFailure(value["on_failure"], value["step_up"], where),
+  };
+  switch (type) {
+    case "reserve":
       return {
-        type: "reserve",
-        key: parseKey(value["key"], `${where}.key`),
-        amount,
-        limit,
+        type,
+        ...base,
+        amount: positiveNumber(value["amount"], `${where}.amount`),
+        limit: positiveNumber(value["limit"], `${where}.limit`),
         window: parseWindow(value["window"], `${where}.window`),
-        reason: value["reason"] !== undefined ? parseReason(value["reason"], `${where}.reason`) : { code: "limit_exceeded", message: "The request would exceed a limit." },
       };
-    }
-    default:
-      throw new PolicyError(`${where}.type must be reserve`);
+    case "rate":
+      return { type, ...base, limit: positiveInteger(value["limit"], `${where}.limit`), window: parseWindow(value["window"], `${where}.window`) };
+    case "once":
+      return { type, ...base, expiresAt: positiveNumber(value["expires_at"], `${where}.expires_at`) };
   }
+}
+
+function parseFailure(raw: unknown, stepUp: unknown, where: string): ObligationFailure {
+  if (raw === undefined || raw === "deny") return { effect: "deny" };
+  if (raw === "step_up") return { effect: "step_up", stepUp: parseStepUp(stepUp, `${where}.step_up`) };
+  throw new PolicyError(`${where}.on_failure must be deny or step_up`);
+}
+
+/** verdict/state_queries: a list of named queries (an empty list costs no database call). */
+export function parseStateQueries(raw: unknown): StateQuery[] {
+  const items = list(raw ?? [], "state_queries");
+  if (items.length > MAX_STATE_QUERIES) throw new PolicyError(`state_queries has more than ${MAX_STATE_QUERIES} entries`);
+  const names = new Set<string>();
+  return items.map((item, i) => {
+    const where = `state_queries[${i}]`;
+    const value = object(item, where);
+    const name = value["name"];
+    if (typeof name !== "string" || !/^[a-z][a-z0-9_]{0,63}$/.test(name)) throw new PolicyError(`${where}.name must be a snake_case name`);
+    if (names.has(name)) throw new PolicyError(`${where}.name ${name} is used twice`);
+    names.add(name);
+    if (value["type"] !== "counter") throw new PolicyError(`${where}.type must be counter`);
+    return { name, type: "counter", key: parseKey(value["key"], `${where}.key`), window: parseWindow(value["window"], `${where}.window`) };
+  });
 }
 
 /** A key is a short list of plain strings; it is stored as a value, never as a field name or operator. */
@@ -120,7 +189,12 @@ function parseKey(raw: unknown, where: string): string[] {
 
 export function parseWindow(raw: unknown, where: string): WindowSpec {
   if (raw === "minute" || raw === "hour" || raw === "day") return { kind: "calendar", unit: raw };
-  throw new PolicyError(`${where} must be minute, hour or day`);
+  if (typeof raw === "string") {
+    const match = /^sliding:(\d{1,7})$/.exec(raw);
+    const seconds = match ? Number(match[1]) : 0;
+    if (seconds >= 1 && seconds <= MAX_SLIDING_SECONDS) return { kind: "sliding", seconds };
+  }
+  throw new PolicyError(`${where} must be minute, hour, day or sliding:<seconds> (at most ${MAX_SLIDING_SECONDS})`);
 }
 
 function object(raw: unknown, where: string): Record<string, unknown> {
@@ -135,6 +209,11 @@ function list(raw: unknown, where: string): unknown[] {
 
 function scopeString(raw: unknown, where: string): string {
   if (typeof raw !== "string" || !/^[\x21\x23-\x5b\x5d-\x7e]{1,128}$/.test(raw)) throw new PolicyError(`${where} must be a scope-token string`);
+  return raw;
+}
+
+function positiveInteger(raw: unknown, where: string): number {
+  if (typeof raw !== "number" || !Number.isInteger(raw) || raw <= 0) throw new PolicyError(`${where} must be a positive whole number`);
   return raw;
 }
 

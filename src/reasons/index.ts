@@ -29,6 +29,8 @@ export const TOKEN_REASONS = {
 
 export const STATE_REASONS = {
   limit_exceeded: "The request would exceed a limit.",
+  rate_limited: "Too many requests in the window.",
+  token_replayed: "This single-use key (e.g. a one-time token's jti) was already used.",
   state_unavailable: "Real-time state could not be read or written in time.",
 } as const;
 

@@ -2,14 +2,22 @@
 // authentication, message limits and graceful shutdown.
 import * as grpc from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
-import { loadVerdictProto, type CheckRequestMessage, type CheckResponseMessage } from "@verdict/sdk/wire";
+import {
+  loadVerdictProto,
+  type CheckRequestMessage,
+  type CheckResponseMessage,
+  type ReleaseRequestMessage,
+  type ReleaseResponseMessage,
+} from "@verdict/sdk/wire";
+import type { Caller } from "../decide/index.js";
+import { StateUnavailableError } from "../state/index.js";
 import type { Decider } from "../decide/index.js";
 import type { Logger } from "../observability/index.js";
 import type { CallerRegistry } from "./callers.js";
 import { encodeCheckResponse } from "./encode.js";
 import { serverCredentials } from "./tls.js";
 import type { TlsConfig } from "../config/index.js";
-import { InvalidArgumentError, validateCheckRequest } from "./validate.js";
+import { InvalidArgumentError, validateCheckRequest, validateReleaseRequest } from "./validate.js";
 
 export const SERVICE_NAME = "verdict.v1.PolicyDecisionService";
 const MAX_MESSAGE_BYTES = 256 * 1024;
@@ -59,14 +67,45 @@ export async function startGrpcServer({ host, port, decider, callers, tls, log }
   });
   const health = new HealthImplementation({ "": "SERVING", [SERVICE_NAME]: "SERVING" });
 
-  const check: Handler = (call, callback) => {
+  /** The calling API, or undefined after answering UNAUTHENTICATED (and logging why). */
+  const authenticate = (call: grpc.ServerUnaryCall<unknown, unknown>, method: string, callback: grpc.sendUnaryData<never>): Caller | undefined => {
     const authentication = callers.authenticate({ metadata: call.metadata, peerCertificate: call.getAuthContext().sslPeerCertificate });
-    if (!authentication.ok) {
-      log.warn({ peer: call.getPeer(), method: "Check", why: authentication.why }, "unauthenticated caller refused");
-      callback({ code: grpc.status.UNAUTHENTICATED, details: `caller not authenticated: ${authentication.why}` });
+    if (authentication.ok) return authentication.caller;
+    log.warn({ peer: call.getPeer(), method, why: authentication.why }, "unauthenticated caller refused");
+    callback({ code: grpc.status.UNAUTHENTICATED, details: `caller not authenticated: ${authentication.why}` });
+    return undefined;
+  };
+
+  const release: grpc.handleUnaryCall<ReleaseRequestMessage, ReleaseResponseMessage> = (call, callback) => {
+    const caller = authenticate(call, "Release", callback);
+    if (!caller) return;
+    let decisionId: string;
+    try {
+      decisionId = validateReleaseRequest(call.request);
+    } catch (error) {
+      if (!(error instanceof InvalidArgumentError)) throw error;
+      callback({ code: grpc.status.INVALID_ARGUMENT, details: error.message });
       return;
     }
-    const caller = authentication.caller;
+    decider.release(decisionId, caller).then(
+      (result) => {
+        log.info({ caller: caller.name, decisionId, status: result.status }, "release");
+        callback(null, { status: result.status, released: result.released.map((o) => ({ ...o, total: 0 })) });
+      },
+      (error: unknown) => {
+        if (error instanceof StateUnavailableError) {
+          callback({ code: grpc.status.UNAVAILABLE, details: "state unavailable: nothing was released; retry" });
+          return;
+        }
+        log.error({ err: error, caller: caller.name, decisionId }, "Release failed");
+        callback({ code: grpc.status.INTERNAL, details: "internal error: the release may be incomplete; retry" });
+      },
+    );
+  };
+
+  const check: Handler = (call, callback) => {
+    const caller = authenticate(call, "Check", callback);
+    if (!caller) return;
     let input;
     try {
       input = { ...validateCheckRequest(call.request), caller };
@@ -87,7 +126,7 @@ export async function startGrpcServer({ host, port, decider, callers, tls, log }
   };
 
   const proto = loadVerdictProto();
-  server.addService(proto.verdict.v1.PolicyDecisionService.service, { Check: check });
+  server.addService(proto.verdict.v1.PolicyDecisionService.service, { Check: check, Release: release });
   health.addToServer(server);
 
   const address = `${host.includes(":") ? `[${host}]` : host}:${port}`;

@@ -3,7 +3,7 @@ import type { Config } from "../config/index.js";
 import { Decider } from "../decide/index.js";
 import type { Logger } from "../observability/index.js";
 import { loadBundle, PolicyEngine } from "../policy/index.js";
-import { StateStore } from "../state/index.js";
+import { StateStore, sweepExpired } from "../state/index.js";
 import { IssuerRegistry, TokenVerifier } from "../token/index.js";
 import { CallerRegistry } from "./callers.js";
 import { startGrpcServer } from "./grpc.js";
@@ -20,6 +20,12 @@ export interface StartOptions {
   /** The database to use; the CLI resolves config.mongo.uri (or starts local-mongo) first. */
   mongoUri: string;
 }
+
+/** How often expired state is deleted on servers that do not honour TTL indexes. */
+const SWEEP_INTERVAL_MS = 10 * 60_000;
+
+/** How long start waits for the database before serving without it. */
+const STATE_READY_WAIT_MS = 5_000;
 
 /** Insecure options are explicit, and loud: each is logged at start. */
 function warnAboutInsecureSettings(config: Config, log: Logger): void {
@@ -45,7 +51,10 @@ export async function startVerdict(config: Config, { log, mongoUri }: StartOptio
   });
   const verifier = new TokenVerifier(issuers, config.token);
   const state = StateStore.open({ uri: mongoUri, database: config.mongo.database, timeoutMs: config.mongo.timeoutMs, log });
-  state.prepareInBackground();
+  if (!(await state.prepare(STATE_READY_WAIT_MS))) {
+    log.warn({ database: config.mongo.database }, "the database is not answering: serving anyway; decisions that need state are denied until it does");
+  }
+  state.startSweeping(SWEEP_INTERVAL_MS, sweepExpired);
 
   const decider = new Decider({
     verifier,

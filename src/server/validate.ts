@@ -1,6 +1,6 @@
 // The edge: a raw CheckRequest becomes a typed, bounded CheckInput here, once.
 // Nothing deeper re-checks or trusts raw protobuf values.
-import { fromStruct, type CheckRequestMessage, type JsonObject, type JsonValue, type StructMessage } from "@verdict/sdk/wire";
+import { fromStruct, type ReleaseRequestMessage, type CheckRequestMessage, type JsonObject, type JsonValue, type StructMessage } from "@verdict/sdk/wire";
 import type { CheckInput } from "../decide/index.js";
 
 export class InvalidArgumentError extends Error {
@@ -99,4 +99,12 @@ function boundedObject(struct: StructMessage | null | undefined, where: string):
   };
   visit(value, where, 0);
   return value;
+}
+
+const DECISION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export function validateReleaseRequest(request: ReleaseRequestMessage): string {
+  const id = request.decision_id ?? "";
+  if (!DECISION_ID.test(id)) throw new InvalidArgumentError("decision_id must be the decision_id of an earlier CheckResponse (a UUID)");
+  return id;
 }

@@ -1,4 +1,8 @@
-export { StateUnavailableError } from "./errors.js";
-export { consumeOnce } from "./once.js";
-export { applyObligations, type AppliedObligation, type ObligationOutcome } from "./obligations.js";
+export { StateUnavailableError, isDuplicateKey } from "./errors.js";
+export { releaseDecision, type ReleasedObligation, type ReleaseStatus } from "./ledger.js";
+export { applyObligations, type ApplyContext, type AppliedObligation, type ObligationOutcome } from "./obligations.js";
+export { sweepExpired } from "./housekeeping.js";
+export { consumeOnce, isConsumed } from "./once.js";
+export { readState } from "./queries.js";
 export { COLLECTIONS, StateStore, type StateStoreOptions } from "./store.js";
+export { locate, windowName, type CounterLocation } from "./windows.js";

@@ -8,4 +8,5 @@ import type { Db } from "mongodb";
 export async function ensureIndexes(db: Db): Promise<void> {
   await db.collection("counters").createIndex({ expiresAt: 1 }, { name: "expiresAt_ttl", expireAfterSeconds: 0 });
   await db.collection("once_keys").createIndex({ expiresAt: 1 }, { name: "expiresAt_ttl", expireAfterSeconds: 0 });
+  await db.collection("obligation_ledger").createIndex({ expiresAt: 1 }, { name: "expiresAt_ttl", expireAfterSeconds: 0 });
 }

@@ -10,13 +10,16 @@ export interface StateStoreOptions {
   /** Deadline of each database call, end to end (server selection, checkout, I/O). */
   timeoutMs: number;
   log: Logger;
+  /** Called with each command the driver starts (tests count round trips; metrics). */
+  onCommand?: (commandName: string) => void;
 }
 
-export const COLLECTIONS = { counters: "counters", once: "once_keys" } as const;
+export const COLLECTIONS = { counters: "counters", once: "once_keys", ledger: "obligation_ledger" } as const;
 
 export class StateStore {
   private indexesReady: Promise<void> | undefined;
   private closed = false;
+  private sweeper: NodeJS.Timeout | undefined;
 
   private constructor(
     private readonly client: MongoClient,
@@ -29,13 +32,17 @@ export class StateStore {
    * Opens the connection lazily: Verdict starts (and decisions that need no state
    * are made) even while the database is down; the driver reconnects by itself.
    */
-  static open({ uri, database, timeoutMs, log }: StateStoreOptions): StateStore {
+  static open({ uri, database, timeoutMs, log, onCommand }: StateStoreOptions): StateStore {
     const client = new MongoClient(uri, {
       appName: "verdict",
       maxPoolSize: 100,
+      // Keep connections open: with a 50 ms deadline there is no time to open one.
+      minPoolSize: 4,
       serverSelectionTimeoutMS: Math.max(timeoutMs, 5_000),
       connectTimeoutMS: 5_000,
+      ...(onCommand ? { monitorCommands: true } : {}),
     });
+    if (onCommand) client.on("commandStarted", (event) => onCommand(event.commandName));
     return new StateStore(client, client.db(database), timeoutMs, log);
   }
 
@@ -43,19 +50,52 @@ export class StateStore {
     return this.db.collection<T>(name);
   }
 
-  /** Options that bound one call: an abort signal for the client side, maxTimeMS for the server. */
-  deadline(): { signal: AbortSignal; maxTimeMS: number } {
-    return { signal: AbortSignal.timeout(this.timeoutMs), maxTimeMS: this.timeoutMs };
-  }
-
-  /** Runs one database call under the deadline; any failure becomes StateUnavailableError. */
-  async call<T>(what: string, operation: (deadline: { signal: AbortSignal; maxTimeMS: number }) => Promise<T>): Promise<T> {
+  /**
+   * Runs one database call under the deadline; any failure becomes
+   * StateUnavailableError. The deadline is ours (a timer), not the driver's abort:
+   * the driver closes a connection it is establishing when its call is aborted, so
+   * against a cold or restarting server a 50 ms abort would keep the pool from ever
+   * warming up. The driver's own call is abandoned much later (abandonMs), and a
+   * write that lands after its deadline can only have held budget, never granted it.
+   */
+  async call<T>(
+    what: string,
+    operation: (options: { signal: AbortSignal; maxTimeMS: number }) => Promise<T>,
+    /** Undoes a write whose success arrived after its deadline (the decision already failed closed). */
+    onLate?: (result: T) => Promise<unknown>,
+  ): Promise<T> {
+    const running = operation({ signal: AbortSignal.timeout(this.abandonMs), maxTimeMS: this.timeoutMs });
+    let late = false;
+    running.then(
+      (result) => {
+        if (late && onLate) {
+          onLate(result).catch((error: unknown) =>
+            this.log.warn({ what, err: (error as Error).message }, "could not undo a write that landed after its deadline; it stays held until it expires"),
+          );
+        }
+      },
+      () => {}, // a failure after the deadline changes nothing
+    );
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        late = true;
+        reject(new StateUnavailableError(`${what}: no answer within ${this.timeoutMs} ms`));
+      }, this.timeoutMs);
+    });
     try {
-      return await operation(this.deadline());
+      return await Promise.race([running, deadline]);
     } catch (error) {
       if (error instanceof StateUnavailableError) throw error;
       throw new StateUnavailableError(`${what}: ${(error as Error).message}`, { cause: error });
+    } finally {
+      clearTimeout(timer);
     }
+  }
+
+  /** When the driver gives up on a call whose answer came too late to be used. */
+  private get abandonMs(): number {
+    return Math.max(2_000, this.timeoutMs * 20);
   }
 
   /** Creates indexes once; retried on the next call if the database was down. */
@@ -65,6 +105,22 @@ export class StateStore {
       throw error;
     });
     return this.indexesReady;
+  }
+
+  /**
+   * Connects and creates the indexes, waiting at most `waitMs`: a Verdict that starts
+   * while the database is down still starts (and keeps trying in the background).
+   */
+  async prepare(waitMs: number): Promise<boolean> {
+    const ready = this.ensureIndexes().then(
+      () => true,
+      () => false,
+    );
+    const timedOut = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), waitMs).unref());
+    const ok = await Promise.race([ready, timedOut]);
+    if (!ok) this.prepareInBackground();
+    else this.log.info({ database: this.db.databaseName }, "state indexes ready");
+    return ok;
   }
 
   /** Creates indexes in the background, retrying until the database answers. */
@@ -83,8 +139,20 @@ export class StateStore {
     attempt();
   }
 
+  /** Deletes expired documents every `intervalMs` (see housekeeping.ts); errors are logged, never fatal. */
+  startSweeping(intervalMs: number, sweep: (store: StateStore, now: Date) => Promise<number>): void {
+    this.sweeper = setInterval(() => {
+      sweep(this, new Date()).then(
+        (removed) => removed > 0 && this.log.debug({ removed }, "expired state removed"),
+        (error: unknown) => this.log.warn({ err: (error as Error).message }, "could not remove expired state; will retry"),
+      );
+    }, intervalMs);
+    this.sweeper.unref();
+  }
+
   async close(): Promise<void> {
     this.closed = true;
+    clearInterval(this.sweeper);
     await this.client.close();
   }
 }

@@ -1,4 +1,5 @@
 // reserve/unreserve against a real MongoDB-wire server.
+import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { silentLogger } from "../../src/observability/index.js";
 import type { ObligationRequest } from "../../src/policy/index.js";
@@ -23,26 +24,28 @@ const reserveOf = (key: string[], amount: number, limit: number): ObligationRequ
   limit,
   window: { kind: "calendar", unit: "day" },
   reason: { code: "limit_exceeded", message: "over" },
+  onFailure: { effect: "deny" },
 });
+const at = (nowMs: number) => ({ nowMs, decisionId: randomUUID(), api: "invoices-api" });
 
 describe("reserve", () => {
   it("allows up to the limit exactly and refuses one unit more", async () => {
     const key = ["edge", "user-1"];
-    expect((await applyObligations(store, [reserveOf(key, 999, 1000)], NOW)).ok).toBe(true);
-    expect((await applyObligations(store, [reserveOf(key, 1, 1000)], NOW)).ok).toBe(true);
-    const over = await applyObligations(store, [reserveOf(key, 1, 1000)], NOW);
+    expect((await applyObligations(store, [reserveOf(key, 999, 1000)], at(NOW))).ok).toBe(true);
+    expect((await applyObligations(store, [reserveOf(key, 1, 1000)], at(NOW))).ok).toBe(true);
+    const over = await applyObligations(store, [reserveOf(key, 1, 1000)], at(NOW));
     expect(over).toMatchObject({ ok: false, reason: { code: "limit_exceeded" } });
   });
 
   it("refuses a single amount above the limit without creating a counter", async () => {
-    const outcome = await applyObligations(store, [reserveOf(["huge", "user-1"], 1001, 1000)], NOW);
+    const outcome = await applyObligations(store, [reserveOf(["huge", "user-1"], 1001, 1000)], at(NOW));
     expect(outcome.ok).toBe(false);
     expect(await store.db.collection("counters").countDocuments({ key: "huge/user-1" })).toBe(0);
   });
 
   it("gives exactly 10 of 50 concurrent reservations of 100 under 1000", async () => {
     const key = ["race", "user-1"];
-    const outcomes = await Promise.all(Array.from({ length: 50 }, () => applyObligations(store, [reserveOf(key, 100, 1000)], NOW)));
+    const outcomes = await Promise.all(Array.from({ length: 50 }, () => applyObligations(store, [reserveOf(key, 100, 1000)], at(NOW))));
     expect(outcomes.filter((o) => o.ok)).toHaveLength(10);
     const doc = await store.db.collection("counters").findOne({ key: "race/user-1" });
     expect(doc?.["total"]).toBe(1000);
@@ -50,16 +53,16 @@ describe("reserve", () => {
 
   it("starts a fresh counter in the next calendar day", async () => {
     const key = ["days", "user-1"];
-    expect((await applyObligations(store, [reserveOf(key, 1000, 1000)], NOW)).ok).toBe(true);
-    expect((await applyObligations(store, [reserveOf(key, 1, 1000)], NOW)).ok).toBe(false);
-    expect((await applyObligations(store, [reserveOf(key, 1, 1000)], NOW + 86_400_000)).ok).toBe(true);
+    expect((await applyObligations(store, [reserveOf(key, 1000, 1000)], at(NOW))).ok).toBe(true);
+    expect((await applyObligations(store, [reserveOf(key, 1, 1000)], at(NOW))).ok).toBe(false);
+    expect((await applyObligations(store, [reserveOf(key, 1, 1000)], at(NOW + 86_400_000))).ok).toBe(true);
   });
 
   it("gives back earlier reservations of a decision when a later one does not fit", async () => {
     const perUser = ["both", "user-1"];
     const perAgent = ["both", "agent-1"];
-    expect((await applyObligations(store, [reserveOf(perAgent, 950, 1000)], NOW)).ok).toBe(true);
-    const outcome = await applyObligations(store, [reserveOf(perUser, 100, 1000), reserveOf(perAgent, 100, 1000)], NOW);
+    expect((await applyObligations(store, [reserveOf(perAgent, 950, 1000)], at(NOW))).ok).toBe(true);
+    const outcome = await applyObligations(store, [reserveOf(perUser, 100, 1000), reserveOf(perAgent, 100, 1000)], at(NOW));
     expect(outcome.ok).toBe(false);
     const userCounter = await store.db.collection("counters").findOne({ key: "both/user-1" });
     expect(userCounter?.["total"]).toBe(0);
@@ -67,12 +70,12 @@ describe("reserve", () => {
 
   it("keeps key parts apart and never reads them as operators or paths", async () => {
     const injected = ['{"$gt": ""}', "a.b", "$where", "a/b"];
-    const outcome = await applyObligations(store, [reserveOf(injected, 5, 10)], NOW);
+    const outcome = await applyObligations(store, [reserveOf(injected, 5, 10)], at(NOW));
     expect(outcome.ok).toBe(true);
     const doc = await store.db.collection("counters").findOne({ key: injected.map(encodeURIComponent).join("/") });
     expect(doc?.["total"]).toBe(5);
     // a different split of the same characters is a different counter
-    expect((await applyObligations(store, [reserveOf(['{"$gt": ""}', "a.b", "$where", "a", "b"], 10, 10)], NOW)).ok).toBe(true);
+    expect((await applyObligations(store, [reserveOf(['{"$gt": ""}', "a.b", "$where", "a", "b"], 10, 10)], at(NOW))).ok).toBe(true);
   });
 });
 
@@ -80,7 +83,7 @@ describe("an unreachable database", () => {
   it("fails with StateUnavailableError within the deadline", async () => {
     const down = StateStore.open({ uri: "mongodb://127.0.0.1:1/?directConnection=true", database: "x", timeoutMs: 200, log: silentLogger() });
     const started = Date.now();
-    await expect(applyObligations(down, [reserveOf(["down"], 1, 10)], NOW)).rejects.toBeInstanceOf(StateUnavailableError);
+    await expect(applyObligations(down, [reserveOf(["down"], 1, 10)], at(NOW))).rejects.toBeInstanceOf(StateUnavailableError);
     expect(Date.now() - started).toBeLessThan(5_000);
     await down.close();
   });

@@ -1,7 +1,14 @@
 // A plain gRPC client of the PolicyDecisionService, for tests that talk to a real
 // server over a socket.
 import * as grpc from "@grpc/grpc-js";
-import { loadVerdictProto, toStruct, type CheckRequestMessage, type CheckResponseMessage, type JsonObject } from "@verdict/sdk/wire";
+import {
+  loadVerdictProto,
+  toStruct,
+  type CheckRequestMessage,
+  type CheckResponseMessage,
+  type JsonObject,
+  type ReleaseResponseMessage,
+} from "@verdict/sdk/wire";
 
 export interface CheckArgs {
   token: string;
@@ -62,6 +69,24 @@ export class TestClient {
     ) => void;
     return new Promise((resolve) => {
       check.call(this.client, request, metadata, { deadline: Date.now() + 20_000 }, (error, response) => {
+        if (error) resolve({ ok: false, code: error.code, details: error.details });
+        else resolve({ ok: true, response });
+      });
+    });
+  }
+
+  /** Resolves with Release's response, or a failed call's status. */
+  release(decisionId: string, apiKey: string | null = this.apiKey ?? null): Promise<{ ok: true; response: ReleaseResponseMessage } | { ok: false; code: grpc.status; details: string }> {
+    const metadata = new grpc.Metadata();
+    if (apiKey !== null) metadata.set("x-verdict-api-key", apiKey);
+    const release = this.client["Release"] as (
+      request: { decision_id: string },
+      metadata: grpc.Metadata,
+      options: grpc.CallOptions,
+      callback: (error: grpc.ServiceError | null, response: ReleaseResponseMessage) => void,
+    ) => void;
+    return new Promise((resolve) => {
+      release.call(this.client, { decision_id: decisionId }, metadata, { deadline: Date.now() + 20_000 }, (error, response) => {
         if (error) resolve({ ok: false, code: error.code, details: error.details });
         else resolve({ ok: true, response });
       });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseDecision, PolicyError } from "../../src/policy/index.js";
+import { parseDecision, parseStateQueries, PolicyError } from "../../src/policy/index.js";
 
 const reserve = { type: "reserve", key: ["payments", "user-1"], amount: 100, limit: 1000, window: "day" };
 
@@ -9,8 +9,50 @@ describe("policy output validation", () => {
       effect: "allow",
       reasons: [],
       requiredScopes: [],
-      obligations: [{ ...reserve, window: { kind: "calendar", unit: "day" }, reason: { code: "limit_exceeded", message: "The request would exceed a limit." } }],
+      obligations: [
+        {
+          ...reserve,
+          window: { kind: "calendar", unit: "day" },
+          reason: { code: "limit_exceeded", message: "The request would exceed a limit." },
+          onFailure: { effect: "deny" },
+        },
+      ],
     });
+  });
+
+  it("reads rate and once obligations, sliding windows, and a step-up on failure", () => {
+    const decision = parseDecision({
+      effect: "allow",
+      obligations: [
+        { type: "rate", key: ["agent", "a-1"], limit: 50, window: "sliding:60" },
+        { type: "once", key: ["jti", "j-1"], expires_at: 1_800_000_000 },
+        { ...reserve, on_failure: "step_up", step_up: { acr_values: ["mfa"], max_age: 60 } },
+      ],
+    });
+    expect(decision.obligations).toEqual([
+      { type: "rate", key: ["agent", "a-1"], limit: 50, window: { kind: "sliding", seconds: 60 }, reason: { code: "rate_limited", message: "Too many requests in the window." }, onFailure: { effect: "deny" } },
+      { type: "once", key: ["jti", "j-1"], expiresAt: 1_800_000_000, reason: { code: "token_replayed", message: "This single-use key was already used." }, onFailure: { effect: "deny" } },
+      expect.objectContaining({ type: "reserve", onFailure: { effect: "step_up", stepUp: { acrValues: ["mfa"], maxAge: 60 } } }),
+    ]);
+  });
+
+  it("reads state queries and refuses malformed ones", () => {
+    expect(parseStateQueries([{ name: "spent_today", type: "counter", key: ["spend", "u"], window: "day" }])).toEqual([
+      { name: "spent_today", type: "counter", key: ["spend", "u"], window: { kind: "calendar", unit: "day" } },
+    ]);
+    expect(parseStateQueries(undefined)).toEqual([]);
+    for (const bad of [
+      [{ name: "Spent", type: "counter", key: ["k"], window: "day" }],
+      [{ name: "a", type: "sum", key: ["k"], window: "day" }],
+      [{ name: "a", type: "counter", key: [{ $ne: 1 }], window: "day" }],
+      [{ name: "a", type: "counter", key: ["k"], window: "sliding:0" }],
+      [
+        { name: "a", type: "counter", key: ["k"], window: "day" },
+        { name: "a", type: "counter", key: ["k"], window: "day" },
+      ],
+    ]) {
+      expect(() => parseStateQueries(bad)).toThrow(PolicyError);
+    }
   });
 
   it("reads a step-up with acr_values and max_age", () => {
@@ -31,6 +73,11 @@ describe("policy output validation", () => {
     ["a reserve with an object in its key", { effect: "allow", obligations: [{ ...reserve, key: [{ $gt: "" }] }] }],
     ["a reserve with an empty key", { effect: "allow", obligations: [{ ...reserve, key: [] }] }],
     ["a reserve with an unknown window", { effect: "allow", obligations: [{ ...reserve, window: "fortnight" }] }],
+    ["a sliding window over a day", { effect: "allow", obligations: [{ ...reserve, window: "sliding:86401" }] }],
+    ["a rate with a fractional limit", { effect: "allow", obligations: [{ type: "rate", key: ["k"], limit: 1.5, window: "minute" }] }],
+    ["a once without expires_at", { effect: "allow", obligations: [{ type: "once", key: ["k"] }] }],
+    ["a step-up on failure without acr_values", { effect: "allow", obligations: [{ ...reserve, on_failure: "step_up" }] }],
+    ["an unknown on_failure", { effect: "allow", obligations: [{ ...reserve, on_failure: "shrug" }] }],
     ["required_scopes that are not strings", { effect: "deny", reasons: [{ code: "x" }], required_scopes: [1] }],
   ])("refuses %s as a policy error", (_, raw) => {
     expect(() => parseDecision(raw)).toThrow(PolicyError);

@@ -76,3 +76,12 @@ export interface CheckResponseMessage {
   decision_id: string;
   policy_revision: string;
 }
+
+export interface ReleaseRequestMessage {
+  decision_id: string;
+}
+
+export interface ReleaseResponseMessage {
+  status: "released" | "already_released" | "unknown_decision" | string;
+  released: ObligationMessage[];
+}

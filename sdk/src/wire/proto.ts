@@ -14,9 +14,12 @@ export const PROTO_OPTIONS: protoLoader.Options = {
   oneofs: true,
 };
 
-/** The directory holding verdict/v1/*.proto: inside the package, else the repository's copy. */
+/**
+ * The directory holding verdict/v1/*.proto: in the repository, its one canonical
+ * copy (so an edit is seen at once); in an installed package, the copy it ships.
+ */
 export function protoRoot(): string {
-  for (const candidate of ["../../proto", "../../../proto"]) {
+  for (const candidate of ["../../../proto", "../../proto"]) {
     const dir = fileURLToPath(new URL(candidate, import.meta.url));
     if (existsSync(`${dir}/verdict/v1/verdict.proto`)) return dir;
   }

@@ -1,0 +1,127 @@
+// State queries, obligations and Release through a running Verdict.
+import * as grpc from "@grpc/grpc-js";
+import { randomUUID } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { hashApiKey } from "../../src/server/index.js";
+import { buildFixtureBundle } from "../support/bundles.js";
+import { TestClient } from "../support/grpc.js";
+import { createTestIssuer, TEST_AUDIENCE, TEST_SCOPES, type TestIssuer } from "../support/issuer.js";
+import { startTestVerdict, type TestVerdict } from "../support/verdict.js";
+
+let t: TestVerdict;
+let issuer: TestIssuer;
+let other: TestClient;
+
+beforeAll(async () => {
+  issuer = await createTestIssuer();
+  t = await startTestVerdict({
+    issuer,
+    config: {
+      bundle: await buildFixtureBundle("state-policy"),
+      apis: [
+        { name: "invoices-api", audience: TEST_AUDIENCE, key_sha256: hashApiKey("invoices-key"), scopes: [...TEST_SCOPES] },
+        { name: "other-api", audience: "https://other.example", key_sha256: hashApiKey("other-key"), scopes: [...TEST_SCOPES] },
+      ],
+    },
+  });
+  t.client.close();
+  t.client = new TestClient(t.address, "invoices-key");
+  other = new TestClient(t.address, "other-key");
+});
+afterAll(async () => {
+  other?.close();
+  await t?.stop();
+});
+
+const user = async () => issuer.token({ sub: `user-${randomUUID()}` });
+
+describe("state queries", () => {
+  it("hand the policy what was spent today, read live", async () => {
+    const token = await user();
+    await t.client.check({ token, action: "transfer", context: { amount: 300 } });
+    await t.client.check({ token, action: "transfer", context: { amount: 200 } });
+    const seen = await t.client.check({ token, action: "transfer_checked", context: { amount: 100 } });
+    expect(seen).toMatchObject({ decision: "ALLOW", reasons: [{ code: "state_seen", message: "500" }] });
+    const refused = await t.client.check({ token, action: "transfer_checked", context: { amount: 501 } });
+    expect(refused).toMatchObject({ decision: "DENY", reasons: [{ code: "limit_exceeded", message: "spent 500 of 1000 today" }] });
+  });
+});
+
+describe("obligations", () => {
+  it("report what was enforced with the allow", async () => {
+    const response = await t.client.check({ token: await user(), action: "transfer_sliding", context: { amount: 120 } });
+    expect(response.obligations).toEqual([expect.objectContaining({ type: "reserve", amount: 120, limit: 300, window: "sliding:3600", total: 120 })]);
+  });
+
+  it("turn into STEP_UP with the policy's challenge when the policy says so", async () => {
+    const token = await user();
+    expect((await t.client.check({ token, action: "transfer_or_step_up", context: { amount: 1000 } })).decision).toBe("ALLOW");
+    const over = await t.client.check({ token, action: "transfer_or_step_up", context: { amount: 1 } });
+    expect(over).toMatchObject({
+      decision: "STEP_UP",
+      reasons: [{ code: "limit_needs_approval" }],
+      challenge: { error: "insufficient_user_authentication", acr_values: ["mfa"], max_age: 300 },
+      obligations: [],
+    });
+  });
+
+  it("are refused as a policy error when malformed (a negative amount), never allowed", async () => {
+    const response = await t.client.check({ token: await user(), action: "transfer", context: { amount: -5 } });
+    expect(response).toMatchObject({ decision: "DENY", reasons: [{ code: "policy_error" }] });
+  });
+
+  it("key on untrusted context values without reading them as operators", async () => {
+    const token = await user();
+    const account = { $gt: "" };
+    expect((await t.client.check({ token, action: "by_account", context: { account } })).decision).toBe("ALLOW");
+    expect((await t.client.check({ token, action: "by_account", context: { account } })).decision).toBe("ALLOW");
+    expect((await t.client.check({ token, action: "by_account", context: { account } })).reasons[0]?.code).toBe("limit_exceeded");
+    // another account is another counter, not matched by the operator-looking one
+    expect((await t.client.check({ token, action: "by_account", context: { account: "acc-1" } })).decision).toBe("ALLOW");
+  });
+});
+
+describe("dry runs", () => {
+  it("evaluate without applying anything", async () => {
+    const token = await user();
+    for (let i = 0; i < 3; i++) {
+      const response = await t.client.check({ token, action: "transfer", context: { amount: 1000 }, dryRun: true });
+      expect(response).toMatchObject({ decision: "ALLOW", obligations: [] });
+    }
+    expect((await t.client.check({ token, action: "transfer", context: { amount: 1000 } })).decision).toBe("ALLOW");
+  });
+});
+
+describe("Release", () => {
+  it("gives back the budget of a decision whose action did not happen, once", async () => {
+    const token = await user();
+    const first = await t.client.check({ token, action: "transfer", context: { amount: 800 } });
+    expect(first.decision).toBe("ALLOW");
+    expect((await t.client.check({ token, action: "transfer", context: { amount: 300 } })).reasons[0]?.code).toBe("limit_exceeded");
+
+    const released = await t.client.release(first.decision_id);
+    expect(released).toMatchObject({ ok: true, response: { status: "released", released: [{ type: "reserve", amount: 800, limit: 1000, window: "day" }] } });
+    expect((await t.client.check({ token, action: "transfer", context: { amount: 300 } })).decision).toBe("ALLOW");
+
+    expect(await t.client.release(first.decision_id)).toMatchObject({ ok: true, response: { status: "already_released", released: [] } });
+    expect((await t.client.check({ token, action: "transfer", context: { amount: 800 } })).reasons[0]?.code).toBe("limit_exceeded");
+  });
+
+  it("restores a single-use key", async () => {
+    const token = await issuer.token();
+    const first = await t.client.check({ token, action: "approve" });
+    expect((await t.client.check({ token, action: "approve" })).reasons[0]?.code).toBe("token_replayed");
+    await t.client.release(first.decision_id);
+    expect((await t.client.check({ token, action: "approve" })).decision).toBe("ALLOW");
+  });
+
+  it("is refused for another API's decision, as if it were unknown", async () => {
+    const first = await t.client.check({ token: await user(), action: "transfer", context: { amount: 10 } });
+    expect(await other.release(first.decision_id)).toMatchObject({ ok: true, response: { status: "unknown_decision" } });
+  });
+
+  it("rejects a malformed decision id with INVALID_ARGUMENT and an unauthenticated caller with UNAUTHENTICATED", async () => {
+    expect(await t.client.release("not-a-uuid")).toMatchObject({ ok: false, code: grpc.status.INVALID_ARGUMENT });
+    expect(await t.client.release(randomUUID(), null)).toMatchObject({ ok: false, code: grpc.status.UNAUTHENTICATED });
+  });
+});

@@ -1,0 +1,240 @@
+// Obligations, state queries and release against a real MongoDB-wire server.
+import { randomUUID } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { silentLogger } from "../../src/observability/index.js";
+import type { ObligationRequest, StateQuery, WindowSpec } from "../../src/policy/index.js";
+import { applyObligations, readState, releaseDecision, StateStore } from "../../src/state/index.js";
+import { mongoUri, uniqueDatabaseName } from "../support/mongo.js";
+
+let store: StateStore;
+const commands: string[] = [];
+const T0 = Date.UTC(2026, 10, 24, 12, 0, 0);
+const DAY: WindowSpec = { kind: "calendar", unit: "day" };
+const HOUR_SLIDING: WindowSpec = { kind: "sliding", seconds: 3600 };
+
+beforeAll(async () => {
+  store = StateStore.open({ uri: mongoUri(), database: uniqueDatabaseName("obligations"), timeoutMs: 10_000, log: silentLogger(), onCommand: (name) => commands.push(name) });
+  await store.ensureIndexes();
+});
+afterAll(async () => {
+  await store.close();
+});
+
+const fail = { effect: "deny" as const };
+const reserve = (key: string[], amount: number, limit: number, window: WindowSpec = DAY): ObligationRequest => ({
+  type: "reserve",
+  key,
+  amount,
+  limit,
+  window,
+  reason: { code: "limit_exceeded", message: "over" },
+  onFailure: fail,
+});
+const rate = (key: string[], limit: number, seconds = 60): ObligationRequest => ({
+  type: "rate",
+  key,
+  limit,
+  window: { kind: "sliding", seconds },
+  reason: { code: "rate_limited", message: "slow down" },
+  onFailure: fail,
+});
+const once = (key: string[], expiresAt: number): ObligationRequest => ({ type: "once", key, expiresAt, reason: { code: "token_replayed", message: "used" }, onFailure: fail });
+
+function apply(requests: ObligationRequest[], nowMs = T0, decisionId = randomUUID(), api = "invoices-api") {
+  return applyObligations(store, requests, { nowMs, decisionId, api }).then((outcome) => ({ ...outcome, decisionId }));
+}
+
+describe("sliding-window reserve", () => {
+  it("is exact under concurrency: 50 reservations of 100 under 300 give exactly 3", async () => {
+    const key = [randomUUID()];
+    const outcomes = await Promise.all(Array.from({ length: 50 }, () => apply([reserve(key, 100, 300, HOUR_SLIDING)])));
+    expect(outcomes.filter((o) => o.ok)).toHaveLength(3);
+  });
+
+  it("frees what left the window, and only that", async () => {
+    const key = [randomUUID()];
+    expect((await apply([reserve(key, 200, 300, HOUR_SLIDING)], T0)).ok).toBe(true);
+    expect((await apply([reserve(key, 100, 300, HOUR_SLIDING)], T0 + 30 * 60_000)).ok).toBe(true);
+    expect((await apply([reserve(key, 1, 300, HOUR_SLIDING)], T0 + 59 * 60_000)).ok).toBe(false);
+    // an hour after the first reservation it has left the window; the second has not
+    const later = await apply([reserve(key, 200, 300, HOUR_SLIDING)], T0 + 60 * 60_000 + 1);
+    expect(later).toMatchObject({ ok: true, applied: [{ total: 300 }] });
+    expect((await apply([reserve(key, 1, 300, HOUR_SLIDING)], T0 + 60 * 60_000 + 2)).ok).toBe(false);
+  });
+
+  it("reports the total in the window after the reservation", async () => {
+    const key = [randomUUID()];
+    await apply([reserve(key, 120, 300, HOUR_SLIDING)], T0);
+    expect(await apply([reserve(key, 30, 300, HOUR_SLIDING)], T0 + 1000)).toMatchObject({ ok: true, applied: [{ type: "reserve", total: 150, window: "sliding:3600" }] });
+  });
+});
+
+describe("rate", () => {
+  it("allows exactly 50 of 80 concurrent requests under 50 per minute", async () => {
+    const key = ["agent", randomUUID()];
+    const outcomes = await Promise.all(Array.from({ length: 80 }, (_, i) => apply([rate(key, 50)], T0 + i)));
+    expect(outcomes.filter((o) => o.ok)).toHaveLength(50);
+    expect(outcomes.find((o) => !o.ok)).toMatchObject({ ok: false, reason: { code: "rate_limited" } });
+  });
+
+  it("allows again once the window has moved on", async () => {
+    const key = ["agent", randomUUID()];
+    for (let i = 0; i < 3; i++) expect((await apply([rate(key, 3)], T0 + i * 1000)).ok).toBe(true);
+    expect((await apply([rate(key, 3)], T0 + 59_000)).ok).toBe(false);
+    expect((await apply([rate(key, 3)], T0 + 60_001)).ok).toBe(true);
+  });
+});
+
+describe("once", () => {
+  it("lets exactly one of 100 concurrent uses of one key through", async () => {
+    const key = ["jti", randomUUID()];
+    const outcomes = await Promise.all(Array.from({ length: 100 }, () => apply([once(key, T0 / 1000 + 300)])));
+    expect(outcomes.filter((o) => o.ok)).toHaveLength(1);
+    expect(outcomes.find((o) => !o.ok)).toMatchObject({ reason: { code: "token_replayed" } });
+  });
+
+  it("may be used again after it expired, even if no TTL monitor removed it", async () => {
+    const key = ["jti", randomUUID()];
+    expect((await apply([once(key, T0 / 1000 + 10)], T0)).ok).toBe(true);
+    expect((await apply([once(key, T0 / 1000 + 10)], T0 + 5_000)).ok).toBe(false);
+    expect((await apply([once(key, T0 / 1000 + 100)], T0 + 11_000)).ok).toBe(true);
+  });
+});
+
+describe("several obligations of one decision", () => {
+  it("hold together or not at all", async () => {
+    const user = ["user", randomUUID()];
+    const jti = ["jti", randomUUID()];
+    const agent = ["agent", randomUUID()];
+    expect((await apply([reserve(agent, 450, 500)])).ok).toBe(true);
+    // the user's reservation and the jti succeed, the agent's limit does not: all are undone
+    const outcome = await apply([reserve(user, 100, 1000), once(jti, T0 / 1000 + 300), reserve(agent, 100, 500)]);
+    expect(outcome).toMatchObject({ ok: false, reason: { code: "limit_exceeded" } });
+    expect(await readState(store, [{ name: "u", type: "counter", key: user, window: DAY }], T0)).toEqual({ u: 0 });
+    expect((await apply([once(jti, T0 / 1000 + 300)])).ok).toBe(true);
+  });
+});
+
+describe("release", () => {
+  it("gives back a decision's reservations, rate count and key, once", async () => {
+    const user = ["user", randomUUID()];
+    const agent = ["agent", randomUUID()];
+    const jti = ["jti", randomUUID()];
+    const first = await apply([reserve(user, 1000, 1000), reserve(agent, 300, 300, HOUR_SLIDING), rate(agent, 1), once(jti, T0 / 1000 + 300)]);
+    expect(first.ok).toBe(true);
+    expect((await apply([reserve(user, 1, 1000)])).ok).toBe(false);
+
+    const released = await releaseDecision(store, first.decisionId, "invoices-api", new Date(T0));
+    expect(released.status).toBe("released");
+    expect(released.released.map((r) => r.type)).toEqual(["reserve", "reserve", "rate", "once"]);
+    expect((await apply([reserve(user, 1000, 1000), reserve(agent, 300, 300, HOUR_SLIDING), rate(agent, 1), once(jti, T0 / 1000 + 300)])).ok).toBe(true);
+
+    const again = await releaseDecision(store, first.decisionId, "invoices-api", new Date(T0));
+    expect(again).toEqual({ status: "already_released", released: [] });
+    expect((await apply([reserve(user, 1, 1000)])).ok).toBe(false); // the second release gave nothing back
+  });
+
+  it("happens once even when released concurrently", async () => {
+    const user = ["user", randomUUID()];
+    const first = await apply([reserve(user, 600, 1000)]);
+    await apply([reserve(user, 400, 1000)]);
+    const results = await Promise.all(Array.from({ length: 10 }, () => releaseDecision(store, first.decisionId, "invoices-api", new Date(T0))));
+    expect(results.filter((r) => r.status === "released")).toHaveLength(1);
+    expect(await readState(store, [{ name: "spent", type: "counter", key: user, window: DAY }], T0)).toEqual({ spent: 400 });
+  });
+
+  it("is refused to another API and for unknown decisions", async () => {
+    const first = await apply([reserve(["user", randomUUID()], 1, 10)]);
+    expect((await releaseDecision(store, first.decisionId, "payments-api", new Date(T0))).status).toBe("unknown_decision");
+    expect((await releaseDecision(store, randomUUID(), "invoices-api", new Date(T0))).status).toBe("unknown_decision");
+  });
+});
+
+describe("state queries", () => {
+  it("reads every counter a decision needs in one round trip", async () => {
+    const a = ["q", randomUUID()];
+    const b = ["q", randomUUID()];
+    await apply([reserve(a, 70, 1000), reserve(b, 20, 1000, HOUR_SLIDING)]);
+    const queries: StateQuery[] = [
+      { name: "day", type: "counter", key: a, window: DAY },
+      { name: "hour", type: "counter", key: b, window: HOUR_SLIDING },
+      { name: "none", type: "counter", key: ["q", randomUUID()], window: DAY },
+    ];
+    commands.length = 0;
+    expect(await readState(store, queries, T0 + 1000)).toEqual({ day: 70, hour: 20, none: 0 });
+    expect(commands).toEqual(["find"]);
+  });
+
+  it("costs no database call when nothing is queried", async () => {
+    commands.length = 0;
+    expect(await readState(store, [], T0)).toEqual({});
+    expect(commands).toEqual([]);
+  });
+
+  it("honours expiry: yesterday's counter and entries that left a sliding window count zero", async () => {
+    const a = ["exp", randomUUID()];
+    await apply([reserve(a, 10, 100), reserve(a, 5, 100, HOUR_SLIDING)], T0);
+    const queries: StateQuery[] = [
+      { name: "day", type: "counter", key: a, window: DAY },
+      { name: "hour", type: "counter", key: a, window: HOUR_SLIDING },
+    ];
+    expect(await readState(store, queries, T0 + 86_400_000)).toEqual({ day: 0, hour: 0 });
+  });
+});
+
+describe("keys from untrusted values", () => {
+  it("stores operator-looking and dotted parts as plain values", async () => {
+    const parts = ['{"$gt":""}', "$where", "a.b.c", "x/y"];
+    expect((await apply([reserve(parts, 1, 1)])).ok).toBe(true);
+    expect((await apply([reserve(parts, 1, 1)])).ok).toBe(false);
+    // the same characters split differently are another counter
+    expect((await apply([reserve(['{"$gt":""}', "$where", "a.b.c", "x", "y"], 1, 1)])).ok).toBe(true);
+    const docs = await store.db.collection("counters").find({ key: { $regex: "where" } }).toArray();
+    expect(docs.every((doc) => !Object.keys(doc).some((field) => field.startsWith("$") || field.includes(".")))).toBe(true);
+  });
+});
+
+describe("writes that land after their deadline", () => {
+  it("are undone, so a timed-out decision holds no budget, key or ledger entry", async () => {
+    const hasty = StateStore.open({ uri: mongoUri(), database: store.db.databaseName, timeoutMs: 1, log: silentLogger() });
+    await hasty.ensureIndexes();
+    const user = ["late", randomUUID()];
+    const jti = ["jti", randomUUID()];
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 20 }, () => applyObligations(hasty, [reserve(user, 10, 1000), reserve(user, 5, 1000, HOUR_SLIDING), once(jti, T0 / 1000 + 300)], { nowMs: T0, decisionId: randomUUID(), api: "invoices-api" })),
+    );
+    // with a 1 ms deadline nearly every call fails closed (a rare one may win the race)
+    const allowed = outcomes.filter((o) => o.status === "fulfilled" && o.value.ok).length;
+    let state: Record<string, unknown> = {};
+    for (let i = 0; i < 50; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      state = await readState(store, [
+        { name: "day", type: "counter", key: user, window: DAY },
+        { name: "hour", type: "counter", key: user, window: HOUR_SLIDING },
+      ], T0 + 1);
+      if (state["day"] === 10 * allowed && state["hour"] === 5 * allowed) break;
+    }
+    expect(state).toEqual({ day: 10 * allowed, hour: 5 * allowed });
+    // the writes did land (the counter exists), and were given back
+    const counter = await store.db.collection("counters").findOne({ key: user.map(encodeURIComponent).join("/"), window: { $regex: "^day:" } });
+    expect(counter).toMatchObject({ total: 10 * allowed });
+    expect(counter?.["ds"]).toHaveLength(allowed);
+    expect(await store.db.collection("obligation_ledger").countDocuments({ api: "invoices-api", "entries.undo.display.key": user.map(encodeURIComponent).join("/") })).toBe(allowed);
+    await hasty.close();
+  });
+});
+
+describe("housekeeping", () => {
+  it("removes expired counters, keys and ledger entries, and nothing that is still live", async () => {
+    const { sweepExpired } = await import("../../src/state/index.js");
+    const old = ["sweep", randomUUID()];
+    const live = ["sweep", randomUUID()];
+    await apply([reserve(old, 1, 10), once(old, T0 / 1000 + 60)], T0);
+    await apply([reserve(live, 1, 10)], T0 + 3 * 86_400_000);
+    await sweepExpired(store, new Date(T0 + 2 * 86_400_000 + 1));
+    const counters = store.db.collection("counters");
+    expect(await counters.countDocuments({ key: old.join("/") })).toBe(0);
+    expect(await store.db.collection("once_keys").countDocuments({ _id: `once/${old.join("/")}/` as never })).toBe(0);
+    expect(await counters.countDocuments({ key: live.join("/") })).toBe(1);
+  });
+});
