@@ -132,6 +132,7 @@ function toConfig(file: ParsedConfigFile, { baseDir, env, profile = "production"
       unknownScopes: entry.unknown_scopes,
     })),
     bundlePath: file.bundle !== undefined ? at(file.bundle) : defaultBundlePath,
+    maxBatchItems: file.max_batch_items,
     mongo: {
       uri: file.mongodb_uri ?? (env.MONGODB_URI || undefined),
       database: file.mongodb_database,

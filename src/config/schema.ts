@@ -103,6 +103,7 @@ export const configFileSchema = z
     max_token_bytes: z.number().int().min(512).max(65_536).default(8192),
     token_cache_entries: z.number().int().min(0).max(1_000_000).default(10_000),
     dpop_max_age_seconds: z.number().int().min(1).max(3_600).default(120),
+    max_batch_items: z.number().int().min(1).max(1_000).default(100),
     log_level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   })
   .strict()

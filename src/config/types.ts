@@ -50,6 +50,8 @@ export interface Config {
   issuers: IssuerConfig[];
   apis: ApiConfig[];
   bundlePath: string;
+  /** Items a CheckBatch may hold. */
+  maxBatchItems: number;
   mongo: {
     /** Undefined: start the pinned local-mongo with its data under stateDir. */
     uri: string | undefined;

@@ -12,18 +12,32 @@ export interface Caller {
   unknownScopes: "deny" | "ignore";
 }
 
-/** One Check, validated and normalized at the edge. */
-export interface CheckInput {
-  caller: Caller;
-  token: string;
+/** What one decision is about. */
+export interface CheckItem {
   action: string;
   resource: { type: string; id: string; attributes: JsonObject };
   context: JsonObject;
+}
+
+/** Who asks, with which token: shared by every item of a batch. */
+export interface CheckCommon {
+  caller: Caller;
+  token: string;
   requestId: string;
   dryRun: boolean;
   /** The DPoP proof the client sent to the API, with the request's method and URL. */
   dpop?: { proof: string; method: string; url: string };
 }
+
+/** One Check, validated and normalized at the edge. */
+export type CheckInput = CheckCommon & CheckItem;
+
+/** One CheckBatch: items that failed validation at the edge keep their error. */
+export interface BatchInput extends CheckCommon {
+  items: ({ ok: true; item: CheckItem } | { ok: false; error: string })[];
+}
+
+export type BatchItemResult = { ok: true; result: DecisionResult } | { ok: false; error: { code: "invalid_argument"; message: string } };
 
 export type DecisionName = "ALLOW" | "DENY" | "STEP_UP";
 

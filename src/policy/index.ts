@@ -1,7 +1,7 @@
 export { BundleError, loadBundle, type Bundle } from "./bundle.js";
 export { buildBundle, bundleSources, ENTRYPOINTS, sourceRevision } from "./build.js";
 export { DECISION_ENTRYPOINT, PolicyEngine, STATE_QUERIES_ENTRYPOINT } from "./engine.js";
-export { policyPrincipal, type PolicyInput, type PolicyPrincipal } from "./input.js";
+export { policyPrincipal, type BatchInfo, type PolicyInput, type PolicyPrincipal } from "./input.js";
 export {
   parseDecision,
   parseStateQueries,

@@ -27,6 +27,17 @@ export interface PolicyInput {
   state: JsonObject;
   /** Seconds since the epoch, fixed for the whole decision. */
   now: number;
+  /** Present for the items of a CheckBatch: the batch as a whole, so a bulk operation can be judged as one. */
+  batch?: BatchInfo;
+}
+
+export interface BatchInfo {
+  /** Items in the batch (the valid ones). */
+  size: number;
+  /** This item's position among them, from 0. */
+  index: number;
+  /** How many items of the batch ask for each action. */
+  actions: Record<string, number>;
 }
 
 export function policyPrincipal(principal: Principal): PolicyPrincipal {

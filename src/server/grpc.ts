@@ -4,6 +4,9 @@ import * as grpc from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
 import {
   loadVerdictProto,
+  type BatchResultMessage,
+  type CheckBatchRequestMessage,
+  type CheckBatchResponseMessage,
   type CheckRequestMessage,
   type CheckResponseMessage,
   type ReleaseRequestMessage,
@@ -17,7 +20,7 @@ import type { CallerRegistry } from "./callers.js";
 import { encodeCheckResponse } from "./encode.js";
 import { serverCredentials } from "./tls.js";
 import type { TlsConfig } from "../config/index.js";
-import { InvalidArgumentError, validateCheckRequest, validateReleaseRequest } from "./validate.js";
+import { InvalidArgumentError, validateBatchRequest, validateCheckRequest, validateReleaseRequest } from "./validate.js";
 
 export const SERVICE_NAME = "verdict.v1.PolicyDecisionService";
 const MAX_MESSAGE_BYTES = 256 * 1024;
@@ -28,6 +31,7 @@ export interface GrpcServerOptions {
   decider: Decider;
   callers: CallerRegistry;
   tls?: TlsConfig | undefined;
+  maxBatchItems: number;
   log: Logger;
 }
 
@@ -56,7 +60,7 @@ export function routeGrpcLogs(log: Logger): void {
   grpc.setLogVerbosity(grpc.logVerbosity.ERROR);
 }
 
-export async function startGrpcServer({ host, port, decider, callers, tls, log }: GrpcServerOptions): Promise<RunningGrpcServer> {
+export async function startGrpcServer({ host, port, decider, callers, tls, maxBatchItems, log }: GrpcServerOptions): Promise<RunningGrpcServer> {
   routeGrpcLogs(log);
   const server = new grpc.Server({
     "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
@@ -103,6 +107,32 @@ export async function startGrpcServer({ host, port, decider, callers, tls, log }
     );
   };
 
+  const checkBatch: grpc.handleUnaryCall<CheckBatchRequestMessage, CheckBatchResponseMessage> = (call, callback) => {
+    const caller = authenticate(call, "CheckBatch", callback);
+    if (!caller) return;
+    let input;
+    try {
+      input = { ...validateBatchRequest(call.request, maxBatchItems), caller };
+    } catch (error) {
+      if (!(error instanceof InvalidArgumentError)) throw error;
+      callback({ code: grpc.status.INVALID_ARGUMENT, details: error.message });
+      return;
+    }
+    decider.checkBatch(input).then(
+      (results) =>
+        callback(null, {
+          results: results.map(
+            (item): BatchResultMessage =>
+              item.ok ? { response: encodeCheckResponse(item.result) } : { error: { code: item.error.code, message: item.error.message } },
+          ),
+        }),
+      (error: unknown) => {
+        log.error({ err: error, caller: caller.name, requestId: input.requestId }, "CheckBatch failed; no decision was made");
+        callback({ code: grpc.status.INTERNAL, details: "internal error: no decision was made" });
+      },
+    );
+  };
+
   const check: Handler = (call, callback) => {
     const caller = authenticate(call, "Check", callback);
     if (!caller) return;
@@ -126,7 +156,7 @@ export async function startGrpcServer({ host, port, decider, callers, tls, log }
   };
 
   const proto = loadVerdictProto();
-  server.addService(proto.verdict.v1.PolicyDecisionService.service, { Check: check, Release: release });
+  server.addService(proto.verdict.v1.PolicyDecisionService.service, { Check: check, CheckBatch: checkBatch, Release: release });
   health.addToServer(server);
 
   const address = `${host.includes(":") ? `[${host}]` : host}:${port}`;

@@ -71,6 +71,7 @@ export async function startVerdict(config: Config, { log, mongoUri }: StartOptio
       decider,
       callers: new CallerRegistry(config.apis, config.tls?.clientCaFile !== undefined),
       tls: config.tls,
+      maxBatchItems: config.maxBatchItems,
       log,
     });
   } catch (error) {

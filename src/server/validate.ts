@@ -1,7 +1,16 @@
 // The edge: a raw CheckRequest becomes a typed, bounded CheckInput here, once.
 // Nothing deeper re-checks or trusts raw protobuf values.
-import { fromStruct, type ReleaseRequestMessage, type CheckRequestMessage, type JsonObject, type JsonValue, type StructMessage } from "@verdict/sdk/wire";
-import type { CheckInput } from "../decide/index.js";
+import {
+  fromStruct,
+  type BatchItemMessage,
+  type CheckBatchRequestMessage,
+  type CheckRequestMessage,
+  type JsonObject,
+  type JsonValue,
+  type ReleaseRequestMessage,
+  type StructMessage,
+} from "@verdict/sdk/wire";
+import type { BatchInput, CheckCommon, CheckInput, CheckItem } from "../decide/index.js";
 
 export class InvalidArgumentError extends Error {
   readonly code = "invalid_argument";
@@ -27,8 +36,40 @@ export const LIMITS = {
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 export type ValidatedCheck = Omit<CheckInput, "caller">;
+export type ValidatedBatch = Omit<BatchInput, "caller">;
 
 export function validateCheckRequest(request: CheckRequestMessage): ValidatedCheck {
+  return { ...validateCommon(request), ...validateItem(request) };
+}
+
+/** The batch as a whole must be valid; each item is judged on its own. */
+export function validateBatchRequest(request: CheckBatchRequestMessage, maxItems: number): ValidatedBatch {
+  const items = request.items ?? [];
+  if (items.length === 0) throw new InvalidArgumentError("items must hold at least one (action, resource, context)");
+  if (items.length > maxItems) throw new InvalidArgumentError(`a batch holds at most ${maxItems} items`);
+  return {
+    ...validateCommon(request),
+    items: items.map((item) => {
+      try {
+        return { ok: true as const, item: validateItem(item) };
+      } catch (error) {
+        if (!(error instanceof InvalidArgumentError)) throw error;
+        return { ok: false as const, error: error.message };
+      }
+    }),
+  };
+}
+
+function validateCommon(request: CheckRequestMessage | CheckBatchRequestMessage): Omit<CheckCommon, "caller"> {
+  const requestId = request.request_id ?? "";
+  if (requestId.length > LIMITS.maxRequestIdLength || !/^[\x21-\x7e]*$/.test(requestId)) {
+    throw new InvalidArgumentError(`request_id must be at most ${LIMITS.maxRequestIdLength} printable ASCII characters`);
+  }
+  const dpop = validateDpop(request);
+  return { token: request.token ?? "", requestId, dryRun: request.dry_run === true, ...(dpop ? { dpop } : {}) };
+}
+
+function validateItem(request: BatchItemMessage): CheckItem {
   const action = request.action ?? "";
   if (action === "") throw new InvalidArgumentError("action is required, e.g. invoices:read");
   if (!LIMITS.actionPattern.test(action)) {
@@ -43,23 +84,14 @@ export function validateCheckRequest(request: CheckRequestMessage): ValidatedChe
   if (id.length > LIMITS.maxResourceIdLength || CONTROL.test(id)) {
     throw new InvalidArgumentError(`resource.id must be at most ${LIMITS.maxResourceIdLength} characters, without control characters`);
   }
-  const requestId = request.request_id ?? "";
-  if (requestId.length > LIMITS.maxRequestIdLength || !/^[\x21-\x7e]*$/.test(requestId)) {
-    throw new InvalidArgumentError(`request_id must be at most ${LIMITS.maxRequestIdLength} printable ASCII characters`);
-  }
-  const dpop = validateDpop(request);
   return {
-    token: request.token ?? "",
     action,
     resource: { type: resource.type, id, attributes: boundedObject(resource.attributes, "resource.attributes") },
     context: boundedObject(request.context, "context"),
-    requestId,
-    dryRun: request.dry_run === true,
-    ...(dpop ? { dpop } : {}),
   };
 }
 
-function validateDpop(request: CheckRequestMessage): ValidatedCheck["dpop"] {
+function validateDpop(request: CheckRequestMessage | CheckBatchRequestMessage): CheckCommon["dpop"] {
   const dpop = request.dpop;
   if (!dpop || (!dpop.proof && !dpop.method && !dpop.url)) return undefined;
   if (!dpop.proof || dpop.proof.length > LIMITS.maxDpopProofLength || !/^[A-Za-z0-9_.-]+$/.test(dpop.proof)) {

@@ -3,6 +3,6 @@ export { releaseDecision, type ReleasedObligation, type ReleaseStatus } from "./
 export { applyObligations, type ApplyContext, type AppliedObligation, type ObligationOutcome } from "./obligations.js";
 export { sweepExpired } from "./housekeeping.js";
 export { consumeOnce, isConsumed } from "./once.js";
-export { readState } from "./queries.js";
+export { readState, readStates } from "./queries.js";
 export { COLLECTIONS, StateStore, type StateStoreOptions } from "./store.js";
 export { locate, windowName, type CounterLocation } from "./windows.js";

@@ -4,6 +4,8 @@ import * as grpc from "@grpc/grpc-js";
 import {
   loadVerdictProto,
   toStruct,
+  type CheckBatchRequestMessage,
+  type CheckBatchResponseMessage,
   type CheckRequestMessage,
   type CheckResponseMessage,
   type JsonObject,
@@ -40,6 +42,38 @@ export class TestClient {
     const result = await this.call(args);
     if (!result.ok) throw new Error(`Check failed: ${grpc.status[result.code]} ${result.details}`);
     return result.response;
+  }
+
+  /** CheckBatch: one token, many items; resolves with the call's outcome. */
+  checkBatch(
+    args: { token: string; items: (Pick<CheckArgs, "action" | "context"> & { resource?: CheckArgs["resource"] })[]; requestId?: string; dryRun?: boolean; dpop?: CheckArgs["dpop"] },
+    apiKey: string | null = this.apiKey ?? null,
+  ): Promise<{ ok: true; response: CheckBatchResponseMessage } | { ok: false; code: grpc.status; details: string }> {
+    const metadata = new grpc.Metadata();
+    if (apiKey !== null) metadata.set("x-verdict-api-key", apiKey);
+    const request: CheckBatchRequestMessage = {
+      token: args.token,
+      items: args.items.map((item) => ({
+        action: item.action,
+        resource: item.resource === null ? null : { type: "invoice", id: "inv-1", ...item.resource, attributes: toStruct(item.resource?.attributes ?? {}) },
+        context: toStruct(item.context ?? {}),
+      })),
+      request_id: args.requestId ?? "",
+      dry_run: args.dryRun ?? false,
+      ...(args.dpop ? { dpop: args.dpop } : {}),
+    };
+    const call = this.client["CheckBatch"] as (
+      request: CheckBatchRequestMessage,
+      metadata: grpc.Metadata,
+      options: grpc.CallOptions,
+      callback: (error: grpc.ServiceError | null, response: CheckBatchResponseMessage) => void,
+    ) => void;
+    return new Promise((resolve) => {
+      call.call(this.client, request, metadata, { deadline: Date.now() + 20_000 }, (error, response) => {
+        if (error) resolve({ ok: false, code: error.code, details: error.details });
+        else resolve({ ok: true, response });
+      });
+    });
   }
 
   /** `apiKey: null` sends no key at all. */

@@ -85,3 +85,25 @@ export interface ReleaseResponseMessage {
   status: "released" | "already_released" | "unknown_decision" | string;
   released: ObligationMessage[];
 }
+
+export interface BatchItemMessage {
+  action: string;
+  resource?: ResourceMessage | null;
+  context?: StructMessage | null;
+}
+
+export interface CheckBatchRequestMessage {
+  token: string;
+  items: BatchItemMessage[];
+  request_id?: string;
+  dpop?: DpopProofMessage | null;
+  dry_run?: boolean;
+}
+
+export type BatchResultMessage =
+  | { outcome?: "response"; response: CheckResponseMessage; error?: null }
+  | { outcome?: "error"; error: ReasonMessage; response?: null };
+
+export interface CheckBatchResponseMessage {
+  results: BatchResultMessage[];
+}
