@@ -10,6 +10,7 @@ export {
   type ObligationRequest,
   type PolicyDecision,
   type ReserveRequest,
+  type RuleHit,
   type StepUp,
   type WindowSpec,
 } from "./output.js";

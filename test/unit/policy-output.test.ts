@@ -10,7 +10,13 @@ describe("policy output validation", () => {
       reasons: [],
       requiredScopes: [],
       obligations: [{ ...reserve, window: { kind: "calendar", unit: "day" }, reason: { code: "limit_exceeded", message: "The request would exceed a limit." } }],
+      explain: [],
     });
+  });
+
+  it("reads the rules that fired", () => {
+    const hit = { kind: "deny", rule: "transactions.per_transaction", code: "limit_exceeded", message: "too much" };
+    expect(parseDecision({ effect: "deny", reasons: [{ code: "limit_exceeded" }], explain: [hit] }).explain).toEqual([hit]);
   });
 
   it("reads a step-up with acr_values and max_age", () => {
@@ -32,6 +38,11 @@ describe("policy output validation", () => {
     ["a reserve with an empty key", { effect: "allow", obligations: [{ ...reserve, key: [] }] }],
     ["a reserve with an unknown window", { effect: "allow", obligations: [{ ...reserve, window: "fortnight" }] }],
     ["required_scopes that are not strings", { effect: "deny", reasons: [{ code: "x" }], required_scopes: [1] }],
+    ["explain that is not an array", { effect: "allow", explain: {} }],
+    ["an explain entry of an unknown kind", { effect: "allow", explain: [{ kind: "maybe", rule: "a.b", code: "x" }] }],
+    ["an explain entry without a rule", { effect: "allow", explain: [{ kind: "deny", code: "x" }] }],
+    ["an explain entry whose rule has spaces", { effect: "allow", explain: [{ kind: "deny", rule: "a rule", code: "x" }] }],
+    ["an explain of more than 256 entries", { effect: "allow", explain: Array.from({ length: 257 }, () => ({ kind: "deny", rule: "a.b", code: "x" })) }],
   ])("refuses %s as a policy error", (_, raw) => {
     expect(() => parseDecision(raw)).toThrow(PolicyError);
   });
