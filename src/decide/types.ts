@@ -1,4 +1,5 @@
 import type { JsonObject } from "@verdict/sdk/wire";
+import type { RuleHit } from "../policy/index.js";
 import type { Reason } from "../reasons/index.js";
 import type { AppliedObligation } from "../state/index.js";
 import type { Principal } from "../token/index.js";
@@ -18,6 +19,8 @@ export interface CheckInput {
   context: JsonObject;
   requestId: string;
   dryRun: boolean;
+  /** Return which policy rules fired (`verdict check --explain`). */
+  explain?: boolean;
 }
 
 export type DecisionName = "ALLOW" | "DENY" | "STEP_UP";
@@ -33,6 +36,16 @@ export interface Challenge {
   description: string;
 }
 
+/** What the shadow (candidate) bundle said for the same input; it never changes the answer. */
+export interface ShadowResult {
+  revision: string;
+  /** The candidate policy's answer, before obligations (an evaluation error is DENY policy_error). */
+  effect: DecisionName;
+  reasons: Reason[];
+  /** Whether it said the same as the active policy: effect, reason codes and obligations. */
+  agrees: boolean;
+}
+
 export interface DecisionResult {
   decisionId: string;
   decision: DecisionName;
@@ -40,5 +53,10 @@ export interface DecisionResult {
   challenge?: Challenge;
   principal?: Principal;
   obligations: AppliedObligation[];
+  /** The revision of the bundle that made the decision. */
   policyRevision: string;
+  /** The rules that fired in the active policy (empty when it was not evaluated). */
+  explain: RuleHit[];
+  /** Present when a shadow bundle is loaded and its evaluation finished in time. */
+  shadow?: ShadowResult;
 }

@@ -58,8 +58,9 @@ export async function buildBundle({ policyDir, outFile, opa = toolPath("opa") }:
   try {
     await run(opa, args, { cwd: policyDir, maxBuffer: 16 * 1024 * 1024 });
   } catch (error) {
-    const stderr = (error as { stderr?: string }).stderr?.trim();
-    throw new Error(`opa build failed:\n${stderr || (error as Error).message}`);
+    // opa prints its errors on stdout or stderr depending on the kind
+    const { stderr, stdout } = error as { stderr?: string; stdout?: string };
+    throw new Error(`opa build failed:\n${stderr?.trim() || stdout?.trim() || (error as Error).message}`);
   }
   return { revision, outFile };
 }

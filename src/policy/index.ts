@@ -1,6 +1,7 @@
 export { BundleError, loadBundle, type Bundle } from "./bundle.js";
-export { buildBundle, bundleSources, ENTRYPOINTS, sourceRevision } from "./build.js";
-export { DECISION_ENTRYPOINT, PolicyEngine } from "./engine.js";
+export { buildBundle, bundleSources, ENTRYPOINTS, sourceRevision, TEST_FILE_PATTERNS } from "./build.js";
+export { DECISION_ENTRYPOINT, PolicyEngine, type EngineOptions } from "./engine.js";
+export { DEFAULT_BOUNDS, EvaluationError, type EvaluationBounds, type PolicyFailureKind } from "./pool.js";
 export { policyPrincipal, type PolicyInput, type PolicyPrincipal } from "./input.js";
 export {
   parseDecision,
@@ -14,3 +15,18 @@ export {
   type StepUp,
   type WindowSpec,
 } from "./output.js";
+export { PolicyRuntime, type PolicyRuntimeOptions, type ReloadOutcome } from "./runtime.js";
+export {
+  compareVerdicts,
+  failedVerdict,
+  listDisagreements,
+  policyVerdict,
+  SHADOW_COLLECTION,
+  ShadowRecorder,
+  type Difference,
+  type Disagreement,
+  type ListOptions,
+  type PolicyVerdict,
+  type ShadowRecorderOptions,
+} from "./shadow.js";
+export { bundleFingerprint, watchBundle, type BundleWatcher, type WatchOptions } from "./watch.js";

@@ -52,6 +52,7 @@ export function validateCheckRequest(request: CheckRequestMessage): ValidatedChe
     context: boundedObject(request.context, "context"),
     requestId,
     dryRun: request.dry_run === true,
+    explain: request.explain === true,
   };
 }
 

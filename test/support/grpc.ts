@@ -10,6 +10,7 @@ export interface CheckArgs {
   context?: JsonObject;
   requestId?: string;
   dryRun?: boolean;
+  explain?: boolean;
 }
 
 export type CallResult = { ok: true; response: CheckResponseMessage } | { ok: false; code: grpc.status; details: string };
@@ -42,6 +43,7 @@ export class TestClient {
         context: toStruct(args.context ?? {}),
         request_id: args.requestId ?? "",
         dry_run: args.dryRun ?? false,
+        explain: args.explain ?? false,
       },
       apiKey,
     );
