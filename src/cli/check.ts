@@ -16,6 +16,8 @@ export const usage = `verdict check --token T --action A --resource TYPE/ID [opt
   --context JSON     a JSON object, e.g. '{"amount": 100}'
   --request-id R     carried into logs and the audit trail
   --dry-run          evaluate without applying obligations
+  --explain          also show which policy rules fired (and what a shadow
+                     bundle said), under "explanation"
   --timeout-ms N     deadline of the call (default 5000)
 
 Prints the whole response as one JSON object. Exits 0 whatever the decision,
@@ -31,6 +33,7 @@ export async function check(argv: string[], env: Environment): Promise<void> {
     context: { type: "string" },
     "request-id": { type: "string" },
     "dry-run": { type: "boolean", default: false },
+    explain: { type: "boolean", default: false },
     "timeout-ms": { type: "string", default: "5000" },
   });
   let token = required(options.token, "--token");
@@ -51,15 +54,16 @@ export async function check(argv: string[], env: Environment): Promise<void> {
     context: toStruct(context),
     request_id: options["request-id"] ?? "",
     dry_run: options["dry-run"] === true,
+    explain: options.explain === true,
   };
   const response = await callCheck(options.addr as string, apiKey, request, timeoutMs);
-  process.stdout.write(JSON.stringify(inProtoOrder(response), null, 2) + "\n");
+  process.stdout.write(JSON.stringify(inProtoOrder(response, request.explain === true), null, 2) + "\n");
 }
 
 /** The response with its fields in the order of the .proto, for people reading it. */
-function inProtoOrder(response: CheckResponseMessage): CheckResponseMessage {
-  const { decision, reasons, challenge, principal, obligations, decision_id, policy_revision } = response;
-  return { decision, reasons, challenge, principal, obligations, decision_id, policy_revision };
+function inProtoOrder(response: CheckResponseMessage, explain: boolean): CheckResponseMessage {
+  const { decision, reasons, challenge, principal, obligations, decision_id, policy_revision, explanation } = response;
+  return { decision, reasons, challenge, principal, obligations, decision_id, policy_revision, ...(explain ? { explanation: explanation ?? null } : {}) };
 }
 
 function parseContext(text: string | undefined): JsonObject {
