@@ -31,6 +31,8 @@ export class PolicyEngine {
     readonly revision: string,
     readonly source: string,
     readonly bounds: EvaluationBounds,
+    /** The bundle's data (data.json), for reading only: the policy evaluates its own copy. */
+    readonly data: Readonly<Record<string, unknown>>,
   ) {}
 
   /** Compiles and instantiates the bundle in its workers; fails with PolicyError when it does not load. */
@@ -58,7 +60,7 @@ export class PolicyEngine {
       await started.pool.close();
       throw new PolicyError(`policy bundle ${bundle.source} has no ${DECISION_ENTRYPOINT} entrypoint (has: ${started.entrypoints.join(", ") || "none"})`);
     }
-    return new PolicyEngine(started.pool, bundle.revision, bundle.source, bounds);
+    return new PolicyEngine(started.pool, bundle.revision, bundle.source, bounds, bundle.data);
   }
 
   /** Runs verdict/decision. Throws PolicyError for an evaluation error, a bound hit, or a result that does not fit. */

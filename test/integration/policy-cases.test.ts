@@ -49,6 +49,10 @@ describe("the compiled bundle", () => {
     expect(engine.revision).toMatch(/^sha256:[0-9a-f]{16}$/);
   });
 
+  it("exposes the bundle's data for reading, without the test data", () => {
+    expect(Object.keys(engine.data)).toEqual(["settings"]);
+  });
+
   it("reports every rule that fired even when a deny wins", async () => {
     const c = table.decision_cases.find((x) => x.name === "a human's transfer one over the per-transaction limit is denied");
     if (!c) throw new Error("case missing from the table");
