@@ -104,7 +104,7 @@ describe("a candidate that fails", () => {
 
   beforeAll(async () => {
     const broken = await buildTestBundle(fixturePolicy("misbehaving-policy"));
-    t = await startTestVerdict({ config: { shadow_bundle: broken.path, shadow_wait_ms: 5, policy_timeout_ms: 300, policy_workers: 1 } });
+    t = await startTestVerdict({ config: { shadow_bundle: broken.path, shadow_wait_ms: 5, policy_timeout_ms: 1_000, policy_workers: 1 } });
     store = open(t.database);
   });
   afterAll(async () => {
@@ -139,7 +139,7 @@ describe("a candidate that fails", () => {
     await vi.waitFor(
       async () => {
         const record = (await listDisagreements(store, { limit: 10 })).find((r) => r.decisionId === response.decision_id);
-        expect(record?.shadow.error).toContain("longer than 300 ms");
+        expect(record?.shadow.error).toContain("longer than 1000 ms");
       },
       { timeout: 5_000, interval: 50 },
     );
