@@ -3,14 +3,14 @@ import { ConfigError, type Environment } from "./config/index.js";
 import { check, CheckCallError, usage as checkUsage } from "./cli/check.js";
 import { devToken, usage as devTokenUsage } from "./cli/dev-token.js";
 import { UsageError } from "./cli/args.js";
-import { policy, usage as policyUsage } from "./cli/policy.js";
+import { policy, PolicyCommandError, usage as policyUsage } from "./cli/policy.js";
 import { serve, usage as serveUsage } from "./cli/serve.js";
 
 const commands: Record<string, { run: (argv: string[], env: Environment) => Promise<void>; usage: string }> = {
   serve: { run: serve, usage: serveUsage },
   check: { run: check, usage: checkUsage },
   "dev-token": { run: devToken, usage: devTokenUsage },
-  policy: { run: (argv) => policy(argv), usage: policyUsage },
+  policy: { run: policy, usage: policyUsage },
 };
 
 const overview = `verdict: a policy decision point for APIs and the agents that call them
@@ -18,7 +18,7 @@ const overview = `verdict: a policy decision point for APIs and the agents that 
   verdict serve      serve gRPC Check (--config FILE, or --profile dev)
   verdict check      ask a running Verdict for one decision
   verdict dev-token  mint a token from the local development issuer
-  verdict policy     build policy bundles
+  verdict policy     build, test and evaluate policies; shadow disagreements
 
 verdict COMMAND --help shows a command's options.`;
 
@@ -45,7 +45,7 @@ export async function main(argv: string[], env: Environment): Promise<number> {
       process.stderr.write(`verdict ${name}: ${error.message}\n\n${command.usage}\n`);
       return 2;
     }
-    if (error instanceof ConfigError || error instanceof CheckCallError) {
+    if (error instanceof ConfigError || error instanceof CheckCallError || error instanceof PolicyCommandError) {
       process.stderr.write(`verdict ${name}: ${error.message}\n`);
       return 1;
     }

@@ -1,6 +1,8 @@
 # Entry points of the bundle. The rules in package verdict.rules contribute
-# reasons, step-ups and obligations; this module turns them into one decision:
-# any deny wins, then any step-up, else allow with the obligations to enforce.
+# denials, step-ups and obligations, each naming the rule that produced it; this
+# module turns them into one decision: any deny wins, then any step-up, else allow
+# with the obligations to enforce. Every decision also lists the rules that fired
+# (explain), because opa-wasm has no trace of its own (docs/policies.md).
 package verdict
 
 import data.verdict.rules
@@ -12,6 +14,7 @@ decision := {
 	"effect": "deny",
 	"reasons": [reason_of(r) | some r in rules.deny],
 	"required_scopes": sort(rules.required_scopes),
+	"explain": explain,
 } if {
 	count(rules.deny) > 0
 }
@@ -20,6 +23,7 @@ decision := {
 	"effect": "step_up",
 	"reasons": [reason_of(r) | some r in rules.step_up],
 	"step_up": step_up_challenge,
+	"explain": explain,
 } if {
 	count(rules.deny) == 0
 	count(rules.step_up) > 0
@@ -28,7 +32,8 @@ decision := {
 decision := {
 	"effect": "allow",
 	"reasons": [],
-	"obligations": [o | some o in rules.obligations],
+	"obligations": [object.remove(o, ["rule"]) | some o in rules.obligations],
+	"explain": explain,
 } if {
 	count(rules.deny) == 0
 	count(rules.step_up) == 0
@@ -41,10 +46,30 @@ state_queries := [q | some q in rules.state_queries]
 
 reason_of(r) := {"code": r.code, "message": r.message}
 
-step_up_challenge := object.union(
-	{"acr_values": sort({r.acr | some r in rules.step_up})},
-	max_age_part,
+# Which rules fired, whatever the effect: a deny also shows the step-ups and
+# obligations that would have applied.
+explain := array.concat(
+	array.concat(
+		[hit("deny", r, r.code, r.message) | some r in rules.deny],
+		[hit("step_up", r, r.code, r.message) | some r in rules.step_up],
+	),
+	[hit("obligation", o, o.type, obligation_message(o)) | some o in rules.obligations],
 )
+
+hit(kind, entry, code, message) := {"kind": kind, "rule": object.get(entry, "rule", "unnamed"), "code": code, "message": message}
+
+obligation_message(o) := sprintf("reserve %v against a limit of %v per %s on %s", [o.amount, o.limit, o.window, concat("/", o.key)])
+
+# The client must reach the strongest level any step-up asks for; max_age is the
+# smallest any of them sets.
+step_up_challenge := object.union({"acr_values": [strongest_needed_acr]}, max_age_part)
+
+strongest_needed_acr := [acr |
+	some acr in needed_acrs
+	data.settings.acr_levels[acr] == max([data.settings.acr_levels[a] | some a in needed_acrs])
+][0]
+
+needed_acrs := {r.acr | some r in rules.step_up}
 
 max_age_part := {"max_age": min({r.max_age | some r in rules.step_up; r.max_age})} if {
 	some r in rules.step_up

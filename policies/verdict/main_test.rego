@@ -2,74 +2,96 @@ package verdict_test
 
 import data.verdict
 
-agent(scopes) := {
+human(scopes) := {
 	"subject": "user-123",
-	"client_id": "agent-7",
-	"client_type": "ai-agent",
+	"client_id": "web-app",
+	"client_type": "",
 	"scopes": scopes,
 	"actors": [],
 	"delegation_depth": 0,
 }
 
-request(action, scopes, context) := {
+request(action, principal, context) := {
 	"action": action,
 	"resource": {"type": "invoice", "id": "inv-1", "attributes": {}},
 	"context": context,
-	"principal": agent(scopes),
+	"principal": principal,
 	"caller": {"api": "invoices-api", "audience": "https://invoices.example"},
 	"state": {},
 	"now": 1700000000,
 }
 
 test_allows_reading_invoices_with_the_read_scope if {
-	d := verdict.decision with input as request("invoices:read", ["invoices:read"], {})
+	d := verdict.decision with input as request("invoices:read", human(["invoices:read"]), {})
 	d.effect == "allow"
 	d.reasons == []
 	d.obligations == []
-}
-
-test_denies_an_unknown_action if {
-	d := verdict.decision with input as request("invoices:burn", ["invoices:read"], {})
-	d.effect == "deny"
-	d.reasons[0].code == "action_unknown"
-	d.required_scopes == []
+	d.explain == []
 }
 
 test_deny_names_every_scope_the_action_needs if {
-	d := verdict.decision with input as request("invoices:dispute", ["invoices:read"], {})
+	d := verdict.decision with input as request("invoices:dispute", human(["invoices:read"]), {})
 	d.effect == "deny"
 	d.reasons == [{"code": "insufficient_scope", "message": "invoices:dispute needs the scope invoices:write"}]
 	d.required_scopes == ["invoices:write"]
 }
 
-test_deny_wins_over_step_up if {
-	# no invoices:write and no MFA: the missing scope is what the client must fix first
-	d := verdict.decision with input as request("invoices:dispute", [], {})
+test_a_deny_carries_no_obligations_and_no_step_up if {
+	d := verdict.decision with input as request("invoices:dispute", human([]), {})
 	d.effect == "deny"
 	not d.step_up
+	not d.obligations
 }
 
-test_step_up_carries_acr_values_without_max_age_when_none_is_set if {
-	d := verdict.decision with input as request("invoices:dispute", ["invoices:write"], {})
+test_reasons_carry_only_code_and_message if {
+	d := verdict.decision with input as request("invoices:burn", human([]), {})
+	every r in d.reasons {
+		object.keys(r) == {"code", "message"}
+	}
+}
+
+test_step_up_without_max_age_when_no_requirement_sets_one if {
+	d := verdict.decision with input as request("invoices:dispute", human(["invoices:write"]), {})
 	d.effect == "step_up"
-	d.reasons[0].code == "step_up_required"
 	d.step_up == {"acr_values": ["mfa"]}
 }
 
-test_step_up_carries_the_smallest_max_age if {
-	settings := object.union(data.settings, {"actions": {"invoices:dispute": {"scopes": ["invoices:write"], "acr": "mfa", "max_age": 300}}})
-	d := verdict.decision with input as request("invoices:dispute", ["invoices:write"], {}) with data.settings as settings
-	d.step_up == {"acr_values": ["mfa"], "max_age": 300}
+test_step_up_asks_for_the_strongest_level_and_the_smallest_max_age if {
+	settings := object.union(data.settings, {
+		"actions": {"invoices:dispute": {"scopes": ["invoices:write"], "acr": "phr", "max_age": 900}},
+		"agents": {"step_up": {"invoices:dispute": {"acr": "mfa", "max_age": 60}}},
+	})
+	p := object.union(human(["invoices:write"]), {"client_type": "ai-agent", "acr": "pwd"})
+	d := verdict.decision with input as request("invoices:dispute", p, {}) with data.settings as settings
+	d.step_up == {"acr_values": ["phr"], "max_age": 60}
+	count(d.reasons) == 2
 }
 
-test_allow_carries_the_obligations if {
-	d := verdict.decision with input as request("payments:transfer", ["payments:write"], {"amount": 100})
+test_an_allow_strips_the_rule_from_its_obligations_and_explains_them if {
+	d := verdict.decision with input as request("payments:transfer", human(["payments:write"]), {"amount": 100})
 	d.effect == "allow"
-	count(d.obligations) == 1
-	d.obligations[0].type == "reserve"
+	d.obligations == [{
+		"type": "reserve",
+		"key": ["payments:transfer", "daily_per_user", "user-123"],
+		"amount": 100,
+		"limit": 1000,
+		"window": "day",
+		"reason": {"code": "limit_exceeded", "message": "the daily payments:transfer limit of 1000 for this user would be exceeded"},
+	}]
+	d.explain == [{
+		"kind": "obligation",
+		"rule": "transactions.daily_per_user",
+		"code": "reserve",
+		"message": "reserve 100 against a limit of 1000 per day on payments:transfer/daily_per_user/user-123",
+	}]
 }
 
-test_no_state_is_queried_by_the_demo_policy if {
-	q := verdict.state_queries with input as request("payments:transfer", ["payments:write"], {"amount": 100})
+test_an_entry_without_a_rule_is_explained_as_unnamed if {
+	h := verdict.hit("deny", {"code": "x", "message": "m"}, "x", "m")
+	h.rule == "unnamed"
+}
+
+test_no_state_is_queried_by_the_library if {
+	q := verdict.state_queries with input as request("payments:transfer", human(["payments:write"]), {"amount": 100})
 	q == []
 }

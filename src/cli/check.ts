@@ -20,6 +20,8 @@ export const usage = `verdict check --token T --action A --resource TYPE/ID [opt
   --tls-ca FILE      connect with TLS, trusting this CA (PEM)
   --tls-cert FILE    with --tls-key: a client certificate for mutual TLS
   --tls-name NAME    the server name to verify (default: the host of --addr)
+  --explain          also show which policy rules fired (and what a shadow
+                     bundle said), under "explanation"
   --timeout-ms N     deadline of the call (default 5000)
 
 Prints the whole response as one JSON object. Exits 0 whatever the decision,
@@ -42,6 +44,7 @@ export async function check(argv: string[], env: Environment): Promise<void> {
     "tls-cert": { type: "string" },
     "tls-key": { type: "string" },
     "tls-name": { type: "string" },
+    explain: { type: "boolean", default: false },
     "timeout-ms": { type: "string", default: "5000" },
   });
   let token = required(options.token, "--token");
@@ -68,15 +71,16 @@ export async function check(argv: string[], env: Environment): Promise<void> {
     request_id: options["request-id"] ?? "",
     dry_run: options["dry-run"] === true,
     ...(dpop ? { dpop } : {}),
+    explain: options.explain === true,
   };
   const response = await callCheck(options.addr as string, apiKey, request, timeoutMs, credentials, options["tls-name"]);
-  process.stdout.write(JSON.stringify(inProtoOrder(response), null, 2) + "\n");
+  process.stdout.write(JSON.stringify(inProtoOrder(response, request.explain === true), null, 2) + "\n");
 }
 
 /** The response with its fields in the order of the .proto, for people reading it. */
-function inProtoOrder(response: CheckResponseMessage): CheckResponseMessage {
-  const { decision, reasons, challenge, principal, obligations, decision_id, policy_revision } = response;
-  return { decision, reasons, challenge, principal, obligations, decision_id, policy_revision };
+function inProtoOrder(response: CheckResponseMessage, explain: boolean): CheckResponseMessage {
+  const { decision, reasons, challenge, principal, obligations, decision_id, policy_revision, explanation } = response;
+  return { decision, reasons, challenge, principal, obligations, decision_id, policy_revision, ...(explain ? { explanation: explanation ?? null } : {}) };
 }
 
 function parseContext(text: string | undefined): JsonObject {

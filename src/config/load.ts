@@ -133,6 +133,16 @@ function toConfig(file: ParsedConfigFile, { baseDir, env, profile = "production"
     })),
     bundlePath: file.bundle !== undefined ? at(file.bundle) : defaultBundlePath,
     maxBatchItems: file.max_batch_items,
+    policy: {
+      watch: file.bundle_watch,
+      shadowBundlePath: file.shadow_bundle !== undefined ? at(file.shadow_bundle) : undefined,
+      shadowWaitMs: file.shadow_wait_ms,
+      shadowRetentionDays: file.shadow_retention_days,
+      timeoutMs: file.policy_timeout_ms,
+      memoryMb: file.policy_memory_mb,
+      workers: file.policy_workers,
+    },
+    metricsListen: file.metrics_listen !== undefined ? hostAndPort(file.metrics_listen, "metrics_listen") : undefined,
     mongo: {
       uri: file.mongodb_uri ?? (env.MONGODB_URI || undefined),
       database: file.mongodb_database,
@@ -147,4 +157,11 @@ function toConfig(file: ParsedConfigFile, { baseDir, env, profile = "production"
     logLevel: logLevel as Config["logLevel"],
     stateDir: stateDirFrom(env),
   };
+}
+
+function hostAndPort(value: string, key: string): { host: string; port: number } {
+  const separator = value.lastIndexOf(":");
+  const port = Number(value.slice(separator + 1));
+  if (port > 65_535) throw new ConfigError(`${key}: port ${port} is out of range`);
+  return { host: value.slice(0, separator).replace(/^\[|\]$/g, ""), port };
 }

@@ -52,6 +52,20 @@ export interface Config {
   bundlePath: string;
   /** Items a CheckBatch may hold. */
   maxBatchItems: number;
+  policy: {
+    /** Reload the bundles when their files change. */
+    watch: boolean;
+    /** A candidate bundle evaluated beside the active one; its answers are recorded, never given. */
+    shadowBundlePath: string | undefined;
+    shadowWaitMs: number;
+    shadowRetentionDays: number;
+    /** Bounds of one evaluation. */
+    timeoutMs: number;
+    memoryMb: number;
+    workers: number;
+  };
+  /** Where GET /metrics is served (Prometheus text); none when undefined. */
+  metricsListen: { host: string; port: number } | undefined;
   mongo: {
     /** Undefined: start the pinned local-mongo with its data under stateDir. */
     uri: string | undefined;

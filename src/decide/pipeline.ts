@@ -4,8 +4,21 @@
 // CheckBatch verifies its token once, reads all its items' state in one round
 // trip, and then decides each item on its own.
 import { randomUUID } from "node:crypto";
-import type { Logger } from "../observability/index.js";
-import { policyPrincipal, PolicyError, type PolicyDecision, type PolicyEngine, type PolicyInput, type StateQuery } from "../policy/index.js";
+import { createMetrics, type Logger, type Metrics } from "../observability/index.js";
+import {
+  compareVerdicts,
+  EvaluationError,
+  failedVerdict,
+  policyPrincipal,
+  PolicyError,
+  policyVerdict,
+  type PolicyDecision,
+  type PolicyEngine,
+  type PolicyInput,
+  type PolicyVerdict,
+  type ShadowRecorder,
+  type StateQuery,
+} from "../policy/index.js";
 import { reason } from "../reasons/index.js";
 import {
   applyObligations,
@@ -19,10 +32,16 @@ import {
   type StateStore,
 } from "../state/index.js";
 import { sha256Hex, TokenError, verifyDpopProof, type DpopOptions, type Principal, type TokenVerifier, type VerifiedToken } from "../token/index.js";
-import type { BatchInput, BatchItemResult, Caller, CheckCommon, CheckInput, CheckItem, DecisionResult } from "./types.js";
+import type { BatchInput, BatchItemResult, Caller, CheckCommon, CheckInput, CheckItem, DecisionName, DecisionResult } from "./types.js";
 
 export interface PolicySource {
+  /**
+   * The engine that decides now. The pipeline takes it once per Check (or batch),
+   * so a bundle swapped out meanwhile still finishes the decisions it started.
+   */
   current(): PolicyEngine;
+  /** A candidate engine evaluated beside the active one (shadow evaluation), if any. */
+  shadow?(): PolicyEngine | undefined;
 }
 
 export interface DeciderDeps {
@@ -31,20 +50,29 @@ export interface DeciderDeps {
   state: StateStore;
   dpop: DpopOptions;
   log: Logger;
+  metrics?: Metrics;
+  /** Where shadow disagreements are recorded; without it they are only counted. */
+  shadowRecorder?: ShadowRecorder;
+  /** How long an answer may wait for a shadow evaluation still running (it goes on in the background). */
+  shadowWaitMs?: number;
   /** Milliseconds since the epoch; injectable for tests. */
   now?: () => number;
 }
 
-type Base = Pick<DecisionResult, "decisionId" | "policyRevision" | "obligations">;
+type Base = Pick<DecisionResult, "decisionId" | "policyRevision" | "obligations" | "explain">;
+
+const EFFECT_DECISION: Record<PolicyDecision["effect"], DecisionName> = { allow: "ALLOW", deny: "DENY", step_up: "STEP_UP" };
 
 /** A decision that is settled before the policy runs, or the input the policy will see. */
-type Pending = { settled: DecisionResult } | { input: PolicyInput; queries: StateQuery[]; base: Base };
+type Pending = { settled: DecisionResult } | { input: PolicyInput; queries: StateQuery[]; base: Base; item: CheckItem };
 
 export class Decider {
   private readonly now: () => number;
+  private readonly metrics: Metrics;
 
   constructor(private readonly deps: DeciderDeps) {
     this.now = deps.now ?? Date.now;
+    this.metrics = deps.metrics ?? createMetrics();
   }
 
   async check(input: CheckInput): Promise<DecisionResult> {
@@ -75,7 +103,7 @@ export class Decider {
   private async decide(common: CheckCommon, items: CheckItem[], batch: boolean): Promise<DecisionResult[]> {
     const nowMs = this.now();
     const engine = this.deps.policies.current();
-    const bases: Base[] = items.map(() => ({ decisionId: randomUUID(), policyRevision: engine.revision, obligations: [] }));
+    const bases: Base[] = items.map(() => ({ decisionId: randomUUID(), policyRevision: engine.revision, obligations: [], explain: [] }));
 
     // 1. The token, once for all items.
     let verified: VerifiedToken;
@@ -102,7 +130,7 @@ export class Decider {
           ...(batch ? { batch: { size: items.length, index, actions: counts } } : {}),
         };
         try {
-          return { input, queries: await engine.stateQueries(input), base };
+          return { input, queries: await engine.stateQueries(input), base, item };
         } catch (error) {
           return { settled: this.policyDenial(error, base, principal, engine) };
         }
@@ -132,14 +160,19 @@ export class Decider {
         results.push({ ...p.base, principal, decision: "DENY", reasons: [reason("state_unavailable")] });
         continue;
       }
+      // The shadow starts at the same moment as the active evaluation and runs beside it.
+      const evaluation = engine.decide(p.input);
+      const shadow = this.startShadow(p.input);
       let decision: PolicyDecision;
       try {
-        decision = await engine.decide(p.input);
+        decision = await evaluation;
       } catch (error) {
-        results.push(this.policyDenial(error, p.base, principal, engine));
+        const denial = this.policyDenial(error, p.base, principal, engine);
+        results.push(await this.withShadow(denial, failedVerdict(engine.revision, (error as Error).message), shadow, common, p.item, principal));
         continue;
       }
-      results.push(await this.enforce(p.base, principal, decision, common, nowMs));
+      const result = await this.enforce({ ...p.base, explain: decision.explain }, principal, decision, common, nowMs);
+      results.push(await this.withShadow(result, policyVerdict(engine.revision, decision), shadow, common, p.item, principal));
     }
     return results;
   }
@@ -186,8 +219,78 @@ export class Decider {
 
   private policyDenial(error: unknown, base: Base, principal: Principal, engine: PolicyEngine): DecisionResult {
     if (!(error instanceof PolicyError)) throw error;
-    this.deps.log.error({ decisionId: base.decisionId, policyRevision: engine.revision, err: error.message }, "policy error; denying");
+    const failure = error instanceof EvaluationError ? error.kind : "invalid_output";
+    this.metrics.policyEvaluationFailures.inc({ bundle: "active", reason: failure });
+    this.deps.log.error({ decisionId: base.decisionId, policyRevision: engine.revision, reason: failure, err: error.message }, "policy error; denying");
     return { ...base, principal, decision: "DENY", reasons: [reason("policy_error")] };
+  }
+
+  /**
+   * Starts the shadow evaluation if a candidate is loaded and one of its workers is
+   * idle: shadow evaluation is skipped (and counted) rather than queued, so it can
+   * never slow the answers down. It resolves, never rejects.
+   */
+  private startShadow(input: PolicyInput): Promise<PolicyVerdict> | undefined {
+    const engine = this.deps.policies.shadow?.();
+    if (!engine) return undefined;
+    if (!engine.hasIdleWorker()) {
+      this.metrics.shadowEvaluations.inc({ outcome: "skipped" });
+      return undefined;
+    }
+    const revision = engine.revision;
+    return engine.decide(input).then(
+      (decision) => policyVerdict(revision, decision),
+      (error: unknown) => {
+        this.metrics.policyEvaluationFailures.inc({ bundle: "shadow", reason: error instanceof EvaluationError ? error.kind : "invalid_output" });
+        return failedVerdict(revision, error instanceof Error ? error.message : String(error));
+      },
+    );
+  }
+
+  /**
+   * Compares and records the shadow's answer whenever it comes; puts it on the
+   * result only if it came within shadowWaitMs of the answer being ready.
+   */
+  private async withShadow(
+    result: DecisionResult,
+    active: PolicyVerdict,
+    shadow: Promise<PolicyVerdict> | undefined,
+    common: CheckCommon,
+    item: CheckItem,
+    principal: Principal,
+  ): Promise<DecisionResult> {
+    if (!shadow) return result;
+    const compared = shadow.then((verdict) => {
+      const differs = compareVerdicts(active, verdict);
+      this.metrics.shadowEvaluations.inc({ outcome: verdict.error !== undefined ? "error" : differs.length > 0 ? "disagree" : "agree" });
+      if (differs.length > 0) {
+        this.deps.shadowRecorder?.record({
+          decisionId: result.decisionId,
+          at: new Date(this.now()),
+          caller: common.caller.name,
+          action: item.action,
+          resource: { type: item.resource.type, id: item.resource.id },
+          subject: principal.subject,
+          clientId: principal.clientId,
+          clientType: principal.clientType,
+          differs,
+          active,
+          shadow: verdict,
+        });
+      }
+      return { verdict, differs };
+    });
+    const settled = await within(compared, this.deps.shadowWaitMs ?? 5);
+    if (!settled) return result;
+    return {
+      ...result,
+      shadow: {
+        revision: settled.verdict.revision,
+        effect: EFFECT_DECISION[settled.verdict.effect],
+        reasons: settled.verdict.reasons,
+        agrees: settled.differs.length === 0,
+      },
+    };
   }
 
   /** Turns the policy's decision into the answer, applying obligations when it allows. */
@@ -239,6 +342,23 @@ export class Decider {
       return { ...base, principal, decision: "DENY", reasons: [reason("state_unavailable")] };
     }
   }
+}
+
+/** The promise's value if it settles within ms, else undefined (it keeps running). */
+function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(undefined), ms);
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      () => {
+        clearTimeout(timer);
+        resolve(undefined);
+      },
+    );
+  });
 }
 
 function stepUpChallenge(stepUp: { acrValues: string[]; maxAge?: number }): DecisionResult["challenge"] {

@@ -1,4 +1,5 @@
 import type { JsonObject } from "@verdict/sdk/wire";
+import type { RuleHit } from "../policy/index.js";
 import type { Reason } from "../reasons/index.js";
 import type { AppliedObligation } from "../state/index.js";
 import type { Principal } from "../token/index.js";
@@ -27,6 +28,8 @@ export interface CheckCommon {
   dryRun: boolean;
   /** The DPoP proof the client sent to the API, with the request's method and URL. */
   dpop?: { proof: string; method: string; url: string };
+  /** Return which policy rules fired (`verdict check --explain`). */
+  explain?: boolean;
 }
 
 /** One Check, validated and normalized at the edge. */
@@ -52,6 +55,16 @@ export interface Challenge {
   description: string;
 }
 
+/** What the shadow (candidate) bundle said for the same input; it never changes the answer. */
+export interface ShadowResult {
+  revision: string;
+  /** The candidate policy's answer, before obligations (an evaluation error is DENY policy_error). */
+  effect: DecisionName;
+  reasons: Reason[];
+  /** Whether it said the same as the active policy: effect, reason codes and obligations. */
+  agrees: boolean;
+}
+
 export interface DecisionResult {
   decisionId: string;
   decision: DecisionName;
@@ -59,5 +72,10 @@ export interface DecisionResult {
   challenge?: Challenge;
   principal?: Principal;
   obligations: AppliedObligation[];
+  /** The revision of the bundle that made the decision. */
   policyRevision: string;
+  /** The rules that fired in the active policy (empty when it was not evaluated). */
+  explain: RuleHit[];
+  /** Present when a shadow bundle is loaded and its evaluation finished in time. */
+  shadow?: ShadowResult;
 }

@@ -4,8 +4,7 @@ import { readOrCreateSecret } from "./files.js";
 
 export const DEV_API_NAME = "dev-api";
 export const DEV_API_AUDIENCE = "urn:verdict:dev-api";
-/** The scopes of the demo policies; tokens with others are refused (unknown_scope). */
-export const DEV_API_SCOPES = ["invoices:read", "invoices:write", "payments:write"] as const;
+
 
 export function devApiKeyPath(stateDir: string): string {
   return join(stateDir, "dev-api-key");

@@ -18,14 +18,24 @@ export interface BuildOptions {
   opa?: string;
 }
 
-/** Policy sources that go into a bundle: Rego modules (not their tests) and data files. */
+/** Files that are tests, never part of a bundle: `*_test.rego` and test data such as `*_test.json`. */
+export const TEST_FILE_PATTERNS = ["*_test.rego", "*_test.json", "*_test.yaml", "*_test.yml"];
+
+const isTestFile = (name: string) => /_test\.(rego|json|ya?ml)$/.test(name);
+const isSource = (name: string) => /\.(rego|json|ya?ml)$/.test(name) && !isTestFile(name);
+
+/**
+ * Policy sources that go into a bundle, as opa loads them: Rego modules and data
+ * files (JSON, YAML), not tests. The revision hashes exactly these.
+ */
 export function bundleSources(policyDir: string): string[] {
   const out: string[] = [];
   const walk = (dir: string) => {
     for (const name of readdirSync(dir).sort()) {
+      if (name.startsWith(".")) continue;
       const path = join(dir, name);
       if (statSync(path).isDirectory()) walk(path);
-      else if ((name.endsWith(".rego") && !name.endsWith("_test.rego")) || name === "data.json") out.push(path);
+      else if (isSource(name)) out.push(path);
     }
   };
   walk(policyDir);
@@ -44,12 +54,13 @@ export async function buildBundle({ policyDir, outFile, opa = toolPath("opa") }:
   if (!existsSync(opa)) throw new Error(`${opa} is missing: run npm run tools first`);
   const revision = sourceRevision(policyDir);
   mkdirSync(dirname(outFile), { recursive: true });
-  const args = ["build", "-t", "wasm", ...ENTRYPOINTS.flatMap((e) => ["-e", e]), "--revision", revision, "--ignore", "*_test.rego", "-o", outFile, "."];
+  const args = ["build", "-t", "wasm", ...ENTRYPOINTS.flatMap((e) => ["-e", e]), "--revision", revision, ...TEST_FILE_PATTERNS.flatMap((p) => ["--ignore", p]), "--ignore", ".*", "-o", outFile, "."];
   try {
     await run(opa, args, { cwd: policyDir, maxBuffer: 16 * 1024 * 1024 });
   } catch (error) {
-    const stderr = (error as { stderr?: string }).stderr?.trim();
-    throw new Error(`opa build failed:\n${stderr || (error as Error).message}`);
+    // opa prints its errors on stdout or stderr depending on the kind
+    const { stderr, stdout } = error as { stderr?: string; stdout?: string };
+    throw new Error(`opa build failed:\n${stderr?.trim() || stdout?.trim() || (error as Error).message}`);
   }
   return { revision, outFile };
 }

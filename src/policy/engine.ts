@@ -1,61 +1,98 @@
-// Evaluates a compiled bundle with opa-wasm. One engine per bundle revision.
-import { loadPolicy } from "@open-policy-agent/opa-wasm";
+// Evaluates a compiled bundle with opa-wasm, off the main thread and under the
+// evaluation bounds (pool.ts). One engine per bundle revision; close it when it
+// is no longer served.
 import type { Bundle } from "./bundle.js";
 import type { PolicyInput } from "./input.js";
 import { parseDecision, parseStateQueries, PolicyError, type PolicyDecision, type StateQuery } from "./output.js";
+import { compileWasm, DEFAULT_BOUNDS, EvaluatorPool, type EvaluationBounds, type WasmModule } from "./pool.js";
 
 export const DECISION_ENTRYPOINT = "verdict/decision";
 export const STATE_QUERIES_ENTRYPOINT = "verdict/state_queries";
 
-type LoadedPolicy = Awaited<ReturnType<typeof loadPolicy>>;
+export interface EngineOptions {
+  bounds?: Partial<EvaluationBounds>;
+  /** Called when an evaluation worker had to be replaced (overran, crashed). */
+  onWorkerLost?: (why: string) => void;
+}
+
+/** A small input that exercises the decision path at start (see pool.ts). */
+const WARMUP_INPUT = {
+  action: "",
+  resource: { type: "", id: "", attributes: {} },
+  context: {},
+  principal: { subject: "", client_id: "", client_type: "", actors: [], delegation_depth: 0, scopes: [], issuer: "", expires_at: 0, issued_at: 0 },
+  caller: { api: "", audience: "" },
+  state: {},
+  now: 0,
+};
 
 export class PolicyEngine {
   private constructor(
-    private readonly policy: LoadedPolicy,
+    private readonly pool: EvaluatorPool,
     readonly revision: string,
+    readonly source: string,
+    readonly bounds: EvaluationBounds,
+    /** The bundle's data (data.json), for reading only: the policy evaluates its own copy. */
+    readonly data: Readonly<Record<string, unknown>>,
     private readonly hasStateQueries: boolean,
   ) {}
 
-  static async load(bundle: Bundle): Promise<PolicyEngine> {
-    let policy: LoadedPolicy;
+  /** Compiles and instantiates the bundle in its workers; fails with PolicyError when it does not load. */
+  static async load(bundle: Bundle, options: EngineOptions = {}): Promise<PolicyEngine> {
+    const bounds = { ...DEFAULT_BOUNDS, ...options.bounds };
+    let module: WasmModule;
     try {
-      policy = await loadPolicy(bundle.wasm);
-      policy.setData(bundle.data);
+      module = await compileWasm(bundle.wasm);
+    } catch (error) {
+      throw new PolicyError(`policy bundle ${bundle.source} does not compile: ${(error as Error).message}`);
+    }
+    let started;
+    try {
+      started = await EvaluatorPool.start({
+        module,
+        data: bundle.data,
+        bounds,
+        warmup: { entrypoint: DECISION_ENTRYPOINT, input: WARMUP_INPUT },
+        ...(options.onWorkerLost ? { onWorkerLost: options.onWorkerLost } : {}),
+      });
     } catch (error) {
       throw new PolicyError(`policy bundle ${bundle.source} does not load: ${(error as Error).message}`);
     }
-    const entrypoints = Object.keys((policy.entrypoints ?? {}) as Record<string, number>);
-    if (!entrypoints.includes(DECISION_ENTRYPOINT)) {
-      throw new PolicyError(`policy bundle ${bundle.source} has no ${DECISION_ENTRYPOINT} entrypoint (has: ${entrypoints.join(", ") || "none"})`);
+    if (!started.entrypoints.includes(DECISION_ENTRYPOINT)) {
+      await started.pool.close();
+      throw new PolicyError(`policy bundle ${bundle.source} has no ${DECISION_ENTRYPOINT} entrypoint (has: ${started.entrypoints.join(", ") || "none"})`);
     }
-    return new PolicyEngine(policy, bundle.revision, entrypoints.includes(STATE_QUERIES_ENTRYPOINT));
+    return new PolicyEngine(started.pool, bundle.revision, bundle.source, bounds, bundle.data, started.entrypoints.includes(STATE_QUERIES_ENTRYPOINT));
   }
 
-  /** Runs verdict/state_queries (an absent entry point or an undefined result needs no state). */
+  /**
+   * Runs verdict/state_queries: the state this decision needs (an absent entry
+   * point or an undefined result needs none). Throws PolicyError like decide().
+   */
   async stateQueries(input: PolicyInput): Promise<StateQuery[]> {
     if (!this.hasStateQueries) return [];
-    let resultSet: unknown;
-    try {
-      resultSet = this.policy.evaluate(input, STATE_QUERIES_ENTRYPOINT);
-    } catch (error) {
-      throw new PolicyError(`${STATE_QUERIES_ENTRYPOINT} failed: ${(error as Error).message}`);
-    }
+    const resultSet = await this.pool.evaluate(STATE_QUERIES_ENTRYPOINT, input);
     if (!Array.isArray(resultSet) || resultSet.length === 0) return [];
     return parseStateQueries((resultSet[0] as { result?: unknown }).result);
   }
 
-  /** Runs verdict/decision. Throws PolicyError for an evaluation error or a result that does not fit. */
+  /** Runs verdict/decision. Throws PolicyError for an evaluation error, a bound hit, or a result that does not fit. */
   async decide(input: PolicyInput): Promise<PolicyDecision> {
-    return parseDecision(this.evaluate(input, DECISION_ENTRYPOINT));
+    return parseDecision(await this.evaluate(input, DECISION_ENTRYPOINT));
   }
 
-  private evaluate(input: PolicyInput, entrypoint: string): unknown {
-    let resultSet: unknown;
-    try {
-      resultSet = this.policy.evaluate(input, entrypoint);
-    } catch (error) {
-      throw new PolicyError(`${entrypoint} failed: ${(error as Error).message}`);
-    }
+  /** True when an evaluation would start at once; shadow evaluation skips rather than queue. */
+  hasIdleWorker(): boolean {
+    return this.pool.hasIdleWorker();
+  }
+
+  /** Lets evaluations in flight finish, then stops the workers. */
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+
+  private async evaluate(input: PolicyInput, entrypoint: string): Promise<unknown> {
+    const resultSet = await this.pool.evaluate(entrypoint, input);
     if (!Array.isArray(resultSet) || resultSet.length === 0) throw new PolicyError(`${entrypoint} is undefined for this input`);
     if (resultSet.length > 1) throw new PolicyError(`${entrypoint} has ${resultSet.length} results; it must have one`);
     return (resultSet[0] as { result?: unknown }).result;

@@ -56,12 +56,23 @@ export interface StepUp {
   maxAge?: number;
 }
 
+/** One rule that fired, as the policy reports it (opa-wasm has no trace of its own). */
+export interface RuleHit {
+  kind: "deny" | "step_up" | "obligation";
+  /** e.g. "transactions.per_transaction": the module and rule that produced it. */
+  rule: string;
+  code: string;
+  message: string;
+}
+
 export interface PolicyDecision {
   effect: Effect;
   reasons: Reason[];
   requiredScopes: string[];
   stepUp?: StepUp;
   obligations: ObligationRequest[];
+  /** The rules that fired, whatever the effect; empty when the policy reports none. */
+  explain: RuleHit[];
 }
 
 export class PolicyError extends Error {
@@ -73,6 +84,8 @@ export class PolicyError extends Error {
 }
 
 const CODE = /^[a-z][a-z0-9_]{0,63}$/;
+const RULE = /^[A-Za-z_][A-Za-z0-9_.:/-]{0,127}$/;
+const MAX_EXPLAIN = 256;
 const KEY_PART = /^[^\u0000-\u001f\u007f]{1,256}$/;
 const MAX_KEY_PARTS = 8;
 const MAX_STATE_QUERIES = 16;
@@ -95,6 +108,7 @@ export function parseDecision(raw: unknown): PolicyDecision {
     reasons,
     requiredScopes,
     obligations: list(value["obligations"] ?? [], "decision.obligations").map((item, i) => parseObligation(item, `decision.obligations[${i}]`)),
+    explain: parseExplain(value["explain"] ?? [], "decision.explain"),
   };
   if (effect === "step_up") {
     decision.stepUp = parseStepUp(value["step_up"], "decision.step_up");
@@ -109,6 +123,23 @@ function parseReason(raw: unknown, where: string): Reason {
   if (typeof code !== "string" || !CODE.test(code)) throw new PolicyError(`${where}.code must be a snake_case code`);
   if (message !== undefined && typeof message !== "string") throw new PolicyError(`${where}.message must be a string`);
   return { code, message: (message as string | undefined) ?? code.replaceAll("_", " ") };
+}
+
+function parseExplain(raw: unknown, where: string): RuleHit[] {
+  const items = list(raw, where);
+  if (items.length > MAX_EXPLAIN) throw new PolicyError(`${where} has more than ${MAX_EXPLAIN} entries`);
+  return items.map((item, i) => {
+    const value = object(item, `${where}[${i}]`);
+    const kind = value["kind"];
+    if (kind !== "deny" && kind !== "step_up" && kind !== "obligation") throw new PolicyError(`${where}[${i}].kind must be deny, step_up or obligation`);
+    const rule = value["rule"];
+    if (typeof rule !== "string" || !RULE.test(rule)) throw new PolicyError(`${where}[${i}].rule must name a rule, e.g. transactions.per_transaction`);
+    const code = value["code"];
+    const message = value["message"];
+    if (typeof code !== "string" || !CODE.test(code)) throw new PolicyError(`${where}[${i}].code must be a snake_case code`);
+    if (message !== undefined && typeof message !== "string") throw new PolicyError(`${where}[${i}].message must be a string`);
+    return { kind, rule, code, message: (message as string | undefined) ?? "" };
+  });
 }
 
 function parseStepUp(raw: unknown, where: string): StepUp {
@@ -157,6 +188,23 @@ function parseFailure(raw: unknown, stepUp: unknown, where: string): ObligationF
   if (raw === undefined || raw === "deny") return { effect: "deny" };
   if (raw === "step_up") return { effect: "step_up", stepUp: parseStepUp(stepUp, `${where}.step_up`) };
   throw new PolicyError(`${where}.on_failure must be deny or step_up`);
+}
+
+/** The window as policies name it ("day", "sliding:60"). */
+export function windowLabel(window: WindowSpec): string {
+  return window.kind === "sliding" ? `sliding:${window.seconds}` : window.unit;
+}
+
+/** An obligation as plain JSON, in the policy's own terms (for explain output and shadow comparisons). */
+export function describeObligation(o: ObligationRequest): Record<string, unknown> {
+  switch (o.type) {
+    case "reserve":
+      return { type: o.type, key: o.key, amount: o.amount, limit: o.limit, window: windowLabel(o.window) };
+    case "rate":
+      return { type: o.type, key: o.key, limit: o.limit, window: windowLabel(o.window) };
+    case "once":
+      return { type: o.type, key: o.key, expires_at: o.expiresAt };
+  }
 }
 
 /** verdict/state_queries: a list of named queries (an empty list costs no database call). */

@@ -1,9 +1,9 @@
 // DecisionResult -> the wire's CheckResponse.
-import type { CheckResponseMessage, PrincipalMessage } from "@verdict/sdk/wire";
+import type { CheckResponseMessage, ExplanationMessage, PrincipalMessage } from "@verdict/sdk/wire";
 import type { DecisionResult } from "../decide/index.js";
 import type { Principal } from "../token/index.js";
 
-export function encodeCheckResponse(result: DecisionResult): CheckResponseMessage {
+export function encodeCheckResponse(result: DecisionResult, { explain = false }: { explain?: boolean } = {}): CheckResponseMessage {
   return {
     decision: result.decision,
     reasons: result.reasons.map((r) => ({ code: r.code, message: r.message })),
@@ -20,6 +20,22 @@ export function encodeCheckResponse(result: DecisionResult): CheckResponseMessag
     obligations: result.obligations.map((o) => ({ ...o })),
     decision_id: result.decisionId,
     policy_revision: result.policyRevision,
+    ...(explain ? { explanation: encodeExplanation(result) } : {}),
+  };
+}
+
+/** Rule names are the policy's internals: only sent when the request asks (explain). */
+function encodeExplanation(result: DecisionResult): ExplanationMessage {
+  return {
+    rules: result.explain.map((hit) => ({ kind: hit.kind, rule: hit.rule, code: hit.code, message: hit.message })),
+    shadow: result.shadow
+      ? {
+          policy_revision: result.shadow.revision,
+          decision: result.shadow.effect,
+          reasons: result.shadow.reasons.map((r) => ({ code: r.code, message: r.message })),
+          agrees: result.shadow.agrees,
+        }
+      : null,
   };
 }
 

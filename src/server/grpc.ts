@@ -147,7 +147,7 @@ export async function startGrpcServer({ host, port, decider, callers, tls, maxBa
       throw error;
     }
     decider.check(input).then(
-      (result) => callback(null, encodeCheckResponse(result)),
+      (result) => callback(null, encodeCheckResponse(result, { explain: input.explain === true })),
       (error: unknown) => {
         log.error({ err: error, caller: caller.name, requestId: input.requestId }, "Check failed; no decision was made");
         callback({ code: grpc.status.INTERNAL, details: "internal error: no decision was made" });

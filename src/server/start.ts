@@ -1,8 +1,8 @@
 // The composition root: builds every stage from the validated Config and serves.
 import type { Config } from "../config/index.js";
 import { Decider } from "../decide/index.js";
-import type { Logger } from "../observability/index.js";
-import { loadBundle, PolicyEngine } from "../policy/index.js";
+import { createMetrics, serveMetrics, type Logger, type Metrics, type RunningMetricsServer } from "../observability/index.js";
+import { DEFAULT_BOUNDS, PolicyRuntime, ShadowRecorder, type WatchOptions } from "../policy/index.js";
 import { StateStore, sweepExpired } from "../state/index.js";
 import { IssuerRegistry, TokenVerifier } from "../token/index.js";
 import { CallerRegistry } from "./callers.js";
@@ -11,7 +11,15 @@ import { startGrpcServer } from "./grpc.js";
 export interface RunningVerdict {
   port: number;
   address: string;
-  policyRevision: string;
+  /** The active bundle's revision now (it changes when the bundle is reloaded). */
+  readonly policyRevision: string;
+  /** The active and shadow bundles; reload() checks their files at once. */
+  policies: PolicyRuntime;
+  metrics: Metrics;
+  /** The port of GET /metrics when metrics_listen is configured. */
+  metricsPort: number | undefined;
+  /** Waits for shadow disagreements still being written. */
+  flushShadowRecords(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -19,6 +27,8 @@ export interface StartOptions {
   log: Logger;
   /** The database to use; the CLI resolves config.mongo.uri (or starts local-mongo) first. */
   mongoUri: string;
+  /** Faster bundle watching, for tests. */
+  watchOptions?: Partial<WatchOptions>;
 }
 
 /** How often expired state is deleted on servers that do not honour TTL indexes. */
@@ -40,10 +50,17 @@ function warnAboutInsecureSettings(config: Config, log: Logger): void {
   if (config.insecurePlaintext) log.warn({ listen: config.listen }, "[INSECURE CONFIG] insecure_plaintext: serving without TLS beyond loopback");
 }
 
-export async function startVerdict(config: Config, { log, mongoUri }: StartOptions): Promise<RunningVerdict> {
-  const bundle = await loadBundle(config.bundlePath);
-  const engine = await PolicyEngine.load(bundle);
-  log.info({ revision: engine.revision, bundle: bundle.source }, "policy bundle loaded");
+export async function startVerdict(config: Config, { log, mongoUri, watchOptions }: StartOptions): Promise<RunningVerdict> {
+  const metrics = createMetrics();
+  const policies = await PolicyRuntime.start({
+    bundlePath: config.bundlePath,
+    shadowBundlePath: config.policy.shadowBundlePath,
+    bounds: { ...DEFAULT_BOUNDS, timeoutMs: config.policy.timeoutMs, memoryMb: config.policy.memoryMb, workers: config.policy.workers },
+    watch: config.policy.watch,
+    ...(watchOptions ? { watchOptions } : {}),
+    log,
+    metrics,
+  });
 
   warnAboutInsecureSettings(config, log);
   const issuers = IssuerRegistry.fromConfig(config.issuers, {
@@ -55,15 +72,22 @@ export async function startVerdict(config: Config, { log, mongoUri }: StartOptio
     log.warn({ database: config.mongo.database }, "the database is not answering: serving anyway; decisions that need state are denied until it does");
   }
   state.startSweeping(SWEEP_INTERVAL_MS, sweepExpired);
+  const shadowRecorder = config.policy.shadowBundlePath
+    ? new ShadowRecorder({ store: state, retentionDays: config.policy.shadowRetentionDays, log, metrics })
+    : undefined;
 
   const decider = new Decider({
     verifier,
-    policies: { current: () => engine },
+    policies: { current: () => policies.current(), shadow: () => policies.shadow() },
     state,
     dpop: { maxAgeSeconds: config.token.dpopMaxAgeSeconds, skewSeconds: config.token.clockSkewSeconds, maxBytes: config.token.maxBytes },
     log,
+    metrics,
+    ...(shadowRecorder ? { shadowRecorder } : {}),
+    shadowWaitMs: config.policy.shadowWaitMs,
   });
   let grpcServer;
+  let metricsServer: RunningMetricsServer | undefined;
   try {
     grpcServer = await startGrpcServer({
       host: config.listen.host,
@@ -74,18 +98,43 @@ export async function startVerdict(config: Config, { log, mongoUri }: StartOptio
       maxBatchItems: config.maxBatchItems,
       log,
     });
+    if (config.metricsListen) metricsServer = await serveMetrics(metrics.registry, config.metricsListen.host, config.metricsListen.port);
   } catch (error) {
+    await grpcServer?.shutdown(0);
+    await policies.close();
     await state.close();
     throw error;
   }
   const address = `${config.listen.host}:${grpcServer.port}`;
-  log.info({ address, apis: config.apis.map((a) => a.name), issuers: config.issuers.map((i) => i.issuer) }, "verdict is serving");
+  log.info(
+    {
+      address,
+      apis: config.apis.map((a) => a.name),
+      issuers: config.issuers.map((i) => i.issuer),
+      revision: policies.current().revision,
+      ...(policies.shadow() ? { shadowRevision: policies.shadow()?.revision } : {}),
+      ...(metricsServer ? { metrics: `${config.metricsListen?.host}:${metricsServer.port}` } : {}),
+    },
+    "verdict is serving",
+  );
+  const server = grpcServer;
   return {
-    port: grpcServer.port,
+    port: server.port,
     address,
-    policyRevision: engine.revision,
+    get policyRevision() {
+      return policies.current().revision;
+    },
+    policies,
+    metrics,
+    metricsPort: metricsServer?.port,
+    flushShadowRecords: async () => {
+      await shadowRecorder?.flush();
+    },
     async stop() {
-      await grpcServer.shutdown();
+      await server.shutdown();
+      await metricsServer?.close();
+      await shadowRecorder?.flush();
+      await policies.close();
       await state.close();
       log.info("verdict stopped");
     },

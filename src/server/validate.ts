@@ -66,7 +66,13 @@ function validateCommon(request: CheckRequestMessage | CheckBatchRequestMessage)
     throw new InvalidArgumentError(`request_id must be at most ${LIMITS.maxRequestIdLength} printable ASCII characters`);
   }
   const dpop = validateDpop(request);
-  return { token: request.token ?? "", requestId, dryRun: request.dry_run === true, ...(dpop ? { dpop } : {}) };
+  return {
+    token: request.token ?? "",
+    requestId,
+    dryRun: request.dry_run === true,
+    explain: "explain" in request && request.explain === true,
+    ...(dpop ? { dpop } : {}),
+  };
 }
 
 function validateItem(request: BatchItemMessage): CheckItem {

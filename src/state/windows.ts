@@ -28,6 +28,4 @@ export function locate(key: readonly string[], window: WindowSpec, nowMs: number
 }
 
 /** The window as policies name it ("day", "sliding:60"). */
-export function windowName(window: WindowSpec): string {
-  return window.kind === "sliding" ? `sliding:${window.seconds}` : window.unit;
-}
+export { windowLabel as windowName } from "../policy/index.js";

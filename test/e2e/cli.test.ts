@@ -117,6 +117,18 @@ describe("verdict serve --profile dev and verdict check", () => {
     expect(Object.keys(body)).toEqual(["decision", "reasons", "challenge", "principal", "obligations", "decision_id", "policy_revision"]);
   });
 
+  it("shows which policy rules fired with --explain", async () => {
+    const payer = (await verdict(["dev-token", "--sub", "alice", "--client-id", "agent-1", "--client-type", "ai-agent", "--scope", "payments:write"])).stdout.trim();
+    const run = await verdict(["check", "--addr", server.address, "--token", payer, "--action", "payments:transfer", "--resource", "account/a-1", "--context", '{"amount": 150}', "--explain"]);
+    expect(run.code).toBe(0);
+    const body = JSON.parse(run.stdout);
+    expect(body).toMatchObject({ decision: "STEP_UP", reasons: [{ code: "amount_step_up_required" }] });
+    expect(body.explanation.rules).toContainEqual(expect.objectContaining({ kind: "step_up", rule: "transactions.agent_step_up", code: "amount_step_up_required" }));
+    expect(body.explanation.rules).toContainEqual(expect.objectContaining({ kind: "obligation", rule: "transactions.daily_per_user_per_agent", code: "reserve" }));
+    expect(body.explanation.shadow).toBeNull();
+    expect(Object.keys(body).at(-1)).toBe("explanation");
+  });
+
   it("exits non-zero, saying why, when the API key is wrong", async () => {
     const run = await verdict(["check", "--addr", server.address, "--api-key", "wrong", "--token", "x", "--action", "invoices:read", "--resource", "invoice/1"]);
     expect(run.code).toBe(1);

@@ -53,6 +53,7 @@ beforeAll(async () => {
       mongodb_uri: mongoUri(),
       mongodb_database: uniqueDatabaseName("concurrency"),
       state_timeout_ms: 10_000,
+      policy_timeout_ms: 10_000,
       log_level: "info",
     }),
   );

@@ -20,6 +20,7 @@ export interface CheckArgs {
   requestId?: string;
   dryRun?: boolean;
   dpop?: { proof: string; method: string; url: string };
+  explain?: boolean;
 }
 
 export type CallResult = { ok: true; response: CheckResponseMessage } | { ok: false; code: grpc.status; details: string };
@@ -87,6 +88,7 @@ export class TestClient {
         request_id: args.requestId ?? "",
         dry_run: args.dryRun ?? false,
         ...(args.dpop ? { dpop: args.dpop } : {}),
+        explain: args.explain ?? false,
       },
       apiKey,
     );

@@ -4,12 +4,13 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { IssuerConfig } from "../../src/config/index.js";
+import { demoPolicyScopes } from "../../src/dev/index.js";
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTHeaderParameters } from "jose";
 
 export const TEST_ISSUER = "https://issuer.test.example";
 export const TEST_AUDIENCE = "https://invoices.example";
-/** The scopes the test API declares. */
-export const TEST_SCOPES = ["invoices:read", "invoices:write", "payments:write"] as const;
+/** The scopes the test API declares: those of the shipped policies. */
+export const TEST_SCOPES: readonly string[] = demoPolicyScopes();
 
 /** The configuration entry that trusts a test issuer through its JWKS file. */
 export function issuerConfig(issuer: TestIssuer, overrides: Partial<IssuerConfig> = {}): IssuerConfig {

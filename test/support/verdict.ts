@@ -4,7 +4,7 @@ import { randomBytes } from "node:crypto";
 import { inject } from "vitest";
 import { buildConfig, type Config, type ConfigFile } from "../../src/config/index.js";
 import { silentLogger, type Logger } from "../../src/observability/index.js";
-import { hashApiKey, startVerdict, type RunningVerdict } from "../../src/server/index.js";
+import { hashApiKey, startVerdict, type RunningVerdict, type StartOptions } from "../../src/server/index.js";
 import { TestClient } from "./grpc.js";
 import { createTestIssuer, TEST_AUDIENCE, TEST_SCOPES, type TestIssuer } from "./issuer.js";
 import { mongoUri, uniqueDatabaseName } from "./mongo.js";
@@ -26,6 +26,8 @@ export interface TestVerdictOptions {
   issuer?: TestIssuer;
   log?: Logger;
   mongoUri?: string;
+  /** Faster bundle watching for reload tests. */
+  watchOptions?: StartOptions["watchOptions"];
 }
 
 export async function startTestVerdict(options: TestVerdictOptions = {}): Promise<TestVerdict> {
@@ -39,10 +41,16 @@ export async function startTestVerdict(options: TestVerdictOptions = {}): Promis
     bundle: inject("bundlePath"),
     mongodb_database: database,
     state_timeout_ms: 5_000,
+    // The machine running tests is shared: a generous bound, except where a test sets its own
+    policy_timeout_ms: 5_000,
     ...options.config,
   };
   const config = buildConfig(file, { baseDir: process.cwd(), env: {} });
-  const verdict = await startVerdict(config, { log: options.log ?? silentLogger(), mongoUri: options.mongoUri ?? mongoUri() });
+  const verdict = await startVerdict(config, {
+    log: options.log ?? silentLogger(),
+    mongoUri: options.mongoUri ?? mongoUri(),
+    ...(options.watchOptions ? { watchOptions: options.watchOptions } : {}),
+  });
   const address = `127.0.0.1:${verdict.port}`;
   const client = new TestClient(address, apiKey);
   return {

@@ -46,6 +46,10 @@ describe("configuration", () => {
     ["an unknown key", { ...valid, listen_addr: "x" }, /listen_addr/],
     ["a skew over 60 s", { ...valid, clock_skew_seconds: 61 }, /clock_skew_seconds/],
     ["a listen address without a port", { ...valid, listen: "localhost" }, /host:port/],
+    ["a policy time bound of 0", { ...valid, policy_timeout_ms: 0 }, /policy_timeout_ms/],
+    ["a policy memory bound over 4 GiB", { ...valid, policy_memory_mb: 4097 }, /policy_memory_mb/],
+    ["no policy workers", { ...valid, policy_workers: 0 }, /policy_workers/],
+    ["a metrics address without a port", { ...valid, metrics_listen: "localhost" }, /metrics_listen/],
   ])("refuses %s with a message naming the problem", (_, file, message) => {
     expect(() => build(file)).toThrow(ConfigError);
     expect(() => build(file)).toThrow(message);
@@ -61,6 +65,28 @@ describe("configuration", () => {
     const config = loadConfigFile(path, {});
     expect(config.listen).toEqual({ host: "0.0.0.0", port: 6000 });
     expect(config.issuers[0]).toMatchObject({ issuer: "https://issuer.example", jwksFile: join(dir, "jwks.json"), algorithms: ["ES256"], allowUntypedJwt: false });
+  });
+
+  it("bounds policy evaluation, watches the bundle and has no shadow by default", () => {
+    const config = build(valid);
+    expect(config.policy).toEqual({ watch: true, shadowBundlePath: undefined, shadowWaitMs: 5, shadowRetentionDays: 7, timeoutMs: 250, memoryMb: 64, workers: 2 });
+    expect(config.metricsListen).toBeUndefined();
+  });
+
+  it("reads the shadow bundle, evaluation bounds and metrics address", () => {
+    const config = build({
+      ...valid,
+      shadow_bundle: "candidate.tar.gz",
+      bundle_watch: false,
+      shadow_wait_ms: 0,
+      shadow_retention_days: 30,
+      policy_timeout_ms: 50,
+      policy_memory_mb: 16,
+      policy_workers: 4,
+      metrics_listen: "127.0.0.1:9464",
+    });
+    expect(config.policy).toEqual({ watch: false, shadowBundlePath: "/etc/verdict/candidate.tar.gz", shadowWaitMs: 0, shadowRetentionDays: 30, timeoutMs: 50, memoryMb: 16, workers: 4 });
+    expect(config.metricsListen).toEqual({ host: "127.0.0.1", port: 9464 });
   });
 
   it("says which file could not be read", () => {

@@ -17,6 +17,7 @@ describe("policy output validation", () => {
           onFailure: { effect: "deny" },
         },
       ],
+      explain: [],
     });
   });
 
@@ -55,6 +56,11 @@ describe("policy output validation", () => {
     }
   });
 
+  it("reads the rules that fired", () => {
+    const hit = { kind: "deny", rule: "transactions.per_transaction", code: "limit_exceeded", message: "too much" };
+    expect(parseDecision({ effect: "deny", reasons: [{ code: "limit_exceeded" }], explain: [hit] }).explain).toEqual([hit]);
+  });
+
   it("reads a step-up with acr_values and max_age", () => {
     const decision = parseDecision({ effect: "step_up", reasons: [{ code: "step_up_required", message: "m" }], step_up: { acr_values: ["mfa"], max_age: 300 } });
     expect(decision.stepUp).toEqual({ acrValues: ["mfa"], maxAge: 300 });
@@ -79,6 +85,11 @@ describe("policy output validation", () => {
     ["a step-up on failure without acr_values", { effect: "allow", obligations: [{ ...reserve, on_failure: "step_up" }] }],
     ["an unknown on_failure", { effect: "allow", obligations: [{ ...reserve, on_failure: "shrug" }] }],
     ["required_scopes that are not strings", { effect: "deny", reasons: [{ code: "x" }], required_scopes: [1] }],
+    ["explain that is not an array", { effect: "allow", explain: {} }],
+    ["an explain entry of an unknown kind", { effect: "allow", explain: [{ kind: "maybe", rule: "a.b", code: "x" }] }],
+    ["an explain entry without a rule", { effect: "allow", explain: [{ kind: "deny", code: "x" }] }],
+    ["an explain entry whose rule has spaces", { effect: "allow", explain: [{ kind: "deny", rule: "a rule", code: "x" }] }],
+    ["an explain of more than 256 entries", { effect: "allow", explain: Array.from({ length: 257 }, () => ({ kind: "deny", rule: "a.b", code: "x" })) }],
   ])("refuses %s as a policy error", (_, raw) => {
     expect(() => parseDecision(raw)).toThrow(PolicyError);
   });

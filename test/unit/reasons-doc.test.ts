@@ -1,5 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { defaultPolicyDir } from "../../src/paths.js";
+import { bundleSources } from "../../src/policy/index.js";
 import { REASONS } from "../../src/reasons/index.js";
 
 describe("docs/reasons.md", () => {
@@ -8,7 +10,17 @@ describe("docs/reasons.md", () => {
 
   it("lists every reason code Verdict can give, and only those", () => {
     const verdictCodes = Object.keys(REASONS).sort();
-    const policyCodes = [...doc.matchAll(/^\| `([a-z_]+)` \| demo policy \|/gm)].map((m) => m[1]);
+    const policyCodes = [...doc.matchAll(/^\| `([a-z_]+)` \| policy library /gm)].map((m) => m[1]);
     expect([...documented].filter((code) => !policyCodes.includes(code)).sort()).toEqual(verdictCodes);
+  });
+
+  it("lists every reason code the shipped policy library can give, with the rule that gives it", () => {
+    const rego = bundleSources(defaultPolicyDir).filter((f) => f.endsWith(".rego")).map((f) => readFileSync(f, "utf8")).join("\n");
+    // codes appear as "code": "x" in rule heads, and as requirement(rule, code, ...) for step-ups
+    const policyCodes = new Set([...rego.matchAll(/"code": "([a-z_]+)"|requirement\(\s*"[^"]+",\s*"([a-z_]+)"/g)].map((m) => m[1] ?? m[2]));
+    expect(policyCodes.size).toBeGreaterThan(10);
+    const libraryRows = new Set([...doc.matchAll(/^\| `([a-z_]+)` \| policy library /gm)].map((m) => m[1]));
+    const undocumented = [...policyCodes].filter((code) => !libraryRows.has(code) && !(code && code in REASONS));
+    expect(undocumented).toEqual([]);
   });
 });

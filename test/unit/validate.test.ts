@@ -21,7 +21,12 @@ describe("edge validation of CheckRequest", () => {
       context: { amount: 1 },
       requestId: "req-1",
       dryRun: false,
+      explain: false,
     });
+  });
+
+  it("carries the explain flag", () => {
+    expect(validateCheckRequest(request({ explain: true })).explain).toBe(true);
   });
 
   it("accepts a collection-level resource with an empty id", () => {

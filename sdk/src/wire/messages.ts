@@ -24,6 +24,7 @@ export interface CheckRequestMessage {
   request_id?: string;
   dpop?: DpopProofMessage | null;
   dry_run?: boolean;
+  explain?: boolean;
 }
 
 export interface ReasonMessage {
@@ -67,6 +68,25 @@ export interface ObligationMessage {
   total: number;
 }
 
+export interface RuleHitMessage {
+  kind: string;
+  rule: string;
+  code: string;
+  message: string;
+}
+
+export interface ShadowDecisionMessage {
+  policy_revision: string;
+  decision: DecisionName | "DECISION_UNSPECIFIED";
+  reasons: ReasonMessage[];
+  agrees: boolean;
+}
+
+export interface ExplanationMessage {
+  rules: RuleHitMessage[];
+  shadow: ShadowDecisionMessage | null;
+}
+
 export interface CheckResponseMessage {
   decision: DecisionName | "DECISION_UNSPECIFIED";
   reasons: ReasonMessage[];
@@ -75,6 +95,8 @@ export interface CheckResponseMessage {
   obligations: ObligationMessage[];
   decision_id: string;
   policy_revision: string;
+  /** Only when the request set explain. */
+  explanation?: ExplanationMessage | null;
 }
 
 export interface ReleaseRequestMessage {

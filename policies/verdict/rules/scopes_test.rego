@@ -7,6 +7,7 @@ principal(scopes) := {"subject": "user-123", "client_id": "agent-7", "scopes": s
 test_an_unknown_action_is_denied if {
 	some r in rules.deny with input as {"action": "nope", "principal": principal([])}
 	r.code == "action_unknown"
+	r.rule == "scopes.action_unknown"
 }
 
 test_a_known_action_with_its_scope_has_no_denial if {
@@ -18,14 +19,22 @@ test_a_missing_scope_is_named if {
 	missing == {"invoices:write"}
 }
 
+test_a_principal_without_scopes_misses_them_all if {
+	missing := rules.missing_scopes with input as {"action": "customers:export", "principal": {"subject": "u"}}
+	missing == {"customers:read", "customers:export"}
+}
+
 test_required_scopes_list_all_scopes_of_the_action_when_one_is_missing if {
-	settings := {"actions": {"reports:export": {"scopes": ["reports:read", "reports:export"]}}, "acr_levels": {}, "limits": {}}
-	required := rules.required_scopes with input as {"action": "reports:export", "principal": principal(["reports:read"])}
-		with data.settings as settings
-	required == {"reports:read", "reports:export"}
+	required := rules.required_scopes with input as {"action": "customers:export", "principal": principal(["customers:read"])}
+	required == {"customers:read", "customers:export"}
 }
 
 test_required_scopes_are_empty_when_none_is_missing if {
 	required := rules.required_scopes with input as {"action": "invoices:read", "principal": principal(["invoices:read"])}
 	required == set()
+}
+
+test_scopes_that_are_not_a_list_count_as_none if {
+	missing := rules.missing_scopes with input as {"action": "invoices:read", "principal": {"subject": "u", "scopes": "invoices:read"}}
+	missing == {"invoices:read"}
 }

@@ -1,0 +1,235 @@
+// A small pool of worker threads, each holding the loaded policy, so that an
+// evaluation runs off the main thread under a time bound (a worker that overruns
+// is terminated and replaced) and a memory bound (a WebAssembly memory with a
+// maximum). A bound hit or an evaluation error rejects with PolicyError; the
+// pool keeps serving.
+import { createRequire } from "node:module";
+import { Worker } from "node:worker_threads";
+import { PolicyError } from "./output.js";
+import { WORKER_SOURCE } from "./worker-source.js";
+
+export interface EvaluationBounds {
+  /** Wall-clock bound of one evaluation, from the moment a worker takes it. */
+  timeoutMs: number;
+  /** Maximum WebAssembly memory of each worker's instance (bundle data included). */
+  memoryMb: number;
+  /** Evaluations that can run at once. */
+  workers: number;
+  /** Evaluations that may wait for a worker before new ones are refused. */
+  maxQueue: number;
+}
+
+export const DEFAULT_BOUNDS: EvaluationBounds = { timeoutMs: 250, memoryMb: 64, workers: 2, maxQueue: 1024 };
+
+export type PolicyFailureKind = "timeout" | "memory" | "error" | "overloaded";
+
+/** A PolicyError that says which bound or failure it was, for metrics. */
+export class EvaluationError extends PolicyError {
+  constructor(
+    message: string,
+    readonly kind: PolicyFailureKind,
+  ) {
+    super(message);
+    this.name = "EvaluationError";
+  }
+}
+
+/** A compiled WebAssembly.Module (Node 20's type definitions do not declare the WebAssembly global). */
+export type WasmModule = object;
+const wasm = (globalThis as unknown as { WebAssembly: { compile(bytes: Uint8Array): Promise<WasmModule> } }).WebAssembly;
+
+/** Compiles once, off the main thread (V8 compiles asynchronously); workers share the compiled module. */
+export function compileWasm(bytes: Uint8Array): Promise<WasmModule> {
+  return wasm.compile(bytes);
+}
+
+const PAGE_BYTES = 64 * 1024;
+const opaWasmPath = createRequire(import.meta.url).resolve("@open-policy-agent/opa-wasm");
+
+interface Task {
+  id: number;
+  entrypoint: string;
+  input: unknown;
+  resolve(result: unknown): void;
+  reject(error: Error): void;
+  timer?: NodeJS.Timeout;
+}
+
+interface Slot {
+  worker: Worker;
+  task?: Task;
+  ready: boolean;
+}
+
+type WorkerReply =
+  | { type: "ready"; entrypoints: string[] }
+  | { type: "init_error"; error: string }
+  | { id: number; ok: true; result: unknown }
+  | { id: number; ok: false; error: string; memory: boolean };
+
+export interface PoolOptions {
+  module: WasmModule;
+  data: Record<string, unknown>;
+  bounds: EvaluationBounds;
+  /** Evaluated once per worker at start so that the first real evaluation is not the slow one. */
+  warmup: { entrypoint: string; input: unknown };
+  /** Called when a worker had to be replaced (it overran, crashed, or could not start). */
+  onWorkerLost?: (why: string) => void;
+}
+
+export class EvaluatorPool {
+  private readonly slots = new Set<Slot>();
+  private readonly queue: Task[] = [];
+  private nextId = 1;
+  private closing = false;
+  private drained: (() => void) | undefined;
+
+  private constructor(private readonly options: PoolOptions) {}
+
+  /** Starts the workers; resolves with the bundle's entrypoints once all are ready. */
+  static async start(options: PoolOptions): Promise<{ pool: EvaluatorPool; entrypoints: string[] }> {
+    const pool = new EvaluatorPool(options);
+    try {
+      const entrypoints = await Promise.all(Array.from({ length: Math.max(1, options.bounds.workers) }, () => pool.spawn()));
+      return { pool, entrypoints: entrypoints[0] ?? [] };
+    } catch (error) {
+      await pool.terminateAll();
+      throw error;
+    }
+  }
+
+  /** Evaluates one entrypoint; the result set as opa-wasm returns it. */
+  evaluate(entrypoint: string, input: unknown): Promise<unknown> {
+    if (this.closing) return Promise.reject(new EvaluationError("the policy engine is closed", "error"));
+    if (this.slots.size === 0) return Promise.reject(new EvaluationError("no policy worker is running", "error"));
+    if (this.queue.length >= this.options.bounds.maxQueue) {
+      return Promise.reject(new EvaluationError(`${this.queue.length} policy evaluations are already waiting`, "overloaded"));
+    }
+    return new Promise((resolve, reject) => {
+      this.queue.push({ id: this.nextId++, entrypoint, input, resolve, reject });
+      this.pump();
+    });
+  }
+
+  /** True when an evaluation would start at once (no queueing). */
+  hasIdleWorker(): boolean {
+    for (const slot of this.slots) if (slot.ready && !slot.task) return this.queue.length === 0;
+    return false;
+  }
+
+  /** Lets evaluations in flight and queued finish, then stops the workers. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    if (this.busy()) await new Promise<void>((resolve) => (this.drained = resolve));
+    await this.terminateAll();
+  }
+
+  private busy(): boolean {
+    if (this.queue.length > 0) return true;
+    for (const slot of this.slots) if (slot.task) return true;
+    return false;
+  }
+
+  private spawn(): Promise<string[]> {
+    const { bounds, module, data, warmup } = this.options;
+    const maximumPages = Math.max(2, Math.floor((bounds.memoryMb * 1024 * 1024) / PAGE_BYTES));
+    const worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { opaWasm: opaWasmPath, module, data, initialPages: Math.min(5, maximumPages), maximumPages, warmup },
+      // The JavaScript side (results, data) gets a bound of its own, beside the WebAssembly memory.
+      resourceLimits: { maxOldGenerationSizeMb: Math.max(32, bounds.memoryMb), maxYoungGenerationSizeMb: 16 },
+      stdout: true,
+      stderr: true,
+    });
+    worker.unref(); // an idle pool never keeps the process alive; a pending evaluation's timer does
+    // Whatever a policy prints is not Verdict's output (stdout is the CLI's): discard it.
+    worker.stdout.resume();
+    worker.stderr.resume();
+    const slot: Slot = { worker, ready: false };
+    this.slots.add(slot);
+    return new Promise<string[]>((resolve, reject) => {
+      worker.on("message", (reply: WorkerReply) => {
+        if ("type" in reply) {
+          if (reply.type === "ready") {
+            slot.ready = true;
+            resolve(reply.entrypoints);
+            this.pump();
+          } else {
+            reject(new PolicyError(`the policy does not load: ${reply.error}`));
+            this.drop(slot);
+          }
+          return;
+        }
+        this.settle(slot, reply);
+      });
+      worker.on("error", (error) => {
+        if (!slot.ready) reject(new PolicyError(`the policy does not load: ${error.message}`));
+        this.lose(slot, `worker failed: ${error.message}`, error.message.includes("memory") ? "memory" : "error");
+      });
+      worker.on("exit", () => {
+        if (!slot.ready) reject(new PolicyError("the policy worker exited while loading"));
+        if (this.slots.has(slot)) this.lose(slot, "worker exited", "error");
+      });
+    });
+  }
+
+  private pump(): void {
+    for (const slot of this.slots) {
+      if (this.queue.length === 0) break;
+      if (!slot.ready || slot.task) continue;
+      const task = this.queue.shift() as Task;
+      slot.task = task;
+      task.timer = setTimeout(() => this.overrun(slot, task), this.options.bounds.timeoutMs);
+      slot.worker.postMessage({ id: task.id, entrypoint: task.entrypoint, input: task.input });
+    }
+    if (this.closing && !this.busy()) this.drained?.();
+  }
+
+  private settle(slot: Slot, reply: Extract<WorkerReply, { id: number }>): void {
+    const task = slot.task;
+    if (!task || task.id !== reply.id) return;
+    clearTimeout(task.timer);
+    slot.task = undefined;
+    if (reply.ok) task.resolve(reply.result);
+    else task.reject(new EvaluationError(reply.memory ? `the evaluation hit the memory bound: ${reply.error}` : reply.error, reply.memory ? "memory" : "error"));
+    this.pump();
+  }
+
+  private overrun(slot: Slot, task: Task): void {
+    if (slot.task !== task) return;
+    this.lose(slot, `an evaluation took longer than ${this.options.bounds.timeoutMs} ms`, "timeout");
+  }
+
+  /** Fails the slot's evaluation, if any, and replaces its worker. */
+  private lose(slot: Slot, why: string, kind: PolicyFailureKind): void {
+    if (!this.slots.has(slot)) return;
+    const task = slot.task;
+    slot.task = undefined;
+    if (task) {
+      clearTimeout(task.timer);
+      task.reject(new EvaluationError(kind === "timeout" ? why : `the evaluation failed: ${why}`, kind));
+    }
+    this.drop(slot);
+    if (slot.ready && !this.closing) {
+      this.options.onWorkerLost?.(why);
+      this.spawn().catch((error: unknown) => {
+        this.options.onWorkerLost?.(`a replacement worker did not start: ${(error as Error).message}`);
+        if (this.slots.size === 0) for (const queued of this.queue.splice(0)) queued.reject(new EvaluationError("no policy worker is running", "error"));
+      });
+    }
+    this.pump();
+  }
+
+  private drop(slot: Slot): void {
+    this.slots.delete(slot);
+    void slot.worker.terminate();
+  }
+
+  private async terminateAll(): Promise<void> {
+    const workers = [...this.slots].map((slot) => slot.worker);
+    this.slots.clear();
+    for (const task of this.queue.splice(0)) task.reject(new EvaluationError("the policy engine is closed", "error"));
+    await Promise.all(workers.map((worker) => worker.terminate()));
+  }
+}

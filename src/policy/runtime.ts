@@ -1,0 +1,187 @@
+// The policies a running Verdict serves: the active bundle and, optionally, a
+// shadow (candidate) bundle. Each is loaded off the request path and swapped in
+// atomically when its file changes; a bundle that fails to load leaves the last
+// good one serving, and says why in the log and the metrics.
+import type { BundleRole, Logger, Metrics, ReloadFailure } from "../observability/index.js";
+import { BundleError, loadBundle } from "./bundle.js";
+import { PolicyEngine } from "./engine.js";
+import type { EvaluationBounds } from "./pool.js";
+import { bundleFingerprint, watchBundle, type BundleWatcher, type WatchOptions } from "./watch.js";
+
+export interface PolicyRuntimeOptions {
+  bundlePath: string;
+  shadowBundlePath?: string | undefined;
+  bounds: EvaluationBounds;
+  /** Watch the bundle paths and reload on change. */
+  watch: boolean;
+  watchOptions?: Partial<WatchOptions>;
+  log: Logger;
+  metrics: Metrics;
+}
+
+export type ReloadOutcome = { result: "loaded"; revision: string } | { result: "unchanged"; revision: string } | { result: "failed"; reason: ReloadFailure; error: string };
+
+const DEFAULT_WATCH: WatchOptions = { debounceMs: 150, pollMs: 2_000 };
+
+/** One bundle role: the engine it serves now and how to replace it. */
+class ServedBundle {
+  private current: PolicyEngine | undefined;
+  private loadedFingerprint: string | undefined;
+  private failedFingerprint: string | undefined;
+  private running: Promise<ReloadOutcome> | undefined;
+  private again = false;
+
+  constructor(
+    readonly role: BundleRole,
+    readonly path: string,
+    private readonly options: PolicyRuntimeOptions,
+  ) {}
+
+  get engine(): PolicyEngine | undefined {
+    return this.current;
+  }
+
+  /** Reloads when the files changed since the last attempt; one reload at a time. */
+  reload(): Promise<ReloadOutcome> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = this.attempt().finally(() => {
+      this.running = undefined;
+      if (this.again) {
+        this.again = false;
+        void this.reload();
+      }
+    });
+    return this.running;
+  }
+
+  async close(): Promise<void> {
+    await this.running?.catch(() => undefined);
+    const engine = this.current;
+    this.current = undefined;
+    await engine?.close();
+  }
+
+  private async attempt(): Promise<ReloadOutcome> {
+    const { log, metrics, bounds } = this.options;
+    let fingerprint: string;
+    let unreadable: string | undefined;
+    try {
+      fingerprint = bundleFingerprint(this.path);
+    } catch (error) {
+      unreadable = `cannot read ${this.path}: ${(error as Error).message}`;
+      fingerprint = `unreadable: ${unreadable}`;
+    }
+    if (this.current && fingerprint === this.loadedFingerprint) return { result: "unchanged", revision: this.current.revision };
+    // A bundle that failed is not retried until its files change again (no log flood from the poll).
+    if (fingerprint === this.failedFingerprint) return { result: "failed", reason: "does_not_load", error: "unchanged since it failed" };
+    if (unreadable !== undefined) return this.failed("unreadable", unreadable, fingerprint);
+
+    let bundle;
+    try {
+      bundle = await loadBundle(this.path);
+    } catch (error) {
+      return this.failed(error instanceof BundleError ? "invalid" : "unreadable", (error as Error).message, fingerprint);
+    }
+    if (this.current && bundle.revision === this.current.revision) {
+      this.loadedFingerprint = fingerprint;
+      metrics.policyReloads.inc({ bundle: this.role, result: "unchanged" });
+      return { result: "unchanged", revision: bundle.revision };
+    }
+    let engine: PolicyEngine;
+    try {
+      engine = await PolicyEngine.load(bundle, {
+        bounds,
+        onWorkerLost: (why) => log.warn({ bundle: this.role, revision: bundle.revision, why }, "policy worker replaced"),
+      });
+    } catch (error) {
+      return this.failed("does_not_load", (error as Error).message, fingerprint);
+    }
+
+    // The swap: decisions from now on use the new engine; the old one finishes the
+    // evaluations it already has, then stops.
+    const previous = this.current;
+    this.current = engine;
+    this.loadedFingerprint = fingerprint;
+    this.failedFingerprint = undefined;
+    if (previous) {
+      metrics.policyRevision.remove({ bundle: this.role, revision: previous.revision });
+      void previous.close();
+    }
+    metrics.policyRevision.set({ bundle: this.role, revision: engine.revision }, 1);
+    metrics.policyReloads.inc({ bundle: this.role, result: "loaded" });
+    log.info({ bundle: this.role, source: this.path, revision: engine.revision, ...(previous ? { previousRevision: previous.revision } : {}) }, previous ? "policy bundle reloaded" : "policy bundle loaded");
+    return { result: "loaded", revision: engine.revision };
+  }
+
+  private failed(reason: ReloadFailure, error: string, fingerprint: string | undefined): ReloadOutcome {
+    const { log, metrics } = this.options;
+    this.failedFingerprint = fingerprint;
+    metrics.policyReloads.inc({ bundle: this.role, result: "failed" });
+    metrics.policyReloadFailures.inc({ bundle: this.role, reason });
+    log.error(
+      { bundle: this.role, source: this.path, reason, err: error, servingRevision: this.current?.revision ?? null },
+      this.current ? "policy bundle did not load; the last good revision keeps serving" : "policy bundle did not load",
+    );
+    return { result: "failed", reason, error };
+  }
+}
+
+export class PolicyRuntime {
+  private readonly watchers: BundleWatcher[] = [];
+
+  private constructor(
+    private readonly active: ServedBundle,
+    private readonly shadowBundle: ServedBundle | undefined,
+  ) {}
+
+  /**
+   * Loads the active bundle (it must load: Verdict does not start without a policy)
+   * and the shadow bundle if one is configured (when it does not load, Verdict serves
+   * without it and keeps trying as the file changes).
+   */
+  static async start(options: PolicyRuntimeOptions): Promise<PolicyRuntime> {
+    const active = new ServedBundle("active", options.bundlePath, options);
+    const outcome = await active.reload();
+    if (outcome.result === "failed") throw new BundleError(`the policy bundle ${options.bundlePath} does not load: ${outcome.error}`);
+    const shadow = options.shadowBundlePath ? new ServedBundle("shadow", options.shadowBundlePath, options) : undefined;
+    await shadow?.reload();
+    const runtime = new PolicyRuntime(active, shadow);
+    if (options.watch) {
+      const watchOptions = { ...DEFAULT_WATCH, ...options.watchOptions };
+      for (const served of [active, shadow]) {
+        if (served) runtime.watchers.push(watchBundle(served.path, () => void served.reload(), watchOptions));
+      }
+    }
+    return runtime;
+  }
+
+  /**
+   * The engine that makes decisions now. Call decide() on it in the same tick:
+   * a swapped-out engine finishes the evaluations it was given, then stops.
+   */
+  current(): PolicyEngine {
+    const engine = this.active.engine;
+    if (!engine) throw new Error("the policy runtime is closed");
+    return engine;
+  }
+
+  /** The candidate engine evaluated beside the active one, when one is loaded. */
+  shadow(): PolicyEngine | undefined {
+    return this.shadowBundle?.engine;
+  }
+
+  /** Checks both bundles for changes now (the watcher does this by itself). */
+  async reload(): Promise<{ active: ReloadOutcome; shadow?: ReloadOutcome }> {
+    const active = await this.active.reload();
+    const shadow = await this.shadowBundle?.reload();
+    return shadow ? { active, shadow } : { active };
+  }
+
+  async close(): Promise<void> {
+    for (const watcher of this.watchers.splice(0)) watcher.close();
+    await Promise.all([this.active.close(), this.shadowBundle?.close()]);
+  }
+}

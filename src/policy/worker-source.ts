@@ -1,0 +1,60 @@
+// The code each evaluation worker runs. It is plain JavaScript evaluated by
+// worker_threads (eval: true) rather than a module file, so that the same code
+// runs from dist/ and from the TypeScript sources under vitest. It holds one
+// opa-wasm instance whose WebAssembly memory has a maximum (the memory bound);
+// the time bound is the pool's, which terminates a worker that overruns.
+//
+// workerData: { opaWasm: path of opa-wasm's CommonJS entry, module: WebAssembly.Module,
+//               data: bundle data, initialPages, maximumPages, warmup: { entrypoint, input } }
+// in:  { id, entrypoint, input }
+// out: { type: "ready", entrypoints } | { type: "init_error", error }
+//      | { id, ok: true, result } | { id, ok: false, error, memory }
+export const WORKER_SOURCE = String.raw`
+"use strict";
+const { parentPort, workerData } = require("node:worker_threads");
+const { loadPolicySync } = require(workerData.opaWasm);
+
+let policy;
+function load() {
+  policy = loadPolicySync(workerData.module, { initial: workerData.initialPages, maximum: workerData.maximumPages });
+  policy.setData(workerData.data);
+}
+
+function describe(error) {
+  return error instanceof Error ? error.message : String(error);
+}
+
+// opa-wasm reports a full memory as a failed grow or an aborted malloc.
+function isMemoryError(message) {
+  return /maximum memory|memory\.grow|out of memory|opa_malloc|allocation failed|Cannot grow/i.test(message);
+}
+
+try {
+  load();
+  try {
+    policy.evaluate(workerData.warmup.input, workerData.warmup.entrypoint);
+  } catch {
+    // the warm-up only compiles the hot paths; its result does not matter
+  }
+  load(); // start evaluations from a clean instance
+  parentPort.postMessage({ type: "ready", entrypoints: Object.keys(policy.entrypoints || {}) });
+} catch (error) {
+  parentPort.postMessage({ type: "init_error", error: describe(error) });
+}
+
+parentPort.on("message", (task) => {
+  try {
+    const result = policy.evaluate(task.input, task.entrypoint);
+    parentPort.postMessage({ id: task.id, ok: true, result });
+  } catch (error) {
+    const message = describe(error);
+    // After a trap the instance may be in any state: evaluate the next one on a fresh instance.
+    try {
+      load();
+    } catch {
+      // reported by the next evaluation
+    }
+    parentPort.postMessage({ id: task.id, ok: false, error: message, memory: isMemoryError(message) });
+  }
+});
+`;

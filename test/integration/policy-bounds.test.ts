@@ -1,0 +1,116 @@
+// Each evaluation runs under a time and a memory bound: a policy that spins or
+// hogs memory is a policy_error, the worker is replaced, and the next evaluation
+// is served. Proven with a fixture policy compiled by the real opa, in WASM, and
+// over gRPC.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadBundle, PolicyEngine, PolicyError, EvaluationError, type PolicyInput } from "../../src/policy/index.js";
+import { buildTestBundle, fixturePolicy } from "../support/bundles.js";
+import { startTestVerdict, type TestVerdict } from "../support/verdict.js";
+
+let bundlePath: string;
+
+beforeAll(async () => {
+  bundlePath = (await buildTestBundle(fixturePolicy("misbehaving-policy"))).path;
+});
+
+const input = (action: string, context: Record<string, number> = {}) => ({ action, context }) as unknown as PolicyInput;
+
+async function failure(promise: Promise<unknown>): Promise<EvaluationError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(EvaluationError);
+  return error as EvaluationError;
+}
+
+describe("evaluation bounds in the engine", () => {
+  let engine: PolicyEngine;
+  const lost: string[] = [];
+
+  beforeAll(async () => {
+    engine = await PolicyEngine.load(await loadBundle(bundlePath), {
+      // a generous time bound so that the memory test fails on memory even on a busy machine
+      bounds: { timeoutMs: 1_000, memoryMb: 32, workers: 1 },
+      onWorkerLost: (why) => lost.push(why),
+    });
+  });
+  afterAll(async () => {
+    await engine?.close();
+  });
+
+  it("stops an evaluation that runs past the time bound and reports a timeout", async () => {
+    const error = await failure(engine.decide(input("spin")));
+    expect(error.kind).toBe("timeout");
+    expect(error.message).toContain("longer than 1000 ms");
+    expect(lost).toEqual(["an evaluation took longer than 1000 ms"]);
+  });
+
+  it("serves the next evaluation after a timeout, on a replacement worker", async () => {
+    expect((await engine.decide(input("fast"))).effect).toBe("allow");
+  });
+
+  it("stops an evaluation that needs more memory than the bound and reports it as memory", async () => {
+    const error = await failure(engine.decide(input("hog", { n: 5_000_000 })));
+    expect(error.kind).toBe("memory");
+  });
+
+  it("serves the next evaluation after a memory failure", async () => {
+    expect((await engine.decide(input("hog", { n: 100 }))).effect).toBe("allow");
+    expect((await engine.decide(input("fast"))).effect).toBe("allow");
+  });
+
+  it("refuses a result that is not a decision and one that is undefined", async () => {
+    await expect(engine.decide(input("malformed"))).rejects.toThrow(PolicyError);
+    await expect(engine.decide(input("unknown_obligation"))).rejects.toThrow(/type must be reserve/);
+    await expect(engine.decide(input("nothing"))).rejects.toThrow(/undefined for this input/);
+  });
+
+  it("queues evaluations beyond its workers and answers them all", async () => {
+    const decisions = await Promise.all(Array.from({ length: 50 }, () => engine.decide(input("fast"))));
+    expect(decisions.every((d) => d.effect === "allow")).toBe(true);
+  });
+});
+
+describe("evaluation bounds over gRPC", () => {
+  let t: TestVerdict;
+
+  beforeAll(async () => {
+    t = await startTestVerdict({ config: { bundle: bundlePath, policy_timeout_ms: 1_000, policy_memory_mb: 32, policy_workers: 1 } });
+  });
+  afterAll(async () => {
+    await t?.stop();
+  });
+
+  it("answers DENY policy_error for a policy that spins, then keeps serving", async () => {
+    const token = await t.issuer.token();
+    const spin = await t.client.check({ token, action: "spin" });
+    expect(spin.decision).toBe("DENY");
+    expect(spin.reasons.map((r) => r.code)).toEqual(["policy_error"]);
+    expect(spin.policy_revision).toBe(t.verdict.policyRevision);
+    const fast = await t.client.check({ token, action: "fast" });
+    expect(fast.decision).toBe("ALLOW");
+  });
+
+  it("answers DENY policy_error for a policy that exhausts its memory, then keeps serving", async () => {
+    const token = await t.issuer.token();
+    const hog = await t.client.check({ token, action: "hog", context: { n: 5_000_000 } });
+    expect(hog.decision).toBe("DENY");
+    expect(hog.reasons.map((r) => r.code)).toEqual(["policy_error"]);
+    expect((await t.client.check({ token, action: "fast" })).decision).toBe("ALLOW");
+  });
+
+  it("answers DENY policy_error, never ALLOW, for a malformed policy result", async () => {
+    const token = await t.issuer.token();
+    const response = await t.client.check({ token, action: "malformed" });
+    expect(response.decision).toBe("DENY");
+    expect(response.reasons.map((r) => r.code)).toEqual(["policy_error"]);
+  });
+
+  it("counts each failure by reason in the metrics", async () => {
+    const text = await t.verdict.metrics.registry.metrics();
+    expect(text).toMatch(/verdict_policy_evaluation_failures_total\{bundle="active",reason="timeout"\} 1/);
+    expect(text).toMatch(/verdict_policy_evaluation_failures_total\{bundle="active",reason="memory"\} 1/);
+    expect(text).toMatch(/verdict_policy_evaluation_failures_total\{bundle="active",reason="invalid_output"\} 1/);
+  });
+});

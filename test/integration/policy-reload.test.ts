@@ -1,0 +1,160 @@
+// Hot reload: the served bundle file changes under a running Verdict. The new
+// revision is loaded off the request path and swapped in atomically; a bundle that
+// does not load leaves the last good one serving and says why (log, metrics).
+import { copyFileSync, createReadStream, mkdirSync, mkdtempSync, renameSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pipeline } from "node:stream/promises";
+import { createGunzip } from "node:zlib";
+import { extract } from "tar-stream";
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from "vitest";
+import { createMetrics, silentLogger } from "../../src/observability/index.js";
+import { DEFAULT_BOUNDS, PolicyRuntime } from "../../src/policy/index.js";
+import { buildTestBundle, policiesWithData } from "../support/bundles.js";
+import { captureLog } from "../support/log.js";
+import { startTestVerdict, type TestVerdict } from "../support/verdict.js";
+
+let a: { path: string; revision: string };
+let b: { path: string; revision: string };
+const dir = mkdtempSync(join(tmpdir(), "verdict-reload-"));
+const served = join(dir, "bundle.tar.gz");
+
+/** Replaces the served file the way a deployment should: write beside it, then rename. */
+function deploy(source: string) {
+  const next = join(dir, `.next-${Math.random().toString(36).slice(2)}`);
+  copyFileSync(source, next);
+  renameSync(next, served);
+}
+
+beforeAll(async () => {
+  a = { path: inject("bundlePath"), revision: "" };
+  // B lowers the per-transaction limit from 500 to 300
+  b = await buildTestBundle(policiesWithData(["settings", "limits", "payments:transfer", "per_transaction"], 300));
+  copyFileSync(a.path, served);
+});
+
+describe("hot reload of the served bundle", () => {
+  let t: TestVerdict;
+  const captured = captureLog();
+
+  beforeAll(async () => {
+    t = await startTestVerdict({ config: { bundle: served, metrics_listen: "127.0.0.1:0" }, log: captured.log, watchOptions: { debounceMs: 50, pollMs: 250 } });
+    a.revision = t.verdict.policyRevision;
+  });
+  afterAll(async () => {
+    await t?.stop();
+  });
+
+  const transfer = async (amount: number) =>
+    t.client.check({ token: await t.issuer.token({ scope: "payments:write" }), action: "payments:transfer", context: { amount }, dryRun: true });
+
+  it("serves the bundle it started with and names its revision in every decision", async () => {
+    expect(a.revision).not.toBe(b.revision);
+    const response = await transfer(400);
+    expect(response.decision).toBe("ALLOW");
+    expect(response.policy_revision).toBe(a.revision);
+  });
+
+  it("swaps in the new revision when the bundle file is replaced, without a restart", async () => {
+    deploy(b.path);
+    await vi.waitFor(() => expect(t.verdict.policyRevision).toBe(b.revision), { timeout: 10_000, interval: 50 });
+    const response = await transfer(400);
+    expect(response.decision).toBe("DENY");
+    expect(response.reasons.map((r) => r.code)).toEqual(["limit_exceeded"]);
+    expect(response.policy_revision).toBe(b.revision);
+    expect(captured.lines().some((l) => l["msg"] === "policy bundle reloaded" && l["revision"] === b.revision && l["previousRevision"] === a.revision)).toBe(true);
+  });
+
+  it("keeps the last good revision when a new bundle does not load, and says why in the log and the metrics", async () => {
+    const garbage = join(dir, "garbage");
+    writeFileSync(garbage, "this is not a gzipped tarball");
+    deploy(garbage);
+    await vi.waitFor(
+      async () => expect(await t.verdict.metrics.registry.metrics()).toMatch(/verdict_policy_reload_failures_total\{bundle="active",reason="invalid"\} 1/),
+      { timeout: 10_000, interval: 50 },
+    );
+    const failure = captured.lines().find((l) => l["msg"] === "policy bundle did not load; the last good revision keeps serving");
+    expect(failure).toMatchObject({ bundle: "active", reason: "invalid", servingRevision: b.revision });
+    expect(String(failure?.["err"])).toContain("cannot read policy bundle");
+    const response = await transfer(250);
+    expect(response.decision).toBe("ALLOW");
+    expect(response.policy_revision).toBe(b.revision);
+  });
+
+  it("shows the serving revision and the failure on GET /metrics", async () => {
+    const metrics = await fetch(`http://127.0.0.1:${t.verdict.metricsPort}/metrics`);
+    expect(metrics.status).toBe(200);
+    expect(metrics.headers.get("content-type")).toContain("text/plain");
+    const text = await metrics.text();
+    expect(text).toContain(`verdict_policy_revision{bundle="active",revision="${b.revision}"} 1`);
+    expect(text).not.toContain(`revision="${a.revision}"`);
+    expect(text).toMatch(/verdict_policy_reloads_total\{bundle="active",result="failed"\} 1/);
+    expect((await fetch(`http://127.0.0.1:${t.verdict.metricsPort}/other`)).status).toBe(404);
+  });
+
+  it("loads a good bundle written after a bad one", async () => {
+    deploy(a.path);
+    await vi.waitFor(() => expect(t.verdict.policyRevision).toBe(a.revision), { timeout: 10_000, interval: 50 });
+    expect((await transfer(400)).decision).toBe("ALLOW");
+  });
+
+  it("gives every decision made during a swap exactly one revision, and the answer of that revision", async () => {
+    const token = await t.issuer.token({ scope: "payments:write" });
+    const responses = [];
+    let swapped = false;
+    let batchesAfterSwap = 0;
+    for (let batch = 0; batch < 400 && batchesAfterSwap < 3; batch++) {
+      const pending = Array.from({ length: 20 }, () => t.client.check({ token, action: "payments:transfer", context: { amount: 400 }, dryRun: true }));
+      if (batch === 1) deploy(b.path);
+      const answers = await Promise.all(pending);
+      responses.push(...answers);
+      if (answers.some((r) => r.policy_revision === b.revision)) swapped = true;
+      if (swapped) batchesAfterSwap += 1;
+    }
+    expect(swapped).toBe(true);
+    const revisions = new Set(responses.map((r) => r.policy_revision));
+    expect([...revisions].sort()).toEqual([a.revision, b.revision].sort());
+    for (const response of responses) {
+      // A (limit 500) allows 400, B (limit 300) denies it: never a mix, never an error
+      if (response.policy_revision === a.revision) expect(response.decision).toBe("ALLOW");
+      else expect(response.reasons.map((r) => r.code)).toEqual(["limit_exceeded"]);
+    }
+  });
+});
+
+describe("a bundle directory", () => {
+  async function unpack(tarball: string, into: string) {
+    mkdirSync(into, { recursive: true });
+    const untar = extract();
+    untar.on("entry", (header, stream, next) => {
+      const chunks: Buffer[] = [];
+      stream.on("data", (c: unknown) => chunks.push(c as Buffer));
+      stream.on("end", () => {
+        const name = header.name.replace(/^\.?\//, "");
+        if (header.type === "file" && !name.includes("/")) writeFileSync(join(into, name), Buffer.concat(chunks));
+        next();
+      });
+    });
+    await pipeline(createReadStream(tarball), createGunzip(), untar);
+  }
+
+  it("is loaded, and reloaded when its files are replaced", async () => {
+    const bundleDir = join(mkdtempSync(join(tmpdir(), "verdict-bundle-dir-")), "bundle");
+    await unpack(a.path, bundleDir);
+    const runtime = await PolicyRuntime.start({ bundlePath: bundleDir, bounds: { ...DEFAULT_BOUNDS, workers: 1 }, watch: false, log: silentLogger(), metrics: createMetrics() });
+    try {
+      expect(runtime.current().revision).toBe(a.revision);
+      expect(await runtime.reload()).toEqual({ active: { result: "unchanged", revision: a.revision } });
+      await unpack(b.path, bundleDir);
+      expect(await runtime.reload()).toEqual({ active: { result: "loaded", revision: b.revision } });
+      expect(runtime.current().revision).toBe(b.revision);
+    } finally {
+      await runtime.close();
+    }
+  });
+
+  it("refuses to start when the active bundle does not load", async () => {
+    const empty = mkdtempSync(join(tmpdir(), "verdict-empty-"));
+    await expect(PolicyRuntime.start({ bundlePath: empty, bounds: DEFAULT_BOUNDS, watch: false, log: silentLogger(), metrics: createMetrics() })).rejects.toThrow(/no policy\.wasm/);
+  });
+});
