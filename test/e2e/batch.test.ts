@@ -90,3 +90,23 @@ describe("CheckBatch", () => {
     });
   });
 });
+
+describe("CheckBatch with the shipped policies", () => {
+  let demo: TestVerdict;
+  beforeAll(async () => {
+    demo = await startTestVerdict();
+  });
+  afterAll(async () => {
+    await demo?.stop();
+  });
+
+  it("lets an agent delete 10 invoices in one batch, and asks for a step-up for every one of 11", async () => {
+    const token = await demo.issuer.token({ scope: "invoices:write", client_type: "ai-agent", acr: "pwd" });
+    const deletes = (n: number) => Array.from({ length: n }, (_, i) => ({ action: "invoices:delete", resource: { type: "invoice", id: `inv-${i}` } }));
+    const ten = await demo.client.checkBatch({ token, items: deletes(10) });
+    expect(ten.ok && ten.response.results.map((r) => r.response?.decision)).toEqual(Array(10).fill("ALLOW"));
+    const eleven = await demo.client.checkBatch({ token, items: deletes(11) });
+    expect(eleven.ok && eleven.response.results.map((r) => [r.response?.decision, r.response?.reasons[0]?.code])).toEqual(Array(11).fill(["STEP_UP", "bulk_step_up_required"]));
+    expect(eleven.ok && eleven.response.results[0]?.response?.challenge).toMatchObject({ error: "insufficient_user_authentication", acr_values: ["mfa"], max_age: 300 });
+  });
+});

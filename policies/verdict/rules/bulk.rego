@@ -1,12 +1,16 @@
-# Bulk operations (data.settings.bulk, per action). The number of items is
-# context.item_count. More than step_up_over items (agent_step_up_over for agents,
-# never higher) needs the user's step-up; more than agent_deny_over is denied to
-# agents whatever the authentication.
+# Bulk operations (data.settings.bulk, per action). The number of items is, in a
+# CheckBatch, how many items of the batch ask for this action (the batch is the
+# operation, judged as a whole), else context.item_count. More than step_up_over
+# items (agent_step_up_over for agents, never higher) needs the user's step-up;
+# more than agent_deny_over is denied to agents whatever the authentication.
 package verdict.rules
 
 bulk := data.settings.bulk[input.action]
 
+item_count := input.batch.actions[input.action] if input.batch
+
 item_count := input.context.item_count if {
+	not input.batch
 	is_number(input.context.item_count)
 	input.context.item_count >= 1
 	input.context.item_count == floor(input.context.item_count)

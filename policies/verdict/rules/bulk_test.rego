@@ -68,3 +68,28 @@ test_a_bulk_step_up_without_settings_asks_for_the_strongest_level if {
 	some req in rules.step_up_requirements with input as delete_items(6, {}) with data.settings.bulk as bulk
 	req.acr == "phr"
 }
+
+# In a CheckBatch, the operation is the batch: its items of this action are counted.
+agent_batch_delete(size) := object.union(agent_delete(1), {
+	"context": {},
+	"batch": {"size": size, "index": 0, "actions": {"invoices:delete": size}},
+})
+
+test_an_agent_deleting_ten_invoices_in_one_batch_needs_no_step_up if {
+	bulk_rules(rules.step_up_requirements) == set() with input as agent_batch_delete(10)
+}
+
+test_an_agent_deleting_eleven_invoices_in_one_batch_needs_step_up if {
+	bulk_rules(rules.step_up_requirements) == {"bulk.step_up"} with input as agent_batch_delete(11)
+}
+
+test_a_batch_counts_only_its_items_of_this_action if {
+	inp := object.union(agent_delete(1), {"context": {}, "batch": {"size": 30, "index": 0, "actions": {"invoices:delete": 5, "invoices:read": 25}}})
+	rules.item_count == 5 with input as inp
+	count(rules.deny) == 0 with input as inp
+}
+
+test_in_a_batch_the_context_item_count_is_not_used if {
+	inp := object.union(agent_delete(500), {"batch": {"size": 2, "index": 0, "actions": {"invoices:delete": 2}}})
+	rules.item_count == 2 with input as inp
+}
