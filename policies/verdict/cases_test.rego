@@ -14,7 +14,11 @@ codes(d) := sort([r.code | some r in d.reasons])
 
 rules_fired(d) := sort([sprintf("%s %s", [h.kind, h.rule]) | some h in d.explain])
 
-reserves(d) := sort([{"key": o.key, "amount": o.amount, "limit": o.limit} | some o in object.get(d, "obligations", [])])
+reserves(d) := sort([{"key": o.key, "amount": o.amount, "limit": o.limit} | some o in object.get(d, "obligations", []); o.type == "reserve"])
+
+rates(d) := sort([{"key": o.key, "limit": o.limit} | some o in object.get(d, "obligations", []); o.type == "rate"])
+
+once_keys(d) := sort([o.key | some o in object.get(d, "obligations", []); o.type == "once"])
 
 optional_matches(expect, field, _) if not field in object.keys(expect)
 
@@ -25,6 +29,8 @@ holds(c) if {
 	d.effect == c.expect.effect
 	codes(d) == sort(c.expect.reasons)
 	reserves(d) == sort(object.get(c.expect, "reserves", []))
+	optional_matches(c.expect, "rates", rates(d))
+	optional_matches(c.expect, "once", once_keys(d))
 	optional_matches(c.expect, "step_up", object.get(d, "step_up", null))
 	optional_matches(c.expect, "required_scopes", object.get(d, "required_scopes", []))
 	optional_matches(c.expect, "rules", rules_fired(d))

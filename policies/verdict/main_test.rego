@@ -91,7 +91,12 @@ test_an_entry_without_a_rule_is_explained_as_unnamed if {
 	h.rule == "unnamed"
 }
 
-test_no_state_is_queried_by_the_library if {
+test_a_transfer_reads_the_users_spend_today if {
 	q := verdict.state_queries with input as request("payments:transfer", human(["payments:write"]), {"amount": 100})
+	q == [{"name": "spent_today", "type": "counter", "key": ["payments:transfer", "daily_per_user", "user-123"], "window": "day"}]
+}
+
+test_reading_an_invoice_reads_no_state if {
+	q := verdict.state_queries with input as request("invoices:read", human(["invoices:read"]), {})
 	q == []
 }

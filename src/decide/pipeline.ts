@@ -101,8 +101,19 @@ export class Decider {
   }
 
   private async decide(common: CheckCommon, items: CheckItem[], batch: boolean): Promise<DecisionResult[]> {
-    const nowMs = this.now();
+    // One engine from the first evaluation to the last, held so that a bundle
+    // swapped in meanwhile cannot stop it in between.
     const engine = this.deps.policies.current();
+    const release = engine.hold();
+    try {
+      return await this.decideWith(engine, common, items, batch);
+    } finally {
+      release();
+    }
+  }
+
+  private async decideWith(engine: PolicyEngine, common: CheckCommon, items: CheckItem[], batch: boolean): Promise<DecisionResult[]> {
+    const nowMs = this.now();
     const bases: Base[] = items.map(() => ({ decisionId: randomUUID(), policyRevision: engine.revision, obligations: [], explain: [] }));
 
     // 1. The token, once for all items.
@@ -238,7 +249,13 @@ export class Decider {
       return undefined;
     }
     const revision = engine.revision;
-    return engine.decide(input).then(
+    let release: () => void;
+    try {
+      release = engine.hold();
+    } catch {
+      return undefined; // retired between the check and now: skip, like a busy candidate
+    }
+    return engine.decide(input).finally(release).then(
       (decision) => policyVerdict(revision, decision),
       (error: unknown) => {
         this.metrics.policyEvaluationFailures.inc({ bundle: "shadow", reason: error instanceof EvaluationError ? error.kind : "invalid_output" });

@@ -86,9 +86,37 @@ export class PolicyEngine {
     return this.pool.hasIdleWorker();
   }
 
-  /** Lets evaluations in flight finish, then stops the workers. */
+  private holders = 0;
+  private closing: { done: Promise<void>; start: () => void } | undefined;
+
+  /**
+   * Keeps this engine working until the returned release is called. A decision
+   * holds its engine from its first evaluation (state queries) to its last (the
+   * decision): a bundle swapped in meanwhile must not stop the old one in between.
+   */
+  hold(): () => void {
+    if (this.closing) throw new PolicyError(`policy revision ${this.revision} is closed`);
+    this.holders += 1;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.holders -= 1;
+      if (this.holders === 0) this.closing?.start();
+    };
+  }
+
+  /** Once no decision holds the engine, lets evaluations in flight finish and stops the workers. */
   close(): Promise<void> {
-    return this.pool.close();
+    if (!this.closing) {
+      let start = () => {};
+      const done = new Promise<void>((resolve, reject) => {
+        start = () => this.pool.close().then(resolve, reject);
+      });
+      this.closing = { done, start };
+      if (this.holders === 0) start();
+    }
+    return this.closing.done;
   }
 
   private async evaluate(input: PolicyInput, entrypoint: string): Promise<unknown> {

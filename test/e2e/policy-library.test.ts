@@ -24,7 +24,8 @@ describe("daily transaction limits, reserved in MongoDB", () => {
     const over = await transfer(1);
     expect(over.decision).toBe("DENY");
     expect(codes(over)).toEqual(["limit_exceeded"]);
-    expect(over.reasons[0]?.message).toBe("the daily payments:transfer limit of 1000 for this user would be exceeded");
+    // refused from the live spend (state query) before any reservation is tried
+    expect(over.reasons[0]?.message).toBe("0 of this user's daily payments:transfer limit of 1000 is left");
   });
 
   it("allows an agent up to exactly its daily limit for the user, denies one more, and counts another agent apart", async () => {
@@ -38,7 +39,7 @@ describe("daily transaction limits, reserved in MongoDB", () => {
 
     const second = await transfer(await agent("agent-8"), 100);
     expect(second.decision).toBe("ALLOW");
-    expect(second.obligations.map((o) => [o.key, o.total])).toEqual([
+    expect(second.obligations.filter((o) => o.type === "reserve").map((o) => [o.key, o.total])).toEqual([
       ["payments%3Atransfer/daily_per_user/user-agents", 400],
       ["payments%3Atransfer/daily_per_user_per_agent/user-agents/agent-8", 100],
     ]);
@@ -92,5 +93,23 @@ describe("agents and bulk operations", () => {
     const token = await t.issuer.token({ scope: "customers:read customers:export", client_type: "ai-agent" });
     const response = await t.client.check({ token, action: "customers:export", resource: { type: "customer", id: "c-1", attributes: { classification: "pii" } } });
     expect(codes(response)).toEqual(["sensitive_data_step_up_required"]);
+  });
+});
+
+describe("single-use tokens and agent rates, enforced in MongoDB", () => {
+  it("lets a single-use token close an account once, and refuses it a second time", async () => {
+    const token = await t.issuer.token({ scope: "accounts:write", acr: "phr", auth_time: Math.floor(Date.now() / 1000) });
+    const close = () => t.client.check({ token, action: "accounts:close", resource: { type: "account", id: "acc-1" } });
+    const first = await close();
+    expect(first.decision).toBe("ALLOW");
+    expect(first.obligations).toEqual([expect.objectContaining({ type: "once" })]);
+    expect(codes(await close())).toEqual(["token_replayed"]);
+  });
+
+  it("counts an agent's requests: 120 a minute, then rate_limited", async () => {
+    const token = await t.issuer.token({ scope: "invoices:read", client_id: "agent-rate", client_type: "ai-agent", sub: "user-rate" });
+    const answers = await Promise.all(Array.from({ length: 121 }, () => t.client.check({ token, action: "invoices:read" })));
+    expect(answers.filter((a) => a.decision === "ALLOW")).toHaveLength(120);
+    expect(answers.filter((a) => a.decision === "DENY").map(codes)).toEqual([["rate_limited"]]);
   });
 });

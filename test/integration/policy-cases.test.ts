@@ -14,7 +14,15 @@ beforeAll(async () => {
 });
 
 function reserves(decision: PolicyDecision) {
-  return decision.obligations.map((o) => ({ key: o.key, amount: o.type === "reserve" ? o.amount : undefined, limit: o.type === "once" ? undefined : o.limit }));
+  return decision.obligations.flatMap((o) => (o.type === "reserve" ? [{ key: o.key, amount: o.amount, limit: o.limit }] : []));
+}
+
+function rates(decision: PolicyDecision) {
+  return decision.obligations.flatMap((o) => (o.type === "rate" ? [{ key: o.key, limit: o.limit }] : []));
+}
+
+function onceKeys(decision: PolicyDecision) {
+  return decision.obligations.flatMap((o) => (o.type === "once" ? [o.key] : []));
 }
 
 const byJson = <T>(items: T[]) => [...items].sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1));
@@ -34,6 +42,8 @@ describe("the decision case table through WASM", () => {
     expect(decision.effect).toBe(c.expect.effect);
     expect(decision.reasons.map((r) => r.code).sort()).toEqual([...c.expect.reasons].sort());
     expect(byJson(reserves(decision))).toEqual(byJson(c.expect.reserves ?? []));
+    if (c.expect.rates) expect(byJson(rates(decision))).toEqual(byJson(c.expect.rates));
+    if (c.expect.once) expect(byJson(onceKeys(decision))).toEqual(byJson(c.expect.once));
     if (c.expect.step_up) {
       const { acr_values, max_age } = c.expect.step_up;
       expect(decision.stepUp).toEqual({ acrValues: acr_values, ...(max_age !== undefined ? { maxAge: max_age } : {}) });

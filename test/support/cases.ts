@@ -16,6 +16,8 @@ export interface DecisionCase {
     required_scopes?: string[];
     rules?: string[];
     reserves?: { key: string[]; amount: number; limit: number }[];
+    rates?: { key: string[]; limit: number }[];
+    once?: string[][];
   };
 }
 

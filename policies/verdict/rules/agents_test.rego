@@ -23,7 +23,7 @@ test_an_agent_may_not_do_a_denied_action if {
 }
 
 test_a_human_may_do_an_action_denied_to_agents if {
-	inp := object.union(as_agent("accounts:close", {"scopes": ["accounts:write"]}), {"principal": {"client_type": ""}})
+	inp := object.union(as_agent("accounts:close", {"scopes": ["accounts:write"]}), {"principal": {"client_type": "", "token_id": "jti-1"}})
 	count(rules.deny) == 0 with input as inp
 }
 

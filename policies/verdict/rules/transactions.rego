@@ -36,6 +36,30 @@ deny contains {
 	amount > per_transaction_limit
 }
 
+# The day's spend so far, read live (verdict/state_queries), so a transfer that
+# cannot fit is refused saying what is left. The reservation below stays the
+# authority: it is what holds when requests race.
+state_queries contains {
+	"name": "spent_today",
+	"type": "counter",
+	"key": [input.action, "daily_per_user", input.principal.subject],
+	"window": "day",
+} if {
+	limits.daily_per_user
+}
+
+deny contains {
+	"rule": "transactions.daily_remaining",
+	"code": "limit_exceeded",
+	"message": sprintf(
+		"%v of this user's daily %s limit of %v is left",
+		[max({0, limits.daily_per_user - input.state.spent_today}), input.action, limits.daily_per_user],
+	),
+} if {
+	amount
+	input.state.spent_today + amount > limits.daily_per_user
+}
+
 obligations contains {
 	"rule": "transactions.daily_per_user",
 	"type": "reserve",

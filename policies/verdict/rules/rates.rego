@@ -1,0 +1,35 @@
+# Request rates of AI agents (data.settings.rates). Every allowed request of an
+# agent is counted in a sliding minute per agent (client_id) and per user it acts
+# for (sub), so neither one runaway agent nor many agents for one user can act at
+# machine speed without bound. Counted atomically by Verdict (rate obligations).
+package verdict.rules
+
+obligations contains {
+	"rule": "rates.per_agent",
+	"type": "rate",
+	"key": ["rate", "agent", input.principal.client_id],
+	"limit": data.settings.rates.agent.per_minute,
+	"window": "sliding:60",
+	"reason": {
+		"code": "rate_limited",
+		"message": sprintf("an AI agent may make at most %v requests a minute", [data.settings.rates.agent.per_minute]),
+	},
+} if {
+	is_agent
+	data.settings.rates.agent.per_minute
+}
+
+obligations contains {
+	"rule": "rates.per_user",
+	"type": "rate",
+	"key": ["rate", "user", input.principal.subject],
+	"limit": data.settings.rates.user.per_minute,
+	"window": "sliding:60",
+	"reason": {
+		"code": "rate_limited",
+		"message": sprintf("AI agents may make at most %v requests a minute for one user", [data.settings.rates.user.per_minute]),
+	},
+} if {
+	is_agent
+	data.settings.rates.user.per_minute
+}
