@@ -1,5 +1,4 @@
 // The `verdict` command as a user runs it: separate processes, real sockets.
-import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -9,55 +8,14 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { inject } from "vitest";
 import { writeDevIssuerJwks } from "../../src/dev/index.js";
 import { packageRoot } from "../../src/paths.js";
+import { runVerdict, serveVerdict, stopProcess } from "../support/cli.js";
 import { mongoUri, uniqueDatabaseName } from "../support/mongo.js";
 
-const bin = join(packageRoot, "bin", "verdict.js");
 const home = mkdtempSync(join(tmpdir(), "verdict-home-"));
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function verdict(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, VERDICT_HOME: home, ...env } });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk));
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk));
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-/** Starts `verdict serve ...` and resolves with its address once it logs that it is serving. */
-function serve(args: string[], env: Record<string, string> = {}): Promise<{ child: ChildProcess; address: string; stderr: () => string }> {
-  const child = spawn(process.execPath, [bin, "serve", ...args], { env: { ...process.env, VERDICT_HOME: home, ...env } });
-  let stderr = "";
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serve did not start:\n${stderr}`)), 30_000);
-    child.stderr?.on("data", (chunk: Buffer) => {
-      stderr += chunk;
-      const match = /"address":"([^"]+)".*"msg":"verdict is serving"/.exec(stderr);
-      if (match?.[1]) {
-        clearTimeout(timer);
-        resolve({ child, address: match[1], stderr: () => stderr });
-      }
-    });
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`serve exited with ${code}:\n${stderr}`));
-    });
-  });
-}
-
-function stop(child: ChildProcess): Promise<number | null> {
-  return new Promise((resolve) => {
-    child.once("exit", (code) => resolve(code));
-    child.kill("SIGTERM");
-  });
-}
+const verdict = (args: string[], env: Record<string, string> = {}) => runVerdict(args, { VERDICT_HOME: home, ...env });
+const serve = (args: string[], env: Record<string, string> = {}) => serveVerdict(args, { VERDICT_HOME: home, ...env });
+const stop = stopProcess;
 
 beforeAll(() => {
   if (!existsSync(join(packageRoot, "dist", "main.js"))) throw new Error("dist/ is missing: npm test builds it (npm run build)");

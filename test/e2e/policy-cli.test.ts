@@ -1,6 +1,5 @@
 // `verdict policy build|test|eval|disagreements` as an author runs them: separate
 // processes, the pinned opa, real bundles, MongoDB over the wire.
-import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,22 +10,12 @@ import { ShadowRecorder, type Disagreement } from "../../src/policy/index.js";
 import { StateStore } from "../../src/state/index.js";
 import { buildTestBundle, fixturePolicy } from "../support/bundles.js";
 import { caseInput, loadCaseTable } from "../support/cases.js";
+import { runVerdict } from "../support/cli.js";
 import { mongoUri, uniqueDatabaseName } from "../support/mongo.js";
 
-const bin = join(packageRoot, "bin", "verdict.js");
 const work = mkdtempSync(join(tmpdir(), "verdict-policy-cli-"));
 
-function verdict(args: string[], env: Record<string, string> = {}, stdin?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, VERDICT_HOME: work, ...env } });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk));
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk));
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(stdin ?? "");
-  });
-}
+const verdict = (args: string[], env: Record<string, string | undefined> = {}, stdin?: string) => runVerdict(args, { VERDICT_HOME: work, ...env }, stdin);
 
 /** A tiny policy directory with one rule and the given test file. */
 function policyDir(test: string): string {
@@ -175,14 +164,7 @@ describe("verdict policy disagreements", () => {
   });
 
   it("says how to name the database when there is none", async () => {
-    const env: Record<string, string> = { ...process.env } as Record<string, string>;
-    delete env["MONGODB_URI"];
-    const run = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-      const child = spawn(process.execPath, [bin, "policy", "disagreements"], { env: { ...env, VERDICT_HOME: work } });
-      let stderr = "";
-      child.stderr.on("data", (chunk: Buffer) => (stderr += chunk));
-      child.on("close", (code) => resolve({ code, stderr }));
-    });
+    const run = await verdict(["policy", "disagreements"], { MONGODB_URI: undefined });
     expect(run.code).toBe(2);
     expect(run.stderr).toContain("no database");
   });

@@ -1,15 +1,15 @@
 // Limits that hold at machine speed: concurrent requests spread over three
 // Verdict processes sharing one database. The deadline is generous here on
 // purpose: this proves atomicity, not latency (see the outage test for that).
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { packageRoot } from "../../src/paths.js";
 import { hashApiKey } from "../../src/server/index.js";
 import { buildFixtureBundle } from "../support/bundles.js";
+import { serveVerdict, stopProcess } from "../support/cli.js";
 import { TestClient } from "../support/grpc.js";
 import { createTestIssuer, TEST_AUDIENCE, TEST_SCOPES, type TestIssuer } from "../support/issuer.js";
 import { mongoUri, uniqueDatabaseName } from "../support/mongo.js";
@@ -19,26 +19,6 @@ const API_KEY = "concurrency-key";
 let issuer: TestIssuer;
 const children: ChildProcess[] = [];
 const clients: TestClient[] = [];
-
-function startVerdictProcess(config: string): Promise<{ child: ChildProcess; address: string }> {
-  const child = spawn(process.execPath, [join(packageRoot, "bin", "verdict.js"), "serve", "--config", config], { stdio: ["ignore", "ignore", "pipe"] });
-  let stderr = "";
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`verdict did not start:\n${stderr}`)), 30_000);
-    child.stderr?.on("data", (chunk: Buffer) => {
-      stderr += chunk;
-      const match = /"address":"([^"]+)".*"msg":"verdict is serving"/.exec(stderr);
-      if (match?.[1]) {
-        clearTimeout(timer);
-        resolve({ child, address: match[1] });
-      }
-    });
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`verdict exited with ${code}:\n${stderr}`));
-    });
-  });
-}
 
 beforeAll(async () => {
   issuer = await createTestIssuer();
@@ -57,7 +37,7 @@ beforeAll(async () => {
       log_level: "info",
     }),
   );
-  const started = await Promise.all(Array.from({ length: PROCESSES }, () => startVerdictProcess(config)));
+  const started = await Promise.all(Array.from({ length: PROCESSES }, () => serveVerdict(["--config", config])));
   for (const { child, address } of started) {
     children.push(child);
     clients.push(new TestClient(address, API_KEY));
@@ -67,16 +47,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const client of clients) client.close();
-  await Promise.all(
-    children.map(
-      (child) =>
-        new Promise<void>((resolve) => {
-          if (child.exitCode !== null) return resolve();
-          child.once("exit", () => resolve());
-          child.kill("SIGTERM");
-        }),
-    ),
-  );
+  await Promise.all(children.map(stopProcess));
 });
 
 /** n concurrent Checks, round-robin over the processes. */

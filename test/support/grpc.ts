@@ -23,7 +23,13 @@ export interface CheckArgs {
   explain?: boolean;
 }
 
-export type CallResult = { ok: true; response: CheckResponseMessage } | { ok: false; code: grpc.status; details: string };
+export type Outcome<Response> = { ok: true; response: Response } | { ok: false; code: grpc.status; details: string };
+export type CallResult = Outcome<CheckResponseMessage>;
+
+/** The wire resource for a test request: an invoice unless said otherwise; null sends none. */
+function resourceOf(resource: CheckArgs["resource"]): CheckRequestMessage["resource"] {
+  return resource === null ? null : { type: "invoice", id: "inv-1", ...resource, attributes: toStruct(resource?.attributes ?? {}) };
+}
 
 export class TestClient {
   private readonly client: grpc.Client & Record<string, unknown>;
@@ -49,32 +55,15 @@ export class TestClient {
   checkBatch(
     args: { token: string; items: (Pick<CheckArgs, "action" | "context"> & { resource?: CheckArgs["resource"] })[]; requestId?: string; dryRun?: boolean; dpop?: CheckArgs["dpop"] },
     apiKey: string | null = this.apiKey ?? null,
-  ): Promise<{ ok: true; response: CheckBatchResponseMessage } | { ok: false; code: grpc.status; details: string }> {
-    const metadata = new grpc.Metadata();
-    if (apiKey !== null) metadata.set("x-verdict-api-key", apiKey);
+  ): Promise<Outcome<CheckBatchResponseMessage>> {
     const request: CheckBatchRequestMessage = {
       token: args.token,
-      items: args.items.map((item) => ({
-        action: item.action,
-        resource: item.resource === null ? null : { type: "invoice", id: "inv-1", ...item.resource, attributes: toStruct(item.resource?.attributes ?? {}) },
-        context: toStruct(item.context ?? {}),
-      })),
+      items: args.items.map((item) => ({ action: item.action, resource: resourceOf(item.resource), context: toStruct(item.context ?? {}) })),
       request_id: args.requestId ?? "",
       dry_run: args.dryRun ?? false,
       ...(args.dpop ? { dpop: args.dpop } : {}),
     };
-    const call = this.client["CheckBatch"] as (
-      request: CheckBatchRequestMessage,
-      metadata: grpc.Metadata,
-      options: grpc.CallOptions,
-      callback: (error: grpc.ServiceError | null, response: CheckBatchResponseMessage) => void,
-    ) => void;
-    return new Promise((resolve) => {
-      call.call(this.client, request, metadata, { deadline: Date.now() + 20_000 }, (error, response) => {
-        if (error) resolve({ ok: false, code: error.code, details: error.details });
-        else resolve({ ok: true, response });
-      });
-    });
+    return this.unary("CheckBatch", request, apiKey);
   }
 
   /** `apiKey: null` sends no key at all. */
@@ -83,7 +72,7 @@ export class TestClient {
       {
         token: args.token,
         action: args.action,
-        resource: args.resource === null ? null : { type: "invoice", id: "inv-1", ...args.resource, attributes: toStruct(args.resource?.attributes ?? {}) },
+        resource: resourceOf(args.resource),
         context: toStruct(args.context ?? {}),
         request_id: args.requestId ?? "",
         dry_run: args.dryRun ?? false,
@@ -95,34 +84,26 @@ export class TestClient {
   }
 
   callRaw(request: CheckRequestMessage, apiKey: string | null = this.apiKey ?? null): Promise<CallResult> {
-    const metadata = new grpc.Metadata();
-    if (apiKey !== null) metadata.set("x-verdict-api-key", apiKey);
-    const check = this.client["Check"] as (
-      request: CheckRequestMessage,
-      metadata: grpc.Metadata,
-      options: grpc.CallOptions,
-      callback: (error: grpc.ServiceError | null, response: CheckResponseMessage) => void,
-    ) => void;
-    return new Promise((resolve) => {
-      check.call(this.client, request, metadata, { deadline: Date.now() + 20_000 }, (error, response) => {
-        if (error) resolve({ ok: false, code: error.code, details: error.details });
-        else resolve({ ok: true, response });
-      });
-    });
+    return this.unary("Check", request, apiKey);
   }
 
   /** Resolves with Release's response, or a failed call's status. */
-  release(decisionId: string, apiKey: string | null = this.apiKey ?? null): Promise<{ ok: true; response: ReleaseResponseMessage } | { ok: false; code: grpc.status; details: string }> {
+  release(decisionId: string, apiKey: string | null = this.apiKey ?? null): Promise<Outcome<ReleaseResponseMessage>> {
+    return this.unary("Release", { decision_id: decisionId }, apiKey);
+  }
+
+  /** One unary call with the API key (none when null); never rejects. */
+  private unary<Response>(method: string, request: unknown, apiKey: string | null): Promise<Outcome<Response>> {
     const metadata = new grpc.Metadata();
     if (apiKey !== null) metadata.set("x-verdict-api-key", apiKey);
-    const release = this.client["Release"] as (
-      request: { decision_id: string },
+    const call = this.client[method] as (
+      request: unknown,
       metadata: grpc.Metadata,
       options: grpc.CallOptions,
-      callback: (error: grpc.ServiceError | null, response: ReleaseResponseMessage) => void,
+      callback: (error: grpc.ServiceError | null, response: Response) => void,
     ) => void;
     return new Promise((resolve) => {
-      release.call(this.client, { decision_id: decisionId }, metadata, { deadline: Date.now() + 20_000 }, (error, response) => {
+      call.call(this.client, request, metadata, { deadline: Date.now() + 20_000 }, (error, response) => {
         if (error) resolve({ ok: false, code: error.code, details: error.details });
         else resolve({ ok: true, response });
       });

@@ -1,0 +1,70 @@
+// The `verdict` command as separate processes, for tests that use it as people do.
+import { spawn, type ChildProcess } from "node:child_process";
+import { join } from "node:path";
+import { packageRoot } from "../../src/paths.js";
+
+export const VERDICT_BIN = join(packageRoot, "bin", "verdict.js");
+
+export interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** The test process's environment with `env` over it; a key set to undefined is removed. */
+function environment(env: Record<string, string | undefined>): NodeJS.ProcessEnv {
+  const merged: NodeJS.ProcessEnv = { ...process.env, ...env };
+  for (const [key, value] of Object.entries(env)) if (value === undefined) delete merged[key];
+  return merged;
+}
+
+/** Runs `verdict ...args` to completion. */
+export function runVerdict(args: string[], env: Record<string, string | undefined> = {}, stdin = ""): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [VERDICT_BIN, ...args], { env: environment(env) });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk));
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk));
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(stdin);
+  });
+}
+
+export interface ServingVerdict {
+  child: ChildProcess;
+  /** host:port it listens on (from its "verdict is serving" log line, so port 0 works). */
+  address: string;
+  /** Everything it wrote to stderr so far. */
+  stderr(): string;
+}
+
+/** Starts `verdict serve ...args` and resolves once it logs that it is serving (log level info or lower). */
+export function serveVerdict(args: string[], env: Record<string, string | undefined> = {}): Promise<ServingVerdict> {
+  const child = spawn(process.execPath, [VERDICT_BIN, "serve", ...args], { env: environment(env), stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`verdict serve did not start:\n${stderr}`)), 30_000);
+    child.stderr?.on("data", (chunk: Buffer) => {
+      stderr += chunk;
+      const match = /"address":"([^"]+)".*"msg":"verdict is serving"/.exec(stderr);
+      if (match?.[1]) {
+        clearTimeout(timer);
+        resolve({ child, address: match[1], stderr: () => stderr });
+      }
+    });
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`verdict serve exited with ${code}:\n${stderr}`));
+    });
+  });
+}
+
+/** SIGTERM, then the exit code. */
+export function stopProcess(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve) => {
+    child.once("exit", (code) => resolve(code));
+    child.kill("SIGTERM");
+  });
+}
