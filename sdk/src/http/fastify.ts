@@ -26,9 +26,11 @@ export interface FastifyLikeReply {
  */
 export function verdictFastify(client: VerdictClient, options: GuardOptions = {}) {
   const guard = createGuard(client, options);
-  return function route<Req extends FastifyLikeRequest = FastifyLikeRequest, Reply extends FastifyLikeReply = FastifyLikeReply>(rule: RouteRule<Req>) {
+  // NoInfer: Fastify's hook option is a union of hook types, from which TypeScript
+  // would infer `never`; Req comes from the rule, or is given: verdict<FastifyRequest<...>>(...).
+  return function route<Req extends FastifyLikeRequest = FastifyLikeRequest>(rule: RouteRule<Req>) {
     // Errors thrown here (a bug in a rule's function) reach Fastify's error handler: 500.
-    return async (request: Req, reply: Reply): Promise<Reply | undefined> => {
+    return async (request: NoInfer<Req>, reply: FastifyLikeReply): Promise<unknown> => {
       const http = { method: request.method, url: request.url, headers: request.headers, encrypted: isEncrypted(request.raw?.socket) };
       const result = await guard.authorize(http, request, rule);
       if (result.ok) {
