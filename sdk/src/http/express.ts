@@ -1,5 +1,5 @@
-// Express (4 and 5) middleware, written against the few members it uses so the
-// SDK does not depend on Express. Also works with node:http-style servers.
+// Express middleware (tested with Express 5), written against the few members it
+// uses so the SDK does not depend on Express; node:http-style servers fit too.
 import type { VerdictClient } from "../client.js";
 import type { HttpAnswer } from "./challenge.js";
 import { createGuard, type GuardOptions, type RouteRule, type VerdictContext } from "./guard.js";

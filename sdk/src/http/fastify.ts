@@ -1,5 +1,5 @@
-// A Fastify (4 and 5) preHandler hook, written against the few members it uses so
-// the SDK does not depend on Fastify.
+// A Fastify preHandler hook (tested with Fastify 5), written against the few members
+// it uses so the SDK does not depend on Fastify.
 import type { VerdictClient } from "../client.js";
 import { createGuard, type GuardOptions, type RouteRule, type VerdictContext } from "./guard.js";
 import { isEncrypted, type HttpHeaders } from "./request.js";
