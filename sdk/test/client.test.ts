@@ -177,10 +177,12 @@ describe("connections and retries", () => {
     expect((await lossy.check({ token, action: "invoices:read", resource: invoice })).decision).toBe("DENY"); // warm connection
 
     proxy.swallowAnswers();
+    const streamsBefore = proxy.streams;
     const lost = transfer(lossy, 100);
     await proxy.swallowed(100); // Verdict decided and answered; the answer is dropped on the way
     proxy.cut();
     expect((await rejection(lost)).code).toBe("verdict_unavailable");
+    expect(proxy.streams - streamsBefore).toBe(1);
 
     // Had the client sent it again (through the proxy, which forwards again), 200 would be reserved.
     const next = await transfer(client, 1);
@@ -201,6 +203,28 @@ describe("connections and retries", () => {
     expect((await c.check({ token, action: "invoices:read", resource: invoice })).decision).toBe("ALLOW");
     expect(proxy.accepted).toBe(2);
     await proxy.close();
+  });
+});
+
+describe("retries of Release", () => {
+  it("retries a Release Verdict could not carry out, within a retry budget that runs out", async () => {
+    // A Verdict whose database cannot be reached answers Release with UNAVAILABLE.
+    const noDatabase = await startSdkVerdict({ issuer: t.issuer, mongoUri: `mongodb://${await closedAddress()}/?serverSelectionTimeoutMS=200`, config: { state_timeout_ms: 50 } });
+    const proxy = await startTcpProxy(noDatabase.address);
+    try {
+      const c = noDatabase.sdkClient({ address: proxy.address });
+      const attempts: number[] = [];
+      for (let i = 0; i < 4; i++) {
+        const before = proxy.streams;
+        expect((await rejection(c.release(randomUUID()))).code).toBe("verdict_unavailable");
+        attempts.push(proxy.streams - before);
+      }
+      // 3 attempts at most; then the budget (10 tokens, retries only above 5) shrinks with each failure.
+      expect(attempts).toEqual([3, 2, 1, 1]);
+    } finally {
+      await proxy.close();
+      await noDatabase.stop();
+    }
   });
 });
 

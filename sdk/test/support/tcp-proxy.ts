@@ -1,12 +1,15 @@
 // A TCP relay between the SDK and a real Verdict, to see and break the network
 // between them: how many connections the client opens, and what happens when an
-// answer is lost on the way back. It forwards bytes; it does not speak gRPC.
+// answer is lost on the way back, and how many calls (HTTP/2 streams) the client
+// started. It forwards bytes unchanged; it only reads the client's frame headers.
 import { createServer, connect, type Server, type Socket } from "node:net";
 
 export interface TcpProxy {
   address: string;
   /** Connections accepted since start. */
   readonly accepted: number;
+  /** HTTP/2 streams the client opened (HEADERS frames): one per call attempt. */
+  readonly streams: number;
   /** From now on, bytes from Verdict to the client are dropped (the connection stays open). */
   swallowAnswers(): void;
   /** Resolves once at least `bytes` bytes from Verdict were dropped. */
@@ -20,6 +23,7 @@ export async function startTcpProxy(target: string): Promise<TcpProxy> {
   const [host, port] = [target.slice(0, target.lastIndexOf(":")), Number(target.slice(target.lastIndexOf(":") + 1))];
   const pairs = new Set<[Socket, Socket]>();
   let accepted = 0;
+  let streams = 0;
   let swallowing = false;
   let dropped = 0;
   let waiters: { bytes: number; resolve: () => void }[] = [];
@@ -29,7 +33,11 @@ export async function startTcpProxy(target: string): Promise<TcpProxy> {
     const upstream = connect(port, host);
     const pair: [Socket, Socket] = [client, upstream];
     pairs.add(pair);
-    client.on("data", (chunk: Buffer) => upstream.write(chunk));
+    const frames = http2FrameCounter(() => (streams += 1));
+    client.on("data", (chunk: Buffer) => {
+      frames(chunk);
+      upstream.write(chunk);
+    });
     upstream.on("data", (chunk: Buffer) => {
       if (!swallowing) {
         client.write(chunk);
@@ -55,6 +63,9 @@ export async function startTcpProxy(target: string): Promise<TcpProxy> {
     get accepted() {
       return accepted;
     },
+    get streams() {
+      return streams;
+    },
     swallowAnswers() {
       swallowing = true;
       dropped = 0;
@@ -76,4 +87,28 @@ export async function startTcpProxy(target: string): Promise<TcpProxy> {
     },
   };
   return proxy;
+}
+
+const PREFACE_LENGTH = 24; // "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+const HEADERS = 0x1;
+
+/** Reads a client's HTTP/2 byte stream and calls onHeaders for every HEADERS frame. */
+function http2FrameCounter(onHeaders: () => void): (chunk: Buffer) => void {
+  let buffered = Buffer.alloc(0);
+  let prefaceSeen = false;
+  return (chunk) => {
+    buffered = Buffer.concat([buffered, chunk]);
+    if (!prefaceSeen) {
+      if (buffered.length < PREFACE_LENGTH) return;
+      buffered = buffered.subarray(PREFACE_LENGTH);
+      prefaceSeen = true;
+    }
+    // frame header: length (24 bits), type, flags, stream id (32 bits)
+    while (buffered.length >= 9) {
+      const length = buffered.readUIntBE(0, 3);
+      if (buffered.length < 9 + length) return;
+      if (buffered[3] === HEADERS) onHeaders();
+      buffered = buffered.subarray(9 + length);
+    }
+  };
 }
