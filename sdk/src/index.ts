@@ -1,2 +1,41 @@
-// @verdict/sdk: the thin client APIs embed to ask Verdict for decisions.
-export * from "./wire/index.js";
+// @verdict/sdk: the thin client APIs embed to ask Verdict for decisions, the HTTP
+// middleware (Express, Fastify) and the MCP guard built on it. The wire contract
+// (proto loading, Struct codec, messages) is @verdict/sdk/wire.
+export {
+  createVerdictClient,
+  API_KEY_METADATA,
+  DEFAULT_DEADLINE_MS,
+  type BatchItem,
+  type CallOptions,
+  type CheckBatchRequest,
+  type CheckRequest,
+  type DpopProof,
+  type ResourceRef,
+  type VerdictClient,
+  type VerdictClientOptions,
+  type VerdictTlsOptions,
+} from "./client.js";
+export type {
+  Actor,
+  Allow,
+  BatchItemResult,
+  Challenge,
+  Decision,
+  Deny,
+  DenyChallenge,
+  InsufficientScopeChallenge,
+  InvalidDpopProofChallenge,
+  InvalidTokenChallenge,
+  Obligation,
+  Principal,
+  Reason,
+  ReleaseResult,
+  ReleaseStatus,
+  StepUp,
+  StepUpChallenge,
+} from "./decision.js";
+export { toDecision } from "./decision.js";
+export { VerdictError, isVerdictError, type VerdictErrorCode } from "./errors.js";
+export * from "./http/index.js";
+export * from "./mcp/index.js";
+export type { JsonObject, JsonValue } from "./wire/index.js";

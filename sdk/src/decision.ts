@@ -1,0 +1,258 @@
+// Typed decisions, and the one place where a wire response becomes one. A
+// response that does not fit (an unknown decision, an ALLOW without a principal, a
+// STEP_UP without its challenge, a challenge the SDK cannot express) is a
+// VerdictError, never a decision: nothing downstream can mistake it for an allow.
+import { VerdictError } from "./errors.js";
+import type {
+  BatchResultMessage,
+  ChallengeMessage,
+  CheckResponseMessage,
+  ObligationMessage,
+  PrincipalMessage,
+  ReasonMessage,
+  ReleaseResponseMessage,
+} from "./wire/index.js";
+
+export interface Reason {
+  /** Stable (docs/reasons.md); switch on this. */
+  code: string;
+  /** For people; may change. */
+  message: string;
+}
+
+export interface Actor {
+  subject: string;
+  clientId?: string;
+}
+
+/** Who is asking, as Verdict verified it from the token. */
+export interface Principal {
+  /** The user (or service) the token is for: scope the API's own queries by this. */
+  subject: string;
+  /** The client (e.g. the AI agent) presenting the token. */
+  clientId: string;
+  clientType?: string;
+  /** The RFC 8693 act chain, the current actor first. */
+  actors: Actor[];
+  delegationDepth: number;
+  scopes: string[];
+  acr?: string;
+  /** Epoch seconds. */
+  authTime?: number;
+  issuer: string;
+  tokenId?: string;
+  /** Epoch seconds. */
+  expiresAt: number;
+}
+
+/** What Verdict enforced for an ALLOW (budget reserved, key consumed, rate counted). */
+export interface Obligation {
+  type: string;
+  key: string;
+  amount: number;
+  limit: number;
+  window: string;
+  /** The counter's total after this decision. */
+  total: number;
+}
+
+export interface InvalidTokenChallenge {
+  error: "invalid_token";
+  /** Safe to show to the client. */
+  description: string;
+}
+
+/** RFC 9449 §7.1: the DPoP proof is missing or wrong. */
+export interface InvalidDpopProofChallenge {
+  error: "invalid_dpop_proof";
+  description: string;
+}
+
+export interface InsufficientScopeChallenge {
+  error: "insufficient_scope";
+  /** Every scope the action needs. */
+  scopes: string[];
+  description: string;
+}
+
+/** RFC 9470: a stronger or more recent authentication of the user is needed. */
+export interface StepUpChallenge {
+  error: "insufficient_user_authentication";
+  acrValues: string[];
+  /** Seconds; present only when the policy sets one. */
+  maxAge?: number;
+  description: string;
+}
+
+export type DenyChallenge = InvalidTokenChallenge | InvalidDpopProofChallenge | InsufficientScopeChallenge;
+export type Challenge = DenyChallenge | StepUpChallenge;
+
+interface DecisionCommon {
+  reasons: Reason[];
+  decisionId: string;
+  /** The policy bundle revision that decided. */
+  policyRevision: string;
+}
+
+export interface Allow extends DecisionCommon {
+  decision: "ALLOW";
+  principal: Principal;
+  obligations: Obligation[];
+}
+
+export interface Deny extends DecisionCommon {
+  decision: "DENY";
+  /** Absent for a policy deny that no other token would change (a rule, a limit, unavailable state). */
+  challenge?: DenyChallenge;
+  /** Absent when the token itself was refused. */
+  principal?: Principal;
+}
+
+export interface StepUp extends DecisionCommon {
+  decision: "STEP_UP";
+  challenge: StepUpChallenge;
+  principal?: Principal;
+}
+
+export type Decision = Allow | Deny | StepUp;
+
+export type BatchItemResult = { ok: true; decision: Decision } | { ok: false; error: Reason };
+
+export type ReleaseStatus = "released" | "already_released" | "unknown_decision";
+
+export interface ReleaseResult {
+  status: ReleaseStatus;
+  /** What this call gave back (empty unless status is released). */
+  released: Obligation[];
+}
+
+function malformed(why: string): VerdictError {
+  return new VerdictError("verdict_malformed_response", `Verdict's response does not fit the contract: ${why}`);
+}
+
+const isString = (value: unknown): value is string => typeof value === "string";
+const isNumber = (value: unknown): value is number => typeof value === "number" && Number.isFinite(value);
+
+function strings(value: unknown, where: string): string[] {
+  if (!Array.isArray(value) || !value.every(isString)) throw malformed(`${where} is not a list of strings`);
+  return [...value];
+}
+
+function toReason(value: ReasonMessage | undefined, where: string): Reason {
+  if (!value || !isString(value.code) || value.code === "" || !isString(value.message)) throw malformed(`${where} has no code`);
+  return { code: value.code, message: value.message };
+}
+
+function toReasons(value: unknown): Reason[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) throw malformed("reasons is not a list");
+  return value.map((reason, i) => toReason(reason as ReasonMessage, `reasons[${i}]`));
+}
+
+function toObligations(value: unknown, where: string): Obligation[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) throw malformed(`${where} is not a list`);
+  return value.map((raw: ObligationMessage, i) => {
+    if (!isString(raw?.type) || !isString(raw.key) || !isString(raw.window) || ![raw.amount, raw.limit, raw.total].every(isNumber)) {
+      throw malformed(`${where}[${i}] is incomplete`);
+    }
+    return { type: raw.type, key: raw.key, amount: raw.amount, limit: raw.limit, window: raw.window, total: raw.total };
+  });
+}
+
+const optional = (value: string): string | undefined => (value === "" ? undefined : value);
+
+function toPrincipal(value: PrincipalMessage | null | undefined): Principal | undefined {
+  if (value === null || value === undefined) return undefined;
+  if (!isString(value.subject) || value.subject === "") throw malformed("principal has no subject");
+  if (!isString(value.client_id) || !isString(value.issuer) || !isNumber(value.expires_at)) throw malformed("principal is incomplete");
+  if (!Array.isArray(value.actors)) throw malformed("principal.actors is not a list");
+  const actors = value.actors.map((actor, i) => {
+    if (!isString(actor?.subject) || actor.subject === "") throw malformed(`principal.actors[${i}] has no subject`);
+    const clientId = isString(actor.client_id) ? optional(actor.client_id) : undefined;
+    return clientId === undefined ? { subject: actor.subject } : { subject: actor.subject, clientId };
+  });
+  const principal: Principal = {
+    subject: value.subject,
+    clientId: value.client_id,
+    actors,
+    delegationDepth: isNumber(value.delegation_depth) ? value.delegation_depth : actors.length,
+    scopes: strings(value.scopes ?? [], "principal.scopes"),
+    issuer: value.issuer,
+    expiresAt: value.expires_at,
+  };
+  // proto3 sends absent strings as "" and absent numbers as 0
+  if (isString(value.client_type) && value.client_type !== "") principal.clientType = value.client_type;
+  if (isString(value.acr) && value.acr !== "") principal.acr = value.acr;
+  if (isNumber(value.auth_time) && value.auth_time > 0) principal.authTime = value.auth_time;
+  if (isString(value.token_id) && value.token_id !== "") principal.tokenId = value.token_id;
+  return principal;
+}
+
+function toChallenge(value: ChallengeMessage): Challenge {
+  const description = isString(value.description) ? value.description : "";
+  switch (value.error) {
+    case "invalid_token":
+    case "invalid_dpop_proof":
+      return { error: value.error, description };
+    case "insufficient_scope": {
+      const scopes = strings(value.scopes, "challenge.scopes");
+      if (scopes.length === 0) throw malformed("an insufficient_scope challenge names no scope");
+      return { error: "insufficient_scope", scopes, description };
+    }
+    case "insufficient_user_authentication": {
+      const acrValues = strings(value.acr_values, "challenge.acr_values");
+      if (acrValues.length === 0) throw malformed("a step-up challenge names no acr_values");
+      const maxAge = value.max_age;
+      if (maxAge !== undefined && maxAge !== null && !(Number.isInteger(maxAge) && maxAge >= 0)) throw malformed("challenge.max_age is not a whole number of seconds");
+      return { error: "insufficient_user_authentication", acrValues, ...(typeof maxAge === "number" ? { maxAge } : {}), description };
+    }
+    default:
+      throw malformed(`unknown challenge error ${JSON.stringify(value.error)}`);
+  }
+}
+
+/** A CheckResponse as decoded from the wire → a Decision, or a verdict_malformed_response error. */
+export function toDecision(response: CheckResponseMessage | null | undefined): Decision {
+  if (!response || typeof response !== "object") throw malformed("no response");
+  const reasons = toReasons(response.reasons);
+  const decisionId = isString(response.decision_id) ? response.decision_id : "";
+  const policyRevision = isString(response.policy_revision) ? response.policy_revision : "";
+  const principal = toPrincipal(response.principal);
+  const challenge = response.challenge ? toChallenge(response.challenge) : undefined;
+  const common = { reasons, decisionId, policyRevision };
+  switch (response.decision) {
+    case "ALLOW":
+      if (!principal) throw malformed("ALLOW without a principal");
+      if (decisionId === "") throw malformed("ALLOW without a decision_id");
+      if (challenge) throw malformed("ALLOW with a challenge");
+      return { decision: "ALLOW", ...common, principal, obligations: toObligations(response.obligations, "obligations") };
+    case "DENY":
+      if (challenge?.error === "insufficient_user_authentication") throw malformed("DENY with a step-up challenge");
+      return { decision: "DENY", ...common, ...(challenge ? { challenge } : {}), ...(principal ? { principal } : {}) };
+    case "STEP_UP":
+      if (!challenge || challenge.error !== "insufficient_user_authentication") throw malformed("STEP_UP without an insufficient_user_authentication challenge");
+      return { decision: "STEP_UP", ...common, challenge, ...(principal ? { principal } : {}) };
+    default:
+      // DECISION_UNSPECIFIED, or a number protobufjs could not name: never an allow.
+      throw malformed(`unknown decision ${JSON.stringify(response.decision)}`);
+  }
+}
+
+/** CheckBatch results → one result per item, in order; the count must match the request's. */
+export function toBatchResults(results: BatchResultMessage[] | null | undefined, expected: number): BatchItemResult[] {
+  if (!Array.isArray(results)) throw malformed("results is not a list");
+  if (results.length !== expected) throw malformed(`${results.length} results for ${expected} items`);
+  return results.map((result, i) => {
+    if (result?.response) return { ok: true, decision: toDecision(result.response) };
+    if (result?.error) return { ok: false, error: toReason(result.error, `results[${i}].error`) };
+    throw malformed(`results[${i}] holds neither a response nor an error`);
+  });
+}
+
+const RELEASE_STATUSES: readonly string[] = ["released", "already_released", "unknown_decision"] satisfies ReleaseStatus[];
+
+export function toReleaseResult(response: ReleaseResponseMessage | null | undefined): ReleaseResult {
+  if (!response || !RELEASE_STATUSES.includes(response.status)) throw malformed(`unknown release status ${JSON.stringify(response?.status)}`);
+  return { status: response.status as ReleaseStatus, released: toObligations(response.released, "released") };
+}

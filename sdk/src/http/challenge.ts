@@ -1,0 +1,192 @@
+// The one place where Verdict's answers become HTTP: status, WWW-Authenticate
+// (RFC 6750, RFC 9449 §7.1, RFC 9470, RFC 9728 §5.1) and a JSON body with the
+// reason codes. The Express, Fastify and MCP adapters only copy what this returns.
+import type { Decision, Reason } from "../decision.js";
+import type { VerdictError } from "../errors.js";
+import type { JsonObject } from "../wire/index.js";
+
+/** Why a request was not let through, before or after asking Verdict. */
+export type Outcome =
+  | { kind: "decision"; decision: Decision }
+  /** No credentials at all (no Authorization header, or another scheme): Verdict is not asked. */
+  | { kind: "no_token" }
+  /** An Authorization header that names Bearer or DPoP but carries no usable token. */
+  | { kind: "malformed_authorization" }
+  /** A DPoP header that cannot be a proof (not a compact JWS, too long, repeated). */
+  | { kind: "malformed_dpop_proof" }
+  /** A request the guard cannot judge (e.g. an MCP body that is not JSON-RPC). */
+  | { kind: "malformed_request"; code: string; description: string }
+  /** No decision was obtained. */
+  | { kind: "error"; error: VerdictError };
+
+export interface ChallengeOptions {
+  /** The scheme the client used: challenges answer in kind (RFC 9449 §7.1). Default Bearer. */
+  scheme?: "Bearer" | "DPoP";
+  /** RFC 9728 §5.1: the URL of the protected resource metadata, added to every challenge (MCP). */
+  resourceMetadata?: string;
+  /** Scopes to suggest in the challenge to a request that carried no token (MCP clients request these). */
+  scope?: readonly string[];
+  /** Seconds, in Retry-After when Verdict gave no decision (default 5). */
+  retryAfterSeconds?: number;
+}
+
+export interface HttpAnswer {
+  status: number;
+  /** Header names in lower case. */
+  headers: Record<string, string>;
+  body: JsonObject;
+}
+
+export const DEFAULT_RETRY_AFTER_SECONDS = 5;
+
+/** RFC 9110 quoted-string: escapes " and \, and drops what a header line cannot carry. */
+function quoted(value: string): string {
+  return `"${value.replace(/[^\t\x20-\x7e]/g, "").replace(/["\\]/g, (c) => `\\${c}`)}"`;
+}
+
+/** RFC 6750 §3: error_description is printable ASCII without " and \. */
+function description(value: string): string {
+  return quoted(value.replace(/[^\x20-\x7e]+/g, " ").replace(/ {2,}/g, " ").replace(/"/g, "'").replace(/\\/g, "/"));
+}
+
+type Param = [name: string, value: string];
+
+function challenge(scheme: "Bearer" | "DPoP", params: Param[], options: ChallengeOptions): string {
+  const all = options.resourceMetadata !== undefined ? [...params, ["resource_metadata", quoted(options.resourceMetadata)] as Param] : params;
+  return all.length === 0 ? scheme : `${scheme} ${all.map(([name, value]) => `${name}=${value}`).join(", ")}`;
+}
+
+const reasonsBody = (reasons: Reason[]) => reasons.map((r) => ({ code: r.code, message: r.message }));
+
+const JSON_TYPE = { "content-type": "application/json; charset=utf-8" };
+
+/**
+ * The HTTP answer for an outcome, or null for an ALLOW (let the request through).
+ *
+ * | Verdict says                      | status | WWW-Authenticate                                            |
+ * | token invalid                     | 401    | Bearer error="invalid_token", error_description="…"          |
+ * | DPoP proof invalid                | 401    | DPoP error="invalid_dpop_proof", error_description="…"       |
+ * | scope missing                     | 403    | Bearer error="insufficient_scope", scope="…"                 |
+ * | step-up needed                    | 401    | Bearer error="insufficient_user_authentication", acr_values="…", max_age=… |
+ * | policy deny                       | 403    | none                                                         |
+ * | no decision (unreachable, …)      | 503    | none; Retry-After                                            |
+ * | no token sent                     | 401    | Bearer (no error code, RFC 6750 §3.1)                        |
+ */
+export function toHttpAnswer(outcome: Outcome, options: ChallengeOptions = {}): HttpAnswer | null {
+  const scheme = options.scheme ?? "Bearer";
+  switch (outcome.kind) {
+    case "decision":
+      return decisionAnswer(outcome.decision, scheme, options);
+    case "no_token": {
+      const params: Param[] = options.scope && options.scope.length > 0 ? [["scope", quoted(options.scope.join(" "))]] : [];
+      return {
+        status: 401,
+        headers: { ...JSON_TYPE, "www-authenticate": challenge("Bearer", params, options) },
+        body: { error: "unauthorized", error_description: "An access token is required.", reasons: [{ code: "token_missing", message: "No access token was sent." }] },
+      };
+    }
+    case "malformed_authorization": {
+      const text = "The Authorization header must be: Bearer <token> (or DPoP <token>).";
+      return {
+        status: 400,
+        headers: { ...JSON_TYPE, "www-authenticate": challenge(scheme, [["error", quoted("invalid_request")], ["error_description", description(text)]], options) },
+        body: { error: "invalid_request", error_description: text, reasons: [{ code: "authorization_malformed", message: text }] },
+      };
+    }
+    case "malformed_dpop_proof": {
+      const text = "The DPoP header is not a single DPoP proof.";
+      return {
+        status: 401,
+        headers: { ...JSON_TYPE, "www-authenticate": challenge("DPoP", [["error", quoted("invalid_dpop_proof")], ["error_description", description(text)]], options) },
+        body: { error: "invalid_dpop_proof", error_description: text, reasons: [{ code: "dpop_invalid", message: text }] },
+      };
+    }
+    case "malformed_request":
+      return {
+        status: 400,
+        headers: { ...JSON_TYPE },
+        body: { error: "invalid_request", error_description: outcome.description, reasons: [{ code: outcome.code, message: outcome.description }] },
+      };
+    case "error":
+      return errorAnswer(outcome.error, options);
+  }
+}
+
+function decisionAnswer(decision: Decision, scheme: "Bearer" | "DPoP", options: ChallengeOptions): HttpAnswer | null {
+  if (decision.decision === "ALLOW") return null;
+  const common = { decision: decision.decision, reasons: reasonsBody(decision.reasons), ...(decision.decisionId ? { decision_id: decision.decisionId } : {}) };
+  if (decision.decision === "STEP_UP") {
+    const c = decision.challenge;
+    const params: Param[] = [
+      ["error", quoted(c.error)],
+      ["error_description", description(c.description || "A stronger or more recent authentication is required.")],
+      ["acr_values", quoted(c.acrValues.join(" "))],
+      ...(c.maxAge !== undefined ? [["max_age", String(c.maxAge)] as Param] : []),
+    ];
+    return {
+      status: 401,
+      headers: { ...JSON_TYPE, "www-authenticate": challenge(scheme, params, options) },
+      body: { error: c.error, error_description: c.description, acr_values: c.acrValues.join(" "), ...(c.maxAge !== undefined ? { max_age: c.maxAge } : {}), ...common },
+    };
+  }
+  const c = decision.challenge;
+  if (!c) {
+    // A rule, a limit, unavailable state: another token would not help, so no challenge.
+    return { status: 403, headers: { ...JSON_TYPE }, body: { error: "access_denied", ...common } };
+  }
+  switch (c.error) {
+    case "invalid_token":
+      return {
+        status: 401,
+        headers: { ...JSON_TYPE, "www-authenticate": challenge(scheme, [["error", quoted(c.error)], ["error_description", description(c.description || "The access token is not valid.")]], options) },
+        body: { error: c.error, error_description: c.description, ...common },
+      };
+    case "invalid_dpop_proof":
+      return {
+        status: 401,
+        headers: { ...JSON_TYPE, "www-authenticate": challenge("DPoP", [["error", quoted(c.error)], ["error_description", description(c.description || "The DPoP proof is not valid.")]], options) },
+        body: { error: c.error, error_description: c.description, ...common },
+      };
+    case "insufficient_scope": {
+      const params: Param[] = [
+        ["error", quoted(c.error)],
+        ["error_description", description(c.description || "The token lacks a scope this action needs.")],
+        ["scope", quoted(c.scopes.join(" "))],
+      ];
+      return {
+        status: 403,
+        headers: { ...JSON_TYPE, "www-authenticate": challenge(scheme, params, options) },
+        body: { error: c.error, error_description: c.description, scope: c.scopes.join(" "), ...common },
+      };
+    }
+  }
+}
+
+function errorAnswer(error: VerdictError, options: ChallengeOptions): HttpAnswer {
+  const reasons = [{ code: error.code, message: publicMessage(error) }];
+  if (error.code === "verdict_invalid_argument") {
+    return { status: 400, headers: { ...JSON_TYPE }, body: { error: "invalid_request", error_description: publicMessage(error), reasons } };
+  }
+  // Fail closed: no decision is never an allow. No challenge: no token would help.
+  const retryAfter = options.retryAfterSeconds ?? DEFAULT_RETRY_AFTER_SECONDS;
+  return {
+    status: 503,
+    headers: { ...JSON_TYPE, "retry-after": String(Math.max(0, Math.ceil(retryAfter))) },
+    body: { error: "temporarily_unavailable", error_description: "Authorization is temporarily unavailable; retry later.", reasons },
+  };
+}
+
+/** What the client is told; the VerdictError's own message (for the API's logs) may say more. */
+function publicMessage(error: VerdictError): string {
+  switch (error.code) {
+    case "verdict_invalid_argument":
+      return "The request cannot be authorized as sent (a value is too large or malformed).";
+    case "verdict_deadline_exceeded":
+      return "The authorization service did not answer in time.";
+    case "verdict_unavailable":
+    case "verdict_client_closed":
+      return "The authorization service is unavailable.";
+    default:
+      return "The authorization service gave no usable answer.";
+  }
+}

@@ -1,0 +1,106 @@
+// Reading what Verdict needs from an HTTP request: the access token (RFC 6750 §2.1
+// or RFC 9449 §7.1), the DPoP proof with the method and URL it must be bound to,
+// and a request id. Framework-free: adapters pass plain headers, method and URL.
+import { VerdictError } from "../errors.js";
+
+export type HttpHeaders = Record<string, string | string[] | undefined>;
+
+export interface HttpRequestLike {
+  method: string;
+  /** The request target as the client sent it: path and query (Express: originalUrl; Fastify: url). */
+  url: string;
+  headers: HttpHeaders;
+  /** Whether the connection to this process was TLS (used only without a public base URL). */
+  encrypted?: boolean;
+}
+
+export type Credentials =
+  | { kind: "none" }
+  | { kind: "malformed_authorization" }
+  | { kind: "malformed_dpop_proof" }
+  | { kind: "token"; scheme: "Bearer" | "DPoP"; token: string; dpopProof?: string };
+
+// RFC 6750 §2.1 b64token
+const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+// A compact JWS: three base64url segments (RFC 9449 §4.2), bounded like Verdict bounds it.
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+const MAX_PROOF_LENGTH = 8_192;
+
+function single(value: string | string[] | undefined): string | undefined | null {
+  if (Array.isArray(value)) return value.length === 1 ? value[0] : value.length === 0 ? undefined : null;
+  return value;
+}
+
+/**
+ * The access token and DPoP proof of a request. Another scheme (e.g. Basic) counts as
+ * no token: RFC 6750 §3.1 answers it with a plain Bearer challenge.
+ */
+export function readCredentials(headers: HttpHeaders): Credentials {
+  const authorization = single(headers["authorization"]);
+  if (authorization === null) return { kind: "malformed_authorization" };
+  if (authorization === undefined || authorization.trim() === "") return { kind: "none" };
+  const match = /^([A-Za-z][A-Za-z0-9!#$%&'*+.^_`|~-]*)(?:[ ]+(.*))?$/.exec(authorization.trim());
+  const scheme = match?.[1]?.toLowerCase();
+  if (scheme !== "bearer" && scheme !== "dpop") return { kind: "none" };
+  const token = match?.[2]?.trim() ?? "";
+  if (!B64TOKEN.test(token)) return { kind: "malformed_authorization" };
+
+  const dpop = single(headers["dpop"]);
+  if (dpop === null) return { kind: "malformed_dpop_proof" };
+  if (dpop !== undefined && (dpop.length > MAX_PROOF_LENGTH || !COMPACT_JWS.test(dpop.trim()))) return { kind: "malformed_dpop_proof" };
+  return { kind: "token", scheme: scheme === "dpop" ? "DPoP" : "Bearer", token, ...(dpop !== undefined ? { dpopProof: dpop.trim() } : {}) };
+}
+
+/**
+ * Validates a public base URL option ("https://api.example.com" or with a path
+ * prefix the proxy strips, "https://example.com/api") once, at set-up.
+ */
+export function parsePublicBaseUrl(value: string | undefined): URL | undefined {
+  if (value === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new VerdictError("verdict_invalid_options", `publicBaseUrl is not an absolute URL: ${value}`);
+  }
+  if ((url.protocol !== "https:" && url.protocol !== "http:") || url.search !== "" || url.hash !== "" || url.username !== "" || url.password !== "") {
+    throw new VerdictError("verdict_invalid_options", "publicBaseUrl must be an http(s) origin, optionally with a path, without query, fragment or credentials");
+  }
+  return url;
+}
+
+/**
+ * The absolute URL the client used, for the DPoP proof's htu. With a configured
+ * public base URL, that base and the request's path; without one, the request's
+ * own Host header and connection (a client controls the Host header, so configure
+ * the base URL in production). Undefined when no URL can be formed.
+ */
+export function requestUrl(request: HttpRequestLike, publicBaseUrl: URL | undefined): string | undefined {
+  let target = request.url || "/";
+  if (!target.startsWith("/")) {
+    // absolute-form request target (RFC 9112 §3.2.2): keep only its path and query
+    try {
+      const parsed = new URL(target);
+      target = parsed.pathname + parsed.search;
+    } catch {
+      return undefined;
+    }
+  }
+  try {
+    if (publicBaseUrl) return new URL(publicBaseUrl.origin + publicBaseUrl.pathname.replace(/\/+$/, "") + target).href;
+    const host = single(request.headers["host"]) ?? single(request.headers[":authority"]);
+    if (!host || !/^[A-Za-z0-9.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/.test(host)) return undefined;
+    return new URL(`${request.encrypted ? "https" : "http"}://${host}${target}`).href;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether a socket (node:net or node:tls) is a TLS connection. */
+export const isEncrypted = (socket: unknown): boolean => (socket as { encrypted?: unknown } | null | undefined)?.encrypted === true;
+
+/** The caller's X-Request-Id, when Verdict can carry it (printable ASCII, at most 128 characters). */
+export function readRequestId(headers: HttpHeaders): string | undefined {
+  const value = single(headers["x-request-id"]);
+  return value && /^[\x21-\x7e]{1,128}$/.test(value) ? value : undefined;
+}

@@ -1,0 +1,128 @@
+// The one mapping from Verdict's answers to HTTP, row by row of the table in
+// shared/design/architecture.md (and sdk/README.md).
+import { describe, expect, it } from "vitest";
+import { toHttpAnswer, VerdictError, type Decision } from "@verdict/sdk";
+
+const base = { reasons: [{ code: "x", message: "y" }], decisionId: "d-1", policyRevision: "r" };
+const principal = { subject: "alice", clientId: "agent-1", actors: [], delegationDepth: 0, scopes: [], issuer: "i", expiresAt: 1 };
+
+const decision = (d: Decision) => ({ kind: "decision" as const, decision: d });
+
+describe("toHttpAnswer", () => {
+  it("lets an ALLOW through", () => {
+    expect(toHttpAnswer(decision({ ...base, decision: "ALLOW", principal, obligations: [] }))).toBeNull();
+  });
+
+  it("answers an invalid token 401 with a Bearer invalid_token challenge and the safe description", () => {
+    const answer = toHttpAnswer(decision({ ...base, decision: "DENY", reasons: [{ code: "token_expired", message: "The token has expired." }], challenge: { error: "invalid_token", description: "The token has expired." } }));
+    expect(answer?.status).toBe(401);
+    expect(answer?.headers["www-authenticate"]).toBe('Bearer error="invalid_token", error_description="The token has expired."');
+    expect(answer?.body).toEqual({
+      error: "invalid_token",
+      error_description: "The token has expired.",
+      decision: "DENY",
+      decision_id: "d-1",
+      reasons: [{ code: "token_expired", message: "The token has expired." }],
+    });
+  });
+
+  it("answers in the DPoP scheme when the client used it (RFC 9449 §7.1)", () => {
+    const answer = toHttpAnswer(decision({ ...base, decision: "DENY", challenge: { error: "invalid_token", description: "bad" } }), { scheme: "DPoP" });
+    expect(answer?.headers["www-authenticate"]).toBe('DPoP error="invalid_token", error_description="bad"');
+  });
+
+  it("answers an invalid DPoP proof 401 with a DPoP invalid_dpop_proof challenge", () => {
+    const answer = toHttpAnswer(decision({ ...base, decision: "DENY", challenge: { error: "invalid_dpop_proof", description: "The proof is for another URL." } }));
+    expect(answer?.status).toBe(401);
+    expect(answer?.headers["www-authenticate"]).toBe('DPoP error="invalid_dpop_proof", error_description="The proof is for another URL."');
+  });
+
+  it("answers a missing scope 403 with insufficient_scope and every scope the action needs", () => {
+    const answer = toHttpAnswer(decision({ ...base, decision: "DENY", principal, challenge: { error: "insufficient_scope", scopes: ["invoices:write", "invoices:read"], description: "more scope" } }));
+    expect(answer?.status).toBe(403);
+    expect(answer?.headers["www-authenticate"]).toBe('Bearer error="insufficient_scope", error_description="more scope", scope="invoices:write invoices:read"');
+    expect(answer?.body).toMatchObject({ error: "insufficient_scope", scope: "invoices:write invoices:read", decision_id: "d-1" });
+  });
+
+  it("answers a step-up 401 insufficient_user_authentication with acr_values and max_age (RFC 9470)", () => {
+    const answer = toHttpAnswer(decision({ ...base, decision: "STEP_UP", principal, challenge: { error: "insufficient_user_authentication", acrValues: ["mfa", "phr"], maxAge: 300, description: "stronger" } }));
+    expect(answer?.status).toBe(401);
+    expect(answer?.headers["www-authenticate"]).toBe('Bearer error="insufficient_user_authentication", error_description="stronger", acr_values="mfa phr", max_age=300');
+    expect(answer?.body).toMatchObject({ error: "insufficient_user_authentication", acr_values: "mfa phr", max_age: 300, decision: "STEP_UP" });
+  });
+
+  it("leaves max_age out of a step-up that has none", () => {
+    const answer = toHttpAnswer(decision({ ...base, decision: "STEP_UP", challenge: { error: "insufficient_user_authentication", acrValues: ["mfa"], description: "stronger" } }));
+    expect(answer?.headers["www-authenticate"]).toBe('Bearer error="insufficient_user_authentication", error_description="stronger", acr_values="mfa"');
+    expect(answer?.body).not.toHaveProperty("max_age");
+  });
+
+  it("answers a policy deny without a challenge 403 and no WWW-Authenticate", () => {
+    const answer = toHttpAnswer(decision({ ...base, decision: "DENY", principal, reasons: [{ code: "limit_exceeded", message: "over" }] }));
+    expect(answer?.status).toBe(403);
+    expect(answer?.headers).not.toHaveProperty("www-authenticate");
+    expect(answer?.body).toEqual({ error: "access_denied", decision: "DENY", decision_id: "d-1", reasons: [{ code: "limit_exceeded", message: "over" }] });
+  });
+
+  it.each(["verdict_unavailable", "verdict_deadline_exceeded", "verdict_malformed_response", "verdict_internal_error", "verdict_unauthenticated"] as const)(
+    "answers %s 503 with Retry-After and no challenge (fail closed)",
+    (code) => {
+      const answer = toHttpAnswer({ kind: "error", error: new VerdictError(code, "details for the logs: 10.0.0.7:50051") }, { retryAfterSeconds: 7 });
+      expect(answer?.status).toBe(503);
+      expect(answer?.headers["retry-after"]).toBe("7");
+      expect(answer?.headers).not.toHaveProperty("www-authenticate");
+      expect(answer?.body).toMatchObject({ error: "temporarily_unavailable", reasons: [{ code }] });
+      expect(JSON.stringify(answer?.body)).not.toContain("10.0.0.7");
+    },
+  );
+
+  it("answers a request Verdict refused as malformed 400, not 503", () => {
+    const answer = toHttpAnswer({ kind: "error", error: new VerdictError("verdict_invalid_argument", "resource.id too long") });
+    expect(answer).toMatchObject({ status: 400, body: { error: "invalid_request", reasons: [{ code: "verdict_invalid_argument" }] } });
+    expect(answer?.headers).not.toHaveProperty("retry-after");
+  });
+
+  it("answers a request without a token 401 with a bare Bearer challenge (RFC 6750 §3.1)", () => {
+    const answer = toHttpAnswer({ kind: "no_token" });
+    expect(answer?.status).toBe(401);
+    expect(answer?.headers["www-authenticate"]).toBe("Bearer");
+    expect(answer?.body).toMatchObject({ reasons: [{ code: "token_missing" }] });
+  });
+
+  it("adds resource_metadata to every challenge for MCP, and the suggested scope to the no-token one", () => {
+    const resourceMetadata = "https://mcp.example.com/.well-known/oauth-protected-resource/mcp";
+    expect(toHttpAnswer({ kind: "no_token" }, { resourceMetadata, scope: ["invoices:read", "mcp:tools"] })?.headers["www-authenticate"]).toBe(
+      `Bearer scope="invoices:read mcp:tools", resource_metadata="${resourceMetadata}"`,
+    );
+    expect(toHttpAnswer({ kind: "no_token" }, { resourceMetadata })?.headers["www-authenticate"]).toBe(`Bearer resource_metadata="${resourceMetadata}"`);
+    const scope = toHttpAnswer(decision({ ...base, decision: "DENY", challenge: { error: "insufficient_scope", scopes: ["a"], description: "d" } }), { resourceMetadata });
+    expect(scope?.headers["www-authenticate"]).toBe(`Bearer error="insufficient_scope", error_description="d", scope="a", resource_metadata="${resourceMetadata}"`);
+    const stepUp = toHttpAnswer(decision({ ...base, decision: "STEP_UP", challenge: { error: "insufficient_user_authentication", acrValues: ["mfa"], maxAge: 60, description: "d" } }), { resourceMetadata });
+    expect(stepUp?.headers["www-authenticate"]).toBe(`Bearer error="insufficient_user_authentication", error_description="d", acr_values="mfa", max_age=60, resource_metadata="${resourceMetadata}"`);
+    const deny = toHttpAnswer(decision({ ...base, decision: "DENY" }), { resourceMetadata });
+    expect(deny?.headers).not.toHaveProperty("www-authenticate");
+  });
+
+  it("keeps quotes, backslashes, line breaks and non-ASCII out of the header it writes", () => {
+    const answer = toHttpAnswer(decision({ ...base, decision: "DENY", challenge: { error: "invalid_token", description: 'say "hi"\\\r\nSet-Cookie: x=1 — ok' } }));
+    const header = answer?.headers["www-authenticate"] ?? "";
+    expect(header).toBe(`Bearer error="invalid_token", error_description="say 'hi'/ Set-Cookie: x=1 ok"`);
+    expect(header).toMatch(/^[\x20-\x7e]*$/);
+    const scoped = toHttpAnswer(decision({ ...base, decision: "DENY", challenge: { error: "insufficient_scope", scopes: ['a"b\\c'], description: "" } }));
+    expect(scoped?.headers["www-authenticate"]).toContain('scope="a\\"b\\\\c"');
+  });
+
+  it("answers an Authorization header without a usable token 400 invalid_request", () => {
+    const answer = toHttpAnswer({ kind: "malformed_authorization" });
+    expect(answer?.status).toBe(400);
+    expect(answer?.headers["www-authenticate"]).toMatch(/^Bearer error="invalid_request", error_description="/);
+    expect(answer?.body).toMatchObject({ reasons: [{ code: "authorization_malformed" }] });
+  });
+
+  it("answers a DPoP header that cannot be a proof 401 invalid_dpop_proof", () => {
+    const answer = toHttpAnswer({ kind: "malformed_dpop_proof" });
+    expect(answer?.status).toBe(401);
+    expect(answer?.headers["www-authenticate"]).toMatch(/^DPoP error="invalid_dpop_proof"/);
+    expect(answer?.body).toMatchObject({ reasons: [{ code: "dpop_invalid" }] });
+  });
+});

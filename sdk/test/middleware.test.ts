@@ -1,0 +1,234 @@
+// The Express and Fastify middleware, each on a real server on a loopback port,
+// against a real Verdict: every row of the decision-to-HTTP table, DPoP, and
+// failing closed.
+import { randomUUID } from "node:crypto";
+import type { AddressInfo } from "node:net";
+import express, { type Request } from "express";
+import Fastify, { type FastifyRequest } from "fastify";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { verdictExpress, verdictFastify, verdictOf, type GuardOptions, type VerdictClient } from "@verdict/sdk";
+import { createDpopKey, send } from "./support/http.js";
+import { closedAddress, startSdkVerdict, type SdkTestVerdict } from "./support/verdict.js";
+
+const PUBLIC_BASE_URL = "https://invoices.example";
+
+interface RunningApp {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** The same routes in each framework: what each guard protects, and what its handler sees. */
+async function startExpress(client: VerdictClient, options: GuardOptions = {}): Promise<RunningApp> {
+  const app = express();
+  app.use(express.json());
+  const verdict = verdictExpress(client, options);
+  const behindProxy = verdictExpress(client, { ...options, publicBaseUrl: PUBLIC_BASE_URL });
+  const principalOf = (req: Request) => {
+    const { principal, decisionId } = verdictOf(req);
+    return { subject: principal.subject, client_id: principal.clientId, decision_id: decisionId };
+  };
+  app.get("/invoices", verdict({ action: "invoices:read", resource: { type: "invoice" } }), (req, res) => {
+    res.json(principalOf(req));
+  });
+  app.post("/invoices/:id/dispute", verdict<Request>({ action: "invoices:dispute", resource: (req) => ({ type: "invoice", id: String(req.params["id"]) }) }), (req, res) => {
+    res.json(principalOf(req));
+  });
+  app.post("/invoices/:id/approve", verdict<Request>({ action: "invoices:approve", resource: (req) => ({ type: "invoice", id: String(req.params["id"]) }) }), (req, res) => {
+    res.json(principalOf(req));
+  });
+  app.delete("/invoices", verdict({ action: "invoices:purge", resource: { type: "invoice" } }), (req, res) => {
+    res.json(principalOf(req));
+  });
+  app.post("/transfers", verdict<Request>({ action: "payments:transfer", resource: { type: "account" }, context: (req) => ({ amount: (req.body as { amount: number }).amount }) }), (req, res) => {
+    res.json({ ...principalOf(req), total: verdictOf(req).obligations[0]?.total });
+  });
+  app.get("/api/invoices", behindProxy({ action: "invoices:read", resource: { type: "invoice" } }), (req, res) => {
+    res.json(principalOf(req));
+  });
+  app.get("/unguarded", (req, res) => {
+    res.json(principalOf(req));
+  });
+  const server = app.listen(0, "127.0.0.1");
+  await new Promise<void>((resolve) => server.once("listening", () => resolve()));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+async function startFastify(client: VerdictClient, options: GuardOptions = {}): Promise<RunningApp> {
+  const app = Fastify();
+  app.decorateRequest("verdict", null);
+  const verdict = verdictFastify(client, options);
+  const behindProxy = verdictFastify(client, { ...options, publicBaseUrl: PUBLIC_BASE_URL });
+  const principalOf = (req: FastifyRequest) => {
+    const { principal, decisionId } = verdictOf(req);
+    return { subject: principal.subject, client_id: principal.clientId, decision_id: decisionId };
+  };
+  type WithId = FastifyRequest<{ Params: { id: string } }>;
+  app.get("/invoices", { preHandler: verdict({ action: "invoices:read", resource: { type: "invoice" } }) }, async (req) => principalOf(req));
+  app.post("/invoices/:id/dispute", { preHandler: verdict<WithId>({ action: "invoices:dispute", resource: (req) => ({ type: "invoice", id: req.params.id }) }) }, async (req) => principalOf(req));
+  app.post("/invoices/:id/approve", { preHandler: verdict<WithId>({ action: "invoices:approve", resource: (req) => ({ type: "invoice", id: req.params.id }) }) }, async (req) => principalOf(req));
+  app.delete("/invoices", { preHandler: verdict({ action: "invoices:purge", resource: { type: "invoice" } }) }, async (req) => principalOf(req));
+  app.post(
+    "/transfers",
+    { preHandler: verdict<FastifyRequest<{ Body: { amount: number } }>>({ action: "payments:transfer", resource: { type: "account" }, context: (req) => ({ amount: req.body.amount }) }) },
+    async (req) => ({ ...principalOf(req), total: verdictOf(req).obligations[0]?.total }),
+  );
+  app.get("/api/invoices", { preHandler: behindProxy({ action: "invoices:read", resource: { type: "invoice" } }) }, async (req) => principalOf(req));
+  app.get("/unguarded", async (req) => principalOf(req));
+  await app.listen({ port: 0, host: "127.0.0.1" });
+  return { url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`, close: () => app.close() };
+}
+
+let t: SdkTestVerdict;
+beforeAll(async () => {
+  t = await startSdkVerdict();
+});
+afterAll(async () => {
+  await t?.stop();
+});
+
+describe.each([
+  ["Express", startExpress],
+  ["Fastify", startFastify],
+] as const)("%s middleware", (_name, start) => {
+  let app: RunningApp;
+  let down: RunningApp;
+
+  beforeAll(async () => {
+    app = await start(t.sdkClient());
+    // The same app with Verdict unreachable.
+    down = await start(t.sdkClient({ address: await closedAddress(), deadlineMs: 2_000 }), { retryAfterSeconds: 3 });
+  });
+  afterAll(async () => {
+    await app?.close();
+    await down?.close();
+  });
+
+  const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+  it("lets an allowed request through with the verified principal on req.verdict", async () => {
+    const token = await t.issuer.token({ sub: "alice", client_id: "agent-1" });
+    const res = await send(`${app.url}/invoices`, { headers: bearer(token) });
+    expect(res.status).toBe(200);
+    expect(res.json).toMatchObject({ subject: "alice", client_id: "agent-1", decision_id: expect.stringMatching(/^[0-9a-f-]{36}$/) });
+  });
+
+  it("answers a request without Authorization 401 with a bare Bearer challenge, without asking Verdict", async () => {
+    for (const target of [app, down]) {
+      const res = await send(`${target.url}/invoices`);
+      expect(res.status).toBe(401);
+      expect(res.headers["www-authenticate"]).toBe("Bearer");
+      expect(res.json).toMatchObject({ reasons: [{ code: "token_missing" }] });
+    }
+  });
+
+  it("answers an invalid token 401 invalid_token with Verdict's description", async () => {
+    const expired = await t.issuer.token({ exp: Math.floor(Date.now() / 1000) - 3600, iat: Math.floor(Date.now() / 1000) - 7200 });
+    const res = await send(`${app.url}/invoices`, { headers: bearer(expired) });
+    expect(res.status).toBe(401);
+    expect(res.headers["www-authenticate"]).toMatch(/^Bearer error="invalid_token", error_description="[^"]+"$/);
+    expect(res.json).toMatchObject({ error: "invalid_token", decision: "DENY", reasons: [{ code: "token_expired" }], decision_id: expect.any(String) });
+  });
+
+  it("answers a missing scope 403 insufficient_scope naming the scope", async () => {
+    const res = await send(`${app.url}/invoices/inv-1/dispute`, { method: "POST", headers: bearer(await t.issuer.token({ scope: "invoices:read" })) });
+    expect(res.status).toBe(403);
+    expect(res.headers["www-authenticate"]).toMatch(/^Bearer error="insufficient_scope", error_description="[^"]*", scope="invoices:write"$/);
+    expect(res.json).toMatchObject({ error: "insufficient_scope", scope: "invoices:write", reasons: [{ code: "insufficient_scope" }] });
+  });
+
+  it("answers a step-up 401 insufficient_user_authentication with acr_values", async () => {
+    const res = await send(`${app.url}/invoices/inv-1/dispute`, { method: "POST", headers: bearer(await t.issuer.token({ scope: "invoices:write" })) });
+    expect(res.status).toBe(401);
+    expect(res.headers["www-authenticate"]).toMatch(/^Bearer error="insufficient_user_authentication", error_description="[^"]*", acr_values="mfa"$/);
+    expect(res.json).toMatchObject({ decision: "STEP_UP", acr_values: "mfa", reasons: [{ code: "step_up_required" }] });
+  });
+
+  it("adds max_age to the step-up when the policy sets one, and allows a recent authentication", async () => {
+    const stale = await t.issuer.token({ scope: "invoices:write", acr: "mfa", auth_time: Math.floor(Date.now() / 1000) - 3600 });
+    const res = await send(`${app.url}/invoices/inv-9/approve`, { method: "POST", headers: bearer(stale) });
+    expect(res.status).toBe(401);
+    expect(res.headers["www-authenticate"]).toMatch(/, acr_values="mfa", max_age=300$/);
+    const fresh = await t.issuer.token({ scope: "invoices:write", acr: "mfa", auth_time: Math.floor(Date.now() / 1000) - 10 });
+    expect((await send(`${app.url}/invoices/inv-9/approve`, { method: "POST", headers: bearer(fresh) })).status).toBe(200);
+  });
+
+  it("answers a policy deny 403 without a challenge", async () => {
+    const res = await send(`${app.url}/invoices`, { method: "DELETE", headers: bearer(await t.issuer.token({ scope: "invoices:write" })) });
+    expect(res.status).toBe(403);
+    expect(res.headers["www-authenticate"]).toBeUndefined();
+    expect(res.json).toMatchObject({ error: "access_denied", reasons: [{ code: "purge_disabled" }] });
+  });
+
+  it("gives the policy the context the route reads from the body, and the handler what Verdict enforced", async () => {
+    const token = await t.issuer.token({ sub: `payer-${randomUUID()}`, scope: "payments:write" });
+    const transfer = (amount: number) => send(`${app.url}/transfers`, { method: "POST", headers: bearer(token), body: { amount } });
+    const first = await transfer(600);
+    expect(first.status).toBe(200);
+    expect(first.json?.["total"]).toBe(600);
+    const second = await transfer(600);
+    expect(second.status).toBe(403);
+    expect(second.json).toMatchObject({ reasons: [{ code: "limit_exceeded" }] });
+  });
+
+  it("answers 503 with Retry-After and no challenge when Verdict is unreachable", async () => {
+    const res = await send(`${down.url}/invoices`, { headers: bearer(await t.issuer.token()) });
+    expect(res.status).toBe(503);
+    expect(res.headers["retry-after"]).toBe("3");
+    expect(res.headers["www-authenticate"]).toBeUndefined();
+    expect(res.json).toMatchObject({ error: "temporarily_unavailable", reasons: [{ code: "verdict_unavailable" }] });
+  });
+
+  it("answers an Authorization header without a usable token 400 invalid_request", async () => {
+    const res = await send(`${app.url}/invoices`, { headers: { authorization: "Bearer two tokens" } });
+    expect(res.status).toBe(400);
+    expect(res.headers["www-authenticate"]).toMatch(/^Bearer error="invalid_request"/);
+  });
+
+  it("never lets a handler read a principal on a route without the guard", async () => {
+    const res = await send(`${app.url}/unguarded`, { headers: bearer(await t.issuer.token()) });
+    expect(res.status).toBe(500);
+    expect(res.text).not.toContain("user-123");
+  });
+
+  describe("DPoP", () => {
+    it("accepts a bound token with a proof for the method and URL the client used", async () => {
+      const key = await createDpopKey();
+      const token = await t.issuer.token({ cnf: { jkt: key.jkt } });
+      const url = `${app.url}/invoices?status=pending`;
+      const res = await send(url, { headers: { authorization: `DPoP ${token}`, dpop: await key.proof("GET", url, token) } });
+      expect(res.status).toBe(200);
+    });
+
+    it("refuses a proof made for another URL 401 with a DPoP invalid_dpop_proof challenge", async () => {
+      const key = await createDpopKey();
+      const token = await t.issuer.token({ cnf: { jkt: key.jkt } });
+      const res = await send(`${app.url}/invoices`, { headers: { authorization: `DPoP ${token}`, dpop: await key.proof("GET", "https://elsewhere.example/invoices", token) } });
+      expect(res.status).toBe(401);
+      expect(res.headers["www-authenticate"]).toMatch(/^DPoP error="invalid_dpop_proof", error_description="/);
+      expect(res.json).toMatchObject({ reasons: [{ code: "dpop_invalid" }] });
+    });
+
+    it("refuses a bound token sent without a proof", async () => {
+      const key = await createDpopKey();
+      const res = await send(`${app.url}/invoices`, { headers: { authorization: `DPoP ${await t.issuer.token({ cnf: { jkt: key.jkt } })}` } });
+      expect(res.status).toBe(401);
+      expect(res.headers["www-authenticate"]).toMatch(/^DPoP error="invalid_dpop_proof"/);
+    });
+
+    it("binds the proof to the configured public base URL, whatever the Host header says", async () => {
+      const key = await createDpopKey();
+      const token = await t.issuer.token({ cnf: { jkt: key.jkt } });
+      const publicUrl = `${PUBLIC_BASE_URL}/api/invoices`;
+      const ok = await send(`${app.url}/api/invoices`, { headers: { authorization: `DPoP ${token}`, dpop: await key.proof("GET", publicUrl, token), host: "attacker.example" } });
+      expect(ok.status).toBe(200);
+      // A proof for the Host the client claims is not accepted there.
+      const spoofed = await send(`${app.url}/api/invoices`, {
+        headers: { authorization: `DPoP ${token}`, dpop: await key.proof("GET", "http://attacker.example/api/invoices", token), host: "attacker.example" },
+      });
+      expect(spoofed.status).toBe(401);
+    });
+  });
+});
