@@ -1,2 +1,2 @@
 export { Decider, type DeciderDeps, type PolicySource } from "./pipeline.js";
-export type { Caller, Challenge, ChallengeError, CheckInput, DecisionName, DecisionResult } from "./types.js";
+export type { Caller, Challenge, ChallengeError, CheckInput, DecisionEvent, DecisionName, DecisionRecorder, DecisionResult } from "./types.js";

@@ -2,12 +2,13 @@
 // module of its own; this file only puts them in order and turns each stage's
 // failure into a decision that fails closed.
 import { randomUUID } from "node:crypto";
+import { performance } from "node:perf_hooks";
 import type { Logger } from "../observability/index.js";
 import { policyPrincipal, PolicyError, type PolicyDecision, type PolicyEngine, type PolicyInput } from "../policy/index.js";
 import { reason } from "../reasons/index.js";
 import { applyObligations, StateUnavailableError, type StateStore } from "../state/index.js";
 import { TokenError, type TokenVerifier, type VerifiedToken } from "../token/index.js";
-import type { CheckInput, DecisionResult } from "./types.js";
+import type { CheckInput, DecisionEvent, DecisionRecorder, DecisionResult } from "./types.js";
 
 export interface PolicySource {
   current(): PolicyEngine;
@@ -18,8 +19,18 @@ export interface DeciderDeps {
   policies: PolicySource;
   state: StateStore;
   log: Logger;
+  /** The audit trail; every decision (and every Check that ends in an internal error) is handed to it. */
+  audit?: DecisionRecorder;
   /** Milliseconds since the epoch; injectable for tests. */
   now?: () => number;
+}
+
+/** One Check as it moves through the pipeline: what its audit record needs besides the result. */
+interface Trace {
+  decisionId: string;
+  nowMs: number;
+  engine: PolicyEngine;
+  verified?: VerifiedToken;
 }
 
 export class Decider {
@@ -30,9 +41,53 @@ export class Decider {
   }
 
   async check(input: CheckInput): Promise<DecisionResult> {
-    const decisionId = randomUUID();
-    const nowMs = this.now();
-    const engine = this.deps.policies.current();
+    const started = performance.now();
+    const trace: Trace = { decisionId: randomUUID(), nowMs: this.now(), engine: this.deps.policies.current() };
+    const audit = this.deps.audit;
+    // A PDP that cannot audit refuses to decide (docs/audit.md); asking first keeps
+    // obligations from being applied for a decision that would be turned into a deny.
+    if (audit && !audit.ready()) return this.unaudited(trace, input);
+
+    let result: DecisionResult;
+    try {
+      result = await this.decide(input, trace);
+    } catch (error) {
+      audit?.record(this.event(input, trace, started));
+      throw error;
+    }
+    if (audit && !audit.record(this.event(input, trace, started, result))) return this.unaudited(trace, input, result);
+    return result;
+  }
+
+  private event(input: CheckInput, trace: Trace, started: number, result?: DecisionResult): DecisionEvent {
+    return {
+      decisionId: trace.decisionId,
+      startedAt: trace.nowMs,
+      latencyMs: performance.now() - started,
+      input,
+      ...(result ? { result } : {}),
+      ...(trace.verified ? { principal: trace.verified.principal, tokenHash: trace.verified.tokenHash } : {}),
+      policy: { revision: trace.engine.revision, data: trace.engine.data },
+    };
+  }
+
+  private unaudited(trace: Trace, input: CheckInput, wouldBe?: DecisionResult): DecisionResult {
+    this.deps.log.error(
+      { decisionId: trace.decisionId, caller: input.caller.name, requestId: input.requestId, wouldBe: wouldBe?.decision },
+      "the audit trail cannot keep a record (buffer full, spill file unwritable); denying",
+    );
+    return {
+      decisionId: trace.decisionId,
+      policyRevision: trace.engine.revision,
+      obligations: [],
+      ...(wouldBe?.principal ? { principal: wouldBe.principal } : {}),
+      decision: "DENY",
+      reasons: [reason("audit_unavailable")],
+    };
+  }
+
+  private async decide(input: CheckInput, trace: Trace): Promise<DecisionResult> {
+    const { decisionId, nowMs, engine } = trace;
     const base = { decisionId, policyRevision: engine.revision, obligations: [] };
 
     let verified: VerifiedToken;
@@ -47,6 +102,7 @@ export class Decider {
         challenge: { error: "invalid_token", scopes: [], acrValues: [], description: error.message },
       };
     }
+    trace.verified = verified;
     const principal = verified.principal;
 
     const policyInput: PolicyInput = {

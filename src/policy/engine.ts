@@ -12,6 +12,8 @@ export class PolicyEngine {
   private constructor(
     private readonly policy: LoadedPolicy,
     readonly revision: string,
+    /** The bundle's data document, frozen: settings other modules follow (audit masking rules). */
+    readonly data: Readonly<Record<string, unknown>>,
   ) {}
 
   static async load(bundle: Bundle): Promise<PolicyEngine> {
@@ -26,7 +28,7 @@ export class PolicyEngine {
     if (!entrypoints.includes(DECISION_ENTRYPOINT)) {
       throw new PolicyError(`policy bundle ${bundle.source} has no ${DECISION_ENTRYPOINT} entrypoint (has: ${entrypoints.join(", ") || "none"})`);
     }
-    return new PolicyEngine(policy, bundle.revision);
+    return new PolicyEngine(policy, bundle.revision, deepFreeze(structuredClone(bundle.data)));
   }
 
   /** Runs verdict/decision. Throws PolicyError for an evaluation error or a result that does not fit. */
@@ -45,4 +47,12 @@ export class PolicyEngine {
     if (resultSet.length > 1) throw new PolicyError(`${entrypoint} has ${resultSet.length} results; it must have one`);
     return (resultSet[0] as { result?: unknown }).result;
   }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === "object" && value !== null) {
+    for (const item of Object.values(value)) deepFreeze(item);
+    Object.freeze(value);
+  }
+  return value;
 }

@@ -5,6 +5,7 @@ import { HealthImplementation } from "grpc-health-check";
 import { loadVerdictProto, type CheckRequestMessage, type CheckResponseMessage } from "@verdict/sdk/wire";
 import type { Decider } from "../decide/index.js";
 import type { Logger } from "../observability/index.js";
+import { AUDIT_SERVICE_NAME, type QueryHandler } from "./audit-service.js";
 import { API_KEY_HEADER, type CallerRegistry } from "./callers.js";
 import { encodeCheckResponse } from "./encode.js";
 import { InvalidArgumentError, validateCheckRequest } from "./validate.js";
@@ -18,6 +19,8 @@ export interface GrpcServerOptions {
   decider: Decider;
   callers: CallerRegistry;
   log: Logger;
+  /** AuditService.Query (audit-service.ts). */
+  auditQuery: QueryHandler;
 }
 
 export interface RunningGrpcServer {
@@ -45,7 +48,7 @@ export function routeGrpcLogs(log: Logger): void {
   grpc.setLogVerbosity(grpc.logVerbosity.ERROR);
 }
 
-export async function startGrpcServer({ host, port, decider, callers, log }: GrpcServerOptions): Promise<RunningGrpcServer> {
+export async function startGrpcServer({ host, port, decider, callers, log, auditQuery }: GrpcServerOptions): Promise<RunningGrpcServer> {
   routeGrpcLogs(log);
   const server = new grpc.Server({
     "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
@@ -54,7 +57,7 @@ export async function startGrpcServer({ host, port, decider, callers, log }: Grp
     "grpc.keepalive_permit_without_calls": 1,
     "grpc.http2.min_ping_interval_without_data_ms": 10_000,
   });
-  const health = new HealthImplementation({ "": "SERVING", [SERVICE_NAME]: "SERVING" });
+  const health = new HealthImplementation({ "": "SERVING", [SERVICE_NAME]: "SERVING", [AUDIT_SERVICE_NAME]: "SERVING" });
 
   const check: Handler = (call, callback) => {
     const caller = callers.authenticate(call.metadata);
@@ -84,6 +87,7 @@ export async function startGrpcServer({ host, port, decider, callers, log }: Grp
 
   const proto = loadVerdictProto();
   server.addService(proto.verdict.v1.PolicyDecisionService.service, { Check: check });
+  server.addService(proto.verdict.v1.AuditService.service, { Query: auditQuery });
   health.addToServer(server);
 
   const address = `${host.includes(":") ? `[${host}]` : host}:${port}`;
@@ -99,6 +103,7 @@ export async function startGrpcServer({ host, port, decider, callers, log }: Grp
       new Promise<void>((resolve) => {
         health.setStatus("", "NOT_SERVING");
         health.setStatus(SERVICE_NAME, "NOT_SERVING");
+        health.setStatus(AUDIT_SERVICE_NAME, "NOT_SERVING");
         const force = setTimeout(() => server.forceShutdown(), graceMs);
         server.tryShutdown(() => {
           clearTimeout(force);

@@ -1,3 +1,4 @@
+export { AUDIT_SERVICE_NAME, auditQueryHandler, encodeRecord } from "./audit-service.js";
 export { API_KEY_HEADER, CallerRegistry, hashApiKey } from "./callers.js";
 export { encodeCheckResponse } from "./encode.js";
 export { SERVICE_NAME, startGrpcServer, type RunningGrpcServer } from "./grpc.js";

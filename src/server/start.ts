@@ -1,4 +1,5 @@
 // The composition root: builds every stage from the validated Config and serves.
+import { maskRulesFrom, MaskRuleError, openAuditLog, type AuditLog, type AuditStore } from "../audit/index.js";
 import type { Config } from "../config/index.js";
 import { Decider } from "../decide/index.js";
 import type { Logger } from "../observability/index.js";
@@ -6,12 +7,16 @@ import { loadBundle, PolicyEngine } from "../policy/index.js";
 import { StateStore } from "../state/index.js";
 import { IssuerRegistry, TokenVerifier } from "../token/index.js";
 import { CallerRegistry } from "./callers.js";
+import { auditQueryHandler } from "./audit-service.js";
 import { startGrpcServer } from "./grpc.js";
 
 export interface RunningVerdict {
   port: number;
   address: string;
   policyRevision: string;
+  /** The audit trail; undefined when the configuration disables it. */
+  audit: AuditLog | undefined;
+  /** Stops taking calls, finishes those in flight, writes (or spills) every audit record, then closes. */
   stop(): Promise<void>;
 }
 
@@ -26,21 +31,38 @@ export async function startVerdict(config: Config, { log, mongoUri }: StartOptio
   const engine = await PolicyEngine.load(bundle);
   log.info({ revision: engine.revision, bundle: bundle.source }, "policy bundle loaded");
 
+  let audit: AuditLog | undefined;
+  let auditStore: AuditStore | undefined;
+  if (config.audit.enabled) {
+    try {
+      maskRulesFrom(engine.data); // masking rules that do not fit are refused now, not at the first record
+    } catch (error) {
+      if (error instanceof MaskRuleError) throw new Error(`policy bundle ${bundle.source}: ${error.message}`);
+      throw error;
+    }
+    ({ audit, store: auditStore } = openAuditLog({ config: config.audit, mongoUri, database: config.mongo.database, log }));
+  } else {
+    log.warn("[AUDIT DISABLED] audit.enabled is false: decisions are not recorded");
+  }
+
   const verifier = new TokenVerifier(IssuerRegistry.fromConfig(config.issuers), config.token);
   const state = StateStore.open({ uri: mongoUri, database: config.mongo.database, timeoutMs: config.mongo.timeoutMs, log });
   state.prepareInBackground();
 
-  const decider = new Decider({ verifier, policies: { current: () => engine }, state, log });
+  const decider = new Decider({ verifier, policies: { current: () => engine }, state, log, ...(audit ? { audit } : {}) });
+  const callers = new CallerRegistry(config.apis);
   let grpcServer;
   try {
     grpcServer = await startGrpcServer({
       host: config.listen.host,
       port: config.listen.port,
       decider,
-      callers: new CallerRegistry(config.apis),
+      callers,
       log,
+      auditQuery: auditQueryHandler({ store: auditStore, callers, grants: config.audit.queryGrants, log }),
     });
   } catch (error) {
+    await audit?.close();
     await state.close();
     throw error;
   }
@@ -50,8 +72,12 @@ export async function startVerdict(config: Config, { log, mongoUri }: StartOptio
     port: grpcServer.port,
     address,
     policyRevision: engine.revision,
+    audit,
     async stop() {
+      // In this order: no new calls, calls in flight answered (and their records
+      // taken), every record written or spilled, then the connections closed.
       await grpcServer.shutdown();
+      await audit?.close();
       await state.close();
       log.info("verdict stopped");
     },
