@@ -115,10 +115,16 @@ export class SpillDirectory {
     rmSync(path, { force: true });
   }
 
-  /** Bytes waiting in spill and replay files, for logs. */
+  /** Bytes waiting in spill and replay files, for logs (0 when the directory cannot be read). */
   pendingBytes(): number {
+    let names: string[];
+    try {
+      names = this.names();
+    } catch {
+      return 0;
+    }
     let total = 0;
-    for (const name of this.names()) {
+    for (const name of names) {
       if (!FILE.test(name)) continue;
       try {
         total += statSync(join(this.dir, name)).size;

@@ -38,7 +38,10 @@ export interface AuditStats {
   rejected: number;
   /** Lost at shutdown: neither the database nor the spill file could take them (logged). */
   lost: number;
+  /** In memory, waiting. */
   buffered: number;
+  /** In memory, in the write under way. */
+  writing: number;
   databaseAvailable: boolean;
 }
 
@@ -55,6 +58,8 @@ export class AuditLog implements DecisionRecorder {
   private spillGeneration = 0;
   private replaying: { generation: number; files: string[]; current?: { path: string; chunks: AsyncGenerator<SpillChunk> } } | undefined;
   private indexesReady = false;
+  private indexesWarned = false;
+  private writing = 0;
   private readonly timers: { flush?: NodeJS.Timeout; retry?: NodeJS.Timeout; probe?: NodeJS.Timeout; indexes?: NodeJS.Timeout; purge?: NodeJS.Timeout } = {};
   private readonly masks = new WeakMap<object, MaskRules | undefined>();
   private readonly counts = { accepted: 0, refused: 0, written: 0, spilled: 0, replayed: 0, rejected: 0, lost: 0 };
@@ -63,7 +68,7 @@ export class AuditLog implements DecisionRecorder {
   private readonly retentionMs: number;
 
   constructor(private readonly options: AuditLogOptions) {
-    this.log = options.log.child({ component: "audit" });
+    this.log = options.log.child({ component: "audit", database: options.store.databaseName });
     this.now = options.now ?? Date.now;
     this.retentionMs = options.settings.retentionDays * DAY_MS;
     this.replayPending = options.spill.hasPending();
@@ -71,10 +76,9 @@ export class AuditLog implements DecisionRecorder {
 
   /** Creates indexes, starts the retention purge, and replays files left by earlier runs. */
   start(): void {
-    this.prepareIndexes();
+    this.kick(); // creates the indexes, then replays what earlier runs left
     this.timers.purge = setInterval(() => void this.purge(), this.options.settings.purgeIntervalMs).unref();
     void this.purge();
-    if (this.replayPending) this.kick();
   }
 
   ready(): boolean {
@@ -107,7 +111,7 @@ export class AuditLog implements DecisionRecorder {
   }
 
   stats(): AuditStats {
-    return { ...this.counts, buffered: this.buffer.length, databaseAvailable: this.available };
+    return { ...this.counts, buffered: this.buffer.length, writing: this.writing, databaseAvailable: this.available };
   }
 
   /** Writes what is buffered now and waits for it (tests, and anyone who needs the trail current). */
@@ -210,6 +214,9 @@ export class AuditLog implements DecisionRecorder {
 
   /** The one background loop: buffered batches first, then replay, one step at a time. */
   private async run(): Promise<void> {
+    // Indexes before the first write: the collection is created with them (the
+    // TTL index included), and no server sees the two race.
+    if (!this.indexesReady && this.available && !this.timers.indexes) await this.createIndexes();
     while (this.phase === "open") {
       if (this.buffer.length > 0) {
         const batch = this.buffer.splice(0, this.options.settings.batchSize);
@@ -225,11 +232,14 @@ export class AuditLog implements DecisionRecorder {
   /** False when the batch could be neither written nor spilled (it is back in the buffer). */
   private async writeBatch(batch: DecisionRecord[]): Promise<boolean> {
     if (this.available) {
+      this.writing = batch.length;
       try {
         this.wrote(await this.options.store.insert(batch));
         return true;
       } catch (error) {
         this.unavailable(error);
+      } finally {
+        this.writing = 0;
       }
     }
     if (this.spillRecords(batch)) return true;
@@ -247,11 +257,16 @@ export class AuditLog implements DecisionRecorder {
     if (outcome.refused.length === 0) return;
     this.counts.rejected += outcome.refused.length;
     this.log.error({ refused: outcome.refused.map((r) => ({ decisionId: r.record._id, error: r.error })) }, "the database refused audit records as invalid; kept in the spill directory's rejected file");
+    this.keepRejected(outcome.refused.map((r) => JSON.stringify(r.record)));
+  }
+
+  /** Lines that will never be written (refused, unreadable) are kept for people to look at. */
+  private keepRejected(lines: string[]): void {
     try {
-      this.options.spill.reject(outcome.refused.map((r) => JSON.stringify(r.record)));
+      this.options.spill.reject(lines);
     } catch (error) {
-      this.counts.lost += outcome.refused.length;
-      this.log.fatal({ err: (error as Error).message }, "could not keep refused audit records");
+      this.counts.lost += lines.length;
+      this.log.fatal({ err: (error as Error).message, lines: lines.length }, "could not keep rejected audit records");
     }
   }
 
@@ -291,7 +306,6 @@ export class AuditLog implements DecisionRecorder {
           if (this.phase !== "open") return;
           this.available = true;
           this.log.info({ spillBytes: this.options.spill.pendingBytes() }, "audit database is back; replaying spilled records");
-          if (!this.indexesReady) this.prepareIndexes();
           this.kick();
         },
         () => this.probeLater(),
@@ -338,7 +352,7 @@ export class AuditLog implements DecisionRecorder {
     if (bad.length > 0) {
       this.log.error({ file: current.path, lines: bad.length }, "unreadable lines in an audit spill file; kept in the rejected file");
       this.counts.rejected += bad.length;
-      this.options.spill.reject(bad);
+      this.keepRejected(bad);
     }
     try {
       this.wrote(await this.options.store.upsert(records), true);
@@ -349,22 +363,21 @@ export class AuditLog implements DecisionRecorder {
     }
   }
 
-  private prepareIndexes(): void {
-    if (this.phase !== "open") return;
-    this.options.store.ensureIndexes().then(
-      () => {
-        this.indexesReady = true;
-        this.log.info({ database: this.options.store.databaseName }, "audit indexes ready");
-      },
-      (error: unknown) => {
-        if (this.phase !== "open") return;
-        this.log.warn({ err: (error as Error).message }, "audit indexes not created yet; retrying");
-        this.timers.indexes ??= setTimeout(() => {
-          this.timers.indexes = undefined;
-          this.prepareIndexes();
-        }, this.options.settings.retryIntervalMs);
-      },
-    );
+  private async createIndexes(): Promise<void> {
+    try {
+      await this.options.store.ensureIndexes();
+      this.indexesReady = true;
+      this.log.info("audit indexes ready");
+    } catch (error) {
+      if (this.phase !== "open") return;
+      const level = this.indexesWarned ? "debug" : "warn";
+      this.indexesWarned = true;
+      this.log[level]({ err: (error as Error).message }, "audit indexes not created yet; retrying");
+      this.timers.indexes = setTimeout(() => {
+        this.timers.indexes = undefined;
+        this.kick();
+      }, this.options.settings.retryIntervalMs);
+    }
   }
 
   private async purge(): Promise<void> {
