@@ -71,7 +71,7 @@ async function main() {
         audit: { enabled: mode === "on", spill_dir: join(dir, `spill-${mode}`) },
       }),
     );
-    servers[mode] = { ...(await serve(config)), database, latencies: { read: [], transfer: [] }, calls: 0 };
+    servers[mode] = { ...(await serve(config)), database, latencies: { read: [], transfer: [] }, order: [], roundLatencies: [], calls: 0 };
     cleanups.push(() => stopServer(servers[mode].child));
   }
   process.stderr.write(`bench: MongoDB ${process.env.MONGODB_URI ? "from MONGODB_URI" : "local-mongo (in memory)"}; servers on ${servers.on.address} (audit on) and ${servers.off.address} (audit off)\n`);
@@ -125,6 +125,7 @@ async function main() {
   }
 
   const round = async (server, count, record) => {
+    const mark = server.order.length;
     let left = count;
     const worker = async () => {
       while (left > 0) {
@@ -134,10 +135,14 @@ async function main() {
         await check(server.client, request);
         const elapsed = Number(process.hrtime.bigint() - started) / 1e6;
         server.calls += 1;
-        if (record) server.latencies[kind].push(elapsed);
+        if (record) {
+          server.latencies[kind].push(elapsed);
+          server.order.push(elapsed);
+        }
       }
     };
     await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+    if (record) server.roundLatencies.push(server.order.slice(mark));
   };
 
   for (const mode of ["on", "off"]) await round(servers[mode], WARMUP, false);
@@ -176,7 +181,10 @@ async function main() {
     );
   }
   const ratio = percentile(all(servers.on), 50) / percentile(all(servers.off), 50);
+  // Round by round (round r of one server next to round r of the other): how much the ratio moves with the machine's load.
+  const roundRatios = servers.on.roundLatencies.map((on, r) => percentile(on, 50) / percentile(servers.off.roundLatencies[r], 50));
   out.push("");
+  out.push(`per-round median ratios: min ${Math.min(...roundRatios).toFixed(3)}, median ${percentile(roundRatios, 50).toFixed(3)}, max ${Math.max(...roundRatios).toFixed(3)} (${roundRatios.length} rounds)`);
   out.push(`audit records written: ${records.on} for ${servers.on.calls} Checks with audit on; ${records.off} with audit off`);
   const recordsOk = records.on === servers.on.calls && records.off === 0;
   const verdict = ratio <= MAX_RATIO && recordsOk;

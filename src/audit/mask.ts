@@ -88,8 +88,37 @@ function addRule(rules: MaskRules, path: string, action: MaskAction): void {
  * path goes through every element).
  */
 export function redactObject(object: JsonObject, rules: readonly PathRule[], detectCardNumbers: boolean): JsonObject {
-  const start: State[] = rules.map((_, rule) => ({ rule, pos: 0 }));
-  return walkObject(object, start, rules, detectCardNumbers);
+  const compiled = compile(rules);
+  const start: State[] = compiled.general.map((_, rule) => ({ rule, pos: 0 }));
+  return walkObject(object, start, compiled, detectCardNumbers);
+}
+
+/**
+ * Rules of the form `**.name` (most of them) become one lookup by key; the rest
+ * are followed segment by segment. Built once per rule list.
+ */
+interface Compiled {
+  anywhere: Map<string, MaskAction>;
+  general: PathRule[];
+}
+
+const compiledRules = new WeakMap<readonly PathRule[], Compiled>();
+
+function compile(rules: readonly PathRule[]): Compiled {
+  let compiled = compiledRules.get(rules);
+  if (!compiled) {
+    compiled = { anywhere: new Map(), general: [] };
+    for (const rule of rules) {
+      const [first, name, ...more] = rule.segments;
+      if (first === "**" && name !== undefined && name !== "*" && name !== "**" && more.length === 0) {
+        if (compiled.anywhere.get(name) !== "drop") compiled.anywhere.set(name, rule.action);
+      } else {
+        compiled.general.push(rule);
+      }
+    }
+    compiledRules.set(rules, compiled);
+  }
+  return compiled;
 }
 
 /** The resource id as stored: dropped (empty), masked, or as sent. */
@@ -105,21 +134,25 @@ interface State {
   pos: number;
 }
 
-function walkObject(object: JsonObject, states: readonly State[], rules: readonly PathRule[], detect: boolean): JsonObject {
+function walkObject(object: JsonObject, states: readonly State[], rules: Compiled, detect: boolean): JsonObject {
   const out: JsonObject = {};
+  const matching = rules.anywhere.size > 0 || states.length > 0;
   for (const [key, value] of Object.entries(object)) {
-    const lower = key.toLowerCase();
     let action: MaskAction | undefined;
     const next: State[] = [];
-    const seen = new Set<number>();
-    for (const state of states) {
-      const rule = rules[state.rule] as PathRule;
-      for (const pos of advance(rule.segments, state.pos, lower)) {
-        if (rest(rule.segments, pos)) action = action === "drop" || rule.action === "drop" ? "drop" : "mask";
-        const id = state.rule * (MAX_SEGMENTS + 1) + pos;
-        if (pos < rule.segments.length && !seen.has(id)) {
-          seen.add(id);
-          next.push({ rule: state.rule, pos });
+    if (matching) {
+      const lower = key.toLowerCase();
+      action = rules.anywhere.get(lower);
+      const seen = new Set<number>();
+      for (const state of states) {
+        const rule = rules.general[state.rule] as PathRule;
+        for (const pos of advance(rule.segments, state.pos, lower)) {
+          if (rest(rule.segments, pos)) action = action === "drop" || rule.action === "drop" ? "drop" : "mask";
+          const id = state.rule * (MAX_SEGMENTS + 1) + pos;
+          if (pos < rule.segments.length && !seen.has(id)) {
+            seen.add(id);
+            next.push({ rule: state.rule, pos });
+          }
         }
       }
     }
@@ -129,7 +162,7 @@ function walkObject(object: JsonObject, states: readonly State[], rules: readonl
   return out;
 }
 
-function walkValue(value: JsonValue, states: readonly State[], rules: readonly PathRule[], detect: boolean): JsonValue {
+function walkValue(value: JsonValue, states: readonly State[], rules: Compiled, detect: boolean): JsonValue {
   if (Array.isArray(value)) return value.map((item) => walkValue(item, states, rules, detect));
   if (value !== null && typeof value === "object") return walkObject(value, states, rules, detect);
   if (detect && typeof value === "string" && containsCardNumber(value)) return MASKED;

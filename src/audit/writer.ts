@@ -60,6 +60,7 @@ export class AuditLog implements DecisionRecorder {
   private indexesReady = false;
   private indexesWarned = false;
   private writing = 0;
+  private flushDue = false;
   private readonly timers: { flush?: NodeJS.Timeout; retry?: NodeJS.Timeout; probe?: NodeJS.Timeout; indexes?: NodeJS.Timeout; purge?: NodeJS.Timeout } = {};
   private readonly masks = new WeakMap<object, MaskRules | undefined>();
   private readonly counts = { accepted: 0, refused: 0, written: 0, spilled: 0, replayed: 0, rejected: 0, lost: 0 };
@@ -118,6 +119,7 @@ export class AuditLog implements DecisionRecorder {
   async flush(): Promise<void> {
     while (this.phase === "open" && (this.buffer.length > 0 || this.pump)) {
       const before = this.buffer.length;
+      this.flushDue = true;
       this.kick();
       await this.pump;
       if (!this.available || (this.buffer.length >= before && before > 0)) return;
@@ -188,15 +190,19 @@ export class AuditLog implements DecisionRecorder {
     return rules;
   }
 
+  /**
+   * Writes wait for a full batch or for the flush interval, whichever comes first:
+   * under load that gives few, large writes rather than one small write after
+   * another (each costs the server and this event loop per call, not per record).
+   */
   private schedule(): void {
-    if (this.pump || this.phase !== "open") return; // the running loop takes what arrives meanwhile
+    if (this.pump || this.phase !== "open") return; // the loop reschedules when it ends
     if (this.buffer.length >= this.options.settings.batchSize) {
-      clearTimeout(this.timers.flush);
-      this.timers.flush = undefined;
       this.kick();
     } else {
       this.timers.flush ??= setTimeout(() => {
         this.timers.flush = undefined;
+        this.flushDue = true;
         this.kick();
       }, this.options.settings.flushIntervalMs);
     }
@@ -208,7 +214,7 @@ export class AuditLog implements DecisionRecorder {
       .catch((error: unknown) => this.log.error({ err: error }, "audit writer loop failed; retrying"))
       .finally(() => {
         this.pump = undefined;
-        if (this.buffer.length > 0 && this.available) this.schedule();
+        if (this.buffer.length > 0 && !this.timers.retry) this.schedule();
       });
   }
 
@@ -218,8 +224,9 @@ export class AuditLog implements DecisionRecorder {
     // TTL index included), and no server sees the two race.
     if (!this.indexesReady && this.available && !this.timers.indexes) await this.createIndexes();
     while (this.phase === "open") {
-      if (this.buffer.length > 0) {
+      if (this.buffer.length >= this.options.settings.batchSize || (this.flushDue && this.buffer.length > 0)) {
         const batch = this.buffer.splice(0, this.options.settings.batchSize);
+        if (this.buffer.length === 0) this.flushDue = false;
         if (!(await this.writeBatch(batch))) return;
       } else if (this.replayPending && this.available) {
         await this.replayStep();
@@ -246,6 +253,7 @@ export class AuditLog implements DecisionRecorder {
     this.buffer.unshift(...batch);
     this.timers.retry ??= setTimeout(() => {
       this.timers.retry = undefined;
+      this.flushDue = true;
       this.kick();
     }, this.options.settings.retryIntervalMs);
     return false;

@@ -34,56 +34,64 @@ afterAll(async () => {
   rmSync(spillDir, { recursive: true, force: true });
 });
 
-/** A mix of decisions: reads (no state), transfers (state: ALLOW, or DENY state_unavailable while the database is down), invalid tokens. */
-async function decide(count: number, phase: string): Promise<{ id: string; decision: string; reasons: string[] }[]> {
-  const out = [];
-  for (let i = 0; i < count; i++) {
-    const kind = i % 3;
-    const token = kind === 2 ? "not-a-token" : await t.issuer.token({ scope: "invoices:read payments:write", sub: `user-${phase}-${i}` });
-    const response = await t.client.check({
-      token,
-      action: kind === 1 ? "payments:transfer" : "invoices:read",
-      resource: { type: kind === 1 ? "account" : "invoice", id: `${phase}-${i}` },
-      context: kind === 1 ? { amount: 10 } : {},
-      requestId: `${phase}-${i}`,
-    });
-    out.push({ id: response.decision_id, decision: response.decision, reasons: response.reasons.map((r) => r.code) });
-  }
-  return out;
+/** One decision of a mix: reads (no state), transfers (state: ALLOW, or DENY state_unavailable while the database is down), invalid tokens. */
+async function decideOne(i: number): Promise<{ id: string; decision: string; reasons: string[] }> {
+  const kind = i % 3;
+  const token = kind === 2 ? "not-a-token" : await t.issuer.token({ scope: "invoices:read payments:write", sub: `user-${i}` });
+  const response = await t.client.check({
+    token,
+    action: kind === 1 ? "payments:transfer" : "invoices:read",
+    resource: { type: kind === 1 ? "account" : "invoice", id: `r-${i}` },
+    context: kind === 1 ? { amount: 10 } : {},
+    requestId: `outage-${i}`,
+  });
+  return { id: response.decision_id, decision: response.decision, reasons: response.reasons.map((r) => r.code) };
 }
 
 describe("when the database is stopped mid-run and started again", () => {
   it("keeps exactly one record per decision, spilling while it is down and replaying when it returns", async () => {
-    const before = await decide(30, "before");
+    // Two clients decide without pause for the whole run; the database is stopped
+    // and started under them, with writes in flight.
+    const made: { id: string; decision: string; reasons: string[] }[] = [];
+    let next = 0;
+    let running = true;
+    const loop = async () => {
+      while (running) made.push(await decideOne(next++));
+    };
+    const loops = [loop(), loop()];
+    const until = (count: number) => vi.waitFor(() => expect(made.length).toBeGreaterThanOrEqual(count), { timeout: 30_000, interval: 10 });
 
+    await until(40);
     await database?.stop();
     database = undefined;
-    const during = await decide(30, "during");
-    // decisions went on while the database was down: reads allowed, transfers denied (fail closed)
-    expect(during.filter((d) => d.decision === "ALLOW")).toHaveLength(10);
-    expect(during.filter((d) => d.reasons.includes("state_unavailable"))).toHaveLength(10);
+    const stoppedAt = made.length;
+    await until(stoppedAt + 40);
     await vi.waitFor(() => expect(t.verdict.audit?.stats().spilled).toBeGreaterThan(0), { timeout: 10_000 });
     expect(readdirSync(join(spillDir, t.database)).some((name) => name.endsWith(".jsonl"))).toBe(true);
+    // decisions went on while the database was down: transfers were denied (fail closed)
+    expect(made.slice(stoppedAt).some((d) => d.reasons.includes("state_unavailable"))).toBe(true);
 
     database = await startLocalMongo({ dbpath, port });
-    const after = await decide(30, "after");
+    const restartedAt = made.length;
+    await until(restartedAt + 40);
+    running = false;
+    await Promise.all(loops);
 
-    const made = [...before, ...during, ...after].map((d) => d.id);
-    expect(new Set(made).size).toBe(90);
+    const ids = made.map((d) => d.id);
+    expect(new Set(ids).size).toBe(ids.length);
     const client = new MongoClient(database.uri, { serverSelectionTimeoutMS: 5_000 });
     try {
       const decisions = client.db(t.database).collection("decisions");
-      await vi.waitFor(async () => expect(await decisions.countDocuments()).toBe(made.length), { timeout: 30_000, interval: 250 });
+      await vi.waitFor(async () => expect(await decisions.countDocuments()).toBe(ids.length), { timeout: 30_000, interval: 250 });
       const stored = (await decisions.find({}, { projection: { _id: 1 } }).toArray()).map((d) => String(d._id));
-      expect(stored.sort()).toEqual([...made].sort());
+      expect(stored.sort()).toEqual([...ids].sort());
     } finally {
       await client.close();
     }
     // replayed files are removed
     await vi.waitFor(() => expect(readdirSync(join(spillDir, t.database)).filter((name) => name.endsWith(".jsonl"))).toEqual([]), { timeout: 10_000 });
     const stats = t.verdict.audit?.stats();
-    expect(stats?.refused).toBe(0);
-    expect(stats?.lost).toBe(0);
+    expect(stats).toMatchObject({ refused: 0, lost: 0, rejected: 0 });
     expect(stats?.replayed).toBeGreaterThanOrEqual(stats?.spilled ?? 1);
   });
 });

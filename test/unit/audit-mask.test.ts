@@ -28,6 +28,15 @@ describe("masking rules from the policy data", () => {
     });
   });
 
+  it("matches ** in the middle of a path only below its prefix", () => {
+    const rules = rulesOf({ mask: ["context.payer.**.iban"] });
+    expect(context(rules, { iban: "DE1", payer: { iban: "DE2", bank: { iban: "DE3" } }, payee: { iban: "DE4" } })).toEqual({
+      iban: "DE1",
+      payer: { iban: MASKED, bank: { iban: MASKED } },
+      payee: { iban: "DE4" },
+    });
+  });
+
   it("matches * as exactly one key", () => {
     const rules = rulesOf({ drop: ["context.*.secret"] });
     expect(context(rules, { secret: 1, a: { secret: 2, keep: 3 }, b: { c: { secret: 4 } } })).toEqual({ secret: 1, a: { keep: 3 }, b: { c: { secret: 4 } } });
