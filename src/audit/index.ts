@@ -6,6 +6,7 @@ export {
   findOf,
   INDEXES,
   MAX_LIMIT,
+  pageTokenAfter,
   parseAuditQuery,
   parseTime,
   type AuditQuery,

@@ -2,7 +2,16 @@
 // an API sees its own records, and whatever audit.query_grants adds (docs/audit.md).
 import * as grpc from "@grpc/grpc-js";
 import { toStruct, type AuditQueryRequestMessage, type AuditQueryResponseMessage, type DecisionRecordMessage } from "@verdict/sdk/wire";
-import { AuditQueryError, AuditStoreUnavailableError, parseAuditQuery, publicRecord, type AuditRecord, type AuditStore } from "../audit/index.js";
+import {
+  AuditQueryError,
+  AuditStoreUnavailableError,
+  pageTokenAfter,
+  parseAuditQuery,
+  publicRecord,
+  type AuditRecord,
+  type AuditStore,
+  type DecisionRecord,
+} from "../audit/index.js";
 import type { Logger } from "../observability/index.js";
 import { API_KEY_HEADER, type CallerRegistry } from "./callers.js";
 
@@ -69,11 +78,12 @@ export function auditQueryHandler({ store, callers, grants, log, now = Date.now 
     }
     store.query(query, now()).then(
       ({ records, nextPageToken }) => {
+        const page = fitResponse(records, nextPageToken);
         log.info(
-          { caller: caller.name, method: "AuditService/Query", filters: Object.keys(request).filter((k) => isSet(request[k as keyof AuditQueryRequestMessage])), returned: records.length },
+          { caller: caller.name, method: "AuditService/Query", filters: Object.keys(request).filter((k) => isSet(request[k as keyof AuditQueryRequestMessage])), returned: page.records.length },
           "audit trail queried",
         );
-        callback(null, { records: records.map((r) => encodeRecord(publicRecord(r))), next_page_token: nextPageToken ?? "" });
+        callback(null, page);
       },
       (error: unknown) => {
         if (error instanceof AuditStoreUnavailableError) {
@@ -85,6 +95,25 @@ export function auditQueryHandler({ store, callers, grants, log, now = Date.now 
       },
     );
   };
+}
+
+// Responses must fit the server's message limit (256 KiB): a page ends early, with
+// a page token, when its records (measured as JSON, which is not smaller than
+// their protobuf encoding) would pass this budget. One record always fits a page.
+const RESPONSE_BUDGET_BYTES = 192 * 1024;
+
+function fitResponse(records: readonly DecisionRecord[], nextPageToken: string | undefined): AuditQueryResponseMessage {
+  const out: DecisionRecordMessage[] = [];
+  let bytes = 0;
+  for (const [i, record] of records.entries()) {
+    const shown = publicRecord(record);
+    bytes += Buffer.byteLength(JSON.stringify(shown), "utf8");
+    if (out.length > 0 && bytes > RESPONSE_BUDGET_BYTES) {
+      return { records: out, next_page_token: pageTokenAfter(records[i - 1] as DecisionRecord) };
+    }
+    out.push(encodeRecord(shown));
+  }
+  return { records: out, next_page_token: nextPageToken ?? "" };
 }
 
 function isSet(value: unknown): boolean {

@@ -183,6 +183,26 @@ describe("AuditService.Query", () => {
     expect(Date.parse(second.records[0]?.time ?? "")).toBeLessThanOrEqual(Date.parse(first.records[4]?.time ?? ""));
   });
 
+  it("ends a page early, with a page token, when its records would not fit one response", async () => {
+    const token = await t.issuer.token({ sub: "big-user" });
+    const text = "x".repeat(8_000);
+    await Promise.all(Array.from({ length: 40 }, () => invoices.check({ token, action: "invoices:read", context: { a: text, b: text, c: text } })));
+    await t.verdict.audit?.flush();
+    const seen: string[] = [];
+    let pageToken = "";
+    let pages = 0;
+    do {
+      const page = await audit.invoices.query({ subject: "big-user", limit: 1000, page_token: pageToken });
+      expect(page.records.length).toBeLessThan(40);
+      seen.push(...page.records.map((r) => r.decision_id));
+      pageToken = page.next_page_token;
+      pages += 1;
+    } while (pageToken !== "" && pages < 40);
+    expect(pages).toBeGreaterThan(1);
+    expect(new Set(seen).size).toBe(40);
+    expect(seen).toHaveLength(40);
+  });
+
   it("refuses an unauthenticated caller and explains a bad filter", async () => {
     const anonymous = new AuditTestClient(t.address, null);
     expect(await anonymous.call({})).toMatchObject({ ok: false, code: grpc.status.UNAUTHENTICATED });
