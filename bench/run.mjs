@@ -8,11 +8,16 @@
 // other's round. Prints both medians and their ratio; exits 1 when the ratio is
 // over --max-ratio (default 1.10: audit may add at most 10%).
 //
-//   node bench/run.mjs [--rounds 12] [--requests 400] [--concurrency 4] [--warmup 400] [--max-ratio 1.10]
+//   node bench/run.mjs [--rounds 30] [--requests 200] [--concurrency 4] [--warmup 2000] [--pause-ms 500] [--max-ratio 1.10]
+//
+// Many short rounds, each next to one of the other server, because the load of a
+// shared machine moves by the second; the warm-up brings both servers and the
+// database (a JVM) to steady state first. BENCH_PROFILE=DIR writes a CPU profile
+// of each server there.
 import { spawn } from "node:child_process";
 import { createHash, randomBytes, randomUUID } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
@@ -22,16 +27,15 @@ import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import { MongoClient } from "mongodb";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const { startLocalMongo } = await import(join(root, "dist", "dev", "index.js"));
 
 const { values: args } = parseArgs({
   options: {
-    rounds: { type: "string", default: "12" },
-    requests: { type: "string", default: "400" },
+    rounds: { type: "string", default: "30" },
+    requests: { type: "string", default: "200" },
     concurrency: { type: "string", default: "4" },
-    warmup: { type: "string", default: "400" },
+    warmup: { type: "string", default: "2000" },
     "max-ratio": { type: "string", default: "1.10" },
-    "pause-ms": { type: "string", default: "600" },
+    "pause-ms": { type: "string", default: "500" },
   },
 });
 const ROUNDS = Number(args.rounds);
@@ -48,7 +52,7 @@ const dir = mkdtempSync(join(tmpdir(), "verdict-bench-"));
 const cleanups = [];
 
 async function main() {
-  const mongo = process.env.MONGODB_URI ? { uri: process.env.MONGODB_URI, stop: async () => {} } : await startLocalMongo();
+  const mongo = process.env.MONGODB_URI ? { uri: process.env.MONGODB_URI, pid: undefined, stop: async () => {} } : await startDatabase();
   cleanups.push(() => mongo.stop());
   const { privateKey, publicKey } = await generateKeyPair("ES256");
   const jwk = { ...(await exportJWK(publicKey)), kid: "bench", alg: "ES256", use: "sig" };
@@ -147,12 +151,18 @@ async function main() {
 
   for (const mode of ["on", "off"]) await round(servers[mode], WARMUP, false);
   await sleep(PAUSE_MS);
+  // CPU time (Linux /proc) of the server and of the database, charged to the mode
+  // whose round (and the pause after it) it was spent in.
+  const cpu = { on: { server: 0, database: 0 }, off: { server: 0, database: 0 } };
   for (let r = 0; r < ROUNDS; r++) {
     for (const mode of r % 2 === 0 ? ["on", "off"] : ["off", "on"]) {
+      const before = { server: cpuMs(servers[mode].child.pid), database: cpuMs(mongo.pid) };
       await round(servers[mode], REQUESTS, true);
       await sleep(PAUSE_MS); // let this server's background writes finish outside the other's round
+      cpu[mode].server += cpuMs(servers[mode].child.pid) - before.server;
+      cpu[mode].database += cpuMs(mongo.pid) - before.database;
     }
-    process.stderr.write(`bench: round ${r + 1}/${ROUNDS}\n`);
+    if ((r + 1) % 5 === 0 || r + 1 === ROUNDS) process.stderr.write(`bench: round ${r + 1}/${ROUNDS}\n`);
   }
 
   for (const server of Object.values(servers)) server.client.close();
@@ -184,7 +194,14 @@ async function main() {
   // Round by round (round r of one server next to round r of the other): how much the ratio moves with the machine's load.
   const roundRatios = servers.on.roundLatencies.map((on, r) => percentile(on, 50) / percentile(servers.off.roundLatencies[r], 50));
   out.push("");
-  out.push(`per-round median ratios: min ${Math.min(...roundRatios).toFixed(3)}, median ${percentile(roundRatios, 50).toFixed(3)}, max ${Math.max(...roundRatios).toFixed(3)} (${roundRatios.length} rounds)`);
+  out.push(
+    `round by round (each audit-on round against the audit-off round next to it): median ratio ${percentile(roundRatios, 50).toFixed(3)}, ` +
+      `quartiles ${percentile(roundRatios, 25).toFixed(3)}-${percentile(roundRatios, 75).toFixed(3)}, range ${Math.min(...roundRatios).toFixed(3)}-${Math.max(...roundRatios).toFixed(3)} (${roundRatios.length} rounds)`,
+  );
+  out.push(`load average at the end: ${loadavg().map((l) => l.toFixed(2)).join(" ")} on ${cpus().length} CPUs`);
+  const measured = ROUNDS * REQUESTS;
+  const perCheck = (ms) => (Number.isNaN(ms) ? "n/a" : `${((ms * 1000) / measured).toFixed(0)} µs`);
+  out.push(`CPU per Check: Verdict ${perCheck(cpu.on.server)} with audit on, ${perCheck(cpu.off.server)} off; the database ${perCheck(cpu.on.database)} in audit-on rounds, ${perCheck(cpu.off.database)} in audit-off rounds${mongo.pid ? "" : " (not measured: MONGODB_URI)"}`);
   out.push(`audit records written: ${records.on} for ${servers.on.calls} Checks with audit on; ${records.off} with audit off`);
   const recordsOk = records.on === servers.on.calls && records.off === 0;
   const verdict = ratio <= MAX_RATIO && recordsOk;
@@ -206,7 +223,7 @@ function check(client, request) {
 }
 
 function serve(config) {
-  const child = spawn(process.execPath, [join(root, "bin", "verdict.js"), "serve", "--config", config], {
+  const child = spawn(process.execPath, [...(process.env.BENCH_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []), join(root, "bin", "verdict.js"), "serve", "--config", config], {
     env: { ...process.env, VERDICT_HOME: dir },
     stdio: ["ignore", "ignore", "pipe"],
   });
@@ -233,6 +250,35 @@ function stopServer(child) {
   return new Promise((resolve) => {
     child.once("exit", resolve);
     child.kill("SIGTERM");
+  });
+}
+
+/** utime + stime of a process in milliseconds, from /proc (NaN where there is none). */
+function cpuMs(pid) {
+  if (!pid) return NaN;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return NaN;
+  }
+}
+const CLOCK_TICKS = 100; // USER_HZ on Linux
+
+/** The pinned local-mongo, in memory, with its pid (for CPU accounting). */
+function startDatabase() {
+  const child = spawn(join(root, ".tools", "bin", "local-mongo"), ["--port", "0", "--exit-with-stdin"], { stdio: ["pipe", "pipe", "inherit"] });
+  return new Promise((resolve, reject) => {
+    let output = "";
+    child.stdout.on("data", (chunk) => {
+      output += chunk;
+      const match = /local-mongo listening on 127\.0\.0\.1:(\d+)/.exec(output);
+      if (match) {
+        child.stdout.resume();
+        resolve({ uri: `mongodb://127.0.0.1:${match[1]}/?directConnection=true`, pid: child.pid, stop: () => stopServer(child) });
+      }
+    });
+    child.once("exit", (code) => reject(new Error(`local-mongo exited with ${code} (run npm run tools)`)));
   });
 }
 
