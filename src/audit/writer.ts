@@ -77,9 +77,8 @@ export class AuditLog implements DecisionRecorder {
 
   /** Creates indexes, starts the retention purge, and replays files left by earlier runs. */
   start(): void {
-    this.kick(); // creates the indexes, then replays what earlier runs left
+    this.kick(); // creates the indexes, purges, then replays what earlier runs left
     this.timers.purge = setInterval(() => void this.purge(), this.options.settings.purgeIntervalMs).unref();
-    void this.purge();
   }
 
   ready(): boolean {
@@ -251,11 +250,10 @@ export class AuditLog implements DecisionRecorder {
     }
     if (this.spillRecords(batch)) return true;
     this.buffer.unshift(...batch);
-    this.timers.retry ??= setTimeout(() => {
-      this.timers.retry = undefined;
+    this.retryLater(() => {
       this.flushDue = true;
       this.kick();
-    }, this.options.settings.retryIntervalMs);
+    });
     return false;
   }
 
@@ -295,6 +293,15 @@ export class AuditLog implements DecisionRecorder {
     return true;
   }
 
+  /** One retry timer at a time, and none once shutdown has begun (it would only hold the process). */
+  private retryLater(action: () => void): void {
+    if (this.phase !== "open" || this.timers.retry) return;
+    this.timers.retry = setTimeout(() => {
+      this.timers.retry = undefined;
+      action();
+    }, this.options.settings.retryIntervalMs);
+  }
+
   private unavailable(error: unknown): void {
     if (this.available) {
       this.log.warn({ err: (error as Error).message }, "audit database unavailable; records go to the spill file until it returns");
@@ -329,11 +336,10 @@ export class AuditLog implements DecisionRecorder {
       } catch (error) {
         this.log.error({ err: (error as Error).message }, "cannot read the audit spill directory; retrying");
         this.replayPending = false;
-        this.timers.retry ??= setTimeout(() => {
-          this.timers.retry = undefined;
+        this.retryLater(() => {
           this.replayPending = true;
           this.kick();
-        }, this.options.settings.retryIntervalMs);
+        });
         return;
       }
     }
@@ -376,6 +382,7 @@ export class AuditLog implements DecisionRecorder {
       await this.options.store.ensureIndexes();
       this.indexesReady = true;
       this.log.info("audit indexes ready");
+      await this.purge(); // records past retention left from earlier runs, before anything new is written
     } catch (error) {
       if (this.phase !== "open") return;
       const level = this.indexesWarned ? "debug" : "warn";

@@ -259,6 +259,19 @@ describe("retention", () => {
   });
 });
 
+describe("retention at start", () => {
+  it("deletes records past retention when it starts, on servers that do not enforce TTL too", async () => {
+    const now = Date.UTC(2026, 10, 24, 12);
+    const database = uniqueDatabaseName("audit_purge");
+    const masks = maskRulesFrom(POLICY_DATA);
+    const old = buildRecord(decisionEvent({ startedAt: now - 10 * DAY }), { masks, retentionMs: DAY });
+    const fresh = buildRecord(decisionEvent({ startedAt: now - 1_000 }), { masks, retentionMs: DAY });
+    await client.db(database).collection("decisions").insertMany([old, fresh] as never[]);
+    const trail = openTrail({ database, now: () => now });
+    await vi.waitFor(async () => expect((await trail.decisions.find({}).toArray()).map((d) => String(d._id))).toEqual([fresh._id]));
+  });
+});
+
 describe("queries", () => {
   const now = Date.now();
   let trail: Trail;
