@@ -155,13 +155,17 @@ describe("when the database is unavailable", () => {
     expect(up.log.stats().replayed).toBe(40);
   });
 
-  it("spills what is buffered when it closes", async () => {
+  it("spills what is buffered when it closes, masked like everything it writes", async () => {
     const spillDir = mkdtempSync(join(tmpdir(), "verdict-audit-spill-"));
     const down = openTrail({ uri: UNREACHABLE, spillDir, timeoutMs: 300, settings: { flushIntervalMs: 60_000, batchSize: 1_000 } });
-    recordMany(down.log, 25);
+    const token = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJzcGlsbCJ9.c3BpbGwtc2lnbmF0dXJl";
+    recordMany(down.log, 25, () => ({ token, context: { card_number: "4111111111111111", password: "hunter2" } }));
     await down.log.close();
-    expect(spillLines(spillDir)).toHaveLength(25);
+    const lines = spillLines(spillDir);
+    expect(lines).toHaveLength(25);
     expect(down.log.stats()).toMatchObject({ spilled: 25, lost: 0 });
+    const text = lines.join("\n");
+    for (const secret of ["4111111111111111", "hunter2", token, "c3BpbGwtc2lnbmF0dXJl"]) expect(text).not.toContain(secret);
   });
 
   it("keeps memory bounded: past max_buffered, the buffer moves to the spill file", async () => {
