@@ -38,6 +38,11 @@ COPY --from=build /app/sdk/proto sdk/proto
 COPY --from=build /app/dist dist
 COPY --from=build /app/bin bin
 COPY --from=build /app/build/bundle.tar.gz build/bundle.tar.gz
+# Verdict's local files: the audit trail's spill directory (records wait there while
+# the database is unavailable). Keep it on a volume so a restart replays them.
+RUN mkdir -p /var/lib/verdict && chown node:node /var/lib/verdict
+ENV VERDICT_HOME=/var/lib/verdict
+VOLUME /var/lib/verdict
 USER node
 EXPOSE 50051
 # Mount a configuration (listen: 0.0.0.0:50051, issuers, apis, mongodb_uri) here.

@@ -1,5 +1,6 @@
 // The `verdict` command.
 import { ConfigError, type Environment } from "./config/index.js";
+import { audit, usage as auditUsage } from "./cli/audit.js";
 import { check, CheckCallError, usage as checkUsage } from "./cli/check.js";
 import { devToken, usage as devTokenUsage } from "./cli/dev-token.js";
 import { UsageError } from "./cli/args.js";
@@ -11,6 +12,7 @@ const commands: Record<string, { run: (argv: string[], env: Environment) => Prom
   check: { run: check, usage: checkUsage },
   "dev-token": { run: devToken, usage: devTokenUsage },
   policy: { run: policy, usage: policyUsage },
+  audit: { run: audit, usage: auditUsage },
 };
 
 const overview = `verdict: a policy decision point for APIs and the agents that call them
@@ -19,6 +21,7 @@ const overview = `verdict: a policy decision point for APIs and the agents that 
   verdict check      ask a running Verdict for one decision
   verdict dev-token  mint a token from the local development issuer
   verdict policy     build, test and evaluate policies; shadow disagreements
+  verdict audit      query the audit trail: who did what, for whom, and why
 
 verdict COMMAND --help shows a command's options.`;
 

@@ -1,9 +1,9 @@
-import { join } from "node:path";
 import { loadConfigFile, stateDirFrom, type Config, type Environment } from "../config/index.js";
 import { devConfig, startLocalMongo, type MongoServerProcess } from "../dev/index.js";
 import { createLogger } from "../observability/index.js";
 import { startVerdict } from "../server/index.js";
 import { parseOptions, UsageError } from "./args.js";
+import { localDatabasePath, removeLocalDatabaseFile, writeLocalDatabaseFile } from "./local-database.js";
 
 export const usage = `verdict serve (--config FILE | --profile dev) [--listen HOST:PORT]
 
@@ -43,16 +43,24 @@ export async function serve(argv: string[], env: Environment): Promise<void> {
   let database: MongoServerProcess | undefined;
   let mongoUri = config.mongo.uri;
   if (mongoUri === undefined) {
-    database = await startLocalMongo({ dbpath: join(stateDir, "mongo") });
+    database = await startLocalMongo({ dbpath: localDatabasePath(stateDir) });
     mongoUri = database.uri;
-    log.info({ uri: mongoUri, data: join(stateDir, "mongo") }, "started local-mongo (set MONGODB_URI to use another server)");
+    // local-mongo locks its data file: other commands (verdict audit query) find
+    // this server through the file instead of opening the data themselves.
+    writeLocalDatabaseFile(stateDir, mongoUri);
+    log.info({ uri: mongoUri, data: localDatabasePath(stateDir) }, "started local-mongo (set MONGODB_URI to use another server)");
   }
+  const stopDatabase = async () => {
+    if (!database) return;
+    removeLocalDatabaseFile(stateDir);
+    await database.stop();
+  };
 
   let verdict;
   try {
     verdict = await startVerdict(config, { log, mongoUri });
   } catch (error) {
-    await database?.stop();
+    await stopDatabase();
     throw error;
   }
   if (devApiKey) {
@@ -66,16 +74,20 @@ export async function serve(argv: string[], env: Environment): Promise<void> {
   await new Promise<void>((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {
-      if (stopping) return;
+      if (stopping) {
+        // Exiting now could lose audit records still in memory; the shutdown is bounded by audit.write_timeout_ms.
+        log.warn({ signal }, "already shutting down: writing the last audit records (SIGKILL abandons them)");
+        return;
+      }
       stopping = true;
-      log.info({ signal }, "shutting down: finishing calls in flight");
+      log.info({ signal }, "shutting down: no new calls; finishing calls in flight, then writing every audit record");
       verdict
         .stop()
         .catch((error: unknown) => log.error({ err: error }, "error while stopping"))
-        .then(() => database?.stop())
+        .then(stopDatabase)
         .finally(resolve);
     };
-    process.once("SIGINT", () => stop("SIGINT"));
-    process.once("SIGTERM", () => stop("SIGTERM"));
+    process.on("SIGINT", () => stop("SIGINT"));
+    process.on("SIGTERM", () => stop("SIGTERM"));
   });
 }

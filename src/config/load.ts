@@ -155,6 +155,18 @@ function toConfig(file: ParsedConfigFile, { baseDir, env, profile = "production"
       dpopMaxAgeSeconds: file.dpop_max_age_seconds,
     },
     logLevel: logLevel as Config["logLevel"],
+    audit: {
+      enabled: file.audit.enabled,
+      retentionDays: file.audit.retention_days,
+      spillDir: file.audit.spill_dir !== undefined ? at(file.audit.spill_dir) : join(stateDirFrom(env), "audit-spill"),
+      batchSize: file.audit.batch_size,
+      flushIntervalMs: file.audit.flush_interval_ms,
+      maxBuffered: file.audit.max_buffered,
+      writeTimeoutMs: file.audit.write_timeout_ms,
+      retryIntervalMs: file.audit.retry_interval_ms,
+      purgeIntervalMs: file.audit.purge_interval_ms,
+      queryGrants: file.audit.query_grants,
+    },
     stateDir: stateDirFrom(env),
   };
 }

@@ -87,6 +87,24 @@ const tls = z
 
 const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1", "[::1]"]);
 
+const apiName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "API names: letters, digits, '.', '_' or '-', at most 64");
+
+/** The audit trail (docs/audit.md): every decision is a record in the `decisions` collection. */
+const audit = z
+  .object({
+    enabled: z.boolean().default(true),
+    retention_days: z.number().int().min(1).max(36_500).default(90),
+    spill_dir: z.string().min(1).optional(),
+    batch_size: z.number().int().min(1).max(10_000).default(500),
+    flush_interval_ms: z.number().int().min(1).max(60_000).default(200),
+    max_buffered: z.number().int().min(1).max(1_000_000).default(10_000),
+    write_timeout_ms: z.number().int().min(50).max(120_000).default(5_000),
+    retry_interval_ms: z.number().int().min(50).max(600_000).default(2_000),
+    purge_interval_ms: z.number().int().min(1_000).max(86_400_000).default(3_600_000),
+    query_grants: z.record(apiName, z.array(z.union([apiName, z.literal("*")])).min(1)).default({}),
+  })
+  .strict();
+
 export const configFileSchema = z
   .object({
     listen: hostPort.default("127.0.0.1:50051"),
@@ -113,6 +131,7 @@ export const configFileSchema = z
     dpop_max_age_seconds: z.number().int().min(1).max(3_600).default(120),
     max_batch_items: z.number().int().min(1).max(1_000).default(100),
     log_level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+    audit: audit.prefault({}),
   })
   .strict()
   .superRefine((value, ctx) => {
@@ -123,6 +142,13 @@ export const configFileSchema = z
       if (audiences.has(entry.audience)) ctx.addIssue({ code: "custom", path: ["apis", i, "audience"], message: `two APIs share the audience ${entry.audience}` });
       names.add(entry.name);
       audiences.add(entry.audience);
+    }
+    for (const [grantee, apis] of Object.entries(value.audit.query_grants)) {
+      for (const name of [grantee, ...apis]) {
+        if (name !== "*" && !names.has(name)) {
+          ctx.addIssue({ code: "custom", path: ["audit", "query_grants", grantee], message: `audit.query_grants names ${name}, which is not in apis` });
+        }
+      }
     }
     const issuers = new Set<string>();
     for (const [i, entry] of value.issuers.entries()) {

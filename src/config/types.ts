@@ -74,6 +74,23 @@ export interface Config {
   };
   token: { clockSkewSeconds: number; maxBytes: number; cacheEntries: number; dpopMaxAgeSeconds: number };
   logLevel: LogLevel;
+  audit: AuditConfig;
   /** Local files of a development setup (.verdict/): dev issuer key, local database. */
   stateDir: string;
+}
+
+export interface AuditConfig {
+  /** Off only by an explicit `enabled: false`, which is logged loudly at start. */
+  enabled: boolean;
+  retentionDays: number;
+  /** Where records go while the database is unavailable (default: <stateDir>/audit-spill). */
+  spillDir: string;
+  batchSize: number;
+  flushIntervalMs: number;
+  maxBuffered: number;
+  writeTimeoutMs: number;
+  retryIntervalMs: number;
+  purgeIntervalMs: number;
+  /** API name -> the other APIs whose records it may read through AuditService ("*": all). */
+  queryGrants: Record<string, string[]>;
 }

@@ -1,2 +1,16 @@
 export { Decider, type DeciderDeps, type PolicySource } from "./pipeline.js";
-export type { BatchInput, BatchItemResult, Caller, Challenge, ChallengeError, CheckCommon, CheckInput, CheckItem, DecisionName, DecisionResult, ShadowResult } from "./types.js";
+export type {
+  BatchInput,
+  BatchItemResult,
+  Caller,
+  Challenge,
+  ChallengeError,
+  CheckCommon,
+  CheckInput,
+  CheckItem,
+  DecisionEvent,
+  DecisionName,
+  DecisionRecorder,
+  DecisionResult,
+  ShadowResult,
+} from "./types.js";

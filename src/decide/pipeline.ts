@@ -4,6 +4,7 @@
 // CheckBatch verifies its token once, reads all its items' state in one round
 // trip, and then decides each item on its own.
 import { randomUUID } from "node:crypto";
+import { performance } from "node:perf_hooks";
 import { createMetrics, type Logger, type Metrics } from "../observability/index.js";
 import {
   compareVerdicts,
@@ -32,7 +33,18 @@ import {
   type StateStore,
 } from "../state/index.js";
 import { sha256Hex, TokenError, verifyDpopProof, type DpopOptions, type Principal, type TokenVerifier, type VerifiedToken } from "../token/index.js";
-import type { BatchInput, BatchItemResult, Caller, CheckCommon, CheckInput, CheckItem, DecisionName, DecisionResult } from "./types.js";
+import type {
+  BatchInput,
+  BatchItemResult,
+  Caller,
+  CheckCommon,
+  CheckInput,
+  CheckItem,
+  DecisionEvent,
+  DecisionName,
+  DecisionRecorder,
+  DecisionResult,
+} from "./types.js";
 
 export interface PolicySource {
   /**
@@ -55,6 +67,8 @@ export interface DeciderDeps {
   shadowRecorder?: ShadowRecorder;
   /** How long an answer may wait for a shadow evaluation still running (it goes on in the background). */
   shadowWaitMs?: number;
+  /** The audit trail; every decision (and every Check that ends in an internal error) is handed to it. */
+  audit?: DecisionRecorder;
   /** Milliseconds since the epoch; injectable for tests. */
   now?: () => number;
 }
@@ -62,6 +76,15 @@ export interface DeciderDeps {
 type Base = Pick<DecisionResult, "decisionId" | "policyRevision" | "obligations" | "explain">;
 
 const EFFECT_DECISION: Record<PolicyDecision["effect"], DecisionName> = { allow: "ALLOW", deny: "DENY", step_up: "STEP_UP" };
+
+/** One Check or batch as it moves through the pipeline: what its audit records need besides the results. */
+interface Trace {
+  nowMs: number;
+  engine: PolicyEngine;
+  /** One per item, with its decision id. */
+  bases: Base[];
+  verified?: VerifiedToken;
+}
 
 /** A decision that is settled before the policy runs, or the input the policy will see. */
 type Pending = { settled: DecisionResult } | { input: PolicyInput; queries: StateQuery[]; base: Base; item: CheckItem };
@@ -100,21 +123,69 @@ export class Decider {
     return releaseDecision(this.deps.state, decisionId, caller.name, new Date(this.now()));
   }
 
+  /**
+   * Decides the items and hands every decision to the audit trail. A PDP that
+   * cannot audit refuses to decide (docs/audit.md): it asks the trail first, so no
+   * obligation is applied for a decision that would then be turned into a deny.
+   */
   private async decide(common: CheckCommon, items: CheckItem[], batch: boolean): Promise<DecisionResult[]> {
+    const started = performance.now();
     // One engine from the first evaluation to the last, held so that a bundle
     // swapped in meanwhile cannot stop it in between.
     const engine = this.deps.policies.current();
+    const trace: Trace = {
+      nowMs: this.now(),
+      engine,
+      bases: items.map(() => ({ decisionId: randomUUID(), policyRevision: engine.revision, obligations: [], explain: [] })),
+    };
+    const audit = this.deps.audit;
+    if (audit && !audit.ready()) return trace.bases.map((base) => this.unaudited(base, common));
+
     const release = engine.hold();
+    let results: DecisionResult[];
     try {
-      return await this.decideWith(engine, common, items, batch);
+      results = await this.decideWith(trace, common, items, batch);
+    } catch (error) {
+      items.forEach((item, i) => audit?.record(this.event(trace, i, { ...common, ...item }, started)));
+      throw error;
     } finally {
       release();
     }
+    if (!audit) return results;
+    return results.map((result, i) => {
+      const kept = audit.record(this.event(trace, i, { ...common, ...(items[i] as CheckItem) }, started, result));
+      return kept ? result : this.unaudited(trace.bases[i] as Base, common, result);
+    });
   }
 
-  private async decideWith(engine: PolicyEngine, common: CheckCommon, items: CheckItem[], batch: boolean): Promise<DecisionResult[]> {
-    const nowMs = this.now();
-    const bases: Base[] = items.map(() => ({ decisionId: randomUUID(), policyRevision: engine.revision, obligations: [], explain: [] }));
+  private event(trace: Trace, index: number, input: CheckInput, started: number, result?: DecisionResult): DecisionEvent {
+    return {
+      decisionId: (trace.bases[index] as Base).decisionId,
+      startedAt: trace.nowMs,
+      latencyMs: performance.now() - started,
+      input,
+      ...(result ? { result } : {}),
+      ...(trace.verified ? { principal: trace.verified.principal, tokenHash: trace.verified.tokenHash } : {}),
+      policy: { revision: trace.engine.revision, data: trace.engine.data },
+    };
+  }
+
+  private unaudited(base: Base, common: CheckCommon, wouldBe?: DecisionResult): DecisionResult {
+    this.deps.log.error(
+      { decisionId: base.decisionId, caller: common.caller.name, requestId: common.requestId, wouldBe: wouldBe?.decision },
+      "the audit trail cannot keep a record (buffer full, spill file unwritable); denying",
+    );
+    return {
+      ...base,
+      explain: [],
+      ...(wouldBe?.principal ? { principal: wouldBe.principal } : {}),
+      decision: "DENY",
+      reasons: [reason("audit_unavailable")],
+    };
+  }
+
+  private async decideWith(trace: Trace, common: CheckCommon, items: CheckItem[], batch: boolean): Promise<DecisionResult[]> {
+    const { engine, nowMs, bases } = trace;
 
     // 1. The token, once for all items.
     let verified: VerifiedToken;
@@ -124,6 +195,7 @@ export class Decider {
       const denial = this.tokenDenial(error, bases[0] as Base);
       return bases.map((base) => ({ ...denial, ...base }));
     }
+    trace.verified = verified;
     const principal = verified.principal;
 
     // 2. What each item's policy input is, and the state it declares it needs.

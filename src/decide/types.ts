@@ -79,3 +79,30 @@ export interface DecisionResult {
   /** Present when a shadow bundle is loaded and its evaluation finished in time. */
   shadow?: ShadowResult;
 }
+
+/**
+ * What the audit trail is handed for every Check that reached the pipeline: a
+ * decision, or an internal error that left the caller with gRPC INTERNAL.
+ */
+export interface DecisionEvent {
+  decisionId: string;
+  /** When the Check started, milliseconds since the epoch. */
+  startedAt: number;
+  latencyMs: number;
+  input: CheckInput;
+  /** Absent when the Check ended in an internal error (no decision was made). */
+  result?: DecisionResult;
+  /** The verified principal, when the token verified (also for internal errors after that). */
+  principal?: Principal;
+  /** Hex SHA-256 of the verified token; absent when it did not verify (the recorder hashes the raw string). */
+  tokenHash?: string;
+  policy: { revision: string; data: Readonly<Record<string, unknown>> };
+}
+
+/** Where decisions go after they are made (the audit trail). */
+export interface DecisionRecorder {
+  /** False when a record could not be kept anywhere right now: the pipeline refuses to decide. */
+  ready(): boolean;
+  /** Keeps the record (it is written later, off the request path); false when it could not be kept. */
+  record(event: DecisionEvent): boolean;
+}

@@ -32,7 +32,7 @@ export class PolicyEngine {
     readonly revision: string,
     readonly source: string,
     readonly bounds: EvaluationBounds,
-    /** The bundle's data (data.json), for reading only: the policy evaluates its own copy. */
+    /** The bundle's data document, frozen: settings other modules follow (audit masking rules). */
     readonly data: Readonly<Record<string, unknown>>,
     private readonly hasStateQueries: boolean,
   ) {}
@@ -62,7 +62,14 @@ export class PolicyEngine {
       await started.pool.close();
       throw new PolicyError(`policy bundle ${bundle.source} has no ${DECISION_ENTRYPOINT} entrypoint (has: ${started.entrypoints.join(", ") || "none"})`);
     }
-    return new PolicyEngine(started.pool, bundle.revision, bundle.source, bounds, bundle.data, started.entrypoints.includes(STATE_QUERIES_ENTRYPOINT));
+    return new PolicyEngine(
+      started.pool,
+      bundle.revision,
+      bundle.source,
+      bounds,
+      deepFreeze(structuredClone(bundle.data)),
+      started.entrypoints.includes(STATE_QUERIES_ENTRYPOINT),
+    );
   }
 
   /**
@@ -125,4 +132,12 @@ export class PolicyEngine {
     if (resultSet.length > 1) throw new PolicyError(`${entrypoint} has ${resultSet.length} results; it must have one`);
     return (resultSet[0] as { result?: unknown }).result;
   }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === "object" && value !== null) {
+    for (const item of Object.values(value)) deepFreeze(item);
+    Object.freeze(value);
+  }
+  return value;
 }

@@ -38,10 +38,17 @@ export const POLICY_REASONS = {
   policy_error: "The policy could not produce a valid decision.",
 } as const;
 
-export const REASONS = { ...TOKEN_REASONS, ...STATE_REASONS, ...POLICY_REASONS } as const;
+export const AUDIT_REASONS = {
+  audit_unavailable: "The decision could not be recorded in the audit trail; Verdict fails closed.",
+  // Never in a response (the caller gets gRPC INTERNAL): only in the audit record of a Check that made no decision.
+  internal_error: "An internal error; no decision was made.",
+} as const;
+
+export const REASONS = { ...TOKEN_REASONS, ...STATE_REASONS, ...POLICY_REASONS, ...AUDIT_REASONS } as const;
 
 export type TokenReasonCode = keyof typeof TOKEN_REASONS;
 export type StateReasonCode = keyof typeof STATE_REASONS;
+export type AuditReasonCode = keyof typeof AUDIT_REASONS;
 export type ReasonCode = keyof typeof REASONS;
 
 export interface Reason {

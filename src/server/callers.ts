@@ -2,9 +2,11 @@
 // the x-verdict-api-key metadata. Configuration holds only keys' SHA-256.
 import { createHash } from "node:crypto";
 import type { PeerCertificate } from "node:tls";
+import * as grpc from "@grpc/grpc-js";
 import type { Metadata } from "@grpc/grpc-js";
 import type { ApiConfig, ClientCertificateIdentity } from "../config/index.js";
 import type { Caller } from "../decide/index.js";
+import type { Logger } from "../observability/index.js";
 
 export const API_KEY_HEADER = "x-verdict-api-key";
 
@@ -83,4 +85,22 @@ function subjectAltNames(text: string | undefined): { dns: string[]; uri: string
     else if (entry.startsWith("URI:")) out.uri.push(entry.slice(4));
   }
   return out;
+}
+
+/**
+ * The API making this gRPC call, or undefined after answering UNAUTHENTICATED
+ * (and logging who was refused and why; never the key).
+ */
+export function authenticateCall(
+  callers: CallerRegistry,
+  call: grpc.ServerUnaryCall<unknown, unknown>,
+  method: string,
+  log: Logger,
+  callback: grpc.sendUnaryData<never>,
+): Caller | undefined {
+  const authentication = callers.authenticate({ metadata: call.metadata, peerCertificate: call.getAuthContext().sslPeerCertificate });
+  if (authentication.ok) return authentication.caller;
+  log.warn({ peer: call.getPeer(), method, why: authentication.why }, "unauthenticated caller refused");
+  callback({ code: grpc.status.UNAUTHENTICATED, details: `caller not authenticated: ${authentication.why}` });
+  return undefined;
 }

@@ -16,7 +16,8 @@ import type { Caller } from "../decide/index.js";
 import { StateUnavailableError } from "../state/index.js";
 import type { Decider } from "../decide/index.js";
 import type { Logger } from "../observability/index.js";
-import type { CallerRegistry } from "./callers.js";
+import { AUDIT_SERVICE_NAME, type QueryHandler } from "./audit-service.js";
+import { authenticateCall, type CallerRegistry } from "./callers.js";
 import { encodeCheckResponse } from "./encode.js";
 import { serverCredentials } from "./tls.js";
 import type { TlsConfig } from "../config/index.js";
@@ -33,6 +34,8 @@ export interface GrpcServerOptions {
   tls?: TlsConfig | undefined;
   maxBatchItems: number;
   log: Logger;
+  /** AuditService.Query (audit-service.ts). */
+  auditQuery: QueryHandler;
 }
 
 export interface RunningGrpcServer {
@@ -60,7 +63,7 @@ export function routeGrpcLogs(log: Logger): void {
   grpc.setLogVerbosity(grpc.logVerbosity.ERROR);
 }
 
-export async function startGrpcServer({ host, port, decider, callers, tls, maxBatchItems, log }: GrpcServerOptions): Promise<RunningGrpcServer> {
+export async function startGrpcServer({ host, port, decider, callers, tls, maxBatchItems, log, auditQuery }: GrpcServerOptions): Promise<RunningGrpcServer> {
   routeGrpcLogs(log);
   const server = new grpc.Server({
     "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
@@ -69,16 +72,10 @@ export async function startGrpcServer({ host, port, decider, callers, tls, maxBa
     "grpc.keepalive_permit_without_calls": 1,
     "grpc.http2.min_ping_interval_without_data_ms": 10_000,
   });
-  const health = new HealthImplementation({ "": "SERVING", [SERVICE_NAME]: "SERVING" });
+  const health = new HealthImplementation({ "": "SERVING", [SERVICE_NAME]: "SERVING", [AUDIT_SERVICE_NAME]: "SERVING" });
 
-  /** The calling API, or undefined after answering UNAUTHENTICATED (and logging why). */
-  const authenticate = (call: grpc.ServerUnaryCall<unknown, unknown>, method: string, callback: grpc.sendUnaryData<never>): Caller | undefined => {
-    const authentication = callers.authenticate({ metadata: call.metadata, peerCertificate: call.getAuthContext().sslPeerCertificate });
-    if (authentication.ok) return authentication.caller;
-    log.warn({ peer: call.getPeer(), method, why: authentication.why }, "unauthenticated caller refused");
-    callback({ code: grpc.status.UNAUTHENTICATED, details: `caller not authenticated: ${authentication.why}` });
-    return undefined;
-  };
+  const authenticate = (call: grpc.ServerUnaryCall<unknown, unknown>, method: string, callback: grpc.sendUnaryData<never>): Caller | undefined =>
+    authenticateCall(callers, call, method, log, callback);
 
   const release: grpc.handleUnaryCall<ReleaseRequestMessage, ReleaseResponseMessage> = (call, callback) => {
     const caller = authenticate(call, "Release", callback);
@@ -157,6 +154,7 @@ export async function startGrpcServer({ host, port, decider, callers, tls, maxBa
 
   const proto = loadVerdictProto();
   server.addService(proto.verdict.v1.PolicyDecisionService.service, { Check: check, CheckBatch: checkBatch, Release: release });
+  server.addService(proto.verdict.v1.AuditService.service, { Query: auditQuery });
   health.addToServer(server);
 
   const address = `${host.includes(":") ? `[${host}]` : host}:${port}`;
@@ -172,6 +170,7 @@ export async function startGrpcServer({ host, port, decider, callers, tls, maxBa
       new Promise<void>((resolve) => {
         health.setStatus("", "NOT_SERVING");
         health.setStatus(SERVICE_NAME, "NOT_SERVING");
+        health.setStatus(AUDIT_SERVICE_NAME, "NOT_SERVING");
         const force = setTimeout(() => server.forceShutdown(), graceMs);
         server.tryShutdown(() => {
           clearTimeout(force);

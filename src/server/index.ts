@@ -1,4 +1,5 @@
-export { API_KEY_HEADER, CallerRegistry, certificateMatches, hashApiKey, type Authentication, type CallCredentials } from "./callers.js";
+export { AUDIT_SERVICE_NAME, auditQueryHandler, encodeRecord } from "./audit-service.js";
+export { API_KEY_HEADER, authenticateCall, CallerRegistry, certificateMatches, hashApiKey, type Authentication, type CallCredentials } from "./callers.js";
 export { serverCredentials } from "./tls.js";
 export { encodeCheckResponse } from "./encode.js";
 export { SERVICE_NAME, startGrpcServer, type RunningGrpcServer } from "./grpc.js";

@@ -1,10 +1,12 @@
 // The composition root: builds every stage from the validated Config and serves.
+import { maskRulesFrom, MaskRuleError, openAuditLog, type AuditLog, type AuditStore } from "../audit/index.js";
 import type { Config } from "../config/index.js";
 import { Decider } from "../decide/index.js";
 import { createMetrics, serveMetrics, type Logger, type Metrics, type RunningMetricsServer } from "../observability/index.js";
 import { DEFAULT_BOUNDS, PolicyRuntime, ShadowRecorder, type WatchOptions } from "../policy/index.js";
 import { StateStore, sweepExpired } from "../state/index.js";
 import { IssuerRegistry, TokenVerifier } from "../token/index.js";
+import { auditQueryHandler } from "./audit-service.js";
 import { CallerRegistry } from "./callers.js";
 import { startGrpcServer } from "./grpc.js";
 
@@ -20,6 +22,9 @@ export interface RunningVerdict {
   metricsPort: number | undefined;
   /** Waits for shadow disagreements still being written. */
   flushShadowRecords(): Promise<void>;
+  /** The audit trail; undefined when the configuration disables it. */
+  audit: AuditLog | undefined;
+  /** Stops taking calls, finishes those in flight, writes (or spills) every audit record, then closes. */
   stop(): Promise<void>;
 }
 
@@ -62,6 +67,22 @@ export async function startVerdict(config: Config, { log, mongoUri, watchOptions
     metrics,
   });
 
+  let audit: AuditLog | undefined;
+  let auditStore: AuditStore | undefined;
+  if (config.audit.enabled) {
+    const active = policies.current();
+    try {
+      maskRulesFrom(active.data); // masking rules that do not fit are refused now, not at the first record
+    } catch (error) {
+      await policies.close();
+      if (error instanceof MaskRuleError) throw new Error(`policy bundle ${active.source}: ${error.message}`);
+      throw error;
+    }
+    ({ audit, store: auditStore } = openAuditLog({ config: config.audit, mongoUri, database: config.mongo.database, log }));
+  } else {
+    log.warn("[AUDIT DISABLED] audit.enabled is false: decisions are not recorded");
+  }
+
   warnAboutInsecureSettings(config, log);
   const issuers = IssuerRegistry.fromConfig(config.issuers, {
     onJwksEvent: (event) => (event.type === "fetched" ? log.info(event, "issuer keys fetched") : log.warn(event, "issuer keys")),
@@ -85,7 +106,9 @@ export async function startVerdict(config: Config, { log, mongoUri, watchOptions
     metrics,
     ...(shadowRecorder ? { shadowRecorder } : {}),
     shadowWaitMs: config.policy.shadowWaitMs,
+    ...(audit ? { audit } : {}),
   });
+  const callers = new CallerRegistry(config.apis, config.tls?.clientCaFile !== undefined);
   let grpcServer;
   let metricsServer: RunningMetricsServer | undefined;
   try {
@@ -93,14 +116,16 @@ export async function startVerdict(config: Config, { log, mongoUri, watchOptions
       host: config.listen.host,
       port: config.listen.port,
       decider,
-      callers: new CallerRegistry(config.apis, config.tls?.clientCaFile !== undefined),
+      callers,
       tls: config.tls,
       maxBatchItems: config.maxBatchItems,
       log,
+      auditQuery: auditQueryHandler({ store: auditStore, callers, grants: config.audit.queryGrants, log }),
     });
     if (config.metricsListen) metricsServer = await serveMetrics(metrics.registry, config.metricsListen.host, config.metricsListen.port);
   } catch (error) {
     await grpcServer?.shutdown(0);
+    await audit?.close();
     await policies.close();
     await state.close();
     throw error;
@@ -130,8 +155,12 @@ export async function startVerdict(config: Config, { log, mongoUri, watchOptions
     flushShadowRecords: async () => {
       await shadowRecorder?.flush();
     },
+    audit,
     async stop() {
+      // In this order: no new calls, calls in flight answered (and their records
+      // taken), every record written or spilled, then the connections closed.
       await server.shutdown();
+      await audit?.close();
       await metricsServer?.close();
       await shadowRecorder?.flush();
       await policies.close();

@@ -1,6 +1,9 @@
 // Starts a real Verdict (gRPC on a loopback port, the compiled bundle, MongoDB over
 // the wire) for a test, with a test issuer and one test API.
 import { randomBytes } from "node:crypto";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { inject } from "vitest";
 import { buildConfig, type Config, type ConfigFile } from "../../src/config/index.js";
 import { silentLogger, type Logger } from "../../src/observability/index.js";
@@ -44,6 +47,8 @@ export async function startTestVerdict(options: TestVerdictOptions = {}): Promis
     // The machine running tests is shared: a generous bound, except where a test sets its own
     policy_timeout_ms: 5_000,
     ...options.config,
+    // Each test Verdict spills into its own directory, never the repository's .verdict/.
+    audit: { spill_dir: mkdtempSync(join(tmpdir(), "verdict-spill-")), ...options.config?.audit },
   };
   const config = buildConfig(file, { baseDir: process.cwd(), env: {} });
   const verdict = await startVerdict(config, {

@@ -129,3 +129,50 @@ export type BatchResultMessage =
 export interface CheckBatchResponseMessage {
   results: BatchResultMessage[];
 }
+
+export interface AuditQueryRequestMessage {
+  subject?: string;
+  client_id?: string;
+  action?: string;
+  decision?: string;
+  reason?: string;
+  api?: string;
+  since?: string;
+  until?: string;
+  limit?: number;
+  page_token?: string;
+}
+
+
+export interface DecisionRecordMessage {
+  decision_id: string;
+  time: string;
+  caller: { api: string; audience: string } | null;
+  subject: string;
+  client_id: string;
+  client_type: string;
+  actors: ActorMessage[];
+  action: string;
+  resource: ResourceMessage | null;
+  context: StructMessage | null;
+  decision: string;
+  reasons: ReasonMessage[];
+  challenge: ChallengeMessage | null;
+  obligations: ObligationMessage[];
+  policy_revision: string;
+  shadow: ShadowDecisionMessage | null;
+  latency_ms: number;
+  request_id: string;
+  token_id: string;
+  token_sha256: string;
+  dry_run: boolean;
+  issuer: string;
+  scopes: string[];
+  acr: string;
+  expires_at: string;
+}
+
+export interface AuditQueryResponseMessage {
+  records: DecisionRecordMessage[];
+  next_page_token: string;
+}

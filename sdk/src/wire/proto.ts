@@ -30,6 +30,7 @@ export interface VerdictGrpcPackage {
   verdict: {
     v1: {
       PolicyDecisionService: grpc.ServiceClientConstructor;
+      AuditService: grpc.ServiceClientConstructor;
     };
   };
 }

@@ -1,0 +1,28 @@
+export { escapeKey, unescapeKey, unescapeObject } from "./keys.js";
+export { containsCardNumber, MASKED, maskRulesFrom, MaskRuleError, NO_MASKING, redactObject, redactResourceId, type MaskAction, type MaskRules } from "./mask.js";
+export {
+  AuditQueryError,
+  DEFAULT_LIMIT,
+  findOf,
+  INDEXES,
+  MAX_LIMIT,
+  pageTokenAfter,
+  parseAuditQuery,
+  parseTime,
+  type AuditQuery,
+  type AuditQueryRequest,
+} from "./query.js";
+export {
+  buildRecord,
+  fromSpillLine,
+  publicRecord,
+  RECORD_DECISIONS,
+  toSpillLine,
+  type AuditRecord,
+  type DecisionRecord,
+  type RecordDecision,
+} from "./record.js";
+export { SpillDirectory, type SpillChunk } from "./spill.js";
+export { AuditStore, AuditStoreUnavailableError, DECISIONS_COLLECTION, type AuditStoreOptions, type WriteOutcome } from "./store.js";
+export { AuditLog, type AuditLogOptions, type AuditSettings, type AuditStats } from "./writer.js";
+export { openAuditLog, type OpenAuditOptions } from "./open.js";

@@ -1,0 +1,209 @@
+// Masking: the policy data names the context and resource fields that must never
+// reach the audit trail (docs/audit.md). `drop` removes a field, `mask` keeps the
+// key with the value replaced, and `detect: ["card_number"]` masks any string that
+// holds a card number (Luhn-valid, 13-19 digits) wherever it is.
+import type { JsonObject, JsonValue } from "@verdict/sdk/wire";
+import { escapeKey, setOwn } from "./keys.js";
+
+export const MASKED = "[masked]";
+
+export type MaskAction = "mask" | "drop";
+
+export interface PathRule {
+  /** Lowercased segments after the root; "*" is any one key, "**" any number of keys. */
+  segments: string[];
+  action: MaskAction;
+}
+
+export interface MaskRules {
+  context: PathRule[];
+  attributes: PathRule[];
+  resourceId?: MaskAction;
+  detectCardNumbers: boolean;
+}
+
+export const NO_MASKING: MaskRules = { context: [], attributes: [], detectCardNumbers: false };
+
+/** The policy data's audit settings do not fit the contract; the message says what to change. */
+export class MaskRuleError extends Error {
+  readonly code = "ERR_VERDICT_AUDIT_MASK";
+  constructor(message: string) {
+    super(`data.settings.audit: ${message}`);
+    this.name = "MaskRuleError";
+  }
+}
+
+const MAX_RULES = 256;
+const MAX_SEGMENTS = 16;
+const DETECTORS = new Set(["card_number"]);
+
+/** Reads data.settings.audit ({mask, drop, detect}); absent settings mask nothing. */
+export function maskRulesFrom(data: Readonly<Record<string, unknown>>): MaskRules {
+  const settings = (data["settings"] as Record<string, unknown> | undefined)?.["audit"];
+  if (settings === undefined) return NO_MASKING;
+  if (typeof settings !== "object" || settings === null || Array.isArray(settings)) throw new MaskRuleError("must be an object");
+  const { mask = [], drop = [], detect = [], ...rest } = settings as Record<string, unknown>;
+  const unknown = Object.keys(rest);
+  if (unknown.length > 0) throw new MaskRuleError(`unknown key ${unknown.join(", ")} (expected mask, drop, detect)`);
+  const rules: MaskRules = { context: [], attributes: [], detectCardNumbers: false };
+  for (const [action, paths] of [["drop", drop], ["mask", mask]] as const) {
+    for (const path of stringList(paths, action)) addRule(rules, path, action);
+  }
+  if (rules.context.length + rules.attributes.length > MAX_RULES) throw new MaskRuleError(`at most ${MAX_RULES} paths`);
+  for (const detector of stringList(detect, "detect")) {
+    if (!DETECTORS.has(detector)) throw new MaskRuleError(`detect: unknown detector ${detector} (known: ${[...DETECTORS].join(", ")})`);
+    rules.detectCardNumbers = true;
+  }
+  return rules;
+}
+
+function stringList(value: unknown, name: string): string[] {
+  if (!Array.isArray(value) || !value.every((item): item is string => typeof item === "string")) {
+    throw new MaskRuleError(`${name} must be a list of strings`);
+  }
+  return value;
+}
+
+function addRule(rules: MaskRules, path: string, action: MaskAction): void {
+  if (path === "resource.id") {
+    rules.resourceId = rules.resourceId === "drop" ? "drop" : action;
+    return;
+  }
+  const [root, list] = path.startsWith("context.")
+    ? ["context.", rules.context]
+    : path.startsWith("resource.attributes.")
+      ? ["resource.attributes.", rules.attributes]
+      : [undefined, undefined];
+  if (!root || !list) throw new MaskRuleError(`${action}: ${path} must start with context. or resource.attributes. (or be resource.id)`);
+  const segments = path.slice(root.length).split(".");
+  if (segments.length > MAX_SEGMENTS || segments.some((s) => s.length === 0)) {
+    throw new MaskRuleError(`${action}: ${path} needs 1-${MAX_SEGMENTS} non-empty segments after ${root}`);
+  }
+  list.push({ segments: segments.map((s) => s.toLowerCase()), action });
+}
+
+/**
+ * A copy of `object` with the rules applied and every key escaped (keys.ts): what
+ * the audit record stores. Keys match case-insensitively; arrays are transparent (a
+ * path goes through every element).
+ */
+export function redactObject(object: JsonObject, rules: readonly PathRule[], detectCardNumbers: boolean): JsonObject {
+  const compiled = compile(rules);
+  const start: State[] = compiled.general.map((_, rule) => ({ rule, pos: 0 }));
+  return walkObject(object, start, compiled, detectCardNumbers);
+}
+
+/**
+ * Rules of the form `**.name` (most of them) become one lookup by key; the rest
+ * are followed segment by segment. Built once per rule list.
+ */
+interface Compiled {
+  anywhere: Map<string, MaskAction>;
+  general: PathRule[];
+}
+
+const compiledRules = new WeakMap<readonly PathRule[], Compiled>();
+
+function compile(rules: readonly PathRule[]): Compiled {
+  let compiled = compiledRules.get(rules);
+  if (!compiled) {
+    compiled = { anywhere: new Map(), general: [] };
+    for (const rule of rules) {
+      const [first, name, ...more] = rule.segments;
+      if (first === "**" && name !== undefined && name !== "*" && name !== "**" && more.length === 0) {
+        if (compiled.anywhere.get(name) !== "drop") compiled.anywhere.set(name, rule.action);
+      } else {
+        compiled.general.push(rule);
+      }
+    }
+    compiledRules.set(rules, compiled);
+  }
+  return compiled;
+}
+
+/** The resource id as stored: dropped (empty), masked, or as sent. */
+export function redactResourceId(id: string, rules: MaskRules): string {
+  if (id === "") return id;
+  if (rules.resourceId === "drop") return "";
+  if (rules.resourceId === "mask" || (rules.detectCardNumbers && containsCardNumber(id))) return MASKED;
+  return id;
+}
+
+interface State {
+  rule: number;
+  pos: number;
+}
+
+function walkObject(object: JsonObject, states: readonly State[], rules: Compiled, detect: boolean): JsonObject {
+  const out: JsonObject = {};
+  const matching = rules.anywhere.size > 0 || states.length > 0;
+  for (const [key, value] of Object.entries(object)) {
+    let action: MaskAction | undefined;
+    const next: State[] = [];
+    if (matching) {
+      const lower = key.toLowerCase();
+      action = rules.anywhere.get(lower);
+      const seen = new Set<number>();
+      for (const state of states) {
+        const rule = rules.general[state.rule] as PathRule;
+        for (const pos of advance(rule.segments, state.pos, lower)) {
+          if (rest(rule.segments, pos)) action = action === "drop" || rule.action === "drop" ? "drop" : "mask";
+          const id = state.rule * (MAX_SEGMENTS + 1) + pos;
+          if (pos < rule.segments.length && !seen.has(id)) {
+            seen.add(id);
+            next.push({ rule: state.rule, pos });
+          }
+        }
+      }
+    }
+    if (action === "drop") continue;
+    setOwn(out, escapeKey(key), action === "mask" ? MASKED : walkValue(value, next, rules, detect));
+  }
+  return out;
+}
+
+function walkValue(value: JsonValue, states: readonly State[], rules: Compiled, detect: boolean): JsonValue {
+  if (Array.isArray(value)) return value.map((item) => walkValue(item, states, rules, detect));
+  if (value !== null && typeof value === "object") return walkObject(value, states, rules, detect);
+  if (detect && typeof value === "string" && containsCardNumber(value)) return MASKED;
+  return value;
+}
+
+/** The positions a rule can be at after matching `key` from `pos`. */
+function advance(segments: readonly string[], pos: number, key: string): number[] {
+  const segment = segments[pos];
+  if (segment === undefined) return [];
+  if (segment === "**") return [pos, ...advance(segments, pos + 1, key)];
+  return segment === "*" || segment === key ? [pos + 1] : [];
+}
+
+/** True when the rule is satisfied at `pos` (nothing but "**" is left). */
+function rest(segments: readonly string[], pos: number): boolean {
+  for (let i = pos; i < segments.length; i++) if (segments[i] !== "**") return false;
+  return true;
+}
+
+// 13-19 digits, optionally in groups separated by single spaces or dashes, not part
+// of a longer run of digits. One Luhn check per candidate keeps this linear.
+const CARD_CANDIDATE = /(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)/g;
+
+export function containsCardNumber(text: string): boolean {
+  if (text.length < 13) return false;
+  for (const match of text.matchAll(CARD_CANDIDATE)) {
+    if (luhn(match[0].replace(/[ -]/g, ""))) return true;
+  }
+  return false;
+}
+
+function luhn(digits: string): boolean {
+  let sum = 0;
+  for (let i = 0; i < digits.length; i++) {
+    let d = digits.charCodeAt(digits.length - 1 - i) - 48;
+    if (i % 2 === 1) {
+      d *= 2;
+      if (d > 9) d -= 9;
+    }
+    sum += d;
+  }
+  return sum % 10 === 0;
+}

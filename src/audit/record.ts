@@ -1,0 +1,194 @@
+// One decision as the audit trail keeps it: the stored document (snake_case, keys
+// of caller data escaped, masked), the form queries return, and the spill file's
+// line format. A record never holds the token: only its jti and SHA-256.
+import type { JsonObject } from "@verdict/sdk/wire";
+import type { DecisionEvent, DecisionName, DecisionResult } from "../decide/index.js";
+import { reason } from "../reasons/index.js";
+import { sha256Hex } from "../token/index.js";
+import { unescapeObject } from "./keys.js";
+import { redactObject, redactResourceId, type MaskRules } from "./mask.js";
+
+/** ERROR: the Check ended in an internal error; the caller got gRPC INTERNAL and no decision. */
+export type RecordDecision = DecisionName | "ERROR";
+export const RECORD_DECISIONS: readonly RecordDecision[] = ["ALLOW", "DENY", "STEP_UP", "ERROR"];
+
+export interface RecordReason {
+  code: string;
+  message: string;
+}
+
+export interface RecordActor {
+  subject: string;
+  client_id?: string;
+}
+
+export interface RecordChallenge {
+  error: string;
+  scopes: string[];
+  acr_values: string[];
+  max_age?: number;
+  description: string;
+}
+
+export interface RecordObligation {
+  type: string;
+  key: string;
+  amount: number;
+  limit: number;
+  window: string;
+  total: number;
+}
+
+export interface RecordShadow {
+  revision: string;
+  /** The candidate's answer before obligations: ALLOW, DENY or STEP_UP. */
+  effect: string;
+  reasons: RecordReason[];
+  /** Whether it said the same as the active policy (effect, reason codes, obligations). */
+  agrees: boolean;
+}
+
+interface RecordFields {
+  caller: { api: string; audience: string };
+  /** Absent when the token did not verify (nothing in it can be believed). */
+  subject?: string;
+  client_id?: string;
+  client_type?: string;
+  issuer?: string;
+  scopes?: string[];
+  acr?: string;
+  /** The RFC 8693 act chain, outermost (current) actor first. */
+  actors: RecordActor[];
+  action: string;
+  decision: RecordDecision;
+  reasons: RecordReason[];
+  challenge?: RecordChallenge;
+  obligations: RecordObligation[];
+  policy_revision: string;
+  shadow?: RecordShadow;
+  latency_ms: number;
+  request_id: string;
+  /** jti of a verified token; sha256 of the token as sent (absent when none was sent). */
+  token: { jti?: string; sha256?: string };
+  dry_run: boolean;
+}
+
+/** The document in the `decisions` collection. Context and attribute keys are escaped (keys.ts). */
+export interface DecisionRecord extends RecordFields {
+  /** The decision id, so that writing a record twice (a replay) keeps one. */
+  _id: string;
+  time: Date;
+  /** When retention ends; a TTL index deletes the record (queries also skip it). */
+  expires_at: Date;
+  resource: { type: string; id: string; attributes: JsonObject };
+  context: JsonObject;
+}
+
+/** A record as queries return it (CLI --json, AuditService): keys as sent, times in RFC 3339. */
+export interface AuditRecord extends RecordFields {
+  decision_id: string;
+  time: string;
+  expires_at: string;
+  resource: { type: string; id: string; attributes: JsonObject };
+  context: JsonObject;
+}
+
+export interface BuildOptions {
+  /** The masking rules of the policy revision that decided; undefined when they are invalid (then nothing caller-supplied is kept). */
+  masks: MaskRules | undefined;
+  retentionMs: number;
+}
+
+export function buildRecord(event: DecisionEvent, { masks, retentionMs }: BuildOptions): DecisionRecord {
+  const { input, result } = event;
+  const principal = event.principal ?? result?.principal;
+  const sha256 = event.tokenHash ?? (input.token !== "" ? sha256Hex(input.token) : undefined);
+  const time = new Date(event.startedAt);
+  return {
+    _id: event.decisionId,
+    time,
+    expires_at: new Date(event.startedAt + retentionMs),
+    caller: { api: input.caller.name, audience: input.caller.audience },
+    ...(principal
+      ? {
+          subject: principal.subject,
+          client_id: principal.clientId,
+          client_type: principal.clientType,
+          issuer: principal.issuer,
+          scopes: principal.scopes,
+          ...(principal.acr !== undefined ? { acr: principal.acr } : {}),
+        }
+      : {}),
+    actors: (principal?.actors ?? []).map((a) => ({ subject: a.subject, ...(a.clientId !== undefined ? { client_id: a.clientId } : {}) })),
+    action: input.action,
+    resource: {
+      type: input.resource.type,
+      id: masks ? redactResourceId(input.resource.id, masks) : "",
+      attributes: masks ? redactObject(input.resource.attributes, masks.attributes, masks.detectCardNumbers) : {},
+    },
+    context: masks ? redactObject(input.context, masks.context, masks.detectCardNumbers) : {},
+    decision: result?.decision ?? "ERROR",
+    reasons: result ? result.reasons.map((r) => ({ code: r.code, message: r.message })) : [reason("internal_error")],
+    ...(result?.challenge
+      ? {
+          challenge: {
+            error: result.challenge.error,
+            scopes: result.challenge.scopes,
+            acr_values: result.challenge.acrValues,
+            ...(result.challenge.maxAge !== undefined ? { max_age: result.challenge.maxAge } : {}),
+            description: result.challenge.description,
+          },
+        }
+      : {}),
+    obligations: (result?.obligations ?? []).map((o) => ({ type: o.type, key: o.key, amount: o.amount, limit: o.limit, window: o.window, total: o.total })),
+    policy_revision: result?.policyRevision ?? event.policy.revision,
+    ...shadowPart(result),
+    latency_ms: Math.round(event.latencyMs * 1000) / 1000,
+    request_id: input.requestId,
+    token: { ...(principal?.tokenId !== undefined ? { jti: principal.tokenId } : {}), ...(sha256 !== undefined ? { sha256 } : {}) },
+    dry_run: input.dryRun,
+  };
+}
+
+/** What the shadow bundle said, when it answered in time (shadow evaluation). */
+function shadowPart(result: DecisionResult | undefined): { shadow?: RecordShadow } {
+  const shadow = result?.shadow;
+  if (!shadow) return {};
+  return {
+    shadow: {
+      revision: shadow.revision,
+      effect: shadow.effect,
+      reasons: shadow.reasons.map((r) => ({ code: r.code, message: r.message })),
+      agrees: shadow.agrees,
+    },
+  };
+}
+
+export function publicRecord(doc: DecisionRecord): AuditRecord {
+  const { _id, time, expires_at, resource, context, ...fields } = doc;
+  return {
+    decision_id: _id,
+    time: time.toISOString(),
+    expires_at: expires_at.toISOString(),
+    ...fields,
+    resource: { type: resource.type, id: resource.id, attributes: unescapeObject(resource.attributes ?? {}) },
+    context: unescapeObject(context ?? {}),
+  };
+}
+
+/** One line of a spill file: the stored document as JSON (dates as RFC 3339). */
+export function toSpillLine(doc: DecisionRecord): string {
+  return JSON.stringify(doc) + "\n";
+}
+
+/** Parses a spill file line back into the stored document; throws on anything else. */
+export function fromSpillLine(line: string): DecisionRecord {
+  const value = JSON.parse(line) as Record<string, unknown>;
+  if (typeof value !== "object" || value === null || typeof value["_id"] !== "string" || typeof value["decision"] !== "string") {
+    throw new Error("not a decision record");
+  }
+  const time = new Date(value["time"] as string);
+  const expiresAt = new Date(value["expires_at"] as string);
+  if (Number.isNaN(time.getTime()) || Number.isNaN(expiresAt.getTime())) throw new Error("a decision record without valid times");
+  return { ...(value as unknown as DecisionRecord), time, expires_at: expiresAt };
+}

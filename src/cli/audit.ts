@@ -1,0 +1,129 @@
+// `verdict audit query`: who did what, for whom, and why it was allowed.
+import { AuditQueryError, AuditStore, DEFAULT_LIMIT, MAX_LIMIT, parseAuditQuery, publicRecord, type AuditRecord } from "../audit/index.js";
+import { loadConfigFile, stateDirFrom, type Environment } from "../config/index.js";
+import { parseOptions, UsageError } from "./args.js";
+import { resolveDatabase } from "./local-database.js";
+
+export const usage = `verdict audit query [filters] [--json] [--config FILE]
+
+  --sub S            the user (token subject) the agent acted for
+  --agent CLIENT_ID  the agent (the token's client_id)
+  --action A         e.g. payments:transfer
+  --decision D       ALLOW, DENY, STEP_UP or ERROR (no decision: gRPC INTERNAL)
+  --reason CODE      a reason code, e.g. limit_exceeded (docs/reasons.md)
+  --api NAME         the calling API
+  --since T          a duration back from now (90s, 15m, 1h, 7d) or an RFC 3339 time
+  --until T          the same; records before it
+  --limit N          at most N records, newest first (default ${DEFAULT_LIMIT}, at most ${MAX_LIMIT})
+  --page-token T     the next page (printed when more records match)
+  --json             one JSON object per record and line, instead of a table
+  --explain          print the database's plan for the query instead of records
+  --config FILE      the database of this configuration; without it: MONGODB_URI,
+                     else the local database of a running npm start, else
+                     local-mongo on its data directory (.verdict/mongo)`;
+
+const DEFAULT_DATABASE = "verdict";
+
+export async function audit(argv: string[], env: Environment): Promise<void> {
+  const [sub, ...rest] = argv;
+  if (sub !== "query") throw new UsageError(sub ? `unknown audit command ${sub}` : "audit needs a command: query");
+  const options = parseOptions(rest, {
+    sub: { type: "string" },
+    agent: { type: "string" },
+    action: { type: "string" },
+    decision: { type: "string" },
+    reason: { type: "string" },
+    api: { type: "string" },
+    since: { type: "string" },
+    until: { type: "string" },
+    limit: { type: "string" },
+    "page-token": { type: "string" },
+    json: { type: "boolean", default: false },
+    explain: { type: "boolean", default: false },
+    config: { type: "string" },
+  });
+  const limit = options.limit === undefined ? undefined : Number(options.limit);
+  let query;
+  try {
+    query = parseAuditQuery(
+      {
+        ...(options.sub !== undefined ? { subject: options.sub } : {}),
+        ...(options.agent !== undefined ? { clientId: options.agent } : {}),
+        ...(options.action !== undefined ? { action: options.action } : {}),
+        ...(options.decision !== undefined ? { decision: options.decision } : {}),
+        ...(options.reason !== undefined ? { reason: options.reason } : {}),
+        ...(options.api !== undefined ? { api: options.api } : {}),
+        ...(options.since !== undefined ? { since: options.since } : {}),
+        ...(options.until !== undefined ? { until: options.until } : {}),
+        ...(limit !== undefined ? { limit: Number.isNaN(limit) ? -1 : limit } : {}),
+        ...(options["page-token"] !== undefined ? { pageToken: options["page-token"] } : {}),
+      },
+      Date.now(),
+    );
+  } catch (error) {
+    if (error instanceof AuditQueryError) throw new UsageError(error.message.replace(/^limit/, "--limit"));
+    throw error;
+  }
+
+  const config = options.config !== undefined ? loadConfigFile(options.config, env) : undefined;
+  const database = await resolveDatabase(config?.mongo.uri, env.MONGODB_URI, stateDirFrom(env));
+  const store = AuditStore.open({ uri: database.uri, database: config?.mongo.database ?? DEFAULT_DATABASE, timeoutMs: 10_000 });
+  try {
+    if (options.explain) {
+      let plan;
+      try {
+        plan = await store.explain(query, Date.now());
+      } catch (error) {
+        throw new Error(`the database (${database.source}) gave no plan: ${(error as Error).message} (mongo-java-server has no explain; use MongoDB)`);
+      }
+      process.stdout.write(JSON.stringify(plan["queryPlanner"] ?? plan, null, 2) + "\n");
+      return;
+    }
+    let result;
+    try {
+      result = await store.query(query, Date.now());
+    } catch (error) {
+      throw new Error(`cannot read the audit trail from the database (${database.source}): ${(error as Error).message}`);
+    }
+    const records = result.records.map(publicRecord);
+    if (options.json) {
+      for (const record of records) process.stdout.write(JSON.stringify(record) + "\n");
+    } else {
+      process.stdout.write(table(records));
+    }
+    if (result.nextPageToken) process.stderr.write(`more records match: repeat with --page-token ${result.nextPageToken}\n`);
+  } finally {
+    await store.close();
+    await database.release();
+  }
+}
+
+const COLUMNS: [string, (r: AuditRecord) => string][] = [
+  ["TIME", (r) => r.time],
+  ["DECISION", (r) => r.decision],
+  ["API", (r) => r.caller.api],
+  ["SUBJECT", (r) => r.subject ?? "-"],
+  ["AGENT", (r) => (r.client_id ? `${r.client_id}${r.client_type ? ` (${r.client_type})` : ""}` : "-")],
+  ["ACTORS", (r) => (r.actors.length > 0 ? r.actors.map((a) => a.client_id ?? a.subject).join(" > ") : "-")],
+  ["ACTION", (r) => r.action],
+  ["RESOURCE", (r) => `${r.resource.type}/${r.resource.id}`],
+  ["REASONS", (r) => (r.reasons.length > 0 ? r.reasons.map((x) => x.code).join(",") : "-")],
+  ["ENFORCED", (r) => (r.obligations.length > 0 ? r.obligations.map((o) => `${o.type} ${o.amount} (${o.total}/${o.limit} per ${o.window})`).join("; ") : "-")],
+  ["DECISION ID", (r) => r.decision_id],
+];
+
+const MAX_CELL = 48;
+// Subjects and client ids come from tokens: never let them move the cursor or reorder text.
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2066-\u2069]/g;
+
+export function cell(text: string): string {
+  const clean = text.replace(UNPRINTABLE, "\uFFFD");
+  return clean.length > MAX_CELL ? `${clean.slice(0, MAX_CELL - 1)}…` : clean;
+}
+
+function table(records: readonly AuditRecord[]): string {
+  if (records.length === 0) return "no records match\n";
+  const rows = [COLUMNS.map(([name]) => name), ...records.map((record) => COLUMNS.map(([, value]) => cell(value(record))))];
+  const widths = COLUMNS.map((_, i) => Math.max(...rows.map((row) => (row[i] as string).length)));
+  return rows.map((row) => row.map((value, i) => (i === row.length - 1 ? value : value.padEnd(widths[i] as number))).join("  ")).join("\n") + "\n";
+}

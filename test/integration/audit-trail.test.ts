@@ -1,0 +1,330 @@
+// The audit trail against a real MongoDB-wire server: batched writes, escaped keys,
+// masking, spill and replay, failing closed, retention, queries and their indexes.
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { MongoClient } from "mongodb";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import {
+  AuditLog,
+  AuditStore,
+  INDEXES,
+  parseAuditQuery,
+  publicRecord,
+  SpillDirectory,
+  toSpillLine,
+  buildRecord,
+  maskRulesFrom,
+  type AuditSettings,
+  type DecisionRecord,
+} from "../../src/audit/index.js";
+import { createLogger, silentLogger } from "../../src/observability/index.js";
+import { decisionEvent, POLICY_DATA, principal, type EventOptions } from "../support/audit.js";
+import { connectTestClient, mongoUri, uniqueDatabaseName } from "../support/mongo.js";
+
+const testLog = process.env["AUDIT_DEBUG"] ? createLogger("debug") : silentLogger();
+const UNREACHABLE = "mongodb://127.0.0.1:1/?directConnection=true";
+const DAY = 86_400_000;
+const settings: AuditSettings = { retentionDays: 90, batchSize: 50, flushIntervalMs: 10, maxBuffered: 10_000, retryIntervalMs: 100, purgeIntervalMs: 3_600_000 };
+
+let client: MongoClient;
+const opened: AuditLog[] = [];
+
+beforeAll(async () => {
+  client = await connectTestClient();
+});
+afterAll(async () => {
+  await Promise.all(opened.map((log) => log.close()));
+  await client.close();
+});
+
+interface Trail {
+  log: AuditLog;
+  store: AuditStore;
+  spill: SpillDirectory;
+  database: string;
+  decisions: ReturnType<ReturnType<MongoClient["db"]>["collection"]>;
+}
+
+function openTrail(options: { uri?: string; database?: string; spillDir?: string; settings?: Partial<AuditSettings>; timeoutMs?: number; now?: () => number } = {}): Trail {
+  const database = options.database ?? uniqueDatabaseName("audit");
+  const spill = new SpillDirectory(options.spillDir ?? mkdtempSync(join(tmpdir(), "verdict-audit-spill-")));
+  const store = AuditStore.open({ uri: options.uri ?? mongoUri(), database, timeoutMs: options.timeoutMs ?? 5_000 });
+  const log = new AuditLog({ store, spill, settings: { ...settings, ...options.settings }, log: testLog, ...(options.now ? { now: options.now } : {}) });
+  log.start();
+  opened.push(log);
+  return { log, store, spill, database, decisions: client.db(database).collection("decisions") };
+}
+
+function recordMany(log: AuditLog, count: number, options: (i: number) => EventOptions = () => ({})): string[] {
+  const ids: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const event = decisionEvent(options(i));
+    expect(log.record(event)).toBe(true);
+    ids.push(event.decisionId);
+  }
+  return ids;
+}
+
+function spillLines(dir: string): string[] {
+  return readdirSync(dir)
+    .filter((name) => /^(spill|replay)-.*\.jsonl$/.test(name))
+    .flatMap((name) => readFileSync(join(dir, name), "utf8").split("\n").filter((line) => line !== ""));
+}
+
+describe("writing", () => {
+  it("writes every record it takes to the decisions collection, keyed by decision id", async () => {
+    const trail = openTrail();
+    const ids = recordMany(trail.log, 230);
+    await trail.log.flush();
+    expect(await trail.decisions.countDocuments()).toBe(230);
+    const stored = await trail.decisions.find({}, { projection: { _id: 1 } }).toArray();
+    expect(stored.map((d) => String(d._id)).sort()).toEqual([...ids].sort());
+    expect(trail.log.stats()).toMatchObject({ accepted: 230, written: 230, spilled: 0, refused: 0 });
+  });
+
+  it("stores caller keys escaped, so no stored field name is an operator or a path, and returns them as sent", async () => {
+    const trail = openTrail();
+    const [id] = recordMany(trail.log, 1, () => ({ context: { $where: "1", "a.b": { $gt: "" }, list: [{ "x.y": 1 }] }, resource: { type: "t", id: "i", attributes: { "$ne": null } } }));
+    await trail.log.flush();
+    const raw = await trail.decisions.findOne({ _id: id as never });
+    const keys: string[] = [];
+    const walk = (value: unknown) => {
+      if (Array.isArray(value)) value.forEach(walk);
+      else if (value !== null && typeof value === "object" && !(value instanceof Date)) {
+        for (const [key, item] of Object.entries(value)) {
+          keys.push(key);
+          walk(item);
+        }
+      }
+    };
+    walk(raw);
+    expect(keys.filter((k) => k.startsWith("$") || k.includes("."))).toEqual([]);
+    expect(raw?.["context"]).toEqual({ "%24where": "1", "a%2Eb": { "%24gt": "" }, list: [{ "x%2Ey": 1 }] });
+    const { records } = await trail.store.query(parseAuditQuery({}, Date.now()), Date.now());
+    expect(publicRecord(records[0] as DecisionRecord).context).toEqual({ $where: "1", "a.b": { $gt: "" }, list: [{ "x.y": 1 }] });
+    expect(publicRecord(records[0] as DecisionRecord).resource.attributes).toEqual({ $ne: null });
+  });
+
+  it("never writes a masked or dropped value", async () => {
+    const trail = openTrail();
+    recordMany(trail.log, 1, () => ({
+      context: { payment: { card_number: "4000 0566 5566 5556", password: "correct horse" }, note: "card 5555555555554444 on file" },
+      resource: { type: "customer", id: "c-1", attributes: { email: "alice@example.com" } },
+    }));
+    await trail.log.flush();
+    const text = JSON.stringify(await trail.decisions.find({}).toArray());
+    for (const secret of ["4000 0566 5566 5556", "correct horse", "5555555555554444", "alice@example.com", "password"]) expect(text).not.toContain(secret);
+    expect(text).toContain("card_number");
+  });
+
+  it("writes every buffered record before close resolves", async () => {
+    const trail = openTrail({ settings: { flushIntervalMs: 60_000, batchSize: 1_000 } });
+    recordMany(trail.log, 20);
+    expect(trail.log.stats().buffered).toBe(20);
+    await trail.log.close();
+    expect(await trail.decisions.countDocuments()).toBe(20);
+  });
+
+  it("creates the query indexes and the TTL index", async () => {
+    const trail = openTrail();
+    await vi.waitFor(async () => {
+      const indexes = await trail.decisions.listIndexes().toArray();
+      expect(indexes.map((i) => i["name"])).toEqual(expect.arrayContaining(INDEXES.map((i) => i.name)));
+      expect(indexes.find((i) => i["name"] === "audit_expires_at_ttl")?.["expireAfterSeconds"]).toBe(0);
+    });
+  });
+});
+
+describe("when the database is unavailable", () => {
+  it("spills every record to the file, and a later process replays them into the database", async () => {
+    const database = uniqueDatabaseName("audit_spill");
+    const spillDir = mkdtempSync(join(tmpdir(), "verdict-audit-spill-"));
+    const down = openTrail({ uri: UNREACHABLE, database, spillDir, timeoutMs: 300 });
+    const ids = recordMany(down.log, 40);
+    await vi.waitFor(() => expect(down.log.stats().spilled).toBe(40), { timeout: 10_000 });
+    expect(down.log.stats().databaseAvailable).toBe(false);
+    await down.log.close();
+    expect(spillLines(spillDir)).toHaveLength(40);
+
+    const up = openTrail({ database, spillDir });
+    await vi.waitFor(async () => expect(await up.decisions.countDocuments()).toBe(40), { timeout: 10_000 });
+    const stored = await up.decisions.find({}, { projection: { _id: 1 } }).toArray();
+    expect(stored.map((d) => String(d._id)).sort()).toEqual([...ids].sort());
+    await vi.waitFor(() => expect(spillLines(spillDir)).toEqual([]));
+    expect(up.log.stats().replayed).toBe(40);
+  });
+
+  it("spills what is buffered when it closes, masked like everything it writes", async () => {
+    const spillDir = mkdtempSync(join(tmpdir(), "verdict-audit-spill-"));
+    const down = openTrail({ uri: UNREACHABLE, spillDir, timeoutMs: 300, settings: { flushIntervalMs: 60_000, batchSize: 1_000 } });
+    const token = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJzcGlsbCJ9.c3BpbGwtc2lnbmF0dXJl";
+    recordMany(down.log, 25, () => ({ token, context: { card_number: "4111111111111111", password: "hunter2" } }));
+    await down.log.close();
+    const lines = spillLines(spillDir);
+    expect(lines).toHaveLength(25);
+    expect(down.log.stats()).toMatchObject({ spilled: 25, lost: 0 });
+    const text = lines.join("\n");
+    for (const secret of ["4111111111111111", "hunter2", token, "c3BpbGwtc2lnbmF0dXJl"]) expect(text).not.toContain(secret);
+  });
+
+  it("keeps memory bounded: past max_buffered, the buffer moves to the spill file", async () => {
+    const spillDir = mkdtempSync(join(tmpdir(), "verdict-audit-spill-"));
+    const slow = openTrail({ uri: UNREACHABLE, spillDir, timeoutMs: 5_000, settings: { maxBuffered: 10, batchSize: 5, flushIntervalMs: 60_000 } });
+    recordMany(slow.log, 35);
+    const stats = slow.log.stats();
+    expect(stats.buffered).toBeLessThanOrEqual(10);
+    expect(stats.writing).toBeLessThanOrEqual(5);
+    expect(stats.accepted).toBe(35);
+    expect(spillLines(spillDir).length + stats.buffered + stats.writing).toBe(35);
+  });
+
+  it("refuses records (fails closed) only when the buffer is full and the spill file cannot be written, and recovers", async () => {
+    const spillDir = mkdtempSync(join(tmpdir(), "verdict-audit-spill-"));
+    const trail = openTrail({ uri: UNREACHABLE, spillDir, timeoutMs: 200, settings: { maxBuffered: 5, batchSize: 5, flushIntervalMs: 5, retryIntervalMs: 100 } });
+    // The spill directory is replaced by a file: nothing can be written there.
+    rmSync(spillDir, { recursive: true });
+    writeFileSync(spillDir, "");
+    let accepted = 0;
+    let refused = 0;
+    for (let i = 0; i < 40 && refused === 0; i++) {
+      if (trail.log.record(decisionEvent())) accepted += 1;
+      else refused += 1;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(refused).toBe(1);
+    expect(trail.log.ready()).toBe(false);
+    expect(trail.log.stats()).toMatchObject({ refused: 1, spilled: 0, lost: 0 });
+
+    rmSync(spillDir);
+    mkdirSync(spillDir);
+    await vi.waitFor(() => expect(trail.log.ready()).toBe(true), { timeout: 5_000 });
+    await vi.waitFor(() => expect(spillLines(spillDir)).toHaveLength(accepted), { timeout: 5_000 });
+    expect(trail.log.record(decisionEvent())).toBe(true);
+  });
+});
+
+describe("replay", () => {
+  const masks = maskRulesFrom(POLICY_DATA);
+  const records = (count: number) => Array.from({ length: count }, () => buildRecord(decisionEvent(), { masks, retentionMs: DAY }));
+
+  it("is idempotent: records already in the database are kept once", async () => {
+    const database = uniqueDatabaseName("audit_replay");
+    const spillDir = mkdtempSync(join(tmpdir(), "verdict-audit-spill-"));
+    const batch = records(10);
+    await client.db(database).collection("decisions").insertMany(batch.slice(0, 5) as never[]);
+    writeFileSync(join(spillDir, "spill-999999999-0a0a0a.jsonl"), batch.map(toSpillLine).join(""));
+    const trail = openTrail({ database, spillDir });
+    await vi.waitFor(() => expect(existsSync(join(spillDir, "spill-999999999-0a0a0a.jsonl")) || spillLines(spillDir).length > 0).toBe(false), { timeout: 10_000 });
+    expect(await trail.decisions.countDocuments()).toBe(10);
+  });
+
+  it("keeps unreadable lines (a torn last line) in a rejected file and replays the rest", async () => {
+    const spillDir = mkdtempSync(join(tmpdir(), "verdict-audit-spill-"));
+    const batch = records(3);
+    const torn = toSpillLine(records(1)[0] as DecisionRecord).slice(0, 40);
+    writeFileSync(join(spillDir, "spill-999999999-0b0b0b.jsonl"), batch.map(toSpillLine).join("") + torn);
+    const trail = openTrail({ spillDir });
+    await vi.waitFor(async () => expect(await trail.decisions.countDocuments()).toBe(3), { timeout: 10_000 });
+    await vi.waitFor(() => expect(spillLines(spillDir)).toEqual([]));
+    const rejected = readdirSync(spillDir).filter((name) => name.startsWith("rejected-"));
+    expect(rejected).toHaveLength(1);
+    expect(readFileSync(join(spillDir, rejected[0] as string), "utf8")).toBe(torn + "\n");
+    expect(trail.log.stats().rejected).toBe(1);
+  });
+
+  it("claims the files of processes that are gone, and leaves those of live processes alone", () => {
+    const dir = mkdtempSync(join(tmpdir(), "verdict-audit-spill-"));
+    writeFileSync(join(dir, "spill-111-aaaa.jsonl"), "");
+    writeFileSync(join(dir, "replay-112-abab-000003.jsonl"), "");
+    writeFileSync(join(dir, "spill-222-bbbb.jsonl"), "");
+    const spill = new SpillDirectory(dir, 333, (pid) => pid === 222);
+    const claimed = spill.claim();
+    expect(claimed).toHaveLength(2);
+    expect(claimed.every((path) => path.includes(`replay-333-${spill.instance}-`))).toBe(true);
+    expect(existsSync(join(dir, "spill-222-bbbb.jsonl"))).toBe(true);
+    // and nobody else can claim them twice
+    expect(new SpillDirectory(dir, 444, (pid) => pid === 333 || pid === 222).claim()).toEqual([]);
+  });
+});
+
+describe("retention", () => {
+  it("excludes records past retention from queries and purges them", async () => {
+    const now = Date.UTC(2026, 10, 24, 12);
+    const trail = openTrail({ now: () => now, settings: { retentionDays: 30 } });
+    recordMany(trail.log, 3, () => ({ startedAt: now - 31 * DAY, requestId: "old" }));
+    recordMany(trail.log, 2, () => ({ startedAt: now - 29 * DAY, requestId: "recent" }));
+    await trail.log.flush();
+    expect(await trail.decisions.countDocuments()).toBe(5);
+    const { records } = await trail.store.query(parseAuditQuery({}, now), now);
+    expect(records.map((r) => r.request_id)).toEqual(["recent", "recent"]);
+    expect(await trail.store.purgeExpired(now)).toBe(3);
+    expect(await trail.decisions.countDocuments()).toBe(2);
+  });
+});
+
+describe("retention at start", () => {
+  it("deletes records past retention when it starts, on servers that do not enforce TTL too", async () => {
+    const now = Date.UTC(2026, 10, 24, 12);
+    const database = uniqueDatabaseName("audit_purge");
+    const masks = maskRulesFrom(POLICY_DATA);
+    const old = buildRecord(decisionEvent({ startedAt: now - 10 * DAY }), { masks, retentionMs: DAY });
+    const fresh = buildRecord(decisionEvent({ startedAt: now - 1_000 }), { masks, retentionMs: DAY });
+    await client.db(database).collection("decisions").insertMany([old, fresh] as never[]);
+    const trail = openTrail({ database, now: () => now });
+    await vi.waitFor(async () => expect((await trail.decisions.find({}).toArray()).map((d) => String(d._id))).toEqual([fresh._id]));
+  });
+});
+
+describe("queries", () => {
+  const now = Date.now();
+  let trail: Trail;
+
+  beforeAll(async () => {
+    trail = openTrail();
+    const alice = principal({ subject: "alice", clientId: "agent-1" });
+    const bob = principal({ subject: "bob", clientId: "agent-2", actors: [{ subject: "planner", clientId: "agent-0" }] });
+    recordMany(trail.log, 4, (i) => ({ principal: alice, startedAt: now - i * 60_000, action: "invoices:read" }));
+    recordMany(trail.log, 3, (i) => ({ principal: alice, startedAt: now - 2 * 3_600_000 - i, action: "payments:transfer", decision: "DENY", reasons: ["limit_exceeded"] }));
+    recordMany(trail.log, 2, () => ({ principal: bob, startedAt: now - 5_000, action: "invoices:dispute", decision: "STEP_UP", reasons: ["step_up_required"], api: "billing" }));
+    recordMany(trail.log, 1, () => ({ principal: null, startedAt: now - 1_000, decision: "DENY", reasons: ["token_expired"] }));
+    // 25 records in the same millisecond, for paging
+    recordMany(trail.log, 25, () => ({ principal: principal({ subject: "carol" }), startedAt: now - 10 * 60_000 }));
+    await trail.log.flush();
+  });
+
+  const query = async (request: Parameters<typeof parseAuditQuery>[0]) => (await trail.store.query(parseAuditQuery(request, now), now)).records.map(publicRecord);
+
+  it("filters by subject, agent, action, decision, reason and API", async () => {
+    expect((await query({ subject: "alice" })).length).toBe(7);
+    expect((await query({ clientId: "agent-2" })).map((r) => r.subject)).toEqual(["bob", "bob"]);
+    expect((await query({ action: "payments:transfer" })).length).toBe(3);
+    expect((await query({ decision: "STEP_UP" })).map((r) => r.actors)).toEqual([[{ subject: "planner", client_id: "agent-0" }], [{ subject: "planner", client_id: "agent-0" }]]);
+    expect((await query({ reason: "token_expired" })).map((r) => r.subject)).toEqual([undefined]);
+    expect((await query({ api: "billing" })).length).toBe(2);
+    expect((await query({ subject: "alice", decision: "DENY", reason: "limit_exceeded" })).length).toBe(3);
+    expect(await query({ subject: "alice", reason: "step_up_required" })).toEqual([]);
+  });
+
+  it("filters by time range, newest first", async () => {
+    const lastHour = await query({ subject: "alice", since: "1h" });
+    expect(lastHour.map((r) => r.action)).toEqual(["invoices:read", "invoices:read", "invoices:read", "invoices:read"]);
+    expect(lastHour.map((r) => r.time)).toEqual([...lastHour.map((r) => r.time)].sort().reverse());
+    expect((await query({ subject: "alice", until: "1h" })).map((r) => r.action)).toEqual(["payments:transfer", "payments:transfer", "payments:transfer"]);
+  });
+
+  it("pages through records of the same millisecond without repeating or skipping one", async () => {
+    const seen: string[] = [];
+    let pageToken: string | undefined;
+    let pages = 0;
+    do {
+      const page = await trail.store.query(parseAuditQuery({ subject: "carol", limit: 7, ...(pageToken ? { pageToken } : {}) }, now), now);
+      seen.push(...page.records.map((r) => r._id));
+      pageToken = page.nextPageToken;
+      pages += 1;
+    } while (pageToken && pages < 10);
+    expect(pages).toBe(4);
+    expect(seen).toHaveLength(25);
+    expect(new Set(seen).size).toBe(25);
+  });
+});
