@@ -45,6 +45,7 @@ ENV VERDICT_HOME=/var/lib/verdict
 VOLUME /var/lib/verdict
 USER node
 EXPOSE 50051
-# Mount a configuration (listen: 0.0.0.0:50051, issuers, apis, mongodb_uri) here.
+# Mount a configuration here (listen: 0.0.0.0:50051 with tls, or insecure_plaintext:
+# true when a mesh encrypts the hop; issuers; apis; mongodb_uri). docs/configuration.md
 ENTRYPOINT ["node", "bin/verdict.js"]
 CMD ["serve", "--config", "/etc/verdict/verdict.yaml"]

@@ -59,6 +59,20 @@ const recordOf = async (response: CheckResponseMessage, as: AuditTestClient = au
 };
 
 describe("every decision is a record", () => {
+  it("records each item of a CheckBatch as its own decision", async () => {
+    const token = await t.issuer.token({ sub: "bea", scope: "invoices:read" });
+    const batch = await invoices.checkBatch({ token, items: [{ action: "invoices:read" }, { action: "invoices:dispute" }, { action: "bad action" }, { action: "invoices:read" }] });
+    if (!batch.ok) throw new Error(batch.details);
+    const decided = batch.response.results.flatMap((r) => (r.response ? [r.response] : []));
+    expect(decided).toHaveLength(3); // the malformed item was not decided, so it has no record
+    const records = await Promise.all(decided.map((response) => recordOf(response)));
+    expect(records.map((r) => [r.subject, r.action, r.decision])).toEqual([
+      ["bea", "invoices:read", "ALLOW"],
+      ["bea", "invoices:dispute", "DENY"],
+      ["bea", "invoices:read", "ALLOW"],
+    ]);
+  });
+
   it("records an allowed read: caller, subject, agent, actor chain, action, resource, revision, latency, request id, jti and token hash", async () => {
     const token = await t.issuer.token({ sub: "alice", client_id: "agent-1", client_type: "ai-agent", act: { sub: "planner", client_id: "planner-agent" } });
     const response = await invoices.check({ token, action: "invoices:read", resource: { type: "invoice", id: "inv-9" }, requestId: "req-read-1" });

@@ -6,6 +6,7 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createVerdictClient, type VerdictClient } from "@verdict/sdk";
 import { createInvoicesApp } from "../../examples/invoices-api/src/app.js";
+import { AuditTestClient } from "../support/audit-client.js";
 import { startTestVerdict, type TestVerdict } from "../support/verdict.js";
 
 let t: TestVerdict;
@@ -13,12 +14,7 @@ let verdict: VerdictClient;
 let server: Server;
 let api: string;
 
-/**
- * Every decision Verdict made in the scenario, in order. The audit trail is being
- * merged separately; its step goes in `auditShowsWhoActedForWhom` below, the one
- * place to change: each of these ids must then show agent invoice-agent acting
- * for alice.
- */
+/** Every decision Verdict made in the scenario, in order; the audit step looks each one up. */
 const decisionIds: string[] = [];
 
 beforeAll(async () => {
@@ -50,11 +46,40 @@ async function call(method: string, path: string, token: string, body?: unknown)
   return { status: res.status, challenge: res.headers.get("www-authenticate"), json };
 }
 
-/** The audit step of the scenario: to be written when the audit trail is merged. */
+/**
+ * The audit step of the scenario: the trail, read back through AuditService as
+ * the invoices API, shows each decision with the agent that acted, the user it
+ * acted for, the act chain, what it asked and what Verdict answered, in order.
+ */
 async function auditShowsWhoActedForWhom(ids: readonly string[]): Promise<void> {
-  // Until then, what it will look up: one distinct decision id per request.
   expect(ids).toHaveLength(new Set(ids).size);
-  expect(ids.every((id) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id))).toBe(true);
+  await t.verdict.audit?.flush();
+  const trail = new AuditTestClient(t.address, t.apiKey);
+  try {
+    const { records } = await trail.query({ subject: "alice", client_id: "invoice-agent", since: "1h", limit: 100 });
+    const byId = new Map(records.map((record) => [record.decision_id, record]));
+    const found = ids.map((id) => byId.get(id));
+    for (const record of found) {
+      expect(record).toMatchObject({
+        caller: { api: "invoices-api" },
+        subject: "alice",
+        client_id: "invoice-agent",
+        client_type: "ai-agent",
+        actors: [{ subject: "invoice-agent" }],
+      });
+      expect(JSON.stringify(record)).not.toContain("eyJ"); // no token, only its hash and jti
+    }
+    expect(found.map((r) => [r?.action, r?.decision, r?.reasons.map((x) => x.code).sort().join(",")])).toEqual([
+      ["invoices:read", "ALLOW", ""],
+      ["invoices:dispute", "DENY", "insufficient_scope"],
+      ["invoices:dispute", "STEP_UP", "agent_step_up_required,step_up_required"],
+      ["invoices:dispute", "ALLOW", ""],
+      ["invoices:read", "ALLOW", ""],
+      ["invoices:dispute", "ALLOW", ""],
+    ]);
+  } finally {
+    trail.close();
+  }
 }
 
 describe("an agent disputes an invoice for alice", () => {
@@ -96,7 +121,7 @@ describe("an agent disputes an invoice for alice", () => {
     expect(res.status).toBe(404);
   });
 
-  it("leaves a decision id for every request, for the audit to show which agent acted for which user", async () => {
+  it("leaves an audit trail showing which agent acted for which user, and what was decided", async () => {
     expect(decisionIds).toHaveLength(6); // six requests, each decided once
     await auditShowsWhoActedForWhom(decisionIds);
   });

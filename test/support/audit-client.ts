@@ -1,8 +1,9 @@
 // A plain gRPC client of AuditService, for tests that query the trail over a socket.
 import * as grpc from "@grpc/grpc-js";
 import { loadVerdictProto, type AuditQueryRequestMessage, type AuditQueryResponseMessage } from "@verdict/sdk/wire";
+import { unaryCall, type Outcome } from "./grpc.js";
 
-export type QueryResult = { ok: true; response: AuditQueryResponseMessage } | { ok: false; code: grpc.status; details: string };
+export type QueryResult = Outcome<AuditQueryResponseMessage>;
 
 export class AuditTestClient {
   private readonly client: grpc.Client & Record<string, unknown>;
@@ -22,20 +23,7 @@ export class AuditTestClient {
   }
 
   call(request: AuditQueryRequestMessage = {}): Promise<QueryResult> {
-    const metadata = new grpc.Metadata();
-    if (this.apiKey !== null) metadata.set("x-verdict-api-key", this.apiKey);
-    const query = this.client["Query"] as (
-      request: AuditQueryRequestMessage,
-      metadata: grpc.Metadata,
-      options: grpc.CallOptions,
-      callback: (error: grpc.ServiceError | null, response: AuditQueryResponseMessage) => void,
-    ) => void;
-    return new Promise((resolve) => {
-      query.call(this.client, request, metadata, { deadline: Date.now() + 20_000 }, (error, response) => {
-        if (error) resolve({ ok: false, code: error.code, details: error.details });
-        else resolve({ ok: true, response });
-      });
-    });
+    return unaryCall(this.client, "Query", request, this.apiKey);
   }
 
   close(): void {

@@ -26,6 +26,24 @@ export interface CheckArgs {
 export type Outcome<Response> = { ok: true; response: Response } | { ok: false; code: grpc.status; details: string };
 export type CallResult = Outcome<CheckResponseMessage>;
 
+/** One unary call of a loaded service client, with the API key (none when null); never rejects. */
+export function unaryCall<Response>(client: grpc.Client & Record<string, unknown>, method: string, request: unknown, apiKey: string | null): Promise<Outcome<Response>> {
+  const metadata = new grpc.Metadata();
+  if (apiKey !== null) metadata.set("x-verdict-api-key", apiKey);
+  const call = client[method] as (
+    request: unknown,
+    metadata: grpc.Metadata,
+    options: grpc.CallOptions,
+    callback: (error: grpc.ServiceError | null, response: Response) => void,
+  ) => void;
+  return new Promise((resolve) => {
+    call.call(client, request, metadata, { deadline: Date.now() + 20_000 }, (error, response) => {
+      if (error) resolve({ ok: false, code: error.code, details: error.details });
+      else resolve({ ok: true, response });
+    });
+  });
+}
+
 /** The wire resource for a test request: an invoice unless said otherwise; null sends none. */
 function resourceOf(resource: CheckArgs["resource"]): CheckRequestMessage["resource"] {
   return resource === null ? null : { type: "invoice", id: "inv-1", ...resource, attributes: toStruct(resource?.attributes ?? {}) };
@@ -92,22 +110,8 @@ export class TestClient {
     return this.unary("Release", { decision_id: decisionId }, apiKey);
   }
 
-  /** One unary call with the API key (none when null); never rejects. */
   private unary<Response>(method: string, request: unknown, apiKey: string | null): Promise<Outcome<Response>> {
-    const metadata = new grpc.Metadata();
-    if (apiKey !== null) metadata.set("x-verdict-api-key", apiKey);
-    const call = this.client[method] as (
-      request: unknown,
-      metadata: grpc.Metadata,
-      options: grpc.CallOptions,
-      callback: (error: grpc.ServiceError | null, response: Response) => void,
-    ) => void;
-    return new Promise((resolve) => {
-      call.call(this.client, request, metadata, { deadline: Date.now() + 20_000 }, (error, response) => {
-        if (error) resolve({ ok: false, code: error.code, details: error.details });
-        else resolve({ ok: true, response });
-      });
-    });
+    return unaryCall(this.client, method, request, apiKey);
   }
 
   close(): void {
