@@ -68,7 +68,7 @@ async function main() {
       JSON.stringify({
         listen: "127.0.0.1:0",
         issuers: [{ issuer: ISSUER, jwks_file: join(dir, "jwks.json"), algorithms: ["ES256"] }],
-        apis: [{ name: "bench-api", audience: AUDIENCE, key_sha256: createHash("sha256").update(API_KEY).digest("hex") }],
+        apis: [{ name: "bench-api", audience: AUDIENCE, key_sha256: createHash("sha256").update(API_KEY).digest("hex"), scopes: ["invoices:read", "payments:write"] }],
         mongodb_uri: mongo.uri,
         mongodb_database: database,
         state_timeout_ms: 1000,
@@ -82,8 +82,10 @@ async function main() {
 
   // Tokens made up front: a distinct user per transfer keeps every one under its daily limit.
   const total = 2 * (WARMUP + ROUNDS * REQUESTS);
+  // A human-driven client: the policy library rate-limits AI agents (120 a minute),
+  // which would turn this workload into rate_limited answers.
   const sign = (claims) =>
-    new SignJWT({ client_id: "agent-1", client_type: "ai-agent", jti: randomUUID(), ...claims })
+    new SignJWT({ client_id: "web-app", jti: randomUUID(), ...claims })
       .setProtectedHeader({ alg: "ES256", typ: "at+jwt", kid: "bench" })
       .setIssuer(ISSUER)
       .setAudience(AUDIENCE)
