@@ -1,7 +1,7 @@
 // The audit trail through the `verdict` command, as separate processes: SIGTERM
 // flushes every record before exit, and `verdict audit query` finds the database
 // that `npm start` (serve --profile dev) uses.
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,53 +9,17 @@ import { afterAll, beforeAll, describe, expect, inject, it, vi } from "vitest";
 import { writeDevIssuerJwks } from "../../src/dev/index.js";
 import { packageRoot } from "../../src/paths.js";
 import { hashApiKey } from "../../src/server/index.js";
+import { runVerdict, serveVerdict } from "../support/cli.js";
 import { TestClient, type CallResult } from "../support/grpc.js";
 import { connectTestClient, mongoUri, uniqueDatabaseName } from "../support/mongo.js";
 
-const bin = join(packageRoot, "bin", "verdict.js");
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** The environment of a user's shell without MONGODB_URI, with its own VERDICT_HOME. */
-function envFor(home: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const { MONGODB_URI: _ignored, ...rest } = process.env;
-  return { ...rest, VERDICT_HOME: home, ...extra };
+function envFor(home: string, extra: Record<string, string> = {}): Record<string, string | undefined> {
+  return { MONGODB_URI: undefined, VERDICT_HOME: home, ...extra };
 }
 
-function verdict(args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [bin, ...args], { env });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk));
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk));
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-function serve(args: string[], env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; address: string; stderr: () => string }> {
-  const child = spawn(process.execPath, [bin, "serve", ...args], { env });
-  let stderr = "";
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serve did not start:\n${stderr}`)), 60_000);
-    child.stderr?.on("data", (chunk: Buffer) => {
-      stderr += chunk;
-      const match = /"address":"([^"]+)".*"msg":"verdict is serving"/.exec(stderr);
-      if (match?.[1]) {
-        clearTimeout(timer);
-        resolve({ child, address: match[1], stderr: () => stderr });
-      }
-    });
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`serve exited with ${code}:\n${stderr}`));
-    });
-  });
-}
+const verdict = (args: string[], env: Record<string, string | undefined>) => runVerdict(args, env);
+const serve = (args: string[], env: Record<string, string | undefined>) => serveVerdict(args, env);
 
 function exited(child: ChildProcess): Promise<number | null> {
   return new Promise((resolve) => {
