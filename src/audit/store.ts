@@ -2,6 +2,7 @@
 // the request path, larger and slower than state calls, and bounded by their own
 // timeout, so they never hold a connection or a deadline that decisions need.
 import { MongoBulkWriteError, MongoClient, type AnyBulkWriteOperation, type Collection, type Document } from "mongodb";
+import { withDeadline } from "../deadline.js";
 import { findOf, INDEXES, pageTokenAfter, type AuditQuery } from "./query.js";
 import type { DecisionRecord } from "./record.js";
 
@@ -135,21 +136,13 @@ export class AuditStore {
 
   /** Runs a call under the store's timeout; every failure becomes AuditStoreUnavailableError. */
   private async bounded<T>(what: string, operation: () => Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
     // The driver's own timeouts cover server selection and sockets; this bounds
     // the whole call, because a write cannot be given an abort signal.
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new AuditStoreUnavailableError(`${what}: no answer within ${this.timeoutMs} ms`)), this.timeoutMs);
-    });
-    const call = operation();
-    call.catch(() => {}); // when the deadline wins, a late failure has no one to tell
     try {
-      return await Promise.race([call, deadline]);
+      return await withDeadline(operation(), this.timeoutMs, () => new AuditStoreUnavailableError(`${what}: no answer within ${this.timeoutMs} ms`));
     } catch (error) {
       if (error instanceof AuditStoreUnavailableError) throw error;
       throw new AuditStoreUnavailableError(`${what}: ${(error as Error).message}`, { cause: error });
-    } finally {
-      clearTimeout(timer);
     }
   }
 }

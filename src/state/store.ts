@@ -1,6 +1,7 @@
 // The one MongoDB connection of a Verdict process, and the deadline every call has.
 import { MongoClient, type Collection, type Db, type Document } from "mongodb";
 import type { Logger } from "../observability/index.js";
+import { withDeadline } from "../deadline.js";
 import { StateUnavailableError } from "./errors.js";
 import { ensureIndexes } from "./indexes.js";
 
@@ -65,31 +66,17 @@ export class StateStore {
     onLate?: (result: T) => Promise<unknown>,
   ): Promise<T> {
     const running = operation({ signal: AbortSignal.timeout(this.abandonMs), maxTimeMS: this.timeoutMs });
-    let late = false;
-    running.then(
-      (result) => {
-        if (late && onLate) {
-          onLate(result).catch((error: unknown) =>
+    const undoLate = onLate
+      ? (result: T) =>
+          void onLate(result).catch((error: unknown) =>
             this.log.warn({ what, err: (error as Error).message }, "could not undo a write that landed after its deadline; it stays held until it expires"),
-          );
-        }
-      },
-      () => {}, // a failure after the deadline changes nothing
-    );
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        late = true;
-        reject(new StateUnavailableError(`${what}: no answer within ${this.timeoutMs} ms`));
-      }, this.timeoutMs);
-    });
+          )
+      : undefined;
     try {
-      return await Promise.race([running, deadline]);
+      return await withDeadline(running, this.timeoutMs, () => new StateUnavailableError(`${what}: no answer within ${this.timeoutMs} ms`), undoLate);
     } catch (error) {
       if (error instanceof StateUnavailableError) throw error;
       throw new StateUnavailableError(`${what}: ${(error as Error).message}`, { cause: error });
-    } finally {
-      clearTimeout(timer);
     }
   }
 
