@@ -87,7 +87,16 @@ interface Trace {
 }
 
 /** A decision that is settled before the policy runs, or the input the policy will see. */
-type Pending = { settled: DecisionResult } | { input: PolicyInput; queries: StateQuery[]; base: Base; item: CheckItem };
+type Pending =
+  | { settled: DecisionResult }
+  | {
+      input: PolicyInput;
+      queries: StateQuery[];
+      /** Already made when the policy needed no state (one trip to the evaluator). */
+      decision?: PolicyDecision;
+      base: Base;
+      item: CheckItem;
+    };
 
 export class Decider {
   private readonly now: () => number;
@@ -213,7 +222,8 @@ export class Decider {
           ...(batch ? { batch: { size: items.length, index, actions: counts } } : {}),
         };
         try {
-          return { input, queries: await engine.stateQueries(input), base, item };
+          const { queries, decision } = await engine.begin(input);
+          return { input, queries, ...(decision ? { decision } : {}), base, item };
         } catch (error) {
           return { settled: this.policyDenial(error, base, principal, engine) };
         }
@@ -244,7 +254,7 @@ export class Decider {
         continue;
       }
       // The shadow starts at the same moment as the active evaluation and runs beside it.
-      const evaluation = engine.decide(p.input);
+      const evaluation = p.decision ? Promise.resolve(p.decision) : engine.decide(p.input);
       const shadow = this.startShadow(p.input);
       let decision: PolicyDecision;
       try {

@@ -77,10 +77,21 @@ export class PolicyEngine {
    * point or an undefined result needs none). Throws PolicyError like decide().
    */
   async stateQueries(input: PolicyInput): Promise<StateQuery[]> {
-    if (!this.hasStateQueries) return [];
-    const resultSet = await this.pool.evaluate(STATE_QUERIES_ENTRYPOINT, input);
-    if (!Array.isArray(resultSet) || resultSet.length === 0) return [];
-    return parseStateQueries((resultSet[0] as { result?: unknown }).result);
+    return (await this.begin(input)).queries;
+  }
+
+  /**
+   * The first step of a decision: the state it needs and, when it needs none, the
+   * decision itself, evaluated in the same trip to a worker (input.state is {}).
+   * Throws PolicyError like decide().
+   */
+  async begin(input: PolicyInput): Promise<{ queries: StateQuery[]; decision?: PolicyDecision }> {
+    if (!this.hasStateQueries) return { queries: [], decision: await this.decide(input) };
+    const trip = await this.pool.evaluateThen(STATE_QUERIES_ENTRYPOINT, input, DECISION_ENTRYPOINT);
+    const resultSet = trip.result;
+    const queries = Array.isArray(resultSet) && resultSet.length > 0 ? parseStateQueries((resultSet[0] as { result?: unknown }).result) : [];
+    if (queries.length > 0 || !("thenResult" in trip)) return { queries };
+    return { queries, decision: parseDecision(singleResult(trip.thenResult, DECISION_ENTRYPOINT)) };
   }
 
   /** Runs verdict/decision. Throws PolicyError for an evaluation error, a bound hit, or a result that does not fit. */
@@ -127,10 +138,7 @@ export class PolicyEngine {
   }
 
   private async evaluate(input: PolicyInput, entrypoint: string): Promise<unknown> {
-    const resultSet = await this.pool.evaluate(entrypoint, input);
-    if (!Array.isArray(resultSet) || resultSet.length === 0) throw new PolicyError(`${entrypoint} is undefined for this input`);
-    if (resultSet.length > 1) throw new PolicyError(`${entrypoint} has ${resultSet.length} results; it must have one`);
-    return (resultSet[0] as { result?: unknown }).result;
+    return singleResult(await this.pool.evaluate(entrypoint, input), entrypoint);
   }
 }
 
@@ -140,4 +148,11 @@ function deepFreeze<T>(value: T): T {
     Object.freeze(value);
   }
   return value;
+}
+
+/** The one result of an entrypoint's result set; anything else is a PolicyError. */
+function singleResult(resultSet: unknown, entrypoint: string): unknown {
+  if (!Array.isArray(resultSet) || resultSet.length === 0) throw new PolicyError(`${entrypoint} is undefined for this input`);
+  if (resultSet.length > 1) throw new PolicyError(`${entrypoint} has ${resultSet.length} results; it must have one`);
+  return (resultSet[0] as { result?: unknown }).result;
 }

@@ -6,9 +6,13 @@
 //
 // workerData: { opaWasm: path of opa-wasm's CommonJS entry, module: WebAssembly.Module,
 //               data: bundle data, initialPages, maximumPages, warmup: { entrypoint, input } }
-// in:  { id, entrypoint, input }
+// in:  { id, entrypoint, input, then? }
 // out: { type: "ready", entrypoints } | { type: "init_error", error }
-//      | { id, ok: true, result } | { id, ok: false, error, memory }
+//      | { id, ok: true, result, thenResult? } | { id, ok: false, error, memory }
+//
+// "then" names a second entrypoint evaluated in the same trip, on the same input,
+// when the first one's result is undefined or an empty list (verdict/state_queries
+// saying that no state is needed: the decision can be made at once).
 export const WORKER_SOURCE = String.raw`
 "use strict";
 const { parentPort, workerData } = require("node:worker_threads");
@@ -42,10 +46,20 @@ try {
   parentPort.postMessage({ type: "init_error", error: describe(error) });
 }
 
+function needsNothing(resultSet) {
+  if (!Array.isArray(resultSet) || resultSet.length === 0) return true;
+  const value = resultSet[0] && resultSet[0].result;
+  return value === undefined || (Array.isArray(value) && value.length === 0);
+}
+
 parentPort.on("message", (task) => {
   try {
     const result = policy.evaluate(task.input, task.entrypoint);
-    parentPort.postMessage({ id: task.id, ok: true, result });
+    if (task.then && needsNothing(result)) {
+      parentPort.postMessage({ id: task.id, ok: true, result, thenResult: policy.evaluate(task.input, task.then) });
+    } else {
+      parentPort.postMessage({ id: task.id, ok: true, result });
+    }
   } catch (error) {
     const message = describe(error);
     // After a trap the instance may be in any state: evaluate the next one on a fresh instance.

@@ -60,9 +60,8 @@ describe("a Check that ends in an internal error", () => {
   it("is recorded as ERROR with internal_error and the verified subject, and still reaches the caller as an error", async () => {
     const { audit } = openAuditLog({ config: auditConfig(), mongoUri: mongoUri(), database, log: silentLogger() });
     logs.push(audit);
-    const broken = Object.assign(Object.create(engine) as PolicyEngine, {
-      decide: () => Promise.reject(new TypeError("Cannot read properties of undefined")),
-    });
+    const bug = () => Promise.reject(new TypeError("Cannot read properties of undefined"));
+    const broken = Object.assign(Object.create(engine) as PolicyEngine, { begin: bug, decide: bug });
     const decider = new Decider({ verifier, policies: { current: () => broken }, state, dpop, log: silentLogger(), audit });
     await expect(decider.check(input(await issuer.token({ sub: "erin" }), { requestId: "boom" }))).rejects.toThrow(TypeError);
     await audit.flush();
