@@ -58,7 +58,17 @@ explain := array.concat(
 
 hit(kind, entry, code, message) := {"kind": kind, "rule": object.get(entry, "rule", "unnamed"), "code": code, "message": message}
 
-obligation_message(o) := sprintf("reserve %v against a limit of %v per %s on %s", [o.amount, o.limit, o.window, concat("/", o.key)])
+obligation_message(o) := sprintf("reserve %v against a limit of %v per %s on %s", [o.amount, o.limit, o.window, concat("/", o.key)]) if {
+	o.type == "reserve"
+}
+
+obligation_message(o) := sprintf("count this request against a limit of %v per %s on %s", [o.limit, o.window, concat("/", o.key)]) if {
+	o.type == "rate"
+}
+
+obligation_message(o) := sprintf("use %s once, until %v", [concat("/", o.key), o.expires_at]) if {
+	o.type == "once"
+}
 
 # The client must reach the strongest level any step-up asks for; max_age is the
 # smallest any of them sets.

@@ -100,3 +100,10 @@ test_reading_an_invoice_reads_no_state if {
 	q := verdict.state_queries with input as request("invoices:read", human(["invoices:read"]), {})
 	q == []
 }
+
+test_explain_names_every_kind_of_obligation_with_a_message if {
+	agent := object.union(human(["accounts:write"]), {"client_id": "agent-7", "client_type": "ai-agent", "token_id": "jti-1", "issuer": "i", "acr": "phr", "auth_time": 1700000000})
+	d := verdict.decision with input as request("invoices:read", object.union(agent, {"scopes": ["invoices:read"]}), {})
+	messages := {h.rule: h.message | some h in d.explain}
+	messages["rates.per_agent"] == "count this request against a limit of 120 per sliding:60 on rate/agent/agent-7"
+}

@@ -97,6 +97,8 @@ describe("verdict policy eval", () => {
       obligations: [],
     });
     expect(out.rules.map((r: { kind: string; rule: string }) => `${r.kind} ${r.rule}`).sort()).toEqual([
+      "obligation rates.per_agent",
+      "obligation rates.per_user",
       "obligation transactions.daily_per_user",
       "obligation transactions.daily_per_user_per_agent",
       "step_up transactions.agent_step_up",
