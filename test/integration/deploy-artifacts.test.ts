@@ -393,7 +393,8 @@ describe("deploy/helm/verdict", () => {
   it("refuses, with a message, what would make Verdict insecure or ignore the chart's settings", () => {
     expect(() => renderChart(["--set", "tls.enabled=false"])).toThrow(/insecurePlaintext/);
     expect(() => renderChart(["--set", "config.listen=0.0.0.0:1"])).toThrow(/config\.listen is set by the chart/);
-    expect(() => renderChart(["--set", "bundle.source=ftp"])).toThrow(/bundle\.source must be/);
+    expect(() => renderChart(["--set", "bundle.source=ftp"])).toThrow(/bundle\/source': value must be one of/);
+    expect(() => renderChart(["--set", "tls.enabeld=true"])).toThrow(/additional properties 'enabeld' not allowed/); // values.schema.json
     expect(() => renderChart(["--set", "bundle.source=http"])).toThrow(/bundle\.http\.url is needed/);
   });
 });
