@@ -3,14 +3,13 @@
 // equality on one field, then the index's own order on time): docs/audit.md shows
 // the plan. Caller values are only ever compared as strings, never read as operators.
 import type { Document } from "mongodb";
+import { VerdictError } from "../errors/index.js";
 import { RECORD_DECISIONS, type RecordDecision } from "./record.js";
 
 /** A query that does not make sense; the message says what to change. */
-export class AuditQueryError extends Error {
-  readonly code = "invalid_query";
+export class AuditQueryError extends VerdictError {
   constructor(message: string) {
-    super(message);
-    this.name = "AuditQueryError";
+    super("audit_query_invalid", message);
   }
 }
 

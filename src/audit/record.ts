@@ -3,6 +3,7 @@
 // line format. A record never holds the token: only its jti and SHA-256.
 import type { JsonObject } from "@verdict/sdk/wire";
 import type { DecisionEvent, DecisionName, DecisionResult } from "../decide/index.js";
+import { VerdictError } from "../errors/index.js";
 import { reason } from "../reasons/index.js";
 import { sha256Hex } from "../token/index.js";
 import { unescapeObject } from "./keys.js";
@@ -185,10 +186,10 @@ export function toSpillLine(doc: DecisionRecord): string {
 export function fromSpillLine(line: string): DecisionRecord {
   const value = JSON.parse(line) as Record<string, unknown>;
   if (typeof value !== "object" || value === null || typeof value["_id"] !== "string" || typeof value["decision"] !== "string") {
-    throw new Error("not a decision record");
+    throw new VerdictError("spill_record_invalid", "not a decision record");
   }
   const time = new Date(value["time"] as string);
   const expiresAt = new Date(value["expires_at"] as string);
-  if (Number.isNaN(time.getTime()) || Number.isNaN(expiresAt.getTime())) throw new Error("a decision record without valid times");
+  if (Number.isNaN(time.getTime()) || Number.isNaN(expiresAt.getTime())) throw new VerdictError("spill_record_invalid", "a decision record without valid times");
   return { ...(value as unknown as DecisionRecord), time, expires_at: expiresAt };
 }

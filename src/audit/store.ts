@@ -3,6 +3,7 @@
 // timeout, so they never hold a connection or a deadline that decisions need.
 import { MongoBulkWriteError, MongoClient, type AnyBulkWriteOperation, type Collection, type Document } from "mongodb";
 import { withDeadline } from "../deadline.js";
+import { VerdictError } from "../errors/index.js";
 import { findOf, INDEXES, pageTokenAfter, type AuditQuery } from "./query.js";
 import type { DecisionRecord } from "./record.js";
 
@@ -24,11 +25,9 @@ export interface WriteOutcome {
 }
 
 /** The database did not take the batch (unreachable, timed out): nothing is known to be written. */
-export class AuditStoreUnavailableError extends Error {
-  readonly code = "audit_store_unavailable";
+export class AuditStoreUnavailableError extends VerdictError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "AuditStoreUnavailableError";
+    super("audit_store_unavailable", message, options);
   }
 }
 

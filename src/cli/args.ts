@@ -1,11 +1,10 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
+import { VerdictError } from "../errors/index.js";
 
 /** A mistake in how a command was called: printed with the command's usage, exit 2. */
-export class UsageError extends Error {
-  readonly code = "ERR_VERDICT_USAGE";
+export class UsageError extends VerdictError {
   constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
+    super("usage_invalid", message);
   }
 }
 

@@ -3,6 +3,7 @@ import * as grpc from "@grpc/grpc-js";
 import { isJsonObject, loadVerdictProto, toStruct, type CheckRequestMessage, type CheckResponseMessage, type JsonObject } from "@verdict/sdk/wire";
 import { stateDirFrom, type Environment } from "../config/index.js";
 import { devApiKeyPath } from "../dev/index.js";
+import { VerdictError } from "../errors/index.js";
 import { API_KEY_HEADER } from "../server/index.js";
 import { parseOptions, required, UsageError } from "./args.js";
 
@@ -105,13 +106,12 @@ function readDevApiKey(env: Environment): string {
 }
 
 /** Thrown when Verdict gave no decision: unreachable, refused the caller, or rejected the request. */
-export class CheckCallError extends Error {
+export class CheckCallError extends VerdictError {
   constructor(
     readonly grpcCode: string,
     readonly details: string,
   ) {
-    super(`${grpcCode}: ${details}`);
-    this.name = "CheckCallError";
+    super("check_call_failed", `${grpcCode}: ${details}`);
   }
 }
 

@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { isJsonObject } from "@verdict/sdk/wire";
 import { loadConfigFile, type Environment } from "../config/index.js";
+import { VerdictError } from "../errors/index.js";
 import { silentLogger } from "../observability/index.js";
 import { defaultBundlePath, defaultPolicyDir, toolPath } from "../paths.js";
 import { buildBundle, DEFAULT_BOUNDS, describeObligation, listDisagreements, loadBundle, PolicyEngine, PolicyError, type PolicyInput } from "../policy/index.js";
@@ -42,10 +43,9 @@ export const usage = `verdict policy COMMAND [options]
       --shadow-revision R   only records of this candidate revision`;
 
 /** A policy command that ran and failed (a failing test, a policy error): exit 1. */
-export class PolicyCommandError extends Error {
+export class PolicyCommandError extends VerdictError {
   constructor(message: string) {
-    super(message);
-    this.name = "PolicyCommandError";
+    super("policy_command_failed", message);
   }
 }
 

@@ -2,16 +2,15 @@ import { readFileSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { VerdictError } from "../errors/index.js";
 import { defaultBundlePath, packageRoot } from "../paths.js";
 import { configFileSchema, type ParsedConfigFile } from "./schema.js";
 import type { Config } from "./types.js";
 
 /** A configuration that cannot be used; the message says what to change. */
-export class ConfigError extends Error {
-  readonly code = "ERR_VERDICT_CONFIG";
+export class ConfigError extends VerdictError {
   constructor(message: string) {
-    super(message);
-    this.name = "ConfigError";
+    super("config_invalid", message);
   }
 }
 

@@ -301,11 +301,11 @@ export class Decider {
       return { ...base, decision: "DENY", reasons: [reason("state_unavailable")] };
     }
     if (!(error instanceof TokenError)) throw error;
-    const dpop = error.code === "dpop_invalid" || error.code === "dpop_replayed";
+    const dpop = error.reason === "dpop_invalid" || error.reason === "dpop_replayed";
     return {
       ...base,
       decision: "DENY",
-      reasons: [reason(error.code, error.message)],
+      reasons: [reason(error.reason, error.message)],
       challenge: { error: dpop ? "invalid_dpop_proof" : "invalid_token", scopes: [], acrValues: [], description: error.message },
     };
   }

@@ -4,6 +4,7 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
 import { createServer } from "node:net";
+import { VerdictError } from "../errors/index.js";
 import { toolPath } from "../paths.js";
 
 export interface MongoServerProcess {
@@ -25,7 +26,7 @@ export function mongodOnPath(): boolean {
 
 /** The pinned local-mongo; with `dbpath` its data persists there, else it lives in memory. */
 export async function startLocalMongo(options: { dbpath?: string; port?: number } = {}): Promise<MongoServerProcess> {
-  if (!localMongoAvailable()) throw new Error(`${toolPath("local-mongo")} is missing: run npm run tools (needs Java 17+ and Maven)`);
+  if (!localMongoAvailable()) throw new VerdictError("tool_missing", `${toolPath("local-mongo")} is missing: run npm run tools (needs Java 17+ and Maven)`);
   const args = ["--port", String(options.port ?? 0), "--exit-with-stdin"];
   if (options.dbpath) {
     mkdirSync(options.dbpath, { recursive: true });

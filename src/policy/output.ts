@@ -1,5 +1,6 @@
 // What `verdict/decision` must return, checked before Verdict acts on it. A result
 // that does not fit is a PolicyError (DENY policy_error), never an allow.
+import { VerdictError } from "../errors/index.js";
 import type { Reason } from "../reasons/index.js";
 
 export type Effect = "allow" | "deny" | "step_up";
@@ -75,11 +76,9 @@ export interface PolicyDecision {
   explain: RuleHit[];
 }
 
-export class PolicyError extends Error {
-  readonly code = "policy_error";
+export class PolicyError extends VerdictError {
   constructor(message: string) {
-    super(message);
-    this.name = "PolicyError";
+    super("policy_error", message);
   }
 }
 

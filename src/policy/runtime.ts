@@ -3,6 +3,7 @@
 // atomically when its file changes; a bundle that fails to load leaves the last
 // good one serving, and says why in the log and the metrics.
 import type { BundleRole, Logger, Metrics, ReloadFailure } from "../observability/index.js";
+import { VerdictError } from "../errors/index.js";
 import { BundleError, loadBundle } from "./bundle.js";
 import { PolicyEngine } from "./engine.js";
 import type { EvaluationBounds } from "./pool.js";
@@ -164,7 +165,7 @@ export class PolicyRuntime {
    */
   current(): PolicyEngine {
     const engine = this.active.engine;
-    if (!engine) throw new Error("the policy runtime is closed");
+    if (!engine) throw new VerdictError("internal", "the policy runtime is closed");
     return engine;
   }
 

@@ -15,6 +15,7 @@ import {
 import type { Caller } from "../decide/index.js";
 import { StateUnavailableError } from "../state/index.js";
 import type { Decider } from "../decide/index.js";
+import { VerdictError } from "../errors/index.js";
 import type { Logger } from "../observability/index.js";
 import { AUDIT_SERVICE_NAME, type QueryHandler } from "./audit-service.js";
 import { authenticateCall, type CallerRegistry } from "./callers.js";
@@ -160,7 +161,7 @@ export async function startGrpcServer({ host, port, decider, callers, tls, maxBa
   const address = `${host.includes(":") ? `[${host}]` : host}:${port}`;
   const bound = await new Promise<number>((resolve, reject) =>
     server.bindAsync(address, serverCredentials(tls), (error, actual) =>
-      error ? reject(new Error(`cannot listen on ${address}: ${describeBindError(error)}`)) : resolve(actual),
+      error ? reject(new VerdictError("listen_failed", `cannot listen on ${address}: ${describeBindError(error)}`)) : resolve(actual),
     ),
   );
 

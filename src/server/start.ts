@@ -2,6 +2,7 @@
 import { maskRulesFrom, MaskRuleError, openAuditLog, type AuditLog, type AuditStore } from "../audit/index.js";
 import type { Config } from "../config/index.js";
 import { Decider } from "../decide/index.js";
+import { VerdictError } from "../errors/index.js";
 import { createMetrics, serveMetrics, type Logger, type Metrics, type RunningMetricsServer } from "../observability/index.js";
 import { DEFAULT_BOUNDS, PolicyRuntime, ShadowRecorder, type WatchOptions } from "../policy/index.js";
 import { StateStore, sweepExpired } from "../state/index.js";
@@ -75,7 +76,7 @@ export async function startVerdict(config: Config, { log, mongoUri, watchOptions
       maskRulesFrom(active.data); // masking rules that do not fit are refused now, not at the first record
     } catch (error) {
       await policies.close();
-      if (error instanceof MaskRuleError) throw new Error(`policy bundle ${active.source}: ${error.message}`);
+      if (error instanceof MaskRuleError) throw new VerdictError("mask_rule_invalid", `policy bundle ${active.source}: ${error.message}`);
       throw error;
     }
     ({ audit, store: auditStore } = openAuditLog({ config: config.audit, mongoUri, database: config.mongo.database, log }));

@@ -10,13 +10,12 @@ import {
   type ReleaseRequestMessage,
   type StructMessage,
 } from "@verdict/sdk/wire";
+import { VerdictError } from "../errors/index.js";
 import type { BatchInput, CheckCommon, CheckInput, CheckItem } from "../decide/index.js";
 
-export class InvalidArgumentError extends Error {
-  readonly code = "invalid_argument";
+export class InvalidArgumentError extends VerdictError {
   constructor(message: string) {
-    super(message);
-    this.name = "InvalidArgumentError";
+    super("invalid_argument", message);
   }
 }
 

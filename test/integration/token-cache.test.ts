@@ -21,7 +21,7 @@ async function reason(token: string, context: Partial<Parameters<TokenVerifier["
     const verified = await verifier.verify(token, { audience: TEST_AUDIENCE, now: now(), ...context });
     return verified.via;
   } catch (error) {
-    if (error instanceof TokenError) return error.code;
+    if (error instanceof TokenError) return error.reason;
     throw error;
   }
 }
