@@ -50,11 +50,11 @@ export const MAX_LIMIT = 1_000;
 const SORT = { time: -1, _id: -1 } as const;
 
 /**
- * The indexes of the `decisions` collection. Each query's equality field leads,
- * then the sort (time, _id): an index scan in order, no in-memory sort. The TTL
- * index enforces retention on MongoDB.
+ * The query indexes of the `decisions` collection (store.ts adds the TTL index).
+ * Each query's equality field leads, then the sort (time, _id): an index scan in
+ * order, no in-memory sort.
  */
-export const INDEXES: readonly { name: string; key: Document; expireAfterSeconds?: number }[] = [
+export const QUERY_INDEXES: readonly { name: string; key: Document }[] = [
   { name: "audit_time", key: SORT },
   { name: "audit_subject_time", key: { subject: 1, ...SORT } },
   { name: "audit_client_id_time", key: { client_id: 1, ...SORT } },
@@ -62,7 +62,6 @@ export const INDEXES: readonly { name: string; key: Document; expireAfterSeconds
   { name: "audit_decision_time", key: { decision: 1, ...SORT } },
   { name: "audit_reason_time", key: { "reasons.code": 1, ...SORT } },
   { name: "audit_api_time", key: { "caller.api": 1, ...SORT } },
-  { name: "audit_expires_at_ttl", key: { expires_at: 1 }, expireAfterSeconds: 0 },
 ];
 
 const CONTROL = /[\u0000-\u001f\u007f]/;

@@ -160,7 +160,6 @@ export class AuditLog implements DecisionRecorder {
       }
     }
     this.phase = "closed";
-    await this.options.store.close().catch(() => {});
     this.log.info({ ...this.stats(), spillBytes: this.options.spill.pendingBytes() }, "audit trail closed");
   }
 

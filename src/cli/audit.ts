@@ -1,6 +1,8 @@
 // `verdict audit query`: who did what, for whom, and why it was allowed.
 import { AuditQueryError, AuditStore, DEFAULT_LIMIT, MAX_LIMIT, parseAuditQuery, publicRecord, type AuditRecord } from "../audit/index.js";
 import { loadConfigFile, stateDirFrom, type Environment } from "../config/index.js";
+import { Database } from "../database/index.js";
+import { silentLogger } from "../observability/index.js";
 import { parseOptions, UsageError } from "./args.js";
 import { resolveDatabase } from "./local-database.js";
 
@@ -67,7 +69,8 @@ export async function audit(argv: string[], env: Environment): Promise<void> {
 
   const config = options.config !== undefined ? loadConfigFile(options.config, env) : undefined;
   const database = await resolveDatabase(config?.mongo.uri, env.MONGODB_URI, stateDirFrom(env));
-  const store = AuditStore.open({ uri: database.uri, database: config?.mongo.database ?? DEFAULT_DATABASE, timeoutMs: 10_000 });
+  const db = Database.open({ uri: database.uri, database: config?.mongo.database ?? DEFAULT_DATABASE, log: silentLogger(), serverSelectionTimeoutMs: 10_000 });
+  const store = AuditStore.open(db, { timeoutMs: 10_000 });
   try {
     if (options.explain) {
       let plan;
@@ -93,7 +96,7 @@ export async function audit(argv: string[], env: Environment): Promise<void> {
     }
     if (result.nextPageToken) process.stderr.write(`more records match: repeat with --page-token ${result.nextPageToken}\n`);
   } finally {
-    await store.close();
+    await db.close();
     await database.release();
   }
 }

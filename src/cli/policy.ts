@@ -5,13 +5,14 @@
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { isJsonObject } from "@verdict/sdk/wire";
+import { isJsonObject, reason } from "@verdict/sdk/wire";
 import { loadConfigFile, type Environment } from "../config/index.js";
+import { Database } from "../database/index.js";
 import { VerdictError } from "../errors/index.js";
-import { silentLogger } from "../observability/index.js";
+import { createMetrics, silentLogger } from "../observability/index.js";
 import { defaultBundlePath, defaultPolicyDir, toolPath } from "../paths.js";
-import { buildBundle, DEFAULT_BOUNDS, describeObligation, listDisagreements, loadBundle, PolicyEngine, PolicyError, type PolicyInput } from "../policy/index.js";
-import { StateStore } from "../state/index.js";
+import { buildBundle, DEFAULT_BOUNDS, loadBundle, PolicyEngine, PolicyError, type PolicyInput } from "../policy/index.js";
+import { openDisagreements } from "../state/index.js";
 import { parseOptions, required, UsageError } from "./args.js";
 
 export const usage = `verdict policy COMMAND [options]
@@ -186,13 +187,13 @@ async function evaluate(argv: string[]): Promise<void> {
       reasons: decision.reasons,
       required_scopes: decision.requiredScopes,
       step_up: decision.stepUp ? { acr_values: decision.stepUp.acrValues, ...(decision.stepUp.maxAge !== undefined ? { max_age: decision.stepUp.maxAge } : {}) } : null,
-      obligations: decision.obligations.map((o) => ({ ...describeObligation(o), reason: o.reason })),
+      obligations: decision.obligations.map((o) => ({ ...engine.obligations.summary(o), reason: o.reason })),
       rules: decision.explain,
     };
     process.stdout.write(JSON.stringify(out, null, 2) + "\n");
   } catch (error) {
     if (!(error instanceof PolicyError)) throw error;
-    const out = { revision: engine.revision, effect: "deny", reasons: [{ code: "policy_error", message: error.message }], rules: [] };
+    const out = { revision: engine.revision, effect: "deny", reasons: [reason("policy_error", error.message)], rules: [] };
     process.stdout.write(JSON.stringify(out, null, 2) + "\n");
     throw new PolicyCommandError(`the policy failed: ${error.message}`);
   } finally {
@@ -217,16 +218,18 @@ async function disagreements(argv: string[], env: Environment): Promise<void> {
   const database = options.database ?? config?.mongo.database ?? "verdict";
 
   // A command, not a request path: a patient deadline.
-  const store = StateStore.open({ uri, database, timeoutMs: 10_000, log: silentLogger() });
+  const log = silentLogger();
+  const db = Database.open({ uri, database, log, serverSelectionTimeoutMs: 10_000 });
   try {
-    const records = await listDisagreements(store, {
+    const store = openDisagreements(db, { timeoutMs: 10_000, retentionDays: 1, log, metrics: createMetrics() });
+    const records = await store.list({
       limit,
       ...(since ? { since } : {}),
       ...(options["shadow-revision"] !== undefined ? { shadowRevision: options["shadow-revision"] } : {}),
     });
     for (const record of records) process.stdout.write(JSON.stringify(record) + "\n");
   } finally {
-    await store.close();
+    await db.close();
   }
 }
 

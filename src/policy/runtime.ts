@@ -2,6 +2,7 @@
 // shadow (candidate) bundle. Each is loaded off the request path and swapped in
 // atomically when its file changes; a bundle that fails to load leaves the last
 // good one serving, and says why in the log and the metrics.
+import type { ObligationRegistry } from "../obligations/index.js";
 import type { BundleRole, Logger, Metrics, ReloadFailure } from "../observability/index.js";
 import { VerdictError } from "../errors/index.js";
 import { BundleError, loadBundle } from "./bundle.js";
@@ -18,6 +19,8 @@ export interface PolicyRuntimeOptions {
   watchOptions?: Partial<WatchOptions>;
   log: Logger;
   metrics: Metrics;
+  /** The obligation types decisions may ask for (default: reserve, rate, once). */
+  obligations?: ObligationRegistry;
 }
 
 export type ReloadOutcome = { result: "loaded"; revision: string } | { result: "unchanged"; revision: string } | { result: "failed"; reason: ReloadFailure; error: string };
@@ -95,6 +98,7 @@ class ServedBundle {
     try {
       engine = await PolicyEngine.load(bundle, {
         bounds,
+        ...(this.options.obligations ? { obligations: this.options.obligations } : {}),
         onWorkerLost: (why) => log.warn({ bundle: this.role, revision: bundle.revision, why }, "policy worker replaced"),
       });
     } catch (error) {

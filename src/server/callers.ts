@@ -2,13 +2,10 @@
 // the x-verdict-api-key metadata. Configuration holds only keys' SHA-256.
 import { createHash } from "node:crypto";
 import type { PeerCertificate } from "node:tls";
-import * as grpc from "@grpc/grpc-js";
 import type { Metadata } from "@grpc/grpc-js";
+import { API_KEY_METADATA } from "@verdict/sdk/wire";
 import type { ApiConfig, ClientCertificateIdentity } from "../config/index.js";
 import type { Caller } from "../decide/index.js";
-import type { Logger } from "../observability/index.js";
-
-export const API_KEY_HEADER = "x-verdict-api-key";
 
 /** What the transport knows about a call. */
 export interface CallCredentials {
@@ -43,16 +40,16 @@ export class CallerRegistry {
   }
 
   authenticate({ metadata, peerCertificate }: CallCredentials): Authentication {
-    const keys = metadata.get(API_KEY_HEADER);
-    if (keys.length > 1) return { ok: false, why: `${API_KEY_HEADER} sent more than once` };
+    const keys = metadata.get(API_KEY_METADATA);
+    if (keys.length > 1) return { ok: false, why: `${API_KEY_METADATA} sent more than once` };
     const key = keys[0];
-    if (key !== undefined && (typeof key !== "string" || key.length === 0 || key.length > 512)) return { ok: false, why: `malformed ${API_KEY_HEADER}` };
+    if (key !== undefined && (typeof key !== "string" || key.length === 0 || key.length > 512)) return { ok: false, why: `malformed ${API_KEY_METADATA}` };
     // A lookup by the key's hash: the hash is not secret, and comparing hashes
     // reveals nothing useful about the key through timing.
     const byKey = key !== undefined ? this.byKeyHash.get(hashApiKey(key)) : undefined;
-    if (key !== undefined && !byKey) return { ok: false, why: `unknown ${API_KEY_HEADER}` };
+    if (key !== undefined && !byKey) return { ok: false, why: `unknown ${API_KEY_METADATA}` };
 
-    if (!this.mutualTls) return byKey ? { ok: true, caller: byKey.caller } : { ok: false, why: `missing ${API_KEY_HEADER}` };
+    if (!this.mutualTls) return byKey ? { ok: true, caller: byKey.caller } : { ok: false, why: `missing ${API_KEY_METADATA}` };
 
     if (!peerCertificate) return { ok: false, why: "no verified client certificate" };
     const matches = this.withCertificates.filter((registered) => registered.identity && certificateMatches(peerCertificate, registered.identity));
@@ -87,20 +84,3 @@ function subjectAltNames(text: string | undefined): { dns: string[]; uri: string
   return out;
 }
 
-/**
- * The API making this gRPC call, or undefined after answering UNAUTHENTICATED
- * (and logging who was refused and why; never the key).
- */
-export function authenticateCall(
-  callers: CallerRegistry,
-  call: grpc.ServerUnaryCall<unknown, unknown>,
-  method: string,
-  log: Logger,
-  callback: grpc.sendUnaryData<never>,
-): Caller | undefined {
-  const authentication = callers.authenticate({ metadata: call.metadata, peerCertificate: call.getAuthContext().sslPeerCertificate });
-  if (authentication.ok) return authentication.caller;
-  log.warn({ peer: call.getPeer(), method, why: authentication.why }, "unauthenticated caller refused");
-  callback({ code: grpc.status.UNAUTHENTICATED, details: `caller not authenticated: ${authentication.why}` });
-  return undefined;
-}

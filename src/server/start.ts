@@ -1,15 +1,16 @@
 // The composition root: builds every stage from the validated Config and serves.
 import { maskRulesFrom, MaskRuleError, openAuditLog, type AuditLog, type AuditStore } from "../audit/index.js";
 import type { Config } from "../config/index.js";
+import { Database } from "../database/index.js";
 import { Decider } from "../decide/index.js";
 import { VerdictError } from "../errors/index.js";
+import { defaultObligations, type ObligationRegistry } from "../obligations/index.js";
 import { createMetrics, serveMetrics, type Logger, type Metrics, type RunningMetricsServer } from "../observability/index.js";
-import { DEFAULT_BOUNDS, PolicyRuntime, ShadowRecorder, type WatchOptions } from "../policy/index.js";
-import { StateStore, sweepExpired } from "../state/index.js";
+import { DEFAULT_BOUNDS, PolicyRuntime, type WatchOptions } from "../policy/index.js";
+import { openDisagreements, openState } from "../state/index.js";
 import { IssuerRegistry, TokenVerifier } from "../token/index.js";
-import { auditQueryHandler } from "./audit-service.js";
 import { CallerRegistry } from "./callers.js";
-import { startGrpcServer } from "./grpc.js";
+import { startGrpcServer } from "./grpc/server.js";
 
 export interface RunningVerdict {
   port: number;
@@ -35,6 +36,8 @@ export interface StartOptions {
   mongoUri: string;
   /** Faster bundle watching, for tests. */
   watchOptions?: Partial<WatchOptions>;
+  /** The obligation types policies may ask for (default: reserve, rate, once); tests register more. */
+  obligations?: ObligationRegistry;
 }
 
 /** How often expired state is deleted on servers that do not honour TTL indexes. */
@@ -56,9 +59,10 @@ function warnAboutInsecureSettings(config: Config, log: Logger): void {
   if (config.insecurePlaintext) log.warn({ listen: config.listen }, "[INSECURE CONFIG] insecure_plaintext: serving without TLS beyond loopback");
 }
 
-export async function startVerdict(config: Config, { log, mongoUri, watchOptions }: StartOptions): Promise<RunningVerdict> {
+export async function startVerdict(config: Config, { log, mongoUri, watchOptions, obligations = defaultObligations }: StartOptions): Promise<RunningVerdict> {
   const metrics = createMetrics();
   const policies = await PolicyRuntime.start({
+    obligations,
     bundlePath: config.bundlePath,
     shadowBundlePath: config.policy.shadowBundlePath,
     bounds: { ...DEFAULT_BOUNDS, timeoutMs: config.policy.timeoutMs, memoryMb: config.policy.memoryMb, workers: config.policy.workers },
@@ -68,8 +72,6 @@ export async function startVerdict(config: Config, { log, mongoUri, watchOptions
     metrics,
   });
 
-  let audit: AuditLog | undefined;
-  let auditStore: AuditStore | undefined;
   if (config.audit.enabled) {
     const active = policies.current();
     try {
@@ -79,7 +81,14 @@ export async function startVerdict(config: Config, { log, mongoUri, watchOptions
       if (error instanceof MaskRuleError) throw new VerdictError("mask_rule_invalid", `policy bundle ${active.source}: ${error.message}`);
       throw error;
     }
-    ({ audit, store: auditStore } = openAuditLog({ config: config.audit, mongoUri, database: config.mongo.database, log }));
+  }
+
+  // The one connection of the process: state, shadow disagreements and the audit trail.
+  const database = Database.open({ uri: mongoUri, database: config.mongo.database, log, serverSelectionTimeoutMs: Math.max(config.mongo.timeoutMs, 5_000) });
+  let audit: AuditLog | undefined;
+  let auditStore: AuditStore | undefined;
+  if (config.audit.enabled) {
+    ({ audit, store: auditStore } = openAuditLog({ config: config.audit, database, log }));
   } else {
     log.warn("[AUDIT DISABLED] audit.enabled is false: decisions are not recorded");
   }
@@ -89,19 +98,20 @@ export async function startVerdict(config: Config, { log, mongoUri, watchOptions
     onJwksEvent: (event) => (event.type === "fetched" ? log.info(event, "issuer keys fetched") : log.warn(event, "issuer keys")),
   });
   const verifier = new TokenVerifier(issuers, config.token);
-  const state = StateStore.open({ uri: mongoUri, database: config.mongo.database, timeoutMs: config.mongo.timeoutMs, log });
-  if (!(await state.prepare(STATE_READY_WAIT_MS))) {
+  const state = openState(database, { timeoutMs: config.mongo.timeoutMs, log });
+  const shadowRecorder = config.policy.shadowBundlePath
+    ? openDisagreements(database, { timeoutMs: config.mongo.timeoutMs, retentionDays: config.policy.shadowRetentionDays, log, metrics })
+    : undefined;
+  if (!(await database.prepare(STATE_READY_WAIT_MS))) {
     log.warn({ database: config.mongo.database }, "the database is not answering: serving anyway; decisions that need state are denied until it does");
   }
-  state.startSweeping(SWEEP_INTERVAL_MS, sweepExpired);
-  const shadowRecorder = config.policy.shadowBundlePath
-    ? new ShadowRecorder({ store: state, retentionDays: config.policy.shadowRetentionDays, log, metrics })
-    : undefined;
+  database.startSweeping(SWEEP_INTERVAL_MS);
 
   const decider = new Decider({
     verifier,
     policies: { current: () => policies.current(), shadow: () => policies.shadow() },
     state,
+    obligations,
     dpop: { maxAgeSeconds: config.token.dpopMaxAgeSeconds, skewSeconds: config.token.clockSkewSeconds, maxBytes: config.token.maxBytes },
     log,
     metrics,
@@ -121,14 +131,14 @@ export async function startVerdict(config: Config, { log, mongoUri, watchOptions
       tls: config.tls,
       maxBatchItems: config.maxBatchItems,
       log,
-      auditQuery: auditQueryHandler({ store: auditStore, callers, grants: config.audit.queryGrants, log }),
+      audit: { store: auditStore, grants: config.audit.queryGrants },
     });
     if (config.metricsListen) metricsServer = await serveMetrics(metrics.registry, config.metricsListen.host, config.metricsListen.port);
   } catch (error) {
     await grpcServer?.shutdown(0);
     await audit?.close();
     await policies.close();
-    await state.close();
+    await database.close();
     throw error;
   }
   const address = `${config.listen.host}:${grpcServer.port}`;
@@ -165,7 +175,7 @@ export async function startVerdict(config: Config, { log, mongoUri, watchOptions
       await metricsServer?.close();
       await shadowRecorder?.flush();
       await policies.close();
-      await state.close();
+      await database.close();
       log.info("verdict stopped");
     },
   };

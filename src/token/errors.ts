@@ -1,5 +1,5 @@
 import { VerdictError } from "../errors/index.js";
-import { TOKEN_REASONS, type TokenReasonCode } from "../reasons/index.js";
+import { TOKEN_REASONS, type TokenReasonCode } from "@verdict/sdk/wire";
 
 /**
  * Why a token was refused. `reason` is the stable reason code of the DENY it

@@ -5,7 +5,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort, startLocalMongo, type MongoServerProcess } from "../../src/dev/index.js";
+import { startLocalMongo, type MongoServerProcess } from "../../src/dev/index.js";
+import { freePort } from "../support/mongo-servers.js";
 import { buildFixtureBundle } from "../support/bundles.js";
 import { startTestVerdict, type TestVerdict } from "../support/verdict.js";
 

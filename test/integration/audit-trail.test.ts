@@ -18,6 +18,7 @@ import {
   type AuditSettings,
   type DecisionRecord,
 } from "../../src/audit/index.js";
+import { Database } from "../../src/database/index.js";
 import { createLogger, silentLogger } from "../../src/observability/index.js";
 import { decisionEvent, POLICY_DATA, principal, type EventOptions } from "../support/audit.js";
 import { connectTestClient, mongoUri, uniqueDatabaseName } from "../support/mongo.js";
@@ -29,12 +30,14 @@ const settings: AuditSettings = { retentionDays: 90, batchSize: 50, flushInterva
 
 let client: MongoClient;
 const opened: AuditLog[] = [];
+const databases: Database[] = [];
 
 beforeAll(async () => {
   client = await connectTestClient();
 });
 afterAll(async () => {
   await Promise.all(opened.map((log) => log.close()));
+  await Promise.all(databases.map((database) => database.close()));
   await client.close();
 });
 
@@ -49,7 +52,9 @@ interface Trail {
 function openTrail(options: { uri?: string; database?: string; spillDir?: string; settings?: Partial<AuditSettings>; timeoutMs?: number; now?: () => number } = {}): Trail {
   const database = options.database ?? uniqueDatabaseName("audit");
   const spill = new SpillDirectory(options.spillDir ?? mkdtempSync(join(tmpdir(), "verdict-audit-spill-")));
-  const store = AuditStore.open({ uri: options.uri ?? mongoUri(), database, timeoutMs: options.timeoutMs ?? 5_000 });
+  const db = Database.open({ uri: options.uri ?? mongoUri(), database, log: testLog });
+  databases.push(db);
+  const store = AuditStore.open(db, { timeoutMs: options.timeoutMs ?? 5_000 });
   const log = new AuditLog({ store, spill, settings: { ...settings, ...options.settings }, log: testLog, ...(options.now ? { now: options.now } : {}) });
   log.start();
   opened.push(log);
