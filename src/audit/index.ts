@@ -24,4 +24,5 @@ export {
 export { SpillDirectory, type SpillChunk } from "./spill.js";
 export { AuditStore, AuditStoreUnavailableError, DECISIONS, INDEXES, type WriteOutcome } from "./store.js";
 export { AuditLog, type AuditLogOptions, type AuditSettings, type AuditStats } from "./writer.js";
+export { auditSchema, type AuditConfig } from "./config.js";
 export { openAuditLog, type OpenAuditOptions } from "./open.js";

@@ -1,6 +1,6 @@
 // Builds the audit trail of a serving Verdict from its configuration.
 import { join } from "node:path";
-import type { AuditConfig } from "../config/index.js";
+import type { AuditConfig } from "./config.js";
 import type { Database } from "../database/index.js";
 import type { Logger } from "../observability/index.js";
 import { SpillDirectory } from "./spill.js";
@@ -23,8 +23,8 @@ export interface OpenAuditOptions {
 export function openAuditLog({ config, database, log, now }: OpenAuditOptions): { audit: AuditLog; store: AuditStore } {
   // One subdirectory per database, so that records are never replayed into
   // another deployment's trail.
-  const spill = new SpillDirectory(join(config.spillDir, database.name));
-  const store = AuditStore.open(database, { timeoutMs: config.writeTimeoutMs });
+  const spill = new SpillDirectory(join(config.spill_dir, database.name));
+  const store = AuditStore.open(database, { timeoutMs: config.write_timeout_ms });
   const audit = new AuditLog({ store, spill, settings: config, log, ...(now ? { now } : {}) });
   audit.start();
   return { audit, store };

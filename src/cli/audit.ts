@@ -68,8 +68,8 @@ export async function audit(argv: string[], env: Environment): Promise<void> {
   }
 
   const config = options.config !== undefined ? loadConfigFile(options.config, env) : undefined;
-  const database = await resolveDatabase(config?.mongo.uri, env.MONGODB_URI, stateDirFrom(env));
-  const db = Database.open({ uri: database.uri, database: config?.mongo.database ?? DEFAULT_DATABASE, log: silentLogger(), serverSelectionTimeoutMs: 10_000 });
+  const database = await resolveDatabase(config?.mongodb_uri, env.MONGODB_URI, stateDirFrom(env));
+  const db = Database.open({ uri: database.uri, database: config?.mongodb_database ?? DEFAULT_DATABASE, log: silentLogger(), serverSelectionTimeoutMs: 10_000 });
   const store = AuditStore.open(db, { timeoutMs: 10_000 });
   try {
     if (options.explain) {

@@ -213,9 +213,9 @@ async function disagreements(argv: string[], env: Environment): Promise<void> {
   const since = options.since !== undefined ? new Date(options.since) : undefined;
   if (since && Number.isNaN(since.getTime())) throw new UsageError("--since must be a time, e.g. 2025-01-31T12:00:00Z");
   const config = options.config !== undefined ? loadConfigFile(options.config, env) : undefined;
-  const uri = config?.mongo.uri ?? env.MONGODB_URI;
+  const uri = config?.mongodb_uri ?? env.MONGODB_URI;
   if (!uri) throw new UsageError("no database: give --config FILE (with mongodb_uri) or set MONGODB_URI");
-  const database = options.database ?? config?.mongo.database ?? "verdict";
+  const database = options.database ?? config?.mongodb_database ?? "verdict";
 
   // A command, not a request path: a patient deadline.
   const log = silentLogger();

@@ -4,7 +4,7 @@ import { createHash } from "node:crypto";
 import type { PeerCertificate } from "node:tls";
 import type { Metadata } from "@grpc/grpc-js";
 import { API_KEY_METADATA } from "@verdict/sdk/wire";
-import type { ApiConfig, ClientCertificateIdentity } from "../config/index.js";
+import type { ApiConfig, ClientCertificateIdentity } from "./config.js";
 import type { Caller } from "../decide/index.js";
 
 /** What the transport knows about a call. */
@@ -31,11 +31,11 @@ export class CallerRegistry {
   ) {
     for (const api of apis) {
       const registered: Registered = {
-        caller: { name: api.name, audience: api.audience, scopes: new Set(api.scopes), unknownScopes: api.unknownScopes },
-        ...(api.clientCertificate ? { identity: api.clientCertificate } : {}),
+        caller: { name: api.name, audience: api.audience, scopes: new Set(api.scopes), unknownScopes: api.unknown_scopes },
+        ...(api.client_certificate ? { identity: api.client_certificate } : {}),
       };
-      if (api.keySha256) this.byKeyHash.set(api.keySha256, registered);
-      if (api.clientCertificate) this.withCertificates.push(registered);
+      if (api.key_sha256) this.byKeyHash.set(api.key_sha256, registered);
+      if (api.client_certificate) this.withCertificates.push(registered);
     }
   }
 
@@ -69,9 +69,9 @@ export function certificateMatches(certificate: PeerCertificate, identity: Clien
   const cn = certificate.subject?.CN;
   const commonNames = Array.isArray(cn) ? cn : cn !== undefined ? [cn] : [];
   const names = subjectAltNames(certificate.subjectaltname);
-  if (identity.subjectCn !== undefined && !commonNames.includes(identity.subjectCn)) return false;
-  if (identity.dnsSan !== undefined && !names.dns.includes(identity.dnsSan)) return false;
-  if (identity.uriSan !== undefined && !names.uri.includes(identity.uriSan)) return false;
+  if (identity.subject_cn !== undefined && !commonNames.includes(identity.subject_cn)) return false;
+  if (identity.dns_san !== undefined && !names.dns.includes(identity.dns_san)) return false;
+  if (identity.uri_san !== undefined && !names.uri.includes(identity.uri_san)) return false;
   return true;
 }
 

@@ -10,7 +10,7 @@ import { DEFAULT_BOUNDS, PolicyRuntime, type WatchOptions } from "../policy/inde
 import { openDisagreements, openState } from "../state/index.js";
 import { IssuerRegistry, TokenVerifier } from "../token/index.js";
 import { CallerRegistry } from "./callers.js";
-import { startGrpcServer } from "./grpc/server.js";
+import { formatAddress, startGrpcServer } from "./grpc/server.js";
 
 export interface RunningVerdict {
   port: number;
@@ -32,7 +32,7 @@ export interface RunningVerdict {
 
 export interface StartOptions {
   log: Logger;
-  /** The database to use; the CLI resolves config.mongo.uri (or starts local-mongo) first. */
+  /** The database to use; the CLI resolves config.mongodb_uri (or starts local-mongo) first. */
   mongoUri: string;
   /** Faster bundle watching, for tests. */
   watchOptions?: Partial<WatchOptions>;
@@ -49,24 +49,24 @@ const STATE_READY_WAIT_MS = 5_000;
 /** Insecure options are explicit, and loud: each is logged at start. */
 function warnAboutInsecureSettings(config: Config, log: Logger): void {
   for (const issuer of config.issuers) {
-    if (issuer.allowUntypedJwt) log.warn({ issuer: issuer.issuer }, "[INSECURE CONFIG] allow_typ_jwt: this issuer's tokens need not be typed at+jwt, so ID tokens may pass as access tokens");
-    if (issuer.jwksUri?.startsWith("http:")) log.warn({ issuer: issuer.issuer }, "[INSECURE CONFIG] jwks_uri is plain http: keys can be replaced in transit");
+    if (issuer.allow_typ_jwt) log.warn({ issuer: issuer.issuer }, "[INSECURE CONFIG] allow_typ_jwt: this issuer's tokens need not be typed at+jwt, so ID tokens may pass as access tokens");
+    if (issuer.jwks_uri?.startsWith("http:")) log.warn({ issuer: issuer.issuer }, "[INSECURE CONFIG] jwks_uri is plain http: keys can be replaced in transit");
     if (issuer.introspection?.endpoint.startsWith("http:")) log.warn({ issuer: issuer.issuer }, "[INSECURE CONFIG] introspection endpoint is plain http: tokens travel in clear");
   }
   for (const api of config.apis) {
-    if (api.unknownScopes === "ignore") log.warn({ api: api.name }, "[INSECURE CONFIG] unknown_scopes: ignore: scopes this API does not declare are dropped, not refused");
+    if (api.unknown_scopes === "ignore") log.warn({ api: api.name }, "[INSECURE CONFIG] unknown_scopes: ignore: scopes this API does not declare are dropped, not refused");
   }
-  if (config.insecurePlaintext) log.warn({ listen: config.listen }, "[INSECURE CONFIG] insecure_plaintext: serving without TLS beyond loopback");
+  if (config.insecure_plaintext) log.warn({ listen: config.listen }, "[INSECURE CONFIG] insecure_plaintext: serving without TLS beyond loopback");
 }
 
 export async function startVerdict(config: Config, { log, mongoUri, watchOptions, obligations = defaultObligations }: StartOptions): Promise<RunningVerdict> {
   const metrics = createMetrics();
   const policies = await PolicyRuntime.start({
     obligations,
-    bundlePath: config.bundlePath,
-    shadowBundlePath: config.policy.shadowBundlePath,
-    bounds: { ...DEFAULT_BOUNDS, timeoutMs: config.policy.timeoutMs, memoryMb: config.policy.memoryMb, workers: config.policy.workers },
-    watch: config.policy.watch,
+    bundlePath: config.bundle,
+    shadowBundlePath: config.shadow_bundle,
+    bounds: { ...DEFAULT_BOUNDS, timeoutMs: config.policy_timeout_ms, memoryMb: config.policy_memory_mb, workers: config.policy_workers },
+    watch: config.bundle_watch,
     ...(watchOptions ? { watchOptions } : {}),
     log,
     metrics,
@@ -84,7 +84,7 @@ export async function startVerdict(config: Config, { log, mongoUri, watchOptions
   }
 
   // The one connection of the process: state, shadow disagreements and the audit trail.
-  const database = Database.open({ uri: mongoUri, database: config.mongo.database, log, serverSelectionTimeoutMs: Math.max(config.mongo.timeoutMs, 5_000) });
+  const database = Database.open({ uri: mongoUri, database: config.mongodb_database, log, serverSelectionTimeoutMs: Math.max(config.state_timeout_ms, 5_000) });
   let audit: AuditLog | undefined;
   let auditStore: AuditStore | undefined;
   if (config.audit.enabled) {
@@ -97,13 +97,13 @@ export async function startVerdict(config: Config, { log, mongoUri, watchOptions
   const issuers = IssuerRegistry.fromConfig(config.issuers, {
     onJwksEvent: (event) => (event.type === "fetched" ? log.info(event, "issuer keys fetched") : log.warn(event, "issuer keys")),
   });
-  const verifier = new TokenVerifier(issuers, config.token);
-  const state = openState(database, { timeoutMs: config.mongo.timeoutMs, log });
-  const shadowRecorder = config.policy.shadowBundlePath
-    ? openDisagreements(database, { timeoutMs: config.mongo.timeoutMs, retentionDays: config.policy.shadowRetentionDays, log, metrics })
+  const verifier = new TokenVerifier(issuers, { clockSkewSeconds: config.clock_skew_seconds, maxBytes: config.max_token_bytes, cacheEntries: config.token_cache_entries });
+  const state = openState(database, { timeoutMs: config.state_timeout_ms, log });
+  const shadowRecorder = config.shadow_bundle
+    ? openDisagreements(database, { timeoutMs: config.state_timeout_ms, retentionDays: config.shadow_retention_days, log, metrics })
     : undefined;
   if (!(await database.prepare(STATE_READY_WAIT_MS))) {
-    log.warn({ database: config.mongo.database }, "the database is not answering: serving anyway; decisions that need state are denied until it does");
+    log.warn({ database: config.mongodb_database }, "the database is not answering: serving anyway; decisions that need state are denied until it does");
   }
   database.startSweeping(SWEEP_INTERVAL_MS);
 
@@ -112,14 +112,14 @@ export async function startVerdict(config: Config, { log, mongoUri, watchOptions
     policies: { current: () => policies.current(), shadow: () => policies.shadow() },
     state,
     obligations,
-    dpop: { maxAgeSeconds: config.token.dpopMaxAgeSeconds, skewSeconds: config.token.clockSkewSeconds, maxBytes: config.token.maxBytes },
+    dpop: { maxAgeSeconds: config.dpop_max_age_seconds, skewSeconds: config.clock_skew_seconds, maxBytes: config.max_token_bytes },
     log,
     metrics,
     ...(shadowRecorder ? { shadowRecorder } : {}),
-    shadowWaitMs: config.policy.shadowWaitMs,
+    shadowWaitMs: config.shadow_wait_ms,
     ...(audit ? { audit } : {}),
   });
-  const callers = new CallerRegistry(config.apis, config.tls?.clientCaFile !== undefined);
+  const callers = new CallerRegistry(config.apis, config.tls?.client_ca_file !== undefined);
   let grpcServer;
   let metricsServer: RunningMetricsServer | undefined;
   try {
@@ -129,11 +129,11 @@ export async function startVerdict(config: Config, { log, mongoUri, watchOptions
       decider,
       callers,
       tls: config.tls,
-      maxBatchItems: config.maxBatchItems,
+      maxBatchItems: config.max_batch_items,
       log,
-      audit: { store: auditStore, grants: config.audit.queryGrants },
+      audit: { store: auditStore, grants: config.audit.query_grants },
     });
-    if (config.metricsListen) metricsServer = await serveMetrics(metrics.registry, config.metricsListen.host, config.metricsListen.port);
+    if (config.metrics_listen) metricsServer = await serveMetrics(metrics.registry, config.metrics_listen.host, config.metrics_listen.port);
   } catch (error) {
     await grpcServer?.shutdown(0);
     await audit?.close();
@@ -141,7 +141,7 @@ export async function startVerdict(config: Config, { log, mongoUri, watchOptions
     await database.close();
     throw error;
   }
-  const address = `${config.listen.host}:${grpcServer.port}`;
+  const address = formatAddress(config.listen.host, grpcServer.port);
   log.info(
     {
       address,
@@ -149,7 +149,7 @@ export async function startVerdict(config: Config, { log, mongoUri, watchOptions
       issuers: config.issuers.map((i) => i.issuer),
       revision: policies.current().revision,
       ...(policies.shadow() ? { shadowRevision: policies.shadow()?.revision } : {}),
-      ...(metricsServer ? { metrics: `${config.metricsListen?.host}:${metricsServer.port}` } : {}),
+      ...(metricsServer && config.metrics_listen ? { metrics: formatAddress(config.metrics_listen.host, metricsServer.port) } : {}),
     },
     "verdict is serving",
   );

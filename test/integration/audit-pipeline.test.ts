@@ -86,8 +86,8 @@ describe("a Verdict whose audit trail cannot keep records", () => {
     unreachable.push(down);
     const { audit } = openAuditLog({ config, database: down, log: silentLogger() });
     logs.push(audit);
-    rmSync(join(config.spillDir, database), { recursive: true });
-    writeFileSync(join(config.spillDir, database), ""); // the spill directory cannot be written
+    rmSync(join(config.spill_dir, database), { recursive: true });
+    writeFileSync(join(config.spill_dir, database), ""); // the spill directory cannot be written
     const decider = new Decider({ verifier, policies: { current: () => engine }, state, dpop, log: silentLogger(), audit });
     const token = await issuer.token({ sub: "frank", scope: "payments:write" });
     const transfer = () => decider.check(input(token, { action: "payments:transfer", resource: { type: "account", id: "a", attributes: {} }, context: { amount: 100 } }));

@@ -117,7 +117,7 @@ describe("legacy issuers", () => {
     const token = await issuer.token({}, { typ: "JWT" });
     fresh();
     expect(await reason(token)).toBe("typ_invalid");
-    verifier = new TokenVerifier(IssuerRegistry.fromConfig([issuerConfig(issuer, { allowUntypedJwt: true })]), { clockSkewSeconds: 60, maxBytes: 8192 });
+    verifier = new TokenVerifier(IssuerRegistry.fromConfig([issuerConfig(issuer, { allow_typ_jwt: true })]), { clockSkewSeconds: 60, maxBytes: 8192 });
     expect(await reason(token)).toBe("jwt");
   });
 });

@@ -4,7 +4,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
 import { AUDIT_SERVICE, AuditServiceService, POLICY_DECISION_SERVICE, PolicyDecisionServiceService } from "@verdict/sdk/wire";
-import type { TlsConfig } from "../../config/index.js";
+import type { TlsConfig } from "../config.js";
 import type { Decider } from "../../decide/index.js";
 import { VerdictError } from "../../errors/index.js";
 import type { Logger } from "../../observability/index.js";
@@ -45,6 +45,11 @@ export function routeGrpcLogs(log: Logger): void {
   grpc.setLogVerbosity(grpc.logVerbosity.ERROR);
 }
 
+/** host:port, an IPv6 host in brackets (the configuration keeps hosts without them). */
+export function formatAddress(host: string, port: number): string {
+  return `${host.includes(":") ? `[${host}]` : host}:${port}`;
+}
+
 export async function startGrpcServer({ host, port, decider, callers, tls, maxBatchItems, log, audit }: GrpcServerOptions): Promise<RunningGrpcServer> {
   routeGrpcLogs(log);
   const server = new grpc.Server({
@@ -61,8 +66,7 @@ export async function startGrpcServer({ host, port, decider, callers, tls, maxBa
   server.addService(AuditServiceService, auditService(context, audit));
   health.addToServer(server);
 
-  // The host comes without brackets (config/): an IPv6 address gets them here, once.
-  const address = `${host.includes(":") ? `[${host}]` : host}:${port}`;
+  const address = formatAddress(host, port);
   const bound = await new Promise<number>((resolve, reject) =>
     server.bindAsync(address, serverCredentials(tls), (error, actual) =>
       error ? reject(new VerdictError("listen_failed", `cannot listen on ${address}: ${describeBindError(error)}`)) : resolve(actual),
