@@ -38,6 +38,8 @@ const build =
   step("build (tsc -b)", "npm", ["run", "--silent", "build"]).ok &&
   step("demo policy bundle (verdict policy build)", process.execPath, [join(root, "bin", "verdict.js"), "policy", "build"]).ok;
 if (build) step("type check of the tests", "npx", ["tsc", "-p", "test/tsconfig.json", "--noEmit"]);
+step("generated wire types match proto/ (npm run proto)", process.execPath, [join(root, "scripts", "proto.mjs"), "--check"]);
+if (build) step("lint (eslint, type-aware, zero warnings)", "npx", ["eslint", ".", "--max-warnings", "0"]);
 
 if (tools.ok) {
   step("opa fmt --fail", opa, ["fmt", "--fail", "--list", "policies"]);

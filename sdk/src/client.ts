@@ -207,7 +207,7 @@ export function createVerdictClient(options: VerdictClientOptions): VerdictClien
     if (apiKey !== undefined) metadata.set(API_KEY_METADATA, apiKey);
     return new Promise<Res>((resolve, reject) => {
       try {
-        method.call(stub, request, metadata, { deadline: Date.now() + deadlineMs }, (error, response) => {
+        method(request, metadata, { deadline: Date.now() + deadlineMs }, (error, response) => {
           if (error) reject(fromGrpcError(error));
           else if (response === undefined || response === null) reject(new VerdictError("verdict_malformed_response", "Verdict answered without a message"));
           else resolve(response);
@@ -221,7 +221,7 @@ export function createVerdictClient(options: VerdictClientOptions): VerdictClien
 
   function fromGrpcError(error: grpc.ServiceError): VerdictError {
     const status = grpc.status[error.code] ?? String(error.code);
-    const code: VerdictErrorCode = closed && error.code === grpc.status.CANCELLED ? "verdict_client_closed" : (ERROR_CODES[error.code as grpc.status] ?? "verdict_internal_error");
+    const code: VerdictErrorCode = closed && error.code === grpc.status.CANCELLED ? "verdict_client_closed" : (ERROR_CODES[error.code] ?? "verdict_internal_error");
     return new VerdictError(code, `Verdict call failed: ${status}: ${error.details}`, status);
   }
 
@@ -237,7 +237,7 @@ export function createVerdictClient(options: VerdictClientOptions): VerdictClien
         explain: false,
         ...(request.dpop ? { dpop: dpopMessage(request.dpop) } : {}),
       };
-      return toDecision(await call(stub.check, message, callOptions));
+      return toDecision(await call(stub.check.bind(stub), message, callOptions));
     },
 
     async checkBatch(request, callOptions) {
@@ -248,12 +248,12 @@ export function createVerdictClient(options: VerdictClientOptions): VerdictClien
         dry_run: request.dryRun === true,
         ...(request.dpop ? { dpop: dpopMessage(request.dpop) } : {}),
       };
-      const response = await call(stub.checkBatch, message, callOptions);
+      const response = await call(stub.checkBatch.bind(stub), message, callOptions);
       return toBatchResults(response.results, request.items.length);
     },
 
     async release(decisionId, callOptions) {
-      return toReleaseResult(await call(stub.release, { decision_id: decisionId }, callOptions));
+      return toReleaseResult(await call(stub.release.bind(stub), { decision_id: decisionId }, callOptions));
     },
 
     close() {

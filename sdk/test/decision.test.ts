@@ -27,7 +27,7 @@ function response(overrides: Partial<CheckResponseMessage> & Record<string, unkn
     decision_id: "0b6f3a4e-6a43-4b6c-9d41-0f7c8a3b2e11",
     policy_revision: "rev-1",
     ...overrides,
-  } as CheckResponseMessage;
+  };
 }
 
 function malformed(message: CheckResponseMessage): VerdictError {

@@ -64,6 +64,7 @@ export const QUERY_INDEXES: readonly { name: string; key: Document }[] = [
   { name: "audit_api_time", key: { "caller.api": 1, ...SORT } },
 ];
 
+// eslint-disable-next-line no-control-regex -- it looks for control characters, to refuse them
 const CONTROL = /[\u0000-\u001f\u007f]/;
 const DURATION = /^(\d{1,9})(s|m|h|d)$/;
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;

@@ -1,7 +1,7 @@
 // The `decisions` collection, on the process's one Database. The trail's calls
 // have their own bound (audit.write_timeout_ms, not state_timeout_ms): its writes
 // are off the request path, larger and slower than state calls.
-import { MongoBulkWriteError, type AnyBulkWriteOperation, type Collection, type Document } from "mongodb";
+import { MongoBulkWriteError, WriteError, type AnyBulkWriteOperation, type Collection, type Document } from "mongodb";
 import { defineCollection, type Database } from "../database/index.js";
 import { withDeadline } from "../deadline.js";
 import { VerdictError } from "../errors/index.js";
@@ -106,7 +106,9 @@ export class AuditStore {
       const cause = error instanceof AuditStoreUnavailableError ? error.cause : error;
       if (!(cause instanceof MongoBulkWriteError) || cause.writeErrors === undefined) throw error;
       // Unordered: the other records were written; what failed is per record.
-      const writeErrors = Array.isArray(cause.writeErrors) ? cause.writeErrors : Object.values(cause.writeErrors);
+      const reported: unknown = cause.writeErrors;
+      const listed: unknown[] = Array.isArray(reported) ? reported : reported instanceof WriteError ? [reported] : Object.values(reported ?? {});
+      const writeErrors = listed.filter((e): e is WriteError => e instanceof WriteError);
       if (writeErrors.length === 0) throw error;
       const refused = writeErrors
         .filter((e) => e.code !== DUPLICATE_KEY)

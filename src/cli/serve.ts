@@ -79,7 +79,7 @@ export async function serve(argv: string[], env: Environment): Promise<void> {
       }
       stopping = true;
       log.info({ signal }, "shutting down: no new calls; finishing calls in flight, then writing every audit record");
-      verdict
+      void verdict
         .stop()
         .catch((error: unknown) => log.error({ err: error }, "error while stopping"))
         .then(stopDatabase)

@@ -36,7 +36,8 @@ function checkGrants(value: Record<string, unknown>, check: z.RefinementCtx): vo
   if (typeof grants !== "object" || grants === null) return;
   const names = new Set(entries(value["apis"]).map((api) => api["name"]));
   for (const [grantee, apis] of Object.entries(grants)) {
-    for (const name of [grantee, ...(Array.isArray(apis) ? apis : [])]) {
+    const granted: unknown[] = Array.isArray(apis) ? apis : [];
+    for (const name of [grantee, ...granted]) {
       if (name !== "*" && !names.has(name)) {
         check.addIssue({ code: "custom", path: ["audit", "query_grants", grantee], message: `audit.query_grants names ${String(name)}, which is not in apis` });
       }

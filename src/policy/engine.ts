@@ -136,7 +136,7 @@ export class PolicyEngine {
     if (!this.closing) {
       let start = () => {};
       const done = new Promise<void>((resolve, reject) => {
-        start = () => this.pool.close().then(resolve, reject);
+        start = () => void this.pool.close().then(resolve, reject);
       });
       this.closing = { done, start };
       if (this.holders === 0) start();

@@ -38,6 +38,7 @@ export class PolicyError extends VerdictError {
 const CODE = /^[a-z][a-z0-9_]{0,63}$/;
 const RULE = /^[A-Za-z_][A-Za-z0-9_.:/-]{0,127}$/;
 const MAX_EXPLAIN = 256;
+// eslint-disable-next-line no-control-regex -- it looks for control characters, to refuse them
 const KEY_PART = /^[^\u0000-\u001f\u007f]{1,256}$/;
 const MAX_KEY_PARTS = 8;
 const MAX_STATE_QUERIES = 16;
@@ -74,7 +75,7 @@ function parseReason(raw: unknown, where: string): Reason {
   const message = value["message"];
   if (typeof code !== "string" || !CODE.test(code)) throw new PolicyError(`${where}.code must be a snake_case code`);
   if (message !== undefined && typeof message !== "string") throw new PolicyError(`${where}.message must be a string`);
-  return { code, message: (message as string | undefined) ?? code.replaceAll("_", " ") };
+  return { code, message: message ?? code.replaceAll("_", " ") };
 }
 
 /**
@@ -98,7 +99,7 @@ function parseExplain(raw: unknown, where: string, registry: ObligationRegistry)
       const obligation = parseObligation(value["obligation"], `${where}[${i}].obligation`, registry);
       return { kind, rule, code, message: registry.get(obligation.type).explain(obligation) };
     }
-    return { kind, rule, code, message: (message as string | undefined) ?? "" };
+    return { kind, rule, code, message: message ?? "" };
   });
 }
 
@@ -110,7 +111,7 @@ function parseStepUp(raw: unknown, where: string): StepUp {
   if (maxAge !== undefined && (typeof maxAge !== "number" || !Number.isInteger(maxAge) || maxAge < 0)) {
     throw new PolicyError(`${where}.max_age must be a whole number of seconds`);
   }
-  return { acrValues, ...(maxAge !== undefined ? { maxAge: maxAge as number } : {}) };
+  return { acrValues, ...(maxAge !== undefined ? { maxAge } : {}) };
 }
 
 function parseObligation(raw: unknown, where: string, registry: ObligationRegistry): ObligationRequest {

@@ -23,6 +23,7 @@ export const LIMITS = {
   maxUrlLength: 2_048,
 } as const;
 
+// eslint-disable-next-line no-control-regex -- it looks for control characters, to refuse them
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 export type ValidatedCheck = Omit<CheckInput, "caller">;

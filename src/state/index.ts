@@ -3,7 +3,7 @@
 // the obligation ledger and shadow disagreements. They implement the contract's
 // ports; nothing here knows about policies, decisions, audit or the server.
 import type { Database } from "../database/index.js";
-import type { Logger, Metrics } from "../observability/index.js";
+import type { Logger } from "../observability/index.js";
 import { StateCalls } from "./calls.js";
 import { CounterStore } from "./counters.js";
 import { DisagreementStore, type DisagreementStoreOptions } from "./disagreements.js";

@@ -22,7 +22,7 @@ const introspection = (ctx: ConfigContext) =>
     .transform(({ client_secret_file, ...rest }, check) => ({ ...rest, client_secret: readSecret(client_secret_file, (message) => check.addIssue({ code: "custom", message, path: ["client_secret_file"] })) }));
 
 function readSecret(path: string, problem: (message: string) => void): string {
-  let secret = "";
+  let secret: string;
   try {
     secret = readFileSync(path, "utf8").trim();
   } catch (error) {

@@ -76,9 +76,9 @@ describe("verified-token cache", () => {
   it("is bounded: the oldest entries go first", async () => {
     fresh(2);
     const [a, b, c] = await Promise.all([issuer.token(), issuer.token(), issuer.token()]);
-    for (const token of [a, b, c]) expect(await reason(token as string)).toBe("jwt");
-    expect(await reason(c as string)).toBe("jwt-cached");
-    expect(await reason(a as string)).toBe("jwt");
+    for (const token of [a, b, c]) expect(await reason(token)).toBe("jwt");
+    expect(await reason(c)).toBe("jwt-cached");
+    expect(await reason(a)).toBe("jwt");
   });
 
   it("can be turned off", async () => {

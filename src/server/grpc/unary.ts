@@ -4,7 +4,7 @@
 // the services only say what their method validates, runs and encodes.
 import * as grpc from "@grpc/grpc-js";
 import type { Caller } from "../../decide/index.js";
-import { mappingOf, VerdictError, type ErrorCode } from "../../errors/index.js";
+import { ERRORS, mappingOf, VerdictError, type ErrorCode } from "../../errors/index.js";
 import type { Logger } from "../../observability/index.js";
 import type { CallerRegistry } from "../callers.js";
 
@@ -35,8 +35,10 @@ export function unary<Request, Input, Output, Response>(
   const fail = (callback: grpc.sendUnaryData<Response>, error: unknown, fields: Record<string, unknown>) => {
     const code: ErrorCode = error instanceof VerdictError ? error.code : "internal";
     const { grpc: status } = mappingOf(error);
-    if (status === grpc.status.INTERNAL) log.error({ err: error, method: method.name, ...fields }, `${method.name} failed: ${method.answers?.internal ?? INTERNAL_ANSWER}`);
-    const details = method.answers?.[code] ?? (status === grpc.status.INTERNAL ? INTERNAL_ANSWER : (error as Error).message);
+    // An error that maps to INTERNAL is a bug (or a failure nobody can act on): logged, never described to the caller.
+    const internal = status === ERRORS.internal.grpc;
+    if (internal) log.error({ err: error, method: method.name, ...fields }, `${method.name} failed: ${method.answers?.internal ?? INTERNAL_ANSWER}`);
+    const details = method.answers?.[code] ?? (internal ? INTERNAL_ANSWER : (error as Error).message);
     callback({ code: status, details });
   };
 
