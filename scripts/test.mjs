@@ -40,6 +40,7 @@ const build =
 if (build) step("type check of the tests", "npx", ["tsc", "-p", "test/tsconfig.json", "--noEmit"]);
 step("generated wire types match proto/ (npm run proto)", process.execPath, [join(root, "scripts", "proto.mjs"), "--check"]);
 if (build) step("lint (eslint, type-aware, zero warnings)", "npx", ["eslint", ".", "--max-warnings", "0"]);
+step("format (prettier --check; npm run format writes it)", "npx", ["prettier", "--check", "."]);
 step("dependency rules (dependency-cruiser, docs/architecture.md)", "npx", ["depcruise", "src", "sdk/src", "sdk/gen", "--config", ".dependency-cruiser.cjs"]);
 
 if (tools.ok) {
