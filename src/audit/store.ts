@@ -1,7 +1,7 @@
 // The `decisions` collection, on the process's one Database. The trail's calls
 // have their own bound (audit.write_timeout_ms, not state_timeout_ms): its writes
 // are off the request path, larger and slower than state calls.
-import { MongoBulkWriteError, WriteError, type AnyBulkWriteOperation, type Collection, type Document } from "mongodb";
+import { MongoBulkWriteError, type AnyBulkWriteOperation, type Collection, type Document, type WriteError } from "mongodb";
 import { defineCollection, type Database } from "../database/index.js";
 import { withDeadline } from "../deadline.js";
 import { VerdictError } from "../errors/index.js";
@@ -107,8 +107,8 @@ export class AuditStore {
       if (!(cause instanceof MongoBulkWriteError) || cause.writeErrors === undefined) throw error;
       // Unordered: the other records were written; what failed is per record.
       const reported: unknown = cause.writeErrors;
-      const listed: unknown[] = Array.isArray(reported) ? reported : reported instanceof WriteError ? [reported] : Object.values(reported ?? {});
-      const writeErrors = listed.filter((e): e is WriteError => e instanceof WriteError);
+      const listed: unknown[] = Array.isArray(reported) ? reported : isWriteError(reported) ? [reported] : Object.values(reported ?? {});
+      const writeErrors = listed.filter(isWriteError);
       if (writeErrors.length === 0) throw error;
       const refused = writeErrors
         .filter((e) => e.code !== DUPLICATE_KEY)
@@ -133,4 +133,9 @@ export class AuditStore {
       throw new AuditStoreUnavailableError(`${what}: ${(error as Error).message}`, { cause: error });
     }
   }
+}
+
+/** The driver's per-record write error (its class is not exported at run time). */
+function isWriteError(value: unknown): value is WriteError {
+  return typeof value === "object" && value !== null && "index" in value && typeof value.index === "number" && "code" in value;
 }

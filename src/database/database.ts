@@ -86,12 +86,10 @@ export class Database {
    * database is down still starts, and keeps trying in the background.
    */
   async prepare(waitMs: number, retryMs = 2_000): Promise<boolean> {
-    const ready = this.ensureIndexes().then(
+    const ok = await withDeadline(this.ensureIndexes(), waitMs, () => new VerdictError("state_unavailable", `indexes not ready within ${waitMs} ms`)).then(
       () => true,
       () => false,
     );
-    const timedOut = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), waitMs).unref());
-    const ok = await Promise.race([ready, timedOut]);
     if (ok) this.log.info({ database: this.name }, "database indexes ready");
     else this.prepareInBackground(retryMs);
     return ok;

@@ -1,4 +1,5 @@
 // The deadline every state call has, end to end (server selection, checkout, I/O).
+import type { Collection, Document } from "mongodb";
 import type { Logger } from "../observability/index.js";
 import { withDeadline } from "../deadline.js";
 import { StateUnavailableError } from "./errors.js";
@@ -42,4 +43,12 @@ export class StateCalls {
   private get abandonMs(): number {
     return Math.max(2_000, this.timeoutMs * 20);
   }
+}
+
+/** A store over one collection of the state database: every call under the state deadline. */
+export abstract class StateCollection<T extends Document> {
+  constructor(
+    protected readonly collection: Collection<T>,
+    protected readonly calls: StateCalls,
+  ) {}
 }

@@ -5,11 +5,10 @@
 // so concurrent requests from any number of Verdict processes can never take a
 // counter over its limit, on any server that applies a single-document update
 // atomically (MongoDB, and mongo-java-server in tests). No transactions needed.
-import type { Collection } from "mongodb";
 import type { JsonObject } from "@verdict/sdk/wire";
 import type { CounterPort, CounterRef, Reservation, StateQuery, StateReader, WindowSpec } from "../contract/index.js";
-import { defineCollection, type Database } from "../database/index.js";
-import type { StateCalls } from "./calls.js";
+import { defineCollection } from "../database/index.js";
+import { StateCollection } from "./calls.js";
 import { isDuplicateKey } from "./errors.js";
 import { locate, type CounterLocation } from "./windows.js";
 
@@ -42,16 +41,7 @@ export const COUNTERS = defineCollection<CounterDoc>({ name: "counters", indexes
 type Calendar = Extract<CounterLocation, { kind: "calendar" }>;
 type Sliding = Extract<CounterLocation, { kind: "sliding" }>;
 
-export class CounterStore implements CounterPort, StateReader {
-  private readonly counters: Collection<CounterDoc>;
-
-  constructor(
-    database: Database,
-    private readonly calls: StateCalls,
-  ) {
-    this.counters = database.collection(COUNTERS);
-  }
-
+export class CounterStore extends StateCollection<CounterDoc> implements CounterPort, StateReader {
   async reserve(key: readonly string[], window: WindowSpec, amount: number, limit: number, { nowMs, decisionId }: { nowMs: number; decisionId: string }): Promise<Reservation> {
     if (amount > limit) return { ok: false };
     const at = locate(key, window, nowMs);
@@ -67,7 +57,7 @@ export class CounterStore implements CounterPort, StateReader {
         const before = await this.calls.call(
           "reserve",
           (deadline) =>
-            this.counters.findOneAndUpdate(
+            this.collection.findOneAndUpdate(
               { _id: at.id, total: { $lte: limit - amount } },
               { $inc: { total: amount }, $push: { ds: decisionId }, $setOnInsert: { key: at.key, window: at.window, expiresAt: at.expiresAt } },
               // The pre-image, not the post-image: mongo-java-server can return a
@@ -104,7 +94,7 @@ export class CounterStore implements CounterPort, StateReader {
       const before = await this.calls.call(
         "reserve (sliding)",
         (deadline) =>
-          this.counters.findOneAndUpdate(
+          this.collection.findOneAndUpdate(
             { _id: at.id, total: { $lte: limit - amount } },
             {
               $inc: { total: amount },
@@ -138,12 +128,12 @@ export class CounterStore implements CounterPort, StateReader {
 
   /** Removes entries that left the window; "raced" when a concurrent prune or release won. */
   private async prune(at: Sliding): Promise<"pruned" | "nothing" | "raced"> {
-    const doc = await this.calls.call("read sliding window", (deadline) => this.counters.findOne({ _id: at.id }, deadline));
+    const doc = await this.calls.call("read sliding window", (deadline) => this.collection.findOne({ _id: at.id }, deadline));
     const expired = (doc?.entries ?? []).filter((entry) => entry.t <= at.cutoffMs);
     if (!doc || expired.length === 0) return "nothing";
     const sum = expired.reduce((total, entry) => total + entry.a, 0);
     const result = await this.calls.call("prune sliding window", (deadline) =>
-      this.counters.updateOne({ _id: at.id, pv: doc.pv ?? 0 }, { $pull: { entries: { t: { $lte: at.cutoffMs } } }, $inc: { total: -sum, pv: 1 } }, deadline),
+      this.collection.updateOne({ _id: at.id, pv: doc.pv ?? 0 }, { $pull: { entries: { t: { $lte: at.cutoffMs } } }, $inc: { total: -sum, pv: 1 } }, deadline),
     );
     return result.modifiedCount === 1 ? "pruned" : "raced";
   }
@@ -156,12 +146,12 @@ export class CounterStore implements CounterPort, StateReader {
   async unreserve(ref: CounterRef, amount: number, decisionId: string): Promise<void> {
     if (ref.kind === "calendar") {
       await this.calls.call("unreserve", (deadline) =>
-        this.counters.updateOne({ _id: ref.id, ds: decisionId }, { $pull: { ds: decisionId }, $inc: { total: -amount } }, deadline),
+        this.collection.updateOne({ _id: ref.id, ds: decisionId }, { $pull: { ds: decisionId }, $inc: { total: -amount } }, deadline),
       );
       return;
     }
     await this.calls.call("unreserve (sliding)", (deadline) =>
-      this.counters.updateOne({ _id: ref.id, "entries.d": decisionId }, { $pull: { entries: { d: decisionId } }, $inc: { total: -amount, pv: 1 } }, deadline),
+      this.collection.updateOne({ _id: ref.id, "entries.d": decisionId }, { $pull: { entries: { d: decisionId } }, $inc: { total: -amount, pv: 1 } }, deadline),
     );
   }
 
@@ -170,7 +160,7 @@ export class CounterStore implements CounterPort, StateReader {
     const located = perDecision.map((queries) => queries.map((query) => ({ query, at: locate(query.key, query.window, nowMs) })));
     const ids = [...new Set(located.flat().map(({ at }) => at.id))];
     if (ids.length === 0) return perDecision.map(() => ({}));
-    const docs = await this.calls.call("read state", (deadline) => this.counters.find({ _id: { $in: ids } }, deadline).toArray());
+    const docs = await this.calls.call("read state", (deadline) => this.collection.find({ _id: { $in: ids } }, deadline).toArray());
     const byId = new Map(docs.map((doc) => [doc._id, doc]));
     return located.map((queries) => {
       const state: JsonObject = {};

@@ -5,10 +5,10 @@
 import type { Database } from "../database/index.js";
 import type { Logger } from "../observability/index.js";
 import { StateCalls } from "./calls.js";
-import { CounterStore } from "./counters.js";
+import { COUNTERS, CounterStore } from "./counters.js";
 import { DisagreementStore, type DisagreementStoreOptions } from "./disagreements.js";
-import { LedgerStore } from "./ledger.js";
-import { OnceStore } from "./once.js";
+import { LEDGER, LedgerStore } from "./ledger.js";
+import { ONCE_KEYS, OnceStore } from "./once.js";
 
 export { StateUnavailableError, isDuplicateKey } from "./errors.js";
 export { CounterStore } from "./counters.js";
@@ -31,7 +31,11 @@ export interface State {
 
 export function openState(database: Database, { timeoutMs, log }: StateOptions): State {
   const calls = new StateCalls(timeoutMs, log);
-  return { counters: new CounterStore(database, calls), once: new OnceStore(database, calls), ledger: new LedgerStore(database, calls) };
+  return {
+    counters: new CounterStore(database.collection(COUNTERS), calls),
+    once: new OnceStore(database.collection(ONCE_KEYS), calls),
+    ledger: new LedgerStore(database.collection(LEDGER), calls),
+  };
 }
 
 export function openDisagreements(database: Database, options: StateOptions & DisagreementStoreOptions): DisagreementStore {

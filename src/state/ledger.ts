@@ -1,11 +1,10 @@
 // What each allowed decision applied, so Release can undo exactly that, once.
 // Entries are generic ({type, undo, display}): the obligation types say what their
 // undo holds, and Release dispatches on the type through the registry.
-import type { Collection } from "mongodb";
 import type { JsonObject } from "@verdict/sdk/wire";
 import type { LedgerEntry, LedgerPort, ObligationDisplay } from "../contract/index.js";
-import { defineCollection, type Database } from "../database/index.js";
-import type { StateCalls } from "./calls.js";
+import { defineCollection } from "../database/index.js";
+import { StateCollection } from "./calls.js";
 
 interface StoredEntry extends LedgerEntry {
   /** Claimed (set true) before the undo runs: a crash can leave budget held, never give it back twice. */
@@ -28,34 +27,25 @@ interface LedgerDoc {
 
 export const LEDGER = defineCollection<LedgerDoc>({ name: "obligation_ledger", indexes: [], expiresAt: "expiresAt" });
 
-export class LedgerStore implements LedgerPort {
-  private readonly ledger: Collection<LedgerDoc>;
-
-  constructor(
-    database: Database,
-    private readonly calls: StateCalls,
-  ) {
-    this.ledger = database.collection(LEDGER);
-  }
-
+export class LedgerStore extends StateCollection<LedgerDoc> implements LedgerPort {
   async record(decisionId: string, api: string, entries: readonly LedgerEntry[], now: Date, expiresAt: Date): Promise<void> {
     const doc: LedgerDoc = { _id: decisionId, api, entries: entries.map((entry) => ({ ...entry, undone: false })), createdAt: now, expiresAt };
     await this.calls.call(
       "record obligations",
-      (deadline) => this.ledger.insertOne(doc, deadline),
+      (deadline) => this.collection.insertOne(doc, deadline),
       // Landed after the decision was denied (and its obligations rolled back): not a decision to release.
-      () => this.ledger.deleteOne({ _id: decisionId }),
+      () => this.collection.deleteOne({ _id: decisionId }),
     );
   }
 
   async find(decisionId: string, now: Date): Promise<{ api: string; entries: StoredEntry[] } | undefined> {
-    const doc = await this.calls.call("read ledger", (deadline) => this.ledger.findOne({ _id: decisionId, expiresAt: { $gt: now } }, deadline));
+    const doc = await this.calls.call("read ledger", (deadline) => this.collection.findOne({ _id: decisionId, expiresAt: { $gt: now } }, deadline));
     return doc ? { api: doc.api, entries: doc.entries.map(current) } : undefined;
   }
 
   async claim(decisionId: string, index: number): Promise<boolean> {
     const field = `entries.${index}.undone`;
-    const claimed = await this.calls.call("claim release", (deadline) => this.ledger.updateOne({ _id: decisionId, [field]: false }, { $set: { [field]: true } }, deadline));
+    const claimed = await this.calls.call("claim release", (deadline) => this.collection.updateOne({ _id: decisionId, [field]: false }, { $set: { [field]: true } }, deadline));
     return claimed.modifiedCount === 1;
   }
 }

@@ -1,9 +1,8 @@
 // Keys that may be used once until they expire: DPoP proof jtis, single-use
 // tokens. An insert is the atomic "first use"; the unique _id refuses a second.
-import type { Collection } from "mongodb";
 import type { OncePort } from "../contract/index.js";
-import { defineCollection, type Database } from "../database/index.js";
-import type { StateCalls } from "./calls.js";
+import { defineCollection } from "../database/index.js";
+import { StateCollection } from "./calls.js";
 import { isDuplicateKey } from "./errors.js";
 
 interface OnceDoc {
@@ -16,16 +15,7 @@ interface OnceDoc {
 export const ONCE_KEYS = defineCollection<OnceDoc>({ name: "once_keys", indexes: [], expiresAt: "expiresAt" });
 
 /** Single-use keys; also the token layer's DPoP replay guard. */
-export class OnceStore implements OncePort {
-  private readonly keys: Collection<OnceDoc>;
-
-  constructor(
-    database: Database,
-    private readonly calls: StateCalls,
-  ) {
-    this.keys = database.collection(ONCE_KEYS);
-  }
-
+export class OnceStore extends StateCollection<OnceDoc> implements OncePort {
   /**
    * Consumes `id` until `expiresAt`. True on the first use, false when it was
    * already used and has not expired. An expired entry (which a server without a
@@ -35,14 +25,14 @@ export class OnceStore implements OncePort {
   async consume(id: string, expiresAt: Date, now: Date, decisionId: string): Promise<boolean> {
     const late = () => this.release(id, decisionId);
     try {
-      await this.calls.call("consume once", (deadline) => this.keys.insertOne({ _id: id, expiresAt, d: decisionId }, deadline), late);
+      await this.calls.call("consume once", (deadline) => this.collection.insertOne({ _id: id, expiresAt, d: decisionId }, deadline), late);
       return true;
     } catch (error) {
       if (!isDuplicateKey(error)) throw error;
     }
     const previous = await this.calls.call(
       "consume once (expired entry)",
-      (deadline) => this.keys.findOneAndUpdate({ _id: id, expiresAt: { $lte: now } }, { $set: { expiresAt, d: decisionId } }, { returnDocument: "before", ...deadline }),
+      (deadline) => this.collection.findOneAndUpdate({ _id: id, expiresAt: { $lte: now } }, { $set: { expiresAt, d: decisionId } }, { returnDocument: "before", ...deadline }),
       late,
     );
     return previous !== null;
@@ -50,12 +40,12 @@ export class OnceStore implements OncePort {
 
   /** Gives a key back, only if this decision consumed it. Safe to repeat. */
   async release(id: string, decisionId: string): Promise<void> {
-    await this.calls.call("release once", (deadline) => this.keys.deleteOne({ _id: id, d: decisionId }, deadline));
+    await this.calls.call("release once", (deadline) => this.collection.deleteOne({ _id: id, d: decisionId }, deadline));
   }
 
   /** True when `id` is consumed and unexpired; reads only (for dry runs). */
   async isConsumed(id: string, now: Date): Promise<boolean> {
-    const doc = await this.calls.call("read once", (deadline) => this.keys.findOne({ _id: id, expiresAt: { $gt: now } }, deadline));
+    const doc = await this.calls.call("read once", (deadline) => this.collection.findOne({ _id: id, expiresAt: { $gt: now } }, deadline));
     return doc !== null;
   }
 }

@@ -4,6 +4,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startLocalMongo, type MongoServerProcess } from "../../src/dev/index.js";
 import { freePort } from "../support/mongo-servers.js";
@@ -49,6 +50,8 @@ describe("when the database goes away", () => {
     }
     expect((await t.client.check({ token, action: "read" })).decision).toBe("ALLOW");
     expect((await t.client.check({ token: "garbage", action: "read" })).reasons[0]?.code).toBe("token_malformed");
+    // Release cannot be done without the database: UNAVAILABLE, which the SDK retries.
+    expect(await t.client.release(first.decision_id)).toMatchObject({ ok: false, code: grpc.status.UNAVAILABLE, details: "state unavailable: nothing was released; retry" });
 
     database = await startLocalMongo({ dbpath, port });
     // Recovery, on a fresh user's budget: calls abandoned at their deadline during the

@@ -141,6 +141,18 @@ describe("writing", () => {
   });
 });
 
+describe("a batch the database takes in part", () => {
+  it("counts a record already there (the same decision id) as written, and refuses nothing", async () => {
+    const trail = openTrail();
+    await trail.store.ensureIndexes(); // as the writer does before its first write
+    const record = buildRecord(decisionEvent(), { masks: maskRulesFrom(POLICY_DATA), retentionMs: 90 * DAY });
+    expect(await trail.store.insert([record])).toEqual({ written: 1, refused: [] });
+    const again = buildRecord(decisionEvent(), { masks: maskRulesFrom(POLICY_DATA), retentionMs: 90 * DAY });
+    expect(await trail.store.insert([record, again])).toEqual({ written: 2, refused: [] });
+    expect(await trail.decisions.countDocuments()).toBe(2);
+  });
+});
+
 describe("when the database is unavailable", () => {
   it("spills every record to the file, and a later process replays them into the database", async () => {
     const database = uniqueDatabaseName("audit_spill");

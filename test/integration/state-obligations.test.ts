@@ -151,6 +151,21 @@ describe("release", () => {
     expect(await readState([{ name: "spent", type: "counter", key: user, window: DAY }], T0)).toEqual({ spent: 400 });
   });
 
+  it("undoes a decision whose ledger was written before entries were generic ({undo: {type, display, ...}})", async () => {
+    const user = ["legacy", randomUUID()];
+    const first = await apply([reserve(user, 700, 1000)]);
+    const ledger = raw("obligation_ledger");
+    const doc = await ledger.findOne({ _id: first.decisionId as never });
+    const [entry] = (doc?.["entries"] ?? []) as { type: string; undo: Record<string, unknown>; display: Record<string, unknown> }[];
+    if (!entry) throw new Error("no ledger entry");
+    await ledger.updateOne({ _id: first.decisionId as never }, { $set: { entries: [{ undo: { type: entry.type, ...entry.undo, display: entry.display }, undone: false }] } });
+
+    const released = await release(first.decisionId, "invoices-api", new Date(T0));
+    expect(released).toEqual({ status: "released", released: [{ type: "reserve", key: user.map(encodeURIComponent).join("/"), amount: 700, limit: 1000, window: "day", total: 0 }] });
+    expect(await readState([{ name: "u", type: "counter", key: user, window: DAY }], T0)).toEqual({ u: 0 });
+    expect((await release(first.decisionId, "invoices-api", new Date(T0))).status).toBe("already_released");
+  });
+
   it("is refused to another API and for unknown decisions", async () => {
     const first = await apply([reserve(["user", randomUUID()], 1, 10)]);
     expect((await release(first.decisionId, "payments-api", new Date(T0))).status).toBe("unknown_decision");
