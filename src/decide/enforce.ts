@@ -31,7 +31,7 @@ export async function enforce(decision: PolicyDecision, base: Base, principal: P
       nowMs,
       decisionId,
       api: common.caller.name,
-      onUndoFailure: (error) => deps.log.error({ decisionId, err: (error as Error).message }, "could not give back an obligation; it stays held until its window ends"),
+      onUndoFailure: (error) => deps.log.error({ decisionId, err: error instanceof Error ? error.message : String(error) }, "could not give back an obligation; it stays held until its window ends"),
     });
     if (outcome.ok) return { ...answer, decision: "ALLOW", reasons: decision.reasons, obligations: outcome.applied };
     if (outcome.onFailure.effect === "step_up") return { ...answer, decision: "STEP_UP", reasons: [outcome.reason], challenge: stepUpChallenge(outcome.onFailure.stepUp) };

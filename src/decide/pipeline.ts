@@ -161,7 +161,7 @@ export class Decider {
       decision = await evaluation;
     } catch (error) {
       const denial = policyDenial(error, item.base, principal, { metrics: this.metrics, log: this.deps.log });
-      return this.shadow.attach(denial, failedVerdict(engine.revision, (error as Error).message), shadow, common, item.check, principal);
+      return this.shadow.attach(denial, failedVerdict(engine.revision, error instanceof Error ? error.message : String(error)), shadow, common, item.check, principal);
     }
     const result = await enforce(decision, item.base, principal, common, run.nowMs, { obligations: this.obligations, ports: this.deps.state, log: this.deps.log });
     return this.shadow.attach(result, policyVerdict(engine.revision, decision, engine.obligations), shadow, common, item.check, principal);
