@@ -38,7 +38,7 @@ export function unary<Request, Input, Output, Response>(
     // An error that maps to INTERNAL is a bug (or a failure nobody can act on): logged, never described to the caller.
     const internal = status === ERRORS.internal.grpc;
     if (internal) log.error({ err: error, method: method.name, ...fields }, `${method.name} failed: ${method.answers?.internal ?? INTERNAL_ANSWER}`);
-    const details = method.answers?.[code] ?? (internal ? INTERNAL_ANSWER : (error as Error).message);
+    const details = method.answers?.[code] ?? (!internal && error instanceof Error ? error.message : INTERNAL_ANSWER);
     callback({ code: status, details });
   };
 
