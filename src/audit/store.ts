@@ -122,12 +122,13 @@ export class AuditStore {
 
   /**
    * Runs a call under the store's timeout; every failure becomes
-   * AuditStoreUnavailableError. The driver abandons the call itself at twice the
-   * timeout (its signal), so a call that hangs never holds a connection for long.
+   * AuditStoreUnavailableError. The driver abandons the call itself much later
+   * (its signal): the pool is shared with the state stores, and an abort while a
+   * connection is being established closes that connection.
    */
   private async bounded<T>(what: string, operation: (options: { signal: AbortSignal }) => Promise<T>): Promise<T> {
     try {
-      return await withDeadline(operation({ signal: AbortSignal.timeout(this.timeoutMs * 2) }), this.timeoutMs, () => new AuditStoreUnavailableError(`${what}: no answer within ${this.timeoutMs} ms`));
+      return await withDeadline(operation({ signal: AbortSignal.timeout(Math.max(10_000, this.timeoutMs * 4)) }), this.timeoutMs, () => new AuditStoreUnavailableError(`${what}: no answer within ${this.timeoutMs} ms`));
     } catch (error) {
       if (error instanceof AuditStoreUnavailableError) throw error;
       throw new AuditStoreUnavailableError(`${what}: ${(error as Error).message}`, { cause: error });
