@@ -1,54 +1,34 @@
 // The path of a decision, in order: token -> policy input and declared state ->
 // state, in one round trip -> policy -> enforce -> audit. Each stage is a module of
-// its own (authenticate, shadow, enforce, denials); this file only orders them. A
+// its own (authenticate, shadow, enforce, denials; run.ts is the record each item
+// carries through them); this file only orders them. A
 // Check is a batch of one: a CheckBatch verifies its token once, reads all its
 // items' state in one round trip, then decides each item on its own, in order.
-import { randomUUID } from "node:crypto";
-import { performance } from "node:perf_hooks";
-import type { StateQuery } from "../contract/index.js";
 import { VerdictError } from "../errors/index.js";
 import { defaultObligations, releaseDecision, type ObligationRegistry, type ReleaseResult } from "../obligations/index.js";
 import { createMetrics, type Metrics } from "../observability/index.js";
-import { failedVerdict, policyInputs, policyVerdict, type PolicyDecision, type PolicyEngine, type PolicyInput } from "../policy/index.js";
-import type { VerifiedToken } from "../token/index.js";
+import { failedVerdict, policyInputs, policyVerdict, type PolicyDecision } from "../policy/index.js";
 import { authenticate } from "./authenticate.js";
-import { policyDenial, stateDenial, tokenDenial, unaudited, type Base } from "./denials.js";
-import { enforce } from "./enforce.js";
+import { policyDenial, stateDenial, tokenDenial, unaudited } from "./denials.js";
+import { enforce, type EnforceDeps } from "./enforce.js";
+import { decisionEvent, newRun, principalOf, resultOf, type Begun, type Item, type Run } from "./run.js";
 import { ShadowEvaluation } from "./shadow.js";
-import type { BatchInput, BatchItemResult, Caller, CheckCommon, CheckInput, CheckItem, DecisionEvent, DecisionResult, DeciderDeps } from "./types.js";
-
-/** One item of a Check or batch, and how far it got. */
-interface Item {
-  readonly check: CheckItem;
-  readonly base: Base;
-  state:
-    | { at: "waiting" }
-    | { at: "begun"; input: PolicyInput; queries: StateQuery[]; decision?: PolicyDecision }
-    | { at: "decided"; result: DecisionResult };
-}
-
-/** One Check or batch as it moves through the stages. */
-interface Run {
-  readonly common: CheckCommon;
-  readonly engine: PolicyEngine;
-  readonly nowMs: number;
-  readonly started: number;
-  readonly batch: boolean;
-  readonly items: Item[];
-  verified?: VerifiedToken;
-}
+import type { BatchInput, BatchItemResult, Caller, CheckCommon, CheckInput, CheckItem, DecisionResult, DeciderDeps } from "./types.js";
 
 export class Decider {
   private readonly now: () => number;
   private readonly metrics: Metrics;
   private readonly obligations: ObligationRegistry;
+  private readonly enforcing: EnforceDeps;
   private readonly shadow: ShadowEvaluation;
 
   constructor(private readonly deps: DeciderDeps) {
+    const { log, state, shadowRecorder: recorder, shadowWaitMs: waitMs = 5 } = deps;
     this.now = deps.now ?? Date.now;
     this.metrics = deps.metrics ?? createMetrics();
     this.obligations = deps.obligations ?? defaultObligations;
-    this.shadow = new ShadowEvaluation({ engine: () => deps.policies.shadow?.(), metrics: this.metrics, recorder: deps.shadowRecorder, waitMs: deps.shadowWaitMs ?? 5, now: this.now });
+    this.enforcing = { obligations: this.obligations, ports: state, log };
+    this.shadow = new ShadowEvaluation({ engine: () => deps.policies.shadow?.(), metrics: this.metrics, recorder, waitMs, now: this.now });
   }
 
   async check(input: CheckInput): Promise<DecisionResult> {
@@ -61,7 +41,8 @@ export class Decider {
   /** Each valid item gets its own decision; an item that failed validation keeps its error. */
   async checkBatch(input: BatchInput): Promise<BatchItemResult[]> {
     const { items, ...common } = input;
-    const decided = (await this.decide(common, items.flatMap((entry) => (entry.ok ? [entry.item] : [])), true)).values();
+    const valid = items.flatMap((entry) => (entry.ok ? [entry.item] : []));
+    const decided = (await this.decide(common, valid, true)).values();
     return items.map((entry): BatchItemResult => {
       if (!entry.ok) return { ok: false, error: { code: "invalid_argument", message: entry.error } };
       const next = decided.next();
@@ -82,10 +63,8 @@ export class Decider {
    */
   private async decide(common: CheckCommon, checks: CheckItem[], batch: boolean): Promise<DecisionResult[]> {
     if (checks.length === 0) return [];
-    // One engine from the first evaluation to the last, held so that a bundle swapped in meanwhile cannot stop it in between.
     const engine = this.deps.policies.current();
-    const base = (): Base => ({ decisionId: randomUUID(), policyRevision: engine.revision, obligations: [], explain: [] });
-    const run: Run = { common, engine, batch, nowMs: this.now(), started: performance.now(), items: checks.map((check) => ({ check, base: base(), state: { at: "waiting" } })) };
+    const run = newRun(common, checks, engine, this.now(), batch);
     const audit = this.deps.audit;
     if (audit && !audit.ready()) return run.items.map((item) => unaudited(item.base, common, this.deps.log));
 
@@ -93,15 +72,14 @@ export class Decider {
     try {
       await this.stages(run);
     } catch (error) {
-      for (const item of run.items) audit?.record(this.event(run, item));
+      for (const item of run.items) audit?.record(decisionEvent(run, item));
       throw error;
     } finally {
       release();
     }
     return run.items.map((item) => {
-      if (item.state.at !== "decided") throw new VerdictError("internal", "an item left the pipeline undecided");
-      const result = item.state.result;
-      return !audit || audit.record(this.event(run, item, result)) ? result : unaudited(item.base, common, this.deps.log, result);
+      const result = resultOf(item);
+      return !audit || audit.record(decisionEvent(run, item, result)) ? result : unaudited(item.base, common, this.deps.log, result);
     });
   }
 
@@ -112,7 +90,7 @@ export class Decider {
 
     // 1. The token, once for all items.
     try {
-      run.verified = await authenticate(common, nowMs, first.base.decisionId, { verifier: this.deps.verifier, dpop: this.deps.dpop, replay: this.deps.state.once });
+      run.verified = await authenticate(common, nowMs, first.base.decisionId, { ...this.deps, replay: this.deps.state.once });
     } catch (error) {
       const denial = tokenDenial(error, first.base, this.deps.log);
       for (const item of items) item.state = { at: "decided", result: { ...denial, ...item.base } };
@@ -121,7 +99,13 @@ export class Decider {
     const principal = run.verified.principal;
 
     // 2. Each item's policy input, and the state it declares it needs (with the decision too when it needs none).
-    const inputOf = policyInputs(items.map((item) => item.check), principal, common.caller, nowMs, run.batch);
+    const inputOf = policyInputs(
+      run.items.map((item) => item.check),
+      principal,
+      common.caller,
+      nowMs,
+      run.batch,
+    );
     await Promise.all(
       items.map(async (item, index) => {
         const input = inputOf(item.check, index);
@@ -129,7 +113,7 @@ export class Decider {
           const { queries, decision } = await engine.begin(input);
           item.state = { at: "begun", input, queries, ...(decision ? { decision } : {}) };
         } catch (error) {
-          item.state = { at: "decided", result: policyDenial(error, item.base, principal, { metrics: this.metrics, log: this.deps.log }) };
+          item.state = { at: "decided", result: policyDenial(error, item.base, principal, { ...this.deps, metrics: this.metrics }) };
         }
       }),
     );
@@ -137,10 +121,14 @@ export class Decider {
     // 3. All of it read in one round trip (none needed: no call). Unreadable state denies what needs it.
     const begun = items.flatMap((item) => (item.state.at === "begun" ? [{ item, state: item.state }] : []));
     try {
-      const states = await this.deps.state.counters.read(begun.map(({ state }) => state.queries), nowMs);
+      const states = await this.deps.state.counters.read(
+        begun.map(({ state }) => state.queries),
+        nowMs,
+      );
       begun.forEach(({ state }, i) => (state.input.state = states[i] ?? {}));
     } catch (error) {
-      for (const { item, state } of begun) if (state.queries.length > 0) item.state = { at: "decided", result: stateDenial(error, item.base, principal, this.deps.log) };
+      for (const { item, state } of begun)
+        if (state.queries.length > 0) item.state = { at: "decided", result: stateDenial(error, item.base, principal, this.deps.log) };
     }
 
     // 4. Each item decided, then enforced, in order (earlier items reserve first).
@@ -150,9 +138,11 @@ export class Decider {
     }
   }
 
-  private async decideItem(run: Run, item: Item, { input, decision: early }: Extract<Item["state"], { at: "begun" }>): Promise<DecisionResult> {
+  private async decideItem(run: Run, item: Item, { input, decision: early }: Begun): Promise<DecisionResult> {
     const { engine, common } = run;
-    const principal = this.principalOf(run);
+    const principal = principalOf(run);
+    const attach = (result: DecisionResult, verdict: Parameters<ShadowEvaluation["attach"]>[1]) =>
+      this.shadow.attach(result, verdict, shadow, common, item.check, principal);
     // The shadow starts at the same moment as the active evaluation and runs beside it.
     const evaluation = early ? Promise.resolve(early) : engine.decide(input);
     const shadow = this.shadow.start(input);
@@ -160,27 +150,10 @@ export class Decider {
     try {
       decision = await evaluation;
     } catch (error) {
-      const denial = policyDenial(error, item.base, principal, { metrics: this.metrics, log: this.deps.log });
-      return this.shadow.attach(denial, failedVerdict(engine.revision, error instanceof Error ? error.message : String(error)), shadow, common, item.check, principal);
+      const denial = policyDenial(error, item.base, principal, { ...this.deps, metrics: this.metrics });
+      return attach(denial, failedVerdict(engine.revision, error instanceof Error ? error.message : String(error)));
     }
-    const result = await enforce(decision, item.base, principal, common, run.nowMs, { obligations: this.obligations, ports: this.deps.state, log: this.deps.log });
-    return this.shadow.attach(result, policyVerdict(engine.revision, decision, engine.obligations), shadow, common, item.check, principal);
-  }
-
-  private principalOf(run: Run) {
-    if (!run.verified) throw new VerdictError("internal", "an item reached the policy without a verified token");
-    return run.verified.principal;
-  }
-
-  private event({ common, engine, nowMs, started, verified }: Run, item: Item, result?: DecisionResult): DecisionEvent {
-    return {
-      decisionId: item.base.decisionId,
-      startedAt: nowMs,
-      latencyMs: performance.now() - started,
-      input: { ...common, ...item.check },
-      ...(result ? { result } : {}),
-      ...(verified ? { principal: verified.principal, tokenHash: verified.tokenHash } : {}),
-      policy: { revision: engine.revision, data: engine.data },
-    };
+    const result = await enforce(decision, item.base, principal, common, run.nowMs, this.enforcing);
+    return attach(result, policyVerdict(engine.revision, decision, engine.obligations));
   }
 }
