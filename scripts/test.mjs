@@ -2,8 +2,9 @@
 // npm test: builds what the tests need, runs every check, and ends with one line
 // "N passed, N failed" counting vitest tests and opa test rules together (also
 // written to .test-results/summary.txt for CI). A step that is not a test (build,
-// type check, opa fmt/check, coverage, the Helm chart check) counts as one failure when it fails, so the
-// line never reads "0 failed" for a broken run.
+// type check, generated code, lint, format, dependency rules, opa fmt/check, coverage,
+// the Helm chart check) counts as one failure when it fails, so the line never reads
+// "0 failed" for a broken run.
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -38,6 +39,10 @@ const build =
   step("build (tsc -b)", "npm", ["run", "--silent", "build"]).ok &&
   step("demo policy bundle (verdict policy build)", process.execPath, [join(root, "bin", "verdict.js"), "policy", "build"]).ok;
 if (build) step("type check of the tests", "npx", ["tsc", "-p", "test/tsconfig.json", "--noEmit"]);
+step("generated wire types match proto/ (npm run proto)", process.execPath, [join(root, "scripts", "proto.mjs"), "--check"]);
+if (build) step("lint (eslint, type-aware, zero warnings)", "npx", ["eslint", ".", "--max-warnings", "0"]);
+step("format (prettier --check; npm run format writes it)", "npx", ["prettier", "--check", "."]);
+step("dependency rules (dependency-cruiser, docs/architecture.md)", "npx", ["depcruise", "src", "sdk/src", "sdk/gen", "--config", ".dependency-cruiser.cjs"]);
 
 if (tools.ok) {
   step("opa fmt --fail", opa, ["fmt", "--fail", "--list", "policies"]);

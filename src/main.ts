@@ -1,10 +1,10 @@
 // The `verdict` command.
-import { ConfigError, type Environment } from "./config/index.js";
+import type { Environment } from "./config/index.js";
 import { audit, usage as auditUsage } from "./cli/audit.js";
-import { check, CheckCallError, usage as checkUsage } from "./cli/check.js";
+import { check, usage as checkUsage } from "./cli/check.js";
 import { devToken, usage as devTokenUsage } from "./cli/dev-token.js";
-import { UsageError } from "./cli/args.js";
-import { help as policyHelp, policy, PolicyCommandError, usage as policyUsage } from "./cli/policy.js";
+import { help as policyHelp, policy, usage as policyUsage } from "./cli/policy.js";
+import { mappingOf, VerdictError } from "./errors/index.js";
 import { serve, usage as serveUsage } from "./cli/serve.js";
 import { version } from "./cli/version.js";
 
@@ -59,16 +59,10 @@ export async function main(argv: string[], env: Environment): Promise<number> {
     await command.run(rest, env);
     return 0;
   } catch (error) {
-    if (error instanceof UsageError) {
-      process.stderr.write(`verdict ${name}: ${error.message}\n\n${usage}\n`);
-      return 2;
-    }
-    if (error instanceof ConfigError || error instanceof CheckCallError || error instanceof PolicyCommandError) {
-      process.stderr.write(`verdict ${name}: ${error.message}\n`);
-      return 1;
-    }
-    process.stderr.write(`verdict ${name}: ${error instanceof Error ? error.message : String(error)}\n`);
-    return 1;
+    // A command called wrongly is shown its usage; the exit code comes from the error table.
+    const withUsage = error instanceof VerdictError && error.code === "usage_invalid" ? `\n\n${usage}` : "";
+    process.stderr.write(`verdict ${name}: ${error instanceof Error ? error.message : String(error)}${withUsage}\n`);
+    return mappingOf(error).exit;
   }
 }
 

@@ -47,28 +47,19 @@ state_queries := [q | some q in rules.state_queries]
 reason_of(r) := {"code": r.code, "message": r.message}
 
 # Which rules fired, whatever the effect: a deny also shows the step-ups and
-# obligations that would have applied.
+# obligations that would have applied. An obligation's entry carries the
+# obligation itself: Verdict words it from the obligation type (docs/policies.md).
 explain := array.concat(
 	array.concat(
 		[hit("deny", r, r.code, r.message) | some r in rules.deny],
 		[hit("step_up", r, r.code, r.message) | some r in rules.step_up],
 	),
-	[hit("obligation", o, o.type, obligation_message(o)) | some o in rules.obligations],
+	[obligation_hit(o) | some o in rules.obligations],
 )
 
 hit(kind, entry, code, message) := {"kind": kind, "rule": object.get(entry, "rule", "unnamed"), "code": code, "message": message}
 
-obligation_message(o) := sprintf("reserve %v against a limit of %v per %s on %s", [o.amount, o.limit, o.window, concat("/", o.key)]) if {
-	o.type == "reserve"
-}
-
-obligation_message(o) := sprintf("count this request against a limit of %v per %s on %s", [o.limit, o.window, concat("/", o.key)]) if {
-	o.type == "rate"
-}
-
-obligation_message(o) := sprintf("use %s once, until %v", [concat("/", o.key), o.expires_at]) if {
-	o.type == "once"
-}
+obligation_hit(o) := {"kind": "obligation", "rule": object.get(o, "rule", "unnamed"), "code": o.type, "obligation": object.remove(o, ["rule"])}
 
 # The client must reach the strongest level any step-up asks for; max_age is the
 # smallest any of them sets.

@@ -82,7 +82,7 @@ test_an_allow_strips_the_rule_from_its_obligations_and_explains_them if {
 		"kind": "obligation",
 		"rule": "transactions.daily_per_user",
 		"code": "reserve",
-		"message": "reserve 100 against a limit of 1000 per day on payments:transfer/daily_per_user/user-123",
+		"obligation": d.obligations[0],
 	}]
 }
 
@@ -101,9 +101,15 @@ test_reading_an_invoice_reads_no_state if {
 	q == []
 }
 
-test_explain_names_every_kind_of_obligation_with_a_message if {
+test_explain_carries_every_obligation_it_names_for_verdict_to_word if {
 	agent := object.union(human(["accounts:write"]), {"client_id": "agent-7", "client_type": "ai-agent", "token_id": "jti-1", "issuer": "i", "acr": "phr", "auth_time": 1700000000})
 	d := verdict.decision with input as request("invoices:read", object.union(agent, {"scopes": ["invoices:read"]}), {})
-	messages := {h.rule: h.message | some h in d.explain}
-	messages["rates.per_agent"] == "count this request against a limit of 120 per sliding:60 on rate/agent/agent-7"
+	hits := [h | some h in d.explain; h.kind == "obligation"]
+	count(hits) == count(d.obligations)
+	every h in hits {
+		not h.message
+		h.obligation.type == h.code
+	}
+	explained := {h.rule: h.obligation | some h in hits}
+	explained["rates.per_agent"] == {"type": "rate", "key": ["rate", "agent", "agent-7"], "limit": 120, "window": "sliding:60", "reason": explained["rates.per_agent"].reason}
 }

@@ -4,22 +4,19 @@ import * as grpc from "@grpc/grpc-js";
 import { toBatchResults, toDecision, toReleaseResult, type BatchItemResult, type Decision, type ReleaseResult } from "./decision.js";
 import { VerdictError, type VerdictErrorCode } from "./errors.js";
 import {
-  loadVerdictProto,
-  toStruct,
-  type BatchResultMessage,
+  API_KEY_METADATA,
+  jsonObject,
+  POLICY_DECISION_SERVICE,
+  PolicyDecisionServiceClient,
   type CheckBatchRequestMessage,
   type CheckRequestMessage,
-  type CheckResponseMessage,
   type DpopProofMessage,
   type JsonObject,
-  type ReleaseRequestMessage,
-  type ReleaseResponseMessage,
   type ResourceMessage,
 } from "./wire/index.js";
 
-export const API_KEY_METADATA = "x-verdict-api-key";
+export { API_KEY_METADATA } from "./wire/index.js";
 export const DEFAULT_DEADLINE_MS = 1_000;
-const SERVICE = "verdict.v1.PolicyDecisionService";
 
 export interface VerdictTlsOptions {
   /** CA certificate(s) that issued Verdict's certificate (PEM); the system roots when omitted. */
@@ -107,13 +104,7 @@ export interface VerdictClient {
   close(): void;
 }
 
-type Unary<Req, Res> = (request: Req, metadata: grpc.Metadata, options: grpc.CallOptions, callback: (error: grpc.ServiceError | null, response?: Res) => void) => grpc.ClientUnaryCall;
-
-interface PolicyDecisionStub extends grpc.Client {
-  Check: Unary<CheckRequestMessage, CheckResponseMessage>;
-  CheckBatch: Unary<CheckBatchRequestMessage, { results: BatchResultMessage[] }>;
-  Release: Unary<ReleaseRequestMessage, ReleaseResponseMessage>;
-}
+type Unary<Req, Res> = (request: Req, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: (error: grpc.ServiceError | null, response?: Res) => void) => grpc.ClientUnaryCall;
 
 /**
  * Retries, by method. Check and CheckBatch have no retry policy: once a call may
@@ -128,7 +119,7 @@ interface PolicyDecisionStub extends grpc.Client {
 const SERVICE_CONFIG = {
   methodConfig: [
     {
-      name: [{ service: SERVICE, method: "Release" }],
+      name: [{ service: POLICY_DECISION_SERVICE, method: "Release" }],
       retryPolicy: { maxAttempts: 3, initialBackoff: "0.1s", maxBackoff: "1s", backoffMultiplier: 2, retryableStatusCodes: ["UNAVAILABLE"] },
     },
   ],
@@ -210,8 +201,7 @@ export function createVerdictClient(options: VerdictClientOptions): VerdictClien
     ...CHANNEL_OPTIONS,
     ...(serverName ? { "grpc.ssl_target_name_override": serverName, "grpc.default_authority": serverName } : {}),
   };
-  const { PolicyDecisionService } = loadVerdictProto().verdict.v1;
-  const stub = new PolicyDecisionService(options.address, channelCredentials({ ...options, tls }), channelOptions) as unknown as PolicyDecisionStub;
+  const stub = new PolicyDecisionServiceClient(options.address, channelCredentials({ ...options, tls }), channelOptions);
   let closed = false;
 
   function call<Req, Res>(method: Unary<Req, Res>, request: Req, callOptions: CallOptions | undefined): Promise<Res> {
@@ -221,7 +211,7 @@ export function createVerdictClient(options: VerdictClientOptions): VerdictClien
     if (apiKey !== undefined) metadata.set(API_KEY_METADATA, apiKey);
     return new Promise<Res>((resolve, reject) => {
       try {
-        method.call(stub, request, metadata, { deadline: Date.now() + deadlineMs }, (error, response) => {
+        method(request, metadata, { deadline: Date.now() + deadlineMs }, (error, response) => {
           if (error) reject(fromGrpcError(error));
           else if (response === undefined || response === null) reject(new VerdictError("verdict_malformed_response", "Verdict answered without a message"));
           else resolve(response);
@@ -235,7 +225,7 @@ export function createVerdictClient(options: VerdictClientOptions): VerdictClien
 
   function fromGrpcError(error: grpc.ServiceError): VerdictError {
     const status = grpc.status[error.code] ?? String(error.code);
-    const code: VerdictErrorCode = closed && error.code === grpc.status.CANCELLED ? "verdict_client_closed" : (ERROR_CODES[error.code as grpc.status] ?? "verdict_internal_error");
+    const code: VerdictErrorCode = closed && error.code === grpc.status.CANCELLED ? "verdict_client_closed" : (ERROR_CODES[error.code] ?? "verdict_internal_error");
     return new VerdictError(code, `Verdict call failed: ${status}: ${error.details}`, status);
   }
 
@@ -248,9 +238,10 @@ export function createVerdictClient(options: VerdictClientOptions): VerdictClien
         context: struct(request.context, "context"),
         request_id: request.requestId ?? "",
         dry_run: request.dryRun === true,
+        explain: false,
         ...(request.dpop ? { dpop: dpopMessage(request.dpop) } : {}),
       };
-      return toDecision(await call(stub.Check, message, callOptions));
+      return toDecision(await call(stub.check.bind(stub), message, callOptions));
     },
 
     async checkBatch(request, callOptions) {
@@ -261,12 +252,12 @@ export function createVerdictClient(options: VerdictClientOptions): VerdictClien
         dry_run: request.dryRun === true,
         ...(request.dpop ? { dpop: dpopMessage(request.dpop) } : {}),
       };
-      const response = await call(stub.CheckBatch, message, callOptions);
+      const response = await call(stub.checkBatch.bind(stub), message, callOptions);
       return toBatchResults(response.results, request.items.length);
     },
 
     async release(decisionId, callOptions) {
-      return toReleaseResult(await call(stub.Release, { decision_id: decisionId }, callOptions));
+      return toReleaseResult(await call(stub.release.bind(stub), { decision_id: decisionId }, callOptions));
     },
 
     close() {
@@ -277,9 +268,9 @@ export function createVerdictClient(options: VerdictClientOptions): VerdictClien
   };
 }
 
-function struct(value: JsonObject | undefined, where: string) {
+function struct(value: JsonObject | undefined, where: string): JsonObject {
   try {
-    return toStruct(value ?? {});
+    return jsonObject(value ?? {}, where);
   } catch (error) {
     throw new VerdictError("verdict_invalid_argument", `${where} cannot be sent to Verdict: ${(error as Error).message}`);
   }

@@ -3,22 +3,20 @@
 // STEP_UP without its challenge, a challenge the SDK cannot express) is a
 // VerdictError, never a decision: nothing downstream can mistake it for an allow.
 import { VerdictError } from "./errors.js";
-import type {
-  BatchResultMessage,
-  ChallengeMessage,
-  CheckResponseMessage,
-  ObligationMessage,
-  PrincipalMessage,
-  ReasonMessage,
-  ReleaseResponseMessage,
+import type { Reason } from "./reasons.js";
+import {
+  isJsonObject,
+  type BatchResultMessage,
+  type ChallengeMessage,
+  type CheckResponseMessage,
+  type JsonObject,
+  type ObligationMessage,
+  type PrincipalMessage,
+  type ReasonMessage,
+  type ReleaseResponseMessage,
 } from "./wire/index.js";
 
-export interface Reason {
-  /** Stable (docs/reasons.md); switch on this. */
-  code: string;
-  /** For people; may change. */
-  message: string;
-}
+export type { Reason } from "./reasons.js";
 
 export interface Actor {
   subject: string;
@@ -54,6 +52,8 @@ export interface Obligation {
   window: string;
   /** The counter's total after this decision. */
   total: number;
+  /** Facts particular to the obligation's type (absent for reserve, rate and once). */
+  details?: JsonObject;
 }
 
 export interface InvalidTokenChallenge {
@@ -156,7 +156,8 @@ function toObligations(value: unknown, where: string): Obligation[] {
     if (!isString(raw?.type) || !isString(raw.key) || !isString(raw.window) || ![raw.amount, raw.limit, raw.total].every(isNumber)) {
       throw malformed(`${where}[${i}] is incomplete`);
     }
-    return { type: raw.type, key: raw.key, amount: raw.amount, limit: raw.limit, window: raw.window, total: raw.total };
+    const details: unknown = raw.details;
+    return { type: raw.type, key: raw.key, amount: raw.amount, limit: raw.limit, window: raw.window, total: raw.total, ...(isJsonObject(details) ? { details } : {}) };
   });
 }
 

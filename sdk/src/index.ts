@@ -1,6 +1,6 @@
 // @verdict/sdk: the thin client APIs embed to ask Verdict for decisions, the HTTP
 // middleware (Express, Fastify) and the MCP guard built on it. The wire contract
-// (proto loading, Struct codec, messages) is @verdict/sdk/wire.
+// (the generated messages and services, the reason codes) is @verdict/sdk/wire.
 export {
   createVerdictClient,
   API_KEY_METADATA,
@@ -38,4 +38,14 @@ export { toDecision } from "./decision.js";
 export { VerdictError, isVerdictError, type VerdictErrorCode } from "./errors.js";
 export * from "./http/index.js";
 export * from "./mcp/index.js";
+export {
+  POLICY_LIBRARY_REASONS,
+  reason,
+  REASONS,
+  VERDICT_REASONS,
+  type PolicyLibraryReasonCode,
+  type ReasonCode,
+  type TokenReasonCode,
+  type VerdictReasonCode,
+} from "./reasons.js";
 export type { JsonObject, JsonValue } from "./wire/index.js";

@@ -22,13 +22,12 @@ function response(overrides: Partial<CheckResponseMessage> & Record<string, unkn
   return {
     decision: "ALLOW",
     reasons: [],
-    challenge: null,
     principal,
     obligations: [],
     decision_id: "0b6f3a4e-6a43-4b6c-9d41-0f7c8a3b2e11",
     policy_revision: "rev-1",
     ...overrides,
-  } as CheckResponseMessage;
+  };
 }
 
 function malformed(message: CheckResponseMessage): VerdictError {
@@ -74,20 +73,21 @@ describe("toDecision", () => {
   it("keeps a step-up's acr_values, and max_age only when Verdict sent one", () => {
     const withMaxAge = toDecision(response({ decision: "STEP_UP", challenge: { error: "insufficient_user_authentication", scopes: [], acr_values: ["mfa"], max_age: 300, description: "" } }));
     expect(withMaxAge).toMatchObject({ decision: "STEP_UP", challenge: { acrValues: ["mfa"], maxAge: 300 } });
-    const without = toDecision(response({ decision: "STEP_UP", challenge: { error: "insufficient_user_authentication", scopes: [], acr_values: ["mfa"], max_age: null, description: "" } }));
+    const without = toDecision(response({ decision: "STEP_UP", challenge: { error: "insufficient_user_authentication", scopes: [], acr_values: ["mfa"], max_age: undefined, description: "" } }));
     expect(without.decision === "STEP_UP" && "maxAge" in without.challenge).toBe(false);
   });
 
   it("accepts a deny of a refused token, which has no principal", () => {
-    const decision = toDecision(response({ decision: "DENY", principal: null, challenge: { error: "invalid_token", scopes: [], acr_values: [], description: "expired" } }));
+    const decision = toDecision(response({ decision: "DENY", principal: undefined, challenge: { error: "invalid_token", scopes: [], acr_values: [], description: "expired" } }));
     expect(decision).toMatchObject({ decision: "DENY", challenge: { error: "invalid_token", description: "expired" } });
     expect("principal" in decision).toBe(false);
   });
 
   it.each([
     ["DECISION_UNSPECIFIED", response({ decision: "DECISION_UNSPECIFIED" })],
-    ["an enum number protobufjs could not name", response({ decision: 7 as unknown as "ALLOW" })],
-    ["an ALLOW without a principal", response({ principal: null })],
+    ["an enum value the generated decoder could not name", response({ decision: 7 as unknown as "ALLOW" })],
+    ["an enum value the generated decoder marks unrecognized", response({ decision: "UNRECOGNIZED" })],
+    ["an ALLOW without a principal", response({ principal: undefined })],
     ["an ALLOW whose principal has no subject", response({ principal: { ...principal, subject: "" } })],
     ["an ALLOW without a decision id", response({ decision_id: "" })],
     ["an ALLOW that carries a challenge", response({ challenge: { error: "invalid_token", scopes: [], acr_values: [], description: "" } })],

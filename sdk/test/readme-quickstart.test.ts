@@ -62,8 +62,8 @@ describe("sdk/README.md", () => {
       const child = spawn(process.execPath, [file], { env });
       let stdout = "";
       let stderr = "";
-      child.stdout.on("data", (chunk: Buffer) => (stdout += chunk));
-      child.stderr.on("data", (chunk: Buffer) => (stderr += chunk));
+      child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+      child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
       child.on("close", (exit) => resolve({ code: exit, stdout, stderr }));
     });
     expect(run.stderr).toBe("");

@@ -4,7 +4,6 @@ export {
   AuditQueryError,
   DEFAULT_LIMIT,
   findOf,
-  INDEXES,
   MAX_LIMIT,
   pageTokenAfter,
   parseAuditQuery,
@@ -23,6 +22,7 @@ export {
   type RecordDecision,
 } from "./record.js";
 export { SpillDirectory, type SpillChunk } from "./spill.js";
-export { AuditStore, AuditStoreUnavailableError, DECISIONS_COLLECTION, type AuditStoreOptions, type WriteOutcome } from "./store.js";
+export { AuditStore, AuditStoreUnavailableError, DECISIONS, INDEXES, type WriteOutcome } from "./store.js";
 export { AuditLog, type AuditLogOptions, type AuditSettings, type AuditStats } from "./writer.js";
+export { auditSchema, type AuditConfig } from "./config.js";
 export { openAuditLog, type OpenAuditOptions } from "./open.js";

@@ -3,6 +3,7 @@
 // key with the value replaced, and `detect: ["card_number"]` masks any string that
 // holds a card number (Luhn-valid, 13-19 digits) wherever it is.
 import type { JsonObject, JsonValue } from "@verdict/sdk/wire";
+import { VerdictError } from "../errors/index.js";
 import { escapeKey, setOwn } from "./keys.js";
 
 export const MASKED = "[masked]";
@@ -25,11 +26,9 @@ export interface MaskRules {
 export const NO_MASKING: MaskRules = { context: [], attributes: [], detectCardNumbers: false };
 
 /** The policy data's audit settings do not fit the contract; the message says what to change. */
-export class MaskRuleError extends Error {
-  readonly code = "ERR_VERDICT_AUDIT_MASK";
+export class MaskRuleError extends VerdictError {
   constructor(message: string) {
-    super(`data.settings.audit: ${message}`);
-    this.name = "MaskRuleError";
+    super("mask_rule_invalid", `data.settings.audit: ${message}`);
   }
 }
 

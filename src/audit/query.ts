@@ -3,14 +3,13 @@
 // equality on one field, then the index's own order on time): docs/audit.md shows
 // the plan. Caller values are only ever compared as strings, never read as operators.
 import type { Document } from "mongodb";
+import { VerdictError } from "../errors/index.js";
 import { RECORD_DECISIONS, type RecordDecision } from "./record.js";
 
 /** A query that does not make sense; the message says what to change. */
-export class AuditQueryError extends Error {
-  readonly code = "invalid_query";
+export class AuditQueryError extends VerdictError {
   constructor(message: string) {
-    super(message);
-    this.name = "AuditQueryError";
+    super("audit_query_invalid", message);
   }
 }
 
@@ -51,11 +50,11 @@ export const MAX_LIMIT = 1_000;
 const SORT = { time: -1, _id: -1 } as const;
 
 /**
- * The indexes of the `decisions` collection. Each query's equality field leads,
- * then the sort (time, _id): an index scan in order, no in-memory sort. The TTL
- * index enforces retention on MongoDB.
+ * The query indexes of the `decisions` collection (store.ts adds the TTL index).
+ * Each query's equality field leads, then the sort (time, _id): an index scan in
+ * order, no in-memory sort.
  */
-export const INDEXES: readonly { name: string; key: Document; expireAfterSeconds?: number }[] = [
+export const QUERY_INDEXES: readonly { name: string; key: Document }[] = [
   { name: "audit_time", key: SORT },
   { name: "audit_subject_time", key: { subject: 1, ...SORT } },
   { name: "audit_client_id_time", key: { client_id: 1, ...SORT } },
@@ -63,9 +62,9 @@ export const INDEXES: readonly { name: string; key: Document; expireAfterSeconds
   { name: "audit_decision_time", key: { decision: 1, ...SORT } },
   { name: "audit_reason_time", key: { "reasons.code": 1, ...SORT } },
   { name: "audit_api_time", key: { "caller.api": 1, ...SORT } },
-  { name: "audit_expires_at_ttl", key: { expires_at: 1 }, expireAfterSeconds: 0 },
 ];
 
+// eslint-disable-next-line no-control-regex -- it looks for control characters, to refuse them
 const CONTROL = /[\u0000-\u001f\u007f]/;
 const DURATION = /^(\d{1,9})(s|m|h|d)$/;
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;

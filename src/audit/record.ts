@@ -1,10 +1,11 @@
 // One decision as the audit trail keeps it: the stored document (snake_case, keys
 // of caller data escaped, masked), the form queries return, and the spill file's
 // line format. A record never holds the token: only its jti and SHA-256.
-import type { JsonObject } from "@verdict/sdk/wire";
-import type { DecisionEvent, DecisionName, DecisionResult } from "../decide/index.js";
-import { reason } from "../reasons/index.js";
-import { sha256Hex } from "../token/index.js";
+import { reason, type JsonObject } from "@verdict/sdk/wire";
+import type { AppliedObligation } from "../contract/index.js";
+import type { Challenge, DecisionEvent, DecisionName, DecisionResult } from "../decide/index.js";
+import { VerdictError } from "../errors/index.js";
+import { actorsOf, sha256Hex } from "../token/index.js";
 import { unescapeObject } from "./keys.js";
 import { redactObject, redactResourceId, type MaskRules } from "./mask.js";
 
@@ -22,27 +23,16 @@ export interface RecordActor {
   client_id?: string;
 }
 
-export interface RecordChallenge {
-  error: string;
-  scopes: string[];
-  acr_values: string[];
-  max_age?: number;
-  description: string;
-}
+/** The decision's challenge, as the response had it. */
+export type RecordChallenge = Challenge;
 
-export interface RecordObligation {
-  type: string;
-  key: string;
-  amount: number;
-  limit: number;
-  window: string;
-  total: number;
-}
+/** What was enforced, as the response had it (type-specific details included). */
+export type RecordObligation = AppliedObligation;
 
 export interface RecordShadow {
   revision: string;
-  /** The candidate's answer before obligations: ALLOW, DENY or STEP_UP. */
-  effect: string;
+  /** The candidate's answer before obligations. */
+  effect: DecisionName;
   reasons: RecordReason[];
   /** Whether it said the same as the active policy (effect, reason codes, obligations). */
   agrees: boolean;
@@ -119,7 +109,7 @@ export function buildRecord(event: DecisionEvent, { masks, retentionMs }: BuildO
           ...(principal.acr !== undefined ? { acr: principal.acr } : {}),
         }
       : {}),
-    actors: (principal?.actors ?? []).map((a) => ({ subject: a.subject, ...(a.clientId !== undefined ? { client_id: a.clientId } : {}) })),
+    actors: principal ? actorsOf(principal) : [],
     action: input.action,
     resource: {
       type: input.resource.type,
@@ -129,18 +119,8 @@ export function buildRecord(event: DecisionEvent, { masks, retentionMs }: BuildO
     context: masks ? redactObject(input.context, masks.context, masks.detectCardNumbers) : {},
     decision: result?.decision ?? "ERROR",
     reasons: result ? result.reasons.map((r) => ({ code: r.code, message: r.message })) : [reason("internal_error")],
-    ...(result?.challenge
-      ? {
-          challenge: {
-            error: result.challenge.error,
-            scopes: result.challenge.scopes,
-            acr_values: result.challenge.acrValues,
-            ...(result.challenge.maxAge !== undefined ? { max_age: result.challenge.maxAge } : {}),
-            description: result.challenge.description,
-          },
-        }
-      : {}),
-    obligations: (result?.obligations ?? []).map((o) => ({ type: o.type, key: o.key, amount: o.amount, limit: o.limit, window: o.window, total: o.total })),
+    ...(result?.challenge ? { challenge: { ...result.challenge } } : {}),
+    obligations: (result?.obligations ?? []).map((o) => ({ ...o })),
     policy_revision: result?.policyRevision ?? event.policy.revision,
     ...shadowPart(result),
     latency_ms: Math.round(event.latencyMs * 1000) / 1000,
@@ -185,10 +165,10 @@ export function toSpillLine(doc: DecisionRecord): string {
 export function fromSpillLine(line: string): DecisionRecord {
   const value = JSON.parse(line) as Record<string, unknown>;
   if (typeof value !== "object" || value === null || typeof value["_id"] !== "string" || typeof value["decision"] !== "string") {
-    throw new Error("not a decision record");
+    throw new VerdictError("spill_record_invalid", "not a decision record");
   }
   const time = new Date(value["time"] as string);
   const expiresAt = new Date(value["expires_at"] as string);
-  if (Number.isNaN(time.getTime()) || Number.isNaN(expiresAt.getTime())) throw new Error("a decision record without valid times");
+  if (Number.isNaN(time.getTime()) || Number.isNaN(expiresAt.getTime())) throw new VerdictError("spill_record_invalid", "a decision record without valid times");
   return { ...(value as unknown as DecisionRecord), time, expires_at: expiresAt };
 }

@@ -1,21 +1,28 @@
-// The `decisions` collection. The audit trail has its own client: its writes are off
-// the request path, larger and slower than state calls, and bounded by their own
-// timeout, so they never hold a connection or a deadline that decisions need.
-import { MongoBulkWriteError, MongoClient, type AnyBulkWriteOperation, type Collection, type Document } from "mongodb";
+// The `decisions` collection, on the process's one Database. The trail's calls
+// have their own bound (audit.write_timeout_ms, not state_timeout_ms): its writes
+// are off the request path, larger and slower than state calls.
+import { MongoBulkWriteError, type AnyBulkWriteOperation, type Collection, type Document, type WriteError } from "mongodb";
+import { defineCollection, type Database } from "../database/index.js";
 import { withDeadline } from "../deadline.js";
-import { findOf, INDEXES, pageTokenAfter, type AuditQuery } from "./query.js";
+import { VerdictError } from "../errors/index.js";
+import { findOf, pageTokenAfter, QUERY_INDEXES, type AuditQuery } from "./query.js";
 import type { DecisionRecord } from "./record.js";
 
-export const DECISIONS_COLLECTION = "decisions";
+export const DECISIONS = defineCollection<DecisionRecord>({
+  name: "decisions",
+  indexes: QUERY_INDEXES,
+  // Retention: a TTL index, and the trail's own purge (audit.purge_interval_ms), not the state sweep.
+  expiresAt: "expires_at",
+  ttlIndex: "audit_expires_at_ttl",
+  swept: false,
+  // Acknowledged by a majority and journaled: a record the trail counts as written survives a crash or failover.
+  writeConcern: { w: "majority", journal: true },
+});
+
+/** Every index of the `decisions` collection, the TTL index included. */
+export const INDEXES = DECISIONS.indexes;
 
 const DUPLICATE_KEY = 11000;
-
-export interface AuditStoreOptions {
-  uri: string;
-  database: string;
-  /** Bound of each call (server selection included). */
-  timeoutMs: number;
-}
 
 /** A batch was written except for these records, which the database refused as invalid (not a failure to reach it). */
 export interface WriteOutcome {
@@ -24,55 +31,38 @@ export interface WriteOutcome {
 }
 
 /** The database did not take the batch (unreachable, timed out): nothing is known to be written. */
-export class AuditStoreUnavailableError extends Error {
-  readonly code = "audit_store_unavailable";
+export class AuditStoreUnavailableError extends VerdictError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "AuditStoreUnavailableError";
+    super("audit_store_unavailable", message, options);
   }
 }
 
 export class AuditStore {
-  private constructor(
-    private readonly client: MongoClient,
-    readonly collection: Collection<DecisionRecord>,
-    readonly timeoutMs: number,
-  ) {}
+  private readonly collection: Collection<DecisionRecord>;
 
-  /** Connects lazily; the driver reconnects by itself when the database returns. */
-  static open({ uri, database, timeoutMs }: AuditStoreOptions): AuditStore {
-    const client = new MongoClient(uri, {
-      appName: "verdict-audit",
-      maxPoolSize: 4,
-      serverSelectionTimeoutMS: timeoutMs,
-      connectTimeoutMS: Math.min(timeoutMs, 10_000),
-      socketTimeoutMS: timeoutMs * 2,
-      // Acknowledged by a majority and journaled: a record the trail counts as
-      // written survives a database crash or failover.
-      writeConcern: { w: "majority", journal: true },
-    });
-    return new AuditStore(client, client.db(database).collection<DecisionRecord>(DECISIONS_COLLECTION), timeoutMs);
+  private constructor(
+    private readonly database: Database,
+    /** Bound of each call (server selection included). */
+    readonly timeoutMs: number,
+  ) {
+    this.collection = database.collection(DECISIONS);
+  }
+
+  static open(database: Database, { timeoutMs }: { timeoutMs: number }): AuditStore {
+    return new AuditStore(database, timeoutMs);
   }
 
   get databaseName(): string {
-    return this.collection.dbName;
+    return this.database.name;
   }
 
   async ensureIndexes(): Promise<void> {
-    await this.bounded("create indexes", () =>
-      this.collection.createIndexes(
-        INDEXES.map((index) => ({
-          key: index.key,
-          name: index.name,
-          ...(index.expireAfterSeconds !== undefined ? { expireAfterSeconds: index.expireAfterSeconds } : {}),
-        })),
-      ),
-    );
+    await this.bounded("create indexes", () => this.database.ensureIndexes([DECISIONS]));
   }
 
   /** Inserts a batch (unordered). A record already there (same decision id) counts as written. */
   async insert(records: readonly DecisionRecord[]): Promise<WriteOutcome> {
-    return this.write(records, () => this.collection.insertMany(records as DecisionRecord[], { ordered: false }));
+    return this.write(records, (options) => this.collection.insertMany(records, { ordered: false, ...options }));
   }
 
   /** Writes records that may already be there (a replay): insert-if-absent, by decision id. */
@@ -81,26 +71,21 @@ export class AuditStore {
       const { _id, ...fields } = record;
       return { updateOne: { filter: { _id }, update: { $setOnInsert: fields }, upsert: true } };
     });
-    return this.write(records, () => this.collection.bulkWrite(operations, { ordered: false }));
+    return this.write(records, (options) => this.collection.bulkWrite(operations, { ordered: false, ...options }));
   }
 
   async ping(): Promise<void> {
-    await this.bounded("ping", () => this.collection.db.command({ ping: 1 }));
+    await this.bounded("ping", () => this.database.ping());
   }
 
   /** Deletes records whose retention ended (TTL does this on MongoDB; not every server does). */
   async purgeExpired(now: number): Promise<number> {
-    const result = await this.bounded("purge", () =>
-      this.collection.deleteMany({ expires_at: { $lte: new Date(now) } }, { maxTimeMS: this.timeoutMs }),
-    );
-    return result.deletedCount;
+    return this.bounded("purge", () => this.database.deleteExpired(DECISIONS, new Date(now)));
   }
 
   async query(query: AuditQuery, now: number): Promise<{ records: DecisionRecord[]; nextPageToken?: string }> {
     const { filter, sort, limit } = findOf(query, now);
-    const found = await this.bounded("query", () =>
-      this.collection.find(filter, { sort, limit, maxTimeMS: this.timeoutMs }).toArray(),
-    );
+    const found = await this.bounded("query", (options) => this.collection.find(filter, { sort, limit, maxTimeMS: this.timeoutMs, ...options }).toArray());
     const records = found.slice(0, query.limit);
     const last = records[records.length - 1];
     return found.length > query.limit && last ? { records, nextPageToken: pageTokenAfter(last) } : { records };
@@ -112,11 +97,7 @@ export class AuditStore {
     return this.bounded("explain", () => this.collection.find(filter, { sort, limit }).explain("queryPlanner"));
   }
 
-  async close(): Promise<void> {
-    await this.client.close();
-  }
-
-  private async write(records: readonly DecisionRecord[], operation: () => Promise<unknown>): Promise<WriteOutcome> {
+  private async write(records: readonly DecisionRecord[], operation: (options: { signal: AbortSignal }) => Promise<unknown>): Promise<WriteOutcome> {
     if (records.length === 0) return { written: 0, refused: [] };
     try {
       await this.bounded("write", operation);
@@ -125,24 +106,37 @@ export class AuditStore {
       const cause = error instanceof AuditStoreUnavailableError ? error.cause : error;
       if (!(cause instanceof MongoBulkWriteError) || cause.writeErrors === undefined) throw error;
       // Unordered: the other records were written; what failed is per record.
-      const writeErrors = Array.isArray(cause.writeErrors) ? cause.writeErrors : Object.values(cause.writeErrors);
+      const reported: unknown = cause.writeErrors;
+      const listed: unknown[] = Array.isArray(reported) ? reported : isWriteError(reported) ? [reported] : Object.values(reported ?? {});
+      const writeErrors = listed.filter(isWriteError);
       if (writeErrors.length === 0) throw error;
       const refused = writeErrors
         .filter((e) => e.code !== DUPLICATE_KEY)
-        .map((e) => ({ record: records[e.index] as DecisionRecord, error: `${e.code}: ${e.errmsg ?? ""}` }));
+        .flatMap((e) => {
+          const record = records[e.index];
+          return record ? [{ record, error: `${e.code}: ${e.errmsg ?? ""}` }] : [];
+        });
       return { written: records.length - refused.length, refused };
     }
   }
 
-  /** Runs a call under the store's timeout; every failure becomes AuditStoreUnavailableError. */
-  private async bounded<T>(what: string, operation: () => Promise<T>): Promise<T> {
-    // The driver's own timeouts cover server selection and sockets; this bounds
-    // the whole call, because a write cannot be given an abort signal.
+  /**
+   * Runs a call under the store's timeout; every failure becomes
+   * AuditStoreUnavailableError. The driver abandons the call itself much later
+   * (its signal): the pool is shared with the state stores, and an abort while a
+   * connection is being established closes that connection.
+   */
+  private async bounded<T>(what: string, operation: (options: { signal: AbortSignal }) => Promise<T>): Promise<T> {
     try {
-      return await withDeadline(operation(), this.timeoutMs, () => new AuditStoreUnavailableError(`${what}: no answer within ${this.timeoutMs} ms`));
+      return await withDeadline(operation({ signal: AbortSignal.timeout(Math.max(10_000, this.timeoutMs * 4)) }), this.timeoutMs, () => new AuditStoreUnavailableError(`${what}: no answer within ${this.timeoutMs} ms`));
     } catch (error) {
       if (error instanceof AuditStoreUnavailableError) throw error;
       throw new AuditStoreUnavailableError(`${what}: ${(error as Error).message}`, { cause: error });
     }
   }
+}
+
+/** The driver's per-record write error (its class is not exported at run time). */
+function isWriteError(value: unknown): value is WriteError {
+  return typeof value === "object" && value !== null && "index" in value && typeof value.index === "number" && "code" in value;
 }

@@ -4,7 +4,7 @@
 // unavailable, and replayed from it when the database returns. Nothing is dropped:
 // a record is in memory, in the database or durably in a spill file, and when it
 // can be none of these the decision is refused (docs/audit.md).
-import type { AuditConfig } from "../config/index.js";
+import type { AuditConfig } from "./config.js";
 import type { DecisionEvent, DecisionRecorder } from "../decide/index.js";
 import type { Logger } from "../observability/index.js";
 import { maskRulesFrom, type MaskRules } from "./mask.js";
@@ -12,7 +12,7 @@ import { buildRecord, type DecisionRecord } from "./record.js";
 import type { SpillChunk, SpillDirectory } from "./spill.js";
 import type { AuditStore, WriteOutcome } from "./store.js";
 
-export type AuditSettings = Pick<AuditConfig, "retentionDays" | "batchSize" | "flushIntervalMs" | "maxBuffered" | "retryIntervalMs" | "purgeIntervalMs">;
+export type AuditSettings = Pick<AuditConfig, "retention_days" | "batch_size" | "flush_interval_ms" | "max_buffered" | "retry_interval_ms" | "purge_interval_ms">;
 
 export interface AuditLogOptions {
   store: AuditStore;
@@ -71,18 +71,18 @@ export class AuditLog implements DecisionRecorder {
   constructor(private readonly options: AuditLogOptions) {
     this.log = options.log.child({ component: "audit", database: options.store.databaseName });
     this.now = options.now ?? Date.now;
-    this.retentionMs = options.settings.retentionDays * DAY_MS;
+    this.retentionMs = options.settings.retention_days * DAY_MS;
     this.replayPending = options.spill.hasPending();
   }
 
   /** Creates indexes, starts the retention purge, and replays files left by earlier runs. */
   start(): void {
     this.kick(); // creates the indexes, purges, then replays what earlier runs left
-    this.timers.purge = setInterval(() => void this.purge(), this.options.settings.purgeIntervalMs).unref();
+    this.timers.purge = setInterval(() => void this.purge(), this.options.settings.purge_interval_ms).unref();
   }
 
   ready(): boolean {
-    return !(this.buffer.length >= this.options.settings.maxBuffered && this.spillFailing);
+    return !(this.buffer.length >= this.options.settings.max_buffered && this.spillFailing);
   }
 
   record(event: DecisionEvent): boolean {
@@ -95,7 +95,7 @@ export class AuditLog implements DecisionRecorder {
       return false;
     }
     if (this.phase === "closed") return this.take([record], () => this.spillRecords([record]));
-    if (this.buffer.length >= this.options.settings.maxBuffered) {
+    if (this.buffer.length >= this.options.settings.max_buffered) {
       // The database is not keeping up, or is down: memory stays bounded by moving
       // what is buffered to the spill file now; it is replayed from there.
       return this.take([record], () => {
@@ -143,7 +143,7 @@ export class AuditLog implements DecisionRecorder {
     this.replaying = undefined;
     while (this.buffer.length > 0) {
       if (this.available) {
-        const batch = this.buffer.splice(0, this.options.settings.batchSize);
+        const batch = this.buffer.splice(0, this.options.settings.batch_size);
         try {
           this.wrote(await this.options.store.insert(batch));
           continue;
@@ -160,7 +160,6 @@ export class AuditLog implements DecisionRecorder {
       }
     }
     this.phase = "closed";
-    await this.options.store.close().catch(() => {});
     this.log.info({ ...this.stats(), spillBytes: this.options.spill.pendingBytes() }, "audit trail closed");
   }
 
@@ -196,14 +195,14 @@ export class AuditLog implements DecisionRecorder {
    */
   private schedule(): void {
     if (this.pump || this.phase !== "open") return; // the loop reschedules when it ends
-    if (this.buffer.length >= this.options.settings.batchSize) {
+    if (this.buffer.length >= this.options.settings.batch_size) {
       this.kick();
     } else {
       this.timers.flush ??= setTimeout(() => {
         this.timers.flush = undefined;
         this.flushDue = true;
         this.kick();
-      }, this.options.settings.flushIntervalMs);
+      }, this.options.settings.flush_interval_ms);
     }
   }
 
@@ -223,8 +222,8 @@ export class AuditLog implements DecisionRecorder {
     // TTL index included), and no server sees the two race.
     if (!this.indexesReady && this.available && !this.timers.indexes) await this.createIndexes();
     while (this.phase === "open") {
-      if (this.buffer.length >= this.options.settings.batchSize || (this.flushDue && this.buffer.length > 0)) {
-        const batch = this.buffer.splice(0, this.options.settings.batchSize);
+      if (this.buffer.length >= this.options.settings.batch_size || (this.flushDue && this.buffer.length > 0)) {
+        const batch = this.buffer.splice(0, this.options.settings.batch_size);
         if (this.buffer.length === 0) this.flushDue = false;
         if (!(await this.writeBatch(batch))) return;
       } else if (this.replayPending && this.available) {
@@ -299,7 +298,7 @@ export class AuditLog implements DecisionRecorder {
     this.timers.retry = setTimeout(() => {
       this.timers.retry = undefined;
       action();
-    }, this.options.settings.retryIntervalMs);
+    }, this.options.settings.retry_interval_ms);
   }
 
   private unavailable(error: unknown): void {
@@ -325,7 +324,7 @@ export class AuditLog implements DecisionRecorder {
         },
         () => this.probeLater(),
       );
-    }, this.options.settings.retryIntervalMs);
+    }, this.options.settings.retry_interval_ms);
   }
 
   /** Writes one chunk of the spill files to the database (idempotently: by decision id). */
@@ -352,7 +351,7 @@ export class AuditLog implements DecisionRecorder {
         this.replayPending = this.spillGeneration !== pass.generation;
         return;
       }
-      pass.current = { path, chunks: this.options.spill.read(path, this.options.settings.batchSize) };
+      pass.current = { path, chunks: this.options.spill.read(path, this.options.settings.batch_size) };
     }
     const current = pass.current;
     const next = await current.chunks.next();
@@ -391,7 +390,7 @@ export class AuditLog implements DecisionRecorder {
       this.timers.indexes = setTimeout(() => {
         this.timers.indexes = undefined;
         this.kick();
-      }, this.options.settings.retryIntervalMs);
+      }, this.options.settings.retry_interval_ms);
     }
   }
 

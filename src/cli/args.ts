@@ -1,11 +1,10 @@
-import { parseArgs, type ParseArgsConfig } from "node:util";
+import { parseArgs } from "node:util";
+import { VerdictError } from "../errors/index.js";
 
 /** A mistake in how a command was called: printed with the command's usage, exit 2. */
-export class UsageError extends Error {
-  readonly code = "ERR_VERDICT_USAGE";
+export class UsageError extends VerdictError {
   constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
+    super("usage_invalid", message);
   }
 }
 
@@ -14,8 +13,7 @@ export type ParsedOptions<T extends OptionSpecs> = { [K in keyof T]?: T[K]["type
 
 export function parseOptions<T extends OptionSpecs>(argv: string[], options: T): ParsedOptions<T> {
   try {
-    return parseArgs({ args: argv, options: options as NonNullable<ParseArgsConfig["options"]>, strict: true, allowPositionals: false })
-      .values as ParsedOptions<T>;
+    return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values;
   } catch (error) {
     throw new UsageError((error as Error).message);
   }

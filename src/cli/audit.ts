@@ -1,6 +1,9 @@
 // `verdict audit query`: who did what, for whom, and why it was allowed.
 import { AuditQueryError, AuditStore, DEFAULT_LIMIT, MAX_LIMIT, parseAuditQuery, publicRecord, type AuditRecord } from "../audit/index.js";
 import { loadConfigFile, stateDirFrom, type Environment } from "../config/index.js";
+import { Database } from "../database/index.js";
+import { VerdictError } from "../errors/index.js";
+import { silentLogger } from "../observability/index.js";
 import { parseOptions, UsageError } from "./args.js";
 import { resolveDatabase } from "./local-database.js";
 
@@ -66,15 +69,16 @@ export async function audit(argv: string[], env: Environment): Promise<void> {
   }
 
   const config = options.config !== undefined ? loadConfigFile(options.config, env) : undefined;
-  const database = await resolveDatabase(config?.mongo.uri, env.MONGODB_URI, stateDirFrom(env));
-  const store = AuditStore.open({ uri: database.uri, database: config?.mongo.database ?? DEFAULT_DATABASE, timeoutMs: 10_000 });
+  const database = await resolveDatabase(config?.mongodb_uri, env.MONGODB_URI, stateDirFrom(env));
+  const db = Database.open({ uri: database.uri, database: config?.mongodb_database ?? DEFAULT_DATABASE, log: silentLogger(), serverSelectionTimeoutMs: 10_000 });
+  const store = AuditStore.open(db, { timeoutMs: 10_000 });
   try {
     if (options.explain) {
       let plan;
       try {
         plan = await store.explain(query, Date.now());
       } catch (error) {
-        throw new Error(`the database (${database.source}) gave no plan: ${(error as Error).message} (mongo-java-server has no explain; use MongoDB)`);
+        throw new VerdictError("audit_store_unavailable", `the database (${database.source}) gave no plan: ${(error as Error).message} (mongo-java-server has no explain; use MongoDB)`, { cause: error });
       }
       process.stdout.write(JSON.stringify(plan["queryPlanner"] ?? plan, null, 2) + "\n");
       return;
@@ -83,7 +87,7 @@ export async function audit(argv: string[], env: Environment): Promise<void> {
     try {
       result = await store.query(query, Date.now());
     } catch (error) {
-      throw new Error(`cannot read the audit trail from the database (${database.source}): ${(error as Error).message}`);
+      throw new VerdictError("audit_store_unavailable", `cannot read the audit trail from the database (${database.source}): ${(error as Error).message}`, { cause: error });
     }
     const records = result.records.map(publicRecord);
     if (options.json) {
@@ -93,7 +97,7 @@ export async function audit(argv: string[], env: Environment): Promise<void> {
     }
     if (result.nextPageToken) process.stderr.write(`more records match: repeat with --page-token ${result.nextPageToken}\n`);
   } finally {
-    await store.close();
+    await db.close();
     await database.release();
   }
 }
@@ -114,6 +118,7 @@ const COLUMNS: [string, (r: AuditRecord) => string][] = [
 
 const MAX_CELL = 48;
 // Subjects and client ids come from tokens: never let them move the cursor or reorder text.
+// eslint-disable-next-line no-control-regex -- it looks for control characters, to refuse them
 const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2066-\u2069]/g;
 
 export function cell(text: string): string {

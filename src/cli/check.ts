@@ -1,9 +1,9 @@
 import { readFileSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
-import { isJsonObject, loadVerdictProto, toStruct, type CheckRequestMessage, type CheckResponseMessage, type JsonObject } from "@verdict/sdk/wire";
+import { API_KEY_METADATA, isJsonObject, PolicyDecisionServiceClient, type CheckRequestMessage, type CheckResponseMessage, type JsonObject } from "@verdict/sdk/wire";
 import { stateDirFrom, type Environment } from "../config/index.js";
 import { devApiKeyPath } from "../dev/index.js";
-import { API_KEY_HEADER } from "../server/index.js";
+import { VerdictError } from "../errors/index.js";
 import { parseOptions, required, UsageError } from "./args.js";
 
 export const usage = `verdict check --token T --action A --resource TYPE/ID [options]
@@ -67,7 +67,7 @@ export async function check(argv: string[], env: Environment): Promise<void> {
     token,
     action,
     resource: { type: resource.slice(0, slash), id: resource.slice(slash + 1) },
-    context: toStruct(context),
+    context,
     request_id: options["request-id"] ?? "",
     dry_run: options["dry-run"] === true,
     ...(dpop ? { dpop } : {}),
@@ -77,10 +77,11 @@ export async function check(argv: string[], env: Environment): Promise<void> {
   process.stdout.write(JSON.stringify(inProtoOrder(response, request.explain === true), null, 2) + "\n");
 }
 
-/** The response with its fields in the order of the .proto, for people reading it. */
-function inProtoOrder(response: CheckResponseMessage, explain: boolean): CheckResponseMessage {
+/** The response with its fields in the order of the .proto (absent messages as null), for people reading it. */
+function inProtoOrder(response: CheckResponseMessage, explain: boolean): Record<string, unknown> {
   const { decision, reasons, challenge, principal, obligations, decision_id, policy_revision, explanation } = response;
-  return { decision, reasons, challenge, principal, obligations, decision_id, policy_revision, ...(explain ? { explanation: explanation ?? null } : {}) };
+  const shown = explanation ? { ...explanation, shadow: explanation.shadow ?? null } : null;
+  return { decision, reasons, challenge: challenge ?? null, principal: principal ?? null, obligations, decision_id, policy_revision, ...(explain ? { explanation: shown } : {}) };
 }
 
 function parseContext(text: string | undefined): JsonObject {
@@ -105,13 +106,12 @@ function readDevApiKey(env: Environment): string {
 }
 
 /** Thrown when Verdict gave no decision: unreachable, refused the caller, or rejected the request. */
-export class CheckCallError extends Error {
+export class CheckCallError extends VerdictError {
   constructor(
     readonly grpcCode: string,
     readonly details: string,
   ) {
-    super(`${grpcCode}: ${details}`);
-    this.name = "CheckCallError";
+    super("check_call_failed", `${grpcCode}: ${details}`);
   }
 }
 
@@ -143,19 +143,11 @@ function callCheck(
   credentials: grpc.ChannelCredentials,
   serverName: string | undefined,
 ): Promise<CheckResponseMessage> {
-  const { PolicyDecisionService } = loadVerdictProto().verdict.v1;
-  const client = new PolicyDecisionService(addr, credentials, serverName ? { "grpc.ssl_target_name_override": serverName } : {});
+  const client = new PolicyDecisionServiceClient(addr, credentials, serverName ? { "grpc.ssl_target_name_override": serverName } : {});
   const metadata = new grpc.Metadata();
-  if (apiKey !== undefined) metadata.set(API_KEY_HEADER, apiKey);
-  type UnaryCheck = (
-    request: CheckRequestMessage,
-    metadata: grpc.Metadata,
-    options: grpc.CallOptions,
-    callback: (error: grpc.ServiceError | null, response: CheckResponseMessage) => void,
-  ) => void;
-  const call = client["Check"] as UnaryCheck;
+  if (apiKey !== undefined) metadata.set(API_KEY_METADATA, apiKey);
   return new Promise((resolve, reject) => {
-    call.call(client, request, metadata, { deadline: Date.now() + timeoutMs }, (error, response) => {
+    client.check(request, metadata, { deadline: Date.now() + timeoutMs }, (error, response) => {
       client.close();
       if (error) reject(new CheckCallError(grpc.status[error.code] ?? String(error.code), error.details));
       else resolve(response);

@@ -5,12 +5,14 @@
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { isJsonObject } from "@verdict/sdk/wire";
+import { isJsonObject, reason } from "@verdict/sdk/wire";
 import { loadConfigFile, type Environment } from "../config/index.js";
-import { silentLogger } from "../observability/index.js";
+import { Database } from "../database/index.js";
+import { VerdictError } from "../errors/index.js";
+import { createMetrics, silentLogger } from "../observability/index.js";
 import { defaultBundlePath, defaultPolicyDir, toolPath } from "../paths.js";
-import { buildBundle, DEFAULT_BOUNDS, describeObligation, listDisagreements, loadBundle, PolicyEngine, PolicyError, type PolicyInput } from "../policy/index.js";
-import { StateStore } from "../state/index.js";
+import { buildBundle, DEFAULT_BOUNDS, loadBundle, PolicyEngine, PolicyError, type PolicyInput } from "../policy/index.js";
+import { openDisagreements } from "../state/index.js";
 import { parseOptions, required, UsageError } from "./args.js";
 
 const subcommands = {
@@ -68,10 +70,9 @@ export function help(argv: string[]): string {
 }
 
 /** A policy command that ran and failed (a failing test, a policy error): exit 1. */
-export class PolicyCommandError extends Error {
+export class PolicyCommandError extends VerdictError {
   constructor(message: string) {
-    super(message);
-    this.name = "PolicyCommandError";
+    super("policy_command_failed", message);
   }
 }
 
@@ -212,13 +213,13 @@ async function evaluate(argv: string[]): Promise<void> {
       reasons: decision.reasons,
       required_scopes: decision.requiredScopes,
       step_up: decision.stepUp ? { acr_values: decision.stepUp.acrValues, ...(decision.stepUp.maxAge !== undefined ? { max_age: decision.stepUp.maxAge } : {}) } : null,
-      obligations: decision.obligations.map((o) => ({ ...describeObligation(o), reason: o.reason })),
+      obligations: decision.obligations.map((o) => ({ ...engine.obligations.summary(o), reason: o.reason })),
       rules: decision.explain,
     };
     process.stdout.write(JSON.stringify(out, null, 2) + "\n");
   } catch (error) {
     if (!(error instanceof PolicyError)) throw error;
-    const out = { revision: engine.revision, effect: "deny", reasons: [{ code: "policy_error", message: error.message }], rules: [] };
+    const out = { revision: engine.revision, effect: "deny", reasons: [reason("policy_error", error.message)], rules: [] };
     process.stdout.write(JSON.stringify(out, null, 2) + "\n");
     throw new PolicyCommandError(`the policy failed: ${error.message}`);
   } finally {
@@ -238,21 +239,23 @@ async function disagreements(argv: string[], env: Environment): Promise<void> {
   const since = options.since !== undefined ? new Date(options.since) : undefined;
   if (since && Number.isNaN(since.getTime())) throw new UsageError("--since must be a time, e.g. 2025-01-31T12:00:00Z");
   const config = options.config !== undefined ? loadConfigFile(options.config, env) : undefined;
-  const uri = config?.mongo.uri ?? env.MONGODB_URI;
+  const uri = config?.mongodb_uri ?? env.MONGODB_URI;
   if (!uri) throw new UsageError("no database: give --config FILE (with mongodb_uri) or set MONGODB_URI");
-  const database = options.database ?? config?.mongo.database ?? "verdict";
+  const database = options.database ?? config?.mongodb_database ?? "verdict";
 
   // A command, not a request path: a patient deadline.
-  const store = StateStore.open({ uri, database, timeoutMs: 10_000, log: silentLogger() });
+  const log = silentLogger();
+  const db = Database.open({ uri, database, log, serverSelectionTimeoutMs: 10_000 });
   try {
-    const records = await listDisagreements(store, {
+    const store = openDisagreements(db, { timeoutMs: 10_000, retentionDays: 1, log, metrics: createMetrics() });
+    const records = await store.list({
       limit,
       ...(since ? { since } : {}),
       ...(options["shadow-revision"] !== undefined ? { shadowRevision: options["shadow-revision"] } : {}),
     });
     for (const record of records) process.stdout.write(JSON.stringify(record) + "\n");
   } finally {
-    await store.close();
+    await db.close();
   }
 }
 

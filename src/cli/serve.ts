@@ -24,24 +24,22 @@ export async function serve(argv: string[], env: Environment): Promise<void> {
   if (options.profile !== undefined && options.profile !== "dev") throw new UsageError(`unknown profile ${options.profile}; the only profile is dev`);
 
   const stateDir = stateDirFrom(env);
+  // --listen goes into the configuration before it is validated: the same rules hold as for the file's listen.
+  const overrides = options.listen !== undefined ? { listen: options.listen } : {};
   let config: Config;
   let devApiKey: string | undefined;
   if (options.profile === "dev") {
-    ({ config, apiKey: devApiKey } = await devConfig(env, stateDir, options.listen));
+    ({ config, apiKey: devApiKey } = await devConfig(env, stateDir, overrides));
   } else {
-    config = loadConfigFile(options.config as string, env);
-    if (options.listen) {
-      const [host, port] = [options.listen.slice(0, options.listen.lastIndexOf(":")), Number(options.listen.slice(options.listen.lastIndexOf(":") + 1))];
-      config = { ...config, listen: { host, port } };
-    }
+    config = loadConfigFile(options.config as string, env, overrides);
   }
-  const log = createLogger(config.logLevel);
+  const log = createLogger(config.log_level);
   if (config.profile === "dev") {
     log.warn("[DEV PROFILE] development issuer and API key from .verdict/; never use this profile in production");
   }
 
   let database: MongoServerProcess | undefined;
-  let mongoUri = config.mongo.uri;
+  let mongoUri = config.mongodb_uri;
   if (mongoUri === undefined) {
     database = await startLocalMongo({ dbpath: localDatabasePath(stateDir) });
     mongoUri = database.uri;
@@ -81,7 +79,7 @@ export async function serve(argv: string[], env: Environment): Promise<void> {
       }
       stopping = true;
       log.info({ signal }, "shutting down: no new calls; finishing calls in flight, then writing every audit record");
-      verdict
+      void verdict
         .stop()
         .catch((error: unknown) => log.error({ err: error }, "error while stopping"))
         .then(stopDatabase)

@@ -1,3 +1,3 @@
-export { buildConfig, ConfigError, loadConfigFile, stateDirFrom, type BuildOptions, type Environment } from "./load.js";
-export { DEFAULT_ALGORITHMS, SUPPORTED_ALGORITHMS, type Algorithm, type ConfigFile } from "./schema.js";
-export type { ApiConfig, AuditConfig, ClientCertificateIdentity, Config, IssuerConfig, LogLevel, TlsConfig } from "./types.js";
+export { stateDirFrom, type ConfigContext, type Environment } from "./fields.js";
+export { buildConfig, ConfigError, loadConfigFile, type BuildOptions } from "./load.js";
+export { configSchema, type Config, type ConfigFile } from "./schema.js";

@@ -1,4 +1,4 @@
-export { Decider, type DeciderDeps, type PolicySource } from "./pipeline.js";
+export { Decider } from "./pipeline.js";
 export type {
   BatchInput,
   BatchItemResult,
@@ -8,9 +8,12 @@ export type {
   CheckCommon,
   CheckInput,
   CheckItem,
+  DeciderDeps,
   DecisionEvent,
   DecisionName,
   DecisionRecorder,
   DecisionResult,
+  PolicySource,
   ShadowResult,
+  StatePorts,
 } from "./types.js";

@@ -1,8 +1,9 @@
-import type { JsonObject } from "@verdict/sdk/wire";
-import type { RuleHit } from "../policy/index.js";
-import type { Reason } from "../reasons/index.js";
-import type { AppliedObligation } from "../state/index.js";
-import type { Principal } from "../token/index.js";
+import type { JsonObject, Reason } from "@verdict/sdk/wire";
+import type { AppliedObligation, CounterPort, DisagreementRecorder, LedgerPort, OncePort, StateReader } from "../contract/index.js";
+import type { ObligationRegistry } from "../obligations/index.js";
+import type { Logger, Metrics } from "../observability/index.js";
+import type { PolicyEngine, RuleHit } from "../policy/index.js";
+import type { DpopOptions, Principal, TokenVerifier } from "../token/index.js";
 
 /** The API that is asking, as authenticated by the server layer. */
 export interface Caller {
@@ -46,11 +47,12 @@ export type DecisionName = "ALLOW" | "DENY" | "STEP_UP";
 
 export type ChallengeError = "invalid_token" | "invalid_dpop_proof" | "insufficient_scope" | "insufficient_user_authentication";
 
+/** What the client must do to be allowed, in the wire's shape (challenges.ts builds them). */
 export interface Challenge {
   error: ChallengeError;
   scopes: string[];
-  acrValues: string[];
-  maxAge?: number;
+  acr_values: string[];
+  max_age?: number;
   /** Safe to show to the client. */
   description: string;
 }
@@ -99,10 +101,44 @@ export interface DecisionEvent {
   policy: { revision: string; data: Readonly<Record<string, unknown>> };
 }
 
+/** The state a decision reads and writes, as ports (state/ implements them). */
+export interface StatePorts {
+  counters: CounterPort & StateReader;
+  /** Single-use keys: once obligations, and the DPoP replay guard. */
+  once: OncePort;
+  ledger: LedgerPort;
+}
+
 /** Where decisions go after they are made (the audit trail). */
 export interface DecisionRecorder {
   /** False when a record could not be kept anywhere right now: the pipeline refuses to decide. */
   ready(): boolean;
   /** Keeps the record (it is written later, off the request path); false when it could not be kept. */
   record(event: DecisionEvent): boolean;
+}
+
+export interface PolicySource {
+  /** The engine that decides now, taken once per Check (or batch): a bundle swapped meanwhile still finishes what it started. */
+  current(): PolicyEngine;
+  /** A candidate engine evaluated beside the active one (shadow evaluation), if any. */
+  shadow?(): PolicyEngine | undefined;
+}
+
+export interface DeciderDeps {
+  verifier: TokenVerifier;
+  policies: PolicySource;
+  state: StatePorts;
+  dpop: DpopOptions;
+  log: Logger;
+  metrics?: Metrics;
+  /** The obligation types (default: reserve, rate, once); the same registry the policy engines read decisions with. */
+  obligations?: ObligationRegistry;
+  /** Where shadow disagreements are recorded; without it they are only counted. */
+  shadowRecorder?: DisagreementRecorder;
+  /** How long an answer may wait for a shadow evaluation still running (it goes on in the background). */
+  shadowWaitMs?: number;
+  /** The audit trail; every decision (and every Check that ends in an internal error) is handed to it. */
+  audit?: DecisionRecorder;
+  /** Milliseconds since the epoch; injectable for tests. */
+  now?: () => number;
 }

@@ -1,9 +1,9 @@
-// Starting a local MongoDB-wire server for development and tests: `mongod` when it
-// is on PATH, else the pinned local-mongo (mongo-java-server). Either listens on
-// 127.0.0.1 only and is stopped with the process that started it.
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+// Starting the pinned local-mongo (mongo-java-server) for npm start and the CLI
+// when no database is configured. It listens on 127.0.0.1 only and is stopped
+// with the process that started it.
+import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
-import { createServer } from "node:net";
+import { VerdictError } from "../errors/index.js";
 import { toolPath } from "../paths.js";
 
 export interface MongoServerProcess {
@@ -18,14 +18,9 @@ export function localMongoAvailable(): boolean {
   return existsSync(toolPath("local-mongo"));
 }
 
-export function mongodOnPath(): boolean {
-  const probe = spawnSync("mongod", ["--version"], { stdio: "ignore" });
-  return !probe.error && probe.status === 0;
-}
-
 /** The pinned local-mongo; with `dbpath` its data persists there, else it lives in memory. */
 export async function startLocalMongo(options: { dbpath?: string; port?: number } = {}): Promise<MongoServerProcess> {
-  if (!localMongoAvailable()) throw new Error(`${toolPath("local-mongo")} is missing: run npm run tools (needs Java 17+ and Maven)`);
+  if (!localMongoAvailable()) throw new VerdictError("tool_missing", `${toolPath("local-mongo")} is missing: run npm run tools (needs Java 17+ and Maven)`);
   const args = ["--port", String(options.port ?? 0), "--exit-with-stdin"];
   if (options.dbpath) {
     mkdirSync(options.dbpath, { recursive: true });
@@ -33,18 +28,13 @@ export async function startLocalMongo(options: { dbpath?: string; port?: number 
   }
   // stdin stays open as a pipe: if this process dies, local-mongo sees EOF and exits.
   const child = spawn(toolPath("local-mongo"), args, { stdio: ["pipe", "pipe", "pipe"] });
-  const port = await waitForLine(child, /local-mongo listening on 127\.0\.0\.1:(\d+)/, "local-mongo");
-  return { uri: `mongodb://127.0.0.1:${port}/?directConnection=true`, kind: "local-mongo", stop: () => stopChild(child) };
+  return startServerProcess(child, /local-mongo listening on 127\.0\.0\.1:(\d+)/, "local-mongo", "local-mongo");
 }
 
-export async function startMongod(options: { dbpath: string }): Promise<MongoServerProcess> {
-  mkdirSync(options.dbpath, { recursive: true });
-  const port = await freePort();
-  const child = spawn("mongod", ["--port", String(port), "--bind_ip", "127.0.0.1", "--dbpath", options.dbpath, "--quiet"], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  await waitForLine(child, /Waiting for connections/, "mongod");
-  return { uri: `mongodb://127.0.0.1:${port}/?directConnection=true`, kind: "mongod", stop: () => stopChild(child) };
+/** A database server process started with `spawn`, once it prints that it is ready (`ready` captures its port). */
+export async function startServerProcess(child: ChildProcess, ready: RegExp, name: string, kind: MongoServerProcess["kind"], port?: number): Promise<MongoServerProcess> {
+  const printed = await waitForLine(child, ready, name);
+  return { uri: `mongodb://127.0.0.1:${port ?? printed}/?directConnection=true`, kind, stop: () => stopChild(child) };
 }
 
 function waitForLine(child: ChildProcess, pattern: RegExp, name: string): Promise<string> {
@@ -91,17 +81,5 @@ function stopChild(child: ChildProcess): Promise<void> {
       resolve();
     });
     child.kill("SIGTERM");
-  });
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
-    });
   });
 }

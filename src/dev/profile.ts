@@ -8,14 +8,14 @@ import { defaultPolicyDir } from "../paths.js";
 import { DEV_API_AUDIENCE, DEV_API_NAME, ensureDevApiKey } from "./api-key.js";
 import { DEV_ALGORITHM, DEV_ISSUER, writeDevIssuerJwks } from "./issuer.js";
 
-export async function devConfig(env: Environment, stateDir: string, listen = "127.0.0.1:50051"): Promise<{ config: Config; apiKey: string }> {
+export async function devConfig(env: Environment, stateDir: string, overrides: Record<string, unknown> = {}): Promise<{ config: Config; apiKey: string }> {
   const apiKey = ensureDevApiKey(stateDir);
   const file: ConfigFile = {
-    listen,
+    listen: "127.0.0.1:50051",
     issuers: [{ issuer: DEV_ISSUER, jwks_file: await writeDevIssuerJwks(stateDir), algorithms: [DEV_ALGORITHM] }],
     apis: [{ name: DEV_API_NAME, audience: DEV_API_AUDIENCE, key_sha256: hashApiKey(apiKey), scopes: demoPolicyScopes() }],
   };
-  return { config: buildConfig(file, { baseDir: stateDir, env, profile: "dev" }), apiKey };
+  return { config: buildConfig(file, { baseDir: stateDir, env, profile: "dev", overrides }), apiKey };
 }
 
 /**

@@ -1,6 +1,7 @@
 // GET /metrics in the Prometheus text format, when metrics_listen is configured.
 import { createServer, type Server } from "node:http";
 import type { Registry } from "prom-client";
+import { VerdictError } from "../errors/index.js";
 
 export interface RunningMetricsServer {
   port: number;
@@ -19,7 +20,7 @@ export async function serveMetrics(registry: Registry, host: string, port: numbe
     );
   });
   await new Promise<void>((resolve, reject) => {
-    server.once("error", (error) => reject(new Error(`cannot serve metrics on ${host}:${port}: ${error.message}`)));
+    server.once("error", (error) => reject(new VerdictError("listen_failed", `cannot serve metrics on ${host}:${port}: ${error.message}`)));
     server.listen(port, host, resolve);
   });
   const address = server.address();

@@ -1,7 +1,7 @@
 // The one logger. JSON lines on stderr (stdout is for command output), with
 // token-bearing fields redacted in case one is ever passed by mistake.
 import { pino, type Logger as PinoLogger } from "pino";
-import type { LogLevel } from "../config/index.js";
+import type { LogLevel } from "./config.js";
 
 export type Logger = PinoLogger;
 

@@ -21,6 +21,7 @@ export interface Metrics {
 export function createMetrics(): Metrics {
   const registry = new Registry();
   const registers = [registry];
+  const counter = <L extends string>(name: string, help: string, labelNames: readonly L[] = []) => new Counter<L>({ name, help, labelNames, registers });
   return {
     registry,
     policyRevision: new Gauge({
@@ -29,34 +30,14 @@ export function createMetrics(): Metrics {
       labelNames: ["bundle", "revision"],
       registers,
     }),
-    policyReloads: new Counter({
-      name: "verdict_policy_reloads_total",
-      help: "Bundle reload attempts by result (loaded, unchanged, failed).",
-      labelNames: ["bundle", "result"],
-      registers,
-    }),
-    policyReloadFailures: new Counter({
-      name: "verdict_policy_reload_failures_total",
-      help: "Bundles that failed to load (the last good one kept serving), by reason.",
-      labelNames: ["bundle", "reason"],
-      registers,
-    }),
-    policyEvaluationFailures: new Counter({
-      name: "verdict_policy_evaluation_failures_total",
-      help: "Policy evaluations answered with policy_error, by reason (timeout, memory, error, invalid_output, overloaded).",
-      labelNames: ["bundle", "reason"],
-      registers,
-    }),
-    shadowEvaluations: new Counter({
-      name: "verdict_shadow_evaluations_total",
-      help: "Shadow (candidate bundle) evaluations by outcome (agree, disagree, error, skipped).",
-      labelNames: ["outcome"],
-      registers,
-    }),
-    shadowRecordFailures: new Counter({
-      name: "verdict_shadow_record_failures_total",
-      help: "Shadow disagreements that could not be recorded (database unavailable, too many writes in flight).",
-      registers,
-    }),
+    policyReloads: counter("verdict_policy_reloads_total", "Bundle reload attempts by result (loaded, unchanged, failed).", ["bundle", "result"]),
+    policyReloadFailures: counter("verdict_policy_reload_failures_total", "Bundles that failed to load (the last good one kept serving), by reason.", ["bundle", "reason"]),
+    policyEvaluationFailures: counter(
+      "verdict_policy_evaluation_failures_total",
+      "Policy evaluations answered with policy_error, by reason (timeout, memory, error, invalid_output, overloaded).",
+      ["bundle", "reason"],
+    ),
+    shadowEvaluations: counter("verdict_shadow_evaluations_total", "Shadow (candidate bundle) evaluations by outcome (agree, disagree, error, skipped).", ["outcome"]),
+    shadowRecordFailures: counter("verdict_shadow_record_failures_total", "Shadow disagreements that could not be recorded (database unavailable, too many writes in flight)."),
   };
 }

@@ -5,7 +5,9 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, sep } from "node:path";
 import { promisify } from "node:util";
+import { VerdictError } from "../errors/index.js";
 import { toolPath } from "../paths.js";
+import { BundleError } from "./bundle.js";
 import { DECISION_ENTRYPOINT } from "./engine.js";
 
 const run = promisify(execFile);
@@ -51,7 +53,7 @@ export function sourceRevision(policyDir: string): string {
 }
 
 export async function buildBundle({ policyDir, outFile, opa = toolPath("opa") }: BuildOptions): Promise<{ revision: string; outFile: string }> {
-  if (!existsSync(opa)) throw new Error(`${opa} is missing: run npm run tools first`);
+  if (!existsSync(opa)) throw new VerdictError("tool_missing", `${opa} is missing: run npm run tools first`);
   const revision = sourceRevision(policyDir);
   mkdirSync(dirname(outFile), { recursive: true });
   const args = ["build", "-t", "wasm", ...ENTRYPOINTS.flatMap((e) => ["-e", e]), "--revision", revision, ...TEST_FILE_PATTERNS.flatMap((p) => ["--ignore", p]), "--ignore", ".*", "-o", outFile, "."];
@@ -60,7 +62,7 @@ export async function buildBundle({ policyDir, outFile, opa = toolPath("opa") }:
   } catch (error) {
     // opa prints its errors on stdout or stderr depending on the kind
     const { stderr, stdout } = error as { stderr?: string; stdout?: string };
-    throw new Error(`opa build failed:\n${stderr?.trim() || stdout?.trim() || (error as Error).message}`);
+    throw new BundleError(`opa build failed:\n${stderr?.trim() || stdout?.trim() || (error as Error).message}`);
   }
   return { revision, outFile };
 }

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
 import { extract } from "tar-stream";
+import { VerdictError } from "../errors/index.js";
 
 export interface Bundle {
   wasm: Buffer;
@@ -15,11 +16,9 @@ export interface Bundle {
   source: string;
 }
 
-export class BundleError extends Error {
-  readonly code = "ERR_VERDICT_BUNDLE";
+export class BundleError extends VerdictError {
   constructor(message: string) {
-    super(message);
-    this.name = "BundleError";
+    super("bundle_invalid", message);
   }
 }
 

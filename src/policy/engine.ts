@@ -1,9 +1,11 @@
 // Evaluates a compiled bundle with opa-wasm, off the main thread and under the
 // evaluation bounds (pool.ts). One engine per bundle revision; close it when it
 // is no longer served.
+import { defaultObligations, type ObligationRegistry } from "../obligations/index.js";
 import type { Bundle } from "./bundle.js";
 import type { PolicyInput } from "./input.js";
-import { parseDecision, parseStateQueries, PolicyError, type PolicyDecision, type StateQuery } from "./output.js";
+import type { StateQuery } from "../contract/index.js";
+import { parseDecision, parseStateQueries, PolicyError, type PolicyDecision } from "./output.js";
 import { compileWasm, DEFAULT_BOUNDS, EvaluatorPool, type EvaluationBounds, type WasmModule } from "./pool.js";
 
 export const DECISION_ENTRYPOINT = "verdict/decision";
@@ -13,6 +15,8 @@ export interface EngineOptions {
   bounds?: Partial<EvaluationBounds>;
   /** Called when an evaluation worker had to be replaced (overran, crashed). */
   onWorkerLost?: (why: string) => void;
+  /** The obligation types decisions may ask for (default: reserve, rate, once). */
+  obligations?: ObligationRegistry;
 }
 
 /** A small input that exercises the decision path at start (see pool.ts). */
@@ -35,6 +39,8 @@ export class PolicyEngine {
     /** The bundle's data document, frozen: settings other modules follow (audit masking rules). */
     readonly data: Readonly<Record<string, unknown>>,
     private readonly hasStateQueries: boolean,
+    /** The obligation types this engine's decisions are read with. */
+    readonly obligations: ObligationRegistry,
   ) {}
 
   /** Compiles and instantiates the bundle in its workers; fails with PolicyError when it does not load. */
@@ -69,6 +75,7 @@ export class PolicyEngine {
       bounds,
       deepFreeze(structuredClone(bundle.data)),
       started.entrypoints.includes(STATE_QUERIES_ENTRYPOINT),
+      options.obligations ?? defaultObligations,
     );
   }
 
@@ -91,12 +98,12 @@ export class PolicyEngine {
     const resultSet = trip.result;
     const queries = Array.isArray(resultSet) && resultSet.length > 0 ? parseStateQueries((resultSet[0] as { result?: unknown }).result) : [];
     if (queries.length > 0 || !("thenResult" in trip)) return { queries };
-    return { queries, decision: parseDecision(singleResult(trip.thenResult, DECISION_ENTRYPOINT)) };
+    return { queries, decision: parseDecision(singleResult(trip.thenResult, DECISION_ENTRYPOINT), this.obligations) };
   }
 
   /** Runs verdict/decision. Throws PolicyError for an evaluation error, a bound hit, or a result that does not fit. */
   async decide(input: PolicyInput): Promise<PolicyDecision> {
-    return parseDecision(await this.evaluate(input, DECISION_ENTRYPOINT));
+    return parseDecision(await this.evaluate(input, DECISION_ENTRYPOINT), this.obligations);
   }
 
   /** True when an evaluation would start at once; shadow evaluation skips rather than queue. */
@@ -129,7 +136,7 @@ export class PolicyEngine {
     if (!this.closing) {
       let start = () => {};
       const done = new Promise<void>((resolve, reject) => {
-        start = () => this.pool.close().then(resolve, reject);
+        start = () => void this.pool.close().then(resolve, reject);
       });
       this.closing = { done, start };
       if (this.holders === 0) start();

@@ -1,12 +1,12 @@
 // The input document every policy sees (docs/policies.md). Snake_case, like the wire.
 import type { JsonObject } from "@verdict/sdk/wire";
-import type { Principal } from "../token/index.js";
+import { actorsOf, type ActorEntry, type Principal } from "../token/index.js";
 
 export interface PolicyPrincipal {
   subject: string;
   client_id: string;
   client_type: string;
-  actors: { subject: string; client_id?: string }[];
+  actors: ActorEntry[];
   delegation_depth: number;
   scopes: string[];
   acr?: string;
@@ -40,12 +40,29 @@ export interface BatchInfo {
   actions: Record<string, number>;
 }
 
+/**
+ * The input of each item of a Check or batch (the same principal, caller and time
+ * for all); the items of a batch also see the batch as a whole (input.batch).
+ */
+export function policyInputs<Check extends Pick<PolicyInput, "action" | "resource" | "context">>(
+  checks: readonly Check[],
+  principal: Principal,
+  caller: { name: string; audience: string },
+  nowMs: number,
+  batch: boolean,
+): (check: Check, index: number) => PolicyInput {
+  const actions: Record<string, number> = {};
+  for (const check of checks) actions[check.action] = (actions[check.action] ?? 0) + 1;
+  const shared = { principal: policyPrincipal(principal), caller: { api: caller.name, audience: caller.audience }, now: Math.floor(nowMs / 1000) };
+  return (check, index) => ({ ...check, ...shared, state: {}, ...(batch ? { batch: { size: checks.length, index, actions } } : {}) });
+}
+
 export function policyPrincipal(principal: Principal): PolicyPrincipal {
   return {
     subject: principal.subject,
     client_id: principal.clientId,
     client_type: principal.clientType,
-    actors: principal.actors.map((actor) => ({ subject: actor.subject, ...(actor.clientId !== undefined ? { client_id: actor.clientId } : {}) })),
+    actors: actorsOf(principal),
     delegation_depth: principal.delegationDepth,
     scopes: principal.scopes,
     ...(principal.acr !== undefined ? { acr: principal.acr } : {}),

@@ -1,60 +1,14 @@
 // What `verdict/decision` must return, checked before Verdict acts on it. A result
 // that does not fit is a PolicyError (DENY policy_error), never an allow.
-import type { Reason } from "../reasons/index.js";
+import type { Reason } from "@verdict/sdk/wire";
+import type { Effect, ObligationBase, ObligationFailure, ObligationFields, StateQuery, StepUp, WindowSpec } from "../contract/index.js";
+import { VerdictError } from "../errors/index.js";
+import { defaultObligations, type ObligationRegistry } from "../obligations/index.js";
 
-export type Effect = "allow" | "deny" | "step_up";
+export type { Effect } from "../contract/index.js";
 
-/** Calendar windows (UTC), or sliding windows of N seconds. */
-export type WindowSpec = { kind: "calendar"; unit: "minute" | "hour" | "day" } | { kind: "sliding"; seconds: number };
-
-/** What happens to the decision when an obligation cannot be met. */
-export type ObligationFailure = { effect: "deny" } | { effect: "step_up"; stepUp: StepUp };
-
-interface ObligationBase {
-  key: string[];
-  /** The reason reported when the obligation cannot be met. */
-  reason: Reason;
-  onFailure: ObligationFailure;
-}
-
-/** Add `amount` to the windowed counter `key` only if its total stays within `limit`. */
-export interface ReserveRequest extends ObligationBase {
-  type: "reserve";
-  amount: number;
-  limit: number;
-  window: WindowSpec;
-}
-
-/** Count one request in the window; at most `limit` per window. */
-export interface RateRequest extends ObligationBase {
-  type: "rate";
-  limit: number;
-  window: WindowSpec;
-}
-
-/** Consume `key` (e.g. a token's jti); a second use before `expiresAt` fails. */
-export interface OnceRequest extends ObligationBase {
-  type: "once";
-  /** Seconds since the epoch. */
-  expiresAt: number;
-}
-
-export type ObligationRequest = ReserveRequest | RateRequest | OnceRequest;
-
-/** A real-time value a decision needs, read before verdict/decision runs. */
-export interface StateQuery {
-  /** The name under input.state. */
-  name: string;
-  /** The total of the windowed counter `key` (what reserve and rate obligations add to). */
-  type: "counter";
-  key: string[];
-  window: WindowSpec;
-}
-
-export interface StepUp {
-  acrValues: string[];
-  maxAge?: number;
-}
+/** An obligation a policy asked for, as parsed: the common fields, and its type's own (obligations/). */
+export type ObligationRequest = ObligationBase;
 
 /** One rule that fired, as the policy reports it (opa-wasm has no trace of its own). */
 export interface RuleHit {
@@ -75,24 +29,23 @@ export interface PolicyDecision {
   explain: RuleHit[];
 }
 
-export class PolicyError extends Error {
-  readonly code = "policy_error";
+export class PolicyError extends VerdictError {
   constructor(message: string) {
-    super(message);
-    this.name = "PolicyError";
+    super("policy_error", message);
   }
 }
 
 const CODE = /^[a-z][a-z0-9_]{0,63}$/;
 const RULE = /^[A-Za-z_][A-Za-z0-9_.:/-]{0,127}$/;
 const MAX_EXPLAIN = 256;
+// eslint-disable-next-line no-control-regex -- it looks for control characters, to refuse them
 const KEY_PART = /^[^\u0000-\u001f\u007f]{1,256}$/;
 const MAX_KEY_PARTS = 8;
 const MAX_STATE_QUERIES = 16;
 /** Sliding windows keep one entry per request, so they are bounded to a day. */
 const MAX_SLIDING_SECONDS = 86_400;
 
-export function parseDecision(raw: unknown): PolicyDecision {
+export function parseDecision(raw: unknown, registry: ObligationRegistry = defaultObligations): PolicyDecision {
   const value = object(raw, "decision");
   const effect = value["effect"];
   if (effect !== "allow" && effect !== "deny" && effect !== "step_up") {
@@ -107,8 +60,8 @@ export function parseDecision(raw: unknown): PolicyDecision {
     effect,
     reasons,
     requiredScopes,
-    obligations: list(value["obligations"] ?? [], "decision.obligations").map((item, i) => parseObligation(item, `decision.obligations[${i}]`)),
-    explain: parseExplain(value["explain"] ?? [], "decision.explain"),
+    obligations: list(value["obligations"] ?? [], "decision.obligations").map((item, i) => parseObligation(item, `decision.obligations[${i}]`, registry)),
+    explain: parseExplain(value["explain"] ?? [], "decision.explain", registry),
   };
   if (effect === "step_up") {
     decision.stepUp = parseStepUp(value["step_up"], "decision.step_up");
@@ -122,10 +75,14 @@ function parseReason(raw: unknown, where: string): Reason {
   const message = value["message"];
   if (typeof code !== "string" || !CODE.test(code)) throw new PolicyError(`${where}.code must be a snake_case code`);
   if (message !== undefined && typeof message !== "string") throw new PolicyError(`${where}.message must be a string`);
-  return { code, message: (message as string | undefined) ?? code.replaceAll("_", " ") };
+  return { code, message: message ?? code.replaceAll("_", " ") };
 }
 
-function parseExplain(raw: unknown, where: string): RuleHit[] {
+/**
+ * An obligation's entry may carry the obligation itself (`obligation`) instead of a
+ * message: its type then says what it does, so explain text is not written in Rego.
+ */
+function parseExplain(raw: unknown, where: string, registry: ObligationRegistry): RuleHit[] {
   const items = list(raw, where);
   if (items.length > MAX_EXPLAIN) throw new PolicyError(`${where} has more than ${MAX_EXPLAIN} entries`);
   return items.map((item, i) => {
@@ -138,7 +95,11 @@ function parseExplain(raw: unknown, where: string): RuleHit[] {
     const message = value["message"];
     if (typeof code !== "string" || !CODE.test(code)) throw new PolicyError(`${where}[${i}].code must be a snake_case code`);
     if (message !== undefined && typeof message !== "string") throw new PolicyError(`${where}[${i}].message must be a string`);
-    return { kind, rule, code, message: (message as string | undefined) ?? "" };
+    if (message === undefined && kind === "obligation" && value["obligation"] !== undefined) {
+      const obligation = parseObligation(value["obligation"], `${where}[${i}].obligation`, registry);
+      return { kind, rule, code, message: registry.get(obligation.type).explain(obligation) };
+    }
+    return { kind, rule, code, message: message ?? "" };
   });
 }
 
@@ -150,61 +111,39 @@ function parseStepUp(raw: unknown, where: string): StepUp {
   if (maxAge !== undefined && (typeof maxAge !== "number" || !Number.isInteger(maxAge) || maxAge < 0)) {
     throw new PolicyError(`${where}.max_age must be a whole number of seconds`);
   }
-  return { acrValues, ...(maxAge !== undefined ? { maxAge: maxAge as number } : {}) };
+  return { acrValues, ...(maxAge !== undefined ? { maxAge } : {}) };
 }
 
-const DEFAULT_FAILURE_REASONS: Record<ObligationRequest["type"], Reason> = {
-  reserve: { code: "limit_exceeded", message: "The request would exceed a limit." },
-  rate: { code: "rate_limited", message: "Too many requests in the window." },
-  once: { code: "token_replayed", message: "This single-use key was already used." },
-};
-
-function parseObligation(raw: unknown, where: string): ObligationRequest {
+function parseObligation(raw: unknown, where: string, registry: ObligationRegistry): ObligationRequest {
   const value = object(raw, where);
-  const type = value["type"];
-  if (type !== "reserve" && type !== "rate" && type !== "once") throw new PolicyError(`${where}.type must be reserve, rate or once`);
+  const typeName = value["type"];
+  const type = typeof typeName === "string" ? registry.find(typeName) : undefined;
+  if (!type) throw new PolicyError(`${where}.type must be ${registry.names()}`);
   const base: ObligationBase = {
+    type: type.type,
     key: parseKey(value["key"], `${where}.key`),
-    reason: value["reason"] !== undefined ? parseReason(value["reason"], `${where}.reason`) : DEFAULT_FAILURE_REASONS[type],
+    reason: value["reason"] !== undefined ? parseReason(value["reason"], `${where}.reason`) : type.defaultReason,
     onFailure: parseFailure(value["on_failure"], value["step_up"], where),
   };
-  switch (type) {
-    case "reserve":
-      return {
-        type,
-        ...base,
-        amount: positiveNumber(value["amount"], `${where}.amount`),
-        limit: positiveNumber(value["limit"], `${where}.limit`),
-        window: parseWindow(value["window"], `${where}.window`),
-      };
-    case "rate":
-      return { type, ...base, limit: positiveInteger(value["limit"], `${where}.limit`), window: parseWindow(value["window"], `${where}.window`) };
-    case "once":
-      return { type, ...base, expiresAt: positiveNumber(value["expires_at"], `${where}.expires_at`) };
-  }
+  return { ...base, ...type.parse(obligationFields(value, where)) };
+}
+
+/** The output contract's field rules, for an obligation type to read its own fields with. */
+function obligationFields(value: Record<string, unknown>, where: string): ObligationFields {
+  return {
+    positiveNumber: (name) => positiveNumber(value[name], `${where}.${name}`),
+    positiveInteger: (name) => positiveInteger(value[name], `${where}.${name}`),
+    window: (name) => parseWindow(value[name], `${where}.${name}`),
+    invalid: (name, must) => {
+      throw new PolicyError(`${where}.${name} must be ${must}`);
+    },
+  };
 }
 
 function parseFailure(raw: unknown, stepUp: unknown, where: string): ObligationFailure {
   if (raw === undefined || raw === "deny") return { effect: "deny" };
   if (raw === "step_up") return { effect: "step_up", stepUp: parseStepUp(stepUp, `${where}.step_up`) };
   throw new PolicyError(`${where}.on_failure must be deny or step_up`);
-}
-
-/** The window as policies name it ("day", "sliding:60"). */
-export function windowLabel(window: WindowSpec): string {
-  return window.kind === "sliding" ? `sliding:${window.seconds}` : window.unit;
-}
-
-/** An obligation as plain JSON, in the policy's own terms (for explain output and shadow comparisons). */
-export function describeObligation(o: ObligationRequest): Record<string, unknown> {
-  switch (o.type) {
-    case "reserve":
-      return { type: o.type, key: o.key, amount: o.amount, limit: o.limit, window: windowLabel(o.window) };
-    case "rate":
-      return { type: o.type, key: o.key, limit: o.limit, window: windowLabel(o.window) };
-    case "once":
-      return { type: o.type, key: o.key, expires_at: o.expiresAt };
-  }
 }
 
 /** verdict/state_queries: a list of named queries (an empty list costs no database call). */

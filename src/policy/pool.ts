@@ -30,7 +30,6 @@ export class EvaluationError extends PolicyError {
     readonly kind: PolicyFailureKind,
   ) {
     super(message);
-    this.name = "EvaluationError";
   }
 }
 

@@ -2,7 +2,9 @@
 // shadow (candidate) bundle. Each is loaded off the request path and swapped in
 // atomically when its file changes; a bundle that fails to load leaves the last
 // good one serving, and says why in the log and the metrics.
+import type { ObligationRegistry } from "../obligations/index.js";
 import type { BundleRole, Logger, Metrics, ReloadFailure } from "../observability/index.js";
+import { VerdictError } from "../errors/index.js";
 import { BundleError, loadBundle } from "./bundle.js";
 import { PolicyEngine } from "./engine.js";
 import type { EvaluationBounds } from "./pool.js";
@@ -17,6 +19,8 @@ export interface PolicyRuntimeOptions {
   watchOptions?: Partial<WatchOptions>;
   log: Logger;
   metrics: Metrics;
+  /** The obligation types decisions may ask for (default: reserve, rate, once). */
+  obligations?: ObligationRegistry;
 }
 
 export type ReloadOutcome = { result: "loaded"; revision: string } | { result: "unchanged"; revision: string } | { result: "failed"; reason: ReloadFailure; error: string };
@@ -94,6 +98,7 @@ class ServedBundle {
     try {
       engine = await PolicyEngine.load(bundle, {
         bounds,
+        ...(this.options.obligations ? { obligations: this.options.obligations } : {}),
         onWorkerLost: (why) => log.warn({ bundle: this.role, revision: bundle.revision, why }, "policy worker replaced"),
       });
     } catch (error) {
@@ -164,7 +169,7 @@ export class PolicyRuntime {
    */
   current(): PolicyEngine {
     const engine = this.active.engine;
-    if (!engine) throw new Error("the policy runtime is closed");
+    if (!engine) throw new VerdictError("internal", "the policy runtime is closed");
     return engine;
   }
 

@@ -2,13 +2,10 @@
 // the x-verdict-api-key metadata. Configuration holds only keys' SHA-256.
 import { createHash } from "node:crypto";
 import type { PeerCertificate } from "node:tls";
-import * as grpc from "@grpc/grpc-js";
 import type { Metadata } from "@grpc/grpc-js";
-import type { ApiConfig, ClientCertificateIdentity } from "../config/index.js";
+import { API_KEY_METADATA } from "@verdict/sdk/wire";
+import type { ApiConfig, ClientCertificateIdentity } from "./config.js";
 import type { Caller } from "../decide/index.js";
-import type { Logger } from "../observability/index.js";
-
-export const API_KEY_HEADER = "x-verdict-api-key";
 
 /** What the transport knows about a call. */
 export interface CallCredentials {
@@ -34,25 +31,25 @@ export class CallerRegistry {
   ) {
     for (const api of apis) {
       const registered: Registered = {
-        caller: { name: api.name, audience: api.audience, scopes: new Set(api.scopes), unknownScopes: api.unknownScopes },
-        ...(api.clientCertificate ? { identity: api.clientCertificate } : {}),
+        caller: { name: api.name, audience: api.audience, scopes: new Set(api.scopes), unknownScopes: api.unknown_scopes },
+        ...(api.client_certificate ? { identity: api.client_certificate } : {}),
       };
-      if (api.keySha256) this.byKeyHash.set(api.keySha256, registered);
-      if (api.clientCertificate) this.withCertificates.push(registered);
+      if (api.key_sha256) this.byKeyHash.set(api.key_sha256, registered);
+      if (api.client_certificate) this.withCertificates.push(registered);
     }
   }
 
   authenticate({ metadata, peerCertificate }: CallCredentials): Authentication {
-    const keys = metadata.get(API_KEY_HEADER);
-    if (keys.length > 1) return { ok: false, why: `${API_KEY_HEADER} sent more than once` };
+    const keys = metadata.get(API_KEY_METADATA);
+    if (keys.length > 1) return { ok: false, why: `${API_KEY_METADATA} sent more than once` };
     const key = keys[0];
-    if (key !== undefined && (typeof key !== "string" || key.length === 0 || key.length > 512)) return { ok: false, why: `malformed ${API_KEY_HEADER}` };
+    if (key !== undefined && (typeof key !== "string" || key.length === 0 || key.length > 512)) return { ok: false, why: `malformed ${API_KEY_METADATA}` };
     // A lookup by the key's hash: the hash is not secret, and comparing hashes
     // reveals nothing useful about the key through timing.
     const byKey = key !== undefined ? this.byKeyHash.get(hashApiKey(key)) : undefined;
-    if (key !== undefined && !byKey) return { ok: false, why: `unknown ${API_KEY_HEADER}` };
+    if (key !== undefined && !byKey) return { ok: false, why: `unknown ${API_KEY_METADATA}` };
 
-    if (!this.mutualTls) return byKey ? { ok: true, caller: byKey.caller } : { ok: false, why: `missing ${API_KEY_HEADER}` };
+    if (!this.mutualTls) return byKey ? { ok: true, caller: byKey.caller } : { ok: false, why: `missing ${API_KEY_METADATA}` };
 
     if (!peerCertificate) return { ok: false, why: "no verified client certificate" };
     const matches = this.withCertificates.filter((registered) => registered.identity && certificateMatches(peerCertificate, registered.identity));
@@ -72,9 +69,9 @@ export function certificateMatches(certificate: PeerCertificate, identity: Clien
   const cn = certificate.subject?.CN;
   const commonNames = Array.isArray(cn) ? cn : cn !== undefined ? [cn] : [];
   const names = subjectAltNames(certificate.subjectaltname);
-  if (identity.subjectCn !== undefined && !commonNames.includes(identity.subjectCn)) return false;
-  if (identity.dnsSan !== undefined && !names.dns.includes(identity.dnsSan)) return false;
-  if (identity.uriSan !== undefined && !names.uri.includes(identity.uriSan)) return false;
+  if (identity.subject_cn !== undefined && !commonNames.includes(identity.subject_cn)) return false;
+  if (identity.dns_san !== undefined && !names.dns.includes(identity.dns_san)) return false;
+  if (identity.uri_san !== undefined && !names.uri.includes(identity.uri_san)) return false;
   return true;
 }
 
@@ -87,20 +84,3 @@ function subjectAltNames(text: string | undefined): { dns: string[]; uri: string
   return out;
 }
 
-/**
- * The API making this gRPC call, or undefined after answering UNAUTHENTICATED
- * (and logging who was refused and why; never the key).
- */
-export function authenticateCall(
-  callers: CallerRegistry,
-  call: grpc.ServerUnaryCall<unknown, unknown>,
-  method: string,
-  log: Logger,
-  callback: grpc.sendUnaryData<never>,
-): Caller | undefined {
-  const authentication = callers.authenticate({ metadata: call.metadata, peerCertificate: call.getAuthContext().sslPeerCertificate });
-  if (authentication.ok) return authentication.caller;
-  log.warn({ peer: call.getPeer(), method, why: authentication.why }, "unauthenticated caller refused");
-  callback({ code: grpc.status.UNAUTHENTICATED, details: `caller not authenticated: ${authentication.why}` });
-  return undefined;
-}

@@ -1,41 +1,33 @@
-// DecisionResult -> the wire's CheckResponse.
-import type { CheckResponseMessage, ExplanationMessage, PrincipalMessage } from "@verdict/sdk/wire";
-import type { DecisionResult } from "../decide/index.js";
-import type { Principal } from "../token/index.js";
+// DecisionResult -> the wire's CheckResponse. Challenges and obligations already
+// have the wire's shape inside Verdict; the principal and its actors are mapped here, once.
+import type { ActorMessage, BatchResultMessage, CheckResponseMessage, ExplanationMessage, PrincipalMessage } from "@verdict/sdk/wire";
+import type { BatchItemResult, DecisionResult } from "../decide/index.js";
+import { actorsOf, type Principal } from "../token/index.js";
 
 export function encodeCheckResponse(result: DecisionResult, { explain = false }: { explain?: boolean } = {}): CheckResponseMessage {
   return {
     decision: result.decision,
-    reasons: result.reasons.map((r) => ({ code: r.code, message: r.message })),
-    challenge: result.challenge
-      ? {
-          error: result.challenge.error,
-          scopes: result.challenge.scopes,
-          acr_values: result.challenge.acrValues,
-          ...(result.challenge.maxAge !== undefined ? { max_age: result.challenge.maxAge } : {}),
-          description: result.challenge.description,
-        }
-      : null,
-    principal: result.principal ? encodePrincipal(result.principal) : null,
-    obligations: result.obligations.map((o) => ({ ...o })),
+    reasons: result.reasons,
+    ...(result.challenge ? { challenge: result.challenge } : {}),
+    ...(result.principal ? { principal: encodePrincipal(result.principal) } : {}),
+    obligations: result.obligations,
     decision_id: result.decisionId,
     policy_revision: result.policyRevision,
     ...(explain ? { explanation: encodeExplanation(result) } : {}),
   };
 }
 
+export function encodeBatchResults(results: readonly BatchItemResult[]): BatchResultMessage[] {
+  return results.map((item) => (item.ok ? { response: encodeCheckResponse(item.result) } : { error: item.error }));
+}
+
 /** Rule names are the policy's internals: only sent when the request asks (explain). */
 function encodeExplanation(result: DecisionResult): ExplanationMessage {
   return {
-    rules: result.explain.map((hit) => ({ kind: hit.kind, rule: hit.rule, code: hit.code, message: hit.message })),
-    shadow: result.shadow
-      ? {
-          policy_revision: result.shadow.revision,
-          decision: result.shadow.effect,
-          reasons: result.shadow.reasons.map((r) => ({ code: r.code, message: r.message })),
-          agrees: result.shadow.agrees,
-        }
-      : null,
+    rules: result.explain,
+    ...(result.shadow
+      ? { shadow: { policy_revision: result.shadow.revision, decision: result.shadow.effect, reasons: result.shadow.reasons, agrees: result.shadow.agrees } }
+      : {}),
   };
 }
 
@@ -44,7 +36,7 @@ export function encodePrincipal(principal: Principal): PrincipalMessage {
     subject: principal.subject,
     client_id: principal.clientId,
     client_type: principal.clientType,
-    actors: principal.actors.map((actor) => ({ subject: actor.subject, client_id: actor.clientId ?? "" })),
+    actors: wireActors(actorsOf(principal)),
     scopes: principal.scopes,
     acr: principal.acr ?? "",
     auth_time: principal.authTime ?? 0,
@@ -53,4 +45,9 @@ export function encodePrincipal(principal: Principal): PrincipalMessage {
     expires_at: principal.expiresAt,
     delegation_depth: principal.delegationDepth,
   };
+}
+
+/** proto3 has no absent string: an actor without a client_id sends "". */
+export function wireActors(actors: readonly { subject: string; client_id?: string }[]): ActorMessage[] {
+  return actors.map((actor) => ({ subject: actor.subject, client_id: actor.client_id ?? "" }));
 }

@@ -1,7 +1,7 @@
-export { AUDIT_SERVICE_NAME, auditQueryHandler, encodeRecord } from "./audit-service.js";
-export { API_KEY_HEADER, authenticateCall, CallerRegistry, certificateMatches, hashApiKey, type Authentication, type CallCredentials } from "./callers.js";
-export { serverCredentials } from "./tls.js";
+export { CallerRegistry, certificateMatches, hashApiKey, type Authentication, type CallCredentials } from "./callers.js";
 export { encodeCheckResponse } from "./encode.js";
-export { SERVICE_NAME, startGrpcServer, type RunningGrpcServer } from "./grpc.js";
+export { encodeRecord } from "./grpc/audit-service.js";
+export { startGrpcServer, type RunningGrpcServer } from "./grpc/server.js";
+export { serverCredentials } from "./tls.js";
 export { startVerdict, type RunningVerdict, type StartOptions } from "./start.js";
 export { InvalidArgumentError, LIMITS, validateBatchRequest, validateCheckRequest, validateReleaseRequest, type ValidatedBatch, type ValidatedCheck } from "./validate.js";

@@ -1,14 +1,16 @@
 // The composition root: builds every stage from the validated Config and serves.
 import { maskRulesFrom, MaskRuleError, openAuditLog, type AuditLog, type AuditStore } from "../audit/index.js";
 import type { Config } from "../config/index.js";
+import { Database } from "../database/index.js";
 import { Decider } from "../decide/index.js";
+import { VerdictError } from "../errors/index.js";
+import { defaultObligations, type ObligationRegistry } from "../obligations/index.js";
 import { createMetrics, serveMetrics, type Logger, type Metrics, type RunningMetricsServer } from "../observability/index.js";
-import { DEFAULT_BOUNDS, PolicyRuntime, ShadowRecorder, type WatchOptions } from "../policy/index.js";
-import { StateStore, sweepExpired } from "../state/index.js";
+import { DEFAULT_BOUNDS, PolicyRuntime, type WatchOptions } from "../policy/index.js";
+import { openDisagreements, openState } from "../state/index.js";
 import { IssuerRegistry, TokenVerifier } from "../token/index.js";
-import { auditQueryHandler } from "./audit-service.js";
 import { CallerRegistry } from "./callers.js";
-import { startGrpcServer } from "./grpc.js";
+import { formatAddress, startGrpcServer } from "./grpc/server.js";
 
 export interface RunningVerdict {
   port: number;
@@ -30,10 +32,12 @@ export interface RunningVerdict {
 
 export interface StartOptions {
   log: Logger;
-  /** The database to use; the CLI resolves config.mongo.uri (or starts local-mongo) first. */
+  /** The database to use; the CLI resolves config.mongodb_uri (or starts local-mongo) first. */
   mongoUri: string;
   /** Faster bundle watching, for tests. */
   watchOptions?: Partial<WatchOptions>;
+  /** The obligation types policies may ask for (default: reserve, rate, once); tests register more. */
+  obligations?: ObligationRegistry;
 }
 
 /** How often expired state is deleted on servers that do not honour TTL indexes. */
@@ -45,40 +49,46 @@ const STATE_READY_WAIT_MS = 5_000;
 /** Insecure options are explicit, and loud: each is logged at start. */
 function warnAboutInsecureSettings(config: Config, log: Logger): void {
   for (const issuer of config.issuers) {
-    if (issuer.allowUntypedJwt) log.warn({ issuer: issuer.issuer }, "[INSECURE CONFIG] allow_typ_jwt: this issuer's tokens need not be typed at+jwt, so ID tokens may pass as access tokens");
-    if (issuer.jwksUri?.startsWith("http:")) log.warn({ issuer: issuer.issuer }, "[INSECURE CONFIG] jwks_uri is plain http: keys can be replaced in transit");
+    if (issuer.allow_typ_jwt) log.warn({ issuer: issuer.issuer }, "[INSECURE CONFIG] allow_typ_jwt: this issuer's tokens need not be typed at+jwt, so ID tokens may pass as access tokens");
+    if (issuer.jwks_uri?.startsWith("http:")) log.warn({ issuer: issuer.issuer }, "[INSECURE CONFIG] jwks_uri is plain http: keys can be replaced in transit");
     if (issuer.introspection?.endpoint.startsWith("http:")) log.warn({ issuer: issuer.issuer }, "[INSECURE CONFIG] introspection endpoint is plain http: tokens travel in clear");
   }
   for (const api of config.apis) {
-    if (api.unknownScopes === "ignore") log.warn({ api: api.name }, "[INSECURE CONFIG] unknown_scopes: ignore: scopes this API does not declare are dropped, not refused");
+    if (api.unknown_scopes === "ignore") log.warn({ api: api.name }, "[INSECURE CONFIG] unknown_scopes: ignore: scopes this API does not declare are dropped, not refused");
   }
-  if (config.insecurePlaintext) log.warn({ listen: config.listen }, "[INSECURE CONFIG] insecure_plaintext: serving without TLS beyond loopback");
+  if (config.insecure_plaintext) log.warn({ listen: config.listen }, "[INSECURE CONFIG] insecure_plaintext: serving without TLS beyond loopback");
 }
 
-export async function startVerdict(config: Config, { log, mongoUri, watchOptions }: StartOptions): Promise<RunningVerdict> {
+export async function startVerdict(config: Config, { log, mongoUri, watchOptions, obligations = defaultObligations }: StartOptions): Promise<RunningVerdict> {
   const metrics = createMetrics();
   const policies = await PolicyRuntime.start({
-    bundlePath: config.bundlePath,
-    shadowBundlePath: config.policy.shadowBundlePath,
-    bounds: { ...DEFAULT_BOUNDS, timeoutMs: config.policy.timeoutMs, memoryMb: config.policy.memoryMb, workers: config.policy.workers },
-    watch: config.policy.watch,
+    obligations,
+    bundlePath: config.bundle,
+    shadowBundlePath: config.shadow_bundle,
+    bounds: { ...DEFAULT_BOUNDS, timeoutMs: config.policy_timeout_ms, memoryMb: config.policy_memory_mb, workers: config.policy_workers },
+    watch: config.bundle_watch,
     ...(watchOptions ? { watchOptions } : {}),
     log,
     metrics,
   });
 
-  let audit: AuditLog | undefined;
-  let auditStore: AuditStore | undefined;
   if (config.audit.enabled) {
     const active = policies.current();
     try {
       maskRulesFrom(active.data); // masking rules that do not fit are refused now, not at the first record
     } catch (error) {
       await policies.close();
-      if (error instanceof MaskRuleError) throw new Error(`policy bundle ${active.source}: ${error.message}`);
+      if (error instanceof MaskRuleError) throw new VerdictError("mask_rule_invalid", `policy bundle ${active.source}: ${error.message}`);
       throw error;
     }
-    ({ audit, store: auditStore } = openAuditLog({ config: config.audit, mongoUri, database: config.mongo.database, log }));
+  }
+
+  // The one connection of the process: state, shadow disagreements and the audit trail.
+  const database = Database.open({ uri: mongoUri, database: config.mongodb_database, log, serverSelectionTimeoutMs: Math.max(config.state_timeout_ms, 5_000) });
+  let audit: AuditLog | undefined;
+  let auditStore: AuditStore | undefined;
+  if (config.audit.enabled) {
+    ({ audit, store: auditStore } = openAuditLog({ config: config.audit, database, log }));
   } else {
     log.warn("[AUDIT DISABLED] audit.enabled is false: decisions are not recorded");
   }
@@ -87,28 +97,29 @@ export async function startVerdict(config: Config, { log, mongoUri, watchOptions
   const issuers = IssuerRegistry.fromConfig(config.issuers, {
     onJwksEvent: (event) => (event.type === "fetched" ? log.info(event, "issuer keys fetched") : log.warn(event, "issuer keys")),
   });
-  const verifier = new TokenVerifier(issuers, config.token);
-  const state = StateStore.open({ uri: mongoUri, database: config.mongo.database, timeoutMs: config.mongo.timeoutMs, log });
-  if (!(await state.prepare(STATE_READY_WAIT_MS))) {
-    log.warn({ database: config.mongo.database }, "the database is not answering: serving anyway; decisions that need state are denied until it does");
-  }
-  state.startSweeping(SWEEP_INTERVAL_MS, sweepExpired);
-  const shadowRecorder = config.policy.shadowBundlePath
-    ? new ShadowRecorder({ store: state, retentionDays: config.policy.shadowRetentionDays, log, metrics })
+  const verifier = new TokenVerifier(issuers, { clockSkewSeconds: config.clock_skew_seconds, maxBytes: config.max_token_bytes, cacheEntries: config.token_cache_entries });
+  const state = openState(database, { timeoutMs: config.state_timeout_ms, log });
+  const shadowRecorder = config.shadow_bundle
+    ? openDisagreements(database, { timeoutMs: config.state_timeout_ms, retentionDays: config.shadow_retention_days, log, metrics })
     : undefined;
+  if (!(await database.prepare(STATE_READY_WAIT_MS))) {
+    log.warn({ database: config.mongodb_database }, "the database is not answering: serving anyway; decisions that need state are denied until it does");
+  }
+  database.startSweeping(SWEEP_INTERVAL_MS);
 
   const decider = new Decider({
     verifier,
     policies: { current: () => policies.current(), shadow: () => policies.shadow() },
     state,
-    dpop: { maxAgeSeconds: config.token.dpopMaxAgeSeconds, skewSeconds: config.token.clockSkewSeconds, maxBytes: config.token.maxBytes },
+    obligations,
+    dpop: { maxAgeSeconds: config.dpop_max_age_seconds, skewSeconds: config.clock_skew_seconds, maxBytes: config.max_token_bytes },
     log,
     metrics,
     ...(shadowRecorder ? { shadowRecorder } : {}),
-    shadowWaitMs: config.policy.shadowWaitMs,
+    shadowWaitMs: config.shadow_wait_ms,
     ...(audit ? { audit } : {}),
   });
-  const callers = new CallerRegistry(config.apis, config.tls?.clientCaFile !== undefined);
+  const callers = new CallerRegistry(config.apis, config.tls?.client_ca_file !== undefined);
   let grpcServer;
   let metricsServer: RunningMetricsServer | undefined;
   try {
@@ -118,19 +129,19 @@ export async function startVerdict(config: Config, { log, mongoUri, watchOptions
       decider,
       callers,
       tls: config.tls,
-      maxBatchItems: config.maxBatchItems,
+      maxBatchItems: config.max_batch_items,
       log,
-      auditQuery: auditQueryHandler({ store: auditStore, callers, grants: config.audit.queryGrants, log }),
+      audit: { store: auditStore, grants: config.audit.query_grants },
     });
-    if (config.metricsListen) metricsServer = await serveMetrics(metrics.registry, config.metricsListen.host, config.metricsListen.port);
+    if (config.metrics_listen) metricsServer = await serveMetrics(metrics.registry, config.metrics_listen.host, config.metrics_listen.port);
   } catch (error) {
     await grpcServer?.shutdown(0);
     await audit?.close();
     await policies.close();
-    await state.close();
+    await database.close();
     throw error;
   }
-  const address = `${config.listen.host}:${grpcServer.port}`;
+  const address = formatAddress(config.listen.host, grpcServer.port);
   log.info(
     {
       address,
@@ -138,7 +149,7 @@ export async function startVerdict(config: Config, { log, mongoUri, watchOptions
       issuers: config.issuers.map((i) => i.issuer),
       revision: policies.current().revision,
       ...(policies.shadow() ? { shadowRevision: policies.shadow()?.revision } : {}),
-      ...(metricsServer ? { metrics: `${config.metricsListen?.host}:${metricsServer.port}` } : {}),
+      ...(metricsServer && config.metrics_listen ? { metrics: formatAddress(config.metrics_listen.host, metricsServer.port) } : {}),
     },
     "verdict is serving",
   );
@@ -164,7 +175,7 @@ export async function startVerdict(config: Config, { log, mongoUri, watchOptions
       await metricsServer?.close();
       await shadowRecorder?.flush();
       await policies.close();
-      await state.close();
+      await database.close();
       log.info("verdict stopped");
     },
   };

@@ -1,22 +1,12 @@
 // The edge: a raw CheckRequest becomes a typed, bounded CheckInput here, once.
 // Nothing deeper re-checks or trusts raw protobuf values.
-import {
-  fromStruct,
-  type BatchItemMessage,
-  type CheckBatchRequestMessage,
-  type CheckRequestMessage,
-  type JsonObject,
-  type JsonValue,
-  type ReleaseRequestMessage,
-  type StructMessage,
-} from "@verdict/sdk/wire";
+import { isJsonObject, type BatchItemMessage, type CheckBatchRequestMessage, type CheckRequestMessage, type JsonObject, type ReleaseRequestMessage } from "@verdict/sdk/wire";
+import { VerdictError } from "../errors/index.js";
 import type { BatchInput, CheckCommon, CheckInput, CheckItem } from "../decide/index.js";
 
-export class InvalidArgumentError extends Error {
-  readonly code = "invalid_argument";
+export class InvalidArgumentError extends VerdictError {
   constructor(message: string) {
-    super(message);
-    this.name = "InvalidArgumentError";
+    super("invalid_argument", message);
   }
 }
 
@@ -33,6 +23,7 @@ export const LIMITS = {
   maxUrlLength: 2_048,
 } as const;
 
+// eslint-disable-next-line no-control-regex -- it looks for control characters, to refuse them
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 export type ValidatedCheck = Omit<CheckInput, "caller">;
@@ -116,10 +107,12 @@ function validateDpop(request: CheckRequestMessage | CheckBatchRequestMessage): 
   return { proof: dpop.proof, method: dpop.method, url: dpop.url };
 }
 
-function boundedObject(struct: StructMessage | null | undefined, where: string): JsonObject {
-  const value = fromStruct(struct);
+/** A Struct as decoded (a plain object, or absent: {}), checked against the bounds. */
+function boundedObject(struct: unknown, where: string): JsonObject {
+  const value = struct ?? {};
+  if (!isJsonObject(value)) throw new InvalidArgumentError(`${where} must be an object`);
   let nodes = 0;
-  const visit = (node: JsonValue, path: string, depth: number) => {
+  const visit = (node: unknown, path: string, depth: number) => {
     if (++nodes > LIMITS.maxNodes) throw new InvalidArgumentError(`${where} has more than ${LIMITS.maxNodes} values`);
     if (depth > LIMITS.maxDepth) throw new InvalidArgumentError(`${where} is nested deeper than ${LIMITS.maxDepth} levels (at ${path})`);
     if (typeof node === "string" && node.length > LIMITS.maxStringLength) {

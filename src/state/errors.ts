@@ -1,11 +1,10 @@
 import { MongoServerError } from "mongodb";
+import { VerdictError } from "../errors/index.js";
 
 /** The database could not be reached, or did not answer within the deadline. */
-export class StateUnavailableError extends Error {
-  readonly code = "state_unavailable";
+export class StateUnavailableError extends VerdictError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "StateUnavailableError";
+    super("state_unavailable", message, options);
   }
 }
 

@@ -1,7 +1,9 @@
 // Keys that may be used once until they expire: DPoP proof jtis, single-use
 // tokens. An insert is the atomic "first use"; the unique _id refuses a second.
+import type { OncePort } from "../contract/index.js";
+import { defineCollection } from "../database/index.js";
+import { StateCollection } from "./calls.js";
 import { isDuplicateKey } from "./errors.js";
-import { COLLECTIONS, type StateStore } from "./store.js";
 
 interface OnceDoc {
   _id: string;
@@ -10,37 +12,40 @@ interface OnceDoc {
   d: string;
 }
 
-const keys = (store: StateStore) => store.collection<OnceDoc>(COLLECTIONS.once);
+export const ONCE_KEYS = defineCollection<OnceDoc>({ name: "once_keys", indexes: [], expiresAt: "expiresAt" });
 
-/**
- * Consumes `id` until `expiresAt`. True on the first use, false when it was
- * already used and has not expired. An expired entry (which a server without a
- * TTL monitor may still hold) is taken over by a conditional update, so expiry
- * never depends on the TTL sweep.
- */
-export async function consumeOnce(store: StateStore, id: string, expiresAt: Date, now: Date, decisionId: string): Promise<boolean> {
-  const late = () => releaseOnce(store, id, decisionId);
-  try {
-    await store.call("consume once", (deadline) => keys(store).insertOne({ _id: id, expiresAt, d: decisionId }, deadline), late);
-    return true;
-  } catch (error) {
-    if (!isDuplicateKey(error)) throw error;
+/** Single-use keys; also the token layer's DPoP replay guard. */
+export class OnceStore extends StateCollection<OnceDoc> implements OncePort {
+  /**
+   * Consumes `id` until `expiresAt`. True on the first use, false when it was
+   * already used and has not expired. An expired entry (which a server without a
+   * TTL monitor may still hold) is taken over by a conditional update, so expiry
+   * never depends on the TTL sweep.
+   */
+  async consume(id: string, expiresAt: Date, now: Date, decisionId: string): Promise<boolean> {
+    const late = () => this.release(id, decisionId);
+    try {
+      await this.calls.call("consume once", (deadline) => this.collection.insertOne({ _id: id, expiresAt, d: decisionId }, deadline), late);
+      return true;
+    } catch (error) {
+      if (!isDuplicateKey(error)) throw error;
+    }
+    const previous = await this.calls.call(
+      "consume once (expired entry)",
+      (deadline) => this.collection.findOneAndUpdate({ _id: id, expiresAt: { $lte: now } }, { $set: { expiresAt, d: decisionId } }, { returnDocument: "before", ...deadline }),
+      late,
+    );
+    return previous !== null;
   }
-  const previous = await store.call(
-    "consume once (expired entry)",
-    (deadline) => keys(store).findOneAndUpdate({ _id: id, expiresAt: { $lte: now } }, { $set: { expiresAt, d: decisionId } }, { returnDocument: "before", ...deadline }),
-    late,
-  );
-  return previous !== null;
-}
 
-/** Gives a key back, only if this decision consumed it. Safe to repeat. */
-export async function releaseOnce(store: StateStore, id: string, decisionId: string): Promise<void> {
-  await store.call("release once", (deadline) => keys(store).deleteOne({ _id: id, d: decisionId }, deadline));
-}
+  /** Gives a key back, only if this decision consumed it. Safe to repeat. */
+  async release(id: string, decisionId: string): Promise<void> {
+    await this.calls.call("release once", (deadline) => this.collection.deleteOne({ _id: id, d: decisionId }, deadline));
+  }
 
-/** True when `id` is consumed and unexpired; reads only (for dry runs). */
-export async function isConsumed(store: StateStore, id: string, now: Date): Promise<boolean> {
-  const doc = await store.call("read once", (deadline) => keys(store).findOne({ _id: id, expiresAt: { $gt: now } }, deadline));
-  return doc !== null;
+  /** True when `id` is consumed and unexpired; reads only (for dry runs). */
+  async isConsumed(id: string, now: Date): Promise<boolean> {
+    const doc = await this.calls.call("read once", (deadline) => this.collection.findOne({ _id: id, expiresAt: { $gt: now } }, deadline));
+    return doc !== null;
+  }
 }

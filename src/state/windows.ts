@@ -1,5 +1,4 @@
-import type { WindowSpec } from "../policy/index.js";
-import { counterId, displayKey } from "./keys.js";
+import { storageKey, type WindowSpec } from "../contract/index.js";
 
 const UNIT_MS = { minute: 60_000, hour: 3_600_000, day: 86_400_000 } as const;
 
@@ -17,15 +16,12 @@ export function locate(key: readonly string[], window: WindowSpec, nowMs: number
   if (window.kind === "sliding") {
     const name = `sliding:${window.seconds}`;
     const windowMs = window.seconds * 1000;
-    return { kind: "sliding", id: counterId(key, name), key: displayKey(key), window: name, windowMs, cutoffMs: nowMs - windowMs };
+    return { kind: "sliding", id: storageKey([...key, name]), key: storageKey(key), window: name, windowMs, cutoffMs: nowMs - windowMs };
   }
   const size = UNIT_MS[window.unit];
   const start = Math.floor(nowMs / size) * size;
   const iso = new Date(start).toISOString();
   const label = window.unit === "day" ? iso.slice(0, 10) : window.unit === "hour" ? iso.slice(0, 13) : iso.slice(0, 16);
   const bucket = `${window.unit}:${label}`;
-  return { kind: "calendar", id: counterId(key, bucket), key: displayKey(key), window: bucket, expiresAt: new Date(start + size) };
+  return { kind: "calendar", id: storageKey([...key, bucket]), key: storageKey(key), window: bucket, expiresAt: new Date(start + size) };
 }
-
-/** The window as policies name it ("day", "sliding:60"). */
-export { windowLabel as windowName } from "../policy/index.js";

@@ -62,7 +62,7 @@ export async function verifyDpopProof(
   }
   const claims = decode(Buffer.from(payloadBytes).toString("base64url"), "payload");
 
-  const jkt = await calculateJwkThumbprint(jwk as JWK, "sha256");
+  const jkt = await calculateJwkThumbprint(jwk, "sha256");
   if (jkt !== expectedJkt) throw invalid("The DPoP proof is signed by a key the token is not bound to.");
 
   const jti = claims["jti"];

@@ -7,5 +7,6 @@ export { RemoteJwks, type JwksEvent, type RemoteJwksOptions } from "./jwks/remot
 export type { KeySource } from "./jwks/source.js";
 export { DuplicateMemberError, parseStrictJson } from "./json.js";
 export { KEY_BEARING_HEADERS, parseJwt } from "./jwt.js";
-export { MAX_ACT_DEPTH, principalFromClaims, scopesOf, type Actor, type Principal } from "./principal.js";
+export { useProofOnce, type ReplayGuard } from "./replay.js";
+export { actorsOf, MAX_ACT_DEPTH, principalFromClaims, scopesOf, type Actor, type ActorEntry, type Principal } from "./principal.js";
 export { sha256Hex, TokenVerifier, type VerifiedToken, type VerifierOptions, type VerifyContext } from "./verify.js";

@@ -1,4 +1,4 @@
-import type { IssuerConfig } from "../config/index.js";
+import type { IssuerConfig } from "./config.js";
 import { IntrospectionClient } from "./introspection.js";
 import { fileKeySource } from "./jwks/file.js";
 import { RemoteJwks, type JwksEvent } from "./jwks/remote.js";
@@ -46,30 +46,30 @@ export class IssuerRegistry {
 
 function trustedIssuer(config: IssuerConfig, options: RegistryOptions): TrustedIssuer {
   let keys: KeySource | undefined;
-  if (config.jwksFile !== undefined) keys = fileKeySource(config.jwksFile);
-  else if (config.jwksUri !== undefined) {
-    keys = new RemoteJwks(config.jwksUri, {
-      refreshMs: config.jwks.refreshSeconds * 1000,
-      staleGraceMs: config.jwks.staleGraceSeconds * 1000,
-      cooldownMs: config.jwks.cooldownSeconds * 1000,
-      timeoutMs: config.jwks.timeoutMs,
+  if (config.jwks_file !== undefined) keys = fileKeySource(config.jwks_file);
+  else if (config.jwks_uri !== undefined) {
+    keys = new RemoteJwks(config.jwks_uri, {
+      refreshMs: config.jwks_refresh_seconds * 1000,
+      staleGraceMs: config.jwks_stale_grace_seconds * 1000,
+      cooldownMs: config.jwks_cooldown_seconds * 1000,
+      timeoutMs: config.jwks_timeout_ms,
       ...(options.onJwksEvent ? { onEvent: options.onJwksEvent } : {}),
     });
   }
   const introspection = config.introspection
     ? new IntrospectionClient({
         endpoint: config.introspection.endpoint,
-        clientId: config.introspection.clientId,
-        clientSecret: config.introspection.clientSecret,
-        timeoutMs: config.introspection.timeoutMs,
-        maxCacheMs: config.introspection.cacheMaxSeconds * 1000,
+        clientId: config.introspection.client_id,
+        clientSecret: config.introspection.client_secret,
+        timeoutMs: config.introspection.timeout_ms,
+        maxCacheMs: config.introspection.cache_max_seconds * 1000,
         maxEntries: options.introspectionCacheEntries ?? 10_000,
       })
     : undefined;
   return {
     issuer: config.issuer,
     algorithms: config.algorithms,
-    allowUntypedJwt: config.allowUntypedJwt,
+    allowUntypedJwt: config.allow_typ_jwt,
     ...(keys ? { keys } : {}),
     ...(introspection ? { introspection } : {}),
   };

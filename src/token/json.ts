@@ -1,11 +1,11 @@
 // JSON for JOSE headers and claims sets, stricter than JSON.parse: a repeated
 // member name is an error (RFC 7515 §5.2, RFC 8725 §3.4) instead of "last wins",
 // which would let one part of a system read a different claim than another.
+import { VerdictError } from "../errors/index.js";
 
-export class DuplicateMemberError extends Error {
+export class DuplicateMemberError extends VerdictError {
   constructor(readonly member: string) {
-    super(`duplicate member name ${JSON.stringify(member)}`);
-    this.name = "DuplicateMemberError";
+    super("json_duplicate_member", `duplicate member name ${JSON.stringify(member)}`);
   }
 }
 

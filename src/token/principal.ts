@@ -28,6 +28,18 @@ export interface Principal {
   confirmationJkt?: string;
 }
 
+/** One actor of the act chain as policies, audit records and the wire name it. */
+export interface ActorEntry {
+  subject: string;
+  /** Only when the token says. */
+  client_id?: string;
+}
+
+/** The principal's act chain in snake_case, outermost (current) actor first: the one mapping every consumer shares. */
+export function actorsOf(principal: Pick<Principal, "actors">): ActorEntry[] {
+  return principal.actors.map((actor) => ({ subject: actor.subject, ...(actor.clientId !== undefined ? { client_id: actor.clientId } : {}) }));
+}
+
 /** Deeper chains than this are refused outright; policies set their own, lower, limit. */
 export const MAX_ACT_DEPTH = 16;
 

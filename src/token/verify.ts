@@ -71,7 +71,7 @@ export class TokenVerifier {
 
     const cached = this.cache?.get(tokenHash);
     if (cached) {
-      checkClaims(cached.claims as Record<string, unknown>, this.rules(cached.issuer, context, ["iat", "jti"]));
+      checkClaims(cached.claims, this.rules(cached.issuer, context, ["iat", "jti"]));
       return { principal: this.principal(cached.claims, context), claims: cached.claims, tokenHash, via: "jwt-cached" };
     }
 
@@ -103,7 +103,7 @@ export class TokenVerifier {
     const claims = { ...answer, iss: answer["iss"] ?? issuer.issuer } as Record<string, unknown>;
     delete claims["active"];
     checkClaims(claims, this.rules(issuer.issuer, context, []));
-    return { principal: this.principal(claims as JWTPayload, context), claims: claims as JWTPayload, tokenHash, via: "introspection" };
+    return { principal: this.principal(claims, context), claims, tokenHash, via: "introspection" };
   }
 
   private issuerOf(claims: Record<string, unknown>): TrustedIssuer {

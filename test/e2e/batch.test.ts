@@ -54,7 +54,7 @@ describe("CheckBatch", () => {
   it("gives a malformed item its own error without sinking the batch", async () => {
     const token = await t.issuer.token();
     const results = await batch(token, [{ action: "read" }, { action: "bad action!" }, { action: "read", resource: null }, { action: "read" }]);
-    expect(results.map((r) => r.outcome)).toEqual(["response", "error", "error", "response"]);
+    expect(results.map((r) => (r.response ? "response" : r.error ? "error" : "neither"))).toEqual(["response", "error", "error", "response"]);
     expect(results[1]?.error).toMatchObject({ code: "invalid_argument", message: expect.stringContaining("action must be") });
     expect(results[2]?.error?.message).toContain("resource.type is required");
     expect(results[3]?.response?.decision).toBe("ALLOW");

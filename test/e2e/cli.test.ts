@@ -101,14 +101,15 @@ describe("verdict serve --profile dev and verdict check", () => {
 });
 
 describe("verdict serve --config", () => {
-  it("serves with a YAML file and stops cleanly on SIGTERM", async () => {
+  /** A configuration file for one API, billing (key "billing-key"), with `listen` as given. */
+  async function billingConfig(listen = "127.0.0.1:0"): Promise<string> {
     const jwks = await writeDevIssuerJwks(home);
     const dir = mkdtempSync(join(tmpdir(), "verdict-config-"));
     const config = join(dir, "verdict.yaml");
     writeFileSync(
       config,
       [
-        "listen: 127.0.0.1:0",
+        `listen: "${listen}"`,
         "issuers:",
         "  - issuer: urn:verdict:dev-issuer",
         `    jwks_file: ${jwks}`,
@@ -123,9 +124,17 @@ describe("verdict serve --config", () => {
         `mongodb_database: ${uniqueDatabaseName("cli")}`,
       ].join("\n"),
     );
-    const server = await serve(["--config", config]);
+    return config;
+  }
+
+  const billingCheck = async (address: string) => {
     const token = (await verdict(["dev-token", "--sub", "bob", "--client-id", "c", "--scope", "invoices:read", "--aud", "https://billing.example"])).stdout.trim();
-    const run = await verdict(["check", "--addr", server.address, "--api-key", "billing-key", "--token", token, "--action", "invoices:read", "--resource", "invoice/9"]);
+    return verdict(["check", "--addr", address, "--api-key", "billing-key", "--token", token, "--action", "invoices:read", "--resource", "invoice/9"]);
+  };
+
+  it("serves with a YAML file and stops cleanly on SIGTERM", async () => {
+    const server = await serve(["--config", await billingConfig()]);
+    const run = await billingCheck(server.address);
     expect(JSON.parse(run.stdout).decision).toBe("ALLOW");
     expect(await stop(server.child)).toBe(0);
   });
@@ -137,6 +146,22 @@ describe("verdict serve --config", () => {
     const run = await verdict(["serve", "--config", config]);
     expect(run.code).toBe(1);
     expect(run.stderr).toContain("at least one trusted issuer");
+  });
+
+  it("holds --listen to the file's rules: plaintext beyond loopback is refused, with the message the file gets", async () => {
+    const fromFlag = await verdict(["serve", "--config", await billingConfig(), "--listen", "0.0.0.0:0"]);
+    const fromFile = await verdict(["serve", "--config", await billingConfig("0.0.0.0:0")]);
+    expect(fromFlag.code).toBe(1);
+    expect(fromFlag.stderr).toContain("listening beyond loopback without tls would send API keys and tokens in clear");
+    expect(fromFlag.stderr).toBe(fromFile.stderr);
+  });
+
+  it("serves on an IPv6 loopback address given as --listen [::1]:PORT", async () => {
+    const server = await serve(["--config", await billingConfig(), "--listen", "[::1]:0"]);
+    expect(server.address).toMatch(/^\[::1\]:\d+$/);
+    const run = await billingCheck(server.address);
+    expect(JSON.parse(run.stdout).decision).toBe("ALLOW");
+    expect(await stop(server.child)).toBe(0);
   });
 });
 

@@ -4,10 +4,11 @@ import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, inject, it } from "vitest";
+import type { Disagreement } from "../../src/contract/index.js";
+import { Database } from "../../src/database/index.js";
 import { createMetrics, silentLogger } from "../../src/observability/index.js";
 import { packageRoot } from "../../src/paths.js";
-import { ShadowRecorder, type Disagreement } from "../../src/policy/index.js";
-import { StateStore } from "../../src/state/index.js";
+import { openDisagreements } from "../../src/state/index.js";
 import { buildTestBundle, fixturePolicy } from "../support/bundles.js";
 import { caseInput, loadCaseTable } from "../support/cases.js";
 import { runVerdict } from "../support/cli.js";
@@ -135,8 +136,8 @@ describe("verdict policy eval", () => {
 describe("verdict policy disagreements", () => {
   it("prints what shadow evaluation recorded, newest first, one JSON object per line", async () => {
     const database = uniqueDatabaseName("verdict_policy_cli");
-    const store = StateStore.open({ uri: mongoUri(), database, timeoutMs: 5_000, log: silentLogger() });
-    const recorder = new ShadowRecorder({ store, retentionDays: 7, log: silentLogger(), metrics: createMetrics() });
+    const db = Database.open({ uri: mongoUri(), database, log: silentLogger() });
+    const recorder = openDisagreements(db, { timeoutMs: 5_000, retentionDays: 7, log: silentLogger(), metrics: createMetrics() });
     const record = (decisionId: string, at: Date): Disagreement => ({
       decisionId,
       at,
@@ -153,7 +154,7 @@ describe("verdict policy disagreements", () => {
     recorder.record(record("d-old", new Date(Date.now() - 60_000)));
     recorder.record(record("d-new", new Date()));
     await recorder.flush();
-    await store.close();
+    await db.close();
 
     const run = await verdict(["policy", "disagreements", "--database", database], { MONGODB_URI: mongoUri() });
     expect(run.code).toBe(0);

@@ -4,8 +4,10 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort, startLocalMongo, type MongoServerProcess } from "../../src/dev/index.js";
+import { startLocalMongo, type MongoServerProcess } from "../../src/dev/index.js";
+import { freePort } from "../support/mongo-servers.js";
 import { buildFixtureBundle } from "../support/bundles.js";
 import { startTestVerdict, type TestVerdict } from "../support/verdict.js";
 
@@ -29,7 +31,8 @@ afterAll(async () => {
 describe("when the database goes away", () => {
   it("denies what needs state, fast, keeps serving what does not, and recovers by itself", async () => {
     const token = await t.issuer.token({ sub: "outage-user" });
-    expect((await t.client.check({ token, action: "transfer", context: { amount: 600 } })).decision).toBe("ALLOW");
+    const first = await t.client.check({ token, action: "transfer", context: { amount: 600 } });
+    expect(first.decision, JSON.stringify(first.reasons)).toBe("ALLOW");
 
     await database?.stop();
     database = undefined;
@@ -47,6 +50,8 @@ describe("when the database goes away", () => {
     }
     expect((await t.client.check({ token, action: "read" })).decision).toBe("ALLOW");
     expect((await t.client.check({ token: "garbage", action: "read" })).reasons[0]?.code).toBe("token_malformed");
+    // Release cannot be done without the database: UNAVAILABLE, which the SDK retries.
+    expect(await t.client.release(first.decision_id)).toMatchObject({ ok: false, code: grpc.status.UNAVAILABLE, details: "state unavailable: nothing was released; retry" });
 
     database = await startLocalMongo({ dbpath, port });
     // Recovery, on a fresh user's budget: calls abandoned at their deadline during the

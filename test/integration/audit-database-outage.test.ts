@@ -6,7 +6,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { MongoClient } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { freePort, startLocalMongo, type MongoServerProcess } from "../../src/dev/index.js";
+import { startLocalMongo, type MongoServerProcess } from "../../src/dev/index.js";
+import { freePort } from "../support/mongo-servers.js";
 import { startTestVerdict, type TestVerdict } from "../support/verdict.js";
 
 const dbpath = mkdtempSync(join(tmpdir(), "verdict-outage-db-"));

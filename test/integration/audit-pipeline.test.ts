@@ -7,20 +7,22 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { openAuditLog, type AuditLog } from "../../src/audit/index.js";
 import { buildConfig } from "../../src/config/index.js";
+import { Database } from "../../src/database/index.js";
 import { Decider, type CheckInput } from "../../src/decide/index.js";
 import { silentLogger } from "../../src/observability/index.js";
 import { loadBundle, PolicyEngine } from "../../src/policy/index.js";
-import { StateStore } from "../../src/state/index.js";
 import { IssuerRegistry, TokenVerifier } from "../../src/token/index.js";
 import { createTestIssuer, issuerConfig, TEST_AUDIENCE, TEST_SCOPES, type TestIssuer } from "../support/issuer.js";
-import { connectTestClient, mongoUri, uniqueDatabaseName } from "../support/mongo.js";
+import { connectTestClient, uniqueDatabaseName } from "../support/mongo.js";
+import { openTestState, type TestState } from "../support/state.js";
 
 let issuer: TestIssuer;
 let engine: PolicyEngine;
 let verifier: TokenVerifier;
-let state: StateStore;
+let state: TestState;
 const database = uniqueDatabaseName("audit_pipeline");
 const logs: AuditLog[] = [];
+const unreachable: Database[] = [];
 
 const auditConfig = (overrides: Record<string, unknown> = {}) =>
   buildConfig(
@@ -49,16 +51,17 @@ beforeAll(async () => {
   issuer = await createTestIssuer();
   engine = await PolicyEngine.load(await loadBundle(inject("bundlePath")));
   verifier = new TokenVerifier(IssuerRegistry.fromConfig([issuerConfig(issuer)]), { clockSkewSeconds: 60, maxBytes: 8192 });
-  state = StateStore.open({ uri: mongoUri(), database, timeoutMs: 5_000, log: silentLogger() });
+  state = await openTestState({ database });
 });
 afterAll(async () => {
   await Promise.all(logs.map((log) => log.close()));
+  await Promise.all(unreachable.map((db) => db.close()));
   await state.close();
 });
 
 describe("a Check that ends in an internal error", () => {
   it("is recorded as ERROR with internal_error and the verified subject, and still reaches the caller as an error", async () => {
-    const { audit } = openAuditLog({ config: auditConfig(), mongoUri: mongoUri(), database, log: silentLogger() });
+    const { audit } = openAuditLog({ config: auditConfig(), database: state.database, log: silentLogger() });
     logs.push(audit);
     const bug = () => Promise.reject(new TypeError("Cannot read properties of undefined"));
     const broken = Object.assign(Object.create(engine) as PolicyEngine, { begin: bug, decide: bug });
@@ -79,14 +82,16 @@ describe("a Check that ends in an internal error", () => {
 describe("a Verdict whose audit trail cannot keep records", () => {
   it("denies with audit_unavailable, and once it knows, before any obligation is applied", async () => {
     const config = auditConfig({ max_buffered: 1, batch_size: 10, flush_interval_ms: 60_000, write_timeout_ms: 200 });
-    const { audit } = openAuditLog({ config, mongoUri: "mongodb://127.0.0.1:1/?directConnection=true", database, log: silentLogger() });
+    const down = Database.open({ uri: "mongodb://127.0.0.1:1/?directConnection=true", database, log: silentLogger() });
+    unreachable.push(down);
+    const { audit } = openAuditLog({ config, database: down, log: silentLogger() });
     logs.push(audit);
-    rmSync(join(config.spillDir, database), { recursive: true });
-    writeFileSync(join(config.spillDir, database), ""); // the spill directory cannot be written
+    rmSync(join(config.spill_dir, database), { recursive: true });
+    writeFileSync(join(config.spill_dir, database), ""); // the spill directory cannot be written
     const decider = new Decider({ verifier, policies: { current: () => engine }, state, dpop, log: silentLogger(), audit });
     const token = await issuer.token({ sub: "frank", scope: "payments:write" });
     const transfer = () => decider.check(input(token, { action: "payments:transfer", resource: { type: "account", id: "a", attributes: {} }, context: { amount: 100 } }));
-    const counter = async () => (await state.db.collection("counters").findOne({ key: "payments%3Atransfer/daily_per_user/frank" }))?.["total"];
+    const counter = async () => (await state.counters.read([[{ name: "spent", type: "counter", key: ["payments:transfer", "daily_per_user", "frank"], window: { kind: "calendar", unit: "day" } }]], Date.now()))[0]?.["spent"];
 
     expect((await transfer()).decision).toBe("ALLOW"); // buffered
     const second = await transfer(); // the buffer is full and the spill file fails

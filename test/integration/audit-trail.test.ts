@@ -18,6 +18,7 @@ import {
   type AuditSettings,
   type DecisionRecord,
 } from "../../src/audit/index.js";
+import { Database } from "../../src/database/index.js";
 import { createLogger, silentLogger } from "../../src/observability/index.js";
 import { decisionEvent, POLICY_DATA, principal, type EventOptions } from "../support/audit.js";
 import { connectTestClient, mongoUri, uniqueDatabaseName } from "../support/mongo.js";
@@ -25,16 +26,18 @@ import { connectTestClient, mongoUri, uniqueDatabaseName } from "../support/mong
 const testLog = process.env["AUDIT_DEBUG"] ? createLogger("debug") : silentLogger();
 const UNREACHABLE = "mongodb://127.0.0.1:1/?directConnection=true";
 const DAY = 86_400_000;
-const settings: AuditSettings = { retentionDays: 90, batchSize: 50, flushIntervalMs: 10, maxBuffered: 10_000, retryIntervalMs: 100, purgeIntervalMs: 3_600_000 };
+const settings: AuditSettings = { retention_days: 90, batch_size: 50, flush_interval_ms: 10, max_buffered: 10_000, retry_interval_ms: 100, purge_interval_ms: 3_600_000 };
 
 let client: MongoClient;
 const opened: AuditLog[] = [];
+const databases: Database[] = [];
 
 beforeAll(async () => {
   client = await connectTestClient();
 });
 afterAll(async () => {
   await Promise.all(opened.map((log) => log.close()));
+  await Promise.all(databases.map((database) => database.close()));
   await client.close();
 });
 
@@ -49,7 +52,9 @@ interface Trail {
 function openTrail(options: { uri?: string; database?: string; spillDir?: string; settings?: Partial<AuditSettings>; timeoutMs?: number; now?: () => number } = {}): Trail {
   const database = options.database ?? uniqueDatabaseName("audit");
   const spill = new SpillDirectory(options.spillDir ?? mkdtempSync(join(tmpdir(), "verdict-audit-spill-")));
-  const store = AuditStore.open({ uri: options.uri ?? mongoUri(), database, timeoutMs: options.timeoutMs ?? 5_000 });
+  const db = Database.open({ uri: options.uri ?? mongoUri(), database, log: testLog });
+  databases.push(db);
+  const store = AuditStore.open(db, { timeoutMs: options.timeoutMs ?? 5_000 });
   const log = new AuditLog({ store, spill, settings: { ...settings, ...options.settings }, log: testLog, ...(options.now ? { now: options.now } : {}) });
   log.start();
   opened.push(log);
@@ -119,7 +124,7 @@ describe("writing", () => {
   });
 
   it("writes every buffered record before close resolves", async () => {
-    const trail = openTrail({ settings: { flushIntervalMs: 60_000, batchSize: 1_000 } });
+    const trail = openTrail({ settings: { flush_interval_ms: 60_000, batch_size: 1_000 } });
     recordMany(trail.log, 20);
     expect(trail.log.stats().buffered).toBe(20);
     await trail.log.close();
@@ -133,6 +138,18 @@ describe("writing", () => {
       expect(indexes.map((i) => i["name"])).toEqual(expect.arrayContaining(INDEXES.map((i) => i.name)));
       expect(indexes.find((i) => i["name"] === "audit_expires_at_ttl")?.["expireAfterSeconds"]).toBe(0);
     });
+  });
+});
+
+describe("a batch the database takes in part", () => {
+  it("counts a record already there (the same decision id) as written, and refuses nothing", async () => {
+    const trail = openTrail();
+    await trail.store.ensureIndexes(); // as the writer does before its first write
+    const record = buildRecord(decisionEvent(), { masks: maskRulesFrom(POLICY_DATA), retentionMs: 90 * DAY });
+    expect(await trail.store.insert([record])).toEqual({ written: 1, refused: [] });
+    const again = buildRecord(decisionEvent(), { masks: maskRulesFrom(POLICY_DATA), retentionMs: 90 * DAY });
+    expect(await trail.store.insert([record, again])).toEqual({ written: 2, refused: [] });
+    expect(await trail.decisions.countDocuments()).toBe(2);
   });
 });
 
@@ -157,7 +174,7 @@ describe("when the database is unavailable", () => {
 
   it("spills what is buffered when it closes, masked like everything it writes", async () => {
     const spillDir = mkdtempSync(join(tmpdir(), "verdict-audit-spill-"));
-    const down = openTrail({ uri: UNREACHABLE, spillDir, timeoutMs: 300, settings: { flushIntervalMs: 60_000, batchSize: 1_000 } });
+    const down = openTrail({ uri: UNREACHABLE, spillDir, timeoutMs: 300, settings: { flush_interval_ms: 60_000, batch_size: 1_000 } });
     const token = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJzcGlsbCJ9.c3BpbGwtc2lnbmF0dXJl";
     recordMany(down.log, 25, () => ({ token, context: { card_number: "4111111111111111", password: "hunter2" } }));
     await down.log.close();
@@ -170,7 +187,7 @@ describe("when the database is unavailable", () => {
 
   it("keeps memory bounded: past max_buffered, the buffer moves to the spill file", async () => {
     const spillDir = mkdtempSync(join(tmpdir(), "verdict-audit-spill-"));
-    const slow = openTrail({ uri: UNREACHABLE, spillDir, timeoutMs: 5_000, settings: { maxBuffered: 10, batchSize: 5, flushIntervalMs: 60_000 } });
+    const slow = openTrail({ uri: UNREACHABLE, spillDir, timeoutMs: 5_000, settings: { max_buffered: 10, batch_size: 5, flush_interval_ms: 60_000 } });
     recordMany(slow.log, 35);
     const stats = slow.log.stats();
     expect(stats.buffered).toBeLessThanOrEqual(10);
@@ -181,7 +198,7 @@ describe("when the database is unavailable", () => {
 
   it("refuses records (fails closed) only when the buffer is full and the spill file cannot be written, and recovers", async () => {
     const spillDir = mkdtempSync(join(tmpdir(), "verdict-audit-spill-"));
-    const trail = openTrail({ uri: UNREACHABLE, spillDir, timeoutMs: 200, settings: { maxBuffered: 5, batchSize: 5, flushIntervalMs: 5, retryIntervalMs: 100 } });
+    const trail = openTrail({ uri: UNREACHABLE, spillDir, timeoutMs: 200, settings: { max_buffered: 5, batch_size: 5, flush_interval_ms: 5, retry_interval_ms: 100 } });
     // The spill directory is replaced by a file: nothing can be written there.
     rmSync(spillDir, { recursive: true });
     writeFileSync(spillDir, "");
@@ -251,7 +268,7 @@ describe("replay", () => {
 describe("retention", () => {
   it("excludes records past retention from queries and purges them", async () => {
     const now = Date.UTC(2026, 10, 24, 12);
-    const trail = openTrail({ now: () => now, settings: { retentionDays: 30 } });
+    const trail = openTrail({ now: () => now, settings: { retention_days: 30 } });
     recordMany(trail.log, 3, () => ({ startedAt: now - 31 * DAY, requestId: "old" }));
     recordMany(trail.log, 2, () => ({ startedAt: now - 29 * DAY, requestId: "recent" }));
     await trail.log.flush();

@@ -5,13 +5,12 @@ import type { Caller } from "../../src/decide/index.js";
 import { Decider } from "../../src/decide/index.js";
 import { silentLogger } from "../../src/observability/index.js";
 import { loadBundle, PolicyEngine } from "../../src/policy/index.js";
-import { StateStore } from "../../src/state/index.js";
 import { IssuerRegistry, TokenVerifier } from "../../src/token/index.js";
 import { buildFixtureBundle } from "../support/bundles.js";
 import { createTestIssuer, issuerConfig, TEST_AUDIENCE, type TestIssuer } from "../support/issuer.js";
-import { mongoUri, uniqueDatabaseName } from "../support/mongo.js";
+import { openTestState, type TestState } from "../support/state.js";
 
-let store: StateStore;
+let store: TestState;
 let decider: Decider;
 let issuer: TestIssuer;
 const commands: string[] = [];
@@ -21,8 +20,7 @@ const item = (action: string, context = {}) => ({ action, resource: { type: "inv
 
 beforeAll(async () => {
   issuer = await createTestIssuer();
-  store = StateStore.open({ uri: mongoUri(), database: uniqueDatabaseName("decider"), timeoutMs: 5_000, log: silentLogger(), onCommand: (name) => commands.push(name) });
-  await store.ensureIndexes();
+  store = await openTestState({ name: "decider", onCommand: (name) => commands.push(name) });
   const engine = await PolicyEngine.load(await loadBundle(await buildFixtureBundle("state-policy")));
   decider = new Decider({
     verifier: new TokenVerifier(IssuerRegistry.fromConfig([issuerConfig(issuer)]), { clockSkewSeconds: 60, maxBytes: 8192 }),

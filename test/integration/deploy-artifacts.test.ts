@@ -421,7 +421,7 @@ describe("deploy/fetch-bundle.mjs (the chart's bundle.source=http)", () => {
     return new Promise((resolve) => {
       const child = spawn(process.execPath, [repo("deploy", "fetch-bundle.mjs"), ...args], { env: { ...process.env, ...env } });
       let stderr = "";
-      child.stderr.on("data", (chunk: Buffer) => (stderr += chunk));
+      child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
       child.on("close", (code) => resolve({ code, stderr }));
     });
   }

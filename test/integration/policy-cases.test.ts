@@ -13,12 +13,15 @@ beforeAll(async () => {
   engine = await PolicyEngine.load(await loadBundle(inject("bundlePath")));
 });
 
+/** The obligations in the policy's own terms ({type, key, amount, limit, window, ...}), as `verdict policy eval` shows them. */
+const summaries = (decision: PolicyDecision) => decision.obligations.map((o) => engine.obligations.summary(o));
+
 function reserves(decision: PolicyDecision) {
-  return decision.obligations.flatMap((o) => (o.type === "reserve" ? [{ key: o.key, amount: o.amount, limit: o.limit }] : []));
+  return summaries(decision).flatMap((o) => (o["type"] === "reserve" ? [{ key: o["key"], amount: o["amount"], limit: o["limit"] }] : []));
 }
 
 function rates(decision: PolicyDecision) {
-  return decision.obligations.flatMap((o) => (o.type === "rate" ? [{ key: o.key, limit: o.limit }] : []));
+  return summaries(decision).flatMap((o) => (o["type"] === "rate" ? [{ key: o["key"], limit: o["limit"] }] : []));
 }
 
 function onceKeys(decision: PolicyDecision) {

@@ -2,18 +2,24 @@
 // answer is always the active one's, and every disagreement is recorded in MongoDB
 // for the author to read back.
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from "vitest";
-import { silentLogger } from "../../src/observability/index.js";
-import { listDisagreements } from "../../src/policy/index.js";
-import { StateStore } from "../../src/state/index.js";
+import { Database } from "../../src/database/index.js";
+import { createMetrics, silentLogger } from "../../src/observability/index.js";
+import { openDisagreements, type DisagreementStore, type ListOptions } from "../../src/state/index.js";
 import { buildTestBundle, fixturePolicy, policiesWithData } from "../support/bundles.js";
 import { mongoUri } from "../support/mongo.js";
 import { startTestVerdict, type TestVerdict } from "../support/verdict.js";
 
-const open = (database: string) => StateStore.open({ uri: mongoUri(), database, timeoutMs: 5_000, log: silentLogger() });
+/** The disagreements a Verdict recorded, read as `verdict policy disagreements` reads them. */
+function open(database: string): { list: DisagreementStore["list"]; close(): Promise<void> } {
+  const db = Database.open({ uri: mongoUri(), database, log: silentLogger() });
+  const store = openDisagreements(db, { timeoutMs: 5_000, retentionDays: 7, log: silentLogger(), metrics: createMetrics() });
+  return { list: (options: ListOptions) => store.list(options), close: () => db.close() };
+}
+const listDisagreements = (store: ReturnType<typeof open>, options: ListOptions) => store.list(options);
 
 describe("a candidate that would change answers", () => {
   let t: TestVerdict;
-  let store: StateStore;
+  let store: ReturnType<typeof open>;
   let candidate: { path: string; revision: string };
 
   beforeAll(async () => {
@@ -94,13 +100,13 @@ describe("a candidate that would change answers", () => {
   it("leaves the answer alone without explain, and puts nothing of the policy's internals on it", async () => {
     const response = await t.client.check({ token: await t.issuer.token({ scope: "payments:write", sub: "user-shadow-5" }), action: "payments:transfer", context: { amount: 400 } });
     expect(response.decision).toBe("ALLOW");
-    expect(response.explanation).toBeNull();
+    expect(response.explanation).toBeUndefined();
   });
 });
 
 describe("a candidate that fails", () => {
   let t: TestVerdict;
-  let store: StateStore;
+  let store: ReturnType<typeof open>;
 
   beforeAll(async () => {
     const broken = await buildTestBundle(fixturePolicy("misbehaving-policy"));
@@ -129,7 +135,7 @@ describe("a candidate that fails", () => {
     const response = await t.client.check({ token, action: "spin", explain: true });
     expect(response.decision).toBe("DENY");
     expect(response.reasons.map((r) => r.code)).toEqual(["action_unknown"]);
-    expect(response.explanation?.shadow).toBeNull();
+    expect(response.explanation?.shadow).toBeUndefined();
 
     // its one worker is busy with the spin: the next shadow evaluation is skipped, not queued
     const next = await t.client.check({ token, action: "invoices:read", explain: true });
@@ -151,7 +157,7 @@ describe("configuration", () => {
     const t = await startTestVerdict({ config: { bundle: inject("bundlePath") } });
     try {
       const response = await t.client.check({ token: await t.issuer.token(), action: "invoices:read", explain: true });
-      expect(response.explanation).toEqual({ rules: [], shadow: null });
+      expect(response.explanation).toEqual({ rules: [] });
       expect(t.verdict.policies.shadow()).toBeUndefined();
     } finally {
       await t.stop();

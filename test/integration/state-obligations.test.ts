@@ -1,27 +1,34 @@
 // Obligations, state queries and release against a real MongoDB-wire server.
 import { randomUUID } from "node:crypto";
+import type { MongoClient } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { silentLogger } from "../../src/observability/index.js";
-import type { ObligationRequest, StateQuery, WindowSpec } from "../../src/policy/index.js";
-import { applyObligations, readState, releaseDecision, StateStore } from "../../src/state/index.js";
-import { mongoUri, uniqueDatabaseName } from "../support/mongo.js";
+import type { StateQuery, WindowSpec } from "../../src/contract/index.js";
+import { applyObligations, defaultObligations, releaseDecision, type OnceRequest, type RateRequest, type ReserveRequest } from "../../src/obligations/index.js";
+import { connectTestClient } from "../support/mongo.js";
+import { openTestState, type TestState } from "../support/state.js";
 
-let store: StateStore;
+let store: TestState;
+let client: MongoClient;
 const commands: string[] = [];
 const T0 = Date.UTC(2026, 10, 24, 12, 0, 0);
 const DAY: WindowSpec = { kind: "calendar", unit: "day" };
 const HOUR_SLIDING: WindowSpec = { kind: "sliding", seconds: 3600 };
 
 beforeAll(async () => {
-  store = StateStore.open({ uri: mongoUri(), database: uniqueDatabaseName("obligations"), timeoutMs: 10_000, log: silentLogger(), onCommand: (name) => commands.push(name) });
-  await store.ensureIndexes();
+  store = await openTestState({ name: "obligations", timeoutMs: 10_000, onCommand: (name) => commands.push(name) });
+  client = await connectTestClient();
 });
 afterAll(async () => {
   await store.close();
+  await client.close();
 });
 
+/** The raw collections, read with the test's own client to see what was stored. */
+const raw = (name: string) => client.db(store.database.name).collection(name);
+const readState = async (queries: StateQuery[], nowMs: number) => (await store.counters.read([queries], nowMs))[0] ?? {};
+
 const fail = { effect: "deny" as const };
-const reserve = (key: string[], amount: number, limit: number, window: WindowSpec = DAY): ObligationRequest => ({
+const reserve = (key: string[], amount: number, limit: number, window: WindowSpec = DAY): ReserveRequest => ({
   type: "reserve",
   key,
   amount,
@@ -30,7 +37,7 @@ const reserve = (key: string[], amount: number, limit: number, window: WindowSpe
   reason: { code: "limit_exceeded", message: "over" },
   onFailure: fail,
 });
-const rate = (key: string[], limit: number, seconds = 60): ObligationRequest => ({
+const rate = (key: string[], limit: number, seconds = 60): RateRequest => ({
   type: "rate",
   key,
   limit,
@@ -38,11 +45,12 @@ const rate = (key: string[], limit: number, seconds = 60): ObligationRequest => 
   reason: { code: "rate_limited", message: "slow down" },
   onFailure: fail,
 });
-const once = (key: string[], expiresAt: number): ObligationRequest => ({ type: "once", key, expiresAt, reason: { code: "token_replayed", message: "used" }, onFailure: fail });
+const once = (key: string[], expiresAt: number): OnceRequest => ({ type: "once", key, expiresAt, reason: { code: "token_replayed", message: "used" }, onFailure: fail });
 
-function apply(requests: ObligationRequest[], nowMs = T0, decisionId = randomUUID(), api = "invoices-api") {
-  return applyObligations(store, requests, { nowMs, decisionId, api }).then((outcome) => ({ ...outcome, decisionId }));
+function apply(requests: (ReserveRequest | RateRequest | OnceRequest)[], nowMs = T0, decisionId = randomUUID(), api = "invoices-api") {
+  return applyObligations(defaultObligations, store, requests, { nowMs, decisionId, api }).then((outcome) => ({ ...outcome, decisionId }));
 }
+const release = (decisionId: string, api: string, now: Date) => releaseDecision(defaultObligations, store, decisionId, api, now);
 
 describe("sliding-window reserve", () => {
   it("is exact under concurrency: 50 reservations of 100 under 300 give exactly 3", async () => {
@@ -110,7 +118,7 @@ describe("several obligations of one decision", () => {
     // the user's reservation and the jti succeed, the agent's limit does not: all are undone
     const outcome = await apply([reserve(user, 100, 1000), once(jti, T0 / 1000 + 300), reserve(agent, 100, 500)]);
     expect(outcome).toMatchObject({ ok: false, reason: { code: "limit_exceeded" } });
-    expect(await readState(store, [{ name: "u", type: "counter", key: user, window: DAY }], T0)).toEqual({ u: 0 });
+    expect(await readState([{ name: "u", type: "counter", key: user, window: DAY }], T0)).toEqual({ u: 0 });
     expect((await apply([once(jti, T0 / 1000 + 300)])).ok).toBe(true);
   });
 });
@@ -124,12 +132,12 @@ describe("release", () => {
     expect(first.ok).toBe(true);
     expect((await apply([reserve(user, 1, 1000)])).ok).toBe(false);
 
-    const released = await releaseDecision(store, first.decisionId, "invoices-api", new Date(T0));
+    const released = await release(first.decisionId, "invoices-api", new Date(T0));
     expect(released.status).toBe("released");
     expect(released.released.map((r) => r.type)).toEqual(["reserve", "reserve", "rate", "once"]);
     expect((await apply([reserve(user, 1000, 1000), reserve(agent, 300, 300, HOUR_SLIDING), rate(agent, 1), once(jti, T0 / 1000 + 300)])).ok).toBe(true);
 
-    const again = await releaseDecision(store, first.decisionId, "invoices-api", new Date(T0));
+    const again = await release(first.decisionId, "invoices-api", new Date(T0));
     expect(again).toEqual({ status: "already_released", released: [] });
     expect((await apply([reserve(user, 1, 1000)])).ok).toBe(false); // the second release gave nothing back
   });
@@ -138,15 +146,30 @@ describe("release", () => {
     const user = ["user", randomUUID()];
     const first = await apply([reserve(user, 600, 1000)]);
     await apply([reserve(user, 400, 1000)]);
-    const results = await Promise.all(Array.from({ length: 10 }, () => releaseDecision(store, first.decisionId, "invoices-api", new Date(T0))));
+    const results = await Promise.all(Array.from({ length: 10 }, () => release(first.decisionId, "invoices-api", new Date(T0))));
     expect(results.filter((r) => r.status === "released")).toHaveLength(1);
-    expect(await readState(store, [{ name: "spent", type: "counter", key: user, window: DAY }], T0)).toEqual({ spent: 400 });
+    expect(await readState([{ name: "spent", type: "counter", key: user, window: DAY }], T0)).toEqual({ spent: 400 });
+  });
+
+  it("undoes a decision whose ledger was written before entries were generic ({undo: {type, display, ...}})", async () => {
+    const user = ["legacy", randomUUID()];
+    const first = await apply([reserve(user, 700, 1000)]);
+    const ledger = raw("obligation_ledger");
+    const doc = await ledger.findOne({ _id: first.decisionId as never });
+    const [entry] = (doc?.["entries"] ?? []) as { type: string; undo: Record<string, unknown>; display: Record<string, unknown> }[];
+    if (!entry) throw new Error("no ledger entry");
+    await ledger.updateOne({ _id: first.decisionId as never }, { $set: { entries: [{ undo: { type: entry.type, ...entry.undo, display: entry.display }, undone: false }] } });
+
+    const released = await release(first.decisionId, "invoices-api", new Date(T0));
+    expect(released).toEqual({ status: "released", released: [{ type: "reserve", key: user.map(encodeURIComponent).join("/"), amount: 700, limit: 1000, window: "day", total: 0 }] });
+    expect(await readState([{ name: "u", type: "counter", key: user, window: DAY }], T0)).toEqual({ u: 0 });
+    expect((await release(first.decisionId, "invoices-api", new Date(T0))).status).toBe("already_released");
   });
 
   it("is refused to another API and for unknown decisions", async () => {
     const first = await apply([reserve(["user", randomUUID()], 1, 10)]);
-    expect((await releaseDecision(store, first.decisionId, "payments-api", new Date(T0))).status).toBe("unknown_decision");
-    expect((await releaseDecision(store, randomUUID(), "invoices-api", new Date(T0))).status).toBe("unknown_decision");
+    expect((await release(first.decisionId, "payments-api", new Date(T0))).status).toBe("unknown_decision");
+    expect((await release(randomUUID(), "invoices-api", new Date(T0))).status).toBe("unknown_decision");
   });
 });
 
@@ -161,13 +184,13 @@ describe("state queries", () => {
       { name: "none", type: "counter", key: ["q", randomUUID()], window: DAY },
     ];
     commands.length = 0;
-    expect(await readState(store, queries, T0 + 1000)).toEqual({ day: 70, hour: 20, none: 0 });
+    expect(await readState(queries, T0 + 1000)).toEqual({ day: 70, hour: 20, none: 0 });
     expect(commands).toEqual(["find"]);
   });
 
   it("costs no database call when nothing is queried", async () => {
     commands.length = 0;
-    expect(await readState(store, [], T0)).toEqual({});
+    expect(await readState([], T0)).toEqual({});
     expect(commands).toEqual([]);
   });
 
@@ -178,7 +201,7 @@ describe("state queries", () => {
       { name: "day", type: "counter", key: a, window: DAY },
       { name: "hour", type: "counter", key: a, window: HOUR_SLIDING },
     ];
-    expect(await readState(store, queries, T0 + 86_400_000)).toEqual({ day: 0, hour: 0 });
+    expect(await readState(queries, T0 + 86_400_000)).toEqual({ day: 0, hour: 0 });
   });
 });
 
@@ -189,26 +212,25 @@ describe("keys from untrusted values", () => {
     expect((await apply([reserve(parts, 1, 1)])).ok).toBe(false);
     // the same characters split differently are another counter
     expect((await apply([reserve(['{"$gt":""}', "$where", "a.b.c", "x", "y"], 1, 1)])).ok).toBe(true);
-    const docs = await store.db.collection("counters").find({ key: { $regex: "where" } }).toArray();
+    const docs = await raw("counters").find({ key: { $regex: "where" } }).toArray();
     expect(docs.every((doc) => !Object.keys(doc).some((field) => field.startsWith("$") || field.includes(".")))).toBe(true);
   });
 });
 
 describe("writes that land after their deadline", () => {
   it("are undone, so a timed-out decision holds no budget, key or ledger entry", async () => {
-    const hasty = StateStore.open({ uri: mongoUri(), database: store.db.databaseName, timeoutMs: 1, log: silentLogger() });
-    await hasty.ensureIndexes();
+    const hasty = await openTestState({ database: store.database.name, timeoutMs: 1 });
     const user = ["late", randomUUID()];
     const jti = ["jti", randomUUID()];
     const outcomes = await Promise.allSettled(
-      Array.from({ length: 20 }, () => applyObligations(hasty, [reserve(user, 10, 1000), reserve(user, 5, 1000, HOUR_SLIDING), once(jti, T0 / 1000 + 300)], { nowMs: T0, decisionId: randomUUID(), api: "invoices-api" })),
+      Array.from({ length: 20 }, () => applyObligations(defaultObligations, hasty, [reserve(user, 10, 1000), reserve(user, 5, 1000, HOUR_SLIDING), once(jti, T0 / 1000 + 300)], { nowMs: T0, decisionId: randomUUID(), api: "invoices-api" })),
     );
     // with a 1 ms deadline nearly every call fails closed (a rare one may win the race)
     const allowed = outcomes.filter((o) => o.status === "fulfilled" && o.value.ok).length;
     let state: Record<string, unknown> = {};
     for (let i = 0; i < 50; i++) {
       await new Promise((resolve) => setTimeout(resolve, 100));
-      state = await readState(store, [
+      state = await readState([
         { name: "day", type: "counter", key: user, window: DAY },
         { name: "hour", type: "counter", key: user, window: HOUR_SLIDING },
       ], T0 + 1);
@@ -216,25 +238,24 @@ describe("writes that land after their deadline", () => {
     }
     expect(state).toEqual({ day: 10 * allowed, hour: 5 * allowed });
     // the writes did land (the counter exists), and were given back
-    const counter = await store.db.collection("counters").findOne({ key: user.map(encodeURIComponent).join("/"), window: { $regex: "^day:" } });
+    const counter = await raw("counters").findOne({ key: user.map(encodeURIComponent).join("/"), window: { $regex: "^day:" } });
     expect(counter).toMatchObject({ total: 10 * allowed });
     expect(counter?.["ds"]).toHaveLength(allowed);
-    expect(await store.db.collection("obligation_ledger").countDocuments({ api: "invoices-api", "entries.undo.display.key": user.map(encodeURIComponent).join("/") })).toBe(allowed);
+    expect(await raw("obligation_ledger").countDocuments({ api: "invoices-api", "entries.display.key": user.map(encodeURIComponent).join("/") })).toBe(allowed);
     await hasty.close();
   });
 });
 
 describe("housekeeping", () => {
   it("removes expired counters, keys and ledger entries, and nothing that is still live", async () => {
-    const { sweepExpired } = await import("../../src/state/index.js");
     const old = ["sweep", randomUUID()];
     const live = ["sweep", randomUUID()];
     await apply([reserve(old, 1, 10), once(old, T0 / 1000 + 60)], T0);
     await apply([reserve(live, 1, 10)], T0 + 3 * 86_400_000);
-    await sweepExpired(store, new Date(T0 + 2 * 86_400_000 + 1));
-    const counters = store.db.collection("counters");
+    await store.database.sweepExpired(new Date(T0 + 2 * 86_400_000 + 1));
+    const counters = raw("counters");
     expect(await counters.countDocuments({ key: old.join("/") })).toBe(0);
-    expect(await store.db.collection("once_keys").countDocuments({ _id: `once/${old.join("/")}/` as never })).toBe(0);
+    expect(await raw("once_keys").countDocuments({ _id: `once/${old.join("/")}/` as never })).toBe(0);
     expect(await counters.countDocuments({ key: live.join("/") })).toBe(1);
   });
 });

@@ -1,23 +1,29 @@
 // reserve/unreserve against a real MongoDB-wire server.
 import { randomUUID } from "node:crypto";
+import type { MongoClient } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { silentLogger } from "../../src/observability/index.js";
-import type { ObligationRequest } from "../../src/policy/index.js";
-import { applyObligations, StateStore, StateUnavailableError } from "../../src/state/index.js";
-import { mongoUri, uniqueDatabaseName } from "../support/mongo.js";
+import { applyObligations as apply, defaultObligations, type EnforcePorts, type ReserveRequest } from "../../src/obligations/index.js";
+import { StateUnavailableError } from "../../src/state/index.js";
+import { connectTestClient } from "../support/mongo.js";
+import { openTestState, type TestState } from "../support/state.js";
 
-let store: StateStore;
+let store: TestState;
+let client: MongoClient;
 const NOW = Date.UTC(2026, 10, 24, 12, 0, 0);
 
 beforeAll(async () => {
-  store = StateStore.open({ uri: mongoUri(), database: uniqueDatabaseName("state"), timeoutMs: 5_000, log: silentLogger() });
-  await store.ensureIndexes();
+  store = await openTestState({ name: "state" });
+  client = await connectTestClient();
 });
 afterAll(async () => {
   await store.close();
+  await client.close();
 });
 
-const reserveOf = (key: string[], amount: number, limit: number): ObligationRequest => ({
+const counters = () => client.db(store.database.name).collection("counters");
+const applyObligations = (ports: EnforcePorts, requests: ReserveRequest[], context: { nowMs: number; decisionId: string; api: string }) => apply(defaultObligations, ports, requests, context);
+
+const reserveOf = (key: string[], amount: number, limit: number): ReserveRequest => ({
   type: "reserve",
   key,
   amount,
@@ -40,14 +46,14 @@ describe("reserve", () => {
   it("refuses a single amount above the limit without creating a counter", async () => {
     const outcome = await applyObligations(store, [reserveOf(["huge", "user-1"], 1001, 1000)], at(NOW));
     expect(outcome.ok).toBe(false);
-    expect(await store.db.collection("counters").countDocuments({ key: "huge/user-1" })).toBe(0);
+    expect(await counters().countDocuments({ key: "huge/user-1" })).toBe(0);
   });
 
   it("gives exactly 10 of 50 concurrent reservations of 100 under 1000", async () => {
     const key = ["race", "user-1"];
     const outcomes = await Promise.all(Array.from({ length: 50 }, () => applyObligations(store, [reserveOf(key, 100, 1000)], at(NOW))));
     expect(outcomes.filter((o) => o.ok)).toHaveLength(10);
-    const doc = await store.db.collection("counters").findOne({ key: "race/user-1" });
+    const doc = await counters().findOne({ key: "race/user-1" });
     expect(doc?.["total"]).toBe(1000);
   });
 
@@ -64,7 +70,7 @@ describe("reserve", () => {
     expect((await applyObligations(store, [reserveOf(perAgent, 950, 1000)], at(NOW))).ok).toBe(true);
     const outcome = await applyObligations(store, [reserveOf(perUser, 100, 1000), reserveOf(perAgent, 100, 1000)], at(NOW));
     expect(outcome.ok).toBe(false);
-    const userCounter = await store.db.collection("counters").findOne({ key: "both/user-1" });
+    const userCounter = await counters().findOne({ key: "both/user-1" });
     expect(userCounter?.["total"]).toBe(0);
   });
 
@@ -72,7 +78,7 @@ describe("reserve", () => {
     const injected = ['{"$gt": ""}', "a.b", "$where", "a/b"];
     const outcome = await applyObligations(store, [reserveOf(injected, 5, 10)], at(NOW));
     expect(outcome.ok).toBe(true);
-    const doc = await store.db.collection("counters").findOne({ key: injected.map(encodeURIComponent).join("/") });
+    const doc = await counters().findOne({ key: injected.map(encodeURIComponent).join("/") });
     expect(doc?.["total"]).toBe(5);
     // a different split of the same characters is a different counter
     expect((await applyObligations(store, [reserveOf(['{"$gt": ""}', "a.b", "$where", "a", "b"], 10, 10)], at(NOW))).ok).toBe(true);
@@ -81,7 +87,7 @@ describe("reserve", () => {
 
 describe("an unreachable database", () => {
   it("fails with StateUnavailableError within the deadline", async () => {
-    const down = StateStore.open({ uri: "mongodb://127.0.0.1:1/?directConnection=true", database: "x", timeoutMs: 200, log: silentLogger() });
+    const down = await openTestState({ uri: "mongodb://127.0.0.1:1/?directConnection=true", database: "x", timeoutMs: 200, indexes: false });
     const started = Date.now();
     await expect(applyObligations(down, [reserveOf(["down"], 1, 10)], at(NOW))).rejects.toBeInstanceOf(StateUnavailableError);
     expect(Date.now() - started).toBeLessThan(5_000);

@@ -18,7 +18,7 @@ async function reasonFor(token: string, audience = TEST_AUDIENCE): Promise<strin
   try {
     await verifier.verify(token, { audience, now: Date.now() / 1000 });
   } catch (error) {
-    if (error instanceof TokenError) return error.code;
+    if (error instanceof TokenError) return error.reason;
     throw error;
   }
   return "ok";

@@ -4,7 +4,8 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { localMongoAvailable, mongodOnPath, startLocalMongo, startMongod } from "../../src/dev/index.js";
+import { localMongoAvailable, startLocalMongo } from "../../src/dev/index.js";
+import { mongodOnPath, startMongod } from "../support/mongo-servers.js";
 
 export interface TestMongo {
   uri: string;

@@ -1,29 +1,33 @@
 // A plain gRPC client of AuditService, for tests that query the trail over a socket.
 import * as grpc from "@grpc/grpc-js";
-import { loadVerdictProto, type AuditQueryRequestMessage, type AuditQueryResponseMessage } from "@verdict/sdk/wire";
+import { AuditServiceClient, type AuditQueryRequestMessage, type AuditQueryResponseMessage } from "@verdict/sdk/wire";
 import { unaryCall, type Outcome } from "./grpc.js";
 
 export type QueryResult = Outcome<AuditQueryResponseMessage>;
 
+/** Every filter unset (proto3 defaults), with `filters` over it. */
+function queryRequest(filters: Partial<AuditQueryRequestMessage>): AuditQueryRequestMessage {
+  return { subject: "", client_id: "", action: "", decision: "", reason: "", api: "", since: "", until: "", limit: 0, page_token: "", ...filters };
+}
+
 export class AuditTestClient {
-  private readonly client: grpc.Client & Record<string, unknown>;
+  private readonly client: AuditServiceClient;
 
   constructor(
     address: string,
     private readonly apiKey: string | null,
   ) {
-    const { AuditService } = loadVerdictProto().verdict.v1;
-    this.client = new AuditService(address, grpc.credentials.createInsecure()) as grpc.Client & Record<string, unknown>;
+    this.client = new AuditServiceClient(address, grpc.credentials.createInsecure());
   }
 
-  async query(request: AuditQueryRequestMessage = {}): Promise<AuditQueryResponseMessage> {
-    const result = await this.call(request);
+  async query(filters: Partial<AuditQueryRequestMessage> = {}): Promise<AuditQueryResponseMessage> {
+    const result = await this.call(filters);
     if (!result.ok) throw new Error(`Query failed: ${grpc.status[result.code]} ${result.details}`);
     return result.response;
   }
 
-  call(request: AuditQueryRequestMessage = {}): Promise<QueryResult> {
-    return unaryCall(this.client, "Query", request, this.apiKey);
+  call(filters: Partial<AuditQueryRequestMessage> = {}): Promise<QueryResult> {
+    return unaryCall(this.client.query.bind(this.client), queryRequest(filters), this.apiKey);
   }
 
   close(): void {

@@ -24,8 +24,8 @@ export function runVerdict(args: string[], env: Record<string, string | undefine
     const child = spawn(process.execPath, [VERDICT_BIN, ...args], { env: environment(env) });
     let stdout = "";
     let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk));
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk));
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
     child.on("close", (code) => resolve({ code, stdout, stderr }));
     child.stdin.end(stdin);
   });
@@ -46,7 +46,7 @@ export function serveVerdict(args: string[], env: Record<string, string | undefi
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`verdict serve did not start:\n${stderr}`)), 30_000);
     child.stderr?.on("data", (chunk: Buffer) => {
-      stderr += chunk;
+      stderr += chunk.toString();
       const match = /"address":"([^"]+)".*"msg":"verdict is serving"/.exec(stderr);
       if (match?.[1]) {
         clearTimeout(timer);

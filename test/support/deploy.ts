@@ -81,7 +81,7 @@ export function dockerIgnored(path: string, patterns: string[]): boolean {
   return patterns.some((pattern) => {
     if (pattern.startsWith("**/")) return segments.includes(pattern.slice(3)) || segments.some((s) => matchGlob(pattern.slice(3), s));
     const parts = pattern.split("/");
-    return parts.every((part, i) => segments[i] !== undefined && matchGlob(part, segments[i]!));
+    return parts.every((part, i) => segments[i] !== undefined && matchGlob(part, segments[i]));
   });
 }
 

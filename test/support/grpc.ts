@@ -1,15 +1,16 @@
-// A plain gRPC client of the PolicyDecisionService, for tests that talk to a real
-// server over a socket.
+// Plain gRPC clients of Verdict's services (the generated ones), for tests that
+// talk to a real server over a socket.
 import * as grpc from "@grpc/grpc-js";
 import {
-  loadVerdictProto,
-  toStruct,
+  API_KEY_METADATA,
+  PolicyDecisionServiceClient,
   type CheckBatchRequestMessage,
   type CheckBatchResponseMessage,
   type CheckRequestMessage,
   type CheckResponseMessage,
   type JsonObject,
   type ReleaseResponseMessage,
+  type ResourceMessage,
 } from "@verdict/sdk/wire";
 
 export interface CheckArgs {
@@ -26,18 +27,20 @@ export interface CheckArgs {
 export type Outcome<Response> = { ok: true; response: Response } | { ok: false; code: grpc.status; details: string };
 export type CallResult = Outcome<CheckResponseMessage>;
 
-/** One unary call of a loaded service client, with the API key (none when null); never rejects. */
-export function unaryCall<Response>(client: grpc.Client & Record<string, unknown>, method: string, request: unknown, apiKey: string | null): Promise<Outcome<Response>> {
+/** A unary method of a generated client, as callback-style grpc-js calls it. */
+export type UnaryMethod<Request, Response> = (
+  request: Request,
+  metadata: grpc.Metadata,
+  options: Partial<grpc.CallOptions>,
+  callback: (error: grpc.ServiceError | null, response: Response) => void,
+) => grpc.ClientUnaryCall;
+
+/** One unary call with the API key (none when null); never rejects. */
+export function unaryCall<Request, Response>(method: UnaryMethod<Request, Response>, request: Request, apiKey: string | null): Promise<Outcome<Response>> {
   const metadata = new grpc.Metadata();
-  if (apiKey !== null) metadata.set("x-verdict-api-key", apiKey);
-  const call = client[method] as (
-    request: unknown,
-    metadata: grpc.Metadata,
-    options: grpc.CallOptions,
-    callback: (error: grpc.ServiceError | null, response: Response) => void,
-  ) => void;
+  if (apiKey !== null) metadata.set(API_KEY_METADATA, apiKey);
   return new Promise((resolve) => {
-    call.call(client, request, metadata, { deadline: Date.now() + 20_000 }, (error, response) => {
+    method(request, metadata, { deadline: Date.now() + 20_000 }, (error, response) => {
       if (error) resolve({ ok: false, code: error.code, details: error.details });
       else resolve({ ok: true, response });
     });
@@ -45,12 +48,12 @@ export function unaryCall<Response>(client: grpc.Client & Record<string, unknown
 }
 
 /** The wire resource for a test request: an invoice unless said otherwise; null sends none. */
-function resourceOf(resource: CheckArgs["resource"]): CheckRequestMessage["resource"] {
-  return resource === null ? null : { type: "invoice", id: "inv-1", ...resource, attributes: toStruct(resource?.attributes ?? {}) };
+function resourceOf(resource: CheckArgs["resource"]): ResourceMessage | undefined {
+  return resource === null ? undefined : { type: "invoice", id: "inv-1", ...resource, attributes: resource?.attributes ?? {} };
 }
 
 export class TestClient {
-  private readonly client: grpc.Client & Record<string, unknown>;
+  private readonly client: PolicyDecisionServiceClient;
 
   constructor(
     address: string,
@@ -58,8 +61,7 @@ export class TestClient {
     credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
     options: grpc.ClientOptions = {},
   ) {
-    const { PolicyDecisionService } = loadVerdictProto().verdict.v1;
-    this.client = new PolicyDecisionService(address, credentials, options) as grpc.Client & Record<string, unknown>;
+    this.client = new PolicyDecisionServiceClient(address, credentials, options);
   }
 
   /** Resolves with the response; rejects when the call fails. */
@@ -76,12 +78,12 @@ export class TestClient {
   ): Promise<Outcome<CheckBatchResponseMessage>> {
     const request: CheckBatchRequestMessage = {
       token: args.token,
-      items: args.items.map((item) => ({ action: item.action, resource: resourceOf(item.resource), context: toStruct(item.context ?? {}) })),
+      items: args.items.map((item) => ({ action: item.action, resource: resourceOf(item.resource), context: item.context ?? {} })),
       request_id: args.requestId ?? "",
       dry_run: args.dryRun ?? false,
       ...(args.dpop ? { dpop: args.dpop } : {}),
     };
-    return this.unary("CheckBatch", request, apiKey);
+    return unaryCall(this.client.checkBatch.bind(this.client), request, apiKey);
   }
 
   /** `apiKey: null` sends no key at all. */
@@ -91,7 +93,7 @@ export class TestClient {
         token: args.token,
         action: args.action,
         resource: resourceOf(args.resource),
-        context: toStruct(args.context ?? {}),
+        context: args.context ?? {},
         request_id: args.requestId ?? "",
         dry_run: args.dryRun ?? false,
         ...(args.dpop ? { dpop: args.dpop } : {}),
@@ -102,16 +104,12 @@ export class TestClient {
   }
 
   callRaw(request: CheckRequestMessage, apiKey: string | null = this.apiKey ?? null): Promise<CallResult> {
-    return this.unary("Check", request, apiKey);
+    return unaryCall(this.client.check.bind(this.client), request, apiKey);
   }
 
   /** Resolves with Release's response, or a failed call's status. */
   release(decisionId: string, apiKey: string | null = this.apiKey ?? null): Promise<Outcome<ReleaseResponseMessage>> {
-    return this.unary("Release", { decision_id: decisionId }, apiKey);
-  }
-
-  private unary<Response>(method: string, request: unknown, apiKey: string | null): Promise<Outcome<Response>> {
-    return unaryCall(this.client, method, request, apiKey);
+    return unaryCall(this.client.release.bind(this.client), { decision_id: decisionId }, apiKey);
   }
 
   close(): void {

@@ -18,7 +18,7 @@ export async function startHttpServer(routes: Record<string, Route> = {}): Promi
     const path = new URL(request.url ?? "/", "http://localhost").pathname;
     hits.set(path, (hits.get(path) ?? 0) + 1);
     let body = "";
-    request.on("data", (chunk: Buffer) => (body += chunk));
+    request.on("data", (chunk: Buffer) => (body += chunk.toString()));
     request.on("end", () => {
       const route = table.get(path);
       if (!route) {

@@ -3,7 +3,7 @@ import { randomUUID } from "node:crypto";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { IssuerConfig } from "../../src/config/index.js";
+import type { IssuerConfig } from "../../src/token/config.js";
 import { demoPolicyScopes } from "../../src/dev/index.js";
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTHeaderParameters } from "jose";
 
@@ -16,10 +16,13 @@ export const TEST_SCOPES: readonly string[] = demoPolicyScopes();
 export function issuerConfig(issuer: TestIssuer, overrides: Partial<IssuerConfig> = {}): IssuerConfig {
   return {
     issuer: issuer.issuer,
-    jwksFile: issuer.jwksPath,
+    jwks_file: issuer.jwksPath,
     algorithms: [issuer.alg as IssuerConfig["algorithms"][number]],
-    allowUntypedJwt: false,
-    jwks: { refreshSeconds: 600, staleGraceSeconds: 3600, cooldownSeconds: 30, timeoutMs: 3000 },
+    allow_typ_jwt: false,
+    jwks_refresh_seconds: 600,
+    jwks_stale_grace_seconds: 3600,
+    jwks_cooldown_seconds: 30,
+    jwks_timeout_ms: 3000,
     ...overrides,
   };
 }

@@ -31,6 +31,8 @@ export interface TestVerdictOptions {
   mongoUri?: string;
   /** Faster bundle watching for reload tests. */
   watchOptions?: StartOptions["watchOptions"];
+  /** The obligation types the server enforces (default: Verdict's own). */
+  obligations?: StartOptions["obligations"];
 }
 
 export async function startTestVerdict(options: TestVerdictOptions = {}): Promise<TestVerdict> {
@@ -55,6 +57,7 @@ export async function startTestVerdict(options: TestVerdictOptions = {}): Promis
     log: options.log ?? silentLogger(),
     mongoUri: options.mongoUri ?? mongoUri(),
     ...(options.watchOptions ? { watchOptions: options.watchOptions } : {}),
+    ...(options.obligations ? { obligations: options.obligations } : {}),
   });
   const address = `127.0.0.1:${verdict.port}`;
   const client = new TestClient(address, apiKey);

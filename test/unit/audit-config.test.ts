@@ -15,24 +15,24 @@ describe("audit configuration", () => {
   it("is on by default, keeps records 90 days, and spills under the state directory", () => {
     expect(build(valid, { VERDICT_HOME: "/var/lib/verdict" }).audit).toEqual({
       enabled: true,
-      retentionDays: 90,
-      spillDir: "/var/lib/verdict/audit-spill",
-      batchSize: 500,
-      flushIntervalMs: 200,
-      maxBuffered: 10_000,
-      writeTimeoutMs: 5_000,
-      retryIntervalMs: 2_000,
-      purgeIntervalMs: 3_600_000,
-      queryGrants: {},
+      retention_days: 90,
+      spill_dir: "/var/lib/verdict/audit-spill",
+      batch_size: 500,
+      flush_interval_ms: 200,
+      max_buffered: 10_000,
+      write_timeout_ms: 5_000,
+      retry_interval_ms: 2_000,
+      purge_interval_ms: 3_600_000,
+      query_grants: {},
     });
   });
 
   it("resolves a relative spill_dir against the configuration file's directory", () => {
-    expect(build({ ...valid, audit: { spill_dir: "spill", retention_days: 7 } }).audit).toMatchObject({ spillDir: "/etc/verdict/spill", retentionDays: 7 });
+    expect(build({ ...valid, audit: { spill_dir: "spill", retention_days: 7 } }).audit).toMatchObject({ spill_dir: "/etc/verdict/spill", retention_days: 7 });
   });
 
   it("reads query grants between configured APIs", () => {
-    expect(build({ ...valid, audit: { query_grants: { "ops-console": ["*"], "invoices-api": ["ops-console"] } } }).audit.queryGrants).toEqual({
+    expect(build({ ...valid, audit: { query_grants: { "ops-console": ["*"], "invoices-api": ["ops-console"] } } }).audit.query_grants).toEqual({
       "ops-console": ["*"],
       "invoices-api": ["ops-console"],
     });

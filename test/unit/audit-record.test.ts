@@ -63,7 +63,7 @@ describe("a decision record", () => {
 
   it("never holds the token: only its SHA-256, also for a token that failed verification", () => {
     const token = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJtYWxsb3J5In0.Zm9yZ2Vk";
-    const record = build(decisionEvent({ principal: null, token, decision: "DENY", reasons: ["signature_invalid"], result: { challenge: { error: "invalid_token", scopes: [], acrValues: [], description: "d" } } }));
+    const record = build(decisionEvent({ principal: null, token, decision: "DENY", reasons: ["signature_invalid"], result: { challenge: { error: "invalid_token", scopes: [], acr_values: [], description: "d" } } }));
     expect(record.token).toEqual({ sha256: sha256Hex(token) });
     expect(record).not.toHaveProperty("subject");
     expect(record.challenge).toEqual({ error: "invalid_token", scopes: [], acr_values: [], description: "d" });

@@ -17,22 +17,23 @@ describe("configuration", () => {
   it("fills safe defaults: asymmetric algorithms, 60 s skew, 8 KiB tokens, 50 ms state deadline, the demo bundle", () => {
     const config = build(valid);
     expect(config.issuers[0]?.algorithms).toEqual(["ES256", "RS256", "PS256", "EdDSA"]);
-    expect(config.token).toEqual({ clockSkewSeconds: 60, maxBytes: 8192, cacheEntries: 10_000, dpopMaxAgeSeconds: 120 });
-    expect(config.mongo).toEqual({ uri: undefined, database: "verdict", timeoutMs: 50 });
-    expect(config.bundlePath).toBe(defaultBundlePath);
+    expect(config).toMatchObject({ clock_skew_seconds: 60, max_token_bytes: 8192, token_cache_entries: 10_000, dpop_max_age_seconds: 120 });
+    expect(config.mongodb_uri).toBeUndefined();
+    expect(config).toMatchObject({ mongodb_database: "verdict", state_timeout_ms: 50 });
+    expect(config.bundle).toBe(defaultBundlePath);
     expect(config.listen).toEqual({ host: "127.0.0.1", port: 50051 });
     expect(config.profile).toBe("production");
   });
 
   it("takes MONGODB_URI from the environment when the file names no database", () => {
-    expect(build(valid, { MONGODB_URI: "mongodb://db:27017" }).mongo.uri).toBe("mongodb://db:27017");
-    expect(build({ ...valid, mongodb_uri: "mongodb://file:1" }, { MONGODB_URI: "mongodb://db:27017" }).mongo.uri).toBe("mongodb://file:1");
+    expect(build(valid, { MONGODB_URI: "mongodb://db:27017" }).mongodb_uri).toBe("mongodb://db:27017");
+    expect(build({ ...valid, mongodb_uri: "mongodb://file:1" }, { MONGODB_URI: "mongodb://db:27017" }).mongodb_uri).toBe("mongodb://file:1");
   });
 
   it("resolves relative paths against the configuration file's directory", () => {
     const config = build({ ...valid, issuers: [{ issuer: "i", jwks_file: "keys/jwks.json" }], bundle: "b.tar.gz" });
-    expect(config.issuers[0]?.jwksFile).toBe("/etc/verdict/keys/jwks.json");
-    expect(config.bundlePath).toBe("/etc/verdict/b.tar.gz");
+    expect(config.issuers[0]?.jwks_file).toBe("/etc/verdict/keys/jwks.json");
+    expect(config.bundle).toBe("/etc/verdict/b.tar.gz");
   });
 
   it.each([
@@ -64,13 +65,14 @@ describe("configuration", () => {
     );
     const config = loadConfigFile(path, {});
     expect(config.listen).toEqual({ host: "0.0.0.0", port: 6000 });
-    expect(config.issuers[0]).toMatchObject({ issuer: "https://issuer.example", jwksFile: join(dir, "jwks.json"), algorithms: ["ES256"], allowUntypedJwt: false });
+    expect(config.issuers[0]).toMatchObject({ issuer: "https://issuer.example", jwks_file: join(dir, "jwks.json"), algorithms: ["ES256"], allow_typ_jwt: false });
   });
 
   it("bounds policy evaluation, watches the bundle and has no shadow by default", () => {
     const config = build(valid);
-    expect(config.policy).toEqual({ watch: true, shadowBundlePath: undefined, shadowWaitMs: 5, shadowRetentionDays: 7, timeoutMs: 250, memoryMb: 64, workers: 2 });
-    expect(config.metricsListen).toBeUndefined();
+    expect(config.shadow_bundle).toBeUndefined();
+    expect(config).toMatchObject({ bundle_watch: true, shadow_wait_ms: 5, shadow_retention_days: 7, policy_timeout_ms: 250, policy_memory_mb: 64, policy_workers: 2 });
+    expect(config.metrics_listen).toBeUndefined();
   });
 
   it("reads the shadow bundle, evaluation bounds and metrics address", () => {
@@ -85,11 +87,80 @@ describe("configuration", () => {
       policy_workers: 4,
       metrics_listen: "127.0.0.1:9464",
     });
-    expect(config.policy).toEqual({ watch: false, shadowBundlePath: "/etc/verdict/candidate.tar.gz", shadowWaitMs: 0, shadowRetentionDays: 30, timeoutMs: 50, memoryMb: 16, workers: 4 });
-    expect(config.metricsListen).toEqual({ host: "127.0.0.1", port: 9464 });
+    expect(config).toMatchObject({ bundle_watch: false, shadow_bundle: "/etc/verdict/candidate.tar.gz", shadow_wait_ms: 0, shadow_retention_days: 30, policy_timeout_ms: 50, policy_memory_mb: 16, policy_workers: 4 });
+    expect(config.metrics_listen).toEqual({ host: "127.0.0.1", port: 9464 });
   });
 
   it("says which file could not be read", () => {
     expect(() => loadConfigFile("/nonexistent/verdict.yaml", {})).toThrow(/cannot read configuration \/nonexistent\/verdict.yaml/);
+  });
+});
+
+describe("configuration problems", () => {
+  const problems = (file: unknown, options: { env?: Record<string, string>; overrides?: Record<string, unknown> } = {}): string => {
+    try {
+      buildConfig(file, { baseDir: "/etc/verdict", env: options.env ?? {}, ...(options.overrides ? { overrides: options.overrides } : {}) });
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      return (error as Error).message;
+    }
+    throw new Error("the configuration was accepted");
+  };
+
+  it("are all reported in one pass, the rules across fields included", () => {
+    const message = problems({
+      ...valid,
+      listen: "0.0.0.0:50051",
+      clock_skew_seconds: 61,
+      issuers: [{ issuer: "i", jwks_file: "f", algorithms: ["HS256"] }, { issuer: "i", jwks_file: "g" }],
+      apis: [valid.apis[0], { ...valid.apis[0], name: "other", scopes: [] }],
+      audit: { query_grants: { nobody: ["*"] } },
+    });
+    for (const expected of [
+      /clock_skew_seconds/,
+      /algorithms/,
+      /duplicate issuer i/,
+      /share the audience/,
+      /two APIs share one key_sha256/,
+      /each API declares the scopes it knows/,
+      /names nobody, which is not in apis/,
+      /listening beyond loopback without tls/,
+    ]) {
+      expect(message).toMatch(expected);
+    }
+  });
+
+  it("refuses two APIs with the same key_sha256, naming the second", () => {
+    const message = problems({ ...valid, apis: [valid.apis[0], { ...valid.apis[0], name: "payments-api", audience: "https://payments.example" }] });
+    expect(message).toMatch(/two APIs share one key_sha256: a key must name exactly one API\n\s+→ at apis\[1\]\.key_sha256/);
+  });
+
+  it("holds a --listen override to the file's rules: plaintext beyond loopback is refused with the same message", () => {
+    const fromFile = problems({ ...valid, listen: "0.0.0.0:6000" });
+    const fromFlag = problems(valid, { overrides: { listen: "0.0.0.0:6000" } });
+    expect(fromFlag).toBe(fromFile);
+    expect(fromFlag).toMatch(/listening beyond loopback without tls/);
+    expect(buildConfig({ ...valid, insecure_plaintext: true }, { baseDir: "/", env: {}, overrides: { listen: "0.0.0.0:6000" } }).listen).toEqual({ host: "0.0.0.0", port: 6000 });
+  });
+
+  it("reads an IPv6 listen address without its brackets, from the file or a --listen override", () => {
+    expect(build({ ...valid, listen: "[::1]:50051" }).listen).toEqual({ host: "::1", port: 50051 });
+    expect(buildConfig(valid, { baseDir: "/", env: {}, overrides: { listen: "[::1]:0" } }).listen).toEqual({ host: "::1", port: 0 });
+  });
+
+  it("refuses a port out of range", () => {
+    expect(problems({ ...valid, listen: "127.0.0.1:70000" })).toMatch(/port 70000 is out of range/);
+  });
+
+  it("takes VERDICT_LOG_LEVEL over the file's log_level, and refuses one that names no level", () => {
+    expect(build({ ...valid, log_level: "warn" }, { VERDICT_LOG_LEVEL: "debug" }).log_level).toBe("debug");
+    expect(build({ ...valid, log_level: "warn" }).log_level).toBe("warn");
+    expect(problems(valid, { env: { VERDICT_LOG_LEVEL: "loud" } })).toMatch(/VERDICT_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent/);
+  });
+
+  it("says why an introspection secret cannot be read, with the other problems", () => {
+    const message = problems({ ...valid, issuers: [{ issuer: "i", introspection: { endpoint: "https://as.example/introspect", client_id: "verdict", client_secret_file: "/nonexistent/secret" } }], clock_skew_seconds: -1 });
+    expect(message).toMatch(/cannot read secret file \/nonexistent\/secret: ENOENT/);
+    expect(message).toMatch(/clock_skew_seconds/);
   });
 });

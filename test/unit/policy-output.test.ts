@@ -1,4 +1,6 @@
 import { describe, expect, it } from "vitest";
+import type { ObligationBase } from "../../src/contract/index.js";
+import { defaultObligations, OBLIGATION_TYPES, ObligationRegistry, type ObligationType } from "../../src/obligations/index.js";
 import { parseDecision, parseStateQueries, PolicyError } from "../../src/policy/index.js";
 
 const reserve = { type: "reserve", key: ["payments", "user-1"], amount: 100, limit: 1000, window: "day" };
@@ -92,5 +94,44 @@ describe("policy output validation", () => {
     ["an explain of more than 256 entries", { effect: "allow", explain: Array.from({ length: 257 }, () => ({ kind: "deny", rule: "a.b", code: "x" })) }],
   ])("refuses %s as a policy error", (_, raw) => {
     expect(() => parseDecision(raw)).toThrow(PolicyError);
+  });
+});
+
+describe("explain entries of obligations", () => {
+  const hit = (extra: Record<string, unknown>) => ({ kind: "obligation", rule: "transactions.daily_per_user", code: "reserve", ...extra });
+
+  it("are worded by the obligation's type when they carry the obligation", () => {
+    const decision = parseDecision({ effect: "allow", obligations: [reserve], explain: [hit({ obligation: reserve })] });
+    expect(decision.explain).toEqual([{ kind: "obligation", rule: "transactions.daily_per_user", code: "reserve", message: "reserve 100 against a limit of 1000 per day on payments/user-1" }]);
+    const rate = { type: "rate", key: ["rate", "agent", "a-1"], limit: 120, window: "sliding:60" };
+    const once = { type: "once", key: ["jti", "j-1"], expires_at: 1_800_000_000 };
+    expect(parseDecision({ effect: "deny", reasons: [{ code: "x" }], explain: [hit({ code: "rate", obligation: rate }), hit({ code: "once", obligation: once })] }).explain.map((h) => h.message)).toEqual([
+      "count this request against a limit of 120 per sliding:60 on rate/agent/a-1",
+      "use jti/j-1 once, until 1800000000",
+    ]);
+  });
+
+  it("keep a message the policy gives", () => {
+    expect(parseDecision({ effect: "allow", explain: [hit({ obligation: reserve, message: "the policy's own words" })] }).explain[0]?.message).toBe("the policy's own words");
+  });
+
+  it("refuse an obligation that does not fit, naming where it is", () => {
+    expect(() => parseDecision({ effect: "allow", explain: [hit({ obligation: { ...reserve, amount: 0 } })] })).toThrow(new PolicyError("decision.explain[0].obligation.amount must be a positive number"));
+  });
+});
+
+describe("the obligation registry", () => {
+  it("names its types for messages, refuses a type registered twice, and knows only its own", () => {
+    expect(defaultObligations.names()).toBe("reserve, rate or once");
+    expect(() => new ObligationRegistry([...OBLIGATION_TYPES, OBLIGATION_TYPES[0] as ObligationType])).toThrow(/registered twice/);
+    expect(defaultObligations.find("launch")).toBeUndefined();
+    expect(() => defaultObligations.get("launch")).toThrow(/not registered/);
+    expect(defaultObligations.summary(parseDecision({ effect: "allow", obligations: [reserve] }).obligations[0] as ObligationBase)).toEqual({
+      type: "reserve",
+      key: ["payments", "user-1"],
+      amount: 100,
+      limit: 1000,
+      window: "day",
+    });
   });
 });

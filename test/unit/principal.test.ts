@@ -20,7 +20,7 @@ describe("principal from verified claims", () => {
     ["an act that is not an object", { act: "agent" }],
     ["an act without sub", { act: { client_id: "x" } }],
   ])("refuses %s as claim_type_invalid", (_, claims) => {
-    expect(() => principalFromClaims({ ...base, ...claims })).toThrow(expect.objectContaining({ code: "claim_type_invalid" }));
+    expect(() => principalFromClaims({ ...base, ...claims })).toThrow(expect.objectContaining({ reason: "claim_type_invalid" }));
   });
 
   it("turns a nested act claim into actors, outermost first, with its depth", () => {

@@ -1,15 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { fromStruct, loadVerdictProto, toStruct, type JsonObject } from "@verdict/sdk/wire";
+import { jsonObject, PolicyDecisionServiceService, type JsonObject } from "@verdict/sdk/wire";
 
-// Through the real protobuf serializer, as on the wire.
+// Through the generated protobuf codec (google.protobuf.Struct <-> a plain object), as on the wire.
 function roundTrip(context: JsonObject): JsonObject {
-  const method = loadVerdictProto().verdict.v1.PolicyDecisionService.service["Check"];
-  if (!method) throw new Error("no Check method");
-  const bytes = method.requestSerialize({ token: "", action: "a", context: toStruct(context) });
-  return fromStruct((method.requestDeserialize(bytes) as { context: never }).context);
+  const method = PolicyDecisionServiceService.check;
+  const bytes = method.requestSerialize({ token: "", action: "a", context, request_id: "", dry_run: false, explain: false });
+  return method.requestDeserialize(bytes).context ?? {};
 }
 
-describe("google.protobuf.Struct codec", () => {
+describe("google.protobuf.Struct on the wire", () => {
   it("carries every JSON type through the wire unchanged", () => {
     const context = { amount: 100.5, zero: 0, name: "x", empty: "", yes: true, no: false, nothing: null, list: [1, "a", null, { b: [true] }], nested: { deep: { deeper: -1 } } };
     expect(roundTrip(context)).toEqual(context);
@@ -21,13 +20,15 @@ describe("google.protobuf.Struct codec", () => {
   });
 
   it("refuses values JSON cannot carry", () => {
-    expect(() => toStruct({ n: Number.NaN } as JsonObject)).toThrow(TypeError);
-    expect(() => toStruct({ f: (() => 1) as unknown as JsonObject })).toThrow(TypeError);
-    expect(() => toStruct([1] as unknown as JsonObject)).toThrow(TypeError);
+    expect(() => jsonObject({ n: Number.NaN }, "context")).toThrow(TypeError);
+    expect(() => jsonObject({ f: () => 1 }, "context")).toThrow(TypeError);
+    expect(() => jsonObject([1], "context")).toThrow(TypeError);
   });
 
-  it("reads an absent Struct as an empty object", () => {
-    expect(fromStruct(undefined)).toEqual({});
-    expect(fromStruct(null)).toEqual({});
+  it("reads an absent Struct as absent, and sends an empty object as an empty Struct", () => {
+    const method = PolicyDecisionServiceService.check;
+    const request = { token: "", action: "a", request_id: "", dry_run: false, explain: false };
+    expect(method.requestDeserialize(method.requestSerialize(request)).context).toBeUndefined();
+    expect(roundTrip({})).toEqual({});
   });
 });

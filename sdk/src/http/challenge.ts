@@ -56,6 +56,11 @@ function challenge(scheme: "Bearer" | "DPoP", params: Param[], options: Challeng
   return all.length === 0 ? scheme : `${scheme} ${all.map(([name, value]) => `${name}=${value}`).join(", ")}`;
 }
 
+/** An answer whose challenge names an OAuth error code and says why (the same text as the body's error_description). */
+function refusal(status: number, scheme: "Bearer" | "DPoP", error: string, text: string, body: JsonObject, options: ChallengeOptions): HttpAnswer {
+  return { status, headers: { ...JSON_TYPE, "www-authenticate": challenge(scheme, [["error", quoted(error)], ["error_description", description(text)]], options) }, body };
+}
+
 const reasonsBody = (reasons: Reason[]) => reasons.map((r) => ({ code: r.code, message: r.message }));
 
 const JSON_TYPE = { "content-type": "application/json; charset=utf-8" };
@@ -87,19 +92,11 @@ export function toHttpAnswer(outcome: Outcome, options: ChallengeOptions = {}): 
     }
     case "malformed_authorization": {
       const text = "The Authorization header must be: Bearer <token> (or DPoP <token>).";
-      return {
-        status: 400,
-        headers: { ...JSON_TYPE, "www-authenticate": challenge(scheme, [["error", quoted("invalid_request")], ["error_description", description(text)]], options) },
-        body: { error: "invalid_request", error_description: text, reasons: [{ code: "authorization_malformed", message: text }] },
-      };
+      return refusal(400, scheme, "invalid_request", text, { error: "invalid_request", error_description: text, reasons: [{ code: "authorization_malformed", message: text }] }, options);
     }
     case "malformed_dpop_proof": {
       const text = "The DPoP header is not a single DPoP proof.";
-      return {
-        status: 401,
-        headers: { ...JSON_TYPE, "www-authenticate": challenge("DPoP", [["error", quoted("invalid_dpop_proof")], ["error_description", description(text)]], options) },
-        body: { error: "invalid_dpop_proof", error_description: text, reasons: [{ code: "dpop_invalid", message: text }] },
-      };
+      return refusal(401, "DPoP", "invalid_dpop_proof", text, { error: "invalid_dpop_proof", error_description: text, reasons: [{ code: "dpop_invalid", message: text }] }, options);
     }
     case "malformed_request":
       return {
@@ -136,17 +133,9 @@ function decisionAnswer(decision: Decision, scheme: "Bearer" | "DPoP", options: 
   }
   switch (c.error) {
     case "invalid_token":
-      return {
-        status: 401,
-        headers: { ...JSON_TYPE, "www-authenticate": challenge(scheme, [["error", quoted(c.error)], ["error_description", description(c.description || "The access token is not valid.")]], options) },
-        body: { error: c.error, error_description: c.description, ...common },
-      };
+      return refusal(401, scheme, c.error, c.description || "The access token is not valid.", { error: c.error, error_description: c.description, ...common }, options);
     case "invalid_dpop_proof":
-      return {
-        status: 401,
-        headers: { ...JSON_TYPE, "www-authenticate": challenge("DPoP", [["error", quoted(c.error)], ["error_description", description(c.description || "The DPoP proof is not valid.")]], options) },
-        body: { error: c.error, error_description: c.description, ...common },
-      };
+      return refusal(401, "DPoP", c.error, c.description || "The DPoP proof is not valid.", { error: c.error, error_description: c.description, ...common }, options);
     case "insufficient_scope": {
       const params: Param[] = [
         ["error", quoted(c.error)],

@@ -89,7 +89,7 @@ export function requestUrl(request: HttpRequestLike, publicBaseUrl: URL | undefi
   try {
     if (publicBaseUrl) return new URL(publicBaseUrl.origin + publicBaseUrl.pathname.replace(/\/+$/, "") + target).href;
     const host = single(request.headers["host"]) ?? single(request.headers[":authority"]);
-    if (!host || !/^[A-Za-z0-9.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/.test(host)) return undefined;
+    if (!host || !/^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/.test(host)) return undefined;
     return new URL(`${request.encrypted ? "https" : "http"}://${host}${target}`).href;
   } catch {
     return undefined;

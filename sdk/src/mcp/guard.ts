@@ -188,7 +188,7 @@ export function verdictMcpGuard(client: VerdictClient, options: McpGuardOptions)
     const first = allowed[0]!;
     const verdict: McpVerdict = {
       principal: first.principal,
-      decisions: allowed.map((d, i) => ({ ...(classified.calls[i] ? { tool: classified.calls[i]!.tool } : {}), decisionId: d.decisionId, obligations: d.obligations })),
+      decisions: allowed.map((d, i) => ({ ...(classified.calls[i] ? { tool: classified.calls[i].tool } : {}), decisionId: d.decisionId, obligations: d.obligations })),
     };
     req.verdict = {
       principal: first.principal,

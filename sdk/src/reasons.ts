@@ -1,7 +1,9 @@
-// Every reason code Verdict itself can put in a decision, in one place. Codes are
-// the contract (callers and tests switch on them); messages are for people.
-// Policies add their own codes (docs/policies.md); docs/reasons.md lists these,
-// and a test keeps that table and this one in step.
+// Every reason code a decision can carry from Verdict itself or from its shipped
+// policy library, in one place, shared by the server and the SDK. Codes are the
+// contract (callers and tests switch on them); messages are for people. Other
+// policies add their own codes (docs/policies.md), so a decision's code is a
+// string; docs/reasons.md lists these, and a test keeps that table and this one
+// in step.
 
 export const TOKEN_REASONS = {
   token_missing: "No access token was sent.",
@@ -44,15 +46,42 @@ export const AUDIT_REASONS = {
   internal_error: "An internal error; no decision was made.",
 } as const;
 
-export const REASONS = { ...TOKEN_REASONS, ...STATE_REASONS, ...POLICY_REASONS, ...AUDIT_REASONS } as const;
+/** What Verdict itself decides with, whatever the policy. */
+export const VERDICT_REASONS = { ...TOKEN_REASONS, ...STATE_REASONS, ...POLICY_REASONS, ...AUDIT_REASONS } as const;
+
+/** The shipped policy library's own codes (policies/verdict/rules); its messages say more, from the policy. */
+export const POLICY_LIBRARY_REASONS = {
+  action_unknown: "The action is not one the policy knows.",
+  insufficient_scope: "The token lacks a scope the action needs.",
+  agent_action_forbidden: "An AI agent may not do this action.",
+  amount_invalid: "The action needs a positive amount.",
+  item_count_invalid: "The bulk action needs a whole number of items.",
+  bulk_limit_exceeded: "An AI agent asked for too many items at once.",
+  delegation_too_deep: "The token's delegation chain is too deep.",
+  actor_not_allowed: "An actor of the delegation chain is not allowed.",
+  single_use_needs_jti: "The action takes a single-use token, and the token has no jti.",
+  step_up_required: "The action needs a stronger authentication of the user.",
+  agent_step_up_required: "An AI agent doing this action needs the user's recent authentication.",
+  amount_step_up_required: "An AI agent's amount needs the user's recent authentication.",
+  bulk_step_up_required: "This many items need a stronger authentication of the user.",
+  sensitive_data_step_up_required: "Exporting or sharing personal data needs a stronger authentication of the user.",
+  authentication_too_old: "The user's authentication is too old for this action.",
+} as const;
+
+export const REASONS = { ...VERDICT_REASONS, ...POLICY_LIBRARY_REASONS } as const;
 
 export type TokenReasonCode = keyof typeof TOKEN_REASONS;
 export type StateReasonCode = keyof typeof STATE_REASONS;
 export type AuditReasonCode = keyof typeof AUDIT_REASONS;
+export type VerdictReasonCode = keyof typeof VERDICT_REASONS;
+export type PolicyLibraryReasonCode = keyof typeof POLICY_LIBRARY_REASONS;
+/** Every code this table knows; a decision may also carry codes of other policies. */
 export type ReasonCode = keyof typeof REASONS;
 
 export interface Reason {
+  /** Stable (docs/reasons.md); switch on this. */
   code: string;
+  /** For people; may change. */
   message: string;
 }
 

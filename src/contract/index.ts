@@ -1,0 +1,22 @@
+// The contract shared by policy/, obligations/, state/ and decide/: obligation and
+// state-query types, shadow records, and the ports through which obligation types
+// touch state. A leaf: it imports nothing else from src.
+export { storageKey } from "./keys.js";
+export type {
+  AppliedObligation,
+  CounterPort,
+  CounterRef,
+  LedgerEntry,
+  LedgerPort,
+  ObligationBase,
+  ObligationDisplay,
+  ObligationFailure,
+  ObligationFields,
+  ObligationPorts,
+  OncePort,
+  Reservation,
+  StepUp,
+} from "./obligation.js";
+export type { Difference, Disagreement, DisagreementRecorder, Effect, PolicyVerdict } from "./shadow.js";
+export type { StateQuery, StateReader } from "./state.js";
+export { windowLabel, type WindowSpec } from "./window.js";

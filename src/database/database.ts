@@ -1,0 +1,155 @@
+// The one MongoDB connection of a Verdict process, shared by the state stores, the
+// shadow disagreement store and the audit trail, opened once in the composition
+// root. Stores reach collections only through their own CollectionDef; this class
+// creates their indexes and sweeps their dead documents.
+import { MongoClient, type Collection, type Document } from "mongodb";
+import { withDeadline } from "../deadline.js";
+import { VerdictError } from "../errors/index.js";
+import type { Logger } from "../observability/index.js";
+import type { CollectionDef, CollectionSpec } from "./collection.js";
+
+export interface DatabaseOptions {
+  uri: string;
+  database: string;
+  log: Logger;
+  /** How long the driver looks for a server before a call fails (default 5 s). */
+  serverSelectionTimeoutMs?: number;
+  /** Called with each command the driver starts (tests count round trips). */
+  onCommand?: (commandName: string) => void;
+}
+
+/** Bound of index creation and sweeps: housekeeping, off the request path. */
+const HOUSEKEEPING_MS = 30_000;
+
+export class Database {
+  private readonly used = new Map<string, CollectionSpec>();
+  private readonly indexes = new Map<string, Promise<void>>();
+  private sweeper: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  private constructor(
+    private readonly client: MongoClient,
+    readonly name: string,
+    private readonly log: Logger,
+  ) {}
+
+  /**
+   * Connects lazily: Verdict starts (and decisions that need no state are made)
+   * even while the database is down; the driver reconnects by itself.
+   */
+  static open({ uri, database, log, serverSelectionTimeoutMs = 5_000, onCommand }: DatabaseOptions): Database {
+    const client = new MongoClient(uri, {
+      appName: "verdict",
+      maxPoolSize: 100,
+      // Keep connections open: with a 50 ms state deadline there is no time to open one.
+      minPoolSize: 4,
+      serverSelectionTimeoutMS: serverSelectionTimeoutMs,
+      connectTimeoutMS: 5_000,
+      ...(onCommand ? { monitorCommands: true } : {}),
+    });
+    if (onCommand) client.on("commandStarted", (event) => onCommand(event.commandName));
+    return new Database(client, database, log);
+  }
+
+  /** The collection of a declaration; its indexes and sweep are this database's to run from now on. */
+  collection<T extends Document>(def: CollectionDef<T>): Collection<T> {
+    this.used.set(def.name, def);
+    return this.client.db(this.name).collection<T>(def.name, def.writeConcern ? { writeConcern: def.writeConcern } : {});
+  }
+
+  private raw(spec: CollectionSpec): Collection {
+    return this.client.db(this.name).collection(spec.name, spec.writeConcern ? { writeConcern: spec.writeConcern } : {});
+  }
+
+  /** Creates the declared indexes of `defs` (default: every collection in use), once; retried on the next call after a failure. */
+  async ensureIndexes(defs: readonly CollectionSpec[] = [...this.used.values()]): Promise<void> {
+    await Promise.all(defs.map((def) => this.ensureIndexesOf(def)));
+  }
+
+  private ensureIndexesOf(def: CollectionSpec): Promise<void> {
+    let ready = this.indexes.get(def.name);
+    if (!ready) {
+      ready = this.bounded(`create ${def.name} indexes`, () => this.raw(def).createIndexes([...def.indexes])).then(
+        () => undefined,
+        (error: unknown) => {
+          this.indexes.delete(def.name);
+          throw error;
+        },
+      );
+      this.indexes.set(def.name, ready);
+    }
+    return ready;
+  }
+
+  /**
+   * Creates every index, waiting at most `waitMs`: a Verdict that starts while the
+   * database is down still starts, and keeps trying in the background.
+   */
+  async prepare(waitMs: number, retryMs = 2_000): Promise<boolean> {
+    const ok = await withDeadline(this.ensureIndexes(), waitMs, () => new VerdictError("state_unavailable", `indexes not ready within ${waitMs} ms`)).then(
+      () => true,
+      () => false,
+    );
+    if (ok) this.log.info({ database: this.name }, "database indexes ready");
+    else this.prepareInBackground(retryMs);
+    return ok;
+  }
+
+  private prepareInBackground(retryMs: number): void {
+    const attempt = () => {
+      if (this.closed) return;
+      this.ensureIndexes().then(
+        () => this.log.info({ database: this.name }, "database indexes ready"),
+        (error: unknown) => {
+          if (this.closed) return;
+          this.log.warn({ err: (error as Error).message }, "database indexes not created yet; the database is unavailable, retrying");
+          setTimeout(attempt, retryMs).unref();
+        },
+      );
+    };
+    attempt();
+  }
+
+  /** Deletes the documents of `def` whose expiry has passed (bounded by the caller, or by the housekeeping bound). */
+  async deleteExpired(def: CollectionSpec, now: Date): Promise<number> {
+    const field = def.expiresAt;
+    if (field === undefined) return 0;
+    const filter: Document = { [field]: { $lte: now } };
+    const result = await this.bounded(`sweep ${def.name}`, () => this.raw(def).deleteMany(filter));
+    return result.deletedCount;
+  }
+
+  /** One sweep over every swept collection in use (counters, single-use keys, the ledger, shadow disagreements). */
+  async sweepExpired(now: Date): Promise<number> {
+    let removed = 0;
+    for (const def of this.used.values()) {
+      if (def.expiresAt !== undefined && def.swept !== false) removed += await this.deleteExpired(def, now);
+    }
+    return removed;
+  }
+
+  /** Sweeps every `intervalMs`; errors are logged, never fatal. */
+  startSweeping(intervalMs: number): void {
+    this.sweeper = setInterval(() => {
+      this.sweepExpired(new Date()).then(
+        (removed) => removed > 0 && this.log.debug({ removed }, "expired documents removed"),
+        (error: unknown) => this.log.warn({ err: (error as Error).message }, "could not remove expired documents; will retry"),
+      );
+    }, intervalMs);
+    this.sweeper.unref();
+  }
+
+  async ping(): Promise<void> {
+    await this.bounded("ping", () => this.client.db(this.name).command({ ping: 1 }));
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.sweeper);
+    await this.client.close();
+  }
+
+  private bounded<T>(what: string, operation: () => Promise<T>): Promise<T> {
+    return withDeadline(operation(), HOUSEKEEPING_MS, () => new VerdictError("state_unavailable", `${what}: no answer within ${HOUSEKEEPING_MS} ms`));
+  }
+}

@@ -1,0 +1,82 @@
+// One error model for all of Verdict: every error it raises is a VerdictError whose
+// `code` is one of ERRORS' keys, and that table says what each edge answers for it
+// (the gRPC status, the HTTP status of an HTTP edge, the `verdict` command's exit
+// code). Callers switch on `code`, never on message text. A leaf: imports nothing.
+
+/** What an edge answers for an error: gRPC status numbers (so this module needs no grpc-js). */
+export interface ErrorMapping {
+  /** google.rpc.Code, e.g. 3 INVALID_ARGUMENT. */
+  grpc: number;
+  /** The HTTP status of google.rpc.Code's own HTTP mapping (400, 401, 403, 500, 503 ...). */
+  http: number;
+  /** The exit code of a `verdict` command that ends with it (2: it was called wrongly). */
+  exit: number;
+}
+
+const INVALID_ARGUMENT = 3;
+const PERMISSION_DENIED = 7;
+const FAILED_PRECONDITION = 9;
+const INTERNAL = 13;
+const UNAVAILABLE = 14;
+const UNAUTHENTICATED = 16;
+
+export const ERRORS = {
+  /** A request (or one item of it) that the edge cannot accept as sent. */
+  invalid_argument: { grpc: INVALID_ARGUMENT, http: 400, exit: 2 },
+  /** A `verdict` command called wrongly: printed with its usage. */
+  usage_invalid: { grpc: INVALID_ARGUMENT, http: 400, exit: 2 },
+  /** An audit trail query whose filters make no sense. */
+  audit_query_invalid: { grpc: INVALID_ARGUMENT, http: 400, exit: 2 },
+  /** The calling API is not known (API key, client certificate). */
+  unauthenticated: { grpc: UNAUTHENTICATED, http: 401, exit: 1 },
+  /** The calling API may not do this (audit.query_grants). */
+  permission_denied: { grpc: PERMISSION_DENIED, http: 403, exit: 1 },
+  /** The audit trail is disabled in this Verdict's configuration. */
+  audit_disabled: { grpc: FAILED_PRECONDITION, http: 400, exit: 1 },
+  /** An access token (or DPoP proof) was refused; `reason` on TokenError says why. Becomes a DENY, not a call error. */
+  invalid_token: { grpc: UNAUTHENTICATED, http: 401, exit: 1 },
+  /** JSON that repeats a member name (tokens and proofs are parsed strictly). */
+  json_duplicate_member: { grpc: INVALID_ARGUMENT, http: 400, exit: 1 },
+  /** The database did not answer in time: nothing was decided or released. */
+  state_unavailable: { grpc: UNAVAILABLE, http: 503, exit: 1 },
+  /** The audit trail's database did not answer in time. */
+  audit_store_unavailable: { grpc: UNAVAILABLE, http: 503, exit: 1 },
+  /** A policy failed, overran a bound, or returned what does not fit the output contract. Becomes DENY policy_error. */
+  policy_error: { grpc: INTERNAL, http: 500, exit: 1 },
+  /** A policy bundle that cannot be read or built. */
+  bundle_invalid: { grpc: FAILED_PRECONDITION, http: 500, exit: 1 },
+  /** The policy data's audit masking rules do not fit their contract. */
+  mask_rule_invalid: { grpc: FAILED_PRECONDITION, http: 500, exit: 1 },
+  /** A configuration that cannot be used: Verdict does not start. */
+  config_invalid: { grpc: FAILED_PRECONDITION, http: 500, exit: 1 },
+  /** A pinned tool (opa, local-mongo) is missing: npm run tools builds it. */
+  tool_missing: { grpc: FAILED_PRECONDITION, http: 500, exit: 1 },
+  /** An address that cannot be listened on (in use, no permission). */
+  listen_failed: { grpc: UNAVAILABLE, http: 503, exit: 1 },
+  /** `verdict check` got no decision: unreachable, refused, or rejected. */
+  check_call_failed: { grpc: UNAVAILABLE, http: 503, exit: 1 },
+  /** A `verdict policy` command that ran and failed (a failing test, a policy error). */
+  policy_command_failed: { grpc: INTERNAL, http: 500, exit: 1 },
+  /** A line of an audit spill file that is not a decision record. */
+  spill_record_invalid: { grpc: INTERNAL, http: 500, exit: 1 },
+  /** Anything else: a bug. No decision was made. */
+  internal: { grpc: INTERNAL, http: 500, exit: 1 },
+} as const satisfies Record<string, ErrorMapping>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export class VerdictError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** The table's row for any thrown value: an error that is not a VerdictError is `internal`. */
+export function mappingOf(error: unknown): ErrorMapping {
+  return ERRORS[error instanceof VerdictError ? error.code : "internal"];
+}

@@ -1,0 +1,59 @@
+// Applies what a policy asked for once it allowed: all of a decision's obligations
+// hold, or none does (earlier ones are given back when a later one fails), and
+// what was applied is recorded in the ledger so that Release can undo it.
+import type { Reason } from "@verdict/sdk/wire";
+import type { AppliedObligation, LedgerEntry, LedgerPort, ObligationBase, ObligationFailure, ObligationPorts } from "../contract/index.js";
+import type { ObligationRegistry } from "./registry.js";
+
+export type ObligationOutcome = { ok: true; applied: AppliedObligation[] } | { ok: false; reason: Reason; failed: ObligationBase; onFailure: ObligationFailure };
+
+export interface EnforceContext {
+  nowMs: number;
+  decisionId: string;
+  /** The calling API: only it may release the decision. */
+  api: string;
+  onUndoFailure?: (error: unknown) => void;
+}
+
+export type EnforcePorts = ObligationPorts & { ledger: LedgerPort };
+
+/** The ledger outlives every window it may have to undo in. */
+const LEDGER_MIN_MS = 24 * 3_600_000;
+
+export async function applyObligations(
+  registry: ObligationRegistry,
+  ports: EnforcePorts,
+  requests: readonly ObligationBase[],
+  context: EnforceContext,
+): Promise<ObligationOutcome> {
+  const applied: AppliedObligation[] = [];
+  const entries: LedgerEntry[] = [];
+  let keepLedgerUntil = context.nowMs + LEDGER_MIN_MS;
+  const rollBack = async () => {
+    for (const entry of [...entries].reverse()) {
+      // A failed undo leaves budget held until its window ends: never an overspend.
+      await registry
+        .get(entry.type)
+        .undo(entry.undo, ports, context.decisionId)
+        .catch((error: unknown) => context.onUndoFailure?.(error));
+    }
+  };
+  try {
+    for (const request of requests) {
+      const result = await registry.get(request.type).apply(request, ports, context);
+      if (!result) {
+        await rollBack();
+        return { ok: false, reason: request.reason, failed: request, onFailure: request.onFailure };
+      }
+      const { type, total: _total, ...display } = result.applied;
+      entries.push({ type, undo: result.undo, display });
+      applied.push(result.applied);
+      keepLedgerUntil = Math.max(keepLedgerUntil, result.until);
+    }
+    if (entries.length > 0) await ports.ledger.record(context.decisionId, context.api, entries, new Date(context.nowMs), new Date(keepLedgerUntil));
+  } catch (error) {
+    await rollBack();
+    throw error;
+  }
+  return { ok: true, applied };
+}

@@ -1,0 +1,45 @@
+// What reserve and rate share: each adds an amount to a windowed counter, only if
+// its total stays within the limit, and gives exactly that back on undo.
+import type { JsonObject, Reason } from "@verdict/sdk/wire";
+import { storageKey, windowLabel, type ObligationBase, type ObligationFields, type WindowSpec } from "../contract/index.js";
+import { payloadNumber, payloadString, type ObligationType } from "./type.js";
+
+/** A request that adds to a windowed counter. */
+export interface CounterRequest extends ObligationBase {
+  limit: number;
+  window: WindowSpec;
+}
+
+interface CounterTypeSpec<R extends CounterRequest> {
+  type: R["type"];
+  defaultReason: Reason;
+  parse(fields: ObligationFields): Omit<R, keyof ObligationBase>;
+  /** How much one decision adds. */
+  amount(request: R): number;
+  summary(request: R): JsonObject;
+  explain(request: R): string;
+}
+
+export function counterObligation<R extends CounterRequest>(spec: CounterTypeSpec<R>): ObligationType<R> {
+  return {
+    type: spec.type,
+    defaultReason: spec.defaultReason,
+    parse: (fields) => spec.parse(fields),
+    summary: (request) => spec.summary(request),
+    explain: (request) => spec.explain(request),
+    async apply(request, { counters }, { nowMs, decisionId }) {
+      const amount = spec.amount(request);
+      const reserved = await counters.reserve(request.key, request.window, amount, request.limit, { nowMs, decisionId });
+      if (!reserved.ok) return undefined;
+      return {
+        applied: { type: request.type, key: storageKey(request.key), amount, limit: request.limit, window: windowLabel(request.window), total: reserved.total },
+        undo: { window: reserved.ref.kind, id: reserved.ref.id, amount },
+        until: reserved.until,
+      };
+    },
+    async undo(payload, { counters }, decisionId) {
+      const kind = payloadString(payload, "window") === "sliding" ? "sliding" : "calendar";
+      await counters.unreserve({ kind, id: payloadString(payload, "id") }, payloadNumber(payload, "amount"), decisionId);
+    },
+  };
+}

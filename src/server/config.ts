@@ -1,0 +1,117 @@
+// The server section of the configuration: where Verdict listens, TLS, and the
+// APIs allowed to call it.
+import { z } from "zod";
+import { ALWAYS, apiName, entries, filePath, hostPort, type ConfigContext } from "../config/fields.js";
+
+/** RFC 6749 §3.3 scope-token. */
+const scopeToken = z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]{1,128}$/, "a scope is 1-128 printable characters without spaces, quotes or backslashes");
+
+const clientCertificate = z
+  .object({
+    subject_cn: z.string().min(1).optional(),
+    dns_san: z.string().min(1).optional(),
+    uri_san: z.string().min(1).optional(),
+  })
+  .strict()
+  .refine((value) => typeof value !== "object" || value === null || value.subject_cn !== undefined || value.dns_san !== undefined || value.uri_san !== undefined, {
+    message: "client_certificate needs subject_cn, dns_san or uri_san",
+    ...ALWAYS,
+  });
+
+export type ClientCertificateIdentity = z.output<typeof clientCertificate>;
+
+const api = z
+  .object({
+    name: apiName("name: letters, digits, '.', '_' or '-', at most 64"),
+    audience: z.string().min(1),
+    /** Lowercase hex SHA-256 of the API's key; the key itself is never stored. */
+    key_sha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/, "key_sha256 must be the lowercase hex SHA-256 of the API's key, never the key itself")
+      .optional(),
+    client_certificate: clientCertificate.optional(),
+    /** Every scope this API knows; a token carrying another is refused (unknown_scope). */
+    scopes: z
+      .array(scopeToken)
+      .min(1, "each API declares the scopes it knows")
+      .transform((scopes) => [...new Set(scopes)]),
+    /** Insecure when "ignore": unknown scopes are dropped instead of refused. */
+    unknown_scopes: z.enum(["deny", "ignore"]).default("deny"),
+  })
+  .strict()
+  .refine((value) => typeof value !== "object" || value === null || value.key_sha256 !== undefined || value.client_certificate !== undefined, {
+    message: "each API needs a way to authenticate: key_sha256, client_certificate, or both",
+    ...ALWAYS,
+  });
+
+export type ApiConfig = z.output<typeof api>;
+
+const tls = (ctx: ConfigContext) =>
+  z
+    .object({
+      cert_file: filePath(ctx),
+      key_file: filePath(ctx),
+      /** Turns on mutual TLS: every caller presents a certificate issued by this CA. */
+      client_ca_file: filePath(ctx).optional(),
+    })
+    .strict();
+
+export type TlsConfig = z.output<ReturnType<typeof tls>>;
+
+export const serverSettings = (ctx: ConfigContext) => ({
+  listen: hostPort.prefault("127.0.0.1:50051"),
+  tls: tls(ctx).optional(),
+  /** Insecure: serve without TLS on a non-loopback address (API keys travel in clear). */
+  insecure_plaintext: z.boolean().default(false),
+  apis: z.array(api).min(1, "at least one calling API is needed"),
+  /** Items a CheckBatch may hold. */
+  max_batch_items: z.number().int().min(1).max(1_000).default(100),
+  /** Where GET /metrics is served (Prometheus text); not served when absent. */
+  metrics_listen: hostPort.optional(),
+});
+
+const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1", "[::1]"]);
+
+/** Rules across APIs and the listener. */
+export function checkServer(value: Record<string, unknown>, check: z.RefinementCtx): void {
+  const apis = entries(value["apis"]);
+  for (const [field, describe] of [
+    ["name", (v: unknown) => `duplicate API name ${String(v)}`],
+    ["audience", (v: unknown) => `two APIs share the audience ${String(v)}`],
+    ["key_sha256", () => "two APIs share one key_sha256: a key must name exactly one API"],
+  ] as const) {
+    const seen = new Set<unknown>();
+    for (const [i, entry] of apis.entries()) {
+      const v = entry[field];
+      if (v === undefined) continue;
+      if (seen.has(v)) check.addIssue({ code: "custom", path: ["apis", i, field], message: describe(v) });
+      seen.add(v);
+    }
+  }
+  const tlsSection = value["tls"];
+  const mutualTls = typeof tlsSection === "object" && tlsSection !== null && "client_ca_file" in tlsSection && tlsSection.client_ca_file !== undefined;
+  for (const [i, entry] of apis.entries()) {
+    if (entry["client_certificate"] !== undefined && !mutualTls) {
+      check.addIssue({ code: "custom", path: ["apis", i, "client_certificate"], message: "client_certificate needs tls.client_ca_file (mutual TLS)" });
+    }
+    if (mutualTls && entry["client_certificate"] === undefined) {
+      check.addIssue({ code: "custom", path: ["apis", i], message: "with mutual TLS every API needs a client_certificate identity" });
+    }
+  }
+  if (tlsSection === undefined && value["insecure_plaintext"] !== true && !LOOPBACK.has(listenHost(value["listen"]))) {
+    check.addIssue({
+      code: "custom",
+      path: ["listen"],
+      message: "listening beyond loopback without tls would send API keys and tokens in clear: configure tls, or set insecure_plaintext: true if a mesh encrypts the hop",
+    });
+  }
+}
+
+/** The host of `listen`, whether it is still the string or already {host, port}. */
+function listenHost(listen: unknown): string {
+  if (listen === undefined) return "127.0.0.1";
+  // A malformed address has its own problem reported; it is not judged here.
+  if (typeof listen === "string") return /:\d{1,5}$/.test(listen) ? listen.slice(0, listen.lastIndexOf(":")) : "127.0.0.1";
+  if (typeof listen === "object" && listen !== null && "host" in listen && typeof listen.host === "string") return listen.host;
+  return "";
+}

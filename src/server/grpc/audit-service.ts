@@ -1,0 +1,118 @@
+// AuditService.Query: the audit trail for tools. Callers authenticate as for Check;
+// an API sees its own records, and whatever audit.query_grants adds (docs/audit.md).
+import type { AuditQueryRequestMessage, AuditQueryResponseMessage, AuditServiceServer, DecisionRecordMessage } from "@verdict/sdk/wire";
+import { pageTokenAfter, parseAuditQuery, publicRecord, type AuditQuery, type AuditRecord, type AuditStore, type DecisionRecord } from "../../audit/index.js";
+import type { Caller } from "../../decide/index.js";
+import { VerdictError } from "../../errors/index.js";
+import { wireActors } from "../encode.js";
+import { unary, type RpcContext } from "./unary.js";
+
+export interface AuditServiceOptions {
+  /** Undefined when the audit trail is disabled. */
+  store: AuditStore | undefined;
+  /** API name -> other APIs it may read ("*": all). */
+  grants: Record<string, string[]>;
+  now?: () => number;
+}
+
+export function auditService(context: RpcContext, { store, grants, now = Date.now }: AuditServiceOptions): AuditServiceServer {
+  return {
+    query: unary(context, {
+      name: "AuditService/Query",
+      validate: (request, caller) => {
+        if (!store) throw new VerdictError("audit_disabled", "the audit trail is disabled in this Verdict's configuration");
+        return { request, trail: store, query: visibleTo(caller, grants, parseAuditQuery(queryRequest(request), now())) };
+      },
+      run: async ({ request, trail, query }, caller) => {
+        const { records, nextPageToken } = await trail.query(query, now());
+        const page = fitResponse(records, nextPageToken);
+        context.log.info({ caller: caller.name, method: "AuditService/Query", filters: setFilters(request), returned: page.records.length }, "audit trail queried");
+        return page;
+      },
+      encode: (page) => page,
+      answers: { audit_store_unavailable: "the audit database is unavailable; try again shortly" },
+    }),
+  };
+}
+
+function queryRequest(request: AuditQueryRequestMessage) {
+  return {
+    subject: request.subject,
+    clientId: request.client_id,
+    action: request.action,
+    decision: request.decision,
+    reason: request.reason,
+    api: request.api,
+    since: request.since,
+    until: request.until,
+    limit: request.limit,
+    pageToken: request.page_token,
+  };
+}
+
+/** Restricts the query to the APIs the caller may read; refuses one it asked for and may not. */
+function visibleTo(caller: Caller, grants: Record<string, string[]>, query: AuditQuery): AuditQuery {
+  const granted = grants[caller.name] ?? [];
+  if (granted.includes("*")) return query;
+  const visible = [caller.name, ...granted];
+  const asked = query.apis?.[0];
+  if (asked !== undefined && !visible.includes(asked)) {
+    throw new VerdictError("permission_denied", `API ${caller.name} may not read the records of API ${asked} (see audit.query_grants)`);
+  }
+  return { ...query, apis: asked !== undefined ? [asked] : visible };
+}
+
+function setFilters(request: AuditQueryRequestMessage): string[] {
+  return Object.entries(request)
+    .filter(([, value]) => value !== undefined && value !== null && value !== "" && value !== 0)
+    .map(([key]) => key);
+}
+
+// Responses must fit the server's message limit (256 KiB): a page ends early, with
+// a page token, when its records (measured as JSON, which is not smaller than
+// their protobuf encoding) would pass this budget. One record always fits a page.
+const RESPONSE_BUDGET_BYTES = 192 * 1024;
+
+function fitResponse(records: readonly DecisionRecord[], nextPageToken: string | undefined): AuditQueryResponseMessage {
+  const out: DecisionRecordMessage[] = [];
+  let bytes = 0;
+  for (const [i, record] of records.entries()) {
+    const shown = publicRecord(record);
+    bytes += Buffer.byteLength(JSON.stringify(shown), "utf8");
+    const previous = records[i - 1];
+    if (previous && bytes > RESPONSE_BUDGET_BYTES) return { records: out, next_page_token: pageTokenAfter(previous) };
+    out.push(encodeRecord(shown));
+  }
+  return { records: out, next_page_token: nextPageToken ?? "" };
+}
+
+/** A record as queries return it → the wire's DecisionRecord (absent strings are ""). */
+export function encodeRecord(record: AuditRecord): DecisionRecordMessage {
+  return {
+    decision_id: record.decision_id,
+    time: record.time,
+    caller: record.caller,
+    subject: record.subject ?? "",
+    client_id: record.client_id ?? "",
+    client_type: record.client_type ?? "",
+    actors: wireActors(record.actors),
+    action: record.action,
+    resource: record.resource,
+    context: record.context,
+    decision: record.decision,
+    reasons: record.reasons,
+    ...(record.challenge ? { challenge: record.challenge } : {}),
+    obligations: record.obligations,
+    policy_revision: record.policy_revision,
+    ...(record.shadow ? { shadow: { policy_revision: record.shadow.revision, decision: record.shadow.effect, reasons: record.shadow.reasons, agrees: record.shadow.agrees } } : {}),
+    latency_ms: record.latency_ms,
+    request_id: record.request_id,
+    token_id: record.token.jti ?? "",
+    token_sha256: record.token.sha256 ?? "",
+    dry_run: record.dry_run,
+    issuer: record.issuer ?? "",
+    scopes: record.scopes ?? [],
+    acr: record.acr ?? "",
+    expires_at: record.expires_at,
+  };
+}

@@ -1,0 +1,41 @@
+// PolicyDecisionService: Check, CheckBatch and Release, each one unary method.
+import type { CheckBatchResponseMessage, PolicyDecisionServiceServer, ReleaseResponseMessage } from "@verdict/sdk/wire";
+import type { Decider } from "../../decide/index.js";
+import { encodeBatchResults, encodeCheckResponse } from "../encode.js";
+import { validateBatchRequest, validateCheckRequest, validateReleaseRequest } from "../validate.js";
+import { unary, type RpcContext } from "./unary.js";
+
+const NO_DECISION = "internal error: no decision was made";
+
+export function decisionService(context: RpcContext, decider: Decider, maxBatchItems: number): PolicyDecisionServiceServer {
+  return {
+    check: unary(context, {
+      name: "Check",
+      validate: (request, caller) => ({ ...validateCheckRequest(request), caller }),
+      run: (input) => decider.check(input),
+      encode: (result, input) => encodeCheckResponse(result, { explain: input.explain === true }),
+      answers: { internal: NO_DECISION },
+      logFields: (input) => ({ requestId: input.requestId }),
+    }),
+    checkBatch: unary(context, {
+      name: "CheckBatch",
+      validate: (request, caller) => ({ ...validateBatchRequest(request, maxBatchItems), caller }),
+      run: (input) => decider.checkBatch(input),
+      encode: (results): CheckBatchResponseMessage => ({ results: encodeBatchResults(results) }),
+      answers: { internal: NO_DECISION },
+      logFields: (input) => ({ requestId: input.requestId }),
+    }),
+    release: unary(context, {
+      name: "Release",
+      validate: (request) => validateReleaseRequest(request),
+      run: async (decisionId, caller) => {
+        const result = await decider.release(decisionId, caller);
+        context.log.info({ caller: caller.name, decisionId, status: result.status }, "release");
+        return result;
+      },
+      encode: (result): ReleaseResponseMessage => ({ status: result.status, released: result.released }),
+      answers: { state_unavailable: "state unavailable: nothing was released; retry", internal: "internal error: the release may be incomplete; retry" },
+      logFields: (decisionId) => ({ decisionId }),
+    }),
+  };
+}

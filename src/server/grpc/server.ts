@@ -1,0 +1,88 @@
+// The gRPC server: PolicyDecisionService and AuditService (their handlers are
+// one unary method each, unary.ts), the standard health service, message limits
+// and graceful shutdown.
+import * as grpc from "@grpc/grpc-js";
+import { HealthImplementation } from "grpc-health-check";
+import { AUDIT_SERVICE, AuditServiceService, POLICY_DECISION_SERVICE, PolicyDecisionServiceService } from "@verdict/sdk/wire";
+import type { TlsConfig } from "../config.js";
+import type { Decider } from "../../decide/index.js";
+import { VerdictError } from "../../errors/index.js";
+import type { Logger } from "../../observability/index.js";
+import type { CallerRegistry } from "../callers.js";
+import { serverCredentials } from "../tls.js";
+import { auditService, type AuditServiceOptions } from "./audit-service.js";
+import { decisionService } from "./decision-service.js";
+
+const MAX_MESSAGE_BYTES = 256 * 1024;
+
+export interface GrpcServerOptions {
+  host: string;
+  port: number;
+  decider: Decider;
+  callers: CallerRegistry;
+  tls?: TlsConfig | undefined;
+  maxBatchItems: number;
+  log: Logger;
+  audit: AuditServiceOptions;
+}
+
+export interface RunningGrpcServer {
+  port: number;
+  /** Stops taking calls, lets those in flight finish (up to graceMs), then closes. */
+  shutdown(graceMs?: number): Promise<void>;
+}
+
+function describeBindError(error: Error): string {
+  if (/EADDRINUSE/.test(error.message)) return "the address is already in use (is another Verdict running?)";
+  if (/EACCES/.test(error.message)) return "permission denied";
+  return error.message;
+}
+
+/** grpc-js reports through its own logger; send that into ours, errors only. */
+export function routeGrpcLogs(log: Logger): void {
+  const line = (level: "error" | "warn") => (...args: unknown[]) => log[level]({ component: "grpc-js" }, args.map(String).join(" "));
+  grpc.setLogger({ error: line("error"), warn: line("warn"), info: () => {}, debug: () => {} });
+  grpc.setLogVerbosity(grpc.logVerbosity.ERROR);
+}
+
+/** host:port, an IPv6 host in brackets (the configuration keeps hosts without them). */
+export function formatAddress(host: string, port: number): string {
+  return `${host.includes(":") ? `[${host}]` : host}:${port}`;
+}
+
+export async function startGrpcServer({ host, port, decider, callers, tls, maxBatchItems, log, audit }: GrpcServerOptions): Promise<RunningGrpcServer> {
+  routeGrpcLogs(log);
+  const server = new grpc.Server({
+    "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
+    "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
+    "grpc.keepalive_time_ms": 60_000,
+    "grpc.keepalive_permit_without_calls": 1,
+    "grpc.http2.min_ping_interval_without_data_ms": 10_000,
+  });
+  const services = ["", POLICY_DECISION_SERVICE, AUDIT_SERVICE];
+  const health = new HealthImplementation(Object.fromEntries(services.map((name) => [name, "SERVING"])));
+  const context = { callers, log };
+  server.addService(PolicyDecisionServiceService, decisionService(context, decider, maxBatchItems));
+  server.addService(AuditServiceService, auditService(context, audit));
+  health.addToServer(server);
+
+  const address = formatAddress(host, port);
+  const bound = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(address, serverCredentials(tls), (error, actual) =>
+      error ? reject(new VerdictError("listen_failed", `cannot listen on ${address}: ${describeBindError(error)}`)) : resolve(actual),
+    ),
+  );
+
+  return {
+    port: bound,
+    shutdown: (graceMs = 10_000) =>
+      new Promise<void>((resolve) => {
+        for (const name of services) health.setStatus(name, "NOT_SERVING");
+        const force = setTimeout(() => server.forceShutdown(), graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      }),
+  };
+}

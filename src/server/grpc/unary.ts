@@ -1,0 +1,69 @@
+// Every RPC is one unary handler built here: authenticate the calling API,
+// validate the request into typed input, run it, encode the answer, and map any
+// failure through the error table (src/errors) to a gRPC status. The handlers of
+// the services only say what their method validates, runs and encodes.
+import * as grpc from "@grpc/grpc-js";
+import type { Caller } from "../../decide/index.js";
+import { ERRORS, mappingOf, VerdictError, type ErrorCode } from "../../errors/index.js";
+import type { Logger } from "../../observability/index.js";
+import type { CallerRegistry } from "../callers.js";
+
+export interface RpcContext {
+  callers: CallerRegistry;
+  log: Logger;
+}
+
+export interface UnaryMethod<Request, Input, Output, Response> {
+  /** As logs name it, e.g. "Check" or "AuditService/Query". */
+  name: string;
+  /** The request as typed input; throws a VerdictError (invalid_argument, permission_denied, ...) to refuse it. */
+  validate(request: Request, caller: Caller): Input;
+  run(input: Input, caller: Caller): Promise<Output>;
+  encode(output: Output, input: Input): Response;
+  /** What the caller is told for these codes instead of the error's own message (internal errors never say more). */
+  answers?: Partial<Record<ErrorCode, string>>;
+  /** Fields for the log line of a failure, e.g. the request id. */
+  logFields?(input: Input): Record<string, unknown>;
+}
+
+const INTERNAL_ANSWER = "internal error";
+
+export function unary<Request, Input, Output, Response>(
+  { callers, log }: RpcContext,
+  method: UnaryMethod<Request, Input, Output, Response>,
+): grpc.handleUnaryCall<Request, Response> {
+  const fail = (callback: grpc.sendUnaryData<Response>, error: unknown, fields: Record<string, unknown>) => {
+    const code: ErrorCode = error instanceof VerdictError ? error.code : "internal";
+    const { grpc: status } = mappingOf(error);
+    // An error that maps to INTERNAL is a bug (or a failure nobody can act on): logged, never described to the caller.
+    const internal = status === ERRORS.internal.grpc;
+    if (internal) log.error({ err: error, method: method.name, ...fields }, `${method.name} failed: ${method.answers?.internal ?? INTERNAL_ANSWER}`);
+    const details = method.answers?.[code] ?? (!internal && error instanceof Error ? error.message : INTERNAL_ANSWER);
+    callback({ code: status, details });
+  };
+
+  return (call, callback) => {
+    const authentication = callers.authenticate({ metadata: call.metadata, peerCertificate: call.getAuthContext().sslPeerCertificate });
+    if (!authentication.ok) {
+      // Who was refused and why, never the key.
+      log.warn({ peer: call.getPeer(), method: method.name, why: authentication.why }, "unauthenticated caller refused");
+      callback({ code: grpc.status.UNAUTHENTICATED, details: `caller not authenticated: ${authentication.why}` });
+      return;
+    }
+    const caller = authentication.caller;
+    let input: Input;
+    try {
+      input = method.validate(call.request, caller);
+    } catch (error) {
+      fail(callback, error, { caller: caller.name });
+      return;
+    }
+    method
+      .run(input, caller)
+      .then((output) => method.encode(output, input))
+      .then(
+        (response) => callback(null, response),
+        (error: unknown) => fail(callback, error, { caller: caller.name, ...method.logFields?.(input) }),
+      );
+  };
+}

@@ -1,0 +1,24 @@
+// The state stores over a real database for integration tests, opened the way the
+// server opens them (one Database, its indexes created).
+import { Database } from "../../src/database/index.js";
+import { silentLogger } from "../../src/observability/index.js";
+import { openState, type State } from "../../src/state/index.js";
+import { mongoUri, uniqueDatabaseName } from "./mongo.js";
+
+export interface TestState extends State {
+  database: Database;
+  close(): Promise<void>;
+}
+
+export async function openTestState(options: { name?: string; database?: string; uri?: string; timeoutMs?: number; onCommand?: (name: string) => void; indexes?: boolean } = {}): Promise<TestState> {
+  const log = silentLogger();
+  const database = Database.open({
+    uri: options.uri ?? mongoUri(),
+    database: options.database ?? uniqueDatabaseName(options.name ?? "state"),
+    log,
+    ...(options.onCommand ? { onCommand: options.onCommand } : {}),
+  });
+  const state = openState(database, { timeoutMs: options.timeoutMs ?? 5_000, log });
+  if (options.indexes !== false) await database.ensureIndexes();
+  return { ...state, database, close: () => database.close() };
+}
