@@ -153,6 +153,7 @@ function toConfig(file: ParsedConfigFile, { baseDir, env, profile = "production"
       maxBytes: file.max_token_bytes,
       cacheEntries: file.token_cache_entries,
       dpopMaxAgeSeconds: file.dpop_max_age_seconds,
+      maxLifetimeSeconds: file.max_token_lifetime_seconds,
     },
     logLevel: logLevel as Config["logLevel"],
     audit: {

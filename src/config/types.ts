@@ -72,7 +72,7 @@ export interface Config {
     database: string;
     timeoutMs: number;
   };
-  token: { clockSkewSeconds: number; maxBytes: number; cacheEntries: number; dpopMaxAgeSeconds: number };
+  token: { clockSkewSeconds: number; maxBytes: number; cacheEntries: number; dpopMaxAgeSeconds: number; maxLifetimeSeconds: number };
   logLevel: LogLevel;
   audit: AuditConfig;
   /** Local files of a development setup (.verdict/): dev issuer key, local database. */

@@ -6,6 +6,7 @@
 // atomically (MongoDB, and mongo-java-server in tests). No transactions needed.
 import type { Collection } from "mongodb";
 import { isDuplicateKey } from "./errors.js";
+import { checkedExpiry } from "./expiry.js";
 import { COLLECTIONS, type StateStore } from "./store.js";
 import type { CounterLocation } from "./windows.js";
 
@@ -38,7 +39,7 @@ const counters = (store: StateStore): Collection<CounterDoc> => store.collection
 
 export async function reserve(store: StateStore, at: CounterLocation, amount: number, limit: number, nowMs: number, decisionId: string): Promise<ReserveResult> {
   if (amount > limit) return { ok: false };
-  return at.kind === "calendar" ? reserveCalendar(store, at, amount, limit, decisionId) : reserveSliding(store, at, amount, limit, nowMs, decisionId);
+  return at.kind === "calendar" ? reserveCalendar(store, at, amount, limit, nowMs, decisionId) : reserveSliding(store, at, amount, limit, nowMs, decisionId);
 }
 
 async function reserveCalendar(
@@ -46,8 +47,10 @@ async function reserveCalendar(
   at: Extract<CounterLocation, { kind: "calendar" }>,
   amount: number,
   limit: number,
+  nowMs: number,
   decisionId: string,
 ): Promise<ReserveResult> {
+  const expiresAt = checkedExpiry("reserve", at.expiresAt, nowMs);
   const late = () => unreserve(store, "calendar", at.id, amount, decisionId);
   for (const upsert of [true, false]) {
     try {
@@ -56,7 +59,7 @@ async function reserveCalendar(
         (deadline) =>
           counters(store).findOneAndUpdate(
             { _id: at.id, total: { $lte: limit - amount } },
-            { $inc: { total: amount }, $push: { ds: decisionId }, $setOnInsert: { key: at.key, window: at.window, expiresAt: at.expiresAt } },
+            { $inc: { total: amount }, $push: { ds: decisionId }, $setOnInsert: { key: at.key, window: at.window, expiresAt } },
             // The pre-image, not the post-image: mongo-java-server can return a
             // post-image that a later update already changed; pre-images are copies.
             { upsert, returnDocument: "before", ...deadline },
@@ -94,6 +97,7 @@ async function reserveSliding(
   decisionId: string,
 ): Promise<ReserveResult> {
   const entry: SlidingEntry = { t: nowMs, a: amount, d: decisionId };
+  const expiresAt = checkedExpiry("reserve (sliding)", new Date(nowMs + at.windowMs), nowMs);
   const attempt = async (upsert: boolean): Promise<ReserveResult> => {
     const before = await store.call(
       "reserve (sliding)",
@@ -103,7 +107,7 @@ async function reserveSliding(
           {
             $inc: { total: amount },
             $push: { entries: entry },
-            $max: { expiresAt: new Date(nowMs + at.windowMs) },
+            $max: { expiresAt },
             $setOnInsert: { key: at.key, window: at.window, pv: 0 },
           },
           { upsert, returnDocument: "before", ...deadline },

@@ -1,5 +1,6 @@
 // What each allowed decision applied, so Release can undo exactly that, once.
 import { unreserve } from "./counters.js";
+import { checkedExpiry } from "./expiry.js";
 import { releaseOnce } from "./once.js";
 import { COLLECTIONS, type StateStore } from "./store.js";
 
@@ -41,6 +42,7 @@ export async function undo(store: StateStore, item: Undo, decisionId: string): P
 }
 
 export async function recordApplied(store: StateStore, decisionId: string, api: string, undos: readonly Undo[], now: Date, expiresAt: Date): Promise<void> {
+  checkedExpiry("record obligations", expiresAt, now.getTime());
   await store.call(
     "record obligations",
     (deadline) => ledger(store).insertOne({ _id: decisionId, api, entries: undos.map((item) => ({ undo: item, undone: false })), createdAt: now, expiresAt }, deadline),

@@ -2,8 +2,9 @@
 // hold, or none does (earlier ones are given back when a later one fails), and
 // what was applied is recorded so that Release can undo it.
 import type { ObligationFailure, ObligationRequest } from "../policy/index.js";
-import type { Reason } from "../reasons/index.js";
+import { reason, type Reason } from "../reasons/index.js";
 import { reserve } from "./counters.js";
+import { InvalidExpiryError } from "./expiry.js";
 import { counterId, displayKey } from "./keys.js";
 import { recordApplied, undo, type Undo } from "./ledger.js";
 import { consumeOnce } from "./once.js";
@@ -45,8 +46,10 @@ export async function applyObligations(store: StateStore, requests: readonly Obl
       await undo(store, item, context.decisionId).catch((error: unknown) => context.onUndoFailure?.(error));
     }
   };
+  let current: ObligationRequest | undefined;
   try {
     for (const request of requests) {
+      current = request;
       const result = await applyOne(store, request, context);
       if (!result) {
         await rollBack();
@@ -59,6 +62,11 @@ export async function applyObligations(store: StateStore, requests: readonly Obl
     if (undos.length > 0) await recordApplied(store, context.decisionId, context.api, undos, new Date(context.nowMs), new Date(keepLedgerUntil));
   } catch (error) {
     await rollBack();
+    // An expiry that is no real time (a once obligation's expires_at of 1e300) is the
+    // policy's error: nothing is written, and the decision is a deny.
+    if (error instanceof InvalidExpiryError && current) {
+      return { ok: false, reason: reason("policy_error", `The policy asked for an obligation that cannot be kept: ${error.message}.`), failed: current, onFailure: { effect: "deny" } };
+    }
     throw error;
   }
   return { ok: true, applied };

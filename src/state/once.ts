@@ -1,6 +1,7 @@
 // Keys that may be used once until they expire: DPoP proof jtis, single-use
 // tokens. An insert is the atomic "first use"; the unique _id refuses a second.
 import { isDuplicateKey } from "./errors.js";
+import { checkedExpiry } from "./expiry.js";
 import { COLLECTIONS, type StateStore } from "./store.js";
 
 interface OnceDoc {
@@ -19,6 +20,7 @@ const keys = (store: StateStore) => store.collection<OnceDoc>(COLLECTIONS.once);
  * never depends on the TTL sweep.
  */
 export async function consumeOnce(store: StateStore, id: string, expiresAt: Date, now: Date, decisionId: string): Promise<boolean> {
+  checkedExpiry("consume once", expiresAt, now.getTime());
   const late = () => releaseOnce(store, id, decisionId);
   try {
     await store.call("consume once", (deadline) => keys(store).insertOne({ _id: id, expiresAt, d: decisionId }, deadline), late);

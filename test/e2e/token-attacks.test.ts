@@ -142,6 +142,11 @@ describe("attacks through claims and shape", () => {
     await refused(await t.issuer.token({ nbf: now() + 3600 }), "token_not_yet_valid");
   });
 
+  it("refuses an exp of 1e300 (which would make its single-use key never expire) and an auth_time in the future", async () => {
+    await refused(await t.issuer.token({ exp: 1e300 }), "token_lifetime_too_long");
+    await refused(await t.issuer.token({ auth_time: now() + 86_400 }), "auth_time_invalid");
+  });
+
   it("refuses a wrong issuer and a missing one", async () => {
     await refused(await t.issuer.token({ iss: "https://evil.example" }), "issuer_unknown");
     await refused(await t.issuer.token({ iss: undefined }), "claim_missing");

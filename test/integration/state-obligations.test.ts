@@ -3,7 +3,7 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { silentLogger } from "../../src/observability/index.js";
 import type { ObligationRequest, StateQuery, WindowSpec } from "../../src/policy/index.js";
-import { applyObligations, readState, releaseDecision, StateStore } from "../../src/state/index.js";
+import { applyObligations, consumeOnce, InvalidExpiryError, readState, releaseDecision, StateStore } from "../../src/state/index.js";
 import { mongoUri, uniqueDatabaseName } from "../support/mongo.js";
 
 let store: StateStore;
@@ -98,6 +98,25 @@ describe("once", () => {
     expect((await apply([once(key, T0 / 1000 + 10)], T0)).ok).toBe(true);
     expect((await apply([once(key, T0 / 1000 + 10)], T0 + 5_000)).ok).toBe(false);
     expect((await apply([once(key, T0 / 1000 + 100)], T0 + 11_000)).ok).toBe(true);
+  });
+
+  it("refuses an expiry of 1e300 (no valid time) and stores nothing, so the key is never taken over as a 1970 expiry", async () => {
+    const key = ["jti", randomUUID()];
+    const user = ["user", randomUUID()];
+    for (let use = 0; use < 2; use++) {
+      const outcome = await apply([reserve(user, 10, 1000), once(key, 1e300)]);
+      expect(outcome).toMatchObject({ ok: false, reason: { code: "policy_error" } });
+    }
+    expect(await store.db.collection("once_keys").countDocuments({ _id: `once/${key.join("/")}/` as never })).toBe(0);
+    expect(await store.db.collection("once_keys").countDocuments({ expiresAt: { $lt: new Date(86_400_000) } })).toBe(0);
+    // the reservation made before it was given back
+    expect(await readState(store, [{ name: "spent", type: "counter", key: user, window: DAY }], T0)).toEqual({ spent: 0 });
+  });
+
+  it("refuses an expiry more than 400 days away, and one that is not a time, in the replay memory too", async () => {
+    expect((await apply([once(["jti", randomUUID()], T0 / 1000 + 401 * 86_400)])).ok).toBe(false);
+    await expect(consumeOnce(store, `dpop/${randomUUID()}`, new Date(Number.NaN), new Date(T0), randomUUID())).rejects.toBeInstanceOf(InvalidExpiryError);
+    await expect(consumeOnce(store, `dpop/${randomUUID()}`, new Date(0), new Date(T0), randomUUID())).rejects.toBeInstanceOf(InvalidExpiryError);
   });
 });
 
