@@ -21,7 +21,7 @@ import { authenticateCall, type CallerRegistry } from "./callers.js";
 import { encodeCheckResponse } from "./encode.js";
 import { serverCredentials } from "./tls.js";
 import type { TlsConfig } from "../config/index.js";
-import { InvalidArgumentError, validateBatchRequest, validateCheckRequest, validateReleaseRequest } from "./validate.js";
+import { InvalidArgumentError, undecodableRequest, validateBatchRequest, validateCheckRequest, validateReleaseRequest } from "./validate.js";
 
 export const SERVICE_NAME = "verdict.v1.PolicyDecisionService";
 const MAX_MESSAGE_BYTES = 256 * 1024;
@@ -61,6 +61,28 @@ export function routeGrpcLogs(log: Logger): void {
     debug: () => {},
   } as unknown as Console);
   grpc.setLogVerbosity(grpc.logVerbosity.ERROR);
+}
+
+/**
+ * grpc-js answers a request that does not decode (a Struct nested too deep) with
+ * INTERNAL; the handlers' validation answers it INVALID_ARGUMENT instead.
+ */
+function undecodableAsInvalidArgument(service: grpc.ServiceDefinition): grpc.ServiceDefinition {
+  return Object.fromEntries(
+    Object.entries(service).map(([name, method]) => [
+      name,
+      {
+        ...method,
+        requestDeserialize: (bytes: Buffer) => {
+          try {
+            return method.requestDeserialize(bytes);
+          } catch (error) {
+            return undecodableRequest(error);
+          }
+        },
+      },
+    ]),
+  );
 }
 
 export async function startGrpcServer({ host, port, decider, callers, tls, maxBatchItems, log, auditQuery }: GrpcServerOptions): Promise<RunningGrpcServer> {
@@ -153,7 +175,7 @@ export async function startGrpcServer({ host, port, decider, callers, tls, maxBa
   };
 
   const proto = loadVerdictProto();
-  server.addService(proto.verdict.v1.PolicyDecisionService.service, { Check: check, CheckBatch: checkBatch, Release: release });
+  server.addService(undecodableAsInvalidArgument(proto.verdict.v1.PolicyDecisionService.service), { Check: check, CheckBatch: checkBatch, Release: release });
   server.addService(proto.verdict.v1.AuditService.service, { Query: auditQuery });
   health.addToServer(server);
 

@@ -35,15 +35,33 @@ export const LIMITS = {
 
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
+/**
+ * What grpc.ts hands a handler in place of a request whose bytes did not decode
+ * (protobufjs refuses messages nested deeper than 100, i.e. a Struct deeper than
+ * about 33 JSON levels): the caller's mistake, answered INVALID_ARGUMENT here.
+ */
+const UNDECODABLE = Symbol("undecodable");
+
+export function undecodableRequest(error: unknown): object {
+  return { [UNDECODABLE]: error instanceof Error ? error.message : String(error) };
+}
+
+function rejectUndecodable(request: object): void {
+  const why = (request as { [UNDECODABLE]?: string })[UNDECODABLE];
+  if (why !== undefined) throw new InvalidArgumentError(`the request could not be decoded (${why}); context and resource.attributes nest at most ${LIMITS.maxDepth} levels`);
+}
+
 export type ValidatedCheck = Omit<CheckInput, "caller">;
 export type ValidatedBatch = Omit<BatchInput, "caller">;
 
 export function validateCheckRequest(request: CheckRequestMessage): ValidatedCheck {
+  rejectUndecodable(request);
   return { ...validateCommon(request), ...validateItem(request) };
 }
 
 /** The batch as a whole must be valid; each item is judged on its own. */
 export function validateBatchRequest(request: CheckBatchRequestMessage, maxItems: number): ValidatedBatch {
+  rejectUndecodable(request);
   const items = request.items ?? [];
   if (items.length === 0) throw new InvalidArgumentError("items must hold at least one (action, resource, context)");
   if (items.length > maxItems) throw new InvalidArgumentError(`a batch holds at most ${maxItems} items`);
@@ -142,6 +160,7 @@ function boundedObject(struct: StructMessage | null | undefined, where: string):
 const DECISION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export function validateReleaseRequest(request: ReleaseRequestMessage): string {
+  rejectUndecodable(request);
   const id = request.decision_id ?? "";
   if (!DECISION_ID.test(id)) throw new InvalidArgumentError("decision_id must be the decision_id of an earlier CheckResponse (a UUID)");
   return id;

@@ -140,6 +140,31 @@ describe("verdict serve --config", () => {
   });
 });
 
+describe("verdict check beyond loopback", () => {
+  const args = ["--api-key", "vdk_secret", "--token", "t", "--action", "invoices:read", "--resource", "invoice/1", "--timeout-ms", "1500"];
+
+  it("refuses to send the API key and token in plaintext to a non-loopback address, before connecting", async () => {
+    const run = await verdict(["check", "--addr", "192.0.2.1:50051", ...args]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain("--insecure-plaintext");
+    expect(run.stderr).toContain("--tls-ca");
+    expect(run.stderr).not.toMatch(/UNAVAILABLE|DEADLINE_EXCEEDED/);
+  });
+
+  it("sends in plaintext with --insecure-plaintext, saying so on stderr", async () => {
+    const run = await verdict(["check", "--addr", "192.0.2.1:50051", "--insecure-plaintext", ...args]);
+    expect(run.stderr).toContain("[INSECURE]");
+    expect(run.code).toBe(1); // it tried: nothing answers at that address
+    expect(run.stderr).toMatch(/UNAVAILABLE|DEADLINE_EXCEEDED/);
+  });
+
+  it.each(["127.0.0.1:1", "localhost:1", "[::1]:1", "127.0.0.2:1"])("needs no flag for the loopback address %s", async (addr) => {
+    const run = await verdict(["check", "--addr", addr, ...args]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).not.toContain("[INSECURE]");
+  });
+});
+
 describe("verdict check without a server", () => {
   it("exits non-zero when no decision can be obtained", async () => {
     const run = await verdict(["check", "--addr", "127.0.0.1:1", "--api-key", "k", "--token", "t", "--action", "a", "--resource", "invoice/1", "--timeout-ms", "2000"]);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { fromStruct, loadVerdictProto, toStruct, type JsonObject } from "@verdict/sdk/wire";
+import { fromStruct, loadVerdictProto, MAX_STRUCT_DEPTH, toStruct, type JsonObject } from "@verdict/sdk/wire";
 
 // Through the real protobuf serializer, as on the wire.
 function roundTrip(context: JsonObject): JsonObject {
@@ -24,6 +24,20 @@ describe("google.protobuf.Struct codec", () => {
     expect(() => toStruct({ n: Number.NaN } as JsonObject)).toThrow(TypeError);
     expect(() => toStruct({ f: (() => 1) as unknown as JsonObject })).toThrow(TypeError);
     expect(() => toStruct([1] as unknown as JsonObject)).toThrow(TypeError);
+  });
+
+  it("refuses to build a Struct nested deeper than protobuf can carry, with a TypeError (not a serialization failure)", () => {
+    const nest = (depth: number, inner: JsonObject = { leaf: 1 }) => {
+      let value = inner;
+      for (let i = 0; i < depth; i++) value = { a: value };
+      return value;
+    };
+    expect(roundTrip(nest(MAX_STRUCT_DEPTH - 1))).toEqual(nest(MAX_STRUCT_DEPTH - 1));
+    expect(() => toStruct(nest(60))).toThrow(TypeError);
+    expect(() => toStruct(nest(60))).toThrow(/nests at most/);
+    let list: JsonObject = { leaf: 1 };
+    for (let i = 0; i < 60; i++) list = { l: [list] };
+    expect(() => toStruct(list)).toThrow(/nests at most/);
   });
 
   it("reads an absent Struct as an empty object", () => {

@@ -18,18 +18,26 @@ export interface ValueMessage {
   listValue?: { values?: ValueMessage[] | null } | null;
 }
 
-/** Encodes a JSON object as a Struct message. Throws TypeError for values JSON cannot carry. */
-export function toStruct(object: JsonObject): StructMessage {
+/**
+ * How deep a Struct may nest. Each JSON level is up to three protobuf messages, and
+ * protobuf refuses more than 100: deeper values would fail to serialize (gRPC
+ * INTERNAL) instead of being refused as the caller's mistake.
+ */
+export const MAX_STRUCT_DEPTH = 32;
+
+/** Encodes a JSON object as a Struct message. Throws TypeError for values JSON cannot carry, or nested deeper than MAX_STRUCT_DEPTH. */
+export function toStruct(object: JsonObject, depth = 0): StructMessage {
   if (!isJsonObject(object)) throw new TypeError("a Struct must be built from a JSON object");
+  if (depth > MAX_STRUCT_DEPTH) throw new TypeError(`a Struct nests at most ${MAX_STRUCT_DEPTH} levels`);
   const fields: Record<string, ValueMessage> = {};
   for (const [key, value] of Object.entries(object)) {
     if (value === undefined) continue;
-    fields[key] = toValue(value);
+    fields[key] = toValue(value, depth + 1);
   }
   return { fields };
 }
 
-function toValue(value: JsonValue): ValueMessage {
+function toValue(value: JsonValue, depth: number): ValueMessage {
   if (value === null) return { nullValue: "NULL_VALUE" };
   switch (typeof value) {
     case "boolean":
@@ -40,8 +48,11 @@ function toValue(value: JsonValue): ValueMessage {
     case "string":
       return { stringValue: value };
     case "object":
-      if (Array.isArray(value)) return { listValue: { values: value.map(toValue) } };
-      return { structValue: toStruct(value) };
+      if (Array.isArray(value)) {
+        if (depth > MAX_STRUCT_DEPTH) throw new TypeError(`a Struct nests at most ${MAX_STRUCT_DEPTH} levels`);
+        return { listValue: { values: value.map((item) => toValue(item, depth + 1)) } };
+      }
+      return { structValue: toStruct(value, depth) };
     default:
       throw new TypeError(`a ${typeof value} cannot be sent in a Struct`);
   }
