@@ -133,6 +133,7 @@ function toConfig(file: ParsedConfigFile, { baseDir, env, profile = "production"
     })),
     bundlePath: file.bundle !== undefined ? at(file.bundle) : defaultBundlePath,
     maxBatchItems: file.max_batch_items,
+    maxContextBytes: file.max_context_bytes,
     policy: {
       watch: file.bundle_watch,
       shadowBundlePath: file.shadow_bundle !== undefined ? at(file.shadow_bundle) : undefined,

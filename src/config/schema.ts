@@ -132,6 +132,8 @@ export const configFileSchema = z
     token_cache_entries: z.number().int().min(0).max(1_000_000).default(10_000),
     dpop_max_age_seconds: z.number().int().min(1).max(3_600).default(120),
     max_batch_items: z.number().int().min(1).max(1_000).default(100),
+    /** context and resource.attributes of a Check, each, as JSON; larger is INVALID_ARGUMENT. */
+    max_context_bytes: z.number().int().min(1_024).max(262_144).default(32_768),
     log_level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
     audit: audit.prefault({}),
   })

@@ -52,6 +52,8 @@ export interface Config {
   bundlePath: string;
   /** Items a CheckBatch may hold. */
   maxBatchItems: number;
+  /** context and resource.attributes of a Check, each, at most this many bytes as JSON. */
+  maxContextBytes: number;
   policy: {
     /** Reload the bundles when their files change. */
     watch: boolean;

@@ -33,6 +33,8 @@ export interface GrpcServerOptions {
   callers: CallerRegistry;
   tls?: TlsConfig | undefined;
   maxBatchItems: number;
+  /** context and resource.attributes, each, at most this many bytes as JSON. */
+  maxContextBytes: number;
   log: Logger;
   /** AuditService.Query (audit-service.ts). */
   auditQuery: QueryHandler;
@@ -85,7 +87,7 @@ function undecodableAsInvalidArgument(service: grpc.ServiceDefinition): grpc.Ser
   );
 }
 
-export async function startGrpcServer({ host, port, decider, callers, tls, maxBatchItems, log, auditQuery }: GrpcServerOptions): Promise<RunningGrpcServer> {
+export async function startGrpcServer({ host, port, decider, callers, tls, maxBatchItems, maxContextBytes, log, auditQuery }: GrpcServerOptions): Promise<RunningGrpcServer> {
   routeGrpcLogs(log);
   const server = new grpc.Server({
     "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
@@ -131,7 +133,7 @@ export async function startGrpcServer({ host, port, decider, callers, tls, maxBa
     if (!caller) return;
     let input;
     try {
-      input = { ...validateBatchRequest(call.request, maxBatchItems), caller };
+      input = { ...validateBatchRequest(call.request, maxBatchItems, { maxContextBytes }), caller };
     } catch (error) {
       if (!(error instanceof InvalidArgumentError)) throw error;
       callback({ code: grpc.status.INVALID_ARGUMENT, details: error.message });
@@ -157,7 +159,7 @@ export async function startGrpcServer({ host, port, decider, callers, tls, maxBa
     if (!caller) return;
     let input;
     try {
-      input = { ...validateCheckRequest(call.request), caller };
+      input = { ...validateCheckRequest(call.request, { maxContextBytes }), caller };
     } catch (error) {
       if (error instanceof InvalidArgumentError) {
         callback({ code: grpc.status.INVALID_ARGUMENT, details: error.message });

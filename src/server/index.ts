@@ -4,4 +4,4 @@ export { serverCredentials } from "./tls.js";
 export { encodeCheckResponse } from "./encode.js";
 export { SERVICE_NAME, startGrpcServer, type RunningGrpcServer } from "./grpc.js";
 export { startVerdict, type RunningVerdict, type StartOptions } from "./start.js";
-export { InvalidArgumentError, LIMITS, validateBatchRequest, validateCheckRequest, validateReleaseRequest, type ValidatedBatch, type ValidatedCheck } from "./validate.js";
+export { InvalidArgumentError, LIMITS, validateBatchRequest, validateCheckRequest, validateReleaseRequest, type EdgeLimits, type ValidatedBatch, type ValidatedCheck } from "./validate.js";

@@ -119,6 +119,7 @@ export async function startVerdict(config: Config, { log, mongoUri, watchOptions
       callers,
       tls: config.tls,
       maxBatchItems: config.maxBatchItems,
+      maxContextBytes: config.maxContextBytes,
       log,
       auditQuery: auditQueryHandler({ store: auditStore, callers, grants: config.audit.queryGrants, log }),
     });

@@ -31,7 +31,16 @@ export const LIMITS = {
   maxStringLength: 8_192,
   maxDpopProofLength: 8_192,
   maxUrlLength: 2_048,
+  /** Default of max_context_bytes: context, and resource.attributes, each at most this as JSON. */
+  maxContextBytes: 32_768,
 } as const;
+
+export interface EdgeLimits {
+  /** context and resource.attributes, each, as UTF-8 JSON (configuration max_context_bytes). */
+  maxContextBytes: number;
+}
+
+const DEFAULT_EDGE_LIMITS: EdgeLimits = { maxContextBytes: LIMITS.maxContextBytes };
 
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
@@ -54,13 +63,13 @@ function rejectUndecodable(request: object): void {
 export type ValidatedCheck = Omit<CheckInput, "caller">;
 export type ValidatedBatch = Omit<BatchInput, "caller">;
 
-export function validateCheckRequest(request: CheckRequestMessage): ValidatedCheck {
+export function validateCheckRequest(request: CheckRequestMessage, limits: EdgeLimits = DEFAULT_EDGE_LIMITS): ValidatedCheck {
   rejectUndecodable(request);
-  return { ...validateCommon(request), ...validateItem(request) };
+  return { ...validateCommon(request), ...validateItem(request, limits) };
 }
 
 /** The batch as a whole must be valid; each item is judged on its own. */
-export function validateBatchRequest(request: CheckBatchRequestMessage, maxItems: number): ValidatedBatch {
+export function validateBatchRequest(request: CheckBatchRequestMessage, maxItems: number, limits: EdgeLimits = DEFAULT_EDGE_LIMITS): ValidatedBatch {
   rejectUndecodable(request);
   const items = request.items ?? [];
   if (items.length === 0) throw new InvalidArgumentError("items must hold at least one (action, resource, context)");
@@ -69,7 +78,7 @@ export function validateBatchRequest(request: CheckBatchRequestMessage, maxItems
     ...validateCommon(request),
     items: items.map((item) => {
       try {
-        return { ok: true as const, item: validateItem(item) };
+        return { ok: true as const, item: validateItem(item, limits) };
       } catch (error) {
         if (!(error instanceof InvalidArgumentError)) throw error;
         return { ok: false as const, error: error.message };
@@ -93,7 +102,7 @@ function validateCommon(request: CheckRequestMessage | CheckBatchRequestMessage)
   };
 }
 
-function validateItem(request: BatchItemMessage): CheckItem {
+function validateItem(request: BatchItemMessage, limits: EdgeLimits): CheckItem {
   const action = request.action ?? "";
   if (action === "") throw new InvalidArgumentError("action is required, e.g. invoices:read");
   if (!LIMITS.actionPattern.test(action)) {
@@ -110,8 +119,8 @@ function validateItem(request: BatchItemMessage): CheckItem {
   }
   return {
     action,
-    resource: { type: resource.type, id, attributes: boundedObject(resource.attributes, "resource.attributes") },
-    context: boundedObject(request.context, "context"),
+    resource: { type: resource.type, id, attributes: boundedObject(resource.attributes, "resource.attributes", limits) },
+    context: boundedObject(request.context, "context", limits),
   };
 }
 
@@ -134,7 +143,7 @@ function validateDpop(request: CheckRequestMessage | CheckBatchRequestMessage): 
   return { proof: dpop.proof, method: dpop.method, url: dpop.url };
 }
 
-function boundedObject(struct: StructMessage | null | undefined, where: string): JsonObject {
+function boundedObject(struct: StructMessage | null | undefined, where: string, limits: EdgeLimits): JsonObject {
   const value = fromStruct(struct);
   let nodes = 0;
   const visit = (node: JsonValue, path: string, depth: number) => {
@@ -154,6 +163,11 @@ function boundedObject(struct: StructMessage | null | undefined, where: string):
     }
   };
   visit(value, where, 0);
+  // Bytes, not only counts: every decision's context is held until its audit record
+  // is written, so its size is what bounds memory when the database is slow.
+  if (Buffer.byteLength(JSON.stringify(value), "utf8") > limits.maxContextBytes) {
+    throw new InvalidArgumentError(`${where} is larger than ${limits.maxContextBytes} bytes as JSON (max_context_bytes)`);
+  }
   return value;
 }
 

@@ -141,6 +141,7 @@ describe("bad input", () => {
     ["an action with spaces", { action: "invoices read" }, /action must be/],
     ["a missing resource", { resource: null }, /resource.type is required/],
     ["a resource type with a slash", { resource: { type: "a/b", id: "1" } }, /resource.type must be/],
+    ["a context of 240 KB", { context: Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`k${i}`, "x".repeat(8_000)])) }, /context is larger than 32768 bytes/],
   ])("rejects %s with INVALID_ARGUMENT and a clear message", async (_, override, message) => {
     const token = await t.issuer.token();
     const result = await t.client.call({ token, action: "invoices:read", ...override });

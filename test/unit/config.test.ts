@@ -45,6 +45,7 @@ describe("configuration", () => {
     ["two APIs with one audience", { ...valid, apis: [valid.apis[0], { ...valid.apis[0], name: "other" }] }, /share the audience/],
     ["an unknown key", { ...valid, listen_addr: "x" }, /listen_addr/],
     ["a skew over 60 s", { ...valid, clock_skew_seconds: 61 }, /clock_skew_seconds/],
+    ["a context bound over 256 KiB", { ...valid, max_context_bytes: 262_145 }, /max_context_bytes/],
     ["a token lifetime over 30 days", { ...valid, max_token_lifetime_seconds: 30 * 86_400 + 1 }, /max_token_lifetime_seconds/],
     ["a listen address without a port", { ...valid, listen: "localhost" }, /host:port/],
     ["a policy time bound of 0", { ...valid, policy_timeout_ms: 0 }, /policy_timeout_ms/],
