@@ -12,7 +12,11 @@ import { buildRecord, type DecisionRecord } from "./record.js";
 import type { SpillChunk, SpillDirectory } from "./spill.js";
 import type { AuditStore, WriteOutcome } from "./store.js";
 
-export type AuditSettings = Pick<AuditConfig, "retentionDays" | "batchSize" | "flushIntervalMs" | "maxBuffered" | "retryIntervalMs" | "purgeIntervalMs">;
+export type AuditSettings = Pick<AuditConfig, "retentionDays" | "batchSize" | "flushIntervalMs" | "maxBuffered" | "retryIntervalMs" | "purgeIntervalMs"> &
+  Partial<Pick<AuditConfig, "maxBufferedBytes">>;
+
+/** Default of audit.max_buffered_bytes. */
+export const DEFAULT_MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
 
 export interface AuditLogOptions {
   store: AuditStore;
@@ -40,6 +44,8 @@ export interface AuditStats {
   lost: number;
   /** In memory, waiting. */
   buffered: number;
+  /** Their size (as JSON text), bounded by audit.max_buffered_bytes. */
+  bufferedBytes: number;
   /** In memory, in the write under way. */
   writing: number;
   databaseAvailable: boolean;
@@ -49,6 +55,9 @@ const DAY_MS = 86_400_000;
 
 export class AuditLog implements DecisionRecorder {
   private buffer: DecisionRecord[] = [];
+  /** The size of what is in `buffer`, and of each record (as JSON text, about what it takes in memory). */
+  private bufferedBytes = 0;
+  private readonly sizes = new WeakMap<DecisionRecord, number>();
   private available = true;
   private spillFailing = false;
   private phase: "open" | "closing" | "closed" = "open";
@@ -82,7 +91,27 @@ export class AuditLog implements DecisionRecorder {
   }
 
   ready(): boolean {
-    return !(this.buffer.length >= this.options.settings.maxBuffered && this.spillFailing);
+    return !(this.bufferFull(0) && this.spillFailing);
+  }
+
+  /** Full by count (max_buffered) or by bytes (max_buffered_bytes) once `adding` more bytes come in. */
+  private bufferFull(adding: number): boolean {
+    const maxBytes = this.options.settings.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
+    return this.buffer.length >= this.options.settings.maxBuffered || (this.buffer.length > 0 && this.bufferedBytes + adding > maxBytes);
+  }
+
+  /** Takes up to `count` records from the front of the buffer (all when undefined). */
+  private drain(count?: number): DecisionRecord[] {
+    const taken = count === undefined ? this.buffer.splice(0) : this.buffer.splice(0, count);
+    for (const record of taken) this.bufferedBytes -= this.sizes.get(record) ?? 0;
+    if (this.buffer.length === 0) this.bufferedBytes = 0;
+    return taken;
+  }
+
+  /** Puts records back at the front of the buffer (a write that failed). */
+  private putBack(records: readonly DecisionRecord[]): void {
+    this.buffer.unshift(...records);
+    for (const record of records) this.bufferedBytes += this.sizes.get(record) ?? 0;
   }
 
   record(event: DecisionEvent): boolean {
@@ -95,23 +124,27 @@ export class AuditLog implements DecisionRecorder {
       return false;
     }
     if (this.phase === "closed") return this.take([record], () => this.spillRecords([record]));
-    if (this.buffer.length >= this.options.settings.maxBuffered) {
-      // The database is not keeping up, or is down: memory stays bounded by moving
-      // what is buffered to the spill file now; it is replayed from there.
+    const size = JSON.stringify(record).length;
+    this.sizes.set(record, size);
+    if (this.bufferFull(size)) {
+      // The database is not keeping up, or is down: memory stays bounded, in records
+      // and in bytes, by moving what is buffered to the spill file now; it is
+      // replayed from there.
       return this.take([record], () => {
         if (!this.spillRecords([...this.buffer, record])) return false;
-        this.buffer = [];
+        this.drain();
         return true;
       });
     }
     this.buffer.push(record);
+    this.bufferedBytes += size;
     this.counts.accepted += 1;
     this.schedule();
     return true;
   }
 
   stats(): AuditStats {
-    return { ...this.counts, buffered: this.buffer.length, writing: this.writing, databaseAvailable: this.available };
+    return { ...this.counts, buffered: this.buffer.length, bufferedBytes: this.bufferedBytes, writing: this.writing, databaseAvailable: this.available };
   }
 
   /** Writes what is buffered now and waits for it (tests, and anyone who needs the trail current). */
@@ -143,17 +176,17 @@ export class AuditLog implements DecisionRecorder {
     this.replaying = undefined;
     while (this.buffer.length > 0) {
       if (this.available) {
-        const batch = this.buffer.splice(0, this.options.settings.batchSize);
+        const batch = this.drain(this.options.settings.batchSize);
         try {
           this.wrote(await this.options.store.insert(batch));
           continue;
         } catch (error) {
           this.available = false;
           this.log.warn({ err: (error as Error).message }, "audit database unavailable at shutdown; spilling what is left");
-          this.buffer.unshift(...batch);
+          this.putBack(batch);
         }
       }
-      const rest = this.buffer.splice(0);
+      const rest = this.drain();
       if (!this.spillRecords(rest)) {
         this.counts.lost += rest.length;
         this.log.fatal({ lost: rest.length, dir: this.options.spill.dir }, "audit records lost at shutdown: the database and the spill file both failed");
@@ -224,7 +257,7 @@ export class AuditLog implements DecisionRecorder {
     if (!this.indexesReady && this.available && !this.timers.indexes) await this.createIndexes();
     while (this.phase === "open") {
       if (this.buffer.length >= this.options.settings.batchSize || (this.flushDue && this.buffer.length > 0)) {
-        const batch = this.buffer.splice(0, this.options.settings.batchSize);
+        const batch = this.drain(this.options.settings.batchSize);
         if (this.buffer.length === 0) this.flushDue = false;
         if (!(await this.writeBatch(batch))) return;
       } else if (this.replayPending && this.available) {
@@ -249,7 +282,7 @@ export class AuditLog implements DecisionRecorder {
       }
     }
     if (this.spillRecords(batch)) return true;
-    this.buffer.unshift(...batch);
+    this.putBack(batch);
     this.retryLater(() => {
       this.flushDue = true;
       this.kick();

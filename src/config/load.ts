@@ -164,6 +164,7 @@ function toConfig(file: ParsedConfigFile, { baseDir, env, profile = "production"
       batchSize: file.audit.batch_size,
       flushIntervalMs: file.audit.flush_interval_ms,
       maxBuffered: file.audit.max_buffered,
+      maxBufferedBytes: file.audit.max_buffered_bytes,
       writeTimeoutMs: file.audit.write_timeout_ms,
       retryIntervalMs: file.audit.retry_interval_ms,
       purgeIntervalMs: file.audit.purge_interval_ms,

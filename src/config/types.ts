@@ -90,6 +90,8 @@ export interface AuditConfig {
   batchSize: number;
   flushIntervalMs: number;
   maxBuffered: number;
+  /** The buffer's bound in bytes (records as JSON text); whichever of the two comes first. */
+  maxBufferedBytes: number;
   writeTimeoutMs: number;
   retryIntervalMs: number;
   purgeIntervalMs: number;

@@ -179,6 +179,20 @@ describe("when the database is unavailable", () => {
     expect(spillLines(spillDir).length + stats.buffered + stats.writing).toBe(35);
   });
 
+  it("keeps memory bounded in bytes too: past max_buffered_bytes, far below max_buffered, the buffer moves to the spill file", async () => {
+    const spillDir = mkdtempSync(join(tmpdir(), "verdict-audit-spill-"));
+    const MiB = 1024 * 1024;
+    const slow = openTrail({ uri: UNREACHABLE, spillDir, timeoutMs: 5_000, settings: { maxBuffered: 10_000, maxBufferedBytes: MiB, batchSize: 500, flushIntervalMs: 60_000 } });
+    // 100 records with 30 KB of context each: 3 MB, a hundredth of max_buffered
+    const note = "n".repeat(30_000);
+    recordMany(slow.log, 100, () => ({ context: { note } }));
+    const stats = slow.log.stats();
+    expect(stats.accepted).toBe(100);
+    expect(stats.buffered).toBeLessThan(40);
+    expect(stats.bufferedBytes).toBeLessThanOrEqual(MiB);
+    expect(spillLines(spillDir).length + stats.buffered + stats.writing).toBe(100);
+  });
+
   it("refuses records (fails closed) only when the buffer is full and the spill file cannot be written, and recovers", async () => {
     const spillDir = mkdtempSync(join(tmpdir(), "verdict-audit-spill-"));
     const trail = openTrail({ uri: UNREACHABLE, spillDir, timeoutMs: 200, settings: { maxBuffered: 5, batchSize: 5, flushIntervalMs: 5, retryIntervalMs: 100 } });

@@ -20,6 +20,7 @@ describe("audit configuration", () => {
       batchSize: 500,
       flushIntervalMs: 200,
       maxBuffered: 10_000,
+      maxBufferedBytes: 64 * 1024 * 1024,
       writeTimeoutMs: 5_000,
       retryIntervalMs: 2_000,
       purgeIntervalMs: 3_600_000,
