@@ -1,5 +1,17 @@
 export { escapeKey, unescapeKey, unescapeObject } from "./keys.js";
-export { containsCardNumber, MASKED, maskRulesFrom, MaskRuleError, NO_MASKING, redactObject, redactResourceId, type MaskAction, type MaskRules } from "./mask.js";
+export {
+  containsCardNumber,
+  isCardNumberValue,
+  MASKED,
+  maskRulesFrom,
+  MaskRuleError,
+  NO_MASKING,
+  redactObject,
+  redactResourceId,
+  redactText,
+  type MaskAction,
+  type MaskRules,
+} from "./mask.js";
 export {
   AuditQueryError,
   DEFAULT_LIMIT,

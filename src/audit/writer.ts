@@ -53,6 +53,11 @@ export interface AuditStats {
 
 const DAY_MS = 86_400_000;
 
+function hasAuditSettings(data: Readonly<Record<string, unknown>>): boolean {
+  const settings = data["settings"];
+  return typeof settings === "object" && settings !== null && (settings as Record<string, unknown>)["audit"] !== undefined;
+}
+
 export class AuditLog implements DecisionRecorder {
   private buffer: DecisionRecord[] = [];
   /** The size of what is in `buffer`, and of each record (as JSON text, about what it takes in memory). */
@@ -72,6 +77,8 @@ export class AuditLog implements DecisionRecorder {
   private flushDue = false;
   private readonly timers: { flush?: NodeJS.Timeout; retry?: NodeJS.Timeout; probe?: NodeJS.Timeout; indexes?: NodeJS.Timeout; purge?: NodeJS.Timeout } = {};
   private readonly masks = new WeakMap<object, MaskRules | undefined>();
+  /** The masking rules of the last bundle that had settings.audit. */
+  private lastRules: MaskRules | undefined;
   private readonly counts = { accepted: 0, refused: 0, written: 0, spilled: 0, replayed: 0, rejected: 0, lost: 0 };
   private readonly log: Logger;
   private readonly now: () => number;
@@ -88,6 +95,14 @@ export class AuditLog implements DecisionRecorder {
   start(): void {
     this.kick(); // creates the indexes, purges, then replays what earlier runs left
     this.timers.purge = setInterval(() => void this.purge(), this.options.settings.purgeIntervalMs).unref();
+  }
+
+  /**
+   * Reads the masking rules of the bundle Verdict starts with, so that a bundle
+   * reloaded before the first decision, without settings.audit, still keeps them.
+   */
+  adoptMaskingOf(data: Readonly<Record<string, unknown>>): void {
+    this.masksOf(data);
   }
 
   ready(): boolean {
@@ -211,7 +226,15 @@ export class AuditLog implements DecisionRecorder {
     if (this.masks.has(data)) return this.masks.get(data);
     let rules: MaskRules | undefined;
     try {
-      rules = maskRulesFrom(data);
+      if (!hasAuditSettings(data) && this.lastRules) {
+        // A reloaded bundle that says nothing about masking must not turn it off.
+        this.log.warn("the policy data has no settings.audit; keeping the masking rules of the previous bundle");
+        rules = this.lastRules;
+      } else {
+        rules = maskRulesFrom(data);
+        if (!hasAuditSettings(data)) this.log.warn("the policy data has no settings.audit: only credentials are masked in audit records");
+        else this.lastRules = rules;
+      }
     } catch (error) {
       // Checked at start; a bundle that gets here with bad rules keeps nothing
       // caller-supplied rather than something it should have masked.

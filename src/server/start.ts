@@ -79,6 +79,7 @@ export async function startVerdict(config: Config, { log, mongoUri, watchOptions
       throw error;
     }
     ({ audit, store: auditStore } = openAuditLog({ config: config.audit, mongoUri, database: config.mongo.database, log }));
+    audit.adoptMaskingOf(active.data);
   } else {
     log.warn("[AUDIT DISABLED] audit.enabled is false: decisions are not recorded");
   }

@@ -18,7 +18,8 @@ import {
   type AuditSettings,
   type DecisionRecord,
 } from "../../src/audit/index.js";
-import { createLogger, silentLogger } from "../../src/observability/index.js";
+import { createLogger, silentLogger, type Logger } from "../../src/observability/index.js";
+import { captureLog } from "../support/log.js";
 import { decisionEvent, POLICY_DATA, principal, type EventOptions } from "../support/audit.js";
 import { connectTestClient, mongoUri, uniqueDatabaseName } from "../support/mongo.js";
 
@@ -46,11 +47,13 @@ interface Trail {
   decisions: ReturnType<ReturnType<MongoClient["db"]>["collection"]>;
 }
 
-function openTrail(options: { uri?: string; database?: string; spillDir?: string; settings?: Partial<AuditSettings>; timeoutMs?: number; now?: () => number } = {}): Trail {
+function openTrail(
+  options: { uri?: string; database?: string; spillDir?: string; settings?: Partial<AuditSettings>; timeoutMs?: number; now?: () => number; log?: Logger } = {},
+): Trail {
   const database = options.database ?? uniqueDatabaseName("audit");
   const spill = new SpillDirectory(options.spillDir ?? mkdtempSync(join(tmpdir(), "verdict-audit-spill-")));
   const store = AuditStore.open({ uri: options.uri ?? mongoUri(), database, timeoutMs: options.timeoutMs ?? 5_000 });
-  const log = new AuditLog({ store, spill, settings: { ...settings, ...options.settings }, log: testLog, ...(options.now ? { now: options.now } : {}) });
+  const log = new AuditLog({ store, spill, settings: { ...settings, ...options.settings }, log: options.log ?? testLog, ...(options.now ? { now: options.now } : {}) });
   log.start();
   opened.push(log);
   return { log, store, spill, database, decisions: client.db(database).collection("decisions") };
@@ -116,6 +119,22 @@ describe("writing", () => {
     const text = JSON.stringify(await trail.decisions.find({}).toArray());
     for (const secret of ["4000 0566 5566 5556", "correct horse", "5555555555554444", "alice@example.com", "password"]) expect(text).not.toContain(secret);
     expect(text).toContain("card_number");
+  });
+
+  it("keeps the last masking rules when a reloaded bundle has no settings.audit, and says so in the log", async () => {
+    const captured = captureLog();
+    const trail = openTrail({ log: captured.log });
+    const card = "4000 0566 5566 5556";
+    recordMany(trail.log, 1, () => ({ context: { card_number: card } })); // the bundle it started with
+    const reloaded = { settings: { limits: {} } }; // a new bundle whose data says nothing about masking
+    recordMany(trail.log, 2, () => ({ context: { card_number: card, note: `card ${card}` }, data: reloaded }));
+    await trail.log.flush();
+    const text = JSON.stringify(await trail.decisions.find({}).toArray());
+    expect(await trail.decisions.countDocuments()).toBe(3);
+    expect(text).not.toContain(card);
+    const warnings = captured.lines().filter((line) => String(line["msg"]).includes("no settings.audit"));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]?.["msg"]).toMatch(/keeping the masking rules of the previous bundle/);
   });
 
   it("writes every buffered record before close resolves", async () => {
