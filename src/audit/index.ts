@@ -34,7 +34,7 @@ export {
   type DecisionRecord,
   type RecordDecision,
 } from "./record.js";
-export { SpillDirectory, type SpillChunk } from "./spill.js";
+export { secureSpillRoot, SpillDirectory, SpillDirectoryError, type SpillChunk } from "./spill.js";
 export { AuditStore, AuditStoreUnavailableError, DECISIONS_COLLECTION, type AuditStoreOptions, type WriteOutcome } from "./store.js";
 export { AuditLog, type AuditLogOptions, type AuditSettings, type AuditStats } from "./writer.js";
 export { openAuditLog, type OpenAuditOptions } from "./open.js";

@@ -2,7 +2,7 @@
 import { join } from "node:path";
 import type { AuditConfig } from "../config/index.js";
 import type { Logger } from "../observability/index.js";
-import { SpillDirectory } from "./spill.js";
+import { secureSpillRoot, SpillDirectory } from "./spill.js";
 import { AuditStore } from "./store.js";
 import { AuditLog } from "./writer.js";
 
@@ -22,7 +22,9 @@ export interface OpenAuditOptions {
 export function openAuditLog({ config, mongoUri, database, log, now }: OpenAuditOptions): { audit: AuditLog; store: AuditStore } {
   // One subdirectory per database, so that records are never replayed into
   // another deployment's trail.
+  const rootNotices = secureSpillRoot(config.spillDir);
   const spill = new SpillDirectory(join(config.spillDir, database));
+  for (const notice of [...rootNotices, ...spill.notices]) log.warn({ dir: spill.dir }, notice);
   const store = AuditStore.open({ uri: mongoUri, database, timeoutMs: config.writeTimeoutMs });
   const audit = new AuditLog({ store, spill, settings: config, log, ...(now ? { now } : {}) });
   audit.start();

@@ -38,8 +38,10 @@ export interface AuditStats {
   spilled: number;
   /** Written to the database from spill files. */
   replayed: number;
-  /** Refused by the database as invalid; kept in rejected-*.jsonl. */
+  /** Refused by the database as invalid, or unreadable in a spill file; kept in rejected-*.jsonl. */
   rejected: number;
+  /** Spill file lines without a valid HMAC (not written by Verdict): never replayed, kept in rejected-*.jsonl. */
+  forged: number;
   /** Lost at shutdown: neither the database nor the spill file could take them (logged). */
   lost: number;
   /** In memory, waiting. */
@@ -79,7 +81,7 @@ export class AuditLog implements DecisionRecorder {
   private readonly masks = new WeakMap<object, MaskRules | undefined>();
   /** The masking rules of the last bundle that had settings.audit. */
   private lastRules: MaskRules | undefined;
-  private readonly counts = { accepted: 0, refused: 0, written: 0, spilled: 0, replayed: 0, rejected: 0, lost: 0 };
+  private readonly counts = { accepted: 0, refused: 0, written: 0, spilled: 0, replayed: 0, rejected: 0, forged: 0, lost: 0 };
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly retentionMs: number;
@@ -418,11 +420,20 @@ export class AuditLog implements DecisionRecorder {
       this.log.info({ file: current.path }, "replayed an audit spill file");
       return;
     }
-    const { records, bad } = next.value;
+    const { records, bad, forged } = next.value;
     if (bad.length > 0) {
       this.log.error({ file: current.path, lines: bad.length }, "unreadable lines in an audit spill file; kept in the rejected file");
       this.counts.rejected += bad.length;
       this.keepRejected(bad);
+    }
+    if (forged.length > 0) {
+      // Planted or edited: a forged ALLOW must never appear in the trail.
+      this.log.error(
+        { file: current.path, lines: forged.length },
+        "audit spill lines that Verdict did not write (no valid HMAC): not replayed, kept in the rejected file for investigation",
+      );
+      this.counts.forged += forged.length;
+      this.keepRejected(forged);
     }
     try {
       this.wrote(await this.options.store.upsert(records), true);

@@ -78,7 +78,12 @@ export async function startVerdict(config: Config, { log, mongoUri, watchOptions
       if (error instanceof MaskRuleError) throw new Error(`policy bundle ${active.source}: ${error.message}`);
       throw error;
     }
-    ({ audit, store: auditStore } = openAuditLog({ config: config.audit, mongoUri, database: config.mongo.database, log }));
+    try {
+      ({ audit, store: auditStore } = openAuditLog({ config: config.audit, mongoUri, database: config.mongo.database, log }));
+    } catch (error) {
+      await policies.close(); // e.g. a spill directory that cannot be trusted (SpillDirectoryError)
+      throw error;
+    }
     audit.adoptMaskingOf(active.data);
   } else {
     log.warn("[AUDIT DISABLED] audit.enabled is false: decisions are not recorded");

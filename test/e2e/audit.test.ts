@@ -1,7 +1,7 @@
 // The audit trail as callers and tools see it: Check over gRPC writes one record per
 // decision into MongoDB, AuditService.Query reads them back, scoped to the caller.
 import { randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
@@ -12,6 +12,7 @@ import { hashApiKey } from "../../src/server/index.js";
 import { AuditTestClient } from "../support/audit-client.js";
 import { TestClient } from "../support/grpc.js";
 import { TEST_AUDIENCE, TEST_SCOPES } from "../support/issuer.js";
+import { captureLog } from "../support/log.js";
 import { connectTestClient } from "../support/mongo.js";
 import { startTestVerdict, type TestVerdict } from "../support/verdict.js";
 
@@ -284,13 +285,37 @@ describe("when no record can be kept", () => {
       await down.stop();
       stopped = true;
       // every decision that was answered ALLOW is in the spill file; the refused one is nowhere
-      const lines = readdirSync(dir).flatMap((name) => readFileSync(join(dir, name), "utf8").split("\n").filter(Boolean));
-      const spilled = new Set(lines.map((line) => (JSON.parse(line) as { _id: string })._id));
+      const files = readdirSync(dir).filter((name) => name.endsWith(".jsonl"));
+      const lines = files.flatMap((name) => readFileSync(join(dir, name), "utf8").split("\n").filter(Boolean));
+      // each line is "<HMAC> <record as JSON>"
+      const spilled = new Set(lines.map((line) => (JSON.parse(line.slice(line.indexOf(" ") + 1)) as { _id: string })._id));
       const allowed = [...answers, again].filter((a) => a?.decision === "ALLOW").map((a) => a?.decision_id);
       for (const id of allowed) expect(spilled.has(id as string)).toBe(true);
       expect(spilled.has(refused?.decision_id as string)).toBe(false);
     } finally {
       if (!stopped) await down.stop();
     }
+  });
+});
+
+describe("the spill directory", () => {
+  it("is tightened to 0700 when Verdict starts on one with loose permissions, and the log says so", async () => {
+    const spillRoot = mkdtempSync(join(tmpdir(), "verdict-spill-"));
+    chmodSync(spillRoot, 0o777);
+    const captured = captureLog();
+    const loose = await startTestVerdict({ log: captured.log, config: { audit: { spill_dir: spillRoot } } });
+    try {
+      expect(statSync(spillRoot).mode & 0o777).toBe(0o700);
+      expect(statSync(join(spillRoot, loose.database)).mode & 0o777).toBe(0o700);
+      expect(captured.lines().some((line) => line["level"] === 40 && /had mode 0777; tightened to 0700/.test(String(line["msg"])))).toBe(true);
+    } finally {
+      await loose.stop();
+    }
+  });
+
+  it("refuses to start on a shared directory such as /tmp", async () => {
+    const shared = mkdtempSync(join(tmpdir(), "verdict-spill-"));
+    chmodSync(shared, 0o1777);
+    await expect(startTestVerdict({ config: { audit: { spill_dir: shared } } })).rejects.toThrow(/shared directory/);
   });
 });

@@ -1,6 +1,6 @@
 // The audit trail against a real MongoDB-wire server: batched writes, escaped keys,
 // masking, spill and replay, failing closed, retention, queries and their indexes.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { MongoClient } from "mongodb";
@@ -12,6 +12,7 @@ import {
   parseAuditQuery,
   publicRecord,
   SpillDirectory,
+  SpillDirectoryError,
   toSpillLine,
   buildRecord,
   maskRulesFrom,
@@ -246,7 +247,8 @@ describe("replay", () => {
     const spillDir = mkdtempSync(join(tmpdir(), "verdict-audit-spill-"));
     const batch = records(10);
     await client.db(database).collection("decisions").insertMany(batch.slice(0, 5) as never[]);
-    writeFileSync(join(spillDir, "spill-999999999-0a0a0a.jsonl"), batch.map(toSpillLine).join(""));
+    const signer = new SpillDirectory(spillDir);
+    writeFileSync(join(spillDir, "spill-999999999-0a0a0a.jsonl"), batch.map((r) => signer.signedLine(r)).join(""));
     const trail = openTrail({ database, spillDir });
     await vi.waitFor(() => expect(existsSync(join(spillDir, "spill-999999999-0a0a0a.jsonl")) || spillLines(spillDir).length > 0).toBe(false), { timeout: 10_000 });
     expect(await trail.decisions.countDocuments()).toBe(10);
@@ -255,8 +257,9 @@ describe("replay", () => {
   it("keeps unreadable lines (a torn last line) in a rejected file and replays the rest", async () => {
     const spillDir = mkdtempSync(join(tmpdir(), "verdict-audit-spill-"));
     const batch = records(3);
-    const torn = toSpillLine(records(1)[0] as DecisionRecord).slice(0, 40);
-    writeFileSync(join(spillDir, "spill-999999999-0b0b0b.jsonl"), batch.map(toSpillLine).join("") + torn);
+    const signer = new SpillDirectory(spillDir);
+    const torn = signer.signedLine(records(1)[0] as DecisionRecord).slice(0, 120);
+    writeFileSync(join(spillDir, "spill-999999999-0b0b0b.jsonl"), batch.map((r) => signer.signedLine(r)).join("") + torn);
     const trail = openTrail({ spillDir });
     await vi.waitFor(async () => expect(await trail.decisions.countDocuments()).toBe(3), { timeout: 10_000 });
     await vi.waitFor(() => expect(spillLines(spillDir)).toEqual([]));
@@ -264,6 +267,63 @@ describe("replay", () => {
     expect(rejected).toHaveLength(1);
     expect(readFileSync(join(spillDir, rejected[0] as string), "utf8")).toBe(torn + "\n");
     expect(trail.log.stats().rejected).toBe(1);
+  });
+
+  it("never replays a planted file (no HMAC, a wrong one, an edited record): logs it and keeps it for investigation", async () => {
+    const database = uniqueDatabaseName("audit_forged");
+    const spillDir = mkdtempSync(join(tmpdir(), "verdict-audit-spill-"));
+    const signer = new SpillDirectory(spillDir);
+    const [genuine, planted, wrongKey, edited] = records(4) as [DecisionRecord, DecisionRecord, DecisionRecord, DecisionRecord];
+    const forgedAllow = { ...planted, decision: "ALLOW" as const, subject: "mallory" };
+    const otherKey = new SpillDirectory(mkdtempSync(join(tmpdir(), "verdict-audit-spill-")));
+    const lines = [
+      signer.signedLine(genuine),
+      toSpillLine(forgedAllow), // written by hand, no HMAC
+      otherKey.signedLine(wrongKey), // signed with another key
+      signer.signedLine(edited).replace(`"subject":"alice"`, `"subject":"admin"`), // edited after signing
+    ];
+    writeFileSync(join(spillDir, "spill-999999998-0c0c0c.jsonl"), lines.join(""));
+    const captured = captureLog();
+    const trail = openTrail({ database, spillDir, log: captured.log });
+    await vi.waitFor(() => expect(spillLines(spillDir)).toEqual([]), { timeout: 10_000 });
+    await vi.waitFor(async () => expect(await trail.decisions.countDocuments()).toBe(1), { timeout: 10_000 });
+    expect((await trail.decisions.find({}).toArray()).map((d) => String(d._id))).toEqual([genuine._id]);
+    expect(trail.log.stats()).toMatchObject({ forged: 3, replayed: 1 });
+    const logged = captured.lines().find((line) => String(line["msg"]).includes("did not write"));
+    expect(logged).toMatchObject({ level: 50, lines: 3 });
+    const rejected = readdirSync(spillDir).filter((name) => name.startsWith("rejected-"));
+    expect(readFileSync(join(spillDir, rejected[0] as string), "utf8")).toContain("mallory");
+  });
+
+  it("tightens a spill directory and key with loose modes, and says so", () => {
+    const dir = mkdtempSync(join(tmpdir(), "verdict-audit-spill-"));
+    chmodSync(dir, 0o777);
+    const first = new SpillDirectory(dir);
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    expect(statSync(join(dir, "spill.key")).mode & 0o777).toBe(0o600);
+    expect(first.notices).toEqual([expect.stringMatching(/had mode 0777; tightened to 0700/)]);
+    chmodSync(join(dir, "spill.key"), 0o644);
+    const second = new SpillDirectory(dir);
+    expect(statSync(join(dir, "spill.key")).mode & 0o777).toBe(0o600);
+    expect(second.notices).toEqual([expect.stringMatching(/key .* had mode 0644; tightened to 0600/)]);
+    // both see the same key: one process replays what another signed
+    const record = records(1)[0] as DecisionRecord;
+    expect(second.signedLine(record)).toBe(first.signedLine(record));
+  });
+
+  it("refuses a shared spill directory (sticky, like /tmp) and one owned by another user", () => {
+    const shared = mkdtempSync(join(tmpdir(), "verdict-audit-spill-"));
+    chmodSync(shared, 0o1777);
+    expect(() => new SpillDirectory(shared)).toThrow(SpillDirectoryError);
+    expect(() => new SpillDirectory(shared)).toThrow(/shared directory/);
+    let foreign: string;
+    if (process.getuid?.() === 0) {
+      foreign = mkdtempSync(join(tmpdir(), "verdict-audit-spill-"));
+      chownSync(foreign, 65534, 65534);
+    } else {
+      foreign = "/"; // owned by root
+    }
+    expect(() => new SpillDirectory(foreign)).toThrow(/belongs to user/);
   });
 
   it("claims the files of processes that are gone, and leaves those of live processes alone", () => {
