@@ -4,8 +4,9 @@ import data.verdict
 
 human(scopes) := {
 	"subject": "user-123",
+	"issuer": "https://issuer.example",
 	"client_id": "web-app",
-	"client_type": "",
+	"client_type": "web",
 	"scopes": scopes,
 	"actors": [],
 	"delegation_depth": 0,
@@ -72,7 +73,7 @@ test_an_allow_strips_the_rule_from_its_obligations_and_explains_them if {
 	d.effect == "allow"
 	d.obligations == [{
 		"type": "reserve",
-		"key": ["payments:transfer", "daily_per_user", "user-123"],
+		"key": ["payments:transfer", "daily_per_user", "https://issuer.example", "user-123"],
 		"amount": 100,
 		"limit": 1000,
 		"window": "day",
@@ -82,7 +83,7 @@ test_an_allow_strips_the_rule_from_its_obligations_and_explains_them if {
 		"kind": "obligation",
 		"rule": "transactions.daily_per_user",
 		"code": "reserve",
-		"message": "reserve 100 against a limit of 1000 per day on payments:transfer/daily_per_user/user-123",
+		"message": "reserve 100 against a limit of 1000 per day on payments:transfer/daily_per_user/https://issuer.example/user-123",
 	}]
 }
 
@@ -93,7 +94,7 @@ test_an_entry_without_a_rule_is_explained_as_unnamed if {
 
 test_a_transfer_reads_the_users_spend_today if {
 	q := verdict.state_queries with input as request("payments:transfer", human(["payments:write"]), {"amount": 100})
-	q == [{"name": "spent_today", "type": "counter", "key": ["payments:transfer", "daily_per_user", "user-123"], "window": "day"}]
+	q == [{"name": "spent_today", "type": "counter", "key": ["payments:transfer", "daily_per_user", "https://issuer.example", "user-123"], "window": "day"}]
 }
 
 test_reading_an_invoice_reads_no_state if {
@@ -105,5 +106,5 @@ test_explain_names_every_kind_of_obligation_with_a_message if {
 	agent := object.union(human(["accounts:write"]), {"client_id": "agent-7", "client_type": "ai-agent", "token_id": "jti-1", "issuer": "i", "acr": "phr", "auth_time": 1700000000})
 	d := verdict.decision with input as request("invoices:read", object.union(agent, {"scopes": ["invoices:read"]}), {})
 	messages := {h.rule: h.message | some h in d.explain}
-	messages["rates.per_agent"] == "count this request against a limit of 120 per sliding:60 on rate/agent/agent-7"
+	messages["rates.per_agent"] == "count this request against a limit of 120 per sliding:60 on rate/agent/i/agent-7"
 }

@@ -91,8 +91,8 @@ describe("every decision is a record", () => {
       reasons: [],
       obligations: [
         // an AI agent's request is rate counted (policy library: rates.rego), and the record shows it
-        { type: "rate", key: "rate/user/alice", amount: 1, limit: 300, window: "sliding:60", total: 1 },
-        { type: "rate", key: "rate/agent/agent-1", amount: 1, limit: 120, window: "sliding:60", total: 1 },
+        { type: "rate", key: `rate/user/${encodeURIComponent(t.issuer.issuer)}/alice`, amount: 1, limit: 300, window: "sliding:60", total: 1 },
+        { type: "rate", key: `rate/agent/${encodeURIComponent(t.issuer.issuer)}/agent-1`, amount: 1, limit: 120, window: "sliding:60", total: 1 },
       ],
       policy_revision: response.policy_revision,
       request_id: "req-read-1",
@@ -126,7 +126,7 @@ describe("every decision is a record", () => {
     const first = await invoices.check({ token, action: "payments:transfer", resource: { type: "account", id: "acc-1" }, context: { amount: 400 } });
     const second = await invoices.check({ token, action: "payments:transfer", resource: { type: "account", id: "acc-1" }, context: { amount: 400 } });
     const third = await invoices.check({ token, action: "payments:transfer", resource: { type: "account", id: "acc-1" }, context: { amount: 400 } });
-    expect((await recordOf(first)).obligations).toEqual([{ type: "reserve", key: "payments%3Atransfer/daily_per_user/payer-1", amount: 400, limit: 1000, window: "day", total: 400 }]);
+    expect((await recordOf(first)).obligations).toEqual([{ type: "reserve", key: `payments%3Atransfer/daily_per_user/${encodeURIComponent(t.issuer.issuer)}/payer-1`, amount: 400, limit: 1000, window: "day", total: 400 }]);
     expect((await recordOf(second)).obligations[0]).toMatchObject({ amount: 400, total: 800 });
     expect(await recordOf(third)).toMatchObject({ decision: "DENY", reasons: [{ code: "limit_exceeded" }], obligations: [] });
   });

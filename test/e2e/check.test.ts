@@ -72,7 +72,8 @@ describe("Check over gRPC", () => {
     const response = await t.client.check({ token, action: "payments:transfer", context: { amount: 250 } });
     expect(response.decision).toBe("ALLOW");
     expect(response.obligations).toEqual([
-      { type: "reserve", key: "payments%3Atransfer/daily_per_user/user-reports", amount: 250, limit: 1000, window: "day", total: 250 },
+      // state is keyed by issuer and subject (the issuer's URL, escaped as a key part)
+      { type: "reserve", key: `payments%3Atransfer/daily_per_user/${encodeURIComponent(t.issuer.issuer)}/user-reports`, amount: 250, limit: 1000, window: "day", total: 250 },
     ]);
   });
 

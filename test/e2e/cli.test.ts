@@ -56,13 +56,14 @@ describe("verdict serve --profile dev and verdict check", () => {
   });
 
   it("answers ALLOW, DENY and STEP_UP as one JSON object with enum names, exit 0 each time", async () => {
-    const token = (await verdict(["dev-token", "--sub", "alice", "--client-id", "agent-1", "--scope", "invoices:read"])).stdout.trim();
-    const writer = (await verdict(["dev-token", "--sub", "alice", "--client-id", "agent-1", "--scope", "invoices:write"])).stdout.trim();
+    // a person's web client (without --client-type the demo policy would treat it as an agent)
+    const token = (await verdict(["dev-token", "--sub", "alice", "--client-id", "web-app", "--client-type", "web", "--scope", "invoices:read"])).stdout.trim();
+    const writer = (await verdict(["dev-token", "--sub", "alice", "--client-id", "web-app", "--client-type", "web", "--scope", "invoices:write"])).stdout.trim();
     const ask = (t: string, action: string) => verdict(["check", "--addr", server.address, "--token", t, "--action", action, "--resource", "invoice/inv-1"]);
 
     const allow = await ask(token, "invoices:read");
     expect(allow.code).toBe(0);
-    expect(JSON.parse(allow.stdout)).toMatchObject({ decision: "ALLOW", principal: { subject: "alice", client_id: "agent-1" } });
+    expect(JSON.parse(allow.stdout)).toMatchObject({ decision: "ALLOW", principal: { subject: "alice", client_id: "web-app", client_type: "web" } });
 
     const deny = await ask(token, "invoices:dispute");
     expect(deny.code).toBe(0);
