@@ -9,6 +9,8 @@ import { toolPath } from "../paths.js";
 export interface MongoServerProcess {
   uri: string;
   kind: "local-mongo" | "mongod";
+  /** The server's process id (tests kill it with SIGKILL to prove durability). */
+  pid: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -34,7 +36,7 @@ export async function startLocalMongo(options: { dbpath?: string; port?: number 
   // stdin stays open as a pipe: if this process dies, local-mongo sees EOF and exits.
   const child = spawn(toolPath("local-mongo"), args, { stdio: ["pipe", "pipe", "pipe"] });
   const port = await waitForLine(child, /local-mongo listening on 127\.0\.0\.1:(\d+)/, "local-mongo");
-  return { uri: `mongodb://127.0.0.1:${port}/?directConnection=true`, kind: "local-mongo", stop: () => stopChild(child) };
+  return { uri: `mongodb://127.0.0.1:${port}/?directConnection=true`, kind: "local-mongo", pid: child.pid, stop: () => stopChild(child) };
 }
 
 export async function startMongod(options: { dbpath: string }): Promise<MongoServerProcess> {
@@ -44,7 +46,7 @@ export async function startMongod(options: { dbpath: string }): Promise<MongoSer
     stdio: ["ignore", "pipe", "pipe"],
   });
   await waitForLine(child, /Waiting for connections/, "mongod");
-  return { uri: `mongodb://127.0.0.1:${port}/?directConnection=true`, kind: "mongod", stop: () => stopChild(child) };
+  return { uri: `mongodb://127.0.0.1:${port}/?directConnection=true`, kind: "mongod", pid: child.pid, stop: () => stopChild(child) };
 }
 
 function waitForLine(child: ChildProcess, pattern: RegExp, name: string): Promise<string> {
