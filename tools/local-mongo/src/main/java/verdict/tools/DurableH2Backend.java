@@ -9,10 +9,13 @@ import de.bwaldvogel.mongo.wire.message.MongoMessage;
 import org.h2.mvstore.MVStore;
 
 /**
- * H2Backend, made durable before it acknowledges: after every command that can
- * write, the MVStore is committed and synced to disk before the answer goes back.
- * H2Backend alone commits in the background about once a second, so a kill -9
- * lost what it had acknowledged in the last second (28 audit records in one run).
+ * H2Backend, made durable before it acknowledges. H2Backend alone commits its
+ * MVStore in the background about once a second, so a kill -9 lost what it had
+ * acknowledged in the last second (28 audit records in one run). Here every command
+ * that writes is committed to the store file before its answer goes back, so a
+ * killed process loses nothing it acknowledged; a write that asks to be journaled
+ * (writeConcern j: true or w: "majority", as the audit trail's) is also synced to
+ * the disk first, as mongod would, so it survives the machine going down too.
  */
 final class DurableH2Backend extends H2Backend {
 
@@ -32,9 +35,10 @@ final class DurableH2Backend extends H2Backend {
             return super.handleMessage(message);
         } finally {
             // Also when the command failed part-way (an unordered insert with a
-            // duplicate key): what it did write is on disk before the error is sent.
-            if (isWrite(message.getDocument())) {
-                persist();
+            // duplicate key): what it did write is in the file before the error is sent.
+            Document command = message.getDocument();
+            if (isWrite(command)) {
+                persist(journaled(command));
             }
         }
     }
@@ -46,9 +50,21 @@ final class DurableH2Backend extends H2Backend {
         return false;
     }
 
-    private void persist() {
+    private static boolean journaled(Document command) {
+        Object concern = command.get("writeConcern");
+        if (!(concern instanceof Document writeConcern)) {
+            return false;
+        }
+        return Boolean.TRUE.equals(writeConcern.get("j")) || "majority".equals(writeConcern.get("w"));
+    }
+
+    private void persist(boolean sync) {
         MVStore store = getMvStore();
-        store.commit();
-        store.sync();
+        if (store.hasUnsavedChanges()) {
+            store.commit(); // written to the file: a killed process loses nothing acknowledged
+        }
+        if (sync) {
+            store.sync(); // and on the disk
+        }
     }
 }

@@ -16,8 +16,9 @@ import de.bwaldvogel.mongo.backend.memory.MemoryBackend;
  * local-mongo --port PORT [--dbpath DIR] [--exit-with-stdin]
  *
  * Listens on 127.0.0.1 only. With --dbpath the data persists in DIR (an H2 MVStore
- * file, committed and synced before each write is acknowledged, so a kill -9 loses
- * nothing acknowledged), otherwise it lives in memory. For development and tests,
+ * file, committed to the file before each write is acknowledged, and synced to disk
+ * too when the write asks to be journaled, so a kill -9 loses nothing
+ * acknowledged), otherwise it lives in memory. For development and tests,
  * not production. Stops on SIGTERM/SIGINT. --port 0 picks a free
  * port. Prints one line "local-mongo listening on 127.0.0.1:PORT" once it accepts
  * connections, so a parent process can wait for it. --exit-with-stdin stops the
@@ -68,7 +69,7 @@ public final class LocalMongo {
         }
 
         // With --dbpath: H2's MVStore in that directory (data survives restarts and
-        // kill -9: DurableH2Backend commits and syncs before acknowledging a write).
+        // kill -9: DurableH2Backend commits before acknowledging a write).
         // Without: mongo-java-server's memory backend, which keeps documents as
         // objects rather than serializing each one into an in-memory MVStore (about
         // twice as fast, which matters when it shares two cores with what it tests).
