@@ -4,8 +4,9 @@ import data.verdict
 
 human(scopes) := {
 	"subject": "user-123",
+	"issuer": "https://issuer.example",
 	"client_id": "web-app",
-	"client_type": "",
+	"client_type": "web",
 	"scopes": scopes,
 	"actors": [],
 	"delegation_depth": 0,
@@ -72,7 +73,7 @@ test_an_allow_strips_the_rule_from_its_obligations_and_explains_them if {
 	d.effect == "allow"
 	d.obligations == [{
 		"type": "reserve",
-		"key": ["payments:transfer", "daily_per_user", "user-123"],
+		"key": ["payments:transfer", "daily_per_user", "https://issuer.example", "user-123"],
 		"amount": 100,
 		"limit": 1000,
 		"window": "day",
@@ -93,7 +94,7 @@ test_an_entry_without_a_rule_is_explained_as_unnamed if {
 
 test_a_transfer_reads_the_users_spend_today if {
 	q := verdict.state_queries with input as request("payments:transfer", human(["payments:write"]), {"amount": 100})
-	q == [{"name": "spent_today", "type": "counter", "key": ["payments:transfer", "daily_per_user", "user-123"], "window": "day"}]
+	q == [{"name": "spent_today", "type": "counter", "key": ["payments:transfer", "daily_per_user", "https://issuer.example", "user-123"], "window": "day"}]
 }
 
 test_reading_an_invoice_reads_no_state if {
@@ -111,5 +112,5 @@ test_explain_carries_every_obligation_it_names_for_verdict_to_word if {
 		h.obligation.type == h.code
 	}
 	explained := {h.rule: h.obligation | some h in hits}
-	explained["rates.per_agent"] == {"type": "rate", "key": ["rate", "agent", "agent-7"], "limit": 120, "window": "sliding:60", "reason": explained["rates.per_agent"].reason}
+	explained["rates.per_agent"] == {"type": "rate", "key": ["rate", "agent", "i", "agent-7"], "limit": 120, "window": "sliding:60", "reason": explained["rates.per_agent"].reason}
 }

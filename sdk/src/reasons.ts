@@ -19,6 +19,8 @@ export const TOKEN_REASONS = {
   audience_mismatch: "The token is not meant for the API that is asking.",
   token_expired: "The token has expired.",
   token_not_yet_valid: "The token is not valid yet.",
+  token_lifetime_too_long: "The token's lifetime (exp) is longer than the configured maximum.",
+  auth_time_invalid: "The token says the user authenticated in the future (auth_time).",
   claim_missing: "A required claim is missing from the token.",
   claim_type_invalid: "A claim in the token has the wrong type.",
   claim_duplicate: "The token repeats a claim or header name.",

@@ -17,6 +17,8 @@ export const auditSchema = (ctx: ConfigContext) =>
       batch_size: z.number().int().min(1).max(10_000).default(500),
       flush_interval_ms: z.number().int().min(1).max(60_000).default(200),
       max_buffered: z.number().int().min(1).max(1_000_000).default(10_000),
+      /** The same buffer bounded in bytes (records as JSON), whichever limit comes first. */
+      max_buffered_bytes: z.number().int().min(1_048_576).max(4_294_967_296).default(67_108_864),
       write_timeout_ms: z.number().int().min(50).max(120_000).default(5_000),
       retry_interval_ms: z.number().int().min(50).max(600_000).default(2_000),
       purge_interval_ms: z.number().int().min(1_000).max(86_400_000).default(3_600_000),

@@ -1,5 +1,17 @@
 export { escapeKey, unescapeKey, unescapeObject } from "./keys.js";
-export { containsCardNumber, MASKED, maskRulesFrom, MaskRuleError, NO_MASKING, redactObject, redactResourceId, type MaskAction, type MaskRules } from "./mask.js";
+export {
+  containsCardNumber,
+  isCardNumberValue,
+  MASKED,
+  maskRulesFrom,
+  MaskRuleError,
+  NO_MASKING,
+  redactObject,
+  redactResourceId,
+  redactText,
+  type MaskAction,
+  type MaskRules,
+} from "./mask.js";
 export {
   AuditQueryError,
   DEFAULT_LIMIT,
@@ -21,7 +33,7 @@ export {
   type DecisionRecord,
   type RecordDecision,
 } from "./record.js";
-export { SpillDirectory, type SpillChunk } from "./spill.js";
+export { secureSpillRoot, SpillDirectory, SpillDirectoryError, type SpillChunk } from "./spill.js";
 export { AuditStore, AuditStoreUnavailableError, DECISIONS, INDEXES, type WriteOutcome } from "./store.js";
 export { AuditLog, type AuditLogOptions, type AuditSettings, type AuditStats } from "./writer.js";
 export { auditSchema, type AuditConfig } from "./config.js";

@@ -1,7 +1,10 @@
 // Masking: the policy data names the context and resource fields that must never
 // reach the audit trail (docs/audit.md). `drop` removes a field, `mask` keeps the
-// key with the value replaced, and `detect: ["card_number"]` masks any string that
-// holds a card number (Luhn-valid, 13-19 digits) wherever it is.
+// key with the value replaced, and `detect: ["card_number"]` masks any value or key
+// that holds a card number (Luhn-valid, 13-19 digits, as text or as a JSON number)
+// wherever it is. Credentials are masked whatever the rules say: a value under an
+// `authorization` key, an HTTP credential ("Bearer ...") and anything shaped like
+// a JWT, anywhere.
 import type { JsonObject, JsonValue } from "@verdict/sdk/wire";
 import { VerdictError } from "../errors/index.js";
 import { escapeKey, setOwn } from "./keys.js";
@@ -124,8 +127,32 @@ function compile(rules: readonly PathRule[]): Compiled {
 export function redactResourceId(id: string, rules: MaskRules): string {
   if (id === "") return id;
   if (rules.resourceId === "drop") return "";
-  if (rules.resourceId === "mask" || (rules.detectCardNumbers && containsCardNumber(id))) return MASKED;
-  return id;
+  if (rules.resourceId === "mask") return MASKED;
+  return redactText(id, rules.detectCardNumbers);
+}
+
+/** Free text from the caller (a request id, a resource id): masked when it holds a credential, or a card number when detected. */
+export function redactText(text: string, detectCardNumbers: boolean): string {
+  return isSecretText(text, detectCardNumbers) ? MASKED : text;
+}
+
+/** Keys whose values are credentials, masked whatever the rules say (compared lowercased, "-" as "_"). */
+const CREDENTIAL_KEYS = new Set(["authorization", "proxy_authorization"]);
+
+// A JWS or JWE anywhere in the text: its header is base64url JSON, so it starts "eyJ".
+const JWT_LIKE = /eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*/;
+// An HTTP credential as an Authorization header carries it (RFC 9110 §11.4).
+const HTTP_CREDENTIAL = /^\s*(bearer|dpop|basic|mac|negotiate)\s+[\x21-\x7e]{8,}/i;
+
+function isSecretText(text: string, detectCardNumbers: boolean): boolean {
+  return JWT_LIKE.test(text) || HTTP_CREDENTIAL.test(text) || (detectCardNumbers && containsCardNumber(text));
+}
+
+/** A card number sent as a JSON number (its digits are what a Luhn check reads). */
+export function isCardNumberValue(value: number): boolean {
+  if (!Number.isInteger(value) || value < 1e12 || value >= 1e19) return false;
+  // Past 2^53 the number is no longer exact: it held a 17-19 digit number, masked either way.
+  return !Number.isSafeInteger(value) || luhn(String(value));
 }
 
 interface State {
@@ -136,12 +163,14 @@ interface State {
 function walkObject(object: JsonObject, states: readonly State[], rules: Compiled, detect: boolean): JsonObject {
   const out: JsonObject = {};
   const matching = rules.anywhere.size > 0 || states.length > 0;
+  let maskedKeys = 0;
   for (const [key, value] of Object.entries(object)) {
     let action: MaskAction | undefined;
     const next: State[] = [];
+    const lower = key.toLowerCase();
+    if (CREDENTIAL_KEYS.has(lower.replaceAll("-", "_"))) action = "mask";
     if (matching) {
-      const lower = key.toLowerCase();
-      action = rules.anywhere.get(lower);
+      action = rules.anywhere.get(lower) ?? action;
       const seen = new Set<number>();
       for (const state of states) {
         const rule = rules.general[state.rule] as PathRule;
@@ -156,7 +185,9 @@ function walkObject(object: JsonObject, states: readonly State[], rules: Compile
       }
     }
     if (action === "drop") continue;
-    setOwn(out, escapeKey(key), action === "mask" ? MASKED : walkValue(value, next, rules, detect));
+    // A key can carry a secret too ({"4111 1111 1111 1111": "visa"}): it is replaced, numbered so keys stay distinct.
+    const stored = isSecretText(key, detect) ? (maskedKeys++ === 0 ? MASKED : `${MASKED}#${maskedKeys}`) : key;
+    setOwn(out, escapeKey(stored), action === "mask" ? MASKED : walkValue(value, next, rules, detect));
   }
   return out;
 }
@@ -164,7 +195,8 @@ function walkObject(object: JsonObject, states: readonly State[], rules: Compile
 function walkValue(value: JsonValue, states: readonly State[], rules: Compiled, detect: boolean): JsonValue {
   if (Array.isArray(value)) return value.map((item) => walkValue(item, states, rules, detect));
   if (value !== null && typeof value === "object") return walkObject(value, states, rules, detect);
-  if (detect && typeof value === "string" && containsCardNumber(value)) return MASKED;
+  if (typeof value === "string") return redactText(value, detect);
+  if (detect && typeof value === "number" && isCardNumberValue(value)) return MASKED;
   return value;
 }
 
@@ -182,14 +214,29 @@ function rest(segments: readonly string[], pos: number): boolean {
   return true;
 }
 
-// 13-19 digits, optionally in groups separated by single spaces or dashes, not part
-// of a longer run of digits. One Luhn check per candidate keeps this linear.
-const CARD_CANDIDATE = /(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)/g;
+// Groups of digits separated by up to three spaces, dots, slashes, dashes or
+// underscores ("4111.1111.1111.1111", "4111  1111 / 1111 1111"). Any run of whole
+// groups holding 13-19 digits is a candidate, so a card beside other digits is
+// still found; a group of more than 19 digits is part of something longer.
+const DIGIT_GROUPS = /\d+(?:[\s./_-]{1,3}\d+)*/g;
+const SEPARATORS = /[\s./_-]+/;
 
 export function containsCardNumber(text: string): boolean {
   if (text.length < 13) return false;
-  for (const match of text.matchAll(CARD_CANDIDATE)) {
-    if (luhn(match[0].replace(/[ -]/g, ""))) return true;
+  // Full-width and other compatibility digits ("４１１１") read as the digits they are.
+  // eslint-disable-next-line no-control-regex -- any character outside ASCII, control characters included
+  const normalized = /[^\x00-\x7f]/.test(text) ? text.normalize("NFKC") : text;
+  for (const match of normalized.matchAll(DIGIT_GROUPS)) {
+    if (match[0].length < 13) continue;
+    const groups = match[0].split(SEPARATORS);
+    for (let first = 0; first < groups.length; first++) {
+      let digits = "";
+      for (let last = first; last < groups.length; last++) {
+        digits += groups[last];
+        if (digits.length > 19) break;
+        if (digits.length >= 13 && luhn(digits)) return true;
+      }
+    }
   }
   return false;
 }

@@ -7,7 +7,7 @@ import type { Challenge, DecisionEvent, DecisionName, DecisionResult } from "../
 import { VerdictError } from "../errors/index.js";
 import { actorsOf, sha256Hex } from "../token/index.js";
 import { unescapeObject } from "./keys.js";
-import { redactObject, redactResourceId, type MaskRules } from "./mask.js";
+import { redactObject, redactResourceId, redactText, type MaskRules } from "./mask.js";
 
 /** ERROR: the Check ended in an internal error; the caller got gRPC INTERNAL and no decision. */
 export type RecordDecision = DecisionName | "ERROR";
@@ -124,7 +124,7 @@ export function buildRecord(event: DecisionEvent, { masks, retentionMs }: BuildO
     policy_revision: result?.policyRevision ?? event.policy.revision,
     ...shadowPart(result),
     latency_ms: Math.round(event.latencyMs * 1000) / 1000,
-    request_id: input.requestId,
+    request_id: redactText(input.requestId, masks?.detectCardNumbers ?? true),
     token: { ...(principal?.tokenId !== undefined ? { jti: principal.tokenId } : {}), ...(sha256 !== undefined ? { sha256 } : {}) },
     dry_run: input.dryRun,
   };

@@ -12,7 +12,11 @@ import { buildRecord, type DecisionRecord } from "./record.js";
 import type { SpillChunk, SpillDirectory } from "./spill.js";
 import type { AuditStore, WriteOutcome } from "./store.js";
 
-export type AuditSettings = Pick<AuditConfig, "retention_days" | "batch_size" | "flush_interval_ms" | "max_buffered" | "retry_interval_ms" | "purge_interval_ms">;
+export type AuditSettings = Pick<AuditConfig, "retention_days" | "batch_size" | "flush_interval_ms" | "max_buffered" | "retry_interval_ms" | "purge_interval_ms"> &
+  Partial<Pick<AuditConfig, "max_buffered_bytes">>;
+
+/** Default of audit.max_buffered_bytes. */
+export const DEFAULT_MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
 
 export interface AuditLogOptions {
   store: AuditStore;
@@ -34,12 +38,16 @@ export interface AuditStats {
   spilled: number;
   /** Written to the database from spill files. */
   replayed: number;
-  /** Refused by the database as invalid; kept in rejected-*.jsonl. */
+  /** Refused by the database as invalid, or unreadable in a spill file; kept in rejected-*.jsonl. */
   rejected: number;
+  /** Spill file lines without a valid HMAC (not written by Verdict): never replayed, kept in rejected-*.jsonl. */
+  forged: number;
   /** Lost at shutdown: neither the database nor the spill file could take them (logged). */
   lost: number;
   /** In memory, waiting. */
   buffered: number;
+  /** Their size (as JSON text), bounded by audit.max_buffered_bytes. */
+  bufferedBytes: number;
   /** In memory, in the write under way. */
   writing: number;
   databaseAvailable: boolean;
@@ -47,8 +55,16 @@ export interface AuditStats {
 
 const DAY_MS = 86_400_000;
 
+function hasAuditSettings(data: Readonly<Record<string, unknown>>): boolean {
+  const settings = data["settings"];
+  return typeof settings === "object" && settings !== null && (settings as Record<string, unknown>)["audit"] !== undefined;
+}
+
 export class AuditLog implements DecisionRecorder {
   private buffer: DecisionRecord[] = [];
+  /** The size of what is in `buffer`, and of each record (as JSON text, about what it takes in memory). */
+  private bufferedBytes = 0;
+  private readonly sizes = new WeakMap<DecisionRecord, number>();
   private available = true;
   private spillFailing = false;
   private phase: "open" | "closing" | "closed" = "open";
@@ -63,7 +79,9 @@ export class AuditLog implements DecisionRecorder {
   private flushDue = false;
   private readonly timers: { flush?: NodeJS.Timeout; retry?: NodeJS.Timeout; probe?: NodeJS.Timeout; indexes?: NodeJS.Timeout; purge?: NodeJS.Timeout } = {};
   private readonly masks = new WeakMap<object, MaskRules | undefined>();
-  private readonly counts = { accepted: 0, refused: 0, written: 0, spilled: 0, replayed: 0, rejected: 0, lost: 0 };
+  /** The masking rules of the last bundle that had settings.audit. */
+  private lastRules: MaskRules | undefined;
+  private readonly counts = { accepted: 0, refused: 0, written: 0, spilled: 0, replayed: 0, rejected: 0, forged: 0, lost: 0 };
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly retentionMs: number;
@@ -81,8 +99,36 @@ export class AuditLog implements DecisionRecorder {
     this.timers.purge = setInterval(() => void this.purge(), this.options.settings.purge_interval_ms).unref();
   }
 
+  /**
+   * Reads the masking rules of the bundle Verdict starts with, so that a bundle
+   * reloaded before the first decision, without settings.audit, still keeps them.
+   */
+  adoptMaskingOf(data: Readonly<Record<string, unknown>>): void {
+    this.masksOf(data);
+  }
+
   ready(): boolean {
-    return !(this.buffer.length >= this.options.settings.max_buffered && this.spillFailing);
+    return !(this.bufferFull(0) && this.spillFailing);
+  }
+
+  /** Full by count (max_buffered) or by bytes (max_buffered_bytes) once `adding` more bytes come in. */
+  private bufferFull(adding: number): boolean {
+    const maxBytes = this.options.settings.max_buffered_bytes ?? DEFAULT_MAX_BUFFERED_BYTES;
+    return this.buffer.length >= this.options.settings.max_buffered || (this.buffer.length > 0 && this.bufferedBytes + adding > maxBytes);
+  }
+
+  /** Takes up to `count` records from the front of the buffer (all when undefined). */
+  private drain(count?: number): DecisionRecord[] {
+    const taken = count === undefined ? this.buffer.splice(0) : this.buffer.splice(0, count);
+    for (const record of taken) this.bufferedBytes -= this.sizes.get(record) ?? 0;
+    if (this.buffer.length === 0) this.bufferedBytes = 0;
+    return taken;
+  }
+
+  /** Puts records back at the front of the buffer (a write that failed). */
+  private putBack(records: readonly DecisionRecord[]): void {
+    this.buffer.unshift(...records);
+    for (const record of records) this.bufferedBytes += this.sizes.get(record) ?? 0;
   }
 
   record(event: DecisionEvent): boolean {
@@ -95,23 +141,27 @@ export class AuditLog implements DecisionRecorder {
       return false;
     }
     if (this.phase === "closed") return this.take([record], () => this.spillRecords([record]));
-    if (this.buffer.length >= this.options.settings.max_buffered) {
-      // The database is not keeping up, or is down: memory stays bounded by moving
-      // what is buffered to the spill file now; it is replayed from there.
+    const size = JSON.stringify(record).length;
+    this.sizes.set(record, size);
+    if (this.bufferFull(size)) {
+      // The database is not keeping up, or is down: memory stays bounded, in records
+      // and in bytes, by moving what is buffered to the spill file now; it is
+      // replayed from there.
       return this.take([record], () => {
         if (!this.spillRecords([...this.buffer, record])) return false;
-        this.buffer = [];
+        this.drain();
         return true;
       });
     }
     this.buffer.push(record);
+    this.bufferedBytes += size;
     this.counts.accepted += 1;
     this.schedule();
     return true;
   }
 
   stats(): AuditStats {
-    return { ...this.counts, buffered: this.buffer.length, writing: this.writing, databaseAvailable: this.available };
+    return { ...this.counts, buffered: this.buffer.length, bufferedBytes: this.bufferedBytes, writing: this.writing, databaseAvailable: this.available };
   }
 
   /** Writes what is buffered now and waits for it (tests, and anyone who needs the trail current). */
@@ -143,17 +193,17 @@ export class AuditLog implements DecisionRecorder {
     this.replaying = undefined;
     while (this.buffer.length > 0) {
       if (this.available) {
-        const batch = this.buffer.splice(0, this.options.settings.batch_size);
+        const batch = this.drain(this.options.settings.batch_size);
         try {
           this.wrote(await this.options.store.insert(batch));
           continue;
         } catch (error) {
           this.available = false;
           this.log.warn({ err: (error as Error).message }, "audit database unavailable at shutdown; spilling what is left");
-          this.buffer.unshift(...batch);
+          this.putBack(batch);
         }
       }
-      const rest = this.buffer.splice(0);
+      const rest = this.drain();
       if (!this.spillRecords(rest)) {
         this.counts.lost += rest.length;
         this.log.fatal({ lost: rest.length, dir: this.options.spill.dir }, "audit records lost at shutdown: the database and the spill file both failed");
@@ -177,7 +227,15 @@ export class AuditLog implements DecisionRecorder {
     if (this.masks.has(data)) return this.masks.get(data);
     let rules: MaskRules | undefined;
     try {
-      rules = maskRulesFrom(data);
+      if (!hasAuditSettings(data) && this.lastRules) {
+        // A reloaded bundle that says nothing about masking must not turn it off.
+        this.log.warn("the policy data has no settings.audit; keeping the masking rules of the previous bundle");
+        rules = this.lastRules;
+      } else {
+        rules = maskRulesFrom(data);
+        if (!hasAuditSettings(data)) this.log.warn("the policy data has no settings.audit: only credentials are masked in audit records");
+        else this.lastRules = rules;
+      }
     } catch (error) {
       // Checked at start; a bundle that gets here with bad rules keeps nothing
       // caller-supplied rather than something it should have masked.
@@ -223,7 +281,7 @@ export class AuditLog implements DecisionRecorder {
     if (!this.indexesReady && this.available && !this.timers.indexes) await this.createIndexes();
     while (this.phase === "open") {
       if (this.buffer.length >= this.options.settings.batch_size || (this.flushDue && this.buffer.length > 0)) {
-        const batch = this.buffer.splice(0, this.options.settings.batch_size);
+        const batch = this.drain(this.options.settings.batch_size);
         if (this.buffer.length === 0) this.flushDue = false;
         if (!(await this.writeBatch(batch))) return;
       } else if (this.replayPending && this.available) {
@@ -248,7 +306,7 @@ export class AuditLog implements DecisionRecorder {
       }
     }
     if (this.spillRecords(batch)) return true;
-    this.buffer.unshift(...batch);
+    this.putBack(batch);
     this.retryLater(() => {
       this.flushDue = true;
       this.kick();
@@ -361,11 +419,20 @@ export class AuditLog implements DecisionRecorder {
       this.log.info({ file: current.path }, "replayed an audit spill file");
       return;
     }
-    const { records, bad } = next.value;
+    const { records, bad, forged } = next.value;
     if (bad.length > 0) {
       this.log.error({ file: current.path, lines: bad.length }, "unreadable lines in an audit spill file; kept in the rejected file");
       this.counts.rejected += bad.length;
       this.keepRejected(bad);
+    }
+    if (forged.length > 0) {
+      // Planted or edited: a forged ALLOW must never appear in the trail.
+      this.log.error(
+        { file: current.path, lines: forged.length },
+        "audit spill lines that Verdict did not write (no valid HMAC): not replayed, kept in the rejected file for investigation",
+      );
+      this.counts.forged += forged.length;
+      this.keepRejected(forged);
     }
     try {
       this.wrote(await this.options.store.upsert(records), true);

@@ -20,6 +20,10 @@ export const usage = `verdict check --token T --action A --resource TYPE/ID [opt
   --tls-ca FILE      connect with TLS, trusting this CA (PEM)
   --tls-cert FILE    with --tls-key: a client certificate for mutual TLS
   --tls-name NAME    the server name to verify (default: the host of --addr)
+  --insecure-plaintext
+                     allow a plaintext connection to an address beyond
+                     loopback (the API key and the token travel in clear);
+                     without it, such an --addr needs --tls-ca
   --explain          also show which policy rules fired (and what a shadow
                      bundle said), under "explanation"
   --timeout-ms N     deadline of the call (default 5000)
@@ -44,6 +48,7 @@ export async function check(argv: string[], env: Environment): Promise<void> {
     "tls-cert": { type: "string" },
     "tls-key": { type: "string" },
     "tls-name": { type: "string" },
+    "insecure-plaintext": { type: "boolean", default: false },
     explain: { type: "boolean", default: false },
     "timeout-ms": { type: "string", default: "5000" },
   });
@@ -57,6 +62,7 @@ export async function check(argv: string[], env: Environment): Promise<void> {
   const timeoutMs = Number(options["timeout-ms"]);
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new UsageError("--timeout-ms must be a positive whole number");
   const credentials = channelCredentials(options);
+  refusePlaintextBeyondLoopback(options.addr as string, options["tls-ca"] !== undefined, options["insecure-plaintext"] === true);
   // With a client certificate the key is optional (mutual TLS identifies the caller).
   const apiKey = options["api-key"] ?? (options["tls-cert"] ? undefined : readDevApiKey(env));
   const dpop = options["dpop-proof"]
@@ -133,6 +139,27 @@ function channelCredentials(options: { "tls-ca"?: string | undefined; "tls-cert"
     options["tls-key"] !== undefined ? read(options["tls-key"], "--tls-key") : null,
     options["tls-cert"] !== undefined ? read(options["tls-cert"], "--tls-cert") : null,
   );
+}
+
+/**
+ * The API key and the token are secrets: sent in plaintext only to this machine,
+ * or when asked for by name (as the server's insecure_plaintext), and then loudly.
+ */
+function refusePlaintextBeyondLoopback(addr: string, tls: boolean, insecurePlaintext: boolean): void {
+  if (tls || isLoopback(addr)) return;
+  if (!insecurePlaintext) {
+    throw new UsageError(
+      `--addr ${addr} is not a loopback address: without TLS the API key and the token would travel in clear. Give --tls-ca (TLS), or --insecure-plaintext if something else encrypts the hop`,
+    );
+  }
+  process.stderr.write(`[INSECURE] --insecure-plaintext: sending the API key and the token to ${addr} without TLS\n`);
+}
+
+function isLoopback(addr: string): boolean {
+  if (addr.startsWith("unix:")) return true;
+  const colon = addr.lastIndexOf(":");
+  const host = (colon > 0 && !addr.endsWith("]") ? addr.slice(0, colon) : addr).replace(/^\[|\]$/g, "").toLowerCase();
+  return host === "localhost" || host === "::1" || /^127(\.\d{1,3}){3}$/.test(host);
 }
 
 function callCheck(

@@ -9,7 +9,8 @@ export const usage = `verdict dev-token --sub S --client-id C --scope "A B" [opt
   --scope "A B"        space-separated scopes
   --acr X              authentication level (sets auth_time to now), e.g. mfa
   --aud U              audience (default ${DEV_API_AUDIENCE}, the dev API)
-  --client-type T      e.g. ai-agent
+  --client-type T      e.g. ai-agent, or web for a person's client (without a
+                       known human type the demo policy treats it as an agent)
   --act SUB[,SUB...]   delegation chain (RFC 8693 act), outermost actor first
   --jkt THUMBPRINT     bind the token to a DPoP key (cnf.jkt, RFC 9449)
   --ttl SECONDS        lifetime (default 3600)

@@ -9,6 +9,8 @@ import { toolPath } from "../paths.js";
 export interface MongoServerProcess {
   uri: string;
   kind: "local-mongo" | "mongod";
+  /** The server's process id (tests kill it with SIGKILL to prove durability). */
+  pid: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -34,7 +36,7 @@ export async function startLocalMongo(options: { dbpath?: string; port?: number 
 /** A database server process started with `spawn`, once it prints that it is ready (`ready` captures its port). */
 export async function startServerProcess(child: ChildProcess, ready: RegExp, name: string, kind: MongoServerProcess["kind"], port?: number): Promise<MongoServerProcess> {
   const printed = await waitForLine(child, ready, name);
-  return { uri: `mongodb://127.0.0.1:${port ?? printed}/?directConnection=true`, kind, stop: () => stopChild(child) };
+  return { uri: `mongodb://127.0.0.1:${port ?? printed}/?directConnection=true`, kind, pid: child.pid, stop: () => stopChild(child) };
 }
 
 function waitForLine(child: ChildProcess, pattern: RegExp, name: string): Promise<string> {

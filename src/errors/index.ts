@@ -37,6 +37,8 @@ export const ERRORS = {
   invalid_token: { grpc: UNAUTHENTICATED, http: 401, exit: 1 },
   /** JSON that repeats a member name (tokens and proofs are parsed strictly). */
   json_duplicate_member: { grpc: INVALID_ARGUMENT, http: 400, exit: 1 },
+  /** Bytes that are not UTF-8 where JSON text is expected (a token's header or payload, a DPoP proof). */
+  json_invalid_utf8: { grpc: INVALID_ARGUMENT, http: 400, exit: 1 },
   /** The database did not answer in time: nothing was decided or released. */
   state_unavailable: { grpc: UNAVAILABLE, http: 503, exit: 1 },
   /** The audit trail's database did not answer in time. */
@@ -59,6 +61,10 @@ export const ERRORS = {
   policy_command_failed: { grpc: INTERNAL, http: 500, exit: 1 },
   /** A line of an audit spill file that is not a decision record. */
   spill_record_invalid: { grpc: INTERNAL, http: 500, exit: 1 },
+  /** The audit spill directory cannot be trusted or used (owned by another user, not a directory): Verdict does not start. */
+  spill_directory_invalid: { grpc: FAILED_PRECONDITION, http: 500, exit: 1 },
+  /** An expiry that is no real time, or absurdly far ahead: never written to the database. A policy's obligation asking for one is DENY policy_error. */
+  expiry_invalid: { grpc: INTERNAL, http: 500, exit: 1 },
   /** Anything else: a bug. No decision was made. */
   internal: { grpc: INTERNAL, http: 500, exit: 1 },
 } as const satisfies Record<string, ErrorMapping>;

@@ -1,8 +1,9 @@
 // Applies what a policy asked for once it allowed: all of a decision's obligations
 // hold, or none does (earlier ones are given back when a later one fails), and
 // what was applied is recorded in the ledger so that Release can undo it.
-import type { Reason } from "@verdict/sdk/wire";
+import { reason, type Reason } from "@verdict/sdk/wire";
 import type { AppliedObligation, LedgerEntry, LedgerPort, ObligationBase, ObligationFailure, ObligationPorts } from "../contract/index.js";
+import { VerdictError } from "../errors/index.js";
 import type { ObligationRegistry } from "./registry.js";
 
 export type ObligationOutcome = { ok: true; applied: AppliedObligation[] } | { ok: false; reason: Reason; failed: ObligationBase; onFailure: ObligationFailure };
@@ -38,8 +39,10 @@ export async function applyObligations(
         .catch((error: unknown) => context.onUndoFailure?.(error));
     }
   };
+  let current: ObligationBase | undefined;
   try {
     for (const request of requests) {
+      current = request;
       const result = await registry.get(request.type).apply(request, ports, context);
       if (!result) {
         await rollBack();
@@ -53,6 +56,11 @@ export async function applyObligations(
     if (entries.length > 0) await ports.ledger.record(context.decisionId, context.api, entries, new Date(context.nowMs), new Date(keepLedgerUntil));
   } catch (error) {
     await rollBack();
+    // An expiry that is no real time (a once obligation's expires_at of 1e300) is the
+    // policy's error: the stores wrote nothing, and the decision is a deny.
+    if (error instanceof VerdictError && error.code === "expiry_invalid" && current) {
+      return { ok: false, reason: reason("policy_error", `The policy asked for an obligation that cannot be kept: ${error.message}.`), failed: current, onFailure: { effect: "deny" } };
+    }
     throw error;
   }
   return { ok: true, applied };

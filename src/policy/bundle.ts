@@ -1,12 +1,23 @@
 // A policy bundle as `opa build -t wasm` writes it: policy.wasm, data.json and a
 // .manifest whose revision is a content hash. Loaded from the .tar.gz or from a
 // directory holding the same files.
-import { readFileSync, statSync } from "node:fs";
+import { createReadStream, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { Readable } from "node:stream";
+import { Transform, type TransformCallback } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import { extract } from "tar-stream";
 import { VerdictError } from "../errors/index.js";
+
+/**
+ * The most a bundle may hold once decompressed (tar headers and every file). A
+ * gzip bomb (1 MB expanding to 1 GiB) is refused while it is being decompressed,
+ * having held at most this much, never all of it.
+ */
+export const MAX_BUNDLE_BYTES = 64 * 1024 * 1024;
+
+/** The files Verdict reads from a bundle; anything else in the tarball is skipped unread. */
+const BUNDLE_FILES = new Set(["policy.wasm", "data.json", ".manifest"]);
 
 export interface Bundle {
   wasm: Buffer;
@@ -39,38 +50,64 @@ export async function loadBundle(path: string): Promise<Bundle> {
   return { wasm, data, revision, source: path };
 }
 
+function tooLarge(path: string): BundleError {
+  return new BundleError(`policy bundle ${path} expands to more than ${MAX_BUNDLE_BYTES / (1024 * 1024)} MiB; refused`);
+}
+
 function readDirectory(dir: string): Map<string, Buffer> {
   const files = new Map<string, Buffer>();
-  for (const name of ["policy.wasm", "data.json", ".manifest"]) {
+  let total = 0;
+  for (const name of BUNDLE_FILES) {
+    const path = join(dir, name);
+    let size: number;
     try {
-      files.set(name, readFileSync(join(dir, name)));
+      size = statSync(path).size;
     } catch {
-      // absent files are reported by the caller
+      continue; // absent files are reported by the caller
     }
+    total += size;
+    if (total > MAX_BUNDLE_BYTES) throw tooLarge(dir);
+    files.set(name, readFileSync(path));
   }
   return files;
+}
+
+/** Counts what gunzip produces and stops the stream as soon as it passes the bound. */
+function expansionBound(path: string): Transform {
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
+      seen += chunk.length;
+      if (seen > MAX_BUNDLE_BYTES) callback(tooLarge(path));
+      else callback(null, chunk);
+    },
+  });
 }
 
 async function readTarball(path: string): Promise<Map<string, Buffer>> {
   const files = new Map<string, Buffer>();
   const untar = extract();
-  const done = new Promise<void>((resolve, reject) => {
-    untar.on("entry", (header, stream, next) => {
-      const chunks: Buffer[] = [];
-      stream.on("data", (chunk: unknown) => chunks.push(chunk as Buffer));
-      stream.on("end", () => {
-        if (header.type === "file") files.set(header.name.replace(/^\.?\//, ""), Buffer.concat(chunks));
-        next();
-      });
-      stream.on("error", reject);
+  untar.on("entry", (header, stream, next) => {
+    const name = header.name.replace(/^\.?\//, "");
+    const wanted = header.type === "file" && BUNDLE_FILES.has(name);
+    // An entry cut short (the bound below, or a damaged archive) fails the pipeline, which reports it.
+    stream.on("error", () => undefined);
+    // A header that announces more than the bound is refused before its contents arrive.
+    if (wanted && (header.size ?? 0) > MAX_BUNDLE_BYTES) {
+      stream.resume();
+      untar.destroy(tooLarge(path));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    stream.on("data", (chunk: unknown) => {
+      if (wanted) chunks.push(chunk as Buffer);
     });
-    untar.on("finish", resolve);
-    untar.on("error", reject);
+    stream.on("end", () => {
+      if (wanted) files.set(name, Buffer.concat(chunks));
+      next();
+    });
   });
-  const gunzip = createGunzip();
-  gunzip.on("error", (error) => untar.destroy(error));
-  Readable.from(readFileSync(path)).pipe(gunzip).pipe(untar);
-  await done;
+  await pipeline(createReadStream(path), createGunzip(), expansionBound(path), untar);
   return files;
 }
 

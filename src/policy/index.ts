@@ -1,4 +1,4 @@
-export { BundleError, loadBundle, type Bundle } from "./bundle.js";
+export { BundleError, loadBundle, MAX_BUNDLE_BYTES, type Bundle } from "./bundle.js";
 export { buildBundle, bundleSources, ENTRYPOINTS, sourceRevision, TEST_FILE_PATTERNS } from "./build.js";
 export { DECISION_ENTRYPOINT, PolicyEngine, STATE_QUERIES_ENTRYPOINT, type EngineOptions } from "./engine.js";
 export { DEFAULT_BOUNDS, EvaluationError, type EvaluationBounds, type PolicyFailureKind } from "./pool.js";

@@ -66,6 +66,8 @@ export const serverSettings = (ctx: ConfigContext) => ({
   apis: z.array(api).min(1, "at least one calling API is needed"),
   /** Items a CheckBatch may hold. */
   max_batch_items: z.number().int().min(1).max(1_000).default(100),
+  /** context and resource.attributes of a Check, each, as JSON; larger is INVALID_ARGUMENT. */
+  max_context_bytes: z.number().int().min(1_024).max(262_144).default(32_768),
   /** Where GET /metrics is served (Prometheus text); not served when absent. */
   metrics_listen: hostPort.optional(),
 });

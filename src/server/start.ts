@@ -88,7 +88,15 @@ export async function startVerdict(config: Config, { log, mongoUri, watchOptions
   let audit: AuditLog | undefined;
   let auditStore: AuditStore | undefined;
   if (config.audit.enabled) {
-    ({ audit, store: auditStore } = openAuditLog({ config: config.audit, database, log }));
+    try {
+      ({ audit, store: auditStore } = openAuditLog({ config: config.audit, database, log }));
+    } catch (error) {
+      // e.g. a spill directory that cannot be trusted (SpillDirectoryError)
+      await policies.close();
+      await database.close();
+      throw error;
+    }
+    audit.adoptMaskingOf(policies.current().data);
   } else {
     log.warn("[AUDIT DISABLED] audit.enabled is false: decisions are not recorded");
   }
@@ -97,7 +105,12 @@ export async function startVerdict(config: Config, { log, mongoUri, watchOptions
   const issuers = IssuerRegistry.fromConfig(config.issuers, {
     onJwksEvent: (event) => (event.type === "fetched" ? log.info(event, "issuer keys fetched") : log.warn(event, "issuer keys")),
   });
-  const verifier = new TokenVerifier(issuers, { clockSkewSeconds: config.clock_skew_seconds, maxBytes: config.max_token_bytes, cacheEntries: config.token_cache_entries });
+  const verifier = new TokenVerifier(issuers, {
+    clockSkewSeconds: config.clock_skew_seconds,
+    maxBytes: config.max_token_bytes,
+    maxLifetimeSeconds: config.max_token_lifetime_seconds,
+    cacheEntries: config.token_cache_entries,
+  });
   const state = openState(database, { timeoutMs: config.state_timeout_ms, log });
   const shadowRecorder = config.shadow_bundle
     ? openDisagreements(database, { timeoutMs: config.state_timeout_ms, retentionDays: config.shadow_retention_days, log, metrics })
@@ -130,6 +143,7 @@ export async function startVerdict(config: Config, { log, mongoUri, watchOptions
       callers,
       tls: config.tls,
       maxBatchItems: config.max_batch_items,
+      limits: { maxContextBytes: config.max_context_bytes },
       log,
       audit: { store: auditStore, grants: config.audit.query_grants },
     });

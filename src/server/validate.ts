@@ -21,7 +21,16 @@ export const LIMITS = {
   maxStringLength: 8_192,
   maxDpopProofLength: 8_192,
   maxUrlLength: 2_048,
+  /** Default of max_context_bytes: context, and resource.attributes, each at most this as JSON. */
+  maxContextBytes: 32_768,
 } as const;
+
+export interface EdgeLimits {
+  /** context and resource.attributes, each, as UTF-8 JSON (configuration max_context_bytes). */
+  maxContextBytes: number;
+}
+
+const DEFAULT_EDGE_LIMITS: EdgeLimits = { maxContextBytes: LIMITS.maxContextBytes };
 
 // eslint-disable-next-line no-control-regex -- it looks for control characters, to refuse them
 const CONTROL = /[\u0000-\u001f\u007f]/;
@@ -29,12 +38,12 @@ const CONTROL = /[\u0000-\u001f\u007f]/;
 export type ValidatedCheck = Omit<CheckInput, "caller">;
 export type ValidatedBatch = Omit<BatchInput, "caller">;
 
-export function validateCheckRequest(request: CheckRequestMessage): ValidatedCheck {
-  return { ...validateCommon(request), ...validateItem(request) };
+export function validateCheckRequest(request: CheckRequestMessage, limits: EdgeLimits = DEFAULT_EDGE_LIMITS): ValidatedCheck {
+  return { ...validateCommon(request), ...validateItem(request, limits) };
 }
 
 /** The batch as a whole must be valid; each item is judged on its own. */
-export function validateBatchRequest(request: CheckBatchRequestMessage, maxItems: number): ValidatedBatch {
+export function validateBatchRequest(request: CheckBatchRequestMessage, maxItems: number, limits: EdgeLimits = DEFAULT_EDGE_LIMITS): ValidatedBatch {
   const items = request.items ?? [];
   if (items.length === 0) throw new InvalidArgumentError("items must hold at least one (action, resource, context)");
   if (items.length > maxItems) throw new InvalidArgumentError(`a batch holds at most ${maxItems} items`);
@@ -42,7 +51,7 @@ export function validateBatchRequest(request: CheckBatchRequestMessage, maxItems
     ...validateCommon(request),
     items: items.map((item) => {
       try {
-        return { ok: true as const, item: validateItem(item) };
+        return { ok: true as const, item: validateItem(item, limits) };
       } catch (error) {
         if (!(error instanceof InvalidArgumentError)) throw error;
         return { ok: false as const, error: error.message };
@@ -66,7 +75,7 @@ function validateCommon(request: CheckRequestMessage | CheckBatchRequestMessage)
   };
 }
 
-function validateItem(request: BatchItemMessage): CheckItem {
+function validateItem(request: BatchItemMessage, limits: EdgeLimits): CheckItem {
   const action = request.action ?? "";
   if (action === "") throw new InvalidArgumentError("action is required, e.g. invoices:read");
   if (!LIMITS.actionPattern.test(action)) {
@@ -83,8 +92,8 @@ function validateItem(request: BatchItemMessage): CheckItem {
   }
   return {
     action,
-    resource: { type: resource.type, id, attributes: boundedObject(resource.attributes, "resource.attributes") },
-    context: boundedObject(request.context, "context"),
+    resource: { type: resource.type, id, attributes: boundedObject(resource.attributes, "resource.attributes", limits) },
+    context: boundedObject(request.context, "context", limits),
   };
 }
 
@@ -108,7 +117,7 @@ function validateDpop(request: CheckRequestMessage | CheckBatchRequestMessage): 
 }
 
 /** A Struct as decoded (a plain object, or absent: {}), checked against the bounds. */
-function boundedObject(struct: unknown, where: string): JsonObject {
+function boundedObject(struct: unknown, where: string, limits: EdgeLimits): JsonObject {
   const value = struct ?? {};
   if (!isJsonObject(value)) throw new InvalidArgumentError(`${where} must be an object`);
   let nodes = 0;
@@ -129,6 +138,11 @@ function boundedObject(struct: unknown, where: string): JsonObject {
     }
   };
   visit(value, where, 0);
+  // Bytes, not only counts: every decision's context is held until its audit record
+  // is written, so its size is what bounds memory when the database is slow.
+  if (Buffer.byteLength(JSON.stringify(value), "utf8") > limits.maxContextBytes) {
+    throw new InvalidArgumentError(`${where} is larger than ${limits.maxContextBytes} bytes as JSON (max_context_bytes)`);
+  }
   return value;
 }
 

@@ -10,6 +10,7 @@ import type { CounterPort, CounterRef, Reservation, StateQuery, StateReader, Win
 import { defineCollection } from "../database/index.js";
 import { StateCollection } from "./calls.js";
 import { isDuplicateKey } from "./errors.js";
+import { checkedExpiry } from "./expiry.js";
 import { locate, type CounterLocation } from "./windows.js";
 
 interface SlidingEntry {
@@ -45,12 +46,13 @@ export class CounterStore extends StateCollection<CounterDoc> implements Counter
   async reserve(key: readonly string[], window: WindowSpec, amount: number, limit: number, { nowMs, decisionId }: { nowMs: number; decisionId: string }): Promise<Reservation> {
     if (amount > limit) return { ok: false };
     const at = locate(key, window, nowMs);
-    const reserved = at.kind === "calendar" ? await this.reserveCalendar(at, amount, limit, decisionId) : await this.reserveSliding(at, amount, limit, nowMs, decisionId);
+    const reserved = at.kind === "calendar" ? await this.reserveCalendar(at, amount, limit, nowMs, decisionId) : await this.reserveSliding(at, amount, limit, nowMs, decisionId);
     if (!reserved.ok) return reserved;
     return { ok: true, total: reserved.total, ref: { kind: at.kind, id: at.id }, until: at.kind === "calendar" ? at.expiresAt.getTime() : nowMs + at.windowMs };
   }
 
-  private async reserveCalendar(at: Calendar, amount: number, limit: number, decisionId: string): Promise<{ ok: true; total: number } | { ok: false }> {
+  private async reserveCalendar(at: Calendar, amount: number, limit: number, nowMs: number, decisionId: string): Promise<{ ok: true; total: number } | { ok: false }> {
+    const expiresAt = checkedExpiry("reserve", at.expiresAt, nowMs);
     const late = () => this.unreserve(at, amount, decisionId);
     for (const upsert of [true, false]) {
       try {
@@ -59,7 +61,7 @@ export class CounterStore extends StateCollection<CounterDoc> implements Counter
           (deadline) =>
             this.collection.findOneAndUpdate(
               { _id: at.id, total: { $lte: limit - amount } },
-              { $inc: { total: amount }, $push: { ds: decisionId }, $setOnInsert: { key: at.key, window: at.window, expiresAt: at.expiresAt } },
+              { $inc: { total: amount }, $push: { ds: decisionId }, $setOnInsert: { key: at.key, window: at.window, expiresAt } },
               // The pre-image, not the post-image: mongo-java-server can return a
               // post-image that a later update already changed; pre-images are copies.
               { upsert, returnDocument: "before", ...deadline },
@@ -90,6 +92,7 @@ export class CounterStore extends StateCollection<CounterDoc> implements Counter
    */
   private async reserveSliding(at: Sliding, amount: number, limit: number, nowMs: number, decisionId: string): Promise<{ ok: true; total: number } | { ok: false }> {
     const entry: SlidingEntry = { t: nowMs, a: amount, d: decisionId };
+    const expiresAt = checkedExpiry("reserve (sliding)", new Date(nowMs + at.windowMs), nowMs);
     const attempt = async (upsert: boolean): Promise<{ ok: true; total: number } | { ok: false }> => {
       const before = await this.calls.call(
         "reserve (sliding)",
@@ -99,7 +102,7 @@ export class CounterStore extends StateCollection<CounterDoc> implements Counter
             {
               $inc: { total: amount },
               $push: { entries: entry },
-              $max: { expiresAt: new Date(nowMs + at.windowMs) },
+              $max: { expiresAt },
               $setOnInsert: { key: at.key, window: at.window, pv: 0 },
             },
             { upsert, returnDocument: "before", ...deadline },

@@ -11,6 +11,7 @@ import { LEDGER, LedgerStore } from "./ledger.js";
 import { ONCE_KEYS, OnceStore } from "./once.js";
 
 export { StateUnavailableError, isDuplicateKey } from "./errors.js";
+export { checkedExpiry, InvalidExpiryError, MAX_EXPIRY_MS } from "./expiry.js";
 export { CounterStore } from "./counters.js";
 export { DisagreementStore, type DisagreementStoreOptions, type ListOptions } from "./disagreements.js";
 export { LedgerStore } from "./ledger.js";

@@ -5,6 +5,7 @@ import type { JsonObject } from "@verdict/sdk/wire";
 import type { LedgerEntry, LedgerPort, ObligationDisplay } from "../contract/index.js";
 import { defineCollection } from "../database/index.js";
 import { StateCollection } from "./calls.js";
+import { checkedExpiry } from "./expiry.js";
 
 interface StoredEntry extends LedgerEntry {
   /** Claimed (set true) before the undo runs: a crash can leave budget held, never give it back twice. */
@@ -29,6 +30,7 @@ export const LEDGER = defineCollection<LedgerDoc>({ name: "obligation_ledger", i
 
 export class LedgerStore extends StateCollection<LedgerDoc> implements LedgerPort {
   async record(decisionId: string, api: string, entries: readonly LedgerEntry[], now: Date, expiresAt: Date): Promise<void> {
+    checkedExpiry("record obligations", expiresAt, now.getTime());
     const doc: LedgerDoc = { _id: decisionId, api, entries: entries.map((entry) => ({ ...entry, undone: false })), createdAt: now, expiresAt };
     await this.calls.call(
       "record obligations",

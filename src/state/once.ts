@@ -4,6 +4,7 @@ import type { OncePort } from "../contract/index.js";
 import { defineCollection } from "../database/index.js";
 import { StateCollection } from "./calls.js";
 import { isDuplicateKey } from "./errors.js";
+import { checkedExpiry } from "./expiry.js";
 
 interface OnceDoc {
   _id: string;
@@ -23,6 +24,7 @@ export class OnceStore extends StateCollection<OnceDoc> implements OncePort {
    * never depends on the TTL sweep.
    */
   async consume(id: string, expiresAt: Date, now: Date, decisionId: string): Promise<boolean> {
+    checkedExpiry("consume once", expiresAt, now.getTime());
     const late = () => this.release(id, decisionId);
     try {
       await this.calls.call("consume once", (deadline) => this.collection.insertOne({ _id: id, expiresAt, d: decisionId }, deadline), late);

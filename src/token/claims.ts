@@ -9,6 +9,8 @@ export interface ClaimRules {
   /** Seconds since the epoch. */
   now: number;
   skewSeconds: number;
+  /** The longest a token may live: exp at most this far after now (and after iat). */
+  maxLifetimeSeconds: number;
   /** Claims that must be present (iat and jti are optional for introspected tokens). */
   required: readonly ("iat" | "jti")[];
 }
@@ -39,6 +41,12 @@ export function checkClaims(claims: Record<string, unknown>, rules: ClaimRules):
   if (rules.now > exp + rules.skewSeconds) throw new TokenError("token_expired");
   if (nbf !== undefined && nbf > rules.now + rules.skewSeconds) throw new TokenError("token_not_yet_valid");
   if (iat !== undefined && iat > rules.now + rules.skewSeconds) throw new TokenError("token_not_yet_valid", "The token was issued in the future.");
+  // An exp far away (1e300 is a finite number) would outlive every key kept for the token.
+  if (exp > rules.now + rules.maxLifetimeSeconds + rules.skewSeconds || (iat !== undefined && exp - iat > rules.maxLifetimeSeconds)) {
+    throw new TokenError("token_lifetime_too_long");
+  }
+  // A future auth_time would satisfy every max_age step-up.
+  if (claims["auth_time"] !== undefined && requireNumber(claims, "auth_time") > rules.now + rules.skewSeconds) throw new TokenError("auth_time_invalid");
 }
 
 function requireString(claims: Record<string, unknown>, name: string): string {

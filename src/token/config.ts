@@ -65,6 +65,8 @@ export const tokenSettings = (ctx: ConfigContext) => ({
   issuers: z.array(issuerSchema(ctx)).min(1, "at least one trusted issuer is needed"),
   clock_skew_seconds: z.number().int().min(0).max(60).default(60),
   max_token_bytes: z.number().int().min(512).max(65_536).default(8192),
+  /** A token whose exp is further than this from now (or from its iat) is refused: no key outlives a sane token. */
+  max_token_lifetime_seconds: z.number().int().min(60).max(30 * 86_400).default(86_400),
   token_cache_entries: z.number().int().min(0).max(1_000_000).default(10_000),
   dpop_max_age_seconds: z.number().int().min(1).max(3_600).default(120),
 });

@@ -3,7 +3,7 @@
 import { createHash } from "node:crypto";
 import { calculateJwkThumbprint, compactVerify, importJWK, type JWK } from "jose";
 import { TokenError } from "./errors.js";
-import { DuplicateMemberError, parseStrictJson } from "./json.js";
+import { decodeUtf8, DuplicateMemberError, InvalidUtf8Error, parseStrictJson } from "./json.js";
 
 export const DPOP_ALGORITHMS = ["ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA"];
 const PRIVATE_MEMBERS = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
@@ -97,8 +97,9 @@ export function normalizeHtu(value: string): string | undefined {
 function decode(segment: string, what: string): Record<string, unknown> {
   let value: unknown;
   try {
-    value = parseStrictJson(Buffer.from(segment, "base64url").toString("utf8"));
+    value = parseStrictJson(decodeUtf8(Buffer.from(segment, "base64url")));
   } catch (error) {
+    if (error instanceof InvalidUtf8Error) throw invalid(`The DPoP proof ${what} is not UTF-8.`);
     throw invalid(error instanceof DuplicateMemberError ? `The DPoP proof ${what} repeats a member name.` : `The DPoP proof ${what} is not JSON.`);
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) throw invalid(`The DPoP proof ${what} is not a JSON object.`);

@@ -9,6 +9,25 @@ export class DuplicateMemberError extends VerdictError {
   }
 }
 
+export class InvalidUtf8Error extends VerdictError {
+  constructor() {
+    super("json_invalid_utf8", "not valid UTF-8");
+  }
+}
+
+// fatal: a byte sequence that is not UTF-8 throws instead of becoming U+FFFD, which
+// would let a signed "\xFF" claim read as another string than the one signed.
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/** The bytes as UTF-8 text (RFC 7519 §7.2, RFC 8259 §8.1); throws InvalidUtf8Error on anything else. */
+export function decodeUtf8(bytes: Uint8Array): string {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    throw new InvalidUtf8Error();
+  }
+}
+
 /** JSON.parse, but throws DuplicateMemberError when any object repeats a member name. */
 export function parseStrictJson(text: string): unknown {
   const value: unknown = JSON.parse(text); // rejects malformed JSON first

@@ -1,7 +1,7 @@
 // The structure of a compact JWS access token, checked before any cryptography:
 // size, segments, strict JSON, and the header parameters Verdict refuses.
 import { TokenError } from "./errors.js";
-import { DuplicateMemberError, parseStrictJson } from "./json.js";
+import { decodeUtf8, DuplicateMemberError, InvalidUtf8Error, parseStrictJson } from "./json.js";
 
 export interface ParsedJwt {
   header: Record<string, unknown>;
@@ -53,9 +53,10 @@ export function parseJwt(token: string, maxBytes: number): ParsedJwt {
 function decodeObject(segment: string, what: "header" | "payload"): Record<string, unknown> {
   let value: unknown;
   try {
-    value = parseStrictJson(Buffer.from(segment, "base64url").toString("utf8"));
+    value = parseStrictJson(decodeUtf8(Buffer.from(segment, "base64url")));
   } catch (error) {
     if (error instanceof DuplicateMemberError) throw new TokenError("claim_duplicate", `The token ${what} repeats a member name.`);
+    if (error instanceof InvalidUtf8Error) throw new TokenError("token_malformed", `The token ${what} is not UTF-8 (RFC 7519 §7.2).`);
     throw new TokenError("token_malformed", `The token ${what} is not base64url-encoded JSON.`);
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) {

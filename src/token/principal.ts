@@ -10,7 +10,7 @@ export interface Actor {
 export interface Principal {
   subject: string;
   clientId: string;
-  /** e.g. "ai-agent"; empty when the token does not say. */
+  /** e.g. "ai-agent": trimmed, NFKC-normalised and lowercased; empty when the token does not say. */
   clientType: string;
   /** RFC 8693 act chain, outermost (current) actor first. */
   actors: Actor[];
@@ -49,7 +49,7 @@ export function principalFromClaims(claims: JWTPayload): Principal {
   const issuer = requireString(claims, "iss");
   const expiresAt = requireNumber(claims, "exp");
   const issuedAt = optionalNumber(claims, "iat");
-  const clientType = optionalString(claims, "client_type") ?? "";
+  const clientType = normalizeClientType(optionalString(claims, "client_type") ?? "");
   const acr = optionalString(claims, "acr");
   const authTime = optionalNumber(claims, "auth_time");
   const tokenId = optionalString(claims, "jti");
@@ -71,6 +71,15 @@ export function principalFromClaims(claims: JWTPayload): Principal {
     audience: typeof claims.aud === "string" ? [claims.aud] : [...(claims.aud ?? [])],
     ...(confirmationJkt !== undefined ? { confirmationJkt } : {}),
   };
+}
+
+/**
+ * One spelling per client type, so that policies compare exact strings: " AI-Agent",
+ * "ai-agent " and "ＡＩ-agent" are all "ai-agent" (an agent that could dodge a rule
+ * by its spelling would get a human's limits).
+ */
+export function normalizeClientType(value: string): string {
+  return value.normalize("NFKC").trim().toLowerCase();
 }
 
 function confirmation(cnf: unknown): string | undefined {

@@ -20,6 +20,8 @@ import { principalFromClaims, type Principal } from "./principal.js";
 export interface VerifierOptions {
   clockSkewSeconds: number;
   maxBytes: number;
+  /** exp at most this far after now or iat (default 24 h). */
+  maxLifetimeSeconds?: number;
   /** Entries in the verified-token cache (0 disables it). */
   cacheEntries?: number;
 }
@@ -43,6 +45,8 @@ export interface VerifiedToken {
   /** How the token was verified. */
   via: "jwt" | "jwt-cached" | "introspection";
 }
+
+export const DEFAULT_MAX_LIFETIME_SECONDS = 86_400;
 
 const ACCESS_TOKEN_TYPES = new Set(["at+jwt", "application/at+jwt"]);
 const LEGACY_TYPES = new Set(["jwt", "application/jwt"]);
@@ -116,7 +120,14 @@ export class TokenVerifier {
   }
 
   private rules(issuer: string, context: VerifyContext, required: ("iat" | "jti")[]) {
-    return { issuer, audience: context.audience, now: context.now, skewSeconds: this.options.clockSkewSeconds, required };
+    return {
+      issuer,
+      audience: context.audience,
+      now: context.now,
+      skewSeconds: this.options.clockSkewSeconds,
+      maxLifetimeSeconds: this.options.maxLifetimeSeconds ?? DEFAULT_MAX_LIFETIME_SECONDS,
+      required,
+    };
   }
 
   private principal(claims: JWTPayload, context: VerifyContext): Principal {

@@ -1,7 +1,7 @@
 // The audit trail as callers and tools see it: Check over gRPC writes one record per
 // decision into MongoDB, AuditService.Query reads them back, scoped to the caller.
 import { randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
@@ -12,6 +12,7 @@ import { hashApiKey } from "../../src/server/index.js";
 import { AuditTestClient } from "../support/audit-client.js";
 import { TestClient } from "../support/grpc.js";
 import { TEST_AUDIENCE, TEST_SCOPES } from "../support/issuer.js";
+import { captureLog } from "../support/log.js";
 import { connectTestClient } from "../support/mongo.js";
 import { startTestVerdict, type TestVerdict } from "../support/verdict.js";
 
@@ -90,8 +91,8 @@ describe("every decision is a record", () => {
       reasons: [],
       obligations: [
         // an AI agent's request is rate counted (policy library: rates.rego), and the record shows it
-        { type: "rate", key: "rate/user/alice", amount: 1, limit: 300, window: "sliding:60", total: 1 },
-        { type: "rate", key: "rate/agent/agent-1", amount: 1, limit: 120, window: "sliding:60", total: 1 },
+        { type: "rate", key: `rate/user/${encodeURIComponent(t.issuer.issuer)}/alice`, amount: 1, limit: 300, window: "sliding:60", total: 1 },
+        { type: "rate", key: `rate/agent/${encodeURIComponent(t.issuer.issuer)}/agent-1`, amount: 1, limit: 120, window: "sliding:60", total: 1 },
       ],
       policy_revision: response.policy_revision,
       request_id: "req-read-1",
@@ -125,7 +126,7 @@ describe("every decision is a record", () => {
     const first = await invoices.check({ token, action: "payments:transfer", resource: { type: "account", id: "acc-1" }, context: { amount: 400 } });
     const second = await invoices.check({ token, action: "payments:transfer", resource: { type: "account", id: "acc-1" }, context: { amount: 400 } });
     const third = await invoices.check({ token, action: "payments:transfer", resource: { type: "account", id: "acc-1" }, context: { amount: 400 } });
-    expect((await recordOf(first)).obligations).toEqual([{ type: "reserve", key: "payments%3Atransfer/daily_per_user/payer-1", amount: 400, limit: 1000, window: "day", total: 400 }]);
+    expect((await recordOf(first)).obligations).toEqual([{ type: "reserve", key: `payments%3Atransfer/daily_per_user/${encodeURIComponent(t.issuer.issuer)}/payer-1`, amount: 400, limit: 1000, window: "day", total: 400 }]);
     expect((await recordOf(second)).obligations[0]).toMatchObject({ amount: 400, total: 800 });
     expect(await recordOf(third)).toMatchObject({ decision: "DENY", reasons: [{ code: "limit_exceeded" }], obligations: [] });
   });
@@ -284,13 +285,37 @@ describe("when no record can be kept", () => {
       await down.stop();
       stopped = true;
       // every decision that was answered ALLOW is in the spill file; the refused one is nowhere
-      const lines = readdirSync(dir).flatMap((name) => readFileSync(join(dir, name), "utf8").split("\n").filter(Boolean));
-      const spilled = new Set(lines.map((line) => (JSON.parse(line) as { _id: string })._id));
+      const files = readdirSync(dir).filter((name) => name.endsWith(".jsonl"));
+      const lines = files.flatMap((name) => readFileSync(join(dir, name), "utf8").split("\n").filter(Boolean));
+      // each line is "<HMAC> <record as JSON>"
+      const spilled = new Set(lines.map((line) => (JSON.parse(line.slice(line.indexOf(" ") + 1)) as { _id: string })._id));
       const allowed = [...answers, again].filter((a) => a?.decision === "ALLOW").map((a) => a?.decision_id);
       for (const id of allowed) expect(spilled.has(id as string)).toBe(true);
       expect(spilled.has(refused?.decision_id as string)).toBe(false);
     } finally {
       if (!stopped) await down.stop();
     }
+  });
+});
+
+describe("the spill directory", () => {
+  it("is tightened to 0700 when Verdict starts on one with loose permissions, and the log says so", async () => {
+    const spillRoot = mkdtempSync(join(tmpdir(), "verdict-spill-"));
+    chmodSync(spillRoot, 0o777);
+    const captured = captureLog();
+    const loose = await startTestVerdict({ log: captured.log, config: { audit: { spill_dir: spillRoot } } });
+    try {
+      expect(statSync(spillRoot).mode & 0o777).toBe(0o700);
+      expect(statSync(join(spillRoot, loose.database)).mode & 0o777).toBe(0o700);
+      expect(captured.lines().some((line) => line["level"] === 40 && /had mode 0777; tightened to 0700/.test(String(line["msg"])))).toBe(true);
+    } finally {
+      await loose.stop();
+    }
+  });
+
+  it("refuses to start on a shared directory such as /tmp", async () => {
+    const shared = mkdtempSync(join(tmpdir(), "verdict-spill-"));
+    chmodSync(shared, 0o1777);
+    await expect(startTestVerdict({ config: { audit: { spill_dir: shared } } })).rejects.toThrow(/shared directory/);
   });
 });

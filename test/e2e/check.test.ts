@@ -2,6 +2,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { service as healthService } from "grpc-health-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { rawUnary } from "../support/grpc.js";
 import { startTestVerdict, type TestVerdict } from "../support/verdict.js";
 
 let t: TestVerdict;
@@ -70,7 +71,8 @@ describe("Check over gRPC", () => {
     const response = await t.client.check({ token, action: "payments:transfer", context: { amount: 250 } });
     expect(response.decision).toBe("ALLOW");
     expect(response.obligations).toEqual([
-      { type: "reserve", key: "payments%3Atransfer/daily_per_user/user-reports", amount: 250, limit: 1000, window: "day", total: 250 },
+      // state is keyed by issuer and subject (the issuer's URL, escaped as a key part)
+      { type: "reserve", key: `payments%3Atransfer/daily_per_user/${encodeURIComponent(t.issuer.issuer)}/user-reports`, amount: 250, limit: 1000, window: "day", total: 250 },
     ]);
   });
 
@@ -139,6 +141,7 @@ describe("bad input", () => {
     ["an action with spaces", { action: "invoices read" }, /action must be/],
     ["a missing resource", { resource: null }, /resource.type is required/],
     ["a resource type with a slash", { resource: { type: "a/b", id: "1" } }, /resource.type must be/],
+    ["a context of 240 KB", { context: Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`k${i}`, "x".repeat(8_000)])) }, /context is larger than 32768 bytes/],
   ])("rejects %s with INVALID_ARGUMENT and a clear message", async (_, override, message) => {
     const token = await t.issuer.token();
     const result = await t.client.call({ token, action: "invoices:read", ...override });
@@ -155,7 +158,45 @@ describe("bad input", () => {
     const result = await t.client.call({ token: await t.issuer.token(), action: "invoices:read", context: deep as never });
     expect(result).toMatchObject({ ok: false, code: grpc.status.INVALID_ARGUMENT });
   });
+
+  it.each([50, 200])("rejects a context Struct nested %i levels deep (past protobuf's decoding limit) with INVALID_ARGUMENT, not INTERNAL", async (depth) => {
+    const token = await t.issuer.token();
+    const resource = Buffer.concat([field(1, Buffer.from("invoice")), field(2, Buffer.from("inv-1"))]);
+    // CheckRequest {token 1, action 2, resource 3, context 4}; CheckBatchRequest {token 1, items 2: {action 1, resource 2, context 3}}
+    const check = Buffer.concat([field(1, Buffer.from(token)), field(2, Buffer.from("invoices:read")), field(3, resource), field(4, deepStruct(depth))]);
+    const item = Buffer.concat([field(1, Buffer.from("invoices:read")), field(2, resource), field(3, deepStruct(depth))]);
+    const batch = Buffer.concat([field(1, Buffer.from(token)), field(2, item)]);
+    for (const [method, bytes] of [["Check", check], ["CheckBatch", batch]] as const) {
+      const result = await rawUnary(t.address, method, bytes, t.apiKey);
+      expect(result).toMatchObject({ ok: false, code: grpc.status.INVALID_ARGUMENT });
+      if (!result.ok) expect(result.details).toMatch(/could not be decoded.*nest at most/);
+    }
+    expect((await t.client.check({ token, action: "invoices:read" })).decision).toBe("ALLOW");
+  });
 });
+
+/** A protobuf length-delimited field (wire type 2). */
+function field(number: number, payload: Buffer): Buffer {
+  return Buffer.concat([varint((number << 3) | 2), varint(payload.length), payload]);
+}
+
+function varint(value: number): Buffer {
+  const bytes: number[] = [];
+  while (value > 0x7f) {
+    bytes.push((value & 0x7f) | 0x80);
+    value >>>= 7;
+  }
+  bytes.push(value);
+  return Buffer.from(bytes);
+}
+
+/** google.protobuf.Struct {"a": {"a": ... {"leaf": "x"}}}, `depth` objects deep, encoded by hand. */
+function deepStruct(depth: number): Buffer {
+  // Struct.fields (1) is a map entry {key (1), value (2): Value}; Value.string_value is 3, struct_value 5.
+  let struct = field(1, Buffer.concat([field(1, Buffer.from("leaf")), field(2, field(3, Buffer.from("x")))]));
+  for (let i = 0; i < depth; i++) struct = field(1, Buffer.concat([field(1, Buffer.from("a")), field(2, field(5, struct))]));
+  return struct;
+}
 
 describe("health", () => {
   it("answers SERVING for the service on grpc.health.v1.Health", async () => {

@@ -56,13 +56,14 @@ describe("verdict serve --profile dev and verdict check", () => {
   });
 
   it("answers ALLOW, DENY and STEP_UP as one JSON object with enum names, exit 0 each time", async () => {
-    const token = (await verdict(["dev-token", "--sub", "alice", "--client-id", "agent-1", "--scope", "invoices:read"])).stdout.trim();
-    const writer = (await verdict(["dev-token", "--sub", "alice", "--client-id", "agent-1", "--scope", "invoices:write"])).stdout.trim();
+    // a person's web client (without --client-type the demo policy would treat it as an agent)
+    const token = (await verdict(["dev-token", "--sub", "alice", "--client-id", "web-app", "--client-type", "web", "--scope", "invoices:read"])).stdout.trim();
+    const writer = (await verdict(["dev-token", "--sub", "alice", "--client-id", "web-app", "--client-type", "web", "--scope", "invoices:write"])).stdout.trim();
     const ask = (t: string, action: string) => verdict(["check", "--addr", server.address, "--token", t, "--action", action, "--resource", "invoice/inv-1"]);
 
     const allow = await ask(token, "invoices:read");
     expect(allow.code).toBe(0);
-    expect(JSON.parse(allow.stdout)).toMatchObject({ decision: "ALLOW", principal: { subject: "alice", client_id: "agent-1" } });
+    expect(JSON.parse(allow.stdout)).toMatchObject({ decision: "ALLOW", principal: { subject: "alice", client_id: "web-app", client_type: "web" } });
 
     const deny = await ask(token, "invoices:dispute");
     expect(deny.code).toBe(0);
@@ -162,6 +163,31 @@ describe("verdict serve --config", () => {
     const run = await billingCheck(server.address);
     expect(JSON.parse(run.stdout).decision).toBe("ALLOW");
     expect(await stop(server.child)).toBe(0);
+  });
+});
+
+describe("verdict check beyond loopback", () => {
+  const args = ["--api-key", "vdk_secret", "--token", "t", "--action", "invoices:read", "--resource", "invoice/1", "--timeout-ms", "1500"];
+
+  it("refuses to send the API key and token in plaintext to a non-loopback address, before connecting", async () => {
+    const run = await verdict(["check", "--addr", "192.0.2.1:50051", ...args]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain("--insecure-plaintext");
+    expect(run.stderr).toContain("--tls-ca");
+    expect(run.stderr).not.toMatch(/UNAVAILABLE|DEADLINE_EXCEEDED/);
+  });
+
+  it("sends in plaintext with --insecure-plaintext, saying so on stderr", async () => {
+    const run = await verdict(["check", "--addr", "192.0.2.1:50051", "--insecure-plaintext", ...args]);
+    expect(run.stderr).toContain("[INSECURE]");
+    expect(run.code).toBe(1); // it tried: nothing answers at that address
+    expect(run.stderr).toMatch(/UNAVAILABLE|DEADLINE_EXCEEDED/);
+  });
+
+  it.each(["127.0.0.1:1", "localhost:1", "[::1]:1", "127.0.0.2:1"])("needs no flag for the loopback address %s", async (addr) => {
+    const run = await verdict(["check", "--addr", addr, ...args]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).not.toContain("[INSECURE]");
   });
 });
 

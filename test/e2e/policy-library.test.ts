@@ -2,12 +2,18 @@
 // gRPC, the compiled bundle, and the daily limits reserved in MongoDB, at the
 // edge of each limit (equal, one over).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTestIssuer, type TestIssuer } from "../support/issuer.js";
 import { startTestVerdict, type TestVerdict } from "../support/verdict.js";
 
 let t: TestVerdict;
+/** A second trusted issuer, whose users may have the same names as the first's. */
+let other: TestIssuer;
 
 beforeAll(async () => {
-  t = await startTestVerdict();
+  const issuer = await createTestIssuer();
+  other = await createTestIssuer({ issuer: "https://other-issuer.test.example" });
+  const trusted = (i: TestIssuer) => ({ issuer: i.issuer, jwks_file: i.jwksPath, algorithms: [i.alg as "ES256"] });
+  t = await startTestVerdict({ issuer, config: { issuers: [trusted(issuer), trusted(other)] } });
 });
 afterAll(async () => {
   await t?.stop();
@@ -39,9 +45,9 @@ describe("daily transaction limits, reserved in MongoDB", () => {
 
     const second = await transfer(await agent("agent-8"), 100);
     expect(second.decision).toBe("ALLOW");
-    expect(second.obligations.filter((o) => o.type === "reserve").map((o) => [o.key, o.total])).toEqual([
-      ["payments%3Atransfer/daily_per_user/user-agents", 400],
-      ["payments%3Atransfer/daily_per_user_per_agent/user-agents/agent-8", 100],
+    expect(second.obligations.filter((o) => o.type === "reserve").map((o) => [o.key, o.total]).sort()).toEqual([
+      [`payments%3Atransfer/daily_per_user/${encodeURIComponent(t.issuer.issuer)}/user-agents`, 400],
+      [`payments%3Atransfer/daily_per_user_per_agent/${encodeURIComponent(t.issuer.issuer)}/user-agents/agent-8`, 100],
     ]);
   });
 
@@ -78,8 +84,39 @@ describe("delegation from the token's act chain", () => {
 describe("agents and bulk operations", () => {
   it("denies an agent's bulk delete of more items than agents may touch, whatever its authentication", async () => {
     const token = await t.issuer.token({ scope: "invoices:write", client_type: "ai-agent", acr: "phr", auth_time: Math.floor(Date.now() / 1000) });
-    const response = await t.client.check({ token, action: "invoices:delete", context: { item_count: 101 } });
+    const response = await t.client.check({ token, action: "invoices:delete", context: { item_count: 51 } });
     expect(codes(response)).toEqual(["bulk_limit_exceeded"]);
+  });
+
+  it("denies an agent a batch of 51 deletes: the deny is reachable within max_batch_items (100)", async () => {
+    const token = await t.issuer.token({ scope: "invoices:write", client_id: "agent-batch-51", client_type: "ai-agent", acr: "mfa", auth_time: Math.floor(Date.now() / 1000) });
+    const items = Array.from({ length: 51 }, (_, i) => ({ action: "invoices:delete", resource: { type: "invoice", id: `inv-${i}` } }));
+    const batch = await t.client.checkBatch({ token, items });
+    if (!batch.ok) throw new Error(batch.details);
+    expect(batch.response.results.map((r) => r.response?.reasons.map((x) => x.code))).toEqual(items.map(() => ["bulk_limit_exceeded"]));
+  });
+
+  it("counts an agent's deletes over the hour: 10 per batch needs a step-up after 30, and stops at 100 whatever the authentication", async () => {
+    const batchOf10 = async (token: string) => {
+      const items = Array.from({ length: 10 }, (_, i) => ({ action: "invoices:delete", resource: { type: "invoice", id: `inv-${i}` } }));
+      const batch = await t.client.checkBatch({ token, items });
+      if (!batch.ok) throw new Error(batch.details);
+      const decisions = new Set(batch.response.results.map((r) => r.response?.decision));
+      expect(decisions.size).toBe(1);
+      return { decision: [...decisions][0], reasons: batch.response.results[0]?.response?.reasons.map((r) => r.code) };
+    };
+    const agent = { scope: "invoices:write", sub: "user-bulk-window", client_id: "agent-bulk-window", client_type: "ai-agent" };
+    const plain = await t.issuer.token({ ...agent, acr: "pwd" });
+    for (const _ of [1, 2, 3]) expect(await batchOf10(plain)).toEqual({ decision: "ALLOW", reasons: [] });
+    // 30 in the window: one more batch of 10 is a bulk operation of 40
+    expect(await batchOf10(plain)).toEqual({ decision: "STEP_UP", reasons: ["bulk_step_up_required"] });
+    const fresh = await t.issuer.token({ ...agent, acr: "mfa", auth_time: Math.floor(Date.now() / 1000) });
+    for (let i = 0; i < 7; i++) expect(await batchOf10(fresh)).toEqual({ decision: "ALLOW", reasons: [] });
+    // 100 in the window: the next is denied, even with a fresh MFA
+    expect(await batchOf10(fresh)).toEqual({ decision: "DENY", reasons: ["bulk_limit_exceeded"] });
+    // another agent of the same user has a window of its own
+    const another = await t.issuer.token({ ...agent, client_id: "agent-bulk-other", acr: "pwd" });
+    expect(await batchOf10(another)).toEqual({ decision: "ALLOW", reasons: [] });
   });
 
   it("asks a person for a fresh step-up on a large bulk delete", async () => {
@@ -93,6 +130,58 @@ describe("agents and bulk operations", () => {
     const token = await t.issuer.token({ scope: "customers:read customers:export", client_type: "ai-agent" });
     const response = await t.client.check({ token, action: "customers:export", resource: { type: "customer", id: "c-1", attributes: { classification: "pii" } } });
     expect(codes(response)).toEqual(["sensitive_data_step_up_required"]);
+  });
+});
+
+describe("who is an agent", () => {
+  const transfer150 = async (claims: Record<string, unknown>) => {
+    const token = await t.issuer.token({ scope: "payments:write", sub: `user-kind-${Math.random()}`, acr: "pwd", ...claims });
+    return t.client.check({ token, action: "payments:transfer", context: { amount: 150 } });
+  };
+
+  it("gives a person's web client the human limits (150 needs no step-up)", async () => {
+    expect((await transfer150({ client_type: "web" })).decision).toBe("ALLOW");
+  });
+
+  it.each([
+    ["AI-Agent", { client_type: "AI-Agent" }],
+    ["ai-agent with a trailing space", { client_type: "ai-agent " }],
+    ["no client_type", { client_type: undefined }],
+    ["an unknown client_type", { client_type: "confidential" }],
+    ["a web client acting through an act chain", { client_type: "web", act: { sub: "agent-1" } }],
+  ])("gives %s the agent limits (150 needs a step-up)", async (_, claims) => {
+    const response = await transfer150(claims);
+    expect(response.decision).toBe("STEP_UP");
+    expect(codes(response)).toEqual(["amount_step_up_required"]);
+  });
+
+  it("shows the normalised client_type in the principal", async () => {
+    const response = await transfer150({ client_type: " AI-Agent " });
+    expect(response.principal?.client_type).toBe("ai-agent");
+  });
+});
+
+describe("state keyed by issuer and subject", () => {
+  it("gives two issuers' users of the same name separate daily budgets", async () => {
+    const mine = await t.issuer.token({ scope: "payments:write", sub: "user-X" });
+    const theirs = await other.token({ scope: "payments:write", sub: "user-X" });
+    const transfer = (token: string, amount: number) => t.client.check({ token, action: "payments:transfer", context: { amount } });
+    expect((await transfer(mine, 500)).decision).toBe("ALLOW");
+    expect((await transfer(mine, 500)).decision).toBe("ALLOW");
+    expect(codes(await transfer(mine, 1))).toEqual(["limit_exceeded"]);
+    // the other issuer's user-X has spent nothing
+    const first = await transfer(theirs, 500);
+    expect(first.decision).toBe("ALLOW");
+    expect(first.obligations[0]?.total).toBe(500);
+  });
+
+  it("rate-counts two issuers' agents of the same name apart", async () => {
+    const mine = await t.issuer.token({ scope: "invoices:read", client_id: "agent-same", client_type: "ai-agent", sub: "user-rate-a" });
+    const theirs = await other.token({ scope: "invoices:read", client_id: "agent-same", client_type: "ai-agent", sub: "user-rate-b" });
+    const a = await t.client.check({ token: mine, action: "invoices:read" });
+    const b = await t.client.check({ token: theirs, action: "invoices:read" });
+    const agentTotal = (r: typeof a) => r.obligations.find((o) => o.key.startsWith("rate/agent/"))?.total;
+    expect([agentTotal(a), agentTotal(b)]).toEqual([1, 1]);
   });
 });
 

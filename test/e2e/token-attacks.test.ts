@@ -21,14 +21,15 @@ afterAll(async () => {
   await web?.close();
 });
 
-const b64 = (value: unknown) => Buffer.from(typeof value === "string" ? value : JSON.stringify(value)).toString("base64url");
+const b64 = (value: unknown) =>
+  (Buffer.isBuffer(value) ? value : Buffer.from(typeof value === "string" ? value : JSON.stringify(value))).toString("base64url");
 
 function claims(extra: Record<string, unknown> = {}) {
   return { iss: t.issuer.issuer, aud: TEST_AUDIENCE, sub: "user-123", client_id: "agent-7", iat: now(), exp: now() + 300, jti: randomUUID(), scope: "invoices:read", ...extra };
 }
 
-/** Signs any header and payload text with the trusted issuer's key, bypassing jose's own checks. */
-async function signRaw(header: Record<string, unknown>, payloadText: string): Promise<string> {
+/** Signs any header and payload (text, or raw bytes) with the trusted issuer's key, bypassing jose's own checks. */
+async function signRaw(header: Record<string, unknown> | Buffer, payloadText: string | Buffer): Promise<string> {
   const input = `${b64(header)}.${b64(payloadText)}`;
   const key = createPrivateKey({ key: (await exportJWK(t.issuer.privateKey)) as never, format: "jwk" });
   return `${input}.${createSign("SHA256").update(input).sign({ key, dsaEncoding: "ieee-p1363" }).toString("base64url")}`;
@@ -141,6 +142,11 @@ describe("attacks through claims and shape", () => {
     await refused(await t.issuer.token({ nbf: now() + 3600 }), "token_not_yet_valid");
   });
 
+  it("refuses an exp of 1e300 (which would make its single-use key never expire) and an auth_time in the future", async () => {
+    await refused(await t.issuer.token({ exp: 1e300 }), "token_lifetime_too_long");
+    await refused(await t.issuer.token({ auth_time: now() + 86_400 }), "auth_time_invalid");
+  });
+
   it("refuses a wrong issuer and a missing one", async () => {
     await refused(await t.issuer.token({ iss: "https://evil.example" }), "issuer_unknown");
     await refused(await t.issuer.token({ iss: undefined }), "claim_missing");
@@ -162,6 +168,17 @@ describe("attacks through claims and shape", () => {
   it("refuses a signed token that repeats a claim, so that parsers could disagree", async () => {
     const body = JSON.stringify(claims()).replace(/}$/, ',"sub":"admin"}');
     await refused(await signRaw({ alg: "ES256", typ: "at+jwt", kid: t.issuer.kid }, body), "claim_duplicate");
+  });
+
+  it("refuses a validly signed payload that is not UTF-8 (a 0xFF byte inside sub)", async () => {
+    const [before, after] = JSON.stringify(claims({ sub: "user-X" })).split("user-X") as [string, string];
+    const payload = Buffer.concat([Buffer.from(`${before}user-`), Buffer.from([0xff]), Buffer.from(after)]);
+    await refused(await signRaw({ alg: "ES256", typ: "at+jwt", kid: t.issuer.kid }, payload), "token_malformed");
+  });
+
+  it("refuses a validly signed header that is not UTF-8", async () => {
+    const header = Buffer.concat([Buffer.from(`{"alg":"ES256","typ":"at+jwt","kid":"${t.issuer.kid}","x":"`), Buffer.from([0xc3, 0x28]), Buffer.from('"}')]);
+    await refused(await signRaw(header, JSON.stringify(claims())), "token_malformed");
   });
 
   it("refuses a header that repeats a member", async () => {

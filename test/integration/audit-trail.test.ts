@@ -1,6 +1,6 @@
 // The audit trail against a real MongoDB-wire server: batched writes, escaped keys,
 // masking, spill and replay, failing closed, retention, queries and their indexes.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { MongoClient } from "mongodb";
@@ -12,6 +12,7 @@ import {
   parseAuditQuery,
   publicRecord,
   SpillDirectory,
+  SpillDirectoryError,
   toSpillLine,
   buildRecord,
   maskRulesFrom,
@@ -19,7 +20,8 @@ import {
   type DecisionRecord,
 } from "../../src/audit/index.js";
 import { Database } from "../../src/database/index.js";
-import { createLogger, silentLogger } from "../../src/observability/index.js";
+import { createLogger, silentLogger, type Logger } from "../../src/observability/index.js";
+import { captureLog } from "../support/log.js";
 import { decisionEvent, POLICY_DATA, principal, type EventOptions } from "../support/audit.js";
 import { connectTestClient, mongoUri, uniqueDatabaseName } from "../support/mongo.js";
 
@@ -49,13 +51,15 @@ interface Trail {
   decisions: ReturnType<ReturnType<MongoClient["db"]>["collection"]>;
 }
 
-function openTrail(options: { uri?: string; database?: string; spillDir?: string; settings?: Partial<AuditSettings>; timeoutMs?: number; now?: () => number } = {}): Trail {
+function openTrail(
+  options: { uri?: string; database?: string; spillDir?: string; settings?: Partial<AuditSettings>; timeoutMs?: number; now?: () => number; log?: Logger } = {},
+): Trail {
   const database = options.database ?? uniqueDatabaseName("audit");
   const spill = new SpillDirectory(options.spillDir ?? mkdtempSync(join(tmpdir(), "verdict-audit-spill-")));
   const db = Database.open({ uri: options.uri ?? mongoUri(), database, log: testLog });
   databases.push(db);
   const store = AuditStore.open(db, { timeoutMs: options.timeoutMs ?? 5_000 });
-  const log = new AuditLog({ store, spill, settings: { ...settings, ...options.settings }, log: testLog, ...(options.now ? { now: options.now } : {}) });
+  const log = new AuditLog({ store, spill, settings: { ...settings, ...options.settings }, log: options.log ?? testLog, ...(options.now ? { now: options.now } : {}) });
   log.start();
   opened.push(log);
   return { log, store, spill, database, decisions: client.db(database).collection("decisions") };
@@ -121,6 +125,22 @@ describe("writing", () => {
     const text = JSON.stringify(await trail.decisions.find({}).toArray());
     for (const secret of ["4000 0566 5566 5556", "correct horse", "5555555555554444", "alice@example.com", "password"]) expect(text).not.toContain(secret);
     expect(text).toContain("card_number");
+  });
+
+  it("keeps the last masking rules when a reloaded bundle has no settings.audit, and says so in the log", async () => {
+    const captured = captureLog();
+    const trail = openTrail({ log: captured.log });
+    const card = "4000 0566 5566 5556";
+    recordMany(trail.log, 1, () => ({ context: { card_number: card } })); // the bundle it started with
+    const reloaded = { settings: { limits: {} } }; // a new bundle whose data says nothing about masking
+    recordMany(trail.log, 2, () => ({ context: { card_number: card, note: `card ${card}` }, data: reloaded }));
+    await trail.log.flush();
+    const text = JSON.stringify(await trail.decisions.find({}).toArray());
+    expect(await trail.decisions.countDocuments()).toBe(3);
+    expect(text).not.toContain(card);
+    const warnings = captured.lines().filter((line) => String(line["msg"]).includes("no settings.audit"));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]?.["msg"]).toMatch(/keeping the masking rules of the previous bundle/);
   });
 
   it("writes every buffered record before close resolves", async () => {
@@ -196,6 +216,20 @@ describe("when the database is unavailable", () => {
     expect(spillLines(spillDir).length + stats.buffered + stats.writing).toBe(35);
   });
 
+  it("keeps memory bounded in bytes too: past max_buffered_bytes, far below max_buffered, the buffer moves to the spill file", async () => {
+    const spillDir = mkdtempSync(join(tmpdir(), "verdict-audit-spill-"));
+    const MiB = 1024 * 1024;
+    const slow = openTrail({ uri: UNREACHABLE, spillDir, timeoutMs: 5_000, settings: { max_buffered: 10_000, max_buffered_bytes: MiB, batch_size: 500, flush_interval_ms: 60_000 } });
+    // 100 records with 30 KB of context each: 3 MB, a hundredth of max_buffered
+    const note = "n".repeat(30_000);
+    recordMany(slow.log, 100, () => ({ context: { note } }));
+    const stats = slow.log.stats();
+    expect(stats.accepted).toBe(100);
+    expect(stats.buffered).toBeLessThan(40);
+    expect(stats.bufferedBytes).toBeLessThanOrEqual(MiB);
+    expect(spillLines(spillDir).length + stats.buffered + stats.writing).toBe(100);
+  });
+
   it("refuses records (fails closed) only when the buffer is full and the spill file cannot be written, and recovers", async () => {
     const spillDir = mkdtempSync(join(tmpdir(), "verdict-audit-spill-"));
     const trail = openTrail({ uri: UNREACHABLE, spillDir, timeoutMs: 200, settings: { max_buffered: 5, batch_size: 5, flush_interval_ms: 5, retry_interval_ms: 100 } });
@@ -230,7 +264,8 @@ describe("replay", () => {
     const spillDir = mkdtempSync(join(tmpdir(), "verdict-audit-spill-"));
     const batch = records(10);
     await client.db(database).collection("decisions").insertMany(batch.slice(0, 5) as never[]);
-    writeFileSync(join(spillDir, "spill-999999999-0a0a0a.jsonl"), batch.map(toSpillLine).join(""));
+    const signer = new SpillDirectory(spillDir);
+    writeFileSync(join(spillDir, "spill-999999999-0a0a0a.jsonl"), batch.map((r) => signer.signedLine(r)).join(""));
     const trail = openTrail({ database, spillDir });
     await vi.waitFor(() => expect(existsSync(join(spillDir, "spill-999999999-0a0a0a.jsonl")) || spillLines(spillDir).length > 0).toBe(false), { timeout: 10_000 });
     expect(await trail.decisions.countDocuments()).toBe(10);
@@ -239,8 +274,9 @@ describe("replay", () => {
   it("keeps unreadable lines (a torn last line) in a rejected file and replays the rest", async () => {
     const spillDir = mkdtempSync(join(tmpdir(), "verdict-audit-spill-"));
     const batch = records(3);
-    const torn = toSpillLine(records(1)[0] as DecisionRecord).slice(0, 40);
-    writeFileSync(join(spillDir, "spill-999999999-0b0b0b.jsonl"), batch.map(toSpillLine).join("") + torn);
+    const signer = new SpillDirectory(spillDir);
+    const torn = signer.signedLine(records(1)[0] as DecisionRecord).slice(0, 120);
+    writeFileSync(join(spillDir, "spill-999999999-0b0b0b.jsonl"), batch.map((r) => signer.signedLine(r)).join("") + torn);
     const trail = openTrail({ spillDir });
     await vi.waitFor(async () => expect(await trail.decisions.countDocuments()).toBe(3), { timeout: 10_000 });
     await vi.waitFor(() => expect(spillLines(spillDir)).toEqual([]));
@@ -248,6 +284,63 @@ describe("replay", () => {
     expect(rejected).toHaveLength(1);
     expect(readFileSync(join(spillDir, rejected[0] as string), "utf8")).toBe(torn + "\n");
     expect(trail.log.stats().rejected).toBe(1);
+  });
+
+  it("never replays a planted file (no HMAC, a wrong one, an edited record): logs it and keeps it for investigation", async () => {
+    const database = uniqueDatabaseName("audit_forged");
+    const spillDir = mkdtempSync(join(tmpdir(), "verdict-audit-spill-"));
+    const signer = new SpillDirectory(spillDir);
+    const [genuine, planted, wrongKey, edited] = records(4) as [DecisionRecord, DecisionRecord, DecisionRecord, DecisionRecord];
+    const forgedAllow = { ...planted, decision: "ALLOW" as const, subject: "mallory" };
+    const otherKey = new SpillDirectory(mkdtempSync(join(tmpdir(), "verdict-audit-spill-")));
+    const lines = [
+      signer.signedLine(genuine),
+      toSpillLine(forgedAllow), // written by hand, no HMAC
+      otherKey.signedLine(wrongKey), // signed with another key
+      signer.signedLine(edited).replace(`"subject":"alice"`, `"subject":"admin"`), // edited after signing
+    ];
+    writeFileSync(join(spillDir, "spill-999999998-0c0c0c.jsonl"), lines.join(""));
+    const captured = captureLog();
+    const trail = openTrail({ database, spillDir, log: captured.log });
+    await vi.waitFor(() => expect(spillLines(spillDir)).toEqual([]), { timeout: 10_000 });
+    await vi.waitFor(async () => expect(await trail.decisions.countDocuments()).toBe(1), { timeout: 10_000 });
+    expect((await trail.decisions.find({}).toArray()).map((d) => String(d._id))).toEqual([genuine._id]);
+    expect(trail.log.stats()).toMatchObject({ forged: 3, replayed: 1 });
+    const logged = captured.lines().find((line) => String(line["msg"]).includes("did not write"));
+    expect(logged).toMatchObject({ level: 50, lines: 3 });
+    const rejected = readdirSync(spillDir).filter((name) => name.startsWith("rejected-"));
+    expect(readFileSync(join(spillDir, rejected[0] as string), "utf8")).toContain("mallory");
+  });
+
+  it("tightens a spill directory and key with loose modes, and says so", () => {
+    const dir = mkdtempSync(join(tmpdir(), "verdict-audit-spill-"));
+    chmodSync(dir, 0o777);
+    const first = new SpillDirectory(dir);
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    expect(statSync(join(dir, "spill.key")).mode & 0o777).toBe(0o600);
+    expect(first.notices).toEqual([expect.stringMatching(/had mode 0777; tightened to 0700/)]);
+    chmodSync(join(dir, "spill.key"), 0o644);
+    const second = new SpillDirectory(dir);
+    expect(statSync(join(dir, "spill.key")).mode & 0o777).toBe(0o600);
+    expect(second.notices).toEqual([expect.stringMatching(/key .* had mode 0644; tightened to 0600/)]);
+    // both see the same key: one process replays what another signed
+    const record = records(1)[0] as DecisionRecord;
+    expect(second.signedLine(record)).toBe(first.signedLine(record));
+  });
+
+  it("refuses a shared spill directory (sticky, like /tmp) and one owned by another user", () => {
+    const shared = mkdtempSync(join(tmpdir(), "verdict-audit-spill-"));
+    chmodSync(shared, 0o1777);
+    expect(() => new SpillDirectory(shared)).toThrow(SpillDirectoryError);
+    expect(() => new SpillDirectory(shared)).toThrow(/shared directory/);
+    let foreign: string;
+    if (process.getuid?.() === 0) {
+      foreign = mkdtempSync(join(tmpdir(), "verdict-audit-spill-"));
+      chownSync(foreign, 65534, 65534);
+    } else {
+      foreign = "/"; // owned by root
+    }
+    expect(() => new SpillDirectory(foreign)).toThrow(/belongs to user/);
   });
 
   it("claims the files of processes that are gone, and leaves those of live processes alone", () => {

@@ -1,5 +1,5 @@
-// The pinned local-mongo launcher's contract: 127.0.0.1 only, --dbpath persists,
-// memory otherwise, stops on SIGTERM.
+// The pinned local-mongo launcher's contract: 127.0.0.1 only, --dbpath persists
+// (and nothing acknowledged is lost to a kill -9), memory otherwise, stops on SIGTERM.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -33,6 +33,44 @@ describe("local-mongo", () => {
       const doc = await withClient(second.uri, (c) => c.db("persist").collection("docs").findOne({ _id: "kept" as never }));
       await second.stop();
       expect(doc?.["n"]).toBe(1);
+    } finally {
+      rmSync(dbpath, { recursive: true, force: true });
+    }
+  });
+
+  it("keeps every acknowledged write across a kill -9 (durable before it acknowledges)", async () => {
+    const dbpath = mkdtempSync(join(tmpdir(), "verdict-local-mongo-"));
+    try {
+      const first = await startLocalMongo({ dbpath });
+      // As the audit trail and the state store write: single inserts, batches, conditional updates.
+      const acknowledged = await withClient(first.uri, async (c) => {
+        const docs = c.db("durable").collection<{ _id: string; n: number }>("docs");
+        let count = 0;
+        for (let i = 0; i < 60; i++) {
+          await docs.insertOne({ _id: `one-${i}`, n: i });
+          count += 1;
+        }
+        for (let b = 0; b < 5; b++) {
+          const batch = Array.from({ length: 50 }, (_, i) => ({ _id: `batch-${b}-${i}`, n: i }));
+          // the audit trail asks for journaled writes: those are synced to disk as well
+          count += (await docs.insertMany(batch, { ordered: false, ...(b % 2 === 0 ? { writeConcern: { w: "majority", j: true } } : {}) })).insertedCount;
+        }
+        await docs.updateOne({ _id: "one-0" }, { $inc: { n: 100 } });
+        // killed at once, well within the second an autocommit would wait
+        process.kill(first.pid as number, "SIGKILL");
+        return count;
+      });
+      await first.stop();
+      expect(acknowledged).toBe(310);
+
+      const second = await startLocalMongo({ dbpath });
+      const { count, updated } = await withClient(second.uri, async (c) => {
+        const docs = c.db("durable").collection<{ _id: string; n: number }>("docs");
+        return { count: await docs.countDocuments(), updated: (await docs.findOne({ _id: "one-0" }))?.n };
+      });
+      await second.stop();
+      expect(count).toBe(acknowledged);
+      expect(updated).toBe(100);
     } finally {
       rmSync(dbpath, { recursive: true, force: true });
     }

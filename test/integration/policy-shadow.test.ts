@@ -62,7 +62,7 @@ describe("a candidate that would change answers", () => {
       active: { revision: t.verdict.policyRevision, effect: "allow", reasons: [] },
       shadow: { revision: candidate.revision, effect: "deny", reasons: [{ code: "limit_exceeded" }], obligations: [] },
     });
-    expect(record?.active.obligations).toEqual([{ type: "reserve", key: ["payments:transfer", "daily_per_user", "user-shadow-2"], amount: 450, limit: 1000, window: "day" }]);
+    expect(record?.active.obligations).toEqual([{ type: "reserve", key: ["payments:transfer", "daily_per_user", t.issuer.issuer, "user-shadow-2"], amount: 450, limit: 1000, window: "day" }]);
     expect(JSON.stringify(record)).not.toContain("eyJ"); // no JWT
     expect(record).not.toHaveProperty("context");
   });

@@ -2,8 +2,9 @@
 import { randomUUID } from "node:crypto";
 import type { MongoClient } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { StateQuery, WindowSpec } from "../../src/contract/index.js";
+import { storageKey, type StateQuery, type WindowSpec } from "../../src/contract/index.js";
 import { applyObligations, defaultObligations, releaseDecision, type OnceRequest, type RateRequest, type ReserveRequest } from "../../src/obligations/index.js";
+import { InvalidExpiryError } from "../../src/state/index.js";
 import { connectTestClient } from "../support/mongo.js";
 import { openTestState, type TestState } from "../support/state.js";
 
@@ -106,6 +107,25 @@ describe("once", () => {
     expect((await apply([once(key, T0 / 1000 + 10)], T0)).ok).toBe(true);
     expect((await apply([once(key, T0 / 1000 + 10)], T0 + 5_000)).ok).toBe(false);
     expect((await apply([once(key, T0 / 1000 + 100)], T0 + 11_000)).ok).toBe(true);
+  });
+
+  it("refuses an expiry of 1e300 (no valid time) and stores nothing, so the key is never taken over as a 1970 expiry", async () => {
+    const key = ["jti", randomUUID()];
+    const user = ["user", randomUUID()];
+    for (let use = 0; use < 2; use++) {
+      const outcome = await apply([reserve(user, 10, 1000), once(key, 1e300)]);
+      expect(outcome).toMatchObject({ ok: false, reason: { code: "policy_error" } });
+    }
+    expect(await raw("once_keys").countDocuments({ _id: storageKey(["once", ...key, ""]) as never })).toBe(0);
+    expect(await raw("once_keys").countDocuments({ expiresAt: { $lt: new Date(86_400_000) } })).toBe(0);
+    // the reservation made before it was given back
+    expect(await readState([{ name: "spent", type: "counter", key: user, window: DAY }], T0)).toEqual({ spent: 0 });
+  });
+
+  it("refuses an expiry more than 400 days away, and one that is not a time, in the replay memory too", async () => {
+    expect((await apply([once(["jti", randomUUID()], T0 / 1000 + 401 * 86_400)])).ok).toBe(false);
+    await expect(store.once.consume(`dpop/${randomUUID()}`, new Date(Number.NaN), new Date(T0), randomUUID())).rejects.toBeInstanceOf(InvalidExpiryError);
+    await expect(store.once.consume(`dpop/${randomUUID()}`, new Date(0), new Date(T0), randomUUID())).rejects.toBeInstanceOf(InvalidExpiryError);
   });
 });
 

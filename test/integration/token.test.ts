@@ -62,6 +62,22 @@ describe("access token verification", () => {
     expect(await reasonFor(await issuer.token({ exp: now() - 70 }))).toBe("token_expired");
   });
 
+  it("refuses an exp beyond the maximum lifetime (24 h by default), from now or from iat", async () => {
+    expect(await reasonFor(await issuer.token({ exp: 1e300 }))).toBe("token_lifetime_too_long");
+    expect(await reasonFor(await issuer.token({ exp: now() + 25 * 3600 }))).toBe("token_lifetime_too_long");
+    expect(await reasonFor(await issuer.token({ iat: now() - 7200, exp: now() - 7200 + 86_400 + 120 }))).toBe("token_lifetime_too_long");
+    expect(await reasonFor(await issuer.token({ exp: now() + 23 * 3600 }))).toBe("ok");
+    const short = new TokenVerifier(IssuerRegistry.fromConfig([issuerConfig(issuer)]), { clockSkewSeconds: 60, maxBytes: 8192, cacheEntries: 0, maxLifetimeSeconds: 300 });
+    await expect(short.verify(await issuer.token({ exp: now() + 600 }), { audience: TEST_AUDIENCE, now: now() })).rejects.toMatchObject({ code: "invalid_token", reason: "token_lifetime_too_long" });
+  });
+
+  it("refuses an auth_time in the future beyond the skew, which would satisfy every max_age", async () => {
+    expect(await reasonFor(await issuer.token({ auth_time: now() + 3600 }))).toBe("auth_time_invalid");
+    expect(await reasonFor(await issuer.token({ auth_time: 1e300 }))).toBe("auth_time_invalid");
+    expect(await reasonFor(await issuer.token({ auth_time: now() + 50 }))).toBe("ok");
+    expect(await reasonFor(await issuer.token({ auth_time: now() - 50 }))).toBe("ok");
+  });
+
   it("honours exactly 60 s of skew on nbf and iat", async () => {
     expect(await reasonFor(await issuer.token({ nbf: now() + 50 }))).toBe("ok");
     expect(await reasonFor(await issuer.token({ nbf: now() + 70 }))).toBe("token_not_yet_valid");

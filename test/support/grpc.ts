@@ -47,6 +47,32 @@ export function unaryCall<Request, Response>(method: UnaryMethod<Request, Respon
   });
 }
 
+/**
+ * Sends bytes as they are (no serialization on this side) to a PolicyDecisionService
+ * method: for requests no well-behaved client can build, e.g. a Struct nested past
+ * protobufjs's own encoding limit.
+ */
+export function rawUnary(address: string, method: string, bytes: Buffer, apiKey: string): Promise<Outcome<Buffer>> {
+  const client = new grpc.Client(address, grpc.credentials.createInsecure());
+  const metadata = new grpc.Metadata();
+  metadata.set("x-verdict-api-key", apiKey);
+  return new Promise((resolve) => {
+    client.makeUnaryRequest(
+      `/verdict.v1.PolicyDecisionService/${method}`,
+      (value: Buffer) => value,
+      (value: Buffer) => value,
+      bytes,
+      metadata,
+      { deadline: Date.now() + 20_000 },
+      (error, response) => {
+        client.close();
+        if (error) resolve({ ok: false, code: error.code, details: error.details });
+        else resolve({ ok: true, response: response as Buffer });
+      },
+    );
+  });
+}
+
 /** The wire resource for a test request: an invoice unless said otherwise; null sends none. */
 function resourceOf(resource: CheckArgs["resource"]): ResourceMessage | undefined {
   return resource === null ? undefined : { type: "invoice", id: "inv-1", ...resource, attributes: resource?.attributes ?? {} };

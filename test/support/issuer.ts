@@ -34,7 +34,11 @@ export interface TestIssuer {
   jwksPath: string;
   privateKey: CryptoKey;
   publicJwk: JWK;
-  /** A valid access token for TEST_AUDIENCE, with `claims` merged over the defaults. */
+  /**
+   * A valid access token for TEST_AUDIENCE, with `claims` merged over the defaults: a
+   * person's web client (client_type "web"; the demo policy treats a token without a
+   * known human client_type as an AI agent). Pass client_type: "ai-agent" for an agent.
+   */
   token(claims?: Record<string, unknown>, header?: Partial<JWTHeaderParameters>): Promise<string>;
 }
 
@@ -66,6 +70,7 @@ export async function createTestIssuer(options: { issuer?: string; alg?: "ES256"
         exp: now + 600,
         jti: randomUUID(),
         scope: "invoices:read",
+        client_type: "web",
         ...claims,
       };
       // undefined removes a default claim

@@ -20,6 +20,7 @@ describe("audit configuration", () => {
       batch_size: 500,
       flush_interval_ms: 200,
       max_buffered: 10_000,
+      max_buffered_bytes: 64 * 1024 * 1024,
       write_timeout_ms: 5_000,
       retry_interval_ms: 2_000,
       purge_interval_ms: 3_600_000,

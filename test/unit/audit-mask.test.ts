@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { containsCardNumber, MASKED, maskRulesFrom, MaskRuleError, redactObject, redactResourceId, unescapeObject, type MaskRules } from "../../src/audit/index.js";
+import { containsCardNumber, MASKED, maskRulesFrom, MaskRuleError, redactObject, redactResourceId, redactText, unescapeObject, type MaskRules } from "../../src/audit/index.js";
 
 const rulesOf = (audit: unknown): MaskRules => maskRulesFrom({ settings: { audit } });
 const context = (rules: MaskRules, value: Record<string, never> | object) =>
@@ -84,12 +84,47 @@ describe("masking rules from the policy data", () => {
 describe("card number detection", () => {
   it("masks a Luhn-valid card number wherever it is, also in free text and with separators", () => {
     const rules = rulesOf({ detect: ["card_number"] });
-    expect(context(rules, { note: "pay with 4111-1111-1111-1111 please", nested: [{ memo: "5500 0000 0000 0004" }], amount: 4111111111111111 })).toEqual({
+    expect(context(rules, { note: "pay with 4111-1111-1111-1111 please", nested: [{ memo: "5500 0000 0000 0004" }], amount: 12.5 })).toEqual({
       note: MASKED,
       nested: [{ memo: MASKED }],
-      amount: 4111111111111111,
+      amount: 12.5,
     });
     expect(redactResourceId("card-4111111111111111", rules)).toBe(MASKED);
+  });
+
+  it("masks a card number sent as a JSON number, but not an ordinary number", () => {
+    const rules = rulesOf({ detect: ["card_number"] });
+    expect(context(rules, { pan: 4111111111111111, list: [5500000000000004], n: 4111111111111112, big: 1e300, id: 1234567, ts: 1_700_000_000_000 })).toEqual({
+      pan: MASKED,
+      list: [MASKED],
+      n: 4111111111111112,
+      big: 1e300,
+      id: 1234567,
+      ts: 1_700_000_000_000,
+    });
+  });
+
+  it.each([
+    ["dots", "4111.1111.1111.1111"],
+    ["double spaces", "4111  1111  1111  1111"],
+    ["slashes", "4111/1111/1111/1111"],
+    ["a dash between spaces", "4111 - 1111 - 1111 - 1111"],
+    ["underscores", "4111_1111_1111_1111"],
+    ["full-width digits", "４１１１ １１１１ １１１１ １１１１"],
+    ["full-width digits and an ideographic space", "４１１１\u3000１１１１\u3000１１１１\u3000１１１１"],
+    ["other digits beside it", "ref 12 4111 1111 1111 1111 exp 12/27"],
+    ["a tab and a newline", "4111\t1111\n1111 1111"],
+  ])("masks a card number written with %s", (_, text) => {
+    const rules = rulesOf({ detect: ["card_number"] });
+    expect(containsCardNumber(text)).toBe(true);
+    expect(context(rules, { note: text })).toEqual({ note: MASKED });
+  });
+
+  it("masks a card number used as an object key, keeping keys distinct", () => {
+    const rules = rulesOf({ detect: ["card_number"] });
+    const masked = context(rules, { "4111111111111111": "visa", "5500 0000 0000 0004": { holder: "x" }, plain: 1 });
+    expect(JSON.stringify(masked)).not.toMatch(/4111|5500/);
+    expect(masked).toEqual({ [MASKED]: "visa", [`${MASKED}#2`]: { holder: "x" }, plain: 1 });
   });
 
   it("leaves numbers that are not card numbers alone", () => {
@@ -97,6 +132,38 @@ describe("card number detection", () => {
     expect(containsCardNumber("order 12345678")).toBe(false); // too short
     expect(containsCardNumber("41111111111111111111111")).toBe(false); // part of a longer run of digits
     expect(containsCardNumber("+1 555 0100")).toBe(false);
+  });
+});
+
+describe("credentials, masked whatever the rules say", () => {
+  const jwt = "eyJhbGciOiJFUzI1NiIsInR5cCI6ImF0K2p3dCJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLW9mLXRoZS10b2tlbg";
+
+  it("masks context.authorization, an HTTP credential and a JWT anywhere, even with no rules at all", () => {
+    const none = maskRulesFrom({});
+    expect(
+      context(none, {
+        authorization: `Bearer ${jwt}`,
+        Authorization: "Basic YWxpY2U6aHVudGVyMg==",
+        headers: { "Proxy-Authorization": "anything", forwarded: "DPoP opaque-token-value-123" },
+        note: `the agent pasted ${jwt} here`,
+        list: [jwt],
+        amount: 5,
+      }),
+    ).toEqual({ authorization: MASKED, Authorization: MASKED, headers: { "Proxy-Authorization": MASKED, forwarded: MASKED }, note: MASKED, list: [MASKED], amount: 5 });
+  });
+
+  it("masks a JWT used as a key, in the resource id and in free text", () => {
+    const none = maskRulesFrom({});
+    expect(JSON.stringify(context(none, { [jwt]: 1 }))).not.toContain("eyJ");
+    expect(redactResourceId(`session/${jwt}`, none)).toBe(MASKED);
+    expect(redactText(jwt, false)).toBe(MASKED);
+    expect(redactText("req-42", true)).toBe("req-42");
+    expect(redactText("card-4111111111111111", true)).toBe(MASKED);
+  });
+
+  it("leaves ordinary words that follow a scheme name alone", () => {
+    const none = maskRulesFrom({});
+    expect(context(none, { note: "bearer of bad news", scheme: "Basic" })).toEqual({ note: "bearer of bad news", scheme: "Basic" });
   });
 });
 

@@ -103,6 +103,12 @@ describe("a decision record", () => {
     expect(shown.resource.attributes).toEqual({ email: "[masked]", "x.y": 1 });
   });
 
+  it("masks a card number or a token put in request_id", () => {
+    expect(build(decisionEvent({ requestId: "pay-4111111111111111" })).request_id).toBe("[masked]");
+    expect(build(decisionEvent({ requestId: "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2ln" })).request_id).toBe("[masked]");
+    expect(build(decisionEvent({ requestId: "req-1" })).request_id).toBe("req-1");
+  });
+
   it("keeps nothing caller-supplied when the masking rules are invalid", () => {
     const record = buildRecord(decisionEvent({ context: { card_number: "4111111111111111" }, resource: { type: "t", id: "secret-id", attributes: { a: 1 } } }), {
       masks: undefined,

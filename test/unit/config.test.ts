@@ -17,7 +17,7 @@ describe("configuration", () => {
   it("fills safe defaults: asymmetric algorithms, 60 s skew, 8 KiB tokens, 50 ms state deadline, the demo bundle", () => {
     const config = build(valid);
     expect(config.issuers[0]?.algorithms).toEqual(["ES256", "RS256", "PS256", "EdDSA"]);
-    expect(config).toMatchObject({ clock_skew_seconds: 60, max_token_bytes: 8192, token_cache_entries: 10_000, dpop_max_age_seconds: 120 });
+    expect(config).toMatchObject({ clock_skew_seconds: 60, max_token_bytes: 8192, token_cache_entries: 10_000, dpop_max_age_seconds: 120, max_token_lifetime_seconds: 86_400, max_context_bytes: 32_768 });
     expect(config.mongodb_uri).toBeUndefined();
     expect(config).toMatchObject({ mongodb_database: "verdict", state_timeout_ms: 50 });
     expect(config.bundle).toBe(defaultBundlePath);
@@ -46,6 +46,8 @@ describe("configuration", () => {
     ["two APIs with one audience", { ...valid, apis: [valid.apis[0], { ...valid.apis[0], name: "other" }] }, /share the audience/],
     ["an unknown key", { ...valid, listen_addr: "x" }, /listen_addr/],
     ["a skew over 60 s", { ...valid, clock_skew_seconds: 61 }, /clock_skew_seconds/],
+    ["a context bound over 256 KiB", { ...valid, max_context_bytes: 262_145 }, /max_context_bytes/],
+    ["a token lifetime over 30 days", { ...valid, max_token_lifetime_seconds: 30 * 86_400 + 1 }, /max_token_lifetime_seconds/],
     ["a listen address without a port", { ...valid, listen: "localhost" }, /host:port/],
     ["a policy time bound of 0", { ...valid, policy_timeout_ms: 0 }, /policy_timeout_ms/],
     ["a policy memory bound over 4 GiB", { ...valid, policy_memory_mb: 4097 }, /policy_memory_mb/],

@@ -23,6 +23,21 @@ describe("principal from verified claims", () => {
     expect(() => principalFromClaims({ ...base, ...claims })).toThrow(expect.objectContaining({ reason: "claim_type_invalid" }));
   });
 
+  it.each([
+    ["AI-Agent", "ai-agent"],
+    ["ai-agent ", "ai-agent"],
+    [" \tAI-AGENT\n", "ai-agent"],
+    ["ＡＩ-Agent", "ai-agent"],
+    ["Web", "web"],
+  ])("normalises client_type %j to %j (trimmed, NFKC, lowercased)", (raw, normalised) => {
+    expect(principalFromClaims({ ...base, client_type: raw }).clientType).toBe(normalised);
+  });
+
+  it("has an empty client_type when the token does not say", () => {
+    expect(principalFromClaims(base).clientType).toBe("");
+    expect(principalFromClaims({ ...base, client_type: "   " }).clientType).toBe("");
+  });
+
   it("turns a nested act claim into actors, outermost first, with its depth", () => {
     const principal = principalFromClaims({
       ...base,

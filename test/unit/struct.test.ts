@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { jsonObject, PolicyDecisionServiceService, type JsonObject } from "@verdict/sdk/wire";
+import { jsonObject, MAX_STRUCT_DEPTH, PolicyDecisionServiceService, type JsonObject } from "@verdict/sdk/wire";
 
 // Through the generated protobuf codec (google.protobuf.Struct <-> a plain object), as on the wire.
 function roundTrip(context: JsonObject): JsonObject {
@@ -23,6 +23,20 @@ describe("google.protobuf.Struct on the wire", () => {
     expect(() => jsonObject({ n: Number.NaN }, "context")).toThrow(TypeError);
     expect(() => jsonObject({ f: () => 1 }, "context")).toThrow(TypeError);
     expect(() => jsonObject([1], "context")).toThrow(TypeError);
+  });
+
+  it("refuses to send a Struct nested deeper than protobuf can carry, with a TypeError (not a serialization failure)", () => {
+    const nest = (depth: number, inner: JsonObject = { leaf: 1 }) => {
+      let value = inner;
+      for (let i = 0; i < depth; i++) value = { a: value };
+      return value;
+    };
+    expect(roundTrip(jsonObject(nest(MAX_STRUCT_DEPTH - 1), "context"))).toEqual(nest(MAX_STRUCT_DEPTH - 1));
+    expect(() => jsonObject(nest(60), "context")).toThrow(TypeError);
+    expect(() => jsonObject(nest(60), "context")).toThrow(/nests at most/);
+    let list: JsonObject = { leaf: 1 };
+    for (let i = 0; i < 60; i++) list = { l: [list] };
+    expect(() => jsonObject(list, "context")).toThrow(/nests at most/);
   });
 
   it("reads an absent Struct as absent, and sends an empty object as an empty Struct", () => {

@@ -49,6 +49,18 @@ describe("edge validation of CheckRequest", () => {
     expect(() => validateCheckRequest(request(overrides as Partial<CheckRequestMessage>))).toThrow(InvalidArgumentError);
   });
 
+  it("bounds context and resource attributes by bytes (32 KiB as JSON by default), each on its own", () => {
+    // 30 strings of 8,000 characters: within the count, length and depth limits, 240 KB in all
+    const big = Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`k${i}`, "x".repeat(8_000)]));
+    expect(() => validateCheckRequest(request({ context: big }))).toThrow(/context is larger than 32768 bytes/);
+    expect(() => validateCheckRequest(request({ resource: { type: "invoice", id: "1", attributes: big } }))).toThrow(/resource.attributes is larger than 32768 bytes/);
+    const three = Object.fromEntries(Array.from({ length: 3 }, (_, i) => [`k${i}`, "x".repeat(8_000)]));
+    expect(() => validateCheckRequest(request({ context: three, resource: { type: "invoice", id: "1", attributes: three } }))).not.toThrow();
+    // multi-byte characters count as the bytes they are
+    expect(() => validateCheckRequest(request({ context: { a: "€".repeat(5_000), b: "€".repeat(5_000), c: "€".repeat(1_000) } }))).toThrow(/larger than/);
+    expect(() => validateCheckRequest(request({ context: three }), { maxContextBytes: 16_384 })).toThrow(/larger than 16384 bytes/);
+  });
+
   it("accepts a context exactly at the depth limit and rejects one level more", () => {
     const nest = (levels: number) => {
       let value: Record<string, unknown> = {};

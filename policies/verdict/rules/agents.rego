@@ -1,11 +1,30 @@
-# Agent-specific rules. A client is an AI agent when its client_type is one of
-# data.settings.agents.client_types. Agents may be barred from actions outright
-# (denied_actions) and need the user's recent step-up for others (step_up, per
-# action); their lower limits live with the limits (transactions.rego, bulk.rego,
-# sensitive.rego).
+# Agent-specific rules. A client is treated as an AI agent unless it is known to be
+# a person's: its client_type is one of data.settings.agents.human_client_types
+# (and not one of client_types), and the token carries no delegation (an RFC 8693
+# act chain: someone acts for the user). A missing or unknown client_type, and any
+# delegated token, is an agent: an agent that does not say what it is gets the
+# agent limits, not the human ones (fail closed). Verdict trims and lowercases
+# client_type before the policy sees it; the rule does it again for inputs from
+# elsewhere. Agents may be barred from actions outright (denied_actions) and need
+# the user's recent step-up for others (step_up, per action); their lower limits
+# live with the limits (transactions.rego, bulk.rego, sensitive.rego).
 package verdict.rules
 
-is_agent if input.principal.client_type in data.settings.agents.client_types
+client_type := lower(trim_space(input.principal.client_type)) if is_string(input.principal.client_type)
+
+default is_agent := true
+
+is_agent := false if is_human
+
+is_human if {
+	client_type in object.get(data.settings.agents, "human_client_types", [])
+	not client_type in object.get(data.settings.agents, "client_types", [])
+	not delegated
+}
+
+delegated if count(object.get(input.principal, "actors", [])) > 0
+
+delegated if object.get(input.principal, "delegation_depth", 0) > 0
 
 deny contains {
 	"rule": "agents.denied_action",

@@ -1,13 +1,14 @@
 # Request rates of AI agents (data.settings.rates). Every allowed request of an
-# agent is counted in a sliding minute per agent (client_id) and per user it acts
-# for (sub), so neither one runaway agent nor many agents for one user can act at
-# machine speed without bound. Counted atomically by Verdict (rate obligations).
+# agent is counted in a sliding minute per agent (issuer and client_id) and per user
+# it acts for (issuer and sub), so neither one runaway agent nor many agents for one
+# user can act at machine speed without bound. Counted atomically by Verdict (rate
+# obligations).
 package verdict.rules
 
 obligations contains {
 	"rule": "rates.per_agent",
 	"type": "rate",
-	"key": ["rate", "agent", input.principal.client_id],
+	"key": array.concat(["rate", "agent"], client_key(input.principal)),
 	"limit": data.settings.rates.agent.per_minute,
 	"window": "sliding:60",
 	"reason": {
@@ -22,7 +23,7 @@ obligations contains {
 obligations contains {
 	"rule": "rates.per_user",
 	"type": "rate",
-	"key": ["rate", "user", input.principal.subject],
+	"key": array.concat(["rate", "user"], principal_key(input.principal)),
 	"limit": data.settings.rates.user.per_minute,
 	"window": "sliding:60",
 	"reason": {

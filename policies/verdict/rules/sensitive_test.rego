@@ -12,7 +12,7 @@ export(classification, client_type) := {
 sensitive_rules(reqs) := {r.rule | some r in reqs}
 
 test_exporting_pii_needs_step_up if {
-	some req in rules.step_up_requirements with input as export("pii", "")
+	some req in rules.step_up_requirements with input as export("pii", "web")
 	req.rule == "sensitive.step_up"
 	req.code == "sensitive_data_step_up_required"
 	req.acr == "mfa"
@@ -20,7 +20,7 @@ test_exporting_pii_needs_step_up if {
 }
 
 test_sharing_pii_needs_step_up if {
-	inp := object.union(export("pii", ""), {"action": "customers:share"})
+	inp := object.union(export("pii", "web"), {"action": "customers:share"})
 	sensitive_rules(rules.step_up_requirements) == {"sensitive.step_up"} with input as inp
 }
 
@@ -35,15 +35,15 @@ test_a_resource_without_classification_counts_as_pii if {
 }
 
 test_a_classification_that_is_not_a_string_counts_as_pii if {
-	rules.classification == "pii" with input as export(["public"], "")
+	rules.classification == "pii" with input as export(["public"], "web")
 }
 
 test_confidential_data_needs_step_up_for_agents_only if {
-	count(rules.step_up_requirements) == 0 with input as export("confidential", "")
+	count(rules.step_up_requirements) == 0 with input as export("confidential", "web")
 	sensitive_rules(rules.step_up_requirements) == {"sensitive.step_up"} with input as export("confidential", "ai-agent")
 }
 
 test_reading_pii_is_not_an_export if {
-	inp := object.union(export("pii", ""), {"action": "invoices:read"})
+	inp := object.union(export("pii", "web"), {"action": "invoices:read"})
 	count(rules.step_up_requirements) == 0 with input as inp
 }

@@ -4,7 +4,7 @@ import data.verdict.rules
 
 now := 1700000000
 
-dispute(p) := {"action": "invoices:dispute", "now": now, "principal": object.union({"subject": "u", "client_type": "", "scopes": ["invoices:write"]}, p)}
+dispute(p) := {"action": "invoices:dispute", "now": now, "principal": object.union({"subject": "u", "client_type": "web", "scopes": ["invoices:write"]}, p)}
 
 fresh_settings := object.union(data.settings, {"actions": {"invoices:dispute": {"scopes": ["invoices:write"], "acr": "mfa", "max_age": 300}}})
 

@@ -42,7 +42,7 @@ deny contains {
 state_queries contains {
 	"name": "spent_today",
 	"type": "counter",
-	"key": [input.action, "daily_per_user", input.principal.subject],
+	"key": array.concat([input.action, "daily_per_user"], principal_key(input.principal)),
 	"window": "day",
 } if {
 	limits.daily_per_user
@@ -63,7 +63,7 @@ deny contains {
 obligations contains {
 	"rule": "transactions.daily_per_user",
 	"type": "reserve",
-	"key": [input.action, "daily_per_user", input.principal.subject],
+	"key": array.concat([input.action, "daily_per_user"], principal_key(input.principal)),
 	"amount": amount,
 	"limit": limits.daily_per_user,
 	"window": "day",
@@ -79,7 +79,7 @@ obligations contains {
 obligations contains {
 	"rule": "transactions.daily_per_user_per_agent",
 	"type": "reserve",
-	"key": [input.action, "daily_per_user_per_agent", input.principal.subject, input.principal.client_id],
+	"key": array.concat([input.action, "daily_per_user_per_agent"], principal_client_key(input.principal)),
 	"amount": amount,
 	"limit": limits.agent.daily_per_user_per_agent,
 	"window": "day",

@@ -6,7 +6,7 @@ transfer(amount, p) := {
 	"action": "payments:transfer",
 	"now": 1700000000,
 	"context": {"amount": amount},
-	"principal": object.union({"subject": "user-123", "client_id": "web-app", "client_type": "", "scopes": ["payments:write"]}, p),
+	"principal": object.union({"subject": "user-123", "issuer": "https://issuer.example", "client_id": "web-app", "client_type": "web", "scopes": ["payments:write"]}, p),
 }
 
 agent_transfer(amount) := transfer(amount, {"client_id": "agent-7", "client_type": "ai-agent"})
@@ -57,7 +57,7 @@ test_a_transfer_reserves_its_amount_against_the_users_daily_limit if {
 	obligations == {{
 		"rule": "transactions.daily_per_user",
 		"type": "reserve",
-		"key": ["payments:transfer", "daily_per_user", "user-123"],
+		"key": ["payments:transfer", "daily_per_user", "https://issuer.example", "user-123"],
 		"amount": 100,
 		"limit": 1000,
 		"window": "day",
@@ -69,7 +69,16 @@ test_an_agent_transfer_also_reserves_against_the_users_daily_limit_through_that_
 	obligations := {o | some o in rules.obligations with input as agent_transfer(100); o.type == "reserve"}
 	{[o.rule, o.limit] | some o in obligations} == {["transactions.daily_per_user", 1000], ["transactions.daily_per_user_per_agent", 300]}
 	some o in obligations
-	o.key == ["payments:transfer", "daily_per_user_per_agent", "user-123", "agent-7"]
+	o.key == ["payments:transfer", "daily_per_user_per_agent", "https://issuer.example", "user-123", "agent-7"]
+}
+
+reserve_keys_of(issuer) := {o.key | some o in rules.obligations with input as transfer(100, {"issuer": issuer})}
+
+test_two_issuers_users_of_one_name_have_separate_daily_budgets_and_spend if {
+	reserve_keys_of("https://a.example") == {["payments:transfer", "daily_per_user", "https://a.example", "user-123"]}
+	count(reserve_keys_of("https://a.example") & reserve_keys_of("https://b.example")) == 0
+	queries := {q.key | some q in rules.state_queries with input as transfer(100, {"issuer": "https://b.example"})}
+	queries == {["payments:transfer", "daily_per_user", "https://b.example", "user-123"]}
 }
 
 test_actions_without_limits_carry_no_obligation if {

@@ -2,28 +2,33 @@
 import type { CheckBatchResponseMessage, PolicyDecisionServiceServer, ReleaseResponseMessage } from "@verdict/sdk/wire";
 import type { Decider } from "../../decide/index.js";
 import { encodeBatchResults, encodeCheckResponse } from "../encode.js";
-import { validateBatchRequest, validateCheckRequest, validateReleaseRequest } from "../validate.js";
+import { LIMITS, validateBatchRequest, validateCheckRequest, validateReleaseRequest, type EdgeLimits } from "../validate.js";
 import { unary, type RpcContext } from "./unary.js";
 
 const NO_DECISION = "internal error: no decision was made";
 
-export function decisionService(context: RpcContext, decider: Decider, maxBatchItems: number): PolicyDecisionServiceServer {
+/** Why a Check or CheckBatch whose bytes did not decode is refused: its Structs nest too deep. */
+const UNDECODABLE = `context and resource.attributes nest at most ${LIMITS.maxDepth} levels`;
+
+export function decisionService(context: RpcContext, decider: Decider, maxBatchItems: number, limits: EdgeLimits): PolicyDecisionServiceServer {
   return {
     check: unary(context, {
       name: "Check",
-      validate: (request, caller) => ({ ...validateCheckRequest(request), caller }),
+      validate: (request, caller) => ({ ...validateCheckRequest(request, limits), caller }),
       run: (input) => decider.check(input),
       encode: (result, input) => encodeCheckResponse(result, { explain: input.explain === true }),
       answers: { internal: NO_DECISION },
       logFields: (input) => ({ requestId: input.requestId }),
+      undecodable: UNDECODABLE,
     }),
     checkBatch: unary(context, {
       name: "CheckBatch",
-      validate: (request, caller) => ({ ...validateBatchRequest(request, maxBatchItems), caller }),
+      validate: (request, caller) => ({ ...validateBatchRequest(request, maxBatchItems, limits), caller }),
       run: (input) => decider.checkBatch(input),
       encode: (results): CheckBatchResponseMessage => ({ results: encodeBatchResults(results) }),
       answers: { internal: NO_DECISION },
       logFields: (input) => ({ requestId: input.requestId }),
+      undecodable: UNDECODABLE,
     }),
     release: unary(context, {
       name: "Release",

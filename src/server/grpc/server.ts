@@ -10,8 +10,10 @@ import { VerdictError } from "../../errors/index.js";
 import type { Logger } from "../../observability/index.js";
 import type { CallerRegistry } from "../callers.js";
 import { serverCredentials } from "../tls.js";
+import type { EdgeLimits } from "../validate.js";
 import { auditService, type AuditServiceOptions } from "./audit-service.js";
 import { decisionService } from "./decision-service.js";
+import { decodingRefusedAsInvalidArgument } from "./unary.js";
 
 const MAX_MESSAGE_BYTES = 256 * 1024;
 
@@ -22,6 +24,8 @@ export interface GrpcServerOptions {
   callers: CallerRegistry;
   tls?: TlsConfig | undefined;
   maxBatchItems: number;
+  /** Edge bounds of each item (max_context_bytes). */
+  limits: EdgeLimits;
   log: Logger;
   audit: AuditServiceOptions;
 }
@@ -50,7 +54,7 @@ export function formatAddress(host: string, port: number): string {
   return `${host.includes(":") ? `[${host}]` : host}:${port}`;
 }
 
-export async function startGrpcServer({ host, port, decider, callers, tls, maxBatchItems, log, audit }: GrpcServerOptions): Promise<RunningGrpcServer> {
+export async function startGrpcServer({ host, port, decider, callers, tls, maxBatchItems, limits, log, audit }: GrpcServerOptions): Promise<RunningGrpcServer> {
   routeGrpcLogs(log);
   const server = new grpc.Server({
     "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
@@ -62,8 +66,8 @@ export async function startGrpcServer({ host, port, decider, callers, tls, maxBa
   const services = ["", POLICY_DECISION_SERVICE, AUDIT_SERVICE];
   const health = new HealthImplementation(Object.fromEntries(services.map((name) => [name, "SERVING"])));
   const context = { callers, log };
-  server.addService(PolicyDecisionServiceService, decisionService(context, decider, maxBatchItems));
-  server.addService(AuditServiceService, auditService(context, audit));
+  server.addService(decodingRefusedAsInvalidArgument(PolicyDecisionServiceService), decisionService(context, decider, maxBatchItems, limits));
+  server.addService(decodingRefusedAsInvalidArgument(AuditServiceService), auditService(context, audit));
   health.addToServer(server);
 
   const address = formatAddress(host, port);

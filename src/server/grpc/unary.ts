@@ -24,6 +24,43 @@ export interface UnaryMethod<Request, Input, Output, Response> {
   answers?: Partial<Record<ErrorCode, string>>;
   /** Fields for the log line of a failure, e.g. the request id. */
   logFields?(input: Input): Record<string, unknown>;
+  /** Added to the answer for a request whose bytes did not decode, e.g. how deep its Structs may nest. */
+  undecodable?: string;
+}
+
+/**
+ * What a service definition's deserializer hands the handler in place of a request
+ * whose bytes did not decode (the generated decoder refuses messages nested deeper
+ * than its recursion limit, e.g. a deep Struct): grpc-js would answer INTERNAL, but
+ * it is the caller's mistake, answered INVALID_ARGUMENT by the handler.
+ */
+const UNDECODABLE = Symbol("undecodable");
+
+interface Undecodable {
+  [UNDECODABLE]: string;
+}
+
+function undecodable(request: unknown): string | undefined {
+  return typeof request === "object" && request !== null && UNDECODABLE in request ? (request as Undecodable)[UNDECODABLE] : undefined;
+}
+
+/** The service definition with each method's request deserializer made total (see UNDECODABLE). */
+export function decodingRefusedAsInvalidArgument<S extends grpc.ServiceDefinition>(service: S): S {
+  return Object.fromEntries(
+    Object.entries(service).map(([name, method]) => [
+      name,
+      {
+        ...method,
+        requestDeserialize: (bytes: Buffer): unknown => {
+          try {
+            return method.requestDeserialize(bytes);
+          } catch (error) {
+            return { [UNDECODABLE]: error instanceof Error ? error.message : String(error) } satisfies Undecodable;
+          }
+        },
+      },
+    ]),
+  ) as S;
 }
 
 const INTERNAL_ANSWER = "internal error";
@@ -53,6 +90,8 @@ export function unary<Request, Input, Output, Response>(
     const caller = authentication.caller;
     let input: Input;
     try {
+      const why = undecodable(call.request);
+      if (why !== undefined) throw new VerdictError("invalid_argument", `the request could not be decoded (${why})${method.undecodable ? `; ${method.undecodable}` : ""}`);
       input = method.validate(call.request, caller);
     } catch (error) {
       fail(callback, error, { caller: caller.name });

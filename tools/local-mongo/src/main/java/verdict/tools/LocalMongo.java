@@ -10,14 +10,16 @@ import java.util.List;
 import de.bwaldvogel.mongo.MongoServer;
 import de.bwaldvogel.mongo.MongoVersion;
 import de.bwaldvogel.mongo.backend.AbstractMongoBackend;
-import de.bwaldvogel.mongo.backend.h2.H2Backend;
 import de.bwaldvogel.mongo.backend.memory.MemoryBackend;
 
 /**
  * local-mongo --port PORT [--dbpath DIR] [--exit-with-stdin]
  *
  * Listens on 127.0.0.1 only. With --dbpath the data persists in DIR (an H2 MVStore
- * file), otherwise it lives in memory. Stops on SIGTERM/SIGINT. --port 0 picks a free
+ * file, committed to the file before each write is acknowledged, and synced to disk
+ * too when the write asks to be journaled, so a kill -9 loses nothing
+ * acknowledged), otherwise it lives in memory. For development and tests,
+ * not production. Stops on SIGTERM/SIGINT. --port 0 picks a free
  * port. Prints one line "local-mongo listening on 127.0.0.1:PORT" once it accepts
  * connections, so a parent process can wait for it. --exit-with-stdin stops the
  * server when standard input closes, so a crashed parent leaves no orphan behind.
@@ -66,7 +68,8 @@ public final class LocalMongo {
             fail("--port PORT is required (0 picks a free port)");
         }
 
-        // With --dbpath: H2's MVStore in that directory (data survives restarts).
+        // With --dbpath: H2's MVStore in that directory (data survives restarts and
+        // kill -9: DurableH2Backend commits before acknowledging a write).
         // Without: mongo-java-server's memory backend, which keeps documents as
         // objects rather than serializing each one into an in-memory MVStore (about
         // twice as fast, which matters when it shares two cores with what it tests).
@@ -74,7 +77,7 @@ public final class LocalMongo {
         if (dbpath != null) {
             Path dir = Path.of(dbpath);
             Files.createDirectories(dir);
-            backend = new H2Backend(dir.resolve("local-mongo.mv").toString());
+            backend = new DurableH2Backend(dir.resolve("local-mongo.mv").toString());
         } else {
             backend = new MemoryBackend();
         }
