@@ -2,6 +2,7 @@
 # agent is counted in a sliding minute per agent (client_id) and per user it acts
 # for (sub), so neither one runaway agent nor many agents for one user can act at
 # machine speed without bound. Counted atomically by Verdict (rate obligations).
+# A request for which rate_exempt holds (an MCP protocol message, mcp.rego) is not counted.
 package verdict.rules
 
 obligations contains {
@@ -16,6 +17,7 @@ obligations contains {
 	},
 } if {
 	is_agent
+	not rate_exempt
 	data.settings.rates.agent.per_minute
 }
 
@@ -31,5 +33,6 @@ obligations contains {
 	},
 } if {
 	is_agent
+	not rate_exempt
 	data.settings.rates.user.per_minute
 }
