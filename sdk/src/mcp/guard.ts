@@ -160,9 +160,13 @@ function mediaType(value: string | string[] | undefined): string {
   return (first ?? "").split(";")[0]!.trim().toLowerCase();
 }
 
+/** Reasons that say nothing about the call itself (docs/reasons.md): the same call may pass later. */
+const TRANSIENT_REASONS = new Set(["state_unavailable", "audit_unavailable", "policy_error", "rate_limited"]);
+
 function defaultDenialText(tool: string, decision: Deny): string {
   const reasons = decision.reasons.length > 0 ? decision.reasons.map((r) => `${r.message} (${r.code})`).join("; ") : "the policy does not allow it";
-  return `The call to ${tool} was not allowed: ${reasons}. Retrying it unchanged will be refused again.`;
+  const transient = decision.reasons.length > 0 && decision.reasons.every((r) => TRANSIENT_REASONS.has(r.code));
+  return `The call to ${tool} was not allowed: ${reasons}. ${transient ? "This may pass if retried later." : "Retrying it unchanged will be refused again."}`;
 }
 
 /**

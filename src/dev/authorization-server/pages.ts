@@ -29,15 +29,21 @@ export function signInPage(options: {
   resource: string;
   acrLevels: Record<string, number>;
   preferredAcr: string | undefined;
+  /** The browser's session, if it has one: "continue" keeps its authentication. */
+  session: { subject: string; acr: string; authTime: number } | undefined;
   fields: Record<string, string | undefined>;
 }): string {
+  const session = options.session
+    ? `<p>Signed in as <strong>${escape(options.session.subject)}</strong> (${escape(options.session.acr)}, ${Math.max(0, Math.floor(Date.now() / 1000) - options.session.authTime)} s ago). <button type="submit" name="use_session" value="yes">Continue as ${escape(options.session.subject)}</button></p><p>Or sign in again:</p>`
+    : "";
   return page(
     "Sign in",
-    `<form method="post" action="/authorize">${hidden(options.fields)}
+    `<form method="post" action="/authorize">${hidden({ ...options.fields, decision: "allow" })}
 <p><strong>${escape(options.clientName)}</strong> (redirecting to <strong>${escape(options.redirectHost)}</strong>) asks to act for you at <code>${escape(options.resource)}</code> with the scopes: <code>${escape(options.scopes.join(" ") || "(none)")}</code>.</p>
-<p><label>User <input name="subject" value="alice" required></label></p>
+${session}<p><label>User <input name="subject" value="alice" required></label></p>
 <fieldset><legend>Authentication</legend>${levels(options.acrLevels, options.preferredAcr)}</fieldset>
-<p><button type="submit" name="decision" value="allow">Sign in and allow</button> <button type="submit" name="decision" value="deny">Deny</button></p></form>`,
+<p><button type="submit">Sign in and allow</button></p></form>
+<form method="post" action="/authorize">${hidden({ ...options.fields, decision: "deny" })}<p><button type="submit">Deny</button></p></form>`,
   );
 }
 

@@ -2,15 +2,18 @@
 // official SDK's OAuth client provider) to find it and get tokens Verdict's
 // development profile accepts. RFC 8414 metadata, RFC 7591 dynamic registration
 // (public clients, loopback or https redirects), the authorization code grant with
-// PKCE S256 only, RFC 8707 resource indicators (the token's aud), rotating refresh
-// tokens, and a step-up page that raises the user's authentication for one client's
-// grant. Tokens are RFC 9068 JWTs signed with the same key as `verdict dev-token`.
-// Loopback only; development only.
+// PKCE S256 only, RFC 8707 resource indicators (the token's aud), and a step-up
+// page. Signing in (or stepping up) opens a browser session, and the next
+// authorization reuses it, with its acr and auth_time, as an identity provider's
+// single sign-on does. No refresh tokens: the official MCP TypeScript client (1.32)
+// answers a scope challenge by refreshing without the new scopes when it holds one,
+// so every challenge ends in a new authorization instead. Tokens are RFC 9068 JWTs
+// signed with the same key as `verdict dev-token`. Loopback only; development only.
 import formbody from "@fastify/formbody";
 import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
 import { ensureDevIssuerKey, mintDevToken } from "../issuer.js";
 import { donePage, errorPage, signInPage, stepUpPage } from "./pages.js";
-import { DevAuthorizationStore, pkceMatches, type RegisteredClient } from "./store.js";
+import { DevAuthorizationStore, pkceMatches, type RegisteredClient, type Session } from "./store.js";
 
 export interface DevAuthorizationServerOptions {
   stateDir: string;
@@ -54,7 +57,7 @@ const registerSchema = {
     redirect_uris: { type: "array", minItems: 1, maxItems: 10, items: { type: "string", maxLength: 2048 } },
     client_name: { type: "string", maxLength: 200 },
     token_endpoint_auth_method: { type: "string", enum: ["none"] },
-    grant_types: { type: "array", items: { type: "string", enum: ["authorization_code", "refresh_token"] } },
+    grant_types: { type: "array", items: { type: "string" } },
     response_types: { type: "array", items: { type: "string", enum: ["code"] } },
     scope: { type: "string", maxLength: 2048 },
   },
@@ -78,6 +81,7 @@ const authorizeSchema = {
     subject: { type: "string", maxLength: 256 },
     acr: { type: "string", maxLength: 64 },
     decision: { type: "string", enum: ["allow", "deny"] },
+    use_session: { type: "string", enum: ["yes"] },
   },
 } as const;
 
@@ -90,14 +94,23 @@ const tokenSchema = {
     code_verifier: text,
     redirect_uri: text,
     client_id: text,
-    refresh_token: text,
     resource: text,
-    scope: text,
   },
 } as const;
 
 type Fields = Partial<Record<keyof (typeof authorizeSchema)["properties"], string>>;
 type TokenFields = Partial<Record<keyof (typeof tokenSchema)["properties"], string>>;
+
+const SESSION_COOKIE = "verdict_dev_session";
+
+function sessionCookie(header: string | undefined): string | undefined {
+  const match = new RegExp(`(?:^|;\\s*)${SESSION_COOKIE}=([A-Za-z0-9_-]+)`).exec(header ?? "");
+  return match?.[1];
+}
+
+function setSession(reply: FastifyReply, cookie: string): void {
+  void reply.header("set-cookie", `${SESSION_COOKIE}=${cookie}; Path=/; HttpOnly; SameSite=Lax; Max-Age=3600`);
+}
 
 export async function startDevAuthorizationServer(options: DevAuthorizationServerOptions): Promise<DevAuthorizationServer> {
   if (!LOOPBACK_HOSTS.has(options.host)) throw new Error(`the development authorization server listens on loopback only, not ${options.host}`);
@@ -130,7 +143,7 @@ export async function startDevAuthorizationServer(options: DevAuthorizationServe
     jwks_uri: `${issuer}/jwks.json`,
     response_types_supported: ["code"],
     response_modes_supported: ["query"],
-    grant_types_supported: ["authorization_code", "refresh_token"],
+    grant_types_supported: ["authorization_code"],
     code_challenge_methods_supported: ["S256"],
     token_endpoint_auth_methods_supported: ["none"],
     scopes_supported: options.scopes,
@@ -147,9 +160,10 @@ export async function startDevAuthorizationServer(options: DevAuthorizationServe
     const body = req.body as { redirect_uris: string[]; client_name?: string; grant_types?: string[] };
     const bad = body.redirect_uris.find((uri) => !isLoopbackOrHttps(uri));
     if (bad !== undefined) return reply.code(400).send({ error: "invalid_redirect_uri", error_description: `redirect URIs must be https, or http on loopback: ${bad}` });
+    if (body.grant_types && !body.grant_types.includes("authorization_code")) return reply.code(400).send({ error: "invalid_client_metadata", error_description: "grant_types must include authorization_code" });
     const client = store.register({
       redirectUris: body.redirect_uris,
-      grantTypes: body.grant_types ?? ["authorization_code", "refresh_token"],
+      grantTypes: ["authorization_code"],
       clientType,
       ...(body.client_name !== undefined ? { clientName: body.client_name } : {}),
     });
@@ -204,7 +218,8 @@ export async function startDevAuthorizationServer(options: DevAuthorizationServe
     const fields = req.query as Fields;
     const checked = checkAuthorization(fields, reply);
     if (!checked) return reply;
-    const { subject: _s, acr: _a, decision: _d, ...request } = fields;
+    const { subject: _s, acr: _a, decision: _d, use_session: _u, ...request } = fields;
+    const session = store.session(sessionCookie(req.headers.cookie));
     return reply.type("text/html").send(
       signInPage({
         clientName: checked.client.clientName ?? checked.client.clientId,
@@ -213,6 +228,7 @@ export async function startDevAuthorizationServer(options: DevAuthorizationServe
         resource: checked.resource,
         acrLevels: options.acrLevels,
         preferredAcr: preferredAcr(fields.acr_values),
+        session,
         fields: request,
       }),
     );
@@ -229,11 +245,18 @@ export async function startDevAuthorizationServer(options: DevAuthorizationServe
       redirect.searchParams.set("error", "access_denied");
       return reply.redirect(redirect.href, 302);
     }
-    const subject = fields.subject?.trim() ?? "";
-    if (subject === "" || !fields.acr || !(fields.acr in options.acrLevels)) {
-      return reply.code(400).type("text/html").send(errorPage("Choose a user and an authentication level."));
+    let session: Session | undefined = fields.use_session === "yes" ? store.session(sessionCookie(req.headers.cookie)) : undefined;
+    if (!session) {
+      // A new sign-in; "continue" keeps the session's authentication (its acr and auth_time).
+      const subject = fields.subject?.trim() ?? "";
+      if (subject === "" || !fields.acr || !(fields.acr in options.acrLevels)) {
+        return reply.code(400).type("text/html").send(errorPage("Choose a user and an authentication level."));
+      }
+      const signedIn = store.signIn(subject, fields.acr);
+      setSession(reply, signedIn.cookie);
+      session = signedIn.session;
     }
-    const authentication = store.authenticate(subject, checked.client.clientId, fields.acr);
+    const { subject, ...authentication } = session;
     const code = store.issueCode({
       clientId: checked.client.clientId,
       redirectUri: fields.redirect_uri!,
@@ -253,41 +276,25 @@ export async function startDevAuthorizationServer(options: DevAuthorizationServe
     const client = fields.client_id ? store.client(fields.client_id) : undefined;
     if (!client) return fail(401, "invalid_client", "unknown client_id");
 
-    let grant: { subject: string; scopes: string[]; resource: string };
-    let authentication;
-    if (fields.grant_type === "authorization_code") {
-      const code = fields.code ? store.takeCode(fields.code) : undefined;
-      if (!code || code.clientId !== client.clientId) return fail(400, "invalid_grant", "the code is unknown, used or expired");
-      if (fields.redirect_uri !== code.redirectUri) return fail(400, "invalid_grant", "redirect_uri differs from the authorization request's");
-      if (!fields.code_verifier || !pkceMatches(fields.code_verifier, code.codeChallenge)) return fail(400, "invalid_grant", "code_verifier does not match the code_challenge");
-      if (fields.resource !== undefined && fields.resource !== code.resource) return fail(400, "invalid_target", "resource differs from the authorization request's");
-      grant = { subject: code.subject, scopes: code.scopes, resource: code.resource };
-      authentication = code.authentication;
-    } else if (fields.grant_type === "refresh_token") {
-      const previous = fields.refresh_token ? store.takeRefreshToken(fields.refresh_token) : undefined;
-      if (!previous || previous.clientId !== client.clientId) return fail(400, "invalid_grant", "the refresh token is unknown, used or expired");
-      if (fields.resource !== undefined && fields.resource !== previous.resource) return fail(400, "invalid_target", "resource differs from the grant's");
-      const asked = fields.scope?.split(" ").filter((s) => s !== "");
-      if (asked && asked.some((s) => !previous.scopes.includes(s))) return fail(400, "invalid_scope", "a refresh cannot add scopes");
-      grant = { subject: previous.subject, scopes: asked ?? previous.scopes, resource: previous.resource };
-      // The user's latest authentication for this client: a step-up since the last token shows here.
-      authentication = store.authentication(previous.subject, client.clientId);
-    } else {
-      return fail(400, "unsupported_grant_type", "authorization_code or refresh_token");
-    }
+    if (fields.grant_type !== "authorization_code") return fail(400, "unsupported_grant_type", "only authorization_code");
+    const code = fields.code ? store.takeCode(fields.code) : undefined;
+    if (!code || code.clientId !== client.clientId) return fail(400, "invalid_grant", "the code is unknown, used or expired");
+    if (fields.redirect_uri !== code.redirectUri) return fail(400, "invalid_grant", "redirect_uri differs from the authorization request's");
+    if (!fields.code_verifier || !pkceMatches(fields.code_verifier, code.codeChallenge)) return fail(400, "invalid_grant", "code_verifier does not match the code_challenge");
+    if (fields.resource !== undefined && fields.resource !== code.resource) return fail(400, "invalid_target", "resource differs from the authorization request's");
 
     const accessToken = await mintDevToken(options.stateDir, {
       issuer,
-      subject: grant.subject,
+      subject: code.subject,
       clientId: client.clientId,
       clientType: client.clientType,
-      scopes: grant.scopes,
-      audience: grant.resource,
+      scopes: code.scopes,
+      audience: code.resource,
       ttlSeconds: ttl,
-      ...(authentication ? { acr: authentication.acr, authTime: authentication.authTime } : {}),
+      acr: code.authentication.acr,
+      authTime: code.authentication.authTime,
     });
-    const refreshToken = store.issueRefreshToken({ clientId: client.clientId, ...grant });
-    return reply.send({ access_token: accessToken, token_type: "Bearer", expires_in: ttl, scope: grant.scopes.join(" "), refresh_token: refreshToken });
+    return reply.send({ access_token: accessToken, token_type: "Bearer", expires_in: ttl, scope: code.scopes.join(" ") });
   });
 
   app.get("/step-up", { schema: { querystring: authorizeSchema } }, async (req, reply) => {
@@ -295,7 +302,12 @@ export async function startDevAuthorizationServer(options: DevAuthorizationServe
     const client = fields.client_id ? store.client(fields.client_id) : undefined;
     if (!client) return reply.code(400).type("text/html").send(errorPage("Unknown client_id."));
     return reply.type("text/html").send(
-      stepUpPage({ clientName: client.clientName ?? client.clientId, acrLevels: options.acrLevels, preferredAcr: preferredAcr(fields.acr_values), fields: { client_id: client.clientId } }),
+      stepUpPage({
+        clientName: client.clientName ?? client.clientId,
+        acrLevels: options.acrLevels,
+        preferredAcr: preferredAcr(fields.acr_values),
+        fields: { client_id: client.clientId },
+      }),
     );
   });
 
@@ -306,9 +318,9 @@ export async function startDevAuthorizationServer(options: DevAuthorizationServe
     if (!client || subject === "" || !fields.acr || !(fields.acr in options.acrLevels)) {
       return reply.code(400).type("text/html").send(errorPage("Choose a user and an authentication level."));
     }
-    // Bound to whoever signs in here, never to the link: a link opened by someone else raises their own grant.
-    store.authenticate(subject, client.clientId, fields.acr);
-    return reply.type("text/html").send(donePage(`Signed in as ${subject} (${fields.acr}). Go back to ${client.clientName ?? client.clientId} and retry.`));
+    // Bound to whoever signs in here, never to the link: a link opened by someone else raises their own session.
+    setSession(reply, store.signIn(subject, fields.acr).cookie);
+    return reply.type("text/html").send(donePage(`Signed in as ${subject} (${fields.acr}). Go back to ${client.clientName ?? client.clientId} and retry: its next sign-in here continues this one.`));
   });
 
   await app.listen({ host: options.host, port: options.port });

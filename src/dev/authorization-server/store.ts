@@ -1,7 +1,7 @@
 // What the development authorization server keeps, in memory only (a restart
-// forgets registrations and grants; clients register again): registered clients,
-// authorization codes, refresh tokens, and each user's latest authentication per
-// client, which a step-up raises. Every map is bounded.
+// forgets registrations; clients register again): registered clients,
+// authorization codes, and browser sessions (who signed in, how, when), which a
+// step-up raises and the next authorization reuses. Every map is bounded.
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 
 export interface RegisteredClient {
@@ -31,16 +31,12 @@ export interface AuthorizationCode {
   expiresAt: number;
 }
 
-export interface Grant {
-  clientId: string;
+export interface Session extends Authentication {
   subject: string;
-  scopes: string[];
-  resource: string;
-  expiresAt: number;
 }
 
 const CODE_TTL_SECONDS = 60;
-const REFRESH_TTL_SECONDS = 24 * 3_600;
+const SESSION_TTL_SECONDS = 3_600;
 const MAX_ENTRIES = 10_000;
 
 class Bounded<V> extends Map<string, V> {
@@ -54,14 +50,13 @@ class Bounded<V> extends Map<string, V> {
 
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 const secret = (prefix: string) => `${prefix}_${randomBytes(32).toString("base64url")}`;
-// Codes and refresh tokens are kept by their hash: a dump of the map holds nothing usable.
+// Codes and sessions are kept by their hash: a dump of the map holds nothing usable.
 const digest = (value: string) => createHash("sha256").update(value).digest("base64url");
 
 export class DevAuthorizationStore {
   private readonly clients = new Bounded<RegisteredClient>();
   private readonly codes = new Bounded<AuthorizationCode>();
-  private readonly grants = new Bounded<Grant>();
-  private readonly authentications = new Bounded<Authentication>();
+  private readonly sessions = new Bounded<Session & { expiresAt: number }>();
 
   register(client: Omit<RegisteredClient, "clientId" | "issuedAt">): RegisteredClient {
     const registered = { ...client, clientId: `dev-client-${randomBytes(12).toString("hex")}`, issuedAt: nowSeconds() };
@@ -73,15 +68,19 @@ export class DevAuthorizationStore {
     return this.clients.get(clientId);
   }
 
-  /** The user signed in (at the authorization endpoint or the step-up page) for this client. */
-  authenticate(subject: string, clientId: string, acr: string): Authentication {
-    const authentication = { acr, authTime: nowSeconds() };
-    this.authentications.set(JSON.stringify([subject, clientId]), authentication);
-    return authentication;
+  /** The user signed in (at the authorization endpoint or the step-up page): a new browser session, its cookie value. */
+  signIn(subject: string, acr: string): { cookie: string; session: Session } {
+    const cookie = secret("session");
+    const session = { subject, acr, authTime: nowSeconds() };
+    this.sessions.set(digest(cookie), { ...session, expiresAt: nowSeconds() + SESSION_TTL_SECONDS });
+    return { cookie, session };
   }
 
-  authentication(subject: string, clientId: string): Authentication | undefined {
-    return this.authentications.get(JSON.stringify([subject, clientId]));
+  session(cookie: string | undefined): Session | undefined {
+    if (cookie === undefined) return undefined;
+    const entry = this.sessions.get(digest(cookie));
+    if (!entry || entry.expiresAt <= nowSeconds()) return undefined;
+    return { subject: entry.subject, acr: entry.acr, authTime: entry.authTime };
   }
 
   issueCode(code: Omit<AuthorizationCode, "expiresAt">): string {
@@ -96,20 +95,6 @@ export class DevAuthorizationStore {
     const code = this.codes.get(key);
     this.codes.delete(key);
     return code && code.expiresAt > nowSeconds() ? code : undefined;
-  }
-
-  issueRefreshToken(grant: Omit<Grant, "expiresAt">): string {
-    const value = secret("refresh");
-    this.grants.set(digest(value), { ...grant, expiresAt: nowSeconds() + REFRESH_TTL_SECONDS });
-    return value;
-  }
-
-  /** Refresh tokens rotate (OAuth 2.1 §4.3.1 for public clients): the old one is spent. */
-  takeRefreshToken(value: string): Grant | undefined {
-    const key = digest(value);
-    const grant = this.grants.get(key);
-    this.grants.delete(key);
-    return grant && grant.expiresAt > nowSeconds() ? grant : undefined;
   }
 }
 
