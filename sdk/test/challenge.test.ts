@@ -37,6 +37,18 @@ describe("toHttpAnswer", () => {
     expect(answer?.headers["www-authenticate"]).toBe('DPoP error="invalid_dpop_proof", error_description="The proof is for another URL."');
   });
 
+  it("names the token's scopes and the missing ones when given grantedScopes, in a scope and a step-up challenge", () => {
+    const scoped = toHttpAnswer(decision({ ...base, decision: "DENY", principal, challenge: { error: "insufficient_scope", scopes: ["invoices:write"], description: "more" } }), {
+      grantedScopes: ["invoices:read", "invoices:write"],
+    });
+    expect(scoped?.headers["www-authenticate"]).toBe('Bearer error="insufficient_scope", error_description="more", scope="invoices:read invoices:write"');
+    expect(scoped?.body).toMatchObject({ scope: "invoices:read invoices:write" });
+    const stepUp = toHttpAnswer(decision({ ...base, decision: "STEP_UP", challenge: { error: "insufficient_user_authentication", acrValues: ["mfa"], maxAge: 60, description: "again" } }), {
+      grantedScopes: ["payments:write"],
+    });
+    expect(stepUp?.headers["www-authenticate"]).toBe('Bearer error="insufficient_user_authentication", error_description="again", acr_values="mfa", max_age=60, scope="payments:write"');
+  });
+
   it("answers a missing scope 403 with insufficient_scope and every scope the action needs", () => {
     const answer = toHttpAnswer(decision({ ...base, decision: "DENY", principal, challenge: { error: "insufficient_scope", scopes: ["invoices:write", "invoices:read"], description: "more scope" } }));
     expect(answer?.status).toBe(403);

@@ -6,14 +6,14 @@ import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { McpServer, ResourceTemplate } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import express, { type Request, type Response } from "express";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { principalOf, protectedResourceMetadata, verdictMcpGuard, VerdictError, type McpGuardOptions, type VerdictClient } from "@verdict/sdk";
 import { TEST_ISSUER } from "../../test/support/issuer.js";
-import { createDpopKey, send, type HttpResult } from "./support/http.js";
+import { createDpopKey, rpcMessages, send, type HttpResult } from "./support/http.js";
 import { closedAddress, startSdkVerdict, type SdkTestVerdict } from "./support/verdict.js";
 
 /** The MCP server under test: its tools answer with what they were told and who asked. */
@@ -30,13 +30,16 @@ function buildMcpServer(): McpServer {
   }));
   server.registerTool("transfer", { description: "Transfer money", inputSchema: { amount: z.number() } }, async ({ amount }) => ({ content: [{ type: "text", text: `sent ${amount}` }] }));
   server.registerTool("purge_invoices", { description: "Purge every invoice" }, async () => ({ content: [{ type: "text", text: "purged" }] }));
+  server.registerResource("note", new ResourceTemplate("{scheme}://{id}", { list: undefined }), { description: "A note" }, async (uri) => ({
+    contents: [{ uri: uri.href, text: `note ${uri.href}` }],
+  }));
   return server;
 }
 
 /** Stateless Streamable HTTP: one server and transport per request (the MCP SDK's own pattern). */
-async function serveMcp(req: Request, res: Response): Promise<void> {
+async function serveMcp(req: Request, res: Response, enableJsonResponse = false): Promise<void> {
   const server = buildMcpServer();
-  const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
+  const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse });
   res.on("close", () => {
     void transport.close();
     void server.close();
@@ -64,11 +67,22 @@ async function startMcpApp(client: VerdictClient, options: Partial<McpGuardOptio
   });
   const guard = verdictMcpGuard(client, { resourceMetadataUrl: metadata.url, scope: ["invoices:read"], ...options });
   const mapped = verdictMcpGuard(client, { resourceMetadataUrl: metadata.url, toolAction: { summarize_invoices: "invoices:read" } });
+  const http = verdictMcpGuard(client, { resourceMetadataUrl: metadata.url, denials: "http", scopeChallenge: "required" });
+  const elicit = verdictMcpGuard(client, {
+    resourceMetadataUrl: metadata.url,
+    stepUpUrl: (need) => `https://login.example.com/step-up?client_id=${need.clientId}&acr_values=${need.acrValues.join("+")}&elicitation_id=${need.elicitationId}`,
+  });
+  const origins = verdictMcpGuard(client, { resourceMetadataUrl: metadata.url, cors: { allowOrigins: ["https://app.example.com"] } });
   app.use(metadata.handler);
-  app.post("/mcp", express.json(), guard, serveMcp);
+  app.post("/mcp", express.json(), guard, (req, res) => serveMcp(req, res));
+  app.options("/mcp", guard);
   app.get("/mcp", guard, (_req, res) => res.status(405).set("allow", "POST").end());
-  app.post("/mcp-mapped", express.json(), mapped, serveMcp);
-  app.post("/mcp-unparsed", guard, serveMcp);
+  app.post("/mcp-json", guard, (req, res) => serveMcp(req, res, true));
+  app.post("/mcp-mapped", express.json(), mapped, (req, res) => serveMcp(req, res));
+  app.post("/mcp-unparsed", guard, (req, res) => serveMcp(req, res));
+  app.post("/mcp-http", express.json(), http, (req, res) => serveMcp(req, res));
+  app.post("/mcp-elicit", express.json(), elicit, (req, res) => serveMcp(req, res));
+  app.all("/mcp-origins", origins, (req, res) => serveMcp(req, res));
   return { base, metadataUrl: metadata.url, close: () => new Promise((resolve) => server.close(() => resolve())) };
 }
 
@@ -150,15 +164,20 @@ describe("the MCP guard", () => {
     await client.close();
     const res = await rpc(toolCall("dispute_invoice", { invoice_id: "inv-1" }), { authorization: `Bearer ${token}` });
     expect(res.status).toBe(403);
-    expect(res.headers["www-authenticate"]).toMatch(new RegExp(`^Bearer error="insufficient_scope", error_description="[^"]*", scope="invoices:write", resource_metadata="${app.metadataUrl}"$`));
-    expect(res.json).toMatchObject({ error: "insufficient_scope", reasons: [{ code: "insufficient_scope" }] });
+    // The scopes it has and the one it lacks: a client re-authorizing with exactly these keeps invoices:read.
+    expect(res.headers["www-authenticate"]).toMatch(
+      new RegExp(`^Bearer error="insufficient_scope", error_description="[^"]*", scope="invoices:read invoices:write", resource_metadata="${app.metadataUrl}"$`),
+    );
+    expect(res.json).toMatchObject({ error: "insufficient_scope", scope: "invoices:read invoices:write", reasons: [{ code: "insufficient_scope" }] });
+    const required = await rpc(toolCall("dispute_invoice", { invoice_id: "inv-1" }), { authorization: `Bearer ${token}` }, app, "/mcp-http");
+    expect(required.headers["www-authenticate"]).toMatch(/ scope="invoices:write", /);
   });
 
   it("answers a tool call that needs a stronger authentication 401 with acr_values, max_age and resource_metadata", async () => {
     const res = await rpc(toolCall("dispute_invoice", { invoice_id: "inv-1" }), { authorization: `Bearer ${await t.issuer.token({ scope: "invoices:write" })}` });
     expect(res.status).toBe(401);
     expect(res.headers["www-authenticate"]).toMatch(
-      new RegExp(`^Bearer error="insufficient_user_authentication", error_description="[^"]*", acr_values="mfa", max_age=300, resource_metadata="${app.metadataUrl}"$`),
+      new RegExp(`^Bearer error="insufficient_user_authentication", error_description="[^"]*", acr_values="mfa", max_age=300, scope="invoices:write", resource_metadata="${app.metadataUrl}"$`),
     );
   });
 
@@ -174,8 +193,25 @@ describe("the MCP guard", () => {
     expect(res.headers["www-authenticate"]).toMatch(new RegExp(`^Bearer error="invalid_token", error_description="[^"]*", resource_metadata="${app.metadataUrl}"$`));
   });
 
-  it("answers a policy deny of a tool 403 without a challenge", async () => {
-    const res = await rpc(toolCall("purge_invoices"), { authorization: `Bearer ${await t.issuer.token({ scope: "invoices:write" })}` });
+  it("answers a policy deny of a tool as a tool result with isError and the reasons in words", async () => {
+    const token = await t.issuer.token({ scope: "invoices:write" });
+    const res = await rpc(toolCall("purge_invoices", {}, 9), { authorization: `Bearer ${token}` });
+    expect(res.status).toBe(200);
+    expect(res.headers["www-authenticate"]).toBeUndefined();
+    expect(res.json).toMatchObject({
+      jsonrpc: "2.0",
+      id: 9,
+      result: { isError: true, content: [{ type: "text", text: expect.stringContaining("purging is disabled (purge_disabled)") }], _meta: { "verdict/decision": { decision: "DENY", reasons: [{ code: "purge_disabled" }] } } },
+    });
+    const client = await connect(token);
+    const result = await client.callTool({ name: "purge_invoices", arguments: {} });
+    expect(result.isError).toBe(true);
+    expect(textOf(result)).toContain("The call to purge_invoices was not allowed");
+    await client.close();
+  });
+
+  it("answers a policy deny of a tool 403 without a challenge when told to (denials: http)", async () => {
+    const res = await rpc(toolCall("purge_invoices"), { authorization: `Bearer ${await t.issuer.token({ scope: "invoices:write" })}` }, app, "/mcp-http");
     expect(res.status).toBe(403);
     expect(res.headers["www-authenticate"]).toBeUndefined();
     expect(res.json).toMatchObject({ reasons: [{ code: "purge_disabled" }] });
@@ -184,33 +220,163 @@ describe("the MCP guard", () => {
   it("gives the policy the tool's arguments as context", async () => {
     const client = await connect(await t.issuer.token({ sub: `payer-${randomUUID()}`, scope: "payments:write" }));
     expect(textOf(await client.callTool({ name: "transfer", arguments: { amount: 600 } }))).toBe("sent 600");
-    await expect(client.callTool({ name: "transfer", arguments: { amount: 600 } })).rejects.toMatchObject({ code: 403 });
+    const over = await client.callTool({ name: "transfer", arguments: { amount: 600 } });
+    expect(over.isError).toBe(true);
+    expect(textOf(over)).toContain("(limit_exceeded)");
     await client.close();
   });
 
-  it("refuses a batch when one of its tool calls is refused, and gives back what the others reserved", async () => {
+  it("refuses a batch when one of its tool calls lacks a scope, and gives back what the others reserved", async () => {
     const token = await t.issuer.token({ sub: `payer-${randomUUID()}`, scope: "payments:write invoices:read" });
     const res = await rpc([toolCall("transfer", { amount: 700 }, 1), toolCall("dispute_invoice", { invoice_id: "inv-1" }, 2)], { authorization: `Bearer ${token}` });
     expect(res.status).toBe(403);
-    expect(res.json).toMatchObject({ error: "insufficient_scope" });
+    expect(res.json).toMatchObject({ error: "insufficient_scope", scope: "payments:write invoices:read invoices:write" });
     // The 700 reserved by the first call was released: the whole daily 1000 is still there.
     const client = await connect(token);
     expect(textOf(await client.callTool({ name: "transfer", arguments: { amount: 1000 } }))).toBe("sent 1000");
     await client.close();
   });
 
-  it("refuses a tools/call it cannot read 400, without asking Verdict", async () => {
-    const res = await rpc({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { arguments: {} } }, { authorization: `Bearer ${await t.issuer.token()}` }, down);
-    expect(res.status).toBe(400);
-    expect(res.json).toMatchObject({ reasons: [{ code: "mcp_request_malformed" }] });
-    const args = await rpc({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "transfer", arguments: [1] } }, { authorization: `Bearer ${await t.issuer.token()}` }, down);
-    expect(args.status).toBe(400);
+  it("answers a tools/call without a tool name -32602 invalid params, after a decision, without running anything", async () => {
+    const auth = { authorization: `Bearer ${await t.issuer.token()}` };
+    const res = await rpc({ jsonrpc: "2.0", id: 4, method: "tools/call", params: { arguments: {} } }, auth);
+    expect(res.status).toBe(200);
+    expect(res.json).toMatchObject({ jsonrpc: "2.0", id: 4, error: { code: -32602, message: expect.stringContaining("params.name") } });
+    const args = await rpc({ jsonrpc: "2.0", id: 5, method: "tools/call", params: { name: "transfer", arguments: [1] } }, auth);
+    expect(args.json).toMatchObject({ id: 5, error: { code: -32602 } });
+    // Decided first: with Verdict unreachable nothing is answered but 503.
+    expect((await rpc({ jsonrpc: "2.0", id: 1, method: "tools/call", params: {} }, auth, down)).status).toBe(503);
   });
 
-  it("refuses to run behind an endpoint whose JSON body was not parsed", async () => {
-    const res = await rpc(toolCall("list_invoices"), { authorization: `Bearer ${await t.issuer.token()}` }, app, "/mcp-unparsed");
-    expect(res.status).toBe(500);
-    expect(res.text).not.toContain("invoices of");
+  it("answers an unknown method -32601 and never passes it on", async () => {
+    const auth = { authorization: `Bearer ${await t.issuer.token()}` };
+    const res = await rpc({ jsonrpc: "2.0", id: "x", method: "admin/dropTables", params: {} }, auth);
+    expect(res.status).toBe(200);
+    expect(res.json).toEqual({ jsonrpc: "2.0", id: "x", error: { code: -32601, message: "Method not found: admin/dropTables" } });
+    expect((await rpc({ jsonrpc: "2.0", id: "x", method: "admin/dropTables" })).status).toBe(401);
+  });
+
+  it("answers a body that is not JSON-RPC 400 with the JSON-RPC error MCP names, without asking Verdict", async () => {
+    const auth = { authorization: `Bearer ${await t.issuer.token()}` };
+    const notJson = await send(`${down.base}/mcp-unparsed`, { method: "POST", headers: { ...auth, "content-type": "application/json" }, rawBody: "{not json" });
+    expect(notJson.status).toBe(400);
+    expect(notJson.json).toEqual({ jsonrpc: "2.0", id: null, error: { code: -32700, message: expect.stringContaining("Parse error") } });
+    const cases: [unknown, number][] = [
+      [{ id: 1, method: "ping" }, -32600],
+      [{ jsonrpc: "2.0", id: 1, method: 7 }, -32600],
+      [{ jsonrpc: "2.0", id: null, method: "ping" }, -32600],
+      [[], -32600],
+      [Array.from({ length: 101 }, (_, i) => ({ jsonrpc: "2.0", id: i, method: "ping" })), -32600],
+      [[{ jsonrpc: "2.0", id: 1, method: "ping" }, 42], -32600],
+    ];
+    for (const [body, code] of cases) {
+      const res = await rpc(body, auth, down);
+      expect(res.status, JSON.stringify(body).slice(0, 80)).toBe(400);
+      expect(res.json).toMatchObject({ jsonrpc: "2.0", error: { code } });
+    }
+    const wrongType = await send(`${down.base}/mcp-unparsed`, { method: "POST", headers: { ...auth, "content-type": "text/plain" }, rawBody: "{}" });
+    expect(wrongType.status).toBe(415);
+  });
+
+  it("reads the body itself when no JSON parser ran before it", async () => {
+    const res = await rpc(toolCall("list_invoices"), { authorization: `Bearer ${await t.issuer.token({ sub: "carol", scope: "invoices:read" })}` }, app, "/mcp-unparsed");
+    expect(res.status).toBe(200);
+    expect(rpcMessages(res)).toMatchObject([{ id: 1, result: { content: [{ text: "invoices of carol via agent-7" }] } }]);
+  });
+
+  it("checks every message of a batch: a refused resources/read refuses the batch a tools/call is in", async () => {
+    const auth = { authorization: `Bearer ${await t.issuer.token({ scope: "invoices:read" })}` };
+    const read = (uri: string, id: number) => ({ jsonrpc: "2.0", id, method: "resources/read", params: { uri } });
+    const refused = await rpc([toolCall("list_invoices", {}, 1), read("secret://plans", 2)], auth);
+    expect(refused.status).toBe(403);
+    expect(refused.json).toMatchObject({ reasons: [{ code: "resource_forbidden" }] });
+    const allowed = await rpc([toolCall("list_invoices", {}, 1), read("note://n-1", 2)], auth);
+    expect(allowed.status).toBe(200);
+    expect(rpcMessages(allowed).sort((a, b) => Number(a["id"]) - Number(b["id"]))).toMatchObject([
+      { id: 1, result: { content: [{ text: "invoices of user-123 via agent-7" }] } },
+      { id: 2, result: { contents: [{ uri: "note://n-1", text: "note note://n-1" }] } },
+    ]);
+  });
+
+  for (const [mode, path] of [["an SSE stream", "/mcp"], ["one JSON body", "/mcp-json"]] as const) {
+    it(`keeps the allowed calls' results in a batch with refused ones, answered as ${mode}`, async () => {
+      const auth = { authorization: `Bearer ${await t.issuer.token({ sub: `payer-${randomUUID()}`, scope: "payments:write invoices:read invoices:write" })}` };
+      const res = await rpc(
+        [toolCall("list_invoices", {}, 1), toolCall("purge_invoices", {}, 2), { jsonrpc: "2.0", id: 3, method: "no/such" }, toolCall("transfer", { amount: 5 }, 4), { jsonrpc: "2.0", method: "notifications/initialized" }],
+        auth,
+        app,
+        path,
+      );
+      expect(res.status).toBe(200);
+      const byId = new Map(rpcMessages(res).map((m) => [m["id"], m]));
+      expect(byId.size).toBe(4);
+      expect(byId.get(1)).toMatchObject({ result: { content: [{ text: expect.stringMatching(/^invoices of payer-/) }] } });
+      expect(byId.get(2)).toMatchObject({ result: { isError: true, content: [{ text: expect.stringContaining("purge_disabled") }] } });
+      expect(byId.get(3)).toMatchObject({ error: { code: -32601 } });
+      expect(byId.get(4)).toMatchObject({ result: { content: [{ text: "sent 5" }] } });
+    });
+  }
+
+  it("answers a batch whose every call is refused in MCP with the tool results alone", async () => {
+    const res = await rpc([toolCall("purge_invoices", {}, 1), toolCall("purge_invoices", {}, 2)], { authorization: `Bearer ${await t.issuer.token({ scope: "invoices:write" })}` });
+    expect(res.status).toBe(200);
+    expect(rpcMessages(res)).toMatchObject([{ id: 1, result: { isError: true } }, { id: 2, result: { isError: true } }]);
+  });
+
+  it("asks a client that declared URL elicitation to step up out of band, then for a new token, then lets it through", async () => {
+    const sub = `stepper-${randomUUID()}`;
+    const weak = { authorization: `Bearer ${await t.issuer.token({ sub, scope: "invoices:write" })}` };
+    const init = (url: boolean) => ({
+      jsonrpc: "2.0",
+      id: 0,
+      method: "initialize",
+      params: { protocolVersion: "2025-11-25", capabilities: url ? { elicitation: { url: {} } } : {}, clientInfo: { name: "x", version: "1" } },
+    });
+    // Without the capability: the RFC 9470 challenge.
+    expect((await rpc(init(false), weak, app, "/mcp-elicit")).status).toBe(200);
+    expect((await rpc(toolCall("dispute_invoice", { invoice_id: "inv-1" }, 1), weak, app, "/mcp-elicit")).status).toBe(401);
+
+    expect((await rpc(init(true), weak, app, "/mcp-elicit")).status).toBe(200);
+    const first = await rpc(toolCall("dispute_invoice", { invoice_id: "inv-1" }, 1), weak, app, "/mcp-elicit");
+    expect(first.status).toBe(200);
+    expect(first.json).toMatchObject({ id: 1, error: { code: -32042, data: { elicitations: [{ mode: "url", elicitationId: expect.any(String), message: expect.any(String) }] } } });
+    const elicitation = ((first.json!["error"] as Record<string, unknown>)["data"] as { elicitations: { url: string; elicitationId: string }[] }).elicitations[0]!;
+    expect(elicitation.url).toBe(`https://login.example.com/step-up?client_id=agent-7&acr_values=mfa&elicitation_id=${elicitation.elicitationId}`);
+    expect(elicitation.url).not.toContain(sub);
+    // The user says done: the same token is not enough, so the client is told to fetch a new one.
+    const second = await rpc(toolCall("dispute_invoice", { invoice_id: "inv-1" }, 2), weak, app, "/mcp-elicit");
+    expect(second.status).toBe(401);
+    expect(second.headers["www-authenticate"]).toMatch(/error="insufficient_user_authentication".*acr_values="mfa", max_age=300, scope="invoices:write"/);
+    // The new token still falls short (the user never finished): the link again.
+    const third = await rpc(toolCall("dispute_invoice", { invoice_id: "inv-1" }, 3), weak, app, "/mcp-elicit");
+    expect(third.json).toMatchObject({ id: 3, error: { code: -32042 } });
+    const strong = { authorization: `Bearer ${await t.issuer.token({ sub, scope: "invoices:write", acr: "mfa", auth_time: Math.floor(Date.now() / 1000) - 5 })}` };
+    const done = await rpc(toolCall("dispute_invoice", { invoice_id: "inv-1" }, 4), strong, app, "/mcp-elicit");
+    expect(rpcMessages(done)).toMatchObject([{ id: 4, result: { content: [{ text: `inv-1 disputed by ${sub} via agent-7` }] } }]);
+  });
+
+  it("answers a browser's CORS preflight without a token and exposes WWW-Authenticate on challenges", async () => {
+    const preflight = await send(`${app.base}/mcp`, {
+      method: "OPTIONS",
+      headers: { origin: "https://app.example.com", "access-control-request-method": "POST", "access-control-request-headers": "authorization, content-type, mcp-protocol-version" },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers["access-control-allow-origin"]).toBe("*");
+    expect(String(preflight.headers["access-control-allow-headers"])).toMatch(/authorization.*content-type.*mcp-session-id.*mcp-protocol-version/);
+    expect(String(preflight.headers["access-control-allow-methods"])).toContain("POST");
+    const challenge = await rpc(toolCall("list_invoices"), { origin: "https://app.example.com" });
+    expect(challenge.status).toBe(401);
+    expect(challenge.headers["access-control-allow-origin"]).toBe("*");
+    expect(String(challenge.headers["access-control-expose-headers"])).toContain("WWW-Authenticate");
+  });
+
+  it("refuses a browser Origin that is not allowed 403, and allows the listed one", async () => {
+    const auth = { authorization: `Bearer ${await t.issuer.token({ scope: "invoices:read" })}` };
+    const other = await rpc(toolCall("list_invoices"), { ...auth, origin: "https://evil.example" }, app, "/mcp-origins");
+    expect(other.status).toBe(403);
+    const listed = await rpc(toolCall("list_invoices"), { ...auth, origin: "https://app.example.com" }, app, "/mcp-origins");
+    expect(listed.status).toBe(200);
+    expect(listed.headers["access-control-allow-origin"]).toBe("https://app.example.com");
   });
 
   it("maps tool names to actions with a table", async () => {
@@ -219,8 +385,8 @@ describe("the MCP guard", () => {
     await client.close();
     // The default mapping names an action the policy does not know: denied.
     const unmapped = await rpc(toolCall("summarize_invoices"), { authorization: `Bearer ${await t.issuer.token({ scope: "invoices:read" })}` });
-    expect(unmapped.status).toBe(403);
-    expect(unmapped.json).toMatchObject({ reasons: [{ code: "action_unknown" }] });
+    expect(unmapped.status).toBe(200);
+    expect(unmapped.json).toMatchObject({ result: { isError: true, _meta: { "verdict/decision": { reasons: [{ code: "action_unknown" }] } } } });
   });
 
   it("checks a DPoP proof against the MCP endpoint's URL", async () => {

@@ -1,5 +1,17 @@
 import { loadConfigFile, stateDirFrom, type Config, type Environment } from "../config/index.js";
-import { devConfig, startLocalMongo, type MongoServerProcess } from "../dev/index.js";
+import {
+  demoPolicyAcrLevels,
+  demoPolicyScopes,
+  DEV_API_AUDIENCE,
+  devAuthorizationListen,
+  devConfig,
+  removeDevAuthorizationFile,
+  startDevAuthorizationServer,
+  startLocalMongo,
+  writeDevAuthorizationFile,
+  type DevAuthorizationServer,
+  type MongoServerProcess,
+} from "../dev/index.js";
 import { createLogger } from "../observability/index.js";
 import { startVerdict } from "../server/index.js";
 import { parseOptions, UsageError } from "./args.js";
@@ -9,14 +21,21 @@ export const usage = `verdict serve (--config FILE | --profile dev) [--listen HO
 
   --config FILE     YAML or JSON configuration (see docs/configuration.md)
   --profile dev     local development: demo policies, the development issuer and
-                    API (key printed at start), local-mongo under .verdict/
-  --listen H:P      override the listen address`;
+                    API (key printed at start), local-mongo under .verdict/, and a
+                    development OAuth authorization server for MCP clients
+  --listen H:P      override the listen address
+  --auth-listen H:P dev profile: the authorization server's address (default: the
+                    listen port + 1 on loopback, e.g. 127.0.0.1:50052)
+  --mcp-resource U  dev profile: the MCP example's URL, the dev-mcp API's audience
+                    (default http://127.0.0.1:3001/mcp)`;
 
 export async function serve(argv: string[], env: Environment): Promise<void> {
   const options = parseOptions(argv, {
     config: { type: "string" },
     profile: { type: "string" },
     listen: { type: "string" },
+    "auth-listen": { type: "string" },
+    "mcp-resource": { type: "string" },
   });
   if ((options.config === undefined) === (options.profile === undefined)) {
     throw new UsageError("give either --config FILE or --profile dev");
@@ -28,14 +47,28 @@ export async function serve(argv: string[], env: Environment): Promise<void> {
   const overrides = options.listen !== undefined ? { listen: options.listen } : {};
   let config: Config;
   let devApiKey: string | undefined;
+  let authorizationServer: DevAuthorizationServer | undefined;
   if (options.profile === "dev") {
-    ({ config, apiKey: devApiKey } = await devConfig(env, stateDir, overrides));
+    // Development only: an OAuth authorization server on loopback whose tokens this Verdict trusts.
+    authorizationServer = await startDevAuthorizationServer({
+      stateDir,
+      ...devAuthorizationListen(options.listen ?? "127.0.0.1:50051", options["auth-listen"]),
+      scopes: demoPolicyScopes(),
+      acrLevels: demoPolicyAcrLevels(),
+      defaultAudience: DEV_API_AUDIENCE,
+    });
+    writeDevAuthorizationFile(stateDir, authorizationServer.issuer);
+    ({ config, apiKey: devApiKey } = await devConfig(env, stateDir, overrides, {
+      authorizationServer: authorizationServer.issuer,
+      ...(options["mcp-resource"] ? { mcpResource: options["mcp-resource"] } : {}),
+    }));
   } else {
     config = loadConfigFile(options.config as string, env, overrides);
   }
   const log = createLogger(config.log_level);
   if (config.profile === "dev") {
     log.warn("[DEV PROFILE] development issuer and API key from .verdict/; never use this profile in production");
+    log.warn({ issuer: authorizationServer?.issuer }, "[DEV AUTHORIZATION SERVER] no real sign-in: anyone on this machine can get tokens from it; development only");
   }
 
   let database: MongoServerProcess | undefined;
@@ -49,6 +82,10 @@ export async function serve(argv: string[], env: Environment): Promise<void> {
     log.info({ uri: mongoUri, data: localDatabasePath(stateDir) }, "started local-mongo (set MONGODB_URI to use another server)");
   }
   const stopDatabase = async () => {
+    if (authorizationServer) {
+      removeDevAuthorizationFile(stateDir);
+      await authorizationServer.close();
+    }
     if (!database) return;
     removeLocalDatabaseFile(stateDir);
     await database.stop();
@@ -65,7 +102,8 @@ export async function serve(argv: string[], env: Environment): Promise<void> {
     process.stderr.write(
       `\nVerdict (dev profile) is serving on ${verdict.address}\n` +
         `  development API key: ${devApiKey}\n` +
-        `  (verdict check uses it by default; mint tokens with: verdict dev-token --sub alice --client-id agent-1 --scope "invoices:read")\n\n`,
+        `  (verdict check uses it by default; mint tokens with: verdict dev-token --sub alice --client-id agent-1 --scope "invoices:read")\n` +
+        `  development authorization server (OAuth for MCP clients; no real sign-in, development only): ${authorizationServer?.issuer}\n\n`,
     );
   }
 

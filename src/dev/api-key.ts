@@ -5,12 +5,13 @@ import { readOrCreateSecret } from "./files.js";
 export const DEV_API_NAME = "dev-api";
 export const DEV_API_AUDIENCE = "urn:verdict:dev-api";
 
-
-export function devApiKeyPath(stateDir: string): string {
-  return join(stateDir, "dev-api-key");
+/** A development API key kept in .verdict/`file` (mode 0600), created on first use as `prefix` + 24 random bytes. */
+export function devKey(file: string, prefix: string): { path: (stateDir: string) => string; ensure: (stateDir: string) => string } {
+  const path = (stateDir: string) => join(stateDir, file);
+  return { path, ensure: (stateDir) => readOrCreateSecret(path(stateDir), () => `${prefix}${randomBytes(24).toString("base64url")}`).trim() };
 }
 
-/** The development API's key, created on first use (kept in .verdict/, mode 0600). */
-export function ensureDevApiKey(stateDir: string): string {
-  return readOrCreateSecret(devApiKeyPath(stateDir), () => `vdk_dev_${randomBytes(24).toString("base64url")}`).trim();
-}
+const devApiKey = devKey("dev-api-key", "vdk_dev_");
+export const devApiKeyPath = devApiKey.path;
+/** The development API's key, created on first use. */
+export const ensureDevApiKey = devApiKey.ensure;

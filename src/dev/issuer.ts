@@ -44,6 +44,8 @@ export async function writeDevIssuerJwks(stateDir: string): Promise<string> {
 }
 
 export interface DevTokenOptions {
+  /** Default DEV_ISSUER; the development authorization server signs as its URL. */
+  issuer?: string;
   subject: string;
   clientId: string;
   scopes: string[];
@@ -71,7 +73,7 @@ export async function mintDevToken(stateDir: string, options: DevTokenOptions): 
   };
   return new SignJWT(claims)
     .setProtectedHeader({ alg: DEV_ALGORITHM, typ: "at+jwt", kid: key.kid })
-    .setIssuer(DEV_ISSUER)
+    .setIssuer(options.issuer ?? DEV_ISSUER)
     .setSubject(options.subject)
     .setAudience(options.audience)
     .setIssuedAt(now)

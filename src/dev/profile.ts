@@ -7,15 +7,42 @@ import { join } from "node:path";
 import { defaultPolicyDir } from "../paths.js";
 import { DEV_API_AUDIENCE, DEV_API_NAME, ensureDevApiKey } from "./api-key.js";
 import { DEV_ALGORITHM, DEV_ISSUER, writeDevIssuerJwks } from "./issuer.js";
+import { DEV_MCP_API_NAME, DEV_MCP_RESOURCE, ensureDevMcpApiKey } from "./mcp-api.js";
 
-export async function devConfig(env: Environment, stateDir: string, overrides: Record<string, unknown> = {}): Promise<{ config: Config; apiKey: string }> {
+export interface DevProfileOptions {
+  /** The development authorization server's issuer URL, trusted beside DEV_ISSUER (same key). */
+  authorizationServer?: string;
+  /** The MCP example's endpoint URL: the dev-mcp API's audience (default DEV_MCP_RESOURCE). */
+  mcpResource?: string;
+}
+
+/** The dev profile's configuration; `overrides` (e.g. --listen) are validated with it. */
+export async function devConfig(
+  env: Environment,
+  stateDir: string,
+  overrides: Record<string, unknown> = {},
+  dev: DevProfileOptions = {},
+): Promise<{ config: Config; apiKey: string }> {
+  const { authorizationServer } = dev;
   const apiKey = ensureDevApiKey(stateDir);
+  const jwksFile = await writeDevIssuerJwks(stateDir);
+  const issuers: ConfigFile["issuers"] = [{ issuer: DEV_ISSUER, jwks_file: jwksFile, algorithms: [DEV_ALGORITHM] }];
+  if (authorizationServer) issuers.push({ issuer: authorizationServer, jwks_file: jwksFile, algorithms: [DEV_ALGORITHM] });
   const file: ConfigFile = {
     listen: "127.0.0.1:50051",
-    issuers: [{ issuer: DEV_ISSUER, jwks_file: await writeDevIssuerJwks(stateDir), algorithms: [DEV_ALGORITHM] }],
-    apis: [{ name: DEV_API_NAME, audience: DEV_API_AUDIENCE, key_sha256: hashApiKey(apiKey), scopes: demoPolicyScopes() }],
+    issuers,
+    apis: [
+      { name: DEV_API_NAME, audience: DEV_API_AUDIENCE, key_sha256: hashApiKey(apiKey), scopes: demoPolicyScopes() },
+      { name: DEV_MCP_API_NAME, audience: dev.mcpResource ?? DEV_MCP_RESOURCE, key_sha256: hashApiKey(ensureDevMcpApiKey(stateDir)), scopes: demoPolicyScopes() },
+    ],
   };
   return { config: buildConfig(file, { baseDir: stateDir, env, profile: "dev", overrides }), apiKey };
+}
+
+/** The demo policy's authentication levels (data.json settings.acr_levels): what the development authorization server offers. */
+export function demoPolicyAcrLevels(policyDir: string = defaultPolicyDir): Record<string, number> {
+  const data = JSON.parse(readFileSync(join(policyDir, "data.json"), "utf8")) as { settings?: { acr_levels?: Record<string, number> } };
+  return data.settings?.acr_levels ?? {};
 }
 
 /**

@@ -3,6 +3,7 @@
 # it acts for (issuer and sub), so neither one runaway agent nor many agents for one
 # user can act at machine speed without bound. Counted atomically by Verdict (rate
 # obligations).
+# A request for which rate_exempt holds (an MCP protocol message, mcp.rego) is not counted.
 package verdict.rules
 
 obligations contains {
@@ -17,6 +18,7 @@ obligations contains {
 	},
 } if {
 	is_agent
+	not rate_exempt
 	data.settings.rates.agent.per_minute
 }
 
@@ -32,5 +34,6 @@ obligations contains {
 	},
 } if {
 	is_agent
+	not rate_exempt
 	data.settings.rates.user.per_minute
 }

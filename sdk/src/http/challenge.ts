@@ -28,6 +28,13 @@ export interface ChallengeOptions {
   scope?: readonly string[];
   /** Seconds, in Retry-After when Verdict gave no decision (default 5). */
   retryAfterSeconds?: number;
+  /**
+   * The scopes the refused token already has. When given, an insufficient_scope
+   * challenge names them as well as those the action lacks, and a step-up challenge
+   * names them in scope: a client that re-authorizes with exactly the challenged
+   * scopes (as MCP clients do) keeps what it had (MCP 2025-11-25, Scope Challenge Handling).
+   */
+  grantedScopes?: readonly string[];
 }
 
 export interface HttpAnswer {
@@ -71,7 +78,7 @@ const JSON_TYPE = { "content-type": "application/json; charset=utf-8" };
  * | Verdict says                      | status | WWW-Authenticate                                            |
  * | token invalid                     | 401    | Bearer error="invalid_token", error_description="…"          |
  * | DPoP proof invalid                | 401    | DPoP error="invalid_dpop_proof", error_description="…"       |
- * | scope missing                     | 403    | Bearer error="insufficient_scope", scope="…"                 |
+ * | scope missing                     | 403    | Bearer error="insufficient_scope", scope="…" (with grantedScopes: those too) |
  * | step-up needed                    | 401    | Bearer error="insufficient_user_authentication", acr_values="…", max_age=… |
  * | policy deny                       | 403    | none                                                         |
  * | no decision (unreachable, …)      | 503    | none; Retry-After                                            |
@@ -114,11 +121,13 @@ function decisionAnswer(decision: Decision, scheme: "Bearer" | "DPoP", options: 
   const common = { decision: decision.decision, reasons: reasonsBody(decision.reasons), ...(decision.decisionId ? { decision_id: decision.decisionId } : {}) };
   if (decision.decision === "STEP_UP") {
     const c = decision.challenge;
+    const granted = options.grantedScopes ?? [];
     const params: Param[] = [
       ["error", quoted(c.error)],
       ["error_description", description(c.description || "A stronger or more recent authentication is required.")],
       ["acr_values", quoted(c.acrValues.join(" "))],
       ...(c.maxAge !== undefined ? [["max_age", String(c.maxAge)] as Param] : []),
+      ...(granted.length > 0 ? [["scope", quoted(granted.join(" "))] as Param] : []),
     ];
     return {
       status: 401,
@@ -137,15 +146,16 @@ function decisionAnswer(decision: Decision, scheme: "Bearer" | "DPoP", options: 
     case "invalid_dpop_proof":
       return refusal(401, "DPoP", c.error, c.description || "The DPoP proof is not valid.", { error: c.error, error_description: c.description, ...common }, options);
     case "insufficient_scope": {
+      const scope = [...new Set([...(options.grantedScopes ?? []), ...c.scopes])].join(" ");
       const params: Param[] = [
         ["error", quoted(c.error)],
         ["error_description", description(c.description || "The token lacks a scope this action needs.")],
-        ["scope", quoted(c.scopes.join(" "))],
+        ["scope", quoted(scope)],
       ];
       return {
         status: 403,
         headers: { ...JSON_TYPE, "www-authenticate": challenge(scheme, params, options) },
-        body: { error: c.error, error_description: c.description, scope: c.scopes.join(" "), ...common },
+        body: { error: c.error, error_description: c.description, scope, ...common },
       };
     }
   }

@@ -1,12 +1,17 @@
 // The MCP authorization guard. An MCP server on the Streamable HTTP transport is an
 // OAuth resource server (MCP authorization specification): this is HTTP middleware
-// for its endpoint. It asks Verdict about every tools/call in the JSON-RPC body
-// (single message or batch) with the tool's action and its arguments as context;
-// any other request (initialize, tools/list, the GET stream, DELETE) is checked
-// with the session action, so it too needs a valid token. Refusals are HTTP
-// 401/403 whose challenges carry resource_metadata (RFC 9728 §5.1).
+// for its endpoint. Every JSON-RPC message of the body (one message or a batch) is
+// decided by Verdict, in one CheckBatch: a tools/call with the tool's action and its
+// arguments as context, anything else (initialize, resources/read, a notification, a
+// client's response, the GET stream, DELETE) with the session action and the method
+// and its target as context. What the token cannot do is answered in HTTP, as the
+// MCP and OAuth specifications require (401/403 with challenges carrying
+// resource_metadata, RFC 9728 §5.1); a tool call the policy refuses is answered
+// inside MCP, as a tool result with isError, so the model can read why; a step-up is
+// a URL elicitation for clients that support it, else the RFC 9470 challenge.
+import { randomUUID } from "node:crypto";
 import type { ResourceRef, VerdictClient } from "../client.js";
-import type { Allow, Decision, Principal } from "../decision.js";
+import type { Allow, Decision, Deny, Principal, StepUp } from "../decision.js";
 import { VerdictError } from "../errors.js";
 import {
   isEncrypted,
@@ -24,7 +29,40 @@ import {
   type Outcome,
   type VerdictContext,
 } from "../http/index.js";
-import { isJsonObject, type JsonObject } from "../wire/index.js";
+import type { JsonObject } from "../wire/index.js";
+import { answerPreflight, checkOrigin, readBody, setCorsHeaders, type McpCorsOptions } from "./http.js";
+import {
+  errorResponse,
+  INVALID_PARAMS,
+  MCP_CLIENT_NOTIFICATIONS,
+  MCP_CLIENT_REQUESTS,
+  METHOD_NOT_FOUND,
+  PARSE_ERROR,
+  parseMessages,
+  readToolCall,
+  resultResponse,
+  sessionContext,
+  URL_ELICITATION_REQUIRED,
+  type JsonRpcId,
+  type Message,
+  type ToolCall,
+} from "./jsonrpc.js";
+import { BoundedMemory, principalKey, type PendingStepUp } from "./memory.js";
+import { canSplice, spliceResponses } from "./splice.js";
+
+/** What the user must do out of band, handed to `stepUpUrl`. Carries no personal data: the URL must carry none either. */
+export interface McpStepUpNeed {
+  /** RFC 9470: the authentication levels that would do, and how recent it must be (seconds). */
+  acrValues: string[];
+  maxAge?: number;
+  action: string;
+  tool: string;
+  /** The OAuth client (agent) whose grant the user steps up. */
+  clientId: string;
+  /** The URL elicitation's id (MCP elicitation: unique, echoed in notifications/elicitation/complete). */
+  elicitationId: string;
+  description: string;
+}
 
 export interface McpGuardOptions extends GuardOptions {
   /** The URL of this server's RFC 9728 document (protectedResourceMetadata(...).url). */
@@ -35,12 +73,38 @@ export interface McpGuardOptions extends GuardOptions {
   toolResource?: (tool: string, args: JsonObject) => ResourceRef;
   /** The context of a tool call; default its arguments. */
   toolContext?: (tool: string, args: JsonObject) => JsonObject;
-  /** The action checked for requests that call no tool; default "mcp:session". */
+  /** The action checked for every message that calls no tool; default "mcp:session". */
   sessionAction?: string;
   /** Its resource; default { type: "mcp_server" }. */
   sessionResource?: ResourceRef;
   /** Scopes suggested in the 401 to a request without a token (MCP clients then request these). */
   scope?: string[];
+  /**
+   * How a tool call the policy refuses (a limit, an argument, an approval, a suspended
+   * agent: a DENY without challenge) is answered: "tool_result" (default) a CallToolResult
+   * with isError and the reasons in words, the other messages of a batch still served;
+   * "http" a 403 for the whole request.
+   */
+  denials?: "tool_result" | "http";
+  /** The text of such a tool result (default: the reasons' messages and codes). */
+  denialText?: (tool: string, decision: Deny) => string;
+  /**
+   * Where a user completes a step-up out of band (e.g. the authorization server's
+   * re-authentication page for the client's grant). When it returns a URL, clients that
+   * declared URL elicitation get a URLElicitationRequiredError (-32042) for the tool call;
+   * the others, and every step-up when this is unset, the RFC 9470 challenge (401).
+   */
+  stepUpUrl?: (need: McpStepUpNeed) => string | undefined;
+  /** Most messages in one JSON-RPC batch (default 100); more is -32600. */
+  maxBatchMessages?: number;
+  /** Largest body the guard reads itself when no JSON parser ran before it (default 4 MiB); more is 413. */
+  maxBodyBytes?: number;
+  /** CORS for browser clients (default: any origin); false leaves CORS headers to the app (preflights still answered, without them). */
+  cors?: McpCorsOptions | false;
+  /** Scope challenges name the token's scopes and the missing ones (default), or only what the action needs. */
+  scopeChallenge?: "granted_and_required" | "required";
+  /** Methods beyond MCP's own that the server handles (checked with the session action); others are -32601. */
+  extraMethods?: string[];
 }
 
 /** The members of an Express (or node:http) request the guard reads and sets. */
@@ -50,8 +114,10 @@ export interface McpRequestLike {
   originalUrl?: string;
   headers: HttpHeaders;
   socket?: unknown;
-  /** The parsed JSON body (mount express.json() first). */
+  /** The parsed JSON body; when absent the guard reads the body itself. */
   body?: unknown;
+  readableEnded?: boolean;
+  [Symbol.asyncIterator]?: () => AsyncIterator<unknown>;
   /** What the MCP SDK's transport hands to tool handlers as extra.authInfo. */
   auth?: McpAuthInfo;
   verdict?: VerdictContext;
@@ -69,31 +135,24 @@ export interface McpAuthInfo {
 /** What a tool handler finds in extra.authInfo.extra.verdict. */
 export interface McpVerdict {
   principal: Principal;
-  /** One per checked tools/call (or the session check), in the order of the body. */
-  decisions: { tool?: string; decisionId: string; obligations: Allow["obligations"] }[];
+  /** One per message passed on to the MCP server, in the order of the body. */
+  decisions: { tool?: string; method?: string; decisionId: string; obligations: Allow["obligations"] }[];
 }
 
-interface ToolCall {
-  tool: string;
-  args: JsonObject;
+/** How one message is checked, and what becomes of it once allowed. */
+interface Planned {
+  message: Message | undefined;
+  item: { action: string; resource: ResourceRef; context: JsonObject };
+  call?: ToolCall;
+  /** Answered by the guard once allowed (-32601, -32602), or dropped (an unknown notification). */
+  inBand?: JsonObject | "drop";
 }
 
-type Classified = { ok: true; calls: ToolCall[] } | { ok: false; description: string };
+const DEFAULT_MAX_BATCH = 100;
+const DEFAULT_MAX_BODY = 4 * 1024 * 1024;
 
-/** The tools/call messages of a JSON-RPC body; anything named tools/call that cannot be read is refused. */
-function toolCalls(body: unknown): Classified {
-  const messages = Array.isArray(body) ? body : [body];
-  const calls: ToolCall[] = [];
-  for (const message of messages) {
-    if (!isJsonObject(message) || message["method"] !== "tools/call") continue;
-    const params = message["params"];
-    const name = isJsonObject(params) ? params["name"] : undefined;
-    if (typeof name !== "string" || name === "") return { ok: false, description: "tools/call needs params.name, the tool's name" };
-    const args = isJsonObject(params) ? (params["arguments"] ?? {}) : {};
-    if (!isJsonObject(args)) return { ok: false, description: "tools/call params.arguments must be an object" };
-    calls.push({ tool: name, args });
-  }
-  return { ok: true, calls };
+function rpcError(res: NodeLikeResponse, status: number, id: JsonRpcId | null, code: number, message: string): void {
+  writeNodeAnswer(res, { status, headers: { "content-type": "application/json; charset=utf-8" }, body: errorResponse(id, code, message) });
 }
 
 function mediaType(value: string | string[] | undefined): string {
@@ -101,9 +160,19 @@ function mediaType(value: string | string[] | undefined): string {
   return (first ?? "").split(";")[0]!.trim().toLowerCase();
 }
 
+/** Reasons that say nothing about the call itself (docs/reasons.md): the same call may pass later. */
+const TRANSIENT_REASONS = new Set(["state_unavailable", "audit_unavailable", "policy_error", "rate_limited"]);
+
+function defaultDenialText(tool: string, decision: Deny): string {
+  const reasons = decision.reasons.length > 0 ? decision.reasons.map((r) => `${r.message} (${r.code})`).join("; ") : "the policy does not allow it";
+  const transient = decision.reasons.length > 0 && decision.reasons.every((r) => TRANSIENT_REASONS.has(r.code));
+  return `The call to ${tool} was not allowed: ${reasons}. ${transient ? "This may pass if retried later." : "Retrying it unchanged will be refused again."}`;
+}
+
 /**
- * `app.post("/mcp", express.json(), verdictMcpGuard(client, {...}), (req, res) => transport.handleRequest(req, res, req.body))`
- * (and the same guard on GET and DELETE of the endpoint).
+ * `app.all("/mcp", verdictMcpGuard(client, {...}), (req, res) => transport.handleRequest(req, res, req.body))`.
+ * The guard reads the body itself (or uses express.json()'s), answers CORS preflights,
+ * and passes on only the messages Verdict allowed.
  */
 export function verdictMcpGuard(client: VerdictClient, options: McpGuardOptions) {
   if (typeof options?.resourceMetadataUrl !== "string") throw new VerdictError("verdict_invalid_options", "resourceMetadataUrl is required: the URL of the RFC 9728 document");
@@ -116,54 +185,141 @@ export function verdictMcpGuard(client: VerdictClient, options: McpGuardOptions)
   const resourceOf = options.toolResource ?? ((tool: string) => ({ type: "mcp_tool", id: tool }));
   const contextOf = options.toolContext ?? ((_tool: string, args: JsonObject) => args);
   const callOptions = options.deadlineMs !== undefined ? { deadlineMs: options.deadlineMs } : {};
+  const denials = options.denials ?? "tool_result";
+  const denialText = options.denialText ?? defaultDenialText;
+  const maxBatch = options.maxBatchMessages ?? DEFAULT_MAX_BATCH;
+  const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
+  const cors = options.cors ?? {};
+  const grantedInChallenges = (options.scopeChallenge ?? "granted_and_required") === "granted_and_required";
+  const extraMethods = new Set(options.extraMethods ?? []);
+  if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new VerdictError("verdict_invalid_options", "maxBatchMessages must be a positive integer");
 
-  const answer = (res: NodeLikeResponse, outcome: Outcome, scheme?: "Bearer" | "DPoP") => {
+  // Per user and client: did it declare URL elicitation; which step-ups is it completing.
+  const urlElicitation = new BoundedMemory<boolean>(10_000, 24 * 3_600_000);
+  const pendingStepUps = new BoundedMemory<PendingStepUp>(10_000, 15 * 60_000);
+
+  const answer = (res: NodeLikeResponse, outcome: Outcome, scheme?: "Bearer" | "DPoP", granted?: readonly string[]) => {
     const settings: ChallengeOptions = {
       resourceMetadata: options.resourceMetadataUrl,
       ...(scheme ? { scheme } : {}),
       ...(options.scope ? { scope: options.scope } : {}),
       ...(options.retryAfterSeconds !== undefined ? { retryAfterSeconds: options.retryAfterSeconds } : {}),
+      ...(granted && grantedInChallenges ? { grantedScopes: granted } : {}),
     };
     const http = toHttpAnswer(outcome, settings);
     if (http) writeNodeAnswer(res, http);
   };
 
+  function plan(message: Message): Planned {
+    if (message.kind === "request" && message.method === "tools/call") {
+      const call = readToolCall(message);
+      if (typeof call !== "string") {
+        return { message, call, item: { action: actionOf(call.tool), resource: resourceOf(call.tool, call.args), context: contextOf(call.tool, call.args) } };
+      }
+      // Still decided (the token is verified, the policy sees the attempt); then -32602.
+      return { message, item: { action: sessionAction, resource: sessionResource, context: sessionContext(message) }, inBand: errorResponse(message.id, INVALID_PARAMS, `Invalid params: ${call}`) };
+    }
+    const planned: Planned = { message, item: { action: sessionAction, resource: sessionResource, context: sessionContext(message) } };
+    if (message.kind === "request" && !MCP_CLIENT_REQUESTS.has(message.method) && !extraMethods.has(message.method)) {
+      planned.inBand = errorResponse(message.id, METHOD_NOT_FOUND, `Method not found: ${message.method}`);
+    } else if (message.kind === "notification" && !MCP_CLIENT_NOTIFICATIONS.has(message.method) && !extraMethods.has(message.method)) {
+      planned.inBand = "drop";
+    }
+    return planned;
+  }
+
+  function elicitation(entry: Planned, decision: StepUp): JsonObject | "challenge" {
+    const principal = decision.principal;
+    if (!options.stepUpUrl || !principal || !entry.call || entry.message?.kind !== "request") return "challenge";
+    if (urlElicitation.get(principalKey(principal)) !== true) return "challenge";
+    const key = `${principalKey(principal)}\n${entry.item.action}`;
+    const pending = pendingStepUps.get(key);
+    if (pending?.phase === "elicited") {
+      // The client says the user is done: it must fetch a token that shows it.
+      pendingStepUps.set(key, { ...pending, phase: "challenged" });
+      return "challenge";
+    }
+    const elicitationId = randomUUID();
+    const need: McpStepUpNeed = {
+      acrValues: decision.challenge.acrValues,
+      ...(decision.challenge.maxAge !== undefined ? { maxAge: decision.challenge.maxAge } : {}),
+      action: entry.item.action,
+      tool: entry.call.tool,
+      clientId: principal.clientId,
+      elicitationId,
+      description: decision.challenge.description,
+    };
+    const url = options.stepUpUrl(need);
+    if (url === undefined) return "challenge";
+    pendingStepUps.set(key, { elicitationId, phase: "elicited" });
+    const message = `${decision.challenge.description || `${entry.call.tool} needs the user to authenticate again`}. Open the link to confirm, then retry.`;
+    return errorResponse(entry.message.id, URL_ELICITATION_REQUIRED, "This request needs the user to authenticate again.", {
+      elicitations: [{ mode: "url", elicitationId, url, message }],
+    });
+  }
+
   async function guard(req: McpRequestLike, res: NodeLikeResponse, next: NextFunction): Promise<void> {
+    const origin = checkOrigin(req.headers, cors);
+    if (!origin.ok) return rpcError(res, 403, null, -32000, "Forbidden: this Origin may not use the MCP endpoint");
+    const method = req.method.toUpperCase();
+    // A preflight carries no token and runs nothing: answered here, never passed on.
+    if (method === "OPTIONS") return answerPreflight(res, origin, cors === false ? {} : cors);
+    if (cors !== false) setCorsHeaders(res, origin);
+    if (method !== "POST" && method !== "GET" && method !== "DELETE") {
+      res.setHeader("allow", "GET, POST, DELETE, OPTIONS");
+      return rpcError(res, 405, null, -32000, "Method not allowed");
+    }
+
     const credentials = readCredentials(req.headers);
     if (credentials.kind !== "token") return answer(res, { kind: credentials.kind === "none" ? "no_token" : credentials.kind });
 
-    if (req.method.toUpperCase() === "POST" && req.body === undefined) {
-      if (mediaType(req.headers["content-type"]) === "application/json") {
-        // The transport would parse the body itself, unseen by this guard: refuse to run like that.
-        throw new VerdictError("verdict_invalid_options", "the MCP guard needs the parsed body: mount express.json() before it");
+    let planned: Planned[];
+    let batch = false;
+    if (method === "POST") {
+      let body = req.body;
+      if (body === undefined || typeof body === "string" || Buffer.isBuffer(body)) {
+        let text: string;
+        if (body === undefined) {
+          if (mediaType(req.headers["content-type"]) !== "application/json") return rpcError(res, 415, null, -32000, "Unsupported Media Type: Content-Type must be application/json");
+          const raw = await readBody(req, maxBody);
+          if (!raw.ok) return rpcError(res, 413, null, -32000, `Payload Too Large: the body may hold at most ${maxBody} bytes`);
+          text = raw.text;
+        } else {
+          text = Buffer.isBuffer(body) ? body.toString("utf8") : body;
+        }
+        try {
+          body = JSON.parse(text);
+        } catch {
+          return rpcError(res, 400, null, PARSE_ERROR, "Parse error: the body is not JSON");
+        }
+        req.body = body;
       }
-      return answer(res, { kind: "malformed_request", code: "mcp_request_malformed", description: "MCP requests are JSON-RPC messages in an application/json body." });
+      const parsed = parseMessages(body, maxBatch);
+      if (!parsed.ok) return rpcError(res, 400, parsed.id, parsed.code, parsed.message);
+      batch = parsed.batch;
+      planned = parsed.messages.map(plan);
+    } else {
+      planned = [{ message: undefined, item: { action: sessionAction, resource: sessionResource, context: { kind: "http", http_method: method } } }];
     }
-    const classified = toolCalls(req.body);
-    if (!classified.ok) return answer(res, { kind: "malformed_request", code: "mcp_request_malformed", description: classified.description });
 
-    const url = credentials.dpopProof !== undefined ? requestUrl({ method: req.method, url: req.originalUrl ?? req.url, headers: req.headers, encrypted: isEncrypted(req.socket) }, publicBaseUrl) : undefined;
+    const url = credentials.dpopProof !== undefined ? requestUrl({ method, url: req.originalUrl ?? req.url, headers: req.headers, encrypted: isEncrypted(req.socket) }, publicBaseUrl) : undefined;
     const requestId = readRequestId(req.headers);
     const common = {
       token: credentials.token,
       ...(requestId !== undefined ? { requestId } : {}),
-      ...(credentials.dpopProof !== undefined && url !== undefined ? { dpop: { proof: credentials.dpopProof, method: req.method.toUpperCase(), url } } : {}),
+      ...(credentials.dpopProof !== undefined && url !== undefined ? { dpop: { proof: credentials.dpopProof, method, url } } : {}),
     };
-    const items =
-      classified.calls.length === 0
-        ? [{ action: sessionAction, resource: sessionResource, context: {} }]
-        : classified.calls.map(({ tool, args }) => ({ action: actionOf(tool), resource: resourceOf(tool, args), context: contextOf(tool, args) }));
 
     let decisions: Decision[];
     try {
-      if (items.length === 1) {
-        decisions = [await client.check({ ...common, ...items[0]! }, callOptions)];
+      if (planned.length === 1) {
+        decisions = [await client.check({ ...common, ...planned[0]!.item }, callOptions)];
       } else {
-        // One token for several tool calls: verified once, each call decided on its own.
-        const results = await client.checkBatch({ ...common, items }, callOptions);
+        // One token for every message: verified once, each message decided on its own.
+        const results = await client.checkBatch({ ...common, items: planned.map((p) => p.item) }, callOptions);
         decisions = [];
         for (const result of results) {
-          if (!result.ok) throw new VerdictError("verdict_invalid_argument", `a tool call was refused as malformed: ${result.error.message}`);
+          if (!result.ok) throw new VerdictError("verdict_invalid_argument", `a message was refused as malformed: ${result.error.message}`);
           decisions.push(result.decision);
         }
       }
@@ -173,22 +329,88 @@ export function verdictMcpGuard(client: VerdictClient, options: McpGuardOptions)
       return answer(res, { kind: "error", error });
     }
 
-    const refused = decisions.find((d) => d.decision !== "ALLOW");
-    const allowed = decisions.filter((d): d is Allow => d.decision === "ALLOW");
-    if (refused) {
-      // The request will not run, so what the allowed calls reserved is given back.
+    // What each message becomes: passed on, answered in MCP, or a refusal of the whole request in HTTP.
+    const forwarded: { entry: Planned; decision: Allow }[] = [];
+    const inBand: JsonObject[] = [];
+    const refusals: Decision[] = [];
+    for (const [i, entry] of planned.entries()) {
+      const decision = decisions[i]!;
+      if (decision.decision === "ALLOW") {
+        if (entry.inBand === undefined) forwarded.push({ entry, decision });
+        else if (entry.inBand !== "drop") inBand.push(entry.inBand);
+        continue;
+      }
+      const toolRequest = entry.call && entry.message?.kind === "request" ? entry.message : undefined;
+      if (toolRequest && decision.decision === "DENY" && !decision.challenge && denials === "tool_result") {
+        inBand.push(
+          resultResponse(toolRequest.id, {
+            content: [{ type: "text", text: denialText(entry.call!.tool, decision) }],
+            isError: true,
+            _meta: { "verdict/decision": { decision: decision.decision, decision_id: decision.decisionId, reasons: decision.reasons.map((r) => ({ code: r.code, message: r.message })) } },
+          }),
+        );
+        continue;
+      }
+      if (toolRequest && decision.decision === "STEP_UP") {
+        const elicited = elicitation(entry, decision);
+        if (elicited !== "challenge") {
+          inBand.push(elicited);
+          continue;
+        }
+      }
+      refusals.push(decision);
+    }
+
+    const allowed = forwarded.map((f) => f.decision);
+    if (refusals.length > 0) {
+      // The request will not run, so what the allowed messages reserved is given back.
       await Promise.all(
-        allowed
-          .filter((d) => d.obligations.length > 0)
+        decisions
+          .filter((d): d is Allow => d.decision === "ALLOW" && d.obligations.length > 0)
           .map((d) => client.release(d.decisionId, callOptions).catch((error: unknown) => (error instanceof VerdictError ? options.onError?.(error) : undefined))),
       );
-      return answer(res, { kind: "decision", decision: refused }, credentials.scheme);
+      const refusal = strongestRefusal(refusals);
+      const principal = decisions.find((d) => d.principal)?.principal;
+      return answer(res, { kind: "decision", decision: refusal }, credentials.scheme, principal?.scopes);
     }
+
+    for (const { entry, decision } of forwarded) {
+      const key = principalKey(decision.principal);
+      if (entry.message?.kind === "request" && entry.message.method === "initialize") {
+        const capabilities = entry.message.params?.["capabilities"];
+        const elicitationCapability = typeof capabilities === "object" && capabilities !== null && !Array.isArray(capabilities) ? capabilities["elicitation"] : undefined;
+        const url = typeof elicitationCapability === "object" && elicitationCapability !== null && !Array.isArray(elicitationCapability) ? elicitationCapability["url"] : undefined;
+        urlElicitation.set(key, typeof url === "object" && url !== null);
+      }
+      if (entry.call) pendingStepUps.delete(`${key}\n${entry.item.action}`);
+    }
+
+    if (forwarded.length === 0) {
+      if (inBand.length === 0) {
+        res.statusCode = 202;
+        res.end("");
+        return;
+      }
+      res.statusCode = 200;
+      res.setHeader("content-type", "application/json");
+      res.end(JSON.stringify(batch ? inBand : inBand[0]));
+      return;
+    }
+    if (inBand.length > 0) {
+      if (!canSplice(res)) throw new VerdictError("verdict_invalid_options", "the MCP guard needs a node:http response to add its answers to a batch");
+      spliceResponses(res, inBand);
+    }
+    if (method === "POST") req.body = batch ? forwarded.map((f) => f.entry.message!.raw) : forwarded[0]!.entry.message!.raw;
 
     const first = allowed[0]!;
     const verdict: McpVerdict = {
       principal: first.principal,
-      decisions: allowed.map((d, i) => ({ ...(classified.calls[i] ? { tool: classified.calls[i].tool } : {}), decisionId: d.decisionId, obligations: d.obligations })),
+      decisions: forwarded.map(({ entry, decision }) => ({
+        ...(entry.call ? { tool: entry.call.tool } : {}),
+        ...(entry.message && entry.message.kind !== "response" ? { method: entry.message.method } : {}),
+        decisionId: decision.decisionId,
+        obligations: decision.obligations,
+      })),
     };
     req.verdict = {
       principal: first.principal,
@@ -211,6 +433,24 @@ export function verdictMcpGuard(client: VerdictClient, options: McpGuardOptions)
   return (req: McpRequestLike, res: NodeLikeResponse, next: NextFunction): void => {
     guard(req, res, next).catch((error: unknown) => next(error ?? new Error("Verdict MCP guard failed")));
   };
+}
+
+/**
+ * The one refusal a request gets when several messages are refused in HTTP: the token
+ * first (invalid), then the scopes (every missing scope in one challenge, so the client
+ * re-authorizes once), then a step-up, then a plain deny.
+ */
+function strongestRefusal(refusals: Decision[]): Decision {
+  const byChallenge = (error: string) => refusals.find((d) => d.decision !== "ALLOW" && d.challenge?.error === error);
+  const invalid = byChallenge("invalid_token") ?? byChallenge("invalid_dpop_proof");
+  if (invalid) return invalid;
+  const scoped = refusals.filter((d): d is Deny => d.decision === "DENY" && d.challenge?.error === "insufficient_scope");
+  if (scoped.length > 0) {
+    const scopes = [...new Set(scoped.flatMap((d) => (d.challenge?.error === "insufficient_scope" ? d.challenge.scopes : [])))];
+    const first = scoped[0]!;
+    return { ...first, challenge: { error: "insufficient_scope", scopes, description: first.challenge!.description } };
+  }
+  return refusals.find((d) => d.decision === "STEP_UP") ?? refusals[0]!;
 }
 
 /**

@@ -12,8 +12,8 @@ export interface HttpResult {
   json: Record<string, unknown> | undefined;
 }
 
-export function send(url: string, options: { method?: string; headers?: Record<string, string>; body?: unknown } = {}): Promise<HttpResult> {
-  const payload = options.body === undefined ? undefined : JSON.stringify(options.body);
+export function send(url: string, options: { method?: string; headers?: Record<string, string>; body?: unknown; rawBody?: string } = {}): Promise<HttpResult> {
+  const payload = options.rawBody ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
   return new Promise((resolve, reject) => {
     const req = httpRequest(
       url,
@@ -39,6 +39,19 @@ export function send(url: string, options: { method?: string; headers?: Record<s
     req.on("error", reject);
     req.end(payload);
   });
+}
+
+/** The JSON-RPC messages of an MCP answer, whether one JSON body or an SSE stream. */
+export function rpcMessages(res: HttpResult): Record<string, unknown>[] {
+  const type = String(res.headers["content-type"] ?? "");
+  if (type.startsWith("text/event-stream")) {
+    return res.text
+      .split("\n")
+      .filter((line) => line.startsWith("data: ") && line.length > 6)
+      .map((line) => JSON.parse(line.slice(6)) as Record<string, unknown>);
+  }
+  const parsed = JSON.parse(res.text) as unknown;
+  return (Array.isArray(parsed) ? parsed : [parsed]) as Record<string, unknown>[];
 }
 
 export interface DpopKey {
