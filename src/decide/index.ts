@@ -1,3 +1,4 @@
+export { ASSERTED_ISSUER } from "./asserted.js";
 export { Decider, type DeciderDeps, type PolicySource } from "./pipeline.js";
 export type {
   BatchInput,

@@ -33,6 +33,7 @@ import {
   type StateStore,
 } from "../state/index.js";
 import { sha256Hex, TokenError, verifyDpopProof, type DpopOptions, type Principal, type TokenVerifier, type VerifiedToken } from "../token/index.js";
+import { assertedPrincipal } from "./asserted.js";
 import type {
   BatchInput,
   BatchItemResult,
@@ -83,8 +84,11 @@ interface Trace {
   engine: PolicyEngine;
   /** One per item, with its decision id. */
   bases: Base[];
-  verified?: VerifiedToken;
+  verified?: Authenticated;
 }
+
+/** Who the decision is for: a verified token's principal, or a subject the caller vouches for (no token hash). */
+type Authenticated = Pick<VerifiedToken, "principal"> & { tokenHash?: string };
 
 /** A decision that is settled before the policy runs, or the input the policy will see. */
 type Pending =
@@ -108,8 +112,8 @@ export class Decider {
   }
 
   async check(input: CheckInput): Promise<DecisionResult> {
-    const { action, resource, context, ...common } = input;
-    const [result] = await this.decide(common, [{ action, resource, context }], false);
+    const { action, resource, context, authzen, ...common } = input;
+    const [result] = await this.decide(common, [{ action, resource, context, ...(authzen ? { authzen } : {}) }], false);
     return result as DecisionResult;
   }
 
@@ -174,7 +178,8 @@ export class Decider {
       latencyMs: performance.now() - started,
       input,
       ...(result ? { result } : {}),
-      ...(trace.verified ? { principal: trace.verified.principal, tokenHash: trace.verified.tokenHash } : {}),
+      ...(trace.verified ? { principal: trace.verified.principal } : {}),
+      ...(trace.verified?.tokenHash !== undefined ? { tokenHash: trace.verified.tokenHash } : {}),
       policy: { revision: trace.engine.revision, data: trace.engine.data },
     };
   }
@@ -197,7 +202,7 @@ export class Decider {
     const { engine, nowMs, bases } = trace;
 
     // 1. The token, once for all items.
-    let verified: VerifiedToken;
+    let verified: Authenticated;
     try {
       verified = await this.authenticate(common, nowMs, (bases[0] as Base).decisionId);
     } catch (error) {
@@ -274,14 +279,19 @@ export class Decider {
    * The token, verified for the calling API; for a sender-constrained token
    * (cnf.jkt), also the DPoP proof of possession, used at most once.
    */
-  private async authenticate(common: CheckCommon, nowMs: number, decisionId: string): Promise<VerifiedToken> {
+  private async authenticate(common: CheckCommon, nowMs: number, decisionId: string): Promise<Authenticated> {
     const now = nowMs / 1000;
+    // AuthZEN without a token: the subject the PEP names, only for a caller configured to vouch for it.
+    if (common.token === "" && common.subject !== undefined && common.caller.trustsAssertedSubjects === true) {
+      return { principal: assertedPrincipal(common.subject, common.caller, now) };
+    }
     const verified = await this.deps.verifier.verify(common.token, {
       audience: common.caller.audience,
       knownScopes: common.caller.scopes,
       unknownScopes: common.caller.unknownScopes,
       now,
     });
+    if (common.subject !== undefined && verified.principal.subject !== common.subject) throw new TokenError("subject_mismatch");
     const jkt = verified.principal.confirmationJkt;
     if (jkt !== undefined) {
       const proof = await verifyDpopProof(common.dpop, common.token, jkt, now, this.deps.dpop);

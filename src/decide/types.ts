@@ -1,5 +1,5 @@
 import type { JsonObject } from "@verdict/sdk/wire";
-import type { RuleHit } from "../policy/index.js";
+import type { AuthzenEntities, RuleHit } from "../policy/index.js";
 import type { Reason } from "../reasons/index.js";
 import type { AppliedObligation } from "../state/index.js";
 import type { Principal } from "../token/index.js";
@@ -11,6 +11,12 @@ export interface Caller {
   /** The scopes this API declares (a token with another is refused or trimmed). */
   scopes: ReadonlySet<string>;
   unknownScopes: "deny" | "ignore";
+  /**
+   * AuthZEN: this API may name a subject without a token, and the pipeline takes
+   * its word for it (authzen.apis[].trust_asserted_subjects; docs/authzen.md).
+   * Never set for gRPC callers.
+   */
+  trustsAssertedSubjects?: boolean;
 }
 
 /** What one decision is about. */
@@ -18,6 +24,8 @@ export interface CheckItem {
   action: string;
   resource: { type: string; id: string; attributes: JsonObject };
   context: JsonObject;
+  /** Present only for AuthZEN evaluations: the request's entities as the policy sees them (docs/authzen.md). */
+  authzen?: AuthzenEntities;
 }
 
 /** Who asks, with which token: shared by every item of a batch. */
@@ -30,6 +38,12 @@ export interface CheckCommon {
   dpop?: { proof: string; method: string; url: string };
   /** Return which policy rules fired (`verdict check --explain`). */
   explain?: boolean;
+  /**
+   * AuthZEN: the subject the PEP names. With a token, the token's `sub` must be this
+   * id (subject_mismatch); without one, it is the principal only when the caller
+   * trusts asserted subjects (token_missing otherwise).
+   */
+  subject?: string;
 }
 
 /** One Check, validated and normalized at the edge. */

@@ -2,7 +2,7 @@ export { BundleError, loadBundle, type Bundle } from "./bundle.js";
 export { buildBundle, bundleSources, ENTRYPOINTS, sourceRevision, TEST_FILE_PATTERNS } from "./build.js";
 export { DECISION_ENTRYPOINT, PolicyEngine, STATE_QUERIES_ENTRYPOINT, type EngineOptions } from "./engine.js";
 export { DEFAULT_BOUNDS, EvaluationError, type EvaluationBounds, type PolicyFailureKind } from "./pool.js";
-export { policyPrincipal, type BatchInfo, type PolicyInput, type PolicyPrincipal } from "./input.js";
+export { policyPrincipal, type AuthzenEntities, type AuthzenEntity, type BatchInfo, type PolicyInput, type PolicyPrincipal } from "./input.js";
 export {
   describeObligation,
   parseDecision,
