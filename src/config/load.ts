@@ -4,7 +4,7 @@ import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { defaultBundlePath, packageRoot } from "../paths.js";
 import { configFileSchema, type ParsedConfigFile } from "./schema.js";
-import type { Config } from "./types.js";
+import type { AuthzenConfig, Config } from "./types.js";
 
 /** A configuration that cannot be used; the message says what to change. */
 export class ConfigError extends Error {
@@ -168,6 +168,47 @@ function toConfig(file: ParsedConfigFile, { baseDir, env, profile = "production"
       queryGrants: file.audit.query_grants,
     },
     stateDir: stateDirFrom(env),
+    ...(file.authzen ? { authzen: toAuthzenConfig(file.authzen, profile, at) } : {}),
+  };
+}
+
+function toAuthzenConfig(file: NonNullable<ParsedConfigFile["authzen"]>, profile: Config["profile"], at: (path: string) => string): AuthzenConfig {
+  let transport: AuthzenConfig["transport"];
+  if (file.tls) {
+    transport = {
+      kind: "tls",
+      tls: {
+        certFile: at(file.tls.cert_file),
+        keyFile: at(file.tls.key_file),
+        ...(file.tls.client_ca_file !== undefined ? { clientCaFile: at(file.tls.client_ca_file) } : {}),
+      },
+    };
+  } else if (file.dev_certificate) {
+    transport = { kind: "dev_certificate" };
+  } else if (file.insecure_plaintext || profile === "dev") {
+    transport = { kind: "plaintext" };
+  } else {
+    throw new ConfigError("authzen: give tls (or dev_certificate for development); plain HTTP needs insecure_plaintext: true");
+  }
+  return {
+    listen: hostAndPort(file.listen, "authzen.listen"),
+    transport,
+    ...(file.base_url !== undefined ? { baseUrl: file.base_url } : {}),
+    apis: file.apis.map((entry) => ({
+      name: entry.name,
+      trustAssertedSubjects: entry.trust_asserted_subjects,
+      ...(entry.token ? { token: { in: entry.token.in, property: entry.token.property } } : {}),
+      decisionContext: entry.decision_context,
+    })),
+    ...(file.dev_api_key !== undefined ? { devApiKey: file.dev_api_key } : {}),
+    directoryFiles: file.directory.map(at),
+    search: {
+      pageSize: file.search.page_size,
+      maxPageSize: file.search.max_page_size,
+      maxCandidates: file.search.max_candidates,
+      readTimeoutMs: file.search.read_timeout_ms,
+    },
+    maxBodyBytes: file.max_body_bytes,
   };
 }
 

@@ -1,5 +1,6 @@
 // The configuration file's shape (YAML or JSON, snake_case keys), validated once at
 // start. Everything else in Verdict reads the typed Config built from it.
+import { createHash } from "node:crypto";
 import { z } from "zod";
 
 /** Asymmetric algorithms only: never "none", never HMAC (a public key is not a secret). */
@@ -105,13 +106,67 @@ const audit = z
   })
   .strict();
 
+/** A property name: where an AuthZEN PEP puts the user's access token. */
+const propertyName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/, "a property name: letters, digits, '_', '.', '-', at most 64");
+
+/** How one registered API may use the AuthZEN listener (docs/authzen.md). */
+const authzenApi = z
+  .object({
+    name: apiName,
+    /** Without a token, take the PEP's word for who the subject is. Off by default; logged at start. */
+    trust_asserted_subjects: z.boolean().default(false),
+    /** Where the PEP forwards the user's access token, if it does: verified exactly as for Check. */
+    token: z
+      .object({ in: z.enum(["subject.properties", "context"]), property: propertyName.default("access_token") })
+      .strict()
+      .optional(),
+    /** "reasons": a false decision carries its reason codes (and step-up hints) in `context`; "none": bare decisions. */
+    decision_context: z.enum(["reasons", "none"]).default("reasons"),
+  })
+  .strict();
+
+/** The AuthZEN Authorization API 1.0 listener (docs/authzen.md). Absent: not served. */
+const authzen = z
+  .object({
+    listen: hostPort.default("127.0.0.1:8443"),
+    tls: tls.optional(),
+    /** Serve TLS with a self-signed certificate created under VERDICT_HOME on first start (development). */
+    dev_certificate: z.boolean().default(false),
+    /** Insecure: plain HTTP (API keys and tokens in clear). */
+    insecure_plaintext: z.boolean().default(false),
+    /** The PDP identifier published in the metadata; default: the scheme and Host the request came to. */
+    base_url: z
+      .url({ protocol: /^https?$/ })
+      .refine((url) => !/[?#]/.test(url) && !url.endsWith("/") && new URL(url).pathname === "/", "base_url is scheme://host[:port]: no path, query, fragment or trailing slash")
+      .optional(),
+    apis: z.array(authzenApi).min(1, "name at least one API that may call the AuthZEN listener"),
+    /** A development key written in clear (it must hash to a listed API's key_sha256); logged as insecure. */
+    dev_api_key: z.string().min(16).max(512).optional(),
+    /** Directory files (subjects, resources, actions) loaded into the directory at start. */
+    directory: z.array(z.string().min(1)).default([]),
+    search: z
+      .object({
+        page_size: z.number().int().min(1).max(10_000).default(100),
+        max_page_size: z.number().int().min(1).max(10_000).default(1_000),
+        /** Candidates one search request evaluates at most; the rest is for the next page. */
+        max_candidates: z.number().int().min(1).max(100_000).default(1_000),
+        /** Deadline of one directory read of a search. */
+        read_timeout_ms: z.number().int().min(1).max(60_000).default(2_000),
+      })
+      .strict()
+      .prefault({}),
+    max_body_bytes: z.number().int().min(1_024).max(16 * 1024 * 1024).default(256 * 1024),
+  })
+  .strict();
+
 export const configFileSchema = z
   .object({
     listen: hostPort.default("127.0.0.1:50051"),
     tls: tls.optional(),
     /** Insecure: serve without TLS on a non-loopback address (API keys travel in clear). */
     insecure_plaintext: z.boolean().default(false),
-    issuers: z.array(issuer).min(1, "at least one trusted issuer is needed"),
+    /** Empty only when every decision is about PEP-asserted subjects (AuthZEN): checked below. */
+    issuers: z.array(issuer).default([]),
     apis: z.array(api).min(1, "at least one calling API is needed"),
     bundle: z.string().min(1).optional(),
     bundle_watch: z.boolean().default(true),
@@ -132,6 +187,7 @@ export const configFileSchema = z
     max_batch_items: z.number().int().min(1).max(1_000).default(100),
     log_level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
     audit: audit.prefault({}),
+    authzen: authzen.optional(),
   })
   .strict()
   .superRefine((value, ctx) => {
@@ -160,13 +216,17 @@ export const configFileSchema = z
     }
     const mutualTls = value.tls?.client_ca_file !== undefined;
     for (const [i, entry] of value.apis.entries()) {
-      if (entry.client_certificate && !mutualTls) {
+      if (entry.client_certificate && !mutualTls && value.authzen?.tls?.client_ca_file === undefined) {
         ctx.addIssue({ code: "custom", path: ["apis", i, "client_certificate"], message: "client_certificate needs tls.client_ca_file (mutual TLS)" });
       }
       if (mutualTls && !entry.client_certificate) {
         ctx.addIssue({ code: "custom", path: ["apis", i], message: "with mutual TLS every API needs a client_certificate identity" });
       }
     }
+    if (value.issuers.length === 0 && !value.authzen?.apis.some((entry) => entry.trust_asserted_subjects)) {
+      ctx.addIssue({ code: "custom", path: ["issuers"], message: "at least one trusted issuer is needed" });
+    }
+    if (value.authzen) checkAuthzen(value.authzen, value.apis, ctx);
     const host = value.listen.slice(0, value.listen.lastIndexOf(":"));
     if (!value.tls && !value.insecure_plaintext && !LOOPBACK.has(host)) {
       ctx.addIssue({
@@ -176,6 +236,34 @@ export const configFileSchema = z
       });
     }
   });
+
+function checkAuthzen(value: z.output<typeof authzen>, apis: z.output<typeof api>[], ctx: z.RefinementCtx): void {
+  const at = (...path: (string | number)[]) => ["authzen", ...path];
+  const seen = new Set<string>();
+  for (const [i, entry] of value.apis.entries()) {
+    const registered = apis.find((candidate) => candidate.name === entry.name);
+    if (!registered) ctx.addIssue({ code: "custom", path: at("apis", i, "name"), message: `authzen.apis names ${entry.name}, which is not in apis` });
+    if (seen.has(entry.name)) ctx.addIssue({ code: "custom", path: at("apis", i, "name"), message: `authzen.apis lists ${entry.name} twice` });
+    seen.add(entry.name);
+    if (value.tls?.client_ca_file !== undefined && registered && !registered.client_certificate) {
+      ctx.addIssue({ code: "custom", path: at("apis", i), message: `with mutual TLS on the AuthZEN listener, API ${entry.name} needs a client_certificate identity` });
+    }
+  }
+  if (value.tls && value.dev_certificate) ctx.addIssue({ code: "custom", path: at("dev_certificate"), message: "give tls or dev_certificate, not both" });
+  if ((value.tls || value.dev_certificate) && value.insecure_plaintext) {
+    ctx.addIssue({ code: "custom", path: at("insecure_plaintext"), message: "insecure_plaintext means no TLS: drop it, or drop tls/dev_certificate" });
+  }
+  if (value.search.page_size > value.search.max_page_size) {
+    ctx.addIssue({ code: "custom", path: at("search", "page_size"), message: "page_size is larger than max_page_size" });
+  }
+  if (value.dev_api_key !== undefined) {
+    const hash = createHash("sha256").update(value.dev_api_key, "utf8").digest("hex");
+    const owner = apis.find((candidate) => candidate.key_sha256 === hash);
+    if (!owner || !value.apis.some((entry) => entry.name === owner.name)) {
+      ctx.addIssue({ code: "custom", path: at("dev_api_key"), message: "dev_api_key must be the key of an API listed in authzen.apis (its SHA-256 in key_sha256)" });
+    }
+  }
+}
 
 export type ConfigFile = z.input<typeof configFileSchema>;
 export type ParsedConfigFile = z.output<typeof configFileSchema>;

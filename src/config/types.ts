@@ -77,6 +77,33 @@ export interface Config {
   audit: AuditConfig;
   /** Local files of a development setup (.verdict/): dev issuer key, local database. */
   stateDir: string;
+  /** The AuthZEN listener (docs/authzen.md); undefined: not served. */
+  authzen?: AuthzenConfig;
+}
+
+export interface AuthzenApiConfig {
+  name: string;
+  /** Without a token, the PEP's subject is the principal (insecure unless the PEP authenticates its users). */
+  trustAssertedSubjects: boolean;
+  /** Where the PEP forwards the user's access token, if it does. */
+  token?: { in: "subject.properties" | "context"; property: string };
+  /** Whether a false decision carries its reasons in `context`. */
+  decisionContext: "reasons" | "none";
+}
+
+export interface AuthzenConfig {
+  listen: { host: string; port: number };
+  /** How the listener is secured: configured TLS, a development certificate, or (insecure) none. */
+  transport: { kind: "tls"; tls: TlsConfig } | { kind: "dev_certificate" } | { kind: "plaintext" };
+  /** The PDP identifier; undefined: the scheme and Host of each request. */
+  baseUrl?: string;
+  apis: AuthzenApiConfig[];
+  /** A key written in clear in the configuration (development only). */
+  devApiKey?: string;
+  /** Directory files loaded at start (absolute paths). */
+  directoryFiles: string[];
+  search: { pageSize: number; maxPageSize: number; maxCandidates: number; readTimeoutMs: number };
+  maxBodyBytes: number;
 }
 
 export interface AuditConfig {

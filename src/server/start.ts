@@ -6,7 +6,9 @@ import { createMetrics, serveMetrics, type Logger, type Metrics, type RunningMet
 import { DEFAULT_BOUNDS, PolicyRuntime, ShadowRecorder, type WatchOptions } from "../policy/index.js";
 import { StateStore, sweepExpired } from "../state/index.js";
 import { IssuerRegistry, TokenVerifier } from "../token/index.js";
+import { DirectoryStore } from "../directory/index.js";
 import { auditQueryHandler } from "./audit-service.js";
+import { startAuthzenServer, type RunningAuthzen } from "./authzen/index.js";
 import { CallerRegistry } from "./callers.js";
 import { startGrpcServer } from "./grpc.js";
 
@@ -24,6 +26,8 @@ export interface RunningVerdict {
   flushShadowRecords(): Promise<void>;
   /** The audit trail; undefined when the configuration disables it. */
   audit: AuditLog | undefined;
+  /** The AuthZEN listener, when configured (docs/authzen.md). */
+  authzen: { port: number; url: string } | undefined;
   /** Stops taking calls, finishes those in flight, writes (or spills) every audit record, then closes. */
   stop(): Promise<void>;
 }
@@ -111,6 +115,7 @@ export async function startVerdict(config: Config, { log, mongoUri, watchOptions
   const callers = new CallerRegistry(config.apis, config.tls?.clientCaFile !== undefined);
   let grpcServer;
   let metricsServer: RunningMetricsServer | undefined;
+  let authzen: RunningAuthzen | undefined;
   try {
     grpcServer = await startGrpcServer({
       host: config.listen.host,
@@ -122,8 +127,20 @@ export async function startVerdict(config: Config, { log, mongoUri, watchOptions
       log,
       auditQuery: auditQueryHandler({ store: auditStore, callers, grants: config.audit.queryGrants, log }),
     });
+    if (config.authzen) {
+      authzen = await startAuthzenServer({
+        config: config.authzen,
+        decider,
+        directory: new DirectoryStore(state.db, { lookupTimeoutMs: config.mongo.timeoutMs, readTimeoutMs: config.authzen.search.readTimeoutMs }),
+        callers: new CallerRegistry(config.apis, config.authzen.transport.kind === "tls" && config.authzen.transport.tls.clientCaFile !== undefined),
+        maxBatchItems: config.maxBatchItems,
+        stateDir: config.stateDir,
+        log,
+      });
+    }
     if (config.metricsListen) metricsServer = await serveMetrics(metrics.registry, config.metricsListen.host, config.metricsListen.port);
   } catch (error) {
+    await authzen?.close();
     await grpcServer?.shutdown(0);
     await audit?.close();
     await policies.close();
@@ -138,11 +155,13 @@ export async function startVerdict(config: Config, { log, mongoUri, watchOptions
       issuers: config.issuers.map((i) => i.issuer),
       revision: policies.current().revision,
       ...(policies.shadow() ? { shadowRevision: policies.shadow()?.revision } : {}),
+      ...(authzen ? { authzen: authzen.url } : {}),
       ...(metricsServer ? { metrics: `${config.metricsListen?.host}:${metricsServer.port}` } : {}),
     },
     "verdict is serving",
   );
   const server = grpcServer;
+  const running = authzen;
   return {
     port: server.port,
     address,
@@ -156,10 +175,11 @@ export async function startVerdict(config: Config, { log, mongoUri, watchOptions
       await shadowRecorder?.flush();
     },
     audit,
+    authzen: authzen ? { port: authzen.port, url: authzen.url } : undefined,
     async stop() {
       // In this order: no new calls, calls in flight answered (and their records
       // taken), every record written or spilled, then the connections closed.
-      await server.shutdown();
+      await Promise.all([server.shutdown(), running?.close()]);
       await audit?.close();
       await metricsServer?.close();
       await shadowRecorder?.flush();
