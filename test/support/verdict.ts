@@ -31,11 +31,13 @@ export interface TestVerdictOptions {
   mongoUri?: string;
   /** Faster bundle watching for reload tests. */
   watchOptions?: StartOptions["watchOptions"];
+  /** The test API's key (default: a random one). */
+  apiKey?: string;
 }
 
 export async function startTestVerdict(options: TestVerdictOptions = {}): Promise<TestVerdict> {
   const issuer = options.issuer ?? (await createTestIssuer());
-  const apiKey = `vdk_test_${randomBytes(16).toString("hex")}`;
+  const apiKey = options.apiKey ?? `vdk_test_${randomBytes(16).toString("hex")}`;
   const database = uniqueDatabaseName("verdict_test");
   const file: ConfigFile = {
     listen: "127.0.0.1:0",
