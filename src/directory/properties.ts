@@ -1,7 +1,7 @@
 // Bounds on the free-form objects AuthZEN carries (properties, context), the same
 // as the gRPC edge's (src/server/validate.ts LIMITS): a directory file and an
 // AuthZEN request are held to what a Check may carry.
-import type { JsonObject, JsonValue } from "@verdict/sdk/wire";
+import type { JsonObject } from "@verdict/sdk/wire";
 
 export const PROPERTY_LIMITS = {
   maxDepth: 8,
@@ -56,5 +56,3 @@ export function boundedObject(value: unknown, where: string): JsonObject {
 export function mergeProperties(stored: JsonObject | undefined, sent: JsonObject | undefined): JsonObject {
   return { ...(stored ?? {}), ...(sent ?? {}) };
 }
-
-export type { JsonValue };

@@ -96,8 +96,8 @@ export async function startAuthzenServer(options: AuthzenServerOptions): Promise
     };
     const { tls } = c.transport;
     const ca = tls.clientCaFile !== undefined ? read(tls.clientCaFile, "client CA") : undefined;
-    // Mutual TLS: the certificate is asked for and checked here (authorized), and
-    // the registry decides whether it names an API; a failed handshake is not needed.
+    // Mutual TLS: the handshake asks for a certificate but does not fail without a
+    // valid one; the registry then refuses the caller with a JSON 401, not a TLS alert.
     return { cert: read(tls.certFile, "certificate"), key: read(tls.keyFile, "key"), ...(ca ? { ca, requestCert: true, rejectUnauthorized: false } : {}) };
   }
 }
