@@ -36,6 +36,13 @@ module.exports = {
       severity: "error",
       comment: "src/database is the connection and collection definitions; the stores use it, not the other way round.",
       from: { path: "^src/database/" },
+      to: { path: "^src/(state|directory|policy|obligations|decide|audit|server|cli)/" },
+    },
+    {
+      name: "directory-points-down",
+      severity: "error",
+      comment: "src/directory is the AuthZEN directory's store (a policy information point); the AuthZEN edge uses it, it knows nothing of policies, decisions, audit or the server.",
+      from: { path: "^src/directory/" },
       to: { path: "^src/(state|policy|obligations|decide|audit|server|cli)/" },
     },
     {
@@ -43,7 +50,7 @@ module.exports = {
       severity: "error",
       comment: "src/policy evaluates; it touches no database (shadow disagreements are recorded by decide/ through a port).",
       from: { path: "^src/policy/" },
-      to: { path: ["^src/(state|database|decide|audit|server)/", "(^|/)node_modules/mongodb/"] },
+      to: { path: ["^src/(state|database|directory|decide|audit|server)/", "(^|/)node_modules/mongodb/"] },
     },
     {
       name: "token-knows-no-database",
@@ -64,7 +71,7 @@ module.exports = {
       severity: "error",
       comment: "src/decide orders the stages; gRPC is the server's, MongoDB the stores'.",
       from: { path: "^src/decide/" },
-      to: { path: ["^src/(server|database|cli)/", "(^|/)node_modules/(mongodb|@grpc)/"] },
+      to: { path: ["^src/(server|database|directory|cli)/", "(^|/)node_modules/(mongodb|@grpc)/"] },
     },
     {
       name: "sdk-shares-only-the-wire",

@@ -44,24 +44,30 @@ if (build) step("lint (eslint, type-aware, zero warnings)", "npx", ["eslint", ".
 step("format (prettier --check; npm run format writes it)", "npx", ["prettier", "--check", "."]);
 step("dependency rules (dependency-cruiser, docs/architecture.md)", "npx", ["depcruise", "src", "sdk/src", "sdk/gen", "--config", ".dependency-cruiser.cjs"]);
 
+// The shipped policies, and the example policies (AuthZEN certification and Todo),
+// each checked, formatted, tested and held to the coverage floor on its own.
+const policyDirs = ["policies", "examples/authzen-certification/policy", "examples/authzen-todo/policy"];
 if (tools.ok) {
-  step("opa fmt --fail", opa, ["fmt", "--fail", "--list", "policies"]);
-  step("opa check --strict", opa, ["check", "--strict", "policies"]);
-  const opaTests = step("opa test", opa, ["test", "--format", "json", "policies"], { capture: true, counted: true });
-  try {
-    const cases = JSON.parse(opaTests.stdout || "[]");
-    for (const c of cases) {
-      if (c.fail || c.error) {
-        failed += 1;
-        problems.push(`opa ${c.package}.${c.name}${c.error ? `: ${c.error.message ?? ""}` : ""}`);
-      } else if (!c.skip) passed += 1;
+  for (const dir of policyDirs) {
+    const label = dir === "policies" ? "" : ` (${dir})`;
+    step(`opa fmt --fail${label}`, opa, ["fmt", "--fail", "--list", dir]);
+    step(`opa check --strict${label}`, opa, ["check", "--strict", dir]);
+    const opaTests = step(`opa test${label}`, opa, ["test", "--format", "json", dir], { capture: true, counted: true });
+    try {
+      const cases = JSON.parse(opaTests.stdout || "[]");
+      for (const c of cases) {
+        if (c.fail || c.error) {
+          failed += 1;
+          problems.push(`opa ${dir} ${c.package}.${c.name}${c.error ? `: ${c.error.message ?? ""}` : ""}`);
+        } else if (!c.skip) passed += 1;
+      }
+      process.stderr.write(`opa test${label}: ${cases.filter((c) => !c.fail && !c.error && !c.skip).length} passed of ${cases.length}\n`);
+    } catch {
+      failed += 1;
+      problems.push(`opa test${label} (no readable result)`);
     }
-    process.stderr.write(`opa test: ${cases.filter((c) => !c.fail && !c.error && !c.skip).length} passed of ${cases.length}\n`);
-  } catch {
-    failed += 1;
-    problems.push("opa test (no readable result)");
+    step(`opa test --coverage --threshold 90${label}`, opa, ["test", "--coverage", "--threshold", "90", dir], { capture: true });
   }
-  step("opa test --coverage --threshold 90", opa, ["test", "--coverage", "--threshold", "90", "policies"], { capture: true });
   step("helm chart (helm lint, helm template, kubeconform -strict)", process.execPath, [join(root, "scripts", "chart-check.mjs")]);
 }
 

@@ -3,6 +3,7 @@ import type { Environment } from "./config/index.js";
 import { audit, usage as auditUsage } from "./cli/audit.js";
 import { check, usage as checkUsage } from "./cli/check.js";
 import { devToken, usage as devTokenUsage } from "./cli/dev-token.js";
+import { directory, usage as directoryUsage } from "./cli/directory.js";
 import { help as policyHelp, policy, usage as policyUsage } from "./cli/policy.js";
 import { mappingOf, VerdictError } from "./errors/index.js";
 import { serve, usage as serveUsage } from "./cli/serve.js";
@@ -21,6 +22,7 @@ const commands: Record<string, Command> = {
   "dev-token": { run: devToken, usage: devTokenUsage },
   policy: { run: policy, usage: policyUsage, help: policyHelp },
   audit: { run: audit, usage: auditUsage },
+  directory: { run: directory, usage: directoryUsage },
 };
 
 const overview = `verdict: a policy decision point for APIs and the agents that call them
@@ -30,6 +32,7 @@ const overview = `verdict: a policy decision point for APIs and the agents that 
   verdict dev-token  mint a token from the local development issuer
   verdict policy     build, test and evaluate policies; shadow disagreements
   verdict audit      query the audit trail: who did what, for whom, and why
+  verdict directory  load subjects, resources and actions for AuthZEN (directory load FILE.json)
 
 verdict COMMAND --help shows a command's options; verdict --version its version.`;
 

@@ -18,6 +18,8 @@ export interface ConfigContext {
   /** Relative paths in the file are resolved from here (the file's directory). */
   baseDir: string;
   env: Environment;
+  /** "dev" only through `--profile dev` (the AuthZEN listener may then serve plain HTTP on loopback). */
+  profile?: "production" | "dev";
 }
 
 /** Where development files live: VERDICT_HOME, else .verdict/ in the package. */
@@ -44,6 +46,17 @@ export const hostPort = z
     if (port > 65_535) ctx.addIssue({ code: "custom", message: `port ${port} is out of range` });
     return { host: value.slice(0, separator).replace(/^\[|\]$/g, ""), port };
   });
+
+/** A listener's TLS: certificate and key, and with a client CA, mutual TLS (gRPC's and the AuthZEN listener's). */
+export const tlsSchema = (ctx: ConfigContext) =>
+  z
+    .object({
+      cert_file: filePath(ctx),
+      key_file: filePath(ctx),
+      /** Turns on mutual TLS: every caller presents a certificate issued by this CA. */
+      client_ca_file: filePath(ctx).optional(),
+    })
+    .strict();
 
 /** The name of a calling API, as configured and as audit grants name it. */
 export const apiName = (message: string) => z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, message);

@@ -46,7 +46,7 @@ export function loadConfigFile(path: string, env: Environment, overrides: Record
  */
 export function buildConfig(raw: unknown, { baseDir, env, profile = "production", overrides = {} }: BuildOptions): Config {
   const merged = typeof raw === "object" && raw !== null && !Array.isArray(raw) ? { ...raw, ...overrides } : raw;
-  const parsed = configSchema({ baseDir, env }).safeParse(merged);
+  const parsed = configSchema({ baseDir, env, profile }).safeParse(merged);
   if (!parsed.success) throw new ConfigError(`invalid configuration:\n${z.prettifyError(parsed.error)}`);
   return { ...parsed.data, profile };
 }

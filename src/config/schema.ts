@@ -3,6 +3,7 @@
 // Config everything else reads.
 import { z } from "zod";
 import { auditSchema } from "../audit/config.js";
+import { authzenSettings, checkAuthzen } from "../server/authzen/config.js";
 import { logSettings, checkLogLevel } from "../observability/config.js";
 import { policySettings } from "../policy/config.js";
 import { checkServer, serverSettings } from "../server/config.js";
@@ -19,12 +20,14 @@ export const configSchema = (ctx: ConfigContext) =>
       ...stateSettings(ctx),
       ...logSettings(ctx),
       audit: auditSchema(ctx),
+      ...authzenSettings(ctx),
     })
     .strict()
     .superRefine((value, check) => {
       if (typeof value !== "object" || value === null) return; // reported as such already
       checkServer(value, check);
       checkIssuers(value, check);
+      checkAuthzen(value, check);
       checkGrants(value, check);
       checkLogLevel(ctx, check);
     }, ALWAYS);

@@ -1,3 +1,4 @@
+export { ASSERTED_ISSUER } from "./authenticate.js";
 export { Decider } from "./pipeline.js";
 export type {
   BatchInput,

@@ -32,8 +32,8 @@ export class Decider {
   }
 
   async check(input: CheckInput): Promise<DecisionResult> {
-    const { action, resource, context, ...common } = input;
-    const [result] = await this.decide(common, [{ action, resource, context }], false);
+    const { action, resource, context, authzen, ...common } = input;
+    const [result] = await this.decide(common, [{ action, resource, context, ...(authzen ? { authzen } : {}) }], false);
     if (!result) throw new VerdictError("internal", "a Check ended without its decision");
     return result;
   }

@@ -5,7 +5,8 @@ import { performance } from "node:perf_hooks";
 import type { StateQuery } from "../contract/index.js";
 import { VerdictError } from "../errors/index.js";
 import type { PolicyDecision, PolicyEngine, PolicyInput } from "../policy/index.js";
-import type { Principal, VerifiedToken } from "../token/index.js";
+import type { Principal } from "../token/index.js";
+import type { Authenticated } from "./authenticate.js";
 import type { Base } from "./denials.js";
 import type { CheckCommon, CheckItem, DecisionEvent, DecisionResult } from "./types.js";
 
@@ -26,7 +27,7 @@ export interface Run {
   readonly started: number;
   readonly batch: boolean;
   readonly items: Item[];
-  verified?: VerifiedToken;
+  verified?: Authenticated;
 }
 
 export function newRun(common: CheckCommon, checks: readonly CheckItem[], engine: PolicyEngine, nowMs: number, batch: boolean): Run {
@@ -52,7 +53,8 @@ export function decisionEvent({ common, engine, nowMs, started, verified }: Run,
     latencyMs: performance.now() - started,
     input: { ...common, ...item.check },
     ...(result ? { result } : {}),
-    ...(verified ? { principal: verified.principal, tokenHash: verified.tokenHash } : {}),
+    ...(verified ? { principal: verified.principal } : {}),
+    ...(verified?.tokenHash !== undefined ? { tokenHash: verified.tokenHash } : {}),
     policy: { revision: engine.revision, data: engine.data },
   };
 }

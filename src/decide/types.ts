@@ -2,7 +2,7 @@ import type { JsonObject, Reason } from "@verdict/sdk/wire";
 import type { AppliedObligation, CounterPort, DisagreementRecorder, LedgerPort, OncePort, StateReader } from "../contract/index.js";
 import type { ObligationRegistry } from "../obligations/index.js";
 import type { Logger, Metrics } from "../observability/index.js";
-import type { PolicyEngine, RuleHit } from "../policy/index.js";
+import type { AuthzenEntities, PolicyEngine, RuleHit } from "../policy/index.js";
 import type { DpopOptions, Principal, TokenVerifier } from "../token/index.js";
 
 /** The API that is asking, as authenticated by the server layer. */
@@ -12,6 +12,12 @@ export interface Caller {
   /** The scopes this API declares (a token with another is refused or trimmed). */
   scopes: ReadonlySet<string>;
   unknownScopes: "deny" | "ignore";
+  /**
+   * AuthZEN: this API may name a subject without a token, and the pipeline takes
+   * its word for it (authzen.apis[].trust_asserted_subjects; docs/authzen.md).
+   * Never set for gRPC callers.
+   */
+  trustsAssertedSubjects?: boolean;
 }
 
 /** What one decision is about. */
@@ -19,6 +25,8 @@ export interface CheckItem {
   action: string;
   resource: { type: string; id: string; attributes: JsonObject };
   context: JsonObject;
+  /** Present only for AuthZEN evaluations: the request's entities as the policy sees them (docs/authzen.md). */
+  authzen?: AuthzenEntities;
 }
 
 /** Who asks, with which token: shared by every item of a batch. */
@@ -31,6 +39,12 @@ export interface CheckCommon {
   dpop?: { proof: string; method: string; url: string };
   /** Return which policy rules fired (`verdict check --explain`). */
   explain?: boolean;
+  /**
+   * AuthZEN: the subject the PEP names. With a token, the token's `sub` must be this
+   * id (subject_mismatch); without one, it is the principal only when the caller
+   * trusts asserted subjects (token_missing otherwise).
+   */
+  subject?: string;
 }
 
 /** One Check, validated and normalized at the edge. */

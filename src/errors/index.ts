@@ -14,8 +14,11 @@ export interface ErrorMapping {
 }
 
 const INVALID_ARGUMENT = 3;
+const NOT_FOUND = 5;
 const PERMISSION_DENIED = 7;
+const RESOURCE_EXHAUSTED = 8;
 const FAILED_PRECONDITION = 9;
+const UNIMPLEMENTED = 12;
 const INTERNAL = 13;
 const UNAVAILABLE = 14;
 const UNAUTHENTICATED = 16;
@@ -65,6 +68,44 @@ export const ERRORS = {
   spill_directory_invalid: { grpc: FAILED_PRECONDITION, http: 500, exit: 1 },
   /** An expiry that is no real time, or absurdly far ahead: never written to the database. A policy's obligation asking for one is DENY policy_error. */
   expiry_invalid: { grpc: INTERNAL, http: 500, exit: 1 },
+  /** A directory file (`verdict directory load`, authzen.directory) that does not fit its format: nothing is written. */
+  directory_file_invalid: { grpc: FAILED_PRECONDITION, http: 400, exit: 1 },
+  /** Directory or AuthZEN entity properties out of bounds (depth, size, keys). */
+  properties_invalid: { grpc: INVALID_ARGUMENT, http: 400, exit: 1 },
+  /** The directory (AuthZEN subjects, resources, actions) could not be read in time: no decision was made. */
+  directory_unavailable: { grpc: UNAVAILABLE, http: 503, exit: 1 },
+
+  // The AuthZEN listener's refusals: each code is the `error` of its JSON body, the
+  // HTTP status the Authorization API 1.0 names for it (docs/authzen.md).
+  /** AuthZEN: the request is not `Content-Type: application/json`. */
+  invalid_content_type: { grpc: INVALID_ARGUMENT, http: 400, exit: 1 },
+  /** AuthZEN: the body is not valid JSON. */
+  malformed_json: { grpc: INVALID_ARGUMENT, http: 400, exit: 1 },
+  /** AuthZEN: no body. */
+  empty_body: { grpc: INVALID_ARGUMENT, http: 400, exit: 1 },
+  /** AuthZEN: an object of the body repeats a member name (I-JSON, RFC 7493 §2.3); json_duplicate_member on the wire. */
+  duplicate_member: { grpc: INVALID_ARGUMENT, http: 400, exit: 1 },
+  /** AuthZEN: a required field is missing or has the wrong type, or a value is out of Verdict's bounds (gRPC's invalid_argument). */
+  invalid_request: { grpc: INVALID_ARGUMENT, http: 400, exit: 1 },
+  /** AuthZEN: X-Request-ID is longer than 128 characters or not printable ASCII. */
+  invalid_request_id: { grpc: INVALID_ARGUMENT, http: 400, exit: 1 },
+  /** AuthZEN: page.token is not one this PDP issued for this search. */
+  invalid_page_token: { grpc: INVALID_ARGUMENT, http: 400, exit: 1 },
+  /** AuthZEN: a follow-up page changed the entities, context or limit of the first request. */
+  page_request_changed: { grpc: INVALID_ARGUMENT, http: 400, exit: 1 },
+  /** AuthZEN: the API is registered but not listed in authzen.apis. */
+  api_not_enabled: { grpc: PERMISSION_DENIED, http: 403, exit: 1 },
+  /** AuthZEN: Subject Search evaluates subjects without tokens, only for APIs trusted to assert subjects. */
+  asserted_subjects_not_trusted: { grpc: PERMISSION_DENIED, http: 403, exit: 1 },
+  /** AuthZEN: no endpoint at this path. */
+  not_found: { grpc: NOT_FOUND, http: 404, exit: 1 },
+  /** AuthZEN: another method than the endpoint's. */
+  method_not_allowed: { grpc: UNIMPLEMENTED, http: 405, exit: 1 },
+  /** AuthZEN: the body is larger than authzen.max_body_bytes. */
+  request_too_large: { grpc: RESOURCE_EXHAUSTED, http: 413, exit: 1 },
+  /** AuthZEN's word for `internal` in its error body (and the audit reason of a decision that ended in one). */
+  internal_error: { grpc: INTERNAL, http: 500, exit: 1 },
+
   /** Anything else: a bug. No decision was made. */
   internal: { grpc: INTERNAL, http: 500, exit: 1 },
 } as const satisfies Record<string, ErrorMapping>;

@@ -29,6 +29,23 @@ export interface PolicyInput {
   now: number;
   /** Present for the items of a CheckBatch: the batch as a whole, so a bulk operation can be judged as one. */
   batch?: BatchInfo;
+  /** Present only for AuthZEN evaluations (docs/authzen.md): the entities as the PEP named them. */
+  authzen?: AuthzenEntities;
+}
+
+/** An AuthZEN subject or resource, with the directory's properties merged under the request's. */
+export interface AuthzenEntity {
+  type: string;
+  id: string;
+  properties: JsonObject;
+  /** Whether the directory knows it. */
+  known: boolean;
+}
+
+export interface AuthzenEntities {
+  subject: AuthzenEntity;
+  resource: AuthzenEntity;
+  action: { name: string; properties: JsonObject; known: boolean };
 }
 
 export interface BatchInfo {

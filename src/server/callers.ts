@@ -43,7 +43,13 @@ export class CallerRegistry {
     const keys = metadata.get(API_KEY_METADATA);
     if (keys.length > 1) return { ok: false, why: `${API_KEY_METADATA} sent more than once` };
     const key = keys[0];
-    if (key !== undefined && (typeof key !== "string" || key.length === 0 || key.length > 512)) return { ok: false, why: `malformed ${API_KEY_METADATA}` };
+    if (key !== undefined && typeof key !== "string") return { ok: false, why: `malformed ${API_KEY_METADATA}` };
+    return this.identify(key, peerCertificate);
+  }
+
+  /** The same rules for any transport: the key as sent (undefined: none) and the verified client certificate. */
+  identify(key: string | undefined, peerCertificate?: PeerCertificate): Authentication {
+    if (key !== undefined && (key.length === 0 || key.length > 512)) return { ok: false, why: `malformed ${API_KEY_METADATA}` };
     // A lookup by the key's hash: the hash is not secret, and comparing hashes
     // reveals nothing useful about the key through timing.
     const byKey = key !== undefined ? this.byKeyHash.get(hashApiKey(key)) : undefined;

@@ -1,7 +1,8 @@
 // The server section of the configuration: where Verdict listens, TLS, and the
 // APIs allowed to call it.
 import { z } from "zod";
-import { ALWAYS, apiName, entries, filePath, hostPort, type ConfigContext } from "../config/fields.js";
+import { ALWAYS, apiName, entries, hostPort, tlsSchema, type ConfigContext } from "../config/fields.js";
+import { authzenMutualTls } from "./authzen/config.js";
 
 /** RFC 6749 §3.3 scope-token. */
 const scopeToken = z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]{1,128}$/, "a scope is 1-128 printable characters without spaces, quotes or backslashes");
@@ -46,21 +47,11 @@ const api = z
 
 export type ApiConfig = z.output<typeof api>;
 
-const tls = (ctx: ConfigContext) =>
-  z
-    .object({
-      cert_file: filePath(ctx),
-      key_file: filePath(ctx),
-      /** Turns on mutual TLS: every caller presents a certificate issued by this CA. */
-      client_ca_file: filePath(ctx).optional(),
-    })
-    .strict();
-
-export type TlsConfig = z.output<ReturnType<typeof tls>>;
+export type TlsConfig = z.output<ReturnType<typeof tlsSchema>>;
 
 export const serverSettings = (ctx: ConfigContext) => ({
   listen: hostPort.prefault("127.0.0.1:50051"),
-  tls: tls(ctx).optional(),
+  tls: tlsSchema(ctx).optional(),
   /** Insecure: serve without TLS on a non-loopback address (API keys travel in clear). */
   insecure_plaintext: z.boolean().default(false),
   apis: z.array(api).min(1, "at least one calling API is needed"),
@@ -93,7 +84,8 @@ export function checkServer(value: Record<string, unknown>, check: z.RefinementC
   const tlsSection = value["tls"];
   const mutualTls = typeof tlsSection === "object" && tlsSection !== null && "client_ca_file" in tlsSection && tlsSection.client_ca_file !== undefined;
   for (const [i, entry] of apis.entries()) {
-    if (entry["client_certificate"] !== undefined && !mutualTls) {
+    // A certificate identity is for a listener with mutual TLS: gRPC's, or the AuthZEN listener's.
+    if (entry["client_certificate"] !== undefined && !mutualTls && !authzenMutualTls(value)) {
       check.addIssue({ code: "custom", path: ["apis", i, "client_certificate"], message: "client_certificate needs tls.client_ca_file (mutual TLS)" });
     }
     if (mutualTls && entry["client_certificate"] === undefined) {

@@ -9,6 +9,8 @@ import { createMetrics, serveMetrics, type Logger, type Metrics, type RunningMet
 import { DEFAULT_BOUNDS, PolicyRuntime, type WatchOptions } from "../policy/index.js";
 import { openDisagreements, openState } from "../state/index.js";
 import { IssuerRegistry, TokenVerifier } from "../token/index.js";
+import { DirectoryStore } from "../directory/index.js";
+import { startAuthzenServer, type RunningAuthzen } from "./authzen/index.js";
 import { CallerRegistry } from "./callers.js";
 import { formatAddress, startGrpcServer } from "./grpc/server.js";
 
@@ -26,6 +28,8 @@ export interface RunningVerdict {
   flushShadowRecords(): Promise<void>;
   /** The audit trail; undefined when the configuration disables it. */
   audit: AuditLog | undefined;
+  /** The AuthZEN listener, when configured (docs/authzen.md). */
+  authzen: { port: number; url: string } | undefined;
   /** Stops taking calls, finishes those in flight, writes (or spills) every audit record, then closes. */
   stop(): Promise<void>;
 }
@@ -112,6 +116,8 @@ export async function startVerdict(config: Config, { log, mongoUri, watchOptions
     cacheEntries: config.token_cache_entries,
   });
   const state = openState(database, { timeoutMs: config.state_timeout_ms, log });
+  // The AuthZEN directory's collection on the same connection: its indexes are created and its expired entries swept with the others.
+  const directory = config.authzen ? new DirectoryStore(database, { lookupTimeoutMs: config.state_timeout_ms, readTimeoutMs: config.authzen.search.read_timeout_ms }) : undefined;
   const shadowRecorder = config.shadow_bundle
     ? openDisagreements(database, { timeoutMs: config.state_timeout_ms, retentionDays: config.shadow_retention_days, log, metrics })
     : undefined;
@@ -135,6 +141,7 @@ export async function startVerdict(config: Config, { log, mongoUri, watchOptions
   const callers = new CallerRegistry(config.apis, config.tls?.client_ca_file !== undefined);
   let grpcServer;
   let metricsServer: RunningMetricsServer | undefined;
+  let authzen: RunningAuthzen | undefined;
   try {
     grpcServer = await startGrpcServer({
       host: config.listen.host,
@@ -147,8 +154,19 @@ export async function startVerdict(config: Config, { log, mongoUri, watchOptions
       log,
       audit: { store: auditStore, grants: config.audit.query_grants },
     });
+    if (config.authzen && directory) {
+      authzen = await startAuthzenServer({
+        config: config.authzen,
+        decider,
+        directory,
+        callers: new CallerRegistry(config.apis, config.authzen.transport.kind === "tls" && config.authzen.transport.tls.client_ca_file !== undefined),
+        maxBatchItems: config.max_batch_items,
+        log,
+      });
+    }
     if (config.metrics_listen) metricsServer = await serveMetrics(metrics.registry, config.metrics_listen.host, config.metrics_listen.port);
   } catch (error) {
+    await authzen?.close();
     await grpcServer?.shutdown(0);
     await audit?.close();
     await policies.close();
@@ -163,11 +181,13 @@ export async function startVerdict(config: Config, { log, mongoUri, watchOptions
       issuers: config.issuers.map((i) => i.issuer),
       revision: policies.current().revision,
       ...(policies.shadow() ? { shadowRevision: policies.shadow()?.revision } : {}),
+      ...(authzen ? { authzen: authzen.url } : {}),
       ...(metricsServer && config.metrics_listen ? { metrics: formatAddress(config.metrics_listen.host, metricsServer.port) } : {}),
     },
     "verdict is serving",
   );
   const server = grpcServer;
+  const running = authzen;
   return {
     port: server.port,
     address,
@@ -181,10 +201,11 @@ export async function startVerdict(config: Config, { log, mongoUri, watchOptions
       await shadowRecorder?.flush();
     },
     audit,
+    authzen: authzen ? { port: authzen.port, url: authzen.url } : undefined,
     async stop() {
       // In this order: no new calls, calls in flight answered (and their records
       // taken), every record written or spilled, then the connections closed.
-      await server.shutdown();
+      await Promise.all([server.shutdown(), running?.close()]);
       await audit?.close();
       await metricsServer?.close();
       await shadowRecorder?.flush();

@@ -62,7 +62,8 @@ export type IssuerConfig = z.output<ReturnType<typeof issuerSchema>>;
 
 /** The token section's top-level keys. */
 export const tokenSettings = (ctx: ConfigContext) => ({
-  issuers: z.array(issuerSchema(ctx)).min(1, "at least one trusted issuer is needed"),
+  /** Empty only when every decision is about PEP-asserted subjects (AuthZEN): checked by checkAuthzen. */
+  issuers: z.array(issuerSchema(ctx)).default([]),
   clock_skew_seconds: z.number().int().min(0).max(60).default(60),
   max_token_bytes: z.number().int().min(512).max(65_536).default(8192),
   /** A token whose exp is further than this from now (or from its iat) is refused: no key outlives a sane token. */

@@ -33,11 +33,13 @@ export interface TestVerdictOptions {
   watchOptions?: StartOptions["watchOptions"];
   /** The obligation types the server enforces (default: Verdict's own). */
   obligations?: StartOptions["obligations"];
+  /** The test API's key (default: a random one). */
+  apiKey?: string;
 }
 
 export async function startTestVerdict(options: TestVerdictOptions = {}): Promise<TestVerdict> {
   const issuer = options.issuer ?? (await createTestIssuer());
-  const apiKey = `vdk_test_${randomBytes(16).toString("hex")}`;
+  const apiKey = options.apiKey ?? `vdk_test_${randomBytes(16).toString("hex")}`;
   const database = uniqueDatabaseName("verdict_test");
   const file: ConfigFile = {
     listen: "127.0.0.1:0",

@@ -1,0 +1,170 @@
+// AuthZEN request -> the pipeline's request shape (CheckCommon + CheckItem), and a
+// DecisionResult -> an AuthZEN decision. The pipeline never knows which edge asked.
+import type { JsonObject } from "@verdict/sdk/wire";
+import type { CheckCommon, CheckItem, DecisionResult } from "../../decide/index.js";
+import {
+  ACTION_NAME,
+  ACTION_TYPE,
+  boundedObject,
+  entityKey,
+  ENTITY_ID,
+  ENTITY_TYPE,
+  mergeProperties,
+  PropertiesError,
+  type DirectoryEntry,
+  type EntityKey,
+} from "../../directory/index.js";
+import { AuthzenError } from "./errors.js";
+import type { ActionBody, DecisionBody, EntityBody, EvaluationBody, Pep, Properties } from "./types.js";
+
+/** One evaluation, checked against Verdict's bounds, with the user's token taken out of it. */
+export interface Prepared {
+  subject: { type: string; id: string; properties: JsonObject };
+  action: { name: string; properties: JsonObject };
+  resource: { type: string; id: string; properties: JsonObject };
+  context: JsonObject;
+  /** The access token the PEP forwarded ("" when none). */
+  token: string;
+}
+
+export function checkType(type: string, where: string): string {
+  if (!ENTITY_TYPE.test(type)) throw new AuthzenError("invalid_request", `${where} must be 1-64 characters: letters, digits and : . _ -`);
+  return type;
+}
+
+export function checkId(id: string, where: string): string {
+  if (!ENTITY_ID.test(id)) throw new AuthzenError("invalid_request", `${where} must be 1-256 characters without control characters`);
+  return id;
+}
+
+export function checkActionName(value: string, where = "action.name"): string {
+  if (!ACTION_NAME.test(value)) {
+    throw new AuthzenError("invalid_request", `${where} must be 1-128 characters: letters, digits and : . _ / - (starting with a letter or digit)`);
+  }
+  return value;
+}
+
+export function bounded(value: Properties | undefined, where: string): JsonObject {
+  try {
+    return boundedObject(value ?? {}, where);
+  } catch (error) {
+    if (error instanceof PropertiesError) throw new AuthzenError("invalid_request", error.message);
+    throw error;
+  }
+}
+
+/**
+ * Checks one evaluation (already schema-valid) and takes the user's access token out
+ * of where the API's configuration says the PEP puts it, so that it reaches neither
+ * the policy's properties nor the audit trail.
+ */
+export function prepare(body: EvaluationBody, pep: Pep): Prepared {
+  const subject = { type: checkType(body.subject.type, "subject.type"), id: checkId(body.subject.id, "subject.id"), properties: bounded(body.subject.properties, "subject.properties") };
+  const action = prepareAction(body.action);
+  const resource = prepareEntity(body.resource, "resource");
+  const context = bounded(body.context, "context");
+  const token = takeToken(pep, subject.properties, context);
+  return {
+    subject: { ...subject, properties: token.subjectProperties },
+    action,
+    resource,
+    context: token.context,
+    token: token.value,
+  };
+}
+
+export function prepareEntity(entity: EntityBody, where: string): Prepared["resource"] {
+  return { type: checkType(entity.type, `${where}.type`), id: checkId(entity.id, `${where}.id`), properties: bounded(entity.properties, `${where}.properties`) };
+}
+
+export function prepareAction(action: ActionBody): Prepared["action"] {
+  return { name: checkActionName(action.name), properties: bounded(action.properties, "action.properties") };
+}
+
+export function takeToken(pep: Pep, subjectProperties: JsonObject, context: JsonObject): { value: string; subjectProperties: JsonObject; context: JsonObject } {
+  const where = pep.settings.token;
+  if (!where) return { value: "", subjectProperties, context };
+  const holder = where.in === "subject.properties" ? subjectProperties : context;
+  if (!Object.hasOwn(holder, where.property)) return { value: "", subjectProperties, context };
+  const value = holder[where.property];
+  if (typeof value !== "string") throw new AuthzenError("invalid_request", `${where.in}.${where.property} must be the user's access token, a string`);
+  const { [where.property]: _token, ...rest } = holder;
+  return where.in === "subject.properties" ? { value, subjectProperties: rest, context } : { value, subjectProperties, context: rest };
+}
+
+/** The directory entries an evaluation needs. */
+export function directoryKeys(p: Pick<Prepared, "subject" | "resource" | "action">): EntityKey[] {
+  return [
+    { kind: "subject", type: p.subject.type, id: p.subject.id },
+    { kind: "resource", type: p.resource.type, id: p.resource.id },
+    { kind: "action", type: ACTION_TYPE, id: p.action.name },
+  ];
+}
+
+/**
+ * The pipeline's item: the resource's attributes are its stored properties with the
+ * request's over them; the AuthZEN entities go to the policy as `input.authzen`.
+ * An action's stored properties describe its parameters and are not merged.
+ */
+export function toCheckItem(p: Omit<Prepared, "token">, known: ReadonlyMap<string, DirectoryEntry>): CheckItem {
+  const storedSubject = known.get(entityKey({ kind: "subject", type: p.subject.type, id: p.subject.id }));
+  const storedResource = known.get(entityKey({ kind: "resource", type: p.resource.type, id: p.resource.id }));
+  const resourceProperties = mergeProperties(storedResource?.properties, p.resource.properties);
+  return {
+    action: p.action.name,
+    resource: { type: p.resource.type, id: p.resource.id, attributes: resourceProperties },
+    context: p.context,
+    authzen: {
+      subject: { ...p.subject, properties: mergeProperties(storedSubject?.properties, p.subject.properties), known: storedSubject !== undefined },
+      resource: { ...p.resource, properties: resourceProperties, known: storedResource !== undefined },
+      action: { ...p.action, known: known.has(entityKey({ kind: "action", type: ACTION_TYPE, id: p.action.name })) },
+    },
+  };
+}
+
+/** Who the items are for: the forwarded token (its sub must be the subject), else the subject itself. */
+export function toCommon(pep: Pep, token: string, subjectId: string, requestId: string, dryRun = false): CheckCommon {
+  return { caller: pep.caller, token, requestId, dryRun, subject: subjectId };
+}
+
+/** Items that share a principal can share one pipeline call. */
+export function principalKey(token: string, subjectId: string): string {
+  return token !== "" ? `token\u0000${token}\u0000${subjectId}` : `subject\u0000${subjectId}`;
+}
+
+/**
+ * ALLOW is true; DENY and STEP_UP are false. With decision_context "reasons", a false
+ * decision's context carries the reason codes and the challenge (for a step-up, the
+ * acr_values and max_age the user must authenticate with), and an allow that
+ * reserved something carries the decision id that Release takes.
+ */
+export function toDecision(result: DecisionResult, pep: Pep): DecisionBody {
+  const withContext = pep.settings.decision_context === "reasons";
+  if (result.decision === "ALLOW") {
+    return result.obligations.length > 0 && withContext ? { decision: true, context: { decision_id: result.decisionId } } : { decision: true };
+  }
+  if (!withContext) return { decision: false };
+  const challenge = result.challenge;
+  return {
+    decision: false,
+    context: {
+      decision_id: result.decisionId,
+      effect: result.decision === "STEP_UP" ? "step_up" : "deny",
+      reasons: result.reasons.map((r) => ({ code: r.code, message: r.message })),
+      ...(challenge
+        ? {
+            challenge: challenge.error,
+            ...(challenge.scopes.length > 0 ? { scope: challenge.scopes.join(" ") } : {}),
+            ...(challenge.acr_values.length > 0 ? { acr_values: challenge.acr_values.join(" ") } : {}),
+            ...(challenge.max_age !== undefined ? { max_age: challenge.max_age } : {}),
+          }
+        : {}),
+    },
+  };
+}
+
+/** A batch item that could not be evaluated: false, with the error in its context (spec §Access Evaluations errors). */
+export function itemError(error: AuthzenError, pep: Pep): DecisionBody {
+  if (pep.settings.decision_context === "none") return { decision: false };
+  return { decision: false, context: { error: { status: error.status, code: error.code, message: error.message } } };
+}

@@ -1,0 +1,310 @@
+// The AuthZEN Authorization API 1.0 listener: its own HTTPS port, Fastify routes
+// with JSON schemas at the edge, PEPs authenticated as registered APIs, and every
+// decision made by the same Decider as gRPC Check (docs/authzen.md).
+import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import type { AddressInfo } from "node:net";
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from "fastify";
+import type { AuthzenConfig } from "./config.js";
+import type { Decider } from "../../decide/index.js";
+import { VerdictError } from "../../errors/index.js";
+import { DirectoryUnavailableError, readDirectoryFile, type DirectoryStore } from "../../directory/index.js";
+import { DuplicateMemberError, parseStrictJson } from "../../token/index.js";
+import type { Logger } from "../../observability/index.js";
+import type { CallerRegistry } from "../callers.js";
+import { PepRegistry } from "./callers.js";
+import { ensureDevCertificate } from "./dev-certificate.js";
+import { AuthzenError, errorBody } from "./errors.js";
+import { evaluateMany, evaluateOne } from "./evaluate.js";
+import { baseUrlOf, ENDPOINTS, metadata, METADATA_PATH } from "./metadata.js";
+import { actionSearchSchema, evaluationSchema, evaluationsSchema, resourceSearchSchema, subjectSearchSchema } from "./schemas.js";
+import { search, type SearchDeps } from "./search.js";
+import type { EvaluationBody, EvaluationsBody, Pep, SearchBody } from "./types.js";
+
+export interface AuthzenServerOptions {
+  config: AuthzenConfig;
+  decider: Decider;
+  directory: DirectoryStore;
+  /** The registered APIs (built with this listener's mutual TLS setting). */
+  callers: CallerRegistry;
+  maxBatchItems: number;
+  log: Logger;
+}
+
+export interface RunningAuthzen {
+  port: number;
+  /** The base URL it serves at (the configured base_url, else from the listen address). */
+  url: string;
+  close(): Promise<void>;
+}
+
+declare module "fastify" {
+  interface FastifyRequest {
+    pep: Pep | null;
+    verdictRequestId: string;
+  }
+}
+
+const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
+const DIRECTORY_RETRY_MS = 5_000;
+const DIRECTORY_READY_WAIT_MS = 5_000;
+
+export async function startAuthzenServer(options: AuthzenServerOptions): Promise<RunningAuthzen> {
+  const { config, log } = options;
+  const https = tlsOptions(options);
+  warnAboutInsecureSettings(config, log);
+  const background = startDirectory(options);
+  // Decisions need the directory: wait a little for the first load, as start waits for the state indexes.
+  if (!(await background.ready(DIRECTORY_READY_WAIT_MS))) log.warn("authzen is serving before its directory files are loaded; the load goes on in the background");
+  const app = buildApp(options, https);
+  let port: number;
+  try {
+    await app.listen({ host: config.listen.host, port: config.listen.port });
+    port = (app.server.address() as AddressInfo).port;
+  } catch (error) {
+    background.stop();
+    await app.close();
+    throw error;
+  }
+  const host = config.listen.host.includes(":") ? `[${config.listen.host}]` : config.listen.host;
+  const url = config.base_url ?? `${https ? "https" : "http"}://${host}:${port}`;
+  log.info({ url, apis: config.apis.map((api) => api.name), tls: config.transport.kind }, "authzen is serving");
+  return {
+    port,
+    url,
+    async close() {
+      background.stop();
+      await app.close();
+    },
+  };
+
+  function tlsOptions({ config: c }: AuthzenServerOptions) {
+    if (c.transport.kind === "plaintext") return undefined;
+    if (c.transport.kind === "dev_certificate") {
+      const dev = ensureDevCertificate(c.transport.stateDir, c.listen.host);
+      log.warn({ cert: dev.certFile, created: dev.created }, "[DEV CERTIFICATE] authzen serves TLS with a self-signed development certificate; PEPs must trust this file");
+      return { cert: dev.cert, key: dev.key };
+    }
+    const read = (path: string, what: string) => {
+      try {
+        return readFileSync(path);
+      } catch (error) {
+        throw new VerdictError("config_invalid", `cannot read authzen TLS ${what} ${path}: ${(error as NodeJS.ErrnoException).code ?? "error"}`);
+      }
+    };
+    const { tls } = c.transport;
+    const ca = tls.client_ca_file !== undefined ? read(tls.client_ca_file, "client CA") : undefined;
+    // Mutual TLS: the handshake asks for a certificate but does not fail without a
+    // valid one; the registry then refuses the caller with a JSON 401, not a TLS alert.
+    return { cert: read(tls.cert_file, "certificate"), key: read(tls.key_file, "key"), ...(ca ? { ca, requestCert: true, rejectUnauthorized: false } : {}) };
+  }
+}
+
+function warnAboutInsecureSettings(config: AuthzenConfig, log: Logger): void {
+  if (config.transport.kind === "plaintext") log.warn({ listen: config.listen }, "[INSECURE CONFIG] authzen serves plain HTTP: API keys, tokens and decisions travel in clear");
+  if (config.dev_api_key !== undefined) log.warn("[INSECURE CONFIG] authzen.dev_api_key: an API key is written in clear in the configuration (development only)");
+  for (const api of config.apis) {
+    if (api.trust_asserted_subjects) {
+      log.warn({ api: api.name }, "[INSECURE CONFIG] authzen trust_asserted_subjects: without a token, this API's word decides who the subject is");
+    }
+  }
+}
+
+/** Loads the configured directory files, retrying while the database is down (expired entries go in the database's one sweep). */
+function startDirectory({ config, directory, log }: AuthzenServerOptions): { ready(waitMs: number): Promise<boolean>; stop(): void } {
+  let stopped = false;
+  let retry: NodeJS.Timeout | undefined;
+  let loaded!: (ok: boolean) => void;
+  const done = new Promise<boolean>((resolve) => (loaded = resolve));
+  // A file that does not fit stops the start (DirectoryFileError), before anything is written.
+  const files = config.directory.map((path) => ({ path, content: readDirectoryFile(path) }));
+  const load = async () => {
+    if (stopped) return;
+    try {
+      await directory.ensureIndexes();
+      for (const file of files) {
+        const counts = await directory.load(file.content);
+        log.info({ file: file.path, ...counts }, "authzen directory loaded");
+      }
+      loaded(true);
+    } catch (error) {
+      if (stopped) return;
+      log.warn({ err: (error as Error).message }, "authzen directory not loaded yet: the database is unavailable, retrying");
+      retry = setTimeout(() => void load(), DIRECTORY_RETRY_MS).unref();
+    }
+  };
+  void load();
+  return {
+    ready: (waitMs) => Promise.race([done, new Promise<boolean>((resolve) => setTimeout(() => resolve(false), waitMs).unref())]),
+    stop() {
+      stopped = true;
+      clearTimeout(retry);
+    },
+  };
+}
+
+/** The routes on a Fastify instance; `https` holds the TLS options (undefined: plain HTTP). */
+export function buildApp(options: AuthzenServerOptions, https?: object): FastifyInstance {
+  const { config, decider, directory, log } = options;
+  const peps = new PepRegistry(options.callers, config.apis);
+  const searchDeps: SearchDeps = {
+    decider,
+    directory,
+    pageSize: config.search.page_size,
+    maxPageSize: config.search.max_page_size,
+    maxCandidates: config.search.max_candidates,
+  };
+  const secure = https !== undefined;
+  const app = Fastify({
+    logger: false,
+    bodyLimit: config.max_body_bytes,
+    ...(https ? { https } : {}),
+    // The schemas decide what is valid: no coercion ("123" is not a number, 123 not a name), nothing removed or added.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
+    return503OnClosing: true,
+  });
+  app.decorateRequest("pep", null);
+  app.decorateRequest("verdictRequestId", "");
+
+  // JSON only, parsed strictly: a repeated member name is refused (I-JSON), and so is __proto__.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser("application/json", { parseAs: "string" }, (_request, body, done) => {
+    const text = typeof body === "string" ? body : body.toString("utf8");
+    if (text.trim() === "") return done(new AuthzenError("empty_body", "the request body is empty; send a JSON object"), undefined);
+    try {
+      done(null, parseStrictJson(text));
+    } catch (error) {
+      if (error instanceof DuplicateMemberError) return done(new AuthzenError("duplicate_member", `the body repeats the member name ${JSON.stringify(error.member)}`), undefined);
+      done(new AuthzenError("malformed_json", "the request body is not valid JSON"), undefined);
+    }
+  });
+
+  // X-Request-ID is echoed on every response, errors included; one is made up when the PEP sends none.
+  app.addHook("onRequest", async (request, reply) => {
+    const sent = request.headers["x-request-id"];
+    const id = typeof sent === "string" ? sent : Array.isArray(sent) ? sent.join(", ") : randomUUID();
+    reply.header("x-request-id", id);
+    request.verdictRequestId = id;
+    if (!REQUEST_ID.test(id)) throw new AuthzenError("invalid_request_id", "X-Request-ID must be 1-128 printable ASCII characters");
+    if (request.is404 || request.routeOptions.config?.public === true) return;
+    try {
+      request.pep = peps.authenticate(request.headers.authorization, request.raw.socket);
+    } catch (error) {
+      if (error instanceof AuthzenError && error.code === "unauthenticated") {
+        log.warn({ peer: request.ip, path: request.url, why: error.message }, "unauthenticated PEP refused");
+        reply.header("www-authenticate", 'Bearer realm="verdict-authzen"');
+      }
+      throw error;
+    }
+  });
+  // A POST without a body (and so without a parser) reaches validation with nothing to validate.
+  app.addHook("preValidation", (request, _reply, done) => {
+    if (request.method === "POST" && request.body === undefined) done(new AuthzenError("empty_body", "the request body is empty; send a JSON object"));
+    else done();
+  });
+
+  app.setErrorHandler((error: FastifyError | AuthzenError, request, reply) => {
+    const mapped = toAuthzenError(error);
+    if (mapped.code === "internal_error") log.error({ err: error, path: request.url, requestId: request.verdictRequestId }, "authzen request failed");
+    if (mapped.code === "directory_unavailable") log.warn({ err: error.message, path: request.url }, "directory unavailable; no decision made");
+    reply.code(mapped.status).header("content-type", "application/json; charset=utf-8").send(errorBody(mapped));
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const known = request.url.split("?")[0];
+    const isEndpoint = (Object.values(ENDPOINTS) as string[]).includes(known ?? "") || known === METADATA_PATH;
+    const error = isEndpoint
+      ? new AuthzenError("method_not_allowed", `${request.method} is not allowed here`)
+      : new AuthzenError("not_found", `no AuthZEN endpoint at ${known}`);
+    if (isEndpoint) reply.header("allow", known === METADATA_PATH ? "GET" : "POST");
+    reply.code(error.status).send(errorBody(error));
+  });
+
+  const pepOf = (request: FastifyRequest): Pep => {
+    if (!request.pep) throw new AuthzenError("unauthenticated", "caller not authenticated");
+    return request.pep;
+  };
+  const deps = { decider, directory };
+
+  app.post<{ Body: EvaluationBody }>(ENDPOINTS.access_evaluation_endpoint, { schema: { body: evaluationSchema } }, async (request) =>
+    evaluateOne(deps, pepOf(request), request.body, request.verdictRequestId),
+  );
+
+  const itemValidator = { current: undefined as ((value: unknown) => boolean) | undefined };
+  app.post<{ Body: EvaluationsBody }>(ENDPOINTS.access_evaluations_endpoint, { schema: { body: evaluationsSchema(options.maxBatchItems) } }, async (request) => {
+    const pep = pepOf(request);
+    const body = request.body;
+    const validate = (itemValidator.current ??= request.compileValidationSchema(evaluationSchema));
+    // Without evaluations (or with none) it is the single Access Evaluation.
+    if (!body.evaluations || body.evaluations.length === 0) {
+      if (!validate({ subject: body.subject, action: body.action, resource: body.resource, ...(body.context ? { context: body.context } : {}) })) {
+        throw new AuthzenError("invalid_request", `without evaluations, subject, action and resource are required: ${describeErrors(validate)}`);
+      }
+      return evaluateOne(deps, pep, body as EvaluationBody, request.verdictRequestId);
+    }
+    // Each item: the top-level values as defaults, replaced whole by what the item names.
+    const items = body.evaluations.map((raw, i) => {
+      if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return { ok: false as const, error: new AuthzenError("invalid_request", `evaluations[${i}] must be an object`) };
+      const item = raw as Partial<EvaluationBody>;
+      const merged = {
+        subject: item.subject ?? body.subject,
+        action: item.action ?? body.action,
+        resource: item.resource ?? body.resource,
+        ...((item.context ?? body.context) !== undefined ? { context: item.context ?? body.context } : {}),
+      };
+      if (!validate(merged)) return { ok: false as const, error: new AuthzenError("invalid_request", `evaluations[${i}]: ${describeErrors(validate)}`) };
+      return { ok: true as const, body: merged as EvaluationBody };
+    });
+    const evaluations = await evaluateMany(deps, pep, items, body.options?.evaluations_semantic ?? "execute_all", request.verdictRequestId);
+    return { evaluations };
+  });
+
+  for (const [kind, path, schema] of [
+    ["subject", ENDPOINTS.search_subject_endpoint, subjectSearchSchema],
+    ["resource", ENDPOINTS.search_resource_endpoint, resourceSearchSchema],
+    ["action", ENDPOINTS.search_action_endpoint, actionSearchSchema],
+  ] as const) {
+    app.post<{ Body: SearchBody }>(path, { schema: { body: schema } }, async (request) => search(searchDeps, pepOf(request), kind, request.body, request.verdictRequestId));
+  }
+
+  app.get(METADATA_PATH, { config: { public: true } }, async (request, reply) => {
+    reply.header("cache-control", "public, max-age=300");
+    return metadata(baseUrlOf(config.base_url, secure ? "https" : "http", request.headers.host));
+  });
+  return app;
+}
+
+declare module "fastify" {
+  interface FastifyContextConfig {
+    /** No PEP authentication (the metadata document). */
+    public?: boolean;
+  }
+}
+
+function describeErrors(validate: ((value: unknown) => boolean) & { errors?: { instancePath: string; message?: string }[] | null }): string {
+  const first = validate.errors?.[0];
+  return first ? `${first.instancePath.replace(/^\//, "").replaceAll("/", ".") || "the request"} ${first.message ?? "is invalid"}` : "invalid";
+}
+
+function toAuthzenError(error: FastifyError | AuthzenError | Error): AuthzenError {
+  if (error instanceof AuthzenError) return error;
+  if (error instanceof DirectoryUnavailableError) return new AuthzenError("directory_unavailable", "the directory could not be read in time; no decision was made");
+  const fastify = error as FastifyError;
+  if (fastify.validation) {
+    const first = fastify.validation[0];
+    const where = first ? first.instancePath.replace(/^\//, "").replaceAll("/", ".") || "the request" : "the request";
+    return new AuthzenError("invalid_request", `${where} ${first?.message ?? "is invalid"}`);
+  }
+  switch (fastify.code) {
+    case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
+      return new AuthzenError("invalid_content_type", "requests must be Content-Type: application/json");
+    case "FST_ERR_CTP_BODY_TOO_LARGE":
+      return new AuthzenError("request_too_large", "the request body is larger than this PDP accepts");
+    case "FST_ERR_CTP_EMPTY_JSON_BODY":
+      return new AuthzenError("empty_body", "the request body is empty; send a JSON object");
+    case "FST_ERR_CTP_INVALID_JSON_BODY":
+      return new AuthzenError("malformed_json", "the request body is not valid JSON");
+  }
+  if (fastify.statusCode === 400) return new AuthzenError("invalid_request", fastify.message);
+  return new AuthzenError("internal_error", "internal error");
+}
+
