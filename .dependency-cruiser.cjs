@@ -41,7 +41,8 @@ module.exports = {
     {
       name: "directory-points-down",
       severity: "error",
-      comment: "src/directory is the AuthZEN directory's store (a policy information point); the AuthZEN edge uses it, it knows nothing of policies, decisions, audit or the server.",
+      comment:
+        "src/directory is the AuthZEN directory's store (a policy information point); the AuthZEN edge uses it, it knows nothing of policies, decisions, audit or the server.",
       from: { path: "^src/directory/" },
       to: { path: "^src/(state|policy|obligations|decide|audit|server|cli)/" },
     },

@@ -5,7 +5,25 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["**/dist/**", "sdk/gen/**", "sdk/proto/**", "build/**", "bench/**", "scripts/**", "deploy/**/*.js", "deploy/**/*.mjs", "sdk/scripts/**", "bin/**", ".tools/**", ".test-results/**", ".verdict/**", "eslint.config.js", ".dependency-cruiser.cjs"] },
+  {
+    ignores: [
+      "**/dist/**",
+      "sdk/gen/**",
+      "sdk/proto/**",
+      "build/**",
+      "bench/**",
+      "scripts/**",
+      "deploy/**/*.js",
+      "deploy/**/*.mjs",
+      "sdk/scripts/**",
+      "bin/**",
+      ".tools/**",
+      ".test-results/**",
+      ".verdict/**",
+      "eslint.config.js",
+      ".dependency-cruiser.cjs",
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -31,7 +31,8 @@ try {
 }
 if (parsed.protocol !== "https:" && parsed.protocol !== "http:") fail(`only https:// (or http:// with a SHA-256) is fetched, not ${parsed.protocol}`, 2);
 if (expected !== undefined && !/^[0-9a-f]{64}$/.test(expected)) fail("SHA256 must be 64 lowercase hex digits", 2);
-if (parsed.protocol === "http:" && expected === undefined) fail("a bundle over plain http:// needs its SHA-256 (third argument): anyone on the path could change it", 2);
+if (parsed.protocol === "http:" && expected === undefined)
+  fail("a bundle over plain http:// needs its SHA-256 (third argument): anyone on the path could change it", 2);
 
 const headers = {};
 if (process.env.BUNDLE_AUTHORIZATION_FILE) headers.authorization = readFileSync(process.env.BUNDLE_AUTHORIZATION_FILE, "utf8").trim();

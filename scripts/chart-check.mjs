@@ -49,7 +49,15 @@ function run(label, command, args) {
 for (const { name, args } of cases) {
   run(`helm lint (${name})`, bin("helm"), ["lint", "--strict", "--kube-version", kubernetesVersion, chart, ...args]);
   const rendered = run(`helm template (${name})`, bin("helm"), [
-    "template", "verdict", chart, "--namespace", "verdict", "--kube-version", kubernetesVersion, ...apiVersions, ...args,
+    "template",
+    "verdict",
+    chart,
+    "--namespace",
+    "verdict",
+    "--kube-version",
+    kubernetesVersion,
+    ...apiVersions,
+    ...args,
   ]);
   if (!rendered.ok) continue;
   const file = join(outDir, `${name.replace(/[^a-z0-9.-]+/gi, "_")}.yaml`);
@@ -57,9 +65,12 @@ for (const { name, args } of cases) {
   const validated = run(`kubeconform (${name})`, bin("kubeconform"), [
     "-strict",
     "-summary",
-    "-kubernetes-version", kubernetesVersion,
-    "-schema-location", join(schemas, "{{ .NormalizedKubernetesVersion }}-strict", "{{ .ResourceKind }}{{ .KindSuffix }}.json"),
-    "-schema-location", join(schemas, "crds", "{{ .Group }}", "{{ .ResourceKind }}_{{ .ResourceAPIVersion }}.json"),
+    "-kubernetes-version",
+    kubernetesVersion,
+    "-schema-location",
+    join(schemas, "{{ .NormalizedKubernetesVersion }}-strict", "{{ .ResourceKind }}{{ .KindSuffix }}.json"),
+    "-schema-location",
+    join(schemas, "crds", "{{ .Group }}", "{{ .ResourceKind }}_{{ .ResourceAPIVersion }}.json"),
     file,
   ]);
   if (validated.ok) process.stderr.write(`chart-check: ${name}: ${validated.stdout.trim().replace(/^Summary: /, "")}\n`);

@@ -73,7 +73,8 @@ function kubernetesSchemas(swaggerPath, outDir) {
   const swagger = JSON.parse(readFileSync(swaggerPath, "utf8"));
   const definitions = {};
   for (const [name, definition] of Object.entries(swagger.definitions)) {
-    definitions[name] = name === "io.k8s.apimachinery.pkg.api.resource.Quantity" ? { oneOf: [{ type: "string" }, { type: "number" }] } : convert(definition, { strict: true });
+    definitions[name] =
+      name === "io.k8s.apimachinery.pkg.api.resource.Quantity" ? { oneOf: [{ type: "string" }, { type: "number" }] } : convert(definition, { strict: true });
   }
   mkdirSync(outDir, { recursive: true });
   writeFileSync(join(outDir, "_definitions.json"), JSON.stringify({ definitions }));

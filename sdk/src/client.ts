@@ -104,7 +104,12 @@ export interface VerdictClient {
   close(): void;
 }
 
-type Unary<Req, Res> = (request: Req, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: (error: grpc.ServiceError | null, response?: Res) => void) => grpc.ClientUnaryCall;
+type Unary<Req, Res> = (
+  request: Req,
+  metadata: grpc.Metadata,
+  options: Partial<grpc.CallOptions>,
+  callback: (error: grpc.ServiceError | null, response?: Res) => void,
+) => grpc.ClientUnaryCall;
 
 /**
  * Retries, by method. Check and CheckBatch have no retry policy: once a call may
@@ -157,9 +162,7 @@ function channelCredentials(options: VerdictClientOptions): grpc.ChannelCredenti
   const tls = options.tls;
   if (tls === false) {
     if (!isLoopback(options.address) && options.insecurePlaintext !== true) {
-      throw invalidOptions(
-        `tls: false would send tokens in clear to ${options.address}; use TLS, or set insecurePlaintext: true if a mesh encrypts the hop`,
-      );
+      throw invalidOptions(`tls: false would send tokens in clear to ${options.address}; use TLS, or set insecurePlaintext: true if a mesh encrypts the hop`);
     }
     return grpc.credentials.createInsecure();
   }
@@ -225,7 +228,8 @@ export function createVerdictClient(options: VerdictClientOptions): VerdictClien
 
   function fromGrpcError(error: grpc.ServiceError): VerdictError {
     const status = grpc.status[error.code] ?? String(error.code);
-    const code: VerdictErrorCode = closed && error.code === grpc.status.CANCELLED ? "verdict_client_closed" : (ERROR_CODES[error.code] ?? "verdict_internal_error");
+    const code: VerdictErrorCode =
+      closed && error.code === grpc.status.CANCELLED ? "verdict_client_closed" : (ERROR_CODES[error.code] ?? "verdict_internal_error");
     return new VerdictError(code, `Verdict call failed: ${status}: ${error.details}`, status);
   }
 

@@ -157,7 +157,15 @@ function toObligations(value: unknown, where: string): Obligation[] {
       throw malformed(`${where}[${i}] is incomplete`);
     }
     const details: unknown = raw.details;
-    return { type: raw.type, key: raw.key, amount: raw.amount, limit: raw.limit, window: raw.window, total: raw.total, ...(isJsonObject(details) ? { details } : {}) };
+    return {
+      type: raw.type,
+      key: raw.key,
+      amount: raw.amount,
+      limit: raw.limit,
+      window: raw.window,
+      total: raw.total,
+      ...(isJsonObject(details) ? { details } : {}),
+    };
   });
 }
 
@@ -205,7 +213,8 @@ function toChallenge(value: ChallengeMessage): Challenge {
       const acrValues = strings(value.acr_values, "challenge.acr_values");
       if (acrValues.length === 0) throw malformed("a step-up challenge names no acr_values");
       const maxAge = value.max_age;
-      if (maxAge !== undefined && maxAge !== null && !(Number.isInteger(maxAge) && maxAge >= 0)) throw malformed("challenge.max_age is not a whole number of seconds");
+      if (maxAge !== undefined && maxAge !== null && !(Number.isInteger(maxAge) && maxAge >= 0))
+        throw malformed("challenge.max_age is not a whole number of seconds");
       return { error: "insufficient_user_authentication", acrValues, ...(typeof maxAge === "number" ? { maxAge } : {}), description };
     }
     default:
@@ -232,7 +241,8 @@ export function toDecision(response: CheckResponseMessage | null | undefined): D
       if (challenge?.error === "insufficient_user_authentication") throw malformed("DENY with a step-up challenge");
       return { decision: "DENY", ...common, ...(challenge ? { challenge } : {}), ...(principal ? { principal } : {}) };
     case "STEP_UP":
-      if (!challenge || challenge.error !== "insufficient_user_authentication") throw malformed("STEP_UP without an insufficient_user_authentication challenge");
+      if (!challenge || challenge.error !== "insufficient_user_authentication")
+        throw malformed("STEP_UP without an insufficient_user_authentication challenge");
       return { decision: "STEP_UP", ...common, challenge, ...(principal ? { principal } : {}) };
     default:
       // DECISION_UNSPECIFIED, or a number protobufjs could not name: never an allow.

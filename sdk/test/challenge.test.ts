@@ -14,7 +14,14 @@ describe("toHttpAnswer", () => {
   });
 
   it("answers an invalid token 401 with a Bearer invalid_token challenge and the safe description", () => {
-    const answer = toHttpAnswer(decision({ ...base, decision: "DENY", reasons: [{ code: "token_expired", message: "The token has expired." }], challenge: { error: "invalid_token", description: "The token has expired." } }));
+    const answer = toHttpAnswer(
+      decision({
+        ...base,
+        decision: "DENY",
+        reasons: [{ code: "token_expired", message: "The token has expired." }],
+        challenge: { error: "invalid_token", description: "The token has expired." },
+      }),
+    );
     expect(answer?.status).toBe(401);
     expect(answer?.headers["www-authenticate"]).toBe('Bearer error="invalid_token", error_description="The token has expired."');
     expect(answer?.body).toEqual({
@@ -32,39 +39,71 @@ describe("toHttpAnswer", () => {
   });
 
   it("answers an invalid DPoP proof 401 with a DPoP invalid_dpop_proof challenge", () => {
-    const answer = toHttpAnswer(decision({ ...base, decision: "DENY", challenge: { error: "invalid_dpop_proof", description: "The proof is for another URL." } }));
+    const answer = toHttpAnswer(
+      decision({ ...base, decision: "DENY", challenge: { error: "invalid_dpop_proof", description: "The proof is for another URL." } }),
+    );
     expect(answer?.status).toBe(401);
     expect(answer?.headers["www-authenticate"]).toBe('DPoP error="invalid_dpop_proof", error_description="The proof is for another URL."');
   });
 
   it("names the token's scopes and the missing ones when given grantedScopes, in a scope and a step-up challenge", () => {
-    const scoped = toHttpAnswer(decision({ ...base, decision: "DENY", principal, challenge: { error: "insufficient_scope", scopes: ["invoices:write"], description: "more" } }), {
-      grantedScopes: ["invoices:read", "invoices:write"],
-    });
+    const scoped = toHttpAnswer(
+      decision({ ...base, decision: "DENY", principal, challenge: { error: "insufficient_scope", scopes: ["invoices:write"], description: "more" } }),
+      {
+        grantedScopes: ["invoices:read", "invoices:write"],
+      },
+    );
     expect(scoped?.headers["www-authenticate"]).toBe('Bearer error="insufficient_scope", error_description="more", scope="invoices:read invoices:write"');
     expect(scoped?.body).toMatchObject({ scope: "invoices:read invoices:write" });
-    const stepUp = toHttpAnswer(decision({ ...base, decision: "STEP_UP", challenge: { error: "insufficient_user_authentication", acrValues: ["mfa"], maxAge: 60, description: "again" } }), {
-      grantedScopes: ["payments:write"],
-    });
-    expect(stepUp?.headers["www-authenticate"]).toBe('Bearer error="insufficient_user_authentication", error_description="again", acr_values="mfa", max_age=60, scope="payments:write"');
+    const stepUp = toHttpAnswer(
+      decision({
+        ...base,
+        decision: "STEP_UP",
+        challenge: { error: "insufficient_user_authentication", acrValues: ["mfa"], maxAge: 60, description: "again" },
+      }),
+      {
+        grantedScopes: ["payments:write"],
+      },
+    );
+    expect(stepUp?.headers["www-authenticate"]).toBe(
+      'Bearer error="insufficient_user_authentication", error_description="again", acr_values="mfa", max_age=60, scope="payments:write"',
+    );
   });
 
   it("answers a missing scope 403 with insufficient_scope and every scope the action needs", () => {
-    const answer = toHttpAnswer(decision({ ...base, decision: "DENY", principal, challenge: { error: "insufficient_scope", scopes: ["invoices:write", "invoices:read"], description: "more scope" } }));
+    const answer = toHttpAnswer(
+      decision({
+        ...base,
+        decision: "DENY",
+        principal,
+        challenge: { error: "insufficient_scope", scopes: ["invoices:write", "invoices:read"], description: "more scope" },
+      }),
+    );
     expect(answer?.status).toBe(403);
     expect(answer?.headers["www-authenticate"]).toBe('Bearer error="insufficient_scope", error_description="more scope", scope="invoices:write invoices:read"');
     expect(answer?.body).toMatchObject({ error: "insufficient_scope", scope: "invoices:write invoices:read", decision_id: "d-1" });
   });
 
   it("answers a step-up 401 insufficient_user_authentication with acr_values and max_age (RFC 9470)", () => {
-    const answer = toHttpAnswer(decision({ ...base, decision: "STEP_UP", principal, challenge: { error: "insufficient_user_authentication", acrValues: ["mfa", "phr"], maxAge: 300, description: "stronger" } }));
+    const answer = toHttpAnswer(
+      decision({
+        ...base,
+        decision: "STEP_UP",
+        principal,
+        challenge: { error: "insufficient_user_authentication", acrValues: ["mfa", "phr"], maxAge: 300, description: "stronger" },
+      }),
+    );
     expect(answer?.status).toBe(401);
-    expect(answer?.headers["www-authenticate"]).toBe('Bearer error="insufficient_user_authentication", error_description="stronger", acr_values="mfa phr", max_age=300');
+    expect(answer?.headers["www-authenticate"]).toBe(
+      'Bearer error="insufficient_user_authentication", error_description="stronger", acr_values="mfa phr", max_age=300',
+    );
     expect(answer?.body).toMatchObject({ error: "insufficient_user_authentication", acr_values: "mfa phr", max_age: 300, decision: "STEP_UP" });
   });
 
   it("leaves max_age out of a step-up that has none", () => {
-    const answer = toHttpAnswer(decision({ ...base, decision: "STEP_UP", challenge: { error: "insufficient_user_authentication", acrValues: ["mfa"], description: "stronger" } }));
+    const answer = toHttpAnswer(
+      decision({ ...base, decision: "STEP_UP", challenge: { error: "insufficient_user_authentication", acrValues: ["mfa"], description: "stronger" } }),
+    );
     expect(answer?.headers["www-authenticate"]).toBe('Bearer error="insufficient_user_authentication", error_description="stronger", acr_values="mfa"');
     expect(answer?.body).not.toHaveProperty("max_age");
   });
@@ -107,16 +146,27 @@ describe("toHttpAnswer", () => {
       `Bearer scope="invoices:read mcp:tools", resource_metadata="${resourceMetadata}"`,
     );
     expect(toHttpAnswer({ kind: "no_token" }, { resourceMetadata })?.headers["www-authenticate"]).toBe(`Bearer resource_metadata="${resourceMetadata}"`);
-    const scope = toHttpAnswer(decision({ ...base, decision: "DENY", challenge: { error: "insufficient_scope", scopes: ["a"], description: "d" } }), { resourceMetadata });
-    expect(scope?.headers["www-authenticate"]).toBe(`Bearer error="insufficient_scope", error_description="d", scope="a", resource_metadata="${resourceMetadata}"`);
-    const stepUp = toHttpAnswer(decision({ ...base, decision: "STEP_UP", challenge: { error: "insufficient_user_authentication", acrValues: ["mfa"], maxAge: 60, description: "d" } }), { resourceMetadata });
-    expect(stepUp?.headers["www-authenticate"]).toBe(`Bearer error="insufficient_user_authentication", error_description="d", acr_values="mfa", max_age=60, resource_metadata="${resourceMetadata}"`);
+    const scope = toHttpAnswer(decision({ ...base, decision: "DENY", challenge: { error: "insufficient_scope", scopes: ["a"], description: "d" } }), {
+      resourceMetadata,
+    });
+    expect(scope?.headers["www-authenticate"]).toBe(
+      `Bearer error="insufficient_scope", error_description="d", scope="a", resource_metadata="${resourceMetadata}"`,
+    );
+    const stepUp = toHttpAnswer(
+      decision({ ...base, decision: "STEP_UP", challenge: { error: "insufficient_user_authentication", acrValues: ["mfa"], maxAge: 60, description: "d" } }),
+      { resourceMetadata },
+    );
+    expect(stepUp?.headers["www-authenticate"]).toBe(
+      `Bearer error="insufficient_user_authentication", error_description="d", acr_values="mfa", max_age=60, resource_metadata="${resourceMetadata}"`,
+    );
     const deny = toHttpAnswer(decision({ ...base, decision: "DENY" }), { resourceMetadata });
     expect(deny?.headers).not.toHaveProperty("www-authenticate");
   });
 
   it("keeps quotes, backslashes, line breaks and non-ASCII out of the header it writes", () => {
-    const answer = toHttpAnswer(decision({ ...base, decision: "DENY", challenge: { error: "invalid_token", description: 'say "hi"\\\r\nSet-Cookie: x=1 — ok' } }));
+    const answer = toHttpAnswer(
+      decision({ ...base, decision: "DENY", challenge: { error: "invalid_token", description: 'say "hi"\\\r\nSet-Cookie: x=1 — ok' } }),
+    );
     const header = answer?.headers["www-authenticate"] ?? "";
     expect(header).toBe(`Bearer error="invalid_token", error_description="say 'hi'/ Set-Cookie: x=1 ok"`);
     expect(header).toMatch(/^[\x20-\x7e]*$/);

@@ -40,7 +40,13 @@ describe("check", () => {
     const token = await t.issuer.token({ sub: "alice", client_id: "agent-1", client_type: "ai-agent", act: { sub: "agent-1" } });
     const decision = await client.check({ token, action: "invoices:read", resource: invoice });
     expectDecision(decision, "ALLOW");
-    expect(decision.principal).toMatchObject({ subject: "alice", clientId: "agent-1", clientType: "ai-agent", scopes: ["invoices:read"], actors: [{ subject: "agent-1" }] });
+    expect(decision.principal).toMatchObject({
+      subject: "alice",
+      clientId: "agent-1",
+      clientType: "ai-agent",
+      scopes: ["invoices:read"],
+      actors: [{ subject: "agent-1" }],
+    });
     expect(decision.decisionId).toMatch(/^[0-9a-f-]{36}$/);
     expect(decision.policyRevision).toBe(t.verdict.policyRevision);
   });
@@ -72,7 +78,12 @@ describe("check", () => {
 
   it("sends the context as JSON the policy reads (a reservation of context.amount)", async () => {
     const token = await t.issuer.token({ sub: `payer-${randomUUID()}`, scope: "payments:write" });
-    const decision = await client.check({ token, action: "payments:transfer", resource: { type: "account", id: "acc-1" }, context: { amount: 400, memo: { note: "rent" } } });
+    const decision = await client.check({
+      token,
+      action: "payments:transfer",
+      resource: { type: "account", id: "acc-1" },
+      context: { amount: 400, memo: { note: "rent" } },
+    });
     expectDecision(decision, "ALLOW");
     expect(decision.obligations).toEqual([expect.objectContaining({ type: "reserve", amount: 400, limit: 1000, total: 400 })]);
   });
@@ -173,7 +184,8 @@ describe("connections and retries", () => {
     const proxy = await startTcpProxy(t.address);
     const lossy = t.sdkClient({ address: proxy.address, deadlineMs: 10_000 });
     const token = await t.issuer.token({ sub: `payer-${randomUUID()}`, scope: "payments:write" });
-    const transfer = (c: VerdictClient, amount: number) => c.check({ token, action: "payments:transfer", resource: { type: "account", id: "a" }, context: { amount } });
+    const transfer = (c: VerdictClient, amount: number) =>
+      c.check({ token, action: "payments:transfer", resource: { type: "account", id: "a" }, context: { amount } });
     expect((await lossy.check({ token, action: "invoices:read", resource: invoice })).decision).toBe("DENY"); // warm connection
 
     proxy.swallowAnswers();
@@ -209,7 +221,11 @@ describe("connections and retries", () => {
 describe("retries of Release", () => {
   it("retries a Release Verdict could not carry out, within a retry budget that runs out", async () => {
     // A Verdict whose database cannot be reached answers Release with UNAVAILABLE.
-    const noDatabase = await startSdkVerdict({ issuer: t.issuer, mongoUri: `mongodb://${await closedAddress()}/?serverSelectionTimeoutMS=200`, config: { state_timeout_ms: 50 } });
+    const noDatabase = await startSdkVerdict({
+      issuer: t.issuer,
+      mongoUri: `mongodb://${await closedAddress()}/?serverSelectionTimeoutMS=200`,
+      config: { state_timeout_ms: 50 },
+    });
     const proxy = await startTcpProxy(noDatabase.address);
     try {
       const c = noDatabase.sdkClient({ address: proxy.address });
@@ -256,7 +272,11 @@ describe("mutual TLS", () => {
     });
     try {
       const cert = ca.issue({ cn: "invoices-api" });
-      const c = createVerdictClient({ address: tls.address, tls: { ca: ca.certPem, cert: cert.certPem, key: cert.keyPem, serverName: "localhost" }, deadlineMs: 10_000 });
+      const c = createVerdictClient({
+        address: tls.address,
+        tls: { ca: ca.certPem, cert: cert.certPem, key: cert.keyPem, serverName: "localhost" },
+        deadlineMs: 10_000,
+      });
       expect((await c.check({ token: await t.issuer.token(), action: "invoices:read", resource: invoice })).decision).toBe("ALLOW");
       c.close();
     } finally {

@@ -65,20 +65,36 @@ describe("toDecision", () => {
 
   it("keeps a deny's insufficient_scope challenge with its scopes", () => {
     const decision = toDecision(
-      response({ decision: "DENY", reasons: [{ code: "insufficient_scope", message: "m" }], challenge: { error: "insufficient_scope", scopes: ["invoices:write"], acr_values: [], description: "d" } }),
+      response({
+        decision: "DENY",
+        reasons: [{ code: "insufficient_scope", message: "m" }],
+        challenge: { error: "insufficient_scope", scopes: ["invoices:write"], acr_values: [], description: "d" },
+      }),
     );
     expect(decision).toMatchObject({ decision: "DENY", challenge: { error: "insufficient_scope", scopes: ["invoices:write"], description: "d" } });
   });
 
   it("keeps a step-up's acr_values, and max_age only when Verdict sent one", () => {
-    const withMaxAge = toDecision(response({ decision: "STEP_UP", challenge: { error: "insufficient_user_authentication", scopes: [], acr_values: ["mfa"], max_age: 300, description: "" } }));
+    const withMaxAge = toDecision(
+      response({
+        decision: "STEP_UP",
+        challenge: { error: "insufficient_user_authentication", scopes: [], acr_values: ["mfa"], max_age: 300, description: "" },
+      }),
+    );
     expect(withMaxAge).toMatchObject({ decision: "STEP_UP", challenge: { acrValues: ["mfa"], maxAge: 300 } });
-    const without = toDecision(response({ decision: "STEP_UP", challenge: { error: "insufficient_user_authentication", scopes: [], acr_values: ["mfa"], max_age: undefined, description: "" } }));
+    const without = toDecision(
+      response({
+        decision: "STEP_UP",
+        challenge: { error: "insufficient_user_authentication", scopes: [], acr_values: ["mfa"], max_age: undefined, description: "" },
+      }),
+    );
     expect(without.decision === "STEP_UP" && "maxAge" in without.challenge).toBe(false);
   });
 
   it("accepts a deny of a refused token, which has no principal", () => {
-    const decision = toDecision(response({ decision: "DENY", principal: undefined, challenge: { error: "invalid_token", scopes: [], acr_values: [], description: "expired" } }));
+    const decision = toDecision(
+      response({ decision: "DENY", principal: undefined, challenge: { error: "invalid_token", scopes: [], acr_values: [], description: "expired" } }),
+    );
     expect(decision).toMatchObject({ decision: "DENY", challenge: { error: "invalid_token", description: "expired" } });
     expect("principal" in decision).toBe(false);
   });
@@ -92,12 +108,33 @@ describe("toDecision", () => {
     ["an ALLOW without a decision id", response({ decision_id: "" })],
     ["an ALLOW that carries a challenge", response({ challenge: { error: "invalid_token", scopes: [], acr_values: [], description: "" } })],
     ["a STEP_UP without a challenge", response({ decision: "STEP_UP" })],
-    ["a STEP_UP with a scope challenge", response({ decision: "STEP_UP", challenge: { error: "insufficient_scope", scopes: ["a"], acr_values: [], description: "" } })],
-    ["a STEP_UP naming no acr", response({ decision: "STEP_UP", challenge: { error: "insufficient_user_authentication", scopes: [], acr_values: [], description: "" } })],
-    ["a step-up challenge with a negative max_age", response({ decision: "STEP_UP", challenge: { error: "insufficient_user_authentication", scopes: [], acr_values: ["mfa"], max_age: -1, description: "" } })],
-    ["a DENY with a step-up challenge", response({ decision: "DENY", challenge: { error: "insufficient_user_authentication", scopes: [], acr_values: ["mfa"], description: "" } })],
-    ["an insufficient_scope challenge naming no scope", response({ decision: "DENY", challenge: { error: "insufficient_scope", scopes: [], acr_values: [], description: "" } })],
-    ["a challenge error the SDK cannot express", response({ decision: "DENY", challenge: { error: "use_dpop_nonce", scopes: [], acr_values: [], description: "" } })],
+    [
+      "a STEP_UP with a scope challenge",
+      response({ decision: "STEP_UP", challenge: { error: "insufficient_scope", scopes: ["a"], acr_values: [], description: "" } }),
+    ],
+    [
+      "a STEP_UP naming no acr",
+      response({ decision: "STEP_UP", challenge: { error: "insufficient_user_authentication", scopes: [], acr_values: [], description: "" } }),
+    ],
+    [
+      "a step-up challenge with a negative max_age",
+      response({
+        decision: "STEP_UP",
+        challenge: { error: "insufficient_user_authentication", scopes: [], acr_values: ["mfa"], max_age: -1, description: "" },
+      }),
+    ],
+    [
+      "a DENY with a step-up challenge",
+      response({ decision: "DENY", challenge: { error: "insufficient_user_authentication", scopes: [], acr_values: ["mfa"], description: "" } }),
+    ],
+    [
+      "an insufficient_scope challenge naming no scope",
+      response({ decision: "DENY", challenge: { error: "insufficient_scope", scopes: [], acr_values: [], description: "" } }),
+    ],
+    [
+      "a challenge error the SDK cannot express",
+      response({ decision: "DENY", challenge: { error: "use_dpop_nonce", scopes: [], acr_values: [], description: "" } }),
+    ],
     ["a reason without a code", response({ decision: "DENY", reasons: [{ code: "", message: "?" }] })],
     ["an obligation without its numbers", response({ obligations: [{ type: "reserve", key: "k", window: "day" } as never] })],
   ])("refuses %s with verdict_malformed_response", (_what, message) => {

@@ -23,12 +23,18 @@ function buildMcpServer(): McpServer {
     const principal = principalOf(authInfo);
     return `${principal.subject} via ${principal.clientId}`;
   };
-  server.registerTool("list_invoices", { description: "List pending invoices" }, async (extra) => ({ content: [{ type: "text", text: `invoices of ${who(extra.authInfo)}` }] }));
-  server.registerTool("summarize_invoices", { description: "Summarize invoices" }, async (extra) => ({ content: [{ type: "text", text: `summary for ${who(extra.authInfo)}` }] }));
+  server.registerTool("list_invoices", { description: "List pending invoices" }, async (extra) => ({
+    content: [{ type: "text", text: `invoices of ${who(extra.authInfo)}` }],
+  }));
+  server.registerTool("summarize_invoices", { description: "Summarize invoices" }, async (extra) => ({
+    content: [{ type: "text", text: `summary for ${who(extra.authInfo)}` }],
+  }));
   server.registerTool("dispute_invoice", { description: "Dispute an invoice", inputSchema: { invoice_id: z.string() } }, async ({ invoice_id }, extra) => ({
     content: [{ type: "text", text: `${invoice_id} disputed by ${who(extra.authInfo)}` }],
   }));
-  server.registerTool("transfer", { description: "Transfer money", inputSchema: { amount: z.number() } }, async ({ amount }) => ({ content: [{ type: "text", text: `sent ${amount}` }] }));
+  server.registerTool("transfer", { description: "Transfer money", inputSchema: { amount: z.number() } }, async ({ amount }) => ({
+    content: [{ type: "text", text: `sent ${amount}` }],
+  }));
   server.registerTool("purge_invoices", { description: "Purge every invoice" }, async () => ({ content: [{ type: "text", text: "purged" }] }));
   server.registerResource("note", new ResourceTemplate("{scheme}://{id}", { list: undefined }), { description: "A note" }, async (uri) => ({
     contents: [{ uri: uri.href, text: `note ${uri.href}` }],
@@ -70,7 +76,8 @@ async function startMcpApp(client: VerdictClient, options: Partial<McpGuardOptio
   const http = verdictMcpGuard(client, { resourceMetadataUrl: metadata.url, denials: "http", scopeChallenge: "required" });
   const elicit = verdictMcpGuard(client, {
     resourceMetadataUrl: metadata.url,
-    stepUpUrl: (need) => `https://login.example.com/step-up?client_id=${need.clientId}&acr_values=${need.acrValues.join("+")}&elicitation_id=${need.elicitationId}`,
+    stepUpUrl: (need) =>
+      `https://login.example.com/step-up?client_id=${need.clientId}&acr_values=${need.acrValues.join("+")}&elicitation_id=${need.elicitationId}`,
   });
   const origins = verdictMcpGuard(client, { resourceMetadataUrl: metadata.url, cors: { allowOrigins: ["https://app.example.com"] } });
   app.use(metadata.handler);
@@ -114,7 +121,12 @@ function rpc(body: unknown, headers: Record<string, string> = {}, target: McpApp
   return send(`${target.base}${path}`, { method: "POST", headers: { accept: "application/json, text/event-stream", ...headers }, body });
 }
 
-const toolCall = (name: string, args: Record<string, unknown> = {}, id: number | string = 1) => ({ jsonrpc: "2.0", id, method: "tools/call", params: { name, arguments: args } });
+const toolCall = (name: string, args: Record<string, unknown> = {}, id: number | string = 1) => ({
+  jsonrpc: "2.0",
+  id,
+  method: "tools/call",
+  params: { name, arguments: args },
+});
 
 describe("protected resource metadata (RFC 9728)", () => {
   it("serves the document at the well-known path built from the resource's path", async () => {
@@ -136,13 +148,20 @@ describe("protected resource metadata (RFC 9728)", () => {
     expect(() => protectedResourceMetadata({ resource: "http://mcp.example.com/mcp", authorizationServers: [TEST_ISSUER] })).toThrow(VerdictError);
     expect(() => protectedResourceMetadata({ resource: "https://mcp.example.com/mcp#x", authorizationServers: [TEST_ISSUER] })).toThrow(VerdictError);
     expect(() => protectedResourceMetadata({ resource: "https://mcp.example.com/mcp", authorizationServers: [] })).toThrow(VerdictError);
-    expect(protectedResourceMetadata({ resource: "https://mcp.example.com", authorizationServers: [TEST_ISSUER] }).url).toBe("https://mcp.example.com/.well-known/oauth-protected-resource");
+    expect(protectedResourceMetadata({ resource: "https://mcp.example.com", authorizationServers: [TEST_ISSUER] }).url).toBe(
+      "https://mcp.example.com/.well-known/oauth-protected-resource",
+    );
   });
 });
 
 describe("the MCP guard", () => {
   it("answers a request without a token 401 with resource_metadata and the suggested scope", async () => {
-    const res = await rpc({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "x", version: "1" } } });
+    const res = await rpc({
+      jsonrpc: "2.0",
+      id: 1,
+      method: "initialize",
+      params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "x", version: "1" } },
+    });
     expect(res.status).toBe(401);
     expect(res.headers["www-authenticate"]).toBe(`Bearer scope="invoices:read", resource_metadata="${app.metadataUrl}"`);
     const stream = await send(`${app.base}/mcp`, { headers: { accept: "text/event-stream" } });
@@ -166,7 +185,9 @@ describe("the MCP guard", () => {
     expect(res.status).toBe(403);
     // The scopes it has and the one it lacks: a client re-authorizing with exactly these keeps invoices:read.
     expect(res.headers["www-authenticate"]).toMatch(
-      new RegExp(`^Bearer error="insufficient_scope", error_description="[^"]*", scope="invoices:read invoices:write", resource_metadata="${app.metadataUrl}"$`),
+      new RegExp(
+        `^Bearer error="insufficient_scope", error_description="[^"]*", scope="invoices:read invoices:write", resource_metadata="${app.metadataUrl}"$`,
+      ),
     );
     expect(res.json).toMatchObject({ error: "insufficient_scope", scope: "invoices:read invoices:write", reasons: [{ code: "insufficient_scope" }] });
     const required = await rpc(toolCall("dispute_invoice", { invoice_id: "inv-1" }), { authorization: `Bearer ${token}` }, app, "/mcp-http");
@@ -174,10 +195,14 @@ describe("the MCP guard", () => {
   });
 
   it("answers a tool call that needs a stronger authentication 401 with acr_values, max_age and resource_metadata", async () => {
-    const res = await rpc(toolCall("dispute_invoice", { invoice_id: "inv-1" }), { authorization: `Bearer ${await t.issuer.token({ scope: "invoices:write" })}` });
+    const res = await rpc(toolCall("dispute_invoice", { invoice_id: "inv-1" }), {
+      authorization: `Bearer ${await t.issuer.token({ scope: "invoices:write" })}`,
+    });
     expect(res.status).toBe(401);
     expect(res.headers["www-authenticate"]).toMatch(
-      new RegExp(`^Bearer error="insufficient_user_authentication", error_description="[^"]*", acr_values="mfa", max_age=300, scope="invoices:write", resource_metadata="${app.metadataUrl}"$`),
+      new RegExp(
+        `^Bearer error="insufficient_user_authentication", error_description="[^"]*", acr_values="mfa", max_age=300, scope="invoices:write", resource_metadata="${app.metadataUrl}"$`,
+      ),
     );
   });
 
@@ -190,7 +215,9 @@ describe("the MCP guard", () => {
   it("answers an invalid token 401 invalid_token with resource_metadata", async () => {
     const res = await rpc(toolCall("list_invoices"), { authorization: `Bearer ${(await t.issuer.token()).slice(0, -4)}AAAA` });
     expect(res.status).toBe(401);
-    expect(res.headers["www-authenticate"]).toMatch(new RegExp(`^Bearer error="invalid_token", error_description="[^"]*", resource_metadata="${app.metadataUrl}"$`));
+    expect(res.headers["www-authenticate"]).toMatch(
+      new RegExp(`^Bearer error="invalid_token", error_description="[^"]*", resource_metadata="${app.metadataUrl}"$`),
+    );
   });
 
   it("answers a policy deny of a tool as a tool result with isError and the reasons in words", async () => {
@@ -201,7 +228,11 @@ describe("the MCP guard", () => {
     expect(res.json).toMatchObject({
       jsonrpc: "2.0",
       id: 9,
-      result: { isError: true, content: [{ type: "text", text: expect.stringContaining("purging is disabled (purge_disabled)") }], _meta: { "verdict/decision": { decision: "DENY", reasons: [{ code: "purge_disabled" }] } } },
+      result: {
+        isError: true,
+        content: [{ type: "text", text: expect.stringContaining("purging is disabled (purge_disabled)") }],
+        _meta: { "verdict/decision": { decision: "DENY", reasons: [{ code: "purge_disabled" }] } },
+      },
     });
     const client = await connect(token);
     const result = await client.callTool({ name: "purge_invoices", arguments: {} });
@@ -228,7 +259,9 @@ describe("the MCP guard", () => {
 
   it("refuses a batch when one of its tool calls lacks a scope, and gives back what the others reserved", async () => {
     const token = await t.issuer.token({ sub: `payer-${randomUUID()}`, scope: "payments:write invoices:read" });
-    const res = await rpc([toolCall("transfer", { amount: 700 }, 1), toolCall("dispute_invoice", { invoice_id: "inv-1" }, 2)], { authorization: `Bearer ${token}` });
+    const res = await rpc([toolCall("transfer", { amount: 700 }, 1), toolCall("dispute_invoice", { invoice_id: "inv-1" }, 2)], {
+      authorization: `Bearer ${token}`,
+    });
     expect(res.status).toBe(403);
     expect(res.json).toMatchObject({ error: "insufficient_scope", scope: "payments:write invoices:read invoices:write" });
     // The 700 reserved by the first call was released: the whole daily 1000 is still there.
@@ -279,7 +312,12 @@ describe("the MCP guard", () => {
   });
 
   it("reads the body itself when no JSON parser ran before it", async () => {
-    const res = await rpc(toolCall("list_invoices"), { authorization: `Bearer ${await t.issuer.token({ sub: "carol", scope: "invoices:read" })}` }, app, "/mcp-unparsed");
+    const res = await rpc(
+      toolCall("list_invoices"),
+      { authorization: `Bearer ${await t.issuer.token({ sub: "carol", scope: "invoices:read" })}` },
+      app,
+      "/mcp-unparsed",
+    );
     expect(res.status).toBe(200);
     expect(rpcMessages(res)).toMatchObject([{ id: 1, result: { content: [{ text: "invoices of carol via agent-7" }] } }]);
   });
@@ -298,11 +336,20 @@ describe("the MCP guard", () => {
     ]);
   });
 
-  for (const [mode, path] of [["an SSE stream", "/mcp"], ["one JSON body", "/mcp-json"]] as const) {
+  for (const [mode, path] of [
+    ["an SSE stream", "/mcp"],
+    ["one JSON body", "/mcp-json"],
+  ] as const) {
     it(`keeps the allowed calls' results in a batch with refused ones, answered as ${mode}`, async () => {
       const auth = { authorization: `Bearer ${await t.issuer.token({ sub: `payer-${randomUUID()}`, scope: "payments:write invoices:read invoices:write" })}` };
       const res = await rpc(
-        [toolCall("list_invoices", {}, 1), toolCall("purge_invoices", {}, 2), { jsonrpc: "2.0", id: 3, method: "no/such" }, toolCall("transfer", { amount: 5 }, 4), { jsonrpc: "2.0", method: "notifications/initialized" }],
+        [
+          toolCall("list_invoices", {}, 1),
+          toolCall("purge_invoices", {}, 2),
+          { jsonrpc: "2.0", id: 3, method: "no/such" },
+          toolCall("transfer", { amount: 5 }, 4),
+          { jsonrpc: "2.0", method: "notifications/initialized" },
+        ],
         auth,
         app,
         path,
@@ -318,9 +365,14 @@ describe("the MCP guard", () => {
   }
 
   it("answers a batch whose every call is refused in MCP with the tool results alone", async () => {
-    const res = await rpc([toolCall("purge_invoices", {}, 1), toolCall("purge_invoices", {}, 2)], { authorization: `Bearer ${await t.issuer.token({ scope: "invoices:write" })}` });
+    const res = await rpc([toolCall("purge_invoices", {}, 1), toolCall("purge_invoices", {}, 2)], {
+      authorization: `Bearer ${await t.issuer.token({ scope: "invoices:write" })}`,
+    });
     expect(res.status).toBe(200);
-    expect(rpcMessages(res)).toMatchObject([{ id: 1, result: { isError: true } }, { id: 2, result: { isError: true } }]);
+    expect(rpcMessages(res)).toMatchObject([
+      { id: 1, result: { isError: true } },
+      { id: 2, result: { isError: true } },
+    ]);
   });
 
   it("asks a client that declared URL elicitation to step up out of band, then for a new token, then lets it through", async () => {
@@ -339,8 +391,12 @@ describe("the MCP guard", () => {
     expect((await rpc(init(true), weak, app, "/mcp-elicit")).status).toBe(200);
     const first = await rpc(toolCall("dispute_invoice", { invoice_id: "inv-1" }, 1), weak, app, "/mcp-elicit");
     expect(first.status).toBe(200);
-    expect(first.json).toMatchObject({ id: 1, error: { code: -32042, data: { elicitations: [{ mode: "url", elicitationId: expect.any(String), message: expect.any(String) }] } } });
-    const elicitation = ((first.json!["error"] as Record<string, unknown>)["data"] as { elicitations: { url: string; elicitationId: string }[] }).elicitations[0]!;
+    expect(first.json).toMatchObject({
+      id: 1,
+      error: { code: -32042, data: { elicitations: [{ mode: "url", elicitationId: expect.any(String), message: expect.any(String) }] } },
+    });
+    const elicitation = ((first.json!["error"] as Record<string, unknown>)["data"] as { elicitations: { url: string; elicitationId: string }[] })
+      .elicitations[0]!;
     expect(elicitation.url).toBe(`https://login.example.com/step-up?client_id=agent-7&acr_values=mfa&elicitation_id=${elicitation.elicitationId}`);
     expect(elicitation.url).not.toContain(sub);
     // The user says done: the same token is not enough, so the client is told to fetch a new one.
@@ -350,7 +406,9 @@ describe("the MCP guard", () => {
     // The new token still falls short (the user never finished): the link again.
     const third = await rpc(toolCall("dispute_invoice", { invoice_id: "inv-1" }, 3), weak, app, "/mcp-elicit");
     expect(third.json).toMatchObject({ id: 3, error: { code: -32042 } });
-    const strong = { authorization: `Bearer ${await t.issuer.token({ sub, scope: "invoices:write", acr: "mfa", auth_time: Math.floor(Date.now() / 1000) - 5 })}` };
+    const strong = {
+      authorization: `Bearer ${await t.issuer.token({ sub, scope: "invoices:write", acr: "mfa", auth_time: Math.floor(Date.now() / 1000) - 5 })}`,
+    };
     const done = await rpc(toolCall("dispute_invoice", { invoice_id: "inv-1" }, 4), strong, app, "/mcp-elicit");
     expect(rpcMessages(done)).toMatchObject([{ id: 4, result: { content: [{ text: `inv-1 disputed by ${sub} via agent-7` }] } }]);
   });
@@ -358,7 +416,11 @@ describe("the MCP guard", () => {
   it("answers a browser's CORS preflight without a token and exposes WWW-Authenticate on challenges", async () => {
     const preflight = await send(`${app.base}/mcp`, {
       method: "OPTIONS",
-      headers: { origin: "https://app.example.com", "access-control-request-method": "POST", "access-control-request-headers": "authorization, content-type, mcp-protocol-version" },
+      headers: {
+        origin: "https://app.example.com",
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "authorization, content-type, mcp-protocol-version",
+      },
     });
     expect(preflight.status).toBe(204);
     expect(preflight.headers["access-control-allow-origin"]).toBe("*");
@@ -395,7 +457,9 @@ describe("the MCP guard", () => {
     const url = `${app.base}/mcp`;
     const wrong = await rpc(toolCall("list_invoices"), { authorization: `DPoP ${token}`, dpop: await key.proof("POST", `${app.base}/other`, token) });
     expect(wrong.status).toBe(401);
-    expect(wrong.headers["www-authenticate"]).toMatch(new RegExp(`^DPoP error="invalid_dpop_proof", error_description="[^"]*", resource_metadata="${app.metadataUrl}"$`));
+    expect(wrong.headers["www-authenticate"]).toMatch(
+      new RegExp(`^DPoP error="invalid_dpop_proof", error_description="[^"]*", resource_metadata="${app.metadataUrl}"$`),
+    );
     const right = await rpc(toolCall("list_invoices"), { authorization: `DPoP ${token}`, dpop: await key.proof("POST", url, token) });
     expect(right.status).toBe(200);
   });

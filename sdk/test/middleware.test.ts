@@ -30,18 +30,30 @@ async function startExpress(client: VerdictClient, options: GuardOptions = {}): 
   app.get("/invoices", verdict({ action: "invoices:read", resource: { type: "invoice" } }), (req, res) => {
     res.json(principalOf(req));
   });
-  app.post("/invoices/:id/dispute", verdict<Request>({ action: "invoices:dispute", resource: (req) => ({ type: "invoice", id: String(req.params["id"]) }) }), (req, res) => {
-    res.json(principalOf(req));
-  });
-  app.post("/invoices/:id/approve", verdict<Request>({ action: "invoices:approve", resource: (req) => ({ type: "invoice", id: String(req.params["id"]) }) }), (req, res) => {
-    res.json(principalOf(req));
-  });
+  app.post(
+    "/invoices/:id/dispute",
+    verdict<Request>({ action: "invoices:dispute", resource: (req) => ({ type: "invoice", id: String(req.params["id"]) }) }),
+    (req, res) => {
+      res.json(principalOf(req));
+    },
+  );
+  app.post(
+    "/invoices/:id/approve",
+    verdict<Request>({ action: "invoices:approve", resource: (req) => ({ type: "invoice", id: String(req.params["id"]) }) }),
+    (req, res) => {
+      res.json(principalOf(req));
+    },
+  );
   app.delete("/invoices", verdict({ action: "invoices:purge", resource: { type: "invoice" } }), (req, res) => {
     res.json(principalOf(req));
   });
-  app.post("/transfers", verdict<Request>({ action: "payments:transfer", resource: { type: "account" }, context: (req) => ({ amount: (req.body as { amount: number }).amount }) }), (req, res) => {
-    res.json({ ...principalOf(req), total: verdictOf(req).obligations[0]?.total });
-  });
+  app.post(
+    "/transfers",
+    verdict<Request>({ action: "payments:transfer", resource: { type: "account" }, context: (req) => ({ amount: (req.body as { amount: number }).amount }) }),
+    (req, res) => {
+      res.json({ ...principalOf(req), total: verdictOf(req).obligations[0]?.total });
+    },
+  );
   app.get("/api/invoices", behindProxy({ action: "invoices:read", resource: { type: "invoice" } }), (req, res) => {
     res.json(principalOf(req));
   });
@@ -67,12 +79,26 @@ async function startFastify(client: VerdictClient, options: GuardOptions = {}): 
   };
   type WithId = FastifyRequest<{ Params: { id: string } }>;
   app.get("/invoices", { preHandler: verdict({ action: "invoices:read", resource: { type: "invoice" } }) }, async (req) => principalOf(req));
-  app.post("/invoices/:id/dispute", { preHandler: verdict<WithId>({ action: "invoices:dispute", resource: (req) => ({ type: "invoice", id: req.params.id }) }) }, async (req) => principalOf(req));
-  app.post("/invoices/:id/approve", { preHandler: verdict<WithId>({ action: "invoices:approve", resource: (req) => ({ type: "invoice", id: req.params.id }) }) }, async (req) => principalOf(req));
+  app.post(
+    "/invoices/:id/dispute",
+    { preHandler: verdict<WithId>({ action: "invoices:dispute", resource: (req) => ({ type: "invoice", id: req.params.id }) }) },
+    async (req) => principalOf(req),
+  );
+  app.post(
+    "/invoices/:id/approve",
+    { preHandler: verdict<WithId>({ action: "invoices:approve", resource: (req) => ({ type: "invoice", id: req.params.id }) }) },
+    async (req) => principalOf(req),
+  );
   app.delete("/invoices", { preHandler: verdict({ action: "invoices:purge", resource: { type: "invoice" } }) }, async (req) => principalOf(req));
   app.post(
     "/transfers",
-    { preHandler: verdict<FastifyRequest<{ Body: { amount: number } }>>({ action: "payments:transfer", resource: { type: "account" }, context: (req) => ({ amount: req.body.amount }) }) },
+    {
+      preHandler: verdict<FastifyRequest<{ Body: { amount: number } }>>({
+        action: "payments:transfer",
+        resource: { type: "account" },
+        context: (req) => ({ amount: req.body.amount }),
+      }),
+    },
     async (req) => ({ ...principalOf(req), total: verdictOf(req).obligations[0]?.total }),
   );
   app.get("/api/invoices", { preHandler: behindProxy({ action: "invoices:read", resource: { type: "invoice" } }) }, async (req) => principalOf(req));
@@ -205,7 +231,9 @@ describe.each([
     it("refuses a proof made for another URL 401 with a DPoP invalid_dpop_proof challenge", async () => {
       const key = await createDpopKey();
       const token = await t.issuer.token({ cnf: { jkt: key.jkt } });
-      const res = await send(`${app.url}/invoices`, { headers: { authorization: `DPoP ${token}`, dpop: await key.proof("GET", "https://elsewhere.example/invoices", token) } });
+      const res = await send(`${app.url}/invoices`, {
+        headers: { authorization: `DPoP ${token}`, dpop: await key.proof("GET", "https://elsewhere.example/invoices", token) },
+      });
       expect(res.status).toBe(401);
       expect(res.headers["www-authenticate"]).toMatch(/^DPoP error="invalid_dpop_proof", error_description="/);
       expect(res.json).toMatchObject({ reasons: [{ code: "dpop_invalid" }] });
@@ -222,7 +250,9 @@ describe.each([
       const key = await createDpopKey();
       const token = await t.issuer.token({ cnf: { jkt: key.jkt } });
       const publicUrl = `${PUBLIC_BASE_URL}/api/invoices`;
-      const ok = await send(`${app.url}/api/invoices`, { headers: { authorization: `DPoP ${token}`, dpop: await key.proof("GET", publicUrl, token), host: "attacker.example" } });
+      const ok = await send(`${app.url}/api/invoices`, {
+        headers: { authorization: `DPoP ${token}`, dpop: await key.proof("GET", publicUrl, token), host: "attacker.example" },
+      });
       expect(ok.status).toBe(200);
       // A proof for the Host the client claims is not accepted there.
       const spoofed = await send(`${app.url}/api/invoices`, {

@@ -41,14 +41,19 @@ describe("sdk/README.md", () => {
   it("runs its quick start against the development profile and gets ALLOW for alice", async () => {
     const [start, code, shell] = blocks("Quick start");
     expect(start!.code.trim()).toBe("npm start");
-    expect(readFileSync(join(packageRoot, "package.json"), "utf8")).toContain('"start": "npm run tools && npm run policy:build && node bin/verdict.js serve --profile dev"');
+    expect(readFileSync(join(packageRoot, "package.json"), "utf8")).toContain(
+      '"start": "npm run tools && npm run policy:build && node bin/verdict.js serve --profile dev"',
+    );
     expect(code!.lang).toBe("js");
     expect(code!.code).toContain('address: "127.0.0.1:50051"');
 
     // The shell lines: the key file npm start keeps, and the token verdict dev-token prints.
     expect(shell!.code).toContain("$(cat .verdict/dev-api-key)");
     expect(devApiKeyPath(".verdict")).toBe(".verdict/dev-api-key");
-    const tokenArgs = /\$\(npx verdict (dev-token [^)]+)\)/.exec(shell!.code)![1]!.split(" ").map((arg) => arg.replace(/^"|"$/g, ""));
+    const tokenArgs = /\$\(npx verdict (dev-token [^)]+)\)/
+      .exec(shell!.code)![1]!
+      .split(" ")
+      .map((arg) => arg.replace(/^"|"$/g, ""));
     const token = await runVerdict(tokenArgs, { VERDICT_HOME: home });
     expect(token.code).toBe(0);
 

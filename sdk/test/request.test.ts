@@ -47,7 +47,9 @@ describe("requestUrl", () => {
 
   it("falls back to the request's Host header and connection", () => {
     expect(requestUrl({ ...request, headers: { host: "127.0.0.1:8080" } }, undefined)).toBe("http://127.0.0.1:8080/invoices/inv-1/dispute?x=1");
-    expect(requestUrl({ ...request, headers: { host: "api.example.com" }, encrypted: true }, undefined)).toBe("https://api.example.com/invoices/inv-1/dispute?x=1");
+    expect(requestUrl({ ...request, headers: { host: "api.example.com" }, encrypted: true }, undefined)).toBe(
+      "https://api.example.com/invoices/inv-1/dispute?x=1",
+    );
   });
 
   it("gives no URL when the Host header cannot be one", () => {

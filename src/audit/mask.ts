@@ -48,7 +48,10 @@ export function maskRulesFrom(data: Readonly<Record<string, unknown>>): MaskRule
   const unknown = Object.keys(rest);
   if (unknown.length > 0) throw new MaskRuleError(`unknown key ${unknown.join(", ")} (expected mask, drop, detect)`);
   const rules: MaskRules = { context: [], attributes: [], detectCardNumbers: false };
-  for (const [action, paths] of [["drop", drop], ["mask", mask]] as const) {
+  for (const [action, paths] of [
+    ["drop", drop],
+    ["mask", mask],
+  ] as const) {
     for (const path of stringList(paths, action)) addRule(rules, path, action);
   }
   if (rules.context.length + rules.attributes.length > MAX_RULES) throw new MaskRuleError(`at most ${MAX_RULES} paths`);

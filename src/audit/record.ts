@@ -169,6 +169,7 @@ export function fromSpillLine(line: string): DecisionRecord {
   }
   const time = new Date(value["time"] as string);
   const expiresAt = new Date(value["expires_at"] as string);
-  if (Number.isNaN(time.getTime()) || Number.isNaN(expiresAt.getTime())) throw new VerdictError("spill_record_invalid", "a decision record without valid times");
+  if (Number.isNaN(time.getTime()) || Number.isNaN(expiresAt.getTime()))
+    throw new VerdictError("spill_record_invalid", "a decision record without valid times");
   return { ...(value as unknown as DecisionRecord), time, expires_at: expiresAt };
 }

@@ -209,7 +209,8 @@ export class SpillDirectory {
     if (!lstatSync(path).isFile()) throw new SpillDirectoryError(`the audit spill key ${path} is not a regular file`);
     this.ownAndTighten(path, "key", 0o600);
     const key = Buffer.from(readFileSync(path, "utf8").trim(), "hex");
-    if (key.length !== KEY_BYTES) throw new SpillDirectoryError(`the audit spill key ${path} is not ${KEY_BYTES} bytes of hex; remove it (files it signed can then no longer be replayed)`);
+    if (key.length !== KEY_BYTES)
+      throw new SpillDirectoryError(`the audit spill key ${path} is not ${KEY_BYTES} bytes of hex; remove it (files it signed can then no longer be replayed)`);
     return key;
   }
 
@@ -260,10 +261,14 @@ function ownAndTighten(path: string, what: string, mode: number): string | undef
   const stat = statSync(path);
   const uid = process.getuid?.();
   if (uid !== undefined && stat.uid !== uid) {
-    throw new SpillDirectoryError(`the audit spill ${what} ${path} belongs to user ${stat.uid}, not to Verdict's user ${uid}: records there could be planted or read by others`);
+    throw new SpillDirectoryError(
+      `the audit spill ${what} ${path} belongs to user ${stat.uid}, not to Verdict's user ${uid}: records there could be planted or read by others`,
+    );
   }
   if (stat.isDirectory() && (stat.mode & 0o1000) !== 0) {
-    throw new SpillDirectoryError(`the audit spill ${what} ${path} is a shared directory (sticky bit, like /tmp): give audit.spill_dir a directory of Verdict's own`);
+    throw new SpillDirectoryError(
+      `the audit spill ${what} ${path} is a shared directory (sticky bit, like /tmp): give audit.spill_dir a directory of Verdict's own`,
+    );
   }
   if ((stat.mode & 0o777 & ~mode) === 0) return undefined;
   chmodSync(path, mode);

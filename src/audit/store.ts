@@ -128,7 +128,11 @@ export class AuditStore {
    */
   private async bounded<T>(what: string, operation: (options: { signal: AbortSignal }) => Promise<T>): Promise<T> {
     try {
-      return await withDeadline(operation({ signal: AbortSignal.timeout(Math.max(10_000, this.timeoutMs * 4)) }), this.timeoutMs, () => new AuditStoreUnavailableError(`${what}: no answer within ${this.timeoutMs} ms`));
+      return await withDeadline(
+        operation({ signal: AbortSignal.timeout(Math.max(10_000, this.timeoutMs * 4)) }),
+        this.timeoutMs,
+        () => new AuditStoreUnavailableError(`${what}: no answer within ${this.timeoutMs} ms`),
+      );
     } catch (error) {
       if (error instanceof AuditStoreUnavailableError) throw error;
       throw new AuditStoreUnavailableError(`${what}: ${(error as Error).message}`, { cause: error });

@@ -12,7 +12,10 @@ import { buildRecord, type DecisionRecord } from "./record.js";
 import type { SpillChunk, SpillDirectory } from "./spill.js";
 import type { AuditStore, WriteOutcome } from "./store.js";
 
-export type AuditSettings = Pick<AuditConfig, "retention_days" | "batch_size" | "flush_interval_ms" | "max_buffered" | "retry_interval_ms" | "purge_interval_ms"> &
+export type AuditSettings = Pick<
+  AuditConfig,
+  "retention_days" | "batch_size" | "flush_interval_ms" | "max_buffered" | "retry_interval_ms" | "purge_interval_ms"
+> &
   Partial<Pick<AuditConfig, "max_buffered_bytes">>;
 
 /** Default of audit.max_buffered_bytes. */
@@ -319,7 +322,10 @@ export class AuditLog implements DecisionRecorder {
     else this.counts.written += outcome.written;
     if (outcome.refused.length === 0) return;
     this.counts.rejected += outcome.refused.length;
-    this.log.error({ refused: outcome.refused.map((r) => ({ decisionId: r.record._id, error: r.error })) }, "the database refused audit records as invalid; kept in the spill directory's rejected file");
+    this.log.error(
+      { refused: outcome.refused.map((r) => ({ decisionId: r.record._id, error: r.error })) },
+      "the database refused audit records as invalid; kept in the spill directory's rejected file",
+    );
     this.keepRejected(outcome.refused.map((r) => JSON.stringify(r.record)));
   }
 

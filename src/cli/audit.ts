@@ -70,7 +70,12 @@ export async function audit(argv: string[], env: Environment): Promise<void> {
 
   const config = options.config !== undefined ? loadConfigFile(options.config, env) : undefined;
   const database = await resolveDatabase(config?.mongodb_uri, env.MONGODB_URI, stateDirFrom(env));
-  const db = Database.open({ uri: database.uri, database: config?.mongodb_database ?? DEFAULT_DATABASE, log: silentLogger(), serverSelectionTimeoutMs: 10_000 });
+  const db = Database.open({
+    uri: database.uri,
+    database: config?.mongodb_database ?? DEFAULT_DATABASE,
+    log: silentLogger(),
+    serverSelectionTimeoutMs: 10_000,
+  });
   const store = AuditStore.open(db, { timeoutMs: 10_000 });
   try {
     if (options.explain) {
@@ -78,7 +83,11 @@ export async function audit(argv: string[], env: Environment): Promise<void> {
       try {
         plan = await store.explain(query, Date.now());
       } catch (error) {
-        throw new VerdictError("audit_store_unavailable", `the database (${database.source}) gave no plan: ${(error as Error).message} (mongo-java-server has no explain; use MongoDB)`, { cause: error });
+        throw new VerdictError(
+          "audit_store_unavailable",
+          `the database (${database.source}) gave no plan: ${(error as Error).message} (mongo-java-server has no explain; use MongoDB)`,
+          { cause: error },
+        );
       }
       process.stdout.write(JSON.stringify(plan["queryPlanner"] ?? plan, null, 2) + "\n");
       return;
@@ -87,7 +96,9 @@ export async function audit(argv: string[], env: Environment): Promise<void> {
     try {
       result = await store.query(query, Date.now());
     } catch (error) {
-      throw new VerdictError("audit_store_unavailable", `cannot read the audit trail from the database (${database.source}): ${(error as Error).message}`, { cause: error });
+      throw new VerdictError("audit_store_unavailable", `cannot read the audit trail from the database (${database.source}): ${(error as Error).message}`, {
+        cause: error,
+      });
     }
     const records = result.records.map(publicRecord);
     if (options.json) {

@@ -1,6 +1,13 @@
 import { readFileSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
-import { API_KEY_METADATA, isJsonObject, PolicyDecisionServiceClient, type CheckRequestMessage, type CheckResponseMessage, type JsonObject } from "@verdict/sdk/wire";
+import {
+  API_KEY_METADATA,
+  isJsonObject,
+  PolicyDecisionServiceClient,
+  type CheckRequestMessage,
+  type CheckResponseMessage,
+  type JsonObject,
+} from "@verdict/sdk/wire";
 import { stateDirFrom, type Environment } from "../config/index.js";
 import { devApiKeyPath } from "../dev/index.js";
 import { VerdictError } from "../errors/index.js";
@@ -87,7 +94,16 @@ export async function check(argv: string[], env: Environment): Promise<void> {
 function inProtoOrder(response: CheckResponseMessage, explain: boolean): Record<string, unknown> {
   const { decision, reasons, challenge, principal, obligations, decision_id, policy_revision, explanation } = response;
   const shown = explanation ? { ...explanation, shadow: explanation.shadow ?? null } : null;
-  return { decision, reasons, challenge: challenge ?? null, principal: principal ?? null, obligations, decision_id, policy_revision, ...(explain ? { explanation: shown } : {}) };
+  return {
+    decision,
+    reasons,
+    challenge: challenge ?? null,
+    principal: principal ?? null,
+    obligations,
+    decision_id,
+    policy_revision,
+    ...(explain ? { explanation: shown } : {}),
+  };
 }
 
 function parseContext(text: string | undefined): JsonObject {
@@ -121,7 +137,11 @@ export class CheckCallError extends VerdictError {
   }
 }
 
-function channelCredentials(options: { "tls-ca"?: string | undefined; "tls-cert"?: string | undefined; "tls-key"?: string | undefined }): grpc.ChannelCredentials {
+function channelCredentials(options: {
+  "tls-ca"?: string | undefined;
+  "tls-cert"?: string | undefined;
+  "tls-key"?: string | undefined;
+}): grpc.ChannelCredentials {
   const read = (path: string, flag: string) => {
     try {
       return readFileSync(path);

@@ -42,7 +42,12 @@ export async function directory(argv: string[], env: Environment): Promise<void>
   const file = readDirectoryFile(files[0] as string);
   const config = options.config !== undefined ? loadConfigFile(options.config, env) : undefined;
   const database = await resolveDatabase(config?.mongodb_uri, env.MONGODB_URI, stateDirFrom(env));
-  const db = Database.open({ uri: database.uri, database: config?.mongodb_database ?? DEFAULT_DATABASE, log: silentLogger(), serverSelectionTimeoutMs: 10_000 });
+  const db = Database.open({
+    uri: database.uri,
+    database: config?.mongodb_database ?? DEFAULT_DATABASE,
+    log: silentLogger(),
+    serverSelectionTimeoutMs: 10_000,
+  });
   try {
     const store = new DirectoryStore(db, { lookupTimeoutMs: WRITE_TIMEOUT_MS, readTimeoutMs: WRITE_TIMEOUT_MS });
     const loaded = await store.load(file, { replace: options.replace === true, ...(ttlMs !== undefined ? { ttlMs } : {}) });

@@ -212,7 +212,9 @@ async function evaluate(argv: string[]): Promise<void> {
       effect: decision.effect,
       reasons: decision.reasons,
       required_scopes: decision.requiredScopes,
-      step_up: decision.stepUp ? { acr_values: decision.stepUp.acrValues, ...(decision.stepUp.maxAge !== undefined ? { max_age: decision.stepUp.maxAge } : {}) } : null,
+      step_up: decision.stepUp
+        ? { acr_values: decision.stepUp.acrValues, ...(decision.stepUp.maxAge !== undefined ? { max_age: decision.stepUp.maxAge } : {}) }
+        : null,
       obligations: decision.obligations.map((o) => ({ ...engine.obligations.summary(o), reason: o.reason })),
       rules: decision.explain,
     };

@@ -68,7 +68,10 @@ export async function serve(argv: string[], env: Environment): Promise<void> {
   const log = createLogger(config.log_level);
   if (config.profile === "dev") {
     log.warn("[DEV PROFILE] development issuer and API key from .verdict/; never use this profile in production");
-    log.warn({ issuer: authorizationServer?.issuer }, "[DEV AUTHORIZATION SERVER] no real sign-in: anyone on this machine can get tokens from it; development only");
+    log.warn(
+      { issuer: authorizationServer?.issuer },
+      "[DEV AUTHORIZATION SERVER] no real sign-in: anyone on this machine can get tokens from it; development only",
+    );
   }
 
   let database: MongoServerProcess | undefined;

@@ -27,6 +27,7 @@ export interface CollectionDef<T extends Document> extends CollectionSpec {
 }
 
 export function defineCollection<T extends Document>(def: CollectionSpec & { expiresAt?: keyof T & string }): CollectionDef<T> {
-  const ttl: IndexDescription[] = def.expiresAt !== undefined ? [{ key: { [def.expiresAt]: 1 }, name: def.ttlIndex ?? `${def.expiresAt}_ttl`, expireAfterSeconds: 0 }] : [];
+  const ttl: IndexDescription[] =
+    def.expiresAt !== undefined ? [{ key: { [def.expiresAt]: 1 }, name: def.ttlIndex ?? `${def.expiresAt}_ttl`, expireAfterSeconds: 0 }] : [];
   return { ...def, indexes: [...def.indexes, ...ttl] };
 }

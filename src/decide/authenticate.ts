@@ -4,7 +4,16 @@
 // subject the calling PEP names: a token's `sub` must be that subject; without a
 // token, an API that vouches for its users (authzen.apis[].trust_asserted_subjects)
 // has its word taken, with a principal that carries no token evidence.
-import { TokenError, useProofOnce, verifyDpopProof, type DpopOptions, type Principal, type ReplayGuard, type TokenVerifier, type VerifiedToken } from "../token/index.js";
+import {
+  TokenError,
+  useProofOnce,
+  verifyDpopProof,
+  type DpopOptions,
+  type Principal,
+  type ReplayGuard,
+  type TokenVerifier,
+  type VerifiedToken,
+} from "../token/index.js";
 import type { Caller, CheckCommon } from "./types.js";
 
 export interface AuthenticateDeps {
@@ -20,12 +29,22 @@ export type Authenticated = Pick<VerifiedToken, "principal"> & { tokenHash?: str
 export const ASSERTED_ISSUER = "urn:verdict:authzen:asserted";
 
 /** Throws TokenError (or the replay guard's StateUnavailableError). */
-export async function authenticate(common: CheckCommon, nowMs: number, decisionId: string, { verifier, dpop, replay }: AuthenticateDeps): Promise<Authenticated> {
+export async function authenticate(
+  common: CheckCommon,
+  nowMs: number,
+  decisionId: string,
+  { verifier, dpop, replay }: AuthenticateDeps,
+): Promise<Authenticated> {
   const now = nowMs / 1000;
   if (common.token === "" && common.subject !== undefined && common.caller.trustsAssertedSubjects === true) {
     return { principal: assertedPrincipal(common.subject, common.caller, now) };
   }
-  const verified = await verifier.verify(common.token, { audience: common.caller.audience, knownScopes: common.caller.scopes, unknownScopes: common.caller.unknownScopes, now });
+  const verified = await verifier.verify(common.token, {
+    audience: common.caller.audience,
+    knownScopes: common.caller.scopes,
+    unknownScopes: common.caller.unknownScopes,
+    now,
+  });
   if (common.subject !== undefined && verified.principal.subject !== common.subject) throw new TokenError("subject_mismatch");
   const jkt = verified.principal.confirmationJkt;
   if (jkt !== undefined) {

@@ -15,10 +15,22 @@ export interface EnforceDeps {
   log: Logger;
 }
 
-export async function enforce(decision: PolicyDecision, base: Base, principal: Principal, common: CheckCommon, nowMs: number, deps: EnforceDeps): Promise<DecisionResult> {
+export async function enforce(
+  decision: PolicyDecision,
+  base: Base,
+  principal: Principal,
+  common: CheckCommon,
+  nowMs: number,
+  deps: EnforceDeps,
+): Promise<DecisionResult> {
   const answer = { ...base, principal, explain: decision.explain };
   if (decision.effect === "deny") {
-    return { ...answer, decision: "DENY", reasons: decision.reasons, ...(decision.requiredScopes.length > 0 ? { challenge: insufficientScopeChallenge(decision.requiredScopes) } : {}) };
+    return {
+      ...answer,
+      decision: "DENY",
+      reasons: decision.reasons,
+      ...(decision.requiredScopes.length > 0 ? { challenge: insufficientScopeChallenge(decision.requiredScopes) } : {}),
+    };
   }
   if (decision.effect === "step_up") {
     return { ...answer, decision: "STEP_UP", reasons: decision.reasons, challenge: stepUpChallenge(decision.stepUp ?? { acrValues: [] }) };
@@ -31,10 +43,15 @@ export async function enforce(decision: PolicyDecision, base: Base, principal: P
       nowMs,
       decisionId,
       api: common.caller.name,
-      onUndoFailure: (error) => deps.log.error({ decisionId, err: error instanceof Error ? error.message : String(error) }, "could not give back an obligation; it stays held until its window ends"),
+      onUndoFailure: (error) =>
+        deps.log.error(
+          { decisionId, err: error instanceof Error ? error.message : String(error) },
+          "could not give back an obligation; it stays held until its window ends",
+        ),
     });
     if (outcome.ok) return { ...answer, decision: "ALLOW", reasons: decision.reasons, obligations: outcome.applied };
-    if (outcome.onFailure.effect === "step_up") return { ...answer, decision: "STEP_UP", reasons: [outcome.reason], challenge: stepUpChallenge(outcome.onFailure.stepUp) };
+    if (outcome.onFailure.effect === "step_up")
+      return { ...answer, decision: "STEP_UP", reasons: [outcome.reason], challenge: stepUpChallenge(outcome.onFailure.stepUp) };
     return { ...answer, decision: "DENY", reasons: [outcome.reason] };
   } catch (error) {
     return { ...stateDenial(error, base, principal, deps.log), explain: decision.explain };

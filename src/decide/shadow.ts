@@ -43,17 +43,27 @@ export class ShadowEvaluation {
     } catch {
       return undefined; // retired between the check and now: skip, like a busy candidate
     }
-    return engine.decide(input).finally(release).then(
-      (decision) => policyVerdict(engine.revision, decision, engine.obligations),
-      (error: unknown) => {
-        metrics.policyEvaluationFailures.inc({ bundle: "shadow", reason: error instanceof EvaluationError ? error.kind : "invalid_output" });
-        return failedVerdict(engine.revision, error instanceof Error ? error.message : String(error));
-      },
-    );
+    return engine
+      .decide(input)
+      .finally(release)
+      .then(
+        (decision) => policyVerdict(engine.revision, decision, engine.obligations),
+        (error: unknown) => {
+          metrics.policyEvaluationFailures.inc({ bundle: "shadow", reason: error instanceof EvaluationError ? error.kind : "invalid_output" });
+          return failedVerdict(engine.revision, error instanceof Error ? error.message : String(error));
+        },
+      );
   }
 
   /** Compares and records the shadow's answer whenever it comes; puts it on the result if it came within waitMs. */
-  async attach(result: DecisionResult, active: PolicyVerdict, shadow: Promise<PolicyVerdict> | undefined, common: CheckCommon, item: CheckItem, principal: Principal): Promise<DecisionResult> {
+  async attach(
+    result: DecisionResult,
+    active: PolicyVerdict,
+    shadow: Promise<PolicyVerdict> | undefined,
+    common: CheckCommon,
+    item: CheckItem,
+    principal: Principal,
+  ): Promise<DecisionResult> {
     if (!shadow) return result;
     const { metrics, recorder, now } = this.options;
     const compared = shadow.then((verdict) => {
@@ -80,6 +90,9 @@ export class ShadowEvaluation {
     const settled = await withDeadline(compared, this.options.waitMs, () => new Error("the shadow answer came too late")).catch(() => undefined);
     if (!settled) return result;
     const { verdict, differs } = settled;
-    return { ...result, shadow: { revision: verdict.revision, effect: EFFECT_DECISION[verdict.effect], reasons: verdict.reasons, agrees: differs.length === 0 } };
+    return {
+      ...result,
+      shadow: { revision: verdict.revision, effect: EFFECT_DECISION[verdict.effect], reasons: verdict.reasons, agrees: differs.length === 0 },
+    };
   }
 }

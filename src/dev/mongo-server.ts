@@ -34,7 +34,13 @@ export async function startLocalMongo(options: { dbpath?: string; port?: number 
 }
 
 /** A database server process started with `spawn`, once it prints that it is ready (`ready` captures its port). */
-export async function startServerProcess(child: ChildProcess, ready: RegExp, name: string, kind: MongoServerProcess["kind"], port?: number): Promise<MongoServerProcess> {
+export async function startServerProcess(
+  child: ChildProcess,
+  ready: RegExp,
+  name: string,
+  kind: MongoServerProcess["kind"],
+  port?: number,
+): Promise<MongoServerProcess> {
   const printed = await waitForLine(child, ready, name);
   return { uri: `mongodb://127.0.0.1:${port ?? printed}/?directConnection=true`, kind, pid: child.pid, stop: () => stopChild(child) };
 }

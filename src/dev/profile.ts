@@ -33,7 +33,12 @@ export async function devConfig(
     issuers,
     apis: [
       { name: DEV_API_NAME, audience: DEV_API_AUDIENCE, key_sha256: hashApiKey(apiKey), scopes: demoPolicyScopes() },
-      { name: DEV_MCP_API_NAME, audience: dev.mcpResource ?? DEV_MCP_RESOURCE, key_sha256: hashApiKey(ensureDevMcpApiKey(stateDir)), scopes: demoPolicyScopes() },
+      {
+        name: DEV_MCP_API_NAME,
+        audience: dev.mcpResource ?? DEV_MCP_RESOURCE,
+        key_sha256: hashApiKey(ensureDevMcpApiKey(stateDir)),
+        scopes: demoPolicyScopes(),
+      },
     ],
   };
   return { config: buildConfig(file, { baseDir: stateDir, env, profile: "dev", overrides }), apiKey };

@@ -14,8 +14,15 @@ export class DirectoryFileError extends VerdictError {
 }
 
 const properties = z.record(z.string(), z.unknown()).optional();
-const entity = z.looseObject({ type: z.string().regex(ENTITY_TYPE, "type: 1-64 letters, digits and : . _ -"), id: z.string().regex(ENTITY_ID, "id: 1-256 characters without control characters"), properties });
-const action = z.looseObject({ name: z.string().regex(ACTION_NAME, "name: 1-128 letters, digits and : . _ / - (starting with a letter or digit)"), properties });
+const entity = z.looseObject({
+  type: z.string().regex(ENTITY_TYPE, "type: 1-64 letters, digits and : . _ -"),
+  id: z.string().regex(ENTITY_ID, "id: 1-256 characters without control characters"),
+  properties,
+});
+const action = z.looseObject({
+  name: z.string().regex(ACTION_NAME, "name: 1-128 letters, digits and : . _ / - (starting with a letter or digit)"),
+  properties,
+});
 const schema = z.looseObject({
   subjects: z.array(entity).default([]),
   resources: z.array(entity).default([]),
@@ -41,10 +48,20 @@ export function parseDirectory(raw: unknown, source = "directory"): DirectoryFil
   };
   const out: DirectoryFile = {
     subjects: parsed.data.subjects.map((e, i) => ({ kind: "subject", type: e.type, id: e.id, properties: props(e.properties, `subjects[${i}].properties`) })),
-    resources: parsed.data.resources.map((e, i) => ({ kind: "resource", type: e.type, id: e.id, properties: props(e.properties, `resources[${i}].properties`) })),
+    resources: parsed.data.resources.map((e, i) => ({
+      kind: "resource",
+      type: e.type,
+      id: e.id,
+      properties: props(e.properties, `resources[${i}].properties`),
+    })),
     // An action's properties in these files describe its parameters (e.g. soft:
     // {type: boolean}), not values; they are kept, but never merged into a request.
-    actions: parsed.data.actions.map((e, i) => ({ kind: "action", type: ACTION_TYPE, id: e.name, properties: props(e.properties, `actions[${i}].properties`) })),
+    actions: parsed.data.actions.map((e, i) => ({
+      kind: "action",
+      type: ACTION_TYPE,
+      id: e.name,
+      properties: props(e.properties, `actions[${i}].properties`),
+    })),
   };
   for (const list of [out.subjects, out.resources, out.actions]) {
     const seen = new Set<string>();

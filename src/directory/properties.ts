@@ -41,7 +41,9 @@ export function boundedObject(value: unknown, where: string): JsonObject {
     } else if (node !== null && typeof node === "object") {
       for (const [key, item] of Object.entries(node)) {
         if (key.length === 0 || key.length > PROPERTY_LIMITS.maxKeyLength || CONTROL.test(key) || key === "__proto__") {
-          throw new PropertiesError(`${path} has a key that is empty, __proto__, longer than ${PROPERTY_LIMITS.maxKeyLength} characters or has control characters`);
+          throw new PropertiesError(
+            `${path} has a key that is empty, __proto__, longer than ${PROPERTY_LIMITS.maxKeyLength} characters or has control characters`,
+          );
         }
         visit(item, `${path}.${key}`, depth + 1);
       }

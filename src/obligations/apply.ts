@@ -6,7 +6,8 @@ import type { AppliedObligation, LedgerEntry, LedgerPort, ObligationBase, Obliga
 import { VerdictError } from "../errors/index.js";
 import type { ObligationRegistry } from "./registry.js";
 
-export type ObligationOutcome = { ok: true; applied: AppliedObligation[] } | { ok: false; reason: Reason; failed: ObligationBase; onFailure: ObligationFailure };
+export type ObligationOutcome =
+  { ok: true; applied: AppliedObligation[] } | { ok: false; reason: Reason; failed: ObligationBase; onFailure: ObligationFailure };
 
 export interface EnforceContext {
   nowMs: number;
@@ -59,7 +60,12 @@ export async function applyObligations(
     // An expiry that is no real time (a once obligation's expires_at of 1e300) is the
     // policy's error: the stores wrote nothing, and the decision is a deny.
     if (error instanceof VerdictError && error.code === "expiry_invalid" && current) {
-      return { ok: false, reason: reason("policy_error", `The policy asked for an obligation that cannot be kept: ${error.message}.`), failed: current, onFailure: { effect: "deny" } };
+      return {
+        ok: false,
+        reason: reason("policy_error", `The policy asked for an obligation that cannot be kept: ${error.message}.`),
+        failed: current,
+        onFailure: { effect: "deny" },
+      };
     }
     throw error;
   }

@@ -31,13 +31,21 @@ export function createMetrics(): Metrics {
       registers,
     }),
     policyReloads: counter("verdict_policy_reloads_total", "Bundle reload attempts by result (loaded, unchanged, failed).", ["bundle", "result"]),
-    policyReloadFailures: counter("verdict_policy_reload_failures_total", "Bundles that failed to load (the last good one kept serving), by reason.", ["bundle", "reason"]),
+    policyReloadFailures: counter("verdict_policy_reload_failures_total", "Bundles that failed to load (the last good one kept serving), by reason.", [
+      "bundle",
+      "reason",
+    ]),
     policyEvaluationFailures: counter(
       "verdict_policy_evaluation_failures_total",
       "Policy evaluations answered with policy_error, by reason (timeout, memory, error, invalid_output, overloaded).",
       ["bundle", "reason"],
     ),
-    shadowEvaluations: counter("verdict_shadow_evaluations_total", "Shadow (candidate bundle) evaluations by outcome (agree, disagree, error, skipped).", ["outcome"]),
-    shadowRecordFailures: counter("verdict_shadow_record_failures_total", "Shadow disagreements that could not be recorded (database unavailable, too many writes in flight)."),
+    shadowEvaluations: counter("verdict_shadow_evaluations_total", "Shadow (candidate bundle) evaluations by outcome (agree, disagree, error, skipped).", [
+      "outcome",
+    ]),
+    shadowRecordFailures: counter(
+      "verdict_shadow_record_failures_total",
+      "Shadow disagreements that could not be recorded (database unavailable, too many writes in flight).",
+    ),
   };
 }

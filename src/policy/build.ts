@@ -56,7 +56,20 @@ export async function buildBundle({ policyDir, outFile, opa = toolPath("opa") }:
   if (!existsSync(opa)) throw new VerdictError("tool_missing", `${opa} is missing: run npm run tools first`);
   const revision = sourceRevision(policyDir);
   mkdirSync(dirname(outFile), { recursive: true });
-  const args = ["build", "-t", "wasm", ...ENTRYPOINTS.flatMap((e) => ["-e", e]), "--revision", revision, ...TEST_FILE_PATTERNS.flatMap((p) => ["--ignore", p]), "--ignore", ".*", "-o", outFile, "."];
+  const args = [
+    "build",
+    "-t",
+    "wasm",
+    ...ENTRYPOINTS.flatMap((e) => ["-e", e]),
+    "--revision",
+    revision,
+    ...TEST_FILE_PATTERNS.flatMap((p) => ["--ignore", p]),
+    "--ignore",
+    ".*",
+    "-o",
+    outFile,
+    ".",
+  ];
   try {
     await run(opa, args, { cwd: policyDir, maxBuffer: 16 * 1024 * 1024 });
   } catch (error) {

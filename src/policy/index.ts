@@ -3,7 +3,16 @@ export { buildBundle, bundleSources, ENTRYPOINTS, sourceRevision, TEST_FILE_PATT
 export { DECISION_ENTRYPOINT, PolicyEngine, STATE_QUERIES_ENTRYPOINT, type EngineOptions } from "./engine.js";
 export { DEFAULT_BOUNDS, EvaluationError, type EvaluationBounds, type PolicyFailureKind } from "./pool.js";
 export { policyInputs, policyPrincipal, type AuthzenEntities, type AuthzenEntity, type BatchInfo, type PolicyInput, type PolicyPrincipal } from "./input.js";
-export { parseDecision, parseStateQueries, parseWindow, PolicyError, type Effect, type ObligationRequest, type PolicyDecision, type RuleHit } from "./output.js";
+export {
+  parseDecision,
+  parseStateQueries,
+  parseWindow,
+  PolicyError,
+  type Effect,
+  type ObligationRequest,
+  type PolicyDecision,
+  type RuleHit,
+} from "./output.js";
 export { PolicyRuntime, type PolicyRuntimeOptions, type ReloadOutcome } from "./runtime.js";
 export { compareVerdicts, failedVerdict, policyVerdict } from "./shadow.js";
 export { bundleFingerprint, watchBundle, type BundleWatcher, type WatchOptions } from "./watch.js";

@@ -53,9 +53,7 @@ export function parseDecision(raw: unknown, registry: ObligationRegistry = defau
   }
   const reasons = list(value["reasons"] ?? [], "decision.reasons").map((item, i) => parseReason(item, `decision.reasons[${i}]`));
   if (effect !== "allow" && reasons.length === 0) throw new PolicyError(`a ${effect} decision needs at least one reason`);
-  const requiredScopes = list(value["required_scopes"] ?? [], "decision.required_scopes").map((item, i) =>
-    scopeString(item, `decision.required_scopes[${i}]`),
-  );
+  const requiredScopes = list(value["required_scopes"] ?? [], "decision.required_scopes").map((item, i) => scopeString(item, `decision.required_scopes[${i}]`));
   const decision: PolicyDecision = {
     effect,
     reasons,

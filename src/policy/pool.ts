@@ -207,7 +207,8 @@ export class EvaluatorPool {
     clearTimeout(task.timer);
     slot.task = undefined;
     if (reply.ok) task.resolve({ result: reply.result, ...("thenResult" in reply ? { thenResult: reply.thenResult } : {}) });
-    else task.reject(new EvaluationError(reply.memory ? `the evaluation hit the memory bound: ${reply.error}` : reply.error, reply.memory ? "memory" : "error"));
+    else
+      task.reject(new EvaluationError(reply.memory ? `the evaluation hit the memory bound: ${reply.error}` : reply.error, reply.memory ? "memory" : "error"));
     this.pump();
   }
 

@@ -23,7 +23,8 @@ export interface PolicyRuntimeOptions {
   obligations?: ObligationRegistry;
 }
 
-export type ReloadOutcome = { result: "loaded"; revision: string } | { result: "unchanged"; revision: string } | { result: "failed"; reason: ReloadFailure; error: string };
+export type ReloadOutcome =
+  { result: "loaded"; revision: string } | { result: "unchanged"; revision: string } | { result: "failed"; reason: ReloadFailure; error: string };
 
 const DEFAULT_WATCH: WatchOptions = { debounceMs: 150, pollMs: 2_000 };
 
@@ -117,7 +118,10 @@ class ServedBundle {
     }
     metrics.policyRevision.set({ bundle: this.role, revision: engine.revision }, 1);
     metrics.policyReloads.inc({ bundle: this.role, result: "loaded" });
-    log.info({ bundle: this.role, source: this.path, revision: engine.revision, ...(previous ? { previousRevision: previous.revision } : {}) }, previous ? "policy bundle reloaded" : "policy bundle loaded");
+    log.info(
+      { bundle: this.role, source: this.path, revision: engine.revision, ...(previous ? { previousRevision: previous.revision } : {}) },
+      previous ? "policy bundle reloaded" : "policy bundle loaded",
+    );
     return { result: "loaded", revision: engine.revision };
   }
 

@@ -59,7 +59,8 @@ export class CallerRegistry {
 
     if (!peerCertificate) return { ok: false, why: "no verified client certificate" };
     const matches = this.withCertificates.filter((registered) => registered.identity && certificateMatches(peerCertificate, registered.identity));
-    if (matches.length !== 1) return { ok: false, why: matches.length === 0 ? "client certificate not registered for any API" : "client certificate matches several APIs" };
+    if (matches.length !== 1)
+      return { ok: false, why: matches.length === 0 ? "client certificate not registered for any API" : "client certificate matches several APIs" };
     const byCertificate = matches[0] as Registered;
     if (byKey && byKey !== byCertificate) return { ok: false, why: "the key and the client certificate name different APIs" };
     return { ok: true, caller: byCertificate.caller };
@@ -89,4 +90,3 @@ function subjectAltNames(text: string | undefined): { dns: string[]; uri: string
   }
   return out;
 }
-

@@ -14,10 +14,13 @@ const clientCertificate = z
     uri_san: z.string().min(1).optional(),
   })
   .strict()
-  .refine((value) => typeof value !== "object" || value === null || value.subject_cn !== undefined || value.dns_san !== undefined || value.uri_san !== undefined, {
-    message: "client_certificate needs subject_cn, dns_san or uri_san",
-    ...ALWAYS,
-  });
+  .refine(
+    (value) => typeof value !== "object" || value === null || value.subject_cn !== undefined || value.dns_san !== undefined || value.uri_san !== undefined,
+    {
+      message: "client_certificate needs subject_cn, dns_san or uri_san",
+      ...ALWAYS,
+    },
+  );
 
 export type ClientCertificateIdentity = z.output<typeof clientCertificate>;
 
@@ -96,7 +99,8 @@ export function checkServer(value: Record<string, unknown>, check: z.RefinementC
     check.addIssue({
       code: "custom",
       path: ["listen"],
-      message: "listening beyond loopback without tls would send API keys and tokens in clear: configure tls, or set insecure_plaintext: true if a mesh encrypts the hop",
+      message:
+        "listening beyond loopback without tls would send API keys and tokens in clear: configure tls, or set insecure_plaintext: true if a mesh encrypts the hop",
     });
   }
 }

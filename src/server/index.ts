@@ -4,4 +4,13 @@ export { encodeRecord } from "./grpc/audit-service.js";
 export { startGrpcServer, type RunningGrpcServer } from "./grpc/server.js";
 export { serverCredentials } from "./tls.js";
 export { startVerdict, type RunningVerdict, type StartOptions } from "./start.js";
-export { InvalidArgumentError, LIMITS, validateBatchRequest, validateCheckRequest, validateReleaseRequest, type EdgeLimits, type ValidatedBatch, type ValidatedCheck } from "./validate.js";
+export {
+  InvalidArgumentError,
+  LIMITS,
+  validateBatchRequest,
+  validateCheckRequest,
+  validateReleaseRequest,
+  type EdgeLimits,
+  type ValidatedBatch,
+  type ValidatedCheck,
+} from "./validate.js";

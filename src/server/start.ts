@@ -53,12 +53,18 @@ const STATE_READY_WAIT_MS = 5_000;
 /** Insecure options are explicit, and loud: each is logged at start. */
 function warnAboutInsecureSettings(config: Config, log: Logger): void {
   for (const issuer of config.issuers) {
-    if (issuer.allow_typ_jwt) log.warn({ issuer: issuer.issuer }, "[INSECURE CONFIG] allow_typ_jwt: this issuer's tokens need not be typed at+jwt, so ID tokens may pass as access tokens");
+    if (issuer.allow_typ_jwt)
+      log.warn(
+        { issuer: issuer.issuer },
+        "[INSECURE CONFIG] allow_typ_jwt: this issuer's tokens need not be typed at+jwt, so ID tokens may pass as access tokens",
+      );
     if (issuer.jwks_uri?.startsWith("http:")) log.warn({ issuer: issuer.issuer }, "[INSECURE CONFIG] jwks_uri is plain http: keys can be replaced in transit");
-    if (issuer.introspection?.endpoint.startsWith("http:")) log.warn({ issuer: issuer.issuer }, "[INSECURE CONFIG] introspection endpoint is plain http: tokens travel in clear");
+    if (issuer.introspection?.endpoint.startsWith("http:"))
+      log.warn({ issuer: issuer.issuer }, "[INSECURE CONFIG] introspection endpoint is plain http: tokens travel in clear");
   }
   for (const api of config.apis) {
-    if (api.unknown_scopes === "ignore") log.warn({ api: api.name }, "[INSECURE CONFIG] unknown_scopes: ignore: scopes this API does not declare are dropped, not refused");
+    if (api.unknown_scopes === "ignore")
+      log.warn({ api: api.name }, "[INSECURE CONFIG] unknown_scopes: ignore: scopes this API does not declare are dropped, not refused");
   }
   if (config.insecure_plaintext) log.warn({ listen: config.listen }, "[INSECURE CONFIG] insecure_plaintext: serving without TLS beyond loopback");
 }
@@ -117,7 +123,9 @@ export async function startVerdict(config: Config, { log, mongoUri, watchOptions
   });
   const state = openState(database, { timeoutMs: config.state_timeout_ms, log });
   // The AuthZEN directory's collection on the same connection: its indexes are created and its expired entries swept with the others.
-  const directory = config.authzen ? new DirectoryStore(database, { lookupTimeoutMs: config.state_timeout_ms, readTimeoutMs: config.authzen.search.read_timeout_ms }) : undefined;
+  const directory = config.authzen
+    ? new DirectoryStore(database, { lookupTimeoutMs: config.state_timeout_ms, readTimeoutMs: config.authzen.search.read_timeout_ms })
+    : undefined;
   const shadowRecorder = config.shadow_bundle
     ? openDisagreements(database, { timeoutMs: config.state_timeout_ms, retentionDays: config.shadow_retention_days, log, metrics })
     : undefined;

@@ -14,5 +14,9 @@ export function serverCredentials(tls: TlsConfig | undefined): grpc.ServerCreden
     }
   };
   const clientCa = tls.client_ca_file !== undefined ? read(tls.client_ca_file, "client CA") : null;
-  return grpc.ServerCredentials.createSsl(clientCa, [{ cert_chain: read(tls.cert_file, "certificate"), private_key: read(tls.key_file, "key") }], clientCa !== null);
+  return grpc.ServerCredentials.createSsl(
+    clientCa,
+    [{ cert_chain: read(tls.cert_file, "certificate"), private_key: read(tls.key_file, "key") }],
+    clientCa !== null,
+  );
 }

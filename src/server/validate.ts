@@ -1,6 +1,13 @@
 // The edge: a raw CheckRequest becomes a typed, bounded CheckInput here, once.
 // Nothing deeper re-checks or trusts raw protobuf values.
-import { isJsonObject, type BatchItemMessage, type CheckBatchRequestMessage, type CheckRequestMessage, type JsonObject, type ReleaseRequestMessage } from "@verdict/sdk/wire";
+import {
+  isJsonObject,
+  type BatchItemMessage,
+  type CheckBatchRequestMessage,
+  type CheckRequestMessage,
+  type JsonObject,
+  type ReleaseRequestMessage,
+} from "@verdict/sdk/wire";
 import { VerdictError } from "../errors/index.js";
 import type { BatchInput, CheckCommon, CheckInput, CheckItem } from "../decide/index.js";
 

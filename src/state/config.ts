@@ -9,7 +9,10 @@ export const stateSettings = ({ env }: ConfigContext) => ({
     .regex(/^mongodb(\+srv)?:\/\//, "must be a mongodb:// or mongodb+srv:// URI")
     .optional()
     .transform((uri) => uri ?? (env.MONGODB_URI || undefined)),
-  mongodb_database: z.string().regex(/^[A-Za-z0-9_-]{1,63}$/).default("verdict"),
+  mongodb_database: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,63}$/)
+    .default("verdict"),
   /** Deadline of every state call, end to end. */
   state_timeout_ms: z.number().int().min(1).max(60_000).default(50),
 });

@@ -43,15 +43,30 @@ type Calendar = Extract<CounterLocation, { kind: "calendar" }>;
 type Sliding = Extract<CounterLocation, { kind: "sliding" }>;
 
 export class CounterStore extends StateCollection<CounterDoc> implements CounterPort, StateReader {
-  async reserve(key: readonly string[], window: WindowSpec, amount: number, limit: number, { nowMs, decisionId }: { nowMs: number; decisionId: string }): Promise<Reservation> {
+  async reserve(
+    key: readonly string[],
+    window: WindowSpec,
+    amount: number,
+    limit: number,
+    { nowMs, decisionId }: { nowMs: number; decisionId: string },
+  ): Promise<Reservation> {
     if (amount > limit) return { ok: false };
     const at = locate(key, window, nowMs);
-    const reserved = at.kind === "calendar" ? await this.reserveCalendar(at, amount, limit, nowMs, decisionId) : await this.reserveSliding(at, amount, limit, nowMs, decisionId);
+    const reserved =
+      at.kind === "calendar"
+        ? await this.reserveCalendar(at, amount, limit, nowMs, decisionId)
+        : await this.reserveSliding(at, amount, limit, nowMs, decisionId);
     if (!reserved.ok) return reserved;
     return { ok: true, total: reserved.total, ref: { kind: at.kind, id: at.id }, until: at.kind === "calendar" ? at.expiresAt.getTime() : nowMs + at.windowMs };
   }
 
-  private async reserveCalendar(at: Calendar, amount: number, limit: number, nowMs: number, decisionId: string): Promise<{ ok: true; total: number } | { ok: false }> {
+  private async reserveCalendar(
+    at: Calendar,
+    amount: number,
+    limit: number,
+    nowMs: number,
+    decisionId: string,
+  ): Promise<{ ok: true; total: number } | { ok: false }> {
     const expiresAt = checkedExpiry("reserve", at.expiresAt, nowMs);
     const late = () => this.unreserve(at, amount, decisionId);
     for (const upsert of [true, false]) {
@@ -90,7 +105,13 @@ export class CounterStore extends StateCollection<CounterDoc> implements Counter
    * concurrent prune or release cannot subtract the same entries twice) and it is
    * tried again.
    */
-  private async reserveSliding(at: Sliding, amount: number, limit: number, nowMs: number, decisionId: string): Promise<{ ok: true; total: number } | { ok: false }> {
+  private async reserveSliding(
+    at: Sliding,
+    amount: number,
+    limit: number,
+    nowMs: number,
+    decisionId: string,
+  ): Promise<{ ok: true; total: number } | { ok: false }> {
     const entry: SlidingEntry = { t: nowMs, a: amount, d: decisionId };
     const expiresAt = checkedExpiry("reserve (sliding)", new Date(nowMs + at.windowMs), nowMs);
     const attempt = async (upsert: boolean): Promise<{ ok: true; total: number } | { ok: false }> => {

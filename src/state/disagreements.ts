@@ -80,7 +80,9 @@ export class DisagreementStore implements DisagreementRecorder {
     const filter: Record<string, unknown> = { expiresAt: { $gt: now } };
     if (since) filter["at"] = { $gte: since };
     if (shadowRevision !== undefined) filter["shadow.revision"] = shadowRevision;
-    const docs = await this.calls.call("list shadow disagreements", (deadline) => this.collection.find(filter, deadline).sort({ at: -1 }).limit(limit).toArray());
+    const docs = await this.calls.call("list shadow disagreements", (deadline) =>
+      this.collection.find(filter, deadline).sort({ at: -1 }).limit(limit).toArray(),
+    );
     return docs.map(({ _id, expiresAt: _expiresAt, ...rest }) => ({ decisionId: _id, ...rest }));
   }
 

@@ -9,7 +9,10 @@ export const MAX_EXPIRY_MS = 400 * 86_400_000;
 /** An expiry that is not a real time, or lies absurdly far from now; never written. */
 export class InvalidExpiryError extends VerdictError {
   constructor(what: string, expiresAt: Date) {
-    super("expiry_invalid", `${what}: expiry ${Number.isFinite(expiresAt.getTime()) ? expiresAt.toISOString() : "(not a valid time)"} is not within ${MAX_EXPIRY_MS / 86_400_000} days of now`);
+    super(
+      "expiry_invalid",
+      `${what}: expiry ${Number.isFinite(expiresAt.getTime()) ? expiresAt.toISOString() : "(not a valid time)"} is not within ${MAX_EXPIRY_MS / 86_400_000} days of now`,
+    );
   }
 }
 

@@ -47,7 +47,9 @@ export class LedgerStore extends StateCollection<LedgerDoc> implements LedgerPor
 
   async claim(decisionId: string, index: number): Promise<boolean> {
     const field = `entries.${index}.undone`;
-    const claimed = await this.calls.call("claim release", (deadline) => this.collection.updateOne({ _id: decisionId, [field]: false }, { $set: { [field]: true } }, deadline));
+    const claimed = await this.calls.call("claim release", (deadline) =>
+      this.collection.updateOne({ _id: decisionId, [field]: false }, { $set: { [field]: true } }, deadline),
+    );
     return claimed.modifiedCount === 1;
   }
 }

@@ -34,7 +34,12 @@ export class OnceStore extends StateCollection<OnceDoc> implements OncePort {
     }
     const previous = await this.calls.call(
       "consume once (expired entry)",
-      (deadline) => this.collection.findOneAndUpdate({ _id: id, expiresAt: { $lte: now } }, { $set: { expiresAt, d: decisionId } }, { returnDocument: "before", ...deadline }),
+      (deadline) =>
+        this.collection.findOneAndUpdate(
+          { _id: id, expiresAt: { $lte: now } },
+          { $set: { expiresAt, d: decisionId } },
+          { returnDocument: "before", ...deadline },
+        ),
       late,
     );
     return previous !== null;

@@ -19,7 +19,10 @@ const introspection = (ctx: ConfigContext) =>
       cache_max_seconds: seconds(300, 3_600),
     })
     .strict()
-    .transform(({ client_secret_file, ...rest }, check) => ({ ...rest, client_secret: readSecret(client_secret_file, (message) => check.addIssue({ code: "custom", message, path: ["client_secret_file"] })) }));
+    .transform(({ client_secret_file, ...rest }, check) => ({
+      ...rest,
+      client_secret: readSecret(client_secret_file, (message) => check.addIssue({ code: "custom", message, path: ["client_secret_file"] })),
+    }));
 
 function readSecret(path: string, problem: (message: string) => void): string {
   let secret: string;
@@ -53,10 +56,14 @@ export const issuerSchema = (ctx: ConfigContext) =>
       jwks_timeout_ms: z.number().int().min(50).max(30_000).default(3_000),
     })
     .strict()
-    .refine((value) => typeof value !== "object" || value === null || [value.jwks_uri, value.jwks_file, value.introspection].filter((v) => v !== undefined).length === 1, {
-      message: "each issuer needs exactly one of jwks_uri, jwks_file or introspection",
-      ...ALWAYS,
-    });
+    .refine(
+      (value) =>
+        typeof value !== "object" || value === null || [value.jwks_uri, value.jwks_file, value.introspection].filter((v) => v !== undefined).length === 1,
+      {
+        message: "each issuer needs exactly one of jwks_uri, jwks_file or introspection",
+        ...ALWAYS,
+      },
+    );
 
 export type IssuerConfig = z.output<ReturnType<typeof issuerSchema>>;
 
@@ -67,7 +74,12 @@ export const tokenSettings = (ctx: ConfigContext) => ({
   clock_skew_seconds: z.number().int().min(0).max(60).default(60),
   max_token_bytes: z.number().int().min(512).max(65_536).default(8192),
   /** A token whose exp is further than this from now (or from its iat) is refused: no key outlives a sane token. */
-  max_token_lifetime_seconds: z.number().int().min(60).max(30 * 86_400).default(86_400),
+  max_token_lifetime_seconds: z
+    .number()
+    .int()
+    .min(60)
+    .max(30 * 86_400)
+    .default(86_400),
   token_cache_entries: z.number().int().min(0).max(1_000_000).default(10_000),
   dpop_max_age_seconds: z.number().int().min(1).max(3_600).default(120),
 });

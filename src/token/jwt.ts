@@ -42,7 +42,8 @@ export function parseJwt(token: string, maxBytes: number): ParsedJwt {
   }
   if (header["enc"] !== undefined) throw new TokenError("token_encrypted");
   for (const name of KEY_BEARING_HEADERS) {
-    if (header[name] !== undefined) throw new TokenError("header_not_allowed", `The token's ${name} header is not accepted: keys come only from the issuer's JWKS.`);
+    if (header[name] !== undefined)
+      throw new TokenError("header_not_allowed", `The token's ${name} header is not accepted: keys come only from the issuer's JWKS.`);
   }
   // Verdict implements no JWS extensions, so any crit (RFC 7515 §4.1.11) is refused.
   if (header["crit"] !== undefined) throw new TokenError("header_not_allowed", "The token's crit header names extensions Verdict does not understand.");

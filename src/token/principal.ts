@@ -87,7 +87,8 @@ function confirmation(cnf: unknown): string | undefined {
   if (typeof cnf !== "object" || cnf === null || Array.isArray(cnf)) throw new TokenError("claim_type_invalid", "The cnf claim must be an object.");
   const jkt = (cnf as Record<string, unknown>)["jkt"];
   if (jkt === undefined) return undefined;
-  if (typeof jkt !== "string" || !/^[A-Za-z0-9_-]{43}$/.test(jkt)) throw new TokenError("claim_type_invalid", "cnf.jkt must be a base64url SHA-256 thumbprint.");
+  if (typeof jkt !== "string" || !/^[A-Za-z0-9_-]{43}$/.test(jkt))
+    throw new TokenError("claim_type_invalid", "cnf.jkt must be a base64url SHA-256 thumbprint.");
   return jkt;
 }
 

@@ -17,7 +17,11 @@ export interface ReplayGuard {
  * it sees a replay, but does not use the proof up. Errors of the guard (its store
  * unreachable) are the caller's to handle.
  */
-export async function useProofOnce(proof: VerifiedProof, guard: ReplayGuard, { nowMs, decisionId, dryRun }: { nowMs: number; decisionId: string; dryRun: boolean }): Promise<void> {
+export async function useProofOnce(
+  proof: VerifiedProof,
+  guard: ReplayGuard,
+  { nowMs, decisionId, dryRun }: { nowMs: number; decisionId: string; dryRun: boolean },
+): Promise<void> {
   const id = `dpop/${proof.jkt}/${sha256Hex(proof.jti)}`;
   const now = new Date(nowMs);
   const first = dryRun ? !(await guard.isConsumed(id, now)) : await guard.consume(id, new Date(proof.rememberUntil * 1000), now, decisionId);

@@ -68,7 +68,9 @@ describe("verdict serve on SIGTERM", () => {
   it("stops taking calls, answers those in flight, and writes every record before it exits", async () => {
     const env = envFor(home);
     const server = await serve(["--config", config], env);
-    const token = (await verdict(["dev-token", "--sub", "sigterm-user", "--client-id", "agent-9", "--scope", "invoices:read", "--aud", "https://billing.example"], env)).stdout.trim();
+    const token = (
+      await verdict(["dev-token", "--sub", "sigterm-user", "--client-id", "agent-9", "--scope", "invoices:read", "--aud", "https://billing.example"], env)
+    ).stdout.trim();
     const client = new TestClient(server.address, apiKey);
     const mongo = await connectTestClient();
     try {
@@ -119,8 +121,11 @@ describe("verdict audit query next to npm start (serve --profile dev)", () => {
   it("reads the running dev server's local database, then opens it itself once the server has stopped", async () => {
     server = await serve(["--profile", "dev", "--listen", "127.0.0.1:0"], env);
     expect(existsSync(join(home, "local-mongo.json"))).toBe(true);
-    const reader = (await verdict(["dev-token", "--sub", "alice", "--client-id", "agent-1", "--client-type", "ai-agent", "--scope", "invoices:read"], env)).stdout.trim();
-    const ask = (action: string) => verdict(["check", "--addr", server?.address as string, "--token", reader, "--action", action, "--resource", "invoice/inv-42"], env);
+    const reader = (
+      await verdict(["dev-token", "--sub", "alice", "--client-id", "agent-1", "--client-type", "ai-agent", "--scope", "invoices:read"], env)
+    ).stdout.trim();
+    const ask = (action: string) =>
+      verdict(["check", "--addr", server?.address as string, "--token", reader, "--action", action, "--resource", "invoice/inv-42"], env);
     const allow = JSON.parse((await ask("invoices:read")).stdout) as { decision_id: string };
     const deny = JSON.parse((await ask("invoices:dispute")).stdout) as { decision_id: string };
 
@@ -129,7 +134,11 @@ describe("verdict audit query next to npm start (serve --profile dev)", () => {
       async () => {
         const run = await verdict(["audit", "query", "--sub", "alice", "--json"], env);
         expect(run.code, run.stderr).toBe(0);
-        lines = run.stdout.trim().split("\n").filter(Boolean).map((line) => JSON.parse(line));
+        lines = run.stdout
+          .trim()
+          .split("\n")
+          .filter(Boolean)
+          .map((line) => JSON.parse(line));
         expect(lines).toHaveLength(2);
       },
       { timeout: 20_000, interval: 500 },
@@ -138,7 +147,12 @@ describe("verdict audit query next to npm start (serve --profile dev)", () => {
     expect(lines.map((l) => l.client_type)).toEqual(["ai-agent", "ai-agent"]);
 
     const denied = await verdict(["audit", "query", "--decision", "DENY", "--reason", "insufficient_scope", "--since", "1h", "--json"], env);
-    expect(denied.stdout.trim().split("\n").map((line) => JSON.parse(line).decision_id)).toEqual([deny.decision_id]);
+    expect(
+      denied.stdout
+        .trim()
+        .split("\n")
+        .map((line) => JSON.parse(line).decision_id),
+    ).toEqual([deny.decision_id]);
 
     const table = await verdict(["audit", "query", "--agent", "agent-1"], env);
     expect(table.code).toBe(0);
@@ -154,7 +168,12 @@ describe("verdict audit query next to npm start (serve --profile dev)", () => {
     // No server runs now: the command starts local-mongo on the same data directory itself.
     const after = await verdict(["audit", "query", "--sub", "alice", "--json"], env);
     expect(after.code, after.stderr).toBe(0);
-    expect(after.stdout.trim().split("\n").map((line) => JSON.parse(line).decision_id)).toEqual([deny.decision_id, allow.decision_id]);
+    expect(
+      after.stdout
+        .trim()
+        .split("\n")
+        .map((line) => JSON.parse(line).decision_id),
+    ).toEqual([deny.decision_id, allow.decision_id]);
   });
 
   it("explains a filter it cannot read and exits 2", async () => {

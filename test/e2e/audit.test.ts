@@ -62,7 +62,10 @@ const recordOf = async (response: CheckResponseMessage, as: AuditTestClient = au
 describe("every decision is a record", () => {
   it("records each item of a CheckBatch as its own decision", async () => {
     const token = await t.issuer.token({ sub: "bea", scope: "invoices:read" });
-    const batch = await invoices.checkBatch({ token, items: [{ action: "invoices:read" }, { action: "invoices:dispute" }, { action: "bad action" }, { action: "invoices:read" }] });
+    const batch = await invoices.checkBatch({
+      token,
+      items: [{ action: "invoices:read" }, { action: "invoices:dispute" }, { action: "bad action" }, { action: "invoices:read" }],
+    });
     if (!batch.ok) throw new Error(batch.details);
     const decided = batch.response.results.flatMap((r) => (r.response ? [r.response] : []));
     expect(decided).toHaveLength(3); // the malformed item was not decided, so it has no record
@@ -114,8 +117,16 @@ describe("every decision is a record", () => {
     const forged = `${reader.slice(0, reader.lastIndexOf(".") + 1)}${"A".repeat(86)}`;
     const invalid = await invoices.check({ token: forged, action: "invoices:read" });
 
-    expect(await recordOf(deny)).toMatchObject({ decision: "DENY", reasons: [{ code: "insufficient_scope" }], challenge: { error: "insufficient_scope", scopes: ["invoices:write"] } });
-    expect(await recordOf(stepUp)).toMatchObject({ decision: "STEP_UP", reasons: [{ code: "step_up_required" }], challenge: { error: "insufficient_user_authentication", acr_values: ["mfa"] } });
+    expect(await recordOf(deny)).toMatchObject({
+      decision: "DENY",
+      reasons: [{ code: "insufficient_scope" }],
+      challenge: { error: "insufficient_scope", scopes: ["invoices:write"] },
+    });
+    expect(await recordOf(stepUp)).toMatchObject({
+      decision: "STEP_UP",
+      reasons: [{ code: "step_up_required" }],
+      challenge: { error: "insufficient_user_authentication", acr_values: ["mfa"] },
+    });
     const record = await recordOf(invalid);
     expect(record).toMatchObject({ decision: "DENY", reasons: [{ code: "signature_invalid" }], subject: "", client_id: "", token_id: "" });
     expect(record.token_sha256).toMatch(/^[0-9a-f]{64}$/);
@@ -126,7 +137,16 @@ describe("every decision is a record", () => {
     const first = await invoices.check({ token, action: "payments:transfer", resource: { type: "account", id: "acc-1" }, context: { amount: 400 } });
     const second = await invoices.check({ token, action: "payments:transfer", resource: { type: "account", id: "acc-1" }, context: { amount: 400 } });
     const third = await invoices.check({ token, action: "payments:transfer", resource: { type: "account", id: "acc-1" }, context: { amount: 400 } });
-    expect((await recordOf(first)).obligations).toEqual([{ type: "reserve", key: `payments%3Atransfer/daily_per_user/${encodeURIComponent(t.issuer.issuer)}/payer-1`, amount: 400, limit: 1000, window: "day", total: 400 }]);
+    expect((await recordOf(first)).obligations).toEqual([
+      {
+        type: "reserve",
+        key: `payments%3Atransfer/daily_per_user/${encodeURIComponent(t.issuer.issuer)}/payer-1`,
+        amount: 400,
+        limit: 1000,
+        window: "day",
+        total: 400,
+      },
+    ]);
     expect((await recordOf(second)).obligations[0]).toMatchObject({ amount: 400, total: 800 });
     expect(await recordOf(third)).toMatchObject({ decision: "DENY", reasons: [{ code: "limit_exceeded" }], obligations: [] });
   });
@@ -155,7 +175,12 @@ describe("every decision is a record", () => {
     const record = await recordOf(response);
     expect(record.context).toEqual({ amount: 5, card_number: "[masked]", note: "[masked]", $where: "x", "payee.iban": "DE89" });
     expect(record.resource?.attributes).toEqual({ owner: { email: "[masked]" } });
-    const raw = JSON.stringify(await mongo.db(t.database).collection("decisions").findOne({ _id: response.decision_id as never }));
+    const raw = JSON.stringify(
+      await mongo
+        .db(t.database)
+        .collection("decisions")
+        .findOne({ _id: response.decision_id as never }),
+    );
     for (const secret of ["4111 1111 1111 1111", "5555-5555-5555-4444", "owner@example.com", '"pw"']) expect(raw).not.toContain(secret);
     expect(raw).toContain('"%24where"');
     expect(raw).toContain('"payee%2Eiban"');
@@ -178,7 +203,11 @@ describe("AuditService.Query", () => {
   });
 
   it("refuses another API's records without a grant", async () => {
-    expect(await audit.invoices.call({ api: "billing" })).toMatchObject({ ok: false, code: grpc.status.PERMISSION_DENIED, details: expect.stringMatching(/audit.query_grants/) });
+    expect(await audit.invoices.call({ api: "billing" })).toMatchObject({
+      ok: false,
+      code: grpc.status.PERMISSION_DENIED,
+      details: expect.stringMatching(/audit.query_grants/),
+    });
   });
 
   it("shows every API's records to an API granted *, and filters by API", async () => {
@@ -226,7 +255,11 @@ describe("AuditService.Query", () => {
     const anonymous = new AuditTestClient(t.address, null);
     expect(await anonymous.call({})).toMatchObject({ ok: false, code: grpc.status.UNAUTHENTICATED });
     anonymous.close();
-    expect(await audit.invoices.call({ since: "yesterday" })).toMatchObject({ ok: false, code: grpc.status.INVALID_ARGUMENT, details: expect.stringMatching(/since must be/) });
+    expect(await audit.invoices.call({ since: "yesterday" })).toMatchObject({
+      ok: false,
+      code: grpc.status.INVALID_ARGUMENT,
+      details: expect.stringMatching(/since must be/),
+    });
     expect(await audit.invoices.call({ decision: "MAYBE" })).toMatchObject({ ok: false, code: grpc.status.INVALID_ARGUMENT });
   });
 });

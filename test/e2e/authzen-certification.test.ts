@@ -67,7 +67,11 @@ describe("c-1-4 the fixture's eight fixed decisions", () => {
     ["3 bob read record-1", { subject: user("bob"), action: act("read"), resource: record("record-1") }, true],
     ["4 bob write record-1", { subject: user("bob"), action: act("write"), resource: record("record-1") }, false],
     ["5 alice write an archived record-2", { subject: user("alice"), action: act("write"), resource: record("record-2", { status: "archived" }) }, false],
-    ["6 an admin writes an archived record-2", { subject: user("bob", { role: "admin" }), action: act("write"), resource: record("record-2", { status: "archived" }) }, true],
+    [
+      "6 an admin writes an archived record-2",
+      { subject: user("bob", { role: "admin" }), action: act("write"), resource: record("record-2", { status: "archived" }) },
+      true,
+    ],
     ["7 alice soft-deletes record-1", { subject: user("alice"), action: act("delete", { soft: true }), resource: record("record-1") }, true],
     ["8 alice hard-deletes record-1", { subject: user("alice"), action: act("delete", { soft: false }), resource: record("record-1") }, false],
   ];
@@ -108,7 +112,10 @@ describe("the fixture README's decision table (stored values, no properties sent
     const got: string[] = [];
     const want: string[] = [];
     for (const [who, name, props, onRecord1, onRecord2] of table) {
-      for (const [id, expected] of [["record-1", onRecord1], ["record-2", onRecord2]] as const) {
+      for (const [id, expected] of [
+        ["record-1", onRecord1],
+        ["record-2", onRecord2],
+      ] as const) {
         const answer = await evaluation({ subject: user(who), action: act(name, props), resource: record(id) });
         got.push(`${who} ${name} ${JSON.stringify(props ?? {})} ${id} ${decisionOf(answer)}`);
         want.push(`${who} ${name} ${JSON.stringify(props ?? {})} ${id} ${expected}`);
@@ -132,7 +139,12 @@ describe("the fixture README's decision table (stored values, no properties sent
 
 describe("Basic certification (c-2)", () => {
   it("c-2-2-3 accepts an optional context and the decision does not change", async () => {
-    const answer = await evaluation({ subject: user("alice"), action: act("read"), resource: record("record-1"), context: { time: "2025-06-27T18:03-07:00", ip: "192.168.1.1" } });
+    const answer = await evaluation({
+      subject: user("alice"),
+      action: act("read"),
+      resource: record("record-1"),
+      context: { time: "2025-06-27T18:03-07:00", ip: "192.168.1.1" },
+    });
     expect(decisionOf(answer)).toBe(true);
   });
 
@@ -216,7 +228,11 @@ describe("Basic certification (c-2)", () => {
 
 describe("Batch certification (c-3)", () => {
   it("c-3-2-1 answers an evaluations array, one boolean decision per item", async () => {
-    const answer = await evaluations({ subject: user("alice"), action: act("read"), evaluations: [{ resource: record("record-1") }, { resource: record("record-2") }] });
+    const answer = await evaluations({
+      subject: user("alice"),
+      action: act("read"),
+      evaluations: [{ resource: record("record-1") }, { resource: record("record-2") }],
+    });
     expect(decisionsOf(answer, 2)[0]).toBe(true);
   });
 
@@ -312,11 +328,20 @@ describe("Batch certification (c-3)", () => {
   });
 
   it("answers 400 to an evaluations_semantic the spec does not define", async () => {
-    const answer = await evaluations({ subject: user("alice"), action: act("read"), options: { evaluations_semantic: "majority" }, evaluations: [{ resource: record("record-1") }] });
+    const answer = await evaluations({
+      subject: user("alice"),
+      action: act("read"),
+      options: { evaluations_semantic: "majority" },
+      evaluations: [{ resource: record("record-1") }],
+    });
     expect(answer.status).toBe(400);
   });
 
-  const three = { subject: user("bob"), resource: record("record-1"), evaluations: [{ action: act("read") }, { action: act("write") }, { action: act("read") }] };
+  const three = {
+    subject: user("bob"),
+    resource: record("record-1"),
+    evaluations: [{ action: act("read") }, { action: act("write") }, { action: act("read") }],
+  };
 
   it("deny_on_first_deny stops at the first false (like &&)", async () => {
     const answer = await evaluations({ ...three, options: { evaluations_semantic: "deny_on_first_deny" } });
@@ -324,12 +349,20 @@ describe("Batch certification (c-3)", () => {
   });
 
   it("permit_on_first_permit stops at the first true (like ||)", async () => {
-    const answer = await evaluations({ ...three, evaluations: [{ action: act("write") }, { action: act("read") }, { action: act("write") }], options: { evaluations_semantic: "permit_on_first_permit" } });
+    const answer = await evaluations({
+      ...three,
+      evaluations: [{ action: act("write") }, { action: act("read") }, { action: act("write") }],
+      options: { evaluations_semantic: "permit_on_first_permit" },
+    });
     expect(decisionsOf(answer, 2)).toEqual([false, true]);
   });
 
   it("a short circuit counts an invalid item as a denial", async () => {
-    const answer = await evaluations({ ...three, evaluations: [{ action: act("read") }, { action: {} }, { action: act("read") }], options: { evaluations_semantic: "deny_on_first_deny" } });
+    const answer = await evaluations({
+      ...three,
+      evaluations: [{ action: act("read") }, { action: {} }, { action: act("read") }],
+      options: { evaluations_semantic: "deny_on_first_deny" },
+    });
     expect(decisionsOf(answer, 2)).toEqual([true, false]);
   });
 
@@ -346,7 +379,12 @@ describe("Search certification (c-4)", () => {
   });
 
   it("c-4-2-2 subject search with a context gives the same results", async () => {
-    const answer = await searchFor("subject", { subject: { type: "user" }, action: act("read"), resource: record("record-1"), context: { time: "2025-06-27T18:03-07:00", ip: "192.168.1.1" } });
+    const answer = await searchFor("subject", {
+      subject: { type: "user" },
+      action: act("read"),
+      resource: record("record-1"),
+      context: { time: "2025-06-27T18:03-07:00", ip: "192.168.1.1" },
+    });
     expect(resultsOf(answer, "user")).toEqual(["alice", "bob"]);
   });
 
@@ -366,7 +404,12 @@ describe("Search certification (c-4)", () => {
   });
 
   it("c-4-3-2 resource search with a context gives the same results", async () => {
-    const answer = await searchFor("resource", { subject: user("alice"), action: act("read"), resource: { type: "record" }, context: { time: "2025-06-27T18:03-07:00", ip: "192.168.1.1" } });
+    const answer = await searchFor("resource", {
+      subject: user("alice"),
+      action: act("read"),
+      resource: { type: "record" },
+      context: { time: "2025-06-27T18:03-07:00", ip: "192.168.1.1" },
+    });
     expect(resultsOf(answer, "record")).toEqual(["record-1", "record-2"]);
   });
 
@@ -386,7 +429,11 @@ describe("Search certification (c-4)", () => {
   });
 
   it("c-4-4-2 action search with a context gives the same results", async () => {
-    const answer = await searchFor("action", { subject: user("alice"), resource: record("record-1"), context: { time: "2025-06-27T18:03-07:00", ip: "192.168.1.1" } });
+    const answer = await searchFor("action", {
+      subject: user("alice"),
+      resource: record("record-1"),
+      context: { time: "2025-06-27T18:03-07:00", ip: "192.168.1.1" },
+    });
     expect(resultsOf(answer)).toEqual(["read", "write"]);
   });
 
@@ -436,9 +483,13 @@ describe("Search certification (c-4)", () => {
   });
 
   it("c-4-6-2 an unknown type gets empty results, not a 400", async () => {
-    expect(resultsOf(await searchFor("subject", { subject: { type: "spaceship" }, action: act("read"), resource: record("record-1") }), "spaceship")).toEqual([]);
+    expect(resultsOf(await searchFor("subject", { subject: { type: "spaceship" }, action: act("read"), resource: record("record-1") }), "spaceship")).toEqual(
+      [],
+    );
     expect(resultsOf(await searchFor("resource", { subject: user("alice"), action: act("read"), resource: { type: "spaceship" } }), "spaceship")).toEqual([]);
-    expect(resultsOf(await searchFor("resource", { subject: user("alice"), action: act("read"), resource: { type: "not a type!" } }), "not a type!")).toEqual([]);
+    expect(resultsOf(await searchFor("resource", { subject: user("alice"), action: act("read"), resource: { type: "not a type!" } }), "not a type!")).toEqual(
+      [],
+    );
     expect(resultsOf(await searchFor("action", { subject: { type: "spaceship", id: "alice" }, resource: record("record-1") }))).toEqual([]);
   });
 
@@ -482,7 +533,11 @@ describe("Discovery certification (c-6)", () => {
     expect((answer.json as Record<string, unknown>)["policy_decision_point"]).toBe(v.url.replace("127.0.0.1", "localhost"));
     // Each advertised endpoint answers there.
     const endpoint = new URL((answer.json as Record<string, string>)["access_evaluation_endpoint"] as string);
-    const decision = await new AuthzenClient(endpoint.origin, { ca: v.ca.certPem, apiKey: v.t.apiKey }).post(endpoint.pathname, { subject: user("alice"), action: act("read"), resource: record("record-1") });
+    const decision = await new AuthzenClient(endpoint.origin, { ca: v.ca.certPem, apiKey: v.t.apiKey }).post(endpoint.pathname, {
+      subject: user("alice"),
+      action: act("read"),
+      resource: record("record-1"),
+    });
     expect(decision.json).toEqual({ decision: true });
   });
 });

@@ -13,7 +13,11 @@ import { mongoUri, uniqueDatabaseName } from "../support/mongo.js";
 const home = mkdtempSync(join(tmpdir(), "verdict-authzen-home-"));
 const example = mkdtempSync(join(tmpdir(), "verdict-authzen-example-"));
 const env = { VERDICT_HOME: home, MONGODB_URI: mongoUri(), VERDICT_LOG_LEVEL: "info" };
-const config = JSON.parse(readFileSync(join(CERTIFICATION_DIR, "verdict.json"), "utf8")) as { authzen: { dev_api_key: string; listen: string }; listen: string; mongodb_database: string };
+const config = JSON.parse(readFileSync(join(CERTIFICATION_DIR, "verdict.json"), "utf8")) as {
+  authzen: { dev_api_key: string; listen: string };
+  listen: string;
+  mongodb_database: string;
+};
 const key = config.authzen.dev_api_key;
 const alice = { subject: { type: "user", id: "alice" }, action: { name: "read" }, resource: { type: "record", id: "record-1" } };
 
@@ -23,7 +27,15 @@ beforeAll(async () => {
   cpSync(CERTIFICATION_DIR, example, { recursive: true, filter: (path) => !path.includes(`${join(CERTIFICATION_DIR, "build")}`) });
   cpSync(await exampleBundle(CERTIFICATION_DIR), join(example, "build", "bundle.tar.gz"));
   // The example as shipped, but on ports the shared test machine has free and a database of its own.
-  writeFileSync(join(example, "verdict.json"), JSON.stringify({ ...config, listen: "127.0.0.1:0", mongodb_database: uniqueDatabaseName("authzen_cli"), authzen: { ...config.authzen, listen: "127.0.0.1:0" } }));
+  writeFileSync(
+    join(example, "verdict.json"),
+    JSON.stringify({
+      ...config,
+      listen: "127.0.0.1:0",
+      mongodb_database: uniqueDatabaseName("authzen_cli"),
+      authzen: { ...config.authzen, listen: "127.0.0.1:0" },
+    }),
+  );
 });
 afterAll(async () => {
   if (serving) await stopProcess(serving.child);
@@ -46,7 +58,11 @@ describe("verdict serve --config examples/authzen-certification/verdict.json", (
     const pdp = new AuthzenClient(authzenUrl(log), { ca: firstCert, apiKey: key });
     expect((await pdp.post("/access/v1/evaluation", alice)).json).toEqual({ decision: true });
     // bob's stored role comes from the dataset: S4 needs it.
-    const s4 = await pdp.post("/access/v1/search/subject", { subject: { type: "user" }, action: { name: "write" }, resource: { type: "record", id: "record-2", properties: { status: "archived" } } });
+    const s4 = await pdp.post("/access/v1/search/subject", {
+      subject: { type: "user" },
+      action: { name: "write" },
+      resource: { type: "record", id: "record-2", properties: { status: "archived" } },
+    });
     expect(s4.json.results).toEqual([{ type: "user", id: "bob" }]);
   });
 
@@ -73,7 +89,15 @@ describe("verdict serve --config examples/authzen-certification/verdict.json", (
 describe("verdict directory load", () => {
   it("refuses a file that does not fit, saying why, and writes nothing", async () => {
     const file = join(example, "bad.json");
-    writeFileSync(file, JSON.stringify({ subjects: [{ type: "user", id: "dave" }, { type: "user", id: "dave" }] }));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        subjects: [
+          { type: "user", id: "dave" },
+          { type: "user", id: "dave" },
+        ],
+      }),
+    );
     const run = await runVerdict(["directory", "load", file, "--config", join(example, "verdict.json")], env);
     expect(run.code).toBe(1);
     expect(run.stderr).toContain("subject user/dave is listed twice");
@@ -90,7 +114,14 @@ describe("verdict directory load", () => {
 describe("an AuthZEN listener without TLS", () => {
   it("is refused at start unless insecure_plaintext says so", async () => {
     const plain = join(example, "plain.json");
-    writeFileSync(plain, JSON.stringify({ ...config, listen: "127.0.0.1:0", authzen: { apis: [{ name: "certification-harness", trust_asserted_subjects: true }], listen: "127.0.0.1:0" } }));
+    writeFileSync(
+      plain,
+      JSON.stringify({
+        ...config,
+        listen: "127.0.0.1:0",
+        authzen: { apis: [{ name: "certification-harness", trust_asserted_subjects: true }], listen: "127.0.0.1:0" },
+      }),
+    );
     const run = await runVerdict(["serve", "--config", plain], env);
     expect(run.code).toBe(1);
     expect(run.stderr).toContain("plain HTTP needs insecure_plaintext: true");

@@ -97,7 +97,10 @@ describe("a forwarded access token", () => {
   it("carries acr_values and max_age for a step-up", async () => {
     const token = await v.t.issuer.token({ sub: "closer", scope: "accounts:write", acr: "mfa" });
     const answer = await evaluation(token, "closer", "accounts:close");
-    expect(answer.json).toMatchObject({ decision: false, context: { effect: "step_up", challenge: "insufficient_user_authentication", acr_values: "phr", max_age: 300 } });
+    expect(answer.json).toMatchObject({
+      decision: false,
+      context: { effect: "step_up", challenge: "insufficient_user_authentication", acr_values: "phr", max_age: 300 },
+    });
   });
 
   it("names the missing scope for an insufficient_scope denial", async () => {
@@ -119,13 +122,22 @@ describe("a forwarded access token", () => {
   });
 
   it("must be a string", async () => {
-    const answer = await pep.post("/access/v1/evaluation", { subject: { type: "user", id: "a" }, action: { name: "invoices:read" }, resource: { type: "invoice", id: "i" }, context: { access_token: 42 } });
+    const answer = await pep.post("/access/v1/evaluation", {
+      subject: { type: "user", id: "a" },
+      action: { name: "invoices:read" },
+      resource: { type: "invoice", id: "i" },
+      context: { access_token: 42 },
+    });
     expect([answer.status, answer.json.error]).toEqual([400, "invalid_request"]);
   });
 
   it("can travel in subject.properties when the configuration says so, and must be for the calling API", async () => {
     const ask = (token: string) =>
-      gateway.post("/access/v1/evaluation", { subject: { type: "user", id: "gw-user", properties: { token } }, action: { name: "invoices:read" }, resource: { type: "invoice", id: "i" } });
+      gateway.post("/access/v1/evaluation", {
+        subject: { type: "user", id: "gw-user", properties: { token } },
+        action: { name: "invoices:read" },
+        resource: { type: "invoice", id: "i" },
+      });
     const forGateway = await v.t.issuer.token({ sub: "gw-user", scope: "invoices:read", aud: "https://gateway.example" });
     expect((await ask(forGateway)).json).toEqual({ decision: true });
     const forInvoices = await v.t.issuer.token({ sub: "gw-user", scope: "invoices:read" });
@@ -133,14 +145,22 @@ describe("a forwarded access token", () => {
   });
 
   it("is never taken over by an asserted subject when it fails, even for an API that may assert subjects", async () => {
-    const answer = await gateway.post("/access/v1/evaluation", { subject: { type: "user", id: "gw-user", properties: { token: "not-a-jwt" } }, action: { name: "invoices:read" }, resource: { type: "invoice", id: "i" } });
+    const answer = await gateway.post("/access/v1/evaluation", {
+      subject: { type: "user", id: "gw-user", properties: { token: "not-a-jwt" } },
+      action: { name: "invoices:read" },
+      resource: { type: "invoice", id: "i" },
+    });
     expect(answer.json).toMatchObject({ decision: false, context: { reasons: [{ code: "token_malformed" }] } });
   });
 });
 
 describe("without a token", () => {
   it("an API that does not vouch for subjects gets token_missing, as Check would", async () => {
-    const answer = await pep.post("/access/v1/evaluation", { subject: { type: "user", id: "alice" }, action: { name: "invoices:read" }, resource: { type: "invoice", id: "i" } });
+    const answer = await pep.post("/access/v1/evaluation", {
+      subject: { type: "user", id: "alice" },
+      action: { name: "invoices:read" },
+      resource: { type: "invoice", id: "i" },
+    });
     expect(answer.json).toMatchObject({ decision: false, context: { reasons: [{ code: "token_missing" }], challenge: "invalid_token" } });
   });
 
@@ -164,7 +184,11 @@ describe("without a token", () => {
   });
 
   it("Subject Search is refused to an API that does not vouch for subjects", async () => {
-    const answer = await pep.post("/access/v1/search/subject", { subject: { type: "user" }, action: { name: "invoices:read" }, resource: { type: "invoice", id: "i" } });
+    const answer = await pep.post("/access/v1/search/subject", {
+      subject: { type: "user" },
+      action: { name: "invoices:read" },
+      resource: { type: "invoice", id: "i" },
+    });
     expect([answer.status, answer.json.error]).toEqual([403, "asserted_subjects_not_trusted"]);
   });
 });
@@ -189,7 +213,14 @@ describe("one state, one audit trail", () => {
     const requestId = `authzen-${randomUUID()}`;
     const answer = await pep.post(
       "/access/v1/evaluations",
-      { subject: { type: "user", id: sub }, context: { access_token: token, channel: "web" }, evaluations: [{ action: { name: "invoices:read" }, resource: { type: "invoice", id: "inv-7" } }, { action: { name: "invoices:delete" }, resource: { type: "invoice", id: "inv-7" } }] },
+      {
+        subject: { type: "user", id: sub },
+        context: { access_token: token, channel: "web" },
+        evaluations: [
+          { action: { name: "invoices:read" }, resource: { type: "invoice", id: "inv-7" } },
+          { action: { name: "invoices:delete" }, resource: { type: "invoice", id: "inv-7" } },
+        ],
+      },
       { "x-request-id": requestId },
     );
     expect(answer.json.evaluations?.map((e) => e.decision)).toEqual([true, false]);
@@ -206,7 +237,11 @@ describe("one state, one audit trail", () => {
 
   it("records a PEP-asserted subject as such", async () => {
     const requestId = `asserted-${randomUUID()}`;
-    await gateway.post("/access/v1/evaluation", { subject: { type: "user", id: "bob" }, action: { name: "invoices:read" }, resource: { type: "invoice", id: "i" } }, { "x-request-id": requestId });
+    await gateway.post(
+      "/access/v1/evaluation",
+      { subject: { type: "user", id: "bob" }, action: { name: "invoices:read" }, resource: { type: "invoice", id: "i" } },
+      { "x-request-id": requestId },
+    );
     await v.t.verdict.audit?.flush();
     const record = await mongo.db(v.t.database).collection("decisions").findOne({ request_id: requestId });
     expect(record).toMatchObject({ subject: "bob", issuer: "urn:verdict:authzen:asserted", client_id: "gateway", decision: "DENY" });
@@ -238,7 +273,11 @@ describe("one state, one audit trail", () => {
   it("a search is a dry run: it reserves nothing", async () => {
     const sub = `searcher-${randomUUID()}`;
     const token = await v.t.issuer.token({ sub, scope: "payments:write" });
-    const answer = await pep.post("/access/v1/search/action", { subject: { type: "user", id: sub }, resource: { type: "account", id: "acc-1" }, context: { access_token: token, amount: 400 } });
+    const answer = await pep.post("/access/v1/search/action", {
+      subject: { type: "user", id: sub },
+      resource: { type: "account", id: "acc-1" },
+      context: { access_token: token, amount: 400 },
+    });
     expect(answer.json.results).toEqual([{ name: "payments:transfer" }]);
     const check = await v.t.client.check({ token, action: "payments:transfer", resource: { type: "account", id: "acc-1" }, context: { amount: 400 } });
     expect(check.obligations[0]?.total).toBe(400);
@@ -246,10 +285,20 @@ describe("one state, one audit trail", () => {
 
   it("a search evaluates each candidate with the user's token", async () => {
     const token = await v.t.issuer.token({ sub: "lister", scope: "invoices:read" });
-    const answer = await pep.post("/access/v1/search/resource", { subject: { type: "user", id: "lister" }, action: { name: "invoices:read" }, resource: { type: "invoice" }, context: { access_token: token } });
+    const answer = await pep.post("/access/v1/search/resource", {
+      subject: { type: "user", id: "lister" },
+      action: { name: "invoices:read" },
+      resource: { type: "invoice" },
+      context: { access_token: token },
+    });
     expect(answer.json.results).toHaveLength(50);
     const writer = await v.t.issuer.token({ sub: "lister", scope: "invoices:write" });
-    const none = await pep.post("/access/v1/search/resource", { subject: { type: "user", id: "lister" }, action: { name: "invoices:read" }, resource: { type: "invoice" }, context: { access_token: writer } });
+    const none = await pep.post("/access/v1/search/resource", {
+      subject: { type: "user", id: "lister" },
+      action: { name: "invoices:read" },
+      resource: { type: "invoice" },
+      context: { access_token: writer },
+    });
     expect(none.json.results).toEqual([]);
   });
 

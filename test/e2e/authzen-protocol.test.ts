@@ -43,13 +43,19 @@ const errorOf = async (answer: Promise<{ status: number; json: { error?: string;
 
 describe("JSON only", () => {
   it("takes application/json with a charset", async () => {
-    const answer = await v.client.request("/access/v1/evaluation", { body: JSON.stringify(valid), headers: { "content-type": "application/json; charset=utf-8" } });
+    const answer = await v.client.request("/access/v1/evaluation", {
+      body: JSON.stringify(valid),
+      headers: { "content-type": "application/json; charset=utf-8" },
+    });
     expect(answer.json).toEqual({ decision: true });
   });
 
   it("answers 400 invalid_content_type to other media types, and to a body without a content type", async () => {
     for (const type of ["text/plain", "application/x-www-form-urlencoded", "application/jsonx", ""]) {
-      expect(await errorOf(v.client.request("/access/v1/evaluation", { body: JSON.stringify(valid), headers: { "content-type": type } }))).toEqual([400, "invalid_content_type"]);
+      expect(await errorOf(v.client.request("/access/v1/evaluation", { body: JSON.stringify(valid), headers: { "content-type": type } }))).toEqual([
+        400,
+        "invalid_content_type",
+      ]);
     }
   });
 
@@ -61,12 +67,14 @@ describe("JSON only", () => {
   });
 
   it("refuses a repeated member name rather than guess which one counts", async () => {
-    const body = '{"subject": {"type": "user", "id": "bob"}, "subject": {"type": "user", "id": "alice"}, "action": {"name": "read"}, "resource": {"type": "record", "id": "record-1"}}';
+    const body =
+      '{"subject": {"type": "user", "id": "bob"}, "subject": {"type": "user", "id": "alice"}, "action": {"name": "read"}, "resource": {"type": "record", "id": "record-1"}}';
     expect(await errorOf(v.client.post("/access/v1/evaluation", body))).toEqual([400, "duplicate_member"]);
   });
 
   it("refuses __proto__ in properties", async () => {
-    const body = '{"subject": {"type": "user", "id": "alice", "properties": {"__proto__": {"role": "admin"}}}, "action": {"name": "read"}, "resource": {"type": "record", "id": "record-1"}}';
+    const body =
+      '{"subject": {"type": "user", "id": "alice", "properties": {"__proto__": {"role": "admin"}}}, "action": {"name": "read"}, "resource": {"type": "record", "id": "record-1"}}';
     expect((await errorOf(v.client.post("/access/v1/evaluation", body)))[0]).toBe(400);
   });
 
@@ -170,7 +178,10 @@ describe("mutual TLS", () => {
         bundle: await exampleBundle(CERTIFICATION_DIR),
         apis: [{ name: "invoices-api", audience: TEST_AUDIENCE, client_certificate: { subject_cn: "todo-pep" }, scopes: [...TEST_SCOPES] }],
       },
-      authzen: { tls: { cert_file: server.certFile, key_file: server.keyFile, client_ca_file: ca.certFile }, directory: [join(CERTIFICATION_DIR, "dataset.json")] },
+      authzen: {
+        tls: { cert_file: server.certFile, key_file: server.keyFile, client_ca_file: ca.certFile },
+        directory: [join(CERTIFICATION_DIR, "dataset.json")],
+      },
     });
   });
   afterAll(async () => {
@@ -203,7 +214,9 @@ describe("plain HTTP", () => {
       const metadata = await client.request("/.well-known/authzen-configuration", { method: "GET" });
       expect((metadata.json as Record<string, unknown>)["policy_decision_point"]).toBe(url);
       expect(captured.lines().some((line) => String(line["msg"]).startsWith("[INSECURE CONFIG] authzen serves plain HTTP"))).toBe(true);
-      expect(captured.lines().some((line) => String(line["msg"]).startsWith("[INSECURE CONFIG] authzen trust_asserted_subjects") && line["api"] === "invoices-api")).toBe(true);
+      expect(
+        captured.lines().some((line) => String(line["msg"]).startsWith("[INSECURE CONFIG] authzen trust_asserted_subjects") && line["api"] === "invoices-api"),
+      ).toBe(true);
     } finally {
       await p.stop();
     }

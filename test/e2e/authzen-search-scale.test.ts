@@ -108,7 +108,14 @@ describe("Resource Search pages over it", () => {
     const first = await page({ limit: 1000 });
     expect(first.ids).toHaveLength(1000);
     expect(first.ids.at(-1)).toBe(id(999));
-    await directory.load(parseDirectory({ resources: [{ type: "record", id: "rec-000000a", properties: { status: "active" } }, { type: "record", id: "rec-001000a", properties: { status: "active" } }] }));
+    await directory.load(
+      parseDirectory({
+        resources: [
+          { type: "record", id: "rec-000000a", properties: { status: "active" } },
+          { type: "record", id: "rec-001000a", properties: { status: "active" } },
+        ],
+      }),
+    );
     const second = await page({ token: first.next });
     // The one added before the cursor is not repeated into this page; the one after it appears in order.
     expect(second.ids.slice(0, 3)).toEqual([id(1000), "rec-001000a", id(1001)]);
@@ -133,7 +140,11 @@ describe("Resource Search pages over it", () => {
     expect(first.json.results).toEqual([]);
     expect(first.json.page?.next_token).not.toBe("");
     expect(await evaluated("scale-first")).toEqual(inOrder.slice(0, 1000));
-    const second = await v.client.post("/access/v1/search/resource", { ...nobody, page: { token: first.json.page?.next_token } }, { "x-request-id": "scale-second" });
+    const second = await v.client.post(
+      "/access/v1/search/resource",
+      { ...nobody, page: { token: first.json.page?.next_token } },
+      { "x-request-id": "scale-second" },
+    );
     expect(second.json.results).toEqual([]);
     // The next request goes on from where this one stopped.
     expect(await evaluated("scale-second")).toEqual(inOrder.slice(1000, 2000));

@@ -79,14 +79,22 @@ describe("the Todo directory", () => {
     const morty = { type: "user", id: "CiRmZDE2MTRkMy1jMzlhLTQ3ODEtYjdiZC04Yjk2ZjVhNTEwMGQSBWxvY2Fs" };
     const own = { type: "todo", id: "t-1", properties: { ownerID: "morty@the-citadel.com" } };
     const ricks = { type: "todo", id: "t-2", properties: { ownerID: "rick@the-citadel.com" } };
-    const answer = await v.client.post("/access/v1/evaluations", { subject: morty, action: { name: "can_update_todo" }, evaluations: [{ resource: own }, { resource: ricks }] });
+    const answer = await v.client.post("/access/v1/evaluations", {
+      subject: morty,
+      action: { name: "can_update_todo" },
+      evaluations: [{ resource: own }, { resource: ricks }],
+    });
     expect(answer.json.evaluations).toEqual([{ decision: true }, { decision: false }]);
   });
 
   it("lets a request's subject properties win over the stored ones", async () => {
     const beth = { type: "user", id: "CiRmZDM2MTRkMy1jMzlhLTQ3ODEtYjdiZC04Yjk2ZjVhNTEwMGQSBWxvY2Fs" };
     const stored = await v.client.post("/access/v1/evaluation", { subject: beth, action: { name: "can_create_todo" }, resource: { type: "todo", id: "t" } });
-    const sent = await v.client.post("/access/v1/evaluation", { subject: { ...beth, properties: { roles: ["editor"] } }, action: { name: "can_create_todo" }, resource: { type: "todo", id: "t" } });
+    const sent = await v.client.post("/access/v1/evaluation", {
+      subject: { ...beth, properties: { roles: ["editor"] } },
+      action: { name: "can_create_todo" },
+      resource: { type: "todo", id: "t" },
+    });
     expect([stored.json.decision, sent.json.decision]).toEqual([false, true]);
   });
 });

@@ -16,7 +16,11 @@ afterAll(async () => {
   await t?.stop();
 });
 
-async function batch(token: string, items: Parameters<TestVerdict["client"]["checkBatch"]>[0]["items"], extra: Partial<Parameters<TestVerdict["client"]["checkBatch"]>[0]> = {}) {
+async function batch(
+  token: string,
+  items: Parameters<TestVerdict["client"]["checkBatch"]>[0]["items"],
+  extra: Partial<Parameters<TestVerdict["client"]["checkBatch"]>[0]> = {},
+) {
   const result = await t.client.checkBatch({ token, items, ...extra });
   if (!result.ok) throw new Error(`CheckBatch failed: ${result.details}`);
   return result.response.results;
@@ -35,20 +39,42 @@ describe("CheckBatch", () => {
 
   it("applies each item's obligations in order: 12 transfers of 100 under 1000 give the first 10", async () => {
     const token = await t.issuer.token({ sub: `user-${randomUUID()}` });
-    const results = responses(await batch(token, Array.from({ length: 12 }, () => ({ action: "transfer", context: { amount: 100 } }))));
+    const results = responses(
+      await batch(
+        token,
+        Array.from({ length: 12 }, () => ({ action: "transfer", context: { amount: 100 } })),
+      ),
+    );
     expect(results.map((r) => r.decision)).toEqual([...Array(10).fill("ALLOW"), "DENY", "DENY"]);
     expect(results.map((r) => r.obligations[0]?.total ?? 0)).toEqual([100, 200, 300, 400, 500, 600, 700, 800, 900, 1000, 0, 0]);
   });
 
   it("shows policies the batch, so a bulk operation can need step-up as a whole", async () => {
     const agent = await t.issuer.token({ client_type: "ai-agent" });
-    const few = responses(await batch(agent, Array.from({ length: 3 }, () => ({ action: "delete" }))));
+    const few = responses(
+      await batch(
+        agent,
+        Array.from({ length: 3 }, () => ({ action: "delete" })),
+      ),
+    );
     expect(few.map((r) => r.decision)).toEqual(["ALLOW", "ALLOW", "ALLOW"]);
     expect(few.map((r) => r.reasons[0]?.message)).toEqual(["0 of 3", "1 of 3", "2 of 3"]);
-    const many = responses(await batch(agent, Array.from({ length: 4 }, () => ({ action: "delete" }))));
+    const many = responses(
+      await batch(
+        agent,
+        Array.from({ length: 4 }, () => ({ action: "delete" })),
+      ),
+    );
     expect(many.every((r) => r.decision === "STEP_UP" && r.challenge?.acr_values[0] === "mfa")).toBe(true);
     const person = await t.issuer.token({ client_type: "user-agent" });
-    expect(responses(await batch(person, Array.from({ length: 4 }, () => ({ action: "delete" })))).every((r) => r.decision === "ALLOW")).toBe(true);
+    expect(
+      responses(
+        await batch(
+          person,
+          Array.from({ length: 4 }, () => ({ action: "delete" })),
+        ),
+      ).every((r) => r.decision === "ALLOW"),
+    ).toBe(true);
   });
 
   it("gives a malformed item its own error without sinking the batch", async () => {
@@ -65,10 +91,22 @@ describe("CheckBatch", () => {
     const jwk = await exportJWK(publicKey);
     const token = await t.issuer.token({ cnf: { jkt: await calculateJwkThumbprint(jwk) } });
     const url = "https://invoices.example/invoices/bulk";
-    const proof = await new SignJWT({ htm: "POST", htu: url, iat: Math.floor(Date.now() / 1000), jti: randomUUID(), ath: createHash("sha256").update(token).digest("base64url") })
+    const proof = await new SignJWT({
+      htm: "POST",
+      htu: url,
+      iat: Math.floor(Date.now() / 1000),
+      jti: randomUUID(),
+      ath: createHash("sha256").update(token).digest("base64url"),
+    })
       .setProtectedHeader({ alg: "ES256", typ: "dpop+jwt", jwk })
       .sign(privateKey);
-    const results = responses(await batch(token, Array.from({ length: 5 }, () => ({ action: "read" })), { dpop: { proof, method: "POST", url } }));
+    const results = responses(
+      await batch(
+        token,
+        Array.from({ length: 5 }, () => ({ action: "read" })),
+        { dpop: { proof, method: "POST", url } },
+      ),
+    );
     expect(results.map((r) => r.decision)).toEqual(Array(5).fill("ALLOW"));
   });
 
@@ -106,7 +144,13 @@ describe("CheckBatch with the shipped policies", () => {
     const ten = await demo.client.checkBatch({ token, items: deletes(10) });
     expect(ten.ok && ten.response.results.map((r) => r.response?.decision)).toEqual(Array(10).fill("ALLOW"));
     const eleven = await demo.client.checkBatch({ token, items: deletes(11) });
-    expect(eleven.ok && eleven.response.results.map((r) => [r.response?.decision, r.response?.reasons[0]?.code])).toEqual(Array(11).fill(["STEP_UP", "bulk_step_up_required"]));
-    expect(eleven.ok && eleven.response.results[0]?.response?.challenge).toMatchObject({ error: "insufficient_user_authentication", acr_values: ["mfa"], max_age: 300 });
+    expect(eleven.ok && eleven.response.results.map((r) => [r.response?.decision, r.response?.reasons[0]?.code])).toEqual(
+      Array(11).fill(["STEP_UP", "bulk_step_up_required"]),
+    );
+    expect(eleven.ok && eleven.response.results[0]?.response?.challenge).toMatchObject({
+      error: "insufficient_user_authentication",
+      acr_values: ["mfa"],
+      max_age: 300,
+    });
   });
 });

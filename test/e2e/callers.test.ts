@@ -85,7 +85,13 @@ describe("TLS and mutual TLS", () => {
         tls: { cert_file: server.certFile, key_file: server.keyFile, client_ca_file: ca.certFile },
         apis: [
           { name: "invoices-api", audience: TEST_AUDIENCE, client_certificate: { subject_cn: "invoices-api" }, scopes: [...TEST_SCOPES] },
-          { name: "payments-api", audience: PAYMENTS, client_certificate: { uri_san: "spiffe://example.org/payments" }, key_sha256: hashApiKey("payments-key"), scopes: ["payments:write"] },
+          {
+            name: "payments-api",
+            audience: PAYMENTS,
+            client_certificate: { uri_san: "spiffe://example.org/payments" },
+            key_sha256: hashApiKey("payments-key"),
+            scopes: ["payments:write"],
+          },
         ],
       },
     });
@@ -117,7 +123,26 @@ describe("TLS and mutual TLS", () => {
     const cert = ca.issue({ cn: "invoices-api" });
     const token = await issuer.token();
     const bin = fileURLToPath(new URL("../../bin/verdict.js", import.meta.url));
-    const args = [bin, "check", "--addr", t.address, "--tls-ca", ca.certFile, "--tls-cert", cert.certFile, "--tls-key", cert.keyFile, "--tls-name", "localhost", "--token", token, "--action", "invoices:read", "--resource", "invoice/1"];
+    const args = [
+      bin,
+      "check",
+      "--addr",
+      t.address,
+      "--tls-ca",
+      ca.certFile,
+      "--tls-cert",
+      cert.certFile,
+      "--tls-key",
+      cert.keyFile,
+      "--tls-name",
+      "localhost",
+      "--token",
+      token,
+      "--action",
+      "invoices:read",
+      "--resource",
+      "invoice/1",
+    ];
     const { stdout } = await run(process.execPath, args);
     expect(JSON.parse(stdout).decision).toBe("ALLOW");
   });

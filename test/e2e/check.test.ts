@@ -72,7 +72,14 @@ describe("Check over gRPC", () => {
     expect(response.decision).toBe("ALLOW");
     expect(response.obligations).toEqual([
       // state is keyed by issuer and subject (the issuer's URL, escaped as a key part)
-      { type: "reserve", key: `payments%3Atransfer/daily_per_user/${encodeURIComponent(t.issuer.issuer)}/user-reports`, amount: 250, limit: 1000, window: "day", total: 250 },
+      {
+        type: "reserve",
+        key: `payments%3Atransfer/daily_per_user/${encodeURIComponent(t.issuer.issuer)}/user-reports`,
+        amount: 250,
+        limit: 1000,
+        window: "day",
+        total: 250,
+      },
     ]);
   });
 
@@ -141,7 +148,11 @@ describe("bad input", () => {
     ["an action with spaces", { action: "invoices read" }, /action must be/],
     ["a missing resource", { resource: null }, /resource.type is required/],
     ["a resource type with a slash", { resource: { type: "a/b", id: "1" } }, /resource.type must be/],
-    ["a context of 240 KB", { context: Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`k${i}`, "x".repeat(8_000)])) }, /context is larger than 32768 bytes/],
+    [
+      "a context of 240 KB",
+      { context: Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`k${i}`, "x".repeat(8_000)])) },
+      /context is larger than 32768 bytes/,
+    ],
   ])("rejects %s with INVALID_ARGUMENT and a clear message", async (_, override, message) => {
     const token = await t.issuer.token();
     const result = await t.client.call({ token, action: "invoices:read", ...override });
@@ -166,7 +177,10 @@ describe("bad input", () => {
     const check = Buffer.concat([field(1, Buffer.from(token)), field(2, Buffer.from("invoices:read")), field(3, resource), field(4, deepStruct(depth))]);
     const item = Buffer.concat([field(1, Buffer.from("invoices:read")), field(2, resource), field(3, deepStruct(depth))]);
     const batch = Buffer.concat([field(1, Buffer.from(token)), field(2, item)]);
-    for (const [method, bytes] of [["Check", check], ["CheckBatch", batch]] as const) {
+    for (const [method, bytes] of [
+      ["Check", check],
+      ["CheckBatch", batch],
+    ] as const) {
       const result = await rawUnary(t.address, method, bytes, t.apiKey);
       expect(result).toMatchObject({ ok: false, code: grpc.status.INVALID_ARGUMENT });
       if (!result.ok) expect(result.details).toMatch(/could not be decoded.*nest at most/);

@@ -23,12 +23,34 @@ beforeAll(() => {
 
 describe("verdict dev-token", () => {
   it("prints an at+jwt from the development issuer with the requested claims", async () => {
-    const run = await verdict(["dev-token", "--sub", "alice", "--client-id", "agent-1", "--scope", "invoices:read invoices:write", "--acr", "mfa", "--client-type", "ai-agent", "--ttl", "120"]);
+    const run = await verdict([
+      "dev-token",
+      "--sub",
+      "alice",
+      "--client-id",
+      "agent-1",
+      "--scope",
+      "invoices:read invoices:write",
+      "--acr",
+      "mfa",
+      "--client-type",
+      "ai-agent",
+      "--ttl",
+      "120",
+    ]);
     expect(run.code).toBe(0);
     const token = run.stdout.trim();
     expect(decodeProtectedHeader(token)).toMatchObject({ alg: "ES256", typ: "at+jwt" });
     const claims = decodeJwt(token);
-    expect(claims).toMatchObject({ iss: "urn:verdict:dev-issuer", aud: "urn:verdict:dev-api", sub: "alice", client_id: "agent-1", scope: "invoices:read invoices:write", acr: "mfa", client_type: "ai-agent" });
+    expect(claims).toMatchObject({
+      iss: "urn:verdict:dev-issuer",
+      aud: "urn:verdict:dev-api",
+      sub: "alice",
+      client_id: "agent-1",
+      scope: "invoices:read invoices:write",
+      acr: "mfa",
+      client_type: "ai-agent",
+    });
     expect((claims.exp ?? 0) - (claims.iat ?? 0)).toBe(120);
     expect(typeof claims.auth_time).toBe("number");
     expect(existsSync(join(home, "dev-issuer.private.jwk.json"))).toBe(true);
@@ -58,7 +80,9 @@ describe("verdict serve --profile dev and verdict check", () => {
   it("answers ALLOW, DENY and STEP_UP as one JSON object with enum names, exit 0 each time", async () => {
     // a person's web client (without --client-type the demo policy would treat it as an agent)
     const token = (await verdict(["dev-token", "--sub", "alice", "--client-id", "web-app", "--client-type", "web", "--scope", "invoices:read"])).stdout.trim();
-    const writer = (await verdict(["dev-token", "--sub", "alice", "--client-id", "web-app", "--client-type", "web", "--scope", "invoices:write"])).stdout.trim();
+    const writer = (
+      await verdict(["dev-token", "--sub", "alice", "--client-id", "web-app", "--client-type", "web", "--scope", "invoices:write"])
+    ).stdout.trim();
     const ask = (t: string, action: string) => verdict(["check", "--addr", server.address, "--token", t, "--action", action, "--resource", "invoice/inv-1"]);
 
     const allow = await ask(token, "invoices:read");
@@ -67,7 +91,11 @@ describe("verdict serve --profile dev and verdict check", () => {
 
     const deny = await ask(token, "invoices:dispute");
     expect(deny.code).toBe(0);
-    expect(JSON.parse(deny.stdout)).toMatchObject({ decision: "DENY", reasons: [{ code: "insufficient_scope" }], challenge: { error: "insufficient_scope", scopes: ["invoices:write"] } });
+    expect(JSON.parse(deny.stdout)).toMatchObject({
+      decision: "DENY",
+      reasons: [{ code: "insufficient_scope" }],
+      challenge: { error: "insufficient_scope", scopes: ["invoices:write"] },
+    });
 
     const stepUp = await ask(writer, "invoices:dispute");
     expect(stepUp.code).toBe(0);
@@ -77,19 +105,50 @@ describe("verdict serve --profile dev and verdict check", () => {
   });
 
   it("shows which policy rules fired with --explain", async () => {
-    const payer = (await verdict(["dev-token", "--sub", "alice", "--client-id", "agent-1", "--client-type", "ai-agent", "--scope", "payments:write"])).stdout.trim();
-    const run = await verdict(["check", "--addr", server.address, "--token", payer, "--action", "payments:transfer", "--resource", "account/a-1", "--context", '{"amount": 150}', "--explain"]);
+    const payer = (
+      await verdict(["dev-token", "--sub", "alice", "--client-id", "agent-1", "--client-type", "ai-agent", "--scope", "payments:write"])
+    ).stdout.trim();
+    const run = await verdict([
+      "check",
+      "--addr",
+      server.address,
+      "--token",
+      payer,
+      "--action",
+      "payments:transfer",
+      "--resource",
+      "account/a-1",
+      "--context",
+      '{"amount": 150}',
+      "--explain",
+    ]);
     expect(run.code).toBe(0);
     const body = JSON.parse(run.stdout);
     expect(body).toMatchObject({ decision: "STEP_UP", reasons: [{ code: "amount_step_up_required" }] });
-    expect(body.explanation.rules).toContainEqual(expect.objectContaining({ kind: "step_up", rule: "transactions.agent_step_up", code: "amount_step_up_required" }));
-    expect(body.explanation.rules).toContainEqual(expect.objectContaining({ kind: "obligation", rule: "transactions.daily_per_user_per_agent", code: "reserve" }));
+    expect(body.explanation.rules).toContainEqual(
+      expect.objectContaining({ kind: "step_up", rule: "transactions.agent_step_up", code: "amount_step_up_required" }),
+    );
+    expect(body.explanation.rules).toContainEqual(
+      expect.objectContaining({ kind: "obligation", rule: "transactions.daily_per_user_per_agent", code: "reserve" }),
+    );
     expect(body.explanation.shadow).toBeNull();
     expect(Object.keys(body).at(-1)).toBe("explanation");
   });
 
   it("exits non-zero, saying why, when the API key is wrong", async () => {
-    const run = await verdict(["check", "--addr", server.address, "--api-key", "wrong", "--token", "x", "--action", "invoices:read", "--resource", "invoice/1"]);
+    const run = await verdict([
+      "check",
+      "--addr",
+      server.address,
+      "--api-key",
+      "wrong",
+      "--token",
+      "x",
+      "--action",
+      "invoices:read",
+      "--resource",
+      "invoice/1",
+    ]);
     expect(run.code).toBe(1);
     expect(run.stderr).toContain("UNAUTHENTICATED");
   });
@@ -129,7 +188,9 @@ describe("verdict serve --config", () => {
   }
 
   const billingCheck = async (address: string) => {
-    const token = (await verdict(["dev-token", "--sub", "bob", "--client-id", "c", "--scope", "invoices:read", "--aud", "https://billing.example"])).stdout.trim();
+    const token = (
+      await verdict(["dev-token", "--sub", "bob", "--client-id", "c", "--scope", "invoices:read", "--aud", "https://billing.example"])
+    ).stdout.trim();
     return verdict(["check", "--addr", address, "--api-key", "billing-key", "--token", token, "--action", "invoices:read", "--resource", "invoice/9"]);
   };
 
@@ -193,7 +254,21 @@ describe("verdict check beyond loopback", () => {
 
 describe("verdict check without a server", () => {
   it("exits non-zero when no decision can be obtained", async () => {
-    const run = await verdict(["check", "--addr", "127.0.0.1:1", "--api-key", "k", "--token", "t", "--action", "a", "--resource", "invoice/1", "--timeout-ms", "2000"]);
+    const run = await verdict([
+      "check",
+      "--addr",
+      "127.0.0.1:1",
+      "--api-key",
+      "k",
+      "--token",
+      "t",
+      "--action",
+      "a",
+      "--resource",
+      "invoice/1",
+      "--timeout-ms",
+      "2000",
+    ]);
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/UNAVAILABLE|DEADLINE_EXCEEDED/);
   });

@@ -24,7 +24,10 @@ let client: VerdictClient;
 beforeAll(async () => {
   mkdirSync(certs);
   // The certs service's script, as root in the mongo image; here as this user.
-  const made = spawnSync("sh", [repo("deploy", "make-certs.sh"), certs], { encoding: "utf8", env: { ...process.env, VERDICT_UID: String(process.getuid?.() ?? 0) } });
+  const made = spawnSync("sh", [repo("deploy", "make-certs.sh"), certs], {
+    encoding: "utf8",
+    env: { ...process.env, VERDICT_UID: String(process.getuid?.() ?? 0) },
+  });
   expect(made.status, made.stderr).toBe(0);
   const jwks = await writeDevIssuerJwks(issuerHome);
 
@@ -59,7 +62,13 @@ afterAll(async () => {
 
 describe("the compose stack's Verdict", () => {
   it("answers the invoices API over TLS for the name verdict, with the demonstration key, for a development token", async () => {
-    const token = await mintDevToken(issuerHome, { subject: "alice", clientId: "agent-1", scopes: ["invoices:read"], audience: DEV_API_AUDIENCE, ttlSeconds: 300 });
+    const token = await mintDevToken(issuerHome, {
+      subject: "alice",
+      clientId: "agent-1",
+      scopes: ["invoices:read"],
+      audience: DEV_API_AUDIENCE,
+      ttlSeconds: 300,
+    });
     const decision = await client.check({ token, action: "invoices:read", resource: { type: "invoice" } });
     expect(decision.decision).toBe("ALLOW");
     expect(decision.principal).toMatchObject({ subject: "alice", clientId: "agent-1" });
@@ -73,7 +82,13 @@ describe("the compose stack's Verdict", () => {
       deadlineMs: 10_000,
     });
     try {
-      const token = await mintDevToken(issuerHome, { subject: "alice", clientId: "agent-1", scopes: ["invoices:read"], audience: DEV_API_AUDIENCE, ttlSeconds: 300 });
+      const token = await mintDevToken(issuerHome, {
+        subject: "alice",
+        clientId: "agent-1",
+        scopes: ["invoices:read"],
+        audience: DEV_API_AUDIENCE,
+        ttlSeconds: 300,
+      });
       await expect(other.check({ token, action: "invoices:read", resource: { type: "invoice" } })).rejects.toMatchObject({ code: "verdict_unauthenticated" });
     } finally {
       other.close();

@@ -26,14 +26,20 @@ function proof(options: { htm?: string; htu?: string; token?: string; iat?: numb
     htu: options.htu ?? URL_,
     iat: options.iat ?? Math.floor(Date.now() / 1000),
     jti: options.jti ?? randomUUID(),
-    ath: createHash("sha256").update(options.token ?? bound).digest("base64url"),
+    ath: createHash("sha256")
+      .update(options.token ?? bound)
+      .digest("base64url"),
   })
     .setProtectedHeader({ alg: "ES256", typ: options.typ ?? "dpop+jwt", jwk: options.jwk ?? client.jwk })
     .sign(options.key ?? client.privateKey);
 }
 
 async function check(dpop?: { proof: string; method?: string; url?: string }, token = bound) {
-  return t.client.check({ token, action: "invoices:read", ...(dpop ? { dpop: { proof: dpop.proof, method: dpop.method ?? "POST", url: dpop.url ?? URL_ } } : {}) });
+  return t.client.check({
+    token,
+    action: "invoices:read",
+    ...(dpop ? { dpop: { proof: dpop.proof, method: dpop.method ?? "POST", url: dpop.url ?? URL_ } } : {}),
+  });
 }
 
 describe("DPoP-bound tokens", () => {

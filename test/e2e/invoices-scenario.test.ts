@@ -69,7 +69,16 @@ async function auditShowsWhoActedForWhom(ids: readonly string[]): Promise<void> 
       });
       expect(JSON.stringify(record)).not.toContain("eyJ"); // no token, only its hash and jti
     }
-    expect(found.map((r) => [r?.action, r?.decision, r?.reasons.map((x) => x.code).sort().join(",")])).toEqual([
+    expect(
+      found.map((r) => [
+        r?.action,
+        r?.decision,
+        r?.reasons
+          .map((x) => x.code)
+          .sort()
+          .join(","),
+      ]),
+    ).toEqual([
       ["invoices:read", "ALLOW", ""],
       ["invoices:dispute", "DENY", "insufficient_scope"],
       ["invoices:dispute", "STEP_UP", "agent_step_up_required,step_up_required"],

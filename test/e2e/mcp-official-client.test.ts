@@ -29,7 +29,11 @@ class Browser {
   readonly visits: string[] = [];
 
   private async request(url: string, init: RequestInit = {}): Promise<Response> {
-    const response = await fetch(url, { ...init, redirect: "manual", headers: { ...(init.headers as Record<string, string>), ...(this.cookie ? { cookie: this.cookie } : {}) } });
+    const response = await fetch(url, {
+      ...init,
+      redirect: "manual",
+      headers: { ...(init.headers as Record<string, string>), ...(this.cookie ? { cookie: this.cookie } : {}) },
+    });
     const set = response.headers.get("set-cookie");
     if (set) this.cookie = set.split(";")[0];
     return response;
@@ -45,7 +49,11 @@ class Browser {
   }
 
   private async submit(action: string, fields: Record<string, string>): Promise<Response> {
-    return this.request(action, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: new URLSearchParams(fields).toString() });
+    return this.request(action, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams(fields).toString(),
+    });
   }
 
   /** Opens an authorization URL, signs in (or continues the session), and follows the redirect to the client's callback. */
@@ -91,12 +99,24 @@ beforeAll(async () => {
 
   verdict = await serveVerdict(["--profile", "dev", "--listen", "127.0.0.1:0", "--mcp-resource", url], { VERDICT_HOME: home, MONGODB_URI: mongoUri() });
   issuer = (JSON.parse(readFileSync(join(home, "dev-authorization-server.json"), "utf8")) as { issuer: string }).issuer;
-  client = createVerdictClient({ address: verdict.address, tls: false, credential: { apiKey: readFileSync(join(home, "dev-mcp-api-key"), "utf8").trim() }, deadlineMs: 10_000 });
+  client = createVerdictClient({
+    address: verdict.address,
+    tls: false,
+    credential: { apiKey: readFileSync(join(home, "dev-mcp-api-key"), "utf8").trim() },
+    deadlineMs: 10_000,
+  });
   // A cold local database (a JVM) can miss the 50 ms state deadline on its first writes: warm it with
   // the same stateful decision (a counted resources/read) until one is allowed, as a first user would.
-  const warmToken = (await runVerdict(["dev-token", "--sub", "warm-up", "--client-id", "warm-up", "--client-type", "ai-agent", "--aud", url], { VERDICT_HOME: home })).stdout.trim();
+  const warmToken = (
+    await runVerdict(["dev-token", "--sub", "warm-up", "--client-id", "warm-up", "--client-type", "ai-agent", "--aud", url], { VERDICT_HOME: home })
+  ).stdout.trim();
   for (let i = 0; i < 20; i++) {
-    const warm = await client.check({ token: warmToken, action: "mcp:session", resource: { type: "mcp_server" }, context: { kind: "request", method: "resources/read", uri: "note://x" } });
+    const warm = await client.check({
+      token: warmToken,
+      action: "mcp:session",
+      resource: { type: "mcp_server" },
+      context: { kind: "request", method: "resources/read", uri: "note://x" },
+    });
     if (warm.decision === "ALLOW") break;
   }
   const store = new InvoiceStore(demoInvoices().map((invoice) => (invoice.owner === "alice" ? { ...invoice, owner: user } : invoice)));
@@ -127,7 +147,11 @@ const claims = () => decodeJwt(provider.tokens()!.access_token);
 
 describe("the official MCP client against the invoices MCP server and npm start's Verdict", () => {
   it("discovers the authorization server from the 401 and the protected-resource metadata, registers, signs in and reads", async () => {
-    const challenge = await fetch(mcp.url, { method: "POST", headers: { "content-type": "application/json", accept: "application/json, text/event-stream" }, body: "{}" });
+    const challenge = await fetch(mcp.url, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json, text/event-stream" },
+      body: "{}",
+    });
     expect(challenge.status).toBe(401);
     const metadataUrl = new URL("/.well-known/oauth-protected-resource/mcp", mcp.url).href;
     expect(challenge.headers.get("www-authenticate")).toBe(`Bearer scope="invoices:read", resource_metadata="${metadataUrl}"`);
@@ -155,14 +179,14 @@ describe("the official MCP client against the invoices MCP server and npm start'
     expect(JSON.parse(textOf(disputed))).toMatchObject({ id: "inv-3", status: "disputed" });
     expect(browser.visits).toHaveLength(2);
     expect(new URL(browser.visits[1]!).searchParams.get("scope")).toBe("invoices:read invoices:write");
-    expect((claims())["scope"]).toBe("invoices:read invoices:write");
+    expect(claims()["scope"]).toBe("invoices:read invoices:write");
     // The old scope is still there: reading needs no new sign-in.
     expect(JSON.parse(textOf(await session.callTool("list_invoices", {})))).toHaveLength(4);
     expect(browser.visits).toHaveLength(2);
 
     const paid = await session.callTool("pay_invoice", { invoice_id: "inv-1", amount: 80 });
     expect(JSON.parse(textOf(paid))).toMatchObject({ id: "inv-1", status: "paid" });
-    expect((claims())["scope"]).toBe("invoices:read invoices:write payments:write");
+    expect(claims()["scope"]).toBe("invoices:read invoices:write payments:write");
   });
 
   it("sees a policy deny as a tool error the model can read, not a transport failure", async () => {
@@ -193,7 +217,12 @@ describe("the official MCP client against the invoices MCP server and npm start'
     const token = provider.tokens()!.access_token;
     const response = await fetch(mcp.url, {
       method: "POST",
-      headers: { authorization: `Bearer ${token}`, "content-type": "application/json", accept: "application/json, text/event-stream", "mcp-protocol-version": "2025-03-26" },
+      headers: {
+        authorization: `Bearer ${token}`,
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+        "mcp-protocol-version": "2025-03-26",
+      },
       body: JSON.stringify([
         { jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "get_invoice", arguments: { invoice_id: "inv-2" } } },
         { jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "pay_invoice", arguments: { invoice_id: "inv-3", amount: 5000 } } },
@@ -203,9 +232,14 @@ describe("the official MCP client against the invoices MCP server and npm start'
     });
     expect(response.status).toBe(200);
     const body = await response.text();
-    const messages = (response.headers.get("content-type")?.startsWith("text/event-stream")
-      ? body.split("\n").filter((line) => line.startsWith("data: ") && line.length > 6).map((line) => JSON.parse(line.slice(6)))
-      : [JSON.parse(body)].flat()) as { id: number; result?: Record<string, unknown> }[];
+    const messages = (
+      response.headers.get("content-type")?.startsWith("text/event-stream")
+        ? body
+            .split("\n")
+            .filter((line) => line.startsWith("data: ") && line.length > 6)
+            .map((line) => JSON.parse(line.slice(6)))
+        : [JSON.parse(body)].flat()
+    ) as { id: number; result?: Record<string, unknown> }[];
     const byId = new Map(messages.map((message) => [message.id, message]));
     expect(byId.get(1)?.result).toMatchObject({ content: [{ text: expect.stringContaining('"status": "paid"') }] });
     expect(byId.get(2)?.result).toMatchObject({ isError: true, content: [{ text: expect.stringContaining("limit_exceeded") }] });
@@ -216,7 +250,11 @@ describe("the official MCP client against the invoices MCP server and npm start'
   it("answers a browser's preflight without a token and lets a browser read the challenge", async () => {
     const preflight = await fetch(mcp.url, {
       method: "OPTIONS",
-      headers: { origin: "http://localhost:6274", "access-control-request-method": "POST", "access-control-request-headers": "authorization,content-type,mcp-protocol-version" },
+      headers: {
+        origin: "http://localhost:6274",
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "authorization,content-type,mcp-protocol-version",
+      },
     });
     expect(preflight.status).toBe(204);
     expect(preflight.headers.get("access-control-allow-origin")).toBe("*");

@@ -37,9 +37,19 @@ describe("an obligation type registered by a test", () => {
     const first = await t.client.check({ token, action: "nudge", explain: true });
     expect(first.decision).toBe("ALLOW");
     expect(first.obligations).toEqual([
-      { type: "cooldown", key: "nudge/cooling-user", amount: 0, limit: 0, window: "60s", total: 0, details: { seconds: 60, until: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) } },
+      {
+        type: "cooldown",
+        key: "nudge/cooling-user",
+        amount: 0,
+        limit: 0,
+        window: "60s",
+        total: 0,
+        details: { seconds: 60, until: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) },
+      },
     ]);
-    expect(first.explanation?.rules).toEqual([{ kind: "obligation", rule: "cooldown.nudge", code: "cooldown", message: "wait 60 s between uses of nudge/cooling-user" }]);
+    expect(first.explanation?.rules).toEqual([
+      { kind: "obligation", rule: "cooldown.nudge", code: "cooldown", message: "wait 60 s between uses of nudge/cooling-user" },
+    ]);
 
     const second = await t.client.check({ token, action: "nudge" });
     expect(second).toMatchObject({ decision: "DENY", reasons: [{ code: "cooldown_active" }], obligations: [] });
@@ -79,7 +89,10 @@ describe("an obligation type registered by a test", () => {
     expect((await t.client.check({ token, action: "nudge" })).decision).toBe("DENY");
 
     const released = await t.client.release(allowed.decision_id);
-    expect(released).toMatchObject({ ok: true, response: { status: "released", released: [{ type: "cooldown", key: "nudge/released-user", window: "60s", total: 0, details: { seconds: 60 } }] } });
+    expect(released).toMatchObject({
+      ok: true,
+      response: { status: "released", released: [{ type: "cooldown", key: "nudge/released-user", window: "60s", total: 0, details: { seconds: 60 } }] },
+    });
     expect(await t.client.release(allowed.decision_id)).toMatchObject({ ok: true, response: { status: "already_released", released: [] } });
     expect((await t.client.check({ token, action: "nudge" })).decision).toBe("ALLOW");
   });

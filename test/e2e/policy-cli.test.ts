@@ -55,20 +55,37 @@ describe("verdict policy build", () => {
 
 describe("verdict policy test", () => {
   it("passes a directory whose tests pass", async () => {
-    const run = await verdict(["policy", "test", "--dir", policyDir('test_read_is_allowed if verdict.decision.effect == "allow" with input as {"action": "read"}')]);
+    const run = await verdict([
+      "policy",
+      "test",
+      "--dir",
+      policyDir('test_read_is_allowed if verdict.decision.effect == "allow" with input as {"action": "read"}'),
+    ]);
     expect(run.code).toBe(0);
     expect(run.stdout).toContain("PASS: 1/1");
   });
 
   it("exits 1 naming the step when a test fails", async () => {
-    const run = await verdict(["policy", "test", "--dir", policyDir('test_read_is_denied if verdict.decision.effect == "deny" with input as {"action": "read"}')]);
+    const run = await verdict([
+      "policy",
+      "test",
+      "--dir",
+      policyDir('test_read_is_denied if verdict.decision.effect == "deny" with input as {"action": "read"}'),
+    ]);
     expect(run.code).toBe(1);
     expect(run.stdout).toContain("FAIL: 1/1");
     expect(run.stderr).toContain("failed: opa test");
   });
 
   it("exits 1 when coverage is under the threshold, saying which lines are not covered", async () => {
-    const run = await verdict(["policy", "test", "--threshold", "100", "--dir", policyDir('test_read_is_allowed if verdict.decision.effect == "allow" with input as {"action": "read"}')]);
+    const run = await verdict([
+      "policy",
+      "test",
+      "--threshold",
+      "100",
+      "--dir",
+      policyDir('test_read_is_allowed if verdict.decision.effect == "allow" with input as {"action": "read"}'),
+    ]);
     expect(run.code).toBe(1);
     expect(run.stdout).toMatch(/coverage \d+\.\d%/);
     expect(run.stdout).toMatch(/main\.rego: [\d.]+%, not covered: lines 7/);
@@ -107,7 +124,11 @@ describe("verdict policy eval", () => {
   });
 
   it("reads the input from standard input", async () => {
-    const run = await verdict(["policy", "eval", "--bundle", inject("bundlePath"), "--input", "-"], {}, JSON.stringify(byName("reading an invoice with invoices:read is allowed")));
+    const run = await verdict(
+      ["policy", "eval", "--bundle", inject("bundlePath"), "--input", "-"],
+      {},
+      JSON.stringify(byName("reading an invoice with invoices:read is allowed")),
+    );
     expect(run.code).toBe(0);
     expect(JSON.parse(run.stdout)).toMatchObject({ effect: "allow", reasons: [], rules: [] });
   });
@@ -158,11 +179,20 @@ describe("verdict policy disagreements", () => {
 
     const run = await verdict(["policy", "disagreements", "--database", database], { MONGODB_URI: mongoUri() });
     expect(run.code).toBe(0);
-    const lines = run.stdout.trim().split("\n").map((line) => JSON.parse(line));
+    const lines = run.stdout
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line));
     expect(lines.map((l) => l.decisionId)).toEqual(["d-new", "d-old"]);
-    expect(lines[0]).toMatchObject({ action: "payments:transfer", active: { effect: "allow" }, shadow: { effect: "deny", reasons: [{ code: "limit_exceeded" }] } });
+    expect(lines[0]).toMatchObject({
+      action: "payments:transfer",
+      active: { effect: "allow" },
+      shadow: { effect: "deny", reasons: [{ code: "limit_exceeded" }] },
+    });
 
-    const limited = await verdict(["policy", "disagreements", "--database", database, "--limit", "1", "--shadow-revision", "sha256:bbbb"], { MONGODB_URI: mongoUri() });
+    const limited = await verdict(["policy", "disagreements", "--database", database, "--limit", "1", "--shadow-revision", "sha256:bbbb"], {
+      MONGODB_URI: mongoUri(),
+    });
     expect(limited.stdout.trim().split("\n")).toHaveLength(1);
   });
 

@@ -45,14 +45,26 @@ describe("daily transaction limits, reserved in MongoDB", () => {
 
     const second = await transfer(await agent("agent-8"), 100);
     expect(second.decision).toBe("ALLOW");
-    expect(second.obligations.filter((o) => o.type === "reserve").map((o) => [o.key, o.total]).sort()).toEqual([
+    expect(
+      second.obligations
+        .filter((o) => o.type === "reserve")
+        .map((o) => [o.key, o.total])
+        .sort(),
+    ).toEqual([
       [`payments%3Atransfer/daily_per_user/${encodeURIComponent(t.issuer.issuer)}/user-agents`, 400],
       [`payments%3Atransfer/daily_per_user_per_agent/${encodeURIComponent(t.issuer.issuer)}/user-agents/agent-8`, 100],
     ]);
   });
 
   it("gives back the user's reservation when the agent's limit is what fails", async () => {
-    const token = await t.issuer.token({ scope: "payments:write", sub: "user-rollback", client_id: "agent-9", client_type: "ai-agent", acr: "mfa", auth_time: Math.floor(Date.now() / 1000) });
+    const token = await t.issuer.token({
+      scope: "payments:write",
+      sub: "user-rollback",
+      client_id: "agent-9",
+      client_type: "ai-agent",
+      acr: "mfa",
+      auth_time: Math.floor(Date.now() / 1000),
+    });
     expect((await t.client.check({ token, action: "payments:transfer", context: { amount: 200 } })).decision).toBe("ALLOW");
     expect((await t.client.check({ token, action: "payments:transfer", context: { amount: 200 } })).decision).toBe("DENY");
     const human = await t.issuer.token({ scope: "payments:write", sub: "user-rollback", client_id: "web-app" });
@@ -89,7 +101,13 @@ describe("agents and bulk operations", () => {
   });
 
   it("denies an agent a batch of 51 deletes: the deny is reachable within max_batch_items (100)", async () => {
-    const token = await t.issuer.token({ scope: "invoices:write", client_id: "agent-batch-51", client_type: "ai-agent", acr: "mfa", auth_time: Math.floor(Date.now() / 1000) });
+    const token = await t.issuer.token({
+      scope: "invoices:write",
+      client_id: "agent-batch-51",
+      client_type: "ai-agent",
+      acr: "mfa",
+      auth_time: Math.floor(Date.now() / 1000),
+    });
     const items = Array.from({ length: 51 }, (_, i) => ({ action: "invoices:delete", resource: { type: "invoice", id: `inv-${i}` } }));
     const batch = await t.client.checkBatch({ token, items });
     if (!batch.ok) throw new Error(batch.details);
@@ -128,7 +146,11 @@ describe("agents and bulk operations", () => {
 
   it("asks for a step-up before an agent exports a customer's data", async () => {
     const token = await t.issuer.token({ scope: "customers:read customers:export", client_type: "ai-agent" });
-    const response = await t.client.check({ token, action: "customers:export", resource: { type: "customer", id: "c-1", attributes: { classification: "pii" } } });
+    const response = await t.client.check({
+      token,
+      action: "customers:export",
+      resource: { type: "customer", id: "c-1", attributes: { classification: "pii" } },
+    });
     expect(codes(response)).toEqual(["sensitive_data_step_up_required"]);
   });
 });

@@ -51,7 +51,11 @@ describe("when the database goes away", () => {
     expect((await t.client.check({ token, action: "read" })).decision).toBe("ALLOW");
     expect((await t.client.check({ token: "garbage", action: "read" })).reasons[0]?.code).toBe("token_malformed");
     // Release cannot be done without the database: UNAVAILABLE, which the SDK retries.
-    expect(await t.client.release(first.decision_id)).toMatchObject({ ok: false, code: grpc.status.UNAVAILABLE, details: "state unavailable: nothing was released; retry" });
+    expect(await t.client.release(first.decision_id)).toMatchObject({
+      ok: false,
+      code: grpc.status.UNAVAILABLE,
+      details: "state unavailable: nothing was released; retry",
+    });
 
     database = await startLocalMongo({ dbpath, port });
     // Recovery, on a fresh user's budget: calls abandoned at their deadline during the

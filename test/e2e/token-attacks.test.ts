@@ -21,11 +21,20 @@ afterAll(async () => {
   await web?.close();
 });
 
-const b64 = (value: unknown) =>
-  (Buffer.isBuffer(value) ? value : Buffer.from(typeof value === "string" ? value : JSON.stringify(value))).toString("base64url");
+const b64 = (value: unknown) => (Buffer.isBuffer(value) ? value : Buffer.from(typeof value === "string" ? value : JSON.stringify(value))).toString("base64url");
 
 function claims(extra: Record<string, unknown> = {}) {
-  return { iss: t.issuer.issuer, aud: TEST_AUDIENCE, sub: "user-123", client_id: "agent-7", iat: now(), exp: now() + 300, jti: randomUUID(), scope: "invoices:read", ...extra };
+  return {
+    iss: t.issuer.issuer,
+    aud: TEST_AUDIENCE,
+    sub: "user-123",
+    client_id: "agent-7",
+    iat: now(),
+    exp: now() + 300,
+    jti: randomUUID(),
+    scope: "invoices:read",
+    ...extra,
+  };
 }
 
 /** Signs any header and payload (text, or raw bytes) with the trusted issuer's key, bypassing jose's own checks. */
@@ -90,7 +99,9 @@ describe("attacks on the signature", () => {
     const { privateKey } = await generateKeyPair("ES256", { extractable: true });
     const header = b64({ alg: "ES256", typ: "at+jwt", kid: t.issuer.kid });
     const payload = b64(claims());
-    const der = createSign("SHA256").update(`${header}.${payload}`).sign(privateKey as never);
+    const der = createSign("SHA256")
+      .update(`${header}.${payload}`)
+      .sign(privateKey as never);
     await refused(`${header}.${payload}.${der.toString("base64url")}`, "signature_invalid");
   });
 
@@ -126,7 +137,10 @@ describe("attacks through key headers", () => {
   });
 
   it("refuses crit extensions it does not understand", async () => {
-    const token = await signRaw({ alg: "ES256", typ: "at+jwt", kid: t.issuer.kid, crit: ["urn:example:policy"], "urn:example:policy": 1 }, JSON.stringify(claims()));
+    const token = await signRaw(
+      { alg: "ES256", typ: "at+jwt", kid: t.issuer.kid, crit: ["urn:example:policy"], "urn:example:policy": 1 },
+      JSON.stringify(claims()),
+    );
     await refused(token, "header_not_allowed");
   });
 
@@ -213,7 +227,9 @@ describe("attacks through claims and shape", () => {
 
   it("refuses a JWE", async () => {
     const { publicKey } = await generateKeyPair("RSA-OAEP-256");
-    const jwe = await new CompactEncrypt(new TextEncoder().encode(JSON.stringify(claims()))).setProtectedHeader({ alg: "RSA-OAEP-256", enc: "A256GCM" }).encrypt(publicKey);
+    const jwe = await new CompactEncrypt(new TextEncoder().encode(JSON.stringify(claims())))
+      .setProtectedHeader({ alg: "RSA-OAEP-256", enc: "A256GCM" })
+      .encrypt(publicKey);
     await refused(jwe, "token_encrypted");
   });
 
@@ -232,7 +248,9 @@ describe("attacks through claims and shape", () => {
   it("answers 200 concurrent attack tokens and valid tokens correctly", async () => {
     const valid = await t.issuer.token();
     const tokens = await Promise.all(Array.from({ length: 100 }, (_, i) => t.issuer.token({}, { kid: `bogus-${i}` })));
-    const responses = await Promise.all([...tokens, ...Array.from({ length: 100 }, () => valid)].map((token) => t.client.check({ token, action: "invoices:read" })));
+    const responses = await Promise.all(
+      [...tokens, ...Array.from({ length: 100 }, () => valid)].map((token) => t.client.check({ token, action: "invoices:read" })),
+    );
     expect(responses.slice(0, 100).every((r) => r.reasons[0]?.code === "key_not_found")).toBe(true);
     expect(responses.slice(100).every((r) => r.decision === "ALLOW")).toBe(true);
   });

@@ -90,8 +90,15 @@ describe("a Verdict whose audit trail cannot keep records", () => {
     writeFileSync(join(config.spill_dir, database), ""); // the spill directory cannot be written
     const decider = new Decider({ verifier, policies: { current: () => engine }, state, dpop, log: silentLogger(), audit });
     const token = await issuer.token({ sub: "frank", scope: "payments:write" });
-    const transfer = () => decider.check(input(token, { action: "payments:transfer", resource: { type: "account", id: "a", attributes: {} }, context: { amount: 100 } }));
-    const counter = async () => (await state.counters.read([[{ name: "spent", type: "counter", key: ["payments:transfer", "daily_per_user", "frank"], window: { kind: "calendar", unit: "day" } }]], Date.now()))[0]?.["spent"];
+    const transfer = () =>
+      decider.check(input(token, { action: "payments:transfer", resource: { type: "account", id: "a", attributes: {} }, context: { amount: 100 } }));
+    const counter = async () =>
+      (
+        await state.counters.read(
+          [[{ name: "spent", type: "counter", key: ["payments:transfer", "daily_per_user", "frank"], window: { kind: "calendar", unit: "day" } }]],
+          Date.now(),
+        )
+      )[0]?.["spent"];
 
     expect((await transfer()).decision).toBe("ALLOW"); // buffered
     const second = await transfer(); // the buffer is full and the spill file fails

@@ -28,7 +28,14 @@ import { connectTestClient, mongoUri, uniqueDatabaseName } from "../support/mong
 const testLog = process.env["AUDIT_DEBUG"] ? createLogger("debug") : silentLogger();
 const UNREACHABLE = "mongodb://127.0.0.1:1/?directConnection=true";
 const DAY = 86_400_000;
-const settings: AuditSettings = { retention_days: 90, batch_size: 50, flush_interval_ms: 10, max_buffered: 10_000, retry_interval_ms: 100, purge_interval_ms: 3_600_000 };
+const settings: AuditSettings = {
+  retention_days: 90,
+  batch_size: 50,
+  flush_interval_ms: 10,
+  max_buffered: 10_000,
+  retry_interval_ms: 100,
+  purge_interval_ms: 3_600_000,
+};
 
 let client: MongoClient;
 const opened: AuditLog[] = [];
@@ -59,7 +66,13 @@ function openTrail(
   const db = Database.open({ uri: options.uri ?? mongoUri(), database, log: testLog });
   databases.push(db);
   const store = AuditStore.open(db, { timeoutMs: options.timeoutMs ?? 5_000 });
-  const log = new AuditLog({ store, spill, settings: { ...settings, ...options.settings }, log: options.log ?? testLog, ...(options.now ? { now: options.now } : {}) });
+  const log = new AuditLog({
+    store,
+    spill,
+    settings: { ...settings, ...options.settings },
+    log: options.log ?? testLog,
+    ...(options.now ? { now: options.now } : {}),
+  });
   log.start();
   opened.push(log);
   return { log, store, spill, database, decisions: client.db(database).collection("decisions") };
@@ -78,7 +91,11 @@ function recordMany(log: AuditLog, count: number, options: (i: number) => EventO
 function spillLines(dir: string): string[] {
   return readdirSync(dir)
     .filter((name) => /^(spill|replay)-.*\.jsonl$/.test(name))
-    .flatMap((name) => readFileSync(join(dir, name), "utf8").split("\n").filter((line) => line !== ""));
+    .flatMap((name) =>
+      readFileSync(join(dir, name), "utf8")
+        .split("\n")
+        .filter((line) => line !== ""),
+    );
 }
 
 describe("writing", () => {
@@ -94,7 +111,10 @@ describe("writing", () => {
 
   it("stores caller keys escaped, so no stored field name is an operator or a path, and returns them as sent", async () => {
     const trail = openTrail();
-    const [id] = recordMany(trail.log, 1, () => ({ context: { $where: "1", "a.b": { $gt: "" }, list: [{ "x.y": 1 }] }, resource: { type: "t", id: "i", attributes: { "$ne": null } } }));
+    const [id] = recordMany(trail.log, 1, () => ({
+      context: { $where: "1", "a.b": { $gt: "" }, list: [{ "x.y": 1 }] },
+      resource: { type: "t", id: "i", attributes: { $ne: null } },
+    }));
     await trail.log.flush();
     const raw = await trail.decisions.findOne({ _id: id as never });
     const keys: string[] = [];
@@ -219,7 +239,12 @@ describe("when the database is unavailable", () => {
   it("keeps memory bounded in bytes too: past max_buffered_bytes, far below max_buffered, the buffer moves to the spill file", async () => {
     const spillDir = mkdtempSync(join(tmpdir(), "verdict-audit-spill-"));
     const MiB = 1024 * 1024;
-    const slow = openTrail({ uri: UNREACHABLE, spillDir, timeoutMs: 5_000, settings: { max_buffered: 10_000, max_buffered_bytes: MiB, batch_size: 500, flush_interval_ms: 60_000 } });
+    const slow = openTrail({
+      uri: UNREACHABLE,
+      spillDir,
+      timeoutMs: 5_000,
+      settings: { max_buffered: 10_000, max_buffered_bytes: MiB, batch_size: 500, flush_interval_ms: 60_000 },
+    });
     // 100 records with 30 KB of context each: 3 MB, a hundredth of max_buffered
     const note = "n".repeat(30_000);
     recordMany(slow.log, 100, () => ({ context: { note } }));
@@ -232,7 +257,12 @@ describe("when the database is unavailable", () => {
 
   it("refuses records (fails closed) only when the buffer is full and the spill file cannot be written, and recovers", async () => {
     const spillDir = mkdtempSync(join(tmpdir(), "verdict-audit-spill-"));
-    const trail = openTrail({ uri: UNREACHABLE, spillDir, timeoutMs: 200, settings: { max_buffered: 5, batch_size: 5, flush_interval_ms: 5, retry_interval_ms: 100 } });
+    const trail = openTrail({
+      uri: UNREACHABLE,
+      spillDir,
+      timeoutMs: 200,
+      settings: { max_buffered: 5, batch_size: 5, flush_interval_ms: 5, retry_interval_ms: 100 },
+    });
     // The spill directory is replaced by a file: nothing can be written there.
     rmSync(spillDir, { recursive: true });
     writeFileSync(spillDir, "");
@@ -263,11 +293,16 @@ describe("replay", () => {
     const database = uniqueDatabaseName("audit_replay");
     const spillDir = mkdtempSync(join(tmpdir(), "verdict-audit-spill-"));
     const batch = records(10);
-    await client.db(database).collection("decisions").insertMany(batch.slice(0, 5) as never[]);
+    await client
+      .db(database)
+      .collection("decisions")
+      .insertMany(batch.slice(0, 5) as never[]);
     const signer = new SpillDirectory(spillDir);
     writeFileSync(join(spillDir, "spill-999999999-0a0a0a.jsonl"), batch.map((r) => signer.signedLine(r)).join(""));
     const trail = openTrail({ database, spillDir });
-    await vi.waitFor(() => expect(existsSync(join(spillDir, "spill-999999999-0a0a0a.jsonl")) || spillLines(spillDir).length > 0).toBe(false), { timeout: 10_000 });
+    await vi.waitFor(() => expect(existsSync(join(spillDir, "spill-999999999-0a0a0a.jsonl")) || spillLines(spillDir).length > 0).toBe(false), {
+      timeout: 10_000,
+    });
     expect(await trail.decisions.countDocuments()).toBe(10);
   });
 
@@ -380,7 +415,10 @@ describe("retention at start", () => {
     const masks = maskRulesFrom(POLICY_DATA);
     const old = buildRecord(decisionEvent({ startedAt: now - 10 * DAY }), { masks, retentionMs: DAY });
     const fresh = buildRecord(decisionEvent({ startedAt: now - 1_000 }), { masks, retentionMs: DAY });
-    await client.db(database).collection("decisions").insertMany([old, fresh] as never[]);
+    await client
+      .db(database)
+      .collection("decisions")
+      .insertMany([old, fresh] as never[]);
     const trail = openTrail({ database, now: () => now });
     await vi.waitFor(async () => expect((await trail.decisions.find({}).toArray()).map((d) => String(d._id))).toEqual([fresh._id]));
   });
@@ -395,21 +433,38 @@ describe("queries", () => {
     const alice = principal({ subject: "alice", clientId: "agent-1" });
     const bob = principal({ subject: "bob", clientId: "agent-2", actors: [{ subject: "planner", clientId: "agent-0" }] });
     recordMany(trail.log, 4, (i) => ({ principal: alice, startedAt: now - i * 60_000, action: "invoices:read" }));
-    recordMany(trail.log, 3, (i) => ({ principal: alice, startedAt: now - 2 * 3_600_000 - i, action: "payments:transfer", decision: "DENY", reasons: ["limit_exceeded"] }));
-    recordMany(trail.log, 2, () => ({ principal: bob, startedAt: now - 5_000, action: "invoices:dispute", decision: "STEP_UP", reasons: ["step_up_required"], api: "billing" }));
+    recordMany(trail.log, 3, (i) => ({
+      principal: alice,
+      startedAt: now - 2 * 3_600_000 - i,
+      action: "payments:transfer",
+      decision: "DENY",
+      reasons: ["limit_exceeded"],
+    }));
+    recordMany(trail.log, 2, () => ({
+      principal: bob,
+      startedAt: now - 5_000,
+      action: "invoices:dispute",
+      decision: "STEP_UP",
+      reasons: ["step_up_required"],
+      api: "billing",
+    }));
     recordMany(trail.log, 1, () => ({ principal: null, startedAt: now - 1_000, decision: "DENY", reasons: ["token_expired"] }));
     // 25 records in the same millisecond, for paging
     recordMany(trail.log, 25, () => ({ principal: principal({ subject: "carol" }), startedAt: now - 10 * 60_000 }));
     await trail.log.flush();
   });
 
-  const query = async (request: Parameters<typeof parseAuditQuery>[0]) => (await trail.store.query(parseAuditQuery(request, now), now)).records.map(publicRecord);
+  const query = async (request: Parameters<typeof parseAuditQuery>[0]) =>
+    (await trail.store.query(parseAuditQuery(request, now), now)).records.map(publicRecord);
 
   it("filters by subject, agent, action, decision, reason and API", async () => {
     expect((await query({ subject: "alice" })).length).toBe(7);
     expect((await query({ clientId: "agent-2" })).map((r) => r.subject)).toEqual(["bob", "bob"]);
     expect((await query({ action: "payments:transfer" })).length).toBe(3);
-    expect((await query({ decision: "STEP_UP" })).map((r) => r.actors)).toEqual([[{ subject: "planner", client_id: "agent-0" }], [{ subject: "planner", client_id: "agent-0" }]]);
+    expect((await query({ decision: "STEP_UP" })).map((r) => r.actors)).toEqual([
+      [{ subject: "planner", client_id: "agent-0" }],
+      [{ subject: "planner", client_id: "agent-0" }],
+    ]);
     expect((await query({ reason: "token_expired" })).map((r) => r.subject)).toEqual([undefined]);
     expect((await query({ api: "billing" })).length).toBe(2);
     expect((await query({ subject: "alice", decision: "DENY", reason: "limit_exceeded" })).length).toBe(3);

@@ -37,13 +37,19 @@ describe("the directory", () => {
     const loaded = await store.load(
       file({
         $comment: "ignored",
-        subjects: [{ type: "user", id: "alice", properties: {} }, { type: "user", id: "bob", properties: { role: "admin" } }],
+        subjects: [
+          { type: "user", id: "alice", properties: {} },
+          { type: "user", id: "bob", properties: { role: "admin" } },
+        ],
         resources: [{ type: "record", id: "record-1", properties: { status: "active" } }],
         actions: [{ name: "read" }, { name: "delete", properties: { soft: { type: "boolean" } } }],
       }),
     );
     expect(loaded).toEqual({ subjects: 2, resources: 1, actions: 2, removed: 0 });
-    const found = await store.lookup([key("subject", "user", "bob"), key("subject", "user", "carol"), key("resource", "record", "record-1"), key("action", "action", "delete")], new Date());
+    const found = await store.lookup(
+      [key("subject", "user", "bob"), key("subject", "user", "carol"), key("resource", "record", "record-1"), key("action", "action", "delete")],
+      new Date(),
+    );
     expect([...found.keys()].sort()).toEqual(["action/action/delete", "resource/record/record-1", "subject/user/bob"]);
     expect(found.get("subject/user/bob")?.properties).toEqual({ role: "admin" });
     expect(found.get("action/action/delete")?.properties).toEqual({ soft: { type: "boolean" } });
@@ -64,7 +70,15 @@ describe("the directory", () => {
 
   it("lets entries expire: lookups and scans skip them, and a sweep deletes them", async () => {
     const now = new Date();
-    await store.load(file({ resources: [{ type: "doc", id: "short-lived" }, { type: "doc", id: "kept" }] }), { now });
+    await store.load(
+      file({
+        resources: [
+          { type: "doc", id: "short-lived" },
+          { type: "doc", id: "kept" },
+        ],
+      }),
+      { now },
+    );
     await store.load(file({ resources: [{ type: "doc", id: "short-lived" }] }), { ttlMs: 60_000, now });
     const later = new Date(now.getTime() + 61_000);
     expect([...(await store.lookup([key("resource", "doc", "short-lived")], now)).keys()]).toEqual(["resource/doc/short-lived"]);
@@ -85,11 +99,24 @@ describe("the directory", () => {
 
 describe("directory files", () => {
   it.each([
-    ["a subject listed twice", { subjects: [{ type: "user", id: "a" }, { type: "user", id: "a" }] }, /listed twice/],
+    [
+      "a subject listed twice",
+      {
+        subjects: [
+          { type: "user", id: "a" },
+          { type: "user", id: "a" },
+        ],
+      },
+      /listed twice/,
+    ],
     ["a type outside the character set", { resources: [{ type: "a b", id: "x" }] }, /type/],
     ["an id with a control character", { subjects: [{ type: "user", id: "a\u0001" }] }, /id/],
     ["an action name with a space", { actions: [{ name: "read all" }] }, /name/],
-    ["properties nested too deep", { subjects: [{ type: "user", id: "a", properties: { a: { b: { c: { d: { e: { f: { g: { h: { i: 1 } } } } } } } } } }] }, /nested deeper/],
+    [
+      "properties nested too deep",
+      { subjects: [{ type: "user", id: "a", properties: { a: { b: { c: { d: { e: { f: { g: { h: { i: 1 } } } } } } } } } }] },
+      /nested deeper/,
+    ],
     ["properties that are not an object", { subjects: [{ type: "user", id: "a", properties: [1] }] }, /properties/],
     ["subjects that are not a list", { subjects: { alice: {} } }, /subjects/],
   ])("refuses %s", (_name, raw, message) => {

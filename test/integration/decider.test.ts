@@ -45,7 +45,10 @@ describe("what a decision costs the database", () => {
   it("one read for the state of every item of a batch", async () => {
     const token = await issuer.token({ sub: "batch-reader" });
     commands.length = 0;
-    const results = await decider.checkBatch({ ...common(token), items: Array.from({ length: 5 }, () => ({ ok: true as const, item: item("transfer_checked", { amount: 1 }) })) });
+    const results = await decider.checkBatch({
+      ...common(token),
+      items: Array.from({ length: 5 }, () => ({ ok: true as const, item: item("transfer_checked", { amount: 1 }) })),
+    });
     expect(results.every((r) => r.ok && r.result.decision === "ALLOW")).toBe(true);
     expect(commands).toEqual(["find"]);
   });

@@ -72,7 +72,9 @@ describe.each([
   });
 
   it("copies node_modules into the runtime image only from a stage that installed without dev dependencies", () => {
-    const copies = stageInstructions(runtime, "COPY").map(copyOf).filter((copy) => copy.sources.some((source) => source.includes("node_modules")));
+    const copies = stageInstructions(runtime, "COPY")
+      .map(copyOf)
+      .filter((copy) => copy.sources.some((source) => source.includes("node_modules")));
     expect(copies.length).toBe(1);
     const source = stages.find((stage) => stage.name === copies[0]!.from)!;
     const installs = stageInstructions(source, "RUN").filter((run) => /npm ci/.test(run.args));
@@ -93,7 +95,9 @@ describe.each([
       expect(healthcheck.length).toBe(1);
       const cmd = words(healthcheck[0]!.args.slice(healthcheck[0]!.args.indexOf("CMD") + 3).trim());
       expect(cmd[0]).toBe("node");
-      const env = stageInstructions(runtime, "ENV").map((e) => e.args).join(" ");
+      const env = stageInstructions(runtime, "ENV")
+        .map((e) => e.args)
+        .join(" ");
       const url = /VERDICT_HEALTHCHECK_URL=(\S+)/.exec(env)?.[1];
       expect(new URL(url!)).toMatchObject({ pathname: "/readyz", port: String(ADMIN_PORT) });
       expect(cmd.join(" ")).toContain("process.env.VERDICT_HEALTHCHECK_URL");
@@ -113,7 +117,9 @@ describe.each([
       const opa = stages.find((stage) => stage.name === "opa")!;
       expect(stageInstructions(opa, "COPY").map(copyOf)[0]!.sources).toEqual(["tools/go.mod", "tools/go.sum"]);
       expect(readFileSync(repo("tools", "go.mod"), "utf8")).toMatch(/^tool github\.com\/open-policy-agent\/opa$/m);
-      const shipped = stageInstructions(runtime, "COPY").map(copyOf).find((copy) => copy.sources.includes("/app/build/bundle.tar.gz"));
+      const shipped = stageInstructions(runtime, "COPY")
+        .map(copyOf)
+        .find((copy) => copy.sources.includes("/app/build/bundle.tar.gz"));
       expect(shipped?.destination).toBe("build/bundle.tar.gz");
     });
   } else {
@@ -276,7 +282,11 @@ describe("deploy/helm/verdict", () => {
     spec: {
       template: {
         metadata: { labels: Record<string, string> };
-        spec: { containers: Container[]; initContainers?: Container[]; volumes: { name: string; configMap?: { name: string }; secret?: { secretName: string } }[] };
+        spec: {
+          containers: Container[];
+          initContainers?: Container[];
+          volumes: { name: string; configMap?: { name: string }; secret?: { secretName: string } }[];
+        };
       };
     };
   };
@@ -322,7 +332,16 @@ describe("deploy/helm/verdict", () => {
   it("with the defaults: TLS from a Secret, a generated API key whose SHA-256 is in the configuration, no ServiceMonitor", () => {
     const manifests = renderChart();
     expect(kinds(manifests)).not.toContain("ServiceMonitor");
-    expect(kinds(manifests).sort()).toEqual(["ConfigMap", "Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Secret", "Service", "Service", "ServiceAccount"]);
+    expect(kinds(manifests).sort()).toEqual([
+      "ConfigMap",
+      "Deployment",
+      "HorizontalPodAutoscaler",
+      "PodDisruptionBudget",
+      "Secret",
+      "Service",
+      "Service",
+      "ServiceAccount",
+    ]);
     const { config, pod, container } = verdictOf(manifests);
     const tls = config["tls"] as { cert_file: string; key_file: string };
     const tlsMount = container.volumeMounts.find((m) => m.name === "tls")!;
@@ -342,7 +361,10 @@ describe("deploy/helm/verdict", () => {
 
   it("makes a ServiceMonitor on the admin port only when the cluster serves monitoring.coreos.com/v1", () => {
     const manifests = renderChart(monitoring);
-    const monitor = find<{ spec: { endpoints: { port: string; path: string }[]; selector: { matchLabels: Record<string, string> } } }>(manifests, "ServiceMonitor");
+    const monitor = find<{ spec: { endpoints: { port: string; path: string }[]; selector: { matchLabels: Record<string, string> } } }>(
+      manifests,
+      "ServiceMonitor",
+    );
     expect(monitor.spec.endpoints).toEqual([expect.objectContaining({ port: "admin", path: "/metrics" })]);
     const service = find<{ metadata: { labels: Record<string, string> } }>(manifests, "Service", "verdict");
     expect(service.metadata.labels).toMatchObject(monitor.spec.selector.matchLabels);
@@ -362,7 +384,10 @@ describe("deploy/helm/verdict", () => {
     expect(mongo.spec.users[0]!.roles[0]!.db).toBe(config["mongodb_database"]);
     const keys = find<{ data: Record<string, string> }>(manifests, "Secret", "verdict-api-keys");
     expect(Object.keys(keys.data)).toEqual(["invoices-api"]); // payments-api brings its own key_sha256
-    const hpa = find<{ spec: { scaleTargetRef: { name: string }; metrics: { type: string; pods?: { metric: { name: string } } }[] } }>(manifests, "HorizontalPodAutoscaler");
+    const hpa = find<{ spec: { scaleTargetRef: { name: string }; metrics: { type: string; pods?: { metric: { name: string } } }[] } }>(
+      manifests,
+      "HorizontalPodAutoscaler",
+    );
     expect(hpa.spec.scaleTargetRef.name).toBe("verdict");
     expect(hpa.spec.metrics.map((m) => m.type)).toEqual(["Resource", "Pods"]);
     expect(hpa.spec.metrics[1]!.pods!.metric.name).toBe("verdict_decisions_per_second");

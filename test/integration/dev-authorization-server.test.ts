@@ -31,10 +31,25 @@ async function register(body: Record<string, unknown> = { redirect_uris: [redire
 }
 
 const form = (url: string, fields: Record<string, string>) =>
-  fetch(url, { method: "POST", redirect: "manual", headers: { "content-type": "application/x-www-form-urlencoded" }, body: new URLSearchParams(fields).toString() });
+  fetch(url, {
+    method: "POST",
+    redirect: "manual",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams(fields).toString(),
+  });
 
 function authorization(clientId: string, extra: Record<string, string> = {}): Record<string, string> {
-  return { response_type: "code", client_id: clientId, redirect_uri: redirect, code_challenge: challenge, code_challenge_method: "S256", state: "s1", scope: "invoices:read", resource: "http://127.0.0.1:3001/mcp", ...extra };
+  return {
+    response_type: "code",
+    client_id: clientId,
+    redirect_uri: redirect,
+    code_challenge: challenge,
+    code_challenge_method: "S256",
+    state: "s1",
+    scope: "invoices:read",
+    resource: "http://127.0.0.1:3001/mcp",
+    ...extra,
+  };
 }
 
 async function signIn(clientId: string, extra: Record<string, string> = {}): Promise<URL> {
@@ -46,13 +61,25 @@ async function signIn(clientId: string, extra: Record<string, string> = {}): Pro
 describe("the development authorization server", () => {
   it("publishes RFC 8414 metadata with PKCE S256 and its loopback issuer", async () => {
     const metadata = (await (await fetch(`${server.issuer}/.well-known/oauth-authorization-server`)).json()) as Record<string, unknown>;
-    expect(metadata).toMatchObject({ issuer: server.issuer, code_challenge_methods_supported: ["S256"], registration_endpoint: `${server.issuer}/register`, token_endpoint_auth_methods_supported: ["none"] });
+    expect(metadata).toMatchObject({
+      issuer: server.issuer,
+      code_challenge_methods_supported: ["S256"],
+      registration_endpoint: `${server.issuer}/register`,
+      token_endpoint_auth_methods_supported: ["none"],
+    });
     expect(server.issuer).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
   });
 
   it("listens on loopback only", async () => {
     await expect(
-      startDevAuthorizationServer({ stateDir: mkdtempSync(join(tmpdir(), "verdict-dev-as-")), host: "0.0.0.0", port: 0, scopes: [], acrLevels: {}, defaultAudience: "urn:x" }),
+      startDevAuthorizationServer({
+        stateDir: mkdtempSync(join(tmpdir(), "verdict-dev-as-")),
+        host: "0.0.0.0",
+        port: 0,
+        scopes: [],
+        acrLevels: {},
+        defaultAudience: "urn:x",
+      }),
     ).rejects.toThrow(/loopback only/);
   });
 
@@ -69,7 +96,8 @@ describe("the development authorization server", () => {
     expect(back.searchParams.get("state")).toBe("s1");
     expect(back.searchParams.get("iss")).toBe(server.issuer);
     const code = back.searchParams.get("code")!;
-    const token = (fields: Record<string, string>) => form(`${server.issuer}/token`, { grant_type: "authorization_code", client_id: clientId, redirect_uri: redirect, code, ...fields });
+    const token = (fields: Record<string, string>) =>
+      form(`${server.issuer}/token`, { grant_type: "authorization_code", client_id: clientId, redirect_uri: redirect, code, ...fields });
 
     const wrong = await token({ code_verifier: randomBytes(32).toString("base64url") });
     expect(wrong.status).toBe(400);
@@ -78,24 +106,43 @@ describe("the development authorization server", () => {
     expect((await token({ code_verifier: verifier })).status).toBe(400);
 
     const fresh = (await signIn(clientId)).searchParams.get("code")!;
-    const ok = await form(`${server.issuer}/token`, { grant_type: "authorization_code", client_id: clientId, redirect_uri: redirect, code: fresh, code_verifier: verifier });
+    const ok = await form(`${server.issuer}/token`, {
+      grant_type: "authorization_code",
+      client_id: clientId,
+      redirect_uri: redirect,
+      code: fresh,
+      code_verifier: verifier,
+    });
     expect(ok.status).toBe(200);
     const body = (await ok.json()) as { access_token: string; token_type: string; refresh_token?: string };
     expect(body.token_type).toBe("Bearer");
     expect(body.refresh_token).toBeUndefined();
     expect(decodeProtectedHeader(body.access_token)).toMatchObject({ typ: "at+jwt", alg: "ES256" });
-    expect(decodeJwt(body.access_token)).toMatchObject({ iss: server.issuer, sub: "alice", aud: "http://127.0.0.1:3001/mcp", client_id: clientId, scope: "invoices:read", acr: "mfa", client_type: "ai-agent" });
+    expect(decodeJwt(body.access_token)).toMatchObject({
+      iss: server.issuer,
+      sub: "alice",
+      aud: "http://127.0.0.1:3001/mcp",
+      client_id: clientId,
+      scope: "invoices:read",
+      acr: "mfa",
+      client_type: "ai-agent",
+    });
   });
 
   it("refuses an authorization request without PKCE, with an unknown scope, or for an unregistered redirect", async () => {
     const { client_id: clientId } = (await (await register()).json()) as { client_id: string };
-    const noPkce = await fetch(`${server.issuer}/authorize?${String(new URLSearchParams({ ...authorization(clientId), code_challenge_method: "plain" }))}`, { redirect: "manual" });
+    const noPkce = await fetch(`${server.issuer}/authorize?${String(new URLSearchParams({ ...authorization(clientId), code_challenge_method: "plain" }))}`, {
+      redirect: "manual",
+    });
     expect(noPkce.status).toBe(302);
     expect(new URL(noPkce.headers.get("location")!).searchParams.get("error")).toBe("invalid_request");
     const scope = await fetch(`${server.issuer}/authorize?${String(new URLSearchParams(authorization(clientId, { scope: "admin" })))}`, { redirect: "manual" });
     expect(new URL(scope.headers.get("location")!).searchParams.get("error")).toBe("invalid_scope");
     // Never redirect to a URI the client did not register (RFC 6749 §4.1.2.1): shown, not followed.
-    const foreign = await fetch(`${server.issuer}/authorize?${String(new URLSearchParams(authorization(clientId, { redirect_uri: "http://127.0.0.1:9/other" })))}`, { redirect: "manual" });
+    const foreign = await fetch(
+      `${server.issuer}/authorize?${String(new URLSearchParams(authorization(clientId, { redirect_uri: "http://127.0.0.1:9/other" })))}`,
+      { redirect: "manual" },
+    );
     expect(foreign.status).toBe(400);
     expect((await fetch(`${server.issuer}/authorize?${String(new URLSearchParams(authorization("nobody")))}`)).status).toBe(400);
   });
@@ -114,7 +161,9 @@ describe("the development authorization server", () => {
       body: new URLSearchParams({ ...authorization(clientId), decision: "allow", use_session: "yes" }).toString(),
     });
     const code = new URL(answer.headers.get("location")!).searchParams.get("code")!;
-    const body = (await (await form(`${server.issuer}/token`, { grant_type: "authorization_code", client_id: clientId, redirect_uri: redirect, code, code_verifier: verifier })).json()) as { access_token: string };
+    const body = (await (
+      await form(`${server.issuer}/token`, { grant_type: "authorization_code", client_id: clientId, redirect_uri: redirect, code, code_verifier: verifier })
+    ).json()) as { access_token: string };
     expect(decodeJwt(body.access_token)).toMatchObject({ sub: "bob", acr: "mfa" });
   });
 });

@@ -27,7 +27,9 @@ beforeAll(async () => {
   writeFileSync(secretFile, "s3cr3t:with/odd chars\n");
   t = await startTestVerdict({
     config: {
-      issuers: [{ issuer: AS, introspection: { endpoint: `${web.url}/introspect`, client_id: "verdict", client_secret_file: secretFile, cache_max_seconds: 60 } }],
+      issuers: [
+        { issuer: AS, introspection: { endpoint: `${web.url}/introspect`, client_id: "verdict", client_secret_file: secretFile, cache_max_seconds: 60 } },
+      ],
     },
   });
 });

@@ -58,7 +58,11 @@ function setup(options: { refreshMs?: number; staleGraceMs?: number; cooldownMs?
     cacheEntries: 0,
   });
   const verify = (token: string) => verifier.verify(token, { audience: TEST_AUDIENCE, now: Date.now() / 1000 });
-  const reason = (token: string) => verify(token).then(() => "ok", (error: unknown) => (error instanceof TokenError ? error.reason : String(error)));
+  const reason = (token: string) =>
+    verify(token).then(
+      () => "ok",
+      (error: unknown) => (error instanceof TokenError ? error.reason : String(error)),
+    );
   return { source, verify, reason, events, advance: (ms: number) => (clock += ms) };
 }
 

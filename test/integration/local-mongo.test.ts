@@ -26,11 +26,21 @@ describe("local-mongo", () => {
     try {
       const first = await startLocalMongo({ dbpath });
       expect(first.uri).toMatch(/^mongodb:\/\/127\.0\.0\.1:\d+\//);
-      await withClient(first.uri, (c) => c.db("persist").collection("docs").insertOne({ _id: "kept" as never, n: 1 }));
+      await withClient(first.uri, (c) =>
+        c
+          .db("persist")
+          .collection("docs")
+          .insertOne({ _id: "kept" as never, n: 1 }),
+      );
       await first.stop();
 
       const second = await startLocalMongo({ dbpath });
-      const doc = await withClient(second.uri, (c) => c.db("persist").collection("docs").findOne({ _id: "kept" as never }));
+      const doc = await withClient(second.uri, (c) =>
+        c
+          .db("persist")
+          .collection("docs")
+          .findOne({ _id: "kept" as never }),
+      );
       await second.stop();
       expect(doc?.["n"]).toBe(1);
     } finally {

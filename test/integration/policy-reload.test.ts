@@ -62,7 +62,9 @@ describe("hot reload of the served bundle", () => {
     expect(response.decision).toBe("DENY");
     expect(response.reasons.map((r) => r.code)).toEqual(["limit_exceeded"]);
     expect(response.policy_revision).toBe(b.revision);
-    expect(captured.lines().some((l) => l["msg"] === "policy bundle reloaded" && l["revision"] === b.revision && l["previousRevision"] === a.revision)).toBe(true);
+    expect(captured.lines().some((l) => l["msg"] === "policy bundle reloaded" && l["revision"] === b.revision && l["previousRevision"] === a.revision)).toBe(
+      true,
+    );
   });
 
   it("keeps the last good revision when a new bundle does not load, and says why in the log and the metrics", async () => {
@@ -142,7 +144,13 @@ describe("a bundle directory", () => {
   it("is loaded, and reloaded when its files are replaced", async () => {
     const bundleDir = join(mkdtempSync(join(tmpdir(), "verdict-bundle-dir-")), "bundle");
     await unpack(a.path, bundleDir);
-    const runtime = await PolicyRuntime.start({ bundlePath: bundleDir, bounds: { ...DEFAULT_BOUNDS, workers: 1 }, watch: false, log: silentLogger(), metrics: createMetrics() });
+    const runtime = await PolicyRuntime.start({
+      bundlePath: bundleDir,
+      bounds: { ...DEFAULT_BOUNDS, workers: 1 },
+      watch: false,
+      log: silentLogger(),
+      metrics: createMetrics(),
+    });
     try {
       expect(runtime.current().revision).toBe(a.revision);
       expect(await runtime.reload()).toEqual({ active: { result: "unchanged", revision: a.revision } });
@@ -156,6 +164,8 @@ describe("a bundle directory", () => {
 
   it("refuses to start when the active bundle does not load", async () => {
     const empty = mkdtempSync(join(tmpdir(), "verdict-empty-"));
-    await expect(PolicyRuntime.start({ bundlePath: empty, bounds: DEFAULT_BOUNDS, watch: false, log: silentLogger(), metrics: createMetrics() })).rejects.toThrow(/no policy\.wasm/);
+    await expect(
+      PolicyRuntime.start({ bundlePath: empty, bounds: DEFAULT_BOUNDS, watch: false, log: silentLogger(), metrics: createMetrics() }),
+    ).rejects.toThrow(/no policy\.wasm/);
   });
 });

@@ -62,7 +62,9 @@ describe("a candidate that would change answers", () => {
       active: { revision: t.verdict.policyRevision, effect: "allow", reasons: [] },
       shadow: { revision: candidate.revision, effect: "deny", reasons: [{ code: "limit_exceeded" }], obligations: [] },
     });
-    expect(record?.active.obligations).toEqual([{ type: "reserve", key: ["payments:transfer", "daily_per_user", t.issuer.issuer, "user-shadow-2"], amount: 450, limit: 1000, window: "day" }]);
+    expect(record?.active.obligations).toEqual([
+      { type: "reserve", key: ["payments:transfer", "daily_per_user", t.issuer.issuer, "user-shadow-2"], amount: 450, limit: 1000, window: "day" },
+    ]);
     expect(JSON.stringify(record)).not.toContain("eyJ"); // no JWT
     expect(record).not.toHaveProperty("context");
   });
@@ -98,7 +100,11 @@ describe("a candidate that would change answers", () => {
   });
 
   it("leaves the answer alone without explain, and puts nothing of the policy's internals on it", async () => {
-    const response = await t.client.check({ token: await t.issuer.token({ scope: "payments:write", sub: "user-shadow-5" }), action: "payments:transfer", context: { amount: 400 } });
+    const response = await t.client.check({
+      token: await t.issuer.token({ scope: "payments:write", sub: "user-shadow-5" }),
+      action: "payments:transfer",
+      context: { amount: 400 },
+    });
     expect(response.decision).toBe("ALLOW");
     expect(response.explanation).toBeUndefined();
   });

@@ -46,7 +46,13 @@ const rate = (key: string[], limit: number, seconds = 60): RateRequest => ({
   reason: { code: "rate_limited", message: "slow down" },
   onFailure: fail,
 });
-const once = (key: string[], expiresAt: number): OnceRequest => ({ type: "once", key, expiresAt, reason: { code: "token_replayed", message: "used" }, onFailure: fail });
+const once = (key: string[], expiresAt: number): OnceRequest => ({
+  type: "once",
+  key,
+  expiresAt,
+  reason: { code: "token_replayed", message: "used" },
+  onFailure: fail,
+});
 
 function apply(requests: (ReserveRequest | RateRequest | OnceRequest)[], nowMs = T0, decisionId = randomUUID(), api = "invoices-api") {
   return applyObligations(defaultObligations, store, requests, { nowMs, decisionId, api }).then((outcome) => ({ ...outcome, decisionId }));
@@ -74,7 +80,10 @@ describe("sliding-window reserve", () => {
   it("reports the total in the window after the reservation", async () => {
     const key = [randomUUID()];
     await apply([reserve(key, 120, 300, HOUR_SLIDING)], T0);
-    expect(await apply([reserve(key, 30, 300, HOUR_SLIDING)], T0 + 1000)).toMatchObject({ ok: true, applied: [{ type: "reserve", total: 150, window: "sliding:3600" }] });
+    expect(await apply([reserve(key, 30, 300, HOUR_SLIDING)], T0 + 1000)).toMatchObject({
+      ok: true,
+      applied: [{ type: "reserve", total: 150, window: "sliding:3600" }],
+    });
   });
 });
 
@@ -178,10 +187,16 @@ describe("release", () => {
     const doc = await ledger.findOne({ _id: first.decisionId as never });
     const [entry] = (doc?.["entries"] ?? []) as { type: string; undo: Record<string, unknown>; display: Record<string, unknown> }[];
     if (!entry) throw new Error("no ledger entry");
-    await ledger.updateOne({ _id: first.decisionId as never }, { $set: { entries: [{ undo: { type: entry.type, ...entry.undo, display: entry.display }, undone: false }] } });
+    await ledger.updateOne(
+      { _id: first.decisionId as never },
+      { $set: { entries: [{ undo: { type: entry.type, ...entry.undo, display: entry.display }, undone: false }] } },
+    );
 
     const released = await release(first.decisionId, "invoices-api", new Date(T0));
-    expect(released).toEqual({ status: "released", released: [{ type: "reserve", key: user.map(encodeURIComponent).join("/"), amount: 700, limit: 1000, window: "day", total: 0 }] });
+    expect(released).toEqual({
+      status: "released",
+      released: [{ type: "reserve", key: user.map(encodeURIComponent).join("/"), amount: 700, limit: 1000, window: "day", total: 0 }],
+    });
     expect(await readState([{ name: "u", type: "counter", key: user, window: DAY }], T0)).toEqual({ u: 0 });
     expect((await release(first.decisionId, "invoices-api", new Date(T0))).status).toBe("already_released");
   });
@@ -232,7 +247,9 @@ describe("keys from untrusted values", () => {
     expect((await apply([reserve(parts, 1, 1)])).ok).toBe(false);
     // the same characters split differently are another counter
     expect((await apply([reserve(['{"$gt":""}', "$where", "a.b.c", "x", "y"], 1, 1)])).ok).toBe(true);
-    const docs = await raw("counters").find({ key: { $regex: "where" } }).toArray();
+    const docs = await raw("counters")
+      .find({ key: { $regex: "where" } })
+      .toArray();
     expect(docs.every((doc) => !Object.keys(doc).some((field) => field.startsWith("$") || field.includes(".")))).toBe(true);
   });
 });
@@ -243,17 +260,26 @@ describe("writes that land after their deadline", () => {
     const user = ["late", randomUUID()];
     const jti = ["jti", randomUUID()];
     const outcomes = await Promise.allSettled(
-      Array.from({ length: 20 }, () => applyObligations(defaultObligations, hasty, [reserve(user, 10, 1000), reserve(user, 5, 1000, HOUR_SLIDING), once(jti, T0 / 1000 + 300)], { nowMs: T0, decisionId: randomUUID(), api: "invoices-api" })),
+      Array.from({ length: 20 }, () =>
+        applyObligations(defaultObligations, hasty, [reserve(user, 10, 1000), reserve(user, 5, 1000, HOUR_SLIDING), once(jti, T0 / 1000 + 300)], {
+          nowMs: T0,
+          decisionId: randomUUID(),
+          api: "invoices-api",
+        }),
+      ),
     );
     // with a 1 ms deadline nearly every call fails closed (a rare one may win the race)
     const allowed = outcomes.filter((o) => o.status === "fulfilled" && o.value.ok).length;
     let state: Record<string, unknown> = {};
     for (let i = 0; i < 50; i++) {
       await new Promise((resolve) => setTimeout(resolve, 100));
-      state = await readState([
-        { name: "day", type: "counter", key: user, window: DAY },
-        { name: "hour", type: "counter", key: user, window: HOUR_SLIDING },
-      ], T0 + 1);
+      state = await readState(
+        [
+          { name: "day", type: "counter", key: user, window: DAY },
+          { name: "hour", type: "counter", key: user, window: HOUR_SLIDING },
+        ],
+        T0 + 1,
+      );
       if (state["day"] === 10 * allowed && state["hour"] === 5 * allowed) break;
     }
     expect(state).toEqual({ day: 10 * allowed, hour: 5 * allowed });

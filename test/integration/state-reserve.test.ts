@@ -21,7 +21,8 @@ afterAll(async () => {
 });
 
 const counters = () => client.db(store.database.name).collection("counters");
-const applyObligations = (ports: EnforcePorts, requests: ReserveRequest[], context: { nowMs: number; decisionId: string; api: string }) => apply(defaultObligations, ports, requests, context);
+const applyObligations = (ports: EnforcePorts, requests: ReserveRequest[], context: { nowMs: number; decisionId: string; api: string }) =>
+  apply(defaultObligations, ports, requests, context);
 
 const reserveOf = (key: string[], amount: number, limit: number): ReserveRequest => ({
   type: "reserve",

@@ -67,8 +67,16 @@ describe("access token verification", () => {
     expect(await reasonFor(await issuer.token({ exp: now() + 25 * 3600 }))).toBe("token_lifetime_too_long");
     expect(await reasonFor(await issuer.token({ iat: now() - 7200, exp: now() - 7200 + 86_400 + 120 }))).toBe("token_lifetime_too_long");
     expect(await reasonFor(await issuer.token({ exp: now() + 23 * 3600 }))).toBe("ok");
-    const short = new TokenVerifier(IssuerRegistry.fromConfig([issuerConfig(issuer)]), { clockSkewSeconds: 60, maxBytes: 8192, cacheEntries: 0, maxLifetimeSeconds: 300 });
-    await expect(short.verify(await issuer.token({ exp: now() + 600 }), { audience: TEST_AUDIENCE, now: now() })).rejects.toMatchObject({ code: "invalid_token", reason: "token_lifetime_too_long" });
+    const short = new TokenVerifier(IssuerRegistry.fromConfig([issuerConfig(issuer)]), {
+      clockSkewSeconds: 60,
+      maxBytes: 8192,
+      cacheEntries: 0,
+      maxLifetimeSeconds: 300,
+    });
+    await expect(short.verify(await issuer.token({ exp: now() + 600 }), { audience: TEST_AUDIENCE, now: now() })).rejects.toMatchObject({
+      code: "invalid_token",
+      reason: "token_lifetime_too_long",
+    });
   });
 
   it("refuses an auth_time in the future beyond the skew, which would satisfy every max_age", async () => {
@@ -109,12 +117,16 @@ describe("access token verification", () => {
 
   it("refuses an edited payload under the original signature", async () => {
     const [header, , signature] = (await issuer.token({ scope: "invoices:read" })).split(".");
-    const edited = Buffer.from(JSON.stringify({ iss: issuer.issuer, aud: TEST_AUDIENCE, sub: "admin", client_id: "c", iat: now(), exp: now() + 60, jti: "j", scope: "admin" })).toString("base64url");
+    const edited = Buffer.from(
+      JSON.stringify({ iss: issuer.issuer, aud: TEST_AUDIENCE, sub: "admin", client_id: "c", iat: now(), exp: now() + 60, jti: "j", scope: "admin" }),
+    ).toString("base64url");
     expect(await reasonFor(`${header}.${edited}.${signature}`)).toBe("signature_invalid");
   });
 
   it("refuses alg none in any letter case", async () => {
-    const payload = Buffer.from(JSON.stringify({ iss: issuer.issuer, aud: TEST_AUDIENCE, sub: "u", client_id: "c", iat: now(), exp: now() + 60, jti: "j" })).toString("base64url");
+    const payload = Buffer.from(
+      JSON.stringify({ iss: issuer.issuer, aud: TEST_AUDIENCE, sub: "u", client_id: "c", iat: now(), exp: now() + 60, jti: "j" }),
+    ).toString("base64url");
     for (const alg of ["none", "None", "NONE", "nOnE"]) {
       const header = Buffer.from(JSON.stringify({ alg, typ: "at+jwt" })).toString("base64url");
       expect(await reasonFor(`${header}.${payload}.`)).toBe("algorithm_not_allowed");

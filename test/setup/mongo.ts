@@ -27,7 +27,13 @@ export async function startTestMongo(): Promise<TestMongo> {
   if (mongodOnPath()) {
     const dbpath = mkdtempSync(join(tmpdir(), "verdict-mongod-"));
     const server = await startMongod({ dbpath });
-    return { ...server, stop: async () => { await server.stop(); rmSync(dbpath, { recursive: true, force: true }); } };
+    return {
+      ...server,
+      stop: async () => {
+        await server.stop();
+        rmSync(dbpath, { recursive: true, force: true });
+      },
+    };
   }
   if (localMongoAvailable()) return startLocalMongo();
   throw new Error(NO_MONGO_MESSAGE);

@@ -41,7 +41,10 @@ export function createTestCa(name = "Verdict Test CA"): TestCa {
   const subject = [{ name: "commonName", value: name }];
   cert.setSubject(subject);
   cert.setIssuer(subject);
-  cert.setExtensions([{ name: "basicConstraints", cA: true }, { name: "keyUsage", keyCertSign: true, cRLSign: true }]);
+  cert.setExtensions([
+    { name: "basicConstraints", cA: true },
+    { name: "keyUsage", keyCertSign: true, cRLSign: true },
+  ]);
   cert.sign(keys.privateKey, forge.md.sha256.create());
   const ca = write(forge.pki.certificateToPem(cert), forge.pki.privateKeyToPem(keys.privateKey));
   let serial = 1;
@@ -55,11 +58,7 @@ export function createTestCa(name = "Verdict Test CA"): TestCa {
       validity(leaf);
       leaf.setSubject([{ name: "commonName", value: cn }]);
       leaf.setIssuer(subject);
-      const altNames = [
-        ...dnsNames.map((value) => ({ type: 2, value })),
-        ...uris.map((value) => ({ type: 6, value })),
-        ...ips.map((ip) => ({ type: 7, ip })),
-      ];
+      const altNames = [...dnsNames.map((value) => ({ type: 2, value })), ...uris.map((value) => ({ type: 6, value })), ...ips.map((ip) => ({ type: 7, ip }))];
       leaf.setExtensions([
         { name: "basicConstraints", cA: false },
         { name: "keyUsage", digitalSignature: true, keyEncipherment: true },

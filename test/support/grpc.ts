@@ -99,7 +99,13 @@ export class TestClient {
 
   /** CheckBatch: one token, many items; resolves with the call's outcome. */
   checkBatch(
-    args: { token: string; items: (Pick<CheckArgs, "action" | "context"> & { resource?: CheckArgs["resource"] })[]; requestId?: string; dryRun?: boolean; dpop?: CheckArgs["dpop"] },
+    args: {
+      token: string;
+      items: (Pick<CheckArgs, "action" | "context"> & { resource?: CheckArgs["resource"] })[];
+      requestId?: string;
+      dryRun?: boolean;
+      dpop?: CheckArgs["dpop"];
+    },
     apiKey: string | null = this.apiKey ?? null,
   ): Promise<Outcome<CheckBatchResponseMessage>> {
     const request: CheckBatchRequestMessage = {

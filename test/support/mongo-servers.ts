@@ -13,7 +13,9 @@ export function mongodOnPath(): boolean {
 export async function startMongod(options: { dbpath: string }): Promise<MongoServerProcess> {
   mkdirSync(options.dbpath, { recursive: true });
   const port = await freePort();
-  const child = spawn("mongod", ["--port", String(port), "--bind_ip", "127.0.0.1", "--dbpath", options.dbpath, "--quiet"], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn("mongod", ["--port", String(port), "--bind_ip", "127.0.0.1", "--dbpath", options.dbpath, "--quiet"], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   return startServerProcess(child, /Waiting for connections/, "mongod", "mongod", port);
 }
 

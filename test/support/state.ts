@@ -10,7 +10,9 @@ export interface TestState extends State {
   close(): Promise<void>;
 }
 
-export async function openTestState(options: { name?: string; database?: string; uri?: string; timeoutMs?: number; onCommand?: (name: string) => void; indexes?: boolean } = {}): Promise<TestState> {
+export async function openTestState(
+  options: { name?: string; database?: string; uri?: string; timeoutMs?: number; onCommand?: (name: string) => void; indexes?: boolean } = {},
+): Promise<TestState> {
   const log = silentLogger();
   const database = Database.open({
     uri: options.uri ?? mongoUri(),

@@ -1,6 +1,16 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { containsCardNumber, MASKED, maskRulesFrom, MaskRuleError, redactObject, redactResourceId, redactText, unescapeObject, type MaskRules } from "../../src/audit/index.js";
+import {
+  containsCardNumber,
+  MASKED,
+  maskRulesFrom,
+  MaskRuleError,
+  redactObject,
+  redactResourceId,
+  redactText,
+  unescapeObject,
+  type MaskRules,
+} from "../../src/audit/index.js";
 
 const rulesOf = (audit: unknown): MaskRules => maskRulesFrom({ settings: { audit } });
 const context = (rules: MaskRules, value: Record<string, never> | object) =>
@@ -149,7 +159,14 @@ describe("credentials, masked whatever the rules say", () => {
         list: [jwt],
         amount: 5,
       }),
-    ).toEqual({ authorization: MASKED, Authorization: MASKED, headers: { "Proxy-Authorization": MASKED, forwarded: MASKED }, note: MASKED, list: [MASKED], amount: 5 });
+    ).toEqual({
+      authorization: MASKED,
+      Authorization: MASKED,
+      headers: { "Proxy-Authorization": MASKED, forwarded: MASKED },
+      note: MASKED,
+      list: [MASKED],
+      amount: 5,
+    });
   });
 
   it("masks a JWT used as a key, in the resource id and in free text", () => {

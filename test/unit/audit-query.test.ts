@@ -24,7 +24,17 @@ describe("times in queries", () => {
 describe("query validation", () => {
   it("reads every filter", () => {
     const query = parseAuditQuery(
-      { subject: "alice", clientId: "agent-1", action: "payments:transfer", decision: "deny", reason: "limit_exceeded", api: "billing", since: "1h", until: "1m", limit: 10 },
+      {
+        subject: "alice",
+        clientId: "agent-1",
+        action: "payments:transfer",
+        decision: "deny",
+        reason: "limit_exceeded",
+        api: "billing",
+        since: "1h",
+        until: "1m",
+        limit: 10,
+      },
       NOW,
     );
     expect(query).toEqual({
@@ -84,7 +94,10 @@ describe("query shapes and indexes", () => {
     for (const index of candidates) {
       expect(index, `an index for ${fields.join(", ") || "time"}`).toBeDefined();
       const keys = Object.entries(index?.key ?? {});
-      expect(keys.slice(-2)).toEqual([["time", -1], ["_id", -1]]);
+      expect(keys.slice(-2)).toEqual([
+        ["time", -1],
+        ["_id", -1],
+      ]);
     }
     // retention: expired records are never returned, TTL or not
     expect(filter["expires_at"]).toEqual({ $gt: new Date(NOW) });

@@ -63,7 +63,15 @@ describe("a decision record", () => {
 
   it("never holds the token: only its SHA-256, also for a token that failed verification", () => {
     const token = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJtYWxsb3J5In0.Zm9yZ2Vk";
-    const record = build(decisionEvent({ principal: null, token, decision: "DENY", reasons: ["signature_invalid"], result: { challenge: { error: "invalid_token", scopes: [], acr_values: [], description: "d" } } }));
+    const record = build(
+      decisionEvent({
+        principal: null,
+        token,
+        decision: "DENY",
+        reasons: ["signature_invalid"],
+        result: { challenge: { error: "invalid_token", scopes: [], acr_values: [], description: "d" } },
+      }),
+    );
     expect(record.token).toEqual({ sha256: sha256Hex(token) });
     expect(record).not.toHaveProperty("subject");
     expect(record.challenge).toEqual({ error: "invalid_token", scopes: [], acr_values: [], description: "d" });
@@ -90,7 +98,7 @@ describe("a decision record", () => {
   it("stores masked context and attributes, with keys that cannot be operators or field paths", () => {
     const record = build(
       decisionEvent({
-        context: { $where: "sleep(1000)", "a.b": { "$gt": "" }, "%2E": 1, payment: { card_number: "4111111111111111", password: "p" } },
+        context: { $where: "sleep(1000)", "a.b": { $gt: "" }, "%2E": 1, payment: { card_number: "4111111111111111", password: "p" } },
         resource: { type: "invoice", id: "inv-1", attributes: { email: "a@b.example", "x.y": 1 } },
       }),
     );
@@ -110,10 +118,13 @@ describe("a decision record", () => {
   });
 
   it("keeps nothing caller-supplied when the masking rules are invalid", () => {
-    const record = buildRecord(decisionEvent({ context: { card_number: "4111111111111111" }, resource: { type: "t", id: "secret-id", attributes: { a: 1 } } }), {
-      masks: undefined,
-      retentionMs: DAY,
-    });
+    const record = buildRecord(
+      decisionEvent({ context: { card_number: "4111111111111111" }, resource: { type: "t", id: "secret-id", attributes: { a: 1 } } }),
+      {
+        masks: undefined,
+        retentionMs: DAY,
+      },
+    );
     expect(record.context).toEqual({});
     expect(record.resource).toEqual({ type: "t", id: "", attributes: {} });
   });

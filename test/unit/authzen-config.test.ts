@@ -48,11 +48,23 @@ describe("authzen configuration", () => {
     ["no API", withAuthzen({ dev_certificate: true, apis: [] }), /at least one API/],
     ["tls and a development certificate", withAuthzen({ dev_certificate: true, tls: { cert_file: "c", key_file: "k" } }), /tls or dev_certificate, not both/],
     ["TLS and insecure_plaintext", withAuthzen({ dev_certificate: true, insecure_plaintext: true }), /insecure_plaintext means no TLS/],
-    ["a dev_api_key of no listed API", withAuthzen({ dev_certificate: true, dev_api_key: "some-other-key-0000" }), /dev_api_key must be the key of an API listed/],
+    [
+      "a dev_api_key of no listed API",
+      withAuthzen({ dev_certificate: true, dev_api_key: "some-other-key-0000" }),
+      /dev_api_key must be the key of an API listed/,
+    ],
     ["a base_url with a path", withAuthzen({ dev_certificate: true, base_url: "https://pdp.example/tenant/" }), /base_url/],
-    ["a token property that is not a name", withAuthzen({ dev_certificate: true, apis: [{ name: "pep", token: { in: "context", property: "a b" } }] }), /property name/],
+    [
+      "a token property that is not a name",
+      withAuthzen({ dev_certificate: true, apis: [{ name: "pep", token: { in: "context", property: "a b" } }] }),
+      /property name/,
+    ],
     ["an unknown key", withAuthzen({ dev_certificate: true, trust_everyone: true }), /trust_everyone/],
-    ["mutual TLS for an API without a certificate identity", withAuthzen({ tls: { cert_file: "c", key_file: "k", client_ca_file: "ca" } }), /needs a client_certificate identity/],
+    [
+      "mutual TLS for an API without a certificate identity",
+      withAuthzen({ tls: { cert_file: "c", key_file: "k", client_ca_file: "ca" } }),
+      /needs a client_certificate identity/,
+    ],
   ])("refuses %s", (_name, file, message) => {
     expect(() => build(file)).toThrow(message);
   });
@@ -64,7 +76,9 @@ describe("authzen configuration", () => {
 
   it("maps where a PEP forwards tokens, and bare decisions", () => {
     const config = build(withAuthzen({ dev_certificate: true, apis: [{ name: "pep", token: { in: "subject.properties" }, decision_context: "none" }] }));
-    expect(config.authzen?.apis).toEqual([{ name: "pep", trust_asserted_subjects: false, token: { in: "subject.properties", property: "access_token" }, decision_context: "none" }]);
+    expect(config.authzen?.apis).toEqual([
+      { name: "pep", trust_asserted_subjects: false, token: { in: "subject.properties", property: "access_token" }, decision_context: "none" },
+    ]);
   });
 });
 

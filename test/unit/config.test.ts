@@ -17,7 +17,14 @@ describe("configuration", () => {
   it("fills safe defaults: asymmetric algorithms, 60 s skew, 8 KiB tokens, 50 ms state deadline, the demo bundle", () => {
     const config = build(valid);
     expect(config.issuers[0]?.algorithms).toEqual(["ES256", "RS256", "PS256", "EdDSA"]);
-    expect(config).toMatchObject({ clock_skew_seconds: 60, max_token_bytes: 8192, token_cache_entries: 10_000, dpop_max_age_seconds: 120, max_token_lifetime_seconds: 86_400, max_context_bytes: 32_768 });
+    expect(config).toMatchObject({
+      clock_skew_seconds: 60,
+      max_token_bytes: 8192,
+      token_cache_entries: 10_000,
+      dpop_max_age_seconds: 120,
+      max_token_lifetime_seconds: 86_400,
+      max_context_bytes: 32_768,
+    });
     expect(config.mongodb_uri).toBeUndefined();
     expect(config).toMatchObject({ mongodb_database: "verdict", state_timeout_ms: 50 });
     expect(config.bundle).toBe(defaultBundlePath);
@@ -38,7 +45,11 @@ describe("configuration", () => {
 
   it.each([
     ["no issuers", { ...valid, issuers: [] }, /at least one trusted issuer/],
-    ["an issuer with both key sources", { ...valid, issuers: [{ issuer: "i", jwks_uri: "https://i/j", jwks_file: "f" }] }, /exactly one of jwks_uri, jwks_file or introspection/],
+    [
+      "an issuer with both key sources",
+      { ...valid, issuers: [{ issuer: "i", jwks_uri: "https://i/j", jwks_file: "f" }] },
+      /exactly one of jwks_uri, jwks_file or introspection/,
+    ],
     ["an issuer with no key source", { ...valid, issuers: [{ issuer: "i" }] }, /exactly one of jwks_uri, jwks_file or introspection/],
     ["HMAC", { ...valid, issuers: [{ issuer: "i", jwks_file: "f", algorithms: ["HS256"] }] }, /algorithms/],
     ["alg none", { ...valid, issuers: [{ issuer: "i", jwks_file: "f", algorithms: ["none"] }] }, /algorithms/],
@@ -67,13 +78,25 @@ describe("configuration", () => {
     );
     const config = loadConfigFile(path, {});
     expect(config.listen).toEqual({ host: "0.0.0.0", port: 6000 });
-    expect(config.issuers[0]).toMatchObject({ issuer: "https://issuer.example", jwks_file: join(dir, "jwks.json"), algorithms: ["ES256"], allow_typ_jwt: false });
+    expect(config.issuers[0]).toMatchObject({
+      issuer: "https://issuer.example",
+      jwks_file: join(dir, "jwks.json"),
+      algorithms: ["ES256"],
+      allow_typ_jwt: false,
+    });
   });
 
   it("bounds policy evaluation, watches the bundle and has no shadow by default", () => {
     const config = build(valid);
     expect(config.shadow_bundle).toBeUndefined();
-    expect(config).toMatchObject({ bundle_watch: true, shadow_wait_ms: 5, shadow_retention_days: 7, policy_timeout_ms: 250, policy_memory_mb: 64, policy_workers: 2 });
+    expect(config).toMatchObject({
+      bundle_watch: true,
+      shadow_wait_ms: 5,
+      shadow_retention_days: 7,
+      policy_timeout_ms: 250,
+      policy_memory_mb: 64,
+      policy_workers: 2,
+    });
     expect(config.metrics_listen).toBeUndefined();
   });
 
@@ -89,7 +112,15 @@ describe("configuration", () => {
       policy_workers: 4,
       metrics_listen: "127.0.0.1:9464",
     });
-    expect(config).toMatchObject({ bundle_watch: false, shadow_bundle: "/etc/verdict/candidate.tar.gz", shadow_wait_ms: 0, shadow_retention_days: 30, policy_timeout_ms: 50, policy_memory_mb: 16, policy_workers: 4 });
+    expect(config).toMatchObject({
+      bundle_watch: false,
+      shadow_bundle: "/etc/verdict/candidate.tar.gz",
+      shadow_wait_ms: 0,
+      shadow_retention_days: 30,
+      policy_timeout_ms: 50,
+      policy_memory_mb: 16,
+      policy_workers: 4,
+    });
     expect(config.metrics_listen).toEqual({ host: "127.0.0.1", port: 9464 });
   });
 
@@ -114,7 +145,10 @@ describe("configuration problems", () => {
       ...valid,
       listen: "0.0.0.0:50051",
       clock_skew_seconds: 61,
-      issuers: [{ issuer: "i", jwks_file: "f", algorithms: ["HS256"] }, { issuer: "i", jwks_file: "g" }],
+      issuers: [
+        { issuer: "i", jwks_file: "f", algorithms: ["HS256"] },
+        { issuer: "i", jwks_file: "g" },
+      ],
       apis: [valid.apis[0], { ...valid.apis[0], name: "other", scopes: [] }],
       audit: { query_grants: { nobody: ["*"] } },
     });
@@ -142,7 +176,10 @@ describe("configuration problems", () => {
     const fromFlag = problems(valid, { overrides: { listen: "0.0.0.0:6000" } });
     expect(fromFlag).toBe(fromFile);
     expect(fromFlag).toMatch(/listening beyond loopback without tls/);
-    expect(buildConfig({ ...valid, insecure_plaintext: true }, { baseDir: "/", env: {}, overrides: { listen: "0.0.0.0:6000" } }).listen).toEqual({ host: "0.0.0.0", port: 6000 });
+    expect(buildConfig({ ...valid, insecure_plaintext: true }, { baseDir: "/", env: {}, overrides: { listen: "0.0.0.0:6000" } }).listen).toEqual({
+      host: "0.0.0.0",
+      port: 6000,
+    });
   });
 
   it("reads an IPv6 listen address without its brackets, from the file or a --listen override", () => {
@@ -161,7 +198,11 @@ describe("configuration problems", () => {
   });
 
   it("says why an introspection secret cannot be read, with the other problems", () => {
-    const message = problems({ ...valid, issuers: [{ issuer: "i", introspection: { endpoint: "https://as.example/introspect", client_id: "verdict", client_secret_file: "/nonexistent/secret" } }], clock_skew_seconds: -1 });
+    const message = problems({
+      ...valid,
+      issuers: [{ issuer: "i", introspection: { endpoint: "https://as.example/introspect", client_id: "verdict", client_secret_file: "/nonexistent/secret" } }],
+      clock_skew_seconds: -1,
+    });
     expect(message).toMatch(/cannot read secret file \/nonexistent\/secret: ENOENT/);
     expect(message).toMatch(/clock_skew_seconds/);
   });

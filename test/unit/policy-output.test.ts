@@ -33,8 +33,21 @@ describe("policy output validation", () => {
       ],
     });
     expect(decision.obligations).toEqual([
-      { type: "rate", key: ["agent", "a-1"], limit: 50, window: { kind: "sliding", seconds: 60 }, reason: { code: "rate_limited", message: "Too many requests in the window." }, onFailure: { effect: "deny" } },
-      { type: "once", key: ["jti", "j-1"], expiresAt: 1_800_000_000, reason: { code: "token_replayed", message: "This single-use key was already used." }, onFailure: { effect: "deny" } },
+      {
+        type: "rate",
+        key: ["agent", "a-1"],
+        limit: 50,
+        window: { kind: "sliding", seconds: 60 },
+        reason: { code: "rate_limited", message: "Too many requests in the window." },
+        onFailure: { effect: "deny" },
+      },
+      {
+        type: "once",
+        key: ["jti", "j-1"],
+        expiresAt: 1_800_000_000,
+        reason: { code: "token_replayed", message: "This single-use key was already used." },
+        onFailure: { effect: "deny" },
+      },
       expect.objectContaining({ type: "reserve", onFailure: { effect: "step_up", stepUp: { acrValues: ["mfa"], maxAge: 60 } } }),
     ]);
   });
@@ -64,7 +77,11 @@ describe("policy output validation", () => {
   });
 
   it("reads a step-up with acr_values and max_age", () => {
-    const decision = parseDecision({ effect: "step_up", reasons: [{ code: "step_up_required", message: "m" }], step_up: { acr_values: ["mfa"], max_age: 300 } });
+    const decision = parseDecision({
+      effect: "step_up",
+      reasons: [{ code: "step_up_required", message: "m" }],
+      step_up: { acr_values: ["mfa"], max_age: 300 },
+    });
     expect(decision.stepUp).toEqual({ acrValues: ["mfa"], maxAge: 300 });
   });
 
@@ -102,21 +119,30 @@ describe("explain entries of obligations", () => {
 
   it("are worded by the obligation's type when they carry the obligation", () => {
     const decision = parseDecision({ effect: "allow", obligations: [reserve], explain: [hit({ obligation: reserve })] });
-    expect(decision.explain).toEqual([{ kind: "obligation", rule: "transactions.daily_per_user", code: "reserve", message: "reserve 100 against a limit of 1000 per day on payments/user-1" }]);
+    expect(decision.explain).toEqual([
+      { kind: "obligation", rule: "transactions.daily_per_user", code: "reserve", message: "reserve 100 against a limit of 1000 per day on payments/user-1" },
+    ]);
     const rate = { type: "rate", key: ["rate", "agent", "a-1"], limit: 120, window: "sliding:60" };
     const once = { type: "once", key: ["jti", "j-1"], expires_at: 1_800_000_000 };
-    expect(parseDecision({ effect: "deny", reasons: [{ code: "x" }], explain: [hit({ code: "rate", obligation: rate }), hit({ code: "once", obligation: once })] }).explain.map((h) => h.message)).toEqual([
-      "count this request against a limit of 120 per sliding:60 on rate/agent/a-1",
-      "use jti/j-1 once, until 1800000000",
-    ]);
+    expect(
+      parseDecision({
+        effect: "deny",
+        reasons: [{ code: "x" }],
+        explain: [hit({ code: "rate", obligation: rate }), hit({ code: "once", obligation: once })],
+      }).explain.map((h) => h.message),
+    ).toEqual(["count this request against a limit of 120 per sliding:60 on rate/agent/a-1", "use jti/j-1 once, until 1800000000"]);
   });
 
   it("keep a message the policy gives", () => {
-    expect(parseDecision({ effect: "allow", explain: [hit({ obligation: reserve, message: "the policy's own words" })] }).explain[0]?.message).toBe("the policy's own words");
+    expect(parseDecision({ effect: "allow", explain: [hit({ obligation: reserve, message: "the policy's own words" })] }).explain[0]?.message).toBe(
+      "the policy's own words",
+    );
   });
 
   it("refuse an obligation that does not fit, naming where it is", () => {
-    expect(() => parseDecision({ effect: "allow", explain: [hit({ obligation: { ...reserve, amount: 0 } })] })).toThrow(new PolicyError("decision.explain[0].obligation.amount must be a positive number"));
+    expect(() => parseDecision({ effect: "allow", explain: [hit({ obligation: { ...reserve, amount: 0 } })] })).toThrow(
+      new PolicyError("decision.explain[0].obligation.amount must be a positive number"),
+    );
   });
 });
 

@@ -10,12 +10,37 @@ const reserve = (limit: number) => ({
   reason: { code: "limit_exceeded", message: "m" },
   onFailure: { effect: "deny" as const },
 });
-const decision = (over: Partial<PolicyDecision>): PolicyDecision => ({ effect: "allow", reasons: [], requiredScopes: [], obligations: [], explain: [], ...over });
+const decision = (over: Partial<PolicyDecision>): PolicyDecision => ({
+  effect: "allow",
+  reasons: [],
+  requiredScopes: [],
+  obligations: [],
+  explain: [],
+  ...over,
+});
 
 describe("comparing an active and a shadow answer", () => {
   it("finds no difference when effect, reason codes and obligations are the same, whatever the messages and order", () => {
-    const a = policyVerdict("r1", decision({ effect: "deny", reasons: [{ code: "x", message: "one" }, { code: "y", message: "two" }] }));
-    const b = policyVerdict("r2", decision({ effect: "deny", reasons: [{ code: "y", message: "other" }, { code: "x", message: "words" }] }));
+    const a = policyVerdict(
+      "r1",
+      decision({
+        effect: "deny",
+        reasons: [
+          { code: "x", message: "one" },
+          { code: "y", message: "two" },
+        ],
+      }),
+    );
+    const b = policyVerdict(
+      "r2",
+      decision({
+        effect: "deny",
+        reasons: [
+          { code: "y", message: "other" },
+          { code: "x", message: "words" },
+        ],
+      }),
+    );
     expect(compareVerdicts(a, b)).toEqual([]);
   });
 

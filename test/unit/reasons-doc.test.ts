@@ -15,7 +15,10 @@ describe("docs/reasons.md", () => {
   });
 
   it("lists every reason code the shipped policy library can give, with the rule that gives it", () => {
-    const rego = bundleSources(defaultPolicyDir).filter((f) => f.endsWith(".rego")).map((f) => readFileSync(f, "utf8")).join("\n");
+    const rego = bundleSources(defaultPolicyDir)
+      .filter((f) => f.endsWith(".rego"))
+      .map((f) => readFileSync(f, "utf8"))
+      .join("\n");
     // codes appear as "code": "x" in rule heads, and as requirement(rule, code, ...) for step-ups
     const policyCodes = new Set([...rego.matchAll(/"code": "([a-z_]+)"|requirement\(\s*"[^"]+",\s*"([a-z_]+)"/g)].map((m) => m[1] ?? m[2]));
     expect(policyCodes.size).toBeGreaterThan(10);

@@ -10,7 +10,17 @@ function roundTrip(context: JsonObject): JsonObject {
 
 describe("google.protobuf.Struct on the wire", () => {
   it("carries every JSON type through the wire unchanged", () => {
-    const context = { amount: 100.5, zero: 0, name: "x", empty: "", yes: true, no: false, nothing: null, list: [1, "a", null, { b: [true] }], nested: { deep: { deeper: -1 } } };
+    const context = {
+      amount: 100.5,
+      zero: 0,
+      name: "x",
+      empty: "",
+      yes: true,
+      no: false,
+      nothing: null,
+      list: [1, "a", null, { b: [true] }],
+      nested: { deep: { deeper: -1 } },
+    };
     expect(roundTrip(context)).toEqual(context);
   });
 

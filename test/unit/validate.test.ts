@@ -42,9 +42,9 @@ describe("edge validation of CheckRequest", () => {
     ["a resource id with a control character", { resource: { type: "invoice", id: "a\u0000b" } }],
     ["a resource id over the limit", { resource: { type: "invoice", id: "x".repeat(LIMITS.maxResourceIdLength + 1) } }],
     ["a request id with spaces", { request_id: "a b" }],
-    ["a context string over the limit", { context: ({ s: "x".repeat(LIMITS.maxStringLength + 1) }) }],
-    ["a context with too many values", { context: ({ list: Array.from({ length: LIMITS.maxNodes }, (_, i) => i) }) }],
-    ["a context key with a control character", { context: ({ "a\u0001": 1 }) }],
+    ["a context string over the limit", { context: { s: "x".repeat(LIMITS.maxStringLength + 1) } }],
+    ["a context with too many values", { context: { list: Array.from({ length: LIMITS.maxNodes }, (_, i) => i) } }],
+    ["a context key with a control character", { context: { "a\u0001": 1 } }],
   ])("rejects %s", (_, overrides) => {
     expect(() => validateCheckRequest(request(overrides as Partial<CheckRequestMessage>))).toThrow(InvalidArgumentError);
   });
@@ -53,7 +53,9 @@ describe("edge validation of CheckRequest", () => {
     // 30 strings of 8,000 characters: within the count, length and depth limits, 240 KB in all
     const big = Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`k${i}`, "x".repeat(8_000)]));
     expect(() => validateCheckRequest(request({ context: big }))).toThrow(/context is larger than 32768 bytes/);
-    expect(() => validateCheckRequest(request({ resource: { type: "invoice", id: "1", attributes: big } }))).toThrow(/resource.attributes is larger than 32768 bytes/);
+    expect(() => validateCheckRequest(request({ resource: { type: "invoice", id: "1", attributes: big } }))).toThrow(
+      /resource.attributes is larger than 32768 bytes/,
+    );
     const three = Object.fromEntries(Array.from({ length: 3 }, (_, i) => [`k${i}`, "x".repeat(8_000)]));
     expect(() => validateCheckRequest(request({ context: three, resource: { type: "invoice", id: "1", attributes: three } }))).not.toThrow();
     // multi-byte characters count as the bytes they are

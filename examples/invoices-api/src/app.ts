@@ -68,7 +68,8 @@ export function createInvoicesApp(options: InvoicesAppOptions): Express {
     async (req, res) => {
       const context = verdictOf(req);
       const body: unknown = req.body;
-      const reason = typeof body === "object" && body !== null && typeof (body as { reason?: unknown }).reason === "string" ? (body as { reason: string }).reason : "";
+      const reason =
+        typeof body === "object" && body !== null && typeof (body as { reason?: unknown }).reason === "string" ? (body as { reason: string }).reason : "";
       const result = store.dispute(context.principal.subject, String(req.params["id"]), reason.slice(0, 500), context.principal.clientId);
       res.setHeader("x-verdict-decision-id", context.decisionId);
       if (!result.ok) {

@@ -35,12 +35,16 @@ await step("dispute_invoice inv-3 (needs invoices:write: the client signs in aga
   textOf(await session.callTool("dispute_invoice", { invoice_id: "inv-3", reason: "not ordered" })),
 );
 await step("list_invoices again (the new token still reads)", async () => textOf(await session.callTool("list_invoices", {})));
-await step("pay_invoice inv-1, 80 EUR (payments:write: one more sign-in)", async () => textOf(await session.callTool("pay_invoice", { invoice_id: "inv-1", amount: 80 })));
+await step("pay_invoice inv-1, 80 EUR (payments:write: one more sign-in)", async () =>
+  textOf(await session.callTool("pay_invoice", { invoice_id: "inv-1", amount: 80 })),
+);
 await step("pay_invoice inv-2 with a made-up amount of 250 (over the agent's 200 ceiling: a tool error the model can read)", async () => {
   const result = await session.callTool("pay_invoice", { invoice_id: "inv-2", amount: 250 });
   return `isError: ${result.isError === true}\n${textOf(result)}`;
 });
-await step("pay_invoice inv-2, 150 EUR (above 100: the user confirms with MFA out of band)", async () => textOf(await session.callTool("pay_invoice", { invoice_id: "inv-2", amount: 150 })));
+await step("pay_invoice inv-2, 150 EUR (above 100: the user confirms with MFA out of band)", async () =>
+  textOf(await session.callTool("pay_invoice", { invoice_id: "inv-2", amount: 150 })),
+);
 
 await session.close();
 await callbacks.close();

@@ -24,7 +24,10 @@ export interface InvoicesMcpOptions {
 
 type AuthInfo = Parameters<typeof principalOf>[0];
 
-const text = (value: unknown, isError = false): CallToolResult => ({ content: [{ type: "text", text: typeof value === "string" ? value : JSON.stringify(value, null, 2) }], ...(isError ? { isError } : {}) });
+const text = (value: unknown, isError = false): CallToolResult => ({
+  content: [{ type: "text", text: typeof value === "string" ? value : JSON.stringify(value, null, 2) }],
+  ...(isError ? { isError } : {}),
+});
 const view = (i: Invoice) => ({ id: i.id, customer: i.customer, amount: i.amount, currency: "EUR", status: i.status, ...(i.note ? { note: i.note } : {}) });
 
 function buildServer(store: InvoiceStore, verdict: VerdictClient): McpServer {
@@ -58,7 +61,11 @@ function buildServer(store: InvoiceStore, verdict: VerdictClient): McpServer {
       const who = owner(extra.authInfo);
       const invoice = store.get(who, invoice_id);
       // Verdict judged (and reserved) the amount the model sent: it must be what is paid.
-      const refusal = !invoice ? `there is no invoice ${invoice_id}` : invoice.amount !== amount ? `invoice ${invoice_id} is for ${invoice.amount} EUR, not ${amount}` : undefined;
+      const refusal = !invoice
+        ? `there is no invoice ${invoice_id}`
+        : invoice.amount !== amount
+          ? `invoice ${invoice_id} is for ${invoice.amount} EUR, not ${amount}`
+          : undefined;
       const done = refusal === undefined ? store.settle(who, invoice_id, "paid", `paid ${amount} EUR`) : { ok: false as const, why: refusal };
       if (!done.ok) {
         // Nothing was paid: give back what Verdict reserved for this call.

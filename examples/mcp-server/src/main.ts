@@ -7,7 +7,9 @@ import { fileURLToPath } from "node:url";
 import { createVerdictClient } from "@verdict/sdk";
 import { createInvoicesMcpApp } from "./app.js";
 
-const stateDir = process.env["VERDICT_HOME"] ? resolve(process.env["VERDICT_HOME"]) : join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..", ".verdict");
+const stateDir = process.env["VERDICT_HOME"]
+  ? resolve(process.env["VERDICT_HOME"])
+  : join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..", ".verdict");
 
 function fromState(file: string, what: string): string {
   try {
@@ -20,7 +22,9 @@ function fromState(file: string, what: string): string {
 
 const port = Number(process.env["PORT"] ?? "3001");
 const resource = process.env["MCP_RESOURCE"] ?? `http://127.0.0.1:${port}/mcp`;
-const authorizationServer = process.env["AUTHORIZATION_SERVER"] ?? (JSON.parse(fromState("dev-authorization-server.json", "the development authorization server")) as { issuer: string }).issuer;
+const authorizationServer =
+  process.env["AUTHORIZATION_SERVER"] ??
+  (JSON.parse(fromState("dev-authorization-server.json", "the development authorization server")) as { issuer: string }).issuer;
 const verdict = createVerdictClient({
   address: process.env["VERDICT_ADDRESS"] ?? "127.0.0.1:50051",
   tls: process.env["VERDICT_TLS_CA"] ? { ca: readFileSync(process.env["VERDICT_TLS_CA"]) } : false,

@@ -69,7 +69,8 @@ export class AgentSession {
           await this.signedIn(this.transport);
         } else if (error instanceof UrlElicitationRequiredError) {
           for (const elicitation of error.elicitations) {
-            if (elicitation.mode === "url") await this.options.elicit({ url: elicitation.url, message: elicitation.message, elicitationId: elicitation.elicitationId });
+            if (elicitation.mode === "url")
+              await this.options.elicit({ url: elicitation.url, message: elicitation.message, elicitationId: elicitation.elicitationId });
           }
         } else {
           throw error;

@@ -53,7 +53,13 @@ function quoted(value: string): string {
 
 /** RFC 6750 §3: error_description is printable ASCII without " and \. */
 function description(value: string): string {
-  return quoted(value.replace(/[^\x20-\x7e]+/g, " ").replace(/ {2,}/g, " ").replace(/"/g, "'").replace(/\\/g, "/"));
+  return quoted(
+    value
+      .replace(/[^\x20-\x7e]+/g, " ")
+      .replace(/ {2,}/g, " ")
+      .replace(/"/g, "'")
+      .replace(/\\/g, "/"),
+  );
 }
 
 type Param = [name: string, value: string];
@@ -65,7 +71,21 @@ function challenge(scheme: "Bearer" | "DPoP", params: Param[], options: Challeng
 
 /** An answer whose challenge names an OAuth error code and says why (the same text as the body's error_description). */
 function refusal(status: number, scheme: "Bearer" | "DPoP", error: string, text: string, body: JsonObject, options: ChallengeOptions): HttpAnswer {
-  return { status, headers: { ...JSON_TYPE, "www-authenticate": challenge(scheme, [["error", quoted(error)], ["error_description", description(text)]], options) }, body };
+  return {
+    status,
+    headers: {
+      ...JSON_TYPE,
+      "www-authenticate": challenge(
+        scheme,
+        [
+          ["error", quoted(error)],
+          ["error_description", description(text)],
+        ],
+        options,
+      ),
+    },
+    body,
+  };
 }
 
 const reasonsBody = (reasons: Reason[]) => reasons.map((r) => ({ code: r.code, message: r.message }));
@@ -94,16 +114,34 @@ export function toHttpAnswer(outcome: Outcome, options: ChallengeOptions = {}): 
       return {
         status: 401,
         headers: { ...JSON_TYPE, "www-authenticate": challenge("Bearer", params, options) },
-        body: { error: "unauthorized", error_description: "An access token is required.", reasons: [{ code: "token_missing", message: "No access token was sent." }] },
+        body: {
+          error: "unauthorized",
+          error_description: "An access token is required.",
+          reasons: [{ code: "token_missing", message: "No access token was sent." }],
+        },
       };
     }
     case "malformed_authorization": {
       const text = "The Authorization header must be: Bearer <token> (or DPoP <token>).";
-      return refusal(400, scheme, "invalid_request", text, { error: "invalid_request", error_description: text, reasons: [{ code: "authorization_malformed", message: text }] }, options);
+      return refusal(
+        400,
+        scheme,
+        "invalid_request",
+        text,
+        { error: "invalid_request", error_description: text, reasons: [{ code: "authorization_malformed", message: text }] },
+        options,
+      );
     }
     case "malformed_dpop_proof": {
       const text = "The DPoP header is not a single DPoP proof.";
-      return refusal(401, "DPoP", "invalid_dpop_proof", text, { error: "invalid_dpop_proof", error_description: text, reasons: [{ code: "dpop_invalid", message: text }] }, options);
+      return refusal(
+        401,
+        "DPoP",
+        "invalid_dpop_proof",
+        text,
+        { error: "invalid_dpop_proof", error_description: text, reasons: [{ code: "dpop_invalid", message: text }] },
+        options,
+      );
     }
     case "malformed_request":
       return {
@@ -132,7 +170,13 @@ function decisionAnswer(decision: Decision, scheme: "Bearer" | "DPoP", options: 
     return {
       status: 401,
       headers: { ...JSON_TYPE, "www-authenticate": challenge(scheme, params, options) },
-      body: { error: c.error, error_description: c.description, acr_values: c.acrValues.join(" "), ...(c.maxAge !== undefined ? { max_age: c.maxAge } : {}), ...common },
+      body: {
+        error: c.error,
+        error_description: c.description,
+        acr_values: c.acrValues.join(" "),
+        ...(c.maxAge !== undefined ? { max_age: c.maxAge } : {}),
+        ...common,
+      },
     };
   }
   const c = decision.challenge;
@@ -142,9 +186,23 @@ function decisionAnswer(decision: Decision, scheme: "Bearer" | "DPoP", options: 
   }
   switch (c.error) {
     case "invalid_token":
-      return refusal(401, scheme, c.error, c.description || "The access token is not valid.", { error: c.error, error_description: c.description, ...common }, options);
+      return refusal(
+        401,
+        scheme,
+        c.error,
+        c.description || "The access token is not valid.",
+        { error: c.error, error_description: c.description, ...common },
+        options,
+      );
     case "invalid_dpop_proof":
-      return refusal(401, "DPoP", c.error, c.description || "The DPoP proof is not valid.", { error: c.error, error_description: c.description, ...common }, options);
+      return refusal(
+        401,
+        "DPoP",
+        c.error,
+        c.description || "The DPoP proof is not valid.",
+        { error: c.error, error_description: c.description, ...common },
+        options,
+      );
     case "insufficient_scope": {
       const scope = [...new Set([...(options.grantedScopes ?? []), ...c.scopes])].join(" ");
       const params: Param[] = [

@@ -55,7 +55,10 @@ export interface Guard {
 export function createGuard(client: VerdictClient, options: GuardOptions = {}): Guard {
   const publicBaseUrl = parsePublicBaseUrl(options.publicBaseUrl);
   const answer = (outcome: Parameters<typeof toHttpAnswer>[0], scheme?: "Bearer" | "DPoP"): GuardResult => {
-    const http = toHttpAnswer(outcome, { ...(scheme ? { scheme } : {}), ...(options.retryAfterSeconds !== undefined ? { retryAfterSeconds: options.retryAfterSeconds } : {}) });
+    const http = toHttpAnswer(outcome, {
+      ...(scheme ? { scheme } : {}),
+      ...(options.retryAfterSeconds !== undefined ? { retryAfterSeconds: options.retryAfterSeconds } : {}),
+    });
     if (!http) throw new Error("unreachable: a refusal without an HTTP answer");
     return { ok: false, answer: http };
   };
@@ -76,7 +79,9 @@ export function createGuard(client: VerdictClient, options: GuardOptions = {}): 
             context: rule.context ? rule.context(req) : {},
             ...(requestId !== undefined ? { requestId } : {}),
             // Without a URL the proof cannot be checked: Verdict then refuses a bound token.
-            ...(credentials.dpopProof !== undefined && url !== undefined ? { dpop: { proof: credentials.dpopProof, method: request.method.toUpperCase(), url } } : {}),
+            ...(credentials.dpopProof !== undefined && url !== undefined
+              ? { dpop: { proof: credentials.dpopProof, method: request.method.toUpperCase(), url } }
+              : {}),
           },
           options.deadlineMs !== undefined ? { deadlineMs: options.deadlineMs } : {},
         );

@@ -64,7 +64,10 @@ export function parsePublicBaseUrl(value: string | undefined): URL | undefined {
     throw new VerdictError("verdict_invalid_options", `publicBaseUrl is not an absolute URL: ${value}`);
   }
   if ((url.protocol !== "https:" && url.protocol !== "http:") || url.search !== "" || url.hash !== "" || url.username !== "" || url.password !== "") {
-    throw new VerdictError("verdict_invalid_options", "publicBaseUrl must be an http(s) origin, optionally with a path, without query, fragment or credentials");
+    throw new VerdictError(
+      "verdict_invalid_options",
+      "publicBaseUrl must be an http(s) origin, optionally with a path, without query, fragment or credentials",
+    );
   }
   return url;
 }

@@ -175,13 +175,14 @@ function defaultDenialText(tool: string, decision: Deny): string {
  * and passes on only the messages Verdict allowed.
  */
 export function verdictMcpGuard(client: VerdictClient, options: McpGuardOptions) {
-  if (typeof options?.resourceMetadataUrl !== "string") throw new VerdictError("verdict_invalid_options", "resourceMetadataUrl is required: the URL of the RFC 9728 document");
+  if (typeof options?.resourceMetadataUrl !== "string")
+    throw new VerdictError("verdict_invalid_options", "resourceMetadataUrl is required: the URL of the RFC 9728 document");
   const publicBaseUrl = parsePublicBaseUrl(options.publicBaseUrl);
   const sessionAction = options.sessionAction ?? "mcp:session";
   const sessionResource = options.sessionResource ?? { type: "mcp_server" };
   const table = typeof options.toolAction === "object" ? options.toolAction : undefined;
   const actionOf = (tool: string): string =>
-    typeof options.toolAction === "function" ? options.toolAction(tool) : (table && Object.hasOwn(table, tool) ? table[tool] : undefined) ?? `tools:${tool}`;
+    typeof options.toolAction === "function" ? options.toolAction(tool) : ((table && Object.hasOwn(table, tool) ? table[tool] : undefined) ?? `tools:${tool}`);
   const resourceOf = options.toolResource ?? ((tool: string) => ({ type: "mcp_tool", id: tool }));
   const contextOf = options.toolContext ?? ((_tool: string, args: JsonObject) => args);
   const callOptions = options.deadlineMs !== undefined ? { deadlineMs: options.deadlineMs } : {};
@@ -217,7 +218,11 @@ export function verdictMcpGuard(client: VerdictClient, options: McpGuardOptions)
         return { message, call, item: { action: actionOf(call.tool), resource: resourceOf(call.tool, call.args), context: contextOf(call.tool, call.args) } };
       }
       // Still decided (the token is verified, the policy sees the attempt); then -32602.
-      return { message, item: { action: sessionAction, resource: sessionResource, context: sessionContext(message) }, inBand: errorResponse(message.id, INVALID_PARAMS, `Invalid params: ${call}`) };
+      return {
+        message,
+        item: { action: sessionAction, resource: sessionResource, context: sessionContext(message) },
+        inBand: errorResponse(message.id, INVALID_PARAMS, `Invalid params: ${call}`),
+      };
     }
     const planned: Planned = { message, item: { action: sessionAction, resource: sessionResource, context: sessionContext(message) } };
     if (message.kind === "request" && !MCP_CLIENT_REQUESTS.has(message.method) && !extraMethods.has(message.method)) {
@@ -280,7 +285,8 @@ export function verdictMcpGuard(client: VerdictClient, options: McpGuardOptions)
       if (body === undefined || typeof body === "string" || Buffer.isBuffer(body)) {
         let text: string;
         if (body === undefined) {
-          if (mediaType(req.headers["content-type"]) !== "application/json") return rpcError(res, 415, null, -32000, "Unsupported Media Type: Content-Type must be application/json");
+          if (mediaType(req.headers["content-type"]) !== "application/json")
+            return rpcError(res, 415, null, -32000, "Unsupported Media Type: Content-Type must be application/json");
           const raw = await readBody(req, maxBody);
           if (!raw.ok) return rpcError(res, 413, null, -32000, `Payload Too Large: the body may hold at most ${maxBody} bytes`);
           text = raw.text;
@@ -302,7 +308,10 @@ export function verdictMcpGuard(client: VerdictClient, options: McpGuardOptions)
       planned = [{ message: undefined, item: { action: sessionAction, resource: sessionResource, context: { kind: "http", http_method: method } } }];
     }
 
-    const url = credentials.dpopProof !== undefined ? requestUrl({ method, url: req.originalUrl ?? req.url, headers: req.headers, encrypted: isEncrypted(req.socket) }, publicBaseUrl) : undefined;
+    const url =
+      credentials.dpopProof !== undefined
+        ? requestUrl({ method, url: req.originalUrl ?? req.url, headers: req.headers, encrypted: isEncrypted(req.socket) }, publicBaseUrl)
+        : undefined;
     const requestId = readRequestId(req.headers);
     const common = {
       token: credentials.token,
@@ -346,7 +355,13 @@ export function verdictMcpGuard(client: VerdictClient, options: McpGuardOptions)
           resultResponse(toolRequest.id, {
             content: [{ type: "text", text: denialText(entry.call!.tool, decision) }],
             isError: true,
-            _meta: { "verdict/decision": { decision: decision.decision, decision_id: decision.decisionId, reasons: decision.reasons.map((r) => ({ code: r.code, message: r.message })) } },
+            _meta: {
+              "verdict/decision": {
+                decision: decision.decision,
+                decision_id: decision.decisionId,
+                reasons: decision.reasons.map((r) => ({ code: r.code, message: r.message })),
+              },
+            },
           }),
         );
         continue;
@@ -367,7 +382,9 @@ export function verdictMcpGuard(client: VerdictClient, options: McpGuardOptions)
       await Promise.all(
         decisions
           .filter((d): d is Allow => d.decision === "ALLOW" && d.obligations.length > 0)
-          .map((d) => client.release(d.decisionId, callOptions).catch((error: unknown) => (error instanceof VerdictError ? options.onError?.(error) : undefined))),
+          .map((d) =>
+            client.release(d.decisionId, callOptions).catch((error: unknown) => (error instanceof VerdictError ? options.onError?.(error) : undefined)),
+          ),
       );
       const refusal = strongestRefusal(refusals);
       const principal = decisions.find((d) => d.principal)?.principal;
@@ -378,8 +395,12 @@ export function verdictMcpGuard(client: VerdictClient, options: McpGuardOptions)
       const key = principalKey(decision.principal);
       if (entry.message?.kind === "request" && entry.message.method === "initialize") {
         const capabilities = entry.message.params?.["capabilities"];
-        const elicitationCapability = typeof capabilities === "object" && capabilities !== null && !Array.isArray(capabilities) ? capabilities["elicitation"] : undefined;
-        const url = typeof elicitationCapability === "object" && elicitationCapability !== null && !Array.isArray(elicitationCapability) ? elicitationCapability["url"] : undefined;
+        const elicitationCapability =
+          typeof capabilities === "object" && capabilities !== null && !Array.isArray(capabilities) ? capabilities["elicitation"] : undefined;
+        const url =
+          typeof elicitationCapability === "object" && elicitationCapability !== null && !Array.isArray(elicitationCapability)
+            ? elicitationCapability["url"]
+            : undefined;
         urlElicitation.set(key, typeof url === "object" && url !== null);
       }
       if (entry.call) pendingStepUps.delete(`${key}\n${entry.item.action}`);

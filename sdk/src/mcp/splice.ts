@@ -34,7 +34,11 @@ function headerArg(args: unknown[]): HeaderRecord {
   return record;
 }
 
-const mediaType = (value: unknown): string => String(Array.isArray(value) ? value[0] : (value ?? "")).split(";")[0]!.trim().toLowerCase();
+const mediaType = (value: unknown): string =>
+  String(Array.isArray(value) ? value[0] : (value ?? ""))
+    .split(";")[0]!
+    .trim()
+    .toLowerCase();
 
 function toBuffer(chunk: unknown, encoding?: unknown): Buffer {
   if (Buffer.isBuffer(chunk)) return chunk;

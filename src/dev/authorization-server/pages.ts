@@ -47,7 +47,12 @@ ${session}<p><label>User <input name="subject" value="alice" required></label></
   );
 }
 
-export function stepUpPage(options: { clientName: string; acrLevels: Record<string, number>; preferredAcr: string | undefined; fields: Record<string, string | undefined> }): string {
+export function stepUpPage(options: {
+  clientName: string;
+  acrLevels: Record<string, number>;
+  preferredAcr: string | undefined;
+  fields: Record<string, string | undefined>;
+}): string {
   return page(
     "Confirm it is you",
     `<form method="post" action="/step-up">${hidden(options.fields)}

@@ -127,7 +127,9 @@ export async function startDevAuthorizationServer(options: DevAuthorizationServe
   app.addHook("onRequest", async (req, reply) => {
     reply.header("access-control-allow-origin", "*");
     if (req.method === "OPTIONS") {
-      reply.header("access-control-allow-methods", "GET, POST, OPTIONS").header("access-control-allow-headers", "content-type, authorization, mcp-protocol-version");
+      reply
+        .header("access-control-allow-methods", "GET, POST, OPTIONS")
+        .header("access-control-allow-headers", "content-type, authorization, mcp-protocol-version");
       return reply.code(204).send();
     }
   });
@@ -159,8 +161,10 @@ export async function startDevAuthorizationServer(options: DevAuthorizationServe
   app.post("/register", { schema: { body: registerSchema } }, async (req, reply) => {
     const body = req.body as { redirect_uris: string[]; client_name?: string; grant_types?: string[] };
     const bad = body.redirect_uris.find((uri) => !isLoopbackOrHttps(uri));
-    if (bad !== undefined) return reply.code(400).send({ error: "invalid_redirect_uri", error_description: `redirect URIs must be https, or http on loopback: ${bad}` });
-    if (body.grant_types && !body.grant_types.includes("authorization_code")) return reply.code(400).send({ error: "invalid_client_metadata", error_description: "grant_types must include authorization_code" });
+    if (bad !== undefined)
+      return reply.code(400).send({ error: "invalid_redirect_uri", error_description: `redirect URIs must be https, or http on loopback: ${bad}` });
+    if (body.grant_types && !body.grant_types.includes("authorization_code"))
+      return reply.code(400).send({ error: "invalid_client_metadata", error_description: "grant_types must include authorization_code" });
     const client = store.register({
       redirectUris: body.redirect_uris,
       grantTypes: ["authorization_code"],
@@ -179,7 +183,10 @@ export async function startDevAuthorizationServer(options: DevAuthorizationServe
   });
 
   /** Checks an authorization request; errors the redirect cannot be trusted for are shown, the others redirected (RFC 6749 §4.1.2.1). */
-  function checkAuthorization(fields: Fields, reply: FastifyReply): { client: RegisteredClient; redirect: URL; scopes: string[]; resource: string } | undefined {
+  function checkAuthorization(
+    fields: Fields,
+    reply: FastifyReply,
+  ): { client: RegisteredClient; redirect: URL; scopes: string[]; resource: string } | undefined {
     const client = fields.client_id ? store.client(fields.client_id) : undefined;
     if (!client) {
       void reply.code(400).type("text/html").send(errorPage("Unknown client_id: register the client first (dynamic client registration)."));
@@ -204,7 +211,8 @@ export async function startDevAuthorizationServer(options: DevAuthorizationServe
     const unknown = scopes.filter((s) => !options.scopes.includes(s));
     if (unknown.length > 0) return fail("invalid_scope", `unknown scopes: ${unknown.join(" ")}`);
     const resource = fields.resource ?? options.defaultAudience;
-    if (fields.resource !== undefined && !/^(https?:\/\/[^#]+|urn:[^#]+)$/.test(fields.resource)) return fail("invalid_target", "resource must be an absolute URI without fragment");
+    if (fields.resource !== undefined && !/^(https?:\/\/[^#]+|urn:[^#]+)$/.test(fields.resource))
+      return fail("invalid_target", "resource must be an absolute URI without fragment");
     return { client, redirect, scopes, resource };
   }
 
@@ -280,8 +288,10 @@ export async function startDevAuthorizationServer(options: DevAuthorizationServe
     const code = fields.code ? store.takeCode(fields.code) : undefined;
     if (!code || code.clientId !== client.clientId) return fail(400, "invalid_grant", "the code is unknown, used or expired");
     if (fields.redirect_uri !== code.redirectUri) return fail(400, "invalid_grant", "redirect_uri differs from the authorization request's");
-    if (!fields.code_verifier || !pkceMatches(fields.code_verifier, code.codeChallenge)) return fail(400, "invalid_grant", "code_verifier does not match the code_challenge");
-    if (fields.resource !== undefined && fields.resource !== code.resource) return fail(400, "invalid_target", "resource differs from the authorization request's");
+    if (!fields.code_verifier || !pkceMatches(fields.code_verifier, code.codeChallenge))
+      return fail(400, "invalid_grant", "code_verifier does not match the code_challenge");
+    if (fields.resource !== undefined && fields.resource !== code.resource)
+      return fail(400, "invalid_target", "resource differs from the authorization request's");
 
     const accessToken = await mintDevToken(options.stateDir, {
       issuer,
@@ -320,7 +330,13 @@ export async function startDevAuthorizationServer(options: DevAuthorizationServe
     }
     // Bound to whoever signs in here, never to the link: a link opened by someone else raises their own session.
     setSession(reply, store.signIn(subject, fields.acr).cookie);
-    return reply.type("text/html").send(donePage(`Signed in as ${subject} (${fields.acr}). Go back to ${client.clientName ?? client.clientId} and retry: its next sign-in here continues this one.`));
+    return reply
+      .type("text/html")
+      .send(
+        donePage(
+          `Signed in as ${subject} (${fields.acr}). Go back to ${client.clientName ?? client.clientId} and retry: its next sign-in here continues this one.`,
+        ),
+      );
   });
 
   await app.listen({ host: options.host, port: options.port });

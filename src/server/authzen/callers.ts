@@ -26,7 +26,8 @@ export class PepRegistry {
     // Only a certificate that verified against the configured client CA counts.
     const peerCertificate = tls.authorized === true && typeof tls.getPeerCertificate === "function" ? tls.getPeerCertificate() : undefined;
     const authentication = this.callers.identify(key, peerCertificate);
-    if (!authentication.ok) throw new AuthzenError("unauthenticated", `caller not authenticated: ${authentication.why.replace("x-verdict-api-key", "API key")}`);
+    if (!authentication.ok)
+      throw new AuthzenError("unauthenticated", `caller not authenticated: ${authentication.why.replace("x-verdict-api-key", "API key")}`);
     const settings = this.settings.get(authentication.caller.name);
     if (!settings) throw new AuthzenError("api_not_enabled", `API ${authentication.caller.name} is not enabled for AuthZEN (authzen.apis)`);
     return { caller: { ...authentication.caller, trustsAssertedSubjects: settings.trust_asserted_subjects }, settings };

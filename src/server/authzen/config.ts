@@ -38,7 +38,10 @@ export const authzenSchema = (ctx: ConfigContext) =>
       /** The PDP identifier published in the metadata; default: the scheme and Host the request came to. */
       base_url: z
         .url({ protocol: /^https?$/ })
-        .refine((url) => !/[?#]/.test(url) && !url.endsWith("/") && new URL(url).pathname === "/", "base_url is scheme://host[:port]: no path, query, fragment or trailing slash")
+        .refine(
+          (url) => !/[?#]/.test(url) && !url.endsWith("/") && new URL(url).pathname === "/",
+          "base_url is scheme://host[:port]: no path, query, fragment or trailing slash",
+        )
         .optional(),
       apis: z.array(authzenApi).min(1, "name at least one API that may call the AuthZEN listener"),
       /** A development key written in clear (it must hash to a listed API's key_sha256); logged as insecure. */
@@ -67,7 +70,11 @@ export const authzenSchema = (ctx: ConfigContext) =>
     .transform((value, check) => {
       const transport = transportOf(value, ctx);
       if (!transport) {
-        check.addIssue({ code: "custom", path: [], message: "authzen: give tls (or dev_certificate for development); plain HTTP needs insecure_plaintext: true" });
+        check.addIssue({
+          code: "custom",
+          path: [],
+          message: "authzen: give tls (or dev_certificate for development); plain HTTP needs insecure_plaintext: true",
+        });
         return z.NEVER;
       }
       return { ...value, transport };
@@ -79,7 +86,10 @@ export type AuthzenConfig = z.output<ReturnType<typeof authzenSchema>>;
 type Transport = { kind: "tls"; tls: z.output<ReturnType<typeof tlsSchema>> } | { kind: "dev_certificate"; stateDir: string } | { kind: "plaintext" };
 
 /** Configured TLS, a development certificate, or (insecure, or the dev profile) none; undefined: not said. */
-function transportOf(value: { tls?: z.output<ReturnType<typeof tlsSchema>> | undefined; dev_certificate: boolean; insecure_plaintext: boolean }, ctx: ConfigContext): Transport | undefined {
+function transportOf(
+  value: { tls?: z.output<ReturnType<typeof tlsSchema>> | undefined; dev_certificate: boolean; insecure_plaintext: boolean },
+  ctx: ConfigContext,
+): Transport | undefined {
   if (value.tls) return { kind: "tls", tls: value.tls };
   if (value.dev_certificate) return { kind: "dev_certificate", stateDir: stateDirFrom(ctx.env) };
   if (value.insecure_plaintext || ctx.profile === "dev") return { kind: "plaintext" };
@@ -114,11 +124,16 @@ export function checkAuthzen(value: Record<string, unknown>, check: z.Refinement
   const mutualTls = authzenMutualTls(value);
   for (const [i, entry] of authzenApis.entries()) {
     const registered = apis.find((candidate) => candidate["name"] === entry["name"]);
-    if (!registered) check.addIssue({ code: "custom", path: at("apis", i, "name"), message: `authzen.apis names ${String(entry["name"])}, which is not in apis` });
+    if (!registered)
+      check.addIssue({ code: "custom", path: at("apis", i, "name"), message: `authzen.apis names ${String(entry["name"])}, which is not in apis` });
     if (seen.has(entry["name"])) check.addIssue({ code: "custom", path: at("apis", i, "name"), message: `authzen.apis lists ${String(entry["name"])} twice` });
     seen.add(entry["name"]);
     if (mutualTls && registered && registered["client_certificate"] === undefined) {
-      check.addIssue({ code: "custom", path: at("apis", i), message: `with mutual TLS on the AuthZEN listener, API ${String(entry["name"])} needs a client_certificate identity` });
+      check.addIssue({
+        code: "custom",
+        path: at("apis", i),
+        message: `with mutual TLS on the AuthZEN listener, API ${String(entry["name"])} needs a client_certificate identity`,
+      });
     }
   }
   const tls = section["tls"] !== undefined;
@@ -138,7 +153,11 @@ export function checkAuthzen(value: Record<string, unknown>, check: z.Refinement
     const hash = createHash("sha256").update(devApiKey, "utf8").digest("hex");
     const owner = apis.find((candidate) => candidate["key_sha256"] === hash);
     if (!owner || !authzenApis.some((entry) => entry["name"] === owner["name"])) {
-      check.addIssue({ code: "custom", path: at("dev_api_key"), message: "dev_api_key must be the key of an API listed in authzen.apis (its SHA-256 in key_sha256)" });
+      check.addIssue({
+        code: "custom",
+        path: at("dev_api_key"),
+        message: "dev_api_key must be the key of an API listed in authzen.apis (its SHA-256 in key_sha256)",
+      });
     }
   }
 }

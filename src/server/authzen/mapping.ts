@@ -59,7 +59,11 @@ export function bounded(value: Properties | undefined, where: string): JsonObjec
  * the policy's properties nor the audit trail.
  */
 export function prepare(body: EvaluationBody, pep: Pep): Prepared {
-  const subject = { type: checkType(body.subject.type, "subject.type"), id: checkId(body.subject.id, "subject.id"), properties: bounded(body.subject.properties, "subject.properties") };
+  const subject = {
+    type: checkType(body.subject.type, "subject.type"),
+    id: checkId(body.subject.id, "subject.id"),
+    properties: bounded(body.subject.properties, "subject.properties"),
+  };
   const action = prepareAction(body.action);
   const resource = prepareEntity(body.resource, "resource");
   const context = bounded(body.context, "context");
@@ -74,7 +78,11 @@ export function prepare(body: EvaluationBody, pep: Pep): Prepared {
 }
 
 export function prepareEntity(entity: EntityBody, where: string): Prepared["resource"] {
-  return { type: checkType(entity.type, `${where}.type`), id: checkId(entity.id, `${where}.id`), properties: bounded(entity.properties, `${where}.properties`) };
+  return {
+    type: checkType(entity.type, `${where}.type`),
+    id: checkId(entity.id, `${where}.id`),
+    properties: bounded(entity.properties, `${where}.properties`),
+  };
 }
 
 export function prepareAction(action: ActionBody): Prepared["action"] {

@@ -48,7 +48,8 @@ export async function search(deps: SearchDeps, pep: Pep, kind: SearchKind, body:
   let limit = Math.min(body.page?.limit ?? deps.pageSize, deps.maxPageSize);
   if (body.page?.token !== undefined && body.page.token !== "") {
     const position = decodePageToken(body.page.token, kind);
-    if (position.requestHash !== hash) throw new AuthzenError("page_request_changed", "a follow-up page must repeat the first request's subject, action, resource and context");
+    if (position.requestHash !== hash)
+      throw new AuthzenError("page_request_changed", "a follow-up page must repeat the first request's subject, action, resource and context");
     if (body.page.limit !== undefined && Math.min(body.page.limit, deps.maxPageSize) !== position.limit) {
       throw new AuthzenError("page_request_changed", "a follow-up page must keep the first request's page.limit");
     }
@@ -117,7 +118,11 @@ function prepareSearch(kind: SearchKind, body: SearchBody, pep: Pep): PreparedSe
   const subject =
     kind === "subject"
       ? { type: body.subject.type, id: "", properties: bounded(body.subject.properties, "subject.properties") }
-      : { type: checkType(body.subject.type, "subject.type"), id: checkId(body.subject.id as string, "subject.id"), properties: bounded(body.subject.properties, "subject.properties") };
+      : {
+          type: checkType(body.subject.type, "subject.type"),
+          id: checkId(body.subject.id as string, "subject.id"),
+          properties: bounded(body.subject.properties, "subject.properties"),
+        };
   const resource =
     kind === "resource"
       ? { type: body.resource.type, id: "", properties: bounded(body.resource.properties, "resource.properties") }
@@ -131,22 +136,35 @@ function prepareSearch(kind: SearchKind, body: SearchBody, pep: Pep): PreparedSe
     // The inputs only: the searched-for entity has no id yet (and Action Search no action).
     inputKeys: directoryKeys(fixed).filter((key) => key.kind !== kind),
     // The searched-for id is ignored, and the token may be refreshed between pages.
-    fingerprint: { subject: { ...fixed.subject, id: kind === "subject" ? "" : fixed.subject.id }, action: kind === "action" ? null : fixed.action, resource: fixed.resource, context: fixed.context },
+    fingerprint: {
+      subject: { ...fixed.subject, id: kind === "subject" ? "" : fixed.subject.id },
+      action: kind === "action" ? null : fixed.action,
+      resource: fixed.resource,
+      context: fixed.context,
+    },
   };
 }
 
-function evaluate(deps: SearchDeps, pep: Pep, base: PreparedSearch, candidate: DirectoryEntry, inputs: ReadonlyMap<string, DirectoryEntry>, requestId: string): Promise<DecisionResult> {
+function evaluate(
+  deps: SearchDeps,
+  pep: Pep,
+  base: PreparedSearch,
+  candidate: DirectoryEntry,
+  inputs: ReadonlyMap<string, DirectoryEntry>,
+  requestId: string,
+): Promise<DecisionResult> {
   const known = new Map(inputs);
   known.set(entityKey(candidate), candidate);
   const fixed = base.fixed;
   let item: CheckItem;
-  if (candidate.kind === "subject") item = toCheckItem({ ...fixed, subject: { type: candidate.type, id: candidate.id, properties: fixed.subject.properties } }, known);
-  else if (candidate.kind === "resource") item = toCheckItem({ ...fixed, resource: { type: candidate.type, id: candidate.id, properties: fixed.resource.properties } }, known);
+  if (candidate.kind === "subject")
+    item = toCheckItem({ ...fixed, subject: { type: candidate.type, id: candidate.id, properties: fixed.subject.properties } }, known);
+  else if (candidate.kind === "resource")
+    item = toCheckItem({ ...fixed, resource: { type: candidate.type, id: candidate.id, properties: fixed.resource.properties } }, known);
   else item = toCheckItem({ ...fixed, action: { name: candidate.id, properties: {} } }, known);
   // Subject Search asks about other subjects than the user whose token the PEP may
   // hold: each candidate is evaluated as a subject the (trusted) PEP asserts.
-  const common =
-    candidate.kind === "subject" ? toCommon(pep, "", candidate.id, requestId, true) : toCommon(pep, base.token, fixed.subject.id, requestId, true);
+  const common = candidate.kind === "subject" ? toCommon(pep, "", candidate.id, requestId, true) : toCommon(pep, base.token, fixed.subject.id, requestId, true);
   // A dry run: a search decides nothing for real, so it reserves and consumes nothing.
   return deps.decider.check({ ...common, ...item });
 }

@@ -55,7 +55,8 @@ export async function startAuthzenServer(options: AuthzenServerOptions): Promise
   warnAboutInsecureSettings(config, log);
   const background = startDirectory(options);
   // Decisions need the directory: wait a little for the first load, as start waits for the state indexes.
-  if (!(await background.ready(DIRECTORY_READY_WAIT_MS))) log.warn("authzen is serving before its directory files are loaded; the load goes on in the background");
+  if (!(await background.ready(DIRECTORY_READY_WAIT_MS)))
+    log.warn("authzen is serving before its directory files are loaded; the load goes on in the background");
   const app = buildApp(options, https);
   let port: number;
   try {
@@ -82,7 +83,10 @@ export async function startAuthzenServer(options: AuthzenServerOptions): Promise
     if (c.transport.kind === "plaintext") return undefined;
     if (c.transport.kind === "dev_certificate") {
       const dev = ensureDevCertificate(c.transport.stateDir, c.listen.host);
-      log.warn({ cert: dev.certFile, created: dev.created }, "[DEV CERTIFICATE] authzen serves TLS with a self-signed development certificate; PEPs must trust this file");
+      log.warn(
+        { cert: dev.certFile, created: dev.created },
+        "[DEV CERTIFICATE] authzen serves TLS with a self-signed development certificate; PEPs must trust this file",
+      );
       return { cert: dev.cert, key: dev.key };
     }
     const read = (path: string, what: string) => {
@@ -101,8 +105,10 @@ export async function startAuthzenServer(options: AuthzenServerOptions): Promise
 }
 
 function warnAboutInsecureSettings(config: AuthzenConfig, log: Logger): void {
-  if (config.transport.kind === "plaintext") log.warn({ listen: config.listen }, "[INSECURE CONFIG] authzen serves plain HTTP: API keys, tokens and decisions travel in clear");
-  if (config.dev_api_key !== undefined) log.warn("[INSECURE CONFIG] authzen.dev_api_key: an API key is written in clear in the configuration (development only)");
+  if (config.transport.kind === "plaintext")
+    log.warn({ listen: config.listen }, "[INSECURE CONFIG] authzen serves plain HTTP: API keys, tokens and decisions travel in clear");
+  if (config.dev_api_key !== undefined)
+    log.warn("[INSECURE CONFIG] authzen.dev_api_key: an API key is written in clear in the configuration (development only)");
   for (const api of config.apis) {
     if (api.trust_asserted_subjects) {
       log.warn({ api: api.name }, "[INSECURE CONFIG] authzen trust_asserted_subjects: without a token, this API's word decides who the subject is");
@@ -174,7 +180,8 @@ export function buildApp(options: AuthzenServerOptions, https?: object): Fastify
     try {
       done(null, parseStrictJson(text));
     } catch (error) {
-      if (error instanceof DuplicateMemberError) return done(new AuthzenError("duplicate_member", `the body repeats the member name ${JSON.stringify(error.member)}`), undefined);
+      if (error instanceof DuplicateMemberError)
+        return done(new AuthzenError("duplicate_member", `the body repeats the member name ${JSON.stringify(error.member)}`), undefined);
       done(new AuthzenError("malformed_json", "the request body is not valid JSON"), undefined);
     }
   });
@@ -230,40 +237,47 @@ export function buildApp(options: AuthzenServerOptions, https?: object): Fastify
   );
 
   const itemValidator = { current: undefined as ((value: unknown) => boolean) | undefined };
-  app.post<{ Body: EvaluationsBody }>(ENDPOINTS.access_evaluations_endpoint, { schema: { body: evaluationsSchema(options.maxBatchItems) } }, async (request) => {
-    const pep = pepOf(request);
-    const body = request.body;
-    const validate = (itemValidator.current ??= request.compileValidationSchema(evaluationSchema));
-    // Without evaluations (or with none) it is the single Access Evaluation.
-    if (!body.evaluations || body.evaluations.length === 0) {
-      if (!validate({ subject: body.subject, action: body.action, resource: body.resource, ...(body.context ? { context: body.context } : {}) })) {
-        throw new AuthzenError("invalid_request", `without evaluations, subject, action and resource are required: ${describeErrors(validate)}`);
+  app.post<{ Body: EvaluationsBody }>(
+    ENDPOINTS.access_evaluations_endpoint,
+    { schema: { body: evaluationsSchema(options.maxBatchItems) } },
+    async (request) => {
+      const pep = pepOf(request);
+      const body = request.body;
+      const validate = (itemValidator.current ??= request.compileValidationSchema(evaluationSchema));
+      // Without evaluations (or with none) it is the single Access Evaluation.
+      if (!body.evaluations || body.evaluations.length === 0) {
+        if (!validate({ subject: body.subject, action: body.action, resource: body.resource, ...(body.context ? { context: body.context } : {}) })) {
+          throw new AuthzenError("invalid_request", `without evaluations, subject, action and resource are required: ${describeErrors(validate)}`);
+        }
+        return evaluateOne(deps, pep, body as EvaluationBody, request.verdictRequestId);
       }
-      return evaluateOne(deps, pep, body as EvaluationBody, request.verdictRequestId);
-    }
-    // Each item: the top-level values as defaults, replaced whole by what the item names.
-    const items = body.evaluations.map((raw, i) => {
-      if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return { ok: false as const, error: new AuthzenError("invalid_request", `evaluations[${i}] must be an object`) };
-      const item = raw as Partial<EvaluationBody>;
-      const merged = {
-        subject: item.subject ?? body.subject,
-        action: item.action ?? body.action,
-        resource: item.resource ?? body.resource,
-        ...((item.context ?? body.context) !== undefined ? { context: item.context ?? body.context } : {}),
-      };
-      if (!validate(merged)) return { ok: false as const, error: new AuthzenError("invalid_request", `evaluations[${i}]: ${describeErrors(validate)}`) };
-      return { ok: true as const, body: merged as EvaluationBody };
-    });
-    const evaluations = await evaluateMany(deps, pep, items, body.options?.evaluations_semantic ?? "execute_all", request.verdictRequestId);
-    return { evaluations };
-  });
+      // Each item: the top-level values as defaults, replaced whole by what the item names.
+      const items = body.evaluations.map((raw, i) => {
+        if (typeof raw !== "object" || raw === null || Array.isArray(raw))
+          return { ok: false as const, error: new AuthzenError("invalid_request", `evaluations[${i}] must be an object`) };
+        const item = raw as Partial<EvaluationBody>;
+        const merged = {
+          subject: item.subject ?? body.subject,
+          action: item.action ?? body.action,
+          resource: item.resource ?? body.resource,
+          ...((item.context ?? body.context) !== undefined ? { context: item.context ?? body.context } : {}),
+        };
+        if (!validate(merged)) return { ok: false as const, error: new AuthzenError("invalid_request", `evaluations[${i}]: ${describeErrors(validate)}`) };
+        return { ok: true as const, body: merged as EvaluationBody };
+      });
+      const evaluations = await evaluateMany(deps, pep, items, body.options?.evaluations_semantic ?? "execute_all", request.verdictRequestId);
+      return { evaluations };
+    },
+  );
 
   for (const [kind, path, schema] of [
     ["subject", ENDPOINTS.search_subject_endpoint, subjectSearchSchema],
     ["resource", ENDPOINTS.search_resource_endpoint, resourceSearchSchema],
     ["action", ENDPOINTS.search_action_endpoint, actionSearchSchema],
   ] as const) {
-    app.post<{ Body: SearchBody }>(path, { schema: { body: schema } }, async (request) => search(searchDeps, pepOf(request), kind, request.body, request.verdictRequestId));
+    app.post<{ Body: SearchBody }>(path, { schema: { body: schema } }, async (request) =>
+      search(searchDeps, pepOf(request), kind, request.body, request.verdictRequestId),
+    );
   }
 
   app.get(METADATA_PATH, { config: { public: true } }, async (request, reply) => {
@@ -287,7 +301,8 @@ function describeErrors(validate: ((value: unknown) => boolean) & { errors?: { i
 
 function toAuthzenError(error: FastifyError | AuthzenError | Error): AuthzenError {
   if (error instanceof AuthzenError) return error;
-  if (error instanceof DirectoryUnavailableError) return new AuthzenError("directory_unavailable", "the directory could not be read in time; no decision was made");
+  if (error instanceof DirectoryUnavailableError)
+    return new AuthzenError("directory_unavailable", "the directory could not be read in time; no decision was made");
   const fastify = error as FastifyError;
   if (fastify.validation) {
     const first = fastify.validation[0];
@@ -307,4 +322,3 @@ function toAuthzenError(error: FastifyError | AuthzenError | Error): AuthzenErro
   if (fastify.statusCode === 400) return new AuthzenError("invalid_request", fastify.message);
   return new AuthzenError("internal_error", "internal error");
 }
-

@@ -26,7 +26,10 @@ export function auditService(context: RpcContext, { store, grants, now = Date.no
       run: async ({ request, trail, query }, caller) => {
         const { records, nextPageToken } = await trail.query(query, now());
         const page = fitResponse(records, nextPageToken);
-        context.log.info({ caller: caller.name, method: "AuditService/Query", filters: setFilters(request), returned: page.records.length }, "audit trail queried");
+        context.log.info(
+          { caller: caller.name, method: "AuditService/Query", filters: setFilters(request), returned: page.records.length },
+          "audit trail queried",
+        );
         return page;
       },
       encode: (page) => page,
@@ -104,7 +107,9 @@ export function encodeRecord(record: AuditRecord): DecisionRecordMessage {
     ...(record.challenge ? { challenge: record.challenge } : {}),
     obligations: record.obligations,
     policy_revision: record.policy_revision,
-    ...(record.shadow ? { shadow: { policy_revision: record.shadow.revision, decision: record.shadow.effect, reasons: record.shadow.reasons, agrees: record.shadow.agrees } } : {}),
+    ...(record.shadow
+      ? { shadow: { policy_revision: record.shadow.revision, decision: record.shadow.effect, reasons: record.shadow.reasons, agrees: record.shadow.agrees } }
+      : {}),
     latency_ms: record.latency_ms,
     request_id: record.request_id,
     token_id: record.token.jti ?? "",

@@ -44,7 +44,10 @@ function describeBindError(error: Error): string {
 
 /** grpc-js reports through its own logger; send that into ours, errors only. */
 export function routeGrpcLogs(log: Logger): void {
-  const line = (level: "error" | "warn") => (...args: unknown[]) => log[level]({ component: "grpc-js" }, args.map(String).join(" "));
+  const line =
+    (level: "error" | "warn") =>
+    (...args: unknown[]) =>
+      log[level]({ component: "grpc-js" }, args.map(String).join(" "));
   grpc.setLogger({ error: line("error"), warn: line("warn"), info: () => {}, debug: () => {} });
   grpc.setLogVerbosity(grpc.logVerbosity.ERROR);
 }

@@ -91,7 +91,8 @@ export function unary<Request, Input, Output, Response>(
     let input: Input;
     try {
       const why = undecodable(call.request);
-      if (why !== undefined) throw new VerdictError("invalid_argument", `the request could not be decoded (${why})${method.undecodable ? `; ${method.undecodable}` : ""}`);
+      if (why !== undefined)
+        throw new VerdictError("invalid_argument", `the request could not be decoded (${why})${method.undecodable ? `; ${method.undecodable}` : ""}`);
       input = method.validate(call.request, caller);
     } catch (error) {
       fail(callback, error, { caller: caller.name });
