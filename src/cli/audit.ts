@@ -1,11 +1,9 @@
 // `verdict audit query`: who did what, for whom, and why it was allowed.
 import { AuditQueryError, AuditStore, DEFAULT_LIMIT, MAX_LIMIT, parseAuditQuery, publicRecord, type AuditRecord } from "../audit/index.js";
-import { loadConfigFile, stateDirFrom, type Environment } from "../config/index.js";
-import { Database } from "../database/index.js";
+import type { Environment } from "../config/index.js";
 import { VerdictError } from "../errors/index.js";
-import { silentLogger } from "../observability/index.js";
 import { parseOptions, UsageError } from "./args.js";
-import { resolveDatabase } from "./local-database.js";
+import { openCommandDatabase } from "./local-database.js";
 
 export const usage = `verdict audit query [filters] [--json] [--config FILE]
 
@@ -24,8 +22,6 @@ export const usage = `verdict audit query [filters] [--json] [--config FILE]
   --config FILE      the database of this configuration; without it: MONGODB_URI,
                      else the local database of a running npm start, else
                      local-mongo on its data directory (.verdict/mongo)`;
-
-const DEFAULT_DATABASE = "verdict";
 
 export async function audit(argv: string[], env: Environment): Promise<void> {
   const [sub, ...rest] = argv;
@@ -68,15 +64,8 @@ export async function audit(argv: string[], env: Environment): Promise<void> {
     throw error;
   }
 
-  const config = options.config !== undefined ? loadConfigFile(options.config, env) : undefined;
-  const database = await resolveDatabase(config?.mongodb_uri, env.MONGODB_URI, stateDirFrom(env));
-  const db = Database.open({
-    uri: database.uri,
-    database: config?.mongodb_database ?? DEFAULT_DATABASE,
-    log: silentLogger(),
-    serverSelectionTimeoutMs: 10_000,
-  });
-  const store = AuditStore.open(db, { timeoutMs: 10_000 });
+  const database = await openCommandDatabase(options.config, env);
+  const store = AuditStore.open(database.db, { timeoutMs: 10_000 });
   try {
     if (options.explain) {
       let plan;
@@ -108,8 +97,7 @@ export async function audit(argv: string[], env: Environment): Promise<void> {
     }
     if (result.nextPageToken) process.stderr.write(`more records match: repeat with --page-token ${result.nextPageToken}\n`);
   } finally {
-    await db.close();
-    await database.release();
+    await database.close();
   }
 }
 

@@ -1,12 +1,10 @@
 // `verdict directory load FILE.json`: subjects, resources and actions into the
 // AuthZEN directory (docs/authzen.md), on the database of a configuration (or the
 // one `verdict audit query` finds without one).
-import { loadConfigFile, stateDirFrom, type Environment } from "../config/index.js";
-import { Database } from "../database/index.js";
+import type { Environment } from "../config/index.js";
 import { DirectoryStore, readDirectoryFile } from "../directory/index.js";
-import { silentLogger } from "../observability/index.js";
 import { parseOptions, UsageError } from "./args.js";
-import { resolveDatabase } from "./local-database.js";
+import { openCommandDatabase } from "./local-database.js";
 
 export const usage = `verdict directory load FILE.json [--config FILE] [--replace] [--ttl DURATION]
 
@@ -19,7 +17,6 @@ export const usage = `verdict directory load FILE.json [--config FILE] [--replac
                    else the local database of a running npm start, else local-mongo
                    on its data directory (.verdict/mongo)`;
 
-const DEFAULT_DATABASE = "verdict";
 const WRITE_TIMEOUT_MS = 30_000;
 
 export async function directory(argv: string[], env: Environment): Promise<void> {
@@ -40,25 +37,17 @@ export async function directory(argv: string[], env: Environment): Promise<void>
 
   // A file that does not fit is a DirectoryFileError: main prints its message, exit 1.
   const file = readDirectoryFile(files[0] as string);
-  const config = options.config !== undefined ? loadConfigFile(options.config, env) : undefined;
-  const database = await resolveDatabase(config?.mongodb_uri, env.MONGODB_URI, stateDirFrom(env));
-  const db = Database.open({
-    uri: database.uri,
-    database: config?.mongodb_database ?? DEFAULT_DATABASE,
-    log: silentLogger(),
-    serverSelectionTimeoutMs: 10_000,
-  });
+  const database = await openCommandDatabase(options.config, env);
   try {
-    const store = new DirectoryStore(db, { lookupTimeoutMs: WRITE_TIMEOUT_MS, readTimeoutMs: WRITE_TIMEOUT_MS });
+    const store = new DirectoryStore(database.db, { lookupTimeoutMs: WRITE_TIMEOUT_MS, readTimeoutMs: WRITE_TIMEOUT_MS });
     const loaded = await store.load(file, { replace: options.replace === true, ...(ttlMs !== undefined ? { ttlMs } : {}) });
     process.stdout.write(
       `loaded ${loaded.subjects} subjects, ${loaded.resources} resources, ${loaded.actions} actions` +
         (options.replace ? `; removed ${loaded.removed} entries not in the file` : "") +
-        ` (database ${db.name}, from ${database.source})\n`,
+        ` (database ${database.db.name}, from ${database.source})\n`,
     );
   } finally {
-    await db.close();
-    await database.release();
+    await database.close();
   }
 }
 

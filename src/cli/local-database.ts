@@ -5,7 +5,10 @@
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { loadConfigFile, stateDirFrom, type Environment } from "../config/index.js";
+import { Database } from "../database/index.js";
 import { startLocalMongo } from "../dev/index.js";
+import { silentLogger } from "../observability/index.js";
 
 export function localDatabaseFile(stateDir: string): string {
   return join(stateDir, "local-mongo.json");
@@ -72,4 +75,31 @@ export async function resolveDatabase(configUri: string | undefined, envUri: str
   if (running) return { uri: running, source: "running verdict serve", release: none };
   const server = await startLocalMongo({ dbpath: localDatabasePath(stateDir) });
   return { uri: server.uri, source: "local-mongo", release: () => server.stop() };
+}
+
+/** A command's database: open (lazily connected), where it came from, and how to let it go. */
+export interface CommandDatabase {
+  db: Database;
+  source: ResolvedDatabase["source"];
+  close(): Promise<void>;
+}
+
+/**
+ * The database a command (`verdict audit query`, `verdict directory load`) works on:
+ * the configuration's (`--config FILE`), else what resolveDatabase finds, with its
+ * `mongodb_database` (default "verdict"). A command, not a request path: a patient
+ * server selection.
+ */
+export async function openCommandDatabase(configPath: string | undefined, env: Environment): Promise<CommandDatabase> {
+  const config = configPath !== undefined ? loadConfigFile(configPath, env) : undefined;
+  const database = await resolveDatabase(config?.mongodb_uri, env.MONGODB_URI, stateDirFrom(env));
+  const db = Database.open({ uri: database.uri, database: config?.mongodb_database ?? "verdict", log: silentLogger(), serverSelectionTimeoutMs: 10_000 });
+  return {
+    db,
+    source: database.source,
+    async close() {
+      await db.close();
+      await database.release();
+    },
+  };
 }
