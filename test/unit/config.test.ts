@@ -63,7 +63,10 @@ describe("configuration", () => {
     ["a policy time bound of 0", { ...valid, policy_timeout_ms: 0 }, /policy_timeout_ms/],
     ["a policy memory bound over 4 GiB", { ...valid, policy_memory_mb: 4097 }, /policy_memory_mb/],
     ["no policy workers", { ...valid, policy_workers: 0 }, /policy_workers/],
-    ["a metrics address without a port", { ...valid, metrics_listen: "localhost" }, /metrics_listen/],
+    ["an admin address without a port", { ...valid, admin_listen: "localhost" }, /admin_listen/],
+    ["the old metrics_listen, naming its new key", { ...valid, metrics_listen: "127.0.0.1:9464" }, /metrics_listen is now admin_listen/],
+    ["a connection age of 0", { ...valid, max_connection_age_seconds: 0 }, /max_connection_age_seconds/],
+    ["a sample ratio over 1", { ...valid, tracing: { otlp_endpoint: "http://collector:4318/v1/traces", sample_ratio: 2 } }, /sample_ratio/],
   ])("refuses %s with a message naming the problem", (_, file, message) => {
     expect(() => build(file)).toThrow(ConfigError);
     expect(() => build(file)).toThrow(message);
@@ -97,10 +100,12 @@ describe("configuration", () => {
       policy_memory_mb: 64,
       policy_workers: 2,
     });
-    expect(config.metrics_listen).toBeUndefined();
+    expect(config.admin_listen).toEqual({ host: "127.0.0.1", port: 9464 });
+    expect(config).toMatchObject({ max_connection_age_seconds: 300, max_connection_age_grace_seconds: 30 });
+    expect(config.tracing).toBeUndefined();
   });
 
-  it("reads the shadow bundle, evaluation bounds and metrics address", () => {
+  it("reads the shadow bundle, evaluation bounds and admin address", () => {
     const config = build({
       ...valid,
       shadow_bundle: "candidate.tar.gz",
@@ -110,7 +115,7 @@ describe("configuration", () => {
       policy_timeout_ms: 50,
       policy_memory_mb: 16,
       policy_workers: 4,
-      metrics_listen: "127.0.0.1:9464",
+      admin_listen: "0.0.0.0:9470",
     });
     expect(config).toMatchObject({
       bundle_watch: false,
@@ -121,7 +126,7 @@ describe("configuration", () => {
       policy_memory_mb: 16,
       policy_workers: 4,
     });
-    expect(config.metrics_listen).toEqual({ host: "127.0.0.1", port: 9464 });
+    expect(config.admin_listen).toEqual({ host: "0.0.0.0", port: 9470 });
   });
 
   it("says which file could not be read", () => {
