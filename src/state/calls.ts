@@ -3,10 +3,15 @@ import type { Collection, Document } from "mongodb";
 import type { Logger } from "../observability/index.js";
 import { performance } from "node:perf_hooks";
 import { withDeadline } from "../deadline.js";
-import { StateUnavailableError } from "./errors.js";
+import { isDuplicateKey, StateUnavailableError } from "./errors.js";
 
-/** Told of each call when it ends: its operation (e.g. "reserve"), its time, and how it failed. */
-export type CallObserver = (operation: string, seconds: number, failure?: "timeout" | "error") => void;
+/**
+ * Told of each call when it ends: its operation (e.g. "reserve"), its time, and how
+ * it failed: timeout (no answer within the deadline), conflict (a duplicate key: a
+ * write that raced another, which the store resolves), error (anything else).
+ */
+export type CallObserver = (operation: string, seconds: number, failure?: CallFailure) => void;
+export type CallFailure = "timeout" | "conflict" | "error";
 
 export class StateCalls {
   constructor(
@@ -37,7 +42,7 @@ export class StateCalls {
           )
       : undefined;
     const started = performance.now();
-    let failure: "timeout" | "error" | undefined;
+    let failure: CallFailure | undefined;
     try {
       const timedOut = () => {
         failure = "timeout";
@@ -45,7 +50,7 @@ export class StateCalls {
       };
       return await withDeadline(running, this.timeoutMs, timedOut, undoLate);
     } catch (error) {
-      failure ??= "error";
+      failure ??= isDuplicateKey(error) ? "conflict" : "error";
       if (error instanceof StateUnavailableError) throw error;
       throw new StateUnavailableError(`${what}: ${(error as Error).message}`, { cause: error });
     } finally {

@@ -9,6 +9,7 @@ import { inject } from "vitest";
 import { writeDevIssuerJwks } from "../../src/dev/index.js";
 import { packageRoot } from "../../src/paths.js";
 import { runVerdict, serveVerdict, stopProcess } from "../support/cli.js";
+import { parseMetrics, valueOf } from "../support/metrics.js";
 import { mongoUri, uniqueDatabaseName } from "../support/mongo.js";
 
 const home = mkdtempSync(join(tmpdir(), "verdict-home-"));
@@ -102,6 +103,20 @@ describe("verdict serve --profile dev and verdict check", () => {
     const body = JSON.parse(stepUp.stdout);
     expect(body).toMatchObject({ decision: "STEP_UP", challenge: { error: "insufficient_user_authentication", acr_values: ["mfa"] } });
     expect(Object.keys(body)).toEqual(["decision", "reasons", "challenge", "principal", "obligations", "decision_id", "policy_revision"]);
+  });
+
+  it("serves /healthz, /readyz and /metrics in the development profile, counting the decisions made", async () => {
+    const admin = server.adminUrl;
+    expect((await fetch(`${admin}/healthz`)).status).toBe(200);
+    await vi.waitFor(async () => expect((await fetch(`${admin}/readyz`)).status).toBe(200), { timeout: 10_000 });
+    const token = (await verdict(["dev-token", "--sub", "bob", "--client-id", "web-app", "--client-type", "web", "--scope", "invoices:read"])).stdout.trim();
+    const before = parseMetrics(await (await fetch(`${admin}/metrics`)).text());
+    const allowed = valueOf(before, "verdict_decisions_total", { decision: "ALLOW", reason: "none", api: "dev-api" }) ?? 0;
+    const run = await verdict(["check", "--addr", server.address, "--token", token, "--action", "invoices:read", "--resource", "invoice/inv-1"]);
+    expect(JSON.parse(run.stdout)).toMatchObject({ decision: "ALLOW", reasons: [] });
+    const after = parseMetrics(await (await fetch(`${admin}/metrics`)).text());
+    expect(valueOf(after, "verdict_decisions_total", { decision: "ALLOW", reason: "none", api: "dev-api" })).toBe(allowed + 1);
+    expect(valueOf(after, "verdict_ready")).toBe(1);
   });
 
   it("shows which policy rules fired with --explain", async () => {
