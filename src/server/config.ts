@@ -72,7 +72,8 @@ export const serverSettings = (ctx: ConfigContext) => ({
   metrics_listen: z.never({ error: "metrics_listen is now admin_listen (GET /metrics, /healthz and /readyz on one listener)" }).optional(),
 });
 
-const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1", "[::1]"]);
+/** This machine only: 127.0.0.0/8 (as the SDK and verdict check count it), localhost, ::1. */
+const isLoopback = (host: string) => host === "localhost" || host === "::1" || host === "[::1]" || /^127(\.\d{1,3}){3}$/.test(host);
 
 /** Rules across APIs and the listener. */
 export function checkServer(value: Record<string, unknown>, check: z.RefinementCtx): void {
@@ -101,7 +102,7 @@ export function checkServer(value: Record<string, unknown>, check: z.RefinementC
       check.addIssue({ code: "custom", path: ["apis", i], message: "with mutual TLS every API needs a client_certificate identity" });
     }
   }
-  if (tlsSection === undefined && value["insecure_plaintext"] !== true && !LOOPBACK.has(listenHost(value["listen"]))) {
+  if (tlsSection === undefined && value["insecure_plaintext"] !== true && !isLoopback(listenHost(value["listen"]))) {
     check.addIssue({
       code: "custom",
       path: ["listen"],
