@@ -165,7 +165,7 @@ describe("verdict serve --profile dev and verdict check", () => {
       "invoice/1",
     ]);
     expect(run.code).toBe(1);
-    expect(run.stderr).toContain("UNAUTHENTICATED");
+    expect(run.stderr).toBe(`verdict check: Verdict at ${server.address} did not accept this caller: caller not authenticated: unknown x-verdict-api-key\n`);
   });
 
   it("refuses a context that is not a JSON object before calling", async () => {
@@ -257,7 +257,7 @@ describe("verdict check beyond loopback", () => {
     const run = await verdict(["check", "--addr", "192.0.2.1:50051", "--insecure-plaintext", ...args]);
     expect(run.stderr).toContain("[INSECURE]");
     expect(run.code).toBe(1); // it tried: nothing answers at that address
-    expect(run.stderr).toMatch(/UNAVAILABLE|DEADLINE_EXCEEDED/);
+    expect(run.stderr).toMatch(/cannot reach Verdict at 192.0.2.1:50051|no answer from Verdict at 192.0.2.1:50051/);
   });
 
   it.each(["127.0.0.1:1", "localhost:1", "[::1]:1", "127.0.0.2:1"])("needs no flag for the loopback address %s", async (addr) => {
@@ -268,7 +268,7 @@ describe("verdict check beyond loopback", () => {
 });
 
 describe("verdict check without a server", () => {
-  it("exits non-zero when no decision can be obtained", async () => {
+  it("exits non-zero, saying in words why no decision could be obtained (no grpc-js text)", async () => {
     const run = await verdict([
       "check",
       "--addr",
@@ -285,6 +285,25 @@ describe("verdict check without a server", () => {
       "2000",
     ]);
     expect(run.code).toBe(1);
-    expect(run.stderr).toMatch(/UNAVAILABLE|DEADLINE_EXCEEDED/);
+    expect(run.stderr).toBe("verdict check: cannot reach Verdict at 127.0.0.1:1: connection refused (is verdict serve running there?)\n");
+
+    const unknownHost = await verdict([
+      "check",
+      "--addr",
+      "verdict.invalid:50051",
+      "--insecure-plaintext",
+      "--api-key",
+      "k",
+      "--token",
+      "t",
+      "--action",
+      "a",
+      "--resource",
+      "invoice/1",
+    ]);
+    expect(unknownHost.code).toBe(1);
+    expect(unknownHost.stderr).toContain("verdict check: cannot reach Verdict at verdict.invalid:50051: its host name does not resolve\n");
+    for (const text of [run.stderr, unknownHost.stderr])
+      expect(text).not.toMatch(/No connection established|Resolution note|Name resolution failed|ECONNREFUSED/);
   });
 });

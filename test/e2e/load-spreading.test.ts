@@ -16,7 +16,7 @@ import { hashApiKey } from "../../src/server/index.js";
 import { serveVerdict, stopProcess, type ServingVerdict } from "../support/cli.js";
 import { startDnsServer, type TestDnsServer } from "../support/dns.js";
 import { createTestIssuer, TEST_AUDIENCE, TEST_SCOPES, type TestIssuer } from "../support/issuer.js";
-import { scrape, valueOf } from "../support/metrics.js";
+import { scrape } from "../support/metrics.js";
 import { mongoUri, uniqueDatabaseName } from "../support/mongo.js";
 
 const NAME = "verdict.test";
