@@ -113,8 +113,22 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   };
 }
 
-/** A counter's value read from a source when scraped (what the source counts since start). */
-function observedCounter(registry: Registry, name: string, help: string, read: () => number): void {
+/**
+ * A metric read from a source when scraped: a gauge takes the value; a counter
+ * (what the source counts since start) grows by what it counted since the last scrape.
+ */
+function observed(registry: Registry, kind: "counter" | "gauge", name: string, help: string, read: () => number): void {
+  if (kind === "gauge") {
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(read());
+      },
+    });
+    return;
+  }
   let reported = 0;
   new Counter({
     name,
@@ -124,17 +138,6 @@ function observedCounter(registry: Registry, name: string, help: string, read: (
       const now = read();
       if (now > reported) this.inc(now - reported);
       reported = Math.max(reported, now);
-    },
-  });
-}
-
-function observedGauge(registry: Registry, name: string, help: string, read: () => number): void {
-  new Gauge({
-    name,
-    help,
-    registers: [registry],
-    collect() {
-      this.set(read());
     },
   });
 }
@@ -155,39 +158,49 @@ export interface AuditCounts {
 /** The audit trail's queue and counts, read from it at each scrape. */
 export function observeAudit(metrics: Metrics, stats: () => AuditCounts): void {
   const { registry } = metrics;
-  observedGauge(registry, "verdict_audit_buffered_records", "Audit records in memory waiting to be written.", () => stats().buffered);
-  observedGauge(registry, "verdict_audit_buffered_bytes", "Their size as JSON (bounded by audit.max_buffered_bytes).", () => stats().bufferedBytes);
-  observedCounter(registry, "verdict_audit_written_records_total", "Audit records written to the database from memory.", () => stats().written);
-  observedCounter(
+  observed(registry, "gauge", "verdict_audit_buffered_records", "Audit records in memory waiting to be written.", () => stats().buffered);
+  observed(registry, "gauge", "verdict_audit_buffered_bytes", "Their size as JSON (bounded by audit.max_buffered_bytes).", () => stats().bufferedBytes);
+  observed(registry, "counter", "verdict_audit_written_records_total", "Audit records written to the database from memory.", () => stats().written);
+  observed(
     registry,
+    "counter",
     "verdict_audit_spilled_records_total",
     "Audit records appended to the spill file (the database was down or slow).",
     () => stats().spilled,
   );
-  observedCounter(registry, "verdict_audit_replayed_records_total", "Audit records written to the database from spill files.", () => stats().replayed);
-  observedCounter(
+  observed(registry, "counter", "verdict_audit_replayed_records_total", "Audit records written to the database from spill files.", () => stats().replayed);
+  observed(
     registry,
+    "counter",
     "verdict_audit_refused_total",
     "Decisions refused (DENY audit_unavailable) because their record could be kept neither in memory nor in the spill file.",
     () => stats().refused,
   );
-  observedCounter(
+  observed(
     registry,
+    "counter",
     "verdict_audit_rejected_records_total",
     "Audit records the database refused, or unreadable or forged spill lines.",
     () => stats().rejected,
   );
-  observedCounter(registry, "verdict_audit_lost_records_total", "Audit records lost at shutdown (database and spill file both failed).", () => stats().lost);
-  observedGauge(registry, "verdict_audit_database_available", "1 while the audit trail writes to the database, 0 while it spills.", () =>
+  observed(
+    registry,
+    "counter",
+    "verdict_audit_lost_records_total",
+    "Audit records lost at shutdown (database and spill file both failed).",
+    () => stats().lost,
+  );
+  observed(registry, "gauge", "verdict_audit_database_available", "1 while the audit trail writes to the database, 0 while it spills.", () =>
     stats().databaseAvailable ? 1 : 0,
   );
 }
 
 /** Readiness and the database's reachability, read when scraped. */
 export function observeHealth(metrics: Metrics, read: { ready: () => boolean; databaseUp: () => boolean }): void {
-  observedGauge(metrics.registry, "verdict_ready", "1 while this Verdict is ready for traffic (GET /readyz answers 200).", () => (read.ready() ? 1 : 0));
-  observedGauge(
+  observed(metrics.registry, "gauge", "verdict_ready", "1 while this Verdict is ready for traffic (GET /readyz answers 200).", () => (read.ready() ? 1 : 0));
+  observed(
     metrics.registry,
+    "gauge",
     "verdict_database_up",
     "1 while a database server that takes writes is reachable; 0 during an outage (state decisions fail closed).",
     () => (read.databaseUp() ? 1 : 0),

@@ -77,36 +77,33 @@ export class Tracing {
     return new ServerSpan(span, trace.setSpan(parent, span));
   }
 
-  /** Runs `run` in a child span of `parent` (none when tracing is off or there is no parent). */
-  async span<T>(parent: TraceContext | undefined, name: string, run: () => T | Promise<T>, describe?: (result: T) => Attributes): Promise<T> {
-    if (!this.tracer || !parent) return run();
-    const span = this.tracer.startSpan(name, {}, parent);
-    try {
-      const result = await run();
-      if (describe) span.setAttributes(describe(result));
-      return result;
-    } catch (error) {
-      failed(span, error);
-      throw error;
-    } finally {
-      span.end();
-    }
+  /** Runs `run` in a child span of `parent` (none when tracing is off or there is no parent); the span ends when it settles. */
+  span<T>(parent: TraceContext | undefined, name: string, run: () => T | Promise<T>, describe?: (result: T) => Attributes): Promise<T> {
+    const span = this.start(parent, name);
+    const running = new Promise<T>((resolve) => resolve(run()));
+    return span
+      ? running.then(
+          (result) => ended(span, result, describe),
+          (error: unknown) => {
+            throw failed(span, error);
+          },
+        )
+      : running;
   }
 
   /** The same for synchronous work (caller authentication). */
   spanSync<T>(parent: TraceContext | undefined, name: string, run: () => T, describe?: (result: T) => Attributes): T {
-    if (!this.tracer || !parent) return run();
-    const span = this.tracer.startSpan(name, {}, parent);
+    const span = this.start(parent, name);
+    if (!span) return run();
     try {
-      const result = run();
-      if (describe) span.setAttributes(describe(result));
-      return result;
+      return ended(span, run(), describe);
     } catch (error) {
-      failed(span, error);
-      throw error;
-    } finally {
-      span.end();
+      throw failed(span, error);
     }
+  }
+
+  private start(parent: TraceContext | undefined, name: string): Span | undefined {
+    return this.tracer && parent ? this.tracer.startSpan(name, {}, parent) : undefined;
   }
 
   /** Exports what is still buffered, then stops. */
@@ -115,8 +112,17 @@ export class Tracing {
   }
 }
 
-function failed(span: Span, error: unknown): void {
+function ended<T>(span: Span, result: T, describe?: (result: T) => Attributes): T {
+  if (describe) span.setAttributes(describe(result));
+  span.end();
+  return result;
+}
+
+/** Ends the span as failed; returns the error, to be thrown on. */
+function failed(span: Span, error: unknown): unknown {
   span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+  span.end();
+  return error;
 }
 
 /** The span of one incoming call and the context its stages hang under. */

@@ -269,38 +269,13 @@ describe("verdict check beyond loopback", () => {
 
 describe("verdict check without a server", () => {
   it("exits non-zero, saying in words why no decision could be obtained (no grpc-js text)", async () => {
-    const run = await verdict([
-      "check",
-      "--addr",
-      "127.0.0.1:1",
-      "--api-key",
-      "k",
-      "--token",
-      "t",
-      "--action",
-      "a",
-      "--resource",
-      "invoice/1",
-      "--timeout-ms",
-      "2000",
-    ]);
+    const ask = (addr: string, ...extra: string[]) =>
+      verdict(["check", "--addr", addr, ...extra, "--api-key", "k", "--token", "t", "--action", "a", "--resource", "invoice/1", "--timeout-ms", "2000"]);
+    const run = await ask("127.0.0.1:1");
     expect(run.code).toBe(1);
     expect(run.stderr).toBe("verdict check: cannot reach Verdict at 127.0.0.1:1: connection refused (is verdict serve running there?)\n");
 
-    const unknownHost = await verdict([
-      "check",
-      "--addr",
-      "verdict.invalid:50051",
-      "--insecure-plaintext",
-      "--api-key",
-      "k",
-      "--token",
-      "t",
-      "--action",
-      "a",
-      "--resource",
-      "invoice/1",
-    ]);
+    const unknownHost = await ask("verdict.invalid:50051", "--insecure-plaintext");
     expect(unknownHost.code).toBe(1);
     expect(unknownHost.stderr).toContain("verdict check: cannot reach Verdict at verdict.invalid:50051: its host name does not resolve\n");
     for (const text of [run.stderr, unknownHost.stderr])

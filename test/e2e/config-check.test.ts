@@ -13,6 +13,21 @@ import { mongoUri, uniqueDatabaseName } from "../support/mongo.js";
 const KEY = "config-check-key";
 const keyHash = createHash("sha256").update(KEY).digest("hex");
 
+/** The development issuer (its JWKS written under `home`) and one API, as YAML lines. */
+async function callerLines(home: string, audience = "https://invoices.example"): Promise<string[]> {
+  const jwks = await writeDevIssuerJwks(home);
+  return [
+    "issuers:",
+    "  - issuer: urn:verdict:dev-issuer",
+    `    jwks_file: ${jwks}`,
+    "apis:",
+    "  - name: invoices-api",
+    `    audience: ${audience}`,
+    `    key_sha256: ${keyHash}`,
+    "    scopes: [invoices:read]",
+  ];
+}
+
 function writeConfig(lines: string[]): { dir: string; path: string } {
   const dir = mkdtempSync(join(tmpdir(), "verdict-config-check-"));
   const path = join(dir, "verdict.yaml");
@@ -23,17 +38,9 @@ function writeConfig(lines: string[]): { dir: string; path: string } {
 describe("verdict config check FILE", () => {
   it("says a valid file is valid, and what it configures, without starting anything", async () => {
     const home = mkdtempSync(join(tmpdir(), "verdict-config-home-"));
-    const jwks = await writeDevIssuerJwks(home);
     const { path } = writeConfig([
       "listen: 127.0.0.1:50051",
-      "issuers:",
-      "  - issuer: urn:verdict:dev-issuer",
-      `    jwks_file: ${jwks}`,
-      "apis:",
-      "  - name: invoices-api",
-      "    audience: https://invoices.example",
-      `    key_sha256: ${keyHash}`,
-      "    scopes: [invoices:read]",
+      ...(await callerLines(home)),
       `bundle: ${inject("bundlePath")}`,
       'mongodb_uri: "mongodb://verdict:${DB_PASSWORD}@db-1:27017/?replicaSet=rs0"',
     ]);
@@ -96,18 +103,10 @@ describe("verdict config check FILE", () => {
 describe("verdict serve with secrets from a file and from the environment", () => {
   it("reads mongodb_uri_file and expands ${NAME} references, then decides and records", async () => {
     const home = mkdtempSync(join(tmpdir(), "verdict-secrets-home-"));
-    const jwks = await writeDevIssuerJwks(home);
     const database = uniqueDatabaseName("secrets");
     const { dir, path } = writeConfig([
       "listen: 127.0.0.1:0",
-      "issuers:",
-      "  - issuer: urn:verdict:dev-issuer",
-      `    jwks_file: ${jwks}`,
-      "apis:",
-      "  - name: invoices-api",
-      "    audience: ${API_AUDIENCE}",
-      `    key_sha256: ${keyHash}`,
-      "    scopes: [invoices:read]",
+      ...(await callerLines(home, "${API_AUDIENCE}")),
       `bundle: ${inject("bundlePath")}`,
       "mongodb_uri_file: mongodb-uri",
       "mongodb_database: ${VERDICT_DATABASE}",

@@ -12,10 +12,10 @@ import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from "vitest";
 import { API_KEY_METADATA, PolicyDecisionServiceClient } from "@verdict/sdk/wire";
 import { packageRoot } from "../../src/paths.js";
-import { hashApiKey } from "../../src/server/index.js";
 import { serveVerdict, stopProcess, type ServingVerdict } from "../support/cli.js";
 import { startDnsServer, type TestDnsServer } from "../support/dns.js";
-import { createTestIssuer, TEST_AUDIENCE, TEST_SCOPES, type TestIssuer } from "../support/issuer.js";
+import { callersConfig } from "../support/config.js";
+import { createTestIssuer, type TestIssuer } from "../support/issuer.js";
 import { scrape } from "../support/metrics.js";
 import { mongoUri, uniqueDatabaseName } from "../support/mongo.js";
 
@@ -28,6 +28,15 @@ let dns: TestDnsServer;
 let port: number;
 let dir: string;
 const servers: ServingVerdict[] = [];
+
+/** What every Verdict of this file serves with: the test issuer and API, the built bundle, its own database. */
+const serveConfig = (database: string) => ({
+  ...callersConfig(issuer, API_KEY),
+  bundle: inject("bundlePath"),
+  mongodb_uri: mongoUri(),
+  mongodb_database: uniqueDatabaseName(database),
+  log_level: "info",
+});
 
 /** A port free on every one of the loopback addresses (the name resolves to all three, with one port). */
 async function portFreeOnAll(hosts: string[]): Promise<number> {
@@ -103,12 +112,7 @@ beforeAll(async () => {
   writeFileSync(
     config,
     JSON.stringify({
-      issuers: [{ issuer: issuer.issuer, jwks_file: issuer.jwksPath, algorithms: ["ES256"] }],
-      apis: [{ name: "invoices-api", audience: TEST_AUDIENCE, key_sha256: hashApiKey(API_KEY), scopes: [...TEST_SCOPES] }],
-      bundle: inject("bundlePath"),
-      mongodb_uri: mongoUri(),
-      mongodb_database: uniqueDatabaseName("spread"),
-      log_level: "info",
+      ...serveConfig("spread"),
     }),
   );
   // The same configuration, each on its own address: three replicas behind one name.
@@ -151,14 +155,9 @@ describe("max_connection_age", () => {
       config,
       JSON.stringify({
         listen: "127.0.0.1:0",
-        issuers: [{ issuer: issuer.issuer, jwks_file: issuer.jwksPath, algorithms: ["ES256"] }],
-        apis: [{ name: "invoices-api", audience: TEST_AUDIENCE, key_sha256: hashApiKey(API_KEY), scopes: [...TEST_SCOPES] }],
-        bundle: inject("bundlePath"),
-        mongodb_uri: mongoUri(),
-        mongodb_database: uniqueDatabaseName("age"),
+        ...serveConfig("age"),
         max_connection_age_seconds: 1,
         max_connection_age_grace_seconds: 1,
-        log_level: "info",
       }),
     );
     const server = await serveVerdict(["--config", config], { VERDICT_HOME: home });
