@@ -138,12 +138,13 @@ export class Decider {
     // 3. All of it read in one round trip (none needed: no call). Unreadable state denies what needs it.
     const begun = items.flatMap((item) => (item.state.at === "begun" ? [{ item, state: item.state }] : []));
     try {
-      const states = await this.instruments.stage(common.trace, "state", () =>
+      const read = () =>
         this.deps.state.counters.read(
           begun.map(({ state }) => state.queries),
           nowMs,
-        ),
-      );
+        );
+      const declared = begun.some(({ state }) => state.queries.length > 0);
+      const states = await (declared ? this.instruments.stage(common.trace, "state", read) : read());
       begun.forEach(({ state }, i) => (state.input.state = states[i] ?? {}));
     } catch (error) {
       for (const { item, state } of begun)

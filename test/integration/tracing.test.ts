@@ -90,9 +90,15 @@ describe("traces with an in-memory exporter", () => {
     // Enforcement runs for every decided item (here it has no obligation to apply).
     expect(children.map((span) => span.name).sort()).toEqual(["audit", "authenticate", "enforce", "evaluate", "evaluate", "state", "verify"]);
 
+    // transfer declares no state (its reservation is enforced after the decision): no state span, an enforce span that writes.
     const traced = hex(16);
     await checkWith(t, { token, action: "transfer", context: { amount: 10 } }, { traceparent: `00-${traced}-${hex(8)}-01` });
-    await vi.waitFor(() => expect(spansOf(traced).map((s) => s.name)).toContain("enforce"));
+    await vi.waitFor(() => expect(spansOf(traced).map((s) => s.name)).toContain(CHECK));
+    expect(
+      spansOf(traced)
+        .map((s) => s.name)
+        .sort(),
+    ).toEqual([CHECK, "audit", "authenticate", "enforce", "evaluate", "verify"].sort());
   });
 
   it("starts a trace of its own when the caller sends none, and marks a refused caller's span", async () => {
