@@ -12,6 +12,8 @@ export interface Caller {
   /** The scopes this API declares (a token with another is refused or trimmed). */
   scopes: ReadonlySet<string>;
   unknownScopes: "deny" | "ignore";
+  /** The privileged services this API may call (apis[].grants, e.g. "suspensions"); none when absent. */
+  grants?: ReadonlySet<string>;
   /**
    * AuthZEN: this API may name a subject without a token, and the pipeline takes
    * its word for it (authzen.apis[].trust_asserted_subjects; docs/authzen.md).
