@@ -290,6 +290,11 @@ export interface AuditQueryRequest {
   limit: number;
   /** next_page_token of the previous response, with the same filters. */
   page_token: string;
+  /**
+   * decision | suspension | approval: only decisions, or only audit events of
+   * that kind (who suspended or approved what); empty: both.
+   */
+  kind: string;
 }
 
 export interface AuditQueryResponse {
@@ -301,6 +306,12 @@ export interface AuditQueryResponse {
 /**
  * One decision as the audit trail keeps it. Context and resource attributes are
  * stored masked (the policy data's settings.audit); the token never is.
+ * The trail also keeps audit events (kind suspension or approval: a suspension
+ * made or lifted, an approval given): for those, decision_id is the event's id,
+ * decision is EVENT, action and event_action are what happened, target names
+ * what it is about, actor_via the door it came through, caller.api the API that
+ * did it (when one did), subject/client_id/issuer the target's, and context holds
+ * the actor, the reason, the related decision and the details.
  */
 export interface DecisionRecord {
   decision_id: string;
@@ -339,6 +350,19 @@ export interface DecisionRecord {
   acr: string;
   /** When retention ends (RFC 3339). */
   expires_at: string;
+  /** decision, or the audit event's kind (suspension, approval). */
+  kind: string;
+  /** An event's action: suspended, resumed, approved, ... (empty for decisions). */
+  event_action: string;
+  /** What an event is about, e.g. {"kind": "agent", "client_id": "agent-7"}. */
+  target: { [key: string]: string };
+  /** Through which door an event came: grpc, cli, http, ssf, policy, system. */
+  actor_via: string;
+}
+
+export interface DecisionRecord_TargetEntry {
+  key: string;
+  value: string;
 }
 
 export interface AuditCaller {
@@ -1822,6 +1846,7 @@ function createBaseAuditQueryRequest(): AuditQueryRequest {
     until: "",
     limit: 0,
     page_token: "",
+    kind: "",
   };
 }
 
@@ -1856,6 +1881,9 @@ export const AuditQueryRequest: MessageFns<AuditQueryRequest> = {
     }
     if (message.page_token !== "") {
       writer.uint32(82).string(message.page_token);
+    }
+    if (message.kind !== "") {
+      writer.uint32(90).string(message.kind);
     }
     return writer;
   },
@@ -1951,6 +1979,14 @@ export const AuditQueryRequest: MessageFns<AuditQueryRequest> = {
             }
 
             message.page_token = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.kind = reader.string();
             continue;
           }
         }
@@ -2050,6 +2086,10 @@ function createBaseDecisionRecord(): DecisionRecord {
     scopes: [],
     acr: "",
     expires_at: "",
+    kind: "",
+    event_action: "",
+    target: {},
+    actor_via: "",
   };
 }
 
@@ -2129,6 +2169,18 @@ export const DecisionRecord: MessageFns<DecisionRecord> = {
     }
     if (message.expires_at !== "") {
       writer.uint32(202).string(message.expires_at);
+    }
+    if (message.kind !== "") {
+      writer.uint32(210).string(message.kind);
+    }
+    if (message.event_action !== "") {
+      writer.uint32(218).string(message.event_action);
+    }
+    globalThis.Object.entries(message.target).forEach(([key, value]: [string, string]) => {
+      DecisionRecord_TargetEntry.encode({ key: key as any, value }, writer.uint32(226).fork()).join();
+    });
+    if (message.actor_via !== "") {
+      writer.uint32(234).string(message.actor_via);
     }
     return writer;
   },
@@ -2344,6 +2396,98 @@ export const DecisionRecord: MessageFns<DecisionRecord> = {
             }
 
             message.expires_at = reader.string();
+            continue;
+          }
+          case 26: {
+            if (tag !== 210) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 27: {
+            if (tag !== 218) {
+              break;
+            }
+
+            message.event_action = reader.string();
+            continue;
+          }
+          case 28: {
+            if (tag !== 226) {
+              break;
+            }
+
+            const entry28 = DecisionRecord_TargetEntry.decode(reader, reader.uint32());
+            if (entry28.value !== undefined) {
+              message.target[entry28.key] = entry28.value;
+            }
+            continue;
+          }
+          case 29: {
+            if (tag !== 234) {
+              break;
+            }
+
+            message.actor_via = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseDecisionRecord_TargetEntry(): DecisionRecord_TargetEntry {
+  return { key: "", value: "" };
+}
+
+export const DecisionRecord_TargetEntry: MessageFns<DecisionRecord_TargetEntry> = {
+  encode(message: DecisionRecord_TargetEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DecisionRecord_TargetEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDecisionRecord_TargetEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
             continue;
           }
         }
