@@ -1,5 +1,5 @@
 import type { JsonObject, Reason } from "@verdict/sdk/wire";
-import type { AppliedObligation, CounterPort, DisagreementRecorder, LedgerPort, OncePort, StateReader } from "../contract/index.js";
+import type { AppliedObligation, CounterPort, DisagreementRecorder, LedgerPort, OncePort, StateReader, SuspensionPort } from "../contract/index.js";
 import type { ObligationRegistry } from "../obligations/index.js";
 import type { Instruments, Logger, Metrics, TraceContext } from "../observability/index.js";
 import type { AuthzenEntities, PolicyEngine, RuleHit } from "../policy/index.js";
@@ -142,6 +142,19 @@ export interface PolicySource {
   shadow?(): PolicyEngine | undefined;
 }
 
+/** What the suspensions stage says about a principal that is suspended (or cannot be known not to be). */
+export type SuspensionVerdict =
+  /** Denied before its policy runs: principal_suspended, or state_unavailable while the view cannot be trusted. */
+  | { outcome: "deny"; reason: Reason }
+  /** Suspended, and the bundle lets its policy decide: the policy sees this as input.suspension. */
+  | { outcome: "policy"; suspension: JsonObject };
+
+/** The suspensions stage (src/suspensions): answers from memory, never with a database trip. */
+export interface SuspensionGate {
+  /** undefined: not suspended. `policyData` is the deciding bundle's data (whether its policy decides for suspended principals). */
+  check(principal: Principal, nowMs: number, policyData: Readonly<Record<string, unknown>>): SuspensionVerdict | undefined;
+}
+
 export interface DeciderDeps {
   verifier: TokenVerifier;
   policies: PolicySource;
@@ -159,6 +172,8 @@ export interface DeciderDeps {
   shadowWaitMs?: number;
   /** The audit trail; every decision (and every Check that ends in an internal error) is handed to it. */
   audit?: DecisionRecorder;
+  /** Suspensions: the stage after the token, and the port the suspend obligation type uses; without it no one is suspended. */
+  suspensions?: SuspensionGate & SuspensionPort;
   /** Milliseconds since the epoch; injectable for tests. */
   now?: () => number;
 }

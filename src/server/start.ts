@@ -5,11 +5,12 @@ import { Database } from "../database/index.js";
 import { Decider } from "../decide/index.js";
 import { VerdictError } from "../errors/index.js";
 import { defaultObligations, type ObligationRegistry } from "../obligations/index.js";
-import { createMetrics, Instruments, observeAudit, observeHealth, Tracing, type Logger, type Metrics } from "../observability/index.js";
+import { createMetrics, Instruments, observeAudit, observeHealth, observeSuspensions, Tracing, type Logger, type Metrics } from "../observability/index.js";
 import { DEFAULT_BOUNDS, PolicyRuntime, type WatchOptions } from "../policy/index.js";
 import { openDisagreements, openState, type CallObserver } from "../state/index.js";
 import { IssuerRegistry, TokenVerifier } from "../token/index.js";
 import { DirectoryStore } from "../directory/index.js";
+import { Suspensions } from "../suspensions/index.js";
 import { startAuthzenServer, type RunningAuthzen } from "./authzen/index.js";
 import { CallerRegistry } from "./callers.js";
 import { formatAddress, startGrpcServer } from "./grpc/server.js";
@@ -37,6 +38,8 @@ export interface RunningVerdict {
   audit: AuditLog | undefined;
   /** The AuthZEN listener, when configured (docs/authzen.md). */
   authzen: { port: number; url: string } | undefined;
+  /** Suspensions: this replica's view and the changes made through it (docs/suspensions.md). */
+  suspensions: Suspensions;
   /** Stops taking calls, finishes those in flight, writes (or spills) every audit record, then closes. */
   stop(): Promise<void>;
 }
@@ -92,11 +95,12 @@ export async function startVerdict(config: Config, options: StartOptions): Promi
   // database outage after that degrades decisions (state fails closed) but does
   // not make a replica unready: every replica shares the database, and taking them
   // all out of service would turn a stateful outage into a total one.
-  const parts: { policies?: PolicyRuntime; database?: Database; audit?: AuditLog; serving: boolean } = { serving: false };
+  const parts: Started["parts"] = { serving: false };
   const readiness = new Readiness()
     .check("bundle", () => parts.policies !== undefined)
     .check("database", () => parts.database?.reached === true)
     .check("audit", () => !config.audit.enabled || parts.audit?.ready() === true)
+    .check("suspensions", () => parts.suspensions?.loaded === true)
     .check("serving", () => parts.serving);
   observeHealth(metrics, { ready: () => readiness.report().ready, databaseUp: () => parts.database?.available === true });
 
@@ -123,7 +127,7 @@ interface Started {
   metrics: Metrics;
   instruments: Instruments;
   readiness: Readiness;
-  parts: { policies?: PolicyRuntime; database?: Database; audit?: AuditLog; serving: boolean };
+  parts: { policies?: PolicyRuntime; database?: Database; audit?: AuditLog; suspensions?: Suspensions; serving: boolean };
   admin: RunningAdmin;
   /** Undone in reverse order when start fails or Verdict stops. */
   closers: (() => Promise<unknown>)[];
@@ -180,6 +184,11 @@ async function startParts(
   } else {
     log.warn("[AUDIT DISABLED] audit.enabled is false: decisions are not recorded");
   }
+  // Every replica keeps the suspensions in memory and follows their changes (no database trip per Check).
+  const suspensions = new Suspensions({ database, settings: config.suspensions, log, ...(audit ? { events: audit } : {}) });
+  closers.push(() => suspensions.close());
+  observeSuspensions(metrics, () => suspensions.stats());
+  parts.suspensions = suspensions;
 
   warnAboutInsecureSettings(config, log);
   const jwksIssuer = new Map(config.issuers.flatMap((issuer) => (issuer.jwks_uri ? [[issuer.jwks_uri, issuer.issuer] as const] : [])));
@@ -210,9 +219,12 @@ async function startParts(
     ? openDisagreements(database, { timeoutMs: config.state_timeout_ms, retentionDays: config.shadow_retention_days, log, metrics, onCall })
     : undefined;
   if (shadowRecorder) closers.push(() => shadowRecorder.flush());
-  if (!(await database.prepare(STATE_READY_WAIT_MS))) {
+  // The suspensions are loaded before Verdict serves (and reports ready), beside the indexes.
+  const [prepared, loaded] = await Promise.all([database.prepare(STATE_READY_WAIT_MS), suspensions.start(STATE_READY_WAIT_MS)]);
+  if (!prepared) {
     log.warn({ database: config.mongodb_database }, "the database is not answering: serving, not ready; decisions that need state are denied until it does");
   }
+  if (!loaded) log.warn("suspensions are not loaded yet: serving, not ready; every Check is denied (state_unavailable) until they are");
   database.startSweeping(SWEEP_INTERVAL_MS);
 
   const decider = new Decider({
@@ -226,6 +238,7 @@ async function startParts(
     ...(shadowRecorder ? { shadowRecorder } : {}),
     shadowWaitMs: config.shadow_wait_ms,
     ...(audit ? { audit } : {}),
+    suspensions,
   });
   const callers = new CallerRegistry(config.apis, config.tls?.client_ca_file !== undefined);
   const grpcServer = await startGrpcServer({
@@ -293,6 +306,7 @@ async function startParts(
     },
     audit,
     authzen: authzen ? { port: authzen.port, url: authzen.url } : undefined,
+    suspensions,
     stop() {
       stopping ??= (async () => {
         // Not ready from the first moment (probes and gRPC health say so), then: no
