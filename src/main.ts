@@ -8,6 +8,7 @@ import { directory, usage as directoryUsage } from "./cli/directory.js";
 import { help as policyHelp, policy, usage as policyUsage } from "./cli/policy.js";
 import { mappingOf, VerdictError } from "./errors/index.js";
 import { serve, usage as serveUsage } from "./cli/serve.js";
+import { listUsage, resume, resumeUsage, suspend, suspendUsage, suspensions } from "./cli/suspend.js";
 import { version } from "./cli/version.js";
 
 interface Command {
@@ -25,6 +26,9 @@ const commands: Record<string, Command> = {
   policy: { run: policy, usage: policyUsage, help: policyHelp },
   audit: { run: audit, usage: auditUsage },
   directory: { run: directory, usage: directoryUsage },
+  suspend: { run: suspend, usage: suspendUsage },
+  resume: { run: resume, usage: resumeUsage },
+  suspensions: { run: suspensions, usage: listUsage },
 };
 
 const overview = `verdict: a policy decision point for APIs and the agents that call them
@@ -35,6 +39,8 @@ const overview = `verdict: a policy decision point for APIs and the agents that 
   verdict dev-token  mint a token from the local development issuer
   verdict policy     build, test and evaluate policies; shadow disagreements
   verdict audit      query the audit trail: who did what, for whom, and why
+  verdict suspend    stop an agent, a user, a delegation, a token or a session now
+  verdict resume     lift a suspension (verdict suspensions lists them)
   verdict directory  load subjects, resources and actions for AuthZEN (directory load FILE.json)
 
 verdict COMMAND --help shows a command's options; verdict --version its version.`;

@@ -251,6 +251,7 @@ async function startParts(
     limits: { maxContextBytes: config.max_context_bytes },
     log,
     audit: { store: auditStore, grants: config.audit.query_grants },
+    suspensions,
     instruments,
     readiness,
     maxConnectionAgeMs: config.max_connection_age_seconds * 1_000,

@@ -371,6 +371,84 @@ export interface AuditCaller {
   audience: string;
 }
 
+/**
+ * Who a suspension stops. kind agent: client_id; user: subject; delegation:
+ * subject and client_id; token: token_id (jti); session: session_id (sid).
+ * issuer empty: that identifier under every trusted issuer.
+ */
+export interface SuspensionTarget {
+  kind: string;
+  issuer: string;
+  subject: string;
+  client_id: string;
+  token_id: string;
+  session_id: string;
+}
+
+export interface SuspendRequest {
+  target?:
+    | SuspensionTarget
+    | undefined;
+  /** Why: kept in the audit trail and shown by List (never to the suspended caller). */
+  reason: string;
+  /** How long; 0: until resumed. */
+  duration_seconds: number;
+  /** The person making the change, as recorded in the audit trail (e.g. the CLI's user). */
+  by: string;
+}
+
+export interface SuspendResponse {
+  /** suspended | extended (it was already suspended, now for longer) | already_suspended (nothing changed) */
+  status: string;
+  suspension?: Suspension | undefined;
+}
+
+export interface ResumeRequest {
+  /** Every suspension in force of this target (whoever made it) ... */
+  target?:
+    | SuspensionTarget
+    | undefined;
+  /** ... or exactly one, by its id (List shows ids); set one of the two. */
+  id: string;
+  reason: string;
+  by: string;
+}
+
+export interface ResumeResponse {
+  /** What was lifted; empty when nothing was suspended. */
+  resumed: Suspension[];
+}
+
+export interface ListSuspensionsRequest {
+  /** Only this kind (agent, user, delegation, token, session); empty: all. */
+  kind: string;
+  /** At most this many, newest first (default 100, at most 1000). */
+  limit: number;
+}
+
+export interface ListSuspensionsResponse {
+  suspensions: Suspension[];
+}
+
+export interface Suspension {
+  id: string;
+  target?:
+    | SuspensionTarget
+    | undefined;
+  /** admin, policy, or ssf:<transmitter>:<event> */
+  source: string;
+  reason: string;
+  /** RFC 3339; until is empty for a suspension until resumed. */
+  since: string;
+  until: string;
+  /** Set for a revocation: only tokens issued before this time (RFC 3339) are stopped. */
+  issued_before: string;
+  /** Who made it: the door (grpc, ssf, policy), the API and the person, as the audit trail keeps them. */
+  by_via: string;
+  by_api: string;
+  by_subject: string;
+}
+
 function createBaseCheckRequest(): CheckRequest {
   return {
     token: "",
@@ -2560,6 +2638,627 @@ export const AuditCaller: MessageFns<AuditCaller> = {
   },
 };
 
+function createBaseSuspensionTarget(): SuspensionTarget {
+  return { kind: "", issuer: "", subject: "", client_id: "", token_id: "", session_id: "" };
+}
+
+export const SuspensionTarget: MessageFns<SuspensionTarget> = {
+  encode(message: SuspensionTarget, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.kind !== "") {
+      writer.uint32(10).string(message.kind);
+    }
+    if (message.issuer !== "") {
+      writer.uint32(18).string(message.issuer);
+    }
+    if (message.subject !== "") {
+      writer.uint32(26).string(message.subject);
+    }
+    if (message.client_id !== "") {
+      writer.uint32(34).string(message.client_id);
+    }
+    if (message.token_id !== "") {
+      writer.uint32(42).string(message.token_id);
+    }
+    if (message.session_id !== "") {
+      writer.uint32(50).string(message.session_id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SuspensionTarget {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSuspensionTarget();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.issuer = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.subject = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.client_id = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.token_id = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.session_id = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseSuspendRequest(): SuspendRequest {
+  return { target: undefined, reason: "", duration_seconds: 0, by: "" };
+}
+
+export const SuspendRequest: MessageFns<SuspendRequest> = {
+  encode(message: SuspendRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.target !== undefined) {
+      SuspensionTarget.encode(message.target, writer.uint32(10).fork()).join();
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
+    }
+    if (message.duration_seconds !== 0) {
+      writer.uint32(24).int64(message.duration_seconds);
+    }
+    if (message.by !== "") {
+      writer.uint32(34).string(message.by);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SuspendRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSuspendRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.target = SuspensionTarget.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.duration_seconds = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.by = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseSuspendResponse(): SuspendResponse {
+  return { status: "", suspension: undefined };
+}
+
+export const SuspendResponse: MessageFns<SuspendResponse> = {
+  encode(message: SuspendResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.status !== "") {
+      writer.uint32(10).string(message.status);
+    }
+    if (message.suspension !== undefined) {
+      Suspension.encode(message.suspension, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SuspendResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSuspendResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.status = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.suspension = Suspension.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseResumeRequest(): ResumeRequest {
+  return { target: undefined, id: "", reason: "", by: "" };
+}
+
+export const ResumeRequest: MessageFns<ResumeRequest> = {
+  encode(message: ResumeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.target !== undefined) {
+      SuspensionTarget.encode(message.target, writer.uint32(10).fork()).join();
+    }
+    if (message.id !== "") {
+      writer.uint32(18).string(message.id);
+    }
+    if (message.reason !== "") {
+      writer.uint32(26).string(message.reason);
+    }
+    if (message.by !== "") {
+      writer.uint32(34).string(message.by);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResumeRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResumeRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.target = SuspensionTarget.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.by = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseResumeResponse(): ResumeResponse {
+  return { resumed: [] };
+}
+
+export const ResumeResponse: MessageFns<ResumeResponse> = {
+  encode(message: ResumeResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.resumed) {
+      Suspension.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResumeResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResumeResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.resumed.push(Suspension.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseListSuspensionsRequest(): ListSuspensionsRequest {
+  return { kind: "", limit: 0 };
+}
+
+export const ListSuspensionsRequest: MessageFns<ListSuspensionsRequest> = {
+  encode(message: ListSuspensionsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.kind !== "") {
+      writer.uint32(10).string(message.kind);
+    }
+    if (message.limit !== 0) {
+      writer.uint32(16).int32(message.limit);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListSuspensionsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListSuspensionsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.limit = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseListSuspensionsResponse(): ListSuspensionsResponse {
+  return { suspensions: [] };
+}
+
+export const ListSuspensionsResponse: MessageFns<ListSuspensionsResponse> = {
+  encode(message: ListSuspensionsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.suspensions) {
+      Suspension.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListSuspensionsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListSuspensionsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.suspensions.push(Suspension.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseSuspension(): Suspension {
+  return {
+    id: "",
+    target: undefined,
+    source: "",
+    reason: "",
+    since: "",
+    until: "",
+    issued_before: "",
+    by_via: "",
+    by_api: "",
+    by_subject: "",
+  };
+}
+
+export const Suspension: MessageFns<Suspension> = {
+  encode(message: Suspension, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.target !== undefined) {
+      SuspensionTarget.encode(message.target, writer.uint32(18).fork()).join();
+    }
+    if (message.source !== "") {
+      writer.uint32(26).string(message.source);
+    }
+    if (message.reason !== "") {
+      writer.uint32(34).string(message.reason);
+    }
+    if (message.since !== "") {
+      writer.uint32(42).string(message.since);
+    }
+    if (message.until !== "") {
+      writer.uint32(50).string(message.until);
+    }
+    if (message.issued_before !== "") {
+      writer.uint32(58).string(message.issued_before);
+    }
+    if (message.by_via !== "") {
+      writer.uint32(66).string(message.by_via);
+    }
+    if (message.by_api !== "") {
+      writer.uint32(74).string(message.by_api);
+    }
+    if (message.by_subject !== "") {
+      writer.uint32(82).string(message.by_subject);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Suspension {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSuspension();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.target = SuspensionTarget.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.source = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.since = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.until = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.issued_before = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.by_via = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.by_api = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.by_subject = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
 /**
  * The policy decision point. An API calls Check once per request, authenticated
  * as itself (mutual TLS or the metadata header x-verdict-api-key).
@@ -2746,6 +3445,108 @@ export const AuditServiceClient = makeGenericClientConstructor(
 ) as unknown as {
   new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): AuditServiceClient;
   service: typeof AuditServiceService;
+  serviceName: string;
+};
+
+/**
+ * Suspensions (docs/suspensions.md): stop an agent, a user, a user's delegation to
+ * an agent, a token or a session on every replica within a second. Only APIs
+ * holding the "suspensions" grant (apis[].grants) may call it; every change is an
+ * audit event. A duplicate suspension or a resume of nothing is an answer, not an error.
+ */
+export type AdminServiceService = typeof AdminServiceService;
+export const AdminServiceService = {
+  suspend: {
+    path: "/verdict.v1.AdminService/Suspend" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SuspendRequest): Buffer => Buffer.from(SuspendRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SuspendRequest => SuspendRequest.decode(value),
+    responseSerialize: (value: SuspendResponse): Buffer => Buffer.from(SuspendResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SuspendResponse => SuspendResponse.decode(value),
+  },
+  resume: {
+    path: "/verdict.v1.AdminService/Resume" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ResumeRequest): Buffer => Buffer.from(ResumeRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ResumeRequest => ResumeRequest.decode(value),
+    responseSerialize: (value: ResumeResponse): Buffer => Buffer.from(ResumeResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ResumeResponse => ResumeResponse.decode(value),
+  },
+  list: {
+    path: "/verdict.v1.AdminService/List" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListSuspensionsRequest): Buffer =>
+      Buffer.from(ListSuspensionsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListSuspensionsRequest => ListSuspensionsRequest.decode(value),
+    responseSerialize: (value: ListSuspensionsResponse): Buffer =>
+      Buffer.from(ListSuspensionsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListSuspensionsResponse => ListSuspensionsResponse.decode(value),
+  },
+} as const;
+
+export interface AdminServiceServer extends UntypedServiceImplementation {
+  suspend: handleUnaryCall<SuspendRequest, SuspendResponse>;
+  resume: handleUnaryCall<ResumeRequest, ResumeResponse>;
+  list: handleUnaryCall<ListSuspensionsRequest, ListSuspensionsResponse>;
+}
+
+export interface AdminServiceClient extends Client {
+  suspend(
+    request: SuspendRequest,
+    callback: (error: ServiceError | null, response: SuspendResponse) => void,
+  ): ClientUnaryCall;
+  suspend(
+    request: SuspendRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SuspendResponse) => void,
+  ): ClientUnaryCall;
+  suspend(
+    request: SuspendRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SuspendResponse) => void,
+  ): ClientUnaryCall;
+  resume(
+    request: ResumeRequest,
+    callback: (error: ServiceError | null, response: ResumeResponse) => void,
+  ): ClientUnaryCall;
+  resume(
+    request: ResumeRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ResumeResponse) => void,
+  ): ClientUnaryCall;
+  resume(
+    request: ResumeRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ResumeResponse) => void,
+  ): ClientUnaryCall;
+  list(
+    request: ListSuspensionsRequest,
+    callback: (error: ServiceError | null, response: ListSuspensionsResponse) => void,
+  ): ClientUnaryCall;
+  list(
+    request: ListSuspensionsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListSuspensionsResponse) => void,
+  ): ClientUnaryCall;
+  list(
+    request: ListSuspensionsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListSuspensionsResponse) => void,
+  ): ClientUnaryCall;
+}
+
+export const AdminServiceClient = makeGenericClientConstructor(
+  AdminServiceService,
+  "verdict.v1.AdminService",
+) as unknown as {
+  new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): AdminServiceClient;
+  service: typeof AdminServiceService;
   serviceName: string;
 };
 
