@@ -2,6 +2,7 @@
 // looks like everywhere it is shown (the wire's Obligation), and the ports through
 // which the types touch state, so that no obligation module knows MongoDB.
 import type { JsonObject, Reason } from "@verdict/sdk/wire";
+import type { SuspensionPort } from "./suspension.js";
 import type { WindowSpec } from "./window.js";
 
 export interface StepUp {
@@ -46,6 +47,10 @@ export interface ObligationFields {
   positiveNumber(name: string): number;
   positiveInteger(name: string): number;
   window(name: string): WindowSpec;
+  /** Whether the policy set the field at all (for optional fields). */
+  has(name: string): boolean;
+  /** One of `values`; `fallback` when the field is absent. */
+  oneOf<T extends string>(name: string, values: readonly T[], fallback: T): T;
   /** Refuses the obligation with a message about `name`. */
   invalid(name: string, must: string): never;
 }
@@ -95,4 +100,6 @@ export interface LedgerPort {
 export interface ObligationPorts {
   counters: CounterPort;
   once: OncePort;
+  /** Suspensions (the suspend type); absent where no suspensions stage runs (a bare Decider). */
+  suspensions?: SuspensionPort;
 }

@@ -38,3 +38,12 @@ export interface PolicySuspension {
 export interface SuspensionPort {
   suspend(request: PolicySuspension): Promise<SuspendStatus>;
 }
+
+/** The identifiers of the principal a decision is about, from which a suspend obligation names its target. */
+export interface PrincipalIds {
+  issuer: string;
+  subject: string;
+  client_id: string;
+  token_id?: string;
+  session_id?: string;
+}

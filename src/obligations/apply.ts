@@ -2,7 +2,7 @@
 // hold, or none does (earlier ones are given back when a later one fails), and
 // what was applied is recorded in the ledger so that Release can undo it.
 import { reason, type Reason } from "@verdict/sdk/wire";
-import type { AppliedObligation, LedgerEntry, LedgerPort, ObligationBase, ObligationFailure, ObligationPorts } from "../contract/index.js";
+import type { AppliedObligation, LedgerEntry, LedgerPort, ObligationBase, ObligationFailure, ObligationPorts, PrincipalIds } from "../contract/index.js";
 import { VerdictError } from "../errors/index.js";
 import type { ObligationRegistry } from "./registry.js";
 
@@ -14,6 +14,8 @@ export interface EnforceContext {
   decisionId: string;
   /** The calling API: only it may release the decision. */
   api: string;
+  /** Whom the decision is about (the suspend type names its target from it). */
+  principal?: PrincipalIds;
   onUndoFailure?: (error: unknown) => void;
 }
 
@@ -70,4 +72,30 @@ export async function applyObligations(
     throw error;
   }
   return { ok: true, applied };
+}
+
+/**
+ * A deny's (or step-up's) obligations of the types that apply whatever the effect
+ * (onEveryEffect: the suspend brake), each on its own: one that fails is reported
+ * to `onFailure` and the decision stands. No ledger: nothing of a deny is released.
+ */
+export async function applyBrakes(
+  registry: ObligationRegistry,
+  ports: ObligationPorts,
+  requests: readonly ObligationBase[],
+  context: Omit<EnforceContext, "onUndoFailure">,
+  onFailure: (request: ObligationBase, error: unknown) => void,
+): Promise<AppliedObligation[]> {
+  const applied: AppliedObligation[] = [];
+  for (const request of requests) {
+    const type = registry.get(request.type);
+    if (!type.onEveryEffect) continue;
+    try {
+      const result = await type.apply(request, ports, context);
+      if (result) applied.push(result.applied);
+    } catch (error) {
+      onFailure(request, error);
+    }
+  }
+  return applied;
 }

@@ -2,12 +2,16 @@
 // describes itself for explain, applies itself through the state ports, and undoes
 // what it applied (for a rollback or a Release).
 import type { JsonObject, Reason } from "@verdict/sdk/wire";
-import type { AppliedObligation, ObligationBase, ObligationFields, ObligationPorts } from "../contract/index.js";
+import type { AppliedObligation, ObligationBase, ObligationFields, ObligationPorts, PrincipalIds } from "../contract/index.js";
 import { VerdictError } from "../errors/index.js";
 
 export interface ApplyContext {
   nowMs: number;
   decisionId: string;
+  /** The calling API. */
+  api?: string;
+  /** Whom the decision is about (the suspend type names its target from it). */
+  principal?: PrincipalIds;
 }
 
 export interface Applied {
@@ -27,6 +31,11 @@ export interface Applied {
 export interface ObligationType<R extends ObligationBase = ObligationBase> {
   /** The name policies use in `type`, e.g. "reserve". */
   readonly type: R["type"];
+  /**
+   * Applied whatever the effect (a deny too), on its own and never refusing: a brake
+   * such as suspend, which a policy attaches to the denials it counts. Others apply on allow only.
+   */
+  readonly onEveryEffect?: boolean;
   /** The reason when it cannot be met and the policy names none. */
   readonly defaultReason: Reason;
   /** The type's own fields of the policy's output (key, reason and on_failure are read for every type). */
