@@ -10,11 +10,12 @@ import { DEFAULT_BOUNDS, PolicyRuntime, type WatchOptions } from "../policy/inde
 import { openDisagreements, openState, type CallObserver } from "../state/index.js";
 import { IssuerRegistry, TokenVerifier } from "../token/index.js";
 import { DirectoryStore } from "../directory/index.js";
+import { SsfReceiver } from "../ssf/index.js";
 import { Suspensions } from "../suspensions/index.js";
 import { startAuthzenServer, type RunningAuthzen } from "./authzen/index.js";
 import { CallerRegistry } from "./callers.js";
 import { formatAddress, startGrpcServer } from "./grpc/server.js";
-import { healthRoutes, metricsRoutes, startAdminServer, type RunningAdmin } from "./admin/index.js";
+import { healthRoutes, metricsRoutes, ssfRoutes, startAdminServer, type RunningAdmin } from "./admin/index.js";
 import { Readiness, type ReadinessSource } from "./readiness.js";
 import { packageVersion } from "../paths.js";
 import type { SpanExporter } from "@opentelemetry/sdk-trace-base";
@@ -108,7 +109,7 @@ export async function startVerdict(config: Config, options: StartOptions): Promi
   const admin = await startAdminServer({
     host: config.admin_listen.host,
     port: config.admin_listen.port,
-    routes: [healthRoutes(readiness), metricsRoutes(metrics.registry)],
+    routes: [healthRoutes(readiness), metricsRoutes(metrics.registry), ssfRoutes(config.ssf.transmitters.length > 0, () => parts.ssf)],
     log,
   });
   const closers: (() => Promise<unknown>)[] = [() => admin.close(), () => tracing.shutdown(), () => Promise.resolve(readiness.close())];
@@ -127,7 +128,7 @@ interface Started {
   metrics: Metrics;
   instruments: Instruments;
   readiness: Readiness;
-  parts: { policies?: PolicyRuntime; database?: Database; audit?: AuditLog; suspensions?: Suspensions; serving: boolean };
+  parts: { policies?: PolicyRuntime; database?: Database; audit?: AuditLog; suspensions?: Suspensions; ssf?: SsfReceiver; serving: boolean };
   admin: RunningAdmin;
   /** Undone in reverse order when start fails or Verdict stops. */
   closers: (() => Promise<unknown>)[];
@@ -189,6 +190,8 @@ async function startParts(
   closers.push(() => suspensions.close());
   observeSuspensions(metrics, () => suspensions.stats());
   parts.suspensions = suspensions;
+  // Shared Signals (RFC 8935) from identity providers, on the admin listener: each SET's events become suspensions.
+  const ssf = new SsfReceiver({ settings: config.ssf, database, suspensions: () => parts.suspensions, log });
 
   warnAboutInsecureSettings(config, log);
   const jwksIssuer = new Map(config.issuers.flatMap((issuer) => (issuer.jwks_uri ? [[issuer.jwks_uri, issuer.issuer] as const] : [])));
@@ -224,6 +227,7 @@ async function startParts(
   if (!prepared) {
     log.warn({ database: config.mongodb_database }, "the database is not answering: serving, not ready; decisions that need state are denied until it does");
   }
+  if (ssf.enabled) parts.ssf = ssf;
   if (!loaded) log.warn("suspensions are not loaded yet: serving, not ready; every Check is denied (state_unavailable) until they are");
   database.startSweeping(SWEEP_INTERVAL_MS);
 
