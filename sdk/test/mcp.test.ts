@@ -249,11 +249,17 @@ describe("the MCP guard", () => {
     await t.verdict.suspensions.add({ target: { kind: "agent", client_id: agent }, reason: "loops", by: { via: "system" }, source: "admin" });
     const result = await client.callTool({ name: "list_invoices", arguments: {} });
     expect(result.isError).toBe(true);
-    expect(textOf(result)).toMatch(new RegExp(`The call to list_invoices was not allowed: The agent ${agent} is suspended until it is resumed\\. \\(principal_suspended\\)`));
+    expect(textOf(result)).toMatch(
+      new RegExp(`The call to list_invoices was not allowed: The agent ${agent} is suspended until it is resumed\\. \\(principal_suspended\\)`),
+    );
     await client.close();
     const res = await rpc(toolCall("list_invoices"), { authorization: `Bearer ${token}` }, app, "/mcp-http");
     expect(res.status).toBe(403);
-    expect(res.json).toMatchObject({ error: "access_denied", error_description: `The agent ${agent} is suspended until it is resumed.`, reasons: [{ code: "principal_suspended" }] });
+    expect(res.json).toMatchObject({
+      error: "access_denied",
+      error_description: `The agent ${agent} is suspended until it is resumed.`,
+      reasons: [{ code: "principal_suspended" }],
+    });
   });
 
   it("answers a policy deny of a tool 403 without a challenge when told to (denials: http)", async () => {

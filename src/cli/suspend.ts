@@ -80,7 +80,11 @@ export async function suspend(argv: string[], env: Environment): Promise<void> {
   const admin = connect(options, env);
   const answer = await admin.call("suspend", { target, reason, duration_seconds: seconds, by: options.by ?? whoAmI() });
   if (options.json) return print(answer);
-  const said = { suspended: "suspended", extended: "extended (it was already suspended, now for longer)", already_suspended: "already suspended: nothing changed" };
+  const said = {
+    suspended: "suspended",
+    extended: "extended (it was already suspended, now for longer)",
+    already_suspended: "already suspended: nothing changed",
+  };
   process.stdout.write(`${said[answer.status as keyof typeof said] ?? answer.status}: ${answer.suspension ? describe(answer.suspension) : ""}\n`);
 }
 
@@ -118,7 +122,13 @@ export async function suspensions(argv: string[], env: Environment): Promise<voi
 }
 
 type Options = { [K in keyof typeof connectionOptions]?: K extends "insecure-plaintext" | "json" ? boolean : string };
-type TargetOptions = { agent?: string | undefined; user?: string | undefined; token?: string | undefined; session?: string | undefined; issuer?: string | undefined };
+type TargetOptions = {
+  agent?: string | undefined;
+  user?: string | undefined;
+  token?: string | undefined;
+  session?: string | undefined;
+  issuer?: string | undefined;
+};
 
 /** The flags as a target: --user with --agent is the user's delegation to that agent. */
 function targetOf(options: TargetOptions): SuspensionTargetMessage {

@@ -19,5 +19,13 @@ export type {
 } from "./obligation.js";
 export type { Difference, Disagreement, DisagreementRecorder, Effect, PolicyVerdict } from "./shadow.js";
 export type { StateQuery, StateReader } from "./state.js";
-export { SUSPENSION_KINDS, type PolicySuspension, type PrincipalIds, type SuspendStatus, type SuspensionKind, type SuspensionPort, type SuspensionTarget } from "./suspension.js";
+export {
+  SUSPENSION_KINDS,
+  type PolicySuspension,
+  type PrincipalIds,
+  type SuspendStatus,
+  type SuspensionKind,
+  type SuspensionPort,
+  type SuspensionTarget,
+} from "./suspension.js";
 export { windowLabel, type WindowSpec } from "./window.js";

@@ -29,8 +29,16 @@ export async function enforce(
   const ids = principalIds(principal);
   if (decision.effect !== "allow" && !common.dryRun && decision.obligations.length > 0) {
     // Brakes (suspend) apply to denials too; they never change the decision.
-    await applyBrakes(deps.obligations, deps.ports, decision.obligations, { nowMs, decisionId: base.decisionId, api: common.caller.name, principal: ids }, (request, error) =>
-      deps.log.error({ decisionId: base.decisionId, type: request.type, err: error instanceof Error ? error.message : String(error) }, "could not apply a brake obligation"),
+    await applyBrakes(
+      deps.obligations,
+      deps.ports,
+      decision.obligations,
+      { nowMs, decisionId: base.decisionId, api: common.caller.name, principal: ids },
+      (request, error) =>
+        deps.log.error(
+          { decisionId: base.decisionId, type: request.type, err: error instanceof Error ? error.message : String(error) },
+          "could not apply a brake obligation",
+        ),
     );
   }
   if (decision.effect === "deny") {

@@ -4,7 +4,16 @@
 // minute). Applied whatever the effect, so a policy can attach it to its denials;
 // it never refuses a decision, and a suspension is not given back (undo is a no-op).
 import { reason } from "@verdict/sdk/wire";
-import { SUSPENSION_KINDS, storageKey, windowLabel, type ObligationBase, type PrincipalIds, type SuspensionKind, type SuspensionTarget, type WindowSpec } from "../contract/index.js";
+import {
+  SUSPENSION_KINDS,
+  storageKey,
+  windowLabel,
+  type ObligationBase,
+  type PrincipalIds,
+  type SuspensionKind,
+  type SuspensionTarget,
+  type WindowSpec,
+} from "../contract/index.js";
 import type { ObligationType } from "./type.js";
 
 export interface SuspendRequest extends ObligationBase {

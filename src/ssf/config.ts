@@ -13,7 +13,10 @@ const transmitter = (ctx: ConfigContext) =>
       issuer: z.string().min(1),
       jwks_uri: z.url({ protocol: /^https?$/ }).optional(),
       jwks_file: filePath(ctx).optional(),
-      algorithms: z.array(z.enum(SUPPORTED_ALGORITHMS)).min(1).default([...DEFAULT_ALGORITHMS]),
+      algorithms: z
+        .array(z.enum(SUPPORTED_ALGORITHMS))
+        .min(1)
+        .default([...DEFAULT_ALGORITHMS]),
       /** The exact aud its SETs must carry: this receiver, as the transmitter's stream names it. */
       audience: z.string().min(1),
       /**
@@ -33,9 +36,19 @@ export const ssfSchema = (ctx: ConfigContext) =>
       /** Empty: POST /ssf/events answers 404 (no receiver). */
       transmitters: z.array(transmitter(ctx)).default([]),
       /** A SET older than this (by iat) is refused; its jti is remembered this long, so a replay is refused too. */
-      max_age_seconds: z.number().int().min(60).max(30 * 86_400).default(86_400),
+      max_age_seconds: z
+        .number()
+        .int()
+        .min(60)
+        .max(30 * 86_400)
+        .default(86_400),
       /** How long a revocation (credential change, session revoked) holds: at least the longest access token lifetime. */
-      revocation_seconds: z.number().int().min(60).max(30 * 86_400).default(86_400),
+      revocation_seconds: z
+        .number()
+        .int()
+        .min(60)
+        .max(30 * 86_400)
+        .default(86_400),
     })
     .strict()
     .prefault({});

@@ -33,7 +33,8 @@ export const RESUMED_BY_ENABLE = ["account-disabled"];
 export function targetOf(subject: unknown, defaultIssuer: string | undefined): SuspensionTarget | undefined {
   if (!isObject(subject)) return undefined;
   const format = subject["format"];
-  const withIssuer = (target: SuspensionTarget): SuspensionTarget => (defaultIssuer !== undefined && target.issuer === undefined ? { ...target, issuer: defaultIssuer } : target);
+  const withIssuer = (target: SuspensionTarget): SuspensionTarget =>
+    defaultIssuer !== undefined && target.issuer === undefined ? { ...target, issuer: defaultIssuer } : target;
   if (format === "iss_sub" && isText(subject["iss"]) && isText(subject["sub"])) return { kind: "user", issuer: subject["iss"], subject: subject["sub"] };
   if (format === "opaque" && isText(subject["id"])) return withIssuer({ kind: "user", subject: subject["id"] });
   if (format === "complex" || format === undefined) {

@@ -92,7 +92,8 @@ export class SsfReceiver {
         throw new Refused("invalid_request", "the content type must be application/secevent+jwt");
       }
       const token = body.trim();
-      if (token.length === 0 || token.length > MAX_SET_BYTES) throw new Refused("invalid_request", `the body must be one SET of at most ${MAX_SET_BYTES} bytes`);
+      if (token.length === 0 || token.length > MAX_SET_BYTES)
+        throw new Refused("invalid_request", `the body must be one SET of at most ${MAX_SET_BYTES} bytes`);
       const transmitter = this.transmitterOf(token);
       iss = transmitter.config.issuer;
       const payload = await this.verify(token, transmitter);
@@ -148,7 +149,8 @@ export class SsfReceiver {
     } catch (error) {
       throw refusal(error);
     }
-    if (typeof payload.jti !== "string" || payload.jti.length === 0 || payload.jti.length > 256) throw new Refused("invalid_request", "the SET's jti must be a string");
+    if (typeof payload.jti !== "string" || payload.jti.length === 0 || payload.jti.length > 256)
+      throw new Refused("invalid_request", "the SET's jti must be a string");
     const events = payload["events"];
     if (typeof events !== "object" || events === null || Array.isArray(events) || Object.keys(events).length === 0) {
       throw new Refused("invalid_request", "the SET has no events claim (an object of event types)");
@@ -180,7 +182,10 @@ export class SsfReceiver {
       const body = typeof event === "object" && event !== null ? (event as Record<string, unknown>) : {};
       const target = targetOf(payload["sub_id"] ?? body["subject"], config.token_issuer);
       if (!target) {
-        this.log.warn({ iss: config.issuer, jti: payload.jti, type }, "SET event names no subject Verdict can match to tokens (iss_sub, opaque or a session); acknowledged");
+        this.log.warn(
+          { iss: config.issuer, jti: payload.jti, type },
+          "SET event names no subject Verdict can match to tokens (iss_sub, opaque or a session); acknowledged",
+        );
         continue;
       }
       const source = `ssf:${config.name}:${known.name}`;
@@ -196,7 +201,15 @@ export class SsfReceiver {
       } else {
         // A revocation: the session is over; a user's tokens issued before the event are.
         const seconds = this.options.settings.revocation_seconds;
-        await suspensions.add({ target, reason, by, source, details, seconds, ...(target.kind === "user" ? { issuedBefore: Math.min(at * 1_000, this.now()) + 1_000 } : {}) });
+        await suspensions.add({
+          target,
+          reason,
+          by,
+          source,
+          details,
+          seconds,
+          ...(target.kind === "user" ? { issuedBefore: Math.min(at * 1_000, this.now()) + 1_000 } : {}),
+        });
       }
     }
   }
@@ -221,7 +234,11 @@ function refusal(error: unknown): Refused {
     if (error.claim === "typ") return new Refused("invalid_request", "the SET's typ header must be secevent+jwt");
     return new Refused("invalid_request", `the SET's ${error.claim} claim is not acceptable: ${error.reason === "check_failed" ? message : error.reason}`);
   }
-  if (error instanceof joseErrors.JWSSignatureVerificationFailed || error instanceof joseErrors.JWKSNoMatchingKey || error instanceof joseErrors.JOSEAlgNotAllowed) {
+  if (
+    error instanceof joseErrors.JWSSignatureVerificationFailed ||
+    error instanceof joseErrors.JWKSNoMatchingKey ||
+    error instanceof joseErrors.JOSEAlgNotAllowed
+  ) {
     return new Refused("invalid_key", "the SET's signature does not verify with the transmitter's keys");
   }
   if (error instanceof joseErrors.JWKSMultipleMatchingKeys) return new Refused("invalid_key", "the SET's key id is ambiguous in the transmitter's keys");

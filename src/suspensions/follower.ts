@@ -113,7 +113,10 @@ export class SuspensionFollower {
     }
     this.watchStaleness();
     if (this.stopped) return;
-    const interval = this.by === "change_stream" ? Math.max(this.settings.poll_interval_ms, Math.min(1_000, this.settings.stale_after_ms / 4)) : this.settings.poll_interval_ms;
+    const interval =
+      this.by === "change_stream"
+        ? Math.max(this.settings.poll_interval_ms, Math.min(1_000, this.settings.stale_after_ms / 4))
+        : this.settings.poll_interval_ms;
     this.timer = setTimeout(() => void this.tick(), interval);
     this.timer.unref();
   }
@@ -173,7 +176,8 @@ export class SuspensionFollower {
       if (this.staleSince !== undefined) return;
       this.staleSince = now;
       this.counts.stalePeriods += 1;
-      const enforcing = this.settings.when_stale === "deny_all" ? "denying every Check (state_unavailable) until it is fresh" : "enforcing the suspensions it holds";
+      const enforcing =
+        this.settings.when_stale === "deny_all" ? "denying every Check (state_unavailable) until it is fresh" : "enforcing the suspensions it holds";
       this.log.error(
         { ageMs: this.lastSuccess === undefined ? undefined : now - this.lastSuccess, suspensions: this.view.size, whenStale: this.settings.when_stale },
         `the suspension view is stale: no refresh for more than ${this.settings.stale_after_ms} ms; ${enforcing}`,
@@ -213,7 +217,10 @@ export class SuspensionFollower {
         this.log.error({ err: message }, "suspensions.follow is change_stream but the server has none; following by polling the version");
         this.retryStream();
       } else if (this.by !== "poll") {
-        this.log.info({ pollIntervalMs: this.settings.poll_interval_ms, err: message }, "the database has no change streams; following suspensions by polling their version");
+        this.log.info(
+          { pollIntervalMs: this.settings.poll_interval_ms, err: message },
+          "the database has no change streams; following suspensions by polling their version",
+        );
       }
       this.by = "poll";
     }

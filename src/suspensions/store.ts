@@ -84,9 +84,7 @@ export class SuspensionStore {
   async active(now: Date, options: { kind?: SuspensionKind; limit?: number } = {}): Promise<SuspensionRecord[]> {
     const filter = { $or: [{ expires_at: { $exists: false } }, { expires_at: { $gt: now } }], ...(options.kind ? { "target.kind": options.kind } : {}) };
     return this.bounded("read suspensions", READ_TIMEOUT_MS, () =>
-      this.suspensions
-        .find(filter, { sort: { since: -1, _id: 1 }, ...(options.limit !== undefined ? { limit: options.limit } : {}) })
-        .toArray(),
+      this.suspensions.find(filter, { sort: { since: -1, _id: 1 }, ...(options.limit !== undefined ? { limit: options.limit } : {}) }).toArray(),
     );
   }
 

@@ -142,7 +142,8 @@ export class Suspensions implements SuspensionGate, SuspensionPort {
   /** Lifts the suspensions in force of a target (of some sources), or one by id; returns those it lifted (none: nothing was suspended). */
   remove(request: ResumeRequest, nowMs: number = this.now()): Promise<SuspensionRecord[]> {
     return this.change(async () => {
-      const which = "id" in request ? { id: request.id } : { targetKey: suspensionId("", request.target), ...(request.sources ? { sources: request.sources } : {}) };
+      const which =
+        "id" in request ? { id: request.id } : { targetKey: suspensionId("", request.target), ...(request.sources ? { sources: request.sources } : {}) };
       const removed = await this.store.resume(which, new Date(nowMs));
       for (const suspension of removed) this.record("resumed", suspension, request.by, request.reason, undefined, request.details);
       return removed;
@@ -161,7 +162,14 @@ export class Suspensions implements SuspensionGate, SuspensionPort {
     return result;
   }
 
-  private record(action: string, suspension: SuspensionRecord, by: AuditEventActor, why: string | undefined, decisionId?: string, details?: Record<string, unknown>): void {
+  private record(
+    action: string,
+    suspension: SuspensionRecord,
+    by: AuditEventActor,
+    why: string | undefined,
+    decisionId?: string,
+    details?: Record<string, unknown>,
+  ): void {
     const event: AuditEvent = {
       kind: "suspension",
       action,

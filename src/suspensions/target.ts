@@ -39,7 +39,8 @@ export function parseTarget(raw: { kind?: string } & Partial<Record<(typeof FIEL
       continue;
     }
     if (field !== "issuer" && !needs.includes(field)) throw new TargetError(`a ${kind} suspension takes no ${field}`);
-    if (value.length > MAX_LENGTH || CONTROL.test(value)) throw new TargetError(`${field} must be at most ${MAX_LENGTH} characters, without control characters`);
+    if (value.length > MAX_LENGTH || CONTROL.test(value))
+      throw new TargetError(`${field} must be at most ${MAX_LENGTH} characters, without control characters`);
     target[field] = value;
   }
   return target;

@@ -28,7 +28,14 @@ export class SuspensionView {
 
   /** Replaces everything the view holds with these suspensions. */
   replace(records: readonly SuspensionRecord[]): void {
-    const maps = { client: new Map<string, Held[]>(), subject: new Map(), delegation: new Map(), token: new Map(), session: new Map() };
+    type Index = Map<string, Held[]>;
+    const maps: Record<"client" | "subject" | "delegation" | "token" | "session", Index> = {
+      client: new Map(),
+      subject: new Map(),
+      delegation: new Map(),
+      token: new Map(),
+      session: new Map(),
+    };
     const add = (map: Map<string, Held[]>, key: string | undefined, held: Held) => {
       if (key === undefined) return;
       const list = map.get(key);

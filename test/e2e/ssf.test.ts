@@ -91,7 +91,10 @@ describe("SETs that become suspensions", () => {
   it("RISC account-disabled suspends the user until account-enabled resumes them, each an audit event", async () => {
     const sub = `user-${randomUUID()}`;
     const token = await issuer.token({ sub, client_type: "ai-agent" });
-    expect(await push(await set({ [`${RISC}account-disabled`]: { subject: userSubject(sub), reason: "hijacking" } }))).toEqual({ status: 202, body: undefined });
+    expect(await push(await set({ [`${RISC}account-disabled`]: { subject: userSubject(sub), reason: "hijacking" } }))).toEqual({
+      status: 202,
+      body: undefined,
+    });
     expect(await read(token)).toEqual(["principal_suspended"]);
     const [held] = ok(await admin.list({ kind: "user" })).suspensions.filter((s) => s.target?.subject === sub);
     expect(held).toMatchObject({ source: "ssf:idp:account-disabled", by_via: "ssf", until: "" });
@@ -112,7 +115,10 @@ describe("SETs that become suspensions", () => {
     const sub = `user-${randomUUID()}`;
     const before = await issuer.token({ sub, iat: now() - 30 });
     // An opaque subject: the transmitter's token_issuer says whose subject it is. SSF 1.0 puts it at the top (sub_id).
-    const delivery = await set({ [`${CAEP}credential-change`]: { credential_type: "password", change_type: "update", event_timestamp: now() - 10 } }, { sub_id: { format: "opaque", id: sub } });
+    const delivery = await set(
+      { [`${CAEP}credential-change`]: { credential_type: "password", change_type: "update", event_timestamp: now() - 10 } },
+      { sub_id: { format: "opaque", id: sub } },
+    );
     expect((await push(delivery)).status).toBe(202);
     expect(await read(before)).toEqual(["principal_suspended"]);
     expect(await read(await issuer.token({ sub }))).toEqual([]);

@@ -52,7 +52,13 @@ describe("suspending an agent", () => {
 
     const suspended = ok(await admin.suspend({ target: { kind: "agent", client_id: agent }, reason: "loops on refunds", seconds: 3600 }));
     expect(suspended.status).toBe("suspended");
-    expect(suspended.suspension).toMatchObject({ target: { kind: "agent", client_id: agent }, source: "admin", reason: "loops on refunds", by_api: "invoices-api", by_subject: "tester" });
+    expect(suspended.suspension).toMatchObject({
+      target: { kind: "agent", client_id: agent },
+      source: "admin",
+      reason: "loops on refunds",
+      by_api: "invoices-api",
+      by_subject: "tester",
+    });
 
     const denied = await read(token);
     expect(denied.decision).toBe("DENY");
@@ -198,7 +204,12 @@ describe("the demo policy's brake", () => {
     expect(after.reasons.map((r) => r.code)).toEqual(["principal_suspended"]);
 
     const [held] = ok(await admin.list({ kind: "agent" })).suspensions.filter((s) => s.target?.client_id === agent);
-    expect(held).toMatchObject({ source: "policy", by_via: "policy", by_api: "invoices-api", target: { kind: "agent", client_id: agent, issuer: issuer.issuer } });
+    expect(held).toMatchObject({
+      source: "policy",
+      by_via: "policy",
+      by_api: "invoices-api",
+      target: { kind: "agent", client_id: agent, issuer: issuer.issuer },
+    });
     const minutes = (Date.parse(held?.until ?? "") - started) / 60_000;
     expect(minutes).toBeGreaterThan(9.9);
     expect(minutes).toBeLessThanOrEqual(10);

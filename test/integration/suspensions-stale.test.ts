@@ -53,7 +53,12 @@ afterAll(async () => {
 
 async function metric(t: TestVerdict, name: string): Promise<number> {
   const text = await (await fetch(`${t.verdict.adminUrl}/metrics`)).text();
-  return Number(text.split("\n").find((l) => l.startsWith(`${name} `))?.split(" ")[1]);
+  return Number(
+    text
+      .split("\n")
+      .find((l) => l.startsWith(`${name} `))
+      ?.split(" ")[1],
+  );
 }
 
 const codes = async (client: TestClient, token: string) => (await client.check({ token, action: "invoices:read" })).reasons.map((r) => r.code);

@@ -185,7 +185,11 @@ function decisionAnswer(decision: Decision, scheme: "Bearer" | "DPoP", options: 
     // A rule, a limit, unavailable state, a suspension: another token would not help, so no challenge.
     // A suspension says in error_description what is suspended and until when (docs/suspensions.md).
     const suspended = decision.reasons.find((r) => r.code === "principal_suspended");
-    return { status: 403, headers: { ...JSON_TYPE }, body: { error: "access_denied", ...(suspended ? { error_description: suspended.message } : {}), ...common } };
+    return {
+      status: 403,
+      headers: { ...JSON_TYPE },
+      body: { error: "access_denied", ...(suspended ? { error_description: suspended.message } : {}), ...common },
+    };
   }
   switch (c.error) {
     case "invalid_token":

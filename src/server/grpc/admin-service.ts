@@ -38,8 +38,7 @@ export function adminService(context: RpcContext, suspensions: Suspensions): Adm
         if (reason === "") throw new VerdictError("invalid_argument", "a suspension needs a reason (it goes into the audit trail)");
         return { target: parseTarget(target(request.target)), reason, seconds, by: actor(caller, request.by) };
       },
-      run: ({ target, reason, seconds, by }) =>
-        suspensions.add({ target, reason, by, source: "admin", ...(seconds > 0 ? { seconds } : {}) }),
+      run: ({ target, reason, seconds, by }) => suspensions.add({ target, reason, by, source: "admin", ...(seconds > 0 ? { seconds } : {}) }),
       encode: ({ status, suspension }) => ({ status, suspension: encodeSuspension(suspension) }),
       answers: { state_unavailable: "the suspensions database did not answer; nothing is known to have changed: try again" },
     }),
@@ -87,7 +86,8 @@ function granted(caller: Caller): void {
 /** Free text from the operator: bounded, without control characters (newlines allowed). */
 function text(value: string, field: string): string {
   const trimmed = value.trim();
-  if (trimmed.length > MAX_TEXT || CONTROL.test(trimmed)) throw new VerdictError("invalid_argument", `${field} must be at most ${MAX_TEXT} characters, without control characters`);
+  if (trimmed.length > MAX_TEXT || CONTROL.test(trimmed))
+    throw new VerdictError("invalid_argument", `${field} must be at most ${MAX_TEXT} characters, without control characters`);
   return trimmed;
 }
 

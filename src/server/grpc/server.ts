@@ -3,7 +3,14 @@
 // and graceful shutdown.
 import * as grpc from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
-import { ADMIN_SERVICE, AdminServiceService, AUDIT_SERVICE, AuditServiceService, POLICY_DECISION_SERVICE, PolicyDecisionServiceService } from "@verdict/sdk/wire";
+import {
+  ADMIN_SERVICE,
+  AdminServiceService,
+  AUDIT_SERVICE,
+  AuditServiceService,
+  POLICY_DECISION_SERVICE,
+  PolicyDecisionServiceService,
+} from "@verdict/sdk/wire";
 import type { TlsConfig } from "../config.js";
 import type { Decider } from "../../decide/index.js";
 import { VerdictError } from "../../errors/index.js";
