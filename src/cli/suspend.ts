@@ -33,7 +33,8 @@ ${TARGET}
 ${CONNECTION}
 
 Every Verdict replica denies the target (principal_suspended) within a second.
-Suspending what is already suspended changes nothing, unless --for is longer.`;
+Suspending what is already suspended changes nothing, unless it then ends more
+than a minute later (extended).`;
 
 export const resumeUsage = `verdict resume TARGET | --id ID [--reason TEXT] [options]
 

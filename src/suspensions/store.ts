@@ -48,8 +48,8 @@ const VERSION_ID = "suspensions";
 const READ_TIMEOUT_MS = 2_000;
 const WRITE_TIMEOUT_MS = 5_000;
 const DUPLICATE_KEY = 11000;
-/** A repeated suspension extends an existing one only when it ends (or cuts off) more than this later. */
-const EXTEND_MIN_MS = 1_000;
+/** A repeated suspension extends an existing one only when it ends (or cuts off) more than this later: re-running the same command is a duplicate. */
+const EXTEND_MIN_MS = 60_000;
 
 /** The suspensions database did not answer in time, or failed: nothing is known to have changed. */
 export class SuspensionStoreError extends VerdictError {
@@ -126,7 +126,7 @@ export class SuspensionStore {
     }
     const end = (r: SuspensionRecord) => r.expires_at?.getTime() ?? Number.POSITIVE_INFINITY;
     const cutoff = (r: SuspensionRecord) => r.issued_before?.getTime() ?? Number.POSITIVE_INFINITY;
-    // The same request repeated a moment later is a duplicate, not an extension by milliseconds.
+    // The same request repeated a little later is a duplicate, not an extension by seconds.
     const later = (a: number, b: number) => a > b + EXTEND_MIN_MS;
     if (!later(end(record), end(existing)) && !later(cutoff(record), cutoff(existing))) return { status: "already_suspended", suspension: existing };
     const extended: SuspensionRecord = { ...existing };
