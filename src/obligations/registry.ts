@@ -38,7 +38,7 @@ export class ObligationRegistry {
     return type;
   }
 
-  /** "reserve, rate or once": for messages about what a policy may ask for. */
+  /** "reserve, rate, once or suspend": for messages about what a policy may ask for. */
   names(): string {
     const names = [...this.byType.keys()];
     return names.length > 1 ? `${names.slice(0, -1).join(", ")} or ${names.at(-1)}` : (names[0] ?? "none");
