@@ -228,7 +228,10 @@ async function startParts(
     log.warn({ database: config.mongodb_database }, "the database is not answering: serving, not ready; decisions that need state are denied until it does");
   }
   if (ssf.enabled) parts.ssf = ssf;
-  if (!loaded) log.warn("suspensions are not loaded yet: serving, not ready; every Check is denied (state_unavailable) until they are");
+  if (!loaded) {
+    const meanwhile = config.suspensions.when_stale === "deny_all" ? "every Check is denied (state_unavailable)" : "no one is known to be suspended";
+    log.warn(`suspensions are not loaded yet: serving, not ready; ${meanwhile} until they are`);
+  }
   database.startSweeping(SWEEP_INTERVAL_MS);
 
   const decider = new Decider({

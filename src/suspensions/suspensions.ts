@@ -86,8 +86,12 @@ export class Suspensions implements SuspensionGate, SuspensionPort {
   }
 
   check(principal: Principal, nowMs: number, policyData: Readonly<Record<string, unknown>>): SuspensionVerdict | undefined {
+    // Never loaded is the stalest view of all (the replica is not ready meanwhile): when_stale decides, as for a stale one.
     if (!this.follower.loaded) {
-      return { outcome: "deny", reason: reason("state_unavailable", "Suspensions are not loaded yet; no decision can be made.") };
+      if (this.options.settings.when_stale === "deny_all") {
+        return { outcome: "deny", reason: reason("state_unavailable", "Suspensions are not loaded yet; no decision can be made.") };
+      }
+      return undefined;
     }
     const held = this.view.find(principal, nowMs);
     if (held) {

@@ -13,6 +13,7 @@ import { hashApiKey } from "../../src/server/index.js";
 import { ok, TestAdminClient } from "../support/admin.js";
 import { TestClient } from "../support/grpc.js";
 import { createTestIssuer, TEST_AUDIENCE, TEST_SCOPES, type TestIssuer } from "../support/issuer.js";
+import { captureLog, type CapturedLog } from "../support/log.js";
 import { freePort } from "../support/mongo-servers.js";
 import { startTestVerdict, type TestVerdict } from "../support/verdict.js";
 
@@ -24,6 +25,7 @@ let port: number;
 let issuer: TestIssuer;
 let enforcing: TestVerdict;
 let denying: TestVerdict;
+const logged: CapturedLog = captureLog();
 const database = `verdict_stale_${randomUUID().slice(0, 8)}`;
 
 const start = (whenStale?: "deny_all") =>
@@ -31,6 +33,7 @@ const start = (whenStale?: "deny_all") =>
     issuer,
     mongoUri: mongo.uri,
     apiKey: "stale-key",
+    ...(whenStale ? { log: logged.log } : {}),
     config: {
       mongodb_database: database,
       apis: [{ name: "invoices-api", audience: TEST_AUDIENCE, key_sha256: hashApiKey("stale-key"), scopes: [...TEST_SCOPES], grants: ["suspensions"] }],
@@ -87,10 +90,12 @@ describe("a stale suspension view", () => {
     }
     expect(await codes(enforcing.client, person)).toEqual([]);
     expect(await codes(denying.client, person)).toEqual(["state_unavailable"]);
+    expect(logged.lines().filter((line) => line["level"] === 50 && String(line["msg"]).startsWith("the suspension view is stale"))).toHaveLength(1);
 
     mongo = await startLocalMongo({ dbpath, port });
     await expect.poll(() => codes(denying.client, person), { timeout: 15_000, interval: 250 }).toEqual([]);
     expect(await metric(denying, "verdict_suspensions_view_stale")).toBe(0);
     expect(await codes(denying.client, suspended)).toEqual(["principal_suspended"]);
+    expect(logged.lines().some((line) => line["msg"] === "the suspension view is fresh again")).toBe(true);
   });
 });
