@@ -73,6 +73,21 @@ export function rawUnary(address: string, method: string, bytes: Buffer, apiKey:
   });
 }
 
+/** A protobuf length-delimited field (wire type 2), for requests built by hand (rawUnary). */
+export function protobufField(number: number, payload: Buffer): Buffer {
+  return Buffer.concat([varint((number << 3) | 2), varint(payload.length), payload]);
+}
+
+function varint(value: number): Buffer {
+  const bytes: number[] = [];
+  while (value > 0x7f) {
+    bytes.push((value & 0x7f) | 0x80);
+    value >>>= 7;
+  }
+  bytes.push(value);
+  return Buffer.from(bytes);
+}
+
 /** The wire resource for a test request: an invoice unless said otherwise; null sends none. */
 function resourceOf(resource: CheckArgs["resource"]): ResourceMessage | undefined {
   return resource === null ? undefined : { type: "invoice", id: "inv-1", ...resource, attributes: resource?.attributes ?? {} };
