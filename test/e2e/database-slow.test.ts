@@ -99,4 +99,39 @@ describe("when the database is slow", () => {
     expect(await counterTotal(sub)).toBe(DAILY_LIMIT);
     expect(t.verdict.audit?.stats()).toMatchObject({ refused: 0, rejected: 0, lost: 0 });
   });
+
+  it("gives every reservation back exactly once when releases meet a slow database and are retried, as the SDK retries them", async () => {
+    const sub = "slow-release-user";
+    const token = await t.issuer.token({ sub });
+    const allowed: string[] = [];
+    for (let i = 0; i < 40; i++) {
+      const response = await t.client.checkPastPauses({ token, action: "transfer", context: { amount: 25 } });
+      expect(response.decision).toBe("ALLOW");
+      allowed.push(response.decision_id);
+    }
+    expect(await counterTotal(sub)).toBe(1_000);
+
+    // forty releases in parallel against a database that answers around the deadline: some land after it
+    proxy.setDelay(20);
+    const first = await Promise.all(allowed.map((id) => t.client.release(id)));
+    proxy.setDelay(0);
+    // every one that was refused as UNAVAILABLE is asked again until it is answered, as the SDK does
+    const statuses = await Promise.all(
+      first.map(async (outcome, i) => {
+        let result = outcome;
+        for (let attempt = 0; !result.ok && attempt < 20; attempt++) {
+          expect(result.details).toMatch(/retry/);
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          result = await t.client.release(allowed[i] as string);
+        }
+        return result.ok ? result.response.status : `failed: ${result.details}`;
+      }),
+    );
+    for (const status of statuses) expect(["released", "already_released"]).toContain(status);
+
+    // whatever each answer said, the whole budget is back, and only once: the full limit can be granted again, not more
+    await vi.waitFor(async () => expect(await counterTotal(sub)).toBe(0), { timeout: 10_000, interval: 100 });
+    expect((await t.client.checkPastPauses({ token, action: "transfer", context: { amount: DAILY_LIMIT } })).decision).toBe("ALLOW");
+    expect((await t.client.checkPastPauses({ token, action: "transfer", context: { amount: 1 } })).reasons[0]?.code).toBe("limit_exceeded");
+  });
 });
