@@ -18,7 +18,7 @@ import { Struct } from "../../sdk/gen/google/protobuf/struct.js";
 import { CheckBatchRequest, CheckRequest, CheckResponse } from "../../sdk/gen/verdict/v1/verdict.js";
 import { defaultPolicyDir } from "../../src/paths.js";
 import { protobufField, rawUnary, type CallResult } from "../support/grpc.js";
-import { healthStatus } from "../support/health.js";
+import { grpcHealth } from "../support/health.js";
 import { TEST_AUDIENCE } from "../support/issuer.js";
 import { startTestVerdict, type TestVerdict } from "../support/verdict.js";
 
@@ -105,7 +105,7 @@ function depthOf(value: unknown): number {
 
 /** After each property: health says SERVING, a known-good Check is allowed, no prototype gained a key, the audit trail kept every record. */
 async function expectStillServing(): Promise<void> {
-  expect(await healthStatus(t.address)).toBe("SERVING");
+  expect(await grpcHealth(t.address)).toBe("SERVING");
   const good = await t.client.check({ token: await t.issuer.token({ scope: "invoices:read" }), action: "invoices:read" });
   expect(good.decision).toBe("ALLOW");
   expect(Object.getOwnPropertyNames(Object.prototype).sort()).toEqual(prototypeNames);

@@ -9,7 +9,7 @@ import type { CheckResponseMessage } from "@verdict/sdk/wire";
 import { storageKey } from "../../src/contract/index.js";
 import { buildFixtureBundle } from "../support/bundles.js";
 import { startDelayProxy, type DelayProxy } from "../support/delay-proxy.js";
-import { healthStatus } from "../support/health.js";
+import { grpcHealth } from "../support/health.js";
 import { mongoUri } from "../support/mongo.js";
 import { startTestVerdict, type TestVerdict } from "../support/verdict.js";
 
@@ -83,7 +83,7 @@ describe("when the database is slow", () => {
     expect(slowest.some((r) => r.reasons[0]?.code === "state_unavailable")).toBe(true);
     responses.push(...slowest);
     expect((await t.client.check({ token, action: "read" })).decision).toBe("ALLOW");
-    expect(await healthStatus(t.address)).toBe("SERVING");
+    expect(await grpcHealth(t.address)).toBe("SERVING");
 
     // fast again: once the late writes have landed and been given back, the counter holds exactly what was granted
     proxy.setDelay(0);

@@ -9,7 +9,7 @@ import { MongoClient } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { storageKey } from "../../src/contract/index.js";
 import { startLocalMongo, type MongoServerProcess } from "../../src/dev/index.js";
-import { healthStatus } from "../support/health.js";
+import { grpcHealth } from "../support/health.js";
 import { freePort } from "../support/mongo-servers.js";
 import { buildFixtureBundle } from "../support/bundles.js";
 import { startTestVerdict, type TestVerdict } from "../support/verdict.js";
@@ -106,7 +106,7 @@ describe("when the database stops under load and comes back", () => {
     await database?.stop();
     database = undefined;
     await waitFor(() => expect(count("down")).toBeGreaterThan(60));
-    expect(await healthStatus(t.address)).toBe("SERVING");
+    expect(await grpcHealth(t.address)).toBe("SERVING");
     database = await startLocalMongo({ dbpath, port });
     phase = "back";
     await waitFor(() => expect(seen.filter((s) => s.phase === "back" && s.action === "transfer" && s.decision === "ALLOW").length).toBeGreaterThan(20));
