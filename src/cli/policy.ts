@@ -2,8 +2,7 @@
 // eval runs one input through a bundle exactly as the server does (WASM, the
 // evaluation bounds, the output contract); disagreements reads back what shadow
 // evaluation recorded.
-import { spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { isJsonObject, reason } from "@verdict/sdk/wire";
 import { loadConfigFile, type Environment } from "../config/index.js";
@@ -11,26 +10,49 @@ import { Database } from "../database/index.js";
 import { VerdictError } from "../errors/index.js";
 import { createMetrics, silentLogger } from "../observability/index.js";
 import { defaultBundlePath, defaultPolicyDir, toolPath } from "../paths.js";
-import { buildBundle, DEFAULT_BOUNDS, loadBundle, PolicyEngine, PolicyError, type PolicyInput } from "../policy/index.js";
+import {
+  buildTested,
+  DEFAULT_BOUNDS,
+  loadBundle,
+  PolicyEngine,
+  PolicyError,
+  PolicyTestFailed,
+  testPolicy,
+  type PolicyInput,
+  type PolicyTestResult,
+} from "../policy/index.js";
 import { openDisagreements } from "../state/index.js";
 import { parseOptions, required, UsageError } from "./args.js";
 
 const subcommands = {
-  build: `verdict policy build [--dir DIR] [--out FILE]
+  build: `verdict policy build [--dir DIR] [--out FILE] [--threshold PCT]
 
   compile a policy directory with the pinned opa into a WASM bundle whose revision
-  is a hash of its sources
+  is a hash of its sources, built to a temporary file, tested as verdict policy
+  test does, and only then renamed over FILE: a failing build never replaces the
+  bundle a running Verdict serves
 
   --dir DIR        the policies (default: the shipped policies/)
-  --out FILE       the bundle (default build/bundle.tar.gz)`,
+  --out FILE       the bundle (default build/bundle.tar.gz)
+  --threshold PCT  also fail when opa test --coverage is under PCT percent
+  --summary-json FILE  write the steps and test counts as JSON`,
   test: `verdict policy test [--dir DIR] [--threshold PCT] [--run REGEX] [--verbose]
 
-  opa check --strict, opa fmt, opa test (and coverage) on a directory
+  everything a policy change can break: opa fmt; opa check --strict with the
+  contract's schemas (DIR/schemas/input.json, settings.json); the data files
+  against the settings schema; settings keys read but not declared, or declared
+  but not read; regal lint with Verdict's contract rules; opa test (failures shown
+  again with --var-values); coverage; the case table (DIR/testdata/
+  decisions_test.json) through the compiled WASM bundle and Verdict's own output
+  validation; every reason code in its reference (docs/reasons.md)
 
   --dir DIR        the policies (default: the shipped policies/)
   --threshold PCT  also fail when opa test --coverage is under PCT percent
-  --run REGEX      only the tests whose names match
-  --verbose        list every test`,
+  --run REGEX      only the tests and cases whose names match
+  --verbose        list every opa test
+  --reasons-doc FILE   the reason-code reference (default DIR/reasons.md; for
+                   the shipped policies docs/reasons.md)
+  --summary-json FILE  write the steps and test counts as JSON`,
   eval: `verdict policy eval --input FILE [--bundle B] [--timeout-ms N] [--memory-mb N]
 
   evaluate one input document with a bundle, as the server does, and print the
@@ -93,12 +115,23 @@ export async function policy(argv: string[], env: Environment): Promise<void> {
 }
 
 async function build(argv: string[]): Promise<void> {
-  const options = parseOptions(argv, { dir: { type: "string" }, out: { type: "string" } });
-  const result = await buildBundle({
-    policyDir: resolve(options.dir ?? defaultPolicyDir),
-    outFile: resolve(options.out ?? defaultBundlePath),
-  });
-  process.stdout.write(`built ${result.outFile} (revision ${result.revision})\n`);
+  const options = parseOptions(argv, { dir: { type: "string" }, out: { type: "string" }, threshold: { type: "string" }, "summary-json": { type: "string" } });
+  const dir = policyDir(options.dir);
+  const threshold = percentage(options.threshold);
+  const write = (text: string) => void process.stdout.write(text);
+  try {
+    const built = await buildTested({
+      policyDir: dir,
+      outFile: resolve(options.out ?? defaultBundlePath),
+      ...(threshold !== undefined ? { threshold } : {}),
+      write,
+    });
+    writeSummary(options["summary-json"], built.result);
+    process.stdout.write(`built ${built.outFile} (revision ${built.revision})\n`);
+  } catch (error) {
+    if (error instanceof PolicyTestFailed) writeSummary(options["summary-json"], error.result);
+    throw error;
+  }
 }
 
 async function test(argv: string[]): Promise<void> {
@@ -107,75 +140,41 @@ async function test(argv: string[]): Promise<void> {
     threshold: { type: "string" },
     run: { type: "string" },
     verbose: { type: "boolean", default: false },
+    "reasons-doc": { type: "string" },
+    "summary-json": { type: "string" },
   });
-  const dir = resolve(options.dir ?? defaultPolicyDir);
-  if (!existsSync(dir)) throw new UsageError(`--dir ${dir} does not exist`);
-  const threshold = options.threshold === undefined ? undefined : Number(options.threshold);
-  if (threshold !== undefined && !(threshold >= 0 && threshold <= 100)) throw new UsageError("--threshold must be a percentage from 0 to 100");
-  const opa = toolPath("opa");
-  if (!existsSync(opa)) throw new PolicyCommandError(`${opa} is missing: run npm run tools first`);
-
-  const failed: string[] = [];
-  const step = async (name: string, args: string[]) => {
-    process.stdout.write(`== ${name}\n`);
-    if ((await runInherited(opa, args)) !== 0) failed.push(name);
-  };
-  await step("opa check --strict", ["check", "--strict", dir]);
-  await step("opa fmt (files listed need opa fmt -w)", ["fmt", "--list", "--fail", dir]);
-  const runArgs = options.run ? ["--run", options.run] : [];
-  await step("opa test", ["test", ...(options.verbose ? ["-v"] : []), ...runArgs, dir]);
-  if (threshold !== undefined) {
-    process.stdout.write(`== opa test --coverage (at least ${threshold}%)\n`);
-    // opa prints no report when its own --threshold fails: read the report and compare here
-    const { stdout } = await runCaptured(opa, ["test", "--coverage", ...runArgs, dir]);
-    const report = coverageReport(stdout);
-    if (!report) {
-      process.stdout.write(stdout);
-      failed.push("coverage (no report)");
-    } else {
-      process.stdout.write(report.summary + "\n");
-      if (report.coverage < threshold) failed.push(`coverage under ${threshold}%`);
-    }
-  }
+  const dir = policyDir(options.dir);
+  const threshold = percentage(options.threshold);
+  const result = await testPolicy({
+    policyDir: dir,
+    ...(threshold !== undefined ? { threshold } : {}),
+    ...(options.run !== undefined ? { run: options.run } : {}),
+    ...(options["reasons-doc"] !== undefined ? { reasonsDoc: resolve(options["reasons-doc"]) } : {}),
+    verbose: options.verbose,
+    write: (text) => void process.stdout.write(text),
+  });
+  writeSummary(options["summary-json"], result);
+  const failed = result.steps.filter((s) => !s.ok).map((s) => s.name);
   if (failed.length > 0) throw new PolicyCommandError(`failed: ${failed.join("; ")}`);
 }
 
-/** opa's coverage report (JSON): the total, and a line per file with lines not covered. */
-function coverageReport(report: string): { coverage: number; summary: string } | undefined {
-  let parsed: { coverage?: number; files?: Record<string, { coverage?: number; not_covered?: { start: { row: number }; end: { row: number } }[] }> };
-  try {
-    parsed = JSON.parse(report) as typeof parsed;
-  } catch {
-    return undefined;
-  }
-  if (typeof parsed.coverage !== "number") return undefined;
-  const coverage = parsed.coverage;
-  const lines = [`coverage ${coverage.toFixed(1)}%`];
-  for (const [file, info] of Object.entries(parsed.files ?? {})) {
-    if (!info.not_covered?.length) continue;
-    const rows = info.not_covered.map((r) => (r.start.row === r.end.row ? `${r.start.row}` : `${r.start.row}-${r.end.row}`));
-    lines.push(`  ${file}: ${(info.coverage ?? 0).toFixed(1)}%, not covered: lines ${rows.join(", ")}`);
-  }
-  return { coverage, summary: lines.join("\n") };
+function policyDir(option: string | undefined): string {
+  const dir = resolve(option ?? defaultPolicyDir);
+  if (!existsSync(dir)) throw new UsageError(`--dir ${dir} does not exist`);
+  const opa = toolPath("opa");
+  if (!existsSync(opa)) throw new PolicyCommandError(`${opa} is missing: run npm run tools first`);
+  return dir;
 }
 
-function runCaptured(command: string, args: string[]): Promise<{ stdout: string }> {
-  return new Promise((resolvePromise) => {
-    const child = spawn(command, args, { stdio: ["ignore", "pipe", "inherit"] });
-    let stdout = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString("utf8")));
-    child.on("error", () => resolvePromise({ stdout }));
-    child.on("close", () => resolvePromise({ stdout }));
-  });
+function percentage(option: string | undefined): number | undefined {
+  const threshold = option === undefined ? undefined : Number(option);
+  if (threshold !== undefined && !(threshold >= 0 && threshold <= 100)) throw new UsageError("--threshold must be a percentage from 0 to 100");
+  return threshold;
 }
 
-/** Runs a command with this process's stdout and stderr; resolves with its exit code. */
-function runInherited(command: string, args: string[]): Promise<number> {
-  return new Promise((resolvePromise) => {
-    const child = spawn(command, args, { stdio: ["ignore", "inherit", "inherit"] });
-    child.on("error", () => resolvePromise(1));
-    child.on("close", (code) => resolvePromise(code ?? 1));
-  });
+/** For npm test: each opa test rule and each case counts on its own; each other step is one. */
+function writeSummary(file: string | undefined, result: PolicyTestResult): void {
+  if (file !== undefined) writeFileSync(file, JSON.stringify(result, null, 2) + "\n");
 }
 
 async function evaluate(argv: string[]): Promise<void> {

@@ -16,3 +16,8 @@ export {
 export { PolicyRuntime, type PolicyRuntimeOptions, type ReloadOutcome } from "./runtime.js";
 export { compareVerdicts, failedVerdict, policyVerdict } from "./shadow.js";
 export { bundleFingerprint, watchBundle, type BundleWatcher, type WatchOptions } from "./watch.js";
+export { testPolicy, REGAL_CONFIG, REGAL_RULES, type PolicyTestOptions, type PolicyTestResult, type StepResult } from "./check.js";
+export { buildTested, PolicyTestFailed, type GatedBuildOptions } from "./gated.js";
+export { caseInput, compareCase, decisionView, loadCaseTable, objectUnion, runCases, type CaseTable, type DecisionCase } from "./cases.js";
+export { documentedCodes, policyReasonCodes } from "./reasons-doc.js";
+export { loadSchemas, type PolicySchemas, type SchemaNode } from "./schema.js";
