@@ -67,7 +67,9 @@ function countPolicySteps(label, summaryFile) {
     failed += 1;
     problems.push(`${label}: ${s.name}`);
   }
-  process.stderr.write(`${label}: opa test ${summary.opaTests.passed} passed of ${summary.opaTests.passed + summary.opaTests.failed.length}; cases ${summary.cases.passed} passed of ${summary.cases.passed + summary.cases.failed.length}\n`);
+  process.stderr.write(
+    `${label}: opa test ${summary.opaTests.passed} passed of ${summary.opaTests.passed + summary.opaTests.failed.length}; cases ${summary.cases.passed} passed of ${summary.cases.passed + summary.cases.failed.length}\n`,
+  );
 }
 if (build) {
   for (const dir of policyDirs) {

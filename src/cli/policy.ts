@@ -5,8 +5,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { isJsonObject, reason } from "@verdict/sdk/wire";
-import { loadConfigFile, type Environment } from "../config/index.js";
-import { Database } from "../database/index.js";
+import type { Environment } from "../config/index.js";
 import { VerdictError } from "../errors/index.js";
 import { createMetrics, silentLogger } from "../observability/index.js";
 import { defaultBundlePath, defaultPolicyDir, toolPath } from "../paths.js";
@@ -23,6 +22,7 @@ import {
 } from "../policy/index.js";
 import { openDisagreements } from "../state/index.js";
 import { parseOptions, required, UsageError } from "./args.js";
+import { openCommandDatabase } from "./local-database.js";
 
 const subcommands = {
   build: `verdict policy build [--dir DIR] [--out FILE] [--threshold PCT]
@@ -67,7 +67,8 @@ const subcommands = {
 
   what shadow evaluation recorded, newest first, one JSON object per line
 
-  --config FILE    Verdict's configuration (its database); else MONGODB_URI
+  --config FILE    Verdict's configuration (its database); else MONGODB_URI,
+                   else the development database (verdict serve --profile dev)
   --database DB    the database (default: the configuration's, else verdict)
   --limit N        at most N records (default 50)
   --since TIME     only records at or after TIME (ISO 8601)
@@ -239,16 +240,13 @@ async function disagreements(argv: string[], env: Environment): Promise<void> {
   const limit = positiveInteger(options.limit, "--limit", 50);
   const since = options.since !== undefined ? new Date(options.since) : undefined;
   if (since && Number.isNaN(since.getTime())) throw new UsageError("--since must be a time, e.g. 2025-01-31T12:00:00Z");
-  const config = options.config !== undefined ? loadConfigFile(options.config, env) : undefined;
-  const uri = config?.mongodb_uri ?? env.MONGODB_URI;
-  if (!uri) throw new UsageError("no database: give --config FILE (with mongodb_uri) or set MONGODB_URI");
-  const database = options.database ?? config?.mongodb_database ?? "verdict";
-
-  // A command, not a request path: a patient deadline.
-  const log = silentLogger();
-  const db = Database.open({ uri, database, log, serverSelectionTimeoutMs: 10_000 });
+  // the configuration's database, else MONGODB_URI, else the development database (a running
+  // `verdict serve --profile dev`, or its local-mongo data directory): where shadow records went
+  const database = await openCommandDatabase(options.config, env, options.database);
   try {
-    const store = openDisagreements(db, { timeoutMs: 10_000, retentionDays: 1, log, metrics: createMetrics() });
+    const log = silentLogger();
+    // A command, not a request path: a patient deadline.
+    const store = openDisagreements(database.db, { timeoutMs: 10_000, retentionDays: 1, log, metrics: createMetrics() });
     const records = await store.list({
       limit,
       ...(since ? { since } : {}),
@@ -256,7 +254,7 @@ async function disagreements(argv: string[], env: Environment): Promise<void> {
     });
     for (const record of records) process.stdout.write(JSON.stringify(record) + "\n");
   } finally {
-    await db.close();
+    await database.close();
   }
 }
 

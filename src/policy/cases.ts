@@ -200,7 +200,10 @@ export async function runCases(engine: PolicyEngine, loaded: LoadedTable, filter
     if (filter && !filter.test(c.name)) continue;
     const line = loaded.lines[i] ?? 0;
     try {
-      const decision = await engine.decide(caseInput(loaded.table, c));
+      // as the server does: the state queries first (validated, then answered by the case's input.state), then the decision
+      const input = caseInput(loaded.table, c);
+      await engine.stateQueries(input);
+      const decision = await engine.decide(input);
       const differences = compareCase(engine, c.expect, decision);
       if (differences.length === 0) passed += 1;
       else failures.push({ name: c.name, line, differences, actual: decisionView(engine, decision) });

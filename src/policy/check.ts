@@ -113,12 +113,13 @@ export async function testPolicy(options: PolicyTestOptions): Promise<PolicyTest
   header("regal lint (Verdict's contract rules)");
   const regal = toolPath("regal");
   if (existsSync(regal)) {
-    const lint = await runTool(
-      regal,
-      ["lint", "--format", "compact", "--config-file", REGAL_CONFIG, "--rules", REGAL_RULES, "--ignore-files", `${SCHEMA_DIR}/**`, dir],
-      write,
-    );
-    step("regal lint", lint.code === 0);
+    const args = ["lint", "--format", "json", "--config-file", REGAL_CONFIG, "--rules", REGAL_RULES, "--ignore-files", `${SCHEMA_DIR}/**`, dir];
+    const lint = await runTool(regal, args, undefined);
+    const violations = regalViolations(lint.stdout);
+    if (violations === undefined) write(lint.stdout + lint.stderr);
+    for (const v of violations ?? [])
+      write(`  ${relative(dir, v.location.file) || v.location.file}:${v.location.row}:${v.location.col}: ${v.category}/${v.title}: ${v.description}\n`);
+    step("regal lint", lint.code === 0 && violations !== undefined);
   } else step("regal lint", false, `${regal} is missing: run npm run tools`);
 
   header("opa test");
@@ -266,6 +267,21 @@ function dedupe<T extends { file: string; line: number; path: string }>(items: T
     seen.add(key);
     return true;
   });
+}
+
+interface RegalViolation {
+  title: string;
+  description: string;
+  category: string;
+  location: { file: string; row: number; col: number };
+}
+
+function regalViolations(report: string): RegalViolation[] | undefined {
+  try {
+    return (JSON.parse(report) as { violations?: RegalViolation[] }).violations ?? [];
+  } catch {
+    return undefined;
+  }
 }
 
 const indent = (text: string) => text.replace(/^(?=.)/gm, "    ");

@@ -62,7 +62,7 @@ describe("verdict policy test", () => {
       policyDir('test_read_is_allowed if verdict.decision.effect == "allow" with input as {"action": "read"}'),
     ]);
     expect(run.code).toBe(0);
-    expect(run.stdout).toContain("PASS: 1/1");
+    expect(run.stdout).toContain("1 passed, 0 failed of 1");
   });
 
   it("exits 1 naming the step when a test fails", async () => {
@@ -73,7 +73,10 @@ describe("verdict policy test", () => {
       policyDir('test_read_is_denied if verdict.decision.effect == "deny" with input as {"action": "read"}'),
     ]);
     expect(run.code).toBe(1);
-    expect(run.stdout).toContain("FAIL: 1/1");
+    expect(run.stdout).toContain("0 passed, 1 failed of 1");
+    // the failing test again, with the values of the failing expression's variables
+    expect(run.stdout).toContain("the failing tests, with --var-values");
+    expect(run.stdout).toMatch(/verdict\.decision\.effect == "deny"[\s\S]*"allow"/);
     expect(run.stderr).toContain("failed: opa test");
   });
 
@@ -89,7 +92,7 @@ describe("verdict policy test", () => {
     expect(run.code).toBe(1);
     expect(run.stdout).toMatch(/coverage \d+\.\d%/);
     expect(run.stdout).toMatch(/main\.rego: [\d.]+%, not covered: lines 7/);
-    expect(run.stderr).toContain("coverage under 100%");
+    expect(run.stderr).toContain("failed: coverage");
   });
 });
 
