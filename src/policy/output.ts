@@ -13,7 +13,8 @@ export type ObligationRequest = ObligationBase;
 
 /** One rule that fired, as the policy reports it (opa-wasm has no trace of its own). */
 export interface RuleHit {
-  kind: "deny" | "step_up" | "obligation";
+  /** policy_error: Verdict's own entry when the policy failed (rule: the rule or entry point; code: timeout, memory, error, invalid_output...). */
+  kind: "deny" | "step_up" | "obligation" | "policy_error";
   /** e.g. "transactions.per_transaction": the module and rule that produced it. */
   rule: string;
   code: string;
@@ -35,6 +36,8 @@ export class PolicyError extends VerdictError {
     message: string,
     /** The rule whose output did not fit, when the policy names it (explain, or the obligation's own `rule`). */
     readonly rule?: string,
+    /** The entry point being evaluated when it failed (verdict/state_queries or verdict/decision). */
+    readonly entrypoint?: string,
   ) {
     super("policy_error", message);
   }
