@@ -199,9 +199,12 @@ describe("verdict policy disagreements", () => {
     expect(limited.stdout.trim().split("\n")).toHaveLength(1);
   });
 
-  it("says how to name the database when there is none", async () => {
-    const run = await verdict(["policy", "disagreements"], { MONGODB_URI: undefined });
-    expect(run.code).toBe(2);
-    expect(run.stderr).toContain("no database");
+  it("finds the database of a running `verdict serve` (the development profile) without --config", async () => {
+    const home = mkdtempSync(join(work, "home-"));
+    writeFileSync(join(home, "local-mongo.json"), JSON.stringify({ uri: mongoUri(), pid: process.pid }) + "\n");
+    const run = await runVerdict(["policy", "disagreements", "--database", uniqueDatabaseName("dev-shadow")], { VERDICT_HOME: home, MONGODB_URI: undefined });
+    expect(run.stderr).toBe("");
+    expect(run.code).toBe(0);
+    expect(run.stdout).toBe("");
   });
 });
