@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
+import { VerdictError } from "../errors/index.js";
 import { findNodeAtLocation, parseTree, printParseErrorCode, type Node as JsonNode, type ParseError } from "jsonc-parser";
 
 /** The subset of JSON Schema the contract's schemas use. */
@@ -42,7 +43,11 @@ export interface JsonProblem {
   message: string;
 }
 
-export class SchemaFileError extends Error {}
+export class SchemaFileError extends VerdictError {
+  constructor(message: string) {
+    super("policy_command_failed", message);
+  }
+}
 
 /** The schemas of a policy directory (schemas/input.json, schemas/settings.json), whichever exist. */
 export function loadSchemas(policyDir: string): PolicySchemas {

@@ -77,7 +77,7 @@ describe("verdict policy test", () => {
     expect(run.stdout).toContain("0 passed, 1 failed of 1");
     // the failing test again, with the values of the failing expression's variables
     expect(run.stdout).toContain("the failing tests, with --var-values");
-    expect(run.stdout).toMatch(/verdict\.decision\.effect == "deny"[\s\S]*"allow"/);
+    expect(run.stdout).toMatch(/main_test\.rego:5:\n.*verdict\.decision\.effect[\s\S]*\|\n\s*"allow"/);
     expect(run.stderr).toContain("failed: opa test");
   });
 
