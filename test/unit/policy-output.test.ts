@@ -141,7 +141,9 @@ describe("explain entries of obligations", () => {
 
   it("refuse an obligation that does not fit, naming where it is and the rule", () => {
     const parse = () => parseDecision({ effect: "allow", explain: [hit({ obligation: { ...reserve, amount: 0 } })] });
-    expect(parse).toThrow(new PolicyError("rule transactions.daily_per_user: decision.explain[0].obligation.amount must be a positive number"));
+    expect(parse).toThrow(
+      new PolicyError("rule transactions.daily_per_user: decision.explain[0].obligation.amount must be a positive number", "transactions.daily_per_user"),
+    );
     let error: unknown;
     try {
       parse();
