@@ -1,28 +1,17 @@
 // `verdict policy ...`: the author's tools. build and test wrap the pinned opa;
-// eval runs one input through a bundle exactly as the server does (WASM, the
-// evaluation bounds, the output contract); disagreements reads back what shadow
-// evaluation recorded.
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+// eval runs one input through a bundle exactly as the server does (policy-eval.ts);
+// disagreements reads back what shadow evaluation recorded.
+import { existsSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { isJsonObject, reason } from "@verdict/sdk/wire";
 import type { Environment } from "../config/index.js";
-import { VerdictError } from "../errors/index.js";
 import { createMetrics, silentLogger } from "../observability/index.js";
 import { defaultBundlePath, defaultPolicyDir, toolPath } from "../paths.js";
-import {
-  buildTested,
-  DEFAULT_BOUNDS,
-  loadBundle,
-  PolicyEngine,
-  PolicyError,
-  PolicyTestFailed,
-  testPolicy,
-  type PolicyInput,
-  type PolicyTestResult,
-} from "../policy/index.js";
+import { buildTested, PolicyTestFailed, testPolicy, type PolicyTestResult } from "../policy/index.js";
 import { openDisagreements } from "../state/index.js";
-import { parseOptions, required, UsageError } from "./args.js";
+import { parseOptions, UsageError } from "./args.js";
 import { openCommandDatabase } from "./local-database.js";
+import { PolicyCommandError, positiveInteger } from "./policy-command.js";
+import { evaluate, evalUsage } from "./policy-eval.js";
 
 const subcommands = {
   build: `verdict policy build [--dir DIR] [--out FILE] [--threshold PCT]
@@ -53,16 +42,7 @@ const subcommands = {
   --reasons-doc FILE   the reason-code reference (default DIR/reasons.md; for
                    the shipped policies docs/reasons.md)
   --summary-json FILE  write the steps and test counts as JSON`,
-  eval: `verdict policy eval --input FILE [--bundle B] [--timeout-ms N] [--memory-mb N]
-
-  evaluate one input document with a bundle, as the server does, and print the
-  decision, its reasons and the rules that fired (JSON); exits 1 when the policy
-  fails (policy_error)
-
-  --input FILE     the input document (docs/policies.md); "-" reads stdin
-  --bundle B       a .tar.gz or a directory (default build/bundle.tar.gz)
-  --timeout-ms N   evaluation time bound (default ${DEFAULT_BOUNDS.timeoutMs})
-  --memory-mb N    evaluation memory bound (default ${DEFAULT_BOUNDS.memoryMb})`,
+  eval: evalUsage,
   disagreements: `verdict policy disagreements [--config FILE] [options]
 
   what shadow evaluation recorded, newest first, one JSON object per line
@@ -92,13 +72,6 @@ export function help(argv: string[]): string {
   return sub !== undefined && Object.hasOwn(subcommands, sub) ? subcommands[sub as keyof typeof subcommands] : usage;
 }
 
-/** A policy command that ran and failed (a failing test, a policy error): exit 1. */
-export class PolicyCommandError extends VerdictError {
-  constructor(message: string) {
-    super("policy_command_failed", message);
-  }
-}
-
 export async function policy(argv: string[], env: Environment): Promise<void> {
   const [sub, ...rest] = argv;
   switch (sub) {
@@ -107,7 +80,7 @@ export async function policy(argv: string[], env: Environment): Promise<void> {
     case "test":
       return test(rest);
     case "eval":
-      return evaluate(rest);
+      return evaluate(rest, env);
     case "disagreements":
       return disagreements(rest, env);
     default:
@@ -178,57 +151,6 @@ function writeSummary(file: string | undefined, result: PolicyTestResult): void 
   if (file !== undefined) writeFileSync(file, JSON.stringify(result, null, 2) + "\n");
 }
 
-async function evaluate(argv: string[]): Promise<void> {
-  const options = parseOptions(argv, {
-    bundle: { type: "string" },
-    input: { type: "string" },
-    "timeout-ms": { type: "string" },
-    "memory-mb": { type: "string" },
-  });
-  const inputPath = required(options.input, "--input");
-  const timeoutMs = positiveInteger(options["timeout-ms"], "--timeout-ms", DEFAULT_BOUNDS.timeoutMs);
-  const memoryMb = positiveInteger(options["memory-mb"], "--memory-mb", DEFAULT_BOUNDS.memoryMb);
-  let text: string;
-  try {
-    text = inputPath === "-" ? readFileSync(0, "utf8") : readFileSync(inputPath, "utf8");
-  } catch (error) {
-    throw new UsageError(`cannot read --input ${inputPath}: ${(error as Error).message}`);
-  }
-  let input: unknown;
-  try {
-    input = JSON.parse(text);
-  } catch (error) {
-    throw new UsageError(`--input is not JSON: ${(error as Error).message}`);
-  }
-  if (!isJsonObject(input)) throw new UsageError("--input must hold a JSON object (the policy input document)");
-
-  const bundle = await loadBundle(resolve(options.bundle ?? defaultBundlePath));
-  const engine = await PolicyEngine.load(bundle, { bounds: { timeoutMs, memoryMb, workers: 1 } });
-  try {
-    // The input goes to the policy exactly as given: what is evaluated is what the author wrote.
-    const decision = await engine.decide(input as unknown as PolicyInput);
-    const out = {
-      revision: engine.revision,
-      effect: decision.effect,
-      reasons: decision.reasons,
-      required_scopes: decision.requiredScopes,
-      step_up: decision.stepUp
-        ? { acr_values: decision.stepUp.acrValues, ...(decision.stepUp.maxAge !== undefined ? { max_age: decision.stepUp.maxAge } : {}) }
-        : null,
-      obligations: decision.obligations.map((o) => ({ ...engine.obligations.summary(o), reason: o.reason })),
-      rules: decision.explain,
-    };
-    process.stdout.write(JSON.stringify(out, null, 2) + "\n");
-  } catch (error) {
-    if (!(error instanceof PolicyError)) throw error;
-    const out = { revision: engine.revision, effect: "deny", reasons: [reason("policy_error", error.message)], rules: [] };
-    process.stdout.write(JSON.stringify(out, null, 2) + "\n");
-    throw new PolicyCommandError(`the policy failed: ${error.message}`);
-  } finally {
-    await engine.close();
-  }
-}
-
 async function disagreements(argv: string[], env: Environment): Promise<void> {
   const options = parseOptions(argv, {
     config: { type: "string" },
@@ -256,11 +178,4 @@ async function disagreements(argv: string[], env: Environment): Promise<void> {
   } finally {
     await database.close();
   }
-}
-
-function positiveInteger(value: string | undefined, flag: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${flag} must be a positive whole number`);
-  return n;
 }

@@ -20,4 +20,5 @@ export { testPolicy, REGAL_CONFIG, REGAL_RULES, type PolicyTestOptions, type Pol
 export { buildTested, PolicyTestFailed, type GatedBuildOptions } from "./gated.js";
 export { caseInput, compareCase, decisionView, loadCaseTable, objectUnion, runCases, type CaseTable, type DecisionCase } from "./cases.js";
 export { documentedCodes, policyReasonCodes } from "./reasons-doc.js";
-export { loadSchemas, type PolicySchemas, type SchemaNode } from "./schema.js";
+export { jsonTree, loadSchemas, parseJsonFile, SCHEMA_DIR, validateAgainst, type PolicySchemas, type SchemaNode } from "./schema.js";
+export { decideAsServer, unanswered, type ServerLikeDecision, type StateAnswerer } from "./evaluate.js";

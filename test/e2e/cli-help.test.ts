@@ -9,7 +9,10 @@ const commands = ["serve", "check", "dev-token", "policy", "audit"];
 const policySubcommands: Record<string, { own: string[]; others: string[] }> = {
   build: { own: ["--dir", "--out", "--threshold"], others: ["--input", "--run", "--shadow-revision"] },
   test: { own: ["--dir", "--threshold", "--run", "--verbose"], others: ["--out", "--input", "--limit"] },
-  eval: { own: ["--input", "--bundle", "--timeout-ms", "--memory-mb"], others: ["--dir", "--threshold", "--limit"] },
+  eval: {
+    own: ["--input", "--bundle", "--state", "--read-state", "--config", "--input-schema", "--timeout-ms", "--memory-mb"],
+    others: ["--dir", "--threshold", "--limit"],
+  },
   disagreements: { own: ["--config", "--database", "--limit", "--since", "--shadow-revision"], others: ["--input", "--out", "--threshold"] },
 };
 

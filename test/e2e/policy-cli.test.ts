@@ -8,11 +8,11 @@ import type { Disagreement } from "../../src/contract/index.js";
 import { Database } from "../../src/database/index.js";
 import { createMetrics, silentLogger } from "../../src/observability/index.js";
 import { packageRoot } from "../../src/paths.js";
-import { openDisagreements } from "../../src/state/index.js";
+import { openDisagreements, openState } from "../../src/state/index.js";
 import { buildTestBundle, fixturePolicy } from "../support/bundles.js";
 import { caseInput, loadCaseTable } from "../support/cases.js";
 import { runVerdict } from "../support/cli.js";
-import { mongoUri, uniqueDatabaseName } from "../support/mongo.js";
+import { databaseSnapshot, mongoUri, uniqueDatabaseName } from "../support/mongo.js";
 
 const work = mkdtempSync(join(tmpdir(), "verdict-policy-cli-"));
 
@@ -155,6 +155,101 @@ describe("verdict policy eval", () => {
     const run = await verdict(["policy", "eval", "--input", "-"], {}, "[1]");
     expect(run.code).toBe(2);
     expect(run.stderr).toContain("--input must hold a JSON object");
+  });
+
+  // A person's transfer of 400 when 800 of the day's 1000 are spent: the server reads
+  // spent_today before the decision and denies, saying what is left.
+  const transfer = () => ({
+    ...byName("reading an invoice with invoices:read is allowed"),
+    action: "payments:transfer",
+    resource: { type: "account", id: "acc-1", attributes: {} },
+    context: { amount: 400 },
+    principal: { ...byName("reading an invoice with invoices:read is allowed").principal, subject: "alice", scopes: ["payments:write"] },
+  });
+
+  it("warns when the policy reads state the input does not give, and decides with what --state gives", async () => {
+    const withoutState = await verdict(["policy", "eval", "--bundle", inject("bundlePath"), "--input", "-"], {}, JSON.stringify(transfer()));
+    expect(withoutState.code).toBe(0);
+    const quiet = JSON.parse(withoutState.stdout);
+    // what the input says: nothing spent; the warning says the server would have read it
+    expect(quiet).toMatchObject({ effect: "allow", state: { source: 'the input\'s "state"', values: {} } });
+    expect(quiet.state.queries).toEqual([
+      { name: "spent_today", type: "counter", key: ["payments:transfer", "daily_per_user", "https://issuer.example", "alice"], window: "day" },
+    ]);
+    expect(withoutState.stderr).toContain(
+      'warning: the policy reads state "spent_today" (counter payments:transfer/daily_per_user/https://issuer.example/alice per day)',
+    );
+    expect(quiet.warnings).toHaveLength(1);
+
+    const given = await verdict(
+      ["policy", "eval", "--bundle", inject("bundlePath"), "--input", "-", "--state", '{"spent_today": 800}'],
+      {},
+      JSON.stringify(transfer()),
+    );
+    expect(given.code).toBe(0);
+    expect(JSON.parse(given.stdout)).toMatchObject({
+      effect: "deny",
+      reasons: [{ code: "limit_exceeded", message: "200 of this user's daily payments:transfer limit of 1000 is left" }],
+      state: { source: "--state", values: { spent_today: 800 } },
+      warnings: [],
+    });
+    expect(given.stderr).toBe("");
+
+    const stray = await verdict(
+      ["policy", "eval", "--bundle", inject("bundlePath"), "--input", "-", "--state", '{"spent_todya": 800}'],
+      {},
+      JSON.stringify(transfer()),
+    );
+    expect(stray.stderr).toContain('state "spent_todya" is given, but verdict/state_queries does not ask for it');
+    expect(stray.stderr).toContain('the policy reads state "spent_today"');
+  });
+
+  it("reads the state from the database with --read-state, as the server would, and writes nothing", async () => {
+    const database = uniqueDatabaseName("verdict_policy_eval");
+    const db = Database.open({ uri: mongoUri(), database, log: silentLogger() });
+    const now = transfer().now * 1000;
+    const { counters } = openState(db, { timeoutMs: 5_000, log: silentLogger() });
+    const key = ["payments:transfer", "daily_per_user", "https://issuer.example", "alice"];
+    expect(await counters.reserve(key, { kind: "calendar", unit: "day" }, 800, 1000, { nowMs: now, decisionId: "d-earlier" })).toMatchObject({
+      ok: true,
+      total: 800,
+    });
+    const before = await databaseSnapshot(database);
+
+    const run = await verdict(
+      ["policy", "eval", "--bundle", inject("bundlePath"), "--input", "-", "--read-state", "--database", database],
+      { MONGODB_URI: mongoUri() },
+      JSON.stringify(transfer()),
+    );
+    expect(run.stderr).toBe("");
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({
+      effect: "deny",
+      reasons: [{ code: "limit_exceeded" }],
+      state: {
+        source: expect.stringMatching(/^the database \(MONGODB_URI, verdict_policy_eval_\w+\), read at 2023-11-14T22:13:20.000Z$/),
+        values: { spent_today: 800 },
+      },
+      warnings: [],
+    });
+    expect(await databaseSnapshot(database)).toEqual(before);
+    await db.close();
+  });
+
+  it("checks the input against the contract's input schema: a missing field, a misspelled key, a wrong type, each with its line", async () => {
+    const input = join(work, "loose-input.json");
+    const { principal, ...rest } = transfer();
+    const { scopes: _scopes, ...withoutScopes } = principal;
+    writeFileSync(input, JSON.stringify({ ...rest, principal: { ...withoutScopes, clienttype: "ai-agent" }, now: "soon" }, null, 2));
+    const run = await verdict(["policy", "eval", "--bundle", inject("bundlePath"), "--input", input, "--state", '{"spent_today": 0}']);
+    expect(run.code).toBe(0);
+    const warnings = JSON.parse(run.stdout).warnings as string[];
+    expect(warnings).toEqual([
+      expect.stringMatching(new RegExp(`^${input}:\\d+: input.principal must have required property 'scopes'`)),
+      expect.stringMatching(new RegExp(`^${input}:\\d+: input.principal clienttype is not a key the schema declares`)),
+      expect.stringMatching(new RegExp(`^${input}:\\d+: input.now must be integer`)),
+    ]);
+    expect(run.stderr.trim().split("\n")).toHaveLength(3);
   });
 });
 
