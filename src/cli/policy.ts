@@ -6,7 +6,7 @@ import { resolve } from "node:path";
 import type { Environment } from "../config/index.js";
 import { createMetrics, silentLogger } from "../observability/index.js";
 import { defaultBundlePath, defaultPolicyDir, toolPath } from "../paths.js";
-import { buildTested, PolicyTestFailed, testPolicy, type PolicyTestResult } from "../policy/index.js";
+import { buildTested, PolicyTestFailed, testPolicy, verdictChanges, type PolicyTestResult } from "../policy/index.js";
 import { openDisagreements } from "../state/index.js";
 import { parseOptions, UsageError } from "./args.js";
 import { openCommandDatabase } from "./local-database.js";
@@ -45,7 +45,12 @@ const subcommands = {
   eval: evalUsage,
   disagreements: `verdict policy disagreements [--config FILE] [options]
 
-  what shadow evaluation recorded, newest first, one JSON object per line
+  what shadow evaluation recorded, newest first, one JSON object per line:
+  "differs" names the parts that differ (effect, reasons, obligations) and
+  "changes" each field, active to shadow: {"field": "effect", "from": "allow",
+  "to": "deny"}, a reason code added ("to") or removed ("from"), an obligation
+  added, removed, or one of its fields changed
+  ("obligations[reserve KEY].limit")
 
   --config FILE    Verdict's configuration (its database); else MONGODB_URI,
                    else the development database (verdict serve --profile dev)
@@ -174,7 +179,11 @@ async function disagreements(argv: string[], env: Environment): Promise<void> {
       ...(since ? { since } : {}),
       ...(options["shadow-revision"] !== undefined ? { shadowRevision: options["shadow-revision"] } : {}),
     });
-    for (const record of records) process.stdout.write(JSON.stringify(record) + "\n");
+    for (const record of records) {
+      // Field by field; records kept before the changes were recorded get them worked out from both answers.
+      const { active, shadow, differs, changes, ...rest } = record;
+      process.stdout.write(JSON.stringify({ ...rest, differs, changes: changes ?? verdictChanges(active, shadow), active, shadow }) + "\n");
+    }
   } finally {
     await database.close();
   }

@@ -14,7 +14,8 @@ export {
   type RuleHit,
 } from "./output.js";
 export { PolicyRuntime, type PolicyRuntimeOptions, type ReloadOutcome } from "./runtime.js";
-export { compareVerdicts, failedVerdict, policyVerdict } from "./shadow.js";
+export { compareVerdicts, failedVerdict, policyVerdict, verdictChanges } from "./shadow.js";
+export { answerChanges, differencesOf, obligationLabel, type ComparableAnswer } from "./compare.js";
 export { bundleFingerprint, watchBundle, type BundleWatcher, type WatchOptions } from "./watch.js";
 export { testPolicy, REGAL_CONFIG, REGAL_RULES, type PolicyTestOptions, type PolicyTestResult, type StepResult } from "./check.js";
 export { buildTested, PolicyTestFailed, type GatedBuildOptions } from "./gated.js";

@@ -254,7 +254,7 @@ describe("verdict policy eval", () => {
 });
 
 describe("verdict policy disagreements", () => {
-  it("prints what shadow evaluation recorded, newest first, one JSON object per line", async () => {
+  it("prints what shadow evaluation recorded, newest first, one JSON object per line, with each field that differs", async () => {
     const database = uniqueDatabaseName("verdict_policy_cli");
     const db = Database.open({ uri: mongoUri(), database, log: silentLogger() });
     const recorder = openDisagreements(db, { timeoutMs: 5_000, retentionDays: 7, log: silentLogger(), metrics: createMetrics() });
@@ -288,6 +288,11 @@ describe("verdict policy disagreements", () => {
       active: { effect: "allow" },
       shadow: { effect: "deny", reasons: [{ code: "limit_exceeded" }] },
     });
+    // kept without field-level changes (as before they were recorded): worked out from both answers
+    expect(lines[0].changes).toEqual([
+      { field: "effect", from: "allow", to: "deny" },
+      { field: "reasons", to: "limit_exceeded" },
+    ]);
 
     const limited = await verdict(["policy", "disagreements", "--database", database, "--limit", "1", "--shadow-revision", "sha256:bbbb"], {
       MONGODB_URI: mongoUri(),
