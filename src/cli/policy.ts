@@ -1,5 +1,6 @@
 // `verdict policy ...`: the author's tools. build and test wrap the pinned opa;
 // eval runs one input through a bundle exactly as the server does (policy-eval.ts);
+// replay re-evaluates recorded decisions with a candidate (policy-replay.ts);
 // disagreements reads back what shadow evaluation recorded.
 import { existsSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
@@ -12,6 +13,7 @@ import { parseOptions, UsageError } from "./args.js";
 import { openCommandDatabase } from "./local-database.js";
 import { PolicyCommandError, positiveInteger } from "./policy-command.js";
 import { evaluate, evalUsage } from "./policy-eval.js";
+import { replay, replayUsage } from "./policy-replay.js";
 
 const subcommands = {
   build: `verdict policy build [--dir DIR] [--out FILE] [--threshold PCT]
@@ -43,6 +45,7 @@ const subcommands = {
                    the shipped policies docs/reasons.md)
   --summary-json FILE  write the steps and test counts as JSON`,
   eval: evalUsage,
+  replay: replayUsage,
   disagreements: `verdict policy disagreements [--config FILE] [options]
 
   what shadow evaluation recorded, newest first, one JSON object per line:
@@ -86,6 +89,8 @@ export async function policy(argv: string[], env: Environment): Promise<void> {
       return test(rest);
     case "eval":
       return evaluate(rest, env);
+    case "replay":
+      return replay(rest, env);
     case "disagreements":
       return disagreements(rest, env);
     default:

@@ -16,9 +16,11 @@ export interface ComparableAnswer {
 export function answerChanges(from: ComparableAnswer, to: ComparableAnswer): FieldChange[] {
   const changes: FieldChange[] = [];
   if (from.effect !== to.effect) changes.push({ field: "effect", from: from.effect, to: to.effect });
-  const codes = (answer: ComparableAnswer) => answer.reasons.map((r) => r.code);
-  for (const code of multisetMinus(codes(from), codes(to)).sort()) changes.push({ field: "reasons", from: code });
-  for (const code of multisetMinus(codes(to), codes(from)).sort()) changes.push({ field: "reasons", to: code });
+  // the set of codes: two deny rules giving the same code say one thing
+  const codes = (answer: ComparableAnswer) => new Set(answer.reasons.map((r) => r.code));
+  const [a, b] = [codes(from), codes(to)];
+  for (const code of [...a].filter((c) => !b.has(c)).sort()) changes.push({ field: "reasons", from: code });
+  for (const code of [...b].filter((c) => !a.has(c)).sort()) changes.push({ field: "reasons", to: code });
   changes.push(...obligationChanges(from.obligations, to.obligations));
   return changes;
 }
@@ -81,16 +83,5 @@ function fieldChanges(a: JsonObject, b: JsonObject): FieldChange[] {
     const y: JsonValue | undefined = b[field];
     if (isDeepStrictEqual(x, y)) return [];
     return [{ field: `${label}.${field}`, ...(x !== undefined ? { from: x } : {}), ...(y !== undefined ? { to: y } : {}) }];
-  });
-}
-
-/** The items of `a` not matched one for one in `b`. */
-function multisetMinus(a: readonly string[], b: readonly string[]): string[] {
-  const left = [...b];
-  return a.filter((item) => {
-    const i = left.indexOf(item);
-    if (i < 0) return true;
-    left.splice(i, 1);
-    return false;
   });
 }

@@ -23,3 +23,15 @@ export { caseInput, compareCase, decisionView, loadCaseTable, objectUnion, runCa
 export { documentedCodes, policyReasonCodes } from "./reasons-doc.js";
 export { jsonTree, loadSchemas, parseJsonFile, SCHEMA_DIR, validateAgainst, type PolicySchemas, type SchemaNode } from "./schema.js";
 export { decideAsServer, unanswered, type ServerLikeDecision, type StateAnswerer } from "./evaluate.js";
+export {
+  rebuildInput,
+  Replay,
+  REPLAY_LIMITS,
+  type Answer as ReplayAnswer,
+  type CounterReader,
+  type RecordedDecision,
+  type ReplayExample,
+  type ReplayOptions,
+  type ReplayOutcome,
+  type ReplaySummary,
+} from "./replay.js";
