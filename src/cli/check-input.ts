@@ -1,10 +1,9 @@
 // What `verdict check` asks: from flags (one item), or from a file (--input FILE)
 // holding a whole request in the wire's JSON names, without the token: one item
 // ({action, resource, context}) is a Check, {items: [...]} a CheckBatch.
-import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { isJsonObject, type BatchItemMessage, type JsonObject } from "@verdict/sdk/wire";
-import { UsageError } from "./args.js";
+import { jsonObjectArgument, readJsonArgument, UsageError } from "./args.js";
 
 /** What the command sends, before the token and the call's options are added. */
 export type CheckAsk =
@@ -30,18 +29,7 @@ const batch = z.strictObject({ items: z.array(item).min(1), ...common });
 
 /** The ask in a request file ("-": standard input), or a UsageError saying what does not fit and where. */
 export function readCheckFile(path: string): CheckAsk {
-  let text: string;
-  try {
-    text = readFileSync(path === "-" ? 0 : path, "utf8");
-  } catch (error) {
-    throw new UsageError(`cannot read --input ${path}: ${(error as Error).message}`);
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    throw new UsageError(`--input ${path} is not JSON: ${(error as Error).message}`);
-  }
+  const { value } = readJsonArgument(path, "--input");
   if (!isJsonObject(value)) {
     throw new UsageError(`--input ${path} must hold one request {"action", "resource": {"type", "id", "attributes"}, "context"} or a batch {"items": [...]}`);
   }
@@ -73,20 +61,8 @@ export function checkFromFlags(action: string, resource: string, context: string
     resource: {
       type: resource.slice(0, slash),
       id: resource.slice(slash + 1),
-      attributes: jsonFlag(attributes, "--resource-attributes", '{"classification": "pii"}'),
+      attributes: jsonObjectArgument(attributes, "--resource-attributes", '{"classification": "pii"}'),
     },
-    context: jsonFlag(context, "--context", '{"amount": 100}'),
+    context: jsonObjectArgument(context, "--context", '{"amount": 100}'),
   };
-}
-
-function jsonFlag(text: string | undefined, flag: string, example: string): JsonObject {
-  if (text === undefined) return {};
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    throw new UsageError(`${flag} is not valid JSON: ${(error as Error).message}`);
-  }
-  if (!isJsonObject(value)) throw new UsageError(`${flag} must be a JSON object, e.g. '${example}'`);
-  return value;
 }

@@ -4,7 +4,7 @@
 // --state, or from the input's own `state`; then the decision. It says when the
 // input lacks what the policy reads: a field the contract's input schema
 // requires or types otherwise, or a state value the policy asked for.
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { isJsonObject, reason, type JsonObject } from "@verdict/sdk/wire";
 import { loadConfigFile, type Environment } from "../config/index.js";
@@ -27,7 +27,7 @@ import {
   type StateAnswerer,
 } from "../policy/index.js";
 import { openState } from "../state/index.js";
-import { parseOptions, required, UsageError } from "./args.js";
+import { jsonObjectArgument, parseOptions, readJsonArgument, required, UsageError } from "./args.js";
 import { openCommandDatabase, type CommandDatabase } from "./local-database.js";
 import { PolicyCommandError, positiveInteger } from "./policy-command.js";
 
@@ -74,7 +74,7 @@ export async function evaluate(argv: string[], env: Environment): Promise<void> 
   const memoryMb = positiveInteger(options["memory-mb"], "--memory-mb", DEFAULT_BOUNDS.memoryMb);
   const readState = options["read-state"] === true || options.config !== undefined;
   if (readState && options.state !== undefined) throw new UsageError("--state gives the state by hand; --read-state (or --config) reads it: not both");
-  const given = options.state !== undefined ? jsonObjectFlag(options.state, "--state") : undefined;
+  const given = options.state !== undefined ? jsonObjectArgument(options.state, "--state", '{"spent_today": 800}') : undefined;
   const { text, input } = readInput(inputPath);
   const bundlePath = options.bundle ?? (options.config !== undefined ? loadConfigFile(options.config, env).bundle : defaultBundlePath);
 
@@ -135,32 +135,11 @@ export async function evaluate(argv: string[], env: Environment): Promise<void> 
   }
 }
 
+/** The input document, and its text for the lines of what does not fit the schema. */
 function readInput(path: string): { text: string; input: JsonObject } {
-  let text: string;
-  try {
-    text = path === "-" ? readFileSync(0, "utf8") : readFileSync(path, "utf8");
-  } catch (error) {
-    throw new UsageError(`cannot read --input ${path}: ${(error as Error).message}`);
-  }
-  let input: unknown;
-  try {
-    input = JSON.parse(text);
-  } catch (error) {
-    throw new UsageError(`--input is not JSON: ${(error as Error).message}`);
-  }
-  if (!isJsonObject(input)) throw new UsageError("--input must hold a JSON object (the policy input document)");
-  return { text, input };
-}
-
-function jsonObjectFlag(text: string, flag: string): JsonObject {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    throw new UsageError(`${flag} is not valid JSON: ${(error as Error).message}`);
-  }
-  if (!isJsonObject(value)) throw new UsageError(`${flag} must be a JSON object of state values by query name, e.g. '{"spent_today": 800}'`);
-  return value;
+  const { value, text } = readJsonArgument(path, "--input");
+  if (!isJsonObject(value)) throw new UsageError("--input must hold a JSON object (the policy input document)");
+  return { text, input: value };
 }
 
 /**

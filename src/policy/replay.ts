@@ -14,19 +14,15 @@ import { decideAsServer } from "./evaluate.js";
 import type { PolicyInput } from "./input.js";
 import { PolicyError, type PolicyDecision } from "./output.js";
 
+/** Who asked, as the verified token said: absent when the token did not verify (no policy ran). */
+type RecordedPrincipal = Partial<Record<"subject" | "client_id" | "client_type" | "issuer" | "acr", string>> & { scopes?: string[] };
+
 /** The fields of an audit record replay reads (audit/'s AuditRecord has them). */
-export interface RecordedDecision {
+export interface RecordedDecision extends RecordedPrincipal {
   decision_id: string;
   /** RFC 3339. */
   time: string;
   caller: { api: string; audience: string };
-  /** Absent when the token did not verify: no policy ran. */
-  subject?: string;
-  client_id?: string;
-  client_type?: string;
-  issuer?: string;
-  scopes?: string[];
-  acr?: string;
   actors: { subject: string; client_id?: string }[];
   action: string;
   resource: { type: string; id: string; attributes: JsonObject };

@@ -54,10 +54,7 @@ describe("verdict policy test catches the mistakes that used to build cleanly", 
 
   it("a misspelled settings key in data.json: file, line and path", async () => {
     const run = await testWith("data.json", (t) => once(t, '"agent_step_up_over": 10,', '"agent_step_up_ovr": 10,'));
-    const line =
-      readFileSync(join(run.dir, "data.json"), "utf8")
-        .split("\n")
-        .findIndex((l) => l.includes("agent_step_up_ovr")) + 1;
+    const line = lineWith(join(run.dir, "data.json"), "agent_step_up_ovr");
     expect(run.code).toBe(1);
     expect(run.stdout).toMatch(
       new RegExp(`data\\.json:${line}:\\d+: settings\\.bulk\\["invoices:delete"\\]: agent_step_up_ovr is not a key the schema declares`),
@@ -73,10 +70,7 @@ describe("verdict policy test catches the mistakes that used to build cleanly", 
 
   it("data.json that is not JSON: file, line and column", async () => {
     const run = await testWith("data.json", (t) => once(t, '"mfa": 2,', '"mfa": 2,,'));
-    const line =
-      readFileSync(join(run.dir, "data.json"), "utf8")
-        .split("\n")
-        .findIndex((l) => l.includes(",,")) + 1;
+    const line = lineWith(join(run.dir, "data.json"), ",,");
     expect(run.code).toBe(1);
     expect(run.stdout).toMatch(new RegExp(`data\\.json:${line}:\\d+: not valid JSON`));
   });
@@ -137,3 +131,12 @@ describe("verdict policy test catches the mistakes that used to build cleanly", 
     expect(run.stdout).toMatch(/agents\.rego:\d+: rego_type_error: undefined ref: input\.principal\.clienttype/);
   });
 });
+
+/** The line (from 1) of a file that holds `text`. */
+function lineWith(file: string, text: string): number {
+  return (
+    readFileSync(file, "utf8")
+      .split("\n")
+      .findIndex((l) => l.includes(text)) + 1
+  );
+}

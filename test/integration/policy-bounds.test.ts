@@ -84,6 +84,12 @@ describe("evaluation bounds over gRPC", () => {
     await t?.stop();
   });
 
+  /** Waits for the decision's audit record to carry this policy_error. */
+  const expectRecordedPolicyError = async (decisionId: string, expected: Record<string, unknown>) => {
+    const records = new MongoClient(mongoUri()).db(t.database).collection<{ _id: string; policy_error?: unknown }>("decisions");
+    await vi.waitFor(async () => expect((await records.findOne({ _id: decisionId }))?.policy_error).toEqual(expected), { timeout: 10_000 });
+  };
+
   it("answers DENY policy_error for a policy that spins, then keeps serving", async () => {
     const token = await t.issuer.token();
     const spin = await t.client.check({ token, action: "spin" });
@@ -119,16 +125,11 @@ describe("evaluation bounds over gRPC", () => {
     expect(response.explanation?.rules[0]?.message).toMatch(
       /^rule export\.daily_per_user: decision\.obligations\[0\]\.window must be minute, hour, day or sliding/,
     );
-    const records = new MongoClient(mongoUri()).db(t.database).collection<{ _id: string; policy_error?: unknown }>("decisions");
-    await vi.waitFor(
-      async () =>
-        expect((await records.findOne({ _id: response.decision_id }))?.policy_error).toEqual({
-          rule: "export.daily_per_user",
-          kind: "invalid_output",
-          message: expect.stringContaining("window must be minute"),
-        }),
-      { timeout: 10_000 },
-    );
+    await expectRecordedPolicyError(response.decision_id, {
+      rule: "export.daily_per_user",
+      kind: "invalid_output",
+      message: expect.stringContaining("window must be minute"),
+    });
   });
 
   it("says where an evaluation timed out: the entry point, in --explain and the audit record", async () => {
@@ -138,16 +139,11 @@ describe("evaluation bounds over gRPC", () => {
     expect(spin.explanation?.rules).toEqual([
       { kind: "policy_error", rule: "verdict/decision", code: "timeout", message: "evaluating verdict/decision took longer than 1000 ms" },
     ]);
-    const records = new MongoClient(mongoUri()).db(t.database).collection<{ _id: string; policy_error?: unknown }>("decisions");
-    await vi.waitFor(
-      async () =>
-        expect((await records.findOne({ _id: spin.decision_id }))?.policy_error).toEqual({
-          rule: "verdict/decision",
-          kind: "timeout",
-          message: "evaluating verdict/decision took longer than 1000 ms",
-        }),
-      { timeout: 10_000 },
-    );
+    await expectRecordedPolicyError(spin.decision_id, {
+      rule: "verdict/decision",
+      kind: "timeout",
+      message: "evaluating verdict/decision took longer than 1000 ms",
+    });
   });
 
   it("counts each failure by reason in the metrics", async () => {
