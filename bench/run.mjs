@@ -67,6 +67,7 @@ async function main() {
       config,
       JSON.stringify({
         listen: "127.0.0.1:0",
+        admin_listen: "127.0.0.1:0",
         issuers: [{ issuer: ISSUER, jwks_file: join(dir, "jwks.json"), algorithms: ["ES256"] }],
         apis: [{ name: "bench-api", audience: AUDIENCE, key_sha256: createHash("sha256").update(API_KEY).digest("hex"), scopes: ["invoices:read", "payments:write"] }],
         mongodb_uri: mongo.uri,

@@ -2,6 +2,7 @@
 import type { Environment } from "./config/index.js";
 import { audit, usage as auditUsage } from "./cli/audit.js";
 import { check, usage as checkUsage } from "./cli/check.js";
+import { config, usage as configUsage } from "./cli/config.js";
 import { devToken, usage as devTokenUsage } from "./cli/dev-token.js";
 import { directory, usage as directoryUsage } from "./cli/directory.js";
 import { help as policyHelp, policy, usage as policyUsage } from "./cli/policy.js";
@@ -19,6 +20,7 @@ interface Command {
 const commands: Record<string, Command> = {
   serve: { run: serve, usage: serveUsage },
   check: { run: check, usage: checkUsage },
+  config: { run: config, usage: configUsage },
   "dev-token": { run: devToken, usage: devTokenUsage },
   policy: { run: policy, usage: policyUsage, help: policyHelp },
   audit: { run: audit, usage: auditUsage },
@@ -29,6 +31,7 @@ const overview = `verdict: a policy decision point for APIs and the agents that 
 
   verdict serve      serve gRPC Check (--config FILE, or --profile dev)
   verdict check      ask a running Verdict for one decision
+  verdict config     check a configuration file without starting (config check FILE)
   verdict dev-token  mint a token from the local development issuer
   verdict policy     build, test and evaluate policies; shadow disagreements
   verdict audit      query the audit trail: who did what, for whom, and why
@@ -73,5 +76,6 @@ const env: Environment = {
   ...(process.env["MONGODB_URI"] !== undefined ? { MONGODB_URI: process.env["MONGODB_URI"] } : {}),
   ...(process.env["VERDICT_HOME"] !== undefined ? { VERDICT_HOME: process.env["VERDICT_HOME"] } : {}),
   ...(process.env["VERDICT_LOG_LEVEL"] !== undefined ? { VERDICT_LOG_LEVEL: process.env["VERDICT_LOG_LEVEL"] } : {}),
+  variables: process.env,
 };
 process.exitCode = await main(process.argv.slice(2), env);

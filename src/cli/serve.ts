@@ -18,13 +18,16 @@ import { startVerdict } from "../server/index.js";
 import { parseOptions, UsageError } from "./args.js";
 import { localDatabasePath, removeLocalDatabaseFile, writeLocalDatabaseFile } from "./local-database.js";
 
-export const usage = `verdict serve (--config FILE | --profile dev) [--listen HOST:PORT] [--bundle B] [--shadow-bundle B]
+export const usage = `verdict serve (--config FILE | --profile dev) [--listen HOST:PORT] [--admin-listen HOST:PORT] [--bundle B] [--shadow-bundle B]
 
   --config FILE     YAML or JSON configuration (see docs/configuration.md)
   --profile dev     local development: demo policies, the development issuer and
                     API (key printed at start), local-mongo under .verdict/, and a
                     development OAuth authorization server for MCP clients
   --listen H:P      override the listen address
+  --admin-listen H:P
+                    override admin_listen: /healthz, /readyz and /metrics
+                    (default 127.0.0.1:9464; dev profile with --listen …:0, port 0)
   --auth-listen H:P dev profile: the authorization server's address (default: the
                     listen port + 1 on loopback, e.g. 127.0.0.1:50052)
   --mcp-resource U  dev profile: the MCP example's URL, the dev-mcp API's audience
@@ -38,6 +41,7 @@ export async function serve(argv: string[], env: Environment): Promise<void> {
     config: { type: "string" },
     profile: { type: "string" },
     listen: { type: "string" },
+    "admin-listen": { type: "string" },
     "auth-listen": { type: "string" },
     "mcp-resource": { type: "string" },
     bundle: { type: "string" },
@@ -49,13 +53,18 @@ export async function serve(argv: string[], env: Environment): Promise<void> {
   if (options.profile !== undefined && options.profile !== "dev") throw new UsageError(`unknown profile ${options.profile}; the only profile is dev`);
 
   const stateDir = stateDirFrom(env);
-  // --listen goes into the configuration before it is validated: the same rules hold as for the file's listen.
-  const overrides = {
+  // --listen and --admin-listen go into the configuration before it is validated: the same rules hold as for the file's.
+  const overrides: Record<string, unknown> = {
     ...(options.listen !== undefined ? { listen: options.listen } : {}),
+    ...(options["admin-listen"] !== undefined ? { admin_listen: options["admin-listen"] } : {}),
     // a candidate beside the served bundle (shadow evaluation), e.g. in the dev profile
     ...(options.bundle !== undefined ? { bundle: resolve(options.bundle) } : {}),
     ...(options["shadow-bundle"] !== undefined ? { shadow_bundle: resolve(options["shadow-bundle"]) } : {}),
   };
+  // A dev Verdict on a free port (tests, several at once) takes a free admin port too, as its authorization server does.
+  if (options.profile === "dev" && overrides["admin_listen"] === undefined && options.listen !== undefined && /:0$/.test(options.listen)) {
+    overrides["admin_listen"] = options.listen;
+  }
   let config: Config;
   let devApiKey: string | undefined;
   let authorizationServer: DevAuthorizationServer | undefined;
@@ -115,6 +124,7 @@ export async function serve(argv: string[], env: Environment): Promise<void> {
   if (devApiKey) {
     process.stderr.write(
       `\nVerdict (dev profile) is serving on ${verdict.address}\n` +
+        `  health and metrics: ${verdict.adminUrl}/readyz and ${verdict.adminUrl}/metrics\n` +
         `  development API key: ${devApiKey}\n` +
         `  (verdict check uses it by default; mint tokens with: verdict dev-token --sub alice --client-id agent-1 --scope "invoices:read")\n` +
         `  development authorization server (OAuth for MCP clients; no real sign-in, development only): ${authorizationServer?.issuer}\n\n`,

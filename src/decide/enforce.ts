@@ -2,7 +2,7 @@
 // the policy names scopes), a step-up, or an allow whose obligations are applied
 // through the registry, all or none.
 import { applyObligations, type EnforcePorts, type ObligationRegistry } from "../obligations/index.js";
-import type { Logger } from "../observability/index.js";
+import type { Instruments, Logger } from "../observability/index.js";
 import type { PolicyDecision } from "../policy/index.js";
 import type { Principal } from "../token/index.js";
 import { insufficientScopeChallenge, stepUpChallenge } from "./challenges.js";
@@ -13,6 +13,7 @@ export interface EnforceDeps {
   obligations: ObligationRegistry;
   ports: EnforcePorts;
   log: Logger;
+  instruments?: Instruments;
 }
 
 export async function enforce(
@@ -49,6 +50,7 @@ export async function enforce(
           "could not give back an obligation; it stays held until its window ends",
         ),
     });
+    deps.instruments?.obligations(outcome.ok ? "applied" : "refused", outcome.ok ? outcome.applied.map((o) => o.type) : [outcome.failed.type]);
     if (outcome.ok) return { ...answer, decision: "ALLOW", reasons: decision.reasons, obligations: outcome.applied };
     if (outcome.onFailure.effect === "step_up")
       return { ...answer, decision: "STEP_UP", reasons: [outcome.reason], challenge: stepUpChallenge(outcome.onFailure.stepUp) };

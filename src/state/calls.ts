@@ -1,13 +1,23 @@
 // The deadline every state call has, end to end (server selection, checkout, I/O).
 import type { Collection, Document } from "mongodb";
 import type { Logger } from "../observability/index.js";
+import { performance } from "node:perf_hooks";
 import { withDeadline } from "../deadline.js";
-import { StateUnavailableError } from "./errors.js";
+import { isDuplicateKey, StateUnavailableError } from "./errors.js";
+
+/**
+ * Told of each call when it ends: its operation (e.g. "reserve"), its time, and how
+ * it failed: timeout (no answer within the deadline), conflict (a duplicate key: a
+ * write that raced another, which the store resolves), error (anything else).
+ */
+export type CallObserver = (operation: string, seconds: number, failure?: CallFailure) => void;
+export type CallFailure = "timeout" | "conflict" | "error";
 
 export class StateCalls {
   constructor(
     readonly timeoutMs: number,
     private readonly log: Logger,
+    private readonly onCall?: CallObserver,
   ) {}
 
   /**
@@ -31,11 +41,20 @@ export class StateCalls {
             this.log.warn({ what, err: (error as Error).message }, "could not undo a write that landed after its deadline; it stays held until it expires"),
           )
       : undefined;
+    const started = performance.now();
+    let failure: CallFailure | undefined;
     try {
-      return await withDeadline(running, this.timeoutMs, () => new StateUnavailableError(`${what}: no answer within ${this.timeoutMs} ms`), undoLate);
+      const timedOut = () => {
+        failure = "timeout";
+        return new StateUnavailableError(`${what}: no answer within ${this.timeoutMs} ms`);
+      };
+      return await withDeadline(running, this.timeoutMs, timedOut, undoLate);
     } catch (error) {
+      failure ??= isDuplicateKey(error) ? "conflict" : "error";
       if (error instanceof StateUnavailableError) throw error;
       throw new StateUnavailableError(`${what}: ${(error as Error).message}`, { cause: error });
+    } finally {
+      this.onCall?.(what, (performance.now() - started) / 1_000, failure);
     }
   }
 

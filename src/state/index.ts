@@ -4,12 +4,13 @@
 // ports; nothing here knows about policies, decisions, audit or the server.
 import type { Database } from "../database/index.js";
 import type { Logger } from "../observability/index.js";
-import { StateCalls } from "./calls.js";
+import { StateCalls, type CallObserver } from "./calls.js";
 import { COUNTERS, CounterStore } from "./counters.js";
 import { DisagreementStore, type DisagreementStoreOptions } from "./disagreements.js";
 import { LEDGER, LedgerStore } from "./ledger.js";
 import { ONCE_KEYS, OnceStore } from "./once.js";
 
+export { type CallObserver } from "./calls.js";
 export { StateUnavailableError, isDuplicateKey } from "./errors.js";
 export { checkedExpiry, InvalidExpiryError, MAX_EXPIRY_MS } from "./expiry.js";
 export { CounterStore } from "./counters.js";
@@ -22,6 +23,8 @@ export interface StateOptions {
   /** Deadline of each state call, end to end (state_timeout_ms). */
   timeoutMs: number;
   log: Logger;
+  /** Told of each database call (the metrics of database calls by operation). */
+  onCall?: CallObserver;
 }
 
 export interface State {
@@ -30,8 +33,8 @@ export interface State {
   ledger: LedgerStore;
 }
 
-export function openState(database: Database, { timeoutMs, log }: StateOptions): State {
-  const calls = new StateCalls(timeoutMs, log);
+export function openState(database: Database, { timeoutMs, log, onCall }: StateOptions): State {
+  const calls = new StateCalls(timeoutMs, log, onCall);
   return {
     counters: new CounterStore(database.collection(COUNTERS), calls),
     once: new OnceStore(database.collection(ONCE_KEYS), calls),
@@ -40,5 +43,5 @@ export function openState(database: Database, { timeoutMs, log }: StateOptions):
 }
 
 export function openDisagreements(database: Database, options: StateOptions & DisagreementStoreOptions): DisagreementStore {
-  return new DisagreementStore(database, new StateCalls(options.timeoutMs, options.log), options);
+  return new DisagreementStore(database, new StateCalls(options.timeoutMs, options.log, options.onCall), options);
 }
