@@ -22,6 +22,9 @@ import { PolicyError } from "./output.js";
 import { documentedCodes, policyReasonCodes } from "./reasons-doc.js";
 import { jsonTree, loadSchemas, parseJsonFile, SCHEMA_DIR, SchemaFileError, validateAgainst, withRoot, type JsonProblem } from "./schema.js";
 
+/** How long one Rego test may run (opa test --timeout). */
+const OPA_TEST_TIMEOUT = "60s";
+
 export interface PolicyTestOptions {
   policyDir: string;
   /** Fail when opa test --coverage is under this percentage. */
@@ -85,6 +88,9 @@ export async function testPolicy(options: PolicyTestOptions): Promise<PolicyTest
   }
   const hasSchemas = schemas.input !== undefined || schemas.settings !== undefined;
   const ignore = ["--ignore", SCHEMA_DIR];
+  // opa's own bound is 5 s per test; the case table is ONE test over every case, and
+  // on a busy machine (CI, a build beside a running Verdict) it takes longer than that.
+  const testArgs = [...ignore, "--timeout", OPA_TEST_TIMEOUT];
 
   header("opa fmt (files listed need opa fmt -w)");
   step("opa fmt", (await runTool(opa, ["fmt", "--list", "--fail", dir], write)).code === 0);
@@ -124,7 +130,7 @@ export async function testPolicy(options: PolicyTestOptions): Promise<PolicyTest
 
   header("opa test");
   const runArgs = options.run ? ["--run", options.run] : [];
-  const tests = await runTool(opa, ["test", "--format", "json", ...ignore, ...runArgs, dir], undefined);
+  const tests = await runTool(opa, ["test", "--format", "json", ...testArgs, ...runArgs, dir], undefined);
   let cases: { name: string; package: string; fail?: boolean; error?: { message?: string }; skip?: boolean }[] = [];
   try {
     cases = JSON.parse(tests.stdout || "[]") as typeof cases;
@@ -140,14 +146,14 @@ export async function testPolicy(options: PolicyTestOptions): Promise<PolicyTest
     // again, only the failures, with the value of every variable in the failing expression
     const names = [...new Set(failing.map((c) => c.name))].join("|");
     write(`  the failing tests, with --var-values:\n`);
-    await runTool(opa, ["test", "--var-values", ...ignore, "--run", names, dir], (text) => write(indent(text)));
+    await runTool(opa, ["test", "--var-values", ...testArgs, "--run", names, dir], (text) => write(indent(text)));
   }
   step("opa test", cases.length > 0 ? failing.length === 0 : tests.code === 0);
 
   if (options.threshold !== undefined) {
     header(`opa test --coverage (at least ${options.threshold}%)`);
     // opa prints no report when its own --threshold fails: read the report and compare here
-    const { stdout } = await runTool(opa, ["test", "--coverage", ...ignore, ...runArgs, dir], undefined);
+    const { stdout } = await runTool(opa, ["test", "--coverage", ...testArgs, ...runArgs, dir], undefined);
     const report = coverageReport(stdout);
     if (!report) write(stdout);
     else write(report.summary + "\n");

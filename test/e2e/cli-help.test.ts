@@ -94,6 +94,7 @@ describe("the README's reference", () => {
     ["policy test", ["policy", "test", "--help"]],
     ["policy eval", ["policy", "eval", "--help"]],
     ["policy disagreements", ["policy", "disagreements", "--help"]],
+    ["policy replay", ["policy", "replay", "--help"]],
   ])("lists every flag verdict %s --help lists", async (name, args) => {
     const run = await runVerdict(args);
     expect(run.code).toBe(0);
