@@ -17,7 +17,7 @@ export type {
   Reservation,
   StepUp,
 } from "./obligation.js";
-export type { Difference, Disagreement, DisagreementRecorder, Effect, PolicyVerdict } from "./shadow.js";
+export type { Difference, Disagreement, DisagreementRecorder, Effect, FieldChange, PolicyVerdict } from "./shadow.js";
 export type { StateQuery, StateReader } from "./state.js";
 export {
   SUSPENSION_KINDS,
