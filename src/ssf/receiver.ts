@@ -16,6 +16,7 @@ import {
 } from "jose";
 import { MongoServerError, type Collection } from "mongodb";
 import { defineCollection, type Database } from "../database/index.js";
+import { VerdictError } from "../errors/index.js";
 import type { Logger } from "../observability/index.js";
 import type { Suspensions } from "../suspensions/index.js";
 import type { SsfConfig, TransmitterConfig } from "./config.js";
@@ -37,12 +38,13 @@ const DUPLICATE_KEY = 11000;
 const MAX_SET_BYTES = 32 * 1024;
 const CLOCK_TOLERANCE_SECONDS = 60;
 
-class Refused extends Error {
+/** A SET refused with an RFC 8935 error code (`err`); the caller's mistake, so invalid_argument in Verdict's error model. */
+class Refused extends VerdictError {
   constructor(
-    readonly code: SetErrorCode,
+    readonly err: SetErrorCode,
     message: string,
   ) {
-    super(message);
+    super("invalid_argument", message);
   }
 }
 
@@ -115,8 +117,8 @@ export class SsfReceiver {
         this.log.error({ iss, jti, err: (error as Error).message }, "a SET delivery failed");
         return unavailable("the SET could not be recorded; deliver again");
       }
-      this.log.warn({ iss, jti, err: error.code, why: error.message }, "SET refused");
-      return { status: 400, body: { err: error.code, description: error.message } };
+      this.log.warn({ iss, jti, err: error.err, why: error.message }, "SET refused");
+      return { status: 400, body: { err: error.err, description: error.message } };
     }
   }
 

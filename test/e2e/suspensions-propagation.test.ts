@@ -8,7 +8,7 @@ import { randomUUID } from "node:crypto";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, inject, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { startLocalMongo, type MongoServerProcess } from "../../src/dev/index.js";
 import { hashApiKey } from "../../src/server/index.js";
 import { ok, TestAdminClient } from "../support/admin.js";
@@ -95,23 +95,37 @@ async function proveBound(f: Fleet, issuer: TestIssuer): Promise<void> {
   expect(Math.max(...allowing)).toBeLessThanOrEqual(BOUND_MS);
 }
 
-describe(`across ${PROCESSES} Verdict processes on one database`, () => {
-  it("with change streams: every process denies within a second of Suspend returning, and allows within a second of Resume", async () => {
+// Each fleet starts in beforeAll (processes take seconds to start on a busy machine); the tests measure only.
+describe(`across ${PROCESSES} Verdict processes on one database, with change streams (local-mongo --oplog)`, () => {
+  let issuer: TestIssuer;
+  let f: Fleet;
+  beforeAll(async () => {
     const mongo: MongoServerProcess = await startLocalMongo({ oplog: true });
     closers.unshift(() => mongo.stop());
-    const issuer = await createTestIssuer();
-    const f = await fleet(issuer, mongo.uri);
+    issuer = await createTestIssuer();
+    f = await fleet(issuer, mongo.uri);
+  });
+
+  it("every process denies within a second of Suspend returning, and allows within a second of Resume", async () => {
     for (const server of f.servers) expect(await metric(server, "verdict_suspensions_change_stream")).toBe(1);
     await proveBound(f, issuer);
   });
+});
 
-  it("without change streams (the versioned poll): the same bound", async () => {
-    const issuer = await createTestIssuer();
-    const f = await fleet(issuer, mongoUri());
+describe(`across ${PROCESSES} Verdict processes on one database, without change streams (the versioned poll)`, () => {
+  let issuer: TestIssuer;
+  let f: Fleet;
+  beforeAll(async () => {
+    issuer = await createTestIssuer();
+    f = await fleet(issuer, mongoUri());
+  });
+
+  it("the same bound", async () => {
     for (const server of f.servers) expect(await metric(server, "verdict_suspensions_change_stream")).toBe(0);
     await proveBound(f, issuer);
+  });
 
-    // A process started after a suspension loads it before it serves.
+  it("a process started after a suspension loads it before it serves", async () => {
     const agent = `agent-${randomUUID()}`;
     ok(await f.admin.suspend({ target: { kind: "agent", client_id: agent }, reason: "cold start" }));
     const late = await serveVerdict(["--config", f.config]);
