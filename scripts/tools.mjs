@@ -2,6 +2,7 @@
 // Builds the pinned external tools into .tools/ (ignored by git):
 //   .tools/bin/opa          from the Go module in tools/ (go get -tool pins the version)
 //   .tools/bin/local-mongo  our launcher around mongo-java-server, built with Maven
+//   .tools/bin/ghz          the gRPC load generator of npm run bench, from its own Go module in tools/ghz/
 // Each tool is rebuilt only when the files that pin it change (a stamp holds their hash),
 // so a second run is a no-op.
 import { createHash } from "node:crypto";
@@ -22,6 +23,15 @@ const tools = [
     outputs: [join(binDir, "opa")],
     build() {
       run("go", ["build", "-trimpath", "-o", join(binDir, "opa"), "github.com/open-policy-agent/opa"], join(root, "tools"));
+    },
+  },
+  {
+    name: "ghz",
+    needs: [["go", ["version"], "Go 1.24 or newer (https://go.dev/dl/)"]],
+    inputs: ["tools/ghz/go.mod", "tools/ghz/go.sum"],
+    outputs: [join(binDir, "ghz")],
+    build() {
+      run("go", ["build", "-trimpath", "-o", join(binDir, "ghz"), "github.com/bojand/ghz/cmd/ghz"], join(root, "tools", "ghz"));
     },
   },
   {
