@@ -17,6 +17,7 @@ export const USAGE = `npm run bench -- [options]
   --connections 4         HTTP/2 connections ghz spreads the calls over
   --no-peer               do not run Cerbos
   --out DIR               where the JSON and markdown go (default bench/results)
+  --cpu-prof DIR          run Verdict with node --cpu-prof, a profile per process in DIR (profiling costs CPU: not for the figures)
   --help
 `;
 
@@ -31,6 +32,7 @@ export interface BenchOptions {
   connections: number;
   peer: boolean;
   out: string;
+  cpuProf: string | undefined;
   help: boolean;
 }
 
@@ -50,6 +52,7 @@ export function parseOptions(argv: string[]): BenchOptions {
       connections: { type: "string", default: "4" },
       "no-peer": { type: "boolean", default: false },
       out: { type: "string", default: join(packageRoot, "bench", "results") },
+      "cpu-prof": { type: "string" },
       help: { type: "boolean", default: false },
     },
   });
@@ -74,6 +77,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     connections: positive("connections", values.connections, true),
     peer: !values["no-peer"],
     out: values.out,
+    cpuProf: values["cpu-prof"],
     help: values.help,
   };
 }

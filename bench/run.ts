@@ -77,7 +77,8 @@ async function runScenario(scenario: Scenario, ctx: Context, cleanups: (() => Pr
       ready["echo"] = echo.process.readyMs;
       servers.push({ target: "echo", address: echo.address, pid: echo.process.pid, call: echo.call, valid: (id) => scenario.verdict(tokens, id) });
     } else {
-      verdict = await startBenchVerdict({ issuer: ctx.issuer, bundle: ctx.bundle, mongoUri: ctx.database.uri, dir: ctx.scratch }, scenario.id, scenario.verdictConfig);
+      const setup = { issuer: ctx.issuer, bundle: ctx.bundle, mongoUri: ctx.database.uri, dir: ctx.scratch, ...(options.cpuProf ? { cpuProfDir: options.cpuProf } : {}) };
+      verdict = await startBenchVerdict(setup, scenario.id, scenario.verdictConfig);
       const running = verdict;
       stops.push(async () => {
         await running.stop();
@@ -300,6 +301,7 @@ async function main(argv: string[]): Promise<number> {
         connections: options.connections,
         peer: options.peer,
         scenarios: options.scenarios,
+        cpu_prof: options.cpuProf !== undefined,
       },
       database: { kind: database.kind, cpu_measured: database.pid !== undefined },
       bundle: { revision: bundle.revision, raised_limits: RAISED_LIMITS.map(({ path, value }) => ({ path, value })) },

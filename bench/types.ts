@@ -127,6 +127,8 @@ export interface BenchResult {
     connections: number;
     peer: boolean;
     scenarios: string[];
+    /** Verdict ran under node --cpu-prof: its figures include the profiler's cost. */
+    cpu_prof: boolean;
   };
   database: { kind: string; cpu_measured: boolean };
   bundle: { revision: string; raised_limits: { path: string[]; value: number }[] };

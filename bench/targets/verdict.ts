@@ -22,6 +22,8 @@ export interface VerdictSetup {
   mongoUri: string;
   /** Scratch directory: configuration, VERDICT_HOME (spill files), logs. */
   dir: string;
+  /** Write a CPU profile of each Verdict process here (node --cpu-prof). */
+  cpuProfDir?: string;
 }
 
 export interface RunningVerdict {
@@ -60,7 +62,7 @@ export async function startBenchVerdict(setup: VerdictSetup, name: string, overr
   delete env["VERDICT_LOG_LEVEL"]; // the default log level, whatever the caller's shell says
   const server = await startProcess({
     command: process.execPath,
-    args: [VERDICT_BIN, "serve", "--config", path],
+    args: [...(setup.cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${setup.cpuProfDir}`] : []), VERDICT_BIN, "serve", "--config", path],
     env,
     logFile: join(setup.dir, `verdict-${name}.log`),
     readyLine: /"address":"([^"]+)".*"msg":"verdict is serving"/,
