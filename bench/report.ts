@@ -75,6 +75,78 @@ export function floodRetention(scenarios: ScenarioResult[]): BenchResult["flood_
   return out;
 }
 
+/** One of issue 11's targets, judged from this run's own figures. */
+export interface TargetCheck {
+  target: string;
+  measured: string;
+  met: boolean;
+}
+
+/**
+ * Where this run stands against issue 11's targets (only those its scenarios and
+ * loads can judge; the burst test and the profile are not the bench's).
+ */
+export function issue11Targets(result: BenchResult): TargetCheck[] {
+  const out: TargetCheck[] = [];
+  const scenario = (id: string) => result.scenarios.find((s) => s.id === id);
+  const run = (id: string, variant: string, load: LoadName) => {
+    const s = scenario(id);
+    return s ? find(s, variant, load) : undefined;
+  };
+  const ratio = (id: string, load: LoadName) => result.ratios.find((r) => r.scenario === id && r.load === load);
+  const x = (n: number) => `${fixed(n, 2)}×`;
+  for (const [id, throughput, cpu] of [["a", 2, 0.5], ["b", 1.5, 0.75]] as const) {
+    const r = ratio(id, "c64");
+    if (!r) continue;
+    out.push({ target: `(${id}) c64: throughput ≥ ${throughput}× Cerbos's`, measured: x(r.throughput), met: r.throughput >= throughput });
+    out.push({ target: `(${id}) c64: CPU per decision ≤ ${cpu}× Cerbos's`, measured: x(r.cpu_per_decision), met: r.cpu_per_decision <= cpu });
+  }
+  const own = run("b", "verdict", "c64");
+  for (const id of ["c", "d"]) {
+    const stateful = run(id, "verdict", "c64");
+    if (!stateful) continue;
+    if (own) {
+      const share = stateful.median.good_decisions_per_s / own.median.good_decisions_per_s;
+      out.push({ target: `(${id}) c64: good decisions/s ≥ 50% of (b)'s`, measured: `${Math.round(share * 100)}% (${thousands(stateful.median.good_decisions_per_s)} of ${thousands(own.median.good_decisions_per_s)})`, met: share >= 0.5 });
+    }
+    const unavailable = Object.entries(stateful.median.refusals)
+      .filter(([k]) => k.includes("state_unavailable"))
+      .reduce((n, [, v]) => n + v, 0);
+    out.push({ target: `(${id}) c64: no state_unavailable`, measured: `${unavailable} in ${stateful.rounds.length} run${stateful.rounds.length === 1 ? "" : "s"}`, met: unavailable === 0 });
+  }
+  for (const id of ["a", "b"]) {
+    const verdict = run(id, "verdict", "rate");
+    const cerbos = run(id, "cerbos", "rate");
+    if (!verdict) continue;
+    out.push({ target: `(${id}) open loop: p50 ≤ 1 ms`, measured: `${ms(verdict.median.latency_ms.p50)} ms`, met: verdict.median.latency_ms.p50 <= 1 });
+    if (cerbos) out.push({ target: `(${id}) open loop: p99 ≤ Cerbos's`, measured: `${ms(verdict.median.latency_ms.p99)} vs ${ms(cerbos.median.latency_ms.p99)} ms`, met: verdict.median.latency_ms.p99 <= cerbos.median.latency_ms.p99 });
+  }
+  for (const id of ["c", "d"]) {
+    const verdict = run(id, "verdict", "rate");
+    if (!verdict) continue;
+    const { p50, p99 } = verdict.median.latency_ms;
+    out.push({ target: `(${id}) open loop: p50 ≤ 3 ms, p99 ≤ 15 ms`, measured: `${ms(p50)} / ${ms(p99)} ms`, met: p50 <= 3 && p99 <= 15 });
+  }
+  const flooded = run("f", "verdict+flood", "c64");
+  const alone = run("f", "verdict", "c64");
+  if (flooded && alone) {
+    const kept = flooded.median.good_decisions_per_s / alone.median.good_decisions_per_s;
+    out.push({ target: "(f) c64: valid throughput drops ≤ 20% during the flood", measured: `drops ${Math.round((1 - kept) * 100)}%`, met: kept >= 0.8 });
+    const flood = flooded.rounds.map((r) => r.flood).filter((f): f is NonNullable<typeof f> => f !== null);
+    const decisions = flood.reduce((n, f) => n + f.decisions, 0);
+    const records = flood.reduce((n, f) => n + f.decisions - (f.unrecorded ?? 0), 0);
+    if (decisions > 0) out.push({ target: "(f) rejected tokens do not cost a database write each (≤ 0.1 audit records each)", measured: `${fixed(records / decisions, 2)} audit records per rejected token`, met: records / decisions <= 0.1 });
+  }
+  const verdictRuns = result.scenarios.flatMap((s) => s.runs.filter((r) => r.target === "verdict"));
+  if (verdictRuns.length > 0) {
+    const peak = Math.max(...verdictRuns.map((r) => r.median.peak_rss_mb));
+    out.push({ target: "peak RSS ≤ 150 MB per Verdict process under load", measured: `${Math.round(peak)} MB`, met: peak <= 150 });
+    const ready = Math.max(...result.scenarios.map((s) => s.ready_ms["verdict"] ?? 0));
+    out.push({ target: "ready ≤ 1 s after start (built bundle)", measured: `${Math.round(ready)} ms (slowest start)`, met: ready <= 1000 });
+  }
+  return out;
+}
+
 const fixed = (n: number | null, digits: number) => (n === null || !Number.isFinite(n) ? "–" : n.toFixed(digits));
 const thousands = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString("en-US") : "–");
 const ms = (n: number) => (!Number.isFinite(n) ? "–" : n < 10 ? n.toFixed(2) : n.toFixed(1));
@@ -130,6 +202,13 @@ export function markdown(result: BenchResult): string {
     lines.push("| server | load | ratio |");
     lines.push("|---|---|---:|");
     for (const r of result.flood_retention) lines.push(`| ${r.target} | ${r.load} | ${fixed(r.ratio, 2)} |`);
+  }
+  const targets = issue11Targets(result);
+  if (targets.length > 0) {
+    lines.push("", "Issue 11's targets, judged from this run:", "");
+    lines.push("| target | measured | met |");
+    lines.push("|---|---|---|");
+    for (const t of targets) lines.push(`| ${t.target} | ${t.measured} | ${t.met ? "yes" : "**no**"} |`);
   }
   const ready = result.scenarios.flatMap((s) => Object.entries(s.ready_ms).map(([name, value]) => `${name} ${Math.round(value)} ms`));
   if (ready.length > 0) lines.push("", `Ready after start (spawn to serving): ${ready.join(", ")}.`);

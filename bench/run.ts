@@ -8,33 +8,20 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
 import { join, relative } from "node:path";
-import type { Db } from "mongodb";
 import { packageRoot } from "../src/paths.js";
 import { createTestIssuer, type TestIssuer } from "../test/support/issuer.js";
 import { buildBenchBundle, RAISED_LIMITS } from "./bundle.js";
 import { startDatabase, type BenchDatabase } from "./database.js";
-import { ghzVersion, type GhzCall, type Load } from "./ghz.js";
+import { ghzVersion, type Load } from "./ghz.js";
 import { measure, type RunSpec } from "./measure.js";
 import { parseOptions, USAGE, type BenchOptions } from "./options.js";
 import { conformanceQuestions, probe } from "./probe.js";
 import { floodRetention, markdown, median, ratioLines, ratios, summarize } from "./report.js";
-import { cerbosFloodRequests, floodRequests, mintTokens, SCENARIOS, type Scenario, type Tokens } from "./scenarios.js";
-import { cerbosVersion, startCerbos, type RunningCerbos } from "./targets/cerbos.js";
-import { startEcho, type RunningEcho } from "./targets/echo.js";
-import { forgetDecisions, startBenchVerdict, type RunningVerdict } from "./targets/verdict.js";
-import type { BenchResult, LoadName, RoundFigures, RunResult, ScenarioResult, TargetName } from "./types.js";
-
-/** A server as the runs see it. */
-interface Server {
-  target: TargetName;
-  address: string;
-  pid: number;
-  call: GhzCall;
-  auditDb?: Db;
-  /** The valid stream's requests for a run tagged `requestId`. */
-  valid(requestId: string): unknown[];
-  flood?(requestId: string): unknown[];
-}
+import { floodRequests, mintTokens, SCENARIOS, type Scenario, type Tokens, type VerdictRequest } from "./scenarios.js";
+import { startServers, type Server } from "./servers.js";
+import { cerbosVersion } from "./targets/cerbos.js";
+import { forgetDecisions } from "./targets/verdict.js";
+import type { BenchResult, LoadName, RoundFigures, RunResult, ScenarioResult } from "./types.js";
 
 interface Variant {
   name: string;
@@ -59,73 +46,26 @@ let runCounter = 0;
 async function runScenario(scenario: Scenario, ctx: Context, cleanups: (() => Promise<void>)[]): Promise<ScenarioResult> {
   const { options, tokens } = ctx;
   log(`scenario ${scenario.id}: ${scenario.title}`);
-  const stops: (() => Promise<void>)[] = [];
-  const servers: Server[] = [];
-  const ready: Record<string, number> = {};
-  let verdict: RunningVerdict | undefined;
-  let cerbos: RunningCerbos | undefined;
-  let echo: RunningEcho | undefined;
-  const stopAll = async () => {
-    for (const stop of stops.splice(0).reverse()) await stop().catch(() => {});
-  };
-  cleanups.push(stopAll);
+  const started = await startServers(scenario, {
+    verdict: { issuer: ctx.issuer, bundle: ctx.bundle, dir: ctx.scratch, ...(options.cpuProf ? { cpuProfDir: options.cpuProf } : {}) },
+    database: ctx.database,
+    issuer: ctx.issuer,
+    tokens,
+    peer: options.peer,
+  });
+  cleanups.push(started.stop);
+  const { servers, ready } = started;
   try {
-    const method = scenario.items > 1 ? "CheckBatch" : "Check";
-    if (scenario.echo) {
-      echo = await startEcho(ctx.scratch);
-      stops.push(() => (echo as RunningEcho).stop());
-      ready["echo"] = echo.process.readyMs;
-      servers.push({ target: "echo", address: echo.address, pid: echo.process.pid, call: echo.call, valid: (id) => scenario.verdict(tokens, id) });
-    } else {
-      const setup = { issuer: ctx.issuer, bundle: ctx.bundle, mongoUri: ctx.database.uri, dir: ctx.scratch, ...(options.cpuProf ? { cpuProfDir: options.cpuProf } : {}) };
-      verdict = await startBenchVerdict(setup, scenario.id, scenario.verdictConfig);
-      const running = verdict;
-      stops.push(async () => {
-        await running.stop();
-        await ctx.database.client.db(running.database).dropDatabase().catch(() => {});
-      });
-      ready["verdict"] = verdict.process.readyMs;
-      servers.push({
-        target: "verdict",
-        address: verdict.address,
-        pid: verdict.process.pid,
-        call: verdict.call(method),
-        auditDb: ctx.database.client.db(verdict.database),
-        valid: (id) => scenario.verdict(tokens, id),
-        ...(scenario.flood ? { flood: (id: string) => floodRequests(tokens, id) } : {}),
-      });
-    }
-    const cerbosRequests = scenario.cerbos;
-    if (scenario.peer && options.peer && cerbosRequests) {
-      cerbos = await startCerbos(ctx.scratch, ctx.issuer, scenario.id);
-      stops.push(() => (cerbos as RunningCerbos).stop());
-      ready["cerbos"] = cerbos.process.readyMs;
-      servers.push({
-        target: "cerbos",
-        address: cerbos.address,
-        pid: cerbos.process.pid,
-        call: cerbos.call,
-        valid: () => cerbosRequests(tokens),
-        ...(scenario.flood ? { flood: () => cerbosFloodRequests(tokens) } : {}),
-      });
-    }
-
-    const probeResults = await probe(
-      {
-        ...(verdict ? { verdict: { address: verdict.address, apiKey: verdict.apiKey } } : {}),
-        ...(cerbos ? { cerbos: { httpUrl: cerbos.httpUrl } } : {}),
-        ...(echo ? { echo: { address: echo.address } } : {}),
-      },
-      {
-        verdict: scenario.verdict(tokens, "probe")[0] as ReturnType<Scenario["verdict"]>[number],
-        ...(cerbos && cerbosRequests ? { cerbos: cerbosRequests(tokens)[0] } : {}),
-        ...(scenario.flood ? { forged: floodRequests(tokens, "probe")[0] } : {}),
-        conformance: cerbos ? await conformanceQuestions(ctx.issuer, ctx.stranger) : [],
-      },
-    );
+    const firstCerbos = scenario.cerbos?.(tokens)[0];
+    const probeResults = await probe(started.probeTargets, {
+      verdict: scenario.verdict(tokens, "probe")[0] as VerdictRequest,
+      ...(started.probeTargets.cerbos && firstCerbos ? { cerbos: firstCerbos } : {}),
+      ...(scenario.flood ? { forged: floodRequests(tokens, "probe")[0] } : {}),
+      conformance: started.probeTargets.cerbos ? await conformanceQuestions(ctx.issuer, ctx.stranger) : [],
+    });
     const wrong = probeResults.filter((p) => !p.ok);
     if (wrong.length > 0) throw new Error(`the probe got unexpected answers, so scenario ${scenario.id} is not measured:\n${wrong.map((p) => `  ${p.target}: ${p.check}: expected ${p.expected}, got ${p.actual}`).join("\n")}`);
-    if (verdict) await forgetDecisions(ctx.database.client.db(verdict.database), "probe");
+    for (const server of servers) if (server.auditDb) await forgetDecisions(server.auditDb, "probe");
 
     const variants: Variant[] = servers.flatMap((server) =>
       scenario.flood ? [{ name: server.target, server, flood: false }, { name: `${server.target}+flood`, server, flood: true }] : [{ name: server.target, server, flood: false }],
@@ -222,7 +162,7 @@ async function runScenario(scenario: Scenario, ctx: Context, cleanups: (() => Pr
       runs,
     };
   } finally {
-    await stopAll();
+    await started.stop();
   }
 }
 
@@ -261,6 +201,8 @@ async function main(argv: string[]): Promise<number> {
   }
   const startedAt = new Date();
   const loadStart = loadavg();
+  // The code measured is the code at the start (the tree may change during a long run).
+  const commit = { commit: git(["rev-parse", "HEAD"]), dirty: git(["status", "--porcelain", "--untracked-files=no"]) !== "" };
   const scratch = mkdtempSync(join(tmpdir(), "verdict-bench-"));
   const cleanups: (() => Promise<void>)[] = [];
   const onSignal = () => {
@@ -288,7 +230,7 @@ async function main(argv: string[]): Promise<number> {
       command: commandLine(argv),
       started_at: startedAt.toISOString(),
       finished_at: new Date().toISOString(),
-      git: { commit: git(["rev-parse", "HEAD"]), dirty: git(["status", "--porcelain"]) !== "" },
+      git: commit,
       machine: { cpus: cpus().length, model: cpus()[0]?.model ?? "unknown", memory_mb: Math.round(totalmem() / 2 ** 20), kernel: release(), loadavg_start: loadStart, loadavg_end: loadavg() },
       versions: { node: process.version, ghz: ghzVersion(), cerbos: options.peer ? cerbosVersion() : null },
       options: {

@@ -92,7 +92,7 @@ export interface Counted {
  * decision is one record; the run's requests carry one request_id). Waits until the
  * trail holds `expected` records or stops growing for `quietMs`.
  */
-export async function countDecisions(db: Db, requestId: string, expected: number, quietMs = 1_000, maxWaitMs = 60_000): Promise<Counted> {
+export async function countDecisions(db: Db, requestId: string, expected: number, quietMs = 3_000, maxWaitMs = 60_000): Promise<Counted> {
   const decisions = db.collection("decisions");
   const started = Date.now();
   let last = -1;
