@@ -20,7 +20,7 @@ import { floodRetention, markdown, median, ratioLines, ratios, summarize } from 
 import { floodRequests, mintTokens, SCENARIOS, type Scenario, type Tokens, type VerdictRequest } from "./scenarios.js";
 import { startServers, type Server } from "./servers.js";
 import { cerbosVersion } from "./targets/cerbos.js";
-import { forgetDecisions } from "./targets/verdict.js";
+import { forgetDecisions, resetState } from "./targets/verdict.js";
 import type { BenchResult, LoadName, RoundFigures, RunResult, ScenarioResult } from "./types.js";
 
 interface Variant {
@@ -111,6 +111,7 @@ async function runScenario(scenario: Scenario, ctx: Context, cleanups: (() => Pr
     // Servers alternate run by run (and the order flips every round) so that the
     // machine's drift falls on all of them alike.
     const measureLoad = async (load: (variant: Variant) => Load, loadName: LoadName) => {
+      for (const server of servers) if (server.auditDb) await resetState(server.auditDb);
       for (let round = 1; round <= options.rounds; round++) {
         const order = round % 2 === 1 ? variants : [...variants].reverse();
         for (const variant of order) {

@@ -8,6 +8,7 @@ import type { Db } from "mongodb";
 import { buildConfig, type ConfigFile } from "../../src/config/index.js";
 import { packageRoot } from "../../src/paths.js";
 import { hashApiKey } from "../../src/server/index.js";
+import { COLLECTIONS } from "../../src/state/index.js";
 import { VERDICT_BIN } from "../../test/support/cli.js";
 import { TEST_AUDIENCE, TEST_SCOPES, type TestIssuer } from "../../test/support/issuer.js";
 import type { GhzCall } from "../ghz.js";
@@ -124,4 +125,13 @@ export async function countDecisions(db: Db, requestId: string, expected: number
 /** Forgets a run's records, so the in-memory database does not grow over a long bench. */
 export async function forgetDecisions(db: Db, requestId: string): Promise<void> {
   await db.collection("decisions").deleteMany({ request_id: requestId });
+}
+
+/**
+ * Empties Verdict's real-time state (counters, single-use keys, the release ledger)
+ * between loads. A counter keeps one entry per reservation until it is pruned, so
+ * without this each load would start where the previous one left its documents.
+ */
+export async function resetState(db: Db): Promise<void> {
+  for (const name of Object.values(COLLECTIONS)) await db.collection(name).deleteMany({});
 }
