@@ -2,7 +2,7 @@
 // npm test: builds what the tests need, runs every check, and ends with one line
 // "N passed, N failed" counting vitest tests and opa test rules together (also
 // written to .test-results/summary.txt for CI). A step that is not a test (build,
-// type check, opa fmt/check, coverage) counts as one failure when it fails, so the
+// type check, opa fmt/check, coverage, the Helm chart check) counts as one failure when it fails, so the
 // line never reads "0 failed" for a broken run.
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -57,6 +57,7 @@ if (tools.ok) {
     problems.push("opa test (no readable result)");
   }
   step("opa test --coverage --threshold 90", opa, ["test", "--coverage", "--threshold", "90", "policies"], { capture: true });
+  step("helm chart (helm lint, helm template, kubeconform -strict)", process.execPath, [join(root, "scripts", "chart-check.mjs")]);
 }
 
 if (build) {

@@ -2,7 +2,10 @@
 // Builds the pinned external tools into .tools/ (ignored by git):
 //   .tools/bin/opa          from the Go module in tools/ (go get -tool pins the version)
 //   .tools/bin/local-mongo  our launcher around mongo-java-server, built with Maven
-//   .tools/bin/ghz          the gRPC load generator of npm run bench, from its own Go module in tools/ghz/
+//   .tools/bin/helm, .tools/bin/kubeconform  each from its own Go module (tools/helm/,
+//                           tools/kubeconform/) so their dependencies stay apart from opa's
+//   .tools/bin/ghz          the gRPC load generator of npm run bench, from its own Go module (tools/ghz/)
+//   .tools/kubernetes-schemas  what kubeconform validates against, offline (scripts/kubernetes-schemas.mjs)
 // Each tool is rebuilt only when the files that pin it change (a stamp holds their hash),
 // so a second run is a no-op.
 import { createHash } from "node:crypto";
@@ -15,6 +18,21 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const toolsDir = join(root, ".tools");
 const binDir = join(toolsDir, "bin");
 
+const goNeed = ["go", ["version"], "Go 1.26 or newer (https://go.dev/dl/)"];
+
+/** A Go tool pinned by the `tool` directive of its own module in tools/DIR. */
+function goTool(name, dir, pkg) {
+  return {
+    name,
+    needs: [goNeed],
+    inputs: [`tools/${dir}/go.mod`, `tools/${dir}/go.sum`],
+    outputs: [join(binDir, name)],
+    build() {
+      run("go", ["build", "-trimpath", "-o", join(binDir, name), pkg], join(root, "tools", dir));
+    },
+  };
+}
+
 const tools = [
   {
     name: "opa",
@@ -23,15 +41,6 @@ const tools = [
     outputs: [join(binDir, "opa")],
     build() {
       run("go", ["build", "-trimpath", "-o", join(binDir, "opa"), "github.com/open-policy-agent/opa"], join(root, "tools"));
-    },
-  },
-  {
-    name: "ghz",
-    needs: [["go", ["version"], "Go 1.24 or newer (https://go.dev/dl/)"]],
-    inputs: ["tools/ghz/go.mod", "tools/ghz/go.sum"],
-    outputs: [join(binDir, "ghz")],
-    build() {
-      run("go", ["build", "-trimpath", "-o", join(binDir, "ghz"), "github.com/bojand/ghz/cmd/ghz"], join(root, "tools", "ghz"));
     },
   },
   {
@@ -53,6 +62,19 @@ const tools = [
           'exec java -Xss512k -XX:+UseSerialGC -jar "$(dirname "$0")/../lib/local-mongo.jar" "$@"\n',
       );
       chmodSync(launcher, 0o755);
+    },
+  },
+  goTool("helm", "helm", "helm.sh/helm/v4/cmd/helm"),
+  goTool("kubeconform", "kubeconform", "github.com/yannh/kubeconform/cmd/kubeconform"),
+  goTool("ghz", "ghz", "github.com/bojand/ghz/cmd/ghz"),
+  {
+    name: "kubernetes-schemas",
+    needs: [goNeed],
+    inputs: ["tools/kubeconform/schemas.json", "scripts/kubernetes-schemas.mjs"],
+    outputs: [join(toolsDir, "kubernetes-schemas")],
+    async build() {
+      const { buildSchemas } = await import("./kubernetes-schemas.mjs");
+      buildSchemas(join(toolsDir, "kubernetes-schemas"));
     },
   },
 ];
@@ -95,15 +117,24 @@ function requireCommand([command, args, what]) {
 mkdirSync(binDir, { recursive: true });
 const stampPath = join(toolsDir, "stamps.json");
 const stamps = existsSync(stampPath) ? JSON.parse(readFileSync(stampPath, "utf8")) : {};
+function duration(ms) {
+  const seconds = Math.round(ms / 1000);
+  return seconds < 60 ? `${seconds}s` : `${Math.floor(seconds / 60)}m ${String(seconds % 60).padStart(2, "0")}s`;
+}
+
 try {
-  for (const tool of tools) {
-    const print = fingerprint(tool);
-    if (stamps[tool.name] === print && tool.outputs.every((file) => existsSync(file))) continue;
+  const stale = tools
+    .map((tool) => ({ tool, print: fingerprint(tool) }))
+    .filter(({ tool, print }) => stamps[tool.name] !== print || !tool.outputs.every((file) => existsSync(file)));
+  for (const [i, { tool, print }] of stale.entries()) {
     tool.needs.forEach(requireCommand);
-    process.stderr.write(`tools: building ${tool.name} (first run or its pin changed; this takes a few minutes)\n`);
-    tool.build();
+    const step = `${i + 1}/${stale.length}`;
+    process.stderr.write(`tools: ${step} building ${tool.name} (first run or its pin changed; Go and Maven builds take minutes)\n`);
+    const started = Date.now();
+    await tool.build();
     stamps[tool.name] = print;
     writeFileSync(stampPath, JSON.stringify(stamps, null, 2) + "\n");
+    process.stderr.write(`tools: ${step} ${tool.name} built in ${duration(Date.now() - started)}\n`);
   }
 } catch (error) {
   process.stderr.write(`tools: ${error.message}\n`);

@@ -4,14 +4,22 @@ import { audit, usage as auditUsage } from "./cli/audit.js";
 import { check, CheckCallError, usage as checkUsage } from "./cli/check.js";
 import { devToken, usage as devTokenUsage } from "./cli/dev-token.js";
 import { UsageError } from "./cli/args.js";
-import { policy, PolicyCommandError, usage as policyUsage } from "./cli/policy.js";
+import { help as policyHelp, policy, PolicyCommandError, usage as policyUsage } from "./cli/policy.js";
 import { serve, usage as serveUsage } from "./cli/serve.js";
+import { version } from "./cli/version.js";
 
-const commands: Record<string, { run: (argv: string[], env: Environment) => Promise<void>; usage: string }> = {
+interface Command {
+  run: (argv: string[], env: Environment) => Promise<void>;
+  usage: string;
+  /** The usage for these arguments, when a command has subcommands with their own. */
+  help?: (argv: string[]) => string;
+}
+
+const commands: Record<string, Command> = {
   serve: { run: serve, usage: serveUsage },
   check: { run: check, usage: checkUsage },
   "dev-token": { run: devToken, usage: devTokenUsage },
-  policy: { run: policy, usage: policyUsage },
+  policy: { run: policy, usage: policyUsage, help: policyHelp },
   audit: { run: audit, usage: auditUsage },
 };
 
@@ -23,10 +31,16 @@ const overview = `verdict: a policy decision point for APIs and the agents that 
   verdict policy     build, test and evaluate policies; shadow disagreements
   verdict audit      query the audit trail: who did what, for whom, and why
 
-verdict COMMAND --help shows a command's options.`;
+verdict COMMAND --help shows a command's options; verdict --version its version.`;
 
 export async function main(argv: string[], env: Environment): Promise<number> {
-  const [name, ...rest] = argv;
+  const [first, ...afterFirst] = argv;
+  if (first === "--version" || first === "-V") {
+    process.stdout.write(`verdict ${version()}\n`);
+    return 0;
+  }
+  // `verdict help policy build` is `verdict policy build --help`
+  const [name, ...rest] = first === "help" && afterFirst.length > 0 ? [...afterFirst, "--help"] : argv;
   if (name === undefined || name === "--help" || name === "-h" || name === "help") {
     process.stdout.write(overview + "\n");
     return name === undefined ? 2 : 0;
@@ -36,8 +50,9 @@ export async function main(argv: string[], env: Environment): Promise<number> {
     process.stderr.write(`verdict: unknown command ${name}\n\n${overview}\n`);
     return 2;
   }
+  const usage = command.help?.(rest) ?? command.usage;
   if (rest.includes("--help") || rest.includes("-h")) {
-    process.stdout.write(command.usage + "\n");
+    process.stdout.write(usage + "\n");
     return 0;
   }
   try {
@@ -45,7 +60,7 @@ export async function main(argv: string[], env: Environment): Promise<number> {
     return 0;
   } catch (error) {
     if (error instanceof UsageError) {
-      process.stderr.write(`verdict ${name}: ${error.message}\n\n${command.usage}\n`);
+      process.stderr.write(`verdict ${name}: ${error.message}\n\n${usage}\n`);
       return 2;
     }
     if (error instanceof ConfigError || error instanceof CheckCallError || error instanceof PolicyCommandError) {

@@ -35,7 +35,8 @@ export interface VerdictClientOptions {
   /** Verdict's address, e.g. "verdict.internal:50051" or "127.0.0.1:50051". */
   address: string;
   /**
-   * TLS settings (default: TLS with the system's roots). `false` connects in
+   * TLS settings. Default: plaintext to a loopback address (127.0.0.0/8, ::1,
+   * localhost, unix:), TLS with the system's roots to any other. `false` connects in
    * plaintext, which is refused beyond loopback unless insecurePlaintext is set.
    */
   tls?: VerdictTlsOptions | false;
@@ -201,13 +202,16 @@ export function createVerdictClient(options: VerdictClientOptions): VerdictClien
     throw invalidOptions("Verdict needs to know which API is asking: give credential.apiKey, or a client certificate in tls.cert/tls.key");
   }
   const defaultDeadlineMs = positiveMs(options.deadlineMs, DEFAULT_DEADLINE_MS, "deadlineMs");
-  const serverName = options.tls ? options.tls.serverName : undefined;
+  // Without a tls option: plaintext to a loopback address (it never leaves the machine,
+  // and Verdict's default listen address serves it), TLS with the system roots elsewhere.
+  const tls = options.tls ?? (isLoopback(options.address) ? false : undefined);
+  const serverName = tls ? tls.serverName : undefined;
   const channelOptions: grpc.ChannelOptions = {
     ...CHANNEL_OPTIONS,
     ...(serverName ? { "grpc.ssl_target_name_override": serverName, "grpc.default_authority": serverName } : {}),
   };
   const { PolicyDecisionService } = loadVerdictProto().verdict.v1;
-  const stub = new PolicyDecisionService(options.address, channelCredentials(options), channelOptions) as unknown as PolicyDecisionStub;
+  const stub = new PolicyDecisionService(options.address, channelCredentials({ ...options, tls }), channelOptions) as unknown as PolicyDecisionStub;
   let closed = false;
 
   function call<Req, Res>(method: Unary<Req, Res>, request: Req, callOptions: CallOptions | undefined): Promise<Res> {

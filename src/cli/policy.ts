@@ -13,33 +13,59 @@ import { buildBundle, DEFAULT_BOUNDS, describeObligation, listDisagreements, loa
 import { StateStore } from "../state/index.js";
 import { parseOptions, required, UsageError } from "./args.js";
 
+const subcommands = {
+  build: `verdict policy build [--dir DIR] [--out FILE]
+
+  compile a policy directory with the pinned opa into a WASM bundle whose revision
+  is a hash of its sources
+
+  --dir DIR        the policies (default: the shipped policies/)
+  --out FILE       the bundle (default build/bundle.tar.gz)`,
+  test: `verdict policy test [--dir DIR] [--threshold PCT] [--run REGEX] [--verbose]
+
+  opa check --strict, opa fmt, opa test (and coverage) on a directory
+
+  --dir DIR        the policies (default: the shipped policies/)
+  --threshold PCT  also fail when opa test --coverage is under PCT percent
+  --run REGEX      only the tests whose names match
+  --verbose        list every test`,
+  eval: `verdict policy eval --input FILE [--bundle B] [--timeout-ms N] [--memory-mb N]
+
+  evaluate one input document with a bundle, as the server does, and print the
+  decision, its reasons and the rules that fired (JSON); exits 1 when the policy
+  fails (policy_error)
+
+  --input FILE     the input document (docs/policies.md); "-" reads stdin
+  --bundle B       a .tar.gz or a directory (default build/bundle.tar.gz)
+  --timeout-ms N   evaluation time bound (default ${DEFAULT_BOUNDS.timeoutMs})
+  --memory-mb N    evaluation memory bound (default ${DEFAULT_BOUNDS.memoryMb})`,
+  disagreements: `verdict policy disagreements [--config FILE] [options]
+
+  what shadow evaluation recorded, newest first, one JSON object per line
+
+  --config FILE    Verdict's configuration (its database); else MONGODB_URI
+  --database DB    the database (default: the configuration's, else verdict)
+  --limit N        at most N records (default 50)
+  --since TIME     only records at or after TIME (ISO 8601)
+  --shadow-revision R   only records of this candidate revision`,
+} as const;
+
 export const usage = `verdict policy COMMAND [options]
 
-  build          compile a policy directory with the pinned opa into a WASM bundle
-                 whose revision is a hash of its sources
-      --dir DIR        the policies (default: the shipped policies/)
-      --out FILE       the bundle (default build/bundle.tar.gz)
+${Object.values(subcommands)
+  .map((text) => {
+    const [synopsis = "", , ...rest] = text.split("\n");
+    return [`  ${synopsis.replace(/^verdict policy /, "")}`, ...rest.map((line) => (line === "" ? "" : `  ${line}`))].join("\n");
+  })
+  .join("\n\n")}
 
-  test           opa check --strict, opa fmt, opa test (and coverage) on a directory
-      --dir DIR        the policies (default: the shipped policies/)
-      --threshold PCT  also fail when opa test --coverage is under PCT percent
-      --run REGEX      only the tests whose names match
-      --verbose        list every test
+verdict policy COMMAND --help shows one command's options.`;
 
-  eval           evaluate one input document with a bundle, as the server does, and
-                 print the decision, its reasons and the rules that fired (JSON);
-                 exits 1 when the policy fails (policy_error)
-      --bundle B       a .tar.gz or a directory (default build/bundle.tar.gz)
-      --input FILE     the input document (docs/policies.md); "-" reads stdin
-      --timeout-ms N   evaluation time bound (default ${DEFAULT_BOUNDS.timeoutMs})
-      --memory-mb N    evaluation memory bound (default ${DEFAULT_BOUNDS.memoryMb})
-
-  disagreements  what shadow evaluation recorded, newest first, one JSON object per line
-      --config FILE    Verdict's configuration (its database); else MONGODB_URI
-      --database DB    the database (default: the configuration's, else verdict)
-      --limit N        at most N records (default 50)
-      --since TIME     only records at or after TIME (ISO 8601)
-      --shadow-revision R   only records of this candidate revision`;
+/** The usage of the policy command argv names (its own, for a known subcommand). */
+export function help(argv: string[]): string {
+  const sub = argv[0];
+  return sub !== undefined && Object.hasOwn(subcommands, sub) ? subcommands[sub as keyof typeof subcommands] : usage;
+}
 
 /** A policy command that ran and failed (a failing test, a policy error): exit 1. */
 export class PolicyCommandError extends Error {
