@@ -4,7 +4,7 @@
 // floor as real processes, ghz as the load), and the JSON must hold every figure
 // with a sane value. npm run bench:audit runs a few rounds too.
 import { execFile } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -82,13 +82,20 @@ describe("npm run bench", () => {
   it("runs every scenario against Verdict, Cerbos and the echo floor and reports every figure", async () => {
     const out = mkdtempSync(join(tmpdir(), "verdict-bench-smoke-"));
     const args = ["--duration", "0.5", "--rounds", "1", "--warmup", "0", "--concurrency", "4", "--out", out];
-    const { stdout } = await tsx("run.ts", args);
-
-    const files = readdirSync(out);
-    const json = files.find((f) => f.endsWith(".json"));
-    const md = files.find((f) => f.endsWith(".md"));
-    if (!json || !md) throw new Error(`no JSON and markdown in ${out}: ${files.join(", ")}`);
-    const result = JSON.parse(readFileSync(join(out, json), "utf8")) as BenchResult;
+    let stdout: string;
+    let result: BenchResult;
+    let table: string;
+    try {
+      stdout = (await tsx("run.ts", args)).stdout;
+      const files = readdirSync(out);
+      const json = files.find((f) => f.endsWith(".json"));
+      const md = files.find((f) => f.endsWith(".md"));
+      if (!json || !md) throw new Error(`no JSON and markdown in ${out}: ${files.join(", ")}`);
+      result = JSON.parse(readFileSync(join(out, json), "utf8")) as BenchResult;
+      table = readFileSync(join(out, md), "utf8");
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
 
     expect(result.command).toBe(`node --import tsx bench/run.ts ${args.join(" ")}`);
     expect(result.versions.cerbos).toMatch(/^\d+\.\d+\.\d+$/);
@@ -121,7 +128,6 @@ describe("npm run bench", () => {
     for (const ratio of result.ratios) for (const value of [ratio.throughput, ratio.cpu_per_decision, ratio.p99]) expect(value).toBeGreaterThan(0);
     expect(result.flood_retention.map((r) => `${r.target} ${r.load}`).sort()).toEqual(["cerbos c4", "cerbos rate", "verdict c4", "verdict rate"]);
 
-    const table = readFileSync(join(out, md), "utf8");
     expect(table).toContain(result.command);
     expect(table.split("\n").filter((line) => /^\| .* \| (verdict|cerbos|echo)(\+flood)? \| /.test(line))).toHaveLength(result.scenarios.reduce((n, s) => n + s.runs.length, 0));
     expect(stdout).toMatch(/verdict\/cerbos a c4: throughput \d/);
