@@ -18,6 +18,9 @@ export { LedgerStore } from "./ledger.js";
 export { OnceStore } from "./once.js";
 export { locate, type CounterLocation } from "./windows.js";
 
+/** The collections holding real-time state (what a test or the bench empties between runs). */
+export const STATE_COLLECTIONS: readonly string[] = [COUNTERS.name, ONCE_KEYS.name, LEDGER.name];
+
 export interface StateOptions {
   /** Deadline of each state call, end to end (state_timeout_ms). */
   timeoutMs: number;
