@@ -118,7 +118,7 @@ export function buildRecord(event: DecisionEvent, { masks, retentionMs }: BuildO
     },
     context: masks ? redactObject(input.context, masks.context, masks.detectCardNumbers) : {},
     decision: result?.decision ?? "ERROR",
-    reasons: result ? result.reasons.map((r) => ({ code: r.code, message: r.message })) : [reason("internal_error")],
+    reasons: result ? result.reasons.map((r) => ({ code: r.code, message: r.message })) : [reason(event.failure ?? "internal_error")],
     ...(result?.challenge ? { challenge: { ...result.challenge } } : {}),
     obligations: (result?.obligations ?? []).map((o) => ({ ...o })),
     policy_revision: result?.policyRevision ?? event.policy.revision,

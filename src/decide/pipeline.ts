@@ -6,12 +6,13 @@
 // items' state in one round trip, then decides each item on its own, in order.
 import { VerdictError } from "../errors/index.js";
 import { defaultObligations, releaseDecision, type ObligationRegistry, type ReleaseResult } from "../obligations/index.js";
+import type { ReplayGuard } from "../token/index.js";
 import { createMetrics, type Metrics } from "../observability/index.js";
 import { failedVerdict, policyInputs, policyVerdict, type PolicyDecision } from "../policy/index.js";
 import { authenticate } from "./authenticate.js";
 import { policyDenial, stateDenial, tokenDenial, unaudited } from "./denials.js";
 import { enforce, type EnforceDeps } from "./enforce.js";
-import { decisionEvent, newRun, principalOf, resultOf, type Begun, type Item, type Run } from "./run.js";
+import { admitted, decisionEvent, failureOf, newRun, principalOf, resultOf, type Begun, type Item, type Run } from "./run.js";
 import { ShadowEvaluation } from "./shadow.js";
 import type { BatchInput, BatchItemResult, Caller, CheckCommon, CheckInput, CheckItem, DecisionResult, DeciderDeps } from "./types.js";
 
@@ -51,9 +52,9 @@ export class Decider {
     });
   }
 
-  /** Undoes the obligations of an earlier decision of this caller whose action did not happen. Idempotent; throws StateUnavailableError. */
+  /** Gives back the obligations of an earlier decision of this caller whose action did not happen. Exactly once; throws StateUnavailableError. */
   async release(decisionId: string, caller: Caller): Promise<ReleaseResult> {
-    return releaseDecision(this.obligations, this.deps.state, decisionId, caller.name, new Date(this.now()));
+    return releaseDecision(this.deps.state, decisionId, caller.name);
   }
 
   /**
@@ -72,10 +73,11 @@ export class Decider {
     try {
       await this.stages(run);
     } catch (error) {
-      for (const item of run.items) audit?.record(decisionEvent(run, item));
+      for (const item of run.items) audit?.record(decisionEvent(run, item, undefined, failureOf(error)));
       throw error;
     } finally {
       release();
+      run.done();
     }
     return run.items.map((item) => {
       const result = resultOf(item);
@@ -88,9 +90,14 @@ export class Decider {
     const [first] = items;
     if (!first) return;
 
-    // 1. The token, once for all items.
+    // 1. The token, once for all items (a DPoP proof's jti is the first state it may need).
+    const once = this.deps.state.once;
+    const replay: ReplayGuard = {
+      useOnce: async (id, until, now) => (await admitted(run, this.deps.state.admission), once.useOnce(id, until, now)),
+      isConsumed: async (id, now) => (await admitted(run, this.deps.state.admission), once.isConsumed(id, now)),
+    };
     try {
-      run.verified = await authenticate(common, nowMs, first.base.decisionId, { ...this.deps, replay: this.deps.state.once });
+      run.verified = await authenticate(common, nowMs, { ...this.deps, replay });
     } catch (error) {
       const denial = tokenDenial(error, first.base, this.deps.log);
       for (const item of items) item.state = { at: "decided", result: { ...denial, ...item.base } };
@@ -120,6 +127,7 @@ export class Decider {
 
     // 3. All of it read in one round trip (none needed: no call). Unreadable state denies what needs it.
     const begun = items.flatMap((item) => (item.state.at === "begun" ? [{ item, state: item.state }] : []));
+    if (begun.some(({ state }) => state.queries.length > 0)) await admitted(run, this.deps.state.admission);
     try {
       const states = await this.deps.state.counters.read(
         begun.map(({ state }) => state.queries),
@@ -153,6 +161,7 @@ export class Decider {
       const denial = policyDenial(error, item.base, principal, { ...this.deps, metrics: this.metrics });
       return attach(denial, failedVerdict(engine.revision, error instanceof Error ? error.message : String(error)));
     }
+    if (decision.effect === "allow" && decision.obligations.length > 0 && !common.dryRun) await admitted(run, this.deps.state.admission);
     const result = await enforce(decision, item.base, principal, common, run.nowMs, this.enforcing);
     return attach(result, policyVerdict(engine.revision, decision, engine.obligations));
   }

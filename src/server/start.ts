@@ -7,7 +7,7 @@ import { VerdictError } from "../errors/index.js";
 import { defaultObligations, type ObligationRegistry } from "../obligations/index.js";
 import { createMetrics, serveMetrics, type Logger, type Metrics, type RunningMetricsServer } from "../observability/index.js";
 import { DEFAULT_BOUNDS, PolicyRuntime, type WatchOptions } from "../policy/index.js";
-import { openDisagreements, openState } from "../state/index.js";
+import { openDisagreements, openState, poolSizeFor } from "../state/index.js";
 import { IssuerRegistry, TokenVerifier } from "../token/index.js";
 import { DirectoryStore } from "../directory/index.js";
 import { startAuthzenServer, type RunningAuthzen } from "./authzen/index.js";
@@ -94,7 +94,13 @@ export async function startVerdict(config: Config, { log, mongoUri, watchOptions
   }
 
   // The one connection of the process: state, shadow disagreements and the audit trail.
-  const database = Database.open({ uri: mongoUri, database: config.mongodb_database, log, serverSelectionTimeoutMs: Math.max(config.state_timeout_ms, 5_000) });
+  const database = Database.open({
+    uri: mongoUri,
+    database: config.mongodb_database,
+    log,
+    serverSelectionTimeoutMs: Math.max(config.state_timeout_ms, 5_000),
+    poolSize: poolSizeFor(config.state_concurrency),
+  });
   let audit: AuditLog | undefined;
   let auditStore: AuditStore | undefined;
   if (config.audit.enabled) {
@@ -121,7 +127,11 @@ export async function startVerdict(config: Config, { log, mongoUri, watchOptions
     maxLifetimeSeconds: config.max_token_lifetime_seconds,
     cacheEntries: config.token_cache_entries,
   });
-  const state = openState(database, { timeoutMs: config.state_timeout_ms, log });
+  const state = openState(database, {
+    timeoutMs: config.state_timeout_ms,
+    log,
+    admission: { concurrency: config.state_concurrency, queueTimeoutMs: config.state_queue_timeout_ms },
+  });
   // The AuthZEN directory's collection on the same connection: its indexes are created and its expired entries swept with the others.
   const directory = config.authzen
     ? new DirectoryStore(database, { lookupTimeoutMs: config.state_timeout_ms, readTimeoutMs: config.authzen.search.read_timeout_ms })
