@@ -111,6 +111,11 @@ export class Database {
     await Promise.all(Array.from({ length: this.poolSize }, () => this.client.db(this.name).command({ ping: 1 })));
   }
 
+  /** Starts opening the pool's connections in the background (prepare() waits for them). */
+  warmUp(): void {
+    this.warm().catch(() => undefined); // a database that is down is prepare()'s to report
+  }
+
   private prepareInBackground(retryMs: number): void {
     const attempt = () => {
       if (this.closed) return;

@@ -8,16 +8,20 @@ export interface RunningMetricsServer {
   close(): Promise<void>;
 }
 
-export async function serveMetrics(registry: Registry, host: string, port: number): Promise<RunningMetricsServer> {
+/** Serves a registry, or the registry a function gives at each scrape (the cluster's, gathered from its processes). */
+export async function serveMetrics(source: Registry | (() => Promise<Registry>), host: string, port: number): Promise<RunningMetricsServer> {
+  const registryNow = typeof source === "function" ? source : () => Promise.resolve(source);
   const server: Server = createServer((request, response) => {
     if (request.method !== "GET" || request.url?.split("?")[0] !== "/metrics") {
       response.writeHead(404).end();
       return;
     }
-    registry.metrics().then(
-      (text) => response.writeHead(200, { "content-type": registry.contentType }).end(text),
-      () => response.writeHead(500).end(),
-    );
+    registryNow()
+      .then(async (registry) => ({ text: await registry.metrics(), type: registry.contentType }))
+      .then(
+        ({ text, type }) => response.writeHead(200, { "content-type": type }).end(text),
+        () => response.writeHead(500).end(),
+      );
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", (error) => reject(new VerdictError("listen_failed", `cannot serve metrics on ${host}:${port}: ${error.message}`)));

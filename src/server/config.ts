@@ -64,6 +64,8 @@ export const serverSettings = (ctx: ConfigContext) => ({
   max_context_bytes: z.number().int().min(1_024).max(262_144).default(32_768),
   /** Where GET /metrics is served (Prometheus text); not served when absent. */
   metrics_listen: hostPort.optional(),
+  /** Processes `verdict serve` runs, all serving the same ports: "auto" is one per CPU, at most 8 (docs/performance.md). */
+  processes: z.union([z.literal("auto"), z.number().int().min(1).max(64)]).default("auto"),
 });
 
 const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1", "[::1]"]);

@@ -9,8 +9,7 @@ import { createMetrics, serveMetrics, type Logger, type Metrics, type RunningMet
 import { DEFAULT_BOUNDS, PolicyRuntime, type WatchOptions } from "../policy/index.js";
 import { openDisagreements, openState, poolSizeFor } from "../state/index.js";
 import { IssuerRegistry, TokenVerifier } from "../token/index.js";
-import { DirectoryStore } from "../directory/index.js";
-import { startAuthzenServer, type RunningAuthzen } from "./authzen/index.js";
+import type { RunningAuthzen } from "./authzen/index.js";
 import { CallerRegistry } from "./callers.js";
 import { formatAddress, startGrpcServer } from "./grpc/server.js";
 
@@ -42,12 +41,18 @@ export interface StartOptions {
   watchOptions?: Partial<WatchOptions>;
   /** The obligation types policies may ask for (default: reserve, rate, once); tests register more. */
   obligations?: ObligationRegistry;
+  /**
+   * "worker": one of the processes of `verdict serve` (server/cluster.ts), whose
+   * primary says when all serve and serves their metrics; "single" (default): the
+   * only one.
+   */
+  role?: "single" | "worker";
 }
 
 /** How often expired state is deleted on servers that do not honour TTL indexes. */
 const SWEEP_INTERVAL_MS = 10 * 60_000;
 
-/** How long start waits for the database before serving without it. */
+/** How long the database may take to be ready before Verdict says it is not answering (it keeps trying). */
 const STATE_READY_WAIT_MS = 5_000;
 
 /** Insecure options are explicit, and loud: each is logged at start. */
@@ -69,31 +74,13 @@ function warnAboutInsecureSettings(config: Config, log: Logger): void {
   if (config.insecure_plaintext) log.warn({ listen: config.listen }, "[INSECURE CONFIG] insecure_plaintext: serving without TLS beyond loopback");
 }
 
-export async function startVerdict(config: Config, { log, mongoUri, watchOptions, obligations = defaultObligations }: StartOptions): Promise<RunningVerdict> {
+export async function startVerdict(
+  config: Config,
+  { log, mongoUri, watchOptions, obligations = defaultObligations, role = "single" }: StartOptions,
+): Promise<RunningVerdict> {
   const metrics = createMetrics();
-  const policies = await PolicyRuntime.start({
-    obligations,
-    bundlePath: config.bundle,
-    shadowBundlePath: config.shadow_bundle,
-    bounds: { ...DEFAULT_BOUNDS, timeoutMs: config.policy_timeout_ms, memoryMb: config.policy_memory_mb, workers: config.policy_workers },
-    watch: config.bundle_watch,
-    ...(watchOptions ? { watchOptions } : {}),
-    log,
-    metrics,
-  });
-
-  if (config.audit.enabled) {
-    const active = policies.current();
-    try {
-      maskRulesFrom(active.data); // masking rules that do not fit are refused now, not at the first record
-    } catch (error) {
-      await policies.close();
-      if (error instanceof MaskRuleError) throw new VerdictError("mask_rule_invalid", `policy bundle ${active.source}: ${error.message}`);
-      throw error;
-    }
-  }
-
-  // The one connection of the process: state, shadow disagreements and the audit trail.
+  // The one connection of the process: state, shadow disagreements and the audit
+  // trail. Its connections open while the bundle loads.
   const database = Database.open({
     uri: mongoUri,
     database: config.mongodb_database,
@@ -101,6 +88,36 @@ export async function startVerdict(config: Config, { log, mongoUri, watchOptions
     serverSelectionTimeoutMs: Math.max(config.state_timeout_ms, 5_000),
     poolSize: poolSizeFor(config.state_concurrency),
   });
+  database.warmUp();
+  let policies: PolicyRuntime;
+  try {
+    policies = await PolicyRuntime.start({
+      obligations,
+      bundlePath: config.bundle,
+      shadowBundlePath: config.shadow_bundle,
+      bounds: { ...DEFAULT_BOUNDS, timeoutMs: config.policy_timeout_ms, memoryMb: config.policy_memory_mb, workers: config.policy_workers },
+      watch: config.bundle_watch,
+      ...(watchOptions ? { watchOptions } : {}),
+      log,
+      metrics,
+    });
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
+
+  if (config.audit.enabled) {
+    const active = policies.current();
+    try {
+      maskRulesFrom(active.data); // masking rules that do not fit are refused now, not at the first record
+    } catch (error) {
+      await policies.close();
+      await database.close();
+      if (error instanceof MaskRuleError) throw new VerdictError("mask_rule_invalid", `policy bundle ${active.source}: ${error.message}`);
+      throw error;
+    }
+  }
+
   let audit: AuditLog | undefined;
   let auditStore: AuditStore | undefined;
   if (config.audit.enabled) {
@@ -133,15 +150,22 @@ export async function startVerdict(config: Config, { log, mongoUri, watchOptions
     admission: { concurrency: config.state_concurrency, queueTimeoutMs: config.state_queue_timeout_ms },
   });
   // The AuthZEN directory's collection on the same connection: its indexes are created and its expired entries swept with the others.
+  // Loaded only when configured: a Verdict without AuthZEN starts without its HTTP framework.
   const directory = config.authzen
-    ? new DirectoryStore(database, { lookupTimeoutMs: config.state_timeout_ms, readTimeoutMs: config.authzen.search.read_timeout_ms })
+    ? new (await import("../directory/index.js")).DirectoryStore(database, {
+        lookupTimeoutMs: config.state_timeout_ms,
+        readTimeoutMs: config.authzen.search.read_timeout_ms,
+      })
     : undefined;
   const shadowRecorder = config.shadow_bundle
     ? openDisagreements(database, { timeoutMs: config.state_timeout_ms, retentionDays: config.shadow_retention_days, log, metrics })
     : undefined;
-  if (!(await database.prepare(STATE_READY_WAIT_MS))) {
-    log.warn({ database: config.mongodb_database }, "the database is not answering: serving anyway; decisions that need state are denied until it does");
-  }
+  // Serving does not wait for the database: its connections open and its indexes are
+  // created in the background (decisions that need state wait their turn meanwhile).
+  void database.prepare(STATE_READY_WAIT_MS).then((ready) => {
+    if (!ready)
+      log.warn({ database: config.mongodb_database }, "the database is not answering: serving anyway; decisions that need state are denied until it does");
+  });
   database.startSweeping(SWEEP_INTERVAL_MS);
 
   const decider = new Decider({
@@ -173,6 +197,7 @@ export async function startVerdict(config: Config, { log, mongoUri, watchOptions
       audit: { store: auditStore, grants: config.audit.query_grants },
     });
     if (config.authzen && directory) {
+      const { startAuthzenServer } = await import("./authzen/index.js");
       authzen = await startAuthzenServer({
         config: config.authzen,
         decider,
@@ -182,7 +207,8 @@ export async function startVerdict(config: Config, { log, mongoUri, watchOptions
         log,
       });
     }
-    if (config.metrics_listen) metricsServer = await serveMetrics(metrics.registry, config.metrics_listen.host, config.metrics_listen.port);
+    if (config.metrics_listen && role === "single")
+      metricsServer = await serveMetrics(metrics.registry, config.metrics_listen.host, config.metrics_listen.port);
   } catch (error) {
     await authzen?.close();
     await grpcServer?.shutdown(0);
@@ -202,7 +228,7 @@ export async function startVerdict(config: Config, { log, mongoUri, watchOptions
       ...(authzen ? { authzen: authzen.url } : {}),
       ...(metricsServer && config.metrics_listen ? { metrics: formatAddress(config.metrics_listen.host, metricsServer.port) } : {}),
     },
-    "verdict is serving",
+    role === "single" ? "verdict is serving" : "verdict process is serving",
   );
   const server = grpcServer;
   const running = authzen;
