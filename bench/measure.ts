@@ -7,6 +7,7 @@ import type { Db } from "mongodb";
 import { runGhz, type GhzCall, type GhzReport, type Load } from "./ghz.js";
 import { loadAverage, reapedChildrenCpuMs, sampleRss, treeCpuMs } from "./procfs.js";
 import type { RoundFigures, StreamFigures } from "./types.js";
+import { REFUSAL_WINDOW_MS } from "../src/audit/index.js";
 import { countDecisions, forgetDecisions } from "./targets/verdict.js";
 
 export interface Stream {
@@ -103,8 +104,11 @@ async function streamFigures(
   let good = decisions;
   let outcomes: Record<string, number> | null = null;
   let unrecorded: number | null = null;
+  let records: number | null = null;
   if (auditDb && requestId) {
-    const counted = await countDecisions(auditDb, requestId, decisions);
+    // Refused tokens are written per window (REFUSAL_WINDOW_MS): the flood's records come at its end.
+    const counted = await countDecisions(auditDb, requestId, decisions, kind === "flood" ? REFUSAL_WINDOW_MS + 2_000 : undefined);
+    records = counted.records;
     outcomes = counted.outcomes;
     unrecorded = Math.max(0, decisions - counted.recorded);
     const allowed = counted.outcomes[GOOD] ?? 0;
@@ -123,6 +127,7 @@ async function streamFigures(
     good_decisions_per_s: good / report.seconds,
     outcomes,
     unrecorded,
+    records,
     latency_ms: report.latencyMs,
   };
 }

@@ -157,7 +157,7 @@ export function issue11Targets(result: BenchResult): TargetCheck[] {
     out.push({ target: "(f) c64: valid throughput drops ≤ 20% during the flood", measured: `drops ${Math.round((1 - kept) * 100)}%`, met: kept >= 0.8 });
     const flood = flooded.rounds.map((r) => r.flood).filter((f): f is NonNullable<typeof f> => f !== null);
     const decisions = flood.reduce((n, f) => n + f.decisions, 0);
-    const records = flood.reduce((n, f) => n + f.decisions - (f.unrecorded ?? 0), 0);
+    const records = flood.reduce((n, f) => n + (f.records ?? f.decisions - (f.unrecorded ?? 0)), 0);
     if (decisions > 0)
       out.push({
         target: "(f) rejected tokens do not cost a database write each (≤ 0.1 audit records each)",

@@ -30,6 +30,8 @@ export interface StreamFigures {
   outcomes: Record<string, number> | null;
   /** Verdict: answered decisions its audit trail does not hold (counted as not good). */
   unrecorded: number | null;
+  /** Verdict: the audit records (documents) holding them: fewer than decisions where refused tokens are counted per record. */
+  records?: number | null;
   latency_ms: Percentiles;
 }
 

@@ -83,15 +83,18 @@ export async function startBenchVerdict(setup: VerdictSetup, name: string, overr
 export type Outcomes = Record<string, number>;
 
 export interface Counted {
-  /** Decisions the audit trail holds for the tag. */
+  /** Decisions the audit trail holds for the tag (a record of refused tokens stands for `count` of them). */
   recorded: number;
+  /** Records (documents) it holds for them. */
+  records: number;
   outcomes: Outcomes;
 }
 
 /**
  * The decisions Verdict made for one run, by outcome, from its audit trail (every
- * decision is one record; the run's requests carry one request_id). Waits until the
- * trail holds `expected` records or stops growing for `quietMs`.
+ * decision is one record, except refused tokens, counted per window in one record
+ * with a count; the run's requests carry one request_id). Waits until the trail
+ * holds `expected` decisions or stops growing for `quietMs`.
  */
 export async function countDecisions(db: Db, requestId: string, expected: number, quietMs = 3_000, maxWaitMs = 60_000): Promise<Counted> {
   const decisions = db.collection("decisions");
@@ -99,27 +102,32 @@ export async function countDecisions(db: Db, requestId: string, expected: number
   let last = -1;
   let lastChange = Date.now();
   for (;;) {
-    const recorded = await decisions.countDocuments({ request_id: requestId });
+    const [sum] = await decisions
+      .aggregate<{ n: number }>([{ $match: { request_id: requestId } }, { $group: { _id: null, n: { $sum: { $ifNull: ["$count", 1] } } } }])
+      .toArray();
+    const recorded = sum?.n ?? 0;
     if (recorded !== last) lastChange = Date.now();
     last = recorded;
     if (recorded >= expected || Date.now() - lastChange >= quietMs || Date.now() - started >= maxWaitMs) break;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   const groups = await decisions
-    .aggregate<{ _id: { decision: string; codes: string[] | null }; n: number }>([
+    .aggregate<{ _id: { decision: string; codes: string[] | null }; n: number; docs: number }>([
       { $match: { request_id: requestId } },
-      { $group: { _id: { decision: "$decision", codes: "$reasons.code" }, n: { $sum: 1 } } },
+      { $group: { _id: { decision: "$decision", codes: "$reasons.code" }, n: { $sum: { $ifNull: ["$count", 1] } }, docs: { $sum: 1 } } },
     ])
     .toArray();
   const outcomes: Outcomes = {};
   let recorded = 0;
+  let records = 0;
   for (const group of groups) {
     const codes = group._id.codes ?? [];
     const key = [group._id.decision, ...codes].join(" ");
     outcomes[key] = (outcomes[key] ?? 0) + group.n;
     recorded += group.n;
+    records += group.docs;
   }
-  return { recorded, outcomes };
+  return { recorded, records, outcomes };
 }
 
 /** Forgets a run's records, so the in-memory database does not grow over a long bench. */

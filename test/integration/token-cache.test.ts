@@ -45,6 +45,41 @@ describe("verified-token cache", () => {
     expect(await reason(`${header}.${edited}.${signature}`)).toBe("signature_invalid");
   });
 
+  it("refuses a forged token again without checking its signature again", async () => {
+    const registry = IssuerRegistry.fromConfig([issuerConfig(issuer)]);
+    const keys = registry.find(issuer.issuer)?.keys;
+    if (!keys) throw new Error("the test issuer has keys");
+    let lookups = 0;
+    const getKey = keys.getKey.bind(keys);
+    keys.getKey = (header) => {
+      lookups += 1;
+      return getKey(header);
+    };
+    verifier = new TokenVerifier(registry, { clockSkewSeconds: 60, maxBytes: 8192, cacheEntries: 100 });
+    const token = await issuer.token();
+    const forged = `${token.slice(0, token.lastIndexOf(".") + 1)}${"A".repeat(86)}`;
+    expect(await reason(forged)).toBe("signature_invalid");
+    expect(lookups).toBe(1);
+    for (let i = 0; i < 5; i++) expect(await reason(forged)).toBe("signature_invalid");
+    expect(lookups).toBe(1);
+    // an expired token is refused for good as well; the valid one still verifies
+    const expired = await issuer.token({ exp: Math.floor(now()) - 3_600, iat: Math.floor(now()) - 7_200 });
+    expect(await reason(expired)).toBe("token_expired");
+    expect(await reason(expired)).toBe("token_expired");
+    expect(lookups).toBe(2);
+    expect(await reason(token)).toBe("jwt");
+  });
+
+  it("does not keep a refusal that depends on the caller or on a time still to come", async () => {
+    fresh();
+    const token = await issuer.token({ nbf: Math.floor(now()) + 600, exp: Math.floor(now()) + 3_600 });
+    expect(await reason(token)).toBe("token_not_yet_valid");
+    expect(await reason(token, { now: now() + 700 })).toBe("jwt");
+    const other = await issuer.token();
+    expect(await reason(other, { audience: "https://payments.example" })).toBe("audience_mismatch");
+    expect(await reason(other)).toBe("jwt-cached");
+  });
+
   it("checks the audience on every use: a token cached for one API is refused to another", async () => {
     fresh();
     const token = await issuer.token({ aud: TEST_AUDIENCE });
