@@ -60,6 +60,8 @@ export interface AuditStats {
 }
 
 const DAY_MS = 86_400_000;
+/** A record's size beside what the caller sent (ids, names, reasons, obligations): at most about this. */
+const RECORD_BYTES = 2_048;
 
 function hasAuditSettings(data: Readonly<Record<string, unknown>>): boolean {
   const settings = data["settings"];
@@ -170,12 +172,16 @@ export class AuditLog implements DecisionRecorder {
       }, REFUSAL_WINDOW_MS).unref();
       return true;
     }
-    return this.keep(record);
+    return this.keep(record, event.input.bytes);
   }
 
-  /** Into the buffer (or, when it is full, the spill file with what it holds). */
-  private keep(record: DecisionRecord): boolean {
-    const size = JSON.stringify(record).length;
+  /**
+   * Into the buffer (or, when it is full, the spill file with what it holds). Its
+   * size for the byte bound: what the caller sent (measured at the edge, or here)
+   * and a kilobyte for the rest, which Verdict writes and bounds itself.
+   */
+  private keep(record: DecisionRecord, sent?: number): boolean {
+    const size = RECORD_BYTES + (sent ?? JSON.stringify(record.context).length + JSON.stringify(record.resource.attributes).length);
     this.sizes.set(record, size);
     if (this.bufferFull(size)) {
       // The database is not keeping up, or is down: memory stays bounded, in records

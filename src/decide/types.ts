@@ -27,6 +27,8 @@ export interface CheckItem {
   context: JsonObject;
   /** Present only for AuthZEN evaluations: the request's entities as the policy sees them (docs/authzen.md). */
   authzen?: AuthzenEntities;
+  /** At most how large `context` and `resource.attributes` are as JSON, when the edge measured them (the audit trail's memory bound uses it). */
+  bytes?: number;
 }
 
 /** Who asks, with which token: shared by every item of a batch. */
