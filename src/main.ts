@@ -15,6 +15,7 @@ interface Command {
 const commands: Record<string, () => Promise<Command>> = {
   serve: async () => import("./cli/serve.js").then(({ serve, usage }) => ({ run: serve, usage })),
   check: async () => import("./cli/check.js").then(({ check, usage }) => ({ run: check, usage })),
+  config: async () => import("./cli/config.js").then(({ config, usage }) => ({ run: config, usage })),
   "dev-token": async () => import("./cli/dev-token.js").then(({ devToken, usage }) => ({ run: devToken, usage })),
   policy: async () => import("./cli/policy.js").then(({ policy, usage, help }) => ({ run: policy, usage, help })),
   audit: async () => import("./cli/audit.js").then(({ audit, usage }) => ({ run: audit, usage })),
@@ -25,6 +26,7 @@ const overview = `verdict: a policy decision point for APIs and the agents that 
 
   verdict serve      serve gRPC Check (--config FILE, or --profile dev)
   verdict check      ask a running Verdict for one decision
+  verdict config     check a configuration file without starting (config check FILE)
   verdict dev-token  mint a token from the local development issuer
   verdict policy     build, test and evaluate policies; shadow disagreements
   verdict audit      query the audit trail: who did what, for whom, and why
@@ -69,5 +71,6 @@ const env: Environment = {
   ...(process.env["MONGODB_URI"] !== undefined ? { MONGODB_URI: process.env["MONGODB_URI"] } : {}),
   ...(process.env["VERDICT_HOME"] !== undefined ? { VERDICT_HOME: process.env["VERDICT_HOME"] } : {}),
   ...(process.env["VERDICT_LOG_LEVEL"] !== undefined ? { VERDICT_LOG_LEVEL: process.env["VERDICT_LOG_LEVEL"] } : {}),
+  variables: process.env,
 };
 process.exitCode = await main(process.argv.slice(2), env);

@@ -1,4 +1,5 @@
 // Where Verdict's own files are, independent of the working directory.
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -14,4 +15,10 @@ export const defaultPolicyDir = join(packageRoot, "policies");
 /** A tool built by `npm run tools`. */
 export function toolPath(name: "opa" | "local-mongo"): string {
   return join(packageRoot, ".tools", "bin", name);
+}
+
+/** The version of the installed package, from its package.json. */
+export function packageVersion(): string {
+  const manifest = JSON.parse(readFileSync(join(packageRoot, "package.json"), "utf8")) as { version?: unknown };
+  return typeof manifest.version === "string" ? manifest.version : "unknown";
 }

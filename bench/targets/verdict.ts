@@ -42,6 +42,8 @@ export interface RunningVerdict {
 export function verdictConfigFile(setup: VerdictSetup, apiKey: string, database: string, overrides: Partial<ConfigFile>): ConfigFile {
   return {
     listen: "127.0.0.1:0",
+    // A free admin port: several Verdicts (and their processes) run on one host.
+    admin_listen: "127.0.0.1:0",
     issuers: [{ issuer: setup.issuer.issuer, jwks_file: setup.issuer.jwksPath, algorithms: [setup.issuer.alg as "ES256"] }],
     apis: [{ name: API_NAME, audience: TEST_AUDIENCE, key_sha256: hashApiKey(apiKey), scopes: [...TEST_SCOPES] }],
     bundle: setup.bundle,

@@ -7,6 +7,8 @@ import {
   API_KEY_METADATA,
   jsonObject,
   POLICY_DECISION_SERVICE,
+  TRACEPARENT_METADATA,
+  TRACESTATE_METADATA,
   PolicyDecisionServiceClient,
   type CheckBatchRequestMessage,
   type CheckRequestMessage,
@@ -43,6 +45,19 @@ export interface VerdictClientOptions {
   deadlineMs?: number;
   /** Allows `tls: false` beyond loopback, e.g. inside a mesh that encrypts the hop. Tokens travel in clear otherwise. */
   insecurePlaintext?: boolean;
+  /**
+   * How calls spread over the addresses `address` resolves to. "pick_first" (the
+   * default): one connection, to the first address that answers. "round_robin": a
+   * connection to every address (e.g. each pod behind a headless Service,
+   * `dns:///verdict-headless.verdict.svc:50051`), calls taken in turn.
+   */
+  loadBalancing?: "pick_first" | "round_robin";
+}
+
+/** W3C Trace Context of the request being decided, so that Verdict's spans join its trace. */
+export interface TraceContext {
+  traceparent: string;
+  tracestate?: string;
 }
 
 export interface ResourceRef {
@@ -72,6 +87,8 @@ export interface CheckRequest {
   dpop?: DpopProof;
   /** Evaluate without applying obligations or consuming a DPoP proof. */
   dryRun?: boolean;
+  /** The incoming request's traceparent (and tracestate); the middleware passes them on. */
+  traceContext?: TraceContext;
 }
 
 export interface BatchItem {
@@ -86,6 +103,7 @@ export interface CheckBatchRequest {
   requestId?: string;
   dpop?: DpopProof;
   dryRun?: boolean;
+  traceContext?: TraceContext;
 }
 
 export interface CallOptions {
@@ -121,7 +139,8 @@ type Unary<Req, Res> = (
  * bounds those retries (a token bucket: when more than half of the 10 tokens are
  * spent by failures, retries stop until successes refill it).
  */
-const SERVICE_CONFIG = {
+const serviceConfig = (loadBalancing: "pick_first" | "round_robin") => ({
+  loadBalancingConfig: [{ [loadBalancing]: {} }],
   methodConfig: [
     {
       name: [{ service: POLICY_DECISION_SERVICE, method: "Release" }],
@@ -129,11 +148,10 @@ const SERVICE_CONFIG = {
     },
   ],
   retryThrottling: { maxTokens: 10, tokenRatio: 0.1 },
-};
+});
 
 const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   "grpc.enable_retries": 1,
-  "grpc.service_config": JSON.stringify(SERVICE_CONFIG),
   // The retry policy above is part of the fail-closed contract: a DNS TXT record must not replace it.
   "grpc.service_config_disable_resolution": 1,
   // Pings keep the connection (and NATs and load balancers on the way) warm between
@@ -200,18 +218,25 @@ export function createVerdictClient(options: VerdictClientOptions): VerdictClien
   // and Verdict's default listen address serves it), TLS with the system roots elsewhere.
   const tls = options.tls ?? (isLoopback(options.address) ? false : undefined);
   const serverName = tls ? tls.serverName : undefined;
+  const loadBalancing = options.loadBalancing ?? "pick_first";
+  if (loadBalancing !== "pick_first" && loadBalancing !== "round_robin") throw invalidOptions('loadBalancing must be "pick_first" or "round_robin"');
   const channelOptions: grpc.ChannelOptions = {
     ...CHANNEL_OPTIONS,
+    "grpc.service_config": JSON.stringify(serviceConfig(loadBalancing)),
     ...(serverName ? { "grpc.ssl_target_name_override": serverName, "grpc.default_authority": serverName } : {}),
   };
   const stub = new PolicyDecisionServiceClient(options.address, channelCredentials({ ...options, tls }), channelOptions);
   let closed = false;
 
-  function call<Req, Res>(method: Unary<Req, Res>, request: Req, callOptions: CallOptions | undefined): Promise<Res> {
+  function call<Req, Res>(method: Unary<Req, Res>, request: Req, callOptions: CallOptions | undefined, trace?: TraceContext): Promise<Res> {
     if (closed) return Promise.reject(new VerdictError("verdict_client_closed", "the Verdict client is closed"));
     const deadlineMs = positiveMs(callOptions?.deadlineMs, defaultDeadlineMs, "deadlineMs");
     const metadata = new grpc.Metadata();
     if (apiKey !== undefined) metadata.set(API_KEY_METADATA, apiKey);
+    if (trace) {
+      metadata.set(TRACEPARENT_METADATA, trace.traceparent);
+      if (trace.tracestate !== undefined) metadata.set(TRACESTATE_METADATA, trace.tracestate);
+    }
     return new Promise<Res>((resolve, reject) => {
       try {
         method(request, metadata, { deadline: Date.now() + deadlineMs }, (error, response) => {
@@ -245,7 +270,7 @@ export function createVerdictClient(options: VerdictClientOptions): VerdictClien
         explain: false,
         ...(request.dpop ? { dpop: dpopMessage(request.dpop) } : {}),
       };
-      return toDecision(await call(stub.check.bind(stub), message, callOptions));
+      return toDecision(await call(stub.check.bind(stub), message, callOptions, traceContext(request.traceContext)));
     },
 
     async checkBatch(request, callOptions) {
@@ -256,7 +281,7 @@ export function createVerdictClient(options: VerdictClientOptions): VerdictClien
         dry_run: request.dryRun === true,
         ...(request.dpop ? { dpop: dpopMessage(request.dpop) } : {}),
       };
-      const response = await call(stub.checkBatch.bind(stub), message, callOptions);
+      const response = await call(stub.checkBatch.bind(stub), message, callOptions, traceContext(request.traceContext));
       return toBatchResults(response.results, request.items.length);
     },
 
@@ -270,6 +295,14 @@ export function createVerdictClient(options: VerdictClientOptions): VerdictClien
       stub.close();
     },
   };
+}
+
+/** A trace context gRPC metadata can carry (printable ASCII); anything else is not sent. */
+function traceContext(value: TraceContext | undefined): TraceContext | undefined {
+  if (value === undefined) return undefined;
+  const printable = (text: unknown): text is string => typeof text === "string" && text.length > 0 && text.length <= 512 && /^[\x20-\x7e]+$/.test(text);
+  if (!printable(value.traceparent)) return undefined;
+  return printable(value.tracestate) ? { traceparent: value.traceparent, tracestate: value.tracestate } : { traceparent: value.traceparent };
 }
 
 function struct(value: JsonObject | undefined, where: string): JsonObject {

@@ -11,6 +11,7 @@ export {
   type CheckRequest,
   type DpopProof,
   type ResourceRef,
+  type TraceContext,
   type VerdictClient,
   type VerdictClientOptions,
   type VerdictTlsOptions,

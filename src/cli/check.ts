@@ -127,14 +127,48 @@ function readDevApiKey(env: Environment): string {
   }
 }
 
-/** Thrown when Verdict gave no decision: unreachable, refused the caller, or rejected the request. */
+/**
+ * Thrown when Verdict gave no decision: unreachable, refused the caller, or rejected
+ * the request. The message says what happened in words, never grpc-js's own text.
+ */
 export class CheckCallError extends VerdictError {
   constructor(
     readonly grpcCode: string,
     readonly details: string,
+    message: string,
   ) {
-    super("check_call_failed", `${grpcCode}: ${details}`);
+    super("check_call_failed", message);
   }
+}
+
+/** Details that are Verdict's own answer (a refusal it explains), not the transport's. */
+const ANSWERED_BY_VERDICT = new Set([
+  grpc.status.UNAUTHENTICATED,
+  grpc.status.PERMISSION_DENIED,
+  grpc.status.INVALID_ARGUMENT,
+  grpc.status.FAILED_PRECONDITION,
+]);
+
+/** What a person is told when a call got no decision. */
+export function describeCallFailure(code: grpc.status, details: string, addr: string, timeoutMs: number): string {
+  const unreachable = (why: string) => `cannot reach Verdict at ${addr}: ${why}`;
+  if (code === grpc.status.DEADLINE_EXCEEDED) return `no answer from Verdict at ${addr} within ${timeoutMs} ms (--timeout-ms)`;
+  if (code === grpc.status.UNAVAILABLE) {
+    if (/ECONNREFUSED/.test(details)) return unreachable("connection refused (is verdict serve running there?)");
+    if (/Name resolution failed|ENOTFOUND|EAI_AGAIN|getaddrinfo/.test(details)) return unreachable("its host name does not resolve");
+    if (/certificate|SSL|TLS|handshake|altname|self[- ]signed/i.test(details))
+      return unreachable("the TLS handshake failed (check --tls-ca, and --tls-name for the name its certificate carries)");
+    if (/EHOSTUNREACH|ENETUNREACH|ETIMEDOUT/.test(details)) return unreachable("the network does not reach it");
+    if (/ECONNRESET|Connection dropped|closed|GOAWAY/i.test(details))
+      return unreachable("the connection was closed (a plaintext client to a TLS listener, or the other way round? --tls-ca turns TLS on)");
+    return unreachable("it is unavailable");
+  }
+  if (code === grpc.status.UNAUTHENTICATED || code === grpc.status.PERMISSION_DENIED) return `Verdict at ${addr} did not accept this caller: ${details}`;
+  if (ANSWERED_BY_VERDICT.has(code)) return `Verdict refused the request: ${details}`;
+  if (code === grpc.status.RESOURCE_EXHAUSTED) return `Verdict at ${addr} refused the request as too large, or is overloaded`;
+  if ((code === grpc.status.INTERNAL || code === grpc.status.UNKNOWN) && details.startsWith("internal error"))
+    return `Verdict failed without a decision (${details})`;
+  return `the call to Verdict at ${addr} failed (${grpc.status[code] ?? code}) without a decision`;
 }
 
 function channelCredentials(options: {
@@ -196,8 +230,10 @@ function callCheck(
   return new Promise((resolve, reject) => {
     client.check(request, metadata, { deadline: Date.now() + timeoutMs }, (error, response) => {
       client.close();
-      if (error) reject(new CheckCallError(grpc.status[error.code] ?? String(error.code), error.details));
-      else resolve(response);
+      if (error) {
+        const code = grpc.status[error.code] ?? String(error.code);
+        reject(new CheckCallError(code, error.details, describeCallFailure(error.code, error.details, addr, timeoutMs)));
+      } else resolve(response);
     });
   });
 }

@@ -12,13 +12,16 @@ const server = () => import("../server/index.js");
 const dev = () => import("../dev/index.js");
 const localDatabase = () => import("./local-database.js");
 
-export const usage = `verdict serve (--config FILE | --profile dev) [--listen HOST:PORT]
+export const usage = `verdict serve (--config FILE | --profile dev) [--listen HOST:PORT] [--admin-listen HOST:PORT]
 
   --config FILE     YAML or JSON configuration (see docs/configuration.md)
   --profile dev     local development: demo policies, the development issuer and
                     API (key printed at start), local-mongo under .verdict/, and a
                     development OAuth authorization server for MCP clients
   --listen H:P      override the listen address
+  --admin-listen H:P
+                    override admin_listen: /healthz, /readyz and /metrics
+                    (default 127.0.0.1:9464; dev profile with --listen …:0, port 0)
   --auth-listen H:P dev profile: the authorization server's address (default: the
                     listen port + 1 on loopback, e.g. 127.0.0.1:50052)
   --mcp-resource U  dev profile: the MCP example's URL, the dev-mcp API's audience
@@ -29,6 +32,7 @@ export async function serve(argv: string[], env: Environment): Promise<void> {
     config: { type: "string" },
     profile: { type: "string" },
     listen: { type: "string" },
+    "admin-listen": { type: "string" },
     "auth-listen": { type: "string" },
     "mcp-resource": { type: "string" },
   });
@@ -38,8 +42,15 @@ export async function serve(argv: string[], env: Environment): Promise<void> {
   if (options.profile !== undefined && options.profile !== "dev") throw new UsageError(`unknown profile ${options.profile}; the only profile is dev`);
 
   const stateDir = stateDirFrom(env);
-  // --listen goes into the configuration before it is validated: the same rules hold as for the file's listen.
-  const overrides = options.listen !== undefined ? { listen: options.listen } : {};
+  // --listen and --admin-listen go into the configuration before it is validated: the same rules hold as for the file's.
+  const overrides: Record<string, unknown> = {
+    ...(options.listen !== undefined ? { listen: options.listen } : {}),
+    ...(options["admin-listen"] !== undefined ? { admin_listen: options["admin-listen"] } : {}),
+  };
+  // A dev Verdict on a free port (tests, several at once) takes a free admin port too, as its authorization server does.
+  if (options.profile === "dev" && overrides["admin_listen"] === undefined && options.listen !== undefined && /:0$/.test(options.listen)) {
+    overrides["admin_listen"] = options.listen;
+  }
   const worker = isClusterWorker();
   let config: Config;
   let devApiKey: string | undefined;
@@ -110,7 +121,7 @@ export async function serve(argv: string[], env: Environment): Promise<void> {
   };
 
   const processes = processCount(config.processes);
-  let running: { address: string; stop(): Promise<void>; failed?: Promise<Error> };
+  let running: { address: string; adminUrl: string; stop(): Promise<void>; failed?: Promise<Error> };
   try {
     running = processes > 1 ? await startProcesses(config, log, processes, mongoUri) : await (await server()).startVerdict(config, { log, mongoUri });
   } catch (error) {
@@ -120,6 +131,7 @@ export async function serve(argv: string[], env: Environment): Promise<void> {
   if (devApiKey) {
     process.stderr.write(
       `\nVerdict (dev profile) is serving on ${running.address}\n` +
+        `  health and metrics: ${running.adminUrl}/readyz and ${running.adminUrl}/metrics\n` +
         `  development API key: ${devApiKey}\n` +
         `  (verdict check uses it by default; mint tokens with: verdict dev-token --sub alice --client-id agent-1 --scope "invoices:read")\n` +
         `  development authorization server (OAuth for MCP clients; no real sign-in, development only): ${authorizationServer?.issuer}\n\n`,
@@ -161,7 +173,7 @@ async function startProcesses(config: Config, log: Logger, processes: number, mo
     log,
     // A database this primary started (local-mongo) is the workers' too.
     env: config.mongodb_uri === undefined ? { MONGODB_URI: mongoUri } : {},
-    metricsListen: config.metrics_listen,
+    adminListen: config.admin_listen,
   });
   log.info(
     {
@@ -169,7 +181,7 @@ async function startProcesses(config: Config, log: Logger, processes: number, mo
       processes,
       apis: config.apis.map((a) => a.name),
       issuers: config.issuers.map((i) => i.issuer),
-      ...(running.metricsPort !== undefined && config.metrics_listen ? { metrics: `${config.metrics_listen.host}:${running.metricsPort}` } : {}),
+      admin: running.adminUrl,
     },
     "verdict is serving",
   );
@@ -197,7 +209,7 @@ async function serveWorker(config: Config, log: Logger): Promise<void> {
         .catch((error: unknown) => log.error({ err: error }, "error while stopping"))
         .finally(resolve);
     };
-    serveAsClusterWorker(verdict.address, verdict.metrics.registry, () => stop("asked by the primary"));
+    serveAsClusterWorker(verdict.address, verdict.metrics.registry, verdict.readiness, () => stop("asked by the primary"));
     process.on("SIGINT", () => stop("SIGINT"));
     process.on("SIGTERM", () => stop("SIGTERM"));
   });

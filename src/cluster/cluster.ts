@@ -7,14 +7,18 @@
 // any number of processes; each process reloads the bundle when its file changes.
 //
 // The primary only supervises: it starts the workers and says "verdict is serving"
-// once every one of them is, serves the metrics of all of them (metrics_listen),
+// once every one of them is, serves admin_listen for all of them (/readyz: ready
+// while every process is; /metrics: theirs, gathered over IPC; each process's own
+// admin listener is on a private loopback port),
 // replaces a worker that dies, and on SIGTERM asks each to stop (each finishes the
 // calls it has and writes or spills every audit record) before it exits.
 import cluster, { type Worker } from "node:cluster";
 import { availableParallelism } from "node:os";
 import type { MetricObjectWithValues, MetricValue, Registry } from "prom-client";
 import { VerdictError } from "../errors/index.js";
-import { serveMetrics, type Logger, type RunningMetricsServer } from "../observability/index.js";
+import type { Logger } from "../observability/index.js";
+import { healthRoutes, metricsRoutes, startAdminServer, type RunningAdmin } from "../server/admin/index.js";
+import type { ReadinessReport, ReadinessSource } from "../server/readiness.js";
 
 /** Processes of "auto": one per CPU, at most this many (each keeps its own database connections). */
 const MAX_AUTO_PROCESSES = 8;
@@ -26,7 +30,10 @@ const RESTART_WINDOW_MS = 60_000;
 /** How long a scrape waits for the workers' metrics. */
 const METRICS_WAIT_MS = 2_000;
 
-type ToPrimary = { verdict: "ready"; address: string } | { verdict: "metrics"; id: number; metrics: MetricObjectWithValues<MetricValue<string>>[] };
+type ToPrimary =
+  | { verdict: "ready"; address: string }
+  | { verdict: "readiness"; report: ReadinessReport }
+  | { verdict: "metrics"; id: number; metrics: MetricObjectWithValues<MetricValue<string>>[] };
 type ToWorker = { verdict: "stop" } | { verdict: "metrics"; id: number };
 
 /** How many processes `processes` means on this machine. */
@@ -44,22 +51,24 @@ export interface ClusterOptions {
   log: Logger;
   /** Environment the workers get beside the primary's (e.g. the database the primary started). */
   env: Record<string, string>;
-  metricsListen?: { host: string; port: number } | undefined;
+  adminListen: { host: string; port: number };
 }
 
 export interface RunningCluster {
   /** host:port the workers serve gRPC on. */
   address: string;
-  metricsPort: number | undefined;
+  /** http://host:port of admin_listen, served by the primary for every process. */
+  adminUrl: string;
   /** Resolves when the server stopped by itself (workers dying too often). */
   failed: Promise<VerdictError>;
-  /** Asks every worker to stop, waits for them, then closes the metrics listener. */
+  /** Asks every worker to stop, waits for them, then closes the admin listener. */
   stop(): Promise<void>;
 }
 
 /** Starts the workers; resolves once every one is serving, or rejects when one could not start. */
-export async function startCluster({ processes, log, env, metricsListen }: ClusterOptions): Promise<RunningCluster> {
+export async function startCluster({ processes, log, env, adminListen }: ClusterOptions): Promise<RunningCluster> {
   const workers = new Set<Worker>();
+  const readiness = new ClusterReadiness(processes);
   let stopping = false;
   let address: string | undefined;
   const restarts: number[] = [];
@@ -72,13 +81,15 @@ export async function startCluster({ processes, log, env, metricsListen }: Clust
       workers.add(worker);
       let ready = false;
       worker.on("message", (message: ToPrimary) => {
-        if (message.verdict === "ready" && !ready) {
+        if (message.verdict === "readiness") readiness.update(worker.id, message.report);
+        else if (message.verdict === "ready" && !ready) {
           ready = true;
           resolve(message.address);
         }
       });
       worker.on("exit", (code, signal) => {
         workers.delete(worker);
+        readiness.forget(worker.id);
         if (!ready) {
           reject(new VerdictError("listen_failed", `a Verdict process did not start (exit ${code ?? signal}); its log above says why`));
           return;
@@ -122,23 +133,27 @@ export async function startCluster({ processes, log, env, metricsListen }: Clust
     throw error;
   }
 
-  let metricsServer: RunningMetricsServer | undefined;
-  if (metricsListen) {
-    try {
-      metricsServer = await serveMetrics(() => clusterMetrics(workers), metricsListen.host, metricsListen.port);
-    } catch (error) {
-      await stopWorkers();
-      throw error;
-    }
+  let admin: RunningAdmin;
+  try {
+    admin = await startAdminServer({
+      host: adminListen.host,
+      port: adminListen.port,
+      routes: [healthRoutes(readiness), metricsRoutes(() => clusterMetrics(workers))],
+      log,
+    });
+  } catch (error) {
+    await stopWorkers();
+    throw error;
   }
   log.debug({ processes }, "every Verdict process is serving");
   return {
     address: address ?? "",
-    metricsPort: metricsServer?.port,
+    adminUrl: admin.url,
     failed,
     async stop() {
+      readiness.stopping = true;
       await stopWorkers();
-      await metricsServer?.close();
+      await admin.close();
     },
   };
 }
@@ -175,13 +190,47 @@ async function clusterMetrics(workers: ReadonlySet<Worker>): Promise<Registry> {
   return AggregatorRegistry.aggregate(replies.filter((reply) => reply !== undefined));
 }
 
-/** In a worker: tell the primary this process serves, and answer its requests (metrics, stop). */
-export function serveAsClusterWorker(address: string, registry: Registry, stop: () => void): void {
+/**
+ * The primary's readiness: every process has said it is ready (each check passes in
+ * every process) and none is stopping. Processes report their own on each change.
+ */
+class ClusterReadiness implements ReadinessSource {
+  private readonly reports = new Map<number, ReadinessReport>();
+  stopping = false;
+
+  constructor(private readonly processes: number) {}
+
+  update(worker: number, report: ReadinessReport): void {
+    this.reports.set(worker, report);
+  }
+
+  forget(worker: number): void {
+    this.reports.delete(worker);
+  }
+
+  report(): ReadinessReport {
+    const checks: Record<string, boolean> = { processes: !this.stopping && this.reports.size >= this.processes };
+    for (const report of this.reports.values()) {
+      for (const [name, passes] of Object.entries(report.checks)) checks[name] = (checks[name] ?? true) && passes;
+    }
+    return { ready: Object.values(checks).every(Boolean), checks };
+  }
+
+  /** The primary has no gRPC health of its own to follow readiness; nothing watches. */
+  watch(listener: (ready: boolean) => void): () => void {
+    listener(this.report().ready);
+    return () => undefined;
+  }
+}
+
+/** In a worker: tell the primary this process serves (and each change of its readiness), and answer its requests (metrics, stop). */
+export function serveAsClusterWorker(address: string, registry: Registry, readiness: ReadinessSource, stop: () => void): void {
   process.on("message", (message: ToWorker) => {
     if (message.verdict === "stop") stop();
     else if (message.verdict === "metrics") {
       void registry.getMetricsAsJSON().then((metrics) => process.send?.({ verdict: "metrics", id: message.id, metrics } satisfies ToPrimary));
     }
   });
+  readiness.watch(() => process.send?.({ verdict: "readiness", report: readiness.report() } satisfies ToPrimary));
   process.send?.({ verdict: "ready", address } satisfies ToPrimary);
 }

@@ -2,6 +2,7 @@
 // read in (its directory, the environment) and the field kinds they share. A leaf
 // beside the sections (token/config.ts, state/config.ts, ...), which config/
 // composes into the one schema.
+import { readFileSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { z } from "zod";
 import { packageRoot } from "../paths.js";
@@ -11,6 +12,8 @@ export interface Environment {
   MONGODB_URI?: string;
   VERDICT_HOME?: string;
   VERDICT_LOG_LEVEL?: string;
+  /** What a configuration file's ${NAME} references are expanded from (the process environment). */
+  variables?: Readonly<Record<string, string | undefined>>;
 }
 
 /** What a configuration is read against. */
@@ -73,4 +76,17 @@ export const ALWAYS = { when: () => true } as const;
 /** The entries of a list the value may or may not hold. */
 export function entries(value: unknown): Record<string, unknown>[] {
   return Array.isArray(value) ? value.filter((item): item is Record<string, unknown> => typeof item === "object" && item !== null) : [];
+}
+
+/** A secret kept in a file (a mounted Secret), read at start and trimmed; `problem` is told why it cannot be used. */
+export function readSecretFile(path: string, problem: (message: string) => void): string {
+  let secret: string;
+  try {
+    secret = readFileSync(path, "utf8").trim();
+  } catch (error) {
+    problem(`cannot read secret file ${path}: ${(error as NodeJS.ErrnoException).code ?? "error"}`);
+    return "";
+  }
+  if (secret === "") problem(`secret file ${path} is empty`);
+  return secret;
 }

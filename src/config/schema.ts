@@ -7,7 +7,7 @@ import { authzenSettings, checkAuthzen } from "../server/authzen/config.js";
 import { logSettings, checkLogLevel } from "../observability/config.js";
 import { policySettings } from "../policy/config.js";
 import { checkServer, serverSettings } from "../server/config.js";
-import { stateSettings } from "../state/config.js";
+import { checkMongoUri, resolveMongoUri, stateSettings } from "../state/config.js";
 import { checkIssuers, tokenSettings } from "../token/config.js";
 import { ALWAYS, entries, type ConfigContext } from "./fields.js";
 
@@ -30,7 +30,9 @@ export const configSchema = (ctx: ConfigContext) =>
       checkAuthzen(value, check);
       checkGrants(value, check);
       checkLogLevel(ctx, check);
-    }, ALWAYS);
+      checkMongoUri(value, check);
+    }, ALWAYS)
+    .transform((value) => resolveMongoUri(value, ctx));
 
 /** Audit grants name configured APIs only. */
 function checkGrants(value: Record<string, unknown>, check: z.RefinementCtx): void {

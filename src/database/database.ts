@@ -28,6 +28,11 @@ export class Database {
   private readonly indexes = new Map<string, Promise<void>>();
   private sweeper: NodeJS.Timeout | undefined;
   private closed = false;
+  private everReached = false;
+  /** Whether the driver sees a server it can write to (false during an outage). */
+  private writable = false;
+  private readonly reachedWaiters: (() => void)[] = [];
+  private retryTimer: NodeJS.Timeout | undefined;
 
   private constructor(
     private readonly client: MongoClient,
@@ -54,7 +59,64 @@ export class Database {
       ...(onCommand ? { monitorCommands: true } : {}),
     });
     if (onCommand) client.on("commandStarted", (event) => onCommand(event.commandName));
-    return new Database(client, database, log, poolSize);
+    const db = new Database(client, database, log, poolSize);
+    client.on("topologyDescriptionChanged", (event) => db.topologyChanged([...event.newDescription.servers.values()].some((server) => server.isWritable)));
+    return db;
+  }
+
+  /** Whether a server has answered since this process started: readiness waits for it. */
+  get reached(): boolean {
+    return this.everReached;
+  }
+
+  /** Whether a server that takes writes is known to be up now (false during an outage, and before it was reached). */
+  get available(): boolean {
+    return this.everReached && this.writable;
+  }
+
+  /** Resolves once a server has answered (at once when one has). */
+  whenReached(): Promise<void> {
+    return this.everReached ? Promise.resolve() : new Promise((resolve) => this.reachedWaiters.push(resolve));
+  }
+
+  /**
+   * Connects, retrying every `retryMs` until a server answers. The driver gives up
+   * for good on a first connection that fails (its calls then say "Topology is
+   * closed" forever), so a Verdict started while the database is down must connect
+   * again itself; once connected, the driver follows outages on its own.
+   */
+  connectInBackground(retryMs = 2_000): void {
+    let warned = false;
+    const attempt = () => {
+      this.retryTimer = undefined;
+      if (this.closed) return;
+      this.client.connect().then(
+        () => {
+          if (this.closed) return;
+          this.everReached = true;
+          this.writable = true;
+          this.log.info({ database: this.name }, "database reached");
+          for (const resolve of this.reachedWaiters.splice(0)) resolve();
+        },
+        (error: unknown) => {
+          if (this.closed) return;
+          this.log[warned ? "debug" : "warn"]({ database: this.name, err: (error as Error).message }, "database not reached yet; retrying in the background");
+          warned = true;
+          this.retryTimer = setTimeout(attempt, retryMs);
+          this.retryTimer.unref();
+        },
+      );
+    };
+    attempt();
+  }
+
+  /** Outages after the first contact are logged once each way (decisions that need state fail closed meanwhile). */
+  private topologyChanged(writable: boolean): void {
+    if (writable === this.writable) return;
+    this.writable = writable;
+    if (!this.everReached || this.closed) return;
+    if (writable) this.log.info({ database: this.name }, "database reachable again");
+    else this.log.warn({ database: this.name }, "database unreachable: decisions that need state are denied (state_unavailable) until it returns");
   }
 
   /** The collection of a declaration; its indexes and sweep are this database's to run from now on. */
@@ -167,6 +229,7 @@ export class Database {
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.sweeper);
+    clearTimeout(this.retryTimer);
     await this.client.close();
   }
 

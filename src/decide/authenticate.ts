@@ -23,7 +23,7 @@ export interface AuthenticateDeps {
 }
 
 /** Who the decision is for: a verified token's principal, or a subject the caller vouches for (no token, so no token hash). */
-export type Authenticated = Pick<VerifiedToken, "principal"> & { tokenHash?: string };
+export type Authenticated = Pick<VerifiedToken, "principal"> & { tokenHash?: string; via?: VerifiedToken["via"] };
 
 /** The issuer policies see for a PEP-asserted subject (`input.principal.issuer`). */
 export const ASSERTED_ISSUER = "urn:verdict:authzen:asserted";

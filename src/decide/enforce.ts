@@ -3,7 +3,7 @@
 // through the registry, all or none.
 import type { ObligationPorts } from "../contract/index.js";
 import { applyObligations, type ObligationRegistry } from "../obligations/index.js";
-import type { Logger } from "../observability/index.js";
+import type { Instruments, Logger } from "../observability/index.js";
 import type { PolicyDecision } from "../policy/index.js";
 import type { Principal } from "../token/index.js";
 import { insufficientScopeChallenge, stepUpChallenge } from "./challenges.js";
@@ -14,6 +14,7 @@ export interface EnforceDeps {
   obligations: ObligationRegistry;
   ports: ObligationPorts;
   log: Logger;
+  instruments?: Instruments;
 }
 
 export async function enforce(
@@ -50,6 +51,7 @@ export async function enforce(
           "could not give back an obligation; it stays held until its window ends",
         ),
     });
+    deps.instruments?.obligations(outcome.ok ? "applied" : "refused", outcome.ok ? outcome.applied.map((o) => o.type) : [outcome.failed.type]);
     if (outcome.ok) return { ...answer, decision: "ALLOW", reasons: decision.reasons, obligations: outcome.applied };
     if (outcome.onFailure.effect === "step_up")
       return { ...answer, decision: "STEP_UP", reasons: [outcome.reason], challenge: stepUpChallenge(outcome.onFailure.stepUp) };

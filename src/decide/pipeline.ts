@@ -6,9 +6,9 @@
 // items' state in one round trip, then decides each item on its own, in order.
 import { VerdictError } from "../errors/index.js";
 import { defaultObligations, releaseDecision, type ObligationRegistry, type ReleaseResult } from "../obligations/index.js";
-import type { ReplayGuard } from "../token/index.js";
-import { createMetrics, type Metrics } from "../observability/index.js";
+import { createMetrics, Instruments, type Metrics } from "../observability/index.js";
 import { failedVerdict, policyInputs, policyVerdict, type PolicyDecision } from "../policy/index.js";
+import { TokenError, type ReplayGuard } from "../token/index.js";
 import { authenticate } from "./authenticate.js";
 import { policyDenial, stateDenial, tokenDenial, unaudited } from "./denials.js";
 import { enforce, type EnforceDeps } from "./enforce.js";
@@ -19,6 +19,8 @@ import type { BatchInput, BatchItemResult, Caller, CheckCommon, CheckInput, Chec
 export class Decider {
   private readonly now: () => number;
   private readonly metrics: Metrics;
+  /** Stage timings and spans, decision and outcome counts: reported between stages, never inside one. */
+  private readonly instruments: Instruments;
   private readonly obligations: ObligationRegistry;
   private readonly enforcing: EnforceDeps;
   private readonly shadow: ShadowEvaluation;
@@ -26,9 +28,10 @@ export class Decider {
   constructor(private readonly deps: DeciderDeps) {
     const { log, state, shadowRecorder: recorder, shadowWaitMs: waitMs = 5 } = deps;
     this.now = deps.now ?? Date.now;
-    this.metrics = deps.metrics ?? createMetrics();
+    this.metrics = deps.instruments?.metrics ?? deps.metrics ?? createMetrics();
+    this.instruments = deps.instruments ?? new Instruments(this.metrics);
     this.obligations = deps.obligations ?? defaultObligations;
-    this.enforcing = { obligations: this.obligations, ports: state, log };
+    this.enforcing = { obligations: this.obligations, ports: state, log, instruments: this.instruments };
     this.shadow = new ShadowEvaluation({ engine: () => deps.policies.shadow?.(), metrics: this.metrics, recorder, waitMs, now: this.now });
   }
 
@@ -54,7 +57,12 @@ export class Decider {
 
   /** Gives back the obligations of an earlier decision of this caller whose action did not happen. Exactly once; throws StateUnavailableError. */
   async release(decisionId: string, caller: Caller): Promise<ReleaseResult> {
-    return releaseDecision(this.deps.state, decisionId, caller.name);
+    const result = await releaseDecision(this.deps.state, decisionId, caller.name);
+    this.instruments.obligations(
+      "released",
+      result.released.map((obligation) => obligation.type),
+    );
+    return result;
   }
 
   /**
@@ -79,10 +87,14 @@ export class Decider {
       release();
       run.done();
     }
-    return run.items.map((item) => {
-      const result = resultOf(item);
-      return !audit || audit.record(decisionEvent(run, item, result)) ? result : unaudited(item.base, common, this.deps.log, result);
-    });
+    const results = await this.instruments.stage(common.trace, "audit", () =>
+      run.items.map((item) => {
+        const result = resultOf(item);
+        return !audit || audit.record(decisionEvent(run, item, result)) ? result : unaudited(item.base, common, this.deps.log, result);
+      }),
+    );
+    for (const result of results) this.instruments.decided(common.caller.name, result.decision, result.reasons[0]?.code);
+    return results;
   }
 
   private async stages(run: Run): Promise<void> {
@@ -97,8 +109,10 @@ export class Decider {
       isConsumed: async (id, now) => (await admitted(run, this.deps.state.admission), once.isConsumed(id, now)),
     };
     try {
-      run.verified = await authenticate(common, nowMs, { ...this.deps, replay });
+      run.verified = await this.instruments.stage(common.trace, "verify", () => authenticate(common, nowMs, { ...this.deps, replay }));
+      this.instruments.tokenVerified("valid", run.verified.via === "jwt-cached");
     } catch (error) {
+      this.instruments.tokenVerified(error instanceof TokenError ? error.reason : "error", false);
       const denial = tokenDenial(error, first.base, this.deps.log);
       for (const item of items) item.state = { at: "decided", result: { ...denial, ...item.base } };
       return;
@@ -117,7 +131,7 @@ export class Decider {
       items.map(async (item, index) => {
         const input = inputOf(item.check, index);
         try {
-          const { queries, decision } = await engine.begin(input);
+          const { queries, decision } = await this.instruments.stage(common.trace, "evaluate", () => engine.begin(input));
           item.state = { at: "begun", input, queries, ...(decision ? { decision } : {}) };
         } catch (error) {
           item.state = { at: "decided", result: policyDenial(error, item.base, principal, { ...this.deps, metrics: this.metrics }) };
@@ -129,10 +143,13 @@ export class Decider {
     const begun = items.flatMap((item) => (item.state.at === "begun" ? [{ item, state: item.state }] : []));
     if (begun.some(({ state }) => state.queries.length > 0)) await admitted(run, this.deps.state.admission);
     try {
-      const states = await this.deps.state.counters.read(
-        begun.map(({ state }) => state.queries),
-        nowMs,
-      );
+      const read = () =>
+        this.deps.state.counters.read(
+          begun.map(({ state }) => state.queries),
+          nowMs,
+        );
+      const declared = begun.some(({ state }) => state.queries.length > 0);
+      const states = await (declared ? this.instruments.stage(common.trace, "state", read) : read());
       begun.forEach(({ state }, i) => (state.input.state = states[i] ?? {}));
     } catch (error) {
       for (const { item, state } of begun)
@@ -152,7 +169,7 @@ export class Decider {
     const attach = (result: DecisionResult, verdict: Parameters<ShadowEvaluation["attach"]>[1]) =>
       this.shadow.attach(result, verdict, shadow, common, item.check, principal);
     // The shadow starts at the same moment as the active evaluation and runs beside it.
-    const evaluation = early ? Promise.resolve(early) : engine.decide(input);
+    const evaluation = early ? Promise.resolve(early) : this.instruments.stage(common.trace, "evaluate", () => engine.decide(input));
     const shadow = this.shadow.start(input);
     let decision: PolicyDecision;
     try {
@@ -162,7 +179,7 @@ export class Decider {
       return attach(denial, failedVerdict(engine.revision, error instanceof Error ? error.message : String(error)));
     }
     if (decision.effect === "allow" && decision.obligations.length > 0 && !common.dryRun) await admitted(run, this.deps.state.admission);
-    const result = await enforce(decision, item.base, principal, common, run.nowMs, this.enforcing);
+    const result = await this.instruments.stage(common.trace, "enforce", () => enforce(decision, item.base, principal, common, run.nowMs, this.enforcing));
     return attach(result, policyVerdict(engine.revision, decision, engine.obligations));
   }
 }

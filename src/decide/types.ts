@@ -1,7 +1,7 @@
 import type { JsonObject, Reason } from "@verdict/sdk/wire";
 import type { AppliedObligation, CounterPort, DisagreementRecorder, OncePort, StateReader } from "../contract/index.js";
 import type { ObligationRegistry } from "../obligations/index.js";
-import type { Logger, Metrics } from "../observability/index.js";
+import type { Instruments, Logger, Metrics, TraceContext } from "../observability/index.js";
 import type { AuthzenEntities, PolicyEngine, RuleHit } from "../policy/index.js";
 import type { DpopOptions, Principal, ReplayGuard, TokenVerifier } from "../token/index.js";
 
@@ -53,6 +53,8 @@ export interface CheckCommon {
    * trusts asserted subjects (token_missing otherwise).
    */
   subject?: string;
+  /** The span of the call this Check came in on (its stages are traced under it), when tracing. */
+  trace?: TraceContext;
 }
 
 /** One Check, validated and normalized at the edge. */
@@ -156,6 +158,8 @@ export interface DeciderDeps {
   dpop: DpopOptions;
   log: Logger;
   metrics?: Metrics;
+  /** Stage timings, spans and decision counts (default: over `metrics`, no tracing). */
+  instruments?: Instruments;
   /** The obligation types (default: reserve, rate, once); the same registry the policy engines read decisions with. */
   obligations?: ObligationRegistry;
   /** Where shadow disagreements are recorded; without it they are only counted. */

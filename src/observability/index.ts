@@ -1,3 +1,19 @@
-export { serveMetrics, type RunningMetricsServer } from "./http.js";
+export { type LogLevel, type TracingConfig } from "./config.js";
+export { Instruments } from "./instruments.js";
 export { createLogger, silentLogger, type Logger } from "./log.js";
-export { createMetrics, type BundleRole, type EvaluationFailure, type Metrics, type ReloadFailure, type ShadowOutcome } from "./metrics.js";
+export {
+  createMetrics,
+  observeAudit,
+  observeHealth,
+  type AuditCounts,
+  type BundleRole,
+  type EvaluationFailure,
+  type JwksOutcome,
+  type Metrics,
+  type MetricsOptions,
+  type ObligationOutcome,
+  type ReloadFailure,
+  type ShadowOutcome,
+  type Stage,
+} from "./metrics.js";
+export { ServerSpan, Tracing, type TraceContext, type TracingOptions } from "./tracing.js";

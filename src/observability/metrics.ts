@@ -1,11 +1,17 @@
 // Verdict's metrics (Prometheus, prom-client). One registry per running Verdict,
-// so that several instances in one process (tests) never share counters.
-import { Counter, Gauge, Registry } from "prom-client";
+// so that several instances in one process (tests) never share counters. Labels
+// take values from small sets only (decisions, reason codes, configured API and
+// issuer names, stage and operation names): never ids, subjects or resources.
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 
 export type BundleRole = "active" | "shadow";
 export type ReloadFailure = "unreadable" | "invalid" | "does_not_load";
 export type EvaluationFailure = "timeout" | "memory" | "error" | "invalid_output" | "overloaded";
 export type ShadowOutcome = "agree" | "disagree" | "error" | "skipped";
+/** The stages of a Check that are timed and traced (docs/operations.md). */
+export type Stage = "verify" | "state" | "evaluate" | "enforce" | "audit";
+export type ObligationOutcome = "applied" | "refused" | "released";
+export type JwksOutcome = "fetched" | "failed" | "served_stale";
 
 export interface Metrics {
   registry: Registry;
@@ -16,12 +22,39 @@ export interface Metrics {
   policyEvaluationFailures: Counter<"bundle" | "reason">;
   shadowEvaluations: Counter<"outcome">;
   shadowRecordFailures: Counter<string>;
+  /** Every decision, by its decision (ALLOW, DENY, STEP_UP), its first reason code and the calling API. */
+  decisions: Counter<"decision" | "reason" | "api">;
+  /** Check and CheckBatch, from the request to the answer, by method. */
+  checkDuration: Histogram<"method">;
+  /** Every RPC answered, by method and gRPC status. */
+  rpcs: Counter<"method" | "code">;
+  /** Each stage of a decision (evaluate is the policy evaluation). */
+  stageDuration: Histogram<"stage">;
+  /** Token verifications by result: valid, or the reason code of the refusal. */
+  tokenVerifications: Counter<"result">;
+  /** Verifications answered from the verified-token cache. */
+  tokenCacheHits: Counter<string>;
+  jwksRefreshes: Counter<"issuer" | "result">;
+  /** Database calls of the state stores by operation, and those that failed (timeout: past state_timeout_ms). */
+  databaseCallDuration: Histogram<"operation">;
+  databaseCallErrors: Counter<"operation" | "error">;
+  obligations: Counter<"type" | "outcome">;
 }
 
-export function createMetrics(): Metrics {
+export interface MetricsOptions {
+  /** Also the Node process metrics (CPU, memory, heap, event-loop lag), prefixed verdict_: a serving Verdict's, not a test's. */
+  process?: boolean;
+}
+
+const SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+export function createMetrics(options: MetricsOptions = {}): Metrics {
   const registry = new Registry();
   const registers = [registry];
   const counter = <L extends string>(name: string, help: string, labelNames: readonly L[] = []) => new Counter<L>({ name, help, labelNames, registers });
+  const histogram = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
+    new Histogram<L>({ name, help, labelNames, buckets: SECONDS, registers });
+  if (options.process) collectDefaultMetrics({ register: registry, prefix: "verdict_" });
   return {
     registry,
     policyRevision: new Gauge({
@@ -47,5 +80,129 @@ export function createMetrics(): Metrics {
       "verdict_shadow_record_failures_total",
       "Shadow disagreements that could not be recorded (database unavailable, too many writes in flight).",
     ),
+    decisions: counter("verdict_decisions_total", "Decisions by decision (ALLOW, DENY, STEP_UP), first reason code (none without one) and calling API.", [
+      "decision",
+      "reason",
+      "api",
+    ]),
+    checkDuration: histogram("verdict_check_duration_seconds", "Check and CheckBatch latency, from the request to the answer, by method.", ["method"]),
+    rpcs: counter("verdict_rpcs_total", "gRPC calls answered, by method and status code (OK, INVALID_ARGUMENT, UNAUTHENTICATED, INTERNAL, ...).", [
+      "method",
+      "code",
+    ]),
+    stageDuration: histogram(
+      "verdict_stage_duration_seconds",
+      "Time in each stage of a decision: verify (token), state (read), evaluate (policy), enforce (obligations), audit (record).",
+      ["stage"],
+    ),
+    tokenVerifications: counter("verdict_token_verifications_total", "Token verifications by result: valid, or the reason code of the refusal.", ["result"]),
+    tokenCacheHits: counter("verdict_token_cache_hits_total", "Token verifications answered from the verified-token cache (no signature checked)."),
+    jwksRefreshes: counter("verdict_jwks_refreshes_total", "JWKS fetches by issuer and result (fetched, failed, served_stale).", ["issuer", "result"]),
+    databaseCallDuration: histogram("verdict_database_call_duration_seconds", "State store database calls by operation, up to their answer or deadline.", [
+      "operation",
+    ]),
+    databaseCallErrors: counter(
+      "verdict_database_call_errors_total",
+      "State store database calls that failed, by operation and error (timeout: no answer within state_timeout_ms; conflict: a duplicate key from a write that raced another, resolved by the store; error: the call failed).",
+      ["operation", "error"],
+    ),
+    obligations: counter("verdict_obligations_total", "Obligations by type and outcome (applied, refused: its limit was reached, released).", [
+      "type",
+      "outcome",
+    ]),
   };
+}
+
+/**
+ * A metric read from a source when scraped: a gauge takes the value; a counter
+ * (what the source counts since start) grows by what it counted since the last scrape.
+ */
+function observed(registry: Registry, kind: "counter" | "gauge", name: string, help: string, read: () => number): void {
+  if (kind === "gauge") {
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(read());
+      },
+    });
+    return;
+  }
+  let reported = 0;
+  new Counter({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      const now = read();
+      if (now > reported) this.inc(now - reported);
+      reported = Math.max(reported, now);
+    },
+  });
+}
+
+/** What the audit trail counts, read when scraped (its AuditStats). */
+export interface AuditCounts {
+  buffered: number;
+  bufferedBytes: number;
+  written: number;
+  spilled: number;
+  replayed: number;
+  refused: number;
+  rejected: number;
+  lost: number;
+  databaseAvailable: boolean;
+}
+
+/** The audit trail's queue and counts, read from it at each scrape. */
+export function observeAudit(metrics: Metrics, stats: () => AuditCounts): void {
+  const { registry } = metrics;
+  observed(registry, "gauge", "verdict_audit_buffered_records", "Audit records in memory waiting to be written.", () => stats().buffered);
+  observed(registry, "gauge", "verdict_audit_buffered_bytes", "Their size as JSON (bounded by audit.max_buffered_bytes).", () => stats().bufferedBytes);
+  observed(registry, "counter", "verdict_audit_written_records_total", "Audit records written to the database from memory.", () => stats().written);
+  observed(
+    registry,
+    "counter",
+    "verdict_audit_spilled_records_total",
+    "Audit records appended to the spill file (the database was down or slow).",
+    () => stats().spilled,
+  );
+  observed(registry, "counter", "verdict_audit_replayed_records_total", "Audit records written to the database from spill files.", () => stats().replayed);
+  observed(
+    registry,
+    "counter",
+    "verdict_audit_refused_total",
+    "Decisions refused (DENY audit_unavailable) because their record could be kept neither in memory nor in the spill file.",
+    () => stats().refused,
+  );
+  observed(
+    registry,
+    "counter",
+    "verdict_audit_rejected_records_total",
+    "Audit records the database refused, or unreadable or forged spill lines.",
+    () => stats().rejected,
+  );
+  observed(
+    registry,
+    "counter",
+    "verdict_audit_lost_records_total",
+    "Audit records lost at shutdown (database and spill file both failed).",
+    () => stats().lost,
+  );
+  observed(registry, "gauge", "verdict_audit_database_available", "1 while the audit trail writes to the database, 0 while it spills.", () =>
+    stats().databaseAvailable ? 1 : 0,
+  );
+}
+
+/** Readiness and the database's reachability, read when scraped. */
+export function observeHealth(metrics: Metrics, read: { ready: () => boolean; databaseUp: () => boolean }): void {
+  observed(metrics.registry, "gauge", "verdict_ready", "1 while this Verdict is ready for traffic (GET /readyz answers 200).", () => (read.ready() ? 1 : 0));
+  observed(
+    metrics.registry,
+    "gauge",
+    "verdict_database_up",
+    "1 while a database server that takes writes is reachable; 0 during an outage (state decisions fail closed).",
+    () => (read.databaseUp() ? 1 : 0),
+  );
 }

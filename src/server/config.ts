@@ -62,13 +62,20 @@ export const serverSettings = (ctx: ConfigContext) => ({
   max_batch_items: z.number().int().min(1).max(1_000).default(100),
   /** context and resource.attributes of a Check, each, as JSON; larger is INVALID_ARGUMENT. */
   max_context_bytes: z.number().int().min(1_024).max(262_144).default(32_768),
-  /** Where GET /metrics is served (Prometheus text); not served when absent. */
-  metrics_listen: hostPort.optional(),
+  /** The admin HTTP listener: GET /healthz, /readyz and /metrics (docs/operations.md). */
+  admin_listen: hostPort.prefault("127.0.0.1:9464"),
+  /** A client connection is closed (GOAWAY) after about this long, so long-lived clients rebalance across replicas. */
+  max_connection_age_seconds: z.number().int().min(1).max(86_400).default(300),
+  /** How long calls in flight on a connection past its age may take before it is closed. */
+  max_connection_age_grace_seconds: z.number().int().min(1).max(3_600).default(30),
   /** Processes `verdict serve` runs, all serving the same ports: "auto" is one per CPU, at most 8 (docs/performance.md). */
   processes: z.union([z.literal("auto"), z.number().int().min(1).max(64)]).default("auto"),
+  /** Renamed: a file that still has it is told the new name. */
+  metrics_listen: z.never({ error: "metrics_listen is now admin_listen (GET /metrics, /healthz and /readyz on one listener)" }).optional(),
 });
 
-const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1", "[::1]"]);
+/** This machine only: 127.0.0.0/8 (as the SDK and verdict check count it), localhost, ::1. */
+const isLoopback = (host: string) => host === "localhost" || host === "::1" || host === "[::1]" || /^127(\.\d{1,3}){3}$/.test(host);
 
 /** Rules across APIs and the listener. */
 export function checkServer(value: Record<string, unknown>, check: z.RefinementCtx): void {
@@ -97,7 +104,7 @@ export function checkServer(value: Record<string, unknown>, check: z.RefinementC
       check.addIssue({ code: "custom", path: ["apis", i], message: "with mutual TLS every API needs a client_certificate identity" });
     }
   }
-  if (tlsSection === undefined && value["insecure_plaintext"] !== true && !LOOPBACK.has(listenHost(value["listen"]))) {
+  if (tlsSection === undefined && value["insecure_plaintext"] !== true && !isLoopback(listenHost(value["listen"]))) {
     check.addIssue({
       code: "custom",
       path: ["listen"],

@@ -5,13 +5,17 @@ import { Database } from "../database/index.js";
 import { Decider } from "../decide/index.js";
 import { VerdictError } from "../errors/index.js";
 import { defaultObligations, type ObligationRegistry } from "../obligations/index.js";
-import { createMetrics, serveMetrics, type Logger, type Metrics, type RunningMetricsServer } from "../observability/index.js";
+import { createMetrics, Instruments, observeAudit, observeHealth, Tracing, type Logger, type Metrics } from "../observability/index.js";
 import { DEFAULT_BOUNDS, PolicyRuntime, type WatchOptions } from "../policy/index.js";
-import { openDisagreements, openState, poolSizeFor } from "../state/index.js";
+import { openDisagreements, openState, poolSizeFor, type CallObserver } from "../state/index.js";
 import { IssuerRegistry, TokenVerifier } from "../token/index.js";
 import type { RunningAuthzen } from "./authzen/index.js";
 import { CallerRegistry } from "./callers.js";
 import { formatAddress, startGrpcServer } from "./grpc/server.js";
+import { healthRoutes, metricsRoutes, startAdminServer, type RunningAdmin } from "./admin/index.js";
+import { Readiness, type ReadinessSource } from "./readiness.js";
+import { packageVersion } from "../paths.js";
+import type { SpanExporter } from "@opentelemetry/sdk-trace-base";
 
 export interface RunningVerdict {
   port: number;
@@ -21,8 +25,11 @@ export interface RunningVerdict {
   /** The active and shadow bundles; reload() checks their files at once. */
   policies: PolicyRuntime;
   metrics: Metrics;
-  /** The port of GET /metrics when metrics_listen is configured. */
-  metricsPort: number | undefined;
+  /** The admin listener's port (GET /healthz, /readyz, /metrics) and its URL. */
+  adminPort: number;
+  adminUrl: string;
+  /** What GET /readyz answers from (and gRPC health follows). */
+  readiness: ReadinessSource;
   /** Waits for shadow disagreements still being written. */
   flushShadowRecords(): Promise<void>;
   /** The audit trail; undefined when the configuration disables it. */
@@ -41,16 +48,22 @@ export interface StartOptions {
   watchOptions?: Partial<WatchOptions>;
   /** The obligation types policies may ask for (default: reserve, rate, once); tests register more. */
   obligations?: ObligationRegistry;
+  /** Spans go here as they end, in place of the configured OTLP exporter (tests: an in-memory exporter). */
+  spanExporter?: SpanExporter;
   /**
-   * "worker": one of the processes of `verdict serve` (server/cluster.ts), whose
-   * primary says when all serve and serves their metrics; "single" (default): the
-   * only one.
+   * "worker": one of the processes of `verdict serve` (src/cluster), whose primary
+   * serves admin_listen for all of them (readiness and metrics over IPC); this
+   * process's own admin listener is on a private loopback port. "single" (default):
+   * the only one.
    */
   role?: "single" | "worker";
 }
 
 /** How often expired state is deleted on servers that do not honour TTL indexes. */
 const SWEEP_INTERVAL_MS = 10 * 60_000;
+
+/** How long calls in flight get to finish at shutdown. */
+const GRPC_GRACE_MS = 10_000;
 
 /** How long the database may take to be ready before Verdict says it is not answering (it keeps trying). */
 const STATE_READY_WAIT_MS = 5_000;
@@ -74,13 +87,67 @@ function warnAboutInsecureSettings(config: Config, log: Logger): void {
   if (config.insecure_plaintext) log.warn({ listen: config.listen }, "[INSECURE CONFIG] insecure_plaintext: serving without TLS beyond loopback");
 }
 
-export async function startVerdict(
+export async function startVerdict(config: Config, options: StartOptions): Promise<RunningVerdict> {
+  const { log } = options;
+  const metrics = createMetrics({ process: true });
+  const tracing = Tracing.start({ config: config.tracing, exporter: options.spanExporter, version: packageVersion() });
+  const instruments = new Instruments(metrics, tracing);
+
+  // Ready when a bundle is loaded, the database was reached once, the audit trail
+  // can keep a record, and the gRPC listener serves and is not shutting down. A
+  // database outage after that degrades decisions (state fails closed) but does
+  // not make a replica unready: every replica shares the database, and taking them
+  // all out of service would turn a stateful outage into a total one.
+  const parts: { policies?: PolicyRuntime; database?: Database; audit?: AuditLog; serving: boolean } = { serving: false };
+  const readiness = new Readiness()
+    .check("bundle", () => parts.policies !== undefined)
+    .check("database", () => parts.database?.reached === true)
+    .check("audit", () => !config.audit.enabled || parts.audit?.ready() === true)
+    .check("serving", () => parts.serving);
+  observeHealth(metrics, { ready: () => readiness.report().ready, databaseUp: () => parts.database?.available === true });
+
+  // The admin listener first: /healthz answers (and /readyz says why not) while the rest starts.
+  const worker = options.role === "worker";
+  const admin = await startAdminServer({
+    host: worker ? "127.0.0.1" : config.admin_listen.host,
+    port: worker ? 0 : config.admin_listen.port,
+    exclusive: worker,
+    routes: [healthRoutes(readiness), metricsRoutes(metrics.registry)],
+    log,
+  });
+  const closers: (() => Promise<unknown>)[] = [() => admin.close(), () => tracing.shutdown(), () => Promise.resolve(readiness.close())];
+  const closeAll = async () => {
+    for (const close of closers.splice(0).reverse()) await close().catch((error: unknown) => log.warn({ err: error }, "error while closing"));
+  };
+  try {
+    return await startParts(config, options, { metrics, instruments, readiness, parts, admin, closers, closeAll });
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+}
+
+interface Started {
+  metrics: Metrics;
+  instruments: Instruments;
+  readiness: Readiness;
+  parts: { policies?: PolicyRuntime; database?: Database; audit?: AuditLog; serving: boolean };
+  admin: RunningAdmin;
+  /** Undone in reverse order when start fails or Verdict stops. */
+  closers: (() => Promise<unknown>)[];
+  closeAll(): Promise<void>;
+}
+
+async function startParts(
   config: Config,
   { log, mongoUri, watchOptions, obligations = defaultObligations, role = "single" }: StartOptions,
+  started: Started,
 ): Promise<RunningVerdict> {
-  const metrics = createMetrics();
-  // The one connection of the process: state, shadow disagreements and the audit
-  // trail. Its connections open while the bundle loads.
+  const { metrics, instruments, readiness, parts, admin, closers } = started;
+  // The one connection of the process: state, shadow disagreements and the audit trail.
+  // It connects in the background, its pool warming while the bundle loads: a Verdict
+  // started before its database serves (not ready) and recovers by itself when the
+  // database comes up.
   const database = Database.open({
     uri: mongoUri,
     database: config.mongodb_database,
@@ -88,55 +155,57 @@ export async function startVerdict(
     serverSelectionTimeoutMs: Math.max(config.state_timeout_ms, 5_000),
     poolSize: poolSizeFor(config.state_concurrency),
   });
+  closers.push(() => database.close());
+  database.connectInBackground();
   database.warmUp();
-  let policies: PolicyRuntime;
-  try {
-    policies = await PolicyRuntime.start({
-      obligations,
-      bundlePath: config.bundle,
-      shadowBundlePath: config.shadow_bundle,
-      bounds: { ...DEFAULT_BOUNDS, timeoutMs: config.policy_timeout_ms, memoryMb: config.policy_memory_mb, workers: config.policy_workers },
-      watch: config.bundle_watch,
-      ...(watchOptions ? { watchOptions } : {}),
-      log,
-      metrics,
-    });
-  } catch (error) {
-    await database.close();
-    throw error;
-  }
+  parts.database = database;
+  void database.whenReached().then(() => readiness.refresh());
+  const policies = await PolicyRuntime.start({
+    obligations,
+    bundlePath: config.bundle,
+    shadowBundlePath: config.shadow_bundle,
+    bounds: { ...DEFAULT_BOUNDS, timeoutMs: config.policy_timeout_ms, memoryMb: config.policy_memory_mb, workers: config.policy_workers },
+    watch: config.bundle_watch,
+    ...(watchOptions ? { watchOptions } : {}),
+    log,
+    metrics,
+  });
+  closers.push(() => policies.close());
 
   if (config.audit.enabled) {
     const active = policies.current();
     try {
       maskRulesFrom(active.data); // masking rules that do not fit are refused now, not at the first record
     } catch (error) {
-      await policies.close();
-      await database.close();
       if (error instanceof MaskRuleError) throw new VerdictError("mask_rule_invalid", `policy bundle ${active.source}: ${error.message}`);
       throw error;
     }
   }
+  parts.policies = policies;
 
   let audit: AuditLog | undefined;
   let auditStore: AuditStore | undefined;
   if (config.audit.enabled) {
-    try {
-      ({ audit, store: auditStore } = openAuditLog({ config: config.audit, database, log }));
-    } catch (error) {
-      // e.g. a spill directory that cannot be trusted (SpillDirectoryError)
-      await policies.close();
-      await database.close();
-      throw error;
-    }
+    // A spill directory that cannot be trusted (SpillDirectoryError) refuses to start.
+    ({ audit, store: auditStore } = openAuditLog({ config: config.audit, database, log }));
+    const trail = audit;
+    closers.push(() => trail.close());
     audit.adoptMaskingOf(policies.current().data);
+    observeAudit(metrics, () => trail.stats());
+    parts.audit = audit;
   } else {
     log.warn("[AUDIT DISABLED] audit.enabled is false: decisions are not recorded");
   }
 
   warnAboutInsecureSettings(config, log);
+  const jwksIssuer = new Map(config.issuers.flatMap((issuer) => (issuer.jwks_uri ? [[issuer.jwks_uri, issuer.issuer] as const] : [])));
   const issuers = IssuerRegistry.fromConfig(config.issuers, {
-    onJwksEvent: (event) => (event.type === "fetched" ? log.info(event, "issuer keys fetched") : log.warn(event, "issuer keys")),
+    onJwksEvent: (event) => {
+      const result = event.type === "fetched" ? "fetched" : event.type === "fetch_failed" ? "failed" : "served_stale";
+      metrics.jwksRefreshes.inc({ issuer: jwksIssuer.get(event.uri) ?? event.uri, result });
+      if (event.type === "fetched") log.info(event, "issuer keys fetched");
+      else log.warn(event, "issuer keys");
+    },
   });
   const verifier = new TokenVerifier(issuers, {
     clockSkewSeconds: config.clock_skew_seconds,
@@ -144,13 +213,18 @@ export async function startVerdict(
     maxLifetimeSeconds: config.max_token_lifetime_seconds,
     cacheEntries: config.token_cache_entries,
   });
+  const onCall: CallObserver = (operation, seconds, failure) => {
+    metrics.databaseCallDuration.observe({ operation }, seconds);
+    if (failure) metrics.databaseCallErrors.inc({ operation, error: failure });
+  };
   const state = openState(database, {
     timeoutMs: config.state_timeout_ms,
     log,
+    onCall,
     admission: { concurrency: config.state_concurrency, queueTimeoutMs: config.state_queue_timeout_ms },
   });
   // The AuthZEN directory's collection on the same connection: its indexes are created and its expired entries swept with the others.
-  // Loaded only when configured: a Verdict without AuthZEN starts without its HTTP framework.
+  // Loaded only when configured: a Verdict without AuthZEN starts without it.
   const directory = config.authzen
     ? new (await import("../directory/index.js")).DirectoryStore(database, {
         lookupTimeoutMs: config.state_timeout_ms,
@@ -158,13 +232,14 @@ export async function startVerdict(
       })
     : undefined;
   const shadowRecorder = config.shadow_bundle
-    ? openDisagreements(database, { timeoutMs: config.state_timeout_ms, retentionDays: config.shadow_retention_days, log, metrics })
+    ? openDisagreements(database, { timeoutMs: config.state_timeout_ms, retentionDays: config.shadow_retention_days, log, metrics, onCall })
     : undefined;
-  // Serving does not wait for the database: its connections open and its indexes are
-  // created in the background (decisions that need state wait their turn meanwhile).
+  if (shadowRecorder) closers.push(() => shadowRecorder.flush());
+  // Serving does not wait for the database: its indexes are created in the background
+  // (readiness says not ready until it was reached; decisions that need state wait their turn).
   void database.prepare(STATE_READY_WAIT_MS).then((ready) => {
     if (!ready)
-      log.warn({ database: config.mongodb_database }, "the database is not answering: serving anyway; decisions that need state are denied until it does");
+      log.warn({ database: config.mongodb_database }, "the database is not answering: serving, not ready; decisions that need state are denied until it does");
   });
   database.startSweeping(SWEEP_INTERVAL_MS);
 
@@ -175,87 +250,90 @@ export async function startVerdict(
     obligations,
     dpop: { maxAgeSeconds: config.dpop_max_age_seconds, skewSeconds: config.clock_skew_seconds, maxBytes: config.max_token_bytes },
     log,
-    metrics,
+    instruments,
     ...(shadowRecorder ? { shadowRecorder } : {}),
     shadowWaitMs: config.shadow_wait_ms,
     ...(audit ? { audit } : {}),
   });
   const callers = new CallerRegistry(config.apis, config.tls?.client_ca_file !== undefined);
-  let grpcServer;
-  let metricsServer: RunningMetricsServer | undefined;
+  const grpcServer = await startGrpcServer({
+    host: config.listen.host,
+    port: config.listen.port,
+    decider,
+    callers,
+    tls: config.tls,
+    maxBatchItems: config.max_batch_items,
+    limits: { maxContextBytes: config.max_context_bytes },
+    log,
+    audit: { store: auditStore, grants: config.audit.query_grants },
+    instruments,
+    readiness,
+    maxConnectionAgeMs: config.max_connection_age_seconds * 1_000,
+    maxConnectionAgeGraceMs: config.max_connection_age_grace_seconds * 1_000,
+  });
+  // Stopping: no new calls, calls in flight answered (and their records taken), then the rest closed in reverse.
+  let graceful = false;
+  closers.push(() => grpcServer.shutdown(graceful ? GRPC_GRACE_MS : 0));
   let authzen: RunningAuthzen | undefined;
-  try {
-    grpcServer = await startGrpcServer({
-      host: config.listen.host,
-      port: config.listen.port,
+  if (config.authzen && directory) {
+    const { startAuthzenServer } = await import("./authzen/index.js");
+    authzen = await startAuthzenServer({
+      config: config.authzen,
       decider,
-      callers,
-      tls: config.tls,
+      directory,
+      callers: new CallerRegistry(config.apis, config.authzen.transport.kind === "tls" && config.authzen.transport.tls.client_ca_file !== undefined),
       maxBatchItems: config.max_batch_items,
-      limits: { maxContextBytes: config.max_context_bytes },
       log,
-      audit: { store: auditStore, grants: config.audit.query_grants },
     });
-    if (config.authzen && directory) {
-      const { startAuthzenServer } = await import("./authzen/index.js");
-      authzen = await startAuthzenServer({
-        config: config.authzen,
-        decider,
-        directory,
-        callers: new CallerRegistry(config.apis, config.authzen.transport.kind === "tls" && config.authzen.transport.tls.client_ca_file !== undefined),
-        maxBatchItems: config.max_batch_items,
-        log,
-      });
-    }
-    if (config.metrics_listen && role === "single")
-      metricsServer = await serveMetrics(metrics.registry, config.metrics_listen.host, config.metrics_listen.port);
-  } catch (error) {
-    await authzen?.close();
-    await grpcServer?.shutdown(0);
-    await audit?.close();
-    await policies.close();
-    await database.close();
-    throw error;
+    const running = authzen;
+    closers.push(() => running.close());
   }
+  parts.serving = true;
+  readiness.refresh();
   const address = formatAddress(config.listen.host, grpcServer.port);
   log.info(
     {
       address,
+      admin: admin.url,
+      ready: readiness.report().ready,
       apis: config.apis.map((a) => a.name),
       issuers: config.issuers.map((i) => i.issuer),
       revision: policies.current().revision,
       ...(policies.shadow() ? { shadowRevision: policies.shadow()?.revision } : {}),
       ...(authzen ? { authzen: authzen.url } : {}),
-      ...(metricsServer && config.metrics_listen ? { metrics: formatAddress(config.metrics_listen.host, metricsServer.port) } : {}),
+      ...(config.tracing?.otlp_endpoint ? { tracing: config.tracing.otlp_endpoint } : {}),
     },
     role === "single" ? "verdict is serving" : "verdict process is serving",
   );
-  const server = grpcServer;
-  const running = authzen;
+  let stopping: Promise<void> | undefined;
   return {
-    port: server.port,
+    port: grpcServer.port,
     address,
     get policyRevision() {
       return policies.current().revision;
     },
     policies,
     metrics,
-    metricsPort: metricsServer?.port,
+    adminPort: admin.port,
+    adminUrl: admin.url,
+    readiness,
     flushShadowRecords: async () => {
       await shadowRecorder?.flush();
     },
     audit,
     authzen: authzen ? { port: authzen.port, url: authzen.url } : undefined,
-    async stop() {
-      // In this order: no new calls, calls in flight answered (and their records
-      // taken), every record written or spilled, then the connections closed.
-      await Promise.all([server.shutdown(), running?.close()]);
-      await audit?.close();
-      await metricsServer?.close();
-      await shadowRecorder?.flush();
-      await policies.close();
-      await database.close();
-      log.info("verdict stopped");
+    stop() {
+      stopping ??= (async () => {
+        // Not ready from the first moment (probes and gRPC health say so), then: no
+        // new calls, those in flight answered, every record written or spilled, the
+        // connections closed; the admin listener last.
+        parts.serving = false;
+        readiness.refresh();
+        graceful = true;
+        await started.closeAll();
+        log.info("verdict stopped");
+      })();
+      return stopping;
     },
   };
 }

@@ -1,5 +1,6 @@
 // The edge: a raw CheckRequest becomes a typed, bounded CheckInput here, once.
 // Nothing deeper re-checks or trusts raw protobuf values.
+import { randomUUID } from "node:crypto";
 import {
   isJsonObject,
   type BatchItemMessage,
@@ -75,7 +76,8 @@ function validateCommon(request: CheckRequestMessage | CheckBatchRequestMessage)
   const dpop = validateDpop(request);
   return {
     token: request.token ?? "",
-    requestId,
+    // Every decision can be found by its request id in logs and the audit trail: one is made up when the caller sends none.
+    requestId: requestId === "" ? randomUUID() : requestId,
     dryRun: request.dry_run === true,
     explain: "explain" in request && request.explain === true,
     ...(dpop ? { dpop } : {}),

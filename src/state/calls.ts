@@ -12,7 +12,15 @@
 import { performance } from "node:perf_hooks";
 import { MongoServerError, type Collection, type Document } from "mongodb";
 import type { Logger } from "../observability/index.js";
-import { StateUnavailableError } from "./errors.js";
+import { isDuplicateKey, StateUnavailableError } from "./errors.js";
+
+/**
+ * Told of each call when it ends: its operation (e.g. "reserve"), its time, and how
+ * it failed: timeout (no answer within the deadline), conflict (a duplicate key: a
+ * write that raced another, which the store resolves), error (anything else).
+ */
+export type CallObserver = (operation: string, seconds: number, failure?: CallFailure) => void;
+export type CallFailure = "timeout" | "conflict" | "error";
 
 /** A call waits at most this many times state_timeout_ms in all, however lively the database. */
 export const CAP_FACTOR = 4;
@@ -24,6 +32,7 @@ export class StateCalls {
   constructor(
     readonly timeoutMs: number,
     private readonly log: Logger,
+    private readonly onCall?: CallObserver,
   ) {}
 
   /** The longest a call may wait, however lively the database. */
@@ -51,8 +60,10 @@ export class StateCalls {
     return new Promise<T>((resolve, reject) => {
       let settled = false;
       let timer: NodeJS.Timeout | undefined;
+      const observe = (failure?: CallFailure) => this.onCall?.(what, (performance.now() - started) / 1_000, failure);
       const expire = (why: string) => {
         settled = true;
+        observe("timeout");
         reject(new StateUnavailableError(`${what}: ${why}`));
       };
       const check = () => {
@@ -72,6 +83,7 @@ export class StateCalls {
           if (!settled) {
             settled = true;
             clearTimeout(timer);
+            observe();
             resolve(value);
           } else if (onLate) {
             void onLate(value).catch((error: unknown) =>
@@ -84,6 +96,7 @@ export class StateCalls {
           if (settled) return; // a failure after the deadline has no one to tell
           settled = true;
           clearTimeout(timer);
+          observe(isDuplicateKey(error) ? "conflict" : "error");
           reject(error instanceof StateUnavailableError ? error : new StateUnavailableError(`${what}: ${(error as Error).message}`, { cause: error }));
         },
       );

@@ -1,15 +1,22 @@
 // The state section of the configuration: the database, the deadline of state
 // calls, and how many decisions may use the database at once.
 import { z } from "zod";
-import type { ConfigContext } from "../config/fields.js";
+import { filePath, readSecretFile, type ConfigContext } from "../config/fields.js";
 
-export const stateSettings = ({ env }: ConfigContext) => ({
-  /** When omitted: MONGODB_URI, else (the CLI) a local-mongo for development. */
-  mongodb_uri: z
-    .string()
-    .regex(/^mongodb(\+srv)?:\/\//, "must be a mongodb:// or mongodb+srv:// URI")
-    .optional()
-    .transform((uri) => uri ?? (env.MONGODB_URI || undefined)),
+const MONGODB_URI = /^mongodb(\+srv)?:\/\//;
+const URI_MESSAGE = "must be a mongodb:// or mongodb+srv:// URI";
+
+export const stateSettings = (ctx: ConfigContext) => ({
+  /** When omitted: mongodb_uri_file, else MONGODB_URI, else (the CLI) a local-mongo for development. */
+  mongodb_uri: z.string().regex(MONGODB_URI, URI_MESSAGE).optional(),
+  /** A file holding the URI (a mounted Secret: the URI carries the database password), read at start. */
+  mongodb_uri_file: filePath(ctx)
+    .transform((path, check) => {
+      const uri = readSecretFile(path, (message) => check.addIssue({ code: "custom", message }));
+      if (uri !== "" && !MONGODB_URI.test(uri)) check.addIssue({ code: "custom", message: `the URI in ${path} ${URI_MESSAGE}` });
+      return uri;
+    })
+    .optional(),
   mongodb_database: z
     .string()
     .regex(/^[A-Za-z0-9_-]{1,63}$/)
@@ -25,4 +32,19 @@ export const stateSettings = ({ env }: ConfigContext) => ({
 /** Connections each process keeps open: two calls in flight per admitted decision (its obligations go together), and room for the audit trail and housekeeping. */
 export function poolSizeFor(concurrency: number): number {
   return 2 * concurrency + 8;
+}
+
+/** mongodb_uri and mongodb_uri_file say the same thing: one at most. */
+export function checkMongoUri(value: Record<string, unknown>, check: z.RefinementCtx): void {
+  if (value["mongodb_uri"] !== undefined && value["mongodb_uri_file"] !== undefined) {
+    check.addIssue({ code: "custom", path: ["mongodb_uri_file"], message: "give mongodb_uri or mongodb_uri_file, not both" });
+  }
+}
+
+/** The database the configuration names: mongodb_uri, else mongodb_uri_file's contents, else MONGODB_URI. */
+export function resolveMongoUri<T extends { mongodb_uri?: string | undefined; mongodb_uri_file?: string | undefined }>(
+  { mongodb_uri_file, ...rest }: T,
+  { env }: ConfigContext,
+): Omit<T, "mongodb_uri_file"> & { mongodb_uri: string | undefined } {
+  return { ...rest, mongodb_uri: rest.mongodb_uri ?? mongodb_uri_file ?? (env.MONGODB_URI || undefined) };
 }

@@ -7,14 +7,14 @@
 import type { Database } from "../database/index.js";
 import type { Logger } from "../observability/index.js";
 import { Admission } from "./admission.js";
-import { StateCalls } from "./calls.js";
+import { StateCalls, type CallObserver } from "./calls.js";
 import { COUNTERS, CounterStore } from "./counters.js";
 export { COUNTERS } from "./counters.js";
 import { DisagreementStore, type DisagreementStoreOptions } from "./disagreements.js";
 import { ONCE_KEYS, OnceStore } from "./once.js";
 
 export { Admission, type AdmissionOptions, type Ticket } from "./admission.js";
-export { StateCalls } from "./calls.js";
+export { StateCalls, type CallObserver } from "./calls.js";
 export { OverloadedError, StateUnavailableError, isDuplicateKey } from "./errors.js";
 export { checkedExpiry, InvalidExpiryError, MAX_EXPIRY_MS } from "./expiry.js";
 export { CounterStore, RELEASABLE } from "./counters.js";
@@ -32,6 +32,8 @@ export interface StateOptions {
   log: Logger;
   /** Decisions doing state work at once (state_concurrency), and how long one may wait to (state_queue_timeout_ms). */
   admission?: { concurrency: number; queueTimeoutMs: number };
+  /** Told of each database call (the metrics of database calls by operation). */
+  onCall?: CallObserver;
 }
 
 export interface State {
@@ -43,8 +45,8 @@ export interface State {
 /** Defaults of state_concurrency and state_queue_timeout_ms, for stores opened outside a server (tests, tools). */
 const DEFAULT_ADMISSION = { concurrency: 8, queueTimeoutMs: 5_000 };
 
-export function openState(database: Database, { timeoutMs, log, admission = DEFAULT_ADMISSION }: StateOptions): State {
-  const calls = new StateCalls(timeoutMs, log);
+export function openState(database: Database, { timeoutMs, log, onCall, admission = DEFAULT_ADMISSION }: StateOptions): State {
+  const calls = new StateCalls(timeoutMs, log, onCall);
   return {
     counters: new CounterStore(database.collection(COUNTERS), calls),
     once: new OnceStore(database.collection(ONCE_KEYS), calls),
@@ -53,5 +55,5 @@ export function openState(database: Database, { timeoutMs, log, admission = DEFA
 }
 
 export function openDisagreements(database: Database, options: StateOptions & DisagreementStoreOptions): DisagreementStore {
-  return new DisagreementStore(database, new StateCalls(options.timeoutMs, options.log), options);
+  return new DisagreementStore(database, new StateCalls(options.timeoutMs, options.log, options.onCall), options);
 }

@@ -1,7 +1,6 @@
 // The token section of the configuration: trusted issuers and token limits.
-import { readFileSync } from "node:fs";
 import { z } from "zod";
-import { ALWAYS, entries, filePath, seconds, type ConfigContext } from "../config/fields.js";
+import { ALWAYS, entries, filePath, readSecretFile, seconds, type ConfigContext } from "../config/fields.js";
 
 /** Asymmetric algorithms only: never "none", never HMAC (a public key is not a secret). */
 export const SUPPORTED_ALGORITHMS = ["ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA"] as const;
@@ -21,20 +20,8 @@ const introspection = (ctx: ConfigContext) =>
     .strict()
     .transform(({ client_secret_file, ...rest }, check) => ({
       ...rest,
-      client_secret: readSecret(client_secret_file, (message) => check.addIssue({ code: "custom", message, path: ["client_secret_file"] })),
+      client_secret: readSecretFile(client_secret_file, (message) => check.addIssue({ code: "custom", message, path: ["client_secret_file"] })),
     }));
-
-function readSecret(path: string, problem: (message: string) => void): string {
-  let secret: string;
-  try {
-    secret = readFileSync(path, "utf8").trim();
-  } catch (error) {
-    problem(`cannot read secret file ${path}: ${(error as NodeJS.ErrnoException).code ?? "error"}`);
-    return "";
-  }
-  if (secret === "") problem(`secret file ${path} is empty`);
-  return secret;
-}
 
 export const issuerSchema = (ctx: ConfigContext) =>
   z

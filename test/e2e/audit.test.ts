@@ -109,6 +109,14 @@ describe("every decision is a record", () => {
     expect(Date.parse(record.expires_at) - Date.parse(record.time)).toBe(90 * 86_400_000);
   });
 
+  it("records a request id made up by Verdict when the caller sends none", async () => {
+    const token = await t.issuer.token({ sub: "no-id" });
+    const [first, second] = [await invoices.check({ token, action: "invoices:read" }), await invoices.check({ token, action: "invoices:read" })];
+    const ids = [(await recordOf(first)).request_id, (await recordOf(second)).request_id];
+    for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(ids[0]).not.toBe(ids[1]);
+  });
+
   it("records a deny with its reason and challenge, a step-up with acr_values, and an invalid token by its hash only", async () => {
     const reader = await t.issuer.token({ scope: "invoices:read" });
     const writer = await t.issuer.token({ scope: "invoices:write", acr: "pwd" });

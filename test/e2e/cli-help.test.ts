@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { packageRoot } from "../../src/paths.js";
 import { runVerdict } from "../support/cli.js";
 
-const commands = ["serve", "check", "dev-token", "policy", "audit"];
+const commands = ["serve", "check", "config", "dev-token", "policy", "audit", "directory"];
 const policySubcommands: Record<string, { own: string[]; others: string[] }> = {
   build: { own: ["--dir", "--out"], others: ["--input", "--threshold", "--shadow-revision"] },
   test: { own: ["--dir", "--threshold", "--run", "--verbose"], others: ["--out", "--input", "--limit"] },
@@ -62,5 +62,41 @@ describe("verdict COMMAND --help", () => {
     expect(run.stderr).toContain("--input is required");
     expect(run.stderr).toContain("verdict policy eval --input FILE");
     expect(run.stderr).not.toContain("verdict policy build");
+  });
+});
+
+describe("the README's reference", () => {
+  const readme = readFileSync(join(packageRoot, "README.md"), "utf8");
+
+  /** The reference bullet of a command: from "- `verdict NAME" to the next bullet or paragraph. */
+  const bulletOf = (name: string): string => {
+    const start = readme.indexOf(`- \`verdict ${name}`);
+    expect(start, `README has a reference bullet for verdict ${name}`).toBeGreaterThanOrEqual(0);
+    const rest = readme.slice(start + 2);
+    const end = rest.search(/\n(- |\n|#)/);
+    return end === -1 ? rest : rest.slice(0, end);
+  };
+
+  /** The options a usage text lists: each indented line that starts with a flag. */
+  const flagsOf = (usage: string) => [...new Set([...usage.matchAll(/^\s+(--[a-z][a-z-]*)/gm)].map((m) => m[1]!))];
+
+  it.each([
+    ["serve", ["serve", "--help"]],
+    ["check", ["check", "--help"]],
+    ["config check", ["config", "--help"]],
+    ["dev-token", ["dev-token", "--help"]],
+    ["audit query", ["audit", "--help"]],
+    ["directory load", ["directory", "--help"]],
+    ["policy build", ["policy", "build", "--help"]],
+    ["policy test", ["policy", "test", "--help"]],
+    ["policy eval", ["policy", "eval", "--help"]],
+    ["policy disagreements", ["policy", "disagreements", "--help"]],
+  ])("lists every flag verdict %s --help lists", async (name, args) => {
+    const run = await runVerdict(args);
+    expect(run.code).toBe(0);
+    const flags = flagsOf(run.stdout);
+    if (name !== "config check") expect(flags.length, `${name} --help lists options`).toBeGreaterThan(0);
+    const bullet = bulletOf(name);
+    for (const flag of flags) expect(bullet, `README's verdict ${name} lists ${flag}`).toMatch(new RegExp(`${flag}(?![a-z-])`));
   });
 });

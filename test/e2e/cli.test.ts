@@ -9,6 +9,7 @@ import { inject } from "vitest";
 import { writeDevIssuerJwks } from "../../src/dev/index.js";
 import { packageRoot } from "../../src/paths.js";
 import { runVerdict, serveVerdict, stopProcess } from "../support/cli.js";
+import { parseMetrics, valueOf } from "../support/metrics.js";
 import { mongoUri, uniqueDatabaseName } from "../support/mongo.js";
 
 const home = mkdtempSync(join(tmpdir(), "verdict-home-"));
@@ -104,6 +105,20 @@ describe("verdict serve --profile dev and verdict check", () => {
     expect(Object.keys(body)).toEqual(["decision", "reasons", "challenge", "principal", "obligations", "decision_id", "policy_revision"]);
   });
 
+  it("serves /healthz, /readyz and /metrics in the development profile, counting the decisions made", async () => {
+    const admin = server.adminUrl;
+    expect((await fetch(`${admin}/healthz`)).status).toBe(200);
+    await vi.waitFor(async () => expect((await fetch(`${admin}/readyz`)).status).toBe(200), { timeout: 10_000 });
+    const token = (await verdict(["dev-token", "--sub", "bob", "--client-id", "web-app", "--client-type", "web", "--scope", "invoices:read"])).stdout.trim();
+    const before = parseMetrics(await (await fetch(`${admin}/metrics`)).text());
+    const allowed = valueOf(before, "verdict_decisions_total", { decision: "ALLOW", reason: "none", api: "dev-api" }) ?? 0;
+    const run = await verdict(["check", "--addr", server.address, "--token", token, "--action", "invoices:read", "--resource", "invoice/inv-1"]);
+    expect(JSON.parse(run.stdout)).toMatchObject({ decision: "ALLOW", reasons: [] });
+    const after = parseMetrics(await (await fetch(`${admin}/metrics`)).text());
+    expect(valueOf(after, "verdict_decisions_total", { decision: "ALLOW", reason: "none", api: "dev-api" })).toBe(allowed + 1);
+    expect(valueOf(after, "verdict_ready")).toBe(1);
+  });
+
   it("shows which policy rules fired with --explain", async () => {
     const payer = (
       await verdict(["dev-token", "--sub", "alice", "--client-id", "agent-1", "--client-type", "ai-agent", "--scope", "payments:write"])
@@ -150,7 +165,7 @@ describe("verdict serve --profile dev and verdict check", () => {
       "invoice/1",
     ]);
     expect(run.code).toBe(1);
-    expect(run.stderr).toContain("UNAUTHENTICATED");
+    expect(run.stderr).toBe(`verdict check: Verdict at ${server.address} did not accept this caller: caller not authenticated: unknown x-verdict-api-key\n`);
   });
 
   it("refuses a context that is not a JSON object before calling", async () => {
@@ -242,7 +257,7 @@ describe("verdict check beyond loopback", () => {
     const run = await verdict(["check", "--addr", "192.0.2.1:50051", "--insecure-plaintext", ...args]);
     expect(run.stderr).toContain("[INSECURE]");
     expect(run.code).toBe(1); // it tried: nothing answers at that address
-    expect(run.stderr).toMatch(/UNAVAILABLE|DEADLINE_EXCEEDED/);
+    expect(run.stderr).toMatch(/cannot reach Verdict at 192.0.2.1:50051|no answer from Verdict at 192.0.2.1:50051/);
   });
 
   it.each(["127.0.0.1:1", "localhost:1", "[::1]:1", "127.0.0.2:1"])("needs no flag for the loopback address %s", async (addr) => {
@@ -253,23 +268,17 @@ describe("verdict check beyond loopback", () => {
 });
 
 describe("verdict check without a server", () => {
-  it("exits non-zero when no decision can be obtained", async () => {
-    const run = await verdict([
-      "check",
-      "--addr",
-      "127.0.0.1:1",
-      "--api-key",
-      "k",
-      "--token",
-      "t",
-      "--action",
-      "a",
-      "--resource",
-      "invoice/1",
-      "--timeout-ms",
-      "2000",
-    ]);
+  it("exits non-zero, saying in words why no decision could be obtained (no grpc-js text)", async () => {
+    const ask = (addr: string, ...extra: string[]) =>
+      verdict(["check", "--addr", addr, ...extra, "--api-key", "k", "--token", "t", "--action", "a", "--resource", "invoice/1", "--timeout-ms", "2000"]);
+    const run = await ask("127.0.0.1:1");
     expect(run.code).toBe(1);
-    expect(run.stderr).toMatch(/UNAVAILABLE|DEADLINE_EXCEEDED/);
+    expect(run.stderr).toBe("verdict check: cannot reach Verdict at 127.0.0.1:1: connection refused (is verdict serve running there?)\n");
+
+    const unknownHost = await ask("verdict.invalid:50051", "--insecure-plaintext");
+    expect(unknownHost.code).toBe(1);
+    expect(unknownHost.stderr).toContain("verdict check: cannot reach Verdict at verdict.invalid:50051: its host name does not resolve\n");
+    for (const text of [run.stderr, unknownHost.stderr])
+      expect(text).not.toMatch(/No connection established|Resolution note|Name resolution failed|ECONNREFUSED/);
   });
 });

@@ -1,5 +1,5 @@
 // `verdict serve` on every core: several processes serving one port, supervised by
-// a primary that says when all serve, gathers their metrics, replaces one that dies
+// a primary that says when all serve, serves their readiness and metrics, replaces one that dies
 // and, on SIGTERM, stops them all with their audit records written.
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -47,7 +47,7 @@ beforeAll(async () => {
     JSON.stringify({
       listen: "127.0.0.1:0",
       processes: 2,
-      metrics_listen: "127.0.0.1:0",
+      admin_listen: "127.0.0.1:0",
       issuers: [{ issuer: issuer.issuer, jwks_file: issuer.jwksPath, algorithms: ["ES256"] }],
       apis: [{ name: "invoices-api", audience: TEST_AUDIENCE, key_sha256: hashApiKey(API_KEY), scopes: [...TEST_SCOPES] }],
       bundle: inject("bundlePath"),
@@ -74,7 +74,7 @@ describe("verdict serve with processes: 2", () => {
     expect(processLines().every((line) => line["address"] === serving.address)).toBe(true);
   });
 
-  it("decides on every connection, and serves the metrics of both processes from the primary", async () => {
+  it("decides on every connection, and serves the metrics and readiness of both processes from the primary's admin listener", async () => {
     const token = await issuer.token({ sub: "reader" });
     const clients = Array.from({ length: 4 }, client);
     try {
@@ -84,10 +84,16 @@ describe("verdict serve with processes: 2", () => {
       for (const c of clients) c.close();
     }
     const primary = logLines().find((line) => line["msg"] === "verdict is serving");
-    const response = await fetch(`http://${String(primary?.["metrics"])}/metrics`);
+    const response = await fetch(`${String(primary?.["admin"])}/metrics`);
     expect(response.status).toBe(200);
     // one active revision in each of the two processes, summed by the primary
     expect(await response.text()).toMatch(/verdict_policy_revision\{bundle="active",revision="[^"]+"\} 2/);
+    // ready: every check passes in both processes
+    await vi.waitFor(async () => {
+      const ready = await fetch(`${String(primary?.["admin"])}/readyz`);
+      expect(ready.status).toBe(200);
+      expect(await ready.json()).toMatchObject({ status: "ready", checks: { processes: true, bundle: true, database: true, serving: true } });
+    });
   });
 
   it("replaces a process that dies, and keeps deciding", async () => {

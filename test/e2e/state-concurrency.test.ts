@@ -8,11 +8,11 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { hashApiKey } from "../../src/server/index.js";
 import { buildFixtureBundle } from "../support/bundles.js";
 import { serveVerdict, stopProcess } from "../support/cli.js";
 import { TestClient } from "../support/grpc.js";
-import { createTestIssuer, TEST_AUDIENCE, TEST_SCOPES, type TestIssuer } from "../support/issuer.js";
+import { callersConfig } from "../support/config.js";
+import { createTestIssuer, type TestIssuer } from "../support/issuer.js";
 import { mongoUri, uniqueDatabaseName } from "../support/mongo.js";
 
 const PROCESSES = 3;
@@ -28,8 +28,7 @@ beforeAll(async () => {
     config,
     JSON.stringify({
       listen: "127.0.0.1:0",
-      issuers: [{ issuer: issuer.issuer, jwks_file: issuer.jwksPath, algorithms: ["ES256"] }],
-      apis: [{ name: "invoices-api", audience: TEST_AUDIENCE, key_sha256: hashApiKey(API_KEY), scopes: [...TEST_SCOPES] }],
+      ...callersConfig(issuer, API_KEY),
       bundle: await buildFixtureBundle("state-policy"),
       mongodb_uri: mongoUri(),
       mongodb_database: uniqueDatabaseName("concurrency"),

@@ -38,7 +38,7 @@ describe("hot reload of the served bundle", () => {
   const captured = captureLog();
 
   beforeAll(async () => {
-    t = await startTestVerdict({ config: { bundle: served, metrics_listen: "127.0.0.1:0" }, log: captured.log, watchOptions: { debounceMs: 50, pollMs: 250 } });
+    t = await startTestVerdict({ config: { bundle: served }, log: captured.log, watchOptions: { debounceMs: 50, pollMs: 250 } });
     a.revision = t.verdict.policyRevision;
   });
   afterAll(async () => {
@@ -84,14 +84,14 @@ describe("hot reload of the served bundle", () => {
   });
 
   it("shows the serving revision and the failure on GET /metrics", async () => {
-    const metrics = await fetch(`http://127.0.0.1:${t.verdict.metricsPort}/metrics`);
+    const metrics = await fetch(`http://127.0.0.1:${t.verdict.adminPort}/metrics`);
     expect(metrics.status).toBe(200);
     expect(metrics.headers.get("content-type")).toContain("text/plain");
     const text = await metrics.text();
     expect(text).toContain(`verdict_policy_revision{bundle="active",revision="${b.revision}"} 1`);
     expect(text).not.toContain(`revision="${a.revision}"`);
     expect(text).toMatch(/verdict_policy_reloads_total\{bundle="active",result="failed"\} 1/);
-    expect((await fetch(`http://127.0.0.1:${t.verdict.metricsPort}/other`)).status).toBe(404);
+    expect((await fetch(`http://127.0.0.1:${t.verdict.adminPort}/other`)).status).toBe(404);
   });
 
   it("loads a good bundle written after a bad one", async () => {

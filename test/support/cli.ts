@@ -35,22 +35,29 @@ export interface ServingVerdict {
   child: ChildProcess;
   /** host:port it listens on (from its "verdict is serving" log line, so port 0 works). */
   address: string;
+  /** http://host:port of its admin listener (/healthz, /readyz, /metrics). */
+  adminUrl: string;
   /** Everything it wrote to stderr so far. */
   stderr(): string;
 }
 
-/** Starts `verdict serve ...args` and resolves once it logs that it is serving (log level info or lower). */
+/**
+ * Starts `verdict serve ...args` and resolves once it logs that it is serving (log
+ * level info or lower). Its admin listener takes a free port unless args name one:
+ * test processes run side by side.
+ */
 export function serveVerdict(args: string[], env: Record<string, string | undefined> = {}): Promise<ServingVerdict> {
-  const child = spawn(process.execPath, [VERDICT_BIN, "serve", ...args], { env: environment(env), stdio: ["ignore", "ignore", "pipe"] });
+  const admin = args.includes("--admin-listen") ? [] : ["--admin-listen", "127.0.0.1:0"];
+  const child = spawn(process.execPath, [VERDICT_BIN, "serve", ...args, ...admin], { env: environment(env), stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`verdict serve did not start:\n${stderr}`)), 30_000);
     child.stderr?.on("data", (chunk: Buffer) => {
       stderr += chunk.toString();
-      const match = /"address":"([^"]+)".*"msg":"verdict is serving"/.exec(stderr);
-      if (match?.[1]) {
+      const match = /"address":"([^"]+)","admin":"([^"]+)".*"msg":"verdict is serving"/.exec(stderr);
+      if (match?.[1] && match[2]) {
         clearTimeout(timer);
-        resolve({ child, address: match[1], stderr: () => stderr });
+        resolve({ child, address: match[1], adminUrl: match[2], stderr: () => stderr });
       }
     });
     child.once("exit", (code) => {

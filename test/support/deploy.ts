@@ -4,17 +4,10 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse, parseAllDocuments } from "yaml";
-import { buildConfig, ConfigError } from "../../src/config/index.js";
+import { buildConfig } from "../../src/config/index.js";
 import { packageRoot } from "../../src/paths.js";
 
 export const repo = (...parts: string[]) => join(packageRoot, ...parts);
-
-/**
- * Configuration keys the deployment files use before Verdict knows them: the admin
- * listener (issue 15, item 1) is built in parallel. Once the schema has a key,
- * it is validated like any other and its entry here can go.
- */
-export const PENDING_CONFIG_KEYS = ["admin_listen"] as const;
 
 export interface Instruction {
   keyword: string;
@@ -114,30 +107,9 @@ export function renderChart(args: string[] = []): Manifest[] {
     .filter((manifest): manifest is Manifest => manifest !== null);
 }
 
-/**
- * Validates a configuration file's object with Verdict's own loader. Keys still
- * pending in the schema are left out (and returned) only while the schema refuses them.
- */
-export function validateVerdictConfig(raw: Record<string, unknown>): { pending: string[] } {
-  const pending: string[] = [];
-  const config = { ...raw };
-  for (const key of PENDING_CONFIG_KEYS) {
-    if (key in config && schemaRefusesKey(config, key)) {
-      pending.push(key);
-      delete config[key];
-    }
-  }
-  buildConfig(config, { baseDir: packageRoot, env: {} });
-  return { pending };
-}
-
-function schemaRefusesKey(config: Record<string, unknown>, key: string): boolean {
-  try {
-    buildConfig(config, { baseDir: packageRoot, env: {} });
-    return false;
-  } catch (error) {
-    return error instanceof ConfigError && /unrecognized key/i.test(error.message) && error.message.includes(`"${key}"`);
-  }
+/** Validates a configuration file's object with Verdict's own loader (throws ConfigError naming every problem). */
+export function validateVerdictConfig(raw: Record<string, unknown>): void {
+  buildConfig(raw, { baseDir: packageRoot, env: {} });
 }
 
 export function hostPort(value: string): { host: string; port: number } {

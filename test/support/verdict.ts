@@ -33,6 +33,8 @@ export interface TestVerdictOptions {
   watchOptions?: StartOptions["watchOptions"];
   /** The obligation types the server enforces (default: Verdict's own). */
   obligations?: StartOptions["obligations"];
+  /** Spans go here (an in-memory exporter), as an OTLP endpoint would get them. */
+  spanExporter?: StartOptions["spanExporter"];
   /** The test API's key (default: a random one). */
   apiKey?: string;
 }
@@ -43,6 +45,8 @@ export async function startTestVerdict(options: TestVerdictOptions = {}): Promis
   const database = uniqueDatabaseName("verdict_test");
   const file: ConfigFile = {
     listen: "127.0.0.1:0",
+    // Test Verdicts run side by side: each takes a free admin port.
+    admin_listen: "127.0.0.1:0",
     issuers: [{ issuer: issuer.issuer, jwks_file: issuer.jwksPath, algorithms: [issuer.alg as "ES256"] }],
     apis: [{ name: "invoices-api", audience: TEST_AUDIENCE, key_sha256: hashApiKey(apiKey), scopes: [...TEST_SCOPES] }],
     bundle: inject("bundlePath"),
@@ -57,6 +61,7 @@ export async function startTestVerdict(options: TestVerdictOptions = {}): Promis
     mongoUri: options.mongoUri ?? mongoUri(),
     ...(options.watchOptions ? { watchOptions: options.watchOptions } : {}),
     ...(options.obligations ? { obligations: options.obligations } : {}),
+    ...(options.spanExporter ? { spanExporter: options.spanExporter } : {}),
   });
   const address = `127.0.0.1:${verdict.port}`;
   const client = new TestClient(address, apiKey);

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -63,7 +63,10 @@ describe("configuration", () => {
     ["a policy time bound of 0", { ...valid, policy_timeout_ms: 0 }, /policy_timeout_ms/],
     ["a policy memory bound over 4 GiB", { ...valid, policy_memory_mb: 4097 }, /policy_memory_mb/],
     ["no policy workers", { ...valid, policy_workers: 0 }, /policy_workers/],
-    ["a metrics address without a port", { ...valid, metrics_listen: "localhost" }, /metrics_listen/],
+    ["an admin address without a port", { ...valid, admin_listen: "localhost" }, /admin_listen/],
+    ["the old metrics_listen, naming its new key", { ...valid, metrics_listen: "127.0.0.1:9464" }, /metrics_listen is now admin_listen/],
+    ["a connection age of 0", { ...valid, max_connection_age_seconds: 0 }, /max_connection_age_seconds/],
+    ["a sample ratio over 1", { ...valid, tracing: { otlp_endpoint: "http://collector:4318/v1/traces", sample_ratio: 2 } }, /sample_ratio/],
   ])("refuses %s with a message naming the problem", (_, file, message) => {
     expect(() => build(file)).toThrow(ConfigError);
     expect(() => build(file)).toThrow(message);
@@ -97,10 +100,12 @@ describe("configuration", () => {
       policy_memory_mb: 64,
       policy_workers: 2,
     });
-    expect(config.metrics_listen).toBeUndefined();
+    expect(config.admin_listen).toEqual({ host: "127.0.0.1", port: 9464 });
+    expect(config).toMatchObject({ max_connection_age_seconds: 300, max_connection_age_grace_seconds: 30 });
+    expect(config.tracing).toBeUndefined();
   });
 
-  it("reads the shadow bundle, evaluation bounds and metrics address", () => {
+  it("reads the shadow bundle, evaluation bounds and admin address", () => {
     const config = build({
       ...valid,
       shadow_bundle: "candidate.tar.gz",
@@ -110,7 +115,7 @@ describe("configuration", () => {
       policy_timeout_ms: 50,
       policy_memory_mb: 16,
       policy_workers: 4,
-      metrics_listen: "127.0.0.1:9464",
+      admin_listen: "0.0.0.0:9470",
     });
     expect(config).toMatchObject({
       bundle_watch: false,
@@ -121,7 +126,76 @@ describe("configuration", () => {
       policy_memory_mb: 16,
       policy_workers: 4,
     });
-    expect(config.metrics_listen).toEqual({ host: "127.0.0.1", port: 9464 });
+    expect(config.admin_listen).toEqual({ host: "0.0.0.0", port: 9470 });
+  });
+
+  it("lists every problem in one pass, each with its path", () => {
+    let error: ConfigError | undefined;
+    try {
+      build({ ...valid, listen: "nowhere", max_batch_items: 0, apis: [{ ...valid.apis[0], key_sha256: "secret" }], tracing: { sample_ratio: 3 } });
+    } catch (caught) {
+      error = caught as ConfigError;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error?.problems.map((p) => p.path).sort()).toEqual(["apis[0].key_sha256", "listen", "max_batch_items", "tracing.sample_ratio"]);
+    expect(error?.message).toMatch(/^invalid configuration \(4 problems\):\n {2}✖ /);
+  });
+
+  describe("secrets from the environment and from files", () => {
+    const file = (text: string) => {
+      const dir = mkdtempSync(join(tmpdir(), "verdict-config-"));
+      writeFileSync(join(dir, "verdict.yaml"), text);
+      return { dir, path: join(dir, "verdict.yaml") };
+    };
+    const base = `issuers:\n  - issuer: https://issuer.example\n    jwks_uri: https://issuer.example/jwks.json\napis:\n  - name: a\n    audience: https://a.example\n    key_sha256: ${KEY_HASH}\n    scopes: [a:read]\n`;
+
+    it("expands ${NAME} in values from the environment, never in keys; $${ is a literal", () => {
+      const { path } = file(
+        `${base}mongodb_uri: "mongodb://verdict:\${DB_PASSWORD}@db-1/?replicaSet=rs0"\ntracing:\n  otlp_endpoint: http://collector:4318/v1/traces\n  headers:\n    x-api-key: "\${OTLP_KEY}"\n    x-literal: "$\${OTLP_KEY}"\n`,
+      );
+      const config = loadConfigFile(path, { variables: { DB_PASSWORD: "s3cret", OTLP_KEY: "k-1" } });
+      expect(config.mongodb_uri).toBe("mongodb://verdict:s3cret@db-1/?replicaSet=rs0");
+      expect(config.tracing?.headers).toEqual({ "x-api-key": "k-1", "x-literal": "${OTLP_KEY}" });
+    });
+
+    it("reports a reference to a variable that is not set, with the file's other problems", () => {
+      const { path } = file(`${base}mongodb_uri: "mongodb://verdict:\${DB_PASSWORD}@db-1/"\nstate_timeout_ms: 0\n`);
+      let error: ConfigError | undefined;
+      try {
+        loadConfigFile(path, { variables: {} });
+      } catch (caught) {
+        error = caught as ConfigError;
+      }
+      expect(error?.problems).toEqual([
+        { path: "mongodb_uri", message: "${DB_PASSWORD} names an environment variable that is not set" },
+        expect.objectContaining({ path: "state_timeout_ms" }),
+      ]);
+    });
+
+    it("reads the database URI from mongodb_uri_file, before MONGODB_URI", () => {
+      const { dir, path } = file(`${base}mongodb_uri_file: secrets/mongodb-uri\n`);
+      mkdirSync(join(dir, "secrets"));
+      writeFileSync(join(dir, "secrets", "mongodb-uri"), "mongodb+srv://verdict:pw@cluster.example/\n");
+      expect(loadConfigFile(path, { MONGODB_URI: "mongodb://env:1" }).mongodb_uri).toBe("mongodb+srv://verdict:pw@cluster.example/");
+      expect(loadConfigFile(path, {})).not.toHaveProperty("mongodb_uri_file");
+    });
+
+    it.each([
+      [
+        "both mongodb_uri and mongodb_uri_file",
+        `mongodb_uri: mongodb://a/\nmongodb_uri_file: uri\n`,
+        "uri",
+        "mongodb://b/",
+        /mongodb_uri or mongodb_uri_file, not both/,
+      ],
+      ["an unreadable mongodb_uri_file", `mongodb_uri_file: missing\n`, "uri", "mongodb://b/", /cannot read secret file .*missing: ENOENT/],
+      ["an empty mongodb_uri_file", `mongodb_uri_file: uri\n`, "uri", "\n", /is empty/],
+      ["a mongodb_uri_file that holds no mongodb URI", `mongodb_uri_file: uri\n`, "uri", "postgres://x/", /must be a mongodb:\/\/ or mongodb\+srv:\/\/ URI/],
+    ])("refuses %s", (_, extra, name, contents, message) => {
+      const { dir, path } = file(base + extra);
+      writeFileSync(join(dir, name), contents);
+      expect(() => loadConfigFile(path, {})).toThrow(message);
+    });
   });
 
   it("says which file could not be read", () => {
@@ -168,7 +242,7 @@ describe("configuration problems", () => {
 
   it("refuses two APIs with the same key_sha256, naming the second", () => {
     const message = problems({ ...valid, apis: [valid.apis[0], { ...valid.apis[0], name: "payments-api", audience: "https://payments.example" }] });
-    expect(message).toMatch(/two APIs share one key_sha256: a key must name exactly one API\n\s+→ at apis\[1\]\.key_sha256/);
+    expect(message).toMatch(/apis\[1\]\.key_sha256: two APIs share one key_sha256: a key must name exactly one API/);
   });
 
   it("holds a --listen override to the file's rules: plaintext beyond loopback is refused with the same message", () => {

@@ -31,7 +31,7 @@ describe("the error model", () => {
     [new AuditQueryError("x"), "audit_query_invalid"],
     [new AuditStoreUnavailableError("x"), "audit_store_unavailable"],
     [new MaskRuleError("x"), "mask_rule_invalid"],
-    [new CheckCallError("UNAVAILABLE", "x"), "check_call_failed"],
+    [new CheckCallError("UNAVAILABLE", "x", "cannot reach Verdict"), "check_call_failed"],
     [new PolicyCommandError("x"), "policy_command_failed"],
   ])("gives %o the code %s, named by its class", (error, code) => {
     expect(error).toBeInstanceOf(VerdictError);

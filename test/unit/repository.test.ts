@@ -13,8 +13,13 @@ const manifest = (dir: string) =>
     workspaces?: string[];
   };
 const root = manifest(".");
+// As npm reads the globs: a directory is a workspace when it has a package.json (examples/deploy is files only).
 const workspaces = root.workspaces!.flatMap((pattern) =>
-  pattern.endsWith("/*") ? readdirSync(join(packageRoot, pattern.slice(0, -2))).map((name) => `${pattern.slice(0, -2)}/${name}`) : [pattern],
+  pattern.endsWith("/*")
+    ? readdirSync(join(packageRoot, pattern.slice(0, -2)))
+        .map((name) => `${pattern.slice(0, -2)}/${name}`)
+        .filter((dir) => existsSync(join(packageRoot, dir, "package.json")))
+    : [pattern],
 );
 
 describe("repository", () => {

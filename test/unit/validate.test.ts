@@ -35,6 +35,14 @@ describe("edge validation of CheckRequest", () => {
     expect(item.bytes).toBeGreaterThanOrEqual(exact);
   });
 
+  it("makes up a request id when the caller gives none, a new one each time", () => {
+    const first = validateCheckRequest(request({ request_id: "" })).requestId;
+    const second = validateCheckRequest(request({ request_id: "" })).requestId;
+    expect(first).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(second).not.toBe(first);
+    expect(validateCheckRequest(request({ request_id: "req-7" })).requestId).toBe("req-7");
+  });
+
   it("carries the explain flag", () => {
     expect(validateCheckRequest(request({ explain: true })).explain).toBe(true);
   });

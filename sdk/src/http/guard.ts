@@ -7,7 +7,7 @@ import type { Obligation, Principal, Reason, ReleaseResult } from "../decision.j
 import { VerdictError } from "../errors.js";
 import type { JsonObject } from "../wire/index.js";
 import { toHttpAnswer, type HttpAnswer } from "./challenge.js";
-import { parsePublicBaseUrl, readCredentials, readRequestId, requestUrl, type HttpRequestLike } from "./request.js";
+import { parsePublicBaseUrl, readCredentials, readRequestId, readTraceContext, requestUrl, type HttpRequestLike } from "./request.js";
 
 /** What a route tells Verdict about a request. */
 export interface RouteRule<Req> {
@@ -69,6 +69,7 @@ export function createGuard(client: VerdictClient, options: GuardOptions = {}): 
       if (credentials.kind !== "token") return answer({ kind: credentials.kind === "none" ? "no_token" : credentials.kind });
       const url = credentials.dpopProof !== undefined ? requestUrl(request, publicBaseUrl) : undefined;
       const requestId = readRequestId(request.headers);
+      const traceContext = readTraceContext(request.headers);
       let decision;
       try {
         decision = await client.check(
@@ -78,6 +79,7 @@ export function createGuard(client: VerdictClient, options: GuardOptions = {}): 
             resource: typeof rule.resource === "function" ? rule.resource(req) : rule.resource,
             context: rule.context ? rule.context(req) : {},
             ...(requestId !== undefined ? { requestId } : {}),
+            ...(traceContext ? { traceContext } : {}),
             // Without a URL the proof cannot be checked: Verdict then refuses a bound token.
             ...(credentials.dpopProof !== undefined && url !== undefined
               ? { dpop: { proof: credentials.dpopProof, method: request.method.toUpperCase(), url } }

@@ -3,6 +3,7 @@ export {
   isEncrypted,
   readCredentials,
   readRequestId,
+  readTraceContext,
   requestUrl,
   parsePublicBaseUrl,
   type Credentials,

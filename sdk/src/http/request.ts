@@ -1,6 +1,7 @@
 // Reading what Verdict needs from an HTTP request: the access token (RFC 6750 §2.1
 // or RFC 9449 §7.1), the DPoP proof with the method and URL it must be bound to,
 // and a request id. Framework-free: adapters pass plain headers, method and URL.
+import type { TraceContext } from "../client.js";
 import { VerdictError } from "../errors.js";
 
 export type HttpHeaders = Record<string, string | string[] | undefined>;
@@ -106,4 +107,19 @@ export const isEncrypted = (socket: unknown): boolean => (socket as { encrypted?
 export function readRequestId(headers: HttpHeaders): string | undefined {
   const value = single(headers["x-request-id"]);
   return value && /^[\x21-\x7e]{1,128}$/.test(value) ? value : undefined;
+}
+
+/** W3C traceparent: version-traceid-parentid-flags, lowercase hex. */
+const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
+/**
+ * The incoming request's W3C Trace Context, passed on to Verdict so that its spans
+ * join the request's trace; undefined without a well-formed traceparent.
+ */
+export function readTraceContext(headers: HttpHeaders): TraceContext | undefined {
+  const traceparent = single(headers["traceparent"])?.trim().toLowerCase();
+  if (!traceparent || !TRACEPARENT.test(traceparent)) return undefined;
+  const tracestate = single(headers["tracestate"]);
+  // tracestate: at most 32 list members of printable ASCII (W3C Trace Context §3.3.1); anything else is dropped.
+  return tracestate && tracestate.length <= 512 && /^[\x20-\x7e]+$/.test(tracestate) ? { traceparent, tracestate } : { traceparent };
 }

@@ -18,6 +18,7 @@ import {
   parsePublicBaseUrl,
   readCredentials,
   readRequestId,
+  readTraceContext,
   requestUrl,
   toHttpAnswer,
   writeNodeAnswer,
@@ -313,9 +314,11 @@ export function verdictMcpGuard(client: VerdictClient, options: McpGuardOptions)
         ? requestUrl({ method, url: req.originalUrl ?? req.url, headers: req.headers, encrypted: isEncrypted(req.socket) }, publicBaseUrl)
         : undefined;
     const requestId = readRequestId(req.headers);
+    const traceContext = readTraceContext(req.headers);
     const common = {
       token: credentials.token,
       ...(requestId !== undefined ? { requestId } : {}),
+      ...(traceContext ? { traceContext } : {}),
       ...(credentials.dpopProof !== undefined && url !== undefined ? { dpop: { proof: credentials.dpopProof, method, url } } : {}),
     };
 

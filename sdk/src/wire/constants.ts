@@ -3,6 +3,10 @@ import { AuditServiceClient, PolicyDecisionServiceClient } from "../../gen/verdi
 /** The gRPC metadata an API authenticates with (besides, or instead of, a client certificate). */
 export const API_KEY_METADATA = "x-verdict-api-key";
 
+/** W3C Trace Context (traceparent, tracestate) as gRPC metadata: Verdict's spans join the caller's trace. */
+export const TRACEPARENT_METADATA = "traceparent";
+export const TRACESTATE_METADATA = "tracestate";
+
 /** Full service names, as the health service and retry policies name them. */
 export const POLICY_DECISION_SERVICE: string = PolicyDecisionServiceClient.serviceName;
 export const AUDIT_SERVICE: string = AuditServiceClient.serviceName;

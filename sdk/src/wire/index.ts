@@ -34,6 +34,6 @@ export {
   type RuleHit as RuleHitMessage,
   type ShadowDecision as ShadowDecisionMessage,
 } from "../../gen/verdict/v1/verdict.js";
-export { API_KEY_METADATA, AUDIT_SERVICE, POLICY_DECISION_SERVICE } from "./constants.js";
+export { API_KEY_METADATA, AUDIT_SERVICE, POLICY_DECISION_SERVICE, TRACEPARENT_METADATA, TRACESTATE_METADATA } from "./constants.js";
 export { isJsonObject, jsonObject, MAX_STRUCT_DEPTH, type JsonObject, type JsonValue } from "./json.js";
 export * from "../reasons.js";

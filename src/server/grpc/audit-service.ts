@@ -1,6 +1,12 @@
 // AuditService.Query: the audit trail for tools. Callers authenticate as for Check;
 // an API sees its own records, and whatever audit.query_grants adds (docs/audit.md).
-import type { AuditQueryRequestMessage, AuditQueryResponseMessage, AuditServiceServer, DecisionRecordMessage } from "@verdict/sdk/wire";
+import {
+  AUDIT_SERVICE,
+  type AuditQueryRequestMessage,
+  type AuditQueryResponseMessage,
+  type AuditServiceServer,
+  type DecisionRecordMessage,
+} from "@verdict/sdk/wire";
 import { pageTokenAfter, parseAuditQuery, publicRecord, type AuditQuery, type AuditRecord, type AuditStore, type DecisionRecord } from "../../audit/index.js";
 import type { Caller } from "../../decide/index.js";
 import { VerdictError } from "../../errors/index.js";
@@ -19,6 +25,7 @@ export function auditService(context: RpcContext, { store, grants, now = Date.no
   return {
     query: unary(context, {
       name: "AuditService/Query",
+      rpc: `${AUDIT_SERVICE}/Query`,
       validate: (request, caller) => {
         if (!store) throw new VerdictError("audit_disabled", "the audit trail is disabled in this Verdict's configuration");
         return { request, trail: store, query: visibleTo(caller, grants, parseAuditQuery(queryRequest(request), now())) };

@@ -1,5 +1,5 @@
 // PolicyDecisionService: Check, CheckBatch and Release, each one unary method.
-import type { CheckBatchResponseMessage, PolicyDecisionServiceServer, ReleaseResponseMessage } from "@verdict/sdk/wire";
+import { POLICY_DECISION_SERVICE, type CheckBatchResponseMessage, type PolicyDecisionServiceServer, type ReleaseResponseMessage } from "@verdict/sdk/wire";
 import type { Decider } from "../../decide/index.js";
 import { encodeBatchResults, encodeCheckResponse } from "../encode.js";
 import { LIMITS, validateBatchRequest, validateCheckRequest, validateReleaseRequest, type EdgeLimits } from "../validate.js";
@@ -16,8 +16,10 @@ export function decisionService(context: RpcContext, decider: Decider, maxBatchI
   return {
     check: unary(context, {
       name: "Check",
+      rpc: `${POLICY_DECISION_SERVICE}/Check`,
+      timed: true,
       validate: (request, caller, { answerBy }) => ({ ...validateCheckRequest(request, limits), caller, ...(answerBy !== undefined ? { answerBy } : {}) }),
-      run: (input) => decider.check(input),
+      run: (input, _caller, { trace }) => decider.check({ ...input, ...(trace ? { trace } : {}) }),
       encode: (result, input) => encodeCheckResponse(result, { explain: input.explain === true }),
       answers: { internal: NO_DECISION, overloaded: OVERLOADED },
       logFields: (input) => ({ requestId: input.requestId }),
@@ -25,12 +27,14 @@ export function decisionService(context: RpcContext, decider: Decider, maxBatchI
     }),
     checkBatch: unary(context, {
       name: "CheckBatch",
+      rpc: `${POLICY_DECISION_SERVICE}/CheckBatch`,
+      timed: true,
       validate: (request, caller, { answerBy }) => ({
         ...validateBatchRequest(request, maxBatchItems, limits),
         caller,
         ...(answerBy !== undefined ? { answerBy } : {}),
       }),
-      run: (input) => decider.checkBatch(input),
+      run: (input, _caller, { trace }) => decider.checkBatch({ ...input, ...(trace ? { trace } : {}) }),
       encode: (results): CheckBatchResponseMessage => ({ results: encodeBatchResults(results) }),
       answers: { internal: NO_DECISION, overloaded: OVERLOADED },
       logFields: (input) => ({ requestId: input.requestId }),
@@ -38,6 +42,7 @@ export function decisionService(context: RpcContext, decider: Decider, maxBatchI
     }),
     release: unary(context, {
       name: "Release",
+      rpc: `${POLICY_DECISION_SERVICE}/Release`,
       validate: (request) => validateReleaseRequest(request),
       run: async (decisionId, caller) => {
         const result = await decider.release(decisionId, caller);

@@ -7,8 +7,9 @@ import { AUDIT_SERVICE, AuditServiceService, POLICY_DECISION_SERVICE, PolicyDeci
 import type { TlsConfig } from "../config.js";
 import type { Decider } from "../../decide/index.js";
 import { VerdictError } from "../../errors/index.js";
-import type { Logger } from "../../observability/index.js";
+import type { Instruments, Logger } from "../../observability/index.js";
 import type { CallerRegistry } from "../callers.js";
+import type { ReadinessSource } from "../readiness.js";
 import { serverCredentials } from "../tls.js";
 import type { EdgeLimits } from "../validate.js";
 import { auditService, type AuditServiceOptions } from "./audit-service.js";
@@ -28,6 +29,13 @@ export interface GrpcServerOptions {
   limits: EdgeLimits;
   log: Logger;
   audit: AuditServiceOptions;
+  instruments: Instruments;
+  /** grpc.health.v1 says SERVING only while this says ready. */
+  readiness: ReadinessSource;
+  /** Connections are closed (GOAWAY) after about this long, so that clients re-resolve and rebalance. */
+  maxConnectionAgeMs: number;
+  /** Calls in flight on such a connection get this long to finish. */
+  maxConnectionAgeGraceMs: number;
 }
 
 export interface RunningGrpcServer {
@@ -57,9 +65,13 @@ export function formatAddress(host: string, port: number): string {
   return `${host.includes(":") ? `[${host}]` : host}:${port}`;
 }
 
-export async function startGrpcServer({ host, port, decider, callers, tls, maxBatchItems, limits, log, audit }: GrpcServerOptions): Promise<RunningGrpcServer> {
+export async function startGrpcServer(options: GrpcServerOptions): Promise<RunningGrpcServer> {
+  const { host, port, decider, callers, tls, maxBatchItems, limits, log, audit, instruments, readiness } = options;
   routeGrpcLogs(log);
   const server = new grpc.Server({
+    // grpc-js adds up to 10% of jitter, so replicas' clients do not all reconnect at once.
+    "grpc.max_connection_age_ms": options.maxConnectionAgeMs,
+    "grpc.max_connection_age_grace_ms": options.maxConnectionAgeGraceMs,
     "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
     "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
     "grpc.keepalive_time_ms": 60_000,
@@ -67,8 +79,13 @@ export async function startGrpcServer({ host, port, decider, callers, tls, maxBa
     "grpc.http2.min_ping_interval_without_data_ms": 10_000,
   });
   const services = ["", POLICY_DECISION_SERVICE, AUDIT_SERVICE];
-  const health = new HealthImplementation(Object.fromEntries(services.map((name) => [name, "SERVING"])));
-  const context = { callers, log };
+  // Health follows readiness (GET /readyz): NOT_SERVING until ready, and from the start of shutdown.
+  const health = new HealthImplementation(Object.fromEntries(services.map((name) => [name, "NOT_SERVING"])));
+  let stopping = false;
+  const unwatch = readiness.watch((ready) => {
+    if (!stopping) for (const name of services) health.setStatus(name, ready ? "SERVING" : "NOT_SERVING");
+  });
+  const context = { callers, log, instruments };
   server.addService(decodingRefusedAsInvalidArgument(PolicyDecisionServiceService), decisionService(context, decider, maxBatchItems, limits));
   server.addService(decodingRefusedAsInvalidArgument(AuditServiceService), auditService(context, audit));
   health.addToServer(server);
@@ -78,12 +95,17 @@ export async function startGrpcServer({ host, port, decider, callers, tls, maxBa
     server.bindAsync(address, serverCredentials(tls), (error, actual) =>
       error ? reject(new VerdictError("listen_failed", `cannot listen on ${address}: ${describeBindError(error)}`)) : resolve(actual),
     ),
-  );
+  ).catch((error: unknown) => {
+    unwatch();
+    throw error;
+  });
 
   return {
     port: bound,
     shutdown: (graceMs = 10_000) =>
       new Promise<void>((resolve) => {
+        stopping = true;
+        unwatch();
         for (const name of services) health.setStatus(name, "NOT_SERVING");
         const force = setTimeout(() => server.forceShutdown(), graceMs);
         server.tryShutdown(() => {

@@ -5,20 +5,32 @@
 import * as grpc from "@grpc/grpc-js";
 import type { Caller } from "../../decide/index.js";
 import { ERRORS, mappingOf, VerdictError, type ErrorCode } from "../../errors/index.js";
-import type { Logger } from "../../observability/index.js";
+import type { Instruments, Logger, ServerSpan, TraceContext } from "../../observability/index.js";
 import type { CallerRegistry } from "../callers.js";
 
 export interface RpcContext {
   callers: CallerRegistry;
   log: Logger;
+  /** Call counts and latencies, and the server span of each call when tracing. */
+  instruments: Instruments;
+}
+
+/** What the unary helper knows of the call beyond its request. */
+export interface CallInfo {
+  /** The call's span, for the stages that run under it (when tracing). */
+  trace?: TraceContext;
 }
 
 export interface UnaryMethod<Request, Input, Output, Response> {
-  /** As logs name it, e.g. "Check" or "AuditService/Query". */
+  /** As logs and metrics name it, e.g. "Check" or "AuditService/Query". */
   name: string;
+  /** The full method, e.g. "verdict.v1.PolicyDecisionService/Check": the name of its span. */
+  rpc: string;
+  /** Observed in verdict_check_duration_seconds (Check and CheckBatch). */
+  timed?: boolean;
   /** The request as typed input; throws a VerdictError (invalid_argument, permission_denied, ...) to refuse it. */
   validate(request: Request, caller: Caller, call: CallFacts): Input;
-  run(input: Input, caller: Caller): Promise<Output>;
+  run(input: Input, caller: Caller, call: CallInfo): Promise<Output>;
   encode(output: Output, input: Input): Response;
   /** What the caller is told for these codes instead of the error's own message (internal errors never say more). */
   answers?: Partial<Record<ErrorCode, string>>;
@@ -80,10 +92,30 @@ function callFacts(call: grpc.ServerUnaryCall<unknown, unknown>): CallFacts {
   return { answerBy: Number.isFinite(at) ? at - DEADLINE_MARGIN_MS : undefined };
 }
 
+/** The first value of a metadata key as text (traceparent, tracestate). */
+function header(metadata: grpc.Metadata): (key: string) => string | undefined {
+  return (key) => {
+    const [value] = metadata.get(key);
+    return typeof value === "string" ? value : undefined;
+  };
+}
+
 export function unary<Request, Input, Output, Response>(
-  { callers, log }: RpcContext,
+  { callers, log, instruments }: RpcContext,
   method: UnaryMethod<Request, Input, Output, Response>,
 ): grpc.handleUnaryCall<Request, Response> {
+  const { metrics, tracing } = instruments;
+  /** Answers the call, and counts, times and ends its span. */
+  const answered = (callback: grpc.sendUnaryData<Response>, span: ServerSpan | undefined, stop: (() => void) | undefined) =>
+    ((error, response) => {
+      stop?.();
+      const code = error?.code ?? grpc.status.OK;
+      metrics.rpcs.inc({ method: method.name, code: grpc.status[code] ?? String(code) });
+      span?.setAttributes({ "rpc.grpc.status_code": code });
+      span?.end(code === grpc.status.INTERNAL || code === grpc.status.UNKNOWN ? (error?.details ?? "internal error") : undefined);
+      callback(error, response);
+    }) as grpc.sendUnaryData<Response>;
+
   const fail = (callback: grpc.sendUnaryData<Response>, error: unknown, fields: Record<string, unknown>) => {
     const code: ErrorCode = error instanceof VerdictError ? error.code : "internal";
     const { grpc: status } = mappingOf(error);
@@ -94,8 +126,17 @@ export function unary<Request, Input, Output, Response>(
     callback({ code: status, details });
   };
 
-  return (call, callback) => {
-    const authentication = callers.authenticate({ metadata: call.metadata, peerCertificate: call.getAuthContext().sslPeerCertificate });
+  return (call, done) => {
+    const stop = method.timed ? metrics.checkDuration.startTimer({ method: method.name }) : undefined;
+    const [service, name] = method.rpc.split("/");
+    const span = tracing.startServerSpan(method.rpc, header(call.metadata), { "rpc.system": "grpc", "rpc.service": service, "rpc.method": name });
+    const callback = answered(done, span, stop);
+    const authentication = tracing.spanSync(
+      span?.context,
+      "authenticate",
+      () => callers.authenticate({ metadata: call.metadata, peerCertificate: call.getAuthContext().sslPeerCertificate }),
+      (result) => (result.ok ? { "verdict.api": result.caller.name } : { "verdict.refused": result.why }),
+    );
     if (!authentication.ok) {
       // Who was refused and why, never the key.
       log.warn({ peer: call.getPeer(), method: method.name, why: authentication.why }, "unauthenticated caller refused");
@@ -113,8 +154,9 @@ export function unary<Request, Input, Output, Response>(
       fail(callback, error, { caller: caller.name });
       return;
     }
+    span?.setAttributes({ "verdict.api": caller.name });
     method
-      .run(input, caller)
+      .run(input, caller, span ? { trace: span.context } : {})
       .then((output) => method.encode(output, input))
       .then(
         (response) => callback(null, response),

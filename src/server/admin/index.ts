@@ -1,0 +1,3 @@
+export { healthRoutes } from "./health.js";
+export { metricsRoutes } from "./metrics.js";
+export { buildAdminApp, startAdminServer, type AdminRoutes, type AdminServerOptions, type RunningAdmin } from "./server.js";

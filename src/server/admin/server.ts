@@ -1,0 +1,75 @@
+// The admin HTTP listener (admin_listen): one Fastify instance whose routes come
+// from plugins, each feature registering its own (health, metrics; later the
+// console and its API, the Shared Signals receiver, approvals). It is apart from
+// gRPC so that a probe or a scrape never queues behind decisions, and keeps to
+// in-memory reads so that it never holds one up (docs/architecture.md).
+import type { AddressInfo } from "node:net";
+import Fastify, { type FastifyInstance } from "fastify";
+import { VerdictError } from "../../errors/index.js";
+import type { Logger } from "../../observability/index.js";
+
+/**
+ * A feature's routes on the admin listener: adds them to the (encapsulated) Fastify
+ * instance it is given, with their schemas and hooks; registered with the others at start.
+ */
+export type AdminRoutes = (app: FastifyInstance) => void | Promise<void>;
+
+export interface AdminServerOptions {
+  host: string;
+  port: number;
+  routes: readonly AdminRoutes[];
+  log: Logger;
+  /** A port of its own even in a cluster worker (the primary serves admin_listen for all of them). */
+  exclusive?: boolean;
+}
+
+export interface RunningAdmin {
+  port: number;
+  /** http://host:port */
+  url: string;
+  close(): Promise<void>;
+}
+
+/** The admin app with every feature's routes; exported for tests that inject requests. */
+export async function buildAdminApp({ routes, log }: Pick<AdminServerOptions, "routes" | "log">): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: false,
+    // Probes and scrapes send no bodies worth the name.
+    bodyLimit: 64 * 1024,
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false } },
+    // While closing, probes get 503 at once rather than waiting.
+    return503OnClosing: true,
+  });
+  app.setErrorHandler((error: Error & { statusCode?: number }, request, reply) => {
+    const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
+    if (status === 500) log.error({ err: error, path: request.url }, "admin request failed");
+    reply.code(status).send({ error: status === 500 ? "internal_error" : "invalid_request", message: status === 500 ? "internal error" : error.message });
+  });
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).send({ error: "not_found", message: `no admin endpoint at ${request.url.split("?")[0] ?? ""}` });
+  });
+  // Each feature in its own encapsulated context: its hooks and decorators stay its own.
+  for (const plugin of routes) {
+    await app.register((scope, _options, done) => {
+      Promise.resolve(plugin(scope)).then(() => done(), done);
+    });
+  }
+  return app;
+}
+
+export async function startAdminServer(options: AdminServerOptions): Promise<RunningAdmin> {
+  const app = await buildAdminApp(options);
+  const { host, port } = options;
+  try {
+    await app.listen({ host, port, ...(options.exclusive ? { exclusive: true } : {}) });
+  } catch (error) {
+    await app.close();
+    throw new VerdictError("listen_failed", `cannot serve the admin listener on ${host}:${port}: ${(error as Error).message}`);
+  }
+  const bound = (app.server.address() as AddressInfo).port;
+  return {
+    port: bound,
+    url: `http://${host.includes(":") ? `[${host}]` : host}:${bound}`,
+    close: () => app.close(),
+  };
+}

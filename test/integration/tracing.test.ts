@@ -1,0 +1,182 @@
+// OpenTelemetry traces of a real Verdict: a server span per Check under the W3C
+// traceparent the caller sent in gRPC metadata, and one span per stage under it
+// (authenticate, verify, state, evaluate, enforce, audit); the caller's sampling
+// decision followed; spans exported over OTLP/HTTP only when an endpoint is configured.
+import { randomBytes } from "node:crypto";
+import * as grpc from "@grpc/grpc-js";
+import { SpanKind } from "@opentelemetry/api";
+import { InMemorySpanExporter, type ReadableSpan } from "@opentelemetry/sdk-trace-base";
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { API_KEY_METADATA, PolicyDecisionServiceClient, type CheckRequestMessage, type CheckResponseMessage } from "@verdict/sdk/wire";
+import { Tracing } from "../../src/observability/index.js";
+import { buildFixtureBundle } from "../support/bundles.js";
+import { startHttpServer, type TestHttpServer } from "../support/http.js";
+import { startTestVerdict, type TestVerdict } from "../support/verdict.js";
+
+const CHECK = "verdict.v1.PolicyDecisionService/Check";
+
+let bundle: string;
+beforeAll(async () => {
+  bundle = await buildFixtureBundle("state-policy");
+});
+
+/** A Check with the given metadata (traceparent, tracestate) beside the API key. */
+function checkWith(t: TestVerdict, request: Partial<CheckRequestMessage>, headers: Record<string, string>): Promise<CheckResponseMessage> {
+  const client = new PolicyDecisionServiceClient(t.address, grpc.credentials.createInsecure());
+  const metadata = new grpc.Metadata();
+  metadata.set(API_KEY_METADATA, t.apiKey);
+  for (const [key, value] of Object.entries(headers)) metadata.set(key, value);
+  const message: CheckRequestMessage = {
+    token: "",
+    action: "read",
+    resource: { type: "account", id: "a-1", attributes: {} },
+    context: {},
+    request_id: "",
+    dry_run: false,
+    explain: false,
+    ...request,
+  };
+  return new Promise((resolve, reject) =>
+    client.check(message, metadata, { deadline: Date.now() + 20_000 }, (error, response) => {
+      client.close();
+      if (error) reject(error);
+      else resolve(response);
+    }),
+  );
+}
+
+const hex = (bytes: number) => randomBytes(bytes).toString("hex");
+
+describe("traces with an in-memory exporter", () => {
+  let t: TestVerdict;
+  const exporter = new InMemorySpanExporter();
+
+  beforeAll(async () => {
+    t = await startTestVerdict({ config: { bundle }, spanExporter: exporter });
+  });
+  afterAll(async () => {
+    await t?.stop();
+  });
+  beforeEach(() => exporter.reset());
+
+  const spansOf = (traceId: string) => exporter.getFinishedSpans().filter((span) => span.spanContext().traceId === traceId);
+
+  it("continues the caller's trace: the Check's span is the child of its traceparent, each stage a child of the Check's", async () => {
+    const traceId = hex(16);
+    const parentId = hex(8);
+    const token = await t.issuer.token({ sub: "traced-user" });
+    // transfer_checked reads state before its evaluation; transfer applies a reservation.
+    const checked = await checkWith(
+      t,
+      { token, action: "transfer_checked", context: { amount: 10 } },
+      { traceparent: `00-${traceId}-${parentId}-01`, tracestate: "vendor=1" },
+    );
+    expect(checked.decision).toBe("ALLOW");
+    await vi.waitFor(() => expect(spansOf(traceId).map((s) => s.name)).toContain(CHECK));
+
+    const spans = spansOf(traceId);
+    const server = spans.find((span) => span.name === CHECK)!;
+    expect(server.kind).toBe(SpanKind.SERVER);
+    expect(server.parentSpanContext?.spanId).toBe(parentId);
+    expect(server.spanContext().traceState?.get("vendor")).toBe("1");
+    expect(server.attributes).toMatchObject({
+      "rpc.system": "grpc",
+      "rpc.service": "verdict.v1.PolicyDecisionService",
+      "rpc.method": "Check",
+      "verdict.api": "invoices-api",
+    });
+    const children = spans.filter((span) => span !== server);
+    for (const child of children) expect(child.parentSpanContext?.spanId, child.name).toBe(server.spanContext().spanId);
+    // Enforcement runs for every decided item (here it has no obligation to apply).
+    expect(children.map((span) => span.name).sort()).toEqual(["audit", "authenticate", "enforce", "evaluate", "evaluate", "state", "verify"]);
+
+    // transfer declares no state (its reservation is enforced after the decision): no state span, an enforce span that writes.
+    const traced = hex(16);
+    await checkWith(t, { token, action: "transfer", context: { amount: 10 } }, { traceparent: `00-${traced}-${hex(8)}-01` });
+    await vi.waitFor(() => expect(spansOf(traced).map((s) => s.name)).toContain(CHECK));
+    expect(
+      spansOf(traced)
+        .map((s) => s.name)
+        .sort(),
+    ).toEqual([CHECK, "audit", "authenticate", "enforce", "evaluate", "verify"].sort());
+  });
+
+  it("starts a trace of its own when the caller sends none, and marks a refused caller's span", async () => {
+    const token = await t.issuer.token({});
+    await checkWith(t, { token }, {});
+    await vi.waitFor(() => expect(exporter.getFinishedSpans().some((span) => span.name === CHECK)).toBe(true));
+    const server = exporter.getFinishedSpans().find((span) => span.name === CHECK)!;
+    expect(server.parentSpanContext).toBeUndefined();
+    expect(exporter.getFinishedSpans().filter((span) => span.spanContext().traceId === server.spanContext().traceId).length).toBeGreaterThan(3);
+
+    exporter.reset();
+    const refused = new PolicyDecisionServiceClient(t.address, grpc.credentials.createInsecure());
+    const metadata = new grpc.Metadata();
+    metadata.set(API_KEY_METADATA, "not-the-key");
+    const code = await new Promise<number>((resolve) =>
+      refused.check({ token, action: "read", context: {}, request_id: "", dry_run: false, explain: false }, metadata, (error) => resolve(error?.code ?? 0)),
+    );
+    refused.close();
+    expect(code).toBe(grpc.status.UNAUTHENTICATED);
+    await vi.waitFor(() => expect(exporter.getFinishedSpans().find((span) => span.name === CHECK)).toBeDefined());
+    const spans = exporter.getFinishedSpans();
+    expect(spans.find((span) => span.name === CHECK)?.attributes["rpc.grpc.status_code"]).toBe(grpc.status.UNAUTHENTICATED);
+    expect(spans.find((span) => span.name === "authenticate")?.attributes["verdict.refused"]).toMatch(/key/);
+  });
+
+  it("follows the caller's decision not to sample, and never records the token", async () => {
+    const traceId = hex(16);
+    const token = await t.issuer.token({ sub: "unsampled" });
+    await checkWith(t, { token }, { traceparent: `00-${traceId}-${hex(8)}-00` });
+    const sampled = hex(16);
+    await checkWith(t, { token }, { traceparent: `00-${sampled}-${hex(8)}-01` });
+    await vi.waitFor(() => expect(spansOf(sampled).length).toBeGreaterThan(0));
+    expect(spansOf(traceId)).toEqual([]);
+    const text = JSON.stringify(exporter.getFinishedSpans().map((span: ReadableSpan) => [span.name, span.attributes, span.status]));
+    expect(text).not.toContain(token);
+  });
+});
+
+describe("traces over OTLP/HTTP", () => {
+  let collector: TestHttpServer;
+  const bodies: string[] = [];
+  const keys: (string | string[] | undefined)[] = [];
+
+  beforeAll(async () => {
+    collector = await startHttpServer({
+      "/v1/traces": (request, body, response) => {
+        bodies.push(body);
+        keys.push(request.headers["x-collector-key"]);
+        response.writeHead(200, { "content-type": "application/json" }).end("{}");
+      },
+    });
+  });
+  afterAll(async () => {
+    await collector?.close();
+  });
+
+  it("exports nothing, and makes no spans, without an OTLP endpoint", () => {
+    expect(Tracing.start({ version: "test" }).enabled).toBe(false);
+    expect(Tracing.start({ config: { headers: {}, service_name: "verdict", sample_ratio: 1 }, version: "test" }).enabled).toBe(false);
+  });
+
+  it("sends the spans, with the configured headers, to the configured endpoint", async () => {
+    const t = await startTestVerdict({
+      config: { bundle, tracing: { otlp_endpoint: `${collector.url}/v1/traces`, headers: { "x-collector-key": "k-123" }, service_name: "verdict-test" } },
+    });
+    const traceId = hex(16);
+    try {
+      const token = await t.issuer.token({});
+      expect((await checkWith(t, { token }, { traceparent: `00-${traceId}-${hex(8)}-01` })).decision).toBe("ALLOW");
+    } finally {
+      await t.stop(); // flushes the batch
+    }
+    const body = bodies.join("\n");
+    expect(body).toContain(CHECK);
+    expect(body).toContain("verdict-test");
+    expect(body).toContain("evaluate");
+    expect(body.toLowerCase()).toContain(traceId);
+    expect(keys.length).toBeGreaterThan(0);
+    expect(keys.every((key) => key === "k-123")).toBe(true);
+  });
+});
