@@ -178,10 +178,10 @@ async function startProcesses(config: Config, log: Logger, processes: number, mo
   log.info(
     {
       address: running.address,
+      admin: running.adminUrl,
       processes,
       apis: config.apis.map((a) => a.name),
       issuers: config.issuers.map((i) => i.issuer),
-      admin: running.adminUrl,
     },
     "verdict is serving",
   );
