@@ -182,7 +182,11 @@ async function startProcesses(config: Config, log: Logger, processes: number, mo
     log,
     // A database this primary started (local-mongo) is the workers' too.
     env: config.mongodb_uri === undefined ? { MONGODB_URI: mongoUri } : {},
-    adminListen: config.admin_listen,
+    // admin_listen for every process: /readyz from their readiness, /metrics from theirs gathered.
+    serveAdmin: async (readiness, metrics) => {
+      const { healthRoutes, metricsRoutes, startAdminServer } = await import("../server/admin/index.js");
+      return startAdminServer({ ...config.admin_listen, routes: [healthRoutes(readiness), metricsRoutes(metrics)], log });
+    },
   });
   log.info(
     {

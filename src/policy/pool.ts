@@ -262,8 +262,7 @@ export class EvaluatorPool {
       // where it stopped: the entry point being evaluated (the second of a two-step trip once the worker said it began it)
       const where = task.then && task.inThen ? task.then : task.entrypoint;
       this.lose(slot, `evaluating ${where} took longer than ${timeoutMs} ms`, "timeout", where);
-    }
-    else this.arm(slot, timeoutMs - running);
+    } else this.arm(slot, timeoutMs - running);
   }
 
   private settle(slot: Slot, reply: Extract<WorkerReply, { ok: boolean }>): void {
