@@ -17,8 +17,25 @@ import { availableParallelism } from "node:os";
 import type { MetricObjectWithValues, MetricValue, Registry } from "prom-client";
 import { VerdictError } from "../errors/index.js";
 import type { Logger } from "../observability/index.js";
-import { healthRoutes, metricsRoutes, startAdminServer, type RunningAdmin } from "../server/admin/index.js";
-import type { ReadinessReport, ReadinessSource } from "../server/readiness.js";
+
+/** Whether a process is ready, by named check (the shape of the server's readiness report). */
+export interface ReadinessReport {
+  ready: boolean;
+  checks: Record<string, boolean>;
+}
+
+/** What answers /readyz: a process's readiness, or the primary's over all of them. */
+export interface ReadinessSource {
+  report(): ReadinessReport;
+  watch(listener: (ready: boolean) => void): () => void;
+}
+
+/** admin_listen as the primary serves it: the caller brings the listener (cluster/ knows only processes). */
+export interface ClusterAdmin {
+  /** http://host:port */
+  url: string;
+  close(): Promise<void>;
+}
 
 /** Processes of "auto": one per CPU, at most this many (each keeps its own database connections). */
 const MAX_AUTO_PROCESSES = 8;
@@ -51,7 +68,8 @@ export interface ClusterOptions {
   log: Logger;
   /** Environment the workers get beside the primary's (e.g. the database the primary started). */
   env: Record<string, string>;
-  adminListen: { host: string; port: number };
+  /** Starts admin_listen with the processes' readiness and their metrics gathered. */
+  serveAdmin: (readiness: ReadinessSource, metrics: () => Promise<Registry>) => Promise<ClusterAdmin>;
 }
 
 export interface RunningCluster {
@@ -66,7 +84,7 @@ export interface RunningCluster {
 }
 
 /** Starts the workers; resolves once every one is serving, or rejects when one could not start. */
-export async function startCluster({ processes, log, env, adminListen }: ClusterOptions): Promise<RunningCluster> {
+export async function startCluster({ processes, log, env, serveAdmin }: ClusterOptions): Promise<RunningCluster> {
   const workers = new Set<Worker>();
   const readiness = new ClusterReadiness(processes);
   let stopping = false;
@@ -133,14 +151,9 @@ export async function startCluster({ processes, log, env, adminListen }: Cluster
     throw error;
   }
 
-  let admin: RunningAdmin;
+  let admin: ClusterAdmin;
   try {
-    admin = await startAdminServer({
-      host: adminListen.host,
-      port: adminListen.port,
-      routes: [healthRoutes(readiness), metricsRoutes(() => clusterMetrics(workers))],
-      log,
-    });
+    admin = await serveAdmin(readiness, () => clusterMetrics(workers));
   } catch (error) {
     await stopWorkers();
     throw error;

@@ -36,8 +36,9 @@ export class EvaluationError extends PolicyError {
   constructor(
     message: string,
     readonly kind: PolicyFailureKind,
+    entrypoint?: string,
   ) {
-    super(message);
+    super(message, undefined, entrypoint);
   }
 }
 
@@ -64,6 +65,8 @@ interface Task {
   entrypoint: string;
   then?: string;
   input: unknown;
+  /** The worker said it began the follow-up entry point (`then`). */
+  inThen?: boolean;
   resolve(result: Evaluated): void;
   reject(error: Error): void;
 }
@@ -84,6 +87,7 @@ const MAX_BATCH = 32;
 type WorkerReply =
   | { type: "ready"; entrypoints: string[] }
   | { type: "init_error"; error: string }
+  | { id: number; phase: "then" }
   | { id: number; ok: true; result: unknown; thenResult?: unknown }
   | { id: number; ok: false; error: string; memory: boolean };
 
@@ -204,6 +208,11 @@ export class EvaluatorPool {
           }
           return;
         }
+        if ("phase" in reply) {
+          const task = slot.tasks[0];
+          if (task?.id === reply.id) task.inThen = true;
+          return;
+        }
         this.settle(slot, reply);
       });
       worker.on("error", (error) => {
@@ -249,17 +258,26 @@ export class EvaluatorPool {
     // Not started yet (the worker is still on the previous one, or not scheduled): wait a bound more.
     if (Atomics.load(slot.started, 0) !== task.id) return this.arm(slot, timeoutMs);
     const running = performance.now() - this.epoch - Atomics.load(slot.started, 1);
-    if (running >= timeoutMs) this.lose(slot, `an evaluation took longer than ${timeoutMs} ms`, "timeout");
-    else this.arm(slot, timeoutMs - running);
+    if (running >= timeoutMs) {
+      // where it stopped: the entry point being evaluated (the second of a two-step trip once the worker said it began it)
+      const where = task.then && task.inThen ? task.then : task.entrypoint;
+      this.lose(slot, `evaluating ${where} took longer than ${timeoutMs} ms`, "timeout", where);
+    } else this.arm(slot, timeoutMs - running);
   }
 
-  private settle(slot: Slot, reply: Extract<WorkerReply, { id: number }>): void {
+  private settle(slot: Slot, reply: Extract<WorkerReply, { ok: boolean }>): void {
     const task = slot.tasks[0];
     if (!task || task.id !== reply.id) return;
     slot.tasks.shift();
     if (reply.ok) task.resolve({ result: reply.result, ...("thenResult" in reply ? { thenResult: reply.thenResult } : {}) });
     else
-      task.reject(new EvaluationError(reply.memory ? `the evaluation hit the memory bound: ${reply.error}` : reply.error, reply.memory ? "memory" : "error"));
+      task.reject(
+        new EvaluationError(
+          reply.memory ? `the evaluation hit the memory bound: ${reply.error}` : reply.error,
+          reply.memory ? "memory" : "error",
+          task.then && task.inThen ? task.then : task.entrypoint,
+        ),
+      );
     if (slot.tasks.length > 0) this.arm(slot, this.options.bounds.timeoutMs);
     else {
       clearTimeout(slot.timer);
@@ -268,13 +286,13 @@ export class EvaluatorPool {
   }
 
   /** Fails the slot's evaluation under way, if any, puts the rest of its batch back in front, and replaces its worker. */
-  private lose(slot: Slot, why: string, kind: PolicyFailureKind): void {
+  private lose(slot: Slot, why: string, kind: PolicyFailureKind, entrypoint?: string): void {
     if (!this.slots.has(slot)) return;
     clearTimeout(slot.timer);
     const [task, ...rest] = slot.tasks;
     slot.tasks = [];
     this.queue.unshift(...rest);
-    if (task) task.reject(new EvaluationError(kind === "timeout" ? why : `the evaluation failed: ${why}`, kind));
+    if (task) task.reject(new EvaluationError(kind === "timeout" ? why : `the evaluation failed: ${why}`, kind, entrypoint ?? task.entrypoint));
     this.drop(slot);
     if (slot.ready && !this.closing) {
       this.options.onWorkerLost?.(why);

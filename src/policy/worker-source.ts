@@ -9,7 +9,7 @@
 //               started: Int32Array on shared memory, epoch: ms since the time origin }
 // in:  [{ id, entrypoint, input, then? }, ...] (a batch, evaluated in order)
 // out: { type: "ready", entrypoints } | { type: "init_error", error }
-//      | { id, ok: true, result, thenResult? } | { id, ok: false, error, memory } (one per task)
+//      | { id, phase: "then" } (the follow-up began) | { id, ok: true, result, thenResult? } | { id, ok: false, error, memory } (one per task)
 //
 // Before each task the worker stamps its id and start time in `started`: the pool's
 // time bound counts from there.
@@ -65,6 +65,7 @@ function evaluate(task) {
   try {
     const result = policy.evaluate(task.input, task.entrypoint);
     if (task.then && needsNothing(result)) {
+      parentPort.postMessage({ id: task.id, phase: "then" }); // so that a timeout says which entry point ran long
       parentPort.postMessage({ id: task.id, ok: true, result, thenResult: policy.evaluate(task.input, task.then) });
     } else {
       parentPort.postMessage({ id: task.id, ok: true, result });

@@ -10,7 +10,12 @@
 // depend on the request (audience, scopes, time) run on every use. So are refusals
 // that no later request could turn around (a bad signature, a malformed token, an
 // expired one): a token refused once is refused again without a signature check,
-// for a minute, which is what makes a flood of forged tokens cheap.
+// for a minute, which is what makes a flood of forged tokens cheap. And slow: from
+// its REPEATS_BEFORE_DELAY-th refusal on, the same token's refusal is answered after
+// REPEAT_DELAY_MS, so a client that sends it again and again waits for each answer
+// and gets its calls answered at a bounded rate instead of taking the CPU that valid
+// calls need (a tarpit; a client that retries a refused token a couple of times is
+// answered at once).
 import { createHash } from "node:crypto";
 import { compactVerify, errors as joseErrors, type JWSHeaderParameters, type JWTPayload } from "jose";
 import { LRUCache } from "lru-cache";
@@ -76,6 +81,10 @@ const PERMANENT: ReadonlySet<TokenReasonCode> = new Set<TokenReasonCode>([
 ]);
 const REFUSED_ENTRIES = 10_000;
 const REFUSED_TTL_MS = 60_000;
+/** Refusals of the same token answered at once; later ones wait REPEAT_DELAY_MS. */
+export const REPEATS_BEFORE_DELAY = 3;
+/** How long the refusal of a token sent again and again waits before it is answered. */
+export const REPEAT_DELAY_MS = 100;
 
 const ACCESS_TOKEN_TYPES = new Set(["at+jwt", "application/at+jwt"]);
 const LEGACY_TYPES = new Set(["jwt", "application/jwt"]);
@@ -87,7 +96,7 @@ export function sha256Hex(text: string): string {
 export class TokenVerifier {
   private readonly cache: VerifiedTokenCache | undefined;
   /** Token hash → a refusal that stands for those bytes (PERMANENT), with its message. */
-  private readonly refused = new LRUCache<string, { reason: TokenReasonCode; message: string }>({ max: REFUSED_ENTRIES, ttl: REFUSED_TTL_MS });
+  private readonly refused = new LRUCache<string, { reason: TokenReasonCode; message: string; times: number }>({ max: REFUSED_ENTRIES, ttl: REFUSED_TTL_MS });
 
   constructor(
     private readonly issuers: IssuerRegistry,
@@ -102,12 +111,16 @@ export class TokenVerifier {
     if (Buffer.byteLength(token, "utf8") > this.options.maxBytes) throw new TokenError("token_too_large");
     const tokenHash = sha256Hex(token);
     const refusal = this.refused.get(tokenHash);
-    if (refusal) throw new TokenError(refusal.reason, refusal.message);
+    if (refusal) {
+      refusal.times += 1;
+      if (refusal.times > REPEATS_BEFORE_DELAY) await new Promise((resolve) => setTimeout(resolve, REPEAT_DELAY_MS));
+      throw new TokenError(refusal.reason, refusal.message);
+    }
     if (!looksLikeJwt(token)) return this.verifyOpaque(token, tokenHash, context);
     try {
       return await this.verifyJwt(token, tokenHash, context);
     } catch (error) {
-      if (error instanceof TokenError && PERMANENT.has(error.reason)) this.refused.set(tokenHash, { reason: error.reason, message: error.message });
+      if (error instanceof TokenError && PERMANENT.has(error.reason)) this.refused.set(tokenHash, { reason: error.reason, message: error.message, times: 1 });
       throw error;
     }
   }

@@ -87,7 +87,11 @@ describe("verdict serve with processes: 2", () => {
     const response = await fetch(`${String(primary?.["admin"])}/metrics`);
     expect(response.status).toBe(200);
     // one active revision in each of the two processes, summed by the primary
-    expect(await response.text()).toMatch(/verdict_policy_revision\{bundle="active",revision="[^"]+"\} 2/);
+    const text = await response.text();
+    expect(text).toMatch(/verdict_policy_revision\{bundle="active",revision="[^"]+"\} 2/);
+    // ready and the database up: 1 only when they are in every process (the least of them)
+    expect(text).toMatch(/^verdict_ready 1$/m);
+    expect(text).toMatch(/^verdict_database_up 1$/m);
     // ready: every check passes in both processes
     await vi.waitFor(async () => {
       const ready = await fetch(`${String(primary?.["admin"])}/readyz`);

@@ -1,6 +1,6 @@
 // The verified-token cache: it saves work, and never changes an answer.
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { IssuerRegistry, TokenError, TokenVerifier } from "../../src/token/index.js";
+import { IssuerRegistry, REPEAT_DELAY_MS, REPEATS_BEFORE_DELAY, TokenError, TokenVerifier } from "../../src/token/index.js";
 import { createTestIssuer, issuerConfig, TEST_AUDIENCE, type TestIssuer } from "../support/issuer.js";
 
 let issuer: TestIssuer;
@@ -68,6 +68,26 @@ describe("verified-token cache", () => {
     expect(await reason(expired)).toBe("token_expired");
     expect(lookups).toBe(2);
     expect(await reason(token)).toBe("jwt");
+  });
+
+  it("answers the refusal of a token sent again and again slowly, and a few repeats and other tokens at once (a tarpit for floods)", async () => {
+    fresh();
+    const token = await issuer.token();
+    const forged = `${token.slice(0, token.lastIndexOf(".") + 1)}${"B".repeat(86)}`;
+    const timed = async (t: string) => {
+      const started = performance.now();
+      const answer = await reason(t);
+      return { answer, ms: performance.now() - started };
+    };
+    for (let i = 0; i < REPEATS_BEFORE_DELAY; i++) expect((await timed(forged)).ms).toBeLessThan(REPEAT_DELAY_MS);
+    const slow = await timed(forged);
+    expect(slow).toMatchObject({ answer: "signature_invalid" });
+    expect(slow.ms).toBeGreaterThanOrEqual(REPEAT_DELAY_MS - 1);
+    // the valid token, and another forged one the first times, are answered at once
+    expect((await timed(token)).ms).toBeLessThan(REPEAT_DELAY_MS);
+    const other = `${token.slice(0, token.lastIndexOf(".") + 1)}${"C".repeat(86)}`;
+    expect(await timed(other)).toMatchObject({ answer: "signature_invalid" });
+    expect((await timed(other)).ms).toBeLessThan(REPEAT_DELAY_MS);
   });
 
   it("does not keep a refusal that depends on the caller or on a time still to come", async () => {

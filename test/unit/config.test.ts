@@ -26,7 +26,13 @@ describe("configuration", () => {
       max_context_bytes: 32_768,
     });
     expect(config.mongodb_uri).toBeUndefined();
-    expect(config).toMatchObject({ mongodb_database: "verdict", state_timeout_ms: 500, state_concurrency: 8, state_queue_timeout_ms: 5_000, processes: "auto" });
+    expect(config).toMatchObject({
+      mongodb_database: "verdict",
+      state_timeout_ms: 500,
+      state_concurrency: 8,
+      state_queue_timeout_ms: 5_000,
+      processes: "auto",
+    });
     expect(config.bundle).toBe(defaultBundlePath);
     expect(config.listen).toEqual({ host: "127.0.0.1", port: 50051 });
     expect(config.profile).toBe("production");
