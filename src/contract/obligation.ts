@@ -2,6 +2,7 @@
 // looks like everywhere it is shown (the wire's Obligation), and the ports through
 // which the types touch state, so that no obligation module knows MongoDB.
 import type { JsonObject, Reason } from "@verdict/sdk/wire";
+import type { StateReader } from "./state.js";
 import type { WindowSpec } from "./window.js";
 
 export interface StepUp {
@@ -89,7 +90,7 @@ export interface HoldingStore {
 export type Reservation = { ok: true; total: number; holding: Holding } | { ok: false };
 
 /** Windowed counters with an atomic "add only if the total stays within the limit". */
-export interface CounterPort extends HoldingStore {
+export interface CounterPort extends HoldingStore, StateReader {
   reserve(key: readonly string[], window: WindowSpec, amount: number, limit: number, at: { nowMs: number; holder: Holder; type: string }): Promise<Reservation>;
 }
 

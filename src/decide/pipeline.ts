@@ -178,8 +178,10 @@ export class Decider {
       const denial = policyDenial(error, item.base, principal, { ...this.deps, metrics: this.metrics });
       return attach(denial, failedVerdict(engine.revision, error instanceof Error ? error.message : String(error)));
     }
-    if (decision.effect === "allow" && decision.obligations.length > 0 && !common.dryRun) await admitted(run, this.deps.state.admission);
-    const result = await this.instruments.stage(common.trace, "enforce", () => enforce(decision, item.base, principal, common, run.nowMs, this.enforcing));
+    if (decision.effect === "allow" && decision.obligations.length > 0) await admitted(run, this.deps.state.admission);
+    const result = await this.instruments.stage(common.trace, "enforce", () =>
+      enforce(decision, item.base, principal, common, run.nowMs, this.enforcing, run.preview),
+    );
     return attach(result, policyVerdict(engine.revision, decision, engine.obligations));
   }
 }

@@ -4,6 +4,7 @@ import { randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import type { StateQuery } from "../contract/index.js";
 import { VerdictError } from "../errors/index.js";
+import { PreviewTally } from "../obligations/index.js";
 import { OverloadedError } from "../state/index.js";
 import type { PolicyDecision, PolicyEngine, PolicyInput } from "../policy/index.js";
 import type { Principal } from "../token/index.js";
@@ -28,6 +29,8 @@ export interface Run {
   readonly started: number;
   readonly batch: boolean;
   readonly items: Item[];
+  /** A dry run's tally: its items' obligations are previewed against it, in order, and nothing is written. */
+  readonly preview?: PreviewTally;
   verified?: Authenticated;
   /** The run's admission to the database, asked for at its first state need and held until it is done. */
   ticket?: Promise<() => void>;
@@ -44,6 +47,7 @@ export function newRun(common: CheckCommon, checks: readonly CheckItem[], engine
     nowMs,
     started: performance.now(),
     items: checks.map((check) => ({ check, base: base(), state: { at: "waiting" } })),
+    ...(common.dryRun ? { preview: new PreviewTally() } : {}),
     done: () =>
       void run.ticket?.then(
         (release) => release(),

@@ -36,5 +36,14 @@ export function counterObligation<R extends CounterRequest>(spec: CounterTypeSpe
         holding: reserved.holding,
       };
     },
+    async preview(request, { counters }, { nowMs, taken }) {
+      const amount = spec.amount(request);
+      const window = windowLabel(request.window);
+      const [state] = await counters.read([[{ name: "total", type: "counter", key: request.key, window: request.window }]], nowMs);
+      const claim = { id: `counter ${storageKey(request.key)} ${window}`, amount };
+      const total = Number(state?.["total"] ?? 0) + taken(claim.id) + amount;
+      if (total > request.limit) return undefined;
+      return { applied: { type: request.type, key: storageKey(request.key), amount, limit: request.limit, window, total }, claim };
+    },
   };
 }

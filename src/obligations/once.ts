@@ -21,4 +21,10 @@ export const once: ObligationType<OnceRequest> = {
     const holding = await ports.once.consume(id, new Date(request.expiresAt * 1000), new Date(nowMs), holder, shown);
     return holding ? { applied: { ...shown, total: 0 }, holding } : undefined;
   },
+  async preview(request, ports, { nowMs, taken }) {
+    const id = storageKey(["once", ...request.key, ""]);
+    const claim = { id: `once ${id}`, amount: 1 };
+    if (taken(claim.id) > 0 || (await ports.once.isConsumed(id, new Date(nowMs)))) return undefined;
+    return { applied: { type: "once", key: storageKey(request.key), amount: 0, limit: 0, window: "", total: 0 }, claim };
+  },
 };

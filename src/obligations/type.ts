@@ -36,4 +36,19 @@ export interface ObligationType<R extends ObligationBase = ObligationBase> {
   explain(request: R): string;
   /** Applies it; undefined when it cannot be met, in which case it changed nothing. */
   apply(request: R, ports: ObligationPorts, context: ApplyContext): Promise<Applied | undefined>;
+  /** Whether it would be met now, reading only (a dry run); undefined when it would not. */
+  preview(request: R, ports: ObligationPorts, context: PreviewContext): Promise<Previewed | undefined>;
+}
+
+export interface PreviewContext {
+  nowMs: number;
+  /** What earlier obligations of the same dry run would already have taken from `claim` (see Previewed). */
+  taken: (claim: string) => number;
+}
+
+export interface Previewed {
+  /** What the decision would show. */
+  applied: AppliedObligation;
+  /** What it would take: an amount from a counter, or a single-use key (1), named so later obligations of the dry run see it. */
+  claim: { id: string; amount: number };
 }

@@ -226,6 +226,7 @@ describe("release", () => {
         counters: {
           reserve: store.counters.reserve.bind(store.counters),
           holdings: store.counters.holdings.bind(store.counters),
+          read: store.counters.read.bind(store.counters),
           give: hasty.counters.give.bind(hasty.counters),
         },
         once: store.once,

@@ -104,7 +104,10 @@ export interface CheckRequest {
   dpop?:
     | DpopProof
     | undefined;
-  /** Evaluate without writing anything: no obligation applied, no DPoP proof consumed. */
+  /**
+   * Evaluate without writing anything: obligations are previewed (read, not applied;
+   * the answer is the one the real call would get now), no DPoP proof consumed.
+   */
   dry_run: boolean;
   /**
    * Also return which policy rules fired, and what a shadow bundle said
