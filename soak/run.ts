@@ -7,8 +7,7 @@
 // and at the end, and C is how many documents the state collections (every
 // collection but the audit trail, which keeps one record per decision by design)
 // gained after the warm-up. Exits 1 on any error, or on memory growth beyond noise.
-import { readFileSync } from "node:fs";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -17,9 +16,9 @@ import { MongoClient } from "mongodb";
 import { createVerdictClient, type VerdictClient } from "@verdict/sdk";
 import { storageKey } from "../src/contract/index.js";
 import { defaultBundlePath } from "../src/paths.js";
-import { hashApiKey } from "../src/server/index.js";
 import { serveVerdict, stopProcess, type ServingVerdict } from "../test/support/cli.js";
-import { createTestIssuer, TEST_AUDIENCE, TEST_SCOPES } from "../test/support/issuer.js";
+import { callersConfig } from "../test/support/config.js";
+import { createTestIssuer } from "../test/support/issuer.js";
 import { startTestMongo } from "../test/setup/mongo.js";
 import { createWorkload } from "./workload.js";
 
@@ -72,8 +71,9 @@ async function main(): Promise<number> {
     config,
     JSON.stringify({
       listen: "127.0.0.1:0",
-      issuers: [{ issuer: issuer.issuer, jwks_file: issuer.jwksPath, algorithms: ["ES256"] }],
-      apis: [{ name: "soak-api", audience: TEST_AUDIENCE, key_sha256: hashApiKey(apiKey), scopes: [...TEST_SCOPES] }],
+      // one process each (processes defaults to one per CPU): the two measured are the ones deciding
+      processes: 1,
+      ...callersConfig(issuer, apiKey),
       bundle: values.bundle,
       mongodb_uri: mongo.uri,
       mongodb_database: database,

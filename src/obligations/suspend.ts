@@ -46,35 +46,41 @@ export const suspend: ObligationType<SuspendRequest> = {
   explain: (request) =>
     `suspend the ${request.target} for ${request.seconds}s` +
     (request.after ? ` once more than ${request.after.limit} per ${windowLabel(request.after.window)} on ${request.key.join("/")}` : ""),
-  async apply(request, ports, { nowMs, decisionId, api, principal }) {
-    const applied = (total: number, status: string) => ({
-      applied: {
-        type: "suspend",
-        key: storageKey(request.key),
-        amount: 1,
-        limit: request.after?.limit ?? 0,
-        window: request.after ? windowLabel(request.after.window) : "",
-        total,
-        details: { target: request.target, seconds: request.seconds, status },
-      },
-      undo: {},
-      until: nowMs,
-    });
+  async apply(request, ports, { nowMs, holder, principal }) {
     let total = 0;
     if (request.after) {
-      const counted = await ports.counters.reserve(request.key, request.after.window, 1, request.after.limit, { nowMs, decisionId });
-      if (counted.ok) return applied(counted.total, "counted");
+      const counted = await ports.counters.reserve(request.key, request.after.window, 1, request.after.limit, { nowMs, holder, type: "suspend" });
+      if (counted.ok) return { applied: shown(request, counted.total, "counted"), holding: counted.holding };
       total = request.after.limit + 1;
     }
+    // A brake that fired stays (no holding): giving back a suspension is for people (verdict resume).
     const target = principal ? targetOf(request.target, principal) : undefined;
-    if (!ports.suspensions || !target) return applied(total, "not_suspended");
-    const status = await ports.suspensions.suspend({ target, seconds: request.seconds, reason: request.reason.message, decisionId, api: api ?? "", nowMs });
-    return applied(total, status);
+    if (!ports.suspensions || !target) return { applied: shown(request, total, "not_suspended") };
+    const status = await ports.suspensions.suspend({
+      target,
+      seconds: request.seconds,
+      reason: request.reason.message,
+      decisionId: holder.decisionId,
+      api: holder.api,
+      nowMs,
+    });
+    return { applied: shown(request, total, status) };
   },
-  async undo() {
-    // A brake that fired stays: giving back a suspension is for people (verdict resume).
-  },
+  // A dry run never suspends, and a brake never refuses: it says so and counts nothing.
+  preview: (request) => Promise.resolve({ applied: shown(request, 0, "dry_run"), claim: { id: `suspend ${storageKey(request.key)}`, amount: 0 } }),
 };
+
+function shown(request: SuspendRequest, total: number, status: string) {
+  return {
+    type: "suspend",
+    key: storageKey(request.key),
+    amount: 1,
+    limit: request.after?.limit ?? 0,
+    window: request.after ? windowLabel(request.after.window) : "",
+    total,
+    details: { target: request.target, seconds: request.seconds, status },
+  };
+}
 
 /** The part of the principal the policy named; undefined when the token lacks it (no jti, no sid). */
 function targetOf(kind: SuspensionKind, principal: PrincipalIds): SuspensionTarget | undefined {

@@ -8,10 +8,10 @@ import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { MongoClient } from "mongodb";
 import { describe, expect, inject, it } from "vitest";
-import { hashApiKey } from "../../src/server/index.js";
 import { serveVerdict } from "../support/cli.js";
 import { TestClient } from "../support/grpc.js";
-import { createTestIssuer, TEST_AUDIENCE, TEST_SCOPES } from "../support/issuer.js";
+import { callersConfig } from "../support/config.js";
+import { createTestIssuer } from "../support/issuer.js";
 import { mongoUri, uniqueDatabaseName } from "../support/mongo.js";
 
 const API_KEY = "shutdown-key";
@@ -35,8 +35,7 @@ describe("SIGTERM under load", () => {
       config,
       JSON.stringify({
         listen: "127.0.0.1:0",
-        issuers: [{ issuer: issuer.issuer, jwks_file: issuer.jwksPath, algorithms: ["ES256"] }],
-        apis: [{ name: "invoices-api", audience: TEST_AUDIENCE, key_sha256: hashApiKey(API_KEY), scopes: [...TEST_SCOPES] }],
+        ...callersConfig(issuer, API_KEY),
         bundle: inject("bundlePath"),
         mongodb_uri: mongoUri(),
         mongodb_database: database,
