@@ -256,6 +256,7 @@ async function startParts(
   // The suspensions load in the background too; until they have, this replica is not ready and decides as when_stale says.
   if (ssf.enabled) parts.ssf = ssf;
   void suspensions.start(STATE_READY_WAIT_MS).then((loaded) => {
+    readiness.refresh();
     if (loaded) return;
     const meanwhile = config.suspensions.when_stale === "deny_all" ? "every Check is denied (state_unavailable)" : "no one is known to be suspended";
     log.warn(`suspensions are not loaded yet: serving, not ready; ${meanwhile} until they are`);

@@ -47,6 +47,8 @@ async function fleet(issuer: TestIssuer, uri: string): Promise<Fleet> {
       mongodb_uri: uri,
       mongodb_database: uniqueDatabaseName("propagation"),
       log_level: "info",
+      // one process per verdict serve, so that each client talks to one process and its metrics are its own
+      processes: 1,
     }),
   );
   const servers = await Promise.all(Array.from({ length: PROCESSES }, () => serveVerdict(["--config", config])));
