@@ -20,6 +20,9 @@ const commands: Record<string, () => Promise<Command>> = {
   policy: async () => import("./cli/policy.js").then(({ policy, usage, help }) => ({ run: policy, usage, help })),
   audit: async () => import("./cli/audit.js").then(({ audit, usage }) => ({ run: audit, usage })),
   directory: async () => import("./cli/directory.js").then(({ directory, usage }) => ({ run: directory, usage })),
+  suspend: async () => import("./cli/suspend.js").then(({ suspend, suspendUsage }) => ({ run: suspend, usage: suspendUsage })),
+  resume: async () => import("./cli/suspend.js").then(({ resume, resumeUsage }) => ({ run: resume, usage: resumeUsage })),
+  suspensions: async () => import("./cli/suspend.js").then(({ suspensions, listUsage }) => ({ run: suspensions, usage: listUsage })),
 };
 
 const overview = `verdict: a policy decision point for APIs and the agents that call them
@@ -30,6 +33,8 @@ const overview = `verdict: a policy decision point for APIs and the agents that 
   verdict dev-token  mint a token from the local development issuer
   verdict policy     build, test and evaluate policies; shadow disagreements
   verdict audit      query the audit trail: who did what, for whom, and why
+  verdict suspend    stop an agent, a user, a delegation, a token or a session now
+  verdict resume     lift a suspension (verdict suspensions lists them)
   verdict directory  load subjects, resources and actions for AuthZEN (directory load FILE.json)
 
 verdict COMMAND --help shows a command's options; verdict --version its version.`;

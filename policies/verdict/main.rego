@@ -20,6 +20,8 @@ decision := {
 	"effect": "deny",
 	"reasons": [reason_of(r) | some r in rules.deny],
 	"required_scopes": sort(rules.required_scopes),
+	# Brakes (suspend) are counted on denials (brakes.rego); they never change the decision.
+	"obligations": [object.remove(o, ["rule"]) | some o in rules.brakes],
 	"explain": explain,
 } if {
 	count(rules.deny) > 0

@@ -37,11 +37,18 @@ test_deny_names_every_scope_the_action_needs if {
 	d.required_scopes == ["invoices:write"]
 }
 
-test_a_deny_carries_no_obligations_and_no_step_up if {
+test_a_persons_deny_carries_no_obligations_and_no_step_up if {
 	d := verdict.decision with input as request("invoices:dispute", human([]), {})
 	d.effect == "deny"
 	not d.step_up
-	not d.obligations
+	d.obligations == []
+}
+
+test_an_agents_deny_carries_only_the_brake if {
+	agent := object.union(human([]), {"client_id": "agent-7", "client_type": "ai-agent"})
+	d := verdict.decision with input as request("invoices:dispute", agent, {})
+	d.effect == "deny"
+	[o.type | some o in d.obligations] == ["suspend"]
 }
 
 test_reasons_carry_only_code_and_message if {

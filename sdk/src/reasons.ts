@@ -39,6 +39,10 @@ export const STATE_REASONS = {
   state_unavailable: "Real-time state could not be read or written in time.",
 } as const;
 
+export const SUSPENSION_REASONS = {
+  principal_suspended: "The agent, the user, the user's delegation to the agent, the token or its session is suspended.",
+} as const;
+
 export const POLICY_REASONS = {
   policy_error: "The policy could not produce a valid decision.",
 } as const;
@@ -52,7 +56,7 @@ export const AUDIT_REASONS = {
 } as const;
 
 /** What Verdict itself decides with, whatever the policy. */
-export const VERDICT_REASONS = { ...TOKEN_REASONS, ...STATE_REASONS, ...POLICY_REASONS, ...AUDIT_REASONS } as const;
+export const VERDICT_REASONS = { ...TOKEN_REASONS, ...SUSPENSION_REASONS, ...STATE_REASONS, ...POLICY_REASONS, ...AUDIT_REASONS } as const;
 
 /** The shipped policy library's own codes (policies/verdict/rules); its messages say more, from the policy. */
 export const POLICY_LIBRARY_REASONS = {
@@ -77,6 +81,7 @@ export const REASONS = { ...VERDICT_REASONS, ...POLICY_LIBRARY_REASONS } as cons
 
 export type TokenReasonCode = keyof typeof TOKEN_REASONS;
 export type StateReasonCode = keyof typeof STATE_REASONS;
+export type SuspensionReasonCode = keyof typeof SUSPENSION_REASONS;
 export type AuditReasonCode = keyof typeof AUDIT_REASONS;
 export type VerdictReasonCode = keyof typeof VERDICT_REASONS;
 export type PolicyLibraryReasonCode = keyof typeof POLICY_LIBRARY_REASONS;

@@ -33,6 +33,20 @@ describe("toHttpAnswer", () => {
     });
   });
 
+  it("answers a suspended principal 403 without a challenge, saying what is suspended and until when", () => {
+    const message = "The agent agent-7 is suspended until 2026-12-01T12:00:00.000Z.";
+    const answer = toHttpAnswer(decision({ ...base, decision: "DENY", reasons: [{ code: "principal_suspended", message }] }));
+    expect(answer?.status).toBe(403);
+    expect(answer?.headers["www-authenticate"]).toBeUndefined();
+    expect(answer?.body).toEqual({
+      error: "access_denied",
+      error_description: message,
+      decision: "DENY",
+      decision_id: "d-1",
+      reasons: [{ code: "principal_suspended", message }],
+    });
+  });
+
   it("answers in the DPoP scheme when the client used it (RFC 9449 §7.1)", () => {
     const answer = toHttpAnswer(decision({ ...base, decision: "DENY", challenge: { error: "invalid_token", description: "bad" } }), { scheme: "DPoP" });
     expect(answer?.headers["www-authenticate"]).toBe('DPoP error="invalid_token", error_description="bad"');

@@ -241,6 +241,27 @@ describe("the MCP guard", () => {
     await client.close();
   });
 
+  it("answers a suspended agent's tool call with a tool error naming principal_suspended, and 403 when told to (denials: http)", async () => {
+    const agent = `agent-${Date.now()}`;
+    const token = await t.issuer.token({ scope: "invoices:read", client_id: agent, client_type: "ai-agent" });
+    // Suspended mid-session: its next tool call is refused in MCP's terms, so the model reads why.
+    const client = await connect(token);
+    await t.verdict.suspensions.add({ target: { kind: "agent", client_id: agent }, reason: "loops", by: { via: "system" }, source: "admin" });
+    const result = await client.callTool({ name: "list_invoices", arguments: {} });
+    expect(result.isError).toBe(true);
+    expect(textOf(result)).toMatch(
+      new RegExp(`The call to list_invoices was not allowed: The agent ${agent} is suspended until it is resumed\\. \\(principal_suspended\\)`),
+    );
+    await client.close();
+    const res = await rpc(toolCall("list_invoices"), { authorization: `Bearer ${token}` }, app, "/mcp-http");
+    expect(res.status).toBe(403);
+    expect(res.json).toMatchObject({
+      error: "access_denied",
+      error_description: `The agent ${agent} is suspended until it is resumed.`,
+      reasons: [{ code: "principal_suspended" }],
+    });
+  });
+
   it("answers a policy deny of a tool 403 without a challenge when told to (denials: http)", async () => {
     const res = await rpc(toolCall("purge_invoices"), { authorization: `Bearer ${await t.issuer.token({ scope: "invoices:write" })}` }, app, "/mcp-http");
     expect(res.status).toBe(403);

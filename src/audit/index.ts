@@ -1,3 +1,14 @@
+export {
+  AUDIT_EVENT_KINDS,
+  buildEventRecord,
+  publicEvent,
+  type AuditEvent,
+  type AuditEventActor,
+  type AuditEventKind,
+  type AuditEventRecord,
+  type AuditEventVia,
+  type EventRecord,
+} from "./events.js";
 export { escapeKey, unescapeKey, unescapeObject } from "./keys.js";
 export {
   containsCardNumber,
@@ -20,18 +31,25 @@ export {
   pageTokenAfter,
   parseAuditQuery,
   parseTime,
+  RECORD_KINDS,
   type AuditQuery,
   type AuditQueryRequest,
+  type RecordKind,
 } from "./query.js";
 export {
   buildRecord,
   fromSpillLine,
+  isAuditEvent,
+  isEventRecord,
+  publicEntry,
   publicRecord,
   RECORD_DECISIONS,
   toSpillLine,
   type AuditRecord,
   type DecisionRecord,
   type RecordDecision,
+  type TrailEntry,
+  type TrailRecord,
 } from "./record.js";
 export { secureSpillRoot, SpillDirectory, SpillDirectoryError, type SpillChunk } from "./spill.js";
 export { AuditStore, AuditStoreUnavailableError, DECISIONS, INDEXES, type WriteOutcome } from "./store.js";

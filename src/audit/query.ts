@@ -4,6 +4,7 @@
 // the plan. Caller values are only ever compared as strings, never read as operators.
 import type { Document } from "mongodb";
 import { VerdictError } from "../errors/index.js";
+import { AUDIT_EVENT_KINDS, type AuditEventKind } from "./events.js";
 import { RECORD_DECISIONS, type RecordDecision } from "./record.js";
 
 /** A query that does not make sense; the message says what to change. */
@@ -27,7 +28,13 @@ export interface AuditQueryRequest {
   until?: string;
   limit?: number;
   pageToken?: string;
+  /** decision, or an event kind (suspension, approval); unset: both. */
+  kind?: string;
 }
+
+/** Which records a query returns: decisions, or the events of one kind. */
+export type RecordKind = "decision" | AuditEventKind;
+export const RECORD_KINDS: readonly RecordKind[] = ["decision", ...AUDIT_EVENT_KINDS];
 
 export interface AuditQuery {
   subject?: string;
@@ -35,8 +42,12 @@ export interface AuditQuery {
   action?: string;
   decision?: RecordDecision;
   reason?: string;
-  /** Only records of these APIs; undefined: every API. */
+  /** Only decisions of these APIs; undefined: every API. */
   apis?: string[];
+  /** Decisions only, or events of one kind only; undefined: both. */
+  kind?: RecordKind;
+  /** Only events of these kinds (with `apis`: what a caller may see besides its APIs' decisions); undefined: every kind. */
+  eventKinds?: AuditEventKind[];
   since?: Date;
   until?: Date;
   limit: number;
@@ -54,7 +65,7 @@ const SORT = { time: -1, _id: -1 } as const;
  * Each query's equality field leads, then the sort (time, _id): an index scan in
  * order, no in-memory sort.
  */
-export const QUERY_INDEXES: readonly { name: string; key: Document }[] = [
+export const QUERY_INDEXES: readonly { name: string; key: Document; partialFilterExpression?: Document }[] = [
   { name: "audit_time", key: SORT },
   { name: "audit_subject_time", key: { subject: 1, ...SORT } },
   { name: "audit_client_id_time", key: { client_id: 1, ...SORT } },
@@ -62,6 +73,8 @@ export const QUERY_INDEXES: readonly { name: string; key: Document }[] = [
   { name: "audit_decision_time", key: { decision: 1, ...SORT } },
   { name: "audit_reason_time", key: { "reasons.code": 1, ...SORT } },
   { name: "audit_api_time", key: { "caller.api": 1, ...SORT } },
+  // Events only (partial): a query for one kind of event does not scan decisions.
+  { name: "audit_event_time", key: { event: 1, ...SORT }, partialFilterExpression: { kind: "event" } },
 ];
 
 // eslint-disable-next-line no-control-regex -- it looks for control characters, to refuse them
@@ -87,7 +100,8 @@ export function parseAuditQuery(request: AuditQueryRequest, now: number): AuditQ
   if (clientId !== undefined) query.clientId = clientId;
   if (action !== undefined) query.action = action;
   if (reason !== undefined) query.reason = reason;
-  if (api !== undefined) query.apis = [api];
+  // Events have no calling API: a query for one API's records is a query for its decisions.
+  if (api !== undefined) Object.assign(query, { apis: [api], eventKinds: [] });
   const decision = text(request.decision, "decision");
   if (decision !== undefined) {
     const upper = decision.toUpperCase() as RecordDecision;
@@ -104,6 +118,11 @@ export function parseAuditQuery(request: AuditQueryRequest, now: number): AuditQ
       throw new AuditQueryError(`limit must be a whole number from 1 to ${MAX_LIMIT}`);
     }
     query.limit = request.limit;
+  }
+  const kind = text(request.kind, "kind");
+  if (kind !== undefined) {
+    if (!RECORD_KINDS.includes(kind as RecordKind)) throw new AuditQueryError(`kind must be one of ${RECORD_KINDS.join(", ")}`);
+    query.kind = kind as RecordKind;
   }
   const token = text(request.pageToken, "page token");
   if (token !== undefined) query.after = parsePageToken(token);
@@ -129,7 +148,20 @@ export function findOf(query: AuditQuery, now: number): { filter: Document; sort
   if (query.action !== undefined) filter["action"] = query.action;
   if (query.decision !== undefined) filter["decision"] = query.decision;
   if (query.reason !== undefined) filter["reasons.code"] = query.reason;
-  if (query.apis !== undefined) filter["caller.api"] = query.apis.length === 1 ? query.apis[0] : { $in: query.apis };
+  const clauses: Document[] = [];
+  const apiFilter = query.apis === undefined ? undefined : query.apis.length === 1 ? query.apis[0] : { $in: query.apis };
+  if (query.kind === "decision") {
+    filter["kind"] = { $exists: false };
+    if (apiFilter !== undefined) filter["caller.api"] = apiFilter;
+  } else if (query.kind !== undefined) {
+    filter["kind"] = "event";
+    filter["event"] = query.kind;
+  } else if (apiFilter !== undefined || query.eventKinds !== undefined) {
+    // Both kinds, each restricted: the caller's APIs' decisions, and the events it may see.
+    const events: Document = { kind: "event", ...(query.eventKinds !== undefined ? { event: { $in: query.eventKinds } } : {}) };
+    const decisions: Document = { kind: { $exists: false }, ...(apiFilter !== undefined ? { "caller.api": apiFilter } : {}) };
+    clauses.push({ $or: query.eventKinds?.length === 0 ? [decisions] : [decisions, events] });
+  }
   const time: Document = {};
   if (query.since) time["$gte"] = query.since;
   if (query.until) time["$lt"] = query.until;
@@ -140,6 +172,7 @@ export function findOf(query: AuditQuery, now: number): { filter: Document; sort
     filter["$or"] = [{ time: { $lt: query.after.time } }, { _id: { $lt: query.after.id } }];
   }
   if (Object.keys(time).length > 0) filter["time"] = time;
+  if (clauses.length > 0) filter["$and"] = clauses;
   // Retention: TTL deletion is lazy on MongoDB and absent on some servers.
   filter["expires_at"] = { $gt: new Date(now) };
   return { filter, sort: SORT, limit: query.limit + 1 };

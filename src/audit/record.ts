@@ -6,6 +6,7 @@ import type { AppliedObligation } from "../contract/index.js";
 import type { Challenge, DecisionEvent, DecisionName, DecisionResult } from "../decide/index.js";
 import { VerdictError } from "../errors/index.js";
 import { actorsOf, sha256Hex } from "../token/index.js";
+import { AUDIT_EVENT_KINDS, publicEvent, type AuditEventRecord, type EventRecord } from "./events.js";
 import { unescapeObject } from "./keys.js";
 import { redactObject, redactResourceId, redactText, type MaskRules } from "./mask.js";
 
@@ -172,21 +173,42 @@ export function publicRecord(doc: DecisionRecord): AuditRecord {
   };
 }
 
+/** What the trail keeps: a decision, or an event (events.ts). */
+export type TrailRecord = DecisionRecord | EventRecord;
+
+/** A record of either kind as queries return it. */
+export type TrailEntry = AuditRecord | AuditEventRecord;
+
+export function isEventRecord(doc: TrailRecord): doc is EventRecord {
+  return "kind" in doc && doc.kind === "event";
+}
+
+export function isAuditEvent(entry: TrailEntry): entry is AuditEventRecord {
+  return "kind" in entry && entry.kind === "event";
+}
+
+/** A stored document of either kind as queries return it. */
+export function publicEntry(doc: TrailRecord): TrailEntry {
+  return isEventRecord(doc) ? publicEvent(doc) : publicRecord(doc);
+}
+
 /** One line of a spill file: the stored document as JSON (dates as RFC 3339). */
-export function toSpillLine(doc: DecisionRecord): string {
+export function toSpillLine(doc: TrailRecord): string {
   return JSON.stringify(doc) + "\n";
 }
 
 /** Parses a spill file line back into the stored document; throws on anything else. */
-export function fromSpillLine(line: string): DecisionRecord {
+export function fromSpillLine(line: string): TrailRecord {
   const value = JSON.parse(line) as Record<string, unknown>;
-  if (typeof value !== "object" || value === null || typeof value["_id"] !== "string" || typeof value["decision"] !== "string") {
-    throw new VerdictError("spill_record_invalid", "not a decision record");
+  if (typeof value !== "object" || value === null || typeof value["_id"] !== "string") throw new VerdictError("spill_record_invalid", "not an audit record");
+  const event = value["kind"] === "event";
+  if (event ? !AUDIT_EVENT_KINDS.includes(value["event"] as never) || typeof value["action"] !== "string" : typeof value["decision"] !== "string") {
+    throw new VerdictError("spill_record_invalid", event ? "not an audit event" : "not a decision record");
   }
   const time = new Date(value["time"] as string);
   const expiresAt = new Date(value["expires_at"] as string);
   const lastTime = typeof value["last_time"] === "string" ? new Date(value["last_time"]) : undefined;
   if (Number.isNaN(time.getTime()) || Number.isNaN(expiresAt.getTime()) || (lastTime && Number.isNaN(lastTime.getTime())))
-    throw new VerdictError("spill_record_invalid", "a decision record without valid times");
-  return { ...(value as unknown as DecisionRecord), time, expires_at: expiresAt, ...(lastTime ? { last_time: lastTime } : {}) };
+    throw new VerdictError("spill_record_invalid", "an audit record without valid times");
+  return { ...(value as unknown as TrailRecord), time, expires_at: expiresAt, ...(lastTime ? { last_time: lastTime } : {}) };
 }

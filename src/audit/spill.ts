@@ -35,7 +35,7 @@ import {
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { VerdictError } from "../errors/index.js";
-import { fromSpillLine, toSpillLine, type DecisionRecord } from "./record.js";
+import { fromSpillLine, toSpillLine, type TrailRecord } from "./record.js";
 
 const FILE = /^(spill|replay)-(\d+)-([0-9a-f]+)(?:-(\d+))?\.jsonl$/;
 const KEY_FILE = "spill.key";
@@ -44,7 +44,7 @@ const KEY_BYTES = 32;
 const MAC_LENGTH = 43;
 
 export interface SpillChunk {
-  records: DecisionRecord[];
+  records: TrailRecord[];
   /** Lines that are not records (a torn last line after a crash, or damage). */
   bad: string[];
   /** Lines whose HMAC is missing or wrong: not written by Verdict (planted, or edited). Never replayed. */
@@ -89,12 +89,12 @@ export class SpillDirectory {
    * Appends records and waits until they are on disk (fdatasync), synchronously: a
    * record is either durably in the file or the call throws.
    */
-  append(records: readonly DecisionRecord[]): void {
+  append(records: readonly TrailRecord[]): void {
     appendDurably(this.dir, this.activeFile, records.map((record) => this.signedLine(record)).join(""));
   }
 
   /** A record as a spill file line: its HMAC, a space, its JSON. */
-  signedLine(record: DecisionRecord): string {
+  signedLine(record: TrailRecord): string {
     const json = toSpillLine(record);
     return `${this.mac(json.trimEnd())} ${json}`;
   }

@@ -6,9 +6,9 @@ import { defineCollection, type Database } from "../database/index.js";
 import { withDeadline } from "../deadline.js";
 import { VerdictError } from "../errors/index.js";
 import { findOf, pageTokenAfter, QUERY_INDEXES, type AuditQuery } from "./query.js";
-import type { DecisionRecord } from "./record.js";
+import type { TrailRecord } from "./record.js";
 
-export const DECISIONS = defineCollection<DecisionRecord>({
+export const DECISIONS = defineCollection<TrailRecord>({
   name: "decisions",
   indexes: QUERY_INDEXES,
   // Retention: a TTL index, and the trail's own purge (audit.purge_interval_ms), not the state sweep.
@@ -27,7 +27,7 @@ const DUPLICATE_KEY = 11000;
 /** A batch was written except for these records, which the database refused as invalid (not a failure to reach it). */
 export interface WriteOutcome {
   written: number;
-  refused: { record: DecisionRecord; error: string }[];
+  refused: { record: TrailRecord; error: string }[];
 }
 
 /** The database did not take the batch (unreachable, timed out): nothing is known to be written. */
@@ -38,7 +38,7 @@ export class AuditStoreUnavailableError extends VerdictError {
 }
 
 export class AuditStore {
-  private readonly collection: Collection<DecisionRecord>;
+  private readonly collection: Collection<TrailRecord>;
 
   private constructor(
     private readonly database: Database,
@@ -61,13 +61,13 @@ export class AuditStore {
   }
 
   /** Inserts a batch (unordered). A record already there (same decision id) counts as written. */
-  async insert(records: readonly DecisionRecord[]): Promise<WriteOutcome> {
+  async insert(records: readonly TrailRecord[]): Promise<WriteOutcome> {
     return this.write(records, (options) => this.collection.insertMany(records, { ordered: false, ...options }));
   }
 
   /** Writes records that may already be there (a replay): insert-if-absent, by decision id. */
-  async upsert(records: readonly DecisionRecord[]): Promise<WriteOutcome> {
-    const operations: AnyBulkWriteOperation<DecisionRecord>[] = records.map((record) => {
+  async upsert(records: readonly TrailRecord[]): Promise<WriteOutcome> {
+    const operations: AnyBulkWriteOperation<TrailRecord>[] = records.map((record) => {
       const { _id, ...fields } = record;
       return { updateOne: { filter: { _id }, update: { $setOnInsert: fields }, upsert: true } };
     });
@@ -83,7 +83,7 @@ export class AuditStore {
     return this.bounded("purge", () => this.database.deleteExpired(DECISIONS, new Date(now)));
   }
 
-  async query(query: AuditQuery, now: number): Promise<{ records: DecisionRecord[]; nextPageToken?: string }> {
+  async query(query: AuditQuery, now: number): Promise<{ records: TrailRecord[]; nextPageToken?: string }> {
     const { filter, sort, limit } = findOf(query, now);
     const found = await this.bounded("query", (options) => this.collection.find(filter, { sort, limit, maxTimeMS: this.timeoutMs, ...options }).toArray());
     const records = found.slice(0, query.limit);
@@ -97,7 +97,7 @@ export class AuditStore {
     return this.bounded("explain", () => this.collection.find(filter, { sort, limit }).explain("queryPlanner"));
   }
 
-  private async write(records: readonly DecisionRecord[], operation: (options: { signal: AbortSignal }) => Promise<unknown>): Promise<WriteOutcome> {
+  private async write(records: readonly TrailRecord[], operation: (options: { signal: AbortSignal }) => Promise<unknown>): Promise<WriteOutcome> {
     if (records.length === 0) return { written: 0, refused: [] };
     try {
       await this.bounded("write", operation);

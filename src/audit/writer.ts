@@ -4,11 +4,13 @@
 // unavailable, and replayed from it when the database returns. Nothing is dropped:
 // a record is in memory, in the database or durably in a spill file, and when it
 // can be none of these the decision is refused (docs/audit.md).
+import { randomUUID } from "node:crypto";
 import type { AuditConfig } from "./config.js";
 import type { DecisionEvent, DecisionRecorder } from "../decide/index.js";
 import type { Logger } from "../observability/index.js";
 import { maskRulesFrom, type MaskRules } from "./mask.js";
-import { buildRecord, type DecisionRecord } from "./record.js";
+import { buildEventRecord, type AuditEvent } from "./events.js";
+import { buildRecord, type TrailRecord } from "./record.js";
 import { REFUSAL_WINDOW_MS, RefusalTally, type RefusalKey } from "./refusals.js";
 import { sha256Hex } from "../token/index.js";
 import { TOKEN_REASONS } from "@verdict/sdk/wire";
@@ -69,10 +71,10 @@ function hasAuditSettings(data: Readonly<Record<string, unknown>>): boolean {
 }
 
 export class AuditLog implements DecisionRecorder {
-  private buffer: DecisionRecord[] = [];
+  private buffer: TrailRecord[] = [];
   /** The size of what is in `buffer`, and of each record (as JSON text, about what it takes in memory). */
   private bufferedBytes = 0;
-  private readonly sizes = new WeakMap<DecisionRecord, number>();
+  private readonly sizes = new WeakMap<TrailRecord, number>();
   private available = true;
   private spillFailing = false;
   private phase: "open" | "closing" | "closed" = "open";
@@ -135,7 +137,7 @@ export class AuditLog implements DecisionRecorder {
   }
 
   /** Takes up to `count` records from the front of the buffer (all when undefined). */
-  private drain(count?: number): DecisionRecord[] {
+  private drain(count?: number): TrailRecord[] {
     const taken = count === undefined ? this.buffer.splice(0) : this.buffer.splice(0, count);
     for (const record of taken) this.bufferedBytes -= this.sizes.get(record) ?? 0;
     if (this.buffer.length === 0) this.bufferedBytes = 0;
@@ -143,7 +145,7 @@ export class AuditLog implements DecisionRecorder {
   }
 
   /** Puts records back at the front of the buffer (a write that failed). */
-  private putBack(records: readonly DecisionRecord[]): void {
+  private putBack(records: readonly TrailRecord[]): void {
     this.buffer.unshift(...records);
     for (const record of records) this.bufferedBytes += this.sizes.get(record) ?? 0;
   }
@@ -154,7 +156,7 @@ export class AuditLog implements DecisionRecorder {
       this.counts.accepted += 1;
       return true;
     }
-    let record: DecisionRecord;
+    let record: TrailRecord;
     try {
       record = buildRecord(event, { masks: this.masksOf(event.policy.data), retentionMs: this.retentionMs });
     } catch (error) {
@@ -176,12 +178,29 @@ export class AuditLog implements DecisionRecorder {
   }
 
   /**
+   * Keeps an audit event (a suspension, an approval: events.ts) the way a decision is
+   * kept; false when it could be kept neither in memory nor in the spill file.
+   */
+  recordEvent(event: AuditEvent): boolean {
+    let record: TrailRecord;
+    try {
+      record = buildEventRecord(event, { id: randomUUID(), now: this.now(), retentionMs: this.retentionMs });
+    } catch (error) {
+      this.log.error({ err: error, event: event.kind, action: event.action }, "could not build an audit event");
+      this.counts.refused += 1;
+      return false;
+    }
+    if (this.phase === "closed") return this.take([record], () => this.spillRecords([record]));
+    return this.keep(record, JSON.stringify(record).length);
+  }
+
+  /**
    * Into the buffer (or, when it is full, the spill file with what it holds). Its
    * size for the byte bound: what the caller sent (measured at the edge, or here)
    * and a kilobyte for the rest, which Verdict writes and bounds itself.
    */
-  private keep(record: DecisionRecord, sent?: number): boolean {
-    const size = RECORD_BYTES + (sent ?? JSON.stringify(record.context).length + JSON.stringify(record.resource.attributes).length);
+  private keep(record: TrailRecord, sent?: number): boolean {
+    const size = RECORD_BYTES + (sent ?? JSON.stringify(record).length);
     this.sizes.set(record, size);
     if (this.bufferFull(size)) {
       // The database is not keeping up, or is down: memory stays bounded, in records
@@ -268,7 +287,7 @@ export class AuditLog implements DecisionRecorder {
   }
 
   /** Counts a record taken by `keep`, or refused when `keep` fails. */
-  private take(records: readonly DecisionRecord[], keep: () => boolean): boolean {
+  private take(records: readonly TrailRecord[], keep: () => boolean): boolean {
     if (keep()) {
       this.counts.accepted += records.length;
       return true;
@@ -347,7 +366,7 @@ export class AuditLog implements DecisionRecorder {
   }
 
   /** False when the batch could be neither written nor spilled (it is back in the buffer). */
-  private async writeBatch(batch: DecisionRecord[]): Promise<boolean> {
+  private async writeBatch(batch: TrailRecord[]): Promise<boolean> {
     if (this.available) {
       this.writing = batch.length;
       try {
@@ -390,7 +409,7 @@ export class AuditLog implements DecisionRecorder {
     }
   }
 
-  private spillRecords(records: readonly DecisionRecord[]): boolean {
+  private spillRecords(records: readonly TrailRecord[]): boolean {
     if (records.length === 0) return true;
     try {
       this.options.spill.append(records);

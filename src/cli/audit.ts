@@ -1,5 +1,17 @@
-// `verdict audit query`: who did what, for whom, and why it was allowed.
-import { AuditQueryError, AuditStore, DEFAULT_LIMIT, MAX_LIMIT, parseAuditQuery, publicRecord, type AuditRecord } from "../audit/index.js";
+// `verdict audit query`: who did what, for whom, and why it was allowed; and who
+// suspended or approved what (audit events), beside the decisions.
+import {
+  AuditQueryError,
+  AuditStore,
+  DEFAULT_LIMIT,
+  isAuditEvent,
+  MAX_LIMIT,
+  parseAuditQuery,
+  publicEntry,
+  type AuditEventRecord,
+  type AuditRecord,
+  type TrailEntry,
+} from "../audit/index.js";
 import type { Environment } from "../config/index.js";
 import { VerdictError } from "../errors/index.js";
 import { parseOptions, UsageError } from "./args.js";
@@ -12,7 +24,9 @@ export const usage = `verdict audit query [filters] [--json] [--config FILE]
   --action A         e.g. payments:transfer
   --decision D       ALLOW, DENY, STEP_UP or ERROR (no decision: gRPC INTERNAL)
   --reason CODE      a reason code, e.g. limit_exceeded (docs/reasons.md)
-  --api NAME         the calling API
+  --api NAME         the calling API (its decisions; events have no calling API)
+  --kind K           decision, suspension or approval: only decisions, or only
+                     the audit events of that kind (default: both)
   --since T          a duration back from now (90s, 15m, 1h, 7d) or an RFC 3339 time
   --until T          the same; records before it
   --limit N          at most N records, newest first (default ${DEFAULT_LIMIT}, at most ${MAX_LIMIT})
@@ -37,6 +51,7 @@ export async function audit(argv: string[], env: Environment): Promise<void> {
     until: { type: "string" },
     limit: { type: "string" },
     "page-token": { type: "string" },
+    kind: { type: "string" },
     json: { type: "boolean", default: false },
     explain: { type: "boolean", default: false },
     config: { type: "string" },
@@ -56,11 +71,12 @@ export async function audit(argv: string[], env: Environment): Promise<void> {
         ...(options.until !== undefined ? { until: options.until } : {}),
         ...(limit !== undefined ? { limit: Number.isNaN(limit) ? -1 : limit } : {}),
         ...(options["page-token"] !== undefined ? { pageToken: options["page-token"] } : {}),
+        ...(options.kind !== undefined ? { kind: options.kind } : {}),
       },
       Date.now(),
     );
   } catch (error) {
-    if (error instanceof AuditQueryError) throw new UsageError(error.message.replace(/^limit/, "--limit"));
+    if (error instanceof AuditQueryError) throw new UsageError(error.message.replace(/^(limit|kind)/, "--$1"));
     throw error;
   }
 
@@ -89,7 +105,7 @@ export async function audit(argv: string[], env: Environment): Promise<void> {
         cause: error,
       });
     }
-    const records = result.records.map(publicRecord);
+    const records = result.records.map(publicEntry);
     if (options.json) {
       for (const record of records) process.stdout.write(JSON.stringify(record) + "\n");
     } else {
@@ -101,18 +117,33 @@ export async function audit(argv: string[], env: Environment): Promise<void> {
   }
 }
 
-const COLUMNS: [string, (r: AuditRecord) => string][] = [
-  ["TIME", (r) => r.time],
-  ["DECISION", (r) => r.decision],
-  ["API", (r) => r.caller.api],
-  ["SUBJECT", (r) => r.subject ?? "-"],
-  ["AGENT", (r) => (r.client_id ? `${r.client_id}${r.client_type ? ` (${r.client_type})` : ""}` : "-")],
-  ["ACTORS", (r) => (r.actors.length > 0 ? r.actors.map((a) => a.client_id ?? a.subject).join(" > ") : "-")],
-  ["ACTION", (r) => r.action],
-  ["RESOURCE", (r) => `${r.resource.type}/${r.resource.id}`],
-  ["REASONS", (r) => (r.reasons.length > 0 ? r.reasons.map((x) => x.code).join(",") : "-")],
-  ["ENFORCED", (r) => (r.obligations.length > 0 ? r.obligations.map((o) => `${o.type} ${o.amount} (${o.total}/${o.limit} per ${o.window})`).join("; ") : "-")],
-  ["DECISION ID", (r) => r.decision_id],
+const COLUMNS: [string, (r: AuditRecord) => string, (e: AuditEventRecord) => string][] = [
+  ["TIME", (r) => r.time, (e) => e.time],
+  ["DECISION", (r) => r.decision, () => "EVENT"],
+  ["API", (r) => r.caller.api, (e) => e.actor.api ?? `(${e.actor.via})`],
+  ["SUBJECT", (r) => r.subject ?? "-", (e) => e.subject ?? "-"],
+  ["AGENT", (r) => (r.client_id ? `${r.client_id}${r.client_type ? ` (${r.client_type})` : ""}` : "-"), (e) => e.client_id ?? "-"],
+  [
+    "ACTORS",
+    (r) => (r.actors.length > 0 ? r.actors.map((a) => a.client_id ?? a.subject).join(" > ") : "-"),
+    (e) => `by ${e.actor.subject ?? e.actor.client_id ?? e.actor.api ?? e.actor.via} via ${e.actor.via}`,
+  ],
+  ["ACTION", (r) => r.action, (e) => e.action],
+  [
+    "RESOURCE",
+    (r) => `${r.resource.type}/${r.resource.id}`,
+    (e) =>
+      `${e.event}/${Object.entries(e.target)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(",")}`,
+  ],
+  ["REASONS", (r) => (r.reasons.length > 0 ? r.reasons.map((x) => x.code).join(",") : "-"), (e) => e.reason ?? "-"],
+  [
+    "ENFORCED",
+    (r) => (r.obligations.length > 0 ? r.obligations.map((o) => `${o.type} ${o.amount} (${o.total}/${o.limit} per ${o.window})`).join("; ") : "-"),
+    (e) => (e.decision_id !== undefined ? `for decision ${e.decision_id}` : "-"),
+  ],
+  ["DECISION ID", (r) => r.decision_id, (e) => e.event_id],
 ];
 
 const MAX_CELL = 48;
@@ -125,9 +156,10 @@ export function cell(text: string): string {
   return clean.length > MAX_CELL ? `${clean.slice(0, MAX_CELL - 1)}…` : clean;
 }
 
-function table(records: readonly AuditRecord[]): string {
+function table(records: readonly TrailEntry[]): string {
   if (records.length === 0) return "no records match\n";
-  const rows = [COLUMNS.map(([name]) => name), ...records.map((record) => COLUMNS.map(([, value]) => cell(value(record))))];
+  const row = (entry: TrailEntry) => COLUMNS.map(([, decision, event]) => cell(isAuditEvent(entry) ? event(entry) : decision(entry)));
+  const rows = [COLUMNS.map(([name]) => name), ...records.map(row)];
   const widths = COLUMNS.map((_, i) => Math.max(...rows.map((row) => (row[i] as string).length)));
   return rows.map((row) => row.map((value, i) => (i === row.length - 1 ? value : value.padEnd(widths[i] as number))).join("  ")).join("\n") + "\n";
 }

@@ -151,7 +151,7 @@ function inProtoOrder(response: CheckResponseMessage, explain: boolean): Record<
   };
 }
 
-function readDevApiKey(env: Environment): string {
+export function readDevApiKey(env: Environment): string {
   const path = devApiKeyPath(stateDirFrom(env));
   try {
     return readFileSync(path, "utf8").trim();
@@ -204,7 +204,7 @@ export function describeCallFailure(code: grpc.status, details: string, addr: st
   return `the call to Verdict at ${addr} failed (${grpc.status[code] ?? code}) without a decision`;
 }
 
-function channelCredentials(options: {
+export function channelCredentials(options: {
   "tls-ca"?: string | undefined;
   "tls-cert"?: string | undefined;
   "tls-key"?: string | undefined;
@@ -232,7 +232,7 @@ function channelCredentials(options: {
  * The API key and the token are secrets: sent in plaintext only to this machine,
  * or when asked for by name (as the server's insecure_plaintext), and then loudly.
  */
-function refusePlaintextBeyondLoopback(addr: string, tls: boolean, insecurePlaintext: boolean): void {
+export function refusePlaintextBeyondLoopback(addr: string, tls: boolean, insecurePlaintext: boolean): void {
   if (tls || isLoopback(addr)) return;
   if (!insecurePlaintext) {
     throw new UsageError(

@@ -3,7 +3,7 @@
 // nothing; the evaluation is src/policy/replay.ts.
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
-import { AuditQueryError, AuditStore, MASKED, parseAuditQuery, publicRecord, type AuditQueryRequest } from "../audit/index.js";
+import { AuditQueryError, AuditStore, isEventRecord, MASKED, parseAuditQuery, publicRecord, type AuditQueryRequest } from "../audit/index.js";
 import { loadConfigFile, type Environment } from "../config/index.js";
 import { VerdictError } from "../errors/index.js";
 import { silentLogger } from "../observability/index.js";
@@ -71,7 +71,8 @@ export async function replay(argv: string[], env: Environment): Promise<void> {
   };
   const queryOf = (pageLimit: number, pageToken?: string) => {
     try {
-      return parseAuditQuery({ ...filters, limit: pageLimit, ...(pageToken !== undefined ? { pageToken } : {}) }, now);
+      // Decisions only: the trail's audit events (suspensions, approvals) are not evaluated.
+      return parseAuditQuery({ ...filters, kind: "decision", limit: pageLimit, ...(pageToken !== undefined ? { pageToken } : {}) }, now);
     } catch (error) {
       if (error instanceof AuditQueryError) throw new UsageError(`--${error.message}`);
       throw error;
@@ -106,7 +107,7 @@ export async function replay(argv: string[], env: Environment): Promise<void> {
           cause: error,
         });
       }
-      for (const doc of page.records) await replayed.add(publicRecord(doc));
+      for (const doc of page.records) if (!isEventRecord(doc)) await replayed.add(publicRecord(doc));
       left -= page.records.length;
       if (!page.nextPageToken || left <= 0) break;
       query = queryOf(Math.min(left, PAGE), page.nextPageToken);

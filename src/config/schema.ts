@@ -8,6 +8,8 @@ import { logSettings, checkLogLevel } from "../observability/config.js";
 import { policySettings } from "../policy/config.js";
 import { checkServer, serverSettings } from "../server/config.js";
 import { checkMongoUri, resolveMongoUri, stateSettings } from "../state/config.js";
+import { ssfSchema } from "../ssf/config.js";
+import { suspensionsSchema } from "../suspensions/config.js";
 import { checkIssuers, tokenSettings } from "../token/config.js";
 import { ALWAYS, entries, type ConfigContext } from "./fields.js";
 
@@ -20,6 +22,8 @@ export const configSchema = (ctx: ConfigContext) =>
       ...stateSettings(ctx),
       ...logSettings(ctx),
       audit: auditSchema(ctx),
+      suspensions: suspensionsSchema(),
+      ssf: ssfSchema(ctx),
       ...authzenSettings(ctx),
     })
     .strict()

@@ -1,6 +1,6 @@
 // The contract shared by policy/, obligations/, state/ and decide/: obligation and
-// state-query types, shadow records, and the ports through which obligation types
-// touch state. A leaf: it imports nothing else from src.
+// state-query types, shadow records, suspension targets, and the ports through
+// which obligation types touch state. A leaf: it imports nothing else from src.
 export { storageKey } from "./keys.js";
 export type {
   AppliedObligation,
@@ -19,4 +19,13 @@ export type {
 } from "./obligation.js";
 export type { Difference, Disagreement, DisagreementRecorder, Effect, FieldChange, PolicyVerdict } from "./shadow.js";
 export type { StateQuery, StateReader } from "./state.js";
+export {
+  SUSPENSION_KINDS,
+  type PolicySuspension,
+  type PrincipalIds,
+  type SuspendStatus,
+  type SuspensionKind,
+  type SuspensionPort,
+  type SuspensionTarget,
+} from "./suspension.js";
 export { windowLabel, type WindowSpec } from "./window.js";

@@ -3,6 +3,7 @@
 // which the types touch state, so that no obligation module knows MongoDB.
 import type { JsonObject, Reason } from "@verdict/sdk/wire";
 import type { StateReader } from "./state.js";
+import type { SuspensionPort } from "./suspension.js";
 import type { WindowSpec } from "./window.js";
 
 export interface StepUp {
@@ -47,6 +48,10 @@ export interface ObligationFields {
   positiveNumber(name: string): number;
   positiveInteger(name: string): number;
   window(name: string): WindowSpec;
+  /** Whether the policy set the field at all (for optional fields). */
+  has(name: string): boolean;
+  /** One of `values`; `fallback` when the field is absent. */
+  oneOf<T extends string>(name: string, values: readonly T[], fallback: T): T;
   /** Refuses the obligation with a message about `name`. */
   invalid(name: string, must: string): never;
 }
@@ -65,7 +70,8 @@ export interface Holder {
  * update, exactly once.
  */
 export interface Holding {
-  store: keyof ObligationPorts;
+  /** The store that holds it (a suspension is never held: it is not given back). */
+  store: "counters" | "once";
   /** Where it is, in the store's own terms; handed back to its give(). */
   ref: unknown;
   holder: Holder;
@@ -106,4 +112,6 @@ export interface OncePort extends HoldingStore {
 export interface ObligationPorts {
   counters: CounterPort;
   once: OncePort;
+  /** Suspensions (the suspend type); absent where no suspensions stage runs (a bare Decider). */
+  suspensions?: SuspensionPort;
 }

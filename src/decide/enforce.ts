@@ -1,8 +1,8 @@
 // Turns the policy's decision into the answer: a deny (with a scope challenge when
 // the policy names scopes), a step-up, or an allow whose obligations are applied
 // through the registry, all or none.
-import type { ObligationPorts } from "../contract/index.js";
-import { applyObligations, previewObligations, type ObligationOutcome, type ObligationRegistry, type PreviewTally } from "../obligations/index.js";
+import type { ObligationPorts, PrincipalIds } from "../contract/index.js";
+import { applyBrakes, applyObligations, previewObligations, type ObligationOutcome, type ObligationRegistry, type PreviewTally } from "../obligations/index.js";
 import type { Instruments, Logger } from "../observability/index.js";
 import type { PolicyDecision } from "../policy/index.js";
 import type { Principal } from "../token/index.js";
@@ -28,6 +28,21 @@ export async function enforce(
   preview?: PreviewTally,
 ): Promise<DecisionResult> {
   const answer = { ...base, principal, explain: decision.explain };
+  const ids = principalIds(principal);
+  if (decision.effect !== "allow" && !common.dryRun && decision.obligations.length > 0) {
+    // Brakes (suspend) apply to denials too; they never change the decision.
+    await applyBrakes(
+      deps.obligations,
+      deps.ports,
+      decision.obligations,
+      { nowMs, decisionId: base.decisionId, api: common.caller.name, principal: ids },
+      (request, error) =>
+        deps.log.error(
+          { decisionId: base.decisionId, type: request.type, err: error instanceof Error ? error.message : String(error) },
+          "could not apply a brake obligation",
+        ),
+    );
+  }
   if (decision.effect === "deny") {
     return {
       ...answer,
@@ -49,6 +64,7 @@ export async function enforce(
           nowMs,
           decisionId,
           api: common.caller.name,
+          principal: ids,
           onUndoFailure: (error) =>
             deps.log.error(
               { decisionId, err: error instanceof Error ? error.message : String(error) },
@@ -64,4 +80,14 @@ export async function enforce(
   } catch (error) {
     return { ...stateDenial(error, base, principal, deps.log), explain: decision.explain };
   }
+}
+
+function principalIds(principal: Principal): PrincipalIds {
+  return {
+    issuer: principal.issuer,
+    subject: principal.subject,
+    client_id: principal.clientId,
+    ...(principal.tokenId !== undefined ? { token_id: principal.tokenId } : {}),
+    ...(principal.sessionId !== undefined ? { session_id: principal.sessionId } : {}),
+  };
 }

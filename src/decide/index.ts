@@ -17,4 +17,6 @@ export type {
   PolicySource,
   ShadowResult,
   StatePorts,
+  SuspensionGate,
+  SuspensionVerdict,
 } from "./types.js";

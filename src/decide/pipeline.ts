@@ -1,9 +1,10 @@
-// The path of a decision, in order: token -> policy input and declared state ->
-// state, in one round trip -> policy -> enforce -> audit. Each stage is a module of
-// its own (authenticate, shadow, enforce, denials; run.ts is the record each item
-// carries through them); this file only orders them. A
-// Check is a batch of one: a CheckBatch verifies its token once, reads all its
-// items' state in one round trip, then decides each item on its own, in order.
+// The path of a decision, in order: token -> suspensions -> policy input and
+// declared state -> state, in one round trip -> policy -> enforce -> audit. Each
+// stage is a module of its own (authenticate, shadow, enforce, denials; the
+// suspensions stage is src/suspensions, handed in as a gate; run.ts is the record
+// each item carries through them); this file only orders them. A Check is a
+// batch of one: a CheckBatch verifies its token once, reads all its items' state
+// in one round trip, then decides each item on its own, in order.
 import { VerdictError } from "../errors/index.js";
 import { defaultObligations, releaseDecision, type ObligationRegistry, type ReleaseResult } from "../obligations/index.js";
 import { createMetrics, Instruments, type Metrics } from "../observability/index.js";
@@ -31,7 +32,8 @@ export class Decider {
     this.metrics = deps.instruments?.metrics ?? deps.metrics ?? createMetrics();
     this.instruments = deps.instruments ?? new Instruments(this.metrics);
     this.obligations = deps.obligations ?? defaultObligations;
-    this.enforcing = { obligations: this.obligations, ports: state, log, instruments: this.instruments };
+    const ports = deps.suspensions ? { ...state, suspensions: deps.suspensions } : state;
+    this.enforcing = { obligations: this.obligations, ports, log, instruments: this.instruments };
     this.shadow = new ShadowEvaluation({ engine: () => deps.policies.shadow?.(), metrics: this.metrics, recorder, waitMs, now: this.now });
   }
 
@@ -119,7 +121,14 @@ export class Decider {
     }
     const principal = run.verified.principal;
 
-    // 2. Each item's policy input, and the state it declares it needs (with the decision too when it needs none).
+    // 2. Suspensions, from memory: a suspended principal is denied here, unless the bundle lets its policy decide.
+    const suspension = this.deps.suspensions?.check(principal, nowMs, engine.data);
+    if (suspension?.outcome === "deny") {
+      for (const item of items) item.state = { at: "decided", result: { ...item.base, principal, decision: "DENY", reasons: [suspension.reason] } };
+      return;
+    }
+
+    // 3. Each item's policy input, and the state it declares it needs (with the decision too when it needs none).
     const inputOf = policyInputs(
       run.items.map((item) => item.check),
       principal,
@@ -130,6 +139,7 @@ export class Decider {
     await Promise.all(
       items.map(async (item, index) => {
         const input = inputOf(item.check, index);
+        if (suspension) input.suspension = suspension.suspension;
         try {
           const { queries, decision } = await this.instruments.stage(common.trace, "evaluate", () => engine.begin(input));
           item.state = { at: "begun", input, queries, ...(decision ? { decision } : {}) };
@@ -139,7 +149,7 @@ export class Decider {
       }),
     );
 
-    // 3. All of it read in one round trip (none needed: no call). Unreadable state denies what needs it.
+    // 4. All of it read in one round trip (none needed: no call). Unreadable state denies what needs it.
     const begun = items.flatMap((item) => (item.state.at === "begun" ? [{ item, state: item.state }] : []));
     if (begun.some(({ state }) => state.queries.length > 0)) await admitted(run, this.deps.state.admission);
     try {
@@ -156,7 +166,7 @@ export class Decider {
         if (state.queries.length > 0) item.state = { at: "decided", result: stateDenial(error, item.base, principal, this.deps.log) };
     }
 
-    // 4. Each item decided, then enforced, in order (earlier items reserve first).
+    // 5. Each item decided, then enforced, in order (earlier items reserve first).
     for (const item of items) {
       if (item.state.at !== "begun") continue;
       item.state = { at: "decided", result: await this.decideItem(run, item, item.state) };

@@ -1,5 +1,5 @@
 import type { JsonObject, Reason } from "@verdict/sdk/wire";
-import type { AppliedObligation, CounterPort, DisagreementRecorder, OncePort, StateReader } from "../contract/index.js";
+import type { AppliedObligation, CounterPort, DisagreementRecorder, OncePort, StateReader, SuspensionPort } from "../contract/index.js";
 import type { ObligationRegistry } from "../obligations/index.js";
 import type { Instruments, Logger, Metrics, TraceContext } from "../observability/index.js";
 import type { AuthzenEntities, PolicyEngine, RuleHit } from "../policy/index.js";
@@ -12,6 +12,8 @@ export interface Caller {
   /** The scopes this API declares (a token with another is refused or trimmed). */
   scopes: ReadonlySet<string>;
   unknownScopes: "deny" | "ignore";
+  /** The privileged services this API may call (apis[].grants, e.g. "suspensions"); none when absent. */
+  grants?: ReadonlySet<string>;
   /**
    * AuthZEN: this API may name a subject without a token, and the pipeline takes
    * its word for it (authzen.apis[].trust_asserted_subjects; docs/authzen.md).
@@ -151,6 +153,19 @@ export interface PolicySource {
   shadow?(): PolicyEngine | undefined;
 }
 
+/** What the suspensions stage says about a principal that is suspended (or cannot be known not to be). */
+export type SuspensionVerdict =
+  /** Denied before its policy runs: principal_suspended, or state_unavailable while the view cannot be trusted. */
+  | { outcome: "deny"; reason: Reason }
+  /** Suspended, and the bundle lets its policy decide: the policy sees this as input.suspension. */
+  | { outcome: "policy"; suspension: JsonObject };
+
+/** The suspensions stage (src/suspensions): answers from memory, never with a database trip. */
+export interface SuspensionGate {
+  /** undefined: not suspended. `policyData` is the deciding bundle's data (whether its policy decides for suspended principals). */
+  check(principal: Principal, nowMs: number, policyData: Readonly<Record<string, unknown>>): SuspensionVerdict | undefined;
+}
+
 export interface DeciderDeps {
   verifier: TokenVerifier;
   policies: PolicySource;
@@ -168,6 +183,8 @@ export interface DeciderDeps {
   shadowWaitMs?: number;
   /** The audit trail; every decision (and every Check that ends in an internal error) is handed to it. */
   audit?: DecisionRecorder;
+  /** Suspensions: the stage after the token, and the port the suspend obligation type uses; without it no one is suspended. */
+  suspensions?: SuspensionGate & SuspensionPort;
   /** Milliseconds since the epoch; injectable for tests. */
   now?: () => number;
 }

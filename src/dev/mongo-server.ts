@@ -20,14 +20,19 @@ export function localMongoAvailable(): boolean {
   return existsSync(toolPath("local-mongo"));
 }
 
-/** The pinned local-mongo; with `dbpath` its data persists there, else it lives in memory. */
-export async function startLocalMongo(options: { dbpath?: string; port?: number } = {}): Promise<MongoServerProcess> {
+/**
+ * The pinned local-mongo; with `dbpath` its data persists there, else it lives in
+ * memory. With `oplog` it has change streams (like a replica set); without, it
+ * refuses them (like a standalone server).
+ */
+export async function startLocalMongo(options: { dbpath?: string; port?: number; oplog?: boolean } = {}): Promise<MongoServerProcess> {
   if (!localMongoAvailable()) throw new VerdictError("tool_missing", `${toolPath("local-mongo")} is missing: run npm run tools (needs Java 17+ and Maven)`);
   const args = ["--port", String(options.port ?? 0), "--exit-with-stdin"];
   if (options.dbpath) {
     mkdirSync(options.dbpath, { recursive: true });
     args.push("--dbpath", options.dbpath);
   }
+  if (options.oplog) args.push("--oplog");
   // stdin stays open as a pipe: if this process dies, local-mongo sees EOF and exits.
   const child = spawn(toolPath("local-mongo"), args, { stdio: ["pipe", "pipe", "pipe"] });
   return startServerProcess(child, /local-mongo listening on 127\.0\.0\.1:(\d+)/, "local-mongo", "local-mongo");

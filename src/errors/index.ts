@@ -32,7 +32,7 @@ export const ERRORS = {
   audit_query_invalid: { grpc: INVALID_ARGUMENT, http: 400, exit: 2 },
   /** The calling API is not known (API key, client certificate). */
   unauthenticated: { grpc: UNAUTHENTICATED, http: 401, exit: 1 },
-  /** The calling API may not do this (audit.query_grants). */
+  /** The calling API may not do this (audit.query_grants; a service it holds no grant for, apis[].grants). */
   permission_denied: { grpc: PERMISSION_DENIED, http: 403, exit: 1 },
   /** The audit trail is disabled in this Verdict's configuration. */
   audit_disabled: { grpc: FAILED_PRECONDITION, http: 400, exit: 1 },

@@ -4,7 +4,7 @@
 // the policy's order, says why. Each store holds what it applied under the
 // decision, which is what Release later finds and gives back.
 import { reason, type Reason } from "@verdict/sdk/wire";
-import type { AppliedObligation, Holding, ObligationBase, ObligationFailure, ObligationPorts } from "../contract/index.js";
+import type { AppliedObligation, Holding, ObligationBase, ObligationFailure, ObligationPorts, PrincipalIds } from "../contract/index.js";
 import { VerdictError } from "../errors/index.js";
 import type { ObligationRegistry } from "./registry.js";
 import type { Applied } from "./type.js";
@@ -17,6 +17,8 @@ export interface EnforceContext {
   decisionId: string;
   /** The calling API: only it may release the decision. */
   api: string;
+  /** Whom the decision is about (the suspend type names its target from it). */
+  principal?: PrincipalIds;
   onUndoFailure?: (error: unknown) => void;
 }
 
@@ -31,9 +33,11 @@ export async function applyObligations(
   requests: readonly ObligationBase[],
   context: EnforceContext,
 ): Promise<ObligationOutcome> {
-  const { nowMs, decisionId, api } = context;
+  const { nowMs, decisionId, api, principal } = context;
   const settled = await Promise.allSettled(
-    requests.map((request, index) => registry.get(request.type).apply(request, ports, { nowMs, holder: { decisionId, api, index } })),
+    requests.map((request, index) =>
+      registry.get(request.type).apply(request, ports, { nowMs, holder: { decisionId, api, index }, ...(principal ? { principal } : {}) }),
+    ),
   );
   const applied = settled.flatMap((result) => (result.status === "fulfilled" && result.value ? [result.value] : []));
   const first = settled.findIndex((result) => result.status === "rejected" || result.value === undefined);
@@ -41,7 +45,7 @@ export async function applyObligations(
 
   await rollBack(
     ports,
-    applied.map((one: Applied) => one.holding),
+    applied.flatMap((one: Applied) => (one.holding ? [one.holding] : [])),
     context.onUndoFailure,
   );
   const failed = settled[first] as PromiseSettledResult<Applied | undefined>;
@@ -59,4 +63,31 @@ export async function applyObligations(
     };
   }
   throw error;
+}
+
+/**
+ * A deny's (or step-up's) obligations of the types that apply whatever the effect
+ * (onEveryEffect: the suspend brake), each on its own: one that fails is reported
+ * to `onFailure` and the decision stands. Nothing of a deny is released.
+ */
+export async function applyBrakes(
+  registry: ObligationRegistry,
+  ports: ObligationPorts,
+  requests: readonly ObligationBase[],
+  context: Omit<EnforceContext, "onUndoFailure">,
+  onFailure: (request: ObligationBase, error: unknown) => void,
+): Promise<AppliedObligation[]> {
+  const applied: AppliedObligation[] = [];
+  const { nowMs, decisionId, api, principal } = context;
+  for (const [index, request] of requests.entries()) {
+    const type = registry.get(request.type);
+    if (!type.onEveryEffect) continue;
+    try {
+      const result = await type.apply(request, ports, { nowMs, holder: { decisionId, api, index }, ...(principal ? { principal } : {}) });
+      if (result) applied.push(result.applied);
+    } catch (error) {
+      onFailure(request, error);
+    }
+  }
+  return applied;
 }

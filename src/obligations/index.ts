@@ -1,8 +1,9 @@
-export { applyObligations, type EnforceContext, type ObligationOutcome } from "./apply.js";
+export { applyBrakes, applyObligations, type EnforceContext, type ObligationOutcome } from "./apply.js";
 export { previewObligations, PreviewTally } from "./preview.js";
 export { defaultObligations, OBLIGATION_TYPES, ObligationRegistry } from "./registry.js";
 export { releaseDecision, type ReleaseResult, type ReleaseStatus } from "./release.js";
 export { once, type OnceRequest } from "./once.js";
 export { rate, type RateRequest } from "./rate.js";
 export { reserve, type ReserveRequest } from "./reserve.js";
+export { suspend, type SuspendRequest } from "./suspend.js";
 export type { Applied, ApplyContext, ObligationType, PreviewContext, Previewed } from "./type.js";

@@ -7,12 +7,14 @@ import { VerdictError } from "../errors/index.js";
 import { once } from "./once.js";
 import { rate } from "./rate.js";
 import { reserve } from "./reserve.js";
+import { suspend } from "./suspend.js";
 import type { ObligationType } from "./type.js";
 
 export const OBLIGATION_TYPES: readonly ObligationType[] = [
   reserve, // add an amount to a windowed counter, within a limit
   rate, // count the request in a window, within a limit
   once, // use a key once until it expires
+  suspend, // a brake: suspend the principal (after a count in a window), whatever the effect
 ];
 
 export class ObligationRegistry {
@@ -36,7 +38,7 @@ export class ObligationRegistry {
     return type;
   }
 
-  /** "reserve, rate or once": for messages about what a policy may ask for. */
+  /** "reserve, rate, once or suspend": for messages about what a policy may ask for. */
   names(): string {
     const names = [...this.byType.keys()];
     return names.length > 1 ? `${names.slice(0, -1).join(", ")} or ${names.at(-1)}` : (names[0] ?? "none");

@@ -3,19 +3,21 @@
 // applied is held in the store under the decision (a Holding), which is how a
 // rollback or a Release gives it back: the types need no undo of their own.
 import type { JsonObject, Reason } from "@verdict/sdk/wire";
-import type { AppliedObligation, Holder, Holding, ObligationBase, ObligationFields, ObligationPorts } from "../contract/index.js";
+import type { AppliedObligation, Holder, Holding, ObligationBase, ObligationFields, ObligationPorts, PrincipalIds } from "../contract/index.js";
 
 export interface ApplyContext {
   nowMs: number;
   /** The decision, its API and this obligation's index: what the stores record as holding it. */
   holder: Holder;
+  /** Whom the decision is about (the suspend type names its target from it). */
+  principal?: PrincipalIds;
 }
 
 export interface Applied {
   /** What the decision shows. */
   applied: AppliedObligation;
-  /** What the store holds for the decision (given back by a rollback or a Release). */
-  holding: Holding;
+  /** What the store holds for the decision (given back by a rollback or a Release); none for a suspension, which is not given back. */
+  holding?: Holding;
 }
 
 /**
@@ -26,6 +28,11 @@ export interface Applied {
 export interface ObligationType<R extends ObligationBase = ObligationBase> {
   /** The name policies use in `type`, e.g. "reserve". */
   readonly type: R["type"];
+  /**
+   * Applied whatever the effect (a deny too), on its own and never refusing: a brake
+   * such as suspend, which a policy attaches to the denials it counts. Others apply on allow only.
+   */
+  readonly onEveryEffect?: boolean;
   /** The reason when it cannot be met and the policy names none. */
   readonly defaultReason: Reason;
   /** The type's own fields of the policy's output (key, reason and on_failure are read for every type). */

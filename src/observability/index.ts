@@ -5,6 +5,7 @@ export {
   createMetrics,
   observeAudit,
   observeHealth,
+  observeSuspensions,
   type AuditCounts,
   type BundleRole,
   type EvaluationFailure,
@@ -15,5 +16,6 @@ export {
   type ReloadFailure,
   type ShadowOutcome,
   type Stage,
+  type SuspensionCounts,
 } from "./metrics.js";
 export { ServerSpan, Tracing, type TraceContext, type TracingOptions } from "./tracing.js";

@@ -216,3 +216,48 @@ export function observeHealth(metrics: Metrics, read: { ready: () => boolean; da
     "min",
   );
 }
+
+/** What the suspensions view counts (its FollowerStats), read when scraped. */
+export interface SuspensionCounts {
+  active: number;
+  ageSeconds: number;
+  stale: boolean;
+  refreshes: number;
+  failures: number;
+  stalePeriods: number;
+  by: string;
+}
+
+/** The suspensions view: its size, its age and whether it is stale (docs/suspensions.md). */
+export function observeSuspensions(metrics: Metrics, stats: () => SuspensionCounts): void {
+  const { registry } = metrics;
+  observed(registry, "gauge", "verdict_suspensions_active", "Suspensions this replica's view holds.", () => stats().active);
+  observed(
+    registry,
+    "gauge",
+    "verdict_suspensions_view_age_seconds",
+    "Seconds since this replica's view of the suspensions was last refreshed.",
+    () => stats().ageSeconds,
+  );
+  observed(registry, "gauge", "verdict_suspensions_view_stale", "1 while the view is stale (no refresh within suspensions.stale_after_ms).", () =>
+    stats().stale ? 1 : 0,
+  );
+  observed(registry, "gauge", "verdict_suspensions_change_stream", "1 while changes arrive by a change stream, 0 while the version is polled.", () =>
+    stats().by === "change_stream" ? 1 : 0,
+  );
+  observed(
+    registry,
+    "counter",
+    "verdict_suspensions_refreshes_total",
+    "Successful refreshes of the view (a version read, or a reload).",
+    () => stats().refreshes,
+  );
+  observed(
+    registry,
+    "counter",
+    "verdict_suspensions_refresh_failures_total",
+    "Refreshes of the view that failed (the database did not answer).",
+    () => stats().failures,
+  );
+  observed(registry, "counter", "verdict_suspensions_stale_total", "Times the view became stale.", () => stats().stalePeriods);
+}

@@ -13,6 +13,7 @@ export interface PolicyPrincipal {
   auth_time?: number;
   issuer: string;
   token_id?: string;
+  session_id?: string;
   expires_at: number;
   issued_at?: number;
 }
@@ -31,6 +32,11 @@ export interface PolicyInput {
   batch?: BatchInfo;
   /** Present only for AuthZEN evaluations (docs/authzen.md): the entities as the PEP named them. */
   authzen?: AuthzenEntities;
+  /**
+   * Present only when the principal is suspended and the bundle lets its policy
+   * decide for suspended principals (docs/suspensions.md): what is suspended, why, until when.
+   */
+  suspension?: JsonObject;
 }
 
 /** An AuthZEN subject or resource, with the directory's properties merged under the request's. */
@@ -86,6 +92,7 @@ export function policyPrincipal(principal: Principal): PolicyPrincipal {
     ...(principal.authTime !== undefined ? { auth_time: principal.authTime } : {}),
     issuer: principal.issuer,
     ...(principal.tokenId !== undefined ? { token_id: principal.tokenId } : {}),
+    ...(principal.sessionId !== undefined ? { session_id: principal.sessionId } : {}),
     expires_at: principal.expiresAt,
     ...(principal.issuedAt !== undefined ? { issued_at: principal.issuedAt } : {}),
   };

@@ -177,6 +177,14 @@ function obligationFields(value: Record<string, unknown>, where: string): Obliga
     positiveNumber: (name) => positiveNumber(value[name], `${where}.${name}`),
     positiveInteger: (name) => positiveInteger(value[name], `${where}.${name}`),
     window: (name) => parseWindow(value[name], `${where}.${name}`),
+    has: (name) => value[name] !== undefined,
+    oneOf: (name, values, fallback) => {
+      const raw = value[name];
+      if (raw === undefined) return fallback;
+      const found = values.find((candidate) => candidate === raw);
+      if (found === undefined) throw new PolicyError(`${where}.${name} must be one of ${values.join(", ")}`);
+      return found;
+    },
     invalid: (name, must) => {
       throw new PolicyError(`${where}.${name} must be ${must}`);
     },

@@ -31,7 +31,7 @@ export class CallerRegistry {
   ) {
     for (const api of apis) {
       const registered: Registered = {
-        caller: { name: api.name, audience: api.audience, scopes: new Set(api.scopes), unknownScopes: api.unknown_scopes },
+        caller: { name: api.name, audience: api.audience, scopes: new Set(api.scopes), unknownScopes: api.unknown_scopes, grants: new Set(api.grants) },
         ...(api.client_certificate ? { identity: api.client_certificate } : {}),
       };
       if (api.key_sha256) this.byKeyHash.set(api.key_sha256, registered);

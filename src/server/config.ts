@@ -24,6 +24,12 @@ const clientCertificate = z
 
 export type ClientCertificateIdentity = z.output<typeof clientCertificate>;
 
+/** What an API may do beyond deciding (apis[].grants): each issue that adds a privileged service adds its grant here. */
+export const API_GRANTS = [
+  "suspensions", // AdminService Suspend, Resume, List; suspension events in AuditService (docs/suspensions.md)
+] as const;
+export type ApiGrant = (typeof API_GRANTS)[number];
+
 const api = z
   .object({
     name: apiName("name: letters, digits, '.', '_' or '-', at most 64"),
@@ -41,6 +47,11 @@ const api = z
       .transform((scopes) => [...new Set(scopes)]),
     /** Insecure when "ignore": unknown scopes are dropped instead of refused. */
     unknown_scopes: z.enum(["deny", "ignore"]).default("deny"),
+    /** Privileged services this API may call (a call without the grant is PERMISSION_DENIED). */
+    grants: z
+      .array(z.enum(API_GRANTS))
+      .default([])
+      .transform((grants) => [...new Set(grants)]),
   })
   .strict()
   .refine((value) => typeof value !== "object" || value === null || value.key_sha256 !== undefined || value.client_certificate !== undefined, {

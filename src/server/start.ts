@@ -5,14 +5,16 @@ import { Database } from "../database/index.js";
 import { Decider } from "../decide/index.js";
 import { VerdictError } from "../errors/index.js";
 import { defaultObligations, type ObligationRegistry } from "../obligations/index.js";
-import { createMetrics, Instruments, observeAudit, observeHealth, Tracing, type Logger, type Metrics } from "../observability/index.js";
+import { createMetrics, Instruments, observeAudit, observeHealth, observeSuspensions, Tracing, type Logger, type Metrics } from "../observability/index.js";
 import { DEFAULT_BOUNDS, PolicyRuntime, type WatchOptions } from "../policy/index.js";
 import { openDisagreements, openState, poolSizeFor, type CallObserver } from "../state/index.js";
 import { IssuerRegistry, TokenVerifier } from "../token/index.js";
+import { SsfReceiver } from "../ssf/index.js";
+import { Suspensions } from "../suspensions/index.js";
 import type { RunningAuthzen } from "./authzen/index.js";
 import { CallerRegistry } from "./callers.js";
 import { formatAddress, startGrpcServer } from "./grpc/server.js";
-import { healthRoutes, metricsRoutes, startAdminServer, type RunningAdmin } from "./admin/index.js";
+import { healthRoutes, metricsRoutes, ssfRoutes, startAdminServer, type RunningAdmin } from "./admin/index.js";
 import { Readiness, type ReadinessSource } from "./readiness.js";
 import { packageVersion } from "../paths.js";
 import type { SpanExporter } from "@opentelemetry/sdk-trace-base";
@@ -36,6 +38,8 @@ export interface RunningVerdict {
   audit: AuditLog | undefined;
   /** The AuthZEN listener, when configured (docs/authzen.md). */
   authzen: { port: number; url: string } | undefined;
+  /** Suspensions: this replica's view and the changes made through it (docs/suspensions.md). */
+  suspensions: Suspensions;
   /** Stops taking calls, finishes those in flight, writes (or spills) every audit record, then closes. */
   stop(): Promise<void>;
 }
@@ -98,11 +102,12 @@ export async function startVerdict(config: Config, options: StartOptions): Promi
   // database outage after that degrades decisions (state fails closed) but does
   // not make a replica unready: every replica shares the database, and taking them
   // all out of service would turn a stateful outage into a total one.
-  const parts: { policies?: PolicyRuntime; database?: Database; audit?: AuditLog; serving: boolean } = { serving: false };
+  const parts: Started["parts"] = { serving: false };
   const readiness = new Readiness()
     .check("bundle", () => parts.policies !== undefined)
     .check("database", () => parts.database?.reached === true)
     .check("audit", () => !config.audit.enabled || parts.audit?.ready() === true)
+    .check("suspensions", () => parts.suspensions?.loaded === true)
     .check("serving", () => parts.serving);
   observeHealth(metrics, { ready: () => readiness.report().ready, databaseUp: () => parts.database?.available === true });
 
@@ -112,7 +117,7 @@ export async function startVerdict(config: Config, options: StartOptions): Promi
     host: worker ? "127.0.0.1" : config.admin_listen.host,
     port: worker ? 0 : config.admin_listen.port,
     exclusive: worker,
-    routes: [healthRoutes(readiness), metricsRoutes(metrics.registry)],
+    routes: [healthRoutes(readiness), metricsRoutes(metrics.registry), ssfRoutes(config.ssf.transmitters.length > 0, () => parts.ssf)],
     log,
   });
   const closers: (() => Promise<unknown>)[] = [() => admin.close(), () => tracing.shutdown(), () => Promise.resolve(readiness.close())];
@@ -131,7 +136,7 @@ interface Started {
   metrics: Metrics;
   instruments: Instruments;
   readiness: Readiness;
-  parts: { policies?: PolicyRuntime; database?: Database; audit?: AuditLog; serving: boolean };
+  parts: { policies?: PolicyRuntime; database?: Database; audit?: AuditLog; suspensions?: Suspensions; ssf?: SsfReceiver; serving: boolean };
   admin: RunningAdmin;
   /** Undone in reverse order when start fails or Verdict stops. */
   closers: (() => Promise<unknown>)[];
@@ -196,6 +201,13 @@ async function startParts(
   } else {
     log.warn("[AUDIT DISABLED] audit.enabled is false: decisions are not recorded");
   }
+  // Every replica keeps the suspensions in memory and follows their changes (no database trip per Check).
+  const suspensions = new Suspensions({ database, settings: config.suspensions, log, ...(audit ? { events: audit } : {}) });
+  closers.push(() => suspensions.close());
+  observeSuspensions(metrics, () => suspensions.stats());
+  parts.suspensions = suspensions;
+  // Shared Signals (RFC 8935) from identity providers, on the admin listener: each SET's events become suspensions.
+  const ssf = new SsfReceiver({ settings: config.ssf, database, suspensions: () => parts.suspensions, log });
 
   warnAboutInsecureSettings(config, log);
   const jwksIssuer = new Map(config.issuers.flatMap((issuer) => (issuer.jwks_uri ? [[issuer.jwks_uri, issuer.issuer] as const] : [])));
@@ -241,6 +253,14 @@ async function startParts(
     if (!ready)
       log.warn({ database: config.mongodb_database }, "the database is not answering: serving, not ready; decisions that need state are denied until it does");
   });
+  // The suspensions load in the background too; until they have, this replica is not ready and decides as when_stale says.
+  if (ssf.enabled) parts.ssf = ssf;
+  void suspensions.start(STATE_READY_WAIT_MS).then((loaded) => {
+    readiness.refresh();
+    if (loaded) return;
+    const meanwhile = config.suspensions.when_stale === "deny_all" ? "every Check is denied (state_unavailable)" : "no one is known to be suspended";
+    log.warn(`suspensions are not loaded yet: serving, not ready; ${meanwhile} until they are`);
+  });
   database.startSweeping(SWEEP_INTERVAL_MS);
 
   const decider = new Decider({
@@ -254,6 +274,7 @@ async function startParts(
     ...(shadowRecorder ? { shadowRecorder } : {}),
     shadowWaitMs: config.shadow_wait_ms,
     ...(audit ? { audit } : {}),
+    suspensions,
   });
   const callers = new CallerRegistry(config.apis, config.tls?.client_ca_file !== undefined);
   const grpcServer = await startGrpcServer({
@@ -266,6 +287,7 @@ async function startParts(
     limits: { maxContextBytes: config.max_context_bytes },
     log,
     audit: { store: auditStore, grants: config.audit.query_grants },
+    suspensions,
     instruments,
     readiness,
     maxConnectionAgeMs: config.max_connection_age_seconds * 1_000,
@@ -322,6 +344,7 @@ async function startParts(
     },
     audit,
     authzen: authzen ? { port: authzen.port, url: authzen.url } : undefined,
+    suspensions,
     stop() {
       stopping ??= (async () => {
         // Not ready from the first moment (probes and gRPC health say so), then: no

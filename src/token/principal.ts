@@ -20,6 +20,8 @@ export interface Principal {
   authTime?: number;
   issuer: string;
   tokenId?: string;
+  /** The session the token belongs to (the sid claim, when the issuer puts one in access tokens): sessions can be suspended. */
+  sessionId?: string;
   expiresAt: number;
   /** Absent only for introspected tokens whose issuer does not say. */
   issuedAt?: number;
@@ -53,6 +55,7 @@ export function principalFromClaims(claims: JWTPayload): Principal {
   const acr = optionalString(claims, "acr");
   const authTime = optionalNumber(claims, "auth_time");
   const tokenId = optionalString(claims, "jti");
+  const sessionId = optionalString(claims, "sid");
   const actors = actorChain(claims["act"]);
   const confirmationJkt = confirmation(claims["cnf"]);
   return {
@@ -66,6 +69,7 @@ export function principalFromClaims(claims: JWTPayload): Principal {
     ...(authTime !== undefined ? { authTime } : {}),
     issuer,
     ...(tokenId !== undefined ? { tokenId } : {}),
+    ...(sessionId !== undefined ? { sessionId } : {}),
     expiresAt,
     ...(issuedAt !== undefined ? { issuedAt } : {}),
     audience: typeof claims.aud === "string" ? [claims.aud] : [...(claims.aud ?? [])],

@@ -56,7 +56,10 @@ describe("a Verdict started while its database is down", () => {
   it("is alive but not ready (the database was never reached) on /readyz and gRPC health, and fails closed on state", async () => {
     const url = t.verdict.adminUrl;
     expect(await healthz(url)).toBe(200);
-    expect(await readyz(url)).toEqual({ status: 503, body: { status: "not_ready", checks: { bundle: true, database: false, audit: true, serving: true } } });
+    expect(await readyz(url)).toEqual({
+      status: 503,
+      body: { status: "not_ready", checks: { bundle: true, database: false, audit: true, suspensions: false, serving: true } },
+    });
     expect(await grpcHealth(t.address)).toBe("NOT_SERVING");
     expect(await grpcHealth(t.address, "verdict.v1.PolicyDecisionService")).toBe("NOT_SERVING");
 
@@ -76,7 +79,7 @@ describe("a Verdict started while its database is down", () => {
 
     database = await startLocalMongo({ dbpath, port });
     await vi.waitFor(async () => expect((await readyz(t.verdict.adminUrl)).status).toBe(200), { timeout: 30_000, interval: 250 });
-    expect((await readyz(t.verdict.adminUrl)).body.checks).toEqual({ bundle: true, database: true, audit: true, serving: true });
+    expect((await readyz(t.verdict.adminUrl)).body.checks).toEqual({ bundle: true, database: true, audit: true, suspensions: true, serving: true });
     await vi.waitFor(async () => expect(await grpcHealth(t.address)).toBe("SERVING"), { timeout: 5_000, interval: 100 });
     expect(captured.lines().some((line) => line["msg"] === "database reached")).toBe(true);
 
@@ -178,7 +181,7 @@ describe("a Verdict loading its bundle", () => {
       // (the database connects while the bundle loads: it may already have been reached)
       expect(await readyz(adminUrl)).toMatchObject({
         status: 503,
-        body: { status: "not_ready", checks: { bundle: false, audit: false, serving: false } },
+        body: { status: "not_ready", checks: { bundle: false, audit: false, suspensions: false, serving: false } },
       });
 
       await writeFile(fifo, readFileSync(inject("bundlePath")));

@@ -29,7 +29,7 @@ describe("an obligation type registered by a test", () => {
     ]);
     expect(() => parseDecision(raw(0), obligations)).toThrow(new PolicyError("decision.obligations[0].seconds must be a positive whole number"));
     expect(() => parseDecision(raw(90_000), obligations)).toThrow(new PolicyError("decision.obligations[0].seconds must be at most 86400 (a day)"));
-    expect(() => parseDecision(raw(30))).toThrow(/type must be reserve, rate or once/);
+    expect(() => parseDecision(raw(30))).toThrow(/type must be reserve, rate, once or suspend/);
   });
 
   it("is applied once per window, explained, shown on the wire and in the SDK's decision, and refused while it holds", async () => {

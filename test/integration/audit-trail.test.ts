@@ -10,12 +10,15 @@ import {
   AuditStore,
   INDEXES,
   parseAuditQuery,
+  isEventRecord,
+  publicEntry,
   publicRecord,
   SpillDirectory,
   SpillDirectoryError,
   toSpillLine,
   buildRecord,
   maskRulesFrom,
+  type AuditEvent,
   type AuditSettings,
   type DecisionRecord,
 } from "../../src/audit/index.js";
@@ -163,6 +166,31 @@ describe("writing", () => {
     expect(warnings[0]?.["msg"]).toMatch(/keeping the masking rules of the previous bundle/);
   });
 
+  it("keeps audit events beside decisions, through the same writer, as documents of kind event", async () => {
+    const trail = openTrail();
+    const [decisionId] = recordMany(trail.log, 1);
+    expect(trail.log.recordEvent(suspensionEvent({ reason: "loops on refunds", decision_id: decisionId }))).toBe(true);
+    await trail.log.flush();
+    const events = await trail.decisions.find({ kind: "event" }).toArray();
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({
+      kind: "event",
+      event: "suspension",
+      action: "suspended",
+      actor: { via: "grpc", api: "ops-api", subject: "oncall@example.com" },
+      target: { kind: "agent", client_id: "agent-7" },
+      client_id: "agent-7",
+      reason: "loops on refunds",
+      decision_id: decisionId,
+      details: { seconds: 3600 },
+    });
+    expect(events[0]?.["_id"]).toMatch(/^[0-9a-f-]{36}$/);
+    expect(events[0]?.["expires_at"]).toBeInstanceOf(Date);
+    // The decision is unchanged: no kind field.
+    expect(await trail.decisions.countDocuments({ kind: { $exists: false } })).toBe(1);
+    expect(trail.log.stats()).toMatchObject({ accepted: 2, written: 2 });
+  });
+
   it("writes every buffered record before close resolves", async () => {
     const trail = openTrail({ settings: { flush_interval_ms: 60_000, batch_size: 1_000 } });
     recordMany(trail.log, 20);
@@ -210,6 +238,21 @@ describe("when the database is unavailable", () => {
     expect(stored.map((d) => String(d._id)).sort()).toEqual([...ids].sort());
     await vi.waitFor(() => expect(spillLines(spillDir)).toEqual([]));
     expect(up.log.stats().replayed).toBe(40);
+  });
+
+  it("spills audit events like decisions, and a later process replays them as events", async () => {
+    const database = uniqueDatabaseName("audit_spill_events");
+    const spillDir = mkdtempSync(join(tmpdir(), "verdict-audit-spill-"));
+    const down = openTrail({ uri: UNREACHABLE, database, spillDir, timeoutMs: 300 });
+    expect(down.log.recordEvent(suspensionEvent({ action: "resumed" }))).toBe(true);
+    await vi.waitFor(() => expect(down.log.stats().spilled).toBe(1), { timeout: 10_000 });
+    await down.log.close();
+
+    const up = openTrail({ database, spillDir });
+    await vi.waitFor(async () => expect(await up.decisions.countDocuments()).toBe(1), { timeout: 10_000 });
+    const [stored] = await up.decisions.find({}).toArray();
+    expect(stored).toMatchObject({ kind: "event", event: "suspension", action: "resumed", target: { client_id: "agent-7" } });
+    expect(stored?.["time"]).toBeInstanceOf(Date);
   });
 
   it("spills what is buffered when it closes, masked like everything it writes", async () => {
@@ -402,7 +445,7 @@ describe("retention", () => {
     await trail.log.flush();
     expect(await trail.decisions.countDocuments()).toBe(5);
     const { records } = await trail.store.query(parseAuditQuery({}, now), now);
-    expect(records.map((r) => r.request_id)).toEqual(["recent", "recent"]);
+    expect(records.map((r) => ("request_id" in r ? r.request_id : r.action))).toEqual(["recent", "recent"]);
     expect(await trail.store.purgeExpired(now)).toBe(3);
     expect(await trail.decisions.countDocuments()).toBe(2);
   });
@@ -451,11 +494,37 @@ describe("queries", () => {
     recordMany(trail.log, 1, () => ({ principal: null, startedAt: now - 1_000, decision: "DENY", reasons: ["token_expired"] }));
     // 25 records in the same millisecond, for paging
     recordMany(trail.log, 25, () => ({ principal: principal({ subject: "carol" }), startedAt: now - 10 * 60_000 }));
+    // Events about agent-9, which made one decision
+    recordMany(trail.log, 1, () => ({
+      principal: principal({ subject: "dave", clientId: "agent-9" }),
+      startedAt: now - 30_000,
+      decision: "DENY",
+      reasons: ["rate_limited"],
+    }));
+    trail.log.recordEvent(suspensionEvent({ target: { kind: "agent", client_id: "agent-9" } }));
+    trail.log.recordEvent({ ...suspensionEvent({ target: { approval_id: "ap-1" } }), kind: "approval", action: "approved" });
     await trail.log.flush();
   });
 
+  /** Decisions only (these tests are about decisions). */
   const query = async (request: Parameters<typeof parseAuditQuery>[0]) =>
-    (await trail.store.query(parseAuditQuery(request, now), now)).records.map(publicRecord);
+    (await trail.store.query(parseAuditQuery(request, now), now)).records.flatMap((r) => (isEventRecord(r) ? [] : [publicRecord(r)]));
+  const entries = async (request: Parameters<typeof parseAuditQuery>[0]) =>
+    (await trail.store.query(parseAuditQuery(request, now), now)).records.map(publicEntry);
+
+  it("shows audit events beside decisions, newest first, and selects them by kind", async () => {
+    const aboutAgent = await entries({ clientId: "agent-9" });
+    expect(aboutAgent.map((r) => ("event" in r ? `${r.event} ${r.action}` : r.decision))).toEqual(["suspension suspended", "DENY"]);
+    expect((await entries({ kind: "suspension" })).map((r) => r.action)).toEqual(["suspended"]);
+    expect((await entries({ kind: "approval" })).map((r) => r.action)).toEqual(["approved"]);
+    const decisions = await entries({ kind: "decision", since: "1h" });
+    expect(decisions.length).toBeGreaterThan(0);
+    expect(decisions.every((r) => !("event" in r))).toBe(true);
+    // A filter only decisions have leaves events out
+    expect((await entries({ decision: "DENY", clientId: "agent-9" })).map((r) => r.action)).toEqual(["invoices:read"]);
+    // One API's records are its decisions
+    expect((await entries({ api: "billing" })).every((r) => !("event" in r))).toBe(true);
+  });
 
   it("filters by subject, agent, action, decision, reason and API", async () => {
     expect((await query({ subject: "alice" })).length).toBe(7);
@@ -493,3 +562,14 @@ describe("queries", () => {
     expect(new Set(seen).size).toBe(25);
   });
 });
+
+function suspensionEvent(overrides: Partial<AuditEvent> = {}): AuditEvent {
+  return {
+    kind: "suspension",
+    action: "suspended",
+    actor: { via: "grpc", api: "ops-api", subject: "oncall@example.com" },
+    target: { kind: "agent", client_id: "agent-7" },
+    details: { seconds: 3600 },
+    ...overrides,
+  };
+}

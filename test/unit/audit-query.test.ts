@@ -44,6 +44,8 @@ describe("query validation", () => {
       decision: "DENY",
       reason: "limit_exceeded",
       apis: ["billing"],
+      // events have no calling API: one API's records are its decisions
+      eventKinds: [],
       since: new Date(NOW - 3_600_000),
       until: new Date(NOW - 60_000),
       limit: 10,
@@ -56,6 +58,7 @@ describe("query validation", () => {
     ["a negative limit", { limit: -1 }, /limit must be/],
     ["since after until", { since: "1m", until: "1h" }, /since must be before until/],
     ["a control character", { subject: "al\u0000ice" }, /without control characters/],
+    ["an unknown kind", { kind: "events" }, /kind must be one of decision, suspension, approval/],
     ["a page token this service did not give", { pageToken: "eyJ4IjoxfQ" }, /page token/],
   ])("refuses %s with an AuditQueryError", (_, request, message) => {
     expect(() => parseAuditQuery(request, NOW)).toThrow(AuditQueryError);
@@ -110,6 +113,31 @@ describe("query shapes and indexes", () => {
     expect(filter["time"]).toEqual({ $lte: new Date(NOW - 1_000) });
     expect(filter["$or"]).toEqual([{ time: { $lt: new Date(NOW - 1_000) } }, { _id: { $lt: "m" } }]);
     expect(findOf(first, NOW).limit).toBe(101);
+  });
+
+  it("selects decisions by the absence of kind, and one kind of event through the partial events index", () => {
+    expect(findOf(parseAuditQuery({ kind: "decision", subject: "alice" }, NOW), NOW).filter).toMatchObject({ kind: { $exists: false }, subject: "alice" });
+    const { filter } = findOf(parseAuditQuery({ kind: "suspension" }, NOW), NOW);
+    expect(filter).toMatchObject({ kind: "event", event: "suspension" });
+    const index = INDEXES.find((i) => i.name === "audit_event_time");
+    expect(index?.key).toEqual({ event: 1, time: -1, _id: -1 });
+    // The query names the partial index's filter, so the server may use it.
+    expect(index?.partialFilterExpression).toEqual({ kind: "event" });
+  });
+
+  it("restricts a caller to its APIs' decisions and the kinds of events it may read, beside paging", () => {
+    const token = Buffer.from(JSON.stringify({ t: NOW - 1_000, id: "m" })).toString("base64url");
+    const query = { ...parseAuditQuery({ pageToken: token }, NOW), apis: ["a", "b"], eventKinds: ["suspension" as const] };
+    const { filter } = findOf(query, NOW);
+    expect(filter["$and"]).toEqual([
+      {
+        $or: [
+          { kind: { $exists: false }, "caller.api": { $in: ["a", "b"] } },
+          { kind: "event", event: { $in: ["suspension"] } },
+        ],
+      },
+    ]);
+    expect(filter["$or"]).toEqual([{ time: { $lt: new Date(NOW - 1_000) } }, { _id: { $lt: "m" } }]);
   });
 
   it("has a TTL index on expires_at", () => {

@@ -1,5 +1,17 @@
 import { describe, expect, it } from "vitest";
-import { buildRecord, escapeKey, fromSpillLine, maskRulesFrom, publicRecord, toSpillLine, unescapeKey, type DecisionRecord } from "../../src/audit/index.js";
+import {
+  buildEventRecord,
+  buildRecord,
+  escapeKey,
+  fromSpillLine,
+  maskRulesFrom,
+  publicEvent,
+  publicRecord,
+  toSpillLine,
+  unescapeKey,
+  type AuditEvent,
+  type DecisionRecord,
+} from "../../src/audit/index.js";
 import { sha256Hex } from "../../src/token/index.js";
 import { decisionEvent, POLICY_DATA, principal } from "../support/audit.js";
 
@@ -134,6 +146,43 @@ describe("a decision record", () => {
     expect(fromSpillLine(toSpillLine(record).trimEnd())).toEqual(record);
     expect(() => fromSpillLine('{"_id":"x"}')).toThrow();
     expect(() => fromSpillLine('{"_id":"x","decision":"ALLOW","time":"nope","expires_at":"nope"')).toThrow();
+  });
+});
+
+describe("an audit event record", () => {
+  const event: AuditEvent = {
+    kind: "suspension",
+    action: "suspended",
+    actor: { via: "cli", subject: "oncall" },
+    target: { kind: "delegation", issuer: "https://issuer.example", subject: "alice", client_id: "agent-7" },
+    reason: "loops on refunds",
+    details: { until: "2026-11-24T13:00:00.000Z" },
+  };
+
+  it("keeps the target's subject, agent and issuer where decisions keep theirs, so the trail's filters find it", () => {
+    const record = buildEventRecord(event, { id: "e-1", now: Date.UTC(2026, 10, 24, 12), retentionMs: DAY });
+    expect(record).toEqual({
+      _id: "e-1",
+      kind: "event",
+      event: "suspension",
+      time: new Date(Date.UTC(2026, 10, 24, 12)),
+      expires_at: new Date(Date.UTC(2026, 10, 25, 12)),
+      action: "suspended",
+      actor: { via: "cli", subject: "oncall" },
+      target: event.target,
+      reason: "loops on refunds",
+      details: { until: "2026-11-24T13:00:00.000Z" },
+      subject: "alice",
+      client_id: "agent-7",
+      issuer: "https://issuer.example",
+    });
+    expect(publicEvent(record)).toMatchObject({ event_id: "e-1", time: "2026-11-24T12:00:00.000Z", kind: "event" });
+  });
+
+  it("round-trips through a spill file line, and a line of an unknown event kind is refused", () => {
+    const record = buildEventRecord(event, { id: "e-2", now: Date.UTC(2026, 10, 24, 12), retentionMs: DAY });
+    expect(fromSpillLine(toSpillLine(record).trimEnd())).toEqual(record);
+    expect(() => fromSpillLine(JSON.stringify({ ...record, event: "party" }))).toThrow(/not an audit event/);
   });
 });
 

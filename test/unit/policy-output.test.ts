@@ -162,7 +162,7 @@ describe("explain entries of obligations", () => {
 
 describe("the obligation registry", () => {
   it("names its types for messages, refuses a type registered twice, and knows only its own", () => {
-    expect(defaultObligations.names()).toBe("reserve, rate or once");
+    expect(defaultObligations.names()).toBe("reserve, rate, once or suspend");
     expect(() => new ObligationRegistry([...OBLIGATION_TYPES, OBLIGATION_TYPES[0] as ObligationType])).toThrow(/registered twice/);
     expect(defaultObligations.find("launch")).toBeUndefined();
     expect(() => defaultObligations.get("launch")).toThrow(/not registered/);

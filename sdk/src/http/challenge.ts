@@ -101,6 +101,7 @@ const JSON_TYPE = { "content-type": "application/json; charset=utf-8" };
  * | scope missing                     | 403    | Bearer error="insufficient_scope", scope="…" (with grantedScopes: those too) |
  * | step-up needed                    | 401    | Bearer error="insufficient_user_authentication", acr_values="…", max_age=… |
  * | policy deny                       | 403    | none                                                         |
+ * | principal suspended               | 403    | none; error_description says what is suspended, until when   |
  * | no decision (unreachable, …)      | 503    | none; Retry-After                                            |
  * | no token sent                     | 401    | Bearer (no error code, RFC 6750 §3.1)                        |
  */
@@ -181,8 +182,14 @@ function decisionAnswer(decision: Decision, scheme: "Bearer" | "DPoP", options: 
   }
   const c = decision.challenge;
   if (!c) {
-    // A rule, a limit, unavailable state: another token would not help, so no challenge.
-    return { status: 403, headers: { ...JSON_TYPE }, body: { error: "access_denied", ...common } };
+    // A rule, a limit, unavailable state, a suspension: another token would not help, so no challenge.
+    // A suspension says in error_description what is suspended and until when (docs/suspensions.md).
+    const suspended = decision.reasons.find((r) => r.code === "principal_suspended");
+    return {
+      status: 403,
+      headers: { ...JSON_TYPE },
+      body: { error: "access_denied", ...(suspended ? { error_description: suspended.message } : {}), ...common },
+    };
   }
   switch (c.error) {
     case "invalid_token":

@@ -3,11 +3,14 @@
 // ts-proto (sdk/gen; field names as in the .proto, enums as strings, Struct fields
 // as plain JSON objects), the metadata and service names, and the reason codes.
 export {
+  AdminServiceClient,
+  AdminServiceService,
   AuditServiceClient,
   AuditServiceService,
   Decision,
   PolicyDecisionServiceClient,
   PolicyDecisionServiceService,
+  type AdminServiceServer,
   type AuditServiceServer,
   type PolicyDecisionServiceServer,
   type Actor as ActorMessage,
@@ -33,7 +36,15 @@ export {
   type Resource as ResourceMessage,
   type RuleHit as RuleHitMessage,
   type ShadowDecision as ShadowDecisionMessage,
+  type ListSuspensionsRequest as ListSuspensionsRequestMessage,
+  type ListSuspensionsResponse as ListSuspensionsResponseMessage,
+  type ResumeRequest as ResumeRequestMessage,
+  type ResumeResponse as ResumeResponseMessage,
+  type SuspendRequest as SuspendRequestMessage,
+  type SuspendResponse as SuspendResponseMessage,
+  type Suspension as SuspensionMessage,
+  type SuspensionTarget as SuspensionTargetMessage,
 } from "../../gen/verdict/v1/verdict.js";
-export { API_KEY_METADATA, AUDIT_SERVICE, POLICY_DECISION_SERVICE, TRACEPARENT_METADATA, TRACESTATE_METADATA } from "./constants.js";
+export { ADMIN_SERVICE, API_KEY_METADATA, AUDIT_SERVICE, POLICY_DECISION_SERVICE, TRACEPARENT_METADATA, TRACESTATE_METADATA } from "./constants.js";
 export { isJsonObject, jsonObject, MAX_STRUCT_DEPTH, type JsonObject, type JsonValue } from "./json.js";
 export * from "../reasons.js";

@@ -1,5 +1,6 @@
 // AuditService.Query: the audit trail for tools. Callers authenticate as for Check;
-// an API sees its own records, and whatever audit.query_grants adds (docs/audit.md).
+// an API sees its own records, and whatever audit.query_grants adds (docs/audit.md);
+// audit events of a kind, to the APIs that hold that kind's grant (apis[].grants).
 import {
   AUDIT_SERVICE,
   type AuditQueryRequestMessage,
@@ -7,7 +8,19 @@ import {
   type AuditServiceServer,
   type DecisionRecordMessage,
 } from "@verdict/sdk/wire";
-import { pageTokenAfter, parseAuditQuery, publicRecord, type AuditQuery, type AuditRecord, type AuditStore, type DecisionRecord } from "../../audit/index.js";
+import {
+  AUDIT_EVENT_KINDS,
+  isAuditEvent,
+  pageTokenAfter,
+  parseAuditQuery,
+  publicEntry,
+  type AuditEventKind,
+  type AuditEventRecord,
+  type AuditQuery,
+  type AuditStore,
+  type TrailEntry,
+  type TrailRecord,
+} from "../../audit/index.js";
 import type { Caller } from "../../decide/index.js";
 import { VerdictError } from "../../errors/index.js";
 import { wireActors } from "../encode.js";
@@ -57,19 +70,27 @@ function queryRequest(request: AuditQueryRequestMessage) {
     until: request.until,
     limit: request.limit,
     pageToken: request.page_token,
+    kind: request.kind,
   };
 }
 
-/** Restricts the query to the APIs the caller may read; refuses one it asked for and may not. */
+/** The grant (apis[].grants) that lets an API read each kind of audit event. */
+const EVENT_GRANTS: Record<AuditEventKind, string> = { suspension: "suspensions", approval: "approvals" };
+
+/** Restricts the query to what the caller may read; refuses an API or a kind of event it asked for and may not read. */
 function visibleTo(caller: Caller, grants: Record<string, string[]>, query: AuditQuery): AuditQuery {
   const granted = grants[caller.name] ?? [];
   if (granted.includes("*")) return query;
+  const eventKinds = AUDIT_EVENT_KINDS.filter((kind) => caller.grants?.has(EVENT_GRANTS[kind]));
+  if (query.kind !== undefined && query.kind !== "decision" && !eventKinds.includes(query.kind)) {
+    throw new VerdictError("permission_denied", `API ${caller.name} may not read ${query.kind} events (it needs the ${EVENT_GRANTS[query.kind]} grant)`);
+  }
   const visible = [caller.name, ...granted];
   const asked = query.apis?.[0];
   if (asked !== undefined && !visible.includes(asked)) {
     throw new VerdictError("permission_denied", `API ${caller.name} may not read the records of API ${asked} (see audit.query_grants)`);
   }
-  return { ...query, apis: asked !== undefined ? [asked] : visible };
+  return asked !== undefined ? { ...query, apis: [asked] } : { ...query, apis: visible, eventKinds };
 }
 
 function setFilters(request: AuditQueryRequestMessage): string[] {
@@ -83,11 +104,11 @@ function setFilters(request: AuditQueryRequestMessage): string[] {
 // their protobuf encoding) would pass this budget. One record always fits a page.
 const RESPONSE_BUDGET_BYTES = 192 * 1024;
 
-function fitResponse(records: readonly DecisionRecord[], nextPageToken: string | undefined): AuditQueryResponseMessage {
+function fitResponse(records: readonly TrailRecord[], nextPageToken: string | undefined): AuditQueryResponseMessage {
   const out: DecisionRecordMessage[] = [];
   let bytes = 0;
   for (const [i, record] of records.entries()) {
-    const shown = publicRecord(record);
+    const shown = publicEntry(record);
     bytes += Buffer.byteLength(JSON.stringify(shown), "utf8");
     const previous = records[i - 1];
     if (previous && bytes > RESPONSE_BUDGET_BYTES) return { records: out, next_page_token: pageTokenAfter(previous) };
@@ -97,8 +118,13 @@ function fitResponse(records: readonly DecisionRecord[], nextPageToken: string |
 }
 
 /** A record as queries return it → the wire's DecisionRecord (absent strings are ""). */
-export function encodeRecord(record: AuditRecord): DecisionRecordMessage {
+export function encodeRecord(record: TrailEntry): DecisionRecordMessage {
+  if (isAuditEvent(record)) return encodeEvent(record);
   return {
+    kind: "decision",
+    event_action: "",
+    target: {},
+    actor_via: "",
     decision_id: record.decision_id,
     time: record.time,
     caller: record.caller,
@@ -129,5 +155,47 @@ export function encodeRecord(record: AuditRecord): DecisionRecordMessage {
     count: record.count ?? 0,
     last_time: record.last_time ?? "",
     distinct_tokens: record.distinct_tokens ?? 0,
+  };
+}
+
+/** An audit event in the wire's DecisionRecord (see the proto's comment on the message). */
+function encodeEvent(event: AuditEventRecord): DecisionRecordMessage {
+  const context = {
+    actor: { ...event.actor },
+    ...(event.reason !== undefined ? { reason: event.reason } : {}),
+    ...(event.decision_id !== undefined ? { decision_id: event.decision_id } : {}),
+    ...(event.details !== undefined ? { details: event.details } : {}),
+  };
+  return {
+    decision_id: event.event_id,
+    time: event.time,
+    caller: { api: event.actor.api ?? "", audience: "" },
+    subject: event.subject ?? "",
+    client_id: event.client_id ?? "",
+    client_type: "",
+    actors: [],
+    action: event.action,
+    resource: { type: event.event, id: "", attributes: {} },
+    context,
+    decision: "EVENT",
+    reasons: [],
+    obligations: [],
+    policy_revision: "",
+    latency_ms: 0,
+    request_id: "",
+    token_id: "",
+    token_sha256: "",
+    dry_run: false,
+    issuer: event.issuer ?? "",
+    scopes: [],
+    acr: "",
+    expires_at: event.expires_at,
+    count: 0,
+    last_time: "",
+    distinct_tokens: 0,
+    kind: event.event,
+    event_action: event.action,
+    target: { ...event.target },
+    actor_via: event.actor.via,
   };
 }

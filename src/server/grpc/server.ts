@@ -1,17 +1,26 @@
-// The gRPC server: PolicyDecisionService and AuditService (their handlers are
+// The gRPC server: PolicyDecisionService, AuditService and AdminService (their handlers are
 // one unary method each, unary.ts), the standard health service, message limits
 // and graceful shutdown.
 import * as grpc from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
-import { AUDIT_SERVICE, AuditServiceService, POLICY_DECISION_SERVICE, PolicyDecisionServiceService } from "@verdict/sdk/wire";
+import {
+  ADMIN_SERVICE,
+  AdminServiceService,
+  AUDIT_SERVICE,
+  AuditServiceService,
+  POLICY_DECISION_SERVICE,
+  PolicyDecisionServiceService,
+} from "@verdict/sdk/wire";
 import type { TlsConfig } from "../config.js";
 import type { Decider } from "../../decide/index.js";
 import { VerdictError } from "../../errors/index.js";
 import type { Instruments, Logger } from "../../observability/index.js";
+import type { Suspensions } from "../../suspensions/index.js";
 import type { CallerRegistry } from "../callers.js";
 import type { ReadinessSource } from "../readiness.js";
 import { serverCredentials } from "../tls.js";
 import type { EdgeLimits } from "../validate.js";
+import { adminService } from "./admin-service.js";
 import { auditService, type AuditServiceOptions } from "./audit-service.js";
 import { decisionService } from "./decision-service.js";
 import { decodingRefusedAsInvalidArgument } from "./unary.js";
@@ -29,6 +38,8 @@ export interface GrpcServerOptions {
   limits: EdgeLimits;
   log: Logger;
   audit: AuditServiceOptions;
+  /** AdminService (Suspend, Resume, List) for the APIs granted it. */
+  suspensions: Suspensions;
   instruments: Instruments;
   /** grpc.health.v1 says SERVING only while this says ready. */
   readiness: ReadinessSource;
@@ -66,7 +77,7 @@ export function formatAddress(host: string, port: number): string {
 }
 
 export async function startGrpcServer(options: GrpcServerOptions): Promise<RunningGrpcServer> {
-  const { host, port, decider, callers, tls, maxBatchItems, limits, log, audit, instruments, readiness } = options;
+  const { host, port, decider, callers, tls, maxBatchItems, limits, log, audit, suspensions, instruments, readiness } = options;
   routeGrpcLogs(log);
   const server = new grpc.Server({
     // grpc-js adds up to 10% of jitter, so replicas' clients do not all reconnect at once.
@@ -78,7 +89,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     "grpc.keepalive_permit_without_calls": 1,
     "grpc.http2.min_ping_interval_without_data_ms": 10_000,
   });
-  const services = ["", POLICY_DECISION_SERVICE, AUDIT_SERVICE];
+  const services = ["", POLICY_DECISION_SERVICE, AUDIT_SERVICE, ADMIN_SERVICE];
   // Health follows readiness (GET /readyz): NOT_SERVING until ready, and from the start of shutdown.
   const health = new HealthImplementation(Object.fromEntries(services.map((name) => [name, "NOT_SERVING"])));
   let stopping = false;
@@ -88,6 +99,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   const context = { callers, log, instruments };
   server.addService(decodingRefusedAsInvalidArgument(PolicyDecisionServiceService), decisionService(context, decider, maxBatchItems, limits));
   server.addService(decodingRefusedAsInvalidArgument(AuditServiceService), auditService(context, audit));
+  server.addService(decodingRefusedAsInvalidArgument(AdminServiceService), adminService(context, suspensions));
   health.addToServer(server);
 
   const address = formatAddress(host, port);

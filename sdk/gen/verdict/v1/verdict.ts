@@ -293,6 +293,11 @@ export interface AuditQueryRequest {
   limit: number;
   /** next_page_token of the previous response, with the same filters. */
   page_token: string;
+  /**
+   * decision | suspension | approval: only decisions, or only audit events of
+   * that kind (who suspended or approved what); empty: both.
+   */
+  kind: string;
 }
 
 export interface AuditQueryResponse {
@@ -304,6 +309,12 @@ export interface AuditQueryResponse {
 /**
  * One decision as the audit trail keeps it. Context and resource attributes are
  * stored masked (the policy data's settings.audit); the token never is.
+ * The trail also keeps audit events (kind suspension or approval: a suspension
+ * made or lifted, an approval given): for those, decision_id is the event's id,
+ * decision is EVENT, action and event_action are what happened, target names
+ * what it is about, actor_via the door it came through, caller.api the API that
+ * did it (when one did), subject/client_id/issuer the target's, and context holds
+ * the actor, the reason, the related decision and the details.
  */
 export interface DecisionRecord {
   decision_id: string;
@@ -351,12 +362,103 @@ export interface DecisionRecord {
   count: number;
   last_time: string;
   distinct_tokens: number;
+  /** decision, or the audit event's kind (suspension, approval). */
+  kind: string;
+  /** An event's action: suspended, resumed, approved, ... (empty for decisions). */
+  event_action: string;
+  /** What an event is about, e.g. {"kind": "agent", "client_id": "agent-7"}. */
+  target: { [key: string]: string };
+  /** Through which door an event came: grpc, cli, http, ssf, policy, system. */
+  actor_via: string;
+}
+
+export interface DecisionRecord_TargetEntry {
+  key: string;
+  value: string;
 }
 
 export interface AuditCaller {
   /** The API's name in Verdict's configuration. */
   api: string;
   audience: string;
+}
+
+/**
+ * Who a suspension stops. kind agent: client_id; user: subject; delegation:
+ * subject and client_id; token: token_id (jti); session: session_id (sid).
+ * issuer empty: that identifier under every trusted issuer.
+ */
+export interface SuspensionTarget {
+  kind: string;
+  issuer: string;
+  subject: string;
+  client_id: string;
+  token_id: string;
+  session_id: string;
+}
+
+export interface SuspendRequest {
+  target?:
+    | SuspensionTarget
+    | undefined;
+  /** Why: kept in the audit trail and shown by List (never to the suspended caller). */
+  reason: string;
+  /** How long; 0: until resumed. */
+  duration_seconds: number;
+  /** The person making the change, as recorded in the audit trail (e.g. the CLI's user). */
+  by: string;
+}
+
+export interface SuspendResponse {
+  /** suspended | extended (it was already suspended, now for longer) | already_suspended (nothing changed) */
+  status: string;
+  suspension?: Suspension | undefined;
+}
+
+export interface ResumeRequest {
+  /** Every suspension in force of this target (whoever made it) ... */
+  target?:
+    | SuspensionTarget
+    | undefined;
+  /** ... or exactly one, by its id (List shows ids); set one of the two. */
+  id: string;
+  reason: string;
+  by: string;
+}
+
+export interface ResumeResponse {
+  /** What was lifted; empty when nothing was suspended. */
+  resumed: Suspension[];
+}
+
+export interface ListSuspensionsRequest {
+  /** Only this kind (agent, user, delegation, token, session); empty: all. */
+  kind: string;
+  /** At most this many, newest first (default 100, at most 1000). */
+  limit: number;
+}
+
+export interface ListSuspensionsResponse {
+  suspensions: Suspension[];
+}
+
+export interface Suspension {
+  id: string;
+  target?:
+    | SuspensionTarget
+    | undefined;
+  /** admin, policy, or ssf:<transmitter>:<event> */
+  source: string;
+  reason: string;
+  /** RFC 3339; until is empty for a suspension until resumed. */
+  since: string;
+  until: string;
+  /** Set for a revocation: only tokens issued before this time (RFC 3339) are stopped. */
+  issued_before: string;
+  /** Who made it: the door (grpc, ssf, policy), the API and the person, as the audit trail keeps them. */
+  by_via: string;
+  by_api: string;
+  by_subject: string;
 }
 
 function createBaseCheckRequest(): CheckRequest {
@@ -1834,6 +1936,7 @@ function createBaseAuditQueryRequest(): AuditQueryRequest {
     until: "",
     limit: 0,
     page_token: "",
+    kind: "",
   };
 }
 
@@ -1868,6 +1971,9 @@ export const AuditQueryRequest: MessageFns<AuditQueryRequest> = {
     }
     if (message.page_token !== "") {
       writer.uint32(82).string(message.page_token);
+    }
+    if (message.kind !== "") {
+      writer.uint32(90).string(message.kind);
     }
     return writer;
   },
@@ -1963,6 +2069,14 @@ export const AuditQueryRequest: MessageFns<AuditQueryRequest> = {
             }
 
             message.page_token = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.kind = reader.string();
             continue;
           }
         }
@@ -2065,6 +2179,10 @@ function createBaseDecisionRecord(): DecisionRecord {
     count: 0,
     last_time: "",
     distinct_tokens: 0,
+    kind: "",
+    event_action: "",
+    target: {},
+    actor_via: "",
   };
 }
 
@@ -2153,6 +2271,18 @@ export const DecisionRecord: MessageFns<DecisionRecord> = {
     }
     if (message.distinct_tokens !== 0) {
       writer.uint32(224).uint32(message.distinct_tokens);
+    }
+    if (message.kind !== "") {
+      writer.uint32(234).string(message.kind);
+    }
+    if (message.event_action !== "") {
+      writer.uint32(242).string(message.event_action);
+    }
+    globalThis.Object.entries(message.target).forEach(([key, value]: [string, string]) => {
+      DecisionRecord_TargetEntry.encode({ key: key as any, value }, writer.uint32(250).fork()).join();
+    });
+    if (message.actor_via !== "") {
+      writer.uint32(258).string(message.actor_via);
     }
     return writer;
   },
@@ -2394,6 +2524,98 @@ export const DecisionRecord: MessageFns<DecisionRecord> = {
             message.distinct_tokens = reader.uint32();
             continue;
           }
+          case 29: {
+            if (tag !== 234) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 30: {
+            if (tag !== 242) {
+              break;
+            }
+
+            message.event_action = reader.string();
+            continue;
+          }
+          case 31: {
+            if (tag !== 250) {
+              break;
+            }
+
+            const entry31 = DecisionRecord_TargetEntry.decode(reader, reader.uint32());
+            if (entry31.value !== undefined) {
+              message.target[entry31.key] = entry31.value;
+            }
+            continue;
+          }
+          case 32: {
+            if (tag !== 258) {
+              break;
+            }
+
+            message.actor_via = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseDecisionRecord_TargetEntry(): DecisionRecord_TargetEntry {
+  return { key: "", value: "" };
+}
+
+export const DecisionRecord_TargetEntry: MessageFns<DecisionRecord_TargetEntry> = {
+  encode(message: DecisionRecord_TargetEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DecisionRecord_TargetEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDecisionRecord_TargetEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2449,6 +2671,627 @@ export const AuditCaller: MessageFns<AuditCaller> = {
             }
 
             message.audience = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseSuspensionTarget(): SuspensionTarget {
+  return { kind: "", issuer: "", subject: "", client_id: "", token_id: "", session_id: "" };
+}
+
+export const SuspensionTarget: MessageFns<SuspensionTarget> = {
+  encode(message: SuspensionTarget, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.kind !== "") {
+      writer.uint32(10).string(message.kind);
+    }
+    if (message.issuer !== "") {
+      writer.uint32(18).string(message.issuer);
+    }
+    if (message.subject !== "") {
+      writer.uint32(26).string(message.subject);
+    }
+    if (message.client_id !== "") {
+      writer.uint32(34).string(message.client_id);
+    }
+    if (message.token_id !== "") {
+      writer.uint32(42).string(message.token_id);
+    }
+    if (message.session_id !== "") {
+      writer.uint32(50).string(message.session_id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SuspensionTarget {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSuspensionTarget();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.issuer = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.subject = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.client_id = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.token_id = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.session_id = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseSuspendRequest(): SuspendRequest {
+  return { target: undefined, reason: "", duration_seconds: 0, by: "" };
+}
+
+export const SuspendRequest: MessageFns<SuspendRequest> = {
+  encode(message: SuspendRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.target !== undefined) {
+      SuspensionTarget.encode(message.target, writer.uint32(10).fork()).join();
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
+    }
+    if (message.duration_seconds !== 0) {
+      writer.uint32(24).int64(message.duration_seconds);
+    }
+    if (message.by !== "") {
+      writer.uint32(34).string(message.by);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SuspendRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSuspendRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.target = SuspensionTarget.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.duration_seconds = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.by = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseSuspendResponse(): SuspendResponse {
+  return { status: "", suspension: undefined };
+}
+
+export const SuspendResponse: MessageFns<SuspendResponse> = {
+  encode(message: SuspendResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.status !== "") {
+      writer.uint32(10).string(message.status);
+    }
+    if (message.suspension !== undefined) {
+      Suspension.encode(message.suspension, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SuspendResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSuspendResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.status = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.suspension = Suspension.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseResumeRequest(): ResumeRequest {
+  return { target: undefined, id: "", reason: "", by: "" };
+}
+
+export const ResumeRequest: MessageFns<ResumeRequest> = {
+  encode(message: ResumeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.target !== undefined) {
+      SuspensionTarget.encode(message.target, writer.uint32(10).fork()).join();
+    }
+    if (message.id !== "") {
+      writer.uint32(18).string(message.id);
+    }
+    if (message.reason !== "") {
+      writer.uint32(26).string(message.reason);
+    }
+    if (message.by !== "") {
+      writer.uint32(34).string(message.by);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResumeRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResumeRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.target = SuspensionTarget.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.by = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseResumeResponse(): ResumeResponse {
+  return { resumed: [] };
+}
+
+export const ResumeResponse: MessageFns<ResumeResponse> = {
+  encode(message: ResumeResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.resumed) {
+      Suspension.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResumeResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResumeResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.resumed.push(Suspension.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseListSuspensionsRequest(): ListSuspensionsRequest {
+  return { kind: "", limit: 0 };
+}
+
+export const ListSuspensionsRequest: MessageFns<ListSuspensionsRequest> = {
+  encode(message: ListSuspensionsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.kind !== "") {
+      writer.uint32(10).string(message.kind);
+    }
+    if (message.limit !== 0) {
+      writer.uint32(16).int32(message.limit);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListSuspensionsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListSuspensionsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.limit = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseListSuspensionsResponse(): ListSuspensionsResponse {
+  return { suspensions: [] };
+}
+
+export const ListSuspensionsResponse: MessageFns<ListSuspensionsResponse> = {
+  encode(message: ListSuspensionsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.suspensions) {
+      Suspension.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListSuspensionsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListSuspensionsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.suspensions.push(Suspension.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseSuspension(): Suspension {
+  return {
+    id: "",
+    target: undefined,
+    source: "",
+    reason: "",
+    since: "",
+    until: "",
+    issued_before: "",
+    by_via: "",
+    by_api: "",
+    by_subject: "",
+  };
+}
+
+export const Suspension: MessageFns<Suspension> = {
+  encode(message: Suspension, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.target !== undefined) {
+      SuspensionTarget.encode(message.target, writer.uint32(18).fork()).join();
+    }
+    if (message.source !== "") {
+      writer.uint32(26).string(message.source);
+    }
+    if (message.reason !== "") {
+      writer.uint32(34).string(message.reason);
+    }
+    if (message.since !== "") {
+      writer.uint32(42).string(message.since);
+    }
+    if (message.until !== "") {
+      writer.uint32(50).string(message.until);
+    }
+    if (message.issued_before !== "") {
+      writer.uint32(58).string(message.issued_before);
+    }
+    if (message.by_via !== "") {
+      writer.uint32(66).string(message.by_via);
+    }
+    if (message.by_api !== "") {
+      writer.uint32(74).string(message.by_api);
+    }
+    if (message.by_subject !== "") {
+      writer.uint32(82).string(message.by_subject);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Suspension {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSuspension();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.target = SuspensionTarget.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.source = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.since = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.until = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.issued_before = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.by_via = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.by_api = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.by_subject = reader.string();
             continue;
           }
         }
@@ -2650,6 +3493,108 @@ export const AuditServiceClient = makeGenericClientConstructor(
 ) as unknown as {
   new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): AuditServiceClient;
   service: typeof AuditServiceService;
+  serviceName: string;
+};
+
+/**
+ * Suspensions (docs/suspensions.md): stop an agent, a user, a user's delegation to
+ * an agent, a token or a session on every replica within a second. Only APIs
+ * holding the "suspensions" grant (apis[].grants) may call it; every change is an
+ * audit event. A duplicate suspension or a resume of nothing is an answer, not an error.
+ */
+export type AdminServiceService = typeof AdminServiceService;
+export const AdminServiceService = {
+  suspend: {
+    path: "/verdict.v1.AdminService/Suspend" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SuspendRequest): Buffer => Buffer.from(SuspendRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SuspendRequest => SuspendRequest.decode(value),
+    responseSerialize: (value: SuspendResponse): Buffer => Buffer.from(SuspendResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SuspendResponse => SuspendResponse.decode(value),
+  },
+  resume: {
+    path: "/verdict.v1.AdminService/Resume" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ResumeRequest): Buffer => Buffer.from(ResumeRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ResumeRequest => ResumeRequest.decode(value),
+    responseSerialize: (value: ResumeResponse): Buffer => Buffer.from(ResumeResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ResumeResponse => ResumeResponse.decode(value),
+  },
+  list: {
+    path: "/verdict.v1.AdminService/List" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListSuspensionsRequest): Buffer =>
+      Buffer.from(ListSuspensionsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListSuspensionsRequest => ListSuspensionsRequest.decode(value),
+    responseSerialize: (value: ListSuspensionsResponse): Buffer =>
+      Buffer.from(ListSuspensionsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListSuspensionsResponse => ListSuspensionsResponse.decode(value),
+  },
+} as const;
+
+export interface AdminServiceServer extends UntypedServiceImplementation {
+  suspend: handleUnaryCall<SuspendRequest, SuspendResponse>;
+  resume: handleUnaryCall<ResumeRequest, ResumeResponse>;
+  list: handleUnaryCall<ListSuspensionsRequest, ListSuspensionsResponse>;
+}
+
+export interface AdminServiceClient extends Client {
+  suspend(
+    request: SuspendRequest,
+    callback: (error: ServiceError | null, response: SuspendResponse) => void,
+  ): ClientUnaryCall;
+  suspend(
+    request: SuspendRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SuspendResponse) => void,
+  ): ClientUnaryCall;
+  suspend(
+    request: SuspendRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SuspendResponse) => void,
+  ): ClientUnaryCall;
+  resume(
+    request: ResumeRequest,
+    callback: (error: ServiceError | null, response: ResumeResponse) => void,
+  ): ClientUnaryCall;
+  resume(
+    request: ResumeRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ResumeResponse) => void,
+  ): ClientUnaryCall;
+  resume(
+    request: ResumeRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ResumeResponse) => void,
+  ): ClientUnaryCall;
+  list(
+    request: ListSuspensionsRequest,
+    callback: (error: ServiceError | null, response: ListSuspensionsResponse) => void,
+  ): ClientUnaryCall;
+  list(
+    request: ListSuspensionsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListSuspensionsResponse) => void,
+  ): ClientUnaryCall;
+  list(
+    request: ListSuspensionsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListSuspensionsResponse) => void,
+  ): ClientUnaryCall;
+}
+
+export const AdminServiceClient = makeGenericClientConstructor(
+  AdminServiceService,
+  "verdict.v1.AdminService",
+) as unknown as {
+  new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): AdminServiceClient;
+  service: typeof AdminServiceService;
   serviceName: string;
 };
 

@@ -13,7 +13,7 @@ import de.bwaldvogel.mongo.backend.AbstractMongoBackend;
 import de.bwaldvogel.mongo.backend.memory.MemoryBackend;
 
 /**
- * local-mongo --port PORT [--dbpath DIR] [--exit-with-stdin]
+ * local-mongo --port PORT [--dbpath DIR] [--exit-with-stdin] [--oplog]
  *
  * Listens on 127.0.0.1 only. With --dbpath the data persists in DIR (an H2 MVStore
  * file, committed to the file before each write is acknowledged, and synced to disk
@@ -23,6 +23,8 @@ import de.bwaldvogel.mongo.backend.memory.MemoryBackend;
  * port. Prints one line "local-mongo listening on 127.0.0.1:PORT" once it accepts
  * connections, so a parent process can wait for it. --exit-with-stdin stops the
  * server when standard input closes, so a crashed parent leaves no orphan behind.
+ * --oplog keeps an oplog, so that change streams work (as on a replica set); without
+ * it the server refuses them, as a standalone MongoDB does.
  */
 public final class LocalMongo {
 
@@ -52,13 +54,15 @@ public final class LocalMongo {
         Integer port = null;
         String dbpath = null;
         boolean exitWithStdin = false;
+        boolean oplog = false;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--port" -> port = parsePort(valueOf(args, ++i, "--port"));
                 case "--dbpath" -> dbpath = valueOf(args, ++i, "--dbpath");
                 case "--exit-with-stdin" -> exitWithStdin = true;
+                case "--oplog" -> oplog = true;
                 case "-h", "--help" -> {
-                    System.out.println("usage: local-mongo --port PORT [--dbpath DIR] [--exit-with-stdin]");
+                    System.out.println("usage: local-mongo --port PORT [--dbpath DIR] [--exit-with-stdin] [--oplog]");
                     return;
                 }
                 default -> fail("unknown argument: " + args[i]);
@@ -86,6 +90,9 @@ public final class LocalMongo {
         // (MongoDB 4.4); mongo-java-server's newest profile reports 8. The commands
         // Verdict uses (CRUD, findAndModify, indexes) are the same at 4.4.
         backend.version(MONGO_4_4);
+        if (oplog) {
+            backend.enableOplog();
+        }
         MongoServer server = new MongoServer(backend);
         server.bind("127.0.0.1", port);
         InetSocketAddress address = server.getLocalAddress();

@@ -1,0 +1,248 @@
+// The Shared Signals receiver: Security Event Tokens (RFC 8417) pushed over HTTP
+// (RFC 8935) by configured transmitters. A SET is verified with jose against its
+// transmitter's JWKS (typ secevent+jwt, exact iss and aud, not too old), its jti is
+// accepted once, and its events become suspensions (events.ts). Refusals carry the
+// RFC 8935 error codes, are logged, and change nothing.
+import { readFileSync } from "node:fs";
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  decodeJwt,
+  errors as joseErrors,
+  jwtVerify,
+  type JSONWebKeySet,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+} from "jose";
+import { MongoServerError, type Collection } from "mongodb";
+import { defineCollection, type Database } from "../database/index.js";
+import { VerdictError } from "../errors/index.js";
+import type { Logger } from "../observability/index.js";
+import type { Suspensions } from "../suspensions/index.js";
+import type { SsfConfig, TransmitterConfig } from "./config.js";
+import { EVENT_EFFECTS, RESUMED_BY_ENABLE, targetOf } from "./events.js";
+
+/** RFC 8935 §2.4 error codes. */
+export type SetErrorCode = "invalid_request" | "invalid_key" | "invalid_issuer" | "invalid_audience" | "authentication_failed" | "access_denied";
+
+/** What the HTTP route answers: 202 with no body, or an error. */
+export type Delivery = { status: 202 } | { status: 400 | 503; body: { err: SetErrorCode | "temporarily_unavailable"; description: string } };
+
+interface ReceivedSet {
+  _id: string;
+  expires_at: Date;
+}
+
+const RECEIVED = defineCollection<ReceivedSet>({ name: "ssf_received", indexes: [], expiresAt: "expires_at", writeConcern: { w: "majority", journal: true } });
+const DUPLICATE_KEY = 11000;
+const MAX_SET_BYTES = 32 * 1024;
+const CLOCK_TOLERANCE_SECONDS = 60;
+
+/** A SET refused with an RFC 8935 error code (`err`); the caller's mistake, so invalid_argument in Verdict's error model. */
+class Refused extends VerdictError {
+  constructor(
+    readonly err: SetErrorCode,
+    message: string,
+  ) {
+    super("invalid_argument", message);
+  }
+}
+
+interface Transmitter {
+  config: TransmitterConfig;
+  keys: JWTVerifyGetKey;
+}
+
+export interface SsfReceiverOptions {
+  settings: SsfConfig;
+  database: Database;
+  /** The running suspensions (undefined while Verdict starts: deliveries get 503 and are retried). */
+  suspensions: () => Suspensions | undefined;
+  log: Logger;
+  now?: () => number;
+}
+
+export class SsfReceiver {
+  private readonly byIssuer = new Map<string, Transmitter>();
+  private readonly received: Collection<ReceivedSet>;
+  private readonly log: Logger;
+  private readonly now: () => number;
+
+  constructor(private readonly options: SsfReceiverOptions) {
+    this.log = options.log.child({ component: "ssf" });
+    this.now = options.now ?? Date.now;
+    this.received = options.database.collection(RECEIVED);
+    for (const config of options.settings.transmitters) {
+      const keys = config.jwks_uri
+        ? createRemoteJWKSet(new URL(config.jwks_uri))
+        : createLocalJWKSet(JSON.parse(readFileSync(config.jwks_file as string, "utf8")) as JSONWebKeySet);
+      this.byIssuer.set(config.issuer, { config, keys });
+    }
+  }
+
+  /** Whether any transmitter is configured (without one the route is not served). */
+  get enabled(): boolean {
+    return this.byIssuer.size > 0;
+  }
+
+  /** One push delivery: the request's content type and body as sent. */
+  async receive(contentType: string | undefined, body: string): Promise<Delivery> {
+    let iss: string | undefined;
+    let jti: string | undefined;
+    try {
+      if ((contentType ?? "").split(";")[0]?.trim().toLowerCase() !== "application/secevent+jwt") {
+        throw new Refused("invalid_request", "the content type must be application/secevent+jwt");
+      }
+      const token = body.trim();
+      if (token.length === 0 || token.length > MAX_SET_BYTES)
+        throw new Refused("invalid_request", `the body must be one SET of at most ${MAX_SET_BYTES} bytes`);
+      const transmitter = this.transmitterOf(token);
+      iss = transmitter.config.issuer;
+      const payload = await this.verify(token, transmitter);
+      jti = payload.jti;
+      const suspensions = this.options.suspensions();
+      if (!suspensions) return unavailable("Verdict is starting; deliver again shortly");
+      if (!(await this.firstTime(transmitter, payload))) throw new Refused("invalid_request", "this SET (its jti) was already received");
+      try {
+        await this.apply(transmitter, payload, suspensions);
+      } catch (error) {
+        // Not received after all: the transmitter's retry must be accepted.
+        await this.received.deleteOne({ _id: receivedId(transmitter, payload) }).catch(() => undefined);
+        this.log.error({ iss, jti, err: (error as Error).message }, "a verified SET could not be applied; the transmitter should deliver it again");
+        return unavailable("the suspensions database did not answer; deliver again");
+      }
+      return { status: 202 };
+    } catch (error) {
+      if (!(error instanceof Refused)) {
+        this.log.error({ iss, jti, err: (error as Error).message }, "a SET delivery failed");
+        return unavailable("the SET could not be recorded; deliver again");
+      }
+      this.log.warn({ iss, jti, err: error.err, why: error.message }, "SET refused");
+      return { status: 400, body: { err: error.err, description: error.message } };
+    }
+  }
+
+  /** The transmitter the SET says it is from (unverified until verify()). */
+  private transmitterOf(token: string): Transmitter {
+    let claims: JWTPayload;
+    try {
+      claims = decodeJwt(token);
+    } catch {
+      throw new Refused("invalid_request", "the body is not a SET (a signed JWT)");
+    }
+    const transmitter = typeof claims.iss === "string" ? this.byIssuer.get(claims.iss) : undefined;
+    if (!transmitter) throw new Refused("invalid_issuer", "the SET's iss is not a configured transmitter");
+    return transmitter;
+  }
+
+  private async verify(token: string, { config, keys }: Transmitter): Promise<JWTPayload & { jti: string; iat: number }> {
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, keys, {
+        issuer: config.issuer,
+        audience: config.audience,
+        typ: "secevent+jwt",
+        algorithms: config.algorithms,
+        requiredClaims: ["iat", "jti"],
+        maxTokenAge: this.options.settings.max_age_seconds,
+        clockTolerance: CLOCK_TOLERANCE_SECONDS,
+        currentDate: new Date(this.now()),
+      }));
+    } catch (error) {
+      throw refusal(error);
+    }
+    if (typeof payload.jti !== "string" || payload.jti.length === 0 || payload.jti.length > 256)
+      throw new Refused("invalid_request", "the SET's jti must be a string");
+    const events = payload["events"];
+    if (typeof events !== "object" || events === null || Array.isArray(events) || Object.keys(events).length === 0) {
+      throw new Refused("invalid_request", "the SET has no events claim (an object of event types)");
+    }
+    // RFC 8417 §3: a SET is not an access token; one that carries sub for that use is refused elsewhere, and here any exp was checked.
+    return payload as JWTPayload & { jti: string; iat: number };
+  }
+
+  /** Records the jti; false when it was received before (within max_age_seconds). */
+  private async firstTime(transmitter: Transmitter, payload: JWTPayload & { jti: string; iat: number }): Promise<boolean> {
+    const keepUntil = (payload.iat + this.options.settings.max_age_seconds + CLOCK_TOLERANCE_SECONDS) * 1_000;
+    try {
+      await this.received.insertOne({ _id: receivedId(transmitter, payload), expires_at: new Date(Math.max(keepUntil, this.now() + 60_000)) });
+      return true;
+    } catch (error) {
+      if (error instanceof MongoServerError && error.code === DUPLICATE_KEY) return false;
+      throw error;
+    }
+  }
+
+  private async apply({ config }: Transmitter, payload: JWTPayload & { jti: string; iat: number }, suspensions: Suspensions): Promise<void> {
+    const events = payload["events"] as Record<string, unknown>;
+    for (const [type, event] of Object.entries(events)) {
+      const known = EVENT_EFFECTS[type];
+      if (!known) {
+        this.log.info({ iss: config.issuer, jti: payload.jti, type }, "SET event type not acted on; acknowledged");
+        continue;
+      }
+      const body = typeof event === "object" && event !== null ? (event as Record<string, unknown>) : {};
+      const target = targetOf(payload["sub_id"] ?? body["subject"], config.token_issuer);
+      if (!target) {
+        this.log.warn(
+          { iss: config.issuer, jti: payload.jti, type },
+          "SET event names no subject Verdict can match to tokens (iss_sub, opaque or a session); acknowledged",
+        );
+        continue;
+      }
+      const source = `ssf:${config.name}:${known.name}`;
+      const by = { via: "ssf" as const, issuer: config.issuer };
+      const details = { event: type, set_jti: payload.jti, transmitter: config.name };
+      const why = typeof body["reason_admin"] === "object" && body["reason_admin"] !== null ? JSON.stringify(body["reason_admin"]).slice(0, 500) : "";
+      const reason = `${known.name} from ${config.name}${why ? `: ${why}` : ""}`;
+      const at = typeof body["event_timestamp"] === "number" ? body["event_timestamp"] : payload.iat;
+      if (known.effect === "resume") {
+        await suspensions.remove({ target, sources: RESUMED_BY_ENABLE.map((name) => `ssf:${config.name}:${name}`), by, reason, details });
+      } else if (known.effect === "suspend") {
+        await suspensions.add({ target, reason, by, source, details });
+      } else {
+        // A revocation: the session is over; a user's tokens issued before the event are.
+        const seconds = this.options.settings.revocation_seconds;
+        await suspensions.add({
+          target,
+          reason,
+          by,
+          source,
+          details,
+          seconds,
+          ...(target.kind === "user" ? { issuedBefore: Math.min(at * 1_000, this.now()) + 1_000 } : {}),
+        });
+      }
+    }
+  }
+}
+
+function receivedId({ config }: Transmitter, payload: JWTPayload & { jti: string }): string {
+  return `${config.name}\n${payload.jti}`;
+}
+
+function unavailable(description: string): Delivery {
+  return { status: 503, body: { err: "temporarily_unavailable", description } };
+}
+
+/** jose's verification failures as RFC 8935 codes. */
+function refusal(error: unknown): Refused {
+  const message = error instanceof Error ? error.message : String(error);
+  // JWTExpired is a JWTClaimValidationFailed: first. It is also what a too-old iat (max_age_seconds) throws.
+  if (error instanceof joseErrors.JWTExpired) return new Refused("invalid_request", error.claim === "iat" ? "the SET is too old" : "the SET has expired");
+  if (error instanceof joseErrors.JWTClaimValidationFailed) {
+    if (error.claim === "aud") return new Refused("invalid_audience", "the SET's aud is not this receiver");
+    if (error.claim === "iss") return new Refused("invalid_issuer", "the SET's iss is not a configured transmitter");
+    if (error.claim === "typ") return new Refused("invalid_request", "the SET's typ header must be secevent+jwt");
+    return new Refused("invalid_request", `the SET's ${error.claim} claim is not acceptable: ${error.reason === "check_failed" ? message : error.reason}`);
+  }
+  if (
+    error instanceof joseErrors.JWSSignatureVerificationFailed ||
+    error instanceof joseErrors.JWKSNoMatchingKey ||
+    error instanceof joseErrors.JOSEAlgNotAllowed
+  ) {
+    return new Refused("invalid_key", "the SET's signature does not verify with the transmitter's keys");
+  }
+  if (error instanceof joseErrors.JWKSMultipleMatchingKeys) return new Refused("invalid_key", "the SET's key id is ambiguous in the transmitter's keys");
+  return new Refused("invalid_request", "the SET is malformed");
+}

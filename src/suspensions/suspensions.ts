@@ -1,0 +1,205 @@
+// Suspensions as one part of a running Verdict: the stage a Check passes through
+// (check: from memory), the changes people, identity providers and policies make
+// (suspend, resume: in MongoDB, each an audit event), and the follower that keeps
+// every replica's view current.
+import { reason } from "@verdict/sdk/wire";
+import type { AuditEvent, AuditEventActor } from "../audit/index.js";
+import type { PolicySuspension, SuspendStatus, SuspensionKind, SuspensionPort, SuspensionTarget } from "../contract/index.js";
+import type { Database } from "../database/index.js";
+import type { SuspensionGate, SuspensionVerdict } from "../decide/index.js";
+import type { Logger } from "../observability/index.js";
+import type { Principal } from "../token/index.js";
+import type { SuspensionsConfig } from "./config.js";
+import { SuspensionFollower, type FollowerStats } from "./follower.js";
+import { SuspensionStore, type SuspensionRecord } from "./store.js";
+import { suspensionId, targetFields } from "./target.js";
+import { policyView, suspendedMessage, SuspensionView } from "./view.js";
+
+/** Where audit events go (the audit trail's recordEvent). */
+export interface EventRecorder {
+  recordEvent(event: AuditEvent): boolean;
+}
+
+export interface SuspendRequest {
+  target: SuspensionTarget;
+  reason: string;
+  /** Absent: until resumed. */
+  seconds?: number;
+  /** Only tokens issued before this time (ms since the epoch) are stopped: a revocation. */
+  issuedBefore?: number;
+  by: AuditEventActor;
+  /** admin, policy, ssf:<transmitter>:<event> (store.ts). */
+  source: string;
+  decisionId?: string;
+  /** Audit details beyond the suspension itself (an SSF event's type and jti). */
+  details?: Record<string, unknown>;
+}
+
+export type ResumeRequest = ({ id: string } | { target: SuspensionTarget; sources?: string[] }) & {
+  reason?: string;
+  by: AuditEventActor;
+  details?: Record<string, unknown>;
+};
+
+export interface SuspensionsOptions {
+  database: Database;
+  settings: SuspensionsConfig;
+  log: Logger;
+  /** The audit trail; without it changes are only logged. */
+  events?: EventRecorder;
+  now?: () => number;
+}
+
+/** The longest a timed suspension may last (a longer one is until resumed). */
+export const MAX_SUSPENSION_SECONDS = 366 * 86_400;
+
+export class Suspensions implements SuspensionGate, SuspensionPort {
+  private readonly store: SuspensionStore;
+  private readonly view = new SuspensionView();
+  private readonly follower: SuspensionFollower;
+  private readonly log: Logger;
+  private readonly now: () => number;
+
+  constructor(private readonly options: SuspensionsOptions) {
+    this.log = options.log.child({ component: "suspensions" });
+    this.now = options.now ?? Date.now;
+    this.store = new SuspensionStore(options.database);
+    this.follower = new SuspensionFollower(this.store, this.view, options.settings, this.log, this.now);
+  }
+
+  /** Loads the set and follows it; resolves true once loaded, false after `waitMs` (not ready yet: it keeps trying). */
+  start(waitMs: number): Promise<boolean> {
+    return this.follower.start(waitMs);
+  }
+
+  /** Readiness: the set was loaded once. */
+  get loaded(): boolean {
+    return this.follower.loaded;
+  }
+
+  stats(): FollowerStats {
+    return this.follower.stats();
+  }
+
+  close(): Promise<void> {
+    return this.follower.stop();
+  }
+
+  check(principal: Principal, nowMs: number, policyData: Readonly<Record<string, unknown>>): SuspensionVerdict | undefined {
+    // Never loaded is the stalest view of all (the replica is not ready meanwhile): when_stale decides, as for a stale one.
+    if (!this.follower.loaded) {
+      if (this.options.settings.when_stale === "deny_all") {
+        return { outcome: "deny", reason: reason("state_unavailable", "Suspensions are not loaded yet; no decision can be made.") };
+      }
+      return undefined;
+    }
+    const held = this.view.find(principal, nowMs);
+    if (held) {
+      if (policyDecides(policyData)) return { outcome: "policy", suspension: policyView(held) };
+      return { outcome: "deny", reason: reason("principal_suspended", suspendedMessage(held)) };
+    }
+    if (this.options.settings.when_stale === "deny_all" && !this.follower.fresh(nowMs)) {
+      return { outcome: "deny", reason: reason("state_unavailable", "The suspension list could not be refreshed in time; no decision can be made.") };
+    }
+    return undefined;
+  }
+
+  /** A policy's suspend obligation: the principal's part it names, for its time. */
+  async suspend(request: PolicySuspension): Promise<SuspendStatus> {
+    const { status } = await this.add(
+      {
+        target: request.target,
+        reason: request.reason,
+        seconds: request.seconds,
+        by: { via: "policy", api: request.api },
+        source: "policy",
+        decisionId: request.decisionId,
+      },
+      request.nowMs,
+    );
+    return status;
+  }
+
+  /** Suspends a target (AdminService, SSF). */
+  add(request: SuspendRequest, nowMs: number = this.now()): Promise<{ status: SuspendStatus; suspension: SuspensionRecord }> {
+    return this.change(async () => {
+      const record: SuspensionRecord = {
+        _id: suspensionId(request.source, request.target),
+        target: request.target,
+        target_key: suspensionId("", request.target),
+        source: request.source,
+        reason: request.reason,
+        by: request.by,
+        since: new Date(nowMs),
+        ...(request.seconds !== undefined ? { expires_at: new Date(nowMs + Math.min(request.seconds, MAX_SUSPENSION_SECONDS) * 1_000) } : {}),
+        ...(request.issuedBefore !== undefined ? { issued_before: new Date(request.issuedBefore) } : {}),
+        ...(request.decisionId !== undefined ? { decision_id: request.decisionId } : {}),
+      };
+      const outcome = await this.store.suspend(record, new Date(nowMs));
+      if (outcome.status !== "already_suspended") {
+        this.record(outcome.status, outcome.suspension, request.by, request.reason, request.decisionId, request.details);
+      }
+      return outcome;
+    });
+  }
+
+  /** Lifts the suspensions in force of a target (of some sources), or one by id; returns those it lifted (none: nothing was suspended). */
+  remove(request: ResumeRequest, nowMs: number = this.now()): Promise<SuspensionRecord[]> {
+    return this.change(async () => {
+      const which =
+        "id" in request ? { id: request.id } : { targetKey: suspensionId("", request.target), ...(request.sources ? { sources: request.sources } : {}) };
+      const removed = await this.store.resume(which, new Date(nowMs));
+      for (const suspension of removed) this.record("resumed", suspension, request.by, request.reason, undefined, request.details);
+      return removed;
+    });
+  }
+
+  /** The suspensions in force now, newest first. */
+  list(options: { kind?: SuspensionKind; limit?: number } = {}): Promise<SuspensionRecord[]> {
+    return this.store.active(new Date(this.now()), options);
+  }
+
+  /** A change, then this process's own view at once (the others follow within the propagation bound). */
+  private async change<T>(write: () => Promise<T>): Promise<T> {
+    const result = await write();
+    await this.follower.refreshNow();
+    return result;
+  }
+
+  private record(
+    action: string,
+    suspension: SuspensionRecord,
+    by: AuditEventActor,
+    why: string | undefined,
+    decisionId?: string,
+    details?: Record<string, unknown>,
+  ): void {
+    const event: AuditEvent = {
+      kind: "suspension",
+      action,
+      actor: by,
+      target: targetFields(suspension.target),
+      ...(why !== undefined && why !== "" ? { reason: why } : {}),
+      ...(decisionId !== undefined ? { decision_id: decisionId } : {}),
+      details: {
+        suspension_id: suspension._id,
+        source: suspension.source,
+        until: suspension.expires_at?.toISOString() ?? null,
+        ...(suspension.issued_before ? { issued_before: suspension.issued_before.toISOString() } : {}),
+        ...details,
+      },
+    };
+    const kept = this.options.events?.recordEvent(event) ?? true;
+    const logged = { action, suspensionId: suspension._id, target: event.target, via: by.via, source: suspension.source };
+    if (kept) this.log.info(logged, `suspension ${action}`);
+    else this.log.error(logged, `suspension ${action}, but the audit trail could not keep its record`);
+  }
+}
+
+/** Whether the bundle lets its policy decide for suspended principals (settings.suspensions.policy_decides). */
+function policyDecides(data: Readonly<Record<string, unknown>>): boolean {
+  const settings = data["settings"];
+  if (typeof settings !== "object" || settings === null) return false;
+  const suspensions = (settings as Record<string, unknown>)["suspensions"];
+  return typeof suspensions === "object" && suspensions !== null && (suspensions as Record<string, unknown>)["policy_decides"] === true;
+}
