@@ -91,6 +91,26 @@ export class AuditStore {
     return found.length > query.limit && last ? { records, nextPageToken: pageTokenAfter(last) } : { records };
   }
 
+  /** One record by its decision id (the _id index); undefined when there is none or its retention ended. */
+  async byId(id: string, now: number): Promise<DecisionRecord | undefined> {
+    const found = await this.bounded("get", (options) =>
+      this.collection.findOne({ _id: id, expires_at: { $gt: new Date(now) } }, { maxTimeMS: this.timeoutMs, ...options }),
+    );
+    return found ?? undefined;
+  }
+
+  /**
+   * The newest `query.limit` records of a query with only `fields` read: the same
+   * index-ordered find as query(), for summaries (the console's charts and agents).
+   */
+  async sample(query: AuditQuery, now: number, fields: readonly string[]): Promise<Partial<DecisionRecord>[]> {
+    const { filter, sort } = findOf(query, now);
+    const projection = Object.fromEntries(fields.map((field) => [field, 1]));
+    return this.bounded("sample", (options) =>
+      this.collection.find(filter, { sort, limit: query.limit, projection, maxTimeMS: this.timeoutMs, ...options }).toArray(),
+    );
+  }
+
   /** The server's plan for a query (real MongoDB; some servers have no explain). */
   async explain(query: AuditQuery, now: number): Promise<Document> {
     const { filter, sort, limit } = findOf(query, now);

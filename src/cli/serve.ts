@@ -5,6 +5,7 @@ import {
   DEV_API_AUDIENCE,
   devAuthorizationListen,
   devConfig,
+  devConsoleSignIn,
   removeDevAuthorizationFile,
   startDevAuthorizationServer,
   startLocalMongo,
@@ -107,7 +108,11 @@ export async function serve(argv: string[], env: Environment): Promise<void> {
 
   let verdict;
   try {
-    verdict = await startVerdict(config, { log, mongoUri });
+    verdict = await startVerdict(config, {
+      log,
+      mongoUri,
+      ...(config.profile === "dev" && config.console.enabled ? { consoleDevSignIn: devConsoleSignIn(stateDir, config.console.audience) } : {}),
+    });
   } catch (error) {
     await stopDatabase();
     throw error;
@@ -116,6 +121,7 @@ export async function serve(argv: string[], env: Environment): Promise<void> {
     process.stderr.write(
       `\nVerdict (dev profile) is serving on ${verdict.address}\n` +
         `  health and metrics: ${verdict.adminUrl}/readyz and ${verdict.adminUrl}/metrics\n` +
+        (config.console.enabled ? `  console: ${verdict.adminUrl}/console/ (development sign-in)\n` : "") +
         `  development API key: ${devApiKey}\n` +
         `  (verdict check uses it by default; mint tokens with: verdict dev-token --sub alice --client-id agent-1 --scope "invoices:read")\n` +
         `  development authorization server (OAuth for MCP clients; no real sign-in, development only): ${authorizationServer?.issuer}\n\n`,

@@ -14,6 +14,7 @@ import { startAuthzenServer, type RunningAuthzen } from "./authzen/index.js";
 import { CallerRegistry } from "./callers.js";
 import { formatAddress, startGrpcServer } from "./grpc/server.js";
 import { healthRoutes, metricsRoutes, startAdminServer, type RunningAdmin } from "./admin/index.js";
+import { consoleRoutes, type ConsoleParts, type DevSignIn } from "./admin/console/index.js";
 import { Readiness, type ReadinessSource } from "./readiness.js";
 import { packageVersion } from "../paths.js";
 import type { SpanExporter } from "@opentelemetry/sdk-trace-base";
@@ -51,6 +52,8 @@ export interface StartOptions {
   obligations?: ObligationRegistry;
   /** Spans go here as they end, in place of the configured OTLP exporter (tests: an in-memory exporter). */
   spanExporter?: SpanExporter;
+  /** The development profile's one-click console sign-in (never in production). */
+  consoleDevSignIn?: DevSignIn;
 }
 
 /** How often expired state is deleted on servers that do not honour TTL indexes. */
@@ -61,6 +64,8 @@ const GRPC_GRACE_MS = 10_000;
 
 /** How long start waits for the database before serving (not ready) without it. */
 const STATE_READY_WAIT_MS = 5_000;
+
+const isLoopbackHost = (host: string) => host === "localhost" || host === "::1" || /^127(\.\d{1,3}){3}$/.test(host);
 
 /** Insecure options are explicit, and loud: each is logged at start. */
 function warnAboutInsecureSettings(config: Config, log: Logger): void {
@@ -77,6 +82,12 @@ function warnAboutInsecureSettings(config: Config, log: Logger): void {
   for (const api of config.apis) {
     if (api.unknown_scopes === "ignore")
       log.warn({ api: api.name }, "[INSECURE CONFIG] unknown_scopes: ignore: scopes this API does not declare are dropped, not refused");
+  }
+  if (config.console.enabled && !isLoopbackHost(config.admin_listen.host)) {
+    log.warn(
+      { admin_listen: `${config.admin_listen.host}:${config.admin_listen.port}` },
+      "[CONSOLE] the console is served on a plain-HTTP admin listener beyond loopback: put TLS in front of it (docs/console.md)",
+    );
   }
   if (config.insecure_plaintext) log.warn({ listen: config.listen }, "[INSECURE CONFIG] insecure_plaintext: serving without TLS beyond loopback");
 }
@@ -101,10 +112,18 @@ export async function startVerdict(config: Config, options: StartOptions): Promi
   observeHealth(metrics, { ready: () => readiness.report().ready, databaseUp: () => parts.database?.available === true });
 
   // The admin listener first: /healthz answers (and /readyz says why not) while the rest starts.
+  // The console's parts are filled in below as they start; until then its API answers 503.
+  const consoleParts: ConsoleParts = {};
   const admin = await startAdminServer({
     host: config.admin_listen.host,
     port: config.admin_listen.port,
-    routes: [healthRoutes(readiness), metricsRoutes(metrics.registry)],
+    routes: [
+      healthRoutes(readiness),
+      metricsRoutes(metrics.registry),
+      ...(config.console.enabled
+        ? [consoleRoutes({ config: config.console, parts: consoleParts, log, ...(options.consoleDevSignIn ? { devSignIn: options.consoleDevSignIn } : {}) })]
+        : []),
+    ],
     log,
   });
   const closers: (() => Promise<unknown>)[] = [() => admin.close(), () => tracing.shutdown(), () => Promise.resolve(readiness.close())];
@@ -112,7 +131,7 @@ export async function startVerdict(config: Config, options: StartOptions): Promi
     for (const close of closers.splice(0).reverse()) await close().catch((error: unknown) => log.warn({ err: error }, "error while closing"));
   };
   try {
-    return await startParts(config, options, { metrics, instruments, readiness, parts, admin, closers, closeAll });
+    return await startParts(config, options, { metrics, instruments, readiness, parts, admin, closers, closeAll, consoleParts });
   } catch (error) {
     await closeAll();
     throw error;
@@ -128,6 +147,7 @@ interface Started {
   /** Undone in reverse order when start fails or Verdict stops. */
   closers: (() => Promise<unknown>)[];
   closeAll(): Promise<void>;
+  consoleParts: ConsoleParts;
 }
 
 async function startParts(
@@ -135,7 +155,7 @@ async function startParts(
   { log, mongoUri, watchOptions, obligations = defaultObligations }: StartOptions,
   started: Started,
 ): Promise<RunningVerdict> {
-  const { metrics, instruments, readiness, parts, admin, closers } = started;
+  const { metrics, instruments, readiness, parts, admin, closers, consoleParts } = started;
   const policies = await PolicyRuntime.start({
     obligations,
     bundlePath: config.bundle,
@@ -227,6 +247,8 @@ async function startParts(
     shadowWaitMs: config.shadow_wait_ms,
     ...(audit ? { audit } : {}),
   });
+  // The console reads what the decisions use (the same verifier and bundles) and the trail's indexed queries.
+  Object.assign(consoleParts, { verifier, policies, ...(auditStore ? { audit: auditStore } : {}) });
   const callers = new CallerRegistry(config.apis, config.tls?.client_ca_file !== undefined);
   const grpcServer = await startGrpcServer({
     host: config.listen.host,

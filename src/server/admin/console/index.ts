@@ -1,0 +1,5 @@
+export { CONSOLE_SCOPES, consoleSettings, type ConsoleConfig, type ConsoleScope } from "./config.js";
+export { CONSOLE_PAGE_LIMIT, consoleRoutes, type ConsoleOptions } from "./routes.js";
+export type { ConsoleApproval, ConsoleApprovals, ConsoleParts, ConsoleSuspension, ConsoleSuspensions, DevSignIn, Operator } from "./ports.js";
+export { CONTENT_SECURITY_POLICY } from "./security.js";
+export { CONSOLE_DIST, loadConsoleFiles } from "./static.js";
