@@ -220,21 +220,27 @@ export function DecisionsPage({ decisionId }: { decisionId: string | undefined }
         }}
       >
         {FIELDS.map(([name, label, placeholder]) => (
-          <label key={name}>
-            {label}
-            <input name={name} value={draft[name] ?? ""} placeholder={placeholder} onInput={(e) => setDraft({ ...draft, [name]: e.currentTarget.value })} />
-          </label>
+          <div key={name}>
+            <label for={`filter-${name}`}>{label}</label>
+            <input
+              id={`filter-${name}`}
+              name={name}
+              value={draft[name] ?? ""}
+              placeholder={placeholder}
+              onInput={(e) => setDraft({ ...draft, [name]: e.currentTarget.value })}
+            />
+          </div>
         ))}
-        <label>
-          Decision
-          <select name="decision" value={draft.decision ?? ""} onChange={(e) => setDraft({ ...draft, decision: e.currentTarget.value })}>
+        <div>
+          <label for="filter-decision">Decision</label>
+          <select id="filter-decision" name="decision" value={draft.decision ?? ""} onChange={(e) => setDraft({ ...draft, decision: e.currentTarget.value })}>
             <option value="">any</option>
             <option>ALLOW</option>
             <option>DENY</option>
             <option>STEP_UP</option>
             <option>ERROR</option>
           </select>
-        </label>
+        </div>
         <div class="actions">
           <button type="submit" class="primary">
             Filter
