@@ -315,3 +315,45 @@ describe("the policy playground", () => {
     expect(answer.body["message"]).toMatch(/client_id/);
   });
 });
+
+describe("a large trail", () => {
+  it("charts and lists agents from at most 5,000 records, and says so", async () => {
+    const mongo = await connectTestClient();
+    try {
+      const now = Date.now();
+      const records = Array.from({ length: 5_100 }, (_, i) => ({
+        _id: `bulk-${i}`,
+        time: new Date(now - 1_000 - i),
+        expires_at: new Date(now + 86_400_000),
+        caller: { api: "invoices-api", audience: "https://invoices.example" },
+        subject: `user-${i % 50}`,
+        client_id: `bulk-agent-${i % 7}`,
+        actors: [],
+        action: "invoices:read",
+        decision: "ALLOW",
+        reasons: [],
+        obligations: [],
+        policy_revision: "r",
+        latency_ms: 1,
+        request_id: "",
+        token: {},
+        dry_run: false,
+        resource: { type: "invoice", id: "x", attributes: {} },
+        context: {},
+      }));
+      await mongo
+        .db(t.database)
+        .collection("decisions")
+        .insertMany(records as never[]);
+    } finally {
+      await mongo.close();
+    }
+    const stats = await call("/console/api/stats?since=1h");
+    expect(stats.body).toMatchObject({ sampled: 5_000, truncated: true });
+    const agents = await call("/console/api/agents?since=1h");
+    expect(agents.body).toMatchObject({ sampled: 5_000, truncated: true });
+    const page = await call("/console/api/decisions?limit=200");
+    expect(page.body["decisions"]).toHaveLength(200);
+    expect(page.body["next_page_token"]).toEqual(expect.any(String));
+  });
+});
