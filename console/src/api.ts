@@ -135,6 +135,15 @@ export interface AgentSummary {
   counts: Counts;
 }
 
+export interface CounterUse {
+  type: string;
+  key: string;
+  window: string;
+  total: number;
+  limit: number;
+  as_of: string;
+}
+
 export interface Suspension {
   id: string;
   kind: string;
@@ -158,7 +167,8 @@ export const api = {
   stats: (filters: Filters) => request<Stats>("GET", `/stats${query(filters)}`),
   agents: (since?: string) =>
     request<{ agents: AgentSummary[]; sampled: number; truncated: boolean; suspensions?: Suspension[] }>("GET", `/agents${query({ since })}`),
-  agent: (clientId: string) => request<{ agent: AgentSummary | null; recent: DecisionRecord[] }>("GET", `/agents/${encodeURIComponent(clientId)}`),
+  agent: (clientId: string) =>
+    request<{ agent: AgentSummary | null; recent: DecisionRecord[]; usage: CounterUse[] }>("GET", `/agents/${encodeURIComponent(clientId)}`),
   playground: (input: unknown) => request<PlaygroundResult>("POST", "/playground", input),
 };
 

@@ -130,8 +130,10 @@ describe("the console in a browser", () => {
     await accessible();
     await page.getByRole("link", { name: "agent-b" }).click();
     await expect.poll(() => page.getByRole("heading", { name: "Agent agent-b" }).isVisible()).toBe(true);
-    await expect.poll(() => page.locator("table tbody tr").count()).toBe(2);
+    await expect.poll(() => page.getByRole("table", { name: "Recent decisions" }).locator("tbody tr").count()).toBe(2);
     expect(await page.locator("dl").textContent()).toContain("carol, dave");
+    // The demo policy's per-agent rate counter, as agent-b's newest allowed decision left it.
+    expect(await page.getByRole("table", { name: /Rate and budget use/ }).textContent()).toMatch(/rate\/agent\/.*agent-b/);
     await screenshot("agent");
     await accessible();
   });

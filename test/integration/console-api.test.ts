@@ -258,6 +258,19 @@ describe("agents", () => {
     expect((answer.body["recent"] as { subject: string }[]).map((d) => d.subject)).toEqual(["bob", "alice"]);
   });
 
+  it("shows an agent's budget use against its limits, as its newest allowed decision left each counter", async () => {
+    const payer = await t.issuer.token({ sub: "erin", client_id: "agent-pay", scope: "payments:write", client_type: "web" });
+    for (const amount of [300, 200]) {
+      const response = await t.client.check({ token: payer, action: "payments:transfer", resource: { type: "account", id: "acc-1" }, context: { amount } });
+      expect(response.decision).toBe("ALLOW");
+    }
+    await t.verdict.audit?.flush();
+    const answer = await call("/console/api/agents/agent-pay");
+    const usage = answer.body["usage"] as { type: string; key: string; total: number; limit: number; window: string }[];
+    const daily = usage.find((u) => u.type === "reserve" && u.key.includes("daily_per_user"));
+    expect(daily).toMatchObject({ total: 500, limit: 1000 });
+  });
+
   it("says suspending is not available while suspensions are not part of this Verdict", async () => {
     const answer = await call("/console/api/agents/agent-a/suspend", { method: "POST", body: { reason: "runaway" } });
     expect(answer.status).toBe(501);

@@ -1,7 +1,7 @@
 // Agents: every client_id seen in the trail, its users and recent decisions, and
 // (when suspensions are part of this Verdict) suspend / resume with a reason.
 import { useEffect, useState } from "preact/hooks";
-import { api, ApiError, type AgentSummary, type DecisionRecord, type Session, type Suspension } from "../api.js";
+import { api, ApiError, type AgentSummary, type CounterUse, type DecisionRecord, type Session, type Suspension } from "../api.js";
 import { suspensions } from "../features.js";
 import { DecisionTable } from "./decisions.js";
 
@@ -40,7 +40,7 @@ function SuspendForm({ clientId, suspended, onDone }: { clientId: string; suspen
 }
 
 function Agent({ clientId, session }: { clientId: string; session: Session }) {
-  const [agent, setAgent] = useState<{ agent: AgentSummary | null; recent: DecisionRecord[] } | null>(null);
+  const [agent, setAgent] = useState<{ agent: AgentSummary | null; recent: DecisionRecord[]; usage: CounterUse[] } | null>(null);
   const [suspended, setSuspended] = useState<Suspension[]>([]);
   const [error, setError] = useState<string | null>(null);
   const load = () => {
@@ -103,6 +103,42 @@ function Agent({ clientId, session }: { clientId: string; session: Session }) {
           <SuspendForm clientId={clientId} suspended={suspended.length > 0} onDone={load} />
         )}
       </section>
+      {agent && (
+        <table>
+          <caption>Rate and budget use against limits (as its newest allowed decisions left each counter)</caption>
+          <thead>
+            <tr>
+              <th scope="col">Counter</th>
+              <th scope="col">Type</th>
+              <th scope="col">Used</th>
+              <th scope="col">Limit</th>
+              <th scope="col">Window</th>
+              <th scope="col">As of</th>
+            </tr>
+          </thead>
+          <tbody>
+            {agent.usage.map((u) => (
+              <tr key={u.key}>
+                <td>
+                  <code>{u.key}</code>
+                </td>
+                <td>{u.type}</td>
+                <td>
+                  <meter min={0} max={u.limit} value={u.total} aria-label={`${u.key}: ${u.total} of ${u.limit}`} /> {u.total}
+                </td>
+                <td>{u.limit}</td>
+                <td>{u.window}</td>
+                <td>{new Date(u.as_of).toLocaleString()}</td>
+              </tr>
+            ))}
+            {agent.usage.length === 0 && (
+              <tr>
+                <td colSpan={6}>No counter enforced for this agent.</td>
+              </tr>
+            )}
+          </tbody>
+        </table>
+      )}
       {agent && <DecisionTable decisions={agent.recent} caption="Recent decisions" />}
     </article>
   );

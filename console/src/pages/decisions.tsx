@@ -169,13 +169,13 @@ function Detail({ id }: { id: string }) {
         {record.reasons.length === 0 && <li>none</li>}
       </ul>
       <h3>Challenge</h3>
-      <pre>{record.challenge ? JSON.stringify(record.challenge, null, 2) : "none"}</pre>
+      <pre tabIndex={0}>{record.challenge ? JSON.stringify(record.challenge, null, 2) : "none"}</pre>
       <h3>Obligations enforced</h3>
-      <pre>{record.obligations.length ? JSON.stringify(record.obligations, null, 2) : "none"}</pre>
+      <pre tabIndex={0}>{record.obligations.length ? JSON.stringify(record.obligations, null, 2) : "none"}</pre>
       <h3>Shadow bundle</h3>
-      <pre>{record.shadow ? JSON.stringify(record.shadow, null, 2) : "no shadow verdict"}</pre>
+      <pre tabIndex={0}>{record.shadow ? JSON.stringify(record.shadow, null, 2) : "no shadow verdict"}</pre>
       <h3>Context and resource attributes (masked)</h3>
-      <pre>{JSON.stringify({ context: record.context, attributes: record.resource.attributes }, null, 2)}</pre>
+      <pre tabIndex={0}>{JSON.stringify({ context: record.context, attributes: record.resource.attributes }, null, 2)}</pre>
     </article>
   );
 }

@@ -46,11 +46,11 @@ function Side({ title, side }: { title: string; side: SideResult | undefined }) 
                 {side.decision.reasons.length === 0 && <li>none</li>}
               </ul>
               <h3>Obligations</h3>
-              <pre>{side.decision.obligations.length ? JSON.stringify(side.decision.obligations, null, 2) : "none"}</pre>
+              <pre tabIndex={0}>{side.decision.obligations.length ? JSON.stringify(side.decision.obligations, null, 2) : "none"}</pre>
               {side.decision.step_up && (
                 <>
                   <h3>Step-up</h3>
-                  <pre>{JSON.stringify(side.decision.step_up, null, 2)}</pre>
+                  <pre tabIndex={0}>{JSON.stringify(side.decision.step_up, null, 2)}</pre>
                 </>
               )}
               <h3>Explain</h3>
@@ -65,7 +65,7 @@ function Side({ title, side }: { title: string; side: SideResult | undefined }) 
             </>
           )}
           <h3>State it reads</h3>
-          <pre>{side.state_queries?.length ? JSON.stringify(side.state_queries, null, 2) : "none"}</pre>
+          <pre tabIndex={0}>{side.state_queries?.length ? JSON.stringify(side.state_queries, null, 2) : "none"}</pre>
         </>
       )}
     </section>

@@ -12,7 +12,7 @@ import { playgroundBody, runPlayground, type PlaygroundRequest } from "./playgro
 import type { ConsoleParts, DevSignIn, Operator } from "./ports.js";
 import { authenticate, checkSameOrigin, ConsoleRefusal, securityHeaders } from "./security.js";
 import { loadConsoleFiles, type StaticFile } from "./static.js";
-import { agentSummaries, decisionStats, SAMPLE_LIMIT, SUMMARY_FIELDS } from "./summaries.js";
+import { agentSummaries, counterUse, decisionStats, SAMPLE_LIMIT, SUMMARY_FIELDS } from "./summaries.js";
 
 export interface ConsoleOptions {
   config: ConsoleConfig;
@@ -28,6 +28,8 @@ export interface ConsoleOptions {
 /** A page of the decision list: the console reads at most this many records per request. */
 export const CONSOLE_PAGE_LIMIT = 200;
 const RECENT_DECISIONS = 20;
+/** The newest allowed decisions an agent's counter use is read from. */
+const USAGE_SAMPLE = 500;
 
 const filterProperties = {
   subject: { type: "string" },
@@ -224,8 +226,10 @@ export function consoleRoutes(options: ConsoleOptions): AdminRoutes {
       // Both on the client_id index: the newest decisions, and a bounded sample for its users.
       const recent = await audit.query(parseAuditQuery({ clientId, limit: RECENT_DECISIONS }, now), now);
       const sample = await audit.sample({ ...parseAuditQuery({ clientId }, now), limit: SAMPLE_LIMIT }, now, SUMMARY_FIELDS);
+      // Its counters as its newest ALLOW decisions left them (only allowed decisions enforce obligations).
+      const enforced = await audit.sample({ ...parseAuditQuery({ clientId, decision: "ALLOW" }, now), limit: USAGE_SAMPLE }, now, ["time", "obligations"]);
       apiReply(reply);
-      return { agent: agentSummaries(sample)[0] ?? null, recent: recent.records.map(publicRecord) };
+      return { agent: agentSummaries(sample)[0] ?? null, recent: recent.records.map(publicRecord), usage: counterUse(enforced) };
     });
 
     app.post<{ Params: { client_id: string }; Body: { reason: string } }>(

@@ -105,3 +105,37 @@ export function agentSummaries(records: readonly Partial<DecisionRecord>[]): Age
     }))
     .sort((a, b) => b.last_seen.localeCompare(a.last_seen) || a.client_id.localeCompare(b.client_id));
 }
+
+export interface CounterUse {
+  type: string;
+  key: string;
+  window: string;
+  /** The counter after the newest decision that touched it. */
+  total: number;
+  limit: number;
+  /** When that decision was made. */
+  as_of: string;
+}
+
+/**
+ * An agent's rate and budget use against its limits: for each counter its decisions
+ * enforced (reserve, rate), the total and limit the newest of them left it at.
+ */
+export function counterUse(records: readonly Partial<DecisionRecord>[]): CounterUse[] {
+  const seen = new Map<string, CounterUse>();
+  // Newest first: the first record that names a counter has its latest total.
+  for (const record of records) {
+    for (const obligation of record.obligations ?? []) {
+      if (obligation.limit <= 0 || seen.has(obligation.key)) continue;
+      seen.set(obligation.key, {
+        type: obligation.type,
+        key: obligation.key,
+        window: obligation.window,
+        total: obligation.total,
+        limit: obligation.limit,
+        as_of: (record.time ?? new Date(0)).toISOString(),
+      });
+    }
+  }
+  return [...seen.values()].sort((a, b) => b.total / b.limit - a.total / a.limit || a.key.localeCompare(b.key));
+}
