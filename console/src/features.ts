@@ -5,18 +5,20 @@
 import { request, type Suspension } from "./api.js";
 
 export interface Approval {
-  id: string;
+  approval_id: string;
   status: string;
-  action: string;
-  resource: { type: string; id: string };
+  api: string;
+  issuer: string;
   subject: string;
   client_id: string;
-  amount?: number;
-  details?: Record<string, unknown>;
-  requested_at: string;
-  decided_at?: string;
-  decided_by?: string;
-  reason?: string;
+  action: string;
+  resource: { type: string; id: string };
+  context: Record<string, unknown>;
+  created_at: string;
+  expires_at: string;
+  acr_values: string[];
+  max_age?: number;
+  decided_by?: { subject: string; acr?: string; via: string; at: string; reason?: string };
 }
 
 export const suspensions = {
@@ -26,6 +28,10 @@ export const suspensions = {
 
 export const approvals = {
   list: (status: "pending" | "decided") => request<{ approvals: Approval[] }>("GET", `/approvals?status=${status}`),
-  approve: (id: string, reason?: string) => request<{ approval: Approval }>("POST", `/approvals/${encodeURIComponent(id)}/approve`, reason ? { reason } : {}),
-  refuse: (id: string, reason?: string) => request<{ approval: Approval }>("POST", `/approvals/${encodeURIComponent(id)}/refuse`, reason ? { reason } : {}),
+  /** Decided with the approver's own access token (for the API, with the acr and freshness the approval asks for). */
+  decide: (id: string, outcome: "approve" | "refuse", approverToken: string, reason?: string) =>
+    request<{ approval: Approval }>("POST", `/approvals/${encodeURIComponent(id)}/${outcome}`, {
+      approver_token: approverToken,
+      ...(reason ? { reason } : {}),
+    }),
 };

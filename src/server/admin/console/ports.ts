@@ -36,26 +36,38 @@ export interface ConsoleSuspensions {
   resumeAgent(clientId: string, reason: string, by: Operator): Promise<number>;
 }
 
+/** An approval as the inbox shows it: exactly what approving would allow, and what became of it. */
 export interface ConsoleApproval {
-  id: string;
+  approval_id: string;
+  /** pending, approved, refused, consumed, expired */
   status: string;
-  /** What approving would allow, as the request asked it. */
+  api: string;
+  issuer: string;
+  /** The user the request was made for. */
+  subject: string;
+  /** The agent that asked. */
+  client_id: string;
   action: string;
   resource: { type: string; id: string };
-  subject: string;
-  client_id: string;
-  amount?: number;
-  details?: Record<string, unknown>;
-  requested_at: string;
-  decided_at?: string;
-  decided_by?: string;
-  reason?: string;
+  /** The bound request fields (e.g. amount, currency) as they were asked about. */
+  context: Record<string, unknown>;
+  created_at: string;
+  expires_at: string;
+  /** What the deciding person's own authentication must be (acr, and freshness in seconds). */
+  acr_values: string[];
+  max_age?: number;
+  decided_by?: { subject: string; acr?: string; via: string; at: string; reason?: string };
 }
 
 export interface ConsoleApprovals {
-  list(status: "pending" | "decided", limit: number): Promise<ConsoleApproval[]>;
-  /** Refused (a typed error) when the operator's acr or its freshness is not what approving needs. */
-  decide(id: string, outcome: "approve" | "refuse", by: Operator, reason?: string): Promise<ConsoleApproval>;
+  /** Pending ones, or the history (every other status), newest first. */
+  list(which: "pending" | "decided", limit: number): Promise<ConsoleApproval[]>;
+  /**
+   * Approves or refuses with the deciding person's own access token (the user the
+   * request was for, or an approver the policy names; for the API's audience, with
+   * the acr and freshness the approval asks for). Refusals are typed errors.
+   */
+  decide(id: string, outcome: "approve" | "refuse", approverToken: string, reason?: string): Promise<ConsoleApproval>;
 }
 
 /**

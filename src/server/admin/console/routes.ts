@@ -272,7 +272,7 @@ export function consoleRoutes(options: ConsoleOptions): AdminRoutes {
       },
     );
 
-    app.post<{ Params: { id: string; outcome: "approve" | "refuse" }; Body: { reason?: string } }>(
+    app.post<{ Params: { id: string; outcome: "approve" | "refuse" }; Body: { approver_token: string; reason?: string } }>(
       "/console/api/approvals/:id/:outcome",
       {
         schema: {
@@ -281,13 +281,19 @@ export function consoleRoutes(options: ConsoleOptions): AdminRoutes {
             required: ["id", "outcome"],
             properties: { id: idParam("id").properties.id, outcome: { type: "string", enum: ["approve", "refuse"] } },
           },
-          body: { type: "object", additionalProperties: false, properties: { reason: { type: "string", maxLength: 512 } } },
+          body: {
+            type: "object",
+            required: ["approver_token"],
+            additionalProperties: false,
+            properties: { approver_token: { type: "string", minLength: 1, maxLength: 16_384 }, reason: { type: "string", maxLength: 512 } },
+          },
         },
       },
       async (request, reply) => {
-        const who = await operator(request, CONSOLE_SCOPES.approve);
+        // The console scope lets an operator use the inbox; the approver's own token (their acr, its freshness) decides.
+        await operator(request, CONSOLE_SCOPES.approve);
         if (!parts.approvals) return notAvailable(reply, "Approving");
-        const approval = await parts.approvals.decide(request.params.id, request.params.outcome, who, request.body.reason);
+        const approval = await parts.approvals.decide(request.params.id, request.params.outcome, request.body.approver_token, request.body.reason);
         apiReply(reply);
         return { approval };
       },
