@@ -13,8 +13,9 @@ const NOW = Date.parse("2026-12-01T12:00:00Z");
 function indexFor(equality: string | undefined): string | undefined {
   const wanted = [...(equality ? [equality] : []), "time", "_id"];
   return INDEXES.find((index) => {
-    const keys = Object.keys(index.key);
-    return keys.length === wanted.length && keys.every((k, i) => k === wanted[i]) && index.key["time"] === -1 && index.key["_id"] === -1;
+    const key = index.key as Record<string, number>;
+    const keys = Object.keys(key);
+    return keys.length === wanted.length && keys.every((k, i) => k === wanted[i]) && key["time"] === -1 && key["_id"] === -1;
   })?.name;
 }
 

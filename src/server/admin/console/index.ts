@@ -1,5 +1,6 @@
 export { CONSOLE_SCOPES, consoleSettings, type ConsoleConfig, type ConsoleScope } from "./config.js";
 export { CONSOLE_PAGE_LIMIT, consoleRoutes, type ConsoleOptions } from "./routes.js";
 export type { ConsoleApproval, ConsoleApprovals, ConsoleParts, ConsoleSuspension, ConsoleSuspensions, DevSignIn, Operator } from "./ports.js";
+export { consoleApprovals, consoleSuspensions, type ApprovalsLike, type SuspensionsLike } from "./adapters.js";
 export { CONTENT_SECURITY_POLICY } from "./security.js";
 export { CONSOLE_DIST, loadConsoleFiles } from "./static.js";
