@@ -107,7 +107,8 @@ export class AuditStore {
     const { filter, sort } = findOf(query, now);
     const projection = Object.fromEntries(fields.map((field) => [field, 1]));
     return this.bounded("sample", (options) =>
-      this.collection.find(filter, { sort, limit: query.limit, projection, maxTimeMS: this.timeoutMs, ...options }).toArray(),
+      // In batches of 500: decisions served by this process run between them rather than wait for one large decode.
+      this.collection.find(filter, { sort, limit: query.limit, projection, batchSize: 500, maxTimeMS: this.timeoutMs, ...options }).toArray(),
     );
   }
 

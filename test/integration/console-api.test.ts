@@ -330,6 +330,17 @@ describe("the policy playground", () => {
 });
 
 describe("a large trail", () => {
+  it("computes a chart at most once in 5 seconds however many operators ask", async () => {
+    const first = await call("/console/api/stats?since=3h");
+    await t.client.check({ token: await t.issuer.token({ sub: "frank", client_id: "agent-z", client_type: "ai-agent" }), action: "invoices:read" });
+    await t.verdict.audit?.flush();
+    const other = await call("/console/api/stats?since=3h", { token: await consoleToken(t.issuer, "console:read", { sub: "ops-2" }) });
+    expect(other.body["sampled"]).toBe(first.body["sampled"]);
+    // Another query is its own summary, read now.
+    const fresh = await call("/console/api/stats?since=4h");
+    expect(fresh.body["sampled"]).toBe((first.body["sampled"] as number) + 1);
+  });
+
   it("charts and lists agents from at most 5,000 records, and says so", async () => {
     const mongo = await connectTestClient();
     try {
@@ -361,9 +372,9 @@ describe("a large trail", () => {
     } finally {
       await mongo.close();
     }
-    const stats = await call("/console/api/stats?since=1h");
+    const stats = await call("/console/api/stats?since=2h");
     expect(stats.body).toMatchObject({ sampled: 5_000, truncated: true });
-    const agents = await call("/console/api/agents?since=1h");
+    const agents = await call("/console/api/agents?since=2h");
     expect(agents.body).toMatchObject({ sampled: 5_000, truncated: true });
     const page = await call("/console/api/decisions?limit=200");
     expect(page.body["decisions"]).toHaveLength(200);

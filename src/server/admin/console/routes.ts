@@ -75,12 +75,53 @@ function toAuditRequest(filters: Filters): AuditQueryRequest {
   return request;
 }
 
+/** Console API requests answered at once; more are refused (503 busy) rather than queued in Verdict's process. */
+export const CONSOLE_MAX_IN_FLIGHT = 4;
+
+/** How long a summary (charts, agents) is reused: live pages poll every 5 s, and any number of them cost one read. */
+export const SUMMARY_TTL_MS = 5_000;
+
+/**
+ * Summaries by their query, each computed at most once per SUMMARY_TTL_MS however
+ * many operators ask (one read in flight per query): a summary reads 5,000 records
+ * in Verdict's own process, and decisions must not queue behind many of them.
+ */
+function summaryMemo() {
+  const entries = new Map<string, { at: number; value: Promise<unknown> }>();
+  return <T>(key: string, now: number, compute: () => Promise<T>): Promise<T> => {
+    const entry = entries.get(key);
+    if (entry && now - entry.at < SUMMARY_TTL_MS) return entry.value as Promise<T>;
+    if (entries.size >= 256) entries.clear();
+    const value = compute();
+    entries.set(key, { at: now, value });
+    value.catch(() => entries.delete(key)); // a failure is not kept
+    return value;
+  };
+}
+
 export function consoleRoutes(options: ConsoleOptions): AdminRoutes {
   const { config, parts, log, devSignIn } = options;
   const files = "files" in options ? options.files : loadConsoleFiles();
+  const summary = summaryMemo();
   return (app: FastifyInstance) => {
     app.addHook("onRequest", async (_request, reply) => {
       securityHeaders(reply);
+    });
+    // The API's requests in flight are bounded: a flood of console requests gets 503s, not Verdict's CPU.
+    let inFlight = 0;
+    app.addHook("onRequest", async (request, reply) => {
+      if (!request.url.startsWith("/console/api/")) return;
+      if (inFlight >= CONSOLE_MAX_IN_FLIGHT) {
+        return reply.code(503).header("retry-after", "1").send({ error: "busy", message: "the console is answering other requests; try again in a moment" });
+      }
+      inFlight += 1;
+      let done = false;
+      const release = () => {
+        if (!done) inFlight -= 1;
+        done = true;
+      };
+      reply.raw.once("close", release);
+      reply.raw.once("finish", release);
     });
     app.setErrorHandler((error: Error & { statusCode?: number; validation?: unknown }, request, reply) => {
       if (error instanceof ConsoleRefusal) {
@@ -192,10 +233,13 @@ export function consoleRoutes(options: ConsoleOptions): AdminRoutes {
       await operator(request, CONSOLE_SCOPES.read);
       const audit = need(parts.audit, "the audit trail");
       const now = Date.now();
-      const query: AuditQuery = { ...parseAuditQuery({ since: "24h", ...toAuditRequest(request.query) }, now), limit: SAMPLE_LIMIT };
-      const sample = await audit.sample(query, now, SUMMARY_FIELDS);
+      const filters = toAuditRequest(request.query);
+      const query: AuditQuery = { ...parseAuditQuery({ since: "24h", ...filters }, now), limit: SAMPLE_LIMIT };
+      const stats = await summary(`stats ${JSON.stringify(filters)}`, now, async () =>
+        decisionStats(await audit.sample(query, now, SUMMARY_FIELDS), query.since?.getTime() ?? now - 86_400_000, query.until?.getTime() ?? now),
+      );
       apiReply(reply);
-      return decisionStats(sample, query.since?.getTime() ?? now - 86_400_000, query.until?.getTime() ?? now);
+      return stats;
     });
 
     app.get<{ Querystring: { since?: string } }>(
@@ -205,16 +249,16 @@ export function consoleRoutes(options: ConsoleOptions): AdminRoutes {
         await operator(request, CONSOLE_SCOPES.read);
         const audit = need(parts.audit, "the audit trail");
         const now = Date.now();
-        const query: AuditQuery = { ...parseAuditQuery({ since: request.query.since ?? "7d" }, now), limit: SAMPLE_LIMIT };
-        const sample = await audit.sample(query, now, SUMMARY_FIELDS);
+        const since = request.query.since ?? "7d";
+        const query: AuditQuery = { ...parseAuditQuery({ since }, now), limit: SAMPLE_LIMIT };
+        const seen = await summary(`agents ${since}`, now, async () => {
+          const sample = await audit.sample(query, now, SUMMARY_FIELDS);
+          return { agents: agentSummaries(sample), sampled: sample.length, truncated: sample.length >= SAMPLE_LIMIT };
+        });
+        // Suspensions are read fresh: after suspending, the list shows it at once.
         const suspended = parts.suspensions ? await parts.suspensions.list(1_000) : undefined;
         apiReply(reply);
-        return {
-          agents: agentSummaries(sample),
-          sampled: sample.length,
-          truncated: sample.length >= SAMPLE_LIMIT,
-          ...(suspended ? { suspensions: suspended } : {}),
-        };
+        return { ...seen, ...(suspended ? { suspensions: suspended } : {}) };
       },
     );
 
