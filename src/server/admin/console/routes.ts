@@ -81,16 +81,19 @@ export const CONSOLE_MAX_IN_FLIGHT = 4;
 /** How long a summary (charts, agents) is reused: live pages poll every 5 s, and any number of them cost one read. */
 export const SUMMARY_TTL_MS = 5_000;
 
+/** The first page of a list is reused as long: every live page with the same filters costs one read. */
+export const LIST_TTL_MS = 2_000;
+
 /**
  * Summaries by their query, each computed at most once per SUMMARY_TTL_MS however
  * many operators ask (one read in flight per query): a summary reads 5,000 records
  * in Verdict's own process, and decisions must not queue behind many of them.
  */
-function summaryMemo() {
+function summaryMemo(ttlMs: number) {
   const entries = new Map<string, { at: number; value: Promise<unknown> }>();
   return <T>(key: string, now: number, compute: () => Promise<T>): Promise<T> => {
     const entry = entries.get(key);
-    if (entry && now - entry.at < SUMMARY_TTL_MS) return entry.value as Promise<T>;
+    if (entry && now - entry.at < ttlMs) return entry.value as Promise<T>;
     if (entries.size >= 256) entries.clear();
     const value = compute();
     entries.set(key, { at: now, value });
@@ -102,7 +105,8 @@ function summaryMemo() {
 export function consoleRoutes(options: ConsoleOptions): AdminRoutes {
   const { config, parts, log, devSignIn } = options;
   const files = "files" in options ? options.files : loadConsoleFiles();
-  const summary = summaryMemo();
+  const summary = summaryMemo(SUMMARY_TTL_MS);
+  const firstPages = summaryMemo(LIST_TTL_MS);
   return (app: FastifyInstance) => {
     app.addHook("onRequest", async (_request, reply) => {
       securityHeaders(reply);
@@ -215,9 +219,14 @@ export function consoleRoutes(options: ConsoleOptions): AdminRoutes {
           { ...toAuditRequest(request.query), limit, ...(request.query.page_token ? { pageToken: request.query.page_token } : {}) },
           now,
         );
-        const { records, nextPageToken } = await audit.query(query, now);
+        const read = async () => {
+          const { records, nextPageToken } = await audit.query(query, now);
+          return { decisions: records.map(publicRecord), ...(nextPageToken ? { next_page_token: nextPageToken } : {}) };
+        };
+        // Later pages are read as asked; the first page (what live pages refresh) is shared.
+        const page = request.query.page_token ? await read() : await firstPages(`list ${JSON.stringify(request.query)}`, now, read);
         apiReply(reply);
-        return { decisions: records.map(publicRecord), ...(nextPageToken ? { next_page_token: nextPageToken } : {}) };
+        return page;
       },
     );
 
