@@ -14,7 +14,7 @@
 // time, which is what this measures.
 import { spawn } from "node:child_process";
 import { createHash, randomBytes, randomUUID } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -160,8 +160,15 @@ async function main() {
   };
   await round("quiet", false);
   await round("busy", false);
+  // CPU time (Linux /proc) of Verdict and of the database in each mode's rounds: where the console's cost lands.
+  const cpu = { quiet: { verdict: 0, database: 0 }, busy: { verdict: 0, database: 0 } };
   for (let r = 0; r < ROUNDS; r++) {
-    for (const mode of r % 2 === 0 ? ["quiet", "busy"] : ["busy", "quiet"]) await round(mode, true);
+    for (const mode of r % 2 === 0 ? ["quiet", "busy"] : ["busy", "quiet"]) {
+      const before = { verdict: cpuMs(server.child.pid), database: cpuMs(mongo.pid) };
+      await round(mode, true);
+      cpu[mode].verdict += cpuMs(server.child.pid) - before.verdict;
+      cpu[mode].database += cpuMs(mongo.pid) - before.database;
+    }
     if ((r + 1) % 5 === 0) process.stderr.write(`bench: round ${r + 1}/${ROUNDS}\n`);
   }
   client.close();
@@ -174,6 +181,7 @@ async function main() {
     `  console reading: median ${fmt(percentile(latencies.busy, 50))}, p90 ${fmt(percentile(latencies.busy, 90))}, p99 ${fmt(percentile(latencies.busy, 99))}`,
     `  answers other than ALLOW: quiet ${JSON.stringify(refused.quiet)}, reading ${JSON.stringify(refused.busy)}`,
     `  console requests meanwhile: ${consoleLatencies.length} (by status ${JSON.stringify(consoleAnswers)}), median ${fmt(percentile(consoleLatencies, 50))}, p90 ${fmt(percentile(consoleLatencies, 90))}`,
+    `  CPU per round: Verdict ${(cpu.quiet.verdict / ROUNDS).toFixed(0)} ms quiet, ${(cpu.busy.verdict / ROUNDS).toFixed(0)} ms reading; the database ${(cpu.quiet.database / ROUNDS).toFixed(0)} ms quiet, ${(cpu.busy.database / ROUNDS).toFixed(0)} ms reading${mongo.pid ? "" : " (not measured: MONGODB_URI)"}`,
     `  load average at the end: ${loadavg().map((l) => l.toFixed(2)).join(" ")} on ${cpus().length} CPUs`,
     `median ratio (reading/quiet) ${ratio.toFixed(3)}: ${ratio <= MAX_RATIO ? "PASS" : "FAIL"} (target <= ${MAX_RATIO.toFixed(2)})`,
   ];
@@ -232,11 +240,22 @@ function startDatabase() {
       const match = /local-mongo listening on 127\.0\.0\.1:(\d+)/.exec(output);
       if (match) {
         child.stdout.resume();
-        resolve({ uri: `mongodb://127.0.0.1:${match[1]}/?directConnection=true`, stop: () => stopServer(child) });
+        resolve({ uri: `mongodb://127.0.0.1:${match[1]}/?directConnection=true`, pid: child.pid, stop: () => stopServer(child) });
       }
     });
     child.once("exit", (code) => reject(new Error(`local-mongo exited with ${code} (run npm run tools)`)));
   });
+}
+
+/** utime + stime of a process in milliseconds, from /proc (NaN where there is none). */
+function cpuMs(pid) {
+  if (!pid) return NaN;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return NaN;
+  }
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
