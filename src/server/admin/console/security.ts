@@ -6,6 +6,7 @@
 // neither send it nor read an answer (CSRF); writes also refuse cross-site fetch
 // metadata and foreign Origins, and only take application/json.
 import type { FastifyReply, FastifyRequest } from "fastify";
+import { VerdictError } from "../../../errors/index.js";
 import { TokenError, type TokenVerifier } from "../../../token/index.js";
 import type { ConsoleScope } from "./config.js";
 import type { Operator } from "./ports.js";
@@ -34,15 +35,18 @@ export function securityHeaders(reply: FastifyReply): void {
     .header("permissions-policy", "camera=(), microphone=(), geolocation=(), payment=()");
 }
 
+/** The error model's code for each console refusal (its HTTP status); the body's `error` is the console's own. */
+const CODE_OF = { 401: "unauthenticated", 403: "permission_denied", 503: "state_unavailable" } as const;
+
 /** A console refusal: `error` is a stable code, `reason` the token's when it did not verify. */
-export class ConsoleRefusal extends Error {
+export class ConsoleRefusal extends VerdictError {
   constructor(
     readonly statusCode: 401 | 403 | 503,
     readonly error: "unauthenticated" | "permission_denied" | "cross_site_request" | "not_ready",
     message: string,
     readonly reason?: string,
   ) {
-    super(message);
+    super(CODE_OF[statusCode], message);
   }
 }
 
