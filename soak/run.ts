@@ -71,6 +71,8 @@ async function main(): Promise<number> {
     config,
     JSON.stringify({
       listen: "127.0.0.1:0",
+      // one process each (processes defaults to one per CPU): the two measured are the ones deciding
+      processes: 1,
       ...callersConfig(issuer, apiKey),
       bundle: values.bundle,
       mongodb_uri: mongo.uri,

@@ -1,7 +1,8 @@
 // Turns the policy's decision into the answer: a deny (with a scope challenge when
 // the policy names scopes), a step-up, or an allow whose obligations are applied
 // through the registry, all or none.
-import { applyObligations, type EnforcePorts, type ObligationRegistry } from "../obligations/index.js";
+import type { ObligationPorts } from "../contract/index.js";
+import { applyObligations, previewObligations, type ObligationOutcome, type ObligationRegistry, type PreviewTally } from "../obligations/index.js";
 import type { Instruments, Logger } from "../observability/index.js";
 import type { PolicyDecision } from "../policy/index.js";
 import type { Principal } from "../token/index.js";
@@ -11,7 +12,7 @@ import type { CheckCommon, DecisionResult } from "./types.js";
 
 export interface EnforceDeps {
   obligations: ObligationRegistry;
-  ports: EnforcePorts;
+  ports: ObligationPorts;
   log: Logger;
   instruments?: Instruments;
 }
@@ -23,6 +24,8 @@ export async function enforce(
   common: CheckCommon,
   nowMs: number,
   deps: EnforceDeps,
+  /** A dry run's tally: obligations are previewed (read, not written) against it. */
+  preview?: PreviewTally,
 ): Promise<DecisionResult> {
   const answer = { ...base, principal, explain: decision.explain };
   if (decision.effect === "deny") {
@@ -36,21 +39,24 @@ export async function enforce(
   if (decision.effect === "step_up") {
     return { ...answer, decision: "STEP_UP", reasons: decision.reasons, challenge: stepUpChallenge(decision.stepUp ?? { acrValues: [] }) };
   }
-  if (decision.obligations.length === 0 || common.dryRun) return { ...answer, decision: "ALLOW", reasons: decision.reasons };
+  if (decision.obligations.length === 0) return { ...answer, decision: "ALLOW", reasons: decision.reasons };
 
   const { decisionId } = base;
   try {
-    const outcome = await applyObligations(deps.obligations, deps.ports, decision.obligations, {
-      nowMs,
-      decisionId,
-      api: common.caller.name,
-      onUndoFailure: (error) =>
-        deps.log.error(
-          { decisionId, err: error instanceof Error ? error.message : String(error) },
-          "could not give back an obligation; it stays held until its window ends",
-        ),
-    });
-    deps.instruments?.obligations(outcome.ok ? "applied" : "refused", outcome.ok ? outcome.applied.map((o) => o.type) : [outcome.failed.type]);
+    const outcome: ObligationOutcome = preview
+      ? await previewObligations(deps.obligations, deps.ports, decision.obligations, { nowMs, tally: preview })
+      : await applyObligations(deps.obligations, deps.ports, decision.obligations, {
+          nowMs,
+          decisionId,
+          api: common.caller.name,
+          onUndoFailure: (error) =>
+            deps.log.error(
+              { decisionId, err: error instanceof Error ? error.message : String(error) },
+              "could not give back an obligation; it stays held until its window ends",
+            ),
+        });
+    // a preview applied nothing: only real applications and refusals are counted
+    if (!preview) deps.instruments?.obligations(outcome.ok ? "applied" : "refused", outcome.ok ? outcome.applied.map((o) => o.type) : [outcome.failed.type]);
     if (outcome.ok) return { ...answer, decision: "ALLOW", reasons: decision.reasons, obligations: outcome.applied };
     if (outcome.onFailure.effect === "step_up")
       return { ...answer, decision: "STEP_UP", reasons: [outcome.reason], challenge: stepUpChallenge(outcome.onFailure.stepUp) };

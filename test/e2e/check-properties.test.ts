@@ -42,7 +42,7 @@ let t: TestVerdict;
 let prototypeNames: string[];
 
 beforeAll(async () => {
-  t = await startTestVerdict({ userDefaults: true });
+  t = await startTestVerdict();
   prototypeNames = Object.getOwnPropertyNames(Object.prototype).sort();
 });
 afterAll(async () => {

@@ -82,13 +82,54 @@ describe("obligations", () => {
 });
 
 describe("dry runs", () => {
-  it("evaluate without applying anything", async () => {
+  it("preview what they would apply without applying it (issue 12 defect 11)", async () => {
     const token = await user();
     for (let i = 0; i < 3; i++) {
       const response = await t.client.check({ token, action: "transfer", context: { amount: 1000 }, dryRun: true });
-      expect(response).toMatchObject({ decision: "ALLOW", obligations: [] });
+      expect(response).toMatchObject({ decision: "ALLOW", obligations: [{ type: "reserve", amount: 1000, limit: 1000, window: "day", total: 1000 }] });
     }
     expect((await t.client.check({ token, action: "transfer", context: { amount: 1000 } })).decision).toBe("ALLOW");
+  });
+
+  it("deny where the real call would: over the daily limit", async () => {
+    const token = await user();
+    expect((await t.client.check({ token, action: "transfer", context: { amount: 700 } })).decision).toBe("ALLOW");
+    const preview = await t.client.check({ token, action: "transfer", context: { amount: 400 }, dryRun: true });
+    expect(preview).toMatchObject({ decision: "DENY", reasons: [{ code: "limit_exceeded" }] });
+    const fits = await t.client.check({ token, action: "transfer", context: { amount: 300 }, dryRun: true });
+    expect(fits).toMatchObject({ decision: "ALLOW", obligations: [{ type: "reserve", total: 1000 }] });
+    // and the dry runs held nothing: exactly the rest of the limit is grantable
+    expect((await t.client.check({ token, action: "transfer", context: { amount: 300 } })).decision).toBe("ALLOW");
+    expect((await t.client.check({ token, action: "transfer", context: { amount: 1 } })).reasons[0]?.code).toBe("limit_exceeded");
+  });
+
+  it("deny where the real call would: a single-use key already used", async () => {
+    const token = await issuer.token();
+    expect((await t.client.check({ token, action: "approve", dryRun: true })).decision).toBe("ALLOW");
+    expect((await t.client.check({ token, action: "approve" })).decision).toBe("ALLOW");
+    expect(await t.client.check({ token, action: "approve", dryRun: true })).toMatchObject({ decision: "DENY", reasons: [{ code: "token_replayed" }] });
+  });
+
+  it("deny where the real call would: a batch whose items go over the daily limit together", async () => {
+    const token = await user();
+    const items = [400, 400, 400].map((amount) => ({ action: "transfer", context: { amount } }));
+    const preview = await t.client.checkBatch({ token, items, dryRun: true });
+    const real = await t.client.checkBatch({ token, items });
+    if (!preview.ok || !real.ok) throw new Error("CheckBatch failed");
+    const outcome = (r: typeof preview.response) => r.results.map((one) => [one.response?.decision, one.response?.reasons[0]?.code ?? ""]);
+    expect(outcome(preview.response)).toEqual([
+      ["ALLOW", ""],
+      ["ALLOW", ""],
+      ["DENY", "limit_exceeded"],
+    ]);
+    expect(outcome(real.response)).toEqual(outcome(preview.response));
+  });
+
+  it("deny where the real call would: a rate used up", async () => {
+    const token = await issuer.token({ client_id: `agent-${randomUUID()}` });
+    // the fixture allows 50 a minute
+    for (let i = 0; i < 50; i++) expect((await t.client.check({ token, action: "ping" })).decision).toBe("ALLOW");
+    expect(await t.client.check({ token, action: "ping", dryRun: true })).toMatchObject({ decision: "DENY", reasons: [{ code: "rate_limited" }] });
   });
 });
 

@@ -195,7 +195,6 @@ describe("a running Verdict whose issuer's JWKS endpoint goes down", () => {
     const t = await startTestVerdict({
       issuer,
       log: captured.log,
-      userDefaults: true,
       config: {
         issuers: [
           {
@@ -249,7 +248,6 @@ describe("a running Verdict whose issuer's JWKS endpoint stops answering", () =>
     // endpoint's timeout is the default 3 s
     const t = await startTestVerdict({
       issuer,
-      userDefaults: true,
       config: {
         issuers: [{ issuer: issuer.issuer, jwks_uri: `${web.url}/hanging-jwks`, algorithms: ["ES256"], jwks_refresh_seconds: 1, jwks_cooldown_seconds: 1 }],
       },

@@ -16,10 +16,10 @@ export async function buildTestBundle(policyDir: string, name = "bundle.tar.gz")
   return { path: out, revision };
 }
 
-/** A copy of the shipped policies with one value of data.json changed, e.g. ["settings", "limits", ...]. */
-export function policiesWithData(path: string[], value: unknown): string {
+/** A copy of the shipped policies (or of `from`) with one value of data.json changed, e.g. ["settings", "limits", ...]. */
+export function policiesWithData(path: string[], value: unknown, from: string = defaultPolicyDir): string {
   const dir = mkdtempSync(join(tmpdir(), "verdict-test-policies-"));
-  cpSync(defaultPolicyDir, dir, { recursive: true });
+  cpSync(from, dir, { recursive: true });
   const data = JSON.parse(readFileSync(join(dir, "data.json"), "utf8")) as Record<string, unknown>;
   let node = data;
   for (const key of path.slice(0, -1)) {

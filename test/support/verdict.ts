@@ -39,8 +39,6 @@ export interface TestVerdictOptions {
   apiKey?: string;
   /** The console's development sign-in (the dev profile's; tests sign with their issuer). */
   consoleDevSignIn?: StartOptions["consoleDevSignIn"];
-  /** Run at the state and policy deadlines a user gets, not the generous ones of a shared test machine. */
-  userDefaults?: boolean;
 }
 
 export async function startTestVerdict(options: TestVerdictOptions = {}): Promise<TestVerdict> {
@@ -55,8 +53,6 @@ export async function startTestVerdict(options: TestVerdictOptions = {}): Promis
     apis: [{ name: "invoices-api", audience: TEST_AUDIENCE, key_sha256: hashApiKey(apiKey), scopes: [...TEST_SCOPES] }],
     bundle: inject("bundlePath"),
     mongodb_database: database,
-    // The machine running tests is shared: a generous bound, except where a test sets its own or asks for the defaults
-    ...(options.userDefaults ? {} : { state_timeout_ms: 5_000, policy_timeout_ms: 5_000 }),
     ...options.config,
     // Each test Verdict spills into its own directory, never the repository's .verdict/.
     audit: { spill_dir: mkdtempSync(join(tmpdir(), "verdict-spill-")), ...options.config?.audit },

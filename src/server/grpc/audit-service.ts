@@ -126,5 +126,8 @@ export function encodeRecord(record: AuditRecord): DecisionRecordMessage {
     scopes: record.scopes ?? [],
     acr: record.acr ?? "",
     expires_at: record.expires_at,
+    count: record.count ?? 0,
+    last_time: record.last_time ?? "",
+    distinct_tokens: record.distinct_tokens ?? 0,
   };
 }

@@ -104,7 +104,10 @@ export interface CheckRequest {
   dpop?:
     | DpopProof
     | undefined;
-  /** Evaluate without writing anything: no obligation applied, no DPoP proof consumed. */
+  /**
+   * Evaluate without writing anything: obligations are previewed (read, not applied;
+   * the answer is the one the real call would get now), no DPoP proof consumed.
+   */
   dry_run: boolean;
   /**
    * Also return which policy rules fired, and what a shadow bundle said
@@ -339,6 +342,15 @@ export interface DecisionRecord {
   acr: string;
   /** When retention ends (RFC 3339). */
   expires_at: string;
+  /**
+   * A record of refused tokens (docs/audit.md): identical refusals within a window
+   * are one record, the first's, with how many there were (0: a single decision)
+   * and when the last was (RFC 3339); distinct_tokens when the refusals of
+   * several tokens were counted together (token_sha256 is then empty).
+   */
+  count: number;
+  last_time: string;
+  distinct_tokens: number;
 }
 
 export interface AuditCaller {
@@ -2050,6 +2062,9 @@ function createBaseDecisionRecord(): DecisionRecord {
     scopes: [],
     acr: "",
     expires_at: "",
+    count: 0,
+    last_time: "",
+    distinct_tokens: 0,
   };
 }
 
@@ -2129,6 +2144,15 @@ export const DecisionRecord: MessageFns<DecisionRecord> = {
     }
     if (message.expires_at !== "") {
       writer.uint32(202).string(message.expires_at);
+    }
+    if (message.count !== 0) {
+      writer.uint32(208).uint32(message.count);
+    }
+    if (message.last_time !== "") {
+      writer.uint32(218).string(message.last_time);
+    }
+    if (message.distinct_tokens !== 0) {
+      writer.uint32(224).uint32(message.distinct_tokens);
     }
     return writer;
   },
@@ -2344,6 +2368,30 @@ export const DecisionRecord: MessageFns<DecisionRecord> = {
             }
 
             message.expires_at = reader.string();
+            continue;
+          }
+          case 26: {
+            if (tag !== 208) {
+              break;
+            }
+
+            message.count = reader.uint32();
+            continue;
+          }
+          case 27: {
+            if (tag !== 218) {
+              break;
+            }
+
+            message.last_time = reader.string();
+            continue;
+          }
+          case 28: {
+            if (tag !== 224) {
+              break;
+            }
+
+            message.distinct_tokens = reader.uint32();
             continue;
           }
         }

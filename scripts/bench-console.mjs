@@ -7,7 +7,7 @@
 // and prints the median Check latency of each and their ratio; exits 1 over
 // --max-ratio (default 1.25).
 //
-//   node bench/console.mjs [--rounds 20] [--requests 200] [--concurrency 4] [--trail 6000] [--operators 5] [--poll-ms 1000] [--max-ratio 1.25]
+//   node scripts/bench-console.mjs [--rounds 20] [--requests 200] [--concurrency 4] [--trail 6000] [--operators 5] [--poll-ms 1000] [--max-ratio 1.25]
 //
 // The console runs on the admin listener and reads through the trail's indexes with
 // limits; what it can still take from decisions is CPU (same process) and database
@@ -24,7 +24,7 @@ import { loadVerdictProto } from "@verdict/sdk/wire";
 import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import { MongoClient } from "mongodb";
 
-const root = fileURLToPath(new URL("..", import.meta.url));
+const root = fileURLToPath(new URL("..", import.meta.url)); // the package root, from scripts/
 const { values: args } = parseArgs({
   options: {
     rounds: { type: "string", default: "20" },
@@ -98,7 +98,11 @@ async function main() {
     resource: { type: "invoice", id: `inv-${i}`, attributes: {} },
     context: {},
   }));
-  for (let i = 0; i < records.length; i += 1_000) await db.db(database).collection("decisions").insertMany(records.slice(i, i + 1_000));
+  for (let i = 0; i < records.length; i += 1_000)
+    await db
+      .db(database)
+      .collection("decisions")
+      .insertMany(records.slice(i, i + 1_000));
   await db.close();
 
   const sign = (claims, audience = AUDIENCE) =>
@@ -182,7 +186,9 @@ async function main() {
     `  answers other than ALLOW: quiet ${JSON.stringify(refused.quiet)}, reading ${JSON.stringify(refused.busy)}`,
     `  console requests meanwhile: ${consoleLatencies.length} (by status ${JSON.stringify(consoleAnswers)}), median ${fmt(percentile(consoleLatencies, 50))}, p90 ${fmt(percentile(consoleLatencies, 90))}`,
     `  CPU per round: Verdict ${(cpu.quiet.verdict / ROUNDS).toFixed(0)} ms quiet, ${(cpu.busy.verdict / ROUNDS).toFixed(0)} ms reading; the database ${(cpu.quiet.database / ROUNDS).toFixed(0)} ms quiet, ${(cpu.busy.database / ROUNDS).toFixed(0)} ms reading${mongo.pid ? "" : " (not measured: MONGODB_URI)"}`,
-    `  load average at the end: ${loadavg().map((l) => l.toFixed(2)).join(" ")} on ${cpus().length} CPUs`,
+    `  load average at the end: ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(" ")} on ${cpus().length} CPUs`,
     `median ratio (reading/quiet) ${ratio.toFixed(3)}: ${ratio <= MAX_RATIO ? "PASS" : "FAIL"} (target <= ${MAX_RATIO.toFixed(2)})`,
   ];
   process.stdout.write(out.join("\n") + "\n");
