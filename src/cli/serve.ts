@@ -129,7 +129,17 @@ export async function serve(argv: string[], env: Environment): Promise<void> {
     await database.stop();
   };
 
-  const processes = processCount(config.processes);
+  // The console is served by a single-process Verdict (a worker's admin listener is private): with it on,
+  // "auto" means one process; an explicit count above one serves without it, and says so.
+  let processes = processCount(config.processes);
+  if (config.console.enabled && processes > 1) {
+    if (config.processes === "auto") {
+      processes = 1;
+      log.info("the console is on: serving with one process (set processes to serve with more, without the console)");
+    } else {
+      log.warn({ processes }, "[CONSOLE] console.enabled with processes above 1: the console is not served (docs/console.md)");
+    }
+  }
   let running: { address: string; adminUrl: string; stop(): Promise<void>; failed?: Promise<Error> };
   try {
     // The console's development sign-in: a dev token for the console's audience (single process: workers' admin listeners are private).
