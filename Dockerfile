@@ -27,6 +27,8 @@ COPY proto proto
 COPY sdk sdk
 COPY src src
 COPY bin bin
+# The console's pages (Vite builds them into dist/console, which the runtime stage copies with dist/).
+COPY console console
 RUN npm run build
 COPY policies policies
 COPY --from=opa /out/opa .tools/bin/opa

@@ -28,7 +28,7 @@ export default tseslint.config(
   {
     languageOptions: {
       parserOptions: {
-        project: ["./tsconfig.json", "./sdk/tsconfig.json", "./test/tsconfig.json"],
+        project: ["./tsconfig.json", "./sdk/tsconfig.json", "./test/tsconfig.json", "./console/tsconfig.json"],
         tsconfigRootDir: import.meta.dirname,
       },
     },

@@ -6,7 +6,7 @@ import { defineCollection, type Database } from "../database/index.js";
 import { withDeadline } from "../deadline.js";
 import { VerdictError } from "../errors/index.js";
 import { findOf, pageTokenAfter, QUERY_INDEXES, type AuditQuery } from "./query.js";
-import type { TrailRecord } from "./record.js";
+import { isEventRecord, type DecisionRecord, type TrailRecord } from "./record.js";
 
 export const DECISIONS = defineCollection<TrailRecord>({
   name: "decisions",
@@ -89,6 +89,27 @@ export class AuditStore {
     const records = found.slice(0, query.limit);
     const last = records[records.length - 1];
     return found.length > query.limit && last ? { records, nextPageToken: pageTokenAfter(last) } : { records };
+  }
+
+  /** One decision's record by its id (the _id index); undefined when there is none, it is an event, or its retention ended. */
+  async byId(id: string, now: number): Promise<DecisionRecord | undefined> {
+    const found = await this.bounded("get", (options) =>
+      this.collection.findOne({ _id: id, expires_at: { $gt: new Date(now) } }, { maxTimeMS: this.timeoutMs, ...options }),
+    );
+    return found && !isEventRecord(found) ? found : undefined;
+  }
+
+  /**
+   * The newest `query.limit` decisions of a query (never events) with only `fields`
+   * read: the same index-ordered find as query(), for summaries (the console's charts and agents).
+   */
+  async sample(query: AuditQuery, now: number, fields: readonly string[]): Promise<Partial<DecisionRecord>[]> {
+    const { filter, sort } = findOf({ ...query, kind: "decision" }, now);
+    const projection = Object.fromEntries(fields.map((field) => [field, 1]));
+    return this.bounded("sample", (options) =>
+      // In batches of 500: decisions served by this process run between them rather than wait for one large decode.
+      this.collection.find(filter, { sort, limit: query.limit, projection, batchSize: 500, maxTimeMS: this.timeoutMs, ...options }).toArray(),
+    );
   }
 
   /** The server's plan for a query (real MongoDB; some servers have no explain). */

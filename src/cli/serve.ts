@@ -129,10 +129,25 @@ export async function serve(argv: string[], env: Environment): Promise<void> {
     await database.stop();
   };
 
-  const processes = processCount(config.processes);
+  // The console is served by a single-process Verdict (a worker's admin listener is private): with it on,
+  // "auto" means one process; an explicit count above one serves without it, and says so.
+  let processes = processCount(config.processes);
+  if (config.console.enabled && processes > 1) {
+    if (config.processes === "auto") {
+      processes = 1;
+      log.info("the console is on: serving with one process (set processes to serve with more, without the console)");
+    } else {
+      log.warn({ processes }, "[CONSOLE] console.enabled with processes above 1: the console is not served (docs/console.md)");
+    }
+  }
   let running: { address: string; adminUrl: string; stop(): Promise<void>; failed?: Promise<Error> };
   try {
-    running = processes > 1 ? await startProcesses(config, log, processes, mongoUri) : await (await server()).startVerdict(config, { log, mongoUri });
+    // The console's development sign-in: a dev token for the console's audience (single process: workers' admin listeners are private).
+    const consoleDevSignIn = config.profile === "dev" && config.console.enabled ? (await dev()).devConsoleSignIn(stateDir, config.console.audience) : undefined;
+    running =
+      processes > 1
+        ? await startProcesses(config, log, processes, mongoUri)
+        : await (await server()).startVerdict(config, { log, mongoUri, ...(consoleDevSignIn ? { consoleDevSignIn } : {}) });
   } catch (error) {
     await stopDatabase();
     throw error;
@@ -141,6 +156,7 @@ export async function serve(argv: string[], env: Environment): Promise<void> {
     process.stderr.write(
       `\nVerdict (dev profile) is serving on ${running.address}\n` +
         `  health and metrics: ${running.adminUrl}/readyz and ${running.adminUrl}/metrics\n` +
+        (config.console.enabled && processes === 1 ? `  console: ${running.adminUrl}/console/ (development sign-in)\n` : "") +
         `  development API key: ${devApiKey}\n` +
         `  (verdict check uses it by default; mint tokens with: verdict dev-token --sub alice --client-id agent-1 --scope "invoices:read")\n` +
         `  development authorization server (OAuth for MCP clients; no real sign-in, development only): ${authorizationServer?.issuer}\n\n`,

@@ -4,6 +4,7 @@
 import { z } from "zod";
 import { auditSchema } from "../audit/config.js";
 import { authzenSettings, checkAuthzen } from "../server/authzen/config.js";
+import { consoleSettings } from "../server/admin/console/config.js";
 import { logSettings, checkLogLevel } from "../observability/config.js";
 import { policySettings } from "../policy/config.js";
 import { checkServer, serverSettings } from "../server/config.js";
@@ -25,6 +26,7 @@ export const configSchema = (ctx: ConfigContext) =>
       suspensions: suspensionsSchema(),
       ssf: ssfSchema(ctx),
       ...authzenSettings(ctx),
+      ...consoleSettings(ctx),
     })
     .strict()
     .superRefine((value, check) => {

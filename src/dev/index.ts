@@ -5,5 +5,6 @@ export { DEV_API_AUDIENCE, DEV_API_NAME, devApiKeyPath, ensureDevApiKey } from "
 export { DEV_ALGORITHM, DEV_ISSUER, devIssuerJwksPath, mintDevToken, writeDevIssuerJwks, type DevTokenOptions } from "./issuer.js";
 export { localMongoAvailable, startLocalMongo, startServerProcess, type MongoServerProcess } from "./mongo-server.js";
 export { demoPolicyAcrLevels, demoPolicyScopes, devConfig, type DevProfileOptions } from "./profile.js";
+export { DEV_CONSOLE_OPERATOR, devConsoleSignIn } from "./console.js";
 export { DEV_MCP_API_NAME, DEV_MCP_RESOURCE, devMcpApiKeyPath, ensureDevMcpApiKey } from "./mcp-api.js";
 export * from "./authorization-server/index.js";

@@ -15,6 +15,7 @@ import type { RunningAuthzen } from "./authzen/index.js";
 import { CallerRegistry } from "./callers.js";
 import { formatAddress, startGrpcServer } from "./grpc/server.js";
 import { healthRoutes, metricsRoutes, ssfRoutes, startAdminServer, type RunningAdmin } from "./admin/index.js";
+import { consoleRoutes, consoleSuspensions, type ConsoleParts, type DevSignIn } from "./admin/console/index.js";
 import { Readiness, type ReadinessSource } from "./readiness.js";
 import { packageVersion } from "../paths.js";
 import type { SpanExporter } from "@opentelemetry/sdk-trace-base";
@@ -61,6 +62,8 @@ export interface StartOptions {
    * the only one.
    */
   role?: "single" | "worker";
+  /** The development profile's one-click console sign-in (never in production). */
+  consoleDevSignIn?: DevSignIn;
 }
 
 /** How often expired state is deleted on servers that do not honour TTL indexes. */
@@ -71,6 +74,8 @@ const GRPC_GRACE_MS = 10_000;
 
 /** How long the database may take to be ready before Verdict says it is not answering (it keeps trying). */
 const STATE_READY_WAIT_MS = 5_000;
+
+const isLoopbackHost = (host: string) => host === "localhost" || host === "::1" || /^127(\.\d{1,3}){3}$/.test(host);
 
 /** Insecure options are explicit, and loud: each is logged at start. */
 function warnAboutInsecureSettings(config: Config, log: Logger): void {
@@ -87,6 +92,12 @@ function warnAboutInsecureSettings(config: Config, log: Logger): void {
   for (const api of config.apis) {
     if (api.unknown_scopes === "ignore")
       log.warn({ api: api.name }, "[INSECURE CONFIG] unknown_scopes: ignore: scopes this API does not declare are dropped, not refused");
+  }
+  if (config.console.enabled && !isLoopbackHost(config.admin_listen.host)) {
+    log.warn(
+      { admin_listen: `${config.admin_listen.host}:${config.admin_listen.port}` },
+      "[CONSOLE] the console is served on a plain-HTTP admin listener beyond loopback: put TLS in front of it (docs/console.md)",
+    );
   }
   if (config.insecure_plaintext) log.warn({ listen: config.listen }, "[INSECURE CONFIG] insecure_plaintext: serving without TLS beyond loopback");
 }
@@ -113,11 +124,21 @@ export async function startVerdict(config: Config, options: StartOptions): Promi
 
   // The admin listener first: /healthz answers (and /readyz says why not) while the rest starts.
   const worker = options.role === "worker";
+  // The console's parts are filled in below as they start; until then its API answers 503.
+  // A worker's admin listener is private: the console is served by a single-process Verdict only (docs/console.md).
+  const consoleParts: ConsoleParts = {};
   const admin = await startAdminServer({
     host: worker ? "127.0.0.1" : config.admin_listen.host,
     port: worker ? 0 : config.admin_listen.port,
     exclusive: worker,
-    routes: [healthRoutes(readiness), metricsRoutes(metrics.registry), ssfRoutes(config.ssf.transmitters.length > 0, () => parts.ssf)],
+    routes: [
+      healthRoutes(readiness),
+      metricsRoutes(metrics.registry),
+      ssfRoutes(config.ssf.transmitters.length > 0, () => parts.ssf),
+      ...(config.console.enabled && !worker
+        ? [consoleRoutes({ config: config.console, parts: consoleParts, log, ...(options.consoleDevSignIn ? { devSignIn: options.consoleDevSignIn } : {}) })]
+        : []),
+    ],
     log,
   });
   const closers: (() => Promise<unknown>)[] = [() => admin.close(), () => tracing.shutdown(), () => Promise.resolve(readiness.close())];
@@ -125,7 +146,7 @@ export async function startVerdict(config: Config, options: StartOptions): Promi
     for (const close of closers.splice(0).reverse()) await close().catch((error: unknown) => log.warn({ err: error }, "error while closing"));
   };
   try {
-    return await startParts(config, options, { metrics, instruments, readiness, parts, admin, closers, closeAll });
+    return await startParts(config, options, { metrics, instruments, readiness, parts, admin, closers, closeAll, consoleParts });
   } catch (error) {
     await closeAll();
     throw error;
@@ -141,6 +162,7 @@ interface Started {
   /** Undone in reverse order when start fails or Verdict stops. */
   closers: (() => Promise<unknown>)[];
   closeAll(): Promise<void>;
+  consoleParts: ConsoleParts;
 }
 
 async function startParts(
@@ -148,7 +170,7 @@ async function startParts(
   { log, mongoUri, watchOptions, obligations = defaultObligations, role = "single" }: StartOptions,
   started: Started,
 ): Promise<RunningVerdict> {
-  const { metrics, instruments, readiness, parts, admin, closers } = started;
+  const { metrics, instruments, readiness, parts, admin, closers, consoleParts } = started;
   // The one connection of the process: state, shadow disagreements and the audit trail.
   // It connects in the background, its pool warming while the bundle loads: a Verdict
   // started before its database serves (not ready) and recovers by itself when the
@@ -206,6 +228,7 @@ async function startParts(
   closers.push(() => suspensions.close());
   observeSuspensions(metrics, () => suspensions.stats());
   parts.suspensions = suspensions;
+  Object.assign(consoleParts, { suspensions: consoleSuspensions(suspensions) });
   // Shared Signals (RFC 8935) from identity providers, on the admin listener: each SET's events become suspensions.
   const ssf = new SsfReceiver({ settings: config.ssf, database, suspensions: () => parts.suspensions, log });
 
@@ -276,6 +299,8 @@ async function startParts(
     ...(audit ? { audit } : {}),
     suspensions,
   });
+  // The console reads what the decisions use (the same verifier and bundles) and the trail's indexed queries.
+  Object.assign(consoleParts, { verifier, policies, ...(auditStore ? { audit: auditStore } : {}) });
   const callers = new CallerRegistry(config.apis, config.tls?.client_ca_file !== undefined);
   const grpcServer = await startGrpcServer({
     host: config.listen.host,

@@ -119,6 +119,24 @@ describe("verdict serve --profile dev and verdict check", () => {
     expect(valueOf(after, "verdict_ready")).toBe(1);
   });
 
+  it("serves the console with a one-click development sign-in whose token reads the trail", async () => {
+    const admin = server.adminUrl;
+    await vi.waitFor(() => expect(server.stderr()).toContain(`console: ${admin}/console/`), { timeout: 5_000 });
+    const page = await fetch(`${admin}/console/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get("content-security-policy")).toContain("frame-ancestors 'none'");
+    const signIn = await fetch(`${admin}/console/api/dev-sign-in`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+    expect(signIn.status).toBe(200);
+    const { access_token } = (await signIn.json()) as { access_token: string };
+    const session = await fetch(`${admin}/console/api/session`, { headers: { authorization: `Bearer ${access_token}` } });
+    expect(await session.json()).toMatchObject({ operator: { subject: "dev-operator", acr: "phr" }, features: { audit: true } });
+    const decisions = await fetch(`${admin}/console/api/decisions?limit=5`, { headers: { authorization: `Bearer ${access_token}` } });
+    expect(decisions.status).toBe(200);
+    // The development token is for the console's audience: a Check with it is refused.
+    const check = await verdict(["check", "--addr", server.address, "--token", access_token, "--action", "invoices:read", "--resource", "invoice/inv-1"]);
+    expect(JSON.parse(check.stdout)).toMatchObject({ decision: "DENY", reasons: [{ code: "audience_mismatch" }] });
+  });
+
   it("shows which policy rules fired with --explain", async () => {
     const payer = (
       await verdict(["dev-token", "--sub", "alice", "--client-id", "agent-1", "--client-type", "ai-agent", "--scope", "payments:write"])

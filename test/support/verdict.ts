@@ -37,6 +37,8 @@ export interface TestVerdictOptions {
   spanExporter?: StartOptions["spanExporter"];
   /** The test API's key (default: a random one). */
   apiKey?: string;
+  /** The console's development sign-in (the dev profile's; tests sign with their issuer). */
+  consoleDevSignIn?: StartOptions["consoleDevSignIn"];
 }
 
 export async function startTestVerdict(options: TestVerdictOptions = {}): Promise<TestVerdict> {
@@ -62,6 +64,7 @@ export async function startTestVerdict(options: TestVerdictOptions = {}): Promis
     ...(options.watchOptions ? { watchOptions: options.watchOptions } : {}),
     ...(options.obligations ? { obligations: options.obligations } : {}),
     ...(options.spanExporter ? { spanExporter: options.spanExporter } : {}),
+    ...(options.consoleDevSignIn ? { consoleDevSignIn: options.consoleDevSignIn } : {}),
   });
   const address = `127.0.0.1:${verdict.port}`;
   const client = new TestClient(address, apiKey);

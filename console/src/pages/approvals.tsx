@@ -1,0 +1,164 @@
+// Approvals: what waits for a person's yes (exactly what approving would allow),
+// approve or refuse with the approver's own token, and the history. Through
+// features.ts (issue 17's approvals).
+import type { ComponentChildren } from "preact";
+import { useEffect, useState } from "preact/hooks";
+import { ApiError, type Session } from "../api.js";
+import { approvals, type Approval } from "../features.js";
+
+function what(a: Approval): string {
+  const amount = a.context["amount"];
+  return `${a.action} on ${a.resource.type}/${a.resource.id}${typeof amount === "number" ? ` for ${amount}` : ""}`;
+}
+
+function ApprovalTable({ items, caption, actions }: { items: Approval[]; caption: string; actions?: (a: Approval) => ComponentChildren }) {
+  return (
+    <table>
+      <caption>{caption}</caption>
+      <thead>
+        <tr>
+          <th scope="col">Requested</th>
+          <th scope="col">User</th>
+          <th scope="col">Agent</th>
+          <th scope="col">Would allow</th>
+          <th scope="col">Bound request fields</th>
+          <th scope="col">API</th>
+          <th scope="col">Status</th>
+          {actions && <th scope="col">Decide</th>}
+        </tr>
+      </thead>
+      <tbody>
+        {items.map((a) => (
+          <tr key={a.approval_id}>
+            <td>{new Date(a.created_at).toLocaleString()}</td>
+            <td>{a.subject}</td>
+            <td>{a.client_id}</td>
+            <td>{what(a)}</td>
+            <td>
+              <code>{JSON.stringify(a.context)}</code>
+            </td>
+            <td>{a.api}</td>
+            <td>
+              {a.status}
+              {a.decided_by ? ` by ${a.decided_by.subject}${a.decided_by.reason ? ` (${a.decided_by.reason})` : ""}` : ""}
+            </td>
+            {actions && <td>{actions(a)}</td>}
+          </tr>
+        ))}
+        {items.length === 0 && (
+          <tr>
+            <td colSpan={actions ? 8 : 7}>None.</td>
+          </tr>
+        )}
+      </tbody>
+    </table>
+  );
+}
+
+function DecideForm({ approval, onDone }: { approval: Approval; onDone: (message: string) => void }) {
+  const [token, setToken] = useState("");
+  const [reason, setReason] = useState("");
+  const [error, setError] = useState<string | null>(null);
+  const decide = (outcome: "approve" | "refuse") =>
+    approvals
+      .decide(approval.approval_id, outcome, token, reason)
+      .then(() => onDone(`${outcome === "approve" ? "Approved" : "Refused"}: ${what(approval)} for ${approval.subject}.`))
+      .catch((e: unknown) => setError(e instanceof ApiError ? e.message : "Verdict did not answer."));
+  const needs = [
+    approval.acr_values.length ? `acr ${approval.acr_values.join(" or ")}` : "",
+    approval.max_age !== undefined ? `signed in within ${approval.max_age} s` : "",
+  ].filter(Boolean);
+  return (
+    <form
+      class="decide"
+      aria-label={`Decide ${what(approval)}`}
+      onSubmit={(e) => {
+        e.preventDefault();
+      }}
+    >
+      <label for={`approver-${approval.approval_id}`}>
+        The approver's own access token for {approval.api}
+        {needs.length ? ` (${needs.join(", ")})` : ""}
+      </label>
+      <textarea
+        id={`approver-${approval.approval_id}`}
+        rows={3}
+        autocomplete="off"
+        spellcheck={false}
+        value={token}
+        onInput={(e) => setToken(e.currentTarget.value)}
+      />
+      <label for={`reason-${approval.approval_id}`}>Reason (optional)</label>
+      <input id={`reason-${approval.approval_id}`} value={reason} onInput={(e) => setReason(e.currentTarget.value)} />
+      <button type="button" class="primary" disabled={!token.trim()} onClick={() => void decide("approve")}>
+        Approve
+      </button>{" "}
+      <button type="button" class="danger" disabled={!token.trim()} onClick={() => void decide("refuse")}>
+        Refuse
+      </button>
+      {error && (
+        <p class="problem" role="alert">
+          {error}
+        </p>
+      )}
+    </form>
+  );
+}
+
+export function ApprovalsPage({ session }: { session: Session }) {
+  const [pending, setPending] = useState<Approval[]>([]);
+  const [history, setHistory] = useState<Approval[]>([]);
+  const [open, setOpen] = useState<string | null>(null);
+  const [message, setMessage] = useState<string | null>(null);
+  const load = () => {
+    Promise.all([approvals.list("pending"), approvals.list("decided")])
+      .then(([p, h]) => {
+        setPending(p.approvals);
+        setHistory(h.approvals);
+      })
+      .catch((e: unknown) => setMessage(e instanceof ApiError ? e.message : "Verdict did not answer."));
+  };
+  useEffect(() => {
+    if (session.features.approvals) load();
+  }, []);
+  if (!session.features.approvals) {
+    return (
+      <>
+        <h1>Approvals</h1>
+        <p class="note">Approvals are not part of this Verdict yet.</p>
+      </>
+    );
+  }
+  const canDecide = session.operator.scopes.includes("console:approve");
+  const chosen = pending.find((a) => a.approval_id === open);
+  return (
+    <>
+      <h1>Approvals</h1>
+      {message && <p role="status">{message}</p>}
+      <ApprovalTable
+        items={pending}
+        caption={`${pending.length} pending`}
+        {...(canDecide
+          ? {
+              actions: (a: Approval) => (
+                <button type="button" onClick={() => setOpen(a.approval_id)}>
+                  Decide
+                </button>
+              ),
+            }
+          : {})}
+      />
+      {chosen && (
+        <DecideForm
+          approval={chosen}
+          onDone={(text) => {
+            setMessage(text);
+            setOpen(null);
+            load();
+          }}
+        />
+      )}
+      <ApprovalTable items={history} caption="History" />
+    </>
+  );
+}
