@@ -63,7 +63,8 @@ export type BatchItemResult = { ok: true; result: DecisionResult } | { ok: false
 
 export type DecisionName = "ALLOW" | "DENY" | "STEP_UP";
 
-export type ChallengeError = "invalid_token" | "invalid_dpop_proof" | "insufficient_scope" | "insufficient_user_authentication";
+export type ChallengeError =
+  "invalid_token" | "invalid_dpop_proof" | "insufficient_scope" | "insufficient_user_authentication" | "approval_required" | "insufficient_authorization";
 
 /** What the client must do to be allowed, in the wire's shape (challenges.ts builds them). */
 export interface Challenge {
@@ -73,6 +74,12 @@ export interface Challenge {
   max_age?: number;
   /** Safe to show to the client. */
   description: string;
+  /** approval_required: the approval kept for the request (absent in a dry run), where to approve it, when it expires (epoch seconds). */
+  approval_id?: string;
+  approval_url?: string;
+  expires_at?: number;
+  /** RFC 9396 authorization details the client can (approval_required) or must (insufficient_authorization) obtain. */
+  authorization_details?: JsonObject[];
 }
 
 /** What the shadow (candidate) bundle said for the same input; it never changes the answer. */

@@ -15,6 +15,8 @@ export interface PolicyPrincipal {
   token_id?: string;
   expires_at: number;
   issued_at?: number;
+  /** RFC 9396: what the user authorized (absent when the token carries none). */
+  authorization_details?: JsonObject[];
 }
 
 export interface PolicyInput {
@@ -88,5 +90,6 @@ export function policyPrincipal(principal: Principal): PolicyPrincipal {
     ...(principal.tokenId !== undefined ? { token_id: principal.tokenId } : {}),
     expires_at: principal.expiresAt,
     ...(principal.issuedAt !== undefined ? { issued_at: principal.issuedAt } : {}),
+    ...(principal.authorizationDetails !== undefined ? { authorization_details: principal.authorizationDetails } : {}),
   };
 }

@@ -1,4 +1,4 @@
-import { AuditServiceClient, PolicyDecisionServiceClient } from "../../gen/verdict/v1/verdict.js";
+import { ApprovalServiceClient, AuditServiceClient, PolicyDecisionServiceClient } from "../../gen/verdict/v1/verdict.js";
 
 /** The gRPC metadata an API authenticates with (besides, or instead of, a client certificate). */
 export const API_KEY_METADATA = "x-verdict-api-key";
@@ -10,3 +10,4 @@ export const TRACESTATE_METADATA = "tracestate";
 /** Full service names, as the health service and retry policies name them. */
 export const POLICY_DECISION_SERVICE: string = PolicyDecisionServiceClient.serviceName;
 export const AUDIT_SERVICE: string = AuditServiceClient.serviceName;
+export const APPROVAL_SERVICE: string = ApprovalServiceClient.serviceName;

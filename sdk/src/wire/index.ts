@@ -3,14 +3,23 @@
 // ts-proto (sdk/gen; field names as in the .proto, enums as strings, Struct fields
 // as plain JSON objects), the metadata and service names, and the reason codes.
 export {
+  ApprovalServiceClient,
+  ApprovalServiceService,
   AuditServiceClient,
   AuditServiceService,
   Decision,
   PolicyDecisionServiceClient,
   PolicyDecisionServiceService,
+  type ApprovalServiceServer,
   type AuditServiceServer,
   type PolicyDecisionServiceServer,
   type Actor as ActorMessage,
+  type Approval as ApprovalMessage,
+  type ApprovalDecider as ApprovalDeciderMessage,
+  type DecideApprovalRequest as DecideApprovalRequestMessage,
+  type GetApprovalRequest as GetApprovalRequestMessage,
+  type ListApprovalsRequest as ListApprovalsRequestMessage,
+  type ListApprovalsResponse as ListApprovalsResponseMessage,
   type AuditCaller as AuditCallerMessage,
   type AuditQueryRequest as AuditQueryRequestMessage,
   type AuditQueryResponse as AuditQueryResponseMessage,
@@ -34,7 +43,7 @@ export {
   type RuleHit as RuleHitMessage,
   type ShadowDecision as ShadowDecisionMessage,
 } from "../../gen/verdict/v1/verdict.js";
-export { API_KEY_METADATA, AUDIT_SERVICE, POLICY_DECISION_SERVICE, TRACEPARENT_METADATA, TRACESTATE_METADATA } from "./constants.js";
+export { API_KEY_METADATA, APPROVAL_SERVICE, AUDIT_SERVICE, POLICY_DECISION_SERVICE, TRACEPARENT_METADATA, TRACESTATE_METADATA } from "./constants.js";
 export { isJsonObject, jsonObject, MAX_STRUCT_DEPTH, type JsonObject, type JsonValue } from "./json.js";
 export { loadVerdictProto, toStruct } from "./legacy.js";
 export * from "../reasons.js";
