@@ -1,5 +1,6 @@
 // The `verdict` command.
 import type { Environment } from "./config/index.js";
+import { approvals, usage as approvalsUsage } from "./cli/approvals.js";
 import { audit, usage as auditUsage } from "./cli/audit.js";
 import { check, usage as checkUsage } from "./cli/check.js";
 import { config, usage as configUsage } from "./cli/config.js";
@@ -24,6 +25,7 @@ const commands: Record<string, Command> = {
   "dev-token": { run: devToken, usage: devTokenUsage },
   policy: { run: policy, usage: policyUsage, help: policyHelp },
   audit: { run: audit, usage: auditUsage },
+  approvals: { run: approvals, usage: approvalsUsage },
   directory: { run: directory, usage: directoryUsage },
 };
 
@@ -35,6 +37,7 @@ const overview = `verdict: a policy decision point for APIs and the agents that 
   verdict dev-token  mint a token from the local development issuer
   verdict policy     build, test and evaluate policies; shadow disagreements
   verdict audit      query the audit trail: who did what, for whom, and why
+  verdict approvals  list, approve or refuse the requests agents made that need a person's yes
   verdict directory  load subjects, resources and actions for AuthZEN (directory load FILE.json)
 
 verdict COMMAND --help shows a command's options; verdict --version its version.`;

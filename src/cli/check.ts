@@ -122,7 +122,7 @@ function parseContext(text: string | undefined): JsonObject {
   return value;
 }
 
-function readDevApiKey(env: Environment): string {
+export function readDevApiKey(env: Environment): string {
   const path = devApiKeyPath(stateDirFrom(env));
   try {
     return readFileSync(path, "utf8").trim();
@@ -175,7 +175,7 @@ export function describeCallFailure(code: grpc.status, details: string, addr: st
   return `the call to Verdict at ${addr} failed (${grpc.status[code] ?? code}) without a decision`;
 }
 
-function channelCredentials(options: {
+export function channelCredentials(options: {
   "tls-ca"?: string | undefined;
   "tls-cert"?: string | undefined;
   "tls-key"?: string | undefined;
@@ -203,7 +203,7 @@ function channelCredentials(options: {
  * The API key and the token are secrets: sent in plaintext only to this machine,
  * or when asked for by name (as the server's insecure_plaintext), and then loudly.
  */
-function refusePlaintextBeyondLoopback(addr: string, tls: boolean, insecurePlaintext: boolean): void {
+export function refusePlaintextBeyondLoopback(addr: string, tls: boolean, insecurePlaintext: boolean): void {
   if (tls || isLoopback(addr)) return;
   if (!insecurePlaintext) {
     throw new UsageError(

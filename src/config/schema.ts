@@ -2,6 +2,7 @@
 // sections each module owns; validated once at start. Its output type is the
 // Config everything else reads.
 import { z } from "zod";
+import { approvalsSchema } from "../approvals/config.js";
 import { auditSchema } from "../audit/config.js";
 import { authzenSettings, checkAuthzen } from "../server/authzen/config.js";
 import { logSettings, checkLogLevel } from "../observability/config.js";
@@ -20,6 +21,7 @@ export const configSchema = (ctx: ConfigContext) =>
       ...stateSettings(ctx),
       ...logSettings(ctx),
       audit: auditSchema(ctx),
+      approvals: approvalsSchema(ctx),
       ...authzenSettings(ctx),
     })
     .strict()

@@ -31,7 +31,13 @@ export class Decider {
     this.metrics = deps.instruments?.metrics ?? deps.metrics ?? createMetrics();
     this.instruments = deps.instruments ?? new Instruments(this.metrics);
     this.obligations = deps.obligations ?? defaultObligations;
-    this.enforcing = { obligations: this.obligations, ports: state, log, instruments: this.instruments };
+    this.enforcing = {
+      obligations: this.obligations,
+      ports: state,
+      log,
+      instruments: this.instruments,
+      ...(deps.approvals ? { approvals: deps.approvals } : {}),
+    };
     this.shadow = new ShadowEvaluation({ engine: () => deps.policies.shadow?.(), metrics: this.metrics, recorder, waitMs, now: this.now });
   }
 
@@ -173,7 +179,9 @@ export class Decider {
       const denial = policyDenial(error, item.base, principal, { ...this.deps, metrics: this.metrics });
       return attach(denial, failedVerdict(engine.revision, error instanceof Error ? error.message : String(error)));
     }
-    const result = await this.instruments.stage(common.trace, "enforce", () => enforce(decision, item.base, principal, common, run.nowMs, this.enforcing));
+    const result = await this.instruments.stage(common.trace, "enforce", () =>
+      enforce(decision, item.base, principal, common, run.nowMs, this.enforcing, item.check),
+    );
     return attach(result, policyVerdict(engine.revision, decision, engine.obligations));
   }
 }

@@ -1,5 +1,5 @@
 import type { JsonObject, Reason } from "@verdict/sdk/wire";
-import type { AppliedObligation, CounterPort, DisagreementRecorder, LedgerPort, OncePort, StateReader } from "../contract/index.js";
+import type { AppliedObligation, ApprovalRequirement, CounterPort, DisagreementRecorder, LedgerPort, OncePort, StateReader } from "../contract/index.js";
 import type { ObligationRegistry } from "../obligations/index.js";
 import type { Instruments, Logger, Metrics, TraceContext } from "../observability/index.js";
 import type { AuthzenEntities, PolicyEngine, RuleHit } from "../policy/index.js";
@@ -29,6 +29,8 @@ export interface CheckItem {
   context: JsonObject;
   /** Present only for AuthZEN evaluations: the request's entities as the policy sees them (docs/authzen.md). */
   authzen?: AuthzenEntities;
+  /** The approval a retry names (Challenge.approval_id), checked against this request and used once. */
+  approvalId?: string;
 }
 
 /** Who asks, with which token: shared by every item of a batch. */
@@ -149,6 +151,28 @@ export interface PolicySource {
   shadow?(): PolicyEngine | undefined;
 }
 
+/** One decision that needs a person's approval, as the approvals stage is handed it. */
+export interface ApprovalRequest {
+  requirement: ApprovalRequirement;
+  check: CheckItem;
+  principal: Principal;
+  caller: Caller;
+  decisionId: string;
+  nowMs: number;
+  dryRun: boolean;
+}
+
+/** What the approvals stage says: ask (a new or still pending approval), refuse, or go on (the approval named was used). */
+export type ApprovalOutcome =
+  | { kind: "challenge"; challenge: Challenge; reason?: Reason }
+  | { kind: "deny"; reason: Reason }
+  | { kind: "used"; approvalId: string; giveBack: () => Promise<void> };
+
+/** The approvals stage (src/approvals): keeps approvals and uses them once. */
+export interface ApprovalGate {
+  settle(request: ApprovalRequest): Promise<ApprovalOutcome>;
+}
+
 export interface DeciderDeps {
   verifier: TokenVerifier;
   policies: PolicySource;
@@ -164,6 +188,8 @@ export interface DeciderDeps {
   shadowRecorder?: DisagreementRecorder;
   /** How long an answer may wait for a shadow evaluation still running (it goes on in the background). */
   shadowWaitMs?: number;
+  /** Approvals kept by Verdict (docs/approvals.md); without it, a decision that needs one is denied (approval_unavailable). */
+  approvals?: ApprovalGate;
   /** The audit trail; every decision (and every Check that ends in an internal error) is handed to it. */
   audit?: DecisionRecorder;
   /** Milliseconds since the epoch; injectable for tests. */

@@ -1,7 +1,7 @@
 // `verdict serve --profile dev` (npm start): the demo policies, the development
 // issuer and one development API, on 127.0.0.1:50051.
 import { buildConfig, type Config, type ConfigFile, type Environment } from "../config/index.js";
-import { hashApiKey } from "../server/index.js";
+import { API_GRANTS, hashApiKey } from "../server/index.js";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { defaultPolicyDir } from "../paths.js";
@@ -32,7 +32,7 @@ export async function devConfig(
     listen: "127.0.0.1:50051",
     issuers,
     apis: [
-      { name: DEV_API_NAME, audience: DEV_API_AUDIENCE, key_sha256: hashApiKey(apiKey), scopes: demoPolicyScopes() },
+      { name: DEV_API_NAME, audience: DEV_API_AUDIENCE, key_sha256: hashApiKey(apiKey), scopes: demoPolicyScopes(), grants: [...API_GRANTS] },
       {
         name: DEV_MCP_API_NAME,
         audience: dev.mcpResource ?? DEV_MCP_RESOURCE,

@@ -1,4 +1,5 @@
 export { CallerRegistry, certificateMatches, hashApiKey, type Authentication, type CallCredentials } from "./callers.js";
+export { API_GRANTS, type ApiGrant } from "./config.js";
 export { encodeCheckResponse } from "./encode.js";
 export { encodeRecord } from "./grpc/audit-service.js";
 export { startGrpcServer, type RunningGrpcServer } from "./grpc/server.js";

@@ -1,4 +1,5 @@
 // The composition root: builds every stage from the validated Config and serves.
+import { ApprovalStore, Approvals, ApprovalWebhook } from "../approvals/index.js";
 import { maskRulesFrom, MaskRuleError, openAuditLog, type AuditLog, type AuditStore } from "../audit/index.js";
 import type { Config } from "../config/index.js";
 import { Database } from "../database/index.js";
@@ -13,7 +14,7 @@ import { DirectoryStore } from "../directory/index.js";
 import { startAuthzenServer, type RunningAuthzen } from "./authzen/index.js";
 import { CallerRegistry } from "./callers.js";
 import { formatAddress, startGrpcServer } from "./grpc/server.js";
-import { healthRoutes, metricsRoutes, startAdminServer, type RunningAdmin } from "./admin/index.js";
+import { approvalsRoutes, healthRoutes, metricsRoutes, startAdminServer, type RunningAdmin } from "./admin/index.js";
 import { Readiness, type ReadinessSource } from "./readiness.js";
 import { packageVersion } from "../paths.js";
 import type { SpanExporter } from "@opentelemetry/sdk-trace-base";
@@ -92,7 +93,7 @@ export async function startVerdict(config: Config, options: StartOptions): Promi
   // database outage after that degrades decisions (state fails closed) but does
   // not make a replica unready: every replica shares the database, and taking them
   // all out of service would turn a stateful outage into a total one.
-  const parts: { policies?: PolicyRuntime; database?: Database; audit?: AuditLog; serving: boolean } = { serving: false };
+  const parts: { policies?: PolicyRuntime; database?: Database; audit?: AuditLog; approvals?: Approvals; serving: boolean } = { serving: false };
   const readiness = new Readiness()
     .check("bundle", () => parts.policies !== undefined)
     .check("database", () => parts.database?.reached === true)
@@ -104,7 +105,7 @@ export async function startVerdict(config: Config, options: StartOptions): Promi
   const admin = await startAdminServer({
     host: config.admin_listen.host,
     port: config.admin_listen.port,
-    routes: [healthRoutes(readiness), metricsRoutes(metrics.registry)],
+    routes: [healthRoutes(readiness), metricsRoutes(metrics.registry), approvalsRoutes(() => parts.approvals)],
     log,
   });
   const closers: (() => Promise<unknown>)[] = [() => admin.close(), () => tracing.shutdown(), () => Promise.resolve(readiness.close())];
@@ -123,7 +124,7 @@ interface Started {
   metrics: Metrics;
   instruments: Instruments;
   readiness: Readiness;
-  parts: { policies?: PolicyRuntime; database?: Database; audit?: AuditLog; serving: boolean };
+  parts: { policies?: PolicyRuntime; database?: Database; audit?: AuditLog; approvals?: Approvals; serving: boolean };
   admin: RunningAdmin;
   /** Undone in reverse order when start fails or Verdict stops. */
   closers: (() => Promise<unknown>)[];
@@ -210,6 +211,8 @@ async function startParts(
     ? openDisagreements(database, { timeoutMs: config.state_timeout_ms, retentionDays: config.shadow_retention_days, log, metrics, onCall })
     : undefined;
   if (shadowRecorder) closers.push(() => shadowRecorder.flush());
+  const approvals = startApprovals(config, { database, verifier, audit, log, adminUrl: admin.url });
+  closers.push(() => approvals.close());
   if (!(await database.prepare(STATE_READY_WAIT_MS))) {
     log.warn({ database: config.mongodb_database }, "the database is not answering: serving, not ready; decisions that need state are denied until it does");
   }
@@ -226,7 +229,9 @@ async function startParts(
     ...(shadowRecorder ? { shadowRecorder } : {}),
     shadowWaitMs: config.shadow_wait_ms,
     ...(audit ? { audit } : {}),
+    approvals: approvals.stage,
   });
+  parts.approvals = approvals.stage;
   const callers = new CallerRegistry(config.apis, config.tls?.client_ca_file !== undefined);
   const grpcServer = await startGrpcServer({
     host: config.listen.host,
@@ -238,6 +243,7 @@ async function startParts(
     limits: { maxContextBytes: config.max_context_bytes },
     log,
     audit: { store: auditStore, grants: config.audit.query_grants },
+    approvals: approvals.stage,
     instruments,
     readiness,
     maxConnectionAgeMs: config.max_connection_age_seconds * 1_000,
@@ -305,6 +311,39 @@ async function startParts(
         log.info("verdict stopped");
       })();
       return stopping;
+    },
+  };
+}
+
+/** How often approvals that ended unused are marked expired (each an audit event). */
+const APPROVAL_SWEEP_MS = 60_000;
+
+/** The approvals stage (docs/approvals.md): its store on the one connection, its webhook, its expiry sweep. */
+function startApprovals(
+  config: Config,
+  { database, verifier, audit, log, adminUrl }: { database: Database; verifier: TokenVerifier; audit: AuditLog | undefined; log: Logger; adminUrl: string },
+): { stage: Approvals; close(): Promise<void> } {
+  const apis = new Map(config.apis.map((api) => [api.name, { audience: api.audience, scopes: new Set(api.scopes), unknownScopes: api.unknown_scopes }]));
+  const webhook = config.approvals.webhook ? new ApprovalWebhook({ ...config.approvals.webhook, log }) : undefined;
+  const stage = new Approvals({
+    store: new ApprovalStore(database, config.state_timeout_ms),
+    verifier,
+    apis: (name) => apis.get(name),
+    url: config.approvals.url ?? `${adminUrl}/approvals/{id}`,
+    ...(audit ? { events: audit } : {}),
+    ...(webhook ? { webhook } : {}),
+    log,
+  });
+  const sweep = setInterval(() => {
+    if (database.available) stage.sweep().catch((error: unknown) => log.warn({ err: (error as Error).message }, "could not mark expired approvals"));
+  }, APPROVAL_SWEEP_MS);
+  sweep.unref();
+  return {
+    stage,
+    close: () => {
+      clearInterval(sweep);
+      webhook?.close();
+      return Promise.resolve();
     },
   };
 }

@@ -9,6 +9,7 @@ import {
   type JsonObject,
   type ReleaseRequestMessage,
 } from "@verdict/sdk/wire";
+import { APPROVAL_ID } from "../contract/index.js";
 import { VerdictError } from "../errors/index.js";
 import type { BatchInput, CheckCommon, CheckInput, CheckItem } from "../decide/index.js";
 
@@ -99,10 +100,14 @@ function validateItem(request: BatchItemMessage, limits: EdgeLimits): CheckItem 
   if (id.length > LIMITS.maxResourceIdLength || CONTROL.test(id)) {
     throw new InvalidArgumentError(`resource.id must be at most ${LIMITS.maxResourceIdLength} characters, without control characters`);
   }
+  const approvalId = request.approval_id ?? "";
+  if (approvalId !== "" && !APPROVAL_ID.test(approvalId))
+    throw new InvalidArgumentError("approval_id must be an approval id Verdict gave out (a lowercase UUID)");
   return {
     action,
     resource: { type: resource.type, id, attributes: boundedObject(resource.attributes, "resource.attributes", limits) },
     context: boundedObject(request.context, "context", limits),
+    ...(approvalId !== "" ? { approvalId } : {}),
   };
 }
 

@@ -16,6 +16,7 @@ export {
   type Actor as ActorMessage,
   type Approval as ApprovalMessage,
   type ApprovalDecider as ApprovalDeciderMessage,
+  type Approver as ApproverMessage,
   type DecideApprovalRequest as DecideApprovalRequestMessage,
   type GetApprovalRequest as GetApprovalRequestMessage,
   type ListApprovalsRequest as ListApprovalsRequestMessage,

@@ -1,3 +1,4 @@
+export { approvalsRoutes } from "./approvals.js";
 export { healthRoutes } from "./health.js";
 export { metricsRoutes } from "./metrics.js";
 export { buildAdminApp, startAdminServer, type AdminRoutes, type AdminServerOptions, type RunningAdmin } from "./server.js";

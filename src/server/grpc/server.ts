@@ -3,7 +3,15 @@
 // and graceful shutdown.
 import * as grpc from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
-import { AUDIT_SERVICE, AuditServiceService, POLICY_DECISION_SERVICE, PolicyDecisionServiceService } from "@verdict/sdk/wire";
+import {
+  APPROVAL_SERVICE,
+  ApprovalServiceService,
+  AUDIT_SERVICE,
+  AuditServiceService,
+  POLICY_DECISION_SERVICE,
+  PolicyDecisionServiceService,
+} from "@verdict/sdk/wire";
+import type { Approvals } from "../../approvals/index.js";
 import type { TlsConfig } from "../config.js";
 import type { Decider } from "../../decide/index.js";
 import { VerdictError } from "../../errors/index.js";
@@ -12,6 +20,7 @@ import type { CallerRegistry } from "../callers.js";
 import type { ReadinessSource } from "../readiness.js";
 import { serverCredentials } from "../tls.js";
 import type { EdgeLimits } from "../validate.js";
+import { approvalService } from "./approval-service.js";
 import { auditService, type AuditServiceOptions } from "./audit-service.js";
 import { decisionService } from "./decision-service.js";
 import { decodingRefusedAsInvalidArgument } from "./unary.js";
@@ -29,6 +38,8 @@ export interface GrpcServerOptions {
   limits: EdgeLimits;
   log: Logger;
   audit: AuditServiceOptions;
+  /** ApprovalService (docs/approvals.md). */
+  approvals: Approvals;
   instruments: Instruments;
   /** grpc.health.v1 says SERVING only while this says ready. */
   readiness: ReadinessSource;
@@ -78,7 +89,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     "grpc.keepalive_permit_without_calls": 1,
     "grpc.http2.min_ping_interval_without_data_ms": 10_000,
   });
-  const services = ["", POLICY_DECISION_SERVICE, AUDIT_SERVICE];
+  const services = ["", POLICY_DECISION_SERVICE, AUDIT_SERVICE, APPROVAL_SERVICE];
   // Health follows readiness (GET /readyz): NOT_SERVING until ready, and from the start of shutdown.
   const health = new HealthImplementation(Object.fromEntries(services.map((name) => [name, "NOT_SERVING"])));
   let stopping = false;
@@ -88,6 +99,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   const context = { callers, log, instruments };
   server.addService(decodingRefusedAsInvalidArgument(PolicyDecisionServiceService), decisionService(context, decider, maxBatchItems, limits));
   server.addService(decodingRefusedAsInvalidArgument(AuditServiceService), auditService(context, audit));
+  server.addService(decodingRefusedAsInvalidArgument(ApprovalServiceService), approvalService(context, options.approvals));
   health.addToServer(server);
 
   const address = formatAddress(host, port);

@@ -459,13 +459,19 @@ export interface Approval {
     | number
     | undefined;
   /** Who may decide besides the user. */
-  approvers: Actor[];
+  approvers: Approver[];
   /** The decision that asked for it, and the one that used it. */
   requested_by_decision: string;
   consumed_by_decision: string;
   /** Who approved or refused it, when, with which acr, and why. */
   decided_by?: ApprovalDecider | undefined;
   authorization_details: { [key: string]: any }[];
+}
+
+/** Someone a policy names who may decide besides the user. */
+export interface Approver {
+  issuer: string;
+  subject: string;
 }
 
 export interface ApprovalDecider {
@@ -3046,7 +3052,7 @@ export const Approval: MessageFns<Approval> = {
       writer.uint32(128).int64(message.max_age);
     }
     for (const v of message.approvers) {
-      Actor.encode(v!, writer.uint32(138).fork()).join();
+      Approver.encode(v!, writer.uint32(138).fork()).join();
     }
     if (message.requested_by_decision !== "") {
       writer.uint32(146).string(message.requested_by_decision);
@@ -3209,7 +3215,7 @@ export const Approval: MessageFns<Approval> = {
               break;
             }
 
-            message.approvers.push(Actor.decode(reader, reader.uint32()));
+            message.approvers.push(Approver.decode(reader, reader.uint32()));
             continue;
           }
           case 18: {
@@ -3242,6 +3248,63 @@ export const Approval: MessageFns<Approval> = {
             }
 
             message.authorization_details.push(Struct.unwrap(Struct.decode(reader, reader.uint32())));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseApprover(): Approver {
+  return { issuer: "", subject: "" };
+}
+
+export const Approver: MessageFns<Approver> = {
+  encode(message: Approver, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.issuer !== "") {
+      writer.uint32(10).string(message.issuer);
+    }
+    if (message.subject !== "") {
+      writer.uint32(18).string(message.subject);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Approver {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseApprover();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.issuer = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.subject = reader.string();
             continue;
           }
         }
