@@ -51,6 +51,17 @@ describe("the decision case table through WASM", () => {
       const { acr_values, max_age } = c.expect.step_up;
       expect(decision.stepUp).toEqual({ acrValues: acr_values, ...(max_age !== undefined ? { maxAge: max_age } : {}) });
     }
+    if (c.expect.approval) {
+      const { fields, expires_in, acr_values, max_age } = c.expect.approval;
+      expect(decision.approval).toEqual({
+        fields,
+        expiresInSeconds: expires_in,
+        acrValues: acr_values,
+        ...(max_age !== undefined ? { maxAge: max_age } : {}),
+        approvers: [],
+        authorizationDetails: [],
+      });
+    }
     if (c.expect.required_scopes) expect(decision.requiredScopes).toEqual(c.expect.required_scopes);
     if (c.expect.rules) expect(decision.explain.map((h) => `${h.kind} ${h.rule}`).sort()).toEqual(c.expect.rules);
     expect(decision.explain.every((h) => h.rule !== "unnamed")).toBe(true);
