@@ -42,8 +42,12 @@ export class Decider {
   }
 
   async check(input: CheckInput): Promise<DecisionResult> {
-    const { action, resource, context, authzen, ...common } = input;
-    const [result] = await this.decide(common, [{ action, resource, context, ...(authzen ? { authzen } : {}) }], false);
+    const { action, resource, context, authzen, approvalId, ...common } = input;
+    const [result] = await this.decide(
+      common,
+      [{ action, resource, context, ...(authzen ? { authzen } : {}), ...(approvalId !== undefined ? { approvalId } : {}) }],
+      false,
+    );
     if (!result) throw new VerdictError("internal", "a Check ended without its decision");
     return result;
   }
