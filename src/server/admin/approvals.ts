@@ -10,7 +10,17 @@ import { mappingOf, VerdictError } from "../../errors/index.js";
 import type { AdminRoutes } from "./server.js";
 
 const params = { type: "object", required: ["id"], properties: { id: { type: "string", maxLength: 64 } }, additionalProperties: false } as const;
-const body = { type: "object", properties: { reason: { type: "string", maxLength: 512 } }, additionalProperties: false } as const;
+/** The optional body ({"reason"?: string}); a POST from a notification link may send none. */
+function reasonOf(body: unknown): string | undefined {
+  if (body === undefined || body === null) return undefined;
+  if (typeof body !== "object" || Array.isArray(body) || Object.keys(body).some((key) => key !== "reason")) {
+    throw new VerdictError("invalid_argument", 'the body must be a JSON object with at most a "reason"');
+  }
+  const { reason } = body as { reason?: unknown };
+  if (reason !== undefined && (typeof reason !== "string" || reason.length > 512))
+    throw new VerdictError("invalid_argument", "reason must be a string of at most 512 characters");
+  return reason;
+}
 
 function bearer(request: FastifyRequest): string {
   const header = request.headers.authorization ?? "";
@@ -46,19 +56,15 @@ export function approvalsRoutes(approvals: () => Approvals | undefined): AdminRo
       }
     });
     for (const verdict of ["approve", "refuse"] as const) {
-      app.post<{ Params: { id: string }; Body: { reason?: string } | undefined }>(
-        `/approvals/:id/${verdict}`,
-        { schema: { params, body } },
-        async (request, reply) => {
-          try {
-            const reason = request.body?.reason;
-            const view = await ready().decide({ approvalId: request.params.id, token: bearer(request), verdict, via: "http", ...(reason ? { reason } : {}) });
-            return reply.header("cache-control", "no-store").send(view);
-          } catch (error) {
-            return refuse(reply, error);
-          }
-        },
-      );
+      app.post<{ Params: { id: string }; Body: unknown }>(`/approvals/:id/${verdict}`, { schema: { params } }, async (request, reply) => {
+        try {
+          const reason = reasonOf(request.body);
+          const view = await ready().decide({ approvalId: request.params.id, token: bearer(request), verdict, via: "http", ...(reason ? { reason } : {}) });
+          return reply.header("cache-control", "no-store").send(view);
+        } catch (error) {
+          return refuse(reply, error);
+        }
+      });
     }
   };
 }
