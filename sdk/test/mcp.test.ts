@@ -244,7 +244,7 @@ describe("the MCP guard", () => {
     await client.close();
   });
 
-  it("answers a tool call that needs the user's approval with a tool error telling the agent to ask and retry, then lets the retry through once", async () => {
+  it("answers a tool call that needs the user's approval with a tool error telling the agent to ask and retry, then lets the retry through once after a named approver said yes", async () => {
     const client = await connect(await t.issuer.token({ sub: "carol", scope: "payments:write" }));
     const asked = await client.callTool({ name: "wire", arguments: { amount: 5, iban: "DE02100100109307118603" } });
     expect(asked.isError).toBe(true);
@@ -253,13 +253,14 @@ describe("the MCP guard", () => {
     expect(textOf(asked)).toContain(`Ask the user to approve it at ${meta.approval.url}`);
     expect(textOf(asked)).toContain(`"verdict_approval_id": "${meta.approval.id}"`);
 
-    const approved = await fetch(`${meta.approval.url}/approve`, {
-      method: "POST",
-      headers: {
-        authorization: `Bearer ${await t.issuer.token({ sub: "carol", client_id: "bank-app", scope: "payments:write", acr: "mfa", auth_time: Math.floor(Date.now() / 1000) })}`,
-      },
-    });
+    // The approver the policy names (not carol herself) approves, with her own MFA token.
+    const approver = (sub: string) =>
+      t.issuer.token({ sub, client_id: "bank-app", scope: "payments:write", acr: "mfa", auth_time: Math.floor(Date.now() / 1000) });
+    const stranger = await fetch(`${meta.approval.url}/approve`, { method: "POST", headers: { authorization: `Bearer ${await approver("dave")}` } });
+    expect(stranger.status).toBe(403);
+    const approved = await fetch(`${meta.approval.url}/approve`, { method: "POST", headers: { authorization: `Bearer ${await approver("finance-lead")}` } });
     expect(approved.status).toBe(200);
+    expect(await approved.json()).toMatchObject({ status: "approved", decided_by: { subject: "finance-lead" } });
 
     const retry = { name: "wire", arguments: { amount: 5, iban: "DE02100100109307118603", verdict_approval_id: meta.approval.id } };
     expect(textOf(await client.callTool(retry))).toBe("wired 5 to DE02100100109307118603");
