@@ -5,6 +5,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
 import type { MongoClient } from "mongodb";
+import type { JsonObject } from "@verdict/sdk/wire";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { hashApiKey } from "../../src/server/index.js";
 import { ApprovalTestClient } from "../support/approval-client.js";
@@ -55,7 +56,7 @@ const userToken = (claims: Record<string, unknown> = {}) =>
 /** Over the agent's approval threshold (100), within its per-transaction limit (200). */
 const transfer = { amount: 150, currency: "EUR", destination: "DE02100100109307118603" };
 
-async function askTransfer(options: { token?: string; context?: Record<string, unknown>; account?: string; approvalId?: string; dryRun?: boolean } = {}) {
+async function askTransfer(options: { token?: string; context?: JsonObject; account?: string; approvalId?: string; dryRun?: boolean } = {}) {
   return t.client.check({
     token: options.token ?? (await agentToken()),
     action: "payments:transfer",

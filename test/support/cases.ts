@@ -18,6 +18,8 @@ export interface DecisionCase {
     reserves?: { key: string[]; amount: number; limit: number }[];
     rates?: { key: string[]; limit: number }[];
     once?: string[][];
+    /** The decision's approval request (docs/approvals.md). */
+    approval?: { fields: string[]; expires_in: number; acr_values: string[]; max_age?: number };
   };
 }
 

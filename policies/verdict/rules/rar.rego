@@ -13,11 +13,11 @@ rar_settings := data.settings.rar[input.action]
 # The token's entries of a type.
 rar_details(type) := [d | some d in object.get(input.principal, "authorization_details", []); d.type == type]
 
-rar_allows_action(detail, action) if not detail.actions
+rar_allows_action(detail, _) if not detail.actions
 
 rar_allows_action(detail, action) if action in detail.actions
 
-rar_allows_location(detail, location) if not detail.locations
+rar_allows_location(detail, _) if not detail.locations
 
 rar_allows_location(detail, location) if location in detail.locations
 
