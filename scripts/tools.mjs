@@ -2,8 +2,9 @@
 // Builds the pinned external tools into .tools/ (ignored by git):
 //   .tools/bin/opa          from the Go module in tools/ (go get -tool pins the version)
 //   .tools/bin/local-mongo  our launcher around mongo-java-server, built with Maven
-//   .tools/bin/helm, .tools/bin/kubeconform  each from its own Go module (tools/helm/,
-//                           tools/kubeconform/) so their dependencies stay apart from opa's
+//   .tools/bin/helm, .tools/bin/kubeconform, .tools/bin/regal  each from its own Go module
+//                           (tools/helm/, tools/kubeconform/, tools/regal/) so their dependencies
+//                           stay apart from opa's
 //   .tools/kubernetes-schemas  what kubeconform validates against, offline (scripts/kubernetes-schemas.mjs)
 // Each tool is rebuilt only when the files that pin it change (a stamp holds their hash),
 // so a second run is a no-op.
@@ -65,6 +66,7 @@ const tools = [
   },
   goTool("helm", "helm", "helm.sh/helm/v4/cmd/helm"),
   goTool("kubeconform", "kubeconform", "github.com/yannh/kubeconform/cmd/kubeconform"),
+  goTool("regal", "regal", "github.com/open-policy-agent/regal"),
   {
     name: "kubernetes-schemas",
     needs: [goNeed],

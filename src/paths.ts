@@ -13,7 +13,7 @@ export const defaultBundlePath = join(packageRoot, "build", "bundle.tar.gz");
 export const defaultPolicyDir = join(packageRoot, "policies");
 
 /** A tool built by `npm run tools`. */
-export function toolPath(name: "opa" | "local-mongo"): string {
+export function toolPath(name: "opa" | "local-mongo" | "regal"): string {
   return join(packageRoot, ".tools", "bin", name);
 }
 

@@ -3,6 +3,12 @@
 # module turns them into one decision: any deny wins, then any step-up, else allow
 # with the obligations to enforce. Every decision also lists the rules that fired
 # (explain), because opa-wasm has no trace of its own (docs/policies.md).
+#
+# METADATA
+# scope: subpackages
+# schemas:
+#   - input: schema.input
+#   - data.settings: schema.settings
 package verdict
 
 import data.verdict.rules

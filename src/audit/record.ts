@@ -56,6 +56,8 @@ interface RecordFields {
   challenge?: RecordChallenge;
   obligations: RecordObligation[];
   policy_revision: string;
+  /** For a DENY policy_error: which rule's output did not fit (or the entry point that failed) and why. */
+  policy_error?: { rule: string; kind: string; message: string };
   shadow?: RecordShadow;
   latency_ms: number;
   request_id: string;
@@ -123,12 +125,19 @@ export function buildRecord(event: DecisionEvent, { masks, retentionMs }: BuildO
     ...(result?.challenge ? { challenge: { ...result.challenge } } : {}),
     obligations: (result?.obligations ?? []).map((o) => ({ ...o })),
     policy_revision: result?.policyRevision ?? event.policy.revision,
+    ...policyErrorPart(result),
     ...shadowPart(result),
     latency_ms: Math.round(event.latencyMs * 1000) / 1000,
     request_id: redactText(input.requestId, masks?.detectCardNumbers ?? true),
     token: { ...(principal?.tokenId !== undefined ? { jti: principal.tokenId } : {}), ...(sha256 !== undefined ? { sha256 } : {}) },
     dry_run: input.dryRun,
   };
+}
+
+/** Why the policy failed, as decide/denials.ts put it in explain (the rule or entry point, never the input). */
+function policyErrorPart(result: DecisionResult | undefined): { policy_error?: { rule: string; kind: string; message: string } } {
+  const hit = result?.explain.find((h) => h.kind === "policy_error");
+  return hit ? { policy_error: { rule: hit.rule, kind: hit.code, message: hit.message } } : {};
 }
 
 /** What the shadow bundle said, when it answered in time (shadow evaluation). */

@@ -2,18 +2,20 @@ import { readFileSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 import {
   API_KEY_METADATA,
-  isJsonObject,
   PolicyDecisionServiceClient,
+  type BatchResultMessage,
+  type CheckBatchRequestMessage,
+  type CheckBatchResponseMessage,
   type CheckRequestMessage,
   type CheckResponseMessage,
-  type JsonObject,
 } from "@verdict/sdk/wire";
 import { stateDirFrom, type Environment } from "../config/index.js";
 import { devApiKeyPath } from "../dev/index.js";
 import { VerdictError } from "../errors/index.js";
 import { parseOptions, required, UsageError } from "./args.js";
+import { checkFromFlags, readCheckFile, type CheckAsk } from "./check-input.js";
 
-export const usage = `verdict check --token T --action A --resource TYPE/ID [options]
+export const usage = `verdict check --token T (--action A --resource TYPE/ID | --input FILE) [options]
 
   --addr HOST:PORT   Verdict's address (default 127.0.0.1:50051)
   --api-key K        the calling API's key (default: the dev API key in .verdict/)
@@ -21,6 +23,15 @@ export const usage = `verdict check --token T --action A --resource TYPE/ID [opt
   --action A         e.g. invoices:read
   --resource TYPE/ID e.g. invoice/inv-42 (the id may be empty: invoice/)
   --context JSON     a JSON object, e.g. '{"amount": 100}'
+  --resource-attributes JSON
+                     facts about the resource (input.resource.attributes),
+                     e.g. '{"classification": "pii"}'
+  --input FILE       the request as JSON instead of the four flags above ("-":
+                     standard input): {"action", "resource": {"type", "id",
+                     "attributes"}, "context"} for a Check, or {"items": [...]}
+                     for a CheckBatch (one token, each item decided, printed
+                     as {"results": [...]}); "request_id" and "dry_run" may be
+                     set too
   --request-id R     carried into logs and the audit trail
   --dry-run          evaluate without applying obligations
   --approval-id ID   retry a request that needed a person's approval, naming it
@@ -48,6 +59,8 @@ export async function check(argv: string[], env: Environment): Promise<void> {
     action: { type: "string" },
     resource: { type: "string" },
     context: { type: "string" },
+    "resource-attributes": { type: "string" },
+    input: { type: "string" },
     "request-id": { type: "string" },
     "dry-run": { type: "boolean", default: false },
     "approval-id": { type: "string" },
@@ -63,12 +76,10 @@ export async function check(argv: string[], env: Environment): Promise<void> {
     "timeout-ms": { type: "string", default: "5000" },
   });
   let token = required(options.token, "--token");
+  if (token === "-" && options.input === "-") throw new UsageError("--token - and --input - cannot both read standard input");
   if (token === "-") token = readFileSync(0, "utf8").trim();
-  const action = required(options.action, "--action");
-  const resource = required(options.resource, "--resource");
-  const slash = resource.indexOf("/");
-  if (slash <= 0) throw new UsageError("--resource must be TYPE/ID, e.g. invoice/inv-42");
-  const context = parseContext(options.context);
+  const ask = whatToAsk(options);
+  if (ask.kind === "batch" && options.explain === true) throw new UsageError("--explain is for one Check: a CheckBatch does not carry it");
   const timeoutMs = Number(options["timeout-ms"]);
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new UsageError("--timeout-ms must be a positive whole number");
   const credentials = channelCredentials(options);
@@ -78,20 +89,54 @@ export async function check(argv: string[], env: Environment): Promise<void> {
   const dpop = options["dpop-proof"]
     ? { proof: options["dpop-proof"], method: required(options["dpop-method"], "--dpop-method"), url: required(options["dpop-url"], "--dpop-url") }
     : undefined;
+  const call = { addr: options.addr as string, apiKey, timeoutMs, credentials, serverName: options["tls-name"] };
+  // The flags win over the file for what both can say.
+  const requestId = options["request-id"] ?? ask.requestId ?? "";
+  const dryRun = options["dry-run"] === true || ask.dryRun === true;
 
+  if (ask.kind === "batch") {
+    const request: CheckBatchRequestMessage = { token, items: ask.items, request_id: requestId, dry_run: dryRun, ...(dpop ? { dpop } : {}) };
+    const response = await callVerdict<CheckBatchResponseMessage>(call, (client, metadata, options, done) =>
+      client.checkBatch(request, metadata, options, done),
+    );
+    process.stdout.write(JSON.stringify({ results: response.results.map(resultInProtoOrder) }, null, 2) + "\n");
+    return;
+  }
   const request: CheckRequestMessage = {
     token,
-    action,
-    resource: { type: resource.slice(0, slash), id: resource.slice(slash + 1) },
-    context,
-    request_id: options["request-id"] ?? "",
-    dry_run: options["dry-run"] === true,
+    ...ask.item,
+    request_id: requestId,
+    dry_run: dryRun,
     ...(dpop ? { dpop } : {}),
     explain: options.explain === true,
-    approval_id: options["approval-id"] ?? "",
+    approval_id: options["approval-id"] ?? ask.item.approval_id,
   };
-  const response = await callCheck(options.addr as string, apiKey, request, timeoutMs, credentials, options["tls-name"]);
+  const response = await callVerdict<CheckResponseMessage>(call, (client, metadata, options, done) => client.check(request, metadata, options, done));
   process.stdout.write(JSON.stringify(inProtoOrder(response, request.explain === true), null, 2) + "\n");
+}
+
+/** One item from the flags, or the request in --input FILE (never both). */
+function whatToAsk(options: {
+  action?: string | undefined;
+  resource?: string | undefined;
+  context?: string | undefined;
+  "resource-attributes"?: string | undefined;
+  input?: string | undefined;
+}): CheckAsk {
+  if (options.input === undefined) {
+    const action = required(options.action, "--action");
+    const resource = required(options.resource, "--resource");
+    return { kind: "check", item: checkFromFlags(action, resource, options.context, options["resource-attributes"]) };
+  }
+  const both = (["action", "resource", "context", "resource-attributes"] as const).filter((flag) => options[flag] !== undefined);
+  if (both.length > 0) throw new UsageError(`--input FILE holds the whole request: leave out ${both.map((f) => `--${f}`).join(", ")}`);
+  return readCheckFile(options.input);
+}
+
+/** A batch item's result: its decision in the order of the .proto, or why it was not decided. */
+function resultInProtoOrder(result: BatchResultMessage): Record<string, unknown> {
+  if (result.response) return inProtoOrder(result.response, false);
+  return { error: result.error ?? null };
 }
 
 /** The response with its fields in the order of the .proto (absent messages as null), for people reading it. */
@@ -108,18 +153,6 @@ function inProtoOrder(response: CheckResponseMessage, explain: boolean): Record<
     policy_revision,
     ...(explain ? { explanation: shown } : {}),
   };
-}
-
-function parseContext(text: string | undefined): JsonObject {
-  if (text === undefined) return {};
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    throw new UsageError(`--context is not valid JSON: ${(error as Error).message}`);
-  }
-  if (!isJsonObject(value)) throw new UsageError("--context must be a JSON object, e.g. '{\"amount\": 100}'");
-  return value;
 }
 
 export function readDevApiKey(env: Environment): string {
@@ -220,19 +253,26 @@ function isLoopback(addr: string): boolean {
   return host === "localhost" || host === "::1" || /^127(\.\d{1,3}){3}$/.test(host);
 }
 
-function callCheck(
-  addr: string,
-  apiKey: string | undefined,
-  request: CheckRequestMessage,
-  timeoutMs: number,
-  credentials: grpc.ChannelCredentials,
-  serverName: string | undefined,
-): Promise<CheckResponseMessage> {
+interface CallOptions {
+  addr: string;
+  apiKey: string | undefined;
+  timeoutMs: number;
+  credentials: grpc.ChannelCredentials;
+  serverName: string | undefined;
+}
+
+type Done<Res> = (error: grpc.ServiceError | null, response: Res) => void;
+
+/** One call to Verdict (Check or CheckBatch) with the API key and a deadline. */
+function callVerdict<Res>(
+  { addr, apiKey, timeoutMs, credentials, serverName }: CallOptions,
+  send: (client: PolicyDecisionServiceClient, metadata: grpc.Metadata, options: grpc.CallOptions, done: Done<Res>) => void,
+): Promise<Res> {
   const client = new PolicyDecisionServiceClient(addr, credentials, serverName ? { "grpc.ssl_target_name_override": serverName } : {});
   const metadata = new grpc.Metadata();
   if (apiKey !== undefined) metadata.set(API_KEY_METADATA, apiKey);
   return new Promise((resolve, reject) => {
-    client.check(request, metadata, { deadline: Date.now() + timeoutMs }, (error, response) => {
+    send(client, metadata, { deadline: Date.now() + timeoutMs }, (error, response) => {
       client.close();
       if (error) {
         const code = grpc.status[error.code] ?? String(error.code);

@@ -90,10 +90,15 @@ export interface CommandDatabase {
  * `mongodb_database` (default "verdict"). A command, not a request path: a patient
  * server selection.
  */
-export async function openCommandDatabase(configPath: string | undefined, env: Environment): Promise<CommandDatabase> {
+export async function openCommandDatabase(configPath: string | undefined, env: Environment, databaseName?: string): Promise<CommandDatabase> {
   const config = configPath !== undefined ? loadConfigFile(configPath, env) : undefined;
   const database = await resolveDatabase(config?.mongodb_uri, env.MONGODB_URI, stateDirFrom(env));
-  const db = Database.open({ uri: database.uri, database: config?.mongodb_database ?? "verdict", log: silentLogger(), serverSelectionTimeoutMs: 10_000 });
+  const db = Database.open({
+    uri: database.uri,
+    database: databaseName ?? config?.mongodb_database ?? "verdict",
+    log: silentLogger(),
+    serverSelectionTimeoutMs: 10_000,
+  });
   return {
     db,
     source: database.source,

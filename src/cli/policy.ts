@@ -1,51 +1,62 @@
 // `verdict policy ...`: the author's tools. build and test wrap the pinned opa;
-// eval runs one input through a bundle exactly as the server does (WASM, the
-// evaluation bounds, the output contract); disagreements reads back what shadow
-// evaluation recorded.
-import { spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+// eval runs one input through a bundle exactly as the server does (policy-eval.ts);
+// replay re-evaluates recorded decisions with a candidate (policy-replay.ts);
+// disagreements reads back what shadow evaluation recorded.
+import { existsSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { isJsonObject, reason } from "@verdict/sdk/wire";
-import { loadConfigFile, type Environment } from "../config/index.js";
-import { Database } from "../database/index.js";
-import { VerdictError } from "../errors/index.js";
+import type { Environment } from "../config/index.js";
 import { createMetrics, silentLogger } from "../observability/index.js";
 import { defaultBundlePath, defaultPolicyDir, toolPath } from "../paths.js";
-import { buildBundle, DEFAULT_BOUNDS, loadBundle, PolicyEngine, PolicyError, type PolicyInput } from "../policy/index.js";
+import { buildTested, PolicyTestFailed, testPolicy, verdictChanges, type PolicyTestResult } from "../policy/index.js";
 import { openDisagreements } from "../state/index.js";
-import { parseOptions, required, UsageError } from "./args.js";
+import { parseOptions, UsageError } from "./args.js";
+import { openCommandDatabase } from "./local-database.js";
+import { PolicyCommandError, positiveInteger } from "./policy-command.js";
+import { evaluate, evalUsage } from "./policy-eval.js";
+import { replay, replayUsage } from "./policy-replay.js";
 
 const subcommands = {
-  build: `verdict policy build [--dir DIR] [--out FILE]
+  build: `verdict policy build [--dir DIR] [--out FILE] [--threshold PCT]
 
   compile a policy directory with the pinned opa into a WASM bundle whose revision
-  is a hash of its sources
+  is a hash of its sources, built to a temporary file, tested as verdict policy
+  test does, and only then renamed over FILE: a failing build never replaces the
+  bundle a running Verdict serves
 
   --dir DIR        the policies (default: the shipped policies/)
-  --out FILE       the bundle (default build/bundle.tar.gz)`,
+  --out FILE       the bundle (default build/bundle.tar.gz)
+  --threshold PCT  also fail when opa test --coverage is under PCT percent
+  --summary-json FILE  write the steps and test counts as JSON`,
   test: `verdict policy test [--dir DIR] [--threshold PCT] [--run REGEX] [--verbose]
 
-  opa check --strict, opa fmt, opa test (and coverage) on a directory
+  everything a policy change can break: opa fmt; opa check --strict with the
+  contract's schemas (DIR/schemas/input.json, settings.json); the data files
+  against the settings schema; settings keys read but not declared, or declared
+  but not read; regal lint with Verdict's contract rules; opa test (failures shown
+  again with --var-values); coverage; the case table (DIR/testdata/
+  decisions_test.json) through the compiled WASM bundle and Verdict's own output
+  validation; every reason code in its reference (docs/reasons.md)
 
   --dir DIR        the policies (default: the shipped policies/)
   --threshold PCT  also fail when opa test --coverage is under PCT percent
-  --run REGEX      only the tests whose names match
-  --verbose        list every test`,
-  eval: `verdict policy eval --input FILE [--bundle B] [--timeout-ms N] [--memory-mb N]
-
-  evaluate one input document with a bundle, as the server does, and print the
-  decision, its reasons and the rules that fired (JSON); exits 1 when the policy
-  fails (policy_error)
-
-  --input FILE     the input document (docs/policies.md); "-" reads stdin
-  --bundle B       a .tar.gz or a directory (default build/bundle.tar.gz)
-  --timeout-ms N   evaluation time bound (default ${DEFAULT_BOUNDS.timeoutMs})
-  --memory-mb N    evaluation memory bound (default ${DEFAULT_BOUNDS.memoryMb})`,
+  --run REGEX      only the tests and cases whose names match
+  --verbose        list every opa test
+  --reasons-doc FILE   the reason-code reference (default DIR/reasons.md; for
+                   the shipped policies docs/reasons.md)
+  --summary-json FILE  write the steps and test counts as JSON`,
+  eval: evalUsage,
+  replay: replayUsage,
   disagreements: `verdict policy disagreements [--config FILE] [options]
 
-  what shadow evaluation recorded, newest first, one JSON object per line
+  what shadow evaluation recorded, newest first, one JSON object per line:
+  "differs" names the parts that differ (effect, reasons, obligations) and
+  "changes" each field, active to shadow: {"field": "effect", "from": "allow",
+  "to": "deny"}, a reason code added ("to") or removed ("from"), an obligation
+  added, removed, or one of its fields changed
+  ("obligations[reserve KEY].limit")
 
-  --config FILE    Verdict's configuration (its database); else MONGODB_URI
+  --config FILE    Verdict's configuration (its database); else MONGODB_URI,
+                   else the development database (verdict serve --profile dev)
   --database DB    the database (default: the configuration's, else verdict)
   --limit N        at most N records (default 50)
   --since TIME     only records at or after TIME (ISO 8601)
@@ -69,13 +80,6 @@ export function help(argv: string[]): string {
   return sub !== undefined && Object.hasOwn(subcommands, sub) ? subcommands[sub as keyof typeof subcommands] : usage;
 }
 
-/** A policy command that ran and failed (a failing test, a policy error): exit 1. */
-export class PolicyCommandError extends VerdictError {
-  constructor(message: string) {
-    super("policy_command_failed", message);
-  }
-}
-
 export async function policy(argv: string[], env: Environment): Promise<void> {
   const [sub, ...rest] = argv;
   switch (sub) {
@@ -84,7 +88,9 @@ export async function policy(argv: string[], env: Environment): Promise<void> {
     case "test":
       return test(rest);
     case "eval":
-      return evaluate(rest);
+      return evaluate(rest, env);
+    case "replay":
+      return replay(rest, env);
     case "disagreements":
       return disagreements(rest, env);
     default:
@@ -93,12 +99,23 @@ export async function policy(argv: string[], env: Environment): Promise<void> {
 }
 
 async function build(argv: string[]): Promise<void> {
-  const options = parseOptions(argv, { dir: { type: "string" }, out: { type: "string" } });
-  const result = await buildBundle({
-    policyDir: resolve(options.dir ?? defaultPolicyDir),
-    outFile: resolve(options.out ?? defaultBundlePath),
-  });
-  process.stdout.write(`built ${result.outFile} (revision ${result.revision})\n`);
+  const options = parseOptions(argv, { dir: { type: "string" }, out: { type: "string" }, threshold: { type: "string" }, "summary-json": { type: "string" } });
+  const dir = policyDir(options.dir);
+  const threshold = percentage(options.threshold);
+  const write = (text: string) => void process.stdout.write(text);
+  try {
+    const built = await buildTested({
+      policyDir: dir,
+      outFile: resolve(options.out ?? defaultBundlePath),
+      ...(threshold !== undefined ? { threshold } : {}),
+      write,
+    });
+    writeSummary(options["summary-json"], built.result);
+    process.stdout.write(`built ${built.outFile} (revision ${built.revision})\n`);
+  } catch (error) {
+    if (error instanceof PolicyTestFailed) writeSummary(options["summary-json"], error.result);
+    throw error;
+  }
 }
 
 async function test(argv: string[]): Promise<void> {
@@ -107,126 +124,41 @@ async function test(argv: string[]): Promise<void> {
     threshold: { type: "string" },
     run: { type: "string" },
     verbose: { type: "boolean", default: false },
+    "reasons-doc": { type: "string" },
+    "summary-json": { type: "string" },
   });
-  const dir = resolve(options.dir ?? defaultPolicyDir);
-  if (!existsSync(dir)) throw new UsageError(`--dir ${dir} does not exist`);
-  const threshold = options.threshold === undefined ? undefined : Number(options.threshold);
-  if (threshold !== undefined && !(threshold >= 0 && threshold <= 100)) throw new UsageError("--threshold must be a percentage from 0 to 100");
-  const opa = toolPath("opa");
-  if (!existsSync(opa)) throw new PolicyCommandError(`${opa} is missing: run npm run tools first`);
-
-  const failed: string[] = [];
-  const step = async (name: string, args: string[]) => {
-    process.stdout.write(`== ${name}\n`);
-    if ((await runInherited(opa, args)) !== 0) failed.push(name);
-  };
-  await step("opa check --strict", ["check", "--strict", dir]);
-  await step("opa fmt (files listed need opa fmt -w)", ["fmt", "--list", "--fail", dir]);
-  const runArgs = options.run ? ["--run", options.run] : [];
-  await step("opa test", ["test", ...(options.verbose ? ["-v"] : []), ...runArgs, dir]);
-  if (threshold !== undefined) {
-    process.stdout.write(`== opa test --coverage (at least ${threshold}%)\n`);
-    // opa prints no report when its own --threshold fails: read the report and compare here
-    const { stdout } = await runCaptured(opa, ["test", "--coverage", ...runArgs, dir]);
-    const report = coverageReport(stdout);
-    if (!report) {
-      process.stdout.write(stdout);
-      failed.push("coverage (no report)");
-    } else {
-      process.stdout.write(report.summary + "\n");
-      if (report.coverage < threshold) failed.push(`coverage under ${threshold}%`);
-    }
-  }
+  const dir = policyDir(options.dir);
+  const threshold = percentage(options.threshold);
+  const result = await testPolicy({
+    policyDir: dir,
+    ...(threshold !== undefined ? { threshold } : {}),
+    ...(options.run !== undefined ? { run: options.run } : {}),
+    ...(options["reasons-doc"] !== undefined ? { reasonsDoc: resolve(options["reasons-doc"]) } : {}),
+    verbose: options.verbose,
+    write: (text) => void process.stdout.write(text),
+  });
+  writeSummary(options["summary-json"], result);
+  const failed = result.steps.filter((s) => !s.ok).map((s) => s.name);
   if (failed.length > 0) throw new PolicyCommandError(`failed: ${failed.join("; ")}`);
 }
 
-/** opa's coverage report (JSON): the total, and a line per file with lines not covered. */
-function coverageReport(report: string): { coverage: number; summary: string } | undefined {
-  let parsed: { coverage?: number; files?: Record<string, { coverage?: number; not_covered?: { start: { row: number }; end: { row: number } }[] }> };
-  try {
-    parsed = JSON.parse(report) as typeof parsed;
-  } catch {
-    return undefined;
-  }
-  if (typeof parsed.coverage !== "number") return undefined;
-  const coverage = parsed.coverage;
-  const lines = [`coverage ${coverage.toFixed(1)}%`];
-  for (const [file, info] of Object.entries(parsed.files ?? {})) {
-    if (!info.not_covered?.length) continue;
-    const rows = info.not_covered.map((r) => (r.start.row === r.end.row ? `${r.start.row}` : `${r.start.row}-${r.end.row}`));
-    lines.push(`  ${file}: ${(info.coverage ?? 0).toFixed(1)}%, not covered: lines ${rows.join(", ")}`);
-  }
-  return { coverage, summary: lines.join("\n") };
+function policyDir(option: string | undefined): string {
+  const dir = resolve(option ?? defaultPolicyDir);
+  if (!existsSync(dir)) throw new UsageError(`--dir ${dir} does not exist`);
+  const opa = toolPath("opa");
+  if (!existsSync(opa)) throw new PolicyCommandError(`${opa} is missing: run npm run tools first`);
+  return dir;
 }
 
-function runCaptured(command: string, args: string[]): Promise<{ stdout: string }> {
-  return new Promise((resolvePromise) => {
-    const child = spawn(command, args, { stdio: ["ignore", "pipe", "inherit"] });
-    let stdout = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString("utf8")));
-    child.on("error", () => resolvePromise({ stdout }));
-    child.on("close", () => resolvePromise({ stdout }));
-  });
+function percentage(option: string | undefined): number | undefined {
+  const threshold = option === undefined ? undefined : Number(option);
+  if (threshold !== undefined && !(threshold >= 0 && threshold <= 100)) throw new UsageError("--threshold must be a percentage from 0 to 100");
+  return threshold;
 }
 
-/** Runs a command with this process's stdout and stderr; resolves with its exit code. */
-function runInherited(command: string, args: string[]): Promise<number> {
-  return new Promise((resolvePromise) => {
-    const child = spawn(command, args, { stdio: ["ignore", "inherit", "inherit"] });
-    child.on("error", () => resolvePromise(1));
-    child.on("close", (code) => resolvePromise(code ?? 1));
-  });
-}
-
-async function evaluate(argv: string[]): Promise<void> {
-  const options = parseOptions(argv, {
-    bundle: { type: "string" },
-    input: { type: "string" },
-    "timeout-ms": { type: "string" },
-    "memory-mb": { type: "string" },
-  });
-  const inputPath = required(options.input, "--input");
-  const timeoutMs = positiveInteger(options["timeout-ms"], "--timeout-ms", DEFAULT_BOUNDS.timeoutMs);
-  const memoryMb = positiveInteger(options["memory-mb"], "--memory-mb", DEFAULT_BOUNDS.memoryMb);
-  let text: string;
-  try {
-    text = inputPath === "-" ? readFileSync(0, "utf8") : readFileSync(inputPath, "utf8");
-  } catch (error) {
-    throw new UsageError(`cannot read --input ${inputPath}: ${(error as Error).message}`);
-  }
-  let input: unknown;
-  try {
-    input = JSON.parse(text);
-  } catch (error) {
-    throw new UsageError(`--input is not JSON: ${(error as Error).message}`);
-  }
-  if (!isJsonObject(input)) throw new UsageError("--input must hold a JSON object (the policy input document)");
-
-  const bundle = await loadBundle(resolve(options.bundle ?? defaultBundlePath));
-  const engine = await PolicyEngine.load(bundle, { bounds: { timeoutMs, memoryMb, workers: 1 } });
-  try {
-    // The input goes to the policy exactly as given: what is evaluated is what the author wrote.
-    const decision = await engine.decide(input as unknown as PolicyInput);
-    const out = {
-      revision: engine.revision,
-      effect: decision.effect,
-      reasons: decision.reasons,
-      required_scopes: decision.requiredScopes,
-      step_up: decision.stepUp
-        ? { acr_values: decision.stepUp.acrValues, ...(decision.stepUp.maxAge !== undefined ? { max_age: decision.stepUp.maxAge } : {}) }
-        : null,
-      obligations: decision.obligations.map((o) => ({ ...engine.obligations.summary(o), reason: o.reason })),
-      rules: decision.explain,
-    };
-    process.stdout.write(JSON.stringify(out, null, 2) + "\n");
-  } catch (error) {
-    if (!(error instanceof PolicyError)) throw error;
-    const out = { revision: engine.revision, effect: "deny", reasons: [reason("policy_error", error.message)], rules: [] };
-    process.stdout.write(JSON.stringify(out, null, 2) + "\n");
-    throw new PolicyCommandError(`the policy failed: ${error.message}`);
-  } finally {
-    await engine.close();
-  }
+/** For npm test: each opa test rule and each case counts on its own; each other step is one. */
+function writeSummary(file: string | undefined, result: PolicyTestResult): void {
+  if (file !== undefined) writeFileSync(file, JSON.stringify(result, null, 2) + "\n");
 }
 
 async function disagreements(argv: string[], env: Environment): Promise<void> {
@@ -240,30 +172,24 @@ async function disagreements(argv: string[], env: Environment): Promise<void> {
   const limit = positiveInteger(options.limit, "--limit", 50);
   const since = options.since !== undefined ? new Date(options.since) : undefined;
   if (since && Number.isNaN(since.getTime())) throw new UsageError("--since must be a time, e.g. 2025-01-31T12:00:00Z");
-  const config = options.config !== undefined ? loadConfigFile(options.config, env) : undefined;
-  const uri = config?.mongodb_uri ?? env.MONGODB_URI;
-  if (!uri) throw new UsageError("no database: give --config FILE (with mongodb_uri) or set MONGODB_URI");
-  const database = options.database ?? config?.mongodb_database ?? "verdict";
-
-  // A command, not a request path: a patient deadline.
-  const log = silentLogger();
-  const db = Database.open({ uri, database, log, serverSelectionTimeoutMs: 10_000 });
+  // the configuration's database, else MONGODB_URI, else the development database (a running
+  // `verdict serve --profile dev`, or its local-mongo data directory): where shadow records went
+  const database = await openCommandDatabase(options.config, env, options.database);
   try {
-    const store = openDisagreements(db, { timeoutMs: 10_000, retentionDays: 1, log, metrics: createMetrics() });
+    const log = silentLogger();
+    // A command, not a request path: a patient deadline.
+    const store = openDisagreements(database.db, { timeoutMs: 10_000, retentionDays: 1, log, metrics: createMetrics() });
     const records = await store.list({
       limit,
       ...(since ? { since } : {}),
       ...(options["shadow-revision"] !== undefined ? { shadowRevision: options["shadow-revision"] } : {}),
     });
-    for (const record of records) process.stdout.write(JSON.stringify(record) + "\n");
+    for (const record of records) {
+      // Field by field; records kept before the changes were recorded get them worked out from both answers.
+      const { active, shadow, differs, changes, ...rest } = record;
+      process.stdout.write(JSON.stringify({ ...rest, differs, changes: changes ?? verdictChanges(active, shadow), active, shadow }) + "\n");
+    }
   } finally {
-    await db.close();
+    await database.close();
   }
-}
-
-function positiveInteger(value: string | undefined, flag: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${flag} must be a positive whole number`);
-  return n;
 }

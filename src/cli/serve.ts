@@ -1,3 +1,4 @@
+import { resolve } from "node:path";
 import { loadConfigFile, stateDirFrom, type Config, type Environment } from "../config/index.js";
 import {
   demoPolicyAcrLevels,
@@ -17,7 +18,7 @@ import { startVerdict } from "../server/index.js";
 import { parseOptions, UsageError } from "./args.js";
 import { localDatabasePath, removeLocalDatabaseFile, writeLocalDatabaseFile } from "./local-database.js";
 
-export const usage = `verdict serve (--config FILE | --profile dev) [--listen HOST:PORT] [--admin-listen HOST:PORT]
+export const usage = `verdict serve (--config FILE | --profile dev) [--listen HOST:PORT] [--admin-listen HOST:PORT] [--bundle B] [--shadow-bundle B]
 
   --config FILE     YAML or JSON configuration (see docs/configuration.md)
   --profile dev     local development: demo policies, the development issuer and
@@ -30,7 +31,10 @@ export const usage = `verdict serve (--config FILE | --profile dev) [--listen HO
   --auth-listen H:P dev profile: the authorization server's address (default: the
                     listen port + 1 on loopback, e.g. 127.0.0.1:50052)
   --mcp-resource U  dev profile: the MCP example's URL, the dev-mcp API's audience
-                    (default http://127.0.0.1:3001/mcp)`;
+                    (default http://127.0.0.1:3001/mcp)
+  --bundle B        serve this bundle (overrides the configuration's bundle)
+  --shadow-bundle B evaluate this candidate beside it (shadow evaluation,
+                    docs/policies.md#shadow-evaluation); works with --profile dev`;
 
 export async function serve(argv: string[], env: Environment): Promise<void> {
   const options = parseOptions(argv, {
@@ -40,6 +44,8 @@ export async function serve(argv: string[], env: Environment): Promise<void> {
     "admin-listen": { type: "string" },
     "auth-listen": { type: "string" },
     "mcp-resource": { type: "string" },
+    bundle: { type: "string" },
+    "shadow-bundle": { type: "string" },
   });
   if ((options.config === undefined) === (options.profile === undefined)) {
     throw new UsageError("give either --config FILE or --profile dev");
@@ -51,6 +57,9 @@ export async function serve(argv: string[], env: Environment): Promise<void> {
   const overrides: Record<string, unknown> = {
     ...(options.listen !== undefined ? { listen: options.listen } : {}),
     ...(options["admin-listen"] !== undefined ? { admin_listen: options["admin-listen"] } : {}),
+    // a candidate beside the served bundle (shadow evaluation), e.g. in the dev profile
+    ...(options.bundle !== undefined ? { bundle: resolve(options.bundle) } : {}),
+    ...(options["shadow-bundle"] !== undefined ? { shadow_bundle: resolve(options["shadow-bundle"]) } : {}),
   };
   // A dev Verdict on a free port (tests, several at once) takes a free admin port too, as its authorization server does.
   if (options.profile === "dev" && overrides["admin_listen"] === undefined && options.listen !== undefined && /:0$/.test(options.listen)) {

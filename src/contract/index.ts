@@ -18,6 +18,6 @@ export type {
   Reservation,
   StepUp,
 } from "./obligation.js";
-export type { Difference, Disagreement, DisagreementRecorder, Effect, PolicyVerdict } from "./shadow.js";
+export type { Difference, Disagreement, DisagreementRecorder, Effect, FieldChange, PolicyVerdict } from "./shadow.js";
 export type { StateQuery, StateReader } from "./state.js";
 export { windowLabel, type WindowSpec } from "./window.js";

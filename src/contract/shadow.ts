@@ -1,6 +1,6 @@
 // Shadow evaluation's records: what one bundle said, and a disagreement between the
 // active and the shadow bundle, as decide/ produces them and a store keeps them.
-import type { Reason } from "@verdict/sdk/wire";
+import type { JsonObject, JsonValue, Reason } from "@verdict/sdk/wire";
 
 export type Effect = "allow" | "deny" | "step_up";
 
@@ -9,12 +9,24 @@ export interface PolicyVerdict {
   revision: string;
   effect: Effect;
   reasons: Reason[];
-  obligations: Record<string, unknown>[];
+  obligations: JsonObject[];
   /** Set when the bundle failed to evaluate (its effect is then deny, reason policy_error). */
   error?: string;
 }
 
 export type Difference = "effect" | "reasons" | "obligations";
+
+/**
+ * One field that differs between two answers (shadow evaluation: active → shadow;
+ * replay: recorded → candidate). `field` is "effect", "reasons", an obligation
+ * ("obligations[reserve payments:transfer/daily_per_user/alice]") or one of its
+ * fields (the same, then ".limit"). Only `from`: removed; only `to`: added.
+ */
+export interface FieldChange {
+  field: string;
+  from?: JsonValue;
+  to?: JsonValue;
+}
 
 /** One recorded disagreement. No token and no request context (it may hold personal data). */
 export interface Disagreement {
@@ -27,6 +39,8 @@ export interface Disagreement {
   clientId: string;
   clientType: string;
   differs: Difference[];
+  /** Field by field: the effect, each reason code added or removed, each obligation field (absent in records from before it was kept). */
+  changes?: FieldChange[];
   active: PolicyVerdict;
   shadow: PolicyVerdict;
 }

@@ -27,8 +27,13 @@ export function policyDenial(error: unknown, base: Base, principal: Principal, {
   if (!(error instanceof PolicyError)) throw error;
   const failure = error instanceof EvaluationError ? error.kind : "invalid_output";
   metrics.policyEvaluationFailures.inc({ bundle: "active", reason: failure });
-  log.error({ decisionId: base.decisionId, policyRevision: base.policyRevision, reason: failure, err: error.message }, "policy error; denying");
-  return { ...base, principal, decision: "DENY", reasons: [reason("policy_error")] };
+  log.error(
+    { decisionId: base.decisionId, policyRevision: base.policyRevision, reason: failure, rule: error.rule, err: error.message },
+    "policy error; denying",
+  );
+  // which rule's output did not fit and why, or where evaluation stopped: for --explain and the audit record (not the API's reason)
+  const hit = { kind: "policy_error" as const, rule: error.rule ?? error.entrypoint ?? "verdict/decision", code: failure, message: error.message };
+  return { ...base, principal, decision: "DENY", reasons: [reason("policy_error")], explain: [hit] };
 }
 
 /** For a StateUnavailableError; anything else is rethrown. */

@@ -4,7 +4,7 @@
 import type { DisagreementRecorder, PolicyVerdict } from "../contract/index.js";
 import { withDeadline } from "../deadline.js";
 import type { Metrics } from "../observability/index.js";
-import { compareVerdicts, EvaluationError, failedVerdict, policyVerdict, type PolicyEngine, type PolicyInput } from "../policy/index.js";
+import { differencesOf, EvaluationError, failedVerdict, policyVerdict, verdictChanges, type PolicyEngine, type PolicyInput } from "../policy/index.js";
 import type { Principal } from "../token/index.js";
 import type { CheckCommon, CheckItem, DecisionName, DecisionResult } from "./types.js";
 
@@ -67,7 +67,8 @@ export class ShadowEvaluation {
     if (!shadow) return result;
     const { metrics, recorder, now } = this.options;
     const compared = shadow.then((verdict) => {
-      const differs = compareVerdicts(active, verdict);
+      const changes = verdictChanges(active, verdict);
+      const differs = differencesOf(changes);
       metrics.shadowEvaluations.inc({ outcome: verdict.error !== undefined ? "error" : differs.length > 0 ? "disagree" : "agree" });
       if (differs.length > 0) {
         recorder?.record({
@@ -80,6 +81,7 @@ export class ShadowEvaluation {
           clientId: principal.clientId,
           clientType: principal.clientType,
           differs,
+          changes,
           active,
           shadow: verdict,
         });

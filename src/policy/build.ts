@@ -24,6 +24,8 @@ export interface BuildOptions {
 export const TEST_FILE_PATTERNS = ["*_test.rego", "*_test.json", "*_test.yaml", "*_test.yml"];
 
 const isTestFile = (name: string) => /_test\.(rego|json|ya?ml)$/.test(name);
+/** schemas/ holds the contract's JSON Schemas (schema.ts): checked against, never bundled as data (opa build --ignore schemas). */
+const isSchemaDir = (name: string) => name === "schemas";
 const isSource = (name: string) => /\.(rego|json|ya?ml)$/.test(name) && !isTestFile(name);
 
 /**
@@ -36,8 +38,9 @@ export function bundleSources(policyDir: string): string[] {
     for (const name of readdirSync(dir).sort()) {
       if (name.startsWith(".")) continue;
       const path = join(dir, name);
-      if (statSync(path).isDirectory()) walk(path);
-      else if (isSource(name)) out.push(path);
+      if (statSync(path).isDirectory()) {
+        if (!isSchemaDir(name)) walk(path);
+      } else if (isSource(name)) out.push(path);
     }
   };
   walk(policyDir);
@@ -66,6 +69,8 @@ export async function buildBundle({ policyDir, outFile, opa = toolPath("opa") }:
     ...TEST_FILE_PATTERNS.flatMap((p) => ["--ignore", p]),
     "--ignore",
     ".*",
+    "--ignore",
+    "schemas",
     "-o",
     outFile,
     ".",

@@ -14,5 +14,24 @@ export {
   type RuleHit,
 } from "./output.js";
 export { PolicyRuntime, type PolicyRuntimeOptions, type ReloadOutcome } from "./runtime.js";
-export { compareVerdicts, failedVerdict, policyVerdict } from "./shadow.js";
+export { compareVerdicts, failedVerdict, policyVerdict, verdictChanges } from "./shadow.js";
+export { answerChanges, differencesOf, obligationLabel, type ComparableAnswer } from "./compare.js";
 export { bundleFingerprint, watchBundle, type BundleWatcher, type WatchOptions } from "./watch.js";
+export { testPolicy, REGAL_CONFIG, REGAL_RULES, type PolicyTestOptions, type PolicyTestResult, type StepResult } from "./check.js";
+export { buildTested, PolicyTestFailed, type GatedBuildOptions } from "./gated.js";
+export { caseInput, compareCase, decisionView, loadCaseTable, objectUnion, runCases, type CaseTable, type DecisionCase } from "./cases.js";
+export { documentedCodes, policyReasonCodes } from "./reasons-doc.js";
+export { jsonTree, loadSchemas, parseJsonFile, SCHEMA_DIR, validateAgainst, type PolicySchemas, type SchemaNode } from "./schema.js";
+export { decideAsServer, unanswered, type ServerLikeDecision, type StateAnswerer } from "./evaluate.js";
+export {
+  rebuildInput,
+  Replay,
+  REPLAY_LIMITS,
+  type Answer as ReplayAnswer,
+  type CounterReader,
+  type RecordedDecision,
+  type ReplayExample,
+  type ReplayOptions,
+  type ReplayOutcome,
+  type ReplaySummary,
+} from "./replay.js";

@@ -1,17 +1,18 @@
 // What `verdict/decision` must return, checked before Verdict acts on it. A result
 // that does not fit is a PolicyError (DENY policy_error), never an allow.
+import { isDeepStrictEqual } from "node:util";
 import { isJsonObject, type JsonObject, type Reason } from "@verdict/sdk/wire";
 import {
   DEFAULT_APPROVAL_SECONDS,
   MAX_APPROVAL_SECONDS,
   type ApprovalRequirement,
   type Effect,
-  ObligationBase,
-  ObligationFailure,
-  ObligationFields,
-  StateQuery,
-  StepUp,
-  WindowSpec,
+  type ObligationBase,
+  type ObligationFailure,
+  type ObligationFields,
+  type StateQuery,
+  type StepUp,
+  type WindowSpec,
 } from "../contract/index.js";
 import { VerdictError } from "../errors/index.js";
 import { defaultObligations, type ObligationRegistry } from "../obligations/index.js";
@@ -23,7 +24,8 @@ export type ObligationRequest = ObligationBase;
 
 /** One rule that fired, as the policy reports it (opa-wasm has no trace of its own). */
 export interface RuleHit {
-  kind: "deny" | "step_up" | "obligation";
+  /** policy_error: Verdict's own entry when the policy failed (rule: the rule or entry point; code: timeout, memory, error, invalid_output...). */
+  kind: "deny" | "step_up" | "obligation" | "policy_error";
   /** e.g. "transactions.per_transaction": the module and rule that produced it. */
   rule: string;
   code: string;
@@ -45,7 +47,13 @@ export interface PolicyDecision {
 }
 
 export class PolicyError extends VerdictError {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** The rule whose output did not fit, when the policy names it (explain, or the obligation's own `rule`). */
+    readonly rule?: string,
+    /** The entry point being evaluated when it failed (verdict/state_queries or verdict/decision). */
+    readonly entrypoint?: string,
+  ) {
     super("policy_error", message);
   }
 }
@@ -61,6 +69,43 @@ const MAX_STATE_QUERIES = 16;
 const MAX_SLIDING_SECONDS = 86_400;
 
 export function parseDecision(raw: unknown, registry: ObligationRegistry = defaultObligations): PolicyDecision {
+  try {
+    return parseDecisionFields(raw, registry);
+  } catch (error) {
+    if (!(error instanceof PolicyError) || error.rule !== undefined) throw error;
+    const rule = ruleOf(raw, error.message);
+    throw rule ? new PolicyError(`rule ${rule}: ${error.message}`, rule) : error;
+  }
+}
+
+/**
+ * The rule behind an invalid part of a decision, named as the policy names it: an
+ * obligation's own `rule`, else the explain entry that carries the same obligation
+ * (or the same reason): an author looks for a rule, not an array index.
+ */
+function ruleOf(raw: unknown, message: string): string | undefined {
+  if (typeof raw !== "object" || raw === null) return undefined;
+  const decision = raw as Record<string, unknown>;
+  const explain = Array.isArray(decision["explain"]) ? (decision["explain"] as unknown[]) : [];
+  const named = (entry: unknown) =>
+    typeof entry === "object" && entry !== null && typeof (entry as { rule?: unknown }).rule === "string" ? (entry as { rule: string }).rule : undefined;
+  const at = /^decision\.(obligations|reasons|explain)\[(\d+)\]/.exec(message);
+  if (!at) return undefined;
+  const list = decision[at[1] as string];
+  const item = Array.isArray(list) ? (list as unknown[])[Number(at[2])] : undefined;
+  if (at[1] === "explain") return named(item);
+  if (at[1] === "obligations") {
+    const own = named(item);
+    if (own) return own;
+    return named(explain.find((e) => typeof e === "object" && e !== null && isDeepStrictEqual((e as { obligation?: unknown }).obligation, item)));
+  }
+  const code = typeof item === "object" && item !== null ? (item as { code?: unknown }).code : undefined;
+  return named(
+    explain.find((e) => typeof e === "object" && e !== null && (e as { code?: unknown }).code === code && (e as { kind?: unknown }).kind !== "obligation"),
+  );
+}
+
+function parseDecisionFields(raw: unknown, registry: ObligationRegistry): PolicyDecision {
   const value = object(raw, "decision");
   const effect = value["effect"];
   if (effect !== "allow" && effect !== "deny" && effect !== "step_up") {

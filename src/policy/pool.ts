@@ -28,8 +28,9 @@ export class EvaluationError extends PolicyError {
   constructor(
     message: string,
     readonly kind: PolicyFailureKind,
+    entrypoint?: string,
   ) {
-    super(message);
+    super(message, undefined, entrypoint);
   }
 }
 
@@ -56,6 +57,8 @@ interface Task {
   entrypoint: string;
   then?: string;
   input: unknown;
+  /** The worker said it began the follow-up entry point (`then`). */
+  inThen?: boolean;
   resolve(result: Evaluated): void;
   reject(error: Error): void;
   timer?: NodeJS.Timeout;
@@ -70,6 +73,7 @@ interface Slot {
 type WorkerReply =
   | { type: "ready"; entrypoints: string[] }
   | { type: "init_error"; error: string }
+  | { id: number; phase: "then" }
   | { id: number; ok: true; result: unknown; thenResult?: unknown }
   | { id: number; ok: false; error: string; memory: boolean };
 
@@ -176,6 +180,10 @@ export class EvaluatorPool {
           }
           return;
         }
+        if ("phase" in reply) {
+          if (slot.task?.id === reply.id) slot.task.inThen = true;
+          return;
+        }
         this.settle(slot, reply);
       });
       worker.on("error", (error) => {
@@ -201,30 +209,38 @@ export class EvaluatorPool {
     if (this.closing && !this.busy()) this.drained?.();
   }
 
-  private settle(slot: Slot, reply: Extract<WorkerReply, { id: number }>): void {
+  private settle(slot: Slot, reply: Extract<WorkerReply, { ok: boolean }>): void {
     const task = slot.task;
     if (!task || task.id !== reply.id) return;
     clearTimeout(task.timer);
     slot.task = undefined;
     if (reply.ok) task.resolve({ result: reply.result, ...("thenResult" in reply ? { thenResult: reply.thenResult } : {}) });
     else
-      task.reject(new EvaluationError(reply.memory ? `the evaluation hit the memory bound: ${reply.error}` : reply.error, reply.memory ? "memory" : "error"));
+      task.reject(
+        new EvaluationError(
+          reply.memory ? `the evaluation hit the memory bound: ${reply.error}` : reply.error,
+          reply.memory ? "memory" : "error",
+          task.then && task.inThen ? task.then : task.entrypoint,
+        ),
+      );
     this.pump();
   }
 
   private overrun(slot: Slot, task: Task): void {
     if (slot.task !== task) return;
-    this.lose(slot, `an evaluation took longer than ${this.options.bounds.timeoutMs} ms`, "timeout");
+    // where it stopped: the entry point being evaluated (the second of a two-step trip once the worker said it began it)
+    const where = task.then && task.inThen ? task.then : task.entrypoint;
+    this.lose(slot, `evaluating ${where} took longer than ${this.options.bounds.timeoutMs} ms`, "timeout", where);
   }
 
   /** Fails the slot's evaluation, if any, and replaces its worker. */
-  private lose(slot: Slot, why: string, kind: PolicyFailureKind): void {
+  private lose(slot: Slot, why: string, kind: PolicyFailureKind, entrypoint?: string): void {
     if (!this.slots.has(slot)) return;
     const task = slot.task;
     slot.task = undefined;
     if (task) {
       clearTimeout(task.timer);
-      task.reject(new EvaluationError(kind === "timeout" ? why : `the evaluation failed: ${why}`, kind));
+      task.reject(new EvaluationError(kind === "timeout" ? why : `the evaluation failed: ${why}`, kind, entrypoint ?? task.entrypoint));
     }
     this.drop(slot);
     if (slot.ready && !this.closing) {

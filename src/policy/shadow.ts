@@ -2,8 +2,9 @@
 // obligations) and where two answers differ. Pure: recording disagreements is
 // decide/'s, through a DisagreementRecorder (state/ keeps them).
 import { reason } from "@verdict/sdk/wire";
-import type { Difference, PolicyVerdict } from "../contract/index.js";
+import type { Difference, FieldChange, PolicyVerdict } from "../contract/index.js";
 import { defaultObligations, type ObligationRegistry } from "../obligations/index.js";
+import { answerChanges, differencesOf } from "./compare.js";
 import type { PolicyDecision } from "./output.js";
 
 export function policyVerdict(revision: string, decision: PolicyDecision, registry: ObligationRegistry = defaultObligations): PolicyVerdict {
@@ -19,13 +20,12 @@ export function failedVerdict(revision: string, error: string): PolicyVerdict {
   return { revision, effect: "deny", reasons: [reason("policy_error")], obligations: [], error };
 }
 
-/** Where two answers differ: the effect, the set of reason codes, or the obligations asked for. */
+/** Where two answers differ, field by field (compare.ts). */
+export function verdictChanges(active: PolicyVerdict, shadow: PolicyVerdict): FieldChange[] {
+  return answerChanges(active, shadow);
+}
+
+/** Which parts of two answers differ: the effect, the set of reason codes, or the obligations asked for. */
 export function compareVerdicts(active: PolicyVerdict, shadow: PolicyVerdict): Difference[] {
-  const differences: Difference[] = [];
-  if (active.effect !== shadow.effect) differences.push("effect");
-  const codes = (v: PolicyVerdict) => JSON.stringify(v.reasons.map((r) => r.code).sort());
-  if (codes(active) !== codes(shadow)) differences.push("reasons");
-  const obligations = (v: PolicyVerdict) => JSON.stringify(v.obligations.map((o) => JSON.stringify(o)).sort());
-  if (obligations(active) !== obligations(shadow)) differences.push("obligations");
-  return differences;
+  return differencesOf(verdictChanges(active, shadow));
 }

@@ -8,7 +8,7 @@
 //               data: bundle data, initialPages, maximumPages, warmup: { entrypoint, input } }
 // in:  { id, entrypoint, input, then? }
 // out: { type: "ready", entrypoints } | { type: "init_error", error }
-//      | { id, ok: true, result, thenResult? } | { id, ok: false, error, memory }
+//      | { id, phase: "then" } (the follow-up began) | { id, ok: true, result, thenResult? } | { id, ok: false, error, memory }
 //
 // "then" names a second entrypoint evaluated in the same trip, on the same input,
 // when the first one's result is undefined or an empty list (verdict/state_queries
@@ -56,6 +56,7 @@ parentPort.on("message", (task) => {
   try {
     const result = policy.evaluate(task.input, task.entrypoint);
     if (task.then && needsNothing(result)) {
+      parentPort.postMessage({ id: task.id, phase: "then" }); // so that a timeout says which entry point ran long
       parentPort.postMessage({ id: task.id, ok: true, result, thenResult: policy.evaluate(task.input, task.then) });
     } else {
       parentPort.postMessage({ id: task.id, ok: true, result });

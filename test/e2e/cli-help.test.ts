@@ -7,9 +7,12 @@ import { runVerdict } from "../support/cli.js";
 
 const commands = ["serve", "check", "config", "dev-token", "policy", "audit", "directory"];
 const policySubcommands: Record<string, { own: string[]; others: string[] }> = {
-  build: { own: ["--dir", "--out"], others: ["--input", "--threshold", "--shadow-revision"] },
+  build: { own: ["--dir", "--out", "--threshold"], others: ["--input", "--run", "--shadow-revision"] },
   test: { own: ["--dir", "--threshold", "--run", "--verbose"], others: ["--out", "--input", "--limit"] },
-  eval: { own: ["--input", "--bundle", "--timeout-ms", "--memory-mb"], others: ["--dir", "--threshold", "--limit"] },
+  eval: {
+    own: ["--input", "--bundle", "--state", "--read-state", "--config", "--input-schema", "--timeout-ms", "--memory-mb"],
+    others: ["--dir", "--threshold", "--limit"],
+  },
   disagreements: { own: ["--config", "--database", "--limit", "--since", "--shadow-revision"], others: ["--input", "--out", "--threshold"] },
 };
 
@@ -92,6 +95,7 @@ describe("the README's reference", () => {
     ["policy test", ["policy", "test", "--help"]],
     ["policy eval", ["policy", "eval", "--help"]],
     ["policy disagreements", ["policy", "disagreements", "--help"]],
+    ["policy replay", ["policy", "replay", "--help"]],
   ])("lists every flag verdict %s --help lists", async (name, args) => {
     const run = await runVerdict(args);
     expect(run.code).toBe(0);

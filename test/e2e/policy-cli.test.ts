@@ -8,11 +8,11 @@ import type { Disagreement } from "../../src/contract/index.js";
 import { Database } from "../../src/database/index.js";
 import { createMetrics, silentLogger } from "../../src/observability/index.js";
 import { packageRoot } from "../../src/paths.js";
-import { openDisagreements } from "../../src/state/index.js";
+import { openDisagreements, openState } from "../../src/state/index.js";
 import { buildTestBundle, fixturePolicy } from "../support/bundles.js";
 import { caseInput, loadCaseTable } from "../support/cases.js";
 import { runVerdict } from "../support/cli.js";
-import { mongoUri, uniqueDatabaseName } from "../support/mongo.js";
+import { databaseSnapshot, mongoUri, uniqueDatabaseName } from "../support/mongo.js";
 
 const work = mkdtempSync(join(tmpdir(), "verdict-policy-cli-"));
 
@@ -35,11 +35,12 @@ beforeAll(() => {
 });
 
 describe("verdict policy build", () => {
-  it("compiles a directory into a bundle and prints its content-hash revision", async () => {
+  it("compiles a directory into a bundle, tests it, and prints its content-hash revision", async () => {
     const out = join(work, "built.tar.gz");
     const run = await verdict(["policy", "build", "--dir", fixturePolicy("misbehaving-policy"), "--out", out]);
     expect(run.code).toBe(0);
-    expect(run.stdout).toMatch(new RegExp(`^built ${out} \\(revision sha256:[0-9a-f]{16}\\)\\n$`));
+    // tested before it replaces the file: the report, then the bundle and its revision
+    expect(run.stdout).toMatch(new RegExp(`\\nbuilt ${out} \\(revision sha256:[0-9a-f]{16}\\)\\n$`));
     expect(existsSync(out)).toBe(true);
   });
 
@@ -62,7 +63,7 @@ describe("verdict policy test", () => {
       policyDir('test_read_is_allowed if verdict.decision.effect == "allow" with input as {"action": "read"}'),
     ]);
     expect(run.code).toBe(0);
-    expect(run.stdout).toContain("PASS: 1/1");
+    expect(run.stdout).toContain("1 passed, 0 failed of 1");
   });
 
   it("exits 1 naming the step when a test fails", async () => {
@@ -73,7 +74,10 @@ describe("verdict policy test", () => {
       policyDir('test_read_is_denied if verdict.decision.effect == "deny" with input as {"action": "read"}'),
     ]);
     expect(run.code).toBe(1);
-    expect(run.stdout).toContain("FAIL: 1/1");
+    expect(run.stdout).toContain("0 passed, 1 failed of 1");
+    // the failing test again, with the values of the failing expression's variables
+    expect(run.stdout).toContain("the failing tests, with --var-values");
+    expect(run.stdout).toMatch(/main_test\.rego:5:\n.*verdict\.decision\.effect[\s\S]*\|\n\s*"allow"/);
     expect(run.stderr).toContain("failed: opa test");
   });
 
@@ -89,7 +93,7 @@ describe("verdict policy test", () => {
     expect(run.code).toBe(1);
     expect(run.stdout).toMatch(/coverage \d+\.\d%/);
     expect(run.stdout).toMatch(/main\.rego: [\d.]+%, not covered: lines 7/);
-    expect(run.stderr).toContain("coverage under 100%");
+    expect(run.stderr).toContain("failed: coverage");
   });
 });
 
@@ -150,10 +154,105 @@ describe("verdict policy eval", () => {
     expect(run.code).toBe(2);
     expect(run.stderr).toContain("--input must hold a JSON object");
   });
+
+  // A person's transfer of 400 when 800 of the day's 1000 are spent: the server reads
+  // spent_today before the decision and denies, saying what is left.
+  const transfer = () => ({
+    ...byName("reading an invoice with invoices:read is allowed"),
+    action: "payments:transfer",
+    resource: { type: "account", id: "acc-1", attributes: {} },
+    context: { amount: 400 },
+    principal: { ...byName("reading an invoice with invoices:read is allowed").principal, subject: "alice", scopes: ["payments:write"] },
+  });
+
+  it("warns when the policy reads state the input does not give, and decides with what --state gives", async () => {
+    const withoutState = await verdict(["policy", "eval", "--bundle", inject("bundlePath"), "--input", "-"], {}, JSON.stringify(transfer()));
+    expect(withoutState.code).toBe(0);
+    const quiet = JSON.parse(withoutState.stdout);
+    // what the input says: nothing spent; the warning says the server would have read it
+    expect(quiet).toMatchObject({ effect: "allow", state: { source: 'the input\'s "state"', values: {} } });
+    expect(quiet.state.queries).toEqual([
+      { name: "spent_today", type: "counter", key: ["payments:transfer", "daily_per_user", "https://issuer.example", "alice"], window: "day" },
+    ]);
+    expect(withoutState.stderr).toContain(
+      'warning: the policy reads state "spent_today" (counter payments:transfer/daily_per_user/https://issuer.example/alice per day)',
+    );
+    expect(quiet.warnings).toHaveLength(1);
+
+    const given = await verdict(
+      ["policy", "eval", "--bundle", inject("bundlePath"), "--input", "-", "--state", '{"spent_today": 800}'],
+      {},
+      JSON.stringify(transfer()),
+    );
+    expect(given.code).toBe(0);
+    expect(JSON.parse(given.stdout)).toMatchObject({
+      effect: "deny",
+      reasons: [{ code: "limit_exceeded", message: "200 of this user's daily payments:transfer limit of 1000 is left" }],
+      state: { source: "--state", values: { spent_today: 800 } },
+      warnings: [],
+    });
+    expect(given.stderr).toBe("");
+
+    const stray = await verdict(
+      ["policy", "eval", "--bundle", inject("bundlePath"), "--input", "-", "--state", '{"spent_todya": 800}'],
+      {},
+      JSON.stringify(transfer()),
+    );
+    expect(stray.stderr).toContain('state "spent_todya" is given, but verdict/state_queries does not ask for it');
+    expect(stray.stderr).toContain('the policy reads state "spent_today"');
+  });
+
+  it("reads the state from the database with --read-state, as the server would, and writes nothing", async () => {
+    const database = uniqueDatabaseName("verdict_policy_eval");
+    const db = Database.open({ uri: mongoUri(), database, log: silentLogger() });
+    const now = transfer().now * 1000;
+    const { counters } = openState(db, { timeoutMs: 5_000, log: silentLogger() });
+    const key = ["payments:transfer", "daily_per_user", "https://issuer.example", "alice"];
+    expect(await counters.reserve(key, { kind: "calendar", unit: "day" }, 800, 1000, { nowMs: now, decisionId: "d-earlier" })).toMatchObject({
+      ok: true,
+      total: 800,
+    });
+    const before = await databaseSnapshot(database);
+
+    const run = await verdict(
+      ["policy", "eval", "--bundle", inject("bundlePath"), "--input", "-", "--read-state", "--database", database],
+      { MONGODB_URI: mongoUri() },
+      JSON.stringify(transfer()),
+    );
+    expect(run.stderr).toBe("");
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({
+      effect: "deny",
+      reasons: [{ code: "limit_exceeded" }],
+      state: {
+        source: expect.stringMatching(/^the database \(MONGODB_URI, verdict_policy_eval_\w+\), read at 2023-11-14T22:13:20.000Z$/),
+        values: { spent_today: 800 },
+      },
+      warnings: [],
+    });
+    expect(await databaseSnapshot(database)).toEqual(before);
+    await db.close();
+  });
+
+  it("checks the input against the contract's input schema: a missing field, a misspelled key, a wrong type, each with its line", async () => {
+    const input = join(work, "loose-input.json");
+    const { principal, ...rest } = transfer();
+    const { scopes: _scopes, ...withoutScopes } = principal;
+    writeFileSync(input, JSON.stringify({ ...rest, principal: { ...withoutScopes, clienttype: "ai-agent" }, now: "soon" }, null, 2));
+    const run = await verdict(["policy", "eval", "--bundle", inject("bundlePath"), "--input", input, "--state", '{"spent_today": 0}']);
+    expect(run.code).toBe(0);
+    const warnings = JSON.parse(run.stdout).warnings as string[];
+    expect(warnings).toEqual([
+      expect.stringMatching(new RegExp(`^${input}:\\d+: input.principal must have required property 'scopes'`)),
+      expect.stringMatching(new RegExp(`^${input}:\\d+: input.principal clienttype is not a key the schema declares`)),
+      expect.stringMatching(new RegExp(`^${input}:\\d+: input.now must be integer`)),
+    ]);
+    expect(run.stderr.trim().split("\n")).toHaveLength(3);
+  });
 });
 
 describe("verdict policy disagreements", () => {
-  it("prints what shadow evaluation recorded, newest first, one JSON object per line", async () => {
+  it("prints what shadow evaluation recorded, newest first, one JSON object per line, with each field that differs", async () => {
     const database = uniqueDatabaseName("verdict_policy_cli");
     const db = Database.open({ uri: mongoUri(), database, log: silentLogger() });
     const recorder = openDisagreements(db, { timeoutMs: 5_000, retentionDays: 7, log: silentLogger(), metrics: createMetrics() });
@@ -187,6 +286,11 @@ describe("verdict policy disagreements", () => {
       active: { effect: "allow" },
       shadow: { effect: "deny", reasons: [{ code: "limit_exceeded" }] },
     });
+    // kept without field-level changes (as before they were recorded): worked out from both answers
+    expect(lines[0].changes).toEqual([
+      { field: "effect", from: "allow", to: "deny" },
+      { field: "reasons", to: "limit_exceeded" },
+    ]);
 
     const limited = await verdict(["policy", "disagreements", "--database", database, "--limit", "1", "--shadow-revision", "sha256:bbbb"], {
       MONGODB_URI: mongoUri(),
@@ -194,9 +298,12 @@ describe("verdict policy disagreements", () => {
     expect(limited.stdout.trim().split("\n")).toHaveLength(1);
   });
 
-  it("says how to name the database when there is none", async () => {
-    const run = await verdict(["policy", "disagreements"], { MONGODB_URI: undefined });
-    expect(run.code).toBe(2);
-    expect(run.stderr).toContain("no database");
+  it("finds the database of a running `verdict serve` (the development profile) without --config", async () => {
+    const home = mkdtempSync(join(work, "home-"));
+    writeFileSync(join(home, "local-mongo.json"), JSON.stringify({ uri: mongoUri(), pid: process.pid }) + "\n");
+    const run = await runVerdict(["policy", "disagreements", "--database", uniqueDatabaseName("dev-shadow")], { VERDICT_HOME: home, MONGODB_URI: undefined });
+    expect(run.stderr).toBe("");
+    expect(run.code).toBe(0);
+    expect(run.stdout).toBe("");
   });
 });

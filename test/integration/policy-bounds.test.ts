@@ -2,9 +2,11 @@
 // hogs memory is a policy_error, the worker is replaced, and the next evaluation
 // is served. Proven with a fixture policy compiled by the real opa, in WASM, and
 // over gRPC.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MongoClient } from "mongodb";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { loadBundle, PolicyEngine, PolicyError, EvaluationError, type PolicyInput } from "../../src/policy/index.js";
 import { buildTestBundle, fixturePolicy } from "../support/bundles.js";
+import { mongoUri } from "../support/mongo.js";
 import { startTestVerdict, type TestVerdict } from "../support/verdict.js";
 
 let bundlePath: string;
@@ -43,7 +45,7 @@ describe("evaluation bounds in the engine", () => {
     const error = await failure(engine.decide(input("spin")));
     expect(error.kind).toBe("timeout");
     expect(error.message).toContain("longer than 1000 ms");
-    expect(lost).toEqual(["an evaluation took longer than 1000 ms"]);
+    expect(lost).toEqual(["evaluating verdict/decision took longer than 1000 ms"]);
   });
 
   it("serves the next evaluation after a timeout, on a replacement worker", async () => {
@@ -82,6 +84,12 @@ describe("evaluation bounds over gRPC", () => {
     await t?.stop();
   });
 
+  /** Waits for the decision's audit record to carry this policy_error. */
+  const expectRecordedPolicyError = async (decisionId: string, expected: Record<string, unknown>) => {
+    const records = new MongoClient(mongoUri()).db(t.database).collection<{ _id: string; policy_error?: unknown }>("decisions");
+    await vi.waitFor(async () => expect((await records.findOne({ _id: decisionId }))?.policy_error).toEqual(expected), { timeout: 10_000 });
+  };
+
   it("answers DENY policy_error for a policy that spins, then keeps serving", async () => {
     const token = await t.issuer.token();
     const spin = await t.client.check({ token, action: "spin" });
@@ -107,10 +115,41 @@ describe("evaluation bounds over gRPC", () => {
     expect(response.reasons.map((r) => r.code)).toEqual(["policy_error"]);
   });
 
+  it("says in --explain and in the audit record which rule's output did not fit, and why", async () => {
+    const token = await t.issuer.token();
+    const response = await t.client.check({ token, action: "windowless", explain: true });
+    expect(response.decision).toBe("DENY");
+    expect(response.reasons.map((r) => r.code)).toEqual(["policy_error"]);
+    const hit = { kind: "policy_error", rule: "export.daily_per_user", code: "invalid_output" };
+    expect(response.explanation?.rules).toEqual([expect.objectContaining(hit)]);
+    expect(response.explanation?.rules[0]?.message).toMatch(
+      /^rule export\.daily_per_user: decision\.obligations\[0\]\.window must be minute, hour, day or sliding/,
+    );
+    await expectRecordedPolicyError(response.decision_id, {
+      rule: "export.daily_per_user",
+      kind: "invalid_output",
+      message: expect.stringContaining("window must be minute"),
+    });
+  });
+
+  it("says where an evaluation timed out: the entry point, in --explain and the audit record", async () => {
+    const token = await t.issuer.token();
+    const spin = await t.client.check({ token, action: "spin", explain: true });
+    expect(spin.reasons.map((r) => r.code)).toEqual(["policy_error"]);
+    expect(spin.explanation?.rules).toEqual([
+      { kind: "policy_error", rule: "verdict/decision", code: "timeout", message: "evaluating verdict/decision took longer than 1000 ms" },
+    ]);
+    await expectRecordedPolicyError(spin.decision_id, {
+      rule: "verdict/decision",
+      kind: "timeout",
+      message: "evaluating verdict/decision took longer than 1000 ms",
+    });
+  });
+
   it("counts each failure by reason in the metrics", async () => {
     const text = await t.verdict.metrics.registry.metrics();
-    expect(text).toMatch(/verdict_policy_evaluation_failures_total\{bundle="active",reason="timeout"\} 1/);
+    expect(text).toMatch(/verdict_policy_evaluation_failures_total\{bundle="active",reason="timeout"\} 2/);
     expect(text).toMatch(/verdict_policy_evaluation_failures_total\{bundle="active",reason="memory"\} 1/);
-    expect(text).toMatch(/verdict_policy_evaluation_failures_total\{bundle="active",reason="invalid_output"\} 1/);
+    expect(text).toMatch(/verdict_policy_evaluation_failures_total\{bundle="active",reason="invalid_output"\} 2/);
   });
 });

@@ -48,7 +48,7 @@ describe("a candidate that would change answers", () => {
     });
   });
 
-  it("records the disagreement with both effects and reasons, without the token or the context", async () => {
+  it("records the disagreement with both effects and reasons, and each field that differs, without the token or the context", async () => {
     const response = await transfer(450, "user-shadow-2");
     await t.verdict.flushShadowRecords();
     const records = await listDisagreements(store, { limit: 10 });
@@ -64,6 +64,13 @@ describe("a candidate that would change answers", () => {
     });
     expect(record?.active.obligations).toEqual([
       { type: "reserve", key: ["payments:transfer", "daily_per_user", t.issuer.issuer, "user-shadow-2"], amount: 450, limit: 1000, window: "day" },
+    ]);
+    // field by field: the effect, the reason code added, the obligation the candidate no longer asks for
+    const reserve = record?.active.obligations[0];
+    expect(record?.changes).toEqual([
+      { field: "effect", from: "allow", to: "deny" },
+      { field: "reasons", to: "limit_exceeded" },
+      { field: `obligations[reserve payments:transfer/daily_per_user/${t.issuer.issuer}/user-shadow-2]`, from: reserve },
     ]);
     expect(JSON.stringify(record)).not.toContain("eyJ"); // no JWT
     expect(record).not.toHaveProperty("context");

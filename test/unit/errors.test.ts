@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { AuditQueryError, AuditStoreUnavailableError, MaskRuleError } from "../../src/audit/index.js";
 import { UsageError } from "../../src/cli/args.js";
 import { CheckCallError } from "../../src/cli/check.js";
-import { PolicyCommandError } from "../../src/cli/policy.js";
+import { PolicyCommandError } from "../../src/cli/policy-command.js";
 import { ConfigError } from "../../src/config/index.js";
 import { ERRORS, mappingOf, VerdictError } from "../../src/errors/index.js";
 import { packageRoot } from "../../src/paths.js";

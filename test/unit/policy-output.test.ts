@@ -188,10 +188,24 @@ describe("explain entries of obligations", () => {
     );
   });
 
-  it("refuse an obligation that does not fit, naming where it is", () => {
-    expect(() => parseDecision({ effect: "allow", explain: [hit({ obligation: { ...reserve, amount: 0 } })] })).toThrow(
-      new PolicyError("decision.explain[0].obligation.amount must be a positive number"),
+  it("refuse an obligation that does not fit, naming where it is and the rule", () => {
+    const parse = () => parseDecision({ effect: "allow", explain: [hit({ obligation: { ...reserve, amount: 0 } })] });
+    expect(parse).toThrow(
+      new PolicyError("rule transactions.daily_per_user: decision.explain[0].obligation.amount must be a positive number", "transactions.daily_per_user"),
     );
+    let error: unknown;
+    try {
+      parse();
+    } catch (thrown) {
+      error = thrown;
+    }
+    expect((error as PolicyError).rule).toBe("transactions.daily_per_user");
+  });
+
+  it("name the rule of an invalid obligation from the explain entry that carries it, not its index", () => {
+    const { window: _window, ...windowless } = reserve;
+    const parse = () => parseDecision({ effect: "allow", obligations: [windowless], explain: [hit({ obligation: windowless })] });
+    expect(parse).toThrow(/^rule transactions\.daily_per_user: decision\.obligations\[0\]\.window must be minute/);
   });
 });
 

@@ -15,7 +15,7 @@ package verdict.rules
 
 bulk := data.settings.bulk[input.action]
 
-item_count := input.batch.actions[input.action] if input.batch
+item_count := input.batch.actions[input.action]
 
 item_count := input.context.item_count if {
 	not input.batch

@@ -2,14 +2,14 @@ package verdict.rules_test
 
 import data.verdict.rules
 
-delete_items(count, p) := {
+delete_items(n, p) := {
 	"action": "invoices:delete",
 	"now": 1700000000,
-	"context": {"item_count": count},
+	"context": {"item_count": n},
 	"principal": object.union({"subject": "u", "issuer": "https://issuer.example", "client_id": "web-app", "client_type": "web", "scopes": ["invoices:write"]}, p),
 }
 
-agent_delete(count) := delete_items(count, {"client_type": "ai-agent", "client_id": "agent-7"})
+agent_delete(n) := delete_items(n, {"client_type": "ai-agent", "client_id": "agent-7"})
 
 bulk_rules(reqs) := {r.rule | some r in reqs; startswith(r.rule, "bulk.")}
 

@@ -67,7 +67,7 @@ obligations contains {
 	"expires_at": input.principal.expires_at,
 	"reason": {"code": "token_replayed", "message": "these authorization details were already used for a transaction"},
 } if {
-	rar_settings.single_use
+	rar_settings.single_use == true
 	rar_covered
 	is_string(input.principal.token_id)
 }

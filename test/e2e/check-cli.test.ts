@@ -1,0 +1,147 @@
+// `verdict check` asking what real requests ask: resource attributes, a whole
+// request from a file, a batch. A separate process against a real Verdict over a
+// socket (the shipped policies, MongoDB over the wire).
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runVerdict } from "../support/cli.js";
+import { startTestVerdict, type TestVerdict } from "../support/verdict.js";
+
+const work = mkdtempSync(join(tmpdir(), "verdict-check-cli-"));
+let server: TestVerdict;
+let person: string;
+
+beforeAll(async () => {
+  server = await startTestVerdict();
+  person = await server.issuer.token({ sub: "alice", scope: "customers:read customers:export invoices:read invoices:write" });
+});
+afterAll(async () => {
+  await server?.stop();
+});
+
+const check = (args: string[], stdin?: string) =>
+  runVerdict(["check", "--addr", server.address, "--api-key", server.apiKey, "--token", person, ...args], { VERDICT_HOME: work }, stdin);
+
+function file(name: string, value: unknown): string {
+  const path = join(work, name);
+  writeFileSync(path, JSON.stringify(value));
+  return path;
+}
+
+describe("verdict check --resource-attributes", () => {
+  it("sends the resource's attributes to the policy: an export of internal data is allowed where unclassified data (PII) needs a step-up", async () => {
+    const base = ["--action", "customers:export", "--resource", "customer_list/l-1"];
+    const unclassified = JSON.parse((await check(base)).stdout);
+    expect(unclassified).toMatchObject({ decision: "STEP_UP", reasons: [{ code: "sensitive_data_step_up_required" }] });
+
+    const internal = await check([...base, "--resource-attributes", '{"classification": "internal"}']);
+    expect(internal.code).toBe(0);
+    expect(JSON.parse(internal.stdout)).toMatchObject({ decision: "ALLOW", reasons: [] });
+  });
+
+  it("prints the challenge with only the fields of the .proto (no stray _max_age)", async () => {
+    const run = await check(["--action", "customers:export", "--resource", "customer_list/l-1"]);
+    const body = JSON.parse(run.stdout);
+    expect(Object.keys(body.challenge).sort()).toEqual(["acr_values", "description", "error", "max_age", "scopes"]);
+    expect(body.challenge).toMatchObject({ error: "insufficient_user_authentication", acr_values: ["mfa"], max_age: 300 });
+    expect(JSON.stringify(body)).not.toContain("_max_age");
+  });
+
+  it("refuses attributes that are not a JSON object before calling", async () => {
+    const run = await check(["--action", "customers:export", "--resource", "customer_list/l-1", "--resource-attributes", '"pii"']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain("--resource-attributes must be a JSON object");
+  });
+});
+
+describe("verdict check --input FILE", () => {
+  it("sends the request in the file: the same decision as the flags give", async () => {
+    const path = file("one.json", {
+      action: "customers:export",
+      resource: { type: "customer_list", id: "l-1", attributes: { classification: "internal" } },
+      context: {},
+      request_id: "req-from-file",
+    });
+    const run = await check(["--input", path]);
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ decision: "ALLOW" });
+    const viaStdin = await check(["--input", "-"], JSON.stringify({ action: "customers:export", resource: { type: "customer_list", id: "l-1" } }));
+    expect(JSON.parse(viaStdin.stdout)).toMatchObject({ decision: "STEP_UP" });
+  });
+
+  it("sends {items: [...]} as one CheckBatch: each item its own decision, and the policy sees the batch as a whole", async () => {
+    // a person deleting 3 invoices and reading one in one batch: below every bulk threshold
+    const items = Array.from({ length: 3 }, (_, i) => ({ action: "invoices:delete", resource: { type: "invoice", id: `inv-${i}` } }));
+    const path = file("batch.json", {
+      items: [
+        ...items,
+        { action: "invoices:read", resource: { type: "invoice", id: "inv-9" }, context: { note: "x" } },
+        { action: "bad action!", resource: { type: "invoice", id: "x" } },
+      ],
+      dry_run: true,
+    });
+    const run = await check(["--input", path]);
+    expect(run.code).toBe(0);
+    const { results } = JSON.parse(run.stdout) as { results: Record<string, unknown>[] };
+    expect(results).toHaveLength(5);
+    for (const result of results.slice(0, 4)) expect(result).toMatchObject({ decision: "ALLOW", principal: { subject: "alice" } });
+    const ids = results.slice(0, 4).map((r) => r["decision_id"]);
+    expect(new Set(ids).size).toBe(4);
+    // the malformed item is refused on its own, the others still decided
+    expect(results[4]).toEqual({ error: { code: "invalid_argument", message: expect.stringContaining("action must be") } });
+  });
+
+  it("a batch of an agent's deletes is judged as a whole: 11 in one batch need a step-up for every one", async () => {
+    const agent = await server.issuer.token({ sub: "alice", client_id: "agent-7", client_type: "ai-agent", scope: "invoices:write" });
+    const items = Array.from({ length: 11 }, (_, i) => ({ action: "invoices:delete", resource: { type: "invoice", id: `inv-${i}` } }));
+    const run = await runVerdict(
+      ["check", "--addr", server.address, "--api-key", server.apiKey, "--token", agent, "--input", file("agent-batch.json", { items, dry_run: true })],
+      { VERDICT_HOME: work },
+    );
+    const { results } = JSON.parse(run.stdout) as { results: { decision: string; reasons: { code: string }[] }[] };
+    expect(results).toHaveLength(11);
+    for (const result of results) expect(result).toMatchObject({ decision: "STEP_UP", reasons: [{ code: "bulk_step_up_required" }] });
+  });
+
+  it("names what does not fit in the file, and where, exit 2", async () => {
+    const typo = await check(["--input", file("typo.json", { action: "invoices:read", resource: { type: "invoice", id: "1", atributes: {} } })]);
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toContain("resource");
+    expect(typo.stderr).toContain("atributes");
+
+    const badItem = await check([
+      "--input",
+      file("bad-item.json", { items: [{ action: "invoices:read", resource: { type: "invoice", id: "1" } }, { action: "x" }] }),
+    ]);
+    expect(badItem.code).toBe(2);
+    expect(badItem.stderr).toContain("items[1].resource");
+
+    const notJson = await check(["--input", join(work, "missing.json")]);
+    expect(notJson.code).toBe(2);
+    expect(notJson.stderr).toContain("cannot read --input");
+  });
+
+  it("keeps the token out of the file, the flags out of --input, and --explain out of a batch", async () => {
+    const withToken = await check(["--input", file("token.json", { token: "eyJ...", action: "a", resource: { type: "t", id: "" } })]);
+    expect(withToken.code).toBe(2);
+    expect(withToken.stderr).toContain("the token goes in --token");
+
+    const mixed = await check([
+      "--input",
+      file("mixed.json", { action: "invoices:read", resource: { type: "invoice", id: "1" } }),
+      "--action",
+      "invoices:read",
+    ]);
+    expect(mixed.code).toBe(2);
+    expect(mixed.stderr).toContain("leave out --action");
+
+    const explain = await check([
+      "--input",
+      file("explain.json", { items: [{ action: "invoices:read", resource: { type: "invoice", id: "1" } }] }),
+      "--explain",
+    ]);
+    expect(explain.code).toBe(2);
+    expect(explain.stderr).toContain("--explain is for one Check");
+  });
+});
