@@ -133,7 +133,8 @@ export function parseAuditQuery(request: AuditQueryRequest, now: number): AuditQ
   }
   const approvalId = text(request.approvalId, "approval id");
   if (approvalId !== undefined) {
-    if (query.kind !== undefined && query.kind !== "approval") throw new AuditQueryError("an approval's story holds approval events only: drop kind or make it approval");
+    if (query.kind !== undefined && query.kind !== "approval")
+      throw new AuditQueryError("an approval's story holds approval events only: drop kind or make it approval");
     Object.assign(query, { approvalId, kind: "approval" });
   }
   const token = text(request.pageToken, "page token");
