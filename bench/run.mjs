@@ -111,6 +111,7 @@ async function main() {
           resource: { type: "account", id: `acc-${i % 50}`, attributes: toStruct({ owner: { email: "owner@example.com" } }) },
           context: toStruct({ amount: 10, currency: "EUR", card_number: "4111 1111 1111 1111", note: "monthly rent", channel: "agent" }),
           request_id: `bench-${i}`,
+          approval_id: "",
         },
       };
     }
@@ -122,6 +123,7 @@ async function main() {
         resource: { type: "invoice", id: `inv-${i % 500}`, attributes: toStruct({ status: "open", customer: { email: "c@example.com" } }) },
         context: toStruct({ view: "detail", page: 1, filters: { year: 2026 } }),
         request_id: `bench-${i}`,
+          approval_id: "",
       },
     };
   };
