@@ -47,6 +47,13 @@ module.exports = {
       to: { path: "^src/(state|policy|obligations|decide|audit|server|cli)/" },
     },
     {
+      name: "cluster-knows-only-processes",
+      comment: "cluster/ supervises processes: it knows nothing of what they serve.",
+      severity: "error",
+      from: { path: "^src/cluster/" },
+      to: { path: "^src/(state|database|directory|policy|obligations|decide|audit|server|token|cli|dev)/" },
+    },
+    {
       name: "policy-does-no-io",
       severity: "error",
       comment: "src/policy evaluates; it touches no database (shadow disagreements are recorded by decide/ through a port).",

@@ -1,6 +1,6 @@
 // typescript-eslint's recommended type-aware rules over Verdict's TypeScript (npm
 // test runs it with --max-warnings 0). Generated code (sdk/gen) and build output
-// are not linted; bench/, scripts/ and the scripts deploy/ mounts are plain JavaScript.
+// are not linted; scripts/ and the scripts deploy/ mounts are plain JavaScript.
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
@@ -11,7 +11,6 @@ export default tseslint.config(
       "sdk/gen/**",
       "sdk/proto/**",
       "build/**",
-      "bench/**",
       "scripts/**",
       "deploy/**/*.js",
       "deploy/**/*.mjs",

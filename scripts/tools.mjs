@@ -5,6 +5,7 @@
 //   .tools/bin/helm, .tools/bin/kubeconform, .tools/bin/regal  each from its own Go module
 //                           (tools/helm/, tools/kubeconform/, tools/regal/) so their dependencies
 //                           stay apart from opa's
+//   .tools/bin/ghz          the gRPC load generator of npm run bench, from its own Go module (tools/ghz/)
 //   .tools/kubernetes-schemas  what kubeconform validates against, offline (scripts/kubernetes-schemas.mjs)
 // Each tool is rebuilt only when the files that pin it change (a stamp holds their hash),
 // so a second run is a no-op.
@@ -67,6 +68,7 @@ const tools = [
   goTool("helm", "helm", "helm.sh/helm/v4/cmd/helm"),
   goTool("kubeconform", "kubeconform", "github.com/yannh/kubeconform/cmd/kubeconform"),
   goTool("regal", "regal", "github.com/open-policy-agent/regal"),
+  goTool("ghz", "ghz", "github.com/bojand/ghz/cmd/ghz"),
   {
     name: "kubernetes-schemas",
     needs: [goNeed],

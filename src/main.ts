@@ -1,14 +1,6 @@
 // The `verdict` command.
 import type { Environment } from "./config/index.js";
-import { approvals, usage as approvalsUsage } from "./cli/approvals.js";
-import { audit, usage as auditUsage } from "./cli/audit.js";
-import { check, usage as checkUsage } from "./cli/check.js";
-import { config, usage as configUsage } from "./cli/config.js";
-import { devToken, usage as devTokenUsage } from "./cli/dev-token.js";
-import { directory, usage as directoryUsage } from "./cli/directory.js";
-import { help as policyHelp, policy, usage as policyUsage } from "./cli/policy.js";
 import { mappingOf, VerdictError } from "./errors/index.js";
-import { serve, usage as serveUsage } from "./cli/serve.js";
 import { version } from "./cli/version.js";
 
 interface Command {
@@ -18,15 +10,17 @@ interface Command {
   help?: (argv: string[]) => string;
 }
 
-const commands: Record<string, Command> = {
-  serve: { run: serve, usage: serveUsage },
-  check: { run: check, usage: checkUsage },
-  config: { run: config, usage: configUsage },
-  "dev-token": { run: devToken, usage: devTokenUsage },
-  policy: { run: policy, usage: policyUsage, help: policyHelp },
-  audit: { run: audit, usage: auditUsage },
-  approvals: { run: approvals, usage: approvalsUsage },
-  directory: { run: directory, usage: directoryUsage },
+// Each command's module is loaded when it runs, with what it needs: `verdict serve`
+// starts without loading the policy tools, and every process of a server starts sooner.
+const commands: Record<string, () => Promise<Command>> = {
+  serve: async () => import("./cli/serve.js").then(({ serve, usage }) => ({ run: serve, usage })),
+  check: async () => import("./cli/check.js").then(({ check, usage }) => ({ run: check, usage })),
+  config: async () => import("./cli/config.js").then(({ config, usage }) => ({ run: config, usage })),
+  "dev-token": async () => import("./cli/dev-token.js").then(({ devToken, usage }) => ({ run: devToken, usage })),
+  policy: async () => import("./cli/policy.js").then(({ policy, usage, help }) => ({ run: policy, usage, help })),
+  audit: async () => import("./cli/audit.js").then(({ audit, usage }) => ({ run: audit, usage })),
+  approvals: async () => import("./cli/approvals.js").then(({ approvals, usage }) => ({ run: approvals, usage })),
+  directory: async () => import("./cli/directory.js").then(({ directory, usage }) => ({ run: directory, usage })),
 };
 
 const overview = `verdict: a policy decision point for APIs and the agents that call them
@@ -54,7 +48,7 @@ export async function main(argv: string[], env: Environment): Promise<number> {
     process.stdout.write(overview + "\n");
     return name === undefined ? 2 : 0;
   }
-  const command = commands[name];
+  const command = Object.hasOwn(commands, name) ? await commands[name]?.() : undefined;
   if (!command) {
     process.stderr.write(`verdict: unknown command ${name}\n\n${overview}\n`);
     return 2;

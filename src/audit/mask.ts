@@ -226,6 +226,15 @@ const SEPARATORS = /[\s./_-]+/;
 
 export function containsCardNumber(text: string): boolean {
   if (text.length < 13) return false;
+  // Most text holds fewer than 13 ASCII digits and nothing but ASCII: no card number in it.
+  let digits = 0;
+  let ascii = true;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 48 && c <= 57) digits += 1;
+    else if (c > 127) ascii = false;
+  }
+  if (ascii && digits < 13) return false;
   // Full-width and other compatibility digits ("４１１１") read as the digits they are.
   // eslint-disable-next-line no-control-regex -- any character outside ASCII, control characters included
   const normalized = /[^\x00-\x7f]/.test(text) ? text.normalize("NFKC") : text;

@@ -64,6 +64,9 @@ interface RecordFields {
   /** jti of a verified token; sha256 of the token as sent (absent when none was sent). */
   token: { jti?: string; sha256?: string };
   dry_run: boolean;
+  /** A record of refused tokens (refusals.ts): how many refusals it stands for, and how many distinct tokens when they were counted together. */
+  count?: number;
+  distinct_tokens?: number;
 }
 
 /** The document in the `decisions` collection. Context and attribute keys are escaped (keys.ts). */
@@ -71,6 +74,8 @@ export interface DecisionRecord extends RecordFields {
   /** The decision id, so that writing a record twice (a replay) keeps one. */
   _id: string;
   time: Date;
+  /** A record of refused tokens: when the last of them was. */
+  last_time?: Date;
   /** When retention ends; a TTL index deletes the record (queries also skip it). */
   expires_at: Date;
   resource: { type: string; id: string; attributes: JsonObject };
@@ -81,6 +86,7 @@ export interface DecisionRecord extends RecordFields {
 export interface AuditRecord extends RecordFields {
   decision_id: string;
   time: string;
+  last_time?: string;
   expires_at: string;
   resource: { type: string; id: string; attributes: JsonObject };
   context: JsonObject;
@@ -121,7 +127,7 @@ export function buildRecord(event: DecisionEvent, { masks, retentionMs }: BuildO
     },
     context: masks ? redactObject(input.context, masks.context, masks.detectCardNumbers) : {},
     decision: result?.decision ?? "ERROR",
-    reasons: result ? result.reasons.map((r) => ({ code: r.code, message: r.message })) : [reason("internal_error")],
+    reasons: result ? result.reasons.map((r) => ({ code: r.code, message: r.message })) : [reason(event.failure ?? "internal_error")],
     ...(result?.challenge ? { challenge: { ...result.challenge } } : {}),
     obligations: (result?.obligations ?? []).map((o) => ({ ...o })),
     policy_revision: result?.policyRevision ?? event.policy.revision,
@@ -155,10 +161,11 @@ function shadowPart(result: DecisionResult | undefined): { shadow?: RecordShadow
 }
 
 export function publicRecord(doc: DecisionRecord): AuditRecord {
-  const { _id, time, expires_at, resource, context, ...fields } = doc;
+  const { _id, time, last_time, expires_at, resource, context, ...fields } = doc;
   return {
     decision_id: _id,
     time: time.toISOString(),
+    ...(last_time ? { last_time: last_time.toISOString() } : {}),
     expires_at: expires_at.toISOString(),
     ...fields,
     resource: { type: resource.type, id: resource.id, attributes: unescapeObject(resource.attributes ?? {}) },
@@ -200,6 +207,8 @@ export function fromSpillLine(line: string): TrailRecord {
   }
   const time = new Date(value["time"] as string);
   const expiresAt = new Date(value["expires_at"] as string);
-  if (Number.isNaN(time.getTime()) || Number.isNaN(expiresAt.getTime())) throw new VerdictError("spill_record_invalid", "an audit record without valid times");
-  return { ...(value as unknown as TrailRecord), time, expires_at: expiresAt };
+  const lastTime = typeof value["last_time"] === "string" ? new Date(value["last_time"]) : undefined;
+  if (Number.isNaN(time.getTime()) || Number.isNaN(expiresAt.getTime()) || (lastTime && Number.isNaN(lastTime.getTime())))
+    throw new VerdictError("spill_record_invalid", "an audit record without valid times");
+  return { ...(value as unknown as TrailRecord), time, expires_at: expiresAt, ...(lastTime ? { last_time: lastTime } : {}) };
 }

@@ -10,7 +10,10 @@ import type { DecisionEvent, DecisionRecorder } from "../decide/index.js";
 import type { Logger } from "../observability/index.js";
 import { maskRulesFrom, type MaskRules } from "./mask.js";
 import { buildEventRecord, type AuditEvent } from "./events.js";
-import { buildRecord, type TrailRecord } from "./record.js";
+import { buildRecord, isEventRecord, type DecisionRecord, type TrailRecord } from "./record.js";
+import { REFUSAL_WINDOW_MS, RefusalTally, type RefusalKey } from "./refusals.js";
+import { sha256Hex } from "../token/index.js";
+import { TOKEN_REASONS } from "@verdict/sdk/wire";
 import type { SpillChunk, SpillDirectory } from "./spill.js";
 import type { AuditStore, WriteOutcome } from "./store.js";
 
@@ -59,6 +62,8 @@ export interface AuditStats {
 }
 
 const DAY_MS = 86_400_000;
+/** A record's size beside what the caller sent (ids, names, reasons, obligations): at most about this. */
+const RECORD_BYTES = 2_048;
 
 function hasAuditSettings(data: Readonly<Record<string, unknown>>): boolean {
   const settings = data["settings"];
@@ -82,7 +87,16 @@ export class AuditLog implements DecisionRecorder {
   private indexesWarned = false;
   private writing = 0;
   private flushDue = false;
-  private readonly timers: { flush?: NodeJS.Timeout; retry?: NodeJS.Timeout; probe?: NodeJS.Timeout; indexes?: NodeJS.Timeout; purge?: NodeJS.Timeout } = {};
+  private readonly timers: {
+    flush?: NodeJS.Timeout;
+    retry?: NodeJS.Timeout;
+    probe?: NodeJS.Timeout;
+    indexes?: NodeJS.Timeout;
+    purge?: NodeJS.Timeout;
+    refusals?: NodeJS.Timeout;
+  } = {};
+  /** Refused tokens, counted per window rather than recorded one by one (refusals.ts). */
+  private readonly refusals = new RefusalTally();
   private readonly masks = new WeakMap<object, MaskRules | undefined>();
   /** The masking rules of the last bundle that had settings.audit. */
   private lastRules: MaskRules | undefined;
@@ -137,7 +151,12 @@ export class AuditLog implements DecisionRecorder {
   }
 
   record(event: DecisionEvent): boolean {
-    let record: TrailRecord;
+    const refusal = this.phase === "closed" ? undefined : refusalKey(event);
+    if (refusal && this.refusals.repeat(refusal, new Date(event.startedAt))) {
+      this.counts.accepted += 1;
+      return true;
+    }
+    let record: DecisionRecord;
     try {
       record = buildRecord(event, { masks: this.masksOf(event.policy.data), retentionMs: this.retentionMs });
     } catch (error) {
@@ -145,7 +164,17 @@ export class AuditLog implements DecisionRecorder {
       this.counts.refused += 1;
       return false;
     }
-    return this.keep(record);
+    if (this.phase === "closed") return this.take([record], () => this.spillRecords([record]));
+    if (refusal) {
+      this.refusals.add(record);
+      this.counts.accepted += 1;
+      this.timers.refusals ??= setTimeout(() => {
+        this.timers.refusals = undefined;
+        this.keepRefusals();
+      }, REFUSAL_WINDOW_MS).unref();
+      return true;
+    }
+    return this.keep(record, event.input.bytes);
   }
 
   /**
@@ -161,12 +190,20 @@ export class AuditLog implements DecisionRecorder {
       this.counts.refused += 1;
       return false;
     }
+    if (this.phase === "closed") return this.take([record], () => this.spillRecords([record]));
     return this.keep(record);
   }
 
-  private keep(record: TrailRecord): boolean {
-    if (this.phase === "closed") return this.take([record], () => this.spillRecords([record]));
-    const size = JSON.stringify(record).length;
+  /**
+   * Into the buffer (or, when it is full, the spill file with what it holds). Its
+   * size for the byte bound: what the caller sent (measured at the edge, or here)
+   * and a kilobyte for the rest, which Verdict writes and bounds itself.
+   */
+  private keep(record: TrailRecord, sent?: number): boolean {
+    const size =
+      RECORD_BYTES +
+      (sent ??
+        (isEventRecord(record) ? JSON.stringify(record).length : JSON.stringify(record.context).length + JSON.stringify(record.resource.attributes).length));
     this.sizes.set(record, size);
     if (this.bufferFull(size)) {
       // The database is not keeping up, or is down: memory stays bounded, in records
@@ -185,12 +222,25 @@ export class AuditLog implements DecisionRecorder {
     return true;
   }
 
+  /** The window's counted refusals, as records, into the buffer (they were counted as accepted when taken). */
+  private keepRefusals(): void {
+    for (const record of this.refusals.take()) {
+      if (this.keep(record)) this.counts.accepted -= 1;
+      else this.log.error({ decisionId: record._id, count: record.count }, "could not keep a record of refused tokens");
+    }
+  }
+
   stats(): AuditStats {
     return { ...this.counts, buffered: this.buffer.length, bufferedBytes: this.bufferedBytes, writing: this.writing, databaseAvailable: this.available };
   }
 
-  /** Writes what is buffered now and waits for it (tests, and anyone who needs the trail current). */
+  /** Writes what is buffered now, counted refusals included, and waits for it (tests, and anyone who needs the trail current). */
   async flush(): Promise<void> {
+    if (this.phase === "open" && this.refusals.size > 0) {
+      clearTimeout(this.timers.refusals);
+      this.timers.refusals = undefined;
+      this.keepRefusals();
+    }
     while (this.phase === "open" && (this.buffer.length > 0 || this.pump)) {
       const before = this.buffer.length;
       this.flushDue = true;
@@ -211,8 +261,9 @@ export class AuditLog implements DecisionRecorder {
   }
 
   private async shutdown(): Promise<void> {
-    this.phase = "closing";
     for (const timer of Object.values(this.timers)) clearTimeout(timer);
+    this.keepRefusals();
+    this.phase = "closing";
     await this.pump;
     await this.replaying?.current?.chunks.return(undefined);
     this.replaying = undefined;
@@ -498,4 +549,13 @@ export class AuditLog implements DecisionRecorder {
       // the next interval tries again; the database may be down
     }
   }
+}
+
+/** A decision refusing a token that did not verify (no principal) is counted, not recorded alone: what identifies it. */
+function refusalKey(event: DecisionEvent): RefusalKey | undefined {
+  const { result, input } = event;
+  const reason = result?.reasons[0]?.code;
+  if (result?.decision !== "DENY" || event.principal !== undefined || result.principal !== undefined || reason === undefined || !(reason in TOKEN_REASONS))
+    return undefined;
+  return { api: input.caller.name, reason, sha256: input.token === "" ? "" : (event.tokenHash ?? sha256Hex(input.token)) };
 }

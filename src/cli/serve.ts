@@ -1,22 +1,17 @@
 import { resolve } from "node:path";
+import { isClusterWorker, processCount, serveAsClusterWorker, startCluster, type RunningCluster } from "../cluster/index.js";
 import { loadConfigFile, stateDirFrom, type Config, type Environment } from "../config/index.js";
-import {
-  demoPolicyAcrLevels,
-  demoPolicyScopes,
-  DEV_API_AUDIENCE,
-  devAuthorizationListen,
-  devConfig,
-  removeDevAuthorizationFile,
-  startDevAuthorizationServer,
-  startLocalMongo,
-  writeDevAuthorizationFile,
-  type DevAuthorizationServer,
-  type MongoServerProcess,
-} from "../dev/index.js";
-import { createLogger } from "../observability/index.js";
-import { startVerdict } from "../server/index.js";
+import type { DevAuthorizationServer, MongoServerProcess } from "../dev/index.js";
+import { VerdictError } from "../errors/index.js";
+import { createLogger, type Logger } from "../observability/index.js";
+import type { RunningVerdict } from "../server/index.js";
 import { parseOptions, UsageError } from "./args.js";
-import { localDatabasePath, removeLocalDatabaseFile, writeLocalDatabaseFile } from "./local-database.js";
+
+// What only some processes need is loaded when they need it: the primary of several
+// processes never loads the server, and a production server never loads dev/.
+const server = () => import("../server/index.js");
+const dev = () => import("../dev/index.js");
+const localDatabase = () => import("./local-database.js");
 
 export const usage = `verdict serve (--config FILE | --profile dev) [--listen HOST:PORT] [--admin-listen HOST:PORT] [--bundle B] [--shadow-bundle B]
 
@@ -65,25 +60,44 @@ export async function serve(argv: string[], env: Environment): Promise<void> {
   if (options.profile === "dev" && overrides["admin_listen"] === undefined && options.listen !== undefined && /:0$/.test(options.listen)) {
     overrides["admin_listen"] = options.listen;
   }
+  const worker = isClusterWorker();
   let config: Config;
   let devApiKey: string | undefined;
   let authorizationServer: DevAuthorizationServer | undefined;
   if (options.profile === "dev") {
-    // Development only: an OAuth authorization server on loopback whose tokens this Verdict trusts.
-    authorizationServer = await startDevAuthorizationServer({
-      stateDir,
-      ...devAuthorizationListen(options.listen ?? "127.0.0.1:50051", options["auth-listen"]),
-      scopes: demoPolicyScopes(),
-      acrLevels: demoPolicyAcrLevels(),
-      defaultAudience: DEV_API_AUDIENCE,
-    });
-    writeDevAuthorizationFile(stateDir, authorizationServer.issuer);
+    const {
+      DEV_API_AUDIENCE,
+      demoPolicyAcrLevels,
+      demoPolicyScopes,
+      devAuthorizationListen,
+      devConfig,
+      readDevAuthorizationFile,
+      startDevAuthorizationServer,
+      writeDevAuthorizationFile,
+    } = await dev();
+    // Development only: an OAuth authorization server on loopback whose tokens this Verdict trusts (the primary's, in a worker).
+    let authorizationIssuer = worker ? readDevAuthorizationFile(stateDir)?.issuer : undefined;
+    if (!worker) {
+      authorizationServer = await startDevAuthorizationServer({
+        stateDir,
+        ...devAuthorizationListen(options.listen ?? "127.0.0.1:50051", options["auth-listen"]),
+        scopes: demoPolicyScopes(),
+        acrLevels: demoPolicyAcrLevels(),
+        defaultAudience: DEV_API_AUDIENCE,
+      });
+      writeDevAuthorizationFile(stateDir, authorizationServer.issuer);
+      authorizationIssuer = authorizationServer.issuer;
+    }
     ({ config, apiKey: devApiKey } = await devConfig(env, stateDir, overrides, {
-      authorizationServer: authorizationServer.issuer,
+      ...(authorizationIssuer ? { authorizationServer: authorizationIssuer } : {}),
       ...(options["mcp-resource"] ? { mcpResource: options["mcp-resource"] } : {}),
     }));
   } else {
     config = loadConfigFile(options.config as string, env, overrides);
+  }
+  if (worker) {
+    await serveWorker(config, createLogger(config.log_level).child({ pid: process.pid }));
+    return;
   }
   const log = createLogger(config.log_level);
   if (config.profile === "dev") {
@@ -97,7 +111,8 @@ export async function serve(argv: string[], env: Environment): Promise<void> {
   let database: MongoServerProcess | undefined;
   let mongoUri = config.mongodb_uri;
   if (mongoUri === undefined) {
-    database = await startLocalMongo({ dbpath: localDatabasePath(stateDir) });
+    const { localDatabasePath, writeLocalDatabaseFile } = await localDatabase();
+    database = await (await dev()).startLocalMongo({ dbpath: localDatabasePath(stateDir) });
     mongoUri = database.uri;
     // local-mongo locks its data file: other commands (verdict audit query) find
     // this server through the file instead of opening the data themselves.
@@ -106,31 +121,33 @@ export async function serve(argv: string[], env: Environment): Promise<void> {
   }
   const stopDatabase = async () => {
     if (authorizationServer) {
-      removeDevAuthorizationFile(stateDir);
+      (await dev()).removeDevAuthorizationFile(stateDir);
       await authorizationServer.close();
     }
     if (!database) return;
-    removeLocalDatabaseFile(stateDir);
+    (await localDatabase()).removeLocalDatabaseFile(stateDir);
     await database.stop();
   };
 
-  let verdict;
+  const processes = processCount(config.processes);
+  let running: { address: string; adminUrl: string; stop(): Promise<void>; failed?: Promise<Error> };
   try {
-    verdict = await startVerdict(config, { log, mongoUri });
+    running = processes > 1 ? await startProcesses(config, log, processes, mongoUri) : await (await server()).startVerdict(config, { log, mongoUri });
   } catch (error) {
     await stopDatabase();
     throw error;
   }
   if (devApiKey) {
     process.stderr.write(
-      `\nVerdict (dev profile) is serving on ${verdict.address}\n` +
-        `  health and metrics: ${verdict.adminUrl}/readyz and ${verdict.adminUrl}/metrics\n` +
+      `\nVerdict (dev profile) is serving on ${running.address}\n` +
+        `  health and metrics: ${running.adminUrl}/readyz and ${running.adminUrl}/metrics\n` +
         `  development API key: ${devApiKey}\n` +
         `  (verdict check uses it by default; mint tokens with: verdict dev-token --sub alice --client-id agent-1 --scope "invoices:read")\n` +
         `  development authorization server (OAuth for MCP clients; no real sign-in, development only): ${authorizationServer?.issuer}\n\n`,
     );
   }
 
+  let failure: Error | undefined;
   await new Promise<void>((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {
@@ -141,7 +158,7 @@ export async function serve(argv: string[], env: Environment): Promise<void> {
       }
       stopping = true;
       log.info({ signal }, "shutting down: no new calls; finishing calls in flight, then writing every audit record");
-      void verdict
+      void running
         .stop()
         .catch((error: unknown) => log.error({ err: error }, "error while stopping"))
         .then(stopDatabase)
@@ -149,5 +166,65 @@ export async function serve(argv: string[], env: Environment): Promise<void> {
     };
     process.on("SIGINT", () => stop("SIGINT"));
     process.on("SIGTERM", () => stop("SIGTERM"));
+    void running.failed?.then((error) => {
+      failure = error;
+      log.fatal({ err: error.message }, "stopping");
+      stop("failure");
+    });
   });
+  if (failure) throw failure;
+}
+
+/** The primary of several processes (server/cluster.ts): they serve, it supervises. */
+async function startProcesses(config: Config, log: Logger, processes: number, mongoUri: string): Promise<RunningCluster> {
+  const running = await startCluster({
+    processes,
+    log,
+    // A database this primary started (local-mongo) is the workers' too.
+    env: config.mongodb_uri === undefined ? { MONGODB_URI: mongoUri } : {},
+    // admin_listen for every process: /readyz from their readiness, /metrics from theirs gathered.
+    serveAdmin: async (readiness, metrics) => {
+      const { healthRoutes, metricsRoutes, startAdminServer } = await import("../server/admin/index.js");
+      return startAdminServer({ ...config.admin_listen, routes: [healthRoutes(readiness), metricsRoutes(metrics)], log });
+    },
+  });
+  log.info(
+    {
+      address: running.address,
+      admin: running.adminUrl,
+      processes,
+      apis: config.apis.map((a) => a.name),
+      issuers: config.issuers.map((i) => i.issuer),
+    },
+    "verdict is serving",
+  );
+  return running;
+}
+
+/** One of the primary's processes: serves until the primary (or a signal) says stop. */
+async function serveWorker(config: Config, log: Logger): Promise<void> {
+  if (config.mongodb_uri === undefined) throw new VerdictError("config_invalid", "a Verdict process needs the database its primary uses");
+  let verdict: RunningVerdict;
+  try {
+    verdict = await (await server()).startVerdict(config, { log, mongoUri: config.mongodb_uri, role: "worker" });
+  } catch (error) {
+    log.fatal({ err: error instanceof Error ? error.message : String(error) }, "this Verdict process could not start");
+    throw error;
+  }
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    const stop = (why: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ why }, "stopping this process: finishing calls in flight, then writing every audit record");
+      void verdict
+        .stop()
+        .catch((error: unknown) => log.error({ err: error }, "error while stopping"))
+        .finally(resolve);
+    };
+    serveAsClusterWorker(verdict.address, verdict.metrics.registry, verdict.readiness, () => stop("asked by the primary"));
+    process.on("SIGINT", () => stop("SIGINT"));
+    process.on("SIGTERM", () => stop("SIGTERM"));
+  });
+  process.disconnect?.();
 }

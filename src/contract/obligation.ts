@@ -34,8 +34,8 @@ export interface AppliedObligation {
   details?: JsonObject;
 }
 
-/** What the ledger keeps to show a released obligation. */
-export type ObligationDisplay = Omit<AppliedObligation, "type" | "total">;
+/** How an applied obligation is shown where its counter total does not belong (Release). */
+export type ObligationShown = Omit<AppliedObligation, "total">;
 
 /**
  * The fields of one obligation in a policy's output, read under the output
@@ -50,45 +50,55 @@ export interface ObligationFields {
   invalid(name: string, must: string): never;
 }
 
-/** Where a windowed counter reservation lives, to give it back (stored in the ledger). */
-export interface CounterRef {
-  kind: "calendar" | "sliding";
-  id: string;
+/** Who holds what an obligation applied: the decision, the API that asked, the obligation's index in the decision. */
+export interface Holder {
+  decisionId: string;
+  api: string;
+  index: number;
 }
 
-export type Reservation = { ok: true; total: number; ref: CounterRef; until: number } | { ok: false };
+/**
+ * One thing a decision holds in a store (a reservation in a counter, a consumed
+ * key), as the store keeps it: the ledger is the state itself, so Release finds a
+ * decision's holdings in the stores and gives each back with one conditional
+ * update, exactly once.
+ */
+export interface Holding {
+  store: keyof ObligationPorts;
+  /** Where it is, in the store's own terms; handed back to its give(). */
+  ref: unknown;
+  holder: Holder;
+  /** How Release shows it; absent for one already given back. */
+  shown?: ObligationShown;
+  /** Already given back by a Release. */
+  released: boolean;
+}
+
+/** A store whose entries decisions hold. */
+export interface HoldingStore {
+  /** Every holding of the decision in this store, including those already given back. */
+  holdings(decisionId: string): Promise<Holding[]>;
+  /**
+   * Gives it back if it is still held: true when this call did, false when it was
+   * already given back (by anyone). `forget` (a rollback: the decision was not
+   * allowed) leaves no trace; a Release leaves one, so a second says already_released.
+   */
+  give(holding: Holding, options?: { forget?: boolean }): Promise<boolean>;
+}
+
+export type Reservation = { ok: true; total: number; holding: Holding } | { ok: false };
 
 /** Windowed counters with an atomic "add only if the total stays within the limit". */
-export interface CounterPort {
-  reserve(key: readonly string[], window: WindowSpec, amount: number, limit: number, at: { nowMs: number; decisionId: string }): Promise<Reservation>;
-  /** Gives back exactly what `decisionId` reserved, once. */
-  unreserve(ref: CounterRef, amount: number, decisionId: string): Promise<void>;
+export interface CounterPort extends HoldingStore {
+  reserve(key: readonly string[], window: WindowSpec, amount: number, limit: number, at: { nowMs: number; holder: Holder; type: string }): Promise<Reservation>;
 }
 
 /** Keys that may be used once until they expire. */
-export interface OncePort {
-  /** True on the first use of `id`, false while an earlier use is unexpired. */
-  consume(id: string, expiresAt: Date, now: Date, decisionId: string): Promise<boolean>;
-  /** Gives the key back, only if `decisionId` consumed it. */
-  release(id: string, decisionId: string): Promise<void>;
+export interface OncePort extends HoldingStore {
+  /** The holding on the first use of `id`; undefined while an earlier use is unexpired. */
+  consume(id: string, expiresAt: Date, now: Date, holder: Holder, shown: ObligationShown): Promise<Holding | undefined>;
   /** Reads only: true while `id` is consumed (dry runs). */
   isConsumed(id: string, now: Date): Promise<boolean>;
-}
-
-/** One applied obligation as the ledger keeps it: its type, how to undo it, how to show it. */
-export interface LedgerEntry {
-  type: string;
-  undo: JsonObject;
-  display: ObligationDisplay;
-}
-
-/** What each allowed decision applied, so Release can undo exactly that, once. */
-export interface LedgerPort {
-  record(decisionId: string, api: string, entries: readonly LedgerEntry[], now: Date, expiresAt: Date): Promise<void>;
-  /** The decision's entries with whether each was undone; undefined when unknown or expired. */
-  find(decisionId: string, now: Date): Promise<{ api: string; entries: (LedgerEntry & { undone: boolean })[] } | undefined>;
-  /** Marks entry `index` undone; false when another release already did. */
-  claim(decisionId: string, index: number): Promise<boolean>;
 }
 
 /** The state an obligation type may touch. */

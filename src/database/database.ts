@@ -14,6 +14,8 @@ export interface DatabaseOptions {
   log: Logger;
   /** How long the driver looks for a server before a call fails (default 5 s). */
   serverSelectionTimeoutMs?: number;
+  /** Connections kept open (default 24): as many as the calls the process may have in flight, so none waits for one. */
+  poolSize?: number;
   /** Called with each command the driver starts (tests count round trips). */
   onCommand?: (commandName: string) => void;
 }
@@ -36,24 +38,28 @@ export class Database {
     private readonly client: MongoClient,
     readonly name: string,
     private readonly log: Logger,
+    private readonly poolSize: number,
   ) {}
 
   /**
    * Connects lazily: Verdict starts (and decisions that need no state are made)
    * even while the database is down; the driver reconnects by itself.
    */
-  static open({ uri, database, log, serverSelectionTimeoutMs = 5_000, onCommand }: DatabaseOptions): Database {
+  static open({ uri, database, log, serverSelectionTimeoutMs = 5_000, poolSize = 24, onCommand }: DatabaseOptions): Database {
     const client = new MongoClient(uri, {
       appName: "verdict",
-      maxPoolSize: 100,
-      // Keep connections open: with a 50 ms state deadline there is no time to open one.
-      minPoolSize: 4,
+      // A warm, bounded pool: every connection opened at start and kept (with a 50 ms
+      // state deadline there is no time to open one), opened several at a time (the
+      // driver's default is two), and never more than the calls admission lets through.
+      maxPoolSize: poolSize,
+      minPoolSize: poolSize,
+      maxConnecting: Math.min(poolSize, 8),
       serverSelectionTimeoutMS: serverSelectionTimeoutMs,
       connectTimeoutMS: 5_000,
       ...(onCommand ? { monitorCommands: true } : {}),
     });
     if (onCommand) client.on("commandStarted", (event) => onCommand(event.commandName));
-    const db = new Database(client, database, log);
+    const db = new Database(client, database, log, poolSize);
     client.on("topologyDescriptionChanged", (event) => db.topologyChanged([...event.newDescription.servers.values()].some((server) => server.isWritable)));
     return db;
   }
@@ -148,13 +154,28 @@ export class Database {
    * database is down still starts, and keeps trying in the background.
    */
   async prepare(waitMs: number, retryMs = 2_000): Promise<boolean> {
-    const ok = await withDeadline(this.ensureIndexes(), waitMs, () => new VerdictError("state_unavailable", `indexes not ready within ${waitMs} ms`)).then(
+    const ready = this.ensureIndexes().then(() => this.warm());
+    const ok = await withDeadline(ready, waitMs, () => new VerdictError("state_unavailable", `indexes not ready within ${waitMs} ms`)).then(
       () => true,
       () => false,
     );
     if (ok) this.log.info({ database: this.name }, "database indexes ready");
     else this.prepareInBackground(retryMs);
     return ok;
+  }
+
+  /**
+   * Opens every connection of the pool now (as many pings at once as it holds), so
+   * that the first burst of decisions finds them open rather than waiting for
+   * connections to be established within their deadlines.
+   */
+  private async warm(): Promise<void> {
+    await Promise.all(Array.from({ length: this.poolSize }, () => this.client.db(this.name).command({ ping: 1 })));
+  }
+
+  /** Starts opening the pool's connections in the background (prepare() waits for them). */
+  warmUp(): void {
+    this.warm().catch(() => undefined); // a database that is down is prepare()'s to report
   }
 
   private prepareInBackground(retryMs: number): void {

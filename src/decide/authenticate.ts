@@ -29,12 +29,7 @@ export type Authenticated = Pick<VerifiedToken, "principal"> & { tokenHash?: str
 export const ASSERTED_ISSUER = "urn:verdict:authzen:asserted";
 
 /** Throws TokenError (or the replay guard's StateUnavailableError). */
-export async function authenticate(
-  common: CheckCommon,
-  nowMs: number,
-  decisionId: string,
-  { verifier, dpop, replay }: AuthenticateDeps,
-): Promise<Authenticated> {
+export async function authenticate(common: CheckCommon, nowMs: number, { verifier, dpop, replay }: AuthenticateDeps): Promise<Authenticated> {
   const now = nowMs / 1000;
   if (common.token === "" && common.subject !== undefined && common.caller.trustsAssertedSubjects === true) {
     return { principal: assertedPrincipal(common.subject, common.caller, now) };
@@ -49,7 +44,7 @@ export async function authenticate(
   const jkt = verified.principal.confirmationJkt;
   if (jkt !== undefined) {
     const proof = await verifyDpopProof(common.dpop, common.token, jkt, now, dpop);
-    await useProofOnce(proof, replay, { nowMs, decisionId, dryRun: common.dryRun });
+    await useProofOnce(proof, replay, { nowMs, dryRun: common.dryRun });
   }
   return verified;
 }

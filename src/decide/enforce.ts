@@ -1,7 +1,8 @@
 // Turns the policy's decision into the answer: a deny (with a scope challenge when
 // the policy names scopes), a step-up, or an allow whose obligations are applied
 // through the registry, all or none.
-import { applyObligations, type EnforcePorts, type ObligationRegistry } from "../obligations/index.js";
+import type { ObligationPorts } from "../contract/index.js";
+import { applyObligations, type ObligationRegistry } from "../obligations/index.js";
 import type { Instruments, Logger } from "../observability/index.js";
 import type { PolicyDecision } from "../policy/index.js";
 import type { Principal } from "../token/index.js";
@@ -12,7 +13,7 @@ import type { ApprovalGate, CheckCommon, CheckItem, DecisionResult } from "./typ
 
 export interface EnforceDeps {
   obligations: ObligationRegistry;
-  ports: EnforcePorts;
+  ports: ObligationPorts;
   log: Logger;
   instruments?: Instruments;
   approvals?: ApprovalGate;

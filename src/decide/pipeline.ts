@@ -8,11 +8,11 @@ import { VerdictError } from "../errors/index.js";
 import { defaultObligations, releaseDecision, type ObligationRegistry, type ReleaseResult } from "../obligations/index.js";
 import { createMetrics, Instruments, type Metrics } from "../observability/index.js";
 import { failedVerdict, policyInputs, policyVerdict, type PolicyDecision } from "../policy/index.js";
-import { TokenError } from "../token/index.js";
+import { TokenError, type ReplayGuard } from "../token/index.js";
 import { authenticate } from "./authenticate.js";
 import { policyDenial, stateDenial, tokenDenial, unaudited } from "./denials.js";
 import { enforce, type EnforceDeps } from "./enforce.js";
-import { decisionEvent, newRun, principalOf, resultOf, type Begun, type Item, type Run } from "./run.js";
+import { admitted, decisionEvent, failureOf, newRun, principalOf, resultOf, type Begun, type Item, type Run } from "./run.js";
 import { ShadowEvaluation } from "./shadow.js";
 import type { BatchInput, BatchItemResult, Caller, CheckCommon, CheckInput, CheckItem, DecisionResult, DeciderDeps } from "./types.js";
 
@@ -65,9 +65,9 @@ export class Decider {
     });
   }
 
-  /** Undoes the obligations of an earlier decision of this caller whose action did not happen. Idempotent; throws StateUnavailableError. */
+  /** Gives back the obligations of an earlier decision of this caller whose action did not happen. Exactly once; throws StateUnavailableError. */
   async release(decisionId: string, caller: Caller): Promise<ReleaseResult> {
-    const result = await releaseDecision(this.obligations, this.deps.state, decisionId, caller.name, new Date(this.now()));
+    const result = await releaseDecision(this.deps.state, decisionId, caller.name);
     this.instruments.obligations(
       "released",
       result.released.map((obligation) => obligation.type),
@@ -91,10 +91,11 @@ export class Decider {
     try {
       await this.stages(run);
     } catch (error) {
-      for (const item of run.items) audit?.record(decisionEvent(run, item));
+      for (const item of run.items) audit?.record(decisionEvent(run, item, undefined, failureOf(error)));
       throw error;
     } finally {
       release();
+      run.done();
     }
     const results = await this.instruments.stage(common.trace, "audit", () =>
       run.items.map((item) => {
@@ -111,11 +112,14 @@ export class Decider {
     const [first] = items;
     if (!first) return;
 
-    // 1. The token, once for all items.
+    // 1. The token, once for all items (a DPoP proof's jti is the first state it may need).
+    const once = this.deps.state.once;
+    const replay: ReplayGuard = {
+      useOnce: async (id, until, now) => (await admitted(run, this.deps.state.admission), once.useOnce(id, until, now)),
+      isConsumed: async (id, now) => (await admitted(run, this.deps.state.admission), once.isConsumed(id, now)),
+    };
     try {
-      run.verified = await this.instruments.stage(common.trace, "verify", () =>
-        authenticate(common, nowMs, first.base.decisionId, { ...this.deps, replay: this.deps.state.once }),
-      );
+      run.verified = await this.instruments.stage(common.trace, "verify", () => authenticate(common, nowMs, { ...this.deps, replay }));
       this.instruments.tokenVerified("valid", run.verified.via === "jwt-cached");
     } catch (error) {
       this.instruments.tokenVerified(error instanceof TokenError ? error.reason : "error", false);
@@ -147,6 +151,7 @@ export class Decider {
 
     // 3. All of it read in one round trip (none needed: no call). Unreadable state denies what needs it.
     const begun = items.flatMap((item) => (item.state.at === "begun" ? [{ item, state: item.state }] : []));
+    if (begun.some(({ state }) => state.queries.length > 0)) await admitted(run, this.deps.state.admission);
     try {
       const read = () =>
         this.deps.state.counters.read(
@@ -183,6 +188,7 @@ export class Decider {
       const denial = policyDenial(error, item.base, principal, { ...this.deps, metrics: this.metrics });
       return attach(denial, failedVerdict(engine.revision, error instanceof Error ? error.message : String(error)));
     }
+    if (decision.effect === "allow" && decision.obligations.length > 0 && !common.dryRun) await admitted(run, this.deps.state.admission);
     const result = await this.instruments.stage(common.trace, "enforce", () =>
       enforce(decision, item.base, principal, common, run.nowMs, this.enforcing, item.check),
     );

@@ -4,11 +4,12 @@ import { randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import type { StateQuery } from "../contract/index.js";
 import { VerdictError } from "../errors/index.js";
+import { OverloadedError } from "../state/index.js";
 import type { PolicyDecision, PolicyEngine, PolicyInput } from "../policy/index.js";
 import type { Principal } from "../token/index.js";
 import type { Authenticated } from "./authenticate.js";
 import type { Base } from "./denials.js";
-import type { CheckCommon, CheckItem, DecisionEvent, DecisionResult } from "./types.js";
+import type { CheckCommon, CheckItem, DecisionEvent, DecisionResult, StatePorts } from "./types.js";
 
 export type Begun = { at: "begun"; input: PolicyInput; queries: StateQuery[]; decision?: PolicyDecision };
 
@@ -28,11 +29,43 @@ export interface Run {
   readonly batch: boolean;
   readonly items: Item[];
   verified?: Authenticated;
+  /** The run's admission to the database, asked for at its first state need and held until it is done. */
+  ticket?: Promise<() => void>;
+  /** Gives back the run's place at the database, if it had one. */
+  done(): void;
 }
 
 export function newRun(common: CheckCommon, checks: readonly CheckItem[], engine: PolicyEngine, nowMs: number, batch: boolean): Run {
   const base = (): Base => ({ decisionId: randomUUID(), policyRevision: engine.revision, obligations: [], explain: [] });
-  return { common, engine, batch, nowMs, started: performance.now(), items: checks.map((check) => ({ check, base: base(), state: { at: "waiting" } })) };
+  const run: Run = {
+    common,
+    engine,
+    batch,
+    nowMs,
+    started: performance.now(),
+    items: checks.map((check) => ({ check, base: base(), state: { at: "waiting" } })),
+    done: () =>
+      void run.ticket?.then(
+        (release) => release(),
+        () => undefined,
+      ),
+  };
+  return run;
+}
+
+/**
+ * Waits for the run's turn at the database (once per run: every later state call of
+ * the run goes at once). Its first state need comes before anything is applied, so
+ * a refusal here (OverloadedError) leaves nothing half-done.
+ */
+export async function admitted(run: Run, admission: StatePorts["admission"]): Promise<void> {
+  run.ticket ??= admission.admit(run.nowMs, run.common.answerBy);
+  await run.ticket;
+}
+
+/** Why a run that threw made no decision, for its audit record. */
+export function failureOf(error: unknown): DecisionEvent["failure"] {
+  return error instanceof OverloadedError ? "overloaded" : "internal_error";
 }
 
 export function principalOf(run: Run): Principal {
@@ -46,8 +79,14 @@ export function resultOf(item: Item): DecisionResult {
 }
 
 /** What the audit trail is handed for an item: its decision, or (none) an internal error. */
-export function decisionEvent({ common, engine, nowMs, started, verified }: Run, item: Item, result?: DecisionResult): DecisionEvent {
+export function decisionEvent(
+  { common, engine, nowMs, started, verified }: Run,
+  item: Item,
+  result?: DecisionResult,
+  failure?: DecisionEvent["failure"],
+): DecisionEvent {
   return {
+    ...(failure ? { failure } : {}),
     decisionId: item.base.decisionId,
     startedAt: nowMs,
     latencyMs: performance.now() - started,

@@ -1,9 +1,9 @@
 import type { JsonObject, Reason } from "@verdict/sdk/wire";
-import type { AppliedObligation, ApprovalRequirement, CounterPort, DisagreementRecorder, LedgerPort, OncePort, StateReader } from "../contract/index.js";
+import type { AppliedObligation, ApprovalRequirement, CounterPort, DisagreementRecorder, OncePort, StateReader } from "../contract/index.js";
 import type { ObligationRegistry } from "../obligations/index.js";
 import type { Instruments, Logger, Metrics, TraceContext } from "../observability/index.js";
 import type { AuthzenEntities, PolicyEngine, RuleHit } from "../policy/index.js";
-import type { DpopOptions, Principal, TokenVerifier } from "../token/index.js";
+import type { DpopOptions, Principal, ReplayGuard, TokenVerifier } from "../token/index.js";
 
 /** The API that is asking, as authenticated by the server layer. */
 export interface Caller {
@@ -31,6 +31,8 @@ export interface CheckItem {
   authzen?: AuthzenEntities;
   /** The approval a retry names (Challenge.approval_id), checked against this request and used once. */
   approvalId?: string;
+  /** At most how large `context` and `resource.attributes` are as JSON, when the edge measured them (the audit trail's memory bound uses it). */
+  bytes?: number;
 }
 
 /** Who asks, with which token: shared by every item of a batch. */
@@ -43,6 +45,12 @@ export interface CheckCommon {
   dpop?: { proof: string; method: string; url: string };
   /** Return which policy rules fired (`verdict check --explain`). */
   explain?: boolean;
+  /**
+   * When the caller stops waiting (its call's deadline, ms since the epoch): a
+   * decision that could not get to the database before then is refused in time
+   * (overloaded) rather than applied for a caller that is gone.
+   */
+  answerBy?: number;
   /**
    * AuthZEN: the subject the PEP names. With a token, the token's `sub` must be this
    * id (subject_mismatch); without one, it is the principal only when the caller
@@ -119,8 +127,10 @@ export interface DecisionEvent {
   startedAt: number;
   latencyMs: number;
   input: CheckInput;
-  /** Absent when the Check ended in an internal error (no decision was made). */
+  /** Absent when the Check ended without a decision: an internal error, or Verdict was overloaded (`failure`). */
   result?: DecisionResult;
+  /** Why there is no decision (default internal_error). */
+  failure?: "internal_error" | "overloaded";
   /** The verified principal, when the token verified (also for internal errors after that). */
   principal?: Principal;
   /** Hex SHA-256 of the verified token; absent when it did not verify (the recorder hashes the raw string). */
@@ -132,8 +142,9 @@ export interface DecisionEvent {
 export interface StatePorts {
   counters: CounterPort & StateReader;
   /** Single-use keys: once obligations, and the DPoP replay guard. */
-  once: OncePort;
-  ledger: LedgerPort;
+  once: OncePort & ReplayGuard;
+  /** Admits a decision (arrived at `arrivedAt`) to the database; its ticket is released when its state work is done. Rejects with OverloadedError. */
+  admission: { admit(arrivedAt: number, answerBy?: number): Promise<() => void> };
 }
 
 /** Where decisions go after they are made (the audit trail). */

@@ -56,6 +56,8 @@ export const ERRORS = {
   json_invalid_utf8: { grpc: INVALID_ARGUMENT, http: 400, exit: 1 },
   /** The database did not answer in time: nothing was decided or released. */
   state_unavailable: { grpc: UNAVAILABLE, http: 503, exit: 1 },
+  /** Verdict has more decisions waiting for the database than it can admit in time: refused before anything was read or written; retry later. */
+  overloaded: { grpc: RESOURCE_EXHAUSTED, http: 503, exit: 1 },
   /** The audit trail's database did not answer in time. */
   audit_store_unavailable: { grpc: UNAVAILABLE, http: 503, exit: 1 },
   /** A policy failed, overran a bound, or returned what does not fit the output contract. Becomes DENY policy_error. */

@@ -1,8 +1,8 @@
 // What reserve and rate share: each adds an amount to a windowed counter, only if
-// its total stays within the limit, and gives exactly that back on undo.
+// its total stays within the limit; the counter holds it for the decision.
 import type { JsonObject, Reason } from "@verdict/sdk/wire";
 import { storageKey, windowLabel, type ObligationBase, type ObligationFields, type WindowSpec } from "../contract/index.js";
-import { payloadNumber, payloadString, type ObligationType } from "./type.js";
+import type { ObligationType } from "./type.js";
 
 /** A request that adds to a windowed counter. */
 export interface CounterRequest extends ObligationBase {
@@ -27,19 +27,14 @@ export function counterObligation<R extends CounterRequest>(spec: CounterTypeSpe
     parse: (fields) => spec.parse(fields),
     summary: (request) => spec.summary(request),
     explain: (request) => spec.explain(request),
-    async apply(request, { counters }, { nowMs, decisionId }) {
+    async apply(request, { counters }, { nowMs, holder }) {
       const amount = spec.amount(request);
-      const reserved = await counters.reserve(request.key, request.window, amount, request.limit, { nowMs, decisionId });
+      const reserved = await counters.reserve(request.key, request.window, amount, request.limit, { nowMs, holder, type: request.type });
       if (!reserved.ok) return undefined;
       return {
         applied: { type: request.type, key: storageKey(request.key), amount, limit: request.limit, window: windowLabel(request.window), total: reserved.total },
-        undo: { window: reserved.ref.kind, id: reserved.ref.id, amount },
-        until: reserved.until,
+        holding: reserved.holding,
       };
-    },
-    async undo(payload, { counters }, decisionId) {
-      const kind = payloadString(payload, "window") === "sliding" ? "sliding" : "calendar";
-      await counters.unreserve({ kind, id: payloadString(payload, "id") }, payloadNumber(payload, "amount"), decisionId);
     },
   };
 }

@@ -1,6 +1,6 @@
 // The obligation types Verdict enforces. Adding one is a module beside these and
-// one line in OBLIGATION_TYPES; everything else (policy output, explain, the
-// ledger, the wire, the audit record, Release) works from this registry.
+// one line in OBLIGATION_TYPES; everything else (policy output, explain, the wire,
+// the audit record) works from this registry, and Release from what the stores hold.
 import type { JsonObject } from "@verdict/sdk/wire";
 import type { ObligationBase } from "../contract/index.js";
 import { VerdictError } from "../errors/index.js";
@@ -29,7 +29,7 @@ export class ObligationRegistry {
     return this.byType.get(type);
   }
 
-  /** A registered type; requests parsed with this registry and its own ledger entries only name those. */
+  /** A registered type; requests parsed with this registry only name those. */
   get(name: string): ObligationType {
     const type = this.byType.get(name);
     if (!type) throw new VerdictError("internal", `obligation type ${name} is not registered`);

@@ -1,32 +1,28 @@
-// Release: undoes the obligations of an earlier decision whose action did not
-// happen. Idempotent twice over: each ledger entry is claimed with a conditional
-// update before it is undone (so a second release reports already_released), and
-// every undo only removes what that decision added, so nothing is ever given back
-// twice. Another API's decision is reported as unknown, as is one whose ledger
-// expired with its windows.
-import type { AppliedObligation } from "../contract/index.js";
-import type { EnforcePorts } from "./apply.js";
-import type { ObligationRegistry } from "./registry.js";
+// Release: gives back the obligations of an earlier decision whose action did not
+// happen. The stores hold what each decision applied (its holdings), so Release
+// finds them there and gives each back with one conditional update that takes
+// effect only while it is still held: exactly once, whoever else releases at the
+// same time and whenever a write that missed its deadline lands. A retry after a
+// failure completes what is left and says what it gave back itself. Another API's
+// decision is reported as unknown, as is one that holds nothing (no obligations,
+// its windows over, or more than RELEASABLE newer reservations on its counter).
+import type { AppliedObligation, Holding, ObligationPorts } from "../contract/index.js";
 
 export type ReleaseStatus = "released" | "already_released" | "unknown_decision";
 
 export interface ReleaseResult {
   status: ReleaseStatus;
-  /** What this release gave back, in the wire's shape (total 0). */
+  /** What this release gave back, in the wire's shape (total 0), in the decision's order. */
   released: AppliedObligation[];
 }
 
-export async function releaseDecision(registry: ObligationRegistry, ports: EnforcePorts, decisionId: string, api: string, now: Date): Promise<ReleaseResult> {
-  const found = await ports.ledger.find(decisionId, now);
-  if (!found || found.api !== api) return { status: "unknown_decision", released: [] };
-  const released: AppliedObligation[] = [];
-  for (const [index, entry] of found.entries.entries()) {
-    if (entry.undone) continue;
-    // Known before it is claimed: an entry this Verdict cannot undo stays for one that can.
-    const type = registry.get(entry.type);
-    if (!(await ports.ledger.claim(decisionId, index))) continue;
-    await type.undo(entry.undo, ports, decisionId);
-    released.push({ type: entry.type, ...entry.display, total: 0 });
-  }
+const STORES = ["counters", "once"] as const satisfies readonly (keyof ObligationPorts)[];
+
+export async function releaseDecision(ports: ObligationPorts, decisionId: string, api: string): Promise<ReleaseResult> {
+  const found = (await Promise.all(STORES.map((store) => ports[store].holdings(decisionId)))).flat().filter((holding) => holding.holder.api === api);
+  if (found.length === 0) return { status: "unknown_decision", released: [] };
+  const held = found.filter((holding) => !holding.released).sort((a, b) => a.holder.index - b.holder.index);
+  const given = await Promise.all(held.map((holding) => ports[holding.store].give(holding)));
+  const released = held.flatMap((holding: Holding, i) => (given[i] && holding.shown ? [{ ...holding.shown, total: 0 }] : []));
   return { status: released.length > 0 ? "released" : "already_released", released };
 }

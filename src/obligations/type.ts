@@ -1,22 +1,21 @@
 // What an obligation type is: one module that reads its part of a policy's output,
-// describes itself for explain, applies itself through the state ports, and undoes
-// what it applied (for a rollback or a Release).
+// describes itself for explain, and applies itself through the state ports. What it
+// applied is held in the store under the decision (a Holding), which is how a
+// rollback or a Release gives it back: the types need no undo of their own.
 import type { JsonObject, Reason } from "@verdict/sdk/wire";
-import type { AppliedObligation, ObligationBase, ObligationFields, ObligationPorts } from "../contract/index.js";
-import { VerdictError } from "../errors/index.js";
+import type { AppliedObligation, Holder, Holding, ObligationBase, ObligationFields, ObligationPorts } from "../contract/index.js";
 
 export interface ApplyContext {
   nowMs: number;
-  decisionId: string;
+  /** The decision, its API and this obligation's index: what the stores record as holding it. */
+  holder: Holder;
 }
 
 export interface Applied {
   /** What the decision shows. */
   applied: AppliedObligation;
-  /** What undo() is handed back (kept in the ledger, so plain JSON). */
-  undo: JsonObject;
-  /** Milliseconds since the epoch until which the ledger must be able to undo it. */
-  until: number;
+  /** What the store holds for the decision (given back by a rollback or a Release). */
+  holding: Holding;
 }
 
 /**
@@ -37,20 +36,4 @@ export interface ObligationType<R extends ObligationBase = ObligationBase> {
   explain(request: R): string;
   /** Applies it; undefined when it cannot be met, in which case it changed nothing. */
   apply(request: R, ports: ObligationPorts, context: ApplyContext): Promise<Applied | undefined>;
-  /** Gives back exactly what apply() took, from its undo payload; safe to repeat. */
-  undo(payload: JsonObject, ports: ObligationPorts, decisionId: string): Promise<void>;
-}
-
-/** A string field of an undo payload this type wrote itself (the ledger is Verdict's own data). */
-export function payloadString(payload: JsonObject, name: string): string {
-  const value = payload[name];
-  if (typeof value !== "string") throw new VerdictError("internal", `a ledger entry's undo has no string ${name}`);
-  return value;
-}
-
-/** A number field of an undo payload this type wrote itself. */
-export function payloadNumber(payload: JsonObject, name: string): number {
-  const value = payload[name];
-  if (typeof value !== "number") throw new VerdictError("internal", `a ledger entry's undo has no number ${name}`);
-  return value;
 }

@@ -117,12 +117,14 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
  * A metric read from a source when scraped: a gauge takes the value; a counter
  * (what the source counts since start) grows by what it counted since the last scrape.
  */
-function observed(registry: Registry, kind: "counter" | "gauge", name: string, help: string, read: () => number): void {
+function observed(registry: Registry, kind: "counter" | "gauge", name: string, help: string, read: () => number, aggregator?: "min"): void {
   if (kind === "gauge") {
     new Gauge({
       name,
       help,
       registers: [registry],
+      // how the primary of several processes sums them up (default: the sum)
+      ...(aggregator ? { aggregator } : {}),
       collect() {
         this.set(read());
       },
@@ -197,12 +199,20 @@ export function observeAudit(metrics: Metrics, stats: () => AuditCounts): void {
 
 /** Readiness and the database's reachability, read when scraped. */
 export function observeHealth(metrics: Metrics, read: { ready: () => boolean; databaseUp: () => boolean }): void {
-  observed(metrics.registry, "gauge", "verdict_ready", "1 while this Verdict is ready for traffic (GET /readyz answers 200).", () => (read.ready() ? 1 : 0));
+  observed(
+    metrics.registry,
+    "gauge",
+    "verdict_ready",
+    "1 while this Verdict is ready for traffic (GET /readyz answers 200).",
+    () => (read.ready() ? 1 : 0),
+    "min",
+  );
   observed(
     metrics.registry,
     "gauge",
     "verdict_database_up",
     "1 while a database server that takes writes is reachable; 0 during an outage (state decisions fail closed).",
     () => (read.databaseUp() ? 1 : 0),
+    "min",
   );
 }

@@ -3,7 +3,15 @@
 // is terminated and replaced) and a memory bound (a WebAssembly memory with a
 // maximum). A bound hit or an evaluation error rejects with PolicyError; the
 // pool keeps serving.
+//
+// The time bound measures the evaluation, not the wait for a CPU: each worker
+// stamps when it starts a task in memory it shares with the pool, and the pool's
+// timer counts from that stamp (a worker not yet scheduled on a busy machine has
+// not started). Waiting evaluations go to a worker together, one message for many,
+// so a busy pool wakes its threads once per batch, not once per evaluation; one
+// worker starts with the pool, the others when evaluations wait for one.
 import { createRequire } from "node:module";
+import { performance } from "node:perf_hooks";
 import { Worker } from "node:worker_threads";
 import { PolicyError } from "./output.js";
 import { WORKER_SOURCE } from "./worker-source.js";
@@ -61,14 +69,20 @@ interface Task {
   inThen?: boolean;
   resolve(result: Evaluated): void;
   reject(error: Error): void;
-  timer?: NodeJS.Timeout;
 }
 
 interface Slot {
   worker: Worker;
-  task?: Task;
+  /** The batch it is evaluating, in order; the first is the one under way or next. */
+  tasks: Task[];
   ready: boolean;
+  /** Shared with the worker: [id of the task it started, when (ms since the pool's epoch)]. */
+  started: Int32Array;
+  timer?: NodeJS.Timeout;
 }
+
+/** Evaluations sent to a worker in one message at most. */
+const MAX_BATCH = 32;
 
 type WorkerReply =
   | { type: "ready"; entrypoints: string[] }
@@ -93,15 +107,19 @@ export class EvaluatorPool {
   private nextId = 1;
   private closing = false;
   private drained: (() => void) | undefined;
+  /** Workers being started (beyond the first) because evaluations wait. */
+  private spawning = 0;
+  /** The epoch of the workers' start stamps (performance.now() when the pool started). */
+  private readonly epoch = performance.now();
 
   private constructor(private readonly options: PoolOptions) {}
 
-  /** Starts the workers; resolves with the bundle's entrypoints once all are ready. */
+  /** Starts the first worker; resolves with the bundle's entrypoints once it is ready. The others start when evaluations wait. */
   static async start(options: PoolOptions): Promise<{ pool: EvaluatorPool; entrypoints: string[] }> {
     const pool = new EvaluatorPool(options);
     try {
-      const entrypoints = await Promise.all(Array.from({ length: Math.max(1, options.bounds.workers) }, () => pool.spawn()));
-      return { pool, entrypoints: entrypoints[0] ?? [] };
+      const entrypoints = await pool.spawn();
+      return { pool, entrypoints };
     } catch (error) {
       await pool.terminateAll();
       throw error;
@@ -132,7 +150,7 @@ export class EvaluatorPool {
 
   /** True when an evaluation would start at once (no queueing). */
   hasIdleWorker(): boolean {
-    for (const slot of this.slots) if (slot.ready && !slot.task) return this.queue.length === 0;
+    for (const slot of this.slots) if (slot.ready && slot.tasks.length === 0) return this.queue.length === 0;
     return false;
   }
 
@@ -146,16 +164,26 @@ export class EvaluatorPool {
 
   private busy(): boolean {
     if (this.queue.length > 0) return true;
-    for (const slot of this.slots) if (slot.task) return true;
+    for (const slot of this.slots) if (slot.tasks.length > 0) return true;
     return false;
   }
 
   private spawn(): Promise<string[]> {
     const { bounds, module, data, warmup } = this.options;
     const maximumPages = Math.max(2, Math.floor((bounds.memoryMb * 1024 * 1024) / PAGE_BYTES));
+    const started = new Int32Array(new SharedArrayBuffer(8));
     const worker = new Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { opaWasm: opaWasmPath, module, data, initialPages: Math.min(5, maximumPages), maximumPages, warmup },
+      workerData: {
+        opaWasm: opaWasmPath,
+        module,
+        data,
+        initialPages: Math.min(5, maximumPages),
+        maximumPages,
+        warmup,
+        started,
+        epoch: performance.timeOrigin + this.epoch,
+      },
       // The JavaScript side (results, data) gets a bound of its own, beside the WebAssembly memory.
       resourceLimits: { maxOldGenerationSizeMb: Math.max(32, bounds.memoryMb), maxYoungGenerationSizeMb: 16 },
       stdout: true,
@@ -165,7 +193,7 @@ export class EvaluatorPool {
     // Whatever a policy prints is not Verdict's output (stdout is the CLI's): discard it.
     worker.stdout.resume();
     worker.stderr.resume();
-    const slot: Slot = { worker, ready: false };
+    const slot: Slot = { worker, tasks: [], ready: false, started };
     this.slots.add(slot);
     return new Promise<string[]>((resolve, reject) => {
       worker.on("message", (reply: WorkerReply) => {
@@ -181,7 +209,8 @@ export class EvaluatorPool {
           return;
         }
         if ("phase" in reply) {
-          if (slot.task?.id === reply.id) slot.task.inThen = true;
+          const task = slot.tasks[0];
+          if (task?.id === reply.id) task.inThen = true;
           return;
         }
         this.settle(slot, reply);
@@ -200,20 +229,46 @@ export class EvaluatorPool {
   private pump(): void {
     for (const slot of this.slots) {
       if (this.queue.length === 0) break;
-      if (!slot.ready || slot.task) continue;
-      const task = this.queue.shift() as Task;
-      slot.task = task;
-      task.timer = setTimeout(() => this.overrun(slot, task), this.options.bounds.timeoutMs);
-      slot.worker.postMessage({ id: task.id, entrypoint: task.entrypoint, then: task.then, input: task.input });
+      if (!slot.ready || slot.tasks.length > 0) continue;
+      const batch = this.queue.splice(0, MAX_BATCH);
+      slot.tasks = batch;
+      this.arm(slot, this.options.bounds.timeoutMs);
+      slot.worker.postMessage(batch.map((task) => ({ id: task.id, entrypoint: task.entrypoint, then: task.then, input: task.input })));
+    }
+    // Evaluations wait: start another worker, up to the bound.
+    if (this.queue.length > 0 && !this.closing && this.slots.size + this.spawning < Math.max(1, this.options.bounds.workers)) {
+      this.spawning += 1;
+      this.spawn()
+        .catch((error: unknown) => this.options.onWorkerLost?.(`another worker did not start: ${(error as Error).message}`))
+        .finally(() => (this.spawning -= 1));
     }
     if (this.closing && !this.busy()) this.drained?.();
   }
 
+  /** Checks the slot's evaluation under way after `ms`: the bound counts from when the worker started it. */
+  private arm(slot: Slot, ms: number): void {
+    clearTimeout(slot.timer);
+    slot.timer = setTimeout(() => this.check(slot), Math.max(1, Math.ceil(ms)));
+  }
+
+  private check(slot: Slot): void {
+    const task = slot.tasks[0];
+    if (!task || !this.slots.has(slot)) return;
+    const { timeoutMs } = this.options.bounds;
+    // Not started yet (the worker is still on the previous one, or not scheduled): wait a bound more.
+    if (Atomics.load(slot.started, 0) !== task.id) return this.arm(slot, timeoutMs);
+    const running = performance.now() - this.epoch - Atomics.load(slot.started, 1);
+    if (running >= timeoutMs) {
+      // where it stopped: the entry point being evaluated (the second of a two-step trip once the worker said it began it)
+      const where = task.then && task.inThen ? task.then : task.entrypoint;
+      this.lose(slot, `evaluating ${where} took longer than ${timeoutMs} ms`, "timeout", where);
+    } else this.arm(slot, timeoutMs - running);
+  }
+
   private settle(slot: Slot, reply: Extract<WorkerReply, { ok: boolean }>): void {
-    const task = slot.task;
+    const task = slot.tasks[0];
     if (!task || task.id !== reply.id) return;
-    clearTimeout(task.timer);
-    slot.task = undefined;
+    slot.tasks.shift();
     if (reply.ok) task.resolve({ result: reply.result, ...("thenResult" in reply ? { thenResult: reply.thenResult } : {}) });
     else
       task.reject(
@@ -223,25 +278,21 @@ export class EvaluatorPool {
           task.then && task.inThen ? task.then : task.entrypoint,
         ),
       );
-    this.pump();
+    if (slot.tasks.length > 0) this.arm(slot, this.options.bounds.timeoutMs);
+    else {
+      clearTimeout(slot.timer);
+      this.pump();
+    }
   }
 
-  private overrun(slot: Slot, task: Task): void {
-    if (slot.task !== task) return;
-    // where it stopped: the entry point being evaluated (the second of a two-step trip once the worker said it began it)
-    const where = task.then && task.inThen ? task.then : task.entrypoint;
-    this.lose(slot, `evaluating ${where} took longer than ${this.options.bounds.timeoutMs} ms`, "timeout", where);
-  }
-
-  /** Fails the slot's evaluation, if any, and replaces its worker. */
+  /** Fails the slot's evaluation under way, if any, puts the rest of its batch back in front, and replaces its worker. */
   private lose(slot: Slot, why: string, kind: PolicyFailureKind, entrypoint?: string): void {
     if (!this.slots.has(slot)) return;
-    const task = slot.task;
-    slot.task = undefined;
-    if (task) {
-      clearTimeout(task.timer);
-      task.reject(new EvaluationError(kind === "timeout" ? why : `the evaluation failed: ${why}`, kind, entrypoint ?? task.entrypoint));
-    }
+    clearTimeout(slot.timer);
+    const [task, ...rest] = slot.tasks;
+    slot.tasks = [];
+    this.queue.unshift(...rest);
+    if (task) task.reject(new EvaluationError(kind === "timeout" ? why : `the evaluation failed: ${why}`, kind, entrypoint ?? task.entrypoint));
     this.drop(slot);
     if (slot.ready && !this.closing) {
       this.options.onWorkerLost?.(why);
@@ -260,6 +311,7 @@ export class EvaluatorPool {
 
   private async terminateAll(): Promise<void> {
     const workers = [...this.slots].map((slot) => slot.worker);
+    for (const slot of this.slots) clearTimeout(slot.timer);
     this.slots.clear();
     for (const task of this.queue.splice(0)) task.reject(new EvaluationError("the policy engine is closed", "error"));
     await Promise.all(workers.map((worker) => worker.terminate()));

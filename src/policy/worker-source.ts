@@ -5,10 +5,14 @@
 // the time bound is the pool's, which terminates a worker that overruns.
 //
 // workerData: { opaWasm: path of opa-wasm's CommonJS entry, module: WebAssembly.Module,
-//               data: bundle data, initialPages, maximumPages, warmup: { entrypoint, input } }
-// in:  { id, entrypoint, input, then? }
+//               data: bundle data, initialPages, maximumPages, warmup: { entrypoint, input },
+//               started: Int32Array on shared memory, epoch: ms since the time origin }
+// in:  [{ id, entrypoint, input, then? }, ...] (a batch, evaluated in order)
 // out: { type: "ready", entrypoints } | { type: "init_error", error }
-//      | { id, phase: "then" } (the follow-up began) | { id, ok: true, result, thenResult? } | { id, ok: false, error, memory }
+//      | { id, phase: "then" } (the follow-up began) | { id, ok: true, result, thenResult? } | { id, ok: false, error, memory } (one per task)
+//
+// Before each task the worker stamps its id and start time in `started`: the pool's
+// time bound counts from there.
 //
 // "then" names a second entrypoint evaluated in the same trip, on the same input,
 // when the first one's result is undefined or an empty list (verdict/state_queries
@@ -52,7 +56,12 @@ function needsNothing(resultSet) {
   return value === undefined || (Array.isArray(value) && value.length === 0);
 }
 
-parentPort.on("message", (task) => {
+const started = workerData.started;
+const epoch = workerData.epoch;
+
+function evaluate(task) {
+  Atomics.store(started, 1, Math.floor(performance.timeOrigin + performance.now() - epoch));
+  Atomics.store(started, 0, task.id);
   try {
     const result = policy.evaluate(task.input, task.entrypoint);
     if (task.then && needsNothing(result)) {
@@ -71,5 +80,9 @@ parentPort.on("message", (task) => {
     }
     parentPort.postMessage({ id: task.id, ok: false, error: message, memory: isMemoryError(message) });
   }
+}
+
+parentPort.on("message", (batch) => {
+  for (const task of batch) evaluate(task);
 });
 `;

@@ -80,6 +80,8 @@ export const serverSettings = (ctx: ConfigContext) => ({
   max_connection_age_seconds: z.number().int().min(1).max(86_400).default(300),
   /** How long calls in flight on a connection past its age may take before it is closed. */
   max_connection_age_grace_seconds: z.number().int().min(1).max(3_600).default(30),
+  /** Processes `verdict serve` runs, all serving the same ports: "auto" is one per CPU, at most 8 (docs/performance.md). */
+  processes: z.union([z.literal("auto"), z.number().int().min(1).max(64)]).default("auto"),
   /** Renamed: a file that still has it is told the new name. */
   metrics_listen: z.never({ error: "metrics_listen is now admin_listen (GET /metrics, /healthz and /readyz on one listener)" }).optional(),
 });

@@ -8,10 +8,9 @@ import { VerdictError } from "../errors/index.js";
 import { defaultObligations, type ObligationRegistry } from "../obligations/index.js";
 import { createMetrics, Instruments, observeAudit, observeHealth, Tracing, type Logger, type Metrics } from "../observability/index.js";
 import { DEFAULT_BOUNDS, PolicyRuntime, type WatchOptions } from "../policy/index.js";
-import { openDisagreements, openState, type CallObserver } from "../state/index.js";
+import { openDisagreements, openState, poolSizeFor, type CallObserver } from "../state/index.js";
 import { IssuerRegistry, TokenVerifier } from "../token/index.js";
-import { DirectoryStore } from "../directory/index.js";
-import { startAuthzenServer, type RunningAuthzen } from "./authzen/index.js";
+import type { RunningAuthzen } from "./authzen/index.js";
 import { CallerRegistry } from "./callers.js";
 import { formatAddress, startGrpcServer } from "./grpc/server.js";
 import { approvalsRoutes, healthRoutes, metricsRoutes, startAdminServer, type RunningAdmin } from "./admin/index.js";
@@ -52,6 +51,13 @@ export interface StartOptions {
   obligations?: ObligationRegistry;
   /** Spans go here as they end, in place of the configured OTLP exporter (tests: an in-memory exporter). */
   spanExporter?: SpanExporter;
+  /**
+   * "worker": one of the processes of `verdict serve` (src/cluster), whose primary
+   * serves admin_listen for all of them (readiness and metrics over IPC); this
+   * process's own admin listener is on a private loopback port. "single" (default):
+   * the only one.
+   */
+  role?: "single" | "worker";
 }
 
 /** How often expired state is deleted on servers that do not honour TTL indexes. */
@@ -60,7 +66,7 @@ const SWEEP_INTERVAL_MS = 10 * 60_000;
 /** How long calls in flight get to finish at shutdown. */
 const GRPC_GRACE_MS = 10_000;
 
-/** How long start waits for the database before serving (not ready) without it. */
+/** How long the database may take to be ready before Verdict says it is not answering (it keeps trying). */
 const STATE_READY_WAIT_MS = 5_000;
 
 /** Insecure options are explicit, and loud: each is logged at start. */
@@ -102,9 +108,11 @@ export async function startVerdict(config: Config, options: StartOptions): Promi
   observeHealth(metrics, { ready: () => readiness.report().ready, databaseUp: () => parts.database?.available === true });
 
   // The admin listener first: /healthz answers (and /readyz says why not) while the rest starts.
+  const worker = options.role === "worker";
   const admin = await startAdminServer({
-    host: config.admin_listen.host,
-    port: config.admin_listen.port,
+    host: worker ? "127.0.0.1" : config.admin_listen.host,
+    port: worker ? 0 : config.admin_listen.port,
+    exclusive: worker,
     routes: [healthRoutes(readiness), metricsRoutes(metrics.registry), approvalsRoutes(() => parts.approvals)],
     log,
   });
@@ -133,10 +141,26 @@ interface Started {
 
 async function startParts(
   config: Config,
-  { log, mongoUri, watchOptions, obligations = defaultObligations }: StartOptions,
+  { log, mongoUri, watchOptions, obligations = defaultObligations, role = "single" }: StartOptions,
   started: Started,
 ): Promise<RunningVerdict> {
   const { metrics, instruments, readiness, parts, admin, closers } = started;
+  // The one connection of the process: state, shadow disagreements and the audit trail.
+  // It connects in the background, its pool warming while the bundle loads: a Verdict
+  // started before its database serves (not ready) and recovers by itself when the
+  // database comes up.
+  const database = Database.open({
+    uri: mongoUri,
+    database: config.mongodb_database,
+    log,
+    serverSelectionTimeoutMs: Math.max(config.state_timeout_ms, 5_000),
+    poolSize: poolSizeFor(config.state_concurrency),
+  });
+  closers.push(() => database.close());
+  database.connectInBackground();
+  database.warmUp();
+  parts.database = database;
+  void database.whenReached().then(() => readiness.refresh());
   const policies = await PolicyRuntime.start({
     obligations,
     bundlePath: config.bundle,
@@ -160,14 +184,6 @@ async function startParts(
   }
   parts.policies = policies;
 
-  // The one connection of the process: state, shadow disagreements and the audit trail.
-  // It connects in the background: a Verdict started before its database serves
-  // (not ready) and recovers by itself when the database comes up.
-  const database = Database.open({ uri: mongoUri, database: config.mongodb_database, log, serverSelectionTimeoutMs: Math.max(config.state_timeout_ms, 5_000) });
-  closers.push(() => database.close());
-  database.connectInBackground();
-  parts.database = database;
-  void database.whenReached().then(() => readiness.refresh());
   let audit: AuditLog | undefined;
   let auditStore: AuditStore | undefined;
   if (config.audit.enabled) {
@@ -202,10 +218,19 @@ async function startParts(
     metrics.databaseCallDuration.observe({ operation }, seconds);
     if (failure) metrics.databaseCallErrors.inc({ operation, error: failure });
   };
-  const state = openState(database, { timeoutMs: config.state_timeout_ms, log, onCall });
+  const state = openState(database, {
+    timeoutMs: config.state_timeout_ms,
+    log,
+    onCall,
+    admission: { concurrency: config.state_concurrency, queueTimeoutMs: config.state_queue_timeout_ms },
+  });
   // The AuthZEN directory's collection on the same connection: its indexes are created and its expired entries swept with the others.
+  // Loaded only when configured: a Verdict without AuthZEN starts without it.
   const directory = config.authzen
-    ? new DirectoryStore(database, { lookupTimeoutMs: config.state_timeout_ms, readTimeoutMs: config.authzen.search.read_timeout_ms })
+    ? new (await import("../directory/index.js")).DirectoryStore(database, {
+        lookupTimeoutMs: config.state_timeout_ms,
+        readTimeoutMs: config.authzen.search.read_timeout_ms,
+      })
     : undefined;
   const shadowRecorder = config.shadow_bundle
     ? openDisagreements(database, { timeoutMs: config.state_timeout_ms, retentionDays: config.shadow_retention_days, log, metrics, onCall })
@@ -213,9 +238,12 @@ async function startParts(
   if (shadowRecorder) closers.push(() => shadowRecorder.flush());
   const approvals = startApprovals(config, { database, verifier, audit, log, adminUrl: admin.url });
   closers.push(() => approvals.close());
-  if (!(await database.prepare(STATE_READY_WAIT_MS))) {
-    log.warn({ database: config.mongodb_database }, "the database is not answering: serving, not ready; decisions that need state are denied until it does");
-  }
+  // Serving does not wait for the database: its indexes are created in the background
+  // (readiness says not ready until it was reached; decisions that need state wait their turn).
+  void database.prepare(STATE_READY_WAIT_MS).then((ready) => {
+    if (!ready)
+      log.warn({ database: config.mongodb_database }, "the database is not answering: serving, not ready; decisions that need state are denied until it does");
+  });
   database.startSweeping(SWEEP_INTERVAL_MS);
 
   const decider = new Decider({
@@ -254,6 +282,7 @@ async function startParts(
   closers.push(() => grpcServer.shutdown(graceful ? GRPC_GRACE_MS : 0));
   let authzen: RunningAuthzen | undefined;
   if (config.authzen && directory) {
+    const { startAuthzenServer } = await import("./authzen/index.js");
     authzen = await startAuthzenServer({
       config: config.authzen,
       decider,
@@ -280,7 +309,7 @@ async function startParts(
       ...(authzen ? { authzen: authzen.url } : {}),
       ...(config.tracing?.otlp_endpoint ? { tracing: config.tracing.otlp_endpoint } : {}),
     },
-    "verdict is serving",
+    role === "single" ? "verdict is serving" : "verdict process is serving",
   );
   let stopping: Promise<void> | undefined;
   return {

@@ -103,10 +103,13 @@ function validateItem(request: BatchItemMessage, limits: EdgeLimits): CheckItem 
   const approvalId = request.approval_id ?? "";
   if (approvalId !== "" && !APPROVAL_ID.test(approvalId))
     throw new InvalidArgumentError("approval_id must be an approval id Verdict gave out (a lowercase UUID)");
+  const attributes = boundedObject(resource.attributes, "resource.attributes", limits);
+  const context = boundedObject(request.context, "context", limits);
   return {
     action,
-    resource: { type: resource.type, id, attributes: boundedObject(resource.attributes, "resource.attributes", limits) },
-    context: boundedObject(request.context, "context", limits),
+    resource: { type: resource.type, id, attributes: attributes.value },
+    context: context.value,
+    bytes: attributes.bytes + context.bytes,
     ...(approvalId !== "" ? { approvalId } : {}),
   };
 }
@@ -130,34 +133,48 @@ function validateDpop(request: CheckRequestMessage | CheckBatchRequestMessage): 
   return { proof: dpop.proof, method: dpop.method, url: dpop.url };
 }
 
-/** A Struct as decoded (a plain object, or absent: {}), checked against the bounds. */
-function boundedObject(struct: unknown, where: string, limits: EdgeLimits): JsonObject {
+/**
+ * A Struct as decoded (a plain object, or absent: {}), checked against the bounds,
+ * and an upper bound of its size as UTF-8 JSON (bytes, not only counts: every
+ * decision's context is held until its audit record is written, so its size is
+ * what bounds memory when the database is slow). The bound is counted on the walk
+ * (a character is at most 6 bytes as escaped JSON); only a value whose bound is over
+ * the limit is serialised to be measured exactly.
+ */
+function boundedObject(struct: unknown, where: string, limits: EdgeLimits): { value: JsonObject; bytes: number } {
   const value = struct ?? {};
   if (!isJsonObject(value)) throw new InvalidArgumentError(`${where} must be an object`);
   let nodes = 0;
-  const visit = (node: unknown, path: string, depth: number) => {
+  let bound = 0;
+  // The path of a node is only spelled out for an error message.
+  const at = (parent: () => string, step: string | number) => () => `${parent()}${typeof step === "number" ? `[${step}]` : `.${step}`}`;
+  const visit = (node: unknown, path: () => string, depth: number) => {
     if (++nodes > LIMITS.maxNodes) throw new InvalidArgumentError(`${where} has more than ${LIMITS.maxNodes} values`);
-    if (depth > LIMITS.maxDepth) throw new InvalidArgumentError(`${where} is nested deeper than ${LIMITS.maxDepth} levels (at ${path})`);
-    if (typeof node === "string" && node.length > LIMITS.maxStringLength) {
-      throw new InvalidArgumentError(`${path} is longer than ${LIMITS.maxStringLength} characters`);
-    }
-    if (Array.isArray(node)) node.forEach((item, i) => visit(item, `${path}[${i}]`, depth + 1));
-    else if (node !== null && typeof node === "object") {
+    if (depth > LIMITS.maxDepth) throw new InvalidArgumentError(`${where} is nested deeper than ${LIMITS.maxDepth} levels (at ${path()})`);
+    if (typeof node === "string") {
+      if (node.length > LIMITS.maxStringLength) throw new InvalidArgumentError(`${path()} is longer than ${LIMITS.maxStringLength} characters`);
+      bound += 6 * node.length + 3;
+    } else if (Array.isArray(node)) {
+      bound += 2;
+      node.forEach((item, i) => visit(item, at(path, i), depth + 1));
+    } else if (node !== null && typeof node === "object") {
+      bound += 2;
       for (const [key, item] of Object.entries(node)) {
         if (key.length === 0 || key.length > LIMITS.maxKeyLength || CONTROL.test(key)) {
-          throw new InvalidArgumentError(`${path} has a key that is empty, longer than ${LIMITS.maxKeyLength} characters or has control characters`);
+          throw new InvalidArgumentError(`${path()} has a key that is empty, longer than ${LIMITS.maxKeyLength} characters or has control characters`);
         }
-        visit(item, `${path}.${key}`, depth + 1);
+        bound += 6 * key.length + 4;
+        visit(item, at(path, key), depth + 1);
       }
-    }
+    } else bound += 25; // a number, true, false, null, and a comma
   };
-  visit(value, where, 0);
-  // Bytes, not only counts: every decision's context is held until its audit record
-  // is written, so its size is what bounds memory when the database is slow.
-  if (Buffer.byteLength(JSON.stringify(value), "utf8") > limits.maxContextBytes) {
+  visit(value, () => where, 0);
+  if (bound <= limits.maxContextBytes) return { value, bytes: bound };
+  const bytes = Buffer.byteLength(JSON.stringify(value), "utf8");
+  if (bytes > limits.maxContextBytes) {
     throw new InvalidArgumentError(`${where} is larger than ${limits.maxContextBytes} bytes as JSON (max_context_bytes)`);
   }
-  return value;
+  return { value, bytes };
 }
 
 const DECISION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

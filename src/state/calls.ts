@@ -1,8 +1,17 @@
-// The deadline every state call has, end to end (server selection, checkout, I/O).
-import type { Collection, Document } from "mongodb";
-import type { Logger } from "../observability/index.js";
+// The deadline of state calls (state_timeout_ms) says when the database has stopped
+// answering, not how long one call may queue: a call fails once the database has
+// been silent for state_timeout_ms while it waited (no answer to it, nor to any
+// other state call of this process), or once it has waited CAP_FACTOR times that
+// in all. A database that is down, unreachable or hung is so found out within
+// state_timeout_ms, and the decision fails closed at once; a database that is
+// answering, only slower because the machine is busy (a burst, a shared host), is
+// waited for instead of every decision of the burst being refused. Both are
+// measured on the answers themselves, after the event loop has taken in what
+// already arrived (deadline.ts ioFirst), not on local queueing: waiting for a turn
+// at the database is admission's (admission.ts), with a deadline of its own.
 import { performance } from "node:perf_hooks";
-import { withDeadline } from "../deadline.js";
+import { MongoServerError, type Collection, type Document } from "mongodb";
+import type { Logger } from "../observability/index.js";
 import { isDuplicateKey, StateUnavailableError } from "./errors.js";
 
 /**
@@ -13,54 +22,90 @@ import { isDuplicateKey, StateUnavailableError } from "./errors.js";
 export type CallObserver = (operation: string, seconds: number, failure?: CallFailure) => void;
 export type CallFailure = "timeout" | "conflict" | "error";
 
+/** A call waits at most this many times state_timeout_ms in all, however lively the database. */
+export const CAP_FACTOR = 4;
+
 export class StateCalls {
+  /** When the database last answered a state call of this process (performance.now()). */
+  private lastAnswer = -Infinity;
+
   constructor(
     readonly timeoutMs: number,
     private readonly log: Logger,
     private readonly onCall?: CallObserver,
   ) {}
 
+  /** The longest a call may wait, however lively the database. */
+  get capMs(): number {
+    return this.timeoutMs * CAP_FACTOR;
+  }
+
   /**
    * Runs one database call under the deadline; any failure becomes
    * StateUnavailableError. The deadline is ours (a timer), not the driver's abort:
    * the driver closes a connection it is establishing when its call is aborted, so
    * against a cold or restarting server a 50 ms abort would keep the pool from ever
-   * warming up. The driver's own call is abandoned much later (abandonMs), and a
-   * write that lands after its deadline can only have held budget, never granted it.
+   * warming up. The driver's own call is abandoned later (abandonMs), and a write
+   * that lands after its deadline can only have held budget, never granted it: it
+   * goes to `onLate`, which gives it back.
    */
-  async call<T>(
+  call<T>(
     what: string,
     operation: (options: { signal: AbortSignal; maxTimeMS: number }) => Promise<T>,
     /** Undoes a write whose success arrived after its deadline (the decision already failed closed). */
     onLate?: (result: T) => Promise<unknown>,
   ): Promise<T> {
-    const running = operation({ signal: AbortSignal.timeout(this.abandonMs), maxTimeMS: this.timeoutMs });
-    const undoLate = onLate
-      ? (result: T) =>
-          void onLate(result).catch((error: unknown) =>
-            this.log.warn({ what, err: (error as Error).message }, "could not undo a write that landed after its deadline; it stays held until it expires"),
-          )
-      : undefined;
     const started = performance.now();
-    let failure: CallFailure | undefined;
-    try {
-      const timedOut = () => {
-        failure = "timeout";
-        return new StateUnavailableError(`${what}: no answer within ${this.timeoutMs} ms`);
+    const running = operation({ signal: AbortSignal.timeout(this.abandonMs), maxTimeMS: this.capMs });
+    return new Promise<T>((resolve, reject) => {
+      let settled = false;
+      let timer: NodeJS.Timeout | undefined;
+      const observe = (failure?: CallFailure) => this.onCall?.(what, (performance.now() - started) / 1_000, failure);
+      const expire = (why: string) => {
+        settled = true;
+        observe("timeout");
+        reject(new StateUnavailableError(`${what}: ${why}`));
       };
-      return await withDeadline(running, this.timeoutMs, timedOut, undoLate);
-    } catch (error) {
-      failure ??= isDuplicateKey(error) ? "conflict" : "error";
-      if (error instanceof StateUnavailableError) throw error;
-      throw new StateUnavailableError(`${what}: ${(error as Error).message}`, { cause: error });
-    } finally {
-      this.onCall?.(what, (performance.now() - started) / 1_000, failure);
-    }
+      const check = () => {
+        if (settled) return;
+        const now = performance.now();
+        const silent = now - Math.max(this.lastAnswer, started);
+        if (silent >= this.timeoutMs) return expire(`the database has not answered for ${this.timeoutMs} ms`);
+        if (now - started >= this.capMs) return expire(`no answer within ${this.capMs} ms`);
+        arm(Math.min(this.timeoutMs - silent, started + this.capMs - now));
+      };
+      // After the timer, one turn of the loop first: an answer that already arrived is taken in before the check.
+      const arm = (ms: number) => (timer = setTimeout(() => setImmediate(check), Math.max(1, Math.ceil(ms))));
+      arm(this.timeoutMs);
+      running.then(
+        (value) => {
+          this.lastAnswer = performance.now();
+          if (!settled) {
+            settled = true;
+            clearTimeout(timer);
+            observe();
+            resolve(value);
+          } else if (onLate) {
+            void onLate(value).catch((error: unknown) =>
+              this.log.warn({ what, err: (error as Error).message }, "could not undo a write that landed after its deadline; it stays held until it expires"),
+            );
+          }
+        },
+        (error: unknown) => {
+          if (error instanceof MongoServerError) this.lastAnswer = performance.now(); // an answer all the same
+          if (settled) return; // a failure after the deadline has no one to tell
+          settled = true;
+          clearTimeout(timer);
+          observe(isDuplicateKey(error) ? "conflict" : "error");
+          reject(error instanceof StateUnavailableError ? error : new StateUnavailableError(`${what}: ${(error as Error).message}`, { cause: error }));
+        },
+      );
+    });
   }
 
   /** When the driver gives up on a call whose answer came too late to be used. */
   private get abandonMs(): number {
-    return Math.max(2_000, this.timeoutMs * 20);
+    return Math.max(2_000, this.capMs * 2);
   }
 }
 

@@ -1,4 +1,5 @@
-// The state section of the configuration: the database and the deadline of state calls.
+// The state section of the configuration: the database, the deadline of state
+// calls, and how many decisions may use the database at once.
 import { z } from "zod";
 import { filePath, readSecretFile, type ConfigContext } from "../config/fields.js";
 
@@ -20,9 +21,18 @@ export const stateSettings = (ctx: ConfigContext) => ({
     .string()
     .regex(/^[A-Za-z0-9_-]{1,63}$/)
     .default("verdict"),
-  /** Deadline of every state call, end to end. */
-  state_timeout_ms: z.number().int().min(1).max(60_000).default(50),
+  /** How long the database may stay silent while a state call waits for it; a call waits at most 4 times this in all (docs/state.md). */
+  state_timeout_ms: z.number().int().min(1).max(60_000).default(500),
+  /** Decisions of one process doing state work at once; the others wait their turn (docs/state.md). */
+  state_concurrency: z.number().int().min(1).max(256).default(8),
+  /** How long a decision may wait for its turn, from its arrival; then it is refused (gRPC RESOURCE_EXHAUSTED, nothing applied). */
+  state_queue_timeout_ms: z.number().int().min(1).max(60_000).default(5_000),
 });
+
+/** Connections each process keeps open: two calls in flight per admitted decision (its obligations go together), and room for the audit trail and housekeeping. */
+export function poolSizeFor(concurrency: number): number {
+  return 2 * concurrency + 8;
+}
 
 /** mongodb_uri and mongodb_uri_file say the same thing: one at most. */
 export function checkMongoUri(value: Record<string, unknown>, check: z.RefinementCtx): void {

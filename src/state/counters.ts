@@ -1,205 +1,403 @@
 // Windowed counters with an atomic "add only if the total stays within the limit",
-// and the reads of the state decisions declare (verdict/state_queries).
+// the reads of the state decisions declare (verdict/state_queries), and what each
+// decision holds in them, so that Release and rollbacks give back exactly that.
 //
 // Every reservation is ONE conditional update (total <= limit - amount -> $inc),
 // so concurrent requests from any number of Verdict processes can never take a
 // counter over its limit, on any server that applies a single-document update
 // atomically (MongoDB, and mongo-java-server in tests). No transactions needed.
+// The same update records who holds the amount (the decision, its API, the
+// obligation's index): the ledger lives in the counter, so a reservation is one
+// round trip, and giving it back is one conditional update on the same document —
+// exactly once, whoever tries and however late their writes land.
+//
+// Documents are bounded whatever the traffic: `h` keeps the last RELEASABLE
+// reservations (older ones stay counted, and can no longer be released), `x` the
+// last RELEASABLE releases, and a sliding window keeps its amounts in at most
+// BUCKETS + 1 time buckets. Replies are bounded too: a reservation asks for the
+// total (and the buckets) only.
+import type { Collection, Document } from "mongodb";
 import type { JsonObject } from "@verdict/sdk/wire";
-import type { CounterPort, CounterRef, Reservation, StateQuery, StateReader, WindowSpec } from "../contract/index.js";
+import type { CounterPort, Holder, Holding, Reservation, StateQuery, StateReader, WindowSpec } from "../contract/index.js";
+import { windowLabel } from "../contract/index.js";
 import { defineCollection } from "../database/index.js";
-import { StateCollection } from "./calls.js";
+import { StateCollection, type StateCalls } from "./calls.js";
 import { isDuplicateKey } from "./errors.js";
 import { checkedExpiry } from "./expiry.js";
+import { Lanes, type Settled } from "./lanes.js";
+import { ReadBatcher } from "./read-batcher.js";
 import { locate, type CounterLocation } from "./windows.js";
 
-interface SlidingEntry {
-  /** When (ms since the epoch). */
-  t: number;
-  /** How much. */
-  a: number;
-  /** For which decision (so a release removes exactly its entry). */
+/** Reservations a counter keeps releasable (newest first); older ones are only counted. */
+export const RELEASABLE = 100;
+
+/** One reservation held in a counter. */
+interface Held {
+  /** Decision id, its API, the obligation's index in the decision. */
   d: string;
+  api: string;
+  i: number;
+  /** Amount, obligation type, its limit. */
+  a: number;
+  o: string;
+  l: number;
+  /** Sliding windows: the bucket the amount is in (its start, seconds since the epoch). */
+  s?: number;
+}
+
+/** A reservation that was given back by a Release (so a second one says already_released). */
+interface Released {
+  d: string;
+  api: string;
+  i: number;
 }
 
 interface CounterDoc {
   _id: string;
   key: string;
   window: string;
+  /** What counts against the limit now; in a sliding window it may still include buckets that left it (pruned later). */
   total: number;
   expiresAt: Date;
-  /** Calendar windows: the decisions that added to the total (so an undo is exact and happens once). */
-  ds?: string[];
-  /** Sliding windows only. */
-  entries?: SlidingEntry[];
-  /** Sliding windows only: bumped by pruning and releases, which must not race each other. */
+  h?: Held[];
+  x?: Released[];
+  /** Sliding windows: amount per bucket start (seconds since the epoch). */
+  b?: Record<string, number>;
+  /** Sliding windows written before buckets: one entry per reservation, and their version (converted into buckets on first prune). */
+  entries?: { t: number; a: number }[];
   pv?: number;
 }
 
-/** Calendar windows expire with their window; a sliding window's document once its newest entry left it. */
-export const COUNTERS = defineCollection<CounterDoc>({ name: "counters", indexes: [], expiresAt: "expiresAt" });
+/** Calendar windows expire with their window; a sliding window's document once its newest bucket left it. */
+export const COUNTERS = defineCollection<CounterDoc>({
+  name: "counters",
+  indexes: [
+    { key: { "h.d": 1 }, name: "held_by" },
+    { key: { "x.d": 1 }, name: "released_by" },
+  ],
+  expiresAt: "expiresAt",
+});
 
-type Calendar = Extract<CounterLocation, { kind: "calendar" }>;
 type Sliding = Extract<CounterLocation, { kind: "sliding" }>;
 
+/** Where a holding is, for give(): the document, and the bucket of a sliding window. */
+interface CounterRef {
+  id: string;
+  amount: number;
+  bucket: number | null;
+}
+
+/** Projections: a reply carries the total (and a sliding window's buckets), never the holders. */
+const TOTAL = { total: 1 } as const;
+const TOTAL_AND_BUCKETS = { total: 1, b: 1, pv: 1 } as const;
+const READ = { total: 1, b: 1, expiresAt: 1, window: 1 } as const;
+
+/** One reservation waiting in its counter's lane. */
+interface PendingReservation {
+  at: CounterLocation;
+  held: Held;
+  holding: Holding;
+  expiresAt: Date;
+}
+
+/** Rounds of read-and-retry a turn makes while other processes keep changing the counter. */
+const MAX_ROUNDS = 8;
+
 export class CounterStore extends StateCollection<CounterDoc> implements CounterPort, StateReader {
+  private readonly reads: ReadBatcher<CounterDoc>;
+  private readonly lanes = new Lanes<PendingReservation, Reservation>((id, items) => this.reserveTurn(id, items));
+  /** Sliding documents with a prune under way in this process (one at a time each). */
+  private readonly pruning = new Set<string>();
+
+  constructor(collection: Collection<CounterDoc>, calls: StateCalls) {
+    super(collection, calls);
+    this.reads = new ReadBatcher((ids) =>
+      this.calls.call("read state", (deadline) => this.collection.find({ _id: { $in: ids } }, { projection: READ, ...deadline }).toArray()),
+    );
+  }
+
   async reserve(
     key: readonly string[],
     window: WindowSpec,
     amount: number,
     limit: number,
-    { nowMs, decisionId }: { nowMs: number; decisionId: string },
+    { nowMs, holder, type }: { nowMs: number; holder: Holder; type: string },
   ): Promise<Reservation> {
     if (amount > limit) return { ok: false };
     const at = locate(key, window, nowMs);
-    const reserved =
-      at.kind === "calendar"
-        ? await this.reserveCalendar(at, amount, limit, nowMs, decisionId)
-        : await this.reserveSliding(at, amount, limit, nowMs, decisionId);
-    if (!reserved.ok) return reserved;
-    return { ok: true, total: reserved.total, ref: { kind: at.kind, id: at.id }, until: at.kind === "calendar" ? at.expiresAt.getTime() : nowMs + at.windowMs };
-  }
-
-  private async reserveCalendar(
-    at: Calendar,
-    amount: number,
-    limit: number,
-    nowMs: number,
-    decisionId: string,
-  ): Promise<{ ok: true; total: number } | { ok: false }> {
-    const expiresAt = checkedExpiry("reserve", at.expiresAt, nowMs);
-    const late = () => this.unreserve(at, amount, decisionId);
-    for (const upsert of [true, false]) {
-      try {
-        const before = await this.calls.call(
-          "reserve",
-          (deadline) =>
-            this.collection.findOneAndUpdate(
-              { _id: at.id, total: { $lte: limit - amount } },
-              { $inc: { total: amount }, $push: { ds: decisionId }, $setOnInsert: { key: at.key, window: at.window, expiresAt } },
-              // The pre-image, not the post-image: mongo-java-server can return a
-              // post-image that a later update already changed; pre-images are copies.
-              { upsert, returnDocument: "before", ...deadline },
-            ),
-          late,
-        );
-        // With upsert the call either applied (updated, or created the counter: no
-        // pre-image) or threw; without it, no pre-image means the condition failed.
-        if (upsert || before !== null) return { ok: true, total: (before?.total ?? 0) + amount };
-        return { ok: false };
-      } catch (error) {
-        // Two requests raced to create the counter: the loser retries as an update.
-        if (upsert && isDuplicateKey(error)) continue;
-        throw error;
-      }
-    }
-    return { ok: false };
-  }
-
-  /**
-   * A sliding window keeps `total` and one entry per reservation. The reservation
-   * itself is the same single conditional update as for calendar windows (plus a
-   * $push of its entry). Entries that left the window still count in `total` until
-   * they are pruned, which can only refuse too much, never allow too much; when a
-   * reservation does not fit, expired entries are pruned (under the pv guard, so a
-   * concurrent prune or release cannot subtract the same entries twice) and it is
-   * tried again.
-   */
-  private async reserveSliding(
-    at: Sliding,
-    amount: number,
-    limit: number,
-    nowMs: number,
-    decisionId: string,
-  ): Promise<{ ok: true; total: number } | { ok: false }> {
-    const entry: SlidingEntry = { t: nowMs, a: amount, d: decisionId };
-    const expiresAt = checkedExpiry("reserve (sliding)", new Date(nowMs + at.windowMs), nowMs);
-    const attempt = async (upsert: boolean): Promise<{ ok: true; total: number } | { ok: false }> => {
-      const before = await this.calls.call(
-        "reserve (sliding)",
-        (deadline) =>
-          this.collection.findOneAndUpdate(
-            { _id: at.id, total: { $lte: limit - amount } },
-            {
-              $inc: { total: amount },
-              $push: { entries: entry },
-              $max: { expiresAt },
-              $setOnInsert: { key: at.key, window: at.window, pv: 0 },
-            },
-            { upsert, returnDocument: "before", ...deadline },
-          ),
-        () => this.unreserve(at, amount, decisionId),
-      );
-      if (!upsert && before === null) return { ok: false };
-      return { ok: true, total: liveTotal(before?.entries ?? [], at.cutoffMs) + amount };
+    const held: Held = {
+      d: holder.decisionId,
+      api: holder.api,
+      i: holder.index,
+      a: amount,
+      o: type,
+      l: limit,
+      ...(at.kind === "sliding" ? { s: at.bucket } : {}),
     };
-
-    try {
-      const first = await attempt(true);
-      if (first.ok) return first;
-    } catch (error) {
-      if (!isDuplicateKey(error)) throw error;
-      const retried = await attempt(false);
-      if (retried.ok) return retried;
-    }
-    for (let round = 0; round < 3; round++) {
-      const pruned = await this.prune(at);
-      if (pruned === "nothing") return { ok: false };
-      if (pruned === "pruned") return attempt(false);
-    }
-    return { ok: false };
-  }
-
-  /** Removes entries that left the window; "raced" when a concurrent prune or release won. */
-  private async prune(at: Sliding): Promise<"pruned" | "nothing" | "raced"> {
-    const doc = await this.calls.call("read sliding window", (deadline) => this.collection.findOne({ _id: at.id }, deadline));
-    const expired = (doc?.entries ?? []).filter((entry) => entry.t <= at.cutoffMs);
-    if (!doc || expired.length === 0) return "nothing";
-    const sum = expired.reduce((total, entry) => total + entry.a, 0);
-    const result = await this.calls.call("prune sliding window", (deadline) =>
-      this.collection.updateOne({ _id: at.id, pv: doc.pv ?? 0 }, { $pull: { entries: { t: { $lte: at.cutoffMs } } }, $inc: { total: -sum, pv: 1 } }, deadline),
-    );
-    return result.modifiedCount === 1 ? "pruned" : "raced";
+    const expiresAt = checkedExpiry("reserve", at.kind === "calendar" ? at.expiresAt : new Date((at.bucket + at.bucketSeconds) * 1000 + at.windowMs), nowMs);
+    return this.lanes.submit(at.id, { at, held, holding: this.holding(at.id, at.key, windowLabel(window), held, false), expiresAt });
   }
 
   /**
-   * Gives back what one decision reserved. Exact and idempotent: it takes effect only
-   * if that decision's reservation is there, and removes it, so rollbacks, late-write
-   * compensation and Release can overlap without ever giving back twice.
+   * One turn of a counter's lane: the reservations that arrived for it meanwhile, in
+   * arrival order, each of which must fit on its own terms, as if they came one by
+   * one (total so far + its amount <= its limit). All of them in one conditional
+   * update when they fit together; otherwise the document is read, the ones that
+   * fit are chosen in order, and those are tried together again (another process
+   * may have written meanwhile). A reservation is only ever refused for want of room
+   * (or, after MAX_ROUNDS of contention, refused too: too much, never too little).
    */
-  async unreserve(ref: CounterRef, amount: number, decisionId: string): Promise<void> {
-    if (ref.kind === "calendar") {
-      await this.calls.call("unreserve", (deadline) =>
-        this.collection.updateOne({ _id: ref.id, ds: decisionId }, { $pull: { ds: decisionId }, $inc: { total: -amount } }, deadline),
-      );
-      return;
+  private async reserveTurn(id: string, items: PendingReservation[]): Promise<Settled<Reservation>[]> {
+    const results: Reservation[] = items.map(() => ({ ok: false }));
+    let pending = items;
+    let upsert = true;
+    for (let round = 0; pending.length > 0 && round < MAX_ROUNDS; round++) {
+      const before = await this.reserveTogether(id, pending, upsert);
+      if (before !== "refused") {
+        let total = 0;
+        for (const item of pending) {
+          total += item.held.a;
+          const base = item.at.kind === "sliding" ? liveTotal(before?.b, item.at) : (before?.total ?? 0);
+          results[items.indexOf(item)] = { ok: true, total: base + total, holding: item.holding };
+        }
+        const newest = pending[pending.length - 1] as PendingReservation;
+        if (newest.at.kind === "sliding" && before && (hasDeadBuckets(before, newest.at) || before.pv !== undefined)) this.pruneLater(newest.at);
+        break;
+      }
+      upsert = false;
+      const sliding = pending.find((item) => item.at.kind === "sliding")?.at as Sliding | undefined;
+      // One calendar reservation that does not fit: nothing to choose.
+      if (pending.length === 1 && !sliding) break;
+      const doc = await this.calls.call("read counter", (deadline) => this.collection.findOne({ _id: id }, { projection: TOTAL_AND_BUCKETS, ...deadline }));
+      if (doc === null) {
+        upsert = true; // gone meanwhile (expired and swept): created again
+        continue;
+      }
+      // A sliding window's total may still count buckets that left it: prune them and try again.
+      if (sliding && (hasDeadBuckets(doc, sliding) || doc.pv !== undefined)) {
+        await this.prune(sliding);
+        continue;
+      }
+      let total = doc.total;
+      pending = pending.filter((item) => {
+        if (total + item.held.a > item.held.l) return false;
+        total += item.held.a;
+        return true;
+      });
     }
-    await this.calls.call("unreserve (sliding)", (deadline) =>
-      this.collection.updateOne({ _id: ref.id, "entries.d": decisionId }, { $pull: { entries: { d: decisionId } }, $inc: { total: -amount, pv: 1 } }, deadline),
-    );
+    return results.map((value) => ({ ok: true, value }));
   }
 
-  /** The states of several decisions (a CheckBatch), in one round trip: every queried counter, fetched by _id. */
+  /**
+   * The reservations together: one update, conditional on the total leaving room for
+   * each of them in turn. The pre-image (its total, and a sliding window's buckets),
+   * null when it created the counter, or "refused" when they do not all fit.
+   */
+  private async reserveTogether(id: string, items: PendingReservation[], upsert: boolean): Promise<CounterDoc | null | "refused"> {
+    let amount = 0;
+    let room = Infinity;
+    const inc: Record<string, number> = { total: 0 };
+    let expiresAt = (items[0] as PendingReservation).expiresAt;
+    for (const { held, expiresAt: until } of items) {
+      amount += held.a;
+      room = Math.min(room, held.l - amount);
+      inc["total"] = amount;
+      if (held.s !== undefined) inc[`b.${held.s}`] = (inc[`b.${held.s}`] ?? 0) + held.a;
+      if (until > expiresAt) expiresAt = until;
+    }
+    if (room < 0) return "refused";
+    const first = items[0] as PendingReservation;
+    const sliding = first.at.kind === "sliding";
+    const update: Document = {
+      $inc: inc,
+      $push: { h: { $each: items.map((item) => item.held), $slice: -RELEASABLE } },
+      ...(sliding
+        ? { $max: { expiresAt }, $setOnInsert: { key: first.at.key, window: first.at.window } }
+        : { $setOnInsert: { key: first.at.key, window: first.at.window, expiresAt } }),
+    };
+    const late = () => Promise.all(items.map((item) => this.give(item.holding, { forget: true })));
+    const attempt = async (upsert: boolean): Promise<CounterDoc | null | "refused"> => {
+      const before = await this.calls.call(
+        "reserve",
+        (deadline) =>
+          this.collection.findOneAndUpdate({ _id: id, total: { $lte: room } }, update, {
+            upsert,
+            // The pre-image, not the post-image: mongo-java-server can return a
+            // post-image that a later update already changed; pre-images are copies.
+            returnDocument: "before",
+            projection: sliding ? TOTAL_AND_BUCKETS : TOTAL,
+            ...deadline,
+          }),
+        late,
+      );
+      // With upsert the call either applied (updated, or created the counter: no
+      // pre-image) or threw; without it, no pre-image means the condition failed.
+      return upsert || before !== null ? before : "refused";
+    };
+    try {
+      return await attempt(upsert);
+    } catch (error) {
+      // Two requests raced to create the counter, or it exists and is full: retry as an update.
+      if (!upsert || !isDuplicateKey(error)) throw error;
+      return attempt(false);
+    }
+  }
+
+  /** Every reservation `decisionId` holds, or held and gave back, in any counter. */
+  async holdings(decisionId: string): Promise<Holding[]> {
+    const docs = await this.calls.call("find holdings", (deadline) =>
+      this.collection.find({ $or: [{ "h.d": decisionId }, { "x.d": decisionId }] }, { projection: { key: 1, window: 1, h: 1, x: 1 }, ...deadline }).toArray(),
+    );
+    return docs.flatMap((doc) => {
+      const label = windowLabelOf(doc.window);
+      const released = (doc.x ?? []).filter((x) => x.d === decisionId);
+      const held = (doc.h ?? []).filter((h) => h.d === decisionId && !released.some((x) => x.i === h.i));
+      return [
+        ...held.map((h) => this.holding(doc._id, doc.key, label, h, false)),
+        ...released.map((x) => ({ store: "counters" as const, ref: {}, holder: { decisionId, api: x.api, index: x.i }, shown: undefined, released: true })),
+      ];
+    });
+  }
+
+  /**
+   * Gives one reservation back, once: it takes effect only while the document still
+   * holds it, and removes it in the same update, so rollbacks, late-write
+   * compensation and Releases can overlap without ever giving back twice. A Release
+   * leaves a trace (`x`); a rollback (`forget`) does not. True when this call gave it back.
+   */
+  async give(holding: Holding, { forget = false }: { forget?: boolean } = {}): Promise<boolean> {
+    const { id, amount, bucket } = holding.ref as CounterRef;
+    const { decisionId: d, index: i, api } = holding.holder;
+    const filter = { _id: id, h: { $elemMatch: { d, i } } };
+    const trace = forget ? {} : { $push: { x: { $each: [{ d, api, i }], $slice: -RELEASABLE } } };
+    const what = forget ? "roll back a reservation" : "release a reservation";
+    if (bucket === null) {
+      const result = await this.calls.call(what, (deadline) =>
+        this.collection.updateOne(filter, { $pull: { h: { d, i } }, $inc: { total: -amount }, ...trace }, deadline),
+      );
+      return result.modifiedCount === 1;
+    }
+    // Sliding: the amount leaves the total only while its bucket is still there (a pruned bucket already took it out).
+    const field = `b.${bucket}`;
+    const live = await this.calls.call(what, (deadline) =>
+      this.collection.updateOne(
+        { ...filter, [field]: { $exists: true } },
+        { $pull: { h: { d, i } }, $inc: { total: -amount, [field]: -amount }, ...trace },
+        deadline,
+      ),
+    );
+    if (live.modifiedCount === 1) return true;
+    const expired = await this.calls.call(what, (deadline) =>
+      this.collection.updateOne({ ...filter, [field]: { $exists: false } }, { $pull: { h: { d, i } }, ...trace }, deadline),
+    );
+    return expired.modifiedCount === 1;
+  }
+
+  /**
+   * The states of several decisions (a CheckBatch, or concurrent Checks whose reads
+   * are batched together), by query name: every queried counter, fetched by _id.
+   */
   async read(perDecision: readonly (readonly StateQuery[])[], nowMs: number): Promise<JsonObject[]> {
     const located = perDecision.map((queries) => queries.map((query) => ({ query, at: locate(query.key, query.window, nowMs) })));
     const ids = [...new Set(located.flat().map(({ at }) => at.id))];
     if (ids.length === 0) return perDecision.map(() => ({}));
-    const docs = await this.calls.call("read state", (deadline) => this.collection.find({ _id: { $in: ids } }, deadline).toArray());
-    const byId = new Map(docs.map((doc) => [doc._id, doc]));
+    const byId = await this.reads.read(ids);
     return located.map((queries) => {
       const state: JsonObject = {};
       for (const { query, at } of queries) {
         const doc = byId.get(at.id);
         if (!doc) state[query.name] = 0;
-        else if (at.kind === "sliding") state[query.name] = liveTotal(doc.entries ?? [], at.cutoffMs);
+        else if (at.kind === "sliding") state[query.name] = liveTotal(doc.b, at);
         // expiry is honoured here, whether or not a TTL monitor has removed the document
         else state[query.name] = doc.expiresAt.getTime() > nowMs ? doc.total : 0;
       }
       return state;
     });
   }
+
+  private holding(id: string, key: string, window: string, held: Held, released: boolean): Holding {
+    return {
+      store: "counters",
+      ref: { id, amount: held.a, bucket: held.s ?? null } satisfies CounterRef,
+      holder: { decisionId: held.d, api: held.api, index: held.i },
+      shown: { type: held.o, key, amount: held.a, limit: held.l, window },
+      released,
+    };
+  }
+
+  /** Prunes in the background, off the decision's path, one prune per document at a time. */
+  private pruneLater(at: Sliding): void {
+    if (this.pruning.has(at.id)) return;
+    this.pruning.add(at.id);
+    void this.prune(at)
+      .catch(() => undefined) // housekeeping: the next reservation tries again
+      .finally(() => this.pruning.delete(at.id));
+  }
+
+  /**
+   * Removes the buckets that left the window and takes their amounts out of the
+   * total, in one update conditional on each bucket still holding what was read
+   * (a concurrent prune or release changes it, and this one then does nothing):
+   * never subtracted twice. "raced" when that happened.
+   */
+  private async prune(at: Sliding): Promise<"pruned" | "nothing" | "raced"> {
+    const doc = await this.calls.call("read sliding window", (deadline) =>
+      this.collection.findOne({ _id: at.id }, { projection: { ...TOTAL_AND_BUCKETS, entries: 1 }, ...deadline }),
+    );
+    if (doc?.pv !== undefined) return this.convert(doc, at);
+    const dead = Object.entries(doc?.b ?? {}).filter(([start]) => isDead(Number(start), at));
+    if (!doc || dead.length === 0) return "nothing";
+    const filter: Document = { _id: at.id };
+    const unset: Document = {};
+    let sum = 0;
+    for (const [start, amount] of dead) {
+      filter[`b.${start}`] = amount;
+      unset[`b.${start}`] = "";
+      sum += amount;
+    }
+    const result = await this.calls.call("prune sliding window", (deadline) =>
+      this.collection.updateOne(filter, { $unset: unset, $inc: { total: -sum } }, deadline),
+    );
+    return result.modifiedCount === 1 ? "pruned" : "raced";
+  }
+
+  /**
+   * A document written before buckets (one entry per reservation, a version `pv`):
+   * its live entries go into their buckets, the dead ones out of the total, in one
+   * update guarded by the version (a process not yet upgraded may still prune it).
+   */
+  private async convert(doc: CounterDoc, at: Sliding): Promise<"pruned" | "raced"> {
+    const inc: Record<string, number> = { total: 0 };
+    for (const entry of doc.entries ?? []) {
+      if (entry.t <= at.cutoffMs) inc["total"] = (inc["total"] ?? 0) - entry.a;
+      else {
+        const field = `b.${Math.floor(entry.t / 1000 / at.bucketSeconds) * at.bucketSeconds}`;
+        inc[field] = (inc[field] ?? 0) + entry.a;
+      }
+    }
+    const result = await this.calls.call("convert sliding window", (deadline) =>
+      this.collection.updateOne({ _id: at.id, pv: doc.pv }, { $unset: { entries: "", pv: "" }, $inc: inc }, deadline),
+    );
+    return result.modifiedCount === 1 ? "pruned" : "raced";
+  }
 }
 
-function liveTotal(entries: readonly SlidingEntry[], cutoffMs: number): number {
-  return entries.reduce((total, entry) => (entry.t > cutoffMs ? total + entry.a : total), 0);
+/** A bucket is dead once every amount in it is older than the window: counted until its end plus the window, never less. */
+function isDead(start: number, at: Sliding): boolean {
+  return (start + at.bucketSeconds) * 1000 <= at.cutoffMs;
+}
+
+function hasDeadBuckets(doc: CounterDoc, at: Sliding): boolean {
+  return Object.keys(doc.b ?? {}).some((start) => isDead(Number(start), at));
+}
+
+function liveTotal(buckets: Record<string, number> | undefined, at: Sliding): number {
+  let total = 0;
+  for (const [start, amount] of Object.entries(buckets ?? {})) if (!isDead(Number(start), at)) total += amount;
+  return total;
+}
+
+/** The window as policies name it, from a document's window ("day:2026-11-24" → "day", "sliding:60"). */
+function windowLabelOf(window: string): string {
+  return window.startsWith("sliding:") ? window : (window.split(":")[0] ?? window);
 }

@@ -8,6 +8,13 @@ export class StateUnavailableError extends VerdictError {
   }
 }
 
+/** More decisions need the database than can be admitted in time: refused before anything was read or written. */
+export class OverloadedError extends VerdictError {
+  constructor(message: string) {
+    super("overloaded", message);
+  }
+}
+
 /** A unique-key violation (E11000), directly or as the cause of a StateUnavailableError. */
 export function isDuplicateKey(error: unknown): boolean {
   const cause = (error as { cause?: unknown }).cause ?? error;

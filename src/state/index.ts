@@ -1,28 +1,37 @@
 // The state stores, over the process's one Database: windowed counters (and the
-// state reads policies declare), single-use keys (also the DPoP replay guard),
-// the obligation ledger and shadow disagreements. They implement the contract's
-// ports; nothing here knows about policies, decisions, audit or the server.
+// state reads policies declare), single-use keys (also the DPoP replay guard) and
+// shadow disagreements, with what each decision holds in them (the ledger of
+// Release is the state itself), and the admission of decisions to the database.
+// They implement the contract's ports; nothing here knows about policies,
+// decisions, audit or the server.
 import type { Database } from "../database/index.js";
 import type { Logger } from "../observability/index.js";
+import { Admission } from "./admission.js";
 import { StateCalls, type CallObserver } from "./calls.js";
 import { COUNTERS, CounterStore } from "./counters.js";
+export { COUNTERS } from "./counters.js";
 import { DisagreementStore, type DisagreementStoreOptions } from "./disagreements.js";
-import { LEDGER, LedgerStore } from "./ledger.js";
 import { ONCE_KEYS, OnceStore } from "./once.js";
 
-export { type CallObserver } from "./calls.js";
-export { StateUnavailableError, isDuplicateKey } from "./errors.js";
+export { Admission, type AdmissionOptions, type Ticket } from "./admission.js";
+export { StateCalls, type CallObserver } from "./calls.js";
+export { OverloadedError, StateUnavailableError, isDuplicateKey } from "./errors.js";
 export { checkedExpiry, InvalidExpiryError, MAX_EXPIRY_MS } from "./expiry.js";
-export { CounterStore } from "./counters.js";
+export { CounterStore, RELEASABLE } from "./counters.js";
 export { DisagreementStore, type DisagreementStoreOptions, type ListOptions } from "./disagreements.js";
-export { LedgerStore } from "./ledger.js";
 export { OnceStore } from "./once.js";
-export { locate, type CounterLocation } from "./windows.js";
+export { BUCKETS, locate, type CounterLocation } from "./windows.js";
+export { poolSizeFor } from "./config.js";
+
+/** The collections holding real-time state (what a test or the bench empties between runs). */
+export const STATE_COLLECTIONS: readonly string[] = [COUNTERS.name, ONCE_KEYS.name];
 
 export interface StateOptions {
-  /** Deadline of each state call, end to end (state_timeout_ms). */
+  /** Deadline of each state call, measured on the call (state_timeout_ms). */
   timeoutMs: number;
   log: Logger;
+  /** Decisions doing state work at once (state_concurrency), and how long one may wait to (state_queue_timeout_ms). */
+  admission?: { concurrency: number; queueTimeoutMs: number };
   /** Told of each database call (the metrics of database calls by operation). */
   onCall?: CallObserver;
 }
@@ -30,15 +39,18 @@ export interface StateOptions {
 export interface State {
   counters: CounterStore;
   once: OnceStore;
-  ledger: LedgerStore;
+  admission: Admission;
 }
 
-export function openState(database: Database, { timeoutMs, log, onCall }: StateOptions): State {
+/** Defaults of state_concurrency and state_queue_timeout_ms, for stores opened outside a server (tests, tools). */
+const DEFAULT_ADMISSION = { concurrency: 8, queueTimeoutMs: 5_000 };
+
+export function openState(database: Database, { timeoutMs, log, onCall, admission = DEFAULT_ADMISSION }: StateOptions): State {
   const calls = new StateCalls(timeoutMs, log, onCall);
   return {
     counters: new CounterStore(database.collection(COUNTERS), calls),
     once: new OnceStore(database.collection(ONCE_KEYS), calls),
-    ledger: new LedgerStore(database.collection(LEDGER), calls),
+    admission: new Admission(admission),
   };
 }
 

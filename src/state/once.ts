@@ -1,58 +1,151 @@
-// Keys that may be used once until they expire: DPoP proof jtis, single-use
-// tokens. An insert is the atomic "first use"; the unique _id refuses a second.
-import type { OncePort } from "../contract/index.js";
+// Keys that may be used once until they expire: single-use tokens (once
+// obligations, and types built on them), and DPoP proof jtis. An insert is the
+// atomic "first use"; the unique _id refuses a second. A key used by a decision's
+// obligation names its holder (decision, API, index) and how Release shows it, so
+// Release finds it by decision and gives it back once.
+import type { Document } from "mongodb";
+import type { Holder, Holding, ObligationShown, OncePort } from "../contract/index.js";
 import { defineCollection } from "../database/index.js";
 import { StateCollection } from "./calls.js";
 import { isDuplicateKey } from "./errors.js";
+import { Lanes, type Settled } from "./lanes.js";
 import { checkedExpiry } from "./expiry.js";
 
 interface OnceDoc {
   _id: string;
   expiresAt: Date;
-  /** The decision that consumed it (so a release gives back exactly its own use). */
-  d: string;
+  /** The holder: decision, API, index (absent for a DPoP jti, which is never given back). */
+  d?: string;
+  api?: string;
+  i?: number;
+  /** How Release shows it. */
+  v?: ObligationShown;
+  /** Given back by a Release: usable again, and a second Release says already_released. */
+  r?: 1;
 }
 
-export const ONCE_KEYS = defineCollection<OnceDoc>({ name: "once_keys", indexes: [], expiresAt: "expiresAt" });
+export const ONCE_KEYS = defineCollection<OnceDoc>({ name: "once_keys", indexes: [{ key: { d: 1 }, name: "held_by" }], expiresAt: "expiresAt" });
 
-/** Single-use keys; also the token layer's DPoP replay guard. */
+interface OnceRef {
+  id: string;
+}
+
+interface Take {
+  fields: Omit<OnceDoc, "_id">;
+  now: Date;
+  late?: () => Promise<unknown>;
+}
+
+/** Single-use keys; also the token layer's DPoP replay guard (useOnce). */
 export class OnceStore extends StateCollection<OnceDoc> implements OncePort {
   /**
-   * Consumes `id` until `expiresAt`. True on the first use, false when it was
-   * already used and has not expired. An expired entry (which a server without a
-   * TTL monitor may still hold) is taken over by a conditional update, so expiry
-   * never depends on the TTL sweep.
+   * Uses of one key wait for the one under way in this process: once it is taken (or
+   * found taken), the others are refused without another round trip — a key is used
+   * once, so a burst of replays costs one write.
    */
-  async consume(id: string, expiresAt: Date, now: Date, decisionId: string): Promise<boolean> {
-    checkedExpiry("consume once", expiresAt, now.getTime());
-    const late = () => this.release(id, decisionId);
+  private readonly lanes = new Lanes<Take, boolean>((id, takes) => this.takeTurn(id, takes));
+
+  /**
+   * Consumes `id` until `expiresAt` for a decision's obligation: its holding on the
+   * first use, undefined while an earlier use stands.
+   */
+  async consume(id: string, expiresAt: Date, now: Date, holder: Holder, shown: ObligationShown): Promise<Holding | undefined> {
+    const holding: Holding = { store: "once", ref: { id } satisfies OnceRef, holder, shown, released: false };
+    const fields = { expiresAt: checkedExpiry("consume once", expiresAt, now.getTime()), d: holder.decisionId, api: holder.api, i: holder.index, v: shown };
+    const late = () => this.give(holding, { forget: true });
+    return (await this.take(id, fields, now, late)) ? holding : undefined;
+  }
+
+  /** Uses `id` until `until` (a DPoP proof's jti): true the first time; never given back. */
+  async useOnce(id: string, until: Date, now: Date): Promise<boolean> {
+    return this.take(id, { expiresAt: checkedExpiry("consume once", until, now.getTime()) }, now);
+  }
+
+  /**
+   * The insert, or, when the key exists, taking over an entry that expired (a server
+   * without a TTL monitor may still hold it) or was given back: expiry never depends
+   * on the TTL sweep.
+   */
+  private take(id: string, fields: Omit<OnceDoc, "_id">, now: Date, late?: () => Promise<unknown>): Promise<boolean> {
+    return this.lanes.submit(id, { fields, now, ...(late ? { late } : {}) });
+  }
+
+  private async takeTurn(id: string, takes: Take[]): Promise<Settled<boolean>[]> {
+    const results: Settled<boolean>[] = [];
+    let settled = false;
+    for (const take of takes) {
+      if (settled) {
+        results.push({ ok: true, value: false }); // taken (or found taken) just now
+        continue;
+      }
+      try {
+        results.push({ ok: true, value: await this.takeOne(id, take) });
+        settled = true;
+      } catch (error) {
+        results.push({ ok: false, error });
+      }
+    }
+    return results;
+  }
+
+  private async takeOne(id: string, { fields, now, late }: Take): Promise<boolean> {
     try {
-      await this.calls.call("consume once", (deadline) => this.collection.insertOne({ _id: id, expiresAt, d: decisionId }, deadline), late);
+      await this.calls.call("consume once", (deadline) => this.collection.insertOne({ _id: id, ...fields }, deadline), late);
       return true;
     } catch (error) {
       if (!isDuplicateKey(error)) throw error;
     }
+    const unset: Document = { r: "" };
+    for (const field of ["d", "api", "i", "v"] as const) if (!(field in fields)) unset[field] = "";
     const previous = await this.calls.call(
-      "consume once (expired entry)",
+      "consume once (expired or given back)",
       (deadline) =>
         this.collection.findOneAndUpdate(
-          { _id: id, expiresAt: { $lte: now } },
-          { $set: { expiresAt, d: decisionId } },
-          { returnDocument: "before", ...deadline },
+          { _id: id, $or: [{ expiresAt: { $lte: now } }, { r: 1 }] },
+          { $set: fields, $unset: unset },
+          { returnDocument: "before", projection: { _id: 1 }, ...deadline },
         ),
       late,
     );
     return previous !== null;
   }
 
-  /** Gives a key back, only if this decision consumed it. Safe to repeat. */
-  async release(id: string, decisionId: string): Promise<void> {
-    await this.calls.call("release once", (deadline) => this.collection.deleteOne({ _id: id, d: decisionId }, deadline));
-  }
-
   /** True when `id` is consumed and unexpired; reads only (for dry runs). */
   async isConsumed(id: string, now: Date): Promise<boolean> {
-    const doc = await this.calls.call("read once", (deadline) => this.collection.findOne({ _id: id, expiresAt: { $gt: now } }, deadline));
+    const doc = await this.calls.call("read once", (deadline) =>
+      this.collection.findOne({ _id: id, expiresAt: { $gt: now }, r: { $exists: false } }, { projection: { _id: 1 }, ...deadline }),
+    );
     return doc !== null;
+  }
+
+  async holdings(decisionId: string): Promise<Holding[]> {
+    const docs = await this.calls.call("find holdings", (deadline) => this.collection.find({ d: decisionId }, deadline).toArray());
+    return docs.flatMap((doc) =>
+      doc.api === undefined || doc.i === undefined
+        ? []
+        : [
+            {
+              store: "once" as const,
+              ref: { id: doc._id } satisfies OnceRef,
+              holder: { decisionId, api: doc.api, index: doc.i },
+              ...(doc.v ? { shown: doc.v } : {}),
+              released: doc.r === 1,
+            },
+          ],
+    );
+  }
+
+  /** Gives a key back, only while this holder holds it: once. A rollback (`forget`) removes it; a Release marks it given back. */
+  async give(holding: Holding, { forget = false }: { forget?: boolean } = {}): Promise<boolean> {
+    const { id } = holding.ref as OnceRef;
+    const filter = { _id: id, d: holding.holder.decisionId, i: holding.holder.index };
+    if (forget) {
+      const result = await this.calls.call("roll back once", (deadline) => this.collection.deleteOne(filter, deadline));
+      return result.deletedCount === 1;
+    }
+    const result = await this.calls.call("release once", (deadline) =>
+      this.collection.updateOne({ ...filter, r: { $exists: false } }, { $set: { r: 1 } }, deadline),
+    );
+    return result.modifiedCount === 1;
   }
 }

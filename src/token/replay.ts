@@ -7,7 +7,7 @@ import { sha256Hex } from "./verify.js";
 
 export interface ReplayGuard {
   /** True the first time `id` is used before `until`; false while an earlier use stands. */
-  consume(id: string, until: Date, now: Date, decisionId: string): Promise<boolean>;
+  useOnce(id: string, until: Date, now: Date): Promise<boolean>;
   /** Reads only: true while `id` is used. */
   isConsumed(id: string, now: Date): Promise<boolean>;
 }
@@ -17,13 +17,9 @@ export interface ReplayGuard {
  * it sees a replay, but does not use the proof up. Errors of the guard (its store
  * unreachable) are the caller's to handle.
  */
-export async function useProofOnce(
-  proof: VerifiedProof,
-  guard: ReplayGuard,
-  { nowMs, decisionId, dryRun }: { nowMs: number; decisionId: string; dryRun: boolean },
-): Promise<void> {
+export async function useProofOnce(proof: VerifiedProof, guard: ReplayGuard, { nowMs, dryRun }: { nowMs: number; dryRun: boolean }): Promise<void> {
   const id = `dpop/${proof.jkt}/${sha256Hex(proof.jti)}`;
   const now = new Date(nowMs);
-  const first = dryRun ? !(await guard.isConsumed(id, now)) : await guard.consume(id, new Date(proof.rememberUntil * 1000), now, decisionId);
+  const first = dryRun ? !(await guard.isConsumed(id, now)) : await guard.useOnce(id, new Date(proof.rememberUntil * 1000), now);
   if (!first) throw new TokenError("dpop_replayed");
 }

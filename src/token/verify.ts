@@ -7,9 +7,19 @@
 //   -> scopes known to the calling API -> principal
 //
 // Verified claims are cached by the hash of the whole token; the checks that
-// depend on the request (audience, scopes, time) run on every use.
+// depend on the request (audience, scopes, time) run on every use. So are refusals
+// that no later request could turn around (a bad signature, a malformed token, an
+// expired one): a token refused once is refused again without a signature check,
+// for a minute, which is what makes a flood of forged tokens cheap. And slow: from
+// its REPEATS_BEFORE_DELAY-th refusal on, the same token's refusal is answered after
+// REPEAT_DELAY_MS, so a client that sends it again and again waits for each answer
+// and gets its calls answered at a bounded rate instead of taking the CPU that valid
+// calls need (a tarpit; a client that retries a refused token a couple of times is
+// answered at once).
 import { createHash } from "node:crypto";
 import { compactVerify, errors as joseErrors, type JWSHeaderParameters, type JWTPayload } from "jose";
+import { LRUCache } from "lru-cache";
+import type { TokenReasonCode } from "@verdict/sdk/wire";
 import { VerifiedTokenCache } from "./cache.js";
 import { checkClaims } from "./claims.js";
 import { TokenError } from "./errors.js";
@@ -48,6 +58,34 @@ export interface VerifiedToken {
 
 export const DEFAULT_MAX_LIFETIME_SECONDS = 86_400;
 
+/**
+ * Refusals that hold for these exact bytes whoever asks and whenever (issuers and
+ * their algorithms are fixed for the process; a signature that does not verify
+ * against the issuer's keys stays so, until the keys change: hence the expiry).
+ * Not: audience or scopes (they depend on the caller), times still to come
+ * (nbf, auth_time, a lifetime measured from now), keys not found (a refresh may
+ * bring them), unavailable issuers, introspection, DPoP.
+ */
+const PERMANENT: ReadonlySet<TokenReasonCode> = new Set<TokenReasonCode>([
+  "token_malformed",
+  "header_not_allowed",
+  "typ_invalid",
+  "algorithm_not_allowed",
+  "signature_invalid",
+  "token_encrypted",
+  "claim_duplicate",
+  "claim_missing",
+  "claim_type_invalid",
+  "token_expired",
+  "issuer_unknown",
+]);
+const REFUSED_ENTRIES = 10_000;
+const REFUSED_TTL_MS = 60_000;
+/** Refusals of the same token answered at once; later ones wait REPEAT_DELAY_MS. */
+export const REPEATS_BEFORE_DELAY = 3;
+/** How long the refusal of a token sent again and again waits before it is answered. */
+export const REPEAT_DELAY_MS = 100;
+
 const ACCESS_TOKEN_TYPES = new Set(["at+jwt", "application/at+jwt"]);
 const LEGACY_TYPES = new Set(["jwt", "application/jwt"]);
 
@@ -57,6 +95,8 @@ export function sha256Hex(text: string): string {
 
 export class TokenVerifier {
   private readonly cache: VerifiedTokenCache | undefined;
+  /** Token hash → a refusal that stands for those bytes (PERMANENT), with its message. */
+  private readonly refused = new LRUCache<string, { reason: TokenReasonCode; message: string; times: number }>({ max: REFUSED_ENTRIES, ttl: REFUSED_TTL_MS });
 
   constructor(
     private readonly issuers: IssuerRegistry,
@@ -70,9 +110,22 @@ export class TokenVerifier {
     if (token.length === 0) throw new TokenError("token_missing");
     if (Buffer.byteLength(token, "utf8") > this.options.maxBytes) throw new TokenError("token_too_large");
     const tokenHash = sha256Hex(token);
-
+    const refusal = this.refused.get(tokenHash);
+    if (refusal) {
+      refusal.times += 1;
+      if (refusal.times > REPEATS_BEFORE_DELAY) await new Promise((resolve) => setTimeout(resolve, REPEAT_DELAY_MS));
+      throw new TokenError(refusal.reason, refusal.message);
+    }
     if (!looksLikeJwt(token)) return this.verifyOpaque(token, tokenHash, context);
+    try {
+      return await this.verifyJwt(token, tokenHash, context);
+    } catch (error) {
+      if (error instanceof TokenError && PERMANENT.has(error.reason)) this.refused.set(tokenHash, { reason: error.reason, message: error.message, times: 1 });
+      throw error;
+    }
+  }
 
+  private async verifyJwt(token: string, tokenHash: string, context: VerifyContext): Promise<VerifiedToken> {
     const cached = this.cache?.get(tokenHash);
     if (cached) {
       checkClaims(cached.claims, this.rules(cached.issuer, context, ["iat", "jti"]));

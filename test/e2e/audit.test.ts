@@ -140,6 +140,50 @@ describe("every decision is a record", () => {
     expect(record.token_sha256).toMatch(/^[0-9a-f]{64}$/);
   });
 
+  it("counts repeated refusals of one token as one record, and a flood of forged tokens in a bounded number of records", async () => {
+    const reader = await t.issuer.token({ scope: "invoices:read" });
+    const forge = (i: number) => `${reader.slice(0, reader.lastIndexOf(".") + 1)}${i.toString(16).padStart(86, "A")}`;
+    await t.verdict.audit?.flush();
+    const repeated = await Promise.all(
+      Array.from({ length: 10 }, () => invoices.check({ token: forge(0), action: "invoices:read", requestId: "refused-again" })),
+    );
+    expect(repeated.every((r) => r.reasons[0]?.code === "signature_invalid")).toBe(true);
+    await t.verdict.audit?.flush();
+    const mine = async (requestId: string) => {
+      const found: DecisionRecordMessage[] = [];
+      let page_token = "";
+      do {
+        const page = await audit.invoices.query({ since: "1h", limit: 1000, page_token });
+        found.push(...page.records.filter((r) => r.request_id === requestId));
+        page_token = page.next_page_token;
+      } while (page_token !== "");
+      return found;
+    };
+    const [again, ...none] = await mine("refused-again");
+    expect(none).toEqual([]);
+    expect(repeated.map((r) => r.decision_id)).toContain(again?.decision_id);
+    expect(again).toMatchObject({
+      decision: "DENY",
+      reasons: [{ code: "signature_invalid" }],
+      count: 10,
+      action: "invoices:read",
+      caller: { api: "invoices-api" },
+    });
+    expect(again?.token_sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(Date.parse(again?.last_time ?? "")).toBeGreaterThanOrEqual(Date.parse(again?.time ?? ""));
+
+    // 300 distinct forged tokens: each of the first MAX_TOKENS (100) its own record, the rest counted together
+    const flood = await Promise.all(
+      Array.from({ length: 300 }, (_, i) => invoices.check({ token: forge(i + 1), action: "invoices:read", requestId: "flood" })),
+    );
+    expect(flood.every((r) => r.decision === "DENY")).toBe(true);
+    await t.verdict.audit?.flush();
+    const records = await mine("flood");
+    expect(records).toHaveLength(101);
+    expect(records.reduce((sum, r) => sum + r.count, 0)).toBe(300);
+    expect(records.filter((r) => r.token_sha256 === "")).toMatchObject([{ count: 200, distinct_tokens: 200 }]);
+  });
+
   it("records the obligations a transfer applied, with amounts, and the limit that stopped the next one", async () => {
     const token = await t.issuer.token({ scope: "payments:write", sub: "payer-1" });
     const first = await invoices.check({ token, action: "payments:transfer", resource: { type: "account", id: "acc-1" }, context: { amount: 400 } });

@@ -1,8 +1,8 @@
 // Check over a real gRPC socket, with the compiled bundle and MongoDB over the wire.
 import * as grpc from "@grpc/grpc-js";
-import { service as healthService } from "grpc-health-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { rawUnary } from "../support/grpc.js";
+import { protobufField as field, rawUnary } from "../support/grpc.js";
+import { grpcHealth } from "../support/health.js";
 import { startTestVerdict, type TestVerdict } from "../support/verdict.js";
 
 let t: TestVerdict;
@@ -189,21 +189,6 @@ describe("bad input", () => {
   });
 });
 
-/** A protobuf length-delimited field (wire type 2). */
-function field(number: number, payload: Buffer): Buffer {
-  return Buffer.concat([varint((number << 3) | 2), varint(payload.length), payload]);
-}
-
-function varint(value: number): Buffer {
-  const bytes: number[] = [];
-  while (value > 0x7f) {
-    bytes.push((value & 0x7f) | 0x80);
-    value >>>= 7;
-  }
-  bytes.push(value);
-  return Buffer.from(bytes);
-}
-
 /** google.protobuf.Struct {"a": {"a": ... {"leaf": "x"}}}, `depth` objects deep, encoded by hand. */
 function deepStruct(depth: number): Buffer {
   // Struct.fields (1) is a map entry {key (1), value (2): Value}; Value.string_value is 3, struct_value 5.
@@ -214,16 +199,6 @@ function deepStruct(depth: number): Buffer {
 
 describe("health", () => {
   it("answers SERVING for the service on grpc.health.v1.Health", async () => {
-    const Health = grpc.makeGenericClientConstructor(healthService, "grpc.health.v1.Health");
-    const client = new Health(t.address, grpc.credentials.createInsecure());
-    const status = await new Promise<unknown>((resolve, reject) =>
-      (client["Check"] as (req: unknown, cb: (e: Error | null, r: unknown) => void) => void).call(
-        client,
-        { service: "verdict.v1.PolicyDecisionService" },
-        (error, response) => (error ? reject(error) : resolve(response)),
-      ),
-    );
-    client.close();
-    expect(status).toEqual({ status: "SERVING" });
+    expect(await grpcHealth(t.address, "verdict.v1.PolicyDecisionService")).toBe("SERVING");
   });
 });

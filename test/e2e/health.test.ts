@@ -40,7 +40,7 @@ describe("a Verdict started while its database is down", () => {
   beforeAll(async () => {
     dbpath = mkdtempSync(join(tmpdir(), "verdict-health-"));
     port = await freePort();
-    // Nothing listens on the port yet; state_timeout_ms is the default (50).
+    // Nothing listens on the port yet; a short state_timeout_ms (the default is 500) so state fails closed fast.
     t = await startTestVerdict({
       mongoUri: `mongodb://127.0.0.1:${port}/`,
       log: captured.log,
@@ -69,7 +69,7 @@ describe("a Verdict started while its database is down", () => {
     expect((await t.client.check({ token, action: "read" })).decision).toBe("ALLOW");
   });
 
-  it("connects in the background once the database comes up: ready, SERVING, state decided, spilled records replayed", async () => {
+  it("connects in the background once the database comes up: ready, SERVING, state decided, the records made meanwhile written", async () => {
     const token = await t.issuer.token({ sub: "early-user" });
     const early = await t.client.check({ token, action: "transfer", context: { amount: 1 } });
     expect(early.reasons[0]?.code).toBe("state_unavailable");
@@ -106,7 +106,8 @@ describe("a Verdict started while its database is down", () => {
     } finally {
       await client.close();
     }
-    expect(t.verdict.audit?.stats().replayed).toBeGreaterThan(0);
+    // Held in memory or spilled and replayed (Verdict serves before its first audit write could fail): none lost or refused.
+    expect(t.verdict.audit?.stats()).toMatchObject({ refused: 0, rejected: 0, lost: 0 });
   });
 
   it("stays ready through a later outage, saying so in metrics and logs, and denies state decisions meanwhile", async () => {
@@ -174,9 +175,10 @@ describe("a Verdict loading its bundle", () => {
     let t: TestVerdict | undefined;
     try {
       await vi.waitFor(async () => expect(await healthz(adminUrl)).toBe(200), { timeout: 20_000, interval: 100 });
-      expect(await readyz(adminUrl)).toEqual({
+      // (the database connects while the bundle loads: it may already have been reached)
+      expect(await readyz(adminUrl)).toMatchObject({
         status: 503,
-        body: { status: "not_ready", checks: { bundle: false, database: false, audit: false, serving: false } },
+        body: { status: "not_ready", checks: { bundle: false, audit: false, serving: false } },
       });
 
       await writeFile(fifo, readFileSync(inject("bundlePath")));

@@ -208,7 +208,13 @@ describe("verdict policy eval", () => {
     const now = transfer().now * 1000;
     const { counters } = openState(db, { timeoutMs: 5_000, log: silentLogger() });
     const key = ["payments:transfer", "daily_per_user", "https://issuer.example", "alice"];
-    expect(await counters.reserve(key, { kind: "calendar", unit: "day" }, 800, 1000, { nowMs: now, decisionId: "d-earlier" })).toMatchObject({
+    expect(
+      await counters.reserve(key, { kind: "calendar", unit: "day" }, 800, 1000, {
+        nowMs: now,
+        holder: { decisionId: "d-earlier", api: "invoices-api", index: 0 },
+        type: "reserve",
+      }),
+    ).toMatchObject({
       ok: true,
       total: 800,
     });

@@ -1,6 +1,7 @@
 // Limits that hold at machine speed: concurrent requests spread over three
-// Verdict processes sharing one database. The deadline is generous here on
-// purpose: this proves atomicity, not latency (see the outage test for that).
+// Verdict processes sharing one database, with the default configuration (the
+// 50 ms state deadline included): every request of a burst is decided, first come
+// first served, and exactly the limit is allowed.
 import type { ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -31,8 +32,6 @@ beforeAll(async () => {
       bundle: await buildFixtureBundle("state-policy"),
       mongodb_uri: mongoUri(),
       mongodb_database: uniqueDatabaseName("concurrency"),
-      state_timeout_ms: 10_000,
-      policy_timeout_ms: 10_000,
       log_level: "info",
     }),
   );
@@ -64,6 +63,24 @@ describe(`across ${PROCESSES} Verdict processes sharing one database`, () => {
     expect(allowed).toHaveLength(10);
     expect(codes(responses.filter((r) => r.decision !== "ALLOW"))).toEqual(Array(190).fill("limit_exceeded"));
     expect(allowed.map((r) => r.obligations[0]?.total).sort((a, b) => (a ?? 0) - (b ?? 0))).toEqual([100, 200, 300, 400, 500, 600, 700, 800, 900, 1000]);
+  });
+
+  it("1,000 concurrent transfers of 1 under a daily limit of 1000 are all decided, and 1000 allowed; then the next is refused", async () => {
+    // A daily limit of 1000 in the fixture data: amounts of 1 fill it exactly.
+    const token = await issuer.token({ sub: `user-${randomUUID()}` });
+    const responses = await spread(1_000, () => ({ token, action: "transfer", context: { amount: 1 } }));
+    expect(codes(responses.filter((r) => r.decision !== "ALLOW"))).toEqual([]);
+    const totals = responses.map((r) => r.obligations[0]?.total ?? 0).sort((a, b) => a - b);
+    expect(totals).toEqual(Array.from({ length: 1_000 }, (_, i) => i + 1));
+    const next = await (clients[0] as TestClient).check({ token, action: "transfer", context: { amount: 1 } });
+    expect(next.reasons[0]?.code).toBe("limit_exceeded");
+  });
+
+  it("1,000 concurrent transfers of 100 under a daily limit of 1000 give exactly 10 allows, every other one limit_exceeded", async () => {
+    const token = await issuer.token({ sub: `user-${randomUUID()}` });
+    const responses = await spread(1_000, () => ({ token, action: "transfer", context: { amount: 100 } }));
+    expect(responses.filter((r) => r.decision === "ALLOW")).toHaveLength(10);
+    expect(codes(responses.filter((r) => r.decision !== "ALLOW"))).toEqual(Array(990).fill("limit_exceeded"));
   });
 
   it("100 concurrent uses of one single-use jti give exactly 1 allow", async () => {

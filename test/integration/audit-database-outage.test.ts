@@ -80,12 +80,27 @@ describe("when the database is stopped mid-run and started again", () => {
 
     const ids = made.map((d) => d.id);
     expect(new Set(ids).size).toBe(ids.length);
+    // Each decision with a verified token is one record; refusals of a token are counted (docs/audit.md):
+    // their records add up to exactly as many refusals, never one lost or counted twice.
+    const refused = made.filter((d) => d.reasons.includes("token_malformed")).map((d) => d.id);
+    const decided = ids.filter((id) => !refused.includes(id));
+    expect(refused.length).toBeGreaterThan(0);
     const client = new MongoClient(database.uri, { serverSelectionTimeoutMS: 5_000 });
     try {
       const decisions = client.db(t.database).collection("decisions");
-      await vi.waitFor(async () => expect(await decisions.countDocuments()).toBe(ids.length), { timeout: 30_000, interval: 250 });
-      const stored = (await decisions.find({}, { projection: { _id: 1 } }).toArray()).map((d) => String(d._id));
-      expect(stored.sort()).toEqual([...ids].sort());
+      const stored = async () =>
+        (await decisions.find({}, { projection: { _id: 1, count: 1 } }).toArray()).map((d) => ({ id: String(d._id), count: d["count"] as number | undefined }));
+      await vi.waitFor(async () => expect((await stored()).reduce((sum, d) => sum + (d.count ?? 1), 0)).toBe(ids.length), { timeout: 30_000, interval: 250 });
+      const records = await stored();
+      expect(
+        records
+          .filter((d) => d.count === undefined)
+          .map((d) => d.id)
+          .sort(),
+      ).toEqual([...decided].sort());
+      const counted = records.filter((d) => d.count !== undefined);
+      expect(counted.every((d) => refused.includes(d.id))).toBe(true);
+      expect(counted.reduce((sum, d) => sum + (d.count ?? 0), 0)).toBe(refused.length);
     } finally {
       await client.close();
     }

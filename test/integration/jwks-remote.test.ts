@@ -1,10 +1,13 @@
 // An issuer's JWKS over HTTP: caching, rotation, outages and the refetch budget.
 import { randomUUID } from "node:crypto";
+import type { ServerResponse } from "node:http";
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from "jose";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { IssuerRegistry, RemoteJwks, TokenError, TokenVerifier, type JwksEvent } from "../../src/token/index.js";
 import { json, startHttpServer, type TestHttpServer } from "../support/http.js";
-import { TEST_AUDIENCE } from "../support/issuer.js";
+import { createTestIssuer, TEST_AUDIENCE } from "../support/issuer.js";
+import { captureLog } from "../support/log.js";
+import { startTestVerdict } from "../support/verdict.js";
 
 const ISSUER = "https://rotating.example";
 let web: TestHttpServer;
@@ -144,7 +147,10 @@ describe("remote JWKS", () => {
     expect(await reason(await sign(key))).toBe("ok");
     down = true;
     try {
-      advance(120_000); // stale by 60 s, within grace
+      advance(120_000); // stale by 60 s, within grace: answered at once, refetched beside it
+      expect(await reason(await sign(key))).toBe("ok");
+      // once that refetch has failed, serving stale keys is an event (logged)
+      await vi.waitFor(() => expect(events.some((e) => e.type === "fetch_failed")).toBe(true));
       expect(await reason(await sign(key))).toBe("ok");
       expect(events.some((e) => e.type === "serving_stale")).toBe(true);
       advance(600_000); // stale beyond grace
@@ -173,5 +179,95 @@ describe("remote JWKS", () => {
     const tokens = await Promise.all(Array.from({ length: 30 }, () => sign(key)));
     expect(new Set(await Promise.all(tokens.map(reason)))).toEqual(new Set(["ok"]));
     expect(source.fetches).toBe(1);
+  });
+});
+
+describe("a running Verdict whose issuer's JWKS endpoint goes down", () => {
+  it("keeps verifying with the cached keys within the stale grace, then denies issuer_unavailable, and recovers when the endpoint returns", async () => {
+    const issuer = await createTestIssuer({ issuer: "https://jwks-down.example" });
+    let endpointDown = false;
+    web.routes.set("/verdict-jwks", (_, __, res) =>
+      endpointDown ? res.writeHead(503).end() : json(res, { keys: [issuer.publicJwk] }, { "cache-control": "no-cache" }),
+    );
+    const captured = captureLog();
+    // Keys fresh for 1 s, then usable stale for 3 s more: the defaults (600 s, 3,600 s) shortened so the test
+    // sees both ends; no cooldown, so every call past freshness asks the endpoint again.
+    const t = await startTestVerdict({
+      issuer,
+      log: captured.log,
+      config: {
+        issuers: [
+          {
+            issuer: issuer.issuer,
+            jwks_uri: `${web.url}/verdict-jwks`,
+            algorithms: ["ES256"],
+            jwks_refresh_seconds: 1,
+            jwks_stale_grace_seconds: 3,
+            jwks_cooldown_seconds: 0,
+          },
+        ],
+      },
+    });
+    try {
+      // every Check has a fresh token (new jti), so the verified-token cache never answers for the keys
+      const read = async () => t.client.check({ token: await issuer.token({ scope: "invoices:read" }), action: "invoices:read" });
+      expect((await read()).decision).toBe("ALLOW");
+      const fetchedAt = Date.now();
+      endpointDown = true;
+
+      // stale but within the grace: still verified; once a refetch has failed, the log says it serves stale keys
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      expect((await read()).decision).toBe("ALLOW");
+      await vi.waitFor(() => expect(captured.lines().some((l) => l["msg"] === "issuer keys" && l["type"] === "fetch_failed")).toBe(true));
+      expect((await read()).decision).toBe("ALLOW");
+      expect(captured.lines().some((l) => l["msg"] === "issuer keys" && l["type"] === "serving_stale")).toBe(true);
+
+      // past the grace: every token is refused, fail closed, with the reason a client can act on
+      await vi.waitFor(async () => expect(Date.now() - fetchedAt).toBeGreaterThan(4_200), { timeout: 10_000, interval: 100 });
+      const refused = await read();
+      expect(refused).toMatchObject({ decision: "DENY", reasons: [{ code: "issuer_unavailable" }] });
+      expect(refused.challenge?.error).toBe("invalid_token");
+      expect(captured.lines().some((l) => l["msg"] === "issuer keys" && l["type"] === "fetch_failed" && /HTTP 503/.test(String(l["error"])))).toBe(true);
+
+      endpointDown = false;
+      expect((await read()).decision).toBe("ALLOW");
+    } finally {
+      await t.stop();
+      web.routes.delete("/verdict-jwks");
+    }
+  });
+});
+
+describe("a running Verdict whose issuer's JWKS endpoint stops answering", () => {
+  it("answers with the cached keys at once while they are within the grace, instead of waiting for the endpoint's timeout", async () => {
+    const issuer = await createTestIssuer({ issuer: "https://jwks-hangs.example" });
+    let hanging = false;
+    const held: ServerResponse[] = [];
+    web.routes.set("/hanging-jwks", (_, __, res) => (hanging ? held.push(res) : json(res, { keys: [issuer.publicJwk] }, { "cache-control": "no-cache" })));
+    // fresh for 1 s (and asked again at most once a second), then stale within the default grace (an hour); the
+    // endpoint's timeout is the default 3 s
+    const t = await startTestVerdict({
+      issuer,
+      config: {
+        issuers: [{ issuer: issuer.issuer, jwks_uri: `${web.url}/hanging-jwks`, algorithms: ["ES256"], jwks_refresh_seconds: 1, jwks_cooldown_seconds: 1 }],
+      },
+    });
+    try {
+      const read = async () => t.client.check({ token: await issuer.token({ scope: "invoices:read" }), action: "invoices:read" });
+      expect((await read()).decision).toBe("ALLOW");
+      hanging = true;
+      await new Promise((resolve) => setTimeout(resolve, 1_200));
+      const started = Date.now();
+      const answers = await Promise.all(Array.from({ length: 5 }, read));
+      const elapsed = Date.now() - started;
+      expect(answers.map((a) => a.decision)).toEqual(["ALLOW", "ALLOW", "ALLOW", "ALLOW", "ALLOW"]);
+      // the endpoint was asked (in the background), and nobody waited for it
+      await vi.waitFor(() => expect(held.length).toBeGreaterThan(0), { timeout: 5_000 });
+      expect(elapsed).toBeLessThan(1_500);
+    } finally {
+      for (const res of held) res.destroy();
+      await t.stop();
+      web.routes.delete("/hanging-jwks");
+    }
   });
 });

@@ -125,7 +125,9 @@ describe("GET /metrics after a scenario", () => {
   it("counts database calls by operation, and the one that raced (a refused reservation tries to create the counter first)", () => {
     expect(valueOf(samples, "verdict_database_call_duration_seconds_count", { operation: "reserve" })).toBe(4);
     expect(valueOf(samples, "verdict_database_call_duration_seconds_count", { operation: "read state" })).toBe(1);
-    expect(valueOf(samples, "verdict_database_call_duration_seconds_count", { operation: "claim release" })).toBe(1);
+    // Release: the decision's holdings looked up in both stores (counters, single-use keys), then given back with one update
+    expect(valueOf(samples, "verdict_database_call_duration_seconds_count", { operation: "find holdings" })).toBe(2);
+    expect(valueOf(samples, "verdict_database_call_duration_seconds_count", { operation: "release a reservation" })).toBe(1);
     expect(samples.filter((s) => s.name === "verdict_database_call_errors_total")).toEqual([
       { name: "verdict_database_call_errors_total", labels: { operation: "reserve", error: "conflict" }, value: 1 },
     ]);

@@ -1,7 +1,8 @@
 // Hot reload: the served bundle file changes under a running Verdict. The new
 // revision is loaded off the request path and swapped in atomically; a bundle that
-// does not load leaves the last good one serving and says why (log, metrics).
-import { copyFileSync, createReadStream, mkdirSync, mkdtempSync, renameSync, writeFileSync } from "node:fs";
+// does not load (corrupt, half written, oversized) leaves the last good one serving
+// and says why (log, metrics), without holding what it refused in memory.
+import { appendFileSync, copyFileSync, createReadStream, mkdirSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
@@ -10,7 +11,7 @@ import { extract } from "tar-stream";
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from "vitest";
 import { createMetrics, silentLogger } from "../../src/observability/index.js";
 import { DEFAULT_BOUNDS, PolicyRuntime } from "../../src/policy/index.js";
-import { buildTestBundle, policiesWithData } from "../support/bundles.js";
+import { buildTestBundle, gzipBomb, peakRssGrowth, policiesWithData } from "../support/bundles.js";
 import { captureLog } from "../support/log.js";
 import { startTestVerdict, type TestVerdict } from "../support/verdict.js";
 
@@ -122,6 +123,51 @@ describe("hot reload of the served bundle", () => {
       if (response.policy_revision === a.revision) expect(response.decision).toBe("ALLOW");
       else expect(response.reasons.map((r) => r.code)).toEqual(["limit_exceeded"]);
     }
+  });
+
+  /** How many reloads of the active bundle failed so far, as GET /metrics counts them. */
+  const reloadFailures = async () =>
+    [...(await t.verdict.metrics.registry.metrics()).matchAll(/verdict_policy_reload_failures_total\{bundle="active",reason="[a-z_]+"\} (\d+)/g)].reduce(
+      (sum, match) => sum + Number(match[1]),
+      0,
+    );
+
+  it("keeps the last good revision while a bundle is half written in place, and loads it once the write completes", async () => {
+    const serving = t.verdict.policyRevision;
+    const current = serving === a.revision ? a : b;
+    const other = serving === a.revision ? b : a;
+    const bytes = readFileSync(other.path);
+    const failuresBefore = await reloadFailures();
+    // a copy that is not written beside and renamed: the watcher sees the file while it is being written
+    writeFileSync(served, bytes.subarray(0, Math.floor(bytes.length / 2)));
+    await vi.waitFor(async () => expect(await reloadFailures()).toBe(failuresBefore + 1), { timeout: 10_000, interval: 50 });
+    const during = await transfer(100);
+    expect(during.decision).toBe("ALLOW");
+    expect(during.policy_revision).toBe(current.revision);
+    appendFileSync(served, bytes.subarray(Math.floor(bytes.length / 2)));
+    await vi.waitFor(() => expect(t.verdict.policyRevision).toBe(other.revision), { timeout: 10_000, interval: 50 });
+    expect((await transfer(100)).policy_revision).toBe(other.revision);
+  });
+
+  it("refuses an oversized bundle (1 MB that expands to 1 GiB) without holding it, serving the last good revision throughout", async () => {
+    const serving = t.verdict.policyRevision;
+    const failuresBefore = await reloadFailures();
+    const token = await t.issuer.token({ scope: "payments:write" });
+    const answers: string[] = [];
+    const growth = await peakRssGrowth(async () => {
+      deploy(gzipBomb([["policy.wasm", 1024]]));
+      // decisions go on while the watcher reads the bundle
+      while ((await reloadFailures()) === failuresBefore) {
+        const response = await t.client.check({ token, action: "payments:transfer", context: { amount: 100 }, dryRun: true });
+        answers.push(`${response.decision} ${response.policy_revision}`);
+      }
+    });
+    expect(growth).toBeLessThan(200 * 1024 * 1024);
+    expect(answers.length).toBeGreaterThan(0);
+    expect(new Set(answers)).toEqual(new Set([`ALLOW ${serving}`]));
+    expect(t.verdict.policyRevision).toBe(serving);
+    const failure = captured.lines().findLast((l) => l["msg"] === "policy bundle did not load; the last good revision keeps serving");
+    expect(String(failure?.["err"])).toMatch(/expands to more than 64 MiB/);
   });
 });
 

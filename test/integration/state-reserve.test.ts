@@ -1,9 +1,12 @@
 // reserve/unreserve against a real MongoDB-wire server.
 import { randomUUID } from "node:crypto";
-import type { MongoClient } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { applyObligations as apply, defaultObligations, type EnforcePorts, type ReserveRequest } from "../../src/obligations/index.js";
-import { StateUnavailableError } from "../../src/state/index.js";
+import type { ObligationPorts } from "../../src/contract/index.js";
+import { applyObligations as apply, defaultObligations, type ReserveRequest } from "../../src/obligations/index.js";
+import { MongoClient, type CommandSucceededEvent } from "mongodb";
+import { silentLogger } from "../../src/observability/index.js";
+import { COUNTERS, CounterStore, RELEASABLE, StateCalls, StateUnavailableError } from "../../src/state/index.js";
+import { mongoUri } from "../support/mongo.js";
 import { connectTestClient } from "../support/mongo.js";
 import { openTestState, type TestState } from "../support/state.js";
 
@@ -21,7 +24,7 @@ afterAll(async () => {
 });
 
 const counters = () => client.db(store.database.name).collection("counters");
-const applyObligations = (ports: EnforcePorts, requests: ReserveRequest[], context: { nowMs: number; decisionId: string; api: string }) =>
+const applyObligations = (ports: ObligationPorts, requests: ReserveRequest[], context: { nowMs: number; decisionId: string; api: string }) =>
   apply(defaultObligations, ports, requests, context);
 
 const reserveOf = (key: string[], amount: number, limit: number): ReserveRequest => ({
@@ -83,6 +86,40 @@ describe("reserve", () => {
     expect(doc?.["total"]).toBe(5);
     // a different split of the same characters is a different counter
     expect((await applyObligations(store, [reserveOf(['{"$gt": ""}', "a.b", "$where", "a", "b"], 10, 10)], at(NOW))).ok).toBe(true);
+  });
+});
+
+describe("a busy daily counter", () => {
+  it("keeps its document and each reservation's reply bounded, however many reservations it takes", async () => {
+    const monitored = new MongoClient(mongoUri(), { monitorCommands: true });
+    const replies: number[] = [];
+    monitored.on("commandSucceeded", (event: CommandSucceededEvent) => {
+      if (event.commandName === "findAndModify") replies.push(JSON.stringify(event.reply).length);
+    });
+    try {
+      const ports = {
+        ...store,
+        counters: new CounterStore(monitored.db(store.database.name).collection(COUNTERS.name), new StateCalls(5_000, silentLogger())),
+      };
+      const key = ["busy-day", randomUUID()];
+      const sizes: number[] = [];
+      for (let round = 0; round < 10; round++) {
+        await Promise.all(Array.from({ length: RELEASABLE }, () => applyObligations(ports, [reserveOf(key, 1, 1_000_000)], at(NOW))));
+        const doc = await counters().findOne({ key: key.join("/") });
+        sizes.push(JSON.stringify(doc).length);
+        expect(doc?.["total"]).toBe((round + 1) * RELEASABLE);
+        expect(doc?.["h"]).toHaveLength(RELEASABLE);
+      }
+      // ten times RELEASABLE reservations: the document no larger than after the first RELEASABLE
+      expect(Math.max(...sizes)).toBeLessThanOrEqual((sizes[0] as number) + 64);
+      // every reply is the total alone (and the _id), whatever the counter holds; concurrent reservations of one
+      // counter go together, so there are fewer replies than reservations
+      expect(replies.length).toBeGreaterThan(0);
+      expect(replies.length).toBeLessThanOrEqual(10 * RELEASABLE);
+      expect(Math.max(...replies)).toBeLessThan(300);
+    } finally {
+      await monitored.close();
+    }
   });
 });
 

@@ -1,6 +1,6 @@
 // The verified-token cache: it saves work, and never changes an answer.
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { IssuerRegistry, TokenError, TokenVerifier } from "../../src/token/index.js";
+import { IssuerRegistry, REPEAT_DELAY_MS, REPEATS_BEFORE_DELAY, TokenError, TokenVerifier } from "../../src/token/index.js";
 import { createTestIssuer, issuerConfig, TEST_AUDIENCE, type TestIssuer } from "../support/issuer.js";
 
 let issuer: TestIssuer;
@@ -43,6 +43,61 @@ describe("verified-token cache", () => {
     const [header, payload, signature] = token.split(".") as [string, string, string];
     const edited = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(payload, "base64url").toString()), scope: "invoices:write" })).toString("base64url");
     expect(await reason(`${header}.${edited}.${signature}`)).toBe("signature_invalid");
+  });
+
+  it("refuses a forged token again without checking its signature again", async () => {
+    const registry = IssuerRegistry.fromConfig([issuerConfig(issuer)]);
+    const keys = registry.find(issuer.issuer)?.keys;
+    if (!keys) throw new Error("the test issuer has keys");
+    let lookups = 0;
+    const getKey = keys.getKey.bind(keys);
+    keys.getKey = (header) => {
+      lookups += 1;
+      return getKey(header);
+    };
+    verifier = new TokenVerifier(registry, { clockSkewSeconds: 60, maxBytes: 8192, cacheEntries: 100 });
+    const token = await issuer.token();
+    const forged = `${token.slice(0, token.lastIndexOf(".") + 1)}${"A".repeat(86)}`;
+    expect(await reason(forged)).toBe("signature_invalid");
+    expect(lookups).toBe(1);
+    for (let i = 0; i < 5; i++) expect(await reason(forged)).toBe("signature_invalid");
+    expect(lookups).toBe(1);
+    // an expired token is refused for good as well; the valid one still verifies
+    const expired = await issuer.token({ exp: Math.floor(now()) - 3_600, iat: Math.floor(now()) - 7_200 });
+    expect(await reason(expired)).toBe("token_expired");
+    expect(await reason(expired)).toBe("token_expired");
+    expect(lookups).toBe(2);
+    expect(await reason(token)).toBe("jwt");
+  });
+
+  it("answers the refusal of a token sent again and again slowly, and a few repeats and other tokens at once (a tarpit for floods)", async () => {
+    fresh();
+    const token = await issuer.token();
+    const forged = `${token.slice(0, token.lastIndexOf(".") + 1)}${"B".repeat(86)}`;
+    const timed = async (t: string) => {
+      const started = performance.now();
+      const answer = await reason(t);
+      return { answer, ms: performance.now() - started };
+    };
+    for (let i = 0; i < REPEATS_BEFORE_DELAY; i++) expect((await timed(forged)).ms).toBeLessThan(REPEAT_DELAY_MS);
+    const slow = await timed(forged);
+    expect(slow).toMatchObject({ answer: "signature_invalid" });
+    expect(slow.ms).toBeGreaterThanOrEqual(REPEAT_DELAY_MS - 1);
+    // the valid token, and another forged one the first times, are answered at once
+    expect((await timed(token)).ms).toBeLessThan(REPEAT_DELAY_MS);
+    const other = `${token.slice(0, token.lastIndexOf(".") + 1)}${"C".repeat(86)}`;
+    expect(await timed(other)).toMatchObject({ answer: "signature_invalid" });
+    expect((await timed(other)).ms).toBeLessThan(REPEAT_DELAY_MS);
+  });
+
+  it("does not keep a refusal that depends on the caller or on a time still to come", async () => {
+    fresh();
+    const token = await issuer.token({ nbf: Math.floor(now()) + 600, exp: Math.floor(now()) + 3_600 });
+    expect(await reason(token)).toBe("token_not_yet_valid");
+    expect(await reason(token, { now: now() + 700 })).toBe("jwt");
+    const other = await issuer.token();
+    expect(await reason(other, { audience: "https://payments.example" })).toBe("audience_mismatch");
+    expect(await reason(other)).toBe("jwt-cached");
   });
 
   it("checks the audience on every use: a token cached for one API is refused to another", async () => {

@@ -51,9 +51,6 @@ export async function startTestVerdict(options: TestVerdictOptions = {}): Promis
     apis: [{ name: "invoices-api", audience: TEST_AUDIENCE, key_sha256: hashApiKey(apiKey), scopes: [...TEST_SCOPES] }],
     bundle: inject("bundlePath"),
     mongodb_database: database,
-    state_timeout_ms: 5_000,
-    // The machine running tests is shared: a generous bound, except where a test sets its own
-    policy_timeout_ms: 5_000,
     ...options.config,
     // Each test Verdict spills into its own directory, never the repository's .verdict/.
     audit: { spill_dir: mkdtempSync(join(tmpdir(), "verdict-spill-")), ...options.config?.audit },

@@ -14,7 +14,7 @@ const valid: ConfigFile = {
 const build = (file: unknown, env = {}) => buildConfig(file, { baseDir: "/etc/verdict", env });
 
 describe("configuration", () => {
-  it("fills safe defaults: asymmetric algorithms, 60 s skew, 8 KiB tokens, 50 ms state deadline, the demo bundle", () => {
+  it("fills safe defaults: asymmetric algorithms, 60 s skew, 8 KiB tokens, the state deadline and admission, one process per CPU, the demo bundle", () => {
     const config = build(valid);
     expect(config.issuers[0]?.algorithms).toEqual(["ES256", "RS256", "PS256", "EdDSA"]);
     expect(config).toMatchObject({
@@ -26,7 +26,13 @@ describe("configuration", () => {
       max_context_bytes: 32_768,
     });
     expect(config.mongodb_uri).toBeUndefined();
-    expect(config).toMatchObject({ mongodb_database: "verdict", state_timeout_ms: 50 });
+    expect(config).toMatchObject({
+      mongodb_database: "verdict",
+      state_timeout_ms: 500,
+      state_concurrency: 8,
+      state_queue_timeout_ms: 5_000,
+      processes: "auto",
+    });
     expect(config.bundle).toBe(defaultBundlePath);
     expect(config.listen).toEqual({ host: "127.0.0.1", port: 50051 });
     expect(config.profile).toBe("production");

@@ -1,3 +1,4 @@
+import { connect, createServer, type AddressInfo } from "node:net";
 import { describe, expect, it } from "vitest";
 import { withDeadline } from "../../src/deadline.js";
 
@@ -35,5 +36,34 @@ describe("withDeadline", () => {
     );
     await after(60, null);
     expect(late).toEqual([]);
+  });
+
+  it("with ioFirst, counts an answer that arrived in time but waited behind a busy event loop as in time", async () => {
+    // A real I/O answer: a loopback server answers at once, while the loop is held for 60 ms (as by a burst of requests).
+    const server = createServer((socket) => socket.on("data", () => socket.write("pong")));
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const client = connect((server.address() as AddressInfo).port, "127.0.0.1");
+    await new Promise((resolve) => client.once("connect", resolve));
+    const ask = () =>
+      new Promise<string>((resolve) => {
+        client.once("data", (data) => resolve(data.toString()));
+        client.write("ping");
+        setImmediate(() => {
+          const until = Date.now() + 60;
+          while (Date.now() < until) {
+            // held
+          }
+        });
+      });
+    try {
+      await expect(withDeadline(ask(), 20, () => new Error("late"))).rejects.toThrow("late");
+      await after(10, null);
+      await expect(withDeadline(ask(), 20, () => new Error("late"), undefined, { ioFirst: true })).resolves.toBe("pong");
+      // a call that is really late still is
+      await expect(withDeadline(after(80, "too late"), 20, () => new Error("late"), undefined, { ioFirst: true })).rejects.toThrow("late");
+    } finally {
+      client.destroy();
+      server.close();
+    }
   });
 });

@@ -21,10 +21,19 @@ describe("edge validation of CheckRequest", () => {
       action: "invoices:read",
       resource: { type: "invoice", id: "inv-1", attributes: {} },
       context: { amount: 1 },
+      bytes: expect.any(Number),
       requestId: "req-1",
       dryRun: false,
       explain: false,
     });
+  });
+
+  it("measures at least the bytes the context and attributes take as JSON (the audit buffer's bound uses it)", () => {
+    const context = { note: "é".repeat(100), n: 12345.678, list: [true, null, "x"] };
+    const attributes = { owner: "u-1" };
+    const item = validateCheckRequest(request({ context, resource: { type: "invoice", id: "inv-1", attributes } }));
+    const exact = Buffer.byteLength(JSON.stringify(context)) + Buffer.byteLength(JSON.stringify(attributes));
+    expect(item.bytes).toBeGreaterThanOrEqual(exact);
   });
 
   it("makes up a request id when the caller gives none, a new one each time", () => {

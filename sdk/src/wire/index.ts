@@ -46,5 +46,4 @@ export {
 } from "../../gen/verdict/v1/verdict.js";
 export { API_KEY_METADATA, APPROVAL_SERVICE, AUDIT_SERVICE, POLICY_DECISION_SERVICE, TRACEPARENT_METADATA, TRACESTATE_METADATA } from "./constants.js";
 export { isJsonObject, jsonObject, MAX_STRUCT_DEPTH, type JsonObject, type JsonValue } from "./json.js";
-export { loadVerdictProto, toStruct } from "./legacy.js";
 export * from "../reasons.js";

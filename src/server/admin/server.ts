@@ -19,6 +19,8 @@ export interface AdminServerOptions {
   port: number;
   routes: readonly AdminRoutes[];
   log: Logger;
+  /** A port of its own even in a cluster worker (the primary serves admin_listen for all of them). */
+  exclusive?: boolean;
 }
 
 export interface RunningAdmin {
@@ -59,7 +61,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Run
   const app = await buildAdminApp(options);
   const { host, port } = options;
   try {
-    await app.listen({ host, port });
+    await app.listen({ host, port, ...(options.exclusive ? { exclusive: true } : {}) });
   } catch (error) {
     await app.close();
     throw new VerdictError("listen_failed", `cannot serve the admin listener on ${host}:${port}: ${(error as Error).message}`);

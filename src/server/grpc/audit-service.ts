@@ -153,6 +153,9 @@ export function encodeRecord(record: TrailEntry): DecisionRecordMessage {
     scopes: record.scopes ?? [],
     acr: record.acr ?? "",
     expires_at: record.expires_at,
+    count: record.count ?? 0,
+    last_time: record.last_time ?? "",
+    distinct_tokens: record.distinct_tokens ?? 0,
   };
 }
 
@@ -188,6 +191,9 @@ function encodeEvent(event: AuditEventRecord): DecisionRecordMessage {
     scopes: [],
     acr: "",
     expires_at: event.expires_at,
+    count: 0,
+    last_time: "",
+    distinct_tokens: 0,
     kind: event.event,
     event_action: event.action,
     target: { ...event.target },

@@ -6,6 +6,8 @@ import { LIMITS, validateBatchRequest, validateCheckRequest, validateReleaseRequ
 import { unary, type RpcContext } from "./unary.js";
 
 const NO_DECISION = "internal error: no decision was made";
+const OVERLOADED =
+  "overloaded: more decisions are waiting for the database than can be taken in time; no decision was made and nothing was applied; retry later";
 
 /** Why a Check or CheckBatch whose bytes did not decode is refused: its Structs nest too deep. */
 const UNDECODABLE = `context and resource.attributes nest at most ${LIMITS.maxDepth} levels`;
@@ -16,10 +18,10 @@ export function decisionService(context: RpcContext, decider: Decider, maxBatchI
       name: "Check",
       rpc: `${POLICY_DECISION_SERVICE}/Check`,
       timed: true,
-      validate: (request, caller) => ({ ...validateCheckRequest(request, limits), caller }),
+      validate: (request, caller, { answerBy }) => ({ ...validateCheckRequest(request, limits), caller, ...(answerBy !== undefined ? { answerBy } : {}) }),
       run: (input, _caller, { trace }) => decider.check({ ...input, ...(trace ? { trace } : {}) }),
       encode: (result, input) => encodeCheckResponse(result, { explain: input.explain === true }),
-      answers: { internal: NO_DECISION },
+      answers: { internal: NO_DECISION, overloaded: OVERLOADED },
       logFields: (input) => ({ requestId: input.requestId }),
       undecodable: UNDECODABLE,
     }),
@@ -27,10 +29,14 @@ export function decisionService(context: RpcContext, decider: Decider, maxBatchI
       name: "CheckBatch",
       rpc: `${POLICY_DECISION_SERVICE}/CheckBatch`,
       timed: true,
-      validate: (request, caller) => ({ ...validateBatchRequest(request, maxBatchItems, limits), caller }),
+      validate: (request, caller, { answerBy }) => ({
+        ...validateBatchRequest(request, maxBatchItems, limits),
+        caller,
+        ...(answerBy !== undefined ? { answerBy } : {}),
+      }),
       run: (input, _caller, { trace }) => decider.checkBatch({ ...input, ...(trace ? { trace } : {}) }),
       encode: (results): CheckBatchResponseMessage => ({ results: encodeBatchResults(results) }),
-      answers: { internal: NO_DECISION },
+      answers: { internal: NO_DECISION, overloaded: OVERLOADED },
       logFields: (input) => ({ requestId: input.requestId }),
       undecodable: UNDECODABLE,
     }),
@@ -44,7 +50,11 @@ export function decisionService(context: RpcContext, decider: Decider, maxBatchI
         return result;
       },
       encode: (result): ReleaseResponseMessage => ({ status: result.status, released: result.released }),
-      answers: { state_unavailable: "state unavailable: nothing was released; retry", internal: "internal error: the release may be incomplete; retry" },
+      answers: {
+        // Some of the decision's obligations may have been given back before the database stopped answering; a retry gives back the rest (never one twice).
+        state_unavailable: "state unavailable: the release may be incomplete; retry (a retry gives back only what is still held)",
+        internal: "internal error: the release may be incomplete; retry",
+      },
       logFields: (decisionId) => ({ decisionId }),
     }),
   };

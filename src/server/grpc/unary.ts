@@ -29,7 +29,7 @@ export interface UnaryMethod<Request, Input, Output, Response> {
   /** Observed in verdict_check_duration_seconds (Check and CheckBatch). */
   timed?: boolean;
   /** The request as typed input; throws a VerdictError (invalid_argument, permission_denied, ...) to refuse it. */
-  validate(request: Request, caller: Caller): Input;
+  validate(request: Request, caller: Caller, call: CallFacts): Input;
   run(input: Input, caller: Caller, call: CallInfo): Promise<Output>;
   encode(output: Output, input: Input): Response;
   /** What the caller is told for these codes instead of the error's own message (internal errors never say more). */
@@ -76,6 +76,21 @@ export function decodingRefusedAsInvalidArgument<S extends grpc.ServiceDefinitio
 }
 
 const INTERNAL_ANSWER = "internal error";
+
+/** What the call says beside its request. */
+export interface CallFacts {
+  /** When the caller stops waiting, ms since the epoch, a little early so the answer gets there in time; undefined without a deadline. */
+  answerBy: number | undefined;
+}
+
+/** Answers this much before the caller's deadline, so that a refusal arrives before the caller gives up. */
+const DEADLINE_MARGIN_MS = 10;
+
+function callFacts(call: grpc.ServerUnaryCall<unknown, unknown>): CallFacts {
+  const deadline = call.getDeadline();
+  const at = deadline instanceof Date ? deadline.getTime() : deadline;
+  return { answerBy: Number.isFinite(at) ? at - DEADLINE_MARGIN_MS : undefined };
+}
 
 /** The first value of a metadata key as text (traceparent, tracestate). */
 function header(metadata: grpc.Metadata): (key: string) => string | undefined {
@@ -134,7 +149,7 @@ export function unary<Request, Input, Output, Response>(
       const why = undecodable(call.request);
       if (why !== undefined)
         throw new VerdictError("invalid_argument", `the request could not be decoded (${why})${method.undecodable ? `; ${method.undecodable}` : ""}`);
-      input = method.validate(call.request, caller);
+      input = method.validate(call.request, caller, callFacts(call));
     } catch (error) {
       fail(callback, error, { caller: caller.name });
       return;

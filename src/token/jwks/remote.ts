@@ -1,8 +1,9 @@
 // An issuer's JWKS fetched over HTTP(S) and cached.
 //
 // - Fresh for the response's Cache-Control max-age (bounded), else refreshMs.
-// - While the issuer is unreachable, the last keys stay usable for staleGraceMs
-//   after they went stale; after that, verification fails with issuer_unavailable.
+// - Stale keys stay usable for staleGraceMs, answering at once while they are refetched
+//   beside them; after that, verification waits for the refetch and fails with
+//   issuer_unavailable when the issuer cannot be reached.
 // - A token naming an unknown kid triggers at most one refetch per cooldownMs, and
 //   concurrent refetches share one request: attackers cannot amplify fetches.
 // - Only the configured URL is ever fetched (never a token's jku/x5u).
@@ -39,6 +40,8 @@ export class RemoteJwks implements KeySource {
   private snapshot: Snapshot | undefined;
   private inflight: Promise<Snapshot> | undefined;
   private lastAttemptAt = Number.NEGATIVE_INFINITY;
+  /** The last fetch failed: stale keys are served because the issuer cannot be reached, not only while a refetch runs. */
+  private failing = false;
   private readonly now: () => number;
 
   constructor(
@@ -69,14 +72,17 @@ export class RemoteJwks implements KeySource {
     const snapshot = this.snapshot;
     const now = this.now();
     if (snapshot && now < snapshot.freshUntil) return snapshot;
+    if (snapshot && now < snapshot.freshUntil + this.options.staleGraceMs) {
+      // Stale keys within the grace answer now, and the refetch runs beside them: an issuer that
+      // hangs would otherwise hold every Check for timeoutMs, once per cooldown.
+      if (now - this.lastAttemptAt >= this.options.cooldownMs) this.refresh().catch(() => undefined);
+      if (this.failing) this.options.onEvent?.({ type: "serving_stale", uri: this.uri, staleForMs: now - snapshot.freshUntil });
+      return snapshot;
+    }
     try {
       if (snapshot && now - this.lastAttemptAt < this.options.cooldownMs) throw new Error("refetch cooling down");
       return await this.refresh();
     } catch (error) {
-      if (snapshot && now < snapshot.freshUntil + this.options.staleGraceMs) {
-        this.options.onEvent?.({ type: "serving_stale", uri: this.uri, staleForMs: now - snapshot.freshUntil });
-        return snapshot;
-      }
       throw new TokenError("issuer_unavailable", `The issuer's keys could not be fetched (${(error as Error).message}).`);
     }
   }
@@ -104,9 +110,11 @@ export class RemoteJwks implements KeySource {
       const fetchedAt = this.now();
       const snapshot = { select: createLocalJWKSet(body), fetchedAt, freshUntil: fetchedAt + freshForMs };
       this.snapshot = snapshot;
+      this.failing = false;
       this.options.onEvent?.({ type: "fetched", uri: this.uri, keys: body.keys.length, freshForMs });
       return snapshot;
     } catch (error) {
+      this.failing = true;
       this.options.onEvent?.({ type: "fetch_failed", uri: this.uri, error: (error as Error).message });
       throw error;
     }

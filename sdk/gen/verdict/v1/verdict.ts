@@ -378,6 +378,15 @@ export interface DecisionRecord {
   acr: string;
   /** When retention ends (RFC 3339). */
   expires_at: string;
+  /**
+   * A record of refused tokens (docs/audit.md): identical refusals within a window
+   * are one record, the first's, with how many there were (0: a single decision)
+   * and when the last was (RFC 3339); distinct_tokens when the refusals of
+   * several tokens were counted together (token_sha256 is then empty).
+   */
+  count: number;
+  last_time: string;
+  distinct_tokens: number;
   /** decision, or the audit event's kind (suspension, approval). */
   kind: string;
   /** An event's action: suspended, resumed, approved, ... (empty for decisions). */
@@ -2308,6 +2317,9 @@ function createBaseDecisionRecord(): DecisionRecord {
     scopes: [],
     acr: "",
     expires_at: "",
+    count: 0,
+    last_time: "",
+    distinct_tokens: 0,
     kind: "",
     event_action: "",
     target: {},
@@ -2392,17 +2404,26 @@ export const DecisionRecord: MessageFns<DecisionRecord> = {
     if (message.expires_at !== "") {
       writer.uint32(202).string(message.expires_at);
     }
+    if (message.count !== 0) {
+      writer.uint32(208).uint32(message.count);
+    }
+    if (message.last_time !== "") {
+      writer.uint32(218).string(message.last_time);
+    }
+    if (message.distinct_tokens !== 0) {
+      writer.uint32(224).uint32(message.distinct_tokens);
+    }
     if (message.kind !== "") {
-      writer.uint32(210).string(message.kind);
+      writer.uint32(234).string(message.kind);
     }
     if (message.event_action !== "") {
-      writer.uint32(218).string(message.event_action);
+      writer.uint32(242).string(message.event_action);
     }
     globalThis.Object.entries(message.target).forEach(([key, value]: [string, string]) => {
-      DecisionRecord_TargetEntry.encode({ key: key as any, value }, writer.uint32(226).fork()).join();
+      DecisionRecord_TargetEntry.encode({ key: key as any, value }, writer.uint32(250).fork()).join();
     });
     if (message.actor_via !== "") {
-      writer.uint32(234).string(message.actor_via);
+      writer.uint32(258).string(message.actor_via);
     }
     return writer;
   },
@@ -2621,11 +2642,11 @@ export const DecisionRecord: MessageFns<DecisionRecord> = {
             continue;
           }
           case 26: {
-            if (tag !== 210) {
+            if (tag !== 208) {
               break;
             }
 
-            message.kind = reader.string();
+            message.count = reader.uint32();
             continue;
           }
           case 27: {
@@ -2633,22 +2654,46 @@ export const DecisionRecord: MessageFns<DecisionRecord> = {
               break;
             }
 
-            message.event_action = reader.string();
+            message.last_time = reader.string();
             continue;
           }
           case 28: {
-            if (tag !== 226) {
+            if (tag !== 224) {
               break;
             }
 
-            const entry28 = DecisionRecord_TargetEntry.decode(reader, reader.uint32());
-            if (entry28.value !== undefined) {
-              message.target[entry28.key] = entry28.value;
-            }
+            message.distinct_tokens = reader.uint32();
             continue;
           }
           case 29: {
             if (tag !== 234) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 30: {
+            if (tag !== 242) {
+              break;
+            }
+
+            message.event_action = reader.string();
+            continue;
+          }
+          case 31: {
+            if (tag !== 250) {
+              break;
+            }
+
+            const entry31 = DecisionRecord_TargetEntry.decode(reader, reader.uint32());
+            if (entry31.value !== undefined) {
+              message.target[entry31.key] = entry31.value;
+            }
+            continue;
+          }
+          case 32: {
+            if (tag !== 258) {
               break;
             }
 

@@ -1,0 +1,92 @@
+// Refused tokens are counted, not recorded one by one: a flood of forged or expired
+// tokens would otherwise cost one database write each. Within a window (10 s), the
+// refusals of one API for one reason with one token (by its SHA-256) become one
+// record: the first refusal's, with how many there were (`count`) and when the last
+// was (`last_time`). At most MAX_TOKENS distinct tokens are kept apart per window;
+// beyond that, an API's refusals for a reason are counted together, with how many
+// distinct tokens they had (`distinct_tokens`). So a record still says who (the API,
+// the token's hash), what (the action, the reason), when (the window) and how many,
+// and the trail grows by a bounded number of records per window whatever the flood.
+import type { DecisionRecord } from "./record.js";
+
+/** How long refusals are counted before their records are written. */
+export const REFUSAL_WINDOW_MS = 10_000;
+/** Distinct tokens kept apart per window; the rest are counted per API and reason. */
+export const MAX_TOKENS = 100;
+
+interface Tally {
+  record: DecisionRecord;
+  count: number;
+  last: Date;
+  /** Counted together (beyond MAX_TOKENS): the distinct tokens. */
+  tokens?: Set<string>;
+}
+
+/** What identifies identical refusals: the API, the reason, the token's SHA-256 ("" for none). */
+export interface RefusalKey {
+  api: string;
+  reason: string;
+  sha256: string;
+}
+
+export class RefusalTally {
+  private tallies = new Map<string, Tally>();
+  private distinct = 0;
+
+  /**
+   * Counts one more of a refusal already in this window's tally, without its record
+   * (a flood costs no record building): false when it is the first, whose record
+   * add() then takes.
+   */
+  repeat({ api, reason, sha256 }: RefusalKey, at: Date): boolean {
+    const same = this.tallies.get(`${api}\u0000${reason}\u0000${sha256}`);
+    if (!same) return false;
+    same.count += 1;
+    same.last = at;
+    return true;
+  }
+
+  /** Counts a refusal's record in this window. */
+  add(record: DecisionRecord): void {
+    const sha = record.token.sha256 ?? "";
+    const reason = record.reasons[0]?.code ?? "";
+    const key = `${record.caller.api}\u0000${reason}\u0000${sha}`;
+    const same = this.tallies.get(key);
+    if (same) {
+      same.count += 1;
+      same.last = record.time;
+      return;
+    }
+    if (this.distinct < MAX_TOKENS) {
+      this.distinct += 1;
+      this.tallies.set(key, { record, count: 1, last: record.time });
+      return;
+    }
+    const together = `${record.caller.api}\u0000${reason}\u0000*`;
+    const tally = this.tallies.get(together);
+    if (tally) {
+      tally.count += 1;
+      tally.last = record.time;
+      tally.tokens?.add(sha);
+    } else {
+      this.tallies.set(together, { record: { ...record, token: {} }, count: 1, last: record.time, tokens: new Set([sha]) });
+    }
+  }
+
+  get size(): number {
+    return this.tallies.size;
+  }
+
+  /** The window's records (one per tally), and a fresh window. */
+  take(): DecisionRecord[] {
+    const records = [...this.tallies.values()].map(({ record, count, last, tokens }) => ({
+      ...record,
+      count,
+      last_time: last,
+      ...(tokens ? { distinct_tokens: tokens.size } : {}),
+    }));
+    this.tallies = new Map();
+    this.distinct = 0;
+    return records;
+  }
+}

@@ -1,0 +1,249 @@
+// Verdict on every core: `processes` (default one per CPU) worker processes all
+// serving the same ports — Node's cluster: the primary accepts each connection and
+// hands them out in turn — each a whole Verdict with its own event loop, policy
+// workers, token cache, connection pool and audit writer. Verification, evaluation
+// and gRPC of one process no longer queue behind another's. Real-time state and the
+// audit trail are in the shared database, where every limit already holds across
+// any number of processes; each process reloads the bundle when its file changes.
+//
+// The primary only supervises: it starts the workers and says "verdict is serving"
+// once every one of them is, serves admin_listen for all of them (/readyz: ready
+// while every process is; /metrics: theirs, gathered over IPC; each process's own
+// admin listener is on a private loopback port),
+// replaces a worker that dies, and on SIGTERM asks each to stop (each finishes the
+// calls it has and writes or spills every audit record) before it exits.
+import cluster, { type Worker } from "node:cluster";
+import { availableParallelism } from "node:os";
+import type { MetricObjectWithValues, MetricValue, Registry } from "prom-client";
+import { VerdictError } from "../errors/index.js";
+import type { Logger } from "../observability/index.js";
+
+/** Whether a process is ready, by named check (the shape of the server's readiness report). */
+export interface ReadinessReport {
+  ready: boolean;
+  checks: Record<string, boolean>;
+}
+
+/** What answers /readyz: a process's readiness, or the primary's over all of them. */
+export interface ReadinessSource {
+  report(): ReadinessReport;
+  watch(listener: (ready: boolean) => void): () => void;
+}
+
+/** admin_listen as the primary serves it: the caller brings the listener (cluster/ knows only processes). */
+export interface ClusterAdmin {
+  /** http://host:port */
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Processes of "auto": one per CPU, at most this many (each keeps its own database connections). */
+const MAX_AUTO_PROCESSES = 8;
+/** A worker that does not stop within this after being asked is killed. */
+const STOP_GRACE_MS = 60_000;
+/** Workers that die more often than this within RESTART_WINDOW_MS stop the whole server. */
+const MAX_RESTARTS = 5;
+const RESTART_WINDOW_MS = 60_000;
+/** How long a scrape waits for the workers' metrics. */
+const METRICS_WAIT_MS = 2_000;
+
+type ToPrimary =
+  | { verdict: "ready"; address: string }
+  | { verdict: "readiness"; report: ReadinessReport }
+  | { verdict: "metrics"; id: number; metrics: MetricObjectWithValues<MetricValue<string>>[] };
+type ToWorker = { verdict: "stop" } | { verdict: "metrics"; id: number };
+
+/** How many processes `processes` means on this machine. */
+export function processCount(processes: number | "auto"): number {
+  return processes === "auto" ? Math.max(1, Math.min(MAX_AUTO_PROCESSES, availableParallelism())) : processes;
+}
+
+/** True in a worker process started by the primary. */
+export function isClusterWorker(): boolean {
+  return cluster.isWorker;
+}
+
+export interface ClusterOptions {
+  processes: number;
+  log: Logger;
+  /** Environment the workers get beside the primary's (e.g. the database the primary started). */
+  env: Record<string, string>;
+  /** Starts admin_listen with the processes' readiness and their metrics gathered. */
+  serveAdmin: (readiness: ReadinessSource, metrics: () => Promise<Registry>) => Promise<ClusterAdmin>;
+}
+
+export interface RunningCluster {
+  /** host:port the workers serve gRPC on. */
+  address: string;
+  /** http://host:port of admin_listen, served by the primary for every process. */
+  adminUrl: string;
+  /** Resolves when the server stopped by itself (workers dying too often). */
+  failed: Promise<VerdictError>;
+  /** Asks every worker to stop, waits for them, then closes the admin listener. */
+  stop(): Promise<void>;
+}
+
+/** Starts the workers; resolves once every one is serving, or rejects when one could not start. */
+export async function startCluster({ processes, log, env, serveAdmin }: ClusterOptions): Promise<RunningCluster> {
+  const workers = new Set<Worker>();
+  const readiness = new ClusterReadiness(processes);
+  let stopping = false;
+  let address: string | undefined;
+  const restarts: number[] = [];
+  let fail: (error: VerdictError) => void = () => {};
+  const failed = new Promise<VerdictError>((resolve) => (fail = resolve));
+
+  const fork = (): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const worker = cluster.fork(env);
+      workers.add(worker);
+      let ready = false;
+      worker.on("message", (message: ToPrimary) => {
+        if (message.verdict === "readiness") readiness.update(worker.id, message.report);
+        else if (message.verdict === "ready" && !ready) {
+          ready = true;
+          resolve(message.address);
+        }
+      });
+      worker.on("exit", (code, signal) => {
+        workers.delete(worker);
+        readiness.forget(worker.id);
+        if (!ready) {
+          reject(new VerdictError("listen_failed", `a Verdict process did not start (exit ${code ?? signal}); its log above says why`));
+          return;
+        }
+        if (stopping) return;
+        log.error({ pid: worker.process.pid, code, signal }, "a Verdict process stopped unexpectedly; starting another");
+        const now = Date.now();
+        restarts.push(now);
+        while (restarts.length > 0 && (restarts[0] as number) < now - RESTART_WINDOW_MS) restarts.shift();
+        if (restarts.length > MAX_RESTARTS) {
+          fail(new VerdictError("internal", `Verdict processes stopped ${restarts.length} times within a minute; stopping`));
+          return;
+        }
+        fork().catch((error: unknown) => fail(error instanceof VerdictError ? error : new VerdictError("internal", String(error))));
+      });
+    });
+
+  const stopWorkers = async () => {
+    stopping = true;
+    await Promise.all(
+      [...workers].map(
+        (worker) =>
+          new Promise<void>((resolve) => {
+            if (worker.isDead()) return resolve();
+            const kill = setTimeout(() => worker.process.kill("SIGKILL"), STOP_GRACE_MS);
+            worker.once("exit", () => {
+              clearTimeout(kill);
+              resolve();
+            });
+            send(worker, { verdict: "stop" });
+          }),
+      ),
+    );
+  };
+
+  try {
+    const addresses = await Promise.all(Array.from({ length: processes }, fork));
+    address = addresses[0];
+  } catch (error) {
+    await stopWorkers();
+    throw error;
+  }
+
+  let admin: ClusterAdmin;
+  try {
+    admin = await serveAdmin(readiness, () => clusterMetrics(workers));
+  } catch (error) {
+    await stopWorkers();
+    throw error;
+  }
+  log.debug({ processes }, "every Verdict process is serving");
+  return {
+    address: address ?? "",
+    adminUrl: admin.url,
+    failed,
+    async stop() {
+      readiness.stopping = true;
+      await stopWorkers();
+      await admin.close();
+    },
+  };
+}
+
+function send(worker: Worker, message: ToWorker): void {
+  if (worker.isConnected()) worker.send(message);
+}
+
+let nextRequest = 1;
+
+/** Every worker's metrics, summed (counters) or kept per worker where prom-client aggregates so. */
+async function clusterMetrics(workers: ReadonlySet<Worker>): Promise<Registry> {
+  const id = nextRequest++;
+  const replies = await Promise.all(
+    [...workers].map(
+      (worker) =>
+        new Promise<MetricObjectWithValues<MetricValue<string>>[] | undefined>((resolve) => {
+          const timer = setTimeout(() => done(undefined), METRICS_WAIT_MS);
+          const onMessage = (message: ToPrimary) => {
+            if (message.verdict === "metrics" && message.id === id) done(message.metrics);
+          };
+          const done = (metrics: MetricObjectWithValues<MetricValue<string>>[] | undefined) => {
+            clearTimeout(timer);
+            worker.off("message", onMessage);
+            resolve(metrics);
+          };
+          worker.on("message", onMessage);
+          send(worker, { verdict: "metrics", id });
+        }),
+    ),
+  );
+  // Loaded for the first scrape only: the primary starts without it.
+  const { AggregatorRegistry } = await import("prom-client");
+  return AggregatorRegistry.aggregate(replies.filter((reply) => reply !== undefined));
+}
+
+/**
+ * The primary's readiness: every process has said it is ready (each check passes in
+ * every process) and none is stopping. Processes report their own on each change.
+ */
+class ClusterReadiness implements ReadinessSource {
+  private readonly reports = new Map<number, ReadinessReport>();
+  stopping = false;
+
+  constructor(private readonly processes: number) {}
+
+  update(worker: number, report: ReadinessReport): void {
+    this.reports.set(worker, report);
+  }
+
+  forget(worker: number): void {
+    this.reports.delete(worker);
+  }
+
+  report(): ReadinessReport {
+    const checks: Record<string, boolean> = { processes: !this.stopping && this.reports.size >= this.processes };
+    for (const report of this.reports.values()) {
+      for (const [name, passes] of Object.entries(report.checks)) checks[name] = (checks[name] ?? true) && passes;
+    }
+    return { ready: Object.values(checks).every(Boolean), checks };
+  }
+
+  /** The primary has no gRPC health of its own to follow readiness; nothing watches. */
+  watch(listener: (ready: boolean) => void): () => void {
+    listener(this.report().ready);
+    return () => undefined;
+  }
+}
+
+/** In a worker: tell the primary this process serves (and each change of its readiness), and answer its requests (metrics, stop). */
+export function serveAsClusterWorker(address: string, registry: Registry, readiness: ReadinessSource, stop: () => void): void {
+  process.on("message", (message: ToWorker) => {
+    if (message.verdict === "stop") stop();
+    else if (message.verdict === "metrics") {
+      void registry.getMetricsAsJSON().then((metrics) => process.send?.({ verdict: "metrics", id: message.id, metrics } satisfies ToPrimary));
+    }
+  });
+  readiness.watch(() => process.send?.({ verdict: "readiness", report: readiness.report() } satisfies ToPrimary));
+  process.send?.({ verdict: "ready", address } satisfies ToPrimary);
+}

@@ -1,0 +1,12 @@
+// Verdict's processes: the primary that supervises, and what a worker tells it.
+export {
+  isClusterWorker,
+  processCount,
+  serveAsClusterWorker,
+  startCluster,
+  type ClusterAdmin,
+  type ClusterOptions,
+  type ReadinessReport,
+  type ReadinessSource,
+  type RunningCluster,
+} from "./cluster.js";

@@ -1,0 +1,136 @@
+// `verdict serve` on every core: several processes serving one port, supervised by
+// a primary that says when all serve, serves their readiness and metrics, replaces one that dies
+// and, on SIGTERM, stops them all with their audit records written.
+import { randomUUID } from "node:crypto";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as grpc from "@grpc/grpc-js";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { inject } from "vitest";
+import { hashApiKey } from "../../src/server/index.js";
+import { serveVerdict, stopProcess, type ServingVerdict } from "../support/cli.js";
+import { TestClient } from "../support/grpc.js";
+import { createTestIssuer, TEST_AUDIENCE, TEST_SCOPES, type TestIssuer } from "../support/issuer.js";
+import { connectTestClient, mongoUri, uniqueDatabaseName } from "../support/mongo.js";
+
+const API_KEY = "processes-key";
+const database = uniqueDatabaseName("processes");
+let issuer: TestIssuer;
+let serving: ServingVerdict;
+
+/** The JSON log lines of the server so far. */
+const logLines = (): Record<string, unknown>[] =>
+  serving
+    .stderr()
+    .split("\n")
+    .filter((line) => line.startsWith("{"))
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+const processLines = () => logLines().filter((line) => line["msg"] === "verdict process is serving");
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+/** A client on its own connection (channels to one address otherwise share theirs). */
+const client = () => new TestClient(serving.address, API_KEY, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 });
+
+beforeAll(async () => {
+  issuer = await createTestIssuer();
+  const dir = mkdtempSync(join(tmpdir(), "verdict-processes-"));
+  const config = join(dir, "verdict.json");
+  writeFileSync(
+    config,
+    JSON.stringify({
+      listen: "127.0.0.1:0",
+      processes: 2,
+      admin_listen: "127.0.0.1:0",
+      issuers: [{ issuer: issuer.issuer, jwks_file: issuer.jwksPath, algorithms: ["ES256"] }],
+      apis: [{ name: "invoices-api", audience: TEST_AUDIENCE, key_sha256: hashApiKey(API_KEY), scopes: [...TEST_SCOPES] }],
+      bundle: inject("bundlePath"),
+      mongodb_uri: mongoUri(),
+      mongodb_database: database,
+      audit: { spill_dir: join(dir, "spill") },
+      log_level: "info",
+    }),
+  );
+  serving = await serveVerdict(["--config", config]);
+});
+
+afterAll(async () => {
+  if (serving) await stopProcess(serving.child);
+});
+
+describe("verdict serve with processes: 2", () => {
+  it("says it serves once both processes do, on one port", () => {
+    const primary = logLines().find((line) => line["msg"] === "verdict is serving");
+    expect(primary).toMatchObject({ address: serving.address, processes: 2 });
+    const pids = processLines().map((line) => line["pid"]);
+    expect(new Set(pids).size).toBe(2);
+    expect(pids).not.toContain(serving.child.pid);
+    expect(processLines().every((line) => line["address"] === serving.address)).toBe(true);
+  });
+
+  it("decides on every connection, and serves the metrics and readiness of both processes from the primary's admin listener", async () => {
+    const token = await issuer.token({ sub: "reader" });
+    const clients = Array.from({ length: 4 }, client);
+    try {
+      const answers = await Promise.all(clients.flatMap((c) => Array.from({ length: 5 }, () => c.check({ token, action: "invoices:read" }))));
+      expect(answers.every((answer) => answer.decision === "ALLOW")).toBe(true);
+    } finally {
+      for (const c of clients) c.close();
+    }
+    const primary = logLines().find((line) => line["msg"] === "verdict is serving");
+    const response = await fetch(`${String(primary?.["admin"])}/metrics`);
+    expect(response.status).toBe(200);
+    // one active revision in each of the two processes, summed by the primary
+    const text = await response.text();
+    expect(text).toMatch(/verdict_policy_revision\{bundle="active",revision="[^"]+"\} 2/);
+    // ready and the database up: 1 only when they are in every process (the least of them)
+    expect(text).toMatch(/^verdict_ready 1$/m);
+    expect(text).toMatch(/^verdict_database_up 1$/m);
+    // ready: every check passes in both processes
+    await vi.waitFor(async () => {
+      const ready = await fetch(`${String(primary?.["admin"])}/readyz`);
+      expect(ready.status).toBe(200);
+      expect(await ready.json()).toMatchObject({ status: "ready", checks: { processes: true, bundle: true, database: true, serving: true } });
+    });
+  });
+
+  it("replaces a process that dies, and keeps deciding", async () => {
+    const victim = Number(processLines()[0]?.["pid"]);
+    process.kill(victim, "SIGKILL");
+    await vi.waitFor(() => expect(processLines()).toHaveLength(3), { timeout: 20_000, interval: 100 });
+    expect(logLines().some((line) => line["msg"] === "a Verdict process stopped unexpectedly; starting another" && line["pid"] === victim)).toBe(true);
+    const token = await issuer.token({ sub: "reader" });
+    const c = client();
+    try {
+      expect((await c.check({ token, action: "invoices:read" })).decision).toBe("ALLOW");
+    } finally {
+      c.close();
+    }
+  });
+
+  it("stops every process on SIGTERM, with every decision's audit record written, and exits 0", async () => {
+    const requestId = `stop-${randomUUID()}`;
+    const token = await issuer.token({ sub: "last-reader" });
+    const clients = Array.from({ length: 4 }, client);
+    try {
+      await Promise.all(clients.map((c) => c.check({ token, action: "invoices:read", requestId })));
+    } finally {
+      for (const c of clients) c.close();
+    }
+    const pids = processLines().map((line) => Number(line["pid"]));
+    expect(await stopProcess(serving.child)).toBe(0);
+    expect(pids.filter(alive)).toEqual([]);
+    const mongo = await connectTestClient();
+    try {
+      expect(await mongo.db(database).collection("decisions").countDocuments({ request_id: requestId })).toBe(4);
+    } finally {
+      await mongo.close();
+    }
+  });
+});

@@ -1,0 +1,69 @@
+// A TCP relay that holds every chunk for a while before passing it on, in both
+// directions and in order: a slow network or a slow database server, between
+// Verdict and MongoDB. It never changes or drops a byte (sdk/test/support/tcp-proxy.ts
+// is its cousin that breaks the network between the SDK and Verdict instead).
+import { connect, createServer, type Server, type Socket } from "node:net";
+
+export interface DelayProxy {
+  /** host:port to connect to instead of the target. */
+  address: string;
+  /** Each chunk, either way, is held this long from now on (0: passed on at once). */
+  setDelay(ms: number): void;
+  /** Bytes passed on, both ways, since start (a test can see that traffic went through it). */
+  readonly forwarded: number;
+  close(): Promise<void>;
+}
+
+export async function startDelayProxy(target: { host: string; port: number }): Promise<DelayProxy> {
+  let delayMs = 0;
+  let forwarded = 0;
+  const sockets = new Set<Socket>();
+
+  /** Writes `from`'s chunks to `to`, each `delayMs` after it came, never overtaking an earlier one. */
+  const relay = (from: Socket, to: Socket) => {
+    let lastDue = 0;
+    from.on("data", (chunk: Buffer) => {
+      const due = Math.max(Date.now() + delayMs, lastDue);
+      lastDue = due;
+      const pass = () => {
+        forwarded += chunk.length;
+        if (!to.destroyed) to.write(chunk);
+      };
+      if (due <= Date.now()) pass();
+      else setTimeout(pass, due - Date.now());
+    });
+  };
+
+  const server: Server = createServer((client) => {
+    const upstream = connect(target.port, target.host);
+    for (const socket of [client, upstream]) sockets.add(socket);
+    relay(client, upstream);
+    relay(upstream, client);
+    const end = () => {
+      for (const socket of [client, upstream]) {
+        socket.destroy();
+        sockets.delete(socket);
+      }
+    };
+    client.on("close", end).on("error", end);
+    upstream.on("close", end).on("error", end);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  if (!address || typeof address === "string") throw new Error("the delay proxy has no address");
+
+  return {
+    address: `127.0.0.1:${address.port}`,
+    setDelay(ms) {
+      delayMs = ms;
+    },
+    get forwarded() {
+      return forwarded;
+    },
+    close() {
+      for (const socket of sockets) socket.destroy();
+      sockets.clear();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
