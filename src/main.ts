@@ -19,6 +19,7 @@ const commands: Record<string, () => Promise<Command>> = {
   "dev-token": async () => import("./cli/dev-token.js").then(({ devToken, usage }) => ({ run: devToken, usage })),
   policy: async () => import("./cli/policy.js").then(({ policy, usage, help }) => ({ run: policy, usage, help })),
   audit: async () => import("./cli/audit.js").then(({ audit, usage }) => ({ run: audit, usage })),
+  approvals: async () => import("./cli/approvals.js").then(({ approvals, usage }) => ({ run: approvals, usage })),
   directory: async () => import("./cli/directory.js").then(({ directory, usage }) => ({ run: directory, usage })),
   suspend: async () => import("./cli/suspend.js").then(({ suspend, suspendUsage }) => ({ run: suspend, usage: suspendUsage })),
   resume: async () => import("./cli/suspend.js").then(({ resume, resumeUsage }) => ({ run: resume, usage: resumeUsage })),
@@ -35,6 +36,7 @@ const overview = `verdict: a policy decision point for APIs and the agents that 
   verdict audit      query the audit trail: who did what, for whom, and why
   verdict suspend    stop an agent, a user, a delegation, a token or a session now
   verdict resume     lift a suspension (verdict suspensions lists them)
+  verdict approvals  list, approve or refuse the requests agents made that need a person's yes
   verdict directory  load subjects, resources and actions for AuthZEN (directory load FILE.json)
 
 verdict COMMAND --help shows a command's options; verdict --version its version.`;

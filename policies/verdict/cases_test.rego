@@ -32,6 +32,7 @@ holds(c) if {
 	optional_matches(c.expect, "rates", rates(d))
 	optional_matches(c.expect, "once", once_keys(d))
 	optional_matches(c.expect, "step_up", object.get(d, "step_up", null))
+	optional_matches(c.expect, "approval", approval_of(d))
 	optional_matches(c.expect, "required_scopes", object.get(d, "required_scopes", []))
 	optional_matches(c.expect, "rules", rules_fired(d))
 }
@@ -62,3 +63,8 @@ test_every_rule_that_fires_names_itself if {
 test_case_names_are_unique if {
 	count({c.name | some c in testdata.decision_cases}) == count(testdata.decision_cases)
 }
+
+# The decision's approval request, in the cases' terms (no approvers or details when empty).
+approval_of(d) := object.remove(d.approval, [k | some k in ["approvers", "authorization_details"]; d.approval[k] == []]) if d.approval
+
+else := null

@@ -22,6 +22,7 @@ decision := {
 	"required_scopes": sort(rules.required_scopes),
 	# Brakes (suspend) are counted on denials (brakes.rego); they never change the decision.
 	"obligations": [object.remove(o, ["rule"]) | some o in rules.brakes],
+	"required_authorization_details": [d | some r in rules.deny; some d in object.get(r, "authorization_details", [])],
 	"explain": explain,
 } if {
 	count(rules.deny) > 0
@@ -37,6 +38,20 @@ decision := {
 	count(rules.step_up) > 0
 }
 
+# A person's approval of this exact request (docs/approvals.md): Verdict keeps it
+# and, when the agent's retry names it, uses it once and applies the obligations.
+decision := {
+	"effect": "step_up",
+	"reasons": [reason_of(r) | some r in rules.approvals],
+	"approval": approval_request,
+	"obligations": [object.remove(o, ["rule"]) | some o in rules.obligations],
+	"explain": explain,
+} if {
+	count(rules.deny) == 0
+	count(rules.step_up) == 0
+	count(rules.approvals) > 0
+}
+
 decision := {
 	"effect": "allow",
 	"reasons": [],
@@ -45,6 +60,7 @@ decision := {
 } if {
 	count(rules.deny) == 0
 	count(rules.step_up) == 0
+	count(rules.approvals) == 0
 }
 
 # METADATA
@@ -60,7 +76,10 @@ reason_of(r) := {"code": r.code, "message": r.message}
 explain := array.concat(
 	array.concat(
 		[hit("deny", r, r.code, r.message) | some r in rules.deny],
-		[hit("step_up", r, r.code, r.message) | some r in rules.step_up],
+		array.concat(
+			[hit("step_up", r, r.code, r.message) | some r in rules.step_up],
+			[hit("step_up", r, r.code, r.message) | some r in rules.approvals],
+		),
 	),
 	[obligation_hit(o) | some o in rules.obligations],
 )
@@ -82,6 +101,26 @@ needed_acrs := {r.acr | some r in rules.step_up}
 
 max_age_part := {"max_age": min({r.max_age | some r in rules.step_up; r.max_age})} if {
 	some r in rules.step_up
+	r.max_age
+}
+
+else := {}
+
+# Every approval rule's fields bound; the shortest expiry, the strictest freshness;
+# the acr values every rule accepts; every approver and authorization detail named.
+approval_request := object.union(
+	{
+		"fields": sort({f | some r in rules.approvals; some f in r.fields}),
+		"expires_in": min({r.expires_in | some r in rules.approvals}),
+		"acr_values": sort(intersection({{a | some a in r.acr_values} | some r in rules.approvals})),
+		"approvers": [a | some a in {a | some r in rules.approvals; some a in object.get(r, "approvers", [])}],
+		"authorization_details": [d | some d in {d | some r in rules.approvals; some d in object.get(r, "authorization_details", [])}],
+	},
+	approval_max_age,
+)
+
+approval_max_age := {"max_age": min({r.max_age | some r in rules.approvals; r.max_age})} if {
+	some r in rules.approvals
 	r.max_age
 }
 

@@ -89,12 +89,15 @@ export interface CheckRequest {
   dryRun?: boolean;
   /** The incoming request's traceparent (and tracestate); the middleware passes them on. */
   traceContext?: TraceContext;
+  /** The approval a retry names (an approval_required challenge's approvalId); used at most once. */
+  approvalId?: string;
 }
 
 export interface BatchItem {
   action: string;
   resource: ResourceRef;
   context?: JsonObject;
+  approvalId?: string;
 }
 
 export interface CheckBatchRequest {
@@ -268,6 +271,7 @@ export function createVerdictClient(options: VerdictClientOptions): VerdictClien
         request_id: request.requestId ?? "",
         dry_run: request.dryRun === true,
         explain: false,
+        approval_id: request.approvalId ?? "",
         ...(request.dpop ? { dpop: dpopMessage(request.dpop) } : {}),
       };
       return toDecision(await call(stub.check.bind(stub), message, callOptions, traceContext(request.traceContext)));
@@ -276,7 +280,12 @@ export function createVerdictClient(options: VerdictClientOptions): VerdictClien
     async checkBatch(request, callOptions) {
       const message: CheckBatchRequestMessage = {
         token: request.token,
-        items: request.items.map((item) => ({ action: item.action, resource: resourceMessage(item.resource), context: struct(item.context, "context") })),
+        items: request.items.map((item) => ({
+          action: item.action,
+          resource: resourceMessage(item.resource),
+          context: struct(item.context, "context"),
+          approval_id: item.approvalId ?? "",
+        })),
         request_id: request.requestId ?? "",
         dry_run: request.dryRun === true,
         ...(request.dpop ? { dpop: dpopMessage(request.dpop) } : {}),

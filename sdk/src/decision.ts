@@ -41,6 +41,8 @@ export interface Principal {
   tokenId?: string;
   /** Epoch seconds. */
   expiresAt: number;
+  /** RFC 9396: what the user authorized, as the token carries it. */
+  authorizationDetails?: JsonObject[];
 }
 
 /** What Verdict enforced for an ALLOW (budget reserved, key consumed, rate counted). */
@@ -84,8 +86,40 @@ export interface StepUpChallenge {
   description: string;
 }
 
+/**
+ * Verdict keeps an approval for this request: the person approves (or refuses) it at
+ * approvalUrl, with a token of their own; the client then retries the same request
+ * naming approvalId, which is used once.
+ */
+export interface ApprovalRequiredChallenge {
+  error: "approval_required";
+  /** Absent in a dry run (nothing was recorded). */
+  approvalId?: string;
+  approvalUrl?: string;
+  /** Epoch seconds. */
+  expiresAt?: number;
+  /** RFC 9396 details the client may obtain from its authorization server instead (a CIBA or redirect flow). */
+  authorizationDetails: JsonObject[];
+  description: string;
+}
+
+/**
+ * The token lacks the RFC 9396 authorization details this request needs: the client
+ * obtains a token with exactly these (insufficient_authorization, draft-zehavi-oauth-rar-metadata).
+ */
+export interface InsufficientAuthorizationChallenge {
+  error: "insufficient_authorization";
+  authorizationDetails: JsonObject[];
+  /** Also asked for, when the policy needs an authentication level with them. */
+  acrValues: string[];
+  maxAge?: number;
+  description: string;
+}
+
 export type DenyChallenge = InvalidTokenChallenge | InvalidDpopProofChallenge | InsufficientScopeChallenge;
-export type Challenge = DenyChallenge | StepUpChallenge;
+/** What a STEP_UP asks for: a stronger authentication, a person's approval, or authorization details. */
+export type StepUpDecisionChallenge = StepUpChallenge | ApprovalRequiredChallenge | InsufficientAuthorizationChallenge;
+export type Challenge = DenyChallenge | StepUpDecisionChallenge;
 
 interface DecisionCommon {
   reasons: Reason[];
@@ -110,7 +144,7 @@ export interface Deny extends DecisionCommon {
 
 export interface StepUp extends DecisionCommon {
   decision: "STEP_UP";
-  challenge: StepUpChallenge;
+  challenge: StepUpDecisionChallenge;
   principal?: Principal;
 }
 
@@ -195,7 +229,22 @@ function toPrincipal(value: PrincipalMessage | null | undefined): Principal | un
   if (isString(value.acr) && value.acr !== "") principal.acr = value.acr;
   if (isNumber(value.auth_time) && value.auth_time > 0) principal.authTime = value.auth_time;
   if (isString(value.token_id) && value.token_id !== "") principal.tokenId = value.token_id;
+  const details = jsonObjects(value.authorization_details, "principal.authorization_details");
+  if (details.length > 0) principal.authorizationDetails = details;
   return principal;
+}
+
+function jsonObjects(value: unknown, where: string): JsonObject[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value) || !value.every(isJsonObject)) throw malformed(`${where} is not a list of objects`);
+  return value;
+}
+
+function maxAgeOf(value: ChallengeMessage): { maxAge?: number } {
+  const maxAge = value.max_age;
+  if (maxAge !== undefined && maxAge !== null && !(Number.isInteger(maxAge) && maxAge >= 0))
+    throw malformed("challenge.max_age is not a whole number of seconds");
+  return typeof maxAge === "number" ? { maxAge } : {};
 }
 
 function toChallenge(value: ChallengeMessage): Challenge {
@@ -212,14 +261,44 @@ function toChallenge(value: ChallengeMessage): Challenge {
     case "insufficient_user_authentication": {
       const acrValues = strings(value.acr_values, "challenge.acr_values");
       if (acrValues.length === 0) throw malformed("a step-up challenge names no acr_values");
-      const maxAge = value.max_age;
-      if (maxAge !== undefined && maxAge !== null && !(Number.isInteger(maxAge) && maxAge >= 0))
-        throw malformed("challenge.max_age is not a whole number of seconds");
-      return { error: "insufficient_user_authentication", acrValues, ...(typeof maxAge === "number" ? { maxAge } : {}), description };
+      return { error: "insufficient_user_authentication", acrValues, ...maxAgeOf(value), description };
+    }
+    case "approval_required": {
+      const id = isString(value.approval_id) ? value.approval_id : "";
+      const url = isString(value.approval_url) ? value.approval_url : "";
+      if ((id === "") !== (url === "")) throw malformed("an approval_required challenge names an approval without its URL, or a URL without its approval");
+      if (id !== "" && !(isNumber(value.expires_at) && value.expires_at > 0)) throw malformed("an approval_required challenge has no expiry");
+      return {
+        error: "approval_required",
+        ...(id !== "" ? { approvalId: id, approvalUrl: url, expiresAt: value.expires_at } : {}),
+        authorizationDetails: jsonObjects(value.authorization_details, "challenge.authorization_details"),
+        description,
+      };
+    }
+    case "insufficient_authorization": {
+      const authorizationDetails = jsonObjects(value.authorization_details, "challenge.authorization_details");
+      if (authorizationDetails.length === 0) throw malformed("an insufficient_authorization challenge names no authorization_details");
+      return {
+        error: "insufficient_authorization",
+        authorizationDetails,
+        acrValues: strings(value.acr_values ?? [], "challenge.acr_values"),
+        ...maxAgeOf(value),
+        description,
+      };
     }
     default:
       throw malformed(`unknown challenge error ${JSON.stringify(value.error)}`);
   }
+}
+
+const STEP_UP_ERRORS: readonly string[] = [
+  "insufficient_user_authentication",
+  "approval_required",
+  "insufficient_authorization",
+] satisfies StepUpDecisionChallenge["error"][];
+
+function isStepUpChallenge(challenge: Challenge): challenge is StepUpDecisionChallenge {
+  return STEP_UP_ERRORS.includes(challenge.error);
 }
 
 /** A CheckResponse as decoded from the wire → a Decision, or a verdict_malformed_response error. */
@@ -238,11 +317,11 @@ export function toDecision(response: CheckResponseMessage | null | undefined): D
       if (challenge) throw malformed("ALLOW with a challenge");
       return { decision: "ALLOW", ...common, principal, obligations: toObligations(response.obligations, "obligations") };
     case "DENY":
-      if (challenge?.error === "insufficient_user_authentication") throw malformed("DENY with a step-up challenge");
+      if (challenge && isStepUpChallenge(challenge)) throw malformed("DENY with a step-up challenge");
       return { decision: "DENY", ...common, ...(challenge ? { challenge } : {}), ...(principal ? { principal } : {}) };
     case "STEP_UP":
-      if (!challenge || challenge.error !== "insufficient_user_authentication")
-        throw malformed("STEP_UP without an insufficient_user_authentication challenge");
+      if (!challenge || !isStepUpChallenge(challenge))
+        throw malformed("STEP_UP without an insufficient_user_authentication, approval_required or insufficient_authorization challenge");
       return { decision: "STEP_UP", ...common, challenge, ...(principal ? { principal } : {}) };
     default:
       // DECISION_UNSPECIFIED, or a number protobufjs could not name: never an allow.

@@ -19,11 +19,13 @@ export {
 export type {
   Actor,
   Allow,
+  ApprovalRequiredChallenge,
   BatchItemResult,
   Challenge,
   Decision,
   Deny,
   DenyChallenge,
+  InsufficientAuthorizationChallenge,
   InsufficientScopeChallenge,
   InvalidDpopProofChallenge,
   InvalidTokenChallenge,
@@ -34,6 +36,7 @@ export type {
   ReleaseStatus,
   StepUp,
   StepUpChallenge,
+  StepUpDecisionChallenge,
 } from "./decision.js";
 export { toDecision } from "./decision.js";
 export { VerdictError, isVerdictError, type VerdictErrorCode } from "./errors.js";

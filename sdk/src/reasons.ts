@@ -43,6 +43,17 @@ export const SUSPENSION_REASONS = {
   principal_suspended: "The agent, the user, the user's delegation to the agent, the token or its session is suspended.",
 } as const;
 
+/** Approvals kept by Verdict (docs/approvals.md): a retry that names an approval it cannot use. */
+export const APPROVAL_REASONS = {
+  approval_pending: "The user has not decided on this request yet.",
+  approval_not_found: "No approval with this id is kept for this API.",
+  approval_mismatch: "The approval was given for another request (user, agent, action, resource or its details).",
+  approval_used: "The approval was already used.",
+  approval_refused: "The user refused this request.",
+  approval_expired: "The approval expired before it was used.",
+  approval_unavailable: "Approvals are not available in this Verdict.",
+} as const;
+
 export const POLICY_REASONS = {
   policy_error: "The policy could not produce a valid decision.",
 } as const;
@@ -56,7 +67,7 @@ export const AUDIT_REASONS = {
 } as const;
 
 /** What Verdict itself decides with, whatever the policy. */
-export const VERDICT_REASONS = { ...TOKEN_REASONS, ...SUSPENSION_REASONS, ...STATE_REASONS, ...POLICY_REASONS, ...AUDIT_REASONS } as const;
+export const VERDICT_REASONS = { ...TOKEN_REASONS, ...SUSPENSION_REASONS, ...STATE_REASONS, ...APPROVAL_REASONS, ...POLICY_REASONS, ...AUDIT_REASONS } as const;
 
 /** The shipped policy library's own codes (policies/verdict/rules); its messages say more, from the policy. */
 export const POLICY_LIBRARY_REASONS = {
@@ -75,6 +86,8 @@ export const POLICY_LIBRARY_REASONS = {
   bulk_step_up_required: "This many items need a stronger authentication of the user.",
   sensitive_data_step_up_required: "Exporting or sharing personal data needs a stronger authentication of the user.",
   authentication_too_old: "The user's authentication is too old for this action.",
+  approval_required: "The action needs the user's approval of this exact request.",
+  authorization_details_insufficient: "The token's authorization_details (RFC 9396) do not cover this request.",
 } as const;
 
 export const REASONS = { ...VERDICT_REASONS, ...POLICY_LIBRARY_REASONS } as const;
@@ -82,6 +95,7 @@ export const REASONS = { ...VERDICT_REASONS, ...POLICY_LIBRARY_REASONS } as cons
 export type TokenReasonCode = keyof typeof TOKEN_REASONS;
 export type StateReasonCode = keyof typeof STATE_REASONS;
 export type SuspensionReasonCode = keyof typeof SUSPENSION_REASONS;
+export type ApprovalReasonCode = keyof typeof APPROVAL_REASONS;
 export type AuditReasonCode = keyof typeof AUDIT_REASONS;
 export type VerdictReasonCode = keyof typeof VERDICT_REASONS;
 export type PolicyLibraryReasonCode = keyof typeof POLICY_LIBRARY_REASONS;

@@ -201,4 +201,67 @@ describe("toHttpAnswer", () => {
     expect(answer?.headers["www-authenticate"]).toMatch(/^DPoP error="invalid_dpop_proof"/);
     expect(answer?.body).toMatchObject({ reasons: [{ code: "dpop_invalid" }] });
   });
+
+  it("answers a needed approval 403 (the token stays good) with approval_id and approval_url in the challenge and the approval in the body", () => {
+    const answer = toHttpAnswer(
+      decision({
+        ...base,
+        decision: "STEP_UP",
+        reasons: [{ code: "approval_required", message: "A person must approve this transfer." }],
+        challenge: {
+          error: "approval_required",
+          approvalId: "apr_0123456789abcdefghijkl",
+          approvalUrl: "https://verdict.example/approvals/apr_0123456789abcdefghijkl",
+          expiresAt: 1_900_000_600,
+          authorizationDetails: [],
+          description: "A person must approve this request.",
+        },
+      }),
+    );
+    expect(answer?.status).toBe(403);
+    expect(answer?.headers["www-authenticate"]).toBe(
+      'Bearer error="approval_required", error_description="A person must approve this request.", approval_id="apr_0123456789abcdefghijkl", approval_url="https://verdict.example/approvals/apr_0123456789abcdefghijkl"',
+    );
+    expect(answer?.body).toEqual({
+      error: "approval_required",
+      error_description: "A person must approve this request.",
+      approval: {
+        id: "apr_0123456789abcdefghijkl",
+        url: "https://verdict.example/approvals/apr_0123456789abcdefghijkl",
+        expires_at: 1_900_000_600,
+        retry_header: "verdict-approval",
+      },
+      decision: "STEP_UP",
+      decision_id: "d-1",
+      reasons: [{ code: "approval_required", message: "A person must approve this transfer." }],
+    });
+  });
+
+  it("names the RFC 9396 details an approval could be obtained with instead, base64url in authorization_remediation", () => {
+    const details = [{ type: "payment_initiation", instructedAmount: { amount: "180", currency: "EUR" } }];
+    const answer = toHttpAnswer(
+      decision({ ...base, decision: "STEP_UP", challenge: { error: "approval_required", authorizationDetails: details, description: "" } }),
+    );
+    const header = answer?.headers["www-authenticate"] ?? "";
+    const remediation = /authorization_remediation=([A-Za-z0-9_-]+)$/.exec(header)?.[1] ?? "";
+    expect(JSON.parse(Buffer.from(remediation, "base64url").toString("utf8"))).toEqual({ authorization_details: details });
+    expect(header).not.toContain("approval_id"); // a dry run recorded none
+    expect(answer?.body).toMatchObject({ authorization_details: details });
+  });
+
+  it("answers missing authorization details 401 insufficient_authorization (draft-zehavi-oauth-rar-metadata), a token with them being the fix", () => {
+    const details = [{ type: "payment_initiation", actions: ["initiate"], locations: ["https://api.example"] }];
+    const answer = toHttpAnswer(
+      decision({
+        ...base,
+        decision: "STEP_UP",
+        challenge: { error: "insufficient_authorization", authorizationDetails: details, acrValues: ["mfa"], maxAge: 300, description: "details" },
+      }),
+    );
+    expect(answer?.status).toBe(401);
+    expect(answer?.headers["www-authenticate"]).toBe(
+      `Bearer error="insufficient_authorization", error_description="details", acr_values="mfa", max_age=300, authorization_remediation=${Buffer.from(JSON.stringify({ authorization_details: details })).toString("base64url")}`,
+    );
+    expect(answer?.body).toMatchObject({ error: "insufficient_authorization", authorization_details: details, acr_values: "mfa", max_age: 300 });
+  });
 });

@@ -2,7 +2,7 @@
 // is a typed error, never an allow.
 import { describe, expect, it } from "vitest";
 import { toDecision, VerdictError, type Decision } from "@verdict/sdk";
-import type { CheckResponseMessage, PrincipalMessage } from "@verdict/sdk/wire";
+import type { ChallengeMessage, CheckResponseMessage, PrincipalMessage } from "@verdict/sdk/wire";
 
 const principal: PrincipalMessage = {
   subject: "alice",
@@ -16,9 +16,15 @@ const principal: PrincipalMessage = {
   token_id: "jti-1",
   expires_at: 1_900_000_000,
   delegation_depth: 1,
+  authorization_details: [],
 };
 
-function response(overrides: Partial<CheckResponseMessage> & Record<string, unknown>): CheckResponseMessage {
+/** A response; a challenge's fields it does not name are proto3's defaults. */
+function response(
+  overrides: Omit<Partial<CheckResponseMessage>, "challenge"> & { challenge?: Partial<ChallengeMessage> } & Record<string, unknown>,
+): CheckResponseMessage {
+  const { challenge, ...rest } = overrides;
+  const defaults = { error: "", scopes: [], acr_values: [], description: "", approval_id: "", approval_url: "", expires_at: 0, authorization_details: [] };
   return {
     decision: "ALLOW",
     reasons: [],
@@ -26,7 +32,8 @@ function response(overrides: Partial<CheckResponseMessage> & Record<string, unkn
     obligations: [],
     decision_id: "0b6f3a4e-6a43-4b6c-9d41-0f7c8a3b2e11",
     policy_revision: "rev-1",
-    ...overrides,
+    ...rest,
+    ...(challenge ? { challenge: { ...defaults, ...challenge } } : {}),
   };
 }
 
@@ -91,6 +98,42 @@ describe("toDecision", () => {
     expect(without.decision === "STEP_UP" && "maxAge" in without.challenge).toBe(false);
   });
 
+  it("keeps an approval_required challenge's approval, URL, expiry and authorization details", () => {
+    const details = [{ type: "payment_initiation" }];
+    const decision = toDecision(
+      response({
+        decision: "STEP_UP",
+        challenge: {
+          error: "approval_required",
+          approval_id: "apr_1",
+          approval_url: "https://v/approvals/apr_1",
+          expires_at: 1_900_000_000,
+          authorization_details: details,
+          description: "d",
+        },
+      }),
+    );
+    expect(decision).toMatchObject({
+      decision: "STEP_UP",
+      challenge: {
+        error: "approval_required",
+        approvalId: "apr_1",
+        approvalUrl: "https://v/approvals/apr_1",
+        expiresAt: 1_900_000_000,
+        authorizationDetails: details,
+      },
+    });
+    const dryRun = toDecision(response({ decision: "STEP_UP", challenge: { error: "approval_required", description: "d" } }));
+    expect(dryRun.decision === "STEP_UP" && "approvalId" in dryRun.challenge).toBe(false);
+  });
+
+  it("keeps the principal's RFC 9396 authorization details", () => {
+    const details = [{ type: "payment_initiation", instructedAmount: { amount: "10", currency: "EUR" } }];
+    expect(toDecision(response({ principal: { ...principal, authorization_details: details } }))).toMatchObject({
+      principal: { authorizationDetails: details },
+    });
+  });
+
   it("accepts a deny of a refused token, which has no principal", () => {
     const decision = toDecision(
       response({ decision: "DENY", principal: undefined, challenge: { error: "invalid_token", scopes: [], acr_values: [], description: "expired" } }),
@@ -135,6 +178,10 @@ describe("toDecision", () => {
       "a challenge error the SDK cannot express",
       response({ decision: "DENY", challenge: { error: "use_dpop_nonce", scopes: [], acr_values: [], description: "" } }),
     ],
+    ["an approval without its URL", response({ decision: "STEP_UP", challenge: { error: "approval_required", approval_id: "apr_1", expires_at: 1 } })],
+    ["an approval without its expiry", response({ decision: "STEP_UP", challenge: { error: "approval_required", approval_id: "apr_1", approval_url: "u" } })],
+    ["an insufficient_authorization challenge naming no details", response({ decision: "STEP_UP", challenge: { error: "insufficient_authorization" } })],
+    ["a DENY with an approval_required challenge", response({ decision: "DENY", challenge: { error: "approval_required" } })],
     ["a reason without a code", response({ decision: "DENY", reasons: [{ code: "", message: "?" }] })],
     ["an obligation without its numbers", response({ obligations: [{ type: "reserve", key: "k", window: "day" } as never] })],
   ])("refuses %s with verdict_malformed_response", (_what, message) => {

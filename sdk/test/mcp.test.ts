@@ -35,6 +35,9 @@ function buildMcpServer(): McpServer {
   server.registerTool("transfer", { description: "Transfer money", inputSchema: { amount: z.number() } }, async ({ amount }) => ({
     content: [{ type: "text", text: `sent ${amount}` }],
   }));
+  server.registerTool("wire", { description: "Wire money", inputSchema: { amount: z.number(), iban: z.string() } }, async ({ amount, iban }) => ({
+    content: [{ type: "text", text: `wired ${amount} to ${iban}` }],
+  }));
   server.registerTool("purge_invoices", { description: "Purge every invoice" }, async () => ({ content: [{ type: "text", text: "purged" }] }));
   server.registerResource("note", new ResourceTemplate("{scheme}://{id}", { list: undefined }), { description: "A note" }, async (uri) => ({
     contents: [{ uri: uri.href, text: `note ${uri.href}` }],
@@ -260,6 +263,35 @@ describe("the MCP guard", () => {
       error_description: `The agent ${agent} is suspended until it is resumed.`,
       reasons: [{ code: "principal_suspended" }],
     });
+  });
+
+  it("answers a tool call that needs the user's approval with a tool error telling the agent to ask and retry, then lets the retry through once after a named approver said yes", async () => {
+    const client = await connect(await t.issuer.token({ sub: "carol", scope: "payments:write" }));
+    const asked = await client.callTool({ name: "wire", arguments: { amount: 5, iban: "DE02100100109307118603" } });
+    expect(asked.isError).toBe(true);
+    const meta = asked._meta?.["verdict/decision"] as { decision: string; approval: { id: string; url: string } };
+    expect(meta).toMatchObject({ decision: "STEP_UP", approval: { url: `${t.verdict.adminUrl}/approvals/${meta.approval.id}` } });
+    expect(textOf(asked)).toContain(`Ask the user to approve it at ${meta.approval.url}`);
+    expect(textOf(asked)).toContain(`"verdict_approval_id": "${meta.approval.id}"`);
+
+    // The approver the policy names (not carol herself) approves, with her own MFA token.
+    const approver = (sub: string) =>
+      t.issuer.token({ sub, client_id: "bank-app", scope: "payments:write", acr: "mfa", auth_time: Math.floor(Date.now() / 1000) });
+    const stranger = await fetch(`${meta.approval.url}/approve`, { method: "POST", headers: { authorization: `Bearer ${await approver("dave")}` } });
+    expect(stranger.status).toBe(403);
+    const approved = await fetch(`${meta.approval.url}/approve`, { method: "POST", headers: { authorization: `Bearer ${await approver("finance-lead")}` } });
+    expect(approved.status).toBe(200);
+    expect(await approved.json()).toMatchObject({ status: "approved", decided_by: { subject: "finance-lead" } });
+
+    const retry = { name: "wire", arguments: { amount: 5, iban: "DE02100100109307118603", verdict_approval_id: meta.approval.id } };
+    expect(textOf(await client.callTool(retry))).toBe("wired 5 to DE02100100109307118603");
+    const again = await client.callTool(retry);
+    expect(again.isError).toBe(true);
+    expect(textOf(again)).toContain("(approval_used)");
+    const changed = await client.callTool({ ...retry, arguments: { ...retry.arguments, amount: 6 } });
+    expect(changed.isError).toBe(true);
+    expect(textOf(changed)).toContain("(approval_mismatch)");
+    await client.close();
   });
 
   it("answers a policy deny of a tool 403 without a challenge when told to (denials: http)", async () => {

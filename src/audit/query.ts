@@ -30,6 +30,8 @@ export interface AuditQueryRequest {
   pageToken?: string;
   /** decision, or an event kind (suspension, approval); unset: both. */
   kind?: string;
+  /** The story of one approval: its events, oldest first. */
+  approvalId?: string;
 }
 
 /** Which records a query returns: decisions, or the events of one kind. */
@@ -48,6 +50,8 @@ export interface AuditQuery {
   kind?: RecordKind;
   /** Only events of these kinds (with `apis`: what a caller may see besides its APIs' decisions); undefined: every kind. */
   eventKinds?: AuditEventKind[];
+  /** Only the events of this approval, oldest first. */
+  approvalId?: string;
   since?: Date;
   until?: Date;
   limit: number;
@@ -59,6 +63,8 @@ export const DEFAULT_LIMIT = 100;
 export const MAX_LIMIT = 1_000;
 
 const SORT = { time: -1, _id: -1 } as const;
+/** A story (one approval's events) reads oldest first. */
+const STORY_SORT = { time: 1, _id: 1 } as const;
 
 /**
  * The query indexes of the `decisions` collection (store.ts adds the TTL index).
@@ -75,6 +81,7 @@ export const QUERY_INDEXES: readonly { name: string; key: Document; partialFilte
   { name: "audit_api_time", key: { "caller.api": 1, ...SORT } },
   // Events only (partial): a query for one kind of event does not scan decisions.
   { name: "audit_event_time", key: { event: 1, ...SORT }, partialFilterExpression: { kind: "event" } },
+  { name: "audit_approval_story", key: { "target.approval_id": 1, ...STORY_SORT }, partialFilterExpression: { kind: "event" } },
 ];
 
 // eslint-disable-next-line no-control-regex -- it looks for control characters, to refuse them
@@ -124,6 +131,12 @@ export function parseAuditQuery(request: AuditQueryRequest, now: number): AuditQ
     if (!RECORD_KINDS.includes(kind as RecordKind)) throw new AuditQueryError(`kind must be one of ${RECORD_KINDS.join(", ")}`);
     query.kind = kind as RecordKind;
   }
+  const approvalId = text(request.approvalId, "approval id");
+  if (approvalId !== undefined) {
+    if (query.kind !== undefined && query.kind !== "approval")
+      throw new AuditQueryError("an approval's story holds approval events only: drop kind or make it approval");
+    Object.assign(query, { approvalId, kind: "approval" });
+  }
   const token = text(request.pageToken, "page token");
   if (token !== undefined) query.after = parsePageToken(token);
   return query;
@@ -141,8 +154,10 @@ export function parseTime(text: string, now: number, name: string): Date {
 }
 
 /** The find() that answers a query: filter, sort and how many to read (one more than a page, to know if there is a next). */
-export function findOf(query: AuditQuery, now: number): { filter: Document; sort: typeof SORT; limit: number } {
+export function findOf(query: AuditQuery, now: number): { filter: Document; sort: typeof SORT | typeof STORY_SORT; limit: number } {
   const filter: Document = {};
+  const story = query.approvalId !== undefined;
+  if (story) filter["target.approval_id"] = query.approvalId;
   if (query.subject !== undefined) filter["subject"] = query.subject;
   if (query.clientId !== undefined) filter["client_id"] = query.clientId;
   if (query.action !== undefined) filter["action"] = query.action;
@@ -165,7 +180,11 @@ export function findOf(query: AuditQuery, now: number): { filter: Document; sort
   const time: Document = {};
   if (query.since) time["$gte"] = query.since;
   if (query.until) time["$lt"] = query.until;
-  if (query.after) {
+  if (query.after && story) {
+    // Oldest first: (time, _id) > (after.time, after.id).
+    time["$gte"] = query.after.time;
+    filter["$or"] = [{ time: { $gt: query.after.time } }, { _id: { $gt: query.after.id } }];
+  } else if (query.after) {
     // (time, _id) < (after.time, after.id): the index bound is time <= after.time;
     // the $or leaves out the records of that same millisecond already returned.
     time["$lte"] = query.after.time;
@@ -175,7 +194,7 @@ export function findOf(query: AuditQuery, now: number): { filter: Document; sort
   if (clauses.length > 0) filter["$and"] = clauses;
   // Retention: TTL deletion is lazy on MongoDB and absent on some servers.
   filter["expires_at"] = { $gt: new Date(now) };
-  return { filter, sort: SORT, limit: query.limit + 1 };
+  return { filter, sort: story ? STORY_SORT : SORT, limit: query.limit + 1 };
 }
 
 export function pageTokenAfter(record: { _id: string; time: Date }): string {

@@ -27,6 +27,8 @@ export const usage = `verdict audit query [filters] [--json] [--config FILE]
   --api NAME         the calling API (its decisions; events have no calling API)
   --kind K           decision, suspension or approval: only decisions, or only
                      the audit events of that kind (default: both)
+  --approval ID      the story of one approval (docs/approvals.md): requested,
+                     approved or refused, consumed, expired; oldest first
   --since T          a duration back from now (90s, 15m, 1h, 7d) or an RFC 3339 time
   --until T          the same; records before it
   --limit N          at most N records, newest first (default ${DEFAULT_LIMIT}, at most ${MAX_LIMIT})
@@ -52,6 +54,7 @@ export async function audit(argv: string[], env: Environment): Promise<void> {
     limit: { type: "string" },
     "page-token": { type: "string" },
     kind: { type: "string" },
+    approval: { type: "string" },
     json: { type: "boolean", default: false },
     explain: { type: "boolean", default: false },
     config: { type: "string" },
@@ -72,11 +75,12 @@ export async function audit(argv: string[], env: Environment): Promise<void> {
         ...(limit !== undefined ? { limit: Number.isNaN(limit) ? -1 : limit } : {}),
         ...(options["page-token"] !== undefined ? { pageToken: options["page-token"] } : {}),
         ...(options.kind !== undefined ? { kind: options.kind } : {}),
+        ...(options.approval !== undefined ? { approvalId: options.approval } : {}),
       },
       Date.now(),
     );
   } catch (error) {
-    if (error instanceof AuditQueryError) throw new UsageError(error.message.replace(/^(limit|kind)/, "--$1"));
+    if (error instanceof AuditQueryError) throw new UsageError(error.message.replace(/^(limit|kind)/, "--$1").replace(/^approval id/, "--approval"));
     throw error;
   }
 

@@ -20,6 +20,8 @@ const item = z.strictObject({
     attributes: object.optional(),
   }),
   context: object.optional(),
+  /** The approval a retry names (docs/approvals.md). */
+  approval_id: z.string().optional(),
 });
 
 const common = { request_id: z.string().optional(), dry_run: z.boolean().optional() };
@@ -49,6 +51,7 @@ function wireItem(i: z.infer<typeof item>): BatchItemMessage {
     action: i.action,
     resource: { type: i.resource.type, id: i.resource.id, attributes: i.resource.attributes ?? {} },
     context: i.context ?? {},
+    approval_id: i.approval_id ?? "",
   };
 }
 
@@ -64,5 +67,6 @@ export function checkFromFlags(action: string, resource: string, context: string
       attributes: jsonObjectArgument(attributes, "--resource-attributes", '{"classification": "pii"}'),
     },
     context: jsonObjectArgument(context, "--context", '{"amount": 100}'),
+    approval_id: "",
   };
 }

@@ -34,6 +34,8 @@ export const usage = `verdict check --token T (--action A --resource TYPE/ID | -
                      set too
   --request-id R     carried into logs and the audit trail
   --dry-run          evaluate without applying obligations
+  --approval-id ID   retry a request that needed a person's approval, naming it
+                     (the approval_required challenge's approval_id)
   --dpop-proof P     the DPoP proof the client sent (with --dpop-method, --dpop-url)
   --tls-ca FILE      connect with TLS, trusting this CA (PEM)
   --tls-cert FILE    with --tls-key: a client certificate for mutual TLS
@@ -61,6 +63,7 @@ export async function check(argv: string[], env: Environment): Promise<void> {
     input: { type: "string" },
     "request-id": { type: "string" },
     "dry-run": { type: "boolean", default: false },
+    "approval-id": { type: "string" },
     "dpop-proof": { type: "string" },
     "dpop-method": { type: "string" },
     "dpop-url": { type: "string" },
@@ -106,6 +109,7 @@ export async function check(argv: string[], env: Environment): Promise<void> {
     dry_run: dryRun,
     ...(dpop ? { dpop } : {}),
     explain: options.explain === true,
+    approval_id: options["approval-id"] ?? ask.item.approval_id,
   };
   const response = await callVerdict<CheckResponseMessage>(call, (client, metadata, options, done) => client.check(request, metadata, options, done));
   process.stdout.write(JSON.stringify(inProtoOrder(response, request.explain === true), null, 2) + "\n");

@@ -64,6 +64,8 @@ export async function replay(argv: string[], env: Environment): Promise<void> {
   const examplesPerGroup = positiveInteger(options.examples, "--examples", 5);
   const now = Date.now();
   const filters: AuditQueryRequest = {
+    // Decisions only: audit events (suspensions, approvals) are not replayed.
+    kind: "decision",
     since: options.since,
     ...(options.until !== undefined ? { until: options.until } : {}),
     ...(options.action !== undefined ? { action: options.action } : {}),

@@ -2,6 +2,7 @@
 // sections each module owns; validated once at start. Its output type is the
 // Config everything else reads.
 import { z } from "zod";
+import { approvalsSchema } from "../approvals/config.js";
 import { auditSchema } from "../audit/config.js";
 import { authzenSettings, checkAuthzen } from "../server/authzen/config.js";
 import { consoleSettings } from "../server/admin/console/config.js";
@@ -25,6 +26,7 @@ export const configSchema = (ctx: ConfigContext) =>
       audit: auditSchema(ctx),
       suspensions: suspensionsSchema(),
       ssf: ssfSchema(ctx),
+      approvals: approvalsSchema(ctx),
       ...authzenSettings(ctx),
       ...consoleSettings(ctx),
     })

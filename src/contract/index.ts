@@ -1,6 +1,7 @@
 // The contract shared by policy/, obligations/, state/ and decide/: obligation and
 // state-query types, shadow records, suspension targets, and the ports through
 // which obligation types touch state. A leaf: it imports nothing else from src.
+export { APPROVAL_ID, DEFAULT_APPROVAL_SECONDS, MAX_APPROVAL_SECONDS, type ApprovalRequirement, type Approver } from "./approval.js";
 export { storageKey } from "./keys.js";
 export type {
   AppliedObligation,

@@ -6,15 +6,17 @@ import { applyBrakes, applyObligations, previewObligations, type ObligationOutco
 import type { Instruments, Logger } from "../observability/index.js";
 import type { PolicyDecision } from "../policy/index.js";
 import type { Principal } from "../token/index.js";
-import { insufficientScopeChallenge, stepUpChallenge } from "./challenges.js";
+import { reason } from "@verdict/sdk/wire";
+import { insufficientAuthorizationChallenge, insufficientScopeChallenge, stepUpChallenge } from "./challenges.js";
 import { stateDenial, type Base } from "./denials.js";
-import type { CheckCommon, DecisionResult } from "./types.js";
+import type { ApprovalGate, CheckCommon, CheckItem, DecisionResult } from "./types.js";
 
 export interface EnforceDeps {
   obligations: ObligationRegistry;
   ports: ObligationPorts;
   log: Logger;
   instruments?: Instruments;
+  approvals?: ApprovalGate;
 }
 
 export async function enforce(
@@ -24,6 +26,7 @@ export async function enforce(
   common: CheckCommon,
   nowMs: number,
   deps: EnforceDeps,
+  check: CheckItem,
   /** A dry run's tally: obligations are previewed (read, not written) against it. */
   preview?: PreviewTally,
 ): Promise<DecisionResult> {
@@ -44,17 +47,47 @@ export async function enforce(
     );
   }
   if (decision.effect === "deny") {
-    return {
-      ...answer,
-      decision: "DENY",
-      reasons: decision.reasons,
-      ...(decision.requiredScopes.length > 0 ? { challenge: insufficientScopeChallenge(decision.requiredScopes) } : {}),
-    };
+    const challenge =
+      decision.requiredScopes.length > 0
+        ? insufficientScopeChallenge(decision.requiredScopes)
+        : decision.requiredAuthorizationDetails.length > 0
+          ? insufficientAuthorizationChallenge(decision.requiredAuthorizationDetails)
+          : undefined;
+    return { ...answer, decision: "DENY", reasons: decision.reasons, ...(challenge ? { challenge } : {}) };
   }
-  if (decision.effect === "step_up") {
+  let giveBack: (() => Promise<void>) | undefined;
+  if (decision.effect === "step_up" && decision.approval && !decision.stepUp) {
+    // A person's approval of this very request: asked for, refused, or used (then the obligations apply as for an allow).
+    if (!deps.approvals) {
+      return { ...answer, decision: "DENY", reasons: [reason("approval_unavailable", "Approvals are not available in this Verdict.")] };
+    }
+    try {
+      const outcome = await deps.approvals.settle({
+        requirement: decision.approval,
+        check,
+        principal,
+        caller: common.caller,
+        decisionId: base.decisionId,
+        nowMs,
+        dryRun: common.dryRun,
+      });
+      if (outcome.kind === "challenge")
+        return { ...answer, decision: "STEP_UP", reasons: outcome.reason ? [outcome.reason] : decision.reasons, challenge: outcome.challenge };
+      if (outcome.kind === "deny") return { ...answer, decision: "DENY", reasons: [outcome.reason] };
+      giveBack = outcome.giveBack;
+    } catch (error) {
+      return { ...stateDenial(error, base, principal, deps.log), explain: decision.explain };
+    }
+  } else if (decision.effect === "step_up") {
     return { ...answer, decision: "STEP_UP", reasons: decision.reasons, challenge: stepUpChallenge(decision.stepUp ?? { acrValues: [] }) };
   }
-  if (decision.obligations.length === 0) return { ...answer, decision: "ALLOW", reasons: decision.reasons };
+  const reasons = giveBack ? [] : decision.reasons;
+  if (decision.obligations.length === 0) return { ...answer, decision: "ALLOW", reasons };
+  const undoApproval = async () => {
+    await giveBack?.().catch((error: unknown) =>
+      deps.log.error({ decisionId: base.decisionId, err: (error as Error).message }, "could not give back an approval"),
+    );
+  };
 
   const { decisionId } = base;
   try {
@@ -73,11 +106,13 @@ export async function enforce(
         });
     // a preview applied nothing: only real applications and refusals are counted
     if (!preview) deps.instruments?.obligations(outcome.ok ? "applied" : "refused", outcome.ok ? outcome.applied.map((o) => o.type) : [outcome.failed.type]);
-    if (outcome.ok) return { ...answer, decision: "ALLOW", reasons: decision.reasons, obligations: outcome.applied };
+    if (outcome.ok) return { ...answer, decision: "ALLOW", reasons, obligations: outcome.applied };
+    await undoApproval();
     if (outcome.onFailure.effect === "step_up")
       return { ...answer, decision: "STEP_UP", reasons: [outcome.reason], challenge: stepUpChallenge(outcome.onFailure.stepUp) };
     return { ...answer, decision: "DENY", reasons: [outcome.reason] };
   } catch (error) {
+    await undoApproval();
     return { ...stateDenial(error, base, principal, deps.log), explain: decision.explain };
   }
 }

@@ -1,6 +1,10 @@
 export { ASSERTED_ISSUER } from "./authenticate.js";
+export { approvalChallenge } from "./challenges.js";
 export { Decider } from "./pipeline.js";
 export type {
+  ApprovalGate,
+  ApprovalOutcome,
+  ApprovalRequest,
   BatchInput,
   BatchItemResult,
   Caller,

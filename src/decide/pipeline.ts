@@ -32,14 +32,23 @@ export class Decider {
     this.metrics = deps.instruments?.metrics ?? deps.metrics ?? createMetrics();
     this.instruments = deps.instruments ?? new Instruments(this.metrics);
     this.obligations = deps.obligations ?? defaultObligations;
-    const ports = deps.suspensions ? { ...state, suspensions: deps.suspensions } : state;
-    this.enforcing = { obligations: this.obligations, ports, log, instruments: this.instruments };
+    this.enforcing = {
+      obligations: this.obligations,
+      ports: deps.suspensions ? { ...state, suspensions: deps.suspensions } : state,
+      log,
+      instruments: this.instruments,
+      ...(deps.approvals ? { approvals: deps.approvals } : {}),
+    };
     this.shadow = new ShadowEvaluation({ engine: () => deps.policies.shadow?.(), metrics: this.metrics, recorder, waitMs, now: this.now });
   }
 
   async check(input: CheckInput): Promise<DecisionResult> {
-    const { action, resource, context, authzen, ...common } = input;
-    const [result] = await this.decide(common, [{ action, resource, context, ...(authzen ? { authzen } : {}) }], false);
+    const { action, resource, context, authzen, approvalId, ...common } = input;
+    const [result] = await this.decide(
+      common,
+      [{ action, resource, context, ...(authzen ? { authzen } : {}), ...(approvalId !== undefined ? { approvalId } : {}) }],
+      false,
+    );
     if (!result) throw new VerdictError("internal", "a Check ended without its decision");
     return result;
   }
@@ -190,7 +199,7 @@ export class Decider {
     }
     if (decision.effect === "allow" && decision.obligations.length > 0) await admitted(run, this.deps.state.admission);
     const result = await this.instruments.stage(common.trace, "enforce", () =>
-      enforce(decision, item.base, principal, common, run.nowMs, this.enforcing, run.preview),
+      enforce(decision, item.base, principal, common, run.nowMs, this.enforcing, item.check, run.preview),
     );
     return attach(result, policyVerdict(engine.revision, decision, engine.obligations));
   }

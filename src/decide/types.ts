@@ -1,5 +1,5 @@
 import type { JsonObject, Reason } from "@verdict/sdk/wire";
-import type { AppliedObligation, CounterPort, DisagreementRecorder, OncePort, StateReader, SuspensionPort } from "../contract/index.js";
+import type { AppliedObligation, ApprovalRequirement, CounterPort, DisagreementRecorder, OncePort, StateReader, SuspensionPort } from "../contract/index.js";
 import type { ObligationRegistry } from "../obligations/index.js";
 import type { Instruments, Logger, Metrics, TraceContext } from "../observability/index.js";
 import type { AuthzenEntities, PolicyEngine, RuleHit } from "../policy/index.js";
@@ -29,6 +29,8 @@ export interface CheckItem {
   context: JsonObject;
   /** Present only for AuthZEN evaluations: the request's entities as the policy sees them (docs/authzen.md). */
   authzen?: AuthzenEntities;
+  /** The approval a retry names (Challenge.approval_id), checked against this request and used once. */
+  approvalId?: string;
   /** At most how large `context` and `resource.attributes` are as JSON, when the edge measured them (the audit trail's memory bound uses it). */
   bytes?: number;
 }
@@ -71,7 +73,8 @@ export type BatchItemResult = { ok: true; result: DecisionResult } | { ok: false
 
 export type DecisionName = "ALLOW" | "DENY" | "STEP_UP";
 
-export type ChallengeError = "invalid_token" | "invalid_dpop_proof" | "insufficient_scope" | "insufficient_user_authentication";
+export type ChallengeError =
+  "invalid_token" | "invalid_dpop_proof" | "insufficient_scope" | "insufficient_user_authentication" | "approval_required" | "insufficient_authorization";
 
 /** What the client must do to be allowed, in the wire's shape (challenges.ts builds them). */
 export interface Challenge {
@@ -81,6 +84,12 @@ export interface Challenge {
   max_age?: number;
   /** Safe to show to the client. */
   description: string;
+  /** approval_required: the approval kept for the request (absent in a dry run), where to approve it, when it expires (epoch seconds). */
+  approval_id?: string;
+  approval_url?: string;
+  expires_at?: number;
+  /** RFC 9396 authorization details the client can (approval_required) or must (insufficient_authorization) obtain. */
+  authorization_details?: JsonObject[];
 }
 
 /** What the shadow (candidate) bundle said for the same input; it never changes the answer. */
@@ -166,6 +175,28 @@ export interface SuspensionGate {
   check(principal: Principal, nowMs: number, policyData: Readonly<Record<string, unknown>>): SuspensionVerdict | undefined;
 }
 
+/** One decision that needs a person's approval, as the approvals stage is handed it. */
+export interface ApprovalRequest {
+  requirement: ApprovalRequirement;
+  check: CheckItem;
+  principal: Principal;
+  caller: Caller;
+  decisionId: string;
+  nowMs: number;
+  dryRun: boolean;
+}
+
+/** What the approvals stage says: ask (a new or still pending approval), refuse, or go on (the approval named was used). */
+export type ApprovalOutcome =
+  | { kind: "challenge"; challenge: Challenge; reason?: Reason }
+  | { kind: "deny"; reason: Reason }
+  | { kind: "used"; approvalId: string; giveBack: () => Promise<void> };
+
+/** The approvals stage (src/approvals): keeps approvals and uses them once. */
+export interface ApprovalGate {
+  settle(request: ApprovalRequest): Promise<ApprovalOutcome>;
+}
+
 export interface DeciderDeps {
   verifier: TokenVerifier;
   policies: PolicySource;
@@ -181,6 +212,8 @@ export interface DeciderDeps {
   shadowRecorder?: DisagreementRecorder;
   /** How long an answer may wait for a shadow evaluation still running (it goes on in the background). */
   shadowWaitMs?: number;
+  /** Approvals kept by Verdict (docs/approvals.md); without it, a decision that needs one is denied (approval_unavailable). */
+  approvals?: ApprovalGate;
   /** The audit trail; every decision (and every Check that ends in an internal error) is handed to it. */
   audit?: DecisionRecorder;
   /** Suspensions: the stage after the token, and the port the suspend obligation type uses; without it no one is suspended. */

@@ -34,6 +34,18 @@ export const ERRORS = {
   unauthenticated: { grpc: UNAUTHENTICATED, http: 401, exit: 1 },
   /** The calling API may not do this (audit.query_grants; a service it holds no grant for, apis[].grants). */
   permission_denied: { grpc: PERMISSION_DENIED, http: 403, exit: 1 },
+  /** No approval with this id is kept (docs/approvals.md). */
+  approval_not_found: { grpc: NOT_FOUND, http: 404, exit: 1 },
+  /** The approval was already approved, refused or used: a person decides once. */
+  approval_not_pending: { grpc: FAILED_PRECONDITION, http: 409, exit: 1 },
+  /** The approval expired before anyone decided. */
+  approval_expired: { grpc: FAILED_PRECONDITION, http: 410, exit: 1 },
+  /** The deciding token is not the user's (nor a named approver's), or is the requesting agent's own. */
+  approver_not_allowed: { grpc: PERMISSION_DENIED, http: 403, exit: 1 },
+  /** The deciding token's acr is not one the policy asked for, or its auth_time is older than max_age. */
+  approval_authentication_insufficient: { grpc: UNAUTHENTICATED, http: 401, exit: 1 },
+  /** Approvals are not available here (the database is not reached yet). */
+  approvals_unavailable: { grpc: UNAVAILABLE, http: 503, exit: 1 },
   /** The audit trail is disabled in this Verdict's configuration. */
   audit_disabled: { grpc: FAILED_PRECONDITION, http: 400, exit: 1 },
   /** An access token (or DPoP proof) was refused; `reason` on TokenError says why. Becomes a DENY, not a call error. */

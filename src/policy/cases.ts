@@ -24,6 +24,8 @@ export interface CaseExpectation {
   effect: "allow" | "deny" | "step_up";
   reasons: string[];
   step_up?: { acr_values: string[]; max_age?: number };
+  /** A step-up's approval request (docs/approvals.md), in the policy's terms; approvers and authorization details when not empty. */
+  approval?: { fields: string[]; expires_in: number; acr_values: string[]; max_age?: number; approvers?: unknown[]; authorization_details?: unknown[] };
   required_scopes?: string[];
   rules?: string[];
   reserves?: { key: string[]; amount: number; limit: number }[];
@@ -76,6 +78,7 @@ const TABLE_SCHEMA: SchemaNode = {
               effect: { enum: ["allow", "deny", "step_up"] },
               reasons: { type: "array", items: { type: "string" } },
               step_up: { type: "object" },
+              approval: { type: "object" },
               required_scopes: { type: "array", items: { type: "string" } },
               rules: { type: "array", items: { type: "string" } },
               reserves: { type: "array", items: { type: "object" } },
@@ -165,9 +168,21 @@ export function decisionView(engine: PolicyEngine, decision: PolicyDecision): Re
     ...(decision.stepUp
       ? { step_up: { acr_values: decision.stepUp.acrValues, ...(decision.stepUp.maxAge !== undefined ? { max_age: decision.stepUp.maxAge } : {}) } }
       : {}),
+    ...(decision.approval ? { approval: approvalView(decision.approval) } : {}),
     required_scopes: decision.requiredScopes,
     rules: decision.explain.map((h) => `${h.kind} ${h.rule}`).sort(),
     obligations: decision.obligations.map((o) => ({ ...engine.obligations.summary(o), reason: o.reason.code })),
+  };
+}
+
+function approvalView(approval: NonNullable<PolicyDecision["approval"]>): Record<string, unknown> {
+  return {
+    fields: approval.fields,
+    expires_in: approval.expiresInSeconds,
+    acr_values: approval.acrValues,
+    ...(approval.maxAge !== undefined ? { max_age: approval.maxAge } : {}),
+    ...(approval.approvers.length > 0 ? { approvers: approval.approvers } : {}),
+    ...(approval.authorizationDetails.length > 0 ? { authorization_details: approval.authorizationDetails } : {}),
   };
 }
 
@@ -184,6 +199,7 @@ export function compareCase(engine: PolicyEngine, expect: CaseExpectation, decis
   if (expect.rates) checks.push(["rates", byJson(expect.rates), byJson(of("rate").map((o) => ({ key: o["key"], limit: o["limit"] })))]);
   if (expect.once) checks.push(["once", byJson(expect.once), byJson(of("once").map((o) => o["key"]))]);
   if (expect.step_up) checks.push(["step_up", expect.step_up, view["step_up"] ?? null]);
+  if (expect.approval) checks.push(["approval", expect.approval, view["approval"] ?? null]);
   if (expect.required_scopes) checks.push(["required_scopes", expect.required_scopes, view["required_scopes"]]);
   if (expect.rules) checks.push(["rules", [...expect.rules].sort(), view["rules"]]);
   if (expect.obligations) checks.push(["obligations", byJson(expect.obligations), byJson(summaries)]);

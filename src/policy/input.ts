@@ -16,6 +16,8 @@ export interface PolicyPrincipal {
   session_id?: string;
   expires_at: number;
   issued_at?: number;
+  /** RFC 9396: what the user authorized (absent when the token carries none). */
+  authorization_details?: JsonObject[];
 }
 
 export interface PolicyInput {
@@ -95,5 +97,6 @@ export function policyPrincipal(principal: Principal): PolicyPrincipal {
     ...(principal.sessionId !== undefined ? { session_id: principal.sessionId } : {}),
     expires_at: principal.expiresAt,
     ...(principal.issuedAt !== undefined ? { issued_at: principal.issuedAt } : {}),
+    ...(principal.authorizationDetails !== undefined ? { authorization_details: principal.authorizationDetails } : {}),
   };
 }

@@ -1,8 +1,19 @@
 // What `verdict/decision` must return, checked before Verdict acts on it. A result
 // that does not fit is a PolicyError (DENY policy_error), never an allow.
 import { isDeepStrictEqual } from "node:util";
-import type { Reason } from "@verdict/sdk/wire";
-import type { Effect, ObligationBase, ObligationFailure, ObligationFields, StateQuery, StepUp, WindowSpec } from "../contract/index.js";
+import { isJsonObject, type JsonObject, type Reason } from "@verdict/sdk/wire";
+import {
+  DEFAULT_APPROVAL_SECONDS,
+  MAX_APPROVAL_SECONDS,
+  type ApprovalRequirement,
+  type Effect,
+  type ObligationBase,
+  type ObligationFailure,
+  type ObligationFields,
+  type StateQuery,
+  type StepUp,
+  type WindowSpec,
+} from "../contract/index.js";
 import { VerdictError } from "../errors/index.js";
 import { defaultObligations, type ObligationRegistry } from "../obligations/index.js";
 
@@ -26,6 +37,10 @@ export interface PolicyDecision {
   reasons: Reason[];
   requiredScopes: string[];
   stepUp?: StepUp;
+  /** A step-up that a person's approval of this very request answers (docs/approvals.md); its obligations apply once it is used. */
+  approval?: ApprovalRequirement;
+  /** A deny's RFC 9396 authorization details the client must obtain (insufficient_authorization). */
+  requiredAuthorizationDetails: JsonObject[];
   obligations: ObligationRequest[];
   /** The rules that fired, whatever the effect; empty when the policy reports none. */
   explain: RuleHit[];
@@ -103,13 +118,69 @@ function parseDecisionFields(raw: unknown, registry: ObligationRegistry): Policy
     effect,
     reasons,
     requiredScopes,
+    requiredAuthorizationDetails: authorizationDetails(value["required_authorization_details"], "decision.required_authorization_details"),
     obligations: list(value["obligations"] ?? [], "decision.obligations").map((item, i) => parseObligation(item, `decision.obligations[${i}]`, registry)),
     explain: parseExplain(value["explain"] ?? [], "decision.explain", registry),
   };
-  if (effect === "step_up") {
+  if (effect === "step_up" && value["approval"] !== undefined) {
+    decision.approval = parseApproval(value["approval"], "decision.approval");
+    // An authentication step-up, when the policy asks for both, comes first.
+    if (value["step_up"] !== undefined) decision.stepUp = parseStepUp(value["step_up"], "decision.step_up");
+  } else if (effect === "step_up") {
     decision.stepUp = parseStepUp(value["step_up"], "decision.step_up");
   }
   return decision;
+}
+
+const FIELD = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/;
+const MAX_APPROVAL_FIELDS = 16;
+const MAX_APPROVERS = 16;
+const MAX_AUTHORIZATION_DETAILS = 8;
+
+function parseApproval(raw: unknown, where: string): ApprovalRequirement {
+  const value = object(raw, where);
+  const fields = list(value["fields"] ?? [], `${where}.fields`).map((item, i) => {
+    if (typeof item !== "string" || !FIELD.test(item)) throw new PolicyError(`${where}.fields[${i}] must name a top-level context field`);
+    return item;
+  });
+  if (fields.length > MAX_APPROVAL_FIELDS) throw new PolicyError(`${where}.fields has more than ${MAX_APPROVAL_FIELDS} entries`);
+  const expires = value["expires_in"] ?? DEFAULT_APPROVAL_SECONDS;
+  if (typeof expires !== "number" || !Number.isInteger(expires) || expires < 1 || expires > MAX_APPROVAL_SECONDS) {
+    throw new PolicyError(`${where}.expires_in must be a whole number of seconds from 1 to ${MAX_APPROVAL_SECONDS}`);
+  }
+  const acrValues = list(value["acr_values"] ?? [], `${where}.acr_values`).map((item, i) => scopeString(item, `${where}.acr_values[${i}]`));
+  const maxAge = value["max_age"];
+  if (maxAge !== undefined && (typeof maxAge !== "number" || !Number.isInteger(maxAge) || maxAge < 0)) {
+    throw new PolicyError(`${where}.max_age must be a whole number of seconds`);
+  }
+  const approvers = list(value["approvers"] ?? [], `${where}.approvers`).map((item, i) => {
+    const approver = object(item, `${where}.approvers[${i}]`);
+    const { issuer, subject } = approver;
+    if (typeof issuer !== "string" || issuer === "" || typeof subject !== "string" || subject === "") {
+      throw new PolicyError(`${where}.approvers[${i}] must have an issuer and a subject`);
+    }
+    return { issuer, subject };
+  });
+  if (approvers.length > MAX_APPROVERS) throw new PolicyError(`${where}.approvers has more than ${MAX_APPROVERS} entries`);
+  return {
+    fields: [...new Set(fields)].sort(),
+    expiresInSeconds: expires,
+    acrValues,
+    ...(maxAge !== undefined ? { maxAge } : {}),
+    approvers,
+    authorizationDetails: authorizationDetails(value["authorization_details"], `${where}.authorization_details`),
+  };
+}
+
+/** RFC 9396 §2: objects, each with a string type. */
+function authorizationDetails(raw: unknown, where: string): JsonObject[] {
+  const items = list(raw ?? [], where);
+  if (items.length > MAX_AUTHORIZATION_DETAILS) throw new PolicyError(`${where} has more than ${MAX_AUTHORIZATION_DETAILS} entries`);
+  return items.map((item, i) => {
+    if (!isJsonObject(item) || typeof item["type"] !== "string" || item["type"] === "")
+      throw new PolicyError(`${where}[${i}] must be an object with a type string (RFC 9396)`);
+    return item;
+  });
 }
 
 function parseReason(raw: unknown, where: string): Reason {

@@ -27,6 +27,7 @@ export type ClientCertificateIdentity = z.output<typeof clientCertificate>;
 /** What an API may do beyond deciding (apis[].grants): each issue that adds a privileged service adds its grant here. */
 export const API_GRANTS = [
   "suspensions", // AdminService Suspend, Resume, List; suspension events in AuditService (docs/suspensions.md)
+  "approvals", // ApprovalService List, Get, Approve, Refuse; approval events in AuditService (docs/approvals.md)
 ] as const;
 export type ApiGrant = (typeof API_GRANTS)[number];
 

@@ -1,19 +1,30 @@
 // DecisionResult -> the wire's CheckResponse. Challenges and obligations already
 // have the wire's shape inside Verdict; the principal and its actors are mapped here, once.
-import type { ActorMessage, BatchResultMessage, CheckResponseMessage, ExplanationMessage, PrincipalMessage } from "@verdict/sdk/wire";
-import type { BatchItemResult, DecisionResult } from "../decide/index.js";
+import type { ActorMessage, BatchResultMessage, ChallengeMessage, CheckResponseMessage, ExplanationMessage, PrincipalMessage } from "@verdict/sdk/wire";
+import type { BatchItemResult, Challenge, DecisionResult } from "../decide/index.js";
 import { actorsOf, type Principal } from "../token/index.js";
 
 export function encodeCheckResponse(result: DecisionResult, { explain = false }: { explain?: boolean } = {}): CheckResponseMessage {
   return {
     decision: result.decision,
     reasons: result.reasons,
-    ...(result.challenge ? { challenge: result.challenge } : {}),
+    ...(result.challenge ? { challenge: encodeChallenge(result.challenge) } : {}),
     ...(result.principal ? { principal: encodePrincipal(result.principal) } : {}),
     obligations: result.obligations,
     decision_id: result.decisionId,
     policy_revision: result.policyRevision,
     ...(explain ? { explanation: encodeExplanation(result) } : {}),
+  };
+}
+
+/** proto3 has no absent strings or lists: what a challenge does not say is "", 0 or []. */
+export function encodeChallenge(challenge: Challenge): ChallengeMessage {
+  return {
+    ...challenge,
+    approval_id: challenge.approval_id ?? "",
+    approval_url: challenge.approval_url ?? "",
+    expires_at: challenge.expires_at ?? 0,
+    authorization_details: challenge.authorization_details ?? [],
   };
 }
 
@@ -44,6 +55,7 @@ export function encodePrincipal(principal: Principal): PrincipalMessage {
     token_id: principal.tokenId ?? "",
     expires_at: principal.expiresAt,
     delegation_depth: principal.delegationDepth,
+    authorization_details: principal.authorizationDetails ?? [],
   };
 }
 

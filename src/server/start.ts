@@ -1,4 +1,5 @@
 // The composition root: builds every stage from the validated Config and serves.
+import { ApprovalStore, Approvals, ApprovalWebhook } from "../approvals/index.js";
 import { maskRulesFrom, MaskRuleError, openAuditLog, type AuditLog, type AuditStore } from "../audit/index.js";
 import type { Config } from "../config/index.js";
 import { Database } from "../database/index.js";
@@ -14,8 +15,8 @@ import { Suspensions } from "../suspensions/index.js";
 import type { RunningAuthzen } from "./authzen/index.js";
 import { CallerRegistry } from "./callers.js";
 import { formatAddress, startGrpcServer } from "./grpc/server.js";
-import { healthRoutes, metricsRoutes, ssfRoutes, startAdminServer, type RunningAdmin } from "./admin/index.js";
-import { consoleRoutes, consoleSuspensions, type ConsoleParts, type DevSignIn } from "./admin/console/index.js";
+import { approvalsRoutes, healthRoutes, metricsRoutes, ssfRoutes, startAdminServer, type RunningAdmin } from "./admin/index.js";
+import { consoleRoutes, consoleApprovals, consoleSuspensions, type ConsoleParts, type DevSignIn } from "./admin/console/index.js";
 import { Readiness, type ReadinessSource } from "./readiness.js";
 import { packageVersion } from "../paths.js";
 import type { SpanExporter } from "@opentelemetry/sdk-trace-base";
@@ -135,6 +136,7 @@ export async function startVerdict(config: Config, options: StartOptions): Promi
       healthRoutes(readiness),
       metricsRoutes(metrics.registry),
       ssfRoutes(config.ssf.transmitters.length > 0, () => parts.ssf),
+      approvalsRoutes(() => parts.approvals),
       ...(config.console.enabled && !worker
         ? [consoleRoutes({ config: config.console, parts: consoleParts, log, ...(options.consoleDevSignIn ? { devSignIn: options.consoleDevSignIn } : {}) })]
         : []),
@@ -157,7 +159,15 @@ interface Started {
   metrics: Metrics;
   instruments: Instruments;
   readiness: Readiness;
-  parts: { policies?: PolicyRuntime; database?: Database; audit?: AuditLog; suspensions?: Suspensions; ssf?: SsfReceiver; serving: boolean };
+  parts: {
+    policies?: PolicyRuntime;
+    database?: Database;
+    audit?: AuditLog;
+    suspensions?: Suspensions;
+    ssf?: SsfReceiver;
+    approvals?: Approvals;
+    serving: boolean;
+  };
   admin: RunningAdmin;
   /** Undone in reverse order when start fails or Verdict stops. */
   closers: (() => Promise<unknown>)[];
@@ -270,6 +280,8 @@ async function startParts(
     ? openDisagreements(database, { timeoutMs: config.state_timeout_ms, retentionDays: config.shadow_retention_days, log, metrics, onCall })
     : undefined;
   if (shadowRecorder) closers.push(() => shadowRecorder.flush());
+  const approvals = startApprovals(config, { database, verifier, audit, log, adminUrl: admin.url });
+  closers.push(() => approvals.close());
   // Serving does not wait for the database: its indexes are created in the background
   // (readiness says not ready until it was reached; decisions that need state wait their turn).
   void database.prepare(STATE_READY_WAIT_MS).then((ready) => {
@@ -298,9 +310,11 @@ async function startParts(
     shadowWaitMs: config.shadow_wait_ms,
     ...(audit ? { audit } : {}),
     suspensions,
+    approvals: approvals.stage,
   });
+  parts.approvals = approvals.stage;
   // The console reads what the decisions use (the same verifier and bundles) and the trail's indexed queries.
-  Object.assign(consoleParts, { verifier, policies, ...(auditStore ? { audit: auditStore } : {}) });
+  Object.assign(consoleParts, { verifier, policies, approvals: consoleApprovals(approvals.stage), ...(auditStore ? { audit: auditStore } : {}) });
   const callers = new CallerRegistry(config.apis, config.tls?.client_ca_file !== undefined);
   const grpcServer = await startGrpcServer({
     host: config.listen.host,
@@ -313,6 +327,7 @@ async function startParts(
     log,
     audit: { store: auditStore, grants: config.audit.query_grants },
     suspensions,
+    approvals: approvals.stage,
     instruments,
     readiness,
     maxConnectionAgeMs: config.max_connection_age_seconds * 1_000,
@@ -382,6 +397,39 @@ async function startParts(
         log.info("verdict stopped");
       })();
       return stopping;
+    },
+  };
+}
+
+/** How often approvals that ended unused are marked expired (each an audit event). */
+const APPROVAL_SWEEP_MS = 60_000;
+
+/** The approvals stage (docs/approvals.md): its store on the one connection, its webhook, its expiry sweep. */
+function startApprovals(
+  config: Config,
+  { database, verifier, audit, log, adminUrl }: { database: Database; verifier: TokenVerifier; audit: AuditLog | undefined; log: Logger; adminUrl: string },
+): { stage: Approvals; close(): Promise<void> } {
+  const apis = new Map(config.apis.map((api) => [api.name, { audience: api.audience, scopes: new Set(api.scopes), unknownScopes: api.unknown_scopes }]));
+  const webhook = config.approvals.webhook ? new ApprovalWebhook({ ...config.approvals.webhook, log }) : undefined;
+  const stage = new Approvals({
+    store: new ApprovalStore(database, config.state_timeout_ms),
+    verifier,
+    apis: (name) => apis.get(name),
+    url: config.approvals.url ?? `${adminUrl}/approvals/{id}`,
+    ...(audit ? { events: audit } : {}),
+    ...(webhook ? { webhook } : {}),
+    log,
+  });
+  const sweep = setInterval(() => {
+    if (database.available) stage.sweep().catch((error: unknown) => log.warn({ err: (error as Error).message }, "could not mark expired approvals"));
+  }, APPROVAL_SWEEP_MS);
+  sweep.unref();
+  return {
+    stage,
+    close: () => {
+      clearInterval(sweep);
+      webhook?.close();
+      return Promise.resolve();
     },
   };
 }

@@ -9,6 +9,7 @@ import {
   type JsonObject,
   type ReleaseRequestMessage,
 } from "@verdict/sdk/wire";
+import { APPROVAL_ID } from "../contract/index.js";
 import { VerdictError } from "../errors/index.js";
 import type { BatchInput, CheckCommon, CheckInput, CheckItem } from "../decide/index.js";
 
@@ -99,9 +100,18 @@ function validateItem(request: BatchItemMessage, limits: EdgeLimits): CheckItem 
   if (id.length > LIMITS.maxResourceIdLength || CONTROL.test(id)) {
     throw new InvalidArgumentError(`resource.id must be at most ${LIMITS.maxResourceIdLength} characters, without control characters`);
   }
+  const approvalId = request.approval_id ?? "";
+  if (approvalId !== "" && !APPROVAL_ID.test(approvalId))
+    throw new InvalidArgumentError("approval_id must be an approval id Verdict gave out (a lowercase UUID)");
   const attributes = boundedObject(resource.attributes, "resource.attributes", limits);
   const context = boundedObject(request.context, "context", limits);
-  return { action, resource: { type: resource.type, id, attributes: attributes.value }, context: context.value, bytes: attributes.bytes + context.bytes };
+  return {
+    action,
+    resource: { type: resource.type, id, attributes: attributes.value },
+    context: context.value,
+    bytes: attributes.bytes + context.bytes,
+    ...(approvalId !== "" ? { approvalId } : {}),
+  };
 }
 
 function validateDpop(request: CheckRequestMessage | CheckBatchRequestMessage): CheckCommon["dpop"] {

@@ -1,4 +1,5 @@
 // Turns verified claims into the principal policies see and APIs receive.
+import { isJsonObject, type JsonObject } from "@verdict/sdk/wire";
 import type { JWTPayload } from "jose";
 import { TokenError } from "./errors.js";
 
@@ -28,6 +29,8 @@ export interface Principal {
   audience: string[];
   /** RFC 7800 cnf.jkt: the thumbprint of the key this token is bound to (DPoP). */
   confirmationJkt?: string;
+  /** RFC 9396: what the user authorized (authorization_details), each an object with a string type. */
+  authorizationDetails?: JsonObject[];
 }
 
 /** One actor of the act chain as policies, audit records and the wire name it. */
@@ -58,6 +61,7 @@ export function principalFromClaims(claims: JWTPayload): Principal {
   const sessionId = optionalString(claims, "sid");
   const actors = actorChain(claims["act"]);
   const confirmationJkt = confirmation(claims["cnf"]);
+  const authorizationDetails = authorizationDetailsOf(claims["authorization_details"]);
   return {
     subject,
     clientId,
@@ -74,7 +78,25 @@ export function principalFromClaims(claims: JWTPayload): Principal {
     ...(issuedAt !== undefined ? { issuedAt } : {}),
     audience: typeof claims.aud === "string" ? [claims.aud] : [...(claims.aud ?? [])],
     ...(confirmationJkt !== undefined ? { confirmationJkt } : {}),
+    ...(authorizationDetails !== undefined ? { authorizationDetails } : {}),
   };
+}
+
+/** More entries than a person could have been asked to authorize at once. */
+const MAX_AUTHORIZATION_DETAILS = 32;
+
+/** RFC 9396 §2: an array of objects, each with a string `type` (the token's size bounds the rest). */
+function authorizationDetailsOf(value: unknown): JsonObject[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || value.length > MAX_AUTHORIZATION_DETAILS) {
+    throw new TokenError("claim_type_invalid", `authorization_details must be an array of at most ${MAX_AUTHORIZATION_DETAILS} objects (RFC 9396).`);
+  }
+  return value.map((entry) => {
+    if (!isJsonObject(entry) || typeof entry["type"] !== "string" || entry["type"] === "") {
+      throw new TokenError("claim_type_invalid", "Each authorization_details entry must be an object with a type string (RFC 9396).");
+    }
+    return entry;
+  });
 }
 
 /**

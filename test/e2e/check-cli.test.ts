@@ -43,7 +43,19 @@ describe("verdict check --resource-attributes", () => {
   it("prints the challenge with only the fields of the .proto (no stray _max_age)", async () => {
     const run = await check(["--action", "customers:export", "--resource", "customer_list/l-1"]);
     const body = JSON.parse(run.stdout);
-    expect(Object.keys(body.challenge).sort()).toEqual(["acr_values", "description", "error", "max_age", "scopes"]);
+    // The .proto's Challenge fields: approval_id, approval_url, expires_at and authorization_details are empty here (docs/approvals.md).
+    expect(Object.keys(body.challenge).sort()).toEqual([
+      "acr_values",
+      "approval_id",
+      "approval_url",
+      "authorization_details",
+      "description",
+      "error",
+      "expires_at",
+      "max_age",
+      "scopes",
+    ]);
+    expect(body.challenge).toMatchObject({ approval_id: "", approval_url: "", expires_at: 0, authorization_details: [] });
     expect(body.challenge).toMatchObject({ error: "insufficient_user_authentication", acr_values: ["mfa"], max_age: 300 });
     expect(JSON.stringify(body)).not.toContain("_max_age");
   });

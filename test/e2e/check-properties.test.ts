@@ -310,6 +310,7 @@ describe("properties of Check against a running Verdict", () => {
             request_id: "",
             dry_run: false,
             explain: false,
+            approval_id: "",
           };
           expectWellFormedAnswer(await t.client.callRaw(request), CheckRequest.encode(request).finish().length, seen);
         },
@@ -333,6 +334,7 @@ describe("properties of Check against a running Verdict", () => {
           request_id: requestId,
           dry_run: false,
           explain: false,
+          approval_id: "",
         };
         const result = await t.client.callRaw(request);
         expectWellFormedAnswer(result, CheckRequest.encode(request).finish().length, seen);
@@ -378,7 +380,7 @@ describe("properties of Check against a running Verdict", () => {
           const token = bad === null ? await t.issuer.token({ scope: ALL_SCOPES }) : await tokenFor(bad);
           const request = {
             token,
-            items: items.map((i) => ({ action: i.action, resource: { type: "invoice", id: "inv-1", attributes: {} }, context: i.context })),
+            items: items.map((i) => ({ action: i.action, resource: { type: "invoice", id: "inv-1", attributes: {} }, context: i.context, approval_id: "" })),
             request_id: "",
             dry_run: false,
           };
@@ -422,6 +424,7 @@ describe("properties of Check against a running Verdict", () => {
       request_id: "",
       dry_run: false,
       explain: true,
+      approval_id: "",
     }).finish();
     const context = protobufField(4, Buffer.from(Struct.encode({ fields }).finish())); // CheckRequest.context is field 4
     const result = await rawUnary(t.address, "Check", Buffer.concat([Buffer.from(base), context]), t.apiKey);

@@ -89,6 +89,7 @@ describe("the README's reference", () => {
     ["config check", ["config", "--help"]],
     ["dev-token", ["dev-token", "--help"]],
     ["audit query", ["audit", "--help"]],
+    ["approvals", ["approvals", "--help"]],
     ["directory load", ["directory", "--help"]],
     ["policy build", ["policy", "build", "--help"]],
     ["policy test", ["policy", "test", "--help"]],

@@ -157,10 +157,8 @@ describe("verdict serve --profile dev and verdict check", () => {
     ]);
     expect(run.code).toBe(0);
     const body = JSON.parse(run.stdout);
-    expect(body).toMatchObject({ decision: "STEP_UP", reasons: [{ code: "amount_step_up_required" }] });
-    expect(body.explanation.rules).toContainEqual(
-      expect.objectContaining({ kind: "step_up", rule: "transactions.agent_step_up", code: "amount_step_up_required" }),
-    );
+    expect(body).toMatchObject({ decision: "STEP_UP", reasons: [{ code: "approval_required" }], challenge: { error: "approval_required" } });
+    expect(body.explanation.rules).toContainEqual(expect.objectContaining({ kind: "step_up", rule: "approvals.required", code: "approval_required" }));
     expect(body.explanation.rules).toContainEqual(
       expect.objectContaining({ kind: "obligation", rule: "transactions.daily_per_user_per_agent", code: "reserve" }),
     );

@@ -173,6 +173,7 @@ describe("max_connection_age", () => {
         request_id: "",
         dry_run: false,
         explain: false,
+        approval_id: "",
       };
       return new Promise<string>((resolve, reject) =>
         client.check(request, metadata, { deadline: Date.now() + 10_000 }, (error, response) => (error ? reject(error) : resolve(response.decision))),

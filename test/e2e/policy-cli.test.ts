@@ -107,23 +107,21 @@ describe("verdict policy eval", () => {
 
   it("prints the decision, its reasons and the rules that fired", async () => {
     const input = join(work, "input.json");
-    writeFileSync(input, JSON.stringify(byName("an agent's transfer one over its step-up threshold needs step-up")));
+    writeFileSync(input, JSON.stringify(byName("an agent's transfer one over its threshold needs the user's approval, not a step-up")));
     const run = await verdict(["policy", "eval", "--bundle", inject("bundlePath"), "--input", input]);
     expect(run.code).toBe(0);
     const out = JSON.parse(run.stdout);
     expect(out).toMatchObject({
       revision: expect.stringMatching(/^sha256:/),
       effect: "step_up",
-      reasons: [{ code: "amount_step_up_required" }],
-      step_up: { acr_values: ["mfa"], max_age: 300 },
-      obligations: [],
+      reasons: [{ code: "approval_required" }],
     });
     expect(out.rules.map((r: { kind: string; rule: string }) => `${r.kind} ${r.rule}`).sort()).toEqual([
       "obligation rates.per_agent",
       "obligation rates.per_user",
       "obligation transactions.daily_per_user",
       "obligation transactions.daily_per_user_per_agent",
-      "step_up transactions.agent_step_up",
+      "step_up approvals.required",
     ]);
   });
 

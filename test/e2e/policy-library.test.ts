@@ -65,11 +65,12 @@ describe("daily transaction limits, reserved in MongoDB", () => {
       acr: "mfa",
       auth_time: Math.floor(Date.now() / 1000),
     });
-    expect((await t.client.check({ token, action: "payments:transfer", context: { amount: 200 } })).decision).toBe("ALLOW");
-    expect((await t.client.check({ token, action: "payments:transfer", context: { amount: 200 } })).decision).toBe("DENY");
+    // 100 each: at the agent's approval threshold, so no approval is asked; 300 a day per agent.
+    for (let i = 0; i < 3; i++) expect((await t.client.check({ token, action: "payments:transfer", context: { amount: 100 } })).decision).toBe("ALLOW");
+    expect((await t.client.check({ token, action: "payments:transfer", context: { amount: 100 } })).decision).toBe("DENY");
     const human = await t.issuer.token({ scope: "payments:write", sub: "user-rollback", client_id: "web-app" });
-    // 200 held for the user, not 400: the failed agent transfer reserved nothing
-    expect((await t.client.check({ token: human, action: "payments:transfer", context: { amount: 500 } })).obligations[0]?.total).toBe(700);
+    // 300 held for the user, not 400: the failed agent transfer reserved nothing
+    expect((await t.client.check({ token: human, action: "payments:transfer", context: { amount: 500 } })).obligations[0]?.total).toBe(800);
   });
 });
 
@@ -144,14 +145,15 @@ describe("agents and bulk operations", () => {
     expect(codes(response)).toEqual(["authentication_too_old"]);
   });
 
-  it("asks for a step-up before an agent exports a customer's data", async () => {
+  it("asks for the user's approval before an agent exports a customer's personal data", async () => {
     const token = await t.issuer.token({ scope: "customers:read customers:export", client_type: "ai-agent" });
     const response = await t.client.check({
       token,
       action: "customers:export",
       resource: { type: "customer", id: "c-1", attributes: { classification: "pii" } },
     });
-    expect(codes(response)).toEqual(["sensitive_data_step_up_required"]);
+    expect(codes(response)).toEqual(["approval_required"]);
+    expect(response.challenge).toMatchObject({ error: "approval_required", acr_values: ["mfa", "phr"], max_age: 300 });
   });
 });
 
@@ -171,10 +173,10 @@ describe("who is an agent", () => {
     ["no client_type", { client_type: undefined }],
     ["an unknown client_type", { client_type: "confidential" }],
     ["a web client acting through an act chain", { client_type: "web", act: { sub: "agent-1" } }],
-  ])("gives %s the agent limits (150 needs a step-up)", async (_, claims) => {
+  ])("gives %s the agent limits (150 needs the user's approval)", async (_, claims) => {
     const response = await transfer150(claims);
     expect(response.decision).toBe("STEP_UP");
-    expect(codes(response)).toEqual(["amount_step_up_required"]);
+    expect(codes(response)).toEqual(["approval_required"]);
   });
 
   it("shows the normalised client_type in the principal", async () => {

@@ -26,8 +26,8 @@ beforeAll(async () => {
   candidate = await buildTestBundle(policiesWithData(["settings", "limits", "payments:transfer"], limits));
   t = await startTestVerdict();
   const person = await t.issuer.token({ sub: "alice", client_id: "web-app", client_type: "web", scope: "payments:write invoices:read" });
-  const transfer = async (name: string, token: string, amount: number) => {
-    const response = await t.client.check({ token, action: "payments:transfer", resource: { type: "account", id: "acc-1" }, context: { amount } });
+  const transfer = async (name: string, token: string, amount: number, action = "payments:transfer") => {
+    const response = await t.client.check({ token, action, resource: { type: "account", id: "acc-1" }, context: { amount } });
     ids[name] = response.decision_id;
     return response;
   };
@@ -36,11 +36,13 @@ beforeAll(async () => {
   expect((await transfer("allowed250", person, 250)).decision).toBe("ALLOW");
   expect((await transfer("allowed200", person, 200)).decision).toBe("ALLOW");
   expect(await transfer("denied400", person, 400)).toMatchObject({ decision: "DENY", reasons: [{ code: "limit_exceeded" }] });
-  // an agent for bob: 150 needs a fresh MFA; with one it is allowed (the record cannot say how fresh)
+  // an agent for bob paying an invoice (the MCP tool; an agent's transfer over 100 asks for
+  // bob's approval instead, docs/approvals.md): 150 needs a fresh MFA; with one it is allowed
+  // (the record cannot say how fresh)
   const agent = { sub: "bob", client_id: "agent-9", client_type: "ai-agent", scope: "payments:write" };
-  expect((await transfer("agentStepUp", await t.issuer.token(agent), 150)).decision).toBe("STEP_UP");
+  expect((await transfer("agentStepUp", await t.issuer.token(agent), 150, "tools:pay_invoice")).decision).toBe("STEP_UP");
   const fresh = await t.issuer.token({ ...agent, acr: "mfa", auth_time: Math.floor(Date.now() / 1000) });
-  expect((await transfer("agentMfa", fresh, 150)).decision).toBe("ALLOW");
+  expect((await transfer("agentMfa", fresh, 150, "tools:pay_invoice")).decision).toBe("ALLOW");
   // a read whose context holds a card number (the audit trail masks it), and a token that does not verify
   const read = await t.client.check({
     token: person,
@@ -79,7 +81,11 @@ describe("verdict policy replay", () => {
     // 250 still fits, but against a limit of 700
     expect(out.changed).toEqual({ total: 3, reproduced: 3, not_reproduced: 0, not_verified: 0 });
     expect(out.by_effect).toEqual({ "ALLOW → DENY": 2, "ALLOW → ALLOW": 1 });
-    expect(out.by_action).toEqual({ "payments:transfer": { changed: 3, replayed: 6 }, "invoices:read": { changed: 0, replayed: 1 } });
+    expect(out.by_action).toEqual({
+      "payments:transfer": { changed: 3, replayed: 4 },
+      "tools:pay_invoice": { changed: 0, replayed: 2 },
+      "invoices:read": { changed: 0, replayed: 1 },
+    });
     expect(out.by_reason).toEqual({ "+limit_exceeded": 2 });
     expect(out.by_agent).toEqual({ "web-app": 3 });
 
@@ -135,9 +141,9 @@ describe("verdict policy replay", () => {
   it("prints the summary for people, with the examples and the limits", async () => {
     const run = await replay(["--candidate", candidate.path, "--action", "payments:transfer"]);
     expect(run.code).toBe(0);
-    expect(run.stdout).toContain("replayed 6 of 6 recorded decisions");
-    expect(run.stdout).toContain("reproduces 5 of the 6 replayed decisions it made");
-    expect(run.stdout).toContain("would change: 3 of 6");
+    expect(run.stdout).toContain("replayed 4 of 4 recorded decisions");
+    expect(run.stdout).toContain("reproduces 4 of the 4 replayed decisions it made");
+    expect(run.stdout).toContain("would change: 3 of 4");
     expect(run.stdout).toMatch(/ALLOW → DENY\s+2/);
     expect(run.stdout).toMatch(/\+limit_exceeded\s+2/);
     expect(run.stdout).toContain(`${ids["allowed400"]}  `);

@@ -34,6 +34,7 @@ function checkWith(t: TestVerdict, request: Partial<CheckRequestMessage>, header
     request_id: "",
     dry_run: false,
     explain: false,
+    approval_id: "",
     ...request,
   };
   return new Promise((resolve, reject) =>
@@ -114,7 +115,9 @@ describe("traces with an in-memory exporter", () => {
     const metadata = new grpc.Metadata();
     metadata.set(API_KEY_METADATA, "not-the-key");
     const code = await new Promise<number>((resolve) =>
-      refused.check({ token, action: "read", context: {}, request_id: "", dry_run: false, explain: false }, metadata, (error) => resolve(error?.code ?? 0)),
+      refused.check({ token, action: "read", context: {}, request_id: "", dry_run: false, explain: false, approval_id: "" }, metadata, (error) =>
+        resolve(error?.code ?? 0),
+      ),
     );
     refused.close();
     expect(code).toBe(grpc.status.UNAUTHENTICATED);

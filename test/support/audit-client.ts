@@ -7,7 +7,21 @@ export type QueryResult = Outcome<AuditQueryResponseMessage>;
 
 /** Every filter unset (proto3 defaults), with `filters` over it. */
 function queryRequest(filters: Partial<AuditQueryRequestMessage>): AuditQueryRequestMessage {
-  return { subject: "", client_id: "", action: "", decision: "", reason: "", api: "", since: "", until: "", limit: 0, page_token: "", kind: "", ...filters };
+  return {
+    subject: "",
+    client_id: "",
+    action: "",
+    decision: "",
+    reason: "",
+    api: "",
+    since: "",
+    until: "",
+    limit: 0,
+    page_token: "",
+    kind: "",
+    approval_id: "",
+    ...filters,
+  };
 }
 
 export class AuditTestClient {

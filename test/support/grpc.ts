@@ -22,6 +22,8 @@ export interface CheckArgs {
   dryRun?: boolean;
   dpop?: { proof: string; method: string; url: string };
   explain?: boolean;
+  /** The approval a retry names. */
+  approvalId?: string;
 }
 
 export type Outcome<Response> = { ok: true; response: Response } | { ok: false; code: grpc.status; details: string };
@@ -128,7 +130,7 @@ export class TestClient {
   checkBatch(
     args: {
       token: string;
-      items: (Pick<CheckArgs, "action" | "context"> & { resource?: CheckArgs["resource"] })[];
+      items: (Pick<CheckArgs, "action" | "context" | "approvalId"> & { resource?: CheckArgs["resource"] })[];
       requestId?: string;
       dryRun?: boolean;
       dpop?: CheckArgs["dpop"];
@@ -137,7 +139,12 @@ export class TestClient {
   ): Promise<Outcome<CheckBatchResponseMessage>> {
     const request: CheckBatchRequestMessage = {
       token: args.token,
-      items: args.items.map((item) => ({ action: item.action, resource: resourceOf(item.resource), context: item.context ?? {} })),
+      items: args.items.map((item) => ({
+        action: item.action,
+        resource: resourceOf(item.resource),
+        context: item.context ?? {},
+        approval_id: item.approvalId ?? "",
+      })),
       request_id: args.requestId ?? "",
       dry_run: args.dryRun ?? false,
       ...(args.dpop ? { dpop: args.dpop } : {}),
@@ -157,6 +164,7 @@ export class TestClient {
         dry_run: args.dryRun ?? false,
         ...(args.dpop ? { dpop: args.dpop } : {}),
         explain: args.explain ?? false,
+        approval_id: args.approvalId ?? "",
       },
       apiKey,
     );

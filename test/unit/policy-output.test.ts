@@ -11,6 +11,7 @@ describe("policy output validation", () => {
       effect: "allow",
       reasons: [],
       requiredScopes: [],
+      requiredAuthorizationDetails: [],
       obligations: [
         {
           ...reserve,
@@ -83,6 +84,54 @@ describe("policy output validation", () => {
       step_up: { acr_values: ["mfa"], max_age: 300 },
     });
     expect(decision.stepUp).toEqual({ acrValues: ["mfa"], maxAge: 300 });
+  });
+
+  it("reads a step-up asking for a person's approval, with its defaults", () => {
+    const decision = parseDecision({
+      effect: "step_up",
+      reasons: [{ code: "approval_required" }],
+      approval: { fields: ["destination", "amount", "amount"] },
+      obligations: [reserve],
+    });
+    expect(decision.stepUp).toBeUndefined();
+    expect(decision.approval).toEqual({ fields: ["amount", "destination"], expiresInSeconds: 600, acrValues: [], approvers: [], authorizationDetails: [] });
+    expect(decision.obligations).toHaveLength(1);
+  });
+
+  it("reads every field of an approval, and a deny's RFC 9396 authorization details", () => {
+    const details = [{ type: "payment_initiation", instructedAmount: { currency: "EUR", amount: "10" } }];
+    const approval = {
+      fields: ["amount"],
+      expires_in: 60,
+      acr_values: ["mfa"],
+      max_age: 300,
+      approvers: [{ issuer: "https://login.example", subject: "lead" }],
+      authorization_details: details,
+    };
+    expect(parseDecision({ effect: "step_up", reasons: [{ code: "x" }], approval }).approval).toEqual({
+      fields: ["amount"],
+      expiresInSeconds: 60,
+      acrValues: ["mfa"],
+      maxAge: 300,
+      approvers: [{ issuer: "https://login.example", subject: "lead" }],
+      authorizationDetails: details,
+    });
+    expect(parseDecision({ effect: "deny", reasons: [{ code: "x" }], required_authorization_details: details }).requiredAuthorizationDetails).toEqual(details);
+  });
+
+  it.each([
+    ["an approval that is not an object", { effect: "step_up", reasons: [{ code: "x" }], approval: "yes" }],
+    ["an approval field that is not a name", { effect: "step_up", reasons: [{ code: "x" }], approval: { fields: ["$where"] } }],
+    [
+      "an approval of more than 16 fields",
+      { effect: "step_up", reasons: [{ code: "x" }], approval: { fields: Array.from({ length: 17 }, (_, i) => `f${i}`) } },
+    ],
+    ["an approval expiring after a day", { effect: "step_up", reasons: [{ code: "x" }], approval: { expires_in: 86_401 } }],
+    ["an approval expiring at once", { effect: "step_up", reasons: [{ code: "x" }], approval: { expires_in: 0 } }],
+    ["an approver without a subject", { effect: "step_up", reasons: [{ code: "x" }], approval: { approvers: [{ issuer: "i" }] } }],
+    ["authorization details without a type", { effect: "deny", reasons: [{ code: "x" }], required_authorization_details: [{ actions: [] }] }],
+  ])("refuses %s as a policy error", (_, raw) => {
+    expect(() => parseDecision(raw)).toThrow(PolicyError);
   });
 
   it.each([

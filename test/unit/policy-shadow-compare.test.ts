@@ -14,6 +14,7 @@ const decision = (over: Partial<PolicyDecision>): PolicyDecision => ({
   effect: "allow",
   reasons: [],
   requiredScopes: [],
+  requiredAuthorizationDetails: [],
   obligations: [],
   explain: [],
   ...over,

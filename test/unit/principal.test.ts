@@ -19,6 +19,10 @@ describe("principal from verified claims", () => {
     ["a client_type that is not a string", { client_type: 1 }],
     ["an act that is not an object", { act: "agent" }],
     ["an act without sub", { act: { client_id: "x" } }],
+    ["authorization_details that are not an array (RFC 9396)", { authorization_details: { type: "payment_initiation" } }],
+    ["an authorization_details entry without a type", { authorization_details: [{ actions: ["read"] }] }],
+    ["an authorization_details entry that is not an object", { authorization_details: ["payment_initiation"] }],
+    ["more authorization_details than a person could have been asked for", { authorization_details: Array.from({ length: 33 }, () => ({ type: "t" })) }],
   ])("refuses %s as claim_type_invalid", (_, claims) => {
     expect(() => principalFromClaims({ ...base, ...claims })).toThrow(expect.objectContaining({ reason: "claim_type_invalid" }));
   });
@@ -51,5 +55,11 @@ describe("principal from verified claims", () => {
     let act: Record<string, unknown> = { sub: "last" };
     for (let i = 0; i < MAX_ACT_DEPTH; i++) act = { sub: `a${i}`, act };
     expect(() => principalFromClaims({ ...base, act })).toThrow(TokenError);
+  });
+
+  it("carries RFC 9396 authorization_details as the token has them, and none when it has none", () => {
+    const details = [{ type: "payment_initiation", actions: ["initiate"], instructedAmount: { amount: "180.00", currency: "EUR" }, creditorName: "ACME" }];
+    expect(principalFromClaims({ ...base, authorization_details: details }).authorizationDetails).toEqual(details);
+    expect(principalFromClaims(base)).not.toHaveProperty("authorizationDetails");
   });
 });

@@ -4,7 +4,7 @@ import { jsonObject, MAX_STRUCT_DEPTH, PolicyDecisionServiceService, type JsonOb
 // Through the generated protobuf codec (google.protobuf.Struct <-> a plain object), as on the wire.
 function roundTrip(context: JsonObject): JsonObject {
   const method = PolicyDecisionServiceService.check;
-  const bytes = method.requestSerialize({ token: "", action: "a", context, request_id: "", dry_run: false, explain: false });
+  const bytes = method.requestSerialize({ token: "", action: "a", context, request_id: "", dry_run: false, explain: false, approval_id: "" });
   return method.requestDeserialize(bytes).context ?? {};
 }
 
@@ -51,7 +51,7 @@ describe("google.protobuf.Struct on the wire", () => {
 
   it("reads an absent Struct as absent, and sends an empty object as an empty Struct", () => {
     const method = PolicyDecisionServiceService.check;
-    const request = { token: "", action: "a", request_id: "", dry_run: false, explain: false };
+    const request = { token: "", action: "a", request_id: "", dry_run: false, explain: false, approval_id: "" };
     expect(method.requestDeserialize(method.requestSerialize(request)).context).toBeUndefined();
     expect(roundTrip({})).toEqual({});
   });

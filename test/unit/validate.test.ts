@@ -10,6 +10,7 @@ const request = (overrides: Partial<CheckRequestMessage> = {}): CheckRequestMess
   request_id: "req-1",
   dry_run: false,
   explain: false,
+  approval_id: "",
   ...overrides,
 });
 

@@ -1,4 +1,4 @@
-// The invoices API: two routes, each protected by one line of @verdict/sdk.
+// The invoices API: three routes, each protected by one line of @verdict/sdk.
 // Verdict decides; the handlers only do the work, for principal.subject.
 import express, { type Express, type Request } from "express";
 import { verdictExpress, verdictOf, type VerdictClient, type VerdictError } from "@verdict/sdk";
@@ -82,5 +82,36 @@ export function createInvoicesApp(options: InvoicesAppOptions): Express {
     },
   );
 
+  // Sends money from the caller's account. An agent's transfer over 100 needs the
+  // user's approval of exactly this transfer (docs/approvals.md): the SDK answers
+  // 403 approval_required naming the approval; once the user approved it, the client
+  // retries the same request with a Verdict-Approval header, which works once.
+  app.post(
+    "/transfers",
+    verdict<Request>({
+      action: "payments:transfer",
+      resource: () => ({ type: "account", id: "checking" }),
+      context: (req) => transferOf(req.body),
+    }),
+    (req, res) => {
+      const context = verdictOf(req);
+      res.setHeader("x-verdict-decision-id", context.decisionId);
+      res.json({
+        transfer: { ...transferOf(req.body), from: context.principal.subject, by_client: context.principal.clientId },
+        decision_id: context.decisionId,
+      });
+    },
+  );
+
   return app;
+}
+
+/** The fields of a transfer Verdict decides on (and an approval is bound to); anything else in the body is ignored. */
+function transferOf(body: unknown): { amount: number; currency: string; destination: string } {
+  const value = typeof body === "object" && body !== null ? (body as Record<string, unknown>) : {};
+  return {
+    amount: typeof value["amount"] === "number" ? value["amount"] : 0,
+    currency: typeof value["currency"] === "string" ? value["currency"].slice(0, 3) : "",
+    destination: typeof value["destination"] === "string" ? value["destination"].slice(0, 64) : "",
+  };
 }

@@ -25,4 +25,5 @@ step_up_requirements contains requirement(
 ) if {
 	input.action in sensitive.actions
 	classification in sensitive_classifications
+	not approval_needed # an agent's export needs the person's approval instead (approvals.rego)
 }

@@ -29,7 +29,7 @@ test_exporting_public_data_needs_no_step_up if {
 }
 
 test_a_resource_without_classification_counts_as_pii if {
-	inp := {"action": "customers:export", "resource": {"type": "customer", "id": "c", "attributes": {}}, "principal": {"subject": "u"}}
+	inp := {"action": "customers:export", "resource": {"type": "customer", "id": "c", "attributes": {}}, "principal": {"subject": "u", "client_type": "web"}}
 	rules.classification == "pii" with input as inp
 	sensitive_rules(rules.step_up_requirements) == {"sensitive.step_up"} with input as inp
 }
@@ -38,9 +38,15 @@ test_a_classification_that_is_not_a_string_counts_as_pii if {
 	rules.classification == "pii" with input as export(["public"], "web")
 }
 
-test_confidential_data_needs_step_up_for_agents_only if {
+test_confidential_data_needs_the_users_approval_for_agents_only if {
 	count(rules.step_up_requirements) == 0 with input as export("confidential", "web")
-	sensitive_rules(rules.step_up_requirements) == {"sensitive.step_up"} with input as export("confidential", "ai-agent")
+	count(rules.approvals) == 0 with input as export("confidential", "web")
+	count(rules.step_up_requirements) == 0 with input as export("confidential", "ai-agent")
+	{a.rule | some a in rules.approvals} == {"approvals.required"} with input as export("confidential", "ai-agent")
+}
+
+test_an_agent_exporting_public_data_needs_no_approval if {
+	count(rules.approvals) == 0 with input as export("public", "ai-agent")
 }
 
 test_reading_pii_is_not_an_export if {

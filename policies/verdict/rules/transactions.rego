@@ -104,4 +104,5 @@ step_up_requirements contains requirement(
 ) if {
 	is_agent
 	amount > limits.agent.step_up_over
+	not approval_needed # the person approves this very request instead (approvals.rego)
 }

@@ -90,15 +90,22 @@ test_an_agent_transfer_at_the_step_up_threshold_needs_no_step_up if {
 	count(reqs) == 0
 }
 
-test_an_agent_transfer_one_over_the_step_up_threshold_needs_step_up if {
-	some req in rules.step_up_requirements with input as agent_transfer(101)
+test_an_agent_transfer_one_over_the_threshold_needs_the_users_approval_not_a_step_up if {
+	count(rules.step_up_requirements) == 0 with input as agent_transfer(101)
+	some req in rules.approvals with input as agent_transfer(101)
 	req == {
-		"rule": "transactions.agent_step_up",
-		"code": "amount_step_up_required",
-		"message": "an AI agent doing payments:transfer of more than 100 needs the user to authenticate again",
-		"acr": "mfa",
+		"rule": "approvals.required",
+		"code": "approval_required",
+		"message": "an AI agent doing payments:transfer of more than 100 needs the user's approval of this request",
+		"fields": ["amount", "currency", "destination"],
+		"expires_in": 600,
+		"acr_values": ["mfa", "phr"],
 		"max_age": 300,
 	}
+}
+
+test_an_agent_transfer_at_the_threshold_needs_no_approval if {
+	count(rules.approvals) == 0 with input as agent_transfer(100)
 }
 
 test_a_human_transfer_over_the_agent_threshold_needs_no_step_up if {

@@ -1,7 +1,8 @@
 // The one place where Verdict's answers become HTTP: status, WWW-Authenticate
-// (RFC 6750, RFC 9449 §7.1, RFC 9470, RFC 9728 §5.1) and a JSON body with the
-// reason codes. The Express, Fastify and MCP adapters only copy what this returns.
-import type { Decision, Reason } from "../decision.js";
+// (RFC 6750, RFC 9449 §7.1, RFC 9470, RFC 9728 §5.1, draft-zehavi-oauth-rar-metadata)
+// and a JSON body with the reason codes. The Express, Fastify and MCP adapters only
+// copy what this returns.
+import type { ApprovalRequiredChallenge, Decision, InsufficientAuthorizationChallenge, Reason, StepUp } from "../decision.js";
 import type { VerdictError } from "../errors.js";
 import type { JsonObject } from "../wire/index.js";
 
@@ -45,6 +46,9 @@ export interface HttpAnswer {
 }
 
 export const DEFAULT_RETRY_AFTER_SECONDS = 5;
+
+/** The request header a client retries with, naming the approval an approval_required challenge gave it. */
+export const APPROVAL_HEADER = "verdict-approval";
 
 /** RFC 9110 quoted-string: escapes " and \, and drops what a header line cannot carry. */
 function quoted(value: string): string {
@@ -100,6 +104,8 @@ const JSON_TYPE = { "content-type": "application/json; charset=utf-8" };
  * | DPoP proof invalid                | 401    | DPoP error="invalid_dpop_proof", error_description="…"       |
  * | scope missing                     | 403    | Bearer error="insufficient_scope", scope="…" (with grantedScopes: those too) |
  * | step-up needed                    | 401    | Bearer error="insufficient_user_authentication", acr_values="…", max_age=… |
+ * | a person's approval needed        | 403    | Bearer error="approval_required", approval_id="…", approval_url="…" (retry with Verdict-Approval) |
+ * | RFC 9396 details needed           | 401    | Bearer error="insufficient_authorization", authorization_remediation=… |
  * | policy deny                       | 403    | none                                                         |
  * | principal suspended               | 403    | none; error_description says what is suspended, until when   |
  * | no decision (unreachable, …)      | 503    | none; Retry-After                                            |
@@ -159,6 +165,9 @@ function decisionAnswer(decision: Decision, scheme: "Bearer" | "DPoP", options: 
   if (decision.decision === "ALLOW") return null;
   const common = { decision: decision.decision, reasons: reasonsBody(decision.reasons), ...(decision.decisionId ? { decision_id: decision.decisionId } : {}) };
   if (decision.decision === "STEP_UP") {
+    const stepUp = { ...common, decision: decision.decision };
+    if (decision.challenge.error === "approval_required") return approvalAnswer(decision.challenge, scheme, options, stepUp);
+    if (decision.challenge.error === "insufficient_authorization") return authorizationDetailsAnswer(decision.challenge, scheme, options, stepUp);
     const c = decision.challenge;
     const granted = options.grantedScopes ?? [];
     const params: Param[] = [
@@ -224,6 +233,66 @@ function decisionAnswer(decision: Decision, scheme: "Bearer" | "DPoP", options: 
       };
     }
   }
+}
+
+type Common = { decision: StepUp["decision"]; reasons: { code: string; message: string }[]; decision_id?: string };
+
+/** draft-zehavi-oauth-rar-metadata §4: the remediation object, base64url JSON, in one auth-param. */
+function remediation(authorizationDetails: readonly JsonObject[]): Param[] {
+  if (authorizationDetails.length === 0) return [];
+  return [["authorization_remediation", Buffer.from(JSON.stringify({ authorization_details: authorizationDetails }), "utf8").toString("base64url")]];
+}
+
+/**
+ * A person must approve this very request. 403, not 401: the token is fine and stays
+ * the one to retry with (a 401 would send OAuth clients to fetch another), as with
+ * insufficient_scope (RFC 6750 §3.1) the challenge says what is missing.
+ */
+function approvalAnswer(c: ApprovalRequiredChallenge, scheme: "Bearer" | "DPoP", options: ChallengeOptions, common: Common): HttpAnswer {
+  const text = c.description || "A person must approve this request; retry it naming the approval once they have.";
+  const params: Param[] = [
+    ["error", quoted(c.error)],
+    ["error_description", description(text)],
+    ...(c.approvalId !== undefined ? [["approval_id", quoted(c.approvalId)] as Param, ["approval_url", quoted(c.approvalUrl ?? "")] as Param] : []),
+    ...remediation(c.authorizationDetails),
+  ];
+  const approval: JsonObject =
+    c.approvalId !== undefined ? { approval: { id: c.approvalId, url: c.approvalUrl ?? "", expires_at: c.expiresAt ?? 0, retry_header: APPROVAL_HEADER } } : {};
+  return {
+    status: 403,
+    headers: { ...JSON_TYPE, "www-authenticate": challenge(scheme, params, options) },
+    body: {
+      error: c.error,
+      error_description: text,
+      ...approval,
+      ...(c.authorizationDetails.length > 0 ? { authorization_details: c.authorizationDetails } : {}),
+      ...common,
+    },
+  };
+}
+
+/** The token lacks RFC 9396 authorization details: 401, the client fetches a token with these (draft-zehavi-oauth-rar-metadata). */
+function authorizationDetailsAnswer(c: InsufficientAuthorizationChallenge, scheme: "Bearer" | "DPoP", options: ChallengeOptions, common: Common): HttpAnswer {
+  const text = c.description || "The access token lacks the authorization details this request needs.";
+  const params: Param[] = [
+    ["error", quoted(c.error)],
+    ["error_description", description(text)],
+    ...(c.acrValues.length > 0 ? [["acr_values", quoted(c.acrValues.join(" "))] as Param] : []),
+    ...(c.maxAge !== undefined ? [["max_age", String(c.maxAge)] as Param] : []),
+    ...remediation(c.authorizationDetails),
+  ];
+  return {
+    status: 401,
+    headers: { ...JSON_TYPE, "www-authenticate": challenge(scheme, params, options) },
+    body: {
+      error: c.error,
+      error_description: text,
+      authorization_details: c.authorizationDetails,
+      ...(c.acrValues.length > 0 ? { acr_values: c.acrValues.join(" ") } : {}),
+      ...(c.maxAge !== undefined ? { max_age: c.maxAge } : {}),
+      ...common,
+    },
+  };
 }
 
 function errorAnswer(error: VerdictError, options: ChallengeOptions): HttpAnswer {

@@ -7,7 +7,7 @@ import type { Obligation, Principal, Reason, ReleaseResult } from "../decision.j
 import { VerdictError } from "../errors.js";
 import type { JsonObject } from "../wire/index.js";
 import { toHttpAnswer, type HttpAnswer } from "./challenge.js";
-import { parsePublicBaseUrl, readCredentials, readRequestId, readTraceContext, requestUrl, type HttpRequestLike } from "./request.js";
+import { parsePublicBaseUrl, readApprovalId, readCredentials, readRequestId, readTraceContext, requestUrl, type HttpRequestLike } from "./request.js";
 
 /** What a route tells Verdict about a request. */
 export interface RouteRule<Req> {
@@ -70,6 +70,9 @@ export function createGuard(client: VerdictClient, options: GuardOptions = {}): 
       const url = credentials.dpopProof !== undefined ? requestUrl(request, publicBaseUrl) : undefined;
       const requestId = readRequestId(request.headers);
       const traceContext = readTraceContext(request.headers);
+      const approvalId = readApprovalId(request.headers);
+      if (approvalId === null)
+        return answer({ kind: "malformed_request", code: "approval_id_malformed", description: "Name one approval at most, in one Verdict-Approval header." });
       let decision;
       try {
         decision = await client.check(
@@ -80,6 +83,7 @@ export function createGuard(client: VerdictClient, options: GuardOptions = {}): 
             context: rule.context ? rule.context(req) : {},
             ...(requestId !== undefined ? { requestId } : {}),
             ...(traceContext ? { traceContext } : {}),
+            ...(approvalId !== undefined ? { approvalId } : {}),
             // Without a URL the proof cannot be checked: Verdict then refuses a bound token.
             ...(credentials.dpopProof !== undefined && url !== undefined
               ? { dpop: { proof: credentials.dpopProof, method: request.method.toUpperCase(), url } }

@@ -1,6 +1,7 @@
-export { toHttpAnswer, DEFAULT_RETRY_AFTER_SECONDS, type ChallengeOptions, type HttpAnswer, type Outcome } from "./challenge.js";
+export { toHttpAnswer, APPROVAL_HEADER, DEFAULT_RETRY_AFTER_SECONDS, type ChallengeOptions, type HttpAnswer, type Outcome } from "./challenge.js";
 export {
   isEncrypted,
+  readApprovalId,
   readCredentials,
   readRequestId,
   readTraceContext,

@@ -109,6 +109,17 @@ export function readRequestId(headers: HttpHeaders): string | undefined {
   return value && /^[\x21-\x7e]{1,128}$/.test(value) ? value : undefined;
 }
 
+/**
+ * The approval a retried request names (the Verdict-Approval header, as an
+ * approval_required answer told the client); null when the header is sent more than
+ * once. Otherwise passed on as sent: Verdict refuses a malformed id (400), and checks
+ * that a well-formed one binds this very request.
+ */
+export function readApprovalId(headers: HttpHeaders): string | undefined | null {
+  const value = single(headers["verdict-approval"]);
+  return value === null ? null : value?.trim();
+}
+
 /** W3C traceparent: version-traceid-parentid-flags, lowercase hex. */
 const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 

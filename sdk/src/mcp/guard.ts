@@ -11,7 +11,7 @@
 // a URL elicitation for clients that support it, else the RFC 9470 challenge.
 import { randomUUID } from "node:crypto";
 import type { ResourceRef, VerdictClient } from "../client.js";
-import type { Allow, Decision, Deny, Principal, StepUp } from "../decision.js";
+import type { Allow, ApprovalRequiredChallenge, Decision, Deny, Principal, StepUp } from "../decision.js";
 import { VerdictError } from "../errors.js";
 import {
   isEncrypted,
@@ -33,6 +33,8 @@ import {
 import type { JsonObject } from "../wire/index.js";
 import { answerPreflight, checkOrigin, readBody, setCorsHeaders, type McpCorsOptions } from "./http.js";
 import {
+  APPROVAL_ARGUMENT,
+  APPROVAL_META,
   errorResponse,
   INVALID_PARAMS,
   MCP_CLIENT_NOTIFICATIONS,
@@ -143,7 +145,7 @@ export interface McpVerdict {
 /** How one message is checked, and what becomes of it once allowed. */
 interface Planned {
   message: Message | undefined;
-  item: { action: string; resource: ResourceRef; context: JsonObject };
+  item: { action: string; resource: ResourceRef; context: JsonObject; approvalId?: string };
   call?: ToolCall;
   /** Answered by the guard once allowed (-32601, -32602), or dropped (an unknown notification). */
   inBand?: JsonObject | "drop";
@@ -216,7 +218,8 @@ export function verdictMcpGuard(client: VerdictClient, options: McpGuardOptions)
     if (message.kind === "request" && message.method === "tools/call") {
       const call = readToolCall(message);
       if (typeof call !== "string") {
-        return { message, call, item: { action: actionOf(call.tool), resource: resourceOf(call.tool, call.args), context: contextOf(call.tool, call.args) } };
+        const item = { action: actionOf(call.tool), resource: resourceOf(call.tool, call.args), context: contextOf(call.tool, call.args) };
+        return { message, call, item: call.approvalId !== undefined ? { ...item, approvalId: call.approvalId } : item };
       }
       // Still decided (the token is verified, the policy sees the attempt); then -32602.
       return {
@@ -236,6 +239,8 @@ export function verdictMcpGuard(client: VerdictClient, options: McpGuardOptions)
 
   function elicitation(entry: Planned, decision: StepUp): JsonObject | "challenge" {
     const principal = decision.principal;
+    const challenge = decision.challenge;
+    if (challenge.error !== "insufficient_user_authentication") return "challenge";
     if (!options.stepUpUrl || !principal || !entry.call || entry.message?.kind !== "request") return "challenge";
     if (urlElicitation.get(principalKey(principal)) !== true) return "challenge";
     const key = `${principalKey(principal)}\n${entry.item.action}`;
@@ -247,8 +252,8 @@ export function verdictMcpGuard(client: VerdictClient, options: McpGuardOptions)
     }
     const elicitationId = randomUUID();
     const need: McpStepUpNeed = {
-      acrValues: decision.challenge.acrValues,
-      ...(decision.challenge.maxAge !== undefined ? { maxAge: decision.challenge.maxAge } : {}),
+      acrValues: challenge.acrValues,
+      ...(challenge.maxAge !== undefined ? { maxAge: challenge.maxAge } : {}),
       action: entry.item.action,
       tool: entry.call.tool,
       clientId: principal.clientId,
@@ -369,6 +374,10 @@ export function verdictMcpGuard(client: VerdictClient, options: McpGuardOptions)
         );
         continue;
       }
+      if (toolRequest && decision.decision === "STEP_UP" && decision.challenge.error === "approval_required" && denials === "tool_result") {
+        inBand.push(approvalToolResult(toolRequest.id, entry.call!.tool, decision, decision.challenge));
+        continue;
+      }
       if (toolRequest && decision.decision === "STEP_UP") {
         const elicited = elicitation(entry, decision);
         if (elicited !== "challenge") {
@@ -424,7 +433,8 @@ export function verdictMcpGuard(client: VerdictClient, options: McpGuardOptions)
       if (!canSplice(res)) throw new VerdictError("verdict_invalid_options", "the MCP guard needs a node:http response to add its answers to a batch");
       spliceResponses(res, inBand);
     }
-    if (method === "POST") req.body = batch ? forwarded.map((f) => f.entry.message!.raw) : forwarded[0]!.entry.message!.raw;
+    const raw = (entry: Planned) => entry.call?.forward ?? entry.message!.raw;
+    if (method === "POST") req.body = batch ? forwarded.map((f) => raw(f.entry)) : raw(forwarded[0]!.entry);
 
     const first = allowed[0]!;
     const verdict: McpVerdict = {
@@ -457,6 +467,36 @@ export function verdictMcpGuard(client: VerdictClient, options: McpGuardOptions)
   return (req: McpRequestLike, res: NodeLikeResponse, next: NextFunction): void => {
     guard(req, res, next).catch((error: unknown) => next(error ?? new Error("Verdict MCP guard failed")));
   };
+}
+
+/**
+ * A tool call that needs a person's approval, answered in MCP so the model can act on
+ * it: ask the user to approve at the URL, then call the tool again, unchanged, naming
+ * the approval. The decision, the approval and the reasons are in `_meta` for clients.
+ */
+function approvalToolResult(id: JsonRpcId, tool: string, decision: StepUp, challenge: ApprovalRequiredChallenge): JsonObject {
+  const expires = challenge.expiresAt !== undefined ? ` before ${new Date(challenge.expiresAt * 1000).toISOString()}` : "";
+  const text =
+    challenge.approvalId !== undefined
+      ? `The call to ${tool} needs the user's approval first: ${challenge.description} Ask the user to approve it at ${challenge.approvalUrl ?? ""}${expires}. ` +
+        `Once they have, call ${tool} again with exactly the same arguments and "${APPROVAL_ARGUMENT}": "${challenge.approvalId}" (or _meta "${APPROVAL_META}"). ` +
+        "The approval is for this request only and can be used once; a changed request is refused."
+      : `The call to ${tool} needs the user's approval (a dry run: none was recorded).`;
+  return resultResponse(id, {
+    content: [{ type: "text", text }],
+    isError: true,
+    _meta: {
+      "verdict/decision": {
+        decision: decision.decision,
+        decision_id: decision.decisionId,
+        reasons: decision.reasons.map((r) => ({ code: r.code, message: r.message })),
+        ...(challenge.approvalId !== undefined
+          ? { approval: { id: challenge.approvalId, url: challenge.approvalUrl ?? "", expires_at: challenge.expiresAt ?? 0 } }
+          : {}),
+        ...(challenge.authorizationDetails.length > 0 ? { authorization_details: challenge.authorizationDetails } : {}),
+      },
+    },
+  });
 }
 
 /**

@@ -132,7 +132,15 @@ export function sessionContext(message: Message): JsonObject {
 export interface ToolCall {
   tool: string;
   args: JsonObject;
+  /** The approval a retried call names (docs/approvals.md): `_meta["verdict/approval_id"]`, or the argument `verdict_approval_id`. */
+  approvalId?: string;
+  /** The message to pass on when the approval came as an argument: without it, so the tool never sees it. */
+  forward?: JsonObject;
 }
+
+/** Where a retried tool call names its approval: in `_meta` (clients), or as an argument (what a model can write). */
+export const APPROVAL_META = "verdict/approval_id";
+export const APPROVAL_ARGUMENT = "verdict_approval_id";
 
 /** A tools/call's tool and arguments, or why it does not fit CallToolRequest. */
 export function readToolCall(message: Message & { kind: "request" }): ToolCall | string {
@@ -141,5 +149,10 @@ export function readToolCall(message: Message & { kind: "request" }): ToolCall |
   if (typeof name !== "string" || name === "") return "tools/call needs params.name, the tool's name";
   const args = params?.["arguments"] ?? {};
   if (!isJsonObject(args)) return "tools/call params.arguments must be an object";
-  return { tool: name, args };
+  const meta = params?.["_meta"];
+  const fromMeta = isJsonObject(meta) ? meta[APPROVAL_META] : undefined;
+  const { [APPROVAL_ARGUMENT]: fromArgument, ...rest } = args;
+  const approvalId = typeof fromMeta === "string" ? fromMeta : typeof fromArgument === "string" ? fromArgument : undefined;
+  if (fromArgument === undefined) return { tool: name, args, ...(approvalId !== undefined ? { approvalId } : {}) };
+  return { tool: name, args: rest, ...(approvalId !== undefined ? { approvalId } : {}), forward: { ...message.raw, params: { ...params, arguments: rest } } };
 }

@@ -1,4 +1,4 @@
-import { AdminServiceClient, AuditServiceClient, PolicyDecisionServiceClient } from "../../gen/verdict/v1/verdict.js";
+import { AdminServiceClient, ApprovalServiceClient, AuditServiceClient, PolicyDecisionServiceClient } from "../../gen/verdict/v1/verdict.js";
 
 /** The gRPC metadata an API authenticates with (besides, or instead of, a client certificate). */
 export const API_KEY_METADATA = "x-verdict-api-key";
@@ -11,3 +11,4 @@ export const TRACESTATE_METADATA = "tracestate";
 export const POLICY_DECISION_SERVICE: string = PolicyDecisionServiceClient.serviceName;
 export const AUDIT_SERVICE: string = AuditServiceClient.serviceName;
 export const ADMIN_SERVICE: string = AdminServiceClient.serviceName;
+export const APPROVAL_SERVICE: string = ApprovalServiceClient.serviceName;

@@ -5,15 +5,25 @@
 export {
   AdminServiceClient,
   AdminServiceService,
+  ApprovalServiceClient,
+  ApprovalServiceService,
   AuditServiceClient,
   AuditServiceService,
   Decision,
   PolicyDecisionServiceClient,
   PolicyDecisionServiceService,
   type AdminServiceServer,
+  type ApprovalServiceServer,
   type AuditServiceServer,
   type PolicyDecisionServiceServer,
   type Actor as ActorMessage,
+  type Approval as ApprovalMessage,
+  type ApprovalDecider as ApprovalDeciderMessage,
+  type Approver as ApproverMessage,
+  type DecideApprovalRequest as DecideApprovalRequestMessage,
+  type GetApprovalRequest as GetApprovalRequestMessage,
+  type ListApprovalsRequest as ListApprovalsRequestMessage,
+  type ListApprovalsResponse as ListApprovalsResponseMessage,
   type AuditCaller as AuditCallerMessage,
   type AuditQueryRequest as AuditQueryRequestMessage,
   type AuditQueryResponse as AuditQueryResponseMessage,
@@ -45,6 +55,14 @@ export {
   type Suspension as SuspensionMessage,
   type SuspensionTarget as SuspensionTargetMessage,
 } from "../../gen/verdict/v1/verdict.js";
-export { ADMIN_SERVICE, API_KEY_METADATA, AUDIT_SERVICE, POLICY_DECISION_SERVICE, TRACEPARENT_METADATA, TRACESTATE_METADATA } from "./constants.js";
+export {
+  ADMIN_SERVICE,
+  API_KEY_METADATA,
+  APPROVAL_SERVICE,
+  AUDIT_SERVICE,
+  POLICY_DECISION_SERVICE,
+  TRACEPARENT_METADATA,
+  TRACESTATE_METADATA,
+} from "./constants.js";
 export { isJsonObject, jsonObject, MAX_STRUCT_DEPTH, type JsonObject, type JsonValue } from "./json.js";
 export * from "../reasons.js";

@@ -1,3 +1,4 @@
+export { approvalsRoutes } from "./approvals.js";
 export { healthRoutes } from "./health.js";
 export { metricsRoutes } from "./metrics.js";
 export { SSF_EVENTS_PATH, ssfRoutes } from "./ssf.js";

@@ -23,7 +23,7 @@ import {
 } from "../../audit/index.js";
 import type { Caller } from "../../decide/index.js";
 import { VerdictError } from "../../errors/index.js";
-import { wireActors } from "../encode.js";
+import { encodeChallenge, wireActors } from "../encode.js";
 import { unary, type RpcContext } from "./unary.js";
 
 export interface AuditServiceOptions {
@@ -71,6 +71,7 @@ function queryRequest(request: AuditQueryRequestMessage) {
     limit: request.limit,
     pageToken: request.page_token,
     kind: request.kind,
+    approvalId: request.approval_id,
   };
 }
 
@@ -137,7 +138,7 @@ export function encodeRecord(record: TrailEntry): DecisionRecordMessage {
     context: record.context,
     decision: record.decision,
     reasons: record.reasons,
-    ...(record.challenge ? { challenge: record.challenge } : {}),
+    ...(record.challenge ? { challenge: encodeChallenge(record.challenge) } : {}),
     obligations: record.obligations,
     policy_revision: record.policy_revision,
     ...(record.shadow

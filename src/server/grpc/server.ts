@@ -6,11 +6,14 @@ import { HealthImplementation } from "grpc-health-check";
 import {
   ADMIN_SERVICE,
   AdminServiceService,
+  APPROVAL_SERVICE,
+  ApprovalServiceService,
   AUDIT_SERVICE,
   AuditServiceService,
   POLICY_DECISION_SERVICE,
   PolicyDecisionServiceService,
 } from "@verdict/sdk/wire";
+import type { Approvals } from "../../approvals/index.js";
 import type { TlsConfig } from "../config.js";
 import type { Decider } from "../../decide/index.js";
 import { VerdictError } from "../../errors/index.js";
@@ -21,6 +24,7 @@ import type { ReadinessSource } from "../readiness.js";
 import { serverCredentials } from "../tls.js";
 import type { EdgeLimits } from "../validate.js";
 import { adminService } from "./admin-service.js";
+import { approvalService } from "./approval-service.js";
 import { auditService, type AuditServiceOptions } from "./audit-service.js";
 import { decisionService } from "./decision-service.js";
 import { decodingRefusedAsInvalidArgument } from "./unary.js";
@@ -40,6 +44,8 @@ export interface GrpcServerOptions {
   audit: AuditServiceOptions;
   /** AdminService (Suspend, Resume, List) for the APIs granted it. */
   suspensions: Suspensions;
+  /** ApprovalService (docs/approvals.md). */
+  approvals: Approvals;
   instruments: Instruments;
   /** grpc.health.v1 says SERVING only while this says ready. */
   readiness: ReadinessSource;
@@ -89,7 +95,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     "grpc.keepalive_permit_without_calls": 1,
     "grpc.http2.min_ping_interval_without_data_ms": 10_000,
   });
-  const services = ["", POLICY_DECISION_SERVICE, AUDIT_SERVICE, ADMIN_SERVICE];
+  const services = ["", POLICY_DECISION_SERVICE, AUDIT_SERVICE, ADMIN_SERVICE, APPROVAL_SERVICE];
   // Health follows readiness (GET /readyz): NOT_SERVING until ready, and from the start of shutdown.
   const health = new HealthImplementation(Object.fromEntries(services.map((name) => [name, "NOT_SERVING"])));
   let stopping = false;
@@ -100,6 +106,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   server.addService(decodingRefusedAsInvalidArgument(PolicyDecisionServiceService), decisionService(context, decider, maxBatchItems, limits));
   server.addService(decodingRefusedAsInvalidArgument(AuditServiceService), auditService(context, audit));
   server.addService(decodingRefusedAsInvalidArgument(AdminServiceService), adminService(context, suspensions));
+  server.addService(decodingRefusedAsInvalidArgument(ApprovalServiceService), approvalService(context, options.approvals));
   health.addToServer(server);
 
   const address = formatAddress(host, port);

@@ -114,6 +114,11 @@ export interface CheckRequest {
    * (verdict check --explain). For people debugging policies, not for APIs.
    */
   explain: boolean;
+  /**
+   * The approval the client names when it retries a request that needed one
+   * (Challenge.approval_id); Verdict checks that it binds this request and uses it once.
+   */
+  approval_id: string;
 }
 
 export interface Resource {
@@ -184,7 +189,10 @@ export interface Reason {
 
 /** Maps to a WWW-Authenticate challenge (RFC 6750, RFC 9470) in the SDK. */
 export interface Challenge {
-  /** invalid_token | insufficient_scope | insufficient_user_authentication */
+  /**
+   * invalid_token | invalid_dpop_proof | insufficient_scope |
+   * insufficient_user_authentication | approval_required | insufficient_authorization
+   */
   error: string;
   scopes: string[];
   acr_values: string[];
@@ -193,6 +201,18 @@ export interface Challenge {
     | undefined;
   /** Safe to show to the client: never contains token contents. */
   description: string;
+  /**
+   * approval_required: the approval Verdict keeps for this request (empty in a dry run),
+   * where the person approves it, and when it expires (seconds since the epoch).
+   */
+  approval_id: string;
+  approval_url: string;
+  expires_at: number;
+  /**
+   * RFC 9396 authorization details the client can obtain from its authorization
+   * server instead (approval_required) or must obtain (insufficient_authorization).
+   */
+  authorization_details: { [key: string]: any }[];
 }
 
 export interface Principal {
@@ -208,6 +228,8 @@ export interface Principal {
   token_id: string;
   expires_at: number;
   delegation_depth: number;
+  /** RFC 9396: what the user authorized, as the token carries it (absent: none). */
+  authorization_details: { [key: string]: any }[];
 }
 
 export interface Actor {
@@ -227,7 +249,11 @@ export interface CheckBatchRequest {
 export interface BatchItem {
   action: string;
   resource?: Resource | undefined;
-  context?: { [key: string]: any } | undefined;
+  context?:
+    | { [key: string]: any }
+    | undefined;
+  /** As in CheckRequest: the approval this item's retry names. */
+  approval_id: string;
 }
 
 export interface CheckBatchResponse {
@@ -298,6 +324,8 @@ export interface AuditQueryRequest {
    * that kind (who suspended or approved what); empty: both.
    */
   kind: string;
+  /** The story of one approval: its events, oldest first (docs/approvals.md). */
+  approval_id: string;
 }
 
 export interface AuditQueryResponse {
@@ -375,6 +403,99 @@ export interface DecisionRecord {
 export interface DecisionRecord_TargetEntry {
   key: string;
   value: string;
+}
+
+export interface ListApprovalsRequest {
+  /** Filters; an empty string is no filter. */
+  issuer: string;
+  /** The user the requests were made for. */
+  subject: string;
+  /** The agent. */
+  client_id: string;
+  /** pending | approved | refused | consumed | expired */
+  status: string;
+  /** At most this many (default 50, at most 500). */
+  limit: number;
+}
+
+export interface ListApprovalsResponse {
+  approvals: Approval[];
+}
+
+export interface GetApprovalRequest {
+  approval_id: string;
+}
+
+export interface DecideApprovalRequest {
+  approval_id: string;
+  /**
+   * The deciding person's own access token (never the agent's), for the audience of
+   * the API the request was made to.
+   */
+  token: string;
+  /** Why, in their words (kept in the audit trail). */
+  reason: string;
+}
+
+/**
+ * One request an agent made for a user, held until the user (or a named approver)
+ * decides, and then used at most once.
+ */
+export interface Approval {
+  approval_id: string;
+  /** pending | approved | refused | consumed | expired */
+  status: string;
+  /** The API the request was made to. */
+  api: string;
+  /**
+   * Bound to: the user (issuer and subject), the agent, the action, the resource,
+   * and the context fields the policy named (their values, and their digest).
+   */
+  issuer: string;
+  subject: string;
+  client_id: string;
+  action: string;
+  resource?: Resource | undefined;
+  context?: { [key: string]: any } | undefined;
+  fields: string[];
+  /** sha256: and the hex SHA-256 of the canonical JSON (RFC 8785) of those fields. */
+  context_digest: string;
+  /** RFC 3339. */
+  created_at: string;
+  expires_at: string;
+  /** Where the person approves or refuses it. */
+  approval_url: string;
+  /** What the deciding token must show: one of acr_values, authenticated within max_age. */
+  acr_values: string[];
+  max_age?:
+    | number
+    | undefined;
+  /** Who may decide besides the user. */
+  approvers: Approver[];
+  /** The decision that asked for it, and the one that used it. */
+  requested_by_decision: string;
+  consumed_by_decision: string;
+  /** Who approved or refused it, when, with which acr, and why. */
+  decided_by?: ApprovalDecider | undefined;
+  authorization_details: { [key: string]: any }[];
+}
+
+/** Someone a policy names who may decide besides the user. */
+export interface Approver {
+  issuer: string;
+  subject: string;
+}
+
+export interface ApprovalDecider {
+  issuer: string;
+  subject: string;
+  client_id: string;
+  acr: string;
+  /** grpc | http | cli */
+  via: string;
+  /** RFC 3339. */
+  at: string;
+  reason: string;
 }
 
 export interface AuditCaller {
@@ -471,6 +592,7 @@ function createBaseCheckRequest(): CheckRequest {
     dpop: undefined,
     dry_run: false,
     explain: false,
+    approval_id: "",
   };
 }
 
@@ -499,6 +621,9 @@ export const CheckRequest: MessageFns<CheckRequest> = {
     }
     if (message.explain !== false) {
       writer.uint32(64).bool(message.explain);
+    }
+    if (message.approval_id !== "") {
+      writer.uint32(74).string(message.approval_id);
     }
     return writer;
   },
@@ -578,6 +703,14 @@ export const CheckRequest: MessageFns<CheckRequest> = {
             }
 
             message.explain = reader.bool();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.approval_id = reader.string();
             continue;
           }
         }
@@ -1134,7 +1267,17 @@ export const Reason: MessageFns<Reason> = {
 };
 
 function createBaseChallenge(): Challenge {
-  return { error: "", scopes: [], acr_values: [], max_age: undefined, description: "" };
+  return {
+    error: "",
+    scopes: [],
+    acr_values: [],
+    max_age: undefined,
+    description: "",
+    approval_id: "",
+    approval_url: "",
+    expires_at: 0,
+    authorization_details: [],
+  };
 }
 
 export const Challenge: MessageFns<Challenge> = {
@@ -1153,6 +1296,18 @@ export const Challenge: MessageFns<Challenge> = {
     }
     if (message.description !== "") {
       writer.uint32(42).string(message.description);
+    }
+    if (message.approval_id !== "") {
+      writer.uint32(50).string(message.approval_id);
+    }
+    if (message.approval_url !== "") {
+      writer.uint32(58).string(message.approval_url);
+    }
+    if (message.expires_at !== 0) {
+      writer.uint32(64).int64(message.expires_at);
+    }
+    for (const v of message.authorization_details) {
+      Struct.encode(Struct.wrap(v!), writer.uint32(74).fork()).join();
     }
     return writer;
   },
@@ -1210,6 +1365,38 @@ export const Challenge: MessageFns<Challenge> = {
             message.description = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.approval_id = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.approval_url = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.expires_at = longToNumber(reader.int64());
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.authorization_details.push(Struct.unwrap(Struct.decode(reader, reader.uint32())));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1236,6 +1423,7 @@ function createBasePrincipal(): Principal {
     token_id: "",
     expires_at: 0,
     delegation_depth: 0,
+    authorization_details: [],
   };
 }
 
@@ -1273,6 +1461,9 @@ export const Principal: MessageFns<Principal> = {
     }
     if (message.delegation_depth !== 0) {
       writer.uint32(88).int32(message.delegation_depth);
+    }
+    for (const v of message.authorization_details) {
+      Struct.encode(Struct.wrap(v!), writer.uint32(98).fork()).join();
     }
     return writer;
   },
@@ -1376,6 +1567,14 @@ export const Principal: MessageFns<Principal> = {
             }
 
             message.delegation_depth = reader.int32();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.authorization_details.push(Struct.unwrap(Struct.decode(reader, reader.uint32())));
             continue;
           }
         }
@@ -1539,7 +1738,7 @@ export const CheckBatchRequest: MessageFns<CheckBatchRequest> = {
 };
 
 function createBaseBatchItem(): BatchItem {
-  return { action: "", resource: undefined, context: undefined };
+  return { action: "", resource: undefined, context: undefined, approval_id: "" };
 }
 
 export const BatchItem: MessageFns<BatchItem> = {
@@ -1552,6 +1751,9 @@ export const BatchItem: MessageFns<BatchItem> = {
     }
     if (message.context !== undefined) {
       Struct.encode(Struct.wrap(message.context), writer.uint32(26).fork()).join();
+    }
+    if (message.approval_id !== "") {
+      writer.uint32(34).string(message.approval_id);
     }
     return writer;
   },
@@ -1591,6 +1793,14 @@ export const BatchItem: MessageFns<BatchItem> = {
             }
 
             message.context = Struct.unwrap(Struct.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.approval_id = reader.string();
             continue;
           }
         }
@@ -1937,6 +2147,7 @@ function createBaseAuditQueryRequest(): AuditQueryRequest {
     limit: 0,
     page_token: "",
     kind: "",
+    approval_id: "",
   };
 }
 
@@ -1974,6 +2185,9 @@ export const AuditQueryRequest: MessageFns<AuditQueryRequest> = {
     }
     if (message.kind !== "") {
       writer.uint32(90).string(message.kind);
+    }
+    if (message.approval_id !== "") {
+      writer.uint32(98).string(message.approval_id);
     }
     return writer;
   },
@@ -2077,6 +2291,14 @@ export const AuditQueryRequest: MessageFns<AuditQueryRequest> = {
             }
 
             message.kind = reader.string();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.approval_id = reader.string();
             continue;
           }
         }
@@ -2614,6 +2836,713 @@ export const DecisionRecord_TargetEntry: MessageFns<DecisionRecord_TargetEntry> 
             }
 
             message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseListApprovalsRequest(): ListApprovalsRequest {
+  return { issuer: "", subject: "", client_id: "", status: "", limit: 0 };
+}
+
+export const ListApprovalsRequest: MessageFns<ListApprovalsRequest> = {
+  encode(message: ListApprovalsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.issuer !== "") {
+      writer.uint32(10).string(message.issuer);
+    }
+    if (message.subject !== "") {
+      writer.uint32(18).string(message.subject);
+    }
+    if (message.client_id !== "") {
+      writer.uint32(26).string(message.client_id);
+    }
+    if (message.status !== "") {
+      writer.uint32(34).string(message.status);
+    }
+    if (message.limit !== 0) {
+      writer.uint32(40).int32(message.limit);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListApprovalsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListApprovalsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.issuer = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.subject = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.client_id = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.status = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.limit = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseListApprovalsResponse(): ListApprovalsResponse {
+  return { approvals: [] };
+}
+
+export const ListApprovalsResponse: MessageFns<ListApprovalsResponse> = {
+  encode(message: ListApprovalsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.approvals) {
+      Approval.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListApprovalsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListApprovalsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.approvals.push(Approval.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseGetApprovalRequest(): GetApprovalRequest {
+  return { approval_id: "" };
+}
+
+export const GetApprovalRequest: MessageFns<GetApprovalRequest> = {
+  encode(message: GetApprovalRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.approval_id !== "") {
+      writer.uint32(10).string(message.approval_id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetApprovalRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetApprovalRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.approval_id = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseDecideApprovalRequest(): DecideApprovalRequest {
+  return { approval_id: "", token: "", reason: "" };
+}
+
+export const DecideApprovalRequest: MessageFns<DecideApprovalRequest> = {
+  encode(message: DecideApprovalRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.approval_id !== "") {
+      writer.uint32(10).string(message.approval_id);
+    }
+    if (message.token !== "") {
+      writer.uint32(18).string(message.token);
+    }
+    if (message.reason !== "") {
+      writer.uint32(26).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DecideApprovalRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDecideApprovalRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.approval_id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.token = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseApproval(): Approval {
+  return {
+    approval_id: "",
+    status: "",
+    api: "",
+    issuer: "",
+    subject: "",
+    client_id: "",
+    action: "",
+    resource: undefined,
+    context: undefined,
+    fields: [],
+    context_digest: "",
+    created_at: "",
+    expires_at: "",
+    approval_url: "",
+    acr_values: [],
+    max_age: undefined,
+    approvers: [],
+    requested_by_decision: "",
+    consumed_by_decision: "",
+    decided_by: undefined,
+    authorization_details: [],
+  };
+}
+
+export const Approval: MessageFns<Approval> = {
+  encode(message: Approval, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.approval_id !== "") {
+      writer.uint32(10).string(message.approval_id);
+    }
+    if (message.status !== "") {
+      writer.uint32(18).string(message.status);
+    }
+    if (message.api !== "") {
+      writer.uint32(26).string(message.api);
+    }
+    if (message.issuer !== "") {
+      writer.uint32(34).string(message.issuer);
+    }
+    if (message.subject !== "") {
+      writer.uint32(42).string(message.subject);
+    }
+    if (message.client_id !== "") {
+      writer.uint32(50).string(message.client_id);
+    }
+    if (message.action !== "") {
+      writer.uint32(58).string(message.action);
+    }
+    if (message.resource !== undefined) {
+      Resource.encode(message.resource, writer.uint32(66).fork()).join();
+    }
+    if (message.context !== undefined) {
+      Struct.encode(Struct.wrap(message.context), writer.uint32(74).fork()).join();
+    }
+    for (const v of message.fields) {
+      writer.uint32(82).string(v!);
+    }
+    if (message.context_digest !== "") {
+      writer.uint32(90).string(message.context_digest);
+    }
+    if (message.created_at !== "") {
+      writer.uint32(98).string(message.created_at);
+    }
+    if (message.expires_at !== "") {
+      writer.uint32(106).string(message.expires_at);
+    }
+    if (message.approval_url !== "") {
+      writer.uint32(114).string(message.approval_url);
+    }
+    for (const v of message.acr_values) {
+      writer.uint32(122).string(v!);
+    }
+    if (message.max_age !== undefined) {
+      writer.uint32(128).int64(message.max_age);
+    }
+    for (const v of message.approvers) {
+      Approver.encode(v!, writer.uint32(138).fork()).join();
+    }
+    if (message.requested_by_decision !== "") {
+      writer.uint32(146).string(message.requested_by_decision);
+    }
+    if (message.consumed_by_decision !== "") {
+      writer.uint32(154).string(message.consumed_by_decision);
+    }
+    if (message.decided_by !== undefined) {
+      ApprovalDecider.encode(message.decided_by, writer.uint32(162).fork()).join();
+    }
+    for (const v of message.authorization_details) {
+      Struct.encode(Struct.wrap(v!), writer.uint32(170).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Approval {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseApproval();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.approval_id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.status = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.api = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.issuer = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.subject = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.client_id = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.action = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.resource = Resource.decode(reader, reader.uint32());
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.context = Struct.unwrap(Struct.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.fields.push(reader.string());
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.context_digest = reader.string();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.created_at = reader.string();
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.expires_at = reader.string();
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.approval_url = reader.string();
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.acr_values.push(reader.string());
+            continue;
+          }
+          case 16: {
+            if (tag !== 128) {
+              break;
+            }
+
+            message.max_age = longToNumber(reader.int64());
+            continue;
+          }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            message.approvers.push(Approver.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 18: {
+            if (tag !== 146) {
+              break;
+            }
+
+            message.requested_by_decision = reader.string();
+            continue;
+          }
+          case 19: {
+            if (tag !== 154) {
+              break;
+            }
+
+            message.consumed_by_decision = reader.string();
+            continue;
+          }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.decided_by = ApprovalDecider.decode(reader, reader.uint32());
+            continue;
+          }
+          case 21: {
+            if (tag !== 170) {
+              break;
+            }
+
+            message.authorization_details.push(Struct.unwrap(Struct.decode(reader, reader.uint32())));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseApprover(): Approver {
+  return { issuer: "", subject: "" };
+}
+
+export const Approver: MessageFns<Approver> = {
+  encode(message: Approver, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.issuer !== "") {
+      writer.uint32(10).string(message.issuer);
+    }
+    if (message.subject !== "") {
+      writer.uint32(18).string(message.subject);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Approver {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseApprover();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.issuer = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.subject = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseApprovalDecider(): ApprovalDecider {
+  return { issuer: "", subject: "", client_id: "", acr: "", via: "", at: "", reason: "" };
+}
+
+export const ApprovalDecider: MessageFns<ApprovalDecider> = {
+  encode(message: ApprovalDecider, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.issuer !== "") {
+      writer.uint32(10).string(message.issuer);
+    }
+    if (message.subject !== "") {
+      writer.uint32(18).string(message.subject);
+    }
+    if (message.client_id !== "") {
+      writer.uint32(26).string(message.client_id);
+    }
+    if (message.acr !== "") {
+      writer.uint32(34).string(message.acr);
+    }
+    if (message.via !== "") {
+      writer.uint32(42).string(message.via);
+    }
+    if (message.at !== "") {
+      writer.uint32(50).string(message.at);
+    }
+    if (message.reason !== "") {
+      writer.uint32(58).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ApprovalDecider {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseApprovalDecider();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.issuer = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.subject = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.client_id = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.acr = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.via = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.at = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.reason = reader.string();
             continue;
           }
         }
@@ -3595,6 +4524,151 @@ export const AdminServiceClient = makeGenericClientConstructor(
 ) as unknown as {
   new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): AdminServiceClient;
   service: typeof AdminServiceService;
+  serviceName: string;
+};
+
+/**
+ * Approvals kept by Verdict (docs/approvals.md): a person approves or refuses one
+ * request an agent made for them, with a token of their own. An API calls these on
+ * behalf of its users and needs the "approvals" grant (apis[].grants).
+ */
+export type ApprovalServiceService = typeof ApprovalServiceService;
+export const ApprovalServiceService = {
+  /** Approvals matching every filter that is set, newest first. */
+  list: {
+    path: "/verdict.v1.ApprovalService/List" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListApprovalsRequest): Buffer => Buffer.from(ListApprovalsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListApprovalsRequest => ListApprovalsRequest.decode(value),
+    responseSerialize: (value: ListApprovalsResponse): Buffer =>
+      Buffer.from(ListApprovalsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListApprovalsResponse => ListApprovalsResponse.decode(value),
+  },
+  get: {
+    path: "/verdict.v1.ApprovalService/Get" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetApprovalRequest): Buffer => Buffer.from(GetApprovalRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetApprovalRequest => GetApprovalRequest.decode(value),
+    responseSerialize: (value: Approval): Buffer => Buffer.from(Approval.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Approval => Approval.decode(value),
+  },
+  /**
+   * The user the request was made for (same issuer and subject), or an approver the
+   * policy named, says yes, with a token meeting the policy's acr and max_age; never
+   * with the requesting agent's own token. Once: approving twice is FAILED_PRECONDITION.
+   */
+  approve: {
+    path: "/verdict.v1.ApprovalService/Approve" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DecideApprovalRequest): Buffer =>
+      Buffer.from(DecideApprovalRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DecideApprovalRequest => DecideApprovalRequest.decode(value),
+    responseSerialize: (value: Approval): Buffer => Buffer.from(Approval.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Approval => Approval.decode(value),
+  },
+  /** The same person says no: the agent's retry is denied (approval_refused). */
+  refuse: {
+    path: "/verdict.v1.ApprovalService/Refuse" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DecideApprovalRequest): Buffer =>
+      Buffer.from(DecideApprovalRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DecideApprovalRequest => DecideApprovalRequest.decode(value),
+    responseSerialize: (value: Approval): Buffer => Buffer.from(Approval.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Approval => Approval.decode(value),
+  },
+} as const;
+
+export interface ApprovalServiceServer extends UntypedServiceImplementation {
+  /** Approvals matching every filter that is set, newest first. */
+  list: handleUnaryCall<ListApprovalsRequest, ListApprovalsResponse>;
+  get: handleUnaryCall<GetApprovalRequest, Approval>;
+  /**
+   * The user the request was made for (same issuer and subject), or an approver the
+   * policy named, says yes, with a token meeting the policy's acr and max_age; never
+   * with the requesting agent's own token. Once: approving twice is FAILED_PRECONDITION.
+   */
+  approve: handleUnaryCall<DecideApprovalRequest, Approval>;
+  /** The same person says no: the agent's retry is denied (approval_refused). */
+  refuse: handleUnaryCall<DecideApprovalRequest, Approval>;
+}
+
+export interface ApprovalServiceClient extends Client {
+  /** Approvals matching every filter that is set, newest first. */
+  list(
+    request: ListApprovalsRequest,
+    callback: (error: ServiceError | null, response: ListApprovalsResponse) => void,
+  ): ClientUnaryCall;
+  list(
+    request: ListApprovalsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListApprovalsResponse) => void,
+  ): ClientUnaryCall;
+  list(
+    request: ListApprovalsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListApprovalsResponse) => void,
+  ): ClientUnaryCall;
+  get(request: GetApprovalRequest, callback: (error: ServiceError | null, response: Approval) => void): ClientUnaryCall;
+  get(
+    request: GetApprovalRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Approval) => void,
+  ): ClientUnaryCall;
+  get(
+    request: GetApprovalRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Approval) => void,
+  ): ClientUnaryCall;
+  /**
+   * The user the request was made for (same issuer and subject), or an approver the
+   * policy named, says yes, with a token meeting the policy's acr and max_age; never
+   * with the requesting agent's own token. Once: approving twice is FAILED_PRECONDITION.
+   */
+  approve(
+    request: DecideApprovalRequest,
+    callback: (error: ServiceError | null, response: Approval) => void,
+  ): ClientUnaryCall;
+  approve(
+    request: DecideApprovalRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Approval) => void,
+  ): ClientUnaryCall;
+  approve(
+    request: DecideApprovalRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Approval) => void,
+  ): ClientUnaryCall;
+  /** The same person says no: the agent's retry is denied (approval_refused). */
+  refuse(
+    request: DecideApprovalRequest,
+    callback: (error: ServiceError | null, response: Approval) => void,
+  ): ClientUnaryCall;
+  refuse(
+    request: DecideApprovalRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Approval) => void,
+  ): ClientUnaryCall;
+  refuse(
+    request: DecideApprovalRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Approval) => void,
+  ): ClientUnaryCall;
+}
+
+export const ApprovalServiceClient = makeGenericClientConstructor(
+  ApprovalServiceService,
+  "verdict.v1.ApprovalService",
+) as unknown as {
+  new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): ApprovalServiceClient;
+  service: typeof ApprovalServiceService;
   serviceName: string;
 };
 

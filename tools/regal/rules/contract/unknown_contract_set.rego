@@ -1,7 +1,7 @@
 # METADATA
 # description: |
 #   A set rule in package verdict.rules that is not one of the policy contract's sets
-#   (deny, step_up_requirements, step_up, obligations, brakes, state_queries, required_scopes)
+#   (deny, step_up_requirements, step_up, approvals, obligations, brakes, state_queries, required_scopes)
 #   and that nothing in its module reads adds to nothing Verdict sees: the entries
 #   are silently dropped (docs/policies.md#the-rule-library). `obligation contains`
 #   instead of `obligations contains` drops a limit this way.
@@ -14,7 +14,7 @@ package custom.regal.rules.contract["unknown-contract-set"]
 
 import data.regal.result
 
-contract_sets := {"deny", "step_up_requirements", "step_up", "obligations", "brakes", "state_queries", "required_scopes"}
+contract_sets := {"deny", "step_up_requirements", "step_up", "obligations", "brakes", "approvals", "state_queries", "required_scopes"}
 
 report contains violation if {
 	input["package"].path[1].value == "verdict"

@@ -1,0 +1,308 @@
+// The approvals stage: after the policy asked for a person's yes, keep a pending
+// approval bound to the request (and tell the webhook), or check and use the
+// approval a retry names; and, for the services, let the user (or an approver the
+// policy named) approve or refuse with a token of their own. Every step is an
+// audit event (docs/approvals.md).
+import { randomUUID } from "node:crypto";
+import { reason } from "@verdict/sdk/wire";
+import type { AuditEvent } from "../audit/index.js";
+import { APPROVAL_ID } from "../contract/index.js";
+import { approvalChallenge, type ApprovalGate, type ApprovalOutcome, type ApprovalRequest, type Caller } from "../decide/index.js";
+import { VerdictError } from "../errors/index.js";
+import type { Logger } from "../observability/index.js";
+import type { Principal, TokenVerifier } from "../token/index.js";
+import { boundFields, differs, type Binding } from "./binding.js";
+import { RETENTION_MS, statusAt, type ApprovalDoc, type ApprovalStore, type Decider, type ListFilter } from "./store.js";
+import { viewOf, type ApprovalView } from "./view.js";
+import type { ApprovalWebhook } from "./webhook.js";
+
+/** Where events go (the audit trail's recordEvent). */
+export interface EventSink {
+  recordEvent(event: AuditEvent): boolean;
+}
+
+/** What the approver's token is verified against: the API the request was made to. */
+export type ApiAudience = (api: string) => Pick<Caller, "audience" | "scopes" | "unknownScopes"> | undefined;
+
+export interface ApprovalsOptions {
+  store: ApprovalStore;
+  verifier: TokenVerifier;
+  apis: ApiAudience;
+  /** Where a person approves: {id} is replaced by the approval's id. */
+  url: string;
+  events?: EventSink;
+  webhook?: ApprovalWebhook;
+  log: Logger;
+  now?: () => number;
+}
+
+export interface DecideInput {
+  approvalId: string;
+  token: string;
+  verdict: "approve" | "refuse";
+  via: "grpc" | "http" | "cli";
+  /** The API that called (gRPC), if any. */
+  api?: string;
+  reason?: string;
+}
+
+const MAX_REASON = 512;
+
+export function checkedApprovalId(id: string): string {
+  if (!APPROVAL_ID.test(id)) throw new VerdictError("invalid_argument", "approval_id must be an approval id Verdict gave out (a lowercase UUID)");
+  return id;
+}
+
+export class Approvals implements ApprovalGate {
+  private readonly now: () => number;
+
+  constructor(private readonly options: ApprovalsOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  urlOf(id: string): string {
+    return this.options.url.replaceAll("{id}", encodeURIComponent(id));
+  }
+
+  async settle(request: ApprovalRequest): Promise<ApprovalOutcome> {
+    const { requirement, check, principal, caller, decisionId, nowMs, dryRun } = request;
+    const binding: Binding = {
+      issuer: principal.issuer,
+      subject: principal.subject,
+      client_id: principal.clientId ?? "",
+      action: check.action,
+      resource: { type: check.resource.type, id: check.resource.id },
+      ...boundFields(requirement.fields, check.context),
+    };
+    if (check.approvalId === undefined) {
+      const expiresAt = nowMs + requirement.expiresInSeconds * 1000;
+      const challengeOf = (id?: string) =>
+        approvalChallenge({
+          ...(id !== undefined ? { id, url: this.urlOf(id) } : {}),
+          expiresAt: Math.floor(expiresAt / 1000),
+          acrValues: requirement.acrValues,
+          ...(requirement.maxAge !== undefined ? { maxAge: requirement.maxAge } : {}),
+          authorizationDetails: requirement.authorizationDetails,
+        });
+      if (dryRun) return { kind: "challenge", challenge: challengeOf() };
+      const doc: ApprovalDoc = {
+        _id: randomUUID(),
+        status: "pending",
+        api: caller.name,
+        ...binding,
+        fields: requirement.fields,
+        created_at: new Date(nowMs),
+        expires_at: new Date(expiresAt),
+        purge_at: new Date(expiresAt + RETENTION_MS),
+        acr_values: requirement.acrValues,
+        ...(requirement.maxAge !== undefined ? { max_age: requirement.maxAge } : {}),
+        approvers: requirement.approvers,
+        authorization_details: requirement.authorizationDetails,
+        requested_by: decisionId,
+      };
+      await this.options.store.create(doc);
+      this.event(
+        doc,
+        "requested",
+        { via: "policy", api: caller.name },
+        {
+          decision_id: decisionId,
+          details: { action: doc.action, resource: doc.resource, fields: doc.fields, context_digest: doc.digest, expires_at: doc.expires_at.toISOString() },
+        },
+      );
+      this.options.webhook?.notify(viewOf(doc, this.urlOf(doc._id), new Date(nowMs)));
+      return { kind: "challenge", challenge: challengeOf(doc._id) };
+    }
+
+    const id = check.approvalId;
+    const now = new Date(nowMs);
+    const doc = await this.options.store.get(id);
+    if (!doc || doc.api !== caller.name) return deny("approval_not_found");
+    const mismatch = differs(doc, binding);
+    if (mismatch !== undefined) return deny("approval_mismatch", `The approval was given for ${mismatch}.`);
+    const refusal = await this.unusable(doc, now);
+    if (refusal) return refusal;
+    if (dryRun) return { kind: "used", approvalId: id, giveBack: () => Promise.resolve() };
+    const used = await this.options.store.consume(id, decisionId, now);
+    if (!used) {
+      // Another decision (on any replica) got there first, or it ended meanwhile.
+      const again = await this.options.store.get(id);
+      return (again && (await this.unusable(again, now))) ?? deny("approval_used");
+    }
+    this.event(used, "consumed", { via: "policy", api: caller.name }, { decision_id: decisionId });
+    return {
+      kind: "used",
+      approvalId: id,
+      giveBack: async () => {
+        if (await this.options.store.giveBack(id, decisionId))
+          this.event(
+            used,
+            "given_back",
+            { via: "system", api: caller.name },
+            { decision_id: decisionId, reason: "the decision's obligations could not be applied" },
+          );
+      },
+    };
+  }
+
+  /** Why an approval that binds this request cannot be used now; undefined when it is approved and unexpired. */
+  private async unusable(doc: ApprovalDoc, now: Date): Promise<ApprovalOutcome | undefined> {
+    const status = statusAt(doc, now);
+    if (status === "approved") return undefined;
+    if (status === "expired") {
+      await this.expire(doc._id, now);
+      return deny("approval_expired");
+    }
+    if (status === "refused") return deny("approval_refused");
+    if (status === "consumed") return deny("approval_used");
+    return {
+      kind: "challenge",
+      reason: reason("approval_pending"),
+      challenge: approvalChallenge({
+        id: doc._id,
+        url: this.urlOf(doc._id),
+        expiresAt: Math.floor(doc.expires_at.getTime() / 1000),
+        acrValues: doc.acr_values,
+        ...(doc.max_age !== undefined ? { maxAge: doc.max_age } : {}),
+        authorizationDetails: doc.authorization_details,
+      }),
+    };
+  }
+
+  /** Marks an ended approval expired, with its event, once. */
+  private async expire(id: string, now: Date): Promise<void> {
+    const expired = await this.options.store.markExpired(id, now);
+    if (expired) this.event(expired, "expired", { via: "system" }, {});
+  }
+
+  /** Marks every approval that ended unused; returns how many. */
+  async sweep(): Promise<number> {
+    const now = new Date(this.now());
+    const ids = await this.options.store.endedUnmarked(now, 500);
+    for (const id of ids) await this.expire(id, now);
+    return ids.length;
+  }
+
+  async get(id: string): Promise<ApprovalView> {
+    const doc = await this.options.store.get(checkedApprovalId(id));
+    if (!doc) throw new VerdictError("approval_not_found", `approval_not_found: no approval ${id}`);
+    return viewOf(doc, this.urlOf(doc._id), new Date(this.now()));
+  }
+
+  /** The approval, to the person it is for (or a named approver), proven by their own token. */
+  async viewFor(id: string, token: string): Promise<ApprovalView> {
+    const doc = await this.options.store.get(checkedApprovalId(id));
+    if (!doc) throw new VerdictError("approval_not_found", `approval_not_found: no approval ${id}`);
+    const nowMs = this.now();
+    await this.decider(doc, token, nowMs, { strength: false });
+    return viewOf(doc, this.urlOf(doc._id), new Date(nowMs));
+  }
+
+  async list(filter: ListFilter): Promise<ApprovalView[]> {
+    const now = new Date(this.now());
+    return (await this.options.store.list(filter, now)).map((doc) => viewOf(doc, this.urlOf(doc._id), now));
+  }
+
+  /** A person approves or refuses, with a token of their own; every refusal is a typed error and changes nothing. */
+  async decide(input: DecideInput): Promise<ApprovalView> {
+    const id = checkedApprovalId(input.approvalId);
+    if (input.reason !== undefined && input.reason.length > MAX_REASON)
+      throw new VerdictError("invalid_argument", `reason must be at most ${MAX_REASON} characters`);
+    const nowMs = this.now();
+    const now = new Date(nowMs);
+    const doc = await this.options.store.get(id);
+    if (!doc) throw new VerdictError("approval_not_found", `approval_not_found: no approval ${id}`);
+    const principal = await this.decider(doc, input.token, nowMs);
+    const status = statusAt(doc, now);
+    if (status === "expired") {
+      await this.expire(id, now);
+      throw new VerdictError("approval_expired", `approval_expired: approval ${id} expired at ${doc.expires_at.toISOString()}`);
+    }
+    if (status !== "pending") throw new VerdictError("approval_not_pending", `approval_not_pending: approval ${id} is already ${status}`);
+    const decider: Decider = {
+      issuer: principal.issuer,
+      subject: principal.subject,
+      ...(principal.clientId !== undefined ? { client_id: principal.clientId } : {}),
+      ...(principal.acr !== undefined ? { acr: principal.acr } : {}),
+      via: input.via,
+      at: now,
+      ...(input.reason ? { reason: input.reason } : {}),
+    };
+    const decided = await this.options.store.decide(id, input.verdict === "approve" ? "approved" : "refused", decider, now);
+    if (!decided) {
+      const again = await this.options.store.get(id);
+      const later = again ? statusAt(again, now) : "expired";
+      if (later === "expired") throw new VerdictError("approval_expired", `approval_expired: approval ${id} expired at ${doc.expires_at.toISOString()}`);
+      throw new VerdictError("approval_not_pending", `approval_not_pending: approval ${id} is already ${later}`);
+    }
+    this.event(
+      decided,
+      input.verdict === "approve" ? "approved" : "refused",
+      {
+        via: input.via,
+        ...(input.api !== undefined ? { api: input.api } : {}),
+        issuer: decider.issuer,
+        subject: decider.subject,
+        ...(decider.client_id !== undefined ? { client_id: decider.client_id } : {}),
+        ...(decider.acr !== undefined ? { acr: decider.acr } : {}),
+      },
+      input.reason ? { reason: input.reason } : {},
+    );
+    return viewOf(decided, this.urlOf(id), now);
+  }
+
+  /** The deciding person: their own verified token, allowed to decide, strong and fresh enough. */
+  private async decider(doc: ApprovalDoc, token: string, nowMs: number, { strength = true } = {}): Promise<Principal> {
+    const api = this.options.apis(doc.api);
+    if (!api) throw new VerdictError("approval_not_found", `approval_not_found: approval ${doc._id} was made to an API this Verdict no longer serves`);
+    // A TokenError (invalid_token) says why the token was refused.
+    const { principal } = await this.options.verifier.verify(token, {
+      audience: api.audience,
+      knownScopes: api.scopes,
+      unknownScopes: api.unknownScopes,
+      now: Math.floor(nowMs / 1000),
+    });
+    if (principal.actors.length > 0 || (principal.clientId !== undefined && principal.clientId === doc.client_id)) {
+      throw new VerdictError(
+        "approver_not_allowed",
+        "approver_not_allowed: an approval is given with the person's own token, not the requesting agent's or a delegated one",
+      );
+    }
+    const isUser = principal.issuer === doc.issuer && principal.subject === doc.subject;
+    const isApprover = doc.approvers.some((a) => a.issuer === principal.issuer && a.subject === principal.subject);
+    if (!isUser && !isApprover)
+      throw new VerdictError(
+        "approver_not_allowed",
+        "approver_not_allowed: only the user the request was made for, or an approver the policy names, may decide",
+      );
+    if (!strength) return principal;
+    if (doc.acr_values.length > 0 && (principal.acr === undefined || !doc.acr_values.includes(principal.acr))) {
+      throw new VerdictError(
+        "approval_authentication_insufficient",
+        `approval_authentication_insufficient: deciding needs an authentication of acr ${doc.acr_values.join(" or ")}`,
+      );
+    }
+    if (doc.max_age !== undefined && (principal.authTime === undefined || Math.floor(nowMs / 1000) - principal.authTime > doc.max_age)) {
+      throw new VerdictError(
+        "approval_authentication_insufficient",
+        `approval_authentication_insufficient: deciding needs an authentication within the last ${doc.max_age} seconds (auth_time)`,
+      );
+    }
+    return principal;
+  }
+
+  private event(doc: ApprovalDoc, action: string, actor: AuditEvent["actor"], extra: Pick<AuditEvent, "decision_id" | "reason" | "details">): void {
+    const recorded = this.options.events?.recordEvent({
+      kind: "approval",
+      action,
+      actor,
+      target: { approval_id: doc._id, issuer: doc.issuer, subject: doc.subject, client_id: doc.client_id },
+      ...extra,
+    });
+    if (recorded === false) this.options.log.error({ approval: doc._id, action }, "could not keep an approval event in the audit trail");
+  }
+}
+
+function deny(code: "approval_not_found" | "approval_mismatch" | "approval_used" | "approval_refused" | "approval_expired", message?: string): ApprovalOutcome {
+  return { kind: "deny", reason: message !== undefined ? reason(code, message) : reason(code) };
+}

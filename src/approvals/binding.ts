@@ -1,0 +1,35 @@
+// What an approval is bound to: the user, the agent, the action, the resource, and
+// the values of the context fields the policy named, as the SHA-256 of their
+// canonical JSON (RFC 8785), so that a changed amount is another request.
+import { createHash } from "node:crypto";
+import { canonicalize } from "json-canonicalize";
+import type { JsonObject, JsonValue } from "@verdict/sdk/wire";
+
+export interface Binding {
+  issuer: string;
+  subject: string;
+  client_id: string;
+  action: string;
+  resource: { type: string; id: string };
+  /** RFC 8785 JSON of the named fields (an absent field is null). */
+  bound: string;
+  /** "sha256:" and the hex SHA-256 of `bound`. */
+  digest: string;
+}
+
+export function boundFields(fields: readonly string[], context: JsonObject): { bound: string; digest: string } {
+  const values: Record<string, JsonValue> = {};
+  for (const field of [...fields].sort()) values[field] = Object.hasOwn(context, field) ? (context[field] ?? null) : null;
+  const bound = canonicalize(values);
+  return { bound, digest: `sha256:${createHash("sha256").update(bound, "utf8").digest("hex")}` };
+}
+
+/** The first part of `binding` that `other` does not match, or undefined when it is the same request. */
+export function differs(binding: Binding, other: Binding): string | undefined {
+  if (binding.issuer !== other.issuer || binding.subject !== other.subject) return "another user";
+  if (binding.client_id !== other.client_id) return "another agent";
+  if (binding.action !== other.action) return "another action";
+  if (binding.resource.type !== other.resource.type || binding.resource.id !== other.resource.id) return "another resource";
+  if (binding.digest !== other.digest) return "other values of the approved fields";
+  return undefined;
+}

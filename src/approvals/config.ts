@@ -1,0 +1,39 @@
+// The approvals section of the configuration (docs/approvals.md): where a person
+// approves, and the webhook told of each new pending approval.
+import { z } from "zod";
+import { filePath, readSecretFile, type ConfigContext } from "../config/fields.js";
+
+const httpUrl = z.string().refine((value) => {
+  try {
+    const url = new URL(value);
+    return url.protocol === "https:" || url.protocol === "http:";
+  } catch {
+    return false;
+  }
+}, "must be an absolute http(s) URL");
+
+export const approvalsSchema = (ctx: ConfigContext) =>
+  z
+    .object({
+      /** Where a person approves, with {id} for the approval's id; default: the admin listener's /approvals/{id}. */
+      url: httpUrl.refine((value) => value.includes("{id}"), "must contain {id}").optional(),
+      /** Told of each new pending approval (a signed JSON POST, retried with backoff, never holding up a decision). */
+      webhook: z
+        .object({
+          url: httpUrl,
+          /** HMAC-SHA256 key the body is signed with (Verdict-Signature), read from a file at start. */
+          secret_file: filePath(ctx),
+          max_attempts: z.number().int().min(1).max(20).default(6),
+          timeout_ms: z.number().int().min(100).max(60_000).default(5_000),
+        })
+        .strict()
+        .transform(({ secret_file, ...rest }, check) => ({
+          ...rest,
+          secret: readSecretFile(secret_file, (message) => check.addIssue({ code: "custom", message, path: ["secret_file"] })),
+        }))
+        .optional(),
+    })
+    .strict()
+    .prefault({});
+
+export type ApprovalsConfig = z.output<ReturnType<typeof approvalsSchema>>;

@@ -1,0 +1,165 @@
+// The approvals collection: one document per request a person was asked about.
+// Every change of status is one conditional update on the document's status, so
+// approving, refusing and using an approval each happen at most once, whichever
+// replica (or two people at once) tries.
+import type { Collection, Filter } from "mongodb";
+import type { JsonObject } from "@verdict/sdk/wire";
+import type { Approver } from "../contract/index.js";
+import { defineCollection, type Database } from "../database/index.js";
+import { withDeadline } from "../deadline.js";
+import { StateUnavailableError } from "../state/index.js";
+import type { Binding } from "./binding.js";
+
+export type ApprovalStatus = "pending" | "approved" | "refused" | "consumed" | "expired";
+export const APPROVAL_STATUSES: readonly ApprovalStatus[] = ["pending", "approved", "refused", "consumed", "expired"];
+
+/** Who approved or refused, never their token. */
+export interface Decider {
+  issuer: string;
+  subject: string;
+  client_id?: string;
+  acr?: string;
+  via: "grpc" | "http" | "cli";
+  at: Date;
+  reason?: string;
+}
+
+export interface ApprovalDoc extends Binding {
+  _id: string;
+  status: ApprovalStatus;
+  /** The API the request was made to: only it can use the approval. */
+  api: string;
+  fields: string[];
+  created_at: Date;
+  expires_at: Date;
+  /** Kept this long after it ends, so that a late retry is told "expired" or "used", not "not found". */
+  purge_at: Date;
+  acr_values: string[];
+  max_age?: number;
+  approvers: Approver[];
+  authorization_details: JsonObject[];
+  requested_by: string;
+  consumed_by?: string;
+  consumed_at?: Date;
+  decided_by?: Decider;
+}
+
+/** How long an approval is kept after it expired. */
+export const RETENTION_MS = 7 * 86_400_000;
+
+export const APPROVALS = defineCollection<ApprovalDoc>({
+  name: "approvals",
+  indexes: [
+    { key: { issuer: 1, subject: 1, created_at: -1 }, name: "approvals_user" },
+    { key: { client_id: 1, created_at: -1 }, name: "approvals_agent" },
+    { key: { status: 1, expires_at: 1 }, name: "approvals_status_expiry" },
+  ],
+  expiresAt: "purge_at",
+});
+
+export interface ListFilter {
+  issuer?: string;
+  subject?: string;
+  client_id?: string;
+  status?: ApprovalStatus;
+  limit: number;
+}
+
+/** The status a document has now: pending and approved ones end at expires_at, whether or not anyone marked them. */
+export function statusAt(doc: Pick<ApprovalDoc, "status" | "expires_at">, now: Date): ApprovalStatus {
+  return (doc.status === "pending" || doc.status === "approved") && doc.expires_at <= now ? "expired" : doc.status;
+}
+
+export class ApprovalStore {
+  private readonly collection: Collection<ApprovalDoc>;
+
+  constructor(
+    database: Database,
+    private readonly timeoutMs: number,
+  ) {
+    this.collection = database.collection(APPROVALS);
+  }
+
+  private call<T>(what: string, operation: (options: { maxTimeMS: number }) => Promise<T>): Promise<T> {
+    const running = operation({ maxTimeMS: this.timeoutMs }).catch((error: unknown) => {
+      throw new StateUnavailableError(`${what}: ${(error as Error).message}`, { cause: error });
+    });
+    return withDeadline(running, this.timeoutMs, () => new StateUnavailableError(`${what}: no answer within ${this.timeoutMs} ms`));
+  }
+
+  async create(doc: ApprovalDoc): Promise<void> {
+    await this.call("create approval", (options) => this.collection.insertOne(doc, options));
+  }
+
+  async get(id: string): Promise<ApprovalDoc | null> {
+    return this.call("read approval", (options) => this.collection.findOne({ _id: id }, options));
+  }
+
+  /** pending → approved or refused, only while pending and unexpired; null when it was not (nothing changed). */
+  async decide(id: string, status: "approved" | "refused", decider: Decider, now: Date): Promise<ApprovalDoc | null> {
+    return this.call("decide approval", (options) =>
+      this.collection.findOneAndUpdate(
+        { _id: id, status: "pending", expires_at: { $gt: now } },
+        { $set: { status, decided_by: decider } },
+        { returnDocument: "after", ...options },
+      ),
+    );
+  }
+
+  /** approved → consumed by one decision, exactly once across replicas; null when it could not be used. */
+  async consume(id: string, decisionId: string, now: Date): Promise<ApprovalDoc | null> {
+    return this.call("consume approval", (options) =>
+      this.collection.findOneAndUpdate(
+        { _id: id, status: "approved", expires_at: { $gt: now } },
+        { $set: { status: "consumed", consumed_by: decisionId, consumed_at: now } },
+        { returnDocument: "after", ...options },
+      ),
+    );
+  }
+
+  /** Undoes this decision's use (its obligations could not be applied); safe to repeat. */
+  async giveBack(id: string, decisionId: string): Promise<boolean> {
+    const result = await this.call("give back approval", (options) =>
+      this.collection.updateOne(
+        { _id: id, status: "consumed", consumed_by: decisionId },
+        { $set: { status: "approved" }, $unset: { consumed_by: "", consumed_at: "" } },
+        options,
+      ),
+    );
+    return result.modifiedCount === 1;
+  }
+
+  /** Marks an approval that ended unused as expired; the document when this call did it (so its event is written once). */
+  async markExpired(id: string, now: Date): Promise<ApprovalDoc | null> {
+    return this.call("expire approval", (options) =>
+      this.collection.findOneAndUpdate(
+        { _id: id, status: { $in: ["pending", "approved"] }, expires_at: { $lte: now } },
+        { $set: { status: "expired" } },
+        { returnDocument: "after", ...options },
+      ),
+    );
+  }
+
+  /** The ids of approvals that ended unused and are not marked yet (at most `limit`). */
+  async endedUnmarked(now: Date, limit: number): Promise<string[]> {
+    const docs = await this.call("find ended approvals", (options) =>
+      this.collection.find({ status: { $in: ["pending", "approved"] }, expires_at: { $lte: now } }, { projection: { _id: 1 }, limit, ...options }).toArray(),
+    );
+    return docs.map((doc) => doc._id);
+  }
+
+  /** Newest first; a status filter reads the stored status (expired ones may not be marked yet: see statusAt). */
+  async list(filter: ListFilter, now: Date): Promise<ApprovalDoc[]> {
+    const query: Filter<ApprovalDoc> = {};
+    if (filter.issuer !== undefined) query.issuer = filter.issuer;
+    if (filter.subject !== undefined) query.subject = filter.subject;
+    if (filter.client_id !== undefined) query.client_id = filter.client_id;
+    if (filter.status === "expired")
+      Object.assign(query, { $or: [{ status: "expired" }, { status: { $in: ["pending", "approved"] }, expires_at: { $lte: now } }] });
+    else if (filter.status === "pending" || filter.status === "approved") Object.assign(query, { status: filter.status, expires_at: { $gt: now } });
+    else if (filter.status !== undefined) query.status = filter.status;
+    return this.call("list approvals", (options) =>
+      this.collection.find(query, { sort: { created_at: -1, _id: -1 }, limit: filter.limit, ...options }).toArray(),
+    );
+  }
+}

@@ -1,0 +1,327 @@
+// Approvals kept by Verdict (docs/approvals.md) against the real thing: gRPC over
+// a socket, the compiled demo bundle, MongoDB over the wire. An agent's transfer
+// over 100 needs the user's yes to that exact transfer, given once with the
+// user's own MFA token, used once, and told in the audit trail.
+import { randomBytes, randomUUID } from "node:crypto";
+import * as grpc from "@grpc/grpc-js";
+import type { MongoClient } from "mongodb";
+import type { JsonObject } from "@verdict/sdk/wire";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { hashApiKey } from "../../src/server/index.js";
+import { ApprovalTestClient } from "../support/approval-client.js";
+import { AuditTestClient } from "../support/audit-client.js";
+import { TEST_AUDIENCE, TEST_SCOPES } from "../support/issuer.js";
+import { connectTestClient } from "../support/mongo.js";
+import { startTestVerdict, type TestVerdict } from "../support/verdict.js";
+
+let t: TestVerdict;
+let approvals: ApprovalTestClient;
+let ungranted: ApprovalTestClient;
+let mongo: MongoClient;
+const otherKey = `vdk_test_${randomBytes(16).toString("hex")}`;
+
+beforeAll(async () => {
+  const apiKey = `vdk_test_${randomBytes(16).toString("hex")}`;
+  t = await startTestVerdict({
+    apiKey,
+    config: {
+      apis: [
+        { name: "invoices-api", audience: TEST_AUDIENCE, key_sha256: hashApiKey(apiKey), scopes: [...TEST_SCOPES], grants: ["approvals"] },
+        { name: "reports-api", audience: "https://reports.example", key_sha256: hashApiKey(otherKey), scopes: [...TEST_SCOPES] },
+      ],
+    },
+  });
+  approvals = new ApprovalTestClient(t.address, t.apiKey);
+  ungranted = new ApprovalTestClient(t.address, otherKey);
+  mongo = await connectTestClient();
+});
+afterAll(async () => {
+  approvals?.close();
+  ungranted?.close();
+  await mongo?.close();
+  await t?.stop();
+});
+
+/** Each test its own user: the demo's daily limits per user and agent never meet across tests. */
+let alice = "alice";
+beforeEach(() => {
+  alice = `alice-${randomUUID().slice(0, 8)}`;
+});
+
+const now = () => Math.floor(Date.now() / 1000);
+const agentToken = (sub = alice, client_id = "agent-7") => t.issuer.token({ sub, client_id, client_type: "ai-agent", scope: "payments:write" });
+/** The user's own token: another client (their banking app), a fresh MFA. */
+const userToken = (claims: Record<string, unknown> = {}) =>
+  t.issuer.token({ sub: alice, client_id: "bank-app", client_type: "web", scope: "payments:write", acr: "mfa", auth_time: now(), ...claims });
+/** Over the agent's approval threshold (100), within its per-transaction limit (200). */
+const transfer = { amount: 150, currency: "EUR", destination: "DE02100100109307118603" };
+
+async function askTransfer(options: { token?: string; context?: JsonObject; account?: string; approvalId?: string; dryRun?: boolean } = {}) {
+  return t.client.check({
+    token: options.token ?? (await agentToken()),
+    action: "payments:transfer",
+    resource: { type: "account", id: options.account ?? "acc-1" },
+    context: options.context ?? transfer,
+    ...(options.approvalId !== undefined ? { approvalId: options.approvalId } : {}),
+    ...(options.dryRun ? { dryRun: true } : {}),
+  });
+}
+
+/** A fresh pending approval for the standard transfer (each test its own account, so daily limits do not meet). */
+async function pending(account = `acc-${randomUUID()}`) {
+  const asked = await askTransfer({ account });
+  expect(asked.decision).toBe("STEP_UP");
+  const id = asked.challenge?.approval_id ?? "";
+  return { id, account, asked };
+}
+
+function ok<T>(outcome: { ok: true; response: T } | { ok: false; code: grpc.status; details: string }): T {
+  if (!outcome.ok) throw new Error(`call failed: ${grpc.status[outcome.code]} ${outcome.details}`);
+  return outcome.response;
+}
+
+describe("asking for an approval", () => {
+  it("answers an agent's transfer over 100 with approval_required naming the approval, where to approve it and when it expires", async () => {
+    const { id, asked } = await pending();
+    expect(asked.reasons.map((r) => r.code)).toEqual(["approval_required"]);
+    expect(asked.challenge).toMatchObject({ error: "approval_required", acr_values: ["mfa", "phr"], max_age: 300 });
+    expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(asked.challenge?.approval_url).toBe(`${t.verdict.adminUrl}/approvals/${id}`);
+    expect(asked.challenge?.expires_at).toBeGreaterThanOrEqual(now() + 595);
+    expect(asked.challenge?.expires_at).toBeLessThanOrEqual(now() + 600);
+  });
+
+  it("keeps the approval bound to the user, the agent, the action, the resource and a digest of the named fields", async () => {
+    const { id, account, asked } = await pending();
+    const kept = ok(await approvals.get(id));
+    expect(kept).toMatchObject({
+      approval_id: id,
+      status: "pending",
+      api: "invoices-api",
+      issuer: t.issuer.issuer,
+      subject: alice,
+      client_id: "agent-7",
+      action: "payments:transfer",
+      resource: { type: "account", id: account },
+      context: transfer,
+      fields: ["amount", "currency", "destination"],
+      requested_by_decision: asked.decision_id,
+    });
+    // RFC 8785: keys sorted, no spaces; the digest is of exactly that text.
+    const { createHash } = await import("node:crypto");
+    const canonical = '{"amount":150,"currency":"EUR","destination":"DE02100100109307118603"}';
+    expect(kept.context_digest).toBe(`sha256:${createHash("sha256").update(canonical).digest("hex")}`);
+  });
+
+  it("keeps nothing in a dry run: the challenge names no approval", async () => {
+    const account = `acc-${randomUUID()}`;
+    const asked = await askTransfer({ account, dryRun: true });
+    expect(asked.decision).toBe("STEP_UP");
+    expect(asked.challenge).toMatchObject({ error: "approval_required", approval_id: "", approval_url: "" });
+    expect(await mongo.db(t.database).collection("approvals").countDocuments({ "resource.id": account })).toBe(0);
+  });
+
+  it("asks nothing for a transfer at the threshold or for the user's own transfer", async () => {
+    expect((await askTransfer({ context: { ...transfer, amount: 100 }, account: `acc-${randomUUID()}` })).decision).toBe("ALLOW");
+    expect((await askTransfer({ token: await userToken(), account: `acc-${randomUUID()}` })).decision).toBe("ALLOW");
+  });
+});
+
+describe("using an approval", () => {
+  it("answers a retry before the user decided with approval_pending and the same approval", async () => {
+    const { id, account } = await pending();
+    const retry = await askTransfer({ account, approvalId: id });
+    expect(retry.decision).toBe("STEP_UP");
+    expect(retry.reasons.map((r) => r.code)).toEqual(["approval_pending"]);
+    expect(retry.challenge?.approval_id).toBe(id);
+  });
+
+  it("allows the approved retry once, with the policy's obligations, and denies the second retry approval_used", async () => {
+    const { id, account } = await pending();
+    expect(ok(await approvals.approve(id, await userToken(), "yes, that rent"))).toMatchObject({
+      status: "approved",
+      decided_by: { subject: alice, acr: "mfa", via: "grpc" },
+    });
+    const first = await askTransfer({ account, approvalId: id });
+    expect(first.decision).toBe("ALLOW");
+    expect(first.obligations.map((o) => o.type)).toContain("reserve");
+    expect(ok(await approvals.get(id))).toMatchObject({ status: "consumed", consumed_by_decision: first.decision_id });
+    const second = await askTransfer({ account, approvalId: id });
+    expect(second.decision).toBe("DENY");
+    expect(second.reasons.map((r) => r.code)).toEqual(["approval_used"]);
+  });
+
+  it("denies approval_mismatch for a changed amount, another resource, another agent or another user, and consumes nothing", async () => {
+    const { id, account } = await pending();
+    ok(await approvals.approve(id, await userToken()));
+    const mismatches = [
+      await askTransfer({ account, approvalId: id, context: { ...transfer, amount: 151 } }),
+      await askTransfer({ account, approvalId: id, context: { ...transfer, destination: "FR7630006000011234567890189" } }),
+      await askTransfer({ account: `${account}-other`, approvalId: id }),
+      await askTransfer({ account, approvalId: id, token: await agentToken(alice, "agent-1") }),
+      await askTransfer({ account, approvalId: id, token: await agentToken("bob") }),
+    ];
+    for (const answer of mismatches) {
+      expect(answer.decision).toBe("DENY");
+      expect(answer.reasons.map((r) => r.code)).toEqual(["approval_mismatch"]);
+    }
+    expect(ok(await approvals.get(id)).status).toBe("approved");
+    expect((await askTransfer({ account, approvalId: id })).decision).toBe("ALLOW");
+  });
+
+  it("denies approval_refused after the user said no", async () => {
+    const { id, account } = await pending();
+    expect(ok(await approvals.refuse(id, await userToken(), "not mine")).status).toBe("refused");
+    const retry = await askTransfer({ account, approvalId: id });
+    expect(retry.decision).toBe("DENY");
+    expect(retry.reasons.map((r) => r.code)).toEqual(["approval_refused"]);
+  });
+
+  it("denies approval_expired once the approval's time is up, approved or not", async () => {
+    const { id, account } = await pending();
+    ok(await approvals.approve(id, await userToken()));
+    // Ten minutes pass: the approval's expiry moves into the past.
+    await mongo
+      .db(t.database)
+      .collection("approvals")
+      .updateOne({ _id: id as never }, { $set: { expires_at: new Date(Date.now() - 1_000) } });
+    const retry = await askTransfer({ account, approvalId: id });
+    expect(retry.decision).toBe("DENY");
+    expect(retry.reasons.map((r) => r.code)).toEqual(["approval_expired"]);
+    expect(ok(await approvals.get(id)).status).toBe("expired");
+  });
+
+  it("denies approval_not_found for an id Verdict never gave, and refuses a malformed one at the edge", async () => {
+    const unknown = await askTransfer({ approvalId: randomUUID() });
+    expect(unknown.decision).toBe("DENY");
+    expect(unknown.reasons.map((r) => r.code)).toEqual(["approval_not_found"]);
+    const malformed = await t.client.call({
+      token: await agentToken(),
+      action: "payments:transfer",
+      resource: { type: "account", id: "acc-1" },
+      context: transfer,
+      approvalId: "../../etc",
+    });
+    expect(malformed).toMatchObject({ ok: false, code: grpc.status.INVALID_ARGUMENT });
+  });
+
+  it("uses an approval exactly once when many retries race across two replicas", async () => {
+    const replica = await startTestVerdict({ apiKey: t.apiKey, issuer: t.issuer, config: { mongodb_database: t.database } });
+    try {
+      const { id, account } = await pending();
+      ok(await approvals.approve(id, await userToken()));
+      const token = await agentToken();
+      const retry = (client: typeof t.client) =>
+        client.check({ token, action: "payments:transfer", resource: { type: "account", id: account }, context: transfer, approvalId: id });
+      const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => retry(i % 2 === 0 ? t.client : replica.client)));
+      expect(answers.filter((a) => a.decision === "ALLOW")).toHaveLength(1);
+      expect(answers.filter((a) => a.decision === "DENY").map((a) => a.reasons[0]?.code)).toEqual(Array(9).fill("approval_used"));
+    } finally {
+      await replica.stop();
+    }
+  });
+});
+
+describe("approving", () => {
+  it("refuses the requesting agent's own token, a delegated token and another user's, changing nothing", async () => {
+    const { id } = await pending();
+    const agentOwn = await t.issuer.token({ sub: alice, client_id: "agent-7", client_type: "ai-agent", scope: "payments:write", acr: "mfa", auth_time: now() });
+    const delegated = await userToken({ act: { sub: "planner-agent" } });
+    const bob = await t.issuer.token({ sub: "bob", client_id: "bank-app", scope: "payments:write", acr: "mfa", auth_time: now() });
+    for (const token of [agentOwn, delegated, bob]) {
+      const answer = await approvals.approve(id, token);
+      expect(answer).toMatchObject({ ok: false, code: grpc.status.PERMISSION_DENIED });
+      expect(answer.ok ? "" : answer.details).toMatch(/^approver_not_allowed:/);
+    }
+    expect(ok(await approvals.get(id)).status).toBe("pending");
+  });
+
+  it("refuses a token without the required acr, or with an authentication older than max_age", async () => {
+    const { id } = await pending();
+    for (const token of [await userToken({ acr: "pwd" }), await userToken({ auth_time: now() - 301 }), await userToken({ auth_time: undefined })]) {
+      const answer = await approvals.approve(id, token);
+      expect(answer).toMatchObject({ ok: false, code: grpc.status.UNAUTHENTICATED });
+      expect(answer.ok ? "" : answer.details).toMatch(/^approval_authentication_insufficient:/);
+    }
+    expect(ok(await approvals.get(id)).status).toBe("pending");
+  });
+
+  it("refuses approving twice, approving after expiry, unknown and malformed ids, and a token that does not verify", async () => {
+    const { id } = await pending();
+    ok(await approvals.approve(id, await userToken()));
+    expect(await approvals.approve(id, await userToken())).toMatchObject({ ok: false, code: grpc.status.FAILED_PRECONDITION });
+    expect(await approvals.refuse(id, await userToken())).toMatchObject({ ok: false, code: grpc.status.FAILED_PRECONDITION });
+    expect(ok(await approvals.get(id)).status).toBe("approved");
+
+    const late = await pending();
+    await mongo
+      .db(t.database)
+      .collection("approvals")
+      .updateOne({ _id: late.id as never }, { $set: { expires_at: new Date(Date.now() - 1_000) } });
+    const expired = await approvals.approve(late.id, await userToken());
+    expect(expired).toMatchObject({ ok: false, code: grpc.status.FAILED_PRECONDITION });
+    expect(expired.ok ? "" : expired.details).toMatch(/^approval_expired:/);
+
+    expect(await approvals.approve(randomUUID(), await userToken())).toMatchObject({ ok: false, code: grpc.status.NOT_FOUND });
+    expect(await approvals.approve("not-an-id", await userToken())).toMatchObject({ ok: false, code: grpc.status.INVALID_ARGUMENT });
+    const fresh = await pending();
+    expect(await approvals.approve(fresh.id, "not.a.token")).toMatchObject({ ok: false, code: grpc.status.UNAUTHENTICATED });
+    expect(ok(await approvals.get(fresh.id)).status).toBe("pending");
+  });
+
+  it("lists approvals by user and status, and refuses a status it does not know", async () => {
+    const { id } = await pending();
+    const listed = ok(await approvals.list({ subject: alice, status: "pending", limit: 500 }));
+    expect(listed.approvals.map((a) => a.approval_id)).toContain(id);
+    expect(listed.approvals.every((a) => a.status === "pending" && a.subject === alice)).toBe(true);
+    expect(await approvals.list({ status: "maybe" })).toMatchObject({ ok: false, code: grpc.status.INVALID_ARGUMENT });
+  });
+
+  it("refuses ApprovalService to an API without the approvals grant", async () => {
+    const { id } = await pending();
+    expect(await ungranted.get(id)).toMatchObject({ ok: false, code: grpc.status.PERMISSION_DENIED });
+    expect(await ungranted.approve(id, await userToken())).toMatchObject({ ok: false, code: grpc.status.PERMISSION_DENIED });
+    expect(await ungranted.list()).toMatchObject({ ok: false, code: grpc.status.PERMISSION_DENIED });
+  });
+});
+
+describe("the audit trail", () => {
+  it("tells one approval's story in order: requested, approved (by whom, with which acr), consumed (by which decision)", async () => {
+    const { id, account, asked } = await pending();
+    ok(await approvals.approve(id, await userToken(), "rent"));
+    const used = await askTransfer({ account, approvalId: id });
+    expect(used.decision).toBe("ALLOW");
+    await t.verdict.audit?.flush();
+    const trail = new AuditTestClient(t.address, t.apiKey);
+    try {
+      const { records } = await trail.query({ approval_id: id });
+      expect(records.map((r) => r.event_action)).toEqual(["requested", "approved", "consumed"]);
+      expect(records.every((r) => r.kind === "approval" && r.decision === "EVENT" && r.target["approval_id"] === id)).toBe(true);
+      const [requested, approved, consumed] = records;
+      expect(requested?.context).toMatchObject({ decision_id: asked.decision_id, actor: { via: "policy", api: "invoices-api" } });
+      expect(approved?.context).toMatchObject({ actor: { via: "grpc", subject: alice, acr: "mfa", client_id: "bank-app" }, reason: "rent" });
+      expect(consumed?.context).toMatchObject({ decision_id: used.decision_id });
+      expect(JSON.stringify(records)).not.toContain("eyJ");
+    } finally {
+      trail.close();
+    }
+  });
+
+  it("records an expired approval once, when it is found ended", async () => {
+    const { id, account } = await pending();
+    await mongo
+      .db(t.database)
+      .collection("approvals")
+      .updateOne({ _id: id as never }, { $set: { expires_at: new Date(Date.now() - 1_000) } });
+    await askTransfer({ account, approvalId: id });
+    await askTransfer({ account, approvalId: id });
+    await t.verdict.audit?.flush();
+    const trail = new AuditTestClient(t.address, t.apiKey);
+    try {
+      const { records } = await trail.query({ approval_id: id });
+      expect(records.map((r) => r.event_action)).toEqual(["requested", "expired"]);
+    } finally {
+      trail.close();
+    }
+  });
+});
