@@ -165,7 +165,8 @@ export function findOf(query: AuditQuery, now: number): { filter: Document; sort
   if (query.reason !== undefined) filter["reasons.code"] = query.reason;
   const clauses: Document[] = [];
   const apiFilter = query.apis === undefined ? undefined : query.apis.length === 1 ? query.apis[0] : { $in: query.apis };
-  if (query.kind === "decision") {
+  // Decisions only (asked for, or the only kind a caller may see): caller.api is a plain equality, which its index answers in order.
+  if (query.kind === "decision" || (query.kind === undefined && query.eventKinds?.length === 0)) {
     filter["kind"] = { $exists: false };
     if (apiFilter !== undefined) filter["caller.api"] = apiFilter;
   } else if (query.kind !== undefined) {

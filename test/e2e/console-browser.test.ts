@@ -138,11 +138,57 @@ describe("the console in a browser", () => {
     await accessible();
   });
 
-  it("shows the approvals inbox", async () => {
+  it("suspends an agent with a reason, and its next Check is denied; resumed, it is allowed again", async () => {
+    const token = await t.issuer.token({ sub: "dave", client_id: "agent-b", scope: "invoices:read", client_type: "ai-agent" });
+    expect((await t.client.check({ token, action: "invoices:read" })).decision).toBe("ALLOW");
+    await page.getByLabel("Reason").fill("looping on invoices:read");
+    await page.getByRole("button", { name: "Suspend agent-b" }).click();
+    await expect.poll(() => page.getByText("agent-b is suspended").isVisible()).toBe(true);
+    expect(await t.client.check({ token, action: "invoices:read" })).toMatchObject({ decision: "DENY", reasons: [{ code: "principal_suspended" }] });
+    await screenshot("agent-suspended");
+    await accessible();
+    await page.getByLabel("Reason").fill("fixed");
+    await page.getByRole("button", { name: "Resume agent-b" }).click();
+    await expect.poll(() => page.getByText("agent-b is resumed").isVisible()).toBe(true);
+    expect((await t.client.check({ token, action: "invoices:read" })).decision).toBe("ALLOW");
+  });
+
+  it("approves a pending request in the inbox with the user's own token, and the agent's retry is allowed once", async () => {
+    // The demo policy asks for the user's approval of an agent's transfer over 100.
+    const ask = {
+      token: await t.issuer.token({ sub: "erin", client_id: "agent-c", client_type: "ai-agent", scope: "payments:write" }),
+      action: "payments:transfer",
+      resource: { type: "account", id: "acc-erin" },
+      context: { amount: 150, currency: "EUR", destination: "DE02100100109307118603" },
+    };
+    const asked = await t.client.check(ask);
+    expect(asked.reasons.map((r) => r.code)).toEqual(["approval_required"]);
+    const approvalId = asked.challenge?.approval_id ?? "";
+
     await page.getByRole("link", { name: "Approvals" }).click();
     await expect.poll(() => page.getByRole("heading", { name: "Approvals", level: 1 }).isVisible()).toBe(true);
+    await expect.poll(() => page.getByRole("table", { name: "1 pending" }).isVisible()).toBe(true);
+    expect(await page.getByRole("table", { name: "1 pending" }).textContent()).toContain("erin");
     await screenshot("approvals");
     await accessible();
+    await page.getByRole("button", { name: "Decide" }).click();
+    const form = page.getByRole("form", { name: /^Decide / });
+    await expect.poll(() => form.count()).toBe(1);
+    // Erin's own token from her banking app, with a fresh MFA: never the agent's.
+    const erin = await t.issuer.token({
+      sub: "erin",
+      client_id: "bank-app",
+      client_type: "web",
+      scope: "payments:write",
+      acr: "mfa",
+      auth_time: Math.floor(Date.now() / 1000),
+    });
+    await form.getByLabel(/The approver's own access token/).fill(erin);
+    await form.getByRole("button", { name: "Approve" }).click();
+    await expect.poll(() => page.getByText(/^Approved: .* for erin\.$/).isVisible()).toBe(true);
+
+    expect((await t.client.check({ ...ask, approvalId })).decision).toBe("ALLOW");
+    expect((await t.client.check({ ...ask, approvalId })).reasons[0]?.code).toBe("approval_used");
   });
 
   it("runs the playground: the active and the shadow bundle side by side", async () => {

@@ -271,10 +271,20 @@ describe("agents", () => {
     expect(daily).toMatchObject({ total: 500, limit: 1000 });
   });
 
-  it("says suspending is not available while suspensions are not part of this Verdict", async () => {
-    const answer = await call("/console/api/agents/agent-a/suspend", { method: "POST", body: { reason: "runaway" } });
-    expect(answer.status).toBe(501);
-    expect(answer.body["error"]).toBe("not_available");
+  it("suspends and resumes an agent for an operator with console:suspend, and not for a reader", async () => {
+    const reader = await consoleToken(t.issuer, "console:read");
+    expect((await call("/console/api/agents/agent-z/suspend", { token: reader, method: "POST", body: { reason: "runaway" } })).status).toBe(403);
+    const agentToken = await t.issuer.token({ sub: "zoe", client_id: "agent-z", client_type: "ai-agent", scope: "invoices:read" });
+    const suspended = await call("/console/api/agents/agent-z/suspend", { method: "POST", body: { reason: "runaway" } });
+    expect(suspended.status).toBe(200);
+    expect(suspended.body["suspension"]).toMatchObject({ kind: "agent", client_id: "agent-z", reason: "runaway", source: "admin" });
+    expect(await t.client.check({ token: agentToken, action: "invoices:read" })).toMatchObject({
+      decision: "DENY",
+      reasons: [{ code: "principal_suspended" }],
+    });
+    const resumed = await call("/console/api/agents/agent-z/resume", { method: "POST", body: { reason: "fixed" } });
+    expect(resumed).toMatchObject({ status: 200, body: { resumed: 1 } });
+    expect((await t.client.check({ token: agentToken, action: "invoices:read" })).decision).toBe("ALLOW");
   });
 });
 
