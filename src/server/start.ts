@@ -288,14 +288,17 @@ async function startParts(
     if (!ready)
       log.warn({ database: config.mongodb_database }, "the database is not answering: serving, not ready; decisions that need state are denied until it does");
   });
-  // The suspensions load in the background too; until they have, this replica is not ready and decides as when_stale says.
+  // The suspensions are loaded before this replica decides anything (a replica started
+  // after a suspension must not let the suspended through): bounded, so that a
+  // database that is down delays serving by at most STATE_READY_WAIT_MS. Until they
+  // have loaded, the replica is not ready and decides as when_stale says.
   if (ssf.enabled) parts.ssf = ssf;
-  void suspensions.start(STATE_READY_WAIT_MS).then((loaded) => {
-    readiness.refresh();
-    if (loaded) return;
+  const loaded = await suspensions.start(STATE_READY_WAIT_MS);
+  readiness.refresh();
+  if (!loaded) {
     const meanwhile = config.suspensions.when_stale === "deny_all" ? "every Check is denied (state_unavailable)" : "no one is known to be suspended";
     log.warn(`suspensions are not loaded yet: serving, not ready; ${meanwhile} until they are`);
-  });
+  }
   database.startSweeping(SWEEP_INTERVAL_MS);
 
   const decider = new Decider({
