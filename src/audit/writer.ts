@@ -191,7 +191,7 @@ export class AuditLog implements DecisionRecorder {
       return false;
     }
     if (this.phase === "closed") return this.take([record], () => this.spillRecords([record]));
-    return this.keep(record, JSON.stringify(record).length);
+    return this.keep(record);
   }
 
   /**
