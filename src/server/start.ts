@@ -138,7 +138,15 @@ export async function startVerdict(config: Config, options: StartOptions): Promi
       ssfRoutes(config.ssf.transmitters.length > 0, () => parts.ssf),
       approvalsRoutes(() => parts.approvals),
       ...(config.console.enabled && !worker
-        ? [consoleRoutes({ config: config.console, parts: consoleParts, log, ...(options.consoleDevSignIn ? { devSignIn: options.consoleDevSignIn } : {}) })]
+        ? [
+            consoleRoutes({
+              config: config.console,
+              parts: consoleParts,
+              log,
+              auditFlushIntervalMs: config.audit.flush_interval_ms,
+              ...(options.consoleDevSignIn ? { devSignIn: options.consoleDevSignIn } : {}),
+            }),
+          ]
         : []),
     ],
     log,
