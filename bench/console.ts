@@ -5,11 +5,12 @@
 // its charts every --poll-ms; the page does it every 5,000 ms), and prints the median
 // Check latency of each and their ratio; exits 1 over --max-ratio (default 1.25).
 //
-//   npm run bench:console -- [--rounds 20] [--requests 200] [--concurrency 4] [--trail 6000] [--operators 5] [--poll-ms 1000] [--max-ratio 1.25] [--json FILE]
+//   npm run bench:console -- [--rounds 20] [--requests 200] [--concurrency 4] [--trail 6000] [--operators 5] [--poll-ms 1000] [--max-ratio 1.25] [--processes N] [--json FILE]
 //
 // The console runs on the admin listener and reads through the trail's indexes with
-// limits; what it can still take from decisions is CPU (same process) and database
-// time, which is what this measures (docs/console.md#measured).
+// limits; what it can still take from decisions is CPU (in the deciding process with
+// one process; beside them, on the same cores, with several) and database time, which
+// is what this measures (docs/console.md#measured). CPU is Verdict's whole process tree.
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
@@ -33,6 +34,8 @@ const { values: args } = parseArgs({
     operators: { type: "string", default: "5" },
     "poll-ms": { type: "string", default: "1000" },
     "max-ratio": { type: "string", default: "1.25" },
+    /** Verdict's `processes` (default: its own default, auto); with more than one, the console has a process of its own. */
+    processes: { type: "string" },
     /** Also write the figures as JSON here. */
     json: { type: "string" },
   },
@@ -44,12 +47,15 @@ const TRAIL = Number(args.trail);
 const OPERATORS = Number(args.operators);
 const POLL_MS = Number(args["poll-ms"]);
 const MAX_RATIO = Number(args["max-ratio"]);
+const PROCESSES = args.processes === undefined ? undefined : Number(args.processes);
 
 type Mode = "quiet" | "busy";
 
 /** What one run measured (--json). */
 export interface ConsoleBenchResult {
   options: { rounds: number; requests: number; concurrency: number; trail: number; operators: number; poll_ms: number; max_ratio: number };
+  /** Verdict's deciding processes (its ready line), beside which the console has its own when there are several. */
+  processes: number;
   /** Check latency (ms) per mode. */
   latency_ms: Record<Mode, { n: number; p50: number; p90: number; p99: number }>;
   /** Answers other than ALLOW, by outcome ("DENY state_unavailable", ...), per mode. */
@@ -101,16 +107,26 @@ async function main(): Promise<number> {
   const stops: (() => unknown)[] = [() => database.stop(), () => rmSync(dir, { recursive: true, force: true })];
   try {
     const issuer = await createTestIssuer();
-    const verdict = await startBenchVerdict({ issuer, bundle: defaultBundlePath, mongoUri: database.uri, dir }, "console", { console: { enabled: true } });
+    const verdict = await startBenchVerdict({ issuer, bundle: defaultBundlePath, mongoUri: database.uri, dir }, "console", {
+      console: { enabled: true },
+      ...(PROCESSES !== undefined ? { processes: PROCESSES } : {}),
+    });
     // Stopped in reverse: Verdict (its trail flushed), then its database dropped.
     stops.push(
       () => database.client.db(verdict.database).dropDatabase(),
       () => verdict.stop(),
     );
     // The admin listener's URL, from the same ready line.
-    const admin = /"admin":"([^"]+)".*"msg":"verdict is serving"/.exec(readFileSync(verdict.process.logFile, "utf8"))?.[1];
+    const readyLine = readFileSync(verdict.process.logFile, "utf8")
+      .split("\n")
+      .find((line) => line.includes('"msg":"verdict is serving"'));
+    const ready = readyLine ? (JSON.parse(readyLine) as { admin?: string; processes?: number }) : {};
+    const admin = ready.admin;
     if (!admin) throw new Error(`no admin URL in Verdict's ready line:\n${verdict.process.logTail()}`);
-    process.stderr.write(`bench:console: database ${database.kind}; Verdict on ${verdict.address}, console on ${admin}\n`);
+    const processes = ready.processes ?? 1;
+    process.stderr.write(
+      `bench:console: database ${database.kind}; Verdict (${processes} process${processes > 1 ? "es, and one for the console" : ""}) on ${verdict.address}, console on ${admin}\n`,
+    );
 
     const records = trailRecords(TRAIL, Date.now());
     const decisions = database.client.db(verdict.database).collection("decisions");
@@ -189,6 +205,7 @@ async function main(): Promise<number> {
       database: database.pid ? cpu[mode].database / ROUNDS : null,
     });
     const result: ConsoleBenchResult = {
+      processes,
       options: { rounds: ROUNDS, requests: REQUESTS, concurrency: CONCURRENCY, trail: TRAIL, operators: OPERATORS, poll_ms: POLL_MS, max_ratio: MAX_RATIO },
       latency_ms: { quiet: stats(latencies.quiet), busy: stats(latencies.busy) },
       not_allowed: notAllowed,
@@ -207,7 +224,8 @@ async function main(): Promise<number> {
     const cpuText = (mode: Mode) => result.cpu_ms_per_round[mode].database?.toFixed(0) ?? "n/a";
     process.stdout.write(
       [
-        `Check latency with the console quiet and with ${OPERATORS} live Decisions pages refreshing every ${POLL_MS} ms: ${ROUNDS} interleaved rounds of ${REQUESTS} Checks, concurrency ${CONCURRENCY}, over a trail of ${TRAIL} records`,
+        `Check latency with the console quiet and with ${OPERATORS} live Decisions pages refreshing every ${POLL_MS} ms: ${ROUNDS} interleaved rounds of ${REQUESTS} Checks, concurrency ${CONCURRENCY}, over a trail of ${TRAIL} records; ` +
+          `Verdict with ${processes} deciding process${processes > 1 ? "es and one for the console" : " (the console in it)"}`,
         line("console quiet:  ", "quiet"),
         line("console reading:", "busy"),
         `  answers other than ALLOW: quiet ${JSON.stringify(notAllowed.quiet)}, reading ${JSON.stringify(notAllowed.busy)}`,
