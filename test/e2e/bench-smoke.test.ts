@@ -161,6 +161,7 @@ describe("npm run bench", () => {
       expect(result.latency_ms[mode].p50, mode).toBeGreaterThan(0);
       expect(result.latency_ms[mode].p99, mode).toBeGreaterThanOrEqual(result.latency_ms[mode].p50);
       expect(result.cpu_ms_per_round[mode].verdict, mode).toBeGreaterThan(0);
+      expect(result.round_ms[mode], mode).toBeGreaterThanOrEqual(200); // the pages' pause, in both modes
     }
     expect(result.not_allowed).toEqual({ quiet: {}, busy: {} });
     expect(Object.keys(result.console.by_status)).toEqual(["200"]);
