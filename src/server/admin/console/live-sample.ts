@@ -4,7 +4,7 @@
 // merges them (by decision id) into what it kept, rather than reading and decoding
 // the window's newest SAMPLE_LIMIT records again each time. A full read now and then
 // catches what the lag cannot (a spill file replayed after an outage, a replica's
-// clock far behind). docs/console.md#what-the-console-costs.
+// clock far behind). docs/console.md#the-console-and-the-decision-path.
 import { REFUSAL_WINDOW_MS, type AuditQuery, type DecisionRecord } from "../../../audit/index.js";
 
 /** A write slower than this (after the flush interval) is a slow database: the next full read picks its records up. */

@@ -98,7 +98,7 @@ export const LIST_TTL_MS = 2_000;
 
 /**
  * Summaries by their query, each computed at most once per SUMMARY_TTL_MS however
- * many operators ask (one read in flight per query): a summary reads 5,000 records
+ * many operators ask (one read in flight per query): a summary reads up to 5,000 records
  * in Verdict's own process, and decisions must not queue behind many of them.
  */
 function summaryMemo(ttlMs: number) {
