@@ -1,5 +1,5 @@
 import { resolve } from "node:path";
-import { isClusterWorker, processCount, serveAsClusterWorker, startCluster, type RunningCluster } from "../cluster/index.js";
+import { isClusterWorker, processCount, serveAsClusterWorker, startCluster, tuneServingProcess, type RunningCluster } from "../cluster/index.js";
 import { loadConfigFile, stateDirFrom, type Config, type Environment } from "../config/index.js";
 import type { DevAuthorizationServer, MongoServerProcess } from "../dev/index.js";
 import { VerdictError } from "../errors/index.js";
@@ -144,10 +144,11 @@ export async function serve(argv: string[], env: Environment): Promise<void> {
   try {
     // The console's development sign-in: a dev token for the console's audience (single process: workers' admin listeners are private).
     const consoleDevSignIn = config.profile === "dev" && config.console.enabled ? (await dev()).devConsoleSignIn(stateDir, config.console.audience) : undefined;
+    if (processes === 1) tuneServingProcess(); // this process serves (the primary of several does not)
     running =
       processes > 1
         ? await startProcesses(config, log, processes, mongoUri)
-        : await (await server()).startVerdict(config, { log, mongoUri, ...(consoleDevSignIn ? { consoleDevSignIn } : {}) });
+        : await (await server()).startVerdict(config, { log, mongoUri, processes: 1, ...(consoleDevSignIn ? { consoleDevSignIn } : {}) });
   } catch (error) {
     await stopDatabase();
     throw error;
@@ -219,10 +220,12 @@ async function startProcesses(config: Config, log: Logger, processes: number, mo
 
 /** One of the primary's processes: serves until the primary (or a signal) says stop. */
 async function serveWorker(config: Config, log: Logger): Promise<void> {
+  tuneServingProcess();
   if (config.mongodb_uri === undefined) throw new VerdictError("config_invalid", "a Verdict process needs the database its primary uses");
   let verdict: RunningVerdict;
   try {
-    verdict = await (await server()).startVerdict(config, { log, mongoUri: config.mongodb_uri, role: "worker" });
+    // The primary started processCount(config.processes) of us (the console's single-process case never forks).
+    verdict = await (await server()).startVerdict(config, { log, mongoUri: config.mongodb_uri, role: "worker", processes: processCount(config.processes) });
   } catch (error) {
     log.fatal({ err: error instanceof Error ? error.message : String(error) }, "this Verdict process could not start");
     throw error;

@@ -1,8 +1,12 @@
 // Verdict's processes: the primary that supervises, and what a worker tells it.
 export {
   isClusterWorker,
+  policyWorkersPerProcess,
   processCount,
   serveAsClusterWorker,
+  servingRuntimeFlags,
+  SERVING_HEAP_GROWTH_FLAG,
+  tuneServingProcess,
   startCluster,
   type ClusterAdmin,
   type ClusterOptions,
