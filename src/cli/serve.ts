@@ -1,5 +1,5 @@
 import { resolve } from "node:path";
-import { clusterRole, isClusterWorker, processCount, serveAsClusterWorker, startCluster, type RunningCluster } from "../cluster/index.js";
+import { clusterRole, isClusterWorker, processCount, serveAsClusterWorker, startCluster, tuneServingProcess, type RunningCluster } from "../cluster/index.js";
 import { loadConfigFile, stateDirFrom, type Config, type Environment } from "../config/index.js";
 import type { DevAuthorizationServer, MongoServerProcess } from "../dev/index.js";
 import { VerdictError } from "../errors/index.js";
@@ -137,13 +137,14 @@ export async function serve(argv: string[], env: Environment): Promise<void> {
   const processes = processCount(config.processes);
   let running: { address: string; adminUrl: string; stop(): Promise<void>; failed?: Promise<Error> };
   try {
-    // The console's development sign-in: a dev token for the console's audience.
+    // The console's development sign-in: a dev token for the console's audience (with several processes, the console's process makes it).
     const consoleDevSignIn =
       processes === 1 && config.profile === "dev" && config.console.enabled ? (await dev()).devConsoleSignIn(stateDir, config.console.audience) : undefined;
+    if (processes === 1) tuneServingProcess(); // this process serves (the primary of several does not)
     running =
       processes > 1
         ? await startProcesses(config, log, processes, mongoUri)
-        : await (await server()).startVerdict(config, { log, mongoUri, ...(consoleDevSignIn ? { consoleDevSignIn } : {}) });
+        : await (await server()).startVerdict(config, { log, mongoUri, processes: 1, ...(consoleDevSignIn ? { consoleDevSignIn } : {}) });
   } catch (error) {
     await stopDatabase();
     throw error;
@@ -223,10 +224,20 @@ async function serveWorker(
   role: "worker" | "console",
   consoleDevSignIn: (() => Promise<{ token: string; expiresIn: number }>) | undefined,
 ): Promise<void> {
+  tuneServingProcess();
   if (config.mongodb_uri === undefined) throw new VerdictError("config_invalid", "a Verdict process needs the database its primary uses");
   let verdict: RunningVerdict;
   try {
-    verdict = await (await server()).startVerdict(config, { log, mongoUri: config.mongodb_uri, role, ...(consoleDevSignIn ? { consoleDevSignIn } : {}) });
+    // The primary started processCount(config.processes) deciding processes (and, with the console on, the console's).
+    verdict = await (
+      await server()
+    ).startVerdict(config, {
+      log,
+      mongoUri: config.mongodb_uri,
+      role,
+      processes: processCount(config.processes),
+      ...(consoleDevSignIn ? { consoleDevSignIn } : {}),
+    });
   } catch (error) {
     log.fatal({ err: error instanceof Error ? error.message : String(error) }, "this Verdict process could not start");
     throw error;

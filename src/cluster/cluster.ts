@@ -20,6 +20,7 @@
 // and is replaced like any other when it dies.
 import cluster, { type Worker } from "node:cluster";
 import { availableParallelism } from "node:os";
+import { setFlagsFromString } from "node:v8";
 import type { MetricObjectWithValues, MetricValue, Registry } from "prom-client";
 import { VerdictError } from "../errors/index.js";
 import type { Logger } from "../observability/index.js";
@@ -45,6 +46,14 @@ export interface ClusterAdmin {
 
 /** Processes of "auto": one per CPU, at most this many (each keeps its own database connections). */
 const MAX_AUTO_PROCESSES = 8;
+/**
+ * Set by a serving process on itself at start (V8 reads it at each full collection): the
+ * old generation may grow by 25% of what is live before the next full collection, where
+ * V8 otherwise lets a busy process's heap grow by up to 4×, garbage included
+ * (docs/performance.md#memory-and-start). Set at run time rather than on node's command
+ * line, so that a V8 without the flag only warns instead of refusing to start.
+ */
+export const SERVING_HEAP_GROWTH_FLAG = "--heap-growing-percent=25";
 /** A worker that does not stop within this after being asked is killed. */
 const STOP_GRACE_MS = 60_000;
 /** Workers that die more often than this within RESTART_WINDOW_MS stop the whole server. */
@@ -63,6 +72,32 @@ type ToWorker = { verdict: "stop" } | { verdict: "metrics"; id: number };
 /** How many processes `processes` means on this machine. */
 export function processCount(processes: number | "auto"): number {
   return processes === "auto" ? Math.max(1, Math.min(MAX_AUTO_PROCESSES, availableParallelism())) : processes;
+}
+
+/** Policy evaluation workers of "auto" in each of `processes` processes: their share of the CPUs, at least 1, at most this. */
+const MAX_AUTO_POLICY_WORKERS = 2;
+
+/**
+ * How many policy worker threads `policy_workers` means in each of `processes`
+ * processes on this machine: "auto" gives each process its share of the CPUs, so
+ * that one per CPU (`processes: auto`) does not run two WebAssembly workers per
+ * process (each a V8 isolate and a WebAssembly memory) on one core.
+ */
+export function policyWorkersPerProcess(policyWorkers: number | "auto", processes: number): number {
+  if (policyWorkers !== "auto") return policyWorkers;
+  return Math.max(1, Math.min(MAX_AUTO_POLICY_WORKERS, Math.floor(availableParallelism() / Math.max(1, processes))));
+}
+
+const flagName = (arg: string) => (arg.split("=")[0] ?? "").replaceAll("_", "-");
+
+/** The V8 flags a serving process sets on itself at start: SERVING_HEAP_GROWTH_FLAG unless node's command line gave it. */
+export function servingRuntimeFlags(execArgv: readonly string[] = process.execArgv): string[] {
+  return execArgv.some((arg) => flagName(arg) === flagName(SERVING_HEAP_GROWTH_FLAG)) ? [] : [SERVING_HEAP_GROWTH_FLAG];
+}
+
+/** Bounds the heap's growth in this serving process (single or one of several): see SERVING_HEAP_GROWTH_FLAG. */
+export function tuneServingProcess(): void {
+  for (const flag of servingRuntimeFlags()) setFlagsFromString(flag);
 }
 
 /** True in a worker process started by the primary. */
@@ -108,7 +143,6 @@ export async function startCluster({ processes, log, env, serveAdmin, consolePro
   const workers = new Set<Worker>();
   const readiness = new ClusterReadiness(processes);
   let stopping = false;
-  let address: string | undefined;
   const restarts: number[] = [];
   let fail: (error: VerdictError) => void = () => {};
   const failed = new Promise<VerdictError>((resolve) => (fail = resolve));
@@ -167,25 +201,28 @@ export async function startCluster({ processes, log, env, serveAdmin, consolePro
     );
   };
 
-  try {
-    const [addresses] = await Promise.all([Promise.all(Array.from({ length: processes }, () => fork())), consoleProcess ? fork("console") : undefined]);
-    address = addresses[0];
-  } catch (error) {
-    await stopWorkers();
-    throw error;
-  }
-
-  let admin: ClusterAdmin;
-  try {
-    admin = await serveAdmin(
+  // admin_listen starts while the processes do (its modules load beside theirs, not after):
+  // /healthz answers at once and /readyz says not ready until every process is.
+  const [forked, consoleForked, adminStarted] = await Promise.allSettled([
+    Promise.all(Array.from({ length: processes }, () => fork())),
+    consoleProcess ? fork("console") : Promise.resolve(undefined),
+    serveAdmin(
       readiness,
       () => clusterMetrics(workers),
       () => consoleUrl,
-    );
-  } catch (error) {
+    ),
+  ]);
+  if (forked.status === "rejected" || consoleForked.status === "rejected" || adminStarted.status === "rejected") {
     await stopWorkers();
-    throw error;
+    if (adminStarted.status === "fulfilled") await adminStarted.value.close().catch(() => undefined);
+    throw forked.status === "rejected"
+      ? forked.reason
+      : consoleForked.status === "rejected"
+        ? consoleForked.reason
+        : (adminStarted as PromiseRejectedResult).reason;
   }
+  const address = forked.value[0];
+  const admin = adminStarted.value;
   log.debug({ processes }, "every Verdict process is serving");
   return {
     address: address ?? "",

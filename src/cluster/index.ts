@@ -2,8 +2,12 @@
 export {
   clusterRole,
   isClusterWorker,
+  policyWorkersPerProcess,
   processCount,
   serveAsClusterWorker,
+  servingRuntimeFlags,
+  SERVING_HEAP_GROWTH_FLAG,
+  tuneServingProcess,
   startCluster,
   type ClusterAdmin,
   type ClusterOptions,

@@ -3,19 +3,19 @@
 // when tracing is configured (an OTLP endpoint) or a test hands an exporter; off,
 // every call here is a plain function call. The provider is Verdict's own, never
 // the global one, so that it neither takes over nor is taken over by a host's.
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type Tracer } from "@opentelemetry/api";
-import { W3CTraceContextPropagator } from "@opentelemetry/core";
-import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
-import { resourceFromAttributes } from "@opentelemetry/resources";
-import {
-  BasicTracerProvider,
-  BatchSpanProcessor,
-  ParentBasedSampler,
-  SimpleSpanProcessor,
-  TraceIdRatioBasedSampler,
-  type SpanExporter,
-} from "@opentelemetry/sdk-trace-base";
-import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from "@opentelemetry/semantic-conventions";
+//
+// The SDK is loaded the first time tracing is on (a Verdict without tracing starts
+// without its modules): required, all of it from one module system, so that the
+// API's context keys are the ones the SDK reads, and start() stays synchronous.
+import { createRequire } from "node:module";
+import type * as OtelApi from "@opentelemetry/api";
+import type { Attributes, Context, Span, Tracer } from "@opentelemetry/api";
+import type * as OtelCore from "@opentelemetry/core";
+import type * as OtelExporter from "@opentelemetry/exporter-trace-otlp-http";
+import type * as OtelResources from "@opentelemetry/resources";
+import type * as OtelSdk from "@opentelemetry/sdk-trace-base";
+import type { BasicTracerProvider, SpanExporter } from "@opentelemetry/sdk-trace-base";
+import type * as OtelSemconv from "@opentelemetry/semantic-conventions";
 import type { TracingConfig } from "./config.js";
 
 /** Where a span's children go: opaque outside this module. */
@@ -28,7 +28,31 @@ export interface TracingOptions {
   version: string;
 }
 
-const propagator = new W3CTraceContextPropagator();
+interface Otel {
+  api: typeof OtelApi;
+  sdk: typeof OtelSdk;
+  propagator: OtelCore.W3CTraceContextPropagator;
+  exporter: typeof OtelExporter;
+  resources: typeof OtelResources;
+  semconv: typeof OtelSemconv;
+}
+
+let otel: Otel | undefined;
+
+function loadOtel(): Otel {
+  if (otel) return otel;
+  const require = createRequire(import.meta.url);
+  const core = require("@opentelemetry/core") as typeof OtelCore;
+  otel = {
+    api: require("@opentelemetry/api") as typeof OtelApi,
+    sdk: require("@opentelemetry/sdk-trace-base") as typeof OtelSdk,
+    propagator: new core.W3CTraceContextPropagator(),
+    exporter: require("@opentelemetry/exporter-trace-otlp-http") as typeof OtelExporter,
+    resources: require("@opentelemetry/resources") as typeof OtelResources,
+    semconv: require("@opentelemetry/semantic-conventions") as typeof OtelSemconv,
+  };
+  return otel;
+}
 
 /** A carrier read through a getter (gRPC metadata, HTTP headers). */
 const getter = {
@@ -40,26 +64,30 @@ export class Tracing {
   private constructor(
     private readonly tracer: Tracer | undefined,
     private readonly provider: BasicTracerProvider | undefined,
+    private readonly otel: Otel | undefined,
   ) {}
 
   /** No spans at all. */
   static off(): Tracing {
-    return new Tracing(undefined, undefined);
+    return new Tracing(undefined, undefined, undefined);
   }
 
   static start({ config, exporter, version }: TracingOptions): Tracing {
     const otlp = config?.otlp_endpoint;
     if (!exporter && otlp === undefined) return Tracing.off();
+    const otel = loadOtel();
+    const { BasicTracerProvider, BatchSpanProcessor, ParentBasedSampler, SimpleSpanProcessor, TraceIdRatioBasedSampler } = otel.sdk;
+    const { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } = otel.semconv;
     const processor = exporter
       ? new SimpleSpanProcessor(exporter)
-      : new BatchSpanProcessor(new OTLPTraceExporter({ url: otlp, headers: { ...config?.headers }, timeoutMillis: 10_000 }));
+      : new BatchSpanProcessor(new otel.exporter.OTLPTraceExporter({ url: otlp, headers: { ...config?.headers }, timeoutMillis: 10_000 }));
     const provider = new BasicTracerProvider({
-      resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: config?.service_name ?? "verdict", [ATTR_SERVICE_VERSION]: version }),
+      resource: otel.resources.resourceFromAttributes({ [ATTR_SERVICE_NAME]: config?.service_name ?? "verdict", [ATTR_SERVICE_VERSION]: version }),
       // A caller's sampling decision is followed; a trace that starts here is sampled at sample_ratio.
       sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(config?.sample_ratio ?? 1) }),
       spanProcessors: [processor],
     });
-    return new Tracing(provider.getTracer("verdict", version), provider);
+    return new Tracing(provider.getTracer("verdict", version), provider, otel);
   }
 
   get enabled(): boolean {
@@ -71,8 +99,9 @@ export class Tracing {
    * (and tracestate) read through `header`; a malformed traceparent starts a new trace.
    */
   startServerSpan(name: string, header: (key: string) => string | undefined, attributes: Attributes): ServerSpan | undefined {
-    if (!this.tracer) return undefined;
-    const parent = propagator.extract(ROOT_CONTEXT, header, getter);
+    if (!this.tracer || !this.otel) return undefined;
+    const { ROOT_CONTEXT, SpanKind, trace } = this.otel.api;
+    const parent = this.otel.propagator.extract(ROOT_CONTEXT, header, getter);
     const span = this.tracer.startSpan(name, { kind: SpanKind.SERVER, attributes }, parent);
     return new ServerSpan(span, trace.setSpan(parent, span));
   }
@@ -120,7 +149,7 @@ function ended<T>(span: Span, result: T, describe?: (result: T) => Attributes): 
 
 /** Ends the span as failed; returns the error, to be thrown on. */
 function failed(span: Span, error: unknown): unknown {
-  span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+  span.setStatus({ code: loadOtel().api.SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
   span.end();
   return error;
 }
@@ -138,7 +167,7 @@ export class ServerSpan {
 
   /** Ends it; `error` marks it failed (the call got no answer it could use). */
   end(error?: string): void {
-    if (error !== undefined) this.span.setStatus({ code: SpanStatusCode.ERROR, message: error });
+    if (error !== undefined) this.span.setStatus({ code: loadOtel().api.SpanStatusCode.ERROR, message: error });
     this.span.end();
   }
 }

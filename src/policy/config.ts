@@ -13,5 +13,6 @@ export const policySettings = (ctx: ConfigContext) => ({
   shadow_retention_days: z.number().int().min(1).max(365).default(7),
   policy_timeout_ms: z.number().int().min(1).max(60_000).default(250),
   policy_memory_mb: z.number().int().min(1).max(4_096).default(64),
-  policy_workers: z.number().int().min(1).max(64).default(2),
+  /** Evaluation workers per process: "auto" is this process's share of the CPUs (CPUs / processes), at least 1, at most 2. */
+  policy_workers: z.union([z.literal("auto"), z.number().int().min(1).max(64)]).default("auto"),
 });

@@ -2,6 +2,7 @@
 import { ApprovalStore, Approvals, ApprovalWebhook } from "../approvals/index.js";
 import { maskRulesFrom, MaskRuleError, openAuditLog, type AuditLog, type AuditStore } from "../audit/index.js";
 import type { Config } from "../config/index.js";
+import { policyWorkersPerProcess } from "../cluster/index.js";
 import { Database } from "../database/index.js";
 import { Decider } from "../decide/index.js";
 import { VerdictError } from "../errors/index.js";
@@ -16,7 +17,8 @@ import type { RunningAuthzen } from "./authzen/index.js";
 import { CallerRegistry } from "./callers.js";
 import { formatAddress, startGrpcServer } from "./grpc/server.js";
 import { approvalsRoutes, healthRoutes, metricsRoutes, ssfRoutes, startAdminServer, type RunningAdmin } from "./admin/index.js";
-import { consoleRoutes, consoleApprovals, consoleSuspensions, type ConsoleParts, type DevSignIn } from "./admin/console/index.js";
+import type { ConsoleParts, DevSignIn } from "./admin/console/index.js";
+import type * as ConsoleModule from "./admin/console/index.js";
 import { Readiness, type ReadinessSource } from "./readiness.js";
 import { packageVersion } from "../paths.js";
 import type { SpanExporter } from "@opentelemetry/sdk-trace-base";
@@ -67,6 +69,8 @@ export interface StartOptions {
   role?: "single" | "worker" | "console";
   /** The development profile's one-click console sign-in (never in production). */
   consoleDevSignIn?: DevSignIn;
+  /** How many Verdict processes serve on this machine (default 1): `policy_workers: auto` takes this process's share of the CPUs. */
+  processes?: number;
 }
 
 /** How often expired state is deleted on servers that do not honour TTL indexes. */
@@ -131,6 +135,8 @@ export async function startVerdict(config: Config, options: StartOptions): Promi
   // A worker's admin listener is private: the console is served by a single-process Verdict, or by the
   // console's own process of several, through the primary's admin listener (docs/console.md).
   const consoleParts: ConsoleParts = {};
+  // Its modules load only when it is served: a Verdict without the console starts without them.
+  const consoleModule = config.console.enabled && options.role !== "worker" ? await import("./admin/console/index.js") : undefined;
   const admin = await startAdminServer({
     host: worker ? "127.0.0.1" : config.admin_listen.host,
     port: worker ? 0 : config.admin_listen.port,
@@ -140,9 +146,9 @@ export async function startVerdict(config: Config, options: StartOptions): Promi
       metricsRoutes(metrics.registry),
       ssfRoutes(config.ssf.transmitters.length > 0, () => parts.ssf),
       approvalsRoutes(() => parts.approvals),
-      ...(config.console.enabled && options.role !== "worker"
+      ...(consoleModule
         ? [
-            consoleRoutes({
+            consoleModule.consoleRoutes({
               config: config.console,
               parts: consoleParts,
               log,
@@ -159,7 +165,7 @@ export async function startVerdict(config: Config, options: StartOptions): Promi
     for (const close of closers.splice(0).reverse()) await close().catch((error: unknown) => log.warn({ err: error }, "error while closing"));
   };
   try {
-    return await startParts(config, options, { metrics, instruments, readiness, parts, admin, closers, closeAll, consoleParts });
+    return await startParts(config, options, { metrics, instruments, readiness, parts, admin, closers, closeAll, consoleParts, consoleModule });
   } catch (error) {
     await closeAll();
     throw error;
@@ -184,14 +190,16 @@ interface Started {
   closers: (() => Promise<unknown>)[];
   closeAll(): Promise<void>;
   consoleParts: ConsoleParts;
+  /** The console's module, when it is served. */
+  consoleModule: typeof ConsoleModule | undefined;
 }
 
 async function startParts(
   config: Config,
-  { log, mongoUri, watchOptions, obligations = defaultObligations, role = "single" }: StartOptions,
+  { log, mongoUri, watchOptions, obligations = defaultObligations, role = "single", processes = 1 }: StartOptions,
   started: Started,
 ): Promise<RunningVerdict> {
-  const { metrics, instruments, readiness, parts, admin, closers, consoleParts } = started;
+  const { metrics, instruments, readiness, parts, admin, closers, consoleParts, consoleModule } = started;
   // The one connection of the process: state, shadow disagreements and the audit trail.
   // It connects in the background, its pool warming while the bundle loads: a Verdict
   // started before its database serves (not ready) and recovers by itself when the
@@ -208,11 +216,12 @@ async function startParts(
   database.warmUp();
   parts.database = database;
   void database.whenReached().then(() => readiness.refresh());
+  const policyWorkers = policyWorkersPerProcess(config.policy_workers, processes);
   const policies = await PolicyRuntime.start({
     obligations,
     bundlePath: config.bundle,
     shadowBundlePath: config.shadow_bundle,
-    bounds: { ...DEFAULT_BOUNDS, timeoutMs: config.policy_timeout_ms, memoryMb: config.policy_memory_mb, workers: config.policy_workers },
+    bounds: { ...DEFAULT_BOUNDS, timeoutMs: config.policy_timeout_ms, memoryMb: config.policy_memory_mb, workers: policyWorkers },
     watch: config.bundle_watch,
     ...(watchOptions ? { watchOptions } : {}),
     log,
@@ -249,7 +258,7 @@ async function startParts(
   closers.push(() => suspensions.close());
   observeSuspensions(metrics, () => suspensions.stats());
   parts.suspensions = suspensions;
-  Object.assign(consoleParts, { suspensions: consoleSuspensions(suspensions) });
+  if (consoleModule) Object.assign(consoleParts, { suspensions: consoleModule.consoleSuspensions(suspensions) });
   // Shared Signals (RFC 8935) from identity providers, on the admin listener: each SET's events become suspensions.
   const ssf = new SsfReceiver({ settings: config.ssf, database, suspensions: () => parts.suspensions, log });
 
@@ -328,7 +337,13 @@ async function startParts(
   });
   parts.approvals = approvals.stage;
   // The console reads what the decisions use (the same verifier and bundles) and the trail's indexed queries.
-  Object.assign(consoleParts, { verifier, policies, approvals: consoleApprovals(approvals.stage), ...(auditStore ? { audit: auditStore } : {}) });
+  if (consoleModule)
+    Object.assign(consoleParts, {
+      verifier,
+      policies,
+      approvals: consoleModule.consoleApprovals(approvals.stage),
+      ...(auditStore ? { audit: auditStore } : {}),
+    });
   const callers = new CallerRegistry(config.apis, config.tls?.client_ca_file !== undefined);
   // The console's process decides nothing: no listener for decisions.
   const decides = role !== "console";
@@ -379,6 +394,7 @@ async function startParts(
       apis: config.apis.map((a) => a.name),
       issuers: config.issuers.map((i) => i.issuer),
       revision: policies.current().revision,
+      policyWorkers,
       ...(policies.shadow() ? { shadowRevision: policies.shadow()?.revision } : {}),
       ...(authzen ? { authzen: authzen.url } : {}),
       ...(config.tracing?.otlp_endpoint ? { tracing: config.tracing.otlp_endpoint } : {}),

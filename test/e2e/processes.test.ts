@@ -3,7 +3,7 @@
 // and, on SIGTERM, stops them all with their audit records written.
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -72,6 +72,12 @@ describe("verdict serve with processes: 2", () => {
     expect(new Set(pids).size).toBe(2);
     expect(pids).not.toContain(serving.child.pid);
     expect(processLines().every((line) => line["address"] === serving.address)).toBe(true);
+  });
+
+  it("gives each process its share of the CPUs for policy workers", () => {
+    // policy_workers: auto: CPUs / processes, at least 1, at most 2
+    const share = Math.max(1, Math.min(2, Math.floor(availableParallelism() / 2)));
+    expect(processLines().map((line) => line["policyWorkers"])).toEqual([share, share]);
   });
 
   it("decides on every connection, and serves the metrics and readiness of both processes from the primary's admin listener", async () => {

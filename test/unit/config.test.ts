@@ -104,7 +104,7 @@ describe("configuration", () => {
       shadow_retention_days: 7,
       policy_timeout_ms: 250,
       policy_memory_mb: 64,
-      policy_workers: 2,
+      policy_workers: "auto",
     });
     expect(config.admin_listen).toEqual({ host: "127.0.0.1", port: 9464 });
     expect(config).toMatchObject({ max_connection_age_seconds: 300, max_connection_age_grace_seconds: 30 });

@@ -1,0 +1,31 @@
+// What each serving process of `verdict serve` runs with: its share of the CPUs for
+// policy workers, and a bound on its heap's growth unless the operator set one.
+import { availableParallelism } from "node:os";
+import { describe, expect, it } from "vitest";
+import { policyWorkersPerProcess, SERVING_HEAP_GROWTH_FLAG, servingRuntimeFlags } from "../../src/cluster/index.js";
+
+describe("policy workers per process", () => {
+  it("keeps a number the configuration gives", () => {
+    expect(policyWorkersPerProcess(3, 8)).toBe(3);
+  });
+
+  it("gives each process of auto its share of the CPUs, at least one and at most two", () => {
+    const cpus = availableParallelism();
+    expect(policyWorkersPerProcess("auto", 1)).toBe(Math.min(2, cpus));
+    expect(policyWorkersPerProcess("auto", cpus)).toBe(1);
+    expect(policyWorkersPerProcess("auto", cpus * 4)).toBe(1);
+    expect(policyWorkersPerProcess("auto", Math.max(1, Math.floor(cpus / 2)))).toBe(cpus >= 2 ? 2 : 1);
+  });
+});
+
+describe("the serving process's heap growth", () => {
+  it("is bounded at 25% of what is live after a full collection", () => {
+    expect(SERVING_HEAP_GROWTH_FLAG).toBe("--heap-growing-percent=25");
+    expect(servingRuntimeFlags(["--enable-source-maps"])).toEqual([SERVING_HEAP_GROWTH_FLAG]);
+  });
+
+  it("is left to the operator who gives it on node's command line, spelled either way", () => {
+    expect(servingRuntimeFlags(["--heap-growing-percent=50"])).toEqual([]);
+    expect(servingRuntimeFlags(["--heap_growing_percent=0"])).toEqual([]);
+  });
+});
