@@ -78,6 +78,7 @@ const env: Environment = {
   ...(process.env["MONGODB_URI"] !== undefined ? { MONGODB_URI: process.env["MONGODB_URI"] } : {}),
   ...(process.env["VERDICT_HOME"] !== undefined ? { VERDICT_HOME: process.env["VERDICT_HOME"] } : {}),
   ...(process.env["VERDICT_LOG_LEVEL"] !== undefined ? { VERDICT_LOG_LEVEL: process.env["VERDICT_LOG_LEVEL"] } : {}),
+  ...(process.env["VERDICT_PROCESS_ROLE"] !== undefined ? { VERDICT_PROCESS_ROLE: process.env["VERDICT_PROCESS_ROLE"] } : {}),
   variables: process.env,
 };
 process.exitCode = await main(process.argv.slice(2), env);

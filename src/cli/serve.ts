@@ -1,5 +1,5 @@
 import { resolve } from "node:path";
-import { isClusterWorker, processCount, serveAsClusterWorker, startCluster, tuneServingProcess, type RunningCluster } from "../cluster/index.js";
+import { clusterRole, isClusterWorker, processCount, serveAsClusterWorker, startCluster, tuneServingProcess, type RunningCluster } from "../cluster/index.js";
 import { loadConfigFile, stateDirFrom, type Config, type Environment } from "../config/index.js";
 import type { DevAuthorizationServer, MongoServerProcess } from "../dev/index.js";
 import { VerdictError } from "../errors/index.js";
@@ -96,7 +96,11 @@ export async function serve(argv: string[], env: Environment): Promise<void> {
     config = loadConfigFile(options.config as string, env, overrides);
   }
   if (worker) {
-    await serveWorker(config, createLogger(config.log_level).child({ pid: process.pid }));
+    const role = clusterRole(env);
+    // The console's process offers the development sign-in the single process would.
+    const consoleDevSignIn =
+      role === "console" && config.profile === "dev" && config.console.enabled ? (await dev()).devConsoleSignIn(stateDir, config.console.audience) : undefined;
+    await serveWorker(config, createLogger(config.log_level).child({ pid: process.pid, ...(role === "console" ? { role } : {}) }), role, consoleDevSignIn);
     return;
   }
   const log = createLogger(config.log_level);
@@ -129,21 +133,13 @@ export async function serve(argv: string[], env: Environment): Promise<void> {
     await database.stop();
   };
 
-  // The console is served by a single-process Verdict (a worker's admin listener is private): with it on,
-  // "auto" means one process; an explicit count above one serves without it, and says so.
-  let processes = processCount(config.processes);
-  if (config.console.enabled && processes > 1) {
-    if (config.processes === "auto") {
-      processes = 1;
-      log.info("the console is on: serving with one process (set processes to serve with more, without the console)");
-    } else {
-      log.warn({ processes }, "[CONSOLE] console.enabled with processes above 1: the console is not served (docs/console.md)");
-    }
-  }
+  // With several processes and the console on, one more process serves the console only (src/cluster).
+  const processes = processCount(config.processes);
   let running: { address: string; adminUrl: string; stop(): Promise<void>; failed?: Promise<Error> };
   try {
-    // The console's development sign-in: a dev token for the console's audience (single process: workers' admin listeners are private).
-    const consoleDevSignIn = config.profile === "dev" && config.console.enabled ? (await dev()).devConsoleSignIn(stateDir, config.console.audience) : undefined;
+    // The console's development sign-in: a dev token for the console's audience (with several processes, the console's process makes it).
+    const consoleDevSignIn =
+      processes === 1 && config.profile === "dev" && config.console.enabled ? (await dev()).devConsoleSignIn(stateDir, config.console.audience) : undefined;
     if (processes === 1) tuneServingProcess(); // this process serves (the primary of several does not)
     running =
       processes > 1
@@ -157,7 +153,7 @@ export async function serve(argv: string[], env: Environment): Promise<void> {
     process.stderr.write(
       `\nVerdict (dev profile) is serving on ${running.address}\n` +
         `  health and metrics: ${running.adminUrl}/readyz and ${running.adminUrl}/metrics\n` +
-        (config.console.enabled && processes === 1 ? `  console: ${running.adminUrl}/console/ (development sign-in)\n` : "") +
+        (config.console.enabled ? `  console: ${running.adminUrl}/console/ (development sign-in)\n` : "") +
         `  development API key: ${devApiKey}\n` +
         `  (verdict check uses it by default; mint tokens with: verdict dev-token --sub alice --client-id agent-1 --scope "invoices:read")\n` +
         `  development authorization server (OAuth for MCP clients; no real sign-in, development only): ${authorizationServer?.issuer}\n\n`,
@@ -199,10 +195,12 @@ async function startProcesses(config: Config, log: Logger, processes: number, mo
     log,
     // A database this primary started (local-mongo) is the workers' too.
     env: config.mongodb_uri === undefined ? { MONGODB_URI: mongoUri } : {},
-    // admin_listen for every process: /readyz from their readiness, /metrics from theirs gathered.
-    serveAdmin: async (readiness, metrics) => {
-      const { healthRoutes, metricsRoutes, startAdminServer } = await import("../server/admin/index.js");
-      return startAdminServer({ ...config.admin_listen, routes: [healthRoutes(readiness), metricsRoutes(metrics)], log });
+    consoleProcess: config.console.enabled,
+    // admin_listen for every process: /readyz from their readiness, /metrics from theirs gathered, /console/ forwarded to its process.
+    serveAdmin: async (readiness, metrics, consoleUrl) => {
+      const { consoleForwardRoutes, healthRoutes, metricsRoutes, startAdminServer } = await import("../server/admin/index.js");
+      const routes = [healthRoutes(readiness), metricsRoutes(metrics), ...(config.console.enabled ? [consoleForwardRoutes(consoleUrl, log)] : [])];
+      return startAdminServer({ ...config.admin_listen, routes, log });
     },
   });
   log.info(
@@ -210,6 +208,7 @@ async function startProcesses(config: Config, log: Logger, processes: number, mo
       address: running.address,
       admin: running.adminUrl,
       processes,
+      ...(config.console.enabled ? { console: `${running.adminUrl}/console/` } : {}),
       apis: config.apis.map((a) => a.name),
       issuers: config.issuers.map((i) => i.issuer),
     },
@@ -219,13 +218,26 @@ async function startProcesses(config: Config, log: Logger, processes: number, mo
 }
 
 /** One of the primary's processes: serves until the primary (or a signal) says stop. */
-async function serveWorker(config: Config, log: Logger): Promise<void> {
+async function serveWorker(
+  config: Config,
+  log: Logger,
+  role: "worker" | "console",
+  consoleDevSignIn: (() => Promise<{ token: string; expiresIn: number }>) | undefined,
+): Promise<void> {
   tuneServingProcess();
   if (config.mongodb_uri === undefined) throw new VerdictError("config_invalid", "a Verdict process needs the database its primary uses");
   let verdict: RunningVerdict;
   try {
-    // The primary started processCount(config.processes) of us (the console's single-process case never forks).
-    verdict = await (await server()).startVerdict(config, { log, mongoUri: config.mongodb_uri, role: "worker", processes: processCount(config.processes) });
+    // The primary started processCount(config.processes) deciding processes (and, with the console on, the console's).
+    verdict = await (
+      await server()
+    ).startVerdict(config, {
+      log,
+      mongoUri: config.mongodb_uri,
+      role,
+      processes: processCount(config.processes),
+      ...(consoleDevSignIn ? { consoleDevSignIn } : {}),
+    });
   } catch (error) {
     log.fatal({ err: error instanceof Error ? error.message : String(error) }, "this Verdict process could not start");
     throw error;
@@ -241,7 +253,13 @@ async function serveWorker(config: Config, log: Logger): Promise<void> {
         .catch((error: unknown) => log.error({ err: error }, "error while stopping"))
         .finally(resolve);
     };
-    serveAsClusterWorker(verdict.address, verdict.metrics.registry, verdict.readiness, () => stop("asked by the primary"));
+    serveAsClusterWorker(
+      verdict.address,
+      verdict.metrics.registry,
+      verdict.readiness,
+      () => stop("asked by the primary"),
+      role === "console" ? verdict.adminUrl : undefined,
+    );
     process.on("SIGINT", () => stop("SIGINT"));
     process.on("SIGTERM", () => stop("SIGTERM"));
   });

@@ -12,6 +12,12 @@
 // admin listener is on a private loopback port),
 // replaces a worker that dies, and on SIGTERM asks each to stop (each finishes the
 // calls it has and writes or spills every audit record) before it exits.
+//
+// With the console on, one more process serves only the console (no gRPC or AuthZEN
+// listener, so it takes no decision traffic): the primary's admin listener forwards
+// /console/ to that process's private one, and its reads of the trail never share an
+// event loop with decisions. It is not part of readiness (decisions do not need it)
+// and is replaced like any other when it dies.
 import cluster, { type Worker } from "node:cluster";
 import { availableParallelism } from "node:os";
 import { setFlagsFromString } from "node:v8";
@@ -58,6 +64,7 @@ const METRICS_WAIT_MS = 2_000;
 
 type ToPrimary =
   | { verdict: "ready"; address: string }
+  | { verdict: "console"; adminUrl: string }
   | { verdict: "readiness"; report: ReadinessReport }
   | { verdict: "metrics"; id: number; metrics: MetricObjectWithValues<MetricValue<string>>[] };
 type ToWorker = { verdict: "stop" } | { verdict: "metrics"; id: number };
@@ -98,13 +105,26 @@ export function isClusterWorker(): boolean {
   return cluster.isWorker;
 }
 
+/** Set by the primary in the environment of the process that serves the console. */
+const ROLE_VARIABLE = "VERDICT_PROCESS_ROLE" as const;
+
+/** What a worker process is for: deciding (gRPC, AuthZEN), or serving the console only. */
+export function clusterRole(env: { VERDICT_PROCESS_ROLE?: string }): "worker" | "console" {
+  return env[ROLE_VARIABLE] === "console" ? "console" : "worker";
+}
+
 export interface ClusterOptions {
   processes: number;
   log: Logger;
   /** Environment the workers get beside the primary's (e.g. the database the primary started). */
   env: Record<string, string>;
-  /** Starts admin_listen with the processes' readiness and their metrics gathered. */
-  serveAdmin: (readiness: ReadinessSource, metrics: () => Promise<Registry>) => Promise<ClusterAdmin>;
+  /** Also start one process that serves the console only (console.enabled). */
+  consoleProcess?: boolean;
+  /**
+   * Starts admin_listen with the processes' readiness, their metrics gathered, and
+   * the console process's private admin URL (undefined without one, or while it restarts).
+   */
+  serveAdmin: (readiness: ReadinessSource, metrics: () => Promise<Registry>, consoleUrl: () => string | undefined) => Promise<ClusterAdmin>;
 }
 
 export interface RunningCluster {
@@ -119,7 +139,7 @@ export interface RunningCluster {
 }
 
 /** Starts the workers; resolves once every one is serving, or rejects when one could not start. */
-export async function startCluster({ processes, log, env, serveAdmin }: ClusterOptions): Promise<RunningCluster> {
+export async function startCluster({ processes, log, env, serveAdmin, consoleProcess = false }: ClusterOptions): Promise<RunningCluster> {
   const workers = new Set<Worker>();
   const readiness = new ClusterReadiness(processes);
   let stopping = false;
@@ -127,21 +147,25 @@ export async function startCluster({ processes, log, env, serveAdmin }: ClusterO
   let fail: (error: VerdictError) => void = () => {};
   const failed = new Promise<VerdictError>((resolve) => (fail = resolve));
 
-  const fork = (): Promise<string> =>
+  let consoleUrl: string | undefined;
+
+  const fork = (role: "worker" | "console" = "worker"): Promise<string> =>
     new Promise((resolve, reject) => {
-      const worker = cluster.fork(env);
+      const worker = cluster.fork(role === "console" ? { ...env, [ROLE_VARIABLE]: "console" } : env);
       workers.add(worker);
       let ready = false;
       worker.on("message", (message: ToPrimary) => {
         if (message.verdict === "readiness") readiness.update(worker.id, message.report);
-        else if (message.verdict === "ready" && !ready) {
+        else if ((message.verdict === "ready" || message.verdict === "console") && !ready) {
           ready = true;
-          resolve(message.address);
+          if (message.verdict === "console") consoleUrl = message.adminUrl;
+          resolve(message.verdict === "ready" ? message.address : message.adminUrl);
         }
       });
       worker.on("exit", (code, signal) => {
         workers.delete(worker);
         readiness.forget(worker.id);
+        if (role === "console") consoleUrl = undefined;
         if (!ready) {
           reject(new VerdictError("listen_failed", `a Verdict process did not start (exit ${code ?? signal}); its log above says why`));
           return;
@@ -155,7 +179,7 @@ export async function startCluster({ processes, log, env, serveAdmin }: ClusterO
           fail(new VerdictError("internal", `Verdict processes stopped ${restarts.length} times within a minute; stopping`));
           return;
         }
-        fork().catch((error: unknown) => fail(error instanceof VerdictError ? error : new VerdictError("internal", String(error))));
+        fork(role).catch((error: unknown) => fail(error instanceof VerdictError ? error : new VerdictError("internal", String(error))));
       });
     });
 
@@ -179,14 +203,23 @@ export async function startCluster({ processes, log, env, serveAdmin }: ClusterO
 
   // admin_listen starts while the processes do (its modules load beside theirs, not after):
   // /healthz answers at once and /readyz says not ready until every process is.
-  const [forked, adminStarted] = await Promise.allSettled([
-    Promise.all(Array.from({ length: processes }, fork)),
-    serveAdmin(readiness, () => clusterMetrics(workers)),
+  const [forked, consoleForked, adminStarted] = await Promise.allSettled([
+    Promise.all(Array.from({ length: processes }, () => fork())),
+    consoleProcess ? fork("console") : Promise.resolve(undefined),
+    serveAdmin(
+      readiness,
+      () => clusterMetrics(workers),
+      () => consoleUrl,
+    ),
   ]);
-  if (forked.status === "rejected" || adminStarted.status === "rejected") {
+  if (forked.status === "rejected" || consoleForked.status === "rejected" || adminStarted.status === "rejected") {
     await stopWorkers();
     if (adminStarted.status === "fulfilled") await adminStarted.value.close().catch(() => undefined);
-    throw forked.status === "rejected" ? forked.reason : (adminStarted as PromiseRejectedResult).reason;
+    throw forked.status === "rejected"
+      ? forked.reason
+      : consoleForked.status === "rejected"
+        ? consoleForked.reason
+        : (adminStarted as PromiseRejectedResult).reason;
   }
   const address = forked.value[0];
   const admin = adminStarted.value;
@@ -268,14 +301,22 @@ class ClusterReadiness implements ReadinessSource {
   }
 }
 
-/** In a worker: tell the primary this process serves (and each change of its readiness), and answer its requests (metrics, stop). */
-export function serveAsClusterWorker(address: string, registry: Registry, readiness: ReadinessSource, stop: () => void): void {
+/**
+ * In a worker: tell the primary this process serves (and each change of its
+ * readiness), and answer its requests (metrics, stop). The console's process says
+ * where its admin listener is instead (`consoleAdminUrl`), and no readiness.
+ */
+export function serveAsClusterWorker(address: string, registry: Registry, readiness: ReadinessSource, stop: () => void, consoleAdminUrl?: string): void {
   process.on("message", (message: ToWorker) => {
     if (message.verdict === "stop") stop();
     else if (message.verdict === "metrics") {
       void registry.getMetricsAsJSON().then((metrics) => process.send?.({ verdict: "metrics", id: message.id, metrics } satisfies ToPrimary));
     }
   });
+  if (consoleAdminUrl !== undefined) {
+    process.send?.({ verdict: "console", adminUrl: consoleAdminUrl } satisfies ToPrimary);
+    return;
+  }
   readiness.watch(() => process.send?.({ verdict: "readiness", report: readiness.report() } satisfies ToPrimary));
   process.send?.({ verdict: "ready", address } satisfies ToPrimary);
 }

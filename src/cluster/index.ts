@@ -1,5 +1,6 @@
 // Verdict's processes: the primary that supervises, and what a worker tells it.
 export {
+  clusterRole,
   isClusterWorker,
   policyWorkersPerProcess,
   processCount,

@@ -12,6 +12,8 @@ export interface Environment {
   MONGODB_URI?: string;
   VERDICT_HOME?: string;
   VERDICT_LOG_LEVEL?: string;
+  /** Set by `verdict serve`'s primary for the process it starts to serve the console only (src/cluster); never by people. */
+  VERDICT_PROCESS_ROLE?: string;
   /** What a configuration file's ${NAME} references are expanded from (the process environment). */
   variables?: Readonly<Record<string, string | undefined>>;
 }

@@ -62,9 +62,11 @@ export interface StartOptions {
    * "worker": one of the processes of `verdict serve` (src/cluster), whose primary
    * serves admin_listen for all of them (readiness and metrics over IPC); this
    * process's own admin listener is on a private loopback port. "single" (default):
-   * the only one.
+   * the only one. "console": the process of `verdict serve` that serves only the
+   * console (on its private admin listener, which the primary's forwards /console/
+   * to), with no gRPC or AuthZEN listener: it takes no decision traffic.
    */
-  role?: "single" | "worker";
+  role?: "single" | "worker" | "console";
   /** The development profile's one-click console sign-in (never in production). */
   consoleDevSignIn?: DevSignIn;
   /** How many Verdict processes serve on this machine (default 1): `policy_workers: auto` takes this process's share of the CPUs. */
@@ -128,12 +130,13 @@ export async function startVerdict(config: Config, options: StartOptions): Promi
   observeHealth(metrics, { ready: () => readiness.report().ready, databaseUp: () => parts.database?.available === true });
 
   // The admin listener first: /healthz answers (and /readyz says why not) while the rest starts.
-  const worker = options.role === "worker";
+  const worker = options.role === "worker" || options.role === "console";
   // The console's parts are filled in below as they start; until then its API answers 503.
-  // A worker's admin listener is private: the console is served by a single-process Verdict only (docs/console.md).
+  // A worker's admin listener is private: the console is served by a single-process Verdict, or by the
+  // console's own process of several, through the primary's admin listener (docs/console.md).
   const consoleParts: ConsoleParts = {};
   // Its modules load only when it is served: a Verdict without the console starts without them.
-  const consoleModule = config.console.enabled && !worker ? await import("./admin/console/index.js") : undefined;
+  const consoleModule = config.console.enabled && options.role !== "worker" ? await import("./admin/console/index.js") : undefined;
   const admin = await startAdminServer({
     host: worker ? "127.0.0.1" : config.admin_listen.host,
     port: worker ? 0 : config.admin_listen.port,
@@ -149,6 +152,7 @@ export async function startVerdict(config: Config, options: StartOptions): Promi
               config: config.console,
               parts: consoleParts,
               log,
+              auditFlushIntervalMs: config.audit.flush_interval_ms,
               ...(options.consoleDevSignIn ? { devSignIn: options.consoleDevSignIn } : {}),
             }),
           ]
@@ -341,28 +345,32 @@ async function startParts(
       ...(auditStore ? { audit: auditStore } : {}),
     });
   const callers = new CallerRegistry(config.apis, config.tls?.client_ca_file !== undefined);
-  const grpcServer = await startGrpcServer({
-    host: config.listen.host,
-    port: config.listen.port,
-    decider,
-    callers,
-    tls: config.tls,
-    maxBatchItems: config.max_batch_items,
-    limits: { maxContextBytes: config.max_context_bytes },
-    log,
-    audit: { store: auditStore, grants: config.audit.query_grants },
-    suspensions,
-    approvals: approvals.stage,
-    instruments,
-    readiness,
-    maxConnectionAgeMs: config.max_connection_age_seconds * 1_000,
-    maxConnectionAgeGraceMs: config.max_connection_age_grace_seconds * 1_000,
-  });
+  // The console's process decides nothing: no listener for decisions.
+  const decides = role !== "console";
+  const grpcServer = !decides
+    ? undefined
+    : await startGrpcServer({
+        host: config.listen.host,
+        port: config.listen.port,
+        decider,
+        callers,
+        tls: config.tls,
+        maxBatchItems: config.max_batch_items,
+        limits: { maxContextBytes: config.max_context_bytes },
+        log,
+        audit: { store: auditStore, grants: config.audit.query_grants },
+        suspensions,
+        approvals: approvals.stage,
+        instruments,
+        readiness,
+        maxConnectionAgeMs: config.max_connection_age_seconds * 1_000,
+        maxConnectionAgeGraceMs: config.max_connection_age_grace_seconds * 1_000,
+      });
   // Stopping: no new calls, calls in flight answered (and their records taken), then the rest closed in reverse.
   let graceful = false;
-  closers.push(() => grpcServer.shutdown(graceful ? GRPC_GRACE_MS : 0));
+  if (grpcServer) closers.push(() => grpcServer.shutdown(graceful ? GRPC_GRACE_MS : 0));
   let authzen: RunningAuthzen | undefined;
-  if (config.authzen && directory) {
+  if (config.authzen && directory && decides) {
     const { startAuthzenServer } = await import("./authzen/index.js");
     authzen = await startAuthzenServer({
       config: config.authzen,
@@ -377,7 +385,7 @@ async function startParts(
   }
   parts.serving = true;
   readiness.refresh();
-  const address = formatAddress(config.listen.host, grpcServer.port);
+  const address = grpcServer ? formatAddress(config.listen.host, grpcServer.port) : "";
   log.info(
     {
       address,
@@ -391,11 +399,11 @@ async function startParts(
       ...(authzen ? { authzen: authzen.url } : {}),
       ...(config.tracing?.otlp_endpoint ? { tracing: config.tracing.otlp_endpoint } : {}),
     },
-    role === "single" ? "verdict is serving" : "verdict process is serving",
+    role === "single" ? "verdict is serving" : role === "console" ? "verdict console process is serving" : "verdict process is serving",
   );
   let stopping: Promise<void> | undefined;
   return {
-    port: grpcServer.port,
+    port: grpcServer?.port ?? 0,
     address,
     get policyRevision() {
       return policies.current().revision;

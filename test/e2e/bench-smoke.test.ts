@@ -2,13 +2,14 @@
 // twenty minutes), but it must keep working and keep its promises: here every
 // scenario runs briefly against the test database (Verdict, Cerbos and the echo
 // floor as real processes, ghz as the load), and the JSON must hold every figure
-// with a sane value. npm run bench:audit runs a few rounds too.
+// with a sane value. npm run bench:audit and npm run bench:console run a few rounds too.
 import { execFile } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
+import type { ConsoleBenchResult } from "../../bench/console.js";
 import type { BenchResult, RunResult, StreamFigures } from "../../bench/types.js";
 import { packageRoot } from "../../src/paths.js";
 import { mongoUri } from "../support/mongo.js";
@@ -140,5 +141,32 @@ describe("npm run bench", () => {
     expect(stdout).toMatch(/median ratio \(on\/off\) \d+\.\d+: PASS/);
     // With the trail on, one record per Check; with it off, none.
     expect(stdout).toMatch(/audit records written: (\d+) for \1 Checks with audit on; 0 with audit off/);
+  }, 120_000);
+
+  it("npm run bench:console measures Checks with the console quiet and with live pages reading", async () => {
+    const out = mkdtempSync(join(tmpdir(), "verdict-bench-console-smoke-"));
+    let result: ConsoleBenchResult;
+    let stdout: string;
+    try {
+      const json = join(out, "console.json");
+      const args = ["--rounds", "1", "--requests", "12", "--operators", "2", "--poll-ms", "200", "--trail", "500", "--max-ratio", "1000", "--json", json];
+      stdout = (await tsx("console.ts", args)).stdout;
+      result = JSON.parse(readFileSync(json, "utf8")) as ConsoleBenchResult;
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+    // Both modes measured, every Check allowed, the console's reads answered while the Checks ran.
+    for (const mode of ["quiet", "busy"] as const) {
+      expect(result.latency_ms[mode].n, mode).toBe(12);
+      expect(result.latency_ms[mode].p50, mode).toBeGreaterThan(0);
+      expect(result.latency_ms[mode].p99, mode).toBeGreaterThanOrEqual(result.latency_ms[mode].p50);
+      expect(result.cpu_ms_per_round[mode].verdict, mode).toBeGreaterThan(0);
+      expect(result.round_ms[mode], mode).toBeGreaterThanOrEqual(200); // the pages' pause, in both modes
+    }
+    expect(result.not_allowed).toEqual({ quiet: {}, busy: {} });
+    expect(Object.keys(result.console.by_status)).toEqual(["200"]);
+    expect(result.console.by_status["200"]).toBeGreaterThanOrEqual(2); // a list and a chart at least
+    expect(Number.isFinite(result.ratio) && result.ratio > 0).toBe(true);
+    expect(stdout).toMatch(/median ratio \(reading\/quiet\) \d+\.\d+: PASS/);
   }, 120_000);
 });

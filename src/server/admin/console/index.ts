@@ -4,3 +4,4 @@ export type { ConsoleApproval, ConsoleApprovals, ConsoleParts, ConsoleSuspension
 export { consoleApprovals, consoleSuspensions, type ApprovalsLike, type SuspensionsLike } from "./adapters.js";
 export { CONTENT_SECURITY_POLICY } from "./security.js";
 export { CONSOLE_DIST, loadConsoleFiles } from "./static.js";
+export { LATE_WRITE_MS, LIVE_FULL_READ_MS, LiveSamples, liveSampleLag, type LiveSampleOptions, type SampleSource } from "./live-sample.js";

@@ -21,6 +21,7 @@ import { playgroundBody, runPlayground, type PlaygroundRequest } from "./playgro
 import type { ConsoleParts, DevSignIn, Operator } from "./ports.js";
 import { authenticate, checkSameOrigin, ConsoleRefusal, securityHeaders } from "./security.js";
 import { loadConsoleFiles, type StaticFile } from "./static.js";
+import { LiveSamples, liveSampleLag, LIVE_FULL_READ_MS, LIVE_SAMPLES } from "./live-sample.js";
 import { agentSummaries, counterUse, decisionStats, SAMPLE_LIMIT, SUMMARY_FIELDS } from "./summaries.js";
 
 export interface ConsoleOptions {
@@ -32,6 +33,8 @@ export interface ConsoleOptions {
   devSignIn?: DevSignIn;
   /** The built pages (default: dist/console); tests may pass their own. */
   files?: Map<string, StaticFile> | undefined;
+  /** audit.flush_interval_ms: how late the writer may write a record, for the live summaries' lag (default 200). */
+  auditFlushIntervalMs?: number;
 }
 
 /** A page of the decision list: the console reads at most this many records per request. */
@@ -95,7 +98,7 @@ export const LIST_TTL_MS = 2_000;
 
 /**
  * Summaries by their query, each computed at most once per SUMMARY_TTL_MS however
- * many operators ask (one read in flight per query): a summary reads 5,000 records
+ * many operators ask (one read in flight per query): a summary reads up to 5,000 records
  * in Verdict's own process, and decisions must not queue behind many of them.
  */
 function summaryMemo(ttlMs: number) {
@@ -116,6 +119,8 @@ export function consoleRoutes(options: ConsoleOptions): AdminRoutes {
   const files = "files" in options ? options.files : loadConsoleFiles();
   const summary = summaryMemo(SUMMARY_TTL_MS);
   const firstPages = summaryMemo(LIST_TTL_MS);
+  // Live summaries (windows ending now) keep their sample and read only what is new at each refresh.
+  const live = new LiveSamples({ lagMs: liveSampleLag(options.auditFlushIntervalMs ?? 200), fullEveryMs: LIVE_FULL_READ_MS, maxEntries: LIVE_SAMPLES });
   return (app: FastifyInstance) => {
     app.addHook("onRequest", async (_request, reply) => {
       securityHeaders(reply);
@@ -253,8 +258,9 @@ export function consoleRoutes(options: ConsoleOptions): AdminRoutes {
       const now = Date.now();
       const filters = toAuditRequest(request.query);
       const query: AuditQuery = { ...parseAuditQuery({ since: "24h", ...filters }, now), limit: SAMPLE_LIMIT };
-      const stats = await summary(`stats ${JSON.stringify(filters)}`, now, async () =>
-        decisionStats(await audit.sample(query, now, SUMMARY_FIELDS), query.since?.getTime() ?? now - 86_400_000, query.until?.getTime() ?? now),
+      const key = `stats ${JSON.stringify(filters)}`;
+      const stats = await summary(key, now, async () =>
+        decisionStats(await live.read(audit, key, query, now, SUMMARY_FIELDS), query.since?.getTime() ?? now - 86_400_000, query.until?.getTime() ?? now),
       );
       apiReply(reply);
       return stats;
@@ -269,8 +275,9 @@ export function consoleRoutes(options: ConsoleOptions): AdminRoutes {
         const now = Date.now();
         const since = request.query.since ?? "7d";
         const query: AuditQuery = { ...parseAuditQuery({ since }, now), limit: SAMPLE_LIMIT };
-        const seen = await summary(`agents ${since}`, now, async () => {
-          const sample = await audit.sample(query, now, SUMMARY_FIELDS);
+        const key = `agents ${since}`;
+        const seen = await summary(key, now, async () => {
+          const sample = await live.read(audit, key, query, now, SUMMARY_FIELDS);
           return { agents: agentSummaries(sample), sampled: sample.length, truncated: sample.length >= SAMPLE_LIMIT };
         });
         // Suspensions are read fresh: after suspending, the list shows it at once.
