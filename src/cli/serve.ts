@@ -1,5 +1,14 @@
 import { resolve } from "node:path";
-import { clusterRole, isClusterWorker, processCount, serveAsClusterWorker, startCluster, tuneServingProcess, type RunningCluster } from "../cluster/index.js";
+import {
+  clusterRole,
+  isClusterWorker,
+  primaryAdminUrl,
+  processCount,
+  serveAsClusterWorker,
+  startCluster,
+  tuneServingProcess,
+  type RunningCluster,
+} from "../cluster/index.js";
 import { loadConfigFile, stateDirFrom, type Config, type Environment } from "../config/index.js";
 import type { DevAuthorizationServer, MongoServerProcess } from "../dev/index.js";
 import { VerdictError } from "../errors/index.js";
@@ -196,10 +205,26 @@ async function startProcesses(config: Config, log: Logger, processes: number, mo
     // A database this primary started (local-mongo) is the workers' too.
     env: config.mongodb_uri === undefined ? { MONGODB_URI: mongoUri } : {},
     consoleProcess: config.console.enabled,
-    // admin_listen for every process: /readyz from their readiness, /metrics from theirs gathered, /console/ forwarded to its process.
-    serveAdmin: async (readiness, metrics, consoleUrl) => {
-      const { consoleForwardRoutes, healthRoutes, metricsRoutes, startAdminServer } = await import("../server/admin/index.js");
-      const routes = [healthRoutes(readiness), metricsRoutes(metrics), ...(config.console.enabled ? [consoleForwardRoutes(consoleUrl, log)] : [])];
+    // admin_listen for every process: /readyz from their readiness, /metrics from theirs gathered, /console/ forwarded to its
+    // process, and what a deciding process answers (the Shared Signals receiver, the approval pages) to one of them in turn.
+    serveAdmin: async (readiness, metrics, consoleUrl, workerUrl) => {
+      const { forwardRoutes, healthRoutes, metricsRoutes, SSF_EVENTS_PATH, startAdminServer } = await import("../server/admin/index.js");
+      const routes = [
+        healthRoutes(readiness),
+        metricsRoutes(metrics),
+        forwardRoutes({ paths: [SSF_EVENTS_PATH, "/approvals/*"], target: workerUrl, process: "a Verdict process", unavailable: "process_unavailable", log }),
+        ...(config.console.enabled
+          ? [
+              forwardRoutes({
+                paths: ["/console", "/console/*"],
+                target: consoleUrl,
+                process: "the console's process",
+                unavailable: "console_unavailable",
+                log,
+              }),
+            ]
+          : []),
+      ];
       return startAdminServer({ ...config.admin_listen, routes, log });
     },
   });
@@ -235,6 +260,7 @@ async function serveWorker(
       log,
       mongoUri: config.mongodb_uri,
       role,
+      primaryAdminUrl: primaryAdminUrl(),
       processes: processCount(config.processes),
       ...(consoleDevSignIn ? { consoleDevSignIn } : {}),
     });
@@ -255,6 +281,7 @@ async function serveWorker(
     };
     serveAsClusterWorker(
       verdict.address,
+      verdict.adminUrl,
       verdict.metrics.registry,
       verdict.readiness,
       () => stop("asked by the primary"),

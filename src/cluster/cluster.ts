@@ -13,6 +13,10 @@
 // replaces a worker that dies, and on SIGTERM asks each to stop (each finishes the
 // calls it has and writes or spills every audit record) before it exits.
 //
+// The routes a process must answer (the Shared Signals receiver, the approval pages)
+// the primary's admin listener forwards to a deciding process's private one, in turn;
+// a process asks the primary for admin_listen's URL, the one its approval links name.
+//
 // With the console on, one more process serves only the console (no gRPC or AuthZEN
 // listener, so it takes no decision traffic): the primary's admin listener forwards
 // /console/ to that process's private one, and its reads of the trail never share an
@@ -63,11 +67,12 @@ const RESTART_WINDOW_MS = 60_000;
 const METRICS_WAIT_MS = 2_000;
 
 type ToPrimary =
-  | { verdict: "ready"; address: string }
+  | { verdict: "ready"; address: string; adminUrl: string }
+  | { verdict: "admin-url?" }
   | { verdict: "console"; adminUrl: string }
   | { verdict: "readiness"; report: ReadinessReport }
   | { verdict: "metrics"; id: number; metrics: MetricObjectWithValues<MetricValue<string>>[] };
-type ToWorker = { verdict: "stop" } | { verdict: "metrics"; id: number };
+type ToWorker = { verdict: "stop" } | { verdict: "metrics"; id: number } | { verdict: "admin-url"; url: string };
 
 /** How many processes `processes` means on this machine. */
 export function processCount(processes: number | "auto"): number {
@@ -121,10 +126,16 @@ export interface ClusterOptions {
   /** Also start one process that serves the console only (console.enabled). */
   consoleProcess?: boolean;
   /**
-   * Starts admin_listen with the processes' readiness, their metrics gathered, and
-   * the console process's private admin URL (undefined without one, or while it restarts).
+   * Starts admin_listen with the processes' readiness, their metrics gathered, the
+   * console process's private admin URL (undefined without one, or while it restarts),
+   * and a deciding process's private admin URL, a different one each call (undefined while none serves).
    */
-  serveAdmin: (readiness: ReadinessSource, metrics: () => Promise<Registry>, consoleUrl: () => string | undefined) => Promise<ClusterAdmin>;
+  serveAdmin: (
+    readiness: ReadinessSource,
+    metrics: () => Promise<Registry>,
+    consoleUrl: () => string | undefined,
+    workerUrl: () => string | undefined,
+  ) => Promise<ClusterAdmin>;
 }
 
 export interface RunningCluster {
@@ -148,6 +159,14 @@ export async function startCluster({ processes, log, env, serveAdmin, consolePro
   const failed = new Promise<VerdictError>((resolve) => (fail = resolve));
 
   let consoleUrl: string | undefined;
+  // The deciding processes' private admin listeners, by worker id; handed out in turn.
+  const workerUrls = new Map<number, string>();
+  let turn = 0;
+  const workerUrl = (): string | undefined => {
+    const urls = [...workerUrls.values()];
+    return urls.length === 0 ? undefined : urls[turn++ % urls.length];
+  };
+  let answerAdminUrl: (worker: Worker) => void = () => undefined;
 
   const fork = (role: "worker" | "console" = "worker"): Promise<string> =>
     new Promise((resolve, reject) => {
@@ -156,15 +175,18 @@ export async function startCluster({ processes, log, env, serveAdmin, consolePro
       let ready = false;
       worker.on("message", (message: ToPrimary) => {
         if (message.verdict === "readiness") readiness.update(worker.id, message.report);
+        else if (message.verdict === "admin-url?") answerAdminUrl(worker);
         else if ((message.verdict === "ready" || message.verdict === "console") && !ready) {
           ready = true;
           if (message.verdict === "console") consoleUrl = message.adminUrl;
+          else workerUrls.set(worker.id, message.adminUrl);
           resolve(message.verdict === "ready" ? message.address : message.adminUrl);
         }
       });
       worker.on("exit", (code, signal) => {
         workers.delete(worker);
         readiness.forget(worker.id);
+        workerUrls.delete(worker.id);
         if (role === "console") consoleUrl = undefined;
         if (!ready) {
           reject(new VerdictError("listen_failed", `a Verdict process did not start (exit ${code ?? signal}); its log above says why`));
@@ -203,14 +225,18 @@ export async function startCluster({ processes, log, env, serveAdmin, consolePro
 
   // admin_listen starts while the processes do (its modules load beside theirs, not after):
   // /healthz answers at once and /readyz says not ready until every process is.
+  const adminStarting = serveAdmin(
+    readiness,
+    () => clusterMetrics(workers),
+    () => consoleUrl,
+    workerUrl,
+  );
+  // A process that asks before admin_listen is bound gets its URL once it is.
+  answerAdminUrl = (worker) => void adminStarting.then(({ url }) => send(worker, { verdict: "admin-url", url })).catch(() => undefined);
   const [forked, consoleForked, adminStarted] = await Promise.allSettled([
     Promise.all(Array.from({ length: processes }, () => fork())),
     consoleProcess ? fork("console") : Promise.resolve(undefined),
-    serveAdmin(
-      readiness,
-      () => clusterMetrics(workers),
-      () => consoleUrl,
-    ),
+    adminStarting,
   ]);
   if (forked.status === "rejected" || consoleForked.status === "rejected" || adminStarted.status === "rejected") {
     await stopWorkers();
@@ -306,7 +332,14 @@ class ClusterReadiness implements ReadinessSource {
  * readiness), and answer its requests (metrics, stop). The console's process says
  * where its admin listener is instead (`consoleAdminUrl`), and no readiness.
  */
-export function serveAsClusterWorker(address: string, registry: Registry, readiness: ReadinessSource, stop: () => void, consoleAdminUrl?: string): void {
+export function serveAsClusterWorker(
+  address: string,
+  adminUrl: string,
+  registry: Registry,
+  readiness: ReadinessSource,
+  stop: () => void,
+  consoleAdminUrl?: string,
+): void {
   process.on("message", (message: ToWorker) => {
     if (message.verdict === "stop") stop();
     else if (message.verdict === "metrics") {
@@ -318,5 +351,22 @@ export function serveAsClusterWorker(address: string, registry: Registry, readin
     return;
   }
   readiness.watch(() => process.send?.({ verdict: "readiness", report: readiness.report() } satisfies ToPrimary));
-  process.send?.({ verdict: "ready", address } satisfies ToPrimary);
+  process.send?.({ verdict: "ready", address, adminUrl } satisfies ToPrimary);
+}
+
+/**
+ * In a worker: asks the primary for admin_listen's URL (the one people and other
+ * services reach; this process's own admin listener is private) and returns what
+ * answers with it once known, undefined until then.
+ */
+export function primaryAdminUrl(): () => string | undefined {
+  let url: string | undefined;
+  const onMessage = (message: ToWorker) => {
+    if (message.verdict !== "admin-url") return;
+    url = message.url;
+    process.off("message", onMessage);
+  };
+  process.on("message", onMessage);
+  process.send?.({ verdict: "admin-url?" } satisfies ToPrimary);
+  return () => url;
 }

@@ -3,6 +3,7 @@ export {
   clusterRole,
   isClusterWorker,
   policyWorkersPerProcess,
+  primaryAdminUrl,
   processCount,
   serveAsClusterWorker,
   servingRuntimeFlags,

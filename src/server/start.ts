@@ -71,6 +71,8 @@ export interface StartOptions {
   consoleDevSignIn?: DevSignIn;
   /** How many Verdict processes serve on this machine (default 1): `policy_workers: auto` takes this process's share of the CPUs. */
   processes?: number;
+  /** A worker's: admin_listen's URL as the primary serves it (undefined until the primary says), for the links approvals name. */
+  primaryAdminUrl?: () => string | undefined;
 }
 
 /** How often expired state is deleted on servers that do not honour TTL indexes. */
@@ -196,7 +198,7 @@ interface Started {
 
 async function startParts(
   config: Config,
-  { log, mongoUri, watchOptions, obligations = defaultObligations, role = "single", processes = 1 }: StartOptions,
+  { log, mongoUri, watchOptions, obligations = defaultObligations, role = "single", processes = 1, primaryAdminUrl }: StartOptions,
   started: Started,
 ): Promise<RunningVerdict> {
   const { metrics, instruments, readiness, parts, admin, closers, consoleParts, consoleModule } = started;
@@ -300,7 +302,9 @@ async function startParts(
     ? openDisagreements(database, { timeoutMs: config.state_timeout_ms, retentionDays: config.shadow_retention_days, log, metrics, onCall })
     : undefined;
   if (shadowRecorder) closers.push(() => shadowRecorder.flush());
-  const approvals = startApprovals(config, { database, verifier, audit, log, adminUrl: admin.url });
+  // A worker's own admin listener is private: its approval links name the primary's, which forwards /approvals/ to a worker.
+  const adminUrl = primaryAdminUrl ? () => primaryAdminUrl() ?? admin.url : () => admin.url;
+  const approvals = startApprovals(config, { database, verifier, audit, log, adminUrl });
   closers.push(() => approvals.close());
   // Serving does not wait for the database: its indexes are created in the background
   // (readiness says not ready until it was reached; decisions that need state wait their turn).
@@ -441,7 +445,13 @@ const APPROVAL_SWEEP_MS = 60_000;
 /** The approvals stage (docs/approvals.md): its store on the one connection, its webhook, its expiry sweep. */
 function startApprovals(
   config: Config,
-  { database, verifier, audit, log, adminUrl }: { database: Database; verifier: TokenVerifier; audit: AuditLog | undefined; log: Logger; adminUrl: string },
+  {
+    database,
+    verifier,
+    audit,
+    log,
+    adminUrl,
+  }: { database: Database; verifier: TokenVerifier; audit: AuditLog | undefined; log: Logger; adminUrl: () => string },
 ): { stage: Approvals; close(): Promise<void> } {
   const apis = new Map(config.apis.map((api) => [api.name, { audience: api.audience, scopes: new Set(api.scopes), unknownScopes: api.unknown_scopes }]));
   const webhook = config.approvals.webhook ? new ApprovalWebhook({ ...config.approvals.webhook, log }) : undefined;
@@ -449,7 +459,7 @@ function startApprovals(
     store: new ApprovalStore(database, config.state_timeout_ms),
     verifier,
     apis: (name) => apis.get(name),
-    url: config.approvals.url ?? `${adminUrl}/approvals/{id}`,
+    url: config.approvals.url ?? (() => `${adminUrl()}/approvals/{id}`),
     ...(audit ? { events: audit } : {}),
     ...(webhook ? { webhook } : {}),
     log,

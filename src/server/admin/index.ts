@@ -3,4 +3,4 @@ export { healthRoutes } from "./health.js";
 export { metricsRoutes } from "./metrics.js";
 export { SSF_EVENTS_PATH, ssfRoutes } from "./ssf.js";
 export { buildAdminApp, startAdminServer, type AdminRoutes, type AdminServerOptions, type RunningAdmin } from "./server.js";
-export { consoleForwardRoutes } from "./console/forward.js";
+export { forwardRoutes } from "./forward.js";

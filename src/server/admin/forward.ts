@@ -1,13 +1,14 @@
-// The console of a multi-process Verdict: the primary's admin listener forwards
-// /console and /console/* to the one process that serves the console (src/cluster:
-// it takes no decision traffic), on its private loopback admin listener. Requests and
-// answers pass as they are (the console process verifies the token, answers with its
-// own headers and Content-Security-Policy, and checks Origin against the Host the
-// browser sent, which is forwarded unchanged); nothing of them is logged here.
+// The admin routes of a multi-process Verdict that a process serves, not the primary:
+// the primary's admin listener forwards them to a process's private loopback admin
+// listener (src/cluster) — /console/ to the process that serves only the console,
+// the Shared Signals receiver and the approval pages to a deciding process. Requests
+// and answers pass as they are (the process verifies tokens and signatures, answers
+// with its own headers and Content-Security-Policy, and checks Origin against the
+// Host the browser sent, which is forwarded unchanged); nothing of them is logged here.
 import { request as httpRequest, type IncomingHttpHeaders } from "node:http";
 import type { FastifyReply, FastifyRequest } from "fastify";
-import type { Logger } from "../../../observability/index.js";
-import type { AdminRoutes } from "../server.js";
+import type { Logger } from "../../observability/index.js";
+import type { AdminRoutes } from "./server.js";
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1): one connection's, never forwarded. */
 const HOP_BY_HOP = new Set([
@@ -22,15 +23,26 @@ const HOP_BY_HOP = new Set([
   "upgrade",
 ]);
 
-/** A console request that gets no answer from the console process within this fails (502). */
+/** A request that gets no answer from its process within this fails (502). */
 const FORWARD_TIMEOUT_MS = 30_000;
 
 function endToEnd(headers: IncomingHttpHeaders): IncomingHttpHeaders {
   return Object.fromEntries(Object.entries(headers).filter(([name]) => !HOP_BY_HOP.has(name)));
 }
 
-/** `target`: the console process's admin URL (http://127.0.0.1:port), undefined while it starts or restarts. */
-export function consoleForwardRoutes(target: () => string | undefined, log: Logger): AdminRoutes {
+export interface ForwardOptions {
+  /** The routes forwarded, as Fastify paths ("/console", "/console/*"). */
+  paths: readonly string[];
+  /** The admin URL (http://127.0.0.1:port) of the process that answers; undefined while none is serving. */
+  target: () => string | undefined;
+  /** Who answers, for messages and the log: "the console's process". */
+  process: string;
+  /** The stable code of a 502 when it does not answer. */
+  unavailable: string;
+  log: Logger;
+}
+
+export function forwardRoutes({ paths, target, process: who, unavailable, log }: ForwardOptions): AdminRoutes {
   return (app) => {
     // Bodies pass through as bytes: the console process parses and validates them.
     app.removeAllContentTypeParsers();
@@ -38,7 +50,10 @@ export function consoleForwardRoutes(target: () => string | undefined, log: Logg
     const forward = async (request: FastifyRequest, reply: FastifyReply) => {
       const base = target();
       if (base === undefined) {
-        return reply.code(503).header("retry-after", "1").send({ error: "not_ready", message: "the console's process is starting; try again in a moment" });
+        return reply
+          .code(503)
+          .header("retry-after", "1")
+          .send({ error: "not_ready", message: `${who} is starting; try again in a moment` });
       }
       const url = new URL(base);
       const body = Buffer.isBuffer(request.body) ? request.body : undefined;
@@ -58,8 +73,8 @@ export function consoleForwardRoutes(target: () => string | undefined, log: Logg
         upstream.on("timeout", () => upstream.destroy(new Error(`no answer within ${FORWARD_TIMEOUT_MS} ms`)));
         upstream.on("error", (error) => {
           if (!reply.sent) {
-            log.warn({ err: error.message, path: request.url.split("?")[0] }, "the console's process did not answer");
-            void reply.code(502).send({ error: "console_unavailable", message: "the console's process did not answer; try again in a moment" });
+            log.warn({ err: error.message, path: request.url.split("?")[0] }, `${who} did not answer`);
+            void reply.code(502).send({ error: unavailable, message: `${who} did not answer; try again in a moment` });
           }
           resolve();
         });
@@ -67,7 +82,6 @@ export function consoleForwardRoutes(target: () => string | undefined, log: Logg
       });
       return reply;
     };
-    app.all("/console", forward);
-    app.all("/console/*", forward);
+    for (const path of paths) app.all(path, forward);
   };
 }
