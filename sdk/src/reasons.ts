@@ -63,7 +63,8 @@ export const AUDIT_REASONS = {
   // Never in a response (the caller gets gRPC INTERNAL): only in the audit record of a Check that made no decision.
   internal_error: "An internal error; no decision was made.",
   // Never in a response (the caller gets gRPC RESOURCE_EXHAUSTED): only in the audit record of a Check refused for overload.
-  overloaded: "Verdict had more decisions waiting for the database than it could admit in time; no decision was made, nothing was applied.",
+  overloaded:
+    "Verdict had more decisions waiting (for the database or for policy evaluation) than it could take in time; no decision was made, nothing was applied.",
 } as const;
 
 /** What Verdict itself decides with, whatever the policy. */

@@ -8,7 +8,16 @@
 import { VerdictError } from "../errors/index.js";
 import { defaultObligations, releaseDecision, type ObligationRegistry, type ReleaseResult } from "../obligations/index.js";
 import { createMetrics, Instruments, type Metrics } from "../observability/index.js";
-import { failedVerdict, policyInputs, policyVerdict, type PolicyDecision } from "../policy/index.js";
+import {
+  EvaluationOverloadedError,
+  failedVerdict,
+  policyInputs,
+  policyVerdict,
+  type Begun as BegunEvaluation,
+  type PolicyDecision,
+  type PolicyEngine,
+  type PolicyInput,
+} from "../policy/index.js";
 import { TokenError, type ReplayGuard } from "../token/index.js";
 import { authenticate } from "./authenticate.js";
 import { policyDenial, stateDenial, tokenDenial, unaudited } from "./denials.js";
@@ -145,12 +154,18 @@ export class Decider {
       nowMs,
       run.batch,
     );
+    const inputs = items.map((item, index) => {
+      const input = inputOf(item.check, index);
+      if (suspension) input.suspension = suspension.suspension;
+      return input;
+    });
+    // All the items are admitted to the evaluation queue together or none is: a refusal ends the call overloaded, nothing applied.
+    const trips = this.admitToPolicy(engine, inputs);
     await Promise.all(
       items.map(async (item, index) => {
-        const input = inputOf(item.check, index);
-        if (suspension) input.suspension = suspension.suspension;
+        const input = inputs[index] as PolicyInput;
         try {
-          const { queries, decision } = await this.instruments.stage(common.trace, "evaluate", () => engine.begin(input));
+          const { queries, decision } = await this.instruments.stage(common.trace, "evaluate", () => trips[index] as Promise<BegunEvaluation>);
           item.state = { at: "begun", input, queries, ...(decision ? { decision } : {}) };
         } catch (error) {
           item.state = { at: "decided", result: policyDenial(error, item.base, principal, { ...this.deps, metrics: this.metrics }) };
@@ -182,13 +197,23 @@ export class Decider {
     }
   }
 
+  /** The items' first evaluations, admitted as one; an overload refusal is counted and rethrown (the call ends RESOURCE_EXHAUSTED). */
+  private admitToPolicy(engine: PolicyEngine, inputs: PolicyInput[]): Promise<BegunEvaluation>[] {
+    try {
+      return engine.beginAll(inputs);
+    } catch (error) {
+      if (error instanceof EvaluationOverloadedError) this.metrics.policyEvaluationFailures.inc({ bundle: "active", reason: "overloaded" }, inputs.length);
+      throw error;
+    }
+  }
+
   private async decideItem(run: Run, item: Item, { input, decision: early }: Begun): Promise<DecisionResult> {
     const { engine, common } = run;
     const principal = principalOf(run);
     const attach = (result: DecisionResult, verdict: Parameters<ShadowEvaluation["attach"]>[1]) =>
       this.shadow.attach(result, verdict, shadow, common, item.check, principal);
     // The shadow starts at the same moment as the active evaluation and runs beside it.
-    const evaluation = early ? Promise.resolve(early) : this.instruments.stage(common.trace, "evaluate", () => engine.decide(input));
+    const evaluation = early ? Promise.resolve(early) : this.instruments.stage(common.trace, "evaluate", () => engine.decide(input, "continuing"));
     const shadow = this.shadow.start(input);
     let decision: PolicyDecision;
     try {

@@ -5,7 +5,6 @@ import { performance } from "node:perf_hooks";
 import type { StateQuery } from "../contract/index.js";
 import { VerdictError } from "../errors/index.js";
 import { PreviewTally } from "../obligations/index.js";
-import { OverloadedError } from "../state/index.js";
 import type { PolicyDecision, PolicyEngine, PolicyInput } from "../policy/index.js";
 import type { Principal } from "../token/index.js";
 import type { Authenticated } from "./authenticate.js";
@@ -60,7 +59,7 @@ export function newRun(common: CheckCommon, checks: readonly CheckItem[], engine
 /**
  * Waits for the run's turn at the database (once per run: every later state call of
  * the run goes at once). Its first state need comes before anything is applied, so
- * a refusal here (OverloadedError) leaves nothing half-done.
+ * a refusal here (OverloadedError from src/state) leaves nothing half-done.
  */
 export async function admitted(run: Run, admission: StatePorts["admission"]): Promise<void> {
   run.ticket ??= admission.admit(run.nowMs, run.common.answerBy);
@@ -69,7 +68,7 @@ export async function admitted(run: Run, admission: StatePorts["admission"]): Pr
 
 /** Why a run that threw made no decision, for its audit record. */
 export function failureOf(error: unknown): DecisionEvent["failure"] {
-  return error instanceof OverloadedError ? "overloaded" : "internal_error";
+  return error instanceof VerdictError && error.code === "overloaded" ? "overloaded" : "internal_error";
 }
 
 export function principalOf(run: Run): Principal {

@@ -70,7 +70,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     ]),
     policyEvaluationFailures: counter(
       "verdict_policy_evaluation_failures_total",
-      "Policy evaluations answered with policy_error, by reason (timeout, memory, error, invalid_output, overloaded).",
+      "Policy evaluations answered with policy_error, by reason (timeout, memory, error, invalid_output), or refused with their call as overloaded (RESOURCE_EXHAUSTED).",
       ["bundle", "reason"],
     ),
     shadowEvaluations: counter("verdict_shadow_evaluations_total", "Shadow (candidate bundle) evaluations by outcome (agree, disagree, error, skipped).", [

@@ -6,10 +6,16 @@ import type { Bundle } from "./bundle.js";
 import type { PolicyInput } from "./input.js";
 import type { StateQuery } from "../contract/index.js";
 import { parseDecision, parseStateQueries, PolicyError, type PolicyDecision } from "./output.js";
-import { compileWasm, DEFAULT_BOUNDS, EvaluatorPool, type EvaluationBounds, type WasmModule } from "./pool.js";
+import { compileWasm, DEFAULT_BOUNDS, EvaluatorPool, type EvaluationAdmission, type EvaluationBounds, type Evaluated, type WasmModule } from "./pool.js";
 
 export const DECISION_ENTRYPOINT = "verdict/decision";
 export const STATE_QUERIES_ENTRYPOINT = "verdict/state_queries";
+
+/** The first step of a decision: the state it needs and, when it needs none, the decision itself. */
+export interface Begun {
+  queries: StateQuery[];
+  decision?: PolicyDecision;
+}
 
 export interface EngineOptions {
   bounds?: Partial<EvaluationBounds>;
@@ -92,18 +98,39 @@ export class PolicyEngine {
    * decision itself, evaluated in the same trip to a worker (input.state is {}).
    * Throws PolicyError like decide().
    */
-  async begin(input: PolicyInput): Promise<{ queries: StateQuery[]; decision?: PolicyDecision }> {
+  async begin(input: PolicyInput): Promise<Begun> {
     if (!this.hasStateQueries) return { queries: [], decision: await this.decide(input) };
-    const trip = await this.pool.evaluateThen(STATE_QUERIES_ENTRYPOINT, input, DECISION_ENTRYPOINT);
+    return this.begun(await this.pool.evaluateThen(STATE_QUERIES_ENTRYPOINT, input, DECISION_ENTRYPOINT));
+  }
+
+  /**
+   * begin() for the items of one decision (a Check, or a CheckBatch), admitted to
+   * the evaluation queue together, all or none: throws EvaluationOverloadedError
+   * (code `overloaded`; nothing was queued) when the pool's bound is reached;
+   * otherwise one promise per input, in order, each settling like begin().
+   */
+  beginAll(inputs: readonly PolicyInput[]): Promise<Begun>[] {
+    const entrypoint = this.hasStateQueries ? STATE_QUERIES_ENTRYPOINT : DECISION_ENTRYPOINT;
+    const trips = this.pool.evaluateAll(inputs.map((input) => ({ entrypoint, input, ...(this.hasStateQueries ? { then: DECISION_ENTRYPOINT } : {}) })));
+    return trips.map(async (trip) => {
+      if (this.hasStateQueries) return this.begun(await trip);
+      return { queries: [], decision: parseDecision(singleResult((await trip).result, DECISION_ENTRYPOINT), this.obligations) };
+    });
+  }
+
+  private begun(trip: Evaluated): Begun {
     const resultSet = trip.result;
     const queries = Array.isArray(resultSet) && resultSet.length > 0 ? parseStateQueries((resultSet[0] as { result?: unknown }).result) : [];
     if (queries.length > 0 || !("thenResult" in trip)) return { queries };
     return { queries, decision: parseDecision(singleResult(trip.thenResult, DECISION_ENTRYPOINT), this.obligations) };
   }
 
-  /** Runs verdict/decision. Throws PolicyError for an evaluation error, a bound hit, or a result that does not fit. */
-  async decide(input: PolicyInput): Promise<PolicyDecision> {
-    return parseDecision(await this.evaluate(input, DECISION_ENTRYPOINT), this.obligations);
+  /**
+   * Runs verdict/decision. Throws PolicyError for an evaluation error, a bound hit, or a result that does not fit,
+   * and EvaluationOverloadedError when the queue is full, unless it `continuing`s a decision already admitted (never refused).
+   */
+  async decide(input: PolicyInput, admission: EvaluationAdmission = "new"): Promise<PolicyDecision> {
+    return parseDecision(await this.evaluate(input, DECISION_ENTRYPOINT, admission), this.obligations);
   }
 
   /** True when an evaluation would start at once; shadow evaluation skips rather than queue. */
@@ -144,8 +171,8 @@ export class PolicyEngine {
     return this.closing.done;
   }
 
-  private async evaluate(input: PolicyInput, entrypoint: string): Promise<unknown> {
-    return singleResult(await this.pool.evaluate(entrypoint, input), entrypoint);
+  private async evaluate(input: PolicyInput, entrypoint: string, admission: EvaluationAdmission): Promise<unknown> {
+    return singleResult(await this.pool.evaluate(entrypoint, input, admission), entrypoint);
   }
 }
 

@@ -10,9 +10,17 @@
 // not started). Waiting evaluations go to a worker together, one message for many,
 // so a busy pool wakes its threads once per batch, not once per evaluation; one
 // worker starts with the pool, the others when evaluations wait for one.
+//
+// The queue's bound is about callers, not evaluations: a decision (a Check, or all
+// the items of a CheckBatch together) is admitted as one, all or none, and refused
+// at once with EvaluationOverloadedError (gRPC RESOURCE_EXHAUSTED, retry later)
+// when too many decisions, or too many evaluations, already wait. Evaluations that
+// continue an admitted decision are never refused (that could leave a batch half
+// applied) and go first.
 import { createRequire } from "node:module";
 import { performance } from "node:perf_hooks";
 import { Worker } from "node:worker_threads";
+import { VerdictError } from "../errors/index.js";
 import { PolicyError } from "./output.js";
 import { WORKER_SOURCE } from "./worker-source.js";
 
@@ -23,13 +31,31 @@ export interface EvaluationBounds {
   memoryMb: number;
   /** Evaluations that can run at once. */
   workers: number;
-  /** Evaluations that may wait for a worker before new ones are refused. */
+  /** Decisions (a Check, or a CheckBatch's items together) that may be evaluating or waiting before new ones are refused. */
   maxQueue: number;
+  /** Evaluations that may wait for a worker: a decision whose evaluations do not fit beside them is refused (bounds latency and memory under a flood of large batches). */
+  maxQueuedEvaluations: number;
 }
 
-export const DEFAULT_BOUNDS: EvaluationBounds = { timeoutMs: 250, memoryMb: 64, workers: 2, maxQueue: 1024 };
+// 64 callers in flight with batches of max_batch_items (100) is 6,400 evaluations: it fits; a flood does not (8,192 is a second or two of work).
+export const DEFAULT_BOUNDS: EvaluationBounds = { timeoutMs: 250, memoryMb: 64, workers: 2, maxQueue: 1024, maxQueuedEvaluations: 8_192 };
 
-export type PolicyFailureKind = "timeout" | "memory" | "error" | "overloaded";
+export type PolicyFailureKind = "timeout" | "memory" | "error";
+
+/** The pool refused a decision's evaluations as a whole: too much already waits. No decision, nothing applied; retry later. */
+export class EvaluationOverloadedError extends VerdictError {
+  constructor(message: string) {
+    super("overloaded", message);
+  }
+}
+
+/** One evaluation of a decision admitted together with others (see EvaluatorPool.evaluateAll). */
+export interface EvaluationRequest {
+  entrypoint: string;
+  input: unknown;
+  /** Evaluated in the same trip when `entrypoint` needs nothing (see evaluateThen). */
+  then?: string;
+}
 
 /** A PolicyError that says which bound or failure it was, for metrics. */
 export class EvaluationError extends PolicyError {
@@ -71,6 +97,9 @@ interface Task {
   reject(error: Error): void;
 }
 
+/** How an evaluation is admitted: as a new decision (bounded), or continuing one already admitted (never refused). */
+export type EvaluationAdmission = "new" | "continuing";
+
 interface Slot {
   worker: Worker;
   /** The batch it is evaluating, in order; the first is the one under way or next. */
@@ -104,6 +133,10 @@ export interface PoolOptions {
 export class EvaluatorPool {
   private readonly slots = new Set<Slot>();
   private readonly queue: Task[] = [];
+  /** Evaluations continuing admitted decisions: sent before the queue's. */
+  private readonly continuing: Task[] = [];
+  /** Decisions admitted whose evaluations are not all settled. */
+  private admittedDecisions = 0;
   private nextId = 1;
   private closing = false;
   private drained: (() => void) | undefined;
@@ -127,30 +160,74 @@ export class EvaluatorPool {
   }
 
   /** Evaluates one entrypoint; the result set as opa-wasm returns it. */
-  async evaluate(entrypoint: string, input: unknown): Promise<unknown> {
-    return (await this.evaluateThen(entrypoint, input)).result;
+  async evaluate(entrypoint: string, input: unknown, admission: EvaluationAdmission = "new"): Promise<unknown> {
+    return (await this.evaluateThen(entrypoint, input, undefined, admission)).result;
   }
 
   /**
    * Evaluates `entrypoint`, and in the same trip `then` when the first needs nothing
    * (an undefined or empty result): one trip instead of two for the common case.
-   * The time bound covers the trip.
+   * The time bound covers the trip. A new decision of one evaluation (see evaluateAll).
    */
-  evaluateThen(entrypoint: string, input: unknown, then?: string): Promise<Evaluated> {
-    if (this.closing) return Promise.reject(new EvaluationError("the policy engine is closed", "error"));
-    if (this.slots.size === 0) return Promise.reject(new EvaluationError("no policy worker is running", "error"));
-    if (this.queue.length >= this.options.bounds.maxQueue) {
-      return Promise.reject(new EvaluationError(`${this.queue.length} policy evaluations are already waiting`, "overloaded"));
+  evaluateThen(entrypoint: string, input: unknown, then?: string, admission: EvaluationAdmission = "new"): Promise<Evaluated> {
+    const request = { entrypoint, input, ...(then ? { then } : {}) };
+    if (admission === "continuing") return this.enqueue([request], this.continuing)[0] as Promise<Evaluated>;
+    const refused = this.refusal(1);
+    return refused ? Promise.reject(refused) : (this.evaluateAll([request])[0] as Promise<Evaluated>);
+  }
+
+  /**
+   * Admits one decision's evaluations together, all or none: throws
+   * EvaluationOverloadedError, with nothing queued, when `maxQueue` decisions are
+   * already admitted or the evaluations do not fit beside those waiting
+   * (`maxQueuedEvaluations`); otherwise one promise per request, in order, each
+   * settling like evaluateThen's.
+   */
+  evaluateAll(requests: readonly EvaluationRequest[]): Promise<Evaluated>[] {
+    if (requests.length === 0) return [];
+    const refused = this.refusal(requests.length);
+    if (refused) throw refused;
+    const promises = this.enqueue(requests, this.queue);
+    if (this.closing || this.slots.size === 0) return promises;
+    this.admittedDecisions += 1;
+    let unsettled = promises.length;
+    const settled = () => {
+      unsettled -= 1;
+      if (unsettled === 0) this.admittedDecisions -= 1;
+    };
+    for (const promise of promises) promise.then(settled, settled);
+    return promises;
+  }
+
+  /** Why a new decision of `evaluations` would be refused now, if it would. */
+  private refusal(evaluations: number): EvaluationOverloadedError | undefined {
+    if (this.closing || this.slots.size === 0) return undefined; // enqueue() answers those
+    const { maxQueue, maxQueuedEvaluations } = this.options.bounds;
+    if (this.admittedDecisions >= maxQueue)
+      return new EvaluationOverloadedError(`${this.admittedDecisions} decisions are already waiting for policy evaluation`);
+    const waiting = this.queue.length + this.continuing.length;
+    if (waiting > 0 && waiting + evaluations > maxQueuedEvaluations) {
+      return new EvaluationOverloadedError(`${waiting} policy evaluations are already waiting; ${evaluations} more do not fit`);
     }
-    return new Promise((resolve, reject) => {
-      this.queue.push({ id: this.nextId++, entrypoint, ...(then ? { then } : {}), input, resolve, reject });
-      this.pump();
-    });
+    return undefined;
+  }
+
+  private enqueue(requests: readonly EvaluationRequest[], queue: Task[]): Promise<Evaluated>[] {
+    if (this.closing) return requests.map(() => Promise.reject(new EvaluationError("the policy engine is closed", "error")));
+    if (this.slots.size === 0) return requests.map(() => Promise.reject(new EvaluationError("no policy worker is running", "error")));
+    const promises = requests.map(
+      ({ entrypoint, input, then }) =>
+        new Promise<Evaluated>((resolve, reject) => {
+          queue.push({ id: this.nextId++, entrypoint, ...(then ? { then } : {}), input, resolve, reject });
+        }),
+    );
+    this.pump();
+    return promises;
   }
 
   /** True when an evaluation would start at once (no queueing). */
   hasIdleWorker(): boolean {
-    for (const slot of this.slots) if (slot.ready && slot.tasks.length === 0) return this.queue.length === 0;
+    for (const slot of this.slots) if (slot.ready && slot.tasks.length === 0) return this.queue.length === 0 && this.continuing.length === 0;
     return false;
   }
 
@@ -163,7 +240,7 @@ export class EvaluatorPool {
   }
 
   private busy(): boolean {
-    if (this.queue.length > 0) return true;
+    if (this.queue.length > 0 || this.continuing.length > 0) return true;
     for (const slot of this.slots) if (slot.tasks.length > 0) return true;
     return false;
   }
@@ -228,15 +305,16 @@ export class EvaluatorPool {
 
   private pump(): void {
     for (const slot of this.slots) {
-      if (this.queue.length === 0) break;
+      if (this.queue.length === 0 && this.continuing.length === 0) break;
       if (!slot.ready || slot.tasks.length > 0) continue;
-      const batch = this.queue.splice(0, MAX_BATCH);
+      const batch = this.continuing.splice(0, MAX_BATCH);
+      if (batch.length < MAX_BATCH) batch.push(...this.queue.splice(0, MAX_BATCH - batch.length));
       slot.tasks = batch;
       this.arm(slot, this.options.bounds.timeoutMs);
       slot.worker.postMessage(batch.map((task) => ({ id: task.id, entrypoint: task.entrypoint, then: task.then, input: task.input })));
     }
     // Evaluations wait: start another worker, up to the bound.
-    if (this.queue.length > 0 && !this.closing && this.slots.size + this.spawning < Math.max(1, this.options.bounds.workers)) {
+    if (this.queue.length + this.continuing.length > 0 && !this.closing && this.slots.size + this.spawning < Math.max(1, this.options.bounds.workers)) {
       this.spawning += 1;
       this.spawn()
         .catch((error: unknown) => this.options.onWorkerLost?.(`another worker did not start: ${(error as Error).message}`))
@@ -298,7 +376,9 @@ export class EvaluatorPool {
       this.options.onWorkerLost?.(why);
       this.spawn().catch((error: unknown) => {
         this.options.onWorkerLost?.(`a replacement worker did not start: ${(error as Error).message}`);
-        if (this.slots.size === 0) for (const queued of this.queue.splice(0)) queued.reject(new EvaluationError("no policy worker is running", "error"));
+        if (this.slots.size === 0)
+          for (const queued of [...this.continuing.splice(0), ...this.queue.splice(0)])
+            queued.reject(new EvaluationError("no policy worker is running", "error"));
       });
     }
     this.pump();
@@ -313,7 +393,7 @@ export class EvaluatorPool {
     const workers = [...this.slots].map((slot) => slot.worker);
     for (const slot of this.slots) clearTimeout(slot.timer);
     this.slots.clear();
-    for (const task of this.queue.splice(0)) task.reject(new EvaluationError("the policy engine is closed", "error"));
+    for (const task of [...this.continuing.splice(0), ...this.queue.splice(0)]) task.reject(new EvaluationError("the policy engine is closed", "error"));
     await Promise.all(workers.map((worker) => worker.terminate()));
   }
 }

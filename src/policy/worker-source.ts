@@ -12,7 +12,9 @@
 //      | { id, phase: "then" } (the follow-up began) | { id, ok: true, result, thenResult? } | { id, ok: false, error, memory } (one per task)
 //
 // Before each task the worker stamps its id and start time in `started`: the pool's
-// time bound counts from there.
+// time bound counts from there. Done, it stamps id 0 (none) before it replies, so
+// that a main thread late to read the reply does not take a finished task for one
+// still running.
 //
 // "then" names a second entrypoint evaluated in the same trip, on the same input,
 // when the first one's result is undefined or an empty list (verdict/state_queries
@@ -66,8 +68,11 @@ function evaluate(task) {
     const result = policy.evaluate(task.input, task.entrypoint);
     if (task.then && needsNothing(result)) {
       parentPort.postMessage({ id: task.id, phase: "then" }); // so that a timeout says which entry point ran long
-      parentPort.postMessage({ id: task.id, ok: true, result, thenResult: policy.evaluate(task.input, task.then) });
+      const thenResult = policy.evaluate(task.input, task.then);
+      Atomics.store(started, 0, 0);
+      parentPort.postMessage({ id: task.id, ok: true, result, thenResult });
     } else {
+      Atomics.store(started, 0, 0);
       parentPort.postMessage({ id: task.id, ok: true, result });
     }
   } catch (error) {
@@ -78,6 +83,7 @@ function evaluate(task) {
     } catch {
       // reported by the next evaluation
     }
+    Atomics.store(started, 0, 0);
     parentPort.postMessage({ id: task.id, ok: false, error: message, memory: isMemoryError(message) });
   }
 }

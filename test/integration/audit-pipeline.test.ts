@@ -64,7 +64,7 @@ describe("a Check that ends in an internal error", () => {
     const { audit } = openAuditLog({ config: auditConfig(), database: state.database, log: silentLogger() });
     logs.push(audit);
     const bug = () => Promise.reject(new TypeError("Cannot read properties of undefined"));
-    const broken = Object.assign(Object.create(engine) as PolicyEngine, { begin: bug, decide: bug });
+    const broken = Object.assign(Object.create(engine) as PolicyEngine, { begin: bug, beginAll: (inputs: unknown[]) => inputs.map(bug), decide: bug });
     const decider = new Decider({ verifier, policies: { current: () => broken }, state, dpop, log: silentLogger(), audit });
     await expect(decider.check(input(await issuer.token({ sub: "erin" }), { requestId: "boom" }))).rejects.toThrow(TypeError);
     await audit.flush();

@@ -6,8 +6,9 @@ import { LIMITS, validateBatchRequest, validateCheckRequest, validateReleaseRequ
 import { unary, type RpcContext } from "./unary.js";
 
 const NO_DECISION = "internal error: no decision was made";
+// Refused on arrival, whole (every item of a batch): by the database's admission (src/state) or the policy pool's bound (src/policy/pool.ts).
 const OVERLOADED =
-  "overloaded: more decisions are waiting for the database than can be taken in time; no decision was made and nothing was applied; retry later";
+  "overloaded: more decisions are waiting (for the database or for policy evaluation) than can be taken in time; no decision was made and nothing was applied; retry later";
 
 /** Why a Check or CheckBatch whose bytes did not decode is refused: its Structs nest too deep. */
 const UNDECODABLE = `context and resource.attributes nest at most ${LIMITS.maxDepth} levels`;
