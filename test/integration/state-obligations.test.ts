@@ -82,12 +82,22 @@ describe("sliding-window reserve", () => {
   it("keeps one document of about BUCKETS buckets and RELEASABLE holders, whatever the number of reservations", async () => {
     const key = [randomUUID()];
     for (let i = 0; i < 300; i++) expect((await apply([rate(key, 1_000_000)], T0 + i * 1_000)).ok).toBe(true);
-    const doc = await raw("counters").findOne({ key: key.join("/") });
-    // 300 seconds of one a second: the buckets of the last minute (and the few that just left it, pruned in the background), the holders of the last RELEASABLE
-    expect(Object.keys((doc?.["b"] ?? {}) as object).length).toBeLessThanOrEqual(BUCKETS + 3);
-    expect(doc?.["h"]).toHaveLength(RELEASABLE);
-    // the last minute's 60, and the one made exactly a minute ago, whose one-second bucket has not yet left it
-    expect(await readState([{ name: "n", type: "counter", key, window: { kind: "sliding", seconds: 60 } }], T0 + 299_000)).toEqual({ n: 61 });
+    const buckets = async () => Object.keys(((await raw("counters").findOne({ key: key.join("/") }))?.["b"] ?? {}) as object).length;
+    // Buckets that left the window are pruned in the background, one prune at a time: here each reservation is a
+    // second later, so on a busy machine several buckets can die while one prune runs. A later reservation (at the
+    // same moment, counted below) starts the next prune; the document comes down to its bound and stays there.
+    let more = 0;
+    while ((await buckets()) > BUCKETS + 3 && more < 20) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      if ((await buckets()) <= BUCKETS + 3) break;
+      expect((await apply([rate(key, 1_000_000)], T0 + 299_000)).ok).toBe(true);
+      more += 1;
+    }
+    // 300 seconds of one a second: the buckets of the last minute (and the few that just left it), the holders of the last RELEASABLE
+    expect(await buckets()).toBeLessThanOrEqual(BUCKETS + 3);
+    expect((await raw("counters").findOne({ key: key.join("/") }))?.["h"]).toHaveLength(RELEASABLE);
+    // the last minute's 60 (and any made at its last second above), and the one made exactly a minute ago, whose one-second bucket has not yet left it
+    expect(await readState([{ name: "n", type: "counter", key, window: { kind: "sliding", seconds: 60 } }], T0 + 299_000)).toEqual({ n: 61 + more });
   });
 
   it("takes over a document written before buckets: its live entries counted, its dead ones let go", async () => {
