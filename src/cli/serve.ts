@@ -7,6 +7,7 @@ import {
   serveAsClusterWorker,
   startCluster,
   tuneServingProcess,
+  yieldToDecisions,
   type RunningCluster,
 } from "../cluster/index.js";
 import { loadConfigFile, stateDirFrom, type Config, type Environment } from "../config/index.js";
@@ -250,6 +251,7 @@ async function serveWorker(
   consoleDevSignIn: (() => Promise<{ token: string; expiresIn: number }>) | undefined,
 ): Promise<void> {
   tuneServingProcess();
+  if (role === "console" && !yieldToDecisions()) log.warn("could not lower the console process's CPU priority; it shares the CPUs with decisions as an equal");
   if (config.mongodb_uri === undefined) throw new VerdictError("config_invalid", "a Verdict process needs the database its primary uses");
   let verdict: RunningVerdict;
   try {

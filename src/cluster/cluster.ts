@@ -23,7 +23,7 @@
 // event loop with decisions. It is not part of readiness (decisions do not need it)
 // and is replaced like any other when it dies.
 import cluster, { type Worker } from "node:cluster";
-import { availableParallelism } from "node:os";
+import { availableParallelism, setPriority } from "node:os";
 import { setFlagsFromString } from "node:v8";
 import type { MetricObjectWithValues, MetricValue, Registry } from "prom-client";
 import { VerdictError } from "../errors/index.js";
@@ -103,6 +103,24 @@ export function servingRuntimeFlags(execArgv: readonly string[] = process.execAr
 /** Bounds the heap's growth in this serving process (single or one of several): see SERVING_HEAP_GROWTH_FLAG. */
 export function tuneServingProcess(): void {
   for (const flag of servingRuntimeFlags()) setFlagsFromString(flag);
+}
+
+/** The console's process runs at this niceness (Linux: 0 is normal, 19 the lowest priority). */
+export const CONSOLE_NICENESS = 10;
+
+/**
+ * Lowers the console's process's CPU priority: on CPUs it shares with the deciding
+ * processes, the scheduler runs decisions first and the console's reads with what is
+ * left (an operator's page can wait a few milliseconds; a Check should not). False
+ * where the system refuses (the console still serves).
+ */
+export function yieldToDecisions(): boolean {
+  try {
+    setPriority(CONSOLE_NICENESS);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** True in a worker process started by the primary. */

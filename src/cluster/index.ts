@@ -1,6 +1,8 @@
 // Verdict's processes: the primary that supervises, and what a worker tells it.
 export {
   clusterRole,
+  CONSOLE_NICENESS,
+  yieldToDecisions,
   isClusterWorker,
   policyWorkersPerProcess,
   primaryAdminUrl,

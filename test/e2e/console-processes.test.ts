@@ -4,11 +4,12 @@
 // the console answers with its own protections, and every Check goes to the deciding
 // processes (the console's process has no gRPC listener and counts no decision).
 import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { getPriority, tmpdir } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { inject } from "vitest";
+import { CONSOLE_NICENESS } from "../../src/cluster/index.js";
 import { CONTENT_SECURITY_POLICY } from "../../src/server/admin/console/index.js";
 import { hashApiKey } from "../../src/server/index.js";
 import { serveVerdict, stopProcess, type ServingVerdict } from "../support/cli.js";
@@ -76,6 +77,12 @@ describe("verdict serve with processes: 2 and the console on", () => {
     expect(consoleProcess).toHaveLength(1);
     expect(consoleProcess[0]).toMatchObject({ role: "console", address: "" });
     expect(deciding.map((line) => line["pid"])).not.toContain(consoleProcess[0]?.["pid"]);
+  });
+
+  it("runs the console's process at a lower CPU priority than the deciding ones, so that shared CPUs run decisions first", () => {
+    const consolePid = Number(byMessage("verdict console process is serving")[0]?.["pid"]);
+    expect(getPriority(consolePid)).toBe(CONSOLE_NICENESS);
+    for (const line of byMessage("verdict process is serving")) expect(getPriority(Number(line["pid"]))).toBe(getPriority(process.pid));
   });
 
   it("serves the console's pages and API through the primary's admin listener, with the console's protections", async () => {
