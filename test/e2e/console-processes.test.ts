@@ -3,20 +3,17 @@
 // one more serves only the console, reached through the primary's admin listener;
 // the console answers with its own protections, and every Check goes to the deciding
 // processes (the console's process has no gRPC listener and counts no decision).
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { getPriority, tmpdir } from "node:os";
-import { join } from "node:path";
+import { getPriority } from "node:os";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { inject } from "vitest";
 import { CONSOLE_NICENESS } from "../../src/cluster/index.js";
 import { CONTENT_SECURITY_POLICY } from "../../src/server/admin/console/index.js";
-import { hashApiKey } from "../../src/server/index.js";
+import { writeServeConfig } from "../support/config.js";
 import { serveVerdict, stopProcess, type ServingVerdict } from "../support/cli.js";
 import { consoleCall, consoleToken } from "../support/console.js";
 import { TestClient } from "../support/grpc.js";
-import { createTestIssuer, TEST_AUDIENCE, TEST_SCOPES, type TestIssuer } from "../support/issuer.js";
-import { mongoUri, uniqueDatabaseName } from "../support/mongo.js";
+import { createTestIssuer, type TestIssuer } from "../support/issuer.js";
+import { uniqueDatabaseName } from "../support/mongo.js";
 
 const API_KEY = "console-processes-key";
 let issuer: TestIssuer;
@@ -41,24 +38,12 @@ function decisionsCounted(metrics: string): number {
 
 beforeAll(async () => {
   issuer = await createTestIssuer();
-  const dir = mkdtempSync(join(tmpdir(), "verdict-console-processes-"));
-  const config = join(dir, "verdict.json");
-  writeFileSync(
-    config,
-    JSON.stringify({
-      listen: "127.0.0.1:0",
-      processes: 2,
-      admin_listen: "127.0.0.1:0",
-      issuers: [{ issuer: issuer.issuer, jwks_file: issuer.jwksPath, algorithms: ["ES256"] }],
-      apis: [{ name: "invoices-api", audience: TEST_AUDIENCE, key_sha256: hashApiKey(API_KEY), scopes: [...TEST_SCOPES] }],
-      bundle: inject("bundlePath"),
-      mongodb_uri: mongoUri(),
-      mongodb_database: uniqueDatabaseName("console_processes"),
-      audit: { spill_dir: join(dir, "spill") },
-      console: { enabled: true },
-      log_level: "info",
-    }),
-  );
+  const config = writeServeConfig("console-processes", issuer, API_KEY, {
+    processes: 2,
+    mongodb_database: uniqueDatabaseName("console_processes"),
+    console: { enabled: true },
+    log_level: "info",
+  });
   serving = await serveVerdict(["--config", config]);
   admin = String(byMessage("verdict is serving")[0]?.["admin"]);
 });

@@ -5,15 +5,12 @@
 // process's private one. Before, with processes: auto on a machine of two CPUs
 // (the default), both were unreachable.
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { hashApiKey } from "../../src/server/index.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { writeServeConfig } from "../support/config.js";
 import { serveVerdict, stopProcess, type ServingVerdict } from "../support/cli.js";
 import { TestClient } from "../support/grpc.js";
-import { createTestIssuer, TEST_AUDIENCE, TEST_SCOPES, type TestIssuer } from "../support/issuer.js";
-import { mongoUri, uniqueDatabaseName } from "../support/mongo.js";
+import { createTestIssuer, type TestIssuer } from "../support/issuer.js";
+import { uniqueDatabaseName } from "../support/mongo.js";
 
 const API_KEY = "processes-admin-routes-key";
 let issuer: TestIssuer;
@@ -22,23 +19,11 @@ let client: TestClient;
 
 beforeAll(async () => {
   issuer = await createTestIssuer();
-  const dir = mkdtempSync(join(tmpdir(), "verdict-processes-admin-"));
-  const config = join(dir, "verdict.json");
-  writeFileSync(
-    config,
-    JSON.stringify({
-      listen: "127.0.0.1:0",
-      processes: 2,
-      admin_listen: "127.0.0.1:0",
-      issuers: [{ issuer: issuer.issuer, jwks_file: issuer.jwksPath, algorithms: ["ES256"] }],
-      apis: [{ name: "invoices-api", audience: TEST_AUDIENCE, key_sha256: hashApiKey(API_KEY), scopes: [...TEST_SCOPES] }],
-      ssf: { transmitters: [{ name: "idp", issuer: "https://idp.example", jwks_file: issuer.jwksPath, audience: "urn:verdict:ssf" }] },
-      bundle: inject("bundlePath"),
-      mongodb_uri: mongoUri(),
-      mongodb_database: uniqueDatabaseName("processes_admin"),
-      audit: { spill_dir: join(dir, "spill") },
-    }),
-  );
+  const config = writeServeConfig("processes-admin", issuer, API_KEY, {
+    processes: 2,
+    ssf: { transmitters: [{ name: "idp", issuer: "https://idp.example", jwks_file: issuer.jwksPath, audience: "urn:verdict:ssf" }] },
+    mongodb_database: uniqueDatabaseName("processes_admin"),
+  });
   serving = await serveVerdict(["--config", config]);
   client = new TestClient(serving.address, API_KEY);
 });

@@ -2,17 +2,14 @@
 // a primary that says when all serve, serves their readiness and metrics, replaces one that dies
 // and, on SIGTERM, stops them all with their audit records written.
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { availableParallelism, tmpdir } from "node:os";
-import { join } from "node:path";
+import { availableParallelism } from "node:os";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { inject } from "vitest";
-import { hashApiKey } from "../../src/server/index.js";
+import { writeServeConfig } from "../support/config.js";
 import { serveVerdict, stopProcess, type ServingVerdict } from "../support/cli.js";
 import { TestClient } from "../support/grpc.js";
-import { createTestIssuer, TEST_AUDIENCE, TEST_SCOPES, type TestIssuer } from "../support/issuer.js";
-import { connectTestClient, mongoUri, uniqueDatabaseName } from "../support/mongo.js";
+import { createTestIssuer, type TestIssuer } from "../support/issuer.js";
+import { connectTestClient, uniqueDatabaseName } from "../support/mongo.js";
 
 const API_KEY = "processes-key";
 const database = uniqueDatabaseName("processes");
@@ -40,23 +37,7 @@ const client = () => new TestClient(serving.address, API_KEY, grpc.credentials.c
 
 beforeAll(async () => {
   issuer = await createTestIssuer();
-  const dir = mkdtempSync(join(tmpdir(), "verdict-processes-"));
-  const config = join(dir, "verdict.json");
-  writeFileSync(
-    config,
-    JSON.stringify({
-      listen: "127.0.0.1:0",
-      processes: 2,
-      admin_listen: "127.0.0.1:0",
-      issuers: [{ issuer: issuer.issuer, jwks_file: issuer.jwksPath, algorithms: ["ES256"] }],
-      apis: [{ name: "invoices-api", audience: TEST_AUDIENCE, key_sha256: hashApiKey(API_KEY), scopes: [...TEST_SCOPES] }],
-      bundle: inject("bundlePath"),
-      mongodb_uri: mongoUri(),
-      mongodb_database: database,
-      audit: { spill_dir: join(dir, "spill") },
-      log_level: "info",
-    }),
-  );
+  const config = writeServeConfig("processes", issuer, API_KEY, { processes: 2, mongodb_database: database, log_level: "info" });
   serving = await serveVerdict(["--config", config]);
 });
 
