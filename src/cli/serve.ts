@@ -108,8 +108,7 @@ export async function serve(argv: string[], env: Environment): Promise<void> {
   if (worker) {
     const role = clusterRole(env);
     // The console's process offers the development sign-in the single process would.
-    const consoleDevSignIn =
-      role === "console" && config.profile === "dev" && config.console.enabled ? (await dev()).devConsoleSignIn(stateDir, config.console.audience) : undefined;
+    const consoleDevSignIn = role === "console" ? await devConsoleSignIn(config, stateDir) : undefined;
     await serveWorker(config, createLogger(config.log_level).child({ pid: process.pid, ...(role === "console" ? { role } : {}) }), role, consoleDevSignIn);
     return;
   }
@@ -148,8 +147,7 @@ export async function serve(argv: string[], env: Environment): Promise<void> {
   let running: { address: string; adminUrl: string; stop(): Promise<void>; failed?: Promise<Error> };
   try {
     // The console's development sign-in: a dev token for the console's audience (with several processes, the console's process makes it).
-    const consoleDevSignIn =
-      processes === 1 && config.profile === "dev" && config.console.enabled ? (await dev()).devConsoleSignIn(stateDir, config.console.audience) : undefined;
+    const consoleDevSignIn = processes === 1 ? await devConsoleSignIn(config, stateDir) : undefined;
     if (processes === 1) tuneServingProcess(); // this process serves (the primary of several does not)
     running =
       processes > 1
@@ -243,6 +241,11 @@ async function startProcesses(config: Config, log: Logger, processes: number, mo
   return running;
 }
 
+/** The development profile's one-click console sign-in, for the process that serves the console; undefined otherwise. */
+async function devConsoleSignIn(config: Config, stateDir: string): Promise<(() => Promise<{ token: string; expiresIn: number }>) | undefined> {
+  return config.profile === "dev" && config.console.enabled ? (await dev()).devConsoleSignIn(stateDir, config.console.audience) : undefined;
+}
+
 /** One of the primary's processes: serves until the primary (or a signal) says stop. */
 async function serveWorker(
   config: Config,
@@ -281,14 +284,7 @@ async function serveWorker(
         .catch((error: unknown) => log.error({ err: error }, "error while stopping"))
         .finally(resolve);
     };
-    serveAsClusterWorker(
-      verdict.address,
-      verdict.adminUrl,
-      verdict.metrics.registry,
-      verdict.readiness,
-      () => stop("asked by the primary"),
-      role === "console" ? verdict.adminUrl : undefined,
-    );
+    serveAsClusterWorker(verdict.address, verdict.adminUrl, verdict.metrics.registry, verdict.readiness, () => stop("asked by the primary"), role);
     process.on("SIGINT", () => stop("SIGINT"));
     process.on("SIGTERM", () => stop("SIGTERM"));
   });

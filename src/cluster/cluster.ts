@@ -347,8 +347,8 @@ class ClusterReadiness implements ReadinessSource {
 
 /**
  * In a worker: tell the primary this process serves (and each change of its
- * readiness), and answer its requests (metrics, stop). The console's process says
- * where its admin listener is instead (`consoleAdminUrl`), and no readiness.
+ * readiness), and answer its requests (metrics, stop); both say where their private
+ * admin listener is. The console's process says only that (it has no readiness).
  */
 export function serveAsClusterWorker(
   address: string,
@@ -356,7 +356,7 @@ export function serveAsClusterWorker(
   registry: Registry,
   readiness: ReadinessSource,
   stop: () => void,
-  consoleAdminUrl?: string,
+  role: "worker" | "console" = "worker",
 ): void {
   process.on("message", (message: ToWorker) => {
     if (message.verdict === "stop") stop();
@@ -364,8 +364,8 @@ export function serveAsClusterWorker(
       void registry.getMetricsAsJSON().then((metrics) => process.send?.({ verdict: "metrics", id: message.id, metrics } satisfies ToPrimary));
     }
   });
-  if (consoleAdminUrl !== undefined) {
-    process.send?.({ verdict: "console", adminUrl: consoleAdminUrl } satisfies ToPrimary);
+  if (role === "console") {
+    process.send?.({ verdict: "console", adminUrl } satisfies ToPrimary);
     return;
   }
   readiness.watch(() => process.send?.({ verdict: "readiness", report: readiness.report() } satisfies ToPrimary));

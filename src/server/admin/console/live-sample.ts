@@ -107,7 +107,7 @@ export class LiveSamples {
   private async full(entry: Entry, key: string, query: AuditQuery, now: number, fields: readonly string[]): Promise<Partial<DecisionRecord>[]> {
     const records = await entry.source.sample(query, now, withKept(fields));
     entry.records = records;
-    entry.ids = new Set(records.flatMap((record) => (record._id === undefined ? [] : [record._id])));
+    entry.ids = idsOf(records);
     entry.readAt = now;
     entry.fullAt = now;
     return records;
@@ -128,7 +128,7 @@ export class LiveSamples {
       );
       const records = merged.slice(0, query.limit);
       entry.records = records;
-      entry.ids = new Set(records.flatMap((record) => (record._id === undefined ? [] : [record._id])));
+      entry.ids = idsOf(records);
       entry.readAt = now;
       return records;
     } catch (error) {
@@ -136,6 +136,10 @@ export class LiveSamples {
       throw error;
     }
   }
+}
+
+function idsOf(records: readonly Partial<DecisionRecord>[]): Set<string> {
+  return new Set(records.flatMap((record) => (record._id === undefined ? [] : [record._id])));
 }
 
 function withKept(fields: readonly string[]): string[] {
