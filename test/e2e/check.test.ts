@@ -2,7 +2,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { protobufField as field, rawUnary } from "../support/grpc.js";
-import { grpcHealth } from "../support/health.js";
+import { grpcHealth, grpcHealthList } from "../support/health.js";
 import { startTestVerdict, type TestVerdict } from "../support/verdict.js";
 
 let t: TestVerdict;
@@ -201,5 +201,16 @@ function deepStruct(depth: number): Buffer {
 describe("health", () => {
   it("answers SERVING for the service on grpc.health.v1.Health", async () => {
     expect(await grpcHealth(t.address, "verdict.v1.PolicyDecisionService")).toBe("SERVING");
+  });
+
+  it("lists every service it serves with its status, and answers NOT_FOUND for one it does not know", async () => {
+    expect(await grpcHealthList(t.address)).toEqual({
+      "": "SERVING",
+      "verdict.v1.PolicyDecisionService": "SERVING",
+      "verdict.v1.AuditService": "SERVING",
+      "verdict.v1.AdminService": "SERVING",
+      "verdict.v1.ApprovalService": "SERVING",
+    });
+    await expect(grpcHealth(t.address, "no.such.Service")).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
   });
 });

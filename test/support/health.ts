@@ -1,7 +1,7 @@
 // Asking a Verdict whether it is alive and ready, as probes and load balancers do:
 // GET /healthz and /readyz on the admin listener, and grpc.health.v1 on the gRPC port.
 import * as grpc from "@grpc/grpc-js";
-import { service as healthService } from "grpc-health-check";
+import { HealthClient } from "@verdict/sdk/wire";
 
 export interface Readyz {
   status: number;
@@ -17,24 +17,28 @@ export async function healthz(adminUrl: string): Promise<number> {
   return (await fetch(`${adminUrl}/healthz`)).status;
 }
 
-const HealthClient = grpc.makeGenericClientConstructor(healthService, "Health");
-
-/** The methods of the generated grpc.health.v1 client this file calls. */
-interface HealthMethods extends grpc.Client {
-  check(request: { service: string }, options: grpc.CallOptions, callback: (error: grpc.ServiceError | null, response?: { status: string }) => void): void;
-  watch(request: { service: string }): grpc.ClientReadableStream<{ status: string }>;
-}
-
-const healthClient = (address: string) => new HealthClient(address, grpc.credentials.createInsecure()) as unknown as HealthMethods;
+const healthClient = (address: string) => new HealthClient(address, grpc.credentials.createInsecure());
 
 /** grpc.health.v1.Health/Check for the whole server (""): SERVING, NOT_SERVING, ... */
 export function grpcHealth(address: string, service = ""): Promise<string> {
   const client = healthClient(address);
   return new Promise((resolve, reject) => {
-    client.check({ service }, { deadline: Date.now() + 10_000 }, (error, response) => {
+    client.check({ service }, new grpc.Metadata(), { deadline: Date.now() + 10_000 }, (error, response) => {
       client.close();
       if (error) reject(error);
       else resolve(String(response?.status));
+    });
+  });
+}
+
+/** grpc.health.v1.Health/List: service name → status. */
+export function grpcHealthList(address: string): Promise<Record<string, string>> {
+  const client = healthClient(address);
+  return new Promise((resolve, reject) => {
+    client.list({}, new grpc.Metadata(), { deadline: Date.now() + 10_000 }, (error, response) => {
+      client.close();
+      if (error) reject(error);
+      else resolve(Object.fromEntries(Object.entries(response?.statuses ?? {}).map(([service, { status }]) => [service, String(status)])));
     });
   });
 }

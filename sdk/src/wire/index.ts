@@ -55,6 +55,15 @@ export {
   type Suspension as SuspensionMessage,
   type SuspensionTarget as SuspensionTargetMessage,
 } from "../../gen/verdict/v1/verdict.js";
+// The standard grpc.health.v1 service the server answers (proto/grpc/health/v1).
+export {
+  HealthClient,
+  HealthService,
+  HealthCheckResponse_ServingStatus as HealthServingStatus,
+  type HealthServer,
+  type HealthCheckRequest as HealthCheckRequestMessage,
+  type HealthCheckResponse as HealthCheckResponseMessage,
+} from "../../gen/grpc/health/v1/health.js";
 export {
   ADMIN_SERVICE,
   API_KEY_METADATA,

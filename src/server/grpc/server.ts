@@ -2,7 +2,6 @@
 // one unary method each, unary.ts), the standard health service, message limits
 // and graceful shutdown.
 import * as grpc from "@grpc/grpc-js";
-import { HealthImplementation } from "grpc-health-check";
 import {
   ADMIN_SERVICE,
   AdminServiceService,
@@ -27,6 +26,7 @@ import { adminService } from "./admin-service.js";
 import { approvalService } from "./approval-service.js";
 import { auditService, type AuditServiceOptions } from "./audit-service.js";
 import { decisionService } from "./decision-service.js";
+import { HealthStatuses } from "./health.js";
 import { decodingRefusedAsInvalidArgument } from "./unary.js";
 
 const MAX_MESSAGE_BYTES = 256 * 1024;
@@ -97,17 +97,17 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   });
   const services = ["", POLICY_DECISION_SERVICE, AUDIT_SERVICE, ADMIN_SERVICE, APPROVAL_SERVICE];
   // Health follows readiness (GET /readyz): NOT_SERVING until ready, and from the start of shutdown.
-  const health = new HealthImplementation(Object.fromEntries(services.map((name) => [name, "NOT_SERVING"])));
+  const health = new HealthStatuses(services, "NOT_SERVING");
   let stopping = false;
   const unwatch = readiness.watch((ready) => {
-    if (!stopping) for (const name of services) health.setStatus(name, ready ? "SERVING" : "NOT_SERVING");
+    if (!stopping) health.setAll(ready ? "SERVING" : "NOT_SERVING");
   });
   const context = { callers, log, instruments };
   server.addService(decodingRefusedAsInvalidArgument(PolicyDecisionServiceService), decisionService(context, decider, maxBatchItems, limits));
   server.addService(decodingRefusedAsInvalidArgument(AuditServiceService), auditService(context, audit));
   server.addService(decodingRefusedAsInvalidArgument(AdminServiceService), adminService(context, suspensions));
   server.addService(decodingRefusedAsInvalidArgument(ApprovalServiceService), approvalService(context, options.approvals));
-  health.addToServer(server);
+  health.addTo(server);
 
   const address = formatAddress(host, port);
   const bound = await new Promise<number>((resolve, reject) =>
@@ -125,7 +125,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
       new Promise<void>((resolve) => {
         stopping = true;
         unwatch();
-        for (const name of services) health.setStatus(name, "NOT_SERVING");
+        health.setAll("NOT_SERVING");
+        health.endWatches();
         const force = setTimeout(() => server.forceShutdown(), graceMs);
         server.tryShutdown(() => {
           clearTimeout(force);
