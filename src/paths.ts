@@ -1,10 +1,18 @@
 // Where Verdict's own files are, independent of the working directory.
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-/** The package root (the directory holding package.json), from src/ or dist/. */
-export const packageRoot = fileURLToPath(new URL("..", import.meta.url));
+/** The package root (the directory holding Verdict's package.json), from src/, dist/ or the bundle in dist/bundle/. */
+export const packageRoot = findPackageRoot(dirname(fileURLToPath(import.meta.url)));
+
+function findPackageRoot(from: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    const manifest = join(dir, "package.json");
+    if (existsSync(manifest) && (JSON.parse(readFileSync(manifest, "utf8")) as { name?: unknown }).name === "verdict") return dir;
+    if (dirname(dir) === dir) throw new Error(`Verdict's package.json is not above ${from}`);
+  }
+}
 
 /** The demo bundle `npm run policy:build` produces. */
 export const defaultBundlePath = join(packageRoot, "build", "bundle.tar.gz");

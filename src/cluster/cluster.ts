@@ -51,7 +51,7 @@ export interface ClusterAdmin {
 /** Processes of "auto": one per CPU, at most this many (each keeps its own database connections). */
 const MAX_AUTO_PROCESSES = 8;
 /**
- * Set by a serving process on itself at start (V8 reads it at each full collection): the
+ * Set by a serving process on itself once it serves (V8 reads it at each full collection; not during start, where it would only add collections while the modules load): the
  * old generation may grow by 25% of what is live before the next full collection, where
  * V8 otherwise lets a busy process's heap grow by up to 4×, garbage included
  * (docs/performance.md#memory-and-start). Set at run time rather than on node's command
@@ -307,8 +307,9 @@ async function clusterMetrics(workers: ReadonlySet<Worker>): Promise<Registry> {
         }),
     ),
   );
-  // Loaded for the first scrape only: the primary starts without it.
-  const { AggregatorRegistry } = await import("prom-client");
+  // Loaded for the first scrape only: the primary starts without it. Through the
+  // CommonJS module's default export: a bundler's lazy chunk of a CommonJS package has only that one.
+  const { AggregatorRegistry } = (await import("prom-client")).default;
   return AggregatorRegistry.aggregate(replies.filter((reply) => reply !== undefined));
 }
 

@@ -1,0 +1,40 @@
+#!/usr/bin/env node
+// The server as one ES module and its lazily loaded chunks (dist/bundle/), from the
+// compiled dist/ (a step of `npm run build`, after tsc). A process of `verdict serve`
+// then reads a few large files instead of resolving and compiling about 1,500 modules
+// one by one: start time is mostly module loading (docs/performance.md "Memory and
+// start"). bin/verdict.js runs the bundle when it is at least as new as tsc's output,
+// else dist/main.js. Built with esbuild (made for this: ES modules, code splitting
+// that keeps `import()` lazy, Node as the platform).
+import { build } from "esbuild";
+import { rmSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const outdir = join(root, "dist", "bundle");
+
+// Left to node_modules: the MongoDB driver's optional native and cloud add-ons, which
+// it requires only when they are installed. (What is loaded by path at run time stays
+// there too: the policy worker's opa-wasm, resolved with require.resolve, and the
+// OpenTelemetry SDK, required when tracing is on.)
+const external = ["kerberos", "snappy", "@mongodb-js/zstd", "mongodb-client-encryption", "gcp-metadata", "socks", "aws4", "@aws-sdk/credential-providers"];
+
+rmSync(outdir, { recursive: true, force: true });
+await build({
+  entryPoints: { verdict: join(root, "dist", "main.js") },
+  outdir,
+  bundle: true,
+  splitting: true,
+  format: "esm",
+  platform: "node",
+  target: "node20.19",
+  outExtension: { ".js": ".mjs" },
+  chunkNames: "[name]-[hash]",
+  // The ES module build where a package has both (jsonc-parser's "main" is a UMD build that requires its parts by relative path).
+  mainFields: ["module", "main"],
+  external,
+  // The bundled CommonJS packages call require() for Node's built-ins.
+  banner: { js: "import { createRequire as __verdictCreateRequire } from 'node:module'; const require = __verdictCreateRequire(import.meta.url);" },
+  logLevel: "warning",
+});
