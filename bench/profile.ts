@@ -49,6 +49,44 @@ export function partOf(url: string, name: string): string {
   return basename(url);
 }
 
+/**
+ * Where a line of the server's bundle (dist/bundle/*.mjs, scripts/bundle.mjs) came
+ * from: esbuild writes each module's path as a comment line ("// node_modules/mongodb/lib/...",
+ * "// dist/decide/...") before its code. The path as a URL-like string for partOf, or undefined.
+ */
+const bundleIndexes = new Map<string, { lines: number[]; paths: string[] }>();
+export function bundleSourceOf(url: string, lineNumber: number): string | undefined {
+  if (!/\/dist\/bundle\/[^/]+\.mjs$/.test(url)) return undefined;
+  let index = bundleIndexes.get(url);
+  if (!index) {
+    index = { lines: [], paths: [] };
+    try {
+      const text = readFileSync(new URL(url), "utf8").split("\n");
+      text.forEach((line, at) => {
+        const match = /^\/\/ ((?:node_modules|dist|sdk)\/\S+\.[cm]?js)$/.exec(line);
+        if (match?.[1]) {
+          index?.lines.push(at);
+          index?.paths.push(match[1]);
+        }
+      });
+    } catch {
+      // the bundle was rebuilt or removed since the profile: its lines stay "src/bundle"
+    }
+    bundleIndexes.set(url, index);
+  }
+  let low = 0;
+  let high = index.lines.length - 1;
+  let found: string | undefined;
+  while (low <= high) {
+    const mid = (low + high) >> 1;
+    if ((index.lines[mid] as number) <= lineNumber) {
+      found = index.paths[mid];
+      low = mid + 1;
+    } else high = mid - 1;
+  }
+  return found === undefined ? undefined : `/${found}`;
+}
+
 export function summarize(file: string): ProfileSummary {
   const profile = JSON.parse(readFileSync(file, "utf8")) as CpuProfile;
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
@@ -64,7 +102,7 @@ export function summarize(file: string): ProfileSummary {
     const node = byId.get(id);
     if (!node) continue;
     const { functionName, url, lineNumber } = node.callFrame;
-    const part = partOf(url, functionName);
+    const part = partOf(bundleSourceOf(url, lineNumber) ?? url, functionName);
     if (part === "(idle)" || part === "(root)") continue;
     busy += ms;
     parts.set(part, (parts.get(part) ?? 0) + ms);
