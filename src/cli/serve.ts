@@ -148,11 +148,11 @@ export async function serve(argv: string[], env: Environment): Promise<void> {
   try {
     // The console's development sign-in: a dev token for the console's audience (with several processes, the console's process makes it).
     const consoleDevSignIn = processes === 1 ? await devConsoleSignIn(config, stateDir) : undefined;
+    if (processes === 1) tuneServingProcess(); // this process serves (the primary of several does not)
     running =
       processes > 1
         ? await startProcesses(config, log, processes, mongoUri)
         : await (await server()).startVerdict(config, { log, mongoUri, processes: 1, ...(consoleDevSignIn ? { consoleDevSignIn } : {}) });
-    if (processes === 1) tuneServingProcess(); // this process serves (the primary of several does not)
   } catch (error) {
     await stopDatabase();
     throw error;
@@ -253,6 +253,7 @@ async function serveWorker(
   role: "worker" | "console",
   consoleDevSignIn: (() => Promise<{ token: string; expiresIn: number }>) | undefined,
 ): Promise<void> {
+  tuneServingProcess();
   if (role === "console" && !yieldToDecisions()) log.warn("could not lower the console process's CPU priority; it shares the CPUs with decisions as an equal");
   if (config.mongodb_uri === undefined) throw new VerdictError("config_invalid", "a Verdict process needs the database its primary uses");
   let verdict: RunningVerdict;
@@ -272,7 +273,6 @@ async function serveWorker(
     log.fatal({ err: error instanceof Error ? error.message : String(error) }, "this Verdict process could not start");
     throw error;
   }
-  tuneServingProcess();
   await new Promise<void>((resolve) => {
     let stopping = false;
     const stop = (why: string) => {
