@@ -315,6 +315,12 @@ describe("properties of Check against a running Verdict", () => {
           expectWellFormedAnswer(await t.client.callRaw(request), CheckRequest.encode(request).finish().length, seen);
         },
       ),
+      RUNS,
+      // Both answers are reached whatever the seed (a random 40 can all be refused): a plain context decided, one nested past the bound refused.
+      [
+        ["invoices:read", {}, {}, null, "web"],
+        ["invoices:read", { deep: Array.from({ length: 80 }).reduce<JsonValue>((node) => ({ a: node }), "leaf") }, {}, null, "web"],
+      ],
     );
     expect(seen.decided).toBeGreaterThan(0);
     expect(seen.invalid).toBeGreaterThan(0);

@@ -1,7 +1,7 @@
 // The standard gRPC health service (grpc.health.v1: Check, List, Watch), on the
 // wire code generated from proto/grpc/health/v1 like Verdict's own services, so that
 // no .proto file is parsed at start. Load balancers and Kubernetes' gRPC probes ask it.
-import type * as grpc from "@grpc/grpc-js";
+import * as grpc from "@grpc/grpc-js";
 import { HealthService, type HealthCheckResponseMessage, type HealthServer, type HealthServingStatus } from "@verdict/sdk/wire";
 
 type Status = Exclude<HealthServingStatus, "SERVICE_UNKNOWN" | "UNKNOWN">;
@@ -36,7 +36,7 @@ export class HealthStatuses {
       check: (call, callback) => {
         const status = this.statuses.get(call.request.service);
         if (status) callback(null, { status });
-        else callback({ code: 5 /* NOT_FOUND */, details: `no health status for the service ${JSON.stringify(call.request.service)}` });
+        else callback({ code: grpc.status.NOT_FOUND, details: `no health status for the service ${JSON.stringify(call.request.service)}` });
       },
       list: (_call, callback) => {
         callback(null, { statuses: Object.fromEntries([...this.statuses].map(([service, status]) => [service, { status }])) });
