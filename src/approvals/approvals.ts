@@ -28,8 +28,8 @@ export interface ApprovalsOptions {
   store: ApprovalStore;
   verifier: TokenVerifier;
   apis: ApiAudience;
-  /** Where a person approves: {id} is replaced by the approval's id (a function: known only once the server serves). */
-  url: string | (() => string);
+  /** Where a person approves: {id} is replaced by the approval's id (asked each time: known only once the server serves). */
+  url: () => string;
   events?: EventSink;
   webhook?: ApprovalWebhook;
   log: Logger;
@@ -61,8 +61,7 @@ export class Approvals implements ApprovalGate {
   }
 
   urlOf(id: string): string {
-    const { url } = this.options;
-    return (typeof url === "string" ? url : url()).replaceAll("{id}", encodeURIComponent(id));
+    return this.options.url().replaceAll("{id}", encodeURIComponent(id));
   }
 
   async settle(request: ApprovalRequest): Promise<ApprovalOutcome> {

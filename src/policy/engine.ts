@@ -99,8 +99,7 @@ export class PolicyEngine {
    * Throws PolicyError like decide().
    */
   async begin(input: PolicyInput): Promise<Begun> {
-    if (!this.hasStateQueries) return { queries: [], decision: await this.decide(input) };
-    return this.begun(await this.pool.evaluateThen(STATE_QUERIES_ENTRYPOINT, input, DECISION_ENTRYPOINT));
+    return this.beginAll([input])[0] as Promise<Begun>;
   }
 
   /**

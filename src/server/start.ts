@@ -459,7 +459,7 @@ function startApprovals(
     store: new ApprovalStore(database, config.state_timeout_ms),
     verifier,
     apis: (name) => apis.get(name),
-    url: config.approvals.url ?? (() => `${adminUrl()}/approvals/{id}`),
+    url: () => config.approvals.url ?? `${adminUrl()}/approvals/{id}`,
     ...(audit ? { events: audit } : {}),
     ...(webhook ? { webhook } : {}),
     log,
