@@ -12,7 +12,7 @@
 // one process; beside them, on the same cores, with several) and database time, which
 // is what this measures (docs/console.md#measured). CPU is Verdict's whole process tree.
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -23,7 +23,7 @@ import { TestClient, type CheckArgs } from "../test/support/grpc.js";
 import { createTestIssuer, TEST_AUDIENCE } from "../test/support/issuer.js";
 import { startDatabase } from "./database.js";
 import { loadAverage, treeCpuMs } from "./procfs.js";
-import { API_NAME, startBenchVerdict } from "./targets/verdict.js";
+import { API_NAME, readyLine, startBenchVerdict } from "./targets/verdict.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -119,13 +119,7 @@ async function main(): Promise<number> {
       () => verdict.stop(),
     );
     // The admin listener's URL, from the same ready line.
-    const readyLine = readFileSync(verdict.process.logFile, "utf8")
-      .split("\n")
-      .find((line) => line.includes('"msg":"verdict is serving"'));
-    const ready = readyLine ? (JSON.parse(readyLine) as { admin?: string; processes?: number }) : {};
-    const admin = ready.admin;
-    if (!admin) throw new Error(`no admin URL in Verdict's ready line:\n${verdict.process.logTail()}`);
-    const processes = ready.processes ?? 1;
+    const { admin, processes } = readyLine(verdict);
     process.stderr.write(
       `bench:console: database ${database.kind}; Verdict (${processes} process${processes > 1 ? "es, and one for the console" : ""}) on ${verdict.address}, console on ${admin}\n`,
     );

@@ -3,16 +3,14 @@
 // npm run bench), from Verdict's own verdict_stage_duration_seconds histograms read
 // from the primary's /metrics before and after the run: for each stage, the share of
 // decisions that spent at most 0.5, 1, 5 and 25 ms in it, beside ghz's end-to-end p50/p99.
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { createTestIssuer } from "../test/support/issuer.js";
-import { buildBenchBundle } from "./bundle.js";
-import { startDatabase } from "./database.js";
 import { runGhz } from "./ghz.js";
 import { mintTokens, readRequest } from "./scenarios.js";
-import { startBenchVerdict } from "./targets/verdict.js";
+import { withVerdictSetup } from "./setup.js";
+import { readyLine, startBenchVerdict } from "./targets/verdict.js";
 
 const { values } = parseArgs({
   options: { rps: { type: "string", default: "1700" }, seconds: { type: "string", default: "8" }, tokens: { type: "string", default: "same" } },
@@ -36,25 +34,16 @@ function stageBuckets(metrics: string): Buckets {
   return out;
 }
 
-const scratch = mkdtempSync(join(tmpdir(), "verdict-stages-"));
-const bundle = await buildBenchBundle();
-const database = await startDatabase();
-try {
-  const issuer = await createTestIssuer();
-  const tokens = await mintTokens(issuer, await createTestIssuer(), 3600);
-  const verdict = await startBenchVerdict(
-    { issuer, bundle: bundle.path, mongoUri: database.uri, dir: scratch },
-    "stages",
-    values.tokens === "distinct" ? { token_cache_entries: 500 } : {},
-  );
+await withVerdictSetup("stages", async (setup) => {
+  const tokens = await mintTokens(setup.issuer, await createTestIssuer(), 3600);
+  const verdict = await startBenchVerdict(setup, "stages", values.tokens === "distinct" ? { token_cache_entries: 500 } : {});
   try {
-    const admin = /"admin":"([^"]+)","processes/.exec(verdict.process.logTail())?.[1] ?? /"admin":"([^"]+)"/.exec(verdict.process.logTail())?.[1];
-    if (!admin) throw new Error(`no admin URL in Verdict's log:\n${verdict.process.logTail()}`);
-    const dataFile = join(scratch, "requests.json");
+    const { admin } = readyLine(verdict);
+    const dataFile = join(setup.dir, "requests.json");
     const requests = values.tokens === "same" ? [readRequest(tokens.reader, "stages")] : tokens.readers.map((token) => readRequest(token, "stages"));
     writeFileSync(dataFile, JSON.stringify(requests));
     const run = (load: { kind: "concurrency"; concurrency: number } | { kind: "rate"; rps: number }, durationMs: number, report: string) =>
-      runGhz({ address: verdict.address, call: verdict.call("Check"), dataFile, load, connections: 4, durationMs, reportFile: join(scratch, report) }).done;
+      runGhz({ address: verdict.address, call: verdict.call("Check"), dataFile, load, connections: 4, durationMs, reportFile: join(setup.dir, report) }).done;
     await run({ kind: "concurrency", concurrency: 16 }, 3_000, "warmup.json");
     const before = stageBuckets(await (await fetch(`${admin}/metrics`)).text());
     const report = await run({ kind: "rate", rps }, seconds * 1000, "run.json");
@@ -75,7 +64,4 @@ try {
   } finally {
     await verdict.stop();
   }
-} finally {
-  await database.stop();
-  rmSync(scratch, { recursive: true, force: true });
-}
+});

@@ -2,7 +2,7 @@
 // process with the default configuration except what a scenario needs (the test
 // issuer, one API, the bench bundle, the database, and what the scenario names).
 import { randomBytes } from "node:crypto";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Db } from "mongodb";
 import { buildConfig, type ConfigFile } from "../../src/config/index.js";
@@ -79,6 +79,16 @@ export async function startBenchVerdict(setup: VerdictSetup, name: string, overr
     call: (method) => ({ method: `verdict.v1.PolicyDecisionService.${method}`, proto: VERDICT_PROTO, metadata: { "x-verdict-api-key": apiKey } }),
     stop: () => server.stop(),
   };
+}
+
+/** What Verdict's "verdict is serving" line says (its admin listener's URL, how many processes serve), from its log. */
+export function readyLine(verdict: RunningVerdict): { admin: string; processes: number } {
+  const line = readFileSync(verdict.process.logFile, "utf8")
+    .split("\n")
+    .find((text) => text.includes('"msg":"verdict is serving"'));
+  const ready = line ? (JSON.parse(line) as { admin?: string; processes?: number }) : {};
+  if (!ready.admin) throw new Error(`no admin URL in Verdict's ready line:\n${verdict.process.logTail()}`);
+  return { admin: ready.admin, processes: ready.processes ?? 1 };
 }
 
 /** Outcome ("ALLOW", "DENY state_unavailable", ...) → decisions. */
