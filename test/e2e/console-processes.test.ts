@@ -20,12 +20,8 @@ let issuer: TestIssuer;
 let serving: ServingVerdict;
 let admin: string;
 
-const logLines = (): Record<string, unknown>[] =>
-  serving
-    .stderr()
-    .split("\n")
-    .filter((line) => line.startsWith("{"))
-    .map((line) => JSON.parse(line) as Record<string, unknown>);
+/** The JSON log lines of the server so far. */
+const logLines = () => serving.logLines();
 const byMessage = (msg: string) => logLines().filter((line) => line["msg"] === msg);
 
 /** Decisions a process counted (verdict_decisions_total summed over its labels). */

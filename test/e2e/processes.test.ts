@@ -17,12 +17,7 @@ let issuer: TestIssuer;
 let serving: ServingVerdict;
 
 /** The JSON log lines of the server so far. */
-const logLines = (): Record<string, unknown>[] =>
-  serving
-    .stderr()
-    .split("\n")
-    .filter((line) => line.startsWith("{"))
-    .map((line) => JSON.parse(line) as Record<string, unknown>);
+const logLines = () => serving.logLines();
 const processLines = () => logLines().filter((line) => line["msg"] === "verdict process is serving");
 const alive = (pid: number) => {
   try {

@@ -39,6 +39,8 @@ export interface ServingVerdict {
   adminUrl: string;
   /** Everything it wrote to stderr so far. */
   stderr(): string;
+  /** Its JSON log lines so far (stderr's lines that are JSON objects), parsed. */
+  logLines(): Record<string, unknown>[];
 }
 
 /**
@@ -57,7 +59,12 @@ export function serveVerdict(args: string[], env: Record<string, string | undefi
       const match = /"address":"([^"]+)","admin":"([^"]+)".*"msg":"verdict is serving"/.exec(stderr);
       if (match?.[1] && match[2]) {
         clearTimeout(timer);
-        resolve({ child, address: match[1], adminUrl: match[2], stderr: () => stderr });
+        const logLines = () =>
+          stderr
+            .split("\n")
+            .filter((line) => line.startsWith("{"))
+            .map((line) => JSON.parse(line) as Record<string, unknown>);
+        resolve({ child, address: match[1], adminUrl: match[2], stderr: () => stderr, logLines });
       }
     });
     child.once("exit", (code) => {
