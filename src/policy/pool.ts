@@ -11,6 +11,16 @@
 // so a busy pool wakes its threads once per batch, not once per evaluation; one
 // worker starts with the pool, the others when evaluations wait for one.
 //
+// The evaluations that came in one turn of the event loop are handed to an idle
+// worker together at its end, through memory shared with the worker, and the
+// thread waits for the answers with Atomics.wait for at most SYNC_WAIT_MS: it
+// gives its CPU to the evaluations instead of returning to its event loop and
+// coming back for a message (on a busy machine that turn was most of a decision's
+// latency). Answers not in by then are waited for asynchronously under the usual
+// time bound, so a runaway policy, or a flood of batches, stalls the thread for
+// SYNC_WAIT_MS at most in a turn. Inputs too large for the shared memory go as a
+// message, as the worker's answers too large for it come back.
+//
 // The queue's bound is about callers, not evaluations: a decision (a Check, or all
 // the items of a CheckBatch together) is admitted as one, all or none, and refused
 // at once with EvaluationOverloadedError (gRPC RESOURCE_EXHAUSTED, retry later)
@@ -22,7 +32,7 @@ import { performance } from "node:perf_hooks";
 import { Worker } from "node:worker_threads";
 import { VerdictError } from "../errors/index.js";
 import { PolicyError } from "./output.js";
-import { WORKER_SOURCE } from "./worker-source.js";
+import { CONTROL, DIRECT_STATE, TASK_WORDS, WORKER_SOURCE } from "./worker-source.js";
 
 export interface EvaluationBounds {
   /** Wall-clock bound of one evaluation, from the moment a worker takes it. */
@@ -77,6 +87,17 @@ export function compileWasm(bytes: Uint8Array): Promise<WasmModule> {
   return wasm.compile(bytes);
 }
 
+/** Atomics.waitAsync (ES2024; in every Node this runs on, not in the ES2023 library the code is typed against). */
+const { waitAsync } = Atomics as unknown as {
+  waitAsync(
+    this: void,
+    array: Int32Array,
+    index: number,
+    value: number,
+    timeoutMs: number,
+  ): { async: false; value: string } | { async: true; value: Promise<string> };
+};
+
 const PAGE_BYTES = 64 * 1024;
 const opaWasmPath = createRequire(import.meta.url).resolve("@open-policy-agent/opa-wasm");
 
@@ -91,8 +112,6 @@ interface Task {
   entrypoint: string;
   then?: string;
   input: unknown;
-  /** The worker said it began the follow-up entry point (`then`). */
-  inThen?: boolean;
   resolve(result: Evaluated): void;
   reject(error: Error): void;
 }
@@ -105,18 +124,23 @@ interface Slot {
   /** The batch it is evaluating, in order; the first is the one under way or next. */
   tasks: Task[];
   ready: boolean;
-  /** Shared with the worker: [id of the task it started, when (ms since the pool's epoch)]. */
-  started: Int32Array;
+  /** Shared with the worker: the words of worker-source.ts's CONTROL (the task it started and when, in ms since the pool's epoch; a direct request). */
+  control: Int32Array;
+  /** Shared with the worker: a direct request's input JSON, then its reply's. */
+  bytes: Buffer;
   timer?: NodeJS.Timeout;
 }
 
 /** Evaluations sent to a worker in one message at most. */
 const MAX_BATCH = 32;
+/** How long a thread that handed an evaluation over directly blocks for its answer before waiting asynchronously. */
+const SYNC_WAIT_MS = 5;
+/** Bytes of a batch's inputs or replies (JSON) handed over in shared memory; larger inputs go as a message, larger replies come as messages. */
+const DIRECT_BYTES = 256 * 1024;
 
 type WorkerReply =
   | { type: "ready"; entrypoints: string[] }
   | { type: "init_error"; error: string }
-  | { id: number; phase: "then" }
   | { id: number; ok: true; result: unknown; thenResult?: unknown }
   | { id: number; ok: false; error: string; memory: boolean };
 
@@ -140,10 +164,14 @@ export class EvaluatorPool {
   private nextId = 1;
   private closing = false;
   private drained: (() => void) | undefined;
+  /** A pump() is due at the end of this turn of the event loop. */
+  private dispatching = false;
   /** Workers being started (beyond the first) because evaluations wait. */
   private spawning = 0;
   /** The epoch of the workers' start stamps (performance.now() when the pool started). */
   private readonly epoch = performance.now();
+  /** The bundle's entry points, in the workers' order: a direct request names them by index. */
+  private entrypoints = new Map<string, number>();
 
   private constructor(private readonly options: PoolOptions) {}
 
@@ -152,6 +180,7 @@ export class EvaluatorPool {
     const pool = new EvaluatorPool(options);
     try {
       const entrypoints = await pool.spawn();
+      pool.entrypoints = new Map(entrypoints.map((name, index) => [name, index]));
       return { pool, entrypoints };
     } catch (error) {
       await pool.terminateAll();
@@ -215,14 +244,84 @@ export class EvaluatorPool {
   private enqueue(requests: readonly EvaluationRequest[], queue: Task[]): Promise<Evaluated>[] {
     if (this.closing) return requests.map(() => Promise.reject(new EvaluationError("the policy engine is closed", "error")));
     if (this.slots.size === 0) return requests.map(() => Promise.reject(new EvaluationError("no policy worker is running", "error")));
+    const tasks: Task[] = [];
     const promises = requests.map(
       ({ entrypoint, input, then }) =>
         new Promise<Evaluated>((resolve, reject) => {
-          queue.push({ id: this.nextId++, entrypoint, ...(then ? { then } : {}), input, resolve, reject });
+          tasks.push({ id: this.nextId++, entrypoint, ...(then ? { then } : {}), input, resolve, reject });
         }),
     );
-    this.pump();
+    queue.push(...tasks);
+    // Sent at the end of this turn of the event loop, together with the evaluations that came in it.
+    if (!this.dispatching) {
+      this.dispatching = true;
+      setImmediate(() => {
+        this.dispatching = false;
+        this.pump();
+      });
+    }
     return promises;
+  }
+
+  /**
+   * Writes a batch's inputs in the slot's shared memory, wakes its worker and blocks
+   * up to `blockMs` for the answers (see the top of this file); then waits for them
+   * asynchronously under the time bound. False, with nothing sent, when the inputs
+   * do not fit (the batch goes as a message).
+   */
+  private handOver(slot: Slot, batch: readonly Task[], blockMs: number): boolean {
+    const { control, bytes } = slot;
+    let end = 0;
+    for (const [index, task] of batch.entries()) {
+      const entry = this.entrypoints.get(task.entrypoint);
+      const then = task.then === undefined ? -1 : this.entrypoints.get(task.then);
+      const text = JSON.stringify(task.input) as string | undefined;
+      if (entry === undefined || then === undefined || text === undefined) return false;
+      const room = bytes.length - end;
+      if (text.length * 3 > room && Buffer.byteLength(text) > room) return false;
+      end += bytes.write(text, end);
+      const words = CONTROL.WORDS + index * TASK_WORDS;
+      control[words] = task.id;
+      control[words + 1] = entry;
+      control[words + 2] = then;
+      control[words + 3] = end;
+    }
+    Atomics.store(control, CONTROL.COUNT, batch.length);
+    Atomics.store(control, CONTROL.DIRECT, DIRECT_STATE.REQUESTED);
+    this.wake(slot);
+    if (blockMs <= 0 || Atomics.wait(control, CONTROL.DIRECT, DIRECT_STATE.REQUESTED, blockMs) === "timed-out") {
+      this.arm(slot, this.options.bounds.timeoutMs);
+      this.awaitAnswers(slot, batch[0] as Task);
+    } else this.answered(slot);
+    return true;
+  }
+
+  /** Waits without blocking for the answers to a batch handed over; the slot's timer bounds each evaluation meanwhile. */
+  private awaitAnswers(slot: Slot, first: Task): void {
+    const waiting = waitAsync(slot.control, CONTROL.DIRECT, DIRECT_STATE.REQUESTED, this.options.bounds.timeoutMs);
+    if (!waiting.async) return this.answered(slot);
+    void waiting.value.then(() => {
+      if (!this.slots.has(slot) || slot.tasks[0] !== first) return; // lost meanwhile: the pool has dealt with its tasks
+      if (Atomics.load(slot.control, CONTROL.DIRECT) === DIRECT_STATE.REQUESTED) return this.awaitAnswers(slot, first);
+      this.answered(slot);
+      this.pump();
+    });
+  }
+
+  /** Settles a batch handed over whose answers are in (or, too large, are coming as messages). */
+  private answered(slot: Slot): void {
+    const state = Atomics.load(slot.control, CONTROL.DIRECT);
+    Atomics.store(slot.control, CONTROL.DIRECT, DIRECT_STATE.IDLE);
+    if (state === DIRECT_STATE.POSTED) return;
+    clearTimeout(slot.timer);
+    const replies = JSON.parse(slot.bytes.toString("utf8", 0, Atomics.load(slot.control, CONTROL.LENGTH))) as Extract<WorkerReply, { ok: boolean }>[];
+    for (const reply of replies) this.settleNext(slot, reply);
+  }
+
+  /** Tells a worker sleeping on its control words that there is work. */
+  private wake(slot: Slot): void {
+    Atomics.add(slot.control, CONTROL.SIGNAL, 1);
+    Atomics.notify(slot.control, CONTROL.SIGNAL);
   }
 
   /** True when an evaluation would start at once (no queueing). */
@@ -248,7 +347,8 @@ export class EvaluatorPool {
   private spawn(): Promise<string[]> {
     const { bounds, module, data, warmup } = this.options;
     const maximumPages = Math.max(2, Math.floor((bounds.memoryMb * 1024 * 1024) / PAGE_BYTES));
-    const started = new Int32Array(new SharedArrayBuffer(8));
+    const control = new Int32Array(new SharedArrayBuffer((CONTROL.WORDS + MAX_BATCH * TASK_WORDS) * Int32Array.BYTES_PER_ELEMENT));
+    const bytes = new SharedArrayBuffer(DIRECT_BYTES);
     const worker = new Worker(WORKER_SOURCE, {
       eval: true,
       workerData: {
@@ -258,7 +358,8 @@ export class EvaluatorPool {
         initialPages: Math.min(5, maximumPages),
         maximumPages,
         warmup,
-        started,
+        control,
+        bytes,
         epoch: performance.timeOrigin + this.epoch,
       },
       // The JavaScript side (results, data) gets a bound of its own, beside the WebAssembly memory.
@@ -270,7 +371,7 @@ export class EvaluatorPool {
     // Whatever a policy prints is not Verdict's output (stdout is the CLI's): discard it.
     worker.stdout.resume();
     worker.stderr.resume();
-    const slot: Slot = { worker, tasks: [], ready: false, started };
+    const slot: Slot = { worker, tasks: [], ready: false, control, bytes: Buffer.from(bytes) };
     this.slots.add(slot);
     return new Promise<string[]>((resolve, reject) => {
       worker.on("message", (reply: WorkerReply) => {
@@ -283,11 +384,6 @@ export class EvaluatorPool {
             reject(new PolicyError(`the policy does not load: ${reply.error}`));
             this.drop(slot);
           }
-          return;
-        }
-        if ("phase" in reply) {
-          const task = slot.tasks[0];
-          if (task?.id === reply.id) task.inThen = true;
           return;
         }
         this.settle(slot, reply);
@@ -303,15 +399,21 @@ export class EvaluatorPool {
     });
   }
 
+  /** Sends waiting evaluations, a batch at a time, to idle workers: handed over in shared memory, or as a message when they do not fit. */
   private pump(): void {
-    for (const slot of this.slots) {
-      if (this.queue.length === 0 && this.continuing.length === 0) break;
-      if (!slot.ready || slot.tasks.length > 0) continue;
+    // The thread blocks for answers SYNC_WAIT_MS at most in one call; later batches are waited for asynchronously.
+    const blockUntil = performance.now() + Math.min(SYNC_WAIT_MS, this.options.bounds.timeoutMs);
+    while (this.queue.length > 0 || this.continuing.length > 0) {
+      let slot: Slot | undefined;
+      for (const candidate of this.slots) if (candidate.ready && candidate.tasks.length === 0) slot = candidate;
+      if (!slot) break;
       const batch = this.continuing.splice(0, MAX_BATCH);
       if (batch.length < MAX_BATCH) batch.push(...this.queue.splice(0, MAX_BATCH - batch.length));
       slot.tasks = batch;
+      if (this.handOver(slot, batch, blockUntil - performance.now())) continue;
       this.arm(slot, this.options.bounds.timeoutMs);
       slot.worker.postMessage(batch.map((task) => ({ id: task.id, entrypoint: task.entrypoint, then: task.then, input: task.input })));
+      this.wake(slot);
     }
     // Evaluations wait: start another worker, up to the bound.
     if (this.queue.length + this.continuing.length > 0 && !this.closing && this.slots.size + this.spawning < Math.max(1, this.options.bounds.workers)) {
@@ -330,32 +432,27 @@ export class EvaluatorPool {
   }
 
   private check(slot: Slot): void {
-    const task = slot.tasks[0];
-    if (!task || !this.slots.has(slot)) return;
+    if (slot.tasks.length === 0 || !this.slots.has(slot)) return;
     const { timeoutMs } = this.options.bounds;
-    // Not started yet (the worker is still on the previous one, or not scheduled): wait a bound more.
-    if (Atomics.load(slot.started, 0) !== task.id) return this.arm(slot, timeoutMs);
-    const running = performance.now() - this.epoch - Atomics.load(slot.started, 1);
+    const task = this.underWay(slot);
+    // None started yet (the worker is still on the previous one, or not scheduled), or between two: wait a bound more.
+    if (!task) return this.arm(slot, timeoutMs);
+    const running = performance.now() - this.epoch - Atomics.load(slot.control, CONTROL.STARTED_AT);
     if (running >= timeoutMs) {
-      // where it stopped: the entry point being evaluated (the second of a two-step trip once the worker said it began it)
-      const where = task.then && task.inThen ? task.then : task.entrypoint;
+      const where = this.where(slot, task);
       this.lose(slot, `evaluating ${where} took longer than ${timeoutMs} ms`, "timeout", where);
     } else this.arm(slot, timeoutMs - running);
   }
 
+  /** The slot's task its worker says it is evaluating, if any. */
+  private underWay(slot: Slot): Task | undefined {
+    const id = Atomics.load(slot.control, CONTROL.STARTED_ID);
+    return id === 0 ? undefined : slot.tasks.find((task) => task.id === id);
+  }
+
+  /** Settles the reply to a batch sent as a message, or its answer too large for shared memory. */
   private settle(slot: Slot, reply: Extract<WorkerReply, { ok: boolean }>): void {
-    const task = slot.tasks[0];
-    if (!task || task.id !== reply.id) return;
-    slot.tasks.shift();
-    if (reply.ok) task.resolve({ result: reply.result, ...("thenResult" in reply ? { thenResult: reply.thenResult } : {}) });
-    else
-      task.reject(
-        new EvaluationError(
-          reply.memory ? `the evaluation hit the memory bound: ${reply.error}` : reply.error,
-          reply.memory ? "memory" : "error",
-          task.then && task.inThen ? task.then : task.entrypoint,
-        ),
-      );
+    if (!this.settleNext(slot, reply)) return;
     if (slot.tasks.length > 0) this.arm(slot, this.options.bounds.timeoutMs);
     else {
       clearTimeout(slot.timer);
@@ -363,11 +460,38 @@ export class EvaluatorPool {
     }
   }
 
-  /** Fails the slot's evaluation under way, if any, puts the rest of its batch back in front, and replaces its worker. */
+  /** Settles the slot's first task with its reply; false when the reply is not that task's. */
+  private settleNext(slot: Slot, reply: Extract<WorkerReply, { ok: boolean }>): boolean {
+    const task = slot.tasks[0];
+    if (!task || task.id !== reply.id) return false;
+    slot.tasks.shift();
+    if (reply.ok) task.resolve({ result: reply.result, ...("thenResult" in reply ? { thenResult: reply.thenResult } : {}) });
+    else
+      task.reject(
+        new EvaluationError(
+          reply.memory ? `the evaluation hit the memory bound: ${reply.error}` : reply.error,
+          reply.memory ? "memory" : "error",
+          this.where(slot, task),
+        ),
+      );
+    return true;
+  }
+
+  /** Where a task stopped: the entry point being evaluated (the second of a two-step trip once the worker said it began it). */
+  private where(slot: Slot, task: Task): string {
+    return task.then && Atomics.load(slot.control, CONTROL.IN_THEN) === task.id ? task.then : task.entrypoint;
+  }
+
+  /**
+   * Fails the slot's evaluation under way (or its first), puts the rest of its batch
+   * back in front (those of a batch handed over that had finished are evaluated again:
+   * an evaluation has no effects), and replaces its worker.
+   */
   private lose(slot: Slot, why: string, kind: PolicyFailureKind, entrypoint?: string): void {
     if (!this.slots.has(slot)) return;
     clearTimeout(slot.timer);
-    const [task, ...rest] = slot.tasks;
+    const task = this.underWay(slot) ?? slot.tasks[0];
+    const rest = slot.tasks.filter((other) => other !== task);
     slot.tasks = [];
     this.queue.unshift(...rest);
     if (task) task.reject(new EvaluationError(kind === "timeout" ? why : `the evaluation failed: ${why}`, kind, entrypoint ?? task.entrypoint));

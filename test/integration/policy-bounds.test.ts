@@ -15,7 +15,7 @@ beforeAll(async () => {
   bundlePath = (await buildTestBundle(fixturePolicy("misbehaving-policy"))).path;
 });
 
-const input = (action: string, context: Record<string, number> = {}) => ({ action, context }) as unknown as PolicyInput;
+const input = (action: string, context: Record<string, number | string> = {}) => ({ action, context }) as unknown as PolicyInput;
 
 async function failure(promise: Promise<unknown>): Promise<EvaluationError> {
   const error = await promise.then(
@@ -66,6 +66,21 @@ describe("evaluation bounds in the engine", () => {
     await expect(engine.decide(input("malformed"))).rejects.toThrow(PolicyError);
     await expect(engine.decide(input("unknown_obligation"))).rejects.toThrow(/type must be reserve/);
     await expect(engine.decide(input("nothing"))).rejects.toThrow(/undefined for this input/);
+  });
+
+  it("fails only the runaway evaluation of a batch handed over together, and answers the others", async () => {
+    lost.length = 0;
+    // asked in one turn of the event loop: handed to the worker as one batch
+    const outcomes = await Promise.allSettled([engine.decide(input("fast")), engine.decide(input("spin")), engine.decide(input("fast"))]);
+    expect(outcomes.map((o) => (o.status === "fulfilled" ? o.value.effect : (o.reason as EvaluationError).kind))).toEqual(["allow", "timeout", "allow"]);
+    expect(lost).toEqual(["evaluating verdict/decision took longer than 1000 ms"]);
+  });
+
+  it("evaluates an input too large for the shared hand-over (sent as a message) and returns an answer too large for it", async () => {
+    const big = "x".repeat(300 * 1024);
+    expect((await engine.decide(input("fast", { big }))).effect).toBe("allow");
+    const [large, small] = await Promise.all([engine.decide(input("large", { n: 300 })), engine.decide(input("fast"))]);
+    expect([large.effect, small.effect]).toEqual(["allow", "allow"]);
   });
 
   it("queues evaluations beyond its workers and answers them all", async () => {
