@@ -17,7 +17,7 @@
 // calls need (a tarpit; a client that retries a refused token a couple of times is
 // answered at once).
 import { createHash } from "node:crypto";
-import { compactVerify, errors as joseErrors, type JWSHeaderParameters, type JWTPayload } from "jose";
+import { errors as joseErrors, type JWSHeaderParameters, type JWTPayload } from "jose";
 import { LRUCache } from "lru-cache";
 import type { TokenReasonCode } from "@verdict/sdk/wire";
 import { VerifiedTokenCache } from "./cache.js";
@@ -26,6 +26,8 @@ import { TokenError } from "./errors.js";
 import type { IssuerRegistry, TrustedIssuer } from "./issuers.js";
 import { looksLikeJwt, parseJwt } from "./jwt.js";
 import { principalFromClaims, type Principal } from "./principal.js";
+import { signatureVerifies } from "./signature.js";
+import type { Algorithm } from "./config.js";
 
 export interface VerifierOptions {
   clockSkewSeconds: number;
@@ -139,7 +141,7 @@ export class TokenVerifier {
     if (!issuer.keys) throw new TokenError("issuer_unknown", "The token's issuer is configured for opaque tokens only.");
     if (token.endsWith(".")) throw new TokenError("signature_invalid", "The token is not signed.");
 
-    await verifySignature(token, issuer);
+    await verifySignature(token, header as JWSHeaderParameters & { alg: Algorithm }, issuer);
     // The payload verified above is exactly the segment parsed (strictly) above.
     const claims = unverifiedClaims as JWTPayload;
     // Caller-independent rules first, so what is cached holds for every caller.
@@ -213,14 +215,17 @@ function firstAudience(claims: JWTPayload): string {
   return "\u0000"; // checkClaims reports the missing or malformed aud
 }
 
-async function verifySignature(token: string, issuer: TrustedIssuer): Promise<void> {
+/** The issuer's key for this header (jose selects and imports it), then the signature, on this thread (signature.ts). */
+async function verifySignature(token: string, header: JWSHeaderParameters & { alg: Algorithm }, issuer: TrustedIssuer): Promise<void> {
   const keys = issuer.keys;
   if (!keys) throw new TokenError("issuer_unknown");
+  let verified: boolean;
   try {
-    await compactVerify(token, (header: JWSHeaderParameters) => keys.getKey(header), { algorithms: [...issuer.algorithms] });
+    verified = signatureVerifies(token, header.alg, await keys.getKey(header));
   } catch (error) {
     throw fromJoseError(error);
   }
+  if (!verified) throw new TokenError("signature_invalid");
 }
 
 /** Maps jose's typed errors (by their stable codes) onto Verdict's reasons. */

@@ -3,6 +3,7 @@
 import { SignJWT, CompactEncrypt, generateKeyPair } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
 import { IssuerRegistry, TokenError, TokenVerifier } from "../../src/token/index.js";
+import { SUPPORTED_ALGORITHMS } from "../../src/token/config.js";
 import { createTestIssuer, issuerConfig, TEST_AUDIENCE, type TestIssuer } from "../support/issuer.js";
 
 let issuer: TestIssuer;
@@ -131,6 +132,19 @@ describe("access token verification", () => {
       const header = Buffer.from(JSON.stringify({ alg, typ: "at+jwt" })).toString("base64url");
       expect(await reasonFor(`${header}.${payload}.`)).toBe("algorithm_not_allowed");
     }
+  });
+
+  it.each(SUPPORTED_ALGORITHMS)("verifies a %s token, and refuses it with one byte of its payload changed", async (alg) => {
+    const other = await createTestIssuer({ alg });
+    const otherVerifier = new TokenVerifier(IssuerRegistry.fromConfig([issuerConfig(other)]), { clockSkewSeconds: 60, maxBytes: 8192, cacheEntries: 0 });
+    const token = await other.token({ sub: "user-A" });
+    const verified = await otherVerifier.verify(token, { audience: TEST_AUDIENCE, now: now() });
+    expect(verified.principal.subject).toBe("user-A");
+    const [header, payload, signature] = token.split(".") as [string, string, string];
+    const edited = Buffer.from(Buffer.from(payload, "base64url").toString().replace("user-A", "user-B")).toString("base64url");
+    await expect(otherVerifier.verify(`${header}.${edited}.${signature}`, { audience: TEST_AUDIENCE, now: now() })).rejects.toMatchObject({
+      reason: "signature_invalid",
+    });
   });
 
   it("refuses an algorithm the issuer does not allow", async () => {

@@ -42,7 +42,7 @@ export interface TestIssuer {
   token(claims?: Record<string, unknown>, header?: Partial<JWTHeaderParameters>): Promise<string>;
 }
 
-export async function createTestIssuer(options: { issuer?: string; alg?: "ES256" | "RS256" | "PS256" | "EdDSA" } = {}): Promise<TestIssuer> {
+export async function createTestIssuer(options: { issuer?: string; alg?: IssuerConfig["algorithms"][number] } = {}): Promise<TestIssuer> {
   const alg = options.alg ?? "ES256";
   const issuer = options.issuer ?? TEST_ISSUER;
   const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
