@@ -60,6 +60,15 @@ const MAX_AUTO_PROCESSES = 8;
  * line, so that a V8 without the flag only warns instead of refusing to start.
  */
 export const SERVING_HEAP_GROWTH_FLAG = "--heap-growing-percent=25";
+/**
+ * On the command line of each process the primary starts (V8 sizes the young
+ * generation when it creates the heap: too late to set at run time). Node's default
+ * lets each of the two semi-spaces grow to 16 MB in a busy process; at 8 MB peak RSS
+ * under load is about 15 MB lower (135 against 150 MB in bench (a) and (b)) with no
+ * throughput lost that the bench could tell (docs/performance.md#memory-and-start).
+ * A single serving process takes it from NODE_OPTIONS.
+ */
+export const FORKED_SEMI_SPACE_FLAG = "--max-semi-space-size=8";
 /** A worker that does not stop within this after being asked is killed. */
 const STOP_GRACE_MS = 60_000;
 /** Workers that die more often than this within RESTART_WINDOW_MS stop the whole server. */
@@ -100,6 +109,12 @@ const flagName = (arg: string) => (arg.split("=")[0] ?? "").replaceAll("_", "-")
 /** The V8 flags a serving process sets on itself at start: SERVING_HEAP_GROWTH_FLAG unless node's command line gave it. */
 export function servingRuntimeFlags(execArgv: readonly string[] = process.execArgv): string[] {
   return execArgv.some((arg) => flagName(arg) === flagName(SERVING_HEAP_GROWTH_FLAG)) ? [] : [SERVING_HEAP_GROWTH_FLAG];
+}
+
+/** The flags the primary adds to its processes' command line: FORKED_SEMI_SPACE_FLAG unless node's command line or NODE_OPTIONS gave one. */
+export function forkedProcessFlags(execArgv: readonly string[] = process.execArgv, nodeOptions = process.env["NODE_OPTIONS"] ?? ""): string[] {
+  const given = [...execArgv, ...nodeOptions.split(/\s+/)].some((arg) => flagName(arg) === flagName(FORKED_SEMI_SPACE_FLAG));
+  return given ? [] : [FORKED_SEMI_SPACE_FLAG];
 }
 
 /** Bounds the heap's growth in this serving process (single or one of several): see SERVING_HEAP_GROWTH_FLAG. */
@@ -187,6 +202,7 @@ export async function startCluster({ processes, log, env, serveAdmin, consolePro
     return urls.length === 0 ? undefined : urls[turn++ % urls.length];
   };
   let answerAdminUrl: (worker: Worker) => void = () => undefined;
+  cluster.setupPrimary({ execArgv: [...process.execArgv, ...forkedProcessFlags()] });
 
   const fork = (role: "worker" | "console" = "worker"): Promise<string> =>
     new Promise((resolve, reject) => {

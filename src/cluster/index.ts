@@ -9,6 +9,8 @@ export {
   processCount,
   serveAsClusterWorker,
   servingRuntimeFlags,
+  forkedProcessFlags,
+  FORKED_SEMI_SPACE_FLAG,
   SERVING_HEAP_GROWTH_FLAG,
   tuneServingProcess,
   startCluster,

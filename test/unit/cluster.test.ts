@@ -2,7 +2,7 @@
 // policy workers, and a bound on its heap's growth unless the operator set one.
 import { availableParallelism } from "node:os";
 import { describe, expect, it } from "vitest";
-import { policyWorkersPerProcess, SERVING_HEAP_GROWTH_FLAG, servingRuntimeFlags } from "../../src/cluster/index.js";
+import { FORKED_SEMI_SPACE_FLAG, forkedProcessFlags, policyWorkersPerProcess, SERVING_HEAP_GROWTH_FLAG, servingRuntimeFlags } from "../../src/cluster/index.js";
 
 describe("policy workers per process", () => {
   it("keeps a number the configuration gives", () => {
@@ -27,5 +27,17 @@ describe("the serving process's heap growth", () => {
   it("is left to the operator who gives it on node's command line, spelled either way", () => {
     expect(servingRuntimeFlags(["--heap-growing-percent=50"])).toEqual([]);
     expect(servingRuntimeFlags(["--heap_growing_percent=0"])).toEqual([]);
+  });
+});
+
+describe("the young generation of the processes a primary starts", () => {
+  it("is bounded at two semi-spaces of 8 MB", () => {
+    expect(FORKED_SEMI_SPACE_FLAG).toBe("--max-semi-space-size=8");
+    expect(forkedProcessFlags(["--enable-source-maps"], "--no-warnings")).toEqual([FORKED_SEMI_SPACE_FLAG]);
+  });
+
+  it("is left to the operator who sizes it on node's command line or in NODE_OPTIONS", () => {
+    expect(forkedProcessFlags(["--max_semi_space_size=32"], "")).toEqual([]);
+    expect(forkedProcessFlags([], "--enable-source-maps --max-semi-space-size=4")).toEqual([]);
   });
 });
