@@ -2,7 +2,7 @@
 // process with the default configuration except what a scenario needs (the test
 // issuer, one API, the bench bundle, the database, and what the scenario names).
 import { randomBytes } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Db } from "mongodb";
 import { buildConfig, type ConfigFile } from "../../src/config/index.js";
@@ -53,7 +53,24 @@ export function verdictConfigFile(setup: VerdictSetup, apiKey: string, database:
   };
 }
 
+/**
+ * Refuses to measure anything but the bundle: bin/verdict.js runs dist/main.js when
+ * dist/.tsbuildinfo is newer than the bundle, which any tsc run after `npm run build`
+ * causes (even `tsc --noEmit` on a changed source rewrites it): a slower start, and
+ * dist/ may be older than the sources.
+ */
+function assertBundleCurrent(): void {
+  const built = (path: string) => statSync(join(packageRoot, path), { throwIfNoEntry: false })?.mtimeMs;
+  const bundle = built("dist/bundle/verdict.mjs");
+  const compiled = built("dist/.tsbuildinfo");
+  if (bundle === undefined || (compiled !== undefined && compiled > bundle))
+    throw new Error(
+      "bench: dist/bundle is missing or older than tsc's output (dist/.tsbuildinfo), so bin/verdict.js would run dist/main.js: run npm run build",
+    );
+}
+
 export async function startBenchVerdict(setup: VerdictSetup, name: string, overrides: Partial<ConfigFile> = {}): Promise<RunningVerdict> {
+  assertBundleCurrent();
   const apiKey = `vdk_bench_${randomBytes(16).toString("hex")}`;
   const database = `verdict_bench_${name.replace(/[^A-Za-z0-9_]/g, "_")}_${randomBytes(3).toString("hex")}`;
   const configFile = verdictConfigFile(setup, apiKey, database, overrides);

@@ -98,6 +98,15 @@ const { waitAsync } = Atomics as unknown as {
   ): { async: false; value: string } | { async: true; value: Promise<string> };
 };
 
+/** An input's JSON; undefined when it has none (the message path then reports the evaluation's error as the worker meets it). */
+function json(input: unknown): string | undefined {
+  try {
+    return JSON.stringify(input);
+  } catch {
+    return undefined; // a BigInt or a cycle
+  }
+}
+
 const PAGE_BYTES = 64 * 1024;
 const opaWasmPath = createRequire(import.meta.url).resolve("@open-policy-agent/opa-wasm");
 
@@ -275,7 +284,7 @@ export class EvaluatorPool {
     for (const [index, task] of batch.entries()) {
       const entry = this.entrypoints.get(task.entrypoint);
       const then = task.then === undefined ? -1 : this.entrypoints.get(task.then);
-      const text = JSON.stringify(task.input) as string | undefined;
+      const text = json(task.input);
       if (entry === undefined || then === undefined || text === undefined) return false;
       const room = bytes.length - end;
       if (text.length * 3 > room && Buffer.byteLength(text) > room) return false;

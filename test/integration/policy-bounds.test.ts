@@ -83,6 +83,12 @@ describe("evaluation bounds in the engine", () => {
     expect([large.effect, small.effect]).toEqual(["allow", "allow"]);
   });
 
+  it("answers an input that has no JSON (a BigInt) with a policy error, and keeps serving", async () => {
+    const error = await failure(engine.decide({ action: "fast", context: { n: 1n } } as unknown as PolicyInput));
+    expect(error.kind).toBe("error");
+    expect((await engine.decide(input("fast"))).effect).toBe("allow");
+  });
+
   it("queues evaluations beyond its workers and answers them all", async () => {
     const decisions = await Promise.all(Array.from({ length: 50 }, () => engine.decide(input("fast"))));
     expect(decisions.every((d) => d.effect === "allow")).toBe(true);
