@@ -133,16 +133,16 @@ interface Slot {
   /** The batch it is evaluating, in order; the first is the one under way or next. */
   tasks: Task[];
   ready: boolean;
-  /** Shared with the worker: the words of worker-source.ts's CONTROL (the task it started and when, in ms since the pool's epoch; a direct request). */
+  /** Shared with the worker: the words of worker-source.ts's CONTROL (the task it started and when, in ms since the pool's epoch; a batch handed over). */
   control: Int32Array;
-  /** Shared with the worker: a direct request's input JSON, then its reply's. */
+  /** Shared with the worker: a batch's inputs' JSON, then its replies'. */
   bytes: Buffer;
   timer?: NodeJS.Timeout;
 }
 
 /** Evaluations sent to a worker in one message at most. */
 const MAX_BATCH = 32;
-/** How long a thread that handed an evaluation over directly blocks for its answer before waiting asynchronously. */
+/** How long the thread blocks for the answers to the batches it hands over in one pump() before waiting asynchronously. */
 const SYNC_WAIT_MS = 5;
 /** Bytes of a batch's inputs or replies (JSON) handed over in shared memory; larger inputs go as a message, larger replies come as messages. */
 const DIRECT_BYTES = 256 * 1024;
@@ -179,7 +179,7 @@ export class EvaluatorPool {
   private spawning = 0;
   /** The epoch of the workers' start stamps (performance.now() when the pool started). */
   private readonly epoch = performance.now();
-  /** The bundle's entry points, in the workers' order: a direct request names them by index. */
+  /** The bundle's entry points, in the workers' order: a batch handed over names them by index. */
   private entrypoints = new Map<string, number>();
 
   private constructor(private readonly options: PoolOptions) {}
