@@ -9,4 +9,14 @@ export { DuplicateMemberError, parseStrictJson } from "./json.js";
 export { KEY_BEARING_HEADERS, parseJwt } from "./jwt.js";
 export { useProofOnce, type ReplayGuard } from "./replay.js";
 export { actorsOf, MAX_ACT_DEPTH, principalFromClaims, scopesOf, type Actor, type ActorEntry, type Principal } from "./principal.js";
-export { sha256Hex, TokenVerifier, type VerifiedToken, type VerifierOptions, type VerifyContext, REPEAT_DELAY_MS, REPEATS_BEFORE_DELAY } from "./verify.js";
+export {
+  sha256Hex,
+  TokenVerifier,
+  type VerifiedToken,
+  type VerifierOptions,
+  type VerifyContext,
+  REPEAT_DELAY_MS,
+  REPEATS_BEFORE_DELAY,
+  MAX_REPEAT_DELAY_MS,
+  repeatDelayMs,
+} from "./verify.js";

@@ -10,12 +10,14 @@
 // depend on the request (audience, scopes, time) run on every use. So are refusals
 // that no later request could turn around (a bad signature, a malformed token, an
 // expired one): a token refused once is refused again without a signature check,
-// for a minute, which is what makes a flood of forged tokens cheap. And slow: from
-// its REPEATS_BEFORE_DELAY-th refusal on, the same token's refusal is answered after
-// REPEAT_DELAY_MS, so a client that sends it again and again waits for each answer
-// and gets its calls answered at a bounded rate instead of taking the CPU that valid
-// calls need (a tarpit; a client that retries a refused token a couple of times is
-// answered at once).
+// for a minute, which is what makes a flood of forged tokens cheap. And slow: after
+// its REPEATS_BEFORE_DELAY-th refusal, the same token's refusal is answered after
+// REPEAT_DELAY_MS, twice that the next time, and so on up to MAX_REPEAT_DELAY_MS, so
+// a client that sends it again and again waits for each answer and gets its calls
+// answered at a bounded rate instead of taking the CPU that valid calls need (a
+// tarpit; a client that retries a refused token a couple of times is answered at
+// once, and the longest wait stays under the SDK's default deadline, so the caller
+// still gets its refusal rather than a timeout).
 import { createHash } from "node:crypto";
 import { errors as joseErrors, type JWSHeaderParameters, type JWTPayload } from "jose";
 import { LRUCache } from "lru-cache";
@@ -83,10 +85,18 @@ const PERMANENT: ReadonlySet<TokenReasonCode> = new Set<TokenReasonCode>([
 ]);
 const REFUSED_ENTRIES = 10_000;
 const REFUSED_TTL_MS = 60_000;
-/** Refusals of the same token answered at once; later ones wait REPEAT_DELAY_MS. */
-export const REPEATS_BEFORE_DELAY = 3;
-/** How long the refusal of a token sent again and again waits before it is answered. */
-export const REPEAT_DELAY_MS = 100;
+/** Refusals of the same token answered at once; later ones wait (repeatDelayMs). */
+export const REPEATS_BEFORE_DELAY = 1;
+/** How long the first delayed refusal of a token sent again and again waits before it is answered. */
+export const REPEAT_DELAY_MS = 50;
+/** The longest wait: under the SDK's default deadline (1 s), so a delayed refusal still reaches the caller. */
+export const MAX_REPEAT_DELAY_MS = 500;
+
+/** The wait before the `times`-th refusal of the same token is answered: none, then doubling from REPEAT_DELAY_MS, at most MAX_REPEAT_DELAY_MS. */
+export function repeatDelayMs(times: number): number {
+  if (times <= REPEATS_BEFORE_DELAY) return 0;
+  return Math.min(REPEAT_DELAY_MS * 2 ** Math.min(times - REPEATS_BEFORE_DELAY - 1, 10), MAX_REPEAT_DELAY_MS);
+}
 
 const ACCESS_TOKEN_TYPES = new Set(["at+jwt", "application/at+jwt"]);
 const LEGACY_TYPES = new Set(["jwt", "application/jwt"]);
@@ -115,7 +125,8 @@ export class TokenVerifier {
     const refusal = this.refused.get(tokenHash);
     if (refusal) {
       refusal.times += 1;
-      if (refusal.times > REPEATS_BEFORE_DELAY) await new Promise((resolve) => setTimeout(resolve, REPEAT_DELAY_MS));
+      const delayMs = repeatDelayMs(refusal.times);
+      if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
       throw new TokenError(refusal.reason, refusal.message);
     }
     if (!looksLikeJwt(token)) return this.verifyOpaque(token, tokenHash, context);

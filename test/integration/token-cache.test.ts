@@ -1,6 +1,7 @@
 // The verified-token cache: it saves work, and never changes an answer.
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { IssuerRegistry, REPEAT_DELAY_MS, REPEATS_BEFORE_DELAY, TokenError, TokenVerifier } from "../../src/token/index.js";
+import { DEFAULT_DEADLINE_MS } from "@verdict/sdk";
+import { IssuerRegistry, MAX_REPEAT_DELAY_MS, REPEAT_DELAY_MS, REPEATS_BEFORE_DELAY, repeatDelayMs, TokenError, TokenVerifier } from "../../src/token/index.js";
 import { createTestIssuer, issuerConfig, TEST_AUDIENCE, type TestIssuer } from "../support/issuer.js";
 
 let issuer: TestIssuer;
@@ -83,11 +84,25 @@ describe("verified-token cache", () => {
     const slow = await timed(forged);
     expect(slow).toMatchObject({ answer: "signature_invalid" });
     expect(slow.ms).toBeGreaterThanOrEqual(REPEAT_DELAY_MS - 1);
+    // and slower the next time
+    const slower = await timed(forged);
+    expect(slower).toMatchObject({ answer: "signature_invalid" });
+    expect(slower.ms).toBeGreaterThanOrEqual(2 * REPEAT_DELAY_MS - 1);
     // the valid token, and another forged one the first times, are answered at once
     expect((await timed(token)).ms).toBeLessThan(REPEAT_DELAY_MS);
     const other = `${token.slice(0, token.lastIndexOf(".") + 1)}${"C".repeat(86)}`;
     expect(await timed(other)).toMatchObject({ answer: "signature_invalid" });
     expect((await timed(other)).ms).toBeLessThan(REPEAT_DELAY_MS);
+  });
+
+  it("doubles the wait with each repeat, up to a bound the SDK's default deadline outlasts", () => {
+    const waits = Array.from({ length: 12 }, (_, i) => repeatDelayMs(i + 1));
+    expect(waits.slice(0, REPEATS_BEFORE_DELAY)).toEqual([0, 0, 0]);
+    expect(waits.slice(REPEATS_BEFORE_DELAY, REPEATS_BEFORE_DELAY + 3)).toEqual([REPEAT_DELAY_MS, 2 * REPEAT_DELAY_MS, 4 * REPEAT_DELAY_MS]);
+    expect(Math.max(...waits)).toBe(MAX_REPEAT_DELAY_MS);
+    expect(repeatDelayMs(1_000_000)).toBe(MAX_REPEAT_DELAY_MS);
+    // a caller at the SDK's default deadline still gets the refusal, not DEADLINE_EXCEEDED
+    expect(MAX_REPEAT_DELAY_MS).toBeLessThanOrEqual(DEFAULT_DEADLINE_MS / 2);
   });
 
   it("does not keep a refusal that depends on the caller or on a time still to come", async () => {
