@@ -71,7 +71,7 @@ describe("verified-token cache", () => {
     expect(await reason(token)).toBe("jwt");
   });
 
-  it("answers the refusal of a token sent again and again slowly, and a few repeats and other tokens at once (a tarpit for floods)", async () => {
+  it("answers the first refusal of a token at once and each repeat of it later and later, other tokens at once (a tarpit for floods)", async () => {
     fresh();
     const token = await issuer.token();
     const forged = `${token.slice(0, token.lastIndexOf(".") + 1)}${"B".repeat(86)}`;
@@ -88,16 +88,18 @@ describe("verified-token cache", () => {
     const slower = await timed(forged);
     expect(slower).toMatchObject({ answer: "signature_invalid" });
     expect(slower.ms).toBeGreaterThanOrEqual(2 * REPEAT_DELAY_MS - 1);
-    // the valid token, and another forged one the first times, are answered at once
+    // the valid token, and another forged one the first time, are answered at once
     expect((await timed(token)).ms).toBeLessThan(REPEAT_DELAY_MS);
     const other = `${token.slice(0, token.lastIndexOf(".") + 1)}${"C".repeat(86)}`;
-    expect(await timed(other)).toMatchObject({ answer: "signature_invalid" });
-    expect((await timed(other)).ms).toBeLessThan(REPEAT_DELAY_MS);
+    const first = await timed(other);
+    expect(first).toMatchObject({ answer: "signature_invalid" });
+    expect(first.ms).toBeLessThan(REPEAT_DELAY_MS);
   });
 
   it("doubles the wait with each repeat, up to a bound the SDK's default deadline outlasts", () => {
     const waits = Array.from({ length: 12 }, (_, i) => repeatDelayMs(i + 1));
-    expect(waits.slice(0, REPEATS_BEFORE_DELAY)).toEqual([0, 0, 0]);
+    expect(REPEATS_BEFORE_DELAY).toBeGreaterThanOrEqual(1); // a token's first refusal is never delayed
+    expect(waits.slice(0, REPEATS_BEFORE_DELAY)).toEqual(Array.from({ length: REPEATS_BEFORE_DELAY }, () => 0));
     expect(waits.slice(REPEATS_BEFORE_DELAY, REPEATS_BEFORE_DELAY + 3)).toEqual([REPEAT_DELAY_MS, 2 * REPEAT_DELAY_MS, 4 * REPEAT_DELAY_MS]);
     expect(Math.max(...waits)).toBe(MAX_REPEAT_DELAY_MS);
     expect(repeatDelayMs(1_000_000)).toBe(MAX_REPEAT_DELAY_MS);
