@@ -9,6 +9,7 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { countVitestReport } from "./lib/vitest-report.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const results = join(root, ".test-results");
@@ -87,23 +88,10 @@ if (tools.ok) {
 if (build) {
   const report = join(results, "vitest.json");
   step("vitest", "npx", ["vitest", "run", "--reporter=default", "--reporter=json", `--outputFile.json=${report}`, ...extraArgs], { counted: true });
-  try {
-    const json = JSON.parse(readFileSync(report, "utf8"));
-    passed += json.numPassedTests;
-    failed += json.numFailedTests;
-    if (json.numFailedTests > 0) problems.push(`${json.numFailedTests} vitest test(s)`);
-    if (json.numFailedTestSuites > 0 && json.numFailedTests === 0) {
-      failed += json.numFailedTestSuites;
-      problems.push(`${json.numFailedTestSuites} vitest file(s) failed to run`);
-    }
-    if (json.success === false && json.numFailedTests === 0 && json.numFailedTestSuites === 0) {
-      failed += 1;
-      problems.push("vitest run failed (setup or teardown)");
-    }
-  } catch {
-    failed += 1;
-    problems.push("vitest (no readable report)");
-  }
+  const counted = countVitestReport(report);
+  passed += counted.passed;
+  failed += counted.failed;
+  problems.push(...counted.problems);
 }
 
 const summary = `${passed} passed, ${failed} failed`;

@@ -1,0 +1,64 @@
+#!/usr/bin/env node
+// npm run test:runtimes: the unit and integration tests again under the other Node.js
+// lines Verdict supports (22 and 24 LTS; the container image runs 24), after `npm test`
+// has built what they need. Each runtime is the npm registry's `node` package at the
+// version pinned below, fetched with npx (cached after the first run); vitest runs
+// under it, and so does every process a test starts (they use process.execPath).
+// These suites hold what depends on the runtime: the policy workers (WebAssembly
+// memory, Atomics, worker heaps), token signatures (node:crypto) and the database
+// driver. The end-to-end suites run under the machine's Node only (npm test): a second
+// and third pass would add about 15 minutes.
+// Ends with one line "N passed, N failed" (also .test-results/runtimes.txt); a runtime
+// that cannot be fetched counts as one failure.
+import { spawnSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { countVitestReport } from "./lib/vitest-report.mjs";
+
+export const RUNTIMES = ["22.23.3", "24.21.0"];
+const SUITES = ["test/unit", "test/integration"];
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const results = join(root, ".test-results");
+mkdirSync(results, { recursive: true });
+
+let passed = 0;
+let failed = 0;
+const problems = [];
+
+/** The path of the node binary of that exact version, fetched from the registry when it is not cached. */
+function runtime(version) {
+  const probe = spawnSync("npx", ["--yes", `node@${version}`, "-p", "process.version + ' ' + process.execPath"], { cwd: root, encoding: "utf8" });
+  const [reported, path] = (probe.stdout ?? "").trim().split(" ");
+  if (probe.status !== 0 || reported !== `v${version}` || !path) {
+    process.stderr.write(`node@${version}: could not be fetched (${probe.error?.message ?? probe.stderr?.trim() ?? `exit ${probe.status}`})\n`);
+    return undefined;
+  }
+  return path;
+}
+
+for (const version of RUNTIMES) {
+  const label = `vitest on Node ${version}`;
+  process.stderr.write(`\n== ${label} (${SUITES.join(", ")})\n`);
+  const node = runtime(version);
+  if (!node) {
+    failed += 1;
+    problems.push(`Node ${version} (not fetched)`);
+    continue;
+  }
+  const report = join(results, `vitest-node-${version}.json`);
+  const vitest = join(root, "node_modules", "vitest", "vitest.mjs");
+  spawnSync(node, [vitest, "run", ...SUITES, "--reporter=default", "--reporter=json", `--outputFile.json=${report}`], { cwd: root, stdio: "inherit" });
+  const counted = countVitestReport(report, label);
+  passed += counted.passed;
+  failed += counted.failed;
+  problems.push(...counted.problems);
+  process.stderr.write(`${label}: ${counted.passed} passed, ${counted.failed} failed\n`);
+}
+
+const summary = `${passed} passed, ${failed} failed`;
+writeFileSync(join(results, "runtimes.txt"), summary + "\n");
+if (problems.length > 0) process.stderr.write(`\nfailed: ${problems.join("; ")}\n`);
+process.stdout.write(`\n${summary}\n`);
+process.exit(failed === 0 ? 0 : 1);
