@@ -10,14 +10,13 @@
 // depend on the request (audience, scopes, time) run on every use. So are refusals
 // that no later request could turn around (a bad signature, a malformed token, an
 // expired one): a token refused once is refused again without a signature check,
-// for a minute, which is what makes a flood of forged tokens cheap. And slow: after
-// its REPEATS_BEFORE_DELAY-th refusal, the same token's refusal is answered after
-// REPEAT_DELAY_MS, twice that the next time, and so on up to MAX_REPEAT_DELAY_MS, so
-// a client that sends it again and again waits for each answer and gets its calls
-// answered at a bounded rate instead of taking the CPU that valid calls need (a
-// tarpit; a client that retries a refused token a couple of times is answered at
-// once, and the longest wait stays under the SDK's default deadline, so the caller
-// still gets its refusal rather than a timeout).
+// for a minute, which is what makes a flood of forged tokens cheap. And slow: the
+// first refusal of a token is answered at once, each repeat of it later (a tarpit):
+// after REPEAT_DELAY_MS, twice that the next time, and so on up to
+// MAX_REPEAT_DELAY_MS. A client that sends it again and again, waiting for each
+// answer, gets its calls answered at a falling rate instead of taking the CPU that
+// valid calls need; the longest wait stays at half the SDK's default deadline, so
+// the caller still gets its refusal rather than a timeout.
 import { createHash } from "node:crypto";
 import { errors as joseErrors, type JWSHeaderParameters, type JWTPayload } from "jose";
 import { LRUCache } from "lru-cache";
