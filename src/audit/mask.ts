@@ -223,6 +223,10 @@ function rest(segments: readonly string[], pos: number): boolean {
 // still found; a group of more than 19 digits is part of something longer.
 const DIGIT_GROUPS = /\d+(?:[\s./_-]{1,3}\d+)*/g;
 const SEPARATORS = /[\s./_-]+/;
+// A UUID is an identifier, not a card number: its digits are not read (about one
+// random UUID in 360 holds a Luhn-valid run of 13-19 digits across its dashes, and
+// request and resource ids are often UUIDs).
+const UUID = /(?<![0-9A-Za-z])[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(?![0-9A-Za-z])/gi;
 
 export function containsCardNumber(text: string): boolean {
   if (text.length < 13) return false;
@@ -238,7 +242,9 @@ export function containsCardNumber(text: string): boolean {
   // Full-width and other compatibility digits ("４１１１") read as the digits they are.
   // eslint-disable-next-line no-control-regex -- any character outside ASCII, control characters included
   const normalized = /[^\x00-\x7f]/.test(text) ? text.normalize("NFKC") : text;
-  for (const match of normalized.matchAll(DIGIT_GROUPS)) {
+  // Each UUID becomes a letter, which separates the digits on either side of it.
+  const scanned = normalized.includes("-") ? normalized.replace(UUID, "x") : normalized;
+  for (const match of scanned.matchAll(DIGIT_GROUPS)) {
     if (match[0].length < 13) continue;
     const groups = match[0].split(SEPARATORS);
     for (let first = 0; first < groups.length; first++) {
