@@ -88,13 +88,13 @@ const REFUSED_TTL_MS = 60_000;
 export const REPEATS_BEFORE_DELAY = 1;
 /** How long the first delayed refusal of a token sent again and again waits before it is answered. */
 export const REPEAT_DELAY_MS = 50;
-/** The longest wait: under the SDK's default deadline (1 s), so a delayed refusal still reaches the caller. */
+/** The longest wait: at most half the SDK's default deadline (1 s), so a delayed refusal still reaches the caller. */
 export const MAX_REPEAT_DELAY_MS = 500;
 
 /** The wait before the `times`-th refusal of the same token is answered: none, then doubling from REPEAT_DELAY_MS, at most MAX_REPEAT_DELAY_MS. */
 export function repeatDelayMs(times: number): number {
   if (times <= REPEATS_BEFORE_DELAY) return 0;
-  return Math.min(REPEAT_DELAY_MS * 2 ** Math.min(times - REPEATS_BEFORE_DELAY - 1, 10), MAX_REPEAT_DELAY_MS);
+  return Math.min(REPEAT_DELAY_MS * 2 ** (times - REPEATS_BEFORE_DELAY - 1), MAX_REPEAT_DELAY_MS);
 }
 
 const ACCESS_TOKEN_TYPES = new Set(["at+jwt", "application/at+jwt"]);
