@@ -1,6 +1,4 @@
-import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { isJsonObject, type JsonObject } from "@verdict/sdk/wire";
 import { VerdictError } from "../errors/index.js";
 
 /** A mistake in how a command was called: printed with the command's usage, exit 2. */
@@ -24,31 +22,4 @@ export function parseOptions<T extends OptionSpecs>(argv: string[], options: T):
 export function required(value: string | undefined, flag: string): string {
   if (value === undefined || value === "") throw new UsageError(`${flag} is required`);
   return value;
-}
-
-/** The JSON in a file named by a flag ("-": standard input) and its text, or a UsageError saying why not. */
-export function readJsonArgument(path: string, flag: string): { value: unknown; text: string } {
-  let text: string;
-  try {
-    text = readFileSync(path === "-" ? 0 : path, "utf8");
-  } catch (error) {
-    throw new UsageError(`cannot read ${flag} ${path}: ${(error as Error).message}`);
-  }
-  return { value: parseJsonArgument(text, `${flag} ${path}`), text };
-}
-
-/** A flag's JSON object (e.g. --context '{"amount": 100}'), or a UsageError showing the example. */
-export function jsonObjectArgument(text: string | undefined, flag: string, example: string): JsonObject {
-  if (text === undefined) return {};
-  const value = parseJsonArgument(text, flag);
-  if (!isJsonObject(value)) throw new UsageError(`${flag} must be a JSON object, e.g. '${example}'`);
-  return value;
-}
-
-function parseJsonArgument(text: string, what: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    throw new UsageError(`${what} is not valid JSON: ${(error as Error).message}`);
-  }
 }

@@ -3,7 +3,8 @@
 // ({action, resource, context}) is a Check, {items: [...]} a CheckBatch.
 import { z } from "zod";
 import { isJsonObject, type BatchItemMessage, type JsonObject } from "@verdict/sdk/wire";
-import { jsonObjectArgument, readJsonArgument, UsageError } from "./args.js";
+import { UsageError } from "./args.js";
+import { jsonObjectArgument, readJsonArgument } from "./json-args.js";
 
 /** What the command sends, before the token and the call's options are added. */
 export type CheckAsk =

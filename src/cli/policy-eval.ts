@@ -27,7 +27,8 @@ import {
   type StateAnswerer,
 } from "../policy/index.js";
 import { openState } from "../state/index.js";
-import { jsonObjectArgument, parseOptions, readJsonArgument, required, UsageError } from "./args.js";
+import { parseOptions, required, UsageError } from "./args.js";
+import { jsonObjectArgument, readJsonArgument } from "./json-args.js";
 import { openCommandDatabase, type CommandDatabase } from "./local-database.js";
 import { PolicyCommandError, positiveInteger } from "./policy-command.js";
 
