@@ -150,8 +150,9 @@ export class Database {
   }
 
   /**
-   * Creates every index, waiting at most `waitMs`: a Verdict that starts while the
-   * database is down still starts, and keeps trying in the background.
+   * Creates every index, then opens every connection of the pool (warm()), waiting at
+   * most `waitMs`: a Verdict that starts while the database is down still starts, and
+   * keeps trying in the background.
    */
   async prepare(waitMs: number, retryMs = 2_000): Promise<boolean> {
     const ready = this.ensureIndexes().then(() => this.warm());
@@ -171,11 +172,6 @@ export class Database {
    */
   private async warm(): Promise<void> {
     await Promise.all(Array.from({ length: this.poolSize }, () => this.client.db(this.name).command({ ping: 1 })));
-  }
-
-  /** Starts opening the pool's connections in the background (prepare() waits for them). */
-  warmUp(): void {
-    this.warm().catch(() => undefined); // a database that is down is prepare()'s to report
   }
 
   private prepareInBackground(retryMs: number): void {

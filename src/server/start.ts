@@ -1,6 +1,6 @@
 // The composition root: builds every stage from the validated Config and serves.
 import { ApprovalStore, Approvals, ApprovalWebhook } from "../approvals/index.js";
-import { maskRulesFrom, MaskRuleError, openAuditLog, type AuditLog, type AuditStore } from "../audit/index.js";
+import { maskRulesFrom, MaskRuleError, openAuditLog, type AuditEvent, type AuditLog, type AuditStore } from "../audit/index.js";
 import type { Config } from "../config/index.js";
 import { policyWorkersPerProcess } from "../cluster/index.js";
 import { Database } from "../database/index.js";
@@ -131,6 +131,44 @@ export async function startVerdict(config: Config, options: StartOptions): Promi
     .check("serving", () => parts.serving);
   observeHealth(metrics, { ready: () => readiness.report().ready, databaseUp: () => parts.database?.available === true });
 
+  // The bundle and its worker thread load first, beside everything else that starts:
+  // the thread's start is the longest wait of a process's start, and it is spent on that
+  // thread, while this one starts the admin listener, opens the database and loads the
+  // suspensions (docs/performance.md "Memory and start").
+  const policiesStarting = PolicyRuntime.start({
+    obligations: options.obligations ?? defaultObligations,
+    bundlePath: config.bundle,
+    shadowBundlePath: config.shadow_bundle,
+    bounds: {
+      ...DEFAULT_BOUNDS,
+      timeoutMs: config.policy_timeout_ms,
+      memoryMb: config.policy_memory_mb,
+      workers: policyWorkersPerProcess(config.policy_workers, options.processes ?? 1),
+    },
+    watch: config.bundle_watch,
+    ...(options.watchOptions ? { watchOptions: options.watchOptions } : {}),
+    log,
+    metrics,
+  });
+  // A bundle that does not load is reported where startParts awaits it (not as an unhandled rejection meanwhile).
+  policiesStarting.catch(() => undefined);
+  try {
+    return await startListening(config, options, { metrics, instruments, readiness, parts, policiesStarting }, tracing);
+  } catch (error) {
+    await policiesStarting.then((policies) => policies.close()).catch(() => undefined);
+    throw error;
+  }
+}
+
+/** The admin listener, then the rest (startParts); undoes what started when the start fails. */
+async function startListening(
+  config: Config,
+  options: StartOptions,
+  started: Pick<Started, "metrics" | "instruments" | "readiness" | "parts" | "policiesStarting">,
+  tracing: Tracing,
+): Promise<RunningVerdict> {
+  const { log } = options;
+  const { metrics, readiness, parts } = started;
   // The admin listener first: /healthz answers (and /readyz says why not) while the rest starts.
   const worker = options.role === "worker" || options.role === "console";
   // The console's parts are filled in below as they start; until then its API answers 503.
@@ -167,7 +205,7 @@ export async function startVerdict(config: Config, options: StartOptions): Promi
     for (const close of closers.splice(0).reverse()) await close().catch((error: unknown) => log.warn({ err: error }, "error while closing"));
   };
   try {
-    return await startParts(config, options, { metrics, instruments, readiness, parts, admin, closers, closeAll, consoleParts, consoleModule });
+    return await startParts(config, options, { ...started, admin, closers, closeAll, consoleParts, consoleModule });
   } catch (error) {
     await closeAll();
     throw error;
@@ -178,6 +216,8 @@ interface Started {
   metrics: Metrics;
   instruments: Instruments;
   readiness: Readiness;
+  /** The active bundle (and shadow) loading in their worker threads since the start. */
+  policiesStarting: Promise<PolicyRuntime>;
   parts: {
     policies?: PolicyRuntime;
     database?: Database;
@@ -198,14 +238,15 @@ interface Started {
 
 async function startParts(
   config: Config,
-  { log, mongoUri, watchOptions, obligations = defaultObligations, role = "single", processes = 1, primaryAdminUrl }: StartOptions,
+  { log, mongoUri, obligations = defaultObligations, role = "single", processes = 1, primaryAdminUrl }: StartOptions,
   started: Started,
 ): Promise<RunningVerdict> {
-  const { metrics, instruments, readiness, parts, admin, closers, consoleParts, consoleModule } = started;
+  const { metrics, instruments, readiness, parts, admin, closers, consoleParts, consoleModule, policiesStarting } = started;
   // The one connection of the process: state, shadow disagreements and the audit trail.
-  // It connects in the background, its pool warming while the bundle loads: a Verdict
-  // started before its database serves (not ready) and recovers by itself when the
-  // database comes up.
+  // It connects in the background while the bundle loads, and its pool opens every
+  // connection once the indexes are there (database.prepare below), not while this
+  // process starts, when it competes for the CPU: a Verdict started before its database
+  // serves (not ready) and recovers by itself when the database comes up.
   const database = Database.open({
     uri: mongoUri,
     database: config.mongodb_database,
@@ -215,20 +256,20 @@ async function startParts(
   });
   closers.push(() => database.close());
   database.connectInBackground();
-  database.warmUp();
   parts.database = database;
   void database.whenReached().then(() => readiness.refresh());
   const policyWorkers = policyWorkersPerProcess(config.policy_workers, processes);
-  const policies = await PolicyRuntime.start({
-    obligations,
-    bundlePath: config.bundle,
-    shadowBundlePath: config.shadow_bundle,
-    bounds: { ...DEFAULT_BOUNDS, timeoutMs: config.policy_timeout_ms, memoryMb: config.policy_memory_mb, workers: policyWorkers },
-    watch: config.bundle_watch,
-    ...(watchOptions ? { watchOptions } : {}),
+  // Every replica keeps the suspensions in memory and follows their changes (no database trip per Check). They load
+  // while the bundle does; their changes (made through this replica once it serves) are recorded in the audit trail.
+  const suspensions = new Suspensions({
+    database,
+    settings: config.suspensions,
     log,
-    metrics,
+    ...(config.audit.enabled ? { events: { recordEvent: (event: AuditEvent) => parts.audit?.recordEvent(event) ?? false } } : {}),
   });
+  closers.push(() => suspensions.close());
+  const suspensionsLoading = suspensions.start(STATE_READY_WAIT_MS);
+  const policies = await policiesStarting;
   closers.push(() => policies.close());
 
   if (config.audit.enabled) {
@@ -255,9 +296,6 @@ async function startParts(
   } else {
     log.warn("[AUDIT DISABLED] audit.enabled is false: decisions are not recorded");
   }
-  // Every replica keeps the suspensions in memory and follows their changes (no database trip per Check).
-  const suspensions = new Suspensions({ database, settings: config.suspensions, log, ...(audit ? { events: audit } : {}) });
-  closers.push(() => suspensions.close());
   observeSuspensions(metrics, () => suspensions.stats());
   parts.suspensions = suspensions;
   if (consoleModule) Object.assign(consoleParts, { suspensions: consoleModule.consoleSuspensions(suspensions) });
@@ -317,7 +355,7 @@ async function startParts(
   // database that is down delays serving by at most STATE_READY_WAIT_MS. Until they
   // have loaded, the replica is not ready and decides as when_stale says.
   if (ssf.enabled) parts.ssf = ssf;
-  const loaded = await suspensions.start(STATE_READY_WAIT_MS);
+  const loaded = await suspensionsLoading;
   readiness.refresh();
   if (!loaded) {
     const meanwhile = config.suspensions.when_stale === "deny_all" ? "every Check is denied (state_unavailable)" : "no one is known to be suspended";
