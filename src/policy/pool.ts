@@ -210,8 +210,11 @@ export class EvaluatorPool {
   evaluateThen(entrypoint: string, input: unknown, then?: string, admission: EvaluationAdmission = "new"): Promise<Evaluated> {
     const request = { entrypoint, input, ...(then ? { then } : {}) };
     if (admission === "continuing") return this.enqueue([request], this.continuing)[0] as Promise<Evaluated>;
-    const refused = this.refusal(1);
-    return refused ? Promise.reject(refused) : (this.evaluateAll([request])[0] as Promise<Evaluated>);
+    try {
+      return this.evaluateAll([request])[0] as Promise<Evaluated>;
+    } catch (error) {
+      return Promise.reject(error as Error); // refused as a whole (EvaluationOverloadedError): a rejection, as for any other failure
+    }
   }
 
   /**
