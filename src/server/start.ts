@@ -44,6 +44,8 @@ export interface RunningVerdict {
   authzen: { port: number; url: string } | undefined;
   /** Suspensions: this replica's view and the changes made through it (docs/suspensions.md). */
   suspensions: Suspensions;
+  /** The approvals stage (docs/approvals.md); its sweep, every minute, marks approvals that ended unused expired. */
+  approvals: Approvals;
   /** Stops taking calls, finishes those in flight, writes (or spills) every audit record, then closes. */
   stop(): Promise<void>;
 }
@@ -461,6 +463,7 @@ async function startParts(
     audit,
     authzen: authzen ? { port: authzen.port, url: authzen.url } : undefined,
     suspensions,
+    approvals: approvals.stage,
     stop() {
       stopping ??= (async () => {
         // Not ready from the first moment (probes and gRPC health say so), then: no

@@ -324,4 +324,35 @@ describe("the audit trail", () => {
       trail.close();
     }
   });
+
+  it("has the sweep mark every approval that ended unused expired, once, and leave the others as they are", async () => {
+    const ended = [await pending(), await pending()];
+    const approved = ended[1] as { id: string };
+    ok(await approvals.approve(approved.id, await userToken()));
+    const open = await pending();
+    const used = await pending();
+    ok(await approvals.approve(used.id, await userToken()));
+    expect((await askTransfer({ account: used.account, approvalId: used.id })).decision).toBe("ALLOW");
+    // Their time is up (one pending, one approved but never used; the used one too, which is not "unused").
+    await mongo
+      .db(t.database)
+      .collection("approvals")
+      .updateMany({ _id: { $in: [...ended.map((e) => e.id), used.id] as never[] } }, { $set: { expires_at: new Date(Date.now() - 1_000) } });
+
+    expect(await t.verdict.approvals.sweep()).toBeGreaterThanOrEqual(2);
+    expect(await t.verdict.approvals.sweep()).toBe(0);
+    for (const { id } of ended) expect(ok(await approvals.get(id)).status).toBe("expired");
+    expect(ok(await approvals.get(open.id)).status).toBe("pending");
+    expect(ok(await approvals.get(used.id)).status).toBe("consumed");
+    await t.verdict.audit?.flush();
+    const trail = new AuditTestClient(t.address, t.apiKey);
+    try {
+      const actions = async (id: string) => (await trail.query({ approval_id: id })).records.map((r) => r.event_action);
+      expect(await actions(ended[0]?.id ?? "")).toEqual(["requested", "expired"]);
+      expect(await actions(approved.id)).toEqual(["requested", "approved", "expired"]);
+      expect(await actions(open.id)).toEqual(["requested"]);
+    } finally {
+      trail.close();
+    }
+  });
 });
