@@ -110,6 +110,24 @@ function json(input: unknown): string | undefined {
 const PAGE_BYTES = 64 * 1024;
 const opaWasmPath = createRequire(import.meta.url).resolve("@open-policy-agent/opa-wasm");
 
+/**
+ * Blocks the thread until the worker has answered the batch handed over in `control`
+ * (its DIRECT word is no longer REQUESTED), for at most `blockMs`; false when it has not
+ * answered by then. A wake-up alone is not an answer: the worker wakes this word after
+ * each batch, and when it is descheduled between storing one batch's answer and waking
+ * the pool, the pool may already have read that answer (without waiting) and handed over
+ * the next batch, which the late wake-up would otherwise pass for answered.
+ */
+export function waitForAnswers(control: Int32Array, blockMs: number): boolean {
+  const until = performance.now() + blockMs;
+  for (;;) {
+    if (Atomics.load(control, CONTROL.DIRECT) !== DIRECT_STATE.REQUESTED) return true;
+    const left = until - performance.now();
+    if (left <= 0) return false;
+    Atomics.wait(control, CONTROL.DIRECT, DIRECT_STATE.REQUESTED, left);
+  }
+}
+
 /** One trip to a worker: an entrypoint's result set, and the follow-up's when it ran. */
 export interface Evaluated {
   result: unknown;
@@ -213,7 +231,8 @@ export class EvaluatorPool {
     try {
       return this.evaluateAll([request])[0] as Promise<Evaluated>;
     } catch (error) {
-      return Promise.reject(error as Error); // refused as a whole (EvaluationOverloadedError): a rejection, as for any other failure
+      // Refused as a whole (EvaluationOverloadedError): a rejection, as for any other failure.
+      return Promise.reject(error instanceof Error ? error : new VerdictError("internal", String(error)));
     }
   }
 
@@ -301,10 +320,11 @@ export class EvaluatorPool {
     Atomics.store(control, CONTROL.COUNT, batch.length);
     Atomics.store(control, CONTROL.DIRECT, DIRECT_STATE.REQUESTED);
     this.wake(slot);
-    if (blockMs <= 0 || Atomics.wait(control, CONTROL.DIRECT, DIRECT_STATE.REQUESTED, blockMs) === "timed-out") {
+    if (waitForAnswers(control, blockMs)) this.answered(slot);
+    else {
       this.arm(slot, this.options.bounds.timeoutMs);
       this.awaitAnswers(slot, batch[0] as Task);
-    } else this.answered(slot);
+    }
     return true;
   }
 

@@ -1,0 +1,59 @@
+// The pool's wait for a batch handed over to a policy worker in shared memory
+// (src/policy/pool.ts): a wake-up is not an answer. A worker descheduled between
+// storing one batch's answer and waking the pool wakes it late, while the next batch
+// is already handed over; taking that wake-up for the answer made the pool read the
+// batch's inputs as replies and the process exit (seen in bench scenario e at c64).
+import { performance } from "node:perf_hooks";
+import { Worker } from "node:worker_threads";
+import { describe, expect, it } from "vitest";
+import { CONTROL, DIRECT_STATE, waitForAnswers } from "../../src/policy/index.js";
+
+/** A thread that wakes the pool's word without answering (a late wake-up), then answers after `answerAfterMs`. */
+function lateWaker(control: Int32Array, answerAfterMs: number): Worker {
+  return new Worker(
+    `
+    const { workerData } = require("node:worker_threads");
+    const { control, direct, answered, answerAfterMs } = workerData;
+    // Spin until the pool waits on the word, so that the wake-up reaches a waiter.
+    while (Atomics.notify(control, direct, 1) === 0);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, answerAfterMs);
+    Atomics.store(control, direct, answered);
+    Atomics.notify(control, direct);
+    `,
+    { eval: true, workerData: { control, direct: CONTROL.DIRECT, answered: DIRECT_STATE.ANSWERED, answerAfterMs } },
+  );
+}
+
+function handedOver(): Int32Array {
+  const control = new Int32Array(new SharedArrayBuffer(CONTROL.WORDS * Int32Array.BYTES_PER_ELEMENT));
+  Atomics.store(control, CONTROL.DIRECT, DIRECT_STATE.REQUESTED);
+  return control;
+}
+
+describe("waiting for a batch handed over to a policy worker", () => {
+  it("does not take a wake-up without an answer for the answer: it waits on until the worker answers", async () => {
+    const control = handedOver();
+    const worker = lateWaker(control, 50);
+    const started = performance.now();
+    expect(waitForAnswers(control, 5_000)).toBe(true);
+    expect(Atomics.load(control, CONTROL.DIRECT)).toBe(DIRECT_STATE.ANSWERED);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(40);
+    await worker.terminate();
+  });
+
+  it("gives up after its bound when the worker has not answered, however often it is woken", async () => {
+    const control = handedOver();
+    const worker = lateWaker(control, 10_000);
+    const started = performance.now();
+    expect(waitForAnswers(control, 100)).toBe(false);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(95);
+    expect(Atomics.load(control, CONTROL.DIRECT)).toBe(DIRECT_STATE.REQUESTED);
+    await worker.terminate();
+  });
+
+  it("answers at once, without waiting, when the worker has already answered", () => {
+    const control = handedOver();
+    Atomics.store(control, CONTROL.DIRECT, DIRECT_STATE.POSTED);
+    expect(waitForAnswers(control, 0)).toBe(true);
+  });
+});
