@@ -240,7 +240,7 @@ interface Started {
 
 async function startParts(
   config: Config,
-  { log, mongoUri, obligations = defaultObligations, role = "single", processes = 1, primaryAdminUrl }: StartOptions,
+  { log, mongoUri, obligations = defaultObligations, role = "single", primaryAdminUrl }: StartOptions,
   started: Started,
 ): Promise<RunningVerdict> {
   const { metrics, instruments, readiness, parts, admin, closers, consoleParts, consoleModule, policiesStarting } = started;
@@ -260,7 +260,6 @@ async function startParts(
   database.connectInBackground();
   parts.database = database;
   void database.whenReached().then(() => readiness.refresh());
-  const policyWorkers = policyWorkersPerProcess(config.policy_workers, processes);
   // Every replica keeps the suspensions in memory and follows their changes (no database trip per Check). They load
   // while the bundle does; their changes (made through this replica once it serves) are recorded in the audit trail.
   const suspensions = new Suspensions({
@@ -438,7 +437,7 @@ async function startParts(
       apis: config.apis.map((a) => a.name),
       issuers: config.issuers.map((i) => i.issuer),
       revision: policies.current().revision,
-      policyWorkers,
+      policyWorkers: policies.current().bounds.workers,
       ...(policies.shadow() ? { shadowRevision: policies.shadow()?.revision } : {}),
       ...(authzen ? { authzen: authzen.url } : {}),
       ...(config.tracing?.otlp_endpoint ? { tracing: config.tracing.otlp_endpoint } : {}),
