@@ -48,9 +48,9 @@ export class Database {
   static open({ uri, database, log, serverSelectionTimeoutMs = 5_000, poolSize = 24, onCommand }: DatabaseOptions): Database {
     const client = new MongoClient(uri, {
       appName: "verdict",
-      // A warm, bounded pool: every connection opened at start and kept (with a 50 ms
-      // state deadline there is no time to open one), opened several at a time (the
-      // driver's default is two), and never more than the calls admission lets through.
+      // A warm, bounded pool: every connection opened once the indexes exist (prepare())
+      // and kept, so that a state call's deadline is not spent opening one; opened several
+      // at a time (the driver's default is two); never more than the calls admission lets through.
       maxPoolSize: poolSize,
       minPoolSize: poolSize,
       maxConnecting: Math.min(poolSize, 8),
