@@ -230,6 +230,7 @@ async function main(argv: string[]): Promise<number> {
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
   let failed = true;
+  let keep = false;
   try {
     log(`building the bench bundle (demo policies, limits raised) with the pinned opa`);
     const bundle = await buildBenchBundle();
@@ -287,6 +288,9 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(table + "\n" + ratioLines(result).join("\n") + "\n");
     log(`wrote ${jsonPath} and ${mdPath}`);
     failed = false;
+    // Calls that failed in a round (a server process lost, a deadline) keep the servers' logs for a look.
+    keep = scenarios.some((scenario) => scenario.runs.some((run) => run.rounds.some((round) => Object.keys(round.errors).length > 0)));
+    if (keep) log(`calls failed in some rounds (the "not good" column): server logs and ghz reports kept in ${scratch}`);
     return 0;
   } catch (error) {
     log(error instanceof Error ? (error.stack ?? error.message) : String(error));
@@ -294,7 +298,7 @@ async function main(argv: string[]): Promise<number> {
     return 1;
   } finally {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
-    if (!failed) rmSync(scratch, { recursive: true, force: true });
+    if (!failed && !keep) rmSync(scratch, { recursive: true, force: true });
   }
 }
 
