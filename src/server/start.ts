@@ -137,8 +137,9 @@ export async function startVerdict(config: Config, options: StartOptions): Promi
   // the thread's start is the longest wait of a process's start, and it is spent on that
   // thread, while this one starts the admin listener, opens the database and loads the
   // suspensions (docs/performance.md "Memory and start").
+  const obligations = options.obligations ?? defaultObligations;
   const policiesStarting = PolicyRuntime.start({
-    obligations: options.obligations ?? defaultObligations,
+    obligations,
     bundlePath: config.bundle,
     shadowBundlePath: config.shadow_bundle,
     bounds: {
@@ -155,7 +156,7 @@ export async function startVerdict(config: Config, options: StartOptions): Promi
   // A bundle that does not load is reported where startParts awaits it (not as an unhandled rejection meanwhile).
   policiesStarting.catch(() => undefined);
   try {
-    return await startListening(config, options, { metrics, instruments, readiness, parts, policiesStarting }, tracing);
+    return await startListening(config, options, { metrics, instruments, readiness, parts, obligations, policiesStarting }, tracing);
   } catch (error) {
     await policiesStarting.then((policies) => policies.close()).catch(() => undefined);
     throw error;
@@ -166,7 +167,7 @@ export async function startVerdict(config: Config, options: StartOptions): Promi
 async function startListening(
   config: Config,
   options: StartOptions,
-  started: Pick<Started, "metrics" | "instruments" | "readiness" | "parts" | "policiesStarting">,
+  started: Pick<Started, "metrics" | "instruments" | "readiness" | "parts" | "obligations" | "policiesStarting">,
   tracing: Tracing,
 ): Promise<RunningVerdict> {
   const { log } = options;
@@ -218,6 +219,8 @@ interface Started {
   metrics: Metrics;
   instruments: Instruments;
   readiness: Readiness;
+  /** The obligation types the engines read decisions with and the Decider applies (StartOptions.obligations, else the defaults). */
+  obligations: ObligationRegistry;
   /** The active bundle (and shadow) loading in their worker threads since the start. */
   policiesStarting: Promise<PolicyRuntime>;
   parts: {
@@ -238,12 +241,8 @@ interface Started {
   consoleModule: typeof ConsoleModule | undefined;
 }
 
-async function startParts(
-  config: Config,
-  { log, mongoUri, obligations = defaultObligations, role = "single", primaryAdminUrl }: StartOptions,
-  started: Started,
-): Promise<RunningVerdict> {
-  const { metrics, instruments, readiness, parts, admin, closers, consoleParts, consoleModule, policiesStarting } = started;
+async function startParts(config: Config, { log, mongoUri, role = "single", primaryAdminUrl }: StartOptions, started: Started): Promise<RunningVerdict> {
+  const { metrics, instruments, readiness, parts, admin, closers, consoleParts, consoleModule, obligations, policiesStarting } = started;
   // The one connection of the process: state, shadow disagreements and the audit trail.
   // It connects in the background while the bundle loads, and its pool opens every
   // connection once the indexes are there (database.prepare below), not while this
