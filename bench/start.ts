@@ -1,7 +1,11 @@
 // npm run bench:start -- [--starts N]: how long `verdict serve` takes from spawn to
 // "verdict is serving" (the bench's own measure), at the default configuration
-// except the bench's issuer, API, bundle and database, N starts in a row.
+// except the bench's issuer, API, bundle and database, N starts in a row; and the
+// CPU the whole process tree (primary, processes, their threads) had used by then.
+// A start is bound by CPU on two CPUs, so the CPU moves less with the machine's
+// noise than the wall time does.
 import { parseArgs } from "node:util";
+import { treeCpuMs } from "./procfs.js";
 import { median } from "./report.js";
 import { withVerdictSetup } from "./setup.js";
 import { startBenchVerdict } from "./targets/verdict.js";
@@ -10,11 +14,14 @@ const { values } = parseArgs({ options: { starts: { type: "string", default: "7"
 const starts = Number(values.starts);
 await withVerdictSetup("start", async (setup) => {
   const times: number[] = [];
+  const cpus: number[] = [];
   for (let i = 0; i < starts; i++) {
     const verdict = await startBenchVerdict(setup, `start${i}`);
     times.push(verdict.process.readyMs);
+    cpus.push(treeCpuMs(verdict.process.pid));
     await verdict.stop();
   }
   const ms = (n: number) => `${Math.round(n)} ms`;
   console.log(`ready after ${times.map(ms).join(", ")}; median ${ms(median(times))}`);
+  console.log(`CPU used by then ${cpus.map(ms).join(", ")}; median ${ms(median(cpus))}`);
 });

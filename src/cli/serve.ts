@@ -1,13 +1,16 @@
 import { resolve } from "node:path";
 import {
+  answerPrimary,
   clusterRole,
   isClusterWorker,
   primaryAdminUrl,
   processCount,
-  serveAsClusterWorker,
+  reportAdminUrl,
+  reportServing,
   startCluster,
   tuneServingProcess,
   yieldToDecisions,
+  type PrimaryRequests,
   type RunningCluster,
 } from "../cluster/index.js";
 import { loadConfigFile, stateDirFrom, type Config, type Environment } from "../config/index.js";
@@ -246,6 +249,9 @@ async function devConsoleSignIn(config: Config, stateDir: string): Promise<(() =
   return config.profile === "dev" && config.console.enabled ? (await dev()).devConsoleSignIn(stateDir, config.console.audience) : undefined;
 }
 
+/** A deciding process starts its private admin listener when every process serves, or after this at the latest. */
+const ADMIN_START_WAIT_MS = 10_000;
+
 /** One of the primary's processes: serves until the primary (or a signal) says stop. */
 async function serveWorker(
   config: Config,
@@ -257,6 +263,7 @@ async function serveWorker(
   if (role === "console" && !yieldToDecisions()) log.warn("could not lower the console process's CPU priority; it shares the CPUs with decisions as an equal");
   if (config.mongodb_uri === undefined) throw new VerdictError("config_invalid", "a Verdict process needs the database its primary uses");
   let verdict: RunningVerdict;
+  let primary: PrimaryRequests | undefined;
   try {
     // The primary started processCount(config.processes) deciding processes (and, with the console on, the console's).
     verdict = await (
@@ -267,12 +274,21 @@ async function serveWorker(
       role,
       primaryAdminUrl: primaryAdminUrl(),
       processes: processCount(config.processes),
+      // A deciding process tells the primary it serves, and starts its private admin listener once every process does.
+      onServing: async ({ address, readiness, registry }) => {
+        const requests = answerPrimary(registry);
+        primary = requests;
+        reportServing(address, readiness);
+        await requests.allServing(ADMIN_START_WAIT_MS);
+      },
       ...(consoleDevSignIn ? { consoleDevSignIn } : {}),
     });
   } catch (error) {
     log.fatal({ err: error instanceof Error ? error.message : String(error) }, "this Verdict process could not start");
     throw error;
   }
+  const requests = primary ?? answerPrimary(verdict.metrics.registry);
+  reportAdminUrl(verdict.adminUrl, role);
   await new Promise<void>((resolve) => {
     let stopping = false;
     const stop = (why: string) => {
@@ -284,7 +300,7 @@ async function serveWorker(
         .catch((error: unknown) => log.error({ err: error }, "error while stopping"))
         .finally(resolve);
     };
-    serveAsClusterWorker(verdict.address, verdict.adminUrl, verdict.metrics.registry, verdict.readiness, () => stop("asked by the primary"), role);
+    requests.stopWith(() => stop("asked by the primary"));
     process.on("SIGINT", () => stop("SIGINT"));
     process.on("SIGTERM", () => stop("SIGTERM"));
   });

@@ -9,13 +9,17 @@
 // The primary only supervises: it starts the workers and says "verdict is serving"
 // once every one of them is, serves admin_listen for all of them (/readyz: ready
 // while every process is; /metrics: theirs, gathered over IPC; each process's own
-// admin listener is on a private loopback port),
+// admin listener is on a private loopback port, started once it serves),
 // replaces a worker that dies, and on SIGTERM asks each to stop (each finishes the
 // calls it has and writes or spills every audit record) before it exits.
 //
 // The routes a process must answer (the Shared Signals receiver, the approval pages)
 // the primary's admin listener forwards to a deciding process's private one, in turn;
 // a process asks the primary for admin_listen's URL, the one its approval links name.
+// A deciding process says it serves as soon as its gRPC listener does, and starts its
+// private admin listener after that (its modules and routes are CPU the start does not
+// wait for) once every process serves, so that it does not slow the others' start: the
+// primary forwards to it once it has said where it is.
 //
 // With the console on, one more process serves only the console (no gRPC or AuthZEN
 // listener, so it takes no decision traffic): the primary's admin listener forwards
@@ -78,12 +82,13 @@ const RESTART_WINDOW_MS = 60_000;
 const METRICS_WAIT_MS = 2_000;
 
 type ToPrimary =
-  | { verdict: "ready"; address: string; adminUrl: string }
+  | { verdict: "ready"; address: string }
+  | { verdict: "admin"; adminUrl: string }
   | { verdict: "admin-url?" }
   | { verdict: "console"; adminUrl: string }
   | { verdict: "readiness"; report: ReadinessReport }
   | { verdict: "metrics"; id: number; metrics: MetricObjectWithValues<MetricValue<string>>[] };
-type ToWorker = { verdict: "stop" } | { verdict: "metrics"; id: number } | { verdict: "admin-url"; url: string };
+type ToWorker = { verdict: "stop" } | { verdict: "metrics"; id: number } | { verdict: "admin-url"; url: string } | { verdict: "all-serving" };
 
 /** How many processes `processes` means on this machine. */
 export function processCount(processes: number | "auto"): number {
@@ -202,6 +207,8 @@ export async function startCluster({ processes, log, env, serveAdmin, consolePro
     return urls.length === 0 ? undefined : urls[turn++ % urls.length];
   };
   let answerAdminUrl: (worker: Worker) => void = () => undefined;
+  // Set once every process of the start serves; a replacement is told as soon as it does.
+  let allServing = false;
   cluster.setupPrimary({ execArgv: [...process.execArgv, ...forkedProcessFlags()] });
 
   const fork = (role: "worker" | "console" = "worker"): Promise<string> =>
@@ -212,10 +219,12 @@ export async function startCluster({ processes, log, env, serveAdmin, consolePro
       worker.on("message", (message: ToPrimary) => {
         if (message.verdict === "readiness") readiness.update(worker.id, message.report);
         else if (message.verdict === "admin-url?") answerAdminUrl(worker);
-        else if ((message.verdict === "ready" || message.verdict === "console") && !ready) {
+        else if (message.verdict === "admin") {
+          if (workers.has(worker)) workerUrls.set(worker.id, message.adminUrl);
+        } else if ((message.verdict === "ready" || message.verdict === "console") && !ready) {
           ready = true;
           if (message.verdict === "console") consoleUrl = message.adminUrl;
-          else workerUrls.set(worker.id, message.adminUrl);
+          else if (allServing) send(worker, { verdict: "all-serving" });
           resolve(message.verdict === "ready" ? message.address : message.adminUrl);
         }
       });
@@ -283,6 +292,8 @@ export async function startCluster({ processes, log, env, serveAdmin, consolePro
         ? consoleForked.reason
         : (adminStarted as PromiseRejectedResult).reason;
   }
+  allServing = true;
+  for (const worker of workers) send(worker, { verdict: "all-serving" });
   const address = forked.value[0];
   const admin = adminStarted.value;
   log.debug({ processes }, "every Verdict process is serving");
@@ -364,31 +375,54 @@ class ClusterReadiness implements ReadinessSource {
   }
 }
 
-/**
- * In a worker: tell the primary this process serves (and each change of its
- * readiness), and answer its requests (metrics, stop); both say where their private
- * admin listener is. The console's process says only that (it has no readiness).
- */
-export function serveAsClusterWorker(
-  address: string,
-  adminUrl: string,
-  registry: Registry,
-  readiness: ReadinessSource,
-  stop: () => void,
-  role: "worker" | "console" = "worker",
-): void {
+/** How a worker stops when the primary asks: given once the process can stop (a stop asked before waits for it). */
+export interface PrimaryRequests {
+  stopWith(stop: () => void): void;
+  /** Resolves when the primary says every process serves (or after `waitMs`, whichever is first). */
+  allServing(waitMs: number): Promise<void>;
+}
+
+/** In a worker: answers the primary's requests, its metrics at once and its stop once `stopWith` says how. */
+export function answerPrimary(registry: Registry): PrimaryRequests {
+  let stop: (() => void) | undefined;
+  let stopAsked = false;
+  let serving: () => void = () => undefined;
+  const allServing = new Promise<void>((resolve) => (serving = resolve));
   process.on("message", (message: ToWorker) => {
-    if (message.verdict === "stop") stop();
-    else if (message.verdict === "metrics") {
+    if (message.verdict === "stop") {
+      stopAsked = true;
+      stop?.();
+    } else if (message.verdict === "all-serving") {
+      serving();
+    } else if (message.verdict === "metrics") {
       void registry.getMetricsAsJSON().then((metrics) => process.send?.({ verdict: "metrics", id: message.id, metrics } satisfies ToPrimary));
     }
   });
-  if (role === "console") {
-    process.send?.({ verdict: "console", adminUrl } satisfies ToPrimary);
-    return;
-  }
+  return {
+    stopWith(given) {
+      stop = given;
+      if (stopAsked) given();
+    },
+    async allServing(waitMs) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([allServing, new Promise<void>((resolve) => (timer = setTimeout(resolve, waitMs)))]);
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** In a deciding worker, once its gRPC listener serves: tells the primary, then each change of its readiness. */
+export function reportServing(address: string, readiness: ReadinessSource): void {
   readiness.watch(() => process.send?.({ verdict: "readiness", report: readiness.report() } satisfies ToPrimary));
-  process.send?.({ verdict: "ready", address, adminUrl } satisfies ToPrimary);
+  process.send?.({ verdict: "ready", address } satisfies ToPrimary);
+}
+
+/**
+ * In a worker, once its private admin listener serves: where it is, for the routes the
+ * primary forwards. The console's process (no gRPC, no readiness) says it serves this way.
+ */
+export function reportAdminUrl(adminUrl: string, role: "worker" | "console"): void {
+  process.send?.(role === "console" ? ({ verdict: "console", adminUrl } satisfies ToPrimary) : ({ verdict: "admin", adminUrl } satisfies ToPrimary));
 }
 
 /**

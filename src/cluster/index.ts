@@ -1,5 +1,6 @@
 // Verdict's processes: the primary that supervises, and what a worker tells it.
 export {
+  answerPrimary,
   clusterRole,
   CONSOLE_NICENESS,
   yieldToDecisions,
@@ -7,7 +8,8 @@ export {
   policyWorkersPerProcess,
   primaryAdminUrl,
   processCount,
-  serveAsClusterWorker,
+  reportAdminUrl,
+  reportServing,
   servingRuntimeFlags,
   forkedProcessFlags,
   FORKED_SEMI_SPACE_FLAG,
@@ -16,6 +18,7 @@ export {
   startCluster,
   type ClusterAdmin,
   type ClusterOptions,
+  type PrimaryRequests,
   type ReadinessReport,
   type ReadinessSource,
   type RunningCluster,

@@ -16,12 +16,13 @@ import { Suspensions } from "../suspensions/index.js";
 import type { RunningAuthzen } from "./authzen/index.js";
 import { CallerRegistry } from "./callers.js";
 import { formatAddress, startGrpcServer } from "./grpc/server.js";
-import { approvalsRoutes, healthRoutes, metricsRoutes, ssfRoutes, startAdminServer, type RunningAdmin } from "./admin/index.js";
+import type { RunningAdmin } from "./admin/index.js";
 import type { ConsoleParts, DevSignIn } from "./admin/console/index.js";
 import type * as ConsoleModule from "./admin/console/index.js";
 import { Readiness, type ReadinessSource } from "./readiness.js";
 import { packageVersion } from "../paths.js";
 import type { SpanExporter } from "@opentelemetry/sdk-trace-base";
+import type { Registry } from "prom-client";
 
 export interface RunningVerdict {
   port: number;
@@ -75,6 +76,13 @@ export interface StartOptions {
   processes?: number;
   /** A worker's: admin_listen's URL as the primary serves it (undefined until the primary says), for the links approvals name. */
   primaryAdminUrl?: () => string | undefined;
+  /**
+   * A deciding worker's: called the moment its gRPC listener serves. Its private admin
+   * listener (Fastify and its routes: CPU that a start on two CPUs would wait for) starts
+   * once what this returns resolves (docs/performance.md "Memory and start");
+   * startVerdict resolves once it has.
+   */
+  onServing?: (serving: { address: string; readiness: ReadinessSource; registry: Registry }) => Promise<void>;
 }
 
 /** How often expired state is deleted on servers that do not honour TTL indexes. */
@@ -172,43 +180,50 @@ async function startListening(
 ): Promise<RunningVerdict> {
   const { log } = options;
   const { metrics, readiness, parts } = started;
-  // The admin listener first: /healthz answers (and /readyz says why not) while the rest starts.
-  const worker = options.role === "worker" || options.role === "console";
-  // The console's parts are filled in below as they start; until then its API answers 503.
   // A worker's admin listener is private: the console is served by a single-process Verdict, or by the
   // console's own process of several, through the primary's admin listener (docs/console.md).
+  const worker = options.role === "worker" || options.role === "console";
+  // The console's parts are filled in below as they start; until then its API answers 503.
   const consoleParts: ConsoleParts = {};
   // Its modules load only when it is served: a Verdict without the console starts without them.
   const consoleModule = config.console.enabled && options.role !== "worker" ? await import("./admin/console/index.js") : undefined;
-  const admin = await startAdminServer({
-    host: worker ? "127.0.0.1" : config.admin_listen.host,
-    port: worker ? 0 : config.admin_listen.port,
-    exclusive: worker,
-    routes: [
-      healthRoutes(readiness),
-      metricsRoutes(metrics.registry),
-      ssfRoutes(config.ssf.transmitters.length > 0, () => parts.ssf),
-      approvalsRoutes(() => parts.approvals),
-      ...(consoleModule
-        ? [
-            consoleModule.consoleRoutes({
-              config: config.console,
-              parts: consoleParts,
-              log,
-              auditFlushIntervalMs: config.audit.flush_interval_ms,
-              ...(options.consoleDevSignIn ? { devSignIn: options.consoleDevSignIn } : {}),
-            }),
-          ]
-        : []),
-    ],
-    log,
-  });
-  const closers: (() => Promise<unknown>)[] = [() => admin.close(), () => tracing.shutdown(), () => Promise.resolve(readiness.close())];
+  const startAdmin = async (): Promise<RunningAdmin> => {
+    const { approvalsRoutes, healthRoutes, metricsRoutes, ssfRoutes, startAdminServer } = await import("./admin/index.js");
+    return startAdminServer({
+      host: worker ? "127.0.0.1" : config.admin_listen.host,
+      port: worker ? 0 : config.admin_listen.port,
+      exclusive: worker,
+      routes: [
+        healthRoutes(readiness),
+        metricsRoutes(metrics.registry),
+        ssfRoutes(config.ssf.transmitters.length > 0, () => parts.ssf),
+        approvalsRoutes(() => parts.approvals),
+        ...(consoleModule
+          ? [
+              consoleModule.consoleRoutes({
+                config: config.console,
+                parts: consoleParts,
+                log,
+                auditFlushIntervalMs: config.audit.flush_interval_ms,
+                ...(options.consoleDevSignIn ? { devSignIn: options.consoleDevSignIn } : {}),
+              }),
+            ]
+          : []),
+      ],
+      log,
+    });
+  };
+  // The admin listener first, so that /healthz answers (and /readyz says why not) while the rest
+  // starts; a deciding worker's, which only the primary reaches, once it serves (startParts).
+  const admin = options.role === "worker" ? undefined : await startAdmin();
+  const closers: (() => Promise<unknown>)[] = [() => tracing.shutdown(), () => Promise.resolve(readiness.close())];
+  // Closed last.
+  if (admin) closers.unshift(() => admin.close());
   const closeAll = async () => {
     for (const close of closers.splice(0).reverse()) await close().catch((error: unknown) => log.warn({ err: error }, "error while closing"));
   };
   try {
-    return await startParts(config, options, { ...started, admin, closers, closeAll, consoleParts, consoleModule });
+    return await startParts(config, options, { ...started, admin, startAdmin, closers, closeAll, consoleParts, consoleModule });
   } catch (error) {
     await closeAll();
     throw error;
@@ -232,7 +247,9 @@ interface Started {
     approvals?: Approvals;
     serving: boolean;
   };
-  admin: RunningAdmin;
+  /** The admin listener; undefined in a deciding worker until it serves. */
+  admin: RunningAdmin | undefined;
+  startAdmin(): Promise<RunningAdmin>;
   /** Undone in reverse order when start fails or Verdict stops. */
   closers: (() => Promise<unknown>)[];
   closeAll(): Promise<void>;
@@ -241,8 +258,13 @@ interface Started {
   consoleModule: typeof ConsoleModule | undefined;
 }
 
-async function startParts(config: Config, { log, mongoUri, role = "single", primaryAdminUrl }: StartOptions, started: Started): Promise<RunningVerdict> {
-  const { metrics, instruments, readiness, parts, admin, closers, consoleParts, consoleModule, obligations, policiesStarting } = started;
+async function startParts(
+  config: Config,
+  { log, mongoUri, role = "single", primaryAdminUrl, onServing }: StartOptions,
+  started: Started,
+): Promise<RunningVerdict> {
+  const { metrics, instruments, readiness, parts, closers, consoleParts, consoleModule, obligations, policiesStarting } = started;
+  let admin = started.admin;
   // The one connection of the process: state, shadow disagreements and the audit trail.
   // It connects in the background while the bundle loads, and its pool opens every
   // connection once the indexes are there (database.prepare below), not while this
@@ -341,7 +363,7 @@ async function startParts(config: Config, { log, mongoUri, role = "single", prim
     : undefined;
   if (shadowRecorder) closers.push(() => shadowRecorder.flush());
   // A worker's own admin listener is private: its approval links name the primary's, which forwards /approvals/ to a worker.
-  const adminUrl = primaryAdminUrl ? () => primaryAdminUrl() ?? admin.url : () => admin.url;
+  const adminUrl = () => primaryAdminUrl?.() ?? admin?.url ?? "";
   const approvals = startApprovals(config, { database, verifier, audit, log, adminUrl });
   closers.push(() => approvals.close());
   // Serving does not wait for the database: its indexes are created in the background
@@ -431,7 +453,8 @@ async function startParts(config: Config, { log, mongoUri, role = "single", prim
   log.info(
     {
       address,
-      admin: admin.url,
+      // A deciding worker's private admin listener starts below.
+      ...(admin ? { admin: admin.url } : {}),
       ready: readiness.report().ready,
       apis: config.apis.map((a) => a.name),
       issuers: config.issuers.map((i) => i.issuer),
@@ -443,6 +466,12 @@ async function startParts(config: Config, { log, mongoUri, role = "single", prim
     },
     role === "single" ? "verdict is serving" : role === "console" ? "verdict console process is serving" : "verdict process is serving",
   );
+  if (!admin) {
+    await onServing?.({ address, readiness, registry: metrics.registry });
+    const listener = await started.startAdmin();
+    closers.unshift(() => listener.close());
+    admin = listener;
+  }
   let stopping: Promise<void> | undefined;
   return {
     port: grpcServer?.port ?? 0,

@@ -3,7 +3,10 @@
 // admin_listen forwards the Shared Signals receiver and the approval pages to a
 // deciding process, and the links approvals name are admin_listen's, not a
 // process's private one. Before, with processes: auto on a machine of two CPUs
-// (the default), both were unreachable.
+// (the default), both were unreachable. A deciding process starts its private
+// listener only after every process serves: the first test's request, sent the moment
+// `verdict serve` says it serves, is held by the primary until one has said where it
+// listens, not refused.
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { writeServeConfig } from "../support/config.js";

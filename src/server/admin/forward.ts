@@ -6,6 +6,7 @@
 // with its own headers and Content-Security-Policy, and checks Origin against the
 // Host the browser sent, which is forwarded unchanged); nothing of them is logged here.
 import { request as httpRequest, type IncomingHttpHeaders } from "node:http";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Logger } from "../../observability/index.js";
 import type { AdminRoutes } from "./server.js";
@@ -25,6 +26,23 @@ const HOP_BY_HOP = new Set([
 
 /** A request that gets no answer from its process within this fails (502). */
 const FORWARD_TIMEOUT_MS = 30_000;
+/**
+ * While no process has said where its admin listener is (one that serves starts that
+ * listener just after; one that died is being replaced), a request waits this long for
+ * one, looking every TARGET_POLL_MS, before it is answered 503 (retry).
+ */
+const TARGET_WAIT_MS = 2_000;
+const TARGET_POLL_MS = 10;
+
+async function targetWithin(target: () => string | undefined, waitMs: number): Promise<string | undefined> {
+  const deadline = performance.now() + waitMs;
+  let base = target();
+  while (base === undefined && performance.now() < deadline) {
+    await sleep(TARGET_POLL_MS);
+    base = target();
+  }
+  return base;
+}
 
 function endToEnd(headers: IncomingHttpHeaders): IncomingHttpHeaders {
   return Object.fromEntries(Object.entries(headers).filter(([name]) => !HOP_BY_HOP.has(name)));
@@ -48,7 +66,7 @@ export function forwardRoutes({ paths, target, process: who, unavailable, log }:
     app.removeAllContentTypeParsers();
     app.addContentTypeParser("*", { parseAs: "buffer" }, (_request, body, done) => done(null, body));
     const forward = async (request: FastifyRequest, reply: FastifyReply) => {
-      const base = target();
+      const base = await targetWithin(target, TARGET_WAIT_MS);
       if (base === undefined) {
         return reply
           .code(503)
