@@ -375,10 +375,11 @@ class ClusterReadiness implements ReadinessSource {
   }
 }
 
-/** How a worker stops when the primary asks: given once the process can stop (a stop asked before waits for it). */
+/** What a worker's primary asks of it and tells it. */
 export interface PrimaryRequests {
+  /** How the process stops when the primary asks, given once it can (a stop asked before waits for it). */
   stopWith(stop: () => void): void;
-  /** Resolves when the primary says every process serves (or after `waitMs`, whichever is first). */
+  /** Resolves when the primary says every process serves, or asks this one to stop, or after `waitMs`, whichever is first. */
   allServing(waitMs: number): Promise<void>;
 }
 
@@ -391,6 +392,7 @@ export function answerPrimary(registry: Registry): PrimaryRequests {
   process.on("message", (message: ToWorker) => {
     if (message.verdict === "stop") {
       stopAsked = true;
+      serving();
       stop?.();
     } else if (message.verdict === "all-serving") {
       serving();
