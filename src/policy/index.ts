@@ -5,10 +5,12 @@ export {
   DEFAULT_BOUNDS,
   EvaluationError,
   EvaluationOverloadedError,
+  readAnswers,
   waitForAnswers,
   type EvaluationAdmission,
   type EvaluationBounds,
   type PolicyFailureKind,
+  type TaskReply,
 } from "./pool.js";
 export { CONTROL, DIRECT_STATE } from "./worker-source.js";
 export { policyInputs, policyPrincipal, type AuthzenEntities, type AuthzenEntity, type BatchInfo, type PolicyInput, type PolicyPrincipal } from "./input.js";

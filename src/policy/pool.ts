@@ -128,6 +128,18 @@ export function waitForAnswers(control: Int32Array, blockMs: number): boolean {
   }
 }
 
+/**
+ * The replies a worker stored in shared memory for the batch handed over (its DIRECT
+ * word ANSWERED): one per task, in the batch's order. Throws when they are not a list
+ * of replies, for the pool to fail the batch rather than the process.
+ */
+export function readAnswers(control: Int32Array, bytes: Buffer): TaskReply[] {
+  const replies: unknown = JSON.parse(bytes.toString("utf8", 0, Atomics.load(control, CONTROL.LENGTH)));
+  if (!Array.isArray(replies) || !replies.every((reply) => typeof (reply as Partial<TaskReply> | null)?.id === "number"))
+    throw new Error("the worker's answers are not a list of replies");
+  return replies as TaskReply[];
+}
+
 /** One trip to a worker: an entrypoint's result set, and the follow-up's when it ran. */
 export interface Evaluated {
   result: unknown;
@@ -165,11 +177,10 @@ const SYNC_WAIT_MS = 5;
 /** Bytes of a batch's inputs or replies (JSON) handed over in shared memory; larger inputs go as a message, larger replies come as messages. */
 const DIRECT_BYTES = 256 * 1024;
 
-type WorkerReply =
-  | { type: "ready"; entrypoints: string[] }
-  | { type: "init_error"; error: string }
-  | { id: number; ok: true; result: unknown; thenResult?: unknown }
-  | { id: number; ok: false; error: string; memory: boolean };
+/** A worker's reply to one task. */
+export type TaskReply = { id: number; ok: true; result: unknown; thenResult?: unknown } | { id: number; ok: false; error: string; memory: boolean };
+
+type WorkerReply = { type: "ready"; entrypoints: string[] } | { type: "init_error"; error: string } | TaskReply;
 
 export interface PoolOptions {
   module: WasmModule;
@@ -340,14 +351,26 @@ export class EvaluatorPool {
     });
   }
 
-  /** Settles a batch handed over whose answers are in (or, too large, are coming as messages). */
+  /**
+   * Settles a batch handed over whose answers are in (or, too large, are coming as
+   * messages). Answers that cannot be read, or that are not one per task of the batch,
+   * fail the batch's evaluation under way, put the rest back and replace the worker
+   * (as a crash does), rather than leaving the batch unanswered or ending the process.
+   */
   private answered(slot: Slot): void {
     const state = Atomics.load(slot.control, CONTROL.DIRECT);
+    if (state === DIRECT_STATE.POSTED) return void Atomics.store(slot.control, CONTROL.DIRECT, DIRECT_STATE.IDLE);
+    if (state !== DIRECT_STATE.ANSWERED) return this.lose(slot, "the worker has not answered the batch handed over", "error");
     Atomics.store(slot.control, CONTROL.DIRECT, DIRECT_STATE.IDLE);
-    if (state === DIRECT_STATE.POSTED) return;
     clearTimeout(slot.timer);
-    const replies = JSON.parse(slot.bytes.toString("utf8", 0, Atomics.load(slot.control, CONTROL.LENGTH))) as Extract<WorkerReply, { ok: boolean }>[];
-    for (const reply of replies) this.settleNext(slot, reply);
+    let replies: TaskReply[];
+    try {
+      replies = readAnswers(slot.control, slot.bytes);
+    } catch (error) {
+      return this.lose(slot, `unreadable answers: ${(error as Error).message}`, "error");
+    }
+    for (const reply of replies) if (!this.settleNext(slot, reply)) break;
+    if (slot.tasks.length > 0) this.lose(slot, "the worker's answers are not those of the batch handed over", "error");
   }
 
   /** Tells a worker sleeping on its control words that there is work. */
@@ -486,7 +509,7 @@ export class EvaluatorPool {
   }
 
   /** Settles the reply to a batch sent as a message, or its answer too large for shared memory. */
-  private settle(slot: Slot, reply: Extract<WorkerReply, { ok: boolean }>): void {
+  private settle(slot: Slot, reply: TaskReply): void {
     if (!this.settleNext(slot, reply)) return;
     if (slot.tasks.length > 0) this.arm(slot, this.options.bounds.timeoutMs);
     else {
@@ -496,7 +519,7 @@ export class EvaluatorPool {
   }
 
   /** Settles the slot's first task with its reply; false when the reply is not that task's. */
-  private settleNext(slot: Slot, reply: Extract<WorkerReply, { ok: boolean }>): boolean {
+  private settleNext(slot: Slot, reply: TaskReply): boolean {
     const task = slot.tasks[0];
     if (!task || task.id !== reply.id) return false;
     slot.tasks.shift();

@@ -6,7 +6,7 @@
 import { performance } from "node:perf_hooks";
 import { Worker } from "node:worker_threads";
 import { describe, expect, it } from "vitest";
-import { CONTROL, DIRECT_STATE, waitForAnswers } from "../../src/policy/index.js";
+import { CONTROL, DIRECT_STATE, readAnswers, waitForAnswers } from "../../src/policy/index.js";
 
 /** A thread that wakes the pool's word without answering (a late wake-up), then answers after `answerAfterMs`. */
 function lateWaker(control: Int32Array, answerAfterMs: number): Worker {
@@ -55,5 +55,37 @@ describe("waiting for a batch handed over to a policy worker", () => {
     const control = handedOver();
     Atomics.store(control, CONTROL.DIRECT, DIRECT_STATE.POSTED);
     expect(waitForAnswers(control, 0)).toBe(true);
+  });
+});
+
+describe("reading the answers a policy worker stored in shared memory", () => {
+  const stored = (text: string) => {
+    const control = handedOver();
+    const bytes = Buffer.alloc(1024);
+    Atomics.store(control, CONTROL.LENGTH, bytes.write(text, 0));
+    return { control, bytes };
+  };
+
+  it("reads the worker's list of replies", () => {
+    const { control, bytes } = stored(
+      JSON.stringify([
+        { id: 7, ok: true, result: [{ result: true }] },
+        { id: 8, ok: false, error: "trap", memory: false },
+      ]),
+    );
+    expect(readAnswers(control, bytes)).toEqual([
+      { id: 7, ok: true, result: [{ result: true }] },
+      { id: 8, ok: false, error: "trap", memory: false },
+    ]);
+  });
+
+  it("throws, for the pool to fail the batch, when the memory holds a batch's inputs rather than replies", () => {
+    // What the pool found there when it took a late wake-up for an answer: the next batch's inputs, one JSON after another.
+    const inputs = stored(`${JSON.stringify({ action: "invoices:read" })}${JSON.stringify({ action: "invoices:read" })}`);
+    expect(() => readAnswers(inputs.control, inputs.bytes)).toThrow(SyntaxError);
+    const one = stored(JSON.stringify({ action: "invoices:read" }));
+    expect(() => readAnswers(one.control, one.bytes)).toThrow("not a list of replies");
+    const others = stored(JSON.stringify([{ action: "invoices:read" }]));
+    expect(() => readAnswers(others.control, others.bytes)).toThrow("not a list of replies");
   });
 });
