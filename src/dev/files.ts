@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
+import { linkSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 
 /**
@@ -24,4 +24,22 @@ export function readOrCreateSecret(path: string, create: () => string): string {
     unlinkSync(temp);
   }
   return readFileSync(path, "utf8");
+}
+
+/**
+ * Writes `contents` to `path` unless it already holds exactly that, through a
+ * temporary file renamed into place: every process of `verdict serve` writes the
+ * development files it names, and a reader in another process sees the old file or
+ * the new one, never one cut short (a plain write truncates first).
+ */
+export function writeFileAtomically(path: string, contents: string): void {
+  try {
+    if (readFileSync(path, "utf8") === contents) return;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+  }
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const temp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
+  writeFileSync(temp, contents);
+  renameSync(temp, path);
 }

@@ -2,10 +2,9 @@
 // directory (.verdict/, ignored by git), used by `verdict dev-token` to sign and by
 // `verdict serve --profile dev` to verify. Never for production.
 import { randomUUID } from "node:crypto";
-import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, SignJWT, type JWK } from "jose";
-import { readOrCreateSecret } from "./files.js";
+import { readOrCreateSecret, writeFileAtomically } from "./files.js";
 
 export const DEV_ISSUER = "urn:verdict:dev-issuer";
 export const DEV_ALGORITHM = "ES256";
@@ -39,7 +38,8 @@ export async function ensureDevIssuerKey(stateDir: string): Promise<DevIssuerKey
 export async function writeDevIssuerJwks(stateDir: string): Promise<string> {
   const key = await ensureDevIssuerKey(stateDir);
   const path = devIssuerJwksPath(stateDir);
-  writeFileSync(path, JSON.stringify({ keys: [key.publicJwk] }, null, 2) + "\n");
+  // Every process of `verdict serve --profile dev` writes it while the others may be reading it.
+  writeFileAtomically(path, JSON.stringify({ keys: [key.publicJwk] }, null, 2) + "\n");
   return path;
 }
 
