@@ -13,8 +13,7 @@ export function readOrCreateSecret(path: string, create: () => string): string {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
   }
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  const temp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
+  const temp = temporaryBeside(path);
   writeFileSync(temp, create(), { mode: 0o600 });
   try {
     linkSync(temp, path);
@@ -38,8 +37,13 @@ export function writeFileAtomically(path: string, contents: string): void {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
   }
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  const temp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
+  const temp = temporaryBeside(path);
   writeFileSync(temp, contents);
   renameSync(temp, path);
+}
+
+/** A temporary file's name beside `path` (its directory made if missing), unique to this process and call. */
+function temporaryBeside(path: string): string {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  return `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
 }
