@@ -9,10 +9,9 @@
 import { existsSync, renameSync, utimesSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { treeCpuMs } from "./procfs.js";
 import { median } from "./report.js";
 import { withVerdictSetup } from "./setup.js";
-import { startBenchVerdict } from "./targets/verdict.js";
+import { timeStart } from "./targets/verdict.js";
 
 const { values, positionals: names } = parseArgs({ options: { rounds: { type: "string", default: "10" } }, allowPositionals: true });
 const builds = names.map((name) => join(".start-ab", name, "dist"));
@@ -45,11 +44,10 @@ try {
       for (const build of round % 2 === 0 ? builds : [...builds].reverse()) {
         use(build);
         // A log file of its own: the ready line is looked for in it.
-        const verdict = await startBenchVerdict(setup, `ab${round}-${builds.indexOf(build)}`);
+        const { readyMs, cpuMs } = await timeStart(setup, `ab${round}-${builds.indexOf(build)}`);
         const result = results.get(build);
-        result?.ms.push(verdict.process.readyMs);
-        result?.cpu.push(treeCpuMs(verdict.process.pid));
-        await verdict.stop();
+        result?.ms.push(readyMs);
+        result?.cpu.push(cpuMs);
       }
     }
   });

@@ -5,10 +5,9 @@
 // A start is bound by CPU on two CPUs, so the CPU moves less with the machine's
 // noise than the wall time does.
 import { parseArgs } from "node:util";
-import { treeCpuMs } from "./procfs.js";
 import { median } from "./report.js";
 import { withVerdictSetup } from "./setup.js";
-import { startBenchVerdict } from "./targets/verdict.js";
+import { timeStart } from "./targets/verdict.js";
 
 const { values } = parseArgs({ options: { starts: { type: "string", default: "7" } } });
 const starts = Number(values.starts);
@@ -16,10 +15,9 @@ await withVerdictSetup("start", async (setup) => {
   const times: number[] = [];
   const cpus: number[] = [];
   for (let i = 0; i < starts; i++) {
-    const verdict = await startBenchVerdict(setup, `start${i}`);
-    times.push(verdict.process.readyMs);
-    cpus.push(treeCpuMs(verdict.process.pid));
-    await verdict.stop();
+    const { readyMs, cpuMs } = await timeStart(setup, `start${i}`);
+    times.push(readyMs);
+    cpus.push(cpuMs);
   }
   const ms = (n: number) => `${Math.round(n)} ms`;
   console.log(`ready after ${times.map(ms).join(", ")}; median ${ms(median(times))}`);

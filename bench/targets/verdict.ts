@@ -13,6 +13,7 @@ import { VERDICT_BIN } from "../../test/support/cli.js";
 import { TEST_AUDIENCE, TEST_SCOPES, type TestIssuer } from "../../test/support/issuer.js";
 import type { GhzCall } from "../ghz.js";
 import { startProcess, type ServerProcess } from "../process.js";
+import { treeCpuMs } from "../procfs.js";
 
 export const VERDICT_PROTO = { file: join(packageRoot, "proto", "verdict", "v1", "verdict.proto"), importPath: join(packageRoot, "proto") };
 export const API_NAME = "bench-api";
@@ -99,6 +100,14 @@ export async function startBenchVerdict(setup: VerdictSetup, name: string, overr
 }
 
 /** What Verdict's "verdict is serving" line says (its admin listener's URL, how many processes serve), from its log. */
+/** One start at the bench's configuration, stopped at once: spawn to "verdict is serving", and the CPU its process tree had used by then. */
+export async function timeStart(setup: VerdictSetup, name: string): Promise<{ readyMs: number; cpuMs: number }> {
+  const verdict = await startBenchVerdict(setup, name);
+  const measured = { readyMs: verdict.process.readyMs, cpuMs: treeCpuMs(verdict.process.pid) };
+  await verdict.stop();
+  return measured;
+}
+
 export function readyLine(verdict: RunningVerdict): { admin: string; processes: number } {
   const line = readFileSync(verdict.process.logFile, "utf8")
     .split("\n")
