@@ -146,7 +146,9 @@ export async function testPolicy(options: PolicyTestOptions): Promise<PolicyTest
     // again, only the failures, with the value of every variable in the failing expression
     const names = [...new Set(failing.map((c) => c.name))].join("|");
     write(`  the failing tests, with --var-values:\n`);
-    await runTool(opa, ["test", "--var-values", ...testArgs, "--run", names, dir], (text) => write(indent(text)));
+    // indented whole, once opa is done: it writes byte by byte, so its output comes in pieces that start mid-line
+    const again = await runTool(opa, ["test", "--var-values", ...testArgs, "--run", names, dir], undefined);
+    write(indent(again.stdout + again.stderr));
   }
   step("opa test", cases.length > 0 ? failing.length === 0 : tests.code === 0);
 
@@ -317,13 +319,14 @@ function runTool(command: string, args: string[], write: ((text: string) => void
     const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => {
-      stdout += chunk.toString("utf8");
-      write?.(chunk.toString("utf8"));
+    // decoded as streams, so that a character split between two pieces stays whole
+    child.stdout.setEncoding("utf8").on("data", (text: string) => {
+      stdout += text;
+      write?.(text);
     });
-    child.stderr.on("data", (chunk: Buffer) => {
-      stderr += chunk.toString("utf8");
-      write?.(chunk.toString("utf8"));
+    child.stderr.setEncoding("utf8").on("data", (text: string) => {
+      stderr += text;
+      write?.(text);
     });
     child.on("error", (error) => resolvePromise({ code: 1, stdout, stderr: stderr + error.message }));
     child.on("close", (code) => resolvePromise({ code: code ?? 1, stdout, stderr }));
