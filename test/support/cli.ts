@@ -59,8 +59,10 @@ export function serveVerdict(args: string[], env: Record<string, string | undefi
       const match = /"address":"([^"]+)","admin":"([^"]+)".*"msg":"verdict is serving"/.exec(stderr);
       if (match?.[1] && match[2]) {
         clearTimeout(timer);
+        // complete lines only: the last one may still be arriving
         const logLines = () =>
           stderr
+            .slice(0, stderr.lastIndexOf("\n") + 1)
             .split("\n")
             .filter((line) => line.startsWith("{"))
             .map((line) => JSON.parse(line) as Record<string, unknown>);
