@@ -99,7 +99,6 @@ export async function startBenchVerdict(setup: VerdictSetup, name: string, overr
   };
 }
 
-/** What Verdict's "verdict is serving" line says (its admin listener's URL, how many processes serve), from its log. */
 /** One start at the bench's configuration, stopped at once: spawn to "verdict is serving", and the CPU its process tree had used by then. */
 export async function timeStart(setup: VerdictSetup, name: string): Promise<{ readyMs: number; cpuMs: number }> {
   const verdict = await startBenchVerdict(setup, name);
@@ -108,6 +107,7 @@ export async function timeStart(setup: VerdictSetup, name: string): Promise<{ re
   return measured;
 }
 
+/** What Verdict's "verdict is serving" line says (its admin listener's URL, how many processes serve), from its log. */
 export function readyLine(verdict: RunningVerdict): { admin: string; processes: number } {
   const line = readFileSync(verdict.process.logFile, "utf8")
     .split("\n")
