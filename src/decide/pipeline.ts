@@ -159,8 +159,10 @@ export class Decider {
       if (suspension) input.suspension = suspension.suspension;
       return input;
     });
-    // All the items are admitted to the evaluation queue together or none is: a refusal ends the call overloaded, nothing applied.
-    const trips = this.admitToPolicy(engine, inputs);
+    // All the items are admitted to the evaluation queue together or none is, and refused together when
+    // none has started in time: a refusal ends the call overloaded, before anything is read or applied.
+    const trips = this.admitToPolicy(engine, inputs, common.answerBy);
+    let refused: EvaluationOverloadedError | undefined;
     await Promise.all(
       items.map(async (item, index) => {
         const input = inputs[index] as PolicyInput;
@@ -168,10 +170,12 @@ export class Decider {
           const { queries, decision } = await this.instruments.stage(common.trace, "evaluate", () => trips[index] as Promise<BegunEvaluation>);
           item.state = { at: "begun", input, queries, ...(decision ? { decision } : {}) };
         } catch (error) {
-          item.state = { at: "decided", result: policyDenial(error, item.base, principal, { ...this.deps, metrics: this.metrics }) };
+          if (error instanceof EvaluationOverloadedError) refused = error;
+          else item.state = { at: "decided", result: policyDenial(error, item.base, principal, { ...this.deps, metrics: this.metrics }) };
         }
       }),
     );
+    if (refused) throw this.countedOverload(refused, inputs.length);
 
     // 4. All of it read in one round trip (none needed: no call). Unreadable state denies what needs it.
     const begun = items.flatMap((item) => (item.state.at === "begun" ? [{ item, state: item.state }] : []));
@@ -198,13 +202,18 @@ export class Decider {
   }
 
   /** The items' first evaluations, admitted as one; an overload refusal is counted and rethrown (the call ends RESOURCE_EXHAUSTED). */
-  private admitToPolicy(engine: PolicyEngine, inputs: PolicyInput[]): Promise<BegunEvaluation>[] {
+  private admitToPolicy(engine: PolicyEngine, inputs: PolicyInput[], answerBy: number | undefined): Promise<BegunEvaluation>[] {
     try {
-      return engine.beginAll(inputs);
+      return engine.beginAll(inputs, answerBy);
     } catch (error) {
-      if (error instanceof EvaluationOverloadedError) this.metrics.policyEvaluationFailures.inc({ bundle: "active", reason: "overloaded" }, inputs.length);
-      throw error;
+      throw error instanceof EvaluationOverloadedError ? this.countedOverload(error, inputs.length) : error;
     }
+  }
+
+  /** An overload refusal of a decision's `items` evaluations, counted in the metrics; returned for the caller to throw. */
+  private countedOverload(error: EvaluationOverloadedError, items: number): EvaluationOverloadedError {
+    this.metrics.policyEvaluationFailures.inc({ bundle: "active", reason: "overloaded" }, items);
+    return error;
   }
 
   private async decideItem(run: Run, item: Item, { input, decision: early }: Begun): Promise<DecisionResult> {

@@ -106,11 +106,14 @@ export class PolicyEngine {
    * begin() for the items of one decision (a Check, or a CheckBatch), admitted to
    * the evaluation queue together, all or none: throws EvaluationOverloadedError
    * (code `overloaded`; nothing was queued) when the pool's bound is reached;
-   * otherwise one promise per input, in order, each settling like begin().
+   * otherwise one promise per input, in order, each settling like begin(), or all
+   * rejecting with EvaluationOverloadedError when none has started by the queue's
+   * time bound or by `answerBy` (the caller's deadline, ms since the epoch).
    */
-  beginAll(inputs: readonly PolicyInput[]): Promise<Begun>[] {
+  beginAll(inputs: readonly PolicyInput[], answerBy?: number): Promise<Begun>[] {
     const entrypoint = this.hasStateQueries ? STATE_QUERIES_ENTRYPOINT : DECISION_ENTRYPOINT;
-    const trips = this.pool.evaluateAll(inputs.map((input) => ({ entrypoint, input, ...(this.hasStateQueries ? { then: DECISION_ENTRYPOINT } : {}) })));
+    const requests = inputs.map((input) => ({ entrypoint, input, ...(this.hasStateQueries ? { then: DECISION_ENTRYPOINT } : {}) }));
+    const trips = this.pool.evaluateAll(requests, answerBy);
     return trips.map(async (trip) => {
       if (this.hasStateQueries) return this.begun(await trip);
       return { queries: [], decision: parseDecision(singleResult((await trip).result, DECISION_ENTRYPOINT), this.obligations) };

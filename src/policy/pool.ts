@@ -24,14 +24,17 @@
 // The queue's bound is about callers, not evaluations: a decision (a Check, or all
 // the items of a CheckBatch together) is admitted as one, all or none, and refused
 // at once with EvaluationOverloadedError (gRPC RESOURCE_EXHAUSTED, retry later)
-// when too many decisions, or too many evaluations, already wait. Evaluations that
-// continue an admitted decision are never refused (that could leave a batch half
+// when too many decisions, or too many evaluations, already wait; an admitted one
+// whose first evaluation has not started by its time bound (waiting.ts: the queue's
+// bound in time, or its caller's deadline) is refused whole the same way. Evaluations
+// that continue an admitted decision are never refused (that could leave a batch half
 // applied) and go first.
 import { createRequire } from "node:module";
 import { performance } from "node:perf_hooks";
 import { Worker } from "node:worker_threads";
 import { VerdictError } from "../errors/index.js";
 import { PolicyError } from "./output.js";
+import { WaitingDecisions, type Waiting } from "./waiting.js";
 import { CONTROL, DIRECT_STATE, TASK_WORDS, WORKER_SOURCE } from "./worker-source.js";
 
 export interface EvaluationBounds {
@@ -45,10 +48,20 @@ export interface EvaluationBounds {
   maxQueue: number;
   /** Evaluations that may wait for a worker: a decision whose evaluations do not fit beside them is refused (bounds latency and memory under a flood of large batches). */
   maxQueuedEvaluations: number;
+  /** How long a new decision may wait for its first evaluation to start before it is refused whole (overloaded). */
+  queueTimeoutMs: number;
 }
 
 // 64 callers in flight with batches of max_batch_items (100) is 6,400 evaluations: it fits; a flood does not (8,192 is a second or two of work).
-export const DEFAULT_BOUNDS: EvaluationBounds = { timeoutMs: 250, memoryMb: 64, workers: 2, maxQueue: 1024, maxQueuedEvaluations: 8_192 };
+// A decision waits at most 5 s for its first evaluation (as for the database: state_queue_timeout_ms), or until its caller's deadline.
+export const DEFAULT_BOUNDS: EvaluationBounds = {
+  timeoutMs: 250,
+  memoryMb: 64,
+  workers: 2,
+  maxQueue: 1024,
+  maxQueuedEvaluations: 8_192,
+  queueTimeoutMs: 5_000,
+};
 
 export type PolicyFailureKind = "timeout" | "memory" | "error";
 
@@ -153,6 +166,13 @@ interface Task {
   input: unknown;
   resolve(result: Evaluated): void;
   reject(error: Error): void;
+  /** The new decision it is part of, until one of its evaluations starts. */
+  decision?: AdmittedDecision;
+}
+
+/** A new decision's evaluations, waiting under its time bound until the first of them starts. */
+interface AdmittedDecision extends Waiting {
+  tasks: Task[];
 }
 
 /** How an evaluation is admitted: as a new decision (bounded), or continuing one already admitted (never refused). */
@@ -210,6 +230,8 @@ export class EvaluatorPool {
   private readonly epoch = performance.now();
   /** The bundle's entry points, in the workers' order: a batch handed over names them by index. */
   private entrypoints = new Map<string, number>();
+  /** New decisions none of whose evaluations has started, under their time bound. */
+  private readonly waiting = new WaitingDecisions<AdmittedDecision>((expired) => this.refuseWaiting(expired));
 
   private constructor(private readonly options: PoolOptions) {}
 
@@ -252,14 +274,18 @@ export class EvaluatorPool {
    * EvaluationOverloadedError, with nothing queued, when `maxQueue` decisions are
    * already admitted or the evaluations do not fit beside those waiting
    * (`maxQueuedEvaluations`); otherwise one promise per request, in order, each
-   * settling like evaluateThen's.
+   * settling like evaluateThen's, or all rejecting with EvaluationOverloadedError
+   * when none has started by `queueTimeoutMs` from now or by `answerBy` (the
+   * caller's deadline, ms since the epoch), whichever is first.
    */
-  evaluateAll(requests: readonly EvaluationRequest[]): Promise<Evaluated>[] {
+  evaluateAll(requests: readonly EvaluationRequest[], answerBy?: number): Promise<Evaluated>[] {
     if (requests.length === 0) return [];
     const refused = this.refusal(requests.length);
     if (refused) throw refused;
-    const promises = this.enqueue(requests, this.queue);
+    const decision: AdmittedDecision = { ...WaitingDecisions.limitOf(this.options.bounds.queueTimeoutMs, answerBy), tasks: [] };
+    const promises = this.enqueue(requests, this.queue, decision);
     if (this.closing || this.slots.size === 0) return promises;
+    this.waiting.add(decision);
     this.admittedDecisions += 1;
     let unsettled = promises.length;
     const settled = () => {
@@ -283,16 +309,38 @@ export class EvaluatorPool {
     return undefined;
   }
 
-  private enqueue(requests: readonly EvaluationRequest[], queue: Task[]): Promise<Evaluated>[] {
+  /**
+   * Refuses new decisions that waited past their time bound, whole: their evaluations
+   * leave the queue unevaluated (none had started) and reject as overloaded.
+   */
+  private refuseWaiting(expired: readonly AdmittedDecision[]): void {
+    const now = performance.now();
+    const leaving = new Set<Task>();
+    for (const decision of expired) for (const task of decision.tasks) leaving.add(task);
+    const staying = this.queue.filter((task) => !leaving.has(task));
+    this.queue.splice(0, this.queue.length, ...staying);
+    for (const decision of expired) {
+      const waited = Math.round(now - decision.admittedAt);
+      const why =
+        decision.bound === "caller"
+          ? `its caller's deadline passed after ${waited} ms waiting for policy evaluation`
+          : `it waited ${waited} ms for policy evaluation (the bound is ${this.options.bounds.queueTimeoutMs} ms)`;
+      for (const task of decision.tasks) task.reject(new EvaluationOverloadedError(why));
+    }
+    this.pump(); // a closing pool may have nothing left to wait for
+  }
+
+  private enqueue(requests: readonly EvaluationRequest[], queue: Task[], decision?: AdmittedDecision): Promise<Evaluated>[] {
     if (this.closing) return requests.map(() => Promise.reject(new EvaluationError("the policy engine is closed", "error")));
     if (this.slots.size === 0) return requests.map(() => Promise.reject(new EvaluationError("no policy worker is running", "error")));
     const tasks: Task[] = [];
     const promises = requests.map(
       ({ entrypoint, input, then }) =>
         new Promise<Evaluated>((resolve, reject) => {
-          tasks.push({ id: this.nextId++, entrypoint, ...(then ? { then } : {}), input, resolve, reject });
+          tasks.push({ id: this.nextId++, entrypoint, ...(then ? { then } : {}), input, resolve, reject, ...(decision ? { decision } : {}) });
         }),
     );
+    if (decision) decision.tasks = tasks;
     queue.push(...tasks);
     // Sent at the end of this turn of the event loop, together with the evaluations that came in it.
     if (!this.dispatching) {
@@ -466,7 +514,7 @@ export class EvaluatorPool {
       for (const candidate of this.slots) if (candidate.ready && candidate.tasks.length === 0) slot = candidate;
       if (!slot) break;
       const batch = this.continuing.splice(0, MAX_BATCH);
-      if (batch.length < MAX_BATCH) batch.push(...this.queue.splice(0, MAX_BATCH - batch.length));
+      if (batch.length < MAX_BATCH) batch.push(...this.started(this.queue.splice(0, MAX_BATCH - batch.length)));
       slot.tasks = batch;
       if (this.handOver(slot, batch, blockUntil - performance.now())) continue;
       this.arm(slot, this.options.bounds.timeoutMs);
@@ -481,6 +529,16 @@ export class EvaluatorPool {
         .finally(() => (this.spawning -= 1));
     }
     if (this.closing && !this.busy()) this.drained?.();
+  }
+
+  /** Tasks taken off the queue for a worker: their decisions have started and are no longer refused for waiting. */
+  private started(tasks: Task[]): Task[] {
+    for (const task of tasks)
+      if (task.decision) {
+        this.waiting.started(task.decision);
+        delete task.decision;
+      }
+    return tasks;
   }
 
   /** Checks the slot's evaluation under way after `ms`: the bound counts from when the worker started it. */
@@ -575,6 +633,7 @@ export class EvaluatorPool {
     const workers = [...this.slots].map((slot) => slot.worker);
     for (const slot of this.slots) clearTimeout(slot.timer);
     this.slots.clear();
+    this.waiting.clear();
     for (const task of [...this.continuing.splice(0), ...this.queue.splice(0)]) task.reject(new EvaluationError("the policy engine is closed", "error"));
     await Promise.all(workers.map((worker) => worker.terminate()));
   }

@@ -153,6 +153,7 @@ export async function startVerdict(config: Config, options: StartOptions): Promi
     bounds: {
       ...DEFAULT_BOUNDS,
       timeoutMs: config.policy_timeout_ms,
+      queueTimeoutMs: config.policy_queue_timeout_ms,
       memoryMb: config.policy_memory_mb,
       workers: policyWorkersPerProcess(config.policy_workers, options.processes ?? 1),
     },

@@ -6,6 +6,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { performance } from "node:perf_hooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DEFAULT_BOUNDS } from "../../src/policy/index.js";
 import { buildFixtureBundle } from "../support/bundles.js";
 import { scrape, valueOf } from "../support/metrics.js";
 import { startTestVerdict, type TestVerdict } from "../support/verdict.js";
@@ -85,13 +86,38 @@ describe("a flood of CheckBatch calls beyond the policy pool's bound", () => {
     // Counted as overloaded evaluations, one per refused item.
     expect(failures("overloaded")).toBe(refused.length * 100);
 
-    // Refused on arrival, not after waiting for the admitted work.
-    const slowestRefusal = Math.max(...refused.map(({ ms }) => ms));
+    // Refused on arrival, not after waiting for the admitted work; or, admitted, once it waited the queue's
+    // bound in time (5 s) without starting, which the admitted work takes on a slow machine (4–5 s here).
     const slowestDecision = Math.max(...decided.map(({ ms }) => ms));
-    expect(slowestRefusal).toBeLessThan(slowestDecision);
+    const late = refused.filter(({ ms }) => ms >= slowestDecision);
+    expect(late.filter(({ ms }) => ms < DEFAULT_BOUNDS.queueTimeoutMs)).toEqual([]);
+    expect(late.length).toBeLessThan(refused.length);
 
     // And the next caller is decided.
     const after = await t.client.checkBatch({ token, items });
     expect(after.ok && after.response.results.map((r) => r.response?.decision)).toEqual(Array(100).fill("ALLOW"));
+  });
+
+  it("refuses, whole and unevaluated, a call whose deadline passes before its evaluations start", async () => {
+    const token = await t.issuer.token({ scope: "invoices:read" });
+    const items = Array.from({ length: 100 }, () => ({ action: "slow" }));
+    const overloaded = async () =>
+      valueOf(await scrape(t.verdict.adminUrl), "verdict_policy_evaluation_failures_total", { bundle: "active", reason: "overloaded" }) ?? 0;
+    const before = await overloaded();
+    // 3,000 evaluations ahead (admitted, well inside the count bounds), then a batch whose caller waits 200 ms.
+    const ahead = Array.from({ length: 30 }, () => t.client.checkBatch({ token, items }));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const hurried = await t.client.checkBatch({ token, items, deadlineMs: 200 });
+    expect(hurried.ok).toBe(false);
+    expect(hurried.ok ? undefined : grpc.status[hurried.code]).toMatch(/^(DEADLINE_EXCEEDED|RESOURCE_EXHAUSTED)$/);
+    const outcomes = await Promise.all(ahead);
+    // Each call ahead decided whole (or, on a machine too slow to start it within 5 s, refused whole).
+    for (const outcome of outcomes) {
+      if (outcome.ok) expect(outcome.response.results.map((r) => r.response?.decision)).toEqual(Array(100).fill("ALLOW"));
+      else expect(grpc.status[outcome.code]).toBe("RESOURCE_EXHAUSTED");
+    }
+    // The hurried batch's 100 items were refused as overloaded, not evaluated for a caller that had gone.
+    const refusedAhead = outcomes.filter((outcome) => !outcome.ok).length;
+    expect((await overloaded()) - before).toBe(100 * (refusedAhead + 1));
   });
 });

@@ -1,7 +1,9 @@
 // The policy pool admits a decision's evaluations together, all or none, under a
-// bound of decisions and a bound of evaluations waiting; the evaluations that
-// continue an admitted decision are never refused and go first. With a fixture
-// policy compiled by the real opa, at the default bounds.
+// bound of decisions and a bound of evaluations waiting, and refuses them together
+// when none has started by the queue's bound in time or the caller's deadline; the
+// evaluations that continue an admitted decision are never refused and go first.
+// With a fixture policy compiled by the real opa, at the default bounds (the bound
+// in time set only where it is the setting under test).
 import { performance } from "node:perf_hooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EvaluationOverloadedError, loadBundle, PolicyEngine, type PolicyInput } from "../../src/policy/index.js";
@@ -69,7 +71,10 @@ describe("admission to the policy pool at the default bounds", () => {
     expect(await refusal(engine.decide(input))).toBeInstanceOf(EvaluationOverloadedError);
 
     const finished: string[] = [];
-    const queued = Promise.all(all).then(() => finished.push("queued"));
+    // Each waiting decision is evaluated, or, on a machine too slow to start it within the queue's bound in time
+    // (5 s; this is about 1.5 s of work here), refused whole as overloaded for having waited.
+    const settled = Promise.allSettled(all);
+    const queued = settled.then(() => finished.push("queued"));
     // The next step of a decision already admitted is never refused, and does not wait behind the queue.
     const continued = engine.decide(input, "continuing").then((decision) => {
       finished.push("continuing");
@@ -78,10 +83,75 @@ describe("admission to the policy pool at the default bounds", () => {
     expect((await continued).effect).toBe("allow");
     await queued;
     expect(finished).toEqual(["continuing", "queued"]);
-    expect((await Promise.all(all)).every((begun) => begun.decision?.effect === "allow")).toBe(true);
+    const outcomes = await settled;
+    for (const outcome of outcomes)
+      if (outcome.status === "fulfilled") expect(outcome.value.decision?.effect).toBe("allow");
+      else expect((outcome.reason as Error).message).toMatch(/^it waited \d+ ms for policy evaluation \(the bound is 5000 ms\)$/);
+    // The first ones started at once.
+    expect(outcomes.slice(0, 64).map((outcome) => outcome.status)).toEqual(Array(64).fill("fulfilled"));
 
     // Drained: a decision is admitted again.
     expect((await engine.decide(input)).effect).toBe("allow");
+  });
+});
+
+describe("the queue's bound in time", () => {
+  let engine: PolicyEngine;
+  beforeAll(async () => {
+    engine = await PolicyEngine.load(await loadBundle(bundlePath));
+  });
+  afterAll(async () => {
+    await engine?.close();
+  });
+
+  /** About a second of work or more ahead of the next decision: 4,000 evaluations of the slow policy. */
+  function queueWork(): ReturnType<PolicyEngine["beginAll"]> {
+    return Array.from({ length: 40 }, () => engine.beginAll(Array(100).fill(input))).flat();
+  }
+
+  it("refuses, whole and before the work ahead of it, a decision none of whose evaluations starts by its caller's deadline", async () => {
+    expect(engine.bounds.queueTimeoutMs).toBe(5_000);
+    const ahead = queueWork();
+    let aheadDone = false;
+    const done = Promise.all(ahead).then(() => (aheadDone = true));
+    const sent = performance.now();
+    const outcomes = await Promise.allSettled(engine.beginAll(Array(5).fill(input), Date.now() + 100));
+    const waited = performance.now() - sent;
+    expect(aheadDone).toBe(false);
+    expect(waited).toBeGreaterThanOrEqual(95);
+    expect(outcomes.map((outcome) => outcome.status)).toEqual(Array(5).fill("rejected"));
+    for (const outcome of outcomes) {
+      const reason = (outcome as PromiseRejectedResult).reason as EvaluationOverloadedError;
+      expect(reason).toBeInstanceOf(EvaluationOverloadedError);
+      expect(reason.message).toMatch(/^its caller's deadline passed after \d+ ms waiting for policy evaluation$/);
+    }
+    await done;
+    expect((await Promise.all(ahead)).every((begun) => begun.decision?.effect === "allow")).toBe(true);
+  });
+
+  it("never refuses a decision once one of its evaluations has started, even past its caller's deadline", async () => {
+    // 100 evaluations: the first go to the idle workers at once, the rest follow after the 10 ms deadline has passed.
+    const begun = await Promise.all(engine.beginAll(Array(100).fill(input), Date.now() + 10));
+    expect(begun.every((one) => one.decision?.effect === "allow")).toBe(true);
+  });
+
+  it("refuses a decision that waited policy_queue_timeout_ms, whole", async () => {
+    const bounded = await PolicyEngine.load(await loadBundle(bundlePath), { bounds: { queueTimeoutMs: 200 } });
+    try {
+      const ahead = Array.from({ length: 40 }, () => bounded.beginAll(Array(100).fill(input))).flat();
+      const outcomes = await Promise.allSettled(bounded.beginAll(Array(3).fill(input)));
+      expect(outcomes.map((outcome) => outcome.status)).toEqual(Array(3).fill("rejected"));
+      for (const outcome of outcomes)
+        expect(((outcome as PromiseRejectedResult).reason as Error).message).toMatch(/^it waited (\d+) ms for policy evaluation \(the bound is 200 ms\)$/);
+      const waited = Number(/waited (\d+) ms/.exec(((outcomes[0] as PromiseRejectedResult).reason as Error).message)?.[1]);
+      expect(waited).toBeGreaterThanOrEqual(200);
+      // What was ahead is evaluated, or refused the same way when it had not started by then: never failed otherwise.
+      for (const outcome of await Promise.allSettled(ahead))
+        if (outcome.status === "rejected") expect(outcome.reason).toBeInstanceOf(EvaluationOverloadedError);
+        else expect(outcome.value.decision?.effect).toBe("allow");
+    } finally {
+      await bounded.close();
+    }
   });
 });
 

@@ -37,12 +37,17 @@ export type UnaryMethod<Request, Response> = (
   callback: (error: grpc.ServiceError | null, response: Response) => void,
 ) => grpc.ClientUnaryCall;
 
-/** One unary call with the API key (none when null); never rejects. */
-export function unaryCall<Request, Response>(method: UnaryMethod<Request, Response>, request: Request, apiKey: string | null): Promise<Outcome<Response>> {
+/** One unary call with the API key (none when null), with a deadline `deadlineMs` from now; never rejects. */
+export function unaryCall<Request, Response>(
+  method: UnaryMethod<Request, Response>,
+  request: Request,
+  apiKey: string | null,
+  deadlineMs = 20_000,
+): Promise<Outcome<Response>> {
   const metadata = new grpc.Metadata();
   if (apiKey !== null) metadata.set(API_KEY_METADATA, apiKey);
   return new Promise((resolve) => {
-    method(request, metadata, { deadline: Date.now() + 20_000 }, (error, response) => {
+    method(request, metadata, { deadline: Date.now() + deadlineMs }, (error, response) => {
       if (error) resolve({ ok: false, code: error.code, details: error.details });
       else resolve({ ok: true, response });
     });
@@ -134,6 +139,8 @@ export class TestClient {
       requestId?: string;
       dryRun?: boolean;
       dpop?: CheckArgs["dpop"];
+      /** The call's deadline, from now (20 s when not given). */
+      deadlineMs?: number;
     },
     apiKey: string | null = this.apiKey ?? null,
   ): Promise<Outcome<CheckBatchResponseMessage>> {
@@ -149,7 +156,7 @@ export class TestClient {
       dry_run: args.dryRun ?? false,
       ...(args.dpop ? { dpop: args.dpop } : {}),
     };
-    return unaryCall(this.client.checkBatch.bind(this.client), request, apiKey);
+    return unaryCall(this.client.checkBatch.bind(this.client), request, apiKey, args.deadlineMs);
   }
 
   /** `apiKey: null` sends no key at all. */

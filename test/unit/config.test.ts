@@ -67,6 +67,7 @@ describe("configuration", () => {
     ["a token lifetime over 30 days", { ...valid, max_token_lifetime_seconds: 30 * 86_400 + 1 }, /max_token_lifetime_seconds/],
     ["a listen address without a port", { ...valid, listen: "localhost" }, /host:port/],
     ["a policy time bound of 0", { ...valid, policy_timeout_ms: 0 }, /policy_timeout_ms/],
+    ["a policy queue bound over 60 s", { ...valid, policy_queue_timeout_ms: 60_001 }, /policy_queue_timeout_ms/],
     ["a policy memory bound over 4 GiB", { ...valid, policy_memory_mb: 4097 }, /policy_memory_mb/],
     ["no policy workers", { ...valid, policy_workers: 0 }, /policy_workers/],
     ["an admin address without a port", { ...valid, admin_listen: "localhost" }, /admin_listen/],
@@ -103,6 +104,7 @@ describe("configuration", () => {
       shadow_wait_ms: 5,
       shadow_retention_days: 7,
       policy_timeout_ms: 250,
+      policy_queue_timeout_ms: 5_000,
       policy_memory_mb: 64,
       policy_workers: "auto",
     });
@@ -119,6 +121,7 @@ describe("configuration", () => {
       shadow_wait_ms: 0,
       shadow_retention_days: 30,
       policy_timeout_ms: 50,
+      policy_queue_timeout_ms: 800,
       policy_memory_mb: 16,
       policy_workers: 4,
       admin_listen: "0.0.0.0:9470",
@@ -129,6 +132,7 @@ describe("configuration", () => {
       shadow_wait_ms: 0,
       shadow_retention_days: 30,
       policy_timeout_ms: 50,
+      policy_queue_timeout_ms: 800,
       policy_memory_mb: 16,
       policy_workers: 4,
     });
