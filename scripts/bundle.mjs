@@ -7,7 +7,7 @@
 // else dist/main.js. Built with esbuild (made for this: ES modules, code splitting
 // that keeps `import()` lazy, Node as the platform).
 import { build } from "esbuild";
-import { rmSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -38,3 +38,17 @@ await build({
   banner: { js: "import { createRequire as __verdictCreateRequire } from 'node:module'; const require = __verdictCreateRequire(import.meta.url);" },
   logLevel: "warning",
 });
+
+// V8 keeps each chunk's source text (to compile its functions when first called), one
+// byte a character, or two for the whole chunk when a single character is beyond
+// Latin-1: 2.4 MB instead of 1.2 for the largest chunk, in every process. esbuild
+// escapes such characters in code (its default charset is ASCII) but not in the
+// comments it keeps ("—", "→"), so they are escaped here the same way (\uXXXX, which
+// reads as the same character in a string, a regular expression or an identifier, and
+// as text in a comment).
+for (const name of readdirSync(outdir)) {
+  const path = join(outdir, name);
+  const text = readFileSync(path, "utf8");
+  const latin1 = text.replace(/[^\x00-\xff]/g, (unit) => `\\u${unit.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  if (latin1 !== text) writeFileSync(path, latin1);
+}
