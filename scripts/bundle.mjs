@@ -49,6 +49,6 @@ await build({
 for (const name of readdirSync(outdir)) {
   const path = join(outdir, name);
   const text = readFileSync(path, "utf8");
-  const latin1 = text.replace(/[^\x00-\xff]/g, (unit) => `\\u${unit.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  const latin1 = text.replace(/[\u0100-\uffff]/g, (unit) => `\\u${unit.charCodeAt(0).toString(16).padStart(4, "0")}`);
   if (latin1 !== text) writeFileSync(path, latin1);
 }
