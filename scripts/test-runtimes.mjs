@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 // npm run test:runtimes: the unit and integration tests again under the other Node.js
-// lines Verdict supports (22 and 24 LTS; the container image runs 24), after `npm test`
-// has built what they need. Each runtime is the npm registry's `node` package at the
-// version pinned below, fetched with npx (cached after the first run); vitest runs
-// under it, and so does every process a test starts (they use process.execPath).
-// These suites hold what depends on the runtime: the policy workers (WebAssembly
-// memory, Atomics, worker heaps), token signatures (node:crypto) and the database
-// driver. The end-to-end suites run under the machine's Node only (npm test): running
-// them on two more runtimes would add about 13 minutes.
+// lines Verdict supports (22 and 24 LTS), after `npm test` has built what they need,
+// and under 24, the container image's runtime, the end-to-end suites too. Each runtime
+// is the npm registry's `node` package at the version pinned below, fetched with npx
+// (cached after the first run); vitest runs under it, and so does every process a test
+// starts (they use process.execPath). The unit and integration suites hold what
+// depends on the runtime: the policy workers (WebAssembly memory, Atomics, worker
+// heaps), token signatures (node:crypto) and the database driver; the end-to-end
+// suites add `verdict` itself as it runs in the image (the bundle, the module compile
+// cache that only Node 22.1+ has, the cluster of processes), about 5 minutes more.
 // Ends with one line "N passed, N failed" (also .test-results/runtimes.txt); a runtime
 // that cannot be fetched counts as one failure.
 import { spawnSync } from "node:child_process";
@@ -16,8 +17,11 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { countVitestReport } from "./lib/vitest-report.mjs";
 
-const RUNTIMES = ["22.23.3", "24.21.0"];
 const SUITES = ["test/unit", "test/integration"];
+const RUNTIMES = [
+  { version: "22.23.3", suites: SUITES },
+  { version: "24.21.0", suites: [...SUITES, "test/e2e"] },
+];
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const results = join(root, ".test-results");
@@ -38,9 +42,9 @@ function runtime(version) {
   return path;
 }
 
-for (const version of RUNTIMES) {
+for (const { version, suites } of RUNTIMES) {
   const label = `vitest on Node ${version}`;
-  process.stderr.write(`\n== ${label} (${SUITES.join(", ")})\n`);
+  process.stderr.write(`\n== ${label} (${suites.join(", ")})\n`);
   const node = runtime(version);
   if (!node) {
     failed += 1;
@@ -49,7 +53,7 @@ for (const version of RUNTIMES) {
   }
   const report = join(results, `vitest-node-${version}.json`);
   const vitest = join(root, "node_modules", "vitest", "vitest.mjs");
-  spawnSync(node, [vitest, "run", ...SUITES, "--reporter=default", "--reporter=json", `--outputFile.json=${report}`], { cwd: root, stdio: "inherit" });
+  spawnSync(node, [vitest, "run", ...suites, "--reporter=default", "--reporter=json", `--outputFile.json=${report}`], { cwd: root, stdio: "inherit" });
   const counted = countVitestReport(report, label);
   passed += counted.passed;
   failed += counted.failed;
