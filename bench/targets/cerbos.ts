@@ -92,17 +92,30 @@ export interface RunningCerbos {
   stop(): Promise<void>;
 }
 
-export async function startCerbos(dir: string, issuer: TestIssuer, name: string): Promise<RunningCerbos> {
+/** Attempts at a start whose free ports another process took first (the pick and Cerbos's bind are apart). */
+const START_ATTEMPTS = 3;
+
+export async function startCerbos(dir: string, issuer: TestIssuer, name: string, pickPort = freePort): Promise<RunningCerbos> {
   const home = join(dir, `cerbos-${name}`);
   mkdirSync(home, { recursive: true });
-  const ports = { grpc: await freePort(), http: await freePort() };
+  for (let attempt = 1; ; attempt++) {
+    const ports = { grpc: await pickPort(), http: await pickPort() };
+    try {
+      return await startCerbosOn(home, issuer, ports, attempt);
+    } catch (error) {
+      if (attempt >= START_ATTEMPTS || !/address already in use/.test(String(error))) throw error;
+    }
+  }
+}
+
+async function startCerbosOn(home: string, issuer: TestIssuer, ports: { grpc: number; http: number }, attempt: number): Promise<RunningCerbos> {
   const config = writeCerbosFiles(home, issuer, ports);
   const httpUrl = `http://127.0.0.1:${ports.http}`;
   const server = await startProcess({
     command: cerbosBinary(),
     args: ["server", `--config=${config}`],
     cwd: home,
-    logFile: join(home, "cerbos.log"),
+    logFile: join(home, attempt === 1 ? "cerbos.log" : `cerbos-${attempt}.log`),
     readyLine: /Starting gRPC server/,
     readyProbe: async () => {
       try {

@@ -4,7 +4,8 @@
 // floor as real processes, ghz as the load), and the JSON must hold every figure
 // with a sane value. npm run bench:audit and npm run bench:console run a few rounds too.
 import { execFile } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -12,6 +13,9 @@ import { describe, expect, it } from "vitest";
 import type { ConsoleBenchResult } from "../../bench/console.js";
 import type { BenchResult, RunResult, StreamFigures } from "../../bench/types.js";
 import { packageRoot } from "../../src/paths.js";
+import { startCerbos } from "../../bench/targets/cerbos.js";
+import { createTestIssuer } from "../support/issuer.js";
+import { freePort } from "../support/mongo-servers.js";
 import { mongoUri } from "../support/mongo.js";
 
 const run = promisify(execFile);
@@ -169,4 +173,32 @@ describe("npm run bench", () => {
     expect(Number.isFinite(result.ratio) && result.ratio > 0).toBe(true);
     expect(stdout).toMatch(/median ratio \(reading\/quiet\) \d+\.\d+: PASS/);
   }, 120_000);
+});
+
+describe("the bench's Cerbos", () => {
+  // Its ports are picked free and then bound by Cerbos, a moment apart: under a busy
+  // suite another process's connection can take one in between (a CI run failed so).
+  it("starts again on fresh ports when a port it picked was taken before it bound", async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+    const address = taken.address();
+    if (typeof address !== "object" || !address) throw new Error("no address");
+    const picks = [address.port];
+    const pickPort = async () => picks.shift() ?? (await freePort());
+    const dir = mkdtempSync(join(tmpdir(), "verdict-bench-cerbos-"));
+    try {
+      const cerbos = await startCerbos(dir, await createTestIssuer(), "retry", pickPort);
+      try {
+        expect(readFileSync(join(dir, "cerbos-retry", "cerbos.log"), "utf8")).toMatch(/address already in use/);
+        expect(existsSync(join(dir, "cerbos-retry", "cerbos-2.log"))).toBe(true);
+        expect(cerbos.address).not.toBe(`127.0.0.1:${address.port}`);
+        expect((await fetch(`${cerbos.httpUrl}/_cerbos/health`)).ok).toBe(true);
+      } finally {
+        await cerbos.stop();
+      }
+    } finally {
+      taken.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -19,6 +19,15 @@ export async function startMongod(options: { dbpath: string }): Promise<MongoSer
   return startServerProcess(child, /Waiting for connections/, "mongod", "mongod", port);
 }
 
+/**
+ * The port a database server listens on. Start it on port 0 and read the port here,
+ * rather than picking a free port first: another process can take a picked port before
+ * the server binds it. Only a server restarted on the same port needs the port again.
+ */
+export function portOf(server: MongoServerProcess): number {
+  return Number(new URL(server.uri).port);
+}
+
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
