@@ -81,14 +81,14 @@ const RESTART_WINDOW_MS = 60_000;
 /** How long a scrape waits for the workers' metrics. */
 const METRICS_WAIT_MS = 2_000;
 
-type ToPrimary =
+export type ToPrimary =
   | { verdict: "ready"; address: string }
   | { verdict: "admin"; adminUrl: string }
   | { verdict: "admin-url?" }
   | { verdict: "console"; adminUrl: string }
   | { verdict: "readiness"; report: ReadinessReport }
   | { verdict: "metrics"; id: number; metrics: MetricObjectWithValues<MetricValue<string>>[] };
-type ToWorker = { verdict: "stop" } | { verdict: "metrics"; id: number } | { verdict: "admin-url"; url: string } | { verdict: "all-serving" };
+export type ToWorker = { verdict: "stop" } | { verdict: "metrics"; id: number } | { verdict: "admin-url"; url: string } | { verdict: "all-serving" };
 
 /** How many processes `processes` means on this machine. */
 export function processCount(processes: number | "auto"): number {
@@ -427,19 +427,42 @@ export function reportAdminUrl(adminUrl: string, role: "worker" | "console"): vo
   process.send?.(role === "console" ? ({ verdict: "console", adminUrl } satisfies ToPrimary) : ({ verdict: "admin", adminUrl } satisfies ToPrimary));
 }
 
+/** How long a worker waits for the primary to say admin_listen's URL before it gives up starting. */
+export const PRIMARY_ADMIN_URL_WAIT_MS = 30_000;
+
+/** What a worker talks to its primary through: the process's IPC channel (tests pass their own). */
+export interface PrimaryChannel {
+  send?(message: ToPrimary): unknown;
+  on(event: "message", listener: (message: ToWorker) => void): unknown;
+  off(event: "message", listener: (message: ToWorker) => void): unknown;
+}
+
 /**
  * In a worker: asks the primary for admin_listen's URL (the one people and other
- * services reach; this process's own admin listener is private) and returns what
- * answers with it once known, undefined until then.
+ * services reach; this process's own admin listener is private), the base of the
+ * links approvals name. Asked at the start, awaited before the process serves, so no
+ * decision names a link without it. Rejects (the process does not start) when the
+ * primary has not said within `waitMs`.
  */
-export function primaryAdminUrl(): () => string | undefined {
-  let url: string | undefined;
-  const onMessage = (message: ToWorker) => {
-    if (message.verdict !== "admin-url") return;
-    url = message.url;
-    process.off("message", onMessage);
-  };
-  process.on("message", onMessage);
-  process.send?.({ verdict: "admin-url?" } satisfies ToPrimary);
-  return () => url;
+export function primaryAdminUrl(channel: PrimaryChannel = process, waitMs = PRIMARY_ADMIN_URL_WAIT_MS): Promise<string> {
+  const url = new Promise<string>((resolve, reject) => {
+    const onMessage = (message: ToWorker) => {
+      if (message.verdict !== "admin-url") return;
+      settle();
+      resolve(message.url);
+    };
+    const timer = setTimeout(() => {
+      settle();
+      reject(new VerdictError("internal", `the primary did not say admin_listen's URL within ${waitMs / 1000} s`));
+    }, waitMs);
+    timer.unref();
+    const settle = () => {
+      clearTimeout(timer);
+      channel.off("message", onMessage);
+    };
+    channel.on("message", onMessage);
+    channel.send?.({ verdict: "admin-url?" });
+  });
+  url.catch(() => undefined); // awaited later; a start that failed first never awaits it
+  return url;
 }

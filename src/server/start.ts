@@ -74,8 +74,8 @@ export interface StartOptions {
   consoleDevSignIn?: DevSignIn;
   /** How many Verdict processes serve on this machine (default 1): `policy_workers: auto` takes this process's share of the CPUs. */
   processes?: number;
-  /** A worker's: admin_listen's URL as the primary serves it (undefined until the primary says), for the links approvals name. */
-  primaryAdminUrl?: () => string | undefined;
+  /** A worker's: admin_listen's URL as the primary serves it, for the links approvals name (awaited before the process serves). */
+  primaryAdminUrl?: Promise<string>;
   /**
    * A deciding worker's: called the moment its gRPC listener serves. Its private admin
    * listener (Fastify and its routes: CPU that a start on two CPUs would wait for) starts
@@ -364,7 +364,10 @@ async function startParts(
     : undefined;
   if (shadowRecorder) closers.push(() => shadowRecorder.flush());
   // A worker's own admin listener is private: its approval links name the primary's, which forwards /approvals/ to a worker.
-  const adminUrl = () => primaryAdminUrl?.() ?? admin?.url ?? "";
+  // Asked for at the process's start (the answer is in long before the bundle has loaded), awaited here: a decision
+  // before it would name a link without a host.
+  const viaPrimary = primaryAdminUrl ? await primaryAdminUrl : undefined;
+  const adminUrl = () => viaPrimary ?? admin?.url ?? "";
   const approvals = startApprovals(config, { database, verifier, audit, log, adminUrl });
   closers.push(() => approvals.close());
   // Serving does not wait for the database: its indexes are created in the background

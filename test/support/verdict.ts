@@ -39,6 +39,8 @@ export interface TestVerdictOptions {
   apiKey?: string;
   /** The console's development sign-in (the dev profile's; tests sign with their issuer). */
   consoleDevSignIn?: StartOptions["consoleDevSignIn"];
+  /** Started as one process of `verdict serve`, whose primary says admin_listen's URL with this. */
+  primaryAdminUrl?: Promise<string>;
 }
 
 export async function startTestVerdict(options: TestVerdictOptions = {}): Promise<TestVerdict> {
@@ -65,6 +67,7 @@ export async function startTestVerdict(options: TestVerdictOptions = {}): Promis
     ...(options.obligations ? { obligations: options.obligations } : {}),
     ...(options.spanExporter ? { spanExporter: options.spanExporter } : {}),
     ...(options.consoleDevSignIn ? { consoleDevSignIn: options.consoleDevSignIn } : {}),
+    ...(options.primaryAdminUrl ? { role: "worker" as const, primaryAdminUrl: options.primaryAdminUrl } : {}),
   });
   const address = `127.0.0.1:${verdict.port}`;
   const client = new TestClient(address, apiKey);

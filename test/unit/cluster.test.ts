@@ -1,8 +1,17 @@
 // What each serving process of `verdict serve` runs with: its share of the CPUs for
 // policy workers, and a bound on its heap's growth unless the operator set one.
+import { EventEmitter } from "node:events";
 import { availableParallelism } from "node:os";
 import { describe, expect, it } from "vitest";
-import { FORKED_SEMI_SPACE_FLAG, forkedProcessFlags, policyWorkersPerProcess, SERVING_HEAP_GROWTH_FLAG, servingRuntimeFlags } from "../../src/cluster/index.js";
+import {
+  FORKED_SEMI_SPACE_FLAG,
+  forkedProcessFlags,
+  policyWorkersPerProcess,
+  PRIMARY_ADMIN_URL_WAIT_MS,
+  primaryAdminUrl,
+  SERVING_HEAP_GROWTH_FLAG,
+  servingRuntimeFlags,
+} from "../../src/cluster/index.js";
 
 describe("policy workers per process", () => {
   it("keeps a number the configuration gives", () => {
@@ -39,5 +48,33 @@ describe("the young generation of the processes a primary starts", () => {
   it("is left to the operator who sizes it on node's command line or in NODE_OPTIONS", () => {
     expect(forkedProcessFlags(["--max_semi_space_size=32"], "")).toEqual([]);
     expect(forkedProcessFlags([], "--enable-source-maps --max-semi-space-size=4")).toEqual([]);
+  });
+});
+
+describe("the primary's admin_listen URL, as a worker asks for it", () => {
+  class Channel extends EventEmitter {
+    sent: unknown[] = [];
+    send(message: unknown): boolean {
+      this.sent.push(message);
+      return true;
+    }
+  }
+
+  it("asks once and answers with what the primary says, past its other messages", async () => {
+    const channel = new Channel();
+    const url = primaryAdminUrl(channel);
+    expect(channel.sent).toEqual([{ verdict: "admin-url?" }]);
+    channel.emit("message", { verdict: "all-serving" });
+    channel.emit("message", { verdict: "admin-url", url: "https://verdict.example" });
+    await expect(url).resolves.toBe("https://verdict.example");
+    expect(channel.listenerCount("message")).toBe(0);
+  });
+
+  it("gives up with a typed error when the primary does not say in time", async () => {
+    const channel = new Channel();
+    const url = primaryAdminUrl(channel, 50);
+    await expect(url).rejects.toMatchObject({ code: "internal", message: expect.stringMatching(/did not say admin_listen's URL within 0.05 s/) });
+    expect(channel.listenerCount("message")).toBe(0);
+    expect(PRIMARY_ADMIN_URL_WAIT_MS).toBe(30_000);
   });
 });
