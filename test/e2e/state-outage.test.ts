@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { storageKey } from "../../src/contract/index.js";
 import { startLocalMongo, type MongoServerProcess } from "../../src/dev/index.js";
 import { grpcHealth } from "../support/health.js";
-import { portOf } from "../support/mongo-servers.js";
+import { freePort } from "../support/mongo-servers.js";
 import { buildFixtureBundle } from "../support/bundles.js";
 import { startTestVerdict, type TestVerdict } from "../support/verdict.js";
 
@@ -24,8 +24,8 @@ let t: TestVerdict;
 
 beforeAll(async () => {
   dbpath = mkdtempSync(join(tmpdir(), "verdict-outage-"));
-  database = await startLocalMongo({ dbpath });
-  port = portOf(database);
+  port = await freePort();
+  database = await startLocalMongo({ dbpath, port });
   t = await startTestVerdict({ mongoUri: database.uri, config: { bundle: await buildFixtureBundle("state-policy") } });
 });
 afterAll(async () => {

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { MongoClient } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { startLocalMongo, type MongoServerProcess } from "../../src/dev/index.js";
-import { portOf } from "../support/mongo-servers.js";
+import { freePort } from "../support/mongo-servers.js";
 import { startTestVerdict, type TestVerdict } from "../support/verdict.js";
 
 const dbpath = mkdtempSync(join(tmpdir(), "verdict-outage-db-"));
@@ -17,8 +17,8 @@ let database: MongoServerProcess | undefined;
 let t: TestVerdict;
 
 beforeAll(async () => {
-  database = await startLocalMongo({ dbpath });
-  port = portOf(database);
+  port = await freePort();
+  database = await startLocalMongo({ dbpath, port });
   t = await startTestVerdict({
     mongoUri: database.uri,
     config: {

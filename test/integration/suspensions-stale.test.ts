@@ -14,7 +14,7 @@ import { ok, TestAdminClient } from "../support/admin.js";
 import { TestClient } from "../support/grpc.js";
 import { createTestIssuer, TEST_AUDIENCE, TEST_SCOPES, type TestIssuer } from "../support/issuer.js";
 import { captureLog, type CapturedLog } from "../support/log.js";
-import { portOf } from "../support/mongo-servers.js";
+import { freePort } from "../support/mongo-servers.js";
 import { startTestVerdict, type TestVerdict } from "../support/verdict.js";
 
 const STALE_AFTER_MS = 5_000; // the default
@@ -43,8 +43,8 @@ const start = (whenStale?: "deny_all") =>
 
 beforeAll(async () => {
   dbpath = mkdtempSync(join(tmpdir(), "verdict-stale-"));
-  mongo = await startLocalMongo({ dbpath });
-  port = portOf(mongo);
+  port = await freePort();
+  mongo = await startLocalMongo({ dbpath, port });
   issuer = await createTestIssuer();
   [enforcing, denying] = await Promise.all([start(), start("deny_all")]);
 });
