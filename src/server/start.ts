@@ -447,6 +447,7 @@ async function startParts(
       callers: new CallerRegistry(config.apis, config.authzen.transport.kind === "tls" && config.authzen.transport.tls.client_ca_file !== undefined),
       maxBatchItems: config.max_batch_items,
       log,
+      tracing: instruments.tracing,
     });
     const running = authzen;
     closers.push(() => running.close());

@@ -1,5 +1,6 @@
 // OpenTelemetry traces of a real Verdict: a server span per Check under the W3C
-// traceparent the caller sent in gRPC metadata, and one span per stage under it
+// traceparent the caller sent in gRPC metadata (or per AuthZEN request, in its HTTP
+// headers), and one span per stage under it
 // (authenticate, verify, state, evaluate, enforce, audit); the caller's sampling
 // decision followed; spans exported over OTLP/HTTP only when an endpoint is configured.
 import { randomBytes } from "node:crypto";
@@ -10,6 +11,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vites
 import { API_KEY_METADATA, PolicyDecisionServiceClient, type CheckRequestMessage, type CheckResponseMessage } from "@verdict/sdk/wire";
 import { Tracing } from "../../src/observability/index.js";
 import { buildFixtureBundle } from "../support/bundles.js";
+import { AuthzenClient, startAuthzenVerdict, type AuthzenVerdict } from "../support/authzen.js";
 import { startHttpServer, type TestHttpServer } from "../support/http.js";
 import { startTestVerdict, type TestVerdict } from "../support/verdict.js";
 
@@ -137,6 +139,60 @@ describe("traces with an in-memory exporter", () => {
     expect(spansOf(traceId)).toEqual([]);
     const text = JSON.stringify(exporter.getFinishedSpans().map((span: ReadableSpan) => [span.name, span.attributes, span.status]));
     expect(text).not.toContain(token);
+  });
+});
+
+describe("traces of AuthZEN requests", () => {
+  let v: AuthzenVerdict;
+  const exporter = new InMemorySpanExporter();
+  const EVALUATION = "POST /access/v1/evaluation";
+
+  beforeAll(async () => {
+    v = await startAuthzenVerdict({ config: { bundle }, spanExporter: exporter });
+  });
+  afterAll(async () => {
+    await v?.stop();
+  });
+  beforeEach(() => exporter.reset());
+
+  const spansOf = (traceId: string) => exporter.getFinishedSpans().filter((span) => span.spanContext().traceId === traceId);
+  const evaluation = { subject: { type: "user", id: "traced-user" }, action: { name: "read" }, resource: { type: "account", id: "a-1" } };
+
+  it("continues the PEP's trace as gRPC Check does: a server span under its traceparent, authentication and each stage under it", async () => {
+    const traceId = hex(16);
+    const parentId = hex(8);
+    const answer = await v.client.post("/access/v1/evaluation", evaluation, { traceparent: `00-${traceId}-${parentId}-01`, tracestate: "vendor=1" });
+    expect(answer.status).toBe(200);
+    await vi.waitFor(() => expect(spansOf(traceId).map((s) => s.name)).toContain(EVALUATION));
+
+    const spans = spansOf(traceId);
+    const server = spans.find((span) => span.name === EVALUATION)!;
+    expect(server.kind).toBe(SpanKind.SERVER);
+    expect(server.parentSpanContext?.spanId).toBe(parentId);
+    expect(server.spanContext().traceState?.get("vendor")).toBe("1");
+    expect(server.attributes).toMatchObject({
+      "http.request.method": "POST",
+      "http.route": "/access/v1/evaluation",
+      "http.response.status_code": 200,
+      "url.scheme": "https",
+      "verdict.api": "invoices-api",
+    });
+    const children = spans.filter((span) => span !== server);
+    for (const child of children) expect(child.parentSpanContext?.spanId, child.name).toBe(server.spanContext().spanId);
+    expect(children.map((span) => span.name)).toEqual(expect.arrayContaining(["authenticate", "evaluate", "enforce", "audit"]));
+  });
+
+  it("marks a refused PEP's span, and never records its key", async () => {
+    const traceId = hex(16);
+    const stranger = new AuthzenClient(v.url, { ca: v.ca.certPem, apiKey: "not-the-key" });
+    const answer = await stranger.post("/access/v1/evaluation", evaluation, { traceparent: `00-${traceId}-${hex(8)}-01` });
+    expect(answer.status).toBe(401);
+    await vi.waitFor(() => expect(spansOf(traceId).map((s) => s.name)).toContain(EVALUATION));
+    const spans = spansOf(traceId);
+    expect(spans.find((span) => span.name === EVALUATION)?.attributes["http.response.status_code"]).toBe(401);
+    expect(spans.find((span) => span.name === "authenticate")?.status.code).toBe(2); // ERROR
+    expect(spans.map((s) => s.name).sort()).toEqual([EVALUATION, "authenticate"].sort());
+    expect(JSON.stringify(spans.map((span) => [span.name, span.attributes, span.status]))).not.toContain("not-the-key");
   });
 });
 

@@ -7,7 +7,7 @@ import type { BatchItemResult, CheckItem, Decider, DecisionResult } from "../../
 import type { DirectoryEntry, DirectoryStore } from "../../directory/index.js";
 import { AuthzenError } from "./errors.js";
 import { directoryKeys, itemError, prepare, principalKey, toCheckItem, toCommon, toDecision, type Prepared } from "./mapping.js";
-import type { DecisionBody, EvaluationBody, EvaluationsSemantic, Pep } from "./types.js";
+import type { DecisionBody, EdgeCall, EvaluationBody, EvaluationsSemantic, Pep } from "./types.js";
 
 export interface EvaluateDeps {
   decider: Decider;
@@ -16,10 +16,10 @@ export interface EvaluateDeps {
 }
 
 /** One Access Evaluation request. Throws AuthzenError (400) for a request out of bounds. */
-export async function evaluateOne(deps: EvaluateDeps, pep: Pep, body: EvaluationBody, requestId: string): Promise<DecisionBody> {
+export async function evaluateOne(deps: EvaluateDeps, pep: Pep, body: EvaluationBody, call: EdgeCall): Promise<DecisionBody> {
   const prepared = prepare(body, pep);
   const known = await deps.directory.lookup(directoryKeys(prepared), new Date((deps.now ?? Date.now)()));
-  const result = await deps.decider.check({ ...toCommon(pep, prepared.token, prepared.subject.id, requestId), ...toCheckItem(prepared, known) });
+  const result = await deps.decider.check({ ...toCommon(pep, prepared.token, prepared.subject.id, call), ...toCheckItem(prepared, known) });
   return toDecision(result, pep);
 }
 
@@ -35,7 +35,7 @@ export async function evaluateMany(
   pep: Pep,
   items: ({ ok: true; body: EvaluationBody } | { ok: false; error: AuthzenError })[],
   semantic: EvaluationsSemantic,
-  requestId: string,
+  call: EdgeCall,
 ): Promise<DecisionBody[]> {
   const prepared: Item[] = items.map((entry) => {
     if (!entry.ok) return { ok: false, answer: itemError(entry.error, pep) };
@@ -53,21 +53,21 @@ export async function evaluateMany(
   );
   for (const p of ready) p.item = toCheckItem(p.prepared, known);
 
-  if (semantic === "execute_all") return executeAll(deps, pep, prepared, requestId);
+  if (semantic === "execute_all") return executeAll(deps, pep, prepared, call);
 
   // deny_on_first_deny works like &&, permit_on_first_permit like ||: the answer
   // ends with the item that settles it.
   const stopOn = semantic === "deny_on_first_deny" ? false : true;
   const answers: DecisionBody[] = [];
   for (const p of prepared) {
-    const answer = p.ok ? toDecision(await checkOne(deps, pep, p, requestId), pep) : p.answer;
+    const answer = p.ok ? toDecision(await checkOne(deps, pep, p, call), pep) : p.answer;
     answers.push(answer);
     if (answer.decision === stopOn) break;
   }
   return answers;
 }
 
-async function executeAll(deps: EvaluateDeps, pep: Pep, items: Item[], requestId: string): Promise<DecisionBody[]> {
+async function executeAll(deps: EvaluateDeps, pep: Pep, items: Item[], call: EdgeCall): Promise<DecisionBody[]> {
   const answers: (DecisionBody | undefined)[] = items.map((p) => (p.ok ? undefined : p.answer));
   // Items with the same principal (token and subject) go to the pipeline as one batch.
   const groups = new Map<string, number[]>();
@@ -79,7 +79,7 @@ async function executeAll(deps: EvaluateDeps, pep: Pep, items: Item[], requestId
   for (const indexes of groups.values()) {
     const first = items[indexes[0] as number] as Extract<Item, { ok: true }>;
     const results: BatchItemResult[] = await deps.decider.checkBatch({
-      ...toCommon(pep, first.prepared.token, first.prepared.subject.id, requestId),
+      ...toCommon(pep, first.prepared.token, first.prepared.subject.id, call),
       items: indexes.map((i) => ({ ok: true as const, item: (items[i] as Extract<Item, { ok: true }>).item as CheckItem })),
     });
     results.forEach((result, j) => {
@@ -90,6 +90,6 @@ async function executeAll(deps: EvaluateDeps, pep: Pep, items: Item[], requestId
   return answers.map((answer) => answer ?? { decision: false });
 }
 
-function checkOne(deps: EvaluateDeps, pep: Pep, p: Extract<Item, { ok: true }>, requestId: string): Promise<DecisionResult> {
-  return deps.decider.check({ ...toCommon(pep, p.prepared.token, p.prepared.subject.id, requestId), ...(p.item as CheckItem) });
+function checkOne(deps: EvaluateDeps, pep: Pep, p: Extract<Item, { ok: true }>, call: EdgeCall): Promise<DecisionResult> {
+  return deps.decider.check({ ...toCommon(pep, p.prepared.token, p.prepared.subject.id, call), ...(p.item as CheckItem) });
 }

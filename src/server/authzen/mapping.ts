@@ -15,7 +15,7 @@ import {
   type EntityKey,
 } from "../../directory/index.js";
 import { AuthzenError } from "./errors.js";
-import type { ActionBody, DecisionBody, EntityBody, EvaluationBody, Pep, Properties } from "./types.js";
+import type { ActionBody, DecisionBody, EdgeCall, EntityBody, EvaluationBody, Pep, Properties } from "./types.js";
 
 /** One evaluation, checked against Verdict's bounds, with the user's token taken out of it. */
 export interface Prepared {
@@ -131,8 +131,8 @@ export function toCheckItem(p: Omit<Prepared, "token">, known: ReadonlyMap<strin
 }
 
 /** Who the items are for: the forwarded token (its sub must be the subject), else the subject itself. */
-export function toCommon(pep: Pep, token: string, subjectId: string, requestId: string, dryRun = false): CheckCommon {
-  return { caller: pep.caller, token, requestId, dryRun, subject: subjectId };
+export function toCommon(pep: Pep, token: string, subjectId: string, call: EdgeCall, dryRun = false): CheckCommon {
+  return { caller: pep.caller, token, requestId: call.requestId, dryRun, subject: subjectId, ...(call.trace ? { trace: call.trace } : {}) };
 }
 
 /** Items that share a principal can share one pipeline call. */

@@ -9,7 +9,7 @@ import { ACTION_TYPE, entityKey, ENTITY_TYPE, type DirectoryEntry, type Director
 import { AuthzenError } from "./errors.js";
 import { bounded, checkId, checkType, directoryKeys, prepareAction, prepareEntity, takeToken, toCheckItem, toCommon, type Prepared } from "./mapping.js";
 import { decodePageToken, encodePageToken, requestHash, type SearchKind } from "./page-token.js";
-import type { Pep, SearchBody } from "./types.js";
+import type { EdgeCall, Pep, SearchBody } from "./types.js";
 
 export interface SearchDeps {
   decider: Decider;
@@ -33,7 +33,7 @@ const CONCURRENCY = 16;
 /** Directory entries read per round trip. */
 const CHUNK = 256;
 
-export async function search(deps: SearchDeps, pep: Pep, kind: SearchKind, body: SearchBody, requestId: string): Promise<SearchResponse> {
+export async function search(deps: SearchDeps, pep: Pep, kind: SearchKind, body: SearchBody, call: EdgeCall): Promise<SearchResponse> {
   if (kind === "subject" && pep.caller.trustsAssertedSubjects !== true) {
     throw new AuthzenError(
       "asserted_subjects_not_trusted",
@@ -78,7 +78,7 @@ export async function search(deps: SearchDeps, pep: Pep, kind: SearchKind, body:
         if (room <= 0) return page(settled, results);
         const group = chunk.slice(start, start + Math.min(CONCURRENCY, room));
         evaluated += group.length;
-        const decisions = await Promise.all(group.map((candidate) => evaluate(deps, pep, base, candidate, inputs, requestId)));
+        const decisions = await Promise.all(group.map((candidate) => evaluate(deps, pep, base, candidate, inputs, call)));
         for (const [i, decision] of decisions.entries()) {
           const candidate = group[i] as DirectoryEntry;
           if (tokenFailure(decision)) {
@@ -151,7 +151,7 @@ function evaluate(
   base: PreparedSearch,
   candidate: DirectoryEntry,
   inputs: ReadonlyMap<string, DirectoryEntry>,
-  requestId: string,
+  call: EdgeCall,
 ): Promise<DecisionResult> {
   const known = new Map(inputs);
   known.set(entityKey(candidate), candidate);
@@ -164,7 +164,7 @@ function evaluate(
   else item = toCheckItem({ ...fixed, action: { name: candidate.id, properties: {} } }, known);
   // Subject Search asks about other subjects than the user whose token the PEP may
   // hold: each candidate is evaluated as a subject the (trusted) PEP asserts.
-  const common = candidate.kind === "subject" ? toCommon(pep, "", candidate.id, requestId, true) : toCommon(pep, base.token, fixed.subject.id, requestId, true);
+  const common = candidate.kind === "subject" ? toCommon(pep, "", candidate.id, call, true) : toCommon(pep, base.token, fixed.subject.id, call, true);
   // A dry run: a search decides nothing for real, so it reserves and consumes nothing.
   return deps.decider.check({ ...common, ...item });
 }

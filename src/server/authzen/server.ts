@@ -10,7 +10,7 @@ import type { Decider } from "../../decide/index.js";
 import { VerdictError } from "../../errors/index.js";
 import { DirectoryUnavailableError, readDirectoryFile, type DirectoryStore } from "../../directory/index.js";
 import { DuplicateMemberError, parseStrictJson } from "../../token/index.js";
-import type { Logger } from "../../observability/index.js";
+import { Tracing, type Logger, type ServerSpan } from "../../observability/index.js";
 import type { CallerRegistry } from "../callers.js";
 import { PepRegistry } from "./callers.js";
 import { ensureDevCertificate } from "./dev-certificate.js";
@@ -19,7 +19,7 @@ import { evaluateMany, evaluateOne } from "./evaluate.js";
 import { baseUrlOf, ENDPOINTS, metadata, METADATA_PATH } from "./metadata.js";
 import { actionSearchSchema, evaluationSchema, evaluationsSchema, resourceSearchSchema, subjectSearchSchema } from "./schemas.js";
 import { search, type SearchDeps } from "./search.js";
-import type { EvaluationBody, EvaluationsBody, Pep, SearchBody } from "./types.js";
+import type { EdgeCall, EvaluationBody, EvaluationsBody, Pep, SearchBody } from "./types.js";
 
 export interface AuthzenServerOptions {
   config: AuthzenConfig;
@@ -29,6 +29,8 @@ export interface AuthzenServerOptions {
   callers: CallerRegistry;
   maxBatchItems: number;
   log: Logger;
+  /** A server span per request, under the W3C traceparent the PEP sent, with the decision's stages under it (when tracing). */
+  tracing?: Tracing;
 }
 
 export interface RunningAuthzen {
@@ -42,6 +44,7 @@ declare module "fastify" {
   interface FastifyRequest {
     pep: Pep | null;
     verdictRequestId: string;
+    verdictSpan: ServerSpan | null;
   }
 }
 
@@ -152,6 +155,7 @@ function startDirectory({ config, directory, log }: AuthzenServerOptions): { rea
 /** The routes on a Fastify instance; `https` holds the TLS options (undefined: plain HTTP). */
 export function buildApp(options: AuthzenServerOptions, https?: object): FastifyInstance {
   const { config, decider, directory, log } = options;
+  const tracing = options.tracing ?? Tracing.off();
   const peps = new PepRegistry(options.callers, config.apis);
   const searchDeps: SearchDeps = {
     decider,
@@ -171,6 +175,7 @@ export function buildApp(options: AuthzenServerOptions, https?: object): Fastify
   });
   app.decorateRequest("pep", null);
   app.decorateRequest("verdictRequestId", "");
+  app.decorateRequest("verdictSpan", null);
 
   // JSON only, parsed strictly: a repeated member name is refused (I-JSON), and so is __proto__.
   app.removeAllContentTypeParsers();
@@ -194,8 +199,16 @@ export function buildApp(options: AuthzenServerOptions, https?: object): Fastify
     request.verdictRequestId = id;
     if (!REQUEST_ID.test(id)) throw new AuthzenError("invalid_request_id", "X-Request-ID must be 1-128 printable ASCII characters");
     if (request.is404 || request.routeOptions.config?.public === true) return;
+    request.verdictSpan =
+      tracing.startServerSpan(`${request.method} ${request.routeOptions.url ?? ""}`, headerOf(request), httpAttributes(request, secure)) ?? null;
     try {
-      request.pep = peps.authenticate(request.headers.authorization, request.raw.socket);
+      request.pep = tracing.spanSync(
+        request.verdictSpan?.context,
+        "authenticate",
+        () => peps.authenticate(request.headers.authorization, request.raw.socket),
+        (pep) => ({ "verdict.api": pep.caller.name }),
+      );
+      request.verdictSpan?.setAttributes({ "verdict.api": request.pep.caller.name });
     } catch (error) {
       if (error instanceof AuthzenError && error.code === "unauthenticated") {
         log.warn({ peer: request.ip, path: request.url, why: error.message }, "unauthenticated PEP refused");
@@ -203,6 +216,13 @@ export function buildApp(options: AuthzenServerOptions, https?: object): Fastify
       }
       throw error;
     }
+  });
+  // The request's span ends with its answer: a 5xx marks it failed (the PEP got no answer it could use).
+  app.addHook("onResponse", async (request, reply) => {
+    const span = request.verdictSpan;
+    if (!span) return;
+    span.setAttributes({ "http.response.status_code": reply.statusCode });
+    span.end(reply.statusCode >= 500 ? `HTTP ${reply.statusCode}` : undefined);
   });
   // A POST without a body (and so without a parser) reaches validation with nothing to validate.
   app.addHook("preValidation", (request, _reply, done) => {
@@ -231,9 +251,13 @@ export function buildApp(options: AuthzenServerOptions, https?: object): Fastify
     return request.pep;
   };
   const deps = { decider, directory };
+  const callOf = (request: FastifyRequest): EdgeCall => ({
+    requestId: request.verdictRequestId,
+    ...(request.verdictSpan ? { trace: request.verdictSpan.context } : {}),
+  });
 
   app.post<{ Body: EvaluationBody }>(ENDPOINTS.access_evaluation_endpoint, { schema: { body: evaluationSchema } }, async (request) =>
-    evaluateOne(deps, pepOf(request), request.body, request.verdictRequestId),
+    evaluateOne(deps, pepOf(request), request.body, callOf(request)),
   );
 
   const itemValidator = { current: undefined as ((value: unknown) => boolean) | undefined };
@@ -249,7 +273,7 @@ export function buildApp(options: AuthzenServerOptions, https?: object): Fastify
         if (!validate({ subject: body.subject, action: body.action, resource: body.resource, ...(body.context ? { context: body.context } : {}) })) {
           throw new AuthzenError("invalid_request", `without evaluations, subject, action and resource are required: ${describeErrors(validate)}`);
         }
-        return evaluateOne(deps, pep, body as EvaluationBody, request.verdictRequestId);
+        return evaluateOne(deps, pep, body as EvaluationBody, callOf(request));
       }
       // Each item: the top-level values as defaults, replaced whole by what the item names.
       const items = body.evaluations.map((raw, i) => {
@@ -265,7 +289,7 @@ export function buildApp(options: AuthzenServerOptions, https?: object): Fastify
         if (!validate(merged)) return { ok: false as const, error: new AuthzenError("invalid_request", `evaluations[${i}]: ${describeErrors(validate)}`) };
         return { ok: true as const, body: merged as EvaluationBody };
       });
-      const evaluations = await evaluateMany(deps, pep, items, body.options?.evaluations_semantic ?? "execute_all", request.verdictRequestId);
+      const evaluations = await evaluateMany(deps, pep, items, body.options?.evaluations_semantic ?? "execute_all", callOf(request));
       return { evaluations };
     },
   );
@@ -276,7 +300,7 @@ export function buildApp(options: AuthzenServerOptions, https?: object): Fastify
     ["action", ENDPOINTS.search_action_endpoint, actionSearchSchema],
   ] as const) {
     app.post<{ Body: SearchBody }>(path, { schema: { body: schema } }, async (request) =>
-      search(searchDeps, pepOf(request), kind, request.body, request.verdictRequestId),
+      search(searchDeps, pepOf(request), kind, request.body, callOf(request)),
     );
   }
 
@@ -292,6 +316,19 @@ declare module "fastify" {
     /** No PEP authentication (the metadata document). */
     public?: boolean;
   }
+}
+
+/** A request header as text for the trace propagator (traceparent, tracestate). */
+function headerOf(request: FastifyRequest): (key: string) => string | undefined {
+  return (key) => {
+    const value = request.headers[key];
+    return Array.isArray(value) ? value.join(",") : value;
+  };
+}
+
+/** OpenTelemetry's HTTP server attributes of a request (never its headers or body: they carry tokens). */
+function httpAttributes(request: FastifyRequest, secure: boolean): Record<string, string> {
+  return { "http.request.method": request.method, "http.route": request.routeOptions.url ?? "", "url.scheme": secure ? "https" : "http" };
 }
 
 function describeErrors(validate: ((value: unknown) => boolean) & { errors?: { instancePath: string; message?: string }[] | null }): string {

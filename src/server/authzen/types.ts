@@ -2,6 +2,7 @@
 // about the PEP that is calling.
 import type { AuthzenApiConfig } from "./config.js";
 import type { Caller } from "../../decide/index.js";
+import type { TraceContext } from "../../observability/index.js";
 
 export type Properties = Record<string, unknown>;
 
@@ -56,4 +57,10 @@ export interface DecisionBody {
 export interface Pep {
   caller: Caller;
   settings: AuthzenApiConfig;
+}
+
+/** One HTTP request's own facts that each of its decisions carries: its X-Request-ID and its span, when tracing. */
+export interface EdgeCall {
+  requestId: string;
+  trace?: TraceContext;
 }
