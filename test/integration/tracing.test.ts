@@ -50,6 +50,21 @@ function checkWith(t: TestVerdict, request: Partial<CheckRequestMessage>, header
 
 const hex = (bytes: number) => randomBytes(bytes).toString("hex");
 
+/**
+ * The call's span among one trace's `spans`: a SERVER span, the child of the caller's
+ * span `parentId`, with the caller's tracestate (vendor=1); every other span its child.
+ */
+function serverSpanUnder(spans: ReadableSpan[], name: string, parentId: string): { server: ReadableSpan; children: ReadableSpan[] } {
+  const server = spans.find((span) => span.name === name);
+  if (!server) throw new Error(`no ${name} span`);
+  expect(server.kind).toBe(SpanKind.SERVER);
+  expect(server.parentSpanContext?.spanId).toBe(parentId);
+  expect(server.spanContext().traceState?.get("vendor")).toBe("1");
+  const children = spans.filter((span) => span !== server);
+  for (const child of children) expect(child.parentSpanContext?.spanId, child.name).toBe(server.spanContext().spanId);
+  return { server, children };
+}
+
 describe("traces with an in-memory exporter", () => {
   let t: TestVerdict;
   const exporter = new InMemorySpanExporter();
@@ -77,19 +92,13 @@ describe("traces with an in-memory exporter", () => {
     expect(checked.decision).toBe("ALLOW");
     await vi.waitFor(() => expect(spansOf(traceId).map((s) => s.name)).toContain(CHECK));
 
-    const spans = spansOf(traceId);
-    const server = spans.find((span) => span.name === CHECK)!;
-    expect(server.kind).toBe(SpanKind.SERVER);
-    expect(server.parentSpanContext?.spanId).toBe(parentId);
-    expect(server.spanContext().traceState?.get("vendor")).toBe("1");
+    const { server, children } = serverSpanUnder(spansOf(traceId), CHECK, parentId);
     expect(server.attributes).toMatchObject({
       "rpc.system": "grpc",
       "rpc.service": "verdict.v1.PolicyDecisionService",
       "rpc.method": "Check",
       "verdict.api": "invoices-api",
     });
-    const children = spans.filter((span) => span !== server);
-    for (const child of children) expect(child.parentSpanContext?.spanId, child.name).toBe(server.spanContext().spanId);
     // Enforcement runs for every decided item (here it has no obligation to apply).
     expect(children.map((span) => span.name).sort()).toEqual(["audit", "authenticate", "enforce", "evaluate", "evaluate", "state", "verify"]);
 
@@ -165,11 +174,7 @@ describe("traces of AuthZEN requests", () => {
     expect(answer.status).toBe(200);
     await vi.waitFor(() => expect(spansOf(traceId).map((s) => s.name)).toContain(EVALUATION));
 
-    const spans = spansOf(traceId);
-    const server = spans.find((span) => span.name === EVALUATION)!;
-    expect(server.kind).toBe(SpanKind.SERVER);
-    expect(server.parentSpanContext?.spanId).toBe(parentId);
-    expect(server.spanContext().traceState?.get("vendor")).toBe("1");
+    const { server, children } = serverSpanUnder(spansOf(traceId), EVALUATION, parentId);
     expect(server.attributes).toMatchObject({
       "http.request.method": "POST",
       "http.route": "/access/v1/evaluation",
@@ -177,8 +182,6 @@ describe("traces of AuthZEN requests", () => {
       "url.scheme": "https",
       "verdict.api": "invoices-api",
     });
-    const children = spans.filter((span) => span !== server);
-    for (const child of children) expect(child.parentSpanContext?.spanId, child.name).toBe(server.spanContext().spanId);
     expect(children.map((span) => span.name)).toEqual(expect.arrayContaining(["authenticate", "evaluate", "enforce", "audit"]));
   });
 
