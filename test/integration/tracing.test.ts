@@ -50,6 +50,11 @@ function checkWith(t: TestVerdict, request: Partial<CheckRequestMessage>, header
 
 const hex = (bytes: number) => randomBytes(bytes).toString("hex");
 
+/** The spans of one trace the exporter has. */
+function spansIn(exporter: InMemorySpanExporter, traceId: string): ReadableSpan[] {
+  return exporter.getFinishedSpans().filter((span) => span.spanContext().traceId === traceId);
+}
+
 /**
  * The call's span among one trace's `spans`: a SERVER span, the child of the caller's
  * span `parentId`, with the caller's tracestate (vendor=1); every other span its child.
@@ -77,7 +82,7 @@ describe("traces with an in-memory exporter", () => {
   });
   beforeEach(() => exporter.reset());
 
-  const spansOf = (traceId: string) => exporter.getFinishedSpans().filter((span) => span.spanContext().traceId === traceId);
+  const spansOf = (traceId: string) => spansIn(exporter, traceId);
 
   it("continues the caller's trace: the Check's span is the child of its traceparent, each stage a child of the Check's", async () => {
     const traceId = hex(16);
@@ -164,7 +169,7 @@ describe("traces of AuthZEN requests", () => {
   });
   beforeEach(() => exporter.reset());
 
-  const spansOf = (traceId: string) => exporter.getFinishedSpans().filter((span) => span.spanContext().traceId === traceId);
+  const spansOf = (traceId: string) => spansIn(exporter, traceId);
   const evaluation = { subject: { type: "user", id: "traced-user" }, action: { name: "read" }, resource: { type: "account", id: "a-1" } };
 
   it("continues the PEP's trace as gRPC Check does: a server span under its traceparent, authentication and each stage under it", async () => {
