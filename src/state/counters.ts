@@ -14,7 +14,7 @@
 // Documents are bounded whatever the traffic: `h` keeps the last RELEASABLE
 // reservations (older ones stay counted, and can no longer be released), `x` the
 // last RELEASABLE releases, and a sliding window keeps its amounts in at most
-// BUCKETS + 1 time buckets. Replies are bounded too: a reservation asks for the
+// BUCKETS + DEAD_BUCKETS_KEPT time buckets. Replies are bounded too: a reservation asks for the
 // total (and the buckets) only.
 import type { Collection, Document } from "mongodb";
 import type { JsonObject } from "@verdict/sdk/wire";
@@ -30,6 +30,14 @@ import { locate, type CounterLocation } from "./windows.js";
 
 /** Reservations a counter keeps releasable (newest first); older ones are only counted. */
 export const RELEASABLE = 100;
+
+/**
+ * Buckets that left a sliding window a document may keep (still counted in its
+ * total, not in what a read or a reservation's reply says) before a reservation
+ * prunes them, while its counter is at most half full: a document holds at most
+ * BUCKETS + DEAD_BUCKETS_KEPT buckets.
+ */
+export const DEAD_BUCKETS_KEPT = 6;
 
 /** One reservation held in a counter. */
 interface Held {
@@ -161,7 +169,7 @@ export class CounterStore extends StateCollection<CounterDoc> implements Counter
           results[items.indexOf(item)] = { ok: true, total: base + total, holding: item.holding };
         }
         const newest = pending[pending.length - 1] as PendingReservation;
-        if (newest.at.kind === "sliding" && before && (hasDeadBuckets(before, newest.at) || before.pv !== undefined)) this.pruneLater(newest.at);
+        if (newest.at.kind === "sliding" && before) this.tidy(before, newest.at, pending);
         break;
       }
       upsert = false;
@@ -325,11 +333,34 @@ export class CounterStore extends StateCollection<CounterDoc> implements Counter
     };
   }
 
+  /**
+   * After a turn on a sliding window, from its reply (the document just before the
+   * turn's update): prunes the buckets that left the window once DEAD_BUCKETS_KEPT
+   * have, or once the counter is past half its limit, where what they still count
+   * could refuse a reservation that fits (one that does not fit prunes first
+   * anyway). Far from its limit, a busy counter is so pruned every few buckets, not
+   * after every reservation. The reply's buckets are the prune's reading: a dead
+   * bucket is one this turn did not write, and the prune's condition finds out if
+   * anyone else did.
+   */
+  private tidy(before: CounterDoc, at: Sliding, turn: readonly PendingReservation[]): void {
+    if (before.pv !== undefined) return this.pruneLater(at); // converted from a read of its entries
+    const dead = deadBuckets(before, at).length;
+    if (dead === 0) return;
+    let total = before.total;
+    let limit = Infinity;
+    for (const { held } of turn) {
+      total += held.a;
+      limit = Math.min(limit, held.l);
+    }
+    if (dead >= DEAD_BUCKETS_KEPT || total * 2 > limit) this.pruneLater(at, before);
+  }
+
   /** Prunes in the background, off the decision's path, one prune per document at a time. */
-  private pruneLater(at: Sliding): void {
+  private pruneLater(at: Sliding, known?: CounterDoc): void {
     if (this.pruning.has(at.id)) return;
     this.pruning.add(at.id);
-    void this.prune(at)
+    void this.prune(at, known)
       .catch(() => undefined) // housekeeping: the next reservation tries again
       .finally(() => this.pruning.delete(at.id));
   }
@@ -338,14 +369,17 @@ export class CounterStore extends StateCollection<CounterDoc> implements Counter
    * Removes the buckets that left the window and takes their amounts out of the
    * total, in one update conditional on each bucket still holding what was read
    * (a concurrent prune or release changes it, and this one then does nothing):
-   * never subtracted twice. "raced" when that happened.
+   * never subtracted twice. "raced" when that happened. `known`: the document as
+   * a reservation's reply showed it, instead of reading it again.
    */
-  private async prune(at: Sliding): Promise<"pruned" | "nothing" | "raced"> {
-    const doc = await this.calls.call("read sliding window", (deadline) =>
-      this.collection.findOne({ _id: at.id }, { projection: { ...TOTAL_AND_BUCKETS, entries: 1 }, ...deadline }),
-    );
+  private async prune(at: Sliding, known?: CounterDoc): Promise<"pruned" | "nothing" | "raced"> {
+    const doc =
+      known ??
+      (await this.calls.call("read sliding window", (deadline) =>
+        this.collection.findOne({ _id: at.id }, { projection: { ...TOTAL_AND_BUCKETS, entries: 1 }, ...deadline }),
+      ));
     if (doc?.pv !== undefined) return this.convert(doc, at);
-    const dead = Object.entries(doc?.b ?? {}).filter(([start]) => isDead(Number(start), at));
+    const dead = doc ? deadBuckets(doc, at) : [];
     if (!doc || dead.length === 0) return "nothing";
     const filter: Document = { _id: at.id };
     const unset: Document = {};
@@ -389,6 +423,11 @@ function isDead(start: number, at: Sliding): boolean {
 
 function hasDeadBuckets(doc: CounterDoc, at: Sliding): boolean {
   return Object.keys(doc.b ?? {}).some((start) => isDead(Number(start), at));
+}
+
+/** The buckets that left the window: [start, amount]. */
+function deadBuckets(doc: CounterDoc, at: Sliding): [string, number][] {
+  return Object.entries(doc.b ?? {}).filter(([start]) => isDead(Number(start), at));
 }
 
 function liveTotal(buckets: Record<string, number> | undefined, at: Sliding): number {

@@ -17,7 +17,7 @@ export { Admission, type AdmissionOptions, type Ticket } from "./admission.js";
 export { StateCalls, type CallObserver } from "./calls.js";
 export { OverloadedError, StateUnavailableError, isDuplicateKey } from "./errors.js";
 export { checkedExpiry, InvalidExpiryError, MAX_EXPIRY_MS } from "./expiry.js";
-export { CounterStore, RELEASABLE } from "./counters.js";
+export { CounterStore, DEAD_BUCKETS_KEPT, RELEASABLE } from "./counters.js";
 export { DisagreementStore, type DisagreementStoreOptions, type ListOptions } from "./disagreements.js";
 export { OnceStore } from "./once.js";
 export { BUCKETS, locate, type CounterLocation } from "./windows.js";

@@ -4,7 +4,7 @@ import type { MongoClient } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { storageKey, type ObligationPorts, type StateQuery, type WindowSpec } from "../../src/contract/index.js";
 import { applyObligations, defaultObligations, releaseDecision, type OnceRequest, type RateRequest, type ReserveRequest } from "../../src/obligations/index.js";
-import { BUCKETS, InvalidExpiryError, RELEASABLE } from "../../src/state/index.js";
+import { BUCKETS, DEAD_BUCKETS_KEPT, InvalidExpiryError, RELEASABLE } from "../../src/state/index.js";
 import { connectTestClient } from "../support/mongo.js";
 import { openTestState, type TestState } from "../support/state.js";
 
@@ -27,6 +27,18 @@ afterAll(async () => {
 /** The raw collections, read with the test's own client to see what was stored. */
 const raw = (name: string) => client.db(store.database.name).collection(name);
 const readState = async (queries: StateQuery[], nowMs: number) => (await store.counters.read([queries], nowMs))[0] ?? {};
+/** A sliding counter's buckets as stored: start (seconds since the epoch) -> amount. */
+const bucketsOf = async (key: string[]) => ((await raw("counters").findOne({ key: key.join("/") }))?.["b"] ?? {}) as Record<string, number>;
+/** Of those, the one-second buckets that have left a minute's window at `nowMs`. */
+const deadBuckets = (buckets: Record<string, number>, nowMs: number) =>
+  Object.keys(buckets).filter((start) => (Number(start) + 1) * 1000 <= nowMs - 60_000).length;
+/** Waits for background work (a prune) to show, polling; fails when it does not within 2 s. */
+async function until(done: () => Promise<boolean>, what: string): Promise<void> {
+  for (const started = Date.now(); !(await done());) {
+    if (Date.now() - started > 2_000) throw new Error(`not within 2 s: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
 
 const fail = { effect: "deny" as const };
 const reserve = (key: string[], amount: number, limit: number, window: WindowSpec = DAY): ReserveRequest => ({
@@ -82,22 +94,52 @@ describe("sliding-window reserve", () => {
   it("keeps one document of about BUCKETS buckets and RELEASABLE holders, whatever the number of reservations", async () => {
     const key = [randomUUID()];
     for (let i = 0; i < 300; i++) expect((await apply([rate(key, 1_000_000)], T0 + i * 1_000)).ok).toBe(true);
-    const buckets = async () => Object.keys(((await raw("counters").findOne({ key: key.join("/") }))?.["b"] ?? {}) as object).length;
+    const buckets = async () => Object.keys(await bucketsOf(key)).length;
     // Buckets that left the window are pruned in the background, one prune at a time: here each reservation is a
     // second later, so on a busy machine several buckets can die while one prune runs. A later reservation (at the
     // same moment, counted below) starts the next prune; the document comes down to its bound and stays there.
     let more = 0;
-    while ((await buckets()) > BUCKETS + 3 && more < 20) {
+    // Far from its limit, a document keeps fewer than DEAD_BUCKETS_KEPT buckets that left the window.
+    const bound = BUCKETS + DEAD_BUCKETS_KEPT + 2;
+    while ((await buckets()) > bound && more < 20) {
       await new Promise((resolve) => setTimeout(resolve, 50));
-      if ((await buckets()) <= BUCKETS + 3) break;
+      if ((await buckets()) <= bound) break;
       expect((await apply([rate(key, 1_000_000)], T0 + 299_000)).ok).toBe(true);
       more += 1;
     }
-    // 300 seconds of one a second: the buckets of the last minute (and the few that just left it), the holders of the last RELEASABLE
-    expect(await buckets()).toBeLessThanOrEqual(BUCKETS + 3);
+    // 300 seconds of one a second: the buckets of the last minute (and the few that left it since the last prune), the holders of the last RELEASABLE
+    expect(await buckets()).toBeLessThanOrEqual(bound);
     expect((await raw("counters").findOne({ key: key.join("/") }))?.["h"]).toHaveLength(RELEASABLE);
     // the last minute's 60 (and any made at its last second above), and the one made exactly a minute ago, whose one-second bucket has not yet left it
     expect(await readState([{ name: "n", type: "counter", key, window: { kind: "sliding", seconds: 60 } }], T0 + 299_000)).toEqual({ n: 61 + more });
+  });
+
+  it("prunes a counter far from its limit every DEAD_BUCKETS_KEPT buckets, from the reservations' replies", async () => {
+    const key = [randomUUID()];
+    await new Promise((resolve) => setTimeout(resolve, 100)); // the test before's last prune, if any, done
+    commands.length = 0;
+    // two minutes of one a second: from the 62nd on, one more bucket has left the window at each
+    for (let i = 0; i < 120; i++) {
+      expect((await apply([rate(key, 1_000_000)], T0 + i * 1_000)).ok).toBe(true);
+      await until(async () => deadBuckets(await bucketsOf(key), T0 + i * 1_000) < DEAD_BUCKETS_KEPT, "the buckets that left pruned");
+    }
+    expect(commands.filter((name) => name === "findAndModify")).toHaveLength(120);
+    // no reads: the buckets to prune come from the reservations' replies
+    expect(commands.filter((name) => name === "find")).toHaveLength(0);
+    // 59 buckets left the window, pruned DEAD_BUCKETS_KEPT at a time (not one prune per reservation)
+    expect(commands.filter((name) => name === "update")).toHaveLength(Math.floor(59 / DEAD_BUCKETS_KEPT));
+    expect(Object.keys(await bucketsOf(key)).length).toBeLessThanOrEqual(BUCKETS + DEAD_BUCKETS_KEPT);
+    expect(await readState([{ name: "n", type: "counter", key, window: { kind: "sliding", seconds: 60 } }], T0 + 119_000)).toEqual({ n: 61 });
+  });
+
+  it("prunes a counter past half its limit as soon as a bucket leaves the window", async () => {
+    const key = [randomUUID()];
+    // one a second under 100 a minute: past half the limit from the 51st on
+    for (let i = 0; i < 90; i++) {
+      expect((await apply([rate(key, 100)], T0 + i * 1_000)).ok).toBe(true);
+      if (i >= 61) await until(async () => deadBuckets(await bucketsOf(key), T0 + i * 1_000) === 0, `the bucket that left at ${i} s pruned`);
+    }
+    expect(Object.keys(await bucketsOf(key)).length).toBe(BUCKETS + 1);
   });
 
   it("takes over a document written before buckets: its live entries counted, its dead ones let go", async () => {
