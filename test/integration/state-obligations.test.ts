@@ -1,7 +1,7 @@
 // Obligations, state queries and release against a real MongoDB-wire server.
 import { randomUUID } from "node:crypto";
 import type { MongoClient } from "mongodb";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { storageKey, type ObligationPorts, type StateQuery, type WindowSpec } from "../../src/contract/index.js";
 import { applyObligations, defaultObligations, releaseDecision, type OnceRequest, type RateRequest, type ReserveRequest } from "../../src/obligations/index.js";
 import { BUCKETS, DEAD_BUCKETS_KEPT, InvalidExpiryError, RELEASABLE } from "../../src/state/index.js";
@@ -32,13 +32,8 @@ const bucketsOf = async (key: string[]) => ((await raw("counters").findOne({ key
 /** Of those, the one-second buckets that have left a minute's window at `nowMs`. */
 const deadBuckets = (buckets: Record<string, number>, nowMs: number) =>
   Object.keys(buckets).filter((start) => (Number(start) + 1) * 1000 <= nowMs - 60_000).length;
-/** Waits for background work (a prune) to show, polling; fails when it does not within 2 s. */
-async function until(done: () => Promise<boolean>, what: string): Promise<void> {
-  for (const started = Date.now(); !(await done());) {
-    if (Date.now() - started > 2_000) throw new Error(`not within 2 s: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
+/** Waits for background work (a prune) to show: `check` passes within 2 s, or the test fails with its assertion. */
+const shown = (check: () => Promise<void>) => vi.waitFor(check, { timeout: 2_000, interval: 10 });
 
 const fail = { effect: "deny" as const };
 const reserve = (key: string[], amount: number, limit: number, window: WindowSpec = DAY): ReserveRequest => ({
@@ -121,7 +116,7 @@ describe("sliding-window reserve", () => {
     // two minutes of one a second: from the 62nd on, one more bucket has left the window at each
     for (let i = 0; i < 120; i++) {
       expect((await apply([rate(key, 1_000_000)], T0 + i * 1_000)).ok).toBe(true);
-      await until(async () => deadBuckets(await bucketsOf(key), T0 + i * 1_000) < DEAD_BUCKETS_KEPT, "the buckets that left pruned");
+      await shown(async () => expect(deadBuckets(await bucketsOf(key), T0 + i * 1_000)).toBeLessThan(DEAD_BUCKETS_KEPT));
     }
     expect(commands.filter((name) => name === "findAndModify")).toHaveLength(120);
     // no reads: the buckets to prune come from the reservations' replies
@@ -137,7 +132,7 @@ describe("sliding-window reserve", () => {
     // one a second under 100 a minute: past half the limit from the 51st on
     for (let i = 0; i < 90; i++) {
       expect((await apply([rate(key, 100)], T0 + i * 1_000)).ok).toBe(true);
-      if (i >= 61) await until(async () => deadBuckets(await bucketsOf(key), T0 + i * 1_000) === 0, `the bucket that left at ${i} s pruned`);
+      if (i >= 61) await shown(async () => expect(deadBuckets(await bucketsOf(key), T0 + i * 1_000)).toBe(0));
     }
     expect(Object.keys(await bucketsOf(key)).length).toBe(BUCKETS + 1);
   });
