@@ -1,8 +1,14 @@
 // Applies what a policy asked for once it allowed: all of a decision's obligations
-// hold, or none does. They are applied together (one round trip, not one each);
-// when one cannot be met, the others are given back, and the first that failed, in
-// the policy's order, says why. Each store holds what it applied under the
-// decision, which is what Release later finds and gives back.
+// hold, or none does. They are applied one after another in the policy's order, each
+// once the ones before it hold: when one cannot be met, the ones before it are given
+// back, the ones after it are never tried, and it says why. Applied together instead,
+// two obligations on contended counters were met in different orders at each (each
+// counter takes its first arrivals), so a decision could take one counter's last
+// room and be refused by the other, which was full of decisions the first counter
+// then refused: fewer allowed than either limit (3 of 5 in test/e2e/state-concurrency,
+// once 32 decisions of a process did their state work at once). In order, only the
+// decisions holding the first compete for the second. Each store holds what it
+// applied under the decision, which is what Release later finds and gives back.
 import { reason, type Reason } from "@verdict/sdk/wire";
 import type { AppliedObligation, Holding, ObligationBase, ObligationFailure, ObligationPorts, PrincipalIds } from "../contract/index.js";
 import { VerdictError } from "../errors/index.js";
@@ -34,35 +40,36 @@ export async function applyObligations(
   context: EnforceContext,
 ): Promise<ObligationOutcome> {
   const { nowMs, decisionId, api, principal } = context;
-  const settled = await Promise.allSettled(
-    requests.map((request, index) =>
-      registry.get(request.type).apply(request, ports, { nowMs, holder: { decisionId, api, index }, ...(principal ? { principal } : {}) }),
-    ),
-  );
-  const applied = settled.flatMap((result) => (result.status === "fulfilled" && result.value ? [result.value] : []));
-  const first = settled.findIndex((result) => result.status === "rejected" || result.value === undefined);
-  if (first === -1) return { ok: true, applied: applied.map((one) => one.applied) };
-
-  await rollBack(
-    ports,
-    applied.flatMap((one: Applied) => (one.holding ? [one.holding] : [])),
-    context.onUndoFailure,
-  );
-  const failed = settled[first] as PromiseSettledResult<Applied | undefined>;
-  const request = requests[first] as ObligationBase;
-  if (failed.status === "fulfilled") return { ok: false, reason: request.reason, failed: request, onFailure: request.onFailure };
-  // An expiry that is no real time (a once obligation's expires_at of 1e300) is the
-  // policy's error: the stores wrote nothing, and the decision is a deny.
-  const error: unknown = failed.reason;
-  if (error instanceof VerdictError && error.code === "expiry_invalid") {
-    return {
-      ok: false,
-      reason: reason("policy_error", `The policy asked for an obligation that cannot be kept: ${error.message}.`),
-      failed: request,
-      onFailure: { effect: "deny" },
-    };
+  const applied: Applied[] = [];
+  for (const [index, request] of requests.entries()) {
+    let result: Applied | undefined;
+    try {
+      result = await registry.get(request.type).apply(request, ports, { nowMs, holder: { decisionId, api, index }, ...(principal ? { principal } : {}) });
+    } catch (error) {
+      await rollBack(ports, heldBy(applied), context.onUndoFailure);
+      // An expiry that is no real time (a once obligation's expires_at of 1e300) is the
+      // policy's error: the stores wrote nothing, and the decision is a deny.
+      if (error instanceof VerdictError && error.code === "expiry_invalid") {
+        return {
+          ok: false,
+          reason: reason("policy_error", `The policy asked for an obligation that cannot be kept: ${error.message}.`),
+          failed: request,
+          onFailure: { effect: "deny" },
+        };
+      }
+      throw error;
+    }
+    if (!result) {
+      await rollBack(ports, heldBy(applied), context.onUndoFailure);
+      return { ok: false, reason: request.reason, failed: request, onFailure: request.onFailure };
+    }
+    applied.push(result);
   }
-  throw error;
+  return { ok: true, applied: applied.map((one) => one.applied) };
+}
+
+function heldBy(applied: readonly Applied[]): Holding[] {
+  return applied.flatMap((one) => (one.holding ? [one.holding] : []));
 }
 
 /**

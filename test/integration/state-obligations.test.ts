@@ -235,6 +235,41 @@ describe("several obligations of one decision", () => {
     expect(await readState([{ name: "u", type: "counter", key: user, window: DAY }], T0)).toEqual({ u: 0 });
     expect((await apply([once(jti, T0 / 1000 + 300)])).ok).toBe(true);
   });
+
+  it("are applied in the policy's order: one that cannot be met is the last tried", async () => {
+    const user = ["user", randomUUID()];
+    const jti = ["jti", randomUUID()];
+    const agent = ["agent", randomUUID()];
+    expect((await apply([reserve(agent, 450, 500)])).ok).toBe(true);
+    const outcome = await apply([reserve(agent, 100, 500), reserve(user, 100, 1000), once(jti, T0 / 1000 + 300)]);
+    expect(outcome).toMatchObject({ ok: false, reason: { code: "limit_exceeded" } });
+    // The agent's refusal ended it: the user's counter and the key were never written (no document, nothing to give back).
+    expect(await raw("counters").findOne({ key: user.join("/") })).toBeNull();
+    expect(await raw("once_keys").countDocuments({ d: outcome.decisionId })).toBe(0);
+    expect((await apply([once(jti, T0 / 1000 + 300)])).ok).toBe(true);
+  });
+
+  it("allow exactly the binding limit under concurrency, every other decision giving back what it took", async () => {
+    // per user 1000, per agent 500, 40 decisions of 100 at once: the agent's limit binds
+    const user = ["user", randomUUID()];
+    const agent = ["agent", randomUUID()];
+    for (const order of [
+      [reserve(user, 100, 1000), reserve(agent, 100, 500)],
+      [reserve(agent, 100, 500), reserve(user, 100, 1000)],
+    ]) {
+      const day = T0 + (order[0]?.key === user ? 0 : 86_400_000);
+      const outcomes = await Promise.all(Array.from({ length: 40 }, () => apply(order, day)));
+      expect(outcomes.filter((o) => o.ok)).toHaveLength(5);
+      const state = await readState(
+        [
+          { name: "u", type: "counter", key: user, window: DAY },
+          { name: "a", type: "counter", key: agent, window: DAY },
+        ],
+        day,
+      );
+      expect(state).toEqual({ u: 500, a: 500 });
+    }
+  });
 });
 
 describe("release", () => {
