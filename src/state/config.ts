@@ -6,6 +6,15 @@ import { filePath, readSecretFile, type ConfigContext } from "../config/fields.j
 const MONGODB_URI = /^mongodb(\+srv)?:\/\//;
 const URI_MESSAGE = "must be a mongodb:// or mongodb+srv:// URI";
 
+/**
+ * Default of state_concurrency. At 8, a process with 32 calls in flight (the bench's
+ * c64 over two processes) let a quarter of them do state work: reads went nearly one
+ * per decision and each policy hand-off carried few evaluations; at 32 the stateful
+ * transfer (c) decided about half as many again a second, on less CPU each
+ * (docs/performance.md, "Admission's size").
+ */
+export const DEFAULT_STATE_CONCURRENCY = 32;
+
 export const stateSettings = (ctx: ConfigContext) => ({
   /** When omitted: mongodb_uri_file, else MONGODB_URI, else (the CLI) a local-mongo for development. */
   mongodb_uri: z.string().regex(MONGODB_URI, URI_MESSAGE).optional(),
@@ -24,14 +33,18 @@ export const stateSettings = (ctx: ConfigContext) => ({
   /** How long the database may stay silent while a state call waits for it; a call waits at most 4 times this in all (docs/state.md). */
   state_timeout_ms: z.number().int().min(1).max(60_000).default(500),
   /** Decisions of one process doing state work at once; the others wait their turn (docs/state.md). */
-  state_concurrency: z.number().int().min(1).max(256).default(8),
+  state_concurrency: z.number().int().min(1).max(256).default(DEFAULT_STATE_CONCURRENCY),
   /** How long a decision may wait for its turn, from its arrival; then it is refused (gRPC RESOURCE_EXHAUSTED, nothing applied). */
   state_queue_timeout_ms: z.number().int().min(1).max(60_000).default(5_000),
 });
 
-/** Connections each process keeps open: two calls in flight per admitted decision (its obligations go together), and room for the audit trail and housekeeping. */
+/**
+ * Connections each process keeps open: one call in flight per admitted decision (its
+ * obligations go one after another; the reads of many decisions go together, two at a
+ * time per store), and room for those reads, the audit trail, give-backs and housekeeping.
+ */
 export function poolSizeFor(concurrency: number): number {
-  return 2 * concurrency + 8;
+  return concurrency + 16;
 }
 
 /** mongodb_uri and mongodb_uri_file say the same thing: one at most. */

@@ -8,6 +8,7 @@ import type { Database } from "../database/index.js";
 import type { Logger } from "../observability/index.js";
 import { Admission } from "./admission.js";
 import { StateCalls, type CallObserver } from "./calls.js";
+import { DEFAULT_STATE_CONCURRENCY } from "./config.js";
 import { COUNTERS, CounterStore } from "./counters.js";
 export { COUNTERS } from "./counters.js";
 import { DisagreementStore, type DisagreementStoreOptions } from "./disagreements.js";
@@ -43,7 +44,7 @@ export interface State {
 }
 
 /** Defaults of state_concurrency and state_queue_timeout_ms, for stores opened outside a server (tests, tools). */
-const DEFAULT_ADMISSION = { concurrency: 8, queueTimeoutMs: 5_000 };
+const DEFAULT_ADMISSION = { concurrency: DEFAULT_STATE_CONCURRENCY, queueTimeoutMs: 5_000 };
 
 export function openState(database: Database, { timeoutMs, log, onCall, admission = DEFAULT_ADMISSION }: StateOptions): State {
   const calls = new StateCalls(timeoutMs, log, onCall);

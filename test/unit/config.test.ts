@@ -29,7 +29,7 @@ describe("configuration", () => {
     expect(config).toMatchObject({
       mongodb_database: "verdict",
       state_timeout_ms: 500,
-      state_concurrency: 8,
+      state_concurrency: 32,
       state_queue_timeout_ms: 5_000,
       processes: "auto",
     });
