@@ -96,6 +96,8 @@ if (build) {
 
 const summary = `${passed} passed, ${failed} failed`;
 writeFileSync(join(results, "summary.txt"), summary + "\n");
-if (problems.length > 0) process.stderr.write(`\nfailed: ${problems.join("; ")}\n`);
+const failures = problems.map((p) => `  - ${p}\n`).join("");
+writeFileSync(join(results, "summary-failed.txt"), failures); // .ci/run repeats it at its end
+if (problems.length > 0) process.stderr.write(`\nfailed:\n${failures}`);
 process.stdout.write(`\n${summary}\n`);
 process.exit(failed === 0 ? 0 : 1);
