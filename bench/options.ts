@@ -11,6 +11,7 @@ export const USAGE = `npm run bench -- [options]
   --concurrency 16,64     closed-loop runs: calls in flight (default 16,64)
   --no-rate               skip the open-loop runs (ghz --rps at --rate-fraction of each scenario's own maximum)
   --rate-fraction 0.5     the open-loop rate as a fraction of the scenario's highest closed-loop rate
+  --rps N                 the open-loop rate in calls/s instead, the same for every server (for A/Bs at one rate)
   --duration 10           seconds per measured run (decimals allowed)
   --rounds 3              measured runs per server and load; the figures are their medians
   --warmup 5              seconds of unmeasured load per server before its scenario's runs
@@ -26,6 +27,8 @@ export interface BenchOptions {
   concurrency: number[];
   rate: boolean;
   rateFraction: number;
+  /** A fixed open-loop rate (calls/s) for every server, instead of rateFraction of each one's maximum. */
+  rps: number | undefined;
   durationMs: number;
   rounds: number;
   warmupMs: number;
@@ -46,6 +49,7 @@ export function parseOptions(argv: string[]): BenchOptions {
       concurrency: { type: "string", default: "16,64" },
       "no-rate": { type: "boolean", default: false },
       "rate-fraction": { type: "string", default: "0.5" },
+      rps: { type: "string" },
       duration: { type: "string" },
       rounds: { type: "string" },
       warmup: { type: "string" },
@@ -73,6 +77,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     concurrency: values.concurrency.split(",").map((c) => positive("concurrency", c.trim(), true)),
     rate: !values["no-rate"],
     rateFraction: fraction,
+    rps: values.rps === undefined ? undefined : positive("rps", values.rps, true),
     durationMs: positive("duration", values.duration ?? (quick ? "3" : "10"), false) * 1000,
     rounds: positive("rounds", values.rounds ?? (quick ? "1" : "3"), true),
     warmupMs: values.warmup === "0" ? 0 : positive("warmup", values.warmup ?? (quick ? "1" : "5"), false) * 1000,

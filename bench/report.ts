@@ -211,7 +211,7 @@ export function markdown(result: BenchResult): string {
   );
   lines.push(
     `Each row: the median of ${o.rounds} run${o.rounds === 1 ? "" : "s"} of ${o.duration_s} s (peak RSS: the highest), after ${o.warmup_s} s of warm-up per server; ` +
-      `ghz over ${o.connections} connections; servers alternate run by run. Open loop ("/s open"): ghz --rps --async at ${o.rate_fraction} of the scenario's own highest closed-loop rate.` +
+      `ghz over ${o.connections} connections; servers alternate run by run. Open loop ("/s open"): ghz --rps --async at ${o.rps ? `${o.rps} calls/s for every server` : `${o.rate_fraction} of the scenario's own highest closed-loop rate`}.` +
       (o.cpu_prof ? " Verdict ran under node --cpu-prof: its figures include the profiler's cost." : ""),
     "",
   );

@@ -141,14 +141,15 @@ async function runScenario(scenario: Scenario, ctx: Context, cleanups: (() => Pr
       }
     };
     for (const concurrency of options.concurrency) await measureLoad(() => ({ kind: "concurrency", concurrency }), `c${concurrency}`);
-    // Open loop at a fraction of each server's own highest closed-loop call rate (without the flood).
+    // Open loop at a fraction of each server's own highest closed-loop call rate (without
+    // the flood), or at --rps for every server.
     const rateOf = new Map<string, number>();
     if (options.rate) {
       for (const variant of variants) {
         const best = Math.max(
           ...options.concurrency.map((c) => median((rounds.get(`${variant.server.target} c${c}`) ?? []).map((r) => r.ok_calls / r.seconds))),
         );
-        rateOf.set(variant.name, Math.max(1, Math.round(best * options.rateFraction)));
+        rateOf.set(variant.name, options.rps ?? Math.max(1, Math.round(best * options.rateFraction)));
       }
       await measureLoad((variant) => ({ kind: "rate", rps: rateOf.get(variant.name) as number }), "rate");
     }
@@ -267,6 +268,7 @@ async function main(argv: string[]): Promise<number> {
         concurrency: options.concurrency,
         rate: options.rate,
         rate_fraction: options.rateFraction,
+        rps: options.rps ?? null,
         connections: options.connections,
         peer: options.peer,
         scenarios: options.scenarios,

@@ -126,6 +126,8 @@ export interface BenchResult {
     concurrency: number[];
     rate: boolean;
     rate_fraction: number;
+    /** --rps: one open-loop rate for every server (rate_fraction then unused); null when absent (older results too). */
+    rps?: number | null;
     connections: number;
     peer: boolean;
     scenarios: string[];
