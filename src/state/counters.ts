@@ -114,8 +114,11 @@ const MAX_ROUNDS = 8;
 export class CounterStore extends StateCollection<CounterDoc> implements CounterPort, StateReader {
   private readonly reads: ReadBatcher<CounterDoc>;
   private readonly lanes = new Lanes<PendingReservation, Reservation>((id, items) => this.reserveTurn(id, items));
-  /** Sliding documents with a prune under way in this process (one at a time each). */
-  private readonly pruning = new Set<string>();
+  /**
+   * Sliding documents with a prune under way in this process (one at a time each), and
+   * the window of the latest prune asked for meanwhile, run once that one is done.
+   */
+  private readonly pruning = new Map<string, Sliding | undefined>();
 
   constructor(collection: Collection<CounterDoc>, calls: StateCalls) {
     super(collection, calls);
@@ -356,13 +359,26 @@ export class CounterStore extends StateCollection<CounterDoc> implements Counter
     if (dead >= DEAD_BUCKETS_KEPT || total * 2 > limit) this.pruneLater(at, before);
   }
 
-  /** Prunes in the background, off the decision's path, one prune per document at a time. */
+  /**
+   * Prunes in the background, off the decision's path, one prune per document at a
+   * time. One asked for while another is under way runs after it, reading the document
+   * again: the one under way prunes what was dead when its document was read, and a
+   * bucket may have left the window since (dropping the request left that bucket to
+   * the next reservation's turn).
+   */
   private pruneLater(at: Sliding, known?: CounterDoc): void {
-    if (this.pruning.has(at.id)) return;
-    this.pruning.add(at.id);
+    if (this.pruning.has(at.id)) {
+      this.pruning.set(at.id, at);
+      return;
+    }
+    this.pruning.set(at.id, undefined);
     void this.prune(at, known)
       .catch(() => undefined) // housekeeping: the next reservation tries again
-      .finally(() => this.pruning.delete(at.id));
+      .finally(() => {
+        const again = this.pruning.get(at.id);
+        this.pruning.delete(at.id);
+        if (again) this.pruneLater(again);
+      });
   }
 
   /**
