@@ -14,6 +14,10 @@ const URI_MESSAGE = "must be a mongodb:// or mongodb+srv:// URI";
  * (docs/performance.md, "Admission's size").
  */
 export const DEFAULT_STATE_CONCURRENCY = 32;
+/** Default of state_timeout_ms: how long the database may stay silent while a state call waits. */
+export const DEFAULT_STATE_TIMEOUT_MS = 500;
+/** Default of state_queue_timeout_ms: how long a decision may wait for its turn. */
+export const DEFAULT_STATE_QUEUE_TIMEOUT_MS = 5_000;
 
 export const stateSettings = (ctx: ConfigContext) => ({
   /** When omitted: mongodb_uri_file, else MONGODB_URI, else (the CLI) a local-mongo for development. */
@@ -31,11 +35,11 @@ export const stateSettings = (ctx: ConfigContext) => ({
     .regex(/^[A-Za-z0-9_-]{1,63}$/)
     .default("verdict"),
   /** How long the database may stay silent while a state call waits for it; a call waits at most 4 times this in all (docs/state.md). */
-  state_timeout_ms: z.number().int().min(1).max(60_000).default(500),
+  state_timeout_ms: z.number().int().min(1).max(60_000).default(DEFAULT_STATE_TIMEOUT_MS),
   /** Decisions of one process doing state work at once; the others wait their turn (docs/state.md). */
   state_concurrency: z.number().int().min(1).max(256).default(DEFAULT_STATE_CONCURRENCY),
   /** How long a decision may wait for its turn, from its arrival; then it is refused (gRPC RESOURCE_EXHAUSTED, nothing applied). */
-  state_queue_timeout_ms: z.number().int().min(1).max(60_000).default(5_000),
+  state_queue_timeout_ms: z.number().int().min(1).max(60_000).default(DEFAULT_STATE_QUEUE_TIMEOUT_MS),
 });
 
 /**

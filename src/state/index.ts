@@ -8,7 +8,7 @@ import type { Database } from "../database/index.js";
 import type { Logger } from "../observability/index.js";
 import { Admission } from "./admission.js";
 import { StateCalls, type CallObserver } from "./calls.js";
-import { DEFAULT_STATE_CONCURRENCY } from "./config.js";
+import { DEFAULT_STATE_CONCURRENCY, DEFAULT_STATE_QUEUE_TIMEOUT_MS } from "./config.js";
 import { COUNTERS, CounterStore } from "./counters.js";
 export { COUNTERS } from "./counters.js";
 import { DisagreementStore, type DisagreementStoreOptions } from "./disagreements.js";
@@ -22,7 +22,7 @@ export { CounterStore, DEAD_BUCKETS_KEPT, RELEASABLE } from "./counters.js";
 export { DisagreementStore, type DisagreementStoreOptions, type ListOptions } from "./disagreements.js";
 export { OnceStore } from "./once.js";
 export { BUCKETS, locate, type CounterLocation } from "./windows.js";
-export { poolSizeFor } from "./config.js";
+export { DEFAULT_STATE_CONCURRENCY, DEFAULT_STATE_TIMEOUT_MS, poolSizeFor } from "./config.js";
 
 /** The collections holding real-time state (what a test or the bench empties between runs). */
 export const STATE_COLLECTIONS: readonly string[] = [COUNTERS.name, ONCE_KEYS.name];
@@ -44,7 +44,7 @@ export interface State {
 }
 
 /** Defaults of state_concurrency and state_queue_timeout_ms, for stores opened outside a server (tests, tools). */
-const DEFAULT_ADMISSION = { concurrency: DEFAULT_STATE_CONCURRENCY, queueTimeoutMs: 5_000 };
+const DEFAULT_ADMISSION = { concurrency: DEFAULT_STATE_CONCURRENCY, queueTimeoutMs: DEFAULT_STATE_QUEUE_TIMEOUT_MS };
 
 export function openState(database: Database, { timeoutMs, log, onCall, admission = DEFAULT_ADMISSION }: StateOptions): State {
   const calls = new StateCalls(timeoutMs, log, onCall);

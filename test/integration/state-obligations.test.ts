@@ -16,7 +16,7 @@ const DAY: WindowSpec = { kind: "calendar", unit: "day" };
 const HOUR_SLIDING: WindowSpec = { kind: "sliding", seconds: 3600 };
 
 beforeAll(async () => {
-  store = await openTestState({ name: "obligations", timeoutMs: 10_000, onCommand: (name) => commands.push(name) });
+  store = await openTestState({ name: "obligations", onCommand: (name) => commands.push(name) });
   client = await connectTestClient();
 });
 afterAll(async () => {

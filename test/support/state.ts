@@ -1,8 +1,9 @@
 // The state stores over a real database for integration tests, opened the way the
-// server opens them (one Database, its indexes created).
+// server opens them with its default configuration (one Database with the pool the
+// default state_concurrency gets, its indexes created, the default state_timeout_ms).
 import { Database } from "../../src/database/index.js";
 import { silentLogger } from "../../src/observability/index.js";
-import { openState, type State } from "../../src/state/index.js";
+import { DEFAULT_STATE_CONCURRENCY, DEFAULT_STATE_TIMEOUT_MS, openState, poolSizeFor, type State } from "../../src/state/index.js";
 import { mongoUri, uniqueDatabaseName } from "./mongo.js";
 
 export interface TestState extends State {
@@ -18,9 +19,10 @@ export async function openTestState(
     uri: options.uri ?? mongoUri(),
     database: options.database ?? uniqueDatabaseName(options.name ?? "state"),
     log,
+    poolSize: poolSizeFor(DEFAULT_STATE_CONCURRENCY),
     ...(options.onCommand ? { onCommand: options.onCommand } : {}),
   });
-  const state = openState(database, { timeoutMs: options.timeoutMs ?? 5_000, log });
+  const state = openState(database, { timeoutMs: options.timeoutMs ?? DEFAULT_STATE_TIMEOUT_MS, log });
   if (options.indexes !== false) await database.ensureIndexes();
   return { ...state, database, close: () => database.close() };
 }
