@@ -13,9 +13,10 @@
 // Ends with one line "N passed, N failed" (also .test-results/runtimes.txt); a runtime
 // that cannot be fetched counts as one failure.
 import { spawnSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { finishRun } from "./lib/finish-run.mjs";
 import { countVitestReport } from "./lib/vitest-report.mjs";
 
 const SUITES = ["test/unit", "test/integration", "test/e2e"];
@@ -62,10 +63,4 @@ for (const { version, suites } of RUNTIMES) {
   process.stderr.write(`${label}: ${counted.passed} passed, ${counted.failed} failed\n`);
 }
 
-const summary = `${passed} passed, ${failed} failed`;
-writeFileSync(join(results, "runtimes.txt"), summary + "\n");
-const failures = problems.map((p) => `  - ${p}\n`).join("");
-writeFileSync(join(results, "runtimes-failed.txt"), failures); // .ci/run repeats it at its end
-if (problems.length > 0) process.stderr.write(`\nfailed:\n${failures}`);
-process.stdout.write(`\n${summary}\n`);
-process.exit(failed === 0 ? 0 : 1);
+finishRun(results, "runtimes", { passed, failed, problems });

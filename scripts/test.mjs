@@ -6,9 +6,10 @@
 // opa fmt/check, Regal or coverage, the Helm chart check) counts as one failure when
 // it fails, so the line never reads "0 failed" for a broken run.
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { finishRun } from "./lib/finish-run.mjs";
 import { countVitestReport } from "./lib/vitest-report.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -94,10 +95,4 @@ if (build) {
   problems.push(...counted.problems);
 }
 
-const summary = `${passed} passed, ${failed} failed`;
-writeFileSync(join(results, "summary.txt"), summary + "\n");
-const failures = problems.map((p) => `  - ${p}\n`).join("");
-writeFileSync(join(results, "summary-failed.txt"), failures); // .ci/run repeats it at its end
-if (problems.length > 0) process.stderr.write(`\nfailed:\n${failures}`);
-process.stdout.write(`\n${summary}\n`);
-process.exit(failed === 0 ? 0 : 1);
+finishRun(results, "summary", { passed, failed, problems });
