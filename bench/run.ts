@@ -145,12 +145,9 @@ async function runScenario(scenario: Scenario, ctx: Context, cleanups: (() => Pr
     // the flood), or at --rps for every server.
     const rateOf = new Map<string, number>();
     if (options.rate) {
-      for (const variant of variants) {
-        const best = Math.max(
-          ...options.concurrency.map((c) => median((rounds.get(`${variant.server.target} c${c}`) ?? []).map((r) => r.ok_calls / r.seconds))),
-        );
-        rateOf.set(variant.name, options.rps ?? Math.max(1, Math.round(best * options.rateFraction)));
-      }
+      const best = (variant: Variant) =>
+        Math.max(...options.concurrency.map((c) => median((rounds.get(`${variant.server.target} c${c}`) ?? []).map((r) => r.ok_calls / r.seconds))));
+      for (const variant of variants) rateOf.set(variant.name, options.rps ?? Math.max(1, Math.round(best(variant) * options.rateFraction)));
       await measureLoad((variant) => ({ kind: "rate", rps: rateOf.get(variant.name) as number }), "rate");
     }
 
