@@ -77,6 +77,13 @@ export async function resolveDatabase(configUri: string | undefined, envUri: str
   return { uri: server.uri, source: "local-mongo", release: () => server.stop() };
 }
 
+/**
+ * A command's pool: its calls go one after another (a query's pages, a load's bulk
+ * write), and the pool keeps every connection it may open, so a command run from a
+ * script against a shared database opens two, not the server's pool.
+ */
+export const COMMAND_POOL_SIZE = 2;
+
 /** A command's database: open (lazily connected), where it came from, and how to let it go. */
 export interface CommandDatabase {
   db: Database;
@@ -98,6 +105,7 @@ export async function openCommandDatabase(configPath: string | undefined, env: E
     database: databaseName ?? config?.mongodb_database ?? "verdict",
     log: silentLogger(),
     serverSelectionTimeoutMs: 10_000,
+    poolSize: COMMAND_POOL_SIZE,
   });
   return {
     db,

@@ -38,7 +38,8 @@ export class Database {
     private readonly client: MongoClient,
     readonly name: string,
     private readonly log: Logger,
-    private readonly poolSize: number,
+    /** Connections the pool keeps open (and never more). */
+    readonly poolSize: number,
   ) {}
 
   /**
