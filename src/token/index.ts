@@ -16,6 +16,8 @@ export {
   type VerifierOptions,
   type VerifyContext,
   REPEAT_DELAY_MS,
+  REFUSED_TTL_MS,
+  REPEATS_KEPT_MS,
   REPEATS_BEFORE_DELAY,
   MAX_REPEAT_DELAY_MS,
   repeatDelayMs,

@@ -16,7 +16,10 @@
 // MAX_REPEAT_DELAY_MS. A client that sends it again and again, waiting for each
 // answer, gets its calls answered at a falling rate instead of taking the CPU that
 // valid calls need; the longest wait stays at half the SDK's default deadline, so
-// the caller still gets its refusal rather than a timeout.
+// the caller still gets its refusal rather than a timeout. After its minute the
+// token is checked again (the issuer's keys may have changed), but its repeats are
+// still counted, for REPEATS_KEPT_MS: refused again, it waits as long as its count
+// says, so a flood replaying the same tokens does not get a fast start every minute.
 import { createHash } from "node:crypto";
 import { errors as joseErrors, type JWSHeaderParameters, type JWTPayload } from "jose";
 import { LRUCache } from "lru-cache";
@@ -83,7 +86,10 @@ const PERMANENT: ReadonlySet<TokenReasonCode> = new Set<TokenReasonCode>([
   "issuer_unknown",
 ]);
 const REFUSED_ENTRIES = 10_000;
-const REFUSED_TTL_MS = 60_000;
+/** How long a refusal stands for a token's bytes before the token is checked again. */
+export const REFUSED_TTL_MS = 60_000;
+/** How long a refused token's repeats are counted (the tarpit's memory), across checks again. */
+export const REPEATS_KEPT_MS = 600_000;
 /** Refusals of the same token answered at once; later ones wait (repeatDelayMs). */
 export const REPEATS_BEFORE_DELAY = 1;
 /** How long the first delayed refusal of a token sent again and again waits before it is answered. */
@@ -97,6 +103,14 @@ export function repeatDelayMs(times: number): number {
   return Math.min(REPEAT_DELAY_MS * 2 ** (times - REPEATS_BEFORE_DELAY - 1), MAX_REPEAT_DELAY_MS);
 }
 
+/** A refusal remembered for a token's bytes (see TokenVerifier.refused). */
+interface Refusal {
+  reason: TokenReasonCode;
+  message: string;
+  times: number;
+  checkedAtMs: number;
+}
+
 const ACCESS_TOKEN_TYPES = new Set(["at+jwt", "application/at+jwt"]);
 const LEGACY_TYPES = new Set(["jwt", "application/jwt"]);
 
@@ -106,8 +120,12 @@ export function sha256Hex(text: string): string {
 
 export class TokenVerifier {
   private readonly cache: VerifiedTokenCache | undefined;
-  /** Token hash → a refusal that stands for those bytes (PERMANENT), with its message. */
-  private readonly refused = new LRUCache<string, { reason: TokenReasonCode; message: string; times: number }>({ max: REFUSED_ENTRIES, ttl: REFUSED_TTL_MS });
+  /**
+   * Token hash → a refusal that stands for those bytes (PERMANENT), with its message,
+   * until REFUSED_TTL_MS after `checkedAtMs` (the request's time when it was last
+   * checked); and how many times the token was refused, for REPEATS_KEPT_MS.
+   */
+  private readonly refused = new LRUCache<string, Refusal>({ max: REFUSED_ENTRIES, ttl: REPEATS_KEPT_MS });
 
   constructor(
     private readonly issuers: IssuerRegistry,
@@ -121,20 +139,35 @@ export class TokenVerifier {
     if (token.length === 0) throw new TokenError("token_missing");
     if (Buffer.byteLength(token, "utf8") > this.options.maxBytes) throw new TokenError("token_too_large");
     const tokenHash = sha256Hex(token);
+    const nowMs = context.now * 1000;
     const refusal = this.refused.get(tokenHash);
-    if (refusal) {
-      refusal.times += 1;
-      const delayMs = repeatDelayMs(refusal.times);
-      if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
-      throw new TokenError(refusal.reason, refusal.message);
-    }
+    if (refusal && nowMs - refusal.checkedAtMs < REFUSED_TTL_MS) await this.refuseAgain(refusal);
     if (!looksLikeJwt(token)) return this.verifyOpaque(token, tokenHash, context);
     try {
-      return await this.verifyJwt(token, tokenHash, context);
+      const verified = await this.verifyJwt(token, tokenHash, context);
+      if (refusal) this.refused.delete(tokenHash);
+      return verified;
     } catch (error) {
-      if (error instanceof TokenError && PERMANENT.has(error.reason)) this.refused.set(tokenHash, { reason: error.reason, message: error.message, times: 1 });
-      throw error;
+      if (!(error instanceof TokenError && PERMANENT.has(error.reason))) {
+        if (refusal) this.refused.delete(tokenHash);
+        throw error;
+      }
+      if (!refusal) {
+        this.refused.set(tokenHash, { reason: error.reason, message: error.message, times: 1, checkedAtMs: nowMs });
+        throw error;
+      }
+      // Checked again after its minute, and refused again: a repeat like any other.
+      Object.assign(refusal, { reason: error.reason, message: error.message, checkedAtMs: nowMs });
+      return this.refuseAgain(refusal);
     }
+  }
+
+  /** A repeat of a refusal: counted, answered after the wait its count says. */
+  private async refuseAgain(refusal: Refusal): Promise<never> {
+    refusal.times += 1;
+    const delayMs = repeatDelayMs(refusal.times);
+    if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+    throw new TokenError(refusal.reason, refusal.message);
   }
 
   private async verifyJwt(token: string, tokenHash: string, context: VerifyContext): Promise<VerifiedToken> {

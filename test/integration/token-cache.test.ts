@@ -1,7 +1,17 @@
 // The verified-token cache: it saves work, and never changes an answer.
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_DEADLINE_MS } from "@verdict/sdk";
-import { IssuerRegistry, MAX_REPEAT_DELAY_MS, REPEAT_DELAY_MS, REPEATS_BEFORE_DELAY, repeatDelayMs, TokenError, TokenVerifier } from "../../src/token/index.js";
+import {
+  IssuerRegistry,
+  MAX_REPEAT_DELAY_MS,
+  REFUSED_TTL_MS,
+  REPEAT_DELAY_MS,
+  REPEATS_BEFORE_DELAY,
+  REPEATS_KEPT_MS,
+  repeatDelayMs,
+  TokenError,
+  TokenVerifier,
+} from "../../src/token/index.js";
 import { createTestIssuer, issuerConfig, TEST_AUDIENCE, type TestIssuer } from "../support/issuer.js";
 
 let issuer: TestIssuer;
@@ -94,6 +104,44 @@ describe("verified-token cache", () => {
     const first = await timed(other);
     expect(first).toMatchObject({ answer: "signature_invalid" });
     expect(first.ms).toBeLessThan(REPEAT_DELAY_MS);
+  });
+
+  it("checks a refused token again after its minute, and keeps counting its repeats: refused again, it waits as its count says", async () => {
+    const registry = IssuerRegistry.fromConfig([issuerConfig(issuer)]);
+    const keys = registry.find(issuer.issuer)?.keys;
+    if (!keys) throw new Error("the test issuer has keys");
+    let lookups = 0;
+    const getKey = keys.getKey.bind(keys);
+    keys.getKey = (header) => {
+      lookups += 1;
+      return getKey(header);
+    };
+    verifier = new TokenVerifier(registry, { clockSkewSeconds: 60, maxBytes: 8192, cacheEntries: 100 });
+    const token = await issuer.token();
+    const forged = `${token.slice(0, token.lastIndexOf(".") + 1)}${"D".repeat(86)}`;
+    const start = now();
+    const timed = async (at: number) => {
+      const started = performance.now();
+      const answer = await reason(forged, { now: at });
+      return { answer, ms: performance.now() - started };
+    };
+    // refused, then repeated within the minute: no check, later each time
+    expect(await timed(start)).toMatchObject({ answer: "signature_invalid" });
+    const repeats = REPEATS_BEFORE_DELAY + 1;
+    for (let i = 1; i < repeats; i++) expect(await timed(start + 1)).toMatchObject({ answer: "signature_invalid" });
+    expect(lookups).toBe(1);
+    // past the minute: checked again (a key could have changed), refused again, and
+    // answered after the wait of its next repeat, not at once as a new token would be
+    const again = await timed(start + REFUSED_TTL_MS / 1000 + 1);
+    expect(again.answer).toBe("signature_invalid");
+    expect(lookups).toBe(2);
+    expect(again.ms).toBeGreaterThanOrEqual(repeatDelayMs(repeats + 1) - 1);
+    expect(repeatDelayMs(repeats + 1)).toBeGreaterThan(0);
+    // and that check stands for a minute from then
+    expect(await timed(start + REFUSED_TTL_MS / 1000 + 2)).toMatchObject({ answer: "signature_invalid" });
+    expect(lookups).toBe(2);
+    // the count is a memory of bounded length
+    expect(REPEATS_KEPT_MS).toBeGreaterThan(REFUSED_TTL_MS);
   });
 
   it("doubles the wait with each repeat, up to a bound the SDK's default deadline outlasts", () => {
