@@ -1,5 +1,6 @@
 // The verified-token cache: it saves work, and never changes an answer.
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { importJWK, type CryptoKey } from "jose";
 import { DEFAULT_DEADLINE_MS } from "@verdict/sdk";
 import {
   IssuerRegistry,
@@ -142,6 +143,24 @@ describe("verified-token cache", () => {
     expect(lookups).toBe(2);
     // the count is a memory of bounded length
     expect(REPEATS_KEPT_MS).toBeGreaterThan(REFUSED_TTL_MS);
+  });
+
+  it("serves a refused token that verifies when it is checked again after its minute (the issuer's keys changed)", async () => {
+    const registry = IssuerRegistry.fromConfig([issuerConfig(issuer)]);
+    const keys = registry.find(issuer.issuer)?.keys;
+    if (!keys) throw new Error("the test issuer has keys");
+    verifier = new TokenVerifier(registry, { clockSkewSeconds: 60, maxBytes: 8192, cacheEntries: 100 });
+    // signed by another key under the issuer's kid: refused, and refused again within the minute
+    const other = await createTestIssuer();
+    const token = await other.token({}, { kid: issuer.kid });
+    const start = now();
+    expect(await reason(token, { now: start })).toBe("signature_invalid");
+    expect(await reason(token, { now: start + 1 })).toBe("signature_invalid");
+    // the issuer now publishes that key under the kid: checked again after the minute, served
+    const rotated = await importJWK(other.publicJwk, issuer.alg);
+    keys.getKey = () => Promise.resolve(rotated as CryptoKey);
+    expect(await reason(token, { now: start + 30 })).toBe("signature_invalid");
+    expect(await reason(token, { now: start + REFUSED_TTL_MS / 1000 + 1 })).toBe("jwt");
   });
 
   it("doubles the wait with each repeat, up to a bound the SDK's default deadline outlasts", () => {
