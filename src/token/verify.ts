@@ -18,8 +18,9 @@
 // valid calls need; the longest wait stays at half the SDK's default deadline, so
 // the caller still gets its refusal rather than a timeout. After its minute the
 // token is checked again (the issuer's keys may have changed), but its repeats are
-// still counted, for REPEATS_KEPT_MS: refused again, it waits as long as its count
-// says, so a flood replaying the same tokens does not get a fast start every minute.
+// still counted, for REPEATS_KEPT_MS from its first refusal: refused again, it waits
+// as its count says, so a flood replaying the same tokens does not get a fast start
+// every minute.
 import { createHash } from "node:crypto";
 import { errors as joseErrors, type JWSHeaderParameters, type JWTPayload } from "jose";
 import { LRUCache } from "lru-cache";
