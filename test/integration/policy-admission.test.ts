@@ -138,17 +138,18 @@ describe("the queue's bound in time", () => {
   it("refuses a decision that waited policy_queue_timeout_ms, whole", async () => {
     const bounded = await PolicyEngine.load(await loadBundle(bundlePath), { bounds: { queueTimeoutMs: 200 } });
     try {
-      const ahead = Array.from({ length: 40 }, () => bounded.beginAll(Array(100).fill(input))).flat();
+      // Work ahead that is never refused and goes first: 4,000 evaluations continuing decisions already
+      // admitted (about a second of work or more). New decisions as work ahead would themselves be refused
+      // at the bound, a little before the one under test, which could then start in time on a slow machine.
+      const ahead = Array.from({ length: 4_000 }, () => bounded.decide(input, "continuing"));
       const outcomes = await Promise.allSettled(bounded.beginAll(Array(3).fill(input)));
       expect(outcomes.map((outcome) => outcome.status)).toEqual(Array(3).fill("rejected"));
       for (const outcome of outcomes)
         expect(((outcome as PromiseRejectedResult).reason as Error).message).toMatch(/^it waited (\d+) ms for policy evaluation \(the bound is 200 ms\)$/);
       const waited = Number(/waited (\d+) ms/.exec(((outcomes[0] as PromiseRejectedResult).reason as Error).message)?.[1]);
       expect(waited).toBeGreaterThanOrEqual(200);
-      // What was ahead is evaluated, or refused the same way when it had not started by then: never failed otherwise.
-      for (const outcome of await Promise.allSettled(ahead))
-        if (outcome.status === "rejected") expect(outcome.reason).toBeInstanceOf(EvaluationOverloadedError);
-        else expect(outcome.value.decision?.effect).toBe("allow");
+      // What was ahead is all evaluated.
+      expect((await Promise.all(ahead)).every((decision) => decision.effect === "allow")).toBe(true);
     } finally {
       await bounded.close();
     }
