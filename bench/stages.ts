@@ -1,13 +1,14 @@
 // npm run bench:stages -- [--scenario a|b|c|d] [--rps 1700] [--seconds 8] [--warmup 3]: where a
 // Check's latency goes at a fixed arrival rate (ghz --rps, as the open-loop runs of
 // npm run bench), from Verdict's own histograms read from the primary's /metrics
-// before and after the run: for the whole Check (verdict_check_duration_seconds), each
+// before and after the run, and ghz's own latency by gRPC status (how fast a refused
+// call was answered): for the whole Check (verdict_check_duration_seconds), each
 // stage (verdict_stage_duration_seconds) and each kind of state database call
 // (verdict_database_call_duration_seconds), the share that took at most 0.5, 1, 2.5, 5
 // and 25 ms, beside ghz's end-to-end p50/p99. The scenario's requests and configuration
 // are npm run bench's (scenarios.ts); the warm-up (c16, closed loop) is not measured: the
 // database's JVM answers a stateful call 2-3 times slower in its first thousands.
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { createTestIssuer } from "../test/support/issuer.js";
@@ -66,6 +67,20 @@ function histograms(metrics: string): Histograms {
   return out;
 }
 
+/** The calls' end-to-end latency by their gRPC status (from ghz's details), e.g. how fast an overloaded call was refused. */
+function byStatus(reportJson: string): string {
+  const { details } = JSON.parse(reportJson) as { details?: { latency: number; status: string }[] | null };
+  const latencies = new Map<string, number[]>();
+  for (const { latency, status } of details ?? []) (latencies.get(status) ?? latencies.set(status, []).get(status)!).push(latency / 1e6);
+  const at = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+  const lines = ["| status | calls | p50 ms | p99 ms |", "|---|---:|---:|---:|"];
+  for (const [status, ms] of latencies) {
+    ms.sort((x, y) => x - y);
+    lines.push(`| ${status} | ${ms.length} | ${at(ms, 50).toFixed(2)} | ${at(ms, 99).toFixed(2)} |`);
+  }
+  return `${lines.join("\n")}\n`;
+}
+
 await withVerdictSetup("stages", async (setup) => {
   const tokens = await mintTokens(setup.issuer, await createTestIssuer(), 3600);
   const verdict = await startBenchVerdict(setup, "stages", scenario.verdictConfig);
@@ -83,6 +98,7 @@ await withVerdictSetup("stages", async (setup) => {
       `(${scenario.id}) ${scenario.title}: ${report.count} Checks at ${rps}/s for ${seconds} s (${report.ok} OK): ` +
         `p50 ${report.latencyMs.p50?.toFixed(2)} ms, p99 ${report.latencyMs.p99?.toFixed(2)} ms end to end\n`,
     );
+    console.log(byStatus(readFileSync(join(setup.dir, "run.json"), "utf8")));
     console.log(`| what | count | ${BOUNDS.map((b) => `≤ ${b * 1000} ms`).join(" | ")} |`);
     console.log(`|---|---:|${BOUNDS.map(() => "---:").join("|")}|`);
     for (const { metric, title } of HISTOGRAMS) {
