@@ -232,6 +232,7 @@ export class Decider {
       return attach(denial, failedVerdict(engine.revision, error instanceof Error ? error.message : String(error)));
     }
     if (decision.effect === "allow" && decision.obligations.length > 0) await admitted(run, this.deps.state.admission);
+    if (decision.obligations.length > 0) run.applying = true;
     const result = await this.instruments.stage(common.trace, "enforce", () =>
       enforce(decision, item.base, principal, common, run.nowMs, this.enforcing, item.check, run.preview),
     );

@@ -6,6 +6,7 @@ import type { StateQuery } from "../contract/index.js";
 import { VerdictError } from "../errors/index.js";
 import { PreviewTally } from "../obligations/index.js";
 import type { PolicyDecision, PolicyEngine, PolicyInput } from "../policy/index.js";
+import { OverloadedError } from "../state/index.js";
 import type { Principal } from "../token/index.js";
 import type { Authenticated } from "./authenticate.js";
 import type { Base } from "./denials.js";
@@ -33,6 +34,8 @@ export interface Run {
   verified?: Authenticated;
   /** The run's admission to the database, asked for at its first state need and held until it is done. */
   ticket?: Promise<() => void>;
+  /** Set when the run begins applying obligations: from then on it finishes, whatever its caller's deadline. */
+  applying?: boolean;
   /** Gives back the run's place at the database, if it had one. */
   done(): void;
 }
@@ -60,10 +63,19 @@ export function newRun(common: CheckCommon, checks: readonly CheckItem[], engine
  * Waits for the run's turn at the database (once per run: every later state call of
  * the run goes at once). Its first state need comes before anything is applied, so
  * a refusal here (OverloadedError from src/state) leaves nothing half-done.
+ *
+ * A run whose caller's deadline has passed reads and applies nothing more unless it
+ * has begun applying obligations (a batch is never left half-applied): its caller
+ * has stopped waiting, and a reservation made for an answer nobody receives would
+ * hold the caller's limits for an action that never happens (under overload, many).
  */
 export async function admitted(run: Run, admission: StatePorts["admission"]): Promise<void> {
   run.ticket ??= admission.admit(run.nowMs, run.common.answerBy);
   await run.ticket;
+  const { answerBy } = run.common;
+  if (!run.applying && answerBy !== undefined && Date.now() >= answerBy) {
+    throw new OverloadedError("its caller's deadline passed before its state was read or applied; nothing was applied");
+  }
 }
 
 /** Why a run that threw made no decision, for its audit record. */

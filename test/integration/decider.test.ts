@@ -1,7 +1,8 @@
 // The pipeline with real parts (the compiled fixture policy, MongoDB over the
 // wire, real tokens), counting the database commands a decision costs.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Caller } from "../../src/decide/index.js";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Caller, StatePorts } from "../../src/decide/index.js";
 import { Decider } from "../../src/decide/index.js";
 import { silentLogger } from "../../src/observability/index.js";
 import { loadBundle, PolicyEngine } from "../../src/policy/index.js";
@@ -12,6 +13,7 @@ import { openTestState, type TestState } from "../support/state.js";
 
 let store: TestState;
 let decider: Decider;
+let engine: PolicyEngine;
 let issuer: TestIssuer;
 const commands: string[] = [];
 const caller: Caller = { name: "invoices-api", audience: TEST_AUDIENCE, scopes: new Set(["invoices:read"]), unknownScopes: "deny" };
@@ -21,15 +23,19 @@ const item = (action: string, context = {}) => ({ action, resource: { type: "inv
 beforeAll(async () => {
   issuer = await createTestIssuer();
   store = await openTestState({ name: "decider", onCommand: (name) => commands.push(name) });
-  const engine = await PolicyEngine.load(await loadBundle(await buildFixtureBundle("state-policy")));
-  decider = new Decider({
+  engine = await PolicyEngine.load(await loadBundle(await buildFixtureBundle("state-policy")));
+  decider = deciderWith(store);
+});
+
+function deciderWith(state: StatePorts): Decider {
+  return new Decider({
     verifier: new TokenVerifier(IssuerRegistry.fromConfig([issuerConfig(issuer)]), { clockSkewSeconds: 60, maxBytes: 8192 }),
     policies: { current: () => engine },
-    state: store,
+    state,
     dpop: { maxAgeSeconds: 120, skewSeconds: 60, maxBytes: 8192 },
     log: silentLogger(),
   });
-});
+}
 afterAll(async () => {
   await store.close();
 });
@@ -58,5 +64,51 @@ describe("what a decision costs the database", () => {
     const result = await decider.check({ ...common(await issuer.token({ sub: "payer" })), ...item("transfer", { amount: 10 }) });
     expect(result.decision).toBe("ALLOW");
     expect(commands).toEqual(["findAndModify"]);
+  });
+});
+
+describe("a caller's deadline", () => {
+  const late = /its caller's deadline passed before its state was read or applied; nothing was applied/;
+
+  it("reads and applies nothing once its caller's deadline has passed", async () => {
+    const token = await issuer.token({ sub: "late-payer" });
+    commands.length = 0;
+    // An idle pool starts the evaluation at once (its bound in time is looked at later); the deadline is seen before the database.
+    await expect(decider.check({ ...common(token), answerBy: Date.now() - 1, ...item("transfer", { amount: 10 }) })).rejects.toThrow(late);
+    await expect(decider.check({ ...common(token), answerBy: Date.now() - 1, ...item("transfer_checked", { amount: 10 }) })).rejects.toThrow(late);
+    expect(commands).toEqual([]);
+    // nothing was reserved: the whole daily limit (1000) is still there
+    expect((await decider.check({ ...common(token), ...item("transfer", { amount: 1000 }) })).decision).toBe("ALLOW");
+  });
+
+  it("finishes a batch that has begun applying, past its caller's deadline: never half-applied", async () => {
+    // The first reservation answers after the caller has stopped waiting.
+    let delayed = false;
+    const counters = new Proxy(store.counters, {
+      get(target, property) {
+        if (property === "reserve") {
+          return async (...args: Parameters<typeof target.reserve>) => {
+            if (!delayed) {
+              delayed = true;
+              await sleep(400);
+            }
+            return target.reserve(...args);
+          };
+        }
+        const value: unknown = Reflect.get(target, property, target);
+        return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const slow = deciderWith({ ...store, counters });
+    const token = await issuer.token({ sub: "late-batch" });
+    commands.length = 0;
+    const results = await slow.checkBatch({
+      ...common(token),
+      answerBy: Date.now() + 200,
+      items: [1, 2].map(() => ({ ok: true as const, item: item("transfer", { amount: 10 }) })),
+    });
+    expect(delayed).toBe(true);
+    expect(results.map((r) => r.ok && r.result.decision)).toEqual(["ALLOW", "ALLOW"]);
+    expect(commands).toEqual(["findAndModify", "findAndModify"]);
   });
 });
