@@ -29,6 +29,8 @@ export interface GhzRun {
   connections: number;
   /** Where ghz writes its JSON report. */
   reportFile: string;
+  /** Each call's gRPC deadline (ghz --timeout); ghz's default is 20 s. */
+  timeoutMs?: number;
 }
 
 export interface GhzReport {
@@ -77,6 +79,7 @@ export function ghzArgs(run: GhzRun): string[] {
   ];
   if (run.call.proto) args.push("--proto", run.call.proto.file, "--import-paths", run.call.proto.importPath);
   if (run.call.metadata) args.push("--metadata", JSON.stringify(run.call.metadata));
+  if (run.timeoutMs !== undefined) args.push("--timeout", `${run.timeoutMs}ms`);
   if (run.load.kind === "rate") args.push("--rps", String(Math.max(1, Math.round(run.load.rps))), "--async");
   args.push(run.address);
   return args;

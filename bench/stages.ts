@@ -1,11 +1,12 @@
-// npm run bench:stages -- [--scenario a|b|c|d] [--rps 1700] [--seconds 8] [--warmup 3]: where a
+// npm run bench:stages -- [--scenario a|b|c|d] [--rps 1700] [--seconds 8] [--warmup 3]
+// [--deadline-ms N]: where a
 // Check's latency goes at a fixed arrival rate (ghz --rps, as the open-loop runs of
 // npm run bench), from Verdict's own histograms read from the primary's /metrics
 // before and after the run, and ghz's own latency by gRPC status (how fast a refused
 // call was answered): for the whole Check (verdict_check_duration_seconds), each
 // stage (verdict_stage_duration_seconds) and each kind of state database call
 // (verdict_database_call_duration_seconds), the share that took at most 0.5, 1, 2.5, 5
-// and 25 ms, beside ghz's end-to-end p50/p99. The scenario's requests and configuration
+// and 25 ms, 0.25, 1 and 5 s, beside ghz's end-to-end p50/p99. The scenario's requests and configuration
 // are npm run bench's (scenarios.ts); the warm-up (c16, closed loop) is not measured: the
 // database's JVM answers a stateful call 2-3 times slower in its first thousands.
 import { readFileSync, writeFileSync } from "node:fs";
@@ -26,16 +27,19 @@ const { values } = parseArgs({
     rps: { type: "string", default: "1700" },
     seconds: { type: "string", default: "8" },
     warmup: { type: "string", default: "3" },
+    "deadline-ms": { type: "string" },
   },
 });
 const rps = Number(values.rps);
 const seconds = Number(values.seconds);
 const warmup = Number(values.warmup);
+/** The measured calls' gRPC deadline, as a caller's (the SDK's default is 1 s); ghz's own 20 s without it. */
+const deadlineMs = values["deadline-ms"] === undefined ? undefined : Number(values["deadline-ms"]);
 const scenario = SCENARIOS.find((s) => s.id === values.scenario && CHECK_SCENARIOS.includes(s.id));
-if (!(rps > 0) || !(seconds > 0) || !(warmup >= 0) || !scenario)
-  throw new Error(`--rps and --seconds are positive numbers, --warmup a number of seconds, --scenario one of ${CHECK_SCENARIOS.join(", ")}`);
+if (!(rps > 0) || !(seconds > 0) || !(warmup >= 0) || !scenario || (deadlineMs !== undefined && !(deadlineMs > 0)))
+  throw new Error(`--rps, --seconds and --deadline-ms are positive numbers, --warmup a number of seconds, --scenario one of ${CHECK_SCENARIOS.join(", ")}`);
 
-const BOUNDS = [0.0005, 0.001, 0.0025, 0.005, 0.025];
+const BOUNDS = [0.0005, 0.001, 0.0025, 0.005, 0.025, 0.25, 1, 5];
 
 /** Histograms read from /metrics: `${metric}\u0000${labels}` → { le → cumulative count, count }. */
 type Histograms = Map<string, { buckets: Map<string, number>; count: number }>;
@@ -88,14 +92,23 @@ await withVerdictSetup("stages", async (setup) => {
     const { admin } = readyLine(verdict);
     const dataFile = join(setup.dir, "requests.json");
     writeFileSync(dataFile, JSON.stringify(scenario.verdict(tokens, "stages")));
-    const run = (load: { kind: "concurrency"; concurrency: number } | { kind: "rate"; rps: number }, durationMs: number, report: string) =>
-      runGhz({ address: verdict.address, call: verdict.call("Check"), dataFile, load, connections: 4, durationMs, reportFile: join(setup.dir, report) }).done;
+    const run = (load: { kind: "concurrency"; concurrency: number } | { kind: "rate"; rps: number }, durationMs: number, report: string, timeoutMs?: number) =>
+      runGhz({
+        address: verdict.address,
+        call: verdict.call("Check"),
+        dataFile,
+        load,
+        connections: 4,
+        durationMs,
+        reportFile: join(setup.dir, report),
+        ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+      }).done;
     if (warmup > 0) await run({ kind: "concurrency", concurrency: 16 }, warmup * 1000, "warmup.json");
     const before = histograms(await (await fetch(`${admin}/metrics`)).text());
-    const report = await run({ kind: "rate", rps }, seconds * 1000, "run.json");
+    const report = await run({ kind: "rate", rps }, seconds * 1000, "run.json", deadlineMs);
     const after = histograms(await (await fetch(`${admin}/metrics`)).text());
     console.log(
-      `(${scenario.id}) ${scenario.title}: ${report.count} Checks at ${rps}/s for ${seconds} s (${report.ok} OK): ` +
+      `(${scenario.id}) ${scenario.title}: ${report.count} Checks at ${rps}/s for ${seconds} s${deadlineMs !== undefined ? `, deadline ${deadlineMs} ms` : ""} (${report.ok} OK): ` +
         `p50 ${report.latencyMs.p50?.toFixed(2)} ms, p99 ${report.latencyMs.p99?.toFixed(2)} ms end to end\n`,
     );
     console.log(byStatus(readFileSync(join(setup.dir, "run.json"), "utf8")));
