@@ -73,14 +73,14 @@ function histograms(metrics: string): Histograms {
 
 /** The calls' end-to-end latency by their gRPC status (from ghz's details), e.g. how fast an overloaded call was refused. */
 function byStatus(reportJson: string): string {
-  const { details } = JSON.parse(reportJson) as { details?: { latency: number; status: string }[] | null };
-  const latencies = new Map<string, number[]>();
-  for (const { latency, status } of details ?? []) (latencies.get(status) ?? latencies.set(status, []).get(status)!).push(latency / 1e6);
+  const { details } = JSON.parse(reportJson) as { details?: { latency: number; status: string; error: string }[] | null };
+  const calls = new Map<string, { ms: number[]; error: string }>();
+  for (const { latency, status, error } of details ?? []) (calls.get(status) ?? calls.set(status, { ms: [], error }).get(status)!).ms.push(latency / 1e6);
   const at = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-  const lines = ["| status | calls | p50 ms | p99 ms |", "|---|---:|---:|---:|"];
-  for (const [status, ms] of latencies) {
+  const lines = ["| status | calls | p50 ms | p99 ms | the first one's error |", "|---|---:|---:|---:|---|"];
+  for (const [status, { ms, error }] of calls) {
     ms.sort((x, y) => x - y);
-    lines.push(`| ${status} | ${ms.length} | ${at(ms, 50).toFixed(2)} | ${at(ms, 99).toFixed(2)} |`);
+    lines.push(`| ${status} | ${ms.length} | ${at(ms, 50).toFixed(2)} | ${at(ms, 99).toFixed(2)} | ${error.slice(0, 120)} |`);
   }
   return `${lines.join("\n")}\n`;
 }
