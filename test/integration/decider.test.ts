@@ -90,7 +90,7 @@ describe("a caller's deadline", () => {
           return async (...args: Parameters<typeof target.reserve>) => {
             if (!delayed) {
               delayed = true;
-              await sleep(400);
+              await sleep(1_500);
             }
             return target.reserve(...args);
           };
@@ -104,7 +104,7 @@ describe("a caller's deadline", () => {
     commands.length = 0;
     const results = await slow.checkBatch({
       ...common(token),
-      answerBy: Date.now() + 200,
+      answerBy: Date.now() + 1_000,
       items: [1, 2].map(() => ({ ok: true as const, item: item("transfer", { amount: 10 }) })),
     });
     expect(delayed).toBe(true);
