@@ -1,14 +1,15 @@
 // npm run bench:stages -- [--scenario a|b|c|d] [--rps 1700] [--seconds 8] [--warmup 3]
-// [--deadline-ms N]: where a
-// Check's latency goes at a fixed arrival rate (ghz --rps, as the open-loop runs of
-// npm run bench), from Verdict's own histograms read from the primary's /metrics
-// before and after the run, and ghz's own latency by gRPC status (how fast a refused
-// call was answered): for the whole Check (verdict_check_duration_seconds), each
-// stage (verdict_stage_duration_seconds) and each kind of state database call
-// (verdict_database_call_duration_seconds), the share that took at most 0.5, 1, 2.5, 5
-// and 25 ms, 0.25, 1 and 5 s, beside ghz's end-to-end p50/p99. The scenario's requests and configuration
-// are npm run bench's (scenarios.ts); the warm-up (c16, closed loop) is not measured: the
-// database's JVM answers a stateful call 2-3 times slower in its first thousands.
+// [--deadline-ms N]: where a Check's latency goes at a fixed arrival rate (ghz --rps,
+// as the open-loop runs of npm run bench), from Verdict's own histograms read from
+// the primary's /metrics before and after the run: for the whole Check
+// (verdict_check_duration_seconds), each stage (verdict_stage_duration_seconds) and
+// each kind of state database call (verdict_database_call_duration_seconds), the
+// share that took at most 0.5, 1, 2.5, 5 and 25 ms and 0.25, 1 and 5 s; beside them,
+// ghz's end-to-end p50/p99, overall and by gRPC status (how fast a refused call was
+// answered). --deadline-ms gives the measured calls a caller's gRPC deadline. The
+// scenario's requests and configuration are npm run bench's (scenarios.ts); the
+// warm-up (c16, closed loop) is not measured: the database's JVM answers a stateful
+// call 2-3 times slower in its first thousands.
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
