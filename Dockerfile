@@ -48,6 +48,9 @@ RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 # --- runtime --------------------------------------------------------------------
 FROM ${NODE_IMAGE}
 ENV NODE_ENV=production
+# At most two glibc malloc arenas (one per allocating thread otherwise): a few MB
+# less resident memory per process under load (docs/performance.md#memory-and-start).
+ENV MALLOC_ARENA_MAX=2
 WORKDIR /app
 COPY --from=deps /app/package.json ./
 COPY --from=deps /app/node_modules node_modules

@@ -13,6 +13,8 @@ export {
   reportServing,
   servingRuntimeFlags,
   forkedProcessFlags,
+  forkedProcessEnv,
+  FORKED_MALLOC_ARENAS,
   FORKED_SEMI_SPACE_FLAG,
   SERVING_HEAP_GROWTH_FLAG,
   tuneServingProcess,

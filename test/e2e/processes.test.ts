@@ -2,6 +2,7 @@
 // a primary that says when all serve, serves their readiness and metrics, replaces one that dies
 // and, on SIGTERM, stops them all with their audit records written.
 import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -54,6 +55,16 @@ describe("verdict serve with processes: 2", () => {
     // policy_workers: auto: CPUs / processes, at least 1, at most 2
     const share = Math.max(1, Math.min(2, Math.floor(availableParallelism() / 2)));
     expect(processLines().map((line) => line["policyWorkers"])).toEqual([share, share]);
+  });
+
+  it.runIf(process.platform === "linux")("starts each process with the young generation and the malloc arenas bounded", () => {
+    for (const pid of processLines().map((line) => Number(line["pid"]))) {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+      const environ = readFileSync(`/proc/${pid}/environ`, "utf8").split("\0");
+      expect(argv).toContain("--max-semi-space-size=8");
+      // what the test's own environment says, when it says it (the operator's setting wins)
+      expect(environ).toContain(`MALLOC_ARENA_MAX=${process.env["MALLOC_ARENA_MAX"] ?? "2"}`);
+    }
   });
 
   it("decides on every connection, and serves the metrics and readiness of both processes from the primary's admin listener", async () => {

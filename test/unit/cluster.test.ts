@@ -4,7 +4,9 @@ import { EventEmitter } from "node:events";
 import { availableParallelism } from "node:os";
 import { describe, expect, it } from "vitest";
 import {
+  FORKED_MALLOC_ARENAS,
   FORKED_SEMI_SPACE_FLAG,
+  forkedProcessEnv,
   forkedProcessFlags,
   policyWorkersPerProcess,
   PRIMARY_ADMIN_URL_WAIT_MS,
@@ -48,6 +50,20 @@ describe("the young generation of the processes a primary starts", () => {
   it("is left to the operator who sizes it on node's command line or in NODE_OPTIONS", () => {
     expect(forkedProcessFlags(["--max_semi_space_size=32"], "")).toEqual([]);
     expect(forkedProcessFlags([], "--enable-source-maps --max-semi-space-size=4")).toEqual([]);
+  });
+});
+
+describe("the malloc arenas of the processes a primary starts", () => {
+  it("are bounded at two", () => {
+    expect(FORKED_MALLOC_ARENAS).toEqual({ MALLOC_ARENA_MAX: "2" });
+    expect(forkedProcessEnv({ PATH: "/usr/bin" })).toEqual({ MALLOC_ARENA_MAX: "2" });
+    expect(forkedProcessEnv({ GLIBC_TUNABLES: "glibc.malloc.trim_threshold=131072" })).toEqual({ MALLOC_ARENA_MAX: "2" });
+  });
+
+  it("are left to the operator who bounds them in the environment, either way glibc reads it", () => {
+    expect(forkedProcessEnv({ MALLOC_ARENA_MAX: "8" })).toEqual({});
+    expect(forkedProcessEnv({ GLIBC_TUNABLES: "glibc.malloc.arena_max=4" })).toEqual({});
+    expect(forkedProcessEnv({ GLIBC_TUNABLES: "glibc.malloc.trim_threshold=131072:glibc.malloc.arena_max=1" })).toEqual({});
   });
 });
 
