@@ -4,7 +4,9 @@
 // at the same time by one ghz each with the same calls, so that the noise of a shared
 // machine falls on both alike (docs/performance.md "Memory and start"). Each round
 // prints, for each, the good decisions a second, the CPU its process tree used per
-// decision and its largest process's peak RSS. Run `npm run build` first.
+// decision and its largest process's peak RSS. Run `npm run build` first. The one
+// without still gets what the primary sets by default (MALLOC_ARENA_MAX=2, see
+// src/cluster): to weigh a default, give the other value (MALLOC_ARENA_MAX=16).
 //
 //   node --import tsx bench/env-ab.ts [--scenario a|e] [--rounds 6] [--concurrency 32] [--duration 8] [--warmup 4] NAME=VALUE ...
 //

@@ -80,8 +80,9 @@ export const FORKED_SEMI_SPACE_FLAG = "--max-semi-space-size=8";
  * libuv's pool, V8's helpers, the policy workers) each hold freed memory in theirs.
  * With two, peak RSS under bench (e) (CheckBatch of 50 at c64) was about 7 MB lower
  * (median 145 against 152 MB, 7 alternating pairs) and 2–7 MB in (a), (b) and (d), with
- * no CPU per decision lost that two Verdicts loaded side by side could tell
- * (docs/performance.md#memory-and-start). Ignored by other C libraries (musl, macOS).
+ * no CPU per decision lost that two Verdicts loaded side by side could tell (alternating
+ * whole runs of (e) at c16 differed more: docs/performance.md#memory-and-start).
+ * Ignored by other C libraries (musl, macOS).
  * A single serving process takes it from its own environment.
  */
 export const FORKED_MALLOC_ARENAS = { MALLOC_ARENA_MAX: "2" } as const;
