@@ -4,9 +4,14 @@
 // record: the first refusal's, with how many there were (`count`) and when the last
 // was (`last_time`). At most MAX_TOKENS distinct tokens are kept apart per window;
 // beyond that, an API's refusals for a reason are counted together, with how many
-// distinct tokens they had (`distinct_tokens`). So a record still says who (the API,
-// the token's hash), what (the action, the reason), when (the window) and how many,
-// and the trail grows by a bounded number of records per window whatever the flood.
+// distinct tokens they had (`distinct_tokens`). A token refused before its signature
+// verified (forged, malformed, from an unknown issuer: UNVERIFIED_REFUSALS) is
+// counted together from the first: anyone can make one, so its hash names nothing
+// an issuer issued, and the record keeps the first one's hash with
+// `distinct_tokens`. So a record still says who (the API, the token's hash), what
+// (the action, the reason), when (the window) and how many, and the trail grows by
+// a bounded number of records per window whatever the flood.
+import { UNVERIFIED_REFUSALS } from "../token/index.js";
 import type { DecisionRecord } from "./record.js";
 
 /** How long refusals are counted before their records are written. */
@@ -39,10 +44,12 @@ export class RefusalTally {
    * add() then takes.
    */
   repeat({ api, reason, sha256 }: RefusalKey, at: Date): boolean {
-    const same = this.tallies.get(`${api}\u0000${reason}\u0000${sha256}`);
+    const unverified = isUnverified(reason);
+    const same = this.tallies.get(`${api}\u0000${reason}\u0000${unverified ? "*" : sha256}`);
     if (!same) return false;
     same.count += 1;
     same.last = at;
+    same.tokens?.add(sha256);
     return true;
   }
 
@@ -50,6 +57,11 @@ export class RefusalTally {
   add(record: DecisionRecord): void {
     const sha = record.token.sha256 ?? "";
     const reason = record.reasons[0]?.code ?? "";
+    if (isUnverified(reason)) {
+      // Counted together from the first, which keeps its token's hash.
+      this.together(`${record.caller.api}\u0000${reason}\u0000*`, record, sha, record);
+      return;
+    }
     const key = `${record.caller.api}\u0000${reason}\u0000${sha}`;
     const same = this.tallies.get(key);
     if (same) {
@@ -62,14 +74,18 @@ export class RefusalTally {
       this.tallies.set(key, { record, count: 1, last: record.time });
       return;
     }
-    const together = `${record.caller.api}\u0000${reason}\u0000*`;
-    const tally = this.tallies.get(together);
+    this.together(`${record.caller.api}\u0000${reason}\u0000*`, record, sha, { ...record, token: {} });
+  }
+
+  /** Counts a refusal in the tally of its API and reason, begun with `first` when there is none. */
+  private together(key: string, record: DecisionRecord, sha: string, first: DecisionRecord): void {
+    const tally = this.tallies.get(key);
     if (tally) {
       tally.count += 1;
       tally.last = record.time;
       tally.tokens?.add(sha);
     } else {
-      this.tallies.set(together, { record: { ...record, token: {} }, count: 1, last: record.time, tokens: new Set([sha]) });
+      this.tallies.set(key, { record: first, count: 1, last: record.time, tokens: new Set([sha]) });
     }
   }
 
@@ -89,4 +105,8 @@ export class RefusalTally {
     this.distinct = 0;
     return records;
   }
+}
+
+function isUnverified(reason: string): boolean {
+  return (UNVERIFIED_REFUSALS as ReadonlySet<string>).has(reason);
 }

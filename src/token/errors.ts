@@ -14,3 +14,26 @@ export class TokenError extends VerdictError {
     super("invalid_token", message);
   }
 }
+
+/**
+ * Refusals given before a token's signature verified (its shape, its header, the
+ * issuer it names, the issuer's key, the signature itself): such a token's bytes were
+ * never shown to come from a trusted issuer. Anyone can make one, so its hash names
+ * nothing an issuer issued; the audit trail counts these per API and reason rather
+ * than per token (audit/refusals.ts). Not here: claim_missing and claim_type_invalid
+ * (iss is checked before the signature, every other claim after it), and every
+ * refusal of a verified token (expired, audience, scopes, ...).
+ */
+export const UNVERIFIED_REFUSALS: ReadonlySet<TokenReasonCode> = new Set<TokenReasonCode>([
+  "token_missing",
+  "token_too_large",
+  "token_malformed",
+  "token_encrypted",
+  "header_not_allowed",
+  "claim_duplicate",
+  "typ_invalid",
+  "algorithm_not_allowed",
+  "issuer_unknown",
+  "key_not_found",
+  "signature_invalid",
+]);

@@ -1,4 +1,4 @@
-export { TokenError } from "./errors.js";
+export { TokenError, UNVERIFIED_REFUSALS } from "./errors.js";
 export { DPOP_ALGORITHMS, normalizeHtu, verifyDpopProof, type DpopOptions, type DpopRequest, type VerifiedProof } from "./dpop.js";
 export { IntrospectionClient, type IntrospectionOptions } from "./introspection.js";
 export { IssuerRegistry, type RegistryOptions, type TrustedIssuer } from "./issuers.js";

@@ -140,7 +140,7 @@ describe("every decision is a record", () => {
     expect(record.token_sha256).toMatch(/^[0-9a-f]{64}$/);
   });
 
-  it("counts repeated refusals of one token as one record, and a flood of forged tokens in a bounded number of records", async () => {
+  it("counts repeated refusals of one token as one record, forged tokens per API and reason, and expired ones per token up to a bound", async () => {
     const reader = await t.issuer.token({ scope: "invoices:read" });
     const forge = (i: number) => `${reader.slice(0, reader.lastIndexOf(".") + 1)}${i.toString(16).padStart(86, "A")}`;
     await t.verdict.audit?.flush();
@@ -170,15 +170,30 @@ describe("every decision is a record", () => {
       caller: { api: "invoices-api" },
     });
     expect(again?.token_sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(again?.distinct_tokens).toBe(1);
     expect(Date.parse(again?.last_time ?? "")).toBeGreaterThanOrEqual(Date.parse(again?.time ?? ""));
 
-    // 300 distinct forged tokens: each of the first MAX_TOKENS (100) its own record, the rest counted together
+    // 300 distinct forged tokens: no issuer made them, so they are counted in one record, which keeps the first's hash
     const flood = await Promise.all(
       Array.from({ length: 300 }, (_, i) => invoices.check({ token: forge(i + 1), action: "invoices:read", requestId: "flood" })),
     );
-    expect(flood.every((r) => r.decision === "DENY")).toBe(true);
+    expect(flood.every((r) => r.reasons[0]?.code === "signature_invalid")).toBe(true);
     await t.verdict.audit?.flush();
-    const records = await mine("flood");
+    const [forged, ...more] = await mine("flood");
+    expect(more).toEqual([]);
+    expect(forged).toMatchObject({ count: 300, distinct_tokens: 300 });
+    expect(flood.map((r) => r.decision_id)).toContain(forged?.decision_id);
+    expect(forged?.token_sha256).toMatch(/^[0-9a-f]{64}$/);
+
+    // 300 distinct expired tokens the issuer did sign: each of the first MAX_TOKENS (100) its own record, the rest counted together
+    const at = Math.floor(Date.now() / 1000);
+    const expired = await Promise.all(
+      Array.from({ length: 300 }, (_, i) => t.issuer.token({ scope: "invoices:read", jti: `old-${i}`, exp: at - 3600, iat: at - 7200 })),
+    );
+    const refused = await Promise.all(expired.map((token) => invoices.check({ token, action: "invoices:read", requestId: "expired" })));
+    expect(refused.every((r) => r.reasons[0]?.code === "token_expired")).toBe(true);
+    await t.verdict.audit?.flush();
+    const records = await mine("expired");
     expect(records).toHaveLength(101);
     expect(records.reduce((sum, r) => sum + r.count, 0)).toBe(300);
     expect(records.filter((r) => r.token_sha256 === "")).toMatchObject([{ count: 200, distinct_tokens: 200 }]);

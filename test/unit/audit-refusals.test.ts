@@ -1,0 +1,57 @@
+// How refused tokens become records: per token for tokens that verified, per API and
+// reason for tokens that never did (src/audit/refusals.ts).
+import { describe, expect, it } from "vitest";
+import { buildRecord, MAX_TOKENS, maskRulesFrom, RefusalTally } from "../../src/audit/index.js";
+import { sha256Hex } from "../../src/token/index.js";
+import { decisionEvent, POLICY_DATA } from "../support/audit.js";
+
+const masks = maskRulesFrom(POLICY_DATA);
+
+/** A refusal's record and key, as the writer builds them for a DENY with a token reason and no principal. */
+function refusal(reason: string, token: string, api = "invoices-api") {
+  const record = buildRecord(decisionEvent({ decision: "DENY", reasons: [reason], principal: null, token, api }), { masks, retentionMs: 86_400_000 });
+  return { record, key: { api, reason, sha256: sha256Hex(token) } };
+}
+
+/** Counts a refusal the way the writer does: a repeat when its tally has it, else its record. */
+function count(tally: RefusalTally, reason: string, token: string, api?: string): void {
+  const { record, key } = refusal(reason, token, api);
+  if (!tally.repeat(key, record.time)) tally.add(record);
+}
+
+describe("refused tokens counted per window", () => {
+  it("keeps tokens that verified apart (expired), up to MAX_TOKENS, then counts the rest together without a hash", () => {
+    const tally = new RefusalTally();
+    for (let i = 0; i < MAX_TOKENS + 50; i++) count(tally, "token_expired", `expired-${i}`);
+    count(tally, "token_expired", "expired-0");
+    const records = tally.take();
+    expect(records).toHaveLength(MAX_TOKENS + 1);
+    expect(records.find((r) => r.token.sha256 === sha256Hex("expired-0"))).toMatchObject({ count: 2 });
+    expect(records.filter((r) => r.token.sha256 === undefined)).toMatchObject([{ count: 50, distinct_tokens: 50 }]);
+    expect(tally.take()).toEqual([]);
+  });
+
+  it("counts forged tokens (bad signature, unknown key, malformed) per API and reason from the first, keeping the first's hash", () => {
+    const tally = new RefusalTally();
+    for (let i = 0; i < 300; i++) count(tally, "signature_invalid", `forged-${i % 120}`);
+    for (let i = 0; i < 5; i++) count(tally, "key_not_found", `stranger-${i}`);
+    count(tally, "token_malformed", "not a jwt");
+    count(tally, "signature_invalid", "forged-0", "payments-api");
+    const records = tally.take();
+    expect(records).toHaveLength(4);
+    const byKey = new Map(records.map((r) => [`${r.caller.api}/${r.reasons[0]?.code}`, r]));
+    expect(byKey.get("invoices-api/signature_invalid")).toMatchObject({ count: 300, distinct_tokens: 120, token: { sha256: sha256Hex("forged-0") } });
+    expect(byKey.get("invoices-api/key_not_found")).toMatchObject({ count: 5, distinct_tokens: 5 });
+    expect(byKey.get("invoices-api/token_malformed")).toMatchObject({ count: 1, distinct_tokens: 1 });
+    expect(byKey.get("payments-api/signature_invalid")).toMatchObject({ count: 1, distinct_tokens: 1 });
+  });
+
+  it("does not let forged tokens take the room kept for tokens that verified", () => {
+    const tally = new RefusalTally();
+    for (let i = 0; i < 500; i++) count(tally, "signature_invalid", `forged-${i}`);
+    for (let i = 0; i < MAX_TOKENS; i++) count(tally, "audience_mismatch", `elsewhere-${i}`);
+    const records = tally.take();
+    expect(records.filter((r) => r.reasons[0]?.code === "audience_mismatch" && r.token.sha256 !== undefined)).toHaveLength(MAX_TOKENS);
+    expect(records).toHaveLength(MAX_TOKENS + 1);
+  });
+});
