@@ -1,7 +1,8 @@
-// The gRPC client of Verdict's PolicyDecisionService: one channel per client,
-// reused and kept alive, with typed results and typed errors.
+// The gRPC client of Verdict's PolicyDecisionService: a few connections per client
+// (connections.ts), reused and kept alive, with typed results and typed errors.
 import * as grpc from "@grpc/grpc-js";
 import { toBatchResults, toDecision, toReleaseResult, type BatchItemResult, type Decision, type ReleaseResult } from "./decision.js";
+import { Connections, DEFAULT_CONNECTIONS, MAX_CONNECTIONS } from "./connections.js";
 import { VerdictError, type VerdictErrorCode } from "./errors.js";
 import {
   API_KEY_METADATA,
@@ -9,8 +10,8 @@ import {
   POLICY_DECISION_SERVICE,
   TRACEPARENT_METADATA,
   TRACESTATE_METADATA,
-  PolicyDecisionServiceClient,
   type CheckBatchRequestMessage,
+  type PolicyDecisionServiceClient,
   type CheckRequestMessage,
   type DpopProofMessage,
   type JsonObject,
@@ -18,6 +19,7 @@ import {
 } from "./wire/index.js";
 
 export { API_KEY_METADATA } from "./wire/index.js";
+export { DEFAULT_CONNECTIONS, MAX_CONNECTIONS } from "./connections.js";
 export const DEFAULT_DEADLINE_MS = 1_000;
 
 export interface VerdictTlsOptions {
@@ -52,6 +54,13 @@ export interface VerdictClientOptions {
    * `dns:///verdict-headless.verdict.svc:50051`), calls taken in turn.
    */
   loadBalancing?: "pick_first" | "round_robin";
+  /**
+   * HTTP/2 connections the client keeps (default 2, at most 16), each call on the one
+   * with the fewest calls in flight. A Verdict runs a process per core and each
+   * connection is served by one process: give a busy API as many connections as
+   * Verdict has processes. With round_robin, each connection goes to every address.
+   */
+  connections?: number;
 }
 
 /** W3C Trace Context of the request being decided, so that Verdict's spans join its trace. */
@@ -228,10 +237,17 @@ export function createVerdictClient(options: VerdictClientOptions): VerdictClien
     "grpc.service_config": JSON.stringify(serviceConfig(loadBalancing)),
     ...(serverName ? { "grpc.ssl_target_name_override": serverName, "grpc.default_authority": serverName } : {}),
   };
-  const stub = new PolicyDecisionServiceClient(options.address, channelCredentials({ ...options, tls }), channelOptions);
+  const count = options.connections ?? DEFAULT_CONNECTIONS;
+  if (!Number.isInteger(count) || count < 1 || count > MAX_CONNECTIONS) throw invalidOptions(`connections must be a whole number from 1 to ${MAX_CONNECTIONS}`);
+  const connections = new Connections(options.address, channelCredentials({ ...options, tls }), channelOptions, count);
   let closed = false;
 
-  function call<Req, Res>(method: Unary<Req, Res>, request: Req, callOptions: CallOptions | undefined, trace?: TraceContext): Promise<Res> {
+  function call<Req, Res>(
+    method: (stub: PolicyDecisionServiceClient) => Unary<Req, Res>,
+    request: Req,
+    callOptions: CallOptions | undefined,
+    trace?: TraceContext,
+  ): Promise<Res> {
     if (closed) return Promise.reject(new VerdictError("verdict_client_closed", "the Verdict client is closed"));
     const deadlineMs = positiveMs(callOptions?.deadlineMs, defaultDeadlineMs, "deadlineMs");
     const metadata = new grpc.Metadata();
@@ -240,14 +256,17 @@ export function createVerdictClient(options: VerdictClientOptions): VerdictClien
       metadata.set(TRACEPARENT_METADATA, trace.traceparent);
       if (trace.tracestate !== undefined) metadata.set(TRACESTATE_METADATA, trace.tracestate);
     }
+    const connection = connections.take();
     return new Promise<Res>((resolve, reject) => {
       try {
-        method(request, metadata, { deadline: Date.now() + deadlineMs }, (error, response) => {
+        method(connection.stub)(request, metadata, { deadline: Date.now() + deadlineMs }, (error, response) => {
+          connection.done();
           if (error) reject(fromGrpcError(error));
           else if (response === undefined || response === null) reject(new VerdictError("verdict_malformed_response", "Verdict answered without a message"));
           else resolve(response);
         });
       } catch (error) {
+        connection.done();
         // grpc-js throws synchronously when the channel was closed under us.
         reject(new VerdictError(closed ? "verdict_client_closed" : "verdict_internal_error", `the call could not start: ${(error as Error).message}`));
       }
@@ -274,7 +293,7 @@ export function createVerdictClient(options: VerdictClientOptions): VerdictClien
         approval_id: request.approvalId ?? "",
         ...(request.dpop ? { dpop: dpopMessage(request.dpop) } : {}),
       };
-      return toDecision(await call(stub.check.bind(stub), message, callOptions, traceContext(request.traceContext)));
+      return toDecision(await call((stub) => stub.check.bind(stub), message, callOptions, traceContext(request.traceContext)));
     },
 
     async checkBatch(request, callOptions) {
@@ -290,18 +309,18 @@ export function createVerdictClient(options: VerdictClientOptions): VerdictClien
         dry_run: request.dryRun === true,
         ...(request.dpop ? { dpop: dpopMessage(request.dpop) } : {}),
       };
-      const response = await call(stub.checkBatch.bind(stub), message, callOptions, traceContext(request.traceContext));
+      const response = await call((stub) => stub.checkBatch.bind(stub), message, callOptions, traceContext(request.traceContext));
       return toBatchResults(response.results, request.items.length);
     },
 
     async release(decisionId, callOptions) {
-      return toReleaseResult(await call(stub.release.bind(stub), { decision_id: decisionId }, callOptions));
+      return toReleaseResult(await call((stub) => stub.release.bind(stub), { decision_id: decisionId }, callOptions));
     },
 
     close() {
       if (closed) return;
       closed = true;
-      stub.close();
+      connections.close();
     },
   };
 }

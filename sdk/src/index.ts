@@ -5,6 +5,8 @@ export {
   createVerdictClient,
   API_KEY_METADATA,
   DEFAULT_DEADLINE_MS,
+  DEFAULT_CONNECTIONS,
+  MAX_CONNECTIONS,
   type BatchItem,
   type CallOptions,
   type CheckBatchRequest,

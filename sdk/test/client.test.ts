@@ -2,7 +2,7 @@
 // one kept connection, and no retry of a Check that may have been decided.
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createVerdictClient, VerdictError, type Decision, type VerdictClient } from "@verdict/sdk";
+import { createVerdictClient, DEFAULT_CONNECTIONS, MAX_CONNECTIONS, VerdictError, type Decision, type VerdictClient } from "@verdict/sdk";
 import { createTestCa } from "../../test/support/certs.js";
 import { TEST_AUDIENCE, TEST_SCOPES } from "../../test/support/issuer.js";
 import { closedAddress, startSdkVerdict, type SdkTestVerdict } from "./support/verdict.js";
@@ -169,15 +169,34 @@ describe("failing closed", () => {
 });
 
 describe("connections and retries", () => {
-  it("serves many checks, sequential and concurrent, over one connection", async () => {
+  it("keeps two connections by default and spreads calls over them, the one with fewer calls in flight first", async () => {
     const proxy = await startTcpProxy(t.address);
     const counted = t.sdkClient({ address: proxy.address });
     const token = await t.issuer.token();
-    for (let i = 0; i < 5; i++) expect((await counted.check({ token, action: "invoices:read", resource: invoice })).decision).toBe("ALLOW");
+    for (let i = 0; i < 6; i++) expect((await counted.check({ token, action: "invoices:read", resource: invoice })).decision).toBe("ALLOW");
     const parallel = await Promise.all(Array.from({ length: 20 }, () => counted.check({ token, action: "invoices:read", resource: invoice })));
     expect(parallel.every((d) => d.decision === "ALLOW")).toBe(true);
-    expect(proxy.accepted).toBe(1);
+    expect(proxy.accepted).toBe(DEFAULT_CONNECTIONS);
+    expect(proxy.streamsByConnection).toEqual([13, 13]);
+    counted.close();
     await proxy.close();
+  });
+
+  it("keeps as many connections as it is told, from one to MAX_CONNECTIONS", async () => {
+    for (const connections of [1, 3]) {
+      const proxy = await startTcpProxy(t.address);
+      const counted = t.sdkClient({ address: proxy.address, connections });
+      const token = await t.issuer.token();
+      const decisions = await Promise.all(Array.from({ length: 12 }, () => counted.check({ token, action: "invoices:read", resource: invoice })));
+      expect(decisions.every((d) => d.decision === "ALLOW")).toBe(true);
+      expect(proxy.accepted).toBe(connections);
+      expect(proxy.streamsByConnection).toEqual(Array.from({ length: connections }, () => 12 / connections));
+      counted.close();
+      await proxy.close();
+    }
+    for (const connections of [0, 1.5, MAX_CONNECTIONS + 1]) {
+      expect(() => t.sdkClient({ connections })).toThrow(expect.objectContaining({ code: "verdict_invalid_options" }));
+    }
   });
 
   it("never resends a Check whose answer was lost: its reservation is made exactly once", async () => {
@@ -186,7 +205,10 @@ describe("connections and retries", () => {
     const token = await t.issuer.token({ sub: `payer-${randomUUID()}`, scope: "payments:write" });
     const transfer = (c: VerdictClient, amount: number) =>
       c.check({ token, action: "payments:transfer", resource: { type: "account", id: "a" }, context: { amount } });
-    expect((await lossy.check({ token, action: "invoices:read", resource: invoice })).decision).toBe("DENY"); // warm connection
+    // warm both connections, so that the transfer's goes through the proxy like the others
+    const warm = await Promise.all([0, 1].map(() => lossy.check({ token, action: "invoices:read", resource: invoice })));
+    expect(warm.map((d) => d.decision)).toEqual(["DENY", "DENY"]);
+    expect(proxy.accepted).toBe(DEFAULT_CONNECTIONS);
 
     proxy.swallowAnswers();
     const streamsBefore = proxy.streams;
@@ -207,13 +229,15 @@ describe("connections and retries", () => {
     const proxy = await startTcpProxy(t.address);
     const c = t.sdkClient({ address: proxy.address });
     const token = await t.issuer.token();
-    expect((await c.check({ token, action: "invoices:read", resource: invoice })).decision).toBe("ALLOW");
+    const both = () => Promise.all([0, 1].map(() => c.check({ token, action: "invoices:read", resource: invoice })));
+    expect((await both()).map((d) => d.decision)).toEqual(["ALLOW", "ALLOW"]);
+    expect(proxy.accepted).toBe(2);
     proxy.cut();
     // Let the close reach the client; a call sent on the dying connection would fail
     // closed (it may have been decided), which the test above covers.
     await new Promise((resolve) => setTimeout(resolve, 200));
-    expect((await c.check({ token, action: "invoices:read", resource: invoice })).decision).toBe("ALLOW");
-    expect(proxy.accepted).toBe(2);
+    expect((await both()).map((d) => d.decision)).toEqual(["ALLOW", "ALLOW"]);
+    expect(proxy.accepted).toBe(4);
     await proxy.close();
   });
 });

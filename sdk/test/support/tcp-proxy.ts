@@ -10,6 +10,8 @@ export interface TcpProxy {
   readonly accepted: number;
   /** HTTP/2 streams the client opened (HEADERS frames): one per call attempt. */
   readonly streams: number;
+  /** The streams of each connection, in the order they were accepted. */
+  readonly streamsByConnection: readonly number[];
   /** From now on, bytes from Verdict to the client are dropped (the connection stays open). */
   swallowAnswers(): void;
   /** Resolves once at least `bytes` bytes from Verdict were dropped. */
@@ -24,16 +26,22 @@ export async function startTcpProxy(target: string): Promise<TcpProxy> {
   const pairs = new Set<[Socket, Socket]>();
   let accepted = 0;
   let streams = 0;
+  const byConnection: number[] = [];
   let swallowing = false;
   let dropped = 0;
   let waiters: { bytes: number; resolve: () => void }[] = [];
 
   const server: Server = createServer((client) => {
+    const index = accepted;
     accepted += 1;
+    byConnection.push(0);
     const upstream = connect(port, host);
     const pair: [Socket, Socket] = [client, upstream];
     pairs.add(pair);
-    const frames = http2FrameCounter(() => (streams += 1));
+    const frames = http2FrameCounter(() => {
+      streams += 1;
+      byConnection[index]! += 1;
+    });
     client.on("data", (chunk: Buffer) => {
       frames(chunk);
       upstream.write(chunk);
@@ -65,6 +73,9 @@ export async function startTcpProxy(target: string): Promise<TcpProxy> {
     },
     get streams() {
       return streams;
+    },
+    get streamsByConnection() {
+      return [...byConnection];
     },
     swallowAnswers() {
       swallowing = true;
