@@ -5,7 +5,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Db } from "mongodb";
 import { runGhz, type GhzCall, type GhzReport, type Load } from "./ghz.js";
-import { loadAverage, reapedChildrenCpuMs, sampleRss, treeCpuMs } from "./procfs.js";
+import { cpuMsByProcess, loadAverage, reapedChildrenCpuMs, sampleRss, treeCpuMs } from "./procfs.js";
 import type { RoundFigures, StreamFigures } from "./types.js";
 import { REFUSAL_WINDOW_MS } from "../src/audit/index.js";
 import { countDecisions, forgetDecisions } from "./targets/verdict.js";
@@ -49,6 +49,7 @@ export async function measure(spec: RunSpec, round: number): Promise<RoundFigure
   const loadStart = loadAverage();
   const startedAt = new Date().toISOString();
   const cpu0 = { server: treeCpuMs(spec.serverPid), database: spec.databasePid ? treeCpuMs(spec.databasePid) : NaN, loadgen: reapedChildrenCpuMs() };
+  const byProcess0 = cpuMsByProcess(spec.serverPid);
   const rss = sampleRss(spec.serverPid);
   const t0 = performance.now();
   const ghz = (stream: Stream, name: string) =>
@@ -65,6 +66,7 @@ export async function measure(spec: RunSpec, round: number): Promise<RoundFigure
   await sleep(spec.settleMs);
   const wallMs = performance.now() - t0;
   const cpu1 = { server: treeCpuMs(spec.serverPid), database: spec.databasePid ? treeCpuMs(spec.databasePid) : NaN, loadgen: reapedChildrenCpuMs() };
+  const byProcess1 = cpuMsByProcess(spec.serverPid);
   const peaks = rss.stop();
   const loadEnd = loadAverage();
 
@@ -80,7 +82,15 @@ export async function measure(spec: RunSpec, round: number): Promise<RoundFigure
     ...validFigures,
     cpu_ms: { server: cpu.server, database: cpu.database, load_generator: cpu.loadgen },
     cpu_ms_per_decision: { server: cpu.server / decisions, database: cpu.database === null ? null : cpu.database / decisions },
-    cores: { server: cpu.server / wallMs, database: cpu.database === null ? null : cpu.database / wallMs, load_generator: cpu.loadgen / wallMs },
+    cores: {
+      server: cpu.server / wallMs,
+      database: cpu.database === null ? null : cpu.database / wallMs,
+      load_generator: cpu.loadgen / wallMs,
+      server_by_process: [...byProcess1]
+        .filter(([pid]) => byProcess0.has(pid))
+        .map(([pid, ms]) => ({ pid, cores: round2((ms - byProcess0.get(pid)!) / wallMs) }))
+        .sort((a, b) => b.cores - a.cores),
+    },
     peak_rss_mb: { max: Math.max(0, ...processes.map((p) => p.mb)), processes },
     loadavg: { start: loadStart, end: loadEnd },
     flood: floodFigures,
@@ -133,3 +143,4 @@ async function streamFigures(
 }
 
 const round1 = (n: number) => Math.round(n * 10) / 10;
+const round2 = (n: number) => Math.round(n * 100) / 100;

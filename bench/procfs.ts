@@ -68,6 +68,16 @@ export function treeCpuMs(root: number): number {
   return (ticks * 1000) / CLOCK_TICKS;
 }
 
+/** CPU milliseconds used so far by each live process of a tree (its threads and reaped children), by pid. */
+export function cpuMsByProcess(root: number): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const pid of processTree(root)) {
+    const ticks = readStat(pid)?.ticks;
+    if (ticks !== undefined) out.set(pid, (ticks * 1000) / CLOCK_TICKS);
+  }
+  return out;
+}
+
 /** CPU milliseconds of the children this process has reaped (e.g. a finished ghz). */
 export function reapedChildrenCpuMs(): number {
   const text = readFileSync("/proc/self/stat", "utf8");

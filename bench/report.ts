@@ -36,11 +36,26 @@ export function summarize(rounds: RoundFigures[]): Summary {
       database: medianOrNull(rounds.map((r) => r.cores.database)),
       load_generator: median(rounds.map((r) => r.cores.load_generator)),
     },
+    uneven_round_cores: unevenRoundCores(rounds),
     peak_rss_mb: Math.max(...rounds.map((r) => r.peak_rss_mb.max)),
     loadavg_1m: median(rounds.map((r) => r.loadavg.end[0] ?? NaN)),
     refusals,
     flood_decisions_per_s: rounds.some((r) => r.flood) ? median(rounds.map((r) => r.flood?.decisions_per_s ?? NaN)) : null,
   };
+}
+
+/** See Summary.uneven_round_cores. */
+function unevenRoundCores(rounds: readonly RoundFigures[]): number[] {
+  let worst: number[] = [];
+  let worstShare = 0;
+  for (const round of rounds) {
+    const busy = (round.cores.server_by_process ?? []).map((p) => p.cores).filter((cores) => cores >= 0.05);
+    const total = busy.reduce((sum, cores) => sum + cores, 0);
+    if (busy.length < 2 || total === 0) continue;
+    const share = busy[0]! / total;
+    if (share > worstShare) [worst, worstShare] = [busy, share];
+  }
+  return worst;
 }
 
 function find(scenario: ScenarioResult, variant: string, load: LoadName): RunResult | undefined {
@@ -225,7 +240,7 @@ export function markdown(result: BenchResult): string {
       const flood = m.flood_decisions_per_s !== null ? ` (+ ${thousands(m.flood_decisions_per_s)} flood/s)` : "";
       lines.push(
         `| ${i === 0 ? `${scenario.id} ${scenario.title}` : ""} | ${run.variant} | ${loadLabel(run)} | ${thousands(m.decisions_per_s)}${flood} | ${thousands(m.good_decisions_per_s)} | ${ms(m.latency_ms.p50)} | ${ms(m.latency_ms.p95)} | ${ms(m.latency_ms.p99)} | ` +
-          `${fixed(m.cpu_ms_per_decision.server, 3)} | ${fixed(m.cpu_ms_per_decision.database, 3)} | ${fixed(m.cores.server, 2)} | ${fixed(m.peak_rss_mb, 0)} | ${fixed(m.loadavg_1m, 2)} | ${refusalText(m)} |`,
+          `${fixed(m.cpu_ms_per_decision.server, 3)} | ${fixed(m.cpu_ms_per_decision.database, 3)} | ${fixed(m.cores.server, 2)}${m.uneven_round_cores.length > 0 ? ` (${m.uneven_round_cores.map((c) => fixed(c, 2)).join(" + ")})` : ""} | ${fixed(m.peak_rss_mb, 0)} | ${fixed(m.loadavg_1m, 2)} | ${refusalText(m)} |`,
       );
     }
   }

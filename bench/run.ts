@@ -135,7 +135,7 @@ async function runScenario(scenario: Scenario, ctx: Context, cleanups: (() => Pr
           rounds.set(key(variant, loadName), list);
           log(
             `  ${variant.name.padEnd(13)} ${loadName.padEnd(5)} round ${round}: ${Math.round(figures.decisions_per_s)} decisions/s, good ${Math.round(figures.good_decisions_per_s)}, ` +
-              `p50 ${figures.latency_ms.p50.toFixed(2)} ms p99 ${figures.latency_ms.p99.toFixed(2)} ms, ${figures.cpu_ms_per_decision.server.toFixed(3)} ms CPU/decision, load ${figures.loadavg.end[0]?.toFixed(2)}`,
+              `p50 ${figures.latency_ms.p50.toFixed(2)} ms p99 ${figures.latency_ms.p99.toFixed(2)} ms, ${figures.cpu_ms_per_decision.server.toFixed(3)} ms CPU/decision, cores ${processCores(figures)}, load ${figures.loadavg.end[0]?.toFixed(2)}`,
           );
         }
       }
@@ -302,3 +302,9 @@ async function main(argv: string[]): Promise<number> {
 }
 
 process.exitCode = await main(process.argv.slice(2));
+
+/** The server's cores, and each busy process's when there are several (0.85 + 0.37). */
+function processCores(figures: RoundFigures): string {
+  const busy = (figures.cores.server_by_process ?? []).filter((p) => p.cores >= 0.05);
+  return busy.length < 2 ? figures.cores.server.toFixed(2) : `${figures.cores.server.toFixed(2)} (${busy.map((p) => p.cores.toFixed(2)).join(" + ")})`;
+}

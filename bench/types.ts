@@ -43,8 +43,8 @@ export interface RoundFigures extends StreamFigures {
   cpu_ms: { server: number; database: number | null; load_generator: number };
   /** Server CPU over every decision it made in the run (valid and flood). */
   cpu_ms_per_decision: { server: number; database: number | null };
-  /** CPU time over wall time: how many cores each kept busy. */
-  cores: { server: number; database: number | null; load_generator: number };
+  /** CPU time over wall time: how many cores each kept busy; the server's also by process, busiest first. */
+  cores: { server: number; database: number | null; load_generator: number; server_by_process?: { pid: number; cores: number }[] };
   /** Peak resident memory of each process of the server's tree, sampled every 100 ms. */
   peak_rss_mb: { max: number; processes: { pid: number; mb: number }[] };
   loadavg: { start: number[]; end: number[] };
@@ -59,6 +59,12 @@ export interface Summary {
   latency_ms: Percentiles;
   cpu_ms_per_decision: { server: number; database: number | null };
   cores: { server: number; database: number | null; load_generator: number };
+  /**
+   * The cores of each of the server's processes that kept at least 0.05 busy, busiest
+   * first, in the round where the busiest did the largest share: how unevenly the
+   * connections fell on a server of several processes. Empty for one process.
+   */
+  uneven_round_cores: number[];
   peak_rss_mb: number;
   loadavg_1m: number;
   /** Fail-closed and other non-ALLOW outcomes summed over the rounds (Verdict). */
