@@ -44,12 +44,17 @@ export function summarize(rounds: RoundFigures[]): Summary {
   };
 }
 
+/** The cores of each of the server's processes that kept at least 0.05 busy, busiest first. */
+export function busyProcessCores(round: RoundFigures): number[] {
+  return (round.cores.server_by_process ?? []).map((p) => p.cores).filter((cores) => cores >= 0.05);
+}
+
 /** See Summary.uneven_round_cores. */
 function unevenRoundCores(rounds: readonly RoundFigures[]): number[] {
   let worst: number[] = [];
   let worstShare = 0;
   for (const round of rounds) {
-    const busy = (round.cores.server_by_process ?? []).map((p) => p.cores).filter((cores) => cores >= 0.05);
+    const busy = busyProcessCores(round);
     const total = busy.reduce((sum, cores) => sum + cores, 0);
     if (busy.length < 2 || total === 0) continue;
     const share = busy[0]! / total;

@@ -16,7 +16,7 @@ import { ghzVersion, type Load } from "./ghz.js";
 import { measure, type RunSpec } from "./measure.js";
 import { parseOptions, USAGE, type BenchOptions } from "./options.js";
 import { conformanceQuestions, probe } from "./probe.js";
-import { floodRetention, markdown, median, ratioLines, ratios, summarize } from "./report.js";
+import { busyProcessCores, floodRetention, markdown, median, ratioLines, ratios, summarize } from "./report.js";
 import { floodRequests, mintTokens, SCENARIOS, type Scenario, type Tokens, type VerdictRequest } from "./scenarios.js";
 import { startServers, type Server } from "./servers.js";
 import { cerbosVersion } from "./targets/cerbos.js";
@@ -305,6 +305,6 @@ process.exitCode = await main(process.argv.slice(2));
 
 /** The server's cores, and each busy process's when there are several (0.85 + 0.37). */
 function processCores(figures: RoundFigures): string {
-  const busy = (figures.cores.server_by_process ?? []).filter((p) => p.cores >= 0.05);
-  return busy.length < 2 ? figures.cores.server.toFixed(2) : `${figures.cores.server.toFixed(2)} (${busy.map((p) => p.cores.toFixed(2)).join(" + ")})`;
+  const busy = busyProcessCores(figures);
+  return busy.length < 2 ? figures.cores.server.toFixed(2) : `${figures.cores.server.toFixed(2)} (${busy.map((cores) => cores.toFixed(2)).join(" + ")})`;
 }
