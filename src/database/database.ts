@@ -57,6 +57,10 @@ export class Database {
       maxConnecting: Math.min(poolSize, 8),
       serverSelectionTimeoutMS: serverSelectionTimeoutMs,
       connectTimeoutMS: 5_000,
+      // The driver checks an idle server every 10 s by default, so an outage went unseen
+      // (ready, verdict_database_up 1) for up to 10 s; every 2 s costs one small command a
+      // process and bounds that lag, and the return after an outage, to about 2 s.
+      heartbeatFrequencyMS: 2_000,
       ...(onCommand ? { monitorCommands: true } : {}),
     });
     if (onCommand) client.on("commandStarted", (event) => onCommand(event.commandName));

@@ -120,7 +120,8 @@ describe("a Verdict started while its database is down", () => {
     database = undefined;
     const token = await t.issuer.token({ sub: "outage-user" });
     expect((await t.client.check({ token, action: "transfer", context: { amount: 1 } })).reasons[0]?.code).toBe("state_unavailable");
-    await vi.waitFor(async () => expect(await scrape(url, "verdict_database_up")).toBe(0), { timeout: 30_000, interval: 250 });
+    // Seen within the driver's check of an idle server (every 2 s), not its default 10 s.
+    await vi.waitFor(async () => expect(await scrape(url, "verdict_database_up")).toBe(0), { timeout: 10_000, interval: 250 });
     expect(captured.lines().some((line) => String(line["msg"]).startsWith("database unreachable"))).toBe(true);
     // Every replica shares the database: taking them all out of service would turn a stateful outage into a total one.
     expect((await readyz(url)).status).toBe(200);
@@ -128,7 +129,7 @@ describe("a Verdict started while its database is down", () => {
     expect((await t.client.check({ token, action: "read" })).decision).toBe("ALLOW");
 
     database = await startLocalMongo({ dbpath, port });
-    await vi.waitFor(async () => expect(await scrape(url, "verdict_database_up")).toBe(1), { timeout: 30_000, interval: 250 });
+    await vi.waitFor(async () => expect(await scrape(url, "verdict_database_up")).toBe(1), { timeout: 10_000, interval: 250 });
     expect(captured.lines().some((line) => line["msg"] === "database reachable again")).toBe(true);
   });
 
