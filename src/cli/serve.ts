@@ -1,9 +1,11 @@
 import { resolve } from "node:path";
 import {
+  acceptConnections,
   answerPrimary,
   clusterRole,
   isClusterWorker,
   primaryAdminUrl,
+  primaryGrpcPort,
   processCount,
   reportAdminUrl,
   reportServing,
@@ -207,6 +209,8 @@ async function startProcesses(config: Config, log: Logger, processes: number, mo
     // A database this primary started (local-mongo) is the workers' too.
     env: config.mongodb_uri === undefined ? { MONGODB_URI: mongoUri } : {},
     consoleProcess: config.console.enabled,
+    // The primary accepts every gRPC connection and hands it to the process with the fewest.
+    grpc: { host: config.listen.host, port: config.listen.port },
     // admin_listen for every process: /readyz from their readiness, /metrics from theirs gathered, /console/ forwarded to its
     // process, and what a deciding process answers (the Shared Signals receiver, the approval pages) to one of them in turn.
     serveAdmin: async (readiness, metrics, consoleUrl, workerUrl) => {
@@ -262,20 +266,24 @@ async function serveWorker(
   tuneServingProcess();
   if (role === "console" && !yieldToDecisions()) log.warn("could not lower the console process's CPU priority; it shares the CPUs with decisions as an equal");
   if (config.mongodb_uri === undefined) throw new VerdictError("config_invalid", "a Verdict process needs the database its primary uses");
+  // The primary listens for gRPC (on the port it chose, for listen's port 0) and hands this process connections.
+  const grpcPort = role === "worker" ? primaryGrpcPort(process.env) : undefined;
   let verdict: RunningVerdict;
   let primary: PrimaryRequests | undefined;
   try {
     // The primary started processCount(config.processes) deciding processes (and, with the console on, the console's).
     verdict = await (
       await server()
-    ).startVerdict(config, {
+    ).startVerdict(grpcPort === undefined ? config : { ...config, listen: { ...config.listen, port: grpcPort } }, {
       log,
       mongoUri: config.mongodb_uri,
       role,
       primaryAdminUrl: primaryAdminUrl(),
       processes: processCount(config.processes),
       // A deciding process tells the primary it serves, and starts its private admin listener once every process does.
-      onServing: async ({ address, readiness, registry }) => {
+      ...(grpcPort === undefined ? {} : { grpcFromPrimary: true }),
+      onServing: async ({ address, readiness, registry, inject }) => {
+        if (inject) acceptConnections(inject);
         const requests = answerPrimary(registry);
         primary = requests;
         reportServing(address, readiness);

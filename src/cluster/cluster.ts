@@ -1,6 +1,7 @@
 // Verdict on every core: `processes` (default one per CPU) worker processes all
-// serving the same ports — Node's cluster: the primary accepts each connection and
-// hands them out in turn — each a whole Verdict with its own event loop, policy
+// serving the same ports — the primary accepts each gRPC connection and hands it to
+// the process with the fewest open (balancer.ts); Node's cluster hands out the
+// AuthZEN listener's in turn — each a whole Verdict with its own event loop, policy
 // workers, token cache, connection pool and audit writer. Verification, evaluation
 // and gRPC of one process no longer queue behind another's. Real-time state and the
 // audit trail are in the shared database, where every limit already holds across
@@ -27,11 +28,13 @@
 // event loop with decisions. It is not part of readiness (decisions do not need it)
 // and is replaced like any other when it dies.
 import cluster, { type Worker } from "node:cluster";
+import { Socket } from "node:net";
 import { availableParallelism, setPriority } from "node:os";
 import { setFlagsFromString } from "node:v8";
 import type { MetricObjectWithValues, MetricValue, Registry } from "prom-client";
 import { VerdictError } from "../errors/index.js";
 import type { Logger } from "../observability/index.js";
+import { listenBalanced, type BalancedListener } from "./balancer.js";
 
 /** Whether a process is ready, by named check (the shape of the server's readiness report). */
 export interface ReadinessReport {
@@ -100,8 +103,15 @@ export type ToPrimary =
   | { verdict: "admin-url?" }
   | { verdict: "console"; adminUrl: string }
   | { verdict: "readiness"; report: ReadinessReport }
+  | { verdict: "closed" }
   | { verdict: "metrics"; id: number; metrics: MetricObjectWithValues<MetricValue<string>>[] };
-export type ToWorker = { verdict: "stop" } | { verdict: "metrics"; id: number } | { verdict: "admin-url"; url: string } | { verdict: "all-serving" };
+export type ToWorker =
+  | { verdict: "stop" }
+  | { verdict: "metrics"; id: number }
+  | { verdict: "admin-url"; url: string }
+  | { verdict: "all-serving" }
+  // with a socket: a gRPC connection the primary accepted
+  | { verdict: "connection" };
 
 /** How many processes `processes` means on this machine. */
 export function processCount(processes: number | "auto"): number {
@@ -171,6 +181,14 @@ export function isClusterWorker(): boolean {
 
 /** Set by the primary in the environment of the process that serves the console. */
 const ROLE_VARIABLE = "VERDICT_PROCESS_ROLE" as const;
+/** Set by the primary in the environment of a deciding process: the port it listens on for them. */
+const GRPC_PORT_VARIABLE = "VERDICT_PRIMARY_GRPC_PORT" as const;
+
+/** In a deciding worker: the port of the primary's gRPC listener, whose connections it is handed (undefined: it listens itself). */
+export function primaryGrpcPort(env: { VERDICT_PRIMARY_GRPC_PORT?: string }): number | undefined {
+  const port = Number(env[GRPC_PORT_VARIABLE]);
+  return env[GRPC_PORT_VARIABLE] !== undefined && Number.isInteger(port) ? port : undefined;
+}
 
 /** What a worker process is for: deciding (gRPC, AuthZEN), or serving the console only. */
 export function clusterRole(env: { VERDICT_PROCESS_ROLE?: string }): "worker" | "console" {
@@ -182,6 +200,11 @@ export interface ClusterOptions {
   log: Logger;
   /** Environment the workers get beside the primary's (e.g. the database the primary started). */
   env: Record<string, string>;
+  /**
+   * Where the deciding processes serve gRPC: the primary listens there and hands each
+   * connection to the process with the fewest open. Without it, each process listens.
+   */
+  grpc?: { host: string; port: number };
   /** Also start one process that serves the console only (console.enabled). */
   consoleProcess?: boolean;
   /**
@@ -209,7 +232,9 @@ export interface RunningCluster {
 }
 
 /** Starts the workers; resolves once every one is serving, or rejects when one could not start. */
-export async function startCluster({ processes, log, env, serveAdmin, consoleProcess = false }: ClusterOptions): Promise<RunningCluster> {
+export async function startCluster({ processes, log, env, serveAdmin, grpc, consoleProcess = false }: ClusterOptions): Promise<RunningCluster> {
+  // Bound first: a port in use fails the start before any process does work, and port 0 becomes one port for all.
+  const balancer: BalancedListener | undefined = grpc ? await listenBalanced({ ...grpc, log }) : undefined;
   const workers = new Set<Worker>();
   const readiness = new ClusterReadiness(processes);
   let stopping = false;
@@ -232,23 +257,32 @@ export async function startCluster({ processes, log, env, serveAdmin, consolePro
 
   const fork = (role: "worker" | "console" = "worker"): Promise<string> =>
     new Promise((resolve, reject) => {
-      const worker = cluster.fork({ ...forkedProcessEnv(), ...env, ...(role === "console" ? { [ROLE_VARIABLE]: "console" } : {}) });
+      const worker = cluster.fork({
+        ...forkedProcessEnv(),
+        ...env,
+        ...(role === "console" ? { [ROLE_VARIABLE]: "console" } : balancer ? { [GRPC_PORT_VARIABLE]: String(balancer.port) } : {}),
+      });
       workers.add(worker);
       let ready = false;
       worker.on("message", (message: ToPrimary) => {
-        if (message.verdict === "readiness") readiness.update(worker.id, message.report);
+        if (message.verdict === "closed") balancer?.closed(worker);
+        else if (message.verdict === "readiness") readiness.update(worker.id, message.report);
         else if (message.verdict === "admin-url?") answerAdminUrl(worker);
         else if (message.verdict === "admin") {
           if (workers.has(worker)) workerUrls.set(worker.id, message.adminUrl);
         } else if ((message.verdict === "ready" || message.verdict === "console") && !ready) {
           ready = true;
           if (message.verdict === "console") consoleUrl = message.adminUrl;
-          else if (allServing) send(worker, { verdict: "all-serving" });
+          else {
+            if (!stopping) balancer?.add(worker);
+            if (allServing) send(worker, { verdict: "all-serving" });
+          }
           resolve(message.verdict === "ready" ? message.address : message.adminUrl);
         }
       });
       worker.on("exit", (code, signal) => {
         workers.delete(worker);
+        balancer?.remove(worker);
         readiness.forget(worker.id);
         workerUrls.delete(worker.id);
         if (role === "console") consoleUrl = undefined;
@@ -271,8 +305,12 @@ export async function startCluster({ processes, log, env, serveAdmin, consolePro
 
   const stopWorkers = async () => {
     stopping = true;
-    await Promise.all(
-      [...workers].map(
+    // No new connections (the processes finish the calls on theirs); the listener's close is awaited with them.
+    const listenerClosed = balancer?.close();
+    for (const worker of workers) balancer?.remove(worker);
+    await Promise.all([
+      listenerClosed,
+      ...[...workers].map(
         (worker) =>
           new Promise<void>((resolve) => {
             if (worker.isDead()) return resolve();
@@ -284,14 +322,14 @@ export async function startCluster({ processes, log, env, serveAdmin, consolePro
             send(worker, { verdict: "stop" });
           }),
       ),
-    );
+    ]);
   };
 
   // admin_listen starts while the processes do (its modules load beside theirs, not after):
   // /healthz answers at once and /readyz says not ready until every process is.
   const adminStarting = serveAdmin(
     readiness,
-    () => clusterMetrics(workers),
+    () => clusterMetrics(workers, balancer),
     () => consoleUrl,
     workerUrl,
   );
@@ -313,7 +351,7 @@ export async function startCluster({ processes, log, env, serveAdmin, consolePro
   }
   allServing = true;
   for (const worker of workers) send(worker, { verdict: "all-serving" });
-  const address = forked.value[0];
+  const address = balancer?.address ?? forked.value[0];
   const admin = adminStarted.value;
   log.debug({ processes }, "every Verdict process is serving");
   return {
@@ -334,8 +372,11 @@ function send(worker: Worker, message: ToWorker): void {
 
 let nextRequest = 1;
 
-/** Every worker's metrics, summed (counters) or kept per worker where prom-client aggregates so. */
-async function clusterMetrics(workers: ReadonlySet<Worker>): Promise<Registry> {
+/**
+ * Every worker's metrics, summed (counters) or kept per worker where prom-client
+ * aggregates so; with the primary's gRPC listener, the connections each process has open.
+ */
+async function clusterMetrics(workers: ReadonlySet<Worker>, balancer: BalancedListener | undefined): Promise<Registry> {
   const id = nextRequest++;
   const replies = await Promise.all(
     [...workers].map(
@@ -357,8 +398,18 @@ async function clusterMetrics(workers: ReadonlySet<Worker>): Promise<Registry> {
   );
   // Loaded for the first scrape only: the primary starts without it. Through the
   // CommonJS module's default export: a bundler's lazy chunk of a CommonJS package has only that one.
-  const { AggregatorRegistry } = (await import("prom-client")).default;
-  return AggregatorRegistry.aggregate(replies.filter((reply) => reply !== undefined));
+  const { AggregatorRegistry, Gauge } = (await import("prom-client")).default;
+  const registry: Registry = AggregatorRegistry.aggregate(replies.filter((reply) => reply !== undefined));
+  if (balancer) {
+    const open = new Gauge({
+      name: "verdict_process_grpc_connections",
+      help: "gRPC connections open on each serving process (the primary hands each new one to the process with the fewest)",
+      labelNames: ["pid"],
+      registers: [registry],
+    });
+    for (const [worker, count] of balancer.open()) open.set({ pid: String(worker.process.pid) }, count);
+  }
+  return registry;
 }
 
 /**
@@ -436,6 +487,21 @@ export function answerPrimary(registry: Registry): PrimaryRequests {
 export function reportServing(address: string, readiness: ReadinessSource): void {
   readiness.watch(() => process.send?.({ verdict: "readiness", report: readiness.report() } satisfies ToPrimary));
   process.send?.({ verdict: "ready", address } satisfies ToPrimary);
+}
+
+/**
+ * In a deciding worker served by the primary's gRPC listener: each connection the
+ * primary hands over goes to `inject` (false: this process no longer takes
+ * connections, so it is closed), and the primary is told when it closes, once.
+ */
+export function acceptConnections(inject: (socket: Socket) => boolean): void {
+  process.on("message", (message: ToWorker, handle: unknown) => {
+    if (message.verdict !== "connection") return;
+    const closed = () => process.send?.({ verdict: "closed" } satisfies ToPrimary);
+    if (!(handle instanceof Socket)) return closed();
+    handle.once("close", closed);
+    if (!inject(handle)) handle.destroy();
+  });
 }
 
 /**

@@ -1,5 +1,6 @@
 // Verdict's processes: the primary that supervises, and what a worker tells it.
 export {
+  acceptConnections,
   answerPrimary,
   clusterRole,
   CONSOLE_NICENESS,
@@ -7,6 +8,7 @@ export {
   isClusterWorker,
   policyWorkersPerProcess,
   primaryAdminUrl,
+  primaryGrpcPort,
   PRIMARY_ADMIN_URL_WAIT_MS,
   processCount,
   reportAdminUrl,

@@ -1,4 +1,5 @@
 // The composition root: builds every stage from the validated Config and serves.
+import type { Duplex } from "node:stream";
 import { ApprovalStore, Approvals, ApprovalWebhook } from "../approvals/index.js";
 import { maskRulesFrom, MaskRuleError, openAuditLog, type AuditEvent, type AuditLog, type AuditStore } from "../audit/index.js";
 import type { Config } from "../config/index.js";
@@ -74,6 +75,11 @@ export interface StartOptions {
   consoleDevSignIn?: DevSignIn;
   /** How many Verdict processes serve on this machine (default 1): `policy_workers: auto` takes this process's share of the CPUs. */
   processes?: number;
+  /**
+   * A deciding worker's: the primary listens on config.listen (its port already
+   * chosen) and hands each gRPC connection over; onServing gets `inject` to serve them.
+   */
+  grpcFromPrimary?: boolean;
   /** A worker's: admin_listen's URL as the primary serves it, for the links approvals name (awaited before the process serves). */
   primaryAdminUrl?: Promise<string>;
   /**
@@ -82,7 +88,7 @@ export interface StartOptions {
    * once what this returns resolves (docs/performance.md "Memory and start");
    * startVerdict resolves once it has.
    */
-  onServing?: (serving: { address: string; readiness: ReadinessSource; registry: Registry }) => Promise<void>;
+  onServing?: (serving: { address: string; readiness: ReadinessSource; registry: Registry; inject?: (connection: Duplex) => boolean }) => Promise<void>;
 }
 
 /** How often expired state is deleted on servers that do not honour TTL indexes. */
@@ -261,7 +267,7 @@ interface Started {
 
 async function startParts(
   config: Config,
-  { log, mongoUri, role = "single", primaryAdminUrl, onServing }: StartOptions,
+  { log, mongoUri, role = "single", primaryAdminUrl, onServing, grpcFromPrimary = false }: StartOptions,
   started: Started,
 ): Promise<RunningVerdict> {
   const { metrics, instruments, readiness, parts, closers, consoleParts, consoleModule, obligations, policiesStarting } = started;
@@ -433,6 +439,7 @@ async function startParts(
         readiness,
         maxConnectionAgeMs: config.max_connection_age_seconds * 1_000,
         maxConnectionAgeGraceMs: config.max_connection_age_grace_seconds * 1_000,
+        ...(grpcFromPrimary ? { fromPrimary: true } : {}),
       });
   // Stopping: no new calls, calls in flight answered (and their records taken), then the rest closed in reverse.
   let graceful = false;
@@ -472,7 +479,7 @@ async function startParts(
     role === "single" ? "verdict is serving" : role === "console" ? "verdict console process is serving" : "verdict process is serving",
   );
   if (!admin) {
-    await onServing?.({ address, readiness, registry: metrics.registry });
+    await onServing?.({ address, readiness, registry: metrics.registry, ...(grpcServer?.inject ? { inject: grpcServer.inject } : {}) });
     const listener = await started.startAdmin();
     closers.unshift(() => listener.close());
     admin = listener;

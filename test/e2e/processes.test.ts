@@ -3,6 +3,7 @@
 // and, on SIGTERM, stops them all with their audit records written.
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { connect, type Socket } from "node:net";
 import { availableParallelism } from "node:os";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -11,6 +12,7 @@ import { serveVerdict, stopProcess, type ServingVerdict } from "../support/cli.j
 import { TestClient } from "../support/grpc.js";
 import { createTestIssuer, type TestIssuer } from "../support/issuer.js";
 import { connectTestClient, uniqueDatabaseName } from "../support/mongo.js";
+import { servingProcesses } from "../support/sockets.js";
 
 const API_KEY = "processes-key";
 const database = uniqueDatabaseName("processes");
@@ -91,6 +93,65 @@ describe("verdict serve with processes: 2", () => {
       expect(ready.status).toBe(200);
       expect(await ready.json()).toMatchObject({ status: "ready", checks: { processes: true, bundle: true, database: true, serving: true } });
     });
+  });
+
+  it.runIf(process.platform === "linux")("hands each gRPC connection to the process with the fewest open, however they arrive", async () => {
+    const port = Number(serving.address.split(":").pop());
+    const pids = processLines().map((line) => Number(line["pid"]));
+    const admin = String(logLines().find((line) => line["msg"] === "verdict is serving")?.["admin"]);
+    const opened: Socket[] = [];
+    /** `n` connections opened at once, as a load generator or the SDK opens its own. */
+    const open = async (n: number) => {
+      const sockets = await Promise.all(
+        Array.from(
+          { length: n },
+          () =>
+            new Promise<Socket>((resolve, reject) =>
+              opened.push(
+                connect(port, "127.0.0.1", function (this: Socket) {
+                  resolve(this);
+                }).once("error", reject),
+              ),
+            ),
+        ),
+      );
+      return sockets;
+    };
+    /** The process serving each socket, once each is served. */
+    const where = async (sockets: readonly Socket[]) => {
+      let at: (number | undefined)[] = [];
+      await vi.waitFor(() => {
+        at = servingProcesses(
+          port,
+          sockets.map((socket) => socket.localPort ?? 0),
+          pids,
+        );
+        expect(at).not.toContain(undefined);
+      });
+      return at as number[];
+    };
+    const perProcess = (at: readonly number[]) => pids.map((pid) => at.filter((p) => p === pid).length);
+    /** The primary's count of each process's open connections (its /metrics). */
+    const counted = async () => {
+      const text = await (await fetch(`${admin}/metrics`)).text();
+      return pids.map((pid) => Number(new RegExp(`^verdict_process_grpc_connections\\{pid="${pid}"\\} (\\d+)$`, "m").exec(text)?.[1]));
+    };
+    try {
+      // Four at once: two each (Node's cluster often gave one process three).
+      const first = await open(4);
+      const firstAt = await where(first);
+      expect(perProcess(firstAt)).toEqual([2, 2]);
+      await vi.waitFor(async () => expect(await counted()).toEqual([2, 2]));
+
+      // One process's two close: the next two go to it, where handing out in turn would give each one.
+      const emptied = firstAt[0] as number;
+      for (const [i, socket] of first.entries()) if (firstAt[i] === emptied) socket.destroy();
+      await vi.waitFor(async () => expect(await counted()).toEqual(pids.map((pid) => (pid === emptied ? 0 : 2))));
+      expect(await where(await open(2))).toEqual([emptied, emptied]);
+      await vi.waitFor(async () => expect(await counted()).toEqual([2, 2]));
+    } finally {
+      for (const socket of opened) socket.destroy();
+    }
   });
 
   it("replaces a process that dies, and keeps deciding", async () => {

@@ -1,6 +1,7 @@
 // The gRPC server: PolicyDecisionService, AuditService and AdminService (their handlers are
 // one unary method each, unary.ts), the standard health service, message limits
 // and graceful shutdown.
+import type { Duplex } from "node:stream";
 import * as grpc from "@grpc/grpc-js";
 import {
   ADMIN_SERVICE,
@@ -53,10 +54,17 @@ export interface GrpcServerOptions {
   maxConnectionAgeMs: number;
   /** Calls in flight on such a connection get this long to finish. */
   maxConnectionAgeGraceMs: number;
+  /**
+   * Connections come from the primary, which listens on `port` and hands each over
+   * (cluster/balancer.ts): this server listens nowhere and serves what `inject` is given.
+   */
+  fromPrimary?: boolean;
 }
 
 export interface RunningGrpcServer {
   port: number;
+  /** With fromPrimary: serves a connection the primary accepted; false once shutting down (the caller closes it). */
+  inject?: (connection: Duplex) => boolean;
   /** Stops taking calls, lets those in flight finish (up to graceMs), then closes. */
   shutdown(graceMs?: number): Promise<void>;
 }
@@ -109,18 +117,30 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   server.addService(decodingRefusedAsInvalidArgument(ApprovalServiceService), approvalService(context, options.approvals));
   health.addTo(server);
 
+  let inject: RunningGrpcServer["inject"];
+  if (options.fromPrimary) {
+    const injector = server.createConnectionInjector(serverCredentials(tls));
+    inject = (connection) => {
+      if (stopping) return false;
+      injector.injectConnection(connection);
+      return true;
+    };
+  }
   const address = formatAddress(host, port);
-  const bound = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(address, serverCredentials(tls), (error, actual) =>
-      error ? reject(new VerdictError("listen_failed", `cannot listen on ${address}: ${describeBindError(error)}`)) : resolve(actual),
-    ),
-  ).catch((error: unknown) => {
-    unwatch();
-    throw error;
-  });
+  const bound = inject
+    ? port
+    : await new Promise<number>((resolve, reject) =>
+        server.bindAsync(address, serverCredentials(tls), (error, actual) =>
+          error ? reject(new VerdictError("listen_failed", `cannot listen on ${address}: ${describeBindError(error)}`)) : resolve(actual),
+        ),
+      ).catch((error: unknown) => {
+        unwatch();
+        throw error;
+      });
 
   return {
     port: bound,
+    ...(inject ? { inject } : {}),
     shutdown: (graceMs = 10_000) =>
       new Promise<void>((resolve) => {
         stopping = true;

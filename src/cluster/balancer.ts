@@ -1,0 +1,135 @@
+// The gRPC listener of a primary with several deciding processes. Each HTTP/2
+// connection is served by one process for its whole life, so where a connection
+// lands decides which CPU its calls use. Node's cluster hands each accepted
+// connection to whichever process took the last one: connections that arrive
+// together (a load generator's, or the SDK's two) often landed three to one on two
+// processes, one busy and the other idle. Here the primary accepts each connection
+// itself and hands it over IPC to the serving process with the fewest open
+// connections (ties in turn); the process serves it through grpc-js's connection
+// injector and says when it closes.
+import type { Worker } from "node:cluster";
+import { createServer, type Socket } from "node:net";
+import { VerdictError } from "../errors/index.js";
+import type { Logger } from "../observability/index.js";
+
+/** Connections accepted while no process serves yet (during the start, or when all were replaced) wait at most this. */
+export const HELD_CONNECTION_MS = 10_000;
+/** At most this many connections wait for a process; more are closed (the client reconnects). */
+export const MAX_HELD_CONNECTIONS = 1_024;
+
+export interface BalancedListener {
+  /** host:port, an IPv6 host in brackets. */
+  address: string;
+  port: number;
+  /** A process serves: connections may go to it from now on. */
+  add(worker: Worker): void;
+  /** A process stops or died: no more go to it. */
+  remove(worker: Worker): void;
+  /** A process says one of the connections it was handed has closed. */
+  closed(worker: Worker): void;
+  /** Open connections of each process that serves. */
+  open(): ReadonlyMap<Worker, number>;
+  /** Stops accepting and closes the connections still waiting (those handed over are the processes' to finish). */
+  close(): Promise<void>;
+}
+
+interface Held {
+  socket: Socket;
+  timer: NodeJS.Timeout;
+}
+
+/** Listens on host:port (0: a free port); rejects with listen_failed when it cannot. */
+export async function listenBalanced({ host, port, log }: { host: string; port: number; log: Logger }): Promise<BalancedListener> {
+  // Sockets stay paused: the primary reads nothing; the process it hands one to does.
+  const server = createServer({ pauseOnConnect: true, noDelay: true });
+  const open = new Map<Worker, number>();
+  const held: Held[] = [];
+  let turn = 0;
+
+  const pick = (): Worker | undefined => {
+    const serving = [...open.entries()];
+    if (serving.length === 0) return undefined;
+    const fewest = Math.min(...serving.map(([, count]) => count));
+    const candidates = serving.filter(([, count]) => count === fewest);
+    return candidates[turn++ % candidates.length]?.[0];
+  };
+
+  const hand = (socket: Socket, worker: Worker): void => {
+    open.set(worker, (open.get(worker) ?? 0) + 1);
+    // Sent, the primary's copy of the socket is closed (keepOpen false).
+    worker.send({ verdict: "connection" }, socket, (error) => {
+      if (!error) return;
+      socket.destroy();
+      const count = open.get(worker);
+      if (count !== undefined) open.set(worker, Math.max(0, count - 1));
+    });
+  };
+
+  const release = (): void => {
+    while (held.length > 0 && open.size > 0) {
+      const next = held.shift() as Held;
+      clearTimeout(next.timer);
+      if (!next.socket.destroyed) hand(next.socket, pick() as Worker);
+    }
+  };
+
+  server.on("connection", (socket) => {
+    const worker = pick();
+    if (worker) return hand(socket, worker);
+    if (held.length >= MAX_HELD_CONNECTIONS) return void socket.destroy();
+    const entry: Held = {
+      socket,
+      timer: setTimeout(() => {
+        const at = held.indexOf(entry);
+        if (at >= 0) held.splice(at, 1);
+        socket.destroy();
+      }, HELD_CONNECTION_MS),
+    };
+    held.push(entry);
+  });
+  server.on("error", (error) => log.error({ err: error.message }, "the gRPC listener failed"));
+
+  const address = host.includes(":") ? `[${host}]` : host;
+  const bound = await new Promise<number>((resolve, reject) => {
+    const refuse = (error: NodeJS.ErrnoException) => {
+      const why =
+        error.code === "EADDRINUSE"
+          ? "the address is already in use (is another Verdict running?)"
+          : error.code === "EACCES"
+            ? "permission denied"
+            : error.message;
+      reject(new VerdictError("listen_failed", `cannot listen on ${address}:${port}: ${why}`));
+    };
+    server.once("error", refuse);
+    server.listen({ host, port }, () => {
+      server.off("error", refuse);
+      const info = server.address();
+      resolve(typeof info === "object" && info !== null ? info.port : port);
+    });
+  });
+
+  return {
+    address: `${address}:${bound}`,
+    port: bound,
+    add(worker) {
+      if (!open.has(worker)) open.set(worker, 0);
+      release();
+    },
+    remove(worker) {
+      open.delete(worker);
+    },
+    closed(worker) {
+      const count = open.get(worker);
+      if (count !== undefined) open.set(worker, Math.max(0, count - 1));
+    },
+    open: () => new Map(open),
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const { socket, timer } of held.splice(0)) {
+          clearTimeout(timer);
+          socket.destroy();
+        }
+        server.close(() => resolve());
+      }),
+  };
+}

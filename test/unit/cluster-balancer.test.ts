@@ -1,0 +1,110 @@
+// The primary's gRPC listener (src/cluster/balancer.ts): real TCP connections to it,
+// handed to stand-ins for the worker processes that record what they are sent.
+import type { Worker } from "node:cluster";
+import { connect, createServer, type Server, type Socket } from "node:net";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { listenBalanced, type BalancedListener } from "../../src/cluster/balancer.js";
+import { captureLog } from "../support/log.js";
+
+/** Every socket the stand-ins were sent (a real send closes the primary's copy; these are closed after each test). */
+const handed: Socket[][] = [];
+
+/** A worker that keeps every socket the primary sends it, as a process would. */
+function fakeWorker(id: number) {
+  const received: Socket[] = [];
+  handed.push(received);
+  const worker = {
+    id,
+    process: { pid: 1_000 + id },
+    send(_message: unknown, socket: Socket, done: (error: Error | null) => void) {
+      received.push(socket);
+      done(null);
+      return true;
+    },
+  };
+  return { worker: worker as unknown as Worker, received };
+}
+
+let listener: BalancedListener | undefined;
+const clients: Socket[] = [];
+const servers: Server[] = [];
+
+afterEach(async () => {
+  for (const socket of [...clients.splice(0), ...handed.splice(0).flat()]) socket.destroy();
+  await listener?.close();
+  listener = undefined;
+  for (const server of servers.splice(0)) await new Promise((resolve) => server.close(resolve));
+});
+
+const listen = async () => (listener = await listenBalanced({ host: "127.0.0.1", port: 0, log: captureLog().log }));
+const open = (port: number) =>
+  new Promise<Socket>((resolve, reject) => {
+    const socket = connect(port, "127.0.0.1", () => resolve(socket)).once("error", reject);
+    clients.push(socket);
+  });
+const openMany = (port: number, n: number) => Promise.all(Array.from({ length: n }, () => open(port)));
+
+describe("the primary's gRPC listener", () => {
+  it("hands each connection to the process with the fewest open, ties in turn", async () => {
+    const l = await listen();
+    const a = fakeWorker(1);
+    const b = fakeWorker(2);
+    l.add(a.worker);
+    l.add(b.worker);
+    await openMany(l.port, 4);
+    await vi.waitFor(() => expect(a.received.length + b.received.length).toBe(4));
+    expect([a.received.length, b.received.length]).toEqual([2, 2]);
+
+    // a's two close: the next two both go to a.
+    l.closed(a.worker);
+    l.closed(a.worker);
+    expect([...l.open().values()]).toEqual([0, 2]);
+    await openMany(l.port, 2);
+    await vi.waitFor(() => expect(a.received.length).toBe(4));
+    expect(b.received).toHaveLength(2);
+    expect([...l.open().values()]).toEqual([2, 2]);
+  });
+
+  it("holds connections that arrive before any process serves, and hands them over when one does", async () => {
+    const l = await listen();
+    await openMany(l.port, 3);
+    const a = fakeWorker(1);
+    l.add(a.worker);
+    await vi.waitFor(() => expect(a.received).toHaveLength(3));
+    expect(l.open().get(a.worker)).toBe(3);
+  });
+
+  it("sends nothing more to a process once it is removed (stopping or dead)", async () => {
+    const l = await listen();
+    const a = fakeWorker(1);
+    const b = fakeWorker(2);
+    l.add(a.worker);
+    l.add(b.worker);
+    l.remove(a.worker);
+    await openMany(l.port, 3);
+    await vi.waitFor(() => expect(b.received).toHaveLength(3));
+    expect(a.received).toHaveLength(0);
+    expect([...l.open().keys()]).toEqual([b.worker]);
+  });
+
+  it("closes the connections still held when it closes", async () => {
+    const l = await listen();
+    const [socket] = await openMany(l.port, 1);
+    const ended = new Promise<void>((resolve) => socket?.once("close", () => resolve()));
+    await l.close();
+    listener = undefined;
+    await ended;
+    expect(socket?.destroyed).toBe(true);
+  });
+
+  it("refuses a port in use with listen_failed, saying so", async () => {
+    const taken = createServer();
+    servers.push(taken);
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+    const port = (taken.address() as { port: number }).port;
+    await expect(listenBalanced({ host: "127.0.0.1", port, log: captureLog().log })).rejects.toMatchObject({
+      code: "listen_failed",
+      message: expect.stringContaining("the address is already in use"),
+    });
+  });
+});
