@@ -10,7 +10,9 @@
 // an issuer issued, and the record keeps the first one's hash with
 // `distinct_tokens`. So a record still says who (the API, the token's hash), what
 // (the action, the reason), when (the window) and how many, and the trail grows by
-// a bounded number of records per window whatever the flood.
+// a bounded number of records per window whatever the flood. Distinct tokens are
+// told apart up to MAX_DISTINCT_COUNTED per record and window (the memory a flood of
+// distinct forged tokens may hold); a record at that figure had at least that many.
 import { UNVERIFIED_REFUSALS } from "../token/index.js";
 import type { DecisionRecord } from "./record.js";
 
@@ -18,6 +20,8 @@ import type { DecisionRecord } from "./record.js";
 export const REFUSAL_WINDOW_MS = 10_000;
 /** Distinct tokens kept apart per window; the rest are counted per API and reason. */
 export const MAX_TOKENS = 100;
+/** A record counted together tells apart at most this many distinct tokens (about 1 MB of hashes); `distinct_tokens` stops there. */
+export const MAX_DISTINCT_COUNTED = 10_000;
 
 interface Tally {
   record: DecisionRecord;
@@ -49,7 +53,7 @@ export class RefusalTally {
     if (!same) return false;
     same.count += 1;
     same.last = at;
-    same.tokens?.add(sha256);
+    remember(same, sha256);
     return true;
   }
 
@@ -83,7 +87,7 @@ export class RefusalTally {
     if (tally) {
       tally.count += 1;
       tally.last = record.time;
-      tally.tokens?.add(sha);
+      remember(tally, sha);
     } else {
       this.tallies.set(key, { record: first, count: 1, last: record.time, tokens: new Set([sha]) });
     }
@@ -105,6 +109,11 @@ export class RefusalTally {
     this.distinct = 0;
     return records;
   }
+}
+
+/** Tells one more token apart in a tally counted together, up to MAX_DISTINCT_COUNTED. */
+function remember(tally: Tally, sha: string): void {
+  if (tally.tokens && tally.tokens.size < MAX_DISTINCT_COUNTED) tally.tokens.add(sha);
 }
 
 function isUnverified(reason: string): boolean {

@@ -1,7 +1,7 @@
 // How refused tokens become records: per token for tokens that verified, per API and
 // reason for tokens that never did (src/audit/refusals.ts).
 import { describe, expect, it } from "vitest";
-import { buildRecord, MAX_TOKENS, maskRulesFrom, RefusalTally } from "../../src/audit/index.js";
+import { buildRecord, MAX_DISTINCT_COUNTED, MAX_TOKENS, maskRulesFrom, RefusalTally } from "../../src/audit/index.js";
 import { sha256Hex } from "../../src/token/index.js";
 import { decisionEvent, POLICY_DATA } from "../support/audit.js";
 
@@ -44,6 +44,16 @@ describe("refused tokens counted per window", () => {
     expect(byKey.get("invoices-api/key_not_found")).toMatchObject({ count: 5, distinct_tokens: 5 });
     expect(byKey.get("invoices-api/token_malformed")).toMatchObject({ count: 1, distinct_tokens: 1 });
     expect(byKey.get("payments-api/signature_invalid")).toMatchObject({ count: 1, distinct_tokens: 1 });
+  });
+
+  it("tells at most MAX_DISTINCT_COUNTED forged tokens apart per window (a floor past it), and still counts every refusal", () => {
+    const tally = new RefusalTally();
+    const { record } = refusal("signature_invalid", "forged-0");
+    tally.add(record);
+    // Repeats as the writer counts them (no record built), each a different token.
+    for (let i = 1; i < MAX_DISTINCT_COUNTED + 500; i++)
+      tally.repeat({ api: "invoices-api", reason: "signature_invalid", sha256: sha256Hex(`forged-${i}`) }, record.time);
+    expect(tally.take()).toMatchObject([{ count: MAX_DISTINCT_COUNTED + 500, distinct_tokens: MAX_DISTINCT_COUNTED }]);
   });
 
   it("does not let forged tokens take the room kept for tokens that verified", () => {
