@@ -118,10 +118,20 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   health.addTo(server);
 
   let inject: RunningGrpcServer["inject"];
+  // The connections handed in and still open. grpc-js's tryShutdown does not wait for
+  // them on Node 24 (its Http2Server.close() closes the sessions itself, and a server
+  // that never listened reports closed at once), so shutdown waits for them here.
+  const injected = new Set<Duplex>();
+  let lastInjectedClosed: () => void = () => undefined;
   if (options.fromPrimary) {
     const injector = server.createConnectionInjector(serverCredentials(tls));
     inject = (connection) => {
       if (stopping) return false;
+      injected.add(connection);
+      connection.once("close", () => {
+        injected.delete(connection);
+        if (injected.size === 0) lastInjectedClosed();
+      });
       injector.injectConnection(connection);
       return true;
     };
@@ -147,10 +157,20 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
         unwatch();
         health.setAll("NOT_SERVING");
         health.endWatches();
-        const force = setTimeout(() => server.forceShutdown(), graceMs);
+        const force = setTimeout(() => {
+          server.forceShutdown();
+          // and those that never became a session (no HTTP/2 preface yet)
+          for (const connection of injected) connection.destroy();
+        }, graceMs);
+        const injectedClosed = new Promise<void>((closed) => {
+          lastInjectedClosed = closed;
+          if (injected.size === 0) closed();
+        });
         server.tryShutdown(() => {
-          clearTimeout(force);
-          resolve();
+          void injectedClosed.then(() => {
+            clearTimeout(force);
+            resolve();
+          });
         });
       }),
   };
