@@ -9,7 +9,7 @@
 // injector and says when it closes.
 import type { Worker } from "node:cluster";
 import { createServer, type Socket } from "node:net";
-import { VerdictError } from "../errors/index.js";
+import { listenFailed } from "../errors/index.js";
 import type { Logger } from "../observability/index.js";
 
 /** Connections accepted while no process serves yet (during the start, or when all were replaced) wait at most this. */
@@ -91,15 +91,7 @@ export async function listenBalanced({ host, port, log }: { host: string; port: 
 
   const address = host.includes(":") ? `[${host}]` : host;
   const bound = await new Promise<number>((resolve, reject) => {
-    const refuse = (error: NodeJS.ErrnoException) => {
-      const why =
-        error.code === "EADDRINUSE"
-          ? "the address is already in use (is another Verdict running?)"
-          : error.code === "EACCES"
-            ? "permission denied"
-            : error.message;
-      reject(new VerdictError("listen_failed", `cannot listen on ${address}:${port}: ${why}`));
-    };
+    const refuse = (error: Error) => reject(listenFailed(host, port, error));
     server.once("error", refuse);
     server.listen({ host, port }, () => {
       server.off("error", refuse);

@@ -141,3 +141,20 @@ export class VerdictError extends Error {
 export function mappingOf(error: unknown): ErrorMapping {
   return ERRORS[error instanceof VerdictError ? error.code : "internal"];
 }
+
+/**
+ * The listen_failed error for a listener that could not bind host:port, in the same
+ * words whichever listener it was: a port in use and a refused port say so plainly.
+ */
+export function listenFailed(host: string, port: number, error: unknown, listener?: string): VerdictError {
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  const text = String(message ?? error);
+  const why =
+    code === "EADDRINUSE" || /EADDRINUSE/.test(text)
+      ? "the address is already in use (is another Verdict running?)"
+      : code === "EACCES" || /EACCES/.test(text)
+        ? "permission denied"
+        : text;
+  const where = `${host.includes(":") ? `[${host}]` : host}:${port}${listener ? ` (${listener})` : ""}`;
+  return new VerdictError("listen_failed", `cannot listen on ${where}: ${why}`, { cause: error });
+}

@@ -8,7 +8,7 @@ import { UsageError } from "../../src/cli/args.js";
 import { CheckCallError } from "../../src/cli/check.js";
 import { PolicyCommandError } from "../../src/cli/policy-command.js";
 import { ConfigError } from "../../src/config/index.js";
-import { ERRORS, mappingOf, VerdictError } from "../../src/errors/index.js";
+import { ERRORS, listenFailed, mappingOf, VerdictError } from "../../src/errors/index.js";
 import { packageRoot } from "../../src/paths.js";
 import { BundleError, EvaluationError, PolicyError } from "../../src/policy/index.js";
 import { InvalidArgumentError } from "../../src/server/index.js";
@@ -53,6 +53,20 @@ describe("the error model", () => {
     expect(mappingOf(new VerdictError("permission_denied", "x"))).toMatchObject({ grpc: GRPC.PERMISSION_DENIED, http: 403 });
     expect(mappingOf(new TypeError("bug"))).toEqual({ grpc: GRPC.INTERNAL, http: 500, exit: 1 });
     expect(mappingOf("not even an error")).toEqual(ERRORS.internal);
+  });
+
+  it("says a listener's refused bind in the same words whichever listener it was", () => {
+    const inUse = Object.assign(new Error("listen EADDRINUSE: address already in use 127.0.0.1:9464"), { code: "EADDRINUSE" });
+    expect(listenFailed("127.0.0.1", 9464, inUse, "the admin listener")).toMatchObject({
+      code: "listen_failed",
+      message: "cannot listen on 127.0.0.1:9464 (the admin listener): the address is already in use (is another Verdict running?)",
+      cause: inUse,
+    });
+    // grpc-js gives only a message; IPv6 hosts are bracketed.
+    expect(listenFailed("::1", 443, new Error("No address added out of total 1 resolved: bind EACCES")).message).toBe(
+      "cannot listen on [::1]:443: permission denied",
+    );
+    expect(listenFailed("0.0.0.0", 1, new Error("something else")).message).toBe("cannot listen on 0.0.0.0:1: something else");
   });
 
   it("has snake_case codes only, and no other code style left in the sources", () => {

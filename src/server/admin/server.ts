@@ -5,7 +5,7 @@
 // in-memory reads so that it never holds one up (docs/architecture.md).
 import type { AddressInfo } from "node:net";
 import Fastify, { type FastifyInstance } from "fastify";
-import { VerdictError } from "../../errors/index.js";
+import { listenFailed } from "../../errors/index.js";
 import type { Logger } from "../../observability/index.js";
 
 /**
@@ -67,7 +67,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Run
     await app.listen({ host, port, ...(options.exclusive ? { exclusive: true } : {}) });
   } catch (error) {
     await app.close();
-    throw new VerdictError("listen_failed", `cannot serve the admin listener on ${host}:${port}: ${(error as Error).message}`);
+    throw listenFailed(host, port, error, "the admin listener");
   }
   const bound = (app.server.address() as AddressInfo).port;
   return {

@@ -7,7 +7,7 @@ import type { AddressInfo } from "node:net";
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from "fastify";
 import type { AuthzenConfig } from "./config.js";
 import type { Decider } from "../../decide/index.js";
-import { VerdictError } from "../../errors/index.js";
+import { listenFailed, VerdictError } from "../../errors/index.js";
 import { DirectoryUnavailableError, readDirectoryFile, type DirectoryStore } from "../../directory/index.js";
 import { DuplicateMemberError, parseStrictJson } from "../../token/index.js";
 import { Tracing, type Logger, type ServerSpan } from "../../observability/index.js";
@@ -68,7 +68,7 @@ export async function startAuthzenServer(options: AuthzenServerOptions): Promise
   } catch (error) {
     background.stop();
     await app.close();
-    throw error;
+    throw listenFailed(config.listen.host, config.listen.port, error, "AuthZEN");
   }
   const host = config.listen.host.includes(":") ? `[${config.listen.host}]` : config.listen.host;
   const url = config.base_url ?? `${https ? "https" : "http"}://${host}:${port}`;

@@ -16,7 +16,7 @@ import {
 import type { Approvals } from "../../approvals/index.js";
 import type { TlsConfig } from "../config.js";
 import type { Decider } from "../../decide/index.js";
-import { VerdictError } from "../../errors/index.js";
+import { listenFailed } from "../../errors/index.js";
 import type { Instruments, Logger } from "../../observability/index.js";
 import type { Suspensions } from "../../suspensions/index.js";
 import type { CallerRegistry } from "../callers.js";
@@ -67,12 +67,6 @@ export interface RunningGrpcServer {
   inject?: (connection: Duplex) => boolean;
   /** Stops taking calls, lets those in flight finish (up to graceMs), then closes. */
   shutdown(graceMs?: number): Promise<void>;
-}
-
-function describeBindError(error: Error): string {
-  if (/EADDRINUSE/.test(error.message)) return "the address is already in use (is another Verdict running?)";
-  if (/EACCES/.test(error.message)) return "permission denied";
-  return error.message;
 }
 
 /** grpc-js reports through its own logger; send that into ours, errors only. */
@@ -140,9 +134,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   const bound = inject
     ? port
     : await new Promise<number>((resolve, reject) =>
-        server.bindAsync(address, serverCredentials(tls), (error, actual) =>
-          error ? reject(new VerdictError("listen_failed", `cannot listen on ${address}: ${describeBindError(error)}`)) : resolve(actual),
-        ),
+        server.bindAsync(address, serverCredentials(tls), (error, actual) => (error ? reject(listenFailed(host, port, error)) : resolve(actual))),
       ).catch((error: unknown) => {
         unwatch();
         throw error;
