@@ -4,6 +4,7 @@ import {
   answerPrimary,
   clusterRole,
   isClusterWorker,
+  leavePrimary,
   primaryAdminUrl,
   primaryGrpcPort,
   processCount,
@@ -293,6 +294,7 @@ async function serveWorker(
     });
   } catch (error) {
     log.fatal({ err: error instanceof Error ? error.message : String(error) }, "this Verdict process could not start");
+    leavePrimary();
     throw error;
   }
   const requests = primary ?? answerPrimary(verdict.metrics.registry);

@@ -179,6 +179,15 @@ export function isClusterWorker(): boolean {
   return cluster.isWorker;
 }
 
+/**
+ * A process that could not start lets go of its primary: what listens to the primary would
+ * otherwise keep it alive, and it exits with its own exit code (Node's cluster exits a worker
+ * with 0 when the channel closes any other way), so the primary says it did not start.
+ */
+export function leavePrimary(): void {
+  cluster.worker?.disconnect();
+}
+
 /** Set by the primary in the environment of the process that serves the console. */
 const ROLE_VARIABLE = "VERDICT_PROCESS_ROLE" as const;
 /** Set by the primary in the environment of a deciding process: the port it listens on for them. */
@@ -335,6 +344,10 @@ export async function startCluster({ processes, log, env, serveAdmin, grpc, cons
   );
   // A process that asks before admin_listen is bound gets its URL once it is.
   answerAdminUrl = (worker) => void adminStarting.then(({ url }) => send(worker, { verdict: "admin-url", url })).catch(() => undefined);
+  // admin_listen refused (a port in use): the processes have nothing to start for; end them now, not when they give up waiting for its URL.
+  adminStarting.catch(() => {
+    for (const worker of workers) worker.process.kill("SIGTERM");
+  });
   const [forked, consoleForked, adminStarted] = await Promise.allSettled([
     Promise.all(Array.from({ length: processes }, () => fork())),
     consoleProcess ? fork("console") : Promise.resolve(undefined),
@@ -343,11 +356,11 @@ export async function startCluster({ processes, log, env, serveAdmin, grpc, cons
   if (forked.status === "rejected" || consoleForked.status === "rejected" || adminStarted.status === "rejected") {
     await stopWorkers();
     if (adminStarted.status === "fulfilled") await adminStarted.value.close().catch(() => undefined);
-    throw forked.status === "rejected"
-      ? forked.reason
-      : consoleForked.status === "rejected"
-        ? consoleForked.reason
-        : (adminStarted as PromiseRejectedResult).reason;
+    throw adminStarted.status === "rejected"
+      ? adminStarted.reason
+      : forked.status === "rejected"
+        ? forked.reason
+        : (consoleForked as PromiseRejectedResult).reason;
   }
   allServing = true;
   for (const worker of workers) send(worker, { verdict: "all-serving" });

@@ -6,6 +6,7 @@ export {
   CONSOLE_NICENESS,
   yieldToDecisions,
   isClusterWorker,
+  leavePrimary,
   policyWorkersPerProcess,
   primaryAdminUrl,
   primaryGrpcPort,

@@ -3,6 +3,7 @@
 // which creates a development certificate on first start and loads its dataset
 // itself; and `verdict directory load`.
 import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -125,5 +126,33 @@ describe("an AuthZEN listener without TLS", () => {
     const run = await runVerdict(["serve", "--config", plain], env);
     expect(run.code).toBe(1);
     expect(run.stderr).toContain("plain HTTP needs insecure_plaintext: true");
+  });
+});
+
+describe("an AuthZEN listener on a port another program holds", () => {
+  it("stops the start, saying the address is in use, and exits 1", async () => {
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, "127.0.0.1", resolve));
+    const { port } = holder.address() as AddressInfo;
+    try {
+      const taken = join(example, "taken.json");
+      writeFileSync(
+        taken,
+        JSON.stringify({
+          ...config,
+          listen: "127.0.0.1:0",
+          admin_listen: "127.0.0.1:0",
+          mongodb_database: uniqueDatabaseName("authzen_taken"),
+          authzen: { ...config.authzen, listen: `127.0.0.1:${port}` },
+        }),
+      );
+      const run = await runVerdict(["serve", "--config", taken], env);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain(`cannot listen on 127.0.0.1:${port} (AuthZEN): the address is already in use`);
+      // The process that could not start exits with its own code (it used to stay, held by its channel to the primary).
+      expect(run.stderr).toContain("a Verdict process did not start (exit 1)");
+    } finally {
+      await new Promise((resolve) => holder.close(resolve));
+    }
   });
 });

@@ -1,6 +1,7 @@
 // The `verdict` command as a user runs it: separate processes, real sockets.
 import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { decodeJwt, decodeProtectedHeader } from "jose";
@@ -247,6 +248,24 @@ describe("verdict serve --config", () => {
     expect(fromFlag.code).toBe(1);
     expect(fromFlag.stderr).toContain("listening beyond loopback without tls would send API keys and tokens in clear");
     expect(fromFlag.stderr).toBe(fromFile.stderr);
+  });
+
+  it("stops the start at once, saying so, when another program holds the gRPC port or the admin listener's", async () => {
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, "127.0.0.1", resolve));
+    const taken = `127.0.0.1:${(holder.address() as AddressInfo).port}`;
+    try {
+      const config = await billingConfig();
+      const grpc = await verdict(["serve", "--config", config, "--listen", taken, "--admin-listen", "127.0.0.1:0"]);
+      expect(grpc.code).toBe(1);
+      expect(grpc.stderr).toContain(`cannot listen on ${taken}: the address is already in use (is another Verdict running?)`);
+      // The processes were starting beside the admin listener: they are ended at once, not when they give up waiting for its URL (30 s).
+      const admin = await verdict(["serve", "--config", config, "--admin-listen", taken]);
+      expect(admin.code).toBe(1);
+      expect(admin.stderr).toContain(`cannot listen on ${taken} (the admin listener): the address is already in use`);
+    } finally {
+      await new Promise((resolve) => holder.close(resolve));
+    }
   });
 
   it("serves on an IPv6 loopback address given as --listen [::1]:PORT", async () => {
