@@ -42,6 +42,8 @@ export class SuspensionFollower {
   private staleSince: number | undefined;
   private failingLogged = false;
   private readonly loadedWaiters: (() => void)[] = [];
+  /** Starts still waiting for the first load: stop ends their wait (not loaded). */
+  private readonly stopWaiters = new Set<() => void>();
   private readonly counts = { refreshes: 0, failures: 0, stalePeriods: 0 };
 
   constructor(
@@ -79,17 +81,23 @@ export class SuspensionFollower {
     if (this.settings.follow !== "poll") void this.openStream();
     else this.by = "poll";
     if (this.loaded) return true;
-    let timer: NodeJS.Timeout | undefined;
-    const loaded = await Promise.race([
-      new Promise<boolean>((resolve) => this.loadedWaiters.push(() => resolve(true))),
-      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), waitMs))),
-    ]);
-    clearTimeout(timer);
-    return loaded;
+    // Settled by the load, by waitMs, or by stop (a start that failed elsewhere must not keep the process for waitMs).
+    return new Promise<boolean>((resolve) => {
+      const settle = (loaded: boolean) => {
+        clearTimeout(timer);
+        this.stopWaiters.delete(notLoaded);
+        resolve(loaded);
+      };
+      const notLoaded = () => settle(false);
+      const timer = setTimeout(notLoaded, waitMs);
+      this.stopWaiters.add(notLoaded);
+      this.loadedWaiters.push(() => settle(true));
+    });
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    for (const notLoaded of [...this.stopWaiters]) notLoaded();
     clearTimeout(this.timer);
     clearTimeout(this.streamRetry);
     await this.stream?.close();
@@ -161,7 +169,8 @@ export class SuspensionFollower {
 
   private failed(error: unknown): void {
     this.counts.failures += 1;
-    if (this.failingLogged) return;
+    // A read that fails because this process is stopping (its connection closed) says nothing.
+    if (this.failingLogged || this.stopped) return;
     this.failingLogged = true;
     const message = (error as Error).message;
     if (this.loaded) this.log.warn({ err: message }, "cannot read suspensions; the view keeps what it holds");

@@ -1,9 +1,9 @@
 // The `verdict` command as a user runs it: separate processes, real sockets.
 import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { decodeJwt, decodeProtectedHeader } from "jose";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { inject } from "vitest";
@@ -266,6 +266,18 @@ describe("verdict serve --config", () => {
     } finally {
       await new Promise((resolve) => holder.close(resolve));
     }
+  });
+
+  it("stops the start, saying why, when the policy bundle does not load, and blames nothing else", async () => {
+    const config = await billingConfig();
+    const corrupt = join(dirname(config), "corrupt.tar.gz");
+    writeFileSync(corrupt, "not a tarball");
+    writeFileSync(config, readFileSync(config, "utf8").replace(/^bundle: .*$/m, `bundle: ${corrupt}`));
+    const run = await verdict(["serve", "--config", config, "--admin-listen", "127.0.0.1:0"]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(`the policy bundle ${corrupt} does not load`);
+    // The suspensions' first load was cut short by the failed start: that is not the database's fault.
+    expect(run.stderr).not.toContain("suspensions not loaded yet");
   });
 
   it("serves on an IPv6 loopback address given as --listen [::1]:PORT", async () => {
