@@ -227,6 +227,11 @@ export class Database {
     await this.bounded("ping", () => this.client.db(this.name).command({ ping: 1 }));
   }
 
+  /** Closed by close(): what fails after it failed because of it, not because the database is down. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.sweeper);

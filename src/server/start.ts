@@ -379,7 +379,8 @@ async function startParts(
   // Serving does not wait for the database: its indexes are created in the background
   // (readiness says not ready until it was reached; decisions that need state wait their turn).
   void database.prepare(STATE_READY_WAIT_MS).then((ready) => {
-    if (!ready)
+    // Closed meanwhile: the start failed elsewhere (its error says why) or Verdict is stopping.
+    if (!ready && !database.isClosed)
       log.warn({ database: config.mongodb_database }, "the database is not answering: serving, not ready; decisions that need state are denied until it does");
   });
   // The suspensions are loaded before this replica decides anything (a replica started

@@ -263,6 +263,12 @@ describe("verdict serve --config", () => {
       const admin = await verdict(["serve", "--config", config, "--admin-listen", taken]);
       expect(admin.code).toBe(1);
       expect(admin.stderr).toContain(`cannot listen on ${taken} (the admin listener): the address is already in use`);
+      // One process, which binds gRPC itself: its failed start closes the database, and that is not an outage to report.
+      writeFileSync(config, `${readFileSync(config, "utf8")}\nprocesses: 1\n`);
+      const single = await verdict(["serve", "--config", config, "--listen", taken, "--admin-listen", "127.0.0.1:0"]);
+      expect(single.code).toBe(1);
+      expect(single.stderr).toContain(`cannot listen on ${taken}: the address is already in use`);
+      expect(single.stderr).not.toContain("the database is not answering");
     } finally {
       await new Promise((resolve) => holder.close(resolve));
     }
