@@ -7,6 +7,7 @@ import { isAbsolute, resolve } from "node:path";
 import { buildConfig, ConfigError, describeProblems, readConfigFile, type Environment, type Problem } from "../config/index.js";
 import { defaultBundlePath } from "../paths.js";
 import { loadBundle } from "../policy/index.js";
+import { readTlsFiles } from "../server/index.js";
 import { UsageError } from "./args.js";
 
 export const usage = `verdict config check FILE
@@ -53,18 +54,28 @@ async function fileProblems(raw: unknown, baseDir: string): Promise<Problem[]> {
   const root = record(raw);
   if (!root) return [];
   const problems: Problem[] = [];
+  const absolute = (path: string) => (isAbsolute(path) ? path : resolve(baseDir, path));
   const readable = (path: string, value: unknown) => {
     if (typeof value !== "string" || value === "") return; // the schema reports it
-    const absolute = isAbsolute(value) ? value : resolve(baseDir, value);
     try {
-      accessSync(absolute, constants.R_OK);
+      accessSync(absolute(value), constants.R_OK);
     } catch (error) {
-      problems.push({ path, message: `cannot read ${absolute}: ${(error as NodeJS.ErrnoException).code ?? "error"}` });
+      problems.push({ path, message: `cannot read ${absolute(value)}: ${(error as NodeJS.ErrnoException).code ?? "error"}` });
     }
   };
   const tlsFiles = (prefix: string, tls: unknown) => {
     const section = record(tls);
-    for (const key of ["cert_file", "key_file", "client_ca_file"]) if (section) readable(`${prefix}.${key}`, section[key]);
+    if (!section) return;
+    const before = problems.length;
+    for (const key of ["cert_file", "key_file", "client_ca_file"]) readable(`${prefix}.${key}`, section[key]);
+    const { cert_file: cert, key_file: key, client_ca_file: ca } = section;
+    if (problems.length > before || typeof cert !== "string" || typeof key !== "string") return;
+    // As start reads them: certificate and key (PEM) that belong together, and the client CA.
+    try {
+      readTlsFiles({ cert_file: absolute(cert), key_file: absolute(key), ...(typeof ca === "string" ? { client_ca_file: absolute(ca) } : {}) }, prefix);
+    } catch (error) {
+      problems.push({ path: prefix, message: (error as Error).message.replace(`${prefix}: `, "") });
+    }
   };
   tlsFiles("tls", root["tls"]);
   for (const [i, issuer] of list(root["issuers"]).entries()) readable(`issuers[${i}].jwks_file`, record(issuer)?.["jwks_file"]);
@@ -78,16 +89,16 @@ async function fileProblems(raw: unknown, baseDir: string): Promise<Problem[]> {
   if (root["shadow_bundle"] !== undefined) bundles.push(["shadow_bundle", root["shadow_bundle"]]);
   for (const [key, value] of bundles) {
     if (typeof value !== "string" || value === "") continue;
-    const absolute = isAbsolute(value) ? value : resolve(baseDir, value);
-    if (!existsSync(absolute)) {
+    const path = absolute(value);
+    if (!existsSync(path)) {
       problems.push({
         path: key,
-        message: `no bundle at ${absolute}${key === "bundle" && root["bundle"] === undefined ? " (the default: npm run policy:build makes it)" : ""}`,
+        message: `no bundle at ${path}${key === "bundle" && root["bundle"] === undefined ? " (the default: npm run policy:build makes it)" : ""}`,
       });
       continue;
     }
     try {
-      await loadBundle(absolute);
+      await loadBundle(path);
     } catch (error) {
       problems.push({ path: key, message: (error as Error).message });
     }

@@ -3,7 +3,7 @@ export { API_GRANTS, type ApiGrant } from "./config.js";
 export { encodeCheckResponse } from "./encode.js";
 export { encodeRecord } from "./grpc/audit-service.js";
 export { startGrpcServer, type RunningGrpcServer } from "./grpc/server.js";
-export { serverCredentials } from "./tls.js";
+export { readTlsFiles, serverCredentials } from "./tls.js";
 export { startVerdict, type RunningVerdict, type StartOptions } from "./start.js";
 export {
   InvalidArgumentError,

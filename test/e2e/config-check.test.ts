@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { MongoClient } from "mongodb";
 import { describe, expect, inject, it, vi } from "vitest";
 import { DEV_API_AUDIENCE, mintDevToken, writeDevIssuerJwks } from "../../src/dev/index.js";
+import { createTestCa } from "../support/certs.js";
 import { runVerdict, serveVerdict, stopProcess } from "../support/cli.js";
 import { mongoUri, uniqueDatabaseName } from "../support/mongo.js";
 
@@ -90,6 +91,40 @@ describe("verdict config check FILE", () => {
         `  ✖ bundle: cannot read policy bundle ${join(dir, "bundle.tar.gz")}: incorrect header check`,
       ].sort(),
     );
+  });
+
+  it("checks a listener's certificate and key as a pair, as start reads them, and start refuses them in the same words", async () => {
+    const home = mkdtempSync(join(tmpdir(), "verdict-config-home-"));
+    const ca = createTestCa();
+    const one = ca.issue({ cn: "localhost", dnsNames: ["localhost"], server: true });
+    const other = ca.issue({ cn: "localhost", dnsNames: ["localhost"], server: true });
+    const callers = await callerLines(home);
+    const lines = (cert: string, key: string) => [
+      "listen: 127.0.0.1:0",
+      "tls:",
+      `  cert_file: ${cert}`,
+      `  key_file: ${key}`,
+      ...callers,
+      `bundle: ${inject("bundlePath")}`,
+      `mongodb_uri: ${mongoUri()}`,
+    ];
+    const mismatched = writeConfig(lines(one.certFile, other.keyFile));
+    const run = await runVerdict(["config", "check", mismatched.path]);
+    expect(run.code).toBe(1);
+    const why = `the key ${other.keyFile} does not belong to the certificate ${one.certFile}`;
+    expect(run.stderr).toContain(`  ✖ tls: ${why}`);
+    const serve = await runVerdict(["serve", "--config", mismatched.path, "--admin-listen", "127.0.0.1:0"]);
+    expect(serve.code).toBe(1);
+    expect(serve.stderr).toContain(`tls: ${why}`);
+
+    const notAKey = join(mismatched.dir, "not-a-key.pem");
+    writeFileSync(notAKey, "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n");
+    const junk = await runVerdict(["config", "check", writeConfig(lines(one.certFile, notAKey)).path]);
+    expect(junk.code).toBe(1);
+    expect(junk.stderr).toContain(`  ✖ tls: ${notAKey} is not a usable private key (PEM)`);
+    const good = await runVerdict(["config", "check", writeConfig(lines(one.certFile, one.keyFile)).path]);
+    expect(good.stderr).toBe("");
+    expect(good.code).toBe(0);
   });
 
   it("explains how it is called", async () => {

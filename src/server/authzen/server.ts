@@ -2,12 +2,11 @@
 // with JSON schemas at the edge, PEPs authenticated as registered APIs, and every
 // decision made by the same Decider as gRPC Check (docs/authzen.md).
 import { randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from "fastify";
 import type { AuthzenConfig } from "./config.js";
 import type { Decider } from "../../decide/index.js";
-import { listenFailed, VerdictError } from "../../errors/index.js";
+import { listenFailed } from "../../errors/index.js";
 import { DirectoryUnavailableError, readDirectoryFile, type DirectoryStore } from "../../directory/index.js";
 import { DuplicateMemberError, parseStrictJson } from "../../token/index.js";
 import { Tracing, type Logger, type ServerSpan } from "../../observability/index.js";
@@ -16,6 +15,7 @@ import { PepRegistry } from "./callers.js";
 import { ensureDevCertificate } from "./dev-certificate.js";
 import { AuthzenError, errorBody } from "./errors.js";
 import { evaluateMany, evaluateOne } from "./evaluate.js";
+import { readTlsFiles } from "../tls.js";
 import { baseUrlOf, ENDPOINTS, metadata, METADATA_PATH } from "./metadata.js";
 import { actionSearchSchema, evaluationSchema, evaluationsSchema, resourceSearchSchema, subjectSearchSchema } from "./schemas.js";
 import { search, type SearchDeps } from "./search.js";
@@ -92,18 +92,10 @@ export async function startAuthzenServer(options: AuthzenServerOptions): Promise
       );
       return { cert: dev.cert, key: dev.key };
     }
-    const read = (path: string, what: string) => {
-      try {
-        return readFileSync(path);
-      } catch (error) {
-        throw new VerdictError("config_invalid", `cannot read authzen TLS ${what} ${path}: ${(error as NodeJS.ErrnoException).code ?? "error"}`);
-      }
-    };
-    const { tls } = c.transport;
-    const ca = tls.client_ca_file !== undefined ? read(tls.client_ca_file, "client CA") : undefined;
+    const { cert, key, ca } = readTlsFiles(c.transport.tls, "authzen.tls");
     // Mutual TLS: the handshake asks for a certificate but does not fail without a
     // valid one; the registry then refuses the caller with a JSON 401, not a TLS alert.
-    return { cert: read(tls.cert_file, "certificate"), key: read(tls.key_file, "key"), ...(ca ? { ca, requestCert: true, rejectUnauthorized: false } : {}) };
+    return { cert, key, ...(ca ? { ca, requestCert: true, rejectUnauthorized: false } : {}) };
   }
 }
 
