@@ -8,6 +8,7 @@ import { buildConfig, ConfigError, describeProblems, readConfigFile, type Enviro
 import { defaultBundlePath } from "../paths.js";
 import { loadBundle } from "../policy/index.js";
 import { readTlsFiles } from "../server/index.js";
+import { fileKeySource } from "../token/index.js";
 import { UsageError } from "./args.js";
 
 export const usage = `verdict config check FILE
@@ -78,7 +79,20 @@ async function fileProblems(raw: unknown, baseDir: string): Promise<Problem[]> {
     }
   };
   tlsFiles("tls", root["tls"]);
-  for (const [i, issuer] of list(root["issuers"]).entries()) readable(`issuers[${i}].jwks_file`, record(issuer)?.["jwks_file"]);
+  // As start reads one: JSON with a "keys" array of usable public keys.
+  const jwksFile = (path: string, file: unknown) => {
+    const before = problems.length;
+    readable(path, file);
+    if (problems.length > before || typeof file !== "string" || file === "") return;
+    try {
+      fileKeySource(absolute(file));
+    } catch (error) {
+      problems.push({ path, message: (error as Error).message });
+    }
+  };
+  for (const [i, issuer] of list(root["issuers"]).entries()) jwksFile(`issuers[${i}].jwks_file`, record(issuer)?.["jwks_file"]);
+  for (const [i, transmitter] of list(record(root["ssf"])?.["transmitters"]).entries())
+    jwksFile(`ssf.transmitters[${i}].jwks_file`, record(transmitter)?.["jwks_file"]);
   const authzen = record(root["authzen"]);
   if (authzen) {
     tlsFiles("authzen.tls", authzen["tls"]);

@@ -3,22 +3,13 @@
 // transmitter's JWKS (typ secevent+jwt, exact iss and aud, not too old), its jti is
 // accepted once, and its events become suspensions (events.ts). Refusals carry the
 // RFC 8935 error codes, are logged, and change nothing.
-import { readFileSync } from "node:fs";
-import {
-  createLocalJWKSet,
-  createRemoteJWKSet,
-  decodeJwt,
-  errors as joseErrors,
-  jwtVerify,
-  type JSONWebKeySet,
-  type JWTPayload,
-  type JWTVerifyGetKey,
-} from "jose";
+import { createRemoteJWKSet, decodeJwt, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
 import { MongoServerError, type Collection } from "mongodb";
 import { defineCollection, type Database } from "../database/index.js";
 import { VerdictError } from "../errors/index.js";
 import type { Logger } from "../observability/index.js";
 import type { Suspensions } from "../suspensions/index.js";
+import { fileKeySource } from "../token/index.js";
 import type { SsfConfig, TransmitterConfig } from "./config.js";
 import { EVENT_EFFECTS, RESUMED_BY_ENABLE, targetOf } from "./events.js";
 
@@ -62,6 +53,12 @@ export interface SsfReceiverOptions {
   now?: () => number;
 }
 
+/** A JWKS file's keys, read and checked as an issuer's are (refused at start when unusable), for jose's jwtVerify. */
+function fileKeys(path: string): JWTVerifyGetKey {
+  const source = fileKeySource(path);
+  return (header) => source.getKey(header);
+}
+
 export class SsfReceiver {
   private readonly byIssuer = new Map<string, Transmitter>();
   private readonly received: Collection<ReceivedSet>;
@@ -73,9 +70,7 @@ export class SsfReceiver {
     this.now = options.now ?? Date.now;
     this.received = options.database.collection(RECEIVED);
     for (const config of options.settings.transmitters) {
-      const keys = config.jwks_uri
-        ? createRemoteJWKSet(new URL(config.jwks_uri))
-        : createLocalJWKSet(JSON.parse(readFileSync(config.jwks_file as string, "utf8")) as JSONWebKeySet);
+      const keys = config.jwks_uri ? createRemoteJWKSet(new URL(config.jwks_uri)) : fileKeys(config.jwks_file as string);
       this.byIssuer.set(config.issuer, { config, keys });
     }
   }

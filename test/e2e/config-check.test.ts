@@ -93,7 +93,7 @@ describe("verdict config check FILE", () => {
     );
   });
 
-  it("checks a listener's certificate and key as a pair, as start reads them, and start refuses them in the same words", async () => {
+  it("checks a listener's certificate and key as a pair and an issuer's JWKS file, as start reads them", async () => {
     const home = mkdtempSync(join(tmpdir(), "verdict-config-home-"));
     const ca = createTestCa();
     const one = ca.issue({ cn: "localhost", dnsNames: ["localhost"], server: true });
@@ -122,6 +122,23 @@ describe("verdict config check FILE", () => {
     const junk = await runVerdict(["config", "check", writeConfig(lines(one.certFile, notAKey)).path]);
     expect(junk.code).toBe(1);
     expect(junk.stderr).toContain(`  ✖ tls: ${notAKey} is not a usable private key (PEM)`);
+    // The issuer's JWKS file too, as start reads it.
+    const jwks = join(mismatched.dir, "jwks.json");
+    writeFileSync(jwks, JSON.stringify({ keys: [{ kty: "EC", kid: "half" }] }));
+    const badKeys = writeConfig([
+      ...lines(one.certFile, one.keyFile).map((line) => line.replace(/jwks_file: .*/, `jwks_file: ${jwks}`)),
+      "ssf:",
+      "  transmitters:",
+      "    - name: idp",
+      "      issuer: https://idp.example",
+      "      audience: https://verdict.example/ssf",
+      `      jwks_file: ${join(mismatched.dir, "not-json.json")}`,
+    ]);
+    writeFileSync(join(mismatched.dir, "not-json.json"), "{");
+    const keysRun = await runVerdict(["config", "check", badKeys.path]);
+    expect(keysRun.code).toBe(1);
+    expect(keysRun.stderr).toContain(`  ✖ issuers[0].jwks_file: JWKS file ${jwks}: keys[0] (kid half) is not a usable public key`);
+    expect(keysRun.stderr).toContain(`  ✖ ssf.transmitters[0].jwks_file: cannot read JWKS file ${join(mismatched.dir, "not-json.json")}: `);
     const good = await runVerdict(["config", "check", writeConfig(lines(one.certFile, one.keyFile)).path]);
     expect(good.stderr).toBe("");
     expect(good.code).toBe(0);
