@@ -39,10 +39,7 @@ export function readTlsFiles(tls: TlsConfig, section: string): TlsFiles {
   const privateKey = parsed("private key", tls.key_file, () => createPrivateKey(key));
   if (!certificate.checkPrivateKey(privateKey))
     throw new VerdictError("config_invalid", `${section}: the key ${tls.key_file} does not belong to the certificate ${tls.cert_file}`);
-  if (ca !== undefined && tls.client_ca_file !== undefined) {
-    const caFile = tls.client_ca_file;
-    parsed("CA certificate", caFile, () => new X509Certificate(ca));
-  }
+  if (ca !== undefined) parsed("CA certificate", tls.client_ca_file as string, () => new X509Certificate(ca));
   return { cert, key, ...(ca ? { ca } : {}) };
 }
 

@@ -11,11 +11,11 @@ import { DirectoryUnavailableError, readDirectoryFile, type DirectoryStore } fro
 import { DuplicateMemberError, parseStrictJson } from "../../token/index.js";
 import { Tracing, type Logger, type ServerSpan } from "../../observability/index.js";
 import type { CallerRegistry } from "../callers.js";
+import { readTlsFiles } from "../tls.js";
 import { PepRegistry } from "./callers.js";
 import { ensureDevCertificate } from "./dev-certificate.js";
 import { AuthzenError, errorBody } from "./errors.js";
 import { evaluateMany, evaluateOne } from "./evaluate.js";
-import { readTlsFiles } from "../tls.js";
 import { baseUrlOf, ENDPOINTS, metadata, METADATA_PATH } from "./metadata.js";
 import { actionSearchSchema, evaluationSchema, evaluationsSchema, resourceSearchSchema, subjectSearchSchema } from "./schemas.js";
 import { search, type SearchDeps } from "./search.js";
