@@ -41,9 +41,8 @@ export class SuspensionFollower {
   private stopped = false;
   private staleSince: number | undefined;
   private failingLogged = false;
-  private readonly loadedWaiters: (() => void)[] = [];
-  /** Starts still waiting for the first load: stop ends their wait (not loaded). */
-  private readonly stopWaiters = new Set<() => void>();
+  /** Starts waiting for the first load: told true by it, false by their time or by stop. */
+  private readonly waiting = new Set<(loaded: boolean) => void>();
   private readonly counts = { refreshes: 0, failures: 0, stalePeriods: 0 };
 
   constructor(
@@ -85,19 +84,17 @@ export class SuspensionFollower {
     return new Promise<boolean>((resolve) => {
       const settle = (loaded: boolean) => {
         clearTimeout(timer);
-        this.stopWaiters.delete(notLoaded);
+        this.waiting.delete(settle);
         resolve(loaded);
       };
-      const notLoaded = () => settle(false);
-      const timer = setTimeout(notLoaded, waitMs);
-      this.stopWaiters.add(notLoaded);
-      this.loadedWaiters.push(() => settle(true));
+      const timer = setTimeout(() => settle(false), waitMs);
+      this.waiting.add(settle);
     });
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    for (const notLoaded of [...this.stopWaiters]) notLoaded();
+    for (const settle of [...this.waiting]) settle(false);
     clearTimeout(this.timer);
     clearTimeout(this.streamRetry);
     await this.stream?.close();
@@ -148,7 +145,7 @@ export class SuspensionFollower {
           this.succeeded();
           if (first) {
             this.log.info({ suspensions: records.length, by: this.by }, "suspensions loaded");
-            for (const resolve of this.loadedWaiters.splice(0)) resolve();
+            for (const settle of [...this.waiting]) settle(true);
           }
         } catch (error) {
           this.failed(error);
