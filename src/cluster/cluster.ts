@@ -289,6 +289,8 @@ export async function startCluster({ processes, log, env, serveAdmin, grpc, cons
           resolve(message.verdict === "ready" ? message.address : message.adminUrl);
         }
       });
+      // A failed send to a process that is going is not the primary's end (send() above takes its errors too).
+      worker.on("error", (error: Error) => log.debug({ pid: worker.process.pid, err: error.message }, "a Verdict process's channel failed"));
       worker.on("exit", (code, signal) => {
         workers.delete(worker);
         balancer?.remove(worker);
@@ -379,8 +381,14 @@ export async function startCluster({ processes, log, env, serveAdmin, grpc, cons
   };
 }
 
+/**
+ * A message to a process; one whose channel closed meanwhile (it is exiting: its exit
+ * handler sees to it) is dropped. With the callback, Node reports a failed send there
+ * rather than as an 'error' event that would end the primary (EPIPE, seen when a
+ * process ended by a refused admin_listen was asked to stop).
+ */
 function send(worker: Worker, message: ToWorker): void {
-  if (worker.isConnected()) worker.send(message);
+  if (worker.isConnected()) worker.send(message, () => undefined);
 }
 
 let nextRequest = 1;
