@@ -13,6 +13,7 @@ import {
   startCluster,
   tuneServingProcess,
   yieldToDecisions,
+  stopWhenPrimaryGone,
   type PrimaryRequests,
   type RunningCluster,
 } from "../cluster/index.js";
@@ -22,6 +23,7 @@ import { VerdictError } from "../errors/index.js";
 import { createLogger, type Logger } from "../observability/index.js";
 import type { RunningVerdict } from "../server/index.js";
 import { parseOptions, UsageError } from "./args.js";
+import { Shutdown } from "./shutdown.js";
 
 // What only some processes need is loaded when they need it: the primary of several
 // processes never loads the server, and a production server never loads dev/.
@@ -48,6 +50,17 @@ export const usage = `verdict serve (--config FILE | --profile dev) [--listen HO
                     docs/policies.md#shadow-evaluation); works with --profile dev`;
 
 export async function serve(argv: string[], env: Environment): Promise<void> {
+  const shutdown = new Shutdown();
+  try {
+    await serveUntilStopped(argv, env, shutdown);
+  } catch (error) {
+    // A start that failed has nothing left to stop: what it opened is closed, and a signal ends the process again.
+    await shutdown.release();
+    throw error;
+  }
+}
+
+async function serveUntilStopped(argv: string[], env: Environment, shutdown: Shutdown): Promise<void> {
   const options = parseOptions(argv, {
     config: { type: "string" },
     profile: { type: "string" },
@@ -63,6 +76,11 @@ export async function serve(argv: string[], env: Environment): Promise<void> {
   }
   if (options.profile !== undefined && options.profile !== "dev") throw new UsageError(`unknown profile ${options.profile}; the only profile is dev`);
 
+  const worker = isClusterWorker();
+  // A stop asked for while the server starts (SIGTERM from an orchestrator, Ctrl-C) waits for the
+  // start and then stops it as at any other time: every process, the database, the records. (A
+  // process of several listens for signals once it serves: before, it has nothing to lose.)
+  if (!worker) shutdown.onSignals();
   const stateDir = stateDirFrom(env);
   // --listen and --admin-listen go into the configuration before it is validated: the same rules hold as for the file's.
   const overrides: Record<string, unknown> = {
@@ -76,7 +94,6 @@ export async function serve(argv: string[], env: Environment): Promise<void> {
   if (options.profile === "dev" && overrides["admin_listen"] === undefined && options.listen !== undefined && /:0$/.test(options.listen)) {
     overrides["admin_listen"] = options.listen;
   }
-  const worker = isClusterWorker();
   let config: Config;
   let devApiKey: string | undefined;
   let authorizationServer: DevAuthorizationServer | undefined;
@@ -88,6 +105,7 @@ export async function serve(argv: string[], env: Environment): Promise<void> {
       devAuthorizationListen,
       devConfig,
       readDevAuthorizationFile,
+      removeDevAuthorizationFile,
       startDevAuthorizationServer,
       writeDevAuthorizationFile,
     } = await dev();
@@ -100,6 +118,11 @@ export async function serve(argv: string[], env: Environment): Promise<void> {
         scopes: demoPolicyScopes(),
         acrLevels: demoPolicyAcrLevels(),
         defaultAudience: DEV_API_AUDIENCE,
+      });
+      const opened = authorizationServer;
+      shutdown.onFailedStart(async () => {
+        removeDevAuthorizationFile(stateDir);
+        await opened.close();
       });
       writeDevAuthorizationFile(stateDir, authorizationServer.issuer);
       authorizationIssuer = authorizationServer.issuer;
@@ -115,7 +138,13 @@ export async function serve(argv: string[], env: Environment): Promise<void> {
     const role = clusterRole(env);
     // The console's process offers the development sign-in the single process would.
     const consoleDevSignIn = role === "console" ? await devConsoleSignIn(config, stateDir) : undefined;
-    await serveWorker(config, createLogger(config.log_level).child({ pid: process.pid, ...(role === "console" ? { role } : {}) }), role, consoleDevSignIn);
+    await serveWorker(
+      config,
+      createLogger(config.log_level).child({ pid: process.pid, ...(role === "console" ? { role } : {}) }),
+      role,
+      consoleDevSignIn,
+      shutdown,
+    );
     return;
   }
   const log = createLogger(config.log_level);
@@ -175,30 +204,20 @@ export async function serve(argv: string[], env: Environment): Promise<void> {
   }
 
   let failure: Error | undefined;
-  await new Promise<void>((resolve) => {
-    let stopping = false;
-    const stop = (signal: string) => {
-      if (stopping) {
-        // Exiting now could lose audit records still in memory; the shutdown is bounded by audit.write_timeout_ms.
-        log.warn({ signal }, "already shutting down: writing the last audit records (SIGKILL abandons them)");
-        return;
-      }
-      stopping = true;
-      log.info({ signal }, "shutting down: no new calls; finishing calls in flight, then writing every audit record");
-      void running
-        .stop()
-        .catch((error: unknown) => log.error({ err: error }, "error while stopping"))
-        .then(stopDatabase)
-        .finally(resolve);
-    };
-    process.on("SIGINT", () => stop("SIGINT"));
-    process.on("SIGTERM", () => stop("SIGTERM"));
-    void running.failed?.then((error) => {
-      failure = error;
-      log.fatal({ err: error.message }, "stopping");
-      stop("failure");
-    });
+  void running.failed?.then((error) => {
+    failure = error;
+    log.fatal({ err: error.message }, "stopping");
+    shutdown.ask("failure");
   });
+  await shutdown.stopWith(
+    async (signal) => {
+      log.info({ signal }, "shutting down: no new calls; finishing calls in flight, then writing every audit record");
+      await running.stop().catch((error: unknown) => log.error({ err: error }, "error while stopping"));
+      await stopDatabase();
+    },
+    // Exiting now could lose audit records still in memory; the shutdown is bounded by audit.write_timeout_ms.
+    (signal) => log.warn({ signal }, "already shutting down: writing the last audit records (SIGKILL abandons them)"),
+  );
   if (failure) throw failure;
 }
 
@@ -257,20 +276,33 @@ async function devConsoleSignIn(config: Config, stateDir: string): Promise<(() =
 /** A deciding process starts its private admin listener when every process serves, or after this at the latest. */
 const ADMIN_START_WAIT_MS = 10_000;
 
-/** One of the primary's processes: serves until the primary (or a signal) says stop. */
+/** One of the primary's processes: serves until the primary (or a signal, or the primary's loss) says stop. */
 async function serveWorker(
   config: Config,
   log: Logger,
   role: "worker" | "console",
   consoleDevSignIn: (() => Promise<{ token: string; expiresIn: number }>) | undefined,
+  shutdown: Shutdown,
 ): Promise<void> {
   tuneServingProcess();
   if (role === "console" && !yieldToDecisions()) log.warn("could not lower the console process's CPU priority; it shares the CPUs with decisions as an equal");
   if (config.mongodb_uri === undefined) throw new VerdictError("config_invalid", "a Verdict process needs the database its primary uses");
+  // From the moment it serves, a stop is kept for when the start has finished: asked by the
+  // primary, by a signal, or by the primary's loss (its calls and audit records are then still
+  // finished and written, where Node's cluster would end the process at once).
+  const stopAskedFrom = (requests: PrimaryRequests) => {
+    requests.stopWith(() => shutdown.ask("asked by the primary"));
+    shutdown.onSignals();
+    stopWhenPrimaryGone(() => {
+      if (shutdown.complete) return false;
+      shutdown.ask("the primary is gone");
+      return true;
+    });
+  };
   // The primary listens for gRPC (on the port it chose, for listen's port 0) and hands this process connections.
   const grpcPort = role === "worker" ? primaryGrpcPort(process.env) : undefined;
   let verdict: RunningVerdict;
-  let primary: PrimaryRequests | undefined;
+  let stopHeard = false;
   try {
     // The primary started processCount(config.processes) deciding processes (and, with the console on, the console's).
     verdict = await (
@@ -286,7 +318,8 @@ async function serveWorker(
       onServing: async ({ address, readiness, registry, inject }) => {
         if (inject) acceptConnections(inject);
         const requests = answerPrimary(registry);
-        primary = requests;
+        stopAskedFrom(requests);
+        stopHeard = true;
         reportServing(address, readiness);
         await requests.allServing(ADMIN_START_WAIT_MS);
       },
@@ -297,22 +330,12 @@ async function serveWorker(
     leavePrimary();
     throw error;
   }
-  const requests = primary ?? answerPrimary(verdict.metrics.registry);
+  if (!stopHeard) stopAskedFrom(answerPrimary(verdict.metrics.registry));
   reportAdminUrl(verdict.adminUrl, role);
-  await new Promise<void>((resolve) => {
-    let stopping = false;
-    const stop = (why: string) => {
-      if (stopping) return;
-      stopping = true;
-      log.info({ why }, "stopping this process: finishing calls in flight, then writing every audit record");
-      void verdict
-        .stop()
-        .catch((error: unknown) => log.error({ err: error }, "error while stopping"))
-        .finally(resolve);
-    };
-    requests.stopWith(() => stop("asked by the primary"));
-    process.on("SIGINT", () => stop("SIGINT"));
-    process.on("SIGTERM", () => stop("SIGTERM"));
+  await shutdown.stopWith(async (why) => {
+    log.info({ why }, "stopping this process: finishing calls in flight, then writing every audit record");
+    await verdict.stop().catch((error: unknown) => log.error({ err: error }, "error while stopping"));
   });
-  process.disconnect?.();
+  // Node's cluster then ends the process; without a primary, it ends when nothing is left to do.
+  if (process.connected) process.disconnect();
 }

@@ -188,6 +188,23 @@ export function leavePrimary(): void {
   cluster.worker?.disconnect();
 }
 
+/**
+ * In a serving process: `stop` runs when the primary's channel closes without this process
+ * having asked (the primary died, or was killed), in place of Node's cluster, which exits such
+ * a process at once (code 0), dropping the calls it has in flight and the audit records it
+ * has not written yet. Node emits the worker's 'disconnect' before it looks at
+ * `exitedAfterDisconnect`; set there, the process is left to finish its stop, as the primary
+ * would have asked, and exits once it has. `stop` returns false when there is nothing left to
+ * finish (the process has stopped): Node's exit then stands.
+ */
+export function stopWhenPrimaryGone(stop: () => boolean): void {
+  const worker = cluster.worker;
+  if (!worker) return;
+  worker.once("disconnect", () => {
+    if (!worker.exitedAfterDisconnect && stop()) worker.exitedAfterDisconnect = true;
+  });
+}
+
 /** Set by the primary in the environment of the process that serves the console. */
 const ROLE_VARIABLE = "VERDICT_PROCESS_ROLE" as const;
 /** Set by the primary in the environment of a deciding process: the port it listens on for them. */
@@ -466,11 +483,21 @@ class ClusterReadiness implements ReadinessSource {
   }
 }
 
+/**
+ * From a worker to its primary; dropped once the channel has closed (the primary is gone:
+ * the process is stopping, and what it would say, its readiness going down, its connections
+ * closing, has no one to hear it). The callback takes a failed send's error, which Node
+ * would otherwise emit as an event that ends the process.
+ */
+function toPrimary(message: ToPrimary): void {
+  if (process.connected) process.send?.(message, undefined, undefined, () => undefined);
+}
+
 /** What a worker's primary asks of it and tells it. */
 export interface PrimaryRequests {
   /** How the process stops when the primary asks, given once it can (a stop asked before waits for it). */
   stopWith(stop: () => void): void;
-  /** Resolves when the primary says every process serves, or asks this one to stop, or after `waitMs`, whichever is first. */
+  /** Resolves when the primary says every process serves, or asks this one to stop, or is gone, or after `waitMs`, whichever is first. */
   allServing(waitMs: number): Promise<void>;
 }
 
@@ -480,6 +507,8 @@ export function answerPrimary(registry: Registry): PrimaryRequests {
   let stopAsked = false;
   let serving: () => void = () => undefined;
   const allServing = new Promise<void>((resolve) => (serving = resolve));
+  // A primary that is gone will not say: this process stops (stopWhenPrimaryGone) without waiting for it.
+  process.once("disconnect", () => serving());
   process.on("message", (message: ToWorker) => {
     if (message.verdict === "stop") {
       stopAsked = true;
@@ -488,7 +517,7 @@ export function answerPrimary(registry: Registry): PrimaryRequests {
     } else if (message.verdict === "all-serving") {
       serving();
     } else if (message.verdict === "metrics") {
-      void registry.getMetricsAsJSON().then((metrics) => process.send?.({ verdict: "metrics", id: message.id, metrics } satisfies ToPrimary));
+      void registry.getMetricsAsJSON().then((metrics) => toPrimary({ verdict: "metrics", id: message.id, metrics }));
     }
   });
   return {
@@ -506,8 +535,8 @@ export function answerPrimary(registry: Registry): PrimaryRequests {
 
 /** In a deciding worker, once its gRPC listener serves: tells the primary, then each change of its readiness. */
 export function reportServing(address: string, readiness: ReadinessSource): void {
-  readiness.watch(() => process.send?.({ verdict: "readiness", report: readiness.report() } satisfies ToPrimary));
-  process.send?.({ verdict: "ready", address } satisfies ToPrimary);
+  readiness.watch(() => toPrimary({ verdict: "readiness", report: readiness.report() }));
+  toPrimary({ verdict: "ready", address });
 }
 
 /**
@@ -518,7 +547,7 @@ export function reportServing(address: string, readiness: ReadinessSource): void
 export function acceptConnections(inject: (socket: Socket) => boolean): void {
   process.on("message", (message: ToWorker, handle: unknown) => {
     if (message.verdict !== "connection") return;
-    const closed = () => process.send?.({ verdict: "closed" } satisfies ToPrimary);
+    const closed = () => toPrimary({ verdict: "closed" });
     if (!(handle instanceof Socket)) return closed();
     handle.once("close", closed);
     if (!inject(handle)) handle.destroy();
@@ -530,7 +559,7 @@ export function acceptConnections(inject: (socket: Socket) => boolean): void {
  * primary forwards. The console's process (no gRPC, no readiness) says it serves this way.
  */
 export function reportAdminUrl(adminUrl: string, role: "worker" | "console"): void {
-  process.send?.(role === "console" ? ({ verdict: "console", adminUrl } satisfies ToPrimary) : ({ verdict: "admin", adminUrl } satisfies ToPrimary));
+  toPrimary(role === "console" ? { verdict: "console", adminUrl } : { verdict: "admin", adminUrl });
 }
 
 /** How long a worker waits for the primary to say admin_listen's URL before it gives up starting. */

@@ -22,6 +22,7 @@ export {
   SERVING_HEAP_GROWTH_FLAG,
   tuneServingProcess,
   startCluster,
+  stopWhenPrimaryGone,
   type ClusterAdmin,
   type ClusterOptions,
   type PrimaryChannel,

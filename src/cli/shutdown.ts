@@ -1,0 +1,68 @@
+// How a serving process stops: the first request to stop (a signal, the primary, the
+// primary's loss, a failure) is kept until what it stops has started, then carried out
+// once; later requests only say that the stop is under way.
+
+export class Shutdown {
+  private asked: string | undefined;
+  private finished = false;
+  private carryOut: ((why: string) => Promise<void>) | undefined;
+  private repeated: (why: string) => void = () => undefined;
+  private done: () => void = () => undefined;
+  /** Resolves once a stop has been carried out. */
+  readonly stopped = new Promise<void>((resolve) => (this.done = resolve));
+
+  /** SIGINT and SIGTERM ask for the stop from now on: one that comes while the server starts is kept for it. */
+  onSignals(): this {
+    process.on("SIGINT", this.onSigint);
+    process.on("SIGTERM", this.onSigterm);
+    return this;
+  }
+
+  /** What to close when the start fails (the start closes the rest itself). */
+  onFailedStart(close: () => Promise<void>): void {
+    this.closeOnFailure.push(close);
+  }
+
+  /** A start that failed has nothing to stop: closes what onFailedStart named, and signals end the process again as by default. */
+  async release(): Promise<void> {
+    process.off("SIGINT", this.onSigint);
+    process.off("SIGTERM", this.onSigterm);
+    await Promise.allSettled(this.closeOnFailure.map((close) => close()));
+  }
+
+  private readonly closeOnFailure: (() => Promise<void>)[] = [];
+
+  private readonly onSigint = () => this.ask("SIGINT");
+  private readonly onSigterm = () => this.ask("SIGTERM");
+
+  /** Asks for the stop: carried out now if the server has started, else once it has. */
+  ask(why: string): void {
+    if (this.asked !== undefined) return this.repeated(why);
+    this.asked = why;
+    this.start();
+  }
+
+  /** True once the stop has been carried out. */
+  get complete(): boolean {
+    return this.finished;
+  }
+
+  /** How to stop, given once the server has started; `repeated` hears each later request. */
+  stopWith(carryOut: (why: string) => Promise<void>, repeated: (why: string) => void = () => undefined): Promise<void> {
+    this.carryOut = carryOut;
+    this.repeated = repeated;
+    this.start();
+    return this.stopped;
+  }
+
+  private start(): void {
+    const why = this.asked;
+    const carryOut = this.carryOut;
+    if (why === undefined || carryOut === undefined) return;
+    this.carryOut = undefined;
+    void carryOut(why).finally(() => {
+      this.finished = true;
+      this.done();
+    });
+  }
+}

@@ -1,0 +1,105 @@
+// verdict serve with several processes, stopped at awkward moments: by SIGTERM while it
+// starts, and by the loss of its primary while its processes serve.
+import { spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import * as grpc from "@grpc/grpc-js";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { writeServeConfig } from "../support/config.js";
+import { serveVerdict, VERDICT_BIN } from "../support/cli.js";
+import { TestClient } from "../support/grpc.js";
+import { createTestIssuer, type TestIssuer } from "../support/issuer.js";
+import { connectTestClient, uniqueDatabaseName } from "../support/mongo.js";
+
+const API_KEY = "processes-stop-key";
+let issuer: TestIssuer;
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+beforeAll(async () => {
+  issuer = await createTestIssuer();
+});
+
+/** Records of `requestId` in `database`'s trail. */
+async function recordsOf(database: string, requestId: string): Promise<number> {
+  const mongo = await connectTestClient();
+  try {
+    return await mongo.db(database).collection("decisions").countDocuments({ request_id: requestId });
+  } finally {
+    await mongo.close();
+  }
+}
+
+describe("verdict serve with processes: 2, stopped while it starts", () => {
+  it("stops every process once they have started, and exits 0, on a SIGTERM that comes before it serves", async () => {
+    const config = writeServeConfig("stop-starting", issuer, API_KEY, {
+      processes: 2,
+      mongodb_database: uniqueDatabaseName("stop_starting"),
+      log_level: "info",
+    });
+    const child = spawn(process.execPath, [VERDICT_BIN, "serve", "--config", config], { stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    let signalledAt: number | undefined;
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+      // A process of the two has logged (its start is under way); the primary does not serve yet.
+      if (signalledAt === undefined && /"pid":\d+/.test(stderr)) {
+        signalledAt = stderr.length;
+        child.kill("SIGTERM");
+      }
+    });
+    expect(await exited).toBe(0);
+    expect(stderr.slice(0, signalledAt)).not.toContain('"msg":"verdict is serving"');
+    const pids = [...stderr.matchAll(/"pid":(\d+)/g)].map((match) => Number(match[1]));
+    expect(pids.length).toBeGreaterThan(0);
+    expect(pids.filter(alive)).toEqual([]);
+    expect(stderr).toContain('"why":"asked by the primary"');
+    expect(stderr).not.toMatch(/EPIPE|ERR_IPC/);
+  });
+});
+
+describe("verdict serve with processes: 2, when its primary is killed", () => {
+  const database = uniqueDatabaseName("primary_lost");
+  let child: ReturnType<typeof spawn> | undefined;
+
+  afterAll(() => {
+    child?.kill("SIGKILL");
+  });
+
+  it("finishes each process's calls and writes every decision's audit record before the process exits", async () => {
+    const config = writeServeConfig("primary-lost", issuer, API_KEY, { processes: 2, mongodb_database: database, log_level: "info" });
+    const serving = await serveVerdict(["--config", config]);
+    child = serving.child;
+    const pids = serving
+      .logLines()
+      .filter((line) => line["msg"] === "verdict process is serving")
+      .map((line) => Number(line["pid"]));
+    expect(pids).toHaveLength(2);
+    const requestId = `primary-lost-${randomUUID()}`;
+    const token = await issuer.token({ sub: "reader" });
+    // Each on a connection of its own: the primary hands them to both processes.
+    const clients = Array.from(
+      { length: 4 },
+      () => new TestClient(serving.address, API_KEY, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 }),
+    );
+    try {
+      const answers = await Promise.all(clients.map((c) => c.check({ token, action: "invoices:read", requestId })));
+      expect(answers.map((answer) => answer.decision)).toEqual(["ALLOW", "ALLOW", "ALLOW", "ALLOW"]);
+      // The records are in the processes' buffers (written every 200 ms by default) when the primary dies.
+      serving.child.kill("SIGKILL");
+      await vi.waitFor(() => expect(pids.filter(alive)).toEqual([]), { timeout: 20_000, interval: 50 });
+    } finally {
+      for (const c of clients) c.close();
+    }
+    expect(await recordsOf(database, requestId), serving.stderr()).toBe(4);
+    const stops = serving.logLines().filter((line) => line["msg"] === "stopping this process: finishing calls in flight, then writing every audit record");
+    expect(stops.map((line) => line["why"])).toEqual(["the primary is gone", "the primary is gone"]);
+  });
+});
