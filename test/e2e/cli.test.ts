@@ -65,6 +65,15 @@ describe("verdict dev-token", () => {
   });
 });
 
+describe("verdict serve --profile dev that cannot start", () => {
+  it("closes its development authorization server and exits 1 with the reason, rather than hanging on it", async () => {
+    const run = await verdict(["serve", "--profile", "dev", "--listen", "127.0.0.1:0", "--admin-listen", "nonsense"], { MONGODB_URI: mongoUri() });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain("admin_listen: must be host:port");
+    expect(existsSync(join(home, "dev-authorization-server.json"))).toBe(false);
+  });
+});
+
 describe("verdict serve --profile dev and verdict check", () => {
   let server: Awaited<ReturnType<typeof serve>>;
 
