@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { CONSOLE_NICENESS } from "../../src/cluster/index.js";
 import { CONTENT_SECURITY_POLICY } from "../../src/server/admin/console/index.js";
 import { writeServeConfig } from "../support/config.js";
-import { serveVerdict, stopProcess, type ServingVerdict } from "../support/cli.js";
+import { serveVerdict, stopProcess, type ServingVerdict, alive } from "../support/cli.js";
 import { consoleCall, consoleToken } from "../support/console.js";
 import { TestClient } from "../support/grpc.js";
 import { createTestIssuer, type TestIssuer } from "../support/issuer.js";
@@ -139,14 +139,6 @@ describe("verdict serve with processes: 2 and the console on", () => {
     const pids = [...byMessage("verdict process is serving"), ...byMessage("verdict console process is serving")].map((line) => Number(line["pid"]));
     expect(pids).toHaveLength(3);
     expect(await stopProcess(serving.child)).toBe(0);
-    const alive = (pid: number) => {
-      try {
-        process.kill(pid, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    };
     expect(pids.filter(alive)).toEqual([]);
   });
 });

@@ -5,22 +5,13 @@ import { randomUUID } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { writeServeConfig } from "../support/config.js";
-import { serveVerdict, VERDICT_BIN } from "../support/cli.js";
+import { serveVerdict, VERDICT_BIN, alive } from "../support/cli.js";
 import { TestClient } from "../support/grpc.js";
 import { createTestIssuer, type TestIssuer } from "../support/issuer.js";
 import { connectTestClient, uniqueDatabaseName } from "../support/mongo.js";
 
 const API_KEY = "processes-stop-key";
 let issuer: TestIssuer;
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 beforeAll(async () => {
   issuer = await createTestIssuer();

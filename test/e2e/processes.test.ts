@@ -8,7 +8,7 @@ import { availableParallelism } from "node:os";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { writeServeConfig } from "../support/config.js";
-import { serveVerdict, stopProcess, type ServingVerdict } from "../support/cli.js";
+import { serveVerdict, stopProcess, type ServingVerdict, alive } from "../support/cli.js";
 import { TestClient } from "../support/grpc.js";
 import { createTestIssuer, type TestIssuer } from "../support/issuer.js";
 import { connectTestClient, uniqueDatabaseName } from "../support/mongo.js";
@@ -22,14 +22,6 @@ let serving: ServingVerdict;
 /** The JSON log lines of the server so far. */
 const logLines = () => serving.logLines();
 const processLines = () => logLines().filter((line) => line["msg"] === "verdict process is serving");
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 /** A client on its own connection (channels to one address otherwise share theirs). */
 const client = () => new TestClient(serving.address, API_KEY, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 });
 

@@ -84,3 +84,13 @@ export function stopProcess(child: ChildProcess): Promise<number | null> {
     child.kill("SIGTERM");
   });
 }
+
+/** Whether process `pid` still runs. */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
