@@ -1,4 +1,5 @@
 import { resolve } from "node:path";
+import type { Registry } from "prom-client";
 import {
   acceptConnections,
   answerPrimary,
@@ -96,7 +97,22 @@ async function serveUntilStopped(argv: string[], env: Environment, shutdown: Shu
   }
   let config: Config;
   let devApiKey: string | undefined;
+  // What the start opens beside the server (the dev authorization server, local-mongo), closed
+  // once: after the server has stopped, or when the start fails.
   let authorizationServer: DevAuthorizationServer | undefined;
+  let database: MongoServerProcess | undefined;
+  const closeOpened = async () => {
+    const [openedServer, openedDatabase] = [authorizationServer, database];
+    [authorizationServer, database] = [undefined, undefined];
+    if (openedServer) {
+      (await dev()).removeDevAuthorizationFile(stateDir);
+      await openedServer.close();
+    }
+    if (!openedDatabase) return;
+    (await localDatabase()).removeLocalDatabaseFile(stateDir);
+    await openedDatabase.stop();
+  };
+  shutdown.onFailedStart(closeOpened);
   if (options.profile === "dev") {
     const {
       DEV_API_AUDIENCE,
@@ -105,7 +121,6 @@ async function serveUntilStopped(argv: string[], env: Environment, shutdown: Shu
       devAuthorizationListen,
       devConfig,
       readDevAuthorizationFile,
-      removeDevAuthorizationFile,
       startDevAuthorizationServer,
       writeDevAuthorizationFile,
     } = await dev();
@@ -118,11 +133,6 @@ async function serveUntilStopped(argv: string[], env: Environment, shutdown: Shu
         scopes: demoPolicyScopes(),
         acrLevels: demoPolicyAcrLevels(),
         defaultAudience: DEV_API_AUDIENCE,
-      });
-      const opened = authorizationServer;
-      shutdown.onFailedStart(async () => {
-        removeDevAuthorizationFile(stateDir);
-        await opened.close();
       });
       writeDevAuthorizationFile(stateDir, authorizationServer.issuer);
       authorizationIssuer = authorizationServer.issuer;
@@ -156,7 +166,6 @@ async function serveUntilStopped(argv: string[], env: Environment, shutdown: Shu
     );
   }
 
-  let database: MongoServerProcess | undefined;
   let mongoUri = config.mongodb_uri;
   if (mongoUri === undefined) {
     const { localDatabasePath, writeLocalDatabaseFile } = await localDatabase();
@@ -167,31 +176,15 @@ async function serveUntilStopped(argv: string[], env: Environment, shutdown: Shu
     writeLocalDatabaseFile(stateDir, mongoUri);
     log.info({ uri: mongoUri, data: localDatabasePath(stateDir) }, "started local-mongo (set MONGODB_URI to use another server)");
   }
-  const stopDatabase = async () => {
-    if (authorizationServer) {
-      (await dev()).removeDevAuthorizationFile(stateDir);
-      await authorizationServer.close();
-    }
-    if (!database) return;
-    (await localDatabase()).removeLocalDatabaseFile(stateDir);
-    await database.stop();
-  };
-
   // With several processes and the console on, one more process serves the console only (src/cluster).
   const processes = processCount(config.processes);
-  let running: { address: string; adminUrl: string; stop(): Promise<void>; failed?: Promise<Error> };
-  try {
-    // The console's development sign-in: a dev token for the console's audience (with several processes, the console's process makes it).
-    const consoleDevSignIn = processes === 1 ? await devConsoleSignIn(config, stateDir) : undefined;
-    if (processes === 1) tuneServingProcess(); // this process serves (the primary of several does not)
-    running =
-      processes > 1
-        ? await startProcesses(config, log, processes, mongoUri)
-        : await (await server()).startVerdict(config, { log, mongoUri, processes: 1, ...(consoleDevSignIn ? { consoleDevSignIn } : {}) });
-  } catch (error) {
-    await stopDatabase();
-    throw error;
-  }
+  // The console's development sign-in: a dev token for the console's audience (with several processes, the console's process makes it).
+  const consoleDevSignIn = processes === 1 ? await devConsoleSignIn(config, stateDir) : undefined;
+  if (processes === 1) tuneServingProcess(); // this process serves (the primary of several does not)
+  const running: { address: string; adminUrl: string; stop(): Promise<void>; failed?: Promise<Error> } =
+    processes > 1
+      ? await startProcesses(config, log, processes, mongoUri)
+      : await (await server()).startVerdict(config, { log, mongoUri, processes: 1, ...(consoleDevSignIn ? { consoleDevSignIn } : {}) });
   if (devApiKey) {
     process.stderr.write(
       `\nVerdict (dev profile) is serving on ${running.address}\n` +
@@ -213,7 +206,7 @@ async function serveUntilStopped(argv: string[], env: Environment, shutdown: Shu
     async (signal) => {
       log.info({ signal }, "shutting down: no new calls; finishing calls in flight, then writing every audit record");
       await running.stop().catch((error: unknown) => log.error({ err: error }, "error while stopping"));
-      await stopDatabase();
+      await closeOpened().catch((error: unknown) => log.error({ err: error }, "error while closing the database or the authorization server"));
     },
     // Exiting now could lose audit records still in memory; the shutdown is bounded by audit.write_timeout_ms.
     (signal) => log.warn({ signal }, "already shutting down: writing the last audit records (SIGKILL abandons them)"),
@@ -290,14 +283,15 @@ async function serveWorker(
   // From the moment it serves, a stop is kept for when the start has finished: asked by the
   // primary, by a signal, or by the primary's loss (its calls and audit records are then still
   // finished and written, where Node's cluster would end the process at once).
-  const stopAskedFrom = (requests: PrimaryRequests) => {
-    requests.stopWith(() => shutdown.ask("asked by the primary"));
+  const hearStops = (registry: Registry): PrimaryRequests => {
+    const requests = answerPrimary(registry, () => shutdown.ask("asked by the primary"));
     shutdown.onSignals();
     stopWhenPrimaryGone(() => {
       if (shutdown.complete) return false;
       shutdown.ask("the primary is gone");
       return true;
     });
+    return requests;
   };
   // The primary listens for gRPC (on the port it chose, for listen's port 0) and hands this process connections.
   const grpcPort = role === "worker" ? primaryGrpcPort(process.env) : undefined;
@@ -317,8 +311,7 @@ async function serveWorker(
       ...(grpcPort === undefined ? {} : { grpcFromPrimary: true }),
       onServing: async ({ address, readiness, registry, inject }) => {
         if (inject) acceptConnections(inject);
-        const requests = answerPrimary(registry);
-        stopAskedFrom(requests);
+        const requests = hearStops(registry);
         stopHeard = true;
         reportServing(address, readiness);
         await requests.allServing(ADMIN_START_WAIT_MS);
@@ -330,7 +323,7 @@ async function serveWorker(
     leavePrimary();
     throw error;
   }
-  if (!stopHeard) stopAskedFrom(answerPrimary(verdict.metrics.registry));
+  if (!stopHeard) hearStops(verdict.metrics.registry);
   reportAdminUrl(verdict.adminUrl, role);
   await shutdown.stopWith(async (why) => {
     log.info({ why }, "stopping this process: finishing calls in flight, then writing every audit record");

@@ -8,6 +8,9 @@ export class Shutdown {
   private carryOut: ((why: string) => Promise<void>) | undefined;
   private repeated: (why: string) => void = () => undefined;
   private done: () => void = () => undefined;
+  private readonly closeOnFailure: (() => Promise<void>)[] = [];
+  private readonly onSigint = () => this.ask("SIGINT");
+  private readonly onSigterm = () => this.ask("SIGTERM");
   /** Resolves once a stop has been carried out. */
   readonly stopped = new Promise<void>((resolve) => (this.done = resolve));
 
@@ -23,17 +26,12 @@ export class Shutdown {
     this.closeOnFailure.push(close);
   }
 
-  /** A start that failed has nothing to stop: closes what onFailedStart named, and signals end the process again as by default. */
+  /** A start that failed (or a server that failed) has nothing left to stop: closes what onFailedStart named, and signals end the process again as by default. */
   async release(): Promise<void> {
     process.off("SIGINT", this.onSigint);
     process.off("SIGTERM", this.onSigterm);
     await Promise.allSettled(this.closeOnFailure.map((close) => close()));
   }
-
-  private readonly closeOnFailure: (() => Promise<void>)[] = [];
-
-  private readonly onSigint = () => this.ask("SIGINT");
-  private readonly onSigterm = () => this.ask("SIGTERM");
 
   /** Asks for the stop: carried out now if the server has started, else once it has. */
   ask(why: string): void {

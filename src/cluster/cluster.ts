@@ -493,27 +493,22 @@ function toPrimary(message: ToPrimary): void {
   if (process.connected) process.send?.(message, undefined, undefined, () => undefined);
 }
 
-/** What a worker's primary asks of it and tells it. */
+/** What a worker's primary tells it. */
 export interface PrimaryRequests {
-  /** How the process stops when the primary asks, given once it can (a stop asked before waits for it). */
-  stopWith(stop: () => void): void;
   /** Resolves when the primary says every process serves, or asks this one to stop, or is gone, or after `waitMs`, whichever is first. */
   allServing(waitMs: number): Promise<void>;
 }
 
-/** In a worker: answers the primary's requests, its metrics at once and its stop once `stopWith` says how. */
-export function answerPrimary(registry: Registry): PrimaryRequests {
-  let stop: (() => void) | undefined;
-  let stopAsked = false;
+/** In a worker: answers the primary's requests, its metrics at once, and its stop by calling `stop`. */
+export function answerPrimary(registry: Registry, stop: () => void): PrimaryRequests {
   let serving: () => void = () => undefined;
   const allServing = new Promise<void>((resolve) => (serving = resolve));
   // A primary that is gone will not say: this process stops (stopWhenPrimaryGone) without waiting for it.
   process.once("disconnect", () => serving());
   process.on("message", (message: ToWorker) => {
     if (message.verdict === "stop") {
-      stopAsked = true;
       serving();
-      stop?.();
+      stop();
     } else if (message.verdict === "all-serving") {
       serving();
     } else if (message.verdict === "metrics") {
@@ -521,10 +516,6 @@ export function answerPrimary(registry: Registry): PrimaryRequests {
     }
   });
   return {
-    stopWith(given) {
-      stop = given;
-      if (stopAsked) given();
-    },
     async allServing(waitMs) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([allServing, new Promise<void>((resolve) => (timer = setTimeout(resolve, waitMs)))]);

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { inject } from "vitest";
 import { writeDevIssuerJwks } from "../../src/dev/index.js";
 import { packageRoot } from "../../src/paths.js";
-import { runVerdict, serveVerdict, stopProcess } from "../support/cli.js";
+import { processesMentioning, runVerdict, serveVerdict, stopProcess } from "../support/cli.js";
 import { parseMetrics, valueOf } from "../support/metrics.js";
 import { mongoUri, uniqueDatabaseName } from "../support/mongo.js";
 
@@ -71,6 +71,28 @@ describe("verdict serve --profile dev that cannot start", () => {
     expect(run.code).toBe(1);
     expect(run.stderr).toContain("admin_listen: must be host:port");
     expect(existsSync(join(home, "dev-authorization-server.json"))).toBe(false);
+  });
+
+  it("stops the local-mongo it started, and forgets it, when the gRPC port is taken", async () => {
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, "127.0.0.1", resolve));
+    const taken = `127.0.0.1:${(holder.address() as AddressInfo).port}`;
+    const ownHome = mkdtempSync(join(tmpdir(), "verdict-home-"));
+    try {
+      const run = await runVerdict(["serve", "--profile", "dev", "--listen", taken, "--admin-listen", "127.0.0.1:0"], {
+        VERDICT_HOME: ownHome,
+        MONGODB_URI: undefined,
+      });
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain("started local-mongo");
+      expect(run.stderr).toContain(`cannot listen on ${taken}: the address is already in use`);
+      expect(existsSync(join(ownHome, "local-mongo.json"))).toBe(false);
+      expect(existsSync(join(ownHome, "dev-authorization-server.json"))).toBe(false);
+      // No local-mongo is left on this home's data: it was stopped, not orphaned.
+      expect(processesMentioning(ownHome)).toEqual([]);
+    } finally {
+      await new Promise((resolve) => holder.close(resolve));
+    }
   });
 });
 

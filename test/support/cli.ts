@@ -1,5 +1,6 @@
 // The `verdict` command as separate processes, for tests that use it as people do.
 import { spawn, type ChildProcess } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { packageRoot } from "../../src/paths.js";
 
@@ -93,4 +94,18 @@ export function alive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** The processes whose command line mentions `text` (Linux: /proc), e.g. a data directory a server was started on. */
+export function processesMentioning(text: string): number[] {
+  return readdirSync("/proc")
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(text);
+      } catch {
+        return false; // it has ended since the listing
+      }
+    })
+    .map(Number);
 }
