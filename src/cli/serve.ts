@@ -80,8 +80,10 @@ async function serveUntilStopped(argv: string[], env: Environment, shutdown: Shu
   const worker = isClusterWorker();
   // A stop asked for while the server starts (SIGTERM from an orchestrator, Ctrl-C) waits for the
   // start and then stops it as at any other time: every process, the database, the records. (A
-  // process of several listens for signals once it serves: before, it has nothing to lose.)
-  if (!worker) shutdown.onSignals();
+  // process of several listens for signals once it serves: before, it has nothing to lose, and
+  // leaves Ctrl-C to its primary, which stops it once started.)
+  if (worker) shutdown.leaveInterruptToPrimary();
+  else shutdown.onSignals();
   const stateDir = stateDirFrom(env);
   // --listen and --admin-listen go into the configuration before it is validated: the same rules hold as for the file's.
   const overrides: Record<string, unknown> = {

@@ -11,13 +11,25 @@ export class Shutdown {
   private readonly closeOnFailure: (() => Promise<void>)[] = [];
   private readonly onSigint = () => this.ask("SIGINT");
   private readonly onSigterm = () => this.ask("SIGTERM");
+  private readonly leaveToPrimary = () => undefined;
   /** Resolves once a stop has been carried out. */
   readonly stopped = new Promise<void>((resolve) => (this.done = resolve));
 
   /** SIGINT and SIGTERM ask for the stop from now on: one that comes while the server starts is kept for it. */
   onSignals(): this {
+    process.off("SIGINT", this.leaveToPrimary);
     process.on("SIGINT", this.onSigint);
     process.on("SIGTERM", this.onSigterm);
+    return this;
+  }
+
+  /**
+   * In a process of several, until it listens for signals: Ctrl-C, which a terminal sends to
+   * every process of the group, is the primary's to carry out (it stops this process once
+   * started, where the signal would end it and fail the start). SIGTERM still ends it.
+   */
+  leaveInterruptToPrimary(): this {
+    process.on("SIGINT", this.leaveToPrimary);
     return this;
   }
 
@@ -28,6 +40,7 @@ export class Shutdown {
 
   /** A start that failed (or a server that failed) has nothing left to stop: closes what onFailedStart named, and signals end the process again as by default. */
   async release(): Promise<void> {
+    process.off("SIGINT", this.leaveToPrimary);
     process.off("SIGINT", this.onSigint);
     process.off("SIGTERM", this.onSigterm);
     await Promise.allSettled(this.closeOnFailure.map((close) => close()));

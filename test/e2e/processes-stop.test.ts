@@ -27,32 +27,41 @@ async function recordsOf(database: string, requestId: string): Promise<number> {
   }
 }
 
+/**
+ * Starts `verdict serve` with two processes in a process group of its own and, once one of
+ * them has logged (its start under way; the primary does not serve yet), sends `signal`
+ * to the primary alone or, as Ctrl-C in a terminal does, to the whole group.
+ */
+async function stopWhileStarting(name: string, signal: NodeJS.Signals, to: "primary" | "group") {
+  const config = writeServeConfig(name, issuer, API_KEY, { processes: 2, mongodb_database: uniqueDatabaseName(name.replace(/-/g, "_")), log_level: "info" });
+  const child = spawn(process.execPath, [VERDICT_BIN, "serve", "--config", config], { stdio: ["ignore", "ignore", "pipe"], detached: true });
+  let stderr = "";
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  let signalledAt: number | undefined;
+  child.stderr.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString();
+    if (signalledAt === undefined && /"pid":\d+/.test(stderr)) {
+      signalledAt = stderr.length;
+      process.kill(to === "group" ? -(child.pid as number) : (child.pid as number), signal);
+    }
+  });
+  const code = await exited;
+  const pids = [...stderr.matchAll(/"pid":(\d+)/g)].map((match) => Number(match[1]));
+  return { code, stderr, beforeSignal: stderr.slice(0, signalledAt), pids };
+}
+
 describe("verdict serve with processes: 2, stopped while it starts", () => {
-  it("stops every process once they have started, and exits 0, on a SIGTERM that comes before it serves", async () => {
-    const config = writeServeConfig("stop-starting", issuer, API_KEY, {
-      processes: 2,
-      mongodb_database: uniqueDatabaseName("stop_starting"),
-      log_level: "info",
-    });
-    const child = spawn(process.execPath, [VERDICT_BIN, "serve", "--config", config], { stdio: ["ignore", "ignore", "pipe"] });
-    let stderr = "";
-    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-    let signalledAt: number | undefined;
-    child.stderr.on("data", (chunk: Buffer) => {
-      stderr += chunk.toString();
-      // A process of the two has logged (its start is under way); the primary does not serve yet.
-      if (signalledAt === undefined && /"pid":\d+/.test(stderr)) {
-        signalledAt = stderr.length;
-        child.kill("SIGTERM");
-      }
-    });
-    expect(await exited).toBe(0);
-    expect(stderr.slice(0, signalledAt)).not.toContain('"msg":"verdict is serving"');
-    const pids = [...stderr.matchAll(/"pid":(\d+)/g)].map((match) => Number(match[1]));
-    expect(pids.length).toBeGreaterThan(0);
-    expect(pids.filter(alive)).toEqual([]);
-    expect(stderr).toContain('"why":"asked by the primary"');
-    expect(stderr).not.toMatch(/EPIPE|ERR_IPC/);
+  it.each([
+    ["a SIGTERM to the primary", "SIGTERM", "primary"],
+    ["Ctrl-C (SIGINT to every process of the group)", "SIGINT", "group"],
+  ] as const)("stops every process once they have started, and exits 0, on %s that comes before it serves", async (_, signal, to) => {
+    const run = await stopWhileStarting(`stop-starting-${to}`, signal, to);
+    expect(run.code).toBe(0);
+    expect(run.beforeSignal).not.toContain('"msg":"verdict is serving"');
+    expect(run.pids.length).toBeGreaterThan(0);
+    expect(run.pids.filter(alive)).toEqual([]);
+    expect(run.stderr).toContain('"why":"asked by the primary"');
+    expect(run.stderr).not.toMatch(/EPIPE|ERR_IPC/);
   });
 });
 
