@@ -78,11 +78,12 @@ async function serveUntilStopped(argv: string[], env: Environment, shutdown: Shu
   if (options.profile !== undefined && options.profile !== "dev") throw new UsageError(`unknown profile ${options.profile}; the only profile is dev`);
 
   const worker = isClusterWorker();
-  // A stop asked for while the server starts (SIGTERM from an orchestrator, Ctrl-C) waits for the
-  // start and then stops it as at any other time: every process, the database, the records. (A
-  // process of several listens for signals once it serves: before, it has nothing to lose, and
-  // leaves Ctrl-C to its primary, which stops it once started.)
-  if (worker) shutdown.leaveInterruptToPrimary();
+  // A stop asked for while the server starts (SIGTERM from an orchestrator, Ctrl-C, the terminal's
+  // hang-up) waits for the start and then stops it as at any other time: every process, the
+  // database, the records. (A process of several listens for signals once it serves: before, it
+  // has nothing to lose, and leaves the terminal's signals to its primary, which stops it once
+  // started.)
+  if (worker) shutdown.leaveTerminalSignalsToPrimary();
   else shutdown.onSignals();
   const stateDir = stateDirFrom(env);
   // --listen and --admin-listen go into the configuration before it is validated: the same rules hold as for the file's.

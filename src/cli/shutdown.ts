@@ -2,6 +2,15 @@
 // primary's loss, a failure) is kept until what it stops has started, then carried out
 // once; later requests only say that the stop is under way.
 
+/**
+ * The signals that stop Verdict as SIGTERM does: Ctrl-C, and the hang-up of the terminal
+ * it was started from (by default that would end it at once, its last audit records with it).
+ */
+const STOP_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+
+/** Those a terminal sends to every process of its group. */
+const TERMINAL_SIGNALS = ["SIGINT", "SIGHUP"] as const;
+
 export class Shutdown {
   private asked: string | undefined;
   private finished = false;
@@ -9,27 +18,26 @@ export class Shutdown {
   private repeated: (why: string) => void = () => undefined;
   private done: () => void = () => undefined;
   private readonly closeOnFailure: (() => Promise<void>)[] = [];
-  private readonly onSigint = () => this.ask("SIGINT");
-  private readonly onSigterm = () => this.ask("SIGTERM");
+  private readonly onSignal = (signal: NodeJS.Signals) => this.ask(signal);
   private readonly leaveToPrimary = () => undefined;
   /** Resolves once a stop has been carried out. */
   readonly stopped = new Promise<void>((resolve) => (this.done = resolve));
 
-  /** SIGINT and SIGTERM ask for the stop from now on: one that comes while the server starts is kept for it. */
+  /** SIGINT, SIGTERM and SIGHUP ask for the stop from now on: one that comes while the server starts is kept for it. */
   onSignals(): this {
-    process.off("SIGINT", this.leaveToPrimary);
-    process.on("SIGINT", this.onSigint);
-    process.on("SIGTERM", this.onSigterm);
+    for (const signal of TERMINAL_SIGNALS) process.off(signal, this.leaveToPrimary);
+    for (const signal of STOP_SIGNALS) process.on(signal, this.onSignal);
     return this;
   }
 
   /**
-   * In a process of several, until it listens for signals: Ctrl-C, which a terminal sends to
-   * every process of the group, is the primary's to carry out (it stops this process once
-   * started, where the signal would end it and fail the start). SIGTERM still ends it.
+   * In a process of several, until it listens for signals: Ctrl-C and a hang-up, which a
+   * terminal sends to every process of the group, are the primary's to carry out (it stops
+   * this process once started, where the signal would end it and fail the start). SIGTERM
+   * still ends it.
    */
-  leaveInterruptToPrimary(): this {
-    process.on("SIGINT", this.leaveToPrimary);
+  leaveTerminalSignalsToPrimary(): this {
+    for (const signal of TERMINAL_SIGNALS) process.on(signal, this.leaveToPrimary);
     return this;
   }
 
@@ -40,9 +48,8 @@ export class Shutdown {
 
   /** A start that failed (or a server that failed) has nothing left to stop: closes what onFailedStart named, and signals end the process again as by default. */
   async release(): Promise<void> {
-    process.off("SIGINT", this.leaveToPrimary);
-    process.off("SIGINT", this.onSigint);
-    process.off("SIGTERM", this.onSigterm);
+    for (const signal of TERMINAL_SIGNALS) process.off(signal, this.leaveToPrimary);
+    for (const signal of STOP_SIGNALS) process.off(signal, this.onSignal);
     await Promise.allSettled(this.closeOnFailure.map((close) => close()));
   }
 

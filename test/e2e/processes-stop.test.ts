@@ -65,8 +65,38 @@ describe("verdict serve with processes: 2, stopped while it starts", () => {
   });
 });
 
+/** Two serving processes with four Checks answered (two to each, on connections of their own): their records are in the processes' buffers. */
+async function servingWithRecordsBuffered(name: string) {
+  const database = uniqueDatabaseName(name.replace(/-/g, "_"));
+  const config = writeServeConfig(name, issuer, API_KEY, { processes: 2, mongodb_database: database, log_level: "info" });
+  const serving = await serveVerdict(["--config", config]);
+  const pids = serving
+    .logLines()
+    .filter((line) => line["msg"] === "verdict process is serving")
+    .map((line) => Number(line["pid"]));
+  expect(pids).toHaveLength(2);
+  const requestId = `${name}-${randomUUID()}`;
+  const token = await issuer.token({ sub: "reader" });
+  // Each on a connection of its own: the primary hands them to both processes.
+  const clients = Array.from(
+    { length: 4 },
+    () => new TestClient(serving.address, API_KEY, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 }),
+  );
+  try {
+    const answers = await Promise.all(clients.map((c) => c.check({ token, action: "invoices:read", requestId })));
+    expect(answers.map((answer) => answer.decision)).toEqual(["ALLOW", "ALLOW", "ALLOW", "ALLOW"]);
+  } finally {
+    for (const c of clients) c.close();
+  }
+  const stops = () =>
+    serving
+      .logLines()
+      .filter((line) => line["msg"] === "stopping this process: finishing calls in flight, then writing every audit record")
+      .map((line) => line["why"]);
+  return { serving, pids, records: () => recordsOf(database, requestId), stops };
+}
+
 describe("verdict serve with processes: 2, when its primary is killed", () => {
-  const database = uniqueDatabaseName("primary_lost");
   let child: ReturnType<typeof spawn> | undefined;
 
   afterAll(() => {
@@ -74,32 +104,33 @@ describe("verdict serve with processes: 2, when its primary is killed", () => {
   });
 
   it("finishes each process's calls and writes every decision's audit record before the process exits", async () => {
-    const config = writeServeConfig("primary-lost", issuer, API_KEY, { processes: 2, mongodb_database: database, log_level: "info" });
-    const serving = await serveVerdict(["--config", config]);
+    const { serving, pids, records, stops } = await servingWithRecordsBuffered("primary-lost");
     child = serving.child;
-    const pids = serving
-      .logLines()
-      .filter((line) => line["msg"] === "verdict process is serving")
-      .map((line) => Number(line["pid"]));
-    expect(pids).toHaveLength(2);
-    const requestId = `primary-lost-${randomUUID()}`;
-    const token = await issuer.token({ sub: "reader" });
-    // Each on a connection of its own: the primary hands them to both processes.
-    const clients = Array.from(
-      { length: 4 },
-      () => new TestClient(serving.address, API_KEY, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 }),
-    );
-    try {
-      const answers = await Promise.all(clients.map((c) => c.check({ token, action: "invoices:read", requestId })));
-      expect(answers.map((answer) => answer.decision)).toEqual(["ALLOW", "ALLOW", "ALLOW", "ALLOW"]);
-      // The records are in the processes' buffers (written every 200 ms by default) when the primary dies.
-      serving.child.kill("SIGKILL");
-      await vi.waitFor(() => expect(pids.filter(alive)).toEqual([]), { timeout: 20_000, interval: 50 });
-    } finally {
-      for (const c of clients) c.close();
-    }
-    expect(await recordsOf(database, requestId), serving.stderr()).toBe(4);
-    const stops = serving.logLines().filter((line) => line["msg"] === "stopping this process: finishing calls in flight, then writing every audit record");
-    expect(stops.map((line) => line["why"])).toEqual(["the primary is gone", "the primary is gone"]);
+    // The records are in the processes' buffers (written every 200 ms by default) when the primary dies.
+    serving.child.kill("SIGKILL");
+    await vi.waitFor(() => expect(pids.filter(alive)).toEqual([]), { timeout: 20_000, interval: 50 });
+    expect(await records(), serving.stderr()).toBe(4);
+    expect(stops()).toEqual(["the primary is gone", "the primary is gone"]);
+  });
+});
+
+describe("verdict serve with processes: 2, when its terminal hangs up", () => {
+  let child: ReturnType<typeof spawn> | undefined;
+
+  afterAll(() => {
+    child?.kill("SIGKILL");
+  });
+
+  it("stops as on SIGTERM, every audit record written, exit 0 (a hang-up ended every process at once)", async () => {
+    const { serving, pids, records, stops } = await servingWithRecordsBuffered("hang-up");
+    child = serving.child;
+    const exited = new Promise<number | null>((resolve) => serving.child.once("exit", (code) => resolve(code)));
+    // A terminal that closes sends SIGHUP to every process of its group.
+    for (const pid of [serving.child.pid as number, ...pids]) process.kill(pid, "SIGHUP");
+    expect(await exited).toBe(0);
+    expect(pids.filter(alive)).toEqual([]);
+    expect(await records(), serving.stderr()).toBe(4);
+    expect(stops()).toHaveLength(2);
+    expect(serving.stderr()).not.toMatch(/EPIPE|ERR_IPC/);
   });
 });
