@@ -1,14 +1,12 @@
-// verdict serve with several processes, stopped at awkward moments: by SIGTERM while it
-// starts, and by the loss of its primary while its processes serve.
-import { spawn } from "node:child_process";
-import { randomUUID } from "node:crypto";
-import * as grpc from "@grpc/grpc-js";
+// verdict serve with several processes, stopped at awkward moments: by SIGTERM or Ctrl-C
+// while it starts, and by the loss of its primary or its terminal while its processes serve.
+import { spawn, type ChildProcess } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { servingWithRecordsBuffered } from "../support/buffered.js";
+import { VERDICT_BIN, alive } from "../support/cli.js";
 import { writeServeConfig } from "../support/config.js";
-import { serveVerdict, VERDICT_BIN, alive } from "../support/cli.js";
-import { TestClient } from "../support/grpc.js";
 import { createTestIssuer, type TestIssuer } from "../support/issuer.js";
-import { connectTestClient, uniqueDatabaseName } from "../support/mongo.js";
+import { uniqueDatabaseName } from "../support/mongo.js";
 
 const API_KEY = "processes-stop-key";
 let issuer: TestIssuer;
@@ -16,16 +14,6 @@ let issuer: TestIssuer;
 beforeAll(async () => {
   issuer = await createTestIssuer();
 });
-
-/** Records of `requestId` in `database`'s trail. */
-async function recordsOf(database: string, requestId: string): Promise<number> {
-  const mongo = await connectTestClient();
-  try {
-    return await mongo.db(database).collection("decisions").countDocuments({ request_id: requestId });
-  } finally {
-    await mongo.close();
-  }
-}
 
 /**
  * Starts `verdict serve` with two processes in a process group of its own and, once one of
@@ -65,47 +53,23 @@ describe("verdict serve with processes: 2, stopped while it starts", () => {
   });
 });
 
-/** Two serving processes with four Checks answered (two to each, on connections of their own): their records are in the processes' buffers. */
-async function servingWithRecordsBuffered(name: string) {
-  const database = uniqueDatabaseName(name.replace(/-/g, "_"));
-  const config = writeServeConfig(name, issuer, API_KEY, { processes: 2, mongodb_database: database, log_level: "info" });
-  const serving = await serveVerdict(["--config", config]);
-  const pids = serving
-    .logLines()
-    .filter((line) => line["msg"] === "verdict process is serving")
-    .map((line) => Number(line["pid"]));
-  expect(pids).toHaveLength(2);
-  const requestId = `${name}-${randomUUID()}`;
-  const token = await issuer.token({ sub: "reader" });
-  // Each on a connection of its own: the primary hands them to both processes.
-  const clients = Array.from(
-    { length: 4 },
-    () => new TestClient(serving.address, API_KEY, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 }),
-  );
-  try {
-    const answers = await Promise.all(clients.map((c) => c.check({ token, action: "invoices:read", requestId })));
-    expect(answers.map((answer) => answer.decision)).toEqual(["ALLOW", "ALLOW", "ALLOW", "ALLOW"]);
-  } finally {
-    for (const c of clients) c.close();
-  }
-  const stops = () =>
-    serving
-      .logLines()
-      .filter((line) => line["msg"] === "stopping this process: finishing calls in flight, then writing every audit record")
-      .map((line) => line["why"]);
-  return { serving, pids, records: () => recordsOf(database, requestId), stops };
+/** The Verdicts the tests below start: killed at the end whatever happened. */
+const served: ChildProcess[] = [];
+
+afterAll(() => {
+  for (const child of served) child.kill("SIGKILL");
+});
+
+/** Two serving processes with four Checks answered, two by each: their records are in the processes' buffers. */
+async function twoServingWithRecordsBuffered(name: string) {
+  const buffered = await servingWithRecordsBuffered(name, { issuer, apiKey: API_KEY, processes: 2 });
+  served.push(buffered.serving.child);
+  return buffered;
 }
 
 describe("verdict serve with processes: 2, when its primary is killed", () => {
-  let child: ReturnType<typeof spawn> | undefined;
-
-  afterAll(() => {
-    child?.kill("SIGKILL");
-  });
-
   it("finishes each process's calls and writes every decision's audit record before the process exits", async () => {
-    const { serving, pids, records, stops } = await servingWithRecordsBuffered("primary-lost");
-    child = serving.child;
+    const { serving, pids, records, stops } = await twoServingWithRecordsBuffered("primary-lost");
     // The records are in the processes' buffers (written every 200 ms by default) when the primary dies.
     serving.child.kill("SIGKILL");
     await vi.waitFor(() => expect(pids.filter(alive)).toEqual([]), { timeout: 20_000, interval: 50 });
@@ -115,15 +79,8 @@ describe("verdict serve with processes: 2, when its primary is killed", () => {
 });
 
 describe("verdict serve with processes: 2, when its terminal hangs up", () => {
-  let child: ReturnType<typeof spawn> | undefined;
-
-  afterAll(() => {
-    child?.kill("SIGKILL");
-  });
-
   it("stops as on SIGTERM, every audit record written, exit 0 (a hang-up ended every process at once)", async () => {
-    const { serving, pids, records, stops } = await servingWithRecordsBuffered("hang-up");
-    child = serving.child;
+    const { serving, pids, records, stops } = await twoServingWithRecordsBuffered("hang-up");
     const exited = new Promise<number | null>((resolve) => serving.child.once("exit", (code) => resolve(code)));
     // A terminal that closes sends SIGHUP to every process of its group.
     for (const pid of [serving.child.pid as number, ...pids]) process.kill(pid, "SIGHUP");
