@@ -1,6 +1,7 @@
 // typescript-eslint's recommended type-aware rules over Verdict's TypeScript (npm
 // test runs it with --max-warnings 0). Generated code (sdk/gen) and build output
-// are not linted; scripts/ and the scripts deploy/ mounts are plain JavaScript.
+// are not linted; scripts/, the scripts deploy/ mounts and the faults tests load into
+// a process (test/fixtures/faults) are plain JavaScript.
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
@@ -14,6 +15,7 @@ export default tseslint.config(
       "scripts/**",
       "deploy/**/*.js",
       "deploy/**/*.mjs",
+      "test/fixtures/faults/**",
       "sdk/scripts/**",
       "bin/**",
       ".tools/**",

@@ -11,6 +11,7 @@ import {
   processCount,
   reportAdminUrl,
   reportServing,
+  reportStopping,
   startCluster,
   tuneServingProcess,
   yieldToDecisions,
@@ -161,6 +162,7 @@ async function serveUntilStopped(argv: string[], env: Environment, shutdown: Shu
     return;
   }
   const log = createLogger(config.log_level);
+  shutdown.stopOnFaults(reportFault(log));
   if (config.profile === "dev") {
     log.warn("[DEV PROFILE] development issuer and API key from .verdict/; never use this profile in production");
     log.warn(
@@ -215,7 +217,21 @@ async function serveUntilStopped(argv: string[], env: Environment, shutdown: Shu
     (signal) => log.warn({ signal }, "already shutting down: writing the last audit records (SIGKILL abandons them)"),
   );
   if (failure) throw failure;
+  if (shutdown.faulted) throw faultStopped();
 }
+
+/** Logs an exception nothing caught, which stops the process (Shutdown.stopOnFaults). */
+function reportFault(log: Logger): (error: unknown, first: boolean) => void {
+  return (error, first) =>
+    log.fatal(
+      { err: error },
+      first
+        ? "an exception nothing caught: stopping (calls in flight finished, every audit record written), then exiting in error"
+        : "another exception nothing caught while stopping",
+    );
+}
+
+const faultStopped = () => new VerdictError("internal", "stopped after an exception nothing caught (the log above says where)");
 
 /** The primary of several processes (server/cluster.ts): they serve, it supervises. */
 async function startProcesses(config: Config, log: Logger, processes: number, mongoUri: string): Promise<RunningCluster> {
@@ -288,7 +304,7 @@ async function serveWorker(
   // finished and written, where Node's cluster would end the process at once).
   const hearStops = (registry: Registry): PrimaryRequests => {
     const requests = answerPrimary(registry, () => shutdown.ask("asked by the primary"));
-    shutdown.onSignals();
+    shutdown.onSignals().stopOnFaults(reportFault(log));
     stopWhenPrimaryGone(() => {
       if (shutdown.complete) return false;
       shutdown.ask("the primary is gone");
@@ -330,8 +346,14 @@ async function serveWorker(
   reportAdminUrl(verdict.adminUrl, role);
   await shutdown.stopWith(async (why) => {
     log.info({ why }, "stopping this process: finishing calls in flight, then writing every audit record");
+    reportStopping();
     await verdict.stop().catch((error: unknown) => log.error({ err: error }, "error while stopping"));
   });
+  if (shutdown.faulted) {
+    // In error: the primary starts another (Node's cluster would end a process that leaves it any other way with 0).
+    leavePrimary();
+    throw faultStopped();
+  }
   // Node's cluster then ends the process; without a primary, it ends when nothing is left to do.
   if (process.connected) process.disconnect();
 }

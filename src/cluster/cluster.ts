@@ -104,6 +104,7 @@ export type ToPrimary =
   | { verdict: "console"; adminUrl: string }
   | { verdict: "readiness"; report: ReadinessReport }
   | { verdict: "closed" }
+  | { verdict: "stopping" }
   | { verdict: "metrics"; id: number; metrics: MetricObjectWithValues<MetricValue<string>>[] };
 export type ToWorker =
   | { verdict: "stop" }
@@ -292,7 +293,11 @@ export async function startCluster({ processes, log, env, serveAdmin, grpc, cons
       let ready = false;
       worker.on("message", (message: ToPrimary) => {
         if (message.verdict === "closed") balancer?.closed(worker);
-        else if (message.verdict === "readiness") readiness.update(worker.id, message.report);
+        else if (message.verdict === "stopping") {
+          // It stops on its own (a signal to it alone, an exception nothing caught): it finishes its calls, and takes no new connection.
+          balancer?.remove(worker);
+          if (!stopping) log.warn({ pid: worker.process.pid }, "a Verdict process is stopping: new connections go to the others");
+        } else if (message.verdict === "readiness") readiness.update(worker.id, message.report);
         else if (message.verdict === "admin-url?") answerAdminUrl(worker);
         else if (message.verdict === "admin") {
           if (workers.has(worker)) workerUrls.set(worker.id, message.adminUrl);
@@ -522,6 +527,11 @@ export function answerPrimary(registry: Registry, stop: () => void): PrimaryRequ
       clearTimeout(timer);
     },
   };
+}
+
+/** In a worker that stops: the primary hands it no new connection (those it has, it finishes). */
+export function reportStopping(): void {
+  toPrimary({ verdict: "stopping" });
 }
 
 /** In a deciding worker, once its gRPC listener serves: tells the primary, then each change of its readiness. */

@@ -14,6 +14,7 @@ export {
   processCount,
   reportAdminUrl,
   reportServing,
+  reportStopping,
   servingRuntimeFlags,
   forkedProcessFlags,
   forkedProcessEnv,
