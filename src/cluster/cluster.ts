@@ -11,8 +11,9 @@
 // once every one of them is, serves admin_listen for all of them (/readyz: ready
 // while every process is; /metrics: theirs, gathered over IPC; each process's own
 // admin listener is on a private loopback port, started once it serves),
-// replaces a worker that dies, and on SIGTERM asks each to stop (each finishes the
-// calls it has and writes or spills every audit record) before it exits.
+// replaces a worker that dies, ends one whose event loop is stuck (watchdog.ts), and on
+// SIGTERM asks each to stop (each finishes the calls it has and writes or spills every
+// audit record) before it exits.
 //
 // The routes a process must answer (the Shared Signals receiver, the approval pages)
 // the primary's admin listener forwards to a deciding process's private one, in turn;
@@ -35,6 +36,7 @@ import type { MetricObjectWithValues, MetricValue, Registry } from "prom-client"
 import { VerdictError } from "../errors/index.js";
 import type { Logger } from "../observability/index.js";
 import { listenBalanced, type BalancedListener } from "./balancer.js";
+import { HUNG_AFTER_MS, SLOW_AFTER_MS, Watchdog } from "./watchdog.js";
 
 /** Whether a process is ready, by named check (the shape of the server's readiness report). */
 export interface ReadinessReport {
@@ -105,12 +107,14 @@ export type ToPrimary =
   | { verdict: "readiness"; report: ReadinessReport }
   | { verdict: "closed" }
   | { verdict: "stopping" }
+  | { verdict: "pong" }
   | { verdict: "metrics"; id: number; metrics: MetricObjectWithValues<MetricValue<string>>[] };
 export type ToWorker =
   | { verdict: "stop" }
   | { verdict: "metrics"; id: number }
   | { verdict: "admin-url"; url: string }
   | { verdict: "all-serving" }
+  | { verdict: "ping" }
   // with a socket: a gRPC connection the primary accepted
   | { verdict: "connection" };
 
@@ -264,6 +268,8 @@ export async function startCluster({ processes, log, env, serveAdmin, grpc, cons
   const balancer: BalancedListener | undefined = grpc ? await listenBalanced({ ...grpc, log }) : undefined;
   const workers = new Set<Worker>();
   const readiness = new ClusterReadiness(processes);
+  // Each serving process answers its primary's pings from its event loop (watchdog.ts).
+  const watchdog = new Watchdog<Worker>();
   let stopping = false;
   const restarts: number[] = [];
   let fail: (error: VerdictError) => void = () => {};
@@ -291,18 +297,40 @@ export async function startCluster({ processes, log, env, serveAdmin, grpc, cons
       });
       workers.add(worker);
       let ready = false;
+      // It said it stops on its own (a signal to it alone, an exception nothing caught): it finishes its calls, and takes no new connection.
+      let leaving = false;
+      const pid = worker.process.pid;
       worker.on("message", (message: ToPrimary) => {
         if (message.verdict === "closed") balancer?.closed(worker);
+        else if (message.verdict === "pong") watchdog.answered(worker);
         else if (message.verdict === "stopping") {
-          // It stops on its own (a signal to it alone, an exception nothing caught): it finishes its calls, and takes no new connection.
+          leaving = true;
           balancer?.remove(worker);
-          if (!stopping) log.warn({ pid: worker.process.pid }, "a Verdict process is stopping: new connections go to the others");
+          if (!stopping) log.warn({ pid }, "a Verdict process is stopping: new connections go to the others");
         } else if (message.verdict === "readiness") readiness.update(worker.id, message.report);
         else if (message.verdict === "admin-url?") answerAdminUrl(worker);
         else if (message.verdict === "admin") {
           if (workers.has(worker)) workerUrls.set(worker.id, message.adminUrl);
         } else if ((message.verdict === "ready" || message.verdict === "console") && !ready) {
           ready = true;
+          watchdog.watch(worker, {
+            ping: () => send(worker, { verdict: "ping" }),
+            slow: (silentMs) => {
+              balancer?.remove(worker);
+              log.warn(
+                { pid, silent_ms: silentMs },
+                `a Verdict process has not answered its primary for ${SLOW_AFTER_MS / 1_000} s: new connections go to the others`,
+              );
+            },
+            answeredAgain: () => {
+              if (role === "worker" && !stopping && !leaving) balancer?.add(worker);
+              log.info({ pid }, "a Verdict process answers its primary again");
+            },
+            hung: (silentMs) => {
+              log.error({ pid, silent_ms: silentMs }, `a Verdict process has not answered its primary for ${HUNG_AFTER_MS / 1_000} s: ending it`);
+              worker.process.kill("SIGKILL");
+            },
+          });
           if (message.verdict === "console") consoleUrl = message.adminUrl;
           else {
             if (!stopping) balancer?.add(worker);
@@ -312,9 +340,10 @@ export async function startCluster({ processes, log, env, serveAdmin, grpc, cons
         }
       });
       // A failed send to a process that is going is not the primary's end (send() above takes its errors too).
-      worker.on("error", (error: Error) => log.debug({ pid: worker.process.pid, err: error.message }, "a Verdict process's channel failed"));
+      worker.on("error", (error: Error) => log.debug({ pid, err: error.message }, "a Verdict process's channel failed"));
       worker.on("exit", (code, signal) => {
         workers.delete(worker);
+        watchdog.forget(worker);
         balancer?.remove(worker);
         readiness.forget(worker.id);
         workerUrls.delete(worker.id);
@@ -324,7 +353,7 @@ export async function startCluster({ processes, log, env, serveAdmin, grpc, cons
           return;
         }
         if (stopping) return;
-        log.error({ pid: worker.process.pid, code, signal }, "a Verdict process stopped unexpectedly; starting another");
+        log.error({ pid, code, signal }, "a Verdict process stopped unexpectedly; starting another");
         const now = Date.now();
         restarts.push(now);
         while (restarts.length > 0 && (restarts[0] as number) < now - RESTART_WINDOW_MS) restarts.shift();
@@ -516,6 +545,8 @@ export function answerPrimary(registry: Registry, stop: () => void): PrimaryRequ
       stop();
     } else if (message.verdict === "all-serving") {
       serving();
+    } else if (message.verdict === "ping") {
+      toPrimary({ verdict: "pong" });
     } else if (message.verdict === "metrics") {
       void registry.getMetricsAsJSON().then((metrics) => toPrimary({ verdict: "metrics", id: message.id, metrics }));
     }

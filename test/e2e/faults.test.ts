@@ -1,19 +1,25 @@
-// verdict serve when one of its processes throws an exception nothing catches (a bug in a
-// callback): it stops as on SIGTERM, finishing its calls and writing its audit records, and
-// ends in error; a primary starts another in its place. Node would end it at once, with the
-// records still in its buffer.
+// verdict serve when one of its processes has a bug. One that throws an exception nothing
+// catches stops as on SIGTERM, finishing its calls and writing its audit records, and ends in
+// error; a primary starts another in its place (Node would end it at once, with the records
+// still in its buffer). One whose event loop is stuck is handed no new connection after 3 s
+// of silence, ended after 10 s, and replaced.
 import type { ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { servingWithRecordsBuffered } from "../support/buffered.js";
 import { alive } from "../support/cli.js";
 import { TestClient } from "../support/grpc.js";
 import { createTestIssuer, type TestIssuer } from "../support/issuer.js";
+import { scrape, valueOf } from "../support/metrics.js";
 
 const API_KEY = "faults-key";
-/** Loaded into every process: SIGUSR2 makes it throw from a timer. */
-const FAULT = fileURLToPath(new URL("../fixtures/faults/throw-on-sigusr2.mjs", import.meta.url));
-const WITH_FAULT = { NODE_OPTIONS: `${process.env["NODE_OPTIONS"] ?? ""} --import ${FAULT}`.trim() };
+/** The environment that loads a fault into every process: SIGUSR2 then makes the process throw from a timer, or loop for ever. */
+const withFault = (fault: "throw" | "hang") => {
+  const file = fileURLToPath(new URL(`../fixtures/faults/${fault}-on-sigusr2.mjs`, import.meta.url));
+  return { NODE_OPTIONS: `${process.env["NODE_OPTIONS"] ?? ""} --import ${file}`.trim() };
+};
+const WITH_FAULT = withFault("throw");
 const FAULT_LOGGED = "an exception nothing caught: stopping (calls in flight finished, every audit record written), then exiting in error";
 
 let issuer: TestIssuer;
@@ -70,5 +76,59 @@ describe("verdict serve with processes: 2, when one process hits an exception no
     } finally {
       client.close();
     }
+  });
+});
+
+describe("verdict serve with processes: 2, when one process's event loop is stuck", () => {
+  it("hands new connections to the other once it is silent, ends it after 10 s, and serves on with another in its place", async () => {
+    const { serving, pids } = await servingWithRecordsBuffered("fault-hang", { issuer, apiKey: API_KEY, processes: 2, env: withFault("hang") });
+    served.push(serving.child);
+    const [stuck, other] = pids as [number, number];
+    const token = await issuer.token({ sub: "reader" });
+    const open = async () => {
+      const samples = await scrape(serving.adminUrl);
+      return pids.map((pid) => valueOf(samples, "verdict_process_grpc_connections", { pid: String(pid) }));
+    };
+    const connect = async () => {
+      // A connection of its own (grpc-js would otherwise share one between clients).
+      const client = new TestClient(serving.address, API_KEY, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 });
+      const result = await client.call({ token, action: "invoices:read" });
+      return { client, result };
+    };
+    // Two connections held open on each process (the primary hands each new one to the process with the fewest, ties in turn).
+    await vi.waitFor(async () => expect(await open()).toEqual([0, 0]), { timeout: 5_000, interval: 50 });
+    const held = [];
+    for (let i = 0; i < 4; i++) held.push(await connect());
+    try {
+      await vi.waitFor(async () => expect(await open()).toEqual([2, 2]), { timeout: 5_000, interval: 50 });
+      process.kill(stuck, "SIGUSR2");
+      const logged = (msg: string) => serving.logLines().find((line) => line["msg"] === msg && line["pid"] === stuck);
+      await vi.waitFor(() => expect(logged("a Verdict process has not answered its primary for 3 s: new connections go to the others")).toBeDefined(), {
+        timeout: 8_000,
+        interval: 50,
+      });
+      // Connections opened now all go to the process that answers (half would go to the stuck one, and hang, otherwise).
+      for (let i = 0; i < 4; i++) {
+        const { client, result } = await connect();
+        client.close();
+        expect(result.ok && result.response.decision).toBe("ALLOW");
+      }
+      await vi.waitFor(() => expect(logged("a Verdict process has not answered its primary for 10 s: ending it")).toBeDefined(), {
+        timeout: 12_000,
+        interval: 100,
+      });
+    } finally {
+      for (const { client } of held) client.close();
+    }
+    await vi.waitFor(() => expect(alive(stuck)).toBe(false), { timeout: 5_000, interval: 50 });
+    expect(serving.logLines().find((line) => line["msg"] === "a Verdict process stopped unexpectedly; starting another")).toMatchObject({
+      pid: stuck,
+      signal: "SIGKILL",
+    });
+    await vi.waitFor(
+      () => expect(serving.logLines().filter((line) => line["msg"] === "verdict process is serving" && !pids.includes(Number(line["pid"])))).toHaveLength(1),
+      { timeout: 30_000, interval: 100 },
+    );
+    expect(alive(other)).toBe(true);
   });
 });
