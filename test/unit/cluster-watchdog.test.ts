@@ -40,18 +40,23 @@ describe("the primary's watchdog", () => {
     }
   };
 
+  /** Watches `keys`, each with a recorder of its own. */
+  const watchAll = <const K extends readonly string[]>(...keys: K) =>
+    keys.map((key) => {
+      const watched = recorder();
+      watchdog.watch(key, watched.process);
+      return watched;
+    }) as { [I in keyof K]: ReturnType<typeof recorder> };
+
   it("pings each process every second and leaves one that answers alone", () => {
-    const a = recorder();
-    watchdog.watch("a", a.process);
+    const [a] = watchAll("a");
     pass(60_000, ["a"]);
     expect(a.events.filter((event) => event === "ping")).toHaveLength(60);
     expect(a.judged()).toEqual([]);
   });
 
   it("says once that a silent process is slow, and once that it answers again", () => {
-    const [a, b] = [recorder(), recorder()];
-    watchdog.watch("a", a.process);
-    watchdog.watch("b", b.process);
+    const [a, b] = watchAll("a", "b");
     pass(SLOW_AFTER_MS - PING_INTERVAL_MS, ["b"]);
     expect(a.judged()).toEqual([]);
     pass(PING_INTERVAL_MS * 3, ["b"]);
@@ -63,9 +68,7 @@ describe("the primary's watchdog", () => {
   });
 
   it("judges a process silent for 10 s hung, once, and pings it no more", () => {
-    const [a, b] = [recorder(), recorder()];
-    watchdog.watch("a", a.process);
-    watchdog.watch("b", b.process);
+    const [a, b] = watchAll("a", "b");
     pass(HUNG_AFTER_MS - PING_INTERVAL_MS, ["b"]);
     expect(a.judged()).toEqual(["slow"]);
     pass(PING_INTERVAL_MS, ["b"]);
@@ -77,8 +80,7 @@ describe("the primary's watchdog", () => {
   });
 
   it("judges no one for the time the primary itself did not run", () => {
-    const a = recorder();
-    watchdog.watch("a", a.process);
+    const [a] = watchAll("a");
     pass(2_000, ["a"]);
     // The machine paused the primary for 20 s: its next tick comes late, before the process has had the chance to answer.
     now += 20_000;
@@ -90,8 +92,7 @@ describe("the primary's watchdog", () => {
   });
 
   it("stops its timer once it watches no one", () => {
-    const a = recorder();
-    watchdog.watch("a", a.process);
+    watchAll("a");
     expect(vi.getTimerCount()).toBe(1);
     watchdog.forget("a");
     expect(vi.getTimerCount()).toBe(0);
