@@ -79,6 +79,24 @@ describe("verdict serve with processes: 2, when one process hits an exception no
   });
 });
 
+describe("verdict serve with processes: 2, when the primary hits an exception nothing caught", () => {
+  it("stops every process as on SIGTERM, every record written, then exits 1", async () => {
+    const { serving, pids, records, stops } = await servingWithRecordsBuffered("fault-primary", { issuer, apiKey: API_KEY, processes: 2, env: WITH_FAULT });
+    served.push(serving.child);
+    const exited = new Promise<number | null>((resolve) => serving.child.once("exit", (code) => resolve(code)));
+    serving.child.kill("SIGUSR2");
+    expect(await exited).toBe(1);
+    expect(pids.filter(alive)).toEqual([]);
+    expect(await records(), serving.stderr()).toBe(4);
+    expect(stops()).toEqual(["asked by the primary", "asked by the primary"]);
+    // The primary's log line (its processes' lines name their pid).
+    const fault = serving.logLines().find((line) => line["msg"] === FAULT_LOGGED);
+    expect(fault).toMatchObject({ err: { message: "a fault the test injected (SIGUSR2)" } });
+    expect(fault).not.toHaveProperty("pid");
+    expect(serving.stderr()).toContain("verdict serve: stopped after an exception nothing caught");
+  });
+});
+
 describe("verdict serve with processes: 2, when one process's event loop is stuck", () => {
   it("hands new connections to the other once it is silent, ends it after 10 s, and serves on with another in its place", async () => {
     const { serving, pids } = await servingWithRecordsBuffered("fault-hang", { issuer, apiKey: API_KEY, processes: 2, env: withFault("hang") });
