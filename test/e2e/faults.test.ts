@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { servingWithRecordsBuffered } from "../support/buffered.js";
-import { alive } from "../support/cli.js";
+import { alive, type ServingVerdict } from "../support/cli.js";
 import { TestClient } from "../support/grpc.js";
 import { createTestIssuer, type TestIssuer } from "../support/issuer.js";
 import { scrape, valueOf } from "../support/metrics.js";
@@ -33,6 +33,14 @@ afterAll(() => {
   for (const child of served) child.kill("SIGKILL");
 });
 
+/** Waits until one process the primary started in place of one of `pids` serves. */
+async function anotherServes(serving: ServingVerdict, pids: readonly number[]): Promise<void> {
+  await vi.waitFor(
+    () => expect(serving.logLines().filter((line) => line["msg"] === "verdict process is serving" && !pids.includes(Number(line["pid"])))).toHaveLength(1),
+    { timeout: 30_000, interval: 100 },
+  );
+}
+
 describe("verdict serve, one process, on an exception nothing caught", () => {
   it("writes every decision's audit record, then exits 1 saying why", async () => {
     const { serving, records, stops } = await servingWithRecordsBuffered("fault-single", { issuer, apiKey: API_KEY, processes: 1, env: WITH_FAULT });
@@ -42,8 +50,7 @@ describe("verdict serve, one process, on an exception nothing caught", () => {
     expect(await exited).toBe(1);
     expect(await records(), serving.stderr()).toBe(4);
     expect(stops()).toEqual(["uncaught exception"]);
-    const fault = serving.logLines().find((line) => line["msg"] === FAULT_LOGGED);
-    expect((fault?.["err"] as { message?: string } | undefined)?.message).toBe("a fault the test injected (SIGUSR2)");
+    expect(serving.logLines().find((line) => line["msg"] === FAULT_LOGGED)).toMatchObject({ err: { message: "a fault the test injected (SIGUSR2)" } });
     expect(serving.stderr()).toContain("verdict serve: stopped after an exception nothing caught");
   });
 });
@@ -64,10 +71,7 @@ describe("verdict serve with processes: 2, when one process hits an exception no
     const replaced = () => serving.logLines().find((line) => line["msg"] === "a Verdict process stopped unexpectedly; starting another");
     await vi.waitFor(() => expect(replaced()).toBeDefined(), { timeout: 10_000, interval: 50 });
     expect(replaced()).toMatchObject({ pid: faulty, code: 1 });
-    await vi.waitFor(
-      () => expect(serving.logLines().filter((line) => line["msg"] === "verdict process is serving" && !pids.includes(Number(line["pid"])))).toHaveLength(1),
-      { timeout: 30_000, interval: 100 },
-    );
+    await anotherServes(serving, pids);
     expect(alive(other)).toBe(true);
     const client = new TestClient(serving.address, API_KEY);
     try {
@@ -143,10 +147,7 @@ describe("verdict serve with processes: 2, when one process's event loop is stuc
       pid: stuck,
       signal: "SIGKILL",
     });
-    await vi.waitFor(
-      () => expect(serving.logLines().filter((line) => line["msg"] === "verdict process is serving" && !pids.includes(Number(line["pid"])))).toHaveLength(1),
-      { timeout: 30_000, interval: 100 },
-    );
+    await anotherServes(serving, pids);
     expect(alive(other)).toBe(true);
   });
 });
