@@ -93,6 +93,13 @@ export const FORKED_SEMI_SPACE_FLAG = "--max-semi-space-size=8";
 export const FORKED_MALLOC_ARENAS = { MALLOC_ARENA_MAX: "2" } as const;
 /** A worker that does not stop within this after being asked is killed. */
 const STOP_GRACE_MS = 60_000;
+/**
+ * A worker that does not serve within this of its start is killed, and its start fails (the
+ * server's start, or, for a replacement, the server): stuck in its start, it would otherwise
+ * keep the primary from ever being ready, and nothing would restart it (the primary answers
+ * /healthz). Twice what a worker waits for admin_listen's URL before it gives up itself.
+ */
+const START_DEADLINE_MS = 60_000;
 /** Workers that die more often than this within RESTART_WINDOW_MS stop the whole server. */
 const MAX_RESTARTS = 5;
 const RESTART_WINDOW_MS = 60_000;
@@ -297,9 +304,13 @@ export async function startCluster({ processes, log, env, serveAdmin, grpc, cons
       });
       workers.add(worker);
       let ready = false;
+      const pid = worker.process.pid;
+      const startDeadline = setTimeout(() => {
+        log.error({ pid }, `a Verdict process did not serve within ${START_DEADLINE_MS / 1_000} s of its start: ending it`);
+        worker.process.kill("SIGKILL");
+      }, START_DEADLINE_MS);
       // It said it stops on its own (a signal to it alone, an exception nothing caught): it finishes its calls, and takes no new connection.
       let leaving = false;
-      const pid = worker.process.pid;
       worker.on("message", (message: ToPrimary) => {
         if (message.verdict === "closed") balancer?.closed(worker);
         else if (message.verdict === "pong") watchdog.answered(worker);
@@ -313,6 +324,7 @@ export async function startCluster({ processes, log, env, serveAdmin, grpc, cons
           if (workers.has(worker)) workerUrls.set(worker.id, message.adminUrl);
         } else if ((message.verdict === "ready" || message.verdict === "console") && !ready) {
           ready = true;
+          clearTimeout(startDeadline);
           watchdog.watch(worker, {
             ping: () => send(worker, { verdict: "ping" }),
             slow: (silentMs) => {
@@ -342,6 +354,7 @@ export async function startCluster({ processes, log, env, serveAdmin, grpc, cons
       // A failed send to a process that is going is not the primary's end (send() above takes its errors too).
       worker.on("error", (error: Error) => log.debug({ pid, err: error.message }, "a Verdict process's channel failed"));
       worker.on("exit", (code, signal) => {
+        clearTimeout(startDeadline);
         workers.delete(worker);
         watchdog.forget(worker);
         balancer?.remove(worker);

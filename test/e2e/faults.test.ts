@@ -2,24 +2,27 @@
 // catches stops as on SIGTERM, finishing its calls and writing its audit records, and ends in
 // error; a primary starts another in its place (Node would end it at once, with the records
 // still in its buffer). One whose event loop is stuck is handed no new connection after 3 s
-// of silence, ended after 10 s, and replaced.
+// of silence, ended after 10 s, and replaced; one stuck in its start is ended after 60 s, and
+// the start fails.
 import type { ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { servingWithRecordsBuffered } from "../support/buffered.js";
-import { alive, type ServingVerdict } from "../support/cli.js";
+import { alive, runVerdict, type ServingVerdict } from "../support/cli.js";
+import { writeServeConfig } from "../support/config.js";
 import { TestClient } from "../support/grpc.js";
 import { createTestIssuer, type TestIssuer } from "../support/issuer.js";
 import { scrape, valueOf } from "../support/metrics.js";
+import { uniqueDatabaseName } from "../support/mongo.js";
 
 const API_KEY = "faults-key";
-/** The environment that loads a fault into every process: SIGUSR2 then makes the process throw from a timer, or loop for ever. */
-const withFault = (fault: "throw" | "hang") => {
-  const file = fileURLToPath(new URL(`../fixtures/faults/${fault}-on-sigusr2.mjs`, import.meta.url));
+/** The environment that loads a fault (test/fixtures/faults) into every process: SIGUSR2 then makes it throw from a timer, or loop for ever; or a started process loops for ever at once. */
+const withFault = (fault: "throw-on-sigusr2" | "hang-on-sigusr2" | "hang-at-start") => {
+  const file = fileURLToPath(new URL(`../fixtures/faults/${fault}.mjs`, import.meta.url));
   return { NODE_OPTIONS: `${process.env["NODE_OPTIONS"] ?? ""} --import ${file}`.trim() };
 };
-const WITH_FAULT = withFault("throw");
+const WITH_FAULT = withFault("throw-on-sigusr2");
 const FAULT_LOGGED = "an exception nothing caught: stopping (calls in flight finished, every audit record written), then exiting in error";
 
 let issuer: TestIssuer;
@@ -103,7 +106,7 @@ describe("verdict serve with processes: 2, when the primary hits an exception no
 
 describe("verdict serve with processes: 2, when one process's event loop is stuck", () => {
   it("hands new connections to the other once it is silent, ends it after 10 s, and serves on with another in its place", async () => {
-    const { serving, pids } = await servingWithRecordsBuffered("fault-hang", { issuer, apiKey: API_KEY, processes: 2, env: withFault("hang") });
+    const { serving, pids } = await servingWithRecordsBuffered("fault-hang", { issuer, apiKey: API_KEY, processes: 2, env: withFault("hang-on-sigusr2") });
     served.push(serving.child);
     const [stuck, other] = pids as [number, number];
     const token = await issuer.token({ sub: "reader" });
@@ -149,5 +152,21 @@ describe("verdict serve with processes: 2, when one process's event loop is stuc
     });
     await anotherServes(serving, pids);
     expect(alive(other)).toBe(true);
+  });
+});
+
+describe("verdict serve with processes: 2, when its processes are stuck in their start", () => {
+  // At the default deadline (60 s), the test's own timeout above it.
+  it("ends them after 60 s and fails the start, exit 1, where it waited for ever", { timeout: 120_000 }, async () => {
+    const config = writeServeConfig("fault-start", issuer, API_KEY, { processes: 2, mongodb_database: uniqueDatabaseName("fault_start"), log_level: "info" });
+    const startedAt = Date.now();
+    const run = await runVerdict(["serve", "--config", config], withFault("hang-at-start"));
+    expect(run.code, run.stderr).toBe(1);
+    expect(Date.now() - startedAt).toBeGreaterThanOrEqual(60_000);
+    const ended = run.stderr.split("\n").filter((line) => line.includes("a Verdict process did not serve within 60 s of its start: ending it"));
+    expect(ended.length).toBeGreaterThan(0);
+    const pids = ended.map((line) => Number((JSON.parse(line) as { pid: number }).pid));
+    expect(pids.filter(alive)).toEqual([]);
+    expect(run.stderr).toContain("verdict serve: a Verdict process did not start (exit SIGKILL)");
   });
 });
