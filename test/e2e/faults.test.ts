@@ -4,12 +4,12 @@
 // still in its buffer). One whose event loop is stuck is handed no new connection after 3 s
 // of silence, ended after 10 s, and replaced; one stuck in its start is ended after 60 s, and
 // the start fails.
-import type { ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { servingWithRecordsBuffered } from "../support/buffered.js";
-import { alive, runVerdict, type ServingVerdict } from "../support/cli.js";
+import { alive, VERDICT_BIN, type ServingVerdict } from "../support/cli.js";
 import { writeServeConfig } from "../support/config.js";
 import { TestClient } from "../support/grpc.js";
 import { createTestIssuer, type TestIssuer } from "../support/issuer.js";
@@ -27,6 +27,8 @@ const FAULT_LOGGED = "an exception nothing caught: stopping (calls in flight fin
 
 let issuer: TestIssuer;
 const served: ChildProcess[] = [];
+/** Process groups the tests started (`verdict serve` and the processes it started). */
+const groups: number[] = [];
 
 beforeAll(async () => {
   issuer = await createTestIssuer();
@@ -34,6 +36,13 @@ beforeAll(async () => {
 
 afterAll(() => {
   for (const child of served) child.kill("SIGKILL");
+  for (const group of groups) {
+    try {
+      process.kill(-group, "SIGKILL");
+    } catch {
+      // the group has ended: nothing left of it
+    }
+  }
 });
 
 /** Waits until one process the primary started in place of one of `pids` serves. */
@@ -160,7 +169,16 @@ describe("verdict serve with processes: 2, when its processes are stuck in their
   it("ends them after 60 s and fails the start, exit 1, where it waited for ever", { timeout: 120_000 }, async () => {
     const config = writeServeConfig("fault-start", issuer, API_KEY, { processes: 2, mongodb_database: uniqueDatabaseName("fault_start"), log_level: "info" });
     const startedAt = Date.now();
-    const run = await runVerdict(["serve", "--config", config], withFault("hang-at-start"));
+    // In a process group of its own, ended whole after the tests (its stuck processes with it) should the deadline not end them.
+    const child = spawn(process.execPath, [VERDICT_BIN, "serve", "--config", config], {
+      env: { ...process.env, ...withFault("hang-at-start") },
+      stdio: ["ignore", "ignore", "pipe"],
+      detached: true,
+    });
+    groups.push(child.pid as number);
+    let stderr = "";
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    const run = await new Promise<{ code: number | null; stderr: string }>((resolve) => child.once("close", (code) => resolve({ code, stderr })));
     expect(run.code, run.stderr).toBe(1);
     expect(Date.now() - startedAt).toBeGreaterThanOrEqual(60_000);
     const ended = run.stderr.split("\n").filter((line) => line.includes("a Verdict process did not serve within 60 s of its start: ending it"));
