@@ -233,7 +233,7 @@ function reportFault(log: Logger): (error: unknown, first: boolean) => void {
 
 const faultStopped = () => new VerdictError("internal", "stopped after an exception nothing caught (the log above says where)");
 
-/** The primary of several processes (server/cluster.ts): they serve, it supervises. */
+/** The primary of several processes (src/cluster/primary.ts): they serve, it supervises. */
 async function startProcesses(config: Config, log: Logger, processes: number, mongoUri: string): Promise<RunningCluster> {
   const running = await startCluster({
     processes,

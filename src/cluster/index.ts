@@ -1,34 +1,33 @@
-// Verdict's processes: the primary that supervises, and what a worker tells it.
+// Verdict's processes: the primary that supervises, what a worker tells it, and how many
+// of each run with which runtime settings.
+export { startCluster, type ClusterAdmin, type ClusterOptions, type RunningCluster } from "./primary.js";
+export { type ReadinessReport, type ReadinessSource } from "./messages.js";
 export {
   acceptConnections,
   answerPrimary,
   clusterRole,
-  CONSOLE_NICENESS,
-  yieldToDecisions,
   isClusterWorker,
   leavePrimary,
-  policyWorkersPerProcess,
   primaryAdminUrl,
   primaryGrpcPort,
   PRIMARY_ADMIN_URL_WAIT_MS,
-  processCount,
   reportAdminUrl,
   reportServing,
   reportStopping,
-  servingRuntimeFlags,
-  forkedProcessFlags,
-  forkedProcessEnv,
-  FORKED_MALLOC_ARENAS,
-  FORKED_SEMI_SPACE_FLAG,
-  SERVING_HEAP_GROWTH_FLAG,
-  tuneServingProcess,
-  startCluster,
   stopWhenPrimaryGone,
-  type ClusterAdmin,
-  type ClusterOptions,
   type PrimaryChannel,
   type PrimaryRequests,
-  type ReadinessReport,
-  type ReadinessSource,
-  type RunningCluster,
-} from "./cluster.js";
+} from "./worker.js";
+export {
+  CONSOLE_NICENESS,
+  FORKED_MALLOC_ARENAS,
+  FORKED_SEMI_SPACE_FLAG,
+  forkedProcessEnv,
+  forkedProcessFlags,
+  policyWorkersPerProcess,
+  processCount,
+  SERVING_HEAP_GROWTH_FLAG,
+  servingRuntimeFlags,
+  tuneServingProcess,
+  yieldToDecisions,
+} from "./tuning.js";

@@ -29,26 +29,13 @@
 // event loop with decisions. It is not part of readiness (decisions do not need it)
 // and is replaced like any other when it dies.
 import cluster, { type Worker } from "node:cluster";
-import { Socket } from "node:net";
-import { availableParallelism, setPriority } from "node:os";
-import { setFlagsFromString } from "node:v8";
 import type { MetricObjectWithValues, MetricValue, Registry } from "prom-client";
 import { VerdictError } from "../errors/index.js";
 import type { Logger } from "../observability/index.js";
 import { listenBalanced, type BalancedListener } from "./balancer.js";
+import { GRPC_PORT_VARIABLE, ROLE_VARIABLE, type ReadinessReport, type ReadinessSource, type ToPrimary, type ToWorker } from "./messages.js";
+import { forkedProcessEnv, forkedProcessFlags } from "./tuning.js";
 import { HUNG_AFTER_MS, SLOW_AFTER_MS, Watchdog } from "./watchdog.js";
-
-/** Whether a process is ready, by named check (the shape of the server's readiness report). */
-export interface ReadinessReport {
-  ready: boolean;
-  checks: Record<string, boolean>;
-}
-
-/** What answers /readyz: a process's readiness, or the primary's over all of them. */
-export interface ReadinessSource {
-  report(): ReadinessReport;
-  watch(listener: (ready: boolean) => void): () => void;
-}
 
 /** admin_listen as the primary serves it: the caller brings the listener (cluster/ knows only processes). */
 export interface ClusterAdmin {
@@ -57,40 +44,6 @@ export interface ClusterAdmin {
   close(): Promise<void>;
 }
 
-/** Processes of "auto": one per CPU, at most this many (each keeps its own database connections). */
-const MAX_AUTO_PROCESSES = 8;
-/**
- * Set by a serving process on itself at start (V8 reads it at each full collection; set
- * once the process serves instead, it came too late: the heap had already grown while the
- * modules loaded, and peak RSS under load went from about 150 to 217 MB): the
- * old generation may grow by 25% of what is live before the next full collection, where
- * V8 otherwise lets a busy process's heap grow by up to 4×, garbage included
- * (docs/performance.md#memory-and-start). Set at run time rather than on node's command
- * line, so that a V8 without the flag only warns instead of refusing to start.
- */
-export const SERVING_HEAP_GROWTH_FLAG = "--heap-growing-percent=25";
-/**
- * On the command line of each process the primary starts (V8 sizes the young
- * generation when it creates the heap: too late to set at run time). Node's default
- * lets each of the two semi-spaces grow to 16 MB in a busy process; at 8 MB peak RSS
- * under load is about 15 MB lower (135 against 150 MB in bench (a) and (b)) with no
- * throughput lost that the bench could tell (docs/performance.md#memory-and-start).
- * A single serving process takes it from NODE_OPTIONS.
- */
-export const FORKED_SEMI_SPACE_FLAG = "--max-semi-space-size=8";
-/**
- * In the environment of each process the primary starts (glibc reads it when the
- * process starts: too late to set at run time). glibc gives each thread that allocates
- * an arena of its own, up to 8 per CPU; a serving process's threads (the event loop,
- * libuv's pool, V8's helpers, the policy workers) each hold freed memory in theirs.
- * With two, peak RSS under bench (e) (CheckBatch of 50 at c64) was about 7 MB lower
- * (median 145 against 152 MB, 7 alternating pairs) and 2–7 MB in (a), (b) and (d), with
- * no CPU per decision lost that two Verdicts loaded side by side could tell (alternating
- * whole runs of (e) at c16 differed more: docs/performance.md#memory-and-start).
- * Ignored by other C libraries (musl, macOS).
- * A single serving process takes it from its own environment.
- */
-export const FORKED_MALLOC_ARENAS = { MALLOC_ARENA_MAX: "2" } as const;
 /** A worker that does not stop within this after being asked is killed. */
 const STOP_GRACE_MS = 60_000;
 /**
@@ -105,133 +58,6 @@ const MAX_RESTARTS = 5;
 const RESTART_WINDOW_MS = 60_000;
 /** How long a scrape waits for the workers' metrics. */
 const METRICS_WAIT_MS = 2_000;
-
-export type ToPrimary =
-  | { verdict: "ready"; address: string }
-  | { verdict: "admin"; adminUrl: string }
-  | { verdict: "admin-url?" }
-  | { verdict: "console"; adminUrl: string }
-  | { verdict: "readiness"; report: ReadinessReport }
-  | { verdict: "closed" }
-  | { verdict: "stopping" }
-  | { verdict: "pong" }
-  | { verdict: "metrics"; id: number; metrics: MetricObjectWithValues<MetricValue<string>>[] };
-export type ToWorker =
-  | { verdict: "stop" }
-  | { verdict: "metrics"; id: number }
-  | { verdict: "admin-url"; url: string }
-  | { verdict: "all-serving" }
-  | { verdict: "ping" }
-  // with a socket: a gRPC connection the primary accepted
-  | { verdict: "connection" };
-
-/** How many processes `processes` means on this machine. */
-export function processCount(processes: number | "auto"): number {
-  return processes === "auto" ? Math.max(1, Math.min(MAX_AUTO_PROCESSES, availableParallelism())) : processes;
-}
-
-/** Policy evaluation workers of "auto" in each of `processes` processes: their share of the CPUs, at least 1, at most this. */
-const MAX_AUTO_POLICY_WORKERS = 2;
-
-/**
- * How many policy worker threads `policy_workers` means in each of `processes`
- * processes on this machine: "auto" gives each process its share of the CPUs, so
- * that one per CPU (`processes: auto`) does not run two WebAssembly workers per
- * process (each a V8 isolate and a WebAssembly memory) on one core.
- */
-export function policyWorkersPerProcess(policyWorkers: number | "auto", processes: number): number {
-  if (policyWorkers !== "auto") return policyWorkers;
-  return Math.max(1, Math.min(MAX_AUTO_POLICY_WORKERS, Math.floor(availableParallelism() / Math.max(1, processes))));
-}
-
-const flagName = (arg: string) => (arg.split("=")[0] ?? "").replaceAll("_", "-");
-
-/** The V8 flags a serving process sets on itself at start: SERVING_HEAP_GROWTH_FLAG unless node's command line gave it. */
-export function servingRuntimeFlags(execArgv: readonly string[] = process.execArgv): string[] {
-  return execArgv.some((arg) => flagName(arg) === flagName(SERVING_HEAP_GROWTH_FLAG)) ? [] : [SERVING_HEAP_GROWTH_FLAG];
-}
-
-/** The flags the primary adds to its processes' command line: FORKED_SEMI_SPACE_FLAG unless node's command line or NODE_OPTIONS gave one. */
-export function forkedProcessFlags(execArgv: readonly string[] = process.execArgv, nodeOptions = process.env["NODE_OPTIONS"] ?? ""): string[] {
-  const given = [...execArgv, ...nodeOptions.split(/\s+/)].some((arg) => flagName(arg) === flagName(FORKED_SEMI_SPACE_FLAG));
-  return given ? [] : [FORKED_SEMI_SPACE_FLAG];
-}
-
-/** The variables the primary adds to its processes' environment: FORKED_MALLOC_ARENAS unless the environment bounds the arenas already (MALLOC_ARENA_MAX, or glibc.malloc.arena_max in GLIBC_TUNABLES). */
-export function forkedProcessEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
-  const given = env["MALLOC_ARENA_MAX"] !== undefined || /(^|:)glibc\.malloc\.arena_max=/.test(env["GLIBC_TUNABLES"] ?? "");
-  return given ? {} : { ...FORKED_MALLOC_ARENAS };
-}
-
-/** Bounds the heap's growth in this serving process (single or one of several): see SERVING_HEAP_GROWTH_FLAG. */
-export function tuneServingProcess(): void {
-  for (const flag of servingRuntimeFlags()) setFlagsFromString(flag);
-}
-
-/** The console's process runs at this niceness (Linux: 0 is normal, 19 the lowest priority). */
-export const CONSOLE_NICENESS = 10;
-
-/**
- * Lowers the console's process's CPU priority: on CPUs it shares with the deciding
- * processes, the scheduler runs decisions first and the console's reads with what is
- * left (an operator's page can wait a few milliseconds; a Check should not). False
- * where the system refuses (the console still serves).
- */
-export function yieldToDecisions(): boolean {
-  try {
-    setPriority(CONSOLE_NICENESS);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** True in a worker process started by the primary. */
-export function isClusterWorker(): boolean {
-  return cluster.isWorker;
-}
-
-/**
- * A process that could not start lets go of its primary: what listens to the primary would
- * otherwise keep it alive, and it exits with its own exit code (Node's cluster exits a worker
- * with 0 when the channel closes any other way), so the primary says it did not start.
- */
-export function leavePrimary(): void {
-  cluster.worker?.disconnect();
-}
-
-/**
- * In a serving process: `stop` runs when the primary's channel closes without this process
- * having asked (the primary died, or was killed), in place of Node's cluster, which exits such
- * a process at once (code 0), dropping the calls it has in flight and the audit records it
- * has not written yet. Node emits the worker's 'disconnect' before it looks at
- * `exitedAfterDisconnect`; set there, the process is left to finish its stop, as the primary
- * would have asked, and exits once it has. `stop` returns false when there is nothing left to
- * finish (the process has stopped): Node's exit then stands.
- */
-export function stopWhenPrimaryGone(stop: () => boolean): void {
-  const worker = cluster.worker;
-  if (!worker) return;
-  worker.once("disconnect", () => {
-    if (!worker.exitedAfterDisconnect && stop()) worker.exitedAfterDisconnect = true;
-  });
-}
-
-/** Set by the primary in the environment of the process that serves the console. */
-const ROLE_VARIABLE = "VERDICT_PROCESS_ROLE" as const;
-/** Set by the primary in the environment of a deciding process: the port it listens on for them. */
-const GRPC_PORT_VARIABLE = "VERDICT_PRIMARY_GRPC_PORT" as const;
-
-/** In a deciding worker: the port of the primary's gRPC listener, whose connections it is handed (undefined: it listens itself). */
-export function primaryGrpcPort(env: { VERDICT_PRIMARY_GRPC_PORT?: string }): number | undefined {
-  const port = Number(env[GRPC_PORT_VARIABLE]);
-  return env[GRPC_PORT_VARIABLE] !== undefined && Number.isInteger(port) ? port : undefined;
-}
-
-/** What a worker process is for: deciding (gRPC, AuthZEN), or serving the console only. */
-export function clusterRole(env: { VERDICT_PROCESS_ROLE?: string }): "worker" | "console" {
-  return env[ROLE_VARIABLE] === "console" ? "console" : "worker";
-}
 
 export interface ClusterOptions {
   processes: number;
@@ -295,6 +121,43 @@ export async function startCluster({ processes, log, env, serveAdmin, grpc, cons
   let allServing = false;
   cluster.setupPrimary({ execArgv: [...process.execArgv, ...forkedProcessFlags()] });
 
+  // The watchdog's judgement of a serving process, acted on: silent, it gets no new connection
+  // until it answers again (when `takesConnections` still holds); hung, it is ended and, as
+  // any process that dies, replaced.
+  const watchProcess = (worker: Worker, takesConnections: () => boolean) => {
+    const pid = worker.process.pid;
+    watchdog.watch(worker, {
+      ping: () => send(worker, { verdict: "ping" }),
+      slow: (silentMs) => {
+        balancer?.remove(worker);
+        log.warn(
+          { pid, silent_ms: silentMs },
+          `a Verdict process has not answered its primary for ${SLOW_AFTER_MS / 1_000} s: new connections go to the others`,
+        );
+      },
+      answeredAgain: () => {
+        if (takesConnections()) balancer?.add(worker);
+        log.info({ pid }, "a Verdict process answers its primary again");
+      },
+      hung: (silentMs) => {
+        log.error({ pid, silent_ms: silentMs }, `a Verdict process has not answered its primary for ${HUNG_AFTER_MS / 1_000} s: ending it`);
+        worker.process.kill("SIGKILL");
+      },
+    });
+  };
+
+  // A process that died is replaced, unless processes die so often that the server stops.
+  const replace = (role: "worker" | "console") => {
+    const now = Date.now();
+    restarts.push(now);
+    while (restarts.length > 0 && (restarts[0] as number) < now - RESTART_WINDOW_MS) restarts.shift();
+    if (restarts.length > MAX_RESTARTS) {
+      fail(new VerdictError("internal", `Verdict processes stopped ${restarts.length} times within a minute; stopping`));
+      return;
+    }
+    fork(role).catch((error: unknown) => fail(error instanceof VerdictError ? error : new VerdictError("internal", String(error))));
+  };
+
   const fork = (role: "worker" | "console" = "worker"): Promise<string> =>
     new Promise((resolve, reject) => {
       const worker = cluster.fork({
@@ -325,24 +188,7 @@ export async function startCluster({ processes, log, env, serveAdmin, grpc, cons
         } else if ((message.verdict === "ready" || message.verdict === "console") && !ready) {
           ready = true;
           clearTimeout(startDeadline);
-          watchdog.watch(worker, {
-            ping: () => send(worker, { verdict: "ping" }),
-            slow: (silentMs) => {
-              balancer?.remove(worker);
-              log.warn(
-                { pid, silent_ms: silentMs },
-                `a Verdict process has not answered its primary for ${SLOW_AFTER_MS / 1_000} s: new connections go to the others`,
-              );
-            },
-            answeredAgain: () => {
-              if (role === "worker" && !stopping && !leaving) balancer?.add(worker);
-              log.info({ pid }, "a Verdict process answers its primary again");
-            },
-            hung: (silentMs) => {
-              log.error({ pid, silent_ms: silentMs }, `a Verdict process has not answered its primary for ${HUNG_AFTER_MS / 1_000} s: ending it`);
-              worker.process.kill("SIGKILL");
-            },
-          });
+          watchProcess(worker, () => role === "worker" && !stopping && !leaving);
           if (message.verdict === "console") consoleUrl = message.adminUrl;
           else {
             if (!stopping) balancer?.add(worker);
@@ -367,14 +213,7 @@ export async function startCluster({ processes, log, env, serveAdmin, grpc, cons
         }
         if (stopping) return;
         log.error({ pid, code, signal }, "a Verdict process stopped unexpectedly; starting another");
-        const now = Date.now();
-        restarts.push(now);
-        while (restarts.length > 0 && (restarts[0] as number) < now - RESTART_WINDOW_MS) restarts.shift();
-        if (restarts.length > MAX_RESTARTS) {
-          fail(new VerdictError("internal", `Verdict processes stopped ${restarts.length} times within a minute; stopping`));
-          return;
-        }
-        fork(role).catch((error: unknown) => fail(error instanceof VerdictError ? error : new VerdictError("internal", String(error))));
+        replace(role);
       });
     });
 
@@ -528,121 +367,4 @@ class ClusterReadiness implements ReadinessSource {
     listener(this.report().ready);
     return () => undefined;
   }
-}
-
-/**
- * From a worker to its primary; dropped once the channel has closed (the primary is gone:
- * the process is stopping, and what it would say, its readiness going down, its connections
- * closing, has no one to hear it). The callback takes a failed send's error, which Node
- * would otherwise emit as an event that ends the process.
- */
-function toPrimary(message: ToPrimary): void {
-  if (process.connected) process.send?.(message, undefined, undefined, () => undefined);
-}
-
-/** What a worker's primary tells it. */
-export interface PrimaryRequests {
-  /** Resolves when the primary says every process serves, or asks this one to stop, or is gone, or after `waitMs`, whichever is first. */
-  allServing(waitMs: number): Promise<void>;
-}
-
-/** In a worker: answers the primary's requests, its metrics at once, and its stop by calling `stop`. */
-export function answerPrimary(registry: Registry, stop: () => void): PrimaryRequests {
-  let serving: () => void = () => undefined;
-  const allServing = new Promise<void>((resolve) => (serving = resolve));
-  // A primary that is gone will not say: this process stops (stopWhenPrimaryGone) without waiting for it.
-  process.once("disconnect", () => serving());
-  process.on("message", (message: ToWorker) => {
-    if (message.verdict === "stop") {
-      serving();
-      stop();
-    } else if (message.verdict === "all-serving") {
-      serving();
-    } else if (message.verdict === "ping") {
-      toPrimary({ verdict: "pong" });
-    } else if (message.verdict === "metrics") {
-      void registry.getMetricsAsJSON().then((metrics) => toPrimary({ verdict: "metrics", id: message.id, metrics }));
-    }
-  });
-  return {
-    async allServing(waitMs) {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([allServing, new Promise<void>((resolve) => (timer = setTimeout(resolve, waitMs)))]);
-      clearTimeout(timer);
-    },
-  };
-}
-
-/** In a worker that stops: the primary hands it no new connection (those it has, it finishes). */
-export function reportStopping(): void {
-  toPrimary({ verdict: "stopping" });
-}
-
-/** In a deciding worker, once its gRPC listener serves: tells the primary, then each change of its readiness. */
-export function reportServing(address: string, readiness: ReadinessSource): void {
-  readiness.watch(() => toPrimary({ verdict: "readiness", report: readiness.report() }));
-  toPrimary({ verdict: "ready", address });
-}
-
-/**
- * In a deciding worker served by the primary's gRPC listener: each connection the
- * primary hands over goes to `inject` (false: this process no longer takes
- * connections, so it is closed), and the primary is told when it closes, once.
- */
-export function acceptConnections(inject: (socket: Socket) => boolean): void {
-  process.on("message", (message: ToWorker, handle: unknown) => {
-    if (message.verdict !== "connection") return;
-    const closed = () => toPrimary({ verdict: "closed" });
-    if (!(handle instanceof Socket)) return closed();
-    handle.once("close", closed);
-    if (!inject(handle)) handle.destroy();
-  });
-}
-
-/**
- * In a worker, once its private admin listener serves: where it is, for the routes the
- * primary forwards. The console's process (no gRPC, no readiness) says it serves this way.
- */
-export function reportAdminUrl(adminUrl: string, role: "worker" | "console"): void {
-  toPrimary(role === "console" ? { verdict: "console", adminUrl } : { verdict: "admin", adminUrl });
-}
-
-/** How long a worker waits for the primary to say admin_listen's URL before it gives up starting. */
-export const PRIMARY_ADMIN_URL_WAIT_MS = 30_000;
-
-/** What a worker talks to its primary through: the process's IPC channel (tests pass their own). */
-export interface PrimaryChannel {
-  send?(message: ToPrimary): unknown;
-  on(event: "message", listener: (message: ToWorker) => void): unknown;
-  off(event: "message", listener: (message: ToWorker) => void): unknown;
-}
-
-/**
- * In a worker: asks the primary for admin_listen's URL (the one people and other
- * services reach; this process's own admin listener is private), the base of the
- * links approvals name. Asked at the start, awaited before the process serves, so no
- * decision names a link without it. Rejects (the process does not start) when the
- * primary has not said within `waitMs`.
- */
-export function primaryAdminUrl(channel: PrimaryChannel = process, waitMs = PRIMARY_ADMIN_URL_WAIT_MS): Promise<string> {
-  const url = new Promise<string>((resolve, reject) => {
-    const onMessage = (message: ToWorker) => {
-      if (message.verdict !== "admin-url") return;
-      settle();
-      resolve(message.url);
-    };
-    const timer = setTimeout(() => {
-      settle();
-      reject(new VerdictError("internal", `the primary did not say admin_listen's URL within ${waitMs / 1000} s`));
-    }, waitMs);
-    timer.unref();
-    const settle = () => {
-      clearTimeout(timer);
-      channel.off("message", onMessage);
-    };
-    channel.on("message", onMessage);
-    channel.send?.({ verdict: "admin-url?" });
-  });
-  url.catch(() => undefined); // awaited later; a start that failed first never awaits it
-  return url;
 }

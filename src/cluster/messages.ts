@@ -1,0 +1,40 @@
+// What a primary and its processes say to each other over Node's IPC channel (and the
+// environment the primary starts each process with): the contract primary.ts and
+// worker.ts share.
+import type { MetricObjectWithValues, MetricValue } from "prom-client";
+
+/** Whether a process is ready, by named check (the shape of the server's readiness report). */
+export interface ReadinessReport {
+  ready: boolean;
+  checks: Record<string, boolean>;
+}
+
+/** What answers /readyz: a process's readiness, or the primary's over all of them. */
+export interface ReadinessSource {
+  report(): ReadinessReport;
+  watch(listener: (ready: boolean) => void): () => void;
+}
+
+export type ToPrimary =
+  | { verdict: "ready"; address: string }
+  | { verdict: "admin"; adminUrl: string }
+  | { verdict: "admin-url?" }
+  | { verdict: "console"; adminUrl: string }
+  | { verdict: "readiness"; report: ReadinessReport }
+  | { verdict: "closed" }
+  | { verdict: "stopping" }
+  | { verdict: "pong" }
+  | { verdict: "metrics"; id: number; metrics: MetricObjectWithValues<MetricValue<string>>[] };
+export type ToWorker =
+  | { verdict: "stop" }
+  | { verdict: "metrics"; id: number }
+  | { verdict: "admin-url"; url: string }
+  | { verdict: "all-serving" }
+  | { verdict: "ping" }
+  // with a socket: a gRPC connection the primary accepted
+  | { verdict: "connection" };
+
+/** Set by the primary in the environment of the process that serves the console. */
+export const ROLE_VARIABLE = "VERDICT_PROCESS_ROLE" as const;
+/** Set by the primary in the environment of a deciding process: the port it listens on for them. */
+export const GRPC_PORT_VARIABLE = "VERDICT_PRIMARY_GRPC_PORT" as const;
