@@ -1,18 +1,9 @@
 export { BundleError, loadBundle, MAX_BUNDLE_BYTES, type Bundle } from "./bundle.js";
 export { buildBundle, bundleSources, ENTRYPOINTS, sourceRevision, TEST_FILE_PATTERNS } from "./build.js";
 export { DECISION_ENTRYPOINT, PolicyEngine, STATE_QUERIES_ENTRYPOINT, type Begun, type EngineOptions } from "./engine.js";
-export {
-  DEFAULT_BOUNDS,
-  EvaluationError,
-  EvaluationOverloadedError,
-  readAnswers,
-  waitForAnswers,
-  type EvaluationAdmission,
-  type EvaluationBounds,
-  type PolicyFailureKind,
-  type TaskReply,
-} from "./pool.js";
-export { CONTROL, DIRECT_STATE } from "./worker-source.js";
+export { DEFAULT_BOUNDS, EvaluationError, EvaluationOverloadedError, type EvaluationAdmission, type EvaluationBounds, type PolicyFailureKind } from "./pool.js";
+export { readAnswers, waitForAnswers, writeBatch, type TaskReply } from "./handoff.js";
+export { CONTROL, DIRECT_STATE, TASK_WORDS } from "./worker-source.js";
 export { policyInputs, policyPrincipal, type AuthzenEntities, type AuthzenEntity, type BatchInfo, type PolicyInput, type PolicyPrincipal } from "./input.js";
 export {
   parseDecision,

@@ -35,6 +35,7 @@ import { Worker } from "node:worker_threads";
 import { VerdictError } from "../errors/index.js";
 import { PolicyError } from "./output.js";
 import { WaitingDecisions, type Waiting } from "./waiting.js";
+import { answersChanged, readAnswers, wake, waitForAnswers, writeBatch, type TaskReply } from "./handoff.js";
 import { CONTROL, DIRECT_STATE, TASK_WORDS, WORKER_SOURCE } from "./worker-source.js";
 
 export interface EvaluationBounds {
@@ -100,58 +101,8 @@ export function compileWasm(bytes: Uint8Array): Promise<WasmModule> {
   return wasm.compile(bytes);
 }
 
-/** Atomics.waitAsync (ES2024; in every Node this runs on, not in the ES2023 library the code is typed against). */
-const { waitAsync } = Atomics as unknown as {
-  waitAsync(
-    this: void,
-    array: Int32Array,
-    index: number,
-    value: number,
-    timeoutMs: number,
-  ): { async: false; value: string } | { async: true; value: Promise<string> };
-};
-
-/** An input's JSON; undefined when it has none (the message path then reports the evaluation's error as the worker meets it). */
-function json(input: unknown): string | undefined {
-  try {
-    return JSON.stringify(input);
-  } catch {
-    return undefined; // a BigInt or a cycle
-  }
-}
-
 const PAGE_BYTES = 64 * 1024;
 const opaWasmPath = createRequire(import.meta.url).resolve("@open-policy-agent/opa-wasm");
-
-/**
- * Blocks the thread until the worker has answered the batch handed over in `control`
- * (its DIRECT word is no longer REQUESTED), for at most `blockMs`; false when it has not
- * answered by then. A wake-up alone is not an answer: the worker wakes this word after
- * each batch, and when it is descheduled between storing one batch's answer and waking
- * the pool, the pool may already have read that answer (without waiting) and handed over
- * the next batch, which the late wake-up would otherwise pass for answered.
- */
-export function waitForAnswers(control: Int32Array, blockMs: number): boolean {
-  const until = performance.now() + blockMs;
-  for (;;) {
-    if (Atomics.load(control, CONTROL.DIRECT) !== DIRECT_STATE.REQUESTED) return true;
-    const left = until - performance.now();
-    if (left <= 0) return false;
-    Atomics.wait(control, CONTROL.DIRECT, DIRECT_STATE.REQUESTED, left);
-  }
-}
-
-/**
- * The replies a worker stored in shared memory for the batch handed over (its DIRECT
- * word ANSWERED): one per task, in the batch's order. Throws when they are not a list
- * of replies, for the pool to fail the batch rather than the process.
- */
-export function readAnswers(control: Int32Array, bytes: Buffer): TaskReply[] {
-  const replies: unknown = JSON.parse(bytes.toString("utf8", 0, Atomics.load(control, CONTROL.LENGTH)));
-  if (!Array.isArray(replies) || !replies.every((reply) => typeof (reply as Partial<TaskReply> | null)?.id === "number"))
-    throw new Error("the worker's answers are not a list of replies");
-  return replies as TaskReply[];
-}
 
 /** One trip to a worker: an entrypoint's result set, and the follow-up's when it ran. */
 export interface Evaluated {
@@ -196,9 +147,6 @@ const MAX_BATCH = 32;
 const SYNC_WAIT_MS = 5;
 /** Bytes of a batch's inputs or replies (JSON) handed over in shared memory; larger inputs go as a message, larger replies come as messages. */
 const DIRECT_BYTES = 256 * 1024;
-
-/** A worker's reply to one task. */
-export type TaskReply = { id: number; ok: true; result: unknown; thenResult?: unknown } | { id: number; ok: false; error: string; memory: boolean };
 
 type WorkerReply = { type: "ready"; entrypoints: string[] } | { type: "init_error"; error: string } | TaskReply;
 
@@ -361,24 +309,8 @@ export class EvaluatorPool {
    */
   private handOver(slot: Slot, batch: readonly Task[], blockMs: number): boolean {
     const { control, bytes } = slot;
-    let end = 0;
-    for (const [index, task] of batch.entries()) {
-      const entry = this.entrypoints.get(task.entrypoint);
-      const then = task.then === undefined ? -1 : this.entrypoints.get(task.then);
-      const text = json(task.input);
-      if (entry === undefined || then === undefined || text === undefined) return false;
-      const room = bytes.length - end;
-      if (text.length * 3 > room && Buffer.byteLength(text) > room) return false;
-      end += bytes.write(text, end);
-      const words = CONTROL.WORDS + index * TASK_WORDS;
-      control[words] = task.id;
-      control[words + 1] = entry;
-      control[words + 2] = then;
-      control[words + 3] = end;
-    }
-    Atomics.store(control, CONTROL.COUNT, batch.length);
-    Atomics.store(control, CONTROL.DIRECT, DIRECT_STATE.REQUESTED);
-    this.wake(slot);
+    if (!writeBatch(control, bytes, batch, this.entrypoints)) return false;
+    wake(control);
     if (waitForAnswers(control, blockMs)) this.answered(slot);
     else {
       this.arm(slot, this.options.bounds.timeoutMs);
@@ -389,9 +321,9 @@ export class EvaluatorPool {
 
   /** Waits without blocking for the answers to a batch handed over; the slot's timer bounds each evaluation meanwhile. */
   private awaitAnswers(slot: Slot, first: Task): void {
-    const waiting = waitAsync(slot.control, CONTROL.DIRECT, DIRECT_STATE.REQUESTED, this.options.bounds.timeoutMs);
-    if (!waiting.async) return this.answered(slot);
-    void waiting.value.then(() => {
+    const changed = answersChanged(slot.control, this.options.bounds.timeoutMs);
+    if (!changed) return this.answered(slot);
+    void changed.then(() => {
       if (!this.slots.has(slot) || slot.tasks[0] !== first) return; // lost meanwhile: the pool has dealt with its tasks
       if (Atomics.load(slot.control, CONTROL.DIRECT) === DIRECT_STATE.REQUESTED) return this.awaitAnswers(slot, first);
       this.answered(slot);
@@ -419,12 +351,6 @@ export class EvaluatorPool {
     }
     for (const reply of replies) if (!this.settleNext(slot, reply)) break;
     if (slot.tasks.length > 0) this.lose(slot, "the worker's answers are not those of the batch handed over", "error");
-  }
-
-  /** Tells a worker sleeping on its control words that there is work. */
-  private wake(slot: Slot): void {
-    Atomics.add(slot.control, CONTROL.SIGNAL, 1);
-    Atomics.notify(slot.control, CONTROL.SIGNAL);
   }
 
   /** True when an evaluation would start at once (no queueing). */
@@ -519,7 +445,7 @@ export class EvaluatorPool {
       if (this.handOver(slot, batch, blockUntil - performance.now())) continue;
       this.arm(slot, this.options.bounds.timeoutMs);
       slot.worker.postMessage(batch.map((task) => ({ id: task.id, entrypoint: task.entrypoint, then: task.then, input: task.input })));
-      this.wake(slot);
+      wake(slot.control);
     }
     // Evaluations wait: start another worker, up to the bound.
     if (this.queue.length + this.continuing.length > 0 && !this.closing && this.slots.size + this.spawning < Math.max(1, this.options.bounds.workers)) {

@@ -1,12 +1,12 @@
 // The pool's wait for a batch handed over to a policy worker in shared memory
-// (src/policy/pool.ts): a wake-up is not an answer. A worker descheduled between
+// (src/policy/handoff.ts): a batch written as the worker reads it, and a wake-up is not an answer. A worker descheduled between
 // storing one batch's answer and waking the pool wakes it late, while the next batch
 // is already handed over; taking that wake-up for the answer made the pool read the
 // batch's inputs as replies and the process exit (seen in bench scenario e at c64).
 import { performance } from "node:perf_hooks";
 import { Worker } from "node:worker_threads";
 import { describe, expect, it } from "vitest";
-import { CONTROL, DIRECT_STATE, readAnswers, waitForAnswers } from "../../src/policy/index.js";
+import { CONTROL, DIRECT_STATE, readAnswers, TASK_WORDS, waitForAnswers, writeBatch } from "../../src/policy/index.js";
 
 /** A thread that wakes the pool's word without answering (a late wake-up), then answers after `answerAfterMs`. */
 function lateWaker(control: Int32Array, answerAfterMs: number): Worker {
@@ -87,5 +87,44 @@ describe("reading the answers a policy worker stored in shared memory", () => {
     expect(() => readAnswers(one.control, one.bytes)).toThrow("not a list of replies");
     const others = stored(JSON.stringify([{ action: "invoices:read" }]));
     expect(() => readAnswers(others.control, others.bytes)).toThrow("not a list of replies");
+  });
+});
+
+describe("writing a batch in a policy worker's shared memory", () => {
+  const entrypoints = new Map([
+    ["verdict/state_queries", 0],
+    ["verdict/decision", 1],
+  ]);
+  const memory = (bytes: number) => ({
+    control: new Int32Array(new SharedArrayBuffer((CONTROL.WORDS + 2 * TASK_WORDS) * Int32Array.BYTES_PER_ELEMENT)),
+    bytes: Buffer.from(new SharedArrayBuffer(bytes)),
+  });
+
+  it("writes each input's JSON one after the other and each task's words (id, entry point, follow-up or -1, end), then marks the batch requested", () => {
+    const { control, bytes } = memory(1024);
+    const batch = [
+      { id: 41, entrypoint: "verdict/state_queries", then: "verdict/decision", input: { action: "transfer" } },
+      { id: 42, entrypoint: "verdict/decision", input: { note: "é" } },
+    ];
+    expect(writeBatch(control, bytes, batch, entrypoints)).toBe(true);
+    const first = JSON.stringify(batch[0]?.input);
+    const end = Buffer.byteLength(first) + Buffer.byteLength(JSON.stringify(batch[1]?.input));
+    expect([...control.subarray(CONTROL.WORDS, CONTROL.WORDS + 2 * TASK_WORDS)]).toEqual([41, 0, 1, first.length, 42, 1, -1, end]);
+    expect(bytes.toString("utf8", 0, end)).toBe('{"action":"transfer"}{"note":"é"}');
+    expect(Atomics.load(control, CONTROL.COUNT)).toBe(2);
+    expect(Atomics.load(control, CONTROL.DIRECT)).toBe(DIRECT_STATE.REQUESTED);
+  });
+
+  it("leaves the batch unmarked, for the pool to send it as a message, when an input does not fit, has no JSON or names an unknown entry point", () => {
+    const refused = [
+      { input: { text: "x".repeat(100) }, entrypoint: "verdict/decision" },
+      { input: { big: 1n }, entrypoint: "verdict/decision" },
+      { input: {}, entrypoint: "verdict/other" },
+    ];
+    for (const { input, entrypoint } of refused) {
+      const { control, bytes } = memory(64);
+      expect(writeBatch(control, bytes, [{ id: 1, entrypoint, input }], entrypoints)).toBe(false);
+      expect(Atomics.load(control, CONTROL.DIRECT)).toBe(DIRECT_STATE.IDLE);
+    }
   });
 });
