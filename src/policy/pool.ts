@@ -12,7 +12,7 @@
 // worker starts with the pool, the others when evaluations wait for one.
 //
 // The evaluations that came in one turn of the event loop are handed to an idle
-// worker together at its end, through memory shared with the worker, and the
+// worker together at its end, through memory shared with the worker (handoff.ts), and the
 // thread waits for the answers with Atomics.wait for at most SYNC_WAIT_MS: it
 // gives its CPU to the evaluations instead of returning to its event loop and
 // coming back for a message (on a busy machine that turn was most of a decision's
