@@ -34,7 +34,8 @@ export class Shutdown {
   /** SIGINT, SIGTERM and SIGHUP ask for the stop from now on: one that comes while the server starts is kept for it. */
   onSignals(): this {
     for (const signal of TERMINAL_SIGNALS) process.off(signal, this.leaveToPrimary);
-    for (const signal of STOP_SIGNALS) process.on(signal, this.onSignal);
+    // Once per process, however often called: each listener added twice would outlive release().
+    for (const signal of STOP_SIGNALS) process.off(signal, this.onSignal).on(signal, this.onSignal);
     return this;
   }
 
@@ -58,6 +59,8 @@ export class Shutdown {
    * left it unable to finish.
    */
   stopOnFaults(report: (error: unknown, first: boolean) => void): this {
+    // A second call replaces the first's handler rather than adding one release() could not remove.
+    if (this.onFault) process.off("uncaughtException", this.onFault);
     this.onFault = (error) => {
       const first = !this.hadFault;
       report(error, first);
