@@ -158,6 +158,13 @@ describe("routes", () => {
     expect([post.status, post.headers["allow"]]).toEqual([405, "GET"]);
   });
 
+  it("answers 400 invalid_request in AuthZEN's error shape, X-Request-ID echoed, to a path whose percent-encoding is not UTF-8 (the router's own refusal)", async () => {
+    const answer = await v.client.post("/access/v1/%ff%fe", valid, { "x-request-id": "req-bad-url" });
+    expect(await errorOf(Promise.resolve(answer))).toEqual([400, "invalid_request"]);
+    expect(answer.headers["x-request-id"]).toBe("req-bad-url");
+    expect(JSON.stringify(answer.json)).not.toContain("%ff");
+  });
+
   it("keeps serving after every kind of bad request", async () => {
     expect((await v.client.post("/access/v1/evaluation", valid)).json).toEqual({ decision: true });
   });

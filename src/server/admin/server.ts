@@ -4,7 +4,7 @@
 // gRPC so that a probe or a scrape never queues behind decisions, and keeps to
 // in-memory reads so that it never holds one up (docs/architecture.md).
 import type { AddressInfo } from "node:net";
-import Fastify, { type FastifyInstance } from "fastify";
+import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
 import { listenFailed } from "../../errors/index.js";
 import type { Logger } from "../../observability/index.js";
 
@@ -30,6 +30,12 @@ export interface RunningAdmin {
   close(): Promise<void>;
 }
 
+/** What the router refuses before any route runs, as this listener answers it. */
+const ROUTER_REFUSALS: Readonly<Record<string, { status: number; message: string }>> = {
+  FST_ERR_BAD_URL: { status: 400, message: "the path is not a valid URL (its percent-encoding is not UTF-8)" },
+  FST_ERR_MAX_PARAM_LENGTH: { status: 414, message: "a part of the path is longer than 100 characters" },
+};
+
 /** The admin app with every feature's routes; exported for tests that inject requests. */
 export async function buildAdminApp({ routes, log }: Pick<AdminServerOptions, "routes" | "log">): Promise<FastifyInstance> {
   const app = Fastify({
@@ -42,6 +48,13 @@ export async function buildAdminApp({ routes, log }: Pick<AdminServerOptions, "r
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, validateSchema: false } },
     // While closing, probes get 503 at once rather than waiting.
     return503OnClosing: true,
+    // Refused by the router before any route: answered in the admin listener's error shape (not Fastify's, which echoes the path).
+    frameworkErrors: (error, _request, routerReply) => {
+      const reply = routerReply as FastifyReply;
+      const refused = ROUTER_REFUSALS[error.code];
+      if (!refused) return void reply.code(500).send({ error: "internal_error", message: "internal error" });
+      reply.code(refused.status).send({ error: "invalid_request", message: refused.message });
+    },
   });
   app.setErrorHandler((error: Error & { statusCode?: number }, request, reply) => {
     const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;

@@ -3,7 +3,7 @@
 // decision made by the same Decider as gRPC Check (docs/authzen.md).
 import { randomUUID } from "node:crypto";
 import type { AddressInfo } from "node:net";
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from "fastify";
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { AuthzenConfig } from "./config.js";
 import type { Decider } from "../../decide/index.js";
 import { listenFailed } from "../../errors/index.js";
@@ -164,6 +164,14 @@ export function buildApp(options: AuthzenServerOptions, https?: object): Fastify
     // The schemas decide what is valid: no coercion ("123" is not a number, 123 not a name), nothing removed or added.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
     return503OnClosing: true,
+    // Refused by the router before any hook runs: answered in AuthZEN's error shape (not Fastify's, which echoes the path).
+    frameworkErrors: (error, request, routerReply) => {
+      const reply = routerReply as FastifyReply;
+      const sent = request.headers["x-request-id"];
+      if (typeof sent === "string" && REQUEST_ID.test(sent)) reply.header("x-request-id", sent);
+      const refused = toAuthzenError(error);
+      reply.code(refused.status).header("content-type", "application/json; charset=utf-8").send(errorBody(refused));
+    },
   });
   app.decorateRequest("pep", null);
   app.decorateRequest("verdictRequestId", "");
@@ -347,6 +355,10 @@ function toAuthzenError(error: FastifyError | AuthzenError | Error): AuthzenErro
       return new AuthzenError("empty_body", "the request body is empty; send a JSON object");
     case "FST_ERR_CTP_INVALID_JSON_BODY":
       return new AuthzenError("malformed_json", "the request body is not valid JSON");
+    case "FST_ERR_BAD_URL":
+      return new AuthzenError("invalid_request", "the request's path is not a valid URL (its percent-encoding is not UTF-8)");
+    case "FST_ERR_MAX_PARAM_LENGTH":
+      return new AuthzenError("invalid_request", "a part of the request's path is longer than this PDP accepts");
   }
   if (fastify.statusCode === 400) return new AuthzenError("invalid_request", fastify.message);
   return new AuthzenError("internal_error", "internal error");
