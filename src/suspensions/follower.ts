@@ -28,6 +28,12 @@ export interface FollowerStats {
 
 /** How long a change stream that failed is left before it is tried again (the poll covers meanwhile). */
 const STREAM_RETRY_MS = 30_000;
+/**
+ * How often the view's staleness is looked at, on a timer of its own: a read of the version
+ * waiting on a database that does not answer (up to its 2 s bound) must not hold back the
+ * log and the count of the view going stale, which deny_all already enforces from then.
+ */
+const STALENESS_CHECK_MS = 250;
 
 export class SuspensionFollower {
   private version: number | undefined;
@@ -35,6 +41,7 @@ export class SuspensionFollower {
   private by: FollowingBy = "starting";
   private timer: NodeJS.Timeout | undefined;
   private streamRetry: NodeJS.Timeout | undefined;
+  private stalenessCheck: NodeJS.Timeout | undefined;
   private stream: { close(): Promise<void> } | undefined;
   private reloading: Promise<void> | undefined;
   private reloadAgain = false;
@@ -64,6 +71,8 @@ export class SuspensionFollower {
   }
 
   stats(): FollowerStats {
+    // What a scrape reads agrees with itself: the view going stale is counted when it is reported so.
+    this.watchStaleness();
     const now = this.now();
     return {
       active: this.view.size,
@@ -77,6 +86,8 @@ export class SuspensionFollower {
   /** Starts following; resolves true once the set is loaded, or false after `waitMs` (it keeps trying). */
   async start(waitMs: number): Promise<boolean> {
     void this.tick();
+    this.stalenessCheck = setInterval(() => this.watchStaleness(), STALENESS_CHECK_MS);
+    this.stalenessCheck.unref();
     if (this.settings.follow !== "poll") void this.openStream();
     else this.by = "poll";
     if (this.loaded) return true;
@@ -97,6 +108,7 @@ export class SuspensionFollower {
     for (const settle of [...this.waiting]) settle(false);
     clearTimeout(this.timer);
     clearTimeout(this.streamRetry);
+    clearInterval(this.stalenessCheck);
     await this.stream?.close();
     await this.reloading;
   }
@@ -176,7 +188,7 @@ export class SuspensionFollower {
 
   /** Logs (once each way) and counts the view going stale and coming back. */
   private watchStaleness(): void {
-    if (!this.loaded) return;
+    if (!this.loaded || this.stopped) return;
     const now = this.now();
     if (!this.fresh(now)) {
       if (this.staleSince !== undefined) return;
