@@ -81,6 +81,18 @@ describe("signing in", () => {
     expect(suspend.status).toBe(403);
   });
 
+  it("signs in before it reads the query string or the body: without the token or the scope, what was sent is not looked at", async () => {
+    const badQuery = await consoleCall(admin, "/console/api/decisions?limit=999999999");
+    expect([badQuery.status, badQuery.body["reason"]]).toEqual([401, "token_missing"]);
+    const badJson = await consoleCall(admin, "/console/api/playground", { method: "POST", headers: { "content-type": "application/json" } });
+    expect([badJson.status, badJson.body["reason"]]).toEqual([401, "token_missing"]);
+    const reader = await consoleToken(t.issuer, "console:read");
+    const badBody = await call("/console/api/agents/agent-a/suspend", { token: reader, method: "POST", body: { nothing: true } });
+    expect([badBody.status, badBody.body["error"]]).toEqual([403, "permission_denied"]);
+    // Signed in with the scope, the same query is checked.
+    expect((await call("/console/api/decisions?limit=999999999")).status).toBe(400);
+  });
+
   it("refuses a token with no console scope at all", async () => {
     const answer = await call("/console/api/session", { token: await consoleToken(t.issuer, "invoices:read") });
     expect(answer.status).toBe(403);

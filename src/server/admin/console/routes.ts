@@ -177,16 +177,26 @@ export function consoleRoutes(options: ConsoleOptions): AdminRoutes {
       if (part === undefined) throw new ConsoleRefusal(503, "not_ready", `${what} is not ready yet; try again in a moment`);
       return part;
     };
-    const operator = async (request: FastifyRequest, scope: ConsoleScope | "any"): Promise<Operator> => {
-      if (request.method !== "GET" && request.method !== "HEAD") checkSameOrigin(request);
-      return authenticate(request, need(parts.verifier, "token verification"), config.audience, scope);
+    // Each API route signs its operator in from its headers alone, before its query string or body is read or
+    // checked: a caller without a valid token learns nothing of what the route takes (as AuthZEN's PEPs).
+    const operators = new WeakMap<FastifyRequest, Operator>();
+    const signedIn = (scope: ConsoleScope | "any") => ({
+      onRequest: async (request: FastifyRequest) => {
+        if (request.method !== "GET" && request.method !== "HEAD") checkSameOrigin(request);
+        operators.set(request, await authenticate(request, need(parts.verifier, "token verification"), config.audience, scope));
+      },
+    });
+    const operator = (request: FastifyRequest): Operator => {
+      const who = operators.get(request);
+      if (!who) throw new VerdictError("internal", "a console API route without its sign-in");
+      return who;
     };
     const apiReply = (reply: FastifyReply) => reply.header("cache-control", "no-store");
     const notAvailable = (reply: FastifyReply, what: string) =>
       reply.code(501).send({ error: "not_available", message: `${what} is not part of this Verdict yet` });
 
-    app.get("/console/api/session", async (request, reply) => {
-      const who = await operator(request, "any");
+    app.get("/console/api/session", signedIn("any"), async (request, reply) => {
+      const who = operator(request);
       apiReply(reply);
       return {
         operator: {
@@ -222,9 +232,8 @@ export function consoleRoutes(options: ConsoleOptions): AdminRoutes {
 
     app.get<{ Querystring: Filters & { limit?: string; page_token?: string } }>(
       "/console/api/decisions",
-      { schema: { querystring: decisionsQuery } },
+      { ...signedIn(CONSOLE_SCOPES.read), schema: { querystring: decisionsQuery } },
       async (request, reply) => {
-        await operator(request, CONSOLE_SCOPES.read);
         const audit = need(parts.audit, "the audit trail");
         const limit = request.query.limit === undefined ? 50 : Number(request.query.limit);
         if (limit > CONSOLE_PAGE_LIMIT) throw new AuditQueryError(`limit must be at most ${CONSOLE_PAGE_LIMIT}`);
@@ -244,33 +253,38 @@ export function consoleRoutes(options: ConsoleOptions): AdminRoutes {
       },
     );
 
-    app.get<{ Params: { id: string } }>("/console/api/decisions/:id", { schema: { params: idParam("id") } }, async (request, reply) => {
-      await operator(request, CONSOLE_SCOPES.read);
-      const record = await need(parts.audit, "the audit trail").byId(request.params.id, Date.now());
-      apiReply(reply);
-      if (!record) return reply.code(404).send({ error: "not_found", message: `no decision ${request.params.id} in the trail` });
-      return { decision: publicRecord(record) };
-    });
+    app.get<{ Params: { id: string } }>(
+      "/console/api/decisions/:id",
+      { ...signedIn(CONSOLE_SCOPES.read), schema: { params: idParam("id") } },
+      async (request, reply) => {
+        const record = await need(parts.audit, "the audit trail").byId(request.params.id, Date.now());
+        apiReply(reply);
+        if (!record) return reply.code(404).send({ error: "not_found", message: `no decision ${request.params.id} in the trail` });
+        return { decision: publicRecord(record) };
+      },
+    );
 
-    app.get<{ Querystring: Filters }>("/console/api/stats", { schema: { querystring: statsQuery } }, async (request, reply) => {
-      await operator(request, CONSOLE_SCOPES.read);
-      const audit = need(parts.audit, "the audit trail");
-      const now = Date.now();
-      const filters = toAuditRequest(request.query);
-      const query: AuditQuery = { ...parseAuditQuery({ since: "24h", ...filters }, now), limit: SAMPLE_LIMIT };
-      const key = `stats ${JSON.stringify(filters)}`;
-      const stats = await summary(key, now, async () =>
-        decisionStats(await live.read(audit, key, query, now, SUMMARY_FIELDS), query.since?.getTime() ?? now - 86_400_000, query.until?.getTime() ?? now),
-      );
-      apiReply(reply);
-      return stats;
-    });
+    app.get<{ Querystring: Filters }>(
+      "/console/api/stats",
+      { ...signedIn(CONSOLE_SCOPES.read), schema: { querystring: statsQuery } },
+      async (request, reply) => {
+        const audit = need(parts.audit, "the audit trail");
+        const now = Date.now();
+        const filters = toAuditRequest(request.query);
+        const query: AuditQuery = { ...parseAuditQuery({ since: "24h", ...filters }, now), limit: SAMPLE_LIMIT };
+        const key = `stats ${JSON.stringify(filters)}`;
+        const stats = await summary(key, now, async () =>
+          decisionStats(await live.read(audit, key, query, now, SUMMARY_FIELDS), query.since?.getTime() ?? now - 86_400_000, query.until?.getTime() ?? now),
+        );
+        apiReply(reply);
+        return stats;
+      },
+    );
 
     app.get<{ Querystring: { since?: string } }>(
       "/console/api/agents",
-      { schema: { querystring: { type: "object", additionalProperties: false, properties: { since: { type: "string" } } } } },
+      { ...signedIn(CONSOLE_SCOPES.read), schema: { querystring: { type: "object", additionalProperties: false, properties: { since: { type: "string" } } } } },
       async (request, reply) => {
-        await operator(request, CONSOLE_SCOPES.read);
         const audit = need(parts.audit, "the audit trail");
         const now = Date.now();
         const since = request.query.since ?? "7d";
@@ -287,25 +301,28 @@ export function consoleRoutes(options: ConsoleOptions): AdminRoutes {
       },
     );
 
-    app.get<{ Params: { client_id: string } }>("/console/api/agents/:client_id", { schema: { params: idParam("client_id") } }, async (request, reply) => {
-      await operator(request, CONSOLE_SCOPES.read);
-      const audit = need(parts.audit, "the audit trail");
-      const now = Date.now();
-      const clientId = request.params.client_id;
-      // Both on the client_id index: the newest decisions, and a bounded sample for its users.
-      const recent = await audit.query(parseAuditQuery({ clientId, kind: "decision", limit: RECENT_DECISIONS }, now), now);
-      const sample = await audit.sample({ ...parseAuditQuery({ clientId }, now), limit: SAMPLE_LIMIT }, now, SUMMARY_FIELDS);
-      // Its counters as its newest ALLOW decisions left them (only allowed decisions enforce obligations).
-      const enforced = await audit.sample({ ...parseAuditQuery({ clientId, decision: "ALLOW" }, now), limit: USAGE_SAMPLE }, now, ["time", "obligations"]);
-      apiReply(reply);
-      return { agent: agentSummaries(sample)[0] ?? null, recent: decisionsOf(recent.records), usage: counterUse(enforced) };
-    });
+    app.get<{ Params: { client_id: string } }>(
+      "/console/api/agents/:client_id",
+      { ...signedIn(CONSOLE_SCOPES.read), schema: { params: idParam("client_id") } },
+      async (request, reply) => {
+        const audit = need(parts.audit, "the audit trail");
+        const now = Date.now();
+        const clientId = request.params.client_id;
+        // Both on the client_id index: the newest decisions, and a bounded sample for its users.
+        const recent = await audit.query(parseAuditQuery({ clientId, kind: "decision", limit: RECENT_DECISIONS }, now), now);
+        const sample = await audit.sample({ ...parseAuditQuery({ clientId }, now), limit: SAMPLE_LIMIT }, now, SUMMARY_FIELDS);
+        // Its counters as its newest ALLOW decisions left them (only allowed decisions enforce obligations).
+        const enforced = await audit.sample({ ...parseAuditQuery({ clientId, decision: "ALLOW" }, now), limit: USAGE_SAMPLE }, now, ["time", "obligations"]);
+        apiReply(reply);
+        return { agent: agentSummaries(sample)[0] ?? null, recent: decisionsOf(recent.records), usage: counterUse(enforced) };
+      },
+    );
 
     app.post<{ Params: { client_id: string }; Body: { reason: string } }>(
       "/console/api/agents/:client_id/suspend",
-      { schema: { params: idParam("client_id"), body: reasonBody } },
+      { ...signedIn(CONSOLE_SCOPES.suspend), schema: { params: idParam("client_id"), body: reasonBody } },
       async (request, reply) => {
-        const who = await operator(request, CONSOLE_SCOPES.suspend);
+        const who = operator(request);
         if (!parts.suspensions) return notAvailable(reply, "Suspending agents");
         const suspension = await parts.suspensions.suspendAgent(request.params.client_id, request.body.reason, who);
         apiReply(reply);
@@ -315,9 +332,9 @@ export function consoleRoutes(options: ConsoleOptions): AdminRoutes {
 
     app.post<{ Params: { client_id: string }; Body: { reason: string } }>(
       "/console/api/agents/:client_id/resume",
-      { schema: { params: idParam("client_id"), body: reasonBody } },
+      { ...signedIn(CONSOLE_SCOPES.suspend), schema: { params: idParam("client_id"), body: reasonBody } },
       async (request, reply) => {
-        const who = await operator(request, CONSOLE_SCOPES.suspend);
+        const who = operator(request);
         if (!parts.suspensions) return notAvailable(reply, "Resuming agents");
         const resumed = await parts.suspensions.resumeAgent(request.params.client_id, request.body.reason, who);
         apiReply(reply);
@@ -328,12 +345,12 @@ export function consoleRoutes(options: ConsoleOptions): AdminRoutes {
     app.get<{ Querystring: { status?: "pending" | "decided" } }>(
       "/console/api/approvals",
       {
+        ...signedIn(CONSOLE_SCOPES.read),
         schema: {
           querystring: { type: "object", additionalProperties: false, properties: { status: { type: "string", enum: ["pending", "decided"] } } },
         },
       },
       async (request, reply) => {
-        await operator(request, CONSOLE_SCOPES.read);
         if (!parts.approvals) return notAvailable(reply, "The approvals inbox");
         const approvals = await parts.approvals.list(request.query.status ?? "pending", CONSOLE_PAGE_LIMIT);
         apiReply(reply);
@@ -344,6 +361,8 @@ export function consoleRoutes(options: ConsoleOptions): AdminRoutes {
     app.post<{ Params: { id: string; outcome: "approve" | "refuse" }; Body: { approver_token: string; reason?: string } }>(
       "/console/api/approvals/:id/:outcome",
       {
+        // The console scope lets an operator use the inbox; the approver's own token (their acr, its freshness) decides.
+        ...signedIn(CONSOLE_SCOPES.approve),
         schema: {
           params: {
             type: "object",
@@ -359,8 +378,6 @@ export function consoleRoutes(options: ConsoleOptions): AdminRoutes {
         },
       },
       async (request, reply) => {
-        // The console scope lets an operator use the inbox; the approver's own token (their acr, its freshness) decides.
-        await operator(request, CONSOLE_SCOPES.approve);
         if (!parts.approvals) return notAvailable(reply, "Approving");
         const approval = await parts.approvals.decide(request.params.id, request.params.outcome, request.body.approver_token, request.body.reason);
         apiReply(reply);
@@ -368,12 +385,15 @@ export function consoleRoutes(options: ConsoleOptions): AdminRoutes {
       },
     );
 
-    app.post<{ Body: PlaygroundRequest }>("/console/api/playground", { schema: { body: playgroundBody } }, async (request, reply) => {
-      await operator(request, CONSOLE_SCOPES.evaluate);
-      const result = await runPlayground(need(parts.policies, "the policy bundle"), request.body, Date.now());
-      apiReply(reply);
-      return result;
-    });
+    app.post<{ Body: PlaygroundRequest }>(
+      "/console/api/playground",
+      { ...signedIn(CONSOLE_SCOPES.evaluate), schema: { body: playgroundBody } },
+      async (request, reply) => {
+        const result = await runPlayground(need(parts.policies, "the policy bundle"), request.body, Date.now());
+        apiReply(reply);
+        return result;
+      },
+    );
   };
 }
 
