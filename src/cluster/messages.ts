@@ -3,15 +3,17 @@
 // worker.ts share.
 import type { MetricObjectWithValues, MetricValue } from "prom-client";
 
-/** Whether a process is ready, by named check (the shape of the server's readiness report). */
+/** Whether a process is ready, by named check (server/readiness.ts builds it; the primary gathers every process's). */
 export interface ReadinessReport {
   ready: boolean;
+  /** Each check by name: true when it passes. */
   checks: Record<string, boolean>;
 }
 
 /** What answers /readyz: a process's readiness, or the primary's over all of them. */
 export interface ReadinessSource {
   report(): ReadinessReport;
+  /** Called with the new state each time readiness changes (and once at once with the current one). */
   watch(listener: (ready: boolean) => void): () => void;
 }
 

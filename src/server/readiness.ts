@@ -1,17 +1,10 @@
 // Whether this Verdict should be sent traffic: every named check passes and it is
 // not shutting down. Read by GET /readyz and followed by gRPC health. Checks read
 // flags the parts keep in memory: a probe never waits on a database or a policy.
-export interface ReadinessReport {
-  ready: boolean;
-  /** Each check by name: true when it passes. */
-  checks: Record<string, boolean>;
-}
-
-export interface ReadinessSource {
-  report(): ReadinessReport;
-  /** Called with the new state each time readiness changes (and once at once with the current one). */
-  watch(listener: (ready: boolean) => void): () => void;
-}
+// The report's shape is cluster/'s: a process sends it to its primary, which answers
+// /readyz over all of them.
+import type { ReadinessReport, ReadinessSource } from "../cluster/index.js";
+export type { ReadinessReport, ReadinessSource };
 
 /** How often the checks are looked at for a change gRPC health should follow. */
 const WATCH_INTERVAL_MS = 250;
