@@ -49,10 +49,13 @@ export async function buildAdminApp({ routes, log }: Pick<AdminServerOptions, "r
     // While closing, probes get 503 at once rather than waiting.
     return503OnClosing: true,
     // Refused by the router before any route: answered in the admin listener's error shape (not Fastify's, which echoes the path).
-    frameworkErrors: (error, _request, routerReply) => {
+    frameworkErrors: (error, request, routerReply) => {
       const reply = routerReply as FastifyReply;
       const refused = ROUTER_REFUSALS[error.code];
-      if (!refused) return void reply.code(500).send({ error: "internal_error", message: "internal error" });
+      if (!refused) {
+        log.error({ err: error, path: request.url.split("?")[0] }, "admin request failed");
+        return void reply.code(500).send({ error: "internal_error", message: "internal error" });
+      }
       reply.code(refused.status).send({ error: "invalid_request", message: refused.message });
     },
   });
