@@ -78,7 +78,8 @@ describe("verdict serve with processes: 2, when one process hits an exception no
     await vi.waitFor(async () => expect(await records(), serving.stderr()).toBe(4), { timeout: 5_000, interval: 100 });
     expect(stops()).toEqual(["uncaught exception"]);
     // The primary hands it no new connection while it stops.
-    expect(serving.logLines().find((line) => line["msg"] === "a Verdict process is stopping: new connections go to the others")?.["pid"]).toBe(faulty);
+    const stopping = () => serving.logLines().find((line) => line["msg"] === "a Verdict process is stopping: new connections go to the others");
+    await vi.waitFor(() => expect(stopping()?.["pid"]).toBe(faulty), { timeout: 5_000, interval: 50 });
     // The primary starts another process in its place; the other serves on throughout.
     const replaced = () => serving.logLines().find((line) => line["msg"] === "a Verdict process stopped unexpectedly; starting another");
     await vi.waitFor(() => expect(replaced()).toBeDefined(), { timeout: 10_000, interval: 50 });
@@ -131,12 +132,12 @@ describe("verdict serve with processes: 2, when one process's event loop is stuc
     };
     // Two connections held open on each process (the primary hands each new one to the process with the fewest, ties in turn).
     await vi.waitFor(async () => expect(await open()).toEqual([0, 0]), { timeout: 5_000, interval: 50 });
+    const logged = (msg: string) => serving.logLines().find((line) => line["msg"] === msg && line["pid"] === stuck);
     const held = [];
     for (let i = 0; i < 4; i++) held.push(await connect());
     try {
       await vi.waitFor(async () => expect(await open()).toEqual([2, 2]), { timeout: 5_000, interval: 50 });
       process.kill(stuck, "SIGUSR2");
-      const logged = (msg: string) => serving.logLines().find((line) => line["msg"] === msg && line["pid"] === stuck);
       await vi.waitFor(() => expect(logged("a Verdict process has not answered its primary for 3 s: new connections go to the others")).toBeDefined(), {
         timeout: 8_000,
         interval: 50,
@@ -155,9 +156,10 @@ describe("verdict serve with processes: 2, when one process's event loop is stuc
       for (const { client } of held) client.close();
     }
     await vi.waitFor(() => expect(alive(stuck)).toBe(false), { timeout: 5_000, interval: 50 });
-    expect(serving.logLines().find((line) => line["msg"] === "a Verdict process stopped unexpectedly; starting another")).toMatchObject({
-      pid: stuck,
-      signal: "SIGKILL",
+    // The primary logs it once Node has told it of the exit, which may be after the process is gone (seen once on Node 22).
+    await vi.waitFor(() => expect(logged("a Verdict process stopped unexpectedly; starting another")).toMatchObject({ signal: "SIGKILL" }), {
+      timeout: 5_000,
+      interval: 50,
     });
     await anotherServes(serving, pids);
     expect(alive(other)).toBe(true);
