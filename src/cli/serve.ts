@@ -7,6 +7,7 @@ import {
   isClusterWorker,
   leavePrimary,
   primaryAdminUrl,
+  primaryConfiguration,
   primaryGrpcPort,
   processCount,
   reportAdminUrl,
@@ -79,14 +80,19 @@ async function serveUntilStopped(argv: string[], env: Environment, shutdown: Shu
   if (options.profile !== undefined && options.profile !== "dev") throw new UsageError(`unknown profile ${options.profile}; the only profile is dev`);
 
   const worker = isClusterWorker();
+  const stateDir = stateDirFrom(env);
+  if (worker) {
+    // A process of several leaves the terminal's signals to its primary until it serves
+    // (before, it has nothing to lose; its primary stops it once started), and serves with
+    // the configuration its primary validated: none reads the file again.
+    shutdown.leaveTerminalSignalsToPrimary();
+    await serveWorker(clusterRole(env), stateDir, shutdown);
+    return;
+  }
   // A stop asked for while the server starts (SIGTERM from an orchestrator, Ctrl-C, the terminal's
   // hang-up) waits for the start and then stops it as at any other time: every process, the
-  // database, the records. (A process of several listens for signals once it serves: before, it
-  // has nothing to lose, and leaves the terminal's signals to its primary, which stops it once
-  // started.)
-  if (worker) shutdown.leaveTerminalSignalsToPrimary();
-  else shutdown.onSignals();
-  const stateDir = stateDirFrom(env);
+  // database, the records.
+  shutdown.onSignals();
   // --listen and --admin-listen go into the configuration before it is validated: the same rules hold as for the file's.
   const overrides: Record<string, unknown> = {
     ...(options.listen !== undefined ? { listen: options.listen } : {}),
@@ -124,42 +130,24 @@ async function serveUntilStopped(argv: string[], env: Environment, shutdown: Shu
       demoPolicyScopes,
       devAuthorizationListen,
       devConfig,
-      readDevAuthorizationFile,
       startDevAuthorizationServer,
       writeDevAuthorizationFile,
     } = await dev();
-    // Development only: an OAuth authorization server on loopback whose tokens this Verdict trusts (the primary's, in a worker).
-    let authorizationIssuer = worker ? readDevAuthorizationFile(stateDir)?.issuer : undefined;
-    if (!worker) {
-      authorizationServer = await startDevAuthorizationServer({
-        stateDir,
-        ...devAuthorizationListen(options.listen ?? "127.0.0.1:50051", options["auth-listen"]),
-        scopes: demoPolicyScopes(),
-        acrLevels: demoPolicyAcrLevels(),
-        defaultAudience: DEV_API_AUDIENCE,
-      });
-      writeDevAuthorizationFile(stateDir, authorizationServer.issuer);
-      authorizationIssuer = authorizationServer.issuer;
-    }
+    // Development only: an OAuth authorization server on loopback whose tokens this Verdict trusts.
+    authorizationServer = await startDevAuthorizationServer({
+      stateDir,
+      ...devAuthorizationListen(options.listen ?? "127.0.0.1:50051", options["auth-listen"]),
+      scopes: demoPolicyScopes(),
+      acrLevels: demoPolicyAcrLevels(),
+      defaultAudience: DEV_API_AUDIENCE,
+    });
+    writeDevAuthorizationFile(stateDir, authorizationServer.issuer);
     ({ config, apiKey: devApiKey } = await devConfig(env, stateDir, overrides, {
-      ...(authorizationIssuer ? { authorizationServer: authorizationIssuer } : {}),
+      authorizationServer: authorizationServer.issuer,
       ...(options["mcp-resource"] ? { mcpResource: options["mcp-resource"] } : {}),
     }));
   } else {
     config = loadConfigFile(options.config as string, env, overrides);
-  }
-  if (worker) {
-    const role = clusterRole(env);
-    // The console's process offers the development sign-in the single process would.
-    const consoleDevSignIn = role === "console" ? await devConsoleSignIn(config, stateDir) : undefined;
-    await serveWorker(
-      config,
-      createLogger(config.log_level).child({ pid: process.pid, ...(role === "console" ? { role } : {}) }),
-      role,
-      consoleDevSignIn,
-      shutdown,
-    );
-    return;
   }
   const log = createLogger(config.log_level);
   shutdown.stopOnFaults(reportFault(log));
@@ -238,8 +226,8 @@ async function startProcesses(config: Config, log: Logger, processes: number, mo
   const running = await startCluster({
     processes,
     log,
-    // A database this primary started (local-mongo) is the workers' too.
-    env: config.mongodb_uri === undefined ? { MONGODB_URI: mongoUri } : {},
+    // What every process serves with: this configuration, validated once, and its database (one this primary started, local-mongo, too).
+    configuration: { ...config, mongodb_uri: mongoUri } satisfies Config,
     consoleProcess: config.console.enabled,
     // The primary accepts every gRPC connection and hands it to the process with the fewest.
     grpc: { host: config.listen.host, port: config.listen.port },
@@ -289,14 +277,22 @@ async function devConsoleSignIn(config: Config, stateDir: string): Promise<(() =
 const ADMIN_START_WAIT_MS = 10_000;
 
 /** One of the primary's processes: serves until the primary (or a signal, or the primary's loss) says stop. */
-async function serveWorker(
-  config: Config,
-  log: Logger,
-  role: "worker" | "console",
-  consoleDevSignIn: (() => Promise<{ token: string; expiresIn: number }>) | undefined,
-  shutdown: Shutdown,
-): Promise<void> {
+async function serveWorker(role: "worker" | "console", stateDir: string, shutdown: Shutdown): Promise<void> {
   tuneServingProcess();
+  // The server's modules load while the primary answers (its own start keeps it busy too).
+  const loading = server();
+  loading.catch(() => undefined); // awaited below; a start that failed first never awaits it
+  let config: Config;
+  try {
+    // The primary's own, validated as it started (startProcesses): a JSON copy of the Config.
+    config = (await primaryConfiguration()) as Config;
+  } catch (error) {
+    leavePrimary(); // so that it exits in error, and the primary says it did not start
+    throw error;
+  }
+  const log = createLogger(config.log_level).child({ pid: process.pid, ...(role === "console" ? { role } : {}) });
+  // The console's process offers the development sign-in the single process would.
+  const consoleDevSignIn = role === "console" ? await devConsoleSignIn(config, stateDir) : undefined;
   if (role === "console" && !yieldToDecisions()) log.warn("could not lower the console process's CPU priority; it shares the CPUs with decisions as an equal");
   if (config.mongodb_uri === undefined) throw new VerdictError("config_invalid", "a Verdict process needs the database its primary uses");
   // From the moment it serves, a stop is kept for when the start has finished: asked by the
@@ -319,7 +315,7 @@ async function serveWorker(
   try {
     // The primary started processCount(config.processes) deciding processes (and, with the console on, the console's).
     verdict = await (
-      await server()
+      await loading
     ).startVerdict(grpcPort === undefined ? config : { ...config, listen: { ...config.listen, port: grpcPort } }, {
       log,
       mongoUri: config.mongodb_uri,

@@ -21,6 +21,7 @@ export type ToPrimary =
   | { verdict: "ready"; address: string }
   | { verdict: "admin"; adminUrl: string }
   | { verdict: "admin-url?" }
+  | { verdict: "configuration?" }
   | { verdict: "console"; adminUrl: string }
   | { verdict: "readiness"; report: ReadinessReport }
   | { verdict: "closed" }
@@ -31,6 +32,8 @@ export type ToWorker =
   | { verdict: "stop" }
   | { verdict: "metrics"; id: number }
   | { verdict: "admin-url"; url: string }
+  // the primary's validated configuration (the same for every process; JSON, as every message)
+  | { verdict: "configuration"; configuration: unknown }
   | { verdict: "all-serving" }
   | { verdict: "ping" }
   // with a socket: a gRPC connection the primary accepted

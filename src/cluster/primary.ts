@@ -62,8 +62,12 @@ const METRICS_WAIT_MS = 2_000;
 export interface ClusterOptions {
   processes: number;
   log: Logger;
-  /** Environment the workers get beside the primary's (e.g. the database the primary started). */
-  env: Record<string, string>;
+  /**
+   * What every process serves with, handed to each over its channel when it asks (a JSON
+   * value): the primary's configuration, validated once, so that the processes of one
+   * Verdict run the same one, a replacement too, whatever the file says by then.
+   */
+  configuration: unknown;
   /**
    * Where the deciding processes serve gRPC: the primary listens there and hands each
    * connection to the process with the fewest open. Without it, each process listens.
@@ -96,7 +100,7 @@ export interface RunningCluster {
 }
 
 /** Starts the workers; resolves once every one is serving, or rejects when one could not start. */
-export async function startCluster({ processes, log, env, serveAdmin, grpc, consoleProcess = false }: ClusterOptions): Promise<RunningCluster> {
+export async function startCluster({ processes, log, configuration, serveAdmin, grpc, consoleProcess = false }: ClusterOptions): Promise<RunningCluster> {
   // Bound first: a port in use fails the start before any process does work, and port 0 becomes one port for all.
   const balancer: BalancedListener | undefined = grpc ? await listenBalanced({ ...grpc, log }) : undefined;
   const workers = new Set<Worker>();
@@ -162,7 +166,6 @@ export async function startCluster({ processes, log, env, serveAdmin, grpc, cons
     new Promise((resolve, reject) => {
       const worker = cluster.fork({
         ...forkedProcessEnv(),
-        ...env,
         ...(role === "console" ? { [ROLE_VARIABLE]: "console" } : balancer ? { [GRPC_PORT_VARIABLE]: String(balancer.port) } : {}),
       });
       workers.add(worker);
@@ -182,6 +185,7 @@ export async function startCluster({ processes, log, env, serveAdmin, grpc, cons
           balancer?.remove(worker);
           if (!stopping) log.warn({ pid }, "a Verdict process is stopping: new connections go to the others");
         } else if (message.verdict === "readiness") readiness.update(worker.id, message.report);
+        else if (message.verdict === "configuration?") send(worker, { verdict: "configuration", configuration });
         else if (message.verdict === "admin-url?") answerAdminUrl(worker);
         else if (message.verdict === "admin") {
           if (workers.has(worker)) workerUrls.set(worker.id, message.adminUrl);

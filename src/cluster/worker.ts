@@ -1,6 +1,7 @@
 // A serving process's side of its primary: what it tells the primary (serving, its
 // readiness, its private admin URL, that it stops, its pings answered), and what it
-// takes from it (connections, the request to stop, admin_listen's URL, metrics asked).
+// takes from it (its configuration, connections, the request to stop, admin_listen's URL,
+// metrics asked).
 import cluster from "node:cluster";
 import { Socket } from "node:net";
 import type { Registry } from "prom-client";
@@ -126,8 +127,8 @@ export function reportAdminUrl(adminUrl: string, role: "worker" | "console"): vo
   toPrimary(role === "console" ? { verdict: "console", adminUrl } : { verdict: "admin", adminUrl });
 }
 
-/** How long a worker waits for the primary to say admin_listen's URL before it gives up starting. */
-export const PRIMARY_ADMIN_URL_WAIT_MS = 30_000;
+/** How long a worker waits for its primary's answer (its configuration, admin_listen's URL) before it gives up starting. */
+export const PRIMARY_ANSWER_WAIT_MS = 30_000;
 
 /** What a worker talks to its primary through: the process's IPC channel (tests pass their own). */
 export interface PrimaryChannel {
@@ -143,16 +144,39 @@ export interface PrimaryChannel {
  * decision names a link without it. Rejects (the process does not start) when the
  * primary has not said within `waitMs`.
  */
-export function primaryAdminUrl(channel: PrimaryChannel = process, waitMs = PRIMARY_ADMIN_URL_WAIT_MS): Promise<string> {
-  const url = new Promise<string>((resolve, reject) => {
+export function primaryAdminUrl(channel: PrimaryChannel = process, waitMs = PRIMARY_ANSWER_WAIT_MS): Promise<string> {
+  const url = askPrimary(channel, { verdict: "admin-url?" }, "admin-url", waitMs, "admin_listen's URL").then((answer) => answer.url);
+  url.catch(() => undefined); // awaited later; a start that failed first never awaits it
+  return url;
+}
+
+/**
+ * In a worker: the configuration its primary validated at its start, which every one of
+ * its processes serves with (a process started later, in place of one that died, too,
+ * whatever the file says by then), and which no process reads or validates again.
+ * Rejects (the process does not start) when the primary has not said within `waitMs`.
+ */
+export async function primaryConfiguration(channel: PrimaryChannel = process, waitMs = PRIMARY_ANSWER_WAIT_MS): Promise<unknown> {
+  return (await askPrimary(channel, { verdict: "configuration?" }, "configuration", waitMs, "the configuration")).configuration;
+}
+
+/** Asks the primary `question` and resolves with its first answer of the kind `answer`; rejects after `waitMs` without one. */
+function askPrimary<K extends ToWorker["verdict"]>(
+  channel: PrimaryChannel,
+  question: ToPrimary,
+  answer: K,
+  waitMs: number,
+  what: string,
+): Promise<Extract<ToWorker, { verdict: K }>> {
+  return new Promise((resolve, reject) => {
     const onMessage = (message: ToWorker) => {
-      if (message.verdict !== "admin-url") return;
+      if (message.verdict !== answer) return;
       settle();
-      resolve(message.url);
+      resolve(message as Extract<ToWorker, { verdict: K }>);
     };
     const timer = setTimeout(() => {
       settle();
-      reject(new VerdictError("internal", `the primary did not say admin_listen's URL within ${waitMs / 1000} s`));
+      reject(new VerdictError("internal", `the primary did not say ${what} within ${waitMs / 1000} s`));
     }, waitMs);
     timer.unref();
     const settle = () => {
@@ -160,8 +184,6 @@ export function primaryAdminUrl(channel: PrimaryChannel = process, waitMs = PRIM
       channel.off("message", onMessage);
     };
     channel.on("message", onMessage);
-    channel.send?.({ verdict: "admin-url?" });
+    channel.send?.(question);
   });
-  url.catch(() => undefined); // awaited later; a start that failed first never awaits it
-  return url;
 }

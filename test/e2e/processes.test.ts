@@ -2,7 +2,7 @@
 // a primary that says when all serve, serves their readiness and metrics, replaces one that dies
 // and, on SIGTERM, stops them all with their audit records written.
 import { randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { availableParallelism } from "node:os";
 import * as grpc from "@grpc/grpc-js";
@@ -16,6 +16,7 @@ import { servingProcesses } from "../support/sockets.js";
 
 const API_KEY = "processes-key";
 const database = uniqueDatabaseName("processes");
+let configFile: string;
 let issuer: TestIssuer;
 let serving: ServingVerdict;
 
@@ -27,8 +28,8 @@ const client = () => new TestClient(serving.address, API_KEY, grpc.credentials.c
 
 beforeAll(async () => {
   issuer = await createTestIssuer();
-  const config = writeServeConfig("processes", issuer, API_KEY, { processes: 2, mongodb_database: database, log_level: "info" });
-  serving = await serveVerdict(["--config", config]);
+  configFile = writeServeConfig("processes", issuer, API_KEY, { processes: 2, mongodb_database: database, log_level: "info" });
+  serving = await serveVerdict(["--config", configFile]);
 });
 
 afterAll(async () => {
@@ -146,7 +147,10 @@ describe("verdict serve with processes: 2", () => {
     }
   });
 
-  it("replaces a process that dies, and keeps deciding", async () => {
+  it("replaces a process that dies, and keeps deciding with the configuration it started with", async () => {
+    // The file changed since the start (here to one no process could start with): the
+    // replacement serves with the primary's configuration, as the process it replaces did.
+    writeFileSync(configFile, "processes: [not, a, number]\n");
     const victim = Number(processLines()[0]?.["pid"]);
     process.kill(victim, "SIGKILL");
     await vi.waitFor(() => expect(processLines()).toHaveLength(3), { timeout: 20_000, interval: 100 });

@@ -9,8 +9,9 @@ import {
   forkedProcessEnv,
   forkedProcessFlags,
   policyWorkersPerProcess,
-  PRIMARY_ADMIN_URL_WAIT_MS,
+  PRIMARY_ANSWER_WAIT_MS,
   primaryAdminUrl,
+  primaryConfiguration,
   SERVING_HEAP_GROWTH_FLAG,
   servingRuntimeFlags,
 } from "../../src/cluster/index.js";
@@ -67,15 +68,15 @@ describe("the malloc arenas of the processes a primary starts", () => {
   });
 });
 
-describe("the primary's admin_listen URL, as a worker asks for it", () => {
-  class Channel extends EventEmitter {
-    sent: unknown[] = [];
-    send(message: unknown): boolean {
-      this.sent.push(message);
-      return true;
-    }
+class Channel extends EventEmitter {
+  sent: unknown[] = [];
+  send(message: unknown): boolean {
+    this.sent.push(message);
+    return true;
   }
+}
 
+describe("the primary's admin_listen URL, as a worker asks for it", () => {
   it("asks once and answers with what the primary says, past its other messages", async () => {
     const channel = new Channel();
     const url = primaryAdminUrl(channel);
@@ -91,6 +92,27 @@ describe("the primary's admin_listen URL, as a worker asks for it", () => {
     const url = primaryAdminUrl(channel, 50);
     await expect(url).rejects.toMatchObject({ code: "internal", message: expect.stringMatching(/did not say admin_listen's URL within 0.05 s/) });
     expect(channel.listenerCount("message")).toBe(0);
-    expect(PRIMARY_ADMIN_URL_WAIT_MS).toBe(30_000);
+    expect(PRIMARY_ANSWER_WAIT_MS).toBe(30_000);
+  });
+});
+
+describe("the primary's configuration, as a worker asks for it", () => {
+  it("asks once and takes the configuration the primary answers, past its other messages", async () => {
+    const channel = new Channel();
+    const configuration = primaryConfiguration(channel);
+    expect(channel.sent).toEqual([{ verdict: "configuration?" }]);
+    channel.emit("message", { verdict: "admin-url", url: "https://verdict.example" });
+    channel.emit("message", { verdict: "configuration", configuration: { listen: { host: "127.0.0.1", port: 50051 } } });
+    await expect(configuration).resolves.toEqual({ listen: { host: "127.0.0.1", port: 50051 } });
+    expect(channel.listenerCount("message")).toBe(0);
+  });
+
+  it("gives up with a typed error when the primary does not say in time", async () => {
+    const channel = new Channel();
+    await expect(primaryConfiguration(channel, 50)).rejects.toMatchObject({
+      code: "internal",
+      message: expect.stringMatching(/did not say the configuration within 0.05 s/),
+    });
+    expect(channel.listenerCount("message")).toBe(0);
   });
 });

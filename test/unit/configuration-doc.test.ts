@@ -98,6 +98,8 @@ describe("examples/deploy/verdict.yaml", () => {
     expect(config.listen).toEqual({ host: "0.0.0.0", port: 50051 });
     expect(config.admin_listen).toEqual({ host: "0.0.0.0", port: 9464 });
     expect(config.tracing?.headers).toEqual({ "x-api-key": "k" });
+    // The primary of several processes hands each this value as JSON (Node's IPC): it survives the trip whole.
+    expect(JSON.parse(JSON.stringify(config))).toStrictEqual(config);
   });
 
   it("shows every top-level key, set or commented with its default", () => {

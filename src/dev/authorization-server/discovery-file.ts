@@ -32,7 +32,7 @@ export function writeDevAuthorizationFile(stateDir: string, issuer: string): voi
   renameSync(temp, fileOf(stateDir));
 }
 
-export function readDevAuthorizationFile(stateDir: string): { issuer: string; pid: number } | undefined {
+function readDevAuthorizationFile(stateDir: string): { issuer: string; pid: number } | undefined {
   try {
     const entry = JSON.parse(readFileSync(fileOf(stateDir), "utf8")) as { issuer?: unknown; pid?: unknown };
     return typeof entry.issuer === "string" && typeof entry.pid === "number" ? { issuer: entry.issuer, pid: entry.pid } : undefined;

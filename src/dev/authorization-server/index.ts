@@ -2,4 +2,4 @@
 // runs on loopback beside gRPC, so MCP clients (and anything else that speaks OAuth)
 // can get the same RFC 9068 tokens `verdict dev-token` mints. docs/development.md.
 export { startDevAuthorizationServer, type DevAuthorizationServer, type DevAuthorizationServerOptions } from "./server.js";
-export { devAuthorizationListen, readDevAuthorizationFile, removeDevAuthorizationFile, writeDevAuthorizationFile } from "./discovery-file.js";
+export { devAuthorizationListen, removeDevAuthorizationFile, writeDevAuthorizationFile } from "./discovery-file.js";
