@@ -3,7 +3,7 @@
 // load @verdict/sdk/wire (its gRPC service definitions load @grpc/grpc-js, which the
 // primary of several processes never needs, least of all before it starts them).
 import { readFileSync } from "node:fs";
-import { isJsonObject, type JsonObject } from "@verdict/sdk/wire";
+import { isJsonObject, jsonObject, type JsonObject } from "@verdict/sdk/wire";
 import { UsageError } from "./args.js";
 
 /** The JSON in a file named by a flag ("-": standard input) and its text, or a UsageError saying why not. */
@@ -22,7 +22,20 @@ export function jsonObjectArgument(text: string | undefined, flag: string, examp
   if (text === undefined) return {};
   const value = parseJsonArgument(text, flag);
   if (!isJsonObject(value)) throw new UsageError(`${flag} must be a JSON object, e.g. '${example}'`);
-  return value;
+  return structValue(value, flag);
+}
+
+/**
+ * `value` when a Struct can carry it (the SDK's rules: finite numbers, nested at most
+ * MAX_STRUCT_DEPTH levels), else a UsageError naming where: refused here, before the
+ * call, where the gRPC client would fail to encode it and say only INTERNAL.
+ */
+export function structValue(value: JsonObject, where: string): JsonObject {
+  try {
+    return jsonObject(value, where);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
 }
 
 function parseJsonArgument(text: string, what: string): unknown {

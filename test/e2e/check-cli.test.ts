@@ -65,6 +65,14 @@ describe("verdict check --resource-attributes", () => {
     expect(run.code).toBe(2);
     expect(run.stderr).toContain("--resource-attributes must be a JSON object");
   });
+
+  it("refuses a context nested deeper than a Struct carries before calling, saying where (the gRPC client would say only INTERNAL)", async () => {
+    const deep = `{"a":${"[".repeat(3_000)}${"]".repeat(3_000)}}`;
+    const run = await check(["--action", "customers:export", "--resource", "customer_list/l-1", "--context", deep]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/--context\.a(\[0\])+: a Struct nests at most 32 levels/);
+    expect(run.stderr).not.toContain("INTERNAL");
+  });
 });
 
 describe("verdict check --input FILE", () => {
@@ -128,6 +136,13 @@ describe("verdict check --input FILE", () => {
     ]);
     expect(badItem.code).toBe(2);
     expect(badItem.stderr).toContain("items[1].resource");
+
+    let deep: unknown = [];
+    for (let level = 0; level < 3_000; level++) deep = [deep];
+    const tooDeep = await check(["--input", file("deep.json", { action: "invoices:read", resource: { type: "invoice", id: "1" }, context: { a: deep } })]);
+    expect(tooDeep.code).toBe(2);
+    expect(tooDeep.stderr).toContain("context");
+    expect(tooDeep.stderr).toContain("a Struct nests at most 32 levels");
 
     const notJson = await check(["--input", join(work, "missing.json")]);
     expect(notJson.code).toBe(2);
