@@ -32,13 +32,14 @@ export function parseTarget(raw: { kind?: string } & Partial<Record<(typeof FIEL
   if (!SUSPENSION_KINDS.includes(kind as SuspensionKind)) throw new TargetError(`target kind must be one of ${SUSPENSION_KINDS.join(", ")}`);
   const needs = NEEDS[kind as SuspensionKind];
   const target: SuspensionTarget = { kind: kind as SuspensionKind };
+  const named = `${kind === "agent" ? "an" : "a"} ${kind} suspension`;
   for (const field of FIELDS) {
     const value = raw[field];
     if (value === undefined || value === "") {
-      if (needs.includes(field)) throw new TargetError(`a ${kind} suspension needs ${field}`);
+      if (needs.includes(field)) throw new TargetError(`${named} needs ${field}`);
       continue;
     }
-    if (field !== "issuer" && !needs.includes(field)) throw new TargetError(`a ${kind} suspension takes no ${field}`);
+    if (field !== "issuer" && !needs.includes(field)) throw new TargetError(`${named} takes no ${field}`);
     if (value.length > MAX_LENGTH || CONTROL.test(value))
       throw new TargetError(`${field} must be at most ${MAX_LENGTH} characters, without control characters`);
     target[field] = value;

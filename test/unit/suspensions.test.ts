@@ -90,6 +90,7 @@ describe("targets", () => {
       client_id: "agent-7",
     });
     expect(() => parseTarget({ kind: "user" })).toThrow("a user suspension needs subject");
+    expect(() => parseTarget({ kind: "agent" })).toThrow("an agent suspension needs client_id");
     expect(() => parseTarget({ kind: "token", token_id: "j", session_id: "s" })).toThrow("a token suspension takes no session_id");
     expect(() => parseTarget({ kind: "agent", client_id: "a\nb" })).toThrow("without control characters");
     expect(() => parseTarget({ kind: "everyone" })).toThrow("target kind must be one of");
