@@ -2,21 +2,21 @@
 // holding a whole request in the wire's JSON names, without the token: one item
 // ({action, resource, context}) is a Check, {items: [...]} a CheckBatch.
 import { z } from "zod";
-import { isJsonObject, type BatchItemMessage, type JsonObject } from "@verdict/sdk/wire";
+import { isJsonObject, jsonObject, type BatchItemMessage, type JsonObject } from "@verdict/sdk/wire";
 import { UsageError } from "./args.js";
-import { jsonObjectArgument, readJsonArgument, structValue } from "./json-args.js";
+import { jsonObjectArgument, readJsonArgument } from "./json-args.js";
 
 /** What the command sends, before the token and the call's options are added. */
 export type CheckAsk =
   | { kind: "check"; item: BatchItemMessage; requestId?: string; dryRun?: boolean }
   | { kind: "batch"; items: BatchItemMessage[]; requestId?: string; dryRun?: boolean };
 
-/** A JSON object a Struct can carry (structValue: nested at most MAX_STRUCT_DEPTH levels, numbers finite). */
+/** A JSON object a Struct can carry (the SDK's jsonObject: nested at most MAX_STRUCT_DEPTH levels, numbers finite). */
 const object = z
   .custom<JsonObject>((value) => isJsonObject(value), "must be a JSON object")
   .superRefine((value, check) => {
     try {
-      structValue(value, "the value");
+      jsonObject(value, "the value");
     } catch (error) {
       check.addIssue({ code: "custom", message: (error as Error).message });
     }

@@ -22,17 +22,11 @@ export function jsonObjectArgument(text: string | undefined, flag: string, examp
   if (text === undefined) return {};
   const value = parseJsonArgument(text, flag);
   if (!isJsonObject(value)) throw new UsageError(`${flag} must be a JSON object, e.g. '${example}'`);
-  return structValue(value, flag);
-}
-
-/**
- * `value` when a Struct can carry it (the SDK's rules: finite numbers, nested at most
- * MAX_STRUCT_DEPTH levels), else a UsageError naming where: refused here, before the
- * call, where the gRPC client would fail to encode it and say only INTERNAL.
- */
-export function structValue(value: JsonObject, where: string): JsonObject {
+  // Only what a Struct can carry (the SDK's rules: finite numbers, nested at most
+  // MAX_STRUCT_DEPTH levels), refused here, naming where, before the call: the gRPC
+  // client would fail to encode it and say only INTERNAL.
   try {
-    return jsonObject(value, where);
+    return jsonObject(value, flag);
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
