@@ -11,12 +11,14 @@ import {
   primaryGrpcPort,
   processCount,
   reportAdminUrl,
+  reportKeptBundle,
   reportServing,
   reportStopping,
   startCluster,
   tuneServingProcess,
   yieldToDecisions,
   stopWhenPrimaryGone,
+  type KeptBundles,
   type PrimaryRequests,
   type RunningCluster,
 } from "../cluster/index.js";
@@ -283,9 +285,12 @@ async function serveWorker(role: "worker" | "console", stateDir: string, shutdow
   const loading = server();
   loading.catch(() => undefined); // awaited below; a start that failed first never awaits it
   let config: Config;
+  let bundles: KeptBundles | undefined;
   try {
     // The primary's own, validated as it started (startProcesses): a JSON copy of the Config.
-    config = (await primaryConfiguration()) as Config;
+    const answer = await primaryConfiguration();
+    config = answer.configuration as Config;
+    bundles = answer.bundles;
   } catch (error) {
     leavePrimary(); // so that it exits in error, and the primary says it did not start
     throw error;
@@ -321,6 +326,8 @@ async function serveWorker(role: "worker" | "console", stateDir: string, shutdow
       mongoUri: config.mongodb_uri,
       role,
       primaryAdminUrl: primaryAdminUrl(),
+      // Each load of the active bundle copied where the primary says, and the last good copy served when the bundle does not load now.
+      ...(bundles ? { bundleCopies: { ...bundles, kept: reportKeptBundle } } : {}),
       processes: processCount(config.processes),
       // A deciding process tells the primary it serves, and starts its private admin listener once every process does.
       ...(grpcPort === undefined ? {} : { grpcFromPrimary: true }),

@@ -1,7 +1,7 @@
 // Verdict's processes: the primary that supervises, what a worker tells it, and how many
 // of each run with which runtime settings.
 export { startCluster, type ClusterAdmin, type ClusterOptions, type RunningCluster } from "./primary.js";
-export { type ReadinessReport, type ReadinessSource } from "./messages.js";
+export { type KeptBundles, type ReadinessReport, type ReadinessSource } from "./messages.js";
 export {
   acceptConnections,
   answerPrimary,
@@ -13,6 +13,7 @@ export {
   primaryGrpcPort,
   PRIMARY_ANSWER_WAIT_MS,
   reportAdminUrl,
+  reportKeptBundle,
   reportServing,
   reportStopping,
   stopWhenPrimaryGone,

@@ -17,8 +17,20 @@ export interface ReadinessSource {
   watch(listener: (ready: boolean) => void): () => void;
 }
 
+/**
+ * Where the primary keeps copies of the bundles its processes loaded (a directory of its
+ * own, opaque to it), and the one loaded last from the bundle's path: what a process
+ * started while that path does not load serves (src/policy/copies.ts).
+ */
+export interface KeptBundles {
+  dir: string;
+  lastGood?: string;
+}
+
 export type ToPrimary =
   | { verdict: "ready"; address: string }
+  // a copy of the active bundle it just loaded from the bundle's path, under KeptBundles' dir
+  | { verdict: "bundle-kept"; path: string }
   | { verdict: "admin"; adminUrl: string }
   | { verdict: "admin-url?" }
   | { verdict: "configuration?" }
@@ -33,7 +45,7 @@ export type ToWorker =
   | { verdict: "metrics"; id: number }
   | { verdict: "admin-url"; url: string }
   // the primary's validated configuration (the same for every process; JSON, as every message)
-  | { verdict: "configuration"; configuration: unknown }
+  | { verdict: "configuration"; configuration: unknown; bundles?: KeptBundles }
   | { verdict: "all-serving" }
   | { verdict: "ping" }
   // with a socket: a gRPC connection the primary accepted

@@ -11,7 +11,9 @@
 // once every one of them is, serves admin_listen for all of them (/readyz: ready
 // while every process is; /metrics: theirs, gathered over IPC; each process's own
 // admin listener is on a private loopback port, started once it serves),
-// replaces a worker that dies, ends one whose event loop is stuck (watchdog.ts), and on
+// replaces a worker that dies (one that cannot load the bundle's path starts on the copy
+// of the last good bundle the processes keep in a directory of the primary's,
+// kept-bundles.ts), ends one whose event loop is stuck (watchdog.ts), and on
 // SIGTERM asks each to stop (each finishes the calls it has and writes or spills every
 // audit record) before it exits.
 //
@@ -33,6 +35,7 @@ import type { MetricObjectWithValues, MetricValue, Registry } from "prom-client"
 import { VerdictError } from "../errors/index.js";
 import type { Logger } from "../observability/index.js";
 import { listenBalanced, type BalancedListener } from "./balancer.js";
+import { KeptBundleDir } from "./kept-bundles.js";
 import { GRPC_PORT_VARIABLE, ROLE_VARIABLE, type ReadinessReport, type ReadinessSource, type ToPrimary, type ToWorker } from "./messages.js";
 import { forkedProcessEnv, forkedProcessFlags } from "./tuning.js";
 import { HUNG_AFTER_MS, SLOW_AFTER_MS, Watchdog } from "./watchdog.js";
@@ -103,6 +106,8 @@ export interface RunningCluster {
 export async function startCluster({ processes, log, configuration, serveAdmin, grpc, consoleProcess = false }: ClusterOptions): Promise<RunningCluster> {
   // Bound first: a port in use fails the start before any process does work, and port 0 becomes one port for all.
   const balancer: BalancedListener | undefined = grpc ? await listenBalanced({ ...grpc, log }) : undefined;
+  // Copies of the bundles the processes load: a replacement started while the bundle's file does not load serves the last good one.
+  const bundles = KeptBundleDir.create(log);
   const workers = new Set<Worker>();
   const readiness = new ClusterReadiness(processes);
   // Each serving process answers its primary's pings from its event loop (watchdog.ts).
@@ -185,7 +190,8 @@ export async function startCluster({ processes, log, configuration, serveAdmin, 
           balancer?.remove(worker);
           if (!stopping) log.warn({ pid }, "a Verdict process is stopping: new connections go to the others");
         } else if (message.verdict === "readiness") readiness.update(worker.id, message.report);
-        else if (message.verdict === "configuration?") send(worker, { verdict: "configuration", configuration });
+        else if (message.verdict === "configuration?") send(worker, { verdict: "configuration", configuration, ...(bundles ? { bundles: bundles.kept } : {}) });
+        else if (message.verdict === "bundle-kept") bundles?.keep(message.path);
         else if (message.verdict === "admin-url?") answerAdminUrl(worker);
         else if (message.verdict === "admin") {
           if (workers.has(worker)) workerUrls.set(worker.id, message.adminUrl);
@@ -264,6 +270,7 @@ export async function startCluster({ processes, log, configuration, serveAdmin, 
   ]);
   if (forked.status === "rejected" || consoleForked.status === "rejected" || adminStarted.status === "rejected") {
     await stopWorkers();
+    bundles?.remove();
     if (adminStarted.status === "fulfilled") await adminStarted.value.close().catch(() => undefined);
     throw adminStarted.status === "rejected"
       ? adminStarted.reason
@@ -283,6 +290,7 @@ export async function startCluster({ processes, log, configuration, serveAdmin, 
     async stop() {
       readiness.stopping = true;
       await stopWorkers();
+      bundles?.remove();
       await admin.close();
     },
   };

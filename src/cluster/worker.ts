@@ -6,7 +6,7 @@ import cluster from "node:cluster";
 import { Socket } from "node:net";
 import type { Registry } from "prom-client";
 import { VerdictError } from "../errors/index.js";
-import { GRPC_PORT_VARIABLE, ROLE_VARIABLE, type ReadinessSource, type ToPrimary, type ToWorker } from "./messages.js";
+import { GRPC_PORT_VARIABLE, ROLE_VARIABLE, type KeptBundles, type ReadinessSource, type ToPrimary, type ToWorker } from "./messages.js";
 
 /** True in a worker process started by the primary. */
 export function isClusterWorker(): boolean {
@@ -153,11 +153,22 @@ export function primaryAdminUrl(channel: PrimaryChannel = process, waitMs = PRIM
 /**
  * In a worker: the configuration its primary validated at its start, which every one of
  * its processes serves with (a process started later, in place of one that died, too,
- * whatever the file says by then), and which no process reads or validates again.
- * Rejects (the process does not start) when the primary has not said within `waitMs`.
+ * whatever the file says by then), and which no process reads or validates again; and
+ * where the primary keeps copies of the bundles its processes loaded (none when it
+ * could not make a directory for them). Rejects (the process does not start) when the
+ * primary has not said within `waitMs`.
  */
-export async function primaryConfiguration(channel: PrimaryChannel = process, waitMs = PRIMARY_ANSWER_WAIT_MS): Promise<unknown> {
-  return (await askPrimary(channel, { verdict: "configuration?" }, "configuration", waitMs, "the configuration")).configuration;
+export async function primaryConfiguration(
+  channel: PrimaryChannel = process,
+  waitMs = PRIMARY_ANSWER_WAIT_MS,
+): Promise<{ configuration: unknown; bundles?: KeptBundles | undefined }> {
+  const { configuration, bundles } = await askPrimary(channel, { verdict: "configuration?" }, "configuration", waitMs, "the configuration");
+  return { configuration, bundles };
+}
+
+/** In a worker: tells the primary where the copy of the bundle it just loaded from the bundle's path is. */
+export function reportKeptBundle(path: string): void {
+  toPrimary({ verdict: "bundle-kept", path });
 }
 
 /** Asks the primary `question` and resolves with its first answer of the kind `answer`; rejects after `waitMs` without one. */

@@ -16,6 +16,7 @@ export {
   type RuleHit,
 } from "./output.js";
 export { PolicyRuntime, type PolicyRuntimeOptions, type ReloadOutcome } from "./runtime.js";
+export { keepCopy, type BundleCopies } from "./copies.js";
 export { compareVerdicts, failedVerdict, policyVerdict, verdictChanges } from "./shadow.js";
 export { answerChanges, differencesOf, obligationLabel, type ComparableAnswer } from "./compare.js";
 export { bundleFingerprint, watchBundle, type BundleWatcher, type WatchOptions } from "./watch.js";

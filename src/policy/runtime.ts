@@ -1,11 +1,14 @@
 // The policies a running Verdict serves: the active bundle and, optionally, a
 // shadow (candidate) bundle. Each is loaded off the request path and swapped in
 // atomically when its file changes; a bundle that fails to load leaves the last
-// good one serving, and says why in the log and the metrics.
+// good one serving, and says why in the log and the metrics. In a Verdict of several
+// processes, each load of the active bundle is copied (copies.ts), and a process
+// started while the bundle's path does not load serves the last good copy.
 import type { ObligationRegistry } from "../obligations/index.js";
 import type { BundleRole, Logger, Metrics, ReloadFailure } from "../observability/index.js";
 import { VerdictError } from "../errors/index.js";
-import { BundleError, loadBundle } from "./bundle.js";
+import { BundleError, loadBundle, type Bundle } from "./bundle.js";
+import { keepCopy, loadCopy, type BundleCopies } from "./copies.js";
 import { PolicyEngine } from "./engine.js";
 import type { EvaluationBounds } from "./pool.js";
 import { bundleFingerprint, watchBundle, type BundleWatcher, type WatchOptions } from "./watch.js";
@@ -21,6 +24,8 @@ export interface PolicyRuntimeOptions {
   metrics: Metrics;
   /** The obligation types decisions may ask for (default: reserve, rate, once). */
   obligations?: ObligationRegistry;
+  /** A process of several: where the active bundles it loads are copied, and the last good copy to start on. */
+  copies?: BundleCopies | undefined;
 }
 
 export type ReloadOutcome =
@@ -70,7 +75,7 @@ class ServedBundle {
   }
 
   private async attempt(): Promise<ReloadOutcome> {
-    const { log, metrics, bounds } = this.options;
+    const { log, metrics } = this.options;
     let fingerprint: string;
     let unreadable: string | undefined;
     try {
@@ -97,32 +102,77 @@ class ServedBundle {
     }
     let engine: PolicyEngine;
     try {
-      engine = await PolicyEngine.load(bundle, {
-        bounds,
-        ...(this.options.obligations ? { obligations: this.options.obligations } : {}),
-        onWorkerLost: (why) => log.warn({ bundle: this.role, revision: bundle.revision, why }, "policy worker replaced"),
-      });
+      engine = await this.engineFor(bundle);
     } catch (error) {
       return this.failed("does_not_load", (error as Error).message, fingerprint);
     }
 
-    // The swap: decisions from now on use the new engine; the old one finishes the
-    // evaluations it already has, then stops.
-    const previous = this.current;
-    this.current = engine;
+    const previous = this.swap(engine);
     this.loadedFingerprint = fingerprint;
     this.failedFingerprint = undefined;
-    if (previous) {
-      metrics.policyRevision.remove({ bundle: this.role, revision: previous.revision });
-      void previous.close();
-    }
-    metrics.policyRevision.set({ bundle: this.role, revision: engine.revision }, 1);
     metrics.policyReloads.inc({ bundle: this.role, result: "loaded" });
     log.info(
       { bundle: this.role, source: this.path, revision: engine.revision, ...(previous ? { previousRevision: previous.revision } : {}) },
       previous ? "policy bundle reloaded" : "policy bundle loaded",
     );
+    this.keep(bundle);
     return { result: "loaded", revision: engine.revision };
+  }
+
+  /**
+   * At the start, when the bundle's path did not load: serves the last good copy kept
+   * by a process of this Verdict, the revision the others serve. The path stays
+   * watched, and what loads from it next replaces the copy. False when there is none,
+   * or it does not load either.
+   */
+  async serveCopy(copies: BundleCopies | undefined): Promise<boolean> {
+    const { log } = this.options;
+    if (!copies?.lastGood || this.current) return false;
+    let engine: PolicyEngine;
+    try {
+      engine = await this.engineFor(await loadCopy(copies.lastGood));
+    } catch (error) {
+      log.error({ bundle: this.role, copy: copies.lastGood, err: (error as Error).message }, "the last good policy bundle's copy does not load either");
+      return false;
+    }
+    this.swap(engine);
+    log.warn(
+      { bundle: this.role, source: this.path, copy: copies.lastGood, revision: engine.revision },
+      "serving the last good policy bundle this Verdict's processes served (its copy), until the bundle's path loads again",
+    );
+    return true;
+  }
+
+  private engineFor(bundle: Bundle): Promise<PolicyEngine> {
+    return PolicyEngine.load(bundle, {
+      bounds: this.options.bounds,
+      ...(this.options.obligations ? { obligations: this.options.obligations } : {}),
+      onWorkerLost: (why) => this.options.log.warn({ bundle: this.role, revision: bundle.revision, why }, "policy worker replaced"),
+    });
+  }
+
+  /** Decisions from now on use `engine`; the old one finishes the evaluations it already has, then stops. The old one. */
+  private swap(engine: PolicyEngine): PolicyEngine | undefined {
+    const { metrics } = this.options;
+    const previous = this.current;
+    this.current = engine;
+    if (previous) {
+      metrics.policyRevision.remove({ bundle: this.role, revision: previous.revision });
+      void previous.close();
+    }
+    metrics.policyRevision.set({ bundle: this.role, revision: engine.revision }, 1);
+    return previous;
+  }
+
+  /** The active bundle just loaded from its path, copied for a process that starts while the path does not load (off the start's path). */
+  private keep(bundle: Bundle): void {
+    const { copies, log } = this.options;
+    if (this.role !== "active" || !copies) return;
+    keepCopy(bundle, copies.dir).then(
+      (path) => copies.kept(path),
+      (error: unknown) =>
+        log.warn({ bundle: this.role, revision: bundle.revision, err: (error as Error).message }, "could not keep a copy of the policy bundle"),
+    );
   }
 
   private failed(reason: ReloadFailure, error: string, fingerprint: string | undefined): ReloadOutcome {
@@ -154,7 +204,8 @@ export class PolicyRuntime {
   static async start(options: PolicyRuntimeOptions): Promise<PolicyRuntime> {
     const active = new ServedBundle("active", options.bundlePath, options);
     const outcome = await active.reload();
-    if (outcome.result === "failed") throw new BundleError(`the policy bundle ${options.bundlePath} does not load: ${outcome.error}`);
+    if (outcome.result === "failed" && !(await active.serveCopy(options.copies)))
+      throw new BundleError(`the policy bundle ${options.bundlePath} does not load: ${outcome.error}`);
     const shadow = options.shadowBundlePath ? new ServedBundle("shadow", options.shadowBundlePath, options) : undefined;
     await shadow?.reload();
     const runtime = new PolicyRuntime(active, shadow);

@@ -9,7 +9,7 @@ import { Decider } from "../decide/index.js";
 import { VerdictError } from "../errors/index.js";
 import { defaultObligations, type ObligationRegistry } from "../obligations/index.js";
 import { createMetrics, Instruments, observeAudit, observeHealth, observeSuspensions, Tracing, type Logger, type Metrics } from "../observability/index.js";
-import { DEFAULT_BOUNDS, PolicyRuntime, type WatchOptions } from "../policy/index.js";
+import { DEFAULT_BOUNDS, PolicyRuntime, type BundleCopies, type WatchOptions } from "../policy/index.js";
 import { openDisagreements, openState, poolSizeFor, type CallObserver } from "../state/index.js";
 import { IssuerRegistry, TokenVerifier } from "../token/index.js";
 import { SsfReceiver } from "../ssf/index.js";
@@ -82,6 +82,8 @@ export interface StartOptions {
   grpcFromPrimary?: boolean;
   /** A worker's: admin_listen's URL as the primary serves it, for the links approvals name (awaited before the process serves). */
   primaryAdminUrl?: Promise<string>;
+  /** A worker's: where its primary keeps copies of the active bundles its processes loaded, and the last good one to start on. */
+  bundleCopies?: BundleCopies;
   /**
    * A deciding worker's: called the moment its gRPC listener serves. Its private admin
    * listener (Fastify and its routes: CPU that a start on two CPUs would wait for) starts
@@ -165,6 +167,7 @@ export async function startVerdict(config: Config, options: StartOptions): Promi
     },
     watch: config.bundle_watch,
     ...(options.watchOptions ? { watchOptions: options.watchOptions } : {}),
+    copies: options.bundleCopies,
     log,
     metrics,
   });

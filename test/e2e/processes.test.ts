@@ -2,11 +2,12 @@
 // a primary that says when all serve, serves their readiness and metrics, replaces one that dies
 // and, on SIGTERM, stops them all with their audit records written.
 import { randomUUID } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { availableParallelism } from "node:os";
 import * as grpc from "@grpc/grpc-js";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { dirname, join } from "node:path";
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from "vitest";
 import { writeServeConfig } from "../support/config.js";
 import { serveVerdict, stopProcess, type ServingVerdict, alive } from "../support/cli.js";
 import { TestClient } from "../support/grpc.js";
@@ -17,6 +18,8 @@ import { servingProcesses } from "../support/sockets.js";
 const API_KEY = "processes-key";
 const database = uniqueDatabaseName("processes");
 let configFile: string;
+/** The bundle this Verdict serves: a copy of the test bundle, which a test breaks. */
+let bundleFile: string;
 let issuer: TestIssuer;
 let serving: ServingVerdict;
 
@@ -29,6 +32,10 @@ const client = () => new TestClient(serving.address, API_KEY, grpc.credentials.c
 beforeAll(async () => {
   issuer = await createTestIssuer();
   configFile = writeServeConfig("processes", issuer, API_KEY, { processes: 2, mongodb_database: database, log_level: "info" });
+  bundleFile = join(dirname(configFile), "bundle.tar.gz");
+  copyFileSync(inject("bundlePath"), bundleFile);
+  const config = JSON.parse(readFileSync(configFile, "utf8")) as Record<string, unknown>;
+  writeFileSync(configFile, JSON.stringify({ ...config, bundle: bundleFile }));
   serving = await serveVerdict(["--config", configFile]);
 });
 
@@ -161,6 +168,41 @@ describe("verdict serve with processes: 2", () => {
       expect((await c.check({ token, action: "invoices:read" })).decision).toBe("ALLOW");
     } finally {
       c.close();
+    }
+  });
+
+  it("replaces a process that dies while the bundle's file does not load with one serving the last good revision", async () => {
+    const token = await issuer.token({ sub: "reader" });
+    const c = client();
+    try {
+      const served = (await c.check({ token, action: "invoices:read" })).policy_revision;
+      // A broken bundle deployed: the processes refuse it and keep serving theirs (hot reload).
+      writeFileSync(bundleFile, "not a bundle");
+      const refused = () => logLines().filter((line) => line["msg"] === "policy bundle did not load; the last good revision keeps serving");
+      await vi.waitFor(() => expect(refused().length).toBeGreaterThanOrEqual(2), { timeout: 20_000, interval: 100 });
+      // A process dies meanwhile: its replacement cannot load the file, and serves the copy of what the others serve.
+      const before = processLines().length;
+      const victim = processLines()
+        .map((line) => Number(line["pid"]))
+        .find(alive) as number;
+      process.kill(victim, "SIGKILL");
+      await vi.waitFor(() => expect(processLines()).toHaveLength(before + 1), { timeout: 20_000, interval: 100 });
+      const replacement = Number(processLines()[before]?.["pid"]);
+      const fromCopy = logLines().find((line) => line["msg"]?.toString().startsWith("serving the last good policy bundle") && line["pid"] === replacement);
+      expect(fromCopy).toMatchObject({ revision: served });
+      // Connections go to the process with the fewest: some of these to the replacement.
+      const more = Array.from({ length: 4 }, client);
+      try {
+        for (const one of more) {
+          const response = await one.check({ token, action: "invoices:read" });
+          expect([response.decision, response.policy_revision]).toEqual(["ALLOW", served]);
+        }
+      } finally {
+        for (const one of more) one.close();
+      }
+    } finally {
+      c.close();
+      copyFileSync(inject("bundlePath"), bundleFile);
     }
   });
 

@@ -2,7 +2,7 @@
 // revision is loaded off the request path and swapped in atomically; a bundle that
 // does not load (corrupt, half written, oversized) leaves the last good one serving
 // and says why (log, metrics), without holding what it refused in memory.
-import { appendFileSync, copyFileSync, createReadStream, mkdirSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { appendFileSync, chmodSync, copyFileSync, createReadStream, mkdirSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
@@ -10,7 +10,7 @@ import { createGunzip } from "node:zlib";
 import { extract } from "tar-stream";
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from "vitest";
 import { createMetrics, silentLogger } from "../../src/observability/index.js";
-import { DEFAULT_BOUNDS, PolicyRuntime } from "../../src/policy/index.js";
+import { DEFAULT_BOUNDS, keepCopy, loadBundle, PolicyRuntime, type BundleCopies } from "../../src/policy/index.js";
 import { buildTestBundle, gzipBomb, peakRssGrowth, policiesWithData } from "../support/bundles.js";
 import { captureLog } from "../support/log.js";
 import { startTestVerdict, type TestVerdict } from "../support/verdict.js";
@@ -213,5 +213,79 @@ describe("a bundle directory", () => {
     await expect(
       PolicyRuntime.start({ bundlePath: empty, bounds: DEFAULT_BOUNDS, watch: false, log: silentLogger(), metrics: createMetrics() }),
     ).rejects.toThrow(/no policy\.wasm/);
+  });
+});
+
+describe("copies of the active bundle (a Verdict of several processes)", () => {
+  const start = (bundlePath: string, copies: Partial<BundleCopies> & { dir: string }, log = silentLogger()) =>
+    PolicyRuntime.start({
+      bundlePath,
+      bounds: { ...DEFAULT_BOUNDS, workers: 1 },
+      watch: false,
+      log,
+      metrics: createMetrics(),
+      copies: { kept: () => undefined, ...copies },
+    });
+
+  it("keeps a copy of each bundle loaded from its path, which loads as the same revision", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "verdict-copies-"));
+    const path = join(dir, "served.tar.gz");
+    copyFileSync(a.path, path);
+    const kept: string[] = [];
+    const runtime = await start(path, { dir, kept: (copy) => kept.push(copy) });
+    try {
+      await vi.waitFor(() => expect(kept).toHaveLength(1));
+      expect((await loadBundle(kept[0] as string)).revision).toBe(runtime.current().revision);
+      copyFileSync(b.path, path);
+      await runtime.reload();
+      await vi.waitFor(() => expect(kept).toHaveLength(2));
+      expect((await loadBundle(kept[1] as string)).revision).toBe(b.revision);
+      // The same revision again is the same copy, written once.
+      expect(await keepCopy(await loadBundle(b.path), dir)).toBe(kept[1]);
+    } finally {
+      await runtime.close();
+    }
+  });
+
+  it("starts on the last good copy when the path does not load, and takes the path's bundle once it loads", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "verdict-copies-"));
+    const lastGood = await keepCopy(await loadBundle(a.path), dir);
+    const path = join(dir, "served.tar.gz");
+    writeFileSync(path, "not a bundle");
+    const kept: string[] = [];
+    const captured = captureLog();
+    const runtime = await start(path, { dir, lastGood, kept: (copy) => kept.push(copy) }, captured.log);
+    try {
+      expect(runtime.current().revision).toBe(a.revision);
+      expect(captured.lines().find((l) => String(l["msg"]).startsWith("serving the last good policy bundle"))).toMatchObject({ copy: lastGood, source: path });
+      // Unchanged, the path is not tried again; replaced, it loads, and is copied in turn.
+      expect((await runtime.reload()).active).toMatchObject({ result: "failed" });
+      copyFileSync(b.path, path);
+      expect((await runtime.reload()).active).toEqual({ result: "loaded", revision: b.revision });
+      await vi.waitFor(() => expect(kept).toHaveLength(1));
+      expect(kept[0]).not.toBe(lastGood);
+    } finally {
+      await runtime.close();
+    }
+  });
+
+  it("refuses to start as before when there is no copy, or the copy does not load either", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "verdict-copies-"));
+    const path = join(dir, "served.tar.gz");
+    writeFileSync(path, "not a bundle");
+    await expect(start(path, { dir })).rejects.toThrow(/the policy bundle .* does not load/);
+    await expect(start(path, { dir, lastGood: join(dir, "gone") })).rejects.toThrow(/the policy bundle .*served\.tar\.gz does not load/);
+  });
+
+  it("trusts no copy in a directory others may write (one made again by someone else after a cleaner removed it)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "verdict-copies-"));
+    const lastGood = await keepCopy(await loadBundle(a.path), dir);
+    chmodSync(dir, 0o777);
+    await expect(keepCopy(await loadBundle(b.path), dir)).rejects.toThrow(/not a directory private to this user/);
+    const path = join(dir, "served.tar.gz");
+    writeFileSync(path, "not a bundle");
+    const captured = captureLog();
+    await expect(start(path, { dir, lastGood }, captured.log)).rejects.toThrow(/does not load/);
+    expect(captured.lines().find((l) => l["msg"] === "the last good policy bundle's copy does not load either")?.["err"]).toMatch(/not a directory private/);
   });
 });

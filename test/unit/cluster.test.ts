@@ -1,6 +1,8 @@
 // What each serving process of `verdict serve` runs with: its share of the CPUs for
 // policy workers, and a bound on its heap's growth unless the operator set one.
 import { EventEmitter } from "node:events";
+import { existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
 import { availableParallelism } from "node:os";
 import { describe, expect, it } from "vitest";
 import {
@@ -15,6 +17,8 @@ import {
   SERVING_HEAP_GROWTH_FLAG,
   servingRuntimeFlags,
 } from "../../src/cluster/index.js";
+import { KeptBundleDir } from "../../src/cluster/kept-bundles.js";
+import { silentLogger } from "../../src/observability/index.js";
 
 describe("policy workers per process", () => {
   it("keeps a number the configuration gives", () => {
@@ -103,8 +107,16 @@ describe("the primary's configuration, as a worker asks for it", () => {
     expect(channel.sent).toEqual([{ verdict: "configuration?" }]);
     channel.emit("message", { verdict: "admin-url", url: "https://verdict.example" });
     channel.emit("message", { verdict: "configuration", configuration: { listen: { host: "127.0.0.1", port: 50051 } } });
-    await expect(configuration).resolves.toEqual({ listen: { host: "127.0.0.1", port: 50051 } });
+    await expect(configuration).resolves.toEqual({ configuration: { listen: { host: "127.0.0.1", port: 50051 } }, bundles: undefined });
     expect(channel.listenerCount("message")).toBe(0);
+  });
+
+  it("takes where the primary keeps the bundles' copies, and the last good one, with it", async () => {
+    const channel = new Channel();
+    const configuration = primaryConfiguration(channel);
+    const bundles = { dir: "/tmp/verdict-bundles-x", lastGood: "/tmp/verdict-bundles-x/abc" };
+    channel.emit("message", { verdict: "configuration", configuration: {}, bundles });
+    await expect(configuration).resolves.toEqual({ configuration: {}, bundles });
   });
 
   it("gives up with a typed error when the primary does not say in time", async () => {
@@ -114,5 +126,27 @@ describe("the primary's configuration, as a worker asks for it", () => {
       message: expect.stringMatching(/did not say the configuration within 0.05 s/),
     });
     expect(channel.listenerCount("message")).toBe(0);
+  });
+});
+
+describe("the primary's copies of the bundles its processes loaded", () => {
+  it("hands out the copy reported last, keeps the one before it, and removes older ones and the directory", () => {
+    const kept = KeptBundleDir.create(silentLogger()) as KeptBundleDir;
+    const { dir } = kept.kept;
+    expect(kept.kept).toEqual({ dir });
+    const copies = ["r1", "r2", "r3"].map((name) => join(dir, name));
+    for (const copy of copies) mkdirSync(copy);
+    kept.keep(copies[0] as string);
+    kept.keep(copies[1] as string);
+    kept.keep(copies[0] as string); // reported again by another process: the last one now
+    expect(kept.kept).toEqual({ dir, lastGood: copies[0] });
+    kept.keep(copies[2] as string);
+    expect(kept.kept).toEqual({ dir, lastGood: copies[2] });
+    expect(copies.map((copy) => existsSync(copy))).toEqual([true, false, true]);
+    // A path outside its directory is not one of its copies.
+    kept.keep("/etc");
+    expect(kept.kept.lastGood).toBe(copies[2]);
+    kept.remove();
+    expect(existsSync(dir)).toBe(false);
   });
 });
