@@ -120,26 +120,27 @@ class ServedBundle {
   }
 
   /**
-   * At the start, when the bundle's path did not load: serves the last good copy kept
-   * by a process of this Verdict, the revision the others serve. The path stays
-   * watched, and what loads from it next replaces the copy. False when there is none,
-   * or it does not load either.
+   * At the start of a process of several: serves the copy of the bundle the others
+   * serve, kept by one of them. `pathFailed`: the bundle's path did not load, and what
+   * loads from it next (it stays watched) replaces the copy. Otherwise the path is not
+   * watched (bundle_watch off: the bundle is loaded once, when Verdict starts), so a
+   * process that replaces one serves what the others do, not what the path holds by
+   * now. False when there is no copy, or it does not load.
    */
-  async serveCopy(copies: BundleCopies | undefined): Promise<boolean> {
+  async serveCopy(copies: BundleCopies | undefined, pathFailed: boolean): Promise<boolean> {
     const { log } = this.options;
     if (!copies?.lastGood || this.current) return false;
     let engine: PolicyEngine;
     try {
       engine = await this.engineFor(await loadCopy(copies.lastGood));
     } catch (error) {
-      log.error({ bundle: this.role, copy: copies.lastGood, err: (error as Error).message }, "the last good policy bundle's copy does not load either");
+      log.error({ bundle: this.role, copy: copies.lastGood, err: (error as Error).message }, "the copy of the policy bundle this Verdict serves does not load");
       return false;
     }
     this.swap(engine);
-    log.warn(
-      { bundle: this.role, source: this.path, copy: copies.lastGood, revision: engine.revision },
-      "serving the last good policy bundle this Verdict's processes served (its copy), until the bundle's path loads again",
-    );
+    const fields = { bundle: this.role, source: this.path, copy: copies.lastGood, revision: engine.revision };
+    if (pathFailed) log.warn(fields, "serving the last good policy bundle this Verdict's processes served (its copy), until the bundle's path loads again");
+    else log.info(fields, "serving the policy bundle this Verdict's processes serve (its copy): bundle_watch is off");
     return true;
   }
 
@@ -197,15 +198,19 @@ export class PolicyRuntime {
   ) {}
 
   /**
-   * Loads the active bundle (it must load: Verdict does not start without a policy)
-   * and the shadow bundle if one is configured (when it does not load, Verdict serves
-   * without it and keeps trying as the file changes).
+   * Loads the active bundle (it must load: Verdict does not start without a policy;
+   * a process of several starts on its copy instead when the path does not load, or
+   * when the path is not watched: serveCopy) and the shadow bundle if one is
+   * configured (when it does not load, Verdict serves without it and keeps trying as
+   * the file changes).
    */
   static async start(options: PolicyRuntimeOptions): Promise<PolicyRuntime> {
     const active = new ServedBundle("active", options.bundlePath, options);
-    const outcome = await active.reload();
-    if (outcome.result === "failed" && !(await active.serveCopy(options.copies)))
-      throw new BundleError(`the policy bundle ${options.bundlePath} does not load: ${outcome.error}`);
+    if (options.watch || !(await active.serveCopy(options.copies, false))) {
+      const outcome = await active.reload();
+      if (outcome.result === "failed" && !(await active.serveCopy(options.copies, true)))
+        throw new BundleError(`the policy bundle ${options.bundlePath} does not load: ${outcome.error}`);
+    }
     const shadow = options.shadowBundlePath ? new ServedBundle("shadow", options.shadowBundlePath, options) : undefined;
     await shadow?.reload();
     const runtime = new PolicyRuntime(active, shadow);

@@ -217,11 +217,11 @@ describe("a bundle directory", () => {
 });
 
 describe("copies of the active bundle (a Verdict of several processes)", () => {
-  const start = (bundlePath: string, copies: Partial<BundleCopies> & { dir: string }, log = silentLogger()) =>
+  const start = (bundlePath: string, copies: Partial<BundleCopies> & { dir: string }, log = silentLogger(), watch = true) =>
     PolicyRuntime.start({
       bundlePath,
       bounds: { ...DEFAULT_BOUNDS, workers: 1 },
-      watch: false,
+      watch,
       log,
       metrics: createMetrics(),
       copies: { kept: () => undefined, ...copies },
@@ -269,6 +269,35 @@ describe("copies of the active bundle (a Verdict of several processes)", () => {
     }
   });
 
+  it("with bundle_watch off, starts on the copy the others serve, whatever the path holds by now", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "verdict-copies-"));
+    const lastGood = await keepCopy(await loadBundle(a.path), dir);
+    const path = join(dir, "served.tar.gz");
+    copyFileSync(b.path, path);
+    const kept: string[] = [];
+    const captured = captureLog();
+    const unwatched = await start(path, { dir, lastGood, kept: (copy) => kept.push(copy) }, captured.log, false);
+    try {
+      expect(unwatched.current().revision).toBe(a.revision);
+      expect(captured.lines().find((l) => String(l["msg"]).startsWith("serving the policy bundle this Verdict's processes serve"))).toMatchObject({
+        copy: lastGood,
+      });
+    } finally {
+      await unwatched.close();
+    }
+    // Watched, the path's bundle is served (the others reload it too).
+    const watched = await start(path, { dir, lastGood, kept: (copy) => kept.push(copy) });
+    try {
+      expect(watched.current().revision).toBe(b.revision);
+      // Without a copy (the first processes of a Verdict), the path is loaded, watched or not.
+      const first = await start(path, { dir }, silentLogger(), false);
+      expect(first.current().revision).toBe(b.revision);
+      await first.close();
+    } finally {
+      await watched.close();
+    }
+  });
+
   it("refuses to start as before when there is no copy, or the copy does not load either", async () => {
     const dir = mkdtempSync(join(tmpdir(), "verdict-copies-"));
     const path = join(dir, "served.tar.gz");
@@ -286,6 +315,8 @@ describe("copies of the active bundle (a Verdict of several processes)", () => {
     writeFileSync(path, "not a bundle");
     const captured = captureLog();
     await expect(start(path, { dir, lastGood }, captured.log)).rejects.toThrow(/does not load/);
-    expect(captured.lines().find((l) => l["msg"] === "the last good policy bundle's copy does not load either")?.["err"]).toMatch(/not a directory private/);
+    expect(captured.lines().find((l) => l["msg"] === "the copy of the policy bundle this Verdict serves does not load")?.["err"]).toMatch(
+      /not a directory private/,
+    );
   });
 });
