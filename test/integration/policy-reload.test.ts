@@ -247,11 +247,18 @@ describe("copies of the active bundle (a Verdict of several processes)", () => {
     }
   });
 
-  it("starts on the last good copy when the path does not load, and takes the path's bundle once it loads", async () => {
+  /** A private directory with a copy of bundle A (the last good one) and the served path in it, written by `serve`. */
+  const withCopyOfA = async (serve: (path: string) => void) => {
     const dir = mkdtempSync(join(tmpdir(), "verdict-copies-"));
     const lastGood = await keepCopy(await loadBundle(a.path), dir);
     const path = join(dir, "served.tar.gz");
-    writeFileSync(path, "not a bundle");
+    serve(path);
+    return { dir, lastGood, path };
+  };
+  const broken = (path: string) => writeFileSync(path, "not a bundle");
+
+  it("starts on the last good copy when the path does not load, and takes the path's bundle once it loads", async () => {
+    const { dir, lastGood, path } = await withCopyOfA(broken);
     const kept: string[] = [];
     const captured = captureLog();
     const runtime = await start(path, { dir, lastGood, kept: (copy) => kept.push(copy) }, captured.log);
@@ -270,10 +277,7 @@ describe("copies of the active bundle (a Verdict of several processes)", () => {
   });
 
   it("with bundle_watch off, starts on the copy the others serve, whatever the path holds by now", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "verdict-copies-"));
-    const lastGood = await keepCopy(await loadBundle(a.path), dir);
-    const path = join(dir, "served.tar.gz");
-    copyFileSync(b.path, path);
+    const { dir, lastGood, path } = await withCopyOfA((path) => copyFileSync(b.path, path));
     const kept: string[] = [];
     const captured = captureLog();
     const unwatched = await start(path, { dir, lastGood, kept: (copy) => kept.push(copy) }, captured.log, false);
@@ -299,20 +303,15 @@ describe("copies of the active bundle (a Verdict of several processes)", () => {
   });
 
   it("refuses to start as before when there is no copy, or the copy does not load either", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "verdict-copies-"));
-    const path = join(dir, "served.tar.gz");
-    writeFileSync(path, "not a bundle");
+    const { dir, path } = await withCopyOfA(broken);
     await expect(start(path, { dir })).rejects.toThrow(/the policy bundle .* does not load/);
     await expect(start(path, { dir, lastGood: join(dir, "gone") })).rejects.toThrow(/the policy bundle .*served\.tar\.gz does not load/);
   });
 
   it("trusts no copy in a directory others may write (one made again by someone else after a cleaner removed it)", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "verdict-copies-"));
-    const lastGood = await keepCopy(await loadBundle(a.path), dir);
+    const { dir, lastGood, path } = await withCopyOfA(broken);
     chmodSync(dir, 0o777);
     await expect(keepCopy(await loadBundle(b.path), dir)).rejects.toThrow(/not a directory private to this user/);
-    const path = join(dir, "served.tar.gz");
-    writeFileSync(path, "not a bundle");
     const captured = captureLog();
     await expect(start(path, { dir, lastGood }, captured.log)).rejects.toThrow(/does not load/);
     expect(captured.lines().find((l) => l["msg"] === "the copy of the policy bundle this Verdict serves does not load")?.["err"]).toMatch(
