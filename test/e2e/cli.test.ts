@@ -79,7 +79,8 @@ describe("verdict serve --profile dev that cannot start", () => {
     const taken = `127.0.0.1:${(holder.address() as AddressInfo).port}`;
     const ownHome = mkdtempSync(join(tmpdir(), "verdict-home-"));
     try {
-      const run = await runVerdict(["serve", "--profile", "dev", "--listen", taken, "--admin-listen", "127.0.0.1:0"], {
+      // The authorization server on a free port: by default it takes the gRPC port + 1, which another test may hold.
+      const run = await runVerdict(["serve", "--profile", "dev", "--listen", taken, "--admin-listen", "127.0.0.1:0", "--auth-listen", "127.0.0.1:0"], {
         VERDICT_HOME: ownHome,
         MONGODB_URI: undefined,
       });
