@@ -66,7 +66,7 @@ async function main(): Promise<number> {
   const database = await startDatabase();
   const servers = {} as Record<Mode, Server>;
   try {
-    const issuer = await createTestIssuer();
+    const issuer = await createTestIssuer({ dir });
     for (const mode of ["on", "off"] as const) {
       const verdict = await startBenchVerdict({ issuer, bundle: defaultBundlePath, mongoUri: database.uri, dir }, `audit-${mode}`, {
         audit: { enabled: mode === "on" },

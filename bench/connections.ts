@@ -36,7 +36,7 @@ if (counts.some((n) => !Number.isInteger(n) || n < 1)) {
 }
 
 await withVerdictSetup("connections", async (setup) => {
-  const tokens = await mintTokens(setup.issuer, await createTestIssuer(), 3600);
+  const tokens = await mintTokens(setup.issuer, await createTestIssuer({ dir: setup.dir }), 3600);
   const dataFile = join(setup.dir, "requests.json");
   writeFileSync(dataFile, JSON.stringify([readRequest(tokens.reader, "connections")]));
   const verdict = await startBenchVerdict(setup, "connections");

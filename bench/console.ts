@@ -108,7 +108,7 @@ async function main(): Promise<number> {
   const database = await startDatabase();
   const stops: (() => unknown)[] = [() => database.stop(), () => rmSync(dir, { recursive: true, force: true })];
   try {
-    const issuer = await createTestIssuer();
+    const issuer = await createTestIssuer({ dir });
     const verdict = await startBenchVerdict({ issuer, bundle: defaultBundlePath, mongoUri: database.uri, dir }, "console", {
       console: { enabled: true },
       ...(PROCESSES !== undefined ? { processes: PROCESSES } : {}),

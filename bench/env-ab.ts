@@ -41,7 +41,7 @@ const items = batch ? BATCH_ITEMS : 1;
 const label = variables.map(([name, value]) => `${name}=${value}`).join(" ");
 
 await withVerdictSetup("env-ab", async (setup) => {
-  const tokens = await mintTokens(setup.issuer, await createTestIssuer(), 3600);
+  const tokens = await mintTokens(setup.issuer, await createTestIssuer({ dir: setup.dir }), 3600);
   const dataFile = join(setup.dir, "requests.json");
   writeFileSync(dataFile, JSON.stringify([batch ? batchRequest(tokens.reader, "env-ab") : readRequest(tokens.reader, "env-ab")]));
   // startBenchVerdict passes this process's environment on: each Verdict is started with or without the variables.

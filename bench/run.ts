@@ -235,8 +235,8 @@ async function main(argv: string[]): Promise<number> {
     const database = await startDatabase();
     cleanups.push(() => database.stop());
     log(`database: ${database.kind} at ${database.uri}${database.pid ? ` (pid ${database.pid}, CPU measured)` : " (CPU not measured)"}`);
-    const issuer = await createTestIssuer();
-    const stranger = await createTestIssuer();
+    const issuer = await createTestIssuer({ dir: scratch });
+    const stranger = await createTestIssuer({ dir: scratch });
     // Valid for far longer than any run; minted once, before anything is measured.
     const tokens = await mintTokens(issuer, stranger, 12 * 3600);
     const ctx: Context = { options, database, bundle: bundle.path, issuer, stranger, tokens, scratch };

@@ -15,7 +15,7 @@ export async function withVerdictSetup<T>(name: string, run: (setup: VerdictSetu
     const bundle = await buildBenchBundle();
     const database = await startDatabase();
     try {
-      return await run({ issuer: await createTestIssuer(), bundle: bundle.path, mongoUri: database.uri, dir: scratch });
+      return await run({ issuer: await createTestIssuer({ dir: scratch }), bundle: bundle.path, mongoUri: database.uri, dir: scratch });
     } finally {
       await database.stop();
     }

@@ -87,7 +87,7 @@ function byStatus(reportJson: string): string {
 }
 
 await withVerdictSetup("stages", async (setup) => {
-  const tokens = await mintTokens(setup.issuer, await createTestIssuer(), 3600);
+  const tokens = await mintTokens(setup.issuer, await createTestIssuer({ dir: setup.dir }), 3600);
   const verdict = await startBenchVerdict(setup, "stages", scenario.verdictConfig);
   try {
     const { admin } = readyLine(verdict);

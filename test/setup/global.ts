@@ -1,5 +1,6 @@
-// Once per test run: a MongoDB server, and the policy bundle compiled from the
-// current policies/ by the pinned opa (so what is tested is what runs).
+// Once per test run: a temporary directory that holds every other one, a MongoDB
+// server, and the policy bundle compiled from the current policies/ by the pinned
+// opa (so what is tested is what runs).
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,19 +19,45 @@ declare module "vitest" {
   }
 }
 
+/**
+ * Points TMPDIR (os.tmpdir(): what the tests, the Verdicts and browsers they start, and
+ * the tools those run use) at a directory of this run's own, removed when the run ends:
+ * the tests' temporary files do not pile up in the system's temporary directory, run
+ * after run. Set before the test processes are forked, which inherit it.
+ */
+function ownTemporaryDirectory(): () => void {
+  const root = mkdtempSync(join(tmpdir(), "verdict-tests-"));
+  const before = process.env["TMPDIR"];
+  process.env["TMPDIR"] = root;
+  return () => {
+    if (before === undefined) delete process.env["TMPDIR"];
+    else process.env["TMPDIR"] = before;
+    rmSync(root, { recursive: true, force: true });
+  };
+}
+
 export default async function setup(project: TestProject) {
-  const dir = mkdtempSync(join(tmpdir(), "verdict-test-bundle-"));
-  const { outFile } = await buildBundle({ policyDir: defaultPolicyDir, outFile: join(dir, "bundle.tar.gz") });
-  const mongo = await startTestMongo();
-  process.stderr.write(`test setup: MongoDB from ${mongo.kind}; bundle ${outFile}\n`);
-  project.provide("mongoUri", mongo.uri);
-  project.provide("bundlePath", outFile);
-  project.provide(
-    "chromium",
-    ensureChromium((line) => process.stderr.write(`${line}\n`)),
-  );
+  const removeTemporary = ownTemporaryDirectory();
+  let mongo: Awaited<ReturnType<typeof startTestMongo>> | undefined;
+  try {
+    const dir = mkdtempSync(join(tmpdir(), "verdict-test-bundle-"));
+    const { outFile } = await buildBundle({ policyDir: defaultPolicyDir, outFile: join(dir, "bundle.tar.gz") });
+    mongo = await startTestMongo();
+    process.stderr.write(`test setup: MongoDB from ${mongo.kind}; bundle ${outFile}\n`);
+    project.provide("mongoUri", mongo.uri);
+    project.provide("bundlePath", outFile);
+    project.provide(
+      "chromium",
+      ensureChromium((line) => process.stderr.write(`${line}\n`)),
+    );
+  } catch (error) {
+    await mongo?.stop();
+    removeTemporary();
+    throw error;
+  }
+  const started = mongo;
   return async () => {
-    await mongo.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await started.stop();
+    removeTemporary();
   };
 }

@@ -42,14 +42,15 @@ export interface TestIssuer {
   token(claims?: Record<string, unknown>, header?: Partial<JWTHeaderParameters>): Promise<string>;
 }
 
-export async function createTestIssuer(options: { issuer?: string; alg?: IssuerConfig["algorithms"][number] } = {}): Promise<TestIssuer> {
+/** `dir`: where its JWKS file's directory goes (a scratch directory its caller removes); the system's temporary directory by default. */
+export async function createTestIssuer(options: { issuer?: string; alg?: IssuerConfig["algorithms"][number]; dir?: string } = {}): Promise<TestIssuer> {
   const alg = options.alg ?? "ES256";
   const issuer = options.issuer ?? TEST_ISSUER;
   const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
   const exported = await exportJWK(publicKey);
   const kid = await calculateJwkThumbprint(exported);
   const publicJwk = { ...exported, kid, alg, use: "sig" };
-  const dir = mkdtempSync(join(tmpdir(), "verdict-issuer-"));
+  const dir = mkdtempSync(join(options.dir ?? tmpdir(), "verdict-issuer-"));
   const jwksPath = join(dir, "jwks.json");
   writeFileSync(jwksPath, JSON.stringify({ keys: [publicJwk] }));
   return {
