@@ -3,7 +3,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { MongoClient } from "mongodb";
+import { MongoClient, ObjectId } from "mongodb";
 import { describe, expect, it } from "vitest";
 import { localMongoAvailable, startLocalMongo } from "../../src/dev/index.js";
 
@@ -94,5 +94,44 @@ describe("local-mongo", () => {
     const count = await withClient(second.uri, (c) => c.db("mem").collection("docs").countDocuments());
     await second.stop();
     expect(count).toBe(0);
+  });
+
+  it("in memory, answers a query on one _id and other conditions as a scan would (its _id index finds the document)", async () => {
+    const server = await startLocalMongo();
+    try {
+      await withClient(server.uri, async (c) => {
+        const docs = c.db("lookup").collection<{ _id: string | number | ObjectId; total: number; tag?: string }>("docs");
+        const oid = new ObjectId();
+        await docs.insertMany([
+          { _id: "counter", total: 5 },
+          { _id: 7, total: 1 },
+          { _id: oid, total: 3, tag: "x" },
+          ...Array.from({ length: 50 }, (_, i) => ({ _id: `other-${i}`, total: 0 })),
+        ]);
+        // Found by _id, and the other conditions still decide.
+        expect(await docs.findOne({ _id: "counter", total: { $lte: 5 } })).toMatchObject({ total: 5 });
+        expect(await docs.findOne({ _id: "counter", total: { $lte: 4 } })).toBeNull();
+        expect(await docs.findOne({ _id: 7, total: 1 })).toMatchObject({ _id: 7 });
+        expect(await docs.findOne({ _id: 7.0, total: { $gt: 1 } })).toBeNull();
+        expect(await docs.findOne({ _id: oid, tag: "x" })).toMatchObject({ total: 3 });
+        expect(await docs.findOne({ _id: "absent", total: 0 })).toBeNull();
+        // Other shapes of _id are answered as before.
+        expect(await docs.countDocuments({ _id: { $in: ["counter", 7] }, total: { $gte: 1 } })).toBe(2);
+        expect(await docs.countDocuments({ _id: /^other-1/, total: 0 })).toBe(11);
+        // The reservation's conditional update: applied while it fits; once it does not, the upsert
+        // finds no match and its insert meets the _id: a duplicate key, never a second document.
+        const reserve = (room: number) =>
+          docs.findOneAndUpdate({ _id: "counter", total: { $lte: room } }, { $inc: { total: 1 } }, { upsert: true, returnDocument: "before" });
+        expect(await reserve(5)).toMatchObject({ total: 5 });
+        await expect(reserve(5)).rejects.toMatchObject({ code: 11000 });
+        expect(await docs.countDocuments({ _id: "counter" })).toBe(1);
+        expect(await docs.findOne({ _id: "counter" })).toMatchObject({ total: 6 });
+        expect(await docs.updateOne({ _id: "counter", total: 6 }, { $set: { tag: "y" } })).toMatchObject({ matchedCount: 1 });
+        expect(await docs.deleteOne({ _id: "counter", total: 5 })).toMatchObject({ deletedCount: 0 });
+        expect(await docs.deleteOne({ _id: "counter", tag: "y" })).toMatchObject({ deletedCount: 1 });
+      });
+    } finally {
+      await server.stop();
+    }
   });
 });

@@ -10,7 +10,6 @@ import java.util.List;
 import de.bwaldvogel.mongo.MongoServer;
 import de.bwaldvogel.mongo.MongoVersion;
 import de.bwaldvogel.mongo.backend.AbstractMongoBackend;
-import de.bwaldvogel.mongo.backend.memory.MemoryBackend;
 
 /**
  * local-mongo --port PORT [--dbpath DIR] [--exit-with-stdin] [--oplog]
@@ -83,7 +82,7 @@ public final class LocalMongo {
             Files.createDirectories(dir);
             backend = new DurableH2Backend(dir.resolve("local-mongo.mv").toString());
         } else {
-            backend = new MemoryBackend();
+            backend = new IdLookupMemoryBackend();
         }
 
         // The official Node driver (6.x/7.6+) refuses servers below wire version 9
