@@ -8,7 +8,7 @@ import type { TestProject } from "vitest/node";
 import { defaultPolicyDir } from "../../src/paths.js";
 import { buildBundle } from "../../src/policy/index.js";
 import { ensureChromium } from "../support/browser.js";
-import { startTestMongo } from "./mongo.js";
+import { startTestMongo, type TestMongo } from "./mongo.js";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -38,7 +38,7 @@ function ownTemporaryDirectory(): () => void {
 
 export default async function setup(project: TestProject) {
   const removeTemporary = ownTemporaryDirectory();
-  let mongo: Awaited<ReturnType<typeof startTestMongo>> | undefined;
+  let mongo: TestMongo | undefined;
   try {
     const dir = mkdtempSync(join(tmpdir(), "verdict-test-bundle-"));
     const { outFile } = await buildBundle({ policyDir: defaultPolicyDir, outFile: join(dir, "bundle.tar.gz") });

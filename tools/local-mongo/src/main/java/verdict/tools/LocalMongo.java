@@ -75,7 +75,8 @@ public final class LocalMongo {
         // kill -9: DurableH2Backend commits before acknowledging a write).
         // Without: mongo-java-server's memory backend, which keeps documents as
         // objects rather than serializing each one into an in-memory MVStore (about
-        // twice as fast, which matters when it shares two cores with what it tests).
+        // twice as fast, which matters when it shares two cores with what it tests),
+        // whose _id index also serves a query on one _id and more (IdLookupMemoryBackend).
         AbstractMongoBackend backend;
         if (dbpath != null) {
             Path dir = Path.of(dbpath);
