@@ -231,7 +231,7 @@ async function main(argv: string[]): Promise<number> {
   let keep = false;
   try {
     log(`building the bench bundle (demo policies, limits raised) with the pinned opa`);
-    const bundle = await buildBenchBundle();
+    const bundle = await buildBenchBundle(scratch);
     const database = await startDatabase();
     cleanups.push(() => database.stop());
     log(`database: ${database.kind} at ${database.uri}${database.pid ? ` (pid ${database.pid}, CPU measured)` : " (CPU not measured)"}`);

@@ -12,7 +12,7 @@ import type { VerdictSetup } from "./targets/verdict.js";
 export async function withVerdictSetup<T>(name: string, run: (setup: VerdictSetup) => Promise<T>): Promise<T> {
   const scratch = mkdtempSync(join(tmpdir(), `verdict-${name}-`));
   try {
-    const bundle = await buildBenchBundle();
+    const bundle = await buildBenchBundle(scratch);
     const database = await startDatabase();
     try {
       return await run({ issuer: await createTestIssuer({ dir: scratch }), bundle: bundle.path, mongoUri: database.uri, dir: scratch });
