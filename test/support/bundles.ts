@@ -9,16 +9,16 @@ import { buildBundle } from "../../src/policy/index.js";
 
 export const fixturePolicy = (name: string) => join(packageRoot, "test", "fixtures", name);
 
-/** Compiles a policy directory into a fresh temporary bundle file. */
-export async function buildTestBundle(policyDir: string, name = "bundle.tar.gz"): Promise<{ path: string; revision: string }> {
-  const out = join(mkdtempSync(join(tmpdir(), "verdict-test-bundle-")), name);
+/** Compiles a policy directory into a fresh temporary bundle file (its directory under `under`: the system's temporary directory by default). */
+export async function buildTestBundle(policyDir: string, name = "bundle.tar.gz", under: string = tmpdir()): Promise<{ path: string; revision: string }> {
+  const out = join(mkdtempSync(join(under, "verdict-test-bundle-")), name);
   const { revision } = await buildBundle({ policyDir, outFile: out });
   return { path: out, revision };
 }
 
-/** A copy of the shipped policies (or of `from`) with one value of data.json changed, e.g. ["settings", "limits", ...]. */
-export function policiesWithData(path: string[], value: unknown, from: string = defaultPolicyDir): string {
-  const dir = mkdtempSync(join(tmpdir(), "verdict-test-policies-"));
+/** A copy of the shipped policies (or of `from`) with one value of data.json changed, e.g. ["settings", "limits", ...], in a directory under `under`. */
+export function policiesWithData(path: string[], value: unknown, from: string = defaultPolicyDir, under: string = tmpdir()): string {
+  const dir = mkdtempSync(join(under, "verdict-test-policies-"));
   cpSync(from, dir, { recursive: true });
   const data = JSON.parse(readFileSync(join(dir, "data.json"), "utf8")) as Record<string, unknown>;
   let node = data;
