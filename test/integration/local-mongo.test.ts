@@ -96,8 +96,13 @@ describe("local-mongo", () => {
     expect(count).toBe(0);
   });
 
-  it("in memory, answers a query on one _id and other conditions as a scan would (its _id index finds the document)", async () => {
-    const server = await startLocalMongo();
+  // Both backends: in memory (tests, the bench) and on disk (--dbpath: npm start, the dev profile).
+  it.each([
+    ["in memory", false],
+    ["on disk, also after a restart", true],
+  ])("%s, answers a query on one _id and other conditions as a scan would (its _id index finds the document)", async (_, onDisk) => {
+    const dbpath = onDisk ? mkdtempSync(join(tmpdir(), "verdict-local-mongo-")) : undefined;
+    let server = await startLocalMongo(dbpath ? { dbpath } : {});
     try {
       await withClient(server.uri, async (c) => {
         const docs = c.db("lookup").collection<{ _id: string | number | ObjectId; total: number; tag?: string }>("docs");
@@ -130,8 +135,24 @@ describe("local-mongo", () => {
         expect(await docs.deleteOne({ _id: "counter", total: 5 })).toMatchObject({ deletedCount: 0 });
         expect(await docs.deleteOne({ _id: "counter", tag: "y" })).toMatchObject({ deletedCount: 1 });
       });
+      if (!dbpath) return;
+      // Reopened from its file, the collection's index serves such queries as before.
+      await server.stop();
+      server = await startLocalMongo({ dbpath });
+      await withClient(server.uri, async (c) => {
+        const docs = c.db("lookup").collection<{ _id: string | number; total: number }>("docs");
+        expect(await docs.findOne({ _id: 7, total: 1 })).toMatchObject({ _id: 7 });
+        expect(await docs.findOne({ _id: 7, total: 2 })).toBeNull();
+        await docs.insertOne({ _id: "counter", total: 0 });
+        expect(await docs.findOneAndUpdate({ _id: "counter", total: { $lte: 0 } }, { $inc: { total: 1 } }, { upsert: true })).toMatchObject({ total: 0 });
+        await expect(docs.findOneAndUpdate({ _id: "counter", total: { $lte: 0 } }, { $inc: { total: 1 } }, { upsert: true })).rejects.toMatchObject({
+          code: 11000,
+        });
+        expect(await docs.countDocuments({ _id: "counter" })).toBe(1);
+      });
     } finally {
       await server.stop();
+      if (dbpath) rmSync(dbpath, { recursive: true, force: true });
     }
   });
 });

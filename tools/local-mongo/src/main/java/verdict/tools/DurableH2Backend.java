@@ -1,9 +1,14 @@
 package verdict.tools;
 
+import java.util.List;
 import java.util.Locale;
 import java.util.Set;
 
+import de.bwaldvogel.mongo.MongoDatabase;
+import de.bwaldvogel.mongo.backend.Index;
+import de.bwaldvogel.mongo.backend.IndexKey;
 import de.bwaldvogel.mongo.backend.h2.H2Backend;
+import de.bwaldvogel.mongo.backend.h2.H2Database;
 import de.bwaldvogel.mongo.bson.Document;
 import de.bwaldvogel.mongo.wire.message.MongoMessage;
 import org.h2.mvstore.MVStore;
@@ -15,7 +20,8 @@ import org.h2.mvstore.MVStore;
  * that writes is committed to the store file before its answer goes back, so a
  * killed process loses nothing it acknowledged; a write that asks to be journaled
  * (writeConcern j: true or w: "majority", as the audit trail's) is also synced to
- * the disk first, as mongod would, so it survives the machine going down too.
+ * the disk first, as mongod would, so it survives the machine going down too. Its
+ * unique indexes also serve a query that names one _id and more (IdLookupIndex).
  */
 final class DurableH2Backend extends H2Backend {
 
@@ -26,6 +32,16 @@ final class DurableH2Backend extends H2Backend {
 
     DurableH2Backend(String fileName) {
         super(fileName);
+    }
+
+    @Override
+    protected MongoDatabase openOrCreateDatabase(String databaseName) {
+        return new H2Database(databaseName, getMvStore(), getCursorRegistry()) {
+            @Override
+            protected Index<Object> openOrCreateUniqueIndex(String collectionName, String indexName, List<IndexKey> keys, boolean sparse) {
+                return new IdLookupIndex<>(super.openOrCreateUniqueIndex(collectionName, indexName, keys, sparse), sparse);
+            }
+        };
     }
 
     /** Every command of the drivers Verdict uses arrives here (OP_MSG); its first key names it. */
