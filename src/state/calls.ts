@@ -2,14 +2,16 @@
 // answering, not how long one call may queue: a call fails once the database has
 // been silent for state_timeout_ms while it waited (no answer to it, nor to any
 // other state call of this process), or once it has waited CAP_FACTOR times that
-// in all. A database that is down, unreachable or hung is so found out within
+// in all. Its wait for an answer starts when its work began waiting on the
+// database: a read or a reservation queued behind one the database does not answer
+// (read-batcher.ts, lanes.ts) counts that silence too, so it is refused
+// state_timeout_ms after it arrived, not after the one before it and then its own. A database that is down, unreachable or hung is so found out within
 // state_timeout_ms, and the decision fails closed at once; a database that is
 // answering, only slower because the machine is busy (a burst, a shared host), is
 // waited for instead of every decision of the burst being refused. Both are
 // measured on the answers themselves, after the event loop has taken in what
 // already arrived (deadline.ts ioFirst), not on local queueing: waiting for a turn
 // at the database is admission's (admission.ts), with a deadline of its own.
-import { performance } from "node:perf_hooks";
 import { MongoServerError, type Collection, type Document } from "mongodb";
 import type { Logger } from "../observability/index.js";
 import { isDuplicateKey, StateUnavailableError } from "./errors.js";
@@ -21,6 +23,17 @@ import { isDuplicateKey, StateUnavailableError } from "./errors.js";
  */
 export type CallObserver = (operation: string, seconds: number, failure?: CallFailure) => void;
 export type CallFailure = "timeout" | "conflict" | "error";
+
+export interface CallOptions<T> {
+  /** Undoes a write whose success arrived after its deadline (the decision already failed closed). */
+  onLate?: (result: T) => Promise<unknown>;
+  /**
+   * When the work this call does began waiting on the database (performance.now()),
+   * if earlier than the call: queued behind another call of this process. The
+   * database's silence since then counts; the cap still runs from the call's start.
+   */
+  waitingSince?: number;
+}
 
 /** A call waits at most this many times state_timeout_ms in all, however lively the database. */
 export const CAP_FACTOR = 4;
@@ -52,10 +65,10 @@ export class StateCalls {
   call<T>(
     what: string,
     operation: (options: { signal: AbortSignal; maxTimeMS: number }) => Promise<T>,
-    /** Undoes a write whose success arrived after its deadline (the decision already failed closed). */
-    onLate?: (result: T) => Promise<unknown>,
+    { onLate, waitingSince }: CallOptions<T> = {},
   ): Promise<T> {
     const started = performance.now();
+    const waiting = Math.min(waitingSince ?? started, started);
     const running = operation({ signal: AbortSignal.timeout(this.abandonMs), maxTimeMS: this.capMs });
     return new Promise<T>((resolve, reject) => {
       let settled = false;
@@ -69,14 +82,14 @@ export class StateCalls {
       const check = () => {
         if (settled) return;
         const now = performance.now();
-        const silent = now - Math.max(this.lastAnswer, started);
+        const silent = now - Math.max(this.lastAnswer, waiting);
         if (silent >= this.timeoutMs) return expire(`the database has not answered for ${this.timeoutMs} ms`);
         if (now - started >= this.capMs) return expire(`no answer within ${this.capMs} ms`);
         arm(Math.min(this.timeoutMs - silent, started + this.capMs - now));
       };
       // After the timer, one turn of the loop first: an answer that already arrived is taken in before the check.
       const arm = (ms: number) => (timer = setTimeout(() => setImmediate(check), Math.max(1, Math.ceil(ms))));
-      arm(this.timeoutMs);
+      arm(this.timeoutMs - (started - Math.max(this.lastAnswer, waiting)));
       running.then(
         (value) => {
           this.lastAnswer = performance.now();

@@ -113,7 +113,7 @@ const MAX_ROUNDS = 8;
 
 export class CounterStore extends StateCollection<CounterDoc> implements CounterPort, StateReader {
   private readonly reads: ReadBatcher<CounterDoc>;
-  private readonly lanes = new Lanes<PendingReservation, Reservation>((id, items) => this.reserveTurn(id, items));
+  private readonly lanes = new Lanes<PendingReservation, Reservation>((id, items, waitingSince) => this.reserveTurn(id, items, waitingSince));
   /**
    * Sliding documents with a prune under way in this process (one at a time each), and
    * the window of the latest prune asked for meanwhile, run once that one is done.
@@ -122,8 +122,8 @@ export class CounterStore extends StateCollection<CounterDoc> implements Counter
 
   constructor(collection: Collection<CounterDoc>, calls: StateCalls) {
     super(collection, calls);
-    this.reads = new ReadBatcher((ids) =>
-      this.calls.call("read state", (deadline) => this.collection.find({ _id: { $in: ids } }, { projection: READ, ...deadline }).toArray()),
+    this.reads = new ReadBatcher((ids, waitingSince) =>
+      this.calls.call("read state", (deadline) => this.collection.find({ _id: { $in: ids } }, { projection: READ, ...deadline }).toArray(), { waitingSince }),
     );
   }
 
@@ -158,12 +158,12 @@ export class CounterStore extends StateCollection<CounterDoc> implements Counter
    * may have written meanwhile). A reservation is only ever refused for want of room
    * (or, after MAX_ROUNDS of contention, refused too: too much, never too little).
    */
-  private async reserveTurn(id: string, items: PendingReservation[]): Promise<Settled<Reservation>[]> {
+  private async reserveTurn(id: string, items: PendingReservation[], waitingSince: number): Promise<Settled<Reservation>[]> {
     const results: Reservation[] = items.map(() => ({ ok: false }));
     let pending = items;
     let upsert = true;
     for (let round = 0; pending.length > 0 && round < MAX_ROUNDS; round++) {
-      const before = await this.reserveTogether(id, pending, upsert);
+      const before = await this.reserveTogether(id, pending, upsert, waitingSince);
       if (before !== "refused") {
         let total = 0;
         for (const item of pending) {
@@ -179,7 +179,9 @@ export class CounterStore extends StateCollection<CounterDoc> implements Counter
       const sliding = pending.find((item) => item.at.kind === "sliding")?.at as Sliding | undefined;
       // One calendar reservation that does not fit: nothing to choose.
       if (pending.length === 1 && !sliding) break;
-      const doc = await this.calls.call("read counter", (deadline) => this.collection.findOne({ _id: id }, { projection: TOTAL_AND_BUCKETS, ...deadline }));
+      const doc = await this.calls.call("read counter", (deadline) => this.collection.findOne({ _id: id }, { projection: TOTAL_AND_BUCKETS, ...deadline }), {
+        waitingSince,
+      });
       if (doc === null) {
         upsert = true; // gone meanwhile (expired and swept): created again
         continue;
@@ -204,7 +206,7 @@ export class CounterStore extends StateCollection<CounterDoc> implements Counter
    * each of them in turn. The pre-image (its total, and a sliding window's buckets),
    * null when it created the counter, or "refused" when they do not all fit.
    */
-  private async reserveTogether(id: string, items: PendingReservation[], upsert: boolean): Promise<CounterDoc | null | "refused"> {
+  private async reserveTogether(id: string, items: PendingReservation[], upsert: boolean, waitingSince: number): Promise<CounterDoc | null | "refused"> {
     let amount = 0;
     let room = Infinity;
     const inc: Record<string, number> = { total: 0 };
@@ -239,7 +241,7 @@ export class CounterStore extends StateCollection<CounterDoc> implements Counter
             projection: sliding ? TOTAL_AND_BUCKETS : TOTAL,
             ...deadline,
           }),
-        late,
+        { onLate: late, waitingSince },
       );
       // With upsert the call either applied (updated, or created the counter: no
       // pre-image) or threw; without it, no pre-image means the condition failed.

@@ -10,6 +10,8 @@ export type Settled<R> = { ok: true; value: R } | { ok: false; error: unknown };
 
 interface Queued<T, R> {
   item: T;
+  /** When it was submitted (performance.now()). */
+  since: number;
   resolve(value: R): void;
   reject(error: unknown): void;
 }
@@ -20,17 +22,21 @@ const MAX_TURN = 256;
 export class Lanes<T, R> {
   private readonly lanes = new Map<string, Queued<T, R>[]>();
 
-  /** `turn` does one batch of one document's items, in arrival order, and says how each went. */
-  constructor(private readonly turn: (key: string, items: T[]) => Promise<Settled<R>[]>) {}
+  /**
+   * `turn` does one batch of one document's items, in arrival order, and says how each
+   * went; `waitingSince` is when the first of them was submitted (StateCalls counts the
+   * database's silence from then).
+   */
+  constructor(private readonly turn: (key: string, items: T[], waitingSince: number) => Promise<Settled<R>[]>) {}
 
   submit(key: string, item: T): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       const queue = this.lanes.get(key);
       if (queue) {
-        queue.push({ item, resolve, reject });
+        queue.push({ item, since: performance.now(), resolve, reject });
         return;
       }
-      this.lanes.set(key, [{ item, resolve, reject }]);
+      this.lanes.set(key, [{ item, since: performance.now(), resolve, reject }]);
       void this.drain(key);
     });
   }
@@ -48,6 +54,7 @@ export class Lanes<T, R> {
         results = await this.turn(
           key,
           batch.map((queued) => queued.item),
+          (batch[0] as Queued<T, R>).since,
         );
       } catch (error) {
         results = batch.map(() => ({ ok: false, error }));

@@ -43,7 +43,7 @@ export class OnceStore extends StateCollection<OnceDoc> implements OncePort {
    * found taken), the others are refused without another round trip — a key is used
    * once, so a burst of replays costs one write.
    */
-  private readonly lanes = new Lanes<Take, boolean>((id, takes) => this.takeTurn(id, takes));
+  private readonly lanes = new Lanes<Take, boolean>((id, takes, waitingSince) => this.takeTurn(id, takes, waitingSince));
 
   /**
    * Consumes `id` until `expiresAt` for a decision's obligation: its holding on the
@@ -70,7 +70,7 @@ export class OnceStore extends StateCollection<OnceDoc> implements OncePort {
     return this.lanes.submit(id, { fields, now, ...(late ? { late } : {}) });
   }
 
-  private async takeTurn(id: string, takes: Take[]): Promise<Settled<boolean>[]> {
+  private async takeTurn(id: string, takes: Take[], waitingSince: number): Promise<Settled<boolean>[]> {
     const results: Settled<boolean>[] = [];
     let settled = false;
     for (const take of takes) {
@@ -79,7 +79,7 @@ export class OnceStore extends StateCollection<OnceDoc> implements OncePort {
         continue;
       }
       try {
-        results.push({ ok: true, value: await this.takeOne(id, take) });
+        results.push({ ok: true, value: await this.takeOne(id, take, waitingSince) });
         settled = true;
       } catch (error) {
         results.push({ ok: false, error });
@@ -88,9 +88,10 @@ export class OnceStore extends StateCollection<OnceDoc> implements OncePort {
     return results;
   }
 
-  private async takeOne(id: string, { fields, now, late }: Take): Promise<boolean> {
+  private async takeOne(id: string, { fields, now, late }: Take, waitingSince: number): Promise<boolean> {
+    const options = { ...(late ? { onLate: late } : {}), waitingSince };
     try {
-      await this.calls.call("consume once", (deadline) => this.collection.insertOne({ _id: id, ...fields }, deadline), late);
+      await this.calls.call("consume once", (deadline) => this.collection.insertOne({ _id: id, ...fields }, deadline), options);
       return true;
     } catch (error) {
       if (!isDuplicateKey(error)) throw error;
@@ -105,7 +106,7 @@ export class OnceStore extends StateCollection<OnceDoc> implements OncePort {
           { $set: fields, $unset: unset },
           { returnDocument: "before", projection: { _id: 1 }, ...deadline },
         ),
-      late,
+      options,
     );
     return previous !== null;
   }

@@ -2,12 +2,15 @@
 // asked for meanwhile wait and go together as one `find` when one of them returns.
 // Under load many concurrent decisions then cost a few round trips, not one each;
 // alone, a read goes at once.
+
 const MAX_IN_FLIGHT = 2;
 /** Ids in one find at most (the reply stays bounded). */
 const MAX_IDS = 512;
 
 interface Waiting<T> {
   ids: readonly string[];
+  /** When it was asked for (performance.now()). */
+  since: number;
   resolve(docs: Map<string, T>): void;
   reject(error: unknown): void;
 }
@@ -16,12 +19,13 @@ export class ReadBatcher<T extends { _id: string }> {
   private inFlight = 0;
   private readonly waiting: Waiting<T>[] = [];
 
-  constructor(private readonly fetch: (ids: string[]) => Promise<T[]>) {}
+  /** `fetch` reads the ids; `waitingSince` is when the first of the reads it serves was asked for. */
+  constructor(private readonly fetch: (ids: string[], waitingSince: number) => Promise<T[]>) {}
 
   /** The documents among `ids` that exist, by _id. */
   read(ids: readonly string[]): Promise<Map<string, T>> {
     return new Promise((resolve, reject) => {
-      this.waiting.push({ ids, resolve, reject });
+      this.waiting.push({ ids, since: performance.now(), resolve, reject });
       this.pump();
     });
   }
@@ -38,7 +42,7 @@ export class ReadBatcher<T extends { _id: string }> {
         for (const id of next.ids) ids.add(id);
       }
       this.inFlight += 1;
-      this.fetch([...ids])
+      this.fetch([...ids], (batch[0] as Waiting<T>).since)
         .then(
           (docs) => {
             const byId = new Map(docs.map((doc) => [doc._id, doc]));

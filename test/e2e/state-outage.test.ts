@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { MongoClient } from "mongodb";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFailed, vi } from "vitest";
 import { storageKey } from "../../src/contract/index.js";
 import { startLocalMongo, type MongoServerProcess } from "../../src/dev/index.js";
 import { grpcHealth } from "../support/health.js";
@@ -89,6 +89,14 @@ describe("when the database stops under load and comes back", () => {
     type Seen = { phase: Phase; ended: Phase; action: string; decision: string; reason: string | undefined };
     const seen: Seen[] = [];
     let phase: Phase = "up";
+    // When each phase began, and the calls seen by then: printed when the test fails (a timeout names no phase)
+    const started = Date.now();
+    const timeline: string[] = [];
+    const enter = (next: Phase) => {
+      phase = next;
+      timeline.push(`${next} at ${Date.now() - started} ms, after ${seen.length} calls`);
+    };
+    onTestFailed(() => console.error(`phases: ${timeline.join("; ")}; ${seen.length} calls in ${Date.now() - started} ms`));
     let running = true;
     // four clients without pause, transfers and reads mixed; a call that fails (no decision) fails its loop and the test
     const loop = async (n: number) => {
@@ -105,17 +113,18 @@ describe("when the database stops under load and comes back", () => {
 
     await waitFor(() => expect(count("up")).toBeGreaterThan(40));
     // calls while the database shuts down may still be answered by it: "down" starts once it has stopped
-    phase = "stopping";
+    enter("stopping");
     await database?.stop();
     database = undefined;
-    phase = "down";
+    enter("down");
     await waitFor(() => expect(count("down")).toBeGreaterThan(60));
     expect(await grpcHealth(t.address)).toBe("SERVING");
     database = await startLocalMongo({ dbpath, port });
-    phase = "back";
+    enter("back");
     await waitFor(() => expect(seen.filter((s) => s.phase === "back" && s.action === "transfer" && s.decision === "ALLOW").length).toBeGreaterThan(20));
     running = false;
     await Promise.all(loops);
+    timeline.push(`loops stopped at ${Date.now() - started} ms, after ${seen.length} calls`);
 
     // Every refusal is fail-closed: state_unavailable, or policy_error when the starved machine (a JVM restarting beside
     // four busy clients on two cores) takes a policy past its 250 ms bound. Before the stop, and after the database is

@@ -1,0 +1,125 @@
+// The state deadline counts the database's silence from when the work began waiting
+// on it: a read or a reservation queued behind a call the database does not answer is
+// refused state_timeout_ms after it arrived, not after the call before it and then a
+// full deadline of its own; while the database answers, a queued call is waited for.
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { silentLogger } from "../../src/observability/index.js";
+import { StateCalls, StateUnavailableError } from "../../src/state/index.js";
+import { Lanes, type Settled } from "../../src/state/lanes.js";
+import { ReadBatcher } from "../../src/state/read-batcher.js";
+
+const TIMEOUT_MS = 500;
+
+/** A database call that never answers, or answers when told to. */
+function pendingCall() {
+  let answer: (docs: { _id: string }[]) => void = () => undefined;
+  const promise = new Promise<{ _id: string }[]>((resolve) => (answer = resolve));
+  return { promise, answer };
+}
+
+/** When each promise settled (fake ms since the test's start), and how. */
+function track<T>(promise: Promise<T>, start: number) {
+  const seen: { at?: number; error?: unknown } = {};
+  promise.then(
+    () => (seen.at = performance.now() - start),
+    (error: unknown) => {
+      seen.at = performance.now() - start;
+      seen.error = error;
+    },
+  );
+  return seen;
+}
+
+beforeEach(() => vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "setImmediate", "clearImmediate", "performance", "Date"] }));
+afterEach(() => vi.useRealTimers());
+
+describe("a read queued behind reads the database does not answer", () => {
+  it("is refused state_timeout_ms after it was asked for, not after those and then its own deadline", async () => {
+    const calls = new StateCalls(TIMEOUT_MS, silentLogger());
+    const sent: ReturnType<typeof pendingCall>[] = [];
+    const batcher = new ReadBatcher<{ _id: string }>((_ids, waitingSince) =>
+      calls.call(
+        "read state",
+        () => {
+          const call = pendingCall();
+          sent.push(call);
+          return call.promise;
+        },
+        { waitingSince },
+      ),
+    );
+    const start = performance.now();
+    const first = track(batcher.read(["a"]), start);
+    const second = track(batcher.read(["b"]), start);
+    await vi.advanceTimersByTimeAsync(100);
+    const queued = track(batcher.read(["c"]), start); // two reads in flight: this one waits
+    expect(sent).toHaveLength(2);
+
+    await vi.advanceTimersByTimeAsync(TIMEOUT_MS - 100 + 5);
+    expect(first.error).toBeInstanceOf(StateUnavailableError);
+    expect(second.error).toBeInstanceOf(StateUnavailableError);
+    expect(sent).toHaveLength(3); // sent once a place freed up, at 500 ms
+    expect(queued.at).toBeUndefined();
+
+    await vi.advanceTimersByTimeAsync(110);
+    // silent since it was asked for at 100 ms: refused at about 600 ms, not 1,000
+    expect(queued.error).toBeInstanceOf(StateUnavailableError);
+    expect(queued.at).toBeGreaterThanOrEqual(100 + TIMEOUT_MS);
+    expect(queued.at).toBeLessThan(100 + TIMEOUT_MS + 20);
+  });
+
+  it("is waited for its own deadline when the database answered meanwhile", async () => {
+    const calls = new StateCalls(TIMEOUT_MS, silentLogger());
+    const sent: ReturnType<typeof pendingCall>[] = [];
+    const batcher = new ReadBatcher<{ _id: string }>((_ids, waitingSince) =>
+      calls.call(
+        "read state",
+        () => {
+          const call = pendingCall();
+          sent.push(call);
+          return call.promise;
+        },
+        { waitingSince },
+      ),
+    );
+    const start = performance.now();
+    track(batcher.read(["a"]), start);
+    track(batcher.read(["b"]), start);
+    const queued = track(batcher.read(["c"]), start);
+    await vi.advanceTimersByTimeAsync(400);
+    sent[0]?.answer([{ _id: "a" }]); // an answer at 400 ms: the database is alive
+    await vi.advanceTimersByTimeAsync(1);
+    expect(sent).toHaveLength(3);
+
+    await vi.advanceTimersByTimeAsync(400 + TIMEOUT_MS - 401 - 10);
+    expect(queued.at).toBeUndefined(); // silent for less than state_timeout_ms since that answer
+    await vi.advanceTimersByTimeAsync(30);
+    expect(queued.error).toBeInstanceOf(StateUnavailableError);
+    expect(queued.at).toBeGreaterThanOrEqual(400 + TIMEOUT_MS);
+  });
+});
+
+describe("a reservation queued in its document's lane behind a turn the database does not answer", () => {
+  it("is refused state_timeout_ms after it was submitted", async () => {
+    const calls = new StateCalls(TIMEOUT_MS, silentLogger());
+    const lanes = new Lanes<string, string>(async (_key, items, waitingSince): Promise<Settled<string>[]> => {
+      try {
+        await calls.call("reserve", () => pendingCall().promise, { waitingSince });
+        return items.map((item) => ({ ok: true, value: item }));
+      } catch (error) {
+        return items.map(() => ({ ok: false, error }));
+      }
+    });
+    const start = performance.now();
+    const first = track(lanes.submit("counter", "first"), start);
+    await vi.advanceTimersByTimeAsync(50);
+    const queued = track(lanes.submit("counter", "queued"), start);
+
+    await vi.advanceTimersByTimeAsync(TIMEOUT_MS - 50 + 5);
+    expect(first.error).toBeInstanceOf(StateUnavailableError);
+    expect(queued.at).toBeUndefined();
+    await vi.advanceTimersByTimeAsync(60);
+    expect(queued.error).toBeInstanceOf(StateUnavailableError);
+    expect(queued.at).toBeLessThan(50 + TIMEOUT_MS + 20);
+  });
+});
