@@ -1,15 +1,16 @@
 // The primary's side of the bundle copies its processes keep (src/policy/copies.ts): a
-// directory private to this Verdict, the copy a process loaded last from the bundle's
-// path (what a replacement starts on when that path does not load), the one before it
-// (a replacement may be reading it while a newer one is reported), nothing older.
+// directory private to this Verdict and, for the active and the shadow bundle each, the
+// copy a process loaded last from that bundle's path (what a replacement starts on when
+// that path does not load), the one before it (a replacement may be reading it while a
+// newer one is reported), nothing older.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import type { Logger } from "../observability/index.js";
+import type { BundleRole, Logger } from "../observability/index.js";
 import type { KeptBundles } from "./messages.js";
 
 export class KeptBundleDir {
-  private latest: string[] = [];
+  private readonly latest: Record<BundleRole, string[]> = { active: [], shadow: [] };
 
   private constructor(private readonly dir: string) {}
 
@@ -28,15 +29,23 @@ export class KeptBundleDir {
 
   /** What a process is told at its start. */
   get kept(): KeptBundles {
-    const lastGood = this.latest[this.latest.length - 1];
-    return { dir: this.dir, ...(lastGood ? { lastGood } : {}) };
+    const lastGood = this.latest.active.at(-1);
+    const lastGoodShadow = this.latest.shadow.at(-1);
+    return { dir: this.dir, ...(lastGood ? { lastGood } : {}), ...(lastGoodShadow ? { lastGoodShadow } : {}) };
   }
 
-  /** A process kept `path` (a copy of what it just loaded): the last good one from now on. */
-  keep(path: string): void {
+  /**
+   * A process kept `path` (a copy of the `role` bundle it just loaded): that role's last
+   * good one from now on. A copy both roles hold (one revision, active and shadow) stays
+   * until neither does.
+   */
+  keep(path: string, role: BundleRole): void {
     if (dirname(path) !== this.dir) return; // not one of ours
-    this.latest = [...this.latest.filter((one) => one !== path), path];
-    for (const old of this.latest.splice(0, Math.max(0, this.latest.length - 2))) rmSync(old, { recursive: true, force: true });
+    const latest = [...this.latest[role].filter((one) => one !== path), path];
+    const older = latest.splice(0, Math.max(0, latest.length - 2));
+    this.latest[role] = latest;
+    const other = this.latest[role === "active" ? "shadow" : "active"];
+    for (const old of older) if (!other.includes(old)) rmSync(old, { recursive: true, force: true });
   }
 
   /** Removes the directory and every copy (the Verdict stops). */

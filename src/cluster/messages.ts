@@ -2,6 +2,7 @@
 // environment the primary starts each process with): the contract primary.ts and
 // worker.ts share.
 import type { MetricObjectWithValues, MetricValue } from "prom-client";
+import type { BundleRole } from "../observability/index.js";
 
 /** Whether a process is ready, by named check (server/readiness.ts builds it; the primary gathers every process's). */
 export interface ReadinessReport {
@@ -19,18 +20,19 @@ export interface ReadinessSource {
 
 /**
  * Where the primary keeps copies of the bundles its processes loaded (a directory of its
- * own, opaque to it), and the one loaded last from the bundle's path: what a process
- * started while that path does not load serves (src/policy/copies.ts).
+ * own, opaque to it), and the ones loaded last from the active and the shadow bundle's
+ * paths: what a process started while that path does not load serves (src/policy/copies.ts).
  */
 export interface KeptBundles {
   dir: string;
   lastGood?: string;
+  lastGoodShadow?: string;
 }
 
 export type ToPrimary =
   | { verdict: "ready"; address: string }
-  // a copy of the active bundle it just loaded from the bundle's path, under KeptBundles' dir
-  | { verdict: "bundle-kept"; path: string }
+  // a copy of the active or shadow bundle it just loaded from that bundle's path, under KeptBundles' dir
+  | { verdict: "bundle-kept"; path: string; role: BundleRole }
   | { verdict: "admin"; adminUrl: string }
   | { verdict: "admin-url?" }
   | { verdict: "configuration?" }

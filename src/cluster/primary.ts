@@ -191,7 +191,7 @@ export async function startCluster({ processes, log, configuration, serveAdmin, 
           if (!stopping) log.warn({ pid }, "a Verdict process is stopping: new connections go to the others");
         } else if (message.verdict === "readiness") readiness.update(worker.id, message.report);
         else if (message.verdict === "configuration?") send(worker, { verdict: "configuration", configuration, ...(bundles ? { bundles: bundles.kept } : {}) });
-        else if (message.verdict === "bundle-kept") bundles?.keep(message.path);
+        else if (message.verdict === "bundle-kept") bundles?.keep(message.path, message.role);
         else if (message.verdict === "admin-url?") answerAdminUrl(worker);
         else if (message.verdict === "admin") {
           if (workers.has(worker)) workerUrls.set(worker.id, message.adminUrl);

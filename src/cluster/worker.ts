@@ -6,6 +6,7 @@ import cluster from "node:cluster";
 import { Socket } from "node:net";
 import type { Registry } from "prom-client";
 import { VerdictError } from "../errors/index.js";
+import type { BundleRole } from "../observability/index.js";
 import { GRPC_PORT_VARIABLE, ROLE_VARIABLE, type KeptBundles, type ReadinessSource, type ToPrimary, type ToWorker } from "./messages.js";
 
 /** True in a worker process started by the primary. */
@@ -166,9 +167,9 @@ export async function primaryConfiguration(
   return { configuration, bundles };
 }
 
-/** In a worker: tells the primary where the copy of the bundle it just loaded from the bundle's path is. */
-export function reportKeptBundle(path: string): void {
-  toPrimary({ verdict: "bundle-kept", path });
+/** In a worker: tells the primary where the copy of the `role` bundle it just loaded from that bundle's path is. */
+export function reportKeptBundle(path: string, role: BundleRole): void {
+  toPrimary({ verdict: "bundle-kept", path, role });
 }
 
 /** Asks the primary `question` and resolves with its first answer of the kind `answer`; rejects after `waitMs` without one. */

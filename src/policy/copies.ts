@@ -11,16 +11,19 @@ import { createHash, randomBytes } from "node:crypto";
 import { existsSync, lstatSync } from "node:fs";
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import type { BundleRole } from "../observability/index.js";
 import { BundleError, loadBundle, type Bundle } from "./bundle.js";
 
-/** Where a Verdict of several processes keeps its copies, and the last good one (src/cluster hands both to each process). */
+/** Where a Verdict of several processes keeps its copies, and the last good ones (src/cluster hands them to each process). */
 export interface BundleCopies {
   /** A directory private to this Verdict, removed when it stops. */
   dir: string;
-  /** The copy of the bundle a process of this Verdict last loaded from the bundle's path: served when that path does not load at the start. */
+  /** The copy of the active bundle a process of this Verdict last loaded from the bundle's path: served when that path does not load at the start. */
   lastGood?: string;
-  /** Told of each copy kept (after each load from the bundle's path). */
-  kept(path: string): void;
+  /** The same for the shadow bundle. */
+  lastGoodShadow?: string;
+  /** Told of each copy kept (after each load from a bundle's path). */
+  kept(path: string, role: BundleRole): void;
 }
 
 /** Writes `bundle` as a bundle directory under `dir`, once per revision; its path. */

@@ -2,8 +2,9 @@
 // shadow (candidate) bundle. Each is loaded off the request path and swapped in
 // atomically when its file changes; a bundle that fails to load leaves the last
 // good one serving, and says why in the log and the metrics. In a Verdict of several
-// processes, each load of the active bundle is copied (copies.ts), and a process
-// started while the bundle's path does not load serves the last good copy.
+// processes, each load of a bundle is copied (copies.ts), and a process started while
+// a bundle's path does not load serves its last good copy: the active bundle's, or it
+// would not start; the shadow's, so every process compares against the same candidate.
 import type { ObligationRegistry } from "../obligations/index.js";
 import type { BundleRole, Logger, Metrics, ReloadFailure } from "../observability/index.js";
 import { VerdictError } from "../errors/index.js";
@@ -24,7 +25,7 @@ export interface PolicyRuntimeOptions {
   metrics: Metrics;
   /** The obligation types decisions may ask for (default: reserve, rate, once). */
   obligations?: ObligationRegistry;
-  /** A process of several: where the active bundles it loads are copied, and the last good copy to start on. */
+  /** A process of several: where the bundles it loads are copied, and the last good copies to start on. */
   copies?: BundleCopies | undefined;
 }
 
@@ -120,6 +121,22 @@ class ServedBundle {
   }
 
   /**
+   * The first load: from the path; in a process of several, the copy the others serve
+   * when the path is not watched, or the last good copy when the path does not load.
+   * Failed when none of them loads.
+   */
+  async start(copies: BundleCopies | undefined, watch: boolean): Promise<ReloadOutcome> {
+    if (!watch && (await this.serveCopy(copies, false))) return this.servingCopy();
+    const outcome = await this.reload();
+    if (outcome.result === "failed" && (await this.serveCopy(copies, true))) return this.servingCopy();
+    return outcome;
+  }
+
+  private servingCopy(): ReloadOutcome {
+    return { result: "loaded", revision: (this.current as PolicyEngine).revision };
+  }
+
+  /**
    * At the start of a process of several: serves the copy of the bundle the others
    * serve, kept by one of them. `pathFailed`: the bundle's path did not load, and what
    * loads from it next (it stays watched) replaces the copy. Otherwise the path is not
@@ -127,18 +144,19 @@ class ServedBundle {
    * process that replaces one serves what the others do, not what the path holds by
    * now. False when there is no copy, or it does not load.
    */
-  async serveCopy(copies: BundleCopies | undefined, pathFailed: boolean): Promise<boolean> {
+  private async serveCopy(copies: BundleCopies | undefined, pathFailed: boolean): Promise<boolean> {
     const { log } = this.options;
-    if (!copies?.lastGood || this.current) return false;
+    const lastGood = this.role === "active" ? copies?.lastGood : copies?.lastGoodShadow;
+    if (!lastGood || this.current) return false;
     let engine: PolicyEngine;
     try {
-      engine = await this.engineFor(await loadCopy(copies.lastGood));
+      engine = await this.engineFor(await loadCopy(lastGood));
     } catch (error) {
-      log.error({ bundle: this.role, copy: copies.lastGood, err: (error as Error).message }, "the copy of the policy bundle this Verdict serves does not load");
+      log.error({ bundle: this.role, copy: lastGood, err: (error as Error).message }, "the copy of the policy bundle this Verdict serves does not load");
       return false;
     }
     this.swap(engine);
-    const fields = { bundle: this.role, source: this.path, copy: copies.lastGood, revision: engine.revision };
+    const fields = { bundle: this.role, source: this.path, copy: lastGood, revision: engine.revision };
     if (pathFailed) log.warn(fields, "serving the last good policy bundle this Verdict's processes served (its copy), until the bundle's path loads again");
     else log.info(fields, "serving the policy bundle this Verdict's processes serve (its copy): bundle_watch is off");
     return true;
@@ -165,12 +183,12 @@ class ServedBundle {
     return previous;
   }
 
-  /** The active bundle just loaded from its path, copied for a process that starts while the path does not load (off the start's path). */
+  /** The bundle just loaded from its path, copied for a process that starts while the path does not load (off the start's path). */
   private keep(bundle: Bundle): void {
     const { copies, log } = this.options;
-    if (this.role !== "active" || !copies) return;
+    if (!copies) return;
     keepCopy(bundle, copies.dir).then(
-      (path) => copies.kept(path),
+      (path) => copies.kept(path, this.role),
       (error: unknown) =>
         log.warn({ bundle: this.role, revision: bundle.revision, err: (error as Error).message }, "could not keep a copy of the policy bundle"),
     );
@@ -198,21 +216,18 @@ export class PolicyRuntime {
   ) {}
 
   /**
-   * Loads the active bundle (it must load: Verdict does not start without a policy;
-   * a process of several starts on its copy instead when the path does not load, or
-   * when the path is not watched: serveCopy) and the shadow bundle if one is
-   * configured (when it does not load, Verdict serves without it and keeps trying as
-   * the file changes).
+   * Loads the active bundle (it must load: Verdict does not start without a policy)
+   * and the shadow bundle if one is configured (when it does not load, Verdict serves
+   * without it and keeps trying as the file changes). A process of several starts on
+   * a bundle's copy instead when its path does not load, or when the path is not
+   * watched (serveCopy).
    */
   static async start(options: PolicyRuntimeOptions): Promise<PolicyRuntime> {
     const active = new ServedBundle("active", options.bundlePath, options);
-    if (options.watch || !(await active.serveCopy(options.copies, false))) {
-      const outcome = await active.reload();
-      if (outcome.result === "failed" && !(await active.serveCopy(options.copies, true)))
-        throw new BundleError(`the policy bundle ${options.bundlePath} does not load: ${outcome.error}`);
-    }
+    const outcome = await active.start(options.copies, options.watch);
+    if (outcome.result === "failed") throw new BundleError(`the policy bundle ${options.bundlePath} does not load: ${outcome.error}`);
     const shadow = options.shadowBundlePath ? new ServedBundle("shadow", options.shadowBundlePath, options) : undefined;
-    await shadow?.reload();
+    await shadow?.start(options.copies, options.watch);
     const runtime = new PolicyRuntime(active, shadow);
     if (options.watch) {
       const watchOptions = { ...DEFAULT_WATCH, ...options.watchOptions };

@@ -18,8 +18,9 @@ import { servingProcesses } from "../support/sockets.js";
 const API_KEY = "processes-key";
 const database = uniqueDatabaseName("processes");
 let configFile: string;
-/** The bundle this Verdict serves: a copy of the test bundle, which a test breaks. */
+/** The bundle this Verdict serves, and its shadow: copies of the test bundle, which a test breaks. */
 let bundleFile: string;
+let shadowFile: string;
 let issuer: TestIssuer;
 let serving: ServingVerdict;
 
@@ -33,9 +34,11 @@ beforeAll(async () => {
   issuer = await createTestIssuer();
   configFile = writeServeConfig("processes", issuer, API_KEY, { processes: 2, mongodb_database: database, log_level: "info" });
   bundleFile = join(dirname(configFile), "bundle.tar.gz");
+  shadowFile = join(dirname(configFile), "shadow.tar.gz");
   copyFileSync(inject("bundlePath"), bundleFile);
+  copyFileSync(inject("bundlePath"), shadowFile);
   const config = JSON.parse(readFileSync(configFile, "utf8")) as Record<string, unknown>;
-  writeFileSync(configFile, JSON.stringify({ ...config, bundle: bundleFile }));
+  writeFileSync(configFile, JSON.stringify({ ...config, bundle: bundleFile, shadow_bundle: shadowFile }));
   serving = await serveVerdict(["--config", configFile]);
 });
 
@@ -171,15 +174,17 @@ describe("verdict serve with processes: 2", () => {
     }
   });
 
-  it("replaces a process that dies while the bundle's file does not load with one serving the last good revision", async () => {
+  it("replaces a process that dies while the bundle's file (and its shadow's) does not load with one serving the last good revision", async () => {
     const token = await issuer.token({ sub: "reader" });
     const c = client();
     try {
       const served = (await c.check({ token, action: "invoices:read" })).policy_revision;
-      // A broken bundle deployed: the processes refuse it and keep serving theirs (hot reload).
+      // A broken bundle and shadow deployed: the processes refuse them and keep serving theirs (hot reload).
       writeFileSync(bundleFile, "not a bundle");
-      const refused = () => logLines().filter((line) => line["msg"] === "policy bundle did not load; the last good revision keeps serving");
-      await vi.waitFor(() => expect(refused().length).toBeGreaterThanOrEqual(2), { timeout: 20_000, interval: 100 });
+      writeFileSync(shadowFile, "not a bundle");
+      const refused = (bundle: string) =>
+        logLines().filter((line) => line["msg"] === "policy bundle did not load; the last good revision keeps serving" && line["bundle"] === bundle);
+      await vi.waitFor(() => expect([refused("active").length, refused("shadow").length]).toEqual([2, 2]), { timeout: 20_000, interval: 100 });
       // A process dies meanwhile: its replacement cannot load the file, and serves the copy of what the others serve.
       const before = processLines().length;
       const victim = processLines()
@@ -188,8 +193,13 @@ describe("verdict serve with processes: 2", () => {
       process.kill(victim, "SIGKILL");
       await vi.waitFor(() => expect(processLines()).toHaveLength(before + 1), { timeout: 20_000, interval: 100 });
       const replacement = Number(processLines()[before]?.["pid"]);
-      const fromCopy = logLines().find((line) => line["msg"]?.toString().startsWith("serving the last good policy bundle") && line["pid"] === replacement);
-      expect(fromCopy).toMatchObject({ revision: served });
+      const fromCopy = (bundle: string) =>
+        logLines().find(
+          (line) => line["msg"]?.toString().startsWith("serving the last good policy bundle") && line["pid"] === replacement && line["bundle"] === bundle,
+        );
+      expect(fromCopy("active")).toMatchObject({ revision: served });
+      // the shadow the others compare against, not none
+      expect(fromCopy("shadow")).toMatchObject({ revision: served });
       // Connections go to the process with the fewest: some of these to the replacement.
       const more = Array.from({ length: 4 }, client);
       try {
@@ -203,6 +213,7 @@ describe("verdict serve with processes: 2", () => {
     } finally {
       c.close();
       copyFileSync(inject("bundlePath"), bundleFile);
+      copyFileSync(inject("bundlePath"), shadowFile);
     }
   });
 

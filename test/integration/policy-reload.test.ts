@@ -319,3 +319,80 @@ describe("copies of the active bundle (a Verdict of several processes)", () => {
     );
   });
 });
+
+describe("copies of the shadow bundle (a Verdict of several processes)", () => {
+  // (the first describe's beforeAll sets a.revision; this one stands alone when run by itself)
+  const activeRevision = async () => (await loadBundle(a.path)).revision;
+  const start = (shadowBundlePath: string, copies: Partial<BundleCopies> & { dir: string }, log = silentLogger(), watch = true) =>
+    PolicyRuntime.start({
+      bundlePath: a.path,
+      shadowBundlePath,
+      bounds: { ...DEFAULT_BOUNDS, workers: 1 },
+      watch,
+      log,
+      metrics: createMetrics(),
+      copies: { kept: () => undefined, ...copies },
+    });
+  /** A private directory with a copy of bundle B (the shadow's last good one) and the shadow's path in it, written by `serve`. */
+  const withShadowCopyOfB = async (serve: (path: string) => void) => {
+    const dir = mkdtempSync(join(tmpdir(), "verdict-copies-"));
+    const lastGoodShadow = await keepCopy(await loadBundle(b.path), dir);
+    const path = join(dir, "shadow.tar.gz");
+    serve(path);
+    return { dir, lastGoodShadow, path };
+  };
+
+  it("keeps a copy of the shadow loaded from its path, told apart from the active bundle's", async () => {
+    const { dir, path } = await withShadowCopyOfB((path) => copyFileSync(b.path, path));
+    const kept: [string, string][] = [];
+    const runtime = await start(path, { dir, kept: (copy, role) => kept.push([copy, role]) });
+    try {
+      await vi.waitFor(() => expect(kept.map(([, role]) => role).sort()).toEqual(["active", "shadow"]));
+      const [shadowCopy] = kept.find(([, role]) => role === "shadow") as [string, string];
+      expect((await loadBundle(shadowCopy)).revision).toBe(runtime.shadow()?.revision);
+      expect(runtime.shadow()?.revision).toBe(b.revision);
+    } finally {
+      await runtime.close();
+    }
+  });
+
+  it("starts on the shadow's last good copy when its path does not load, and takes the path's bundle once it loads", async () => {
+    const { dir, lastGoodShadow, path } = await withShadowCopyOfB((path) => writeFileSync(path, "not a bundle"));
+    const captured = captureLog();
+    const runtime = await start(path, { dir, lastGoodShadow }, captured.log);
+    try {
+      expect(runtime.current().revision).toBe(await activeRevision());
+      expect(runtime.shadow()?.revision).toBe(b.revision);
+      expect(captured.lines().find((l) => String(l["msg"]).startsWith("serving the last good policy bundle"))).toMatchObject({
+        bundle: "shadow",
+        copy: lastGoodShadow,
+        source: path,
+      });
+      copyFileSync(a.path, path);
+      expect((await runtime.reload()).shadow).toEqual({ result: "loaded", revision: await activeRevision() });
+    } finally {
+      await runtime.close();
+    }
+  });
+
+  it("with bundle_watch off, starts on the shadow copy the others compare against, whatever the path holds by now", async () => {
+    const { dir, lastGoodShadow, path } = await withShadowCopyOfB((path) => copyFileSync(a.path, path));
+    const unwatched = await start(path, { dir, lastGoodShadow }, silentLogger(), false);
+    try {
+      expect(unwatched.shadow()?.revision).toBe(b.revision);
+    } finally {
+      await unwatched.close();
+    }
+  });
+
+  it("starts without a shadow, as before, when neither its path nor a copy loads", async () => {
+    const { dir, path } = await withShadowCopyOfB((path) => writeFileSync(path, "not a bundle"));
+    const runtime = await start(path, { dir, lastGoodShadow: join(dir, "gone") });
+    try {
+      expect(runtime.current().revision).toBe(await activeRevision());
+      expect(runtime.shadow()).toBeUndefined();
+    } finally {
+      await runtime.close();
+    }
+  });
+});

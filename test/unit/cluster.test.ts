@@ -136,17 +136,36 @@ describe("the primary's copies of the bundles its processes loaded", () => {
     expect(kept.kept).toEqual({ dir });
     const copies = ["r1", "r2", "r3"].map((name) => join(dir, name));
     for (const copy of copies) mkdirSync(copy);
-    kept.keep(copies[0] as string);
-    kept.keep(copies[1] as string);
-    kept.keep(copies[0] as string); // reported again by another process: the last one now
+    kept.keep(copies[0] as string, "active");
+    kept.keep(copies[1] as string, "active");
+    kept.keep(copies[0] as string, "active"); // reported again by another process: the last one now
     expect(kept.kept).toEqual({ dir, lastGood: copies[0] });
-    kept.keep(copies[2] as string);
+    kept.keep(copies[2] as string, "active");
     expect(kept.kept).toEqual({ dir, lastGood: copies[2] });
     expect(copies.map((copy) => existsSync(copy))).toEqual([true, false, true]);
     // A path outside its directory is not one of its copies.
-    kept.keep("/etc");
+    kept.keep("/etc", "active");
     expect(kept.kept.lastGood).toBe(copies[2]);
     kept.remove();
     expect(existsSync(dir)).toBe(false);
+  });
+
+  it("keeps the shadow bundle's copies apart, and a copy both roles hold until neither does", () => {
+    const kept = KeptBundleDir.create(silentLogger()) as KeptBundleDir;
+    const { dir } = kept.kept;
+    const [one, two, three, four] = ["r1", "r2", "r3", "r4"].map((name) => join(dir, name)) as [string, string, string, string];
+    for (const copy of [one, two, three, four]) mkdirSync(copy);
+    kept.keep(one, "active");
+    kept.keep(one, "shadow"); // the same revision as active and as shadow: one copy
+    kept.keep(two, "shadow");
+    expect(kept.kept).toEqual({ dir, lastGood: one, lastGoodShadow: two });
+    kept.keep(three, "shadow"); // one leaves the shadow's two latest, but active still holds it
+    expect(kept.kept).toEqual({ dir, lastGood: one, lastGoodShadow: three });
+    expect(existsSync(one)).toBe(true);
+    kept.keep(two, "active");
+    kept.keep(four, "active"); // now neither role holds one
+    expect(kept.kept).toEqual({ dir, lastGood: four, lastGoodShadow: three });
+    expect([one, two, three, four].map((copy) => existsSync(copy))).toEqual([false, true, true, true]);
+    kept.remove();
   });
 });
