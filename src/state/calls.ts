@@ -2,16 +2,17 @@
 // answering, not how long one call may queue: a call fails once the database has
 // been silent for state_timeout_ms while it waited (no answer to it, nor to any
 // other state call of this process), or once it has waited CAP_FACTOR times that
-// in all. Its wait for an answer starts when its work began waiting on the
-// database: a read or a reservation queued behind one the database does not answer
-// (read-batcher.ts, lanes.ts) counts that silence too, so it is refused
-// state_timeout_ms after it arrived, not after the one before it and then its own. A database that is down, unreachable or hung is so found out within
-// state_timeout_ms, and the decision fails closed at once; a database that is
-// answering, only slower because the machine is busy (a burst, a shared host), is
-// waited for instead of every decision of the burst being refused. Both are
-// measured on the answers themselves, after the event loop has taken in what
-// already arrived (deadline.ts ioFirst), not on local queueing: waiting for a turn
-// at the database is admission's (admission.ts), with a deadline of its own.
+// in all. Its wait starts when its work began waiting on the database: a read or a
+// reservation queued behind one the database does not answer (read-batcher.ts,
+// lanes.ts) counts that silence too, so it is refused state_timeout_ms after it
+// arrived, not after the one before it and then its own. A database that is down,
+// unreachable or hung is so found out within state_timeout_ms, and the decision
+// fails closed at once; a database that is answering, only slower because the
+// machine is busy (a burst, a shared host), is waited for instead of every decision
+// of the burst being refused. Both are measured on the answers themselves, after
+// the event loop has taken in what already arrived (deadline.ts ioFirst), not on
+// local queueing: waiting for a turn at the database is admission's (admission.ts),
+// with a deadline of its own.
 import { MongoServerError, type Collection, type Document } from "mongodb";
 import type { Logger } from "../observability/index.js";
 import { isDuplicateKey, StateUnavailableError } from "./errors.js";
