@@ -216,16 +216,25 @@ describe("a bundle directory", () => {
   });
 });
 
+/** A policy runtime of one process of several: its copies, as its primary would hand them over. */
+const startWithCopies = (
+  paths: { bundlePath: string; shadowBundlePath?: string },
+  copies: Partial<BundleCopies> & { dir: string },
+  log = silentLogger(),
+  watch = true,
+) =>
+  PolicyRuntime.start({
+    ...paths,
+    bounds: { ...DEFAULT_BOUNDS, workers: 1 },
+    watch,
+    log,
+    metrics: createMetrics(),
+    copies: { kept: () => undefined, ...copies },
+  });
+
 describe("copies of the active bundle (a Verdict of several processes)", () => {
   const start = (bundlePath: string, copies: Partial<BundleCopies> & { dir: string }, log = silentLogger(), watch = true) =>
-    PolicyRuntime.start({
-      bundlePath,
-      bounds: { ...DEFAULT_BOUNDS, workers: 1 },
-      watch,
-      log,
-      metrics: createMetrics(),
-      copies: { kept: () => undefined, ...copies },
-    });
+    startWithCopies({ bundlePath }, copies, log, watch);
 
   it("keeps a copy of each bundle loaded from its path, which loads as the same revision", async () => {
     const dir = mkdtempSync(join(tmpdir(), "verdict-copies-"));
@@ -324,15 +333,7 @@ describe("copies of the shadow bundle (a Verdict of several processes)", () => {
   // (the first describe's beforeAll sets a.revision; this one stands alone when run by itself)
   const activeRevision = async () => (await loadBundle(a.path)).revision;
   const start = (shadowBundlePath: string, copies: Partial<BundleCopies> & { dir: string }, log = silentLogger(), watch = true) =>
-    PolicyRuntime.start({
-      bundlePath: a.path,
-      shadowBundlePath,
-      bounds: { ...DEFAULT_BOUNDS, workers: 1 },
-      watch,
-      log,
-      metrics: createMetrics(),
-      copies: { kept: () => undefined, ...copies },
-    });
+    startWithCopies({ bundlePath: a.path, shadowBundlePath }, copies, log, watch);
   /** A private directory with a copy of bundle B (the shadow's last good one) and the shadow's path in it, written by `serve`. */
   const withShadowCopyOfB = async (serve: (path: string) => void) => {
     const dir = mkdtempSync(join(tmpdir(), "verdict-copies-"));

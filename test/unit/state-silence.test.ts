@@ -30,24 +30,30 @@ function track<T>(promise: Promise<T>, start: number) {
   return seen;
 }
 
+/** Reads batched as the counter store batches them, each under the state deadline; the calls sent, to answer or not. */
+function batchedReads() {
+  const calls = new StateCalls(TIMEOUT_MS, silentLogger());
+  const sent: ReturnType<typeof pendingCall>[] = [];
+  const batcher = new ReadBatcher<{ _id: string }>((_ids, waitingSince) =>
+    calls.call(
+      "read state",
+      () => {
+        const call = pendingCall();
+        sent.push(call);
+        return call.promise;
+      },
+      { waitingSince },
+    ),
+  );
+  return { batcher, sent };
+}
+
 beforeEach(() => vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "setImmediate", "clearImmediate", "performance", "Date"] }));
 afterEach(() => vi.useRealTimers());
 
 describe("a read queued behind reads the database does not answer", () => {
   it("is refused state_timeout_ms after it was asked for, not after those and then its own deadline", async () => {
-    const calls = new StateCalls(TIMEOUT_MS, silentLogger());
-    const sent: ReturnType<typeof pendingCall>[] = [];
-    const batcher = new ReadBatcher<{ _id: string }>((_ids, waitingSince) =>
-      calls.call(
-        "read state",
-        () => {
-          const call = pendingCall();
-          sent.push(call);
-          return call.promise;
-        },
-        { waitingSince },
-      ),
-    );
+    const { batcher, sent } = batchedReads();
     const start = performance.now();
     const first = track(batcher.read(["a"]), start);
     const second = track(batcher.read(["b"]), start);
@@ -69,19 +75,7 @@ describe("a read queued behind reads the database does not answer", () => {
   });
 
   it("is waited for its own deadline when the database answered meanwhile", async () => {
-    const calls = new StateCalls(TIMEOUT_MS, silentLogger());
-    const sent: ReturnType<typeof pendingCall>[] = [];
-    const batcher = new ReadBatcher<{ _id: string }>((_ids, waitingSince) =>
-      calls.call(
-        "read state",
-        () => {
-          const call = pendingCall();
-          sent.push(call);
-          return call.promise;
-        },
-        { waitingSince },
-      ),
-    );
+    const { batcher, sent } = batchedReads();
     const start = performance.now();
     track(batcher.read(["a"]), start);
     track(batcher.read(["b"]), start);
