@@ -216,6 +216,15 @@ describe("a bundle directory", () => {
   });
 });
 
+/** A private copies directory holding a copy of the bundle at `source`, and a bundle path `file` in it, written by `serve`. */
+async function withCopy(source: string, file: string, serve: (path: string) => void) {
+  const dir = mkdtempSync(join(tmpdir(), "verdict-copies-"));
+  const copy = await keepCopy(await loadBundle(source), dir);
+  const path = join(dir, file);
+  serve(path);
+  return { dir, copy, path };
+}
+
 /** A policy runtime of one process of several: its copies, as its primary would hand them over. */
 const startWithCopies = (
   paths: { bundlePath: string; shadowBundlePath?: string },
@@ -258,11 +267,8 @@ describe("copies of the active bundle (a Verdict of several processes)", () => {
 
   /** A private directory with a copy of bundle A (the last good one) and the served path in it, written by `serve`. */
   const withCopyOfA = async (serve: (path: string) => void) => {
-    const dir = mkdtempSync(join(tmpdir(), "verdict-copies-"));
-    const lastGood = await keepCopy(await loadBundle(a.path), dir);
-    const path = join(dir, "served.tar.gz");
-    serve(path);
-    return { dir, lastGood, path };
+    const { dir, copy, path } = await withCopy(a.path, "served.tar.gz", serve);
+    return { dir, lastGood: copy, path };
   };
   const broken = (path: string) => writeFileSync(path, "not a bundle");
 
@@ -336,11 +342,8 @@ describe("copies of the shadow bundle (a Verdict of several processes)", () => {
     startWithCopies({ bundlePath: a.path, shadowBundlePath }, copies, log, watch);
   /** A private directory with a copy of bundle B (the shadow's last good one) and the shadow's path in it, written by `serve`. */
   const withShadowCopyOfB = async (serve: (path: string) => void) => {
-    const dir = mkdtempSync(join(tmpdir(), "verdict-copies-"));
-    const lastGoodShadow = await keepCopy(await loadBundle(b.path), dir);
-    const path = join(dir, "shadow.tar.gz");
-    serve(path);
-    return { dir, lastGoodShadow, path };
+    const { dir, copy, path } = await withCopy(b.path, "shadow.tar.gz", serve);
+    return { dir, lastGoodShadow: copy, path };
   };
 
   it("keeps a copy of the shadow loaded from its path, told apart from the active bundle's", async () => {
