@@ -31,12 +31,13 @@ export class Lanes<T, R> {
 
   submit(key: string, item: T): Promise<R> {
     return new Promise<R>((resolve, reject) => {
+      const queued = { item, since: performance.now(), resolve, reject };
       const queue = this.lanes.get(key);
       if (queue) {
-        queue.push({ item, since: performance.now(), resolve, reject });
+        queue.push(queued);
         return;
       }
-      this.lanes.set(key, [{ item, since: performance.now(), resolve, reject }]);
+      this.lanes.set(key, [queued]);
       void this.drain(key);
     });
   }

@@ -2,7 +2,6 @@
 // asked for meanwhile wait and go together as one `find` when one of them returns.
 // Under load many concurrent decisions then cost a few round trips, not one each;
 // alone, a read goes at once.
-
 const MAX_IN_FLIGHT = 2;
 /** Ids in one find at most (the reply stays bounded). */
 const MAX_IDS = 512;
