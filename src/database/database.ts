@@ -223,8 +223,10 @@ export class Database {
     this.sweeper.unref();
   }
 
-  async ping(): Promise<void> {
-    await this.bounded("ping", () => this.client.db(this.name).command({ ping: 1 }));
+  /** A ping under the housekeeping bound, or, given `signal`, under the caller's own (the state calls' while it is silent). */
+  async ping(signal?: AbortSignal): Promise<void> {
+    const ping = () => this.client.db(this.name).command({ ping: 1 }, signal ? { signal } : {});
+    await (signal ? ping() : this.bounded("ping", ping));
   }
 
   /** Closed by close(): what fails after it failed because of it, not because the database is down. */

@@ -15,7 +15,7 @@ export type Base = Pick<DecisionResult, "decisionId" | "policyRevision" | "oblig
 
 export function tokenDenial(error: unknown, base: Base, log: Logger): DecisionResult {
   if (error instanceof StateUnavailableError) {
-    log.warn({ decisionId: base.decisionId, err: error.message }, "state unavailable for the DPoP replay check; denying");
+    logUnavailable(log, error, base, "state unavailable for the DPoP replay check; denying");
     return { ...base, decision: "DENY", reasons: [reason("state_unavailable")] };
   }
   if (!(error instanceof TokenError)) throw error;
@@ -39,8 +39,13 @@ export function policyDenial(error: unknown, base: Base, principal: Principal, {
 /** For a StateUnavailableError; anything else is rethrown. */
 export function stateDenial(error: unknown, base: Base, principal: Principal, log: Logger): DecisionResult {
   if (!(error instanceof StateUnavailableError)) throw error;
-  log.warn({ decisionId: base.decisionId, err: error.message }, "state unavailable; denying");
+  logUnavailable(log, error, base, "state unavailable; denying");
   return { ...base, principal, decision: "DENY", reasons: [reason("state_unavailable")] };
+}
+
+/** A refusal at once while the database is known silent is said once, by the state calls, not at each denial it causes. */
+function logUnavailable(log: Logger, error: StateUnavailableError, base: Base, message: string): void {
+  log[error.atOnce ? "debug" : "warn"]({ decisionId: base.decisionId, err: error.message }, message);
 }
 
 export function unaudited(base: Base, common: CheckCommon, log: Logger, wouldBe?: DecisionResult): DecisionResult {

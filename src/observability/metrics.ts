@@ -103,7 +103,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     ]),
     databaseCallErrors: counter(
       "verdict_database_call_errors_total",
-      "State store database calls that failed, by operation and error (timeout: no answer within state_timeout_ms; conflict: a duplicate key from a write that raced another, resolved by the store; error: the call failed).",
+      "State store database calls that failed, by operation and error (timeout: no answer within state_timeout_ms; conflict: a duplicate key from a write that raced another, resolved by the store; silent: refused at once, unsent, while the database is known silent; error: the call failed).",
       ["operation", "error"],
     ),
     obligations: counter("verdict_obligations_total", "Obligations by type and outcome (applied, refused: its limit was reached, released).", [

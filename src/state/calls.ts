@@ -13,6 +13,17 @@
 // the event loop has taken in what already arrived (deadline.ts ioFirst), not on
 // local queueing: waiting for a turn at the database is admission's (admission.ts),
 // with a deadline of its own.
+//
+// Once a call has been refused for the database's silence, and until the database
+// answers anything again, the process knows it silent: something keeps asking it (a
+// ping, one every state_timeout_ms while calls keep coming; or, when none is under
+// way, the next call itself, waited for as above), and every other call is refused
+// at once, without being sent. A decision then fails closed in a millisecond rather
+// than half a second (also the reservations that queue on one document, lanes.ts),
+// an outage does not fill admission with calls bound to fail, and nothing is sent
+// that would have to be undone. A give-back (a rollback or a Release) is always
+// sent: it can only return budget. The first answer, to the ping or to any call
+// still under way, ends it.
 import { MongoServerError, type Collection, type Document } from "mongodb";
 import type { Logger } from "../observability/index.js";
 import { isDuplicateKey, StateUnavailableError } from "./errors.js";
@@ -20,10 +31,12 @@ import { isDuplicateKey, StateUnavailableError } from "./errors.js";
 /**
  * Told of each call when it ends: its operation (e.g. "reserve"), its time, and how
  * it failed: timeout (no answer within the deadline), conflict (a duplicate key: a
- * write that raced another, which the store resolves), error (anything else).
+ * write that raced another, which the store resolves), silent (refused at once, not
+ * sent: the database was found silent and has not answered since), error (anything
+ * else).
  */
 export type CallObserver = (operation: string, seconds: number, failure?: CallFailure) => void;
-export type CallFailure = "timeout" | "conflict" | "error";
+export type CallFailure = "timeout" | "conflict" | "error" | "silent";
 
 export interface CallOptions<T> {
   /** Undoes a write whose success arrived after its deadline (the decision already failed closed). */
@@ -34,7 +47,12 @@ export interface CallOptions<T> {
    * database's silence since then counts; the cap still runs from the call's start.
    */
   waitingSince?: number;
+  /** A give-back: sent even while the database is known silent (it can only return budget). */
+  givesBack?: boolean;
 }
+
+/** The options of a give-back (a rollback or a Release): sent even while the database is known silent. */
+export const GIVES_BACK = { givesBack: true } as const;
 
 /** A call waits at most this many times state_timeout_ms in all, however lively the database. */
 export const CAP_FACTOR = 4;
@@ -42,11 +60,21 @@ export const CAP_FACTOR = 4;
 export class StateCalls {
   /** When the database last answered a state call of this process (performance.now()). */
   private lastAnswer = -Infinity;
+  /** When a call was last refused for the database's silence; known silent while no answer came after it. */
+  private silentAt = -Infinity;
+  /** Calls and pings asking the database while it is known silent (the other calls are refused at once). */
+  private asking = 0;
+  /** Pinging the database, one ping a round, while it is known silent and calls keep being refused. */
+  private pinging = false;
+  /** A call was refused (or the silence found) since the current round's ping was sent. */
+  private refusedSincePing = false;
 
+  /** `ping` asks the database while it is known silent; without it, the next call asks. */
   constructor(
     readonly timeoutMs: number,
     private readonly log: Logger,
     private readonly onCall?: CallObserver,
+    private readonly ping?: (signal: AbortSignal) => Promise<unknown>,
   ) {}
 
   /** The longest a call may wait, however lively the database. */
@@ -66,15 +94,28 @@ export class StateCalls {
   call<T>(
     what: string,
     operation: (options: { signal: AbortSignal; maxTimeMS: number }) => Promise<T>,
-    { onLate, waitingSince }: CallOptions<T> = {},
+    { onLate, waitingSince, givesBack = false }: CallOptions<T> = {},
   ): Promise<T> {
+    const asks = !givesBack && this.knownSilent;
+    if (asks && this.asking > 0) {
+      this.onCall?.(what, 0, "silent");
+      this.keepPinging();
+      return Promise.reject(
+        new StateUnavailableError(`${what}: the database has not answered for ${this.timeoutMs} ms; refused at once until it answers`, { atOnce: true }),
+      );
+    }
+    if (asks) this.asking += 1;
     const started = performance.now();
     const waiting = Math.min(waitingSince ?? started, started);
-    const running = operation({ signal: AbortSignal.timeout(this.abandonMs), maxTimeMS: this.capMs });
+    // an operation that throws at once is settled below like any failure (an asking call's turn is freed)
+    const running = (async () => operation({ signal: AbortSignal.timeout(this.abandonMs), maxTimeMS: this.capMs }))();
     return new Promise<T>((resolve, reject) => {
       let settled = false;
       let timer: NodeJS.Timeout | undefined;
-      const observe = (failure?: CallFailure) => this.onCall?.(what, (performance.now() - started) / 1_000, failure);
+      const observe = (failure?: CallFailure) => {
+        if (asks) this.asking -= 1;
+        this.onCall?.(what, (performance.now() - started) / 1_000, failure);
+      };
       const expire = (why: string) => {
         settled = true;
         observe("timeout");
@@ -84,7 +125,10 @@ export class StateCalls {
         if (settled) return;
         const now = performance.now();
         const silent = now - Math.max(this.lastAnswer, waiting);
-        if (silent >= this.timeoutMs) return expire(`the database has not answered for ${this.timeoutMs} ms`);
+        if (silent >= this.timeoutMs) {
+          this.foundSilent(now, what);
+          return expire(`the database has not answered for ${this.timeoutMs} ms`);
+        }
         if (now - started >= this.capMs) return expire(`no answer within ${this.capMs} ms`);
         arm(Math.min(this.timeoutMs - silent, started + this.capMs - now));
       };
@@ -93,7 +137,7 @@ export class StateCalls {
       arm(this.timeoutMs - (started - Math.max(this.lastAnswer, waiting)));
       running.then(
         (value) => {
-          this.lastAnswer = performance.now();
+          this.answered();
           if (!settled) {
             settled = true;
             clearTimeout(timer);
@@ -106,7 +150,7 @@ export class StateCalls {
           }
         },
         (error: unknown) => {
-          if (error instanceof MongoServerError) this.lastAnswer = performance.now(); // an answer all the same
+          if (error instanceof MongoServerError) this.answered(); // an answer all the same
           if (settled) return; // a failure after the deadline has no one to tell
           settled = true;
           clearTimeout(timer);
@@ -115,6 +159,53 @@ export class StateCalls {
         },
       );
     });
+  }
+
+  /** Refused for silence and not answered since: calls other than the one asking are refused at once. */
+  private get knownSilent(): boolean {
+    return this.silentAt > this.lastAnswer;
+  }
+
+  private foundSilent(now: number, what: string): void {
+    if (!this.knownSilent)
+      this.log.warn(
+        { what, timeoutMs: this.timeoutMs },
+        "the state database has not answered for state_timeout_ms: state calls are refused at once until it answers (it is pinged meanwhile)",
+      );
+    this.silentAt = now;
+    this.keepPinging();
+  }
+
+  /** Calls are being refused at once: a ping goes every round while they are, until the database answers. */
+  private keepPinging(): void {
+    this.refusedSincePing = true;
+    if (!this.ping || this.pinging) return;
+    this.pinging = true;
+    void this.pingWhileRefusing(this.ping).finally(() => (this.pinging = false));
+  }
+
+  /** One ping a round of state_timeout_ms, while the database is known silent and calls were refused during the round before. */
+  private async pingWhileRefusing(ping: (signal: AbortSignal) => Promise<unknown>): Promise<void> {
+    while (this.knownSilent && this.refusedSincePing) {
+      this.refusedSincePing = false;
+      this.asking += 1;
+      const sent = performance.now();
+      const settled = ping(AbortSignal.timeout(this.abandonMs)).then(
+        () => this.answered(),
+        (error: unknown) => {
+          if (error instanceof MongoServerError) this.answered(); // an answer all the same
+        },
+      );
+      await Promise.race([settled, pause(this.timeoutMs)]);
+      // a ping that failed at once (not an answer) still waits out its round: one ping a round at most
+      if (this.knownSilent) await pause(this.timeoutMs - (performance.now() - sent));
+      this.asking -= 1;
+    }
+  }
+
+  private answered(): void {
+    if (this.knownSilent) this.log.info("the state database answers again: state calls are sent again");
+    this.lastAnswer = performance.now();
   }
 
   /** When the driver gives up on a call whose answer came too late to be used. */
@@ -129,4 +220,9 @@ export abstract class StateCollection<T extends Document> {
     protected readonly collection: Collection<T>,
     protected readonly calls: StateCalls,
   ) {}
+}
+
+/** Waits `ms` (at least 1) without holding the process open. */
+function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.max(1, ms)).unref());
 }

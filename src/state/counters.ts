@@ -21,7 +21,7 @@ import type { JsonObject } from "@verdict/sdk/wire";
 import type { CounterPort, Holder, Holding, Reservation, StateQuery, StateReader, WindowSpec } from "../contract/index.js";
 import { windowLabel } from "../contract/index.js";
 import { defineCollection } from "../database/index.js";
-import { StateCollection, type StateCalls } from "./calls.js";
+import { GIVES_BACK, StateCollection, type StateCalls } from "./calls.js";
 import { isDuplicateKey } from "./errors.js";
 import { checkedExpiry } from "./expiry.js";
 import { Lanes, type Settled } from "./lanes.js";
@@ -285,23 +285,30 @@ export class CounterStore extends StateCollection<CounterDoc> implements Counter
     const trace = forget ? {} : { $push: { x: { $each: [{ d, api, i }], $slice: -RELEASABLE } } };
     const what = forget ? "roll back a reservation" : "release a reservation";
     if (bucket === null) {
-      const result = await this.calls.call(what, (deadline) =>
-        this.collection.updateOne(filter, { $pull: { h: { d, i } }, $inc: { total: -amount }, ...trace }, deadline),
+      const result = await this.calls.call(
+        what,
+        (deadline) => this.collection.updateOne(filter, { $pull: { h: { d, i } }, $inc: { total: -amount }, ...trace }, deadline),
+        GIVES_BACK,
       );
       return result.modifiedCount === 1;
     }
     // Sliding: the amount leaves the total only while its bucket is still there (a pruned bucket already took it out).
     const field = `b.${bucket}`;
-    const live = await this.calls.call(what, (deadline) =>
-      this.collection.updateOne(
-        { ...filter, [field]: { $exists: true } },
-        { $pull: { h: { d, i } }, $inc: { total: -amount, [field]: -amount }, ...trace },
-        deadline,
-      ),
+    const live = await this.calls.call(
+      what,
+      (deadline) =>
+        this.collection.updateOne(
+          { ...filter, [field]: { $exists: true } },
+          { $pull: { h: { d, i } }, $inc: { total: -amount, [field]: -amount }, ...trace },
+          deadline,
+        ),
+      GIVES_BACK,
     );
     if (live.modifiedCount === 1) return true;
-    const expired = await this.calls.call(what, (deadline) =>
-      this.collection.updateOne({ ...filter, [field]: { $exists: false } }, { $pull: { h: { d, i } }, ...trace }, deadline),
+    const expired = await this.calls.call(
+      what,
+      (deadline) => this.collection.updateOne({ ...filter, [field]: { $exists: false } }, { $pull: { h: { d, i } }, ...trace }, deadline),
+      GIVES_BACK,
     );
     return expired.modifiedCount === 1;
   }

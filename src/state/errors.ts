@@ -3,8 +3,12 @@ import { VerdictError } from "../errors/index.js";
 
 /** The database could not be reached, or did not answer within the deadline. */
 export class StateUnavailableError extends VerdictError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super("state_unavailable", message, options);
+  /** Refused without being sent: the database is known silent (calls.ts); said once in the log, not at each refusal. */
+  readonly atOnce: boolean;
+
+  constructor(message: string, options?: { cause?: unknown; atOnce?: boolean }) {
+    super("state_unavailable", message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.atOnce = options?.atOnce ?? false;
   }
 }
 

@@ -47,7 +47,7 @@ export interface State {
 const DEFAULT_ADMISSION = { concurrency: DEFAULT_STATE_CONCURRENCY, queueTimeoutMs: DEFAULT_STATE_QUEUE_TIMEOUT_MS };
 
 export function openState(database: Database, { timeoutMs, log, onCall, admission = DEFAULT_ADMISSION }: StateOptions): State {
-  const calls = new StateCalls(timeoutMs, log, onCall);
+  const calls = new StateCalls(timeoutMs, log, onCall, (signal) => database.ping(signal));
   return {
     counters: new CounterStore(database.collection(COUNTERS), calls),
     once: new OnceStore(database.collection(ONCE_KEYS), calls),
@@ -56,5 +56,5 @@ export function openState(database: Database, { timeoutMs, log, onCall, admissio
 }
 
 export function openDisagreements(database: Database, options: StateOptions & DisagreementStoreOptions): DisagreementStore {
-  return new DisagreementStore(database, new StateCalls(options.timeoutMs, options.log, options.onCall), options);
+  return new DisagreementStore(database, new StateCalls(options.timeoutMs, options.log, options.onCall, (signal) => database.ping(signal)), options);
 }

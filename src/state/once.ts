@@ -6,7 +6,7 @@
 import type { Document } from "mongodb";
 import type { Holder, Holding, ObligationShown, OncePort } from "../contract/index.js";
 import { defineCollection } from "../database/index.js";
-import { StateCollection } from "./calls.js";
+import { GIVES_BACK, StateCollection } from "./calls.js";
 import { isDuplicateKey } from "./errors.js";
 import { Lanes, type Settled } from "./lanes.js";
 import { checkedExpiry } from "./expiry.js";
@@ -141,11 +141,13 @@ export class OnceStore extends StateCollection<OnceDoc> implements OncePort {
     const { id } = holding.ref as OnceRef;
     const filter = { _id: id, d: holding.holder.decisionId, i: holding.holder.index };
     if (forget) {
-      const result = await this.calls.call("roll back once", (deadline) => this.collection.deleteOne(filter, deadline));
+      const result = await this.calls.call("roll back once", (deadline) => this.collection.deleteOne(filter, deadline), GIVES_BACK);
       return result.deletedCount === 1;
     }
-    const result = await this.calls.call("release once", (deadline) =>
-      this.collection.updateOne({ ...filter, r: { $exists: false } }, { $set: { r: 1 } }, deadline),
+    const result = await this.calls.call(
+      "release once",
+      (deadline) => this.collection.updateOne({ ...filter, r: { $exists: false } }, { $set: { r: 1 } }, deadline),
+      GIVES_BACK,
     );
     return result.modifiedCount === 1;
   }

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it, onTestFailed, vi } from "vit
 import { storageKey } from "../../src/contract/index.js";
 import { startLocalMongo, type MongoServerProcess } from "../../src/dev/index.js";
 import { grpcHealth } from "../support/health.js";
+import { scrape } from "../support/metrics.js";
 import { freePort } from "../support/mongo-servers.js";
 import { buildFixtureBundle } from "../support/bundles.js";
 import { startTestVerdict, type TestVerdict } from "../support/verdict.js";
@@ -119,6 +120,9 @@ describe("when the database stops under load and comes back", () => {
     enter("down");
     await waitFor(() => expect(count("down")).toBeGreaterThan(60));
     expect(await grpcHealth(t.address)).toBe("SERVING");
+    // found silent: pinged meanwhile, and the clients' state calls refused at once, unsent
+    const silent = (await scrape(t.verdict.adminUrl)).filter((s) => s.name === "verdict_database_call_errors_total" && s.labels["error"] === "silent");
+    expect(silent.reduce((sum, s) => sum + s.value, 0)).toBeGreaterThan(0);
     database = await startLocalMongo({ dbpath, port });
     enter("back");
     await waitFor(() => expect(seen.filter((s) => s.phase === "back" && s.action === "transfer" && s.decision === "ALLOW").length).toBeGreaterThan(20));

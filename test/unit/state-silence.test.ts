@@ -2,6 +2,8 @@
 // on it: a read or a reservation queued behind a call the database does not answer is
 // refused state_timeout_ms after it arrived, not after the call before it and then a
 // full deadline of its own; while the database answers, a queued call is waited for.
+// Once found silent, the database is pinged and every other call refused at once,
+// unsent, until it answers again.
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { silentLogger } from "../../src/observability/index.js";
 import { StateCalls, StateUnavailableError } from "../../src/state/index.js";
@@ -115,5 +117,136 @@ describe("a reservation queued in its document's lane behind a turn the database
     await vi.advanceTimersByTimeAsync(60);
     expect(queued.error).toBeInstanceOf(StateUnavailableError);
     expect(queued.at).toBeLessThan(50 + TIMEOUT_MS + 20);
+  });
+});
+
+describe("a database found silent", () => {
+  /** State calls whose failures are observed, the calls sent through them and the pings they send, to answer or not. */
+  function silentDatabase({ pinged = true } = {}) {
+    const failures: (string | undefined)[] = [];
+    const pings: ReturnType<typeof pendingCall>[] = [];
+    const ping = () => {
+      const call = pendingCall();
+      pings.push(call);
+      return call.promise;
+    };
+    const calls = new StateCalls(TIMEOUT_MS, silentLogger(), (_what, _seconds, failure) => failures.push(failure), pinged ? ping : undefined);
+    const sent: ReturnType<typeof pendingCall>[] = [];
+    const send = (options: Parameters<StateCalls["call"]>[2] = {}) =>
+      calls.call(
+        "reserve",
+        () => {
+          const call = pendingCall();
+          sent.push(call);
+          return call.promise;
+        },
+        options,
+      );
+    return { failures, pings, sent, send };
+  }
+
+  /** A call refused for the database's silence: from then on it is known silent. */
+  async function findSilent(send: () => Promise<unknown>, start: number) {
+    const first = track(send(), start);
+    await vi.advanceTimersByTimeAsync(TIMEOUT_MS + 5);
+    expect(first.error).toBeInstanceOf(StateUnavailableError);
+  }
+
+  it("is pinged, and every call is refused at once, unsent, until it answers; a ping a round while calls keep coming", async () => {
+    const { failures, pings, sent, send } = silentDatabase();
+    const start = performance.now();
+    await findSilent(send, start);
+    expect(pings).toHaveLength(1); // pinged as soon as it was found silent
+
+    const refused = [track(send(), start), track(send(), start)];
+    await vi.advanceTimersByTimeAsync(0);
+    expect(sent).toHaveLength(1);
+    for (const one of refused) {
+      expect(one.error).toBeInstanceOf(StateUnavailableError);
+      expect((one.error as StateUnavailableError).atOnce).toBe(true);
+      expect(one.at).toBeLessThan(TIMEOUT_MS + 10);
+    }
+    expect(failures).toEqual(["timeout", "silent", "silent"]);
+
+    // calls refused during the round: the next round pings again; a round without any: no more pings
+    await vi.advanceTimersByTimeAsync(TIMEOUT_MS);
+    expect(pings).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(3 * TIMEOUT_MS);
+    expect(pings).toHaveLength(2);
+  });
+
+  it("has its calls sent again from its first answer: to a ping, or to a call refused long before", async () => {
+    for (const answer of ["ping", "late call"] as const) {
+      const { pings, sent, send } = silentDatabase();
+      const start = performance.now();
+      await findSilent(send, start);
+      expect(track(send(), start)).toBeDefined();
+      await vi.advanceTimersByTimeAsync(0);
+      expect(sent).toHaveLength(1);
+
+      (answer === "ping" ? pings[0] : sent[0])?.answer([]);
+      await vi.advanceTimersByTimeAsync(1);
+      const again = [track(send(), start), track(send(), start)];
+      expect(sent).toHaveLength(3);
+      sent[1]?.answer([{ _id: "a" }]);
+      sent[2]?.answer([{ _id: "b" }]);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(again.map((call) => [call.at !== undefined, call.error])).toEqual([
+        [true, undefined],
+        [true, undefined],
+      ]);
+    }
+  });
+
+  it("is asked by the next call itself when nothing is pinging it, the others refused at once meanwhile", async () => {
+    const { sent, send } = silentDatabase({ pinged: false });
+    const start = performance.now();
+    await findSilent(send, start);
+    const asking = track(send(), start);
+    const refused = track(send(), start);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(sent).toHaveLength(2);
+    expect(refused.error).toBeInstanceOf(StateUnavailableError);
+
+    // the asking call has the whole deadline; once it is refused, the next call asks
+    await vi.advanceTimersByTimeAsync(TIMEOUT_MS - 10);
+    expect(asking.at).toBeUndefined();
+    await vi.advanceTimersByTimeAsync(15);
+    expect(asking.error).toBeInstanceOf(StateUnavailableError);
+    track(send(), start);
+    expect(sent).toHaveLength(3);
+  });
+
+  it("still has give-backs sent", async () => {
+    const { sent, send } = silentDatabase();
+    const start = performance.now();
+    await findSilent(send, start);
+    const refused = track(send(), start);
+    const givenBack = track(send({ givesBack: true }), start);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(refused.error).toBeInstanceOf(StateUnavailableError);
+    expect(sent).toHaveLength(2); // the first call, and the give-back
+    sent[1]?.answer([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(givenBack.error).toBeUndefined();
+    expect(givenBack.at).toBeDefined();
+  });
+
+  it("is not found silent while it answers, however slowly", async () => {
+    const { failures, pings, sent, send } = silentDatabase();
+    const start = performance.now();
+    const calls = [track(send(), start), track(send(), start), track(send(), start)];
+    for (let i = 0; i < 3; i++) {
+      await vi.advanceTimersByTimeAsync(TIMEOUT_MS - 100); // each answer within the deadline of the silence before it
+      sent[i]?.answer([]);
+    }
+    await vi.advanceTimersByTimeAsync(1);
+    expect(calls.map((call) => call.error)).toEqual([undefined, undefined, undefined]);
+    const later = [track(send(), start), track(send(), start)];
+    await vi.advanceTimersByTimeAsync(0);
+    expect(sent).toHaveLength(5);
+    expect(later.map((call) => call.at)).toEqual([undefined, undefined]);
+    expect(failures).toEqual([undefined, undefined, undefined]);
+    expect(pings).toEqual([]);
   });
 });
