@@ -351,7 +351,7 @@ async function startParts(
     cacheEntries: config.token_cache_entries,
   });
   const onCall: CallObserver = (operation, seconds, failure) => {
-    metrics.databaseCallDuration.observe({ operation }, seconds);
+    if (failure !== "silent") metrics.databaseCallDuration.observe({ operation }, seconds); // one refused at once was never sent
     if (failure) metrics.databaseCallErrors.inc({ operation, error: failure });
   };
   const state = openState(database, {
