@@ -9,6 +9,7 @@ import { defaultPolicyDir } from "../../src/paths.js";
 import { buildBundle } from "../../src/policy/index.js";
 import { ensureChromium } from "../support/browser.js";
 import { startTestMongo, type TestMongo } from "./mongo.js";
+import { makeRunDirectory, removeAbandonedRunDirectories } from "./run-directory.js";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -21,12 +22,14 @@ declare module "vitest" {
 
 /**
  * Points TMPDIR (os.tmpdir(): what the tests, the Verdicts and browsers they start, and
- * the tools those run use) at a directory of this run's own, removed when the run ends:
- * the tests' temporary files do not pile up in the system's temporary directory, run
- * after run. Set before the test processes are forked, which inherit it.
+ * the tools those run use) at a directory of this run's own, removed when the run ends
+ * (and, when the run is killed, at the next run's start): the tests' temporary files do
+ * not pile up in the system's temporary directory, run after run. Set before the test
+ * processes are forked, which inherit it.
  */
 function ownTemporaryDirectory(): () => void {
-  const root = mkdtempSync(join(tmpdir(), "verdict-tests-"));
+  for (const name of removeAbandonedRunDirectories(tmpdir())) process.stderr.write(`test setup: removed ${name}, left by a run that was killed\n`);
+  const root = makeRunDirectory(tmpdir());
   const before = process.env["TMPDIR"];
   process.env["TMPDIR"] = root;
   return () => {
