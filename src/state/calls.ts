@@ -21,9 +21,10 @@
 // at once, without being sent. A decision then fails closed in a millisecond rather
 // than half a second (also the reservations that queue on one document, lanes.ts),
 // an outage does not fill admission with calls bound to fail, and nothing is sent
-// that would have to be undone. A give-back (a rollback or a Release) is always
-// sent: it can only return budget. The first answer, to the ping or to any call
-// still under way, ends it.
+// that would have to be undone. A give-back (a rollback of a refused decision's
+// reservations, or a Release's once its lookup was answered) is always sent: it can
+// only return budget; a Release's lookup is refused like any call (the SDK retries
+// it). The first answer, to the ping or to any call still under way, ends it.
 import { MongoServerError, type Collection, type Document } from "mongodb";
 import type { Logger } from "../observability/index.js";
 import { isDuplicateKey, StateUnavailableError } from "./errors.js";
