@@ -129,6 +129,33 @@ describe("toHttpAnswer", () => {
     expect(answer?.body).toEqual({ error: "access_denied", decision: "DENY", decision_id: "d-1", reasons: [{ code: "limit_exceeded", message: "over" }] });
   });
 
+  it("answers a deny only for the window's rate 429, without a challenge: the same request may pass later", () => {
+    const rate = { code: "rate_limited", message: "Too many requests in the window." };
+    const answer = toHttpAnswer(decision({ ...base, decision: "DENY", principal, reasons: [rate] }));
+    expect(answer?.status).toBe(429);
+    expect(answer?.headers).not.toHaveProperty("www-authenticate");
+    expect(answer?.body).toEqual({ error: "too_many_requests", decision: "DENY", decision_id: "d-1", reasons: [rate] });
+    // beside another reason, it is the policy's deny
+    const both = toHttpAnswer(decision({ ...base, decision: "DENY", principal, reasons: [rate, { code: "limit_exceeded", message: "over" }] }));
+    expect(both?.status).toBe(403);
+  });
+
+  it.each(["state_unavailable", "audit_unavailable"])("answers a deny only for %s 503 with Retry-After: a DENY Verdict could not help, fail closed", (code) => {
+    const reason = { code, message: "Real-time state could not be read or written in time." };
+    const answer = toHttpAnswer(decision({ ...base, decision: "DENY", principal, reasons: [reason] }), { retryAfterSeconds: 2 });
+    expect(answer?.status).toBe(503);
+    expect(answer?.headers["retry-after"]).toBe("2");
+    expect(answer?.headers).not.toHaveProperty("www-authenticate");
+    expect(answer?.body).toEqual({
+      error: "temporarily_unavailable",
+      error_description: "Authorization is temporarily unavailable; retry later.",
+      decision: "DENY",
+      decision_id: "d-1",
+      reasons: [reason],
+    });
+    expect(toHttpAnswer(decision({ ...base, decision: "DENY", principal, reasons: [reason] }))?.headers["retry-after"]).toBe("5");
+  });
+
   it.each(["verdict_unavailable", "verdict_deadline_exceeded", "verdict_malformed_response", "verdict_internal_error", "verdict_unauthenticated"] as const)(
     "answers %s 503 with Retry-After and no challenge (fail closed)",
     (code) => {

@@ -27,7 +27,7 @@ export interface ChallengeOptions {
   resourceMetadata?: string;
   /** Scopes to suggest in the challenge to a request that carried no token (MCP clients request these). */
   scope?: readonly string[];
-  /** Seconds, in Retry-After when Verdict gave no decision (default 5). */
+  /** Seconds, in Retry-After when Verdict gave no decision, or denied only because its state or audit trail was unavailable (default 5). */
   retryAfterSeconds?: number;
   /**
    * The scopes the refused token already has. When given, an insufficient_scope
@@ -108,6 +108,8 @@ const JSON_TYPE = { "content-type": "application/json; charset=utf-8" };
  * | RFC 9396 details needed           | 401    | Bearer error="insufficient_authorization", authorization_remediation=… |
  * | policy deny                       | 403    | none                                                         |
  * | principal suspended               | 403    | none; error_description says what is suspended, until when   |
+ * | rate limited (rate_limited only)  | 429    | none                                                         |
+ * | state or audit unavailable only   | 503    | none; Retry-After (a DENY all the same: fail closed)         |
  * | no decision (unreachable, …)      | 503    | none; Retry-After                                            |
  * | no token sent                     | 401    | Bearer (no error code, RFC 6750 §3.1)                        |
  */
@@ -192,6 +194,10 @@ function decisionAnswer(decision: Decision, scheme: "Bearer" | "DPoP", options: 
   const c = decision.challenge;
   if (!c) {
     // A rule, a limit, unavailable state, a suspension: another token would not help, so no challenge.
+    // Refused only for the window's rate, or only because Verdict could not reach its state or keep the
+    // record: the same request may pass later, which 429 and 503 say where a 403 would say it never will.
+    if (onlyReasons(decision, RATE_REASONS)) return { status: 429, headers: { ...JSON_TYPE }, body: { error: "too_many_requests", ...common } };
+    if (onlyReasons(decision, UNAVAILABLE_REASONS)) return temporarilyUnavailable(options, common);
     // A suspension says in error_description what is suspended and until when (docs/suspensions.md).
     const suspended = decision.reasons.find((r) => r.code === "principal_suspended");
     return {
@@ -301,11 +307,25 @@ function errorAnswer(error: VerdictError, options: ChallengeOptions): HttpAnswer
     return { status: 400, headers: { ...JSON_TYPE }, body: { error: "invalid_request", error_description: publicMessage(error), reasons } };
   }
   // Fail closed: no decision is never an allow. No challenge: no token would help.
+  return temporarilyUnavailable(options, { reasons });
+}
+
+/** Reasons of a DENY that say only that the window's rate is used up. */
+const RATE_REASONS: ReadonlySet<string> = new Set(["rate_limited"]);
+/** Reasons of a DENY that say only that Verdict could not reach its state or keep the decision's record: fail closed, for now. */
+const UNAVAILABLE_REASONS: ReadonlySet<string> = new Set(["state_unavailable", "audit_unavailable"]);
+
+function onlyReasons(decision: Decision, codes: ReadonlySet<string>): boolean {
+  return decision.reasons.length > 0 && decision.reasons.every((r) => codes.has(r.code));
+}
+
+/** 503 with Retry-After: no decision, or a DENY only for Verdict's own unavailable state or trail. */
+function temporarilyUnavailable(options: ChallengeOptions, body: JsonObject): HttpAnswer {
   const retryAfter = options.retryAfterSeconds ?? DEFAULT_RETRY_AFTER_SECONDS;
   return {
     status: 503,
     headers: { ...JSON_TYPE, "retry-after": String(Math.max(0, Math.ceil(retryAfter))) },
-    body: { error: "temporarily_unavailable", error_description: "Authorization is temporarily unavailable; retry later.", reasons },
+    body: { error: "temporarily_unavailable", error_description: "Authorization is temporarily unavailable; retry later.", ...body },
   };
 }
 

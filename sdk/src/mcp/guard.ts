@@ -86,7 +86,8 @@ export interface McpGuardOptions extends GuardOptions {
    * How a tool call the policy refuses (a limit, an argument, an approval, a suspended
    * agent: a DENY without challenge) is answered: "tool_result" (default) a CallToolResult
    * with isError and the reasons in words, the other messages of a batch still served;
-   * "http" a 403 for the whole request.
+   * "http" the request refused in HTTP as toHttpAnswer answers the deny (403; 429 or 503
+   * when it was only the rate, or only Verdict's unavailable state).
    */
   denials?: "tool_result" | "http";
   /** The text of such a tool result (default: the reasons' messages and codes). */
