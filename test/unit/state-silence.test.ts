@@ -19,6 +19,15 @@ function pendingCall() {
   return { promise, answer };
 }
 
+/** Makes a call the database does not answer until told, kept in `sent` for the test to answer. */
+function recording(sent: ReturnType<typeof pendingCall>[]) {
+  return () => {
+    const call = pendingCall();
+    sent.push(call);
+    return call.promise;
+  };
+}
+
 /** When each promise settled (fake ms since the test's start), and how. */
 function track<T>(promise: Promise<T>, start: number) {
   const seen: { at?: number; error?: unknown } = {};
@@ -36,17 +45,7 @@ function track<T>(promise: Promise<T>, start: number) {
 function batchedReads() {
   const calls = new StateCalls(TIMEOUT_MS, silentLogger());
   const sent: ReturnType<typeof pendingCall>[] = [];
-  const batcher = new ReadBatcher<{ _id: string }>((_ids, waitingSince) =>
-    calls.call(
-      "read state",
-      () => {
-        const call = pendingCall();
-        sent.push(call);
-        return call.promise;
-      },
-      { waitingSince },
-    ),
-  );
+  const batcher = new ReadBatcher<{ _id: string }>((_ids, waitingSince) => calls.call("read state", recording(sent), { waitingSince }));
   return { batcher, sent };
 }
 
@@ -125,23 +124,9 @@ describe("a database found silent", () => {
   function silentDatabase({ pinged = true } = {}) {
     const failures: (string | undefined)[] = [];
     const pings: ReturnType<typeof pendingCall>[] = [];
-    const ping = () => {
-      const call = pendingCall();
-      pings.push(call);
-      return call.promise;
-    };
-    const calls = new StateCalls(TIMEOUT_MS, silentLogger(), (_what, _seconds, failure) => failures.push(failure), pinged ? ping : undefined);
+    const calls = new StateCalls(TIMEOUT_MS, silentLogger(), (_what, _seconds, failure) => failures.push(failure), pinged ? recording(pings) : undefined);
     const sent: ReturnType<typeof pendingCall>[] = [];
-    const send = (options: Parameters<StateCalls["call"]>[2] = {}) =>
-      calls.call(
-        "reserve",
-        () => {
-          const call = pendingCall();
-          sent.push(call);
-          return call.promise;
-        },
-        options,
-      );
+    const send = (options: Parameters<StateCalls["call"]>[2] = {}) => calls.call("reserve", recording(sent), options);
     return { failures, pings, sent, send };
   }
 
