@@ -5,6 +5,8 @@ import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 
 const PREFIX = "verdict-tests-";
+/** A run directory's name, and the process named in it. */
+const RUN_DIRECTORY = new RegExp(`^${PREFIX}(\\d+)-`);
 
 /** A new directory for this run in `parent`, named after this process. */
 export function makeRunDirectory(parent: string): string {
@@ -15,7 +17,7 @@ export function makeRunDirectory(parent: string): string {
 export function removeAbandonedRunDirectories(parent: string): string[] {
   const removed: string[] = [];
   for (const name of readdirSync(parent)) {
-    const pid = Number(/^verdict-tests-(\d+)-/.exec(name)?.[1]);
+    const pid = Number(RUN_DIRECTORY.exec(name)?.[1]);
     if (!Number.isInteger(pid) || pid <= 0 || isRunning(pid)) continue;
     rmSync(join(parent, name), { recursive: true, force: true });
     removed.push(name);
