@@ -140,6 +140,12 @@ export interface Deny extends DecisionCommon {
   challenge?: DenyChallenge;
   /** Absent when the token itself was refused. */
   principal?: Principal;
+  /**
+   * A rate limit's window is full: milliseconds until the same request would fit in
+   * it if nothing else were counted meanwhile (toHttpAnswer's Retry-After). Absent on
+   * every other deny.
+   */
+  retryAfterMs?: number;
 }
 
 export interface StepUp extends DecisionCommon {
@@ -301,6 +307,14 @@ function isStepUpChallenge(challenge: Challenge): challenge is StepUpDecisionCha
   return STEP_UP_ERRORS.includes(challenge.error);
 }
 
+/** proto3 sends an absent number as 0. */
+function retryAfterOf(response: CheckResponseMessage): { retryAfterMs?: number } {
+  const value: unknown = response.retry_after_ms;
+  if (value === undefined || value === null || value === 0) return {};
+  if (!(Number.isSafeInteger(value) && (value as number) > 0)) throw malformed("retry_after_ms is not a positive whole number of milliseconds");
+  return { retryAfterMs: value as number };
+}
+
 /** A CheckResponse as decoded from the wire → a Decision, or a verdict_malformed_response error. */
 export function toDecision(response: CheckResponseMessage | null | undefined): Decision {
   if (!response || typeof response !== "object") throw malformed("no response");
@@ -318,7 +332,7 @@ export function toDecision(response: CheckResponseMessage | null | undefined): D
       return { decision: "ALLOW", ...common, principal, obligations: toObligations(response.obligations, "obligations") };
     case "DENY":
       if (challenge && isStepUpChallenge(challenge)) throw malformed("DENY with a step-up challenge");
-      return { decision: "DENY", ...common, ...(challenge ? { challenge } : {}), ...(principal ? { principal } : {}) };
+      return { decision: "DENY", ...common, ...(challenge ? { challenge } : {}), ...(principal ? { principal } : {}), ...retryAfterOf(response) };
     case "STEP_UP":
       if (!challenge || !isStepUpChallenge(challenge))
         throw malformed("STEP_UP without an insufficient_user_authentication, approval_required or insufficient_authorization challenge");

@@ -140,6 +140,17 @@ describe("toHttpAnswer", () => {
     expect(both?.status).toBe(403);
   });
 
+  it("says Retry-After in whole seconds, rounded up, when Verdict says how long the rate's window stays full, whatever the policy named the reason", () => {
+    const agent = { code: "agent_too_fast", message: "This agent is over its rate." };
+    const answer = toHttpAnswer(decision({ ...base, decision: "DENY", principal, reasons: [agent], retryAfterMs: 1_200 }));
+    expect(answer?.status).toBe(429);
+    expect(answer?.headers["retry-after"]).toBe("2");
+    expect(answer?.body).toEqual({ error: "too_many_requests", decision: "DENY", decision_id: "d-1", reasons: [agent] });
+    const rate = { code: "rate_limited", message: "Too many requests in the window." };
+    expect(toHttpAnswer(decision({ ...base, decision: "DENY", principal, reasons: [rate], retryAfterMs: 60_000 }))?.headers["retry-after"]).toBe("60");
+    expect(toHttpAnswer(decision({ ...base, decision: "DENY", principal, reasons: [rate], retryAfterMs: 1 }))?.headers["retry-after"]).toBe("1");
+  });
+
   it.each(["state_unavailable", "audit_unavailable"])("answers a deny only for %s 503 with Retry-After: a DENY Verdict could not help, fail closed", (code) => {
     const reason = { code, message: "Real-time state could not be read or written in time." };
     const answer = toHttpAnswer(decision({ ...base, decision: "DENY", principal, reasons: [reason] }), { retryAfterSeconds: 2 });

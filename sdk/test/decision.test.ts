@@ -32,6 +32,7 @@ function response(
     obligations: [],
     decision_id: "0b6f3a4e-6a43-4b6c-9d41-0f7c8a3b2e11",
     policy_revision: "rev-1",
+    retry_after_ms: 0,
     ...rest,
     ...(challenge ? { challenge: { ...defaults, ...challenge } } : {}),
   };
@@ -142,6 +143,12 @@ describe("toDecision", () => {
     expect("principal" in decision).toBe(false);
   });
 
+  it("keeps how long a rate's window stays full on a DENY; proto3's 0 is none", () => {
+    const rate = { code: "rate_limited", message: "Too many requests in the window." };
+    expect(toDecision(response({ decision: "DENY", reasons: [rate], retry_after_ms: 1_500 }))).toMatchObject({ decision: "DENY", retryAfterMs: 1_500 });
+    expect("retryAfterMs" in toDecision(response({ decision: "DENY", reasons: [rate], retry_after_ms: 0 }))).toBe(false);
+  });
+
   it.each([
     ["DECISION_UNSPECIFIED", response({ decision: "DECISION_UNSPECIFIED" })],
     ["an enum value the generated decoder could not name", response({ decision: 7 as unknown as "ALLOW" })],
@@ -183,6 +190,8 @@ describe("toDecision", () => {
     ["an insufficient_authorization challenge naming no details", response({ decision: "STEP_UP", challenge: { error: "insufficient_authorization" } })],
     ["a DENY with an approval_required challenge", response({ decision: "DENY", challenge: { error: "approval_required" } })],
     ["a reason without a code", response({ decision: "DENY", reasons: [{ code: "", message: "?" }] })],
+    ["a negative retry_after_ms", response({ decision: "DENY", retry_after_ms: -1 })],
+    ["a retry_after_ms that is no whole number", response({ decision: "DENY", retry_after_ms: 1.5 })],
     ["an obligation without its numbers", response({ obligations: [{ type: "reserve", key: "k", window: "day" } as never] })],
   ])("refuses %s with verdict_malformed_response", (_what, message) => {
     expect(malformed(message).code).toBe("verdict_malformed_response");

@@ -39,6 +39,7 @@ function buildMcpServer(): McpServer {
     content: [{ type: "text", text: `wired ${amount} to ${iban}` }],
   }));
   server.registerTool("purge_invoices", { description: "Purge every invoice" }, async () => ({ content: [{ type: "text", text: "purged" }] }));
+  server.registerTool("export_invoices", { description: "Export invoices" }, async () => ({ content: [{ type: "text", text: "exported" }] }));
   server.registerResource("note", new ResourceTemplate("{scheme}://{id}", { list: undefined }), { description: "A note" }, async (uri) => ({
     contents: [{ uri: uri.href, text: `note ${uri.href}` }],
   }));
@@ -241,7 +242,38 @@ describe("the MCP guard", () => {
     const result = await client.callTool({ name: "purge_invoices", arguments: {} });
     expect(result.isError).toBe(true);
     expect(textOf(result)).toContain("The call to purge_invoices was not allowed");
+    expect(textOf(result)).toContain("Retrying it unchanged will be refused again.");
     await client.close();
+  });
+
+  it("tells an agent over its rate when a retry may pass, in words and in _meta, and 429 with Retry-After when told to (denials: http)", async () => {
+    const token = await t.issuer.token({ client_id: `agent-${randomUUID()}`, scope: "invoices:read" });
+    const auth = { authorization: `Bearer ${token}` };
+    // the fixture allows an agent one export a minute (a sliding window)
+    const client = await connect(token);
+    expect(textOf(await client.callTool({ name: "export_invoices", arguments: {} }))).toBe("exported");
+    await client.close();
+    const res = await rpc(toolCall("export_invoices"), auth);
+    expect(res.status).toBe(200);
+    const meta = (res.json as { result: { _meta: { "verdict/decision": { retry_after_ms: number } } } }).result._meta["verdict/decision"];
+    // the first call's one-second bucket leaves the window a minute after it ends
+    expect(meta.retry_after_ms).toBeGreaterThan(50_000);
+    expect(meta.retry_after_ms).toBeLessThanOrEqual(61_000);
+    expect(res.json).toMatchObject({
+      result: {
+        isError: true,
+        content: [
+          {
+            text: `The call to export_invoices was not allowed: tools:export_invoices is limited to 1 a minute for an agent (exports_too_fast). This may pass if retried in ${Math.ceil(meta.retry_after_ms / 1000)} s or later.`,
+          },
+        ],
+        _meta: { "verdict/decision": { decision: "DENY", reasons: [{ code: "exports_too_fast" }] } },
+      },
+    });
+    const http = await rpc(toolCall("export_invoices"), auth, app, "/mcp-http");
+    expect(http.status).toBe(429);
+    expect(Number(http.headers["retry-after"])).toBeGreaterThan(50);
+    expect(http.json).toMatchObject({ reasons: [{ code: "exports_too_fast" }] });
   });
 
   it("answers a suspended agent's tool call with a tool error naming principal_suspended, and 403 when told to (denials: http)", async () => {

@@ -54,6 +54,9 @@ async function startExpress(client: VerdictClient, options: GuardOptions = {}): 
       res.json({ ...principalOf(req), total: verdictOf(req).obligations[0]?.total });
     },
   );
+  app.get("/exports", verdict({ action: "invoices:export", resource: { type: "invoice" } }), (req, res) => {
+    res.json(principalOf(req));
+  });
   app.get("/api/invoices", behindProxy({ action: "invoices:read", resource: { type: "invoice" } }), (req, res) => {
     res.json(principalOf(req));
   });
@@ -101,6 +104,7 @@ async function startFastify(client: VerdictClient, options: GuardOptions = {}): 
     },
     async (req) => ({ ...principalOf(req), total: verdictOf(req).obligations[0]?.total }),
   );
+  app.get("/exports", { preHandler: verdict({ action: "invoices:export", resource: { type: "invoice" } }) }, async (req) => principalOf(req));
   app.get("/api/invoices", { preHandler: behindProxy({ action: "invoices:read", resource: { type: "invoice" } }) }, async (req) => principalOf(req));
   app.get("/unguarded", async (req) => principalOf(req));
   await app.listen({ port: 0, host: "127.0.0.1" });
@@ -197,6 +201,19 @@ describe.each([
     const second = await transfer(600);
     expect(second.status).toBe(403);
     expect(second.json).toMatchObject({ reasons: [{ code: "limit_exceeded" }] });
+  });
+
+  it("answers a rate limit's deny 429 with the Retry-After Verdict gives, under the policy's own reason", async () => {
+    const token = await t.issuer.token({ client_id: `agent-${randomUUID()}`, scope: "invoices:read" });
+    // the fixture allows an agent 2 a minute, in a sliding window of one-second buckets
+    for (let i = 0; i < 2; i++) expect((await send(`${app.url}/exports`, { headers: bearer(token) })).status).toBe(200);
+    const res = await send(`${app.url}/exports`, { headers: bearer(token) });
+    expect(res.status).toBe(429);
+    expect(res.headers["www-authenticate"]).toBeUndefined();
+    // the first request's bucket leaves the window a minute after its second ends: at most 61 s from now, less the time the test took
+    expect(Number(res.headers["retry-after"])).toBeGreaterThanOrEqual(50);
+    expect(Number(res.headers["retry-after"])).toBeLessThanOrEqual(61);
+    expect(res.json).toMatchObject({ error: "too_many_requests", decision: "DENY", reasons: [{ code: "exports_too_fast" }] });
   });
 
   it("answers 503 with Retry-After and no challenge when Verdict is unreachable", async () => {

@@ -139,9 +139,9 @@ function resultInProtoOrder(result: BatchResultMessage): Record<string, unknown>
   return { error: result.error ?? null };
 }
 
-/** The response with its fields in the order of the .proto (absent messages as null), for people reading it. */
+/** The response with its fields in the order of the .proto (absent messages as null; retry_after_ms only when a rate's deny sets it), for people reading it. */
 function inProtoOrder(response: CheckResponseMessage, explain: boolean): Record<string, unknown> {
-  const { decision, reasons, challenge, principal, obligations, decision_id, policy_revision, explanation } = response;
+  const { decision, reasons, challenge, principal, obligations, decision_id, policy_revision, explanation, retry_after_ms } = response;
   const shown = explanation ? { ...explanation, shadow: explanation.shadow ?? null } : null;
   return {
     decision,
@@ -152,6 +152,7 @@ function inProtoOrder(response: CheckResponseMessage, explain: boolean): Record<
     decision_id,
     policy_revision,
     ...(explain ? { explanation: shown } : {}),
+    ...(retry_after_ms ? { retry_after_ms } : {}),
   };
 }
 

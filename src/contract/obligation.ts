@@ -93,7 +93,13 @@ export interface HoldingStore {
   give(holding: Holding, options?: { forget?: boolean }): Promise<boolean>;
 }
 
-export type Reservation = { ok: true; total: number; holding: Holding } | { ok: false };
+/**
+ * A reservation made, or refused. A refusal for want of room says, when it can, when
+ * the same amount would fit if nothing else were taken meanwhile (`fitsAtMs`, epoch
+ * ms): a calendar window's end, or when enough of a sliding window's amounts have
+ * left it. Never earlier than that; an amount past the limit never fits, and says none.
+ */
+export type Reservation = { ok: true; total: number; holding: Holding } | { ok: false; fitsAtMs?: number };
 
 /** Windowed counters with an atomic "add only if the total stays within the limit". */
 export interface CounterPort extends HoldingStore, StateReader {

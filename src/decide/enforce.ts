@@ -110,7 +110,8 @@ export async function enforce(
     await undoApproval();
     if (outcome.onFailure.effect === "step_up")
       return { ...answer, decision: "STEP_UP", reasons: [outcome.reason], challenge: stepUpChallenge(outcome.onFailure.stepUp) };
-    return { ...answer, decision: "DENY", reasons: [outcome.reason] };
+    const retry = outcome.retryAtMs !== undefined ? { retryAfterMs: Math.max(1, Math.ceil(outcome.retryAtMs - nowMs)) } : {};
+    return { ...answer, decision: "DENY", reasons: [outcome.reason], ...retry };
   } catch (error) {
     await undoApproval();
     return { ...stateDenial(error, base, principal, deps.log), explain: decision.explain };

@@ -115,6 +115,8 @@ export interface DecisionResult {
   explain: RuleHit[];
   /** Present when a shadow bundle is loaded and its evaluation finished in time. */
   shadow?: ShadowResult;
+  /** A DENY by a rate obligation: how long until the same request would fit its window if nothing else were counted meanwhile (ms, at least 1). */
+  retryAfterMs?: number;
 }
 
 /**

@@ -13,10 +13,18 @@ import { reason, type Reason } from "@verdict/sdk/wire";
 import type { AppliedObligation, Holding, ObligationBase, ObligationFailure, ObligationPorts, PrincipalIds } from "../contract/index.js";
 import { VerdictError } from "../errors/index.js";
 import type { ObligationRegistry } from "./registry.js";
-import type { Applied } from "./type.js";
+import type { Applied, Refused } from "./type.js";
 
 export type ObligationOutcome =
-  { ok: true; applied: AppliedObligation[] } | { ok: false; reason: Reason; failed: ObligationBase; onFailure: ObligationFailure };
+  | { ok: true; applied: AppliedObligation[] }
+  | {
+      ok: false;
+      reason: Reason;
+      failed: ObligationBase;
+      onFailure: ObligationFailure;
+      /** When the same request would meet the failed obligation if nothing else changed (epoch ms), when its type says. */
+      retryAtMs?: number;
+    };
 
 export interface EnforceContext {
   nowMs: number;
@@ -42,7 +50,7 @@ export async function applyObligations(
   const { nowMs, decisionId, api, principal } = context;
   const applied: Applied[] = [];
   for (const [index, request] of requests.entries()) {
-    let result: Applied | undefined;
+    let result: Applied | Refused | undefined;
     try {
       result = await registry.get(request.type).apply(request, ports, { nowMs, holder: { decisionId, api, index }, ...(principal ? { principal } : {}) });
     } catch (error) {
@@ -59,9 +67,9 @@ export async function applyObligations(
       }
       throw error;
     }
-    if (!result) {
+    if (!result || "refused" in result) {
       await rollBack(ports, heldBy(applied), context.onUndoFailure);
-      return { ok: false, reason: request.reason, failed: request, onFailure: request.onFailure };
+      return { ok: false, reason: request.reason, failed: request, onFailure: request.onFailure, ...(result ? { retryAtMs: result.retryAtMs } : {}) };
     }
     applied.push(result);
   }
@@ -91,7 +99,7 @@ export async function applyBrakes(
     if (!type.onEveryEffect) continue;
     try {
       const result = await type.apply(request, ports, { nowMs, holder: { decisionId, api, index }, ...(principal ? { principal } : {}) });
-      if (result) applied.push(result.applied);
+      if (result && "applied" in result) applied.push(result.applied);
     } catch (error) {
       onFailure(request, error);
     }

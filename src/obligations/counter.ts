@@ -18,6 +18,8 @@ interface CounterTypeSpec<R extends CounterRequest> {
   amount(request: R): number;
   summary(request: R): JsonObject;
   explain(request: R): string;
+  /** Whether a refusal says when a retry would fit (rate: a client may wait for its window; a budget is the policy's limit, not a pace). */
+  retryable?: boolean;
 }
 
 export function counterObligation<R extends CounterRequest>(spec: CounterTypeSpec<R>): ObligationType<R> {
@@ -30,7 +32,7 @@ export function counterObligation<R extends CounterRequest>(spec: CounterTypeSpe
     async apply(request, { counters }, { nowMs, holder }) {
       const amount = spec.amount(request);
       const reserved = await counters.reserve(request.key, request.window, amount, request.limit, { nowMs, holder, type: request.type });
-      if (!reserved.ok) return undefined;
+      if (!reserved.ok) return spec.retryable && reserved.fitsAtMs !== undefined ? { refused: true, retryAtMs: reserved.fitsAtMs } : undefined;
       return {
         applied: { type: request.type, key: storageKey(request.key), amount, limit: request.limit, window: windowLabel(request.window), total: reserved.total },
         holding: reserved.holding,

@@ -16,4 +16,5 @@ export const rate = counterObligation<RateRequest>({
   amount: () => 1,
   summary: (request) => ({ limit: request.limit, window: windowLabel(request.window) }),
   explain: (request) => `count this request against a limit of ${request.limit} per ${windowLabel(request.window)} on ${request.key.join("/")}`,
+  retryable: true,
 });

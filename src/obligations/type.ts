@@ -20,6 +20,12 @@ export interface Applied {
   holding?: Holding;
 }
 
+/** An obligation that cannot be met now, which changed nothing, and when the same request would meet it if nothing else changed (epoch ms). */
+export interface Refused {
+  refused: true;
+  retryAtMs: number;
+}
+
 /**
  * One obligation type. Its members are methods, not function properties, so that
  * the registry can hold every type as an ObligationType: a type is only ever
@@ -41,8 +47,11 @@ export interface ObligationType<R extends ObligationBase = ObligationBase> {
   summary(request: R): JsonObject;
   /** One line for explain, e.g. "reserve 100 against a limit of 1000 per day on payments/u-1". */
   explain(request: R): string;
-  /** Applies it; undefined when it cannot be met, in which case it changed nothing. */
-  apply(request: R, ports: ObligationPorts, context: ApplyContext): Promise<Applied | undefined>;
+  /**
+   * Applies it; undefined when it cannot be met, in which case it changed nothing, or
+   * Refused when it also knows when a retry would meet it (a rate's window freeing room).
+   */
+  apply(request: R, ports: ObligationPorts, context: ApplyContext): Promise<Applied | Refused | undefined>;
   /** Whether it would be met now, reading only (a dry run); undefined when it would not. */
   preview(request: R, ports: ObligationPorts, context: PreviewContext): Promise<Previewed | undefined>;
 }

@@ -14,6 +14,7 @@ export function encodeCheckResponse(result: DecisionResult, { explain = false }:
     decision_id: result.decisionId,
     policy_revision: result.policyRevision,
     ...(explain ? { explanation: encodeExplanation(result) } : {}),
+    retry_after_ms: result.retryAfterMs ?? 0,
   };
 }
 

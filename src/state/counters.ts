@@ -159,9 +159,11 @@ export class CounterStore extends StateCollection<CounterDoc> implements Counter
    * (or, after MAX_ROUNDS of contention, refused too: too much, never too little).
    */
   private async reserveTurn(id: string, items: PendingReservation[], waitingSince: number): Promise<Settled<Reservation>[]> {
-    const results: Reservation[] = items.map(() => ({ ok: false }));
+    const results: (Reservation | undefined)[] = items.map(() => undefined);
     let pending = items;
     let upsert = true;
+    /** The counter as last read in this turn, if it was there (a sliding window's refusals say from it when they would fit). */
+    let read: CounterDoc | undefined;
     for (let round = 0; pending.length > 0 && round < MAX_ROUNDS; round++) {
       const before = await this.reserveTogether(id, pending, upsert, waitingSince);
       if (before !== "refused") {
@@ -182,23 +184,26 @@ export class CounterStore extends StateCollection<CounterDoc> implements Counter
       const doc = await this.calls.call("read counter", (deadline) => this.collection.findOne({ _id: id }, { projection: TOTAL_AND_BUCKETS, ...deadline }), {
         waitingSince,
       });
+      read = doc ?? undefined;
       if (doc === null) {
-        upsert = true; // gone meanwhile (expired and swept): created again
-        continue;
+        upsert = true; // gone meanwhile (expired and swept): created again, the ones that fit in an empty counter chosen below
+      } else {
+        // A sliding window's total may still count buckets that left it: prune them and try again.
+        if (sliding && (hasDeadBuckets(doc, sliding) || doc.pv !== undefined)) {
+          await this.prune(sliding);
+          continue;
+        }
       }
-      // A sliding window's total may still count buckets that left it: prune them and try again.
-      if (sliding && (hasDeadBuckets(doc, sliding) || doc.pv !== undefined)) {
-        await this.prune(sliding);
-        continue;
-      }
-      let total = doc.total;
+      let total = doc?.total ?? 0;
       pending = pending.filter((item) => {
         if (total + item.held.a > item.held.l) return false;
         total += item.held.a;
         return true;
       });
     }
-    return results.map((value) => ({ ok: true, value }));
+    let taken = 0;
+    items.forEach((item, index) => (taken += results[index]?.ok ? item.held.a : 0));
+    return items.map((item, index) => ({ ok: true, value: results[index] ?? refused(item.at, read, taken, item.held) }));
   }
 
   /**
@@ -439,6 +444,30 @@ export class CounterStore extends StateCollection<CounterDoc> implements Counter
     );
     return result.modifiedCount === 1 ? "pruned" : "raced";
   }
+}
+
+/**
+ * A reservation refused for want of room, saying when its amount would fit if
+ * nothing else were taken: a calendar window's end, or when enough of a sliding
+ * window's oldest buckets (as last read, with what this turn took in the newest) have
+ * left it; unread, when every bucket counted now has.
+ */
+function refused(at: CounterLocation, read: CounterDoc | undefined, taken: number, held: Held): Reservation {
+  if (at.kind === "calendar") return { ok: false, fitsAtMs: at.expiresAt.getTime() };
+  const leaves = (start: number) => (start + at.bucketSeconds) * 1000 + at.windowMs;
+  if (!read) return { ok: false, fitsAtMs: leaves(at.bucket) };
+  const counted = new Map<number, number>();
+  for (const [start, amount] of Object.entries(read.b ?? {})) if (!isDead(Number(start), at)) counted.set(Number(start), amount);
+  counted.set(at.bucket, (counted.get(at.bucket) ?? 0) + taken);
+  let total = 0;
+  for (const amount of counted.values()) total += amount;
+  let fitsAtMs = at.cutoffMs + at.windowMs;
+  for (const [start, amount] of [...counted].sort(([a], [b]) => a - b)) {
+    if (total + held.a <= held.l) break;
+    total -= amount;
+    fitsAtMs = leaves(start);
+  }
+  return { ok: false, fitsAtMs };
 }
 
 /** A bucket is dead once every amount in it is older than the window: counted until its end plus the window, never less. */

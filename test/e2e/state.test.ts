@@ -65,6 +65,25 @@ describe("obligations", () => {
     });
   });
 
+  it("say on a rate's DENY how long until its window frees room, and on no other answer", async () => {
+    const token = await issuer.token({ client_id: `agent-${randomUUID()}` });
+    // the fixture allows 50 a minute, in a sliding window of one-second buckets
+    for (let i = 0; i < 50; i++) expect(await t.client.check({ token, action: "ping" })).toMatchObject({ decision: "ALLOW", retry_after_ms: 0 });
+    const over = await t.client.check({ token, action: "ping" });
+    expect(over).toMatchObject({ decision: "DENY", reasons: [{ code: "rate_limited" }] });
+    // the first ping's bucket leaves the minute a minute after it ends: at most 61 s from now, less the time the pings took
+    expect(over.retry_after_ms).toBeGreaterThan(30_000);
+    expect(over.retry_after_ms).toBeLessThanOrEqual(61_000);
+    // a budget's deny is the policy's limit, not a pace: no retry
+    const budget = await user();
+    expect((await t.client.check({ token: budget, action: "transfer", context: { amount: 1000 } })).decision).toBe("ALLOW");
+    expect(await t.client.check({ token: budget, action: "transfer", context: { amount: 1 } })).toMatchObject({
+      decision: "DENY",
+      reasons: [{ code: "limit_exceeded" }],
+      retry_after_ms: 0,
+    });
+  });
+
   it("are refused as a policy error when malformed (a negative amount), never allowed", async () => {
     const response = await t.client.check({ token: await user(), action: "transfer", context: { amount: -5 } });
     expect(response).toMatchObject({ decision: "DENY", reasons: [{ code: "policy_error" }] });
@@ -129,7 +148,12 @@ describe("dry runs", () => {
     const token = await issuer.token({ client_id: `agent-${randomUUID()}` });
     // the fixture allows 50 a minute
     for (let i = 0; i < 50; i++) expect((await t.client.check({ token, action: "ping" })).decision).toBe("ALLOW");
-    expect(await t.client.check({ token, action: "ping", dryRun: true })).toMatchObject({ decision: "DENY", reasons: [{ code: "rate_limited" }] });
+    // a dry run reads the counter's total only: it does not say when to retry
+    expect(await t.client.check({ token, action: "ping", dryRun: true })).toMatchObject({
+      decision: "DENY",
+      reasons: [{ code: "rate_limited" }],
+      retry_after_ms: 0,
+    });
   });
 });
 

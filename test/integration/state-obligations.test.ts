@@ -186,6 +186,51 @@ describe("rate", () => {
     expect((await apply([rate(key, 3)], T0 + 60_500)).ok).toBe(false);
     expect((await apply([rate(key, 3)], T0 + 61_001)).ok).toBe(true);
   });
+
+  it("says when its sliding window frees room: when its oldest bucket leaves it, and not sooner", async () => {
+    const key = ["agent", randomUUID()];
+    for (const at of [T0 + 400, T0 + 10_000, T0 + 20_000]) expect((await apply([rate(key, 3)], at)).ok).toBe(true);
+    // T0's one-second bucket counts until its end has left the minute
+    expect(await apply([rate(key, 3)], T0 + 30_000)).toMatchObject({ ok: false, reason: { code: "rate_limited" }, retryAtMs: T0 + 61_000 });
+    expect(await apply([rate(key, 3)], T0 + 60_999)).toMatchObject({ ok: false, retryAtMs: T0 + 61_000 });
+    expect((await apply([rate(key, 3)], T0 + 61_000)).ok).toBe(true);
+  });
+
+  it("says when a calendar window frees room: at its end", async () => {
+    const key = ["agent", randomUUID()];
+    const hourly = { ...rate(key, 1), window: { kind: "calendar" as const, unit: "hour" as const } };
+    expect((await apply([hourly], T0 + 5 * 60_000)).ok).toBe(true);
+    expect(await apply([hourly], T0 + 25 * 60_000)).toMatchObject({ ok: false, retryAtMs: T0 + 3_600_000 });
+  });
+
+  it("counts what the same turn took when it says when concurrent refusals would fit", async () => {
+    const key = ["agent", randomUUID()];
+    const outcomes = await Promise.all(Array.from({ length: 6 }, () => apply([rate(key, 3)], T0 + 1_000)));
+    expect(outcomes.filter((o) => o.ok)).toHaveLength(3);
+    // all three counted in T0 + 1 s's bucket, which leaves the minute a second after it ends
+    for (const refused of outcomes.filter((o) => !o.ok)) expect(refused).toMatchObject({ retryAtMs: T0 + 62_000 });
+  });
+
+  it("is the only type whose refusal says when to retry: a budget is the policy's limit, not a pace", async () => {
+    const key = [randomUUID()];
+    expect((await apply([reserve(key, 300, 300, HOUR_SLIDING)], T0)).ok).toBe(true);
+    const refused = await apply([reserve(key, 1, 300, HOUR_SLIDING)], T0 + 60_000);
+    expect(refused.ok).toBe(false);
+    expect("retryAtMs" in refused).toBe(false);
+  });
+
+  it("in the store, says when as many of a sliding window's oldest amounts have left it as the refused amount needs", async () => {
+    const key = [randomUUID()];
+    const window: WindowSpec = { kind: "sliding", seconds: 60 };
+    const reserveAt = (amount: number, nowMs: number) =>
+      store.counters.reserve(key, window, amount, 6, { nowMs, holder: { decisionId: randomUUID(), api: "invoices-api", index: 0 }, type: "reserve" });
+    for (const at of [T0, T0 + 10_000, T0 + 20_000]) expect((await reserveAt(2, at)).ok).toBe(true);
+    // 3 more need two of the three amounts of 2 gone: T0 + 10 s's bucket leaves the minute at T0 + 71 s
+    expect(await reserveAt(3, T0 + 30_000)).toEqual({ ok: false, fitsAtMs: T0 + 71_000 });
+    expect(await reserveAt(2, T0 + 30_000)).toEqual({ ok: false, fitsAtMs: T0 + 61_000 });
+    // past the limit it never fits, and says none
+    expect(await reserveAt(7, T0 + 30_000)).toEqual({ ok: false });
+  });
 });
 
 describe("once", () => {

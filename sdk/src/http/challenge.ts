@@ -108,7 +108,7 @@ const JSON_TYPE = { "content-type": "application/json; charset=utf-8" };
  * | RFC 9396 details needed           | 401    | Bearer error="insufficient_authorization", authorization_remediation=… |
  * | policy deny                       | 403    | none                                                         |
  * | principal suspended               | 403    | none; error_description says what is suspended, until when   |
- * | rate limited (rate_limited only)  | 429    | none                                                         |
+ * | rate limited                      | 429    | none; Retry-After when Verdict says when the window frees room |
  * | state or audit unavailable only   | 503    | none; Retry-After (a DENY all the same: fail closed)         |
  * | no decision (unreachable, …)      | 503    | none; Retry-After                                            |
  * | no token sent                     | 401    | Bearer (no error code, RFC 6750 §3.1)                        |
@@ -194,9 +194,10 @@ function decisionAnswer(decision: Decision, scheme: "Bearer" | "DPoP", options: 
   const c = decision.challenge;
   if (!c) {
     // A rule, a limit, unavailable state, a suspension: another token would not help, so no challenge.
-    // Refused only for the window's rate, or only because Verdict could not reach its state or keep the
-    // record: the same request may pass later, which 429 and 503 say where a 403 would say it never will.
-    if (onlyReasons(decision, RATE_REASONS)) return { status: 429, headers: { ...JSON_TYPE }, body: { error: "too_many_requests", ...common } };
+    // Refused for a rate limit's window (Verdict says how long it stays full), or only because Verdict
+    // could not reach its state or keep the record: the same request may pass later, which 429 and 503
+    // say where a 403 would say it never will.
+    if (decision.retryAfterMs !== undefined || onlyReasons(decision, RATE_REASONS)) return tooManyRequests(decision.retryAfterMs, common);
     if (onlyReasons(decision, UNAVAILABLE_REASONS)) return temporarilyUnavailable(options, common);
     // A suspension says in error_description what is suspended and until when (docs/suspensions.md).
     const suspended = decision.reasons.find((r) => r.code === "principal_suspended");
@@ -317,6 +318,13 @@ const UNAVAILABLE_REASONS: ReadonlySet<string> = new Set(["state_unavailable", "
 
 function onlyReasons(decision: Decision, codes: ReadonlySet<string>): boolean {
   return decision.reasons.length > 0 && decision.reasons.every((r) => codes.has(r.code));
+}
+
+/** 429, with Retry-After in whole seconds (rounded up) when Verdict said when the window frees room. */
+function tooManyRequests(retryAfterMs: number | undefined, body: JsonObject): HttpAnswer {
+  const headers: Record<string, string> = { ...JSON_TYPE };
+  if (retryAfterMs !== undefined) headers["retry-after"] = String(Math.ceil(retryAfterMs / 1000));
+  return { status: 429, headers, body: { error: "too_many_requests", ...body } };
 }
 
 /** 503 with Retry-After: no decision, or a DENY only for Verdict's own unavailable state or trail. */

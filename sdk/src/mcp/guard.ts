@@ -170,7 +170,13 @@ const TRANSIENT_REASONS = new Set(["state_unavailable", "audit_unavailable", "po
 function defaultDenialText(tool: string, decision: Deny): string {
   const reasons = decision.reasons.length > 0 ? decision.reasons.map((r) => `${r.message} (${r.code})`).join("; ") : "the policy does not allow it";
   const transient = decision.reasons.length > 0 && decision.reasons.every((r) => TRANSIENT_REASONS.has(r.code));
-  return `The call to ${tool} was not allowed: ${reasons}. ${transient ? "This may pass if retried later." : "Retrying it unchanged will be refused again."}`;
+  const retry =
+    decision.retryAfterMs !== undefined
+      ? `This may pass if retried in ${Math.ceil(decision.retryAfterMs / 1000)} s or later.`
+      : transient
+        ? "This may pass if retried later."
+        : "Retrying it unchanged will be refused again.";
+  return `The call to ${tool} was not allowed: ${reasons}. ${retry}`;
 }
 
 /**
@@ -369,6 +375,7 @@ export function verdictMcpGuard(client: VerdictClient, options: McpGuardOptions)
                 decision: decision.decision,
                 decision_id: decision.decisionId,
                 reasons: decision.reasons.map((r) => ({ code: r.code, message: r.message })),
+                ...(decision.retryAfterMs !== undefined ? { retry_after_ms: decision.retryAfterMs } : {}),
               },
             },
           }),

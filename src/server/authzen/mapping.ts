@@ -143,7 +143,8 @@ export function principalKey(token: string, subjectId: string): string {
 /**
  * ALLOW is true; DENY and STEP_UP are false. With decision_context "reasons", a false
  * decision's context carries the reason codes and the challenge (for a step-up, the
- * acr_values and max_age the user must authenticate with), and an allow that
+ * acr_values and max_age the user must authenticate with; for a rate limit's
+ * deny, retry_after_ms), and an allow that
  * reserved something carries the decision id that Release takes.
  */
 export function toDecision(result: DecisionResult, pep: Pep): DecisionBody {
@@ -159,6 +160,7 @@ export function toDecision(result: DecisionResult, pep: Pep): DecisionBody {
       decision_id: result.decisionId,
       effect: result.decision === "STEP_UP" ? "step_up" : "deny",
       reasons: result.reasons.map((r) => ({ code: r.code, message: r.message })),
+      ...(result.retryAfterMs !== undefined ? { retry_after_ms: result.retryAfterMs } : {}),
       ...(challenge
         ? {
             challenge: challenge.error,

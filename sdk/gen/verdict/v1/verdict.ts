@@ -151,7 +151,15 @@ export interface CheckResponse {
   /** The policy bundle revision that made the decision. */
   policy_revision: string;
   /** Present only when the request set explain. */
-  explanation?: Explanation | undefined;
+  explanation?:
+    | Explanation
+    | undefined;
+  /**
+   * A DENY by a rate obligation (a rate limit's window is full): how long until the
+   * same request would fit in it if nothing else were counted meanwhile, in
+   * milliseconds; 0 on every other answer. HTTP's Retry-After, rounded up to seconds.
+   */
+  retry_after_ms: number;
 }
 
 /**
@@ -872,6 +880,7 @@ function createBaseCheckResponse(): CheckResponse {
     decision_id: "",
     policy_revision: "",
     explanation: undefined,
+    retry_after_ms: 0,
   };
 }
 
@@ -900,6 +909,9 @@ export const CheckResponse: MessageFns<CheckResponse> = {
     }
     if (message.explanation !== undefined) {
       Explanation.encode(message.explanation, writer.uint32(66).fork()).join();
+    }
+    if (message.retry_after_ms !== 0) {
+      writer.uint32(72).int64(message.retry_after_ms);
     }
     return writer;
   },
@@ -979,6 +991,14 @@ export const CheckResponse: MessageFns<CheckResponse> = {
             }
 
             message.explanation = Explanation.decode(reader, reader.uint32());
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.retry_after_ms = longToNumber(reader.int64());
             continue;
           }
         }
