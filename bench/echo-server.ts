@@ -19,6 +19,7 @@ const ALLOW: CheckResponseMessage = {
   obligations: [],
   decision_id: "echo",
   policy_revision: "echo",
+  retry_after_ms: 0,
 };
 
 const server = new grpc.Server();

@@ -103,6 +103,21 @@ describe("a forwarded access token", () => {
     });
   });
 
+  it("says how long an agent's rate stays full, as Check does", async () => {
+    const sub = `user-${randomUUID()}`;
+    const token = await v.t.issuer.token({ sub, scope: "invoices:read", client_id: `agent-${randomUUID()}`, client_type: "ai-agent" });
+    // the demo policy allows an agent 120 requests a minute (a sliding window of one-second buckets)
+    const reads = await Promise.all(
+      Array.from({ length: 120 }, () => v.t.client.check({ token, action: "invoices:read", resource: { type: "invoice", id: "inv-1" } })),
+    );
+    expect(reads.every((read) => read.decision === "ALLOW")).toBe(true);
+    const answer = await evaluation(token, sub, "invoices:read");
+    expect(answer.json).toMatchObject({ decision: false, context: { effect: "deny", reasons: [{ code: "rate_limited" }] } });
+    const retryAfterMs = answer.json.context?.retry_after_ms;
+    expect(retryAfterMs).toBeGreaterThan(30_000);
+    expect(retryAfterMs).toBeLessThanOrEqual(61_000);
+  });
+
   it("names the missing scope for an insufficient_scope denial", async () => {
     const token = await v.t.issuer.token({ sub: "reader", scope: "invoices:read" });
     const answer = await evaluation(token, "reader", "invoices:dispute");

@@ -22,6 +22,7 @@ export interface DecisionContext {
   scope?: string;
   acr_values?: string;
   max_age?: number;
+  retry_after_ms?: number;
   error?: { status: number; code: string; message: string };
   [key: string]: unknown;
 }
