@@ -6,7 +6,10 @@ import type { DecisionRecord, RecordDecision } from "../../../audit/index.js";
 
 export const SAMPLE_LIMIT = 5_000;
 
-export const SUMMARY_FIELDS = ["time", "decision", "reasons.code", "client_id", "client_type", "subject", "caller.api"] as const;
+export const SUMMARY_FIELDS = ["time", "decision", "reasons.code", "client_id", "client_type", "subject", "caller.api", "count"] as const;
+
+/** How many decisions a record stands for: a counted record of refusals (src/audit/refusals.ts) its count. */
+const decisionsIn = (record: Partial<DecisionRecord>): number => record.count ?? 1;
 
 type Counts = Record<RecordDecision, number>;
 const zero = (): Counts => ({ ALLOW: 0, DENY: 0, STEP_UP: 0, ERROR: 0 });
@@ -40,13 +43,14 @@ export function decisionStats(records: readonly Partial<DecisionRecord>[], from:
     const decision = record.decision ?? "ERROR";
     const time = record.time?.getTime() ?? 0;
     const counts = series.get(Math.floor(time / bucket) * bucket);
-    if (counts) counts[decision] += 1;
+    const n = decisionsIn(record);
+    if (counts) counts[decision] += n;
     if (decision === "DENY" || decision === "STEP_UP") {
-      for (const reason of record.reasons ?? []) reasons.set(reason.code, (reasons.get(reason.code) ?? 0) + 1);
+      for (const reason of record.reasons ?? []) reasons.set(reason.code, (reasons.get(reason.code) ?? 0) + n);
     }
     const agent = record.client_id ?? "(no verified token)";
     const perAgent = agents.get(agent) ?? zero();
-    perAgent[decision] += 1;
+    perAgent[decision] += n;
     agents.set(agent, perAgent);
   }
   return {
@@ -91,7 +95,7 @@ export function agentSummaries(records: readonly Partial<DecisionRecord>[]): Age
     if (record.subject !== undefined) agent.users.add(record.subject);
     if (record.caller?.api !== undefined) agent.apis.add(record.caller.api);
     agent.last = Math.max(agent.last, record.time?.getTime() ?? 0);
-    agent.counts[record.decision ?? "ERROR"] += 1;
+    agent.counts[record.decision ?? "ERROR"] += decisionsIn(record);
   }
   return [...agents]
     .map(([client_id, a]) => ({
