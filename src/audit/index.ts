@@ -54,6 +54,6 @@ export {
 export { secureSpillRoot, SpillDirectory, SpillDirectoryError, type SpillChunk } from "./spill.js";
 export { AuditStore, AuditStoreUnavailableError, DECISIONS, INDEXES, type WriteOutcome } from "./store.js";
 export { AuditLog, type AuditLogOptions, type AuditSettings, type AuditStats } from "./writer.js";
-export { MAX_DISTINCT_COUNTED, MAX_TOKENS, REFUSAL_WINDOW_MS, RefusalTally } from "./refusals.js";
+export { MAX_DISTINCT_COUNTED, MAX_REQUESTS, MAX_TOKENS, REFUSAL_WINDOW_MS, RefusalTally } from "./refusals.js";
 export { auditSchema, type AuditConfig } from "./config.js";
 export { openAuditLog, type OpenAuditOptions } from "./open.js";

@@ -95,7 +95,7 @@ export class AuditLog implements DecisionRecorder {
     purge?: NodeJS.Timeout;
     refusals?: NodeJS.Timeout;
   } = {};
-  /** Refused tokens, counted per window rather than recorded one by one (refusals.ts). */
+  /** Refused tokens, and requests refused for unavailable state, counted per window rather than recorded one by one (refusals.ts). */
   private readonly refusals = new RefusalTally();
   private readonly masks = new WeakMap<object, MaskRules | undefined>();
   /** The masking rules of the last bundle that had settings.audit. */
@@ -165,8 +165,7 @@ export class AuditLog implements DecisionRecorder {
       return false;
     }
     if (this.phase === "closed") return this.take([record], () => this.spillRecords([record]));
-    if (refusal) {
-      this.refusals.add(record);
+    if (refusal && this.refusals.add(record, refusal)) {
       this.counts.accepted += 1;
       this.timers.refusals ??= setTimeout(() => {
         this.timers.refusals = undefined;
@@ -223,7 +222,7 @@ export class AuditLog implements DecisionRecorder {
   private keepRefusals(): void {
     for (const record of this.refusals.take()) {
       if (this.keep(record)) this.counts.accepted -= 1;
-      else this.log.error({ decisionId: record._id, count: record.count }, "could not keep a record of refused tokens");
+      else this.log.error({ decisionId: record._id, count: record.count }, "could not keep a record of counted refusals");
     }
   }
 
@@ -548,11 +547,19 @@ export class AuditLog implements DecisionRecorder {
   }
 }
 
-/** A decision refusing a token that did not verify (no principal) is counted, not recorded alone: what identifies it. */
+/**
+ * A decision refusing a token that did not verify (no principal), or a request only
+ * because the state database was unavailable (nothing applied), is counted, not
+ * recorded alone (refusals.ts): what identifies it.
+ */
 function refusalKey(event: DecisionEvent): RefusalKey | undefined {
   const { result, input } = event;
   const reason = result?.reasons[0]?.code;
-  if (result?.decision !== "DENY" || event.principal !== undefined || result.principal !== undefined || reason === undefined || !(reason in TOKEN_REASONS))
-    return undefined;
-  return { api: input.caller.name, reason, sha256: input.token === "" ? "" : (event.tokenHash ?? sha256Hex(input.token)) };
+  if (result?.decision !== "DENY" || reason === undefined) return undefined;
+  const api = input.caller.name;
+  const sha256 = input.token === "" ? "" : (event.tokenHash ?? sha256Hex(input.token));
+  if (event.principal === undefined && result.principal === undefined) return reason in TOKEN_REASONS ? { api, reason, sha256 } : undefined;
+  if (reason !== "state_unavailable" || result.reasons.length !== 1 || result.obligations.length > 0) return undefined;
+  const { action, resource, dryRun } = input;
+  return { api, reason, sha256, request: JSON.stringify([action, resource.type, resource.id, dryRun]) };
 }

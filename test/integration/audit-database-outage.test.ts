@@ -49,17 +49,27 @@ async function decideOne(i: number): Promise<{ id: string; decision: string; rea
   return { id: response.decision_id, decision: response.decision, reasons: response.reasons.map((r) => r.code) };
 }
 
+/** A client that retries one transfer, with one token, without pause. */
+async function retrier(running: () => boolean, made: { id: string; decision: string; reasons: string[] }[]): Promise<void> {
+  const token = await t.issuer.token({ scope: "payments:write", sub: "retrier" });
+  while (running()) {
+    const response = await t.client.check({ token, action: "payments:transfer", resource: { type: "account", id: "acc-r" }, context: { amount: 1 } });
+    made.push({ id: response.decision_id, decision: response.decision, reasons: response.reasons.map((r) => r.code) });
+  }
+}
+
 describe("when the database is stopped mid-run and started again", () => {
   it("keeps exactly one record per decision, spilling while it is down and replaying when it returns", async () => {
-    // Two clients decide without pause for the whole run; the database is stopped
-    // and started under them, with writes in flight.
+    // Two clients decide without pause for the whole run, and a third retries one
+    // transfer; the database is stopped and started under them, with writes in flight.
     const made: { id: string; decision: string; reasons: string[] }[] = [];
+    const retried: { id: string; decision: string; reasons: string[] }[] = [];
     let next = 0;
     let running = true;
     const loop = async () => {
       while (running) made.push(await decideOne(next++));
     };
-    const loops = [loop(), loop()];
+    const loops = [loop(), loop(), retrier(() => running, retried)];
     const until = (count: number) => vi.waitFor(() => expect(made.length).toBeGreaterThanOrEqual(count), { timeout: 30_000, interval: 10 });
 
     await until(40);
@@ -78,13 +88,16 @@ describe("when the database is stopped mid-run and started again", () => {
     running = false;
     await Promise.all(loops);
 
-    const ids = made.map((d) => d.id);
+    const ids = [...made, ...retried].map((d) => d.id);
     expect(new Set(ids).size).toBe(ids.length);
-    // Each decision with a verified token is one record; refusals of a token are counted (docs/audit.md):
-    // their records add up to exactly as many refusals, never one lost or counted twice.
+    // Each decision with a verified token is one record; refusals of a token, and the retried request's
+    // refusals for unavailable state, are counted (docs/audit.md): their records add up to exactly as many
+    // refusals, never one lost or counted twice.
     const refused = made.filter((d) => d.reasons.includes("token_malformed")).map((d) => d.id);
-    const decided = ids.filter((id) => !refused.includes(id));
+    const unavailable = retried.filter((d) => d.reasons.join() === "state_unavailable").map((d) => d.id);
+    const decided = ids.filter((id) => !refused.includes(id) && !unavailable.includes(id));
     expect(refused.length).toBeGreaterThan(0);
+    expect(unavailable.length).toBeGreaterThan(10);
     const client = new MongoClient(database.uri, { serverSelectionTimeoutMS: 5_000 });
     try {
       const decisions = client.db(t.database).collection("decisions");
@@ -94,13 +107,17 @@ describe("when the database is stopped mid-run and started again", () => {
       const records = await stored();
       expect(
         records
-          .filter((d) => d.count === undefined)
+          .filter((d) => d.count === undefined && !unavailable.includes(d.id))
           .map((d) => d.id)
           .sort(),
       ).toEqual([...decided].sort());
-      const counted = records.filter((d) => d.count !== undefined);
+      const counted = records.filter((d) => d.count !== undefined && !unavailable.includes(d.id));
       expect(counted.every((d) => refused.includes(d.id))).toBe(true);
       expect(counted.reduce((sum, d) => sum + (d.count ?? 0), 0)).toBe(refused.length);
+      // the retried request's refusals: a few records (one per 10 s window), standing for every one of them
+      const ofRetries = records.filter((d) => unavailable.includes(d.id));
+      expect(ofRetries.reduce((sum, d) => sum + (d.count ?? 1), 0)).toBe(unavailable.length);
+      expect(ofRetries.length).toBeLessThan(unavailable.length / 5);
     } finally {
       await client.close();
     }

@@ -102,6 +102,36 @@ function spillLines(dir: string): string[] {
 }
 
 describe("writing", () => {
+  it("counts repeats of one request refused for unavailable state as one record that keeps the principal; a request refused once is an ordinary record", async () => {
+    const trail = openTrail();
+    const unavailable = (id: string, extra: EventOptions = {}): EventOptions => ({
+      decision: "DENY",
+      reasons: ["state_unavailable"],
+      resource: { type: "invoice", id },
+      ...extra,
+    });
+    const retried = recordMany(trail.log, 40, () => unavailable("inv-1"));
+    const once = recordMany(trail.log, 1, () => unavailable("inv-2"));
+    // another token, or another reason beside it, is not the same refusal
+    const otherToken = [1, 2].map(() => {
+      const event = { ...decisionEvent(unavailable("inv-1")), tokenHash: "b".repeat(64) };
+      expect(trail.log.record(event)).toBe(true);
+      return event.decisionId;
+    });
+    const twoReasons = recordMany(trail.log, 2, () => unavailable("inv-1", { reasons: ["state_unavailable", "limit_exceeded"] }));
+    await trail.log.flush();
+    const stored = await trail.decisions.find({}, { projection: { _id: 1, count: 1, subject: 1, resource: 1 } }).toArray();
+    const byId = new Map(stored.map((doc) => [String(doc._id), doc]));
+    expect(byId.get(retried[0] as string)).toMatchObject({ count: 40, subject: "alice", resource: { id: "inv-1" } });
+    expect(retried.slice(1).some((id) => byId.has(id))).toBe(false);
+    expect(byId.get(once[0] as string)).not.toHaveProperty("count");
+    // the other token's two are counted apart from the first token's
+    expect(byId.get(otherToken[0] as string)).toMatchObject({ count: 2 });
+    for (const id of twoReasons) expect(byId.get(id)).not.toHaveProperty("count");
+    expect(stored).toHaveLength(5);
+    expect(trail.log.stats()).toMatchObject({ accepted: 45, written: 5, refused: 0 });
+  });
+
   it("writes every record it takes to the decisions collection, keyed by decision id", async () => {
     const trail = openTrail();
     const ids = recordMany(trail.log, 230);

@@ -1,7 +1,7 @@
 // How refused tokens become records: per token for tokens that verified, per API and
 // reason for tokens that never did (src/audit/refusals.ts).
 import { describe, expect, it } from "vitest";
-import { buildRecord, MAX_DISTINCT_COUNTED, MAX_TOKENS, maskRulesFrom, RefusalTally } from "../../src/audit/index.js";
+import { buildRecord, MAX_DISTINCT_COUNTED, MAX_REQUESTS, MAX_TOKENS, maskRulesFrom, RefusalTally } from "../../src/audit/index.js";
 import { sha256Hex } from "../../src/token/index.js";
 import { decisionEvent, POLICY_DATA } from "../support/audit.js";
 
@@ -16,7 +16,7 @@ function refusal(reason: string, token: string, api = "invoices-api") {
 /** Counts a refusal the way the writer does: a repeat when its tally has it, else its record. */
 function count(tally: RefusalTally, reason: string, token: string, api?: string): void {
   const { record, key } = refusal(reason, token, api);
-  if (!tally.repeat(key, record.time)) tally.add(record);
+  if (!tally.repeat(key, record.time)) expect(tally.add(record, key)).toBe(true);
 }
 
 describe("refused tokens counted per window", () => {
@@ -48,8 +48,8 @@ describe("refused tokens counted per window", () => {
 
   it("tells at most MAX_DISTINCT_COUNTED forged tokens apart per window (a floor past it), and still counts every refusal", () => {
     const tally = new RefusalTally();
-    const { record } = refusal("signature_invalid", "forged-0");
-    tally.add(record);
+    const { record, key } = refusal("signature_invalid", "forged-0");
+    tally.add(record, key);
     // Repeats as the writer counts them (no record built), each a different token.
     for (let i = 1; i < MAX_DISTINCT_COUNTED + 500; i++)
       tally.repeat({ api: "invoices-api", reason: "signature_invalid", sha256: sha256Hex(`forged-${i}`) }, record.time);
@@ -63,5 +63,45 @@ describe("refused tokens counted per window", () => {
     const records = tally.take();
     expect(records.filter((r) => r.reasons[0]?.code === "audience_mismatch" && r.token.sha256 !== undefined)).toHaveLength(MAX_TOKENS);
     expect(records).toHaveLength(MAX_TOKENS + 1);
+  });
+});
+
+describe("requests refused for unavailable state counted per window", () => {
+  /** A verified principal's request refused only for unavailable state, and its key as the writer builds it. */
+  function unavailable(resource: string, token = "token-1") {
+    const record = buildRecord(decisionEvent({ decision: "DENY", reasons: ["state_unavailable"], token, resource: { type: "invoice", id: resource } }), {
+      masks,
+      retentionMs: 86_400_000,
+    });
+    return {
+      record,
+      key: {
+        api: "invoices-api",
+        reason: "state_unavailable",
+        sha256: sha256Hex(token),
+        request: JSON.stringify(["invoices:read", "invoice", resource, false]),
+      },
+    };
+  }
+
+  it("keeps each request apart, with its principal, up to MAX_REQUESTS, then leaves the rest to be recorded one by one", () => {
+    const tally = new RefusalTally();
+    for (let i = 0; i < MAX_REQUESTS; i++) {
+      const { record, key } = unavailable(`inv-${i}`);
+      expect(tally.add(record, key)).toBe(true);
+    }
+    const again = unavailable("inv-0");
+    expect(tally.repeat(again.key, again.record.time)).toBe(true);
+    const beyond = unavailable(`inv-${MAX_REQUESTS}`);
+    expect(tally.repeat(beyond.key, beyond.record.time)).toBe(false);
+    expect(tally.add(beyond.record, beyond.key)).toBe(false);
+    // another token's refusals of the same request are its own
+    const other = unavailable("inv-0", "token-2");
+    expect(tally.repeat(other.key, other.record.time)).toBe(false);
+    const records = tally.take();
+    expect(records).toHaveLength(MAX_REQUESTS);
+    expect(records.filter((r) => r.count !== undefined)).toMatchObject([{ count: 2, subject: "alice", resource: { id: "inv-0" } }]);
+    // refused once: an ordinary record, no count
+    expect(records.find((r) => r.resource.id === "inv-1")).not.toHaveProperty("count");
   });
 });
