@@ -556,10 +556,9 @@ function refusalKey(event: DecisionEvent): RefusalKey | undefined {
   const { result, input } = event;
   const reason = result?.reasons[0]?.code;
   if (result?.decision !== "DENY" || reason === undefined) return undefined;
-  const api = input.caller.name;
-  const sha256 = input.token === "" ? "" : (event.tokenHash ?? sha256Hex(input.token));
-  if (event.principal === undefined && result.principal === undefined) return reason in TOKEN_REASONS ? { api, reason, sha256 } : undefined;
-  if (reason !== "state_unavailable" || result.reasons.length !== 1 || result.obligations.length > 0) return undefined;
-  const { action, resource, dryRun } = input;
-  return { api, reason, sha256, request: JSON.stringify([action, resource.type, resource.id, dryRun]) };
+  const verified = event.principal !== undefined || result.principal !== undefined;
+  const counted = verified ? reason === "state_unavailable" && result.reasons.length === 1 && result.obligations.length === 0 : reason in TOKEN_REASONS;
+  if (!counted) return undefined;
+  const key = { api: input.caller.name, reason, sha256: input.token === "" ? "" : (event.tokenHash ?? sha256Hex(input.token)) };
+  return verified ? { ...key, request: JSON.stringify([input.action, input.resource.type, input.resource.id, input.dryRun]) } : key;
 }

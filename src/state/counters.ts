@@ -185,14 +185,12 @@ export class CounterStore extends StateCollection<CounterDoc> implements Counter
         waitingSince,
       });
       read = doc ?? undefined;
-      if (doc === null) {
-        upsert = true; // gone meanwhile (expired and swept): created again, the ones that fit in an empty counter chosen below
-      } else {
-        // A sliding window's total may still count buckets that left it: prune them and try again.
-        if (sliding && (hasDeadBuckets(doc, sliding) || doc.pv !== undefined)) {
-          await this.prune(sliding);
-          continue;
-        }
+      // Gone meanwhile (expired and swept): created again, with the ones that fit in an empty counter.
+      if (doc === null) upsert = true;
+      // A sliding window's total may still count buckets that left it: prune them and try again.
+      else if (sliding && (hasDeadBuckets(doc, sliding) || doc.pv !== undefined)) {
+        await this.prune(sliding);
+        continue;
       }
       let total = doc?.total ?? 0;
       pending = pending.filter((item) => {
@@ -201,8 +199,7 @@ export class CounterStore extends StateCollection<CounterDoc> implements Counter
         return true;
       });
     }
-    let taken = 0;
-    items.forEach((item, index) => (taken += results[index]?.ok ? item.held.a : 0));
+    const taken = items.reduce((sum, item, index) => sum + (results[index]?.ok ? item.held.a : 0), 0);
     return items.map((item, index) => ({ ok: true, value: results[index] ?? refused(item.at, read, taken, item.held) }));
   }
 
