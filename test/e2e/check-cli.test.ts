@@ -75,6 +75,24 @@ describe("verdict check --resource-attributes", () => {
   });
 });
 
+describe("verdict check on a rate's deny", () => {
+  it("prints how long the window stays full (retry_after_ms), and no such field on other answers", async () => {
+    const agent = await server.issuer.token({ sub: "alice", client_id: `agent-${Date.now()}`, client_type: "ai-agent", scope: "invoices:read" });
+    const read = ["check", "--addr", server.address, "--api-key", server.apiKey, "--token", agent, "--action", "invoices:read", "--resource", "invoice/inv-1"];
+    const allowed = await runVerdict(read, { VERDICT_HOME: work });
+    expect(JSON.parse(allowed.stdout)).not.toHaveProperty("retry_after_ms");
+    // the shipped policy allows an agent 120 requests a minute (a sliding window of one-second buckets): the rest over gRPC
+    const answers = await Promise.all(
+      Array.from({ length: 119 }, () => server.client.check({ token: agent, action: "invoices:read", resource: { type: "invoice", id: "inv-1" } })),
+    );
+    expect(answers.every((answer) => answer.decision === "ALLOW")).toBe(true);
+    const over = JSON.parse((await runVerdict(read, { VERDICT_HOME: work })).stdout);
+    expect(over).toMatchObject({ decision: "DENY", reasons: [{ code: "rate_limited" }] });
+    expect(over.retry_after_ms).toBeGreaterThan(30_000);
+    expect(over.retry_after_ms).toBeLessThanOrEqual(61_000);
+  });
+});
+
 describe("verdict check --input FILE", () => {
   it("sends the request in the file: the same decision as the flags give", async () => {
     const path = file("one.json", {
