@@ -20,6 +20,7 @@ import {
   readRequestId,
   readTraceContext,
   requestUrl,
+  retryAfterSeconds,
   toHttpAnswer,
   writeNodeAnswer,
   type ChallengeOptions,
@@ -172,7 +173,7 @@ function defaultDenialText(tool: string, decision: Deny): string {
   const transient = decision.reasons.length > 0 && decision.reasons.every((r) => TRANSIENT_REASONS.has(r.code));
   const retry =
     decision.retryAfterMs !== undefined
-      ? `This may pass if retried in ${Math.ceil(decision.retryAfterMs / 1000)} s or later.`
+      ? `This may pass if retried in ${retryAfterSeconds(decision.retryAfterMs)} s or later.`
       : transient
         ? "This may pass if retried later."
         : "Retrying it unchanged will be refused again.";
