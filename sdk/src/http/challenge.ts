@@ -320,15 +320,19 @@ function onlyReasons(decision: Decision, codes: ReadonlySet<string>): boolean {
   return decision.reasons.length > 0 && decision.reasons.every((r) => codes.has(r.code));
 }
 
-/** A rate's retry_after_ms as HTTP's Retry-After: whole seconds, rounded up (never sooner than Verdict said). */
-export function retryAfterSeconds(retryAfterMs: number): number {
+/**
+ * A rate's retry_after_ms as HTTP's Retry-After: whole seconds, rounded up (never
+ * sooner than Verdict said); the MCP guard's words say the same. Not the package's:
+ * its `retryAfterSeconds` option is the 503's Retry-After, when Verdict said nothing.
+ */
+export function wholeSecondsToRetry(retryAfterMs: number): number {
   return Math.ceil(retryAfterMs / 1000);
 }
 
 /** 429, with Retry-After when Verdict said when the window frees room. */
 function tooManyRequests(retryAfterMs: number | undefined, body: JsonObject): HttpAnswer {
   const headers: Record<string, string> = { ...JSON_TYPE };
-  if (retryAfterMs !== undefined) headers["retry-after"] = String(retryAfterSeconds(retryAfterMs));
+  if (retryAfterMs !== undefined) headers["retry-after"] = String(wholeSecondsToRetry(retryAfterMs));
   return { status: 429, headers, body: { error: "too_many_requests", ...body } };
 }
 

@@ -1,12 +1,4 @@
-export {
-  toHttpAnswer,
-  retryAfterSeconds,
-  APPROVAL_HEADER,
-  DEFAULT_RETRY_AFTER_SECONDS,
-  type ChallengeOptions,
-  type HttpAnswer,
-  type Outcome,
-} from "./challenge.js";
+export { toHttpAnswer, APPROVAL_HEADER, DEFAULT_RETRY_AFTER_SECONDS, type ChallengeOptions, type HttpAnswer, type Outcome } from "./challenge.js";
 export {
   isEncrypted,
   readApprovalId,

@@ -20,7 +20,6 @@ import {
   readRequestId,
   readTraceContext,
   requestUrl,
-  retryAfterSeconds,
   toHttpAnswer,
   writeNodeAnswer,
   type ChallengeOptions,
@@ -31,6 +30,7 @@ import {
   type Outcome,
   type VerdictContext,
 } from "../http/index.js";
+import { wholeSecondsToRetry } from "../http/challenge.js";
 import type { JsonObject } from "../wire/index.js";
 import { answerPreflight, checkOrigin, readBody, setCorsHeaders, type McpCorsOptions } from "./http.js";
 import {
@@ -173,7 +173,7 @@ function defaultDenialText(tool: string, decision: Deny): string {
   const transient = decision.reasons.length > 0 && decision.reasons.every((r) => TRANSIENT_REASONS.has(r.code));
   const retry =
     decision.retryAfterMs !== undefined
-      ? `This may pass if retried in ${retryAfterSeconds(decision.retryAfterMs)} s or later.`
+      ? `This may pass if retried in ${wholeSecondsToRetry(decision.retryAfterMs)} s or later.`
       : transient
         ? "This may pass if retried later."
         : "Retrying it unchanged will be refused again.";
