@@ -8,6 +8,7 @@ import {
   API_KEY_METADATA,
   jsonObject,
   POLICY_DECISION_SERVICE,
+  RETRY_PUSHBACK_METADATA,
   TRACEPARENT_METADATA,
   TRACESTATE_METADATA,
   type CheckBatchRequestMessage,
@@ -277,7 +278,7 @@ export function createVerdictClient(options: VerdictClientOptions): VerdictClien
     const status = grpc.status[error.code] ?? String(error.code);
     const code: VerdictErrorCode =
       closed && error.code === grpc.status.CANCELLED ? "verdict_client_closed" : (ERROR_CODES[error.code] ?? "verdict_internal_error");
-    return new VerdictError(code, `Verdict call failed: ${status}: ${error.details}`, status);
+    return new VerdictError(code, `Verdict call failed: ${status}: ${error.details}`, status, pushbackOf(error));
   }
 
   return {
@@ -347,4 +348,15 @@ function resourceMessage(resource: ResourceRef): ResourceMessage {
 
 function dpopMessage(dpop: DpopProof): DpopProofMessage {
   return { proof: dpop.proof, method: dpop.method, url: dpop.url };
+}
+
+/**
+ * The server's pushback on a refusal (gRFC A6: `grpc-retry-pushback-ms`, a non-negative
+ * integer of milliseconds; a negative value asks for no retry). Only an overloaded
+ * Verdict's RESOURCE_EXHAUSTED says it; anything that is not such a number is ignored.
+ */
+function pushbackOf(error: grpc.ServiceError): number | undefined {
+  if (error.code !== grpc.status.RESOURCE_EXHAUSTED) return undefined;
+  const [value] = error.metadata?.get(RETRY_PUSHBACK_METADATA) ?? [];
+  return typeof value === "string" && /^(0|[1-9][0-9]{0,9})$/.test(value) && Number(value) <= 2 ** 31 - 1 ? Number(value) : undefined;
 }

@@ -30,6 +30,12 @@ export class VerdictError extends Error {
     message: string,
     /** The gRPC status name, when the error came from a call (e.g. "UNAVAILABLE"). */
     readonly grpcStatus?: string,
+    /**
+     * When Verdict refused the call as overloaded (nothing decided, nothing applied), how
+     * long it asked to wait before sending it again (`grpc-retry-pushback-ms`): the 503's
+     * Retry-After.
+     */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
   }

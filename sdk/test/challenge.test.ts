@@ -179,6 +179,17 @@ describe("toHttpAnswer", () => {
     },
   );
 
+  it("answers a call an overloaded Verdict refused 503 with the Retry-After it asked for, in whole seconds rounded up", () => {
+    const overloaded = (ms: number) => new VerdictError("verdict_unavailable", "RESOURCE_EXHAUSTED: overloaded", "RESOURCE_EXHAUSTED", ms);
+    expect(toHttpAnswer({ kind: "error", error: overloaded(1_200) }, { retryAfterSeconds: 7 })).toMatchObject({
+      status: 503,
+      headers: { "retry-after": "2" },
+      body: { error: "temporarily_unavailable", reasons: [{ code: "verdict_unavailable" }] },
+    });
+    expect(toHttpAnswer({ kind: "error", error: overloaded(5_000) })?.headers["retry-after"]).toBe("5");
+    expect(toHttpAnswer({ kind: "error", error: overloaded(0) })?.headers["retry-after"]).toBe("0");
+  });
+
   it("answers a request Verdict refused as malformed 400, not 503", () => {
     const answer = toHttpAnswer({ kind: "error", error: new VerdictError("verdict_invalid_argument", "resource.id too long") });
     expect(answer).toMatchObject({ status: 400, body: { error: "invalid_request", reasons: [{ code: "verdict_invalid_argument" }] } });

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createVerdictClient, DEFAULT_CONNECTIONS, MAX_CONNECTIONS, VerdictError, type Decision, type VerdictClient } from "@verdict/sdk";
 import { createTestCa } from "../../test/support/certs.js";
 import { TEST_AUDIENCE, TEST_SCOPES } from "../../test/support/issuer.js";
+import { buildFixtureBundle } from "../../test/support/bundles.js";
 import { closedAddress, startSdkVerdict, type SdkTestVerdict } from "./support/verdict.js";
 import { startTcpProxy } from "./support/tcp-proxy.js";
 
@@ -158,6 +159,25 @@ describe("failing closed", () => {
     const stranger = t.sdkClient({ credential: { apiKey: "vdk_not_registered" } });
     const error = await rejection(stranger.check({ token: await t.issuer.token(), action: "invoices:read", resource: invoice }));
     expect(error.code).toBe("verdict_unauthenticated");
+  });
+
+  it("reports a call an overloaded Verdict refused as verdict_unavailable, with how long it asked to wait", async () => {
+    // A policy whose every decision costs a fraction of a millisecond, and 100 batches of 100 at once: more
+    // evaluations than the 8,192 that may wait, so the last are refused whole on arrival (nothing decided).
+    const slow = await startSdkVerdict({ config: { bundle: await buildFixtureBundle("slow-policy") } });
+    try {
+      const flooding = slow.sdkClient();
+      const token = await slow.issuer.token({ scope: "invoices:read" });
+      const items = Array.from({ length: 100 }, () => ({ action: "slow", resource: invoice }));
+      const outcomes = await Promise.all(Array.from({ length: 100 }, () => flooding.checkBatch({ token, items }).catch((error: unknown) => error)));
+      const refused = outcomes.filter((outcome) => outcome instanceof VerdictError);
+      expect(refused.length).toBeGreaterThan(0);
+      expect(refused.length).toBeLessThan(outcomes.length);
+      // RESOURCE_EXHAUSTED with the pushback of the policy queue's bound in time (5 s): the 503's Retry-After.
+      for (const error of refused) expect(error).toMatchObject({ code: "verdict_unavailable", grpcStatus: "RESOURCE_EXHAUSTED", retryAfterMs: 5_000 });
+    } finally {
+      await slow.stop();
+    }
   });
 
   it("rejects calls after close with verdict_client_closed", async () => {

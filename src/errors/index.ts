@@ -127,13 +127,21 @@ export const ERRORS = {
 export type ErrorCode = keyof typeof ERRORS;
 
 export class VerdictError extends Error {
+  /**
+   * How long until the same request is worth sending again, when the error can say
+   * (an overload refusal: the bound of the queue that refused it). The gRPC edge sends
+   * it as `grpc-retry-pushback-ms` (gRFC A6's server pushback).
+   */
+  readonly retryAfterMs?: number;
+
   constructor(
     readonly code: ErrorCode,
     message: string,
-    options?: { cause?: unknown },
+    { retryAfterMs, ...options }: { cause?: unknown; retryAfterMs?: number } = {},
   ) {
     super(message, options);
     this.name = new.target.name;
+    if (retryAfterMs !== undefined) this.retryAfterMs = retryAfterMs;
   }
 }
 

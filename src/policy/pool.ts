@@ -66,10 +66,13 @@ export const DEFAULT_BOUNDS: EvaluationBounds = {
 
 export type PolicyFailureKind = "timeout" | "memory" | "error";
 
-/** The pool refused a decision's evaluations as a whole: too much already waits. No decision, nothing applied; retry later. */
+/**
+ * The pool refused a decision's evaluations as a whole: too much already waits. No
+ * decision, nothing applied; retry later, after `retryAfterMs` (the queue's bound in time).
+ */
 export class EvaluationOverloadedError extends VerdictError {
-  constructor(message: string) {
-    super("overloaded", message);
+  constructor(message: string, retryAfterMs: number) {
+    super("overloaded", message, { retryAfterMs });
   }
 }
 
@@ -247,12 +250,12 @@ export class EvaluatorPool {
   /** Why a new decision of `evaluations` would be refused now, if it would. */
   private refusal(evaluations: number): EvaluationOverloadedError | undefined {
     if (this.closing || this.slots.size === 0) return undefined; // enqueue() answers those
-    const { maxQueue, maxQueuedEvaluations } = this.options.bounds;
+    const { maxQueue, maxQueuedEvaluations, queueTimeoutMs } = this.options.bounds;
     if (this.admittedDecisions >= maxQueue)
-      return new EvaluationOverloadedError(`${this.admittedDecisions} decisions are already waiting for policy evaluation`);
+      return new EvaluationOverloadedError(`${this.admittedDecisions} decisions are already waiting for policy evaluation`, queueTimeoutMs);
     const waiting = this.queue.length + this.continuing.length;
     if (waiting > 0 && waiting + evaluations > maxQueuedEvaluations) {
-      return new EvaluationOverloadedError(`${waiting} policy evaluations are already waiting; ${evaluations} more do not fit`);
+      return new EvaluationOverloadedError(`${waiting} policy evaluations are already waiting; ${evaluations} more do not fit`, queueTimeoutMs);
     }
     return undefined;
   }
@@ -273,7 +276,7 @@ export class EvaluatorPool {
         decision.bound === "caller"
           ? `its caller's deadline passed after ${waited} ms waiting for policy evaluation`
           : `it waited ${waited} ms for policy evaluation (the bound is ${this.options.bounds.queueTimeoutMs} ms)`;
-      for (const task of decision.tasks) task.reject(new EvaluationOverloadedError(why));
+      for (const task of decision.tasks) task.reject(new EvaluationOverloadedError(why, this.options.bounds.queueTimeoutMs));
     }
     this.pump(); // a closing pool may have nothing left to wait for
   }

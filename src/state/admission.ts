@@ -60,18 +60,18 @@ export class Admission {
       return Promise.resolve(this.ticket());
     }
     if (this.waitingCount >= (this.options.maxWaiting ?? DEFAULT_MAX_WAITING)) {
-      return Promise.reject(new OverloadedError(`${this.waitingCount} decisions are already waiting for the database`));
+      return Promise.reject(new OverloadedError(`${this.waitingCount} decisions are already waiting for the database`, this.options.queueTimeoutMs));
     }
     const limit = Math.min(arrivedAt + this.options.queueTimeoutMs, answerBy ?? Infinity);
     const waitMs = limit - this.now();
-    if (waitMs <= 0) return Promise.reject(new OverloadedError("no time is left to wait for the database"));
+    if (waitMs <= 0) return Promise.reject(new OverloadedError("no time is left to wait for the database", this.options.queueTimeoutMs));
     return new Promise<Ticket>((resolve, reject) => {
       const waiter: Waiter = { arrivedAt, seq: this.seq++, settled: false, admit: resolve };
       waiter.timer = setTimeout(() => {
         if (waiter.settled) return;
         waiter.settled = true;
         this.waitingCount -= 1;
-        reject(new OverloadedError(`not admitted to the database within ${Math.round(limit - arrivedAt)} ms of arrival`));
+        reject(new OverloadedError(`not admitted to the database within ${Math.round(limit - arrivedAt)} ms of arrival`, this.options.queueTimeoutMs));
       }, waitMs);
       this.push(waiter);
       this.waitingCount += 1;

@@ -12,10 +12,14 @@ export class StateUnavailableError extends VerdictError {
   }
 }
 
-/** More decisions need the database than can be admitted in time: refused before anything was read or written. */
+/**
+ * More decisions need the database than can be admitted in time: refused before
+ * anything was read or written. `retryAfterMs`: the bound of the queue that refused
+ * it (by then every decision waiting now has had its turn or been refused).
+ */
 export class OverloadedError extends VerdictError {
-  constructor(message: string) {
-    super("overloaded", message);
+  constructor(message: string, retryAfterMs?: number) {
+    super("overloaded", message, retryAfterMs === undefined ? undefined : { retryAfterMs });
   }
 }
 

@@ -6,6 +6,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { performance } from "node:perf_hooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RETRY_PUSHBACK_METADATA } from "@verdict/sdk/wire";
 import { DEFAULT_BOUNDS } from "../../src/policy/index.js";
 import { buildFixtureBundle } from "../support/bundles.js";
 import { scrape, valueOf } from "../support/metrics.js";
@@ -68,6 +69,8 @@ describe("a flood of CheckBatch calls beyond the policy pool's bound", () => {
       if (outcome.ok) continue;
       expect(grpc.status[outcome.code]).toBe("RESOURCE_EXHAUSTED");
       expect(outcome.details).toMatch(/^overloaded: .*nothing was applied; retry later$/);
+      // When to send it again, as gRPC clients' retry policies read it (gRFC A6): the queue's bound in time.
+      expect(outcome.metadata.get(RETRY_PUSHBACK_METADATA)).toEqual([String(DEFAULT_BOUNDS.queueTimeoutMs)]);
     }
     // Every admitted batch is decided whole: no item refused on its own.
     const decisions = decided.flatMap(({ outcome }) =>

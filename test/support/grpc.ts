@@ -26,7 +26,8 @@ export interface CheckArgs {
   approvalId?: string;
 }
 
-export type Outcome<Response> = { ok: true; response: Response } | { ok: false; code: grpc.status; details: string };
+/** A refusal's `metadata` is its trailers (e.g. grpc-retry-pushback-ms on an overload). */
+export type Outcome<Response> = { ok: true; response: Response } | { ok: false; code: grpc.status; details: string; metadata: grpc.Metadata };
 export type CallResult = Outcome<CheckResponseMessage>;
 
 /** A unary method of a generated client, as callback-style grpc-js calls it. */
@@ -48,7 +49,7 @@ export function unaryCall<Request, Response>(
   if (apiKey !== null) metadata.set(API_KEY_METADATA, apiKey);
   return new Promise((resolve) => {
     method(request, metadata, { deadline: Date.now() + deadlineMs }, (error, response) => {
-      if (error) resolve({ ok: false, code: error.code, details: error.details });
+      if (error) resolve({ ok: false, code: error.code, details: error.details, metadata: error.metadata });
       else resolve({ ok: true, response });
     });
   });
@@ -73,7 +74,7 @@ export function rawUnary(address: string, method: string, bytes: Buffer, apiKey:
       { deadline: Date.now() + 20_000 },
       (error, response) => {
         client.close();
-        if (error) resolve({ ok: false, code: error.code, details: error.details });
+        if (error) resolve({ ok: false, code: error.code, details: error.details, metadata: error.metadata });
         else resolve({ ok: true, response: response as Buffer });
       },
     );

@@ -41,6 +41,8 @@ describe("admission to the database", () => {
     expect(refused).toBeInstanceOf(OverloadedError);
     expect(Date.now() - started).toBeGreaterThanOrEqual(45);
     expect(mappingOf(refused)).toMatchObject({ grpc: 8, http: 503 });
+    // says when to retry: once the queue has turned over (the gRPC edge's pushback)
+    expect(refused).toMatchObject({ retryAfterMs: 50 });
     // arrived long ago: no time is left at all
     await expect(admission.admit(Date.now() - 1_000)).rejects.toBeInstanceOf(OverloadedError);
     expect(admission.load).toEqual({ active: 1, waiting: 0 });
@@ -53,7 +55,7 @@ describe("admission to the database", () => {
     const held = await admission.admit(Date.now());
     const started = Date.now();
     const waiting = admission.admit(Date.now(), Date.now() + 40);
-    await expect(admission.admit(Date.now())).rejects.toThrow(/already waiting/);
+    await expect(admission.admit(Date.now())).rejects.toMatchObject({ message: expect.stringMatching(/already waiting/), retryAfterMs: 10_000 });
     await expect(waiting).rejects.toBeInstanceOf(OverloadedError);
     expect(Date.now() - started).toBeLessThan(1_000);
     held();

@@ -308,7 +308,7 @@ function errorAnswer(error: VerdictError, options: ChallengeOptions): HttpAnswer
     return { status: 400, headers: { ...JSON_TYPE }, body: { error: "invalid_request", error_description: publicMessage(error), reasons } };
   }
   // Fail closed: no decision is never an allow. No challenge: no token would help.
-  return temporarilyUnavailable(options, { reasons });
+  return temporarilyUnavailable(options, { reasons }, error.retryAfterMs);
 }
 
 /** Reasons of a DENY that say only that the window's rate is used up. */
@@ -321,8 +321,9 @@ function onlyReasons(decision: Decision, codes: ReadonlySet<string>): boolean {
 }
 
 /**
- * A rate's retry_after_ms as HTTP's Retry-After: whole seconds, rounded up (never
- * sooner than Verdict said); the MCP guard's words say the same. Not the package's:
+ * Verdict's retry_after_ms (a rate's) or pushback (an overload's) as HTTP's Retry-After:
+ * whole seconds, rounded up (never sooner than Verdict said); the MCP guard's words say
+ * the same. Not the package's:
  * its `retryAfterSeconds` option is the 503's Retry-After, when Verdict said nothing.
  */
 export function wholeSecondsToRetry(retryAfterMs: number): number {
@@ -336,9 +337,13 @@ function tooManyRequests(retryAfterMs: number | undefined, body: JsonObject): Ht
   return { status: 429, headers, body: { error: "too_many_requests", ...body } };
 }
 
-/** 503 with Retry-After: no decision, or a DENY only for Verdict's own unavailable state or trail. */
-function temporarilyUnavailable(options: ChallengeOptions, body: JsonObject): HttpAnswer {
-  const retryAfter = options.retryAfterSeconds ?? DEFAULT_RETRY_AFTER_SECONDS;
+/**
+ * 503 with Retry-After: no decision, or a DENY only for Verdict's own unavailable state
+ * or trail. Its seconds are what an overloaded Verdict asked for (`retryAfterMs`), else
+ * the option's.
+ */
+function temporarilyUnavailable(options: ChallengeOptions, body: JsonObject, retryAfterMs?: number): HttpAnswer {
+  const retryAfter = retryAfterMs !== undefined ? wholeSecondsToRetry(retryAfterMs) : (options.retryAfterSeconds ?? DEFAULT_RETRY_AFTER_SECONDS);
   return {
     status: 503,
     headers: { ...JSON_TYPE, "retry-after": String(Math.max(0, Math.ceil(retryAfter))) },

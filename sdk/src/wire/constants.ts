@@ -7,6 +7,13 @@ export const API_KEY_METADATA = "x-verdict-api-key";
 export const TRACEPARENT_METADATA = "traceparent";
 export const TRACESTATE_METADATA = "tracestate";
 
+/**
+ * gRFC A6's server pushback, in the trailers of a call Verdict refused as overloaded
+ * (RESOURCE_EXHAUSTED: nothing was decided or applied): milliseconds to wait before
+ * sending it again.
+ */
+export const RETRY_PUSHBACK_METADATA = "grpc-retry-pushback-ms";
+
 /** Full service names, as the health service and retry policies name them. */
 export const POLICY_DECISION_SERVICE: string = PolicyDecisionServiceClient.serviceName;
 export const AUDIT_SERVICE: string = AuditServiceClient.serviceName;

@@ -3,6 +3,7 @@
 // failure through the error table (src/errors) to a gRPC status. The handlers of
 // the services only say what their method validates, runs and encodes.
 import * as grpc from "@grpc/grpc-js";
+import { RETRY_PUSHBACK_METADATA } from "@verdict/sdk/wire";
 import type { Caller } from "../../decide/index.js";
 import { ERRORS, mappingOf, VerdictError, type ErrorCode } from "../../errors/index.js";
 import type { Instruments, Logger, ServerSpan, TraceContext } from "../../observability/index.js";
@@ -123,7 +124,7 @@ export function unary<Request, Input, Output, Response>(
     const internal = status === ERRORS.internal.grpc;
     if (internal) log.error({ err: error, method: method.name, ...fields }, `${method.name} failed: ${method.answers?.internal ?? INTERNAL_ANSWER}`);
     const details = method.answers?.[code] ?? (!internal && error instanceof Error ? error.message : INTERNAL_ANSWER);
-    callback({ code: status, details });
+    callback({ code: status, details, ...pushback(error) });
   };
 
   return (call, done) => {
@@ -163,4 +164,12 @@ export function unary<Request, Input, Output, Response>(
         (error: unknown) => fail(callback, error, { caller: caller.name, ...method.logFields?.(input) }),
       );
   };
+}
+
+/** The trailer that says when to retry (gRFC A6's server pushback), for an error that can say (VerdictError.retryAfterMs). */
+function pushback(error: unknown): { metadata?: grpc.Metadata } {
+  if (!(error instanceof VerdictError) || error.retryAfterMs === undefined) return {};
+  const metadata = new grpc.Metadata();
+  metadata.set(RETRY_PUSHBACK_METADATA, String(Math.max(0, Math.round(error.retryAfterMs))));
+  return { metadata };
 }
