@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hashApiKey } from "../../src/server/index.js";
 import { AuthzenClient, CERTIFICATION_DIR, exampleBundle, startAuthzenVerdict, type AuthzenVerdict } from "../support/authzen.js";
+import { buildFixtureBundle } from "../support/bundles.js";
 import { createTestCa } from "../support/certs.js";
 import { TEST_AUDIENCE, TEST_SCOPES } from "../support/issuer.js";
 import { captureLog } from "../support/log.js";
@@ -226,6 +227,35 @@ describe("plain HTTP", () => {
       ).toBe(true);
     } finally {
       await p.stop();
+    }
+  });
+});
+
+describe("overload", () => {
+  it("answers evaluations refused on arrival 503 overloaded with Retry-After, never 500, and keeps serving", async () => {
+    // Plain HTTP, so that the flood's requests arrive at once rather than one TLS handshake at a time.
+    const p = await startAuthzenVerdict({ config: { bundle: await buildFixtureBundle("slow-policy") }, authzen: { tls: undefined, insecure_plaintext: true } });
+    const o = { client: new AuthzenClient(`http://127.0.0.1:${p.t.verdict.authzen?.port}`, { apiKey: p.t.apiKey }), stop: () => p.stop() };
+    try {
+      // A policy whose every decision costs a fraction of a millisecond, and 250 requests of 100 evaluations at
+      // once: more than the 8,192 evaluations that may wait, so the last are refused whole on arrival.
+      const body = {
+        subject: { type: "user", id: "alice" },
+        resource: { type: "record", id: "record-1" },
+        evaluations: Array(100).fill({ action: { name: "slow" } }),
+      };
+      const answers = await Promise.all(Array.from({ length: 250 }, () => o.client.post("/access/v1/evaluations", body)));
+      const refused = answers.filter((answer) => answer.status !== 200);
+      expect(refused.length).toBeGreaterThan(0);
+      expect(refused.length).toBeLessThan(answers.length);
+      for (const answer of refused) {
+        expect(answer).toMatchObject({ status: 503, json: { error: "overloaded" }, headers: { "retry-after": "5" } });
+        expect(answer.json.message).toMatch(/nothing was applied; retry later$/);
+      }
+      for (const answer of answers.filter((one) => one.status === 200)) expect(answer.json).toEqual({ evaluations: Array(100).fill({ decision: true }) });
+      expect((await o.client.post("/access/v1/evaluation", { ...body, evaluations: undefined, action: { name: "slow" } })).json).toEqual({ decision: true });
+    } finally {
+      await o.stop();
     }
   });
 });

@@ -22,13 +22,15 @@ export type AuthzenErrorCode = Extract<
   | "request_too_large"
   | "internal_error"
   | "directory_unavailable"
+  | "overloaded"
 >;
 
 export class AuthzenError extends VerdictError {
   declare readonly code: AuthzenErrorCode;
   readonly status: number;
-  constructor(code: AuthzenErrorCode, message: string) {
-    super(code, message);
+  /** `retryAfterMs`: sent as Retry-After (whole seconds, rounded up). */
+  constructor(code: AuthzenErrorCode, message: string, retryAfterMs?: number) {
+    super(code, message, retryAfterMs === undefined ? undefined : { retryAfterMs });
     this.status = ERRORS[code].http;
   }
 }

@@ -6,7 +6,7 @@ import type { AddressInfo } from "node:net";
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { AuthzenConfig } from "./config.js";
 import type { Decider } from "../../decide/index.js";
-import { listenFailed } from "../../errors/index.js";
+import { listenFailed, VerdictError } from "../../errors/index.js";
 import { DirectoryUnavailableError, readDirectoryFile, type DirectoryStore } from "../../directory/index.js";
 import { DuplicateMemberError, parseStrictJson } from "../../token/index.js";
 import { Tracing, type Logger, type ServerSpan } from "../../observability/index.js";
@@ -234,6 +234,7 @@ export function buildApp(options: AuthzenServerOptions, https?: object): Fastify
     const mapped = toAuthzenError(error);
     if (mapped.code === "internal_error") log.error({ err: error, path: request.url, requestId: request.verdictRequestId }, "authzen request failed");
     if (mapped.code === "directory_unavailable") log.warn({ err: error.message, path: request.url }, "directory unavailable; no decision made");
+    if (mapped.retryAfterMs !== undefined) reply.header("retry-after", String(Math.ceil(mapped.retryAfterMs / 1000)));
     reply.code(mapped.status).header("content-type", "application/json; charset=utf-8").send(errorBody(mapped));
   });
   app.setNotFoundHandler((request, reply) => {
@@ -340,6 +341,13 @@ function toAuthzenError(error: FastifyError | AuthzenError | Error): AuthzenErro
   if (error instanceof AuthzenError) return error;
   if (error instanceof DirectoryUnavailableError)
     return new AuthzenError("directory_unavailable", "the directory could not be read in time; no decision was made");
+  // Refused on arrival (the database's admission, the policy queue): not a failure of Verdict's, and said when to retry.
+  if (error instanceof VerdictError && error.code === "overloaded")
+    return new AuthzenError(
+      "overloaded",
+      "more decisions are waiting than can be taken in time; no decision was made and nothing was applied; retry later",
+      error.retryAfterMs,
+    );
   const fastify = error as FastifyError;
   if (fastify.validation) {
     const first = fastify.validation[0];
