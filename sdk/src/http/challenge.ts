@@ -323,8 +323,8 @@ function onlyReasons(decision: Decision, codes: ReadonlySet<string>): boolean {
 /**
  * Verdict's retry_after_ms (a rate's) or pushback (an overload's) as HTTP's Retry-After:
  * whole seconds, rounded up (never sooner than Verdict said); the MCP guard's words say
- * the same. Not the package's:
- * its `retryAfterSeconds` option is the 503's Retry-After, when Verdict said nothing.
+ * the same. Not exported by the package: its `retryAfterSeconds` option is the 503's
+ * Retry-After when Verdict said nothing.
  */
 export function wholeSecondsToRetry(retryAfterMs: number): number {
   return Math.ceil(retryAfterMs / 1000);
