@@ -8,7 +8,7 @@ import {
   API_KEY_METADATA,
   jsonObject,
   POLICY_DECISION_SERVICE,
-  RETRY_PUSHBACK_METADATA,
+  retryPushbackMs,
   TRACEPARENT_METADATA,
   TRACESTATE_METADATA,
   type CheckBatchRequestMessage,
@@ -356,7 +356,5 @@ function dpopMessage(dpop: DpopProof): DpopProofMessage {
  * Verdict's RESOURCE_EXHAUSTED says it; anything that is not such a number is ignored.
  */
 function pushbackOf(error: grpc.ServiceError): number | undefined {
-  if (error.code !== grpc.status.RESOURCE_EXHAUSTED) return undefined;
-  const [value] = error.metadata?.get(RETRY_PUSHBACK_METADATA) ?? [];
-  return typeof value === "string" && /^(0|[1-9][0-9]{0,9})$/.test(value) && Number(value) <= 2 ** 31 - 1 ? Number(value) : undefined;
+  return error.code === grpc.status.RESOURCE_EXHAUSTED ? retryPushbackMs(error.metadata) : undefined;
 }

@@ -3,6 +3,8 @@ import * as grpc from "@grpc/grpc-js";
 import {
   API_KEY_METADATA,
   PolicyDecisionServiceClient,
+  RETRY_PUSHBACK_METADATA,
+  retryPushbackMs,
   type BatchResultMessage,
   type CheckBatchRequestMessage,
   type CheckBatchResponseMessage,
@@ -187,8 +189,8 @@ const ANSWERED_BY_VERDICT = new Set([
   grpc.status.FAILED_PRECONDITION,
 ]);
 
-/** What a person is told when a call got no decision. */
-export function describeCallFailure(code: grpc.status, details: string, addr: string, timeoutMs: number): string {
+/** What a person is told when a call got no decision (`trailers`: the call's, which may say when to retry). */
+export function describeCallFailure(code: grpc.status, details: string, addr: string, timeoutMs: number, trailers?: grpc.Metadata): string {
   const unreachable = (why: string) => `cannot reach Verdict at ${addr}: ${why}`;
   if (code === grpc.status.DEADLINE_EXCEEDED) return `no answer from Verdict at ${addr} within ${timeoutMs} ms (--timeout-ms)`;
   if (code === grpc.status.UNAVAILABLE) {
@@ -203,10 +205,19 @@ export function describeCallFailure(code: grpc.status, details: string, addr: st
   }
   if (code === grpc.status.UNAUTHENTICATED || code === grpc.status.PERMISSION_DENIED) return `Verdict at ${addr} did not accept this caller: ${details}`;
   if (ANSWERED_BY_VERDICT.has(code)) return `Verdict refused the request: ${details}`;
-  if (code === grpc.status.RESOURCE_EXHAUSTED) return `Verdict at ${addr} refused the request as too large, or is overloaded`;
+  if (code === grpc.status.RESOURCE_EXHAUSTED) {
+    if (!details.startsWith("overloaded")) return `Verdict at ${addr} refused the request as too large, or is overloaded`;
+    const pushbackMs = retryPushbackMs(trailers);
+    const when = pushbackMs === undefined ? "retry later" : `retry after ${formatWait(pushbackMs)} (${RETRY_PUSHBACK_METADATA})`;
+    return `Verdict at ${addr} is overloaded: nothing was decided or applied; ${when}`;
+  }
   if ((code === grpc.status.INTERNAL || code === grpc.status.UNKNOWN) && details.startsWith("internal error"))
     return `Verdict failed without a decision (${details})`;
   return `the call to Verdict at ${addr} failed (${grpc.status[code] ?? code}) without a decision`;
+}
+
+function formatWait(ms: number): string {
+  return ms >= 1000 && ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
 }
 
 export function channelCredentials(options: {
@@ -277,7 +288,7 @@ function callVerdict<Res>(
       client.close();
       if (error) {
         const code = grpc.status[error.code] ?? String(error.code);
-        reject(new CheckCallError(code, error.details, describeCallFailure(error.code, error.details, addr, timeoutMs)));
+        reject(new CheckCallError(code, error.details, describeCallFailure(error.code, error.details, addr, timeoutMs, error.metadata)));
       } else resolve(response);
     });
   });

@@ -201,7 +201,7 @@ function connect(options: Options, env: Environment) {
           client.close();
           if (error) {
             const code = grpc.status[error.code] ?? String(error.code);
-            reject(new CheckCallError(code, error.details, describeCallFailure(error.code, error.details, addr, timeoutMs)));
+            reject(new CheckCallError(code, error.details, describeCallFailure(error.code, error.details, addr, timeoutMs, error.metadata)));
           } else resolve(response as Res<M>);
         };
         const invoke = client[method].bind(client) as (req: Req<M>, md: grpc.Metadata, opts: grpc.CallOptions, cb: typeof done) => unknown;

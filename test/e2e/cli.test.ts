@@ -4,6 +4,8 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import * as grpc from "@grpc/grpc-js";
+import { PolicyDecisionServiceService, RETRY_PUSHBACK_METADATA, type PolicyDecisionServiceServer } from "@verdict/sdk/wire";
 import { decodeJwt, decodeProtectedHeader } from "jose";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { inject } from "vitest";
@@ -365,5 +367,44 @@ describe("verdict check without a server", () => {
     expect(unknownHost.stderr).toContain("verdict check: cannot reach Verdict at verdict.invalid:50051: its host name does not resolve\n");
     for (const text of [run.stderr, unknownHost.stderr])
       expect(text).not.toMatch(/No connection established|Resolution note|Name resolution failed|ECONNREFUSED/);
+  });
+});
+
+describe("verdict check refused as overloaded", () => {
+  // The CLI is what is under test: a gRPC server on a socket answers every Check as an
+  // overloaded Verdict does (test/integration/batch-overload.test.ts shows Verdict's side).
+  let server: grpc.Server;
+  let addr: string;
+  let trailers: grpc.Metadata;
+  beforeAll(async () => {
+    const refuse = (_call: unknown, done: grpc.sendUnaryData<never>) =>
+      done({ code: grpc.status.RESOURCE_EXHAUSTED, details: "overloaded: no decision was made and nothing was applied; retry later", metadata: trailers });
+    const service: Partial<PolicyDecisionServiceServer> = { check: refuse };
+    server = new grpc.Server();
+    server.addService(PolicyDecisionServiceService, service as PolicyDecisionServiceServer);
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))),
+    );
+    addr = `127.0.0.1:${port}`;
+  });
+  afterAll(() => server?.forceShutdown());
+  const ask = () => verdict(["check", "--addr", addr, "--api-key", "k", "--token", "t", "--action", "a", "--resource", "invoice/1"]);
+
+  it("says so, and when to retry when the refusal carries gRFC A6's pushback", async () => {
+    trailers = new grpc.Metadata();
+    trailers.set(RETRY_PUSHBACK_METADATA, "5000");
+    const run = await ask();
+    expect(run.code).toBe(1);
+    expect(run.stderr).toBe(`verdict check: Verdict at ${addr} is overloaded: nothing was decided or applied; retry after 5 s (${RETRY_PUSHBACK_METADATA})\n`);
+  });
+
+  it("says retry later when the pushback is absent or not a number of milliseconds", async () => {
+    for (const value of [undefined, "-1", "soon"]) {
+      trailers = new grpc.Metadata();
+      if (value !== undefined) trailers.set(RETRY_PUSHBACK_METADATA, value);
+      const run = await ask();
+      expect(run.code).toBe(1);
+      expect(run.stderr).toBe(`verdict check: Verdict at ${addr} is overloaded: nothing was decided or applied; retry later\n`);
+    }
   });
 });

@@ -74,5 +74,6 @@ export {
   TRACEPARENT_METADATA,
   TRACESTATE_METADATA,
 } from "./constants.js";
+export { retryPushbackMs } from "./pushback.js";
 export { isJsonObject, jsonObject, MAX_STRUCT_DEPTH, type JsonObject, type JsonValue } from "./json.js";
 export * from "../reasons.js";
