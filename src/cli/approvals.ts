@@ -65,7 +65,11 @@ export async function approvals(argv: string[], env: Environment): Promise<void>
       run((error, response) => {
         if (error)
           reject(
-            new CheckCallError(grpc.status[error.code] ?? String(error.code), error.details, describeCallFailure(error.code, error.details, addr, timeoutMs, error.metadata)),
+            new CheckCallError(
+              grpc.status[error.code] ?? String(error.code),
+              error.details,
+              describeCallFailure(error.code, error.details, addr, timeoutMs, error.metadata),
+            ),
           );
         else resolve(response);
       }),

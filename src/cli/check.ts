@@ -216,8 +216,9 @@ export function describeCallFailure(code: grpc.status, details: string, addr: st
   return `the call to Verdict at ${addr} failed (${grpc.status[code] ?? code}) without a decision`;
 }
 
+/** A wait for people: milliseconds below a second, else seconds to a tenth, rounded up (never sooner than asked). */
 function formatWait(ms: number): string {
-  return ms >= 1000 && ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
+  return ms < 1000 ? `${ms} ms` : `${Math.ceil(ms / 100) / 10} s`;
 }
 
 export function channelCredentials(options: {

@@ -391,11 +391,19 @@ describe("verdict check refused as overloaded", () => {
   const ask = () => verdict(["check", "--addr", addr, "--api-key", "k", "--token", "t", "--action", "a", "--resource", "invoice/1"]);
 
   it("says so, and when to retry when the refusal carries gRFC A6's pushback", async () => {
-    trailers = new grpc.Metadata();
-    trailers.set(RETRY_PUSHBACK_METADATA, "5000");
-    const run = await ask();
-    expect(run.code).toBe(1);
-    expect(run.stderr).toBe(`verdict check: Verdict at ${addr} is overloaded: nothing was decided or applied; retry after 5 s (${RETRY_PUSHBACK_METADATA})\n`);
+    for (const [value, wait] of [
+      ["5000", "5 s"],
+      ["6201", "6.3 s"],
+      ["250", "250 ms"],
+    ]) {
+      trailers = new grpc.Metadata();
+      trailers.set(RETRY_PUSHBACK_METADATA, value!);
+      const run = await ask();
+      expect(run.code).toBe(1);
+      expect(run.stderr).toBe(
+        `verdict check: Verdict at ${addr} is overloaded: nothing was decided or applied; retry after ${wait} (${RETRY_PUSHBACK_METADATA})\n`,
+      );
+    }
   });
 
   it("says retry later when the pushback is absent or not a number of milliseconds", async () => {
