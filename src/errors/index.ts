@@ -145,6 +145,17 @@ export class VerdictError extends Error {
   }
 }
 
+/**
+ * When a caller refused as overloaded by a queue bounded in time by `queueBoundMs` is
+ * told to retry: after that bound (by then every decision waiting when it was refused
+ * has had its turn or been refused) and up to half as much again, at random, so that
+ * the callers of a burst, refused together, do not all come back together (a client
+ * honouring gRFC A6's pushback adds no jitter of its own).
+ */
+export function overloadPushbackMs(queueBoundMs: number, random: () => number = Math.random): number {
+  return Math.round(queueBoundMs * (1 + random() / 2));
+}
+
 /** The table's row for any thrown value: an error that is not a VerdictError is `internal`. */
 export function mappingOf(error: unknown): ErrorMapping {
   return ERRORS[error instanceof VerdictError ? error.code : "internal"];

@@ -32,7 +32,7 @@
 import { createRequire } from "node:module";
 import { performance } from "node:perf_hooks";
 import { Worker } from "node:worker_threads";
-import { VerdictError } from "../errors/index.js";
+import { overloadPushbackMs, VerdictError } from "../errors/index.js";
 import { PolicyError } from "./output.js";
 import { WaitingDecisions, type Waiting } from "./waiting.js";
 import { answersChanged, readAnswers, wake, waitForAnswers, writeBatch, type TaskReply } from "./handoff.js";
@@ -68,11 +68,12 @@ export type PolicyFailureKind = "timeout" | "memory" | "error";
 
 /**
  * The pool refused a decision's evaluations as a whole: too much already waits. No
- * decision, nothing applied; retry later, after `retryAfterMs` (the queue's bound in time).
+ * decision, nothing applied; retry later, after `retryAfterMs` (drawn from the queue's
+ * bound in time, `queueBoundMs`: overloadPushbackMs).
  */
 export class EvaluationOverloadedError extends VerdictError {
-  constructor(message: string, retryAfterMs: number) {
-    super("overloaded", message, { retryAfterMs });
+  constructor(message: string, queueBoundMs: number) {
+    super("overloaded", message, { retryAfterMs: overloadPushbackMs(queueBoundMs) });
   }
 }
 

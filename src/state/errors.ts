@@ -1,5 +1,5 @@
 import { MongoServerError } from "mongodb";
-import { VerdictError } from "../errors/index.js";
+import { overloadPushbackMs, VerdictError } from "../errors/index.js";
 
 /** The database could not be reached, or did not answer within the deadline. */
 export class StateUnavailableError extends VerdictError {
@@ -14,12 +14,12 @@ export class StateUnavailableError extends VerdictError {
 
 /**
  * More decisions need the database than can be admitted in time: refused before
- * anything was read or written. `retryAfterMs`: the bound of the queue that refused
- * it (by then every decision waiting now has had its turn or been refused).
+ * anything was read or written. `queueBoundMs`: the bound in time of the queue that
+ * refused it, from which `retryAfterMs` is drawn (overloadPushbackMs).
  */
 export class OverloadedError extends VerdictError {
-  constructor(message: string, retryAfterMs?: number) {
-    super("overloaded", message, retryAfterMs === undefined ? undefined : { retryAfterMs });
+  constructor(message: string, queueBoundMs?: number) {
+    super("overloaded", message, queueBoundMs === undefined ? undefined : { retryAfterMs: overloadPushbackMs(queueBoundMs) });
   }
 }
 

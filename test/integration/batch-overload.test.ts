@@ -69,9 +69,16 @@ describe("a flood of CheckBatch calls beyond the policy pool's bound", () => {
       if (outcome.ok) continue;
       expect(grpc.status[outcome.code]).toBe("RESOURCE_EXHAUSTED");
       expect(outcome.details).toMatch(/^overloaded: .*nothing was applied; retry later$/);
-      // When to send it again, as gRPC clients' retry policies read it (gRFC A6): the queue's bound in time.
-      expect(outcome.metadata.get(RETRY_PUSHBACK_METADATA)).toEqual([String(DEFAULT_BOUNDS.queueTimeoutMs)]);
+      // When to send it again, as gRPC clients' retry policies read it (gRFC A6): the queue's bound in time,
+      // and up to half as much again.
+      const [pushback] = outcome.metadata.get(RETRY_PUSHBACK_METADATA);
+      expect(pushback).toMatch(/^\d+$/);
+      expect(Number(pushback)).toBeGreaterThanOrEqual(DEFAULT_BOUNDS.queueTimeoutMs);
+      expect(Number(pushback)).toBeLessThanOrEqual(DEFAULT_BOUNDS.queueTimeoutMs * 1.5);
     }
+    // At random in that span, so the refused batches' callers do not all come back at once.
+    if (refused.length > 2)
+      expect(new Set(refused.map(({ outcome }) => (outcome.ok ? "" : outcome.metadata.get(RETRY_PUSHBACK_METADATA)[0]))).size).toBeGreaterThan(1);
     // Every admitted batch is decided whole: no item refused on its own.
     const decisions = decided.flatMap(({ outcome }) =>
       outcome.ok

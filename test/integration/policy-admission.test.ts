@@ -38,8 +38,9 @@ describe("admission to the policy pool at the default bounds", () => {
     expect(() => engine.beginAll([input])).toThrow(EvaluationOverloadedError);
     const refused = await refusal(engine.decide(input));
     expect(refused).toBeInstanceOf(EvaluationOverloadedError);
-    // Retry once the queue has turned over: its bound in time (the gRPC edge's pushback).
-    expect((refused as EvaluationOverloadedError).retryAfterMs).toBe(5_000);
+    // Retry once the queue has turned over: its bound in time, and up to half as much again (the gRPC edge's pushback).
+    expect((refused as EvaluationOverloadedError).retryAfterMs).toBeGreaterThanOrEqual(5_000);
+    expect((refused as EvaluationOverloadedError).retryAfterMs).toBeLessThanOrEqual(7_500);
     expect((refused as EvaluationOverloadedError).code).toBe("overloaded");
     expect((await Promise.all(admitted)).every((begun) => begun.decision?.effect === "allow")).toBe(true);
     expect((await engine.decide(input)).effect).toBe("allow");
@@ -148,7 +149,10 @@ describe("the queue's bound in time", () => {
       expect(outcomes.map((outcome) => outcome.status)).toEqual(Array(3).fill("rejected"));
       for (const outcome of outcomes) {
         expect(((outcome as PromiseRejectedResult).reason as Error).message).toMatch(/^it waited (\d+) ms for policy evaluation \(the bound is 200 ms\)$/);
-        expect((outcome as PromiseRejectedResult).reason).toMatchObject({ code: "overloaded", retryAfterMs: 200 });
+        const reason = (outcome as PromiseRejectedResult).reason as EvaluationOverloadedError;
+        expect(reason.code).toBe("overloaded");
+        expect(reason.retryAfterMs).toBeGreaterThanOrEqual(200);
+        expect(reason.retryAfterMs).toBeLessThanOrEqual(300);
       }
       const waited = Number(/waited (\d+) ms/.exec(((outcomes[0] as PromiseRejectedResult).reason as Error).message)?.[1]);
       expect(waited).toBeGreaterThanOrEqual(200);

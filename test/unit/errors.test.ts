@@ -8,7 +8,7 @@ import { UsageError } from "../../src/cli/args.js";
 import { CheckCallError } from "../../src/cli/check.js";
 import { PolicyCommandError } from "../../src/cli/policy-command.js";
 import { ConfigError } from "../../src/config/index.js";
-import { ERRORS, listenFailed, mappingOf, VerdictError } from "../../src/errors/index.js";
+import { ERRORS, listenFailed, mappingOf, overloadPushbackMs, VerdictError } from "../../src/errors/index.js";
 import { packageRoot } from "../../src/paths.js";
 import { BundleError, EvaluationError, PolicyError } from "../../src/policy/index.js";
 import { InvalidArgumentError } from "../../src/server/index.js";
@@ -84,5 +84,17 @@ describe("the error model", () => {
     files.splice(0, files.length, ...files.filter((file) => !file.includes(join("src", "errors"))));
     const offenders = files.filter((file) => /ERR_VERDICT_|extends Error\b/.test(readFileSync(file, "utf8")));
     expect(offenders).toEqual([]);
+  });
+
+  it("tells an overloaded caller to retry after the refusing queue's bound, and up to half as much again, at random", () => {
+    expect(overloadPushbackMs(5_000, () => 0)).toBe(5_000);
+    expect(overloadPushbackMs(5_000, () => 0.5)).toBe(6_250);
+    expect(overloadPushbackMs(5_000, () => 1 - Number.EPSILON)).toBe(7_500);
+    expect(overloadPushbackMs(333, () => 0.3)).toBe(383);
+    const drawn = Array.from({ length: 1_000 }, () => overloadPushbackMs(5_000));
+    expect(Math.min(...drawn)).toBeGreaterThanOrEqual(5_000);
+    expect(Math.max(...drawn)).toBeLessThanOrEqual(7_500);
+    // spread over the span, not bunched: both of its halves drawn
+    expect(drawn.some((ms) => ms < 6_250) && drawn.some((ms) => ms > 6_250)).toBe(true);
   });
 });
