@@ -1,7 +1,7 @@
 // node --import tsx bench/connections.ts [options]: one Verdict (a process per core),
 // loaded by ghz over 1 connection, then 2 (and any other counts asked for), in an order
 // that turns round by round, so that the same machine's noise falls on each
-// (docs/performance.md "Connections"). Each HTTP/2
+// (docs/performance-history.md "Connections"). Each HTTP/2
 // connection is served by one of Verdict's processes: over one, a client keeps one
 // process busy whatever its load; this measures what a second connection (the SDK's
 // default, `connections` in sdk/README.md) is worth. Each round prints the good
