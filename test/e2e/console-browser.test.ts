@@ -16,6 +16,10 @@ import { consoleToken } from "../support/console.js";
 import { startTestVerdict, type TestVerdict } from "../support/verdict.js";
 
 const SHOTS = join(packageRoot, ".test-results", "console");
+/** How long a step may wait for the page: a fetch and a render, on a busy machine. */
+const STEP_MS = 5_000;
+/** expect.poll waiting as long as the page's own steps (its default is 1 s). */
+const poll = <T>(read: () => Promise<T>) => expect.poll(read, { timeout: STEP_MS });
 
 let t: TestVerdict;
 let browser: Browser;
@@ -62,7 +66,7 @@ beforeAll(async () => {
   });
   page = await context.newPage();
   // A step that cannot happen fails in seconds, naming the step, rather than at the test timeout.
-  page.setDefaultTimeout(5_000);
+  page.setDefaultTimeout(STEP_MS);
 });
 afterAll(async () => {
   await browser?.close();
@@ -74,8 +78,9 @@ const violations = () => page.evaluate(() => (window as unknown as { cspViolatio
 describe("the console in a browser", () => {
   it("shows a sign-in prompt, not a blank page, without a token", async () => {
     await page.goto(`${t.verdict.adminUrl}/console/`);
-    await expect.poll(() => page.getByRole("heading", { name: "Sign in to the Verdict console" }).isVisible()).toBe(true);
-    expect(await page.getByRole("button", { name: "Development sign-in" }).isVisible()).toBe(true);
+    await page.getByRole("heading", { name: "Sign in to the Verdict console" }).waitFor();
+    // The development sign-in shows once the page has read the console's config: a fetch after the first render.
+    await page.getByRole("button", { name: "Development sign-in" }).waitFor();
     await screenshot("sign-in");
     await accessible();
   });
@@ -85,14 +90,14 @@ describe("the console in a browser", () => {
     const expired = await consoleToken(t.issuer, undefined, { iat: now - 3_600, exp: now - 600 });
     await page.getByLabel(/A bearer access token/).fill(expired);
     await page.getByRole("button", { name: "Sign in", exact: true }).click();
-    await expect.poll(() => page.getByRole("alert").first().textContent()).toMatch(/sign in again/i);
+    await poll(() => page.getByRole("alert").first().textContent()).toMatch(/sign in again/i);
     expect(await page.getByRole("heading", { name: "Sign in to the Verdict console" }).isVisible()).toBe(true);
   });
 
   it("signs in with one click in development and lists the decisions with their charts", async () => {
     await page.getByRole("button", { name: "Development sign-in" }).click();
-    await expect.poll(() => page.getByRole("heading", { name: "Decisions", level: 1 }).isVisible()).toBe(true);
-    await expect.poll(() => page.locator("table tbody tr").count()).toBe(4);
+    await poll(() => page.getByRole("heading", { name: "Decisions", level: 1 }).isVisible()).toBe(true);
+    await poll(() => page.locator("table tbody tr").count()).toBe(4);
     expect(await page.locator("canvas").count()).toBe(3);
     expect(await page.getByRole("img", { name: /Top denial reasons: insufficient_scope 1/ }).count()).toBe(1);
     // The token is in the tab's sessionStorage, never in the URL.
@@ -105,10 +110,10 @@ describe("the console in a browser", () => {
     await page.getByLabel("Agent (client_id)").fill("agent-b");
     await page.getByLabel("Decision", { exact: true }).selectOption("DENY");
     await page.getByRole("button", { name: "Filter" }).click();
-    await expect.poll(() => page.locator("table tbody tr").count()).toBe(1);
+    await poll(() => page.locator("table tbody tr").count()).toBe(1);
     expect(await page.locator("table tbody tr").first().textContent()).toContain("carol");
     await page.locator("table tbody tr a").first().click();
-    await expect.poll(() => page.getByRole("heading", { name: /invoices:dispute on invoice\/inv-1/ }).isVisible()).toBe(true);
+    await poll(() => page.getByRole("heading", { name: /invoices:dispute on invoice\/inv-1/ }).isVisible()).toBe(true);
     expect(await page.locator("article").textContent()).toContain("insufficient_scope");
     expect(await page.locator("article").textContent()).toContain(t.verdict.policyRevision);
     await screenshot("decision");
@@ -119,18 +124,18 @@ describe("the console in a browser", () => {
     await page.goto(`${t.verdict.adminUrl}/console/#/decisions`);
     await page.getByLabel("Since").fill("yesterday");
     await page.getByRole("button", { name: "Filter" }).click();
-    await expect.poll(() => page.getByRole("alert").first().textContent()).toMatch(/since must be a duration/);
+    await poll(() => page.getByRole("alert").first().textContent()).toMatch(/since must be a duration/);
   });
 
   it("lists the agents with their users and opens one", async () => {
     await page.getByRole("link", { name: "Agents" }).click();
-    await expect.poll(() => page.locator("table tbody tr").count()).toBe(2);
+    await poll(() => page.locator("table tbody tr").count()).toBe(2);
     expect(await page.locator("table").textContent()).toContain("alice, bob");
     await screenshot("agents");
     await accessible();
     await page.getByRole("link", { name: "agent-b" }).click();
-    await expect.poll(() => page.getByRole("heading", { name: "Agent agent-b" }).isVisible()).toBe(true);
-    await expect.poll(() => page.getByRole("table", { name: "Recent decisions" }).locator("tbody tr").count()).toBe(2);
+    await poll(() => page.getByRole("heading", { name: "Agent agent-b" }).isVisible()).toBe(true);
+    await poll(() => page.getByRole("table", { name: "Recent decisions" }).locator("tbody tr").count()).toBe(2);
     expect(await page.locator("dl").textContent()).toContain("carol, dave");
     // The demo policy's per-agent rate counter, as agent-b's newest allowed decision left it.
     expect(await page.getByRole("table", { name: /Rate and budget use/ }).textContent()).toMatch(/rate\/agent\/.*agent-b/);
@@ -143,13 +148,13 @@ describe("the console in a browser", () => {
     expect((await t.client.check({ token, action: "invoices:read" })).decision).toBe("ALLOW");
     await page.getByLabel("Reason").fill("looping on invoices:read");
     await page.getByRole("button", { name: "Suspend agent-b" }).click();
-    await expect.poll(() => page.getByText("agent-b is suspended").isVisible()).toBe(true);
+    await poll(() => page.getByText("agent-b is suspended").isVisible()).toBe(true);
     expect(await t.client.check({ token, action: "invoices:read" })).toMatchObject({ decision: "DENY", reasons: [{ code: "principal_suspended" }] });
     await screenshot("agent-suspended");
     await accessible();
     await page.getByLabel("Reason").fill("fixed");
     await page.getByRole("button", { name: "Resume agent-b" }).click();
-    await expect.poll(() => page.getByText("agent-b is resumed").isVisible()).toBe(true);
+    await poll(() => page.getByText("agent-b is resumed").isVisible()).toBe(true);
     expect((await t.client.check({ token, action: "invoices:read" })).decision).toBe("ALLOW");
   });
 
@@ -166,14 +171,14 @@ describe("the console in a browser", () => {
     const approvalId = asked.challenge?.approval_id ?? "";
 
     await page.getByRole("link", { name: "Approvals" }).click();
-    await expect.poll(() => page.getByRole("heading", { name: "Approvals", level: 1 }).isVisible()).toBe(true);
-    await expect.poll(() => page.getByRole("table", { name: "1 pending" }).isVisible()).toBe(true);
+    await poll(() => page.getByRole("heading", { name: "Approvals", level: 1 }).isVisible()).toBe(true);
+    await poll(() => page.getByRole("table", { name: "1 pending" }).isVisible()).toBe(true);
     expect(await page.getByRole("table", { name: "1 pending" }).textContent()).toContain("erin");
     await screenshot("approvals");
     await accessible();
     await page.getByRole("button", { name: "Decide" }).click();
     const form = page.getByRole("form", { name: /^Decide / });
-    await expect.poll(() => form.count()).toBe(1);
+    await poll(() => form.count()).toBe(1);
     // Erin's own token from her banking app, with a fresh MFA: never the agent's.
     const erin = await t.issuer.token({
       sub: "erin",
@@ -185,7 +190,7 @@ describe("the console in a browser", () => {
     });
     await form.getByLabel(/The approver's own access token/).fill(erin);
     await form.getByRole("button", { name: "Approve" }).click();
-    await expect.poll(() => page.getByText(/^Approved: .* for erin\.$/).isVisible()).toBe(true);
+    await poll(() => page.getByText(/^Approved: .* for erin\.$/).isVisible()).toBe(true);
 
     expect((await t.client.check({ ...ask, approvalId })).decision).toBe("ALLOW");
     expect((await t.client.check({ ...ask, approvalId })).reasons[0]?.code).toBe("approval_used");
@@ -204,7 +209,7 @@ describe("the console in a browser", () => {
     await page.getByRole("button", { name: "Evaluate" }).click();
     const active = page.getByRole("region", { name: "Active bundle" });
     const shadow = page.getByRole("region", { name: "Shadow bundle" });
-    await expect.poll(() => active.locator(".badge").textContent()).toBe("ALLOW");
+    await poll(() => active.locator(".badge").textContent()).toBe("ALLOW");
     expect(await shadow.locator(".badge").textContent()).toBe("DENY");
     expect(await shadow.textContent()).toContain("limit_exceeded");
     await screenshot("playground");
