@@ -25,7 +25,17 @@
 // reservations, or a Release's once its lookup was answered) is always sent: it can
 // only return budget; a Release's lookup is refused like any call (the SDK retries
 // it). The first answer, to the ping or to any call still under way, ends it.
-import { MongoServerError, type Collection, type Document } from "mongodb";
+//
+// A write that holds budget (a reservation, a once key) and fails its caller may
+// still hold it: it landed after its deadline, or its outcome is unknown (the
+// connection failed after the write was sent, or the driver gave up on it). Its
+// `undo` gives back whatever it holds, at most once whoever asks (a conditional
+// update): when a late success arrives; for an unknown outcome at once and again once
+// the write can no longer be in flight, since an undo that overtakes its write finds
+// nothing; each try retried a few times while the database does not take it. Only a
+// server's refusal proves that nothing was written; budget an undo cannot give back
+// stays held until its window ends: never an overspend.
+import { MongoServerError, MongoServerSelectionError, MongoWriteConcernError, type Collection, type Document } from "mongodb";
 import type { Logger } from "../observability/index.js";
 import { isDuplicateKey, StateUnavailableError } from "./errors.js";
 
@@ -39,9 +49,13 @@ import { isDuplicateKey, StateUnavailableError } from "./errors.js";
 export type CallObserver = (operation: string, seconds: number, failure?: CallFailure) => void;
 export type CallFailure = "timeout" | "conflict" | "error" | "silent";
 
-export interface CallOptions<T> {
-  /** Undoes a write whose success arrived after its deadline (the decision already failed closed). */
-  onLate?: (result: T) => Promise<unknown>;
+export interface CallOptions {
+  /**
+   * Gives back what this write holds, if it holds anything (at most once, whoever
+   * asks), for a write that may hold budget while its caller was told it failed:
+   * true when it gave something back.
+   */
+  undo?: () => Promise<boolean>;
   /**
    * When the work this call does began waiting on the database (performance.now()),
    * if earlier than the call: queued behind another call of this process. The
@@ -57,6 +71,9 @@ export const GIVES_BACK = { givesBack: true } as const;
 
 /** A call waits at most this many times state_timeout_ms in all, however lively the database. */
 export const CAP_FACTOR = 4;
+
+/** Tries of one undo while the database does not take it, state_timeout_ms apart and more each time. */
+export const UNDO_TRIES = 4;
 
 export class StateCalls {
   /** When the database last answered a state call of this process (performance.now()). */
@@ -88,14 +105,14 @@ export class StateCalls {
    * StateUnavailableError. The deadline is ours (a timer), not the driver's abort:
    * the driver closes a connection it is establishing when its call is aborted, so
    * against a cold or restarting server a 50 ms abort would keep the pool from ever
-   * warming up. The driver's own call is abandoned later (abandonMs), and a write
-   * that lands after its deadline can only have held budget, never granted it: it
-   * goes to `onLate`, which gives it back.
+   * warming up. The driver's own call is abandoned later (abandonMs). A write that
+   * lands after its deadline, or whose outcome is unknown, can only have held budget,
+   * never granted it: its `undo` gives it back.
    */
   call<T>(
     what: string,
     operation: (options: { signal: AbortSignal; maxTimeMS: number }) => Promise<T>,
-    { onLate, waitingSince, givesBack = false }: CallOptions<T> = {},
+    { undo, waitingSince, givesBack = false }: CallOptions = {},
   ): Promise<T> {
     const asks = !givesBack && this.knownSilent;
     if (asks && this.asking > 0) {
@@ -144,14 +161,15 @@ export class StateCalls {
             clearTimeout(timer);
             observe();
             resolve(value);
-          } else if (onLate) {
-            void onLate(value).catch((error: unknown) =>
-              this.log.warn({ what, err: (error as Error).message }, "could not undo a write that landed after its deadline; it stays held until it expires"),
-            );
+          } else if (undo) {
+            void this.undo(what, undo, "landed after its deadline");
           }
         },
         (error: unknown) => {
           if (error instanceof MongoServerError) this.answered(); // an answer all the same
+          // The write may have landed all the same: given back at once, and again once it can no longer be in flight.
+          if (undo && outcomeUnknown(error))
+            void this.undo(what, undo, "outcome unknown").then(() => pause(this.abandonMs).then(() => this.undo(what, undo, "outcome unknown")));
           if (settled) return; // a failure after the deadline has no one to tell
           settled = true;
           clearTimeout(timer);
@@ -160,6 +178,22 @@ export class StateCalls {
         },
       );
     });
+  }
+
+  /** Runs a write's undo, tried again while the database does not take it; says when it gave back budget, and when it could not. */
+  private async undo(what: string, undo: () => Promise<boolean>, why: string): Promise<void> {
+    for (let tries = 1; ; tries++) {
+      try {
+        if (await undo()) this.log.info({ what, why }, "gave back what a write held after its caller was refused");
+        return;
+      } catch (error) {
+        if (tries >= UNDO_TRIES) {
+          this.log.warn({ what, why, err: (error as Error).message }, "could not give back what a write may hold; it stays held until its window ends");
+          return;
+        }
+        await pause(this.timeoutMs * tries);
+      }
+    }
   }
 
   /** Refused for silence and not answered since: calls other than the one asking are refused at once. */
@@ -221,6 +255,17 @@ export abstract class StateCollection<T extends Document> {
     protected readonly collection: Collection<T>,
     protected readonly calls: StateCalls,
   ) {}
+}
+
+/**
+ * Whether a failed write may have been applied: anything but a server's refusal (a
+ * connection that failed after the write was sent, the driver giving up on it; a
+ * write concern error is the server's, but the write was applied). A server that
+ * could not be selected was never sent anything.
+ */
+function outcomeUnknown(error: unknown): boolean {
+  if (error instanceof MongoWriteConcernError) return true;
+  return !(error instanceof MongoServerError || error instanceof MongoServerSelectionError || error instanceof StateUnavailableError);
 }
 
 /** Waits `ms` (at least 1) without holding the process open. */

@@ -230,7 +230,7 @@ export class CounterStore extends StateCollection<CounterDoc> implements Counter
         ? { $max: { expiresAt }, $setOnInsert: { key: first.at.key, window: first.at.window } }
         : { $setOnInsert: { key: first.at.key, window: first.at.window, expiresAt } }),
     };
-    const late = () => Promise.all(items.map((item) => this.give(item.holding, { forget: true })));
+    const undo = async () => (await Promise.all(items.map((item) => this.give(item.holding, { forget: true })))).some(Boolean);
     const attempt = async (upsert: boolean): Promise<CounterDoc | null | "refused"> => {
       const before = await this.calls.call(
         "reserve",
@@ -243,7 +243,7 @@ export class CounterStore extends StateCollection<CounterDoc> implements Counter
             projection: sliding ? TOTAL_AND_BUCKETS : TOTAL,
             ...deadline,
           }),
-        { onLate: late, waitingSince },
+        { undo, waitingSince },
       );
       // With upsert the call either applied (updated, or created the counter: no
       // pre-image) or threw; without it, no pre-image means the condition failed.

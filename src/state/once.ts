@@ -33,7 +33,8 @@ interface OnceRef {
 interface Take {
   fields: Omit<OnceDoc, "_id">;
   now: Date;
-  late?: () => Promise<unknown>;
+  /** Gives back what a use that failed its caller may hold (a decision's; a DPoP proof's use is never given back). */
+  undo?: () => Promise<boolean>;
 }
 
 /** Single-use keys; also the token layer's DPoP replay guard (useOnce). */
@@ -52,8 +53,8 @@ export class OnceStore extends StateCollection<OnceDoc> implements OncePort {
   async consume(id: string, expiresAt: Date, now: Date, holder: Holder, shown: ObligationShown): Promise<Holding | undefined> {
     const holding: Holding = { store: "once", ref: { id } satisfies OnceRef, holder, shown, released: false };
     const fields = { expiresAt: checkedExpiry("consume once", expiresAt, now.getTime()), d: holder.decisionId, api: holder.api, i: holder.index, v: shown };
-    const late = () => this.give(holding, { forget: true });
-    return (await this.take(id, fields, now, late)) ? holding : undefined;
+    const undo = () => this.give(holding, { forget: true });
+    return (await this.take(id, fields, now, undo)) ? holding : undefined;
   }
 
   /** Uses `id` until `until` (a DPoP proof's jti): true the first time; never given back. */
@@ -66,8 +67,8 @@ export class OnceStore extends StateCollection<OnceDoc> implements OncePort {
    * without a TTL monitor may still hold it) or was given back: expiry never depends
    * on the TTL sweep.
    */
-  private take(id: string, fields: Omit<OnceDoc, "_id">, now: Date, late?: () => Promise<unknown>): Promise<boolean> {
-    return this.lanes.submit(id, { fields, now, ...(late ? { late } : {}) });
+  private take(id: string, fields: Omit<OnceDoc, "_id">, now: Date, undo?: () => Promise<boolean>): Promise<boolean> {
+    return this.lanes.submit(id, { fields, now, ...(undo ? { undo } : {}) });
   }
 
   private async takeTurn(id: string, takes: Take[], waitingSince: number): Promise<Settled<boolean>[]> {
@@ -88,8 +89,8 @@ export class OnceStore extends StateCollection<OnceDoc> implements OncePort {
     return results;
   }
 
-  private async takeOne(id: string, { fields, now, late }: Take, waitingSince: number): Promise<boolean> {
-    const options = { ...(late ? { onLate: late } : {}), waitingSince };
+  private async takeOne(id: string, { fields, now, undo }: Take, waitingSince: number): Promise<boolean> {
+    const options = { ...(undo ? { undo } : {}), waitingSince };
     try {
       await this.calls.call("consume once", (deadline) => this.collection.insertOne({ _id: id, ...fields }, deadline), options);
       return true;

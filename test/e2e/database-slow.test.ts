@@ -4,7 +4,8 @@
 // answers, only slower, is waited for; one silent past the deadline fails decisions
 // that need state closed, decisions that need none are unaffected, writes that land
 // after their deadline are given back, and when the database is fast again exactly
-// the limit can be granted: never more, and nothing lost.
+// the limit can be granted: never more, and nothing lost. A reservation whose answer
+// is lost with its connection (applied, but Verdict never hears so) is given back too.
 import { MongoClient } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { CheckResponseMessage } from "@verdict/sdk/wire";
@@ -53,6 +54,15 @@ async function counterTotal(sub: string): Promise<number> {
 
 const granted = (responses: CheckResponseMessage[], amount: number) => responses.filter((r) => r.decision === "ALLOW").length * amount;
 
+/** Transfers of AMOUNT until the daily limit: exactly the rest of it is granted (`grantedSoFar` held before), then no more. */
+async function grantsExactlyTheRest(transfer: () => Promise<CheckResponseMessage>, sub: string, grantedSoFar: number): Promise<void> {
+  const after: CheckResponseMessage[] = [];
+  for (let i = 0; i < (DAILY_LIMIT - grantedSoFar) / AMOUNT + 1; i++) after.push(await transfer());
+  expect(after.slice(0, -1).map((r) => r.decision)).toEqual(after.slice(0, -1).map(() => "ALLOW"));
+  expect(after.at(-1)?.reasons.map((r) => r.code)).toEqual(["limit_exceeded"]);
+  expect(await counterTotal(sub)).toBe(DAILY_LIMIT);
+}
+
 describe("when the database is slow", () => {
   it("fails closed within the deadline, gives back writes that land late, and grants exactly the limit once it is fast again", async () => {
     const sub = "slow-db-user";
@@ -78,6 +88,8 @@ describe("when the database is slow", () => {
     }
     // silent past the deadline (each chunk held longer than state_timeout_ms): every state decision is refused, within
     // the deadline's cap rather than the driver's seconds-long timeouts; decisions without state are made, health says SERVING
+    // the first reservation of this phase is sent (the others are refused at once): its answer, after its deadline
+    const lateAnswer = proxy.replyPassedOn("lastErrorObject");
     proxy.setDelay(1_200);
     const startedSlowest = Date.now();
     const slowest = await Promise.all(Array.from({ length: 10 }, transfer));
@@ -93,15 +105,32 @@ describe("when the database is slow", () => {
     proxy.setDelay(0);
     const allowedSoFar = granted(responses, AMOUNT);
     expect(allowedSoFar).toBeLessThanOrEqual(DAILY_LIMIT);
+    // that reservation has landed (the server answered it), and Verdict, told so late, gives it back (had none been
+    // sent, nothing would come: the driver would have given up on it by 4 s, twice the state call's cap)
+    await Promise.race([lateAnswer, new Promise((resolve) => setTimeout(resolve, 5_000))]);
     await vi.waitFor(async () => expect(await counterTotal(sub)).toBe(allowedSoFar), { timeout: 10_000, interval: 100 });
 
     // and exactly the rest of the limit can be granted, then no more
-    const after: CheckResponseMessage[] = [];
-    for (let i = 0; i < (DAILY_LIMIT - allowedSoFar) / AMOUNT + 1; i++) after.push(await transferPastPauses());
-    expect(after.slice(0, -1).map((r) => r.decision)).toEqual(after.slice(0, -1).map(() => "ALLOW"));
-    expect(after.at(-1)?.reasons.map((r) => r.code)).toEqual(["limit_exceeded"]);
-    expect(await counterTotal(sub)).toBe(DAILY_LIMIT);
+    await grantsExactlyTheRest(transferPastPauses, sub, allowedSoFar);
     expect(t.verdict.audit?.stats()).toMatchObject({ refused: 0, rejected: 0, lost: 0 });
+  });
+
+  it("gives back a reservation whose answer was lost with its connection, and grants exactly the limit", async () => {
+    const sub = "lost-reply-user";
+    const token = await t.issuer.token({ sub });
+    const transfer = () => t.client.checkPastPauses({ token, action: "transfer", context: { amount: AMOUNT } });
+    expect((await transfer()).decision).toBe("ALLOW");
+    expect(await counterTotal(sub)).toBe(AMOUNT);
+
+    // the server applies the next reservation, and its answer (findAndModify's, with its lastErrorObject) is lost with the connection
+    const lost = proxy.loseReply("lastErrorObject");
+    const refused = await t.client.check({ token, action: "transfer", context: { amount: AMOUNT } });
+    await lost; // the server has applied it: its answer is what was lost
+    expect(refused).toMatchObject({ decision: "DENY", reasons: [{ code: "state_unavailable" }] });
+    await vi.waitFor(async () => expect(await counterTotal(sub)).toBe(AMOUNT), { timeout: 10_000, interval: 100 });
+
+    // nothing lost: exactly the rest of the limit can be granted, then no more
+    await grantsExactlyTheRest(transfer, sub, AMOUNT);
   });
 
   it("gives every reservation back exactly once when releases meet a slow database and are retried, as the SDK retries them", async () => {

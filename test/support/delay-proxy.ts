@@ -1,7 +1,9 @@
 // A TCP relay that holds every chunk for a while before passing it on, in both
 // directions and in order: a slow network or a slow database server, between
-// Verdict and MongoDB. It never changes or drops a byte (sdk/test/support/tcp-proxy.ts
-// is its cousin that breaks the network between the SDK and Verdict instead).
+// Verdict and MongoDB. It never changes a byte, and drops one only when told to lose
+// a reply: the server's answer to a write it applied, cut off with the connection
+// (sdk/test/support/tcp-proxy.ts is its cousin that breaks the network between the
+// SDK and Verdict instead).
 import { connect, createServer, type Server, type Socket } from "node:net";
 
 export interface DelayProxy {
@@ -9,6 +11,14 @@ export interface DelayProxy {
   address: string;
   /** Each chunk, either way, is held this long from now on (0: passed on at once). */
   setDelay(ms: number): void;
+  /**
+   * The next chunk from the server that contains `marker` is dropped and its connection
+   * closed, both ways: the server did what was asked, the client never hears of it.
+   * Resolves once that has happened.
+   */
+  loseReply(marker: string): Promise<void>;
+  /** Resolves once the next chunk from the server that contains `marker` has been passed on to the client. */
+  replyPassedOn(marker: string): Promise<void>;
   /** Bytes passed on, both ways, since start (a test can see that traffic went through it). */
   readonly forwarded: number;
   close(): Promise<void>;
@@ -18,16 +28,31 @@ export async function startDelayProxy(target: { host: string; port: number }): P
   let delayMs = 0;
   let forwarded = 0;
   const sockets = new Set<Socket>();
+  /** What to do with the next chunk from the server that contains `marker`. */
+  let watching: { marker: Buffer; lose: boolean; done: () => void } | undefined;
 
   /** Writes `from`'s chunks to `to`, each `delayMs` after it came, never overtaking an earlier one. */
-  const relay = (from: Socket, to: Socket) => {
+  const relay = (from: Socket, to: Socket, fromServer: boolean) => {
     let lastDue = 0;
     from.on("data", (chunk: Buffer) => {
+      let watched: (() => void) | undefined;
+      if (fromServer && watching && chunk.includes(watching.marker)) {
+        watched = watching.done;
+        if (watching.lose) {
+          watching = undefined;
+          from.destroy();
+          to.destroy();
+          watched();
+          return;
+        }
+        watching = undefined;
+      }
       const due = Math.max(Date.now() + delayMs, lastDue);
       lastDue = due;
       const pass = () => {
         forwarded += chunk.length;
         if (!to.destroyed) to.write(chunk);
+        watched?.();
       };
       if (due <= Date.now()) pass();
       else setTimeout(pass, due - Date.now());
@@ -37,8 +62,8 @@ export async function startDelayProxy(target: { host: string; port: number }): P
   const server: Server = createServer((client) => {
     const upstream = connect(target.port, target.host);
     for (const socket of [client, upstream]) sockets.add(socket);
-    relay(client, upstream);
-    relay(upstream, client);
+    relay(client, upstream, false);
+    relay(upstream, client, true);
     const end = () => {
       for (const socket of [client, upstream]) {
         socket.destroy();
@@ -56,6 +81,12 @@ export async function startDelayProxy(target: { host: string; port: number }): P
     address: `127.0.0.1:${address.port}`,
     setDelay(ms) {
       delayMs = ms;
+    },
+    loseReply(marker) {
+      return new Promise<void>((done) => (watching = { marker: Buffer.from(marker), lose: true, done }));
+    },
+    replyPassedOn(marker) {
+      return new Promise<void>((done) => (watching = { marker: Buffer.from(marker), lose: false, done }));
     },
     get forwarded() {
       return forwarded;
