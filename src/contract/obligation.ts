@@ -89,6 +89,8 @@ export interface HoldingStore {
    * Gives it back if it is still held: true when this call did, false when it was
    * already given back (by anyone). `forget` (a rollback: the decision was not
    * allowed) leaves no trace; a Release leaves one, so a second says already_released.
+   * A rollback the database does not take at once is tried again in the background
+   * (the promise still rejects: the first try failed); a Release is retried by its caller.
    */
   give(holding: Holding, options?: { forget?: boolean }): Promise<boolean>;
 }

@@ -99,9 +99,9 @@ export async function enforce(
           api: common.caller.name,
           principal: ids,
           onUndoFailure: (error) =>
-            deps.log.error(
+            deps.log.warn(
               { decisionId, err: error instanceof Error ? error.message : String(error) },
-              "could not give back an obligation; it stays held until its window ends",
+              "could not give back an obligation at once; it is tried again in the background",
             ),
         });
     // a preview applied nothing: only real applications and refusals are counted

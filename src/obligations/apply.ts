@@ -36,7 +36,12 @@ export interface EnforceContext {
   onUndoFailure?: (error: unknown) => void;
 }
 
-/** Gives back what a decision that is not allowed after all applied; a failed give-back leaves budget held until its window ends: never an overspend. */
+/**
+ * Gives back what a decision that is not allowed after all applied. A give-back the
+ * database does not take at once is tried again in the background by its store (the
+ * decision does not wait for it); one that never lands leaves budget held until its
+ * window ends: never an overspend.
+ */
 export async function rollBack(ports: ObligationPorts, holdings: readonly Holding[], onUndoFailure?: (error: unknown) => void): Promise<void> {
   await Promise.all(holdings.map((holding) => ports[holding.store].give(holding, { forget: true }).catch((error: unknown) => onUndoFailure?.(error))));
 }

@@ -34,7 +34,8 @@
 // the write can no longer be in flight, since an undo that overtakes its write finds
 // nothing; each try retried a few times while the database does not take it. Only a
 // server's refusal proves that nothing was written; budget an undo cannot give back
-// stays held until its window ends: never an overspend.
+// stays held until its window ends: never an overspend. A refused decision's rollback
+// (giveBack) is retried the same way when its first try fails.
 import { MongoServerError, MongoServerSelectionError, MongoWriteConcernError, type Collection, type Document } from "mongodb";
 import type { Logger } from "../observability/index.js";
 import { isDuplicateKey, StateUnavailableError } from "./errors.js";
@@ -180,9 +181,28 @@ export class StateCalls {
     });
   }
 
-  /** Runs a write's undo, tried again while the database does not take it; says when it gave back budget, and when it could not. */
-  private async undo(what: string, undo: () => Promise<boolean>, why: string): Promise<void> {
-    for (let tries = 1; ; tries++) {
+  /**
+   * A rollback's give-back (`once`: one try, true when it gave something back): tried
+   * at once, and when the database does not take it, tried again in the background as
+   * an undo is, while the caller is told that the first try failed (its decision is
+   * refused all the same, and need not wait for the retries).
+   */
+  async giveBack(what: string, once: () => Promise<boolean>): Promise<boolean> {
+    try {
+      return await once();
+    } catch (error) {
+      void this.undo(what, once, "a refused decision's rollback", 1);
+      throw error;
+    }
+  }
+
+  /**
+   * Runs a write's undo (`tried` times already), tried again while the database does
+   * not take it; says when it gave back budget, and when it could not.
+   */
+  private async undo(what: string, undo: () => Promise<boolean>, why: string, tried = 0): Promise<void> {
+    for (let tries = tried + 1; ; tries++) {
+      if (tries > 1) await pause(this.timeoutMs * (tries - 1));
       try {
         if (await undo()) this.log.info({ what, why }, "gave back what a write held after its caller was refused");
         return;
@@ -191,7 +211,6 @@ export class StateCalls {
           this.log.warn({ what, why, err: (error as Error).message }, "could not give back what a write may hold; it stays held until its window ends");
           return;
         }
-        await pause(this.timeoutMs * tries);
       }
     }
   }

@@ -230,7 +230,7 @@ export class CounterStore extends StateCollection<CounterDoc> implements Counter
         ? { $max: { expiresAt }, $setOnInsert: { key: first.at.key, window: first.at.window } }
         : { $setOnInsert: { key: first.at.key, window: first.at.window, expiresAt } }),
     };
-    const undo = async () => (await Promise.all(items.map((item) => this.give(item.holding, { forget: true })))).some(Boolean);
+    const undo = async () => (await Promise.all(items.map((item) => this.giveOnce(item.holding, true)))).some(Boolean);
     const attempt = async (upsert: boolean): Promise<CounterDoc | null | "refused"> => {
       const before = await this.calls.call(
         "reserve",
@@ -280,7 +280,12 @@ export class CounterStore extends StateCollection<CounterDoc> implements Counter
    * compensation and Releases can overlap without ever giving back twice. A Release
    * leaves a trace (`x`); a rollback (`forget`) does not. True when this call gave it back.
    */
-  async give(holding: Holding, { forget = false }: { forget?: boolean } = {}): Promise<boolean> {
+  give(holding: Holding, { forget = false }: { forget?: boolean } = {}): Promise<boolean> {
+    return forget ? this.calls.giveBack("roll back a reservation", () => this.giveOnce(holding, true)) : this.giveOnce(holding, false);
+  }
+
+  /** One try of give(): a rollback (`forget`) or a Release. */
+  private async giveOnce(holding: Holding, forget: boolean): Promise<boolean> {
     const { id, amount, bucket } = holding.ref as CounterRef;
     const { decisionId: d, index: i, api } = holding.holder;
     const filter = { _id: id, h: { $elemMatch: { d, i } } };

@@ -53,7 +53,7 @@ export class OnceStore extends StateCollection<OnceDoc> implements OncePort {
   async consume(id: string, expiresAt: Date, now: Date, holder: Holder, shown: ObligationShown): Promise<Holding | undefined> {
     const holding: Holding = { store: "once", ref: { id } satisfies OnceRef, holder, shown, released: false };
     const fields = { expiresAt: checkedExpiry("consume once", expiresAt, now.getTime()), d: holder.decisionId, api: holder.api, i: holder.index, v: shown };
-    const undo = () => this.give(holding, { forget: true });
+    const undo = () => this.forget(holding);
     return (await this.take(id, fields, now, undo)) ? holding : undefined;
   }
 
@@ -139,17 +139,23 @@ export class OnceStore extends StateCollection<OnceDoc> implements OncePort {
 
   /** Gives a key back, only while this holder holds it: once. A rollback (`forget`) removes it; a Release marks it given back. */
   async give(holding: Holding, { forget = false }: { forget?: boolean } = {}): Promise<boolean> {
-    const { id } = holding.ref as OnceRef;
-    const filter = { _id: id, d: holding.holder.decisionId, i: holding.holder.index };
-    if (forget) {
-      const result = await this.calls.call("roll back once", (deadline) => this.collection.deleteOne(filter, deadline), GIVES_BACK);
-      return result.deletedCount === 1;
-    }
+    if (forget) return this.calls.giveBack("roll back once", () => this.forget(holding));
+    const filter = this.heldBy(holding);
     const result = await this.calls.call(
       "release once",
       (deadline) => this.collection.updateOne({ ...filter, r: { $exists: false } }, { $set: { r: 1 } }, deadline),
       GIVES_BACK,
     );
     return result.modifiedCount === 1;
+  }
+
+  /** One try of a rollback's give-back: removes the key while this holder holds it. */
+  private async forget(holding: Holding): Promise<boolean> {
+    const result = await this.calls.call("roll back once", (deadline) => this.collection.deleteOne(this.heldBy(holding), deadline), GIVES_BACK);
+    return result.deletedCount === 1;
+  }
+
+  private heldBy(holding: Holding) {
+    return { _id: (holding.ref as OnceRef).id, d: holding.holder.decisionId, i: holding.holder.index };
   }
 }

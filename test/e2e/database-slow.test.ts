@@ -43,12 +43,12 @@ afterAll(async () => {
   await db?.close();
 });
 
-/** The daily counter of `sub` as the database holds it (0 before the first reservation). */
-async function counterTotal(sub: string): Promise<number> {
+/** The daily counter of `sub` (or the one of `key`) as the database holds it (0 before the first reservation). */
+async function counterTotal(sub: string, key = ["transfer", "daily", sub]): Promise<number> {
   const doc = await db
     .db(t.database)
     .collection("counters")
-    .findOne({ key: storageKey(["transfer", "daily", sub]) });
+    .findOne({ key: storageKey(key) });
   return typeof doc?.["total"] === "number" ? doc["total"] : 0;
 }
 
@@ -131,6 +131,23 @@ describe("when the database is slow", () => {
 
     // nothing lost: exactly the rest of the limit can be granted, then no more
     await grantsExactlyTheRest(transfer, sub, AMOUNT);
+  });
+
+  it("gives back a refused decision's reservation when the database did not take the first give-back", async () => {
+    // transfer_both reserves for the user, then for the agent (limit 500): another user of the agent fills the agent's limit
+    const sub = "lost-rollback-user";
+    const other = await t.issuer.token({ sub: "rollback-agents-other-user", client_id: "rollback-agent" });
+    for (let i = 0; i < 5; i++)
+      expect((await t.client.checkPastPauses({ token: other, action: "transfer_both", context: { amount: 100 } })).decision).toBe("ALLOW");
+
+    // the user's reservation is made, the agent's refused, and the give-back of the user's ($pull) never reaches the server
+    const token = await t.issuer.token({ sub, client_id: "rollback-agent" });
+    const lost = proxy.loseRequest("$pull");
+    const refused = await t.client.check({ token, action: "transfer_both", context: { amount: 100 } });
+    await lost;
+    expect(refused).toMatchObject({ decision: "DENY", reasons: [{ code: "limit_exceeded" }] });
+    // tried again state_timeout_ms later: nothing stays held for a decision that was refused
+    await vi.waitFor(async () => expect(await counterTotal(sub, ["both", "user", sub])).toBe(0), { timeout: 10_000, interval: 100 });
   });
 
   it("gives every reservation back exactly once when releases meet a slow database and are retried, as the SDK retries them", async () => {

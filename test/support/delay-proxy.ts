@@ -1,7 +1,8 @@
 // A TCP relay that holds every chunk for a while before passing it on, in both
 // directions and in order: a slow network or a slow database server, between
 // Verdict and MongoDB. It never changes a byte, and drops one only when told to lose
-// a reply: the server's answer to a write it applied, cut off with the connection
+// a reply (the server's answer to a write it applied, cut off with the connection) or
+// a request (a write the server never sees, cut off with the connection)
 // (sdk/test/support/tcp-proxy.ts is its cousin that breaks the network between the
 // SDK and Verdict instead).
 import { connect, createServer, type Server, type Socket } from "node:net";
@@ -17,6 +18,11 @@ export interface DelayProxy {
    * Resolves once that has happened.
    */
   loseReply(marker: string): Promise<void>;
+  /**
+   * The next chunk from the client that contains `marker` is dropped and its connection
+   * closed, both ways: the server never sees it. Resolves once that has happened.
+   */
+  loseRequest(marker: string): Promise<void>;
   /** Resolves once the next chunk from the server that contains `marker` has been passed on to the client. */
   replyPassedOn(marker: string): Promise<void>;
   /** Bytes passed on, both ways, since start (a test can see that traffic went through it). */
@@ -28,15 +34,15 @@ export async function startDelayProxy(target: { host: string; port: number }): P
   let delayMs = 0;
   let forwarded = 0;
   const sockets = new Set<Socket>();
-  /** What to do with the next chunk from the server that contains `marker`. */
-  let watching: { marker: Buffer; lose: boolean; done: () => void } | undefined;
+  /** What to do with the next chunk from the server (or the client) that contains `marker`. */
+  let watching: { marker: Buffer; fromServer: boolean; lose: boolean; done: () => void } | undefined;
 
   /** Writes `from`'s chunks to `to`, each `delayMs` after it came, never overtaking an earlier one. */
   const relay = (from: Socket, to: Socket, fromServer: boolean) => {
     let lastDue = 0;
     from.on("data", (chunk: Buffer) => {
       let watched: (() => void) | undefined;
-      if (fromServer && watching && chunk.includes(watching.marker)) {
+      if (watching?.fromServer === fromServer && chunk.includes(watching.marker)) {
         watched = watching.done;
         if (watching.lose) {
           watching = undefined;
@@ -83,10 +89,13 @@ export async function startDelayProxy(target: { host: string; port: number }): P
       delayMs = ms;
     },
     loseReply(marker) {
-      return new Promise<void>((done) => (watching = { marker: Buffer.from(marker), lose: true, done }));
+      return new Promise<void>((done) => (watching = { marker: Buffer.from(marker), fromServer: true, lose: true, done }));
+    },
+    loseRequest(marker) {
+      return new Promise<void>((done) => (watching = { marker: Buffer.from(marker), fromServer: false, lose: true, done }));
     },
     replyPassedOn(marker) {
-      return new Promise<void>((done) => (watching = { marker: Buffer.from(marker), lose: false, done }));
+      return new Promise<void>((done) => (watching = { marker: Buffer.from(marker), fromServer: true, lose: false, done }));
     },
     get forwarded() {
       return forwarded;

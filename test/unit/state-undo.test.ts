@@ -103,3 +103,44 @@ describe("a write that failed its caller", () => {
     );
   });
 });
+
+describe("a refused decision's rollback", () => {
+  it("answers its caller after the first try, and tries again in the background while the database does not take it", async () => {
+    const captured = captureLog();
+    const calls = new StateCalls(TIMEOUT_MS, captured.log);
+    const { tries, undo } = countingUndo(2);
+    await expect(calls.giveBack("roll back a reservation", undo)).rejects.toThrow("the database did not take it");
+    expect(tries.count).toBe(1);
+    // state_timeout_ms after the first try, then twice that after the second
+    await vi.advanceTimersByTimeAsync(TIMEOUT_MS - 10);
+    expect(tries.count).toBe(1);
+    await vi.advanceTimersByTimeAsync(20);
+    expect(tries.count).toBe(2);
+    await vi.advanceTimersByTimeAsync(2 * TIMEOUT_MS);
+    expect(tries.count).toBe(3);
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(tries.count).toBe(3);
+    expect(captured.lines()).toContainEqual(
+      expect.objectContaining({
+        msg: "gave back what a write held after its caller was refused",
+        what: "roll back a reservation",
+        why: "a refused decision's rollback",
+      }),
+    );
+  });
+
+  it("is not tried again when the first try was taken, and says so when every try fails", async () => {
+    const { tries, undo } = countingUndo();
+    const calls = new StateCalls(TIMEOUT_MS, silentLogger());
+    await expect(calls.giveBack("roll back once", undo)).resolves.toBe(true);
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(tries.count).toBe(1);
+
+    const captured = captureLog();
+    const failing = countingUndo(Infinity);
+    await expect(new StateCalls(TIMEOUT_MS, captured.log).giveBack("roll back once", failing.undo)).rejects.toThrow();
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(failing.tries.count).toBe(UNDO_TRIES);
+    expect(captured.lines().filter((line) => line["msg"] === "could not give back what a write may hold; it stays held until its window ends")).toHaveLength(1);
+  });
+});
