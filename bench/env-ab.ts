@@ -1,6 +1,8 @@
 // node --import tsx bench/env-ab.ts [options] NAME=VALUE ...: two Verdicts of the same
 // build at once, one started with NAME=VALUE in its environment (a C library's or
-// V8's setting, such as MALLOC_ARENA_MAX=2) and one without those variables, loaded
+// V8's setting, such as MALLOC_ARENA_MAX=2) or with `--node-flag=FLAG` on node's
+// command line (a V8 flag NODE_OPTIONS refuses, such as --no-maglev; the primary
+// passes it on to its processes), and one without those variables and flags, loaded
 // at the same time by one ghz each with the same calls, so that the noise of a shared
 // machine falls on both alike (docs/performance.md "Memory and start"). Each round
 // prints, for each, the good decisions a second, the CPU its process tree used per
@@ -8,7 +10,7 @@
 // without still gets what the primary sets by default (MALLOC_ARENA_MAX=2, see
 // src/cluster): to weigh a default, give the other value (MALLOC_ARENA_MAX=16).
 //
-//   node --import tsx bench/env-ab.ts [--scenario a|e] [--rounds 6] [--concurrency 32] [--duration 8] [--warmup 4] NAME=VALUE ...
+//   node --import tsx bench/env-ab.ts [--scenario a|e] [--rounds 6] [--concurrency 32] [--duration 8] [--warmup 4] [--node-flag=FLAG ...] [NAME=VALUE ...]
 //
 // Only the stateless scenarios (a) and (e): the two share one database.
 import { writeFileSync } from "node:fs";
@@ -28,17 +30,21 @@ const { values, positionals } = parseArgs({
     concurrency: { type: "string", default: "32" },
     duration: { type: "string", default: "8" },
     warmup: { type: "string", default: "4" },
+    "node-flag": { type: "string", multiple: true, default: [] },
   },
   allowPositionals: true,
 });
 const variables = positionals.map((pair) => pair.split(/=(.*)/s).slice(0, 2) as [string, string]);
-if (variables.length === 0 || variables.some(([name, value]) => !name || value === undefined) || !["a", "e"].includes(values.scenario)) {
-  console.error("usage: node --import tsx bench/env-ab.ts [--scenario a|e] [--rounds N] [--concurrency N] [--duration S] [--warmup S] NAME=VALUE ...");
+const nodeFlags = values["node-flag"];
+if (variables.length + nodeFlags.length === 0 || variables.some(([name, value]) => !name || value === undefined) || !["a", "e"].includes(values.scenario)) {
+  console.error(
+    "usage: node --import tsx bench/env-ab.ts [--scenario a|e] [--rounds N] [--concurrency N] [--duration S] [--warmup S] [--node-flag=FLAG ...] [NAME=VALUE ...]",
+  );
   process.exit(2);
 }
 const batch = values.scenario === "e";
 const items = batch ? BATCH_ITEMS : 1;
-const label = variables.map(([name, value]) => `${name}=${value}`).join(" ");
+const label = [...nodeFlags, ...variables.map(([name, value]) => `${name}=${value}`)].join(" ");
 
 await withVerdictSetup("env-ab", async (setup) => {
   const tokens = await mintTokens(setup.issuer, await createTestIssuer({ dir: setup.dir }), 3600);
@@ -51,7 +57,7 @@ await withVerdictSetup("env-ab", async (setup) => {
       else delete process.env[variable];
     }
     try {
-      return await startBenchVerdict(setup, name);
+      return await startBenchVerdict(withVariables ? { ...setup, nodeFlags } : setup, name);
     } finally {
       for (const [variable] of variables) delete process.env[variable];
     }

@@ -26,6 +26,8 @@ export interface VerdictSetup {
   dir: string;
   /** Write a CPU profile of each Verdict process here (node --cpu-prof). */
   cpuProfDir?: string;
+  /** More flags on node's command line (V8's, such as --no-maglev); the primary passes its own on to its processes. */
+  nodeFlags?: readonly string[];
 }
 
 export interface RunningVerdict {
@@ -83,7 +85,14 @@ export async function startBenchVerdict(setup: VerdictSetup, name: string, overr
   delete env["VERDICT_LOG_LEVEL"]; // the default log level, whatever the caller's shell says
   const server = await startProcess({
     command: process.execPath,
-    args: [...(setup.cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${setup.cpuProfDir}`] : []), VERDICT_BIN, "serve", "--config", path],
+    args: [
+      ...(setup.cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${setup.cpuProfDir}`] : []),
+      ...(setup.nodeFlags ?? []),
+      VERDICT_BIN,
+      "serve",
+      "--config",
+      path,
+    ],
     env,
     logFile: join(setup.dir, `verdict-${name}.log`),
     readyLine: /"address":"([^"]+)".*"msg":"verdict is serving"/,
