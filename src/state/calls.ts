@@ -205,6 +205,8 @@ export class StateCalls {
       if (tries > 1) await pause(this.timeoutMs * (tries - 1));
       try {
         if (await undo()) this.log.info({ what, why }, "gave back what a write held after its caller was refused");
+        // a try that failed for its caller may have landed all the same: then it gave back what this one would have
+        else if (tries > 1) this.log.info({ what, why, tries }, "nothing left to give back after a try that failed: it landed after all, or nothing was held");
         return;
       } catch (error) {
         if (tries >= UNDO_TRIES) {

@@ -129,6 +129,20 @@ describe("a refused decision's rollback", () => {
     );
   });
 
+  it("says so when a try finds nothing left after one that failed (which may have landed all the same)", async () => {
+    const captured = captureLog();
+    const calls = new StateCalls(TIMEOUT_MS, captured.log);
+    let tries = 0;
+    const landedLate = () => (++tries === 1 ? Promise.reject(new Error("no answer within the deadline")) : Promise.resolve(false));
+    await expect(calls.giveBack("roll back a reservation", landedLate)).rejects.toThrow();
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(tries).toBe(2);
+    expect(captured.lines()).toContainEqual(
+      expect.objectContaining({ msg: "nothing left to give back after a try that failed: it landed after all, or nothing was held", tries: 2 }),
+    );
+    expect(captured.lines().filter((line) => String(line["msg"]).startsWith("gave back") || String(line["msg"]).startsWith("could not"))).toEqual([]);
+  });
+
   it("is not tried again when the first try was taken, and says so when every try fails", async () => {
     const { tries, undo } = countingUndo();
     const calls = new StateCalls(TIMEOUT_MS, silentLogger());
