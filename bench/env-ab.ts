@@ -10,16 +10,17 @@
 // without still gets what the primary sets by default (MALLOC_ARENA_MAX=2, see
 // src/cluster): to weigh a default, give the other value (MALLOC_ARENA_MAX=16).
 //
-//   node --import tsx bench/env-ab.ts [--scenario a|e] [--rounds 6] [--concurrency 32] [--duration 8] [--warmup 4] [--node-flag=FLAG ...] [NAME=VALUE ...]
+//   node --import tsx bench/env-ab.ts [--scenario a|b|e] [--rounds 6] [--concurrency 32] [--duration 8] [--warmup 4] [--node-flag=FLAG ...] [NAME=VALUE ...]
 //
-// Only the stateless scenarios (a) and (e): the two share one database.
+// Only the stateless scenarios, (a), (b) and (e), with the bench's requests and
+// configuration: the two share one database.
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { createTestIssuer } from "../test/support/issuer.js";
 import { runGhz } from "./ghz.js";
 import { sampleRss, treeCpuMs } from "./procfs.js";
-import { BATCH_ITEMS, batchRequest, mintTokens, readRequest } from "./scenarios.js";
+import { mintTokens, SCENARIOS } from "./scenarios.js";
 import { withVerdictSetup } from "./setup.js";
 import { startBenchVerdict, type RunningVerdict } from "./targets/verdict.js";
 
@@ -34,22 +35,24 @@ const { values, positionals } = parseArgs({
   },
   allowPositionals: true,
 });
+/** The scenarios env-ab can drive: the ones without state. */
+const STATELESS = ["a", "b", "e"];
 const variables = positionals.map((pair) => pair.split(/=(.*)/s).slice(0, 2) as [string, string]);
 const nodeFlags = values["node-flag"];
-if (variables.length + nodeFlags.length === 0 || variables.some(([name, value]) => !name || value === undefined) || !["a", "e"].includes(values.scenario)) {
+if (variables.length + nodeFlags.length === 0 || variables.some(([name, value]) => !name || value === undefined) || !STATELESS.includes(values.scenario)) {
   console.error(
-    "usage: node --import tsx bench/env-ab.ts [--scenario a|e] [--rounds N] [--concurrency N] [--duration S] [--warmup S] [--node-flag=FLAG ...] [NAME=VALUE ...]",
+    "usage: node --import tsx bench/env-ab.ts [--scenario a|b|e] [--rounds N] [--concurrency N] [--duration S] [--warmup S] [--node-flag=FLAG ...] [NAME=VALUE ...]",
   );
   process.exit(2);
 }
-const batch = values.scenario === "e";
-const items = batch ? BATCH_ITEMS : 1;
+const scenario = SCENARIOS.find((one) => one.id === values.scenario)!;
+const items = scenario.items;
 const label = [...nodeFlags, ...variables.map(([name, value]) => `${name}=${value}`)].join(" ");
 
 await withVerdictSetup("env-ab", async (setup) => {
   const tokens = await mintTokens(setup.issuer, await createTestIssuer({ dir: setup.dir }), 3600);
   const dataFile = join(setup.dir, "requests.json");
-  writeFileSync(dataFile, JSON.stringify([batch ? batchRequest(tokens.reader, "env-ab") : readRequest(tokens.reader, "env-ab")]));
+  writeFileSync(dataFile, JSON.stringify(scenario.verdict(tokens, "env-ab")));
   // startBenchVerdict passes this process's environment on: each Verdict is started with or without the variables.
   const start = async (name: string, withVariables: boolean): Promise<RunningVerdict> => {
     for (const [variable, value] of variables) {
@@ -57,20 +60,28 @@ await withVerdictSetup("env-ab", async (setup) => {
       else delete process.env[variable];
     }
     try {
-      return await startBenchVerdict(withVariables ? { ...setup, nodeFlags } : setup, name);
+      return await startBenchVerdict(withVariables ? { ...setup, nodeFlags } : setup, name, scenario.verdictConfig);
     } finally {
       for (const [variable] of variables) delete process.env[variable];
     }
   };
-  const servers = [
-    { name: "without", verdict: await start("without", false) },
-    { name: label, verdict: await start("with", true) },
-  ];
+  // Each one started is stopped at the end, also when the other fails to start.
+  const servers: { name: string; verdict: RunningVerdict }[] = [];
+  const stopAll = async () => {
+    for (const { verdict } of servers) await verdict.stop();
+  };
+  try {
+    servers.push({ name: "without", verdict: await start("without", false) });
+    servers.push({ name: label, verdict: await start("with", true) });
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
   const load = (seconds: number, tag: string) =>
     servers.map(({ verdict }, i) =>
       runGhz({
         address: verdict.address,
-        call: verdict.call(batch ? "CheckBatch" : "Check"),
+        call: verdict.call(items > 1 ? "CheckBatch" : "Check"),
         dataFile,
         load: { kind: "concurrency", concurrency: Number(values.concurrency) },
         durationMs: seconds * 1000,
@@ -93,6 +104,6 @@ await withVerdictSetup("env-ab", async (setup) => {
       console.log(`round ${round}  ${figures.join("  |  ")}`);
     }
   } finally {
-    for (const { verdict } of servers) await verdict.stop();
+    await stopAll();
   }
 });
