@@ -37,6 +37,10 @@ export async function startDelayProxy(target: { host: string; port: number }): P
   /** What to do with the next chunk from the server (or the client) that contains `marker`. */
   let watching: { marker: Buffer; fromServer: boolean; lose: boolean; done: () => void } | undefined;
 
+  /** Watches for the next chunk, from the server or the client, that contains `marker`; resolves once it was lost or passed on. */
+  const watch = (marker: string, how: { fromServer: boolean; lose: boolean }) =>
+    new Promise<void>((done) => (watching = { marker: Buffer.from(marker), ...how, done }));
+
   /** Writes `from`'s chunks to `to`, each `delayMs` after it came, never overtaking an earlier one. */
   const relay = (from: Socket, to: Socket, fromServer: boolean) => {
     let lastDue = 0;
@@ -88,15 +92,9 @@ export async function startDelayProxy(target: { host: string; port: number }): P
     setDelay(ms) {
       delayMs = ms;
     },
-    loseReply(marker) {
-      return new Promise<void>((done) => (watching = { marker: Buffer.from(marker), fromServer: true, lose: true, done }));
-    },
-    loseRequest(marker) {
-      return new Promise<void>((done) => (watching = { marker: Buffer.from(marker), fromServer: false, lose: true, done }));
-    },
-    replyPassedOn(marker) {
-      return new Promise<void>((done) => (watching = { marker: Buffer.from(marker), fromServer: true, lose: false, done }));
-    },
+    loseReply: (marker) => watch(marker, { fromServer: true, lose: true }),
+    loseRequest: (marker) => watch(marker, { fromServer: false, lose: true }),
+    replyPassedOn: (marker) => watch(marker, { fromServer: true, lose: false }),
     get forwarded() {
       return forwarded;
     },
