@@ -10,6 +10,7 @@ import { APPROVAL_ID } from "../contract/index.js";
 import { approvalChallenge, type ApprovalGate, type ApprovalOutcome, type ApprovalRequest, type Caller } from "../decide/index.js";
 import { VerdictError } from "../errors/index.js";
 import type { Logger } from "../observability/index.js";
+import { giveBackOrRetry } from "../state/index.js";
 import type { Principal, TokenVerifier } from "../token/index.js";
 import { boundFields, differs, type Binding } from "./binding.js";
 import { RETENTION_MS, statusAt, type ApprovalDoc, type ApprovalStore, type Decider, type ListFilter } from "./store.js";
@@ -133,16 +134,21 @@ export class Approvals implements ApprovalGate {
     return {
       kind: "used",
       approvalId: id,
+      // tried at once; when the database does not take it, again in the background (never twice: it is conditional on this decision's use)
       giveBack: async () => {
-        if (await this.options.store.giveBack(id, decisionId))
-          this.event(
-            used,
-            "given_back",
-            { via: "system", api: caller.name },
-            { decision_id: decisionId, reason: "the decision's obligations could not be applied" },
-          );
+        await giveBackOrRetry("give back an approval", () => this.giveBackOnce(used, decisionId, caller.name), {
+          timeoutMs: this.options.store.timeoutMs,
+          log: this.options.log,
+        });
       },
     };
+  }
+
+  /** One try at undoing a decision's use of an approval; true (and its event written) when this try did it. */
+  private async giveBackOnce(used: ApprovalDoc, decisionId: string, api: string): Promise<boolean> {
+    if (!(await this.options.store.giveBack(used._id, decisionId))) return false;
+    this.event(used, "given_back", { via: "system", api }, { decision_id: decisionId, reason: "the decision's obligations could not be applied" });
+    return true;
   }
 
   /** Why an approval that binds this request cannot be used now; undefined when it is approved and unexpired. */

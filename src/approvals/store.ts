@@ -75,7 +75,8 @@ export class ApprovalStore {
 
   constructor(
     database: Database,
-    private readonly timeoutMs: number,
+    /** state_timeout_ms: the deadline of each call. */
+    readonly timeoutMs: number,
   ) {
     this.collection = database.collection(APPROVALS);
   }

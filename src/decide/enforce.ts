@@ -85,7 +85,10 @@ export async function enforce(
   if (decision.obligations.length === 0) return { ...answer, decision: "ALLOW", reasons };
   const undoApproval = async () => {
     await giveBack?.().catch((error: unknown) =>
-      deps.log.error({ decisionId: base.decisionId, err: (error as Error).message }, "could not give back an approval"),
+      deps.log.warn(
+        { decisionId: base.decisionId, err: (error as Error).message },
+        "could not give back an approval at once; it is tried again in the background",
+      ),
     );
   };
 

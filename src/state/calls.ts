@@ -39,6 +39,7 @@
 import { MongoServerError, MongoServerSelectionError, MongoWriteConcernError, type Collection, type Document } from "mongodb";
 import type { Logger } from "../observability/index.js";
 import { isDuplicateKey, StateUnavailableError } from "./errors.js";
+import { giveBackOrRetry, giveBackUntilTaken, pause } from "./give-back.js";
 
 /**
  * Told of each call when it ends: its operation (e.g. "reserve"), its time, and how
@@ -73,8 +74,7 @@ export const GIVES_BACK = { givesBack: true } as const;
 /** A call waits at most this many times state_timeout_ms in all, however lively the database. */
 export const CAP_FACTOR = 4;
 
-/** Tries of one undo while the database does not take it, state_timeout_ms apart and more each time. */
-export const UNDO_TRIES = 4;
+export { UNDO_TRIES } from "./give-back.js";
 
 export class StateCalls {
   /** When the database last answered a state call of this process (performance.now()). */
@@ -181,40 +181,13 @@ export class StateCalls {
     });
   }
 
-  /**
-   * A rollback's give-back (`once`: one try, true when it gave something back): tried
-   * at once, and when the database does not take it, tried again in the background as
-   * an undo is, while the caller is told that the first try failed (its decision is
-   * refused all the same, and need not wait for the retries).
-   */
-  async giveBack(what: string, once: () => Promise<boolean>): Promise<boolean> {
-    try {
-      return await once();
-    } catch (error) {
-      void this.undo(what, once, "a refused decision's rollback", 1);
-      throw error;
-    }
+  /** A refused decision's rollback (`once`: one try): tried at once, then in the background while the database does not take it. */
+  giveBack(what: string, once: () => Promise<boolean>): Promise<boolean> {
+    return giveBackOrRetry(what, once, { timeoutMs: this.timeoutMs, log: this.log });
   }
 
-  /**
-   * Runs a write's undo (`tried` times already), tried again while the database does
-   * not take it; says when it gave back budget, and when it could not.
-   */
-  private async undo(what: string, undo: () => Promise<boolean>, why: string, tried = 0): Promise<void> {
-    for (let tries = tried + 1; ; tries++) {
-      if (tries > 1) await pause(this.timeoutMs * (tries - 1));
-      try {
-        if (await undo()) this.log.info({ what, why }, "gave back what a write held after its caller was refused");
-        // a try that failed for its caller may have landed all the same: then it gave back what this one would have
-        else if (tries > 1) this.log.info({ what, why, tries }, "nothing left to give back after a try that failed: it landed after all, or nothing was held");
-        return;
-      } catch (error) {
-        if (tries >= UNDO_TRIES) {
-          this.log.warn({ what, why, err: (error as Error).message }, "could not give back what a write may hold; it stays held until its window ends");
-          return;
-        }
-      }
-    }
+  private undo(what: string, undo: () => Promise<boolean>, why: string): Promise<void> {
+    return giveBackUntilTaken(what, undo, why, { timeoutMs: this.timeoutMs, log: this.log });
   }
 
   /** Refused for silence and not answered since: calls other than the one asking are refused at once. */
@@ -287,9 +260,4 @@ export abstract class StateCollection<T extends Document> {
 function outcomeUnknown(error: unknown): boolean {
   if (error instanceof MongoWriteConcernError) return true;
   return !(error instanceof MongoServerError || error instanceof MongoServerSelectionError || error instanceof StateUnavailableError);
-}
-
-/** Waits `ms` (at least 1) without holding the process open. */
-function pause(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, Math.max(1, ms)).unref());
 }

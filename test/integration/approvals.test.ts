@@ -6,23 +6,29 @@ import { randomBytes, randomUUID } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
 import type { MongoClient } from "mongodb";
 import type { JsonObject } from "@verdict/sdk/wire";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { hashApiKey } from "../../src/server/index.js";
 import { ApprovalTestClient } from "../support/approval-client.js";
 import { AuditTestClient } from "../support/audit-client.js";
 import { TEST_AUDIENCE, TEST_SCOPES } from "../support/issuer.js";
-import { connectTestClient } from "../support/mongo.js";
+import { startDelayProxy, type DelayProxy } from "../support/delay-proxy.js";
+import { connectTestClient, mongoUri } from "../support/mongo.js";
 import { startTestVerdict, type TestVerdict } from "../support/verdict.js";
 
 let t: TestVerdict;
 let approvals: ApprovalTestClient;
 let ungranted: ApprovalTestClient;
 let mongo: MongoClient;
+/** Between Verdict and MongoDB, passing everything on at once unless a test has it lose a request. */
+let proxy: DelayProxy;
 const otherKey = `vdk_test_${randomBytes(16).toString("hex")}`;
 
 beforeAll(async () => {
   const apiKey = `vdk_test_${randomBytes(16).toString("hex")}`;
+  const target = new URL(mongoUri());
+  proxy = await startDelayProxy({ host: target.hostname, port: Number(target.port) });
   t = await startTestVerdict({
+    mongoUri: `mongodb://${proxy.address}/?directConnection=true`,
     apiKey,
     config: {
       apis: [
@@ -40,6 +46,7 @@ afterAll(async () => {
   ungranted?.close();
   await mongo?.close();
   await t?.stop();
+  await proxy?.close();
 });
 
 /** Each test its own user: the demo's daily limits per user and agent never meet across tests. */
@@ -78,6 +85,28 @@ async function pending(account = `acc-${randomUUID()}`) {
 function ok<T>(outcome: { ok: true; response: T } | { ok: false; code: grpc.status; details: string }): T {
   if (!outcome.ok) throw new Error(`call failed: ${grpc.status[outcome.code]} ${outcome.details}`);
   return outcome.response;
+}
+
+/**
+ * An approved transfer of 150 that the policy allows and its reservation refuses: the agent
+ * already spent 200 of its daily 300 for this user (the user's own daily 1,000 is far off).
+ */
+async function approvedOverAgentLimit() {
+  for (let i = 0; i < 2; i++) expect((await askTransfer({ account: `acc-${randomUUID()}`, context: { ...transfer, amount: 100 } })).decision).toBe("ALLOW");
+  const { id, account } = await pending();
+  ok(await approvals.approve(id, await userToken()));
+  return { id, account };
+}
+
+/** The approval's events in the audit trail, in order. */
+async function eventsOf(id: string): Promise<string[]> {
+  await t.verdict.audit?.flush();
+  const trail = new AuditTestClient(t.address, t.apiKey);
+  try {
+    return (await trail.query({ approval_id: id })).records.map((r) => r.event_action);
+  } finally {
+    trail.close();
+  }
 }
 
 describe("asking for an approval", () => {
@@ -149,6 +178,26 @@ describe("using an approval", () => {
     const second = await askTransfer({ account, approvalId: id });
     expect(second.decision).toBe("DENY");
     expect(second.reasons.map((r) => r.code)).toEqual(["approval_used"]);
+  });
+
+  it("gives the approval back when the decision's obligations cannot be met, and tells so in the audit trail", async () => {
+    const { id, account } = await approvedOverAgentLimit();
+    const refused = await askTransfer({ account, approvalId: id });
+    expect(refused).toMatchObject({ decision: "DENY", reasons: [{ code: "limit_exceeded" }] });
+    expect(ok(await approvals.get(id))).toMatchObject({ status: "approved" });
+    expect(await eventsOf(id)).toEqual(["requested", "approved", "consumed", "given_back"]);
+  });
+
+  it("gives the approval back when the database did not take the first give-back: tried again in the background, once", async () => {
+    const { id, account } = await approvedOverAgentLimit();
+    // the give-back (the only write that unsets consumed_at) never reaches the server
+    const lost = proxy.loseRequest(["$unset", "consumed_at"]);
+    const refused = await askTransfer({ account, approvalId: id });
+    await lost;
+    expect(refused).toMatchObject({ decision: "DENY", reasons: [{ code: "limit_exceeded" }] });
+    // tried again state_timeout_ms later: the person's yes is not spent on a decision that was refused
+    await vi.waitFor(async () => expect(ok(await approvals.get(id))).toMatchObject({ status: "approved" }), { timeout: 10_000, interval: 100 });
+    expect(await eventsOf(id)).toEqual(["requested", "approved", "consumed", "given_back"]);
   });
 
   it("denies approval_mismatch for a changed amount, another resource, another agent or another user, and consumes nothing", async () => {

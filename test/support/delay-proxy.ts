@@ -19,10 +19,11 @@ export interface DelayProxy {
    */
   loseReply(marker: string): Promise<void>;
   /**
-   * The next chunk from the client that contains `marker` is dropped and its connection
-   * closed, both ways: the server never sees it. Resolves once that has happened.
+   * The next chunk from the client that contains `marker` (every one of them, when
+   * several) is dropped and its connection closed, both ways: the server never sees
+   * it. Resolves once that has happened.
    */
-  loseRequest(marker: string): Promise<void>;
+  loseRequest(marker: string | readonly string[]): Promise<void>;
   /** Resolves once the next chunk from the server that contains `marker` has been passed on to the client. */
   replyPassedOn(marker: string): Promise<void>;
   /** Bytes passed on, both ways, since start (a test can see that traffic went through it). */
@@ -34,19 +35,19 @@ export async function startDelayProxy(target: { host: string; port: number }): P
   let delayMs = 0;
   let forwarded = 0;
   const sockets = new Set<Socket>();
-  /** What to do with the next chunk from the server (or the client) that contains `marker`. */
-  let watching: { marker: Buffer; fromServer: boolean; lose: boolean; done: () => void } | undefined;
+  /** What to do with the next chunk from the server (or the client) that contains every one of `markers`. */
+  let watching: { markers: Buffer[]; fromServer: boolean; lose: boolean; done: () => void } | undefined;
 
-  /** Watches for the next chunk, from the server or the client, that contains `marker`; resolves once it was lost or passed on. */
-  const watch = (marker: string, how: { fromServer: boolean; lose: boolean }) =>
-    new Promise<void>((done) => (watching = { marker: Buffer.from(marker), ...how, done }));
+  /** Watches for the next chunk, from the server or the client, that contains `marker` (all of them); resolves once it was lost or passed on. */
+  const watch = (marker: string | readonly string[], how: { fromServer: boolean; lose: boolean }) =>
+    new Promise<void>((done) => (watching = { markers: (typeof marker === "string" ? [marker] : marker).map((m) => Buffer.from(m)), ...how, done }));
 
   /** Writes `from`'s chunks to `to`, each `delayMs` after it came, never overtaking an earlier one. */
   const relay = (from: Socket, to: Socket, fromServer: boolean) => {
     let lastDue = 0;
     from.on("data", (chunk: Buffer) => {
       let watched: (() => void) | undefined;
-      if (watching?.fromServer === fromServer && chunk.includes(watching.marker)) {
+      if (watching?.fromServer === fromServer && watching.markers.every((marker) => chunk.includes(marker))) {
         watched = watching.done;
         if (watching.lose) {
           watching = undefined;
