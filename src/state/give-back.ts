@@ -31,7 +31,7 @@ export async function giveBackUntilTaken(what: string, undo: () => Promise<boole
       return;
     } catch (error) {
       if (tries >= UNDO_TRIES) {
-        log.warn({ what, why, err: (error as Error).message }, "could not give back what a write may hold; it stays held until its window ends");
+        log.warn({ what, why, err: (error as Error).message }, "could not give back what a write may hold; it stays held until it expires");
         return;
       }
     }

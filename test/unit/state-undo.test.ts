@@ -85,7 +85,7 @@ describe("a write that failed its caller", () => {
     await vi.advanceTimersByTimeAsync(ABANDON_MS + 60_000);
     // UNDO_TRIES at once, and UNDO_TRIES again once the write can no longer be in flight
     expect(tries.count).toBe(2 * UNDO_TRIES);
-    expect(captured.lines().filter((line) => line["msg"] === "could not give back what a write may hold; it stays held until its window ends")).toHaveLength(2);
+    expect(captured.lines().filter((line) => line["msg"] === "could not give back what a write may hold; it stays held until it expires")).toHaveLength(2);
   });
 
   it("is given back by a try after the ones that failed, and logged as given back", async () => {
@@ -155,6 +155,6 @@ describe("a refused decision's rollback", () => {
     await expect(new StateCalls(TIMEOUT_MS, captured.log).giveBack("roll back once", failing.undo)).rejects.toThrow();
     await vi.advanceTimersByTimeAsync(60_000);
     expect(failing.tries.count).toBe(UNDO_TRIES);
-    expect(captured.lines().filter((line) => line["msg"] === "could not give back what a write may hold; it stays held until its window ends")).toHaveLength(1);
+    expect(captured.lines().filter((line) => line["msg"] === "could not give back what a write may hold; it stays held until it expires")).toHaveLength(1);
   });
 });
