@@ -136,9 +136,11 @@ export class Approvals implements ApprovalGate {
       approvalId: id,
       // tried at once; when the database does not take it, again in the background (never twice: it is conditional on this decision's use)
       giveBack: async () => {
+        const { store, log } = this.options;
         await giveBackOrRetry("give back an approval", () => this.giveBackOnce(used, decisionId, caller.name), {
-          timeoutMs: this.options.store.timeoutMs,
-          log: this.options.log,
+          timeoutMs: store.timeoutMs,
+          log,
+          keepOpenFor: (work) => store.finishBeforeClose(work),
         });
       },
     };

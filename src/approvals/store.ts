@@ -74,11 +74,16 @@ export class ApprovalStore {
   private readonly collection: Collection<ApprovalDoc>;
 
   constructor(
-    database: Database,
+    private readonly database: Database,
     /** state_timeout_ms: the deadline of each call. */
     readonly timeoutMs: number,
   ) {
     this.collection = database.collection(APPROVALS);
+  }
+
+  /** A give-back's retries under way in the background: closing the database waits for them. */
+  finishBeforeClose(work: Promise<unknown>): void {
+    this.database.finishBeforeClose(work);
   }
 
   private call<T>(what: string, operation: (options: { maxTimeMS: number }) => Promise<T>): Promise<T> {

@@ -23,6 +23,13 @@ export interface DatabaseOptions {
 /** Bound of index creation and sweeps: housekeeping, off the request path. */
 const HOUSEKEEPING_MS = 30_000;
 
+/**
+ * How long close() lets writes under way in the background finish (a give-back's
+ * retries: state/give-back.ts), so that a shutdown does not leave budget held that
+ * they were about to give back.
+ */
+export const CLOSE_WAIT_MS = 5_000;
+
 export class Database {
   private readonly used = new Map<string, CollectionSpec>();
   private readonly indexes = new Map<string, Promise<void>>();
@@ -33,6 +40,8 @@ export class Database {
   private writable = false;
   private readonly reachedWaiters: (() => void)[] = [];
   private retryTimer: NodeJS.Timeout | undefined;
+  /** Background writes close() waits for (finishBeforeClose). */
+  private readonly finishing = new Set<Promise<void>>();
 
   private constructor(
     private readonly client: MongoClient,
@@ -234,7 +243,32 @@ export class Database {
     return this.closed;
   }
 
+  /** Background work that should reach the database before it is closed (a give-back's retries): close() waits for it, at most CLOSE_WAIT_MS. */
+  finishBeforeClose(work: Promise<unknown>): void {
+    const tracked: Promise<void> = work.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.finishing.add(tracked);
+    void tracked.then(() => this.finishing.delete(tracked));
+  }
+
   async close(): Promise<void> {
+    if (this.finishing.size > 0) {
+      const under = this.finishing.size;
+      let timer: NodeJS.Timeout | undefined;
+      const finished = await Promise.race([
+        Promise.all(this.finishing).then(() => true),
+        new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), CLOSE_WAIT_MS))),
+      ]);
+      clearTimeout(timer);
+      if (!finished)
+        this.log.warn(
+          { underWay: this.finishing.size, waitedMs: CLOSE_WAIT_MS },
+          "closing the database with give-backs still under way: what they hold stays held until it expires",
+        );
+      else this.log.info({ finished: under }, "give-backs under way finished before the database was closed");
+    }
     this.closed = true;
     clearInterval(this.sweeper);
     clearTimeout(this.retryTimer);

@@ -39,7 +39,7 @@
 import { MongoServerError, MongoServerSelectionError, MongoWriteConcernError, type Collection, type Document } from "mongodb";
 import type { Logger } from "../observability/index.js";
 import { isDuplicateKey, StateUnavailableError } from "./errors.js";
-import { giveBackOrRetry, giveBackUntilTaken, pause } from "./give-back.js";
+import { giveBackOrRetry, giveBackUntilTaken, pause, type Retrying } from "./give-back.js";
 
 /**
  * Told of each call when it ends: its operation (e.g. "reserve"), its time, and how
@@ -76,6 +76,15 @@ export const CAP_FACTOR = 4;
 
 export { UNDO_TRIES } from "./give-back.js";
 
+export interface StateCallsOptions {
+  /** Told of each call when it ends (the metrics of database calls). */
+  onCall?: CallObserver;
+  /** Asks the database while it is known silent; without it, the next call asks. */
+  ping?: (signal: AbortSignal) => Promise<unknown>;
+  /** Told of undos and give-backs going on in the background, so that closing the database waits for them (Database.finishBeforeClose). */
+  keepOpenFor?: (work: Promise<unknown>) => void;
+}
+
 export class StateCalls {
   /** When the database last answered a state call of this process (performance.now()). */
   private lastAnswer = -Infinity;
@@ -88,13 +97,19 @@ export class StateCalls {
   /** A call was refused (or the silence found) since the current round's ping was sent. */
   private refusedSincePing = false;
 
-  /** `ping` asks the database while it is known silent; without it, the next call asks. */
+  private readonly onCall: CallObserver | undefined;
+  private readonly ping: ((signal: AbortSignal) => Promise<unknown>) | undefined;
+  private readonly retrying: Retrying;
+
   constructor(
     readonly timeoutMs: number,
     private readonly log: Logger,
-    private readonly onCall?: CallObserver,
-    private readonly ping?: (signal: AbortSignal) => Promise<unknown>,
-  ) {}
+    { onCall, ping, keepOpenFor }: StateCallsOptions = {},
+  ) {
+    this.onCall = onCall;
+    this.ping = ping;
+    this.retrying = { timeoutMs, log, ...(keepOpenFor ? { keepOpenFor } : {}) };
+  }
 
   /** The longest a call may wait, however lively the database. */
   get capMs(): number {
@@ -163,14 +178,14 @@ export class StateCalls {
             observe();
             resolve(value);
           } else if (undo) {
-            void this.undo(what, undo, "landed after its deadline");
+            this.inBackground(this.undo(what, undo, "landed after its deadline"));
           }
         },
         (error: unknown) => {
           if (error instanceof MongoServerError) this.answered(); // an answer all the same
           // The write may have landed all the same: given back at once, and again once it can no longer be in flight.
           if (undo && outcomeUnknown(error))
-            void this.undo(what, undo, "outcome unknown").then(() => pause(this.abandonMs).then(() => this.undo(what, undo, "outcome unknown")));
+            this.inBackground(this.undo(what, undo, "outcome unknown").then(() => pause(this.abandonMs).then(() => this.undo(what, undo, "outcome unknown"))));
           if (settled) return; // a failure after the deadline has no one to tell
           settled = true;
           clearTimeout(timer);
@@ -183,11 +198,17 @@ export class StateCalls {
 
   /** A refused decision's rollback (`once`: one try): tried at once, then in the background while the database does not take it. */
   giveBack(what: string, once: () => Promise<boolean>): Promise<boolean> {
-    return giveBackOrRetry(what, once, { timeoutMs: this.timeoutMs, log: this.log });
+    return giveBackOrRetry(what, once, this.retrying);
   }
 
+  /** Runs a write's undo, tried again while the database does not take it. */
   private undo(what: string, undo: () => Promise<boolean>, why: string): Promise<void> {
-    return giveBackUntilTaken(what, undo, why, { timeoutMs: this.timeoutMs, log: this.log });
+    return giveBackUntilTaken(what, undo, why, this.retrying);
+  }
+
+  /** An undo under way after its caller was answered: closing the database waits for it. */
+  private inBackground(work: Promise<void>): void {
+    this.retrying.keepOpenFor?.(work); // it never rejects: an undo that fails says so itself
   }
 
   /** Refused for silence and not answered since: calls other than the one asking are refused at once. */

@@ -14,6 +14,8 @@ export interface Retrying {
   /** state_timeout_ms: the pause before the second try (and that many more before each next one). */
   timeoutMs: number;
   log: Logger;
+  /** Told of retries going on in the background, so that closing the database waits for them (Database.finishBeforeClose). */
+  keepOpenFor?: (work: Promise<unknown>) => void;
 }
 
 /**
@@ -48,7 +50,8 @@ export async function giveBackOrRetry(what: string, once: () => Promise<boolean>
   try {
     return await once();
   } catch (error) {
-    void giveBackUntilTaken(what, once, "a refused decision's rollback", retrying, 1);
+    const retries = giveBackUntilTaken(what, once, "a refused decision's rollback", retrying, 1);
+    retrying.keepOpenFor?.(retries);
     throw error;
   }
 }

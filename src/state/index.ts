@@ -7,7 +7,7 @@
 import type { Database } from "../database/index.js";
 import type { Logger } from "../observability/index.js";
 import { Admission } from "./admission.js";
-import { StateCalls, type CallObserver } from "./calls.js";
+import { StateCalls, type CallObserver, type StateCallsOptions } from "./calls.js";
 import { DEFAULT_STATE_CONCURRENCY, DEFAULT_STATE_QUEUE_TIMEOUT_MS } from "./config.js";
 import { COUNTERS, CounterStore } from "./counters.js";
 export { COUNTERS } from "./counters.js";
@@ -15,7 +15,7 @@ import { DisagreementStore, type DisagreementStoreOptions } from "./disagreement
 import { ONCE_KEYS, OnceStore } from "./once.js";
 
 export { Admission, type AdmissionOptions, type Ticket } from "./admission.js";
-export { StateCalls, type CallObserver } from "./calls.js";
+export { StateCalls, type CallObserver, type StateCallsOptions } from "./calls.js";
 export { OverloadedError, StateUnavailableError, isDuplicateKey } from "./errors.js";
 export { giveBackOrRetry } from "./give-back.js";
 export { checkedExpiry, InvalidExpiryError, MAX_EXPIRY_MS } from "./expiry.js";
@@ -48,7 +48,7 @@ export interface State {
 const DEFAULT_ADMISSION = { concurrency: DEFAULT_STATE_CONCURRENCY, queueTimeoutMs: DEFAULT_STATE_QUEUE_TIMEOUT_MS };
 
 export function openState(database: Database, { timeoutMs, log, onCall, admission = DEFAULT_ADMISSION }: StateOptions): State {
-  const calls = new StateCalls(timeoutMs, log, onCall, (signal) => database.ping(signal));
+  const calls = new StateCalls(timeoutMs, log, callOptions(database, onCall));
   return {
     counters: new CounterStore(database.collection(COUNTERS), calls),
     once: new OnceStore(database.collection(ONCE_KEYS), calls),
@@ -57,5 +57,14 @@ export function openState(database: Database, { timeoutMs, log, onCall, admissio
 }
 
 export function openDisagreements(database: Database, options: StateOptions & DisagreementStoreOptions): DisagreementStore {
-  return new DisagreementStore(database, new StateCalls(options.timeoutMs, options.log, options.onCall, (signal) => database.ping(signal)), options);
+  return new DisagreementStore(database, new StateCalls(options.timeoutMs, options.log, callOptions(database, options.onCall)), options);
+}
+
+/** State calls over `database`: pinged while silent; closing it waits for their give-backs under way. */
+function callOptions(database: Database, onCall: CallObserver | undefined): StateCallsOptions {
+  return {
+    ping: (signal) => database.ping(signal),
+    keepOpenFor: (work) => database.finishBeforeClose(work),
+    ...(onCall ? { onCall } : {}),
+  };
 }

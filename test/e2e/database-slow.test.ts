@@ -12,6 +12,7 @@ import type { CheckResponseMessage } from "@verdict/sdk/wire";
 import { storageKey } from "../../src/contract/index.js";
 import { buildFixtureBundle } from "../support/bundles.js";
 import { startDelayProxy, type DelayProxy } from "../support/delay-proxy.js";
+import { captureLog } from "../support/log.js";
 import { grpcHealth } from "../support/health.js";
 import { mongoUri } from "../support/mongo.js";
 import { startTestVerdict, type TestVerdict } from "../support/verdict.js";
@@ -61,6 +62,23 @@ async function grantsExactlyTheRest(transfer: () => Promise<CheckResponseMessage
   expect(after.slice(0, -1).map((r) => r.decision)).toEqual(after.slice(0, -1).map(() => "ALLOW"));
   expect(after.at(-1)?.reasons.map((r) => r.code)).toEqual(["limit_exceeded"]);
   expect(await counterTotal(sub)).toBe(DAILY_LIMIT);
+}
+
+/**
+ * `sub`'s transfer_both through `agent`, refused by the agent's limit while the give-back of
+ * `sub`'s own reservation never reaches the server: transfer_both reserves for the user, then
+ * for the agent (limit 500), which another user of the agent fills first; the user's
+ * reservation is made, the agent's refused, and the rollback's `$pull` is lost.
+ */
+async function refusedWithLostRollback(client: TestVerdict["client"], sub: string, agent: string): Promise<CheckResponseMessage> {
+  const other = await t.issuer.token({ sub: `${agent}-other-user`, client_id: agent });
+  for (let i = 0; i < 5; i++)
+    expect((await client.checkPastPauses({ token: other, action: "transfer_both", context: { amount: 100 } })).decision).toBe("ALLOW");
+  const token = await t.issuer.token({ sub, client_id: agent });
+  const lost = proxy.loseRequest("$pull");
+  const refused = await client.check({ token, action: "transfer_both", context: { amount: 100 } });
+  await lost;
+  return refused;
 }
 
 describe("when the database is slow", () => {
@@ -134,20 +152,30 @@ describe("when the database is slow", () => {
   });
 
   it("gives back a refused decision's reservation when the database did not take the first give-back", async () => {
-    // transfer_both reserves for the user, then for the agent (limit 500): another user of the agent fills the agent's limit
     const sub = "lost-rollback-user";
-    const other = await t.issuer.token({ sub: "rollback-agents-other-user", client_id: "rollback-agent" });
-    for (let i = 0; i < 5; i++)
-      expect((await t.client.checkPastPauses({ token: other, action: "transfer_both", context: { amount: 100 } })).decision).toBe("ALLOW");
-
-    // the user's reservation is made, the agent's refused, and the give-back of the user's ($pull) never reaches the server
-    const token = await t.issuer.token({ sub, client_id: "rollback-agent" });
-    const lost = proxy.loseRequest("$pull");
-    const refused = await t.client.check({ token, action: "transfer_both", context: { amount: 100 } });
-    await lost;
-    expect(refused).toMatchObject({ decision: "DENY", reasons: [{ code: "limit_exceeded" }] });
+    expect(await refusedWithLostRollback(t.client, sub, "rollback-agent")).toMatchObject({ decision: "DENY", reasons: [{ code: "limit_exceeded" }] });
     // tried again state_timeout_ms later: nothing stays held for a decision that was refused
     await vi.waitFor(async () => expect(await counterTotal(sub, ["both", "user", sub])).toBe(0), { timeout: 10_000, interval: 100 });
+  });
+
+  it("lets a give-back under way finish before a Verdict that shuts down closes its database", async () => {
+    // a second Verdict over the same database and issuer, stopped while its rollback's retry waits for its turn
+    const captured = captureLog();
+    const own = await startTestVerdict({
+      mongoUri: `mongodb://${proxy.address}/?directConnection=true`,
+      issuer: t.issuer,
+      log: captured.log,
+      config: { bundle: await buildFixtureBundle("state-policy"), mongodb_database: t.database },
+    });
+    const sub = "shutdown-rollback-user";
+    try {
+      expect(await refusedWithLostRollback(own.client, sub, "shutdown-agent")).toMatchObject({ decision: "DENY", reasons: [{ code: "limit_exceeded" }] });
+    } finally {
+      await own.stop();
+    }
+    // given back before the database was closed: nothing to wait for once the Verdict has stopped
+    expect(await counterTotal(sub, ["both", "user", sub])).toBe(0);
+    expect(captured.lines().map((line) => line["msg"])).toContain("give-backs under way finished before the database was closed");
   });
 
   it("gives every reservation back exactly once when releases meet a slow database and are retried, as the SDK retries them", async () => {

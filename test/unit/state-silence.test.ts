@@ -124,7 +124,10 @@ describe("a database found silent", () => {
   function silentDatabase({ pinged = true } = {}) {
     const failures: (string | undefined)[] = [];
     const pings: ReturnType<typeof pendingCall>[] = [];
-    const calls = new StateCalls(TIMEOUT_MS, silentLogger(), (_what, _seconds, failure) => failures.push(failure), pinged ? recording(pings) : undefined);
+    const calls = new StateCalls(TIMEOUT_MS, silentLogger(), {
+      onCall: (_what, _seconds, failure) => failures.push(failure),
+      ...(pinged ? { ping: recording(pings) } : {}),
+    });
     const sent: ReturnType<typeof pendingCall>[] = [];
     const send = (options: Parameters<StateCalls["call"]>[2] = {}) => calls.call("reserve", recording(sent), options);
     return { failures, pings, sent, send };
