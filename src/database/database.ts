@@ -256,12 +256,12 @@ export class Database {
   async close(): Promise<void> {
     if (this.finishing.size > 0) {
       const under = this.finishing.size;
-      let timer: NodeJS.Timeout | undefined;
-      const finished = await Promise.race([
+      // the tracked work never fails: only the deadline rejects
+      const finished = await withDeadline(
         Promise.all(this.finishing).then(() => true),
-        new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), CLOSE_WAIT_MS))),
-      ]);
-      clearTimeout(timer);
+        CLOSE_WAIT_MS,
+        () => new Error("give-backs still under way"),
+      ).catch(() => false);
       if (!finished)
         this.log.warn(
           { underWay: this.finishing.size, waitedMs: CLOSE_WAIT_MS },
