@@ -232,7 +232,7 @@ async function startProcesses(config: Config, log: Logger, processes: number, mo
     configuration: { ...config, mongodb_uri: mongoUri } satisfies Config,
     consoleProcess: config.console.enabled,
     // The primary accepts every gRPC connection and hands it to the process with the fewest.
-    grpc: { host: config.listen.host, port: config.listen.port },
+    grpc: { host: config.listen.host, port: config.listen.port, maxConnections: config.max_connections },
     // admin_listen for every process: /readyz from their readiness, /metrics from theirs gathered, /console/ forwarded to its
     // process, and what a deciding process answers (the Shared Signals receiver, the approval pages) to one of them in turn.
     serveAdmin: async (readiness, metrics, consoleUrl, workerUrl) => {

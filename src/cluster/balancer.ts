@@ -6,11 +6,12 @@
 // processes, one busy and the other idle. Here the primary accepts each connection
 // itself and hands it over IPC to the serving process with the fewest open
 // connections (ties in turn); the process serves it through grpc-js's connection
-// injector and says when it closes.
+// injector and says when it closes. At most max_connections are open at once, handed
+// over or waiting: one more is closed at once.
 import type { Worker } from "node:cluster";
 import { createServer, type Socket } from "node:net";
-import { listenFailed } from "../errors/index.js";
 import type { Logger } from "../observability/index.js";
+import { listenOn, refusedConnections } from "./listen.js";
 
 /** Connections accepted while no process serves yet (during the start, or when all were replaced) wait at most this. */
 export const HELD_CONNECTION_MS = 10_000;
@@ -29,6 +30,8 @@ export interface BalancedListener {
   closed(worker: Worker): void;
   /** Open connections of each process that serves. */
   open(): ReadonlyMap<Worker, number>;
+  /** Connections closed since the start because max_connections were open. */
+  refused(): number;
   /** Stops accepting and closes the connections still waiting (those handed over are the processes' to finish). */
   close(): Promise<void>;
 }
@@ -39,12 +42,26 @@ interface Held {
 }
 
 /** Listens on host:port (0: a free port); rejects with listen_failed when it cannot. */
-export async function listenBalanced({ host, port, log }: { host: string; port: number; log: Logger }): Promise<BalancedListener> {
+export async function listenBalanced({
+  host,
+  port,
+  maxConnections,
+  log,
+}: {
+  host: string;
+  port: number;
+  maxConnections: number;
+  log: Logger;
+}): Promise<BalancedListener> {
   // Sockets stay paused: the primary reads nothing; the process it hands one to does.
   const server = createServer({ pauseOnConnect: true, noDelay: true });
   const open = new Map<Worker, number>();
   const held: Held[] = [];
   let turn = 0;
+  const warning = refusedConnections(log, maxConnections);
+  let refused = 0;
+  // Handed over and not yet said closed by their process, and waiting for one.
+  const openNow = (): number => [...open.values()].reduce((sum, count) => sum + count, held.length);
 
   const pick = (): Worker | undefined => {
     const serving = [...open.entries()];
@@ -74,6 +91,11 @@ export async function listenBalanced({ host, port, log }: { host: string; port: 
   };
 
   server.on("connection", (socket) => {
+    if (openNow() >= maxConnections) {
+      socket.destroy();
+      refused += 1;
+      return warning.count();
+    }
     const worker = pick();
     if (worker) return hand(socket, worker);
     if (held.length >= MAX_HELD_CONNECTIONS) return void socket.destroy();
@@ -87,18 +109,8 @@ export async function listenBalanced({ host, port, log }: { host: string; port: 
     };
     held.push(entry);
   });
-  server.on("error", (error) => log.error({ err: error.message }, "the gRPC listener failed"));
-
   const address = host.includes(":") ? `[${host}]` : host;
-  const bound = await new Promise<number>((resolve, reject) => {
-    const refuse = (error: Error) => reject(listenFailed(host, port, error));
-    server.once("error", refuse);
-    server.listen({ host, port }, () => {
-      server.off("error", refuse);
-      const info = server.address();
-      resolve(typeof info === "object" && info !== null ? info.port : port);
-    });
-  });
+  const bound = await listenOn(server, host, port, log);
 
   return {
     address: `${address}:${bound}`,
@@ -115,6 +127,7 @@ export async function listenBalanced({ host, port, log }: { host: string; port: 
       if (count !== undefined) open.set(worker, Math.max(0, count - 1));
     },
     open: () => new Map(open),
+    refused: () => refused,
     close: () =>
       new Promise<void>((resolve) => {
         for (const { socket, timer } of held.splice(0)) {

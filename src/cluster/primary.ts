@@ -35,6 +35,7 @@ import type { MetricObjectWithValues, MetricValue, Registry } from "prom-client"
 import { VerdictError } from "../errors/index.js";
 import type { Logger } from "../observability/index.js";
 import { listenBalanced, type BalancedListener } from "./balancer.js";
+import { CONNECTIONS_REFUSED_METRIC } from "./listen.js";
 import { KeptBundleDir } from "./kept-bundles.js";
 import { GRPC_PORT_VARIABLE, ROLE_VARIABLE, type ReadinessReport, type ReadinessSource, type ToPrimary, type ToWorker } from "./messages.js";
 import { forkedProcessEnv, forkedProcessFlags } from "./tuning.js";
@@ -73,9 +74,10 @@ export interface ClusterOptions {
   configuration: unknown;
   /**
    * Where the deciding processes serve gRPC: the primary listens there and hands each
-   * connection to the process with the fewest open. Without it, each process listens.
+   * connection to the process with the fewest open, at most `maxConnections` open at
+   * once (max_connections). Without it, each process listens.
    */
-  grpc?: { host: string; port: number };
+  grpc?: { host: string; port: number; maxConnections: number };
   /** Also start one process that serves the console only (console.enabled). */
   consoleProcess?: boolean;
   /**
@@ -334,7 +336,7 @@ async function clusterMetrics(workers: ReadonlySet<Worker>, balancer: BalancedLi
   );
   // Loaded for the first scrape only: the primary starts without it. Through the
   // CommonJS module's default export: a bundler's lazy chunk of a CommonJS package has only that one.
-  const { AggregatorRegistry, Gauge } = (await import("prom-client")).default;
+  const { AggregatorRegistry, Counter, Gauge } = (await import("prom-client")).default;
   const registry: Registry = AggregatorRegistry.aggregate(replies.filter((reply) => reply !== undefined));
   if (balancer) {
     const open = new Gauge({
@@ -344,6 +346,7 @@ async function clusterMetrics(workers: ReadonlySet<Worker>, balancer: BalancedLi
       registers: [registry],
     });
     for (const [worker, count] of balancer.open()) open.set({ pid: String(worker.process.pid) }, count);
+    new Counter({ ...CONNECTIONS_REFUSED_METRIC, registers: [registry] }).inc(balancer.refused());
   }
   return registry;
 }

@@ -1,6 +1,6 @@
 export { type LogLevel, type TracingConfig } from "./config.js";
 export { Instruments } from "./instruments.js";
-export { createLogger, silentLogger, type Logger } from "./log.js";
+export { CountedWarning, createLogger, silentLogger, type Logger } from "./log.js";
 export {
   createMetrics,
   observeAudit,

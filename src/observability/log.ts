@@ -22,3 +22,39 @@ export function createLogger(level: LogLevel = "info", destination: number | Nod
 export function silentLogger(): Logger {
   return pino({ level: "silent" });
 }
+
+/**
+ * A warning about something that can happen thousands of times a second (a refused
+ * connection): the first is logged at once, the rest counted and logged together
+ * (`times`) at most once per `everyMs`, so a flood costs a line per window, not one
+ * per event.
+ */
+export class CountedWarning {
+  private pending = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly log: Logger,
+    private readonly message: string,
+    private readonly fields: Record<string, unknown> = {},
+    private readonly everyMs = 10_000,
+  ) {}
+
+  count(): void {
+    if (this.timer) {
+      this.pending += 1;
+      return;
+    }
+    this.log.warn({ ...this.fields, times: 1 }, this.message);
+    this.timer = setTimeout(() => this.flush(), this.everyMs).unref();
+  }
+
+  private flush(): void {
+    this.timer = undefined;
+    if (this.pending === 0) return;
+    const times = this.pending;
+    this.pending = 0;
+    this.log.warn({ ...this.fields, times, withinMs: this.everyMs }, this.message);
+    this.timer = setTimeout(() => this.flush(), this.everyMs).unref();
+  }
+}

@@ -25,6 +25,14 @@ const clientCertificate = z
 export type ClientCertificateIdentity = z.output<typeof clientCertificate>;
 
 /** What an API may do beyond deciding (apis[].grants): each issue that adds a privileged service adds its grant here. */
+/**
+ * A bound on open gRPC connections: an idle HTTP/2 connection costs a serving process
+ * about 24 kB, so 4,096 hold about 100 MB, and a client opening connections without end
+ * cannot take the memory the open ones are served with. Two a calling API replica (the
+ * SDK's), for about 2,000 replicas of the APIs a Verdict serves.
+ */
+export const DEFAULT_MAX_CONNECTIONS = 4_096;
+
 export const API_GRANTS = [
   "suspensions", // AdminService Suspend, Resume, List; suspension events in AuditService (docs/suspensions.md)
   "approvals", // ApprovalService List, Get, Approve, Refuse; approval events in AuditService (docs/approvals.md)
@@ -78,6 +86,8 @@ export const serverSettings = (ctx: ConfigContext) => ({
   admin_listen: hostPort.prefault("127.0.0.1:9464"),
   /** A client connection is closed (GOAWAY) after about this long, so long-lived clients rebalance across replicas. */
   max_connection_age_seconds: z.number().int().min(1).max(86_400).default(300),
+  /** Connections the gRPC listener keeps open at once (every process of one Verdict together); one more is closed at once. */
+  max_connections: z.number().int().min(1).max(1_000_000).default(DEFAULT_MAX_CONNECTIONS),
   /** How long calls in flight on a connection past its age may take before it is closed. */
   max_connection_age_grace_seconds: z.number().int().min(1).max(3_600).default(30),
   /** Processes `verdict serve` runs, all serving the same ports: "auto" is one per CPU, at most 8 (docs/performance.md). */

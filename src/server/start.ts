@@ -443,6 +443,7 @@ async function startParts(
         readiness,
         maxConnectionAgeMs: config.max_connection_age_seconds * 1_000,
         maxConnectionAgeGraceMs: config.max_connection_age_grace_seconds * 1_000,
+        maxConnections: config.max_connections,
         ...(grpcFromPrimary ? { fromPrimary: true } : {}),
       });
   // Stopping: no new calls, calls in flight answered (and their records taken), then the rest closed in reverse.

@@ -4,7 +4,8 @@ import type { Worker } from "node:cluster";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { listenBalanced, type BalancedListener } from "../../src/cluster/balancer.js";
-import { captureLog } from "../support/log.js";
+import { DEFAULT_MAX_CONNECTIONS } from "../../src/server/config.js";
+import { captureLog, type CapturedLog } from "../support/log.js";
 
 /** Every socket the stand-ins were sent (a real send closes the primary's copy; these are closed after each test). */
 const handed: Socket[][] = [];
@@ -36,7 +37,8 @@ afterEach(async () => {
   for (const server of servers.splice(0)) await new Promise((resolve) => server.close(resolve));
 });
 
-const listen = async () => (listener = await listenBalanced({ host: "127.0.0.1", port: 0, log: captureLog().log }));
+const listen = async (maxConnections = DEFAULT_MAX_CONNECTIONS, captured: CapturedLog = captureLog()) =>
+  (listener = await listenBalanced({ host: "127.0.0.1", port: 0, maxConnections, log: captured.log }));
 const open = (port: number) =>
   new Promise<Socket>((resolve, reject) => {
     const socket = connect(port, "127.0.0.1", () => resolve(socket)).once("error", reject);
@@ -97,12 +99,35 @@ describe("the primary's gRPC listener", () => {
     expect(socket?.destroyed).toBe(true);
   });
 
+  it("closes a connection beyond max_connections at once, counting those handed over and those held, and says so", async () => {
+    const captured = captureLog();
+    const l = await listen(3, captured);
+    await openMany(l.port, 2); // held: no process serves yet
+    const a = fakeWorker(1);
+    l.add(a.worker);
+    await vi.waitFor(() => expect(a.received).toHaveLength(2));
+    await openMany(l.port, 1);
+    await vi.waitFor(() => expect(a.received).toHaveLength(3));
+
+    // a fourth and a fifth: three are open (handed over), so each is closed at once
+    const [fourth, fifth] = await openMany(l.port, 2);
+    await Promise.all([fourth, fifth].map((socket) => new Promise((resolve) => socket?.once("close", resolve))));
+    expect(a.received).toHaveLength(3);
+    const warnings = captured.lines().filter((line) => line["msg"] === "refused a connection: max_connections are open; it was closed at once");
+    expect(warnings).toEqual([expect.objectContaining({ level: 40, maxConnections: 3, times: 1 })]); // the second is counted for the next line
+
+    // one of a's closes: there is room for one more
+    l.closed(a.worker);
+    await openMany(l.port, 1);
+    await vi.waitFor(() => expect(a.received).toHaveLength(4));
+  });
+
   it("refuses a port in use with listen_failed, saying so", async () => {
     const taken = createServer();
     servers.push(taken);
     await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
     const port = (taken.address() as { port: number }).port;
-    await expect(listenBalanced({ host: "127.0.0.1", port, log: captureLog().log })).rejects.toMatchObject({
+    await expect(listenBalanced({ host: "127.0.0.1", port, maxConnections: DEFAULT_MAX_CONNECTIONS, log: captureLog().log })).rejects.toMatchObject({
       code: "listen_failed",
       message: expect.stringContaining("the address is already in use"),
     });

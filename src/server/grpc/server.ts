@@ -3,6 +3,7 @@
 // and graceful shutdown.
 import type { Duplex } from "node:stream";
 import * as grpc from "@grpc/grpc-js";
+import { Counter } from "prom-client";
 import {
   ADMIN_SERVICE,
   AdminServiceService,
@@ -14,9 +15,9 @@ import {
   PolicyDecisionServiceService,
 } from "@verdict/sdk/wire";
 import type { Approvals } from "../../approvals/index.js";
+import { CONNECTIONS_REFUSED_METRIC } from "../../cluster/index.js";
 import type { TlsConfig } from "../config.js";
 import type { Decider } from "../../decide/index.js";
-import { listenFailed } from "../../errors/index.js";
 import type { Instruments, Logger } from "../../observability/index.js";
 import type { Suspensions } from "../../suspensions/index.js";
 import type { CallerRegistry } from "../callers.js";
@@ -28,6 +29,7 @@ import { approvalService } from "./approval-service.js";
 import { auditService, type AuditServiceOptions } from "./audit-service.js";
 import { decisionService } from "./decision-service.js";
 import { HealthStatuses } from "./health.js";
+import { listenCapped } from "./listener.js";
 import { decodingRefusedAsInvalidArgument } from "./unary.js";
 
 const MAX_MESSAGE_BYTES = 256 * 1024;
@@ -54,6 +56,8 @@ export interface GrpcServerOptions {
   maxConnectionAgeMs: number;
   /** Calls in flight on such a connection get this long to finish. */
   maxConnectionAgeGraceMs: number;
+  /** Connections open at once (max_connections); one more is closed at once. The primary bounds those it hands over. */
+  maxConnections: number;
   /**
    * Connections come from the primary, which listens on `port` and hands each over
    * (cluster/balancer.ts): this server listens nowhere and serves what `inject` is given.
@@ -111,41 +115,47 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   server.addService(decodingRefusedAsInvalidArgument(ApprovalServiceService), approvalService(context, options.approvals));
   health.addTo(server);
 
-  let inject: RunningGrpcServer["inject"];
-  // The connections handed in and still open. grpc-js's tryShutdown does not wait for
-  // them on Node 24 (its Http2Server.close() closes the sessions itself, and a server
-  // that never listened reports closed at once), so shutdown waits for them here.
+  // Every connection is handed in: by the primary (fromPrimary), or by this process's
+  // own listener (listener.ts), each bounding how many are open. The connections handed
+  // in and still open: grpc-js's tryShutdown does not wait for them on Node 24 (its
+  // Http2Server.close() closes the sessions itself, and a server that never listened
+  // reports closed at once), so shutdown waits for them here.
   const injected = new Set<Duplex>();
   let lastInjectedClosed: () => void = () => undefined;
-  if (options.fromPrimary) {
-    const injector = server.createConnectionInjector(serverCredentials(tls));
-    inject = (connection) => {
-      if (stopping) return false;
-      injected.add(connection);
-      connection.once("close", () => {
-        injected.delete(connection);
-        if (injected.size === 0) lastInjectedClosed();
-      });
-      injector.injectConnection(connection);
-      return true;
-    };
-  }
-  const address = formatAddress(host, port);
-  const bound = inject
-    ? port
-    : await new Promise<number>((resolve, reject) =>
-        server.bindAsync(address, serverCredentials(tls), (error, actual) => (error ? reject(listenFailed(host, port, error)) : resolve(actual))),
-      ).catch((error: unknown) => {
+  const injector = server.createConnectionInjector(serverCredentials(tls));
+  const inject = (connection: Duplex): boolean => {
+    if (stopping) return false;
+    injected.add(connection);
+    connection.once("close", () => {
+      injected.delete(connection);
+      if (injected.size === 0) lastInjectedClosed();
+    });
+    injector.injectConnection(connection);
+    return true;
+  };
+  const listener = options.fromPrimary
+    ? undefined
+    : await listenCapped({
+        host,
+        port,
+        maxConnections: options.maxConnections,
+        log,
+        serve: (socket) => {
+          if (!inject(socket)) socket.destroy();
+        },
+        refused: new Counter({ ...CONNECTIONS_REFUSED_METRIC, registers: [instruments.metrics.registry] }),
+      }).catch((error: unknown) => {
         unwatch();
         throw error;
       });
 
   return {
-    port: bound,
-    ...(inject ? { inject } : {}),
+    port: listener?.port ?? port,
+    ...(options.fromPrimary ? { inject } : {}),
     shutdown: (graceMs = 10_000) =>
       new Promise<void>((resolve) => {
         stopping = true;
+        listener?.close();
         unwatch();
         health.setAll("NOT_SERVING");
         health.endWatches();

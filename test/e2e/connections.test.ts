@@ -1,0 +1,74 @@
+// max_connections: `verdict serve` keeps at most that many gRPC connections open, in
+// one process (its own listener) and over several (the primary's balancer); one more
+// is closed at once, the open ones are served as before, and there is room again once
+// one closes. The bound here is small so that a test can reach it; its default
+// (4,096) is checked in test/unit/config.test.ts.
+import { connect, type ClientHttp2Session } from "node:http2";
+import * as grpc from "@grpc/grpc-js";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { serveVerdict, stopProcess, type ServingVerdict } from "../support/cli.js";
+import { writeServeConfig } from "../support/config.js";
+import { TestClient } from "../support/grpc.js";
+import { createTestIssuer, type TestIssuer } from "../support/issuer.js";
+import { scrape, valueOf } from "../support/metrics.js";
+import { uniqueDatabaseName } from "../support/mongo.js";
+
+const API_KEY = "connections-key";
+const MAX = 6;
+const REFUSED = "refused a connection: max_connections are open; it was closed at once";
+
+/** An HTTP/2 connection: "served" once the server's SETTINGS arrive (grpc-js took it), "closed" when it is closed before. */
+function open(address: string, sessions: ClientHttp2Session[]): Promise<"served" | "closed"> {
+  const session = connect(`http://${address}`);
+  sessions.push(session);
+  session.on("error", () => undefined); // a connection closed at once may end in ECONNRESET
+  return new Promise((resolve) => {
+    session.once("remoteSettings", () => resolve("served"));
+    session.once("close", () => resolve("closed"));
+  });
+}
+
+describe.each([1, 2])("verdict serve with processes: %i and max_connections: 6", (processes) => {
+  let issuer: TestIssuer;
+  let serving: ServingVerdict;
+  const sessions: ClientHttp2Session[] = [];
+  let client: TestClient | undefined;
+
+  beforeAll(async () => {
+    issuer = await createTestIssuer();
+    const config = writeServeConfig("connections", issuer, API_KEY, {
+      processes,
+      max_connections: MAX,
+      mongodb_database: uniqueDatabaseName("connections"),
+      log_level: "info",
+    });
+    serving = await serveVerdict(["--config", config]);
+  });
+
+  afterAll(async () => {
+    client?.close();
+    for (const session of sessions) session.destroy();
+    if (serving) await stopProcess(serving.child);
+  });
+
+  it("serves the connections within the bound, closes one more at once, and has room again when one closes", async () => {
+    const token = await issuer.token({ sub: "reader" });
+    // a client of its own connection (channels to one address otherwise share theirs)
+    client = new TestClient(serving.address, API_KEY, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 });
+    expect((await client.check({ token, action: "invoices:read" })).decision).toBe("ALLOW");
+    for (let n = 1; n < MAX; n++) expect(await open(serving.address, sessions)).toBe("served");
+
+    expect(await open(serving.address, sessions)).toBe("closed");
+    expect(await open(serving.address, sessions)).toBe("closed");
+    expect(serving.logLines().filter((line) => line["msg"] === REFUSED)).toEqual([expect.objectContaining({ level: 40, maxConnections: MAX, times: 1 })]);
+    expect(valueOf(await scrape(serving.adminUrl), "verdict_grpc_connections_refused_total")).toBe(2);
+
+    // the connections open are served as before
+    expect((await client.check({ token, action: "invoices:read" })).decision).toBe("ALLOW");
+
+    // one closes: once Verdict has seen it go, there is room for one more
+    sessions[0]?.close();
+    await vi.waitFor(async () => expect(await open(serving.address, sessions)).toBe("served"), { timeout: 5_000, interval: 100 });
+    expect((await client.check({ token, action: "invoices:read" })).decision).toBe("ALLOW");
+  });
+});
