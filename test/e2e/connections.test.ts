@@ -2,8 +2,10 @@
 // one process (its own listener) and over several (the primary's balancer); one more
 // is closed at once, the open ones are served as before, and there is room again once
 // one closes. The bound here is small so that a test can reach it; its default
-// (4,096) is checked in test/unit/config.test.ts.
+// (4,096) is checked in test/unit/config.test.ts. And a connection that never starts
+// speaking HTTP/2 does not keep its place: it is reset after 10 s.
 import { connect, type ClientHttp2Session } from "node:http2";
+import { connect as netConnect } from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { serveVerdict, stopProcess, type ServingVerdict } from "../support/cli.js";
@@ -71,4 +73,33 @@ describe.each([1, 2])("verdict serve with processes: %i and max_connections: 6",
     await vi.waitFor(async () => expect(await open(serving.address, sessions)).toBe("served"), { timeout: 5_000, interval: 100 });
     expect((await client.check({ token, action: "invoices:read" })).decision).toBe("ALLOW");
   });
+
+  it("resets a connection that sends nothing, or only the HTTP/2 preface, within 10 s, and keeps one that speaks HTTP/2", async () => {
+    // the connections of the test before closed: once there is room again, one speaks HTTP/2 and stays
+    client?.close();
+    for (const session of sessions.splice(0)) session.destroy();
+    await vi.waitFor(async () => expect(await open(serving.address, sessions)).toBe("served"), { timeout: 5_000, interval: 100 });
+    const speaking = sessions[sessions.length - 1];
+
+    const opened = Date.now();
+    const closedAfter = (write?: string) =>
+      new Promise<number>((resolve, reject) => {
+        const socket = netConnect({ host: serving.address.slice(0, serving.address.lastIndexOf(":")), port: Number(serving.address.split(":").pop()) }, () => {
+          if (write !== undefined) socket.write(write);
+        });
+        socket.on("error", () => undefined); // the reset ends it in ECONNRESET
+        socket.once("close", () => resolve(Date.now() - opened));
+        setTimeout(() => reject(new Error("still open after 20 s")), 20_000).unref();
+      });
+    const [silent, prefaceOnly] = await Promise.all([closedAfter(), closedAfter("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")]);
+    // not closed for the bound (at once), but after the 10 s they had to start speaking
+    expect(silent).toBeGreaterThanOrEqual(9_500);
+    expect(prefaceOnly).toBeGreaterThanOrEqual(9_500);
+    expect(speaking?.destroyed).toBe(false);
+    // logged by the process that reset it: the first of each at once, a second in the same process on its next line
+    const resets = serving.logLines().filter((line) => line["msg"] === "reset a connection that sent no HTTP/2 preface within 10 s");
+    expect(resets.length).toBeGreaterThanOrEqual(1);
+    expect(resets.every((line) => line["level"] === 40 && line["times"] === 1)).toBe(true);
+    expect(resets.length).toBeLessThanOrEqual(processes);
+  }, 30_000);
 });

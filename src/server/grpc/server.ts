@@ -18,7 +18,7 @@ import type { Approvals } from "../../approvals/index.js";
 import { CONNECTIONS_REFUSED_METRIC } from "../../cluster/index.js";
 import type { TlsConfig } from "../config.js";
 import type { Decider } from "../../decide/index.js";
-import type { Instruments, Logger } from "../../observability/index.js";
+import { CountedWarning, type Instruments, type Logger } from "../../observability/index.js";
 import type { Suspensions } from "../../suspensions/index.js";
 import type { CallerRegistry } from "../callers.js";
 import type { ReadinessSource } from "../readiness.js";
@@ -29,6 +29,7 @@ import { approvalService } from "./approval-service.js";
 import { auditService, type AuditServiceOptions } from "./audit-service.js";
 import { decisionService } from "./decision-service.js";
 import { HealthStatuses } from "./health.js";
+import { PREFACE_WAIT_MS, resetWhenSilent } from "./connections.js";
 import { listenCapped } from "./listener.js";
 import { decodingRefusedAsInvalidArgument } from "./unary.js";
 
@@ -123,8 +124,10 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   const injected = new Set<Duplex>();
   let lastInjectedClosed: () => void = () => undefined;
   const injector = server.createConnectionInjector(serverCredentials(tls));
+  const silent = new CountedWarning(log, `reset a connection that sent no HTTP/2 preface within ${PREFACE_WAIT_MS / 1000} s`);
   const inject = (connection: Duplex): boolean => {
     if (stopping) return false;
+    resetWhenSilent(connection, silent);
     injected.add(connection);
     connection.once("close", () => {
       injected.delete(connection);
