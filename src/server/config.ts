@@ -24,7 +24,6 @@ const clientCertificate = z
 
 export type ClientCertificateIdentity = z.output<typeof clientCertificate>;
 
-/** What an API may do beyond deciding (apis[].grants): each issue that adds a privileged service adds its grant here. */
 /**
  * A bound on open gRPC connections: an idle HTTP/2 connection costs a serving process
  * about 24 kB, so 4,096 hold about 100 MB, and a client opening connections without end
@@ -33,6 +32,7 @@ export type ClientCertificateIdentity = z.output<typeof clientCertificate>;
  */
 export const DEFAULT_MAX_CONNECTIONS = 4_096;
 
+/** What an API may do beyond deciding (apis[].grants): each issue that adds a privileged service adds its grant here. */
 export const API_GRANTS = [
   "suspensions", // AdminService Suspend, Resume, List; suspension events in AuditService (docs/suspensions.md)
   "approvals", // ApprovalService List, Get, Approve, Refuse; approval events in AuditService (docs/approvals.md)
