@@ -101,5 +101,5 @@ describe.each([1, 2])("verdict serve with processes: %i and max_connections: 6",
     expect(resets.length).toBeGreaterThanOrEqual(1);
     expect(resets.every((line) => line["level"] === 40 && line["times"] === 1)).toBe(true);
     expect(resets.length).toBeLessThanOrEqual(processes);
-  }, 30_000);
+  });
 });
