@@ -10,6 +10,7 @@ import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { serveVerdict, stopProcess, type ServingVerdict } from "../support/cli.js";
 import { writeServeConfig } from "../support/config.js";
+import { hostPort } from "../support/deploy.js";
 import { TestClient } from "../support/grpc.js";
 import { createTestIssuer, type TestIssuer } from "../support/issuer.js";
 import { scrape, valueOf } from "../support/metrics.js";
@@ -84,7 +85,7 @@ describe.each([1, 2])("verdict serve with processes: %i and max_connections: 6",
     const opened = Date.now();
     const closedAfter = (write?: string) =>
       new Promise<number>((resolve, reject) => {
-        const socket = netConnect({ host: serving.address.slice(0, serving.address.lastIndexOf(":")), port: Number(serving.address.split(":").pop()) }, () => {
+        const socket = netConnect(hostPort(serving.address), () => {
           if (write !== undefined) socket.write(write);
         });
         socket.on("error", () => undefined); // the reset ends it in ECONNRESET
