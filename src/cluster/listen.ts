@@ -31,7 +31,7 @@ export const CONNECTIONS_REFUSED_METRIC = {
   help: "gRPC connections closed as soon as they were accepted because max_connections were open.",
 };
 
-/** Counts the connections closed for max_connections, in a warning logged at most every 10 s. */
-export function refusedConnections(log: Logger, maxConnections: number): CountedWarning {
-  return new CountedWarning(log, "refused a connection: max_connections are open; it was closed at once", { maxConnections });
+/** Counts the connections closed for `setting` (max_connections, or another listener's bound), in a warning logged at most every 10 s. */
+export function refusedConnections(log: Logger, maxConnections: number, setting = "max_connections"): CountedWarning {
+  return new CountedWarning(log, `refused a connection: ${setting} are open; it was closed at once`, { maxConnections });
 }

@@ -14,6 +14,7 @@ export interface ErrorMapping {
 }
 
 const INVALID_ARGUMENT = 3;
+const DEADLINE_EXCEEDED = 4;
 const NOT_FOUND = 5;
 const PERMISSION_DENIED = 7;
 const RESOURCE_EXHAUSTED = 8;
@@ -117,6 +118,10 @@ export const ERRORS = {
   method_not_allowed: { grpc: UNIMPLEMENTED, http: 405, exit: 1 },
   /** AuthZEN: the body is larger than authzen.max_body_bytes. */
   request_too_large: { grpc: RESOURCE_EXHAUSTED, http: 413, exit: 1 },
+  /** An HTTP listener (AuthZEN, admin): the request's headers and body did not arrive within its time (authzen.request_timeout_ms); the connection is closed. */
+  request_timeout: { grpc: DEADLINE_EXCEEDED, http: 408, exit: 1 },
+  /** An HTTP listener (AuthZEN, admin): the request's headers are larger than Node's bound (16 kB); the connection is closed. */
+  headers_too_large: { grpc: RESOURCE_EXHAUSTED, http: 431, exit: 1 },
   /** AuthZEN's word for `internal` in its error body (and the audit reason of a decision that ended in one). */
   internal_error: { grpc: INTERNAL, http: 500, exit: 1 },
 

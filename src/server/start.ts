@@ -270,7 +270,7 @@ interface Started {
 
 async function startParts(
   config: Config,
-  { log, mongoUri, role = "single", primaryAdminUrl, onServing, grpcFromPrimary = false }: StartOptions,
+  { log, mongoUri, role = "single", primaryAdminUrl, onServing, grpcFromPrimary = false, processes = 1 }: StartOptions,
   started: Started,
 ): Promise<RunningVerdict> {
   const { metrics, instruments, readiness, parts, closers, consoleParts, consoleModule, obligations, policiesStarting } = started;
@@ -460,6 +460,8 @@ async function startParts(
       maxBatchItems: config.max_batch_items,
       log,
       tracing: instruments.tracing,
+      registry: metrics.registry,
+      processes,
     });
     const running = authzen;
     closers.push(() => running.close());

@@ -19,7 +19,7 @@ describe("authzen configuration", () => {
     expect(build(base).authzen).toBeUndefined();
   });
 
-  it("fills defaults: port 8443, tokens neither taken nor trusted, reasons in false decisions, bounded search", () => {
+  it("fills defaults: port 8443, tokens neither taken nor trusted, reasons in false decisions, bounded search, connections and request time", () => {
     const config = build(withAuthzen({ tls: { cert_file: "tls/cert.pem", key_file: "tls/key.pem" }, directory: ["dir.json"] }));
     const tls = { cert_file: "/etc/verdict/tls/cert.pem", key_file: "/etc/verdict/tls/key.pem" };
     expect(config.authzen).toEqual({
@@ -32,6 +32,19 @@ describe("authzen configuration", () => {
       directory: ["/etc/verdict/dir.json"],
       search: { page_size: 100, max_page_size: 1000, max_candidates: 1000, read_timeout_ms: 2000 },
       max_body_bytes: 262144,
+      max_connections: 4096,
+      request_timeout_ms: 10000,
+    });
+  });
+
+  it("refuses no connections, and a request time under 1 s or over 5 min", () => {
+    const plain = { insecure_plaintext: true };
+    expect(() => build(withAuthzen({ ...plain, max_connections: 0 }))).toThrow(/max_connections/);
+    expect(() => build(withAuthzen({ ...plain, request_timeout_ms: 999 }))).toThrow(/request_timeout_ms/);
+    expect(() => build(withAuthzen({ ...plain, request_timeout_ms: 300_001 }))).toThrow(/request_timeout_ms/);
+    expect(build(withAuthzen({ ...plain, max_connections: 1, request_timeout_ms: 1_000 })).authzen).toMatchObject({
+      max_connections: 1,
+      request_timeout_ms: 1_000,
     });
   });
 

@@ -7,6 +7,7 @@ import type { AddressInfo } from "node:net";
 import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
 import { listenFailed } from "../../errors/index.js";
 import type { Logger } from "../../observability/index.js";
+import { answerClientError, requestTimeoutOptions } from "../bounds.js";
 
 /**
  * A feature's routes on the admin listener: adds them to the (encapsulated) Fastify
@@ -30,6 +31,9 @@ export interface RunningAdmin {
   close(): Promise<void>;
 }
 
+/** A request to the admin listener has this long to arrive whole, headers and body (probes, scrapes and console forms are small). */
+const REQUEST_TIMEOUT_MS = 10_000;
+
 /** What the router refuses before any route runs, as this listener answers it. */
 const ROUTER_REFUSALS: Readonly<Record<string, { status: number; message: string }>> = {
   FST_ERR_BAD_URL: { status: 400, message: "the path is not a valid URL (its percent-encoding is not UTF-8)" },
@@ -42,6 +46,10 @@ export async function buildAdminApp({ routes, log }: Pick<AdminServerOptions, "r
     logger: false,
     // Probes and scrapes send no bodies worth the name.
     bodyLimit: 64 * 1024,
+    requestTimeout: REQUEST_TIMEOUT_MS,
+    http: requestTimeoutOptions(REQUEST_TIMEOUT_MS),
+    // Refused by Node before Fastify saw a request (too slow, headers too large, not HTTP): in this listener's error shape.
+    clientErrorHandler: answerClientError,
     // validateSchema: false: the routes' own schemas are not checked against JSON Schema's
     // meta-schema at every start (compiling it was about 55 ms of each process's start);
     // Ajv's strict mode still refuses an unknown keyword when a route's schema compiles.

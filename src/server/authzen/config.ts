@@ -65,6 +65,10 @@ export const authzenSchema = (ctx: ConfigContext) =>
         .min(1_024)
         .max(16 * 1024 * 1024)
         .default(256 * 1024),
+      /** Connections open at most, every process of a Verdict together; one more is closed as soon as it is accepted. */
+      max_connections: z.number().int().min(1).max(1_000_000).default(4_096),
+      /** The time a request's headers and body have to arrive in, from its first byte; later: 408 request_timeout, the connection closed. */
+      request_timeout_ms: z.number().int().min(1_000).max(300_000).default(10_000),
     })
     .strict()
     .transform((value, check) => {

@@ -20,6 +20,8 @@ export type AuthzenErrorCode = Extract<
   | "not_found"
   | "method_not_allowed"
   | "request_too_large"
+  | "request_timeout"
+  | "headers_too_large"
   | "internal_error"
   | "directory_unavailable"
   | "overloaded"

@@ -4,13 +4,16 @@
 import { randomUUID } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import { Counter, type Registry } from "prom-client";
 import type { AuthzenConfig } from "./config.js";
 import type { Decider } from "../../decide/index.js";
+import { refusedConnections } from "../../cluster/index.js";
 import { listenFailed, VerdictError } from "../../errors/index.js";
 import { DirectoryUnavailableError, readDirectoryFile, type DirectoryStore } from "../../directory/index.js";
 import { DuplicateMemberError, parseStrictJson } from "../../token/index.js";
 import { Tracing, type Logger, type ServerSpan } from "../../observability/index.js";
 import type { CallerRegistry } from "../callers.js";
+import { answerClientError, capConnections, requestTimeoutOptions } from "../bounds.js";
 import { readTlsFiles } from "../tls.js";
 import { PepRegistry } from "./callers.js";
 import { ensureDevCertificate } from "./dev-certificate.js";
@@ -31,7 +34,17 @@ export interface AuthzenServerOptions {
   log: Logger;
   /** A server span per request, under the W3C traceparent the PEP sent, with the decision's stages under it (when tracing). */
   tracing?: Tracing;
+  /** Where this listener's metrics go (connections refused for authzen.max_connections). */
+  registry: Registry;
+  /** The processes serving this listener together (each keeps its share of authzen.max_connections); 1 unless several. */
+  processes?: number;
 }
+
+/** The connections this listener closed at once because authzen.max_connections were open (summed over a Verdict's processes). */
+export const AUTHZEN_CONNECTIONS_REFUSED_METRIC = {
+  name: "verdict_authzen_connections_refused_total",
+  help: "AuthZEN connections closed as soon as they were accepted because authzen.max_connections were open.",
+};
 
 export interface RunningAuthzen {
   port: number;
@@ -61,6 +74,13 @@ export async function startAuthzenServer(options: AuthzenServerOptions): Promise
   if (!(await background.ready(DIRECTORY_READY_WAIT_MS)))
     log.warn("authzen is serving before its directory files are loaded; the load goes on in the background");
   const app = buildApp(options, https);
+  // Node's cluster hands the processes this port's connections in turn: each keeps its share of the bound.
+  const share = Math.ceil(config.max_connections / (options.processes ?? 1));
+  capConnections(app.server, {
+    maxConnections: share,
+    refused: new Counter({ ...AUTHZEN_CONNECTIONS_REFUSED_METRIC, registers: [options.registry] }),
+    warning: refusedConnections(log, share, "authzen.max_connections"),
+  });
   let port: number;
   try {
     await app.listen({ host: config.listen.host, port: config.listen.port });
@@ -157,10 +177,15 @@ export function buildApp(options: AuthzenServerOptions, https?: object): Fastify
     maxCandidates: config.search.max_candidates,
   };
   const secure = https !== undefined;
+  // A request has request_timeout_ms to arrive whole; Node's options go where Fastify creates its server.
+  const timeouts = requestTimeoutOptions(config.request_timeout_ms);
   const app = Fastify({
     logger: false,
     bodyLimit: config.max_body_bytes,
-    ...(https ? { https } : {}),
+    requestTimeout: config.request_timeout_ms,
+    ...(https ? { https: { ...https, ...timeouts } } : { http: timeouts }),
+    // Refused by Node before Fastify saw a request (too slow, headers too large, not HTTP): in AuthZEN's error shape.
+    clientErrorHandler: answerClientError,
     // The schemas decide what is valid: no coercion ("123" is not a number, 123 not a name), nothing removed or added.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
     return503OnClosing: true,

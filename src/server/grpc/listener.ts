@@ -6,6 +6,7 @@ import { createServer, type Socket } from "node:net";
 import { listenOn, refusedConnections } from "../../cluster/index.js";
 import type { Counter } from "prom-client";
 import type { Logger } from "../../observability/index.js";
+import { capConnections } from "../bounds.js";
 
 export interface CappedListener {
   port: number;
@@ -33,13 +34,9 @@ export async function listenCapped({
   serve: (socket: Socket) => void;
   refused: Counter;
 }): Promise<CappedListener> {
-  const server = createServer({ noDelay: true }, serve);
-  // Node closes a connection beyond the bound as soon as it is accepted, and says so.
-  server.maxConnections = maxConnections;
-  const warning = refusedConnections(log, maxConnections);
-  server.on("drop", () => {
-    refused.inc();
-    warning.count();
+  const server = createServer({ noDelay: true }, (socket) => {
+    if (!socket.destroyed) serve(socket); // else closed for the bound
   });
+  capConnections(server, { maxConnections, refused, warning: refusedConnections(log, maxConnections) });
   return { port: await listenOn(server, host, port, log), close: () => void server.close() };
 }

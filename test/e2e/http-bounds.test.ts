@@ -1,0 +1,149 @@
+// What the HTTP listeners hold a client to, on `verdict serve` over real sockets:
+// the AuthZEN listener keeps at most authzen.max_connections open (every process
+// together; small here so that a test reaches it, its default 4,096 is checked in
+// test/unit/config.test.ts), and a request to it or to the admin listener has 10 s
+// (authzen.request_timeout_ms's default; the admin listener's own) to arrive whole,
+// headers and body, or is answered 408 request_timeout and its connection closed,
+// rather than holding it for as long as its client trickles bytes.
+import { connect, type Socket } from "node:net";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { serveVerdict, stopProcess, type ServingVerdict } from "../support/cli.js";
+import { writeServeConfig } from "../support/config.js";
+import { hostPort } from "../support/deploy.js";
+import { createTestIssuer } from "../support/issuer.js";
+import { scrape, valueOf } from "../support/metrics.js";
+import { uniqueDatabaseName } from "../support/mongo.js";
+
+const API_KEY = "http-bounds-key";
+const MAX = 6;
+const METADATA = "GET /.well-known/authzen-configuration HTTP/1.1\r\nHost: pdp\r\n\r\n";
+
+/** A raw connection to host:port and what came back on it. */
+interface Raw {
+  socket: Socket;
+  received(): string;
+  closed: Promise<number>;
+}
+
+function rawConnection(address: string): Raw {
+  let received = "";
+  const opened = Date.now();
+  const socket = connect(hostPort(address));
+  socket.setEncoding("utf8");
+  socket.on("data", (chunk: string) => (received += chunk));
+  socket.on("error", () => undefined); // a connection closed at once may end in ECONNRESET
+  const closed = new Promise<number>((resolve) => socket.once("close", () => resolve(Date.now() - opened)));
+  return { socket, received: () => received, closed };
+}
+
+/** "served" once the metadata came back on a new connection; "closed" when it closed before. */
+async function openServed(address: string, kept: Raw[]): Promise<"served" | "closed"> {
+  const raw = rawConnection(address);
+  kept.push(raw);
+  raw.socket.write(METADATA);
+  const served = vi.waitFor(() => expect(raw.received()).toMatch(/^HTTP\/1\.1 200 [\s\S]*access_evaluation_endpoint/), { timeout: 5_000, interval: 20 });
+  return Promise.race([served.then(() => "served" as const), raw.closed.then(() => "closed" as const)]);
+}
+
+/** The status line and JSON body of the one answer on a raw connection. */
+function answerOf(raw: Raw): { status: number; body: unknown } {
+  const text = raw.received();
+  return { status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1]), body: JSON.parse(text.slice(text.indexOf("\r\n\r\n") + 4)) };
+}
+
+describe.each([1, 2])("verdict serve with processes: %i, AuthZEN's max_connections: 6", (processes) => {
+  let serving: ServingVerdict;
+  let authzen: string;
+  const kept: Raw[] = [];
+
+  beforeAll(async () => {
+    const issuer = await createTestIssuer();
+    const config = writeServeConfig("http-bounds", issuer, API_KEY, {
+      processes,
+      mongodb_database: uniqueDatabaseName("http_bounds"),
+      log_level: "info",
+      authzen: { listen: "127.0.0.1:0", insecure_plaintext: true, apis: [{ name: "invoices-api" }], max_connections: MAX },
+    });
+    serving = await serveVerdict(["--config", config]);
+    const url = serving.logLines().find((line) => line["msg"] === "authzen is serving")?.["url"];
+    authzen = String(url).replace("http://", "");
+  });
+
+  afterAll(async () => {
+    for (const raw of kept) raw.socket.destroy();
+    if (serving) await stopProcess(serving.child);
+  });
+
+  it("serves the connections within the bound, closes one more at once, and has room again when they close", async () => {
+    // one at a time: Node's cluster hands the processes connections in turn, each keeping its share
+    for (let n = 0; n < MAX; n++) expect(await openServed(authzen, kept)).toBe("served");
+    expect(await openServed(authzen, kept)).toBe("closed");
+    expect(await openServed(authzen, kept)).toBe("closed");
+
+    const refusals = serving.logLines().filter((line) => line["msg"] === "refused a connection: authzen.max_connections are open; it was closed at once");
+    // logged by the process that closed it: the first at once, a second in the same process on its next line, 10 s on
+    expect(refusals.length).toBeGreaterThanOrEqual(1);
+    expect(refusals.length).toBeLessThanOrEqual(processes);
+    expect(refusals.every((line) => line["level"] === 40 && line["times"] === 1 && line["maxConnections"] === MAX / processes)).toBe(true);
+    expect(valueOf(await scrape(serving.adminUrl), "verdict_authzen_connections_refused_total")).toBe(2);
+
+    // the connections open are served as before
+    const first = kept[0]!;
+    first.socket.write(METADATA);
+    await vi.waitFor(() => expect(first.received().match(/HTTP\/1\.1 200 /g)).toHaveLength(2), { timeout: 5_000, interval: 20 });
+
+    // they close: once Verdict has seen them go, there is room again
+    for (const raw of kept.splice(0)) raw.socket.destroy();
+    await vi.waitFor(async () => expect(await openServed(authzen, kept)).toBe("served"), { timeout: 5_000, interval: 100 });
+  });
+
+  it("answers 408 request_timeout to a request that has not arrived whole within 10 s, on both HTTP listeners, and serves others meanwhile", async () => {
+    for (const raw of kept.splice(0)) raw.socket.destroy();
+    const admin = serving.adminUrl.replace("http://", "");
+    // a PEP's body that stops short of its length, and headers that never end though a byte comes every second
+    const shortBody = rawConnection(authzen);
+    shortBody.socket.write(
+      `POST /access/v1/evaluation HTTP/1.1\r\nHost: pdp\r\nAuthorization: ${API_KEY}\r\nContent-Type: application/json\r\nContent-Length: 64\r\n\r\n{"subject":`,
+    );
+    const trickling = rawConnection(authzen);
+    trickling.socket.write("POST /access/v1/evaluation HTTP/1.1\r\nHost: pdp\r\nX-Slow: ");
+    const adminSlow = rawConnection(admin);
+    adminSlow.socket.write("GET /healthz HTTP/1.1\r\nHost: verdict\r\nX-Slow: ");
+    const dripping = setInterval(() => {
+      trickling.socket.write("a");
+      adminSlow.socket.write("a");
+    }, 1_000);
+    kept.push(shortBody, trickling, adminSlow);
+
+    // meanwhile both listeners serve
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    expect(await openServed(authzen, kept)).toBe("served");
+    expect((await fetch(`${serving.adminUrl}/healthz`)).status).toBe(200);
+
+    try {
+      const waited = await Promise.all([shortBody.closed, trickling.closed, adminSlow.closed]);
+      // not before the 10 s they had
+      for (const ms of waited) expect(ms).toBeGreaterThanOrEqual(9_500);
+    } finally {
+      clearInterval(dripping);
+    }
+    for (const raw of [shortBody, trickling, adminSlow]) {
+      expect(answerOf(raw)).toEqual({
+        status: 408,
+        body: { error: "request_timeout", message: "the request did not arrive whole in time; the connection is closed" },
+      });
+    }
+  });
+
+  it("answers 431 headers_too_large and 400 invalid_request in the listener's error shape, and keeps serving", async () => {
+    const large = rawConnection(authzen);
+    large.socket.write(`GET /.well-known/authzen-configuration HTTP/1.1\r\nHost: pdp\r\nX-Large: ${"a".repeat(20_000)}\r\n\r\n`);
+    const garbage = rawConnection(authzen);
+    garbage.socket.write("HELLO THERE\r\n\r\n");
+    kept.push(large, garbage);
+    await Promise.all([large.closed, garbage.closed]);
+    expect(answerOf(large)).toEqual({ status: 431, body: { error: "headers_too_large", message: "the request's headers are too large" } });
+    expect(answerOf(garbage)).toEqual({ status: 400, body: { error: "invalid_request", message: "the request is not valid HTTP/1.1" } });
+    expect(await openServed(authzen, kept)).toBe("served");
+  });
+});
