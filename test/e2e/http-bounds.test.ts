@@ -4,8 +4,13 @@
 // test/unit/config.test.ts), and a request to it or to the admin listener has 10 s
 // (authzen.request_timeout_ms's default; the admin listener's own) to arrive whole,
 // headers and body, or is answered 408 request_timeout and its connection closed,
-// rather than holding it for as long as its client trickles bytes.
+// rather than holding it for as long as its client trickles bytes; over TLS, the
+// handshake has the same 10 s.
+import { mkdtempSync } from "node:fs";
 import { connect, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { connect as tlsConnect } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { serveVerdict, stopProcess, type ServingVerdict } from "../support/cli.js";
 import { writeServeConfig } from "../support/config.js";
@@ -100,11 +105,12 @@ describe.each([1, 2])("verdict serve with processes: %i, AuthZEN's max_connectio
   it("answers 408 request_timeout to a request that has not arrived whole within 10 s, on both HTTP listeners, and serves others meanwhile", async () => {
     for (const raw of kept.splice(0)) raw.socket.destroy();
     const admin = serving.adminUrl.replace("http://", "");
-    // a PEP's body that stops short of its length, and headers that never end though a byte comes every second
+    // a connection that sends nothing, a PEP's body that stops short of its length, and headers that never end though a byte comes every second
     const shortBody = rawConnection(authzen);
     shortBody.socket.write(
       `POST /access/v1/evaluation HTTP/1.1\r\nHost: pdp\r\nAuthorization: ${API_KEY}\r\nContent-Type: application/json\r\nContent-Length: 64\r\n\r\n{"subject":`,
     );
+    const silent = rawConnection(authzen);
     const trickling = rawConnection(authzen);
     trickling.socket.write("POST /access/v1/evaluation HTTP/1.1\r\nHost: pdp\r\nX-Slow: ");
     const adminSlow = rawConnection(admin);
@@ -113,7 +119,7 @@ describe.each([1, 2])("verdict serve with processes: %i, AuthZEN's max_connectio
       trickling.socket.write("a");
       adminSlow.socket.write("a");
     }, 1_000);
-    kept.push(shortBody, trickling, adminSlow);
+    kept.push(silent, shortBody, trickling, adminSlow);
 
     // meanwhile both listeners serve
     await new Promise((resolve) => setTimeout(resolve, 3_000));
@@ -121,13 +127,13 @@ describe.each([1, 2])("verdict serve with processes: %i, AuthZEN's max_connectio
     expect((await fetch(`${serving.adminUrl}/healthz`)).status).toBe(200);
 
     try {
-      const waited = await Promise.all([shortBody.closed, trickling.closed, adminSlow.closed]);
+      const waited = await Promise.all([silent.closed, shortBody.closed, trickling.closed, adminSlow.closed]);
       // not before the 10 s they had
       for (const ms of waited) expect(ms).toBeGreaterThanOrEqual(9_500);
     } finally {
       clearInterval(dripping);
     }
-    for (const raw of [shortBody, trickling, adminSlow]) {
+    for (const raw of [silent, shortBody, trickling, adminSlow]) {
       expect(answerOf(raw)).toEqual({
         status: 408,
         body: { error: "request_timeout", message: "the request did not arrive whole in time; the connection is closed" },
@@ -145,5 +151,49 @@ describe.each([1, 2])("verdict serve with processes: %i, AuthZEN's max_connectio
     expect(answerOf(large)).toEqual({ status: 431, body: { error: "headers_too_large", message: "the request's headers are too large" } });
     expect(answerOf(garbage)).toEqual({ status: 400, body: { error: "invalid_request", message: "the request is not valid HTTP/1.1" } });
     expect(await openServed(authzen, kept)).toBe("served");
+  });
+});
+
+describe("verdict serve with AuthZEN over TLS (a development certificate)", () => {
+  let serving: ServingVerdict;
+  let authzen: string;
+
+  beforeAll(async () => {
+    const issuer = await createTestIssuer();
+    const config = writeServeConfig("http-bounds-tls", issuer, API_KEY, {
+      processes: 1,
+      mongodb_database: uniqueDatabaseName("http_bounds_tls"),
+      log_level: "info",
+      authzen: { listen: "127.0.0.1:0", dev_certificate: true, apis: [{ name: "invoices-api" }] },
+    });
+    serving = await serveVerdict(["--config", config], { VERDICT_HOME: mkdtempSync(join(tmpdir(), "verdict-http-bounds-home-")) });
+    authzen = String(serving.logLines().find((line) => line["msg"] === "authzen is serving")?.["url"]).replace("https://", "");
+  });
+
+  afterAll(async () => {
+    if (serving) await stopProcess(serving.child);
+  });
+
+  it("closes a connection that has not finished its TLS handshake within 10 s, and answers 408 to one that then sends nothing", async () => {
+    const noHandshake = rawConnection(authzen);
+    const opened = Date.now();
+    let answer = "";
+    const handshaken = tlsConnect({ ...hostPort(authzen), rejectUnauthorized: false });
+    handshaken.setEncoding("utf8");
+    handshaken.on("data", (chunk: string) => (answer += chunk));
+    handshaken.on("error", () => undefined);
+    const secured = new Promise<void>((resolve) => handshaken.once("secureConnect", resolve));
+    const closed = new Promise<number>((resolve) => handshaken.once("close", () => resolve(Date.now() - opened)));
+    try {
+      await secured;
+      const [plainAfter, tlsAfter] = await Promise.all([noHandshake.closed, closed]);
+      expect(plainAfter).toBeGreaterThanOrEqual(9_500);
+      expect(tlsAfter).toBeGreaterThanOrEqual(9_500);
+      expect(noHandshake.received()).toBe("");
+      expect(answer).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n[\s\S]*"error":"request_timeout"/);
+    } finally {
+      noHandshake.socket.destroy();
+      handshaken.destroy();
+    }
   });
 });

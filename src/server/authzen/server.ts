@@ -183,7 +183,8 @@ export function buildApp(options: AuthzenServerOptions, https?: object): Fastify
     logger: false,
     bodyLimit: config.max_body_bytes,
     requestTimeout: config.request_timeout_ms,
-    ...(https ? { https: { ...https, ...timeouts } } : { http: timeouts }),
+    // Over TLS, the handshake has the same time (Node's default is 2 minutes), counted from the accept.
+    ...(https ? { https: { ...https, ...timeouts, handshakeTimeout: config.request_timeout_ms } } : { http: timeouts }),
     // Refused by Node before Fastify saw a request (too slow, headers too large, not HTTP): in AuthZEN's error shape.
     clientErrorHandler: answerClientError,
     // The schemas decide what is valid: no coercion ("123" is not a number, 123 not a name), nothing removed or added.
