@@ -88,6 +88,10 @@ export const serverSettings = (ctx: ConfigContext) => ({
   max_connection_age_seconds: z.number().int().min(1).max(86_400).default(300),
   /** Connections the gRPC listener keeps open at once (every process of one Verdict together); one more is closed at once. */
   max_connections: z.number().int().min(1).max(1_000_000).default(DEFAULT_MAX_CONNECTIONS),
+  /** Calls in flight on one gRPC connection at most (HTTP/2's SETTINGS_MAX_CONCURRENT_STREAMS): a client's next call waits for one to end. */
+  max_concurrent_streams: z.number().int().min(1).max(100_000).default(1_000),
+  /** A gRPC call's request (its message and end) arrives within this of its headers, or the call ends DEADLINE_EXCEEDED. */
+  request_timeout_ms: z.number().int().min(1_000).max(300_000).default(10_000),
   /** How long calls in flight on a connection past its age may take before it is closed. */
   max_connection_age_grace_seconds: z.number().int().min(1).max(3_600).default(30),
   /** Processes `verdict serve` runs, all serving the same ports: "auto" is one per CPU, at most 8 (docs/performance.md). */

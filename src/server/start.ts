@@ -444,6 +444,8 @@ async function startParts(
         maxConnectionAgeMs: config.max_connection_age_seconds * 1_000,
         maxConnectionAgeGraceMs: config.max_connection_age_grace_seconds * 1_000,
         maxConnections: config.max_connections,
+        requestTimeoutMs: config.request_timeout_ms,
+        maxConcurrentStreams: config.max_concurrent_streams,
         ...(grpcFromPrimary ? { fromPrimary: true } : {}),
       });
   // Stopping: no new calls, calls in flight answered (and their records taken), then the rest closed in reverse.

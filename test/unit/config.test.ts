@@ -74,6 +74,8 @@ describe("configuration", () => {
     ["the old metrics_listen, naming its new key", { ...valid, metrics_listen: "127.0.0.1:9464" }, /metrics_listen is now admin_listen/],
     ["a connection age of 0", { ...valid, max_connection_age_seconds: 0 }, /max_connection_age_seconds/],
     ["no connections", { ...valid, max_connections: 0 }, /max_connections/],
+    ["no streams", { ...valid, max_concurrent_streams: 0 }, /max_concurrent_streams/],
+    ["a request time under 1 s", { ...valid, request_timeout_ms: 999 }, /request_timeout_ms/],
     ["a sample ratio over 1", { ...valid, tracing: { otlp_endpoint: "http://collector:4318/v1/traces", sample_ratio: 2 } }, /sample_ratio/],
   ])("refuses %s with a message naming the problem", (_, file, message) => {
     expect(() => build(file)).toThrow(ConfigError);
@@ -110,7 +112,13 @@ describe("configuration", () => {
       policy_workers: "auto",
     });
     expect(config.admin_listen).toEqual({ host: "127.0.0.1", port: 9464 });
-    expect(config).toMatchObject({ max_connection_age_seconds: 300, max_connection_age_grace_seconds: 30, max_connections: 4_096 });
+    expect(config).toMatchObject({
+      max_connection_age_seconds: 300,
+      max_connection_age_grace_seconds: 30,
+      max_connections: 4_096,
+      max_concurrent_streams: 1_000,
+      request_timeout_ms: 10_000,
+    });
     expect(config.tracing).toBeUndefined();
   });
 

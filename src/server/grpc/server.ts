@@ -26,6 +26,7 @@ import { serverCredentials } from "../tls.js";
 import type { EdgeLimits } from "../validate.js";
 import { adminService } from "./admin-service.js";
 import { approvalService } from "./approval-service.js";
+import { arrivalBounds, MAX_ARRIVING, REQUESTS_CUT_METRIC } from "./arrival.js";
 import { auditService, type AuditServiceOptions } from "./audit-service.js";
 import { decisionService } from "./decision-service.js";
 import { HealthStatuses } from "./health.js";
@@ -59,6 +60,10 @@ export interface GrpcServerOptions {
   maxConnectionAgeGraceMs: number;
   /** Connections open at once (max_connections); one more is closed at once. The primary bounds those it hands over. */
   maxConnections: number;
+  /** Calls in flight on one connection at most (max_concurrent_streams). */
+  maxConcurrentStreams: number;
+  /** A call's request (its message and end) arrives within this of its headers, or the call ends DEADLINE_EXCEEDED (request_timeout_ms). */
+  requestTimeoutMs: number;
   /**
    * Connections come from the primary, which listens on `port` and hands each over
    * (cluster/balancer.ts): this server listens nowhere and serves what `inject` is given.
@@ -101,6 +106,18 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     "grpc.keepalive_time_ms": 60_000,
     "grpc.keepalive_permit_without_calls": 1,
     "grpc.http2.min_ping_interval_without_data_ms": 10_000,
+    // Streams beyond it are refused by HTTP/2 itself (REFUSED_STREAM), before grpc-js makes a call of them; clients queue theirs.
+    "grpc.max_concurrent_streams": options.maxConcurrentStreams,
+    interceptors: [
+      arrivalBounds({
+        timeoutMs: options.requestTimeoutMs,
+        cut: new Counter({ ...REQUESTS_CUT_METRIC, registers: [instruments.metrics.registry] }),
+        warnings: {
+          timeout: new CountedWarning(log, `ended a call whose request did not arrive whole within ${options.requestTimeoutMs / 1_000} s (request_timeout_ms)`),
+          overloaded: new CountedWarning(log, `ended a call at once: ${MAX_ARRIVING} requests were arriving in this process`),
+        },
+      }),
+    ],
   });
   const services = ["", POLICY_DECISION_SERVICE, AUDIT_SERVICE, ADMIN_SERVICE, APPROVAL_SERVICE];
   // Health follows readiness (GET /readyz): NOT_SERVING until ready, and from the start of shutdown.
