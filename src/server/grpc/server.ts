@@ -97,6 +97,14 @@ export function formatAddress(host: string, port: number): string {
 export async function startGrpcServer(options: GrpcServerOptions): Promise<RunningGrpcServer> {
   const { host, port, decider, callers, tls, maxBatchItems, limits, log, audit, suspensions, instruments, readiness } = options;
   routeGrpcLogs(log);
+  const arrival = arrivalBounds({
+    timeoutMs: options.requestTimeoutMs,
+    cut: new Counter({ ...REQUESTS_CUT_METRIC, registers: [instruments.metrics.registry] }),
+    warnings: {
+      timeout: new CountedWarning(log, `ended a call whose request did not arrive whole within ${options.requestTimeoutMs / 1_000} s (request_timeout_ms)`),
+      overloaded: new CountedWarning(log, `ended a call at once: ${MAX_ARRIVING} requests were arriving in this process`),
+    },
+  });
   const server = new grpc.Server({
     // grpc-js adds up to 10% of jitter, so replicas' clients do not all reconnect at once.
     "grpc.max_connection_age_ms": options.maxConnectionAgeMs,
@@ -108,16 +116,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     "grpc.http2.min_ping_interval_without_data_ms": 10_000,
     // Streams beyond it are refused by HTTP/2 itself (REFUSED_STREAM), before grpc-js makes a call of them; clients queue theirs.
     "grpc.max_concurrent_streams": options.maxConcurrentStreams,
-    interceptors: [
-      arrivalBounds({
-        timeoutMs: options.requestTimeoutMs,
-        cut: new Counter({ ...REQUESTS_CUT_METRIC, registers: [instruments.metrics.registry] }),
-        warnings: {
-          timeout: new CountedWarning(log, `ended a call whose request did not arrive whole within ${options.requestTimeoutMs / 1_000} s (request_timeout_ms)`),
-          overloaded: new CountedWarning(log, `ended a call at once: ${MAX_ARRIVING} requests were arriving in this process`),
-        },
-      }),
-    ],
+    interceptors: [arrival.interceptor],
   });
   const services = ["", POLICY_DECISION_SERVICE, AUDIT_SERVICE, ADMIN_SERVICE, APPROVAL_SERVICE];
   // Health follows readiness (GET /readyz): NOT_SERVING until ready, and from the start of shutdown.
@@ -166,6 +165,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
         refused: new Counter({ ...CONNECTIONS_REFUSED_METRIC, registers: [instruments.metrics.registry] }),
       }).catch((error: unknown) => {
         unwatch();
+        arrival.stop();
         throw error;
       });
 
@@ -191,6 +191,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
         server.tryShutdown(() => {
           void injectedClosed.then(() => {
             clearTimeout(force);
+            arrival.stop();
             resolve();
           });
         });
