@@ -118,7 +118,7 @@ export const ERRORS = {
   method_not_allowed: { grpc: UNIMPLEMENTED, http: 405, exit: 1 },
   /** AuthZEN: the body is larger than authzen.max_body_bytes. */
   request_too_large: { grpc: RESOURCE_EXHAUSTED, http: 413, exit: 1 },
-  /** An HTTP listener (AuthZEN, admin): the request's headers and body did not arrive within its time (authzen.request_timeout_ms); the connection is closed. */
+  /** The request did not arrive whole in its time: a gRPC call's (request_timeout_ms), ended; an HTTP listener's (authzen.request_timeout_ms, the admin listener's), its connection closed. */
   request_timeout: { grpc: DEADLINE_EXCEEDED, http: 408, exit: 1 },
   /** An HTTP listener (AuthZEN, admin): the request's headers are larger than Node's bound (16 kB); the connection is closed. */
   headers_too_large: { grpc: RESOURCE_EXHAUSTED, http: 431, exit: 1 },

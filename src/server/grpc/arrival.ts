@@ -27,7 +27,6 @@ export interface ArrivalBounds {
   cut: Counter<"reason">;
   /** Logged at most every 10 s, with how many. */
   warnings: { timeout: CountedWarning; overloaded: CountedWarning };
-  maxArriving?: number;
 }
 
 /** How often the calls still arriving are looked at for their time (a call may so run up to this past it). */
@@ -38,7 +37,7 @@ const SWEEP_MS = 1_000;
  * arriving are kept in insertion order (their arrival order) and looked at once a
  * second, rather than a timer each: a call's cost is a Map's set and delete.
  */
-export function arrivalBounds({ timeoutMs, cut, warnings, maxArriving = MAX_ARRIVING }: ArrivalBounds): { interceptor: grpc.ServerInterceptor; stop(): void } {
+export function arrivalBounds({ timeoutMs, cut, warnings }: ArrivalBounds): { interceptor: grpc.ServerInterceptor; stop(): void } {
   const arriving = new Map<grpc.ServerInterceptingCallInterface, number>();
   const timeoutDetails = `the request did not arrive whole within ${timeoutMs / 1_000} s of its headers; nothing was decided`;
   const overloadedDetails = "more requests are arriving than this process takes at once; nothing was decided; retry later";
@@ -58,7 +57,7 @@ export function arrivalBounds({ timeoutMs, cut, warnings, maxArriving = MAX_ARRI
   const interceptor: grpc.ServerInterceptor = (_method, call) =>
     new grpc.ServerInterceptingCall(call, {
       start(next) {
-        if (arriving.size >= maxArriving) {
+        if (arriving.size >= MAX_ARRIVING) {
           cut.inc({ reason: "overloaded" });
           warnings.overloaded.count();
           next({ onReceiveMetadata: () => call.sendStatus({ code: ERRORS.overloaded.grpc, details: overloadedDetails }) });
