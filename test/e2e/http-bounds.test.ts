@@ -1,7 +1,7 @@
 // What the HTTP listeners hold a client to, on `verdict serve` over real sockets:
 // the AuthZEN listener keeps at most authzen.max_connections open (every process
 // together; small here so that a test reaches it, its default 4,096 is checked in
-// test/unit/config.test.ts), and a request to it or to the admin listener has 10 s
+// test/unit/authzen-config.test.ts), and a request to it or to the admin listener has 10 s
 // (authzen.request_timeout_ms's default; the admin listener's own) to arrive whole,
 // headers and body, or is answered 408 request_timeout and its connection closed,
 // rather than holding it for as long as its client trickles bytes; over TLS, the
@@ -23,17 +23,17 @@ const API_KEY = "http-bounds-key";
 const MAX = 6;
 const METADATA = "GET /.well-known/authzen-configuration HTTP/1.1\r\nHost: pdp\r\n\r\n";
 
-/** A raw connection to host:port and what came back on it. */
+/** A raw connection to host:port (over TLS, trusting any certificate, when `tls`) and what came back on it. */
 interface Raw {
   socket: Socket;
   received(): string;
   closed: Promise<number>;
 }
 
-function rawConnection(address: string): Raw {
+function rawConnection(address: string, { tls = false } = {}): Raw {
   let received = "";
   const opened = Date.now();
-  const socket = connect(hostPort(address));
+  const socket = tls ? tlsConnect({ ...hostPort(address), rejectUnauthorized: false }) : connect(hostPort(address));
   socket.setEncoding("utf8");
   socket.on("data", (chunk: string) => (received += chunk));
   socket.on("error", () => undefined); // a connection closed at once may end in ECONNRESET
@@ -48,6 +48,12 @@ async function openServed(address: string, kept: Raw[]): Promise<"served" | "clo
   raw.socket.write(METADATA);
   const served = vi.waitFor(() => expect(raw.received()).toMatch(/^HTTP\/1\.1 200 [\s\S]*access_evaluation_endpoint/), { timeout: 5_000, interval: 20 });
   return Promise.race([served.then(() => "served" as const), raw.closed.then(() => "closed" as const)]);
+}
+
+/** host:port of the AuthZEN listener, from its "authzen is serving" log line (so port 0 works). */
+function authzenAddress(serving: ServingVerdict): string {
+  const url = serving.logLines().find((line) => line["msg"] === "authzen is serving")?.["url"];
+  return String(url).replace(/^https?:\/\//, "");
 }
 
 /** The status line and JSON body of the one answer on a raw connection. */
@@ -70,8 +76,7 @@ describe.each([1, 2])("verdict serve with processes: %i, AuthZEN's max_connectio
       authzen: { listen: "127.0.0.1:0", insecure_plaintext: true, apis: [{ name: "invoices-api" }], max_connections: MAX },
     });
     serving = await serveVerdict(["--config", config]);
-    const url = serving.logLines().find((line) => line["msg"] === "authzen is serving")?.["url"];
-    authzen = String(url).replace("http://", "");
+    authzen = authzenAddress(serving);
   });
 
   afterAll(async () => {
@@ -167,7 +172,7 @@ describe("verdict serve with AuthZEN over TLS (a development certificate)", () =
       authzen: { listen: "127.0.0.1:0", dev_certificate: true, apis: [{ name: "invoices-api" }] },
     });
     serving = await serveVerdict(["--config", config], { VERDICT_HOME: mkdtempSync(join(tmpdir(), "verdict-http-bounds-home-")) });
-    authzen = String(serving.logLines().find((line) => line["msg"] === "authzen is serving")?.["url"]).replace("https://", "");
+    authzen = authzenAddress(serving);
   });
 
   afterAll(async () => {
@@ -176,24 +181,17 @@ describe("verdict serve with AuthZEN over TLS (a development certificate)", () =
 
   it("closes a connection that has not finished its TLS handshake within 10 s, and answers 408 to one that then sends nothing", async () => {
     const noHandshake = rawConnection(authzen);
-    const opened = Date.now();
-    let answer = "";
-    const handshaken = tlsConnect({ ...hostPort(authzen), rejectUnauthorized: false });
-    handshaken.setEncoding("utf8");
-    handshaken.on("data", (chunk: string) => (answer += chunk));
-    handshaken.on("error", () => undefined);
-    const secured = new Promise<void>((resolve) => handshaken.once("secureConnect", resolve));
-    const closed = new Promise<number>((resolve) => handshaken.once("close", () => resolve(Date.now() - opened)));
+    const handshaken = rawConnection(authzen, { tls: true });
     try {
-      await secured;
-      const [plainAfter, tlsAfter] = await Promise.all([noHandshake.closed, closed]);
+      await new Promise((resolve) => handshaken.socket.once("secureConnect", resolve));
+      const [plainAfter, tlsAfter] = await Promise.all([noHandshake.closed, handshaken.closed]);
       expect(plainAfter).toBeGreaterThanOrEqual(9_500);
       expect(tlsAfter).toBeGreaterThanOrEqual(9_500);
       expect(noHandshake.received()).toBe("");
-      expect(answer).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n[\s\S]*"error":"request_timeout"/);
+      expect(handshaken.received()).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n[\s\S]*"error":"request_timeout"/);
     } finally {
       noHandshake.socket.destroy();
-      handshaken.destroy();
+      handshaken.socket.destroy();
     }
   });
 });
