@@ -31,6 +31,15 @@ export const CONNECTIONS_REFUSED_METRIC = {
   help: "gRPC connections closed as soon as they were accepted because max_connections were open.",
 };
 
+/**
+ * The metric of the connections admin_listen closed for its bound, kept by whichever
+ * process serves it (a Verdict of one process; the primary of several, on its /metrics).
+ */
+export const ADMIN_CONNECTIONS_REFUSED_METRIC = {
+  name: "verdict_admin_connections_refused_total",
+  help: "Admin listener connections closed as soon as they were accepted because its bound of open connections was reached.",
+};
+
 /** Counts the connections closed for `setting` (max_connections, or another listener's bound), in a warning logged at most every 10 s. */
 export function refusedConnections(log: Logger, maxConnections: number, setting = "max_connections"): CountedWarning {
   return new CountedWarning(log, `refused a connection: ${setting} are open; it was closed at once`, { maxConnections });

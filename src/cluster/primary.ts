@@ -35,7 +35,7 @@ import type { MetricObjectWithValues, MetricValue, Registry } from "prom-client"
 import { VerdictError } from "../errors/index.js";
 import type { Logger } from "../observability/index.js";
 import { listenBalanced, type BalancedListener } from "./balancer.js";
-import { CONNECTIONS_REFUSED_METRIC } from "./listen.js";
+import { ADMIN_CONNECTIONS_REFUSED_METRIC, CONNECTIONS_REFUSED_METRIC } from "./listen.js";
 import { KeptBundleDir } from "./kept-bundles.js";
 import { GRPC_PORT_VARIABLE, ROLE_VARIABLE, type ReadinessReport, type ReadinessSource, type ToPrimary, type ToWorker } from "./messages.js";
 import { forkedProcessEnv, forkedProcessFlags } from "./tuning.js";
@@ -45,6 +45,8 @@ import { HUNG_AFTER_MS, SLOW_AFTER_MS, Watchdog } from "./watchdog.js";
 export interface ClusterAdmin {
   /** http://host:port */
   url: string;
+  /** Connections it closed as soon as they were accepted, for its bound (ADMIN_CONNECTIONS_REFUSED_METRIC). */
+  connectionsRefused(): number;
   close(): Promise<void>;
 }
 
@@ -255,7 +257,7 @@ export async function startCluster({ processes, log, configuration, serveAdmin, 
   // /healthz answers at once and /readyz says not ready until every process is.
   const adminStarting = serveAdmin(
     readiness,
-    () => clusterMetrics(workers, balancer),
+    () => clusterMetrics(workers, balancer, adminStarting),
     () => consoleUrl,
     workerUrl,
   );
@@ -312,9 +314,10 @@ let nextRequest = 1;
 
 /**
  * Every worker's metrics, summed (counters) or kept per worker where prom-client
- * aggregates so; with the primary's gRPC listener, the connections each process has open.
+ * aggregates so; with the primary's gRPC listener, the connections each process has open;
+ * and the connections admin_listen refused.
  */
-async function clusterMetrics(workers: ReadonlySet<Worker>, balancer: BalancedListener | undefined): Promise<Registry> {
+async function clusterMetrics(workers: ReadonlySet<Worker>, balancer: BalancedListener | undefined, adminStarting: Promise<ClusterAdmin>): Promise<Registry> {
   const id = nextRequest++;
   const replies = await Promise.all(
     [...workers].map(
@@ -348,6 +351,8 @@ async function clusterMetrics(workers: ReadonlySet<Worker>, balancer: BalancedLi
     for (const [worker, count] of balancer.open()) open.set({ pid: String(worker.process.pid) }, count);
     new Counter({ ...CONNECTIONS_REFUSED_METRIC, registers: [registry] }).inc(balancer.refused());
   }
+  // Scraped through it: it has started.
+  new Counter({ ...ADMIN_CONNECTIONS_REFUSED_METRIC, registers: [registry] }).inc((await adminStarting).connectionsRefused());
   return registry;
 }
 

@@ -4,6 +4,7 @@ export { CountedWarning, createLogger, silentLogger, type Logger } from "./log.j
 export {
   createMetrics,
   observeAudit,
+  observeCount,
   observeHealth,
   observeSuspensions,
   type AuditCounts,

@@ -197,6 +197,11 @@ export function observeAudit(metrics: Metrics, stats: () => AuditCounts): void {
   );
 }
 
+/** A count kept elsewhere, read when scraped, as a counter named and described by `metric`. */
+export function observeCount(metrics: Metrics, metric: { name: string; help: string }, read: () => number): void {
+  observed(metrics.registry, "counter", metric.name, metric.help, read);
+}
+
 /** Readiness and the database's reachability, read when scraped. */
 export function observeHealth(metrics: Metrics, read: { ready: () => boolean; databaseUp: () => boolean }): void {
   observed(

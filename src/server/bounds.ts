@@ -5,7 +5,6 @@
 // a byte a minute, or never, would keep its connection for good).
 import type { ServerOptions } from "node:http";
 import type { Server, Socket } from "node:net";
-import type { Counter } from "prom-client";
 import type { ErrorCode } from "../errors/index.js";
 import type { CountedWarning } from "../observability/index.js";
 
@@ -21,7 +20,7 @@ import type { CountedWarning } from "../observability/index.js";
  */
 export function capConnections(
   server: Server,
-  { maxConnections, refused, warning }: { maxConnections: number; refused: Counter; warning: CountedWarning },
+  { maxConnections, refused, warning }: { maxConnections: number; refused: { inc(): void }; warning: CountedWarning },
 ): void {
   let open = 0;
   server.prependListener("connection", (socket: Socket) => {

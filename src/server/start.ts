@@ -3,12 +3,22 @@ import type { Duplex } from "node:stream";
 import { ApprovalStore, Approvals, ApprovalWebhook } from "../approvals/index.js";
 import { maskRulesFrom, MaskRuleError, openAuditLog, type AuditEvent, type AuditLog, type AuditStore } from "../audit/index.js";
 import type { Config } from "../config/index.js";
-import { policyWorkersPerProcess } from "../cluster/index.js";
+import { ADMIN_CONNECTIONS_REFUSED_METRIC, policyWorkersPerProcess } from "../cluster/index.js";
 import { Database } from "../database/index.js";
 import { Decider } from "../decide/index.js";
 import { VerdictError } from "../errors/index.js";
 import { defaultObligations, type ObligationRegistry } from "../obligations/index.js";
-import { createMetrics, Instruments, observeAudit, observeHealth, observeSuspensions, Tracing, type Logger, type Metrics } from "../observability/index.js";
+import {
+  createMetrics,
+  Instruments,
+  observeAudit,
+  observeCount,
+  observeHealth,
+  observeSuspensions,
+  Tracing,
+  type Logger,
+  type Metrics,
+} from "../observability/index.js";
 import { DEFAULT_BOUNDS, PolicyRuntime, type BundleCopies, type WatchOptions } from "../policy/index.js";
 import { openDisagreements, openState, poolSizeFor, type CallObserver } from "../state/index.js";
 import { IssuerRegistry, TokenVerifier } from "../token/index.js";
@@ -226,6 +236,8 @@ async function startListening(
   // The admin listener first, so that /healthz answers (and /readyz says why not) while the rest
   // starts; a deciding worker's, which only the primary reaches, once it serves (startParts).
   const admin = options.role === "worker" ? undefined : await startAdmin();
+  // admin_listen's refusals, on its own /metrics (a process of several has a private listener; the primary counts admin_listen's).
+  if (admin && !worker) observeCount(metrics, ADMIN_CONNECTIONS_REFUSED_METRIC, () => admin.connectionsRefused());
   const closers: (() => Promise<unknown>)[] = [() => tracing.shutdown(), () => Promise.resolve(readiness.close())];
   // Closed last.
   if (admin) closers.unshift(() => admin.close());

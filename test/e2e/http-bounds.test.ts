@@ -5,7 +5,8 @@
 // (authzen.request_timeout_ms's default; the admin listener's own) to arrive whole,
 // headers and body, or is answered 408 request_timeout and its connection closed,
 // rather than holding it for as long as its client trickles bytes; over TLS, the
-// handshake has the same 10 s.
+// handshake has the same 10 s. The admin listener keeps at most 1,024 connections open
+// (a fixed bound, reached here as it is).
 import { mkdtempSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
@@ -22,6 +23,9 @@ import { uniqueDatabaseName } from "../support/mongo.js";
 const API_KEY = "http-bounds-key";
 const MAX = 6;
 const METADATA = "GET /.well-known/authzen-configuration HTTP/1.1\r\nHost: pdp\r\n\r\n";
+const HEALTHZ = "GET /healthz HTTP/1.1\r\nHost: verdict\r\n\r\n";
+/** The admin listener's bound, which has no setting. */
+const ADMIN_MAX = 1_024;
 
 /** A raw connection to host:port (over TLS, trusting any certificate, when `tls`) and what came back on it. */
 interface Raw {
@@ -48,6 +52,19 @@ async function openServed(address: string, kept: Raw[]): Promise<"served" | "clo
   raw.socket.write(METADATA);
   const served = vi.waitFor(() => expect(raw.received()).toMatch(/^HTTP\/1\.1 200 [\s\S]*access_evaluation_endpoint/), { timeout: 5_000, interval: 20 });
   return Promise.race([served.then(() => "served" as const), raw.closed.then(() => "closed" as const)]);
+}
+
+/** "served" once /healthz answered on a new connection to the admin listener; "closed" when it closed before. */
+function openHealthz(admin: string, kept: Raw[]): Promise<"served" | "closed"> {
+  const raw = rawConnection(admin);
+  kept.push(raw);
+  raw.socket.write(HEALTHZ);
+  return new Promise((resolve) => {
+    raw.socket.on("data", () => {
+      if (/^HTTP\/1\.1 200 /.test(raw.received())) resolve("served");
+    });
+    void raw.closed.then(() => resolve("closed"));
+  });
 }
 
 /** host:port of the AuthZEN listener, from its "authzen is serving" log line (so port 0 works). */
@@ -82,6 +99,56 @@ describe.each([1, 2])("verdict serve with processes: %i, AuthZEN's max_connectio
   afterAll(async () => {
     for (const raw of kept) raw.socket.destroy();
     if (serving) await stopProcess(serving.child);
+  });
+
+  // First: no other connection to the admin listener is open yet (fetch keeps its own).
+  it("keeps at most 1,024 connections open on the admin listener, closes one more at once, and has room again when one closes", async () => {
+    const admin = serving.adminUrl.replace("http://", "");
+    const held: Raw[] = [];
+    let closed = 0;
+    try {
+      // in rounds of 128, within the listener's backlog
+      for (let round = 0; round < ADMIN_MAX / 128; round++) {
+        const answers = await Promise.all(Array.from({ length: 128 }, () => openHealthz(admin, held)));
+        expect(answers.filter((answer) => answer === "served")).toHaveLength(128);
+      }
+      expect(await openHealthz(admin, held)).toBe("closed");
+      closed += 1;
+      // logged as it happens (the first at once)
+      await vi.waitFor(
+        () => {
+          const refusals = serving
+            .logLines()
+            .filter((line) => line["msg"] === "refused a connection: the admin listener's connections are open; it was closed at once");
+          expect(refusals).toHaveLength(1);
+          expect(refusals[0]).toMatchObject({ level: 40, times: 1, maxConnections: ADMIN_MAX });
+        },
+        { timeout: 5_000, interval: 50 },
+      );
+
+      // the connections open are served as before
+      const first = held[0]!;
+      first.socket.write(HEALTHZ);
+      await vi.waitFor(() => expect(first.received().match(/HTTP\/1\.1 200 /g)).toHaveLength(2), { timeout: 5_000, interval: 20 });
+
+      // one closes: once Verdict has seen it go, there is room for one
+      held[1]!.socket.destroy();
+      await vi.waitFor(
+        async () => {
+          const answer = await openHealthz(admin, held);
+          if (answer === "closed") closed += 1;
+          expect(answer).toBe("served");
+        },
+        { timeout: 5_000, interval: 100 },
+      );
+    } finally {
+      for (const raw of held) raw.socket.destroy();
+    }
+    // counted, every one (scraped once Verdict has seen them go)
+    await vi.waitFor(async () => expect(valueOf(await scrape(serving.adminUrl), "verdict_admin_connections_refused_total")).toBe(closed), {
+      timeout: 5_000,
+      interval: 100,
+    });
   });
 
   it("serves the connections within the bound, closes one more at once, and has room again when they close", async () => {

@@ -5,9 +5,10 @@
 // in-memory reads so that it never holds one up (docs/architecture.md).
 import type { AddressInfo } from "node:net";
 import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
+import { refusedConnections } from "../../cluster/index.js";
 import { listenFailed } from "../../errors/index.js";
 import type { Logger } from "../../observability/index.js";
-import { answerClientError, requestTimeoutOptions } from "../bounds.js";
+import { answerClientError, capConnections, requestTimeoutOptions } from "../bounds.js";
 
 /**
  * A feature's routes on the admin listener: adds them to the (encapsulated) Fastify
@@ -28,8 +29,18 @@ export interface RunningAdmin {
   port: number;
   /** http://host:port */
   url: string;
+  /** Connections closed as soon as they were accepted because MAX_CONNECTIONS were open (its metric: ADMIN_CONNECTIONS_REFUSED_METRIC, kept by whichever process serves admin_listen). */
+  connectionsRefused(): number;
   close(): Promise<void>;
 }
+
+/**
+ * Connections open at once; one more is closed as soon as it is accepted. Probes,
+ * scrapes and a console behind its proxy need a few; a client on the cluster network
+ * that opened them without end would otherwise take the memory and file descriptors
+ * the process decides with.
+ */
+const MAX_CONNECTIONS = 1_024;
 
 /** A request to the admin listener has this long to arrive whole, headers and body (probes, scrapes and console forms are small). */
 const REQUEST_TIMEOUT_MS = 10_000;
@@ -86,7 +97,13 @@ export async function buildAdminApp({ routes, log }: Pick<AdminServerOptions, "r
 
 export async function startAdminServer(options: AdminServerOptions): Promise<RunningAdmin> {
   const app = await buildAdminApp(options);
-  const { host, port } = options;
+  const { host, port, log } = options;
+  let refused = 0;
+  capConnections(app.server, {
+    maxConnections: MAX_CONNECTIONS,
+    refused: { inc: () => (refused += 1) },
+    warning: refusedConnections(log, MAX_CONNECTIONS, "the admin listener's connections"),
+  });
   try {
     await app.listen({ host, port, ...(options.exclusive ? { exclusive: true } : {}) });
   } catch (error) {
@@ -97,6 +114,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Run
   return {
     port: bound,
     url: `http://${host.includes(":") ? `[${host}]` : host}:${bound}`,
+    connectionsRefused: () => refused,
     close: () => app.close(),
   };
 }
