@@ -3,11 +3,14 @@
 // is closed at once, the open ones are served as before, and there is room again once
 // one closes. The bound here is small so that a test can reach it; its default
 // (4,096) is checked in test/unit/config.test.ts. And a connection that never starts
-// speaking HTTP/2 does not keep its place: it is reset after 10 s.
+// speaking HTTP/2 does not keep its place: it is reset after 10 s, over TLS too (a
+// handshake and then nothing).
 import { connect, type ClientHttp2Session } from "node:http2";
-import { connect as netConnect } from "node:net";
+import { connect as netConnect, type Socket } from "node:net";
+import { connect as tlsConnect } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { createTestCa, type TestCa } from "../support/certs.js";
 import { serveVerdict, stopProcess, type ServingVerdict } from "../support/cli.js";
 import { writeServeConfig } from "../support/config.js";
 import { hostPort } from "../support/deploy.js";
@@ -19,6 +22,9 @@ import { uniqueDatabaseName } from "../support/mongo.js";
 const API_KEY = "connections-key";
 const MAX = 6;
 const REFUSED = "refused a connection: max_connections are open; it was closed at once";
+const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+/** A SETTINGS frame's header announcing 6 bytes of payload, which never come. */
+const SETTINGS_HEADER = Buffer.from([0, 0, 6, 4, 0, 0, 0, 0, 0]);
 
 /** An HTTP/2 connection: "served" once the server's SETTINGS arrive (grpc-js took it), "closed" when it is closed before. */
 function open(address: string, sessions: ClientHttp2Session[]): Promise<"served" | "closed"> {
@@ -75,7 +81,7 @@ describe.each([1, 2])("verdict serve with processes: %i and max_connections: 6",
     expect((await client.check({ token, action: "invoices:read" })).decision).toBe("ALLOW");
   });
 
-  it("resets a connection that sends nothing, or only the HTTP/2 preface, within 10 s, and keeps one that speaks HTTP/2", async () => {
+  it("resets a connection that sends nothing, only the HTTP/2 preface, or part of its SETTINGS, within 10 s, and keeps one that speaks HTTP/2", async () => {
     // the connections of the test before closed: once there is room again, one speaks HTTP/2 and stays
     client?.close();
     for (const session of sessions.splice(0)) session.destroy();
@@ -83,24 +89,74 @@ describe.each([1, 2])("verdict serve with processes: %i and max_connections: 6",
     const speaking = sessions[sessions.length - 1];
 
     const opened = Date.now();
-    const closedAfter = (write?: string) =>
-      new Promise<number>((resolve, reject) => {
-        const socket = netConnect(hostPort(serving.address), () => {
-          if (write !== undefined) socket.write(write);
-        });
-        socket.on("error", () => undefined); // the reset ends it in ECONNRESET
-        socket.once("close", () => resolve(Date.now() - opened));
-        setTimeout(() => reject(new Error("still open after 20 s")), 20_000).unref();
-      });
-    const [silent, prefaceOnly] = await Promise.all([closedAfter(), closedAfter("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")]);
+    const closedAfter = (write?: Buffer) => closedWithin(netConnect(hostPort(serving.address)), "connect", opened, write);
+    const waited = await Promise.all([closedAfter(), closedAfter(PREFACE), closedAfter(Buffer.concat([PREFACE, SETTINGS_HEADER]))]);
     // not closed for the bound (at once), but after the 10 s they had to start speaking
-    expect(silent).toBeGreaterThanOrEqual(9_500);
-    expect(prefaceOnly).toBeGreaterThanOrEqual(9_500);
+    for (const ms of waited) expect(ms).toBeGreaterThanOrEqual(9_500);
     expect(speaking?.destroyed).toBe(false);
-    // logged by the process that reset it: the first of each at once, a second in the same process on its next line
-    const resets = serving.logLines().filter((line) => line["msg"] === "reset a connection that sent no HTTP/2 preface within 10 s");
-    expect(resets.length).toBeGreaterThanOrEqual(1);
-    expect(resets.every((line) => line["level"] === 40 && line["times"] === 1)).toBe(true);
-    expect(resets.length).toBeLessThanOrEqual(processes);
+    expectResetsLogged(serving, processes);
   });
 });
+
+describe.each([1, 2])("verdict serve over TLS with processes: %i", (processes) => {
+  let serving: ServingVerdict;
+  let ca: TestCa;
+  const sessions: ClientHttp2Session[] = [];
+
+  beforeAll(async () => {
+    const issuer = await createTestIssuer();
+    ca = createTestCa();
+    const server = ca.issue({ cn: "verdict", dnsNames: ["localhost"], ips: ["127.0.0.1"], server: true });
+    const config = writeServeConfig("connections-tls", issuer, API_KEY, {
+      processes,
+      mongodb_database: uniqueDatabaseName("connections_tls"),
+      log_level: "info",
+      tls: { cert_file: server.certFile, key_file: server.keyFile },
+    });
+    serving = await serveVerdict(["--config", config]);
+  });
+
+  afterAll(async () => {
+    for (const session of sessions) session.destroy();
+    if (serving) await stopProcess(serving.child);
+  });
+
+  it("resets a connection that finishes its TLS handshake and then sends nothing, or only the HTTP/2 preface, within 10 s, and keeps one that speaks HTTP/2", async () => {
+    const speaking = connect(`https://${serving.address}`, { ca: ca.certPem, servername: "localhost" });
+    sessions.push(speaking);
+    await new Promise((resolve) => speaking.once("remoteSettings", resolve));
+
+    const opened = Date.now();
+    const closedAfter = (write?: Buffer) =>
+      closedWithin(
+        tlsConnect({ ...hostPort(serving.address), ca: ca.certPem, servername: "localhost", ALPNProtocols: ["h2"] }),
+        "secureConnect",
+        opened,
+        write,
+      );
+    const waited = await Promise.all([closedAfter(), closedAfter(PREFACE), closedAfter(Buffer.concat([PREFACE, SETTINGS_HEADER]))]);
+    for (const ms of waited) expect(ms).toBeGreaterThanOrEqual(9_500);
+    expect(speaking.destroyed).toBe(false);
+    expectResetsLogged(serving, processes);
+  });
+});
+
+/** Milliseconds from `opened` until `socket` closed (it writes `write` once `ready`); rejects when still open after 20 s. */
+function closedWithin(socket: Socket, ready: "connect" | "secureConnect", opened: number, write?: Buffer): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    socket.once(ready, () => {
+      if (write !== undefined) socket.write(write);
+    });
+    socket.on("error", () => undefined); // the reset ends it in ECONNRESET
+    socket.once("close", () => resolve(Date.now() - opened));
+    setTimeout(() => reject(new Error("still open after 20 s")), 20_000).unref();
+  });
+}
+
+/** Logged by the process that reset it: the first at once, a second in the same process on its next line. */
+function expectResetsLogged(serving: ServingVerdict, processes: number): void {
+  const resets = serving.logLines().filter((line) => line["msg"] === "reset a connection that sent no HTTP/2 preface and SETTINGS within 10 s");
+  expect(resets.length).toBeGreaterThanOrEqual(1);
+  expect(resets.every((line) => line["level"] === 40 && line["times"] === 1)).toBe(true);
+  expect(resets.length).toBeLessThanOrEqual(processes);
+}

@@ -30,7 +30,7 @@ import { arrivalBounds, MAX_ARRIVING, REQUESTS_CUT_METRIC } from "./arrival.js";
 import { auditService, type AuditServiceOptions } from "./audit-service.js";
 import { decisionService } from "./decision-service.js";
 import { HealthStatuses } from "./health.js";
-import { PREFACE_WAIT_MS, resetWhenSilent } from "./connections.js";
+import { injectorSessions, PREFACE_WAIT_MS, PrefaceWatch } from "./connections.js";
 import { listenCapped } from "./listener.js";
 import { decodingRefusedAsInvalidArgument } from "./unary.js";
 
@@ -140,10 +140,13 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   const injected = new Set<Duplex>();
   let lastInjectedClosed: () => void = () => undefined;
   const injector = server.createConnectionInjector(serverCredentials(tls));
-  const silent = new CountedWarning(log, `reset a connection that sent no HTTP/2 preface within ${PREFACE_WAIT_MS / 1000} s`);
+  const preface = new PrefaceWatch(
+    injectorSessions(server, log),
+    new CountedWarning(log, `reset a connection that sent no HTTP/2 preface and SETTINGS within ${PREFACE_WAIT_MS / 1000} s`),
+  );
   const inject = (connection: Duplex): boolean => {
     if (stopping) return false;
-    resetWhenSilent(connection, silent);
+    preface.watch(connection);
     injected.add(connection);
     connection.once("close", () => {
       injected.delete(connection);
