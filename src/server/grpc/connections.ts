@@ -75,8 +75,8 @@ function peerOf(socket: { remoteAddress?: string | undefined; remotePort?: numbe
 /**
  * The HTTP/2 server grpc-js made for the connection injector just created on `server`,
  * whose "session" events say when a client has spoken. grpc-js keeps it in a private
- * Map (1.10 to 1.14 at least); when it is not there, undefined and a warning: the
- * preface is then judged by its bytes, as before.
+ * Map (read on 1.14.7, the version the lock file pins); when it is not there, undefined
+ * and a warning: the preface is then judged by its bytes, as before.
  */
 export function injectorSessions(server: Server, log: Logger): EventEmitter | undefined {
   const servers: unknown = (server as unknown as { http2Servers?: unknown }).http2Servers;
