@@ -45,25 +45,29 @@ function rawConnection(address: string, { tls = false } = {}): Raw {
   return { socket, received: () => received, closed };
 }
 
-/** "served" once the metadata came back on a new connection; "closed" when it closed before. */
-async function openServed(address: string, kept: Raw[]): Promise<"served" | "closed"> {
+/**
+ * "served" once `request` (AuthZEN's metadata unless told) was answered as `answer` says
+ * on a new connection; "closed" when it closed before; rejects when neither within 5 s.
+ */
+function openServed(
+  address: string,
+  kept: Raw[],
+  request = METADATA,
+  answer = /^HTTP\/1\.1 200 [\s\S]*access_evaluation_endpoint/,
+): Promise<"served" | "closed"> {
   const raw = rawConnection(address);
   kept.push(raw);
-  raw.socket.write(METADATA);
-  const served = vi.waitFor(() => expect(raw.received()).toMatch(/^HTTP\/1\.1 200 [\s\S]*access_evaluation_endpoint/), { timeout: 5_000, interval: 20 });
-  return Promise.race([served.then(() => "served" as const), raw.closed.then(() => "closed" as const)]);
-}
-
-/** "served" once /healthz answered on a new connection to the admin listener; "closed" when it closed before. */
-function openHealthz(admin: string, kept: Raw[]): Promise<"served" | "closed"> {
-  const raw = rawConnection(admin);
-  kept.push(raw);
-  raw.socket.write(HEALTHZ);
-  return new Promise((resolve) => {
+  raw.socket.write(request);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`not answered within 5 s: ${raw.received()}`)), 5_000);
+    const settle = (outcome: "served" | "closed") => {
+      clearTimeout(timer);
+      resolve(outcome);
+    };
     raw.socket.on("data", () => {
-      if (/^HTTP\/1\.1 200 /.test(raw.received())) resolve("served");
+      if (answer.test(raw.received())) settle("served");
     });
-    void raw.closed.then(() => resolve("closed"));
+    void raw.closed.then(() => settle("closed"));
   });
 }
 
@@ -109,10 +113,10 @@ describe.each([1, 2])("verdict serve with processes: %i, AuthZEN's max_connectio
     try {
       // in rounds of 128, within the listener's backlog
       for (let round = 0; round < ADMIN_MAX / 128; round++) {
-        const answers = await Promise.all(Array.from({ length: 128 }, () => openHealthz(admin, held)));
+        const answers = await Promise.all(Array.from({ length: 128 }, () => openServed(admin, held, HEALTHZ, /^HTTP\/1\.1 200 /)));
         expect(answers.filter((answer) => answer === "served")).toHaveLength(128);
       }
-      expect(await openHealthz(admin, held)).toBe("closed");
+      expect(await openServed(admin, held, HEALTHZ, /^HTTP\/1\.1 200 /)).toBe("closed");
       closed += 1;
       // logged as it happens (the first at once)
       await vi.waitFor(
@@ -135,7 +139,7 @@ describe.each([1, 2])("verdict serve with processes: %i, AuthZEN's max_connectio
       held[1]!.socket.destroy();
       await vi.waitFor(
         async () => {
-          const answer = await openHealthz(admin, held);
+          const answer = await openServed(admin, held, HEALTHZ, /^HTTP\/1\.1 200 /);
           if (answer === "closed") closed += 1;
           expect(answer).toBe("served");
         },
