@@ -7,6 +7,7 @@
 // DEADLINE_EXCEEDED; and a process lets at most MAX_ARRIVING calls arrive at once,
 // ending one more at once RESOURCE_EXHAUSTED. A request arrives in the same few
 // packets as its headers, so neither bound is reached by a working client.
+import { performance } from "node:perf_hooks";
 import * as grpc from "@grpc/grpc-js";
 import type { Counter } from "prom-client";
 import { ERRORS } from "../../errors/index.js";
@@ -35,7 +36,10 @@ const SWEEP_MS = 1_000;
 /**
  * The interceptor that holds every call's request to the bounds above. The calls
  * arriving are kept in insertion order (their arrival order) and looked at once a
- * second, rather than a timer each: a call's cost is a Map's set and delete.
+ * second, rather than a timer each: a call's cost is a Map's set and delete. They are
+ * stamped on the monotonic clock (performance.now()), not the wall clock, which a
+ * clock step can move: stepped back, it had delayed the cut of every call behind the
+ * first not yet late by the size of the step.
  */
 export function arrivalBounds({ timeoutMs, cut, warnings }: ArrivalBounds): { interceptor: grpc.ServerInterceptor; stop(): void } {
   const arriving = new Map<grpc.ServerInterceptingCallInterface, number>();
@@ -43,7 +47,7 @@ export function arrivalBounds({ timeoutMs, cut, warnings }: ArrivalBounds): { in
   const overloadedDetails = "more requests are arriving than this process takes at once; nothing was decided; retry later";
   const sweep = setInterval(
     () => {
-      const late = Date.now() - timeoutMs;
+      const late = performance.now() - timeoutMs;
       for (const [call, since] of arriving) {
         if (since > late) break; // the rest came later
         arriving.delete(call);
@@ -63,7 +67,7 @@ export function arrivalBounds({ timeoutMs, cut, warnings }: ArrivalBounds): { in
           next({ onReceiveMetadata: () => call.sendStatus({ code: ERRORS.overloaded.grpc, details: overloadedDetails }) });
           return;
         }
-        arriving.set(call, Date.now());
+        arriving.set(call, performance.now());
         next({
           onReceiveHalfClose(halfClose) {
             arriving.delete(call);
