@@ -4,7 +4,9 @@
 // open, its calls hang and its last readiness report still says ready. One that has not
 // answered for SLOW_AFTER_MS is handed no new connection until it answers again; one
 // silent for HUNG_AFTER_MS is ended (SIGKILL: its JavaScript would run no handler) and,
-// as any process that dies, replaced.
+// as any process that dies, replaced. Silence is measured on the monotonic clock: on
+// the wall clock, a step back (an NTP correction) hid a hung process for the size of
+// the step.
 
 /** How often the primary asks each process. */
 export const PING_INTERVAL_MS = 1_000;
@@ -32,7 +34,7 @@ export class Watchdog<K> {
   private timer: NodeJS.Timeout | undefined;
   private tickedAt = 0;
 
-  constructor(private readonly now: () => number = Date.now) {}
+  constructor(private readonly now: () => number = () => performance.now()) {}
 
   /** Watches a process from now on (once it serves). */
   watch(key: K, process: Watched): void {

@@ -91,6 +91,15 @@ describe("the primary's watchdog", () => {
     expect(a.judged()).toEqual([]);
   });
 
+  it("measures silence on the monotonic clock: a step back of the wall clock does not hide a hung process", () => {
+    watchdog = new Watchdog<string>(); // its own clock, the one the primary uses
+    const [a] = watchAll("a");
+    pass(2_000, ["a"]);
+    vi.setSystemTime(Date.now() - 3_600_000); // the wall clock stepped back an hour; performance.now() goes on
+    pass(HUNG_AFTER_MS);
+    expect(a.judged()).toEqual(["slow", "hung"]);
+  });
+
   it("stops its timer once it watches no one", () => {
     watchAll("a");
     expect(vi.getTimerCount()).toBe(1);
