@@ -57,7 +57,10 @@ export class SuspensionFollower {
     private readonly view: SuspensionView,
     private readonly settings: SuspensionsConfig,
     private readonly log: Logger,
+    /** The wall clock: which suspensions are active now. */
     private readonly now: () => number = Date.now,
+    /** The monotonic clock the view's age is measured on: on the wall clock, a step back (an NTP correction) had hidden a stale view for the size of the step. */
+    private readonly elapsed: () => number = () => performance.now(),
   ) {}
 
   /** Whether the set was loaded once: until then nothing can be decided (fail closed), and Verdict is not ready. */
@@ -65,19 +68,18 @@ export class SuspensionFollower {
     return this.version !== undefined;
   }
 
-  /** Whether a refresh succeeded within stale_after_ms of `nowMs`. */
-  fresh(nowMs: number): boolean {
-    return this.lastSuccess !== undefined && nowMs - this.lastSuccess <= this.settings.stale_after_ms;
+  /** Whether a refresh succeeded within the last stale_after_ms. */
+  fresh(): boolean {
+    return this.lastSuccess !== undefined && this.elapsed() - this.lastSuccess <= this.settings.stale_after_ms;
   }
 
   stats(): FollowerStats {
     // What a scrape reads agrees with itself: the view going stale is counted when it is reported so.
     this.watchStaleness();
-    const now = this.now();
     return {
       active: this.view.size,
-      ageSeconds: this.lastSuccess === undefined ? 0 : Math.max(0, now - this.lastSuccess) / 1_000,
-      stale: this.loaded && !this.fresh(now),
+      ageSeconds: this.lastSuccess === undefined ? 0 : Math.max(0, this.elapsed() - this.lastSuccess) / 1_000,
+      stale: this.loaded && !this.fresh(),
       ...this.counts,
       by: this.by,
     };
@@ -170,7 +172,7 @@ export class SuspensionFollower {
   }
 
   private succeeded(): void {
-    this.lastSuccess = this.now();
+    this.lastSuccess = this.elapsed();
     this.counts.refreshes += 1;
     if (this.failingLogged) this.log.info("suspensions are read again");
     this.failingLogged = false;
@@ -189,8 +191,8 @@ export class SuspensionFollower {
   /** Logs (once each way) and counts the view going stale and coming back. */
   private watchStaleness(): void {
     if (!this.loaded || this.stopped) return;
-    const now = this.now();
-    if (!this.fresh(now)) {
+    const now = this.elapsed();
+    if (!this.fresh()) {
       if (this.staleSince !== undefined) return;
       this.staleSince = now;
       this.counts.stalePeriods += 1;

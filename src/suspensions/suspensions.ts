@@ -98,7 +98,7 @@ export class Suspensions implements SuspensionGate, SuspensionPort {
       if (policyDecides(policyData)) return { outcome: "policy", suspension: policyView(held) };
       return { outcome: "deny", reason: reason("principal_suspended", suspendedMessage(held)) };
     }
-    if (this.options.settings.when_stale === "deny_all" && !this.follower.fresh(nowMs)) {
+    if (this.options.settings.when_stale === "deny_all" && !this.follower.fresh()) {
       return { outcome: "deny", reason: reason("state_unavailable", "The suspension list could not be refreshed in time; no decision can be made.") };
     }
     return undefined;

@@ -2,8 +2,9 @@
 // a read of the version waiting on a database that does not answer (up to its 2 s bound)
 // held back the count and the log, while deny_all, which reads the view's age at each
 // Check, already acted on it, and a scrape reported the view stale with a count of 0 (seen
-// in test/integration/suspensions-stale.test.ts on a busy machine). Fake timers; the
-// database is one that answers once and then never again.
+// in test/integration/suspensions-stale.test.ts on a busy machine); and the view's age is
+// kept on the monotonic clock, so a step of the wall clock neither hides nor fakes it.
+// Fake timers; the database is one that answers once and then never again.
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { SuspensionFollower } from "../../src/suspensions/follower.js";
 import type { SuspensionStore } from "../../src/suspensions/store.js";
@@ -42,6 +43,22 @@ describe("a suspension view whose database stops answering", () => {
     expect(logged.lines().filter((line) => String(line["msg"]).startsWith("the suspension view is stale"))).toHaveLength(1);
     expect(follower.stats()).toMatchObject({ stale: true, stalePeriods: 1 });
     await vi.advanceTimersByTimeAsync(10_000);
+    expect(follower.stats()).toMatchObject({ stale: true, stalePeriods: 1 });
+    await follower.stop();
+  });
+
+  it("is stale on time when the wall clock is stepped back an hour (its age is kept on the monotonic clock)", async () => {
+    const logged = captureLog();
+    const follower = new SuspensionFollower(
+      storeThatStopsAnswering(),
+      new SuspensionView(),
+      { follow: "poll", poll_interval_ms: 250, stale_after_ms: STALE_AFTER_MS, when_stale: "deny_all" },
+      logged.log,
+    );
+    expect(await follower.start(1_000)).toBe(true);
+    vi.setSystemTime(Date.now() - 3_600_000); // an NTP correction; performance.now() goes on
+    await vi.advanceTimersByTimeAsync(STALE_AFTER_MS + 500);
+    expect(follower.fresh()).toBe(false);
     expect(follower.stats()).toMatchObject({ stale: true, stalePeriods: 1 });
     await follower.stop();
   });
