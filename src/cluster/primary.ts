@@ -38,6 +38,7 @@ import { listenBalanced, type BalancedListener } from "./balancer.js";
 import { ADMIN_CONNECTIONS_REFUSED_METRIC, CONNECTIONS_REFUSED_METRIC } from "./listen.js";
 import { KeptBundleDir } from "./kept-bundles.js";
 import { GRPC_PORT_VARIABLE, ROLE_VARIABLE, type ReadinessReport, type ReadinessSource, type ToPrimary, type ToWorker } from "./messages.js";
+import { RestartBudget } from "./restarts.js";
 import { forkedProcessEnv, forkedProcessFlags } from "./tuning.js";
 import { HUNG_AFTER_MS, SLOW_AFTER_MS, Watchdog } from "./watchdog.js";
 
@@ -59,9 +60,6 @@ const STOP_GRACE_MS = 60_000;
  * /healthz). Twice what a worker waits for admin_listen's URL before it gives up itself.
  */
 const START_DEADLINE_MS = 60_000;
-/** Workers that die more often than this within RESTART_WINDOW_MS stop the whole server. */
-const MAX_RESTARTS = 5;
-const RESTART_WINDOW_MS = 60_000;
 /** How long a scrape waits for the workers' metrics. */
 const METRICS_WAIT_MS = 2_000;
 
@@ -117,7 +115,7 @@ export async function startCluster({ processes, log, configuration, serveAdmin, 
   // Each serving process answers its primary's pings from its event loop (watchdog.ts).
   const watchdog = new Watchdog<Worker>();
   let stopping = false;
-  const restarts: number[] = [];
+  const restarts = new RestartBudget();
   let fail: (error: VerdictError) => void = () => {};
   const failed = new Promise<VerdictError>((resolve) => (fail = resolve));
 
@@ -161,11 +159,9 @@ export async function startCluster({ processes, log, configuration, serveAdmin, 
 
   // A process that died is replaced, unless processes die so often that the server stops.
   const replace = (role: "worker" | "console") => {
-    const now = Date.now();
-    restarts.push(now);
-    while (restarts.length > 0 && (restarts[0] as number) < now - RESTART_WINDOW_MS) restarts.shift();
-    if (restarts.length > MAX_RESTARTS) {
-      fail(new VerdictError("internal", `Verdict processes stopped ${restarts.length} times within a minute; stopping`));
+    const tooMany = restarts.died();
+    if (tooMany !== undefined) {
+      fail(new VerdictError("internal", `Verdict processes stopped ${tooMany} times within a minute; stopping`));
       return;
     }
     fork(role).catch((error: unknown) => fail(error instanceof VerdictError ? error : new VerdictError("internal", String(error))));
