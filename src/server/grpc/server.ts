@@ -26,6 +26,7 @@ import { serverCredentials } from "../tls.js";
 import type { EdgeLimits } from "../validate.js";
 import { adminService } from "./admin-service.js";
 import { approvalService } from "./approval-service.js";
+import { ANSWER_WAIT_MS, MAX_UNREAD_ANSWERS, UNREAD_ANSWERS_METRIC, UnreadAnswers } from "./answers.js";
 import { arrivalBounds, MAX_ARRIVING, REQUESTS_CUT_METRIC } from "./arrival.js";
 import { auditService, type AuditServiceOptions } from "./audit-service.js";
 import { decisionService } from "./decision-service.js";
@@ -140,9 +141,18 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   const injected = new Set<Duplex>();
   let lastInjectedClosed: () => void = () => undefined;
   const injector = server.createConnectionInjector(serverCredentials(tls));
+  const sessions = injectorSessions(server, log);
   const preface = new PrefaceWatch(
-    injectorSessions(server, log),
+    sessions,
     new CountedWarning(log, `reset a connection that sent no HTTP/2 preface and SETTINGS within ${PREFACE_WAIT_MS / 1000} s`),
+  );
+  const unreadAnswers = new UnreadAnswers(
+    sessions,
+    new Counter({ ...UNREAD_ANSWERS_METRIC, registers: [instruments.metrics.registry] }),
+    new CountedWarning(
+      log,
+      `closed a connection whose client did not read its answers (one waited ${ANSWER_WAIT_MS / 1_000} s, or it held the most of more than ${MAX_UNREAD_ANSWERS} unread in this process)`,
+    ),
   );
   const inject = (connection: Duplex): boolean => {
     if (stopping) return false;
@@ -169,6 +179,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
       }).catch((error: unknown) => {
         unwatch();
         arrival.stop();
+        unreadAnswers.stop();
         throw error;
       });
 
@@ -195,6 +206,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
           void injectedClosed.then(() => {
             clearTimeout(force);
             arrival.stop();
+            unreadAnswers.stop();
             resolve();
           });
         });

@@ -1,0 +1,88 @@
+// An HTTP/2 client written frame by frame (RFC 9113, headers as RFC 7541 literals), for
+// what node:http2's client will not do: announce a stream window of 0 and never open
+// it, so that the server can send headers but no answer's data.
+import { connect, type Socket } from "node:net";
+
+const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+const FRAME = { DATA: 0, HEADERS: 1, SETTINGS: 4 } as const;
+const FLAG = { END_STREAM: 1, ACK: 1, END_HEADERS: 4 } as const;
+const SETTINGS_INITIAL_WINDOW_SIZE = 4;
+
+function frame(type: number, flags: number, stream: number, payload: Buffer): Buffer {
+  const head = Buffer.alloc(9);
+  head.writeUIntBE(payload.length, 0, 3);
+  head[3] = type;
+  head[4] = flags;
+  head.writeUInt32BE(stream, 5);
+  return Buffer.concat([head, payload]);
+}
+
+/** An HPACK integer with a 7-bit prefix (RFC 7541 §5.1). */
+function hpackInteger(value: number): Buffer {
+  if (value < 127) return Buffer.from([value]);
+  const bytes = [127];
+  for (value -= 127; value >= 128; value = Math.floor(value / 128)) bytes.push((value % 128) + 128);
+  bytes.push(value);
+  return Buffer.from(bytes);
+}
+
+const hpackString = (text: string) => Buffer.concat([hpackInteger(Buffer.byteLength(text)), Buffer.from(text)]);
+
+/** Each header as a literal without indexing, with a new name (RFC 7541 §6.2.2): nothing for the server to remember. */
+function headerBlock(headers: Record<string, string>): Buffer {
+  return Buffer.concat(Object.entries(headers).flatMap(([name, value]) => [Buffer.from([0]), hpackString(name), hpackString(value)]));
+}
+
+export interface UnreadingClient {
+  socket: Socket;
+  /** Resolves when the server has closed the connection, with when (Date.now()). */
+  closed: Promise<number>;
+}
+
+/**
+ * Opens an HTTP/2 connection to `address` (host:port) that announces a stream window
+ * of 0 and never opens it, and sends `calls` unary gRPC calls to `path`, each with
+ * `message` (the serialised request) and `headers`. The server can answer each with
+ * its headers, never with its message. Each call's request must fit in HTTP/2's
+ * default window together with the others (65,535 bytes a connection).
+ */
+export async function unreadingClient(
+  address: string,
+  path: string,
+  headers: Record<string, string>,
+  message: Buffer,
+  calls: number,
+): Promise<UnreadingClient> {
+  const [host, port] = [address.slice(0, address.lastIndexOf(":")), Number(address.slice(address.lastIndexOf(":") + 1))];
+  const socket = connect(port, host);
+  socket.on("error", () => undefined);
+  socket.resume(); // read (and drop) what the server sends: only HTTP/2's window is kept shut
+  const closed = new Promise<number>((resolve) => socket.once("close", () => resolve(Date.now())));
+  const spoke = new Promise((resolve) => socket.once("data", resolve));
+  await new Promise((resolve) => socket.once("connect", resolve));
+  const window = Buffer.alloc(6);
+  window.writeUInt16BE(SETTINGS_INITIAL_WINDOW_SIZE, 0);
+  window.writeUInt32BE(0, 2);
+  socket.write(Buffer.concat([PREFACE, frame(FRAME.SETTINGS, 0, 0, window)]));
+  await spoke; // the server's SETTINGS, acknowledged without reading them (their values change nothing here)
+  socket.write(frame(FRAME.SETTINGS, FLAG.ACK, 0, Buffer.alloc(0)));
+  const block = headerBlock({
+    ":method": "POST",
+    ":scheme": "http",
+    ":path": path,
+    ":authority": address,
+    "content-type": "application/grpc",
+    te: "trailers",
+    ...headers,
+  });
+  const body = Buffer.alloc(5 + message.length);
+  body.writeUInt32BE(message.length, 1);
+  message.copy(body, 5);
+  const frames: Buffer[] = [];
+  for (let call = 0; call < calls; call++) {
+    const stream = 1 + 2 * call;
+    frames.push(frame(FRAME.HEADERS, FLAG.END_HEADERS, stream, block), frame(FRAME.DATA, FLAG.END_STREAM, stream, body));
+  }
+  socket.write(Buffer.concat(frames));
+  return { socket, closed };
+}
