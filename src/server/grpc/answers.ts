@@ -9,7 +9,9 @@
 // ENHANCE_YOUR_CALM, then its socket), counted and logged, when an answer on it has
 // waited ANSWER_WAIT_MS to be read, or when it holds the most unread answers of a
 // process that holds more than MAX_UNREAD_ANSWERS. A working client reads its answers
-// as they come: each is a few hundred bytes, well within HTTP/2's window.
+// as they come: each is a few hundred bytes, well within HTTP/2's window. A call ended
+// before its request arrived whole (arrival.ts) whose client keeps its own side of the
+// stream open is held the same way and counted the same way: its answer is not taken.
 import type { EventEmitter } from "node:events";
 import { constants, type Http2Session, type ServerHttp2Stream } from "node:http2";
 import { performance } from "node:perf_hooks";
