@@ -37,6 +37,23 @@ export interface UnreadingClient {
   socket: Socket;
   /** Resolves when the server has closed the connection, with when (Date.now()). */
   closed: Promise<number>;
+  /** The calls the server has answered so far: with headers whose message it cannot send, or with a status alone (refused). */
+  answered: { withMessage: number; refused: number };
+}
+
+/** Counts the server's HEADERS frames as they come: a status alone ends its stream (END_STREAM), an answer's headers do not. */
+function countAnswers(socket: Socket, answered: UnreadingClient["answered"]): void {
+  let pending = Buffer.alloc(0);
+  socket.on("data", (chunk: Buffer) => {
+    pending = Buffer.concat([pending, chunk]);
+    while (pending.length >= 9 && pending.length >= 9 + pending.readUIntBE(0, 3)) {
+      if (pending[3] === FRAME.HEADERS) {
+        if (((pending[4] ?? 0) & FLAG.END_STREAM) !== 0) answered.refused += 1;
+        else answered.withMessage += 1;
+      }
+      pending = pending.subarray(9 + pending.readUIntBE(0, 3));
+    }
+  });
 }
 
 /**
@@ -56,7 +73,8 @@ export async function unreadingClient(
   const [host, port] = [address.slice(0, address.lastIndexOf(":")), Number(address.slice(address.lastIndexOf(":") + 1))];
   const socket = connect(port, host);
   socket.on("error", () => undefined);
-  socket.resume(); // read (and drop) what the server sends: only HTTP/2's window is kept shut
+  const answered = { withMessage: 0, refused: 0 };
+  countAnswers(socket, answered); // reads what the server sends: only HTTP/2's window is kept shut
   const closed = new Promise<number>((resolve) => socket.once("close", () => resolve(Date.now())));
   const spoke = new Promise((resolve) => socket.once("data", resolve));
   await new Promise((resolve) => socket.once("connect", resolve));
@@ -84,5 +102,5 @@ export async function unreadingClient(
     frames.push(frame(FRAME.HEADERS, FLAG.END_HEADERS, stream, block), frame(FRAME.DATA, FLAG.END_STREAM, stream, body));
   }
   socket.write(Buffer.concat(frames));
-  return { socket, closed };
+  return { socket, closed, answered };
 }
