@@ -74,16 +74,18 @@ function peerOf(socket: { remoteAddress?: string | undefined; remotePort?: numbe
 
 /**
  * The HTTP/2 server grpc-js made for the connection injector just created on `server`,
- * whose "session" events say when a client has spoken. grpc-js keeps it in a private
- * Map (read on 1.14.7, the version the lock file pins); when it is not there, undefined
- * and a warning: the preface is then judged by its bytes, as before.
+ * whose "session" events say when a client has spoken (and whose "stream" events,
+ * answers.ts, which answers are not read). grpc-js keeps it in a private Map (read on
+ * 1.14.7, the version the lock file pins); when it is not there, undefined and a
+ * warning: the preface is then judged by its bytes, as before, and unread answers are
+ * not watched.
  */
 export function injectorSessions(server: Server, log: Logger): EventEmitter | undefined {
   const servers: unknown = (server as unknown as { http2Servers?: unknown }).http2Servers;
   const latest: unknown = servers instanceof Map ? [...(servers as Map<unknown, unknown>).keys()].at(-1) : undefined;
   if (latest !== null && typeof latest === "object" && "on" in latest && typeof latest.on === "function") return latest as EventEmitter;
   log.warn(
-    "grpc-js's HTTP/2 sessions cannot be watched (its version keeps them elsewhere): a connection that finishes its TLS handshake and then sends nothing is not reset",
+    "grpc-js's HTTP/2 sessions cannot be watched (its version keeps them elsewhere): a connection that finishes its TLS handshake and then sends nothing is not reset, and one whose client does not read its answers is not closed",
   );
   return undefined;
 }
