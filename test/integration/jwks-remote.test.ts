@@ -44,7 +44,7 @@ afterAll(async () => {
   await web?.close();
 });
 
-function setup(options: { refreshMs?: number; staleGraceMs?: number; cooldownMs?: number } = {}) {
+function setup(options: { refreshMs?: number; staleGraceMs?: number; cooldownMs?: number; ownClock?: boolean } = {}) {
   let clock = Date.now();
   const events: JwksEvent[] = [];
   const source = new RemoteJwks(`${web.url}/jwks`, {
@@ -52,7 +52,7 @@ function setup(options: { refreshMs?: number; staleGraceMs?: number; cooldownMs?
     staleGraceMs: options.staleGraceMs ?? 3_600_000,
     cooldownMs: options.cooldownMs ?? 30_000,
     timeoutMs: 2_000,
-    now: () => clock,
+    ...(options.ownClock ? {} : { now: () => clock }),
     onEvent: (event) => events.push(event),
   });
   const verifier = new TokenVerifier(new IssuerRegistry([{ issuer: ISSUER, algorithms: ["ES256"], allowUntypedJwt: false, keys: source }]), {
@@ -118,6 +118,29 @@ describe("remote JWKS", () => {
     advance(31_000);
     expect(await reason(await sign(newKey_))).toBe("ok");
     expect(source.fetches).toBe(2);
+  });
+
+  it("keeps its times on the monotonic clock: a wall clock stepped back an hour neither keeps removed keys fresh nor holds back a rotation's refetch", async () => {
+    const oldKey = await newKey();
+    const newKey_ = await newKey();
+    published = [oldKey.jwk];
+    cacheControl = "no-store"; // fresh for refreshMs
+    const wall = Date.now.bind(Date);
+    let stepped = 0;
+    vi.spyOn(Date, "now").mockImplementation(() => wall() - stepped); // the wall clock, as the source would read it; tokens are signed and checked at it
+    try {
+      const { source, reason } = setup({ refreshMs: 200, cooldownMs: 200, ownClock: true });
+      expect(await reason(await sign(oldKey))).toBe("ok");
+      await new Promise((resolve) => setTimeout(resolve, 300)); // stale now, and past the cooldown
+      stepped = 3_600_000; // an NTP correction
+      published = [newKey_.jwk]; // rotated: the old key removed
+      expect(await reason(await sign(oldKey))).toBe("ok"); // stale keys answer while they are refetched beside
+      await expect.poll(() => source.fetches, { timeout: 2_000, interval: 20 }).toBe(2);
+      await expect.poll(async () => reason(await sign(oldKey)), { timeout: 2_000, interval: 20 }).not.toBe("ok");
+      expect(await reason(await sign(newKey_))).toBe("ok");
+    } finally {
+      vi.restoreAllMocks();
+    }
   });
 
   it("refetches at most once per cooldown however many unknown kids arrive", async () => {

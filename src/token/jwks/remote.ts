@@ -7,6 +7,9 @@
 // - A token naming an unknown kid triggers at most one refetch per cooldownMs, and
 //   concurrent refetches share one request: attackers cannot amplify fetches.
 // - Only the configured URL is ever fetched (never a token's jku/x5u).
+// - These times are kept on the monotonic clock: on the wall clock, a step back (an NTP
+//   correction) kept keys the issuer had removed fresh, and held back the refetch of a
+//   rotation (new keys refused), for the size of the step.
 import { createLocalJWKSet, errors as joseErrors, type JSONWebKeySet, type JWSHeaderParameters } from "jose";
 import { TokenError } from "../errors.js";
 import type { KeySource } from "./source.js";
@@ -19,6 +22,7 @@ export interface RemoteJwksOptions {
   /** Bounds on a max-age from Cache-Control. */
   minMaxAgeMs?: number;
   maxMaxAgeMs?: number;
+  /** The clock the times above are measured on (milliseconds; default performance.now()). */
   now?: () => number;
   onEvent?: (event: JwksEvent) => void;
 }
@@ -48,7 +52,7 @@ export class RemoteJwks implements KeySource {
     readonly uri: string,
     private readonly options: RemoteJwksOptions,
   ) {
-    this.now = options.now ?? Date.now;
+    this.now = options.now ?? (() => performance.now());
   }
 
   /** How many HTTP requests this source has made (for tests and metrics). */
