@@ -26,16 +26,21 @@ describe("a suspension view whose database stops answering", () => {
   beforeEach(() => vi.useFakeTimers({ now: 1_700_000_000_000 }));
   afterEach(() => vi.useRealTimers());
 
-  it("counts and logs the view going stale once it is, while the read of the version still waits", async () => {
+  /** A follower (deny_all, polling every 250 ms) that has loaded the set once, on the fake timers' clocks. */
+  const loadedFollower = async () => {
     const logged = captureLog();
     const follower = new SuspensionFollower(
       storeThatStopsAnswering(),
       new SuspensionView(),
       { follow: "poll", poll_interval_ms: 250, stale_after_ms: STALE_AFTER_MS, when_stale: "deny_all" },
       logged.log,
-      () => Date.now(),
     );
     expect(await follower.start(1_000)).toBe(true);
+    return { follower, logged };
+  };
+
+  it("counts and logs the view going stale once it is, while the read of the version still waits", async () => {
+    const { follower, logged } = await loadedFollower();
     await vi.advanceTimersByTimeAsync(STALE_AFTER_MS - 500);
     expect(follower.stats()).toMatchObject({ stale: false, stalePeriods: 0 });
 
@@ -48,14 +53,7 @@ describe("a suspension view whose database stops answering", () => {
   });
 
   it("is stale on time when the wall clock is stepped back an hour (its age is kept on the monotonic clock)", async () => {
-    const logged = captureLog();
-    const follower = new SuspensionFollower(
-      storeThatStopsAnswering(),
-      new SuspensionView(),
-      { follow: "poll", poll_interval_ms: 250, stale_after_ms: STALE_AFTER_MS, when_stale: "deny_all" },
-      logged.log,
-    );
-    expect(await follower.start(1_000)).toBe(true);
+    const { follower } = await loadedFollower();
     vi.setSystemTime(Date.now() - 3_600_000); // an NTP correction; performance.now() goes on
     await vi.advanceTimersByTimeAsync(STALE_AFTER_MS + 500);
     expect(follower.fresh()).toBe(false);
