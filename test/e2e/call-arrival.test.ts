@@ -5,58 +5,18 @@
 // once in a process, one more is ended at once RESOURCE_EXHAUSTED. Until now such
 // calls were kept for as long as their client liked, without bound on how many: one
 // connection's 100,000 took a process from 89 to 584 MB.
-import { connect, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders } from "node:http2";
+import { connect, type ClientHttp2Session } from "node:http2";
 import * as grpc from "@grpc/grpc-js";
-import { API_KEY_METADATA } from "@verdict/sdk/wire";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { serveVerdict, stopProcess, type ServingVerdict } from "../support/cli.js";
 import { writeServeConfig } from "../support/config.js";
 import { TestClient } from "../support/grpc.js";
+import { halfOpenCall, messagePart, type Ended } from "../support/http2-frames.js";
 import { createTestIssuer, type TestIssuer } from "../support/issuer.js";
 import { scrape, valueOf } from "../support/metrics.js";
 import { uniqueDatabaseName } from "../support/mongo.js";
 
 const API_KEY = "call-arrival-key";
-const CHECK = "/verdict.v1.PolicyDecisionService/Check";
-
-/** A gRPC message's frame: its 5-byte prefix says `length` bytes follow; `sent` of them are. */
-function frame(length: number, sent: number): Buffer {
-  const bytes = Buffer.alloc(5 + sent);
-  bytes.writeUInt32BE(length, 1);
-  return bytes;
-}
-
-interface Ended {
-  status: grpc.status | -1;
-  message: string;
-  afterMs: number;
-}
-
-/** A Check whose request is sent up to `bytes` and no further (no end of stream); resolves with the status it ends with. */
-function halfOpenCall(session: ClientHttp2Session, bytes: Buffer): Promise<Ended> {
-  const opened = Date.now();
-  const stream: ClientHttp2Stream = session.request(
-    { ":method": "POST", ":path": CHECK, "content-type": "application/grpc", te: "trailers", [API_KEY_METADATA]: API_KEY },
-    { endStream: false },
-  );
-  stream.on("error", () => undefined);
-  stream.write(bytes);
-  return new Promise((resolve) => {
-    let headers: IncomingHttpHeaders = {};
-    const settle = (more: IncomingHttpHeaders) => {
-      headers = { ...headers, ...more };
-      if (headers["grpc-status"] !== undefined)
-        resolve({
-          status: Number(headers["grpc-status"]) as grpc.status,
-          message: decodeURIComponent(String(headers["grpc-message"] ?? "")),
-          afterMs: Date.now() - opened,
-        });
-    };
-    stream.on("response", settle);
-    stream.on("trailers", settle);
-    stream.on("close", () => resolve({ status: -1, message: "closed without a status", afterMs: Date.now() - opened }));
-  });
-}
 
 describe("verdict serve: a call's request has to arrive", () => {
   let issuer: TestIssuer;
@@ -90,8 +50,8 @@ describe("verdict serve: a call's request has to arrive", () => {
 
   it("ends DEADLINE_EXCEEDED a call whose message, or whose end, has not arrived within 10 s of its headers, and decides the others meanwhile", async () => {
     const opened = await session();
-    const partial = halfOpenCall(opened, frame(100, 10));
-    const unended = halfOpenCall(opened, frame(0, 0)); // a whole (empty) message, and no end of stream
+    const partial = halfOpenCall(opened, API_KEY, messagePart(100, 10));
+    const unended = halfOpenCall(opened, API_KEY, messagePart(0, 0)); // a whole (empty) message, and no end of stream
     const token = await issuer.token({ sub: "reader" });
     expect((await client.check({ token, action: "invoices:read" })).decision).toBe("ALLOW");
 
@@ -110,7 +70,7 @@ describe("verdict serve: a call's request has to arrive", () => {
     const opened = await Promise.all([session(), session(), session(), session(), session()]);
     const started = Date.now();
     // 5 connections of 1,000 calls each, none of which sends its request whole
-    const calls = opened.flatMap((each) => Array.from({ length: 1_000 }, () => halfOpenCall(each, frame(100, 10))));
+    const calls = opened.flatMap((each) => Array.from({ length: 1_000 }, () => halfOpenCall(each, API_KEY, messagePart(100, 10))));
     const refused: Ended[] = [];
     for (const call of calls) void call.then((ended) => refused.push(ended));
     await expect.poll(() => refused.length, { timeout: 8_000, interval: 100 }).toBe(904);

@@ -13,13 +13,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { serveVerdict, stopProcess, type ServingVerdict } from "../support/cli.js";
 import { writeServeConfig } from "../support/config.js";
 import { TestClient } from "../support/grpc.js";
-import { unreadingClient, type UnreadingClient } from "../support/http2-frames.js";
+import { CHECK_PATH, halfOpenCall, messagePart, unreadingClient, type Ended, type UnreadingClient } from "../support/http2-frames.js";
 import { createTestIssuer, type TestIssuer } from "../support/issuer.js";
 import { scrape, valueOf } from "../support/metrics.js";
 import { uniqueDatabaseName } from "../support/mongo.js";
 
 const API_KEY = "unread-answers-key";
-const CHECK = "/verdict.v1.PolicyDecisionService/Check";
 const CLOSED = "closed a connection whose client did not read its answers (one waited 10 s, or it held the most of more than 1024 unread in this process)";
 
 describe.each([{ processes: 1 }, { processes: 2 }])("verdict serve with processes: $processes: a client that does not read its answers", ({ processes }) => {
@@ -31,24 +30,18 @@ describe.each([{ processes: 1 }, { processes: 2 }])("verdict serve with processe
   const sessions: ClientHttp2Session[] = [];
 
   const open = async (calls: number): Promise<UnreadingClient> => {
-    const opened = await unreadingClient(serving.address, CHECK, { [API_KEY_METADATA]: API_KEY }, message, calls);
+    const opened = await unreadingClient(serving.address, CHECK_PATH, { [API_KEY_METADATA]: API_KEY }, message, calls);
     unreading.push(opened);
     return opened;
   };
   /** A call on its own connection whose request never arrives whole (part of its message, no end), and whose client keeps it open once it is ended. */
-  const keptOpen = async (): Promise<{ ended: Promise<number>; closed: Promise<number> }> => {
+  const keptOpen = async (): Promise<{ ended: Promise<Ended>; closed: Promise<number> }> => {
     const session = connect(`http://${serving.address}`);
     session.on("error", () => undefined);
     sessions.push(session);
     await new Promise((resolve) => session.once("remoteSettings", resolve));
-    const stream = session.request(
-      { ":method": "POST", ":path": CHECK, "content-type": "application/grpc", te: "trailers", [API_KEY_METADATA]: API_KEY },
-      { endStream: false },
-    );
-    stream.on("error", () => undefined);
-    stream.write(Buffer.from([0, 0, 0, 0, 100, 1])); // 1 of the 100 bytes its message announces
     return {
-      ended: new Promise((resolve) => stream.on("response", (headers) => headers["grpc-status"] !== undefined && resolve(Date.now()))),
+      ended: halfOpenCall(session, API_KEY, messagePart(100, 1)),
       closed: new Promise((resolve) => session.once("close", () => resolve(Date.now()))),
     };
   };
@@ -95,7 +88,9 @@ describe.each([{ processes: 1 }, { processes: 2 }])("verdict serve with processe
     expect(serving.logLines().filter((line) => line["msg"] === CLOSED)).toEqual([expect.objectContaining({ level: 40, times: 1 })]);
     expect(await allowed()).toBe("ALLOW");
     // ended DEADLINE_EXCEEDED at 10 s (its request never arrived whole), then kept open by its client for 10 s more
-    expect((await kept.ended) - sent).toBeGreaterThanOrEqual(9_500);
+    const ended = await kept.ended;
+    expect(ended.status).toBe(grpc.status.DEADLINE_EXCEEDED);
+    expect(ended.afterMs).toBeGreaterThanOrEqual(9_500);
     expect((await kept.closed) - sent).toBeGreaterThanOrEqual(19_000);
     expect(await closedFor("waited")).toBe(2);
   });

@@ -1,7 +1,53 @@
-// An HTTP/2 client written frame by frame (RFC 9113, headers as RFC 7541 literals), for
-// what node:http2's client will not do: announce a stream window of 0 and never open
-// it, so that the server can send headers but no answer's data.
+// gRPC calls no well-behaved client makes, over HTTP/2: a Check whose request is sent
+// only in part and never ended (node:http2's client), and an HTTP/2 client written frame
+// by frame (RFC 9113, headers as RFC 7541 literals) for what node:http2's client will
+// not do: announce a stream window of 0 and never open it, so that the server can send
+// headers but no answer's data.
+import type { ClientHttp2Session, ClientHttp2Stream, IncomingHttpHeaders } from "node:http2";
 import { connect, type Socket } from "node:net";
+import type * as grpc from "@grpc/grpc-js";
+import { API_KEY_METADATA } from "@verdict/sdk/wire";
+
+export const CHECK_PATH = "/verdict.v1.PolicyDecisionService/Check";
+
+/** A gRPC message's frame: its 5-byte prefix says `length` bytes follow; `sent` of them are. */
+export function messagePart(length: number, sent: number): Buffer {
+  const bytes = Buffer.alloc(5 + sent);
+  bytes.writeUInt32BE(length, 1);
+  return bytes;
+}
+
+export interface Ended {
+  status: grpc.status | -1;
+  message: string;
+  afterMs: number;
+}
+
+/** A Check whose request is sent up to `bytes` and no further (no end of stream); resolves with the status it ends with. */
+export function halfOpenCall(session: ClientHttp2Session, apiKey: string, bytes: Buffer): Promise<Ended> {
+  const opened = Date.now();
+  const stream: ClientHttp2Stream = session.request(
+    { ":method": "POST", ":path": CHECK_PATH, "content-type": "application/grpc", te: "trailers", [API_KEY_METADATA]: apiKey },
+    { endStream: false },
+  );
+  stream.on("error", () => undefined);
+  stream.write(bytes);
+  return new Promise((resolve) => {
+    let headers: IncomingHttpHeaders = {};
+    const settle = (more: IncomingHttpHeaders) => {
+      headers = { ...headers, ...more };
+      if (headers["grpc-status"] !== undefined)
+        resolve({
+          status: Number(headers["grpc-status"]) as grpc.status,
+          message: decodeURIComponent(String(headers["grpc-message"] ?? "")),
+          afterMs: Date.now() - opened,
+        });
+    };
+    stream.on("response", settle);
+    stream.on("trailers", settle);
+    stream.on("close", () => resolve({ status: -1, message: "closed without a status", afterMs: Date.now() - opened }));
+  });
+}
 
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 const FRAME = { DATA: 0, HEADERS: 1, SETTINGS: 4 } as const;
@@ -93,9 +139,7 @@ export async function unreadingClient(
     te: "trailers",
     ...headers,
   });
-  const body = Buffer.alloc(5 + message.length);
-  body.writeUInt32BE(message.length, 1);
-  message.copy(body, 5);
+  const body = Buffer.concat([messagePart(message.length, 0), message]);
   const frames: Buffer[] = [];
   for (let call = 0; call < calls; call++) {
     const stream = 1 + 2 * call;
