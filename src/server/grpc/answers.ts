@@ -32,19 +32,14 @@ export const UNREAD_ANSWERS_METRIC = {
   labelNames: ["reason"] as const,
 };
 
-interface Open {
-  session: Http2Session;
-  /** When a sweep first found its answer written (bytes waiting in the stream, or its writable side ended) and the stream still open. */
-  answeredAt?: number;
-}
-
 /**
  * Watches every stream of `sessions` (the HTTP/2 server grpc-js serves the connections
  * handed in with; see connections.ts `injectorSessions`). Without it, nothing is watched
  * (injectorSessions has warned).
  */
 export class UnreadAnswers {
-  private readonly open = new Map<ServerHttp2Stream, Open>();
+  /** The streams open, each with when a look first found its answer written (bytes waiting in it, or its writable side ended). */
+  private readonly open = new Map<ServerHttp2Stream, number | undefined>();
   private readonly sweep: NodeJS.Timeout | undefined;
 
   constructor(
@@ -54,9 +49,7 @@ export class UnreadAnswers {
   ) {
     if (!sessions) return;
     sessions.on("stream", (stream: ServerHttp2Stream) => {
-      const session = stream.session;
-      if (!session) return;
-      this.open.set(stream, { session });
+      this.open.set(stream, undefined);
       stream.once("close", () => this.open.delete(stream));
     });
     this.sweep = setInterval(() => this.look(), SWEEP_MS).unref();
@@ -72,16 +65,17 @@ export class UnreadAnswers {
     const unread = new Map<Http2Session, number>();
     const waited = new Set<Http2Session>();
     let total = 0;
-    for (const [stream, open] of this.open) {
+    for (const [stream, answeredAt] of this.open) {
+      const session = stream.session;
       // Nothing written yet (still being decided), or its connection is going. (grpc-js ends a stream once its message is out.)
-      if (!(stream.writableLength > 0 || stream.writableEnded) || open.session.destroyed) continue;
-      if (open.answeredAt === undefined) {
-        open.answeredAt = now;
+      if (!(stream.writableLength > 0 || stream.writableEnded) || !session || session.destroyed) continue;
+      if (answeredAt === undefined) {
+        this.open.set(stream, now);
         continue;
       }
       total += 1;
-      unread.set(open.session, (unread.get(open.session) ?? 0) + 1);
-      if (now - open.answeredAt >= ANSWER_WAIT_MS) waited.add(open.session);
+      unread.set(session, (unread.get(session) ?? 0) + 1);
+      if (now - answeredAt >= ANSWER_WAIT_MS) waited.add(session);
     }
     for (const session of waited) {
       total -= unread.get(session) ?? 0;
