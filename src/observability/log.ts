@@ -27,10 +27,12 @@ export function silentLogger(): Logger {
  * A warning about something that can happen thousands of times a second (a refused
  * connection): the first is logged at once, the rest counted and logged together
  * (`times`) at most once per `everyMs`, so a flood costs a line per window, not one
- * per event.
+ * per event. A count may carry fields of its own (an error's message): a line shows
+ * those of the last count it stands for.
  */
 export class CountedWarning {
   private pending = 0;
+  private latest: Record<string, unknown> = {};
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -40,12 +42,13 @@ export class CountedWarning {
     private readonly everyMs = 10_000,
   ) {}
 
-  count(): void {
+  count(detail: Record<string, unknown> = {}): void {
     if (this.timer) {
       this.pending += 1;
+      this.latest = detail;
       return;
     }
-    this.log.warn({ ...this.fields, times: 1 }, this.message);
+    this.log.warn({ ...this.fields, ...detail, times: 1 }, this.message);
     this.timer = setTimeout(() => this.flush(), this.everyMs).unref();
   }
 
@@ -54,7 +57,8 @@ export class CountedWarning {
     if (this.pending === 0) return;
     const times = this.pending;
     this.pending = 0;
-    this.log.warn({ ...this.fields, times, withinMs: this.everyMs }, this.message);
+    this.log.warn({ ...this.fields, ...this.latest, times, withinMs: this.everyMs }, this.message);
+    this.latest = {};
     this.timer = setTimeout(() => this.flush(), this.everyMs).unref();
   }
 }

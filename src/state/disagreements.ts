@@ -4,7 +4,7 @@
 import type { Collection } from "mongodb";
 import type { Disagreement, DisagreementRecorder } from "../contract/index.js";
 import { defineCollection, type Database } from "../database/index.js";
-import type { Logger, Metrics } from "../observability/index.js";
+import { CountedWarning, type Logger, type Metrics } from "../observability/index.js";
 import type { StateCalls } from "./calls.js";
 
 interface DisagreementDoc extends Omit<Disagreement, "decisionId"> {
@@ -38,8 +38,10 @@ export interface ListOptions {
 export class DisagreementStore implements DisagreementRecorder {
   private readonly collection: Collection<DisagreementDoc>;
   private inFlight = 0;
-  private lastWarning = 0;
   private readonly pending = new Set<Promise<void>>();
+  // A warning each at once, then at most one line per 10 s counting the rest (the metric counts them all).
+  private readonly dropped: CountedWarning;
+  private readonly failed: CountedWarning;
 
   constructor(
     private readonly database: Database,
@@ -47,6 +49,8 @@ export class DisagreementStore implements DisagreementRecorder {
     private readonly options: DisagreementStoreOptions,
   ) {
     this.collection = database.collection(DISAGREEMENTS);
+    this.dropped = new CountedWarning(options.log, "too many shadow disagreements being written; dropped one");
+    this.failed = new CountedWarning(options.log, "could not record a shadow disagreement");
   }
 
   /** Records in the background; never throws and never waits for the database. */
@@ -54,14 +58,14 @@ export class DisagreementStore implements DisagreementRecorder {
     const { maxInFlight = 64, metrics } = this.options;
     if (this.inFlight >= maxInFlight) {
       metrics.shadowRecordFailures.inc();
-      this.warn("too many shadow disagreements being written; dropping one");
+      this.dropped.count();
       return;
     }
     this.inFlight += 1;
     const write = this.write(disagreement)
       .catch((error: unknown) => {
         metrics.shadowRecordFailures.inc();
-        this.warn(`could not record a shadow disagreement: ${(error as Error).message}`);
+        this.failed.count({ error: (error as Error).message });
       })
       .finally(() => {
         this.inFlight -= 1;
@@ -92,13 +96,5 @@ export class DisagreementStore implements DisagreementRecorder {
     const { decisionId, ...rest } = d;
     const doc: DisagreementDoc = { _id: decisionId, ...rest, expiresAt: new Date(d.at.getTime() + this.options.retentionDays * 86_400_000) };
     await this.calls.call("record shadow disagreement", (deadline) => this.collection.insertOne(doc, deadline));
-  }
-
-  private warn(message: string): void {
-    // At most one warning every 10 s: the metric counts them all.
-    const now = Date.now();
-    if (now - this.lastWarning < 10_000) return;
-    this.lastWarning = now;
-    this.options.log.warn(message);
   }
 }

@@ -6,7 +6,8 @@ import { Database } from "../../src/database/index.js";
 import { createMetrics, silentLogger } from "../../src/observability/index.js";
 import { openDisagreements, type DisagreementStore, type ListOptions } from "../../src/state/index.js";
 import { buildTestBundle, fixturePolicy, policiesWithData } from "../support/bundles.js";
-import { mongoUri } from "../support/mongo.js";
+import { captureLog } from "../support/log.js";
+import { mongoUri, uniqueDatabaseName } from "../support/mongo.js";
 import { startTestVerdict, type TestVerdict } from "../support/verdict.js";
 
 /** The disagreements a Verdict recorded, read as `verdict policy disagreements` reads them. */
@@ -162,6 +163,44 @@ describe("a candidate that fails", () => {
       },
       { timeout: 5_000, interval: 50 },
     );
+  });
+});
+
+describe("recording", () => {
+  it("warns of a write it could not make, with the server's error, counted in the metric; the decision id is recorded once", async () => {
+    const db = Database.open({ uri: mongoUri(), database: uniqueDatabaseName("shadow-record"), log: silentLogger() });
+    const captured = captureLog();
+    const metrics = createMetrics();
+    try {
+      const store = openDisagreements(db, { timeoutMs: 5_000, retentionDays: 7, log: captured.log, metrics });
+      const verdict = { revision: "r1", effect: "allow" as const, reasons: [], obligations: [] };
+      const disagreement = {
+        decisionId: "decision-twice",
+        at: new Date(),
+        caller: "api",
+        action: "invoices:read",
+        resource: { type: "invoice", id: "1" },
+        subject: "user-1",
+        clientId: "agent-1",
+        clientType: "agent",
+        differs: [],
+        active: verdict,
+        shadow: { ...verdict, revision: "r2", effect: "deny" as const },
+      };
+      store.record(disagreement);
+      await store.flush();
+      store.record(disagreement);
+      store.record(disagreement);
+      await store.flush();
+
+      expect(await store.list({ limit: 10 })).toHaveLength(1);
+      const warnings = captured.lines().filter(({ msg }) => msg === "could not record a shadow disagreement");
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatchObject({ times: 1, error: expect.stringMatching(/duplicate key/i) });
+      expect(await metrics.registry.metrics()).toMatch(/verdict_shadow_record_failures_total 2/);
+    } finally {
+      await db.close();
+    }
   });
 });
 

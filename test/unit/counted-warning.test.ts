@@ -27,4 +27,33 @@ describe("a counted warning", () => {
     warning.count();
     expect(lines()[2]).toEqual({ msg: "refused", times: 1, withinMs: undefined, what: "x" });
   });
+
+  it("shows the fields of the last count each line stands for", () => {
+    const captured = captureLog();
+    const warning = new CountedWarning(captured.log, "could not write", {}, 1_000);
+    warning.count({ error: "first" });
+    warning.count({ error: "second" });
+    warning.count({ error: "third" });
+    vi.advanceTimersByTime(1_000);
+    warning.count();
+    vi.advanceTimersByTime(1_000);
+    expect(captured.lines().map(({ times, error }) => ({ times, error }))).toEqual([
+      { times: 1, error: "first" },
+      { times: 2, error: "third" },
+      { times: 1, error: undefined },
+    ]);
+  });
+
+  it("keeps its windows when the wall clock is stepped back", () => {
+    const captured = captureLog();
+    const warning = new CountedWarning(captured.log, "refused", {}, 1_000);
+    warning.count();
+    vi.setSystemTime(Date.now() - 3_600_000);
+    warning.count();
+    vi.advanceTimersByTime(1_000);
+    expect(captured.lines().map(({ times }) => times)).toEqual([1, 1]);
+    vi.advanceTimersByTime(1_000);
+    warning.count();
+    expect(captured.lines().map(({ times }) => times)).toEqual([1, 1, 1]);
+  });
 });
