@@ -20,7 +20,9 @@
 // token is checked again (the issuer's keys may have changed), but its repeats are
 // still counted, for REPEATS_KEPT_MS from its first refusal: refused again, it waits
 // as its count says, so a flood replaying the same tokens does not get a fast start
-// every minute.
+// every minute. The minute is kept on the monotonic clock: on the wall clock (the
+// request's time), a clock stepped back would keep a refusal the issuer's new keys
+// could turn around for the size of the step.
 import { createHash } from "node:crypto";
 import { errors as joseErrors, type JWSHeaderParameters, type JWTPayload } from "jose";
 import { LRUCache } from "lru-cache";
@@ -41,6 +43,8 @@ export interface VerifierOptions {
   maxLifetimeSeconds?: number;
   /** Entries in the verified-token cache (0 disables it). */
   cacheEntries?: number;
+  /** The clock a refusal's minute is measured on (milliseconds; default performance.now()). */
+  elapsedMs?: () => number;
 }
 
 /** What the calling API brings to a verification. */
@@ -109,6 +113,7 @@ interface Refusal {
   reason: TokenReasonCode;
   message: string;
   times: number;
+  /** When the token was last checked, on the verifier's monotonic clock. */
   checkedAtMs: number;
 }
 
@@ -123,10 +128,11 @@ export class TokenVerifier {
   private readonly cache: VerifiedTokenCache | undefined;
   /**
    * Token hash → a refusal that stands for those bytes (PERMANENT), with its message,
-   * until REFUSED_TTL_MS after `checkedAtMs` (the request's time when it was last
-   * checked); and how many times the token was refused, for REPEATS_KEPT_MS.
+   * until REFUSED_TTL_MS after `checkedAtMs` (when it was last checked); and how
+   * many times the token was refused, for REPEATS_KEPT_MS.
    */
   private readonly refused = new LRUCache<string, Refusal>({ max: REFUSED_ENTRIES, ttl: REPEATS_KEPT_MS });
+  private readonly elapsedMs: () => number;
 
   constructor(
     private readonly issuers: IssuerRegistry,
@@ -134,13 +140,14 @@ export class TokenVerifier {
   ) {
     const entries = options.cacheEntries ?? 10_000;
     this.cache = entries > 0 ? new VerifiedTokenCache(entries) : undefined;
+    this.elapsedMs = options.elapsedMs ?? (() => performance.now());
   }
 
   async verify(token: string, context: VerifyContext): Promise<VerifiedToken> {
     if (token.length === 0) throw new TokenError("token_missing");
     if (Buffer.byteLength(token, "utf8") > this.options.maxBytes) throw new TokenError("token_too_large");
     const tokenHash = sha256Hex(token);
-    const nowMs = context.now * 1000;
+    const nowMs = this.elapsedMs();
     const refusal = this.refused.get(tokenHash);
     if (refusal && nowMs - refusal.checkedAtMs < REFUSED_TTL_MS) await this.refuseAgain(refusal);
     if (!looksLikeJwt(token)) return this.verifyOpaque(token, tokenHash, context);

@@ -18,13 +18,16 @@ import { createTestIssuer, issuerConfig, TEST_AUDIENCE, type TestIssuer } from "
 let issuer: TestIssuer;
 let verifier: TokenVerifier;
 const now = () => Date.now() / 1000;
+/** The verifiers' monotonic clock (a refusal's minute), moved by the tests. */
+let elapsedMs = 0;
+const elapsed = () => elapsedMs;
 
 beforeAll(async () => {
   issuer = await createTestIssuer();
 });
 
 function fresh(cacheEntries = 100) {
-  verifier = new TokenVerifier(IssuerRegistry.fromConfig([issuerConfig(issuer)]), { clockSkewSeconds: 60, maxBytes: 8192, cacheEntries });
+  verifier = new TokenVerifier(IssuerRegistry.fromConfig([issuerConfig(issuer)]), { clockSkewSeconds: 60, maxBytes: 8192, cacheEntries, elapsedMs: elapsed });
   return verifier;
 }
 
@@ -39,7 +42,7 @@ function countingKeyLookups(): { lookups: number } {
     counted.lookups += 1;
     return getKey(header);
   };
-  verifier = new TokenVerifier(registry, { clockSkewSeconds: 60, maxBytes: 8192, cacheEntries: 100 });
+  verifier = new TokenVerifier(registry, { clockSkewSeconds: 60, maxBytes: 8192, cacheEntries: 100, elapsedMs: elapsed });
   return counted;
 }
 
@@ -117,47 +120,67 @@ describe("verified-token cache", () => {
     const keys = countingKeyLookups();
     const token = await issuer.token();
     const forged = `${token.slice(0, token.lastIndexOf(".") + 1)}${"D".repeat(86)}`;
-    const start = now();
-    const timed = async (at: number) => {
+    const timed = async () => {
       const started = performance.now();
-      const answer = await reason(forged, { now: at });
+      const answer = await reason(forged);
       return { answer, ms: performance.now() - started };
     };
     // refused, then repeated within the minute: no check, later each time
-    expect(await timed(start)).toMatchObject({ answer: "signature_invalid" });
+    expect(await timed()).toMatchObject({ answer: "signature_invalid" });
     const repeats = REPEATS_BEFORE_DELAY + 1;
-    for (let i = 1; i < repeats; i++) expect(await timed(start + 1)).toMatchObject({ answer: "signature_invalid" });
+    elapsedMs += 1_000;
+    for (let i = 1; i < repeats; i++) expect(await timed()).toMatchObject({ answer: "signature_invalid" });
     expect(keys.lookups).toBe(1);
     // past the minute: checked again (a key could have changed), refused again, and
     // answered after the wait of its next repeat, not at once as a new token would be
-    const again = await timed(start + REFUSED_TTL_MS / 1000 + 1);
+    elapsedMs += REFUSED_TTL_MS;
+    const again = await timed();
     expect(again.answer).toBe("signature_invalid");
     expect(keys.lookups).toBe(2);
     expect(again.ms).toBeGreaterThanOrEqual(repeatDelayMs(repeats + 1) - 1);
     expect(repeatDelayMs(repeats + 1)).toBeGreaterThan(0);
     // and that check stands for a minute from then
-    expect(await timed(start + REFUSED_TTL_MS / 1000 + 2)).toMatchObject({ answer: "signature_invalid" });
+    elapsedMs += 1_000;
+    expect(await timed()).toMatchObject({ answer: "signature_invalid" });
     expect(keys.lookups).toBe(2);
     // the count is a memory of bounded length
     expect(REPEATS_KEPT_MS).toBeGreaterThan(REFUSED_TTL_MS);
+  });
+
+  it("measures a refusal's minute on its own monotonic clock, not on the request's time: a wall clock stepped back an hour does not keep it", async () => {
+    const keys = countingKeyLookups();
+    const token = await issuer.token();
+    const forged = `${token.slice(0, token.lastIndexOf(".") + 1)}${"E".repeat(86)}`;
+    const start = now();
+    expect(await reason(forged, { now: start })).toBe("signature_invalid");
+    // the request's time an hour back, a minute passed: checked again
+    elapsedMs += REFUSED_TTL_MS + 1_000;
+    expect(await reason(forged, { now: start - 3_600 })).toBe("signature_invalid");
+    expect(keys.lookups).toBe(2);
+    // the request's time an hour on, a second passed: the refusal still stands
+    elapsedMs += 1_000;
+    expect(await reason(forged, { now: start + 3_600 })).toBe("signature_invalid");
+    expect(keys.lookups).toBe(2);
   });
 
   it("serves a refused token that verifies when it is checked again after its minute (the issuer's keys changed)", async () => {
     const registry = IssuerRegistry.fromConfig([issuerConfig(issuer)]);
     const keys = registry.find(issuer.issuer)?.keys;
     if (!keys) throw new Error("the test issuer has keys");
-    verifier = new TokenVerifier(registry, { clockSkewSeconds: 60, maxBytes: 8192, cacheEntries: 100 });
+    verifier = new TokenVerifier(registry, { clockSkewSeconds: 60, maxBytes: 8192, cacheEntries: 100, elapsedMs: elapsed });
     // signed by another key under the issuer's kid: refused, and refused again within the minute
     const other = await createTestIssuer();
     const token = await other.token({}, { kid: issuer.kid });
-    const start = now();
-    expect(await reason(token, { now: start })).toBe("signature_invalid");
-    expect(await reason(token, { now: start + 1 })).toBe("signature_invalid");
+    expect(await reason(token)).toBe("signature_invalid");
+    elapsedMs += 1_000;
+    expect(await reason(token)).toBe("signature_invalid");
     // the issuer now publishes that key under the kid: checked again after the minute, served
     const rotated = await importJWK(other.publicJwk, issuer.alg);
     keys.getKey = () => Promise.resolve(rotated as CryptoKey);
-    expect(await reason(token, { now: start + 30 })).toBe("signature_invalid");
-    expect(await reason(token, { now: start + REFUSED_TTL_MS / 1000 + 1 })).toBe("jwt");
+    elapsedMs += 29_000;
+    expect(await reason(token)).toBe("signature_invalid");
+    elapsedMs += REFUSED_TTL_MS;
+    expect(await reason(token)).toBe("jwt");
   });
 
   it("doubles the wait with each repeat, up to a bound the SDK's default deadline outlasts", () => {
