@@ -1,7 +1,7 @@
 // Verdict's processes: the primary that supervises, what a worker tells it, and how many
 // of each run with which runtime settings.
 export { startCluster, type ClusterAdmin, type ClusterOptions, type RunningCluster } from "./primary.js";
-export { ADMIN_CONNECTIONS_REFUSED_METRIC, CONNECTIONS_REFUSED_METRIC, listenOn, refusedConnections } from "./listen.js";
+export { ADMIN_CONNECTIONS_CLOSED_METRIC, ADMIN_CONNECTIONS_REFUSED_METRIC, CONNECTIONS_REFUSED_METRIC, listenOn, refusedConnections } from "./listen.js";
 export { type KeptBundles, type ReadinessReport, type ReadinessSource } from "./messages.js";
 export {
   acceptConnections,

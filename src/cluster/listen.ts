@@ -40,6 +40,13 @@ export const ADMIN_CONNECTIONS_REFUSED_METRIC = {
   help: "Admin listener connections closed as soon as they were accepted because its bound of open connections was reached.",
 };
 
+/** The metric of the connections admin_listen closed for their answers (src/server/http-answers.ts), kept as the one above. */
+export const ADMIN_CONNECTIONS_CLOSED_METRIC = {
+  name: "verdict_admin_connections_closed_total",
+  help: "Admin listener connections closed because their client had too many requests unanswered at once (pipelined) or did not read its answers (unread).",
+  labelNames: ["reason"] as [string],
+};
+
 /** Counts the connections closed for `setting` (max_connections, or another listener's bound), in a warning logged at most every 10 s. */
 export function refusedConnections(log: Logger, maxConnections: number, setting = "max_connections"): CountedWarning {
   return new CountedWarning(log, `refused a connection: ${setting} are open; it was closed at once`, { maxConnections });

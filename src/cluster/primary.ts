@@ -35,7 +35,7 @@ import type { MetricObjectWithValues, MetricValue, Registry } from "prom-client"
 import { VerdictError } from "../errors/index.js";
 import type { Logger } from "../observability/index.js";
 import { listenBalanced, type BalancedListener } from "./balancer.js";
-import { ADMIN_CONNECTIONS_REFUSED_METRIC, CONNECTIONS_REFUSED_METRIC } from "./listen.js";
+import { ADMIN_CONNECTIONS_CLOSED_METRIC, ADMIN_CONNECTIONS_REFUSED_METRIC, CONNECTIONS_REFUSED_METRIC } from "./listen.js";
 import { KeptBundleDir } from "./kept-bundles.js";
 import { GRPC_PORT_VARIABLE, ROLE_VARIABLE, type ReadinessReport, type ReadinessSource, type ToPrimary, type ToWorker } from "./messages.js";
 import { RestartBudget } from "./restarts.js";
@@ -48,6 +48,8 @@ export interface ClusterAdmin {
   url: string;
   /** Connections it closed as soon as they were accepted, for its bound (ADMIN_CONNECTIONS_REFUSED_METRIC). */
   connectionsRefused(): number;
+  /** Connections it closed for their answers, by reason (ADMIN_CONNECTIONS_CLOSED_METRIC). */
+  connectionsClosed(): Readonly<Record<string, number>>;
   close(): Promise<void>;
 }
 
@@ -348,7 +350,10 @@ async function clusterMetrics(workers: ReadonlySet<Worker>, balancer: BalancedLi
     new Counter({ ...CONNECTIONS_REFUSED_METRIC, registers: [registry] }).inc(balancer.refused());
   }
   // Scraped through it: it has started.
-  new Counter({ ...ADMIN_CONNECTIONS_REFUSED_METRIC, registers: [registry] }).inc((await adminStarting).connectionsRefused());
+  const admin = await adminStarting;
+  new Counter({ ...ADMIN_CONNECTIONS_REFUSED_METRIC, registers: [registry] }).inc(admin.connectionsRefused());
+  const closed = new Counter({ ...ADMIN_CONNECTIONS_CLOSED_METRIC, registers: [registry] });
+  for (const [reason, count] of Object.entries(admin.connectionsClosed())) closed.inc({ reason }, count);
   return registry;
 }
 

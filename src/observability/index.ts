@@ -5,6 +5,7 @@ export {
   createMetrics,
   observeAudit,
   observeCount,
+  observeCountsBy,
   observeHealth,
   observeSuspensions,
   type AuditCounts,

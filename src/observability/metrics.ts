@@ -202,6 +202,27 @@ export function observeCount(metrics: Metrics, metric: { name: string; help: str
   observed(metrics.registry, "counter", metric.name, metric.help, read);
 }
 
+/** Counts kept elsewhere by the values of one label, read when scraped, as a counter named and described by `metric`. */
+export function observeCountsBy(
+  metrics: Metrics,
+  metric: { name: string; help: string; labelNames: [string] },
+  read: () => Readonly<Record<string, number>>,
+): void {
+  const reported = new Map<string, number>();
+  const [label] = metric.labelNames;
+  new Counter({
+    ...metric,
+    registers: [metrics.registry],
+    collect() {
+      for (const [value, now] of Object.entries(read())) {
+        const before = reported.get(value) ?? 0;
+        this.inc({ [label]: value }, Math.max(0, now - before));
+        reported.set(value, Math.max(before, now));
+      }
+    },
+  });
+}
+
 /** Readiness and the database's reachability, read when scraped. */
 export function observeHealth(metrics: Metrics, read: { ready: () => boolean; databaseUp: () => boolean }): void {
   observed(

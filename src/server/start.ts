@@ -3,7 +3,7 @@ import type { Duplex } from "node:stream";
 import { ApprovalStore, Approvals, ApprovalWebhook } from "../approvals/index.js";
 import { maskRulesFrom, MaskRuleError, openAuditLog, type AuditEvent, type AuditLog, type AuditStore } from "../audit/index.js";
 import type { Config } from "../config/index.js";
-import { ADMIN_CONNECTIONS_REFUSED_METRIC, policyWorkersPerProcess } from "../cluster/index.js";
+import { ADMIN_CONNECTIONS_CLOSED_METRIC, ADMIN_CONNECTIONS_REFUSED_METRIC, policyWorkersPerProcess } from "../cluster/index.js";
 import { Database } from "../database/index.js";
 import { Decider } from "../decide/index.js";
 import { VerdictError } from "../errors/index.js";
@@ -13,6 +13,7 @@ import {
   Instruments,
   observeAudit,
   observeCount,
+  observeCountsBy,
   observeHealth,
   observeSuspensions,
   Tracing,
@@ -236,8 +237,11 @@ async function startListening(
   // The admin listener first, so that /healthz answers (and /readyz says why not) while the rest
   // starts; a deciding worker's, which only the primary reaches, once it serves (startParts).
   const admin = options.role === "worker" ? undefined : await startAdmin();
-  // admin_listen's refusals, on its own /metrics (a process of several has a private listener; the primary counts admin_listen's).
-  if (admin && !worker) observeCount(metrics, ADMIN_CONNECTIONS_REFUSED_METRIC, () => admin.connectionsRefused());
+  // admin_listen's refusals and closings, on its own /metrics (a process of several has a private listener; the primary counts admin_listen's).
+  if (admin && !worker) {
+    observeCount(metrics, ADMIN_CONNECTIONS_REFUSED_METRIC, () => admin.connectionsRefused());
+    observeCountsBy(metrics, ADMIN_CONNECTIONS_CLOSED_METRIC, () => admin.connectionsClosed());
+  }
   const closers: (() => Promise<unknown>)[] = [() => tracing.shutdown(), () => Promise.resolve(readiness.close())];
   // Closed last.
   if (admin) closers.unshift(() => admin.close());

@@ -228,6 +228,33 @@ describe.each([1, 2])("verdict serve with processes: %i, AuthZEN's max_connectio
     expect(answerOf(garbage)).toEqual({ status: 400, body: { error: "invalid_request", message: "the request is not valid HTTP/1.1" } });
     expect(await openServed(authzen, kept)).toBe("served");
   });
+
+  it("closes a connection with more than 32 requests unanswered at once, on both HTTP listeners, counts it and keeps serving", async () => {
+    for (const raw of kept.splice(0)) raw.socket.destroy();
+    const listeners = [
+      { listener: "authzen", address: authzen, request: METADATA, metric: "verdict_authzen_connections_closed_total" },
+      { listener: "admin", address: serving.adminUrl.replace("http://", ""), request: HEALTHZ, metric: "verdict_admin_connections_closed_total" },
+    ];
+    for (const { listener, address, request, metric } of listeners) {
+      // a client that waits for each answer, or pipelines a few, is served
+      const few = rawConnection(address);
+      few.socket.write(request.repeat(8));
+      await vi.waitFor(() => expect(few.received().match(/HTTP\/1\.1 200 /g)).toHaveLength(8), { timeout: 5_000, interval: 20 });
+      few.socket.destroy();
+
+      const piled = rawConnection(address);
+      piled.socket.write(request.repeat(500));
+      await piled.closed;
+      expect(piled.received().match(/HTTP\/1\.1 200 /g)?.length ?? 0).toBeLessThanOrEqual(32);
+      await vi.waitFor(async () => expect(valueOf(await scrape(serving.adminUrl), metric, { reason: "pipelined" })).toBe(1), { timeout: 5_000, interval: 100 });
+      const closings = serving
+        .logLines()
+        .filter((line) => line["msg"] === "closed a connection with more than 32 requests unanswered at once" && line["listener"] === listener);
+      expect(closings).toEqual([expect.objectContaining({ level: 40, times: 1 })]);
+    }
+    // and serves the next
+    expect(await openServed(authzen, kept)).toBe("served");
+  });
 });
 
 describe("verdict serve with AuthZEN over TLS (a development certificate)", () => {

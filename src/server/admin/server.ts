@@ -9,6 +9,7 @@ import { refusedConnections } from "../../cluster/index.js";
 import { listenFailed } from "../../errors/index.js";
 import type { Logger } from "../../observability/index.js";
 import { answerClientError, capConnections, requestTimeoutOptions } from "../bounds.js";
+import { watchHttpAnswers, type HttpCloseReason } from "../http-answers.js";
 
 /**
  * A feature's routes on the admin listener: adds them to the (encapsulated) Fastify
@@ -31,6 +32,8 @@ export interface RunningAdmin {
   url: string;
   /** Connections closed as soon as they were accepted because MAX_CONNECTIONS were open (its metric: ADMIN_CONNECTIONS_REFUSED_METRIC, kept by whichever process serves admin_listen). */
   connectionsRefused(): number;
+  /** Connections closed for piling up requests or leaving answers unread, by reason (its metric: ADMIN_CONNECTIONS_CLOSED_METRIC, kept as the one above). */
+  connectionsClosed(): Readonly<Record<HttpCloseReason, number>>;
   close(): Promise<void>;
 }
 
@@ -104,6 +107,8 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Run
     refused: { inc: () => (refused += 1) },
     warning: refusedConnections(log, MAX_CONNECTIONS, "the admin listener's connections"),
   });
+  const closed: Record<HttpCloseReason, number> = { pipelined: 0, unread: 0 };
+  watchHttpAnswers(app.server, { closed: (reason) => (closed[reason] += 1), log, listener: "admin" });
   try {
     await app.listen({ host, port, ...(options.exclusive ? { exclusive: true } : {}) });
   } catch (error) {
@@ -115,6 +120,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Run
     port: bound,
     url: `http://${host.includes(":") ? `[${host}]` : host}:${bound}`,
     connectionsRefused: () => refused,
+    connectionsClosed: () => closed,
     close: () => app.close(),
   };
 }

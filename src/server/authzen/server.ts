@@ -14,6 +14,7 @@ import { DuplicateMemberError, parseStrictJson } from "../../token/index.js";
 import { Tracing, type Logger, type ServerSpan } from "../../observability/index.js";
 import type { CallerRegistry } from "../callers.js";
 import { answerClientError, capConnections, requestTimeoutOptions } from "../bounds.js";
+import { watchHttpAnswers } from "../http-answers.js";
 import { readTlsFiles } from "../tls.js";
 import { PepRegistry } from "./callers.js";
 import { ensureDevCertificate } from "./dev-certificate.js";
@@ -34,7 +35,7 @@ export interface AuthzenServerOptions {
   log: Logger;
   /** A server span per request, under the W3C traceparent the PEP sent, with the decision's stages under it (when tracing). */
   tracing?: Tracing;
-  /** Where this listener's metrics go (connections refused for authzen.max_connections). */
+  /** Where this listener's metrics go (connections refused for authzen.max_connections, and closed for their answers). */
   registry: Registry;
   /** The processes serving this listener together (each keeps its share of authzen.max_connections); 1 unless several. */
   processes?: number;
@@ -44,6 +45,13 @@ export interface AuthzenServerOptions {
 export const AUTHZEN_CONNECTIONS_REFUSED_METRIC = {
   name: "verdict_authzen_connections_refused_total",
   help: "AuthZEN connections closed as soon as they were accepted because authzen.max_connections were open.",
+};
+
+/** The connections this listener closed for piling up requests or leaving answers unread (src/server/http-answers.ts). */
+export const AUTHZEN_CONNECTIONS_CLOSED_METRIC = {
+  name: "verdict_authzen_connections_closed_total",
+  help: "AuthZEN connections closed because their client had too many requests unanswered at once (pipelined) or did not read its answers (unread).",
+  labelNames: ["reason"] as [string],
 };
 
 export interface RunningAuthzen {
@@ -81,6 +89,8 @@ export async function startAuthzenServer(options: AuthzenServerOptions): Promise
     refused: new Counter({ ...AUTHZEN_CONNECTIONS_REFUSED_METRIC, registers: [options.registry] }),
     warning: refusedConnections(log, share, "authzen.max_connections"),
   });
+  const closed = new Counter({ ...AUTHZEN_CONNECTIONS_CLOSED_METRIC, registers: [options.registry] });
+  watchHttpAnswers(app.server, { closed: (reason) => closed.inc({ reason }), log, listener: "authzen" });
   let port: number;
   try {
     await app.listen({ host: config.listen.host, port: config.listen.port });
