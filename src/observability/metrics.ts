@@ -131,17 +131,25 @@ function observed(registry: Registry, kind: "counter" | "gauge", name: string, h
     });
     return;
   }
-  let reported = 0;
+  const added = increases();
   new Counter({
     name,
     help,
     registers: [registry],
     collect() {
-      const now = read();
-      if (now > reported) this.inc(now - reported);
-      reported = Math.max(reported, now);
+      this.inc(added("", read()));
     },
   });
+}
+
+/** What a count kept elsewhere (by key) added since it was last read: never less than 0. */
+function increases(): (key: string, now: number) => number {
+  const reported = new Map<string, number>();
+  return (key, now) => {
+    const before = reported.get(key) ?? 0;
+    reported.set(key, Math.max(before, now));
+    return Math.max(0, now - before);
+  };
 }
 
 /** What the audit trail counts, read when scraped (its AuditStats). */
@@ -208,17 +216,13 @@ export function observeCountsBy(
   metric: { name: string; help: string; labelNames: [string] },
   read: () => Readonly<Record<string, number>>,
 ): void {
-  const reported = new Map<string, number>();
+  const added = increases();
   const [label] = metric.labelNames;
   new Counter({
     ...metric,
     registers: [metrics.registry],
     collect() {
-      for (const [value, now] of Object.entries(read())) {
-        const before = reported.get(value) ?? 0;
-        this.inc({ [label]: value }, Math.max(0, now - before));
-        reported.set(value, Math.max(before, now));
-      }
+      for (const [value, now] of Object.entries(read())) this.inc({ [label]: value }, added(value, now));
     },
   });
 }
