@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from "vitest";
 import { Database } from "../../src/database/index.js";
 import { createMetrics, silentLogger } from "../../src/observability/index.js";
-import { openDisagreements, type DisagreementStore, type ListOptions } from "../../src/state/index.js";
+import { DEFAULT_STATE_TIMEOUT_MS, openDisagreements, type DisagreementStore, type ListOptions } from "../../src/state/index.js";
 import { buildTestBundle, fixturePolicy, policiesWithData } from "../support/bundles.js";
 import { captureLog } from "../support/log.js";
 import { mongoUri, uniqueDatabaseName } from "../support/mongo.js";
@@ -172,7 +172,8 @@ describe("recording", () => {
     const captured = captureLog();
     const metrics = createMetrics();
     try {
-      const store = openDisagreements(db, { timeoutMs: 5_000, retentionDays: 7, log: captured.log, metrics });
+      // as `verdict serve` opens it, at the default state_timeout_ms
+      const store = openDisagreements(db, { timeoutMs: DEFAULT_STATE_TIMEOUT_MS, retentionDays: 7, log: captured.log, metrics });
       const verdict = { revision: "r1", effect: "allow" as const, reasons: [], obligations: [] };
       const disagreement = {
         decisionId: "decision-twice",
