@@ -54,11 +54,14 @@ export const issuerSchema = (ctx: ConfigContext) =>
 
 export type IssuerConfig = z.output<ReturnType<typeof issuerSchema>>;
 
+/** The largest `clock_skew_seconds`: a token is accepted at most this long after its `exp` (single-use keys are kept as long: obligations/once.ts). */
+export const MAX_CLOCK_SKEW_SECONDS = 60;
+
 /** The token section's top-level keys. */
 export const tokenSettings = (ctx: ConfigContext) => ({
   /** Empty only when every decision is about PEP-asserted subjects (AuthZEN): checked by checkAuthzen. */
   issuers: z.array(issuerSchema(ctx)).default([]),
-  clock_skew_seconds: z.number().int().min(0).max(60).default(60),
+  clock_skew_seconds: z.number().int().min(0).max(MAX_CLOCK_SKEW_SECONDS).default(MAX_CLOCK_SKEW_SECONDS),
   max_token_bytes: z.number().int().min(512).max(65_536).default(8192),
   /** A token whose exp is further than this from now (or from its iat) is refused: no key outlives a sane token. */
   max_token_lifetime_seconds: z

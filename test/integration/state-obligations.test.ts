@@ -241,11 +241,21 @@ describe("once", () => {
     expect(outcomes.find((o) => !o.ok)).toMatchObject({ reason: { code: "token_replayed" } });
   });
 
-  it("may be used again after it expired, even if no TTL monitor removed it", async () => {
+  it("may be used again after it expired and the largest clock skew passed, even if no TTL monitor removed it", async () => {
     const key = ["jti", randomUUID()];
     expect((await apply([once(key, T0 / 1000 + 10)], T0)).ok).toBe(true);
     expect((await apply([once(key, T0 / 1000 + 10)], T0 + 5_000)).ok).toBe(false);
-    expect((await apply([once(key, T0 / 1000 + 100)], T0 + 11_000)).ok).toBe(true);
+    // a token is still accepted up to clock_skew_seconds (at most 60) after its exp: its key is kept as long
+    expect((await apply([once(key, T0 / 1000 + 10)], T0 + 69_000)).ok).toBe(false);
+    expect((await apply([once(key, T0 / 1000 + 100)], T0 + 71_000)).ok).toBe(true);
+  });
+
+  it("refuses every replay of a key first used after its expires_at (a token in its clock-skew grace)", async () => {
+    const key = ["jti", randomUUID()];
+    const exp = T0 / 1000;
+    expect((await apply([once(key, exp)], T0 + 10_000)).ok).toBe(true);
+    for (const at of [T0 + 10_000, T0 + 30_000, T0 + 60_000])
+      expect(await apply([once(key, exp)], at)).toMatchObject({ ok: false, reason: { code: "token_replayed" } });
   });
 
   it("refuses an expiry of 1e300 (no valid time) and stores nothing, so the key is never taken over as a 1970 expiry", async () => {

@@ -179,7 +179,7 @@ describe("explain entries of obligations", () => {
         reasons: [{ code: "x" }],
         explain: [hit({ code: "rate", obligation: rate }), hit({ code: "once", obligation: once })],
       }).explain.map((h) => h.message),
-    ).toEqual(["count this request against a limit of 120 per sliding:60 on rate/agent/a-1", "use jti/j-1 once, until 1800000000"]);
+    ).toEqual(["count this request against a limit of 120 per sliding:60 on rate/agent/a-1", "use jti/j-1 once, until 1800000000 (and 60 s of clock skew)"]);
   });
 
   it("keep a message the policy gives", () => {
