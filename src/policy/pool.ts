@@ -96,6 +96,16 @@ export class EvaluationError extends PolicyError {
   }
 }
 
+/** Why the structured clone (postMessage) cannot copy `input`, if it cannot. */
+function uncloneable(input: unknown): string | undefined {
+  try {
+    structuredClone(input);
+    return undefined;
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  }
+}
+
 /** A compiled WebAssembly.Module (Node 20's type definitions do not declare the WebAssembly global). */
 export type WasmModule = object;
 const wasm = (globalThis as unknown as { WebAssembly: { compile(bytes: Uint8Array): Promise<WasmModule> } }).WebAssembly;
@@ -447,9 +457,7 @@ export class EvaluatorPool {
       if (batch.length < MAX_BATCH) batch.push(...this.started(this.queue.splice(0, MAX_BATCH - batch.length)));
       slot.tasks = batch;
       if (this.handOver(slot, batch, blockUntil - performance.now())) continue;
-      this.arm(slot, this.options.bounds.timeoutMs);
-      slot.worker.postMessage(batch.map((task) => ({ id: task.id, entrypoint: task.entrypoint, then: task.then, input: task.input })));
-      wake(slot.control);
+      this.post(slot, batch);
     }
     // Evaluations wait: start another worker, up to the bound.
     if (this.queue.length + this.continuing.length > 0 && !this.closing && this.slots.size + this.spawning < Math.max(1, this.options.bounds.workers)) {
@@ -459,6 +467,36 @@ export class EvaluatorPool {
         .finally(() => (this.spawning -= 1));
     }
     if (this.closing && !this.busy()) this.drained?.();
+  }
+
+  /**
+   * Sends a batch as a message. An input the structured clone cannot copy (nested
+   * thousands deep: a RangeError, thrown here, in a turn of its own, would end the
+   * process) fails its own evaluation; the rest of the batch is sent.
+   */
+  private post(slot: Slot, batch: Task[]): void {
+    const send = (tasks: readonly Task[]) =>
+      slot.worker.postMessage(tasks.map((task) => ({ id: task.id, entrypoint: task.entrypoint, then: task.then, input: task.input })));
+    try {
+      send(batch);
+    } catch {
+      const sendable = batch.filter((task) => {
+        const why = uncloneable(task.input);
+        if (why !== undefined) task.reject(new EvaluationError(`the policy input cannot be handed to the policy worker: ${why}`, "error", task.entrypoint));
+        return why === undefined;
+      });
+      slot.tasks = sendable;
+      try {
+        if (sendable.length > 0) send(sendable);
+      } catch (error) {
+        for (const task of sendable)
+          task.reject(new EvaluationError(`the policy inputs cannot be handed to the policy worker: ${(error as Error).message}`, "error", task.entrypoint));
+        slot.tasks = [];
+      }
+      if (slot.tasks.length === 0) return;
+    }
+    this.arm(slot, this.options.bounds.timeoutMs);
+    wake(slot.control);
   }
 
   /** Tasks taken off the queue for a worker: their decisions have started and are no longer refused for waiting. */

@@ -89,6 +89,20 @@ describe("evaluation bounds in the engine", () => {
     expect((await engine.decide(input("fast"))).effect).toBe("allow");
   });
 
+  it("fails an input nested too deep to hand to the worker, alone in its batch, and keeps serving", async () => {
+    let deep: unknown = 1;
+    for (let level = 0; level < 100_000; level++) deep = [deep];
+    // asked in one turn of the event loop: one batch, sent as a message (the deep input has no JSON)
+    const outcomes = await Promise.allSettled([
+      engine.decide(input("fast")),
+      engine.decide({ action: "fast", context: { deep } } as unknown as PolicyInput),
+      engine.decide(input("fast")),
+    ]);
+    expect(outcomes.map((o) => (o.status === "fulfilled" ? o.value.effect : (o.reason as EvaluationError).kind))).toEqual(["allow", "error", "allow"]);
+    expect(outcomes[1]).toMatchObject({ status: "rejected", reason: { message: expect.stringContaining("cannot be handed to the policy worker") as unknown } });
+    expect((await engine.decide(input("fast"))).effect).toBe("allow");
+  });
+
   it("queues evaluations beyond its workers and answers them all", async () => {
     const decisions = await Promise.all(Array.from({ length: 50 }, () => engine.decide(input("fast"))));
     expect(decisions.every((d) => d.effect === "allow")).toBe(true);
