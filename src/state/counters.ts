@@ -398,8 +398,8 @@ export class CounterStore extends StateCollection<CounterDoc> implements Counter
   }
 
   /**
-   * Removes the buckets that left the window and takes their amounts out of the
-   * total, in one update conditional on each bucket still holding what was read
+   * Removes the buckets that left the window, with their holders, and takes their
+   * amounts out of the total, in one update conditional on each bucket still holding what was read
    * (a concurrent prune or release changes it, and this one then does nothing):
    * never subtracted twice. "raced" when that happened. `known`: the document as
    * a reservation's reply showed it, instead of reading it again.
@@ -421,8 +421,11 @@ export class CounterStore extends StateCollection<CounterDoc> implements Counter
       unset[`b.${start}`] = "";
       sum += amount;
     }
+    // The holders of those buckets go with them: a late reservation (its bucket from its decision's time)
+    // may create a bucket of the same start again, and a give-back of theirs would take from its amount.
+    const starts = dead.map(([start]) => Number(start));
     const result = await this.calls.call("prune sliding window", (deadline) =>
-      this.collection.updateOne(filter, { $unset: unset, $inc: { total: -sum } }, deadline),
+      this.collection.updateOne(filter, { $unset: unset, $inc: { total: -sum }, $pull: { h: { s: { $in: starts } } } }, deadline),
     );
     return result.modifiedCount === 1 ? "pruned" : "raced";
   }

@@ -102,9 +102,14 @@ describe("sliding-window reserve", () => {
       expect((await apply([rate(key, 1_000_000)], T0 + 299_000)).ok).toBe(true);
       more += 1;
     }
-    // 300 seconds of one a second: the buckets of the last minute (and the few that left it since the last prune), the holders of the last RELEASABLE
+    // 300 seconds of one a second: the buckets of the last minute (and the few that left it since the last prune),
+    // and at most RELEASABLE holders, those of the buckets still kept (a pruned bucket's holders go with it)
     expect(await buckets()).toBeLessThanOrEqual(bound);
-    expect((await raw("counters").findOne({ key: key.join("/") }))?.["h"]).toHaveLength(RELEASABLE);
+    const doc = await raw("counters").findOne({ key: key.join("/") });
+    const holders = (doc?.["h"] ?? []) as { s: number }[];
+    expect(holders.length).toBeGreaterThan(60);
+    expect(holders.length).toBeLessThanOrEqual(RELEASABLE);
+    expect(holders.every((held) => String(held.s) in ((doc?.["b"] ?? {}) as Record<string, number>))).toBe(true);
     // the last minute's 60 (and any made at its last second above), and the one made exactly a minute ago, whose one-second bucket has not yet left it
     expect(await readState([{ name: "n", type: "counter", key, window: { kind: "sliding", seconds: 60 } }], T0 + 299_000)).toEqual({ n: 61 + more });
   });
@@ -344,6 +349,24 @@ describe("release", () => {
     const again = await release(first.decisionId, "invoices-api");
     expect(again).toEqual({ status: "already_released", released: [] });
     expect((await apply([reserve(user, 1, 1000)])).ok).toBe(false); // the second release gave nothing back
+  });
+
+  it("gives nothing back from a sliding bucket a late reservation made again after it was pruned: never over the limit", async () => {
+    const key = ["late-bucket", randomUUID()];
+    // 2 a minute, in one-second buckets; two decisions fill the bucket of T0
+    const [d1, d2] = [await apply([rate(key, 2)], T0 + 200), await apply([rate(key, 2)], T0 + 200)];
+    expect([d1.ok, d2.ok]).toEqual([true, true]);
+    // 62 s later the bucket of T0 has left the window: the next one prunes it and fits
+    expect((await apply([rate(key, 2)], T0 + 62_100)).ok).toBe(true);
+    // a decision made at T0 + 0.9 s whose obligation is applied only now writes the bucket of T0 again
+    expect((await apply([rate(key, 2)], T0 + 900)).ok).toBe(true);
+    // the first two are released: their bucket is gone, whatever has its start now
+    await release(d1.decisionId, "invoices-api");
+    await release(d2.decisionId, "invoices-api");
+    expect(Object.values(await bucketsOf(key)).every((amount) => amount >= 0)).toBe(true);
+    // one more fits the minute at T0 + 62.5 s (the decision at T0 + 62.1 s is the other), not two
+    const outcomes = await Promise.all([apply([rate(key, 2)], T0 + 62_500), apply([rate(key, 2)], T0 + 62_500)]);
+    expect(outcomes.filter((o) => o.ok)).toHaveLength(1);
   });
 
   it("happens once even when released concurrently", async () => {
