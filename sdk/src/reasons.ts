@@ -29,6 +29,7 @@ export const TOKEN_REASONS = {
   token_inactive: "The issuer says this token is not active (revoked, expired or unknown).",
   dpop_invalid: "The DPoP proof is missing or does not prove possession of the token's key for this request.",
   dpop_replayed: "This DPoP proof was already used.",
+  confirmation_unsupported: "The token is bound to a key by a confirmation method Verdict cannot check (cnf without jkt, e.g. mutual TLS).",
   subject_mismatch: "The token's subject is not the subject the request names (AuthZEN).",
 } as const;
 

@@ -29,6 +29,8 @@ export interface ApprovalsOptions {
   store: ApprovalStore;
   verifier: TokenVerifier;
   apis: ApiAudience;
+  /** The client_type of a person's token (approvals.human_client_types, normalised); only such a token decides. */
+  humanClientTypes: readonly string[];
   /** Where a person approves: {id} is replaced by the approval's id (asked each time: known only once the server serves). */
   url: () => string;
   events?: EventSink;
@@ -270,10 +272,24 @@ export class Approvals implements ApprovalGate {
       unknownScopes: api.unknownScopes,
       now: Math.floor(nowMs / 1000),
     });
+    // The approval routes take no DPoP proof: a token bound to a key is not usable here as a plain bearer token.
+    if (principal.confirmationJkt !== undefined) {
+      throw new VerdictError(
+        "dpop_bound_token",
+        "dpop_bound_token: this token is bound to a DPoP key (cnf.jkt) and the approval routes take no proof of possession: decide with a bearer token",
+      );
+    }
     if (principal.actors.length > 0 || (principal.clientId !== undefined && principal.clientId === doc.client_id)) {
       throw new VerdictError(
         "approver_not_allowed",
         "approver_not_allowed: an approval is given with the person's own token, not the requesting agent's or a delegated one",
+      );
+    }
+    // Any agent's token (another agent of the same user, a client that does not say what it is) is not the person's yes.
+    if (!this.options.humanClientTypes.includes(principal.clientType)) {
+      throw new VerdictError(
+        "approver_not_allowed",
+        "approver_not_allowed: an approval is given with a person's own client, not an agent's (the token's client_type is not one of approvals.human_client_types)",
       );
     }
     const isUser = principal.issuer === doc.issuer && principal.subject === doc.subject;

@@ -1,7 +1,12 @@
 // The approvals section of the configuration (docs/approvals.md): where a person
-// approves, and the webhook told of each new pending approval.
+// approves, the webhook told of each new pending approval, and which clients are a
+// person's (only their tokens decide).
 import { z } from "zod";
 import { filePath, readSecretFile, type ConfigContext } from "../config/fields.js";
+import { normalizeClientType } from "../token/index.js";
+
+/** The shipped policy library's data.settings.agents.human_client_types: the clients people use themselves. */
+export const HUMAN_CLIENT_TYPES: readonly string[] = ["web", "native", "user-agent"];
 
 const httpUrl = z.string().refine((value) => {
   try {
@@ -32,6 +37,14 @@ export const approvalsSchema = (ctx: ConfigContext) =>
           secret: readSecretFile(secret_file, (message) => check.addIssue({ code: "custom", message, path: ["secret_file"] })),
         }))
         .optional(),
+      /**
+       * The client_type of a token that may approve or refuse (a person's client, as the
+       * policy library's human_client_types says); any other, or none, is an agent's. Never empty.
+       */
+      human_client_types: z
+        .array(z.string().transform(normalizeClientType).pipe(z.string().min(1, "must name a client type")))
+        .min(1, "must name at least one client type: an approval is decided only with a person's client")
+        .default([...HUMAN_CLIENT_TYPES]),
     })
     .strict()
     .prefault({});

@@ -41,8 +41,10 @@ export const ERRORS = {
   approval_not_pending: { grpc: FAILED_PRECONDITION, http: 409, exit: 1 },
   /** The approval expired before anyone decided. */
   approval_expired: { grpc: FAILED_PRECONDITION, http: 410, exit: 1 },
-  /** The deciding token is not the user's (nor a named approver's), or is the requesting agent's own. */
+  /** The deciding token is not the user's (nor a named approver's), or is an agent's (the requesting agent's own, another's, a delegated one). */
   approver_not_allowed: { grpc: PERMISSION_DENIED, http: 403, exit: 1 },
+  /** The deciding token is bound to a DPoP key (cnf.jkt): the approval routes take no proof of possession, so it cannot be used there. */
+  dpop_bound_token: { grpc: UNAUTHENTICATED, http: 401, exit: 1 },
   /** The deciding token's acr is not one the policy asked for, or its auth_time is older than max_age. */
   approval_authentication_insufficient: { grpc: UNAUTHENTICATED, http: 401, exit: 1 },
   /** Approvals are not available here (the database is not reached yet). */

@@ -564,6 +564,7 @@ function startApprovals(
     store: new ApprovalStore(database, config.state_timeout_ms),
     verifier,
     apis: (name) => apis.get(name),
+    humanClientTypes: config.approvals.human_client_types,
     url: () => config.approvals.url ?? `${adminUrl()}/approvals/{id}`,
     ...(audit ? { events: audit } : {}),
     ...(webhook ? { webhook } : {}),

@@ -52,6 +52,16 @@ export async function verifyDpopProof(
   const jwk = header["jwk"];
   if (typeof jwk !== "object" || jwk === null || Array.isArray(jwk)) throw invalid("The DPoP proof carries no public jwk.");
   if (PRIVATE_MEMBERS.some((member) => member in jwk)) throw invalid("The DPoP proof's jwk must be a public key.");
+  if (!smallRsaExponent(jwk)) throw invalid("The DPoP proof's RSA jwk must have a standard public exponent (at most 4 bytes, e.g. 65537).");
+
+  // The thumbprint (a hash) before the signature (RSA or EC arithmetic): a proof by a key the token is not bound to costs no verification.
+  let jkt: string;
+  try {
+    jkt = await calculateJwkThumbprint(jwk, "sha256");
+  } catch {
+    throw invalid("The DPoP proof's jwk is not a usable public key.");
+  }
+  if (jkt !== expectedJkt) throw invalid("The DPoP proof is signed by a key the token is not bound to.");
 
   let payloadBytes: Uint8Array;
   try {
@@ -61,9 +71,6 @@ export async function verifyDpopProof(
     throw invalid("The DPoP proof's signature does not verify with its jwk.");
   }
   const claims = decode(Buffer.from(payloadBytes).toString("base64url"), "payload");
-
-  const jkt = await calculateJwkThumbprint(jwk, "sha256");
-  if (jkt !== expectedJkt) throw invalid("The DPoP proof is signed by a key the token is not bound to.");
 
   const jti = claims["jti"];
   if (typeof jti !== "string" || jti.length === 0 || jti.length > 256) throw invalid("The DPoP proof needs a jti.");
@@ -80,6 +87,16 @@ export async function verifyDpopProof(
   if (claims["ath"] !== ath) throw invalid("The DPoP proof is not for this access token (ath).");
 
   return { jti, jkt, rememberUntil: Math.ceil(iat + options.maxAgeSeconds + 2 * options.skewSeconds) };
+}
+
+/**
+ * An RSA key's public exponent is a small standard one (65537, or 3): at most 4 bytes.
+ * A huge odd exponent makes every verification many times dearer, for no security.
+ */
+function smallRsaExponent(jwk: object): boolean {
+  const { kty, e } = jwk as { kty?: unknown; e?: unknown };
+  if (kty !== "RSA") return true;
+  return typeof e === "string" && /^[A-Za-z0-9_-]{2,6}$/.test(e) && Buffer.from(e, "base64url").length <= 4;
 }
 
 /** RFC 9449 §4.3: compare without query and fragment, scheme and host case-insensitively. */

@@ -108,11 +108,23 @@ export function normalizeClientType(value: string): string {
   return value.normalize("NFKC").trim().toLowerCase();
 }
 
+/**
+ * RFC 7800: the key the token is bound to. Verdict enforces one confirmation method,
+ * DPoP's jkt (RFC 9449); any other (x5t#S256 of RFC 8705 mutual TLS, jwk, jku, ...)
+ * it cannot check (a Check carries no client certificate), so a cnf without jkt is
+ * refused rather than read as a bearer token. Beside jkt, other members are
+ * alternatives the issuer asserts: proving possession of the jkt key is enough.
+ */
 function confirmation(cnf: unknown): string | undefined {
   if (cnf === undefined) return undefined;
   if (typeof cnf !== "object" || cnf === null || Array.isArray(cnf)) throw new TokenError("claim_type_invalid", "The cnf claim must be an object.");
   const jkt = (cnf as Record<string, unknown>)["jkt"];
-  if (jkt === undefined) return undefined;
+  if (jkt === undefined) {
+    throw new TokenError(
+      "confirmation_unsupported",
+      "The token is bound to a key by a confirmation method Verdict cannot check (cnf without jkt); only DPoP (cnf.jkt) is enforced.",
+    );
+  }
   if (typeof jkt !== "string" || !/^[A-Za-z0-9_-]{43}$/.test(jkt))
     throw new TokenError("claim_type_invalid", "cnf.jkt must be a base64url SHA-256 thumbprint.");
   return jkt;

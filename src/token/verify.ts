@@ -87,6 +87,7 @@ const PERMANENT: ReadonlySet<TokenReasonCode> = new Set<TokenReasonCode>([
   "claim_duplicate",
   "claim_missing",
   "claim_type_invalid",
+  "confirmation_unsupported",
   "token_expired",
   "issuer_unknown",
 ]);

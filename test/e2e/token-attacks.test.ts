@@ -214,6 +214,16 @@ describe("attacks through claims and shape", () => {
   });
 
   it.each([
+    ["a client certificate (RFC 8705 cnf x5t#S256)", { "x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2" }],
+    [
+      "an embedded key (cnf jwk)",
+      { jwk: { kty: "EC", crv: "P-256", x: "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", y: "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0" } },
+    ],
+  ])("refuses a token bound to %s, which Verdict cannot check, with confirmation_unsupported rather than as a bearer token", async (_, cnf) => {
+    await refused(await t.issuer.token({ cnf }), "confirmation_unsupported");
+  });
+
+  it.each([
     ["an empty string", ""],
     ["one segment", "eyJhbGciOiJFUzI1NiJ9"],
     ["four segments", "a.b.c.d"],

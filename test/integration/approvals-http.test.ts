@@ -2,7 +2,7 @@
 // admin listener's /approvals routes with the person's own token, the webhook told
 // of each new pending approval (a local receiver, signed, retried), and RFC 9396
 // authorization details in tokens.
-import { createHmac, randomUUID } from "node:crypto";
+import { createHash, createHmac, randomUUID } from "node:crypto";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -109,6 +109,25 @@ describe("the admin listener's approval routes", () => {
     const again = await post("refuse", await userToken(user));
     expect(again.status).toBe(409);
     expect(await again.json()).toMatchObject({ error: "approval_not_pending" });
+  });
+
+  it("refuses the user's DPoP-bound token as a bearer token: 401 dpop_bound_token on reading, approving and refusing, changing nothing", async () => {
+    const user = `alice-${randomUUID().slice(0, 8)}`;
+    const id = await pending(user);
+    const url = `${t.verdict.adminUrl}/approvals/${id}`;
+    const bound = `Bearer ${await userToken(user, { cnf: { jkt: createHash("sha256").update("the user's DPoP key").digest("base64url") } })}`;
+    const answers = [
+      await fetch(url, { headers: { authorization: bound } }),
+      await fetch(`${url}/approve`, { method: "POST", headers: { authorization: bound } }),
+      await fetch(`${url}/refuse`, { method: "POST", headers: { authorization: bound } }),
+    ];
+    for (const answer of answers) {
+      expect(answer.status).toBe(401);
+      expect(answer.headers.get("www-authenticate")).toBe('Bearer error="invalid_token"');
+      expect(await answer.json()).toMatchObject({ error: "dpop_bound_token" });
+    }
+    const shown = await fetch(url, { headers: { authorization: `Bearer ${await userToken(user)}` } });
+    expect(await shown.json()).toMatchObject({ status: "pending" });
   });
 
   it("answers 404 for an approval it does not keep and 400 for a malformed id", async () => {

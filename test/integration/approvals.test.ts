@@ -2,7 +2,7 @@
 // a socket, the compiled demo bundle, MongoDB over the wire. An agent's transfer
 // over 100 needs the user's yes to that exact transfer, given once with the
 // user's own MFA token, used once, and told in the audit trail.
-import { randomBytes, randomUUID } from "node:crypto";
+import { createHash, randomBytes, randomUUID } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
 import type { MongoClient } from "mongodb";
 import type { JsonObject } from "@verdict/sdk/wire";
@@ -281,6 +281,40 @@ describe("approving", () => {
       const answer = await approvals.approve(id, token);
       expect(answer).toMatchObject({ ok: false, code: grpc.status.PERMISSION_DENIED });
       expect(answer.ok ? "" : answer.details).toMatch(/^approver_not_allowed:/);
+    }
+    expect(ok(await approvals.get(id)).status).toBe("pending");
+  });
+
+  it("refuses another agent's token for the same user, and a token that does not say it is a person's client, changing nothing", async () => {
+    const { id } = await pending();
+    // strong and fresh, the user's own subject, not the requesting agent: only its client_type says it is an agent's
+    const otherAgent = await t.issuer.token({
+      sub: alice,
+      client_id: "agent-1",
+      client_type: "ai-agent",
+      scope: "payments:write",
+      acr: "mfa",
+      auth_time: now(),
+    });
+    const untyped = await userToken({ client_type: undefined });
+    const unknownType = await userToken({ client_type: "browser-automation" });
+    for (const token of [otherAgent, untyped, unknownType]) {
+      const answer = await approvals.approve(id, token);
+      expect(answer).toMatchObject({ ok: false, code: grpc.status.PERMISSION_DENIED });
+      expect(answer.ok ? "" : answer.details).toMatch(/^approver_not_allowed:/);
+    }
+    expect(ok(await approvals.get(id)).status).toBe("pending");
+    // a person's other client (approvals.human_client_types, normalised like the token's) decides
+    expect(ok(await approvals.approve(id, await userToken({ client_id: "bank-ios", client_type: " Native" })))).toMatchObject({ status: "approved" });
+  });
+
+  it("refuses a DPoP-bound token of the user (ApprovalService takes no proof of possession), changing nothing", async () => {
+    const { id } = await pending();
+    const bound = await userToken({ cnf: { jkt: createHash("sha256").update("the user's DPoP key").digest("base64url") } });
+    for (const decide of [approvals.approve.bind(approvals), approvals.refuse.bind(approvals)]) {
+      const answer = await decide(id, bound);
+      expect(answer).toMatchObject({ ok: false, code: grpc.status.UNAUTHENTICATED });
+      expect(answer.ok ? "" : answer.details).toMatch(/^dpop_bound_token:/);
     }
     expect(ok(await approvals.get(id)).status).toBe("pending");
   });

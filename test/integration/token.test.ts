@@ -156,6 +156,25 @@ describe("access token verification", () => {
     expect(await reasonFor(await issuer.token({}, { kid: "not-a-known-kid" }))).toBe("key_not_found");
   });
 
+  it.each([
+    ["mutual TLS (RFC 8705 x5t#S256)", { "x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2" }],
+    [
+      "an embedded jwk",
+      { jwk: { kty: "EC", crv: "P-256", x: "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", y: "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0" } },
+    ],
+    ["a jku", { jku: "https://client.example/jwks.json" }],
+    ["nothing at all", {}],
+  ])("refuses a token bound by %s, which Verdict cannot check, with confirmation_unsupported (not as a bearer token)", async (_, cnf) => {
+    expect(await reasonFor(await issuer.token({ cnf }))).toBe("confirmation_unsupported");
+  });
+
+  it("takes a cnf with jkt beside another confirmation method as bound to the jkt key (DPoP enforced)", async () => {
+    const jkt = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I";
+    const token = await issuer.token({ cnf: { jkt, "x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2" } });
+    const verified = await verifier.verify(token, { audience: TEST_AUDIENCE, now: now() });
+    expect(verified.principal.confirmationJkt).toBe(jkt);
+  });
+
   it("refuses a JWE", async () => {
     const { publicKey } = await generateKeyPair("ECDH-ES+A256KW");
     const jwe = await new CompactEncrypt(new TextEncoder().encode("{}")).setProtectedHeader({ alg: "ECDH-ES+A256KW", enc: "A256GCM" }).encrypt(publicKey);

@@ -38,6 +38,13 @@ describe("configuration", () => {
     expect(config.profile).toBe("production");
   });
 
+  it("takes as a person's clients (whose tokens decide approvals) the policy library's human client types, normalised, and never none", () => {
+    expect(build(valid).approvals.human_client_types).toEqual(["web", "native", "user-agent"]);
+    expect(build({ ...valid, approvals: { human_client_types: [" Web", "ＳＰＡ"] } }).approvals.human_client_types).toEqual(["web", "spa"]);
+    expect(() => build({ ...valid, approvals: { human_client_types: [] } })).toThrow(/approvals\.human_client_types.*at least one client type/);
+    expect(() => build({ ...valid, approvals: { human_client_types: [" "] } })).toThrow(/must name a client type/);
+  });
+
   it("takes MONGODB_URI from the environment when the file names no database", () => {
     expect(build(valid, { MONGODB_URI: "mongodb://db:27017" }).mongodb_uri).toBe("mongodb://db:27017");
     expect(build({ ...valid, mongodb_uri: "mongodb://file:1" }, { MONGODB_URI: "mongodb://db:27017" }).mongodb_uri).toBe("mongodb://file:1");

@@ -33,7 +33,7 @@ function bearer(request: FastifyRequest): string {
 function refuse(reply: FastifyReply, error: unknown): FastifyReply {
   if (!(error instanceof VerdictError)) throw error;
   const status = mappingOf(error).http;
-  if (error.code === "invalid_token") reply.header("www-authenticate", `Bearer error="invalid_token"`);
+  if (error.code === "invalid_token" || error.code === "dpop_bound_token") reply.header("www-authenticate", `Bearer error="invalid_token"`);
   if (error.code === "approval_authentication_insufficient") reply.header("www-authenticate", `Bearer error="insufficient_user_authentication"`);
   const message = status >= 500 && error.code !== "approvals_unavailable" && error.code !== "state_unavailable" ? "internal error" : error.message;
   return reply.code(status).header("cache-control", "no-store").send({ error: error.code, message });
