@@ -33,7 +33,7 @@ export const configSchema = (ctx: ConfigContext) =>
     .strict()
     .superRefine((value, check) => {
       if (typeof value !== "object" || value === null) return; // reported as such already
-      checkServer(value, check);
+      checkServer(value, check, ctx.profile);
       checkIssuers(value, check);
       checkAuthzen(value, check);
       checkGrants(value, check);

@@ -101,10 +101,10 @@ export const serverSettings = (ctx: ConfigContext) => ({
 });
 
 /** This machine only: 127.0.0.0/8 (as the SDK and verdict check count it), localhost, ::1. */
-const isLoopback = (host: string) => host === "localhost" || host === "::1" || host === "[::1]" || /^127(\.\d{1,3}){3}$/.test(host);
+export const isLoopback = (host: string) => host === "localhost" || host === "::1" || host === "[::1]" || /^127(\.\d{1,3}){3}$/.test(host);
 
-/** Rules across APIs and the listener. */
-export function checkServer(value: Record<string, unknown>, check: z.RefinementCtx): void {
+/** Rules across APIs and the listeners. */
+export function checkServer(value: Record<string, unknown>, check: z.RefinementCtx, profile: ConfigContext["profile"] = "production"): void {
   const apis = entries(value["apis"]);
   for (const [field, describe] of [
     ["name", (v: unknown) => `duplicate API name ${String(v)}`],
@@ -138,9 +138,17 @@ export function checkServer(value: Record<string, unknown>, check: z.RefinementC
         "listening beyond loopback without tls would send API keys and tokens in clear: configure tls, or set insecure_plaintext: true if a mesh encrypts the hop",
     });
   }
+  // The development console gives every console scope to anyone who reaches the admin listener (its development sign-in).
+  if (profile === "dev" && !isLoopback(listenHost(value["admin_listen"]))) {
+    check.addIssue({
+      code: "custom",
+      path: ["admin_listen"],
+      message: "the development profile's console signs in anyone who reaches it: keep admin_listen on loopback (127.0.0.1, [::1] or localhost)",
+    });
+  }
 }
 
-/** The host of `listen`, whether it is still the string or already {host, port}. */
+/** The host of `listen` (or `admin_listen`), whether it is still the string or already {host, port}. */
 function listenHost(listen: unknown): string {
   if (listen === undefined) return "127.0.0.1";
   // A malformed address has its own problem reported; it is not judged here.

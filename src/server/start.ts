@@ -226,6 +226,8 @@ async function startListening(
                 parts: consoleParts,
                 log,
                 auditFlushIntervalMs: config.audit.flush_interval_ms,
+                // The playground's input is held to a Check's bounds.
+                limits: { maxContextBytes: config.max_context_bytes },
                 ...(options.consoleDevSignIn ? { devSignIn: options.consoleDevSignIn } : {}),
               }),
             ]

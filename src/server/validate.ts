@@ -39,7 +39,7 @@ export interface EdgeLimits {
   maxContextBytes: number;
 }
 
-const DEFAULT_EDGE_LIMITS: EdgeLimits = { maxContextBytes: LIMITS.maxContextBytes };
+export const DEFAULT_EDGE_LIMITS: EdgeLimits = { maxContextBytes: LIMITS.maxContextBytes };
 
 // eslint-disable-next-line no-control-regex -- it looks for control characters, to refuse them
 const CONTROL = /[\u0000-\u001f\u007f]/;
@@ -139,9 +139,10 @@ function validateDpop(request: CheckRequestMessage | CheckBatchRequestMessage): 
  * decision's context is held until its audit record is written, so its size is
  * what bounds memory when the database is slow). The bound is counted on the walk
  * (a character is at most 6 bytes as escaped JSON); only a value whose bound is over
- * the limit is serialised to be measured exactly.
+ * the limit is serialised to be measured exactly. The console's playground holds its
+ * inputs to the same bounds.
  */
-function boundedObject(struct: unknown, where: string, limits: EdgeLimits): { value: JsonObject; bytes: number } {
+export function boundedObject(struct: unknown, where: string, limits: EdgeLimits): { value: JsonObject; bytes: number } {
   const value = struct ?? {};
   if (!isJsonObject(value)) throw new InvalidArgumentError(`${where} must be an object`);
   let nodes = 0;

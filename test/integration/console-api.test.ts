@@ -3,6 +3,7 @@
 // protections every response carries, the decision trail read through its indexes,
 // the agents seen, and the playground that evaluates both bundles and writes nothing.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AuthzenClient } from "../support/authzen.js";
 import { connectTestClient } from "../support/mongo.js";
 import { buildTestBundle, policiesWithData } from "../support/bundles.js";
 import { consoleCall, consoleToken, type ConsoleAnswer } from "../support/console.js";
@@ -114,6 +115,26 @@ describe("signing in", () => {
     expect((await call("/console/api/session", { token: answer.body["access_token"] as string })).status).toBe(200);
     const crossSite = await consoleCall(admin, "/console/api/dev-sign-in", { method: "POST", body: {}, headers: { "sec-fetch-site": "cross-site" } });
     expect(crossSite.status).toBe(403);
+  });
+
+  it("gives a development token only on a loopback name: a page whose DNS name was rebound to this machine is refused", async () => {
+    // Over node:http: fetch does not let a caller set Host.
+    const http = new AuthzenClient(admin);
+    const port = new URL(admin).port;
+    for (const host of [`rebound.example:${port}`, "rebound.example", `127.0.0.1.nip.io:${port}`]) {
+      // What the rebound page's browser sends: its own name in Host, and an Origin that agrees with it.
+      const signIn = await http.request("/console/api/dev-sign-in", { body: {}, headers: { host, origin: `http://${host}`, "sec-fetch-site": "same-origin" } });
+      expect([signIn.status, signIn.json.error]).toEqual([403, "host_not_loopback"]);
+      expect(signIn.text).not.toContain("access_token");
+      // With the development sign-in, no console route answers such a page.
+      for (const path of ["/console/", "/console/api/config", "/console/api/session"]) {
+        expect((await http.request(path, { method: "GET", headers: { host, authorization: `Bearer ${token}` } })).status).toBe(403);
+      }
+    }
+    for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`, "LOCALHOST"]) {
+      const signIn = await http.request("/console/api/dev-sign-in", { body: {}, headers: { host, origin: `http://${host}` } });
+      expect([host, signIn.status]).toEqual([host, 200]);
+    }
   });
 });
 
@@ -252,6 +273,19 @@ describe("decisions", () => {
     ]);
     expect(stats.body["truncated"]).toBe(false);
   });
+
+  it("refuses charts over a window longer than 366 days, saying so", async () => {
+    const bound = { error: "audit_query_invalid", message: expect.stringMatching(/^the charts cover at most 366 days/) };
+    // since=16000000d once laid out 16 million buckets at once; until in the year 9999, 2.9 million.
+    for (const query of ["since=367d", "since=16000000d", "since=999999999d", "until=9999-12-31T00:00Z", "since=2020-01-01T00:00Z&until=2026-01-01T00:00Z"]) {
+      const answer = await call(`/console/api/stats?${query}`);
+      expect([query, answer.status, answer.body]).toEqual([query, 400, bound]);
+    }
+    const year = await call("/console/api/stats?since=366d");
+    expect(year.status).toBe(200);
+    expect(year.body).toMatchObject({ bucket_ms: 86_400_000, series: expect.any(Array) });
+    expect((year.body["series"] as unknown[]).length).toBeLessThanOrEqual(367);
+  });
 });
 
 describe("agents", () => {
@@ -348,6 +382,28 @@ describe("the policy playground", () => {
     });
     expect(answer.status).toBe(400);
     expect(answer.body["message"]).toMatch(/client_id/);
+  });
+
+  it("holds context, resource.attributes and state to a Check's bounds (depth, values, size), and keeps serving", async () => {
+    // Only console:evaluate; a context of 10,000 nested arrays (about 20 kB) once stopped the process.
+    const evaluator = await consoleToken(t.issuer, "console:evaluate");
+    const nested = `{"principal":{"subject":"alice","client_id":"web-app"},"action":"payments:transfer","resource":{"type":"account","id":"acc-1"},"context":{"deep":${"[".repeat(10_000)}${"]".repeat(10_000)}}}`;
+    const deep = await call("/console/api/playground", { token: evaluator, method: "POST", body: nested });
+    expect([deep.status, deep.body]).toEqual([400, { error: "invalid_request", message: expect.stringMatching(/^context is nested deeper than 8 levels/) }]);
+    const input = transfer(400);
+    const refusals = [
+      [
+        { ...input, resource: { ...input.resource, attributes: { ids: Array.from({ length: 2_001 }, (_, i) => i) } } },
+        /^resource.attributes has more than 2000 values/,
+      ],
+      [{ ...input, context: Object.fromEntries(Array.from({ length: 5 }, (_, i) => [`note${i}`, "x".repeat(8_000)])) }, /^context is larger than 32768 bytes/],
+      [{ ...input, state: { spent: [[[[[[[[[900]]]]]]]]] } }, /^state is nested deeper than 8 levels/],
+    ] as const;
+    for (const [body, message] of refusals) {
+      const answer = await call("/console/api/playground", { token: evaluator, method: "POST", body });
+      expect([answer.status, answer.body]).toEqual([400, { error: "invalid_request", message: expect.stringMatching(message) }]);
+    }
+    expect((await call("/console/api/playground", { token: evaluator, method: "POST", body: input })).status).toBe(200);
   });
 });
 

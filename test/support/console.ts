@@ -17,6 +17,7 @@ export interface ConsoleAnswer {
   text: string;
 }
 
+/** `body`: an object is sent as JSON; a string as is (JSON that JSON.stringify could not write, such as 10,000 nested arrays). */
 export async function consoleCall(
   baseUrl: string,
   path: string,
@@ -30,7 +31,7 @@ export async function consoleCall(
       ...(body !== undefined ? { "content-type": "application/json" } : {}),
       ...headers,
     },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    ...(body !== undefined ? { body: typeof body === "string" ? body : JSON.stringify(body) } : {}),
   });
   const text = await response.text();
   let parsed: Record<string, unknown> = {};

@@ -70,6 +70,25 @@ describe("the console's share of Verdict", () => {
     expect((await again).status).toBe(200);
   });
 
+  it("counts an API request however its path is spelled: percent-encoded, it is refused like the plain one", async () => {
+    const held = heldStore();
+    const { url, token } = await start({ audit: held.store });
+    const headers = { authorization: `Bearer ${token}` };
+    const pending = Array.from({ length: CONSOLE_MAX_IN_FLIGHT }, (_, i) => fetch(`${url}/console/api/decisions?subject=s${i}`, { headers }));
+    await until(() => held.waiting() === CONSOLE_MAX_IN_FLIGHT);
+    // The router decodes %61 ("a"): these are /console/api/decisions and /console/api/stats.
+    const spelled = ["/console/%61pi/decisions", "/console/%61%70%69/stats?since=1h"];
+    let settled = 0;
+    const answers = spelled.map((path) =>
+      fetch(`${url}${path}`, { headers }).then(async (r) => ((settled += 1), [r.status, ((await r.json()) as { error?: string }).error])),
+    );
+    // Refused at once; were they not counted, they would wait on the store with the others (released here until all have answered).
+    await until(() => settled === spelled.length);
+    await until(() => (held.release(), settled === spelled.length));
+    expect(await Promise.all(answers)).toEqual(spelled.map(() => [503, "busy"]));
+    expect((await Promise.all(pending)).map((r) => r.status)).toEqual(Array(CONSOLE_MAX_IN_FLIGHT).fill(200));
+  });
+
   it("reads a summary once for every page that asks for it at the same time", async () => {
     const held = heldStore();
     const { url, token } = await start({ audit: held.store });

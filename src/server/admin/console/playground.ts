@@ -4,7 +4,9 @@
 // obligation applied, no audit record. It takes a worker only when one is idle, so
 // it never queues ahead of a decision.
 import type { JsonObject } from "@verdict/sdk/wire";
+import { VerdictError } from "../../../errors/index.js";
 import { PolicyError, type PolicyDecision, type PolicyEngine, type PolicyInput, type PolicyRuntime } from "../../../policy/index.js";
+import { boundedObject, InvalidArgumentError, type EdgeLimits } from "../../validate.js";
 
 export interface PlaygroundRequest {
   principal: {
@@ -27,7 +29,7 @@ export interface PlaygroundRequest {
 const text = (max: number) => ({ type: "string", maxLength: max }) as const;
 const object = { type: "object" } as const;
 
-/** The body's JSON schema (Fastify validates it before the handler runs). */
+/** The body's JSON schema (Fastify validates it before the handler runs); its free-form objects are then held to a Check's bounds (checkPlaygroundBounds). */
 export const playgroundBody = {
   type: "object",
   required: ["principal", "action", "resource"],
@@ -64,6 +66,24 @@ export const playgroundBody = {
     caller: { type: "object", required: ["api", "audience"], additionalProperties: false, properties: { api: text(64), audience: text(512) } },
   },
 } as const;
+
+/**
+ * Holds the body's free-form objects (resource.attributes, context, and state, which a
+ * Check reads from the database) to the bounds the Check edge holds a Check's to
+ * (src/server/validate.ts: depth, values, keys, strings, max_context_bytes): the schema
+ * says only that they are objects, and an input beyond them must not reach a policy
+ * worker. Out of bounds: invalid_request (400), as the console's other invalid bodies.
+ */
+export function checkPlaygroundBounds(request: PlaygroundRequest, limits: EdgeLimits): void {
+  try {
+    boundedObject(request.resource.attributes, "resource.attributes", limits);
+    boundedObject(request.context, "context", limits);
+    boundedObject(request.state, "state", limits);
+  } catch (error) {
+    if (error instanceof InvalidArgumentError) throw new VerdictError("invalid_request", error.message);
+    throw error;
+  }
+}
 
 export interface SideResult {
   revision: string;

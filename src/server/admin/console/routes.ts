@@ -15,22 +15,25 @@ import {
 } from "../../../audit/index.js";
 import { ERRORS, VerdictError } from "../../../errors/index.js";
 import type { Logger } from "../../../observability/index.js";
+import { DEFAULT_EDGE_LIMITS, type EdgeLimits } from "../../validate.js";
 import type { AdminRoutes } from "../server.js";
 import { CONSOLE_SCOPES, type ConsoleConfig, type ConsoleScope } from "./config.js";
-import { playgroundBody, runPlayground, type PlaygroundRequest } from "./playground.js";
+import { checkPlaygroundBounds, playgroundBody, runPlayground, type PlaygroundRequest } from "./playground.js";
 import type { ConsoleParts, DevSignIn, Operator } from "./ports.js";
-import { authenticate, checkSameOrigin, ConsoleRefusal, securityHeaders } from "./security.js";
+import { authenticate, checkLoopbackHost, checkSameOrigin, ConsoleRefusal, securityHeaders } from "./security.js";
 import { loadConsoleFiles, type StaticFile } from "./static.js";
 import { LiveSamples, liveSampleLag, LIVE_FULL_READ_MS, LIVE_SAMPLES } from "./live-sample.js";
-import { agentSummaries, counterUse, decisionStats, SAMPLE_LIMIT, SUMMARY_FIELDS } from "./summaries.js";
+import { agentSummaries, counterUse, decisionStats, SAMPLE_LIMIT, statsWindow, SUMMARY_FIELDS } from "./summaries.js";
 
 export interface ConsoleOptions {
   config: ConsoleConfig;
   /** Filled in as Verdict starts. */
   parts: ConsoleParts;
   log: Logger;
-  /** Development profile only. */
+  /** Development profile only: with it, every console route answers only a request whose Host is a loopback name or address. */
   devSignIn?: DevSignIn;
+  /** The Check edge's bounds (max_context_bytes), which the playground holds its input to (default: the edge's defaults). */
+  limits?: EdgeLimits;
   /** The built pages (default: dist/console); tests may pass their own. */
   files?: Map<string, StaticFile> | undefined;
   /** audit.flush_interval_ms: how late the writer may write a record, for the live summaries' lag (default 200). */
@@ -115,7 +118,7 @@ function summaryMemo(ttlMs: number) {
 }
 
 export function consoleRoutes(options: ConsoleOptions): AdminRoutes {
-  const { config, parts, log, devSignIn } = options;
+  const { config, parts, log, devSignIn, limits = DEFAULT_EDGE_LIMITS } = options;
   const files = "files" in options ? options.files : loadConsoleFiles();
   const summary = summaryMemo(SUMMARY_TTL_MS);
   const firstPages = summaryMemo(LIST_TTL_MS);
@@ -125,10 +128,18 @@ export function consoleRoutes(options: ConsoleOptions): AdminRoutes {
     app.addHook("onRequest", async (_request, reply) => {
       securityHeaders(reply);
     });
+    // The development sign-in gives a token to anyone who reaches it: only a page this machine opened on a loopback
+    // name may, not one whose own name was rebound to 127.0.0.1 (DNS rebinding), which would pass the Origin check.
+    if (devSignIn) {
+      app.addHook("onRequest", async (request, _reply) => {
+        checkLoopbackHost(request);
+      });
+    }
     // The API's requests in flight are bounded: a flood of console requests gets 503s, not Verdict's CPU.
     let inFlight = 0;
     app.addHook("onRequest", async (request, reply) => {
-      if (!request.url.startsWith("/console/api/")) return;
+      // By the route the router matched, not the path as sent: the router decodes it (/console/%61pi/… is the API too).
+      if (!request.routeOptions.url?.startsWith("/console/api/")) return;
       if (inFlight >= CONSOLE_MAX_IN_FLIGHT) {
         return reply.code(503).header("retry-after", "1").send({ error: "busy", message: "the console is answering other requests; try again in a moment" });
       }
@@ -216,7 +227,7 @@ export function consoleRoutes(options: ConsoleOptions): AdminRoutes {
       };
     });
 
-    // Open to anyone who can reach the listener, hence development only (loopback, a development issuer).
+    // Open to anyone who can reach the listener, hence development only (a loopback listener and Host, a development issuer).
     if (devSignIn) {
       app.post("/console/api/dev-sign-in", async (request, reply) => {
         checkSameOrigin(request);
@@ -272,10 +283,9 @@ export function consoleRoutes(options: ConsoleOptions): AdminRoutes {
         const now = Date.now();
         const filters = toAuditRequest(request.query);
         const query: AuditQuery = { ...parseAuditQuery({ since: "24h", ...filters }, now), limit: SAMPLE_LIMIT };
+        const { from, to } = statsWindow(query, now);
         const key = `stats ${JSON.stringify(filters)}`;
-        const stats = await summary(key, now, async () =>
-          decisionStats(await live.read(audit, key, query, now, SUMMARY_FIELDS), query.since?.getTime() ?? now - 86_400_000, query.until?.getTime() ?? now),
-        );
+        const stats = await summary(key, now, async () => decisionStats(await live.read(audit, key, query, now, SUMMARY_FIELDS), from, to));
         apiReply(reply);
         return stats;
       },
@@ -389,6 +399,7 @@ export function consoleRoutes(options: ConsoleOptions): AdminRoutes {
       "/console/api/playground",
       { ...signedIn(CONSOLE_SCOPES.evaluate), schema: { body: playgroundBody } },
       async (request, reply) => {
+        checkPlaygroundBounds(request.body, limits);
         const result = await runPlayground(need(parts.policies, "the policy bundle"), request.body, Date.now());
         apiReply(reply);
         return result;

@@ -8,6 +8,7 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { VerdictError } from "../../../errors/index.js";
 import { TokenError, type TokenVerifier } from "../../../token/index.js";
+import { isLoopback } from "../../config.js";
 import type { ConsoleScope } from "./config.js";
 import type { Operator } from "./ports.js";
 
@@ -42,7 +43,7 @@ const CODE_OF = { 401: "unauthenticated", 403: "permission_denied", 503: "state_
 export class ConsoleRefusal extends VerdictError {
   constructor(
     readonly statusCode: 401 | 403 | 503,
-    readonly error: "unauthenticated" | "permission_denied" | "cross_site_request" | "not_ready",
+    readonly error: "unauthenticated" | "permission_denied" | "cross_site_request" | "host_not_loopback" | "not_ready",
     message: string,
     readonly reason?: string,
   ) {
@@ -59,6 +60,26 @@ export function checkSameOrigin(request: FastifyRequest): void {
   const origin = request.headers.origin;
   if (origin !== undefined && origin !== `${request.protocol}://${request.headers.host ?? ""}`) {
     throw new ConsoleRefusal(403, "cross_site_request", `requests from ${origin} are not the console's own`);
+  }
+}
+
+/** A Host header's name or address and optional port: `localhost:9464`, `[::1]`. */
+const HOST = /^(\[[0-9A-Fa-f:.]+\]|[^:[\]]+)(:\d{1,5})?$/;
+
+/**
+ * Refuses a request whose Host header does not name this machine (localhost, 127.0.0.0/8,
+ * [::1], any port). A page whose DNS name was rebound to 127.0.0.1 reaches a loopback
+ * listener with its own name in Host and in Origin, which agree (checkSameOrigin passes);
+ * its name is not a loopback one.
+ */
+export function checkLoopbackHost(request: FastifyRequest): void {
+  const host = HOST.exec(request.headers.host ?? "")?.[1]?.toLowerCase();
+  if (host === undefined || !isLoopback(host)) {
+    throw new ConsoleRefusal(
+      403,
+      "host_not_loopback",
+      "the development console answers only on a loopback name or address: open it at http://127.0.0.1 or http://localhost with its port",
+    );
   }
 }
 

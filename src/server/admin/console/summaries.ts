@@ -2,7 +2,7 @@
 // the newest records of a window read in the time index's order with only the fields
 // a summary needs (AuditStore.sample), so a summary costs one index scan of at most
 // SAMPLE_LIMIT entries, whatever the collection holds.
-import type { DecisionRecord, RecordDecision } from "../../../audit/index.js";
+import { AuditQueryError, type AuditQuery, type DecisionRecord, type RecordDecision } from "../../../audit/index.js";
 
 export const SAMPLE_LIMIT = 5_000;
 
@@ -16,6 +16,25 @@ const zero = (): Counts => ({ ALLOW: 0, DENY: 0, STEP_UP: 0, ERROR: 0 });
 
 /** Bucket widths a chart of about 24-60 bars can use. */
 const BUCKETS_MS = [60_000, 5 * 60_000, 15 * 60_000, 3_600_000, 6 * 3_600_000, 86_400_000];
+
+/** The charts' longest window: a year of day-wide bars (the trail keeps 90 days by default; the page asks for 24 hours). */
+export const MAX_STATS_WINDOW_DAYS = 366;
+const MAX_STATS_WINDOW_MS = MAX_STATS_WINDOW_DAYS * 86_400_000;
+
+/**
+ * The charts' window (since, else 24 hours ago, to until, else now), refused beyond
+ * MAX_STATS_WINDOW_DAYS: decisionStats lays out every bucket of it at once, and a
+ * window of 16 million days (since=16000000d) would take the event loop for seconds.
+ */
+export function statsWindow(query: Pick<AuditQuery, "since" | "until">, now: number): { from: number; to: number } {
+  const from = query.since?.getTime() ?? now - 86_400_000;
+  const to = query.until?.getTime() ?? now;
+  // Not `>`: a time too far for a Date (since=999999999d) is NaN, and refused too.
+  if (!(to - from <= MAX_STATS_WINDOW_MS)) {
+    throw new AuditQueryError(`the charts cover at most ${MAX_STATS_WINDOW_DAYS} days from since to until (or now): ask for a shorter window`);
+  }
+  return { from, to };
+}
 
 export interface DecisionStats {
   from: string;
