@@ -32,8 +32,10 @@ export async function enforce(
 ): Promise<DecisionResult> {
   const answer = { ...base, principal, explain: decision.explain };
   const ids = principalIds(principal);
-  if (decision.effect !== "allow" && !common.dryRun && decision.obligations.length > 0) {
-    // Brakes (suspend) apply to denials too; they never change the decision.
+  // Brakes (suspend) apply to denials and step-ups too; they never change the decision. A step-up that a person's
+  // approval answers applies them once it is settled: with its other obligations when the approval is used, else alone.
+  const brakes = async (): Promise<void> => {
+    if (common.dryRun || decision.obligations.length === 0) return;
     await applyBrakes(
       deps.obligations,
       deps.ports,
@@ -45,7 +47,9 @@ export async function enforce(
           "could not apply a brake obligation",
         ),
     );
-  }
+  };
+  const awaitsApproval = decision.effect === "step_up" && decision.approval !== undefined && !decision.stepUp;
+  if (decision.effect !== "allow" && !awaitsApproval) await brakes();
   if (decision.effect === "deny") {
     const challenge =
       decision.requiredScopes.length > 0
@@ -56,9 +60,10 @@ export async function enforce(
     return { ...answer, decision: "DENY", reasons: decision.reasons, ...(challenge ? { challenge } : {}) };
   }
   let giveBack: (() => Promise<void>) | undefined;
-  if (decision.effect === "step_up" && decision.approval && !decision.stepUp) {
+  if (awaitsApproval && decision.approval) {
     // A person's approval of this very request: asked for, refused, or used (then the obligations apply as for an allow).
     if (!deps.approvals) {
+      await brakes();
       return { ...answer, decision: "DENY", reasons: [reason("approval_unavailable", "Approvals are not available in this Verdict.")] };
     }
     try {
@@ -71,11 +76,17 @@ export async function enforce(
         nowMs,
         dryRun: common.dryRun,
       });
-      if (outcome.kind === "challenge")
+      if (outcome.kind === "challenge") {
+        await brakes();
         return { ...answer, decision: "STEP_UP", reasons: outcome.reason ? [outcome.reason] : decision.reasons, challenge: outcome.challenge };
-      if (outcome.kind === "deny") return { ...answer, decision: "DENY", reasons: [outcome.reason] };
+      }
+      if (outcome.kind === "deny") {
+        await brakes();
+        return { ...answer, decision: "DENY", reasons: [outcome.reason] };
+      }
       giveBack = outcome.giveBack;
     } catch (error) {
+      await brakes();
       return { ...stateDenial(error, base, principal, deps.log), explain: decision.explain };
     }
   } else if (decision.effect === "step_up") {

@@ -2,7 +2,8 @@
 // wire, real tokens), counting the database commands a decision costs.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { Caller, StatePorts } from "../../src/decide/index.js";
+import { randomUUID } from "node:crypto";
+import type { ApprovalOutcome, Caller, Challenge, DeciderDeps, StatePorts } from "../../src/decide/index.js";
 import { Decider } from "../../src/decide/index.js";
 import { silentLogger } from "../../src/observability/index.js";
 import { loadBundle, PolicyEngine } from "../../src/policy/index.js";
@@ -27,15 +28,16 @@ beforeAll(async () => {
   decider = deciderWith(store);
 });
 
-function deciderWith(state: StatePorts): Decider {
-  return new Decider({
+function deciderDeps(state: StatePorts): DeciderDeps {
+  return {
     verifier: new TokenVerifier(IssuerRegistry.fromConfig([issuerConfig(issuer)]), { clockSkewSeconds: 60, maxBytes: 8192 }),
     policies: { current: () => engine },
     state,
     dpop: { maxAgeSeconds: 120, skewSeconds: 60, maxBytes: 8192 },
     log: silentLogger(),
-  });
+  };
 }
+const deciderWith = (state: StatePorts): Decider => new Decider(deciderDeps(state));
 afterAll(async () => {
   await store.close();
 });
@@ -64,6 +66,34 @@ describe("what a decision costs the database", () => {
     const result = await decider.check({ ...common(await issuer.token({ sub: "payer" })), ...item("transfer", { amount: 10 }) });
     expect(result.decision).toBe("ALLOW");
     expect(commands).toEqual(["findAndModify"]);
+  });
+});
+
+describe("a step-up a person's approval answers", () => {
+  /** A gate whose answer the test sets: the approvals module's own behaviour is tested in approvals.test.ts. */
+  function gated(outcome: ApprovalOutcome): Decider {
+    return new Decider({ ...deciderDeps(store), approvals: { settle: () => Promise.resolve(outcome) } });
+  }
+  const brakeCount = async (brake: string) =>
+    (await store.counters.read([[{ name: "n", type: "counter", key: ["brake", brake], window: { kind: "sliding", seconds: 60 } }]], Date.now()))[0];
+
+  it("counts its brake once when the approval is used, as when it is still awaited", async () => {
+    const used = randomUUID();
+    const allowed = await gated({ kind: "used", approvalId: "a-1", giveBack: () => Promise.resolve() }).check({
+      ...common(await issuer.token()),
+      ...item("approved_with_brake", { brake: used }),
+    });
+    expect(allowed.decision).toBe("ALLOW");
+    expect(await brakeCount(used)).toEqual({ n: 1 });
+
+    const awaited = randomUUID();
+    const challenge: Challenge = { error: "approval_required", scopes: [], acr_values: [], description: "needs the user's yes", approval_id: "a-2" };
+    const asked = await gated({ kind: "challenge", challenge }).check({
+      ...common(await issuer.token()),
+      ...item("approved_with_brake", { brake: awaited }),
+    });
+    expect(asked.decision).toBe("STEP_UP");
+    expect(await brakeCount(awaited)).toEqual({ n: 1 });
   });
 });
 
