@@ -7,7 +7,9 @@
 //   -> scopes known to the calling API -> principal
 //
 // Verified claims are cached by the hash of the whole token; the checks that
-// depend on the request (audience, scopes, time) run on every use. So are refusals
+// depend on the request (audience, scopes, time) run on every use, and when the
+// issuer's key set has changed since (its generation moved), the signature is
+// checked again with the token's key from the new set. So are refusals
 // that no later request could turn around (a bad signature, a malformed token, an
 // expired one): a token refused once is refused again without a signature check,
 // for a minute, which is what makes a flood of forged tokens cheap. And slow: the
@@ -27,7 +29,7 @@ import { createHash } from "node:crypto";
 import { errors as joseErrors, type JWSHeaderParameters, type JWTPayload } from "jose";
 import { LRUCache } from "lru-cache";
 import type { TokenReasonCode } from "@verdict/sdk/wire";
-import { VerifiedTokenCache } from "./cache.js";
+import { VerifiedTokenCache, type CachedToken } from "./cache.js";
 import { checkClaims } from "./claims.js";
 import { TokenError } from "./errors.js";
 import type { IssuerRegistry, TrustedIssuer } from "./issuers.js";
@@ -182,8 +184,15 @@ export class TokenVerifier {
   private async verifyJwt(token: string, tokenHash: string, context: VerifyContext): Promise<VerifiedToken> {
     const cached = this.cache?.get(tokenHash);
     if (cached) {
-      checkClaims(cached.claims, this.rules(cached.issuer, context, ["iat", "jti"]));
-      return { principal: this.principal(cached.claims, context), claims: cached.claims, tokenHash, via: "jwt-cached" };
+      // An integer compare on every hit (which also lets stale keys be refetched in the background);
+      // a key lookup only when the issuer's key set has changed.
+      const generation = cached.keys.generation();
+      if (generation === cached.generation || (await stillVerifies(token, cached, generation))) {
+        checkClaims(cached.claims, this.rules(cached.issuer, context, ["iat", "jti"]));
+        return { principal: this.principal(cached.claims, context), claims: cached.claims, tokenHash, via: "jwt-cached" };
+      }
+      // Its key is gone (or no longer verifies it): verified from scratch, so refused key_not_found or verified by another key.
+      this.cache?.delete(tokenHash);
     }
 
     const { header, unverifiedClaims } = parseJwt(token, this.options.maxBytes);
@@ -193,13 +202,17 @@ export class TokenVerifier {
     if (!issuer.keys) throw new TokenError("issuer_unknown", "The token's issuer is configured for opaque tokens only.");
     if (token.endsWith(".")) throw new TokenError("signature_invalid", "The token is not signed.");
 
-    await verifySignature(token, header as JWSHeaderParameters & { alg: Algorithm }, issuer);
+    const signedHeader = header as JWSHeaderParameters & { alg: Algorithm };
+    // Read before the key is: a refresh that lands meanwhile makes the entry look older, checked again on its next use, never newer.
+    const generation = issuer.keys.generation();
+    await verifySignature(token, signedHeader, issuer);
     // The payload verified above is exactly the segment parsed (strictly) above.
     const claims = unverifiedClaims as JWTPayload;
     // Caller-independent rules first, so what is cached holds for every caller.
     checkClaims(claims, { ...this.rules(issuer.issuer, context, ["iat", "jti"]), audience: firstAudience(claims) });
     const principal = this.principal(claims, { ...context, knownScopes: undefined });
-    this.cache?.set(tokenHash, { claims, issuer: issuer.issuer }, ((claims.exp as number) + this.options.clockSkewSeconds) * 1000, context.now * 1000);
+    const entry = { claims, issuer: issuer.issuer, keys: issuer.keys, header: signedHeader, generation };
+    this.cache?.set(tokenHash, entry, ((claims.exp as number) + this.options.clockSkewSeconds) * 1000, context.now * 1000);
 
     checkClaims(claims, this.rules(issuer.issuer, context, ["iat", "jti"]));
     return { principal: this.scoped(principal, context), claims, tokenHash, via: "jwt" };
@@ -265,6 +278,22 @@ function firstAudience(claims: JWTPayload): string {
   if (typeof aud === "string") return aud;
   if (Array.isArray(aud) && typeof aud[0] === "string") return aud[0];
   return "\u0000"; // checkClaims reports the missing or malformed aud
+}
+
+/**
+ * Whether a cached token's signature still verifies with its key from the issuer's current key set
+ * (selected, and imported once per set, by the key source; nothing is fetched). If so the entry is
+ * marked as checked against `generation`.
+ */
+async function stillVerifies(token: string, cached: CachedToken, generation: number): Promise<boolean> {
+  try {
+    const key = await cached.keys.currentKey(cached.header);
+    if (!key || !signatureVerifies(token, cached.header.alg, key)) return false;
+  } catch {
+    return false;
+  }
+  cached.generation = generation;
+  return true;
 }
 
 /** The issuer's key for this header (jose selects and imports it), then the signature, on this thread (signature.ts). */

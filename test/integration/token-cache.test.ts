@@ -1,6 +1,7 @@
 // The verified-token cache: it saves work, and never changes an answer.
-import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { importJWK, type CryptoKey } from "jose";
+import type { ServerResponse } from "node:http";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { importJWK, type CryptoKey, type JWK } from "jose";
 import { DEFAULT_DEADLINE_MS } from "@verdict/sdk";
 import {
   IssuerRegistry,
@@ -9,10 +10,12 @@ import {
   REPEAT_DELAY_MS,
   REPEATS_BEFORE_DELAY,
   REPEATS_KEPT_MS,
+  RemoteJwks,
   repeatDelayMs,
   TokenError,
   TokenVerifier,
 } from "../../src/token/index.js";
+import { json, startHttpServer, type TestHttpServer } from "../support/http.js";
 import { createTestIssuer, issuerConfig, TEST_AUDIENCE, type TestIssuer } from "../support/issuer.js";
 
 let issuer: TestIssuer;
@@ -278,5 +281,121 @@ describe("legacy issuers", () => {
     expect(await reason(token)).toBe("typ_invalid");
     verifier = new TokenVerifier(IssuerRegistry.fromConfig([issuerConfig(issuer, { allow_typ_jwt: true })]), { clockSkewSeconds: 60, maxBytes: 8192 });
     expect(await reason(token)).toBe("jwt");
+  });
+});
+
+describe("the verified-token cache and the issuer's keys", () => {
+  const ISSUER = "https://rotating-cache.example";
+  let web: TestHttpServer;
+  let published: JWK[] = [];
+  /** Responses held unanswered while the endpoint hangs. */
+  let held: ServerResponse[] | undefined;
+  let a: TestIssuer;
+  let b: TestIssuer;
+
+  beforeAll(async () => {
+    [a, b] = await Promise.all([createTestIssuer({ issuer: ISSUER }), createTestIssuer({ issuer: ISSUER })]);
+    web = await startHttpServer({
+      "/jwks": (_, __, res) => (held ? held.push(res) : json(res, { keys: published }, { "cache-control": "max-age=300" })),
+    });
+  });
+  afterAll(async () => {
+    await web?.close();
+  });
+
+  /** A verifier whose issuer's keys are served over HTTP, fresh for 5 minutes of a clock the test moves. */
+  function remote() {
+    let clock = 0;
+    let fetched = 0;
+    const source = new RemoteJwks(`${web.url}/jwks`, {
+      refreshMs: 600_000,
+      staleGraceMs: 3_600_000,
+      cooldownMs: 30_000,
+      timeoutMs: 2_000,
+      now: () => clock,
+      onEvent: (event) => (fetched += event.type === "fetched" ? 1 : 0),
+    });
+    verifier = new TokenVerifier(new IssuerRegistry([{ issuer: ISSUER, algorithms: [a.alg], allowUntypedJwt: false, keys: source }]), {
+      clockSkewSeconds: 60,
+      maxBytes: 8192,
+      cacheEntries: 100,
+      elapsedMs: elapsed,
+    });
+    return {
+      source,
+      advance: (ms: number) => (clock += ms),
+      /** Until the keys have been fetched `times` times in all. */
+      fetchedTimes: (times: number) => vi.waitFor(() => expect(fetched).toBe(times), { timeout: 5_000, interval: 10 }),
+    };
+  }
+
+  it("refuses a cached token key_not_found once the issuer removes its key: a hit on stale keys refetches them in the background", async () => {
+    published = [a.publicJwk, b.publicJwk];
+    const { source, advance } = remote();
+    const [removed, kept] = await Promise.all([a.token(), b.token()]);
+    expect(await reason(removed)).toBe("jwt");
+    expect(await reason(kept)).toBe("jwt");
+    expect(source.fetches).toBe(1);
+
+    published = [b.publicJwk]; // a's key leaked: the issuer takes it out
+    expect(await reason(removed)).toBe("jwt-cached"); // the keys are still fresh
+    expect(source.fetches).toBe(1);
+    advance(301_000);
+    // the first hit on stale keys is answered at once, from the cache, and asks the issuer beside it
+    expect(await reason(removed)).toBe("jwt-cached");
+    expect(source.fetches).toBe(2);
+    await vi.waitFor(async () => expect(await reason(removed)).toBe("key_not_found"), { timeout: 5_000, interval: 10 });
+    // the token whose key remains is still served from the cache; the removed one stays refused (no more fetches: the cooldown)
+    expect(await reason(kept)).toBe("jwt-cached");
+    expect(await reason(kept)).toBe("jwt-cached");
+    expect(await reason(removed)).toBe("key_not_found");
+    expect(source.fetches).toBe(2);
+  });
+
+  it("keeps serving from the cache a token whose key a rotated key set keeps", async () => {
+    published = [a.publicJwk];
+    const { source, advance, fetchedTimes } = remote();
+    const token = await a.token();
+    expect(await reason(token)).toBe("jwt");
+    published = [b.publicJwk, a.publicJwk]; // a new key, the old one kept
+    advance(301_000);
+    expect(await reason(token)).toBe("jwt-cached");
+    await fetchedTimes(2);
+    expect(await reason(await b.token())).toBe("jwt"); // the new key set is the one in use
+    expect(await reason(token)).toBe("jwt-cached");
+    expect(await reason(token)).toBe("jwt-cached");
+    expect(source.fetches).toBe(2);
+  });
+
+  it("refuses a cached token whose kid the issuer now gives to another key", async () => {
+    published = [a.publicJwk];
+    const { advance, fetchedTimes } = remote();
+    const token = await a.token();
+    expect(await reason(token)).toBe("jwt");
+    published = [{ ...b.publicJwk, kid: a.kid }];
+    advance(301_000);
+    expect(await reason(token)).toBe("jwt-cached");
+    await fetchedTimes(2);
+    expect(await reason(token)).toBe("signature_invalid");
+  });
+
+  it("answers a hit on stale keys at once while the issuer's endpoint hangs", async () => {
+    published = [a.publicJwk];
+    const { source, advance } = remote();
+    const token = await a.token();
+    expect(await reason(token)).toBe("jwt");
+    held = [];
+    try {
+      advance(301_000);
+      const started = performance.now();
+      expect(await reason(token)).toBe("jwt-cached");
+      expect(performance.now() - started).toBeLessThan(500);
+      await vi.waitFor(() => expect(held?.length).toBe(1), { timeout: 5_000, interval: 10 });
+      expect(await reason(token)).toBe("jwt-cached");
+      expect(source.fetches).toBe(2);
+    } finally {
+      for (const res of held ?? []) res.destroy();
+      held = undefined;
+    }
   });
 });

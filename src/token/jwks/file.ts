@@ -1,6 +1,6 @@
 import { createPublicKey, type JsonWebKey } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { createLocalJWKSet, type JSONWebKeySet } from "jose";
+import { createLocalJWKSet, errors as joseErrors, type JSONWebKeySet } from "jose";
 import { VerdictError } from "../../errors/index.js";
 import type { KeySource } from "./source.js";
 
@@ -8,6 +8,8 @@ import type { KeySource } from "./source.js";
  * Keys from a JWKS file, read once at start. Every key must be a usable public key
  * (RSA, EC or OKP: Verdict verifies asymmetric signatures only): a key that is not one
  * is refused now, by its place and kid, rather than failing every token it would sign.
+ * The file is not read again, so its key set's generation never moves (a key removed
+ * from it takes a restart, which empties the verified-token cache too).
  */
 export function fileKeySource(path: string): KeySource {
   let jwks: JSONWebKeySet;
@@ -27,5 +29,13 @@ export function fileKeySource(path: string): KeySource {
     }
   }
   const select = createLocalJWKSet(jwks);
-  return { getKey: (header) => select(header) };
+  return {
+    getKey: (header) => select(header),
+    generation: () => 0,
+    currentKey: (header) =>
+      select(header).catch((error: unknown) => {
+        if (error instanceof joseErrors.JWKSNoMatchingKey) return undefined;
+        throw error;
+      }),
+  };
 }

@@ -7,6 +7,9 @@
 // - A token naming an unknown kid triggers at most one refetch per cooldownMs, and
 //   concurrent refetches share one request: attackers cannot amplify fetches.
 // - Only the configured URL is ever fetched (never a token's jku/x5u).
+// - A refetch that brings a different key set moves the generation, which is how the
+//   verified-token cache learns that a key may have been removed (generation() also
+//   starts the refetch of stale keys, so a hot path served from that cache still refreshes).
 // - These times are kept on the monotonic clock: on the wall clock, a step back (an NTP
 //   correction) kept keys the issuer had removed fresh, and held back the refetch of a
 //   rotation (new keys refused), for the size of the step.
@@ -38,6 +41,9 @@ interface Snapshot {
   select: Selector;
   fetchedAt: number;
   freshUntil: number;
+  /** The keys as served, to tell whether a refetch brought a different set. */
+  keys: string;
+  generation: number;
 }
 
 export class RemoteJwks implements KeySource {
@@ -57,6 +63,22 @@ export class RemoteJwks implements KeySource {
 
   /** How many HTTP requests this source has made (for tests and metrics). */
   fetches = 0;
+
+  generation(): number {
+    this.refetchIfStale(this.now());
+    return this.snapshot?.generation ?? 0;
+  }
+
+  async currentKey(header: JWSHeaderParameters) {
+    const snapshot = this.snapshot;
+    if (!snapshot) return undefined;
+    try {
+      return await snapshot.select(header);
+    } catch (error) {
+      if (error instanceof joseErrors.JWKSNoMatchingKey) return undefined;
+      throw error;
+    }
+  }
 
   async getKey(header: JWSHeaderParameters) {
     const snapshot = await this.current();
@@ -79,16 +101,24 @@ export class RemoteJwks implements KeySource {
     if (snapshot && now < snapshot.freshUntil + this.options.staleGraceMs) {
       // Stale keys within the grace answer now, and the refetch runs beside them: an issuer that
       // hangs would otherwise hold every Check for timeoutMs, once per cooldown.
-      if (now - this.lastAttemptAt >= this.options.cooldownMs) this.refresh().catch(() => undefined);
+      this.refetchIfStale(now);
       if (this.failing) this.options.onEvent?.({ type: "serving_stale", uri: this.uri, staleForMs: now - snapshot.freshUntil });
       return snapshot;
     }
     try {
-      if (snapshot && now - this.lastAttemptAt < this.options.cooldownMs) throw new Error("refetch cooling down");
+      // A refetch under way (started beside a cache hit, say) is waited for rather than refused as cooling down.
+      if (snapshot && !this.inflight && now - this.lastAttemptAt < this.options.cooldownMs) throw new Error("refetch cooling down");
       return await this.refresh();
     } catch (error) {
       throw new TokenError("issuer_unavailable", `The issuer's keys could not be fetched (${(error as Error).message}).`);
     }
+  }
+
+  /** Starts a refetch beside the keys held when they are stale, at most once per cooldown; never waits for it. */
+  private refetchIfStale(now: number): void {
+    const snapshot = this.snapshot;
+    if (!snapshot || now < snapshot.freshUntil || now - this.lastAttemptAt < this.options.cooldownMs) return;
+    this.refresh().catch(() => undefined);
   }
 
   private refresh(): Promise<Snapshot> {
@@ -112,7 +142,10 @@ export class RemoteJwks implements KeySource {
       if (!body || !Array.isArray(body.keys)) throw new Error('the response has no "keys" array');
       const freshForMs = this.freshFor(response.headers.get("cache-control"));
       const fetchedAt = this.now();
-      const snapshot = { select: createLocalJWKSet(body), fetchedAt, freshUntil: fetchedAt + freshForMs };
+      const keys = JSON.stringify(body.keys);
+      const previous = this.snapshot;
+      const generation = !previous ? 0 : previous.keys === keys ? previous.generation : previous.generation + 1;
+      const snapshot = { select: createLocalJWKSet(body), fetchedAt, freshUntil: fetchedAt + freshForMs, keys, generation };
       this.snapshot = snapshot;
       this.failing = false;
       this.options.onEvent?.({ type: "fetched", uri: this.uri, keys: body.keys.length, freshForMs });

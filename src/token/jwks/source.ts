@@ -4,4 +4,12 @@ import type { CryptoKey, JWSHeaderParameters, KeyObject } from "jose";
 export interface KeySource {
   /** The key for this header; throws jose's JWKSNoMatchingKey or a TokenError. */
   getKey(header: JWSHeaderParameters): Promise<CryptoKey | KeyObject>;
+  /**
+   * Which key set getKey selects from: a number that changes when a refresh brings a
+   * different set. Read on every verified-token cache hit, so it must be cheap and never
+   * wait: a source whose keys are stale starts their refetch here, in the background.
+   */
+  generation(): number;
+  /** The key for this header in the key set held now, never fetched; undefined when the set has none. */
+  currentKey(header: JWSHeaderParameters): Promise<CryptoKey | KeyObject | undefined>;
 }
