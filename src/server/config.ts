@@ -3,6 +3,7 @@
 import { z } from "zod";
 import { ALWAYS, apiName, entries, hostPort, tlsSchema, type ConfigContext } from "../config/fields.js";
 import { authzenMutualTls } from "./authzen/config.js";
+import { isLoopback } from "./loopback.js";
 
 /** RFC 6749 §3.3 scope-token. */
 const scopeToken = z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]{1,128}$/, "a scope is 1-128 printable characters without spaces, quotes or backslashes");
@@ -99,9 +100,6 @@ export const serverSettings = (ctx: ConfigContext) => ({
   /** Renamed: a file that still has it is told the new name. */
   metrics_listen: z.never({ error: "metrics_listen is now admin_listen (GET /metrics, /healthz and /readyz on one listener)" }).optional(),
 });
-
-/** This machine only: 127.0.0.0/8 (as the SDK and verdict check count it), localhost, ::1. */
-export const isLoopback = (host: string) => host === "localhost" || host === "::1" || host === "[::1]" || /^127(\.\d{1,3}){3}$/.test(host);
 
 /** Rules across APIs and the listeners. */
 export function checkServer(value: Record<string, unknown>, check: z.RefinementCtx, profile: ConfigContext["profile"] = "production"): void {

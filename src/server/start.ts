@@ -27,6 +27,7 @@ import { SsfReceiver } from "../ssf/index.js";
 import { Suspensions } from "../suspensions/index.js";
 import type { RunningAuthzen } from "./authzen/index.js";
 import { CallerRegistry } from "./callers.js";
+import { isLoopback } from "./loopback.js";
 import { formatAddress, startGrpcServer } from "./grpc/server.js";
 import type { RunningAdmin } from "./admin/index.js";
 import type { ConsoleParts, DevSignIn } from "./admin/console/index.js";
@@ -113,8 +114,6 @@ const GRPC_GRACE_MS = 10_000;
 /** How long the database may take to be ready before Verdict says it is not answering (it keeps trying). */
 const STATE_READY_WAIT_MS = 5_000;
 
-const isLoopbackHost = (host: string) => host === "localhost" || host === "::1" || /^127(\.\d{1,3}){3}$/.test(host);
-
 /** Insecure options are explicit, and loud: each is logged at start. */
 function warnAboutInsecureSettings(config: Config, log: Logger): void {
   for (const issuer of config.issuers) {
@@ -131,7 +130,7 @@ function warnAboutInsecureSettings(config: Config, log: Logger): void {
     if (api.unknown_scopes === "ignore")
       log.warn({ api: api.name }, "[INSECURE CONFIG] unknown_scopes: ignore: scopes this API does not declare are dropped, not refused");
   }
-  if (config.console.enabled && !isLoopbackHost(config.admin_listen.host)) {
+  if (config.console.enabled && !isLoopback(config.admin_listen.host)) {
     log.warn(
       { admin_listen: `${config.admin_listen.host}:${config.admin_listen.port}` },
       "[CONSOLE] the console is served on a plain-HTTP admin listener beyond loopback: put TLS in front of it (docs/console.md)",

@@ -8,7 +8,7 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { VerdictError } from "../../../errors/index.js";
 import { TokenError, type TokenVerifier } from "../../../token/index.js";
-import { isLoopback } from "../../config.js";
+import { isLoopback } from "../../loopback.js";
 import type { ConsoleScope } from "./config.js";
 import type { Operator } from "./ports.js";
 
