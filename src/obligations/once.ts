@@ -18,7 +18,7 @@ export interface OnceRequest extends ObligationBase {
  * only until `exp`, a replay in that grace took the expired key over, as often as it
  * was sent). Longer only ever refuses more.
  */
-export function keptUntilMs(request: OnceRequest, nowMs: number): number {
+function keptUntilMs(request: OnceRequest, nowMs: number): number {
   return Math.max(request.expiresAt * 1000, nowMs) + MAX_CLOCK_SKEW_SECONDS * 1000;
 }
 
