@@ -49,13 +49,19 @@ const until = async (condition: () => boolean) => {
   for (let i = 0; i < 200 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
 };
 
+/** A console whose store holds every read, and as many API requests in flight as its bound allows, waiting there. */
+async function boundFilled() {
+  const held = heldStore();
+  const { url, token } = await start({ audit: held.store });
+  const headers = { authorization: `Bearer ${token}` };
+  const pending = Array.from({ length: CONSOLE_MAX_IN_FLIGHT }, (_, i) => fetch(`${url}/console/api/decisions?subject=s${i}`, { headers }));
+  await until(() => held.waiting() === CONSOLE_MAX_IN_FLIGHT);
+  return { held, url, headers, pending };
+}
+
 describe("the console's share of Verdict", () => {
   it("answers at most its bound of API requests at once and refuses the next with 503 busy", async () => {
-    const held = heldStore();
-    const { url, token } = await start({ audit: held.store });
-    const headers = { authorization: `Bearer ${token}` };
-    const pending = Array.from({ length: CONSOLE_MAX_IN_FLIGHT }, (_, i) => fetch(`${url}/console/api/decisions?subject=s${i}`, { headers }));
-    await until(() => held.waiting() === CONSOLE_MAX_IN_FLIGHT);
+    const { held, url, headers, pending } = await boundFilled();
     expect(held.waiting()).toBe(CONSOLE_MAX_IN_FLIGHT);
     const refused = await fetch(`${url}/console/api/decisions`, { headers });
     expect(refused.status).toBe(503);
@@ -71,11 +77,7 @@ describe("the console's share of Verdict", () => {
   });
 
   it("counts an API request however its path is spelled: percent-encoded, it is refused like the plain one", async () => {
-    const held = heldStore();
-    const { url, token } = await start({ audit: held.store });
-    const headers = { authorization: `Bearer ${token}` };
-    const pending = Array.from({ length: CONSOLE_MAX_IN_FLIGHT }, (_, i) => fetch(`${url}/console/api/decisions?subject=s${i}`, { headers }));
-    await until(() => held.waiting() === CONSOLE_MAX_IN_FLIGHT);
+    const { held, url, headers, pending } = await boundFilled();
     // The router decodes %61 ("a"): these are /console/api/decisions and /console/api/stats.
     const spelled = ["/console/%61pi/decisions", "/console/%61%70%69/stats?since=1h"];
     let settled = 0;
