@@ -77,7 +77,7 @@ export class Decider {
 
   /** Gives back the obligations of an earlier decision of this caller whose action did not happen. Exactly once; throws StateUnavailableError. */
   async release(decisionId: string, caller: Caller): Promise<ReleaseResult> {
-    const result = await releaseDecision(this.deps.state, decisionId, caller.name);
+    const result = await releaseDecision(this.obligations, this.deps.state, decisionId, caller.name);
     this.instruments.obligations(
       "released",
       result.released.map((obligation) => obligation.type),

@@ -50,7 +50,9 @@ export const suspend: ObligationType<SuspendRequest> = {
     let total = 0;
     if (request.after) {
       const counted = await ports.counters.reserve(request.key, request.after.window, 1, request.after.limit, { nowMs, holder, type: "suspend" });
-      if (counted.ok) return { applied: shown(request, counted.total, "counted"), holding: counted.holding };
+      // Counted for good (no holding): a decision stays counted whatever became of its action, so neither a
+      // rollback of its other obligations nor a Release (even of a denial) takes it out of the brake's count.
+      if (counted.ok) return { applied: shown(request, counted.total, "counted") };
       total = request.after.limit + 1;
     }
     // A brake that fired stays (no holding): giving back a suspension is for people (verdict resume).

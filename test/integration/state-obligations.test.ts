@@ -3,7 +3,16 @@ import { randomUUID } from "node:crypto";
 import type { MongoClient } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { storageKey, type ObligationPorts, type StateQuery, type WindowSpec } from "../../src/contract/index.js";
-import { applyObligations, defaultObligations, releaseDecision, type OnceRequest, type RateRequest, type ReserveRequest } from "../../src/obligations/index.js";
+import {
+  applyBrakes,
+  applyObligations,
+  defaultObligations,
+  releaseDecision,
+  type OnceRequest,
+  type RateRequest,
+  type ReserveRequest,
+  type SuspendRequest,
+} from "../../src/obligations/index.js";
 import { BUCKETS, DEAD_BUCKETS_KEPT, InvalidExpiryError, RELEASABLE } from "../../src/state/index.js";
 import { connectTestClient } from "../support/mongo.js";
 import { openTestState, type TestState } from "../support/state.js";
@@ -61,10 +70,21 @@ const once = (key: string[], expiresAt: number): OnceRequest => ({
   onFailure: fail,
 });
 
-function apply(requests: (ReserveRequest | RateRequest | OnceRequest)[], nowMs = T0, decisionId = randomUUID(), api = "invoices-api") {
+/** A brake: suspend the agent once more than `after` decisions a minute carry it (no suspensions port here: it only counts). */
+const brake = (key: string[], after: number): SuspendRequest => ({
+  type: "suspend",
+  key,
+  target: "agent",
+  seconds: 60,
+  after: { limit: after, window: { kind: "sliding", seconds: 60 } },
+  reason: { code: "principal_suspended", message: "braked" },
+  onFailure: fail,
+});
+
+function apply(requests: (ReserveRequest | RateRequest | OnceRequest | SuspendRequest)[], nowMs = T0, decisionId = randomUUID(), api = "invoices-api") {
   return applyObligations(defaultObligations, store, requests, { nowMs, decisionId, api }).then((outcome) => ({ ...outcome, decisionId }));
 }
-const release = (decisionId: string, api: string) => releaseDecision(store, decisionId, api);
+const release = (decisionId: string, api: string) => releaseDecision(defaultObligations, store, decisionId, api);
 
 describe("sliding-window reserve", () => {
   it("is exact under concurrency: 50 reservations of 100 under 300 give exactly 3", async () => {
@@ -395,7 +415,7 @@ describe("release", () => {
         const user = ["late-release", randomUUID()];
         const first = await apply([reserve(user, 600, 1000)]);
         expect((await apply([reserve(user, 400, 1000)])).ok).toBe(true);
-        const attempt = await releaseDecision(lateGiving, first.decisionId, "invoices-api").catch((error: unknown) => error);
+        const attempt = await releaseDecision(defaultObligations, lateGiving, first.decisionId, "invoices-api").catch((error: unknown) => error);
         // The retry comes once the late write had time to land, or not: either way the budget comes back once.
         await new Promise((resolve) => setTimeout(resolve, 200));
         const retry = await release(first.decisionId, "invoices-api");
@@ -427,6 +447,31 @@ describe("release", () => {
     expect((await release(first.decisionId, "invoices-api")).status).toBe("already_released");
     // older than the last RELEASABLE reservations of its counter: counted, no longer releasable
     expect((await release(old.decisionId, "invoices-api")).status).toBe("unknown_decision");
+  });
+
+  it("never gives back a brake's count: not with an allow's other obligations, not for a denial, not in a rollback", async () => {
+    const key = ["brake", randomUUID()];
+    const counted = async () => (await readState([{ name: "n", type: "counter", key, window: { kind: "sliding", seconds: 60 } }], T0))["n"];
+    const user = ["user", randomUUID()];
+    // an allow: its reservation comes back, its brake count stays
+    const allowed = await apply([brake(key, 100), reserve(user, 10, 10)]);
+    expect(allowed.ok).toBe(true);
+    expect(await release(allowed.decisionId, "invoices-api")).toEqual({
+      status: "released",
+      released: [{ type: "reserve", key: user.join("/"), amount: 10, limit: 10, window: "day", total: 0 }],
+    });
+    expect(await counted()).toBe(1);
+    // a denial's brake: nothing of it is the decision's to give back
+    const denied = randomUUID();
+    await applyBrakes(defaultObligations, store, [brake(key, 100)], { nowMs: T0, decisionId: denied, api: "invoices-api" }, (_, error) => {
+      throw error;
+    });
+    expect(await counted()).toBe(2);
+    expect(await release(denied, "invoices-api")).toEqual({ status: "unknown_decision", released: [] });
+    expect(await counted()).toBe(2);
+    // an allow refused by a later obligation rolls back that decision's reservation, not its brake count
+    expect((await apply([brake(key, 100), reserve(user, 11, 10)])).ok).toBe(false);
+    expect(await counted()).toBe(3);
   });
 
   it("is refused to another API and for unknown decisions", async () => {
