@@ -290,13 +290,15 @@ describe("the verified-token cache and the issuer's keys", () => {
   let published: JWK[] = [];
   /** Responses held unanswered while the endpoint hangs. */
   let held: ServerResponse[] | undefined;
+  /** The endpoint answers 503 (the issuer cannot be reached). */
+  let down = false;
   let a: TestIssuer;
   let b: TestIssuer;
 
   beforeAll(async () => {
     [a, b] = await Promise.all([createTestIssuer({ issuer: ISSUER }), createTestIssuer({ issuer: ISSUER })]);
     web = await startHttpServer({
-      "/jwks": (_, __, res) => (held ? held.push(res) : json(res, { keys: published }, { "cache-control": "max-age=300" })),
+      "/jwks": (_, __, res) => (held ? held.push(res) : down ? res.writeHead(503).end() : json(res, { keys: published }, { "cache-control": "max-age=300" })),
     });
   });
   afterAll(async () => {
@@ -377,6 +379,30 @@ describe("the verified-token cache and the issuer's keys", () => {
     expect(await reason(token)).toBe("jwt-cached");
     await fetchedTimes(2);
     expect(await reason(token)).toBe("signature_invalid");
+  });
+
+  it("refuses a cached token issuer_unavailable, as an uncached one, once its keys are past their stale grace and the issuer is down", async () => {
+    published = [a.publicJwk];
+    const { source, advance } = remote();
+    const token = await a.token();
+    expect(await reason(token)).toBe("jwt");
+    down = true;
+    try {
+      // stale but within the grace (an hour): served from the cache while the refetch fails beside it
+      advance(301_000);
+      expect(await reason(token)).toBe("jwt-cached");
+      // past the grace, the keys held are no one's current keys: the cached token waits for the issuer like any other
+      advance(3_600_000);
+      expect(await reason(token)).toBe("issuer_unavailable");
+      expect(await reason(await a.token())).toBe("issuer_unavailable");
+      expect(source.fetches).toBe(3);
+    } finally {
+      down = false;
+    }
+    // the issuer answers again (after the refetch's cooldown): verified, then served from the cache again
+    advance(30_000);
+    expect(await reason(token)).toBe("jwt");
+    expect(await reason(token)).toBe("jwt-cached");
   });
 
   it("answers a hit on stale keys at once while the issuer's endpoint hangs", async () => {

@@ -10,6 +10,8 @@
 // - A refetch that brings a different key set moves the generation, which is how the
 //   verified-token cache learns that a key may have been removed (generation() also
 //   starts the refetch of stale keys, so a hot path served from that cache still refreshes).
+//   Keys past their stale grace have no generation: a cached token is verified again,
+//   and refused issuer_unavailable as an uncached one is while the issuer is unreachable.
 // - These times are kept on the monotonic clock: on the wall clock, a step back (an NTP
 //   correction) kept keys the issuer had removed fresh, and held back the refetch of a
 //   rotation (new keys refused), for the size of the step.
@@ -36,6 +38,9 @@ export type JwksEvent =
   | { type: "serving_stale"; uri: string; staleForMs: number };
 
 type Selector = ReturnType<typeof createLocalJWKSet>;
+
+/** The generation of keys past their stale grace: no key set's (those count from 0), so no cached token's. */
+const PAST_GRACE = -1;
 
 interface Snapshot {
   select: Selector;
@@ -65,13 +70,18 @@ export class RemoteJwks implements KeySource {
   fetches = 0;
 
   generation(): number {
-    this.refetchIfStale(this.now());
-    return this.snapshot?.generation ?? 0;
+    const now = this.now();
+    this.refetchIfStale(now);
+    const snapshot = this.snapshot;
+    if (!snapshot) return 0;
+    // Past their stale grace the keys held are no one's current keys: a cached token is then verified from scratch,
+    // which waits for the refetch (issuer_unavailable when the issuer cannot be reached), as an uncached one is.
+    return this.pastGrace(snapshot, now) ? PAST_GRACE : snapshot.generation;
   }
 
   async currentKey(header: JWSHeaderParameters) {
     const snapshot = this.snapshot;
-    if (!snapshot) return undefined;
+    if (!snapshot || this.pastGrace(snapshot, this.now())) return undefined;
     try {
       return await snapshot.select(header);
     } catch (error) {
@@ -98,7 +108,7 @@ export class RemoteJwks implements KeySource {
     const snapshot = this.snapshot;
     const now = this.now();
     if (snapshot && now < snapshot.freshUntil) return snapshot;
-    if (snapshot && now < snapshot.freshUntil + this.options.staleGraceMs) {
+    if (snapshot && !this.pastGrace(snapshot, now)) {
       // Stale keys within the grace answer now, and the refetch runs beside them: an issuer that
       // hangs would otherwise hold every Check for timeoutMs, once per cooldown.
       this.refetchIfStale(now);
@@ -112,6 +122,10 @@ export class RemoteJwks implements KeySource {
     } catch (error) {
       throw new TokenError("issuer_unavailable", `The issuer's keys could not be fetched (${(error as Error).message}).`);
     }
+  }
+
+  private pastGrace(snapshot: Snapshot, now: number): boolean {
+    return now >= snapshot.freshUntil + this.options.staleGraceMs;
   }
 
   /** Starts a refetch beside the keys held when they are stale, at most once per cooldown; never waits for it. */
