@@ -4,9 +4,12 @@ import { createHash } from "node:crypto";
 import { calculateJwkThumbprint, compactVerify, importJWK, type JWK } from "jose";
 import { TokenError } from "./errors.js";
 import { decodeUtf8, DuplicateMemberError, InvalidUtf8Error, parseStrictJson } from "./json.js";
+import { MIN_RSA_BITS } from "./signature.js";
 
 export const DPOP_ALGORITHMS = ["ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA"];
 const PRIVATE_MEMBERS = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+/** The largest RSA modulus a proof's key may have (a 4,096-bit verification costs about 4 times a 2,048-bit one). */
+const MAX_RSA_BITS = 4096;
 
 export interface DpopRequest {
   proof: string;
@@ -53,6 +56,7 @@ export async function verifyDpopProof(
   if (typeof jwk !== "object" || jwk === null || Array.isArray(jwk)) throw invalid("The DPoP proof carries no public jwk.");
   if (PRIVATE_MEMBERS.some((member) => member in jwk)) throw invalid("The DPoP proof's jwk must be a public key.");
   if (!smallRsaExponent(jwk)) throw invalid("The DPoP proof's RSA jwk must have a standard public exponent (at most 4 bytes, e.g. 65537).");
+  if (!boundedRsaModulus(jwk)) throw invalid(`The DPoP proof's RSA jwk must have a modulus of ${MIN_RSA_BITS} to ${MAX_RSA_BITS} bits.`);
 
   // The thumbprint (a hash) before the signature (RSA or EC arithmetic): a proof by a key the token is not bound to costs no verification.
   let jkt: string;
@@ -97,6 +101,20 @@ function smallRsaExponent(jwk: object): boolean {
   const { kty, e } = jwk as { kty?: unknown; e?: unknown };
   if (kty !== "RSA") return true;
   return typeof e === "string" && /^[A-Za-z0-9_-]{2,6}$/.test(e) && Buffer.from(e, "base64url").length <= 4;
+}
+
+/**
+ * An RSA key's modulus is at least MIN_RSA_BITS (as an issuer's must be: a weaker key lets
+ * whoever factors it prove possession of a stolen token) and at most MAX_RSA_BITS: each
+ * proof is verified with it, and the cost of a verification grows with its square.
+ */
+function boundedRsaModulus(jwk: object): boolean {
+  const { kty, n } = jwk as { kty?: unknown; n?: unknown };
+  if (kty !== "RSA") return true;
+  if (typeof n !== "string" || !/^[A-Za-z0-9_-]+$/.test(n)) return false;
+  const modulus = Buffer.from(n, "base64url");
+  const bits = modulus.length * 8 - Math.clz32(modulus[0] ?? 0) + 24;
+  return bits >= MIN_RSA_BITS && bits <= MAX_RSA_BITS;
 }
 
 /** RFC 9449 §4.3: compare without query and fragment, scheme and host case-insensitively. */

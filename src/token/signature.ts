@@ -36,7 +36,7 @@ const SCHEMES: Record<Algorithm, Scheme> = {
 
 /** node:crypto's names of the JOSE curves. */
 const NODE_CURVES = { "P-256": "prime256v1", "P-384": "secp384r1", "P-521": "secp521r1" } as const;
-const MIN_RSA_BITS = 2048;
+export const MIN_RSA_BITS = 2048;
 
 /** Each CryptoKey as a KeyObject, converted once. */
 const keyObjects = new WeakMap<CryptoKey, KeyObject>();

@@ -70,4 +70,30 @@ describe("DPoP proofs", () => {
     // the same key with its standard exponent, bound and proven, is accepted
     expect(await reasonFor(await proof(rsa.privateKey, standard, "RS256"), await calculateJwkThumbprint(standard))).toBe("ok");
   });
+
+  it("refuse an RSA jwk whose modulus is under 2,048 or over 4,096 bits with dpop_invalid, even when the token is bound to it, before verifying", async () => {
+    const rsa = await generateKeyPair("RS256", { extractable: true, modulusLength: 2048 });
+    const standard = await exportJWK(rsa.publicKey);
+    /** The standard key's jwk with a modulus of `bits` bits (its top bit set): the token is bound to it, the proof claims it. */
+    const withModulus = (bits: number) => {
+      const bytes = Buffer.alloc(Math.ceil(bits / 8), 0xa5);
+      bytes[0] = 1 << ((bits - 1) % 8);
+      return { ...standard, n: bytes.toString("base64url") };
+    };
+    for (const bits of [1024, 2047, 4097, 16_384]) {
+      const jwk = withModulus(bits);
+      const signed = await proof(rsa.privateKey, jwk, "RS256");
+      verifications.mockClear();
+      expect(await reasonFor(signed, await calculateJwkThumbprint(jwk))).toBe("dpop_invalid");
+      expect(verifications).not.toHaveBeenCalled();
+    }
+    // at the bounds the check lets the proof through to its signature (here a key of another modulus: it does not verify)
+    for (const bits of [2048, 4096]) {
+      const jwk = withModulus(bits);
+      verifications.mockClear();
+      expect(await reasonFor(await proof(rsa.privateKey, jwk, "RS256"), await calculateJwkThumbprint(jwk))).toBe("dpop_invalid");
+      expect(verifications).toHaveBeenCalledTimes(1);
+    }
+    expect(await reasonFor(await proof(rsa.privateKey, standard, "RS256"), await calculateJwkThumbprint(standard))).toBe("ok");
+  });
 });
