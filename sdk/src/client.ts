@@ -4,6 +4,7 @@ import * as grpc from "@grpc/grpc-js";
 import { toBatchResults, toDecision, toReleaseResult, type BatchItemResult, type Decision, type ReleaseResult } from "./decision.js";
 import { Connections, DEFAULT_CONNECTIONS, MAX_CONNECTIONS } from "./connections.js";
 import { VerdictError, type VerdictErrorCode } from "./errors.js";
+import { isLoopbackHost } from "./loopback.js";
 import {
   API_KEY_METADATA,
   jsonObject,
@@ -186,7 +187,7 @@ function isLoopback(address: string): boolean {
   if (address.startsWith("unix:")) return true;
   const withoutScheme = address.replace(/^(dns|ipv4|ipv6):(\/\/[^/]*\/)?/, "");
   const host = withoutScheme.startsWith("[") ? withoutScheme.slice(1, withoutScheme.indexOf("]")) : withoutScheme.replace(/:\d+$/, "");
-  return host === "localhost" || host === "::1" || /^127(\.\d{1,3}){3}$/.test(host);
+  return isLoopbackHost(host);
 }
 
 function channelCredentials(options: VerdictClientOptions): grpc.ChannelCredentials {

@@ -14,6 +14,7 @@ import {
 import { stateDirFrom, type Environment } from "../config/index.js";
 import { devApiKeyPath } from "../dev/index.js";
 import { VerdictError } from "../errors/index.js";
+import { isLoopback } from "../server/loopback.js";
 import { parseOptions, required, UsageError } from "./args.js";
 import { checkFromFlags, readCheckFile, type CheckAsk } from "./check-input.js";
 
@@ -250,7 +251,7 @@ export function channelCredentials(options: {
  * or when asked for by name (as the server's insecure_plaintext), and then loudly.
  */
 export function refusePlaintextBeyondLoopback(addr: string, tls: boolean, insecurePlaintext: boolean): void {
-  if (tls || isLoopback(addr)) return;
+  if (tls || isLoopbackAddr(addr)) return;
   if (!insecurePlaintext) {
     throw new UsageError(
       `--addr ${addr} is not a loopback address: without TLS the API key and the token would travel in clear. Give --tls-ca (TLS), or --insecure-plaintext if something else encrypts the hop`,
@@ -259,11 +260,11 @@ export function refusePlaintextBeyondLoopback(addr: string, tls: boolean, insecu
   process.stderr.write(`[INSECURE] --insecure-plaintext: sending the API key and the token to ${addr} without TLS\n`);
 }
 
-function isLoopback(addr: string): boolean {
+function isLoopbackAddr(addr: string): boolean {
   if (addr.startsWith("unix:")) return true;
   const colon = addr.lastIndexOf(":");
   const host = (colon > 0 && !addr.endsWith("]") ? addr.slice(0, colon) : addr).replace(/^\[|\]$/g, "").toLowerCase();
-  return host === "localhost" || host === "::1" || /^127(\.\d{1,3}){3}$/.test(host);
+  return isLoopback(host);
 }
 
 interface CallOptions {

@@ -2,6 +2,7 @@
 // resource_metadata URL in a challenge) to learn which authorization servers issue
 // tokens for this MCP server and which scopes it knows.
 import { VerdictError } from "../errors.js";
+import { isLoopbackHost } from "../loopback.js";
 import type { NodeLikeResponse, NextFunction } from "../http/index.js";
 import type { JsonObject } from "../wire/index.js";
 
@@ -59,9 +60,9 @@ function resourceUrl(value: string): URL {
   } catch {
     throw invalid(`resource is not an absolute URL: ${value}`);
   }
-  const loopback = url.hostname === "localhost" || url.hostname === "[::1]" || /^127(\.\d{1,3}){3}$/.test(url.hostname);
   // RFC 9728 §2: https, no fragment; plain http only for a resource on this machine (development, tests).
-  if (!(url.protocol === "https:" || (url.protocol === "http:" && loopback))) throw invalid("resource must be an https URL (http only on loopback)");
+  if (!(url.protocol === "https:" || (url.protocol === "http:" && isLoopbackHost(url.hostname))))
+    throw invalid("resource must be an https URL (http only on loopback)");
   if (url.hash !== "" || url.search !== "") throw invalid("resource must have no query or fragment");
   return url;
 }
