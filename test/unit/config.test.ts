@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -40,6 +40,11 @@ describe("configuration", () => {
 
   it("takes as a person's clients (whose tokens decide approvals) the policy library's human client types, normalised, and never none", () => {
     expect(build(valid).approvals.human_client_types).toEqual(["web", "native", "user-agent"]);
+    // the same list as the shipped policy library's data: the two are kept in step by hand, and this says when they are not
+    const library = JSON.parse(readFileSync(new URL("../../policies/data.json", import.meta.url), "utf8")) as {
+      settings: { agents: { human_client_types: string[] } };
+    };
+    expect(build(valid).approvals.human_client_types).toEqual(library.settings.agents.human_client_types);
     expect(build({ ...valid, approvals: { human_client_types: [" Web", "ＳＰＡ"] } }).approvals.human_client_types).toEqual(["web", "spa"]);
     expect(() => build({ ...valid, approvals: { human_client_types: [] } })).toThrow(/approvals\.human_client_types.*at least one client type/);
     expect(() => build({ ...valid, approvals: { human_client_types: [" "] } })).toThrow(/must name a client type/);
