@@ -7,7 +7,8 @@
 // itself and hands it over IPC to the serving process with the fewest open
 // connections (ties in turn); the process serves it through grpc-js's connection
 // injector and says when it closes. At most max_connections are open at once, handed
-// over or waiting: one more is closed at once.
+// over or waiting: one more is closed at once. A process out of rotation (silent to the
+// watchdog, stopping) keeps its open connections counted until it exits: they are open.
 import type { Worker } from "node:cluster";
 import { createServer, type Socket } from "node:net";
 import type { Logger } from "../observability/index.js";
@@ -22,13 +23,15 @@ export interface BalancedListener {
   /** host:port, an IPv6 host in brackets. */
   address: string;
   port: number;
-  /** A process serves: connections may go to it from now on. */
+  /** A process serves (again): connections may go to it from now on. */
   add(worker: Worker): void;
-  /** A process stops or died: no more go to it. */
+  /** A process is silent or stopping: no more go to it; those it has still count until it exits. */
   remove(worker: Worker): void;
+  /** A process exited: its connections closed with it. */
+  forget(worker: Worker): void;
   /** A process says one of the connections it was handed has closed. */
   closed(worker: Worker): void;
-  /** Open connections of each process that serves. */
+  /** Open connections of each process not yet exited, in rotation or not. */
   open(): ReadonlyMap<Worker, number>;
   /** Connections closed since the start because max_connections were open. */
   refused(): number;
@@ -55,7 +58,9 @@ export async function listenBalanced({
 }): Promise<BalancedListener> {
   // Sockets stay paused: the primary reads nothing; the process it hands one to does.
   const server = createServer({ pauseOnConnect: true, noDelay: true });
+  // Handed over and not yet said closed, per process until it exits; only those in `serving` are handed more.
   const open = new Map<Worker, number>();
+  const serving = new Set<Worker>();
   const held: Held[] = [];
   let turn = 0;
   const warning = refusedConnections(log, maxConnections);
@@ -64,11 +69,16 @@ export async function listenBalanced({
   const openNow = (): number => [...open.values()].reduce((sum, count) => sum + count, held.length);
 
   const pick = (): Worker | undefined => {
-    const serving = [...open.entries()];
-    if (serving.length === 0) return undefined;
-    const fewest = Math.min(...serving.map(([, count]) => count));
-    const candidates = serving.filter(([, count]) => count === fewest);
+    const counts = [...serving].map((worker) => [worker, open.get(worker) ?? 0] as const);
+    if (counts.length === 0) return undefined;
+    const fewest = Math.min(...counts.map(([, count]) => count));
+    const candidates = counts.filter(([, count]) => count === fewest);
     return candidates[turn++ % candidates.length]?.[0];
+  };
+  // One fewer open on a process not yet forgotten, never below none.
+  const oneClosed = (worker: Worker): void => {
+    const count = open.get(worker);
+    if (count !== undefined) open.set(worker, Math.max(0, count - 1));
   };
 
   const hand = (socket: Socket, worker: Worker): void => {
@@ -77,13 +87,12 @@ export async function listenBalanced({
     worker.send({ verdict: "connection" }, socket, (error) => {
       if (!error) return;
       socket.destroy();
-      const count = open.get(worker);
-      if (count !== undefined) open.set(worker, Math.max(0, count - 1));
+      oneClosed(worker);
     });
   };
 
   const release = (): void => {
-    while (held.length > 0 && open.size > 0) {
+    while (held.length > 0 && serving.size > 0) {
       const next = held.shift() as Held;
       clearTimeout(next.timer);
       if (!next.socket.destroyed) hand(next.socket, pick() as Worker);
@@ -116,16 +125,19 @@ export async function listenBalanced({
     address: `${address}:${bound}`,
     port: bound,
     add(worker) {
+      serving.add(worker);
+      // Back from a silence, its connections are still open: its count stays.
       if (!open.has(worker)) open.set(worker, 0);
       release();
     },
     remove(worker) {
+      serving.delete(worker);
+    },
+    forget(worker) {
+      serving.delete(worker);
       open.delete(worker);
     },
-    closed(worker) {
-      const count = open.get(worker);
-      if (count !== undefined) open.set(worker, Math.max(0, count - 1));
-    },
+    closed: oneClosed,
     open: () => new Map(open),
     refused: () => refused,
     close: () =>

@@ -215,7 +215,8 @@ export async function startCluster({ processes, log, configuration, serveAdmin, 
         clearTimeout(startDeadline);
         workers.delete(worker);
         watchdog.forget(worker);
-        balancer?.remove(worker);
+        // Gone, and its connections with it: they no longer count toward max_connections.
+        balancer?.forget(worker);
         readiness.forget(worker.id);
         workerUrls.delete(worker.id);
         if (role === "console") consoleUrl = undefined;

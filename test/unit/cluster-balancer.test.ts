@@ -45,6 +45,8 @@ const open = (port: number) =>
     clients.push(socket);
   });
 const openMany = (port: number, n: number) => Promise.all(Array.from({ length: n }, () => open(port)));
+/** Resolves once the listener has closed the socket (it may have before the caller looks). */
+const closedByListener = (socket: Socket | undefined) => new Promise<void>((resolve) => (socket?.closed ? resolve() : socket?.once("close", () => resolve())));
 
 describe("the primary's gRPC listener", () => {
   it("hands each connection to the process with the fewest open, ties in turn", async () => {
@@ -76,7 +78,7 @@ describe("the primary's gRPC listener", () => {
     expect(l.open().get(a.worker)).toBe(3);
   });
 
-  it("sends nothing more to a process once it is removed (stopping or dead)", async () => {
+  it("sends nothing more to a process once it is removed (silent or stopping), and drops it once it exits", async () => {
     const l = await listen();
     const a = fakeWorker(1);
     const b = fakeWorker(2);
@@ -86,6 +88,13 @@ describe("the primary's gRPC listener", () => {
     await openMany(l.port, 3);
     await vi.waitFor(() => expect(b.received).toHaveLength(3));
     expect(a.received).toHaveLength(0);
+    expect(l.open()).toEqual(
+      new Map([
+        [a.worker, 0],
+        [b.worker, 3],
+      ]),
+    );
+    l.forget(a.worker);
     expect([...l.open().keys()]).toEqual([b.worker]);
   });
 
@@ -120,6 +129,64 @@ describe("the primary's gRPC listener", () => {
     l.closed(a.worker);
     await openMany(l.port, 1);
     await vi.waitFor(() => expect(a.received).toHaveLength(4));
+  });
+
+  it("keeps counting a process's connections while it is out of rotation: a slow episode lets no more than max_connections in", async () => {
+    const l = await listen(3);
+    const a = fakeWorker(1);
+    l.add(a.worker);
+    await openMany(l.port, 3);
+    await vi.waitFor(() => expect(a.received).toHaveLength(3));
+    await closedByListener((await openMany(l.port, 1))[0]);
+
+    // silent to the watchdog, then answering again: its three connections stayed open
+    l.remove(a.worker);
+    l.add(a.worker);
+    const more = await openMany(l.port, 3);
+    await vi.waitFor(() => expect(l.refused()).toBe(4));
+    await Promise.all(more.map(closedByListener));
+    expect(a.received).toHaveLength(3);
+    expect(l.open()).toEqual(new Map([[a.worker, 3]]));
+
+    // it exits: its connections closed with it, and a late word of one closing changes nothing
+    l.forget(a.worker);
+    l.closed(a.worker);
+    expect(l.open()).toEqual(new Map());
+    const b = fakeWorker(2);
+    l.add(b.worker);
+    await openMany(l.port, 3);
+    await vi.waitFor(() => expect(b.received).toHaveLength(3));
+    expect(l.refused()).toBe(4);
+  });
+
+  it("counts the connections held and handed while a process is out of rotation, and never counts below none", async () => {
+    const l = await listen(3);
+    const a = fakeWorker(1);
+    l.add(a.worker);
+    await openMany(l.port, 2);
+    await vi.waitFor(() => expect(a.received).toHaveLength(2));
+
+    // a is silent and no other serves: one more is held, and with a's two that is max_connections
+    l.remove(a.worker);
+    await openMany(l.port, 1);
+    const [beyond] = await openMany(l.port, 1);
+    await vi.waitFor(() => expect(l.refused()).toBe(1));
+    await closedByListener(beyond);
+    expect(a.received).toHaveLength(2);
+
+    // a answers again: the held one is handed to it, on top of the two it kept
+    l.add(a.worker);
+    await vi.waitFor(() => expect(a.received).toHaveLength(3));
+    expect(l.open().get(a.worker)).toBe(3);
+
+    // more closes said than were handed (a repeated message): the count stops at none, and the bound still holds
+    for (let i = 0; i < 5; i++) l.closed(a.worker);
+    expect(l.open().get(a.worker)).toBe(0);
+    await openMany(l.port, 3);
+    await vi.waitFor(() => expect(a.received).toHaveLength(6));
+    const [seventh] = await openMany(l.port, 1);
+    await vi.waitFor(() => expect(l.refused()).toBe(2));
+    await closedByListener(seventh);
   });
 
   it("refuses a port in use with listen_failed, saying so", async () => {
