@@ -12,6 +12,7 @@ export {
 export { escapeKey, unescapeKey, unescapeObject } from "./keys.js";
 export {
   containsCardNumber,
+  containsJwtLike,
   isCardNumberValue,
   MASKED,
   maskRulesFrom,

@@ -142,13 +142,42 @@ export function redactText(text: string, detectCardNumbers: boolean): string {
 /** Keys whose values are credentials, masked whatever the rules say (compared lowercased, "-" as "_"). */
 const CREDENTIAL_KEYS = new Set(["authorization", "proxy_authorization"]);
 
-// A JWS or JWE anywhere in the text: its header is base64url JSON, so it starts "eyJ".
-const JWT_LIKE = /eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*/;
 // An HTTP credential as an Authorization header carries it (RFC 9110 §11.4).
 const HTTP_CREDENTIAL = /^\s*(bearer|dpop|basic|mac|negotiate)\s+[\x21-\x7e]{8,}/i;
 
 function isSecretText(text: string, detectCardNumbers: boolean): boolean {
-  return JWT_LIKE.test(text) || HTTP_CREDENTIAL.test(text) || (detectCardNumbers && containsCardNumber(text));
+  return containsJwtLike(text) || HTTP_CREDENTIAL.test(text) || (detectCardNumbers && containsCardNumber(text));
+}
+
+const DOT = 0x2e;
+
+// A JWS or JWE anywhere in the text (its header is base64url JSON, so it starts
+// "eyJ"): what /eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*/ finds, in one
+// pass. That regex, unanchored, scanned a run of "eyJeyJ…" again from each "eyJ" in
+// it: quadratic, seconds for a few hundred kilobytes of caller data.
+export function containsJwtLike(text: string): boolean {
+  let at = text.indexOf("eyJ");
+  while (at >= 0) {
+    // Every "eyJ" in one run of base64url characters is followed by the same end of
+    // run and the same dots; the first has the most characters before them, so it
+    // alone decides, and the search goes on after the run.
+    const headerEnd = base64urlEnd(text, at + 3);
+    // "eyJ", two or more header characters, ".", a payload (maybe empty), "."
+    if (headerEnd - at >= 5 && text.charCodeAt(headerEnd) === DOT && text.charCodeAt(base64urlEnd(text, headerEnd + 1)) === DOT) return true;
+    at = text.indexOf("eyJ", headerEnd);
+  }
+  return false;
+}
+
+/** Where the run of base64url characters ([A-Za-z0-9_-]) starting at `from` ends. */
+function base64urlEnd(text: string, from: number): number {
+  let i = from;
+  while (i < text.length && isBase64url(text.charCodeAt(i))) i++;
+  return i;
+}
+
+function isBase64url(c: number): boolean {
+  return (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x5f;
 }
 
 /** A card number sent as a JSON number (its digits are what a Luhn check reads). */

@@ -151,7 +151,8 @@ export class AuditLog implements DecisionRecorder {
   }
 
   record(event: DecisionEvent): boolean {
-    const refusal = this.phase === "closed" ? undefined : refusalKey(event);
+    // Counted only while open: a tally taken during shutdown would never be written.
+    const refusal = this.phase === "open" ? refusalKey(event) : undefined;
     if (refusal && this.refusals.repeat(refusal, new Date(event.startedAt))) {
       this.counts.accepted += 1;
       return true;
@@ -257,9 +258,15 @@ export class AuditLog implements DecisionRecorder {
   }
 
   private async shutdown(): Promise<void> {
-    for (const timer of Object.values(this.timers)) clearTimeout(timer);
-    this.keepRefusals();
+    // From here on nothing starts a timer or a write of its own: what is buffered,
+    // the window's counted refusals and records taken while closing included, is
+    // written (or spilled) below.
     this.phase = "closing";
+    for (const name of Object.keys(this.timers) as (keyof AuditLog["timers"])[]) {
+      clearTimeout(this.timers[name]);
+      this.timers[name] = undefined;
+    }
+    this.keepRefusals();
     await this.pump;
     await this.replaying?.current?.chunks.return(undefined);
     this.replaying = undefined;

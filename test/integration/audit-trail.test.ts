@@ -24,6 +24,7 @@ import {
 } from "../../src/audit/index.js";
 import { Database } from "../../src/database/index.js";
 import { createLogger, silentLogger, type Logger } from "../../src/observability/index.js";
+import { startDelayProxy, type DelayProxy } from "../support/delay-proxy.js";
 import { captureLog } from "../support/log.js";
 import { decisionEvent, POLICY_DATA, principal, type EventOptions } from "../support/audit.js";
 import { connectTestClient, mongoUri, uniqueDatabaseName } from "../support/mongo.js";
@@ -43,6 +44,8 @@ const settings: AuditSettings = {
 let client: MongoClient;
 const opened: AuditLog[] = [];
 const databases: Database[] = [];
+/** Slow networks between a trail and the server, closed after the trails' connections. */
+const proxies: DelayProxy[] = [];
 
 beforeAll(async () => {
   client = await connectTestClient();
@@ -50,6 +53,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(opened.map((log) => log.close()));
   await Promise.all(databases.map((database) => database.close()));
+  await Promise.all(proxies.map((proxy) => proxy.close()));
   await client.close();
 });
 
@@ -227,6 +231,32 @@ describe("writing", () => {
     expect(trail.log.stats().buffered).toBe(20);
     await trail.log.close();
     expect(await trail.decisions.countDocuments()).toBe(20);
+  });
+
+  it("writes a refused token recorded while it closes during a slow write, and spills one recorded after: every record taken is kept", async () => {
+    const target = new URL(mongoUri());
+    const proxy = await startDelayProxy({ host: target.hostname, port: Number(target.port) });
+    proxies.push(proxy);
+    const spillDir = mkdtempSync(join(tmpdir(), "verdict-audit-spill-"));
+    const trail = openTrail({ uri: `mongodb://${proxy.address}/?directConnection=true`, spillDir, settings: { flush_interval_ms: 60_000, batch_size: 1_000 } });
+    recordMany(trail.log, 1);
+    await trail.log.flush(); // indexes made and a connection open, before the database turns slow
+    const insert = vi.spyOn(trail.store, "insert");
+    recordMany(trail.log, 1);
+    proxy.setDelay(300);
+    const closed = trail.log.close();
+    await vi.waitFor(() => expect(insert).toHaveBeenCalledTimes(1)); // the last write is under way, slowly
+    const refusal = () => decisionEvent({ decision: "DENY", reasons: ["token_expired"], principal: null });
+    const whileClosing = refusal();
+    expect(trail.log.record(whileClosing)).toBe(true);
+    await closed;
+    expect(await trail.decisions.countDocuments({ _id: whileClosing.decisionId as never })).toBe(1);
+    const afterClose = refusal();
+    expect(trail.log.record(afterClose)).toBe(true);
+    expect(spillLines(spillDir).join("\n")).toContain(afterClose.decisionId);
+    const { accepted, written, spilled, lost } = trail.log.stats();
+    expect({ accepted, written, spilled, lost }).toEqual({ accepted: 4, written: 3, spilled: 1, lost: 0 });
+    expect(written + spilled).toBe(accepted);
   });
 
   it("creates the query indexes and the TTL index", async () => {

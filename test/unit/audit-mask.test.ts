@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import {
   containsCardNumber,
+  containsJwtLike,
   MASKED,
   maskRulesFrom,
   MaskRuleError,
@@ -191,6 +192,91 @@ describe("credentials, masked whatever the rules say", () => {
     expect(redactText(jwt, false)).toBe(MASKED);
     expect(redactText("req-42", true)).toBe("req-42");
     expect(redactText("card-4111111111111111", true)).toBe(MASKED);
+  });
+
+  it("finds exactly what the JWT regex it replaces found, on every short text and on generated and adversarial ones", () => {
+    // The regex masking used before (quadratic on runs of "eyJ"): the reference, kept here only.
+    const JWT_REGEX = /eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*/;
+    const pieces = ["eyJ", "eyJab", "e", "J", "a", "0", "-", "_", ".", "..", " ", "/", "é", "\u{1F600}"];
+    const texts: string[] = [];
+    // Every text of up to 6 pieces from a smaller alphabet (56,000 texts)...
+    const small = ["eyJ", "a", "-", ".", " ", "J"];
+    let layer = [""];
+    for (let length = 1; length <= 6; length++) {
+      layer = layer.flatMap((text) => small.map((piece) => text + piece));
+      texts.push(...layer);
+    }
+    // ...random ones from all the pieces (seeded: the same texts on every run)...
+    let seed = 0x9e3779b9;
+    const random = (below: number) => {
+      seed = (Math.imul(seed ^ (seed >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0;
+      return seed % below;
+    };
+    for (let i = 0; i < 20_000; i++) {
+      texts.push(Array.from({ length: random(40) }, () => pieces[random(pieces.length)]).join(""));
+    }
+    // ...and runs of "eyJ" with dots, separators and JWTs at their edges.
+    for (const run of ["eyJ", "eyJ".repeat(2), "eyJ".repeat(50), "eyJ-".repeat(30), "eyJa".repeat(20)]) {
+      for (const [before, after] of [
+        ["", ""],
+        ["", "."],
+        ["", ".."],
+        ["", ".x"],
+        ["", ".x."],
+        ["", "..x"],
+        [".", ".."],
+        ["x", ".a.b"],
+        ["eyJ", "."],
+        ["a.", "."],
+        [" ", ". ."],
+        ["eyJab.", "."],
+        ["eyJab..", ""],
+        ["eyJa.", ".."],
+        [`${jwt} `, ""],
+      ]) {
+        texts.push(before + run + after, before + run + after + run, run + before + run + after);
+      }
+    }
+    const disagree = texts.filter((text) => containsJwtLike(text) !== JWT_REGEX.test(text));
+    expect(disagree).toEqual([]);
+    const found = texts.filter((text) => JWT_REGEX.test(text)).length;
+    expect(found).toBeGreaterThan(2_000); // both answers well represented
+    expect(texts.length - found).toBeGreaterThan(2_000);
+  });
+
+  it("reads a long run of eyJ in the context, a key or the resource id in linear time (well under a second for 120 KB)", () => {
+    // The regex took about 20 s for these three (quadratic: each "eyJ" scanned to the end
+    // of its run). A generous bound, for a busy machine: the linear scan takes milliseconds.
+    const run = "eyJ".repeat(40_000);
+    const none = maskRulesFrom({});
+    const started = performance.now();
+    const masked = context(none, { note: run, [`${run}-`]: 1 });
+    const id = redactResourceId(run, none);
+    const elapsed = performance.now() - started;
+    expect(masked).toEqual({ note: run, [`${run}-`]: 1 }); // no JWT in it: kept as sent
+    expect(id).toBe(run);
+    expect(containsJwtLike(`${run}.x.`)).toBe(true);
+    expect(elapsed).toBeLessThan(1_000);
+  });
+
+  it("reads long adversarial text for HTTP credentials and card numbers in linear time too (well under a second for 1.2 MB)", () => {
+    // These patterns were linear already (anchored, or without overlapping repeats): a guard, with the same generous bound.
+    const size = 120_000;
+    const texts = [
+      " ".repeat(size),
+      `bearer${" ".repeat(size)}x`,
+      `${"\t\n".repeat(size / 2)}Bearer`,
+      "1 ".repeat(size / 2),
+      "1    ".repeat(size / 5),
+      "1.-_/".repeat(size / 5),
+      `${"1".repeat(size)}x`,
+      `${"0".repeat(size)}-`,
+      "00000000-0000-0000-0000-".repeat(size / 24),
+      "１ ".repeat(size / 2),
+    ];
+    const started = performance.now();
+    for (const text of texts) redactText(text, true);
+    expect(performance.now() - started).toBeLessThan(1_000);
   });
 
   it("leaves ordinary words that follow a scheme name alone", () => {
