@@ -10,7 +10,7 @@ export const RISC = "https://schemas.openid.net/secevent/risc/event-type/";
 /**
  * What an event does: suspend the user (until resumed), revoke the tokens issued
  * before it (for revocation_seconds), or resume what this transmitter's
- * account-disabled suspended.
+ * account-disabled suspended at or before the resuming event's time.
  */
 export type EventEffect = "suspend" | "revoke" | "resume";
 

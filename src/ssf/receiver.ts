@@ -191,10 +191,14 @@ export class SsfReceiver {
       const why = typeof body["reason_admin"] === "object" && body["reason_admin"] !== null ? JSON.stringify(body["reason_admin"]).slice(0, 500) : "";
       const reason = `${known.name} from ${config.name}${why ? `: ${why}` : ""}`;
       const at = typeof body["event_timestamp"] === "number" ? body["event_timestamp"] : payload.iat;
+      // The event's time orders the transmitter's events (a redelivered SET arrives late); never later than now,
+      // so that a transmitter's clock running ahead cannot put a suspension out of reach of its later events.
+      const eventAt = Math.min(at * 1_000, this.now());
       if (known.effect === "resume") {
-        await suspensions.remove({ target, sources: RESUMED_BY_ENABLE.map((name) => `ssf:${config.name}:${name}`), by, reason, details });
+        // What an event later than this one suspended is kept (Suspensions logs it): an older enable changes nothing.
+        await suspensions.remove({ target, sources: RESUMED_BY_ENABLE.map((name) => `ssf:${config.name}:${name}`), eventAt, by, reason, details });
       } else if (known.effect === "suspend") {
-        await suspensions.add({ target, reason, by, source, details });
+        await suspensions.add({ target, reason, by, source, details, eventAt });
       } else {
         // A revocation: the session is over; a user's tokens issued before the event are.
         const seconds = this.options.settings.revocation_seconds;
@@ -205,7 +209,8 @@ export class SsfReceiver {
           source,
           details,
           seconds,
-          ...(target.kind === "user" ? { issuedBefore: Math.min(at * 1_000, this.now()) + 1_000 } : {}),
+          eventAt,
+          ...(target.kind === "user" ? { issuedBefore: eventAt + 1_000 } : {}),
         });
       }
     }

@@ -24,6 +24,8 @@ export interface SuspensionRecord {
   expires_at?: Date;
   /** Only tokens issued before this are suspended (a revocation); absent: every token. */
   issued_before?: Date;
+  /** When the identity provider's event that made it happened (SSF): an account-enabled of an earlier time does not lift it. */
+  event_at?: Date;
   /** The decision whose obligation made it. */
   decision_id?: string;
 }
@@ -48,10 +50,10 @@ const VERSION_ID = "suspensions";
 const READ_TIMEOUT_MS = 2_000;
 const WRITE_TIMEOUT_MS = 5_000;
 const DUPLICATE_KEY = 11000;
-/** A repeated suspension extends an existing one only when it ends (or cuts off) more than this later: re-running the same command is a duplicate. */
+/** A repeated suspension extends an existing one only when it ends more than this later: re-running the same command is a duplicate. */
 const EXTEND_MIN_MS = 60_000;
 
-/** The suspensions database did not answer in time, or failed: nothing is known to have changed. */
+/** The suspensions database did not answer in time, or failed (Suspensions says when a change was made all the same). */
 export class SuspensionStoreError extends VerdictError {
   constructor(message: string, options?: { cause?: unknown }) {
     super("state_unavailable", message, options);
@@ -90,16 +92,14 @@ export class SuspensionStore {
 
   /**
    * Adds a suspension. One source suspending a target it already suspends changes
-   * nothing (already_suspended), unless the new one lasts longer or covers later
-   * tokens: then the existing one is extended. A dead one is replaced.
+   * nothing (already_suspended), unless the new one lasts longer, covers later
+   * tokens or comes from a later event: then the existing one is extended. A dead
+   * one is replaced. The replicas are told by bump(), the caller's to make.
    */
   async suspend(record: SuspensionRecord, now: Date): Promise<{ status: SuspendStatus; suspension: SuspensionRecord }> {
     for (let attempt = 0; attempt < 5; attempt++) {
       const outcome = await this.bounded("suspend", WRITE_TIMEOUT_MS, () => this.suspendOnce(record, now));
-      if (outcome) {
-        if (outcome.status !== "already_suspended") await this.bump();
-        return outcome;
-      }
+      if (outcome) return outcome;
       // another writer changed it in between: read it again
     }
     throw new SuspensionStoreError("suspend: the suspension kept changing under this write; try again");
@@ -119,6 +119,7 @@ export class SuspensionStore {
       since: existing.since,
       expires_at: existing.expires_at ?? { $exists: false },
       issued_before: existing.issued_before ?? { $exists: false },
+      event_at: existing.event_at ?? { $exists: false },
     };
     if (existing.expires_at !== undefined && existing.expires_at <= now) {
       const replaced = await this.suspensions.replaceOne(unchanged, record);
@@ -126,37 +127,61 @@ export class SuspensionStore {
     }
     const end = (r: SuspensionRecord) => r.expires_at?.getTime() ?? Number.POSITIVE_INFINITY;
     const cutoff = (r: SuspensionRecord) => r.issued_before?.getTime() ?? Number.POSITIVE_INFINITY;
-    // The same request repeated a little later is a duplicate, not an extension by seconds.
-    const later = (a: number, b: number) => a > b + EXTEND_MIN_MS;
-    if (!later(end(record), end(existing)) && !later(cutoff(record), cutoff(existing))) return { status: "already_suspended", suspension: existing };
+    const eventTime = (r: SuspensionRecord) => r.event_at?.getTime() ?? Number.NEGATIVE_INFINITY;
+    // A later cutoff always extends (the tokens issued in between must stop too), and a later
+    // event must not be lifted by an older enable; each holds for its own time from then, so
+    // takes the later end too. Otherwise the same request repeated a little later is a
+    // duplicate, not an extension by seconds.
+    const laterCutoff = cutoff(record) > cutoff(existing);
+    const laterEvent = eventTime(record) > eventTime(existing);
+    const laterEnd = end(record) > end(existing) + (laterCutoff || laterEvent ? 0 : EXTEND_MIN_MS);
+    if (!laterCutoff && !laterEvent && !laterEnd) return { status: "already_suspended", suspension: existing };
     const extended: SuspensionRecord = { ...existing };
-    if (later(end(record), end(existing))) {
+    if (laterEnd) {
       if (record.expires_at) extended.expires_at = record.expires_at;
       else delete extended.expires_at;
     }
-    if (later(cutoff(record), cutoff(existing))) {
+    if (laterCutoff) {
       if (record.issued_before) extended.issued_before = record.issued_before;
       else delete extended.issued_before;
     }
+    if (laterEvent && record.event_at) extended.event_at = record.event_at;
     const updated = await this.suspensions.replaceOne(unchanged, extended);
     return updated.matchedCount === 1 ? { status: "extended", suspension: extended } : undefined;
   }
 
-  /** Removes the suspensions in force that match (one id, or a target's, of some sources); returns what it removed. */
-  async resume(which: { id: string } | { targetKey: string; sources?: string[] }, now: Date): Promise<SuspensionRecord[]> {
-    const removed = await this.bounded("resume", WRITE_TIMEOUT_MS, async () => {
+  /**
+   * Removes the suspensions in force that match (one id, or a target's, of some
+   * sources; with `eventAtOrBefore`, only those made by an event no later than it):
+   * returns what it removed, and what it kept for being made by a later event. The
+   * replicas are told by bump(), the caller's to make.
+   */
+  async resume(
+    which: { id: string } | { targetKey: string; sources?: string[]; eventAtOrBefore?: Date },
+    now: Date,
+  ): Promise<{ removed: SuspensionRecord[]; kept: SuspensionRecord[] }> {
+    return this.bounded("resume", WRITE_TIMEOUT_MS, async () => {
       const filter =
         "id" in which ? { _id: which.id } : { target_key: which.targetKey, ...(which.sources !== undefined ? { source: { $in: which.sources } } : {}) };
+      const eventAtOrBefore = "id" in which ? undefined : which.eventAtOrBefore;
+      // One without an event time (made before event times were kept) is lifted, as it was then.
+      const older: Filter<SuspensionRecord> =
+        eventAtOrBefore !== undefined ? { $or: [{ event_at: { $exists: false } }, { event_at: { $lte: eventAtOrBefore } }] } : {};
       const found = await this.suspensions.find(filter).toArray();
-      const gone: SuspensionRecord[] = [];
+      const removed: SuspensionRecord[] = [];
+      const kept: SuspensionRecord[] = [];
       for (const record of found) {
-        const deleted = await this.suspensions.deleteOne({ _id: record._id, since: record.since });
-        if (deleted.deletedCount === 1 && (record.expires_at === undefined || record.expires_at > now)) gone.push(record);
+        const alive = record.expires_at === undefined || record.expires_at > now;
+        if (eventAtOrBefore !== undefined && record.event_at !== undefined && record.event_at > eventAtOrBefore) {
+          if (alive) kept.push(record);
+          continue;
+        }
+        // The event time is checked again in the delete: a later event may have extended it since the find.
+        const deleted = await this.suspensions.deleteOne({ _id: record._id, since: record.since, ...older });
+        if (deleted.deletedCount === 1 && alive) removed.push(record);
       }
-      return gone;
+      return { removed, kept };
     });
-    if (removed.length > 0) await this.bump();
-    return removed;
   }
 
   /**
@@ -194,7 +219,12 @@ export class SuspensionStore {
     };
   }
 
-  private async bump(): Promise<void> {
+  /**
+   * Tells every replica that the set may have changed (the version they poll). Made
+   * after every suspend and resume, also one that changed nothing: when a change
+   * landed but its bump failed, its retry finds it made and must still tell them.
+   */
+  async bump(): Promise<void> {
     await this.bounded("bump the version", WRITE_TIMEOUT_MS, () => this.versions.updateOne({ _id: VERSION_ID }, { $inc: { value: 1 } }, { upsert: true }));
   }
 

@@ -11,7 +11,7 @@ import type { Logger } from "../observability/index.js";
 import type { Principal } from "../token/index.js";
 import type { SuspensionsConfig } from "./config.js";
 import { SuspensionFollower, type FollowerStats } from "./follower.js";
-import { SuspensionStore, type SuspensionRecord } from "./store.js";
+import { SuspensionStore, SuspensionStoreError, type SuspensionRecord } from "./store.js";
 import { suspensionId, targetFields } from "./target.js";
 import { policyView, suspendedMessage, SuspensionView } from "./view.js";
 
@@ -27,6 +27,8 @@ export interface SuspendRequest {
   seconds?: number;
   /** Only tokens issued before this time (ms since the epoch) are stopped: a revocation. */
   issuedBefore?: number;
+  /** When the identity provider's event that asks for it happened (ms since the epoch): a resume by an earlier event leaves it. */
+  eventAt?: number;
   by: AuditEventActor;
   /** admin, policy, ssf:<transmitter>:<event> (store.ts). */
   source: string;
@@ -35,7 +37,15 @@ export interface SuspendRequest {
   details?: Record<string, unknown>;
 }
 
-export type ResumeRequest = ({ id: string } | { target: SuspensionTarget; sources?: string[] }) & {
+export type ResumeRequest = (
+  | { id: string }
+  | {
+      target: SuspensionTarget;
+      sources?: string[];
+      /** The resuming event's time (ms since the epoch): a suspension made by a later event is kept (an identity provider's events may arrive out of order). */
+      eventAt?: number;
+    }
+) & {
   reason?: string;
   by: AuditEventActor;
   details?: Record<string, unknown>;
@@ -122,34 +132,60 @@ export class Suspensions implements SuspensionGate, SuspensionPort {
 
   /** Suspends a target (AdminService, SSF). */
   add(request: SuspendRequest, nowMs: number = this.now()): Promise<{ status: SuspendStatus; suspension: SuspensionRecord }> {
-    return this.change(async () => {
-      const record: SuspensionRecord = {
-        _id: suspensionId(request.source, request.target),
-        target: request.target,
-        target_key: suspensionId("", request.target),
-        source: request.source,
-        reason: request.reason,
-        by: request.by,
-        since: new Date(nowMs),
-        ...(request.seconds !== undefined ? { expires_at: new Date(nowMs + Math.min(request.seconds, MAX_SUSPENSION_SECONDS) * 1_000) } : {}),
-        ...(request.issuedBefore !== undefined ? { issued_before: new Date(request.issuedBefore) } : {}),
-        ...(request.decisionId !== undefined ? { decision_id: request.decisionId } : {}),
-      };
-      const outcome = await this.store.suspend(record, new Date(nowMs));
-      if (outcome.status !== "already_suspended") {
-        this.record(outcome.status, outcome.suspension, request.by, request.reason, request.decisionId, request.details);
-      }
-      return outcome;
-    });
+    return this.change(
+      async () => {
+        const record: SuspensionRecord = {
+          _id: suspensionId(request.source, request.target),
+          target: request.target,
+          target_key: suspensionId("", request.target),
+          source: request.source,
+          reason: request.reason,
+          by: request.by,
+          since: new Date(nowMs),
+          ...(request.seconds !== undefined ? { expires_at: new Date(nowMs + Math.min(request.seconds, MAX_SUSPENSION_SECONDS) * 1_000) } : {}),
+          ...(request.issuedBefore !== undefined ? { issued_before: new Date(request.issuedBefore) } : {}),
+          ...(request.eventAt !== undefined ? { event_at: new Date(request.eventAt) } : {}),
+          ...(request.decisionId !== undefined ? { decision_id: request.decisionId } : {}),
+        };
+        const outcome = await this.store.suspend(record, new Date(nowMs));
+        // Recorded once it is written, before the replicas are told: a retry after that fails finds it made, and records nothing more.
+        if (outcome.status !== "already_suspended") {
+          this.record(outcome.status, outcome.suspension, request.by, request.reason, request.decisionId, request.details);
+        }
+        return outcome;
+      },
+      // A brake fires again on every decision past its threshold (until its suspension reaches the replica deciding):
+      // such a repeat is not announced to every replica again. Each replica whose brake fires reloads its own view.
+      (outcome) => outcome.status !== "already_suspended" || request.source !== "policy",
+    );
   }
 
   /** Lifts the suspensions in force of a target (of some sources), or one by id; returns those it lifted (none: nothing was suspended). */
   remove(request: ResumeRequest, nowMs: number = this.now()): Promise<SuspensionRecord[]> {
     return this.change(async () => {
       const which =
-        "id" in request ? { id: request.id } : { targetKey: suspensionId("", request.target), ...(request.sources ? { sources: request.sources } : {}) };
-      const removed = await this.store.resume(which, new Date(nowMs));
+        "id" in request
+          ? { id: request.id }
+          : {
+              targetKey: suspensionId("", request.target),
+              ...(request.sources ? { sources: request.sources } : {}),
+              ...(request.eventAt !== undefined ? { eventAtOrBefore: new Date(request.eventAt) } : {}),
+            };
+      const { removed, kept } = await this.store.resume(which, new Date(nowMs));
       for (const suspension of removed) this.record("resumed", suspension, request.by, request.reason, undefined, request.details);
+      for (const suspension of kept) {
+        this.log.info(
+          {
+            suspensionId: suspension._id,
+            source: suspension.source,
+            eventAt: suspension.event_at?.toISOString(),
+            resumingEventAt: "eventAt" in request && request.eventAt !== undefined ? new Date(request.eventAt).toISOString() : undefined,
+            via: request.by.via,
+            ...request.details,
+          },
+          "suspension not resumed: it was made by a later event than the one resuming it",
+        );
+      }
       return removed;
     });
   }
@@ -159,10 +195,23 @@ export class Suspensions implements SuspensionGate, SuspensionPort {
     return this.store.active(new Date(this.now()), options);
   }
 
-  /** A change, then this process's own view at once (the others follow within the propagation bound). */
-  private async change<T>(write: () => Promise<T>): Promise<T> {
+  /**
+   * A change, then the other replicas told (they follow within the propagation bound)
+   * and this process's own view reloaded at once. They are told even when the write
+   * found its change already made: that is how a retry after a failed bump reaches them.
+   */
+  private async change<T>(write: () => Promise<T>, announce: (result: T) => boolean = () => true): Promise<T> {
     const result = await write();
-    await this.follower.refreshNow();
+    try {
+      if (announce(result)) await this.store.bump();
+    } catch (error) {
+      throw new SuspensionStoreError(
+        `the change was made, but the other replicas could not be told of it (${(error as Error).message}); make the same request again`,
+        { cause: error },
+      );
+    } finally {
+      await this.follower.refreshNow();
+    }
     return result;
   }
 
@@ -186,6 +235,7 @@ export class Suspensions implements SuspensionGate, SuspensionPort {
         source: suspension.source,
         until: suspension.expires_at?.toISOString() ?? null,
         ...(suspension.issued_before ? { issued_before: suspension.issued_before.toISOString() } : {}),
+        ...(suspension.event_at ? { event_at: suspension.event_at.toISOString() } : {}),
         ...details,
       },
     };

@@ -40,7 +40,7 @@ export function adminService(context: RpcContext, suspensions: Suspensions): Adm
       },
       run: ({ target, reason, seconds, by }) => suspensions.add({ target, reason, by, source: "admin", ...(seconds > 0 ? { seconds } : {}) }),
       encode: ({ status, suspension }) => ({ status, suspension: encodeSuspension(suspension) }),
-      answers: { state_unavailable: "the suspensions database did not answer; nothing is known to have changed: try again" },
+      answers: { state_unavailable: "the suspensions database did not answer; the change may have been made: make the same request again (it is made once)" },
     }),
     resume: unary(context, {
       name: "AdminService/Resume",
@@ -55,7 +55,7 @@ export function adminService(context: RpcContext, suspensions: Suspensions): Adm
       },
       run: (request) => suspensions.remove(request),
       encode: (resumed) => ({ resumed: resumed.map(encodeSuspension) }),
-      answers: { state_unavailable: "the suspensions database did not answer; nothing is known to have changed: try again" },
+      answers: { state_unavailable: "the suspensions database did not answer; the change may have been made: make the same request again (it is made once)" },
     }),
     list: unary(context, {
       name: "AdminService/List",

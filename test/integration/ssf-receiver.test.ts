@@ -1,0 +1,149 @@
+// The Shared Signals receiver on a real database, with the clock in the test's
+// hands: SETs signed by a test transmitter's key become suspensions, and the order
+// of the identity provider's events decides, not the order they arrive in. A later
+// credential change revokes the tokens issued since the first one; an account-enabled
+// older than the account-disabled it would lift (a retry after a 503) changes nothing.
+import { randomUUID } from "node:crypto";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type CryptoKey } from "jose";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { AuditEvent } from "../../src/audit/index.js";
+import { Database } from "../../src/database/index.js";
+import { CAEP, RISC, ssfSchema, SsfReceiver } from "../../src/ssf/index.js";
+import { Suspensions, suspensionsSchema } from "../../src/suspensions/index.js";
+import type { Principal } from "../../src/token/index.js";
+import { captureLog } from "../support/log.js";
+import { mongoUri, uniqueDatabaseName } from "../support/mongo.js";
+
+const TRANSMITTER = "https://idp.test.example";
+const RECEIVER = "https://verdict.test.example/ssf";
+const TOKEN_ISSUER = "https://issuer.test.example";
+
+const logged = captureLog();
+const events: AuditEvent[] = [];
+/** The test's clock (ms), whole seconds, as SETs carry them. */
+let clock = Math.floor(Date.now() / 1_000) * 1_000;
+let database: Database;
+let suspensions: Suspensions;
+let receiver: SsfReceiver;
+let signingKey: CryptoKey;
+let kid: string;
+
+beforeAll(async () => {
+  const { privateKey, publicKey } = await generateKeyPair("ES256", { extractable: true });
+  const jwk = await exportJWK(publicKey);
+  kid = await calculateJwkThumbprint(jwk);
+  signingKey = privateKey;
+  const dir = mkdtempSync(join(tmpdir(), "verdict-ssf-receiver-"));
+  writeFileSync(join(dir, "jwks.json"), JSON.stringify({ keys: [{ ...jwk, kid, alg: "ES256", use: "sig" }] }));
+  const settings = ssfSchema({ baseDir: dir, env: {} }).parse({
+    transmitters: [{ name: "idp", issuer: TRANSMITTER, jwks_file: "jwks.json", audience: RECEIVER, token_issuer: TOKEN_ISSUER }],
+  });
+  database = Database.open({ uri: mongoUri(), database: uniqueDatabaseName("ssf_receiver"), log: logged.log });
+  const now = () => clock;
+  suspensions = new Suspensions({
+    database,
+    settings: suspensionsSchema().parse({}),
+    log: logged.log,
+    now,
+    events: { recordEvent: (e) => events.push(e) > 0 },
+  });
+  expect(await suspensions.start(10_000)).toBe(true);
+  receiver = new SsfReceiver({ settings, database, suspensions: () => suspensions, log: logged.log, now });
+});
+afterAll(async () => {
+  await suspensions?.close();
+  await database?.close();
+});
+
+/** Pushes a SET of one event about `sub`, issued (iat) at `iatMs`, with the event's own claims. */
+async function push(type: string, sub: string, iatMs: number, event: Record<string, unknown> = {}): Promise<number> {
+  const payload = {
+    iss: TRANSMITTER,
+    aud: RECEIVER,
+    iat: iatMs / 1_000,
+    jti: randomUUID(),
+    events: { [type]: { subject: { format: "iss_sub", iss: TOKEN_ISSUER, sub }, ...event } },
+  };
+  const set = await new SignJWT(payload).setProtectedHeader({ alg: "ES256", kid, typ: "secevent+jwt" }).sign(signingKey);
+  return (await receiver.receive("application/secevent+jwt", set)).status;
+}
+
+/** What a Check of a token of `sub` issued at `issuedAtMs` meets at the suspension stage, now. */
+function decided(sub: string, issuedAtMs: number): string {
+  const principal: Principal = {
+    subject: sub,
+    clientId: "agent-7",
+    clientType: "ai-agent",
+    actors: [],
+    delegationDepth: 0,
+    scopes: [],
+    issuer: TOKEN_ISSUER,
+    issuedAt: issuedAtMs / 1_000,
+    expiresAt: issuedAtMs / 1_000 + 3_600,
+    audience: [],
+  };
+  const verdict = suspensions.check(principal, clock, {});
+  return verdict?.outcome === "deny" ? verdict.reason.code : "allowed";
+}
+
+const actionsFor = (sub: string) => events.filter((e) => e.target["subject"] === sub).map((e) => e.action);
+
+describe("revocations from Shared Signals", () => {
+  it("a second credential change revokes the tokens issued since the first, as an extended event", async () => {
+    const alice = `alice-${randomUUID()}`;
+    const t0 = clock;
+    expect(await push(`${CAEP}credential-change`, alice, t0, { credential_type: "password", change_type: "update" })).toBe(202);
+    // Issued after the first change (an attacker's login with the old credential), before the second.
+    const between = t0 + 10_000;
+    expect(decided(alice, between)).toBe("allowed");
+
+    clock = t0 + 30_000;
+    expect(await push(`${CAEP}credential-change`, alice, clock, { credential_type: "password", change_type: "update" })).toBe(202);
+    expect(decided(alice, between)).toBe("principal_suspended");
+    expect(decided(alice, clock + 1_000)).toBe("allowed");
+    expect(actionsFor(alice)).toEqual(["suspended", "extended"]);
+    const [held] = (await suspensions.list({ kind: "user" })).filter((s) => s.target.subject === alice);
+    expect(held?.issued_before?.getTime()).toBe(t0 + 31_000);
+    // It holds revocation_seconds (the default, a day) from the later change.
+    expect(held?.expires_at?.getTime()).toBe(t0 + 30_000 + 86_400_000);
+  });
+});
+
+describe("account-enabled", () => {
+  it("leaves a suspension made by a later account-disabled, and lifts it once it is later itself", async () => {
+    const bob = `bob-${randomUUID()}`;
+    const t = clock;
+    const issued = t - 60_000;
+    clock = t + 15_000;
+    expect(await push(`${RISC}account-disabled`, bob, t + 10_000, { event_timestamp: (t + 10_000) / 1_000 })).toBe(202);
+    expect(decided(bob, issued)).toBe("principal_suspended");
+
+    // An enable of before the disable, delivered again after a 503: acknowledged, and nothing resumed.
+    clock = t + 16_000;
+    expect(await push(`${RISC}account-enabled`, bob, t, { event_timestamp: t / 1_000 })).toBe(202);
+    expect(decided(bob, issued)).toBe("principal_suspended");
+    expect(actionsFor(bob)).toEqual(["suspended"]);
+    const kept = logged.lines().filter((line) => String(line["msg"]).startsWith("suspension not resumed") && line["source"] === "ssf:idp:account-disabled");
+    expect(kept.at(-1)).toMatchObject({ eventAt: new Date(t + 10_000).toISOString(), resumingEventAt: new Date(t).toISOString() });
+
+    clock = t + 21_000;
+    expect(await push(`${RISC}account-enabled`, bob, t + 20_000, { event_timestamp: (t + 20_000) / 1_000 })).toBe(202);
+    expect(decided(bob, issued)).toBe("allowed");
+    expect(actionsFor(bob)).toEqual(["suspended", "resumed"]);
+  });
+
+  it("leaves a suspension a second, later account-disabled renewed, though the first was before it", async () => {
+    const carol = `carol-${randomUUID()}`;
+    const t = clock;
+    const issued = t - 60_000;
+    clock = t + 30_000;
+    expect(await push(`${RISC}account-disabled`, carol, t, { event_timestamp: t / 1_000 })).toBe(202);
+    expect(await push(`${RISC}account-disabled`, carol, t + 20_000, { event_timestamp: (t + 20_000) / 1_000 })).toBe(202);
+    expect(await push(`${RISC}account-enabled`, carol, t + 10_000, { event_timestamp: (t + 10_000) / 1_000 })).toBe(202);
+    expect(decided(carol, issued)).toBe("principal_suspended");
+    expect(actionsFor(carol)).toEqual(["suspended", "extended"]);
+  });
+});
