@@ -477,6 +477,7 @@ async function startParts(
       directory,
       callers: new CallerRegistry(config.apis, config.authzen.transport.kind === "tls" && config.authzen.transport.tls.client_ca_file !== undefined),
       maxBatchItems: config.max_batch_items,
+      limits: { maxContextBytes: config.max_context_bytes },
       log,
       tracing: instruments.tracing,
       registry: metrics.registry,

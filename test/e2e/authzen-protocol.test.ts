@@ -99,6 +99,28 @@ describe("JSON only", () => {
     }
   });
 
+  it("holds context and each properties object to max_context_bytes (32 KiB by default), as a Check, also where a batch's items inherit it", async () => {
+    /** An object of about `kib` KiB as JSON, within every other bound (5 strings of at most 8,192 characters each). */
+    const sized = (kib: number) => Object.fromEntries(Array.from({ length: 5 }, (_, i) => [`part${i}`, "x".repeat(Math.floor((kib * 1024) / 5) - 12)]));
+    for (const body of [
+      { ...valid, context: sized(40) },
+      { ...valid, subject: { ...valid.subject, properties: sized(40) } },
+      { ...valid, resource: { ...valid.resource, properties: sized(40) } },
+      { ...valid, action: { ...valid.action, properties: sized(40) } },
+    ]) {
+      const answer = await v.client.post("/access/v1/evaluation", body);
+      expect(await errorOf(Promise.resolve(answer))).toEqual([400, "invalid_request"]);
+      expect(answer.json.message).toMatch(/larger than 32768 bytes as JSON \(max_context_bytes\)/);
+    }
+    expect((await v.client.post("/access/v1/evaluation", { ...valid, context: sized(30) })).status).toBe(200);
+    // a batch whose items inherit an oversized context: each item fails on its own, the request is answered
+    const batch = await v.client.post("/access/v1/evaluations", { ...valid, context: sized(40), evaluations: [{}, { context: {} }] });
+    expect(batch.status).toBe(200);
+    const [inherited, own] = (batch.json as unknown as { evaluations: { decision: boolean; context?: { error?: { code: string } } }[] }).evaluations;
+    expect(inherited).toMatchObject({ decision: false, context: { error: { code: "invalid_request" } } });
+    expect(own?.context?.error).toBeUndefined();
+  });
+
   it("answers 400 to more evaluations than max_batch_items", async () => {
     const answer = await v.client.post("/access/v1/evaluations", { ...valid, evaluations: Array.from({ length: 101 }, () => ({})) });
     expect(await errorOf(Promise.resolve(answer))).toEqual([400, "invalid_request"]);

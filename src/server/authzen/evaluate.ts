@@ -8,16 +8,19 @@ import type { DirectoryEntry, DirectoryStore } from "../../directory/index.js";
 import { AuthzenError } from "./errors.js";
 import { directoryKeys, itemError, prepare, principalKey, toCheckItem, toCommon, toDecision, type Prepared } from "./mapping.js";
 import type { DecisionBody, EdgeCall, EvaluationBody, EvaluationsSemantic, Pep } from "./types.js";
+import type { EdgeLimits } from "../validate.js";
 
 export interface EvaluateDeps {
   decider: Decider;
   directory: DirectoryStore;
+  /** max_context_bytes: context and each properties object, as for a Check. */
+  limits: EdgeLimits;
   now?: () => number;
 }
 
 /** One Access Evaluation request. Throws AuthzenError (400) for a request out of bounds. */
 export async function evaluateOne(deps: EvaluateDeps, pep: Pep, body: EvaluationBody, call: EdgeCall): Promise<DecisionBody> {
-  const prepared = prepare(body, pep);
+  const prepared = prepare(body, pep, deps.limits);
   const known = await deps.directory.lookup(directoryKeys(prepared), new Date((deps.now ?? Date.now)()));
   const result = await deps.decider.check({ ...toCommon(pep, prepared.token, prepared.subject.id, call), ...toCheckItem(prepared, known) });
   return toDecision(result, pep);
@@ -40,7 +43,7 @@ export async function evaluateMany(
   const prepared: Item[] = items.map((entry) => {
     if (!entry.ok) return { ok: false, answer: itemError(entry.error, pep) };
     try {
-      return { ok: true, prepared: prepare(entry.body, pep) };
+      return { ok: true, prepared: prepare(entry.body, pep, deps.limits) };
     } catch (error) {
       if (error instanceof AuthzenError) return { ok: false, answer: itemError(error, pep) };
       throw error;

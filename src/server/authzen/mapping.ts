@@ -14,6 +14,7 @@ import {
   type DirectoryEntry,
   type EntityKey,
 } from "../../directory/index.js";
+import type { EdgeLimits } from "../validate.js";
 import { AuthzenError } from "./errors.js";
 import type { ActionBody, DecisionBody, EdgeCall, EntityBody, EvaluationBody, Pep, Properties } from "./types.js";
 
@@ -44,13 +45,23 @@ export function checkActionName(value: string, where = "action.name"): string {
   return value;
 }
 
-export function bounded(value: Properties | undefined, where: string): JsonObject {
+/**
+ * A free-form object of the request (context, properties) held to a Check's bounds: its shape (directory/properties.ts)
+ * and, as the gRPC edge holds context and resource.attributes, max_context_bytes as JSON, each. An evaluation that
+ * inherits the request's context is measured again, so a batch costs at most its items times the body it came in.
+ */
+export function bounded(value: Properties | undefined, where: string, limits: EdgeLimits): JsonObject {
+  let object: JsonObject;
   try {
-    return boundedObject(value ?? {}, where);
+    object = boundedObject(value ?? {}, where);
   } catch (error) {
     if (error instanceof PropertiesError) throw new AuthzenError("invalid_request", error.message);
     throw error;
   }
+  if (Object.keys(object).length > 0 && Buffer.byteLength(JSON.stringify(object), "utf8") > limits.maxContextBytes) {
+    throw new AuthzenError("invalid_request", `${where} is larger than ${limits.maxContextBytes} bytes as JSON (max_context_bytes)`);
+  }
+  return object;
 }
 
 /**
@@ -58,15 +69,15 @@ export function bounded(value: Properties | undefined, where: string): JsonObjec
  * of where the API's configuration says the PEP puts it, so that it reaches neither
  * the policy's properties nor the audit trail.
  */
-export function prepare(body: EvaluationBody, pep: Pep): Prepared {
+export function prepare(body: EvaluationBody, pep: Pep, limits: EdgeLimits): Prepared {
   const subject = {
     type: checkType(body.subject.type, "subject.type"),
     id: checkId(body.subject.id, "subject.id"),
-    properties: bounded(body.subject.properties, "subject.properties"),
+    properties: bounded(body.subject.properties, "subject.properties", limits),
   };
-  const action = prepareAction(body.action);
-  const resource = prepareEntity(body.resource, "resource");
-  const context = bounded(body.context, "context");
+  const action = prepareAction(body.action, limits);
+  const resource = prepareEntity(body.resource, "resource", limits);
+  const context = bounded(body.context, "context", limits);
   const token = takeToken(pep, subject.properties, context);
   return {
     subject: { ...subject, properties: token.subjectProperties },
@@ -77,16 +88,16 @@ export function prepare(body: EvaluationBody, pep: Pep): Prepared {
   };
 }
 
-export function prepareEntity(entity: EntityBody, where: string): Prepared["resource"] {
+export function prepareEntity(entity: EntityBody, where: string, limits: EdgeLimits): Prepared["resource"] {
   return {
     type: checkType(entity.type, `${where}.type`),
     id: checkId(entity.id, `${where}.id`),
-    properties: bounded(entity.properties, `${where}.properties`),
+    properties: bounded(entity.properties, `${where}.properties`, limits),
   };
 }
 
-export function prepareAction(action: ActionBody): Prepared["action"] {
-  return { name: checkActionName(action.name), properties: bounded(action.properties, "action.properties") };
+export function prepareAction(action: ActionBody, limits: EdgeLimits): Prepared["action"] {
+  return { name: checkActionName(action.name), properties: bounded(action.properties, "action.properties", limits) };
 }
 
 export function takeToken(pep: Pep, subjectProperties: JsonObject, context: JsonObject): { value: string; subjectProperties: JsonObject; context: JsonObject } {

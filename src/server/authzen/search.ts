@@ -10,6 +10,7 @@ import { AuthzenError } from "./errors.js";
 import { bounded, checkId, checkType, directoryKeys, prepareAction, prepareEntity, takeToken, toCheckItem, toCommon, type Prepared } from "./mapping.js";
 import { decodePageToken, encodePageToken, requestHash, type SearchKind } from "./page-token.js";
 import type { EdgeCall, Pep, SearchBody } from "./types.js";
+import type { EdgeLimits } from "../validate.js";
 
 export interface SearchDeps {
   decider: Decider;
@@ -17,6 +18,8 @@ export interface SearchDeps {
   pageSize: number;
   maxPageSize: number;
   maxCandidates: number;
+  /** max_context_bytes: context and each properties object, as for a Check. */
+  limits: EdgeLimits;
   now?: () => number;
 }
 
@@ -41,7 +44,7 @@ export async function search(deps: SearchDeps, pep: Pep, kind: SearchKind, body:
     );
   }
   const nowMs = (deps.now ?? Date.now)();
-  const base = prepareSearch(kind, body, pep);
+  const base = prepareSearch(kind, body, pep, deps.limits);
   const hash = requestHash({ kind, request: base.fingerprint });
 
   let after: string | null = null;
@@ -112,21 +115,21 @@ interface PreparedSearch {
   fingerprint: unknown;
 }
 
-function prepareSearch(kind: SearchKind, body: SearchBody, pep: Pep): PreparedSearch {
-  const context = bounded(body.context, "context");
-  const action = kind === "action" ? { name: "", properties: {} } : prepareAction(body.action as NonNullable<SearchBody["action"]>);
+function prepareSearch(kind: SearchKind, body: SearchBody, pep: Pep, limits: EdgeLimits): PreparedSearch {
+  const context = bounded(body.context, "context", limits);
+  const action = kind === "action" ? { name: "", properties: {} } : prepareAction(body.action as NonNullable<SearchBody["action"]>, limits);
   const subject =
     kind === "subject"
-      ? { type: body.subject.type, id: "", properties: bounded(body.subject.properties, "subject.properties") }
+      ? { type: body.subject.type, id: "", properties: bounded(body.subject.properties, "subject.properties", limits) }
       : {
           type: checkType(body.subject.type, "subject.type"),
           id: checkId(body.subject.id as string, "subject.id"),
-          properties: bounded(body.subject.properties, "subject.properties"),
+          properties: bounded(body.subject.properties, "subject.properties", limits),
         };
   const resource =
     kind === "resource"
-      ? { type: body.resource.type, id: "", properties: bounded(body.resource.properties, "resource.properties") }
-      : prepareEntity(body.resource as { type: string; id: string; properties?: Record<string, unknown> }, "resource");
+      ? { type: body.resource.type, id: "", properties: bounded(body.resource.properties, "resource.properties", limits) }
+      : prepareEntity(body.resource as { type: string; id: string; properties?: Record<string, unknown> }, "resource", limits);
   const token = takeToken(pep, subject.properties, context);
   const fixed = { subject: { ...subject, properties: token.subjectProperties }, action, resource, context: token.context };
   return {

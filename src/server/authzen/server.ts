@@ -13,6 +13,7 @@ import { DirectoryUnavailableError, readDirectoryFile, type DirectoryStore } fro
 import { DuplicateMemberError, parseStrictJson } from "../../token/index.js";
 import { Tracing, type Logger, type ServerSpan } from "../../observability/index.js";
 import type { CallerRegistry } from "../callers.js";
+import type { EdgeLimits } from "../validate.js";
 import { answerClientError, capConnections, requestTimeoutOptions } from "../bounds.js";
 import { watchHttpAnswers } from "../http-answers.js";
 import { readTlsFiles } from "../tls.js";
@@ -32,6 +33,8 @@ export interface AuthzenServerOptions {
   /** The registered APIs (built with this listener's mutual TLS setting). */
   callers: CallerRegistry;
   maxBatchItems: number;
+  /** max_context_bytes: each free-form object of a request (context, properties) as JSON, as for a Check. */
+  limits: EdgeLimits;
   log: Logger;
   /** A server span per request, under the W3C traceparent the PEP sent, with the decision's stages under it (when tracing). */
   tracing?: Tracing;
@@ -185,6 +188,7 @@ export function buildApp(options: AuthzenServerOptions, https?: object): Fastify
     pageSize: config.search.page_size,
     maxPageSize: config.search.max_page_size,
     maxCandidates: config.search.max_candidates,
+    limits: options.limits,
   };
   const secure = https !== undefined;
   // A request has request_timeout_ms to arrive whole; Node's options go where Fastify creates its server.
@@ -287,7 +291,7 @@ export function buildApp(options: AuthzenServerOptions, https?: object): Fastify
     if (!request.pep) throw new AuthzenError("unauthenticated", "caller not authenticated");
     return request.pep;
   };
-  const deps = { decider, directory };
+  const deps = { decider, directory, limits: options.limits };
   const callOf = (request: FastifyRequest): EdgeCall => ({
     requestId: request.verdictRequestId,
     ...(request.verdictSpan ? { trace: request.verdictSpan.context } : {}),
