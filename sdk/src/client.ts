@@ -186,8 +186,11 @@ function invalidOptions(message: string): VerdictError {
 function isLoopback(address: string): boolean {
   if (address.startsWith("unix:")) return true;
   const withoutScheme = address.replace(/^(dns|ipv4|ipv6):(\/\/[^/]*\/)?/, "");
-  const host = withoutScheme.startsWith("[") ? withoutScheme.slice(1, withoutScheme.indexOf("]")) : withoutScheme.replace(/:\d+$/, "");
-  return isLoopbackHost(host);
+  // An ipv4:/ipv6: target is a comma-separated list and grpc-js dials every entry: each must be loopback.
+  return withoutScheme.split(",").every((entry) => {
+    const host = entry.startsWith("[") ? entry.slice(1, entry.indexOf("]")) : entry.replace(/:\d+$/, "");
+    return isLoopbackHost(host);
+  });
 }
 
 function channelCredentials(options: VerdictClientOptions): grpc.ChannelCredentials {

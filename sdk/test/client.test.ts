@@ -302,6 +302,17 @@ describe("options", () => {
     createVerdictClient({ address: "[::1]:50051", tls: false, credential: { apiKey: "k" } }).close();
   });
 
+  it("refuses plaintext to an address list unless every address in it is loopback", () => {
+    // grpc-js dials every entry of an ipv4:/ipv6: list, so the key would reach the second host in clear.
+    for (const address of ["ipv6:[::1]:1,[2001:db8::1]:1", "ipv4:127.0.0.1:1,10.0.0.2:1", "ipv4:127.0.0.1:1,127.0.0.2:1,192.0.2.1:1"]) {
+      expect(() => createVerdictClient({ address, tls: false, credential: { apiKey: "k" } }), address).toThrow(
+        expect.objectContaining({ code: "verdict_invalid_options" }),
+      );
+    }
+    createVerdictClient({ address: "ipv6:[::1]:1,[::1]:2", tls: false, credential: { apiKey: "k" } }).close();
+    createVerdictClient({ address: "ipv4:127.0.0.1:1,127.0.0.2:1", tls: false, credential: { apiKey: "k" } }).close();
+  });
+
   it("refuses a client that could not say which API is asking", () => {
     expect(() => createVerdictClient({ address: "127.0.0.1:50051", tls: false })).toThrow(expect.objectContaining({ code: "verdict_invalid_options" }));
     expect(() => createVerdictClient({ address: "127.0.0.1:50051", tls: false, credential: { apiKey: "k" }, deadlineMs: 0 })).toThrow(VerdictError);

@@ -11,7 +11,16 @@ import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/
 import express, { type Request, type Response } from "express";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { principalOf, protectedResourceMetadata, verdictMcpGuard, VerdictError, type McpGuardOptions, type VerdictClient } from "@verdict/sdk";
+import {
+  principalOf,
+  protectedResourceMetadata,
+  verdictMcpGuard,
+  VerdictError,
+  verdictOf,
+  type McpGuardOptions,
+  type McpVerdict,
+  type VerdictClient,
+} from "@verdict/sdk";
 import { TEST_ISSUER } from "../../test/support/issuer.js";
 import { createDpopKey, rpcMessages, send, type HttpResult } from "./support/http.js";
 import { closedAddress, startSdkVerdict, type SdkTestVerdict } from "./support/verdict.js";
@@ -40,6 +49,13 @@ function buildMcpServer(): McpServer {
   }));
   server.registerTool("purge_invoices", { description: "Purge every invoice" }, async () => ({ content: [{ type: "text", text: "purged" }] }));
   server.registerTool("export_invoices", { description: "Export invoices" }, async () => ({ content: [{ type: "text", text: "exported" }] }));
+  server.registerTool("own_decision", { description: "Which decision is this call's" }, async (extra) => {
+    const verdict = extra.authInfo?.extra?.["verdict"] as McpVerdict;
+    const own = verdict.decisions.find((d) => d.id === extra.requestId);
+    return {
+      content: [{ type: "text", text: JSON.stringify({ request_id: extra.requestId, own: own?.decisionId, ids: verdict.decisions.map((d) => d.id) }) }],
+    };
+  });
   server.registerResource("note", new ResourceTemplate("{scheme}://{id}", { list: undefined }), { description: "A note" }, async (uri) => ({
     contents: [{ uri: uri.href, text: `note ${uri.href}` }],
   }));
@@ -76,7 +92,10 @@ async function startMcpApp(client: VerdictClient, options: Partial<McpGuardOptio
     resourceName: "Invoices MCP",
   });
   const guard = verdictMcpGuard(client, { resourceMetadataUrl: metadata.url, scope: ["invoices:read"], ...options });
-  const mapped = verdictMcpGuard(client, { resourceMetadataUrl: metadata.url, toolAction: { summarize_invoices: "invoices:read" } });
+  const mapped = verdictMcpGuard(client, {
+    resourceMetadataUrl: metadata.url,
+    toolAction: { summarize_invoices: "invoices:read", own_decision: "invoices:read" },
+  });
   const http = verdictMcpGuard(client, { resourceMetadataUrl: metadata.url, denials: "http", scopeChallenge: "required" });
   const elicit = verdictMcpGuard(client, {
     resourceMetadataUrl: metadata.url,
@@ -84,6 +103,12 @@ async function startMcpApp(client: VerdictClient, options: Partial<McpGuardOptio
       `https://login.example.com/step-up?client_id=${need.clientId}&acr_values=${need.acrValues.join("+")}&elicitation_id=${need.elicitationId}`,
   });
   const origins = verdictMcpGuard(client, { resourceMetadataUrl: metadata.url, cors: { allowOrigins: ["https://app.example.com"] } });
+  const failing = verdictMcpGuard(client, {
+    resourceMetadataUrl: metadata.url,
+    denialText: () => {
+      throw new Error("a bug in denialText");
+    },
+  });
   app.use(metadata.handler);
   app.post("/mcp", express.json(), guard, (req, res) => serveMcp(req, res));
   app.options("/mcp", guard);
@@ -94,11 +119,27 @@ async function startMcpApp(client: VerdictClient, options: Partial<McpGuardOptio
   app.post("/mcp-http", express.json(), http, (req, res) => serveMcp(req, res));
   app.post("/mcp-elicit", express.json(), elicit, (req, res) => serveMcp(req, res));
   app.all("/mcp-origins", origins, (req, res) => serveMcp(req, res));
+  app.post("/mcp-failing", express.json(), failing, (req, res) => serveMcp(req, res));
+  // A timeout middleware that answered before Verdict did, and lets the route go on.
+  const answeredFirst = (_req: unknown, res: { status(code: number): { json(body: unknown): void } }, next: () => void) => {
+    res.status(503).json({ error: "timed out" });
+    next();
+  };
+  app.post("/mcp-answered", express.json(), answeredFirst, guard, (req, res) => {
+    ranAfterAnswer += 1;
+    return serveMcp(req, res);
+  });
+  // An app that gives up before the MCP server runs anything.
+  app.post("/mcp-given-up", express.json(), guard, async (req, res) => {
+    res.status(503).json(await verdictOf(req).release());
+  });
   return { base, metadataUrl: metadata.url, close: () => new Promise((resolve) => server.close(() => resolve())) };
 }
 
 let t: SdkTestVerdict;
 let app: McpApp;
+/** Requests the MCP server behind /mcp-answered was handed. */
+let ranAfterAnswer = 0;
 let down: McpApp;
 
 beforeAll(async () => {
@@ -350,6 +391,90 @@ describe("the MCP guard", () => {
     expect(res.status).toBe(403);
     expect(res.json).toMatchObject({ error: "insufficient_scope", scope: "payments:write invoices:read invoices:write" });
     // The 700 reserved by the first call was released: the whole daily 1000 is still there.
+    const client = await connect(token);
+    expect(textOf(await client.callTool({ name: "transfer", arguments: { amount: 1000 } }))).toBe("sent 1000");
+    await client.close();
+  });
+
+  it("refuses a batch when one of its messages is malformed, and gives back what the others reserved", async () => {
+    const token = await t.issuer.token({ sub: `payer-${randomUUID()}`, scope: "payments:write" });
+    // A tool name over Verdict's bound: Verdict decides the transfer (and reserves 700), and refuses this item as malformed.
+    const res = await rpc([toolCall("transfer", { amount: 700 }, 1), toolCall("x".repeat(200), {}, 2)], { authorization: `Bearer ${token}` });
+    expect(res.status).toBe(400);
+    expect(res.json).toMatchObject({ reasons: [{ code: "verdict_invalid_argument" }] });
+    // The 700 reserved by the first call was released: the whole daily 1000 is still there.
+    const client = await connect(token);
+    expect(textOf(await client.callTool({ name: "transfer", arguments: { amount: 1000 } }))).toBe("sent 1000");
+    await client.close();
+  });
+
+  it("gives back what a batch reserved when the guard fails after Verdict decided", async () => {
+    const token = await t.issuer.token({ sub: `payer-${randomUUID()}`, scope: "payments:write invoices:write" });
+    // The transfer is allowed (700 reserved); writing the purge's denial throws: nothing runs, Express answers 500.
+    const res = await rpc(
+      [toolCall("transfer", { amount: 700 }, 1), toolCall("purge_invoices", {}, 2)],
+      { authorization: `Bearer ${token}` },
+      app,
+      "/mcp-failing",
+    );
+    expect(res.status).toBe(500);
+    const client = await connect(token);
+    expect(textOf(await client.callTool({ name: "transfer", arguments: { amount: 1000 } }))).toBe("sent 1000");
+    await client.close();
+  });
+
+  it("passes nothing on when the request was answered before Verdict allowed it, and gives back what it reserved", async () => {
+    const token = await t.issuer.token({ sub: `payer-${randomUUID()}`, scope: "payments:write" });
+    const res = await rpc([toolCall("transfer", { amount: 1000 }, 1)], { authorization: `Bearer ${token}` }, app, "/mcp-answered");
+    expect(res.status).toBe(503);
+    const client = await connect(token);
+    await expect
+      .poll(async () => textOf(await client.callTool({ name: "transfer", arguments: { amount: 1000 } })), { timeout: 2_000, interval: 50 })
+      .toBe("sent 1000");
+    await client.close();
+    expect(ranAfterAnswer).toBe(0);
+  });
+
+  it("gives back what every message of a batch reserved when the app releases the request", async () => {
+    const token = await t.issuer.token({ sub: `payer-${randomUUID()}`, scope: "payments:write" });
+    const res = await rpc(
+      [toolCall("transfer", { amount: 700 }, 1), toolCall("transfer", { amount: 300 }, 2)],
+      { authorization: `Bearer ${token}` },
+      app,
+      "/mcp-given-up",
+    );
+    expect(res.status).toBe(503);
+    expect(res.json).toMatchObject({ status: "released", released: [{ amount: 700 }, { amount: 300 }] });
+    const client = await connect(token);
+    expect(textOf(await client.callTool({ name: "transfer", arguments: { amount: 1000 } }))).toBe("sent 1000");
+    await client.close();
+  });
+
+  it("tells each request of a batch its own decision by its JSON-RPC id", async () => {
+    const auth = { authorization: `Bearer ${await t.issuer.token({ scope: "invoices:read" })}` };
+    const res = await rpc([toolCall("own_decision", {}, 1), toolCall("own_decision", {}, 2)], auth, app, "/mcp-mapped");
+    expect(res.status).toBe(200);
+    const answers = rpcMessages(res)
+      .sort((a, b) => Number(a["id"]) - Number(b["id"]))
+      .map((m) => JSON.parse((m["result"] as { content: { text: string }[] }).content[0]!.text) as { request_id: number; own: string; ids: number[] });
+    expect(answers).toMatchObject([
+      { request_id: 1, ids: [1, 2] },
+      { request_id: 2, ids: [1, 2] },
+    ]);
+    expect(answers[0]!.own).toMatch(/^[0-9a-f-]{36}$/);
+    expect(answers[1]!.own).toMatch(/^[0-9a-f-]{36}$/);
+    expect(answers[0]!.own).not.toBe(answers[1]!.own);
+  });
+
+  it("refuses a batch in which two requests share an id -32600, before anything is decided", async () => {
+    const token = await t.issuer.token({ sub: `payer-${randomUUID()}`, scope: "payments:write" });
+    const batch = [toolCall("transfer", { amount: 700 }, 7), toolCall("transfer", { amount: 300 }, 7)];
+    const res = await rpc(batch, { authorization: `Bearer ${token}` });
+    expect(res.status).toBe(400);
+    expect(res.json).toEqual({ jsonrpc: "2.0", id: null, error: { code: -32600, message: "Invalid Request: message 1 repeats the id of message 0" } });
+    // Without asking Verdict: refused the same with Verdict unreachable.
+    expect((await rpc(batch, { authorization: `Bearer ${token}` }, down)).status).toBe(400);
+    // Nothing was kept: the whole daily 1000 is still there.
     const client = await connect(token);
     expect(textOf(await client.callTool({ name: "transfer", arguments: { amount: 1000 } }))).toBe("sent 1000");
     await client.close();

@@ -2,12 +2,14 @@
 // against a real Verdict: every row of the decision-to-HTTP table, DPoP, and
 // failing closed.
 import { randomUUID } from "node:crypto";
+import { EventEmitter, once } from "node:events";
 import type { AddressInfo } from "node:net";
 import express, { type Request } from "express";
 import Fastify, { type FastifyRequest } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { verdictExpress, verdictFastify, verdictOf, type GuardOptions, type VerdictClient } from "@verdict/sdk";
 import { createDpopKey, send } from "./support/http.js";
+import { startTcpProxy } from "./support/tcp-proxy.js";
 import { closedAddress, startSdkVerdict, type SdkTestVerdict } from "./support/verdict.js";
 
 const PUBLIC_BASE_URL = "https://invoices.example";
@@ -277,5 +279,91 @@ describe.each([
       });
       expect(spoofed.status).toBe(401);
     });
+  });
+});
+
+describe("Express middleware behind a middleware that answers first", () => {
+  it("passes nothing on when the request was answered before Verdict allowed it, and gives back what Verdict reserved", async () => {
+    const app = express();
+    app.use(express.json());
+    // Answers at once and lets the route go on, as a timeout middleware does when Verdict is slower than its limit.
+    app.use((_req, res, next) => {
+      res.status(503).json({ error: "timed out" });
+      next();
+    });
+    let handled = 0;
+    const client = t.sdkClient();
+    const verdict = verdictExpress(client);
+    app.post(
+      "/transfers",
+      verdict<Request>({ action: "payments:transfer", resource: { type: "account" }, context: (req) => ({ amount: (req.body as { amount: number }).amount }) }),
+      (_req, res) => {
+        handled += 1;
+        res.json({ ok: true });
+      },
+    );
+    const server = app.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    try {
+      const token = await t.issuer.token({ sub: `payer-${randomUUID()}`, scope: "payments:write" });
+      const res = await send(`http://127.0.0.1:${(server.address() as AddressInfo).port}/transfers`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}` },
+        body: { amount: 1000 },
+      });
+      expect(res.json).toEqual({ error: "timed out" });
+      // Verdict allowed the whole daily limit (1000) for it; the action did not run, and the limit comes back.
+      const whole = () => t.client.check({ token, action: "payments:transfer", resource: { type: "account", id: "" }, context: { amount: 1000 } });
+      await expect.poll(async () => (await whole()).decision, { timeout: 2_000, interval: 50 }).toBe("ALLOW");
+      expect(handled).toBe(0);
+    } finally {
+      client.close();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it("writes nothing to a response another middleware already answered, and the server keeps serving", async () => {
+    // A Verdict slower than the app's timeout: its answers are lost on the way, so the guard's own 503 comes at the deadline.
+    const proxy = await startTcpProxy(t.address);
+    const slow = t.sdkClient({ address: proxy.address, deadlineMs: 500 });
+    const token = await t.issuer.token();
+    expect((await slow.check({ token, action: "invoices:read", resource: { type: "invoice" } })).decision).toBe("ALLOW");
+    proxy.swallowAnswers();
+
+    const guardEvents = new EventEmitter();
+    const verdict = verdictExpress(slow, { onError: (error) => guardEvents.emit("gave_up", error) });
+    const app = express();
+    app.use((_req, res, next) => {
+      // Gives up on a request after 50 ms, as connect-timeout does; the route goes on meanwhile.
+      const timer = setTimeout(() => res.status(503).json({ error: "timed out" }), 50);
+      res.on("close", () => clearTimeout(timer));
+      next();
+    });
+    app.get("/invoices", verdict({ action: "invoices:read", resource: { type: "invoice" } }), (_req, res) => {
+      res.json({ ok: true });
+    });
+    const server = app.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/invoices`;
+
+    const rejections: unknown[] = [];
+    const onRejection = (reason: unknown) => rejections.push(reason);
+    process.on("unhandledRejection", onRejection);
+    try {
+      for (let i = 0; i < 2; i++) {
+        const gaveUp = once(guardEvents, "gave_up");
+        const res = await send(url, { headers: { authorization: `Bearer ${token}` } });
+        expect(res.status).toBe(503);
+        expect(res.json).toEqual({ error: "timed out" });
+        // The guard had its own 503 to write once the deadline passed; a rejection it left unhandled is reported before the next timer.
+        expect(await gaveUp).toMatchObject([{ code: "verdict_deadline_exceeded" }]);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        expect(rejections).toEqual([]);
+      }
+    } finally {
+      process.off("unhandledRejection", onRejection);
+      await new Promise((resolve) => server.close(resolve));
+      await proxy.close();
+    }
   });
 });

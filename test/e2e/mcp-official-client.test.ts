@@ -4,6 +4,7 @@
 // demo policy, the development authorization server). The user is played by plain
 // HTTP requests that submit the authorization server's pages, keeping its cookie.
 import { randomUUID } from "node:crypto";
+import { once } from "node:events";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -145,6 +146,33 @@ afterAll(async () => {
 
 const claims = () => decodeJwt(provider.tokens()!.access_token);
 
+/** A raw JSON-RPC POST with a token, as an MCP client sends it. */
+const post = (url: string, token: string, body: unknown) =>
+  fetch(url, {
+    method: "POST",
+    headers: {
+      authorization: `Bearer ${token}`,
+      "content-type": "application/json",
+      accept: "application/json, text/event-stream",
+      "mcp-protocol-version": "2025-03-26",
+    },
+    body: JSON.stringify(body),
+  });
+
+/** The JSON-RPC messages of an answer, one JSON body or an SSE stream, by id. */
+async function messagesById(response: Response): Promise<Map<number, { id: number; result?: Record<string, unknown> }>> {
+  const body = await response.text();
+  const messages = (
+    response.headers.get("content-type")?.startsWith("text/event-stream")
+      ? body
+          .split("\n")
+          .filter((line) => line.startsWith("data: ") && line.length > 6)
+          .map((line) => JSON.parse(line.slice(6)))
+      : [JSON.parse(body)].flat()
+  ) as { id: number; result?: Record<string, unknown> }[];
+  return new Map(messages.map((message) => [message.id, message]));
+}
+
 describe("the official MCP client against the invoices MCP server and npm start's Verdict", () => {
   it("discovers the authorization server from the 401 and the protected-resource metadata, registers, signs in and reads", async () => {
     const challenge = await fetch(mcp.url, {
@@ -214,37 +242,56 @@ describe("the official MCP client against the invoices MCP server and npm start'
   });
 
   it("serves a JSON-RPC batch: every message decided, the refused call a tool error, the others answered", async () => {
-    const token = provider.tokens()!.access_token;
-    const response = await fetch(mcp.url, {
-      method: "POST",
-      headers: {
-        authorization: `Bearer ${token}`,
-        "content-type": "application/json",
-        accept: "application/json, text/event-stream",
-        "mcp-protocol-version": "2025-03-26",
-      },
-      body: JSON.stringify([
-        { jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "get_invoice", arguments: { invoice_id: "inv-2" } } },
-        { jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "pay_invoice", arguments: { invoice_id: "inv-3", amount: 5000 } } },
-        { jsonrpc: "2.0", id: 3, method: "resources/read", params: { uri: "invoice://inv-1" } },
-        { jsonrpc: "2.0", id: 4, method: "ping" },
-      ]),
-    });
+    const response = await post(mcp.url, provider.tokens()!.access_token, [
+      { jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "get_invoice", arguments: { invoice_id: "inv-2" } } },
+      { jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "pay_invoice", arguments: { invoice_id: "inv-3", amount: 5000 } } },
+      { jsonrpc: "2.0", id: 3, method: "resources/read", params: { uri: "invoice://inv-1" } },
+      { jsonrpc: "2.0", id: 4, method: "ping" },
+    ]);
     expect(response.status).toBe(200);
-    const body = await response.text();
-    const messages = (
-      response.headers.get("content-type")?.startsWith("text/event-stream")
-        ? body
-            .split("\n")
-            .filter((line) => line.startsWith("data: ") && line.length > 6)
-            .map((line) => JSON.parse(line.slice(6)))
-        : [JSON.parse(body)].flat()
-    ) as { id: number; result?: Record<string, unknown> }[];
-    const byId = new Map(messages.map((message) => [message.id, message]));
+    const byId = await messagesById(response);
     expect(byId.get(1)?.result).toMatchObject({ content: [{ text: expect.stringContaining('"status": "paid"') }] });
     expect(byId.get(2)?.result).toMatchObject({ isError: true, content: [{ text: expect.stringContaining("limit_exceeded") }] });
     expect(byId.get(3)?.result).toMatchObject({ contents: [{ uri: "invoice://inv-1" }] });
     expect(byId.get(4)?.result).toEqual({});
+  });
+
+  it("gives back only the failing payment's own reservation in a batch that pays twice", async () => {
+    const payer = `payer-${randomUUID().slice(0, 8)}`;
+    const token = (
+      await runVerdict(
+        ["dev-token", "--sub", payer, "--client-id", "batch-agent", "--client-type", "ai-agent", "--scope", "payments:write", "--acr", "mfa", "--aud", mcp.url],
+        { VERDICT_HOME: home },
+      )
+    ).stdout.trim();
+    // The same MCP server (the dev-mcp API's audience is mcp.url) with this payer's invoices, on a port of its own.
+    const store = new InvoiceStore([
+      { id: "inv-1", owner: payer, customer: "Acme Corp", amount: 150, status: "pending" },
+      { id: "inv-3", owner: payer, customer: "Initech", amount: 250, status: "pending" },
+      { id: "inv-6", owner: payer, customer: "Soylent", amount: 160, status: "pending" },
+    ]);
+    const server = createInvoicesMcpApp({ verdict: client, resource: mcp.url, authorizationServer: issuer, store }).listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`;
+    const pay = (id: number, invoice: string, amount: number) => ({
+      jsonrpc: "2.0",
+      id,
+      method: "tools/call",
+      params: { name: "pay_invoice", arguments: { invoice_id: invoice, amount } },
+    });
+    try {
+      // 150 paid; the second call is refused by the tool (inv-3 is for 250), which gives back its own 1, not the 150.
+      const batch = await post(url, token, [pay(1, "inv-1", 150), pay(2, "inv-3", 1)]);
+      expect(batch.status).toBe(200);
+      const byId = await messagesById(batch);
+      expect(byId.get(1)?.result).toMatchObject({ content: [{ text: expect.stringContaining('"status": "paid"') }] });
+      expect(byId.get(2)?.result).toMatchObject({ isError: true, content: [{ text: "invoice inv-3 is for 250 EUR, not 1" }] });
+      // An agent may pay 300 a day for a user: with the 150 still counted, 160 more is over.
+      const over = await messagesById(await post(url, token, pay(3, "inv-6", 160)));
+      expect(over.get(3)?.result).toMatchObject({ isError: true, content: [{ text: expect.stringContaining("(limit_exceeded)") }] });
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   it("answers a browser's preflight without a token and lets a browser read the challenge", async () => {

@@ -68,8 +68,8 @@ function buildServer(store: InvoiceStore, verdict: VerdictClient): McpServer {
           : undefined;
       const done = refusal === undefined ? store.settle(who, invoice_id, "paid", `paid ${amount} EUR`) : { ok: false as const, why: refusal };
       if (!done.ok) {
-        // Nothing was paid: give back what Verdict reserved for this call.
-        const decision = (extra.authInfo?.extra?.["verdict"] as McpVerdict | undefined)?.decisions.find((d) => d.tool === "pay_invoice");
+        // Nothing was paid: give back what Verdict reserved for this call, found by its request id (a batch may pay twice).
+        const decision = (extra.authInfo?.extra?.["verdict"] as McpVerdict | undefined)?.decisions.find((d) => d.id === extra.requestId);
         if (decision && decision.obligations.length > 0) await verdict.release(decision.decisionId).catch(() => undefined);
         return text(done.why, true);
       }

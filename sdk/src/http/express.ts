@@ -17,6 +17,9 @@ export interface ExpressLikeRequest {
 
 export interface NodeLikeResponse {
   statusCode: number;
+  /** Set once something answered the request (node:http); the guard then writes nothing. */
+  headersSent?: boolean;
+  writableEnded?: boolean;
   setHeader(name: string, value: string): unknown;
   end(body: string): unknown;
 }
@@ -25,7 +28,14 @@ export type NextFunction = (error?: unknown) => void;
 
 export type ExpressMiddleware<Req> = (req: Req, res: NodeLikeResponse, next: NextFunction) => void;
 
+/** Whether something (a timeout middleware, say) has already answered the request. */
+export function answered(res: NodeLikeResponse): boolean {
+  return res.headersSent === true || res.writableEnded === true;
+}
+
+/** Writes the answer, unless something else already answered the request. */
 export function writeNodeAnswer(res: NodeLikeResponse, answer: HttpAnswer): void {
+  if (answered(res)) return;
   res.statusCode = answer.status;
   for (const [name, value] of Object.entries(answer.headers)) res.setHeader(name, value);
   res.end(JSON.stringify(answer.body));
@@ -41,18 +51,24 @@ export function verdictExpress(client: VerdictClient, options: GuardOptions = {}
   return function route<Req extends ExpressLikeRequest = ExpressLikeRequest>(rule: RouteRule<Req>): ExpressMiddleware<Req> {
     return (req, res, next) => {
       const request = { method: req.method, url: req.originalUrl ?? req.url, headers: req.headers, encrypted: isEncrypted(req.socket) };
-      guard.authorize(request, req, rule).then(
-        (result) => {
-          if (result.ok) {
+      guard
+        .authorize(request, req, rule)
+        .then((result) => {
+          if (result.ok && answered(res)) {
+            // The client was answered meanwhile (a timeout middleware): the action must not run, and what Verdict
+            // applied for it is given back (a failed release leaves it held until its window ends: never an overspend).
+            if (result.verdict.obligations.length > 0) result.verdict.release().catch(() => undefined);
+          } else if (result.ok) {
             req.verdict = result.verdict;
             next();
           } else {
             writeNodeAnswer(res, result.answer);
           }
-        },
-        // A bug in a rule's function or in the app: Express answers 500; never next() without it.
-        (error: unknown) => next(error ?? new Error("Verdict guard failed")),
-      );
+        })
+        // A bug in a rule's function, in the app, or in writing the answer: Express answers 500 (or
+        // closes a response already begun), never next() without the error, and never an unhandled
+        // rejection, which would end the process.
+        .catch((error: unknown) => next(error ?? new Error("Verdict guard failed")));
     };
   };
 }

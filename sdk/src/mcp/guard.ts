@@ -11,7 +11,7 @@
 // a URL elicitation for clients that support it, else the RFC 9470 challenge.
 import { randomUUID } from "node:crypto";
 import type { ResourceRef, VerdictClient } from "../client.js";
-import type { Allow, ApprovalRequiredChallenge, Decision, Deny, Principal, StepUp } from "../decision.js";
+import type { Allow, ApprovalRequiredChallenge, Decision, Deny, Principal, ReleaseResult, StepUp } from "../decision.js";
 import { VerdictError } from "../errors.js";
 import {
   isEncrypted,
@@ -31,6 +31,7 @@ import {
   type VerdictContext,
 } from "../http/index.js";
 import { wholeSecondsToRetry } from "../http/challenge.js";
+import { answered } from "../http/express.js";
 import type { JsonObject } from "../wire/index.js";
 import { answerPreflight, checkOrigin, readBody, setCorsHeaders, type McpCorsOptions } from "./http.js";
 import {
@@ -140,8 +141,12 @@ export interface McpAuthInfo {
 /** What a tool handler finds in extra.authInfo.extra.verdict. */
 export interface McpVerdict {
   principal: Principal;
-  /** One per message passed on to the MCP server, in the order of the body. */
-  decisions: { tool?: string; method?: string; decisionId: string; obligations: Allow["obligations"] }[];
+  /**
+   * One per message passed on to the MCP server, in the order of the body. A request's
+   * carries its JSON-RPC `id` (unique in a batch), the handler's `extra.requestId`: a
+   * handler finds its own decision by it, never by its tool, which a batch may call twice.
+   */
+  decisions: { id?: JsonRpcId; tool?: string; method?: string; decisionId: string; obligations: Allow["obligations"] }[];
 }
 
 /** How one message is checked, and what becomes of it once allowed. */
@@ -209,6 +214,24 @@ export function verdictMcpGuard(client: VerdictClient, options: McpGuardOptions)
   // Per user and client: did it declare URL elicitation; which step-ups is it completing.
   const urlElicitation = new BoundedMemory<boolean>(10_000, 24 * 3_600_000);
   const pendingStepUps = new BoundedMemory<PendingStepUp>(10_000, 15 * 60_000);
+
+  /** Gives back what the allowed messages reserved, when none of them will run. */
+  const giveBack = (decisions: readonly Decision[]) =>
+    Promise.all(
+      decisions
+        .filter((d): d is Allow => d.decision === "ALLOW" && d.obligations.length > 0)
+        .map((d) =>
+          client.release(d.decisionId, callOptions).catch((error: unknown) => (error instanceof VerdictError ? options.onError?.(error) : undefined)),
+        ),
+    );
+
+  /** Releases every decision, in one result: released when any gave something back. */
+  const releaseAll = async (decisions: readonly Allow[]): Promise<ReleaseResult> => {
+    const results = await Promise.all(decisions.map((d) => client.release(d.decisionId, callOptions)));
+    const any = (status: ReleaseResult["status"]) => results.some((r) => r.status === status);
+    const status = any("released") ? "released" : any("already_released") ? "already_released" : "unknown_decision";
+    return { status, released: results.flatMap((r) => r.released) };
+  };
 
   const answer = (res: NodeLikeResponse, outcome: Outcome, scheme?: "Bearer" | "DPoP", granted?: readonly string[]) => {
     const settings: ChallengeOptions = {
@@ -343,9 +366,15 @@ export function verdictMcpGuard(client: VerdictClient, options: McpGuardOptions)
         // One token for every message: verified once, each message decided on its own.
         const results = await client.checkBatch({ ...common, items: planned.map((p) => p.item) }, callOptions);
         decisions = [];
+        let malformed: string | undefined;
         for (const result of results) {
-          if (!result.ok) throw new VerdictError("verdict_invalid_argument", `a message was refused as malformed: ${result.error.message}`);
-          decisions.push(result.decision);
+          if (result.ok) decisions.push(result.decision);
+          else malformed ??= result.error.message;
+        }
+        if (malformed !== undefined) {
+          // Verdict decided the other messages, and applied their obligations: none will run.
+          await giveBack(decisions);
+          throw new VerdictError("verdict_invalid_argument", `a message was refused as malformed: ${malformed}`);
         }
       }
     } catch (error) {
@@ -354,122 +383,130 @@ export function verdictMcpGuard(client: VerdictClient, options: McpGuardOptions)
       return answer(res, { kind: "error", error });
     }
 
-    // What each message becomes: passed on, answered in MCP, or a refusal of the whole request in HTTP.
-    const forwarded: { entry: Planned; decision: Allow }[] = [];
-    const inBand: JsonObject[] = [];
-    const refusals: Decision[] = [];
-    for (const [i, entry] of planned.entries()) {
-      const decision = decisions[i]!;
-      if (decision.decision === "ALLOW") {
-        if (entry.inBand === undefined) forwarded.push({ entry, decision });
-        else if (entry.inBand !== "drop") inBand.push(entry.inBand);
-        continue;
-      }
-      const toolRequest = entry.call && entry.message?.kind === "request" ? entry.message : undefined;
-      if (toolRequest && decision.decision === "DENY" && !decision.challenge && denials === "tool_result") {
-        inBand.push(
-          resultResponse(toolRequest.id, {
-            content: [{ type: "text", text: denialText(entry.call!.tool, decision) }],
-            isError: true,
-            _meta: {
-              "verdict/decision": {
-                decision: decision.decision,
-                decision_id: decision.decisionId,
-                reasons: decision.reasons.map((r) => ({ code: r.code, message: r.message })),
-                ...(decision.retryAfterMs !== undefined ? { retry_after_ms: decision.retryAfterMs } : {}),
-              },
-            },
-          }),
-        );
-        continue;
-      }
-      if (toolRequest && decision.decision === "STEP_UP" && decision.challenge.error === "approval_required" && denials === "tool_result") {
-        inBand.push(approvalToolResult(toolRequest.id, entry.call!.tool, decision, decision.challenge));
-        continue;
-      }
-      if (toolRequest && decision.decision === "STEP_UP") {
-        const elicited = elicitation(entry, decision);
-        if (elicited !== "challenge") {
-          inBand.push(elicited);
+    // From here on Verdict has decided, and may have reserved for the allowed messages: any exit
+    // that passes none of them on gives back what they reserved, as a refusal does.
+    try {
+      // What each message becomes: passed on, answered in MCP, or a refusal of the whole request in HTTP.
+      const forwarded: { entry: Planned; decision: Allow }[] = [];
+      const inBand: JsonObject[] = [];
+      const refusals: Decision[] = [];
+      for (const [i, entry] of planned.entries()) {
+        const decision = decisions[i]!;
+        if (decision.decision === "ALLOW") {
+          if (entry.inBand === undefined) forwarded.push({ entry, decision });
+          else if (entry.inBand !== "drop") inBand.push(entry.inBand);
           continue;
         }
+        const toolRequest = entry.call && entry.message?.kind === "request" ? entry.message : undefined;
+        if (toolRequest && decision.decision === "DENY" && !decision.challenge && denials === "tool_result") {
+          inBand.push(
+            resultResponse(toolRequest.id, {
+              content: [{ type: "text", text: denialText(entry.call!.tool, decision) }],
+              isError: true,
+              _meta: {
+                "verdict/decision": {
+                  decision: decision.decision,
+                  decision_id: decision.decisionId,
+                  reasons: decision.reasons.map((r) => ({ code: r.code, message: r.message })),
+                  ...(decision.retryAfterMs !== undefined ? { retry_after_ms: decision.retryAfterMs } : {}),
+                },
+              },
+            }),
+          );
+          continue;
+        }
+        if (toolRequest && decision.decision === "STEP_UP" && decision.challenge.error === "approval_required" && denials === "tool_result") {
+          inBand.push(approvalToolResult(toolRequest.id, entry.call!.tool, decision, decision.challenge));
+          continue;
+        }
+        if (toolRequest && decision.decision === "STEP_UP") {
+          const elicited = elicitation(entry, decision);
+          if (elicited !== "challenge") {
+            inBand.push(elicited);
+            continue;
+          }
+        }
+        refusals.push(decision);
       }
-      refusals.push(decision);
-    }
 
-    const allowed = forwarded.map((f) => f.decision);
-    if (refusals.length > 0) {
-      // The request will not run, so what the allowed messages reserved is given back.
-      await Promise.all(
-        decisions
-          .filter((d): d is Allow => d.decision === "ALLOW" && d.obligations.length > 0)
-          .map((d) =>
-            client.release(d.decisionId, callOptions).catch((error: unknown) => (error instanceof VerdictError ? options.onError?.(error) : undefined)),
-          ),
-      );
-      const refusal = strongestRefusal(refusals);
-      const principal = decisions.find((d) => d.principal)?.principal;
-      return answer(res, { kind: "decision", decision: refusal }, credentials.scheme, principal?.scopes);
-    }
-
-    for (const { entry, decision } of forwarded) {
-      const key = principalKey(decision.principal);
-      if (entry.message?.kind === "request" && entry.message.method === "initialize") {
-        const capabilities = entry.message.params?.["capabilities"];
-        const elicitationCapability =
-          typeof capabilities === "object" && capabilities !== null && !Array.isArray(capabilities) ? capabilities["elicitation"] : undefined;
-        const url =
-          typeof elicitationCapability === "object" && elicitationCapability !== null && !Array.isArray(elicitationCapability)
-            ? elicitationCapability["url"]
-            : undefined;
-        urlElicitation.set(key, typeof url === "object" && url !== null);
+      const allowed = forwarded.map((f) => f.decision);
+      if (refusals.length > 0) {
+        // The request will not run, so what the allowed messages reserved is given back.
+        await giveBack(decisions);
+        const refusal = strongestRefusal(refusals);
+        const principal = decisions.find((d) => d.principal)?.principal;
+        return answer(res, { kind: "decision", decision: refusal }, credentials.scheme, principal?.scopes);
       }
-      if (entry.call) pendingStepUps.delete(`${key}\n${entry.item.action}`);
-    }
 
-    if (forwarded.length === 0) {
-      if (inBand.length === 0) {
-        res.statusCode = 202;
-        res.end("");
+      for (const { entry, decision } of forwarded) {
+        const key = principalKey(decision.principal);
+        if (entry.message?.kind === "request" && entry.message.method === "initialize") {
+          const capabilities = entry.message.params?.["capabilities"];
+          const elicitationCapability =
+            typeof capabilities === "object" && capabilities !== null && !Array.isArray(capabilities) ? capabilities["elicitation"] : undefined;
+          const url =
+            typeof elicitationCapability === "object" && elicitationCapability !== null && !Array.isArray(elicitationCapability)
+              ? elicitationCapability["url"]
+              : undefined;
+          urlElicitation.set(key, typeof url === "object" && url !== null);
+        }
+        if (entry.call) pendingStepUps.delete(`${key}\n${entry.item.action}`);
+      }
+
+      if (forwarded.length === 0) {
+        if (inBand.length === 0) {
+          res.statusCode = 202;
+          res.end("");
+          return;
+        }
+        res.statusCode = 200;
+        res.setHeader("content-type", "application/json");
+        res.end(JSON.stringify(batch ? inBand : inBand[0]));
         return;
       }
-      res.statusCode = 200;
-      res.setHeader("content-type", "application/json");
-      res.end(JSON.stringify(batch ? inBand : inBand[0]));
+      if (inBand.length > 0) {
+        if (!canSplice(res)) throw new VerdictError("verdict_invalid_options", "the MCP guard needs a node:http response to add its answers to a batch");
+        spliceResponses(res, inBand);
+      }
+      const raw = (entry: Planned) => entry.call?.forward ?? entry.message!.raw;
+      if (method === "POST") req.body = batch ? forwarded.map((f) => raw(f.entry)) : raw(forwarded[0]!.entry);
+
+      const first = allowed[0]!;
+      const verdict: McpVerdict = {
+        principal: first.principal,
+        decisions: forwarded.map(({ entry, decision }) => ({
+          ...(entry.message?.kind === "request" ? { id: entry.message.id } : {}),
+          ...(entry.call ? { tool: entry.call.tool } : {}),
+          ...(entry.message && entry.message.kind !== "response" ? { method: entry.message.method } : {}),
+          decisionId: decision.decisionId,
+          obligations: decision.obligations,
+        })),
+      };
+      req.verdict = {
+        principal: first.principal,
+        decisionId: first.decisionId,
+        obligations: first.obligations,
+        reasons: first.reasons,
+        policyRevision: first.policyRevision,
+        // The HTTP request's: what every message passed on reserved (a tool handler releases its own by request id).
+        release: () => releaseAll(allowed),
+      };
+      req.auth = {
+        token: credentials.token,
+        clientId: first.principal.clientId,
+        scopes: first.principal.scopes,
+        expiresAt: first.principal.expiresAt,
+        extra: { verdict },
+      };
+    } catch (error) {
+      await giveBack(decisions);
+      throw error;
+    }
+    // The client was answered meanwhile (a timeout middleware): nothing is passed on, and what was reserved comes back.
+    if (answered(res)) {
+      await giveBack(decisions);
       return;
     }
-    if (inBand.length > 0) {
-      if (!canSplice(res)) throw new VerdictError("verdict_invalid_options", "the MCP guard needs a node:http response to add its answers to a batch");
-      spliceResponses(res, inBand);
-    }
-    const raw = (entry: Planned) => entry.call?.forward ?? entry.message!.raw;
-    if (method === "POST") req.body = batch ? forwarded.map((f) => raw(f.entry)) : raw(forwarded[0]!.entry);
-
-    const first = allowed[0]!;
-    const verdict: McpVerdict = {
-      principal: first.principal,
-      decisions: forwarded.map(({ entry, decision }) => ({
-        ...(entry.call ? { tool: entry.call.tool } : {}),
-        ...(entry.message && entry.message.kind !== "response" ? { method: entry.message.method } : {}),
-        decisionId: decision.decisionId,
-        obligations: decision.obligations,
-      })),
-    };
-    req.verdict = {
-      principal: first.principal,
-      decisionId: first.decisionId,
-      obligations: first.obligations,
-      reasons: first.reasons,
-      policyRevision: first.policyRevision,
-      release: () => client.release(first.decisionId, callOptions),
-    };
-    req.auth = {
-      token: credentials.token,
-      clientId: first.principal.clientId,
-      scopes: first.principal.scopes,
-      expiresAt: first.principal.expiresAt,
-      extra: { verdict },
-    };
     next();
   }
 

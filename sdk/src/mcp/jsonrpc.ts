@@ -81,9 +81,17 @@ export function parseMessages(body: unknown, maxBatch: number): ParsedBody {
     if (body.length === 0) return { ok: false, code: INVALID_REQUEST, message: "Invalid Request: an empty batch", id: null };
     if (body.length > maxBatch) return { ok: false, code: INVALID_REQUEST, message: `Invalid Request: a batch holds at most ${maxBatch} messages`, id: null };
     const messages: Message[] = [];
+    // A tool handler finds its own decision by its request id: two requests with one id could take each other's.
+    const requestIds = new Map<JsonRpcId, number>();
     for (const [i, item] of body.entries()) {
       const message = classify(item);
       if (typeof message === "string") return { ok: false, code: INVALID_REQUEST, message: `Invalid Request: message ${i}: ${message}`, id: null };
+      if (message.kind === "request") {
+        const first = requestIds.get(message.id);
+        if (first !== undefined)
+          return { ok: false, code: INVALID_REQUEST, message: `Invalid Request: message ${i} repeats the id of message ${first}`, id: null };
+        requestIds.set(message.id, i);
+      }
       messages.push(message);
     }
     return { ok: true, batch: true, messages };
