@@ -167,6 +167,29 @@ describe("toHttpAnswer", () => {
     expect(toHttpAnswer(decision({ ...base, decision: "DENY", principal, reasons: [reason] }))?.headers["retry-after"]).toBe("5");
   });
 
+  it("answers a token whose issuer could not be asked 503 with Retry-After, never invalid_token (the token is not known to be bad)", () => {
+    const reason = { code: "issuer_unavailable", message: "The issuer's keys or introspection endpoint could not be reached; try again shortly." };
+    const expected = {
+      status: 503,
+      headers: { "content-type": "application/json; charset=utf-8", "retry-after": "5" },
+      body: {
+        error: "temporarily_unavailable",
+        error_description: "Authorization is temporarily unavailable; retry later.",
+        decision: "DENY",
+        decision_id: "d-1",
+        reasons: [reason],
+      },
+    };
+    expect(toHttpAnswer(decision({ ...base, decision: "DENY", reasons: [reason] }))).toEqual(expected);
+    // as a Verdict before 2026-12-07 sent it, with an invalid_token challenge
+    const legacy = decision({ ...base, decision: "DENY", reasons: [reason], challenge: { error: "invalid_token", description: reason.message } });
+    expect(toHttpAnswer(legacy)).toEqual(expected);
+    // beside another reason it is that reason's answer
+    const expired = { code: "token_expired", message: "The token has expired." };
+    const both = decision({ ...base, decision: "DENY", reasons: [reason, expired], challenge: { error: "invalid_token", description: expired.message } });
+    expect(toHttpAnswer(both)?.status).toBe(401);
+  });
+
   it.each(["verdict_unavailable", "verdict_deadline_exceeded", "verdict_malformed_response", "verdict_internal_error", "verdict_unauthenticated"] as const)(
     "answers %s 503 with Retry-After and no challenge (fail closed)",
     (code) => {

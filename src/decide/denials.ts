@@ -19,6 +19,9 @@ export function tokenDenial(error: unknown, base: Base, log: Logger): DecisionRe
     return { ...base, decision: "DENY", reasons: [reason("state_unavailable")] };
   }
   if (!(error instanceof TokenError)) throw error;
+  // The issuer could not be asked (its keys, its introspection endpoint): the token is not known to be bad, so no
+  // invalid_token challenge, which would have the client throw it away and sign in again; the same request may pass later.
+  if (error.reason === "issuer_unavailable") return { ...base, decision: "DENY", reasons: [reason(error.reason, error.message)] };
   const dpop = error.reason === "dpop_invalid" || error.reason === "dpop_replayed";
   return { ...base, decision: "DENY", reasons: [reason(error.reason, error.message)], challenge: invalidTokenChallenge(dpop, error.message) };
 }

@@ -195,8 +195,8 @@ function decisionAnswer(decision: Decision, scheme: "Bearer" | "DPoP", options: 
   if (!c) {
     // A rule, a limit, unavailable state, a suspension: another token would not help, so no challenge.
     // Refused for a rate limit's window (Verdict says how long it stays full), or only because Verdict
-    // could not reach its state or keep the record: the same request may pass later, which 429 and 503
-    // say where a 403 would say it never will.
+    // could not reach its state, keep the record or ask the token's issuer: the same request may pass
+    // later, which 429 and 503 say where a 403 would say it never will.
     if (decision.retryAfterMs !== undefined || onlyReasons(decision, RATE_REASONS)) return tooManyRequests(decision.retryAfterMs, common);
     if (onlyReasons(decision, UNAVAILABLE_REASONS)) return temporarilyUnavailable(options, common);
     // A suspension says in error_description what is suspended and until when (docs/suspensions.md).
@@ -207,6 +207,9 @@ function decisionAnswer(decision: Decision, scheme: "Bearer" | "DPoP", options: 
       body: { error: "access_denied", ...(suspended ? { error_description: suspended.message } : {}), ...common },
     };
   }
+  // A Verdict before 2026-12-07 sent issuer_unavailable with an invalid_token challenge: the token is not known to
+  // be bad (a client told so would throw it away and sign in again), and the same request may pass later.
+  if (onlyReasons(decision, UNAVAILABLE_REASONS)) return temporarilyUnavailable(options, common);
   switch (c.error) {
     case "invalid_token":
       return refusal(
@@ -313,8 +316,8 @@ function errorAnswer(error: VerdictError, options: ChallengeOptions): HttpAnswer
 
 /** Reasons of a DENY that say only that the window's rate is used up. */
 const RATE_REASONS: ReadonlySet<string> = new Set(["rate_limited"]);
-/** Reasons of a DENY that say only that Verdict could not reach its state or keep the decision's record: fail closed, for now. */
-const UNAVAILABLE_REASONS: ReadonlySet<string> = new Set(["state_unavailable", "audit_unavailable"]);
+/** Reasons of a DENY that say only that Verdict could not reach its state, keep the decision's record or ask the token's issuer: fail closed, for now. */
+const UNAVAILABLE_REASONS: ReadonlySet<string> = new Set(["state_unavailable", "audit_unavailable", "issuer_unavailable"]);
 
 function onlyReasons(decision: Decision, codes: ReadonlySet<string>): boolean {
   return decision.reasons.length > 0 && decision.reasons.every((r) => codes.has(r.code));

@@ -171,7 +171,7 @@ function mediaType(value: string | string[] | undefined): string {
 }
 
 /** Reasons that say nothing about the call itself (docs/reasons.md): the same call may pass later. */
-const TRANSIENT_REASONS = new Set(["state_unavailable", "audit_unavailable", "policy_error", "rate_limited"]);
+const TRANSIENT_REASONS = new Set(["state_unavailable", "audit_unavailable", "issuer_unavailable", "policy_error", "rate_limited"]);
 
 function defaultDenialText(tool: string, decision: Deny): string {
   const reasons = decision.reasons.length > 0 ? decision.reasons.map((r) => `${r.message} (${r.code})`).join("; ") : "the policy does not allow it";

@@ -84,8 +84,8 @@ export async function search(deps: SearchDeps, pep: Pep, kind: SearchKind, body:
         const decisions = await Promise.all(group.map((candidate) => evaluate(deps, pep, base, candidate, inputs, call)));
         for (const [i, decision] of decisions.entries()) {
           const candidate = group[i] as DirectoryEntry;
-          if (tokenFailure(decision)) {
-            // Every candidate shares the principal: a token that does not verify ends the search.
+          if (failedBeforePolicy(decision)) {
+            // Every candidate would fail alike: a token that does not verify (or an issuer that cannot be asked) ends the search.
             return page(undefined, [], { reasons: decision.reasons.map((r) => ({ code: r.code, message: r.message })) });
           }
           if (decision.decision !== "ALLOW") {
@@ -172,7 +172,10 @@ function evaluate(
   return deps.decider.check({ ...common, ...item });
 }
 
-/** A denial before any policy ran because the token did not verify. */
-function tokenFailure(result: DecisionResult): boolean {
-  return result.challenge?.error === "invalid_token" || result.challenge?.error === "invalid_dpop_proof";
+/**
+ * A denial before any policy ran, with no principal: the token did not verify (or its issuer could not be asked),
+ * or the request could not be audited. Every candidate would fail alike.
+ */
+function failedBeforePolicy(result: DecisionResult): boolean {
+  return result.decision !== "ALLOW" && result.principal === undefined;
 }
