@@ -167,6 +167,9 @@ export function boundedObject(struct: unknown, where: string, limits: EdgeLimits
         bound += 6 * key.length + 4;
         visit(item, at(path, key), depth + 1);
       }
+    } else if (typeof node === "number" && !Number.isFinite(node)) {
+      // Protobuf's number_value carries NaN and ±Infinity; JSON has no such numbers (the policy would see null).
+      throw new InvalidArgumentError(`${path()} is not a finite number`);
     } else bound += 25; // a number, true, false, null, and a comma
   };
   visit(value, () => where, 0);

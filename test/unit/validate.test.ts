@@ -81,6 +81,17 @@ describe("edge validation of CheckRequest", () => {
     expect(() => validateCheckRequest(request({ context: three }), { maxContextBytes: 16_384 })).toThrow(/larger than 16384 bytes/);
   });
 
+  it("refuses NaN and ±Infinity in context or resource attributes (protobuf carries them, JSON cannot)", () => {
+    for (const value of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
+      expect(() => validateCheckRequest(request({ context: { currency: value } }))).toThrow(
+        new InvalidArgumentError("context.currency is not a finite number"),
+      );
+      expect(() => validateCheckRequest(request({ context: { list: [1, value] } }))).toThrow(/context\.list\[1\] is not a finite number/);
+      expect(() => validateCheckRequest(request({ resource: { type: "invoice", id: "i", attributes: { n: value } } }))).toThrow(/is not a finite number/);
+    }
+    expect(() => validateCheckRequest(request({ context: { big: Number.MAX_VALUE, small: -Number.MIN_VALUE } }))).not.toThrow();
+  });
+
   it("accepts a context exactly at the depth limit and rejects one level more", () => {
     const nest = (levels: number) => {
       let value: Record<string, unknown> = {};
