@@ -48,8 +48,8 @@ export async function enforce(
         ),
     );
   };
-  const awaitsApproval = decision.effect === "step_up" && decision.approval !== undefined && !decision.stepUp;
-  if (decision.effect !== "allow" && !awaitsApproval) await brakes();
+  const approval = awaitsApproval(decision);
+  if (decision.effect !== "allow" && !approval) await brakes();
   if (decision.effect === "deny") {
     const challenge =
       decision.requiredScopes.length > 0
@@ -60,7 +60,7 @@ export async function enforce(
     return { ...answer, decision: "DENY", reasons: decision.reasons, ...(challenge ? { challenge } : {}) };
   }
   let giveBack: (() => Promise<void>) | undefined;
-  if (awaitsApproval && decision.approval) {
+  if (approval && decision.approval) {
     // A person's approval of this very request: asked for, refused, or used (then the obligations apply as for an allow).
     if (!deps.approvals) {
       await brakes();
@@ -130,6 +130,11 @@ export async function enforce(
     await undoApproval();
     return { ...stateDenial(error, base, principal, deps.log), explain: decision.explain };
   }
+}
+
+/** A step-up that a person's approval answers (asked for, or used): it writes to the database as an allow with obligations does. */
+export function awaitsApproval(decision: PolicyDecision): boolean {
+  return decision.effect === "step_up" && decision.approval !== undefined && !decision.stepUp;
 }
 
 function principalIds(principal: Principal): PrincipalIds {

@@ -21,7 +21,7 @@ import {
 import { TokenError, type ReplayGuard } from "../token/index.js";
 import { authenticate } from "./authenticate.js";
 import { policyDenial, stateDenial, tokenDenial, unaudited } from "./denials.js";
-import { enforce, type EnforceDeps } from "./enforce.js";
+import { awaitsApproval, enforce, type EnforceDeps } from "./enforce.js";
 import { admitted, decisionEvent, failureOf, newRun, principalOf, resultOf, type Begun, type Item, type Run } from "./run.js";
 import { ShadowEvaluation } from "./shadow.js";
 import type { BatchInput, BatchItemResult, Caller, CheckCommon, CheckInput, CheckItem, DecisionResult, DeciderDeps } from "./types.js";
@@ -231,8 +231,11 @@ export class Decider {
       const denial = policyDenial(error, item.base, principal, { ...this.deps, metrics: this.metrics });
       return attach(denial, failedVerdict(engine.revision, error instanceof Error ? error.message : String(error)));
     }
-    if (decision.effect === "allow" && decision.obligations.length > 0) await admitted(run, this.deps.state.admission);
-    if (decision.obligations.length > 0) run.applying = true;
+    // What writes (an allow's obligations, an approval asked for or used) waits for its turn at the database and is
+    // not begun once its caller has stopped waiting: nobody would learn the decision id to release it, or the approval's.
+    const approval = awaitsApproval(decision);
+    if ((decision.effect === "allow" && decision.obligations.length > 0) || approval) await admitted(run, this.deps.state.admission);
+    if (decision.obligations.length > 0 || approval) run.applying = true;
     const result = await this.instruments.stage(common.trace, "enforce", () =>
       enforce(decision, item.base, principal, common, run.nowMs, this.enforcing, item.check, run.preview),
     );

@@ -122,6 +122,37 @@ describe("a caller's deadline", () => {
     expect((await decider.check({ ...common(token), ...item("transfer", { amount: 1000 }) })).decision).toBe("ALLOW");
   });
 
+  it("neither asks for nor uses a person's approval once its caller's deadline has passed", async () => {
+    let settled = 0;
+    const late = new Decider({
+      ...deciderDeps(store),
+      state: {
+        ...store,
+        admission: {
+          admit: async (arrivedAt, answerBy) => {
+            const ticket = await store.admission.admit(arrivedAt, answerBy);
+            await sleep(1_000);
+            return ticket;
+          },
+        },
+      },
+      approvals: {
+        settle: () => {
+          settled += 1;
+          return Promise.resolve({ kind: "used", approvalId: "a-late", giveBack: () => Promise.resolve() });
+        },
+      },
+    });
+    const brake = randomUUID();
+    await expect(late.check({ ...common(await issuer.token()), answerBy: Date.now() + 500, ...item("approved_with_brake", { brake }) })).rejects.toThrow(
+      /its caller's deadline passed before its state was read or applied; nothing was applied/,
+    );
+    expect(settled).toBe(0);
+    expect(
+      (await store.counters.read([[{ name: "n", type: "counter", key: ["brake", brake], window: { kind: "sliding", seconds: 60 } }]], Date.now()))[0],
+    ).toEqual({ n: 0 });
+  });
+
   it("finishes a batch that has begun applying, past its caller's deadline: never half-applied", async () => {
     // The first reservation answers after the caller has stopped waiting.
     let delayed = false;
