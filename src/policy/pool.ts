@@ -521,7 +521,7 @@ export class EvaluatorPool {
     const task = this.underWay(slot);
     // None started yet (the worker is still on the previous one, or not scheduled), or between two: wait a bound more.
     if (!task) return this.arm(slot, timeoutMs);
-    const running = performance.now() - this.epoch - Atomics.load(slot.control, CONTROL.STARTED_AT);
+    const running = elapsedMs(performance.now() - this.epoch, Atomics.load(slot.control, CONTROL.STARTED_AT));
     if (running >= timeoutMs) {
       const where = this.where(slot, task);
       this.lose(slot, `evaluating ${where} took longer than ${timeoutMs} ms`, "timeout", where);
@@ -580,6 +580,10 @@ export class EvaluatorPool {
     this.queue.unshift(...rest);
     if (task) task.reject(new EvaluationError(kind === "timeout" ? why : `the evaluation failed: ${why}`, kind, entrypoint ?? task.entrypoint));
     this.drop(slot);
+    // Closing, no replacement starts: with no worker left, what waits could never be answered (nor the close end).
+    if (this.closing && this.slots.size === 0) {
+      for (const queued of [...this.continuing.splice(0), ...this.queue.splice(0)]) queued.reject(new EvaluationError("the policy engine is closed", "error"));
+    }
     if (slot.ready && !this.closing) {
       this.options.onWorkerLost?.(why);
       this.spawn().catch((error: unknown) => {
@@ -605,4 +609,14 @@ export class EvaluatorPool {
     for (const task of [...this.continuing.splice(0), ...this.queue.splice(0)]) task.reject(new EvaluationError("the policy engine is closed", "error"));
     await Promise.all(workers.map((worker) => worker.terminate()));
   }
+}
+
+/**
+ * Milliseconds from a worker's start stamp to `now` (both in ms since the pool's epoch). The stamp is kept in an
+ * Int32Array, so after 2^31 ms (24.9 days of one bundle) it wraps; the difference is taken the same way, modulo
+ * 2^32, and stays right for any evaluation shorter than that. (Subtracted as numbers, every evaluation under way
+ * looked 49.7 days old once the stamp wrapped, and was stopped as timed out.)
+ */
+export function elapsedMs(now: number, startedAt: number): number {
+  return (Math.floor(now) - startedAt) | 0;
 }

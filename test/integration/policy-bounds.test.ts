@@ -103,6 +103,24 @@ describe("evaluation bounds in the engine", () => {
     expect((await engine.decide(input("fast"))).effect).toBe("allow");
   });
 
+  it("answers what waits when its last worker is lost while it closes, and closes (a playground evaluation during a reload)", async () => {
+    const closing = await PolicyEngine.load(await loadBundle(bundlePath), { bounds: { timeoutMs: 1_000, workers: 1 } });
+    const spin = closing.decide(input("spin"));
+    const fast = closing.decide(input("fast"));
+    const closed = closing.close();
+    expect((await failure(spin)).kind).toBe("timeout");
+    // the worker was lost with the spin, and no replacement starts while closing: the evaluation behind it is refused
+    const after = await Promise.race([
+      fast.then(
+        (d) => d.effect,
+        (e: unknown) => (e as Error).message,
+      ),
+      new Promise((resolve) => setTimeout(() => resolve("still waiting"), 2_000)),
+    ]);
+    expect(["allow", "the policy engine is closed"]).toContain(after);
+    await Promise.race([closed, new Promise((_, reject) => setTimeout(() => reject(new Error("close() did not end")), 2_000))]);
+  });
+
   it("queues evaluations beyond its workers and answers them all", async () => {
     const decisions = await Promise.all(Array.from({ length: 50 }, () => engine.decide(input("fast"))));
     expect(decisions.every((d) => d.effect === "allow")).toBe(true);
