@@ -76,8 +76,10 @@ export function policyInputs<Check extends Pick<PolicyInput, "action" | "resourc
   nowMs: number,
   batch: boolean,
 ): (check: Check, index: number) => PolicyInput {
-  const actions: Record<string, number> = {};
-  for (const check of checks) actions[check.action] = (actions[check.action] ?? 0) + 1;
+  // Counted in a Map: an action may be named like an Object.prototype member ("constructor", "toString").
+  const counted = new Map<string, number>();
+  for (const check of checks) counted.set(check.action, (counted.get(check.action) ?? 0) + 1);
+  const actions = Object.fromEntries(counted);
   const shared = { principal: policyPrincipal(principal), caller: { api: caller.name, audience: caller.audience }, now: Math.floor(nowMs / 1000) };
   return (check, index) => ({ ...check, ...shared, state: {}, ...(batch ? { batch: { size: checks.length, index, actions } } : {}) });
 }

@@ -111,16 +111,20 @@ function parseDecisionFields(raw: unknown, registry: ObligationRegistry): Policy
   if (effect !== "allow" && effect !== "deny" && effect !== "step_up") {
     throw new PolicyError("decision.effect must be allow, deny or step_up");
   }
-  const reasons = list(value["reasons"] ?? [], "decision.reasons").map((item, i) => parseReason(item, `decision.reasons[${i}]`));
+  // A person's approval and an authentication step-up answer a step_up: on another effect they would be dropped.
+  for (const member of ["approval", "step_up"]) {
+    if (effect !== "step_up" && value[member] !== undefined) throw new PolicyError(`decision.${member} is for a step_up decision, not ${effect}`);
+  }
+  const reasons = optionalList(value, "reasons").map((item, i) => parseReason(item, `decision.reasons[${i}]`));
   if (effect !== "allow" && reasons.length === 0) throw new PolicyError(`a ${effect} decision needs at least one reason`);
-  const requiredScopes = list(value["required_scopes"] ?? [], "decision.required_scopes").map((item, i) => scopeString(item, `decision.required_scopes[${i}]`));
+  const requiredScopes = optionalList(value, "required_scopes").map((item, i) => scopeString(item, `decision.required_scopes[${i}]`));
   const decision: PolicyDecision = {
     effect,
     reasons,
     requiredScopes,
     requiredAuthorizationDetails: authorizationDetails(value["required_authorization_details"], "decision.required_authorization_details"),
-    obligations: list(value["obligations"] ?? [], "decision.obligations").map((item, i) => parseObligation(item, `decision.obligations[${i}]`, registry)),
-    explain: parseExplain(value["explain"] ?? [], "decision.explain", registry),
+    obligations: optionalList(value, "obligations").map((item, i) => parseObligation(item, `decision.obligations[${i}]`, registry)),
+    explain: parseExplain(value["explain"] === undefined ? [] : value["explain"], "decision.explain", registry),
   };
   if (effect === "step_up" && value["approval"] !== undefined) {
     decision.approval = parseApproval(value["approval"], "decision.approval");
@@ -139,7 +143,7 @@ const MAX_AUTHORIZATION_DETAILS = 8;
 
 function parseApproval(raw: unknown, where: string): ApprovalRequirement {
   const value = object(raw, where);
-  const fields = list(value["fields"] ?? [], `${where}.fields`).map((item, i) => {
+  const fields = list(value["fields"] === undefined ? [] : value["fields"], `${where}.fields`).map((item, i) => {
     if (typeof item !== "string" || !FIELD.test(item)) throw new PolicyError(`${where}.fields[${i}] must name a top-level context field`);
     return item;
   });
@@ -148,12 +152,14 @@ function parseApproval(raw: unknown, where: string): ApprovalRequirement {
   if (typeof expires !== "number" || !Number.isInteger(expires) || expires < 1 || expires > MAX_APPROVAL_SECONDS) {
     throw new PolicyError(`${where}.expires_in must be a whole number of seconds from 1 to ${MAX_APPROVAL_SECONDS}`);
   }
-  const acrValues = list(value["acr_values"] ?? [], `${where}.acr_values`).map((item, i) => scopeString(item, `${where}.acr_values[${i}]`));
+  const acrValues = list(value["acr_values"] === undefined ? [] : value["acr_values"], `${where}.acr_values`).map((item, i) =>
+    scopeString(item, `${where}.acr_values[${i}]`),
+  );
   const maxAge = value["max_age"];
   if (maxAge !== undefined && (typeof maxAge !== "number" || !Number.isInteger(maxAge) || maxAge < 0)) {
     throw new PolicyError(`${where}.max_age must be a whole number of seconds`);
   }
-  const approvers = list(value["approvers"] ?? [], `${where}.approvers`).map((item, i) => {
+  const approvers = list(value["approvers"] === undefined ? [] : value["approvers"], `${where}.approvers`).map((item, i) => {
     const approver = object(item, `${where}.approvers[${i}]`);
     const { issuer, subject } = approver;
     if (typeof issuer !== "string" || issuer === "" || typeof subject !== "string" || subject === "") {
@@ -174,7 +180,7 @@ function parseApproval(raw: unknown, where: string): ApprovalRequirement {
 
 /** RFC 9396 §2: objects, each with a string type. */
 function authorizationDetails(raw: unknown, where: string): JsonObject[] {
-  const items = list(raw ?? [], where);
+  const items = list(raw === undefined ? [] : raw, where);
   if (items.length > MAX_AUTHORIZATION_DETAILS) throw new PolicyError(`${where} has more than ${MAX_AUTHORIZATION_DETAILS} entries`);
   return items.map((item, i) => {
     if (!isJsonObject(item) || typeof item["type"] !== "string" || item["type"] === "")
@@ -309,6 +315,11 @@ export function parseWindow(raw: unknown, where: string): WindowSpec {
 function object(raw: unknown, where: string): Record<string, unknown> {
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new PolicyError(`${where} must be an object`);
   return raw as Record<string, unknown>;
+}
+
+/** A decision's list member: absent is none; anything but an array (null included) is refused. */
+function optionalList(decision: Record<string, unknown>, member: string): unknown[] {
+  return decision[member] === undefined ? [] : list(decision[member], `decision.${member}`);
 }
 
 function list(raw: unknown, where: string): unknown[] {

@@ -146,9 +146,10 @@ export class Replay {
       masked: 0,
       changed: { total: 0, reproduced: 0, not_reproduced: 0, not_verified: 0 },
       by_effect: {},
-      by_action: {},
-      by_reason: {},
-      by_agent: {},
+      // Keyed by what the records say (an action may be named "constructor"): no prototype to find such a key on.
+      by_action: Object.create(null) as ReplaySummary["by_action"],
+      by_reason: Object.create(null) as ReplaySummary["by_reason"],
+      by_agent: Object.create(null) as ReplaySummary["by_agent"],
       examples: [],
       limits: REPLAY_LIMITS,
     };

@@ -24,6 +24,22 @@ describe("policy output validation", () => {
     });
   });
 
+  it("refuses what would drop a limit or an approval: null lists, an approval or step_up beside another effect", () => {
+    const approval = { fields: ["amount"], expires_in: 600 };
+    for (const [raw, message] of [
+      [{ effect: "allow", obligations: null }, /decision\.obligations must be an array/],
+      [{ effect: "deny", reasons: [{ code: "x" }], required_scopes: null }, /decision\.required_scopes must be an array/],
+      [{ effect: "allow", approval }, /decision\.approval is for a step_up decision, not allow/],
+      [{ effect: "deny", reasons: [{ code: "x" }], step_up: { acr_values: ["mfa"] } }, /decision\.step_up is for a step_up decision, not deny/],
+      [{ effect: "step_up", reasons: [{ code: "x" }], approval: { ...approval, fields: null } }, /decision\.approval\.fields must be an array/],
+    ] as const) {
+      expect(() => parseDecision(raw)).toThrow(PolicyError);
+      expect(() => parseDecision(raw)).toThrow(message);
+    }
+    // absent members are none, as before
+    expect(parseDecision({ effect: "allow" })).toMatchObject({ effect: "allow", obligations: [], reasons: [] });
+  });
+
   it("reads rate and once obligations, sliding windows, and a step-up on failure", () => {
     const decision = parseDecision({
       effect: "allow",
