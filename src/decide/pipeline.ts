@@ -89,6 +89,8 @@ export class Decider {
    * Decides the items and hands every decision to the audit trail. A PDP that
    * cannot audit refuses to decide (docs/audit.md): it asks the trail first, so no
    * obligation is applied for a decision that would then be turned into a deny.
+   * The trail can still refuse the record itself (it filled meanwhile, and its spill
+   * file failed): what that allow applied is then given back.
    */
   private async decide(common: CheckCommon, checks: CheckItem[], batch: boolean): Promise<DecisionResult[]> {
     if (checks.length === 0) return [];
@@ -110,11 +112,26 @@ export class Decider {
     const results = await this.instruments.stage(common.trace, "audit", () =>
       run.items.map((item) => {
         const result = resultOf(item);
-        return !audit || audit.record(decisionEvent(run, item, result)) ? result : unaudited(item.base, common, this.deps.log, result);
+        if (!audit || audit.record(decisionEvent(run, item, result))) return result;
+        if (result.obligations.length > 0) this.giveBackUnaudited(result.decisionId, common.caller);
+        return unaudited(item.base, common, this.deps.log, result);
       }),
     );
     for (const result of results) this.instruments.decided(common.caller.name, result.decision, result.reasons[0]?.code);
     return results;
+  }
+
+  /**
+   * Gives back what an allow applied whose record the trail refused (the answer is a deny): in the background, as a
+   * Release. One that does not land leaves the budget held until its window ends: never an overspend.
+   */
+  private giveBackUnaudited(decisionId: string, caller: Caller): void {
+    releaseDecision(this.obligations, this.deps.state, decisionId, caller.name).catch((error: unknown) =>
+      this.deps.log.warn(
+        { decisionId, err: error instanceof Error ? error.message : String(error) },
+        "could not give back what an unaudited decision applied; it stays held until its window ends",
+      ),
+    );
   }
 
   private async stages(run: Run): Promise<void> {

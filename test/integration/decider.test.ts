@@ -69,6 +69,19 @@ describe("what a decision costs the database", () => {
   });
 });
 
+describe("an audit trail that refuses the record after the decision applied its obligations", () => {
+  it("answers DENY audit_unavailable and gives back what the allow reserved", async () => {
+    const refusing = new Decider({ ...deciderDeps(store), audit: { ready: () => true, record: () => false } });
+    const token = await issuer.token({ sub: `payer-${randomUUID()}` });
+    const result = await refusing.check({ ...common(token), ...item("transfer", { amount: 900 }) });
+    expect(result).toMatchObject({ decision: "DENY", reasons: [{ code: "audit_unavailable" }] });
+    // the daily limit is 1000: the 900 comes back, in the background
+    await expect
+      .poll(async () => (await decider.check({ ...common(token), ...item("transfer", { amount: 1000 }) })).decision, { timeout: 2_000 })
+      .toBe("ALLOW");
+  });
+});
+
 describe("a step-up a person's approval answers", () => {
   /** A gate whose answer the test sets: the approvals module's own behaviour is tested in approvals.test.ts. */
   function gated(outcome: ApprovalOutcome): Decider {
