@@ -283,6 +283,16 @@ describe("AuditService.Query", () => {
     expect((await audit.ops.query({ api: "billing" })).records.map((r) => r.client_id)).toEqual(["billing-agent"]);
   });
 
+  it("shows suspension and approval events only to an API with their grant, one granted * included", async () => {
+    for (const kind of ["suspension", "approval"]) {
+      expect(await audit.ops.call({ kind })).toMatchObject({
+        ok: false,
+        code: grpc.status.PERMISSION_DENIED,
+        details: expect.stringMatching(new RegExp(`may not read ${kind} events`)),
+      });
+    }
+  });
+
   it("filters by subject, agent, action, decision and reason", async () => {
     expect((await audit.invoices.query({ subject: "alice" })).records.map((r) => r.action)).toEqual(["invoices:read"]);
     expect((await audit.invoices.query({ client_id: "agent-1", decision: "ALLOW" })).records).toHaveLength(1);

@@ -81,13 +81,14 @@ const EVENT_GRANTS: Record<AuditEventKind, string> = { suspension: "suspensions"
 /** Restricts the query to what the caller may read; refuses an API or a kind of event it asked for and may not read. */
 function visibleTo(caller: Caller, grants: Record<string, string[]>, query: AuditQuery): AuditQuery {
   const granted = grants[caller.name] ?? [];
-  if (granted.includes("*")) return query;
+  // Events by their own grant, whatever records of other APIs the caller may read ("*" included).
   const eventKinds = AUDIT_EVENT_KINDS.filter((kind) => caller.grants?.has(EVENT_GRANTS[kind]));
   if (query.kind !== undefined && query.kind !== "decision" && !eventKinds.includes(query.kind)) {
     throw new VerdictError("permission_denied", `API ${caller.name} may not read ${query.kind} events (it needs the ${EVENT_GRANTS[query.kind]} grant)`);
   }
-  const visible = [caller.name, ...granted];
   const asked = query.apis?.[0];
+  if (granted.includes("*")) return asked !== undefined ? query : { ...query, eventKinds };
+  const visible = [caller.name, ...granted];
   if (asked !== undefined && !visible.includes(asked)) {
     throw new VerdictError("permission_denied", `API ${caller.name} may not read the records of API ${asked} (see audit.query_grants)`);
   }
