@@ -44,7 +44,7 @@ export const SUSPENSION_REASONS = {
   principal_suspended: "The agent, the user, the user's delegation to the agent, the token or its session is suspended.",
 } as const;
 
-/** Approvals kept by Verdict (docs/approvals.md): a retry that names an approval it cannot use. */
+/** Approvals kept by Verdict (docs/approvals.md): a retry that names an approval it cannot use, or one that cannot be asked for. */
 export const APPROVAL_REASONS = {
   approval_pending: "The user has not decided on this request yet.",
   approval_not_found: "No approval with this id is kept for this API.",
@@ -53,6 +53,7 @@ export const APPROVAL_REASONS = {
   approval_refused: "The user refused this request.",
   approval_expired: "The approval expired before it was used.",
   approval_unavailable: "Approvals are not available in this Verdict.",
+  approval_limit: "The agent already has as many approvals pending for this user as it may; one must be decided or expire first.",
 } as const;
 
 export const POLICY_REASONS = {

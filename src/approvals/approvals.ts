@@ -1,5 +1,6 @@
 // The approvals stage: after the policy asked for a person's yes, keep a pending
-// approval bound to the request (and tell the webhook), or check and use the
+// approval bound to the request (and tell the webhook; the same request asked again
+// gets the same approval, and an agent's pending ones are capped), or check and use the
 // approval a retry names; and, for the services, let the user (or an approver the
 // policy named) approve or refuse with a token of their own. Every step is an
 // audit event (docs/approvals.md).
@@ -7,13 +8,13 @@ import { randomUUID } from "node:crypto";
 import { reason } from "@verdict/sdk/wire";
 import type { AuditEvent } from "../audit/index.js";
 import { APPROVAL_ID } from "../contract/index.js";
-import { approvalChallenge, type ApprovalGate, type ApprovalOutcome, type ApprovalRequest, type Caller } from "../decide/index.js";
+import { approvalChallenge, type ApprovalGate, type ApprovalOutcome, type ApprovalRequest, type Caller, type Challenge } from "../decide/index.js";
 import { VerdictError } from "../errors/index.js";
 import type { Logger } from "../observability/index.js";
 import { giveBackOrRetry } from "../state/index.js";
 import type { Principal, TokenVerifier } from "../token/index.js";
 import { boundFields, differs, type Binding } from "./binding.js";
-import { RETENTION_MS, statusAt, type ApprovalDoc, type ApprovalStore, type Decider, type ListFilter } from "./store.js";
+import { RETENTION_MS, statusAt, type ApprovalDoc, type ApprovalStore, type Decider, type ListFilter, type PendingOwner } from "./store.js";
 import { viewOf, type ApprovalView } from "./view.js";
 import type { ApprovalWebhook } from "./webhook.js";
 
@@ -31,6 +32,8 @@ export interface ApprovalsOptions {
   apis: ApiAudience;
   /** The client_type of a person's token (approvals.human_client_types, normalised); only such a token decides. */
   humanClientTypes: readonly string[];
+  /** approvals.max_pending_per_agent: approvals one agent may have pending for one user at one API. */
+  maxPendingPerAgent: number;
   /** Where a person approves: {id} is replaced by the approval's id (asked each time: known only once the server serves). */
   url: () => string;
   events?: EventSink;
@@ -78,43 +81,19 @@ export class Approvals implements ApprovalGate {
       ...boundFields(requirement.fields, check.context),
     };
     if (check.approvalId === undefined) {
-      const expiresAt = nowMs + requirement.expiresInSeconds * 1000;
-      const challengeOf = (id?: string) =>
-        approvalChallenge({
-          ...(id !== undefined ? { id, url: this.urlOf(id) } : {}),
-          expiresAt: Math.floor(expiresAt / 1000),
-          acrValues: requirement.acrValues,
-          ...(requirement.maxAge !== undefined ? { maxAge: requirement.maxAge } : {}),
-          authorizationDetails: requirement.authorizationDetails,
-        });
-      if (dryRun) return { kind: "challenge", challenge: challengeOf() };
-      const doc: ApprovalDoc = {
-        _id: randomUUID(),
-        status: "pending",
-        api: caller.name,
-        ...binding,
-        fields: requirement.fields,
-        created_at: new Date(nowMs),
-        expires_at: new Date(expiresAt),
-        purge_at: new Date(expiresAt + RETENTION_MS),
-        acr_values: requirement.acrValues,
-        ...(requirement.maxAge !== undefined ? { max_age: requirement.maxAge } : {}),
-        approvers: requirement.approvers,
-        authorization_details: requirement.authorizationDetails,
-        requested_by: decisionId,
-      };
-      await this.options.store.create(doc);
-      this.event(
-        doc,
-        "requested",
-        { via: "policy", api: caller.name },
-        {
-          decision_id: decisionId,
-          details: { action: doc.action, resource: doc.resource, fields: doc.fields, context_digest: doc.digest, expires_at: doc.expires_at.toISOString() },
-        },
-      );
-      this.options.webhook?.notify(viewOf(doc, this.urlOf(doc._id), new Date(nowMs)));
-      return { kind: "challenge", challenge: challengeOf(doc._id) };
+      if (dryRun) {
+        // A dry run keeps nothing: the challenge names no approval.
+        return {
+          kind: "challenge",
+          challenge: approvalChallenge({
+            expiresAt: Math.floor((nowMs + requirement.expiresInSeconds * 1000) / 1000),
+            acrValues: requirement.acrValues,
+            ...(requirement.maxAge !== undefined ? { maxAge: requirement.maxAge } : {}),
+            authorizationDetails: requirement.authorizationDetails,
+          }),
+        };
+      }
+      return this.ask(request, binding);
     }
 
     const id = check.approvalId;
@@ -148,6 +127,84 @@ export class Approvals implements ApprovalGate {
     };
   }
 
+  /**
+   * Keeps a pending approval for a request that names none, and tells the webhook; the same request
+   * asked again while its approval is pending gets that approval back, and an agent with
+   * max_pending_per_agent pending for the user gets none (approval_limit): nobody is asked without end.
+   */
+  private async ask(request: ApprovalRequest, binding: Binding): Promise<ApprovalOutcome> {
+    const { requirement, caller, decisionId, nowMs } = request;
+    const { store } = this.options;
+    const now = new Date(nowMs);
+    const owner: PendingOwner = { api: caller.name, issuer: binding.issuer, subject: binding.subject, client_id: binding.client_id };
+    const asked = await store.pendingFor(owner, binding, now);
+    if (asked) return { kind: "challenge", challenge: this.challengeOf(asked) };
+    const expiresAt = nowMs + requirement.expiresInSeconds * 1000;
+    const doc: ApprovalDoc = {
+      _id: randomUUID(),
+      status: "pending",
+      api: caller.name,
+      ...binding,
+      fields: requirement.fields,
+      created_at: now,
+      expires_at: new Date(expiresAt),
+      purge_at: new Date(expiresAt + RETENTION_MS),
+      acr_values: requirement.acrValues,
+      ...(requirement.maxAge !== undefined ? { max_age: requirement.maxAge } : {}),
+      approvers: requirement.approvers,
+      authorization_details: requirement.authorizationDetails,
+      requested_by: decisionId,
+    };
+    await store.create(doc);
+    if (!(await this.withinLimit(doc, now))) {
+      const max = this.options.maxPendingPerAgent;
+      return deny("approval_limit", `This agent already has ${max} approvals pending for this user; one must be decided or expire before it asks for another.`);
+    }
+    this.event(
+      doc,
+      "requested",
+      { via: "policy", api: caller.name },
+      {
+        decision_id: decisionId,
+        details: { action: doc.action, resource: doc.resource, fields: doc.fields, context_digest: doc.digest, expires_at: doc.expires_at.toISOString() },
+      },
+    );
+    this.options.webhook?.notify(viewOf(doc, this.urlOf(doc._id), now));
+    return { kind: "challenge", challenge: this.challengeOf(doc) };
+  }
+
+  /**
+   * Whether the approval just kept leaves its agent within max_pending_per_agent for the user; if not, it is
+   * withdrawn before anyone is told of it. Counted after the insert, so requests racing on any replica never
+   * leave more than the limit pending (each counts the others already kept); a count that cannot be read
+   * fails closed (state_unavailable).
+   */
+  private async withinLimit(doc: ApprovalDoc, now: Date): Promise<boolean> {
+    const { store, maxPendingPerAgent } = this.options;
+    let pending: number;
+    try {
+      pending = await store.countPending(doc, now, maxPendingPerAgent + 1);
+    } catch (error) {
+      await store.withdraw(doc._id).catch(() => undefined);
+      throw error;
+    }
+    if (pending <= maxPendingPerAgent) return true;
+    await store.withdraw(doc._id);
+    return false;
+  }
+
+  /** The approval_required challenge of a kept approval. */
+  private challengeOf(doc: ApprovalDoc): Challenge {
+    return approvalChallenge({
+      id: doc._id,
+      url: this.urlOf(doc._id),
+      expiresAt: Math.floor(doc.expires_at.getTime() / 1000),
+      acrValues: doc.acr_values,
+      ...(doc.max_age !== undefined ? { maxAge: doc.max_age } : {}),
+      authorizationDetails: doc.authorization_details,
+    });
+  }
+
   /** One try at undoing a decision's use of an approval; true (and its event written) when this try did it. */
   private async giveBackOnce(used: ApprovalDoc, decisionId: string, api: string): Promise<boolean> {
     if (!(await this.options.store.giveBack(used._id, decisionId))) return false;
@@ -165,18 +222,7 @@ export class Approvals implements ApprovalGate {
     }
     if (status === "refused") return deny("approval_refused");
     if (status === "consumed") return deny("approval_used");
-    return {
-      kind: "challenge",
-      reason: reason("approval_pending"),
-      challenge: approvalChallenge({
-        id: doc._id,
-        url: this.urlOf(doc._id),
-        expiresAt: Math.floor(doc.expires_at.getTime() / 1000),
-        acrValues: doc.acr_values,
-        ...(doc.max_age !== undefined ? { maxAge: doc.max_age } : {}),
-        authorizationDetails: doc.authorization_details,
-      }),
-    };
+    return { kind: "challenge", reason: reason("approval_pending"), challenge: this.challengeOf(doc) };
   }
 
   /** Marks an ended approval expired, with its event, once. */
@@ -327,6 +373,9 @@ export class Approvals implements ApprovalGate {
   }
 }
 
-function deny(code: "approval_not_found" | "approval_mismatch" | "approval_used" | "approval_refused" | "approval_expired", message?: string): ApprovalOutcome {
+function deny(
+  code: "approval_not_found" | "approval_mismatch" | "approval_used" | "approval_refused" | "approval_expired" | "approval_limit",
+  message?: string,
+): ApprovalOutcome {
   return { kind: "deny", reason: message !== undefined ? reason(code, message) : reason(code) };
 }

@@ -53,6 +53,8 @@ export const APPROVALS = defineCollection<ApprovalDoc>({
     { key: { issuer: 1, subject: 1, created_at: -1 }, name: "approvals_user" },
     { key: { client_id: 1, created_at: -1 }, name: "approvals_agent" },
     { key: { status: 1, expires_at: 1 }, name: "approvals_status_expiry" },
+    // An agent's pending approvals for one user at one API: counted against max_pending_per_agent, and searched for the same request.
+    { key: { api: 1, issuer: 1, subject: 1, client_id: 1, status: 1, expires_at: 1 }, name: "approvals_pending_per_agent" },
   ],
   expiresAt: "purge_at",
 });
@@ -64,6 +66,9 @@ export interface ListFilter {
   status?: ApprovalStatus;
   limit: number;
 }
+
+/** Whose pending approvals are counted together: one agent (issuer and client_id) asking one user (issuer and subject) at one API. */
+export type PendingOwner = Pick<ApprovalDoc, "api" | "issuer" | "subject" | "client_id">;
 
 /** The status a document has now: pending and approved ones end at expires_at, whether or not anyone marked them. */
 export function statusAt(doc: Pick<ApprovalDoc, "status" | "expires_at">, now: Date): ApprovalStatus {
@@ -95,6 +100,33 @@ export class ApprovalStore {
 
   async create(doc: ApprovalDoc): Promise<void> {
     await this.call("create approval", (options) => this.collection.insertOne(doc, options));
+  }
+
+  /** Takes back a pending approval nobody was told of yet (one over the agent's limit). */
+  async withdraw(id: string): Promise<void> {
+    await this.call("withdraw approval", (options) => this.collection.deleteOne({ _id: id, status: "pending" }, options));
+  }
+
+  /** The owner's pending, unexpired approvals: matched on the index approvals_pending_per_agent. */
+  private pendingOf(owner: PendingOwner, now: Date): Filter<ApprovalDoc> {
+    return { api: owner.api, issuer: owner.issuer, subject: owner.subject, client_id: owner.client_id, status: "pending", expires_at: { $gt: now } };
+  }
+
+  /** The owner's oldest pending, unexpired approval of exactly this request (action, resource, digest of the bound fields), if any. */
+  async pendingFor(owner: PendingOwner, binding: Pick<Binding, "action" | "resource" | "digest">, now: Date): Promise<ApprovalDoc | null> {
+    const query: Filter<ApprovalDoc> = {
+      ...this.pendingOf(owner, now),
+      action: binding.action,
+      "resource.type": binding.resource.type,
+      "resource.id": binding.resource.id,
+      digest: binding.digest,
+    };
+    return this.call("find pending approval", (options) => this.collection.findOne(query, { sort: { created_at: 1, _id: 1 }, ...options }));
+  }
+
+  /** How many pending, unexpired approvals the owner has, counted up to `limit`. */
+  async countPending(owner: PendingOwner, now: Date, limit: number): Promise<number> {
+    return this.call("count pending approvals", (options) => this.collection.countDocuments(this.pendingOf(owner, now), { limit, ...options }));
   }
 
   async get(id: string): Promise<ApprovalDoc | null> {

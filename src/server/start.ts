@@ -1,6 +1,6 @@
 // The composition root: builds every stage from the validated Config and serves.
 import type { Duplex } from "node:stream";
-import { ApprovalStore, Approvals, ApprovalWebhook } from "../approvals/index.js";
+import { ApprovalStore, Approvals, ApprovalWebhook, plaintextBeyondLoopback } from "../approvals/index.js";
 import { maskRulesFrom, MaskRuleError, openAuditLog, type AuditEvent, type AuditLog, type AuditStore } from "../audit/index.js";
 import type { Config } from "../config/index.js";
 import { ADMIN_CONNECTIONS_CLOSED_METRIC, ADMIN_CONNECTIONS_REFUSED_METRIC, policyWorkersPerProcess } from "../cluster/index.js";
@@ -137,6 +137,13 @@ function warnAboutInsecureSettings(config: Config, log: Logger): void {
     );
   }
   if (config.insecure_plaintext) log.warn({ listen: config.listen }, "[INSECURE CONFIG] insecure_plaintext: serving without TLS beyond loopback");
+  const webhook = config.approvals.webhook;
+  if (webhook?.insecure_plaintext && plaintextBeyondLoopback(webhook.url))
+    log.warn(
+      // the host only: a webhook URL's path or query may hold a secret
+      { host: new URL(webhook.url).host },
+      "[INSECURE CONFIG] approvals.webhook.insecure_plaintext: approvals (their context values and approval_url) are POSTed in clear beyond loopback",
+    );
 }
 
 export async function startVerdict(config: Config, options: StartOptions): Promise<RunningVerdict> {
@@ -567,6 +574,7 @@ function startApprovals(
     verifier,
     apis: (name) => apis.get(name),
     humanClientTypes: config.approvals.human_client_types,
+    maxPendingPerAgent: config.approvals.max_pending_per_agent,
     url: () => config.approvals.url ?? `${adminUrl()}/approvals/{id}`,
     ...(audit ? { events: audit } : {}),
     ...(webhook ? { webhook } : {}),

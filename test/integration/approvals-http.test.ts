@@ -164,6 +164,19 @@ describe("the approval webhook", () => {
   });
 });
 
+describe("the approval webhook, asked again", () => {
+  it("announces a request asked twice while pending once: one approval, one delivery (and its one retry after the 503)", async () => {
+    const user = `alice-${randomUUID().slice(0, 8)}`;
+    const id = await pending(user);
+    expect(await pending(user)).toBe(id);
+    const forUser = () => deliveries.filter((d) => (JSON.parse(d.body) as { approval: { subject: string } }).approval.subject === user);
+    await expect.poll(() => forUser().length, { timeout: 10_000 }).toBe(2);
+    // the retry comes at most 0.5 s after the 503: a second announcement, or its retry, would be here by then
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(forUser().map((d) => (JSON.parse(d.body) as { approval: { approval_id: string } }).approval.approval_id)).toEqual([id, id]);
+  });
+});
+
 describe("RFC 9396 authorization details", () => {
   const detail = {
     type: "payment_initiation",

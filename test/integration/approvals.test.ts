@@ -156,6 +156,82 @@ describe("asking for an approval", () => {
   });
 });
 
+describe("asking again, and the limit", () => {
+  const kept = (query: Record<string, unknown>) => mongo.db(t.database).collection("approvals").countDocuments(query);
+
+  it("answers the same request asked again with the same pending approval, kept once and told once", async () => {
+    const { id, account, asked } = await pending();
+    const again = await askTransfer({ account });
+    expect(again).toMatchObject({ decision: "STEP_UP", reasons: [{ code: "approval_required" }] });
+    expect(again.challenge).toEqual(asked.challenge);
+    expect(await kept({ "resource.id": account })).toBe(1);
+    expect(await eventsOf(id)).toEqual(["requested"]);
+    // another amount is another request: another approval
+    const other = await askTransfer({ account, context: { ...transfer, amount: 151 } });
+    expect(other.challenge?.approval_id).not.toBe(id);
+  });
+
+  it("denies an agent's next approval for a user approval_limit once max_pending_per_agent are pending, keeping and telling nothing", async () => {
+    const limit = t.config.approvals.max_pending_per_agent;
+    const asked = [];
+    for (let i = 0; i < limit; i++) asked.push(await pending());
+    const over = await askTransfer({ account: `acc-${randomUUID()}` });
+    expect(over).toMatchObject({ decision: "DENY", reasons: [{ code: "approval_limit" }] });
+    expect(over.challenge).toBeUndefined();
+    expect(await kept({ subject: alice, client_id: "agent-7" })).toBe(limit);
+    await t.verdict.audit?.flush();
+    const trail = new AuditTestClient(t.address, t.apiKey);
+    try {
+      const events = (await trail.query({ subject: alice, kind: "approval", limit: 1_000 })).records.map((r) => r.event_action);
+      expect(events).toEqual(Array(limit).fill("requested"));
+    } finally {
+      trail.close();
+    }
+    // a request already pending is still answered with its approval
+    const first = asked[0] as { id: string; account: string };
+    expect((await askTransfer({ account: first.account })).challenge?.approval_id).toBe(first.id);
+    // counted on its index
+    const indexes = await mongo.db(t.database).collection("approvals").indexes();
+    expect(indexes.find((index) => index.name === "approvals_pending_per_agent")?.key).toEqual({
+      api: 1,
+      issuer: 1,
+      subject: 1,
+      client_id: 1,
+      status: 1,
+      expires_at: 1,
+    });
+  });
+
+  it("holds back neither another agent of the same user nor the same agent asking for another user", async () => {
+    const limit = t.config.approvals.max_pending_per_agent;
+    for (let i = 0; i < limit; i++) await pending();
+    expect((await askTransfer({ account: `acc-${randomUUID()}` })).reasons.map((r) => r.code)).toEqual(["approval_limit"]);
+    const otherAgent = await askTransfer({ account: `acc-${randomUUID()}`, token: await agentToken(alice, "agent-1") });
+    expect(otherAgent).toMatchObject({ decision: "STEP_UP", reasons: [{ code: "approval_required" }] });
+    const otherUser = await askTransfer({ account: `acc-${randomUUID()}`, token: await agentToken(`bob-${randomUUID().slice(0, 8)}`) });
+    expect(otherUser).toMatchObject({ decision: "STEP_UP", reasons: [{ code: "approval_required" }] });
+  });
+
+  it("makes room for a new approval once a pending one is decided or expires", async () => {
+    const limit = t.config.approvals.max_pending_per_agent;
+    const asked = [];
+    for (let i = 0; i < limit; i++) asked.push(await pending());
+    const ask = () => askTransfer({ account: `acc-${randomUUID()}` });
+    expect((await ask()).reasons.map((r) => r.code)).toEqual(["approval_limit"]);
+    // the user refuses one: room for one
+    ok(await approvals.refuse(asked[0]?.id ?? "", await userToken(), "not now"));
+    expect((await ask()).decision).toBe("STEP_UP");
+    expect((await ask()).reasons.map((r) => r.code)).toEqual(["approval_limit"]);
+    // one's time is up (not marked yet): room for one
+    await mongo
+      .db(t.database)
+      .collection("approvals")
+      .updateOne({ _id: asked[1]?.id as never }, { $set: { expires_at: new Date(Date.now() - 1_000) } });
+    expect((await ask()).decision).toBe("STEP_UP");
+    expect((await ask()).reasons.map((r) => r.code)).toEqual(["approval_limit"]);
+  });
+});
+
 describe("using an approval", () => {
   it("answers a retry before the user decided with approval_pending and the same approval", async () => {
     const { id, account } = await pending();

@@ -50,6 +50,25 @@ describe("configuration", () => {
     expect(() => build({ ...valid, approvals: { human_client_types: [" "] } })).toThrow(/must name a client type/);
   });
 
+  it("refuses a plain http approvals webhook beyond loopback unless approvals.webhook.insecure_plaintext, and takes one on loopback", () => {
+    const secret_file = join(mkdtempSync(join(tmpdir(), "verdict-config-")), "webhook-secret");
+    writeFileSync(secret_file, "whsec-test\n");
+    const webhook = (url: string, more: Record<string, unknown> = {}) => build({ ...valid, approvals: { webhook: { url, secret_file, ...more } } });
+    // the body (the bound context values, approval_url) would travel in clear
+    expect(() => webhook("http://hooks.example.com/verdict")).toThrow(/approvals\.webhook\.url: .*in clear.*approvals\.webhook\.insecure_plaintext: true/);
+    expect(() => webhook("http://10.0.0.7:8080/verdict")).toThrow(/approvals\.webhook\.insecure_plaintext/);
+    expect(webhook("http://hooks.example.com/verdict", { insecure_plaintext: true }).approvals.webhook).toMatchObject({ insecure_plaintext: true });
+    for (const url of ["http://127.0.0.1:8080/verdict", "http://localhost:8080/verdict", "http://[::1]:8080/verdict", "https://hooks.example.com/verdict"])
+      expect(webhook(url).approvals.webhook).toMatchObject({ url, insecure_plaintext: false });
+  });
+
+  it("holds an agent to 10 pending approvals per user by default, and takes 1 to 1000", () => {
+    expect(build(valid).approvals.max_pending_per_agent).toBe(10);
+    expect(build({ ...valid, approvals: { max_pending_per_agent: 1 } }).approvals.max_pending_per_agent).toBe(1);
+    expect(build({ ...valid, approvals: { max_pending_per_agent: 1_000 } }).approvals.max_pending_per_agent).toBe(1_000);
+    for (const max of [0, 1_001, 2.5]) expect(() => build({ ...valid, approvals: { max_pending_per_agent: max } })).toThrow(/approvals\.max_pending_per_agent/);
+  });
+
   it("takes MONGODB_URI from the environment when the file names no database", () => {
     expect(build(valid, { MONGODB_URI: "mongodb://db:27017" }).mongodb_uri).toBe("mongodb://db:27017");
     expect(build({ ...valid, mongodb_uri: "mongodb://file:1" }, { MONGODB_URI: "mongodb://db:27017" }).mongodb_uri).toBe("mongodb://file:1");
