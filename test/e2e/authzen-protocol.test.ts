@@ -16,9 +16,12 @@ const keys = { pep: `vdk_test_${randomBytes(16).toString("hex")}`, other: `vdk_t
 const valid = { subject: { type: "user", id: "alice" }, action: { name: "read" }, resource: { type: "record", id: "record-1" } };
 
 let v: AuthzenVerdict;
+/** The shared Verdict's log. */
+const logged = captureLog();
 
 beforeAll(async () => {
   v = await startAuthzenVerdict({
+    log: logged.log,
     apiKey: keys.pep,
     config: {
       bundle: await exampleBundle(CERTIFICATION_DIR),
@@ -163,6 +166,21 @@ describe("PEP authentication", () => {
 
   it("answers 403 api_not_enabled to a registered API that is not listed in authzen.apis", async () => {
     expect(await errorOf(v.client.post("/access/v1/evaluation", valid, { authorization: keys.other }))).toEqual([403, "api_not_enabled"]);
+  });
+
+  it("logs a flood of refused PEPs as one line, counted, with the path cut short and no query", async () => {
+    const refusals = () => logged.lines().filter((l) => l["msg"] === "unauthenticated PEP refused");
+    const before = refusals().length;
+    const long = `/access/v1/evaluation?${"q".repeat(15_000)}`;
+    const answers = await Promise.all(Array.from({ length: 20 }, () => v.client.post(long, valid, { authorization: "Bearer not-a-key" })));
+    expect(answers.every((a) => a.status === 401)).toBe(true);
+    // at most the first of a window is a line of its own; the rest are counted into the window's line
+    expect(refusals().length - before).toBeLessThanOrEqual(1);
+    for (const line of refusals()) {
+      expect(String(line["path"]).length).toBeLessThanOrEqual(256);
+      expect(String(line["path"])).not.toContain("?");
+    }
+    expect(JSON.stringify(refusals())).not.toContain("not-a-key");
   });
 
   it("serves the metadata without authentication", async () => {

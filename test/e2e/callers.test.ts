@@ -10,6 +10,7 @@ import { hashApiKey } from "../../src/server/index.js";
 import { createTestCa, type TestCa } from "../support/certs.js";
 import { TestClient } from "../support/grpc.js";
 import { createTestIssuer, TEST_AUDIENCE, TEST_SCOPES, type TestIssuer } from "../support/issuer.js";
+import { captureLog } from "../support/log.js";
 import { startTestVerdict, type TestVerdict } from "../support/verdict.js";
 
 const PAYMENTS = "https://payments.example";
@@ -69,6 +70,26 @@ describe("audience per hop (API keys)", () => {
   it("drops undeclared scopes for an API configured with unknown_scopes: ignore", async () => {
     const response = await payments.check({ token: await issuer.token({ aud: PAYMENTS, scope: "payments:write admin:everything" }), action: "invoices:read" });
     expect(response.principal?.scopes).toEqual(["payments:write"]);
+  });
+});
+
+describe("a flood of unauthenticated calls", () => {
+  it("is one log line for the first and one for the rest of its window, with how many, never a line each", async () => {
+    const captured = captureLog();
+    const t = await startTestVerdict({ issuer, log: captured.log });
+    const client = new TestClient(t.address, "not-a-key");
+    try {
+      const answers = await Promise.all(Array.from({ length: 500 }, () => client.call({ token: "t", action: "invoices:read" })));
+      expect(answers.every((a) => !a.ok && a.code === grpc.status.UNAUTHENTICATED)).toBe(true);
+      const lines = captured.lines().filter((l) => l["msg"] === "unauthenticated caller refused");
+      // the first at once; the other 499 are counted and said together when the 10 s window ends (here: not yet)
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatchObject({ method: "Check", times: 1 });
+      expect(JSON.stringify(lines)).not.toContain("not-a-key");
+    } finally {
+      client.close();
+      await t.stop();
+    }
   });
 });
 

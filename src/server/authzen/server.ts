@@ -11,7 +11,7 @@ import { refusedConnections } from "../../cluster/index.js";
 import { listenFailed, VerdictError } from "../../errors/index.js";
 import { DirectoryUnavailableError, readDirectoryFile, type DirectoryStore } from "../../directory/index.js";
 import { DuplicateMemberError, parseStrictJson } from "../../token/index.js";
-import { Tracing, type Logger, type ServerSpan } from "../../observability/index.js";
+import { CountedWarning, Tracing, type Logger, type ServerSpan } from "../../observability/index.js";
 import type { CallerRegistry } from "../callers.js";
 import type { EdgeLimits } from "../validate.js";
 import { answerClientError, capConnections, requestTimeoutOptions } from "../bounds.js";
@@ -182,6 +182,8 @@ export function buildApp(options: AuthzenServerOptions, https?: object): Fastify
   const { config, decider, directory, log } = options;
   const tracing = options.tracing ?? Tracing.off();
   const peps = new PepRegistry(options.callers, config.apis);
+  // The first at once, then one line per 10 s: an unauthenticated flood costs no line (and no URL) each.
+  const refusedPeps = new CountedWarning(log, "unauthenticated PEP refused");
   const searchDeps: SearchDeps = {
     decider,
     directory,
@@ -251,7 +253,7 @@ export function buildApp(options: AuthzenServerOptions, https?: object): Fastify
       request.verdictSpan?.setAttributes({ "verdict.api": request.pep.caller.name });
     } catch (error) {
       if (error instanceof AuthzenError && error.code === "unauthenticated") {
-        log.warn({ peer: request.ip, path: request.url, why: error.message }, "unauthenticated PEP refused");
+        refusedPeps.count({ peer: request.ip, path: pathOf(request.url), why: error.message });
         reply.header("www-authenticate", 'Bearer realm="verdict-authzen"');
       }
       throw error;
@@ -410,4 +412,9 @@ function toAuthzenError(error: FastifyError | AuthzenError | Error): AuthzenErro
   }
   if (fastify.statusCode === 400) return new AuthzenError("invalid_request", fastify.message);
   return new AuthzenError("internal_error", "internal error");
+}
+
+/** A request's path for a log line: without its query, at most 256 characters (a URL may be 15 kB, and may carry a secret). */
+function pathOf(url: string): string {
+  return (url.split("?")[0] ?? "").slice(0, 256);
 }

@@ -6,7 +6,7 @@ import * as grpc from "@grpc/grpc-js";
 import { RETRY_PUSHBACK_METADATA } from "@verdict/sdk/wire";
 import type { Caller } from "../../decide/index.js";
 import { ERRORS, mappingOf, VerdictError, type ErrorCode } from "../../errors/index.js";
-import type { Instruments, Logger, ServerSpan, TraceContext } from "../../observability/index.js";
+import { CountedWarning, type Instruments, type Logger, type ServerSpan, type TraceContext } from "../../observability/index.js";
 import type { CallerRegistry } from "../callers.js";
 
 export interface RpcContext {
@@ -106,6 +106,8 @@ export function unary<Request, Input, Output, Response>(
   method: UnaryMethod<Request, Input, Output, Response>,
 ): grpc.handleUnaryCall<Request, Response> {
   const { metrics, tracing } = instruments;
+  // Who was refused and why, never the key: the first at once, then one line per 10 s (an unauthenticated flood costs no line each).
+  const refusedCallers = new CountedWarning(log, "unauthenticated caller refused", { method: method.name });
   /** Answers the call, and counts, times and ends its span. */
   const answered = (callback: grpc.sendUnaryData<Response>, span: ServerSpan | undefined, stop: (() => void) | undefined) =>
     ((error, response) => {
@@ -139,8 +141,7 @@ export function unary<Request, Input, Output, Response>(
       (result) => (result.ok ? { "verdict.api": result.caller.name } : { "verdict.refused": result.why }),
     );
     if (!authentication.ok) {
-      // Who was refused and why, never the key.
-      log.warn({ peer: call.getPeer(), method: method.name, why: authentication.why }, "unauthenticated caller refused");
+      refusedCallers.count({ peer: call.getPeer(), why: authentication.why });
       callback({ code: grpc.status.UNAUTHENTICATED, details: `caller not authenticated: ${authentication.why}` });
       return;
     }
