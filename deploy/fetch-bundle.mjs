@@ -44,10 +44,21 @@ try {
   fail(`cannot fetch ${parsed.origin}${parsed.pathname}: ${error.cause?.code ?? error.message}`);
 }
 if (!response.ok) fail(`${parsed.origin}${parsed.pathname} answered ${response.status}`);
+// A redirect is followed only where the first URL's rule still holds: an https:// URL sent on to plain http://
+// brought a body anyone on that path could change, with no SHA-256 to catch it.
+if (new URL(response.url).protocol !== "https:" && expected === undefined)
+  fail(`${parsed.origin}${parsed.pathname} redirected to plain http://; without the SHA-256 (third argument) nothing is written`);
 if (Number(response.headers.get("content-length") ?? 0) > MAX_BYTES) fail(`the bundle is larger than ${MAX_BYTES} bytes`);
 
-const body = Buffer.from(await response.arrayBuffer());
-if (body.length > MAX_BYTES) fail(`the bundle is larger than ${MAX_BYTES} bytes`);
+// Read as it arrives and stopped past the bound (a response without Content-Length is not held whole first).
+const chunks = [];
+let received = 0;
+for await (const chunk of response.body ?? []) {
+  received += chunk.length;
+  if (received > MAX_BYTES) fail(`the bundle is larger than ${MAX_BYTES} bytes`);
+  chunks.push(chunk);
+}
+const body = Buffer.concat(chunks);
 const actual = createHash("sha256").update(body).digest("hex");
 if (expected !== undefined && actual !== expected) fail(`SHA-256 mismatch: expected ${expected}, got ${actual}; nothing written`);
 

@@ -5,6 +5,7 @@ import { createHash } from "node:crypto";
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -26,6 +27,7 @@ import {
   type Manifest,
   type Stage,
 } from "../support/deploy.js";
+import { createTestCa } from "../support/certs.js";
 
 /** Verdict's default ports: listen's default and the admin listener's (issue 15: admin_listen 127.0.0.1:9464). */
 const GRPC_PORT = 50051;
@@ -467,6 +469,26 @@ describe("deploy/fetch-bundle.mjs (the chart's bundle.source=http)", () => {
     const run = await fetchBundle([`${base}/bundle.tar.gz`, join(dir, "unpinned.tar.gz")]);
     expect(run.code).toBe(2);
     expect(run.stderr).toContain("needs its SHA-256");
+  });
+
+  it("writes nothing when an https:// URL redirects to plain http:// and no SHA-256 is given, exit 1", async () => {
+    const ca = createTestCa("fetch-bundle test CA");
+    const cert = ca.issue({ cn: "localhost", ips: ["127.0.0.1"], server: true });
+    const secure = createHttpsServer({ cert: cert.certPem, key: cert.keyPem }, (_req, res) => res.writeHead(302, { location: `${base}/bundle.tar.gz` }).end());
+    await new Promise<void>((resolve) => secure.listen(0, "127.0.0.1", resolve));
+    try {
+      const origin = `https://127.0.0.1:${(secure.address() as AddressInfo).port}`;
+      const out = join(dir, "downgraded.tar.gz");
+      const run = await fetchBundle([`${origin}/bundle.tar.gz`, out], { NODE_EXTRA_CA_CERTS: ca.certFile });
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain("redirected to plain http://");
+      expect(existsSync(out)).toBe(false);
+      // with the SHA-256, the redirected body is checked, and written when it matches
+      expect((await fetchBundle([`${origin}/bundle.tar.gz`, out, sha256], { NODE_EXTRA_CA_CERTS: ca.certFile })).code).toBe(0);
+      expect(readFileSync(out)).toEqual(bundle);
+    } finally {
+      await new Promise<void>((resolve) => secure.close(() => resolve()));
+    }
   });
 
   it("sends the Authorization header from a mounted file, and fails on an error status", async () => {
