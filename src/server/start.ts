@@ -27,6 +27,7 @@ import { SsfReceiver } from "../ssf/index.js";
 import { Suspensions } from "../suspensions/index.js";
 import type { RunningAuthzen } from "./authzen/index.js";
 import { CallerRegistry } from "./callers.js";
+import { plaintextDatabaseHosts } from "./database-uri.js";
 import { isLoopback } from "./loopback.js";
 import { formatAddress, startGrpcServer } from "./grpc/server.js";
 import type { RunningAdmin } from "./admin/index.js";
@@ -115,7 +116,13 @@ const GRPC_GRACE_MS = 10_000;
 const STATE_READY_WAIT_MS = 5_000;
 
 /** Insecure options are explicit, and loud: each is logged at start. */
-function warnAboutInsecureSettings(config: Config, log: Logger): void {
+function warnAboutInsecureSettings(config: Config, log: Logger, mongoUri: string): void {
+  const inClear = plaintextDatabaseHosts(mongoUri);
+  if (inClear.length > 0)
+    log.warn(
+      { hosts: inClear },
+      "[INSECURE CONFIG] the database connection is plain (no tls=true) beyond loopback: suspensions, approvals and counters travel in clear",
+    );
   for (const issuer of config.issuers) {
     if (issuer.allow_typ_jwt)
       log.warn(
@@ -358,7 +365,7 @@ async function startParts(
   // Shared Signals (RFC 8935) from identity providers, on the admin listener: each SET's events become suspensions.
   const ssf = new SsfReceiver({ settings: config.ssf, database, suspensions: () => parts.suspensions, log });
 
-  warnAboutInsecureSettings(config, log);
+  warnAboutInsecureSettings(config, log, mongoUri);
   const jwksIssuer = new Map(config.issuers.flatMap((issuer) => (issuer.jwks_uri ? [[issuer.jwks_uri, issuer.issuer] as const] : [])));
   const issuers = IssuerRegistry.fromConfig(config.issuers, {
     onJwksEvent: (event) => {
