@@ -6,8 +6,9 @@ import { readFileSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 import { API_KEY_METADATA, ApprovalServiceClient, type ApprovalMessage } from "@verdict/sdk/wire";
 import type { Environment } from "../config/index.js";
+import { apiKeyFrom, apiKeyOptions } from "./api-key.js";
 import { parseOptions, required, UsageError } from "./args.js";
-import { channelCredentials, CheckCallError, describeCallFailure, readDevApiKey, refusePlaintextBeyondLoopback } from "./check.js";
+import { channelCredentials, CheckCallError, describeCallFailure, refusePlaintextBeyondLoopback } from "./check.js";
 
 export const usage = `verdict approvals list [filters] | approve ID --token T | refuse ID --token T
 
@@ -24,7 +25,10 @@ export const usage = `verdict approvals list [filters] | approve ID --token T | 
     --reason TEXT      why, kept in the audit trail
   --json               JSON instead of a table (list) or a summary (approve, refuse)
   --addr HOST:PORT     Verdict's address (default 127.0.0.1:50051)
-  --api-key K          the calling API's key (default: the dev API key in .verdict/)
+  --api-key-file FILE  the calling API's key: the file's first line (default: the
+                       dev API key in .verdict/)
+  --api-key K          the key itself ("-" reads it from standard input); a key on
+                       the command line shows in ps and in shell history
   --tls-ca FILE        connect with TLS, trusting this CA (PEM); --tls-cert/--tls-key for mutual TLS
   --timeout-ms N       how long to wait for an answer (default 5000)`;
 
@@ -36,7 +40,7 @@ export async function approvals(argv: string[], env: Environment): Promise<void>
   const id = sub === "list" ? undefined : rest[0] !== undefined && !rest[0].startsWith("-") ? rest.shift() : undefined;
   const options = parseOptions(rest, {
     addr: { type: "string", default: "127.0.0.1:50051" },
-    "api-key": { type: "string" },
+    ...apiKeyOptions,
     token: { type: "string" },
     reason: { type: "string" },
     sub: { type: "string" },
@@ -56,7 +60,7 @@ export async function approvals(argv: string[], env: Environment): Promise<void>
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new UsageError("--timeout-ms must be a positive whole number");
   const credentials = channelCredentials(options);
   refusePlaintextBeyondLoopback(addr, options["tls-ca"] !== undefined, options["insecure-plaintext"] === true);
-  const apiKey = options["api-key"] ?? (options["tls-cert"] ? undefined : readDevApiKey(env));
+  const apiKey = apiKeyFrom(options, env, options.token === "-" ? "--token -" : undefined);
   const client = new ApprovalServiceClient(addr, credentials, options["tls-name"] ? { "grpc.ssl_target_name_override": options["tls-name"] } : {});
   const metadata = new grpc.Metadata();
   if (apiKey !== undefined) metadata.set(API_KEY_METADATA, apiKey);

@@ -11,17 +11,21 @@ import {
   type CheckRequestMessage,
   type CheckResponseMessage,
 } from "@verdict/sdk/wire";
-import { stateDirFrom, type Environment } from "../config/index.js";
-import { devApiKeyPath } from "../dev/index.js";
+import type { Environment } from "../config/index.js";
 import { VerdictError } from "../errors/index.js";
 import { isLoopback } from "../server/loopback.js";
+import { apiKeyFrom, apiKeyOptions } from "./api-key.js";
 import { parseOptions, required, UsageError } from "./args.js";
 import { checkFromFlags, readCheckFile, type CheckAsk } from "./check-input.js";
 
 export const usage = `verdict check --token T (--action A --resource TYPE/ID | --input FILE) [options]
 
   --addr HOST:PORT   Verdict's address (default 127.0.0.1:50051)
-  --api-key K        the calling API's key (default: the dev API key in .verdict/)
+  --api-key-file FILE
+                     the calling API's key: the file's first line (default: the
+                     dev API key in .verdict/)
+  --api-key K        the key itself ("-" reads it from standard input); a key
+                     on the command line shows in ps and in shell history
   --token T          the access token ("-" reads it from standard input)
   --action A         e.g. invoices:read
   --resource TYPE/ID e.g. invoice/inv-42 (the id may be empty: invoice/)
@@ -57,7 +61,7 @@ non-zero only when no decision was obtained.`;
 export async function check(argv: string[], env: Environment): Promise<void> {
   const options = parseOptions(argv, {
     addr: { type: "string", default: "127.0.0.1:50051" },
-    "api-key": { type: "string" },
+    ...apiKeyOptions,
     token: { type: "string" },
     action: { type: "string" },
     resource: { type: "string" },
@@ -80,6 +84,7 @@ export async function check(argv: string[], env: Environment): Promise<void> {
   });
   let token = required(options.token, "--token");
   if (token === "-" && options.input === "-") throw new UsageError("--token - and --input - cannot both read standard input");
+  const apiKey = apiKeyFrom(options, env, token === "-" ? "--token -" : options.input === "-" ? "--input -" : undefined);
   if (token === "-") token = readFileSync(0, "utf8").trim();
   const ask = whatToAsk(options);
   if (ask.kind === "batch" && options.explain === true) throw new UsageError("--explain is for one Check: a CheckBatch does not carry it");
@@ -87,8 +92,6 @@ export async function check(argv: string[], env: Environment): Promise<void> {
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new UsageError("--timeout-ms must be a positive whole number");
   const credentials = channelCredentials(options);
   refusePlaintextBeyondLoopback(options.addr as string, options["tls-ca"] !== undefined, options["insecure-plaintext"] === true);
-  // With a client certificate the key is optional (mutual TLS identifies the caller).
-  const apiKey = options["api-key"] ?? (options["tls-cert"] ? undefined : readDevApiKey(env));
   const dpop = options["dpop-proof"]
     ? { proof: options["dpop-proof"], method: required(options["dpop-method"], "--dpop-method"), url: required(options["dpop-url"], "--dpop-url") }
     : undefined;
@@ -157,15 +160,6 @@ function inProtoOrder(response: CheckResponseMessage, explain: boolean): Record<
     ...(explain ? { explanation: shown } : {}),
     ...(retry_after_ms ? { retry_after_ms } : {}),
   };
-}
-
-export function readDevApiKey(env: Environment): string {
-  const path = devApiKeyPath(stateDirFrom(env));
-  try {
-    return readFileSync(path, "utf8").trim();
-  } catch {
-    throw new UsageError(`--api-key is required (no development key at ${path}; npm start creates one)`);
-  }
 }
 
 /**

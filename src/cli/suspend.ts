@@ -5,12 +5,17 @@ import { userInfo } from "node:os";
 import * as grpc from "@grpc/grpc-js";
 import { AdminServiceClient, API_KEY_METADATA, type SuspensionMessage, type SuspensionTargetMessage } from "@verdict/sdk/wire";
 import type { Environment } from "../config/index.js";
+import { apiKeyFrom, apiKeyOptions } from "./api-key.js";
 import { parseOptions, required, UsageError } from "./args.js";
-import { channelCredentials, CheckCallError, describeCallFailure, readDevApiKey, refusePlaintextBeyondLoopback } from "./check.js";
+import { channelCredentials, CheckCallError, describeCallFailure, refusePlaintextBeyondLoopback } from "./check.js";
 
 const CONNECTION = `  --addr HOST:PORT   Verdict's address (default 127.0.0.1:50051)
-  --api-key K        the calling API's key (default: the dev API key in .verdict/);
-                     its API needs the suspensions grant (apis[].grants)
+  --api-key-file FILE
+                     the calling API's key: the file's first line (default: the
+                     dev API key in .verdict/); its API needs the suspensions
+                     grant (apis[].grants)
+  --api-key K        the key itself ("-" reads it from standard input); a key
+                     on the command line shows in ps and in shell history
   --tls-ca FILE      connect with TLS, trusting this CA (PEM)
   --tls-cert FILE    with --tls-key: a client certificate for mutual TLS
   --tls-name NAME    the server name to verify (default: the host of --addr)
@@ -55,7 +60,7 @@ ${CONNECTION}`;
 
 const connectionOptions = {
   addr: { type: "string", default: "127.0.0.1:50051" },
-  "api-key": { type: "string" },
+  ...apiKeyOptions,
   "tls-ca": { type: "string" },
   "tls-cert": { type: "string" },
   "tls-key": { type: "string" },
@@ -187,7 +192,7 @@ function connect(options: Options, env: Environment) {
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new UsageError("--timeout-ms must be a positive whole number");
   const credentials = channelCredentials(options);
   refusePlaintextBeyondLoopback(addr, options["tls-ca"] !== undefined, options["insecure-plaintext"] === true);
-  const apiKey = options["api-key"] ?? (options["tls-cert"] ? undefined : readDevApiKey(env));
+  const apiKey = apiKeyFrom(options, env);
   const metadata = new grpc.Metadata();
   if (apiKey !== undefined) metadata.set(API_KEY_METADATA, apiKey);
   const client = new AdminServiceClient(addr, credentials, options["tls-name"] ? { "grpc.ssl_target_name_override": options["tls-name"] } : {});

@@ -75,8 +75,14 @@ describe("an agent's transfer that needs alice's approval", () => {
     expect((await transfer(agent, rent, approval.id)).status).toBe(403);
 
     // 3. The agent's own token cannot approve; alice's password-only token is not enough; her MFA token is.
-    const cli = (token: string) =>
-      runVerdict(["approvals", "approve", approval.id, "--token", "-", "--addr", t.address, "--api-key", apiKey, "--reason", "rent"], {}, token);
+    // The token on standard input, the API's key in a file: neither on the command line.
+    const keyFile = join(mkdtempSync(join(tmpdir(), "verdict-approvals-")), "api-key");
+    writeFileSync(keyFile, `${apiKey}\n`, { mode: 0o600 });
+    const cli = (token: string, key = ["--api-key-file", keyFile]) =>
+      runVerdict(["approvals", "approve", approval.id, "--token", "-", "--addr", t.address, ...key, "--reason", "rent"], {}, token);
+    const stdinTwice = await cli("x", ["--api-key", "-"]);
+    expect(stdinTwice.code).toBe(2);
+    expect(stdinTwice.stderr).toContain("--api-key - and --token - cannot both read standard input");
     const byAgent = await cli(
       await t.issuer.token({ sub: "alice", client_id: "invoice-agent", scope: "payments:write", acr: "mfa", auth_time: Math.floor(Date.now() / 1000) }),
     );

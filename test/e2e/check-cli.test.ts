@@ -190,3 +190,32 @@ describe("verdict check --input FILE", () => {
     expect(explain.stderr).toContain("--explain is for one Check");
   });
 });
+
+describe("verdict check with the API key off the command line", () => {
+  // VERDICT_HOME `work` holds no development key: the key comes from the flag or from nowhere.
+  const run = (args: string[], stdin?: string) =>
+    runVerdict(["check", "--addr", server.address, "--action", "invoices:read", "--resource", "invoice/1", ...args], { VERDICT_HOME: work }, stdin);
+
+  it("takes the key from --api-key-file FILE, or from standard input with --api-key - and the token as a flag", async () => {
+    const keyFile = join(work, "api-key");
+    writeFileSync(keyFile, `${server.apiKey}\n`, { mode: 0o600 });
+    const fromFile = await run(["--api-key-file", keyFile, "--token", person]);
+    expect(fromFile.stderr).toBe("");
+    expect(JSON.parse(fromFile.stdout)).toMatchObject({ decision: "ALLOW" });
+    const fromStdin = await run(["--api-key", "-", "--token", person], `${server.apiKey}\n`);
+    expect(fromStdin.stderr).toBe("");
+    expect(JSON.parse(fromStdin.stdout)).toMatchObject({ decision: "ALLOW" });
+    // The key from a file beside the token from standard input.
+    const both = await run(["--api-key-file", keyFile, "--token", "-"], person);
+    expect(JSON.parse(both.stdout)).toMatchObject({ decision: "ALLOW" });
+  });
+
+  it("refuses the key and the token, or the key and the request, both from standard input: exit 2", async () => {
+    const refused = await run(["--api-key", "-", "--token", "-"], `${server.apiKey}\n${person}\n`);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain("--api-key - and --token - cannot both read standard input");
+    const withInput = await runVerdict(["check", "--addr", server.address, "--api-key", "-", "--token", person, "--input", "-"], { VERDICT_HOME: work }, "{}");
+    expect(withInput.code).toBe(2);
+    expect(withInput.stderr).toContain("--api-key - and --input - cannot both read standard input");
+  });
+});

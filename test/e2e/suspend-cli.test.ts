@@ -2,8 +2,7 @@
 // own local database): `verdict suspend`, `verdict suspensions`, `verdict resume`
 // with the development API's key (it holds every grant), `verdict check` denying,
 // and `verdict audit query --kind suspension` showing who did what and why.
-import { readFileSync } from "node:fs";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -110,5 +109,46 @@ describe("verdict suspend, suspensions, resume against npm start", () => {
     expect(badFor.stderr).toContain("--for must be a duration");
     const noReason = await verdict(["suspend", "--addr", server.address, "--agent", "a"]);
     expect(noReason.code).toBe(2);
+  });
+});
+
+describe("the calling API's key kept off the command line", () => {
+  // A shell with no development key to fall back on: the key comes from the flag or from nowhere.
+  const bare = { MONGODB_URI: undefined, VERDICT_HOME: mkdtempSync(join(tmpdir(), "verdict-no-key-")) };
+  const key = () => readFileSync(devApiKeyPath(home), "utf8").trim();
+
+  it("reads the key from --api-key-file FILE: that key, not the development one", async () => {
+    const file = join(bare.VERDICT_HOME, "key.txt");
+    writeFileSync(file, `${key()}\n`, { mode: 0o600 });
+    const listed = await runVerdict(["suspensions", "--addr", server.address, "--api-key-file", file], bare);
+    expect(listed.stderr).toBe("");
+    expect(listed.code).toBe(0);
+    // The file's key, not the development one: the MCP API's lacks the grant.
+    writeFileSync(file, `${readFileSync(devMcpApiKeyPath(home), "utf8").trim()}\n`, { mode: 0o600 });
+    const refused = await runVerdict(["suspensions", "--addr", server.address, "--api-key-file", file], bare);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain("may not manage suspensions");
+  });
+
+  it("reads the key from standard input with --api-key -", async () => {
+    const listed = await runVerdict(["suspensions", "--addr", server.address, "--api-key", "-"], bare, `${key()}\n`);
+    expect(listed.stderr).toBe("");
+    expect(listed.code).toBe(0);
+  });
+
+  it("refuses --api-key with --api-key-file, and an empty or missing key file, as usage errors before calling", async () => {
+    const file = join(bare.VERDICT_HOME, "key.txt");
+    writeFileSync(file, `${key()}\n`, { mode: 0o600 });
+    const both = await runVerdict(["suspensions", "--addr", server.address, "--api-key", key(), "--api-key-file", file], bare);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain("--api-key or --api-key-file, not both");
+    const empty = join(bare.VERDICT_HOME, "empty.txt");
+    writeFileSync(empty, "\n");
+    const none = await runVerdict(["suspensions", "--addr", server.address, "--api-key-file", empty], bare);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain(`secret file ${empty} is empty`);
+    const missing = await runVerdict(["suspensions", "--addr", server.address, "--api-key-file", join(bare.VERDICT_HOME, "absent")], bare);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain("ENOENT");
   });
 });

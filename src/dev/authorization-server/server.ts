@@ -8,10 +8,13 @@
 // single sign-on does. No refresh tokens: the official MCP TypeScript client (1.32)
 // answers a scope challenge by refreshing without the new scopes when it holds one,
 // so every challenge ends in a new authorization instead. Tokens are RFC 9068 JWTs
-// signed with the same key as `verdict dev-token`. Loopback only; development only.
+// signed with the same key as `verdict dev-token`. Loopback only; development only:
+// its pages take forms from themselves only, and sites elsewhere register no
+// redirects to themselves (own-pages.ts).
 import formbody from "@fastify/formbody";
 import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
 import { ensureDevIssuerKey, mintDevToken } from "../issuer.js";
+import { fromForeignPage, loopbackHostOnly, ownPagesOnly } from "./own-pages.js";
 import { donePage, errorPage, signInPage, stepUpPage } from "./pages.js";
 import { DevAuthorizationStore, pkceMatches, type RegisteredClient, type Session } from "./store.js";
 
@@ -49,6 +52,9 @@ function isLoopbackOrHttps(value: string): boolean {
     return false;
   }
 }
+
+/** An http or https redirect URI on this machine (already known to parse). */
+const isLoopbackRedirect = (value: string): boolean => LOOPBACK_HOSTS.has(new URL(value).hostname);
 
 const registerSchema = {
   type: "object",
@@ -101,6 +107,9 @@ const tokenSchema = {
 type Fields = Partial<Record<keyof (typeof authorizeSchema)["properties"], string>>;
 type TokenFields = Partial<Record<keyof (typeof tokenSchema)["properties"], string>>;
 
+/** What a browser client calls cross-origin: the metadata, the keys, registration and the token endpoint. */
+const CORS_PATHS = new Set(["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration", "/jwks.json", "/register", "/token"]);
+
 const SESSION_COOKIE = "verdict_dev_session";
 
 function sessionCookie(header: string | undefined): string | undefined {
@@ -123,8 +132,10 @@ export async function startDevAuthorizationServer(options: DevAuthorizationServe
   await app.register(formbody);
   let issuer = "";
 
-  // Browser-based MCP clients call these endpoints cross-origin (no cookies: bearer and PKCE only).
+  // Browser-based MCP clients (the MCP Inspector) call these cross-origin (no cookies: PKCE only).
+  // The pages are never fetched, only navigated to: no CORS, and no frame (a framed form is same-origin).
   app.addHook("onRequest", async (req, reply) => {
+    if (!CORS_PATHS.has(req.url.split("?", 1)[0] ?? "")) return;
     reply.header("access-control-allow-origin", "*");
     if (req.method === "OPTIONS") {
       reply
@@ -134,7 +145,7 @@ export async function startDevAuthorizationServer(options: DevAuthorizationServe
     }
   });
   app.addHook("onSend", async (_req, reply) => {
-    reply.header("cache-control", "no-store");
+    reply.header("cache-control", "no-store").header("x-frame-options", "DENY").header("content-security-policy", "frame-ancestors 'none'");
   });
 
   const metadata = () => ({
@@ -163,6 +174,13 @@ export async function startDevAuthorizationServer(options: DevAuthorizationServe
     const bad = body.redirect_uris.find((uri) => !isLoopbackOrHttps(uri));
     if (bad !== undefined)
       return reply.code(400).send({ error: "invalid_redirect_uri", error_description: `redirect URIs must be https, or http on loopback: ${bad}` });
+    // Else any site the developer visits could register a redirect to itself, and send them to consent to it.
+    const remote = fromForeignPage(req) ? body.redirect_uris.find((uri) => !isLoopbackRedirect(uri)) : undefined;
+    if (remote !== undefined)
+      return reply.code(400).send({
+        error: "invalid_redirect_uri",
+        error_description: `a web page served from elsewhere than this machine (${req.headers.origin ?? ""}) may register loopback redirect URIs only: ${remote}`,
+      });
     if (body.grant_types && !body.grant_types.includes("authorization_code"))
       return reply.code(400).send({ error: "invalid_client_metadata", error_description: "grant_types must include authorization_code" });
     const client = store.register({
@@ -222,7 +240,7 @@ export async function startDevAuthorizationServer(options: DevAuthorizationServe
     return Object.entries(options.acrLevels).sort(([, a], [, b]) => a - b)[0]?.[0];
   };
 
-  app.get("/authorize", { schema: { querystring: authorizeSchema } }, async (req, reply) => {
+  app.get("/authorize", { onRequest: loopbackHostOnly, schema: { querystring: authorizeSchema } }, async (req, reply) => {
     const fields = req.query as Fields;
     const checked = checkAuthorization(fields, reply);
     if (!checked) return reply;
@@ -242,7 +260,7 @@ export async function startDevAuthorizationServer(options: DevAuthorizationServe
     );
   });
 
-  app.post("/authorize", { schema: { body: authorizeSchema } }, async (req, reply) => {
+  app.post("/authorize", { onRequest: ownPagesOnly, schema: { body: authorizeSchema } }, async (req, reply) => {
     const fields = req.body as Fields;
     const checked = checkAuthorization(fields, reply);
     if (!checked) return reply;
@@ -307,7 +325,7 @@ export async function startDevAuthorizationServer(options: DevAuthorizationServe
     return reply.send({ access_token: accessToken, token_type: "Bearer", expires_in: ttl, scope: code.scopes.join(" ") });
   });
 
-  app.get("/step-up", { schema: { querystring: authorizeSchema } }, async (req, reply) => {
+  app.get("/step-up", { onRequest: loopbackHostOnly, schema: { querystring: authorizeSchema } }, async (req, reply) => {
     const fields = req.query as Fields & { elicitation_id?: string };
     const client = fields.client_id ? store.client(fields.client_id) : undefined;
     if (!client) return reply.code(400).type("text/html").send(errorPage("Unknown client_id."));
@@ -321,7 +339,7 @@ export async function startDevAuthorizationServer(options: DevAuthorizationServe
     );
   });
 
-  app.post("/step-up", { schema: { body: authorizeSchema } }, async (req, reply) => {
+  app.post("/step-up", { onRequest: ownPagesOnly, schema: { body: authorizeSchema } }, async (req, reply) => {
     const fields = req.body as Fields;
     const client = fields.client_id ? store.client(fields.client_id) : undefined;
     const subject = fields.subject?.trim() ?? "";
