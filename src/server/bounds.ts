@@ -1,6 +1,7 @@
 // What Verdict's listeners hold a client to beyond their frameworks' defaults: a
 // bound on the connections open (each costs memory, and a client that opens them
-// without end would take it all), and on an HTTP listener, a time its request has
+// without end would take it all), optionally one per remote address (so that one
+// client cannot take them all), and on an HTTP listener, a time its request has
 // to arrive in (Fastify sets none: a client that sends its headers and then its body
 // a byte a minute, or never, would keep its connection for good).
 import type { ServerOptions } from "node:http";
@@ -8,30 +9,70 @@ import type { Server, Socket } from "node:net";
 import type { ErrorCode } from "../errors/index.js";
 import type { CountedWarning } from "../observability/index.js";
 
+/** What `capConnections` holds a server to. */
+export interface ConnectionBound {
+  /** Connections open at once; one more is closed as soon as it is accepted. */
+  maxConnections: number;
+  /** Counts every connection refused, for either bound. */
+  refused: { inc(): void };
+  /** Logs the refusals for maxConnections (cluster's `refusedConnections`: at most one line every 10 s). */
+  warning: CountedWarning;
+  /**
+   * Connections open at once from one remote address; one more from it is closed as
+   * soon as it is accepted (counted in `refused`, logged in its own `warning` with the
+   * address), so that one client cannot take all of maxConnections.
+   */
+  perAddress?: { maxConnections: number; warning: CountedWarning };
+  /**
+   * Called when maxConnections are open, before one more is refused: may destroy open
+   * connections (an HTTP server's idle keep-alive ones) so that the new one gets in.
+   */
+  makeRoom?: () => void;
+}
+
 /**
- * Keeps at most `maxConnections` of `server`'s connections open: one more is closed as
- * soon as it is accepted, before any other listener of the server sees it open (they
- * see it destroyed), and counted in `refused` and in `warning` (cluster's
- * `refusedConnections`: logged at most every 10 s). Not Node's own `maxConnections`:
- * in a process of Node's cluster, a connection it refuses goes back to the primary,
- * which hands it to another process, which refuses it too, and so on without end (two
- * processes at their bound: the primary and both processes busy, 1 to 1.6 s of CPU in
- * 3 s, the connection neither served nor closed; Node 20).
+ * Keeps at most `maxConnections` of `server`'s connections open, and at most
+ * `perAddress.maxConnections` of them from one address: one more is closed as soon as
+ * it is accepted, before any other listener of the server sees it open (they see it
+ * destroyed), and counted in `refused` and in a warning. At maxConnections, `makeRoom`
+ * is asked first, and the new connection gets in if it destroyed some. Not Node's own
+ * `maxConnections`: in a process of Node's cluster, a connection it refuses goes back to
+ * the primary, which hands it to another process, which refuses it too, and so on
+ * without end (two processes at their bound: the primary and both processes busy, 1 to
+ * 1.6 s of CPU in 3 s, the connection neither served nor closed; Node 20).
  */
-export function capConnections(
-  server: Server,
-  { maxConnections, refused, warning }: { maxConnections: number; refused: { inc(): void }; warning: CountedWarning },
-): void {
-  let open = 0;
+export function capConnections(server: Server, { maxConnections, refused, warning, perAddress, makeRoom }: ConnectionBound): void {
+  const open = new Set<Socket>();
+  const fromAddress = new Map<string, number>();
+  const refuse = (socket: Socket, counted: CountedWarning, detail?: Record<string, unknown>) => {
+    socket.destroy();
+    refused.inc();
+    counted.count(detail);
+  };
   server.prependListener("connection", (socket: Socket) => {
-    if (open >= maxConnections) {
-      socket.destroy();
-      refused.inc();
-      warning.count();
+    const address = socket.remoteAddress ?? "";
+    const sameAddress = fromAddress.get(address) ?? 0;
+    if (perAddress && sameAddress >= perAddress.maxConnections) {
+      refuse(socket, perAddress.warning, { remoteAddress: address });
       return;
     }
-    open += 1;
-    socket.once("close", () => (open -= 1));
+    if (open.size >= maxConnections && makeRoom) {
+      makeRoom();
+      // Those it destroyed are gone for this count, though their close comes later.
+      for (const other of open) if (other.destroyed) open.delete(other);
+    }
+    if (open.size >= maxConnections) {
+      refuse(socket, warning);
+      return;
+    }
+    open.add(socket);
+    fromAddress.set(address, sameAddress + 1);
+    socket.once("close", () => {
+      open.delete(socket);
+      const left = (fromAddress.get(address) ?? 1) - 1;
+      if (left === 0) fromAddress.delete(address);
+      else fromAddress.set(address, left);
+    });
   });
 }
 

@@ -5,8 +5,9 @@
 // (authzen.request_timeout_ms's default; the admin listener's own) to arrive whole,
 // headers and body, or is answered 408 request_timeout and its connection closed,
 // rather than holding it for as long as its client trickles bytes; over TLS, the
-// handshake has the same 10 s. The admin listener keeps at most 1,024 connections open
-// (a fixed bound, reached here as it is).
+// handshake has the same 10 s. The admin listener keeps at most 64 connections open
+// from one address and 1,024 in all, closing idle ones to let a probe in (fixed bounds,
+// reached here as they are, from addresses of 127.0.0.0/8, which Linux answers on loopback).
 import { mkdtempSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
@@ -24,8 +25,11 @@ const API_KEY = "http-bounds-key";
 const MAX = 6;
 const METADATA = "GET /.well-known/authzen-configuration HTTP/1.1\r\nHost: pdp\r\n\r\n";
 const HEALTHZ = "GET /healthz HTTP/1.1\r\nHost: verdict\r\n\r\n";
-/** The admin listener's bound, which has no setting. */
+/** The admin listener's bounds, which have no setting. */
 const ADMIN_MAX = 1_024;
+const ADMIN_PER_ADDRESS = 64;
+/** The n-th client address of the admin listener's tests (127.0.0.2 on); the probes come from 127.0.0.1. */
+const clientAddress = (n: number) => `127.0.0.${n + 2}`;
 
 /** A raw connection to host:port (over TLS, trusting any certificate, when `tls`) and what came back on it. */
 interface Raw {
@@ -34,10 +38,11 @@ interface Raw {
   closed: Promise<number>;
 }
 
-function rawConnection(address: string, { tls = false } = {}): Raw {
+function rawConnection(address: string, { tls = false, from }: { tls?: boolean; from?: string } = {}): Raw {
   let received = "";
   const opened = Date.now();
-  const socket = tls ? tlsConnect({ ...hostPort(address), rejectUnauthorized: false }) : connect(hostPort(address));
+  const target = { ...hostPort(address), ...(from === undefined ? {} : { localAddress: from }) };
+  const socket = tls ? tlsConnect({ ...target, rejectUnauthorized: false }) : connect(target);
   socket.setEncoding("utf8");
   socket.on("data", (chunk: string) => (received += chunk));
   socket.on("error", () => undefined); // a connection closed at once may end in ECONNRESET
@@ -47,15 +52,17 @@ function rawConnection(address: string, { tls = false } = {}): Raw {
 
 /**
  * "served" once `request` (AuthZEN's metadata unless told) was answered as `answer` says
- * on a new connection; "closed" when it closed before; rejects when neither within 5 s.
+ * on a new connection (from the address `from`, when given); "closed" when it closed
+ * before; rejects when neither within 5 s.
  */
 function openServed(
   address: string,
   kept: Raw[],
   request = METADATA,
   answer = /^HTTP\/1\.1 200 [\s\S]*access_evaluation_endpoint/,
+  from?: string,
 ): Promise<"served" | "closed"> {
-  const raw = rawConnection(address);
+  const raw = rawConnection(address, from === undefined ? {} : { from });
   kept.push(raw);
   raw.socket.write(request);
   return new Promise((resolve, reject) => {
@@ -105,41 +112,66 @@ describe.each([1, 2])("verdict serve with processes: %i, AuthZEN's max_connectio
     if (serving) await stopProcess(serving.child);
   });
 
-  // First: no other connection to the admin listener is open yet (fetch keeps its own).
-  it("keeps at most 1,024 connections open on the admin listener, closes one more at once, and has room again when one closes", async () => {
+  const healthz = (admin: string, into: Raw[], from: string) => openServed(admin, into, HEALTHZ, /^HTTP\/1\.1 200 /, from);
+
+  // First: no other connection to the admin listener is open yet (fetch keeps its own, idle, a few seconds).
+  it("answers a probe while 1,024 idle connections are held on the admin listener, closing the idle ones to make room", async () => {
     const admin = serving.adminUrl.replace("http://", "");
     const held: Raw[] = [];
+    const stillOpen = () => held.filter((raw) => !raw.socket.destroyed && raw.socket.readyState === "open");
+    try {
+      // 64 from each of 16 addresses, in rounds within the listener's backlog, each with its answer: idle, kept alive
+      for (let n = 0; n < ADMIN_MAX / ADMIN_PER_ADDRESS; n++) {
+        const answers = await Promise.all(Array.from({ length: ADMIN_PER_ADDRESS }, () => healthz(admin, held, clientAddress(n))));
+        expect(answers.filter((answer) => answer === "served")).toHaveLength(ADMIN_PER_ADDRESS);
+      }
+      // all still open (kept alive 5 s after their answer): the bound is reached
+      expect(stillOpen()).toHaveLength(ADMIN_MAX);
+
+      const probe: Raw[] = [];
+      const asked = Date.now();
+      expect(await healthz(admin, probe, "127.0.0.1")).toBe("served");
+      expect(Date.now() - asked).toBeLessThan(2_000);
+      probe[0]!.socket.destroy();
+      await vi.waitFor(() => expect(stillOpen()).toHaveLength(0), { timeout: 5_000, interval: 20 });
+    } finally {
+      for (const raw of held) raw.socket.destroy();
+    }
+    expect(valueOf(await scrape(serving.adminUrl), "verdict_admin_connections_refused_total")).toBe(0);
+  });
+
+  it("keeps at most 64 connections open on the admin listener from one address, closes one more from it at once, and has room again when one closes", async () => {
+    const admin = serving.adminUrl.replace("http://", "");
+    const held: Raw[] = [];
+    const before = valueOf(await scrape(serving.adminUrl), "verdict_admin_connections_refused_total") ?? 0;
     let closed = 0;
     try {
-      // in rounds of 128, within the listener's backlog
-      for (let round = 0; round < ADMIN_MAX / 128; round++) {
-        const answers = await Promise.all(Array.from({ length: 128 }, () => openServed(admin, held, HEALTHZ, /^HTTP\/1\.1 200 /)));
-        expect(answers.filter((answer) => answer === "served")).toHaveLength(128);
-      }
-      expect(await openServed(admin, held, HEALTHZ, /^HTTP\/1\.1 200 /)).toBe("closed");
+      const answers = await Promise.all(Array.from({ length: ADMIN_PER_ADDRESS }, () => healthz(admin, held, clientAddress(0))));
+      expect(answers.filter((answer) => answer === "served")).toHaveLength(ADMIN_PER_ADDRESS);
+      expect(await healthz(admin, held, clientAddress(0))).toBe("closed");
       closed += 1;
-      // logged as it happens (the first at once)
+      // logged as it happens (the first at once), with the address
       await vi.waitFor(
         () => {
           const refusals = serving
             .logLines()
-            .filter((line) => line["msg"] === "refused a connection: the admin listener's connections are open; it was closed at once");
-          expect(refusals).toHaveLength(1);
-          expect(refusals[0]).toMatchObject({ level: 40, times: 1, maxConnections: ADMIN_MAX });
+            .filter((line) => line["msg"] === "refused a connection: the admin listener's connections from one address are open; it was closed at once");
+          expect(refusals).toEqual([expect.objectContaining({ level: 40, times: 1, maxConnections: ADMIN_PER_ADDRESS, remoteAddress: clientAddress(0) })]);
         },
         { timeout: 5_000, interval: 50 },
       );
 
-      // the connections open are served as before
+      // the probes' address, and the connections open, are served as before
+      expect(await healthz(admin, held, "127.0.0.1")).toBe("served");
       const first = held[0]!;
       first.socket.write(HEALTHZ);
       await vi.waitFor(() => expect(first.received().match(/HTTP\/1\.1 200 /g)).toHaveLength(2), { timeout: 5_000, interval: 20 });
 
-      // one closes: once Verdict has seen it go, there is room for one
+      // one closes: once Verdict has seen it go, that address has room for one
       held[1]!.socket.destroy();
       await vi.waitFor(
         async () => {
-          const answer = await openServed(admin, held, HEALTHZ, /^HTTP\/1\.1 200 /);
+          const answer = await healthz(admin, held, clientAddress(0));
           if (answer === "closed") closed += 1;
           expect(answer).toBe("served");
         },
@@ -148,8 +180,8 @@ describe.each([1, 2])("verdict serve with processes: %i, AuthZEN's max_connectio
     } finally {
       for (const raw of held) raw.socket.destroy();
     }
-    // counted, every one (scraped once Verdict has seen them go)
-    await vi.waitFor(async () => expect(valueOf(await scrape(serving.adminUrl), "verdict_admin_connections_refused_total")).toBe(closed), {
+    // counted, every one
+    await vi.waitFor(async () => expect(valueOf(await scrape(serving.adminUrl), "verdict_admin_connections_refused_total")).toBe(before + closed), {
       timeout: 5_000,
       interval: 100,
     });

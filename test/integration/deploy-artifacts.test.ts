@@ -290,6 +290,18 @@ describe("deploy/helm/verdict", () => {
       };
     };
   };
+  type ServiceManifest = {
+    metadata: { name: string; labels: Record<string, string> };
+    spec: { type?: string; ports: { name: string; port: number; targetPort: string | number; nodePort?: number }[]; selector: Record<string, string> };
+  };
+  type NetworkPolicyPort = { port: string | number; protocol: string };
+  type NetworkPolicy = {
+    spec: {
+      podSelector: { matchLabels: Record<string, string> };
+      policyTypes: string[];
+      ingress: { ports: NetworkPolicyPort[]; from?: Record<string, unknown>[] }[];
+    };
+  };
   const valuesFile = (name: string) => ["--values", repo("deploy", "helm", "verdict", "ci", name)];
   const monitoring = ["--api-versions", "monitoring.coreos.com/v1"];
 
@@ -323,9 +335,14 @@ describe("deploy/helm/verdict", () => {
     expect(container.readinessProbe?.httpGet).toEqual({ path: "/readyz", port: "admin" });
     expect(container.livenessProbe?.httpGet).toEqual({ path: "/healthz", port: "admin" });
     expect(container.startupProbe?.httpGet).toEqual({ path: "/healthz", port: "admin" });
-    const service = find<{ spec: { ports: { name: string; targetPort: string }[]; selector: Record<string, string> } }>(manifests, "Service", "verdict");
-    expect(service.spec.ports.map((p) => p.targetPort).sort()).toEqual(["admin", "grpc"]);
+    // gRPC on the Service of service.type; the admin port on a ClusterIP Service of its own
+    const service = find<ServiceManifest>(manifests, "Service", "verdict");
+    expect(service.spec.ports.map((p) => p.targetPort)).toEqual(["grpc"]);
     expect(deployment.spec.template.metadata.labels).toMatchObject(service.spec.selector);
+    const admin = find<ServiceManifest>(manifests, "Service", "verdict-admin");
+    expect(admin.spec.type).toBe("ClusterIP");
+    expect(admin.spec.ports).toEqual([expect.objectContaining({ port: ports["admin"], targetPort: "admin" })]);
+    expect(deployment.spec.template.metadata.labels).toMatchObject(admin.spec.selector);
   });
 
   it("with the defaults: TLS from a Secret, a generated API key whose SHA-256 is in the configuration, no ServiceMonitor", () => {
@@ -335,8 +352,10 @@ describe("deploy/helm/verdict", () => {
       "ConfigMap",
       "Deployment",
       "HorizontalPodAutoscaler",
+      "NetworkPolicy",
       "PodDisruptionBudget",
       "Secret",
+      "Service",
       "Service",
       "Service",
       "ServiceAccount",
@@ -358,15 +377,67 @@ describe("deploy/helm/verdict", () => {
     expect(config).not.toHaveProperty("bundle"); // the bundle built into the image
   });
 
-  it("makes a ServiceMonitor on the admin port only when the cluster serves monitoring.coreos.com/v1", () => {
+  it("makes a ServiceMonitor on the admin port only when the cluster serves monitoring.coreos.com/v1, selecting the admin Service alone", () => {
     const manifests = renderChart(monitoring);
     const monitor = find<{ spec: { endpoints: { port: string; path: string }[]; selector: { matchLabels: Record<string, string> } } }>(
       manifests,
       "ServiceMonitor",
     );
     expect(monitor.spec.endpoints).toEqual([expect.objectContaining({ port: "admin", path: "/metrics" })]);
-    const service = find<{ metadata: { labels: Record<string, string> } }>(manifests, "Service", "verdict");
-    expect(service.metadata.labels).toMatchObject(monitor.spec.selector.matchLabels);
+    const selected = manifests
+      .filter((m) => m.kind === "Service")
+      .map((m) => m as unknown as ServiceManifest)
+      .filter((service) => Object.entries(monitor.spec.selector.matchLabels).every(([key, value]) => service.metadata.labels[key] === value));
+    expect(selected.map((service) => service.metadata.name)).toEqual(["verdict-admin"]);
+  });
+
+  it.each(["LoadBalancer", "NodePort"])("keeps the admin port off the Service of service.type %s: only a ClusterIP Service has it", (type) => {
+    const manifests = renderChart(["--set", `service.type=${type}`]);
+    const services = manifests.filter((m) => m.kind === "Service").map((m) => m as unknown as ServiceManifest);
+    expect(find<ServiceManifest>(manifests, "Service", "verdict").spec.type).toBe(type);
+    const withAdmin = services.filter((service) =>
+      service.spec.ports.some((p) => p.port === ADMIN_PORT || p.targetPort === "admin" || p.targetPort === ADMIN_PORT),
+    );
+    expect(withAdmin.map((service) => [service.metadata.name, service.spec.type])).toEqual([["verdict-admin", "ClusterIP"]]);
+    expect(services.filter((service) => service.spec.type === type).flatMap((service) => service.spec.ports.map((p) => p.port))).toEqual([GRPC_PORT]);
+  });
+
+  it("renders a NetworkPolicy by default: gRPC from anywhere, the admin port only from the monitoring namespace", () => {
+    const manifests = renderChart();
+    const { deployment, container } = verdictOf(manifests);
+    const policy = find<NetworkPolicy>(manifests, "NetworkPolicy", "verdict");
+    expect(deployment.spec.template.metadata.labels).toMatchObject(policy.spec.podSelector.matchLabels);
+    expect(policy.spec.policyTypes).toEqual(["Ingress"]);
+    const containerPorts = container.ports!.map((p) => p.name);
+    const rules = policy.spec.ingress;
+    // every port it names is one of the container's, by name
+    for (const port of rules.flatMap((rule) => rule.ports)) expect(containerPorts).toContain(port.port);
+    expect(rules).toEqual([
+      { ports: [{ port: "grpc", protocol: "TCP" }] },
+      { ports: [{ port: "admin", protocol: "TCP" }], from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "monitoring" } } }] },
+    ]);
+  });
+
+  it("admits the admin port from networkPolicy.adminFrom only, no one when it is empty, and AuthZEN's port as gRPC's", () => {
+    const adminRules = (policy: NetworkPolicy) => policy.spec.ingress.filter((rule) => rule.ports.some((p) => p.port === "admin"));
+    const peers = [{ podSelector: { matchLabels: { "app.kubernetes.io/name": "prometheus" } } }];
+    const told = find<NetworkPolicy>(renderChart(["--set-json", `networkPolicy.adminFrom=${JSON.stringify(peers)}`]), "NetworkPolicy");
+    expect(adminRules(told)).toEqual([{ ports: [{ port: "admin", protocol: "TCP" }], from: peers }]);
+    // a rule without from would admit everyone: there is none for the admin port
+    const none = find<NetworkPolicy>(renderChart(["--set-json", "networkPolicy.adminFrom=[]"]), "NetworkPolicy");
+    expect(adminRules(none)).toEqual([]);
+    expect(none.spec.ingress.every((rule) => rule.from === undefined && rule.ports.every((p) => p.port !== "admin"))).toBe(true);
+    const authzen = find<NetworkPolicy>(renderChart(["--set", "config.authzen.listen=0.0.0.0:8443"]), "NetworkPolicy");
+    expect(authzen.spec.ingress[0]).toEqual({
+      ports: [
+        { port: "grpc", protocol: "TCP" },
+        { port: 8443, protocol: "TCP" },
+      ],
+    });
+    expect(kinds(renderChart(["--set", "networkPolicy.enabled=false"]))).not.toContain("NetworkPolicy");
+    expect(() => renderChart(["--set-json", 'networkPolicy.adminFrom=[{"namespaceSelectr":{}}]'])).toThrow(
+      /additional properties 'namespaceSelectr' not allowed/,
+    );
   });
 
   it("with every option: mutual TLS, a MongoDBCommunity whose connection Secret feeds MONGODB_URI, HPA on CPU and decisions per second", () => {

@@ -22,7 +22,12 @@ export interface AdminServerOptions {
   port: number;
   routes: readonly AdminRoutes[];
   log: Logger;
-  /** A port of its own even in a cluster worker (the primary serves admin_listen for all of them). */
+  /**
+   * A port of its own even in a cluster worker (the primary serves admin_listen for all
+   * of them). Such a private listener has one client, its primary, which forwards to it
+   * from 127.0.0.1: it has no bound per address (the primary's listener holds each of
+   * its own clients to one).
+   */
   exclusive?: boolean;
 }
 
@@ -30,7 +35,7 @@ export interface RunningAdmin {
   port: number;
   /** http://host:port */
   url: string;
-  /** Connections closed as soon as they were accepted because MAX_CONNECTIONS were open (its metric: ADMIN_CONNECTIONS_REFUSED_METRIC, kept by whichever process serves admin_listen). */
+  /** Connections closed as soon as they were accepted because MAX_CONNECTIONS were open (none of them idle), or MAX_CONNECTIONS_PER_ADDRESS from its address (its metric: ADMIN_CONNECTIONS_REFUSED_METRIC, kept by whichever process serves admin_listen). */
   connectionsRefused(): number;
   /** Connections closed for piling up requests or leaving answers unread, by reason (its metric: ADMIN_CONNECTIONS_CLOSED_METRIC, kept as the one above). */
   connectionsClosed(): Readonly<Record<HttpCloseReason, number>>;
@@ -38,12 +43,27 @@ export interface RunningAdmin {
 }
 
 /**
- * Connections open at once; one more is closed as soon as it is accepted. Probes,
- * scrapes and a console behind its proxy need a few; a client on the cluster network
- * that opened them without end would otherwise take the memory and file descriptors
- * the process decides with.
+ * Connections open at once. Probes, scrapes and a console behind its proxy need a few;
+ * a client on the cluster network that opened them without end would otherwise take
+ * the memory and file descriptors the process decides with. When they are all open,
+ * the idle ones (kept alive between requests) are closed to let one more in; only when
+ * none is idle is it closed as soon as it is accepted.
  */
 const MAX_CONNECTIONS = 1_024;
+
+/**
+ * Connections open at once from one remote address; one more from it is closed as soon
+ * as it is accepted. So that one client cannot hold MAX_CONNECTIONS and shut out the
+ * kubelet's probes (each a new connection), which would restart every replica.
+ */
+const MAX_CONNECTIONS_PER_ADDRESS = 64;
+
+/**
+ * How long a connection is kept open idle after an answer (Fastify's default: 72 s).
+ * Probes open a connection each time, a scrape every 15 s or more reconnects cheaply,
+ * and an idle connection held is one another client cannot have.
+ */
+const KEEP_ALIVE_TIMEOUT_MS = 5_000;
 
 /** A request to the admin listener has this long to arrive whole, headers and body (probes, scrapes and console forms are small). */
 const REQUEST_TIMEOUT_MS = 10_000;
@@ -61,6 +81,7 @@ export async function buildAdminApp({ routes, log }: Pick<AdminServerOptions, "r
     // Probes and scrapes send no bodies worth the name.
     bodyLimit: 64 * 1024,
     requestTimeout: REQUEST_TIMEOUT_MS,
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
     http: requestTimeoutOptions(REQUEST_TIMEOUT_MS),
     // Refused by Node before Fastify saw a request (too slow, headers too large, not HTTP): in this listener's error shape.
     clientErrorHandler: answerClientError,
@@ -106,6 +127,15 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Run
     maxConnections: MAX_CONNECTIONS,
     refused: { inc: () => (refused += 1) },
     warning: refusedConnections(log, MAX_CONNECTIONS, "the admin listener's connections"),
+    ...(options.exclusive
+      ? {}
+      : {
+          perAddress: {
+            maxConnections: MAX_CONNECTIONS_PER_ADDRESS,
+            warning: refusedConnections(log, MAX_CONNECTIONS_PER_ADDRESS, "the admin listener's connections from one address"),
+          },
+        }),
+    makeRoom: () => app.server.closeIdleConnections(),
   });
   const closed: Record<HttpCloseReason, number> = { pipelined: 0, unread: 0 };
   watchHttpAnswers(app.server, { closed: (reason) => (closed[reason] += 1), log, listener: "admin" });
