@@ -112,19 +112,18 @@ describe("a step-up a person's approval answers", () => {
 
 describe("a caller's deadline", () => {
   const late = /its caller's deadline passed before its state was read or applied; nothing was applied/;
+  /** Admission that grants a decision its turn at the database 1 s late (the process was busy). */
+  const admittedLate: StatePorts["admission"] = {
+    admit: async (arrivedAt, answerBy) => {
+      const ticket = await store.admission.admit(arrivedAt, answerBy);
+      await sleep(1_000);
+      return ticket;
+    },
+  };
 
   it("reads and applies nothing once its caller's deadline has passed", async () => {
     // Its turn at the database comes 1 s after the admission grants it (the process was busy), past the caller's deadline.
-    const busy = deciderWith({
-      ...store,
-      admission: {
-        admit: async (arrivedAt, answerBy) => {
-          const ticket = await store.admission.admit(arrivedAt, answerBy);
-          await sleep(1_000);
-          return ticket;
-        },
-      },
-    });
+    const busy = deciderWith({ ...store, admission: admittedLate });
     const token = await issuer.token({ sub: "late-payer" });
     commands.length = 0;
     for (const action of ["transfer", "transfer_checked"]) {
@@ -139,16 +138,7 @@ describe("a caller's deadline", () => {
     let settled = 0;
     const late = new Decider({
       ...deciderDeps(store),
-      state: {
-        ...store,
-        admission: {
-          admit: async (arrivedAt, answerBy) => {
-            const ticket = await store.admission.admit(arrivedAt, answerBy);
-            await sleep(1_000);
-            return ticket;
-          },
-        },
-      },
+      state: { ...store, admission: admittedLate },
       approvals: {
         settle: () => {
           settled += 1;

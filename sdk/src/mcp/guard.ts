@@ -400,18 +400,12 @@ export function verdictMcpGuard(client: VerdictClient, options: McpGuardOptions)
         const toolRequest = entry.call && entry.message?.kind === "request" ? entry.message : undefined;
         if (toolRequest && decision.decision === "DENY" && !decision.challenge && denials === "tool_result") {
           inBand.push(
-            resultResponse(toolRequest.id, {
-              content: [{ type: "text", text: denialText(entry.call!.tool, decision) }],
-              isError: true,
-              _meta: {
-                "verdict/decision": {
-                  decision: decision.decision,
-                  decision_id: decision.decisionId,
-                  reasons: decision.reasons.map((r) => ({ code: r.code, message: r.message })),
-                  ...(decision.retryAfterMs !== undefined ? { retry_after_ms: decision.retryAfterMs } : {}),
-                },
-              },
-            }),
+            refusedToolResult(
+              toolRequest.id,
+              denialText(entry.call!.tool, decision),
+              decision,
+              decision.retryAfterMs !== undefined ? { retry_after_ms: decision.retryAfterMs } : {},
+            ),
           );
           continue;
         }
@@ -528,6 +522,16 @@ function approvalToolResult(id: JsonRpcId, tool: string, decision: StepUp, chall
         `Once they have, call ${tool} again with exactly the same arguments and "${APPROVAL_ARGUMENT}": "${challenge.approvalId}" (or _meta "${APPROVAL_META}"). ` +
         "The approval is for this request only and can be used once; a changed request is refused."
       : `The call to ${tool} needs the user's approval (a dry run: none was recorded).`;
+  return refusedToolResult(id, text, decision, {
+    ...(challenge.approvalId !== undefined
+      ? { approval: { id: challenge.approvalId, url: challenge.approvalUrl ?? "", expires_at: challenge.expiresAt ?? 0 } }
+      : {}),
+    ...(challenge.authorizationDetails.length > 0 ? { authorization_details: challenge.authorizationDetails } : {}),
+  });
+}
+
+/** A tool call Verdict did not allow, answered as a tool result the model reads: the words, and the decision in `_meta` for clients. */
+function refusedToolResult(id: JsonRpcId, text: string, decision: Deny | StepUp, more: JsonObject): JsonObject {
   return resultResponse(id, {
     content: [{ type: "text", text }],
     isError: true,
@@ -536,10 +540,7 @@ function approvalToolResult(id: JsonRpcId, tool: string, decision: StepUp, chall
         decision: decision.decision,
         decision_id: decision.decisionId,
         reasons: decision.reasons.map((r) => ({ code: r.code, message: r.message })),
-        ...(challenge.approvalId !== undefined
-          ? { approval: { id: challenge.approvalId, url: challenge.approvalUrl ?? "", expires_at: challenge.expiresAt ?? 0 } }
-          : {}),
-        ...(challenge.authorizationDetails.length > 0 ? { authorization_details: challenge.authorizationDetails } : {}),
+        ...more,
       },
     },
   });
