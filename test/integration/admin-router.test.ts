@@ -45,8 +45,10 @@ describe("the admin listener's router refusals", () => {
   it("answers 414 invalid_request to a path parameter past the router's length, without echoing it", async () => {
     const { status, text } = await answer(`/items/${"a".repeat(3_000)}`);
     expect(status).toBe(414);
-    expect(JSON.parse(text)).toEqual({ error: "invalid_request", message: "a part of the path is longer than 100 characters" });
-    expect(JSON.parse((await answer(`/items/${"a".repeat(100)}`)).text)).toEqual({ id: "a".repeat(100) });
+    expect(JSON.parse(text)).toEqual({ error: "invalid_request", message: "a part of the path is longer than 512 characters" });
+    // as long as an id a route takes (512: an agent's client_id), and no longer
+    expect(JSON.parse((await answer(`/items/${"a".repeat(512)}`)).text)).toEqual({ id: "a".repeat(512) });
+    expect((await answer(`/items/${"a".repeat(513)}`)).status).toBe(414);
   });
 
   it("keeps serving after them", async () => {

@@ -334,6 +334,20 @@ describe("agents", () => {
   });
 });
 
+describe("an agent whose client_id is long (it chooses its own: a client-id metadata document's URL)", () => {
+  it("is opened, suspended and resumed from the console like any other, up to 512 characters", async () => {
+    const clientId = `https://agents.example/${"x".repeat(140)}`;
+    const path = `/console/api/agents/${encodeURIComponent(clientId)}`;
+    const agentToken = await t.issuer.token({ sub: "yan", client_id: clientId, client_type: "ai-agent", scope: "invoices:read" });
+    expect((await t.client.check({ token: agentToken, action: "invoices:read" })).decision).toBe("ALLOW");
+    expect((await call(path)).status).toBe(200);
+    const suspended = await call(`${path}/suspend`, { method: "POST", body: { reason: "runaway" } });
+    expect(suspended).toMatchObject({ status: 200, body: { suspension: { kind: "agent", client_id: clientId } } });
+    expect((await t.client.check({ token: agentToken, action: "invoices:read" })).reasons.map((r) => r.code)).toEqual(["principal_suspended"]);
+    expect(await call(`${path}/resume`, { method: "POST", body: { reason: "fixed" } })).toMatchObject({ status: 200, body: { resumed: 1 } });
+  });
+});
+
 describe("the policy playground", () => {
   const transfer = (amount: number, state: Record<string, unknown> = {}) => ({
     principal: { subject: "alice", client_id: "web-app", client_type: "web", scopes: ["payments:write"] },

@@ -68,10 +68,18 @@ const KEEP_ALIVE_TIMEOUT_MS = 5_000;
 /** A request to the admin listener has this long to arrive whole, headers and body (probes, scrapes and console forms are small). */
 const REQUEST_TIMEOUT_MS = 10_000;
 
+/**
+ * The longest path parameter the router takes: an agent's client_id (the console's
+ * /agents/:client_id routes) and the ids the routes check may be 512 characters, and an
+ * agent chooses its own (a client-id metadata document's URL): at Fastify's default of
+ * 100, an agent with a longer one was out of the console's reach, its suspension too.
+ */
+const MAX_PARAM_LENGTH = 512;
+
 /** What the router refuses before any route runs, as this listener answers it. */
 const ROUTER_REFUSALS: Readonly<Record<string, { status: number; message: string }>> = {
   FST_ERR_BAD_URL: { status: 400, message: "the path is not a valid URL (its percent-encoding is not UTF-8)" },
-  FST_ERR_MAX_PARAM_LENGTH: { status: 414, message: "a part of the path is longer than 100 characters" },
+  FST_ERR_MAX_PARAM_LENGTH: { status: 414, message: `a part of the path is longer than ${MAX_PARAM_LENGTH} characters` },
 };
 
 /** The admin app with every feature's routes; exported for tests that inject requests. */
@@ -80,6 +88,7 @@ export async function buildAdminApp({ routes, log }: Pick<AdminServerOptions, "r
     logger: false,
     // Probes and scrapes send no bodies worth the name.
     bodyLimit: 64 * 1024,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     requestTimeout: REQUEST_TIMEOUT_MS,
     keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
     http: requestTimeoutOptions(REQUEST_TIMEOUT_MS),

@@ -51,15 +51,31 @@ export class ConsoleRefusal extends VerdictError {
   }
 }
 
-/** Refuses a state-changing request that a browser says comes from another site. */
-export function checkSameOrigin(request: FastifyRequest): void {
+/**
+ * Refuses a state-changing request that a browser says comes from another site. A
+ * browser's `Sec-Fetch-Site: same-origin` (no page can forge it) settles it; without
+ * it, the `Origin` must name this Host. By its host only: behind the TLS-terminating
+ * proxy docs/console.md asks for, the page is https while this listener is plain http,
+ * and a scheme compared with `request.protocol` refused every write of the console's own.
+ */
+export function checkSameOrigin(request: Pick<FastifyRequest, "headers">): void {
   const site = request.headers["sec-fetch-site"];
   if (site !== undefined && site !== "same-origin" && site !== "none") {
     throw new ConsoleRefusal(403, "cross_site_request", "the console's API takes writes from the console's own pages only");
   }
+  if (site === "same-origin") return;
   const origin = request.headers.origin;
-  if (origin !== undefined && origin !== `${request.protocol}://${request.headers.host ?? ""}`) {
+  if (origin !== undefined && hostOf(origin) !== (request.headers.host ?? "").toLowerCase()) {
     throw new ConsoleRefusal(403, "cross_site_request", `requests from ${origin} are not the console's own`);
+  }
+}
+
+/** An Origin's host[:port], lowercased; "" for one that is not a URL (the string "null", say). */
+function hostOf(origin: string): string {
+  try {
+    return new URL(origin).host.toLowerCase();
+  } catch {
+    return "";
   }
 }
 
