@@ -1,5 +1,6 @@
 // The server section of the configuration: where Verdict listens, TLS, and the
 // APIs allowed to call it.
+import { createHash } from "node:crypto";
 import { z } from "zod";
 import { ALWAYS, apiName, entries, hostPort, tlsSchema, type ConfigContext } from "../config/fields.js";
 import { authzenMutualTls } from "./authzen/config.js";
@@ -40,6 +41,13 @@ export const API_GRANTS = [
 ] as const;
 export type ApiGrant = (typeof API_GRANTS)[number];
 
+/** SHA-256 of keys anyone would try first: an example's hash copied as it is, or a key chosen for a test. */
+const WELL_KNOWN_KEYS: ReadonlySet<string> = new Set(
+  ["", "password", "secret", "changeme", "test", "admin", "123456", "verdict", "key", "apikey", "api-key"].map((key) =>
+    createHash("sha256").update(key).digest("hex"),
+  ),
+);
+
 const api = z
   .object({
     name: apiName("name: letters, digits, '.', '_' or '-', at most 64"),
@@ -48,6 +56,7 @@ const api = z
     key_sha256: z
       .string()
       .regex(/^[0-9a-f]{64}$/, "key_sha256 must be the lowercase hex SHA-256 of the API's key, never the key itself")
+      .refine((hash) => !WELL_KNOWN_KEYS.has(hash), 'key_sha256 is the SHA-256 of a well-known key (such as "password"): give the API a random key')
       .optional(),
     client_certificate: clientCertificate.optional(),
     /** Every scope this API knows; a token carrying another is refused (unknown_scope). */

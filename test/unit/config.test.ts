@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -67,6 +68,12 @@ describe("configuration", () => {
     expect(build({ ...valid, approvals: { max_pending_per_agent: 1 } }).approvals.max_pending_per_agent).toBe(1);
     expect(build({ ...valid, approvals: { max_pending_per_agent: 1_000 } }).approvals.max_pending_per_agent).toBe(1_000);
     for (const max of [0, 1_001, 2.5]) expect(() => build({ ...valid, approvals: { max_pending_per_agent: max } })).toThrow(/approvals\.max_pending_per_agent/);
+  });
+
+  it('refuses the SHA-256 of a well-known key, such as an example\'s "password" copied as it is', () => {
+    const withKey = (key: string) => ({ ...valid, apis: [{ ...valid.apis[0], key_sha256: createHash("sha256").update(key).digest("hex") }] });
+    for (const key of ["password", "changeme", ""]) expect(() => build(withKey(key))).toThrow(/key_sha256 is the SHA-256 of a well-known key/);
+    expect(build(withKey("a random key of the API's own")).apis[0]?.key_sha256).toBeDefined();
   });
 
   it("takes MONGODB_URI from the environment when the file names no database", () => {
