@@ -221,8 +221,9 @@ export class SuspensionStore {
 
   /**
    * Tells every replica that the set may have changed (the version they poll). Made
-   * after every suspend and resume, also one that changed nothing: when a change
-   * landed but its bump failed, its retry finds it made and must still tell them.
+   * after every suspend and resume, also one that changed nothing (a policy brake's
+   * repeats excepted: Suspensions): when a change landed but its bump failed, its
+   * retry finds it made and must still tell them.
    */
   async bump(): Promise<void> {
     await this.bounded("bump the version", WRITE_TIMEOUT_MS, () => this.versions.updateOne({ _id: VERSION_ID }, { $inc: { value: 1 } }, { upsert: true }));

@@ -5,18 +5,14 @@
 // rebound to 127.0.0.1 sends its own name), their POSTs only the server's own
 // origin, and a web page elsewhere may register loopback redirects only.
 import type { FastifyReply, FastifyRequest } from "fastify";
-import { isLoopback } from "../../server/loopback.js";
+import { hostHeaderIsLoopback, isLoopback } from "../../server/loopback.js";
 
 /** Stable codes of the refusals, in the body's `error`. */
 export type PageRefusal = "host_not_loopback" | "cross_origin_refused";
 
-/** A Host header's name or address and optional port: `localhost:50052`, `[::1]`. */
-const HOST = /^(\[[0-9A-Fa-f:.]+\]|[^:[\]]+)(:\d{1,5})?$/;
-
 /** Why a request to the pages is refused, if it is: `form` for their POSTs, which also must come from the server's own origin. */
 function refusalOf(request: FastifyRequest, form: boolean): { error: PageRefusal; error_description: string } | undefined {
-  const host = HOST.exec(request.headers.host ?? "")?.[1]?.toLowerCase();
-  if (host === undefined || !isLoopback(host)) {
+  if (!hostHeaderIsLoopback(request.headers.host)) {
     return {
       error: "host_not_loopback",
       error_description:

@@ -8,7 +8,7 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { VerdictError } from "../../../errors/index.js";
 import { TokenError, type TokenVerifier } from "../../../token/index.js";
-import { isLoopback } from "../../loopback.js";
+import { hostHeaderIsLoopback } from "../../loopback.js";
 import type { ConsoleScope } from "./config.js";
 import type { Operator } from "./ports.js";
 
@@ -79,9 +79,6 @@ function hostOf(origin: string): string {
   }
 }
 
-/** A Host header's name or address and optional port: `localhost:9464`, `[::1]`. */
-const HOST = /^(\[[0-9A-Fa-f:.]+\]|[^:[\]]+)(:\d{1,5})?$/;
-
 /**
  * Refuses a request whose Host header does not name this machine (localhost, 127.0.0.0/8,
  * [::1], any port). A page whose DNS name was rebound to 127.0.0.1 reaches a loopback
@@ -89,8 +86,7 @@ const HOST = /^(\[[0-9A-Fa-f:.]+\]|[^:[\]]+)(:\d{1,5})?$/;
  * its name is not a loopback one.
  */
 export function checkLoopbackHost(request: FastifyRequest): void {
-  const host = HOST.exec(request.headers.host ?? "")?.[1]?.toLowerCase();
-  if (host === undefined || !isLoopback(host)) {
+  if (!hostHeaderIsLoopback(request.headers.host)) {
     throw new ConsoleRefusal(
       403,
       "host_not_loopback",
