@@ -15,6 +15,23 @@ export const apiKeyOptions = {
   "api-key-file": { type: "string" },
 } as const;
 
+/**
+ * The usage lines of the key options, their descriptions from `column`; `grant`
+ * names the grant (apis[].grants) the command's API needs, if one.
+ */
+export function apiKeyUsage(column: number, grant?: string): string {
+  const flag = (name: string): string => {
+    const text = `  ${name}`;
+    return text.length < column ? text.padEnd(column) : `${text}\n${" ".repeat(column)}`;
+  };
+  const more = (line: string): string => `\n${" ".repeat(column)}${line}`;
+  return [
+    `${flag("--api-key-file FILE")}the calling API's key: the file's first line${more("(default: the dev API key in .verdict/)")}`,
+    ...(grant === undefined ? [] : [more(`its API needs the ${grant} grant (apis[].grants)`).slice(1)]),
+    `${flag("--api-key K")}the key itself ("-" reads it from standard input); a key${more("on the command line shows in ps and in shell history")}`,
+  ].join("\n");
+}
+
 export interface ApiKeyFlags {
   "api-key"?: string | undefined;
   "api-key-file"?: string | undefined;

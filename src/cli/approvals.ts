@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 import { API_KEY_METADATA, ApprovalServiceClient, type ApprovalMessage } from "@verdict/sdk/wire";
 import type { Environment } from "../config/index.js";
-import { apiKeyFrom, apiKeyOptions } from "./api-key.js";
+import { apiKeyFrom, apiKeyOptions, apiKeyUsage } from "./api-key.js";
 import { parseOptions, required, UsageError } from "./args.js";
 import { channelCredentials, CheckCallError, describeCallFailure, refusePlaintextBeyondLoopback } from "./check.js";
 
@@ -25,10 +25,7 @@ export const usage = `verdict approvals list [filters] | approve ID --token T | 
     --reason TEXT      why, kept in the audit trail
   --json               JSON instead of a table (list) or a summary (approve, refuse)
   --addr HOST:PORT     Verdict's address (default 127.0.0.1:50051)
-  --api-key-file FILE  the calling API's key: the file's first line (default: the
-                       dev API key in .verdict/)
-  --api-key K          the key itself ("-" reads it from standard input); a key on
-                       the command line shows in ps and in shell history
+${apiKeyUsage(23, "approvals")}
   --tls-ca FILE        connect with TLS, trusting this CA (PEM); --tls-cert/--tls-key for mutual TLS
   --timeout-ms N       how long to wait for an answer (default 5000)`;
 

@@ -14,18 +14,14 @@ import {
 import type { Environment } from "../config/index.js";
 import { VerdictError } from "../errors/index.js";
 import { isLoopback } from "../server/loopback.js";
-import { apiKeyFrom, apiKeyOptions } from "./api-key.js";
+import { apiKeyFrom, apiKeyOptions, apiKeyUsage } from "./api-key.js";
 import { parseOptions, required, UsageError } from "./args.js";
 import { checkFromFlags, readCheckFile, type CheckAsk } from "./check-input.js";
 
 export const usage = `verdict check --token T (--action A --resource TYPE/ID | --input FILE) [options]
 
   --addr HOST:PORT   Verdict's address (default 127.0.0.1:50051)
-  --api-key-file FILE
-                     the calling API's key: the file's first line (default: the
-                     dev API key in .verdict/)
-  --api-key K        the key itself ("-" reads it from standard input); a key
-                     on the command line shows in ps and in shell history
+${apiKeyUsage(21)}
   --token T          the access token ("-" reads it from standard input)
   --action A         e.g. invoices:read
   --resource TYPE/ID e.g. invoice/inv-42 (the id may be empty: invoice/)

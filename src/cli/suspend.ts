@@ -5,17 +5,12 @@ import { userInfo } from "node:os";
 import * as grpc from "@grpc/grpc-js";
 import { AdminServiceClient, API_KEY_METADATA, type SuspensionMessage, type SuspensionTargetMessage } from "@verdict/sdk/wire";
 import type { Environment } from "../config/index.js";
-import { apiKeyFrom, apiKeyOptions } from "./api-key.js";
+import { apiKeyFrom, apiKeyOptions, apiKeyUsage } from "./api-key.js";
 import { parseOptions, required, UsageError } from "./args.js";
 import { channelCredentials, CheckCallError, describeCallFailure, refusePlaintextBeyondLoopback } from "./check.js";
 
 const CONNECTION = `  --addr HOST:PORT   Verdict's address (default 127.0.0.1:50051)
-  --api-key-file FILE
-                     the calling API's key: the file's first line (default: the
-                     dev API key in .verdict/); its API needs the suspensions
-                     grant (apis[].grants)
-  --api-key K        the key itself ("-" reads it from standard input); a key
-                     on the command line shows in ps and in shell history
+${apiKeyUsage(21, "suspensions")}
   --tls-ca FILE      connect with TLS, trusting this CA (PEM)
   --tls-cert FILE    with --tls-key: a client certificate for mutual TLS
   --tls-name NAME    the server name to verify (default: the host of --addr)
