@@ -473,6 +473,10 @@ describe("Search certification (c-4)", () => {
     expect([otherEndpoint.status, otherEndpoint.json.error]).toEqual([400, "invalid_page_token"]);
     const forged = await searchFor("subject", { ...request, page: { token: "bm90LWEtdG9rZW4" } });
     expect([forged.status, forged.json.error]).toEqual([400, "invalid_page_token"]);
+    // The request's own token with its page size raised past max_page_size (1,000): not one this PDP gave.
+    const raised = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(token, "base64url").toString("utf8")), l: 1_000_000 })).toString("base64url");
+    const oversized = await searchFor("subject", { ...request, page: { token: raised } });
+    expect([oversized.status, oversized.json.error]).toEqual([400, "invalid_page_token"]);
   });
 
   it("c-4-6-1 an unknown subject gets empty results on every search endpoint", async () => {

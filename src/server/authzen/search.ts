@@ -56,6 +56,8 @@ export async function search(deps: SearchDeps, pep: Pep, kind: SearchKind, body:
     if (body.page.limit !== undefined && Math.min(body.page.limit, deps.maxPageSize) !== position.limit) {
       throw new AuthzenError("page_request_changed", "a follow-up page must keep the first request's page.limit");
     }
+    // The token is not signed: a limit past max_page_size is not one this PDP gave.
+    if (position.limit > deps.maxPageSize) throw new AuthzenError("invalid_page_token", "page.token is not a next_token this PDP returned for this search");
     after = position.after;
     limit = position.limit;
   }
