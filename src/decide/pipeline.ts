@@ -103,7 +103,11 @@ export class Decider {
     try {
       await this.stages(run);
     } catch (error) {
-      for (const item of run.items) audit?.record(decisionEvent(run, item, undefined, failureOf(error)));
+      for (const item of run.items) {
+        audit?.record(decisionEvent(run, item, undefined, failureOf(error)));
+        // An earlier item's allow applied its obligations, and the call ends without an answer: nobody will release it.
+        if (item.state.at === "decided" && item.state.result.obligations.length > 0) this.giveBack(item.state.result.decisionId, common.caller);
+      }
       throw error;
     } finally {
       release();
@@ -113,7 +117,7 @@ export class Decider {
       run.items.map((item) => {
         const result = resultOf(item);
         if (!audit || audit.record(decisionEvent(run, item, result))) return result;
-        if (result.obligations.length > 0) this.giveBackUnaudited(result.decisionId, common.caller);
+        if (result.obligations.length > 0) this.giveBack(result.decisionId, common.caller);
         return unaudited(item.base, common, this.deps.log, result);
       }),
     );
@@ -122,14 +126,15 @@ export class Decider {
   }
 
   /**
-   * Gives back what an allow applied whose record the trail refused (the answer is a deny): in the background, as a
-   * Release. One that does not land leaves the budget held until its window ends: never an overspend.
+   * Gives back what an allow applied that its caller is not told of as one (its record refused by the trail, the
+   * answer a deny; or the call failed after it): in the background, as a Release. One that does not land leaves the
+   * budget held until its window ends: never an overspend.
    */
-  private giveBackUnaudited(decisionId: string, caller: Caller): void {
+  private giveBack(decisionId: string, caller: Caller): void {
     releaseDecision(this.obligations, this.deps.state, decisionId, caller.name).catch((error: unknown) =>
       this.deps.log.warn(
         { decisionId, err: error instanceof Error ? error.message : String(error) },
-        "could not give back what an unaudited decision applied; it stays held until its window ends",
+        "could not give back what an unanswered allow applied; it stays held until its window ends",
       ),
     );
   }
@@ -251,8 +256,12 @@ export class Decider {
     // What writes (an allow's obligations, an approval asked for or used) waits for its turn at the database and is
     // not begun once its caller has stopped waiting: nobody would learn the decision id to release it, or the approval's.
     const approval = awaitsApproval(decision);
-    if ((decision.effect === "allow" && decision.obligations.length > 0) || approval) await admitted(run, this.deps.state.admission);
-    if (decision.obligations.length > 0 || approval) run.applying = true;
+    // Only these begin what a batch must finish: a denial's brake counts whatever happens, and lets no later item past the deadline.
+    const applies = (decision.effect === "allow" && decision.obligations.length > 0) || approval;
+    if (applies) {
+      await admitted(run, this.deps.state.admission);
+      run.applying = true;
+    }
     const result = await this.instruments.stage(common.trace, "enforce", () =>
       enforce(decision, item.base, principal, common, run.nowMs, this.enforcing, item.check, run.preview),
     );

@@ -7,7 +7,7 @@ import type { AuditEventActor } from "../audit/index.js";
 import type { SuspendStatus, SuspensionKind, SuspensionTarget } from "../contract/index.js";
 import { defineCollection, type Database } from "../database/index.js";
 import { withDeadline } from "../deadline.js";
-import { VerdictError } from "../errors/index.js";
+import { StateUnavailableError } from "../state/index.js";
 
 export interface SuspensionRecord {
   /** suspensionId(source, target). */
@@ -53,12 +53,11 @@ const DUPLICATE_KEY = 11000;
 /** A repeated suspension extends an existing one only when it ends more than this later: re-running the same command is a duplicate. */
 const EXTEND_MIN_MS = 60_000;
 
-/** The suspensions database did not answer in time, or failed (Suspensions says when a change was made all the same). */
-export class SuspensionStoreError extends VerdictError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super("state_unavailable", message, options);
-  }
-}
+/**
+ * The suspensions database did not answer in time, or failed (Suspensions says when a change was made all the same).
+ * State a decision needs, as the counters are: a brake's write that fails on an allow denies it state_unavailable.
+ */
+export class SuspensionStoreError extends StateUnavailableError {}
 
 /** The server answered that it has no change streams (a standalone server, mongo-java-server without an oplog). */
 export class NoChangeStreamsError extends SuspensionStoreError {}

@@ -82,6 +82,34 @@ describe("an audit trail that refuses the record after the decision applied its 
   });
 });
 
+describe("a batch whose call fails after an earlier item's allow applied", () => {
+  it("gives back what that allow reserved: nobody will learn its decision id to release it", async () => {
+    let reserves = 0;
+    const counters = new Proxy(store.counters, {
+      get(target, property) {
+        if (property === "reserve") {
+          return (...args: Parameters<typeof target.reserve>) => {
+            reserves += 1;
+            // the second item's reservation fails in a way that is no denial (a bug): the call ends INTERNAL
+            return reserves === 2 ? Promise.reject(new Error("not a state failure")) : target.reserve(...args);
+          };
+        }
+        const value: unknown = Reflect.get(target, property, target);
+        return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const failing = deciderWith({ ...store, counters });
+    const token = await issuer.token({ sub: `payer-${randomUUID()}` });
+    await expect(
+      failing.checkBatch({ ...common(token), items: [900, 10].map((amount) => ({ ok: true as const, item: item("transfer", { amount }) })) }),
+    ).rejects.toThrow(/not a state failure/);
+    // the daily limit is 1000: the first item's 900 comes back, in the background
+    await expect
+      .poll(async () => (await decider.check({ ...common(token), ...item("transfer", { amount: 1000 }) })).decision, { timeout: 2_000 })
+      .toBe("ALLOW");
+  });
+});
+
 describe("a step-up a person's approval answers", () => {
   /** A gate whose answer the test sets: the approvals module's own behaviour is tested in approvals.test.ts. */
   function gated(outcome: ApprovalOutcome): Decider {
@@ -121,6 +149,27 @@ describe("a caller's deadline", () => {
     },
   };
 
+  /** The state's counters, the first reservation answering `ms` late; `delayed()` says whether it came. */
+  function firstReserveLate(ms: number) {
+    let delayed = false;
+    const counters = new Proxy(store.counters, {
+      get(target, property) {
+        if (property === "reserve") {
+          return async (...args: Parameters<typeof target.reserve>) => {
+            if (!delayed) {
+              delayed = true;
+              await sleep(ms);
+            }
+            return target.reserve(...args);
+          };
+        }
+        const value: unknown = Reflect.get(target, property, target);
+        return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    return { counters, delayed: () => delayed };
+  }
+
   it("reads and applies nothing once its caller's deadline has passed", async () => {
     // Its turn at the database comes 1 s after the admission grants it (the process was busy), past the caller's deadline.
     const busy = deciderWith({ ...store, admission: admittedLate });
@@ -156,24 +205,29 @@ describe("a caller's deadline", () => {
     ).toEqual({ n: 0 });
   });
 
+  it("lets no later item of a batch past its caller's deadline after a denial's brake was counted", async () => {
+    // The brake's count (the first reservation) answers after the caller has stopped waiting.
+    const { counters, delayed } = firstReserveLate(1_500);
+    const slow = deciderWith({ ...store, counters });
+    const token = await issuer.token({ sub: `late-brake-${randomUUID()}` });
+    await expect(
+      slow.checkBatch({
+        ...common(token),
+        answerBy: Date.now() + 1_000,
+        items: [
+          { ok: true as const, item: item("denied_with_brake", { brake: randomUUID() }) },
+          { ok: true as const, item: item("transfer", { amount: 1000 }) },
+        ],
+      }),
+    ).rejects.toThrow(late);
+    expect(delayed()).toBe(true);
+    // the transfer reserved nothing: the whole daily limit (1000) is still there
+    expect((await decider.check({ ...common(token), ...item("transfer", { amount: 1000 }) })).decision).toBe("ALLOW");
+  });
+
   it("finishes a batch that has begun applying, past its caller's deadline: never half-applied", async () => {
     // The first reservation answers after the caller has stopped waiting.
-    let delayed = false;
-    const counters = new Proxy(store.counters, {
-      get(target, property) {
-        if (property === "reserve") {
-          return async (...args: Parameters<typeof target.reserve>) => {
-            if (!delayed) {
-              delayed = true;
-              await sleep(1_500);
-            }
-            return target.reserve(...args);
-          };
-        }
-        const value: unknown = Reflect.get(target, property, target);
-        return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-      },
-    });
+    const { counters, delayed } = firstReserveLate(1_500);
     const slow = deciderWith({ ...store, counters });
     const token = await issuer.token({ sub: "late-batch" });
     commands.length = 0;
@@ -182,7 +236,7 @@ describe("a caller's deadline", () => {
       answerBy: Date.now() + 1_000,
       items: [1, 2].map(() => ({ ok: true as const, item: item("transfer", { amount: 10 }) })),
     });
-    expect(delayed).toBe(true);
+    expect(delayed()).toBe(true);
     expect(results.map((r) => r.ok && r.result.decision)).toEqual(["ALLOW", "ALLOW"]);
     expect(commands).toEqual(["findAndModify", "findAndModify"]);
   });
