@@ -13,7 +13,7 @@ import { VerdictError } from "../errors/index.js";
 import type { Logger } from "../observability/index.js";
 import { giveBackOrRetry } from "../state/index.js";
 import type { Principal, TokenVerifier } from "../token/index.js";
-import { boundFields, differs, type Binding } from "./binding.js";
+import { boundFields, differs, requirementDigest, type Binding } from "./binding.js";
 import { RETENTION_MS, statusAt, type ApprovalDoc, type ApprovalStore, type Decider, type ListFilter, type PendingOwner } from "./store.js";
 import { viewOf, type ApprovalView } from "./view.js";
 import type { ApprovalWebhook } from "./webhook.js";
@@ -53,6 +53,8 @@ export interface DecideInput {
 }
 
 const MAX_REASON = 512;
+/** A request asked again while its approval is pending tells the webhook again at most this often (a delivery may have been lost). */
+export const REMIND_AFTER_MS = 5 * 60_000;
 
 export function checkedApprovalId(id: string): string {
   if (!APPROVAL_ID.test(id)) throw new VerdictError("invalid_argument", "approval_id must be an approval id Verdict gave out (a lowercase UUID)");
@@ -102,6 +104,9 @@ export class Approvals implements ApprovalGate {
     if (!doc || doc.api !== caller.name) return deny("approval_not_found");
     const mismatch = differs(doc, binding);
     if (mismatch !== undefined) return deny("approval_mismatch", `The approval was given for ${mismatch}.`);
+    if (doc.requirement !== requirementDigest(requirement)) {
+      return deny("approval_mismatch", "The approval was asked for under another requirement (the policy asks for more now): ask again without it.");
+    }
     const refusal = await this.unusable(doc, now);
     if (refusal) return refusal;
     if (dryRun) return { kind: "used", approvalId: id, giveBack: () => Promise.resolve() };
@@ -137,8 +142,12 @@ export class Approvals implements ApprovalGate {
     const { store } = this.options;
     const now = new Date(nowMs);
     const owner: PendingOwner = { api: caller.name, issuer: binding.issuer, subject: binding.subject, client_id: binding.client_id };
-    const asked = await store.pendingFor(owner, binding, now);
-    if (asked) return { kind: "challenge", challenge: this.challengeOf(asked) };
+    const digest = requirementDigest(requirement);
+    const asked = await store.pendingFor(owner, binding, digest, now);
+    if (asked) {
+      await this.remind(asked, now);
+      return { kind: "challenge", challenge: this.challengeOf(asked) };
+    }
     const expiresAt = nowMs + requirement.expiresInSeconds * 1000;
     const doc: ApprovalDoc = {
       _id: randomUUID(),
@@ -154,6 +163,8 @@ export class Approvals implements ApprovalGate {
       approvers: requirement.approvers,
       authorization_details: requirement.authorizationDetails,
       requested_by: decisionId,
+      requirement: digest,
+      notified_at: now,
     };
     await store.create(doc);
     if (!(await this.withinLimit(doc, now))) {
@@ -171,6 +182,23 @@ export class Approvals implements ApprovalGate {
     );
     this.options.webhook?.notify(viewOf(doc, this.urlOf(doc._id), now));
     return { kind: "challenge", challenge: this.challengeOf(doc) };
+  }
+
+  /**
+   * Tells the webhook again of a pending approval asked for again, when it was last told REMIND_AFTER_MS ago or more
+   * (its delivery may have been lost; nobody else would be asked until it expires): once per period across replicas.
+   * A reminder that cannot be claimed is left to the next ask.
+   */
+  private async remind(doc: ApprovalDoc, now: Date): Promise<void> {
+    const { webhook, store, log } = this.options;
+    if (!webhook || now.getTime() - (doc.notified_at ?? doc.created_at).getTime() < REMIND_AFTER_MS) return;
+    try {
+      if (!(await store.claimReminder(doc, now))) return;
+    } catch (error) {
+      log.warn({ approvalId: doc._id, err: (error as Error).message }, "could not claim an approval's reminder; the next ask tries again");
+      return;
+    }
+    webhook.notify(viewOf(doc, this.urlOf(doc._id), now));
   }
 
   /**

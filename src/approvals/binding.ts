@@ -4,6 +4,7 @@
 import { createHash } from "node:crypto";
 import { canonicalize } from "json-canonicalize";
 import type { JsonObject, JsonValue } from "@verdict/sdk/wire";
+import type { ApprovalRequirement } from "../contract/index.js";
 
 export interface Binding {
   issuer: string;
@@ -22,6 +23,24 @@ export function boundFields(fields: readonly string[], context: JsonObject): { b
   for (const field of [...fields].sort()) values[field] = Object.hasOwn(context, field) ? (context[field] ?? null) : null;
   const bound = canonicalize(values);
   return { bound, digest: `sha256:${createHash("sha256").update(bound, "utf8").digest("hex")}` };
+}
+
+/**
+ * "sha256:" and the hex SHA-256 of what the person is asked and how they must prove
+ * themselves (the policy's requirement, canonical): an approval asked under another
+ * requirement (the policy changed since, or decides on facts outside the bound fields)
+ * is neither given back to a new ask nor usable for this one.
+ */
+export function requirementDigest(requirement: ApprovalRequirement): string {
+  const text = canonicalize({
+    fields: [...requirement.fields].sort(),
+    expires_in: requirement.expiresInSeconds,
+    acr_values: [...requirement.acrValues].sort(),
+    max_age: requirement.maxAge ?? null,
+    approvers: requirement.approvers.map(({ issuer, subject }) => canonicalize([issuer, subject])).sort(),
+    authorization_details: requirement.authorizationDetails,
+  });
+  return `sha256:${createHash("sha256").update(text, "utf8").digest("hex")}`;
 }
 
 /** The first part of `binding` that `other` does not match, or undefined when it is the same request. */

@@ -1,7 +1,7 @@
 // Approvals kept by Verdict (docs/approvals.md): the stage that asks for and uses
 // a person's yes to one exact request, the store it keeps them in, the webhook
 // that tells someone to ask, and the configuration section.
-export { Approvals, checkedApprovalId, type ApiAudience, type ApprovalsOptions, type DecideInput, type EventSink } from "./approvals.js";
+export { Approvals, checkedApprovalId, REMIND_AFTER_MS, type ApiAudience, type ApprovalsOptions, type DecideInput, type EventSink } from "./approvals.js";
 export { boundFields } from "./binding.js";
 export { approvalsSchema, plaintextBeyondLoopback, type ApprovalsConfig } from "./config.js";
 export { APPROVAL_STATUSES, APPROVALS, ApprovalStore, statusAt, type ApprovalDoc, type ApprovalStatus, type ListFilter, type PendingOwner } from "./store.js";

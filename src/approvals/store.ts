@@ -39,6 +39,10 @@ export interface ApprovalDoc extends Binding {
   approvers: Approver[];
   authorization_details: JsonObject[];
   requested_by: string;
+  /** requirementDigest() of the requirement it was asked under (absent: kept before 2026-12-07, matches none). */
+  requirement?: string;
+  /** When the webhook was last told of it (absent: at created_at). */
+  notified_at?: Date;
   consumed_by?: string;
   consumed_at?: Date;
   decided_by?: Decider;
@@ -112,16 +116,32 @@ export class ApprovalStore {
     return { api: owner.api, issuer: owner.issuer, subject: owner.subject, client_id: owner.client_id, status: "pending", expires_at: { $gt: now } };
   }
 
-  /** The owner's oldest pending, unexpired approval of exactly this request (action, resource, digest of the bound fields), if any. */
-  async pendingFor(owner: PendingOwner, binding: Pick<Binding, "action" | "resource" | "digest">, now: Date): Promise<ApprovalDoc | null> {
+  /**
+   * The owner's oldest pending, unexpired approval of exactly this request (action, resource, digest of the bound
+   * fields) asked under this requirement, if any.
+   */
+  async pendingFor(owner: PendingOwner, binding: Pick<Binding, "action" | "resource" | "digest">, requirement: string, now: Date): Promise<ApprovalDoc | null> {
     const query: Filter<ApprovalDoc> = {
       ...this.pendingOf(owner, now),
       action: binding.action,
       "resource.type": binding.resource.type,
       "resource.id": binding.resource.id,
       digest: binding.digest,
+      requirement,
     };
     return this.call("find pending approval", (options) => this.collection.findOne(query, { sort: { created_at: 1, _id: 1 }, ...options }));
+  }
+
+  /**
+   * Claims a reminder of a pending approval last told of at `last` (the document's notified_at, or its created_at
+   * when it has none): true for the one call, on any replica, that moved notified_at to `now`.
+   */
+  async claimReminder(doc: Pick<ApprovalDoc, "_id" | "notified_at">, now: Date): Promise<boolean> {
+    const told = doc.notified_at === undefined ? { notified_at: { $exists: false } } : { notified_at: doc.notified_at };
+    const result = await this.call("claim approval reminder", (options) =>
+      this.collection.updateOne({ _id: doc._id, status: "pending", expires_at: { $gt: now }, ...told }, { $set: { notified_at: now } }, options),
+    );
+    return result.modifiedCount === 1;
   }
 
   /** How many pending, unexpired approvals the owner has, counted up to `limit`. */

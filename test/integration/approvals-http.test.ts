@@ -9,6 +9,8 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { REMIND_AFTER_MS } from "../../src/approvals/index.js";
+import { connectTestClient } from "../support/mongo.js";
 import { startTestVerdict, type TestVerdict } from "../support/verdict.js";
 
 interface Delivery {
@@ -174,6 +176,30 @@ describe("the approval webhook, asked again", () => {
     // the retry comes at most 0.5 s after the 503: a second announcement, or its retry, would be here by then
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     expect(forUser().map((d) => (JSON.parse(d.body) as { approval: { approval_id: string } }).approval.approval_id)).toEqual([id, id]);
+  });
+});
+
+describe("the approval webhook, reminded", () => {
+  it("tells the webhook again when the request is asked again five minutes or more after it was last told, once per period", async () => {
+    const user = `alice-${randomUUID().slice(0, 8)}`;
+    const id = await pending(user);
+    const forApproval = () => deliveries.filter((d) => d.body.includes(id)).length;
+    await expect.poll(forApproval, { timeout: 10_000 }).toBe(2); // told, and retried after the 503
+    // Five minutes pass (its delivery may have been lost meanwhile): the next ask tells again, once.
+    const mongo = await connectTestClient();
+    try {
+      await mongo
+        .db(t.database)
+        .collection("approvals")
+        .updateOne({ _id: id as never }, { $set: { notified_at: new Date(Date.now() - REMIND_AFTER_MS) } });
+    } finally {
+      await mongo.close();
+    }
+    expect(await pending(user)).toBe(id);
+    expect(await pending(user)).toBe(id);
+    await expect.poll(forApproval, { timeout: 10_000 }).toBe(3);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(forApproval()).toBe(3);
   });
 });
 

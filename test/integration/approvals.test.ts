@@ -294,6 +294,27 @@ describe("using an approval", () => {
     expect((await askTransfer({ account, approvalId: id })).decision).toBe("ALLOW");
   });
 
+  it("neither gives back nor accepts an approval asked under another requirement (a policy that asks for more now)", async () => {
+    const { id, account } = await pending();
+    const stored = mongo.db(t.database).collection("approvals");
+    // As if asked under an older policy: no acr needed, no max_age (and a requirement that is not today's).
+    await stored.updateOne({ _id: id as never }, { $set: { acr_values: [], requirement: `sha256:${"0".repeat(64)}` }, $unset: { max_age: "" } });
+    const again = await askTransfer({ account });
+    expect(again.challenge).toMatchObject({ error: "approval_required", acr_values: ["mfa", "phr"], max_age: 300 });
+    expect(again.challenge?.approval_id).not.toBe(id);
+    // approved with a password-only token, as the weaker requirement let it be: not usable under today's
+    ok(await approvals.approve(id, await userToken({ acr: "pwd" })));
+    const retry = await askTransfer({ account, approvalId: id });
+    expect(retry).toMatchObject({ decision: "DENY", reasons: [{ code: "approval_mismatch" }] });
+    expect(ok(await approvals.get(id)).status).toBe("approved");
+    // one kept before requirements were recorded matches none either
+    const { id: older, account: olderAccount } = await pending();
+    await stored.updateOne({ _id: older as never }, { $unset: { requirement: "" } });
+    ok(await approvals.approve(older, await userToken()));
+    const olderRetry = await askTransfer({ account: olderAccount, approvalId: older });
+    expect(olderRetry.reasons.map((r) => r.code)).toEqual(["approval_mismatch"]);
+  });
+
   it("denies approval_refused after the user said no", async () => {
     const { id, account } = await pending();
     expect(ok(await approvals.refuse(id, await userToken(), "not mine")).status).toBe("refused");
