@@ -1,6 +1,7 @@
 // One error type for the SDK. Callers switch on `code`, never on message text.
-// Every code means "no decision was obtained": the middleware never lets such a
-// request through (fail closed).
+// A call's codes mean "no decision was obtained": the middleware never lets such a
+// request through (fail closed). The last three are the app's: its options, a
+// request no guard allowed, a release the SDK cannot make safely.
 
 export type VerdictErrorCode =
   /** Verdict could not be reached, or was overloaded (gRPC UNAVAILABLE, RESOURCE_EXHAUSTED). */
@@ -20,7 +21,12 @@ export type VerdictErrorCode =
   /** createVerdictClient or a middleware was given options it cannot work with. */
   | "verdict_invalid_options"
   /** A handler asked for the Verdict context of a request that no guard allowed. */
-  | "verdict_not_checked";
+  | "verdict_not_checked"
+  /**
+   * `req.verdict.release()` on an MCP request that passed on several messages of a batch:
+   * some may have run, so nothing is released; release each decision on its own.
+   */
+  | "verdict_release_ambiguous";
 
 export class VerdictError extends Error {
   override readonly name = "VerdictError";

@@ -133,6 +133,15 @@ async function startMcpApp(client: VerdictClient, options: Partial<McpGuardOptio
   app.post("/mcp-given-up", express.json(), guard, async (req, res) => {
     res.status(503).json(await verdictOf(req).release());
   });
+  // An app whose generic failure path releases the request once the MCP server has answered it.
+  app.post("/mcp-release-after", express.json(), guard, async (req, res) => {
+    await serveMcp(req, res, true);
+    releasedAfter.push(
+      await verdictOf(req)
+        .release()
+        .catch((error: unknown) => error),
+    );
+  });
   return { base, metadataUrl: metadata.url, close: () => new Promise((resolve) => server.close(() => resolve())) };
 }
 
@@ -140,6 +149,8 @@ let t: SdkTestVerdict;
 let app: McpApp;
 /** Requests the MCP server behind /mcp-answered was handed. */
 let ranAfterAnswer = 0;
+/** What req.verdict.release() gave the app behind /mcp-release-after, a result or an error. */
+const releasedAfter: unknown[] = [];
 let down: McpApp;
 
 beforeAll(async () => {
@@ -435,19 +446,44 @@ describe("the MCP guard", () => {
     expect(ranAfterAnswer).toBe(0);
   });
 
-  it("gives back what every message of a batch reserved when the app releases the request", async () => {
+  it("gives back what the one message passed on reserved when the app releases the request", async () => {
+    for (const body of [toolCall("transfer", { amount: 700 }, 1), [toolCall("transfer", { amount: 700 }, 1), toolCall("purge_invoices", {}, 2)]]) {
+      const token = await t.issuer.token({ sub: `payer-${randomUUID()}`, scope: "payments:write invoices:write" });
+      // Alone, or in a batch whose other message the guard answered itself (a denied purge): the transfer is the one passed on.
+      const res = await rpc(body, { authorization: `Bearer ${token}` }, app, "/mcp-given-up");
+      expect(res.status).toBe(503);
+      expect(res.json).toMatchObject({ status: "released", released: [{ amount: 700 }] });
+      const client = await connect(token);
+      expect(textOf(await client.callTool({ name: "transfer", arguments: { amount: 1000 } }))).toBe("sent 1000");
+      await client.close();
+    }
+  });
+
+  it("refuses req.verdict.release() on a request that passed on several messages: what a call that ran reserved still counts", async () => {
     const token = await t.issuer.token({ sub: `payer-${randomUUID()}`, scope: "payments:write" });
     const res = await rpc(
-      [toolCall("transfer", { amount: 700 }, 1), toolCall("transfer", { amount: 300 }, 2)],
+      [toolCall("transfer", { amount: 700 }, 1), toolCall("transfer", { amount: 200 }, 2)],
       { authorization: `Bearer ${token}` },
       app,
-      "/mcp-given-up",
+      "/mcp-release-after",
     );
-    expect(res.status).toBe(503);
-    expect(res.json).toMatchObject({ status: "released", released: [{ amount: 700 }, { amount: 300 }] });
+    expect(res.status).toBe(200);
+    expect(
+      rpcMessages(res)
+        .map((m) => (m["result"] as { content: { text: string }[] }).content[0]!.text)
+        .sort(),
+    ).toEqual(["sent 200", "sent 700"]);
+    // Both transfers ran; the app's failure path then released the request, which may not give back what they spent.
+    await expect.poll(() => releasedAfter.length, { timeout: 2_000, interval: 20 }).toBe(1);
+    // 900 of the daily 1000 are spent: 1000 more is refused, and the 100 left is not.
     const client = await connect(token);
-    expect(textOf(await client.callTool({ name: "transfer", arguments: { amount: 1000 } }))).toBe("sent 1000");
+    const over = await client.callTool({ name: "transfer", arguments: { amount: 1000 } });
+    expect(textOf(over)).toContain("(limit_exceeded)");
+    expect(over.isError).toBe(true);
+    expect(textOf(await client.callTool({ name: "transfer", arguments: { amount: 100 } }))).toBe("sent 100");
     await client.close();
+    expect(releasedAfter[0]).toBeInstanceOf(VerdictError);
+    expect(releasedAfter[0]).toMatchObject({ code: "verdict_release_ambiguous", message: expect.stringContaining("extra.requestId") });
   });
 
   it("tells each request of a batch its own decision by its JSON-RPC id", async () => {

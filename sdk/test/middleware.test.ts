@@ -367,3 +367,57 @@ describe("Express middleware behind a middleware that answers first", () => {
     }
   });
 });
+
+describe("Fastify preHandler when the reply was sent while Verdict decided", () => {
+  it("passes nothing on when the request was answered before Verdict allowed it, and gives back what Verdict reserved", async () => {
+    const real = t.sdkClient();
+    let answerNow: (() => void) | undefined;
+    // Verdict decides (and reserves), then a timeout answers the request before the decision reaches the hook.
+    const client: VerdictClient = {
+      ...real,
+      check: async (request, options) => {
+        const decision = await real.check(request, options);
+        answerNow?.();
+        return decision;
+      },
+    };
+    const app = Fastify();
+    app.decorateRequest("verdict", null);
+    app.addHook("onRequest", async (_request, reply) => {
+      answerNow = () => void reply.code(503).send({ error: "timed out" });
+    });
+    let handled = 0;
+    const verdict = verdictFastify(client);
+    app.post(
+      "/transfers",
+      {
+        preHandler: verdict<FastifyRequest<{ Body: { amount: number } }>>({
+          action: "payments:transfer",
+          resource: { type: "account" },
+          context: (req) => ({ amount: req.body.amount }),
+        }),
+      },
+      async () => {
+        handled += 1;
+        return { ok: true };
+      },
+    );
+    await app.listen({ port: 0, host: "127.0.0.1" });
+    try {
+      const token = await t.issuer.token({ sub: `payer-${randomUUID()}`, scope: "payments:write" });
+      const res = await send(`http://127.0.0.1:${(app.server.address() as AddressInfo).port}/transfers`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}` },
+        body: { amount: 1000 },
+      });
+      expect(res.status).toBe(503);
+      expect(res.json).toEqual({ error: "timed out" });
+      // Verdict allowed the whole daily limit (1000) for it; the action did not run, and the limit comes back.
+      const whole = () => t.client.check({ token, action: "payments:transfer", resource: { type: "account", id: "" }, context: { amount: 1000 } });
+      await expect.poll(async () => (await whole()).decision, { timeout: 2_000, interval: 50 }).toBe("ALLOW");
+      expect(handled).toBe(0);
+    } finally {
+      await app.close();
+    }
+  });
+});

@@ -2,7 +2,7 @@
 // uses so the SDK does not depend on Express; node:http-style servers fit too.
 import type { VerdictClient } from "../client.js";
 import type { HttpAnswer } from "./challenge.js";
-import { createGuard, type GuardOptions, type RouteRule, type VerdictContext } from "./guard.js";
+import { createGuard, releaseUnrun, type GuardOptions, type RouteRule, type VerdictContext } from "./guard.js";
 import { isEncrypted, type HttpHeaders } from "./request.js";
 
 export interface ExpressLikeRequest {
@@ -55,9 +55,8 @@ export function verdictExpress(client: VerdictClient, options: GuardOptions = {}
         .authorize(request, req, rule)
         .then((result) => {
           if (result.ok && answered(res)) {
-            // The client was answered meanwhile (a timeout middleware): the action must not run, and what Verdict
-            // applied for it is given back (a failed release leaves it held until its window ends: never an overspend).
-            if (result.verdict.obligations.length > 0) result.verdict.release().catch(() => undefined);
+            // The client was answered meanwhile (a timeout middleware): the action must not run.
+            releaseUnrun(result.verdict);
           } else if (result.ok) {
             req.verdict = result.verdict;
             next();

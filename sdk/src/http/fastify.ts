@@ -1,7 +1,7 @@
 // A Fastify preHandler hook (tested with Fastify 5), written against the few members
 // it uses so the SDK does not depend on Fastify.
 import type { VerdictClient } from "../client.js";
-import { createGuard, type GuardOptions, type RouteRule, type VerdictContext } from "./guard.js";
+import { createGuard, releaseUnrun, type GuardOptions, type RouteRule, type VerdictContext } from "./guard.js";
 import { isEncrypted, type HttpHeaders } from "./request.js";
 
 export interface FastifyLikeRequest {
@@ -14,6 +14,8 @@ export interface FastifyLikeRequest {
 }
 
 export interface FastifyLikeReply {
+  /** Set once something answered the request (or took it over: reply.hijack()); Fastify then runs no handler. */
+  readonly sent?: boolean;
   code(statusCode: number): unknown;
   header(name: string, value: string): unknown;
   send(payload: string): unknown;
@@ -33,6 +35,11 @@ export function verdictFastify(client: VerdictClient, options: GuardOptions = {}
     return async (request: NoInfer<Req>, reply: FastifyLikeReply): Promise<unknown> => {
       const http = { method: request.method, url: request.url, headers: request.headers, encrypted: isEncrypted(request.raw?.socket) };
       const result = await guard.authorize(http, request, rule);
+      if (reply.sent === true) {
+        // The client was answered meanwhile (a timeout): nothing is written, and the handler does not run.
+        if (result.ok) releaseUnrun(result.verdict);
+        return reply;
+      }
       if (result.ok) {
         request.verdict = result.verdict;
         return undefined;

@@ -42,7 +42,11 @@ export interface VerdictContext {
   obligations: Obligation[];
   reasons: Reason[];
   policyRevision: string;
-  /** Gives the obligations back when the action did not happen after all (idempotent). */
+  /**
+   * Gives the obligations back when the action did not happen after all (idempotent).
+   * The MCP guard's, on a request that passed on several messages of a batch, rejects
+   * (verdict_release_ambiguous) and releases nothing: release each decision on its own.
+   */
   release(): Promise<ReleaseResult>;
 }
 
@@ -104,6 +108,15 @@ export function createGuard(client: VerdictClient, options: GuardOptions = {}): 
       };
     },
   };
+}
+
+/**
+ * An allow that came after something else answered the request (a timeout): the action
+ * will not run, so what Verdict applied for it is given back. A failed release leaves it
+ * held until its window ends: never an overspend.
+ */
+export function releaseUnrun(verdict: VerdictContext): void {
+  if (verdict.obligations.length > 0) verdict.release().catch(() => undefined);
 }
 
 /**

@@ -11,7 +11,7 @@
 // a URL elicitation for clients that support it, else the RFC 9470 challenge.
 import { randomUUID } from "node:crypto";
 import type { ResourceRef, VerdictClient } from "../client.js";
-import type { Allow, ApprovalRequiredChallenge, Decision, Deny, Principal, ReleaseResult, StepUp } from "../decision.js";
+import type { Allow, ApprovalRequiredChallenge, Decision, Deny, Principal, StepUp } from "../decision.js";
 import { VerdictError } from "../errors.js";
 import {
   isEncrypted,
@@ -224,14 +224,6 @@ export function verdictMcpGuard(client: VerdictClient, options: McpGuardOptions)
           client.release(d.decisionId, callOptions).catch((error: unknown) => (error instanceof VerdictError ? options.onError?.(error) : undefined)),
         ),
     );
-
-  /** Releases every decision, in one result: released when any gave something back. */
-  const releaseAll = async (decisions: readonly Allow[]): Promise<ReleaseResult> => {
-    const results = await Promise.all(decisions.map((d) => client.release(d.decisionId, callOptions)));
-    const any = (status: ReleaseResult["status"]) => results.some((r) => r.status === status);
-    const status = any("released") ? "released" : any("already_released") ? "already_released" : "unknown_decision";
-    return { status, released: results.flatMap((r) => r.released) };
-  };
 
   const answer = (res: NodeLikeResponse, outcome: Outcome, scheme?: "Bearer" | "DPoP", granted?: readonly string[]) => {
     const settings: ChallengeOptions = {
@@ -482,8 +474,9 @@ export function verdictMcpGuard(client: VerdictClient, options: McpGuardOptions)
         obligations: first.obligations,
         reasons: first.reasons,
         policyRevision: first.policyRevision,
-        // The HTTP request's: what every message passed on reserved (a tool handler releases its own by request id).
-        release: () => releaseAll(allowed),
+        // The HTTP request's, when it passed on one message. Of several, some may have run: releasing them all
+        // would give back what was spent, so each is released on its own, by its decision (found by request id).
+        release: () => (allowed.length === 1 ? client.release(first.decisionId, callOptions) : Promise.reject(ambiguousRelease(allowed.length))),
       };
       req.auth = {
         token: credentials.token,
@@ -507,6 +500,15 @@ export function verdictMcpGuard(client: VerdictClient, options: McpGuardOptions)
   return (req: McpRequestLike, res: NodeLikeResponse, next: NextFunction): void => {
     guard(req, res, next).catch((error: unknown) => next(error ?? new Error("Verdict MCP guard failed")));
   };
+}
+
+function ambiguousRelease(count: number): VerdictError {
+  return new VerdictError(
+    "verdict_release_ambiguous",
+    `req.verdict.release() cannot tell which of the ${count} messages this request passed on did not happen: nothing was released. ` +
+      "Release each decision whose action did not happen on its own, with client.release(decisionId): the decisions are in " +
+      "req.auth.extra.verdict.decisions, and a tool handler finds its own by its request id (decisions.find((d) => d.id === extra.requestId)).",
+  );
 }
 
 /**
