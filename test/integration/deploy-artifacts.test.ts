@@ -323,6 +323,7 @@ describe("deploy/helm/verdict", () => {
     { name: "every option", args: [...valuesFile("all-options-values.yaml"), ...monitoring] },
     { name: "an OCI bundle behind a mesh", args: valuesFile("bundle-oci-values.yaml") },
     { name: "a ConfigMap bundle", args: valuesFile("bundle-configmap-values.yaml") },
+    { name: "AuthZEN and a NetworkPolicy restricting every port", args: valuesFile("network-policy-values.yaml") },
   ];
 
   it.each(cases)("renders, with $name, a configuration Verdict accepts whose ports match the container, probes and Service", ({ args }) => {
@@ -438,6 +439,105 @@ describe("deploy/helm/verdict", () => {
     expect(() => renderChart(["--set-json", 'networkPolicy.adminFrom=[{"namespaceSelectr":{}}]'])).toThrow(
       /additional properties 'namespaceSelectr' not allowed/,
     );
+  });
+
+  describe("networkPolicy.grpcFrom and authzenFrom", () => {
+    /** The rules that admit a port (by name or number), as they are rendered. */
+    const rulesFor = (policy: NetworkPolicy, port: string | number) => policy.spec.ingress.filter((rule) => rule.ports.some((p) => p.port === port));
+    const policyWith = (args: string[]) => find<NetworkPolicy>(renderChart(args), "NetworkPolicy", "verdict");
+    const json = (key: string, value: unknown) => ["--set-json", `networkPolicy.${key}=${JSON.stringify(value)}`];
+    const authzenOn = ["--set", "config.authzen.listen=0.0.0.0:8443"];
+    const monitoringPeers = [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "monitoring" } } }];
+    const adminRule = { ports: [{ port: "admin", protocol: "TCP" }], from: monitoringPeers };
+    const apps = [
+      { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "apps" } } },
+      { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "payments" } }, podSelector: { matchLabels: { app: "payments-api" } } },
+    ];
+    const gateway = [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "gateway" } } }, { ipBlock: { cidr: "10.20.0.0/16" } }];
+
+    it("admits gRPC from exactly the grpcFrom peers, and no port from everyone", () => {
+      const policy = policyWith(json("grpcFrom", apps));
+      expect(policy.spec.ingress).toEqual([{ ports: [{ port: "grpc", protocol: "TCP" }], from: apps }, adminRule]);
+      expect(rulesFor(policy, "grpc")).toEqual([{ ports: [{ port: "grpc", protocol: "TCP" }], from: apps }]);
+      // a rule without from (or with an empty one) admits everyone to its ports
+      for (const rule of policy.spec.ingress) expect(rule.from?.length).toBeGreaterThan(0);
+    });
+
+    it("admits AuthZEN's port from grpcFrom's peers when authzenFrom is not given, from authzenFrom's when it is", () => {
+      const same = policyWith([...authzenOn, ...json("grpcFrom", apps)]);
+      expect(same.spec.ingress).toEqual([
+        {
+          ports: [
+            { port: "grpc", protocol: "TCP" },
+            { port: 8443, protocol: "TCP" },
+          ],
+          from: apps,
+        },
+        adminRule,
+      ]);
+      const apart = policyWith([...authzenOn, ...json("grpcFrom", apps), ...json("authzenFrom", gateway)]);
+      expect(rulesFor(apart, "grpc")).toEqual([{ ports: [{ port: "grpc", protocol: "TCP" }], from: apps }]);
+      expect(rulesFor(apart, 8443)).toEqual([{ ports: [{ port: 8443, protocol: "TCP" }], from: gateway }]);
+      expect(apart.spec.ingress).toHaveLength(3);
+      // AuthZEN restricted, gRPC left open: only gRPC's rule has no from
+      const authzenOnly = policyWith([...authzenOn, ...json("authzenFrom", gateway)]);
+      expect(authzenOnly.spec.ingress).toEqual([
+        { ports: [{ port: "grpc", protocol: "TCP" }] },
+        { ports: [{ port: 8443, protocol: "TCP" }], from: gateway },
+        adminRule,
+      ]);
+    });
+
+    it("without them admits gRPC and AuthZEN from anywhere, as before; authzenFrom without AuthZEN opens nothing", () => {
+      expect(policyWith([]).spec.ingress).toEqual([{ ports: [{ port: "grpc", protocol: "TCP" }] }, adminRule]);
+      expect(policyWith(["--set", "networkPolicy.grpcFrom=null"]).spec.ingress).toEqual([{ ports: [{ port: "grpc", protocol: "TCP" }] }, adminRule]);
+      expect(policyWith(authzenOn).spec.ingress).toEqual([
+        {
+          ports: [
+            { port: "grpc", protocol: "TCP" },
+            { port: 8443, protocol: "TCP" },
+          ],
+        },
+        adminRule,
+      ]);
+      expect(policyWith(json("authzenFrom", gateway)).spec.ingress).toEqual([{ ports: [{ port: "grpc", protocol: "TCP" }] }, adminRule]);
+    });
+
+    it("refuses, with a message, an empty list, peers no policy would enforce, and peers Kubernetes would refuse", () => {
+      // [] would admit no one to the decision API (a rule with from: [] would admit everyone): neither is what [] asks for
+      expect(() => policyWith(json("grpcFrom", []))).toThrow(/networkPolicy\.grpcFrom is empty/);
+      expect(() => policyWith([...authzenOn, ...json("authzenFrom", [])])).toThrow(/networkPolicy\.authzenFrom is empty/);
+      expect(() => policyWith(["--set", "networkPolicy.enabled=false", ...json("grpcFrom", apps)])).toThrow(
+        /networkPolicy\.grpcFrom is set but networkPolicy\.enabled is false/,
+      );
+      expect(() => policyWith(["--set", "networkPolicy.enabled=false", ...authzenOn, ...json("authzenFrom", gateway)])).toThrow(
+        /networkPolicy\.authzenFrom is set but networkPolicy\.enabled is false/,
+      );
+      // values.schema.json: a peer is a namespaceSelector and/or podSelector, or an ipBlock alone with a cidr
+      expect(() => policyWith(json("grpcFrom", [{ namespaceSelectr: {} }]))).toThrow(/additional properties 'namespaceSelectr' not allowed/);
+      expect(() => policyWith(json("grpcFrom", [{}]))).toThrow(/'\/networkPolicy\/grpcFrom\/0': minProperties/);
+      expect(() => policyWith(json("grpcFrom", "apps"))).toThrow(/'\/networkPolicy\/grpcFrom': got string/);
+      expect(() => policyWith(json("authzenFrom", [{ ipBlock: { cidr: "10.0.0.0/8" }, podSelector: {} }]))).toThrow(
+        /'\/networkPolicy\/authzenFrom\/0': maxProperties/,
+      );
+      expect(() => policyWith(json("grpcFrom", [{ ipBlock: { except: ["10.0.0.0/8"] } }]))).toThrow(/missing property 'cidr'/);
+      // a misspelt key, where the API server drops unknown fields with a warning, would leave podSelector: {} (the whole namespace)
+      expect(() => policyWith(json("grpcFrom", [{ podSelector: { matchLabel: { app: "payments-api" } } }]))).toThrow(
+        /additional properties 'matchLabel' not allowed/,
+      );
+    });
+
+    it("renders ci/network-policy-values.yaml's peers, port by port", () => {
+      const values = readYaml<{ networkPolicy: Record<"grpcFrom" | "authzenFrom" | "adminFrom", unknown[]> }>(
+        repo("deploy", "helm", "verdict", "ci", "network-policy-values.yaml"),
+      );
+      const policy = policyWith(valuesFile("network-policy-values.yaml"));
+      expect(policy.spec.ingress).toEqual([
+        { ports: [{ port: "grpc", protocol: "TCP" }], from: values.networkPolicy.grpcFrom },
+        { ports: [{ port: 8443, protocol: "TCP" }], from: values.networkPolicy.authzenFrom },
+        { ports: [{ port: "admin", protocol: "TCP" }], from: values.networkPolicy.adminFrom },
+      ]);
+    });
   });
 
   it("with every option: mutual TLS, a MongoDBCommunity whose connection Secret feeds MONGODB_URI, HPA on CPU and decisions per second", () => {
