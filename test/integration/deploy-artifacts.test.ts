@@ -527,6 +527,20 @@ describe("deploy/helm/verdict", () => {
       );
     });
 
+    it("refuses the default adminFrom (monitoring only) when the admin port serves Shared Signals or the console, which come from elsewhere", () => {
+      const transmitter = { name: "idp", issuer: "https://idp.example", jwks_uri: "https://idp.example/jwks", audience: "https://verdict.example" };
+      expect(() => policyWith(["--set-json", `config.ssf=${JSON.stringify({ transmitters: [transmitter] })}`])).toThrow(
+        /config\.ssf\.transmitters push their security events to \/ssf\/events on the admin port/,
+      );
+      expect(() => policyWith(["--set", "config.console.enabled=true"])).toThrow(/config\.console\.enabled serves the console on the admin port/);
+      // given peers (the ingress controller's namespace beside monitoring), or no policy at all: rendered
+      const ingress = [...monitoringPeers, { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "ingress-nginx" } } }];
+      expect(rulesFor(policyWith(["--set", "config.console.enabled=true", ...json("adminFrom", ingress)]), "admin")).toEqual([
+        { ports: [{ port: "admin", protocol: "TCP" }], from: ingress },
+      ]);
+      expect(renderChart(["--set", "config.console.enabled=true", "--set", "networkPolicy.enabled=false"]).some((r) => r.kind === "NetworkPolicy")).toBe(false);
+    });
+
     it("renders ci/network-policy-values.yaml's peers, port by port", () => {
       const values = readYaml<{ networkPolicy: Record<"grpcFrom" | "authzenFrom" | "adminFrom", unknown[]> }>(
         repo("deploy", "helm", "verdict", "ci", "network-policy-values.yaml"),
