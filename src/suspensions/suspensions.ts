@@ -63,12 +63,19 @@ export interface SuspensionsOptions {
 /** The longest a timed suspension may last (a longer one is until resumed). */
 export const MAX_SUSPENSION_SECONDS = 366 * 86_400;
 
+/** A change the other replicas could not be told of is announced again after this, doubling up to ANNOUNCE_RETRY_MAX_MS. */
+export const ANNOUNCE_RETRY_MS = 1_000;
+const ANNOUNCE_RETRY_MAX_MS = 30_000;
+
 export class Suspensions implements SuspensionGate, SuspensionPort {
   private readonly store: SuspensionStore;
   private readonly view = new SuspensionView();
   private readonly follower: SuspensionFollower;
   private readonly log: Logger;
   private readonly now: () => number;
+  /** The next try at announcing a change whose announcement failed (none pending: undefined). */
+  private announcing: NodeJS.Timeout | undefined;
+  private closed = false;
 
   constructor(private readonly options: SuspensionsOptions) {
     this.log = options.log.child({ component: "suspensions" });
@@ -92,6 +99,8 @@ export class Suspensions implements SuspensionGate, SuspensionPort {
   }
 
   close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.announcing);
     return this.follower.stop();
   }
 
@@ -199,12 +208,20 @@ export class Suspensions implements SuspensionGate, SuspensionPort {
    * A change, then the other replicas told (they follow within the propagation bound)
    * and this process's own view reloaded at once. They are told even when the write
    * found its change already made: that is how a retry after a failed bump reaches them.
+   * A bump that fails is also tried again in the background (a policy's brake is not
+   * made again by anyone, and its repeats are not announced).
    */
   private async change<T>(write: () => Promise<T>, announce: (result: T) => boolean = () => true): Promise<T> {
     const result = await write();
     try {
-      if (announce(result)) await this.store.bump();
+      if (announce(result)) {
+        await this.store.bump();
+        // one bump announces every change made before it
+        clearTimeout(this.announcing);
+        this.announcing = undefined;
+      }
     } catch (error) {
+      this.announceLater(ANNOUNCE_RETRY_MS);
       throw new SuspensionStoreError(
         `the change was made, but the other replicas could not be told of it (${(error as Error).message}); make the same request again`,
         { cause: error },
@@ -213,6 +230,25 @@ export class Suspensions implements SuspensionGate, SuspensionPort {
       await this.follower.refreshNow();
     }
     return result;
+  }
+
+  /** Bumps the version after `delayMs`, again (doubling the wait) until it is taken; one try pending at a time. */
+  private announceLater(delayMs: number): void {
+    if (this.closed || this.announcing) return;
+    this.announcing = setTimeout(() => {
+      this.store.bump().then(
+        () => {
+          this.announcing = undefined;
+          this.log.info("a suspension change the other replicas could not be told of is announced now");
+        },
+        (error: unknown) => {
+          this.announcing = undefined;
+          this.log.warn({ err: (error as Error).message }, "the other replicas still cannot be told of a suspension change; trying again");
+          this.announceLater(Math.min(delayMs * 2, ANNOUNCE_RETRY_MAX_MS));
+        },
+      );
+    }, delayMs);
+    this.announcing.unref();
   }
 
   private record(

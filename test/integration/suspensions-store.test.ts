@@ -7,7 +7,7 @@ import type { Collection, Document } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AuditEvent } from "../../src/audit/index.js";
 import { Database, type CollectionDef } from "../../src/database/index.js";
-import { Suspensions, suspensionsSchema, type SuspendRequest } from "../../src/suspensions/index.js";
+import { ANNOUNCE_RETRY_MS, Suspensions, suspensionsSchema, type SuspendRequest } from "../../src/suspensions/index.js";
 import type { Principal } from "../../src/token/index.js";
 import { captureLog } from "../support/log.js";
 import { mongoUri, uniqueDatabaseName } from "../support/mongo.js";
@@ -96,7 +96,8 @@ describe("a change whose announcement failed", () => {
     expect(bumpsToFail).toBe(0);
     // Written, and in A's own view; B, polling a version that did not move, does not know.
     expect(decided(a, principal)).toBe("principal_suspended");
-    await new Promise((resolve) => setTimeout(resolve, 3 * poll.poll_interval_ms));
+    // (within the background retry's first wait, ANNOUNCE_RETRY_MS)
+    await new Promise((resolve) => setTimeout(resolve, 2 * poll.poll_interval_ms));
     expect(decided(b, principal)).toBe("allowed");
 
     // The operator (or the transmitter) makes the same request again.
@@ -131,6 +132,18 @@ describe("a policy's brake", () => {
     for (let i = 0; i < 5; i++) expect(await a.suspend({ ...brake, decisionId: randomUUID(), nowMs: Date.now() })).toBe("already_suspended");
     expect(bumps - before).toBe(1);
     await expect.poll(() => decided(b, agentPrincipal(agent)), { timeout: PROPAGATION_MS, interval: 25 }).toBe("principal_suspended");
+  });
+});
+
+describe("a policy's brake whose announcement failed", () => {
+  it("reaches the replica following by poll without being made again: the announcement is tried again in the background", async () => {
+    const agent = `agent-${randomUUID()}`;
+    const brake = { target: { kind: "agent", client_id: agent } as const, seconds: 600, reason: "20 denials a minute", api: "invoices-api" };
+    bumpsToFail = 1;
+    await expect(a.suspend({ ...brake, decisionId: randomUUID(), nowMs: Date.now() })).rejects.toMatchObject({ code: "state_unavailable" });
+    expect(decided(a, agentPrincipal(agent))).toBe("principal_suspended");
+    // nobody makes it again (a brake's repeats are not announced, and no person asked for it)
+    await expect.poll(() => decided(b, agentPrincipal(agent)), { timeout: ANNOUNCE_RETRY_MS + PROPAGATION_MS, interval: 25 }).toBe("principal_suspended");
   });
 });
 
