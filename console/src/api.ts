@@ -13,10 +13,24 @@ export class ApiError extends Error {
   ) {
     super(message);
   }
-  /** The token is missing, expired or refused, or lacks the scope: the page shows the sign-in prompt. */
+  /**
+   * The operator's token is missing, expired or refused (401 unauthenticated): the page shows the sign-in prompt.
+   * Not another token refused (an approver's, 401 invalid_token or approval_authentication_insufficient).
+   */
   get needsSignIn(): boolean {
-    return this.status === 401 || (this.status === 403 && this.reason === "insufficient_scope");
+    return this.status === 401 && this.code === "unauthenticated";
   }
+  /** The token is good but lacks the scope this route needs (403 insufficient_scope): the operator stays signed in. */
+  get lacksScope(): boolean {
+    return this.status === 403 && this.reason === "insufficient_scope";
+  }
+}
+
+/** What a page says when a request failed: a missing scope as such (the server's message names the scope). */
+export function problemOf(error: unknown): string {
+  if (!(error instanceof ApiError)) return "Verdict did not answer.";
+  if (error.lacksScope) return `Your token does not allow this: ${error.message}. You are still signed in.`;
+  return error.message;
 }
 
 export function token(): string | null {
@@ -33,7 +47,7 @@ export function signOut(): void {
 
 type Listener = (error: ApiError) => void;
 let onAuthFailure: Listener = () => undefined;
-/** Called when any request is refused for its token (the app shows the sign-in prompt). */
+/** Called when any request is refused for its token, not for a missing scope (the app shows the sign-in prompt). */
 export function whenSignInNeeded(listener: Listener): void {
   onAuthFailure = listener;
 }

@@ -2,7 +2,9 @@
 // The console in a real browser (Debian's Chromium driven by playwright-core) against
 // a real Verdict: sign in, filter decisions and open one, the agents, the approvals
 // inbox, the playground; the pages run under the strict CSP with no violation, and
-// axe-core finds no serious or critical accessibility violation on any page.
+// axe-core finds no serious or critical accessibility violation on any page. And what
+// it must survive: an address it cannot read (or one carrying a token), a token without
+// a page's scope, data that carries HTML.
 // Screenshots of each page go to .test-results/console/ (the CI artifacts).
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -25,13 +27,19 @@ let t: TestVerdict;
 let browser: Browser;
 let page: Page;
 
+/** Where the console keeps the operator's token (console/src/api.ts). */
+const TOKEN_KEY = "verdict.console.token";
+
 async function screenshot(name: string): Promise<void> {
   await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 }
 
 /** axe-core on the page as it is: no serious or critical violation. */
 async function accessible(): Promise<void> {
-  const { violations } = await new AxeBuilder({ page }).analyze();
+  await accessibleIn(page);
+}
+async function accessibleIn(tab: Page): Promise<void> {
+  const { violations } = await new AxeBuilder({ page: tab }).analyze();
   const serious = violations.filter((v) => v.impact === "serious" || v.impact === "critical").map((v) => `${v.id}: ${v.help} (${v.nodes.length})`);
   expect(serious).toEqual([]);
 }
@@ -57,6 +65,11 @@ beforeAll(async () => {
   await t.verdict.audit?.flush();
   // Root (CI containers) needs --no-sandbox.
   browser = await chromium.launch({ executablePath: found.path, args: ["--no-sandbox", "--disable-dev-shm-usage"] });
+  page = (await newTab()).page;
+});
+
+/** A tab of its own (its own sessionStorage), keeping what it logs, the errors it throws and the dialogs it opens. */
+async function newTab(): Promise<{ page: Page; logs: string[]; errors: string[]; dialogs: string[] }> {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   // Every CSP violation the pages cause is kept, to show there is none.
   await context.addInitScript(() => {
@@ -64,16 +77,32 @@ beforeAll(async () => {
     (window as unknown as { cspViolations: string[] }).cspViolations = seen;
     document.addEventListener("securitypolicyviolation", (event) => seen.push(`${event.violatedDirective} ${event.blockedURI}`));
   });
-  page = await context.newPage();
+  const tab = await context.newPage();
   // A step that cannot happen fails in seconds, naming the step, rather than at the test timeout.
-  page.setDefaultTimeout(STEP_MS);
-});
+  tab.setDefaultTimeout(STEP_MS);
+  const logs: string[] = [];
+  const errors: string[] = [];
+  const dialogs: string[] = [];
+  tab.on("console", (message) => logs.push(message.text()));
+  tab.on("pageerror", (error) => errors.push(`${error.name}: ${error.message}`));
+  tab.on("dialog", (dialog) => {
+    dialogs.push(dialog.message());
+    void dialog.dismiss();
+  });
+  return { page: tab, logs, errors, dialogs };
+}
+
+/** Signs `tab` in by pasting `token` on the sign-in page. */
+async function pasteToken(tab: Page, token: string): Promise<void> {
+  await tab.getByLabel(/A bearer access token/).fill(token);
+  await tab.getByRole("button", { name: "Sign in", exact: true }).click();
+}
 afterAll(async () => {
   await browser?.close();
   await t?.stop();
 });
 
-const violations = () => page.evaluate(() => (window as unknown as { cspViolations: string[] }).cspViolations);
+const violations = (tab: Page = page) => tab.evaluate(() => (window as unknown as { cspViolations: string[] }).cspViolations);
 
 describe("the console in a browser", () => {
   it("shows a sign-in prompt, not a blank page, without a token", async () => {
@@ -239,6 +268,214 @@ describe("the console in a browser", () => {
       expect(loaded).toBe(false);
     } finally {
       await framing.close();
+    }
+  });
+});
+
+describe("the console in a browser, against what it must survive", () => {
+  // Single quotes: JSON.stringify (the record's context is shown as JSON) leaves them as they are.
+  const payload = (field: string) => `<img src=x onerror=alert('${field}')><script>alert('${field}')</script>`;
+  const client_id = payload("client_id");
+  const sub = `<svg onload=alert('sub')>`;
+  // In the trail before any of these pages reads it: the console reuses a summary of the agents for 5 seconds.
+  beforeAll(async () => {
+    const token = await t.issuer.token({ sub, client_id, scope: "invoices:read", client_type: "ai-agent" });
+    expect((await t.client.check({ token, action: "invoices:read", context: { note: payload("context") } })).decision).toBe("ALLOW");
+    await t.verdict.audit?.flush();
+  });
+
+  it("shows what is wrong with an address it cannot read, and the sign-in prompt or a way on, never a blank page", async () => {
+    const { page: tab, errors } = await newTab();
+    try {
+      // Bad percent-encoding: decodeURIComponent throws on it.
+      await tab.goto(`${t.verdict.adminUrl}/console/#/agents/%E0%A4%A`);
+      await tab.getByRole("heading", { name: "Sign in to the Verdict console" }).waitFor();
+      expect(await tab.getByRole("alert").first().textContent()).toMatch(/not valid percent-encoding/);
+      await accessibleIn(tab);
+      // Signed in, the operator starts at the decisions.
+      await pasteToken(tab, await consoleToken(t.issuer));
+      await poll(() => tab.getByRole("heading", { name: "Decisions", level: 1 }).isVisible()).toBe(true);
+
+      // Signed in, such an address (followed, or loaded afresh) says so, with the way on.
+      for (const open of [() => tab.goto(`${t.verdict.adminUrl}/console/#/decisions/%E0%A4%A`), () => tab.reload()]) {
+        await open();
+        await poll(() => tab.getByRole("heading", { name: "This address shows no page" }).isVisible()).toBe(true);
+        expect(await tab.getByRole("alert").textContent()).toMatch(/not valid percent-encoding/);
+        expect(await tab.getByRole("button", { name: "Sign out" }).isVisible()).toBe(true);
+      }
+      await accessibleIn(tab);
+      await tab.getByRole("link", { name: "Open the decisions" }).click();
+      await poll(() => tab.getByRole("heading", { name: "Decisions", level: 1 }).isVisible()).toBe(true);
+
+      // A page the console does not have, and the way back to the sign-in prompt.
+      await tab.goto(`${t.verdict.adminUrl}/console/#/no-such-page?x=1`);
+      await poll(() => tab.getByRole("alert").textContent()).toMatch(/no page at this address/);
+      await tab.getByRole("button", { name: "Sign in again" }).click();
+      await tab.getByRole("heading", { name: "Sign in to the Verdict console" }).waitFor();
+      expect(new URL(tab.url()).hash).toBe("");
+      expect(await tab.evaluate((key) => sessionStorage.getItem(key), TOKEN_KEY)).toBeNull();
+      expect(errors).toEqual([]);
+      expect(await violations(tab)).toEqual([]);
+    } finally {
+      await tab.context().close();
+    }
+  });
+
+  it("takes no token from an OAuth answer in its address: removes it from there, and keeps it out of the page, the logs and storage", async () => {
+    const { page: tab, logs, errors } = await newTab();
+    try {
+      // A token that would verify: the console still does not sign in with it.
+      const token = await consoleToken(t.issuer);
+      for (const fragment of [
+        `#access_token=${token}&token_type=Bearer&expires_in=600`,
+        "#access_token=%E0%A4%A&token_type=Bearer",
+        `#/decisions&id_token=${token}`,
+      ]) {
+        await tab.goto(`${t.verdict.adminUrl}/console/${fragment}`);
+        await tab.getByRole("heading", { name: "Sign in to the Verdict console" }).waitFor();
+        await poll(() => tab.getByRole("alert").first().textContent()).toMatch(/does not take a token from its address/);
+        // Gone from the address bar and from this history entry.
+        await poll(async () => tab.url()).toBe(`${t.verdict.adminUrl}/console/`);
+        const kept = await tab.evaluate(() =>
+          JSON.stringify({ session: { ...sessionStorage }, local: { ...localStorage }, html: document.documentElement.outerHTML }),
+        );
+        expect(kept).not.toContain(token);
+        expect(kept).not.toContain("access_token");
+        expect(kept).not.toContain("%E0%A4%A");
+      }
+      await accessibleIn(tab);
+      expect(logs.join("\n")).not.toContain(token);
+      expect(errors).toEqual([]);
+      // The way to sign in is right there.
+      await pasteToken(tab, token);
+      await poll(() => tab.getByRole("heading", { name: "Decisions", level: 1 }).isVisible()).toBe(true);
+      expect(await tab.getByRole("alert").count()).toBe(0);
+    } finally {
+      await tab.context().close();
+    }
+  });
+
+  it("keeps the operator signed in when their token lacks a page's or an action's scope, naming it; a refused token still signs out", async () => {
+    const { page: tab } = await newTab();
+    try {
+      await tab.goto(`${t.verdict.adminUrl}/console/`);
+      // A page: console:evaluate only, on the decisions.
+      await pasteToken(tab, await consoleToken(t.issuer, "console:evaluate"));
+      await poll(() => tab.getByRole("alert").first().textContent()).toMatch(/this needs the scope console:read/);
+      // Still signed in, on the page, the token kept.
+      expect(await tab.getByRole("button", { name: "Sign out" }).isVisible()).toBe(true);
+      expect(await tab.getByRole("heading", { name: "Decisions", level: 1 }).isVisible()).toBe(true);
+      expect(await tab.getByRole("alert").first().textContent()).toMatch(/does not allow this: this needs the scope console:read\. You are still signed in/);
+      await tab.getByRole("link", { name: "Policy playground", exact: true }).click();
+      await tab.getByRole("button", { name: "Evaluate" }).click();
+      await poll(() => tab.getByRole("region", { name: "Active bundle" }).locator(".badge").isVisible()).toBe(true);
+
+      // An action: console:read only, evaluating in the playground.
+      await tab.getByRole("button", { name: "Sign out" }).click();
+      const reader = await consoleToken(t.issuer, "console:read");
+      await pasteToken(tab, reader);
+      await tab.getByRole("link", { name: "Policy playground", exact: true }).click();
+      await tab.getByRole("button", { name: "Evaluate" }).click();
+      await poll(() => tab.getByRole("alert").first().textContent()).toMatch(/this needs the scope console:evaluate/);
+      expect(await tab.getByRole("button", { name: "Sign out" }).isVisible()).toBe(true);
+      expect(await tab.evaluate((key) => sessionStorage.getItem(key), TOKEN_KEY)).toBe(reader);
+      expect(await tab.getByRole("alert").first().textContent()).toMatch(/this needs the scope console:evaluate\. You are still signed in/);
+      await accessibleIn(tab);
+      await tab.getByRole("link", { name: "Agents", exact: true }).click();
+      await poll(() => tab.getByRole("heading", { name: "Agents", level: 1 }).isVisible()).toBe(true);
+      await poll(() => tab.locator("table tbody tr").count()).toBeGreaterThan(0);
+
+      // A token refused (401, expired here) while signed in: back to the sign-in prompt, the token forgotten.
+      const now = Math.floor(Date.now() / 1000);
+      const expired = await consoleToken(t.issuer, undefined, { iat: now - 3_600, exp: now - 600 });
+      await tab.evaluate(([key, value]) => sessionStorage.setItem(key, value), [TOKEN_KEY, expired] as const);
+      await tab.getByRole("link", { name: "Decisions", exact: true }).click();
+      await tab.getByRole("heading", { name: "Sign in to the Verdict console" }).waitFor();
+      await poll(() => tab.getByRole("alert").first().textContent()).toMatch(/sign in again/i);
+      expect(await tab.evaluate((key) => sessionStorage.getItem(key), TOKEN_KEY)).toBeNull();
+    } finally {
+      await tab.context().close();
+    }
+  });
+
+  it("keeps the operator signed in when the approver's token is refused (401 of another token): the form says why", async () => {
+    const asked = await t.client.check({
+      token: await t.issuer.token({ sub: "frank", client_id: "agent-c", client_type: "ai-agent", scope: "payments:write" }),
+      action: "payments:transfer",
+      resource: { type: "account", id: "acc-frank" },
+      context: { amount: 150, currency: "EUR", destination: "DE02100100109307118603" },
+    });
+    expect(asked.reasons.map((r) => r.code)).toEqual(["approval_required"]);
+    const { page: tab } = await newTab();
+    try {
+      await tab.goto(`${t.verdict.adminUrl}/console/#/approvals`);
+      const operator = await consoleToken(t.issuer);
+      await pasteToken(tab, operator);
+      await poll(() => tab.getByRole("table", { name: "1 pending" }).isVisible()).toBe(true);
+      await tab.getByRole("button", { name: "Decide" }).click();
+      const form = tab.getByRole("form", { name: /^Decide / });
+      const now = Math.floor(Date.now() / 1000);
+      const frank = { sub: "frank", client_id: "bank-app", client_type: "web", scope: "payments:write" };
+      for (const [approver, why] of [
+        // Frank's own token, but without the MFA the approval asks for: 401 approval_authentication_insufficient.
+        [await t.issuer.token(frank), /approval_authentication_insufficient/],
+        // Frank's own token, expired: 401 invalid_token.
+        [await t.issuer.token({ ...frank, acr: "mfa", auth_time: now - 3_600, iat: now - 3_600, exp: now - 600 }), /expired/i],
+      ] as const) {
+        await form.getByLabel(/The approver's own access token/).fill(approver);
+        await form.getByRole("button", { name: "Approve" }).click();
+        await poll(() => form.getByRole("alert").textContent()).toMatch(why);
+        // The operator's own sign-in is untouched.
+        expect(await tab.getByRole("button", { name: "Sign out" }).isVisible()).toBe(true);
+        expect(await tab.evaluate((key) => sessionStorage.getItem(key), TOKEN_KEY)).toBe(operator);
+      }
+      expect(await tab.getByRole("table", { name: "1 pending" }).isVisible()).toBe(true);
+    } finally {
+      await tab.context().close();
+    }
+  });
+
+  it("shows HTML in an agent's client_id, a user, a suspension reason and an audit field as text: no element is made, no dialog opens", async () => {
+    const { page: tab, errors, dialogs } = await newTab();
+    /** Nothing the payloads would have made, anywhere in the document. */
+    const injected = () => tab.locator("body img, body svg, body script, [onerror], [onload]").count();
+    try {
+      await tab.goto(`${t.verdict.adminUrl}/console/#/agents`);
+      await pasteToken(tab, await consoleToken(t.issuer));
+      const link = tab.getByRole("link", { name: client_id, exact: true });
+      await poll(() => link.isVisible()).toBe(true);
+      expect(await tab.locator("table").textContent()).toContain(sub);
+      expect(await injected()).toBe(0);
+
+      await link.click();
+      await poll(() => tab.getByRole("heading", { name: `Agent ${client_id}` }).isVisible()).toBe(true);
+      await poll(() => tab.getByRole("table", { name: "Recent decisions" }).locator("tbody tr").count()).toBe(1);
+      const reason = payload("reason");
+      await tab.getByLabel("Reason").fill(reason);
+      await tab.getByRole("button", { name: `Suspend ${client_id}` }).click();
+      await poll(() => tab.locator("dl").textContent()).toContain(`suspended: ${reason}`);
+      expect(await tab.getByRole("status").textContent()).toContain(`${client_id} is suspended`);
+      expect(await injected()).toBe(0);
+
+      await tab.getByRole("table", { name: "Recent decisions" }).locator("tbody tr a").first().click();
+      await poll(() => tab.locator("article.detail").isVisible()).toBe(true);
+      const detail = await tab.locator("article.detail").textContent();
+      expect(detail).toContain(client_id);
+      expect(detail).toContain(sub);
+      expect(detail).toContain(payload("context"));
+      expect(await injected()).toBe(0);
+
+      // The charts draw it on a canvas and name it in the canvas's label.
+      await tab.getByRole("link", { name: "Decisions", exact: true }).click();
+      await poll(() => tab.getByRole("img", { name: /Activity per agent/ }).getAttribute("aria-label")).toContain(client_id);
+      expect(await injected()).toBe(0);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(dialogs).toEqual([]);
+      expect(errors).toEqual([]);
+      // An inline handler that had been made would have been refused by the CSP, and reported.
+      expect(await violations(tab)).toEqual([]);
+    } finally {
+      await tab.context().close();
     }
   });
 });

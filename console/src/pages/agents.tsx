@@ -1,7 +1,7 @@
 // Agents: every client_id seen in the trail, its users and recent decisions, and
 // (when suspensions are part of this Verdict) suspend / resume with a reason.
 import { useEffect, useState } from "preact/hooks";
-import { api, ApiError, type AgentSummary, type CounterUse, type DecisionRecord, type Session, type Suspension } from "../api.js";
+import { api, problemOf, type AgentSummary, type CounterUse, type DecisionRecord, type Session, type Suspension } from "../api.js";
 import { suspensions } from "../features.js";
 import { DecisionTable } from "./decisions.js";
 
@@ -16,7 +16,7 @@ function SuspendForm({ clientId, suspended, onDone }: { clientId: string; suspen
       setReason("");
       onDone();
     } catch (e) {
-      setMessage(e instanceof ApiError ? e.message : "Verdict did not answer.");
+      setMessage(problemOf(e));
     }
   };
   return (
@@ -47,7 +47,7 @@ function Agent({ clientId, session }: { clientId: string; session: Session }) {
     api
       .agent(clientId)
       .then(setAgent)
-      .catch((e: unknown) => setError(e instanceof ApiError ? e.message : "Verdict did not answer."));
+      .catch((e: unknown) => setError(problemOf(e)));
     if (session.features.suspensions)
       api
         .agents()
@@ -156,7 +156,7 @@ export function AgentsPage({ agent, session }: { agent: string | undefined; sess
         setList(l);
         setError(null);
       })
-      .catch((e: unknown) => setError(e instanceof ApiError ? e.message : "Verdict did not answer."));
+      .catch((e: unknown) => setError(problemOf(e)));
   }, [since, agent]);
   if (agent) return <Agent clientId={agent} session={session} />;
   const suspendedIds = new Set((list?.suspensions ?? []).map((s) => s.client_id));

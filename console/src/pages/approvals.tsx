@@ -3,7 +3,7 @@
 // features.ts (issue 17's approvals).
 import type { ComponentChildren } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import { ApiError, type Session } from "../api.js";
+import { problemOf, type Session } from "../api.js";
 import { approvals, type Approval } from "../features.js";
 
 function what(a: Approval): string {
@@ -63,7 +63,7 @@ function DecideForm({ approval, onDone }: { approval: Approval; onDone: (message
     approvals
       .decide(approval.approval_id, outcome, token, reason)
       .then(() => onDone(`${outcome === "approve" ? "Approved" : "Refused"}: ${what(approval)} for ${approval.subject}.`))
-      .catch((e: unknown) => setError(e instanceof ApiError ? e.message : "Verdict did not answer."));
+      .catch((e: unknown) => setError(problemOf(e)));
   const needs = [
     approval.acr_values.length ? `acr ${approval.acr_values.join(" or ")}` : "",
     approval.max_age !== undefined ? `signed in within ${approval.max_age} s` : "",
@@ -116,7 +116,7 @@ export function ApprovalsPage({ session }: { session: Session }) {
         setPending(p.approvals);
         setHistory(h.approvals);
       })
-      .catch((e: unknown) => setMessage(e instanceof ApiError ? e.message : "Verdict did not answer."));
+      .catch((e: unknown) => setMessage(problemOf(e)));
   };
   useEffect(() => {
     if (session.features.approvals) load();

@@ -1,7 +1,7 @@
 // Decisions: filter the trail, see it over time (by outcome, top denial reasons,
 // per agent), and open one decision's full record.
 import { useEffect, useState } from "preact/hooks";
-import { api, ApiError, type DecisionRecord, type Filters, type Stats } from "../api.js";
+import { api, problemOf, type DecisionRecord, type Filters, type Stats } from "../api.js";
 import { BarChart, COLORS } from "../charts.js";
 
 const FIELDS: [keyof Filters, string, string][] = [
@@ -118,7 +118,7 @@ function Detail({ id }: { id: string }) {
     api
       .decision(id)
       .then((r) => setRecord(r.decision))
-      .catch((e: unknown) => setError(e instanceof ApiError ? e.message : "Verdict did not answer."));
+      .catch((e: unknown) => setError(problemOf(e)));
   }, [id]);
   if (error)
     return (
@@ -204,7 +204,7 @@ export function DecisionsPage({ decisionId }: { decisionId: string | undefined }
         setStats(s);
         setError(null);
       })
-      .catch((e: unknown) => setError(e instanceof ApiError ? e.message : "Verdict did not answer."));
+      .catch((e: unknown) => setError(problemOf(e)));
   }, [JSON.stringify(filters), tick, decisionId]);
 
   if (decisionId) return <Detail id={decisionId} />;
@@ -261,10 +261,13 @@ export function DecisionsPage({ decisionId }: { decisionId: string | undefined }
         <button
           type="button"
           onClick={() =>
-            void api.decisions(filters, next).then((page) => {
-              setDecisions([...decisions, ...page.decisions]);
-              setNext(page.next_page_token);
-            })
+            void api
+              .decisions(filters, next)
+              .then((page) => {
+                setDecisions([...decisions, ...page.decisions]);
+                setNext(page.next_page_token);
+              })
+              .catch((e: unknown) => setError(problemOf(e)))
           }
         >
           More

@@ -1,7 +1,7 @@
 // The policy playground: an input evaluated by the active and the shadow bundle side
 // by side. Nothing is written: no state, no obligation, no audit record.
 import { useState } from "preact/hooks";
-import { api, ApiError, type Session, type SideResult } from "../api.js";
+import { api, problemOf, type Session, type SideResult } from "../api.js";
 
 const EXAMPLE = {
   principal: { subject: "alice", client_id: "agent-1", client_type: "ai-agent", scopes: ["payments:write"] },
@@ -88,7 +88,7 @@ export function PlaygroundPage({ session }: { session: Session }) {
       setResult(await api.playground(input));
       setError(null);
     } catch (e) {
-      setError(e instanceof ApiError ? e.message : "Verdict did not answer.");
+      setError(problemOf(e));
     }
   };
   return (

@@ -3,7 +3,8 @@
 import { useEffect, useState } from "preact/hooks";
 import { api, ApiError } from "../api.js";
 
-export function SignInPage({ problem, onToken }: { problem: string | null; onToken: (token: string) => void }) {
+/** `problems`: what went wrong before this prompt (with the address, with the last token), null where nothing did. */
+export function SignInPage({ problems, onToken }: { problems: (string | null)[]; onToken: (token: string) => void }) {
   const [config, setConfig] = useState<{ dev_sign_in: boolean; audience: string; scopes: string[] } | null>(null);
   const [value, setValue] = useState("");
   const [error, setError] = useState<string | null>(null);
@@ -24,10 +25,13 @@ export function SignInPage({ problem, onToken }: { problem: string | null; onTok
   return (
     <main class="sign-in">
       <h1>Sign in to the Verdict console</h1>
-      {problem && (
-        <p class="problem" role="alert">
-          {problem}
-        </p>
+      {problems.map(
+        (problem, i) =>
+          problem && (
+            <p class="problem" role="alert" key={i}>
+              {problem}
+            </p>
+          ),
       )}
       {error && (
         <p class="problem" role="alert">
