@@ -3,7 +3,7 @@
 // person's (only their tokens decide), and how many an agent may keep pending.
 import { z } from "zod";
 import { filePath, readSecretFile, type ConfigContext } from "../config/fields.js";
-import { isLoopback } from "../server/loopback.js";
+import { plaintextBeyondLoopback } from "../server/loopback.js";
 import { normalizeClientType } from "../token/index.js";
 
 /** The shipped policy library's data.settings.agents.human_client_types: the clients people use themselves. */
@@ -17,16 +17,6 @@ const httpUrl = z.string().refine((value) => {
     return false;
   }
 }, "must be an absolute http(s) URL");
-
-/** A plain http:// URL to a host beyond loopback: what it carries travels in clear. */
-export function plaintextBeyondLoopback(value: string): boolean {
-  try {
-    const url = new URL(value);
-    return url.protocol === "http:" && !isLoopback(url.hostname);
-  } catch {
-    return false; // not a URL: refused as such
-  }
-}
 
 export const approvalsSchema = (ctx: ConfigContext) =>
   z

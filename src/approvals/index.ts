@@ -3,7 +3,7 @@
 // that tells someone to ask, and the configuration section.
 export { Approvals, checkedApprovalId, REMIND_AFTER_MS, type ApiAudience, type ApprovalsOptions, type DecideInput, type EventSink } from "./approvals.js";
 export { boundFields } from "./binding.js";
-export { approvalsSchema, plaintextBeyondLoopback, type ApprovalsConfig } from "./config.js";
+export { approvalsSchema, type ApprovalsConfig } from "./config.js";
 export { APPROVAL_STATUSES, APPROVALS, ApprovalStore, statusAt, type ApprovalDoc, type ApprovalStatus, type ListFilter, type PendingOwner } from "./store.js";
 export { viewOf, type ApprovalView } from "./view.js";
 export { ApprovalWebhook, MAX_SENDING, MAX_WAITING, signature, SIGNATURE_HEADER, TIMESTAMP_HEADER, type WebhookOptions } from "./webhook.js";

@@ -37,7 +37,8 @@ export const CONNECTIONS_REFUSED_METRIC = {
  */
 export const ADMIN_CONNECTIONS_REFUSED_METRIC = {
   name: "verdict_admin_connections_refused_total",
-  help: "Admin listener connections closed as soon as they were accepted because its bound of open connections was reached.",
+  help: "Admin listener connections closed as soon as they were accepted because a bound of open connections was reached: from their address (per_address), or in all with none idle (total).",
+  labelNames: ["reason"] as [string],
 };
 
 /** The metric of the connections admin_listen closed for their answers (src/server/http-answers.ts), kept as the one above. */

@@ -46,8 +46,8 @@ import { HUNG_AFTER_MS, SLOW_AFTER_MS, Watchdog } from "./watchdog.js";
 export interface ClusterAdmin {
   /** http://host:port */
   url: string;
-  /** Connections it closed as soon as they were accepted, for its bound (ADMIN_CONNECTIONS_REFUSED_METRIC). */
-  connectionsRefused(): number;
+  /** Connections it closed as soon as they were accepted, by the bound that closed them (ADMIN_CONNECTIONS_REFUSED_METRIC). */
+  connectionsRefused(): Readonly<Record<string, number>>;
   /** Connections it closed for their answers, by reason (ADMIN_CONNECTIONS_CLOSED_METRIC). */
   connectionsClosed(): Readonly<Record<string, number>>;
   close(): Promise<void>;
@@ -352,7 +352,8 @@ async function clusterMetrics(workers: ReadonlySet<Worker>, balancer: BalancedLi
   }
   // Scraped through it: it has started.
   const admin = await adminStarting;
-  new Counter({ ...ADMIN_CONNECTIONS_REFUSED_METRIC, registers: [registry] }).inc(admin.connectionsRefused());
+  const refused = new Counter({ ...ADMIN_CONNECTIONS_REFUSED_METRIC, registers: [registry] });
+  for (const [reason, count] of Object.entries(admin.connectionsRefused())) refused.inc({ reason }, count);
   const closed = new Counter({ ...ADMIN_CONNECTIONS_CLOSED_METRIC, registers: [registry] });
   for (const [reason, count] of Object.entries(admin.connectionsClosed())) closed.inc({ reason }, count);
   return registry;

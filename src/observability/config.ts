@@ -2,6 +2,7 @@
 // overrides the file's) and tracing (OpenTelemetry, exported only when configured).
 import { z } from "zod";
 import type { ConfigContext } from "../config/fields.js";
+import { plaintextBeyondLoopback } from "../server/loopback.js";
 
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -10,6 +11,8 @@ const isLevel = (value: string | undefined): value is LogLevel => (LOG_LEVELS as
 
 /** HTTP header names: a token of RFC 9110, lowercase. */
 const headerName = z.string().regex(/^[a-z0-9!#$%&'*+.^_`|~-]{1,64}$/, "header names are lowercase RFC 9110 tokens");
+
+const parsed = (value: string | undefined): URL | undefined => (value !== undefined && URL.canParse(value) ? new URL(value) : undefined);
 
 const tracingSchema = z
   .object({
@@ -20,10 +23,40 @@ const tracingSchema = z
     service_name: z.string().min(1).max(128).default("verdict"),
     /** The share of traces that start at Verdict (no sampled traceparent) that are kept; a caller's decision is always followed. */
     sample_ratio: z.number().min(0).max(1).default(1),
+    /** Insecure: send the headers (and the endpoint's query string) to a plain http:// endpoint beyond loopback, in clear. */
+    insecure_plaintext: z.boolean().default(false),
   })
-  .strict();
+  .strict()
+  .superRefine((value, check) => {
+    const url = parsed(value.otlp_endpoint);
+    if (!url) return; // none, or refused as no URL
+    // The value is never echoed: it may hold the credentials.
+    if (url.username !== "" || url.password !== "") {
+      check.addIssue({
+        code: "custom",
+        path: ["otlp_endpoint"],
+        message: "must not carry credentials (user:password@): send them in tracing.headers (e.g. authorization: from a ${VARIABLE} reference)",
+      });
+    } else if (!value.insecure_plaintext && tracingCredentialsInClear(value)) {
+      check.addIssue({
+        code: "custom",
+        path: ["otlp_endpoint"],
+        message:
+          "a plain http URL beyond loopback would send tracing.headers (or the URL's query string) in clear: use https, or set tracing.insecure_plaintext: true if a mesh encrypts the hop",
+      });
+    }
+  });
 
 export type TracingConfig = z.output<typeof tracingSchema>;
+
+/**
+ * Whether the OTLP export sends what may be a credential (headers, a query string) over
+ * plain http:// to a host beyond loopback. Spans themselves carry no secret (docs/operations.md).
+ */
+export function tracingCredentialsInClear({ otlp_endpoint, headers }: { otlp_endpoint?: string | undefined; headers: Record<string, string> }): boolean {
+  const url = parsed(otlp_endpoint);
+  return url !== undefined && plaintextBeyondLoopback(url.href) && (Object.keys(headers).length > 0 || url.search !== "");
+}
 
 export const logSettings = ({ env }: ConfigContext) => ({
   log_level: z

@@ -1,10 +1,9 @@
-export { type LogLevel, type TracingConfig } from "./config.js";
+export { tracingCredentialsInClear, type LogLevel, type TracingConfig } from "./config.js";
 export { Instruments } from "./instruments.js";
-export { CountedWarning, createLogger, silentLogger, type Logger } from "./log.js";
+export { CountedWarning, createLogger, silentLogger, urlForLog, type Logger } from "./log.js";
 export {
   createMetrics,
   observeAudit,
-  observeCount,
   observeCountsBy,
   observeHealth,
   observeSuspensions,

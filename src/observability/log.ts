@@ -18,6 +18,16 @@ export function createLogger(level: LogLevel = "info", destination: number | Nod
   );
 }
 
+/**
+ * A URL as it may be logged: scheme, host, port and path. Never its userinfo, query or
+ * fragment, where credentials travel (user:password@, ?api_key=).
+ */
+export function urlForLog(value: string): string {
+  if (!URL.canParse(value)) return "[not a URL]";
+  const { protocol, host, pathname } = new URL(value);
+  return `${protocol}//${host}${pathname}`;
+}
+
 /** A logger that discards everything, for commands and tests that need none. */
 export function silentLogger(): Logger {
   return pino({ level: "silent" });

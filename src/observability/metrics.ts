@@ -205,11 +205,6 @@ export function observeAudit(metrics: Metrics, stats: () => AuditCounts): void {
   );
 }
 
-/** A count kept elsewhere, read when scraped, as a counter named and described by `metric`. */
-export function observeCount(metrics: Metrics, metric: { name: string; help: string }, read: () => number): void {
-  observed(metrics.registry, "counter", metric.name, metric.help, read);
-}
-
 /** Counts kept elsewhere by the values of one label, read when scraped, as a counter named and described by `metric`. */
 export function observeCountsBy(
   metrics: Metrics,

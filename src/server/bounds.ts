@@ -13,16 +13,17 @@ import type { CountedWarning } from "../observability/index.js";
 export interface ConnectionBound {
   /** Connections open at once; one more is closed as soon as it is accepted. */
   maxConnections: number;
-  /** Counts every connection refused, for either bound. */
+  /** Counts the connections refused for maxConnections. */
   refused: { inc(): void };
   /** Logs the refusals for maxConnections (cluster's `refusedConnections`: at most one line every 10 s). */
   warning: CountedWarning;
   /**
    * Connections open at once from one remote address; one more from it is closed as
-   * soon as it is accepted (counted in `refused`, logged in its own `warning` with the
-   * address), so that one client cannot take all of maxConnections.
+   * soon as it is accepted (counted in its own `refused`, so that a metric can tell the
+   * bounds apart, and logged in its own `warning` with the address), so that one client
+   * cannot take all of maxConnections.
    */
-  perAddress?: { maxConnections: number; warning: CountedWarning };
+  perAddress?: { maxConnections: number; refused: { inc(): void }; warning: CountedWarning };
   /**
    * Called when maxConnections are open, before one more is refused: may destroy open
    * connections (an HTTP server's idle keep-alive ones) so that the new one gets in.
@@ -34,7 +35,7 @@ export interface ConnectionBound {
  * Keeps at most `maxConnections` of `server`'s connections open, and at most
  * `perAddress.maxConnections` of them from one address: one more is closed as soon as
  * it is accepted, before any other listener of the server sees it open (they see it
- * destroyed), and counted in `refused` and in a warning. At maxConnections, `makeRoom`
+ * destroyed), and counted in its bound's `refused` and warning. At maxConnections, `makeRoom`
  * is asked first, and the new connection gets in if it destroyed some. Not Node's own
  * `maxConnections`: in a process of Node's cluster, a connection it refuses goes back to
  * the primary, which hands it to another process, which refuses it too, and so on
@@ -44,16 +45,16 @@ export interface ConnectionBound {
 export function capConnections(server: Server, { maxConnections, refused, warning, perAddress, makeRoom }: ConnectionBound): void {
   const open = new Set<Socket>();
   const fromAddress = new Map<string, number>();
-  const refuse = (socket: Socket, counted: CountedWarning, detail?: Record<string, unknown>) => {
+  const refuse = (socket: Socket, bound: Pick<ConnectionBound, "refused" | "warning">, detail?: Record<string, unknown>) => {
     socket.destroy();
-    refused.inc();
-    counted.count(detail);
+    bound.refused.inc();
+    bound.warning.count(detail);
   };
   server.prependListener("connection", (socket: Socket) => {
     const address = socket.remoteAddress ?? "";
     const sameAddress = fromAddress.get(address) ?? 0;
     if (perAddress && sameAddress >= perAddress.maxConnections) {
-      refuse(socket, perAddress.warning, { remoteAddress: address });
+      refuse(socket, perAddress, { remoteAddress: address });
       return;
     }
     if (open.size >= maxConnections && makeRoom) {
@@ -62,7 +63,7 @@ export function capConnections(server: Server, { maxConnections, refused, warnin
       for (const other of open) if (other.destroyed) open.delete(other);
     }
     if (open.size >= maxConnections) {
-      refuse(socket, warning);
+      refuse(socket, { refused, warning });
       return;
     }
     open.add(socket);

@@ -1,6 +1,6 @@
 // The composition root: builds every stage from the validated Config and serves.
 import type { Duplex } from "node:stream";
-import { ApprovalStore, Approvals, ApprovalWebhook, plaintextBeyondLoopback } from "../approvals/index.js";
+import { ApprovalStore, Approvals, ApprovalWebhook } from "../approvals/index.js";
 import { maskRulesFrom, MaskRuleError, openAuditLog, type AuditEvent, type AuditLog, type AuditStore } from "../audit/index.js";
 import type { Config } from "../config/index.js";
 import { ADMIN_CONNECTIONS_CLOSED_METRIC, ADMIN_CONNECTIONS_REFUSED_METRIC, policyWorkersPerProcess } from "../cluster/index.js";
@@ -12,11 +12,12 @@ import {
   createMetrics,
   Instruments,
   observeAudit,
-  observeCount,
   observeCountsBy,
   observeHealth,
   observeSuspensions,
   Tracing,
+  tracingCredentialsInClear,
+  urlForLog,
   type Logger,
   type Metrics,
 } from "../observability/index.js";
@@ -28,7 +29,7 @@ import { Suspensions } from "../suspensions/index.js";
 import type { RunningAuthzen } from "./authzen/index.js";
 import { CallerRegistry } from "./callers.js";
 import { plaintextDatabaseHosts } from "./database-uri.js";
-import { isLoopback } from "./loopback.js";
+import { isLoopback, plaintextBeyondLoopback } from "./loopback.js";
 import { formatAddress, startGrpcServer } from "./grpc/server.js";
 import type { RunningAdmin } from "./admin/index.js";
 import type { ConsoleParts, DevSignIn } from "./admin/console/index.js";
@@ -151,6 +152,12 @@ function warnAboutInsecureSettings(config: Config, log: Logger, mongoUri: string
       { host: new URL(webhook.url).host },
       "[INSECURE CONFIG] approvals.webhook.insecure_plaintext: approvals (their context values and approval_url) are POSTed in clear beyond loopback",
     );
+  const tracing = config.tracing;
+  if (tracing?.insecure_plaintext && tracingCredentialsInClear(tracing))
+    log.warn(
+      { endpoint: urlForLog(tracing.otlp_endpoint ?? "") },
+      "[INSECURE CONFIG] tracing.insecure_plaintext: the OTLP export's headers and query string (the collector's credentials) travel in clear beyond loopback",
+    );
 }
 
 export async function startVerdict(config: Config, options: StartOptions): Promise<RunningVerdict> {
@@ -254,7 +261,7 @@ async function startListening(
   const admin = options.role === "worker" ? undefined : await startAdmin();
   // admin_listen's refusals and closings, on its own /metrics (a process of several has a private listener; the primary counts admin_listen's).
   if (admin && !worker) {
-    observeCount(metrics, ADMIN_CONNECTIONS_REFUSED_METRIC, () => admin.connectionsRefused());
+    observeCountsBy(metrics, ADMIN_CONNECTIONS_REFUSED_METRIC, () => admin.connectionsRefused());
     observeCountsBy(metrics, ADMIN_CONNECTIONS_CLOSED_METRIC, () => admin.connectionsClosed());
   }
   const closers: (() => Promise<unknown>)[] = [() => tracing.shutdown(), () => Promise.resolve(readiness.close())];
@@ -515,7 +522,8 @@ async function startParts(
       policyWorkers: policies.current().bounds.workers,
       ...(policies.shadow() ? { shadowRevision: policies.shadow()?.revision } : {}),
       ...(authzen ? { authzen: authzen.url } : {}),
-      ...(config.tracing?.otlp_endpoint ? { tracing: config.tracing.otlp_endpoint } : {}),
+      // Never the endpoint's userinfo, query or fragment: they may hold the collector's credentials.
+      ...(config.tracing?.otlp_endpoint ? { tracing: urlForLog(config.tracing.otlp_endpoint) } : {}),
     },
     role === "single" ? "verdict is serving" : role === "console" ? "verdict console process is serving" : "verdict process is serving",
   );

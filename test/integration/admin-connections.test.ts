@@ -89,13 +89,13 @@ async function admin(captured: CapturedLog, routes: AdminRoutes[] = [], exclusiv
 }
 
 describe("the admin listener's connections", () => {
-  it("refuses a 65th connection from one address at once, counts and logs it, and serves other addresses", async () => {
+  it("refuses a 65th connection from one address at once, counts it as per_address and logs it, and serves other addresses", async () => {
     const captured = captureLog();
     const listener = await admin(captured);
     const { port } = listener;
     await hold(port, 1, PER_ADDRESS, clients);
     expect(await ask(port, clientAddress(0), clients)).toBe("closed");
-    expect(listener.connectionsRefused()).toBe(1);
+    expect(listener.connectionsRefused()).toEqual({ per_address: 1, total: 0 });
     expect(refusals(captured, "the admin listener's connections from one address")).toEqual([
       expect.objectContaining({ level: 40, times: 1, maxConnections: PER_ADDRESS, remoteAddress: clientAddress(0) }),
     ]);
@@ -125,11 +125,11 @@ describe("the admin listener's connections", () => {
     expect(await ask(port, "127.0.0.1", clients)).toBe("served");
     expect(performance.now() - asked).toBeLessThan(2_000);
     await vi.waitFor(() => expect(held.filter((c) => c.isClosed())).toHaveLength(ADMIN_MAX), { timeout: 5_000, interval: 20 });
-    expect(listener.connectionsRefused()).toBe(0);
+    expect(listener.connectionsRefused()).toEqual({ per_address: 0, total: 0 });
     expect(refusals(captured, "the admin listener's connections")).toEqual([]);
   });
 
-  it("closes one more connection at once when 1,024 are open and none is idle, counts and logs it, and serves once they are answered", async () => {
+  it("closes one more connection at once when 1,024 are open and none is idle, counts it as total and logs it, and serves once they are answered", async () => {
     const captured = captureLog();
     let arrived = 0;
     let release: () => void = () => undefined;
@@ -151,7 +151,7 @@ describe("the admin listener's connections", () => {
     }
 
     expect(await ask(port, "127.0.0.1", clients)).toBe("closed");
-    expect(listener.connectionsRefused()).toBe(1);
+    expect(listener.connectionsRefused()).toEqual({ per_address: 0, total: 1 });
     expect(refusals(captured, "the admin listener's connections")).toEqual([expect.objectContaining({ level: 40, times: 1, maxConnections: ADMIN_MAX })]);
 
     release();

@@ -13,6 +13,7 @@ import { Tracing } from "../../src/observability/index.js";
 import { buildFixtureBundle } from "../support/bundles.js";
 import { AuthzenClient, startAuthzenVerdict, type AuthzenVerdict } from "../support/authzen.js";
 import { startHttpServer, type TestHttpServer } from "../support/http.js";
+import { captureLog } from "../support/log.js";
 import { startTestVerdict, type TestVerdict } from "../support/verdict.js";
 
 const CHECK = "verdict.v1.PolicyDecisionService/Check";
@@ -224,7 +225,8 @@ describe("traces over OTLP/HTTP", () => {
 
   it("exports nothing, and makes no spans, without an OTLP endpoint", () => {
     expect(Tracing.start({ version: "test" }).enabled).toBe(false);
-    expect(Tracing.start({ config: { headers: {}, service_name: "verdict", sample_ratio: 1 }, version: "test" }).enabled).toBe(false);
+    const noEndpoint = { headers: {}, service_name: "verdict", sample_ratio: 1, insecure_plaintext: false };
+    expect(Tracing.start({ config: noEndpoint, version: "test" }).enabled).toBe(false);
   });
 
   it("sends the spans, with the configured headers, to the configured endpoint", async () => {
@@ -245,5 +247,38 @@ describe("traces over OTLP/HTTP", () => {
     expect(body.toLowerCase()).toContain(traceId);
     expect(keys.length).toBeGreaterThan(0);
     expect(keys.every((key) => key === "k-123")).toBe(true);
+  });
+
+  it("logs the endpoint without its query string or fragment, and no header value", async () => {
+    const captured = captureLog();
+    const t = await startTestVerdict({
+      config: { bundle, tracing: { otlp_endpoint: `${collector.url}/v1/traces?api_key=q-secret#f-secret`, headers: { "x-collector-key": "k-secret" } } },
+      log: captured.log,
+    });
+    await t.stop();
+    const serving = captured.lines().find((line) => line["msg"] === "verdict is serving");
+    expect(serving?.["tracing"]).toBe(`${collector.url}/v1/traces`);
+    expect(JSON.stringify(captured.lines())).not.toMatch(/q-secret|f-secret|k-secret/);
+  });
+
+  it("warns at start, as [INSECURE CONFIG], when tracing.insecure_plaintext sends the headers in clear beyond loopback, naming no secret", async () => {
+    const captured = captureLog();
+    // Nothing is exported (no span is made): the collector need not exist.
+    const t = await startTestVerdict({
+      config: {
+        bundle,
+        tracing: {
+          otlp_endpoint: "http://otel-collector.invalid:4318/v1/traces?api_key=q-secret",
+          headers: { "x-api-key": "k-secret" },
+          insecure_plaintext: true,
+        },
+      },
+      log: captured.log,
+    });
+    await t.stop();
+    expect(captured.lines().filter((line) => String(line["msg"]).startsWith("[INSECURE CONFIG] tracing.insecure_plaintext"))).toEqual([
+      expect.objectContaining({ level: 40, endpoint: "http://otel-collector.invalid:4318/v1/traces" }),
+    ]);
+    expect(JSON.stringify(captured.lines())).not.toMatch(/q-secret|k-secret/);
   });
 });

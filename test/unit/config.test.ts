@@ -63,6 +63,39 @@ describe("configuration", () => {
       expect(webhook(url).approvals.webhook).toMatchObject({ url, insecure_plaintext: false });
   });
 
+  it("refuses tracing headers or a query string to a plain http OTLP endpoint beyond loopback unless tracing.insecure_plaintext, and takes them on loopback or https", () => {
+    const key = { headers: { "x-api-key": "k-1" } };
+    const tracing = (otlp_endpoint: string, more: Record<string, unknown> = key) => build({ ...valid, tracing: { otlp_endpoint, ...more } }).tracing;
+    const plain = "http://otel-collector:4318/v1/traces";
+    // the collector's key would travel in clear
+    expect(() => tracing(plain)).toThrow(/tracing\.otlp_endpoint: .*in clear.*tracing\.insecure_plaintext: true/);
+    expect(() => tracing("http://10.0.0.7:4318/v1/traces?api_key=q-1", {})).toThrow(/tracing\.insecure_plaintext/);
+    expect(tracing(plain, { ...key, insecure_plaintext: true })).toMatchObject({ insecure_plaintext: true });
+    // nothing secret to send: spans carry no token, subject or context value
+    expect(tracing(plain, {})).toMatchObject({ insecure_plaintext: false });
+    const local = ["http://127.0.0.1:4318/v1/traces", "http://localhost:4318/v1/traces?api_key=q-1", "http://[::1]:4318/v1/traces"];
+    for (const url of [...local, "https://otel.example/v1/traces"]) expect(tracing(url)).toMatchObject({ otlp_endpoint: url, insecure_plaintext: false });
+  });
+
+  it("refuses an OTLP endpoint that carries credentials (user:password@), without repeating them", () => {
+    const withCredentials = [
+      "https://user:p4ssw0rd@otel.example/v1/traces",
+      "https://t0ken-only@otel.example/v1/traces",
+      "http://user:p4ssw0rd@127.0.0.1:4318/",
+    ];
+    for (const otlp_endpoint of withCredentials) {
+      let error: ConfigError | undefined;
+      try {
+        build({ ...valid, tracing: { otlp_endpoint } });
+      } catch (caught) {
+        error = caught as ConfigError;
+      }
+      expect(error).toBeInstanceOf(ConfigError);
+      expect(error?.message).toMatch(/tracing\.otlp_endpoint: must not carry credentials .*tracing\.headers/);
+      expect(error?.message).not.toMatch(/p4ssw0rd|t0ken-only/);
+    }
+  });
+
   it("holds an agent to 10 pending approvals per user by default, and takes 1 to 1000", () => {
     expect(build(valid).approvals.max_pending_per_agent).toBe(10);
     expect(build({ ...valid, approvals: { max_pending_per_agent: 1 } }).approvals.max_pending_per_agent).toBe(1);
@@ -208,7 +241,7 @@ describe("configuration", () => {
 
     it("expands ${NAME} in values from the environment, never in keys; $${ is a literal", () => {
       const { path } = file(
-        `${base}mongodb_uri: "mongodb://verdict:\${DB_PASSWORD}@db-1/?replicaSet=rs0"\ntracing:\n  otlp_endpoint: http://collector:4318/v1/traces\n  headers:\n    x-api-key: "\${OTLP_KEY}"\n    x-literal: "$\${OTLP_KEY}"\n`,
+        `${base}mongodb_uri: "mongodb://verdict:\${DB_PASSWORD}@db-1/?replicaSet=rs0"\ntracing:\n  otlp_endpoint: https://collector:4318/v1/traces\n  headers:\n    x-api-key: "\${OTLP_KEY}"\n    x-literal: "$\${OTLP_KEY}"\n`,
       );
       const config = loadConfigFile(path, { variables: { DB_PASSWORD: "s3cret", OTLP_KEY: "k-1" } });
       expect(config.mongodb_uri).toBe("mongodb://verdict:s3cret@db-1/?replicaSet=rs0");

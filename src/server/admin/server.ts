@@ -31,12 +31,19 @@ export interface AdminServerOptions {
   exclusive?: boolean;
 }
 
+/**
+ * Which bound closed a connection as soon as it was accepted (the `reason` label of its
+ * metric): `per_address`, MAX_CONNECTIONS_PER_ADDRESS open from its address; `total`,
+ * MAX_CONNECTIONS open in all, none of them idle.
+ */
+export type AdminRefusalReason = "per_address" | "total";
+
 export interface RunningAdmin {
   port: number;
   /** http://host:port */
   url: string;
-  /** Connections closed as soon as they were accepted because MAX_CONNECTIONS were open (none of them idle), or MAX_CONNECTIONS_PER_ADDRESS from its address (its metric: ADMIN_CONNECTIONS_REFUSED_METRIC, kept by whichever process serves admin_listen). */
-  connectionsRefused(): number;
+  /** Connections closed as soon as they were accepted, by the bound that closed them (its metric: ADMIN_CONNECTIONS_REFUSED_METRIC, kept by whichever process serves admin_listen). */
+  connectionsRefused(): Readonly<Record<AdminRefusalReason, number>>;
   /** Connections closed for piling up requests or leaving answers unread, by reason (its metric: ADMIN_CONNECTIONS_CLOSED_METRIC, kept as the one above). */
   connectionsClosed(): Readonly<Record<HttpCloseReason, number>>;
   close(): Promise<void>;
@@ -131,16 +138,17 @@ export async function buildAdminApp({ routes, log }: Pick<AdminServerOptions, "r
 export async function startAdminServer(options: AdminServerOptions): Promise<RunningAdmin> {
   const app = await buildAdminApp(options);
   const { host, port, log } = options;
-  let refused = 0;
+  const refused: Record<AdminRefusalReason, number> = { per_address: 0, total: 0 };
   capConnections(app.server, {
     maxConnections: MAX_CONNECTIONS,
-    refused: { inc: () => (refused += 1) },
+    refused: { inc: () => (refused.total += 1) },
     warning: refusedConnections(log, MAX_CONNECTIONS, "the admin listener's connections"),
     ...(options.exclusive
       ? {}
       : {
           perAddress: {
             maxConnections: MAX_CONNECTIONS_PER_ADDRESS,
+            refused: { inc: () => (refused.per_address += 1) },
             warning: refusedConnections(log, MAX_CONNECTIONS_PER_ADDRESS, "the admin listener's connections from one address"),
           },
         }),
