@@ -167,6 +167,19 @@ describe("toHttpAnswer", () => {
     expect(toHttpAnswer(decision({ ...base, decision: "DENY", principal, reasons: [reason] }))?.headers["retry-after"]).toBe("5");
   });
 
+  it("answers a deny only for policy_error 500 server_error, no challenge: the service failed, the request is not known to be forbidden", () => {
+    const failed = { code: "policy_error", message: "The policy could not produce a valid decision." };
+    const answer = toHttpAnswer(decision({ ...base, decision: "DENY", principal, reasons: [failed] }));
+    expect(answer).toEqual({
+      status: 500,
+      headers: { "content-type": "application/json; charset=utf-8" },
+      body: { error: "server_error", decision: "DENY", decision_id: "d-1", reasons: [failed] },
+    });
+    // with a reason of the policy's beside it, it is the policy's deny: 403
+    const rule = { code: "over_limit", message: "Over the limit." };
+    expect(toHttpAnswer(decision({ ...base, decision: "DENY", principal, reasons: [failed, rule] }))?.status).toBe(403);
+  });
+
   it("answers a token whose issuer could not be asked 503 with Retry-After, never invalid_token (the token is not known to be bad)", () => {
     const reason = { code: "issuer_unavailable", message: "The issuer's keys or introspection endpoint could not be reached; try again shortly." };
     const expected = {

@@ -110,6 +110,7 @@ const JSON_TYPE = { "content-type": "application/json; charset=utf-8" };
  * | principal suspended               | 403    | none; error_description says what is suspended, until when   |
  * | rate limited                      | 429    | none; Retry-After when Verdict says when the window frees room |
  * | state or audit unavailable only   | 503    | none; Retry-After (a DENY all the same: fail closed)         |
+ * | the policy failed only            | 500    | none (a DENY all the same: fail closed; Verdict's fault, not the caller's) |
  * | no decision (unreachable, …)      | 503    | none; Retry-After                                            |
  * | no token sent                     | 401    | Bearer (no error code, RFC 6750 §3.1)                        |
  */
@@ -199,6 +200,9 @@ function decisionAnswer(decision: Decision, scheme: "Bearer" | "DPoP", options: 
     // later, which 429 and 503 say where a 403 would say it never will.
     if (decision.retryAfterMs !== undefined || onlyReasons(decision, RATE_REASONS)) return tooManyRequests(decision.retryAfterMs, common);
     if (onlyReasons(decision, UNAVAILABLE_REASONS)) return temporarilyUnavailable(options, common);
+    // The policy failed (a broken bundle, an evaluation error): a fault of the service, which a 403 would hide from
+    // the API's error rates and tell the client that its request is forbidden.
+    if (onlyReasons(decision, POLICY_FAILED_REASONS)) return { status: 500, headers: { ...JSON_TYPE }, body: { error: "server_error", ...common } };
     // A suspension says in error_description what is suspended and until when (docs/suspensions.md).
     const suspended = decision.reasons.find((r) => r.code === "principal_suspended");
     return {
@@ -318,6 +322,8 @@ function errorAnswer(error: VerdictError, options: ChallengeOptions): HttpAnswer
 const RATE_REASONS: ReadonlySet<string> = new Set(["rate_limited"]);
 /** Reasons of a DENY that say only that Verdict could not reach its state, keep the decision's record or ask the token's issuer: fail closed, for now. */
 const UNAVAILABLE_REASONS: ReadonlySet<string> = new Set(["state_unavailable", "audit_unavailable", "issuer_unavailable"]);
+/** Reasons of a DENY only because the policy could not decide. */
+const POLICY_FAILED_REASONS: ReadonlySet<string> = new Set(["policy_error"]);
 
 function onlyReasons(decision: Decision, codes: ReadonlySet<string>): boolean {
   return decision.reasons.length > 0 && decision.reasons.every((r) => codes.has(r.code));
