@@ -73,8 +73,9 @@ export class Suspensions implements SuspensionGate, SuspensionPort {
   private readonly follower: SuspensionFollower;
   private readonly log: Logger;
   private readonly now: () => number;
-  /** The next try at announcing a change whose announcement failed (none pending: undefined). */
-  private announcing: NodeJS.Timeout | undefined;
+  /** The next try at announcing a change whose announcement failed (none pending: undefined), and its chain's number. */
+  private announcing: { timer: NodeJS.Timeout; chain: number } | undefined;
+  private announceChains = 0;
   private closed = false;
 
   constructor(private readonly options: SuspensionsOptions) {
@@ -100,7 +101,10 @@ export class Suspensions implements SuspensionGate, SuspensionPort {
 
   close(): Promise<void> {
     this.closed = true;
-    clearTimeout(this.announcing);
+    if (this.announcing) {
+      this.log.warn("closing with a suspension change the other replicas could not be told of: they learn of it with the next change");
+      this.stopAnnouncing();
+    }
     return this.follower.stop();
   }
 
@@ -212,13 +216,19 @@ export class Suspensions implements SuspensionGate, SuspensionPort {
    * made again by anyone, and its repeats are not announced).
    */
   private async change<T>(write: () => Promise<T>, announce: (result: T) => boolean = () => true): Promise<T> {
-    const result = await write();
+    let result: T;
+    try {
+      result = await write();
+    } catch (error) {
+      // A write that timed out may have landed all the same: announced in the background in case it did.
+      this.announceLater(ANNOUNCE_RETRY_MS);
+      throw error;
+    }
     try {
       if (announce(result)) {
         await this.store.bump();
         // one bump announces every change made before it
-        clearTimeout(this.announcing);
-        this.announcing = undefined;
+        this.stopAnnouncing();
       }
     } catch (error) {
       this.announceLater(ANNOUNCE_RETRY_MS);
@@ -232,23 +242,35 @@ export class Suspensions implements SuspensionGate, SuspensionPort {
     return result;
   }
 
-  /** Bumps the version after `delayMs`, again (doubling the wait) until it is taken; one try pending at a time. */
-  private announceLater(delayMs: number): void {
-    if (this.closed || this.announcing) return;
-    this.announcing = setTimeout(() => {
+  /**
+   * Bumps the version after `delayMs`, again (doubling the wait) until it is taken: one chain of tries at a time,
+   * which a bump made meanwhile ends (stopAnnouncing), as does close.
+   */
+  private announceLater(delayMs: number, chain = ++this.announceChains): void {
+    if (this.closed || (this.announcing && this.announcing.chain !== chain)) return;
+    const timer = setTimeout(() => {
       this.store.bump().then(
         () => {
+          if (this.announcing?.chain !== chain) return;
           this.announcing = undefined;
           this.log.info("a suspension change the other replicas could not be told of is announced now");
         },
         (error: unknown) => {
-          this.announcing = undefined;
+          if (this.announcing?.chain !== chain) return; // ended meanwhile
           this.log.warn({ err: (error as Error).message }, "the other replicas still cannot be told of a suspension change; trying again");
-          this.announceLater(Math.min(delayMs * 2, ANNOUNCE_RETRY_MAX_MS));
+          this.announceLater(Math.min(delayMs * 2, ANNOUNCE_RETRY_MAX_MS), chain);
         },
       );
     }, delayMs);
-    this.announcing.unref();
+    timer.unref();
+    this.announcing = { timer, chain };
+  }
+
+  /** Ends the chain of tries at announcing, if one is under way (its try in flight, if any, is its last). */
+  private stopAnnouncing(): void {
+    if (!this.announcing) return;
+    clearTimeout(this.announcing.timer);
+    this.announcing = undefined;
   }
 
   private record(

@@ -24,6 +24,8 @@ let a: Suspensions;
 let b: Suspensions;
 const events: AuditEvent[] = [];
 let bumpsToFail = 0;
+/** Suspension writes of replica A that land and then fail (their answer lost: a timeout after the server took them). */
+let writesToLose = 0;
 /** Version bumps replica A asked for (failed or not). */
 let bumps = 0;
 
@@ -41,10 +43,29 @@ function failingBumps(database: Database): Database {
         return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
       },
     });
+  const losing = <T extends Document>(collection: Collection<T>): Collection<T> =>
+    new Proxy(collection, {
+      get(target, property) {
+        const value: unknown = Reflect.get(target, property, target);
+        if (property === "insertOne" && writesToLose > 0) {
+          writesToLose -= 1;
+          return async (...args: unknown[]) => {
+            await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+            throw new Error("injected: the write landed, its answer was lost");
+          };
+        }
+        return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
   return new Proxy(database, {
     get(target, property) {
       if (property === "collection") {
-        return <T extends Document>(def: CollectionDef<T>) => (def.name === "suspensions_version" ? failing(target.collection(def)) : target.collection(def));
+        return <T extends Document>(def: CollectionDef<T>) =>
+          def.name === "suspensions_version"
+            ? failing(target.collection(def))
+            : def.name === "suspensions"
+              ? losing(target.collection(def))
+              : target.collection(def);
       }
       const value: unknown = Reflect.get(target, property, target);
       return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
@@ -143,6 +164,17 @@ describe("a policy's brake whose announcement failed", () => {
     await expect(a.suspend({ ...brake, decisionId: randomUUID(), nowMs: Date.now() })).rejects.toMatchObject({ code: "state_unavailable" });
     expect(decided(a, agentPrincipal(agent))).toBe("principal_suspended");
     // nobody makes it again (a brake's repeats are not announced, and no person asked for it)
+    await expect.poll(() => decided(b, agentPrincipal(agent)), { timeout: ANNOUNCE_RETRY_MS + PROPAGATION_MS, interval: 25 }).toBe("principal_suspended");
+  });
+});
+
+describe("a policy's brake whose write landed but whose answer was lost", () => {
+  it("reaches the replica following by poll all the same: announced in the background in case it landed", async () => {
+    const agent = `agent-${randomUUID()}`;
+    const brake = { target: { kind: "agent", client_id: agent } as const, seconds: 600, reason: "20 denials a minute", api: "invoices-api" };
+    writesToLose = 1;
+    await expect(a.suspend({ ...brake, decisionId: randomUUID(), nowMs: Date.now() })).rejects.toThrow();
+    expect(writesToLose).toBe(0);
     await expect.poll(() => decided(b, agentPrincipal(agent)), { timeout: ANNOUNCE_RETRY_MS + PROPAGATION_MS, interval: 25 }).toBe("principal_suspended");
   });
 });
