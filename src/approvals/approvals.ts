@@ -104,7 +104,7 @@ export class Approvals implements ApprovalGate {
     if (!doc || doc.api !== caller.name) return deny("approval_not_found");
     const mismatch = differs(doc, binding);
     if (mismatch !== undefined) return deny("approval_mismatch", `The approval was given for ${mismatch}.`);
-    if (doc.requirement !== requirementDigest(requirement)) {
+    if (requirementOf(doc) !== requirementDigest(requirement)) {
       return deny("approval_mismatch", "The approval was asked for under another requirement (the policy asks for more now): ask again without it.");
     }
     const refusal = await this.unusable(doc, now);
@@ -143,10 +143,17 @@ export class Approvals implements ApprovalGate {
     const now = new Date(nowMs);
     const owner: PendingOwner = { api: caller.name, issuer: binding.issuer, subject: binding.subject, client_id: binding.client_id };
     const digest = requirementDigest(requirement);
-    const asked = await store.pendingFor(owner, binding, digest, now);
+    const pending = await store.pendingFor(owner, binding, now, this.options.maxPendingPerAgent);
+    const asked = pending.find((doc) => requirementOf(doc) === digest);
     if (asked) {
       await this.remind(asked, now);
       return { kind: "challenge", challenge: this.challengeOf(asked) };
+    }
+    // The same request pending under another requirement (the policy asks for more, or for other terms, now): it
+    // could not be used, so it is ended before the new one is counted, and the person is not asked for both.
+    for (const old of pending) {
+      const ended = await store.supersede(old._id, now);
+      if (ended) this.event(ended, "expired", { via: "system" }, { reason: "the same request was asked again under another requirement" });
     }
     const expiresAt = nowMs + requirement.expiresInSeconds * 1000;
     const doc: ApprovalDoc = {
@@ -399,6 +406,24 @@ export class Approvals implements ApprovalGate {
     });
     if (recorded === false) this.options.log.error({ approval: doc._id, action }, "could not keep an approval event in the audit trail");
   }
+}
+
+/**
+ * The requirement an approval was asked under, as requirementDigest() gives it: recorded, or (kept before
+ * 2026-12-07) worked out from the fields it was kept with, which are the requirement's own.
+ */
+function requirementOf(doc: ApprovalDoc): string {
+  return (
+    doc.requirement ??
+    requirementDigest({
+      fields: doc.fields,
+      expiresInSeconds: (doc.expires_at.getTime() - doc.created_at.getTime()) / 1000,
+      acrValues: doc.acr_values,
+      ...(doc.max_age !== undefined ? { maxAge: doc.max_age } : {}),
+      approvers: doc.approvers,
+      authorizationDetails: doc.authorization_details,
+    })
+  );
 }
 
 function deny(

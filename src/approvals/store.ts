@@ -39,7 +39,7 @@ export interface ApprovalDoc extends Binding {
   approvers: Approver[];
   authorization_details: JsonObject[];
   requested_by: string;
-  /** requirementDigest() of the requirement it was asked under (absent: kept before 2026-12-07, matches none). */
+  /** requirementDigest() of the requirement it was asked under (absent: kept before 2026-12-07; requirementOf() works it out). */
   requirement?: string;
   /** When the webhook was last told of it (absent: at created_at). */
   notified_at?: Date;
@@ -117,19 +117,29 @@ export class ApprovalStore {
   }
 
   /**
-   * The owner's oldest pending, unexpired approval of exactly this request (action, resource, digest of the bound
-   * fields) asked under this requirement, if any.
+   * The owner's pending, unexpired approvals of exactly this request (action, resource, digest of the bound fields),
+   * oldest first, at most `limit` (whatever requirement each was asked under).
    */
-  async pendingFor(owner: PendingOwner, binding: Pick<Binding, "action" | "resource" | "digest">, requirement: string, now: Date): Promise<ApprovalDoc | null> {
+  async pendingFor(owner: PendingOwner, binding: Pick<Binding, "action" | "resource" | "digest">, now: Date, limit: number): Promise<ApprovalDoc[]> {
     const query: Filter<ApprovalDoc> = {
       ...this.pendingOf(owner, now),
       action: binding.action,
       "resource.type": binding.resource.type,
       "resource.id": binding.resource.id,
       digest: binding.digest,
-      requirement,
     };
-    return this.call("find pending approval", (options) => this.collection.findOne(query, { sort: { created_at: 1, _id: 1 }, ...options }));
+    return this.call("find pending approvals", (options) => this.collection.find(query, { sort: { created_at: 1, _id: 1 }, limit, ...options }).toArray());
+  }
+
+  /** pending → expired now (the same request was asked again under another requirement); the document when this call did it. */
+  async supersede(id: string, now: Date): Promise<ApprovalDoc | null> {
+    return this.call("supersede approval", (options) =>
+      this.collection.findOneAndUpdate(
+        { _id: id, status: "pending" },
+        { $set: { status: "expired", expires_at: now } },
+        { returnDocument: "after", ...options },
+      ),
+    );
   }
 
   /**

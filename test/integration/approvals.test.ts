@@ -98,6 +98,9 @@ async function approvedOverAgentLimit() {
   return { id, account };
 }
 
+/** The approvals collection, as Verdict keeps it. */
+const stored = () => mongo.db(t.database).collection("approvals");
+
 /** The approval's events in the audit trail, in order. */
 async function eventsOf(id: string): Promise<string[]> {
   await t.verdict.audit?.flush();
@@ -294,25 +297,38 @@ describe("using an approval", () => {
     expect((await askTransfer({ account, approvalId: id })).decision).toBe("ALLOW");
   });
 
-  it("neither gives back nor accepts an approval asked under another requirement (a policy that asks for more now)", async () => {
+  it("does not accept an approval asked under another requirement (a policy that asks for more now)", async () => {
     const { id, account } = await pending();
-    const stored = mongo.db(t.database).collection("approvals");
     // As if asked under an older policy: no acr needed, no max_age (and a requirement that is not today's).
-    await stored.updateOne({ _id: id as never }, { $set: { acr_values: [], requirement: `sha256:${"0".repeat(64)}` }, $unset: { max_age: "" } });
-    const again = await askTransfer({ account });
-    expect(again.challenge).toMatchObject({ error: "approval_required", acr_values: ["mfa", "phr"], max_age: 300 });
-    expect(again.challenge?.approval_id).not.toBe(id);
+    await stored().updateOne({ _id: id as never }, { $set: { acr_values: [], requirement: `sha256:${"0".repeat(64)}` }, $unset: { max_age: "" } });
     // approved with a password-only token, as the weaker requirement let it be: not usable under today's
     ok(await approvals.approve(id, await userToken({ acr: "pwd" })));
     const retry = await askTransfer({ account, approvalId: id });
     expect(retry).toMatchObject({ decision: "DENY", reasons: [{ code: "approval_mismatch" }] });
     expect(ok(await approvals.get(id)).status).toBe("approved");
-    // one kept before requirements were recorded matches none either
-    const { id: older, account: olderAccount } = await pending();
-    await stored.updateOne({ _id: older as never }, { $unset: { requirement: "" } });
-    ok(await approvals.approve(older, await userToken()));
-    const olderRetry = await askTransfer({ account: olderAccount, approvalId: older });
-    expect(olderRetry.reasons.map((r) => r.code)).toEqual(["approval_mismatch"]);
+    // asked again, the request gets an approval under today's requirement
+    const again = await askTransfer({ account });
+    expect(again.challenge).toMatchObject({ error: "approval_required", acr_values: ["mfa", "phr"], max_age: 300 });
+    expect(again.challenge?.approval_id).not.toBe(id);
+  });
+
+  it("ends a pending approval of the same request asked under another requirement, and asks anew", async () => {
+    const { id, account } = await pending();
+    await stored().updateOne({ _id: id as never }, { $set: { acr_values: [], requirement: `sha256:${"0".repeat(64)}` }, $unset: { max_age: "" } });
+    const again = await askTransfer({ account });
+    expect(again.challenge?.approval_id).not.toBe(id);
+    expect(ok(await approvals.get(id)).status).toBe("expired");
+    expect(await eventsOf(id)).toEqual(["requested", "expired"]);
+    // the ended one takes no room: one pending for the request
+    expect(await stored().countDocuments({ "resource.id": account, status: "pending" })).toBe(1);
+  });
+
+  it("works out the requirement of an approval kept before requirements were recorded from its fields", async () => {
+    const { id, account } = await pending();
+    await stored().updateOne({ _id: id as never }, { $unset: { requirement: "" } });
+    expect((await askTransfer({ account })).challenge?.approval_id).toBe(id);
+    ok(await approvals.approve(id, await userToken()));
+    expect((await askTransfer({ account, approvalId: id })).decision).toBe("ALLOW");
   });
 
   it("denies approval_refused after the user said no", async () => {
