@@ -15,6 +15,7 @@ import {
   observeCountsBy,
   observeHealth,
   observeSuspensions,
+  headersFromEnvironment,
   Tracing,
   tracingCredentialsInClear,
   urlForLog,
@@ -153,7 +154,7 @@ function warnAboutInsecureSettings(config: Config, log: Logger, mongoUri: string
       "[INSECURE CONFIG] approvals.webhook.insecure_plaintext: approvals (their context values and approval_url) are POSTed in clear beyond loopback",
     );
   const tracing = config.tracing;
-  if (tracing?.insecure_plaintext && tracingCredentialsInClear(tracing))
+  if (tracing?.insecure_plaintext && tracingCredentialsInClear(tracing, headersFromEnvironment(process.env)))
     log.warn(
       { endpoint: urlForLog(tracing.otlp_endpoint ?? "") },
       "[INSECURE CONFIG] tracing.insecure_plaintext: the OTLP export's headers and query string (the collector's credentials) travel in clear beyond loopback",

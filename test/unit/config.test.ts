@@ -73,6 +73,12 @@ describe("configuration", () => {
     expect(tracing(plain, { ...key, insecure_plaintext: true })).toMatchObject({ insecure_plaintext: true });
     // nothing secret to send: spans carry no token, subject or context value
     expect(tracing(plain, {})).toMatchObject({ insecure_plaintext: false });
+    // nor the exporter's own header variables, which it sends beside tracing.headers
+    for (const name of ["OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS"]) {
+      const env = { variables: { [name]: "authorization=Bearer%20k-2" } };
+      expect(() => build({ ...valid, tracing: { otlp_endpoint: plain } }, env)).toThrow(new RegExp(`${name}.*tracing\\.insecure_plaintext: true`));
+      expect(build({ ...valid, tracing: { otlp_endpoint: "https://otel.example/v1/traces" } }, env).tracing).toMatchObject({ insecure_plaintext: false });
+    }
     const local = ["http://127.0.0.1:4318/v1/traces", "http://localhost:4318/v1/traces?api_key=q-1", "http://[::1]:4318/v1/traces"];
     for (const url of [...local, "https://otel.example/v1/traces"]) expect(tracing(url)).toMatchObject({ otlp_endpoint: url, insecure_plaintext: false });
   });
