@@ -140,3 +140,12 @@ configuration's hashes agree.
 {{- $_ := set $cfg "apis" $apis -}}
 {{- toYaml $cfg -}}
 {{- end -}}
+
+{{/*
+"true" when the NetworkPolicy admits the admin port from the chart's default peers only (the monitoring
+namespace), else "": what reaches it from elsewhere (Shared Signals, the console) is cut off.
+*/}}
+{{- define "verdict.adminFromIsDefault" -}}
+{{- $monitoringOnly := list (dict "namespaceSelector" (dict "matchLabels" (dict "kubernetes.io/metadata.name" "monitoring"))) -}}
+{{- if and .Values.networkPolicy.enabled (eq (toJson .Values.networkPolicy.adminFrom) (toJson $monitoringOnly)) -}}true{{- end -}}
+{{- end }}
