@@ -18,7 +18,7 @@ const parsed = (value: string | undefined): URL | undefined => (value !== undefi
 export const OTLP_HEADER_VARIABLES = ["OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS"] as const;
 
 /** Whether the process environment gives the exporter headers of its own (OTLP_HEADER_VARIABLES). */
-export const headersFromEnvironment = (variables: Readonly<Record<string, string | undefined>> | undefined): boolean =>
+const headersFromEnvironment = (variables: Readonly<Record<string, string | undefined>> | undefined): boolean =>
   OTLP_HEADER_VARIABLES.some((name) => (variables?.[name] ?? "").trim() !== "");
 
 const tracingSchema = (env: ConfigContext["env"]) =>
@@ -60,7 +60,7 @@ export type TracingConfig = z.output<ReturnType<typeof tracingSchema>>;
  * Whether the OTLP export sends what may be a credential (headers, a query string) over
  * plain http:// to a host beyond loopback. Spans themselves carry no secret (docs/operations.md).
  */
-export function tracingCredentialsInClear(
+function tracingCredentialsInClear(
   { otlp_endpoint, headers }: { otlp_endpoint?: string | undefined; headers: Record<string, string> },
   /** The environment gives the exporter headers too (headersFromEnvironment). */
   envHeaders: boolean,

@@ -1,4 +1,4 @@
-export { headersFromEnvironment, tracingCredentialsInClear, type LogLevel, type TracingConfig } from "./config.js";
+export { type LogLevel, type TracingConfig } from "./config.js";
 export { Instruments } from "./instruments.js";
 export { CountedWarning, createLogger, silentLogger, urlForLog, type Logger } from "./log.js";
 export {

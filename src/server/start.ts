@@ -15,9 +15,7 @@ import {
   observeCountsBy,
   observeHealth,
   observeSuspensions,
-  headersFromEnvironment,
   Tracing,
-  tracingCredentialsInClear,
   urlForLog,
   type Logger,
   type Metrics,
@@ -154,7 +152,7 @@ function warnAboutInsecureSettings(config: Config, log: Logger, mongoUri: string
       "[INSECURE CONFIG] approvals.webhook.insecure_plaintext: approvals (their context values and approval_url) are POSTed in clear beyond loopback",
     );
   const tracing = config.tracing;
-  if (tracing?.insecure_plaintext && tracingCredentialsInClear(tracing, headersFromEnvironment(process.env)))
+  if (tracing?.insecure_plaintext && plaintextBeyondLoopback(tracing.otlp_endpoint ?? ""))
     log.warn(
       { endpoint: urlForLog(tracing.otlp_endpoint ?? "") },
       "[INSECURE CONFIG] tracing.insecure_plaintext: the OTLP export's headers and query string (the collector's credentials) travel in clear beyond loopback",
