@@ -262,8 +262,12 @@ export class Decider {
       await admitted(run, this.deps.state.admission);
       run.applying = true;
     }
+    // Obligations count from when they are applied, not from the call's arrival: a decision that waited (for its turn
+    // at the database, for the policy) would otherwise count in a window that has ended (its counter maybe deleted,
+    // and created again empty) or drop out of a sliding window early. Counting later only ever refuses more.
+    const appliedAt = Math.max(run.nowMs, this.now());
     const result = await this.instruments.stage(common.trace, "enforce", () =>
-      enforce(decision, item.base, principal, common, run.nowMs, this.enforcing, item.check, run.preview),
+      enforce(decision, item.base, principal, common, appliedAt, this.enforcing, item.check, run.preview),
     );
     return attach(result, policyVerdict(engine.revision, decision, engine.obligations));
   }

@@ -13,7 +13,19 @@ export interface ReserveRequest extends CounterRequest {
 export const reserve = counterObligation<ReserveRequest>({
   type: "reserve",
   defaultReason: reason("limit_exceeded"),
-  parse: (fields) => ({ amount: fields.positiveNumber("amount"), limit: fields.positiveNumber("limit"), window: fields.window("window") }),
+  parse: (fields) => {
+    const amount = fields.positiveNumber("amount");
+    const limit = fields.positiveNumber("limit");
+    // An amount at the edge of the limit's floating-point precision (5e-14 against 1000) may never fill it: a total
+    // of about the limit absorbs it, and any number of them fit. One relative epsilon of the limit is the least.
+    if (amount < limit * Number.EPSILON) {
+      fields.invalid(
+        "amount",
+        `large enough to count against limit ${limit}, at least ${limit * Number.EPSILON} (whole minor units: cents, not fractions of them)`,
+      );
+    }
+    return { amount, limit, window: fields.window("window") };
+  },
   amount: (request) => request.amount,
   summary: (request) => ({ amount: request.amount, limit: request.limit, window: windowLabel(request.window) }),
   explain: (request) => `reserve ${request.amount} against a limit of ${request.limit} per ${windowLabel(request.window)} on ${request.key.join("/")}`,

@@ -76,7 +76,14 @@ interface CounterDoc {
   pv?: number;
 }
 
-/** Calendar windows expire with their window; a sliding window's document once its newest bucket left it. */
+/**
+ * How long a counter is kept after its window ended (a calendar window) or its newest bucket left it (a sliding
+ * one): a reservation still on its way then (it waited for its lane and the database) finds the counter full as it
+ * was, rather than deleted and created again empty, which would allow a window's limit twice.
+ */
+export const EXPIRY_GRACE_MS = 10 * 60_000;
+
+/** Calendar windows expire EXPIRY_GRACE_MS after their window; a sliding window's document after its newest bucket left it. */
 export const COUNTERS = defineCollection<CounterDoc>({
   name: "counters",
   indexes: [
@@ -100,8 +107,21 @@ const TOTAL = { total: 1 } as const;
 const TOTAL_AND_BUCKETS = { total: 1, b: 1, pv: 1 } as const;
 const READ = { total: 1, b: 1, expiresAt: 1, window: 1 } as const;
 
+/** A reservation as it was asked for, and when (performance.now()): where it goes is worked out from it. */
+interface ReservationRequest {
+  key: readonly string[];
+  window: WindowSpec;
+  amount: number;
+  limit: number;
+  nowMs: number;
+  holder: Holder;
+  type: string;
+  submittedAt: number;
+}
+
 /** One reservation waiting in its counter's lane. */
 interface PendingReservation {
+  request: ReservationRequest;
   at: CounterLocation;
   held: Held;
   holding: Holding;
@@ -135,6 +155,17 @@ export class CounterStore extends StateCollection<CounterDoc> implements Counter
     { nowMs, holder, type }: { nowMs: number; holder: Holder; type: string },
   ): Promise<Reservation> {
     if (amount > limit) return { ok: false };
+    const request: ReservationRequest = { key, window, amount, limit, nowMs, holder, type, submittedAt: performance.now() };
+    const pending = this.pendingAt(request, nowMs);
+    return this.lanes.submit(pending.at.id, pending);
+  }
+
+  /**
+   * A reservation located at `nowMs`: its counter (and a sliding window's bucket), its holder's record, and when the
+   * counter may expire.
+   */
+  private pendingAt(request: ReservationRequest, nowMs: number): PendingReservation {
+    const { key, window, amount, limit, holder, type } = request;
     const at = locate(key, window, nowMs);
     const held: Held = {
       d: holder.decisionId,
@@ -145,8 +176,20 @@ export class CounterStore extends StateCollection<CounterDoc> implements Counter
       l: limit,
       ...(at.kind === "sliding" ? { s: at.bucket } : {}),
     };
-    const expiresAt = checkedExpiry("reserve", at.kind === "calendar" ? at.expiresAt : new Date((at.bucket + at.bucketSeconds) * 1000 + at.windowMs), nowMs);
-    return this.lanes.submit(at.id, { at, held, holding: this.holding(at.id, at.key, windowLabel(window), held, false), expiresAt });
+    const endsAt = at.kind === "calendar" ? at.expiresAt.getTime() : (at.bucket + at.bucketSeconds) * 1000 + at.windowMs;
+    const expiresAt = checkedExpiry("reserve", new Date(endsAt + EXPIRY_GRACE_MS), nowMs);
+    return { request, at, held, holding: this.holding(at.id, at.key, windowLabel(window), held, false), expiresAt };
+  }
+
+  /**
+   * A sliding window's reservation as of its turn: moved by the time it waited in its lane, so that it counts for
+   * the whole window from when it is written, not from when it was asked for (its document does not depend on the
+   * time, its bucket does). A calendar window's stays: its document is the window's, kept EXPIRY_GRACE_MS past it.
+   */
+  private asOfTurn(item: PendingReservation): PendingReservation {
+    if (item.at.kind !== "sliding") return item;
+    const { request } = item;
+    return this.pendingAt(request, request.nowMs + Math.max(0, performance.now() - request.submittedAt));
   }
 
   /**
@@ -158,7 +201,8 @@ export class CounterStore extends StateCollection<CounterDoc> implements Counter
    * may have written meanwhile). A reservation is only ever refused for want of room
    * (or, after MAX_ROUNDS of contention, refused too: too much, never too little).
    */
-  private async reserveTurn(id: string, items: PendingReservation[], waitingSince: number): Promise<Settled<Reservation>[]> {
+  private async reserveTurn(id: string, asked: PendingReservation[], waitingSince: number): Promise<Settled<Reservation>[]> {
+    const items = asked.map((item) => this.asOfTurn(item));
     const results: (Reservation | undefined)[] = items.map(() => undefined);
     let pending = items;
     let upsert = true;

@@ -10,7 +10,7 @@ import { Admission } from "./admission.js";
 import { StateCalls, type CallObserver, type StateCallsOptions } from "./calls.js";
 import { DEFAULT_STATE_CONCURRENCY, DEFAULT_STATE_QUEUE_TIMEOUT_MS } from "./config.js";
 import { COUNTERS, CounterStore } from "./counters.js";
-export { COUNTERS } from "./counters.js";
+export { COUNTERS, EXPIRY_GRACE_MS } from "./counters.js";
 import { DisagreementStore, type DisagreementStoreOptions } from "./disagreements.js";
 import { ONCE_KEYS, OnceStore } from "./once.js";
 

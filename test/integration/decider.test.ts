@@ -110,6 +110,34 @@ describe("a batch whose call fails after an earlier item's allow applied", () =>
   });
 });
 
+describe("a decision that waited past its window's end", () => {
+  it("counts its obligations in the window it is applied in, not the one it arrived in", async () => {
+    // The UTC day ends 100 ms after the call arrives; its turn at the database comes 500 ms into the next day.
+    const dayEnd = Math.ceil((Date.now() + 1) / 86_400_000) * 86_400_000;
+    let clock = dayEnd - 100;
+    let late = false;
+    const admission: StatePorts["admission"] = {
+      admit: async (arrivedAt, answerBy) => {
+        const ticket = await store.admission.admit(arrivedAt, answerBy);
+        if (late) clock = dayEnd + 500;
+        return ticket;
+      },
+    };
+    const waiting = new Decider({ ...deciderDeps({ ...store, admission }), now: () => clock });
+    const subject = `payer-${randomUUID()}`;
+    const token = await issuer.token({ sub: subject, iat: Math.floor(clock / 1000) - 60, exp: Math.floor(clock / 1000) + 600 });
+    const daily = (at: number) =>
+      store.counters.read([[{ name: "t", type: "counter", key: ["transfer", "daily", subject], window: { kind: "calendar", unit: "day" } }]], at);
+    // the ending day's limit (1000) spent
+    expect((await waiting.check({ ...common(token), ...item("transfer", { amount: 1000 }) })).decision).toBe("ALLOW");
+    late = true;
+    // applied in the new day: counted there (the ending day's counter, full, may already be gone)
+    expect((await waiting.check({ ...common(token), ...item("transfer", { amount: 900 }) })).decision).toBe("ALLOW");
+    expect(await daily(dayEnd - 100)).toEqual([{ t: 1000 }]);
+    expect(await daily(dayEnd + 500)).toEqual([{ t: 900 }]);
+  });
+});
+
 describe("a step-up a person's approval answers", () => {
   /** A gate whose answer the test sets: the approvals module's own behaviour is tested in approvals.test.ts. */
   function gated(outcome: ApprovalOutcome): Decider {

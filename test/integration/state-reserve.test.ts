@@ -5,7 +5,7 @@ import type { ObligationPorts } from "../../src/contract/index.js";
 import { applyObligations as apply, defaultObligations, type ReserveRequest } from "../../src/obligations/index.js";
 import { MongoClient, type CommandSucceededEvent } from "mongodb";
 import { silentLogger } from "../../src/observability/index.js";
-import { COUNTERS, CounterStore, RELEASABLE, StateCalls, StateUnavailableError } from "../../src/state/index.js";
+import { COUNTERS, CounterStore, EXPIRY_GRACE_MS, RELEASABLE, StateCalls, StateUnavailableError } from "../../src/state/index.js";
 import { mongoUri } from "../support/mongo.js";
 import { connectTestClient } from "../support/mongo.js";
 import { openTestState, type TestState } from "../support/state.js";
@@ -45,6 +45,51 @@ describe("reserve", () => {
     expect((await applyObligations(store, [reserveOf(key, 1, 1000)], at(NOW))).ok).toBe(true);
     const over = await applyObligations(store, [reserveOf(key, 1, 1000)], at(NOW));
     expect(over).toMatchObject({ ok: false, reason: { code: "limit_exceeded" } });
+  });
+
+  it("keeps a counter EXPIRY_GRACE_MS past its window, so that a reservation still on its way finds it full, not gone", async () => {
+    const key = ["grace", randomUUID()];
+    expect((await applyObligations(store, [reserveOf(key, 1000, 1000)], at(NOW))).ok).toBe(true);
+    const doc = await counters().findOne({ key: key.join("/") });
+    expect(doc?.["expiresAt"]).toEqual(new Date(Date.UTC(2026, 10, 25) + EXPIRY_GRACE_MS));
+    expect(EXPIRY_GRACE_MS).toBeGreaterThanOrEqual(5 * 60_000);
+  });
+
+  it("puts a sliding reservation that waited in its counter's lane in the bucket of its turn, not of when it was asked for", async () => {
+    // The first turn's write answers 400 ms late: the second reservation waits for it in the lane.
+    let delayed = false;
+    const collection = client.db(store.database.name).collection(COUNTERS.name);
+    const slow = new Proxy(collection, {
+      get(target, property) {
+        const value: unknown = Reflect.get(target, property, target);
+        if (property === "findOneAndUpdate" && !delayed) {
+          delayed = true;
+          return async (...args: unknown[]) => {
+            await new Promise((resolve) => setTimeout(resolve, 400));
+            return (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+          };
+        }
+        return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const counters5 = new CounterStore(slow as unknown as ConstructorParameters<typeof CounterStore>[0], new StateCalls(5_000, silentLogger()));
+    const key = ["lane-wait", randomUUID()];
+    // 0.8 s into a second: 400 ms later is the next second's bucket (sliding:5 has buckets of 1 s)
+    const asked = Math.floor(Date.now() / 1000) * 1000 + 800;
+    const reserve = (nowMs: number) =>
+      counters5.reserve(key, { kind: "sliding", seconds: 5 }, 1, 10, {
+        nowMs,
+        holder: { decisionId: randomUUID(), api: "invoices-api", index: 0 },
+        type: "reserve",
+      });
+    const first = reserve(asked);
+    const second = reserve(asked + 1);
+    expect(await first).toMatchObject({ ok: true });
+    expect(await second).toMatchObject({ ok: true });
+    const doc = await counters().findOne({ key: key.join("/") });
+    const buckets = (doc?.["h"] as { s: number }[]).map((h) => h.s);
+    const second0 = Math.floor(asked / 1000);
+    expect(buckets).toEqual([second0, second0 + 1]);
   });
 
   it("refuses a single amount above the limit without creating a counter", async () => {

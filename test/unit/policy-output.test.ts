@@ -160,6 +160,9 @@ describe("policy output validation", () => {
     ["a negative max_age", { effect: "step_up", reasons: [{ code: "x" }], step_up: { acr_values: ["mfa"], max_age: -1 } }],
     ["an unknown obligation", { effect: "allow", obligations: [{ type: "launch" }] }],
     ["a reserve of a negative amount", { effect: "allow", obligations: [{ ...reserve, amount: -5 }] }],
+    // 5e-14 against 1000 leaves a float total of 1000 unchanged: any number of them would fit once it is full
+    ["a reserve whose amount the limit's precision absorbs", { effect: "allow", obligations: [{ ...reserve, amount: 5e-14 }] }],
+    ["a reserve of the smallest number", { effect: "allow", obligations: [{ ...reserve, amount: 5e-324 }] }],
     ["a reserve with an object in its key", { effect: "allow", obligations: [{ ...reserve, key: [{ $gt: "" }] }] }],
     ["a reserve with an empty key", { effect: "allow", obligations: [{ ...reserve, key: [] }] }],
     ["a reserve with an unknown window", { effect: "allow", obligations: [{ ...reserve, window: "fortnight" }] }],
@@ -176,6 +179,15 @@ describe("policy output validation", () => {
     ["an explain of more than 256 entries", { effect: "allow", explain: Array.from({ length: 257 }, () => ({ kind: "deny", rule: "a.b", code: "x" })) }],
   ])("refuses %s as a policy error", (_, raw) => {
     expect(() => parseDecision(raw)).toThrow(PolicyError);
+  });
+});
+
+describe("reserve amounts", () => {
+  it("takes a fractional amount the limit can count, and refuses one its precision absorbs, naming why", () => {
+    expect(parseDecision({ effect: "allow", obligations: [{ ...reserve, amount: 0.01 }] }).obligations[0]).toMatchObject({ amount: 0.01, limit: 1000 });
+    expect(() => parseDecision({ effect: "allow", obligations: [{ ...reserve, amount: 1e-13 }] })).toThrow(
+      /decision\.obligations\[0\]\.amount must be large enough to count against limit 1000/,
+    );
   });
 });
 
