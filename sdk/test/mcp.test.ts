@@ -172,6 +172,16 @@ async function connect(token: string, path = "/mcp"): Promise<Client> {
 
 const textOf = (result: Awaited<ReturnType<Client["callTool"]>>) => (result.content as { type: string; text: string }[])[0]?.text;
 
+/** What the transfer tool answers the token's user for `amount` (the whole daily 1000: "sent 1000" when nothing else holds it). */
+async function transferOf(token: string, amount: number): Promise<string | undefined> {
+  const client = await connect(token);
+  try {
+    return textOf(await client.callTool({ name: "transfer", arguments: { amount } }));
+  } finally {
+    await client.close();
+  }
+}
+
 /** A raw JSON-RPC POST, as an MCP client sends it. */
 function rpc(body: unknown, headers: Record<string, string> = {}, target: McpApp = app, path = "/mcp"): Promise<HttpResult> {
   return send(`${target.base}${path}`, { method: "POST", headers: { accept: "application/json, text/event-stream", ...headers }, body });
@@ -402,9 +412,7 @@ describe("the MCP guard", () => {
     expect(res.status).toBe(403);
     expect(res.json).toMatchObject({ error: "insufficient_scope", scope: "payments:write invoices:read invoices:write" });
     // The 700 reserved by the first call was released: the whole daily 1000 is still there.
-    const client = await connect(token);
-    expect(textOf(await client.callTool({ name: "transfer", arguments: { amount: 1000 } }))).toBe("sent 1000");
-    await client.close();
+    expect(await transferOf(token, 1000)).toBe("sent 1000");
   });
 
   it("refuses a batch when one of its messages is malformed, and gives back what the others reserved", async () => {
@@ -414,9 +422,7 @@ describe("the MCP guard", () => {
     expect(res.status).toBe(400);
     expect(res.json).toMatchObject({ reasons: [{ code: "verdict_invalid_argument" }] });
     // The 700 reserved by the first call was released: the whole daily 1000 is still there.
-    const client = await connect(token);
-    expect(textOf(await client.callTool({ name: "transfer", arguments: { amount: 1000 } }))).toBe("sent 1000");
-    await client.close();
+    expect(await transferOf(token, 1000)).toBe("sent 1000");
   });
 
   it("gives back what a batch reserved when the guard fails after Verdict decided", async () => {
@@ -429,9 +435,7 @@ describe("the MCP guard", () => {
       "/mcp-failing",
     );
     expect(res.status).toBe(500);
-    const client = await connect(token);
-    expect(textOf(await client.callTool({ name: "transfer", arguments: { amount: 1000 } }))).toBe("sent 1000");
-    await client.close();
+    expect(await transferOf(token, 1000)).toBe("sent 1000");
   });
 
   it("passes nothing on when the request was answered before Verdict allowed it, and gives back what it reserved", async () => {
@@ -453,9 +457,7 @@ describe("the MCP guard", () => {
       const res = await rpc(body, { authorization: `Bearer ${token}` }, app, "/mcp-given-up");
       expect(res.status).toBe(503);
       expect(res.json).toMatchObject({ status: "released", released: [{ amount: 700 }] });
-      const client = await connect(token);
-      expect(textOf(await client.callTool({ name: "transfer", arguments: { amount: 1000 } }))).toBe("sent 1000");
-      await client.close();
+      expect(await transferOf(token, 1000)).toBe("sent 1000");
     }
   });
 
@@ -511,9 +513,7 @@ describe("the MCP guard", () => {
     // Without asking Verdict: refused the same with Verdict unreachable.
     expect((await rpc(batch, { authorization: `Bearer ${token}` }, down)).status).toBe(400);
     // Nothing was kept: the whole daily 1000 is still there.
-    const client = await connect(token);
-    expect(textOf(await client.callTool({ name: "transfer", arguments: { amount: 1000 } }))).toBe("sent 1000");
-    await client.close();
+    expect(await transferOf(token, 1000)).toBe("sent 1000");
   });
 
   it("answers a tools/call without a tool name -32602 invalid params, after a decision, without running anything", async () => {

@@ -98,11 +98,7 @@ async function startFastify(client: VerdictClient, options: GuardOptions = {}): 
   app.post(
     "/transfers",
     {
-      preHandler: verdict<FastifyRequest<{ Body: { amount: number } }>>({
-        action: "payments:transfer",
-        resource: { type: "account" },
-        context: (req) => ({ amount: req.body.amount }),
-      }),
+      preHandler: transferRule(verdict),
     },
     async (req) => ({ ...principalOf(req), total: verdictOf(req).obligations[0]?.total }),
   );
@@ -282,6 +278,14 @@ describe.each([
   });
 });
 
+/** The Fastify routes' transfer rule: the body's amount against the user's daily limit. */
+const transferRule = (verdict: ReturnType<typeof verdictFastify>) =>
+  verdict<FastifyRequest<{ Body: { amount: number } }>>({
+    action: "payments:transfer",
+    resource: { type: "account" },
+    context: (req) => ({ amount: req.body.amount }),
+  });
+
 describe("Express middleware behind a middleware that answers first", () => {
   it("passes nothing on when the request was answered before Verdict allowed it, and gives back what Verdict reserved", async () => {
     const app = express();
@@ -391,11 +395,7 @@ describe("Fastify preHandler when the reply was sent while Verdict decided", () 
     app.post(
       "/transfers",
       {
-        preHandler: verdict<FastifyRequest<{ Body: { amount: number } }>>({
-          action: "payments:transfer",
-          resource: { type: "account" },
-          context: (req) => ({ amount: req.body.amount }),
-        }),
+        preHandler: transferRule(verdict),
       },
       async () => {
         handled += 1;
