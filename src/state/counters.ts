@@ -187,9 +187,12 @@ export class CounterStore extends StateCollection<CounterDoc> implements Counter
    * time, its bucket does). A calendar window's stays: its document is the window's, kept EXPIRY_GRACE_MS past it.
    */
   private asOfTurn(item: PendingReservation): PendingReservation {
-    if (item.at.kind !== "sliding") return item;
-    const { request } = item;
-    return this.pendingAt(request, request.nowMs + Math.max(0, performance.now() - request.submittedAt));
+    const { at, request } = item;
+    if (at.kind !== "sliding") return item;
+    const nowMs = request.nowMs + Math.max(0, performance.now() - request.submittedAt);
+    // Most turns come within the bucket they were asked in: nothing moves.
+    if (Math.floor(nowMs / 1000 / at.bucketSeconds) * at.bucketSeconds === at.bucket) return item;
+    return this.pendingAt(request, nowMs);
   }
 
   /**
