@@ -123,13 +123,28 @@ export class Approvals implements ApprovalGate {
       // tried at once; when the database does not take it, again in the background (never twice: it is conditional on this decision's use)
       giveBack: async () => {
         const { store, log } = this.options;
-        await giveBackOrRetry("give back an approval", () => this.giveBackOnce(used, decisionId, caller.name), {
-          timeoutMs: store.timeoutMs,
-          log,
-          keepOpenFor: (work) => store.finishBeforeClose(work),
-        });
+        await giveBackOrRetry(
+          "give back an approval",
+          () => this.giveBackOnce(used, decisionId, caller.name, "the decision's obligations could not be applied"),
+          {
+            timeoutMs: store.timeoutMs,
+            log,
+            keepOpenFor: (work) => store.finishBeforeClose(work),
+          },
+        );
       },
     };
+  }
+
+  async giveBackUse(approvalId: string, decisionId: string, api: string): Promise<void> {
+    const { store, log } = this.options;
+    const used = await store.get(approvalId);
+    if (used?.status !== "consumed" || used.consumed_by !== decisionId) return;
+    await giveBackOrRetry("give back an approval", () => this.giveBackOnce(used, decisionId, api, "the decision's caller was not answered with it"), {
+      timeoutMs: store.timeoutMs,
+      log,
+      keepOpenFor: (work) => store.finishBeforeClose(work),
+    });
   }
 
   /**
@@ -241,9 +256,9 @@ export class Approvals implements ApprovalGate {
   }
 
   /** One try at undoing a decision's use of an approval; true (and its event written) when this try did it. */
-  private async giveBackOnce(used: ApprovalDoc, decisionId: string, api: string): Promise<boolean> {
+  private async giveBackOnce(used: ApprovalDoc, decisionId: string, api: string, reason: string): Promise<boolean> {
     if (!(await this.options.store.giveBack(used._id, decisionId))) return false;
-    this.event(used, "given_back", { via: "system", api }, { decision_id: decisionId, reason: "the decision's obligations could not be applied" });
+    this.event(used, "given_back", { via: "system", api }, { decision_id: decisionId, reason });
     return true;
   }
 

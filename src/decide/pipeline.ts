@@ -106,7 +106,7 @@ export class Decider {
       for (const item of run.items) {
         audit?.record(decisionEvent(run, item, undefined, failureOf(error)));
         // An earlier item's allow applied its obligations, and the call ends without an answer: nobody will release it.
-        if (item.state.at === "decided" && item.state.result.obligations.length > 0) this.giveBack(item.state.result.decisionId, common.caller);
+        if (item.state.at === "decided") this.giveBack(item, item.state.result, common);
       }
       throw error;
     } finally {
@@ -117,7 +117,7 @@ export class Decider {
       run.items.map((item) => {
         const result = resultOf(item);
         if (!audit || audit.record(decisionEvent(run, item, result))) return result;
-        if (result.obligations.length > 0) this.giveBack(result.decisionId, common.caller);
+        this.giveBack(item, result, common);
         return unaudited(item.base, common, this.deps.log, result);
       }),
     );
@@ -127,16 +127,18 @@ export class Decider {
 
   /**
    * Gives back what an allow applied that its caller is not told of as one (its record refused by the trail, the
-   * answer a deny; or the call failed after it): in the background, as a Release. One that does not land leaves the
-   * budget held until its window ends: never an overspend.
+   * answer a deny; or the call failed after it), and the person's approval it used: in the background, as a Release.
+   * One that does not land leaves the budget held until its window ends (the approval used): never an overspend.
    */
-  private giveBack(decisionId: string, caller: Caller): void {
-    releaseDecision(this.obligations, this.deps.state, decisionId, caller.name).catch((error: unknown) =>
-      this.deps.log.warn(
-        { decisionId, err: error instanceof Error ? error.message : String(error) },
-        "could not give back what an unanswered allow applied; it stays held until its window ends",
-      ),
-    );
+  private giveBack(item: Item, result: DecisionResult, common: CheckCommon): void {
+    const { decisionId } = result;
+    const failed = (what: string) => (error: unknown) =>
+      this.deps.log.warn({ decisionId, err: error instanceof Error ? error.message : String(error) }, `could not give back ${what} an unanswered allow used`);
+    if (result.obligations.length > 0) releaseDecision(this.obligations, this.deps.state, decisionId, common.caller.name).catch(failed("what"));
+    const approvalId = item.check.approvalId;
+    if (result.decision === "ALLOW" && approvalId !== undefined && !common.dryRun) {
+      this.deps.approvals?.giveBackUse?.(approvalId, decisionId, common.caller.name).catch(failed("the approval"));
+    }
   }
 
   private async stages(run: Run): Promise<void> {

@@ -197,6 +197,11 @@ export type ApprovalOutcome =
 /** The approvals stage (src/approvals): keeps approvals and uses them once. */
 export interface ApprovalGate {
   settle(request: ApprovalRequest): Promise<ApprovalOutcome>;
+  /**
+   * Gives back the approval `decisionId` used when its caller is not answered with that allow (its batch's call
+   * failed, or the audit trail refused its record): nothing when that decision did not use it.
+   */
+  giveBackUse?(approvalId: string, decisionId: string, api: string): Promise<void>;
 }
 
 export interface DeciderDeps {

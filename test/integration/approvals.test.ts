@@ -279,6 +279,19 @@ describe("using an approval", () => {
     expect(await eventsOf(id)).toEqual(["requested", "approved", "consumed", "given_back"]);
   });
 
+  it("gives the approval back for a decision whose caller was not answered with it, and only for the decision that used it", async () => {
+    const { id, account } = await pending();
+    ok(await approvals.approve(id, await userToken()));
+    const used = await askTransfer({ account, approvalId: id });
+    expect(used.decision).toBe("ALLOW");
+    // another decision's give-back changes nothing
+    await t.verdict.approvals.giveBackUse(id, randomUUID(), "invoices-api");
+    expect(ok(await approvals.get(id)).status).toBe("consumed");
+    await t.verdict.approvals.giveBackUse(id, used.decision_id, "invoices-api");
+    expect(ok(await approvals.get(id)).status).toBe("approved");
+    expect(await eventsOf(id)).toEqual(["requested", "approved", "consumed", "given_back"]);
+  });
+
   it("denies approval_mismatch for a changed amount, another resource, another agent or another user, and consumes nothing", async () => {
     const { id, account } = await pending();
     ok(await approvals.approve(id, await userToken()));

@@ -110,6 +110,54 @@ describe("a batch whose call fails after an earlier item's allow applied", () =>
   });
 });
 
+describe("an allow that used a person's approval and whose caller is not answered with it", () => {
+  /** A gate that answers "used" and records what is given back: the approvals module's own give-back is tested in approvals.test.ts. */
+  function usingGate(givenBack: string[]) {
+    return {
+      settle: () => Promise.resolve({ kind: "used" as const, approvalId: "a-1", giveBack: () => Promise.resolve() }),
+      giveBackUse: (approvalId: string, _decisionId: string, api: string) => {
+        givenBack.push(`${approvalId} ${api}`);
+        return Promise.resolve();
+      },
+    };
+  }
+  const approved = () => ({ ...item("approved_with_brake", { brake: randomUUID() }), approvalId: "a-1" });
+
+  it("gives the approval back when its batch's call fails after it", async () => {
+    let reserves = 0;
+    const counters = new Proxy(store.counters, {
+      get(target, property) {
+        if (property === "reserve") {
+          return (...args: Parameters<typeof target.reserve>) => {
+            reserves += 1;
+            // the first is the approved item's brake; the second item's reservation fails in a way that is no denial
+            return reserves === 2 ? Promise.reject(new Error("not a state failure")) : target.reserve(...args);
+          };
+        }
+        const value: unknown = Reflect.get(target, property, target);
+        return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const givenBack: string[] = [];
+    const failing = new Decider({ ...deciderDeps({ ...store, counters }), approvals: usingGate(givenBack) });
+    await expect(
+      failing.checkBatch({
+        ...common(await issuer.token({ sub: `payer-${randomUUID()}` })),
+        items: [approved(), item("transfer", { amount: 10 })].map((one) => ({ ok: true as const, item: one })),
+      }),
+    ).rejects.toThrow(/not a state failure/);
+    expect(givenBack).toEqual(["a-1 invoices-api"]);
+  });
+
+  it("gives the approval back when the audit trail refuses its record", async () => {
+    const givenBack: string[] = [];
+    const refusing = new Decider({ ...deciderDeps(store), audit: { ready: () => true, record: () => false }, approvals: usingGate(givenBack) });
+    const result = await refusing.check({ ...common(await issuer.token()), ...approved() });
+    expect(result).toMatchObject({ decision: "DENY", reasons: [{ code: "audit_unavailable" }] });
+    expect(givenBack).toEqual(["a-1 invoices-api"]);
+  });
+});
+
 describe("a decision that waited past its window's end", () => {
   it("counts its obligations in the window it is applied in, not the one it arrived in", async () => {
     // The UTC day ends 100 ms after the call arrives; its turn at the database comes 500 ms into the next day.
