@@ -82,22 +82,27 @@ describe("an audit trail that refuses the record after the decision applied its 
   });
 });
 
+/** The state's counters, whose second reservation fails with an error that is no state failure. */
+function secondReserveFails(): StatePorts["counters"] {
+  let reserves = 0;
+  return new Proxy(store.counters, {
+    get(target, property) {
+      if (property === "reserve") {
+        return (...args: Parameters<typeof target.reserve>) => {
+          reserves += 1;
+          return reserves === 2 ? Promise.reject(new Error("not a state failure")) : target.reserve(...args);
+        };
+      }
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
 describe("a batch whose call fails after an earlier item's allow applied", () => {
   it("gives back what that allow reserved: nobody will learn its decision id to release it", async () => {
-    let reserves = 0;
-    const counters = new Proxy(store.counters, {
-      get(target, property) {
-        if (property === "reserve") {
-          return (...args: Parameters<typeof target.reserve>) => {
-            reserves += 1;
-            // the second item's reservation fails in a way that is no denial (a bug): the call ends INTERNAL
-            return reserves === 2 ? Promise.reject(new Error("not a state failure")) : target.reserve(...args);
-          };
-        }
-        const value: unknown = Reflect.get(target, property, target);
-        return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-      },
-    });
+    // the second item's reservation fails in a way that is no denial (a bug): the call ends INTERNAL
+    const counters = secondReserveFails();
     const failing = deciderWith({ ...store, counters });
     const token = await issuer.token({ sub: `payer-${randomUUID()}` });
     await expect(
@@ -124,20 +129,8 @@ describe("an allow that used a person's approval and whose caller is not answere
   const approved = () => ({ ...item("approved_with_brake", { brake: randomUUID() }), approvalId: "a-1" });
 
   it("gives the approval back when its batch's call fails after it", async () => {
-    let reserves = 0;
-    const counters = new Proxy(store.counters, {
-      get(target, property) {
-        if (property === "reserve") {
-          return (...args: Parameters<typeof target.reserve>) => {
-            reserves += 1;
-            // the first is the approved item's brake; the second item's reservation fails in a way that is no denial
-            return reserves === 2 ? Promise.reject(new Error("not a state failure")) : target.reserve(...args);
-          };
-        }
-        const value: unknown = Reflect.get(target, property, target);
-        return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-      },
-    });
+    // the first is the approved item's brake; the second item's reservation fails in a way that is no denial
+    const counters = secondReserveFails();
     const givenBack: string[] = [];
     const failing = new Decider({ ...deciderDeps({ ...store, counters }), approvals: usingGate(givenBack) });
     await expect(
