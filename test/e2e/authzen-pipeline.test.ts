@@ -167,6 +167,17 @@ describe("a forwarded access token", () => {
     });
     expect(answer.json).toMatchObject({ decision: false, context: { reasons: [{ code: "token_malformed" }] } });
   });
+
+  it("is never taken over by an asserted subject when it is forwarded empty, even for an API that may assert subjects", async () => {
+    // a PEP that copies a header the client left empty: not "no token", which would let the PEP's word decide
+    const answer = await gateway.post("/access/v1/evaluation", {
+      subject: { type: "user", id: "gw-user", properties: { token: "" } },
+      action: { name: "invoices:read" },
+      resource: { type: "invoice", id: "i" },
+    });
+    expect([answer.status, answer.json.error]).toEqual([400, "invalid_request"]);
+    expect(answer.json.message).toContain("subject.properties.token is empty");
+  });
 });
 
 describe("without a token", () => {

@@ -107,6 +107,10 @@ export function takeToken(pep: Pep, subjectProperties: JsonObject, context: Json
   if (!Object.hasOwn(holder, where.property)) return { value: "", subjectProperties, context };
   const value = holder[where.property];
   if (typeof value !== "string") throw new AuthzenError("invalid_request", `${where.in}.${where.property} must be the user's access token, a string`);
+  // Empty is not "no token": taken as absent, an API that may assert subjects would have its word decide for a
+  // client that sent an empty credential (a PEP copying a header the client left empty).
+  if (value === "")
+    throw new AuthzenError("invalid_request", `${where.in}.${where.property} is empty: forward the user's access token, or leave the property out`);
   const { [where.property]: _token, ...rest } = holder;
   return where.in === "subject.properties" ? { value, subjectProperties: rest, context } : { value, subjectProperties, context: rest };
 }
