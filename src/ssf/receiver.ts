@@ -22,12 +22,27 @@ export type Delivery = { status: 202 } | { status: 400 | 503; body: { err: SetEr
 interface ReceivedSet {
   _id: string;
   expires_at: Date;
+  /**
+   * false while a delivery applies the SET (it holds the claim since claimed_at); true once its events are
+   * suspensions. Absent on records kept before 2026-12-07: those were applied (or their loss is as before).
+   */
+  applied?: boolean;
+  claimed_at?: Date;
 }
+
+/** What a delivery may do with a SET's jti. */
+type Claim = "claimed" | "applied" | "being_applied";
 
 const RECEIVED = defineCollection<ReceivedSet>({ name: "ssf_received", indexes: [], expiresAt: "expires_at", writeConcern: { w: "majority", journal: true } });
 const DUPLICATE_KEY = 11000;
 const MAX_SET_BYTES = 32 * 1024;
 const CLOCK_TOLERANCE_SECONDS = 60;
+/**
+ * How long a delivery's claim on a SET it has not applied holds off another delivery of it: past this, the
+ * claimant is taken to have stopped (a process that ended, or a failed apply whose release did not reach the
+ * database), and a redelivery applies it. Far above an apply's few writes under their deadlines.
+ */
+export const CLAIM_MS = 30_000;
 
 /** A SET refused with an RFC 8935 error code (`err`); the caller's mistake, so invalid_argument in Verdict's error model. */
 class Refused extends VerdictError {
@@ -97,14 +112,24 @@ export class SsfReceiver {
       jti = payload.jti;
       const suspensions = this.options.suspensions();
       if (!suspensions) return unavailable("Verdict is starting; deliver again shortly");
-      if (!(await this.firstTime(transmitter, payload))) throw new Refused("invalid_request", "this SET (its jti) was already received");
+      const claim = await this.claim(transmitter, payload);
+      if (claim === "applied") throw new Refused("invalid_request", "this SET (its jti) was already received");
+      if (claim === "being_applied") return unavailable("this SET is being applied by another delivery; deliver again if it fails");
+      const id = receivedId(transmitter, payload);
       try {
         await this.apply(transmitter, payload, suspensions);
       } catch (error) {
-        // Not received after all: the transmitter's retry must be accepted.
-        await this.received.deleteOne({ _id: receivedId(transmitter, payload) }).catch(() => undefined);
+        // Not applied: the transmitter's retry must be accepted at once (and if this release is lost too, after CLAIM_MS).
+        await this.received.updateOne({ _id: id, applied: false }, { $set: { claimed_at: new Date(0) } }).catch(() => undefined);
         this.log.error({ iss, jti, err: (error as Error).message }, "a verified SET could not be applied; the transmitter should deliver it again");
         return unavailable("the suspensions database did not answer; deliver again");
+      }
+      try {
+        await this.received.updateOne({ _id: id }, { $set: { applied: true }, $unset: { claimed_at: "" } });
+      } catch (error) {
+        // Its events are suspensions: answering 503 would have them applied again. Unmarked, a redelivery after
+        // CLAIM_MS applies them again, which changes nothing an identity provider's later event would not.
+        this.log.warn({ iss, jti, err: (error as Error).message }, "a SET was applied, but not recorded as applied; a redelivery would apply it again");
       }
       return { status: 202 };
     } catch (error) {
@@ -156,16 +181,29 @@ export class SsfReceiver {
     return payload as JWTPayload & { jti: string; iat: number };
   }
 
-  /** Records the jti; false when it was received before (within max_age_seconds). */
-  private async firstTime(transmitter: Transmitter, payload: JWTPayload & { jti: string; iat: number }): Promise<boolean> {
+  /**
+   * Records the jti as this delivery's to apply ("claimed"): the first delivery, or one after a claim that was
+   * released or held past CLAIM_MS (its claimant failed or stopped: the SET was never applied, and the
+   * transmitter's retry must not be refused as a replay). "applied" when it was applied before (within
+   * max_age_seconds), "being_applied" while another delivery holds it.
+   */
+  private async claim(transmitter: Transmitter, payload: JWTPayload & { jti: string; iat: number }): Promise<Claim> {
+    const _id = receivedId(transmitter, payload);
+    const now = this.now();
     const keepUntil = (payload.iat + this.options.settings.max_age_seconds + CLOCK_TOLERANCE_SECONDS) * 1_000;
     try {
-      await this.received.insertOne({ _id: receivedId(transmitter, payload), expires_at: new Date(Math.max(keepUntil, this.now() + 60_000)) });
-      return true;
+      await this.received.insertOne({ _id, expires_at: new Date(Math.max(keepUntil, now + 60_000)), applied: false, claimed_at: new Date(now) });
+      return "claimed";
     } catch (error) {
-      if (error instanceof MongoServerError && error.code === DUPLICATE_KEY) return false;
-      throw error;
+      if (!(error instanceof MongoServerError && error.code === DUPLICATE_KEY)) throw error;
     }
+    const taken = await this.received.findOneAndUpdate(
+      { _id, applied: false, claimed_at: { $lte: new Date(now - CLAIM_MS) } },
+      { $set: { claimed_at: new Date(now) } },
+    );
+    if (taken) return "claimed";
+    const kept = await this.received.findOne({ _id });
+    return kept?.applied === false ? "being_applied" : "applied";
   }
 
   private async apply({ config }: Transmitter, payload: JWTPayload & { jti: string; iat: number }, suspensions: Suspensions): Promise<void> {

@@ -10,8 +10,8 @@ import { join } from "node:path";
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type CryptoKey } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AuditEvent } from "../../src/audit/index.js";
-import { Database } from "../../src/database/index.js";
-import { CAEP, RISC, ssfSchema, SsfReceiver } from "../../src/ssf/index.js";
+import { Database, defineCollection } from "../../src/database/index.js";
+import { CAEP, RISC, ssfSchema, SsfReceiver, type SsfConfig } from "../../src/ssf/index.js";
 import { Suspensions, suspensionsSchema } from "../../src/suspensions/index.js";
 import type { Principal } from "../../src/token/index.js";
 import { captureLog } from "../support/log.js";
@@ -28,6 +28,7 @@ let clock = Math.floor(Date.now() / 1_000) * 1_000;
 let database: Database;
 let suspensions: Suspensions;
 let receiver: SsfReceiver;
+let settings: SsfConfig;
 let signingKey: CryptoKey;
 let kid: string;
 
@@ -38,7 +39,7 @@ beforeAll(async () => {
   signingKey = privateKey;
   const dir = mkdtempSync(join(tmpdir(), "verdict-ssf-receiver-"));
   writeFileSync(join(dir, "jwks.json"), JSON.stringify({ keys: [{ ...jwk, kid, alg: "ES256", use: "sig" }] }));
-  const settings = ssfSchema({ baseDir: dir, env: {} }).parse({
+  settings = ssfSchema({ baseDir: dir, env: {} }).parse({
     transmitters: [{ name: "idp", issuer: TRANSMITTER, jwks_file: "jwks.json", audience: RECEIVER, token_issuer: TOKEN_ISSUER }],
   });
   database = Database.open({ uri: mongoUri(), database: uniqueDatabaseName("ssf_receiver"), log: logged.log });
@@ -58,17 +59,21 @@ afterAll(async () => {
   await database?.close();
 });
 
-/** Pushes a SET of one event about `sub`, issued (iat) at `iatMs`, with the event's own claims. */
-async function push(type: string, sub: string, iatMs: number, event: Record<string, unknown> = {}): Promise<number> {
+/** A SET of one event about `sub`, issued (iat) at `iatMs`, with the event's own claims. */
+function sign(type: string, sub: string, iatMs: number, event: Record<string, unknown> = {}, jti = randomUUID()): Promise<string> {
   const payload = {
     iss: TRANSMITTER,
     aud: RECEIVER,
     iat: iatMs / 1_000,
-    jti: randomUUID(),
+    jti,
     events: { [type]: { subject: { format: "iss_sub", iss: TOKEN_ISSUER, sub }, ...event } },
   };
-  const set = await new SignJWT(payload).setProtectedHeader({ alg: "ES256", kid, typ: "secevent+jwt" }).sign(signingKey);
-  return (await receiver.receive("application/secevent+jwt", set)).status;
+  return new SignJWT(payload).setProtectedHeader({ alg: "ES256", kid, typ: "secevent+jwt" }).sign(signingKey);
+}
+
+/** Pushes a SET of one event about `sub`, issued (iat) at `iatMs`, with the event's own claims. */
+async function push(type: string, sub: string, iatMs: number, event: Record<string, unknown> = {}): Promise<number> {
+  return (await receiver.receive("application/secevent+jwt", await sign(type, sub, iatMs, event))).status;
 }
 
 /** What a Check of a token of `sub` issued at `issuedAtMs` meets at the suspension stage, now. */
@@ -145,5 +150,58 @@ describe("account-enabled", () => {
     expect(await push(`${RISC}account-enabled`, carol, t + 10_000, { event_timestamp: (t + 10_000) / 1_000 })).toBe(202);
     expect(decided(carol, issued)).toBe("principal_suspended");
     expect(actionsFor(carol)).toEqual(["suspended", "extended"]);
+  });
+});
+
+describe("a SET that was not applied", () => {
+  /** The receiver of a Verdict whose suspensions fail to write while `failing` holds (the database did not answer). */
+  function flakyReceiver(failing: () => boolean): SsfReceiver {
+    const flaky = new Proxy(suspensions, {
+      get(target, property) {
+        if (property === "add" && failing()) return () => Promise.reject(new Error("the suspensions database did not answer (the test)"));
+        const value: unknown = Reflect.get(target, property, target);
+        return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    return new SsfReceiver({ settings, database, suspensions: () => flaky, log: logged.log, now: () => clock });
+  }
+
+  it("is applied by the transmitter's next delivery when applying it failed, and only once", async () => {
+    const dave = `dave-${randomUUID()}`;
+    let failing = true;
+    const flaky = flakyReceiver(() => failing);
+    const set = await sign(`${RISC}account-disabled`, dave, clock);
+    expect((await flaky.receive("application/secevent+jwt", set)).status).toBe(503);
+    expect(decided(dave, clock - 60_000)).toBe("allowed");
+
+    failing = false;
+    expect((await flaky.receive("application/secevent+jwt", set)).status).toBe(202);
+    expect(decided(dave, clock - 60_000)).toBe("principal_suspended");
+    expect(await receiver.receive("application/secevent+jwt", set)).toEqual({
+      status: 400,
+      body: { err: "invalid_request", description: "this SET (its jti) was already received" },
+    });
+    expect(actionsFor(dave)).toEqual(["suspended"]);
+  });
+
+  it("is applied by a delivery 30 s after one that claimed it and never finished (its process stopped), and not before", async () => {
+    const erin = `erin-${randomUUID()}`;
+    const jti = randomUUID();
+    const set = await sign(`${RISC}account-disabled`, erin, clock, {}, jti);
+    // What a delivery leaves when its process stops between taking the jti and applying the SET.
+    const received = database.collection(
+      defineCollection<{ _id: string; expires_at: Date; applied: boolean; claimed_at: Date }>({ name: "ssf_received", indexes: [], expiresAt: "expires_at" }),
+    );
+    await received.insertOne({ _id: `idp\n${jti}`, expires_at: new Date(clock + 86_400_000), applied: false, claimed_at: new Date(clock) });
+
+    expect(await receiver.receive("application/secevent+jwt", set)).toEqual({
+      status: 503,
+      body: { err: "temporarily_unavailable", description: "this SET is being applied by another delivery; deliver again if it fails" },
+    });
+    expect(decided(erin, clock - 60_000)).toBe("allowed");
+    clock += 30_000;
+    expect((await receiver.receive("application/secevent+jwt", set)).status).toBe(202);
+    expect(decided(erin, clock - 60_000)).toBe("principal_suspended");
+    expect((await receiver.receive("application/secevent+jwt", set)).status).toBe(400);
   });
 });
