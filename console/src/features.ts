@@ -11,6 +11,8 @@ export interface Approval {
   issuer: string;
   subject: string;
   client_id: string;
+  /** The chain of agents it asked through (RFC 8693 act), outermost (current) actor first; empty when it acted directly. */
+  actors: { subject: string; client_id?: string }[];
   action: string;
   resource: { type: string; id: string };
   context: Record<string, unknown>;

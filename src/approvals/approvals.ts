@@ -1,7 +1,8 @@
 // The approvals stage: after the policy asked for a person's yes, keep a pending
 // approval bound to the request (and tell the webhook; the same request asked again
 // gets the same approval, and an agent's pending ones are capped), or check and use the
-// approval a retry names; and, for the services, let the user (or an approver the
+// approval a retry names (the same user, agent, chain of agents, action, resource and
+// bound fields); and, for the services, let the user (or an approver the
 // policy named) approve or refuse with a token of their own. Every step is an
 // audit event (docs/approvals.md).
 import { randomUUID } from "node:crypto";
@@ -12,8 +13,8 @@ import { approvalChallenge, type ApprovalGate, type ApprovalOutcome, type Approv
 import { VerdictError } from "../errors/index.js";
 import type { Logger } from "../observability/index.js";
 import { giveBackOrRetry } from "../state/index.js";
-import type { Principal, TokenVerifier } from "../token/index.js";
-import { boundFields, differs, requirementDigest, type Binding } from "./binding.js";
+import { actorsOf, type Principal, type TokenVerifier } from "../token/index.js";
+import { boundFields, chainOf, differs, requirementDigest, sameChain, type Binding } from "./binding.js";
 import { RETENTION_MS, statusAt, type ApprovalDoc, type ApprovalStore, type Decider, type ListFilter, type PendingOwner } from "./store.js";
 import { viewOf, type ApprovalView } from "./view.js";
 import type { ApprovalWebhook } from "./webhook.js";
@@ -78,6 +79,7 @@ export class Approvals implements ApprovalGate {
       issuer: principal.issuer,
       subject: principal.subject,
       client_id: principal.clientId ?? "",
+      actors: actorsOf(principal),
       action: check.action,
       resource: { type: check.resource.type, id: check.resource.id },
       ...boundFields(requirement.fields, check.context),
@@ -158,7 +160,9 @@ export class Approvals implements ApprovalGate {
     const now = new Date(nowMs);
     const owner: PendingOwner = { api: caller.name, issuer: binding.issuer, subject: binding.subject, client_id: binding.client_id };
     const digest = requirementDigest(requirement);
-    const pending = await store.pendingFor(owner, binding, now, this.options.maxPendingPerAgent);
+    // Asked through another chain of agents, it is another request (the person was shown that chain, not this one):
+    // neither given back nor ended, and it stays usable through its own chain.
+    const pending = (await store.pendingFor(owner, binding, now, this.options.maxPendingPerAgent)).filter((doc) => sameChain(doc, binding));
     const asked = pending.find((doc) => requirementOf(doc) === digest);
     if (asked) {
       await this.remind(asked, now);
@@ -199,7 +203,14 @@ export class Approvals implements ApprovalGate {
       { via: "policy", api: caller.name },
       {
         decision_id: decisionId,
-        details: { action: doc.action, resource: doc.resource, fields: doc.fields, context_digest: doc.digest, expires_at: doc.expires_at.toISOString() },
+        details: {
+          action: doc.action,
+          resource: doc.resource,
+          actors: chainOf(doc),
+          fields: doc.fields,
+          context_digest: doc.digest,
+          expires_at: doc.expires_at.toISOString(),
+        },
       },
     );
     this.options.webhook?.notify(viewOf(doc, this.urlOf(doc._id), now));

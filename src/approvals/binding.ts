@@ -1,15 +1,23 @@
-// What an approval is bound to: the user, the agent, the action, the resource, and
-// the values of the context fields the policy named, as the SHA-256 of their
-// canonical JSON (RFC 8785), so that a changed amount is another request.
+// What an approval is bound to: the user, the agent and the chain of agents it acts
+// through (RFC 8693 act), the action, the resource, and the values of the context
+// fields the policy named, as the SHA-256 of their canonical JSON (RFC 8785), so that
+// a changed amount, or the same agent driven by another sub-agent, is another request.
 import { createHash } from "node:crypto";
 import { canonicalize } from "json-canonicalize";
 import type { JsonObject, JsonValue } from "@verdict/sdk/wire";
 import type { ApprovalRequirement } from "../contract/index.js";
+import type { ActorEntry } from "../token/index.js";
 
 export interface Binding {
   issuer: string;
   subject: string;
   client_id: string;
+  /**
+   * The token's act chain as actorsOf() gives it, outermost (current) actor first: the person is shown it, and
+   * only a request through exactly this chain may use the approval. Absent on approvals kept before 2026-12-07:
+   * chainOf() reads that as no chain.
+   */
+  actors?: ActorEntry[];
   action: string;
   resource: { type: string; id: string };
   /** RFC 8785 JSON of the named fields (an absent field is null). */
@@ -43,10 +51,26 @@ export function requirementDigest(requirement: ApprovalRequirement): string {
   return `sha256:${createHash("sha256").update(text, "utf8").digest("hex")}`;
 }
 
+/**
+ * The chain of agents a binding was made through. An approval kept before chains were recorded was shown to the
+ * person as the agent alone, so it counts as asked directly: honoured only for a request that carries no act chain.
+ */
+export function chainOf(binding: Pick<Binding, "actors">): ActorEntry[] {
+  return binding.actors ?? [];
+}
+
+/** Whether two bindings were made through exactly the same chain of agents: the same actors, in the same order. */
+export function sameChain(binding: Pick<Binding, "actors">, other: Pick<Binding, "actors">): boolean {
+  const a = chainOf(binding);
+  const b = chainOf(other);
+  return a.length === b.length && a.every((actor, i) => actor.subject === b[i]?.subject && actor.client_id === b[i]?.client_id);
+}
+
 /** The first part of `binding` that `other` does not match, or undefined when it is the same request. */
 export function differs(binding: Binding, other: Binding): string | undefined {
   if (binding.issuer !== other.issuer || binding.subject !== other.subject) return "another user";
   if (binding.client_id !== other.client_id) return "another agent";
+  if (!sameChain(binding, other)) return "another chain of agents";
   if (binding.action !== other.action) return "another action";
   if (binding.resource.type !== other.resource.type || binding.resource.id !== other.resource.id) return "another resource";
   if (binding.digest !== other.digest) return "other values of the approved fields";

@@ -2,7 +2,7 @@
 // a person's yes to one exact request, the store it keeps them in, the webhook
 // that tells someone to ask, and the configuration section.
 export { Approvals, checkedApprovalId, REMIND_AFTER_MS, type ApiAudience, type ApprovalsOptions, type DecideInput, type EventSink } from "./approvals.js";
-export { boundFields } from "./binding.js";
+export { boundFields, differs, type Binding } from "./binding.js";
 export { approvalsSchema, type ApprovalsConfig } from "./config.js";
 export { APPROVAL_STATUSES, APPROVALS, ApprovalStore, statusAt, type ApprovalDoc, type ApprovalStatus, type ListFilter, type PendingOwner } from "./store.js";
 export { viewOf, type ApprovalView } from "./view.js";

@@ -118,7 +118,7 @@ export class ApprovalStore {
 
   /**
    * The owner's pending, unexpired approvals of exactly this request (action, resource, digest of the bound fields),
-   * oldest first, at most `limit` (whatever requirement each was asked under).
+   * oldest first, at most `limit` (whatever requirement, and whatever chain of agents, each was asked under).
    */
   async pendingFor(owner: PendingOwner, binding: Pick<Binding, "action" | "resource" | "digest">, now: Date, limit: number): Promise<ApprovalDoc[]> {
     const query: Filter<ApprovalDoc> = {

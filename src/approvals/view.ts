@@ -2,6 +2,8 @@
 // what the user is asked about, who may decide, and what became of it.
 import type { JsonObject } from "@verdict/sdk/wire";
 import type { Approver } from "../contract/index.js";
+import type { ActorEntry } from "../token/index.js";
+import { chainOf } from "./binding.js";
 import { statusAt, type ApprovalDoc, type ApprovalStatus } from "./store.js";
 
 export interface ApprovalView {
@@ -11,6 +13,8 @@ export interface ApprovalView {
   issuer: string;
   subject: string;
   client_id: string;
+  /** The chain of agents the request came through (RFC 8693 act), outermost (current) actor first; empty when none. */
+  actors: ActorEntry[];
   action: string;
   resource: { type: string; id: string };
   /** The values of the bound fields, as they were asked about. */
@@ -38,6 +42,7 @@ export function viewOf(doc: ApprovalDoc, url: string, now: Date): ApprovalView {
     issuer: doc.issuer,
     subject: doc.subject,
     client_id: doc.client_id,
+    actors: chainOf(doc),
     action: doc.action,
     resource: { type: doc.resource.type, id: doc.resource.id },
     context: JSON.parse(doc.bound) as JsonObject,

@@ -109,12 +109,14 @@ function table(approvals: readonly ApprovalMessage[]): string {
     a.status,
     a.subject,
     a.client_id,
+    // the act chain it was asked through, as `verdict audit query` shows one
+    a.actors.length > 0 ? a.actors.map((actor) => actor.client_id || actor.subject).join(" > ") : "-",
     a.action,
     `${a.resource?.type ?? ""}/${a.resource?.id ?? ""}`,
     JSON.stringify(a.context ?? {}),
     a.expires_at,
   ]);
-  const header = ["APPROVAL ID", "STATUS", "SUBJECT", "AGENT", "ACTION", "RESOURCE", "CONTEXT", "EXPIRES"];
+  const header = ["APPROVAL ID", "STATUS", "SUBJECT", "AGENT", "ACTORS", "ACTION", "RESOURCE", "CONTEXT", "EXPIRES"];
   // Subjects and client ids come from tokens: never let them move the cursor.
   // eslint-disable-next-line no-control-regex -- it looks for control characters, to replace them
   const all = [header, ...rows].map((row) => row.map((cell) => cell.replace(/[\u0000-\u001f\u007f]/g, "?")));

@@ -157,6 +157,7 @@ describe("the approval webhook", () => {
           status: "pending",
           subject: user,
           client_id: "agent-7",
+          actors: [],
           context: transfer,
           approval_url: `${t.verdict.adminUrl}/approvals/${id}`,
         },

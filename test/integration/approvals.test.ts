@@ -57,6 +57,15 @@ beforeEach(() => {
 
 const now = () => Math.floor(Date.now() / 1000);
 const agentToken = (sub = alice, client_id = "agent-7") => t.issuer.token({ sub, client_id, client_type: "ai-agent", scope: "payments:write" });
+/** RFC 8693 act claims, outermost (current) actor first (the demo allows chains of 2 of its named actors). */
+type Act = { sub: string; client_id?: string };
+const planner: Act = { sub: "planner-agent" };
+const subAgent: Act = { sub: "sub-agent", client_id: "agent-1" };
+/** agent-7's token for the user, through this chain of actors. */
+const chainedToken = (...chain: Act[]) => {
+  const act = chain.reduceRight<Record<string, unknown> | undefined>((inner, actor) => ({ ...actor, ...(inner ? { act: inner } : {}) }), undefined);
+  return t.issuer.token({ sub: alice, client_id: "agent-7", client_type: "ai-agent", scope: "payments:write", ...(act ? { act } : {}) });
+};
 /** The user's own token: another client (their banking app), a fresh MFA. */
 const userToken = (claims: Record<string, unknown> = {}) =>
   t.issuer.token({ sub: alice, client_id: "bank-app", client_type: "web", scope: "payments:write", acr: "mfa", auth_time: now(), ...claims });
@@ -341,6 +350,80 @@ describe("using an approval", () => {
     await stored().updateOne({ _id: id as never }, { $unset: { requirement: "" } });
     expect((await askTransfer({ account })).challenge?.approval_id).toBe(id);
     ok(await approvals.approve(id, await userToken()));
+    expect((await askTransfer({ account, approvalId: id })).decision).toBe("ALLOW");
+  });
+
+  it("denies approval_mismatch for a request through another chain of agents (or none) than the one it was asked through, and allows it through that one", async () => {
+    const account = `acc-${randomUUID()}`;
+    const id = (await askTransfer({ account, token: await chainedToken(planner, subAgent) })).challenge?.approval_id ?? "";
+    ok(await approvals.approve(id, await userToken()));
+    const others = [
+      await agentToken(), // the same agent acting directly
+      await chainedToken(planner), // a part of the chain
+      await chainedToken(subAgent, planner), // the same actors, in another order
+      await chainedToken({ ...planner, client_id: "planner-agent" }, subAgent), // an actor named otherwise
+      await chainedToken(planner, { sub: "billing-agent" }), // another actor
+    ];
+    for (const token of others) {
+      const answer = await askTransfer({ account, approvalId: id, token });
+      expect(answer).toMatchObject({ decision: "DENY", reasons: [{ code: "approval_mismatch" }] });
+      expect(answer.reasons[0]?.message).toContain("another chain of agents");
+    }
+    expect(ok(await approvals.get(id)).status).toBe("approved");
+    expect((await askTransfer({ account, approvalId: id, token: await chainedToken(planner, subAgent) })).decision).toBe("ALLOW");
+    // and the other way round: asked directly, not usable through a chain
+    const direct = await pending();
+    ok(await approvals.approve(direct.id, await userToken()));
+    const through = await askTransfer({ account: direct.account, approvalId: direct.id, token: await chainedToken(planner) });
+    expect(through).toMatchObject({ decision: "DENY", reasons: [{ code: "approval_mismatch" }] });
+    expect((await askTransfer({ account: direct.account, approvalId: direct.id })).decision).toBe("ALLOW");
+  });
+
+  it("keeps the chain of agents an approval was asked through and shows it to the person, outermost actor first", async () => {
+    const account = `acc-${randomUUID()}`;
+    const id = (await askTransfer({ account, token: await chainedToken(planner, subAgent) })).challenge?.approval_id ?? "";
+    expect((await stored().findOne({ _id: id as never }))?.["actors"]).toEqual([{ subject: "planner-agent" }, { subject: "sub-agent", client_id: "agent-1" }]);
+    expect(ok(await approvals.get(id)).actors).toEqual([
+      { subject: "planner-agent", client_id: "" },
+      { subject: "sub-agent", client_id: "agent-1" },
+    ]);
+    expect(ok(await approvals.get((await pending()).id)).actors).toEqual([]);
+  });
+
+  it("asks anew for the same request through another chain of agents, leaving the first pending", async () => {
+    const { id, account } = await pending();
+    const chained = (await askTransfer({ account, token: await chainedToken(planner) })).challenge?.approval_id;
+    expect(chained).toMatch(/^[0-9a-f-]{36}$/);
+    expect(chained).not.toBe(id);
+    const deeper = (await askTransfer({ account, token: await chainedToken(planner, subAgent) })).challenge?.approval_id;
+    expect([id, chained]).not.toContain(deeper);
+    // each chain asking again gets its own approval back; none was ended
+    expect((await askTransfer({ account, token: await chainedToken(planner) })).challenge?.approval_id).toBe(chained);
+    expect((await askTransfer({ account })).challenge?.approval_id).toBe(id);
+    expect(await stored().countDocuments({ "resource.id": account, status: "pending" })).toBe(3);
+    expect(await eventsOf(id)).toEqual(["requested"]);
+  });
+
+  it("leaves a pending approval asked through another chain of agents alone when the request is asked under another requirement", async () => {
+    const { id, account } = await pending();
+    await stored().updateOne({ _id: id as never }, { $set: { requirement: `sha256:${"0".repeat(64)}` } });
+    const chained = (await askTransfer({ account, token: await chainedToken(planner) })).challenge?.approval_id;
+    expect(chained).not.toBe(id);
+    expect(ok(await approvals.get(id)).status).toBe("pending");
+    expect(await eventsOf(id)).toEqual(["requested"]);
+  });
+
+  it("honours an approval kept before chains of agents were recorded only for a request through no chain", async () => {
+    const { id, account } = await pending();
+    await stored().updateOne({ _id: id as never }, { $unset: { actors: "" } });
+    // asked again through a chain: another approval; directly: this one
+    const chained = (await askTransfer({ account, token: await chainedToken(planner) })).challenge?.approval_id;
+    expect(chained).not.toBe(id);
+    expect((await askTransfer({ account })).challenge?.approval_id).toBe(id);
+    expect(ok(await approvals.get(id)).actors).toEqual([]);
+    ok(await approvals.approve(id, await userToken()));
+    const through = await askTransfer({ account, approvalId: id, token: await chainedToken(planner) });
+    expect(through).toMatchObject({ decision: "DENY", reasons: [{ code: "approval_mismatch" }] });
     expect((await askTransfer({ account, approvalId: id })).decision).toBe("ALLOW");
   });
 

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { boundFields } from "../../src/approvals/index.js";
+import { boundFields, differs, type Binding } from "../../src/approvals/index.js";
 
 describe("an approval's binding to the named context fields", () => {
   it("is the SHA-256 of the fields' RFC 8785 canonical JSON, whatever order the context has", () => {
@@ -21,5 +21,34 @@ describe("an approval's binding to the named context fields", () => {
 
   it("sorts nested keys and writes numbers as RFC 8785 does", () => {
     expect(boundFields(["x"], { x: { b: 1e21, a: [1.5, { d: 2, c: "é" }] } }).bound).toBe('{"x":{"a":[1.5,{"c":"é","d":2}],"b":1e+21}}');
+  });
+});
+
+describe("an approval's binding to the chain of agents", () => {
+  const binding = (actors?: Binding["actors"]): Binding => ({
+    issuer: "https://idp.example",
+    subject: "alice",
+    client_id: "agent-7",
+    ...(actors !== undefined ? { actors } : {}),
+    action: "payments:transfer",
+    resource: { type: "account", id: "acc-1" },
+    ...boundFields(["amount"], { amount: 150 }),
+  });
+  const planner = { subject: "planner-agent" };
+  const sub = { subject: "sub-agent", client_id: "agent-1" };
+
+  it("is another request through another chain: compared exactly, order and client_id included", () => {
+    const approved = binding([planner, sub]);
+    expect(differs(approved, binding([planner, sub]))).toBeUndefined();
+    for (const other of [[], [planner], [sub, planner], [planner, { subject: "sub-agent" }], [planner, { ...sub, client_id: "" }], [planner, sub, sub]]) {
+      expect(differs(approved, binding(other))).toBe("another chain of agents");
+    }
+    expect(differs(binding([]), binding([planner]))).toBe("another chain of agents");
+  });
+
+  it("reads an approval kept before chains were recorded as asked through none: only a request without an act chain matches", () => {
+    const old = binding(undefined);
+    expect(differs(old, binding([]))).toBeUndefined();
+    expect(differs(old, binding([planner]))).toBe("another chain of agents");
   });
 });

@@ -42,6 +42,7 @@ describe("the console's approvals port", () => {
     issuer: "https://idp.example",
     subject: "alice",
     client_id: "agent-1",
+    actors: [{ subject: "planner-agent" }, { subject: "sub-agent", client_id: "agent-9" }],
     action: "payments:transfer",
     resource: { type: "account", id: "acc-1" },
     context: { amount: 250 },
@@ -60,6 +61,8 @@ describe("the console's approvals port", () => {
     expect((await port.list("pending", 50)).map((a) => a.status)).toEqual(["pending"]);
     expect((await port.list("decided", 50)).map((a) => a.status)).toEqual(["approved", "expired"]);
     expect(await port.list("pending", 50)).not.toContainEqual(expect.objectContaining({ approval_url: expect.anything() }));
+    // the person sees the chain of agents the request came through
+    expect((await port.list("pending", 50))[0]?.actors).toEqual([{ subject: "planner-agent" }, { subject: "sub-agent", client_id: "agent-9" }]);
   });
 
   it("decides with the approver's own token, as the approvals part checks it", async () => {

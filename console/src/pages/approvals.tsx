@@ -11,6 +11,11 @@ function what(a: Approval): string {
   return `${a.action} on ${a.resource.type}/${a.resource.id}${typeof amount === "number" ? ` for ${amount}` : ""}`;
 }
 
+/** The chain of agents it was asked through, as the decisions page shows one. */
+function chain(a: Approval): string {
+  return a.actors.length ? a.actors.map((actor) => `${actor.subject}${actor.client_id ? ` via ${actor.client_id}` : ""}`).join(" → ") : "none";
+}
+
 function ApprovalTable({ items, caption, actions }: { items: Approval[]; caption: string; actions?: (a: Approval) => ComponentChildren }) {
   return (
     <table>
@@ -20,6 +25,7 @@ function ApprovalTable({ items, caption, actions }: { items: Approval[]; caption
           <th scope="col">Requested</th>
           <th scope="col">User</th>
           <th scope="col">Agent</th>
+          <th scope="col">Actor chain</th>
           <th scope="col">Would allow</th>
           <th scope="col">Bound request fields</th>
           <th scope="col">API</th>
@@ -33,6 +39,7 @@ function ApprovalTable({ items, caption, actions }: { items: Approval[]; caption
             <td>{new Date(a.created_at).toLocaleString()}</td>
             <td>{a.subject}</td>
             <td>{a.client_id}</td>
+            <td>{chain(a)}</td>
             <td>{what(a)}</td>
             <td>
               <code>{JSON.stringify(a.context)}</code>
@@ -47,7 +54,7 @@ function ApprovalTable({ items, caption, actions }: { items: Approval[]; caption
         ))}
         {items.length === 0 && (
           <tr>
-            <td colSpan={actions ? 8 : 7}>None.</td>
+            <td colSpan={actions ? 9 : 8}>None.</td>
           </tr>
         )}
       </tbody>

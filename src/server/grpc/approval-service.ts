@@ -5,6 +5,7 @@ import { APPROVAL_SERVICE, type ApprovalMessage, type ApprovalServiceServer, typ
 import { APPROVAL_STATUSES, checkedApprovalId, type Approvals, type ApprovalStatus, type ApprovalView } from "../../approvals/index.js";
 import type { Caller } from "../../decide/index.js";
 import { VerdictError } from "../../errors/index.js";
+import { wireActors } from "../encode.js";
 import { unary, type RpcContext } from "./unary.js";
 
 const DEFAULT_LIMIT = 50;
@@ -26,6 +27,7 @@ export function encodeApproval(view: ApprovalView): ApprovalMessage {
   const { decided_by: decided, ...rest } = view;
   return {
     ...rest,
+    actors: wireActors(view.actors),
     resource: { ...view.resource, attributes: {} },
     consumed_by_decision: view.consumed_by_decision ?? "",
     ...(decided

@@ -456,12 +456,19 @@ export interface Approval {
   /** The API the request was made to. */
   api: string;
   /**
-   * Bound to: the user (issuer and subject), the agent, the action, the resource,
-   * and the context fields the policy named (their values, and their digest).
+   * Bound to: the user (issuer and subject), the agent and the chain of agents it
+   * acted through, the action, the resource, and the context fields the policy
+   * named (their values, and their digest).
    */
   issuer: string;
   subject: string;
   client_id: string;
+  /**
+   * The RFC 8693 act chain the request came through, outermost (most recent) actor
+   * first; empty when the agent acted directly. Only a request through exactly this
+   * chain may use the approval.
+   */
+  actors: Actor[];
   action: string;
   resource?: Resource | undefined;
   context?: { [key: string]: any } | undefined;
@@ -3129,6 +3136,7 @@ function createBaseApproval(): Approval {
     issuer: "",
     subject: "",
     client_id: "",
+    actors: [],
     action: "",
     resource: undefined,
     context: undefined,
@@ -3166,6 +3174,9 @@ export const Approval: MessageFns<Approval> = {
     }
     if (message.client_id !== "") {
       writer.uint32(50).string(message.client_id);
+    }
+    for (const v of message.actors) {
+      Actor.encode(v!, writer.uint32(178).fork()).join();
     }
     if (message.action !== "") {
       writer.uint32(58).string(message.action);
@@ -3274,6 +3285,14 @@ export const Approval: MessageFns<Approval> = {
             }
 
             message.client_id = reader.string();
+            continue;
+          }
+          case 22: {
+            if (tag !== 178) {
+              break;
+            }
+
+            message.actors.push(Actor.decode(reader, reader.uint32()));
             continue;
           }
           case 7: {

@@ -29,6 +29,7 @@ interface ApprovalViewLike {
   issuer: string;
   subject: string;
   client_id: string;
+  actors: { subject: string; client_id?: string }[];
   action: string;
   resource: { type: string; id: string };
   context: Record<string, unknown>;
@@ -80,7 +81,8 @@ export function consoleSuspensions(suspensions: SuspensionsLike): ConsoleSuspens
 }
 
 function approvalOf(view: ApprovalViewLike): ConsoleApproval {
-  const { approval_id, status, api, issuer, subject, client_id, action, resource, context, created_at, expires_at, acr_values, max_age, decided_by } = view;
+  const { approval_id, status, api, issuer, subject, client_id, actors, action, resource, context, created_at, expires_at, acr_values, max_age, decided_by } =
+    view;
   return {
     approval_id,
     status,
@@ -88,6 +90,7 @@ function approvalOf(view: ApprovalViewLike): ConsoleApproval {
     issuer,
     subject,
     client_id,
+    actors,
     action,
     resource,
     context,

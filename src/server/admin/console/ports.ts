@@ -47,6 +47,8 @@ export interface ConsoleApproval {
   subject: string;
   /** The agent that asked. */
   client_id: string;
+  /** The chain of agents it asked through (RFC 8693 act), outermost (current) actor first; empty when it acted directly. */
+  actors: { subject: string; client_id?: string }[];
   action: string;
   resource: { type: string; id: string };
   /** The bound request fields (e.g. amount, currency) as they were asked about. */
