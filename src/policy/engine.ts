@@ -19,7 +19,7 @@ export interface Begun {
 
 export interface EngineOptions {
   bounds?: Partial<EvaluationBounds>;
-  /** Called when an evaluation worker had to be replaced (overran, crashed). */
+  /** Called when an evaluation worker had to be replaced (overran, crashed), and when one did not start. */
   onWorkerLost?: (why: string) => void;
   /** The obligation types decisions may ask for (default: reserve, rate, once). */
   obligations?: ObligationRegistry;

@@ -29,6 +29,12 @@
 // bound in time, or its caller's deadline) is refused whole the same way. Evaluations
 // that continue an admitted decision are never refused (that could leave a batch half
 // applied) and go first.
+//
+// A worker that cannot start (a thread or memory the system does not have now) leaves
+// the pool smaller; when it leaves it with none, decisions are refused at once (fail
+// closed), and another start is tried in the background, later each time, until one
+// starts or the pool closes: a passing shortage must not stop the process deciding
+// until a new bundle loads.
 import { createRequire } from "node:module";
 import { performance } from "node:perf_hooks";
 import { Worker } from "node:worker_threads";
@@ -161,6 +167,9 @@ const MAX_BATCH = 32;
 const SYNC_WAIT_MS = 5;
 /** Bytes of a batch's inputs or replies (JSON) handed over in shared memory; larger inputs go as a message, larger replies come as messages. */
 const DIRECT_BYTES = 256 * 1024;
+/** After a worker did not start, the next start waits this long, twice as long after each further failure (a shortage that lasts is not hammered), up to RESTART_MAX_MS; back to this once one starts. */
+const RESTART_FIRST_MS = 1_000;
+const RESTART_MAX_MS = 30_000;
 
 type WorkerReply = { type: "ready"; entrypoints: string[] } | { type: "init_error"; error: string } | TaskReply;
 
@@ -170,7 +179,7 @@ export interface PoolOptions {
   bounds: EvaluationBounds;
   /** Evaluated once per worker at start so that the first real evaluation is not the slow one. */
   warmup: { entrypoint: string; input: unknown };
-  /** Called when a worker had to be replaced (it overran, crashed, or could not start). */
+  /** Called when a worker had to be replaced (it overran, crashed), and for each start that failed (with when the next is tried, if none is left). */
   onWorkerLost?: (why: string) => void;
 }
 
@@ -188,6 +197,12 @@ export class EvaluatorPool {
   private dispatching = false;
   /** Workers being started (beyond the first) because evaluations wait. */
   private spawning = 0;
+  /** The backoff after a worker did not start: none starts beside those running before this (performance.now()). */
+  private startsAfter = 0;
+  /** The backoff after the next start that fails. */
+  private restartMs = RESTART_FIRST_MS;
+  /** With no worker left, the next try to start one. */
+  private restartTimer: NodeJS.Timeout | undefined;
   /** The epoch of the workers' start stamps (performance.now() when the pool started). */
   private readonly epoch = performance.now();
   /** The bundle's entry points, in the workers' order: a batch handed over names them by index. */
@@ -373,10 +388,17 @@ export class EvaluatorPool {
     return false;
   }
 
+  /** True when a worker has started (not only being started). */
+  private running(): boolean {
+    for (const slot of this.slots) if (slot.ready) return true;
+    return false;
+  }
+
   /** Lets evaluations in flight and queued finish, then stops the workers. */
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    clearTimeout(this.restartTimer);
     if (this.busy()) await new Promise<void>((resolve) => (this.drained = resolve));
     await this.terminateAll();
   }
@@ -392,27 +414,34 @@ export class EvaluatorPool {
     const maximumPages = Math.max(2, Math.floor((bounds.memoryMb * 1024 * 1024) / PAGE_BYTES));
     const control = new Int32Array(new SharedArrayBuffer((CONTROL.WORDS + MAX_BATCH * TASK_WORDS) * Int32Array.BYTES_PER_ELEMENT));
     const bytes = new SharedArrayBuffer(DIRECT_BYTES);
-    const worker = new Worker(WORKER_SOURCE, {
-      eval: true,
-      workerData: {
-        opaWasm: opaWasmPath,
-        module,
-        data,
-        initialPages: Math.min(5, maximumPages),
-        maximumPages,
-        warmup,
-        control,
-        bytes,
-        epoch: performance.timeOrigin + this.epoch,
-      },
-      // The JavaScript side (results, data) gets a bound of its own, beside the WebAssembly memory: twice
-      // that memory's, because Node 24's V8 weighs the WebAssembly memory against the old generation's
-      // limit, and at an equal limit an evaluation that fills its memory spent seconds collecting garbage
-      // before it failed (2.8 s against 0.1 s at 64 MB; Node 20 was not affected).
-      resourceLimits: { maxOldGenerationSizeMb: Math.max(32, 2 * bounds.memoryMb), maxYoungGenerationSizeMb: 16 },
-      stdout: true,
-      stderr: true,
-    });
+    let worker: Worker;
+    try {
+      worker = new Worker(WORKER_SOURCE, {
+        eval: true,
+        workerData: {
+          opaWasm: opaWasmPath,
+          module,
+          data,
+          initialPages: Math.min(5, maximumPages),
+          maximumPages,
+          warmup,
+          control,
+          bytes,
+          epoch: performance.timeOrigin + this.epoch,
+        },
+        // The JavaScript side (results, data) gets a bound of its own, beside the WebAssembly memory: twice
+        // that memory's, because Node 24's V8 weighs the WebAssembly memory against the old generation's
+        // limit, and at an equal limit an evaluation that fills its memory spent seconds collecting garbage
+        // before it failed (2.8 s against 0.1 s at 64 MB; Node 20 was not affected).
+        resourceLimits: { maxOldGenerationSizeMb: Math.max(32, 2 * bounds.memoryMb), maxYoungGenerationSizeMb: 16 },
+        stdout: true,
+        stderr: true,
+      });
+    } catch (error) {
+      // Node throws here when it cannot create the thread (ERR_WORKER_INIT_FAILED: EAGAIN): a start that failed, as
+      // one that fails while loading, not an exception thrown at whatever lost a worker (a timer: the process would end).
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
     worker.unref(); // an idle pool never keeps the process alive; a pending evaluation's timer does
     // Whatever a policy prints is not Verdict's output (stdout is the CLI's): discard it.
     worker.stdout.resume();
@@ -459,12 +488,17 @@ export class EvaluatorPool {
       if (this.handOver(slot, batch, blockUntil - performance.now())) continue;
       this.post(slot, batch);
     }
-    // Evaluations wait: start another worker, up to the bound.
-    if (this.queue.length + this.continuing.length > 0 && !this.closing && this.slots.size + this.spawning < Math.max(1, this.options.bounds.workers)) {
+    // Evaluations wait: start another worker, up to the bound, but not during a backoff, nor with none running: lose() and its
+    // retries start that one, one at a time, backing off (from here, one failing while it loads was tried again at once, in a loop).
+    if (
+      this.queue.length + this.continuing.length > 0 &&
+      !this.closing &&
+      this.slots.size + this.spawning < Math.max(1, this.options.bounds.workers) &&
+      performance.now() >= this.startsAfter &&
+      this.running()
+    ) {
       this.spawning += 1;
-      this.spawn()
-        .catch((error: unknown) => this.options.onWorkerLost?.(`another worker did not start: ${(error as Error).message}`))
-        .finally(() => (this.spawning -= 1));
+      void this.startWorker("another worker").finally(() => (this.spawning -= 1));
     }
     if (this.closing && !this.busy()) this.drained?.();
   }
@@ -586,14 +620,39 @@ export class EvaluatorPool {
     }
     if (slot.ready && !this.closing) {
       this.options.onWorkerLost?.(why);
-      this.spawn().catch((error: unknown) => {
-        this.options.onWorkerLost?.(`a replacement worker did not start: ${(error as Error).message}`);
-        if (this.slots.size === 0)
-          for (const queued of [...this.continuing.splice(0), ...this.queue.splice(0)])
-            queued.reject(new EvaluationError("no policy worker is running", "error"));
-      });
+      void this.startWorker("a replacement worker");
     }
     this.pump();
+  }
+
+  /**
+   * Starts a worker (`which`, for onWorkerLost). One that does not start holds the next
+   * back (the backoff); when none is left, what waits is refused (nothing would answer
+   * it; enqueue() refuses what comes next at once) and another start is tried when the
+   * backoff ends, until one starts or the pool closes.
+   */
+  private startWorker(which: string): Promise<void> {
+    return this.spawn().then(
+      () => void (this.restartMs = RESTART_FIRST_MS),
+      (error: unknown) => {
+        const none = this.slots.size === 0;
+        if (none)
+          for (const queued of [...this.continuing.splice(0), ...this.queue.splice(0)])
+            queued.reject(new EvaluationError("no policy worker is running", "error"));
+        if (this.closing) return this.pump(); // a close may have been waiting for what was refused
+        const delay = this.restartMs;
+        this.restartMs = Math.min(RESTART_MAX_MS, 2 * delay);
+        this.startsAfter = performance.now() + delay;
+        if (none && !this.restartTimer) {
+          this.restartTimer = setTimeout(() => {
+            this.restartTimer = undefined;
+            if (!this.closing && this.slots.size === 0) void this.startWorker("a replacement worker");
+          }, delay);
+          this.restartTimer.unref(); // a pool with no worker has nothing pending to keep the process for
+        }
+        this.options.onWorkerLost?.(`${which} did not start: ${(error as Error).message}${none ? `; trying again in ${delay / 1000} s` : ""}`);
+      },
+    );
   }
 
   private drop(slot: Slot): void {

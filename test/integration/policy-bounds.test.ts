@@ -3,11 +3,29 @@
 // is served. Proven with a fixture policy compiled by the real opa, in WASM, and
 // over gRPC.
 import { MongoClient } from "mongodb";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { loadBundle, PolicyEngine, PolicyError, EvaluationError, type PolicyInput } from "../../src/policy/index.js";
 import { buildTestBundle, fixturePolicy } from "../support/bundles.js";
 import { mongoUri } from "../support/mongo.js";
 import { startTestVerdict, type TestVerdict } from "../support/verdict.js";
+
+// Every policy worker this file starts is a real one, unless a test makes the next
+// starts fail: "throw" as Node's constructor does when it cannot create the thread
+// (EAGAIN), "error" as a worker that fails while it loads (out of memory).
+const workerStarts = vi.hoisted(() => ({ count: 0, failing: [] as ("throw" | "error")[] }));
+vi.mock("node:worker_threads", async (importOriginal) => {
+  const actual = await importOriginal<typeof import("node:worker_threads")>();
+  class Worker extends actual.Worker {
+    constructor(source: string | URL, options?: import("node:worker_threads").WorkerOptions) {
+      workerStarts.count += 1;
+      const failure = workerStarts.failing.shift();
+      if (failure === "throw") throw Object.assign(new Error("Worker initialization failure: EAGAIN"), { code: "ERR_WORKER_INIT_FAILED" });
+      if (failure === "error") super('throw new Error("Worker terminated due to reaching memory limit: JS heap out of memory")', { ...options, eval: true });
+      else super(source, options);
+    }
+  }
+  return { ...actual, Worker };
+});
 
 let bundlePath: string;
 
@@ -124,6 +142,52 @@ describe("evaluation bounds in the engine", () => {
   it("queues evaluations beyond its workers and answers them all", async () => {
     const decisions = await Promise.all(Array.from({ length: 50 }, () => engine.decide(input("fast"))));
     expect(decisions.every((d) => d.effect === "allow")).toBe(true);
+  });
+});
+
+describe("a policy worker that does not start", () => {
+  afterEach(() => {
+    workerStarts.failing.length = 0;
+  });
+
+  it("refuses decisions at once while no worker runs, starts one again in the background, and serves without a new bundle", async () => {
+    const lost: string[] = [];
+    const engine = await PolicyEngine.load(await loadBundle(bundlePath), { onWorkerLost: (why) => lost.push(why) });
+    try {
+      const started = workerStarts.count;
+      // the replacement of the worker lost to the spin cannot create its thread, the next start fails while loading
+      workerStarts.failing.push("throw", "error");
+      expect((await failure(engine.decide(input("spin")))).kind).toBe("timeout");
+      const asked = performance.now();
+      const refused = await failure(engine.decide(input("fast")));
+      expect(refused.message).toContain("no policy worker is running");
+      expect(performance.now() - asked).toBeLessThan(1_000); // not after the queue's bound (5 s)
+      await vi.waitFor(async () => expect((await engine.decide(input("fast"))).effect).toBe("allow"), { timeout: 10_000, interval: 200 });
+      expect(workerStarts.count - started).toBe(3);
+      expect(lost).toEqual([
+        "evaluating verdict/decision took longer than 250 ms",
+        expect.stringMatching(/^a replacement worker did not start: .*EAGAIN; trying again in 1 s$/),
+        expect.stringMatching(/^a replacement worker did not start: .*memory limit.*; trying again in 2 s$/),
+      ]);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it("stops trying to start a worker once closed", async () => {
+    const lost: string[] = [];
+    const engine = await PolicyEngine.load(await loadBundle(bundlePath), { onWorkerLost: (why) => lost.push(why) });
+    const started = workerStarts.count;
+    workerStarts.failing.push("throw", "throw", "throw", "throw", "throw");
+    expect((await failure(engine.decide(input("spin")))).kind).toBe("timeout");
+    await vi.waitFor(() => expect(workerStarts.count - started).toBe(2), { timeout: 5_000, interval: 50 }); // the replacement, then a try 1 s later
+    await engine.close();
+    const attempts = workerStarts.count;
+    const reported = lost.length;
+    await new Promise((resolve) => setTimeout(resolve, 2_500)); // past the next try (2 s after the last)
+    expect(workerStarts.count).toBe(attempts);
+    expect(lost).toHaveLength(reported);
+    expect((await failure(engine.decide(input("fast")))).message).toContain("closed");
   });
 });
 
