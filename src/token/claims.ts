@@ -26,7 +26,8 @@ export function checkClaims(claims: Record<string, unknown>, rules: ClaimRules):
   for (const name of STRINGS) requireString(claims, name);
   if (rules.required.includes("jti") || claims["jti"] !== undefined) requireString(claims, "jti");
 
-  const exp = requireNumber(claims, "exp");
+  // In whole seconds, as the principal carries it (principal.ts): accepted no longer than a single-use key is kept.
+  const exp = Math.floor(requireNumber(claims, "exp"));
   const iat = rules.required.includes("iat") || claims["iat"] !== undefined ? requireNumber(claims, "iat") : undefined;
   const nbf = claims["nbf"] !== undefined ? requireNumber(claims, "nbf") : undefined;
 
@@ -45,8 +46,13 @@ export function checkClaims(claims: Record<string, unknown>, rules: ClaimRules):
   if (exp > rules.now + rules.maxLifetimeSeconds + rules.skewSeconds || (iat !== undefined && exp - iat > rules.maxLifetimeSeconds)) {
     throw new TokenError("token_lifetime_too_long");
   }
-  // A future auth_time would satisfy every max_age step-up.
-  if (claims["auth_time"] !== undefined && requireNumber(claims, "auth_time") > rules.now + rules.skewSeconds) throw new TokenError("auth_time_invalid");
+  // A future auth_time would satisfy every max_age step-up; one before 1970 is no time anyone signed in (and -1e19
+  // does not fit the answer's int64: its Check was decided and applied, then failed as it could not be answered).
+  if (claims["auth_time"] !== undefined) {
+    const authTime = requireNumber(claims, "auth_time");
+    if (authTime > rules.now + rules.skewSeconds) throw new TokenError("auth_time_invalid");
+    if (authTime < 0) throw new TokenError("auth_time_invalid", "The auth_time claim is before 1970.");
+  }
 }
 
 function requireString(claims: Record<string, unknown>, name: string): string {

@@ -52,11 +52,13 @@ export function principalFromClaims(claims: JWTPayload): Principal {
   const subject = requireString(claims, "sub");
   const clientId = requireString(claims, "client_id");
   const issuer = requireString(claims, "iss");
-  const expiresAt = requireNumber(claims, "exp");
-  const issuedAt = optionalNumber(claims, "iat");
+  // Whole seconds, rounded down (earlier: never longer-lived, never fresher): a NumericDate may have a fraction
+  // (RFC 7519 §2), and the answer carries them as int64 (a fraction failed the Check after it was decided and applied).
+  const expiresAt = Math.floor(requireNumber(claims, "exp"));
+  const issuedAt = wholeSeconds(optionalNumber(claims, "iat"));
   const clientType = normalizeClientType(optionalString(claims, "client_type") ?? "");
   const acr = optionalString(claims, "acr");
-  const authTime = optionalNumber(claims, "auth_time");
+  const authTime = wholeSeconds(optionalNumber(claims, "auth_time"));
   const tokenId = optionalString(claims, "jti");
   const sessionId = optionalString(claims, "sid");
   const actors = actorChain(claims["act"]);
@@ -194,6 +196,10 @@ function optionalString(claims: JWTPayload, name: string): string | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== "string") throw new TokenError("claim_type_invalid", `The ${name} claim must be a string.`);
   return value;
+}
+
+function wholeSeconds(value: number | undefined): number | undefined {
+  return value === undefined ? undefined : Math.floor(value);
 }
 
 function optionalNumber(claims: JWTPayload, name: string): number | undefined {

@@ -161,6 +161,21 @@ describe("attacks through claims and shape", () => {
     await refused(await t.issuer.token({ auth_time: now() + 86_400 }), "auth_time_invalid");
   });
 
+  it("decides a token whose times have fractions of a second (RFC 7519 NumericDate), answering them in whole seconds", async () => {
+    // An issuer that stamps time.time(): until 2026-12-07 every such Check was decided, applied and audited, then
+    // failed INTERNAL as its answer could not be written (int64 fields), leaving the caller without its decision.
+    const exp = now() + 300.5;
+    const authTime = now() - 10.25;
+    const response = await t.client.check({ token: await t.issuer.token({ exp, auth_time: authTime, iat: now() - 0.75 }), action: "invoices:read" });
+    expect(response.decision).toBe("ALLOW");
+    expect(response.principal).toMatchObject({ expires_at: Math.floor(exp), auth_time: Math.floor(authTime) });
+  });
+
+  it("refuses an auth_time before 1970, which no answer can carry", async () => {
+    await refused(await t.issuer.token({ auth_time: -1 }), "auth_time_invalid");
+    await refused(await t.issuer.token({ auth_time: -1e19 }), "auth_time_invalid");
+  });
+
   it("refuses a wrong issuer and a missing one", async () => {
     await refused(await t.issuer.token({ iss: "https://evil.example" }), "issuer_unknown");
     await refused(await t.issuer.token({ iss: undefined }), "claim_missing");
