@@ -156,7 +156,7 @@ function parseApproval(raw: unknown, where: string): ApprovalRequirement {
     scopeString(item, `${where}.acr_values[${i}]`),
   );
   const maxAge = value["max_age"];
-  if (maxAge !== undefined && (typeof maxAge !== "number" || !Number.isInteger(maxAge) || maxAge < 0)) {
+  if (maxAge !== undefined && (typeof maxAge !== "number" || !Number.isSafeInteger(maxAge) || maxAge < 0)) {
     throw new PolicyError(`${where}.max_age must be a whole number of seconds`);
   }
   const approvers = list(value["approvers"] === undefined ? [] : value["approvers"], `${where}.approvers`).map((item, i) => {
@@ -228,7 +228,7 @@ function parseStepUp(raw: unknown, where: string): StepUp {
   const acrValues = list(value["acr_values"], `${where}.acr_values`).map((item, i) => scopeString(item, `${where}.acr_values[${i}]`));
   if (acrValues.length === 0) throw new PolicyError(`${where}.acr_values must name at least one acr`);
   const maxAge = value["max_age"];
-  if (maxAge !== undefined && (typeof maxAge !== "number" || !Number.isInteger(maxAge) || maxAge < 0)) {
+  if (maxAge !== undefined && (typeof maxAge !== "number" || !Number.isSafeInteger(maxAge) || maxAge < 0)) {
     throw new PolicyError(`${where}.max_age must be a whole number of seconds`);
   }
   return { acrValues, ...(maxAge !== undefined ? { maxAge } : {}) };

@@ -158,6 +158,8 @@ describe("policy output validation", () => {
     ["a reason code with spaces", { effect: "deny", reasons: [{ code: "not allowed" }] }],
     ["a step-up without acr_values", { effect: "step_up", reasons: [{ code: "x" }], step_up: {} }],
     ["a negative max_age", { effect: "step_up", reasons: [{ code: "x" }], step_up: { acr_values: ["mfa"], max_age: -1 } }],
+    // a whole number to JavaScript, but no int64 of the answer can carry it (the Check would fail INTERNAL)
+    ["a max_age past 2^53", { effect: "step_up", reasons: [{ code: "x" }], step_up: { acr_values: ["mfa"], max_age: 1e300 } }],
     ["an unknown obligation", { effect: "allow", obligations: [{ type: "launch" }] }],
     ["a reserve of a negative amount", { effect: "allow", obligations: [{ ...reserve, amount: -5 }] }],
     // 5e-14 against 1000 leaves a float total of 1000 unchanged: any number of them would fit once it is full
