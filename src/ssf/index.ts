@@ -1,3 +1,3 @@
 export { ssfSchema, type SsfConfig, type TransmitterConfig } from "./config.js";
 export { CAEP, EVENT_EFFECTS, RISC, targetOf as subjectTarget } from "./events.js";
-export { SsfReceiver, type Delivery, type SetErrorCode, type SsfReceiverOptions } from "./receiver.js";
+export { CLAIM_MS, SsfReceiver, type Delivery, type SetErrorCode, type SsfReceiverOptions } from "./receiver.js";

@@ -3,6 +3,7 @@
 // transmitter's JWKS (typ secevent+jwt, exact iss and aud, not too old), its jti is
 // accepted once, and its events become suspensions (events.ts). Refusals carry the
 // RFC 8935 error codes, are logged, and change nothing.
+import { randomUUID } from "node:crypto";
 import { createRemoteJWKSet, decodeJwt, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
 import { MongoServerError, type Collection } from "mongodb";
 import { defineCollection, type Database } from "../database/index.js";
@@ -23,15 +24,17 @@ interface ReceivedSet {
   _id: string;
   expires_at: Date;
   /**
-   * false while a delivery applies the SET (it holds the claim since claimed_at); true once its events are
+   * false while a delivery applies the SET (it holds the claim `claim` since claimed_at); true once its events are
    * suspensions. Absent on records kept before 2026-12-07: those were applied (or their loss is as before).
    */
   applied?: boolean;
   claimed_at?: Date;
+  /** The claiming delivery's own id: only it lets go of the claim or marks the SET applied. */
+  claim?: string;
 }
 
-/** What a delivery may do with a SET's jti. */
-type Claim = "claimed" | "applied" | "being_applied";
+/** What a delivery may do with a SET's jti: apply it under its claim, or not (applied before, or being applied). */
+type Claim = { claim: string } | "applied" | "being_applied";
 
 const RECEIVED = defineCollection<ReceivedSet>({ name: "ssf_received", indexes: [], expiresAt: "expires_at", writeConcern: { w: "majority", journal: true } });
 const DUPLICATE_KEY = 11000;
@@ -40,9 +43,13 @@ const CLOCK_TOLERANCE_SECONDS = 60;
 /**
  * How long a delivery's claim on a SET it has not applied holds off another delivery of it: past this, the
  * claimant is taken to have stopped (a process that ended, or a failed apply whose release did not reach the
- * database), and a redelivery applies it. Far above an apply's few writes under their deadlines.
+ * database), and a redelivery applies it. Far above an apply's few writes under their deadlines, and above the
+ * tries to mark it applied (MARK_RETRY_MS); replicas' clocks are compared against it, so they must agree to well
+ * within it (NTP).
  */
-export const CLAIM_MS = 30_000;
+export const CLAIM_MS = 60_000;
+/** The pauses before the tries to mark an applied SET so after the first failed: 1 + 2 + 4 + 8 s, within CLAIM_MS. */
+const MARK_RETRY_MS = [1_000, 2_000, 4_000, 8_000];
 
 /** A SET refused with an RFC 8935 error code (`err`); the caller's mistake, so invalid_argument in Verdict's error model. */
 class Refused extends VerdictError {
@@ -115,22 +122,18 @@ export class SsfReceiver {
       const claim = await this.claim(transmitter, payload);
       if (claim === "applied") throw new Refused("invalid_request", "this SET (its jti) was already received");
       if (claim === "being_applied") return unavailable("this SET is being applied by another delivery; deliver again if it fails");
-      const id = receivedId(transmitter, payload);
+      const mine = { _id: receivedId(transmitter, payload), claim: claim.claim };
       try {
         await this.apply(transmitter, payload, suspensions);
       } catch (error) {
-        // Not applied: the transmitter's retry must be accepted at once (and if this release is lost too, after CLAIM_MS).
-        await this.received.updateOne({ _id: id, applied: false }, { $set: { claimed_at: new Date(0) } }).catch(() => undefined);
+        // Not applied: the transmitter's retry must be accepted at once (and if this release is lost too, after
+        // CLAIM_MS). Removed, not marked: a replica of the version before claims would refuse the retry as a replay.
+        await this.received.deleteOne({ ...mine, applied: false }).catch(() => undefined);
         this.log.error({ iss, jti, err: (error as Error).message }, "a verified SET could not be applied; the transmitter should deliver it again");
         return unavailable("the suspensions database did not answer; deliver again");
       }
-      try {
-        await this.received.updateOne({ _id: id }, { $set: { applied: true }, $unset: { claimed_at: "" } });
-      } catch (error) {
-        // Its events are suspensions: answering 503 would have them applied again. Unmarked, a redelivery after
-        // CLAIM_MS applies them again, which changes nothing an identity provider's later event would not.
-        this.log.warn({ iss, jti, err: (error as Error).message }, "a SET was applied, but not recorded as applied; a redelivery would apply it again");
-      }
+      // Its events are suspensions: answered 202 even if the mark is late (a 503 would have them applied again).
+      await this.markApplied(mine, { iss, jti });
       return { status: 202 };
     } catch (error) {
       if (!(error instanceof Refused)) {
@@ -182,28 +185,64 @@ export class SsfReceiver {
   }
 
   /**
-   * Records the jti as this delivery's to apply ("claimed"): the first delivery, or one after a claim that was
-   * released or held past CLAIM_MS (its claimant failed or stopped: the SET was never applied, and the
-   * transmitter's retry must not be refused as a replay). "applied" when it was applied before (within
-   * max_age_seconds), "being_applied" while another delivery holds it.
+   * Records the jti as this delivery's to apply (a claim of its own): the first delivery, or one after a claim
+   * held past CLAIM_MS (its claimant stopped, or neither its apply nor its release reached the database: the SET
+   * was never applied, and the transmitter's retry must not be refused as a replay). "applied" when it was
+   * applied before (within max_age_seconds), "being_applied" while another delivery holds it.
    */
   private async claim(transmitter: Transmitter, payload: JWTPayload & { jti: string; iat: number }): Promise<Claim> {
     const _id = receivedId(transmitter, payload);
     const now = this.now();
+    const claim = randomUUID();
     const keepUntil = (payload.iat + this.options.settings.max_age_seconds + CLOCK_TOLERANCE_SECONDS) * 1_000;
     try {
-      await this.received.insertOne({ _id, expires_at: new Date(Math.max(keepUntil, now + 60_000)), applied: false, claimed_at: new Date(now) });
-      return "claimed";
+      await this.received.insertOne({ _id, expires_at: new Date(Math.max(keepUntil, now + CLAIM_MS)), applied: false, claimed_at: new Date(now), claim });
+      return { claim };
     } catch (error) {
       if (!(error instanceof MongoServerError && error.code === DUPLICATE_KEY)) throw error;
     }
     const taken = await this.received.findOneAndUpdate(
       { _id, applied: false, claimed_at: { $lte: new Date(now - CLAIM_MS) } },
-      { $set: { claimed_at: new Date(now) } },
+      { $set: { claimed_at: new Date(now), claim } },
     );
-    if (taken) return "claimed";
+    if (taken) return { claim };
     const kept = await this.received.findOne({ _id });
     return kept?.applied === false ? "being_applied" : "applied";
+  }
+
+  /**
+   * Marks the SET this delivery applied so (a replay is then refused), under its own claim; when the database
+   * does not take it, tried again in the background within CLAIM_MS, so that no other delivery takes the claim
+   * over and applies the SET again (a replayed account-disabled would undo a later account-enabled).
+   */
+  private async markApplied(mine: { _id: string; claim: string }, logged: { iss?: string; jti?: string }): Promise<void> {
+    const once = async () => {
+      const { matchedCount } = await this.received.updateOne(mine, { $set: { applied: true }, $unset: { claimed_at: "", claim: "" } });
+      if (matchedCount === 0) this.log.warn(logged, "a SET was applied, but its claim was taken over before it was recorded as applied");
+    };
+    try {
+      await once();
+    } catch {
+      this.options.database.finishBeforeClose(this.markLater(once, logged));
+    }
+  }
+
+  private async markLater(once: () => Promise<void>, logged: { iss?: string; jti?: string }): Promise<void> {
+    let failure: unknown;
+    for (const pauseMs of MARK_RETRY_MS) {
+      await new Promise((resolve) => setTimeout(resolve, pauseMs).unref());
+      try {
+        await once();
+        this.log.info(logged, "an applied SET is recorded as applied, after a try that failed");
+        return;
+      } catch (error) {
+        failure = error;
+      }
+    }
+    this.log.error(
+      { ...logged, err: (failure as Error).message },
+      "a SET was applied, but could not be recorded as applied; a delivery of it after its claim ends would apply it again",
+    );
   }
 
   private async apply({ config }: Transmitter, payload: JWTPayload & { jti: string; iat: number }, suspensions: Suspensions): Promise<void> {

@@ -8,10 +8,10 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type CryptoKey } from "jose";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { AuditEvent } from "../../src/audit/index.js";
 import { Database, defineCollection } from "../../src/database/index.js";
-import { CAEP, RISC, ssfSchema, SsfReceiver, type SsfConfig } from "../../src/ssf/index.js";
+import { CAEP, CLAIM_MS, RISC, ssfSchema, SsfReceiver, type SsfConfig } from "../../src/ssf/index.js";
 import { Suspensions, suspensionsSchema } from "../../src/suspensions/index.js";
 import type { Principal } from "../../src/token/index.js";
 import { captureLog } from "../support/log.js";
@@ -154,54 +154,126 @@ describe("account-enabled", () => {
 });
 
 describe("a SET that was not applied", () => {
-  /** The receiver of a Verdict whose suspensions fail to write while `failing` holds (the database did not answer). */
-  function flakyReceiver(failing: () => boolean): SsfReceiver {
-    const flaky = new Proxy(suspensions, {
+  /**
+   * The receiver of a Verdict whose suspensions' add is `add` (the real one when it returns undefined): a
+   * write the database did not answer, or one that waits for the test.
+   */
+  function receiverWith(add: () => Promise<never> | undefined, db: Database = database): SsfReceiver {
+    const gated = new Proxy(suspensions, {
       get(target, property) {
-        if (property === "add" && failing()) return () => Promise.reject(new Error("the suspensions database did not answer (the test)"));
         const value: unknown = Reflect.get(target, property, target);
+        if (property === "add") return (...args: Parameters<Suspensions["add"]>) => add() ?? target.add(...args);
         return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
       },
     });
-    return new SsfReceiver({ settings, database, suspensions: () => flaky, log: logged.log, now: () => clock });
+    return new SsfReceiver({ settings, database: db, suspensions: () => gated, log: logged.log, now: () => clock });
   }
+  const unanswered = () => Promise.reject(new Error("the suspensions database did not answer (the test)"));
+  const deliver = (via: SsfReceiver, set: string) => via.receive("application/secevent+jwt", set);
+  const BEING_APPLIED = {
+    status: 503,
+    body: { err: "temporarily_unavailable", description: "this SET is being applied by another delivery; deliver again if it fails" },
+  };
+  const REPLAYED = { status: 400, body: { err: "invalid_request", description: "this SET (its jti) was already received" } };
 
   it("is applied by the transmitter's next delivery when applying it failed, and only once", async () => {
     const dave = `dave-${randomUUID()}`;
     let failing = true;
-    const flaky = flakyReceiver(() => failing);
+    const flaky = receiverWith(() => (failing ? unanswered() : undefined));
     const set = await sign(`${RISC}account-disabled`, dave, clock);
-    expect((await flaky.receive("application/secevent+jwt", set)).status).toBe(503);
+    expect((await deliver(flaky, set)).status).toBe(503);
     expect(decided(dave, clock - 60_000)).toBe("allowed");
 
     failing = false;
-    expect((await flaky.receive("application/secevent+jwt", set)).status).toBe(202);
+    expect((await deliver(flaky, set)).status).toBe(202);
     expect(decided(dave, clock - 60_000)).toBe("principal_suspended");
-    expect(await receiver.receive("application/secevent+jwt", set)).toEqual({
-      status: 400,
-      body: { err: "invalid_request", description: "this SET (its jti) was already received" },
-    });
+    expect(await deliver(receiver, set)).toEqual(REPLAYED);
     expect(actionsFor(dave)).toEqual(["suspended"]);
   });
 
-  it("is applied by a delivery 30 s after one that claimed it and never finished (its process stopped), and not before", async () => {
+  it(`is applied by a delivery ${CLAIM_MS / 1_000} s after one that claimed it and never finished (its process stopped), and not before`, async () => {
     const erin = `erin-${randomUUID()}`;
     const jti = randomUUID();
     const set = await sign(`${RISC}account-disabled`, erin, clock, {}, jti);
     // What a delivery leaves when its process stops between taking the jti and applying the SET.
     const received = database.collection(
-      defineCollection<{ _id: string; expires_at: Date; applied: boolean; claimed_at: Date }>({ name: "ssf_received", indexes: [], expiresAt: "expires_at" }),
+      defineCollection<{ _id: string; expires_at: Date; applied: boolean; claimed_at: Date; claim: string }>({
+        name: "ssf_received",
+        indexes: [],
+        expiresAt: "expires_at",
+      }),
     );
-    await received.insertOne({ _id: `idp\n${jti}`, expires_at: new Date(clock + 86_400_000), applied: false, claimed_at: new Date(clock) });
+    await received.insertOne({ _id: `idp\n${jti}`, expires_at: new Date(clock + 86_400_000), applied: false, claimed_at: new Date(clock), claim: "stopped" });
 
-    expect(await receiver.receive("application/secevent+jwt", set)).toEqual({
-      status: 503,
-      body: { err: "temporarily_unavailable", description: "this SET is being applied by another delivery; deliver again if it fails" },
-    });
+    expect(await deliver(receiver, set)).toEqual(BEING_APPLIED);
+    clock += CLAIM_MS - 1_000;
+    expect(await deliver(receiver, set)).toEqual(BEING_APPLIED);
     expect(decided(erin, clock - 60_000)).toBe("allowed");
-    clock += 30_000;
-    expect((await receiver.receive("application/secevent+jwt", set)).status).toBe(202);
+    clock += 1_000;
+    expect((await deliver(receiver, set)).status).toBe(202);
     expect(decided(erin, clock - 60_000)).toBe("principal_suspended");
-    expect((await receiver.receive("application/secevent+jwt", set)).status).toBe(400);
+    expect(await deliver(receiver, set)).toEqual(REPLAYED);
+  });
+
+  it("lets go only of its own claim: one whose apply fails after another delivery took the SET over leaves that one applying it", async () => {
+    const frank = `frank-${randomUUID()}`;
+    const set = await sign(`${RISC}account-disabled`, frank, clock);
+    // A's apply waits (a slow database) past the claim's time; B takes the SET over, and waits too.
+    const waits: ((error: Error) => void)[] = [];
+    const slow = receiverWith(() => new Promise<never>((_, reject) => waits.push(reject)));
+    const a = deliver(slow, set);
+    await vi.waitFor(() => expect(waits).toHaveLength(1));
+    clock += CLAIM_MS;
+    const b = deliver(slow, set);
+    await vi.waitFor(() => expect(waits).toHaveLength(2));
+    // A fails: B's claim stands, so a third delivery is told it is being applied (until 2026-12-07 A's release let it in beside B)
+    waits[0]!(new Error("the suspensions database did not answer (the test)"));
+    expect((await a).status).toBe(503);
+    expect(await deliver(receiver, set)).toEqual(BEING_APPLIED);
+    waits[1]!(new Error("the suspensions database did not answer (the test)"));
+    expect((await b).status).toBe(503);
+    // B let go of its own: the next delivery applies it
+    expect((await deliver(receiver, set)).status).toBe(202);
+    expect(decided(frank, clock - 60_000)).toBe("principal_suspended");
+  });
+
+  it("is recorded as applied though the first tries to record it fail, and is never applied again", async () => {
+    const grace = `grace-${randomUUID()}`;
+    let marksRefused = 2;
+    // the database takes the SET's events, and refuses (twice) to record it as applied
+    const db = new Proxy(database, {
+      get(target, property) {
+        const value: unknown = Reflect.get(target, property, target);
+        if (property !== "collection") return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+        return (def: Parameters<Database["collection"]>[0]) => {
+          const collection = target.collection(def);
+          return new Proxy(collection, {
+            get(inner, name) {
+              const member: unknown = Reflect.get(inner, name, inner);
+              if (name !== "updateOne") return typeof member === "function" ? (member as (...args: unknown[]) => unknown).bind(inner) : member;
+              return (filter: unknown, update: { $set?: { applied?: boolean } }) => {
+                if (update.$set?.applied === true && marksRefused-- > 0) return Promise.reject(new Error("the database did not answer (the test)"));
+                return (member as (...args: unknown[]) => unknown).call(inner, filter, update);
+              };
+            },
+          });
+        };
+      },
+    });
+    const marking = receiverWith(() => undefined, db);
+    const set = await sign(`${RISC}account-disabled`, grace, clock);
+    expect((await deliver(marking, set)).status).toBe(202);
+    expect(decided(grace, clock - 60_000)).toBe("principal_suspended");
+    // being recorded (tried again 1 s, then 2 s later): held, then refused as the replay it is
+    expect(await deliver(receiver, set)).toEqual(BEING_APPLIED);
+    await vi.waitFor(async () => expect(await deliver(receiver, set)).toEqual(REPLAYED), { timeout: 10_000, interval: 200 });
+    expect(logged.lines().some((line) => line["msg"] === "an applied SET is recorded as applied, after a try that failed")).toBe(true);
+    // a resume by its later account-enabled is not undone by the SET delivered again after the claim's time
+    clock += 1_000;
+    expect(await push(`${RISC}account-enabled`, grace, clock)).toBe(202);
+    clock += CLAIM_MS;
+    expect(await deliver(receiver, set)).toEqual(REPLAYED);
+    expect(decided(grace, clock - 60_000)).toBe("allowed");
+    expect(actionsFor(grace)).toEqual(["suspended", "resumed"]);
   });
 });
