@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 import { API_KEY_METADATA, ApprovalServiceClient, type ApprovalMessage } from "@verdict/sdk/wire";
 import type { Environment } from "../config/index.js";
+import { actorChain } from "./actor-chain.js";
 import { apiKeyFrom, apiKeyOptions, apiKeyUsage } from "./api-key.js";
 import { parseOptions, required, UsageError } from "./args.js";
 import { channelCredentials, CheckCallError, describeCallFailure, refusePlaintextBeyondLoopback } from "./check.js";
@@ -110,7 +111,7 @@ function table(approvals: readonly ApprovalMessage[]): string {
     a.subject,
     a.client_id,
     // the act chain it was asked through, as `verdict audit query` shows one
-    a.actors.length > 0 ? a.actors.map((actor) => actor.client_id || actor.subject).join(" > ") : "-",
+    actorChain(a.actors),
     a.action,
     `${a.resource?.type ?? ""}/${a.resource?.id ?? ""}`,
     JSON.stringify(a.context ?? {}),

@@ -14,6 +14,7 @@ import {
 } from "../audit/index.js";
 import type { Environment } from "../config/index.js";
 import { VerdictError } from "../errors/index.js";
+import { actorChain } from "./actor-chain.js";
 import { parseOptions, UsageError } from "./args.js";
 import { openCommandDatabase } from "./local-database.js";
 
@@ -127,11 +128,7 @@ const COLUMNS: [string, (r: AuditRecord) => string, (e: AuditEventRecord) => str
   ["API", (r) => r.caller.api, (e) => e.actor.api ?? `(${e.actor.via})`],
   ["SUBJECT", (r) => r.subject ?? "-", (e) => e.subject ?? "-"],
   ["AGENT", (r) => (r.client_id ? `${r.client_id}${r.client_type ? ` (${r.client_type})` : ""}` : "-"), (e) => e.client_id ?? "-"],
-  [
-    "ACTORS",
-    (r) => (r.actors.length > 0 ? r.actors.map((a) => a.client_id ?? a.subject).join(" > ") : "-"),
-    (e) => `by ${e.actor.subject ?? e.actor.client_id ?? e.actor.api ?? e.actor.via} via ${e.actor.via}`,
-  ],
+  ["ACTORS", (r) => actorChain(r.actors), (e) => `by ${e.actor.subject ?? e.actor.client_id ?? e.actor.api ?? e.actor.via} via ${e.actor.via}`],
   ["ACTION", (r) => r.action, (e) => e.action],
   [
     "RESOURCE",

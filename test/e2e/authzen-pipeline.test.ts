@@ -178,6 +178,52 @@ describe("a forwarded access token", () => {
     expect([answer.status, answer.json.error]).toEqual([400, "invalid_request"]);
     expect(answer.json.message).toContain("subject.properties.token is empty");
   });
+
+  it("is not dropped by a batch item that names its own context: that item is invalid_request, the others are decided", async () => {
+    const token = await v.t.issuer.token({ sub: "batcher", scope: "invoices:read" });
+    const answer = await pep.post("/access/v1/evaluations", {
+      subject: { type: "user", id: "batcher" },
+      action: { name: "invoices:read" },
+      resource: { type: "invoice", id: "inv-1" },
+      context: { access_token: token },
+      evaluations: [{}, { context: { amount: 1 } }, { context: { amount: 1, access_token: token } }, { resource: { type: "invoice", id: "inv-2" } }],
+    });
+    expect(answer.status).toBe(200);
+    const [inherits, replaces, carries, other] = answer.json.evaluations ?? [];
+    expect(inherits).toEqual({ decision: true });
+    expect(replaces).toMatchObject({ decision: false, context: { error: { status: 400, code: "invalid_request" } } });
+    expect(replaces?.context?.error?.message).toBe(
+      "evaluations[1].context replaces the request's context, and the access token with it: forward the token in the item's context.access_token too",
+    );
+    expect(carries).toEqual({ decision: true });
+    expect(other).toEqual({ decision: true });
+  });
+
+  it("is not dropped by a batch item that names its own subject, even for an API that may assert subjects", async () => {
+    const token = await v.t.issuer.token({ sub: "gw-user", scope: "invoices:read", aud: "https://gateway.example" });
+    const answer = await gateway.post("/access/v1/evaluations", {
+      subject: { type: "user", id: "gw-user", properties: { token } },
+      action: { name: "invoices:read" },
+      resource: { type: "invoice", id: "inv-1" },
+      evaluations: [
+        {},
+        // without the token, this item would be decided as the gateway's word for gw-user
+        { subject: { type: "user", id: "gw-user" } },
+        { subject: { type: "user", id: "gw-user", properties: { department: "finance" } } },
+        { subject: { type: "user", id: "gw-user", properties: { token } } },
+      ],
+    });
+    expect(answer.status).toBe(200);
+    const [inherits, bare, otherProperties, carries] = answer.json.evaluations ?? [];
+    expect(inherits).toEqual({ decision: true });
+    for (const item of [bare, otherProperties]) {
+      expect(item).toMatchObject({ decision: false, context: { error: { status: 400, code: "invalid_request" } } });
+    }
+    expect(bare?.context?.error?.message).toBe(
+      "evaluations[1].subject replaces the request's subject, and the access token with it: forward the token in the item's subject.properties.token too",
+    );
+    expect(carries).toEqual({ decision: true });
+  });
 });
 
 describe("without a token", () => {

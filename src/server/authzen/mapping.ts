@@ -16,7 +16,7 @@ import {
 } from "../../directory/index.js";
 import type { EdgeLimits } from "../validate.js";
 import { AuthzenError } from "./errors.js";
-import type { ActionBody, DecisionBody, EdgeCall, EntityBody, EvaluationBody, Pep, Properties } from "./types.js";
+import type { ActionBody, DecisionBody, EdgeCall, EntityBody, EvaluationBody, EvaluationsBody, Pep, Properties } from "./types.js";
 
 /** One evaluation, checked against Verdict's bounds, with the user's token taken out of it. */
 export interface Prepared {
@@ -113,6 +113,32 @@ export function takeToken(pep: Pep, subjectProperties: JsonObject, context: Json
     throw new AuthzenError("invalid_request", `${where.in}.${where.property} is empty: forward the user's access token, or leave the property out`);
   const { [where.property]: _token, ...rest } = holder;
   return where.in === "subject.properties" ? { value, subjectProperties: rest, context } : { value, subjectProperties, context: rest };
+}
+
+/**
+ * A batch item that names its own context (or subject) replaces the request's whole, and with it the access token
+ * the request forwarded there. Decided without it, the item would be the PEP's asserted subject (or token_missing)
+ * although the PEP did forward a token: an error that says where the token must go instead. `merged` is the item
+ * with the defaults applied: a holder it inherited is the request's own object.
+ */
+export function tokenLeftBehind(
+  pep: Pep,
+  request: Pick<EvaluationsBody, "subject" | "context">,
+  merged: EvaluationBody,
+  where: string,
+): AuthzenError | undefined {
+  const at = pep.settings.token;
+  if (!at) return undefined;
+  const [field, requestHolder, itemHolder, replaced] =
+    at.in === "context"
+      ? ["context", request.context, merged.context, merged.context !== request.context]
+      : ["subject", request.subject?.properties, merged.subject.properties, merged.subject !== request.subject];
+  if (!replaced || !requestHolder || !Object.hasOwn(requestHolder, at.property)) return undefined;
+  if (itemHolder && Object.hasOwn(itemHolder, at.property)) return undefined;
+  return new AuthzenError(
+    "invalid_request",
+    `${where}.${field} replaces the request's ${field}, and the access token with it: forward the token in the item's ${at.in}.${at.property} too`,
+  );
 }
 
 /** The directory entries an evaluation needs. */

@@ -21,6 +21,7 @@ import { PepRegistry } from "./callers.js";
 import { ensureDevCertificate } from "./dev-certificate.js";
 import { AuthzenError, errorBody } from "./errors.js";
 import { evaluateMany, evaluateOne } from "./evaluate.js";
+import { tokenLeftBehind } from "./mapping.js";
 import { baseUrlOf, ENDPOINTS, metadata, METADATA_PATH } from "./metadata.js";
 import { actionSearchSchema, evaluationSchema, evaluationsSchema, resourceSearchSchema, subjectSearchSchema } from "./schemas.js";
 import { search, type SearchDeps } from "./search.js";
@@ -330,6 +331,8 @@ export function buildApp(options: AuthzenServerOptions, https?: object): Fastify
           ...((item.context ?? body.context) !== undefined ? { context: item.context ?? body.context } : {}),
         };
         if (!validate(merged)) return { ok: false as const, error: new AuthzenError("invalid_request", `evaluations[${i}]: ${describeErrors(validate)}`) };
+        const leftBehind = tokenLeftBehind(pep, body, merged as EvaluationBody, `evaluations[${i}]`);
+        if (leftBehind) return { ok: false as const, error: leftBehind };
         return { ok: true as const, body: merged as EvaluationBody };
       });
       const evaluations = await evaluateMany(deps, pep, items, body.options?.evaluations_semantic ?? "execute_all", callOf(request));
