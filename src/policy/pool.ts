@@ -34,7 +34,9 @@
 // the pool smaller; when it leaves it with none, decisions are refused at once (fail
 // closed), and another start is tried in the background, later each time, until one
 // starts or the pool closes: a passing shortage must not stop the process deciding
-// until a new bundle loads.
+// until a new bundle loads. A worker that has not loaded within LOAD_TIMEOUT_MS (a
+// thread starved while loading, a hung instantiation) is ended and counts as one that
+// did not start: left in the pool, it would hold the place of a worker that serves.
 import { createRequire } from "node:module";
 import { performance } from "node:perf_hooks";
 import { Worker } from "node:worker_threads";
@@ -158,6 +160,7 @@ interface Slot {
   control: Int32Array;
   /** Shared with the worker: a batch's inputs' JSON, then its replies'. */
   bytes: Buffer;
+  /** The bound of its evaluation under way; while it loads, of its load. */
   timer?: NodeJS.Timeout;
 }
 
@@ -170,6 +173,15 @@ const DIRECT_BYTES = 256 * 1024;
 /** After a worker did not start, the next start waits this long, twice as long after each further failure (a shortage that lasts is not hammered), up to RESTART_MAX_MS; back to this once one starts. */
 const RESTART_FIRST_MS = 1_000;
 const RESTART_MAX_MS = 30_000;
+/**
+ * A worker that has not loaded within this (instantiating the bundle and its warm-up evaluation: well
+ * under a second) is ended, and its start fails. Generous, for slow shared machines, because the pool's
+ * first start (EvaluatorPool.start) is bounded by it too: a load that is only slow must not fail
+ * Verdict's start. Half the cluster's bound on a process's start (START_DEADLINE_MS, 60 s), so that a
+ * process whose first worker hung normally fails its start with this reason before its primary ends it
+ * with none (a start that goes on to the bundle's copy may load twice).
+ */
+const LOAD_TIMEOUT_MS = 30_000;
 
 type WorkerReply = { type: "ready"; entrypoints: string[] } | { type: "init_error"; error: string } | TaskReply;
 
@@ -449,8 +461,16 @@ export class EvaluatorPool {
     const slot: Slot = { worker, tasks: [], ready: false, control, bytes: Buffer.from(bytes) };
     this.slots.add(slot);
     return new Promise<string[]>((resolve, reject) => {
+      // Ready, failed or exited, each clears it; terminateAll() (close) and lose() clear it too.
+      slot.timer = setTimeout(() => {
+        if (slot.ready || !this.slots.has(slot)) return;
+        reject(new PolicyError(`the policy worker did not load within ${LOAD_TIMEOUT_MS / 1_000} s`));
+        this.drop(slot);
+      }, LOAD_TIMEOUT_MS);
+      slot.timer.unref(); // a worker loading is no reason to keep the process
       worker.on("message", (reply: WorkerReply) => {
         if ("type" in reply) {
+          if (!slot.ready) clearTimeout(slot.timer);
           if (reply.type === "ready") {
             slot.ready = true;
             resolve(reply.entrypoints);
@@ -464,11 +484,17 @@ export class EvaluatorPool {
         this.settle(slot, reply);
       });
       worker.on("error", (error) => {
-        if (!slot.ready) reject(new PolicyError(`the policy does not load: ${error.message}`));
+        if (!slot.ready) {
+          clearTimeout(slot.timer);
+          reject(new PolicyError(`the policy does not load: ${error.message}`));
+        }
         this.lose(slot, `worker failed: ${error.message}`, error.message.includes("memory") ? "memory" : "error");
       });
       worker.on("exit", () => {
-        if (!slot.ready) reject(new PolicyError("the policy worker exited while loading"));
+        if (!slot.ready) {
+          clearTimeout(slot.timer);
+          reject(new PolicyError("the policy worker exited while loading"));
+        }
         if (this.slots.has(slot)) this.lose(slot, "worker exited", "error");
       });
     });
@@ -656,6 +682,7 @@ export class EvaluatorPool {
   }
 
   private drop(slot: Slot): void {
+    clearTimeout(slot.timer);
     this.slots.delete(slot);
     void slot.worker.terminate();
   }

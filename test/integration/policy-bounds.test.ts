@@ -11,8 +11,14 @@ import { startTestVerdict, type TestVerdict } from "../support/verdict.js";
 
 // Every policy worker this file starts is a real one, unless a test makes the next
 // starts fail: "throw" as Node's constructor does when it cannot create the thread
-// (EAGAIN), "error" as a worker that fails while it loads (out of memory).
-const workerStarts = vi.hoisted(() => ({ count: 0, failing: [] as ("throw" | "error")[] }));
+// (EAGAIN), "error" as a worker that fails while it loads (out of memory), "hang" as
+// one that never finishes loading (a thread starved while loading, a hung instantiation):
+// it runs, and never says it is ready, fails or exits. Those are kept in `hung`.
+const workerStarts = vi.hoisted(() => ({
+  count: 0,
+  failing: [] as ("throw" | "error" | "hang")[],
+  hung: [] as import("node:worker_threads").Worker[],
+}));
 vi.mock("node:worker_threads", async (importOriginal) => {
   const actual = await importOriginal<typeof import("node:worker_threads")>();
   class Worker extends actual.Worker {
@@ -21,7 +27,10 @@ vi.mock("node:worker_threads", async (importOriginal) => {
       const failure = workerStarts.failing.shift();
       if (failure === "throw") throw Object.assign(new Error("Worker initialization failure: EAGAIN"), { code: "ERR_WORKER_INIT_FAILED" });
       if (failure === "error") super('throw new Error("Worker terminated due to reaching memory limit: JS heap out of memory")', { ...options, eval: true });
-      else super(source, options);
+      else if (failure === "hang") {
+        super("setInterval(() => {}, 1 << 30)", { ...options, eval: true });
+        workerStarts.hung.push(this);
+      } else super(source, options);
     }
   }
   return { ...actual, Worker };
@@ -146,8 +155,10 @@ describe("evaluation bounds in the engine", () => {
 });
 
 describe("a policy worker that does not start", () => {
-  afterEach(() => {
+  afterEach(async () => {
     workerStarts.failing.length = 0;
+    // a hung worker the pool did not end would keep a thread spinning for the rest of the file
+    await Promise.all(workerStarts.hung.splice(0).map((worker) => worker.terminate()));
   });
 
   it("refuses decisions at once while no worker runs, starts one again in the background, and serves without a new bundle", async () => {
@@ -172,6 +183,53 @@ describe("a policy worker that does not start", () => {
     } finally {
       await engine.close();
     }
+  });
+
+  it("ends a worker that does not load within the bound: a first start fails, and a replacement is started again and serves without a new bundle", async () => {
+    const lost: string[] = [];
+    const engine = await PolicyEngine.load(await loadBundle(bundlePath), { onWorkerLost: (why) => lost.push(why) });
+    try {
+      const started = workerStarts.count;
+      // Both bounds run at once (one wait of the bound, not two): a new engine's first worker hangs while loading ...
+      workerStarts.failing.push("hang");
+      const loading = PolicyEngine.load(await loadBundle(bundlePath));
+      const loadOutcome = loading.then(
+        (other) => other.close().then(() => "loaded"),
+        (error: unknown) => (error as Error).message,
+      );
+      await vi.waitFor(() => expect(workerStarts.hung).toHaveLength(1), { timeout: 5_000, interval: 20 });
+      // ... and so does the replacement of the worker this engine loses to the spin
+      workerStarts.failing.push("hang");
+      expect((await failure(engine.decide(input("spin")))).kind).toBe("timeout");
+      expect(workerStarts.hung).toHaveLength(2);
+      const hungAt = performance.now();
+      const ended = workerStarts.hung.map((worker) => new Promise((resolve) => worker.once("exit", resolve)));
+
+      expect(await loadOutcome).toMatch(/ does not load: the policy worker did not load within 30 s$/);
+      await Promise.all(ended); // terminated by the pool, not left running
+      expect(performance.now() - hungAt).toBeGreaterThan(25_000); // the production bound, not a test's
+
+      await vi.waitFor(async () => expect((await engine.decide(input("fast"))).effect).toBe("allow"), { timeout: 15_000, interval: 200 });
+      expect(workerStarts.count - started).toBe(3); // the hung first start, the hung replacement, the one that serves
+      expect(lost).toEqual([
+        "evaluating verdict/decision took longer than 250 ms",
+        expect.stringMatching(/^a replacement worker did not start: the policy worker did not load within 30 s; trying again in 1 s$/),
+      ]);
+    } finally {
+      await engine.close();
+    }
+  }, 60_000);
+
+  it("ends a worker still loading when it closes, and reports no failed start", async () => {
+    const lost: string[] = [];
+    const engine = await PolicyEngine.load(await loadBundle(bundlePath), { onWorkerLost: (why) => lost.push(why) });
+    workerStarts.failing.push("hang");
+    expect((await failure(engine.decide(input("spin")))).kind).toBe("timeout");
+    expect(workerStarts.hung).toHaveLength(1);
+    const ended = new Promise((resolve) => workerStarts.hung[0]?.once("exit", resolve));
+    await Promise.race([engine.close(), new Promise((_, reject) => setTimeout(() => reject(new Error("close() did not end")), 2_000))]);
+    await Promise.race([ended, new Promise((_, reject) => setTimeout(() => reject(new Error("the loading worker was not ended")), 2_000))]);
+    expect(lost).toEqual(["evaluating verdict/decision took longer than 250 ms"]);
   });
 
   it("stops trying to start a worker once closed", async () => {
