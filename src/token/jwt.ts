@@ -48,6 +48,8 @@ export function parseJwt(token: string, maxBytes: number): ParsedJwt {
   // Verdict implements no JWS extensions, so any crit (RFC 7515 §4.1.11) is refused.
   if (header["crit"] !== undefined) throw new TokenError("header_not_allowed", "The token's crit header names extensions Verdict does not understand.");
   if (header["b64"] !== undefined) throw new TokenError("header_not_allowed", "Unencoded payloads (b64) are not accepted.");
+  // Compression is JWE's (RFC 7516 §4.1.3; RFC 8725 §3.6 advises against it): a JWS that says so was not made for this.
+  if (header["zip"] !== undefined) throw new TokenError("header_not_allowed", "Compressed tokens (zip) are not accepted.");
   return { header, unverifiedClaims };
 }
 

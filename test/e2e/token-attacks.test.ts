@@ -144,6 +144,10 @@ describe("attacks through key headers", () => {
     await refused(token, "header_not_allowed");
   });
 
+  it("refuses a zip header: compression is JWE's (RFC 7516), and no JWS Verdict accepts is compressed", async () => {
+    await refused(await signRaw({ alg: "ES256", typ: "at+jwt", kid: t.issuer.kid, zip: "DEF" }, JSON.stringify(claims())), "header_not_allowed");
+  });
+
   it("accepts the same header without crit, so the refusal above is about crit", async () => {
     const token = await signRaw({ alg: "ES256", typ: "at+jwt", kid: t.issuer.kid, "urn:example:policy": 1 }, JSON.stringify(claims()));
     expect((await t.client.check({ token, action: "invoices:read" })).decision).toBe("ALLOW");
