@@ -69,12 +69,7 @@ describe.each([1, 2])("verdict serve with processes: %i and max_connections: 6",
 
     expect(await open(serving.address, sessions)).toBe("closed");
     expect(await open(serving.address, sessions)).toBe("closed");
-    // the line comes through the process's output, possibly after the client saw the close
-    await vi.waitFor(
-      () =>
-        expect(serving.logLines().filter((line) => line["msg"] === REFUSED)).toEqual([expect.objectContaining({ level: 40, maxConnections: MAX, times: 1 })]),
-      { timeout: 5_000, interval: 50 },
-    );
+    expect(await serving.settledLines(REFUSED)).toEqual([expect.objectContaining({ level: 40, maxConnections: MAX, times: 1 })]);
     expect(valueOf(await scrape(serving.adminUrl), "verdict_grpc_connections_refused_total")).toBe(2);
 
     // the connections open are served as before
@@ -158,18 +153,9 @@ function closedWithin(socket: Socket, ready: "connect" | "secureConnect", opened
   });
 }
 
-/**
- * Logged by the process that reset it: the first at once, a second in the same process on its next line
- * (which comes through that process's output, possibly after the client saw the reset).
- */
+/** Logged by the process that reset it: the first at once, a second in the same process on its next line. */
 async function expectResetsLogged(serving: ServingVerdict, processes: number): Promise<void> {
-  await vi.waitFor(
-    () => {
-      const resets = serving.logLines().filter((line) => line["msg"] === "reset a connection that sent no HTTP/2 preface and SETTINGS within 10 s");
-      expect(resets.length).toBeGreaterThanOrEqual(1);
-      expect(resets.every((line) => line["level"] === 40 && line["times"] === 1)).toBe(true);
-      expect(resets.length).toBeLessThanOrEqual(processes);
-    },
-    { timeout: 5_000, interval: 50 },
-  );
+  const resets = await serving.settledLines("reset a connection that sent no HTTP/2 preface and SETTINGS within 10 s");
+  expect(resets.every((line) => line["level"] === 40 && line["times"] === 1)).toBe(true);
+  expect(resets.length).toBeLessThanOrEqual(processes);
 }

@@ -42,6 +42,31 @@ export interface ServingVerdict {
   stderr(): string;
   /** Its JSON log lines so far (stderr's lines that are JSON objects), parsed. */
   logLines(): Record<string, unknown>[];
+  /**
+   * Its log lines with message `msg`, once there is one and no more came for QUIET_MS: a line comes through its
+   * process's output, possibly after the client saw what it logs, and an exact count is read from whole output
+   * (a waitFor on the count would pass on the first of two lines). Rejects when none comes within 5 s.
+   */
+  settledLines(msg: string): Promise<Record<string, unknown>[]>;
+}
+
+/** How long no further line must come for a process's output on something to be taken as whole (settledLines). */
+const QUIET_MS = 300;
+/** How long settledLines waits for the first line. */
+const FIRST_LINE_MS = 5_000;
+
+async function settled(lines: () => Record<string, unknown>[]): Promise<Record<string, unknown>[]> {
+  const until = Date.now() + FIRST_LINE_MS;
+  while (lines().length === 0) {
+    if (Date.now() > until) throw new Error(`no such log line within ${FIRST_LINE_MS} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  for (let seen = lines().length; ;) {
+    await new Promise((resolve) => setTimeout(resolve, QUIET_MS));
+    const now = lines().length;
+    if (now === seen) return lines();
+    seen = now;
+  }
 }
 
 /**
@@ -67,7 +92,8 @@ export function serveVerdict(args: string[], env: Record<string, string | undefi
             .split("\n")
             .filter((line) => line.startsWith("{"))
             .map((line) => JSON.parse(line) as Record<string, unknown>);
-        resolve({ child, address: match[1], adminUrl: match[2], stderr: () => stderr, logLines });
+        const settledLines = (msg: string) => settled(() => logLines().filter((line) => line["msg"] === msg));
+        resolve({ child, address: match[1], adminUrl: match[2], stderr: () => stderr, logLines, settledLines });
       }
     });
     child.once("exit", (code) => {
