@@ -13,6 +13,7 @@ import type { Suspensions } from "../suspensions/index.js";
 import { fileKeySource } from "../token/index.js";
 import type { SsfConfig, TransmitterConfig } from "./config.js";
 import { EVENT_EFFECTS, RESUMED_BY_ENABLE, targetOf } from "./events.js";
+import { ResumeMarks } from "./resumes.js";
 
 /** RFC 8935 §2.4 error codes. */
 export type SetErrorCode = "invalid_request" | "invalid_key" | "invalid_issuer" | "invalid_audience" | "authentication_failed" | "access_denied";
@@ -48,6 +49,8 @@ const CLOCK_TOLERANCE_SECONDS = 60;
  * within it (NTP).
  */
 export const CLAIM_MS = 60_000;
+/** What a SET did (its jti, an enable's time) is kept this long beyond the SET's accepted age. */
+const KEEP_MARGIN_MS = 5 * 60_000;
 /** The pauses before the tries to mark an applied SET so after the first failed: 1 + 2 + 4 + 8 s, within CLAIM_MS. */
 const MARK_RETRY_MS = [1_000, 2_000, 4_000, 8_000];
 
@@ -84,6 +87,7 @@ function fileKeys(path: string): JWTVerifyGetKey {
 export class SsfReceiver {
   private readonly byIssuer = new Map<string, Transmitter>();
   private readonly received: Collection<ReceivedSet>;
+  private readonly resumes: ResumeMarks;
   private readonly log: Logger;
   private readonly now: () => number;
 
@@ -91,6 +95,7 @@ export class SsfReceiver {
     this.log = options.log.child({ component: "ssf" });
     this.now = options.now ?? Date.now;
     this.received = options.database.collection(RECEIVED);
+    this.resumes = new ResumeMarks(options.database, this.keptMs());
     for (const config of options.settings.transmitters) {
       const keys = config.jwks_uri ? createRemoteJWKSet(new URL(config.jwks_uri)) : fileKeys(config.jwks_file as string);
       this.byIssuer.set(config.issuer, { config, keys });
@@ -185,6 +190,15 @@ export class SsfReceiver {
   }
 
   /**
+   * How long after its iat what a SET did is remembered: as long as jose accepts it (max_age_seconds, the clock
+   * tolerance, and the second its whole-second comparison adds), and a margin for clocks (the TTL sweep runs on
+   * the database's and every replica's).
+   */
+  private keptMs(): number {
+    return (this.options.settings.max_age_seconds + CLOCK_TOLERANCE_SECONDS + 1) * 1_000 + KEEP_MARGIN_MS;
+  }
+
+  /**
    * Records the jti as this delivery's to apply (a claim of its own): the first delivery, or one after a claim
    * held past CLAIM_MS (its claimant stopped, or neither its apply nor its release reached the database: the SET
    * was never applied, and the transmitter's retry must not be refused as a replay). "applied" when it was
@@ -194,7 +208,7 @@ export class SsfReceiver {
     const _id = receivedId(transmitter, payload);
     const now = this.now();
     const claim = randomUUID();
-    const keepUntil = (payload.iat + this.options.settings.max_age_seconds + CLOCK_TOLERANCE_SECONDS) * 1_000;
+    const keepUntil = payload.iat * 1_000 + this.keptMs();
     try {
       await this.received.insertOne({ _id, expires_at: new Date(Math.max(keepUntil, now + CLAIM_MS)), applied: false, claimed_at: new Date(now), claim });
       return { claim };
@@ -272,10 +286,26 @@ export class SsfReceiver {
       // so that a transmitter's clock running ahead cannot put a suspension out of reach of its later events.
       const eventAt = Math.min(at * 1_000, this.now());
       if (known.effect === "resume") {
+        // Marked first: a disable applied meanwhile, of before this enable, finds it after its own write (below).
+        await this.resumes.mark(config.name, target, eventAt, this.now());
         // What an event later than this one suspended is kept (Suspensions logs it): an older enable changes nothing.
         await suspensions.remove({ target, sources: RESUMED_BY_ENABLE.map((name) => `ssf:${config.name}:${name}`), eventAt, by, reason, details });
       } else if (known.effect === "suspend") {
+        const undone = RESUMED_BY_ENABLE.includes(known.name) ? await this.resumes.resumedAt(config.name, target) : undefined;
+        if (undone !== undefined && undone >= eventAt) {
+          this.log.info(
+            { ...details, iss: config.issuer, eventAt: new Date(eventAt).toISOString(), resumedAt: new Date(undone).toISOString() },
+            "not suspended: the transmitter re-enabled the account after this event",
+          );
+          continue;
+        }
         await suspensions.add({ target, reason, by, source, details, eventAt });
+        // An enable of after this event, applied meanwhile by another delivery, removed nothing yet to remove: it is undone here.
+        const since = RESUMED_BY_ENABLE.includes(known.name) ? await this.resumes.resumedAt(config.name, target) : undefined;
+        if (since !== undefined && since >= eventAt) {
+          const resumed = `account-enabled from ${config.name}, of after this event`;
+          await suspensions.remove({ target, sources: [source], eventAt: since, by, reason: resumed, details });
+        }
       } else {
         // A revocation: the session is over; a user's tokens issued before the event are.
         const seconds = this.options.settings.revocation_seconds;

@@ -158,17 +158,17 @@ describe("a SET that was not applied", () => {
    * The receiver of a Verdict whose suspensions' add is `add` (the real one when it returns undefined): a
    * write the database did not answer, or one that waits for the test.
    */
-  function receiverWith(add: () => Promise<never> | undefined, db: Database = database): SsfReceiver {
+  function receiverWith(add: (real: () => ReturnType<Suspensions["add"]>) => ReturnType<Suspensions["add"]>, db: Database = database): SsfReceiver {
     const gated = new Proxy(suspensions, {
       get(target, property) {
         const value: unknown = Reflect.get(target, property, target);
-        if (property === "add") return (...args: Parameters<Suspensions["add"]>) => add() ?? target.add(...args);
+        if (property === "add") return (...args: Parameters<Suspensions["add"]>) => add(() => target.add(...args));
         return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
       },
     });
     return new SsfReceiver({ settings, database: db, suspensions: () => gated, log: logged.log, now: () => clock });
   }
-  const unanswered = () => Promise.reject(new Error("the suspensions database did not answer (the test)"));
+  const unanswered = (): ReturnType<Suspensions["add"]> => Promise.reject(new Error("the suspensions database did not answer (the test)"));
   const deliver = (via: SsfReceiver, set: string) => via.receive("application/secevent+jwt", set);
   const BEING_APPLIED = {
     status: 503,
@@ -179,7 +179,7 @@ describe("a SET that was not applied", () => {
   it("is applied by the transmitter's next delivery when applying it failed, and only once", async () => {
     const dave = `dave-${randomUUID()}`;
     let failing = true;
-    const flaky = receiverWith(() => (failing ? unanswered() : undefined));
+    const flaky = receiverWith((real) => (failing ? unanswered() : real()));
     const set = await sign(`${RISC}account-disabled`, dave, clock);
     expect((await deliver(flaky, set)).status).toBe(503);
     expect(decided(dave, clock - 60_000)).toBe("allowed");
@@ -260,7 +260,7 @@ describe("a SET that was not applied", () => {
         };
       },
     });
-    const marking = receiverWith(() => undefined, db);
+    const marking = receiverWith((real) => real(), db);
     const set = await sign(`${RISC}account-disabled`, grace, clock);
     expect((await deliver(marking, set)).status).toBe(202);
     expect(decided(grace, clock - 60_000)).toBe("principal_suspended");
@@ -275,5 +275,46 @@ describe("a SET that was not applied", () => {
     expect(await deliver(receiver, set)).toEqual(REPLAYED);
     expect(decided(grace, clock - 60_000)).toBe("allowed");
     expect(actionsFor(grace)).toEqual(["suspended", "resumed"]);
+  });
+
+  it("is not suspended anew by an account-disabled of before an account-enabled applied first (delivered again after a 503, or late)", async () => {
+    const heidi = `heidi-${randomUUID()}`;
+    const t = clock;
+    const issued = t - 60_000;
+    clock = t + 30_000;
+    // the disable (t + 10 s) failed with a 503; the enable (t + 20 s) came through meanwhile
+    let failing = true;
+    const flaky = receiverWith((real) => (failing ? unanswered() : real()));
+    const disable = await sign(`${RISC}account-disabled`, heidi, t + 10_000, { event_timestamp: (t + 10_000) / 1_000 });
+    expect((await deliver(flaky, disable)).status).toBe(503);
+    failing = false;
+    expect(await push(`${RISC}account-enabled`, heidi, t + 20_000, { event_timestamp: (t + 20_000) / 1_000 })).toBe(202);
+    // delivered again: acknowledged, logged, and nothing suspended (until 2026-12-07 the user stayed suspended for good)
+    expect((await deliver(receiver, disable)).status).toBe(202);
+    expect(decided(heidi, issued)).toBe("allowed");
+    expect(logged.lines().some((line) => line["msg"] === "not suspended: the transmitter re-enabled the account after this event" && line["set_jti"])).toBe(
+      true,
+    );
+    // a disable of after the enable suspends, as ever
+    expect(await push(`${RISC}account-disabled`, heidi, t + 25_000, { event_timestamp: (t + 25_000) / 1_000 })).toBe(202);
+    expect(decided(heidi, issued)).toBe("principal_suspended");
+    expect(actionsFor(heidi)).toEqual(["suspended"]);
+  });
+
+  it("lifts an account-disabled at once when a later account-enabled was applied while it was being written", async () => {
+    const ivan = `ivan-${randomUUID()}`;
+    const t = clock;
+    const issued = t - 60_000;
+    clock = t + 30_000;
+    const enable = await sign(`${RISC}account-enabled`, ivan, t + 20_000, { event_timestamp: (t + 20_000) / 1_000 });
+    // the enable is applied by another delivery between this disable's look for it and its own write
+    const racing = receiverWith(async (real) => {
+      expect((await deliver(receiver, enable)).status).toBe(202);
+      return real();
+    });
+    const disable = await sign(`${RISC}account-disabled`, ivan, t + 10_000, { event_timestamp: (t + 10_000) / 1_000 });
+    expect((await deliver(racing, disable)).status).toBe(202);
+    expect(decided(ivan, issued)).toBe("allowed");
+    expect(actionsFor(ivan)).toEqual(["suspended", "resumed"]);
   });
 });
