@@ -9,6 +9,7 @@ import { MongoServerError, type Collection } from "mongodb";
 import { defineCollection, type Database } from "../database/index.js";
 import { VerdictError } from "../errors/index.js";
 import type { Logger } from "../observability/index.js";
+import { pause } from "../state/index.js";
 import type { Suspensions } from "../suspensions/index.js";
 import { fileKeySource } from "../token/index.js";
 import type { SsfConfig, TransmitterConfig } from "./config.js";
@@ -244,7 +245,7 @@ export class SsfReceiver {
   private async markLater(once: () => Promise<void>, logged: { iss?: string; jti?: string }): Promise<void> {
     let failure: unknown;
     for (const pauseMs of MARK_RETRY_MS) {
-      await new Promise((resolve) => setTimeout(resolve, pauseMs).unref());
+      await pause(pauseMs);
       try {
         await once();
         this.log.info(logged, "an applied SET is recorded as applied, after a try that failed");
@@ -291,7 +292,9 @@ export class SsfReceiver {
         // What an event later than this one suspended is kept (Suspensions logs it): an older enable changes nothing.
         await suspensions.remove({ target, sources: RESUMED_BY_ENABLE.map((name) => `ssf:${config.name}:${name}`), eventAt, by, reason, details });
       } else if (known.effect === "suspend") {
-        const undone = RESUMED_BY_ENABLE.includes(known.name) ? await this.resumes.resumedAt(config.name, target) : undefined;
+        // Only what an enable lifts is held against one (account-purged is not).
+        const resumedAt = () => (RESUMED_BY_ENABLE.includes(known.name) ? this.resumes.resumedAt(config.name, target) : Promise.resolve(undefined));
+        const undone = await resumedAt();
         if (undone !== undefined && undone >= eventAt) {
           this.log.info(
             { ...details, iss: config.issuer, eventAt: new Date(eventAt).toISOString(), resumedAt: new Date(undone).toISOString() },
@@ -301,7 +304,7 @@ export class SsfReceiver {
         }
         await suspensions.add({ target, reason, by, source, details, eventAt });
         // An enable of after this event, applied meanwhile by another delivery, removed nothing yet to remove: it is undone here.
-        const since = RESUMED_BY_ENABLE.includes(known.name) ? await this.resumes.resumedAt(config.name, target) : undefined;
+        const since = await resumedAt();
         if (since !== undefined && since >= eventAt) {
           const resumed = `account-enabled from ${config.name}, of after this event`;
           await suspensions.remove({ target, sources: [source], eventAt: since, by, reason: resumed, details });

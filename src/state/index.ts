@@ -17,7 +17,7 @@ import { ONCE_KEYS, OnceStore } from "./once.js";
 export { Admission, type AdmissionOptions, type Ticket } from "./admission.js";
 export { StateCalls, type CallObserver, type StateCallsOptions } from "./calls.js";
 export { OverloadedError, StateUnavailableError, isDuplicateKey } from "./errors.js";
-export { giveBackOrRetry } from "./give-back.js";
+export { giveBackOrRetry, pause } from "./give-back.js";
 export { checkedExpiry, InvalidExpiryError, MAX_EXPIRY_MS } from "./expiry.js";
 export { CounterStore, DEAD_BUCKETS_KEPT, RELEASABLE } from "./counters.js";
 export { DisagreementStore, type DisagreementStoreOptions, type ListOptions } from "./disagreements.js";
