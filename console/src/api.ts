@@ -108,7 +108,7 @@ export interface DecisionRecord {
   issuer?: string;
   scopes?: string[];
   acr?: string;
-  actors: { subject: string; client_id?: string }[];
+  actors: { subject: string; client_id?: string; iss?: string }[];
   action: string;
   resource: { type: string; id: string; attributes: Record<string, unknown> };
   context: Record<string, unknown>;

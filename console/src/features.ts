@@ -12,7 +12,7 @@ export interface Approval {
   subject: string;
   client_id: string;
   /** The chain of agents it asked through (RFC 8693 act), outermost (current) actor first; empty when it acted directly. */
-  actors: { subject: string; client_id?: string }[];
+  actors: { subject: string; client_id?: string; iss?: string }[];
   action: string;
   resource: { type: string; id: string };
   context: Record<string, unknown>;

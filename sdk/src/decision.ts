@@ -21,6 +21,8 @@ export type { Reason } from "./reasons.js";
 export interface Actor {
   subject: string;
   clientId?: string;
+  /** The act claim's iss (RFC 8693): the issuer the subject is from, when the token named one. */
+  issuer?: string;
 }
 
 /** Who is asking, as Verdict verified it from the token. */
@@ -219,7 +221,8 @@ function toPrincipal(value: PrincipalMessage | null | undefined): Principal | un
   const actors = value.actors.map((actor, i) => {
     if (!isString(actor?.subject) || actor.subject === "") throw malformed(`principal.actors[${i}] has no subject`);
     const clientId = isString(actor.client_id) ? optional(actor.client_id) : undefined;
-    return clientId === undefined ? { subject: actor.subject } : { subject: actor.subject, clientId };
+    const issuer = isString(actor.issuer) ? optional(actor.issuer) : undefined;
+    return { subject: actor.subject, ...(clientId !== undefined ? { clientId } : {}), ...(issuer !== undefined ? { issuer } : {}) };
   });
   const principal: Principal = {
     subject: value.subject,

@@ -8,7 +8,7 @@ const principal: PrincipalMessage = {
   subject: "alice",
   client_id: "agent-1",
   client_type: "ai-agent",
-  actors: [{ subject: "agent-1", client_id: "" }],
+  actors: [{ subject: "agent-1", client_id: "", issuer: "" }],
   scopes: ["invoices:read"],
   acr: "",
   auth_time: 0,
@@ -69,6 +69,17 @@ describe("toDecision", () => {
       },
       obligations: [{ type: "reserve", key: "k", amount: 5, limit: 10, window: "day", total: 5 }],
     });
+  });
+
+  it("keeps an actor's client_id and issuer when the token named them (RFC 8693 act iss)", () => {
+    const actors = [
+      { subject: "agent-1", client_id: "orch", issuer: "https://partner.example" },
+      { subject: "agent-1", client_id: "", issuer: "" },
+    ];
+    expect(toDecision(response({ principal: { ...principal, actors, delegation_depth: 2 } })).principal?.actors).toEqual([
+      { subject: "agent-1", clientId: "orch", issuer: "https://partner.example" },
+      { subject: "agent-1" },
+    ]);
   });
 
   it("keeps a deny's insufficient_scope challenge with its scopes", () => {

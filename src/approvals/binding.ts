@@ -59,11 +59,11 @@ export function chainOf(binding: Pick<Binding, "actors">): ActorEntry[] {
   return binding.actors ?? [];
 }
 
-/** Whether two bindings were made through exactly the same chain of agents: the same actors, in the same order. */
+/** Whether two bindings were made through exactly the same chain of agents: the same actors (subject, client_id, iss), in the same order. */
 export function sameChain(binding: Pick<Binding, "actors">, other: Pick<Binding, "actors">): boolean {
   const a = chainOf(binding);
   const b = chainOf(other);
-  return a.length === b.length && a.every((actor, i) => actor.subject === b[i]?.subject && actor.client_id === b[i]?.client_id);
+  return a.length === b.length && a.every((actor, i) => actor.subject === b[i]?.subject && actor.client_id === b[i]?.client_id && actor.iss === b[i]?.iss);
 }
 
 /** The first part of `binding` that `other` does not match, or undefined when it is the same request. */

@@ -5,7 +5,7 @@ import { reason, type JsonObject } from "@verdict/sdk/wire";
 import type { AppliedObligation } from "../contract/index.js";
 import type { Challenge, DecisionEvent, DecisionName, DecisionResult } from "../decide/index.js";
 import { VerdictError } from "../errors/index.js";
-import { actorsOf, sha256Hex } from "../token/index.js";
+import { actorsOf, sha256Hex, type ActorEntry } from "../token/index.js";
 import { AUDIT_EVENT_KINDS, publicEvent, type AuditEventRecord, type EventRecord } from "./events.js";
 import { unescapeObject } from "./keys.js";
 import { redactObject, redactResourceId, redactText, type MaskRules } from "./mask.js";
@@ -19,10 +19,7 @@ export interface RecordReason {
   message: string;
 }
 
-export interface RecordActor {
-  subject: string;
-  client_id?: string;
-}
+export type RecordActor = ActorEntry;
 
 /** The decision's challenge, as the response had it. */
 export type RecordChallenge = Challenge;

@@ -111,7 +111,7 @@ function table(approvals: readonly ApprovalMessage[]): string {
     a.subject,
     a.client_id,
     // the act chain it was asked through, as `verdict audit query` shows one
-    actorChain(a.actors),
+    actorChain(a.actors.map(({ subject, client_id, issuer }) => ({ subject, client_id, iss: issuer }))),
     a.action,
     `${a.resource?.type ?? ""}/${a.resource?.id ?? ""}`,
     JSON.stringify(a.context ?? {}),

@@ -7,6 +7,7 @@
 // bundle that decided) replayed beside it tells which records replay reproduces.
 // Pure: the records and the state come from the caller (the CLI reads them).
 import type { JsonObject } from "@verdict/sdk/wire";
+import { actorEntry, type ActorEntry } from "../token/index.js";
 import { storageKey, windowLabel, type FieldChange, type ObligationBase, type StateQuery } from "../contract/index.js";
 import { answerChanges, type ComparableAnswer } from "./compare.js";
 import type { PolicyEngine } from "./engine.js";
@@ -23,7 +24,7 @@ export interface RecordedDecision extends RecordedPrincipal {
   /** RFC 3339. */
   time: string;
   caller: { api: string; audience: string };
-  actors: { subject: string; client_id?: string }[];
+  actors: ActorEntry[];
   action: string;
   resource: { type: string; id: string; attributes: JsonObject };
   context: JsonObject;
@@ -287,7 +288,7 @@ export function rebuildInput(record: RecordedDecision): PolicyInput {
       subject: record.subject ?? "",
       client_id: record.client_id ?? "",
       client_type: record.client_type ?? "",
-      actors: record.actors.map((a) => ({ subject: a.subject, ...(a.client_id !== undefined ? { client_id: a.client_id } : {}) })),
+      actors: record.actors.map(actorEntry),
       delegation_depth: record.actors.length,
       scopes: record.scopes ?? [],
       ...(record.acr !== undefined ? { acr: record.acr } : {}),

@@ -2,7 +2,7 @@
 // have the wire's shape inside Verdict; the principal and its actors are mapped here, once.
 import type { ActorMessage, BatchResultMessage, ChallengeMessage, CheckResponseMessage, ExplanationMessage, PrincipalMessage } from "@verdict/sdk/wire";
 import type { BatchItemResult, Challenge, DecisionResult } from "../decide/index.js";
-import { actorsOf, type Principal } from "../token/index.js";
+import { actorsOf, type ActorEntry, type Principal } from "../token/index.js";
 
 export function encodeCheckResponse(result: DecisionResult, { explain = false }: { explain?: boolean } = {}): CheckResponseMessage {
   return {
@@ -61,6 +61,6 @@ export function encodePrincipal(principal: Principal): PrincipalMessage {
 }
 
 /** proto3 has no absent string: an actor without a client_id sends "". */
-export function wireActors(actors: readonly { subject: string; client_id?: string }[]): ActorMessage[] {
-  return actors.map((actor) => ({ subject: actor.subject, client_id: actor.client_id ?? "" }));
+export function wireActors(actors: readonly ActorEntry[]): ActorMessage[] {
+  return actors.map((actor) => ({ subject: actor.subject, client_id: actor.client_id ?? "", issuer: actor.iss ?? "" }));
 }

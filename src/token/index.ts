@@ -8,7 +8,17 @@ export type { KeySource } from "./jwks/source.js";
 export { DuplicateMemberError, parseStrictJson } from "./json.js";
 export { KEY_BEARING_HEADERS, parseJwt } from "./jwt.js";
 export { useProofOnce, type ReplayGuard } from "./replay.js";
-export { actorsOf, MAX_ACT_DEPTH, normalizeClientType, principalFromClaims, scopesOf, type Actor, type ActorEntry, type Principal } from "./principal.js";
+export {
+  actorEntry,
+  actorsOf,
+  MAX_ACT_DEPTH,
+  normalizeClientType,
+  principalFromClaims,
+  scopesOf,
+  type Actor,
+  type ActorEntry,
+  type Principal,
+} from "./principal.js";
 export {
   sha256Hex,
   TokenVerifier,

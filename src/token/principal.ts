@@ -6,6 +6,8 @@ import { TokenError } from "./errors.js";
 export interface Actor {
   subject: string;
   clientId?: string;
+  /** The act claim's iss (RFC 8693 §4.1): the issuer the actor's subject is from, when the token says. */
+  issuer?: string;
 }
 
 export interface Principal {
@@ -38,11 +40,22 @@ export interface ActorEntry {
   subject: string;
   /** Only when the token says. */
   client_id?: string;
+  /** Only when the token says: a subject is only one actor within its issuer. */
+  iss?: string;
 }
 
 /** The principal's act chain in snake_case, outermost (current) actor first: the one mapping every consumer shares. */
 export function actorsOf(principal: Pick<Principal, "actors">): ActorEntry[] {
-  return principal.actors.map((actor) => ({ subject: actor.subject, ...(actor.clientId !== undefined ? { client_id: actor.clientId } : {}) }));
+  return principal.actors.map((actor) => actorEntry({ subject: actor.subject, client_id: actor.clientId, iss: actor.issuer }));
+}
+
+/** An actor entry with only the fields it has (an absent one is left out, not undefined), copied from a record or request. */
+export function actorEntry(actor: { subject: string; client_id?: string | undefined; iss?: string | undefined }): ActorEntry {
+  return {
+    subject: actor.subject,
+    ...(actor.client_id !== undefined ? { client_id: actor.client_id } : {}),
+    ...(actor.iss !== undefined ? { iss: actor.iss } : {}),
+  };
 }
 
 /** Deeper chains than this are refused outright; policies set their own, lower, limit. */
@@ -165,13 +178,17 @@ function actorChain(act: unknown): Actor[] {
     const record = current as Record<string, unknown>;
     const subject = record["sub"];
     const clientId = record["client_id"];
+    const issuer = record["iss"];
     if (typeof subject !== "string" || subject.length === 0) {
       throw new TokenError("claim_type_invalid", "Each act claim needs a sub string.");
     }
     if (clientId !== undefined && typeof clientId !== "string") {
       throw new TokenError("claim_type_invalid", "An act claim's client_id must be a string.");
     }
-    actors.push({ subject, ...(clientId !== undefined ? { clientId } : {}) });
+    if (issuer !== undefined && (typeof issuer !== "string" || issuer.length === 0)) {
+      throw new TokenError("claim_type_invalid", "An act claim's iss must be a non-empty string.");
+    }
+    actors.push({ subject, ...(clientId !== undefined ? { clientId } : {}), ...(issuer !== undefined ? { issuer } : {}) });
     current = record["act"];
   }
   return actors;

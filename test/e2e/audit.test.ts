@@ -77,17 +77,19 @@ describe("every decision is a record", () => {
     ]);
   });
 
-  it("records an allowed read: caller, subject, agent, actor chain, action, resource, revision, latency, request id, jti and token hash", async () => {
-    const token = await t.issuer.token({ sub: "alice", client_id: "agent-1", client_type: "ai-agent", act: { sub: "planner", client_id: "planner-agent" } });
+  it("records an allowed read: caller, subject, agent, actor chain (each actor's iss too), action, resource, revision, latency, request id, jti and token hash", async () => {
+    const act = { sub: "planner", client_id: "planner-agent", iss: "https://agents.example" };
+    const token = await t.issuer.token({ sub: "alice", client_id: "agent-1", client_type: "ai-agent", act });
     const response = await invoices.check({ token, action: "invoices:read", resource: { type: "invoice", id: "inv-9" }, requestId: "req-read-1" });
     expect(response.decision).toBe("ALLOW");
+    expect(response.principal?.actors).toEqual([{ subject: "planner", client_id: "planner-agent", issuer: "https://agents.example" }]);
     const record = await recordOf(response);
     expect(record).toMatchObject({
       caller: { api: "invoices-api", audience: TEST_AUDIENCE },
       subject: "alice",
       client_id: "agent-1",
       client_type: "ai-agent",
-      actors: [{ subject: "planner", client_id: "planner-agent" }],
+      actors: [{ subject: "planner", client_id: "planner-agent", issuer: "https://agents.example" }],
       action: "invoices:read",
       resource: { type: "invoice", id: "inv-9" },
       decision: "ALLOW",

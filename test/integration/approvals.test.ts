@@ -58,7 +58,7 @@ beforeEach(() => {
 const now = () => Math.floor(Date.now() / 1000);
 const agentToken = (sub = alice, client_id = "agent-7") => t.issuer.token({ sub, client_id, client_type: "ai-agent", scope: "payments:write" });
 /** RFC 8693 act claims, outermost (current) actor first (the demo allows chains of 2 of its named actors). */
-type Act = { sub: string; client_id?: string };
+type Act = { sub: string; client_id?: string; iss?: string };
 const planner: Act = { sub: "planner-agent" };
 const subAgent: Act = { sub: "sub-agent", client_id: "agent-1" };
 /** agent-7's token for the user, through this chain of actors. */
@@ -379,14 +379,21 @@ describe("using an approval", () => {
     expect((await askTransfer({ account: direct.account, approvalId: direct.id })).decision).toBe("ALLOW");
   });
 
-  it("keeps the chain of agents an approval was asked through and shows it to the person, outermost actor first", async () => {
+  it("keeps the chain of agents an approval was asked through (each actor's iss too) and shows it to the person, outermost actor first", async () => {
     const account = `acc-${randomUUID()}`;
-    const id = (await askTransfer({ account, token: await chainedToken(planner, subAgent) })).challenge?.approval_id ?? "";
-    expect((await stored().findOne({ _id: id as never }))?.["actors"]).toEqual([{ subject: "planner-agent" }, { subject: "sub-agent", client_id: "agent-1" }]);
-    expect(ok(await approvals.get(id)).actors).toEqual([
-      { subject: "planner-agent", client_id: "" },
-      { subject: "sub-agent", client_id: "agent-1" },
+    const partner = { ...subAgent, iss: "https://partner.example" };
+    const id = (await askTransfer({ account, token: await chainedToken(planner, partner) })).challenge?.approval_id ?? "";
+    expect((await stored().findOne({ _id: id as never }))?.["actors"]).toEqual([
+      { subject: "planner-agent" },
+      { subject: "sub-agent", client_id: "agent-1", iss: "https://partner.example" },
     ]);
+    expect(ok(await approvals.get(id)).actors).toEqual([
+      { subject: "planner-agent", client_id: "", issuer: "" },
+      { subject: "sub-agent", client_id: "agent-1", issuer: "https://partner.example" },
+    ]);
+    // the same chain but for the sub-agent's issuer is another chain: the person was shown the partner's sub-agent
+    const other = await askTransfer({ account, token: await chainedToken(planner, subAgent), approvalId: id });
+    expect(other).toMatchObject({ decision: "DENY", reasons: [{ code: "approval_mismatch" }] });
     expect(ok(await approvals.get((await pending()).id)).actors).toEqual([]);
   });
 

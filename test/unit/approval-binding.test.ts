@@ -37,10 +37,18 @@ describe("an approval's binding to the chain of agents", () => {
   const planner = { subject: "planner-agent" };
   const sub = { subject: "sub-agent", client_id: "agent-1" };
 
-  it("is another request through another chain: compared exactly, order and client_id included", () => {
+  it("is another request through another chain: compared exactly, order, client_id and iss included", () => {
     const approved = binding([planner, sub]);
     expect(differs(approved, binding([planner, sub]))).toBeUndefined();
-    for (const other of [[], [planner], [sub, planner], [planner, { subject: "sub-agent" }], [planner, { ...sub, client_id: "" }], [planner, sub, sub]]) {
+    for (const other of [
+      [],
+      [planner],
+      [sub, planner],
+      [planner, { subject: "sub-agent" }],
+      [planner, { ...sub, client_id: "" }],
+      [planner, { ...sub, iss: "https://partner.example" }],
+      [planner, sub, sub],
+    ]) {
       expect(differs(approved, binding(other))).toBe("another chain of agents");
     }
     expect(differs(binding([]), binding([planner]))).toBe("another chain of agents");

@@ -17,6 +17,15 @@ describe("an act chain in the CLI's tables", () => {
     );
   });
 
+  it("shows an actor's issuer after its subject when the token named one, so the same subject at two issuers prints differently", () => {
+    expect(
+      actorChain([
+        { subject: "planner", client_id: "orch", iss: "https://partner.example" },
+        { subject: "planner", iss: "" },
+      ]),
+    ).toBe("planner (https://partner.example) via orch > planner");
+  });
+
   it("shows - for a request that came directly", () => {
     expect(actorChain([])).toBe("-");
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { MAX_ACT_DEPTH, principalFromClaims, TokenError } from "../../src/token/index.js";
+import { actorsOf, MAX_ACT_DEPTH, principalFromClaims, TokenError } from "../../src/token/index.js";
 
 const base = { iss: "https://i", sub: "user-1", client_id: "agent-1", aud: "a", exp: 2, iat: 1, jti: "j" };
 
@@ -19,6 +19,8 @@ describe("principal from verified claims", () => {
     ["a client_type that is not a string", { client_type: 1 }],
     ["an act that is not an object", { act: "agent" }],
     ["an act without sub", { act: { client_id: "x" } }],
+    ["an act whose iss is not a string (RFC 8693 §4.1)", { act: { sub: "agent-a", iss: 7 } }],
+    ["an act whose iss is empty", { act: { sub: "agent-a", act: { sub: "agent-b", iss: "" } } }],
     ["authorization_details that are not an array (RFC 9396)", { authorization_details: { type: "payment_initiation" } }],
     ["an authorization_details entry without a type", { authorization_details: [{ actions: ["read"] }] }],
     ["an authorization_details entry that is not an object", { authorization_details: ["payment_initiation"] }],
@@ -49,6 +51,12 @@ describe("principal from verified claims", () => {
     });
     expect(principal.actors).toEqual([{ subject: "agent-b", clientId: "agent-b" }, { subject: "agent-a" }]);
     expect(principal.delegationDepth).toBe(2);
+  });
+
+  it("keeps each actor's iss, so the same subject at two issuers is two actors", () => {
+    const principal = principalFromClaims({ ...base, act: { sub: "agent-a", client_id: "orch", iss: "https://partner", act: { sub: "agent-a" } } });
+    expect(principal.actors).toEqual([{ subject: "agent-a", clientId: "orch", issuer: "https://partner" }, { subject: "agent-a" }]);
+    expect(actorsOf(principal)).toEqual([{ subject: "agent-a", client_id: "orch", iss: "https://partner" }, { subject: "agent-a" }]);
   });
 
   it("refuses an act chain deeper than the hard limit", () => {

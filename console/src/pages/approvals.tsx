@@ -4,16 +4,12 @@
 import type { ComponentChildren } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { problemOf, type Session } from "../api.js";
+import { chainText } from "../chain.js";
 import { approvals, type Approval } from "../features.js";
 
 function what(a: Approval): string {
   const amount = a.context["amount"];
   return `${a.action} on ${a.resource.type}/${a.resource.id}${typeof amount === "number" ? ` for ${amount}` : ""}`;
-}
-
-/** The chain of agents it was asked through, as the decisions page shows one. */
-function chain(a: Approval): string {
-  return a.actors.length ? a.actors.map((actor) => `${actor.subject}${actor.client_id ? ` via ${actor.client_id}` : ""}`).join(" → ") : "none";
 }
 
 function ApprovalTable({ items, caption, actions }: { items: Approval[]; caption: string; actions?: (a: Approval) => ComponentChildren }) {
@@ -39,7 +35,7 @@ function ApprovalTable({ items, caption, actions }: { items: Approval[]; caption
             <td>{new Date(a.created_at).toLocaleString()}</td>
             <td>{a.subject}</td>
             <td>{a.client_id}</td>
-            <td>{chain(a)}</td>
+            <td>{chainText(a.actors)}</td>
             <td>{what(a)}</td>
             <td>
               <code>{JSON.stringify(a.context)}</code>

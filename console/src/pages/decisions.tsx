@@ -3,6 +3,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { api, problemOf, type DecisionRecord, type Filters, type Stats } from "../api.js";
 import { BarChart, COLORS } from "../charts.js";
+import { chainText } from "../chain.js";
 
 const FIELDS: [keyof Filters, string, string][] = [
   ["subject", "Subject (user)", "alice"],
@@ -132,7 +133,7 @@ function Detail({ id }: { id: string }) {
     ["Time", record.time],
     ["Subject", record.subject],
     ["Agent", record.client_id ? `${record.client_id} (${record.client_type ?? ""})` : undefined],
-    ["Actor chain", record.actors.length ? record.actors.map((a) => `${a.subject}${a.client_id ? ` via ${a.client_id}` : ""}`).join(" → ") : "none"],
+    ["Actor chain", chainText(record.actors)],
     ["Issuer", record.issuer],
     ["Scopes", record.scopes?.join(" ")],
     ["acr", record.acr],

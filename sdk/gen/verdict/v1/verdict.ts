@@ -243,6 +243,8 @@ export interface Principal {
 export interface Actor {
   subject: string;
   client_id: string;
+  /** The act claim's iss (RFC 8693 4.1), when the token has one: the issuer the subject is from. */
+  issuer: string;
 }
 
 export interface CheckBatchRequest {
@@ -1618,7 +1620,7 @@ export const Principal: MessageFns<Principal> = {
 };
 
 function createBaseActor(): Actor {
-  return { subject: "", client_id: "" };
+  return { subject: "", client_id: "", issuer: "" };
 }
 
 export const Actor: MessageFns<Actor> = {
@@ -1628,6 +1630,9 @@ export const Actor: MessageFns<Actor> = {
     }
     if (message.client_id !== "") {
       writer.uint32(18).string(message.client_id);
+    }
+    if (message.issuer !== "") {
+      writer.uint32(26).string(message.issuer);
     }
     return writer;
   },
@@ -1659,6 +1664,14 @@ export const Actor: MessageFns<Actor> = {
             }
 
             message.client_id = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.issuer = reader.string();
             continue;
           }
         }

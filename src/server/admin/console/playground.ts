@@ -6,6 +6,7 @@
 import type { JsonObject } from "@verdict/sdk/wire";
 import { VerdictError } from "../../../errors/index.js";
 import { PolicyError, type PolicyDecision, type PolicyEngine, type PolicyInput, type PolicyRuntime } from "../../../policy/index.js";
+import { actorEntry, type ActorEntry } from "../../../token/index.js";
 import { boundedObject, InvalidArgumentError, type EdgeLimits } from "../../validate.js";
 
 export interface PlaygroundRequest {
@@ -17,7 +18,7 @@ export interface PlaygroundRequest {
     acr?: string;
     auth_time?: number;
     issuer?: string;
-    actors?: { subject: string; client_id?: string }[];
+    actors?: ActorEntry[];
   };
   action: string;
   resource: { type: string; id: string; attributes?: JsonObject };
@@ -50,7 +51,12 @@ export const playgroundBody = {
         actors: {
           type: "array",
           maxItems: 16,
-          items: { type: "object", required: ["subject"], additionalProperties: false, properties: { subject: text(512), client_id: text(512) } },
+          items: {
+            type: "object",
+            required: ["subject"],
+            additionalProperties: false,
+            properties: { subject: text(512), client_id: text(512), iss: text(512) },
+          },
         },
       },
     },
@@ -110,7 +116,7 @@ export interface PlaygroundResult {
 export function playgroundInput(request: PlaygroundRequest, nowMs: number): PolicyInput {
   const now = Math.floor(nowMs / 1000);
   const p = request.principal;
-  const actors = (p.actors ?? []).map((a) => ({ subject: a.subject, ...(a.client_id !== undefined ? { client_id: a.client_id } : {}) }));
+  const actors = (p.actors ?? []).map(actorEntry);
   return {
     action: request.action,
     resource: { type: request.resource.type, id: request.resource.id, attributes: request.resource.attributes ?? {} },
