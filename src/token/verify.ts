@@ -24,7 +24,11 @@
 // as its count says, so a flood replaying the same tokens does not get a fast start
 // every minute. The minute is kept on the monotonic clock: on the wall clock (the
 // request's time), a clock stepped back would keep a refusal the issuer's new keys
-// could turn around for the size of the step.
+// could turn around for the size of the step. Nor does a bad signature's refusal
+// outlive the key set it was decided under: once the issuer's generation has moved,
+// the token is checked again within its minute. A signature the kid's key held does
+// not verify asks the key source for a newer set first (a refetch, on the budget of an
+// unknown kid's): an issuer may have given the kid to a new key.
 import { createHash } from "node:crypto";
 import { errors as joseErrors, type JWSHeaderParameters, type JWTPayload } from "jose";
 import { LRUCache } from "lru-cache";
@@ -33,6 +37,7 @@ import { VerifiedTokenCache, type CachedToken } from "./cache.js";
 import { checkClaims } from "./claims.js";
 import { TokenError } from "./errors.js";
 import type { IssuerRegistry, TrustedIssuer } from "./issuers.js";
+import type { KeySource } from "./jwks/source.js";
 import { looksLikeJwt, parseJwt } from "./jwt.js";
 import { principalFromClaims, type Principal } from "./principal.js";
 import { signatureVerifies } from "./signature.js";
@@ -118,6 +123,14 @@ interface Refusal {
   times: number;
   /** When the token was last checked, on the verifier's monotonic clock. */
   checkedAtMs: number;
+  /** For a refusal of the signature: the key set it was decided under, so it stands only while that set is held. */
+  under?: KeysChecked;
+}
+
+/** The issuer's keys a token's signature was checked against, and their generation then. */
+interface KeysChecked {
+  keys: KeySource;
+  generation: number;
 }
 
 const ACCESS_TOKEN_TYPES = new Set(["at+jwt", "application/at+jwt"]);
@@ -152,10 +165,11 @@ export class TokenVerifier {
     const tokenHash = sha256Hex(token);
     const nowMs = this.elapsedMs();
     const refusal = this.refused.get(tokenHash);
-    if (refusal && nowMs - refusal.checkedAtMs < REFUSED_TTL_MS) await this.refuseAgain(refusal);
+    if (refusal && nowMs - refusal.checkedAtMs < REFUSED_TTL_MS && !keysMoved(refusal)) await this.refuseAgain(refusal);
     if (!looksLikeJwt(token)) return this.verifyOpaque(token, tokenHash, context);
+    const signature: { under?: KeysChecked } = {};
     try {
-      const verified = await this.verifyJwt(token, tokenHash, context);
+      const verified = await this.verifyJwt(token, tokenHash, context, signature);
       if (refusal) this.refused.delete(tokenHash);
       return verified;
     } catch (error) {
@@ -164,11 +178,11 @@ export class TokenVerifier {
         throw error;
       }
       if (!refusal) {
-        this.refused.set(tokenHash, { reason: error.reason, message: error.message, times: 1, checkedAtMs: nowMs });
+        this.refused.set(tokenHash, { reason: error.reason, message: error.message, times: 1, checkedAtMs: nowMs, under: signature.under });
         throw error;
       }
-      // Checked again after its minute, and refused again: a repeat like any other.
-      Object.assign(refusal, { reason: error.reason, message: error.message, checkedAtMs: nowMs });
+      // Checked again (after its minute, or under new keys), and refused again: a repeat like any other.
+      Object.assign(refusal, { reason: error.reason, message: error.message, checkedAtMs: nowMs, under: signature.under });
       return this.refuseAgain(refusal);
     }
   }
@@ -181,7 +195,8 @@ export class TokenVerifier {
     throw new TokenError(refusal.reason, refusal.message);
   }
 
-  private async verifyJwt(token: string, tokenHash: string, context: VerifyContext): Promise<VerifiedToken> {
+  /** `signature.under` is set when the token is refused at its signature: the key set that refusal was decided under. */
+  private async verifyJwt(token: string, tokenHash: string, context: VerifyContext, signature: { under?: KeysChecked }): Promise<VerifiedToken> {
     const cached = this.cache?.get(tokenHash);
     if (cached) {
       // An integer compare on every hit (which also lets stale keys be refetched in the background);
@@ -205,7 +220,12 @@ export class TokenVerifier {
     const signedHeader = header as JWSHeaderParameters & { alg: Algorithm };
     // Read before the key is: a refresh that lands meanwhile makes the entry look older, checked again on its next use, never newer.
     const generation = issuer.keys.generation();
-    await verifySignature(token, signedHeader, issuer);
+    try {
+      await verifySignature(token, signedHeader, issuer.keys, generation);
+    } catch (error) {
+      signature.under = { keys: issuer.keys, generation };
+      throw error;
+    }
     // The payload verified above is exactly the segment parsed (strictly) above.
     const claims = unverifiedClaims as JWTPayload;
     // Caller-independent rules first, so what is cached holds for every caller.
@@ -296,13 +316,24 @@ async function stillVerifies(token: string, cached: CachedToken, generation: num
   return true;
 }
 
-/** The issuer's key for this header (jose selects and imports it), then the signature, on this thread (signature.ts). */
-async function verifySignature(token: string, header: JWSHeaderParameters & { alg: Algorithm }, issuer: TrustedIssuer): Promise<void> {
-  const keys = issuer.keys;
-  if (!keys) throw new TokenError("issuer_unknown");
+/** Whether a refusal was decided under a key set the issuer's keys have since moved on from (an integer compare). */
+function keysMoved(refusal: Refusal): boolean {
+  return refusal.under !== undefined && refusal.under.keys.generation() !== refusal.under.generation;
+}
+
+/**
+ * The issuer's key for this header (jose selects and imports it), then the signature, on this thread (signature.ts).
+ * A signature that key does not verify is checked again with the header's key in a newer set, if the source has or
+ * may fetch one (`generation`: the set's before the key was selected); only one that fails against the keys now held is refused.
+ */
+async function verifySignature(token: string, header: JWSHeaderParameters & { alg: Algorithm }, keys: KeySource, generation: number): Promise<void> {
   let verified: boolean;
   try {
     verified = signatureVerifies(token, header.alg, await keys.getKey(header));
+    if (!verified) {
+      const newer = await keys.newerKey?.(header, generation);
+      verified = newer !== undefined && signatureVerifies(token, header.alg, newer);
+    }
   } catch (error) {
     throw fromJoseError(error);
   }

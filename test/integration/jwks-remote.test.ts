@@ -120,6 +120,67 @@ describe("remote JWKS", () => {
     expect(source.fetches).toBe(2);
   });
 
+  it("accepts the first token signed with a key the issuer gave an existing kid, refetching at once rather than at the keys' refresh", async () => {
+    const oldKey = await newKey();
+    const replacement = await newKey();
+    published = [oldKey.jwk];
+    cacheControl = "max-age=3600";
+    const { source, reason, advance } = setup({ cooldownMs: 30_000 });
+    expect(await reason(await sign(oldKey))).toBe("ok");
+    published = [{ ...replacement.jwk, kid: oldKey.kid }]; // the kid reused for a new key
+    advance(31_000); // past the cooldown; the keys held are fresh for most of an hour yet
+    expect(await reason(await sign(replacement, oldKey.kid))).toBe("ok");
+    expect(source.fetches).toBe(2);
+    // the set now held is the one checked against: the old key's tokens fail, and ask nothing more within the cooldown
+    expect(await reason(await sign(oldKey))).toBe("signature_invalid");
+    expect(source.fetches).toBe(2);
+  });
+
+  it("refetches at most once per cooldown however many signatures fail under a known kid, on the same budget as unknown kids", async () => {
+    const key = await newKey();
+    const forger = await newKey();
+    published = [key.jwk];
+    cacheControl = "max-age=3600";
+    const { source, reason, advance } = setup({ cooldownMs: 30_000 });
+    expect(await reason(await sign(key))).toBe("ok");
+    advance(31_000);
+    const forged = await Promise.all(Array.from({ length: 100 }, () => sign(forger, key.kid)));
+    expect(new Set(await Promise.all(forged.map(reason)))).toEqual(new Set(["signature_invalid"]));
+    expect(source.fetches).toBe(2);
+    advance(10_000);
+    expect(await reason(await sign(forger, key.kid))).toBe("signature_invalid");
+    expect(await reason(await sign(key, "attacker-kid"))).toBe("key_not_found");
+    expect(source.fetches).toBe(2);
+    advance(21_000);
+    expect(await reason(await sign(forger, key.kid))).toBe("signature_invalid");
+    expect(source.fetches).toBe(3);
+    // that refetch spent the unknown kids' budget too
+    expect(await reason(await sign(key, "attacker-kid-later"))).toBe("key_not_found");
+    expect(source.fetches).toBe(3);
+    expect(await reason(await sign(key))).toBe("ok");
+  });
+
+  it("does not hold a refusal remembered under a kid's old key against the same token once the new key is fetched", async () => {
+    const oldKey = await newKey();
+    const replacement = await newKey();
+    published = [oldKey.jwk];
+    cacheControl = "max-age=3600";
+    const { source, reason, advance } = setup({ cooldownMs: 30_000 });
+    expect(await reason(await sign(oldKey))).toBe("ok");
+    // the issuer gives the kid to a new key; its first token comes within the cooldown of the last fetch: refused, and remembered
+    published = [{ ...replacement.jwk, kid: oldKey.kid }];
+    advance(10_000);
+    const early = await sign(replacement, oldKey.kid);
+    expect(await reason(early)).toBe("signature_invalid");
+    expect(source.fetches).toBe(1);
+    // past the cooldown, another token of the new key has the new set fetched
+    advance(21_000);
+    expect(await reason(await sign(replacement, oldKey.kid))).toBe("ok");
+    expect(source.fetches).toBe(2);
+    // the early token, well within its refusal's minute, is checked again under the new keys
+    expect(await reason(early)).toBe("ok");
+  });
+
   it("keeps its times on the monotonic clock: a wall clock stepped back an hour neither keeps removed keys fresh nor holds back a rotation's refetch", async () => {
     const oldKey = await newKey();
     const newKey_ = await newKey();

@@ -4,11 +4,14 @@
 // - Stale keys stay usable for staleGraceMs, answering at once while they are refetched
 //   beside them; after that, verification waits for the refetch and fails with
 //   issuer_unavailable when the issuer cannot be reached.
-// - A token naming an unknown kid triggers at most one refetch per cooldownMs, and
-//   concurrent refetches share one request: attackers cannot amplify fetches.
+// - A token naming an unknown kid, or one whose signature its kid's key does not verify
+//   (an issuer that gave the kid to a new key), triggers a refetch: at most one per
+//   cooldownMs for both together, and concurrent refetches share one request, so
+//   attackers cannot amplify fetches.
 // - Only the configured URL is ever fetched (never a token's jku/x5u).
 // - A refetch that brings a different key set moves the generation, which is how the
-//   verified-token cache learns that a key may have been removed (generation() also
+//   verified-token cache learns that a key may have been removed, and the memory of
+//   refused tokens that a bad signature's refusal no longer stands (generation() also
 //   starts the refetch of stale keys, so a hot path served from that cache still refreshes).
 //   Keys past their stale grace have no generation: a cached token is verified again,
 //   and refused issuer_unavailable as an uncached one is while the issuer is unreachable.
@@ -82,12 +85,7 @@ export class RemoteJwks implements KeySource {
   async currentKey(header: JWSHeaderParameters) {
     const snapshot = this.snapshot;
     if (!snapshot || this.pastGrace(snapshot, this.now())) return undefined;
-    try {
-      return await snapshot.select(header);
-    } catch (error) {
-      if (error instanceof joseErrors.JWKSNoMatchingKey) return undefined;
-      throw error;
-    }
+    return selectIfAny(snapshot, header);
   }
 
   async getKey(header: JWSHeaderParameters) {
@@ -97,11 +95,21 @@ export class RemoteJwks implements KeySource {
     } catch (error) {
       if (!(error instanceof joseErrors.JWKSNoMatchingKey)) throw error;
       // An unknown kid may mean the issuer rotated keys: refetch, at most once per cooldown.
-      if (this.now() - this.lastAttemptAt < this.options.cooldownMs) throw error;
-      const refreshed = await this.refresh().catch(() => undefined);
+      const refreshed = await this.refetchOnDemand();
       if (!refreshed) throw error;
       return refreshed.select(header);
     }
+  }
+
+  async newerKey(header: JWSHeaderParameters, generation: number) {
+    let snapshot = this.snapshot;
+    if (snapshot?.generation === generation) {
+      // The issuer may have given the kid to a new key: refetch, on the unknown kid's budget (one per cooldown).
+      snapshot = await this.refetchOnDemand();
+      if (snapshot?.generation === generation) return undefined;
+    }
+    if (!snapshot || this.pastGrace(snapshot, this.now())) return undefined;
+    return selectIfAny(snapshot, header);
   }
 
   private async current(): Promise<Snapshot> {
@@ -133,6 +141,12 @@ export class RemoteJwks implements KeySource {
     const snapshot = this.snapshot;
     if (!snapshot || now < snapshot.freshUntil || now - this.lastAttemptAt < this.options.cooldownMs) return;
     this.refresh().catch(() => undefined);
+  }
+
+  /** A refetch a token asks for (a kid unknown, or whose key does not verify it): at most one per cooldown; undefined when cooling down or failed. */
+  private async refetchOnDemand(): Promise<Snapshot | undefined> {
+    if (this.now() - this.lastAttemptAt < this.options.cooldownMs) return undefined;
+    return this.refresh().catch(() => undefined);
   }
 
   private refresh(): Promise<Snapshot> {
@@ -177,5 +191,15 @@ export class RemoteJwks implements KeySource {
     const min = this.options.minMaxAgeMs ?? 60_000;
     const max = this.options.maxMaxAgeMs ?? 24 * 3_600_000;
     return Math.min(max, Math.max(min, Number(match[1]) * 1000));
+  }
+}
+
+/** The key for this header in the snapshot's set; undefined when the set has none. */
+async function selectIfAny(snapshot: Snapshot, header: JWSHeaderParameters) {
+  try {
+    return await snapshot.select(header);
+  } catch (error) {
+    if (error instanceof joseErrors.JWKSNoMatchingKey) return undefined;
+    throw error;
   }
 }

@@ -14,4 +14,11 @@ export interface KeySource {
   generation(): number;
   /** The key for this header in the key set held now, never fetched; undefined when the set has none or is no longer usable. */
   currentKey(header: JWSHeaderParameters): Promise<CryptoKey | KeyObject | undefined>;
+  /**
+   * For a signature the key getKey gave does not verify (an issuer may give a kid to a new key): the key for this
+   * header in a set other than `generation` (the generation read before getKey), which is the set held if it has
+   * moved on since, else a refetch's, when the source refetches and its budget allows; undefined when there is no
+   * other set or it has no key for the header. Absent: the source's keys never change (a file).
+   */
+  newerKey?(header: JWSHeaderParameters, generation: number): Promise<CryptoKey | KeyObject | undefined>;
 }
