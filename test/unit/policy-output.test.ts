@@ -185,6 +185,15 @@ describe("policy output validation", () => {
 });
 
 describe("reserve amounts", () => {
+  it("refuses a limit past 2^53 - 1, where whole amounts no longer add up exactly and a total would round down", () => {
+    expect(parseDecision({ effect: "allow", obligations: [{ ...reserve, limit: Number.MAX_SAFE_INTEGER, amount: 5 }] }).obligations[0]).toMatchObject({
+      limit: Number.MAX_SAFE_INTEGER,
+    });
+    expect(() => parseDecision({ effect: "allow", obligations: [{ ...reserve, limit: 2 ** 54, amount: 5 }] })).toThrow(
+      /decision\.obligations\[0\]\.limit must be at most 9007199254740991/,
+    );
+  });
+
   it("takes a fractional amount the limit can count, and refuses one its precision absorbs, naming why", () => {
     expect(parseDecision({ effect: "allow", obligations: [{ ...reserve, amount: 0.01 }] }).obligations[0]).toMatchObject({ amount: 0.01, limit: 1000 });
     expect(() => parseDecision({ effect: "allow", obligations: [{ ...reserve, amount: 1e-13 }] })).toThrow(
