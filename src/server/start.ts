@@ -370,6 +370,9 @@ async function startParts(
   if (consoleModule) Object.assign(consoleParts, { suspensions: consoleModule.consoleSuspensions(suspensions) });
   // Shared Signals (RFC 8935) from identity providers, on the admin listener: each SET's events become suspensions.
   const ssf = new SsfReceiver({ settings: config.ssf, database, suspensions: () => parts.suspensions, log });
+  // Closed before the audit trail, the suspensions and the database (closers run in reverse), though its route is on
+  // the admin listener, closed last: deliveries under way finish or let go of their claims while the database is open.
+  closers.push(() => ssf.close());
 
   warnAboutInsecureSettings(config, log, mongoUri);
   const jwksIssuer = new Map(config.issuers.flatMap((issuer) => (issuer.jwks_uri ? [[issuer.jwks_uri, issuer.issuer] as const] : [])));

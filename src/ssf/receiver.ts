@@ -2,18 +2,22 @@
 // (RFC 8935) by configured transmitters. A SET is verified with jose against its
 // transmitter's JWKS (typ secevent+jwt, exact iss and aud, not too old), its jti is
 // accepted once, and its events become suspensions (events.ts). Refusals carry the
-// RFC 8935 error codes, are logged, and change nothing.
+// RFC 8935 error codes, are logged, and change nothing. Every call on the database is
+// under a deadline (calls.ts); a delivery's claim is renewed while it applies (lease.ts).
 import { randomUUID } from "node:crypto";
 import { createRemoteJWKSet, decodeJwt, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
 import { MongoServerError, type Collection } from "mongodb";
 import { defineCollection, type Database } from "../database/index.js";
+import { withDeadline } from "../deadline.js";
 import { VerdictError } from "../errors/index.js";
 import type { Logger } from "../observability/index.js";
 import { pause } from "../state/index.js";
 import type { Suspensions } from "../suspensions/index.js";
 import { fileKeySource } from "../token/index.js";
+import { bounded } from "./calls.js";
 import type { SsfConfig, TransmitterConfig } from "./config.js";
 import { EVENT_EFFECTS, RESUMED_BY_ENABLE, targetOf } from "./events.js";
+import { ClaimLease, ClaimLost } from "./lease.js";
 import { ResumeMarks } from "./resumes.js";
 
 /** RFC 8935 §2.4 error codes. */
@@ -26,33 +30,38 @@ interface ReceivedSet {
   _id: string;
   expires_at: Date;
   /**
-   * false while a delivery applies the SET (it holds the claim `claim` since claimed_at); true once its events are
-   * suspensions. Absent on records kept before 2026-12-07: those were applied (or their loss is as before).
+   * false while a delivery applies the SET (it holds the claim `claim` since claimed_at, renewed while it applies);
+   * true once its events are suspensions. Absent on records kept before 2026-12-07: those were applied (or their
+   * loss is as before).
    */
   applied?: boolean;
   claimed_at?: Date;
-  /** The claiming delivery's own id: only it lets go of the claim or marks the SET applied. */
+  /** The claiming delivery's own id: only it renews or lets go of the claim, or marks the SET applied (and it stays then). */
   claim?: string;
 }
 
-/** What a delivery may do with a SET's jti: apply it under its claim, or not (applied before, or being applied). */
-type Claim = { claim: string } | "applied" | "being_applied";
+/** What a delivery may do with a SET's jti: apply it under its claim (taken at `at`), or not (applied before, or being applied). */
+type Claim = { claim: string; at: number } | "applied" | "being_applied";
 
 const RECEIVED = defineCollection<ReceivedSet>({ name: "ssf_received", indexes: [], expiresAt: "expires_at", writeConcern: { w: "majority", journal: true } });
 const DUPLICATE_KEY = 11000;
 const MAX_SET_BYTES = 32 * 1024;
 const CLOCK_TOLERANCE_SECONDS = 60;
 /**
- * How long a delivery's claim on a SET it has not applied holds off another delivery of it: past this, the
- * claimant is taken to have stopped (a process that ended, or a failed apply whose release did not reach the
- * database), and a redelivery applies it. Far above an apply's few writes under their deadlines, and above the
- * tries to mark it applied (MARK_RETRY_MS); replicas' clocks are compared against it, so they must agree to well
- * within it (NTP).
+ * How long a delivery's claim on a SET it has not applied holds off another delivery of it since the claim was
+ * last renewed (every third of it while the delivery applies: lease.ts): past this, the claimant is taken to have
+ * stopped (a process that ended, or a failed apply whose release did not reach the database), and a redelivery
+ * applies it. Replicas' clocks are compared against it, so they must agree to well within it (NTP).
  */
 export const CLAIM_MS = 60_000;
+/** How long close() waits for deliveries under way to finish before it stops them between two events. */
+const CLOSE_WAIT_MS = 5_000;
 /** What a SET did (its jti, an enable's time) is kept this long beyond the SET's accepted age. */
 const KEEP_MARGIN_MS = 5 * 60_000;
-/** The pauses before the tries to mark an applied SET so after the first failed: 1 + 2 + 4 + 8 s, within CLAIM_MS. */
+/**
+ * The pauses before the tries to mark an applied SET so after the first failed: 1 + 2 + 4 + 8 s, with each try's
+ * deadline (CALL_MS) 40 s at most: within CLAIM_MS of the claim's last renewal (at most a third of it before the apply ended).
+ */
 const MARK_RETRY_MS = [1_000, 2_000, 4_000, 8_000];
 
 /** A SET refused with an RFC 8935 error code (`err`); the caller's mistake, so invalid_argument in Verdict's error model. */
@@ -77,6 +86,8 @@ export interface SsfReceiverOptions {
   suspensions: () => Suspensions | undefined;
   log: Logger;
   now?: () => number;
+  /** How long a claim holds another delivery off (default CLAIM_MS; tests shorten it). */
+  claimMs?: number;
 }
 
 /** A JWKS file's keys, read and checked as an issuer's are (refused at start when unusable), for jose's jwtVerify. */
@@ -91,10 +102,18 @@ export class SsfReceiver {
   private readonly resumes: ResumeMarks;
   private readonly log: Logger;
   private readonly now: () => number;
+  private readonly claimMs: number;
+  /** The deliveries from their claim until answered, and the leases of those applying (close() waits for them). */
+  private readonly underWay = new Set<Promise<unknown>>();
+  private readonly leases = new Set<ClaimLease>();
+  private closing = false;
+  /** close() waited enough: every apply stops before its next event, one whose claim lands after this too. */
+  private stopping = false;
 
   constructor(private readonly options: SsfReceiverOptions) {
     this.log = options.log.child({ component: "ssf" });
     this.now = options.now ?? Date.now;
+    this.claimMs = options.claimMs ?? CLAIM_MS;
     this.received = options.database.collection(RECEIVED);
     this.resumes = new ResumeMarks(options.database, this.keptMs());
     for (const config of options.settings.transmitters) {
@@ -106,6 +125,24 @@ export class SsfReceiver {
   /** Whether any transmitter is configured (without one the route is not served). */
   get enabled(): boolean {
     return this.byIssuer.size > 0;
+  }
+
+  /**
+   * Stops taking deliveries (they are answered 503, and delivered again to a replica that serves), and waits for
+   * those under way: CLOSE_WAIT_MS, then each is stopped before its next event and lets go of its claim (its
+   * transmitter delivers the SET again). Before the database closes, so that no claim is left held for CLAIM_MS.
+   */
+  async close(): Promise<void> {
+    this.closing = true;
+    if (this.underWay.size === 0) return;
+    const all = () => Promise.allSettled(this.underWay).then(() => true);
+    if (await withDeadline(all(), CLOSE_WAIT_MS, () => new Error("deliveries under way")).catch(() => false)) return;
+    this.log.info({ underWay: this.underWay.size }, "stopping: the SET deliveries still under way stop before their next event");
+    this.stopping = true;
+    for (const lease of this.leases) lease.stop();
+    // Each has its current event's writes and its release left, each under its deadline; one still under way keeps its claim until it lapses.
+    if (!(await withDeadline(all(), CLOSE_WAIT_MS, () => new Error("deliveries under way")).catch(() => false)))
+      this.log.warn({ underWay: this.underWay.size }, "stopped with SET deliveries still under way: their claims hold until they lapse");
   }
 
   /** One push delivery: the request's content type and body as sent. */
@@ -125,22 +162,15 @@ export class SsfReceiver {
       jti = payload.jti;
       const suspensions = this.options.suspensions();
       if (!suspensions) return unavailable("Verdict is starting; deliver again shortly");
-      const claim = await this.claim(transmitter, payload);
-      if (claim === "applied") throw new Refused("invalid_request", "this SET (its jti) was already received");
-      if (claim === "being_applied") return unavailable("this SET is being applied by another delivery; deliver again if it fails");
-      const mine = { _id: receivedId(transmitter, payload), claim: claim.claim };
+      if (this.closing) return unavailable(STOPPING);
+      // Counted from here (in the same turn as the look at closing): close() waits for it.
+      const delivery = this.claimAndApply(transmitter, payload, suspensions, { iss, jti });
+      this.underWay.add(delivery);
       try {
-        await this.apply(transmitter, payload, suspensions);
-      } catch (error) {
-        // Not applied: the transmitter's retry must be accepted at once (and if this release is lost too, after
-        // CLAIM_MS). Removed, not marked: a replica of the version before claims would refuse the retry as a replay.
-        await this.received.deleteOne({ ...mine, applied: false }).catch(() => undefined);
-        this.log.error({ iss, jti, err: (error as Error).message }, "a verified SET could not be applied; the transmitter should deliver it again");
-        return unavailable("the suspensions database did not answer; deliver again");
+        return await delivery;
+      } finally {
+        this.underWay.delete(delivery);
       }
-      // Its events are suspensions: answered 202 even if the mark is late (a 503 would have them applied again).
-      await this.markApplied(mine, { iss, jti });
-      return { status: 202 };
     } catch (error) {
       if (!(error instanceof Refused)) {
         this.log.error({ iss, jti, err: (error as Error).message }, "a SET delivery failed");
@@ -149,6 +179,58 @@ export class SsfReceiver {
       this.log.warn({ iss, jti, err: error.err, why: error.message }, "SET refused");
       return { status: 400, body: { err: error.err, description: error.message } };
     }
+  }
+
+  private async claimAndApply(
+    transmitter: Transmitter,
+    payload: JWTPayload & { jti: string; iat: number },
+    suspensions: Suspensions,
+    logged: { iss: string; jti: string },
+  ): Promise<Delivery> {
+    const claim = await this.claim(transmitter, payload);
+    if (claim === "applied") throw new Refused("invalid_request", "this SET (its jti) was already received");
+    if (claim === "being_applied") return unavailable(BEING_APPLIED);
+    const mine = { _id: receivedId(transmitter, payload), claim: claim.claim };
+    const lease = new ClaimLease({
+      claimMs: this.claimMs,
+      now: this.now,
+      claimedAt: claim.at,
+      renew: async (at) => {
+        const renewing = (options: { maxTimeMS: number }) => this.received.updateOne({ ...mine, applied: false }, { $set: { claimed_at: at } }, options);
+        return (await bounded("renew a SET's claim", renewing)).matchedCount === 1;
+      },
+      onTakenOver: () => this.log.warn(logged, "a SET's claim was taken over by another delivery while this one applied it: it stops before its next event"),
+      onRenewalFailed: (error) => this.log.warn({ ...logged, err: (error as Error).message }, "a SET's claim could not be renewed; tried again"),
+    });
+    this.leases.add(lease);
+    if (this.stopping) lease.stop();
+    try {
+      await this.apply(transmitter, payload, suspensions, lease);
+    } catch (error) {
+      await lease.end();
+      // Another delivery applies it now: its claim is left alone (and what this one applied is applied again by it).
+      if (error instanceof ClaimLost && error.why === "taken_over") return unavailable(BEING_APPLIED);
+      // Not applied: the transmitter's retry must be accepted at once (and if this release is lost too, after
+      // CLAIM_MS). Removed, not marked: a replica of the version before claims would refuse the retry as a replay.
+      const releasing = (options: { maxTimeMS: number }) => this.received.deleteOne({ ...mine, applied: false }, options);
+      await bounded("let go of a SET's claim", releasing).catch(() => undefined);
+      if (error instanceof ClaimLost && error.why === "stopping") {
+        this.log.info(logged, "Verdict is stopping: a SET was applied in part, and let go of; the transmitter should deliver it again");
+        return unavailable(STOPPING);
+      }
+      if (error instanceof ClaimLost) {
+        this.log.warn(logged, "a SET's claim went unrenewed for the claim's time: its apply stopped before its next event and let go of it");
+        return unavailable("the suspensions database did not answer; deliver again");
+      }
+      this.log.error({ ...logged, err: (error as Error).message }, "a verified SET could not be applied; the transmitter should deliver it again");
+      return unavailable("the suspensions database did not answer; deliver again");
+    } finally {
+      this.leases.delete(lease);
+    }
+    await lease.end();
+    // Its events are suspensions: answered 202 even if the mark is late (a 503 would have them applied again).
+    await this.markApplied(mine, logged);
+    return { status: 202 };
   }
 
   /** The transmitter the SET says it is from (unverified until verify()). */
@@ -201,38 +283,64 @@ export class SsfReceiver {
 
   /**
    * Records the jti as this delivery's to apply (a claim of its own): the first delivery, or one after a claim
-   * held past CLAIM_MS (its claimant stopped, or neither its apply nor its release reached the database: the SET
-   * was never applied, and the transmitter's retry must not be refused as a replay). "applied" when it was
-   * applied before (within max_age_seconds), "being_applied" while another delivery holds it.
+   * not renewed for CLAIM_MS (its claimant stopped, or neither its apply nor its release reached the database: the
+   * SET was never applied, and the transmitter's retry must not be refused as a replay). "applied" when it was
+   * applied before (within max_age_seconds), "being_applied" while another delivery holds it. A claim that
+   * lands after its deadline (this delivery answered 503) is let go of at once.
    */
   private async claim(transmitter: Transmitter, payload: JWTPayload & { jti: string; iat: number }): Promise<Claim> {
     const _id = receivedId(transmitter, payload);
     const now = this.now();
     const claim = randomUUID();
     const keepUntil = payload.iat * 1_000 + this.keptMs();
+    const letGo = () => this.letGoLate({ _id, claim });
     try {
-      await this.received.insertOne({ _id, expires_at: new Date(Math.max(keepUntil, now + CLAIM_MS)), applied: false, claimed_at: new Date(now), claim });
-      return { claim };
+      const doc = { _id, expires_at: new Date(Math.max(keepUntil, now + this.claimMs)), applied: false, claimed_at: new Date(now), claim };
+      await bounded("claim a SET", (options) => this.received.insertOne(doc, options), letGo);
+      return { claim, at: now };
     } catch (error) {
       if (!(error instanceof MongoServerError && error.code === DUPLICATE_KEY)) throw error;
     }
-    const taken = await this.received.findOneAndUpdate(
-      { _id, applied: false, claimed_at: { $lte: new Date(now - CLAIM_MS) } },
-      { $set: { claimed_at: new Date(now), claim } },
+    const taken = await bounded(
+      "take over a SET's claim",
+      (options) =>
+        this.received.findOneAndUpdate(
+          { _id, applied: false, claimed_at: { $lte: new Date(now - this.claimMs) } },
+          { $set: { claimed_at: new Date(now), claim } },
+          options,
+        ),
+      (late) => {
+        if (late) letGo();
+      },
     );
-    if (taken) return { claim };
-    const kept = await this.received.findOne({ _id });
+    if (taken) return { claim, at: now };
+    const kept = await bounded("read a SET's claim", (options) => this.received.findOne({ _id }, options));
     return kept?.applied === false ? "being_applied" : "applied";
+  }
+
+  /** Lets go of a claim that landed after its delivery had answered 503 (in the background: closing the database waits for it). */
+  private letGoLate(mine: { _id: string; claim: string }): void {
+    const releasing = bounded("let go of a SET's claim taken too late", (options) => this.received.deleteOne({ ...mine, applied: false }, options));
+    this.options.database.finishBeforeClose(
+      releasing.catch((error: unknown) =>
+        this.log.warn(
+          { err: (error as Error).message },
+          "a SET's claim taken after its delivery answered 503 could not be let go of: it holds until it lapses",
+        ),
+      ),
+    );
   }
 
   /**
    * Marks the SET this delivery applied so (a replay is then refused), under its own claim; when the database
    * does not take it, tried again in the background within CLAIM_MS, so that no other delivery takes the claim
-   * over and applies the SET again (a replayed account-disabled would undo a later account-enabled).
+   * over and applies the SET again (a replayed account-disabled would undo a later account-enabled). The claim
+   * stays on the mark, so that a try that landed after its deadline is found by the next.
    */
   private async markApplied(mine: { _id: string; claim: string }, logged: { iss?: string; jti?: string }): Promise<void> {
     const once = async () => {
-      const { matchedCount } = await this.received.updateOne(mine, { $set: { applied: true }, $unset: { claimed_at: "", claim: "" } });
+      const marking = (options: { maxTimeMS: number }) => this.received.updateOne(mine, { $set: { applied: true }, $unset: { claimed_at: "" } }, options);
+      const { matchedCount } = await bounded("record a SET as applied", marking);
       if (matchedCount === 0) this.log.warn(logged, "a SET was applied, but its claim was taken over before it was recorded as applied");
     };
     try {
@@ -260,9 +368,10 @@ export class SsfReceiver {
     );
   }
 
-  private async apply({ config }: Transmitter, payload: JWTPayload & { jti: string; iat: number }, suspensions: Suspensions): Promise<void> {
+  private async apply({ config }: Transmitter, payload: JWTPayload & { jti: string; iat: number }, suspensions: Suspensions, lease: ClaimLease): Promise<void> {
     const events = payload["events"] as Record<string, unknown>;
     for (const [type, event] of Object.entries(events)) {
+      lease.check();
       const known = EVENT_EFFECTS[type];
       if (!known) {
         this.log.info({ iss: config.issuer, jti: payload.jti, type }, "SET event type not acted on; acknowledged");
@@ -330,6 +439,9 @@ export class SsfReceiver {
 function receivedId({ config }: Transmitter, payload: JWTPayload & { jti: string }): string {
   return `${config.name}\n${payload.jti}`;
 }
+
+const BEING_APPLIED = "this SET is being applied by another delivery; deliver again if it fails";
+const STOPPING = "Verdict is stopping; deliver again";
 
 function unavailable(description: string): Delivery {
   return { status: 503, body: { err: "temporarily_unavailable", description } };

@@ -3,10 +3,12 @@
 // account-disabled of before the enable, delivered after it (again after a 503, or
 // late), would otherwise suspend the user anew, although the identity provider had
 // re-enabled them since. Kept as long as a SET carrying such an event is accepted.
+// Each call under the receiver's deadline (calls.ts).
 import type { Collection } from "mongodb";
 import { defineCollection, type Database } from "../database/index.js";
 import type { SuspensionTarget } from "../contract/index.js";
 import { suspensionId } from "../suspensions/index.js";
+import { bounded } from "./calls.js";
 
 interface ResumeMark {
   /** The transmitter's name and the target's key. */
@@ -31,16 +33,18 @@ export class ResumeMarks {
 
   /** Records an enable of `target` by `transmitter` at `eventAtMs` (the latest one stays). */
   async mark(transmitter: string, target: SuspensionTarget, eventAtMs: number, nowMs: number): Promise<void> {
-    await this.marks.updateOne(
-      { _id: markId(transmitter, target) },
-      { $max: { event_at: new Date(eventAtMs) }, $set: { expires_at: new Date(nowMs + this.keepMs) } },
-      { upsert: true },
+    await bounded("record an account-enabled", (options) =>
+      this.marks.updateOne(
+        { _id: markId(transmitter, target) },
+        { $max: { event_at: new Date(eventAtMs) }, $set: { expires_at: new Date(nowMs + this.keepMs) } },
+        { upsert: true, ...options },
+      ),
     );
   }
 
   /** The time of the latest enable of `target` by `transmitter` still kept, in ms since the epoch. */
   async resumedAt(transmitter: string, target: SuspensionTarget): Promise<number | undefined> {
-    const mark = await this.marks.findOne({ _id: markId(transmitter, target) });
+    const mark = await bounded("read an account-enabled", (options) => this.marks.findOne({ _id: markId(transmitter, target) }, options));
     return mark?.event_at.getTime();
   }
 }

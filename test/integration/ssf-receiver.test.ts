@@ -11,7 +11,7 @@ import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type Crypt
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { AuditEvent } from "../../src/audit/index.js";
 import { Database, defineCollection } from "../../src/database/index.js";
-import { CAEP, CLAIM_MS, RISC, ssfSchema, SsfReceiver, type SsfConfig } from "../../src/ssf/index.js";
+import { CAEP, CALL_MS, CLAIM_MS, RISC, ssfSchema, SsfReceiver, type SsfConfig, type SsfReceiverOptions } from "../../src/ssf/index.js";
 import { Suspensions, suspensionsSchema } from "../../src/suspensions/index.js";
 import type { Principal } from "../../src/token/index.js";
 import { captureLog } from "../support/log.js";
@@ -153,29 +153,33 @@ describe("account-enabled", () => {
   });
 });
 
-describe("a SET that was not applied", () => {
-  /**
-   * The receiver of a Verdict whose suspensions' add is `add` (the real one when it returns undefined): a
-   * write the database did not answer, or one that waits for the test.
-   */
-  function receiverWith(add: (real: () => ReturnType<Suspensions["add"]>) => ReturnType<Suspensions["add"]>, db: Database = database): SsfReceiver {
-    const gated = new Proxy(suspensions, {
-      get(target, property) {
-        const value: unknown = Reflect.get(target, property, target);
-        if (property === "add") return (...args: Parameters<Suspensions["add"]>) => add(() => target.add(...args));
-        return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-      },
-    });
-    return new SsfReceiver({ settings, database: db, suspensions: () => gated, log: logged.log, now: () => clock });
-  }
-  const unanswered = (): ReturnType<Suspensions["add"]> => Promise.reject(new Error("the suspensions database did not answer (the test)"));
-  const deliver = (via: SsfReceiver, set: string) => via.receive("application/secevent+jwt", set);
-  const BEING_APPLIED = {
-    status: 503,
-    body: { err: "temporarily_unavailable", description: "this SET is being applied by another delivery; deliver again if it fails" },
-  };
-  const REPLAYED = { status: 400, body: { err: "invalid_request", description: "this SET (its jti) was already received" } };
+/**
+ * The receiver of a Verdict whose suspensions' add is `add` (the real one when it returns undefined): a
+ * write the database did not answer, or one that waits for the test.
+ */
+function receiverWith(
+  add: (real: () => ReturnType<Suspensions["add"]>, request: Parameters<Suspensions["add"]>[0]) => ReturnType<Suspensions["add"]>,
+  db: Database = database,
+  more: Partial<SsfReceiverOptions> = {},
+): SsfReceiver {
+  const gated = new Proxy(suspensions, {
+    get(target, property) {
+      const value: unknown = Reflect.get(target, property, target);
+      if (property === "add") return (...args: Parameters<Suspensions["add"]>) => add(() => target.add(...args), args[0]);
+      return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  return new SsfReceiver({ settings, database: db, suspensions: () => gated, log: logged.log, now: () => clock, ...more });
+}
+const unanswered = (): ReturnType<Suspensions["add"]> => Promise.reject(new Error("the suspensions database did not answer (the test)"));
+const deliver = (via: SsfReceiver, set: string) => via.receive("application/secevent+jwt", set);
+const BEING_APPLIED = {
+  status: 503,
+  body: { err: "temporarily_unavailable", description: "this SET is being applied by another delivery; deliver again if it fails" },
+};
+const REPLAYED = { status: 400, body: { err: "invalid_request", description: "this SET (its jti) was already received" } };
 
+describe("a SET that was not applied", () => {
   it("is applied by the transmitter's next delivery when applying it failed, and only once", async () => {
     const dave = `dave-${randomUUID()}`;
     let failing = true;
@@ -316,5 +320,215 @@ describe("a SET that was not applied", () => {
     expect((await deliver(racing, disable)).status).toBe(202);
     expect(decided(ivan, issued)).toBe("allowed");
     expect(actionsFor(ivan)).toEqual(["suspended", "resumed"]);
+  });
+});
+
+/** What the receiver keeps of each SET, as the tests read and change it. */
+const received = () =>
+  database.collection(
+    defineCollection<{ _id: string; expires_at: Date; applied: boolean; claimed_at?: Date; claim?: string }>({
+      name: "ssf_received",
+      indexes: [],
+      expiresAt: "expires_at",
+    }),
+  );
+
+/** `database`, but the calls `method` on ssf_received go through `call` (given the real call and its arguments). */
+function databaseWith(method: string, call: (real: () => Promise<unknown>, ...args: unknown[]) => Promise<unknown>): Database {
+  return new Proxy(database, {
+    get(target, property) {
+      const value: unknown = Reflect.get(target, property, target);
+      if (property !== "collection") return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      return (def: Parameters<Database["collection"]>[0]) => {
+        const collection = target.collection(def);
+        if (def.name !== "ssf_received") return collection;
+        return new Proxy(collection, {
+          get(inner, name) {
+            const member: unknown = Reflect.get(inner, name, inner);
+            if (typeof member !== "function") return member;
+            const bound = (member as (...args: unknown[]) => Promise<unknown>).bind(inner);
+            return name === method ? (...args: unknown[]) => call(() => bound(...args), ...args) : bound;
+          },
+        });
+      };
+    },
+  });
+}
+
+/** A SET of two events, each about a user of its own, issued at `iatMs`: `first` disabled, then `second` purged. */
+function signTwo(first: string, second: string, iatMs: number, jti = randomUUID()): Promise<string> {
+  const subject = (sub: string) => ({ subject: { format: "iss_sub", iss: TOKEN_ISSUER, sub } });
+  const payload = {
+    iss: TRANSMITTER,
+    aud: RECEIVER,
+    iat: iatMs / 1_000,
+    jti,
+    events: { [`${RISC}account-disabled`]: subject(first), [`${RISC}account-purged`]: subject(second) },
+  };
+  return new SignJWT(payload).setProtectedHeader({ alg: "ES256", kid, typ: "secevent+jwt" }).sign(signingKey);
+}
+
+/** A write that waits for the test: the first add of a receiver made with it waits until open(); the rest are the real ones. */
+function firstAddWaits(): { add: Parameters<typeof receiverWith>[0]; adds: () => number; open: () => void } {
+  let adds = 0;
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  return {
+    add: async (real) => {
+      adds += 1;
+      if (adds === 1) await opened;
+      return real();
+    },
+    adds: () => adds,
+    open,
+  };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const STOPPING = { status: 503, body: { err: "temporarily_unavailable", description: "Verdict is stopping; deliver again" } };
+const NOT_APPLIED = { status: 503, body: { err: "temporarily_unavailable", description: "the suspensions database did not answer; deliver again" } };
+
+describe("a delivery's claim while it applies", () => {
+  /** The claim's time of these receivers: renewed every 200 ms, while the test's clock jumps by CLAIM_MS. */
+  const SHORT_CLAIM_MS = 600;
+
+  it("is renewed while an apply runs longer than the claim's time: a delivery meanwhile is told it is being applied, and the SET is applied once", async () => {
+    const judy = `judy-${randomUUID()}`;
+    const write = firstAddWaits();
+    const slow = receiverWith(write.add, database, { claimMs: SHORT_CLAIM_MS });
+    const set = await sign(`${RISC}account-disabled`, judy, clock);
+    const a = deliver(slow, set);
+    await vi.waitFor(() => expect(write.adds()).toBe(1));
+    // the apply outlasts the claim's time (several events, each write at its own deadline)
+    clock += CLAIM_MS;
+    await sleep(3 * SHORT_CLAIM_MS);
+    // until 2026-12-08 this delivery took the claim over and applied the SET beside the first
+    expect(await deliver(slow, set)).toEqual(BEING_APPLIED);
+    write.open();
+    expect((await a).status).toBe(202);
+    expect(await deliver(slow, set)).toEqual(REPLAYED);
+    expect(write.adds()).toBe(1);
+    expect(decided(judy, clock - 60_000)).toBe("principal_suspended");
+  });
+
+  it("stops before its next event when a renewal finds the claim another delivery's, and leaves that claim alone", async () => {
+    const kim = `kim-${randomUUID()}`;
+    const lee = `lee-${randomUUID()}`;
+    const write = firstAddWaits();
+    const slow = receiverWith(write.add, database, { claimMs: SHORT_CLAIM_MS });
+    const jti = randomUUID();
+    const set = await signTwo(kim, lee, clock, jti);
+    const a = deliver(slow, set);
+    await vi.waitFor(() => expect(write.adds()).toBe(1));
+    // another delivery took the claim over (this one's renewals had not reached the database for the claim's time)
+    await received().updateOne({ _id: `idp\n${jti}` }, { $set: { claim: "another delivery's", claimed_at: new Date(clock) } });
+    await sleep(3 * SHORT_CLAIM_MS);
+    write.open();
+    expect(await a).toEqual(BEING_APPLIED);
+    expect(decided(kim, clock - 60_000)).toBe("principal_suspended");
+    expect(decided(lee, clock - 60_000)).toBe("allowed");
+    expect(write.adds()).toBe(1);
+    expect(await received().findOne({ _id: `idp\n${jti}` })).toMatchObject({ applied: false, claim: "another delivery's" });
+    const warned = logged.lines().filter((line) => line["jti"] === jti && String(line["msg"]).startsWith("a SET's claim was taken over by another delivery"));
+    expect(warned).toHaveLength(1);
+    expect(warned[0]).toMatchObject({ level: 40, iss: TRANSMITTER });
+    expect(JSON.stringify(warned[0])).not.toContain(set.split(".")[2]);
+  });
+
+  it("stops before its next event once its renewals have not reached the database for the claim's time, and lets go of its claim", async () => {
+    const mia = `mia-${randomUUID()}`;
+    const ned = `ned-${randomUUID()}`;
+    const write = firstAddWaits();
+    const renewalsRefused = databaseWith("updateOne", (real, _filter, update) =>
+      (update as { $set?: { claimed_at?: Date } }).$set?.claimed_at ? Promise.reject(new Error("the database did not answer (the test)")) : real(),
+    );
+    const slow = receiverWith(write.add, renewalsRefused, { claimMs: SHORT_CLAIM_MS });
+    const jti = randomUUID();
+    const set = await signTwo(mia, ned, clock, jti);
+    const a = deliver(slow, set);
+    await vi.waitFor(() => expect(write.adds()).toBe(1));
+    clock += SHORT_CLAIM_MS;
+    await sleep(3 * SHORT_CLAIM_MS);
+    write.open();
+    expect(await a).toEqual(NOT_APPLIED);
+    expect(decided(ned, clock - 60_000)).toBe("allowed");
+    expect(logged.lines().some((line) => line["jti"] === jti && line["msg"] === "a SET's claim could not be renewed; tried again")).toBe(true);
+    // let go of: the transmitter's next delivery applies it at once
+    expect(await received().findOne({ _id: `idp\n${jti}` })).toBeNull();
+    expect((await deliver(receiver, set)).status).toBe(202);
+    expect(decided(mia, clock - 60_000)).toBe("principal_suspended");
+    expect(decided(ned, clock - 60_000)).toBe("principal_suspended");
+  });
+});
+
+describe("the receiver's own database calls", () => {
+  it(`answer 503 when the database does not take a claim within ${CALL_MS / 1_000} s, and let go of the claim when it lands later`, async () => {
+    const olga = `olga-${randomUUID()}`;
+    let landed = false;
+    const lateClaims = databaseWith("insertOne", async (real) => {
+      await sleep(CALL_MS + 500);
+      const result = await real();
+      landed = true;
+      return result;
+    });
+    const late = receiverWith((real) => real(), lateClaims);
+    const jti = randomUUID();
+    const set = await sign(`${RISC}account-disabled`, olga, clock, {}, jti);
+    const started = Date.now();
+    const answer = await Promise.race([deliver(late, set), sleep(CALL_MS + 3_000).then(() => "no answer in time")]);
+    // until 2026-12-08 the delivery waited for the database as long as the driver did
+    expect(answer).toEqual({ status: 503, body: { err: "temporarily_unavailable", description: "the SET could not be recorded; deliver again" } });
+    expect(Date.now() - started).toBeLessThan(CALL_MS + 1_000);
+    expect(decided(olga, clock - 60_000)).toBe("allowed");
+    // the claim lands after its delivery answered: let go of, so that the next delivery applies the SET at once
+    await vi.waitFor(() => expect(landed).toBe(true));
+    await vi.waitFor(async () => expect(await received().findOne({ _id: `idp\n${jti}` })).toBeNull());
+    expect((await deliver(receiver, set)).status).toBe(202);
+    expect(decided(olga, clock - 60_000)).toBe("principal_suspended");
+  });
+});
+
+describe("a receiver that closes", () => {
+  it("answers new deliveries 503, and waits for one under way to apply its SET and record it", async () => {
+    const pat = `pat-${randomUUID()}`;
+    const quinn = `quinn-${randomUUID()}`;
+    const write = firstAddWaits();
+    const closing = receiverWith(write.add);
+    const set = await sign(`${RISC}account-disabled`, pat, clock);
+    const a = deliver(closing, set);
+    await vi.waitFor(() => expect(write.adds()).toBe(1));
+    let closed = false;
+    const close = closing.close().then(() => (closed = true));
+    expect(await deliver(closing, await sign(`${RISC}account-disabled`, quinn, clock))).toEqual(STOPPING);
+    await sleep(500);
+    expect(closed).toBe(false);
+    write.open();
+    expect((await a).status).toBe(202);
+    await close;
+    expect(await deliver(receiver, set)).toEqual(REPLAYED);
+    expect(decided(pat, clock - 60_000)).toBe("principal_suspended");
+    expect(decided(quinn, clock - 60_000)).toBe("allowed");
+  });
+
+  it("stops a delivery still under way after 5 s before its next event, and lets go of its claim", async () => {
+    const rose = `rose-${randomUUID()}`;
+    const sam = `sam-${randomUUID()}`;
+    const write = firstAddWaits();
+    const closing = receiverWith(write.add);
+    const jti = randomUUID();
+    const set = await signTwo(rose, sam, clock, jti);
+    const a = deliver(closing, set);
+    await vi.waitFor(() => expect(write.adds()).toBe(1));
+    const close = closing.close();
+    const told = "stopping: the SET deliveries still under way stop before their next event";
+    await vi.waitFor(() => expect(logged.lines().some((line) => line["msg"] === told)).toBe(true), { timeout: 7_000, interval: 100 });
+    write.open();
+    expect(await a).toEqual(STOPPING);
+    await close;
+    expect(decided(sam, clock - 60_000)).toBe("allowed");
+    expect(await received().findOne({ _id: `idp\n${jti}` })).toBeNull();
+    expect((await deliver(receiver, set)).status).toBe(202);
+    expect(decided(rose, clock - 60_000)).toBe("principal_suspended");
+    expect(decided(sam, clock - 60_000)).toBe("principal_suspended");
   });
 });

@@ -1,7 +1,8 @@
 // POST /ssf/events: the Shared Signals push receiver (RFC 8935; src/ssf), served when
 // transmitters are configured. 202 when a SET is accepted (or acknowledged and
 // ignored), 400 with {err, description} when it is refused, 503 when it could not be
-// recorded or Verdict is still starting (the transmitter delivers it again).
+// recorded, another delivery of it is being applied, or Verdict is still starting or is
+// stopping (the transmitter delivers it again).
 import type { SsfReceiver } from "../../ssf/index.js";
 import type { AdminRoutes } from "./server.js";
 
