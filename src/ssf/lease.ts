@@ -12,12 +12,15 @@
 //   taken the claim over without this one knowing.
 // - stopping: Verdict is stopping (SsfReceiver.close) and did not wait longer for it.
 
+import { VerdictError } from "../errors/index.js";
+
 /** Why an apply stopped before its next event. */
 export type LeaseLoss = "taken_over" | "lapsed" | "stopping";
 
-export class ClaimLost extends Error {
+/** The delivery answers 503 (temporarily unavailable): the transmitter delivers the SET again. */
+export class ClaimLost extends VerdictError {
   constructor(readonly why: LeaseLoss) {
-    super(`the SET's claim is no longer this delivery's to apply (${why})`);
+    super("state_unavailable", `the SET's claim is no longer this delivery's to apply (${why})`);
   }
 }
 
