@@ -16,6 +16,7 @@ export type {
   ObligationShown,
   OncePort,
   Reservation,
+  ReserveAt,
   StepUp,
 } from "./obligation.js";
 export type { Difference, Disagreement, DisagreementRecorder, Effect, FieldChange, PolicyVerdict } from "./shadow.js";

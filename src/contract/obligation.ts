@@ -103,9 +103,22 @@ export interface HoldingStore {
  */
 export type Reservation = { ok: true; total: number; holding: Holding } | { ok: false; fitsAtMs?: number };
 
+/** When and for whom a reservation is made, and whether it may be given back. */
+export interface ReserveAt {
+  nowMs: number;
+  holder: Holder;
+  type: string;
+  /**
+   * Counted for good (a brake's count): also a write that lands after its deadline, or
+   * whose outcome is unknown, stays counted (a brake then fires sooner, never later).
+   * Otherwise such a write is given back: a reservation the caller was refused holds nothing.
+   */
+  forGood?: boolean;
+}
+
 /** Windowed counters with an atomic "add only if the total stays within the limit". */
 export interface CounterPort extends HoldingStore, StateReader {
-  reserve(key: readonly string[], window: WindowSpec, amount: number, limit: number, at: { nowMs: number; holder: Holder; type: string }): Promise<Reservation>;
+  reserve(key: readonly string[], window: WindowSpec, amount: number, limit: number, at: ReserveAt): Promise<Reservation>;
 }
 
 /** Keys that may be used once until they expire. */

@@ -49,9 +49,15 @@ export const suspend: ObligationType<SuspendRequest> = {
   async apply(request, ports, { nowMs, holder, principal }) {
     let total = 0;
     if (request.after) {
-      const counted = await ports.counters.reserve(request.key, request.after.window, 1, request.after.limit, { nowMs, holder, type: "suspend" });
+      const counted = await ports.counters.reserve(request.key, request.after.window, 1, request.after.limit, {
+        nowMs,
+        holder,
+        type: "suspend",
+        forGood: true,
+      });
       // Counted for good (no holding): a decision stays counted whatever became of its action, so neither a
-      // rollback of its other obligations nor a Release (even of a denial) takes it out of the brake's count.
+      // rollback of its other obligations nor a Release (even of a denial) takes it out of the brake's count, nor
+      // the undo of a count that landed after its deadline (forGood): the brake fires sooner, never later.
       if (counted.ok) return { applied: shown(request, counted.total, "counted") };
       total = request.after.limit + 1;
     }

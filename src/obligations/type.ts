@@ -37,8 +37,8 @@ export interface ObligationType<R extends ObligationBase = ObligationBase> {
   /**
    * Applied whatever the effect (a deny too), on its own and never refusing: a brake
    * such as suspend, which a policy attaches to the denials it counts. Others apply on allow only.
-   * What such a type counts is never given back (neither by a rollback nor by a Release):
-   * it counts decisions, whatever became of their action.
+   * What such a type counts is never given back (neither by a rollback nor by a Release,
+   * nor when its write lands after its deadline): it counts decisions, whatever became of their action.
    */
   readonly onEveryEffect?: boolean;
   /** The reason when it cannot be met and the policy names none. */

@@ -34,8 +34,10 @@
 // the write can no longer be in flight, since an undo that overtakes its write finds
 // nothing; each try retried a few times while the database does not take it. Only a
 // server's refusal proves that nothing was written; budget an undo cannot give back
-// stays held until its window ends: never an overspend. A refused decision's rollback
-// (giveBack) is retried the same way when its first try fails.
+// stays held until its window ends: never an overspend. A brake's count has no undo:
+// it stays counted (counters.ts, forGood), so a brake fires sooner, never later. A
+// refused decision's rollback (giveBack) is retried the same way when its first try
+// fails.
 import { MongoServerError, MongoServerSelectionError, MongoWriteConcernError, type Collection, type Document } from "mongodb";
 import type { Logger } from "../observability/index.js";
 import { isDuplicateKey, StateUnavailableError } from "./errors.js";

@@ -18,7 +18,7 @@
 // total (and the buckets) only.
 import type { Collection, Document } from "mongodb";
 import type { JsonObject } from "@verdict/sdk/wire";
-import type { CounterPort, Holder, Holding, Reservation, StateQuery, StateReader, WindowSpec } from "../contract/index.js";
+import type { CounterPort, Holder, Holding, Reservation, ReserveAt, StateQuery, StateReader, WindowSpec } from "../contract/index.js";
 import { windowLabel } from "../contract/index.js";
 import { defineCollection } from "../database/index.js";
 import { GIVES_BACK, StateCollection, type StateCalls } from "./calls.js";
@@ -116,6 +116,8 @@ interface ReservationRequest {
   nowMs: number;
   holder: Holder;
   type: string;
+  /** Never given back, not even when its write lands late (a brake's count): no undo. */
+  forGood: boolean;
   submittedAt: number;
 }
 
@@ -152,10 +154,10 @@ export class CounterStore extends StateCollection<CounterDoc> implements Counter
     window: WindowSpec,
     amount: number,
     limit: number,
-    { nowMs, holder, type }: { nowMs: number; holder: Holder; type: string },
+    { nowMs, holder, type, forGood = false }: ReserveAt,
   ): Promise<Reservation> {
     if (amount > limit) return { ok: false };
-    const request: ReservationRequest = { key, window, amount, limit, nowMs, holder, type, submittedAt: performance.now() };
+    const request: ReservationRequest = { key, window, amount, limit, nowMs, holder, type, forGood, submittedAt: performance.now() };
     const pending = this.pendingAt(request, nowMs);
     return this.lanes.submit(pending.at.id, pending);
   }
@@ -277,7 +279,9 @@ export class CounterStore extends StateCollection<CounterDoc> implements Counter
         ? { $max: { expiresAt }, $setOnInsert: { key: first.at.key, window: first.at.window } }
         : { $setOnInsert: { key: first.at.key, window: first.at.window, expiresAt } }),
     };
-    const undo = async () => (await Promise.all(items.map((item) => this.giveOnce(item.holding, true)))).some(Boolean);
+    // What a late (or unknown) write holds is given back, but for counts kept for good (a brake's): those stay counted.
+    const givenBack = items.filter((item) => !item.request.forGood);
+    const undo = givenBack.length > 0 ? async () => (await Promise.all(givenBack.map((item) => this.giveOnce(item.holding, true)))).some(Boolean) : undefined;
     const attempt = async (upsert: boolean): Promise<CounterDoc | null | "refused"> => {
       const before = await this.calls.call(
         "reserve",
