@@ -18,9 +18,10 @@ export const reserve = counterObligation<ReserveRequest>({
     const limit = fields.positiveNumber("limit");
     // Whole amounts sum exactly up to 2^53; past it a total rounds, and the limit would let through more than it says.
     if (limit > Number.MAX_SAFE_INTEGER) fields.invalid("limit", `at most ${Number.MAX_SAFE_INTEGER} (2^53 - 1), where whole amounts still add up exactly`);
-    // An amount at the edge of the limit's floating-point precision (5e-14 against 1000) may never fill it: a total
-    // of about the limit absorbs it, and any number of them fit. One relative epsilon of the limit is the least.
-    if (amount < limit * Number.EPSILON) {
+    // A fractional amount at the edge of the limit's floating-point precision (5e-14 against 1000) may never fill it:
+    // a total of about the limit absorbs it, and any number of them fit. One relative epsilon of the limit is the
+    // least. A whole amount under such a limit adds up exactly (1 against 2^53 - 1 too).
+    if (!Number.isInteger(amount) && amount < limit * Number.EPSILON) {
       fields.invalid(
         "amount",
         `large enough to count against limit ${limit}, at least ${limit * Number.EPSILON} (whole minor units: cents, not fractions of them)`,

@@ -14,6 +14,8 @@ let web: TestHttpServer;
 let published: JWK[] = [];
 let cacheControl = "max-age=300";
 let down = false;
+/** How long the endpoint takes to answer. */
+let answerAfterMs = 0;
 
 interface Key {
   kid: string;
@@ -37,7 +39,11 @@ function sign(key: Key, kid = key.kid) {
 
 beforeAll(async () => {
   web = await startHttpServer({
-    "/jwks": (_, __, res) => (down ? res.writeHead(503).end() : json(res, { keys: published }, { "cache-control": cacheControl })),
+    "/jwks": (_, __, res) => {
+      const [keys, answer] = [published, () => (down ? res.writeHead(503).end() : json(res, { keys }, { "cache-control": cacheControl }))];
+      if (answerAfterMs > 0) setTimeout(answer, answerAfterMs);
+      else answer();
+    },
   });
 });
 afterAll(async () => {
@@ -133,6 +139,26 @@ describe("remote JWKS", () => {
     expect(source.fetches).toBe(2);
     // the set now held is the one checked against: the old key's tokens fail, and ask nothing more within the cooldown
     expect(await reason(await sign(oldKey))).toBe("signature_invalid");
+    expect(source.fetches).toBe(2);
+  });
+
+  it("has every token that comes while a refetch is under way wait for it, under a reused kid or an unknown one", async () => {
+    const oldKey = await newKey();
+    const replacement = await newKey();
+    const added = await newKey();
+    published = [oldKey.jwk];
+    cacheControl = "max-age=3600";
+    const { source, reason, advance } = setup({ cooldownMs: 30_000 });
+    expect(await reason(await sign(oldKey))).toBe("ok");
+    published = [{ ...replacement.jwk, kid: oldKey.kid }, added.jwk];
+    advance(31_000);
+    answerAfterMs = 200;
+    try {
+      const tokens = await Promise.all([...Array.from({ length: 5 }, () => sign(replacement, oldKey.kid)), ...Array.from({ length: 5 }, () => sign(added))]);
+      expect(await Promise.all(tokens.map(reason))).toEqual(Array.from({ length: 10 }, () => "ok"));
+    } finally {
+      answerAfterMs = 0;
+    }
     expect(source.fetches).toBe(2);
   });
 

@@ -186,9 +186,12 @@ describe("policy output validation", () => {
 
 describe("reserve amounts", () => {
   it("refuses a limit past 2^53 - 1, where whole amounts no longer add up exactly and a total would round down", () => {
-    expect(parseDecision({ effect: "allow", obligations: [{ ...reserve, limit: Number.MAX_SAFE_INTEGER, amount: 5 }] }).obligations[0]).toMatchObject({
-      limit: Number.MAX_SAFE_INTEGER,
-    });
+    for (const amount of [1, 5]) {
+      expect(parseDecision({ effect: "allow", obligations: [{ ...reserve, limit: Number.MAX_SAFE_INTEGER, amount }] }).obligations[0]).toMatchObject({
+        amount,
+        limit: Number.MAX_SAFE_INTEGER,
+      });
+    }
     expect(() => parseDecision({ effect: "allow", obligations: [{ ...reserve, limit: 2 ** 54, amount: 5 }] })).toThrow(
       /decision\.obligations\[0\]\.limit must be at most 9007199254740991/,
     );

@@ -145,6 +145,9 @@ export class RemoteJwks implements KeySource {
 
   /** A refetch a token asks for (a kid unknown, or whose key does not verify it): at most one per cooldown; undefined when cooling down or failed. */
   private async refetchOnDemand(): Promise<Snapshot | undefined> {
+    // One under way (another token's, or a stale set's) is waited for: within its cooldown, a token that came while
+    // it ran would otherwise be refused though the fetch may bring its key.
+    if (this.inflight) return this.inflight.catch(() => undefined);
     if (this.now() - this.lastAttemptAt < this.options.cooldownMs) return undefined;
     return this.refresh().catch(() => undefined);
   }
