@@ -54,13 +54,17 @@ const CLOCK_TOLERANCE_SECONDS = 60;
  * applies it. Replicas' clocks are compared against it, so they must agree to well within it (NTP).
  */
 export const CLAIM_MS = 60_000;
-/** How long close() waits for deliveries under way to finish before it stops them between two events. */
-const CLOSE_WAIT_MS = 5_000;
+/**
+ * How long close() waits for deliveries under way to finish before it stops them between two events, and then for
+ * those it stopped: 5 s in all, so that with the rest of a stop it stays within a pod's 30 s grace (docs/operations.md).
+ */
+const CLOSE_WAIT_MS = 3_000;
+const STOP_WAIT_MS = 2_000;
 /** What a SET did (its jti, an enable's time) is kept this long beyond the SET's accepted age. */
 const KEEP_MARGIN_MS = 5 * 60_000;
 /**
  * The pauses before the tries to mark an applied SET so after the first failed: 1 + 2 + 4 + 8 s, with each try's
- * deadline (CALL_MS) 40 s at most: within CLAIM_MS of the claim's last renewal (at most a third of it before the apply ended).
+ * deadline (CALL_MS) 40 s at most; the claim is renewed meanwhile (lease.ts), so no redelivery takes it over.
  */
 const MARK_RETRY_MS = [1_000, 2_000, 4_000, 8_000];
 
@@ -141,7 +145,7 @@ export class SsfReceiver {
     this.stopping = true;
     for (const lease of this.leases) lease.stop();
     // Each has its current event's writes and its release left, each under its deadline; one still under way keeps its claim until it lapses.
-    if (!(await withDeadline(all(), CLOSE_WAIT_MS, () => new Error("deliveries under way")).catch(() => false)))
+    if (!(await withDeadline(all(), STOP_WAIT_MS, () => new Error("deliveries under way")).catch(() => false)))
       this.log.warn({ underWay: this.underWay.size }, "stopped with SET deliveries still under way: their claims hold until they lapse");
   }
 
@@ -196,7 +200,9 @@ export class SsfReceiver {
       now: this.now,
       claimedAt: claim.at,
       renew: async (at) => {
-        const renewing = (options: { maxTimeMS: number }) => this.received.updateOne({ ...mine, applied: false }, { $set: { claimed_at: at } }, options);
+        // $max: a renewal that lands after a later one never moves the claim back. Not only while unapplied: the
+        // lease is renewed until the SET is recorded as applied, and a renewal may land just after that.
+        const renewing = (options: { maxTimeMS: number }) => this.received.updateOne(mine, { $max: { claimed_at: at } }, options);
         return (await bounded("renew a SET's claim", renewing)).matchedCount === 1;
       },
       onTakenOver: () => this.log.warn(logged, "a SET's claim was taken over by another delivery while this one applied it: it stops before its next event"),
@@ -227,9 +233,9 @@ export class SsfReceiver {
     } finally {
       this.leases.delete(lease);
     }
-    await lease.end();
-    // Its events are suspensions: answered 202 even if the mark is late (a 503 would have them applied again).
-    await this.markApplied(mine, logged);
+    // Its events are suspensions: answered 202 even if the mark is late (a 503 would have them applied again). The
+    // claim is renewed until the mark lands or its tries give up: a redelivery must not take it over meanwhile.
+    await this.markApplied(mine, logged, lease);
     return { status: 202 };
   }
 
@@ -337,7 +343,7 @@ export class SsfReceiver {
    * over and applies the SET again (a replayed account-disabled would undo a later account-enabled). The claim
    * stays on the mark, so that a try that landed after its deadline is found by the next.
    */
-  private async markApplied(mine: { _id: string; claim: string }, logged: { iss?: string; jti?: string }): Promise<void> {
+  private async markApplied(mine: { _id: string; claim: string }, logged: { iss?: string; jti?: string }, lease: ClaimLease): Promise<void> {
     const once = async () => {
       const marking = (options: { maxTimeMS: number }) => this.received.updateOne(mine, { $set: { applied: true }, $unset: { claimed_at: "" } }, options);
       const { matchedCount } = await bounded("record a SET as applied", marking);
@@ -345,8 +351,9 @@ export class SsfReceiver {
     };
     try {
       await once();
+      await lease.end();
     } catch {
-      this.options.database.finishBeforeClose(this.markLater(once, logged));
+      this.options.database.finishBeforeClose(this.markLater(once, logged).finally(() => lease.end()));
     }
   }
 

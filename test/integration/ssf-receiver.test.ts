@@ -173,6 +173,30 @@ function receiverWith(
 }
 const unanswered = (): ReturnType<Suspensions["add"]> => Promise.reject(new Error("the suspensions database did not answer (the test)"));
 const deliver = (via: SsfReceiver, set: string) => via.receive("application/secevent+jwt", set);
+/** The test's database, but for its first `refusals` tries to record a SET as applied: they fail. */
+function marksRefused(refusals: number): Database {
+  let left = refusals;
+  return new Proxy(database, {
+    get(target, property) {
+      const value: unknown = Reflect.get(target, property, target);
+      if (property !== "collection") return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      return (def: Parameters<Database["collection"]>[0]) => {
+        const collection = target.collection(def);
+        return new Proxy(collection, {
+          get(inner, name) {
+            const member: unknown = Reflect.get(inner, name, inner);
+            if (name !== "updateOne") return typeof member === "function" ? (member as (...args: unknown[]) => unknown).bind(inner) : member;
+            return (filter: unknown, update: { $set?: { applied?: boolean } }, ...rest: unknown[]) => {
+              if (update.$set?.applied === true && left-- > 0) return Promise.reject(new Error("the database did not answer (the test)"));
+              return (member as (...args: unknown[]) => unknown).call(inner, filter, update, ...rest);
+            };
+          },
+        });
+      };
+    },
+  });
+}
+
 const BEING_APPLIED = {
   status: 503,
   body: { err: "temporarily_unavailable", description: "this SET is being applied by another delivery; deliver again if it fails" },
@@ -243,28 +267,8 @@ describe("a SET that was not applied", () => {
 
   it("is recorded as applied though the first tries to record it fail, and is never applied again", async () => {
     const grace = `grace-${randomUUID()}`;
-    let marksRefused = 2;
     // the database takes the SET's events, and refuses (twice) to record it as applied
-    const db = new Proxy(database, {
-      get(target, property) {
-        const value: unknown = Reflect.get(target, property, target);
-        if (property !== "collection") return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-        return (def: Parameters<Database["collection"]>[0]) => {
-          const collection = target.collection(def);
-          return new Proxy(collection, {
-            get(inner, name) {
-              const member: unknown = Reflect.get(inner, name, inner);
-              if (name !== "updateOne") return typeof member === "function" ? (member as (...args: unknown[]) => unknown).bind(inner) : member;
-              return (filter: unknown, update: { $set?: { applied?: boolean } }) => {
-                if (update.$set?.applied === true && marksRefused-- > 0) return Promise.reject(new Error("the database did not answer (the test)"));
-                return (member as (...args: unknown[]) => unknown).call(inner, filter, update);
-              };
-            },
-          });
-        };
-      },
-    });
-    const marking = receiverWith((real) => real(), db);
+    const marking = receiverWith((real) => real(), marksRefused(2));
     const set = await sign(`${RISC}account-disabled`, grace, clock);
     expect((await deliver(marking, set)).status).toBe(202);
     expect(decided(grace, clock - 60_000)).toBe("principal_suspended");
@@ -402,13 +406,27 @@ describe("a delivery's claim while it applies", () => {
     // the apply outlasts the claim's time (several events, each write at its own deadline)
     clock += CLAIM_MS;
     await sleep(3 * SHORT_CLAIM_MS);
-    // until 2026-12-08 this delivery took the claim over and applied the SET beside the first
+    // until 2026-12-07 this delivery took the claim over and applied the SET beside the first
     expect(await deliver(slow, set)).toEqual(BEING_APPLIED);
     write.open();
     expect((await a).status).toBe(202);
     expect(await deliver(slow, set)).toEqual(REPLAYED);
     expect(write.adds()).toBe(1);
     expect(decided(judy, clock - 60_000)).toBe("principal_suspended");
+  });
+
+  it("is renewed until the SET is recorded as applied: a delivery while the record is tried again is told it is being applied", async () => {
+    const olga = `olga-${randomUUID()}`;
+    const marking = receiverWith((real) => real(), marksRefused(2), { claimMs: SHORT_CLAIM_MS });
+    const set = await sign(`${RISC}account-disabled`, olga, clock);
+    expect((await deliver(marking, set)).status).toBe(202);
+    // the record is tried again 1 s, then 2 s later: past the claim's time
+    clock += CLAIM_MS;
+    await sleep(3 * SHORT_CLAIM_MS);
+    // until 2026-12-07 the claim was no longer renewed once the events were applied, and this delivery applied them again
+    expect(await deliver(marking, set)).toEqual(BEING_APPLIED);
+    await vi.waitFor(async () => expect(await deliver(marking, set)).toEqual(REPLAYED), { timeout: 10_000, interval: 200 });
+    expect(actionsFor(olga)).toEqual(["suspended"]);
   });
 
   it("stops before its next event when a renewal finds the claim another delivery's, and leaves that claim alone", async () => {
@@ -440,7 +458,7 @@ describe("a delivery's claim while it applies", () => {
     const ned = `ned-${randomUUID()}`;
     const write = firstAddWaits();
     const renewalsRefused = databaseWith("updateOne", (real, _filter, update) =>
-      (update as { $set?: { claimed_at?: Date } }).$set?.claimed_at ? Promise.reject(new Error("the database did not answer (the test)")) : real(),
+      (update as { $max?: { claimed_at?: Date } }).$max?.claimed_at ? Promise.reject(new Error("the database did not answer (the test)")) : real(),
     );
     const slow = receiverWith(write.add, renewalsRefused, { claimMs: SHORT_CLAIM_MS });
     const jti = randomUUID();
@@ -510,7 +528,7 @@ describe("a receiver that closes", () => {
     expect(decided(quinn, clock - 60_000)).toBe("allowed");
   });
 
-  it("stops a delivery still under way after 5 s before its next event, and lets go of its claim", async () => {
+  it("stops a delivery still under way after 3 s before its next event, and lets go of its claim", async () => {
     const rose = `rose-${randomUUID()}`;
     const sam = `sam-${randomUUID()}`;
     const write = firstAddWaits();
@@ -521,7 +539,7 @@ describe("a receiver that closes", () => {
     await vi.waitFor(() => expect(write.adds()).toBe(1));
     const close = closing.close();
     const told = "stopping: the SET deliveries still under way stop before their next event";
-    await vi.waitFor(() => expect(logged.lines().some((line) => line["msg"] === told)).toBe(true), { timeout: 7_000, interval: 100 });
+    await vi.waitFor(() => expect(logged.lines().some((line) => line["msg"] === told)).toBe(true), { timeout: 5_000, interval: 100 });
     write.open();
     expect(await a).toEqual(STOPPING);
     await close;
