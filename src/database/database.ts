@@ -6,6 +6,7 @@ import { MongoClient, type Collection, type Document } from "mongodb";
 import { withDeadline } from "../deadline.js";
 import { VerdictError } from "../errors/index.js";
 import type { Logger } from "../observability/index.js";
+import { DatabaseClock } from "./clock.js";
 import type { CollectionDef, CollectionSpec } from "./collection.js";
 
 export interface DatabaseOptions {
@@ -42,6 +43,11 @@ export class Database {
   private retryTimer: NodeJS.Timeout | undefined;
   /** Background writes close() waits for (finishBeforeClose). */
   private readonly finishing = new Set<Promise<void>>();
+  /**
+   * The database's clock, which windowed counters and the sweep go by (every process sharing the database agrees
+   * on it, whatever their own clocks say): measured once connected, then every 30 s.
+   */
+  readonly clock: DatabaseClock;
 
   private constructor(
     private readonly client: MongoClient,
@@ -49,7 +55,9 @@ export class Database {
     private readonly log: Logger,
     /** Connections the pool keeps open (and never more). */
     readonly poolSize: number,
-  ) {}
+  ) {
+    this.clock = new DatabaseClock(() => this.client.db(this.name), { log });
+  }
 
   /**
    * Connects lazily: Verdict starts (and decisions that need no state are made)
@@ -105,7 +113,10 @@ export class Database {
       this.retryTimer = undefined;
       if (this.closed) return;
       this.client.connect().then(
-        () => {
+        async () => {
+          if (this.closed) return;
+          // Measured before the process is said to have reached the database (readiness waits for it).
+          await this.clock.start();
           if (this.closed) return;
           this.everReached = true;
           this.writable = true;
@@ -221,10 +232,13 @@ export class Database {
     return removed;
   }
 
-  /** Sweeps every `intervalMs`; errors are logged, never fatal. */
+  /**
+   * Sweeps every `intervalMs`, on the database's clock (as MongoDB's own TTL monitor does: a process whose clock is
+   * ahead must not delete what is still live); errors are logged, never fatal.
+   */
   startSweeping(intervalMs: number): void {
     this.sweeper = setInterval(() => {
-      this.sweepExpired(new Date()).then(
+      this.sweepExpired(new Date(this.clock.now())).then(
         (removed) => removed > 0 && this.log.debug({ removed }, "expired documents removed"),
         (error: unknown) => this.log.warn({ err: (error as Error).message }, "could not remove expired documents; will retry"),
       );
@@ -270,6 +284,7 @@ export class Database {
       else this.log.info({ finished: under }, "give-backs under way finished before the database was closed");
     }
     this.closed = true;
+    this.clock.stop();
     clearInterval(this.sweeper);
     clearTimeout(this.retryTimer);
     await this.client.close();

@@ -117,7 +117,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
  * A metric read from a source when scraped: a gauge takes the value; a counter
  * (what the source counts since start) grows by what it counted since the last scrape.
  */
-function observed(registry: Registry, kind: "counter" | "gauge", name: string, help: string, read: () => number, aggregator?: "min"): void {
+function observed(registry: Registry, kind: "counter" | "gauge", name: string, help: string, read: () => number, aggregator?: "min" | "average"): void {
   if (kind === "gauge") {
     new Gauge({
       name,
@@ -222,8 +222,11 @@ export function observeCountsBy(
   });
 }
 
-/** Readiness and the database's reachability, read when scraped. */
-export function observeHealth(metrics: Metrics, read: { ready: () => boolean; databaseUp: () => boolean }): void {
+/** Readiness, the database's reachability and how far its clock is from this process's, read when scraped. */
+export function observeHealth(
+  metrics: Metrics,
+  read: { ready: () => boolean; databaseUp: () => boolean; databaseClockOffsetMs?: () => number | undefined },
+): void {
   observed(
     metrics.registry,
     "gauge",
@@ -240,6 +243,16 @@ export function observeHealth(metrics: Metrics, read: { ready: () => boolean; da
     () => (read.databaseUp() ? 1 : 0),
     "min",
   );
+  const offsetMs = read.databaseClockOffsetMs;
+  if (offsetMs)
+    observed(
+      metrics.registry,
+      "gauge",
+      "verdict_database_clock_offset_seconds",
+      "The database's clock minus this process's, as last measured (0 before the first measurement): windowed counters go by the database's clock.",
+      () => (offsetMs() ?? 0) / 1000,
+      "average",
+    );
 }
 
 /** What the suspensions view counts (its FollowerStats), read when scraped. */

@@ -177,7 +177,11 @@ export async function startVerdict(config: Config, options: StartOptions): Promi
     .check("audit", () => !config.audit.enabled || parts.audit?.ready() === true)
     .check("suspensions", () => parts.suspensions?.loaded === true)
     .check("serving", () => parts.serving);
-  observeHealth(metrics, { ready: () => readiness.report().ready, databaseUp: () => parts.database?.available === true });
+  observeHealth(metrics, {
+    ready: () => readiness.report().ready,
+    databaseUp: () => parts.database?.available === true,
+    databaseClockOffsetMs: () => parts.database?.clock.measurement?.offsetMs,
+  });
 
   // The bundle and its worker thread load first, beside everything else that starts:
   // the thread's start is the longest wait of a process's start, and it is spent on that

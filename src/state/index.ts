@@ -10,6 +10,7 @@ import { Admission } from "./admission.js";
 import { StateCalls, type CallObserver, type StateCallsOptions } from "./calls.js";
 import { DEFAULT_STATE_CONCURRENCY, DEFAULT_STATE_QUEUE_TIMEOUT_MS } from "./config.js";
 import { COUNTERS, CounterStore } from "./counters.js";
+import { CountersOnDatabaseTime } from "./database-time.js";
 export { COUNTERS, EXPIRY_GRACE_MS } from "./counters.js";
 import { DisagreementStore, type DisagreementStoreOptions } from "./disagreements.js";
 import { ONCE_KEYS, OnceStore } from "./once.js";
@@ -20,6 +21,7 @@ export { OverloadedError, StateUnavailableError, isDuplicateKey } from "./errors
 export { giveBackOrRetry, pause } from "./give-back.js";
 export { checkedExpiry, InvalidExpiryError, MAX_EXPIRY_MS } from "./expiry.js";
 export { CounterStore, DEAD_BUCKETS_KEPT, RELEASABLE } from "./counters.js";
+export { CountersOnDatabaseTime, type OffsetSource } from "./database-time.js";
 export { DisagreementStore, type DisagreementStoreOptions, type ListOptions } from "./disagreements.js";
 export { OnceStore } from "./once.js";
 export { BUCKETS, locate, type CounterLocation } from "./windows.js";
@@ -39,7 +41,8 @@ export interface StateOptions {
 }
 
 export interface State {
-  counters: CounterStore;
+  /** On the database's clock (every process sharing it agrees on what is in a window); callers give their own time. */
+  counters: CountersOnDatabaseTime;
   once: OnceStore;
   admission: Admission;
 }
@@ -50,7 +53,7 @@ const DEFAULT_ADMISSION = { concurrency: DEFAULT_STATE_CONCURRENCY, queueTimeout
 export function openState(database: Database, { timeoutMs, log, onCall, admission = DEFAULT_ADMISSION }: StateOptions): State {
   const calls = new StateCalls(timeoutMs, log, callOptions(database, onCall));
   return {
-    counters: new CounterStore(database.collection(COUNTERS), calls),
+    counters: new CountersOnDatabaseTime(new CounterStore(database.collection(COUNTERS), calls), database.clock),
     once: new OnceStore(database.collection(ONCE_KEYS), calls),
     admission: new Admission(admission),
   };

@@ -5,7 +5,10 @@ const UNIT_MS = { minute: 60_000, hour: 3_600_000, day: 86_400_000 } as const;
 /** Buckets a sliding window is kept in: a bucket is a sixtieth of the window, at least a second. */
 export const BUCKETS = 60;
 
-/** Where a windowed counter lives, and what "in the window" means at `nowMs`. */
+/**
+ * Where a windowed counter lives, and what "in the window" means at `nowMs`: the database's time (state/database-time.ts),
+ * so that every process sharing the database buckets and prunes alike, whatever its own clock says.
+ */
 export type CounterLocation =
   | { kind: "calendar"; id: string; key: string; window: string; expiresAt: Date }
   | {

@@ -1,0 +1,175 @@
+// The database's clock, as this process reads it: windowed counters are bucketed,
+// pruned and swept on it, so that every Verdict process sharing the database agrees
+// on what is in a window whatever its own clock says (docs/state.md, "One clock").
+// A process measures how far the database's clock is from its own (the server's
+// `localTime` against the midpoint of the round trip) when it connects and then
+// every MEASURE_INTERVAL_MS; it keeps the last good measurement.
+import type { Db, Document } from "mongodb";
+import { withDeadline } from "../deadline.js";
+import type { Logger } from "../observability/index.js";
+
+/** How often the offset is measured again (a clock drifts, or is stepped, meanwhile). */
+export const MEASURE_INTERVAL_MS = 30_000;
+/** Bound of one measurement (its samples together). */
+export const MEASURE_DEADLINE_MS = 2_000;
+/** Round trips per measurement: the shortest one's midpoint is the closest to when the server read its clock. */
+const SAMPLES = 3;
+/** A sample whose round trip took longer says too little (its error is half of it): not used. */
+const MAX_ROUND_TRIP_MS = 1_000;
+/** Past this, the log warns (once each way): the hosts' clocks should be fixed, whatever Verdict makes of it. */
+export const FAR_OFFSET_MS = 1_000;
+
+/** MongoDB's CommandNotFound: a server older than `hello` (mongo-java-server) answers `isMaster` instead. */
+const COMMAND_NOT_FOUND = 59;
+
+export interface ClockOptions {
+  log: Logger;
+  /** This process's clock (default Date.now): what the offset is measured from and added to. */
+  now?: () => number;
+  intervalMs?: number;
+  deadlineMs?: number;
+}
+
+export interface ClockMeasurement {
+  /** The database's clock minus this process's, in ms. */
+  offsetMs: number;
+  /** The round trip it was measured over (its error is at most half of it). */
+  roundTripMs: number;
+}
+
+export class DatabaseClock {
+  private last: ClockMeasurement | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<boolean> | undefined;
+  private command: "hello" | "isMaster" = "hello";
+  private far = false;
+  private saidUnmeasured = false;
+  private failing = false;
+  private stopped = false;
+  private readonly localNow: () => number;
+  private readonly intervalMs: number;
+  private readonly deadlineMs: number;
+  private readonly log: Logger;
+
+  constructor(
+    private readonly db: () => Db,
+    { log, now = () => Date.now(), intervalMs = MEASURE_INTERVAL_MS, deadlineMs = MEASURE_DEADLINE_MS }: ClockOptions,
+  ) {
+    this.log = log;
+    this.localNow = now;
+    this.intervalMs = intervalMs;
+    this.deadlineMs = deadlineMs;
+  }
+
+  /**
+   * What to add to this process's time to get the database's: the last measurement,
+   * or 0 before the first (said once in the log: windows are then on this process's clock).
+   */
+  offsetMs(): number {
+    if (this.last) return this.last.offsetMs;
+    if (!this.saidUnmeasured) {
+      this.saidUnmeasured = true;
+      this.log.info("the database's clock is not measured yet: windowed counters use this process's clock until it is");
+    }
+    return 0;
+  }
+
+  /** The time now on the database's clock (this process's clock until measured). */
+  now(): number {
+    return this.localNow() + this.offsetMs();
+  }
+
+  /** The last good measurement, if any (the offset gauge). */
+  get measurement(): ClockMeasurement | undefined {
+    return this.last;
+  }
+
+  /** Measures now (resolved when that is done, whether it worked) and then every intervalMs until stop(). */
+  start(): Promise<boolean> {
+    if (!this.timer && !this.stopped) {
+      this.timer = setInterval(() => void this.measure(), this.intervalMs);
+      this.timer.unref();
+    }
+    return this.measure();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearInterval(this.timer);
+  }
+
+  /** One measurement, under its deadline; true when it gave a new offset. One at a time: a second call joins the one under way. */
+  measure(): Promise<boolean> {
+    this.running ??= this.measureOnce().finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private async measureOnce(): Promise<boolean> {
+    let best: ClockMeasurement | undefined;
+    try {
+      await withDeadline(
+        (async () => {
+          for (let i = 0; i < SAMPLES && !this.stopped; i++) {
+            const sample = await this.sample();
+            if (sample.roundTripMs <= MAX_ROUND_TRIP_MS && (!best || sample.roundTripMs < best.roundTripMs)) best = sample;
+          }
+        })(),
+        this.deadlineMs,
+        () => new Error(`no answer within ${this.deadlineMs} ms`),
+      );
+    } catch (error) {
+      // A deadline that cut the later samples still leaves the earlier ones.
+      if (!best) return this.failed(error instanceof Error ? error.message : String(error));
+    }
+    if (!best) return this.failed(`every round trip took more than ${MAX_ROUND_TRIP_MS} ms`);
+    this.taken(best);
+    return true;
+  }
+
+  /** One round trip: the server's clock against the midpoint of ours around it. */
+  private async sample(): Promise<ClockMeasurement> {
+    const sent = this.localNow();
+    const reply = await this.ask();
+    const received = this.localNow();
+    const localTime: unknown = reply["localTime"];
+    if (!(localTime instanceof Date) || Number.isNaN(localTime.getTime())) throw new Error(`the ${this.command} reply carries no localTime`);
+    return { offsetMs: localTime.getTime() - (sent + received) / 2, roundTripMs: received - sent };
+  }
+
+  private async ask(): Promise<Document> {
+    try {
+      return await this.db().command({ [this.command]: 1 });
+    } catch (error) {
+      if (this.command !== "hello" || (error as { code?: unknown }).code !== COMMAND_NOT_FOUND) throw error;
+      this.command = "isMaster";
+      return this.db().command({ isMaster: 1 });
+    }
+  }
+
+  private taken(measured: ClockMeasurement): void {
+    const first = this.last === undefined;
+    this.last = measured;
+    const fields = { offsetMs: Math.round(measured.offsetMs), roundTripMs: measured.roundTripMs };
+    if (this.failing) this.log.info(fields, "the database's clock is measured again");
+    this.failing = false;
+    const far = Math.abs(measured.offsetMs) > FAR_OFFSET_MS;
+    if (far && !this.far)
+      this.log.warn(
+        { ...fields, limitMs: FAR_OFFSET_MS },
+        "this process's clock is more than 1 s from the database's: windowed counters use the database's; fix the hosts' time synchronization",
+      );
+    else if (!far && this.far) this.log.info(fields, "this process's clock is within 1 s of the database's again");
+    else if (first) this.log.info(fields, "the database's clock is measured: windowed counters use it");
+    this.far = far;
+  }
+
+  private failed(why: string): boolean {
+    if (this.stopped) return false;
+    const kept = this.last
+      ? `the last offset measured (${Math.round(this.last.offsetMs)} ms) is kept`
+      : "windowed counters use this process's clock until it is";
+    this.log[this.failing ? "debug" : "warn"]({ err: why }, `could not measure the database's clock: ${kept}`);
+    this.failing = true;
+    return false;
+  }
+}

@@ -1,0 +1,44 @@
+// The windowed counters on the database's clock. Callers (the pipeline, the obligation
+// types, the commands) speak their process's time; the store is handed the database's,
+// so every process sharing the database puts an amount in the same bucket and drops
+// the same buckets from a window, whatever its own clock says. A process whose clock
+// ran ahead used to prune the others' live buckets, and one behind wrote into buckets
+// already old: either way a window allowed more than its limit (docs/state.md).
+import type { JsonObject } from "@verdict/sdk/wire";
+import type { CounterPort, Holding, Reservation, StateQuery, StateReader, WindowSpec } from "../contract/index.js";
+import type { CounterStore } from "./counters.js";
+
+/** What the counters need of the database's clock: how far it is from this process's, now. */
+export interface OffsetSource {
+  offsetMs(): number;
+}
+
+/** When and for whom a reservation is made, as the store takes it. */
+type ReserveAt = Parameters<CounterStore["reserve"]>[4];
+
+export class CountersOnDatabaseTime implements CounterPort, StateReader {
+  constructor(
+    private readonly store: CounterStore,
+    private readonly clock: OffsetSource,
+  ) {}
+
+  /** A reservation at `at.nowMs` (this process's time); a refusal's `fitsAtMs` comes back in this process's time too. */
+  async reserve(key: readonly string[], window: WindowSpec, amount: number, limit: number, at: ReserveAt): Promise<Reservation> {
+    // One offset for the way in and the way out: a retry_after is exact whatever a measurement changes meanwhile.
+    const offset = this.clock.offsetMs();
+    const reserved = await this.store.reserve(key, window, amount, limit, { ...at, nowMs: at.nowMs + offset });
+    return reserved.ok || reserved.fitsAtMs === undefined ? reserved : { ...reserved, fitsAtMs: reserved.fitsAtMs - offset };
+  }
+
+  read(perDecision: readonly (readonly StateQuery[])[], nowMs: number): Promise<JsonObject[]> {
+    return this.store.read(perDecision, nowMs + this.clock.offsetMs());
+  }
+
+  holdings(decisionId: string): Promise<Holding[]> {
+    return this.store.holdings(decisionId);
+  }
+
+  give(holding: Holding, options?: { forget?: boolean }): Promise<boolean> {
+    return this.store.give(holding, options);
+  }
+}

@@ -1,0 +1,130 @@
+// Windowed counters go by the database's clock, not the process's: a process whose
+// Date.now is shifted (as a host clock that is off would shift it) measures the offset
+// from the real server's hello/isMaster reply and buckets, reads and sweeps on the
+// database's time (docs/state.md, "One clock: the database's").
+import { randomUUID } from "node:crypto";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import type { WindowSpec } from "../../src/contract/index.js";
+import { Database } from "../../src/database/index.js";
+import { COUNTERS, openState, type State } from "../../src/state/index.js";
+import { captureLog, type CapturedLog } from "../support/log.js";
+import { mongoUri, uniqueDatabaseName } from "../support/mongo.js";
+
+const realNow = Date.now.bind(Date);
+/** Shifts this process's clock, as the e2e tests' preload shifts a Verdict's. */
+function shiftClock(offsetMs: number): void {
+  vi.spyOn(Date, "now").mockImplementation(() => realNow() + offsetMs);
+}
+
+let database: Database | undefined;
+let captured: CapturedLog;
+
+async function connected(name = uniqueDatabaseName("clock")): Promise<{ database: Database; state: State }> {
+  captured = captureLog();
+  database = Database.open({ uri: mongoUri(), database: name, log: captured.log, poolSize: 4 });
+  const state = openState(database, { timeoutMs: 2_000, log: captured.log });
+  await database.ensureIndexes();
+  database.connectInBackground();
+  await database.whenReached();
+  return { database, state };
+}
+
+beforeEach(() => vi.restoreAllMocks());
+afterEach(async () => {
+  vi.restoreAllMocks();
+  await database?.close();
+  database = undefined;
+});
+
+const holder = () => ({ decisionId: randomUUID(), api: "clock-api", index: 0 });
+const messages = () => captured.lines().map((line) => line["msg"]);
+
+describe("the database's clock", () => {
+  it("is measured from the real server's reply when the process connects, whatever the process's clock says", async () => {
+    shiftClock(8_000);
+    const { database } = await connected();
+    const measured = database.clock.measurement;
+    expect(measured).toBeDefined();
+    // The server runs on this machine's real clock: the process is 8 s ahead of it, within half a round trip.
+    expect(Math.abs((measured?.offsetMs ?? 0) + 8_000)).toBeLessThanOrEqual((measured?.roundTripMs ?? 0) / 2 + 20);
+    expect(Math.abs(database.clock.now() - realNow())).toBeLessThan(100);
+  });
+
+  it("puts a sliding window's amount in the bucket of the database's time, not the process's", async () => {
+    shiftClock(8_000);
+    const { database, state } = await connected();
+    const key = ["clock", randomUUID()];
+    const window: WindowSpec = { kind: "sliding", seconds: 10 };
+    const before = Math.floor(realNow() / 1000);
+    const reserved = await state.counters.reserve(key, window, 1, 3, { nowMs: Date.now(), holder: holder(), type: "reserve" });
+    const after = Math.floor(realNow() / 1000);
+    expect(reserved.ok).toBe(true);
+    const doc = await database.collection(COUNTERS).findOne({ key: { $regex: key[1] as string } });
+    const buckets = Object.keys(doc?.b ?? {}).map(Number);
+    expect(buckets).toHaveLength(1);
+    // Bucketed on this process's (shifted) clock it would be 8 s later.
+    expect([before, after]).toContain(buckets[0]);
+    // Read back at the process's time, it counts.
+    const [read] = await state.counters.read([[{ name: "n", type: "counter", key, window }]], Date.now());
+    expect(read).toEqual({ n: 1 });
+  });
+
+  it("a process 8 s ahead still counts a live bucket another process wrote, and a refusal's retry time is on the process's clock", async () => {
+    const { database, state } = await connected();
+    const key = ["clock", randomUUID()];
+    const window: WindowSpec = { kind: "sliding", seconds: 10 };
+    for (let i = 0; i < 3; i++) expect((await state.counters.reserve(key, window, 1, 3, { nowMs: Date.now(), holder: holder(), type: "rate" })).ok).toBe(true);
+    await database.close();
+    // The same database, from a process whose clock runs 8 s ahead: the three are still in the window.
+    shiftClock(8_000);
+    const ahead = await connected(database.name);
+    const nowMs = Date.now();
+    const refused = await ahead.state.counters.reserve(key, window, 1, 3, { nowMs, holder: holder(), type: "rate" });
+    expect(refused.ok).toBe(false);
+    // They leave the window 10-11 s after they were written: on this process's clock, 8 s later than that.
+    const fitsAtMs = refused.ok ? 0 : (refused.fitsAtMs ?? 0);
+    expect(fitsAtMs - nowMs).toBeGreaterThan(8_000);
+    expect(fitsAtMs - nowMs).toBeLessThanOrEqual(11_000);
+  });
+
+  it("sweeps on the database's clock: a process 11 minutes ahead does not delete a counter that is live", async () => {
+    const { database: first } = await connected();
+    const counters = first.collection(COUNTERS);
+    await counters.insertMany([
+      { _id: "live", key: "live", window: "sliding:10", total: 1, expiresAt: new Date(realNow() + 5 * 60_000) },
+      { _id: "dead", key: "dead", window: "sliding:10", total: 1, expiresAt: new Date(realNow() - 1_000) },
+    ]);
+    await first.close();
+    shiftClock(11 * 60_000);
+    const { database } = await connected(first.name);
+    database.startSweeping(50);
+    const swept = database.collection(COUNTERS);
+    await vi.waitFor(async () => expect(await swept.countDocuments({ _id: "dead" })).toBe(0), { timeout: 5_000, interval: 50 });
+    expect(await swept.countDocuments({ _id: "live" })).toBe(1);
+  });
+
+  it("warns once when the process's clock is more than 1 s from the database's, not at every measurement", async () => {
+    shiftClock(8_000);
+    const { database } = await connected();
+    expect(await database.clock.measure()).toBe(true);
+    expect(await database.clock.measure()).toBe(true);
+    const warnings = captured.lines().filter((line) => line["level"] === "warn" || line["level"] === 40);
+    expect(warnings.map((line) => line["msg"])).toEqual([
+      "this process's clock is more than 1 s from the database's: windowed counters use the database's; fix the hosts' time synchronization",
+    ]);
+    // Back within 1 s (the host's clock fixed): said once, and no new warning.
+    vi.restoreAllMocks();
+    expect(await database.clock.measure()).toBe(true);
+    expect(await database.clock.measure()).toBe(true);
+    expect(messages().filter((msg) => msg === "this process's clock is within 1 s of the database's again")).toHaveLength(1);
+  });
+
+  it("uses the process's clock, and says so once, until the first measurement", () => {
+    captured = captureLog();
+    database = Database.open({ uri: mongoUri(), database: uniqueDatabaseName("clock"), log: captured.log, poolSize: 2 });
+    shiftClock(8_000);
+    expect(database.clock.offsetMs()).toBe(0);
+    expect(database.clock.offsetMs()).toBe(0);
+    expect(messages()).toEqual(["the database's clock is not measured yet: windowed counters use this process's clock until it is"]);
+  });
+});
