@@ -10,6 +10,7 @@ import { actorChain } from "./actor-chain.js";
 import { apiKeyFrom, apiKeyOptions, apiKeyUsage } from "./api-key.js";
 import { parseOptions, required, UsageError } from "./args.js";
 import { channelCredentials, CheckCallError, describeCallFailure, refusePlaintextBeyondLoopback } from "./check.js";
+import { printable } from "./printable.js";
 
 export const usage = `verdict approvals list [filters] | approve ID --token T | refuse ID --token T
 
@@ -84,7 +85,7 @@ export async function approvals(argv: string[], env: Environment): Promise<void>
       const request = { issuer: "", subject: options.sub ?? "", client_id: options.agent ?? "", status: options.status ?? "", limit };
       const { approvals: found } = await call<{ approvals: ApprovalMessage[] }>((done) => client.list(request, metadata, deadline, done));
       if (options.json) for (const approval of found) process.stdout.write(JSON.stringify(approval) + "\n");
-      else process.stdout.write(table(found));
+      else process.stdout.write(approvalsTable(found));
       return;
     }
     if (id === undefined) throw new UsageError(`approvals ${sub} needs the approval id: verdict approvals ${sub} ID --token T`);
@@ -104,7 +105,8 @@ export async function approvals(argv: string[], env: Environment): Promise<void>
   }
 }
 
-function table(approvals: readonly ApprovalMessage[]): string {
+/** `verdict approvals list`'s table. */
+export function approvalsTable(approvals: readonly ApprovalMessage[]): string {
   const rows = approvals.map((a) => [
     a.approval_id,
     a.status,
@@ -118,9 +120,8 @@ function table(approvals: readonly ApprovalMessage[]): string {
     a.expires_at,
   ]);
   const header = ["APPROVAL ID", "STATUS", "SUBJECT", "AGENT", "ACTORS", "ACTION", "RESOURCE", "CONTEXT", "EXPIRES"];
-  // Subjects and client ids come from tokens: never let them move the cursor.
-  // eslint-disable-next-line no-control-regex -- it looks for control characters, to replace them
-  const all = [header, ...rows].map((row) => row.map((cell) => cell.replace(/[\u0000-\u001f\u007f]/g, "?")));
+  // Subjects, client ids, issuers and context come from tokens and requests: shown as they are, never reordered.
+  const all = [header, ...rows].map((row) => row.map(printable));
   const widths = header.map((_, i) => Math.max(...all.map((row) => row[i]?.length ?? 0)));
   return (
     all

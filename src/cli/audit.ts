@@ -15,6 +15,7 @@ import {
 import type { Environment } from "../config/index.js";
 import { VerdictError } from "../errors/index.js";
 import { actorChain } from "./actor-chain.js";
+import { printable } from "./printable.js";
 import { parseOptions, UsageError } from "./args.js";
 import { openCommandDatabase } from "./local-database.js";
 
@@ -114,7 +115,7 @@ export async function audit(argv: string[], env: Environment): Promise<void> {
     if (options.json) {
       for (const record of records) process.stdout.write(JSON.stringify(record) + "\n");
     } else {
-      process.stdout.write(table(records));
+      process.stdout.write(trailTable(records));
     }
     if (result.nextPageToken) process.stderr.write(`more records match: repeat with --page-token ${result.nextPageToken}\n`);
   } finally {
@@ -148,18 +149,20 @@ const COLUMNS: [string, (r: AuditRecord) => string, (e: AuditEventRecord) => str
 ];
 
 const MAX_CELL = 48;
-// Subjects and client ids come from tokens: never let them move the cursor or reorder text.
-// eslint-disable-next-line no-control-regex -- it looks for control characters, to refuse them
-const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2066-\u2069]/g;
+/** Columns printed whole: a chain of agents is told apart by any of its actors, the last one's issuer included. */
+const WHOLE = new Set(["ACTORS"]);
 
-export function cell(text: string): string {
-  const clean = text.replace(UNPRINTABLE, "\uFFFD");
-  return clean.length > MAX_CELL ? `${clean.slice(0, MAX_CELL - 1)}…` : clean;
+/** A value as a table prints it: printable (it may come from a token), and shortened unless its column is WHOLE. */
+export function cell(text: string, max = MAX_CELL): string {
+  const clean = printable(text);
+  return clean.length > max ? `${clean.slice(0, max - 1)}…` : clean;
 }
 
-function table(records: readonly TrailEntry[]): string {
+/** `verdict audit query`'s table. */
+export function trailTable(records: readonly TrailEntry[]): string {
   if (records.length === 0) return "no records match\n";
-  const row = (entry: TrailEntry) => COLUMNS.map(([, decision, event]) => cell(isAuditEvent(entry) ? event(entry) : decision(entry)));
+  const row = (entry: TrailEntry) =>
+    COLUMNS.map(([name, decision, event]) => cell(isAuditEvent(entry) ? event(entry) : decision(entry), WHOLE.has(name) ? Infinity : MAX_CELL));
   const rows = [COLUMNS.map(([name]) => name), ...records.map(row)];
   const widths = COLUMNS.map((_, i) => Math.max(...rows.map((row) => (row[i] as string).length)));
   return rows.map((row) => row.map((value, i) => (i === row.length - 1 ? value : value.padEnd(widths[i] as number))).join("  ")).join("\n") + "\n";
