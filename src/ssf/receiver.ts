@@ -51,7 +51,7 @@ const CLOCK_TOLERANCE_SECONDS = 60;
  * How long a delivery's claim on a SET it has not applied holds off another delivery of it since the claim was
  * last renewed (every third of it while the delivery applies: lease.ts): past this, the claimant is taken to have
  * stopped (a process that ended, or a failed apply whose release did not reach the database), and a redelivery
- * applies it. Replicas' clocks are compared against it, so they must agree to well within it (NTP).
+ * applies it. Claims are timed on the database's clock, so replicas whose clocks disagree still agree on it.
  */
 export const CLAIM_MS = 60_000;
 /**
@@ -89,6 +89,7 @@ export interface SsfReceiverOptions {
   /** The running suspensions (undefined while Verdict starts: deliveries get 503 and are retried). */
   suspensions: () => Suspensions | undefined;
   log: Logger;
+  /** This process's clock (SETs' times are judged on it); tests give one, which then times the claims too. */
   now?: () => number;
   /** How long a claim holds another delivery off (default CLAIM_MS; tests shorten it). */
   claimMs?: number;
@@ -106,6 +107,8 @@ export class SsfReceiver {
   private readonly resumes: ResumeMarks;
   private readonly log: Logger;
   private readonly now: () => number;
+  /** The time claims are taken, renewed and compared at: the database's clock, which every replica agrees on. */
+  private readonly claimNow: () => number;
   private readonly claimMs: number;
   /** The deliveries from their claim until answered, and the leases of those applying (close() waits for them). */
   private readonly underWay = new Set<Promise<unknown>>();
@@ -117,6 +120,7 @@ export class SsfReceiver {
   constructor(private readonly options: SsfReceiverOptions) {
     this.log = options.log.child({ component: "ssf" });
     this.now = options.now ?? Date.now;
+    this.claimNow = options.now ?? (() => options.database.clock.now());
     this.claimMs = options.claimMs ?? CLAIM_MS;
     this.received = options.database.collection(RECEIVED);
     this.resumes = new ResumeMarks(options.database, this.keptMs());
@@ -197,7 +201,7 @@ export class SsfReceiver {
     const mine = { _id: receivedId(transmitter, payload), claim: claim.claim };
     const lease = new ClaimLease({
       claimMs: this.claimMs,
-      now: this.now,
+      now: this.claimNow,
       claimedAt: claim.at,
       renew: async (at) => {
         // $max: a renewal that lands after a later one never moves the claim back. Not only while unapplied: the
@@ -296,7 +300,7 @@ export class SsfReceiver {
    */
   private async claim(transmitter: Transmitter, payload: JWTPayload & { jti: string; iat: number }): Promise<Claim> {
     const _id = receivedId(transmitter, payload);
-    const now = this.now();
+    const now = this.claimNow();
     const claim = randomUUID();
     const keepUntil = payload.iat * 1_000 + this.keptMs();
     const letGo = () => this.letGoLate({ _id, claim });

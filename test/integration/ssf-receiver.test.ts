@@ -429,6 +429,34 @@ describe("a delivery's claim while it applies", () => {
     expect(actionsFor(olga)).toEqual(["suspended"]);
   });
 
+  it("is timed on the database's clock: a replica whose clock runs 90 s ahead does not take over a claim held a moment ago", async () => {
+    const pat = `pat-${randomUUID()}`;
+    const write = firstAddWaits();
+    // receivers on their process's own clock (not the test's): Date.now, and the database's as measured
+    const a = receiverWith(write.add, database, { now: undefined });
+    const set = await sign(`${RISC}account-disabled`, pat, Math.floor(Date.now() / 1_000) * 1_000);
+    const applying = deliver(a, set);
+    await vi.waitFor(() => expect(write.adds()).toBe(1));
+    const real = Date.now.bind(Date);
+    vi.spyOn(Date, "now").mockImplementation(() => real() + 90_000);
+    try {
+      expect(await database.clock.measure()).toBe(true);
+      // until 2026-12-07 claims were timed on each replica's clock: this one took the claim over and applied the SET too
+      expect(
+        await deliver(
+          receiverWith((add) => add(), database, { now: undefined }),
+          set,
+        ),
+      ).toEqual(BEING_APPLIED);
+    } finally {
+      vi.restoreAllMocks();
+      await database.clock.measure();
+    }
+    write.open();
+    expect((await applying).status).toBe(202);
+    expect(write.adds()).toBe(1);
+  });
+
   it("stops before its next event when a renewal finds the claim another delivery's, and leaves that claim alone", async () => {
     const kim = `kim-${randomUUID()}`;
     const lee = `lee-${randomUUID()}`;
