@@ -1,6 +1,8 @@
 // The console's one door to Verdict: fetch on /console/api with the operator's
 // bearer token. The token is kept in this tab's sessionStorage only (gone when the
 // tab closes), sent in the Authorization header only, never in a URL.
+import { printable } from "./printable.js";
+
 const TOKEN_KEY = "verdict.console.token";
 const BASE = "/console/api";
 
@@ -26,11 +28,14 @@ export class ApiError extends Error {
   }
 }
 
-/** What a page says when a request failed: a missing scope as such (the server's message names the scope). */
+/**
+ * What a page says when a request failed: a missing scope as such (the server's message names the scope);
+ * printable, as a message may quote what a request or a token carried.
+ */
 export function problemOf(error: unknown): string {
   if (!(error instanceof ApiError)) return "Verdict did not answer.";
-  if (error.lacksScope) return `Your token does not allow this: ${error.message}. You are still signed in.`;
-  return error.message;
+  if (error.lacksScope) return printable(`Your token does not allow this: ${error.message}. You are still signed in.`);
+  return printable(error.message);
 }
 
 export function token(): string | null {

@@ -8,6 +8,7 @@ import { ApprovalsPage } from "./pages/approvals.js";
 import { DecisionsPage } from "./pages/decisions.js";
 import { PlaygroundPage } from "./pages/playground.js";
 import { SignInPage } from "./pages/sign-in.js";
+import { printable } from "./printable.js";
 import { PAGES, readRoute, type Route } from "./route.js";
 
 /**
@@ -80,7 +81,7 @@ export function App() {
         // A token refused for the session itself (401, or 403: it carries no console scope) opens nothing: forget it.
         if (error instanceof ApiError && (error.status === 401 || error.status === 403)) signOut();
         setSession(null);
-        setProblem(error instanceof ApiError ? error.message : "Verdict did not answer.");
+        setProblem(error instanceof ApiError ? printable(error.message) : "Verdict did not answer.");
       })
       .finally(() => setChecking(false));
   };
@@ -88,7 +89,7 @@ export function App() {
     whenSignInNeeded((error) => {
       signOut();
       setSession(null);
-      setProblem(error.message);
+      setProblem(printable(error.message));
     });
     load();
   }, []);
@@ -119,7 +120,7 @@ export function App() {
           ))}
         </nav>
         <span class="who">
-          {session.operator.subject}
+          {printable(session.operator.subject)}
           <button type="button" class="link" onClick={signOutHere}>
             Sign out
           </button>

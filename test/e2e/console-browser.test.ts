@@ -435,6 +435,56 @@ describe("the console in a browser, against what it must survive", () => {
     }
   });
 
+  it("shows a direction override, an isolate or a zero-width character from a token or a request as U+FFFD, on the approvals and the decisions", async () => {
+    // "\u202eecila" reads as "alice"; the destination's digits would read reordered.
+    const sub = "\u202eecila";
+    const asked = await t.client.check({
+      token: await t.issuer.token({ sub, client_id: "agent-\u2066d\u2069", client_type: "ai-agent", scope: "payments:write" }),
+      action: "payments:transfer",
+      resource: { type: "account", id: "acc-\u200bgrace" },
+      context: { amount: 150, currency: "EUR", destination: "DE02\u202e3068117" },
+    });
+    expect(asked.reasons.map((r) => r.code)).toEqual(["approval_required"]);
+    await t.verdict.audit?.flush();
+    /** The characters that reorder or hide text (a line break is the JSON's indentation). */
+    // eslint-disable-next-line no-control-regex -- it looks for control characters, to find any shown
+    const hiding = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2066-\u2069]/;
+    const { page: tab } = await newTab();
+    try {
+      await tab.goto(`${t.verdict.adminUrl}/console/#/approvals`);
+      await pasteToken(tab, await consoleToken(t.issuer));
+      const pending = tab.getByRole("table", { name: "2 pending" });
+      await poll(() => pending.isVisible()).toBe(true);
+      // What the page says and what its attributes (labels) hold.
+      const text = async () => tab.evaluate(() => `${document.body.textContent ?? ""}${document.body.outerHTML}`);
+      expect(await text()).not.toMatch(hiding);
+      const row = pending.locator("tbody tr", { hasText: "\uFFFDecila" });
+      expect(await row.count()).toBe(1);
+      const shown = (await row.textContent()) ?? "";
+      expect(shown).toContain("agent-\uFFFDd\uFFFD");
+      expect(shown).toContain("acc-\uFFFDgrace");
+      expect(shown).toContain("DE02\uFFFD3068117");
+      await row.getByRole("button", { name: "Decide" }).click();
+      await poll(() => tab.getByRole("form", { name: /^Decide .*acc-\uFFFDgrace/ }).count()).toBe(1);
+      expect(await text()).not.toMatch(hiding);
+
+      // The decision that asked, in the trail and on its own.
+      await tab.getByRole("link", { name: "Decisions", exact: true }).click();
+      const decision = tab.locator("table tbody tr", { hasText: "\uFFFDecila" });
+      await poll(() => decision.count()).toBe(1);
+      expect(await text()).not.toMatch(hiding);
+      await decision.locator("a").click();
+      await poll(() => tab.locator("article.detail").isVisible()).toBe(true);
+      const detail = (await tab.locator("article.detail").textContent()) ?? "";
+      expect(detail).toContain("\uFFFDecila");
+      expect(detail).toContain("DE02\uFFFD3068117");
+      expect(await text()).not.toMatch(hiding);
+      await screenshot("unprintable");
+    } finally {
+      await tab.context().close();
+    }
+  });
+
   it("shows HTML in an agent's client_id, a user, a suspension reason and an audit field as text: no element is made, no dialog opens", async () => {
     const { page: tab, errors, dialogs } = await newTab();
     /** Nothing the payloads would have made, anywhere in the document. */

@@ -1,8 +1,10 @@
 // Agents: every client_id seen in the trail, its users and recent decisions, and
-// (when suspensions are part of this Verdict) suspend / resume with a reason.
+// (when suspensions are part of this Verdict) suspend / resume with a reason. Client
+// ids, users, counter keys and reasons are shown printable (they come from tokens).
 import { useEffect, useState } from "preact/hooks";
 import { api, problemOf, type AgentSummary, type CounterUse, type DecisionRecord, type Session, type Suspension } from "../api.js";
 import { suspensions } from "../features.js";
+import { printable } from "../printable.js";
 import { DecisionTable } from "./decisions.js";
 
 function SuspendForm({ clientId, suspended, onDone }: { clientId: string; suspended: boolean; onDone: () => void }) {
@@ -12,7 +14,7 @@ function SuspendForm({ clientId, suspended, onDone }: { clientId: string; suspen
     try {
       if (suspended) await suspensions.resume(clientId, reason);
       else await suspensions.suspend(clientId, reason);
-      setMessage(suspended ? `${clientId} is resumed.` : `${clientId} is suspended: its next Check is denied.`);
+      setMessage(printable(suspended ? `${clientId} is resumed.` : `${clientId} is suspended: its next Check is denied.`));
       setReason("");
       onDone();
     } catch (e) {
@@ -32,7 +34,7 @@ function SuspendForm({ clientId, suspended, onDone }: { clientId: string; suspen
         <input name="reason" required value={reason} onInput={(e) => setReason(e.currentTarget.value)} />
       </label>
       <button type="submit" class={suspended ? "primary" : "danger"}>
-        {suspended ? "Resume" : "Suspend"} {clientId}
+        {suspended ? "Resume" : "Suspend"} {printable(clientId)}
       </button>
       {message && <p role="status">{message}</p>}
     </form>
@@ -61,7 +63,7 @@ function Agent({ clientId, session }: { clientId: string; session: Session }) {
       <p>
         <a href="#/agents">← All agents</a>
       </p>
-      <h1 id="agent-title">Agent {clientId}</h1>
+      <h1 id="agent-title">Agent {printable(clientId)}</h1>
       {error && (
         <p class="problem" role="alert">
           {error}
@@ -71,15 +73,15 @@ function Agent({ clientId, session }: { clientId: string; session: Session }) {
         <dl>
           <div>
             <dt>Client type</dt>
-            <dd>{agent.agent.client_type || "—"}</dd>
+            <dd>{printable(agent.agent.client_type) || "—"}</dd>
           </div>
           <div>
             <dt>Users ({agent.agent.user_count})</dt>
-            <dd>{agent.agent.users.join(", ")}</dd>
+            <dd>{printable(agent.agent.users.join(", "))}</dd>
           </div>
           <div>
             <dt>APIs</dt>
-            <dd>{agent.agent.apis.join(", ")}</dd>
+            <dd>{printable(agent.agent.apis.join(", "))}</dd>
           </div>
           <div>
             <dt>Decisions</dt>
@@ -89,7 +91,7 @@ function Agent({ clientId, session }: { clientId: string; session: Session }) {
           </div>
           <div>
             <dt>Status</dt>
-            <dd>{suspended.length ? `suspended: ${suspended.map((s) => s.reason).join("; ")}` : session.features.suspensions ? "active" : "—"}</dd>
+            <dd>{suspended.length ? printable(`suspended: ${suspended.map((s) => s.reason).join("; ")}`) : session.features.suspensions ? "active" : "—"}</dd>
           </div>
         </dl>
       )}
@@ -120,14 +122,14 @@ function Agent({ clientId, session }: { clientId: string; session: Session }) {
             {agent.usage.map((u) => (
               <tr key={u.key}>
                 <td>
-                  <code>{u.key}</code>
+                  <code>{printable(u.key)}</code>
                 </td>
-                <td>{u.type}</td>
+                <td>{printable(u.type)}</td>
                 <td>
-                  <meter min={0} max={u.limit} value={u.total} aria-label={`${u.key}: ${u.total} of ${u.limit}`} /> {u.total}
+                  <meter min={0} max={u.limit} value={u.total} aria-label={printable(`${u.key}: ${u.total} of ${u.limit}`)} /> {u.total}
                 </td>
                 <td>{u.limit}</td>
-                <td>{u.window}</td>
+                <td>{printable(u.window)}</td>
                 <td>{new Date(u.as_of).toLocaleString()}</td>
               </tr>
             ))}
@@ -198,11 +200,11 @@ export function AgentsPage({ agent, session }: { agent: string | undefined; sess
             {list.agents.map((a) => (
               <tr key={a.client_id}>
                 <td>
-                  <a href={`#/agents/${encodeURIComponent(a.client_id)}`}>{a.client_id}</a>
+                  <a href={`#/agents/${encodeURIComponent(a.client_id)}`}>{printable(a.client_id)}</a>
                 </td>
-                <td>{a.client_type || "—"}</td>
+                <td>{printable(a.client_type) || "—"}</td>
                 <td>
-                  {a.users.join(", ")}
+                  {printable(a.users.join(", "))}
                   {a.user_count > a.users.length ? ` and ${a.user_count - a.users.length} more` : ""}
                 </td>
                 <td>{a.counts.ALLOW}</td>

@@ -1,15 +1,17 @@
 // Approvals: what waits for a person's yes (exactly what approving would allow),
 // approve or refuse with the approver's own token, and the history. Through
-// features.ts (issue 17's approvals).
+// features.ts (issue 17's approvals). Every value from the request or a token is shown
+// printable: a person approves what they read.
 import type { ComponentChildren } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { problemOf, type Session } from "../api.js";
 import { chainText } from "../chain.js";
 import { approvals, type Approval } from "../features.js";
+import { printable, printableJson } from "../printable.js";
 
 function what(a: Approval): string {
   const amount = a.context["amount"];
-  return `${a.action} on ${a.resource.type}/${a.resource.id}${typeof amount === "number" ? ` for ${amount}` : ""}`;
+  return printable(`${a.action} on ${a.resource.type}/${a.resource.id}${typeof amount === "number" ? ` for ${amount}` : ""}`);
 }
 
 function ApprovalTable({ items, caption, actions }: { items: Approval[]; caption: string; actions?: (a: Approval) => ComponentChildren }) {
@@ -33,17 +35,17 @@ function ApprovalTable({ items, caption, actions }: { items: Approval[]; caption
         {items.map((a) => (
           <tr key={a.approval_id}>
             <td>{new Date(a.created_at).toLocaleString()}</td>
-            <td>{a.subject}</td>
-            <td>{a.client_id}</td>
+            <td>{printable(a.subject)}</td>
+            <td>{printable(a.client_id)}</td>
             <td>{chainText(a.actors)}</td>
             <td>{what(a)}</td>
             <td>
-              <code>{JSON.stringify(a.context)}</code>
+              <code>{printableJson(a.context)}</code>
             </td>
-            <td>{a.api}</td>
+            <td>{printable(a.api)}</td>
             <td>
               {a.status}
-              {a.decided_by ? ` by ${a.decided_by.subject}${a.decided_by.reason ? ` (${a.decided_by.reason})` : ""}` : ""}
+              {a.decided_by ? printable(` by ${a.decided_by.subject}${a.decided_by.reason ? ` (${a.decided_by.reason})` : ""}`) : ""}
             </td>
             {actions && <td>{actions(a)}</td>}
           </tr>
@@ -65,7 +67,7 @@ function DecideForm({ approval, onDone }: { approval: Approval; onDone: (message
   const decide = (outcome: "approve" | "refuse") =>
     approvals
       .decide(approval.approval_id, outcome, token, reason)
-      .then(() => onDone(`${outcome === "approve" ? "Approved" : "Refused"}: ${what(approval)} for ${approval.subject}.`))
+      .then(() => onDone(`${outcome === "approve" ? "Approved" : "Refused"}: ${what(approval)} for ${printable(approval.subject)}.`))
       .catch((e: unknown) => setError(problemOf(e)));
   const needs = [
     approval.acr_values.length ? `acr ${approval.acr_values.join(" or ")}` : "",
@@ -80,7 +82,7 @@ function DecideForm({ approval, onDone }: { approval: Approval; onDone: (message
       }}
     >
       <label for={`approver-${approval.approval_id}`}>
-        The approver's own access token for {approval.api}
+        The approver's own access token for {printable(approval.api)}
         {needs.length ? ` (${needs.join(", ")})` : ""}
       </label>
       <textarea

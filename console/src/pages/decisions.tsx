@@ -1,9 +1,11 @@
 // Decisions: filter the trail, see it over time (by outcome, top denial reasons,
-// per agent), and open one decision's full record.
+// per agent), and open one decision's full record. What a token or a request supplied
+// (subjects, client ids, resources, context, reasons) is shown printable.
 import { useEffect, useState } from "preact/hooks";
 import { api, problemOf, type DecisionRecord, type Filters, type Stats } from "../api.js";
 import { BarChart, COLORS } from "../charts.js";
 import { chainText } from "../chain.js";
+import { printable, printableJson } from "../printable.js";
 
 const FIELDS: [keyof Filters, string, string][] = [
   ["subject", "Subject (user)", "alice"],
@@ -44,14 +46,12 @@ export function DecisionTable({ decisions, caption }: { decisions: DecisionRecor
             <td>
               <Badge decision={d.decision} />
             </td>
-            <td>{d.subject ?? "—"}</td>
-            <td>{d.client_id ?? "—"}</td>
-            <td>{d.action}</td>
-            <td>
-              {d.resource.type}/{d.resource.id}
-            </td>
-            <td>{d.reasons.map((r) => r.code).join(", ")}</td>
-            <td>{d.caller.api}</td>
+            <td>{d.subject !== undefined ? printable(d.subject) : "—"}</td>
+            <td>{d.client_id !== undefined ? printable(d.client_id) : "—"}</td>
+            <td>{printable(d.action)}</td>
+            <td>{printable(`${d.resource.type}/${d.resource.id}`)}</td>
+            <td>{printable(d.reasons.map((r) => r.code).join(", "))}</td>
+            <td>{printable(d.caller.api)}</td>
           </tr>
         ))}
       </tbody>
@@ -81,11 +81,11 @@ function Charts({ stats }: { stats: Stats }) {
       <figure>
         <figcaption>Top denial reasons</figcaption>
         <BarChart
-          label={`Top denial reasons: ${stats.top_reasons.map((r) => `${r.code} ${r.count}`).join(", ") || "none"}`}
+          label={printable(`Top denial reasons: ${stats.top_reasons.map((r) => `${r.code} ${r.count}`).join(", ") || "none"}`)}
           config={{
             type: "bar",
             data: {
-              labels: stats.top_reasons.map((r) => r.code),
+              labels: stats.top_reasons.map((r) => printable(r.code)),
               datasets: [{ label: "DENY and STEP_UP", data: stats.top_reasons.map((r) => r.count), backgroundColor: COLORS.DENY }],
             },
             options: { indexAxis: "y", plugins: { legend: { display: false } } },
@@ -95,11 +95,11 @@ function Charts({ stats }: { stats: Stats }) {
       <figure>
         <figcaption>Activity per agent</figcaption>
         <BarChart
-          label={`Activity per agent: ${stats.agents.map((a) => `${a.client_id} ${a.total}`).join(", ") || "none"}`}
+          label={printable(`Activity per agent: ${stats.agents.map((a) => `${a.client_id} ${a.total}`).join(", ") || "none"}`)}
           config={{
             type: "bar",
             data: {
-              labels: stats.agents.map((a) => a.client_id),
+              labels: stats.agents.map((a) => printable(a.client_id)),
               datasets: outcomes.map((o) => ({ label: o, data: stats.agents.map((a) => a[o]), backgroundColor: COLORS[o] })),
             },
             options: { indexAxis: "y", scales: { x: { stacked: true, beginAtZero: true }, y: { stacked: true } } },
@@ -150,13 +150,13 @@ function Detail({ id }: { id: string }) {
         <a href="#/decisions">← All decisions</a>
       </p>
       <h2 id="detail-title">
-        <Badge decision={record.decision} /> {record.action} on {record.resource.type}/{record.resource.id}
+        <Badge decision={record.decision} /> {printable(`${record.action} on ${record.resource.type}/${record.resource.id}`)}
       </h2>
       <dl>
         {rows.map(([k, v]) => (
           <div key={k}>
             <dt>{k}</dt>
-            <dd>{v === undefined || v === "" ? "—" : String(v)}</dd>
+            <dd>{v === undefined || v === "" ? "—" : printable(String(v))}</dd>
           </div>
         ))}
       </dl>
@@ -164,19 +164,19 @@ function Detail({ id }: { id: string }) {
       <ul>
         {record.reasons.map((r) => (
           <li key={r.code}>
-            <code>{r.code}</code>: {r.message}
+            <code>{printable(r.code)}</code>: {printable(r.message)}
           </li>
         ))}
         {record.reasons.length === 0 && <li>none</li>}
       </ul>
       <h3>Challenge</h3>
-      <pre tabIndex={0}>{record.challenge ? JSON.stringify(record.challenge, null, 2) : "none"}</pre>
+      <pre tabIndex={0}>{record.challenge ? printableJson(record.challenge, 2) : "none"}</pre>
       <h3>Obligations enforced</h3>
-      <pre tabIndex={0}>{record.obligations.length ? JSON.stringify(record.obligations, null, 2) : "none"}</pre>
+      <pre tabIndex={0}>{record.obligations.length ? printableJson(record.obligations, 2) : "none"}</pre>
       <h3>Shadow bundle</h3>
-      <pre tabIndex={0}>{record.shadow ? JSON.stringify(record.shadow, null, 2) : "no shadow verdict"}</pre>
+      <pre tabIndex={0}>{record.shadow ? printableJson(record.shadow, 2) : "no shadow verdict"}</pre>
       <h3>Context and resource attributes (masked)</h3>
-      <pre tabIndex={0}>{JSON.stringify({ context: record.context, attributes: record.resource.attributes }, null, 2)}</pre>
+      <pre tabIndex={0}>{printableJson({ context: record.context, attributes: record.resource.attributes }, 2)}</pre>
     </article>
   );
 }

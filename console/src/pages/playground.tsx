@@ -1,7 +1,9 @@
 // The policy playground: an input evaluated by the active and the shadow bundle side
-// by side. Nothing is written: no state, no obligation, no audit record.
+// by side. Nothing is written: no state, no obligation, no audit record. What the policy
+// answers (it may quote the input) is shown printable.
 import { useState } from "preact/hooks";
 import { api, problemOf, type Session, type SideResult } from "../api.js";
+import { printable, printableJson } from "../printable.js";
 
 const EXAMPLE = {
   principal: { subject: "alice", client_id: "agent-1", client_type: "ai-agent", scopes: ["payments:write"] },
@@ -24,11 +26,7 @@ function Side({ title, side }: { title: string; side: SideResult | undefined }) 
           <p>
             Revision <code>{side.revision}</code>
           </p>
-          {side.error && (
-            <p class="problem">
-              {side.error.code}: {side.error.message}
-            </p>
-          )}
+          {side.error && <p class="problem">{printable(`${side.error.code}: ${side.error.message}`)}</p>}
           {side.decision && (
             <>
               <p class="effect">
@@ -40,24 +38,24 @@ function Side({ title, side }: { title: string; side: SideResult | undefined }) 
               <ul>
                 {side.decision.reasons.map((r) => (
                   <li key={r.code}>
-                    <code>{r.code}</code>: {r.message}
+                    <code>{printable(r.code)}</code>: {printable(r.message)}
                   </li>
                 ))}
                 {side.decision.reasons.length === 0 && <li>none</li>}
               </ul>
               <h3>Obligations</h3>
-              <pre tabIndex={0}>{side.decision.obligations.length ? JSON.stringify(side.decision.obligations, null, 2) : "none"}</pre>
+              <pre tabIndex={0}>{side.decision.obligations.length ? printableJson(side.decision.obligations, 2) : "none"}</pre>
               {side.decision.step_up && (
                 <>
                   <h3>Step-up</h3>
-                  <pre tabIndex={0}>{JSON.stringify(side.decision.step_up, null, 2)}</pre>
+                  <pre tabIndex={0}>{printableJson(side.decision.step_up, 2)}</pre>
                 </>
               )}
               <h3>Explain</h3>
               <ul>
                 {side.decision.explain.map((e, i) => (
                   <li key={i}>
-                    <code>{e.rule}</code> ({e.kind}): {e.message}
+                    <code>{printable(e.rule)}</code> ({printable(e.kind)}): {printable(e.message)}
                   </li>
                 ))}
                 {side.decision.explain.length === 0 && <li>no rule fired</li>}
@@ -65,7 +63,7 @@ function Side({ title, side }: { title: string; side: SideResult | undefined }) 
             </>
           )}
           <h3>State it reads</h3>
-          <pre tabIndex={0}>{side.state_queries?.length ? JSON.stringify(side.state_queries, null, 2) : "none"}</pre>
+          <pre tabIndex={0}>{side.state_queries?.length ? printableJson(side.state_queries, 2) : "none"}</pre>
         </>
       )}
     </section>
@@ -81,7 +79,7 @@ export function PlaygroundPage({ session }: { session: Session }) {
     try {
       input = JSON.parse(text);
     } catch (e) {
-      setError(`The input is not JSON: ${(e as Error).message}`);
+      setError(printable(`The input is not JSON: ${(e as Error).message}`));
       return;
     }
     try {

@@ -2,6 +2,7 @@
 // provider), or in the development profile with one click.
 import { useEffect, useState } from "preact/hooks";
 import { api, ApiError } from "../api.js";
+import { printable } from "../printable.js";
 
 /** `problems`: what went wrong before this prompt (with the address, with the last token), null where nothing did. */
 export function SignInPage({ problems, onToken }: { problems: (string | null)[]; onToken: (token: string) => void }) {
@@ -19,7 +20,7 @@ export function SignInPage({ problems, onToken }: { problems: (string | null)[];
       const { access_token } = await api.devSignIn();
       onToken(access_token);
     } catch (e) {
-      setError(e instanceof ApiError ? e.message : "The development sign-in failed.");
+      setError(e instanceof ApiError ? printable(e.message) : "The development sign-in failed.");
     }
   };
   return (
