@@ -3,7 +3,10 @@
 // on what is in a window whatever its own clock says (docs/state.md, "One clock").
 // A process measures how far the database's clock is from its own (the server's
 // `localTime` against the midpoint of the round trip) when it connects and then
-// every MEASURE_INTERVAL_MS; it keeps the last good measurement.
+// every MEASURE_INTERVAL_MS (every UNMEASURED_RETRY_MS until a first one works); it
+// keeps the last good measurement, checked against the monotonic clock: a step of the
+// host's wall clock (NTP, a VM resumed) does not move the database's time with it.
+// Windowed counters refuse to work unmeasured (measuredOffsetMs: fail closed).
 import type { Db, Document } from "mongodb";
 import { withDeadline } from "../deadline.js";
 import type { Logger } from "../observability/index.js";
@@ -18,6 +21,10 @@ const SAMPLES = 3;
 const MAX_ROUND_TRIP_MS = 1_000;
 /** Past this, the log warns (once each way): the hosts' clocks should be fixed, whatever Verdict makes of it. */
 export const FAR_OFFSET_MS = 1_000;
+/** A wall clock that moved this much apart from the monotonic one since a measurement was stepped: taken out at once. */
+const WALL_STEP_MS = 100;
+/** How soon a measurement is tried again while none has worked yet (windowed counters wait for one). */
+export const UNMEASURED_RETRY_MS = 1_000;
 
 /** MongoDB's CommandNotFound: a server older than `hello` (mongo-java-server) answers `isMaster` instead. */
 const COMMAND_NOT_FOUND = 59;
@@ -26,6 +33,8 @@ export interface ClockOptions {
   log: Logger;
   /** This process's clock (default Date.now): what the offset is measured from and added to. */
   now?: () => number;
+  /** A monotonic clock in ms (default performance.now()): the database's time runs on it from the last measurement. */
+  elapsed?: () => number;
   intervalMs?: number;
   deadlineMs?: number;
 }
@@ -39,6 +48,9 @@ export interface ClockMeasurement {
 
 export class DatabaseClock {
   private last: ClockMeasurement | undefined;
+  /** The offset in force (whole ms), and this process's wall and monotonic clocks when it was taken. */
+  private anchor: { offsetMs: number; local: number; at: number } | undefined;
+  private retry: NodeJS.Timeout | undefined;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<boolean> | undefined;
   private command: "hello" | "isMaster" = "hello";
@@ -47,16 +59,18 @@ export class DatabaseClock {
   private failing = false;
   private stopped = false;
   private readonly localNow: () => number;
+  private readonly elapsed: () => number;
   private readonly intervalMs: number;
   private readonly deadlineMs: number;
   private readonly log: Logger;
 
   constructor(
     private readonly db: () => Db,
-    { log, now = () => Date.now(), intervalMs = MEASURE_INTERVAL_MS, deadlineMs = MEASURE_DEADLINE_MS }: ClockOptions,
+    { log, now = () => Date.now(), elapsed = () => performance.now(), intervalMs = MEASURE_INTERVAL_MS, deadlineMs = MEASURE_DEADLINE_MS }: ClockOptions,
   ) {
     this.log = log;
     this.localNow = now;
+    this.elapsed = elapsed;
     this.intervalMs = intervalMs;
     this.deadlineMs = deadlineMs;
   }
@@ -66,12 +80,26 @@ export class DatabaseClock {
    * or 0 before the first (said once in the log: windows are then on this process's clock).
    */
   offsetMs(): number {
-    if (this.last) return this.last.offsetMs;
+    const measured = this.measuredOffsetMs();
+    if (measured !== undefined) return measured;
     if (!this.saidUnmeasured) {
       this.saidUnmeasured = true;
-      this.log.info("the database's clock is not measured yet: windowed counters use this process's clock until it is");
+      this.log.info("the database's clock is not measured yet: windowed counters wait for it, other times use this process's clock");
     }
     return 0;
+  }
+
+  /**
+   * What to add to this process's time now to get the database's, or undefined before a measurement worked. The
+   * database's time runs on the monotonic clock since the last measurement, so this follows a step of the host's
+   * wall clock at once (the process's time moved, the database's did not).
+   */
+  measuredOffsetMs(): number | undefined {
+    const anchor = this.anchor;
+    if (!anchor) return undefined;
+    // How far the wall clock moved apart from the monotonic one since: a step (NTP, a VM resumed) is taken out at once.
+    const step = this.localNow() - anchor.local - (this.elapsed() - anchor.at);
+    return Math.abs(step) > WALL_STEP_MS ? Math.round(anchor.offsetMs - step) : anchor.offsetMs;
   }
 
   /** The time now on the database's clock (this process's clock until measured). */
@@ -96,6 +124,7 @@ export class DatabaseClock {
   stop(): void {
     this.stopped = true;
     clearInterval(this.timer);
+    clearTimeout(this.retry);
   }
 
   /** One measurement, under its deadline; true when it gave a new offset. One at a time: a second call joins the one under way. */
@@ -149,6 +178,9 @@ export class DatabaseClock {
   private taken(measured: ClockMeasurement): void {
     const first = this.last === undefined;
     this.last = measured;
+    // An offset within the measurement's own error (half its round trip) is no offset: the same clock, or as good.
+    const offsetMs = Math.abs(measured.offsetMs) <= measured.roundTripMs / 2 + 1 ? 0 : Math.round(measured.offsetMs);
+    this.anchor = { offsetMs, local: this.localNow(), at: this.elapsed() };
     const fields = { offsetMs: Math.round(measured.offsetMs), roundTripMs: measured.roundTripMs };
     if (this.failing) this.log.info(fields, "the database's clock is measured again");
     this.failing = false;
@@ -167,9 +199,17 @@ export class DatabaseClock {
     if (this.stopped) return false;
     const kept = this.last
       ? `the last offset measured (${Math.round(this.last.offsetMs)} ms) is kept`
-      : "windowed counters use this process's clock until it is";
+      : `windowed counters are refused until it is (tried again in ${UNMEASURED_RETRY_MS} ms)`;
     this.log[this.failing ? "debug" : "warn"]({ err: why }, `could not measure the database's clock: ${kept}`);
     this.failing = true;
+    // Windowed counters refuse until a first measurement works: try again soon, not at the next interval.
+    if (!this.last && !this.retry) {
+      this.retry = setTimeout(() => {
+        this.retry = undefined;
+        void this.measure();
+      }, UNMEASURED_RETRY_MS);
+      this.retry.unref();
+    }
     return false;
   }
 }

@@ -238,6 +238,8 @@ export class Database {
    */
   startSweeping(intervalMs: number): void {
     this.sweeper = setInterval(() => {
+      // Not before the database's clock is measured: on this process's, one ahead would delete what is live.
+      if (this.clock.measuredOffsetMs() === undefined) return;
       this.sweepExpired(new Date(this.clock.now())).then(
         (removed) => removed > 0 && this.log.debug({ removed }, "expired documents removed"),
         (error: unknown) => this.log.warn({ err: (error as Error).message }, "could not remove expired documents; will retry"),

@@ -180,7 +180,7 @@ export async function startVerdict(config: Config, options: StartOptions): Promi
   observeHealth(metrics, {
     ready: () => readiness.report().ready,
     databaseUp: () => parts.database?.available === true,
-    databaseClockOffsetMs: () => parts.database?.clock.measurement?.offsetMs,
+    databaseClockOffsetMs: () => parts.database?.clock.measuredOffsetMs(),
   });
 
   // The bundle and its worker thread load first, beside everything else that starts:

@@ -7,10 +7,13 @@
 import type { JsonObject } from "@verdict/sdk/wire";
 import type { CounterPort, Holding, Reservation, StateQuery, StateReader, WindowSpec } from "../contract/index.js";
 import type { CounterStore } from "./counters.js";
+import { StateUnavailableError } from "./errors.js";
 
-/** What the counters need of the database's clock: how far it is from this process's, now. */
+/** What the counters need of the database's clock: how far it is from this process's now, once measured. */
 export interface OffsetSource {
-  offsetMs(): number;
+  measuredOffsetMs(): number | undefined;
+  /** Measures (or joins a measurement under way); true when it gave an offset. */
+  measure(): Promise<boolean>;
 }
 
 /** When and for whom a reservation is made, as the store takes it. */
@@ -25,13 +28,15 @@ export class CountersOnDatabaseTime implements CounterPort, StateReader {
   /** A reservation at `at.nowMs` (this process's time); a refusal's `fitsAtMs` comes back in this process's time too. */
   async reserve(key: readonly string[], window: WindowSpec, amount: number, limit: number, at: ReserveAt): Promise<Reservation> {
     // One offset for the way in and the way out: a retry_after is exact whatever a measurement changes meanwhile.
-    const offset = this.clock.offsetMs();
+    const offset = await this.offset();
     const reserved = await this.store.reserve(key, window, amount, limit, { ...at, nowMs: at.nowMs + offset });
     return reserved.ok || reserved.fitsAtMs === undefined ? reserved : { ...reserved, fitsAtMs: reserved.fitsAtMs - offset };
   }
 
-  read(perDecision: readonly (readonly StateQuery[])[], nowMs: number): Promise<JsonObject[]> {
-    return this.store.read(perDecision, nowMs + this.clock.offsetMs());
+  async read(perDecision: readonly (readonly StateQuery[])[], nowMs: number): Promise<JsonObject[]> {
+    // Nothing to read (a decision that declares no state): no clock needed either.
+    if (perDecision.every((queries) => queries.length === 0)) return this.store.read(perDecision, nowMs);
+    return this.store.read(perDecision, nowMs + (await this.offset()));
   }
 
   holdings(decisionId: string): Promise<Holding[]> {
@@ -40,5 +45,18 @@ export class CountersOnDatabaseTime implements CounterPort, StateReader {
 
   give(holding: Holding, options?: { forget?: boolean }): Promise<boolean> {
     return this.store.give(holding, options);
+  }
+
+  /**
+   * The database clock's offset; before a first measurement worked, one is made (or joined) now, and without one the
+   * counters refuse, fail closed: on this process's clock a window could allow more than its limit.
+   */
+  private async offset(): Promise<number> {
+    const known = this.clock.measuredOffsetMs();
+    if (known !== undefined) return known;
+    await this.clock.measure();
+    const measured = this.clock.measuredOffsetMs();
+    if (measured === undefined) throw new StateUnavailableError("the database's clock is not measured yet: windowed counters wait for it");
+    return measured;
   }
 }

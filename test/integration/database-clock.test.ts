@@ -6,7 +6,16 @@ import { randomUUID } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { WindowSpec } from "../../src/contract/index.js";
 import { Database } from "../../src/database/index.js";
-import { COUNTERS, openState, type State } from "../../src/state/index.js";
+import {
+  COUNTERS,
+  CounterStore,
+  CountersOnDatabaseTime,
+  DEFAULT_STATE_TIMEOUT_MS,
+  openState,
+  StateCalls,
+  StateUnavailableError,
+  type State,
+} from "../../src/state/index.js";
 import { captureLog, type CapturedLog } from "../support/log.js";
 import { mongoUri, uniqueDatabaseName } from "../support/mongo.js";
 
@@ -22,7 +31,7 @@ let captured: CapturedLog;
 async function connected(name = uniqueDatabaseName("clock")): Promise<{ database: Database; state: State }> {
   captured = captureLog();
   database = Database.open({ uri: mongoUri(), database: name, log: captured.log, poolSize: 4 });
-  const state = openState(database, { timeoutMs: 2_000, log: captured.log });
+  const state = openState(database, { timeoutMs: DEFAULT_STATE_TIMEOUT_MS, log: captured.log });
   await database.ensureIndexes();
   database.connectInBackground();
   await database.whenReached();
@@ -119,12 +128,29 @@ describe("the database's clock", () => {
     expect(messages().filter((msg) => msg === "this process's clock is within 1 s of the database's again")).toHaveLength(1);
   });
 
-  it("uses the process's clock, and says so once, until the first measurement", () => {
+  it("is measured by the first counter call of a process that has not measured it yet, whatever the process's clock says", async () => {
     captured = captureLog();
     database = Database.open({ uri: mongoUri(), database: uniqueDatabaseName("clock"), log: captured.log, poolSize: 2 });
+    const state = openState(database, { timeoutMs: DEFAULT_STATE_TIMEOUT_MS, log: captured.log });
     shiftClock(8_000);
-    expect(database.clock.offsetMs()).toBe(0);
-    expect(database.clock.offsetMs()).toBe(0);
-    expect(messages()).toEqual(["the database's clock is not measured yet: windowed counters use this process's clock until it is"]);
+    expect(database.clock.measuredOffsetMs()).toBeUndefined();
+    const window: WindowSpec = { kind: "sliding", seconds: 10 };
+    expect((await state.counters.reserve(["clock", randomUUID()], window, 1, 3, { nowMs: Date.now(), holder: holder(), type: "rate" })).ok).toBe(true);
+    expect(Math.abs((database.clock.measuredOffsetMs() ?? 0) + 8_000)).toBeLessThan(100);
+  });
+
+  it("refuses windowed counters, state_unavailable and nothing written, while the database's clock cannot be measured", async () => {
+    const { database } = await connected();
+    const unmeasurable = { measuredOffsetMs: () => undefined, measure: () => Promise.resolve(false) };
+    const counters = new CountersOnDatabaseTime(
+      new CounterStore(database.collection(COUNTERS), new StateCalls(DEFAULT_STATE_TIMEOUT_MS, captured.log)),
+      unmeasurable,
+    );
+    const key = ["clock", randomUUID()];
+    const window: WindowSpec = { kind: "sliding", seconds: 10 };
+    // until 2026-12-07 they went on this process's clock, where a host clock ahead or behind let a window allow more than its limit
+    await expect(counters.reserve(key, window, 1, 3, { nowMs: Date.now(), holder: holder(), type: "rate" })).rejects.toThrow(StateUnavailableError);
+    await expect(counters.read([[{ name: "n", type: "counter", key, window }]], Date.now())).rejects.toThrow(StateUnavailableError);
+    expect(await database.collection(COUNTERS).countDocuments({ key: { $regex: key[1] as string } })).toBe(0);
   });
 });

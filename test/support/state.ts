@@ -24,5 +24,7 @@ export async function openTestState(
   });
   const state = openState(database, { timeoutMs: options.timeoutMs ?? DEFAULT_STATE_TIMEOUT_MS, log });
   if (options.indexes !== false) await database.ensureIndexes();
+  // As a serving process does when it connects: windowed counters refuse until the database's clock is measured.
+  if (options.uri === undefined) await database.clock.measure();
   return { ...state, database, close: () => database.close() };
 }

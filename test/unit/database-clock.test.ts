@@ -2,8 +2,8 @@
 // shortest round trip, hello or (an older server) isMaster, the last good offset kept
 // when a measurement fails. Against the real server: test/integration/database-clock.test.ts.
 import type { Db, Document } from "mongodb";
-import { describe, expect, it } from "vitest";
-import { DatabaseClock } from "../../src/database/clock.js";
+import { describe, expect, it, vi } from "vitest";
+import { DatabaseClock, UNMEASURED_RETRY_MS } from "../../src/database/clock.js";
 import { captureLog } from "../support/log.js";
 
 /** A server whose clock is `serverAheadMs` ahead of the fake local one, answering each command after `delays` (ms of the local clock). */
@@ -24,13 +24,13 @@ function server(serverAheadMs: number, { delays = [10], hello = true, fail = fal
       return Promise.resolve({ ok: 1, localTime });
     },
   } as unknown as Db;
-  return { db: () => db, now: () => local, asked, setFail: (value: boolean) => (fail = value) };
+  return { db: () => db, now: () => local, asked, setFail: (value: boolean) => (fail = value), step: (ms: number) => (local += ms) };
 }
 
 describe("DatabaseClock", () => {
   it("takes the offset from the shortest of its round trips", async () => {
     const fake = server(5_000, { delays: [400, 20, 200] });
-    const clock = new DatabaseClock(fake.db, { log: captureLog().log, now: fake.now });
+    const clock = new DatabaseClock(fake.db, { log: captureLog().log, now: fake.now, elapsed: fake.now });
     expect(await clock.measure()).toBe(true);
     expect(clock.measurement).toEqual({ offsetMs: 5_000, roundTripMs: 20 });
     expect(clock.now()).toBe(fake.now() + 5_000);
@@ -38,7 +38,7 @@ describe("DatabaseClock", () => {
 
   it("asks isMaster of a server that has no hello, from then on", async () => {
     const fake = server(-3_000, { hello: false });
-    const clock = new DatabaseClock(fake.db, { log: captureLog().log, now: fake.now });
+    const clock = new DatabaseClock(fake.db, { log: captureLog().log, now: fake.now, elapsed: fake.now });
     expect(await clock.measure()).toBe(true);
     expect(clock.offsetMs()).toBe(-3_000);
     expect(fake.asked).toEqual(["hello", "isMaster", "isMaster", "isMaster"]);
@@ -47,7 +47,7 @@ describe("DatabaseClock", () => {
   it("keeps the last good offset while the server does not answer, and says so once", async () => {
     const captured = captureLog();
     const fake = server(2_000);
-    const clock = new DatabaseClock(fake.db, { log: captured.log, now: fake.now });
+    const clock = new DatabaseClock(fake.db, { log: captured.log, now: fake.now, elapsed: fake.now });
     expect(await clock.measure()).toBe(true);
     fake.setFail(true);
     expect(await clock.measure()).toBe(false);
@@ -59,8 +59,39 @@ describe("DatabaseClock", () => {
 
   it("does not use a round trip too long to say when the server read its clock", async () => {
     const fake = server(2_000, { delays: [1_500] });
-    const clock = new DatabaseClock(fake.db, { log: captureLog().log, now: fake.now, deadlineMs: 60_000 });
+    const clock = new DatabaseClock(fake.db, { log: captureLog().log, now: fake.now, elapsed: fake.now, deadlineMs: 60_000 });
     expect(await clock.measure()).toBe(false);
     expect(clock.measurement).toBeUndefined();
+  });
+
+  it("keeps the database's time on the monotonic clock: a step of the host's wall clock does not move it", async () => {
+    const fake = server(5_000);
+    let monotonic = 0;
+    const clock = new DatabaseClock(fake.db, { log: captureLog().log, now: fake.now, elapsed: () => monotonic });
+    expect(await clock.measure()).toBe(true);
+    const before = clock.now();
+    monotonic += 1_000;
+    fake.step(1_000); // a second passes
+    expect(clock.now()).toBe(before + 1_000);
+    fake.step(8_000); // the host's clock is stepped 8 s ahead (NTP, a VM resumed): the database's time is where it was
+    expect(clock.now()).toBe(before + 1_000);
+    expect(clock.measuredOffsetMs()).toBe(5_000 - 8_000);
+  });
+
+  it("has no offset to give windowed counters before a measurement worked, and tries again every second until one does", async () => {
+    vi.useFakeTimers();
+    try {
+      const fake = server(2_000, { fail: true });
+      const clock = new DatabaseClock(fake.db, { log: captureLog().log, now: fake.now, elapsed: fake.now });
+      expect(await clock.start()).toBe(false);
+      expect(clock.measuredOffsetMs()).toBeUndefined();
+      expect(clock.offsetMs()).toBe(0);
+      fake.setFail(false);
+      await vi.advanceTimersByTimeAsync(UNMEASURED_RETRY_MS);
+      expect(clock.measuredOffsetMs()).toBe(2_000);
+      clock.stop();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
