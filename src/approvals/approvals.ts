@@ -12,9 +12,9 @@ import { APPROVAL_ID } from "../contract/index.js";
 import { approvalChallenge, type ApprovalGate, type ApprovalOutcome, type ApprovalRequest, type Caller, type Challenge } from "../decide/index.js";
 import { VerdictError } from "../errors/index.js";
 import type { Logger } from "../observability/index.js";
-import { giveBackOrRetry } from "../state/index.js";
+import { giveBackOrRetry, StateUnavailableError } from "../state/index.js";
 import { actorsOf, type Principal, type TokenVerifier } from "../token/index.js";
-import { boundFields, chainOf, differs, requirementDigest, sameChain, type Binding } from "./binding.js";
+import { boundFields, chainOf, differs, requestKey, requirementDigest, sameChain, type Binding } from "./binding.js";
 import { RETENTION_MS, statusAt, type ApprovalDoc, type ApprovalStore, type Decider, type ListFilter, type PendingOwner } from "./store.js";
 import { viewOf, type ApprovalView } from "./view.js";
 import type { ApprovalWebhook } from "./webhook.js";
@@ -40,6 +40,10 @@ export interface ApprovalsOptions {
   events?: EventSink;
   webhook?: ApprovalWebhook;
   log: Logger;
+  /**
+   * The time approvals go by (created_at, expires_at, their checks and sweep): by default the database's clock, which
+   * every process sharing the database agrees on. A test's clock replaces it, and decisions' times are then taken as given.
+   */
   now?: () => number;
 }
 
@@ -54,6 +58,8 @@ export interface DecideInput {
 }
 
 const MAX_REASON = 512;
+/** Tries at keeping a new approval while the same request's pending one ends meanwhile (then state_unavailable). */
+const KEEP_TRIES = 3;
 /** A request asked again while its approval is pending tells the webhook again at most this often (a delivery may have been lost). */
 export const REMIND_AFTER_MS = 5 * 60_000;
 
@@ -63,10 +69,15 @@ export function checkedApprovalId(id: string): string {
 }
 
 export class Approvals implements ApprovalGate {
+  /** The time now on the database's clock (or the test's). */
   private readonly now: () => number;
+  /** What to add to this process's time (a decision's nowMs) to get the database's. */
+  private readonly offsetMs: () => number;
 
   constructor(private readonly options: ApprovalsOptions) {
-    this.now = options.now ?? Date.now;
+    const clock = options.store.clock;
+    this.now = options.now ?? (() => clock.now());
+    this.offsetMs = options.now ? () => 0 : () => clock.offsetMs();
   }
 
   urlOf(id: string): string {
@@ -74,7 +85,9 @@ export class Approvals implements ApprovalGate {
   }
 
   async settle(request: ApprovalRequest): Promise<ApprovalOutcome> {
-    const { requirement, check, principal, caller, decisionId, nowMs, dryRun } = request;
+    const { requirement, check, principal, caller, decisionId, dryRun } = request;
+    // The decision's time is this process's: an approval's expiry is judged on the database's clock, as every process judges it.
+    const nowMs = request.nowMs + this.offsetMs();
     const binding: Binding = {
       issuer: principal.issuer,
       subject: principal.subject,
@@ -97,7 +110,7 @@ export class Approvals implements ApprovalGate {
           }),
         };
       }
-      return this.ask(request, binding);
+      return this.ask(request, binding, nowMs);
     }
 
     const id = check.approvalId;
@@ -109,7 +122,8 @@ export class Approvals implements ApprovalGate {
     if (requirementOf(doc) !== requirementDigest(requirement)) {
       return deny("approval_mismatch", "The approval was asked for under another requirement (the policy asks for more now): ask again without it.");
     }
-    const refusal = await this.unusable(doc, now);
+    // A dry run writes nothing, not even the mark of an ended approval.
+    const refusal = await this.unusable(doc, now, { mark: !dryRun });
     if (refusal) return refusal;
     if (dryRun) return { kind: "used", approvalId: id, giveBack: () => Promise.resolve() };
     const used = await this.options.store.consume(id, decisionId, now);
@@ -154,8 +168,8 @@ export class Approvals implements ApprovalGate {
    * asked again while its approval is pending gets that approval back, and an agent with
    * max_pending_per_agent pending for the user gets none (approval_limit): nobody is asked without end.
    */
-  private async ask(request: ApprovalRequest, binding: Binding): Promise<ApprovalOutcome> {
-    const { requirement, caller, decisionId, nowMs } = request;
+  private async ask(request: ApprovalRequest, binding: Binding, nowMs: number): Promise<ApprovalOutcome> {
+    const { requirement, caller, decisionId } = request;
     const { store } = this.options;
     const now = new Date(nowMs);
     const owner: PendingOwner = { api: caller.name, issuer: binding.issuer, subject: binding.subject, client_id: binding.client_id };
@@ -190,9 +204,11 @@ export class Approvals implements ApprovalGate {
       authorization_details: requirement.authorizationDetails,
       requested_by: decisionId,
       requirement: digest,
+      request_key: requestKey(caller.name, binding, digest),
       notified_at: now,
     };
-    await store.create(doc);
+    const kept = await this.keep(doc, now);
+    if (kept !== doc) return { kind: "challenge", challenge: this.challengeOf(kept) };
     if (!(await this.withinLimit(doc, now))) {
       const max = this.options.maxPendingPerAgent;
       return deny("approval_limit", `This agent already has ${max} approvals pending for this user; one must be decided or expire before it asks for another.`);
@@ -215,6 +231,26 @@ export class Approvals implements ApprovalGate {
     );
     this.options.webhook?.notify(viewOf(doc, this.urlOf(doc._id), now));
     return { kind: "challenge", challenge: this.challengeOf(doc) };
+  }
+
+  /**
+   * Keeps a new pending approval: `doc`, or the pending approval of the same request another process (or call)
+   * kept meanwhile (unique request_key), which is then the one the person is asked about (announced by its keeper).
+   * A holder of the key that ended (expired unmarked, or decided by a process of before 2026-12-07) frees it first.
+   */
+  private async keep(doc: ApprovalDoc, now: Date): Promise<ApprovalDoc> {
+    const { store } = this.options;
+    const key = doc.request_key ?? "";
+    for (let tries = 0; tries < KEEP_TRIES; tries++) {
+      if (await store.create(doc)) return doc;
+      const holder = await store.holding(key);
+      if (!holder) continue;
+      const status = statusAt(holder, now);
+      if (status === "pending") return holder;
+      if (status === "expired" && holder.status === "pending") await this.expire(holder._id, now);
+      else await store.release(holder._id, key);
+    }
+    throw new StateUnavailableError(`keep approval: the pending approval of the same request changed ${KEEP_TRIES} times meanwhile`);
   }
 
   /**
@@ -274,11 +310,11 @@ export class Approvals implements ApprovalGate {
   }
 
   /** Why an approval that binds this request cannot be used now; undefined when it is approved and unexpired. */
-  private async unusable(doc: ApprovalDoc, now: Date): Promise<ApprovalOutcome | undefined> {
+  private async unusable(doc: ApprovalDoc, now: Date, { mark = true } = {}): Promise<ApprovalOutcome | undefined> {
     const status = statusAt(doc, now);
     if (status === "approved") return undefined;
     if (status === "expired") {
-      await this.expire(doc._id, now);
+      if (mark) await this.expire(doc._id, now);
       return deny("approval_expired");
     }
     if (status === "refused") return deny("approval_refused");
@@ -372,12 +408,14 @@ export class Approvals implements ApprovalGate {
   private async decider(doc: ApprovalDoc, token: string, nowMs: number, { strength = true } = {}): Promise<Principal> {
     const api = this.options.apis(doc.api);
     if (!api) throw new VerdictError("approval_not_found", `approval_not_found: approval ${doc._id} was made to an API this Verdict no longer serves`);
+    // A token's times (exp, nbf, auth_time) are judged on this process's clock, as every token's is; the approval's on the database's.
+    const tokenNowMs = nowMs - this.offsetMs();
     // A TokenError (invalid_token) says why the token was refused.
     const { principal } = await this.options.verifier.verify(token, {
       audience: api.audience,
       knownScopes: api.scopes,
       unknownScopes: api.unknownScopes,
-      now: Math.floor(nowMs / 1000),
+      now: Math.floor(tokenNowMs / 1000),
     });
     // The approval routes take no DPoP proof: a token bound to a key is not usable here as a plain bearer token.
     if (principal.confirmationJkt !== undefined) {
@@ -413,7 +451,7 @@ export class Approvals implements ApprovalGate {
         `approval_authentication_insufficient: deciding needs an authentication of acr ${doc.acr_values.join(" or ")}`,
       );
     }
-    if (doc.max_age !== undefined && (principal.authTime === undefined || Math.floor(nowMs / 1000) - principal.authTime > doc.max_age)) {
+    if (doc.max_age !== undefined && (principal.authTime === undefined || Math.floor(tokenNowMs / 1000) - principal.authTime > doc.max_age)) {
       throw new VerdictError(
         "approval_authentication_insufficient",
         `approval_authentication_insufficient: deciding needs an authentication within the last ${doc.max_age} seconds (auth_time)`,

@@ -52,6 +52,27 @@ export function requirementDigest(requirement: ApprovalRequirement): string {
 }
 
 /**
+ * The request an approval is asked for, as one key: "sha256:" and the hex SHA-256 of the canonical JSON of the API,
+ * the binding (user, agent, chain of agents, action, resource, context digest) and the requirement's digest. A
+ * pending approval holds it (request_key) under a unique index, so the same request asked at once on several
+ * processes is kept, and its person asked, once.
+ */
+export function requestKey(api: string, binding: Binding, requirement: string): string {
+  const text = canonicalize({
+    api,
+    issuer: binding.issuer,
+    subject: binding.subject,
+    client_id: binding.client_id,
+    actors: chainOf(binding).map((actor) => ({ subject: actor.subject, client_id: actor.client_id ?? null, iss: actor.iss ?? null })),
+    action: binding.action,
+    resource: { type: binding.resource.type, id: binding.resource.id },
+    digest: binding.digest,
+    requirement,
+  });
+  return `sha256:${createHash("sha256").update(text, "utf8").digest("hex")}`;
+}
+
+/**
  * The chain of agents a binding was made through. An approval kept before chains were recorded was shown to the
  * person as the agent alone, so it counts as asked directly: honoured only for a request that carries no act chain.
  */

@@ -7,7 +7,7 @@ import type { JsonObject } from "@verdict/sdk/wire";
 import type { Approver } from "../contract/index.js";
 import { defineCollection, type Database } from "../database/index.js";
 import { withDeadline } from "../deadline.js";
-import { StateUnavailableError } from "../state/index.js";
+import { isDuplicateKey, StateUnavailableError } from "../state/index.js";
 import type { Binding } from "./binding.js";
 
 export type ApprovalStatus = "pending" | "approved" | "refused" | "consumed" | "expired";
@@ -41,6 +41,11 @@ export interface ApprovalDoc extends Binding {
   requested_by: string;
   /** requirementDigest() of the requirement it was asked under (absent: kept before 2026-12-07; requirementOf() works it out). */
   requirement?: string;
+  /**
+   * requestKey() of the request it was asked for, held only while it is pending (unique: the same request is kept
+   * once, whichever process is asked); absent once it left pending, and on approvals kept before 2026-12-07.
+   */
+  request_key?: string;
   /** When the webhook was last told of it (absent: at created_at). */
   notified_at?: Date;
   consumed_by?: string;
@@ -59,6 +64,9 @@ export const APPROVALS = defineCollection<ApprovalDoc>({
     { key: { status: 1, expires_at: 1 }, name: "approvals_status_expiry" },
     // An agent's pending approvals for one user at one API: counted against max_pending_per_agent, and searched for the same request.
     { key: { api: 1, issuer: 1, subject: 1, client_id: 1, status: 1, expires_at: 1 }, name: "approvals_pending_per_agent" },
+    // One pending approval per request across processes. Sparse, the key unset as an approval leaves pending, rather
+    // than partial on status: the pinned test server (mongo-java-server) ignores partialFilterExpression.
+    { key: { request_key: 1 }, name: "approvals_pending_request", unique: true, sparse: true },
   ],
   expiresAt: "purge_at",
 });
@@ -102,8 +110,33 @@ export class ApprovalStore {
     return withDeadline(running, this.timeoutMs, () => new StateUnavailableError(`${what}: no answer within ${this.timeoutMs} ms`));
   }
 
-  async create(doc: ApprovalDoc): Promise<void> {
-    await this.call("create approval", (options) => this.collection.insertOne(doc, options));
+  /** The database's clock, which approvals' times go by: every process sharing the database agrees on it. */
+  get clock(): { now(): number; offsetMs(): number } {
+    return this.database.clock;
+  }
+
+  /** Keeps a new pending approval; false (nothing kept) when a pending approval already holds its request_key. */
+  async create(doc: ApprovalDoc): Promise<boolean> {
+    try {
+      await this.call("create approval", (options) => this.collection.insertOne(doc, options));
+      return true;
+    } catch (error) {
+      if (doc.request_key !== undefined && isDuplicateKey(error)) return false;
+      throw error;
+    }
+  }
+
+  /** The approval holding a request_key (pending, unless a process of before 2026-12-07 decided it and left the key). */
+  async holding(key: string): Promise<ApprovalDoc | null> {
+    return this.call("read approval of a request", (options) => this.collection.findOne({ request_key: key }, options));
+  }
+
+  /** Frees a request_key an approval no longer pending still holds; true when this call did. */
+  async release(id: string, key: string): Promise<boolean> {
+    const result = await this.call("release approval request key", (options) =>
+      this.collection.updateOne({ _id: id, request_key: key, status: { $ne: "pending" } }, { $unset: { request_key: "" } }, options),
+    );
+    return result.modifiedCount === 1;
   }
 
   /** Takes back a pending approval nobody was told of yet (one over the agent's limit). */
@@ -136,7 +169,7 @@ export class ApprovalStore {
     return this.call("supersede approval", (options) =>
       this.collection.findOneAndUpdate(
         { _id: id, status: "pending" },
-        { $set: { status: "expired", expires_at: now } },
+        { $set: { status: "expired", expires_at: now }, $unset: { request_key: "" } },
         { returnDocument: "after", ...options },
       ),
     );
@@ -168,7 +201,7 @@ export class ApprovalStore {
     return this.call("decide approval", (options) =>
       this.collection.findOneAndUpdate(
         { _id: id, status: "pending", expires_at: { $gt: now } },
-        { $set: { status, decided_by: decider } },
+        { $set: { status, decided_by: decider }, $unset: { request_key: "" } },
         { returnDocument: "after", ...options },
       ),
     );
@@ -202,7 +235,7 @@ export class ApprovalStore {
     return this.call("expire approval", (options) =>
       this.collection.findOneAndUpdate(
         { _id: id, status: { $in: ["pending", "approved"] }, expires_at: { $lte: now } },
-        { $set: { status: "expired" } },
+        { $set: { status: "expired" }, $unset: { request_key: "" } },
         { returnDocument: "after", ...options },
       ),
     );

@@ -456,6 +456,17 @@ describe("using an approval", () => {
     expect(ok(await approvals.get(id)).status).toBe("expired");
   });
 
+  it("answers a dry run naming an ended approval approval_expired and writes nothing: it stays pending, with no expired event", async () => {
+    const { id, account } = await pending();
+    await stored().updateOne({ _id: id as never }, { $set: { expires_at: new Date(Date.now() - 1_000) } });
+    const dry = await askTransfer({ account, approvalId: id, dryRun: true });
+    expect(dry.decision).toBe("DENY");
+    expect(dry.reasons.map((r) => r.code)).toEqual(["approval_expired"]);
+    // until 2026-12-07 a dry run marked it expired (and wrote its event)
+    expect((await stored().findOne({ _id: id as never }))?.["status"]).toBe("pending");
+    expect(await eventsOf(id)).toEqual(["requested"]);
+  });
+
   it("denies approval_not_found for an id Verdict never gave, and refuses a malformed one at the edge", async () => {
     const unknown = await askTransfer({ approvalId: randomUUID() });
     expect(unknown.decision).toBe("DENY");
