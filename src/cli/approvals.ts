@@ -98,7 +98,7 @@ export async function approvals(argv: string[], env: Environment): Promise<void>
     process.stdout.write(
       options.json
         ? JSON.stringify(approval) + "\n"
-        : `${approval.approval_id} ${approval.status} by ${approval.decided_by?.subject ?? "?"} (acr ${approval.decided_by?.acr || "-"})\n`,
+        : printable(`${approval.approval_id} ${approval.status} by ${approval.decided_by?.subject ?? "?"} (acr ${approval.decided_by?.acr || "-"})`) + "\n",
     );
   } finally {
     client.close();

@@ -13,6 +13,7 @@ import { openState } from "../state/index.js";
 import { parseOptions, required, UsageError } from "./args.js";
 import { openCommandDatabase } from "./local-database.js";
 import { positiveInteger } from "./policy-command.js";
+import { printable } from "./printable.js";
 
 const MAX_RECORDS = 100_000;
 const PAGE = 1_000;
@@ -139,12 +140,16 @@ interface About {
   window: { since: string | null; until: string | null; limit: number };
 }
 
-/** The summary as a person reads it. */
-function report(s: ReplaySummary, about: About): string {
+/**
+ * The summary as a person reads it. What the audit trail recorded (actions, agents, subjects,
+ * reasons, decision ids, revisions) is printed printable: it came from tokens and requests.
+ */
+export function report(s: ReplaySummary, about: About): string {
   const lines: string[] = [];
   const table = (rows: [string, string][], indent = "  ") => {
-    const width = Math.max(0, ...rows.map(([k]) => k.length));
-    for (const [k, v] of rows) lines.push(`${indent}${k.padEnd(width)}  ${v}`);
+    const shown = rows.map(([k, v]) => [printable(k), printable(v)] as const);
+    const width = Math.max(0, ...shown.map(([k]) => k.length));
+    for (const [k, v] of shown) lines.push(`${indent}${k.padEnd(width)}  ${v}`);
   };
   const sorted = (counts: Record<string, number>) => Object.entries(counts).sort(([a, x], [b, y]) => y - x || (a < b ? -1 : 1));
   lines.push(
@@ -178,10 +183,12 @@ function report(s: ReplaySummary, about: About): string {
     lines.push("examples");
     for (const e of s.examples) {
       lines.push(
-        `  ${e.decision_id}  ${e.time}  ${e.action}  ${e.agent || "-"} for ${e.subject}: ${show(e.from)} → ${show(e.to)}${e.fidelity === "reproduced" ? "" : e.fidelity === "not_verified" ? "  (not checked)" : "  (against the baseline's replay)"}`,
+        `  ${printable(e.decision_id)}  ${printable(e.time)}  ${printable(e.action)}  ${printable(e.agent || "-")} for ${printable(e.subject)}: ${show(e.from)} → ${show(e.to)}${e.fidelity === "reproduced" ? "" : e.fidelity === "not_verified" ? "  (not checked)" : "  (against the baseline's replay)"}`,
       );
       for (const c of e.changes)
-        lines.push(`      ${c.field}: ${c.from !== undefined ? JSON.stringify(c.from) : "(none)"} → ${c.to !== undefined ? JSON.stringify(c.to) : "(none)"}`);
+        lines.push(
+          `      ${printable(c.field)}: ${c.from !== undefined ? printable(JSON.stringify(c.from)) : "(none)"} → ${c.to !== undefined ? printable(JSON.stringify(c.to)) : "(none)"}`,
+        );
     }
   }
   lines.push("");
@@ -195,7 +202,9 @@ function report(s: ReplaySummary, about: About): string {
   table(sorted(s.fidelity.causes).map(([k, n]) => [String(n), k]));
   const others = sorted(s.fidelity.other_revisions);
   if (others.length > 0)
-    lines.push(`not checked: ${s.fidelity.not_verified} decided by another revision than the baseline (${others.map(([r, n]) => `${r} ${n}`).join(", ")})`);
+    lines.push(
+      `not checked: ${s.fidelity.not_verified} decided by another revision than the baseline (${others.map(([r, n]) => `${printable(r)} ${n}`).join(", ")})`,
+    );
   lines.push(
     `state: the candidate's ${s.state.from_record + s.state.from_database} state reads answered ${s.state.from_record} from the records, ${s.state.from_database} from the database as it is now`,
   );
@@ -206,5 +215,5 @@ function report(s: ReplaySummary, about: About): string {
 }
 
 function show(a: ReplayAnswer): string {
-  return `${a.decision}${a.reasons.length > 0 ? ` ${a.reasons.join(",")}` : ""}`;
+  return printable(`${a.decision}${a.reasons.length > 0 ? ` ${a.reasons.join(",")}` : ""}`);
 }

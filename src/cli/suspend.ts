@@ -8,6 +8,7 @@ import type { Environment } from "../config/index.js";
 import { apiKeyFrom, apiKeyOptions, apiKeyUsage } from "./api-key.js";
 import { parseOptions, required, UsageError } from "./args.js";
 import { channelCredentials, CheckCallError, describeCallFailure, refusePlaintextBeyondLoopback } from "./check.js";
+import { printable } from "./printable.js";
 
 const CONNECTION = `  --addr HOST:PORT   Verdict's address (default 127.0.0.1:50051)
 ${apiKeyUsage(21, "suspensions")}
@@ -86,7 +87,7 @@ export async function suspend(argv: string[], env: Environment): Promise<void> {
     extended: "extended (it was already suspended, now for longer)",
     already_suspended: "already suspended: nothing changed",
   };
-  process.stdout.write(`${said[answer.status as keyof typeof said] ?? answer.status}: ${answer.suspension ? describe(answer.suspension) : ""}\n`);
+  process.stdout.write(`${printable(said[answer.status as keyof typeof said] ?? answer.status)}: ${answer.suspension ? describe(answer.suspension) : ""}\n`);
 }
 
 export async function resume(argv: string[], env: Environment): Promise<void> {
@@ -119,7 +120,7 @@ export async function suspensions(argv: string[], env: Environment): Promise<voi
     process.stdout.write("no suspensions in force\n");
     return;
   }
-  for (const item of answer.suspensions) process.stdout.write(`${item.id}  ${describe(item)}\n`);
+  for (const item of answer.suspensions) process.stdout.write(`${printable(item.id)}  ${describe(item)}\n`);
 }
 
 type Options = { [K in keyof typeof connectionOptions]?: K extends "insecure-plaintext" | "json" ? boolean : string };
@@ -160,7 +161,10 @@ function whoAmI(): string {
   }
 }
 
-/** "agent agent-7 until 2026-12-01T12:00:00.000Z (admin, by alice via grpc): loops on refunds" */
+/**
+ * "agent agent-7 until 2026-12-01T12:00:00.000Z (admin, by alice via grpc): loops on refunds", printable: the
+ * subject, the client, the issuer and the reason may come from a token or an identity provider (SSF).
+ */
 export function describe(item: SuspensionMessage): string {
   const t = item.target;
   const who = {
@@ -173,7 +177,7 @@ export function describe(item: SuspensionMessage): string {
   const issuer = t?.issuer ? ` (issuer ${t.issuer})` : "";
   const until = item.issued_before ? ` tokens issued before ${item.issued_before}` : item.until ? ` until ${item.until}` : " until resumed";
   const by = item.by_subject || item.by_api || item.by_via;
-  return `${who ?? t?.kind ?? "?"}${issuer}${until} (${item.source}, by ${by} via ${item.by_via}, since ${item.since}): ${item.reason}`;
+  return printable(`${who ?? t?.kind ?? "?"}${issuer}${until} (${item.source}, by ${by} via ${item.by_via}, since ${item.since}): ${item.reason}`);
 }
 
 function print(value: unknown): void {

@@ -448,7 +448,7 @@ describe("the console in a browser, against what it must survive", () => {
     await t.verdict.audit?.flush();
     /** The characters that reorder or hide text (a line break is the JSON's indentation). */
     // eslint-disable-next-line no-control-regex -- it looks for control characters, to find any shown
-    const hiding = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2066-\u2069]/;
+    const hiding = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u00ad\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff]|[\u{E0000}-\u{E007F}]/u;
     const { page: tab } = await newTab();
     try {
       await tab.goto(`${t.verdict.adminUrl}/console/#/approvals`);
@@ -464,6 +464,9 @@ describe("the console in a browser, against what it must survive", () => {
       expect(shown).toContain("agent-\uFFFDd\uFFFD");
       expect(shown).toContain("acc-\uFFFDgrace");
       expect(shown).toContain("DE02\uFFFD3068117");
+      // The user, the agent and the action each in their own <bdi>: a value is ordered on its own.
+      const isolated = await row.locator("bdi").allTextContents();
+      expect(isolated).toEqual(expect.arrayContaining(["\uFFFDecila", "agent-\uFFFDd\uFFFD", "payments:transfer", "account/acc-\uFFFDgrace", "150"]));
       await row.getByRole("button", { name: "Decide" }).click();
       await poll(() => tab.getByRole("form", { name: /^Decide .*acc-\uFFFDgrace/ }).count()).toBe(1);
       expect(await text()).not.toMatch(hiding);
@@ -472,6 +475,7 @@ describe("the console in a browser, against what it must survive", () => {
       await tab.getByRole("link", { name: "Decisions", exact: true }).click();
       const decision = tab.locator("table tbody tr", { hasText: "\uFFFDecila" });
       await poll(() => decision.count()).toBe(1);
+      expect(await decision.locator("bdi").allTextContents()).toEqual(["\uFFFDecila", "agent-\uFFFDd\uFFFD"]);
       expect(await text()).not.toMatch(hiding);
       await decision.locator("a").click();
       await poll(() => tab.locator("article.detail").isVisible()).toBe(true);

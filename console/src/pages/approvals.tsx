@@ -1,17 +1,35 @@
 // Approvals: what waits for a person's yes (exactly what approving would allow),
 // approve or refuse with the approver's own token, and the history. Through
 // features.ts (issue 17's approvals). Every value from the request or a token is shown
-// printable: a person approves what they read.
+// printable, each value in its own <bdi> (isolated.tsx): a person approves what they read,
+// in the order it is.
 import type { ComponentChildren } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { problemOf, type Session } from "../api.js";
-import { chainText } from "../chain.js";
 import { approvals, type Approval } from "../features.js";
+import { Chain, Value } from "../isolated.js";
 import { printable, printableJson } from "../printable.js";
 
-function what(a: Approval): string {
+/** What approving would allow, as text (for a label). */
+function whatText(a: Approval): string {
   const amount = a.context["amount"];
   return printable(`${a.action} on ${a.resource.type}/${a.resource.id}${typeof amount === "number" ? ` for ${amount}` : ""}`);
+}
+
+/** What approving would allow, as the page shows it: the action, the resource and the amount each isolated. */
+function What({ a }: { a: Approval }) {
+  const amount = a.context["amount"];
+  return (
+    <>
+      <Value text={a.action} /> on <Value text={`${a.resource.type}/${a.resource.id}`} />
+      {typeof amount === "number" && (
+        <>
+          {" for "}
+          <Value text={String(amount)} />
+        </>
+      )}
+    </>
+  );
 }
 
 function ApprovalTable({ items, caption, actions }: { items: Approval[]; caption: string; actions?: (a: Approval) => ComponentChildren }) {
@@ -35,17 +53,37 @@ function ApprovalTable({ items, caption, actions }: { items: Approval[]; caption
         {items.map((a) => (
           <tr key={a.approval_id}>
             <td>{new Date(a.created_at).toLocaleString()}</td>
-            <td>{printable(a.subject)}</td>
-            <td>{printable(a.client_id)}</td>
-            <td>{chainText(a.actors)}</td>
-            <td>{what(a)}</td>
+            <td>
+              <Value text={a.subject} />
+            </td>
+            <td>
+              <Value text={a.client_id} />
+            </td>
+            <td>
+              <Chain actors={a.actors} />
+            </td>
+            <td>
+              <What a={a} />
+            </td>
             <td>
               <code>{printableJson(a.context)}</code>
             </td>
             <td>{printable(a.api)}</td>
             <td>
               {a.status}
-              {a.decided_by ? printable(` by ${a.decided_by.subject}${a.decided_by.reason ? ` (${a.decided_by.reason})` : ""}`) : ""}
+              {a.decided_by && (
+                <>
+                  {" by "}
+                  <Value text={a.decided_by.subject} />
+                  {a.decided_by.reason && (
+                    <>
+                      {" ("}
+                      <Value text={a.decided_by.reason} />
+                      {")"}
+                    </>
+                  )}
+                </>
+              )}
             </td>
             {actions && <td>{actions(a)}</td>}
           </tr>
@@ -60,14 +98,20 @@ function ApprovalTable({ items, caption, actions }: { items: Approval[]; caption
   );
 }
 
-function DecideForm({ approval, onDone }: { approval: Approval; onDone: (message: string) => void }) {
+function DecideForm({ approval, onDone }: { approval: Approval; onDone: (message: ComponentChildren) => void }) {
   const [token, setToken] = useState("");
   const [reason, setReason] = useState("");
   const [error, setError] = useState<string | null>(null);
   const decide = (outcome: "approve" | "refuse") =>
     approvals
       .decide(approval.approval_id, outcome, token, reason)
-      .then(() => onDone(`${outcome === "approve" ? "Approved" : "Refused"}: ${what(approval)} for ${printable(approval.subject)}.`))
+      .then(() =>
+        onDone(
+          <>
+            {outcome === "approve" ? "Approved" : "Refused"}: <What a={approval} /> for <Value text={approval.subject} />.
+          </>,
+        ),
+      )
       .catch((e: unknown) => setError(problemOf(e)));
   const needs = [
     approval.acr_values.length ? `acr ${approval.acr_values.join(" or ")}` : "",
@@ -76,13 +120,13 @@ function DecideForm({ approval, onDone }: { approval: Approval; onDone: (message
   return (
     <form
       class="decide"
-      aria-label={`Decide ${what(approval)}`}
+      aria-label={`Decide ${whatText(approval)}`}
       onSubmit={(e) => {
         e.preventDefault();
       }}
     >
       <label for={`approver-${approval.approval_id}`}>
-        The approver's own access token for {printable(approval.api)}
+        The approver's own access token for <Value text={approval.api} />
         {needs.length ? ` (${needs.join(", ")})` : ""}
       </label>
       <textarea
@@ -114,7 +158,7 @@ export function ApprovalsPage({ session }: { session: Session }) {
   const [pending, setPending] = useState<Approval[]>([]);
   const [history, setHistory] = useState<Approval[]>([]);
   const [open, setOpen] = useState<string | null>(null);
-  const [message, setMessage] = useState<string | null>(null);
+  const [message, setMessage] = useState<ComponentChildren>(null);
   const load = () => {
     Promise.all([approvals.list("pending"), approvals.list("decided")])
       .then(([p, h]) => {

@@ -1,10 +1,12 @@
 // Decisions: filter the trail, see it over time (by outcome, top denial reasons,
 // per agent), and open one decision's full record. What a token or a request supplied
-// (subjects, client ids, resources, context, reasons) is shown printable.
+// (subjects, client ids, resources, context, reasons) is shown printable; subjects,
+// agents and actor chains each in their own <bdi> (isolated.tsx).
+import type { ComponentChildren } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { api, problemOf, type DecisionRecord, type Filters, type Stats } from "../api.js";
 import { BarChart, COLORS } from "../charts.js";
-import { chainText } from "../chain.js";
+import { Chain, Value } from "../isolated.js";
 import { printable, printableJson } from "../printable.js";
 
 const FIELDS: [keyof Filters, string, string][] = [
@@ -46,8 +48,8 @@ export function DecisionTable({ decisions, caption }: { decisions: DecisionRecor
             <td>
               <Badge decision={d.decision} />
             </td>
-            <td>{d.subject !== undefined ? printable(d.subject) : "—"}</td>
-            <td>{d.client_id !== undefined ? printable(d.client_id) : "—"}</td>
+            <td>{d.subject !== undefined ? <Value text={d.subject} /> : "—"}</td>
+            <td>{d.client_id !== undefined ? <Value text={d.client_id} /> : "—"}</td>
             <td>{printable(d.action)}</td>
             <td>{printable(`${d.resource.type}/${d.resource.id}`)}</td>
             <td>{printable(d.reasons.map((r) => r.code).join(", "))}</td>
@@ -128,12 +130,19 @@ function Detail({ id }: { id: string }) {
       </p>
     );
   if (!record) return <p>Loading…</p>;
-  const rows: [string, string | number | undefined][] = [
+  const rows: [string, ComponentChildren][] = [
     ["Decision id", record.decision_id],
     ["Time", record.time],
-    ["Subject", record.subject],
-    ["Agent", record.client_id ? `${record.client_id} (${record.client_type ?? ""})` : undefined],
-    ["Actor chain", chainText(record.actors)],
+    ["Subject", record.subject !== undefined && record.subject !== "" ? <Value text={record.subject} /> : undefined],
+    [
+      "Agent",
+      record.client_id ? (
+        <>
+          <Value text={record.client_id} /> (<Value text={record.client_type ?? ""} />)
+        </>
+      ) : undefined,
+    ],
+    ["Actor chain", <Chain actors={record.actors} />],
     ["Issuer", record.issuer],
     ["Scopes", record.scopes?.join(" ")],
     ["acr", record.acr],
@@ -156,7 +165,7 @@ function Detail({ id }: { id: string }) {
         {rows.map(([k, v]) => (
           <div key={k}>
             <dt>{k}</dt>
-            <dd>{v === undefined || v === "" ? "—" : printable(String(v))}</dd>
+            <dd>{v === undefined || v === "" ? "—" : typeof v === "string" || typeof v === "number" ? printable(String(v)) : v}</dd>
           </div>
         ))}
       </dl>
