@@ -176,25 +176,11 @@ const deliver = (via: SsfReceiver, set: string) => via.receive("application/sece
 /** The test's database, but for its first `refusals` tries to record a SET as applied: they fail. */
 function marksRefused(refusals: number): Database {
   let left = refusals;
-  return new Proxy(database, {
-    get(target, property) {
-      const value: unknown = Reflect.get(target, property, target);
-      if (property !== "collection") return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-      return (def: Parameters<Database["collection"]>[0]) => {
-        const collection = target.collection(def);
-        return new Proxy(collection, {
-          get(inner, name) {
-            const member: unknown = Reflect.get(inner, name, inner);
-            if (name !== "updateOne") return typeof member === "function" ? (member as (...args: unknown[]) => unknown).bind(inner) : member;
-            return (filter: unknown, update: { $set?: { applied?: boolean } }, ...rest: unknown[]) => {
-              if (update.$set?.applied === true && left-- > 0) return Promise.reject(new Error("the database did not answer (the test)"));
-              return (member as (...args: unknown[]) => unknown).call(inner, filter, update, ...rest);
-            };
-          },
-        });
-      };
-    },
-  });
+  return databaseWith("updateOne", (real, _filter, update) =>
+    (update as { $set?: { applied?: boolean } }).$set?.applied === true && left-- > 0
+      ? Promise.reject(new Error("the database did not answer (the test)"))
+      : real(),
+  );
 }
 
 const BEING_APPLIED = {
