@@ -121,7 +121,9 @@ describe("agents and bulk operations", () => {
       const batch = await t.client.checkBatch({ token, items });
       if (!batch.ok) throw new Error(batch.details);
       const decisions = new Set(batch.response.results.map((r) => r.response?.decision));
-      expect(decisions.size).toBe(1);
+      // every item the same decision; a failure shows what each got (a Node 24 run once saw two)
+      const got = batch.response.results.map((r) => `${r.response?.decision} ${r.response?.reasons.map((x) => x.code).join(",")}`);
+      expect(decisions.size, got.join("; ")).toBe(1);
       return { decision: [...decisions][0], reasons: batch.response.results[0]?.response?.reasons.map((r) => r.code) };
     };
     const agent = { scope: "invoices:write", sub: "user-bulk-window", client_id: "agent-bulk-window", client_type: "ai-agent" };
