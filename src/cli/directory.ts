@@ -3,6 +3,8 @@
 // one `verdict audit query` finds without one).
 import type { Environment } from "../config/index.js";
 import { DirectoryStore, readDirectoryFile } from "../directory/index.js";
+import { silentLogger } from "../observability/index.js";
+import { StateCalls } from "../state/index.js";
 import { parseOptions, UsageError } from "./args.js";
 import { openCommandDatabase } from "./local-database.js";
 
@@ -39,7 +41,7 @@ export async function directory(argv: string[], env: Environment): Promise<void>
   const file = readDirectoryFile(files[0] as string);
   const database = await openCommandDatabase(options.config, env);
   try {
-    const store = new DirectoryStore(database.db, { lookupTimeoutMs: WRITE_TIMEOUT_MS, readTimeoutMs: WRITE_TIMEOUT_MS });
+    const store = new DirectoryStore(database.db, { lookups: new StateCalls(WRITE_TIMEOUT_MS, silentLogger()), readTimeoutMs: WRITE_TIMEOUT_MS });
     const loaded = await store.load(file, { replace: options.replace === true, ...(ttlMs !== undefined ? { ttlMs } : {}) });
     process.stdout.write(
       `loaded ${loaded.subjects} subjects, ${loaded.resources} resources, ${loaded.actions} actions` +

@@ -10,5 +10,6 @@ export {
   type EntityKey,
   type LoadOptions,
   type LoadResult,
+  type LookupCalls,
 } from "./store.js";
 export { ACTION_NAME, ACTION_TYPE, ENTITY_ID, ENTITY_TYPE, type DirectoryEntry, type EntityKind } from "./types.js";

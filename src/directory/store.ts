@@ -48,9 +48,19 @@ export class DirectoryUnavailableError extends VerdictError {
   }
 }
 
+/**
+ * How a lookup on the decision path is sent: the state calls' deadline (src/state/calls.ts,
+ * handed in by the server), which fails a call once the database has been silent for
+ * state_timeout_ms, not once the machine was busy that long. Any failure is the
+ * directory's to report.
+ */
+export interface LookupCalls {
+  call<T>(what: string, operation: (options: { signal: AbortSignal; maxTimeMS: number }) => Promise<T>): Promise<T>;
+}
+
 export interface DirectoryStoreOptions {
-  /** Deadline of a lookup on the decision path (the state deadline). */
-  lookupTimeoutMs: number;
+  /** Sends the lookups of the decision path (the process's state calls). */
+  lookups: LookupCalls;
   /** Deadline of one chunk of a search's enumeration, and of each write of a load. */
   readTimeoutMs: number;
 }
@@ -102,9 +112,12 @@ export class DirectoryStore {
     const ids = [...new Set(keys.map(entityKey))];
     const found = new Map<string, DirectoryEntry>();
     if (ids.length === 0) return found;
-    const docs = await this.run("directory lookup", this.options.lookupTimeoutMs, (signal) =>
-      this.collection.find({ _id: { $in: ids } }, { signal, maxTimeMS: this.options.lookupTimeoutMs }).toArray(),
-    );
+    let docs: DirectoryDocument[];
+    try {
+      docs = await this.options.lookups.call("directory lookup", (options) => this.collection.find({ _id: { $in: ids } }, options).toArray());
+    } catch (error) {
+      throw new DirectoryUnavailableError((error as Error).message, { cause: error }); // it names the call
+    }
     for (const doc of docs) if (live(doc, now)) found.set(doc._id, entry(doc));
     return found;
   }

@@ -408,7 +408,7 @@ async function startParts(
   // Loaded only when configured: a Verdict without AuthZEN starts without it.
   const directory = config.authzen
     ? new (await import("../directory/index.js")).DirectoryStore(database, {
-        lookupTimeoutMs: config.state_timeout_ms,
+        lookups: state.calls,
         readTimeoutMs: config.authzen.search.read_timeout_ms,
       })
     : undefined;

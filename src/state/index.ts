@@ -45,6 +45,8 @@ export interface State {
   counters: CountersOnDatabaseTime;
   once: OnceStore;
   admission: Admission;
+  /** The deadline and silence of this process's state calls, for other reads on the decision path (the AuthZEN directory's lookups). */
+  calls: StateCalls;
 }
 
 /** Defaults of state_concurrency and state_queue_timeout_ms, for stores opened outside a server (tests, tools). */
@@ -56,6 +58,7 @@ export function openState(database: Database, { timeoutMs, log, onCall, admissio
     counters: new CountersOnDatabaseTime(new CounterStore(database.collection(COUNTERS), calls), database.clock),
     once: new OnceStore(database.collection(ONCE_KEYS), calls),
     admission: new Admission(admission),
+    calls,
   };
 }
 

@@ -3,8 +3,10 @@
 import type { MongoClient } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Database } from "../../src/database/index.js";
-import { DIRECTORY_COLLECTION, DirectoryFileError, DirectoryStore, parseDirectory } from "../../src/directory/index.js";
+import { DIRECTORY_COLLECTION, DirectoryFileError, DirectoryStore, DirectoryUnavailableError, parseDirectory } from "../../src/directory/index.js";
 import { silentLogger } from "../../src/observability/index.js";
+import { DEFAULT_STATE_TIMEOUT_MS, StateCalls } from "../../src/state/index.js";
+import { startDelayProxy } from "../support/delay-proxy.js";
 import { connectTestClient, mongoUri, uniqueDatabaseName } from "../support/mongo.js";
 
 let mongo: MongoClient;
@@ -16,7 +18,7 @@ beforeAll(async () => {
   mongo = await connectTestClient();
   database = uniqueDatabaseName("directory");
   db = Database.open({ uri: mongoUri(), database, log: silentLogger() });
-  store = new DirectoryStore(db, { lookupTimeoutMs: 5_000, readTimeoutMs: 5_000 });
+  store = new DirectoryStore(db, { lookups: new StateCalls(5_000, silentLogger()), readTimeoutMs: 5_000 });
 });
 afterAll(async () => {
   await db?.close();
@@ -94,6 +96,59 @@ describe("the directory", () => {
     const byName = Object.fromEntries(indexes.map((i) => [i["name"], i]));
     expect(byName["kind_type_id"]).toMatchObject({ key: { kind: 1, type: 1, id: 1 }, unique: true });
     expect(byName["expires_at_ttl"]).toMatchObject({ key: { expires_at: 1 }, expireAfterSeconds: 0 });
+  });
+});
+
+describe("a lookup on the decision path, at the default state deadline", () => {
+  /** A store on its own connection, whose lookups go by the state calls' deadline at its default; `onFind` runs as each find is sent. */
+  const storeAt = (uri: string, onFind: () => void = () => {}) => {
+    const own = Database.open({ uri, database, log: silentLogger(), onCommand: (name) => name === "find" && onFind() });
+    return { own, store: new DirectoryStore(own, { lookups: new StateCalls(DEFAULT_STATE_TIMEOUT_MS, silentLogger()), readTimeoutMs: 5_000 }) };
+  };
+
+  it("is answered when the database answered in time but the process was too busy to take the answer in before the deadline", async () => {
+    await store.load(file({ subjects: [{ type: "user", id: "busy" }] }));
+    // Once the find is on its way, the event loop is held twice the deadline (a flood of requests being parsed): the
+    // database's answer waits in the socket meanwhile. A fixed timer fired first and refused it, directory_unavailable.
+    let held = 0;
+    const { own, store: busy } = storeAt(mongoUri(), () =>
+      setImmediate(() => {
+        const until = performance.now() + 2 * DEFAULT_STATE_TIMEOUT_MS;
+        while (performance.now() < until); // busy, on purpose
+        held += 1;
+      }),
+    );
+    try {
+      const found = await busy.lookup([key("subject", "user", "busy")], new Date());
+      expect(held).toBe(1);
+      expect([...found.keys()]).toEqual(["subject/user/busy"]);
+    } finally {
+      await own.close();
+    }
+  });
+
+  it("is refused directory_unavailable once the database has been silent for the deadline, and the store keeps serving after", async () => {
+    const target = new URL(mongoUri());
+    const proxy = await startDelayProxy({ host: target.hostname, port: Number(target.port) });
+    const { own, store: slow } = storeAt(`mongodb://${proxy.address}/?directConnection=true`);
+    try {
+      const alice = async () => [...(await slow.lookup([key("subject", "user", "alice")], new Date())).keys()];
+      expect(await alice()).toEqual(["subject/user/alice"]);
+      proxy.setDelay(10 * DEFAULT_STATE_TIMEOUT_MS);
+      const started = performance.now();
+      const refused = await alice().catch((error: unknown) => error);
+      expect(refused).toBeInstanceOf(DirectoryUnavailableError);
+      expect(refused).toMatchObject({
+        code: "directory_unavailable",
+        message: expect.stringMatching(/^directory lookup: the database has not answered for 500 ms/),
+      });
+      expect(performance.now() - started).toBeLessThan(4 * DEFAULT_STATE_TIMEOUT_MS);
+      proxy.setDelay(0);
+      await expect.poll(() => alice().catch(() => []), { timeout: 15_000 }).toEqual(["subject/user/alice"]);
+    } finally {
+      await own.close();
+      await proxy.close();
+    }
   });
 });
 
