@@ -3,17 +3,20 @@
 // edge of each limit (equal, one over).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestIssuer, type TestIssuer } from "../support/issuer.js";
+import { captureLog } from "../support/log.js";
 import { startTestVerdict, type TestVerdict } from "../support/verdict.js";
 
 let t: TestVerdict;
 /** A second trusted issuer, whose users may have the same names as the first's. */
 let other: TestIssuer;
+/** What Verdict logged (a failure says what it warned of). */
+const captured = captureLog();
 
 beforeAll(async () => {
   const issuer = await createTestIssuer();
   other = await createTestIssuer({ issuer: "https://other-issuer.test.example" });
   const trusted = (i: TestIssuer) => ({ issuer: i.issuer, jwks_file: i.jwksPath, algorithms: [i.alg as "ES256"] });
-  t = await startTestVerdict({ issuer, config: { issuers: [trusted(issuer), trusted(other)] } });
+  t = await startTestVerdict({ issuer, log: captured.log, config: { issuers: [trusted(issuer), trusted(other)] } });
 });
 afterAll(async () => {
   await t?.stop();
@@ -121,9 +124,10 @@ describe("agents and bulk operations", () => {
       const batch = await t.client.checkBatch({ token, items });
       if (!batch.ok) throw new Error(batch.details);
       const decisions = new Set(batch.response.results.map((r) => r.response?.decision));
-      // every item the same decision; a failure shows what each got (a Node 24 run once saw two)
-      const got = batch.response.results.map((r) => `${r.response?.decision} ${r.response?.reasons.map((x) => x.code).join(",")}`);
-      expect(decisions.size, got.join("; ")).toBe(1);
+      // every item the same decision; a failure shows what each got, and what Verdict warned of (a Node 24 run once saw two)
+      const got = batch.response.results.map((r) => `${r.response?.decision} ${r.response?.reasons.map((x) => `${x.code}: ${x.message}`).join(", ")}`);
+      const warned = captured.lines().filter((line) => Number(line["level"]) >= 40);
+      expect(decisions.size, [...got, ...warned.map((line) => JSON.stringify(line))].join("\n")).toBe(1);
       return { decision: [...decisions][0], reasons: batch.response.results[0]?.response?.reasons.map((r) => r.code) };
     };
     const agent = { scope: "invoices:write", sub: "user-bulk-window", client_id: "agent-bulk-window", client_type: "ai-agent" };
