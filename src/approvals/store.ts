@@ -6,8 +6,7 @@ import type { Collection, Filter } from "mongodb";
 import type { JsonObject } from "@verdict/sdk/wire";
 import type { Approver } from "../contract/index.js";
 import { defineCollection, type Database } from "../database/index.js";
-import { withDeadline } from "../deadline.js";
-import { isDuplicateKey, StateUnavailableError } from "../state/index.js";
+import { isDuplicateKey, type StateCalls } from "../state/index.js";
 import type { Binding } from "./binding.js";
 
 export type ApprovalStatus = "pending" | "approved" | "refused" | "consumed" | "expired";
@@ -92,10 +91,19 @@ export class ApprovalStore {
 
   constructor(
     private readonly database: Database,
-    /** state_timeout_ms: the deadline of each call. */
-    readonly timeoutMs: number,
+    /**
+     * How each call is sent: the process's state calls (state_timeout_ms), which refuse a call once the database
+     * has been silent that long, or after four times that in all, never because the process was too busy to take
+     * an answer in; and refuse at once while the database is known silent.
+     */
+    private readonly calls: StateCalls,
   ) {
     this.collection = database.collection(APPROVALS);
+  }
+
+  /** state_timeout_ms: a give-back's retries are paced by it. */
+  get timeoutMs(): number {
+    return this.calls.timeoutMs;
   }
 
   /** A give-back's retries under way in the background: closing the database waits for them. */
@@ -103,11 +111,9 @@ export class ApprovalStore {
     this.database.finishBeforeClose(work);
   }
 
-  private call<T>(what: string, operation: (options: { maxTimeMS: number }) => Promise<T>): Promise<T> {
-    const running = operation({ maxTimeMS: this.timeoutMs }).catch((error: unknown) => {
-      throw new StateUnavailableError(`${what}: ${(error as Error).message}`, { cause: error });
-    });
-    return withDeadline(running, this.timeoutMs, () => new StateUnavailableError(`${what}: no answer within ${this.timeoutMs} ms`));
+  /** Any failure is a StateUnavailableError (a server's refusal is its cause: isDuplicateKey sees it). */
+  private call<T>(what: string, operation: (options: { signal: AbortSignal; maxTimeMS: number }) => Promise<T>): Promise<T> {
+    return this.calls.call(what, operation);
   }
 
   /** The database's clock, which approvals' times go by: every process sharing the database agrees on it. */

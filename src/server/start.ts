@@ -21,7 +21,7 @@ import {
   type Metrics,
 } from "../observability/index.js";
 import { DEFAULT_BOUNDS, PolicyRuntime, type BundleCopies, type WatchOptions } from "../policy/index.js";
-import { openDisagreements, openState, poolSizeFor, type CallObserver } from "../state/index.js";
+import { openDisagreements, openState, poolSizeFor, type CallObserver, type StateCalls } from "../state/index.js";
 import { IssuerRegistry, TokenVerifier } from "../token/index.js";
 import { SsfReceiver } from "../ssf/index.js";
 import { Suspensions } from "../suspensions/index.js";
@@ -421,7 +421,7 @@ async function startParts(
   // before it would name a link without a host.
   const viaPrimary = primaryAdminUrl ? await primaryAdminUrl : undefined;
   const adminUrl = () => viaPrimary ?? admin?.url ?? "";
-  const approvals = startApprovals(config, { database, verifier, audit, log, adminUrl });
+  const approvals = startApprovals(config, { database, calls: state.calls, verifier, audit, log, adminUrl });
   closers.push(() => approvals.close());
   // Serving does not wait for the database: its indexes are created in the background
   // (readiness says not ready until it was reached; decisions that need state wait their turn).
@@ -582,16 +582,17 @@ function startApprovals(
   config: Config,
   {
     database,
+    calls,
     verifier,
     audit,
     log,
     adminUrl,
-  }: { database: Database; verifier: TokenVerifier; audit: AuditLog | undefined; log: Logger; adminUrl: () => string },
+  }: { database: Database; calls: StateCalls; verifier: TokenVerifier; audit: AuditLog | undefined; log: Logger; adminUrl: () => string },
 ): { stage: Approvals; close(): Promise<void> } {
   const apis = new Map(config.apis.map((api) => [api.name, { audience: api.audience, scopes: new Set(api.scopes), unknownScopes: api.unknown_scopes }]));
   const webhook = config.approvals.webhook ? new ApprovalWebhook({ ...config.approvals.webhook, log }) : undefined;
   const stage = new Approvals({
-    store: new ApprovalStore(database, config.state_timeout_ms),
+    store: new ApprovalStore(database, calls),
     verifier,
     apis: (name) => apis.get(name),
     humanClientTypes: config.approvals.human_client_types,

@@ -9,6 +9,9 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { Approvals, APPROVALS, ApprovalStore, type ApprovalsOptions, type ApprovalView, type ApprovalWebhook } from "../../src/approvals/index.js";
 import type { AuditEvent } from "../../src/audit/index.js";
 import { Database } from "../../src/database/index.js";
+import { silentLogger } from "../../src/observability/index.js";
+import { DEFAULT_STATE_TIMEOUT_MS, StateCalls, StateUnavailableError } from "../../src/state/index.js";
+import { holdLoopAfter } from "../support/busy.js";
 import type { ApprovalRequest, ApprovalOutcome, Caller } from "../../src/decide/index.js";
 import type { Principal, TokenVerifier } from "../../src/token/index.js";
 import { captureLog } from "../support/log.js";
@@ -57,7 +60,7 @@ async function startProcess(): Promise<Process> {
   const events: AuditEvent[] = [];
   const verifier = { verify: () => Promise.resolve({ principal: decider }) } as unknown as TokenVerifier;
   const options: ApprovalsOptions = {
-    store: new ApprovalStore(database, 5_000),
+    store: new ApprovalStore(database, new StateCalls(5_000, silentLogger())),
     verifier,
     apis: () => ({ audience: caller.audience, scopes: caller.scopes, unknownScopes: caller.unknownScopes }),
     humanClientTypes: ["web"],
@@ -198,5 +201,25 @@ describe("an approval's expiry", () => {
     const doc = await stored().findOne({ _id: approvalIdOf(outcome) as never });
     expect(Math.abs((doc?.["created_at"] as Date).getTime() - Date.now())).toBeLessThan(5_000);
     expect(Math.abs((doc?.["expires_at"] as Date).getTime() - (Date.now() + 600_000))).toBeLessThan(5_000);
+  });
+});
+
+describe("an approval's store, at the default state deadline", () => {
+  it("answers a read the database answered in time though the process was too busy to take it in before the deadline", async () => {
+    const id = approvalIdOf(await processes[0]!.approvals.settle(transfer(`busy-${randomUUID().slice(0, 8)}`, `acc-${randomUUID()}`)));
+    expect(id).toBeDefined();
+    // Once the read is on its way, the event loop is held twice the deadline; the answer waits in the socket. A fixed
+    // timer fired first and refused it, state_unavailable (a step-up's approval asked for under a flood).
+    const holder = holdLoopAfter("find", 2 * DEFAULT_STATE_TIMEOUT_MS);
+    const database = Database.open({ uri: mongoUri(), database: name, log: silentLogger(), onCommand: (command) => holder.onCommand(command) });
+    try {
+      const store = new ApprovalStore(database, new StateCalls(DEFAULT_STATE_TIMEOUT_MS, silentLogger()));
+      const read = await store.get(id as string).catch((error: unknown) => error);
+      expect(read).not.toBeInstanceOf(StateUnavailableError);
+      expect(holder.held).toBe(1);
+      expect(read).toMatchObject({ _id: id, status: "pending" });
+    } finally {
+      await database.close();
+    }
   });
 });

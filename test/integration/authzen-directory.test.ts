@@ -6,6 +6,7 @@ import { Database } from "../../src/database/index.js";
 import { DIRECTORY_COLLECTION, DirectoryFileError, DirectoryStore, DirectoryUnavailableError, parseDirectory } from "../../src/directory/index.js";
 import { silentLogger } from "../../src/observability/index.js";
 import { DEFAULT_STATE_TIMEOUT_MS, StateCalls } from "../../src/state/index.js";
+import { holdLoopAfter } from "../support/busy.js";
 import { startDelayProxy } from "../support/delay-proxy.js";
 import { connectTestClient, mongoUri, uniqueDatabaseName } from "../support/mongo.js";
 
@@ -100,9 +101,9 @@ describe("the directory", () => {
 });
 
 describe("a lookup on the decision path, at the default state deadline", () => {
-  /** A store on its own connection, whose lookups go by the state calls' deadline at its default; `onFind` runs as each find is sent. */
-  const storeAt = (uri: string, onFind: () => void = () => {}) => {
-    const own = Database.open({ uri, database, log: silentLogger(), onCommand: (name) => name === "find" && onFind() });
+  /** A store on its own connection, whose lookups go by the state calls' deadline at its default. */
+  const storeAt = (uri: string, onCommand?: (name: string) => void) => {
+    const own = Database.open({ uri, database, log: silentLogger(), ...(onCommand ? { onCommand } : {}) });
     return { own, store: new DirectoryStore(own, { lookups: new StateCalls(DEFAULT_STATE_TIMEOUT_MS, silentLogger()), readTimeoutMs: 5_000 }) };
   };
 
@@ -110,17 +111,11 @@ describe("a lookup on the decision path, at the default state deadline", () => {
     await store.load(file({ subjects: [{ type: "user", id: "busy" }] }));
     // Once the find is on its way, the event loop is held twice the deadline (a flood of requests being parsed): the
     // database's answer waits in the socket meanwhile. A fixed timer fired first and refused it, directory_unavailable.
-    let held = 0;
-    const { own, store: busy } = storeAt(mongoUri(), () =>
-      setImmediate(() => {
-        const until = performance.now() + 2 * DEFAULT_STATE_TIMEOUT_MS;
-        while (performance.now() < until); // busy, on purpose
-        held += 1;
-      }),
-    );
+    const holder = holdLoopAfter("find", 2 * DEFAULT_STATE_TIMEOUT_MS);
+    const { own, store: busy } = storeAt(mongoUri(), (name) => holder.onCommand(name));
     try {
       const found = await busy.lookup([key("subject", "user", "busy")], new Date());
-      expect(held).toBe(1);
+      expect(holder.held).toBe(1);
       expect([...found.keys()]).toEqual(["subject/user/busy"]);
     } finally {
       await own.close();
