@@ -365,7 +365,12 @@ export class Approvals implements ApprovalGate {
     const now = new Date(nowMs);
     const doc = await this.options.store.get(id);
     if (!doc) throw new VerdictError("approval_not_found", `approval_not_found: no approval ${id}`);
-    const principal = await this.decider(doc, input.token, nowMs);
+    // A verified token that may not decide (the requesting agent's own, another person's, one too weak or too old) is
+    // an attempt the trail keeps: who tried, and why they were refused (a prompt-injected agent approving itself).
+    const principal = await this.decider(doc, input.token, nowMs, {
+      onRefused: (tried, refusal) =>
+        this.event(doc, "decide_refused", actorOf(tried, input), { reason: refusal.message, details: { code: refusal.code, verdict: input.verdict } }),
+    });
     const status = statusAt(doc, now);
     if (status === "expired") {
       await this.expire(id, now);
@@ -388,24 +393,20 @@ export class Approvals implements ApprovalGate {
       if (later === "expired") throw new VerdictError("approval_expired", `approval_expired: approval ${id} expired at ${doc.expires_at.toISOString()}`);
       throw new VerdictError("approval_not_pending", `approval_not_pending: approval ${id} is already ${later}`);
     }
-    this.event(
-      decided,
-      input.verdict === "approve" ? "approved" : "refused",
-      {
-        via: input.via,
-        ...(input.api !== undefined ? { api: input.api } : {}),
-        issuer: decider.issuer,
-        subject: decider.subject,
-        ...(decider.client_id !== undefined ? { client_id: decider.client_id } : {}),
-        ...(decider.acr !== undefined ? { acr: decider.acr } : {}),
-      },
-      input.reason ? { reason: input.reason } : {},
-    );
+    this.event(decided, input.verdict === "approve" ? "approved" : "refused", actorOf(principal, input), input.reason ? { reason: input.reason } : {});
     return viewOf(decided, this.urlOf(id), now);
   }
 
-  /** The deciding person: their own verified token, allowed to decide, strong and fresh enough. */
-  private async decider(doc: ApprovalDoc, token: string, nowMs: number, { strength = true } = {}): Promise<Principal> {
+  /**
+   * The deciding person: their own verified token, allowed to decide, strong and fresh enough. A verified token
+   * refused for who it is or how it was authenticated is told to `onRefused` before the refusal is thrown.
+   */
+  private async decider(
+    doc: ApprovalDoc,
+    token: string,
+    nowMs: number,
+    { strength = true, onRefused }: { strength?: boolean; onRefused?: (principal: Principal, refusal: VerdictError) => void } = {},
+  ): Promise<Principal> {
     const api = this.options.apis(doc.api);
     if (!api) throw new VerdictError("approval_not_found", `approval_not_found: approval ${doc._id} was made to an API this Verdict no longer serves`);
     // A token's times (exp, nbf, auth_time) are judged on this process's clock, as every token's is; the approval's on the database's.
@@ -417,22 +418,32 @@ export class Approvals implements ApprovalGate {
       unknownScopes: api.unknownScopes,
       now: Math.floor(tokenNowMs / 1000),
     });
+    const refusal = this.refusalOf(doc, principal, tokenNowMs, strength);
+    if (refusal) {
+      onRefused?.(principal, refusal);
+      throw refusal;
+    }
+    return principal;
+  }
+
+  /** Why a verified principal may not decide `doc` (undefined: it may); with strength, also its authentication's. */
+  private refusalOf(doc: ApprovalDoc, principal: Principal, tokenNowMs: number, strength: boolean): VerdictError | undefined {
     // The approval routes take no DPoP proof: a token bound to a key is not usable here as a plain bearer token.
     if (principal.confirmationJkt !== undefined) {
-      throw new VerdictError(
+      return new VerdictError(
         "dpop_bound_token",
         "dpop_bound_token: this token is bound to a DPoP key (cnf.jkt) and the approval routes take no proof of possession: decide with a bearer token",
       );
     }
     if (principal.actors.length > 0 || (principal.clientId !== undefined && principal.clientId === doc.client_id)) {
-      throw new VerdictError(
+      return new VerdictError(
         "approver_not_allowed",
         "approver_not_allowed: an approval is given with the person's own token, not the requesting agent's or a delegated one",
       );
     }
     // Any agent's token (another agent of the same user, a client that does not say what it is) is not the person's yes.
     if (!this.options.humanClientTypes.includes(principal.clientType)) {
-      throw new VerdictError(
+      return new VerdictError(
         "approver_not_allowed",
         "approver_not_allowed: an approval is given with a person's own client, not an agent's (the token's client_type is not one of approvals.human_client_types)",
       );
@@ -440,24 +451,24 @@ export class Approvals implements ApprovalGate {
     const isUser = principal.issuer === doc.issuer && principal.subject === doc.subject;
     const isApprover = doc.approvers.some((a) => a.issuer === principal.issuer && a.subject === principal.subject);
     if (!isUser && !isApprover)
-      throw new VerdictError(
+      return new VerdictError(
         "approver_not_allowed",
         "approver_not_allowed: only the user the request was made for, or an approver the policy names, may decide",
       );
-    if (!strength) return principal;
+    if (!strength) return undefined;
     if (doc.acr_values.length > 0 && (principal.acr === undefined || !doc.acr_values.includes(principal.acr))) {
-      throw new VerdictError(
+      return new VerdictError(
         "approval_authentication_insufficient",
         `approval_authentication_insufficient: deciding needs an authentication of acr ${doc.acr_values.join(" or ")}`,
       );
     }
     if (doc.max_age !== undefined && (principal.authTime === undefined || Math.floor(tokenNowMs / 1000) - principal.authTime > doc.max_age)) {
-      throw new VerdictError(
+      return new VerdictError(
         "approval_authentication_insufficient",
         `approval_authentication_insufficient: deciding needs an authentication within the last ${doc.max_age} seconds (auth_time)`,
       );
     }
-    return principal;
+    return undefined;
   }
 
   private event(doc: ApprovalDoc, action: string, actor: AuditEvent["actor"], extra: Pick<AuditEvent, "decision_id" | "reason" | "details">): void {
@@ -495,4 +506,16 @@ function deny(
   message?: string,
 ): ApprovalOutcome {
   return { kind: "deny", reason: message !== undefined ? reason(code, message) : reason(code) };
+}
+
+/** Who decided, or tried to: never their token. */
+function actorOf(principal: Principal, input: DecideInput): AuditEvent["actor"] {
+  return {
+    via: input.via,
+    ...(input.api !== undefined ? { api: input.api } : {}),
+    issuer: principal.issuer,
+    subject: principal.subject,
+    ...(principal.clientId !== undefined ? { client_id: principal.clientId } : {}),
+    ...(principal.acr !== undefined ? { acr: principal.acr } : {}),
+  };
 }

@@ -123,10 +123,21 @@ describe("an agent's transfer that needs alice's approval", () => {
     const events = story.stdout
       .trim()
       .split("\n")
-      .map((line) => JSON.parse(line) as { action: string; actor: { via: string; subject?: string; acr?: string }; decision_id?: string });
-    expect(events.map((e) => e.action)).toEqual(["requested", "approved", "consumed"]);
-    expect(events[1]?.actor).toMatchObject({ via: "grpc", subject: "alice", acr: "mfa" });
-    expect(events[2]?.decision_id).toBe(done.json["decision_id"]);
+      .map(
+        (line) =>
+          JSON.parse(line) as {
+            action: string;
+            actor: { via: string; subject?: string; client_id?: string; acr?: string };
+            details?: { code?: string };
+            decision_id?: string;
+          },
+      );
+    // the agent's attempt at approving itself, and alice's too weak one, are in the story
+    expect(events.map((e) => e.action)).toEqual(["requested", "decide_refused", "decide_refused", "approved", "consumed"]);
+    expect(events[1]).toMatchObject({ actor: { via: "grpc", subject: "alice", client_id: "invoice-agent" }, details: { code: "approver_not_allowed" } });
+    expect(events[2]).toMatchObject({ actor: { via: "grpc", subject: "alice", acr: "pwd" }, details: { code: "approval_authentication_insufficient" } });
+    expect(events[3]?.actor).toMatchObject({ via: "grpc", subject: "alice", acr: "mfa" });
+    expect(events[4]?.decision_id).toBe(done.json["decision_id"]);
   });
 });
 

@@ -510,6 +510,23 @@ describe("approving", () => {
       expect(answer.ok ? "" : answer.details).toMatch(/^approver_not_allowed:/);
     }
     expect(ok(await approvals.get(id)).status).toBe("pending");
+    // each attempt is in the trail: who tried (never their token), and why they were refused
+    expect(await eventsOf(id)).toEqual(["requested", "decide_refused", "decide_refused", "decide_refused"]);
+    const refused = await mongo
+      .db(t.database)
+      .collection("decisions")
+      .find({ kind: "event", action: "decide_refused", "target.approval_id": id }, { sort: { time: 1 } })
+      .toArray();
+    expect(refused.map((r) => [r["actor"], r["details"]])).toEqual([
+      [
+        { via: "grpc", api: "invoices-api", issuer: t.issuer.issuer, subject: alice, client_id: "agent-7", acr: "mfa" },
+        { code: "approver_not_allowed", verdict: "approve" },
+      ],
+      [expect.objectContaining({ via: "grpc", subject: alice }), { code: "approver_not_allowed", verdict: "approve" }],
+      [expect.objectContaining({ via: "grpc", subject: "bob", client_id: "bank-app" }), { code: "approver_not_allowed", verdict: "approve" }],
+    ]);
+    expect(refused.every((r) => String(r["reason"]).startsWith("approver_not_allowed: "))).toBe(true);
+    expect(JSON.stringify(refused)).not.toContain(agentOwn.split(".")[2]);
   });
 
   it("refuses another agent's token for the same user, and a token that does not say it is a person's client, changing nothing", async () => {
