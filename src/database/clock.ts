@@ -23,6 +23,8 @@ const MAX_ROUND_TRIP_MS = 1_000;
 export const FAR_OFFSET_MS = 1_000;
 /** A wall clock that moved this much apart from the monotonic one since a measurement was stepped: taken out at once. */
 const WALL_STEP_MS = 100;
+/** A round trip still unanswered this many deadlines after it was sent is abandoned (its connection closed). */
+const ABANDON_FACTOR = 5;
 /** How soon a measurement is tried again while none has worked yet (windowed counters wait for one). */
 export const UNMEASURED_RETRY_MS = 1_000;
 
@@ -166,12 +168,15 @@ export class DatabaseClock {
   }
 
   private async ask(): Promise<Document> {
+    // Abandoned by the driver well after the measurement's deadline (an abort closes the connection): a server that
+    // never answers does not keep one connection of the pool per try, a try a second while unmeasured.
+    const options = () => ({ signal: AbortSignal.timeout(this.deadlineMs * ABANDON_FACTOR) });
     try {
-      return await this.db().command({ [this.command]: 1 });
+      return await this.db().command({ [this.command]: 1 }, options());
     } catch (error) {
       if (this.command !== "hello" || (error as { code?: unknown }).code !== COMMAND_NOT_FOUND) throw error;
       this.command = "isMaster";
-      return this.db().command({ isMaster: 1 });
+      return this.db().command({ isMaster: 1 }, options());
     }
   }
 

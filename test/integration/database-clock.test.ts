@@ -5,6 +5,8 @@
 import { randomUUID } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { WindowSpec } from "../../src/contract/index.js";
+import { MongoClient } from "mongodb";
+import { DatabaseClock } from "../../src/database/clock.js";
 import { Database } from "../../src/database/index.js";
 import {
   COUNTERS,
@@ -16,6 +18,7 @@ import {
   StateUnavailableError,
   type State,
 } from "../../src/state/index.js";
+import { startDelayProxy } from "../support/delay-proxy.js";
 import { captureLog, type CapturedLog } from "../support/log.js";
 import { mongoUri, uniqueDatabaseName } from "../support/mongo.js";
 
@@ -152,5 +155,27 @@ describe("the database's clock", () => {
     await expect(counters.reserve(key, window, 1, 3, { nowMs: Date.now(), holder: holder(), type: "rate" })).rejects.toThrow(StateUnavailableError);
     await expect(counters.read([[{ name: "n", type: "counter", key, window }]], Date.now())).rejects.toThrow(StateUnavailableError);
     expect(await database.collection(COUNTERS).countDocuments({ key: { $regex: key[1] as string } })).toBe(0);
+  });
+
+  it("abandons a round trip the server never answers soon after the measurement gave up on it, rather than holding its connection", async () => {
+    const target = new URL(mongoUri());
+    const proxy = await startDelayProxy({ host: target.hostname, port: Number(target.port) });
+    const client = new MongoClient(`mongodb://${proxy.address}/?directConnection=true`, { monitorCommands: true });
+    const ended: string[] = [];
+    client.on("commandFailed", (event) => ended.push(`${event.commandName} failed`));
+    client.on("commandSucceeded", (event) => ended.push(`${event.commandName} answered`));
+    try {
+      await client.connect();
+      const clock = new DatabaseClock(() => client.db("clock"), { log: captureLog().log, deadlineMs: 100 });
+      await expect.poll(() => clock.measure(), { timeout: 5_000 }).toBe(true); // a warm connection, and the command this server answers
+      ended.length = 0;
+      proxy.setDelay(60_000); // a server that stopped answering
+      expect(await clock.measure()).toBe(false);
+      // until 2026-12-07 the command waited for its answer as long as the connection lived
+      await expect.poll(() => ended, { timeout: 5_000 }).toEqual([expect.stringMatching(/^(hello|isMaster) failed$/)]);
+    } finally {
+      await client.close(true).catch(() => {});
+      await proxy.close();
+    }
   });
 });
