@@ -45,7 +45,7 @@ export interface State {
   counters: CountersOnDatabaseTime;
   once: OnceStore;
   admission: Admission;
-  /** The deadline and silence of this process's state calls, for other reads on the decision path (the AuthZEN directory's lookups). */
+  /** The deadline and silence of this process's state calls, for other calls on the decision path (the AuthZEN directory's lookups, the approvals store). */
   calls: StateCalls;
 }
 
