@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Database } from "../../src/database/index.js";
 import { DirectoryStore, parseDirectory } from "../../src/directory/index.js";
 import { silentLogger } from "../../src/observability/index.js";
-import { StateCalls } from "../../src/state/index.js";
+import { DEFAULT_STATE_TIMEOUT_MS, StateCalls } from "../../src/state/index.js";
 import { CERTIFICATION_DIR, exampleBundle, startAuthzenVerdict, type AuthzenVerdict } from "../support/authzen.js";
 import { connectTestClient, mongoUri } from "../support/mongo.js";
 
@@ -35,7 +35,7 @@ beforeAll(async () => {
   v = await startAuthzenVerdict({ config: { bundle: await exampleBundle(CERTIFICATION_DIR) } });
   mongo = await connectTestClient();
   db = Database.open({ uri: mongoUri(), database: v.t.database, log: silentLogger() });
-  directory = new DirectoryStore(db, { lookups: new StateCalls(5_000, silentLogger()), readTimeoutMs: 5_000 });
+  directory = new DirectoryStore(db, { lookups: new StateCalls(DEFAULT_STATE_TIMEOUT_MS, silentLogger()), readTimeoutMs: 5_000 });
   await directory.load(
     parseDirectory({
       subjects: [{ type: "user", id: "alice" }],

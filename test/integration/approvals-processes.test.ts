@@ -60,7 +60,7 @@ async function startProcess(): Promise<Process> {
   const events: AuditEvent[] = [];
   const verifier = { verify: () => Promise.resolve({ principal: decider }) } as unknown as TokenVerifier;
   const options: ApprovalsOptions = {
-    store: new ApprovalStore(database, new StateCalls(5_000, silentLogger())),
+    store: new ApprovalStore(database, new StateCalls(DEFAULT_STATE_TIMEOUT_MS, silentLogger())),
     verifier,
     apis: () => ({ audience: caller.audience, scopes: caller.scopes, unknownScopes: caller.unknownScopes }),
     humanClientTypes: ["web"],

@@ -19,7 +19,7 @@ beforeAll(async () => {
   mongo = await connectTestClient();
   database = uniqueDatabaseName("directory");
   db = Database.open({ uri: mongoUri(), database, log: silentLogger() });
-  store = new DirectoryStore(db, { lookups: new StateCalls(5_000, silentLogger()), readTimeoutMs: 5_000 });
+  store = new DirectoryStore(db, { lookups: new StateCalls(DEFAULT_STATE_TIMEOUT_MS, silentLogger()), readTimeoutMs: 5_000 });
 });
 afterAll(async () => {
   await db?.close();
