@@ -368,8 +368,13 @@ export class Approvals implements ApprovalGate {
     // A verified token that may not decide (the requesting agent's own, another person's, one too weak or too old) is
     // an attempt the trail keeps: who tried, and why they were refused (a prompt-injected agent approving itself).
     const principal = await this.decider(doc, input.token, nowMs, {
+      // counted: the same attempt repeated within the audit's window is one more record, with how many (an agent retrying at machine speed)
       onRefused: (tried, refusal) =>
-        this.event(doc, "decide_refused", actorOf(tried, input), { reason: refusal.message, details: { code: refusal.code, verdict: input.verdict } }),
+        this.event(doc, "decide_refused", actorOf(tried, input), {
+          reason: refusal.message,
+          details: { code: refusal.code, verdict: input.verdict },
+          counted: true,
+        }),
     });
     const status = statusAt(doc, now);
     if (status === "expired") {
@@ -471,7 +476,7 @@ export class Approvals implements ApprovalGate {
     return undefined;
   }
 
-  private event(doc: ApprovalDoc, action: string, actor: AuditEvent["actor"], extra: Pick<AuditEvent, "decision_id" | "reason" | "details">): void {
+  private event(doc: ApprovalDoc, action: string, actor: AuditEvent["actor"], extra: Pick<AuditEvent, "decision_id" | "reason" | "details" | "counted">): void {
     const recorded = this.options.events?.recordEvent({
       kind: "approval",
       action,

@@ -32,6 +32,11 @@ export interface AuditEvent {
   /** The decision it relates to (the decision that asked for or consumed an approval, a policy's suspend obligation). */
   decision_id?: string;
   details?: Record<string, unknown>;
+  /**
+   * A refused attempt someone may repeat at machine speed: the same event again
+   * within the audit's refusal window is counted into one record (repeats.ts).
+   */
+  counted?: boolean;
 }
 
 /**
@@ -53,16 +58,20 @@ export interface EventRecord {
   reason?: string;
   decision_id?: string;
   details?: JsonObject;
+  /** A record standing for repeats of a counted event (repeats.ts): how many, from `time` to `last_time`. */
+  count?: number;
+  last_time?: Date;
   subject?: string;
   client_id?: string;
   issuer?: string;
 }
 
 /** An event as queries return it (CLI --json, AuditService): times in RFC 3339. */
-export interface AuditEventRecord extends Omit<EventRecord, "_id" | "time" | "expires_at"> {
+export interface AuditEventRecord extends Omit<EventRecord, "_id" | "time" | "expires_at" | "last_time"> {
   event_id: string;
   time: string;
   expires_at: string;
+  last_time?: string;
 }
 
 export function buildEventRecord(event: AuditEvent, { id, now, retentionMs }: { id: string; now: number; retentionMs: number }): EventRecord {
@@ -87,6 +96,12 @@ export function buildEventRecord(event: AuditEvent, { id, now, retentionMs }: { 
 }
 
 export function publicEvent(doc: EventRecord): AuditEventRecord {
-  const { _id, time, expires_at, ...fields } = doc;
-  return { event_id: _id, time: time.toISOString(), expires_at: expires_at.toISOString(), ...fields };
+  const { _id, time, expires_at, last_time, ...fields } = doc;
+  return {
+    event_id: _id,
+    time: time.toISOString(),
+    expires_at: expires_at.toISOString(),
+    ...fields,
+    ...(last_time !== undefined ? { last_time: last_time.toISOString() } : {}),
+  };
 }

@@ -56,5 +56,6 @@ export { secureSpillRoot, SpillDirectory, SpillDirectoryError, type SpillChunk }
 export { AuditStore, AuditStoreUnavailableError, DECISIONS, INDEXES, type WriteOutcome } from "./store.js";
 export { AuditLog, type AuditLogOptions, type AuditSettings, type AuditStats } from "./writer.js";
 export { MAX_DISTINCT_COUNTED, MAX_REQUESTS, MAX_TOKENS, REFUSAL_WINDOW_MS, RefusalTally } from "./refusals.js";
+export { EventRepeats, MAX_EVENT_KEYS } from "./repeats.js";
 export { auditSchema, type AuditConfig } from "./config.js";
 export { openAuditLog, type OpenAuditOptions } from "./open.js";

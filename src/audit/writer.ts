@@ -12,6 +12,7 @@ import { maskRulesFrom, type MaskRules } from "./mask.js";
 import { buildEventRecord, type AuditEvent } from "./events.js";
 import { buildRecord, type TrailRecord } from "./record.js";
 import { REFUSAL_WINDOW_MS, RefusalTally, type RefusalKey } from "./refusals.js";
+import { EventRepeats } from "./repeats.js";
 import { sha256Hex } from "../token/index.js";
 import { TOKEN_REASONS } from "@verdict/sdk/wire";
 import type { SpillChunk, SpillDirectory } from "./spill.js";
@@ -97,6 +98,8 @@ export class AuditLog implements DecisionRecorder {
   } = {};
   /** Refused tokens, and requests refused for unavailable state, counted per window rather than recorded one by one (refusals.ts). */
   private readonly refusals = new RefusalTally();
+  /** Repeats of a refused attempt (an event marked counted) in the same window, counted into one record (repeats.ts). */
+  private readonly repeats = new EventRepeats();
   private readonly masks = new WeakMap<object, MaskRules | undefined>();
   /** The masking rules of the last bundle that had settings.audit. */
   private lastRules: MaskRules | undefined;
@@ -168,10 +171,7 @@ export class AuditLog implements DecisionRecorder {
     if (this.phase === "closed") return this.take([record], () => this.spillRecords([record]));
     if (refusal && this.refusals.add(record, refusal)) {
       this.counts.accepted += 1;
-      this.timers.refusals ??= setTimeout(() => {
-        this.timers.refusals = undefined;
-        this.keepRefusals();
-      }, REFUSAL_WINDOW_MS).unref();
+      this.countingWindow();
       return true;
     }
     return this.keep(record, event.input.bytes);
@@ -182,9 +182,19 @@ export class AuditLog implements DecisionRecorder {
    * kept; false when it could be kept neither in memory nor in the spill file.
    */
   recordEvent(event: AuditEvent): boolean {
+    const now = this.now();
+    const build = () => buildEventRecord(event, { id: randomUUID(), now, retentionMs: this.retentionMs });
     let record: TrailRecord;
     try {
-      record = buildEventRecord(event, { id: randomUUID(), now: this.now(), retentionMs: this.retentionMs });
+      // Counted only while open, as refusals are; the first of a window is recorded below.
+      if (this.phase === "open" && event.counted === true) {
+        this.countingWindow();
+        if (this.repeats.repeat(event, new Date(now), build)) {
+          this.counts.accepted += 1;
+          return true;
+        }
+      }
+      record = build();
     } catch (error) {
       this.log.error({ err: error, event: event.kind, action: event.action }, "could not build an audit event");
       this.counts.refused += 1;
@@ -219,11 +229,23 @@ export class AuditLog implements DecisionRecorder {
     return true;
   }
 
-  /** The window's counted refusals, as records, into the buffer (they were counted as accepted when taken). */
-  private keepRefusals(): void {
+  /** Starts the window at whose end counted refusals and repeated events are kept, unless one is open. */
+  private countingWindow(): void {
+    this.timers.refusals ??= setTimeout(() => {
+      this.timers.refusals = undefined;
+      this.keepCounted();
+    }, REFUSAL_WINDOW_MS).unref();
+  }
+
+  /** The window's counted refusals and repeated events, as records, into the buffer (they were counted as accepted when taken). */
+  private keepCounted(): void {
     for (const record of this.refusals.take()) {
       if (this.keep(record)) this.counts.accepted -= 1;
       else this.log.error({ decisionId: record._id, count: record.count }, "could not keep a record of counted refusals");
+    }
+    for (const record of this.repeats.take()) {
+      if (this.keep(record)) this.counts.accepted -= 1;
+      else this.log.error({ event: record.event, action: record.action, count: record.count }, "could not keep a record of repeated events");
     }
   }
 
@@ -233,10 +255,10 @@ export class AuditLog implements DecisionRecorder {
 
   /** Writes what is buffered now, counted refusals included, and waits for it (tests, and anyone who needs the trail current). */
   async flush(): Promise<void> {
-    if (this.phase === "open" && this.refusals.size > 0) {
+    if (this.phase === "open" && (this.refusals.size > 0 || this.repeats.size > 0)) {
       clearTimeout(this.timers.refusals);
       this.timers.refusals = undefined;
-      this.keepRefusals();
+      this.keepCounted();
     }
     while (this.phase === "open" && (this.buffer.length > 0 || this.pump)) {
       const before = this.buffer.length;
@@ -266,7 +288,7 @@ export class AuditLog implements DecisionRecorder {
       clearTimeout(this.timers[name]);
       this.timers[name] = undefined;
     }
-    this.keepRefusals();
+    this.keepCounted();
     await this.pump;
     await this.replaying?.current?.chunks.return(undefined);
     this.replaying = undefined;

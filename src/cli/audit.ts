@@ -130,7 +130,7 @@ const COLUMNS: [string, (r: AuditRecord) => string, (e: AuditEventRecord) => str
   ["SUBJECT", (r) => r.subject ?? "-", (e) => e.subject ?? "-"],
   ["AGENT", (r) => (r.client_id ? `${r.client_id}${r.client_type ? ` (${r.client_type})` : ""}` : "-"), (e) => e.client_id ?? "-"],
   ["ACTORS", (r) => actorChain(r.actors), (e) => `by ${e.actor.subject ?? e.actor.client_id ?? e.actor.api ?? e.actor.via} via ${e.actor.via}`],
-  ["ACTION", (r) => r.action, (e) => e.action],
+  ["ACTION", (r) => r.action, (e) => (e.count !== undefined ? `${e.action} ×${e.count}` : e.action)],
   [
     "RESOURCE",
     (r) => `${r.resource.type}/${r.resource.id}`,

@@ -529,6 +529,42 @@ describe("approving", () => {
     expect(JSON.stringify(refused)).not.toContain(agentOwn.split(".")[2]);
   });
 
+  it("counts an agent's repeated attempts at approving its own request: the first recorded, the rest one record with how many", async () => {
+    const { id } = await pending();
+    const agentOwn = await t.issuer.token({ sub: alice, client_id: "agent-7", client_type: "ai-agent", scope: "payments:write", acr: "mfa", auth_time: now() });
+    for (let i = 0; i < 50; i++) {
+      const answer = await approvals.approve(id, agentOwn);
+      expect(answer.ok ? "" : answer.details).toMatch(/^approver_not_allowed:/);
+    }
+    // another attempt in the same window, by someone else, is its own record at once
+    const bob = await t.issuer.token({ sub: "bob", client_id: "bank-app", scope: "payments:write", acr: "mfa", auth_time: now() });
+    expect(await approvals.approve(id, bob)).toMatchObject({ ok: false, code: grpc.status.PERMISSION_DENIED });
+    expect(ok(await approvals.get(id)).status).toBe("pending");
+    // flushed: the window's repeats are kept now, as at its end
+    expect(await eventsOf(id)).toEqual(["requested", "decide_refused", "decide_refused", "decide_refused"]);
+    const refused = await mongo
+      .db(t.database)
+      .collection("decisions")
+      .find({ kind: "event", action: "decide_refused", "target.approval_id": id }, { sort: { time: 1, count: 1 } })
+      .toArray();
+    const agentsOwn = refused.filter((r) => (r["actor"] as { client_id?: string }).client_id === "agent-7");
+    expect(agentsOwn.map((r) => r["count"])).toEqual([undefined, 49]);
+    const [first, repeats] = agentsOwn as [(typeof agentsOwn)[number], (typeof agentsOwn)[number]];
+    expect(repeats).toMatchObject({ actor: first["actor"], target: first["target"], reason: first["reason"], details: first["details"] });
+    expect((repeats["time"] as Date).getTime()).toBeGreaterThanOrEqual((first["time"] as Date).getTime());
+    expect((repeats["last_time"] as Date).getTime()).toBeGreaterThanOrEqual((repeats["time"] as Date).getTime());
+    expect(refused.filter((r) => (r["actor"] as { subject?: string }).subject === "bob").map((r) => r["count"])).toEqual([undefined]);
+    // the query says how many, as it does for counted refusals
+    const trail = new AuditTestClient(t.address, t.apiKey);
+    try {
+      const records = (await trail.query({ approval_id: id })).records.filter((r) => r.event_action === "decide_refused");
+      expect(records.map((r) => r.count).sort((a, b) => a - b)).toEqual([0, 0, 49]);
+      expect(records.find((r) => r.count === 49)?.last_time).toBe((repeats["last_time"] as Date).toISOString());
+    } finally {
+      trail.close();
+    }
+  });
+
   it("refuses another agent's token for the same user, and a token that does not say it is a person's client, changing nothing", async () => {
     const { id } = await pending();
     // strong and fresh, the user's own subject, not the requesting agent: only its client_type says it is an agent's
