@@ -54,6 +54,8 @@ export interface DecideInput {
   via: "grpc" | "http" | "cli";
   /** The API that called (gRPC), if any. */
   api?: string;
+  /** Who passed the person's token on, when it was not the person: the console's signed-in operator. */
+  operator?: { issuer: string; subject: string; client_id: string };
   reason?: string;
 }
 
@@ -372,7 +374,7 @@ export class Approvals implements ApprovalGate {
       onRefused: (tried, refusal) =>
         this.event(doc, "decide_refused", actorOf(tried, input), {
           reason: refusal.message,
-          details: { code: refusal.code, verdict: input.verdict },
+          details: { code: refusal.code, verdict: input.verdict, ...operatorOf(input) },
           counted: true,
         }),
     });
@@ -398,7 +400,10 @@ export class Approvals implements ApprovalGate {
       if (later === "expired") throw new VerdictError("approval_expired", `approval_expired: approval ${id} expired at ${doc.expires_at.toISOString()}`);
       throw new VerdictError("approval_not_pending", `approval_not_pending: approval ${id} is already ${later}`);
     }
-    this.event(decided, input.verdict === "approve" ? "approved" : "refused", actorOf(principal, input), input.reason ? { reason: input.reason } : {});
+    this.event(decided, input.verdict === "approve" ? "approved" : "refused", actorOf(principal, input), {
+      ...(input.reason ? { reason: input.reason } : {}),
+      ...(input.operator ? { details: operatorOf(input) } : {}),
+    });
     return viewOf(decided, this.urlOf(id), now);
   }
 
@@ -511,6 +516,11 @@ function deny(
   message?: string,
 ): ApprovalOutcome {
   return { kind: "deny", reason: message !== undefined ? reason(code, message) : reason(code) };
+}
+
+/** Who passed the deciding token on, as an event's details say it (nothing when the person sent it themselves). */
+function operatorOf(input: DecideInput): { operator?: DecideInput["operator"] } {
+  return input.operator ? { operator: { ...input.operator } } : {};
 }
 
 /** Who decided, or tried to: never their token. */

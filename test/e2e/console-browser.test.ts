@@ -15,6 +15,7 @@ import { packageRoot } from "../../src/paths.js";
 import { loadConsoleFiles } from "../../src/server/admin/console/index.js";
 import { buildTestBundle, policiesWithData } from "../support/bundles.js";
 import { consoleToken } from "../support/console.js";
+import { connectTestClient } from "../support/mongo.js";
 import { startTestVerdict, type TestVerdict } from "../support/verdict.js";
 
 const SHOTS = join(packageRoot, ".test-results", "console");
@@ -223,6 +224,20 @@ describe("the console in a browser", () => {
 
     expect((await t.client.check({ ...ask, approvalId })).decision).toBe("ALLOW");
     expect((await t.client.check({ ...ask, approvalId })).reasons[0]?.code).toBe("approval_used");
+
+    // The trail says who approved (erin, by her own token) and which operator passed her token on.
+    await t.verdict.audit?.flush();
+    const mongo = await connectTestClient();
+    try {
+      const approved = await mongo.db(t.database).collection("decisions").findOne({ kind: "event", action: "approved", "target.approval_id": approvalId });
+      expect(approved).toMatchObject({
+        actor: { via: "http", subject: "erin", client_id: "bank-app", acr: "mfa" },
+        details: { operator: { issuer: t.issuer.issuer, subject: "ops-1", client_id: "verdict-console" } },
+      });
+      expect(JSON.stringify(approved)).not.toContain(erin.split(".")[2]);
+    } finally {
+      await mongo.close();
+    }
   });
 
   it("runs the playground: the active and the shadow bundle side by side", async () => {

@@ -68,7 +68,18 @@ describe("the console's approvals port", () => {
   it("decides with the approver's own token, as the approvals part checks it", async () => {
     const seen: unknown[] = [];
     const part: ApprovalsLike = { list: async () => [], decide: async (input) => (seen.push(input), view("approved")) };
-    await consoleApprovals(part).decide("a-pending", "approve", "approver-token", "ok");
-    expect(seen).toEqual([{ approvalId: "a-pending", token: "approver-token", verdict: "approve", via: "http", reason: "ok" }]);
+    const by = { subject: "ops-1", clientId: "verdict-console", issuer: "https://login.example.com", scopes: ["console:approve"] };
+    await consoleApprovals(part).decide("a-pending", "approve", "approver-token", by, "ok");
+    // the operator who passed the token on goes with it, for the audit event (never the operator's token)
+    expect(seen).toEqual([
+      {
+        approvalId: "a-pending",
+        token: "approver-token",
+        verdict: "approve",
+        via: "http",
+        operator: { issuer: "https://login.example.com", subject: "ops-1", client_id: "verdict-console" },
+        reason: "ok",
+      },
+    ]);
   });
 });

@@ -43,7 +43,14 @@ interface ApprovalViewLike {
 /** What the console uses of issue 17's Approvals. */
 export interface ApprovalsLike {
   list(filter: { status?: "pending"; limit: number }): Promise<ApprovalViewLike[]>;
-  decide(input: { approvalId: string; token: string; verdict: "approve" | "refuse"; via: "http"; reason?: string }): Promise<ApprovalViewLike>;
+  decide(input: {
+    approvalId: string;
+    token: string;
+    verdict: "approve" | "refuse";
+    via: "http";
+    operator: { issuer: string; subject: string; client_id: string };
+    reason?: string;
+  }): Promise<ApprovalViewLike>;
 }
 
 /** Who did it, as the audit event keeps it: never the token. */
@@ -109,7 +116,17 @@ export function consoleApprovals(approvals: ApprovalsLike): ConsoleApprovals {
         ? (await approvals.list({ status: "pending", limit })).map(approvalOf)
         : // The history: the newest of every status but pending, from one bounded read.
           (await approvals.list({ limit })).filter((a) => a.status !== "pending").map(approvalOf),
-    decide: async (id, outcome, approverToken, reason) =>
-      approvalOf(await approvals.decide({ approvalId: id, token: approverToken, verdict: outcome, via: "http", ...(reason ? { reason } : {}) })),
+    // the operator who passed the person's token on is in the audit event beside the person
+    decide: async (id, outcome, approverToken, by, reason) =>
+      approvalOf(
+        await approvals.decide({
+          approvalId: id,
+          token: approverToken,
+          verdict: outcome,
+          via: "http",
+          operator: { issuer: by.issuer, subject: by.subject, client_id: by.clientId },
+          ...(reason ? { reason } : {}),
+        }),
+      ),
   };
 }

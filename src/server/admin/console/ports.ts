@@ -67,9 +67,10 @@ export interface ConsoleApprovals {
   /**
    * Approves or refuses with the deciding person's own access token (the user the
    * request was for, or an approver the policy names; for the API's audience, with
-   * the acr and freshness the approval asks for). Refusals are typed errors.
+   * the acr and freshness the approval asks for). Refusals are typed errors. `by`,
+   * the operator who passed the token on, is kept in the audit event.
    */
-  decide(id: string, outcome: "approve" | "refuse", approverToken: string, reason?: string): Promise<ConsoleApproval>;
+  decide(id: string, outcome: "approve" | "refuse", approverToken: string, by: Operator, reason?: string): Promise<ConsoleApproval>;
 }
 
 /**

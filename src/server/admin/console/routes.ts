@@ -388,8 +388,9 @@ export function consoleRoutes(options: ConsoleOptions): AdminRoutes {
         },
       },
       async (request, reply) => {
+        const who = operator(request);
         if (!parts.approvals) return notAvailable(reply, "Approving");
-        const approval = await parts.approvals.decide(request.params.id, request.params.outcome, request.body.approver_token, request.body.reason);
+        const approval = await parts.approvals.decide(request.params.id, request.params.outcome, request.body.approver_token, who, request.body.reason);
         apiReply(reply);
         return { approval };
       },
