@@ -86,7 +86,7 @@ export class DatabaseClock {
     if (measured !== undefined) return measured;
     if (!this.saidUnmeasured) {
       this.saidUnmeasured = true;
-      this.log.info("the database's clock is not measured yet: windowed counters wait for it, other times use this process's clock");
+      this.log.info("the database's clock is not measured yet: windowed counters and single-use keys wait for it, other times use this process's clock");
     }
     return 0;
   }

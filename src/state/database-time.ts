@@ -47,16 +47,21 @@ export class CountersOnDatabaseTime implements CounterPort, StateReader {
     return this.store.give(holding, options);
   }
 
-  /**
-   * The database clock's offset; before a first measurement worked, one is made (or joined) now, and without one the
-   * counters refuse, fail closed: on this process's clock a window could allow more than its limit.
-   */
-  private async offset(): Promise<number> {
-    const known = this.clock.measuredOffsetMs();
-    if (known !== undefined) return known;
-    await this.clock.measure();
-    const measured = this.clock.measuredOffsetMs();
-    if (measured === undefined) throw new StateUnavailableError("the database's clock is not measured yet: windowed counters wait for it");
-    return measured;
+  private offset(): Promise<number> {
+    return databaseOffset(this.clock, "windowed counters");
   }
+}
+
+/**
+ * The database clock's offset from this process's; before a first measurement worked, one is made (or joined) now,
+ * and without one `who` refuses, fail closed: on this process's clock a window could allow more than its limit, and
+ * a single-use key could be swept while a token it guards is still accepted.
+ */
+export async function databaseOffset(clock: OffsetSource, who: string): Promise<number> {
+  const known = clock.measuredOffsetMs();
+  if (known !== undefined) return known;
+  await clock.measure();
+  const measured = clock.measuredOffsetMs();
+  if (measured === undefined) throw new StateUnavailableError(`the database's clock is not measured yet: ${who} wait for it`);
+  return measured;
 }

@@ -23,7 +23,7 @@ export { checkedExpiry, InvalidExpiryError, MAX_EXPIRY_MS } from "./expiry.js";
 export { CounterStore, DEAD_BUCKETS_KEPT, RELEASABLE } from "./counters.js";
 export { CountersOnDatabaseTime, type OffsetSource } from "./database-time.js";
 export { DisagreementStore, type DisagreementStoreOptions, type ListOptions } from "./disagreements.js";
-export { OnceStore } from "./once.js";
+export { ONCE_KEYS, OnceStore } from "./once.js";
 export { BUCKETS, locate, type CounterLocation } from "./windows.js";
 export { DEFAULT_STATE_CONCURRENCY, DEFAULT_STATE_TIMEOUT_MS, poolSizeFor } from "./config.js";
 
@@ -56,7 +56,7 @@ export function openState(database: Database, { timeoutMs, log, onCall, admissio
   const calls = new StateCalls(timeoutMs, log, callOptions(database, onCall));
   return {
     counters: new CountersOnDatabaseTime(new CounterStore(database.collection(COUNTERS), calls), database.clock),
-    once: new OnceStore(database.collection(ONCE_KEYS), calls),
+    once: new OnceStore(database.collection(ONCE_KEYS), calls, database.clock),
     admission: new Admission(admission),
     calls,
   };

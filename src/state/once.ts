@@ -3,13 +3,21 @@
 // atomic "first use"; the unique _id refuses a second. A key used by a decision's
 // obligation names its holder (decision, API, index) and how Release shows it, so
 // Release finds it by decision and gives it back once.
-import type { Document } from "mongodb";
+//
+// A key's times are kept on the database's clock, which the sweep (the TTL monitor,
+// Verdict's own) goes by: callers give their process's time, converted here. A token
+// is accepted up to its exp plus clock_skew_seconds on the process's clock; kept on
+// the process's clock, its key was swept early by as much as that clock was behind
+// the database's, and a replay in between was taken for a first use.
+import type { Collection, Document } from "mongodb";
 import type { Holder, Holding, ObligationShown, OncePort } from "../contract/index.js";
 import { defineCollection } from "../database/index.js";
 import { GIVES_BACK, StateCollection } from "./calls.js";
 import { isDuplicateKey } from "./errors.js";
 import { Lanes, type Settled } from "./lanes.js";
 import { checkedExpiry } from "./expiry.js";
+import { databaseOffset, type OffsetSource } from "./database-time.js";
+import type { StateCalls } from "./calls.js";
 
 interface OnceDoc {
   _id: string;
@@ -46,20 +54,39 @@ export class OnceStore extends StateCollection<OnceDoc> implements OncePort {
    */
   private readonly lanes = new Lanes<Take, boolean>((id, takes, waitingSince) => this.takeTurn(id, takes, waitingSince));
 
+  constructor(
+    collection: Collection<OnceDoc>,
+    calls: StateCalls,
+    /** The database's clock; without one (tools, tests of the store alone), keys go by the times given. */
+    private readonly clock?: OffsetSource,
+  ) {
+    super(collection, calls);
+  }
+
   /**
    * Consumes `id` until `expiresAt` for a decision's obligation: its holding on the
    * first use, undefined while an earlier use stands.
    */
   async consume(id: string, expiresAt: Date, now: Date, holder: Holder, shown: ObligationShown): Promise<Holding | undefined> {
     const holding: Holding = { store: "once", ref: { id } satisfies OnceRef, holder, shown, released: false };
-    const fields = { expiresAt: checkedExpiry("consume once", expiresAt, now.getTime()), d: holder.decisionId, api: holder.api, i: holder.index, v: shown };
+    checkedExpiry("consume once", expiresAt, now.getTime());
+    const offset = await this.offset();
+    const at = new Date(now.getTime() + offset);
+    const fields = { expiresAt: new Date(expiresAt.getTime() + offset), d: holder.decisionId, api: holder.api, i: holder.index, v: shown };
     const undo = () => this.forget(holding);
-    return (await this.take(id, fields, now, undo)) ? holding : undefined;
+    return (await this.take(id, fields, at, undo)) ? holding : undefined;
   }
 
   /** Uses `id` until `until` (a DPoP proof's jti): true the first time; never given back. */
   async useOnce(id: string, until: Date, now: Date): Promise<boolean> {
-    return this.take(id, { expiresAt: checkedExpiry("consume once", until, now.getTime()) }, now);
+    checkedExpiry("consume once", until, now.getTime());
+    const offset = await this.offset();
+    return this.take(id, { expiresAt: new Date(until.getTime() + offset) }, new Date(now.getTime() + offset));
+  }
+
+  /** What to add to this process's times to have the database's (the sweep's); refused (fail closed) until it is measured. */
+  private async offset(): Promise<number> {
+    return this.clock ? databaseOffset(this.clock, "single-use keys") : 0;
   }
 
   /**
@@ -114,8 +141,9 @@ export class OnceStore extends StateCollection<OnceDoc> implements OncePort {
 
   /** True when `id` is consumed and unexpired; reads only (for dry runs). */
   async isConsumed(id: string, now: Date): Promise<boolean> {
+    const at = new Date(now.getTime() + (await this.offset()));
     const doc = await this.calls.call("read once", (deadline) =>
-      this.collection.findOne({ _id: id, expiresAt: { $gt: now }, r: { $exists: false } }, { projection: { _id: 1 }, ...deadline }),
+      this.collection.findOne({ _id: id, expiresAt: { $gt: at }, r: { $exists: false } }, { projection: { _id: 1 }, ...deadline }),
     );
     return doc !== null;
   }

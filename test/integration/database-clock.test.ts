@@ -13,6 +13,8 @@ import {
   CounterStore,
   CountersOnDatabaseTime,
   DEFAULT_STATE_TIMEOUT_MS,
+  ONCE_KEYS,
+  OnceStore,
   openState,
   StateCalls,
   StateUnavailableError,
@@ -113,6 +115,40 @@ describe("the database's clock", () => {
     const swept = database.collection(COUNTERS);
     await vi.waitFor(async () => expect(await swept.countDocuments({ _id: "dead" })).toBe(0), { timeout: 5_000, interval: 50 });
     expect(await swept.countDocuments({ _id: "live" })).toBe(1);
+  });
+
+  it("keeps a single-use key on the database's clock: a process 90 s behind it refuses a replay after the sweep ran", async () => {
+    shiftClock(-90_000);
+    const { database, state } = await connected();
+    const keys = database.collection(ONCE_KEYS);
+    // As the once obligation keeps a jti: until the token's exp (5 s from now, on this process's clock) plus 60 s of skew.
+    const nowMs = Date.now();
+    const keptUntil = new Date(nowMs + 65_000);
+    const shown = { type: "once", key: "jti/t1", amount: 0, limit: 0, window: "" };
+    const id = `once/${randomUUID()}`;
+    expect(await state.once.consume(id, keptUntil, new Date(nowMs), holder(), shown)).toBeDefined();
+    // The sweep deletes what is past on the database's clock: a canary already past shows when it has run.
+    await keys.insertOne({ _id: "canary", expiresAt: new Date(realNow() - 1_000) });
+    database.startSweeping(50);
+    await vi.waitFor(async () => expect(await keys.countDocuments({ _id: "canary" })).toBe(0), { timeout: 5_000, interval: 50 });
+    // Kept on the database's clock (the process's time plus the offset): until 2026-12-07 it was kept until 65 s on
+    // the process's clock, 25 s ago on the database's, and swept, and the replay below, of a token this process still
+    // accepts, was taken for a first use.
+    const kept = await keys.findOne({ _id: id });
+    expect(Math.abs((kept?.expiresAt.getTime() ?? 0) - (realNow() + 65_000))).toBeLessThan(2_000);
+    expect(await state.once.consume(id, keptUntil, new Date(Date.now()), holder(), shown)).toBeUndefined();
+    expect(await state.once.useOnce(`dpop/${randomUUID()}`, new Date(Date.now() + 60_000), new Date(Date.now()))).toBe(true);
+  });
+
+  it("refuses single-use keys, state_unavailable and nothing written, while the database's clock cannot be measured", async () => {
+    const { database } = await connected();
+    const unmeasurable = { measuredOffsetMs: () => undefined, measure: () => Promise.resolve(false) };
+    const once = new OnceStore(database.collection(ONCE_KEYS), new StateCalls(DEFAULT_STATE_TIMEOUT_MS, captured.log), unmeasurable);
+    const id = `once/${randomUUID()}`;
+    const shown = { type: "once", key: "jti/t2", amount: 0, limit: 0, window: "" };
+    await expect(once.consume(id, new Date(Date.now() + 60_000), new Date(), holder(), shown)).rejects.toThrow(StateUnavailableError);
+    await expect(once.useOnce(id, new Date(Date.now() + 60_000), new Date())).rejects.toThrow(StateUnavailableError);
+    expect(await database.collection(ONCE_KEYS).countDocuments({ _id: id })).toBe(0);
   });
 
   it("warns once when the process's clock is more than 1 s from the database's, not at every measurement", async () => {
