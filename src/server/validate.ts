@@ -164,6 +164,8 @@ export function boundedObject(struct: unknown, where: string, limits: EdgeLimits
         if (key.length === 0 || key.length > LIMITS.maxKeyLength || CONTROL.test(key)) {
           throw new InvalidArgumentError(`${path()} has a key that is empty, longer than ${LIMITS.maxKeyLength} characters or has control characters`);
         }
+        // Refused as AuthZEN's JSON refuses it: copied by assignment, it would set a prototype rather than be a member.
+        if (key === "__proto__") throw new InvalidArgumentError(`${path()} has the key __proto__, which Verdict does not accept`);
         bound += 6 * key.length + 4;
         visit(item, at(path, key), depth + 1);
       }

@@ -15,7 +15,7 @@ import { generateKeyPair, SignJWT, type CryptoKey } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TOKEN_REASONS, type CheckResponseMessage, type JsonObject, type JsonValue } from "@verdict/sdk/wire";
 import { Struct } from "../../sdk/gen/google/protobuf/struct.js";
-import { CheckBatchRequest, CheckRequest, CheckResponse } from "../../sdk/gen/verdict/v1/verdict.js";
+import { CheckBatchRequest, CheckRequest } from "../../sdk/gen/verdict/v1/verdict.js";
 import { defaultPolicyDir } from "../../src/paths.js";
 import { protobufField, rawUnary, type CallResult } from "../support/grpc.js";
 import { grpcHealth } from "../support/health.js";
@@ -433,8 +433,9 @@ describe("properties of Check against a running Verdict", () => {
     await expectStillServing();
   });
 
-  it("drops a __proto__ key sent on the wire, deciding as if it were not there and touching no prototype", async () => {
-    // no well-behaved encoder sends an own "__proto__" key (assigning one sets a prototype); bytes built by hand do
+  it("refuses a __proto__ key sent on the wire, INVALID_ARGUMENT, touching no prototype", async () => {
+    // no well-behaved encoder sends an own "__proto__" key (assigning one sets a prototype); bytes built by hand do.
+    // Until 2026-12-07 the key was dropped and the call decided as if it had not been sent.
     const fields = Object.create(null) as Record<string, unknown>;
     fields["__proto__"] = { polluted: true, client_type: "web" };
     fields["amount"] = 5;
@@ -449,11 +450,8 @@ describe("properties of Check against a running Verdict", () => {
     }).finish();
     const context = protobufField(4, Buffer.from(Struct.encode({ fields }).finish())); // CheckRequest.context is field 4
     const result = await rawUnary(t.address, "Check", Buffer.concat([Buffer.from(base), context]), t.apiKey);
-    expect(result.ok, JSON.stringify(result)).toBe(true);
-    if (!result.ok) return;
-    const response = CheckResponse.decode(result.response);
-    expectWellFormedDecision(response);
-    expect(response.decision).toBe("ALLOW");
+    expect(result).toMatchObject({ ok: false, code: grpc.status.INVALID_ARGUMENT, details: expect.stringMatching(/^context has the key __proto__/) });
+    expect(({} as Record<string, unknown>)["polluted"]).toBeUndefined();
     await expectStillServing();
   });
 });

@@ -18,7 +18,8 @@ export const MAX_STRUCT_DEPTH = 32;
 /**
  * `value` when it is a JSON object a Struct can carry: nothing but null, booleans,
  * finite numbers, strings, arrays and objects (undefined members are left out on
- * the wire), nested at most MAX_STRUCT_DEPTH levels. Throws TypeError naming what
+ * the wire), nested at most MAX_STRUCT_DEPTH levels, without a key `__proto__`
+ * (Verdict refuses it, over gRPC as over AuthZEN's JSON). Throws TypeError naming what
  * cannot be sent.
  */
 export function jsonObject(value: unknown, where: string): JsonObject {
@@ -31,7 +32,12 @@ export function jsonObject(value: unknown, where: string): JsonObject {
     }
     if (typeof node === "object" && depth > MAX_STRUCT_DEPTH) throw new TypeError(`${path}: a Struct nests at most ${MAX_STRUCT_DEPTH} levels`);
     if (Array.isArray(node)) return node.forEach((item, i) => visit(item, `${path}[${i}]`, depth + 1));
-    if (typeof node === "object") return Object.entries(node).forEach(([key, item]) => visit(item, `${path}.${key}`, depth + 1));
+    if (typeof node === "object") {
+      return Object.entries(node).forEach(([key, item]) => {
+        if (key === "__proto__") throw new TypeError(`${path}: the key __proto__ is not accepted by Verdict`);
+        visit(item, `${path}.${key}`, depth + 1);
+      });
+    }
     throw new TypeError(`${path}: a ${typeof node} cannot be sent`);
   };
   visit(value, where, 0);
