@@ -239,13 +239,9 @@ export class AuditLog implements DecisionRecorder {
 
   /** The window's counted refusals and repeated events, as records, into the buffer (they were counted as accepted when taken). */
   private keepCounted(): void {
-    for (const record of this.refusals.take()) {
+    for (const record of [...this.refusals.take(), ...this.repeats.take()]) {
       if (this.keep(record)) this.counts.accepted -= 1;
-      else this.log.error({ decisionId: record._id, count: record.count }, "could not keep a record of counted refusals");
-    }
-    for (const record of this.repeats.take()) {
-      if (this.keep(record)) this.counts.accepted -= 1;
-      else this.log.error({ event: record.event, action: record.action, count: record.count }, "could not keep a record of repeated events");
+      else this.log.error({ recordId: record._id, count: record.count }, "could not keep a record of counted refusals or repeated events");
     }
   }
 

@@ -12,12 +12,11 @@
 import type { Collection, Document } from "mongodb";
 import type { Holder, Holding, ObligationShown, OncePort } from "../contract/index.js";
 import { defineCollection } from "../database/index.js";
-import { GIVES_BACK, StateCollection } from "./calls.js";
+import { GIVES_BACK, StateCollection, type StateCalls } from "./calls.js";
 import { isDuplicateKey } from "./errors.js";
 import { Lanes, type Settled } from "./lanes.js";
 import { checkedExpiry } from "./expiry.js";
 import { databaseOffset, type OffsetSource } from "./database-time.js";
-import type { StateCalls } from "./calls.js";
 
 interface OnceDoc {
   _id: string;
