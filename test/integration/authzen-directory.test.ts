@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Database } from "../../src/database/index.js";
 import { DIRECTORY_COLLECTION, DirectoryFileError, DirectoryStore, DirectoryUnavailableError, parseDirectory } from "../../src/directory/index.js";
 import { silentLogger } from "../../src/observability/index.js";
+import { DEFAULT_SEARCH_READ_TIMEOUT_MS } from "../../src/server/authzen/config.js";
 import { DEFAULT_STATE_TIMEOUT_MS, StateCalls } from "../../src/state/index.js";
 import { holdLoopAfter } from "../support/busy.js";
 import { startDelayProxy } from "../support/delay-proxy.js";
@@ -19,7 +20,7 @@ beforeAll(async () => {
   mongo = await connectTestClient();
   database = uniqueDatabaseName("directory");
   db = Database.open({ uri: mongoUri(), database, log: silentLogger() });
-  store = new DirectoryStore(db, { lookups: new StateCalls(DEFAULT_STATE_TIMEOUT_MS, silentLogger()), readTimeoutMs: 5_000 });
+  store = new DirectoryStore(db, { lookups: new StateCalls(DEFAULT_STATE_TIMEOUT_MS, silentLogger()), readTimeoutMs: DEFAULT_SEARCH_READ_TIMEOUT_MS });
 });
 afterAll(async () => {
   await db?.close();
@@ -104,7 +105,10 @@ describe("a lookup on the decision path, at the default state deadline", () => {
   /** A store on its own connection, whose lookups go by the state calls' deadline at its default. */
   const storeAt = (uri: string, onCommand?: (name: string) => void) => {
     const own = Database.open({ uri, database, log: silentLogger(), ...(onCommand ? { onCommand } : {}) });
-    return { own, store: new DirectoryStore(own, { lookups: new StateCalls(DEFAULT_STATE_TIMEOUT_MS, silentLogger()), readTimeoutMs: 5_000 }) };
+    return {
+      own,
+      store: new DirectoryStore(own, { lookups: new StateCalls(DEFAULT_STATE_TIMEOUT_MS, silentLogger()), readTimeoutMs: DEFAULT_SEARCH_READ_TIMEOUT_MS }),
+    };
   };
 
   it("is answered when the database answered in time but the process was too busy to take the answer in before the deadline", async () => {

@@ -26,6 +26,9 @@ const authzenApi = z
 
 export type AuthzenApiConfig = z.output<typeof authzenApi>;
 
+/** authzen.search.read_timeout_ms by default: the deadline of one directory read of a search. */
+export const DEFAULT_SEARCH_READ_TIMEOUT_MS = 2_000;
+
 export const authzenSchema = (ctx: ConfigContext) =>
   z
     .object({
@@ -55,7 +58,7 @@ export const authzenSchema = (ctx: ConfigContext) =>
           /** Candidates one search request evaluates at most; the rest is for the next page. */
           max_candidates: z.number().int().min(1).max(100_000).default(1_000),
           /** Deadline of one directory read of a search. */
-          read_timeout_ms: z.number().int().min(1).max(60_000).default(2_000),
+          read_timeout_ms: z.number().int().min(1).max(60_000).default(DEFAULT_SEARCH_READ_TIMEOUT_MS),
         })
         .strict()
         .prefault({}),
