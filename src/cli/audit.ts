@@ -130,7 +130,7 @@ const COLUMNS: [string, (r: AuditRecord) => string, (e: AuditEventRecord) => str
   ["SUBJECT", (r) => r.subject ?? "-", (e) => e.subject ?? "-"],
   ["AGENT", (r) => (r.client_id ? `${r.client_id}${r.client_type ? ` (${r.client_type})` : ""}` : "-"), (e) => e.client_id ?? "-"],
   ["ACTORS", (r) => actorChain(r.actors), (e) => `by ${e.actor.subject ?? e.actor.client_id ?? e.actor.api ?? e.actor.via} via ${e.actor.via}`],
-  ["ACTION", (r) => r.action, (e) => (e.count !== undefined ? `${e.action} ×${e.count}` : e.action)],
+  ["ACTION", (r) => counted(r.action, r.count, r.distinct_tokens), (e) => counted(e.action, e.count)],
   [
     "RESOURCE",
     (r) => `${r.resource.type}/${r.resource.id}`,
@@ -147,6 +147,12 @@ const COLUMNS: [string, (r: AuditRecord) => string, (e: AuditEventRecord) => str
   ],
   ["DECISION ID", (r) => r.decision_id, (e) => e.event_id],
 ];
+
+/** An action as the table prints it: with how many times a counted record stands for, and over how many tokens when it says so. */
+function counted(action: string, count: number | undefined, distinctTokens?: number): string {
+  if (count === undefined) return action;
+  return `${action} ×${count}${distinctTokens !== undefined ? ` (${distinctTokens} tokens)` : ""}`;
+}
 
 const MAX_CELL = 48;
 /** Columns printed whole: a chain of agents is told apart by any of its actors, the last one's issuer included. */

@@ -1,7 +1,8 @@
 // How refused tokens become records: per token for tokens that verified, per API and
 // reason for tokens that never did (src/audit/refusals.ts).
 import { describe, expect, it } from "vitest";
-import { buildRecord, MAX_DISTINCT_COUNTED, MAX_REQUESTS, MAX_TOKENS, maskRulesFrom, RefusalTally } from "../../src/audit/index.js";
+import { buildRecord, MAX_DISTINCT_COUNTED, MAX_REQUESTS, MAX_TOKENS, maskRulesFrom, publicRecord, RefusalTally } from "../../src/audit/index.js";
+import { trailTable } from "../../src/cli/audit.js";
 import { sha256Hex } from "../../src/token/index.js";
 import { decisionEvent, POLICY_DATA } from "../support/audit.js";
 
@@ -44,6 +45,15 @@ describe("refused tokens counted per window", () => {
     expect(byKey.get("invoices-api/key_not_found")).toMatchObject({ count: 5, distinct_tokens: 5 });
     expect(byKey.get("invoices-api/token_malformed")).toMatchObject({ count: 1, distinct_tokens: 1 });
     expect(byKey.get("payments-api/signature_invalid")).toMatchObject({ count: 1, distinct_tokens: 1 });
+  });
+
+  it("shows in `verdict audit query`'s table how many refusals a record stands for, and over how many tokens", () => {
+    const tally = new RefusalTally();
+    for (let i = 0; i < 3; i++) count(tally, "signature_invalid", `forged-${i}`);
+    const [forged] = tally.take();
+    expect(trailTable([publicRecord(forged!)])).toContain("×3 (3 tokens)");
+    // an ordinary record (not counted) says nothing of the kind
+    expect(trailTable([publicRecord(refusal("token_expired", "expired-0").record)])).not.toContain("×");
   });
 
   it("tells at most MAX_DISTINCT_COUNTED forged tokens apart per window (a floor past it), and still counts every refusal", () => {
