@@ -20,6 +20,8 @@ export interface Approval {
   expires_at: string;
   acr_values: string[];
   max_age?: number;
+  /** Scopes the deciding person's token must carry (empty: any). */
+  scopes: string[];
   decided_by?: { subject: string; acr?: string; via: string; at: string; reason?: string };
 }
 

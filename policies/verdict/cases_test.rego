@@ -64,7 +64,7 @@ test_case_names_are_unique if {
 	count({c.name | some c in testdata.decision_cases}) == count(testdata.decision_cases)
 }
 
-# The decision's approval request, in the cases' terms (no approvers or details when empty).
-approval_of(d) := object.remove(d.approval, [k | some k in ["approvers", "authorization_details"]; d.approval[k] == []]) if d.approval
+# The decision's approval request, in the cases' terms (no scopes, approvers or details when empty).
+approval_of(d) := object.remove(d.approval, [k | some k in ["scopes", "approvers", "authorization_details"]; d.approval[k] == []]) if d.approval
 
 else := null

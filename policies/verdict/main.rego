@@ -107,12 +107,14 @@ max_age_part := {"max_age": min({r.max_age | some r in rules.step_up; r.max_age}
 else := {}
 
 # Every approval rule's fields bound; the shortest expiry, the strictest freshness;
-# the acr values every rule accepts; every approver and authorization detail named.
+# the acr values every rule accepts; every rule's scopes; every approver and
+# authorization detail named.
 approval_request := object.union(
 	{
 		"fields": sort({f | some r in rules.approvals; some f in r.fields}),
 		"expires_in": min({r.expires_in | some r in rules.approvals}),
 		"acr_values": sort(intersection({{a | some a in r.acr_values} | some r in rules.approvals})),
+		"scopes": sort({s | some r in rules.approvals; some s in object.get(r, "scopes", [])}),
 		"approvers": [a | some a in {a | some r in rules.approvals; some a in object.get(r, "approvers", [])}],
 		"authorization_details": [d | some d in {d | some r in rules.approvals; some d in object.get(r, "authorization_details", [])}],
 	},

@@ -202,6 +202,7 @@ export class Approvals implements ApprovalGate {
       purge_at: new Date(expiresAt + RETENTION_MS),
       acr_values: requirement.acrValues,
       ...(requirement.maxAge !== undefined ? { max_age: requirement.maxAge } : {}),
+      scopes: requirement.scopes,
       approvers: requirement.approvers,
       authorization_details: requirement.authorizationDetails,
       requested_by: decisionId,
@@ -466,6 +467,8 @@ export class Approvals implements ApprovalGate {
         "approver_not_allowed: only the user the request was made for, or an approver the policy names, may decide",
       );
     if (!strength) return undefined;
+    const missing = (doc.scopes ?? []).filter((scope) => !principal.scopes.includes(scope));
+    if (missing.length > 0) return new ApprovalScopeError(doc.scopes ?? [], missing);
     if (doc.acr_values.length > 0 && (principal.acr === undefined || !doc.acr_values.includes(principal.acr))) {
       return new VerdictError(
         "approval_authentication_insufficient",
@@ -493,6 +496,19 @@ export class Approvals implements ApprovalGate {
   }
 }
 
+/** approval_scope_insufficient, with every scope deciding needs (an HTTP refusal names them, RFC 6750 §3.1). */
+export class ApprovalScopeError extends VerdictError {
+  constructor(
+    readonly scopes: readonly string[],
+    missing: readonly string[],
+  ) {
+    super(
+      "approval_scope_insufficient",
+      `approval_scope_insufficient: deciding needs a token with the scope ${scopes.join(" ")} (it lacks ${missing.join(" ")})`,
+    );
+  }
+}
+
 /**
  * The requirement an approval was asked under, as requirementDigest() gives it: recorded, or (kept before
  * 2026-12-07) worked out from the fields it was kept with, which are the requirement's own.
@@ -505,6 +521,7 @@ function requirementOf(doc: ApprovalDoc): string {
       expiresInSeconds: (doc.expires_at.getTime() - doc.created_at.getTime()) / 1000,
       acrValues: doc.acr_values,
       ...(doc.max_age !== undefined ? { maxAge: doc.max_age } : {}),
+      scopes: doc.scopes ?? [],
       approvers: doc.approvers,
       authorizationDetails: doc.authorization_details,
     })

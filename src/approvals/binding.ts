@@ -45,6 +45,8 @@ export function requirementDigest(requirement: ApprovalRequirement): string {
     expires_in: requirement.expiresInSeconds,
     acr_values: [...requirement.acrValues].sort(),
     max_age: requirement.maxAge ?? null,
+    // Only when asked: the digest of an approval kept before scopes were (none asked) stays what it was.
+    ...(requirement.scopes.length > 0 ? { scopes: [...requirement.scopes].sort() } : {}),
     approvers: requirement.approvers.map(({ issuer, subject }) => canonicalize([issuer, subject])).sort(),
     authorization_details: requirement.authorizationDetails,
   });

@@ -1,7 +1,16 @@
 // Approvals kept by Verdict (docs/approvals.md): the stage that asks for and uses
 // a person's yes to one exact request, the store it keeps them in, the webhook
 // that tells someone to ask, and the configuration section.
-export { Approvals, checkedApprovalId, REMIND_AFTER_MS, type ApiAudience, type ApprovalsOptions, type DecideInput, type EventSink } from "./approvals.js";
+export {
+  Approvals,
+  ApprovalScopeError,
+  checkedApprovalId,
+  REMIND_AFTER_MS,
+  type ApiAudience,
+  type ApprovalsOptions,
+  type DecideInput,
+  type EventSink,
+} from "./approvals.js";
 export { boundFields, differs, type Binding } from "./binding.js";
 export { approvalsSchema, type ApprovalsConfig } from "./config.js";
 export { APPROVAL_STATUSES, APPROVALS, ApprovalStore, statusAt, type ApprovalDoc, type ApprovalStatus, type ListFilter, type PendingOwner } from "./store.js";

@@ -35,6 +35,8 @@ export interface ApprovalDoc extends Binding {
   purge_at: Date;
   acr_values: string[];
   max_age?: number;
+  /** Scopes the deciding token must carry (absent: kept before 2026-12-08, none asked). */
+  scopes?: string[];
   approvers: Approver[];
   authorization_details: JsonObject[];
   requested_by: string;

@@ -26,6 +26,8 @@ export interface ApprovalView {
   approval_url: string;
   acr_values: string[];
   max_age?: number;
+  /** Scopes the deciding token must carry (empty: any). */
+  scopes: string[];
   approvers: Approver[];
   requested_by_decision: string;
   consumed_by_decision?: string;
@@ -53,6 +55,7 @@ export function viewOf(doc: ApprovalDoc, url: string, now: Date): ApprovalView {
     approval_url: url,
     acr_values: doc.acr_values,
     ...(doc.max_age !== undefined ? { max_age: doc.max_age } : {}),
+    scopes: doc.scopes ?? [],
     approvers: doc.approvers,
     requested_by_decision: doc.requested_by,
     ...(doc.consumed_by !== undefined ? { consumed_by_decision: doc.consumed_by } : {}),

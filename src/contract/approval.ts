@@ -26,6 +26,8 @@ export interface ApprovalRequirement {
   acrValues: string[];
   /** The deciding token's auth_time must be at most this many seconds old. */
   maxAge?: number;
+  /** The deciding token must carry every one of these scopes (none: any scope the API knows). */
+  scopes: string[];
   approvers: Approver[];
   /** RFC 9396: the authorization details the client may obtain from its authorization server instead. */
   authorizationDetails: JsonObject[];

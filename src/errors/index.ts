@@ -47,6 +47,8 @@ export const ERRORS = {
   dpop_bound_token: { grpc: UNAUTHENTICATED, http: 401, exit: 1 },
   /** The deciding token's acr is not one the policy asked for, or its auth_time is older than max_age. */
   approval_authentication_insufficient: { grpc: UNAUTHENTICATED, http: 401, exit: 1 },
+  /** The deciding token lacks a scope the policy asked the approval's decider to carry (RFC 6750 insufficient_scope). */
+  approval_scope_insufficient: { grpc: PERMISSION_DENIED, http: 403, exit: 1 },
   /** Approvals are not available here (the database is not reached yet). */
   approvals_unavailable: { grpc: UNAVAILABLE, http: 503, exit: 1 },
   /** The audit trail is disabled in this Verdict's configuration. */

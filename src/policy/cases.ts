@@ -24,8 +24,16 @@ export interface CaseExpectation {
   effect: "allow" | "deny" | "step_up";
   reasons: string[];
   step_up?: { acr_values: string[]; max_age?: number };
-  /** A step-up's approval request (docs/approvals.md), in the policy's terms; approvers and authorization details when not empty. */
-  approval?: { fields: string[]; expires_in: number; acr_values: string[]; max_age?: number; approvers?: unknown[]; authorization_details?: unknown[] };
+  /** A step-up's approval request (docs/approvals.md), in the policy's terms; scopes, approvers and authorization details when not empty. */
+  approval?: {
+    fields: string[];
+    expires_in: number;
+    acr_values: string[];
+    max_age?: number;
+    scopes?: string[];
+    approvers?: unknown[];
+    authorization_details?: unknown[];
+  };
   required_scopes?: string[];
   rules?: string[];
   reserves?: { key: string[]; amount: number; limit: number }[];
@@ -181,6 +189,7 @@ function approvalView(approval: NonNullable<PolicyDecision["approval"]>): Record
     expires_in: approval.expiresInSeconds,
     acr_values: approval.acrValues,
     ...(approval.maxAge !== undefined ? { max_age: approval.maxAge } : {}),
+    ...(approval.scopes.length > 0 ? { scopes: approval.scopes } : {}),
     ...(approval.approvers.length > 0 ? { approvers: approval.approvers } : {}),
     ...(approval.authorizationDetails.length > 0 ? { authorization_details: approval.authorizationDetails } : {}),
   };

@@ -139,6 +139,7 @@ function parseDecisionFields(raw: unknown, registry: ObligationRegistry): Policy
 const FIELD = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/;
 const MAX_APPROVAL_FIELDS = 16;
 const MAX_APPROVERS = 16;
+const MAX_APPROVAL_SCOPES = 16;
 const MAX_AUTHORIZATION_DETAILS = 8;
 
 function parseApproval(raw: unknown, where: string): ApprovalRequirement {
@@ -159,6 +160,8 @@ function parseApproval(raw: unknown, where: string): ApprovalRequirement {
   if (maxAge !== undefined && (typeof maxAge !== "number" || !Number.isSafeInteger(maxAge) || maxAge < 0)) {
     throw new PolicyError(`${where}.max_age must be a whole number of seconds`);
   }
+  const scopes = list(value["scopes"] === undefined ? [] : value["scopes"], `${where}.scopes`).map((item, i) => scopeString(item, `${where}.scopes[${i}]`));
+  if (scopes.length > MAX_APPROVAL_SCOPES) throw new PolicyError(`${where}.scopes has more than ${MAX_APPROVAL_SCOPES} entries`);
   const approvers = list(value["approvers"] === undefined ? [] : value["approvers"], `${where}.approvers`).map((item, i) => {
     const approver = object(item, `${where}.approvers[${i}]`);
     const { issuer, subject } = approver;
@@ -173,6 +176,7 @@ function parseApproval(raw: unknown, where: string): ApprovalRequirement {
     expiresInSeconds: expires,
     acrValues,
     ...(maxAge !== undefined ? { maxAge } : {}),
+    scopes: [...new Set(scopes)].sort(),
     approvers,
     authorizationDetails: authorizationDetails(value["authorization_details"], `${where}.authorization_details`),
   };

@@ -218,6 +218,8 @@ describe("the console in a browser", () => {
       acr: "mfa",
       auth_time: Math.floor(Date.now() / 1000),
     });
+    // the form says what her token must show: the acr, the freshness and the scope the approval asks for
+    expect(await form.textContent()).toContain("(acr mfa or phr, signed in within 300 s, scope payments:write)");
     await form.getByLabel(/The approver's own access token/).fill(erin);
     await form.getByRole("button", { name: "Approve" }).click();
     await poll(() => page.getByText(/^Approved: .* for erin\.$/).isVisible()).toBe(true);
@@ -413,7 +415,7 @@ describe("the console in a browser, against what it must survive", () => {
     }
   });
 
-  it("keeps the operator signed in when the approver's token is refused (401 of another token): the form says why", async () => {
+  it("keeps the operator signed in when the approver's token is refused (401 or 403 of another token): the form says why", async () => {
     const asked = await t.client.check({
       token: await t.issuer.token({ sub: "frank", client_id: "agent-c", client_type: "ai-agent", scope: "payments:write" }),
       action: "payments:transfer",
@@ -436,6 +438,8 @@ describe("the console in a browser, against what it must survive", () => {
         [await t.issuer.token(frank), /approval_authentication_insufficient/],
         // Frank's own token, expired: 401 invalid_token.
         [await t.issuer.token({ ...frank, acr: "mfa", auth_time: now - 3_600, iat: now - 3_600, exp: now - 600 }), /expired/i],
+        // Frank's own fresh MFA token, for reading invoices only: 403 approval_scope_insufficient, not the operator's missing scope.
+        [await t.issuer.token({ ...frank, scope: "invoices:read", acr: "mfa", auth_time: now }), /^approval_scope_insufficient: .*payments:write/],
       ] as const) {
         await form.getByLabel(/The approver's own access token/).fill(approver);
         await form.getByRole("button", { name: "Approve" }).click();

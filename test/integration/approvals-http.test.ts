@@ -91,7 +91,7 @@ describe("the admin listener's approval routes", () => {
     expect(await stranger.json()).toMatchObject({ error: "approver_not_allowed" });
   });
 
-  it("approves with the user's MFA token, answers the same request again 409, and a weak token 401 with an RFC 9470 challenge", async () => {
+  it("approves with the user's MFA token, answers the same request again 409, a weak token 401 with an RFC 9470 challenge, a narrow one 403", async () => {
     const user = `alice-${randomUUID().slice(0, 8)}`;
     const id = await pending(user);
     const post = async (verdict: string, token: string, body: unknown = { reason: "yes" }) =>
@@ -100,6 +100,14 @@ describe("the admin listener's approval routes", () => {
         headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
         body: JSON.stringify(body),
       });
+    // a token for another action's scope: 403 naming the scope deciding needs (RFC 6750 §3.1); it still shows the approval
+    const narrow = await userToken(user, { scope: "invoices:read" });
+    const unscoped = await post("approve", narrow);
+    expect(unscoped.status).toBe(403);
+    expect(unscoped.headers.get("www-authenticate")).toBe('Bearer error="insufficient_scope", scope="payments:write"');
+    expect(await unscoped.json()).toMatchObject({ error: "approval_scope_insufficient" });
+    const shown = await fetch(`${t.verdict.adminUrl}/approvals/${id}`, { headers: { authorization: `Bearer ${narrow}` } });
+    expect(await shown.json()).toMatchObject({ status: "pending", scopes: ["payments:write"] });
     const weak = await post("approve", await userToken(user, { acr: "pwd" }));
     expect(weak.status).toBe(401);
     expect(weak.headers.get("www-authenticate")).toBe('Bearer error="insufficient_user_authentication"');

@@ -91,7 +91,14 @@ const stored = () => mongo.db(name).collection(APPROVALS.name);
 function transfer(subject: string, account: string, more: Partial<ApprovalRequest> & { approvalId?: string } = {}): ApprovalRequest {
   const { approvalId, ...rest } = more;
   return {
-    requirement: { fields: ["amount", "currency", "destination"], expiresInSeconds: 600, acrValues: ["mfa"], approvers: [], authorizationDetails: [] },
+    requirement: {
+      fields: ["amount", "currency", "destination"],
+      expiresInSeconds: 600,
+      acrValues: ["mfa"],
+      scopes: [],
+      approvers: [],
+      authorizationDetails: [],
+    },
     check: {
       action: "payments:transfer",
       resource: { type: "account", id: account, attributes: {} },

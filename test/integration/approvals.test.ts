@@ -609,6 +609,26 @@ describe("approving", () => {
     expect(ok(await approvals.get(id)).status).toBe("pending");
   });
 
+  it("refuses a token without the scopes the approval asks of its decider (the action's own), changing nothing, and tells which", async () => {
+    const { id } = await pending();
+    expect(ok(await approvals.get(id)).scopes).toEqual(["payments:write"]);
+    for (const scope of ["invoices:read", "customers:read invoices:write", undefined]) {
+      const token = await userToken({ scope });
+      for (const decide of [approvals.approve.bind(approvals), approvals.refuse.bind(approvals)]) {
+        const answer = await decide(id, token);
+        expect(answer).toMatchObject({ ok: false, code: grpc.status.PERMISSION_DENIED });
+        expect(answer.ok ? "" : answer.details).toMatch(/^approval_scope_insufficient: deciding needs a token with the scope payments:write/);
+      }
+    }
+    expect(ok(await approvals.get(id)).status).toBe("pending");
+    // each refused attempt is in the trail with its code (the same attempt again within the window counted)
+    await t.verdict.audit?.flush();
+    const refused = await mongo.db(t.database).collection("decisions").find({ kind: "event", action: "decide_refused", "target.approval_id": id }).toArray();
+    expect(refused.length).toBeGreaterThan(0);
+    expect(refused.every((r) => (r["details"] as { code?: string }).code === "approval_scope_insufficient")).toBe(true);
+    expect(ok(await approvals.approve(id, await userToken({ scope: "invoices:read payments:write" })))).toMatchObject({ status: "approved" });
+  });
+
   it("refuses approving twice, approving after expiry, unknown and malformed ids, and a token that does not verify", async () => {
     const { id } = await pending();
     ok(await approvals.approve(id, await userToken()));

@@ -49,6 +49,7 @@ describe("the console's approvals port", () => {
     created_at: "2026-12-01T12:00:00.000Z",
     expires_at: "2026-12-01T12:15:00.000Z",
     acr_values: ["mfa"],
+    scopes: ["payments:write"],
     approval_url: "http://127.0.0.1:9464/approvals/a",
   });
 
@@ -61,8 +62,9 @@ describe("the console's approvals port", () => {
     expect((await port.list("pending", 50)).map((a) => a.status)).toEqual(["pending"]);
     expect((await port.list("decided", 50)).map((a) => a.status)).toEqual(["approved", "expired"]);
     expect(await port.list("pending", 50)).not.toContainEqual(expect.objectContaining({ approval_url: expect.anything() }));
-    // the person sees the chain of agents the request came through
+    // the person sees the chain of agents the request came through, and what their own token must carry
     expect((await port.list("pending", 50))[0]?.actors).toEqual([{ subject: "planner-agent" }, { subject: "sub-agent", client_id: "agent-9" }]);
+    expect((await port.list("pending", 50))[0]?.scopes).toEqual(["payments:write"]);
   });
 
   it("decides with the approver's own token, as the approvals part checks it", async () => {

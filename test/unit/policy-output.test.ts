@@ -110,7 +110,14 @@ describe("policy output validation", () => {
       obligations: [reserve],
     });
     expect(decision.stepUp).toBeUndefined();
-    expect(decision.approval).toEqual({ fields: ["amount", "destination"], expiresInSeconds: 600, acrValues: [], approvers: [], authorizationDetails: [] });
+    expect(decision.approval).toEqual({
+      fields: ["amount", "destination"],
+      expiresInSeconds: 600,
+      acrValues: [],
+      scopes: [],
+      approvers: [],
+      authorizationDetails: [],
+    });
     expect(decision.obligations).toHaveLength(1);
   });
 
@@ -121,6 +128,7 @@ describe("policy output validation", () => {
       expires_in: 60,
       acr_values: ["mfa"],
       max_age: 300,
+      scopes: ["payments:write", "accounts:read", "payments:write"],
       approvers: [{ issuer: "https://login.example", subject: "lead" }],
       authorization_details: details,
     };
@@ -129,6 +137,7 @@ describe("policy output validation", () => {
       expiresInSeconds: 60,
       acrValues: ["mfa"],
       maxAge: 300,
+      scopes: ["accounts:read", "payments:write"],
       approvers: [{ issuer: "https://login.example", subject: "lead" }],
       authorizationDetails: details,
     });
@@ -145,6 +154,13 @@ describe("policy output validation", () => {
     ["an approval expiring after a day", { effect: "step_up", reasons: [{ code: "x" }], approval: { expires_in: 86_401 } }],
     ["an approval expiring at once", { effect: "step_up", reasons: [{ code: "x" }], approval: { expires_in: 0 } }],
     ["an approver without a subject", { effect: "step_up", reasons: [{ code: "x" }], approval: { approvers: [{ issuer: "i" }] } }],
+    // a quote would break out of the scope="..." an HTTP refusal names them in
+    ["an approval scope that is not a scope-token", { effect: "step_up", reasons: [{ code: "x" }], approval: { scopes: ['a" b'] } }],
+    ["an approval scopes that is not a list", { effect: "step_up", reasons: [{ code: "x" }], approval: { scopes: "payments:write" } }],
+    [
+      "an approval of more than 16 scopes",
+      { effect: "step_up", reasons: [{ code: "x" }], approval: { scopes: Array.from({ length: 17 }, (_, i) => `s${i}`) } },
+    ],
     ["authorization details without a type", { effect: "deny", reasons: [{ code: "x" }], required_authorization_details: [{ actions: [] }] }],
   ])("refuses %s as a policy error", (_, raw) => {
     expect(() => parseDecision(raw)).toThrow(PolicyError);

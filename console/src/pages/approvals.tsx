@@ -116,6 +116,7 @@ function DecideForm({ approval, onDone }: { approval: Approval; onDone: (message
   const needs = [
     approval.acr_values.length ? `acr ${approval.acr_values.join(" or ")}` : "",
     approval.max_age !== undefined ? `signed in within ${approval.max_age} s` : "",
+    approval.scopes.length ? `scope ${approval.scopes.join(" ")}` : "",
   ].filter(Boolean);
   return (
     <form

@@ -3,7 +3,8 @@
 # amount is over agent_over, or (only_sensitive) when the data is sensitive
 # (sensitive.rego). The approval is bound to the named context fields
 # (a changed amount is another request), must be given with a token of acr (or
-# stronger) within max_age, and expires after expires_in seconds. It stands in
+# stronger) within max_age that carries the action's scopes (or the settings'
+# scopes), and expires after expires_in seconds. It stands in
 # for the agent's authentication step-up on the same action: the person proves
 # themselves when they approve.
 package verdict.rules
@@ -34,6 +35,12 @@ approval_acr_values := sort([acr |
 	level >= data.settings.acr_levels[object.get(approval_settings, "acr", strongest_acr)]
 ])
 
+# The scopes the deciding person's token must carry: the settings' own, else the
+# action's (a person approves only what their own token may do).
+approval_scopes := sort(approval_settings.scopes) if approval_settings.scopes
+
+else := sort(object.get(action_settings, "scopes", []))
+
 approvals contains object.union(
 	{
 		"rule": "approvals.required",
@@ -42,6 +49,7 @@ approvals contains object.union(
 		"fields": object.get(approval_settings, "fields", []),
 		"expires_in": object.get(approval_settings, "expires_in", 600),
 		"acr_values": approval_acr_values,
+		"scopes": approval_scopes,
 	},
 	object.filter(approval_settings, ["max_age", "approvers", "authorization_details"]),
 ) if {

@@ -100,8 +100,18 @@ test_an_agent_transfer_one_over_the_threshold_needs_the_users_approval_not_a_ste
 		"fields": ["amount", "currency", "destination"],
 		"expires_in": 600,
 		"acr_values": ["mfa", "phr"],
+		"scopes": ["payments:write"],
 		"max_age": 300,
 	}
+}
+
+test_the_approval_asks_the_approvers_token_for_the_settings_scopes_else_the_actions if {
+	some req in rules.approvals with input as agent_transfer(101)
+		with data.settings.approvals["payments:transfer"].scopes as ["payments:approve"]
+	req.scopes == ["payments:approve"]
+	some none in rules.approvals with input as agent_transfer(101)
+		with data.settings.approvals["payments:transfer"].scopes as []
+	none.scopes == []
 }
 
 test_an_agent_transfer_at_the_threshold_needs_no_approval if {

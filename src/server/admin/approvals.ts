@@ -5,7 +5,7 @@
 //   POST /approvals/:id/approve   {"reason"?: string}
 //   POST /approvals/:id/refuse    {"reason"?: string}
 import type { FastifyReply, FastifyRequest } from "fastify";
-import type { Approvals } from "../../approvals/index.js";
+import { ApprovalScopeError, type Approvals } from "../../approvals/index.js";
 import { mappingOf, VerdictError } from "../../errors/index.js";
 import type { AdminRoutes } from "./server.js";
 
@@ -35,6 +35,8 @@ function refuse(reply: FastifyReply, error: unknown): FastifyReply {
   const status = mappingOf(error).http;
   if (error.code === "invalid_token" || error.code === "dpop_bound_token") reply.header("www-authenticate", `Bearer error="invalid_token"`);
   if (error.code === "approval_authentication_insufficient") reply.header("www-authenticate", `Bearer error="insufficient_user_authentication"`);
+  // Scopes are scope-tokens (no quote or backslash: policy/output.ts), safe inside the quoted value.
+  if (error instanceof ApprovalScopeError) reply.header("www-authenticate", `Bearer error="insufficient_scope", scope="${error.scopes.join(" ")}"`);
   const message = status >= 500 && error.code !== "approvals_unavailable" && error.code !== "state_unavailable" ? "internal error" : error.message;
   return reply.code(status).header("cache-control", "no-store").send({ error: error.code, message });
 }

@@ -495,6 +495,8 @@ export interface Approval {
   /** Who approved or refused it, when, with which acr, and why. */
   decided_by?: ApprovalDecider | undefined;
   authorization_details: { [key: string]: any }[];
+  /** Scopes the deciding token must carry, every one (empty: any). */
+  scopes: string[];
 }
 
 /** Someone a policy names who may decide besides the user. */
@@ -3165,6 +3167,7 @@ function createBaseApproval(): Approval {
     consumed_by_decision: "",
     decided_by: undefined,
     authorization_details: [],
+    scopes: [],
   };
 }
 
@@ -3235,6 +3238,9 @@ export const Approval: MessageFns<Approval> = {
     }
     for (const v of message.authorization_details) {
       Struct.encode(Struct.wrap(v!), writer.uint32(170).fork()).join();
+    }
+    for (const v of message.scopes) {
+      writer.uint32(186).string(v!);
     }
     return writer;
   },
@@ -3426,6 +3432,14 @@ export const Approval: MessageFns<Approval> = {
             }
 
             message.authorization_details.push(Struct.unwrap(Struct.decode(reader, reader.uint32())));
+            continue;
+          }
+          case 23: {
+            if (tag !== 186) {
+              break;
+            }
+
+            message.scopes.push(reader.string());
             continue;
           }
         }

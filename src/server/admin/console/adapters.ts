@@ -37,6 +37,7 @@ interface ApprovalViewLike {
   expires_at: string;
   acr_values: string[];
   max_age?: number;
+  scopes: string[];
   decided_by?: { subject: string; acr?: string; via: string; at: string; reason?: string };
 }
 
@@ -87,26 +88,11 @@ export function consoleSuspensions(suspensions: SuspensionsLike): ConsoleSuspens
   };
 }
 
-function approvalOf(view: ApprovalViewLike): ConsoleApproval {
-  const { approval_id, status, api, issuer, subject, client_id, actors, action, resource, context, created_at, expires_at, acr_values, max_age, decided_by } =
-    view;
-  return {
-    approval_id,
-    status,
-    api,
-    issuer,
-    subject,
-    client_id,
-    actors,
-    action,
-    resource,
-    context,
-    created_at,
-    expires_at,
-    acr_values,
-    ...(max_age !== undefined ? { max_age } : {}),
-    ...(decided_by ? { decided_by } : {}),
-  };
+/** The fields the console shows, picked one by one: never the approval's URL, nor anything else its view carries. */
+function approvalOf({ max_age, decided_by, ...view }: ApprovalViewLike): ConsoleApproval {
+  const { approval_id, status, api, issuer, subject, client_id, actors, action, resource, context, created_at, expires_at, acr_values, scopes } = view;
+  const shown = { approval_id, status, api, issuer, subject, client_id, actors, action, resource, context, created_at, expires_at, acr_values, scopes };
+  return { ...shown, ...(max_age !== undefined ? { max_age } : {}), ...(decided_by ? { decided_by } : {}) };
 }
 
 export function consoleApprovals(approvals: ApprovalsLike): ConsoleApprovals {

@@ -55,9 +55,10 @@ export interface ConsoleApproval {
   context: Record<string, unknown>;
   created_at: string;
   expires_at: string;
-  /** What the deciding person's own authentication must be (acr, and freshness in seconds). */
+  /** What the deciding person's own authentication must be (acr, and freshness in seconds), and the scopes their token must carry. */
   acr_values: string[];
   max_age?: number;
+  scopes: string[];
   decided_by?: { subject: string; acr?: string; via: string; at: string; reason?: string };
 }
 
