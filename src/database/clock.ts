@@ -4,8 +4,12 @@
 // A process measures how far the database's clock is from its own (the server's
 // `localTime` against the midpoint of the round trip) when it connects and then
 // every MEASURE_INTERVAL_MS (every UNMEASURED_RETRY_MS until a first one works); it
-// keeps the last good measurement, checked against the monotonic clock: a step of the
-// host's wall clock (NTP, a VM resumed) does not move the database's time with it.
+// keeps the best measurement it has, checked against the monotonic clock: a step of the
+// host's wall clock (NTP, a VM resumed) does not move the database's time with it. A
+// measurement over a slow round trip (a busy database) does not replace a closer one
+// it agrees with: its error is half its round trip, and counters bucketed on it would
+// put a window's edge that much off the other processes'. One that disagrees beyond
+// both errors (the database's clock moved, another primary) is taken at once.
 // Windowed counters refuse to work unmeasured (measuredOffsetMs: fail closed).
 import type { Db, Document } from "mongodb";
 import { withDeadline } from "../deadline.js";
@@ -21,6 +25,11 @@ const SAMPLES = 3;
 const MAX_ROUND_TRIP_MS = 1_000;
 /** Past this, the log warns (once each way): the hosts' clocks should be fixed, whatever Verdict makes of it. */
 export const FAR_OFFSET_MS = 1_000;
+/**
+ * How fast the offset may drift after it was measured (100 ppm, far above an NTP-disciplined host's): a kept
+ * measurement's error grows by this much per ms, so a worse one replaces it once the kept one is that uncertain.
+ */
+export const DRIFT_PER_MS = 100e-6;
 /** A wall clock that moved this much apart from the monotonic one since a measurement was stepped: taken out at once. */
 const WALL_STEP_MS = 100;
 /** A round trip still unanswered this many deadlines after it was sent is abandoned (its connection closed). */
@@ -50,8 +59,8 @@ export interface ClockMeasurement {
 
 export class DatabaseClock {
   private last: ClockMeasurement | undefined;
-  /** The offset in force (whole ms), and this process's wall and monotonic clocks when it was taken. */
-  private anchor: { offsetMs: number; local: number; at: number } | undefined;
+  /** The offset in force (whole ms), its error when taken (ms), and this process's wall and monotonic clocks then. */
+  private anchor: { offsetMs: number; errorMs: number; local: number; at: number } | undefined;
   private retry: NodeJS.Timeout | undefined;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<boolean> | undefined;
@@ -182,13 +191,18 @@ export class DatabaseClock {
 
   private taken(measured: ClockMeasurement): void {
     const first = this.last === undefined;
-    this.last = measured;
-    // An offset within the measurement's own error (half its round trip) is no offset: the same clock, or as good.
-    const offsetMs = Math.abs(measured.offsetMs) <= measured.roundTripMs / 2 + 1 ? 0 : Math.round(measured.offsetMs);
-    this.anchor = { offsetMs, local: this.localNow(), at: this.elapsed() };
     const fields = { offsetMs: Math.round(measured.offsetMs), roundTripMs: measured.roundTripMs };
     if (this.failing) this.log.info(fields, "the database's clock is measured again");
     this.failing = false;
+    if (!this.better(measured)) {
+      this.log.debug(fields, "the database's clock measured over a slower round trip, within the kept offset's error: the kept one stays");
+      return;
+    }
+    this.last = measured;
+    const errorMs = measured.roundTripMs / 2 + 1;
+    // An offset within the measurement's own error (half its round trip) is no offset: the same clock, or as good.
+    const offsetMs = Math.abs(measured.offsetMs) <= errorMs ? 0 : Math.round(measured.offsetMs);
+    this.anchor = { offsetMs, errorMs, local: this.localNow(), at: this.elapsed() };
     const far = Math.abs(measured.offsetMs) > FAR_OFFSET_MS;
     if (far && !this.far)
       this.log.warn(
@@ -198,6 +212,22 @@ export class DatabaseClock {
     else if (!far && this.far) this.log.info(fields, "this process's clock is within 1 s of the database's again");
     else if (first) this.log.info(fields, "the database's clock is measured: windowed counters use it");
     this.far = far;
+  }
+
+  /**
+   * Whether `measured` is to replace the offset in force: none yet; an error (half its round trip) no larger than
+   * the kept one's, grown by DRIFT_PER_MS since; or an offset that disagrees with the kept one beyond both errors
+   * (the database's clock moved, or another server answers now): the kept one is wrong, whatever its round trip.
+   */
+  private better(measured: ClockMeasurement): boolean {
+    const anchor = this.anchor;
+    const kept = this.measuredOffsetMs();
+    if (!anchor || kept === undefined) return true;
+    // Its error grows with drift, and with the wall clock's moves too small to be taken out as a step (a slew).
+    const moved = Math.abs(this.localNow() - anchor.local - (this.elapsed() - anchor.at));
+    const keptErrorMs = anchor.errorMs + DRIFT_PER_MS * Math.max(0, this.elapsed() - anchor.at) + (moved > WALL_STEP_MS ? 0 : moved);
+    const errorMs = measured.roundTripMs / 2 + 1;
+    return errorMs <= keptErrorMs || Math.abs(measured.offsetMs - kept) > errorMs + keptErrorMs;
   }
 
   private failed(why: string): boolean {
