@@ -62,7 +62,15 @@ export async function measure(spec: RunSpec, round: number): Promise<RoundFigure
       connections: spec.connections,
       reportFile: `${spec.scratch}/${spec.label}-r${round}-${name}.json`,
     }).done;
-  const [valid, flood] = await Promise.all([ghz(spec.valid, "valid"), spec.flood ? ghz(spec.flood, "flood") : Promise.resolve(undefined)]);
+  let ran;
+  try {
+    ran = await Promise.all([ghz(spec.valid, "valid"), spec.flood ? ghz(spec.flood, "flood") : Promise.resolve(undefined)]);
+  } catch (error) {
+    // A load generator that failed ends the bench: the sampler's timer would keep it from exiting.
+    rss.stop();
+    throw error;
+  }
+  const [valid, flood] = ran;
   await sleep(spec.settleMs);
   const wallMs = performance.now() - t0;
   const cpu1 = { server: treeCpuMs(spec.serverPid), database: spec.databasePid ? treeCpuMs(spec.databasePid) : NaN, loadgen: reapedChildrenCpuMs() };
