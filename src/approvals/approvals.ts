@@ -467,8 +467,9 @@ export class Approvals implements ApprovalGate {
         "approver_not_allowed: only the user the request was made for, or an approver the policy names, may decide",
       );
     if (!strength) return undefined;
-    const missing = (doc.scopes ?? []).filter((scope) => !principal.scopes.includes(scope));
-    if (missing.length > 0) return new ApprovalScopeError(doc.scopes ?? [], missing);
+    const asked = doc.scopes ?? [];
+    const missing = asked.filter((scope) => !principal.scopes.includes(scope));
+    if (missing.length > 0) return new ApprovalScopeError(asked, missing);
     if (doc.acr_values.length > 0 && (principal.acr === undefined || !doc.acr_values.includes(principal.acr))) {
       return new VerdictError(
         "approval_authentication_insufficient",

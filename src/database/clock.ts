@@ -216,8 +216,9 @@ export class DatabaseClock {
 
   /**
    * Whether `measured` is to replace the offset in force: none yet; an error (half its round trip) no larger than
-   * the kept one's, grown by DRIFT_PER_MS since; or an offset that disagrees with the kept one beyond both errors
-   * (the database's clock moved, or another server answers now): the kept one is wrong, whatever its round trip.
+   * the kept one's, grown since by DRIFT_PER_MS and by any slew of the wall clock; or an offset that disagrees with
+   * the kept one beyond both errors (the database's clock moved, or another server answers now): the kept one is
+   * wrong, whatever its round trip.
    */
   private better(measured: ClockMeasurement): boolean {
     const anchor = this.anchor;
