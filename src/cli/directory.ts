@@ -19,7 +19,8 @@ export const usage = `verdict directory load FILE.json [--config FILE] [--replac
                    else the local database of a running npm start, else local-mongo
                    on its data directory (.verdict/mongo)`;
 
-const WRITE_TIMEOUT_MS = 30_000;
+/** The deadline of each write (and read) `verdict directory load` makes: a whole directory is written in batches. */
+export const DIRECTORY_LOAD_TIMEOUT_MS = 30_000;
 
 export async function directory(argv: string[], env: Environment): Promise<void> {
   const [sub, ...rest] = argv;
@@ -41,7 +42,10 @@ export async function directory(argv: string[], env: Environment): Promise<void>
   const file = readDirectoryFile(files[0] as string);
   const database = await openCommandDatabase(options.config, env);
   try {
-    const store = new DirectoryStore(database.db, { lookups: new StateCalls(WRITE_TIMEOUT_MS, silentLogger()), readTimeoutMs: WRITE_TIMEOUT_MS });
+    const store = new DirectoryStore(database.db, {
+      lookups: new StateCalls(DIRECTORY_LOAD_TIMEOUT_MS, silentLogger()),
+      readTimeoutMs: DIRECTORY_LOAD_TIMEOUT_MS,
+    });
     const loaded = await store.load(file, { replace: options.replace === true, ...(ttlMs !== undefined ? { ttlMs } : {}) });
     process.stdout.write(
       `loaded ${loaded.subjects} subjects, ${loaded.resources} resources, ${loaded.actions} actions` +

@@ -7,9 +7,11 @@ import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import type { MongoClient } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DIRECTORY_LOAD_TIMEOUT_MS } from "../../src/cli/directory.js";
 import { Database } from "../../src/database/index.js";
 import { DirectoryStore, parseDirectory } from "../../src/directory/index.js";
 import { silentLogger } from "../../src/observability/index.js";
+import { DEFAULT_SEARCH_READ_TIMEOUT_MS } from "../../src/server/authzen/config.js";
 import { DEFAULT_STATE_TIMEOUT_MS, StateCalls } from "../../src/state/index.js";
 import { CERTIFICATION_DIR, exampleBundle, startAuthzenVerdict, type AuthzenVerdict } from "../support/authzen.js";
 import { connectTestClient, mongoUri } from "../support/mongo.js";
@@ -35,8 +37,10 @@ beforeAll(async () => {
   v = await startAuthzenVerdict({ config: { bundle: await exampleBundle(CERTIFICATION_DIR) } });
   mongo = await connectTestClient();
   db = Database.open({ uri: mongoUri(), database: v.t.database, log: silentLogger() });
-  directory = new DirectoryStore(db, { lookups: new StateCalls(DEFAULT_STATE_TIMEOUT_MS, silentLogger()), readTimeoutMs: 5_000 });
-  await directory.load(
+  // Read as a server's search reads (its default deadlines); loaded as `verdict directory load` loads.
+  directory = new DirectoryStore(db, { lookups: new StateCalls(DEFAULT_STATE_TIMEOUT_MS, silentLogger()), readTimeoutMs: DEFAULT_SEARCH_READ_TIMEOUT_MS });
+  const loader = new DirectoryStore(db, { lookups: new StateCalls(DIRECTORY_LOAD_TIMEOUT_MS, silentLogger()), readTimeoutMs: DIRECTORY_LOAD_TIMEOUT_MS });
+  await loader.load(
     parseDirectory({
       subjects: [{ type: "user", id: "alice" }],
       resources: Array.from({ length: ENTITIES }, (_, i) => ({ type: "record", id: id(i), properties: { status: "active", n: i, note } })),
